@@ -1,0 +1,322 @@
+"""Model and chip cards: YAML files in ``models/`` read with a safe loader and checked strictly.
+
+A card holds numbers only. Every key is known here with its type; a missing, unknown
+or mistyped key is a ``CardError`` naming the file, the key and what is allowed.
+Decimal numbers are read exactly (``"4.59e14"`` becomes the rational 459e12), so
+nothing turns into a float before instantiation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import CardError, UnknownNameError
+
+_HERE = Path(__file__).resolve().parent
+ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2")
+
+
+def data_dir(name: str) -> Path:
+    """``models`` or ``derivations``: inside the installed package, else the source checkout."""
+    for candidate in (_HERE / name, _HERE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise UnknownNameError(f"cannot find the {name}/ folder next to {_HERE}")
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A Transformer's shapes and structure. Sizes are exact integers."""
+
+    name: str
+    architecture: str        # one of ARCHITECTURES; decides norms and defaults, never a count
+    n_layers: int            # L
+    d_model: int             # D
+    d_ff: int                # F (per expert for MoE)
+    n_heads: int             # N
+    n_kv_heads: int          # K
+    head_dim: int            # H (may differ from D / N)
+    vocab: int               # V
+    tie_embeddings: bool = False
+    qkv_bias: bool = False   # bias on the q, k, v projections
+    o_bias: bool = False     # bias on the attention output projection
+    mlp_bias: bool = False   # bias on gate, up and down
+    qk_norm: bool = False    # per-head RMSNorm on q and k (Qwen3)
+    norms_per_layer: int = 2  # LLaMA 2 (pre-attn, pre-MLP); Gemma 2 has 4
+    n_experts: int = 1       # E; 1 means a dense MLP
+    experts_per_token: int = 1  # k
+    source: str = ""
+    path: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 1
+
+
+_MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
+                   "norms_per_layer", "n_experts", "experts_per_token")
+_MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm")
+_MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
+                   "head_dim", "vocab", "tie_embeddings", "source")
+
+
+def model_from_dict(raw: dict, where: str) -> ModelCard:
+    """Check a model mapping strictly and build the card. ``where`` names the file in errors."""
+    allowed = {f.name for f in fields(ModelCard)} - {"path"}
+    _check_keys(raw, allowed, _MODEL_REQUIRED, where, extra_allowed={"kind"})
+    values = {}
+    for key in _MODEL_INT_KEYS:
+        if key in raw:
+            values[key] = _positive_int(raw[key], where, key)
+    for key in _MODEL_BOOL_KEYS:
+        if key in raw:
+            if not isinstance(raw[key], bool):
+                raise CardError(f"{where}: key '{key}' must be true or false, got {raw[key]!r}")
+            values[key] = raw[key]
+    for key in ("name", "architecture", "source"):
+        if not isinstance(raw[key], str) or not raw[key]:
+            raise CardError(f"{where}: key '{key}' must be a non-empty string, got {raw[key]!r}")
+        values[key] = raw[key]
+    if values["architecture"] not in ARCHITECTURES:
+        raise CardError(f"{where}: key 'architecture' is {values['architecture']!r}; "
+                        f"allowed: {', '.join(ARCHITECTURES)}")
+    card = ModelCard(**values, path=where)
+    if card.n_heads % card.n_kv_heads:
+        raise CardError(f"{where}: key 'n_kv_heads' ({card.n_kv_heads}) must divide "
+                        f"'n_heads' ({card.n_heads})")
+    if card.experts_per_token > card.n_experts:
+        raise CardError(f"{where}: key 'experts_per_token' ({card.experts_per_token}) must be at most "
+                        f"'n_experts' ({card.n_experts})")
+    if card.norms_per_layer not in (2, 4):
+        raise CardError(f"{where}: key 'norms_per_layer' must be 2 or 4, got {card.norms_per_layer}")
+    return card
+
+
+# ----------------------------------------------------------------------------- chips
+
+
+@dataclass(frozen=True)
+class ChipCard:
+    """A chip and its interconnect, as the source states them. Numbers are exact ``Fraction``s."""
+
+    name: str
+    family: str                          # "tpu" or "gpu"
+    peak_flops_per_s: dict               # dtype -> FLOPs/s per chip; "bf16" is required
+    hbm_bytes: Fraction                  # HBM capacity per chip
+    hbm_bytes_per_s: Fraction
+    ici_link_bytes_per_s: Fraction       # one link (TPU ICI) or one GPU's NVLink, as stated
+    ici_link_direction: str              # "one_way" or "bidirectional": how the source states it
+    ici_links_per_axis: int              # links a chip uses along one torus axis (2 in a ring)
+    pod_shape: tuple                     # TPU: torus axis sizes; GPU: (NVLink domain size,)
+    wraparound: str                      # "full_cube", "full_axis", "always" (switched) or "none"
+    wraparound_unit: int                 # cube edge (v4/v5p: 4) or full axis length (v5e/v6e: 16)
+    dcn_bytes_per_s_per_host: Fraction   # scale-out bandwidth of one host, one direction
+    chips_per_host: int
+    sources: dict = field(default_factory=dict)   # key -> where the number comes from
+    path: str = ""
+
+    @property
+    def pod_chips(self) -> int:
+        total = 1
+        for size in self.pod_shape:
+            total *= size
+        return total
+
+    @property
+    def ici_bidi_bytes_per_s(self) -> Fraction:
+        """Bytes/s a chip sends along one mesh axis with wraparound (the book's ``W_ici``)."""
+        one_way = (self.ici_link_bytes_per_s if self.ici_link_direction == "one_way"
+                   else self.ici_link_bytes_per_s / 2)
+        return one_way * self.ici_links_per_axis
+
+    @property
+    def dcn_bytes_per_s_per_chip(self) -> Fraction:
+        return self.dcn_bytes_per_s_per_host / self.chips_per_host
+
+
+_CHIP_REQUIRED = ("name", "family", "peak_flops_per_s", "hbm_bytes", "hbm_bytes_per_s",
+                  "ici_link_bytes_per_s", "ici_link_direction", "ici_links_per_axis", "pod_shape",
+                  "wraparound", "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host",
+                  "sources")
+_CHIP_CHOICES = {"family": ("tpu", "gpu"), "ici_link_direction": ("one_way", "bidirectional"),
+                 "wraparound": ("full_cube", "full_axis", "always", "none")}
+# The keys `--set KEY=VALUE` may override (numbers only).
+CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
+                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host")
+
+
+def chip_from_dict(raw: dict, where: str) -> ChipCard:
+    allowed = {f.name for f in fields(ChipCard)} - {"path"}
+    _check_keys(raw, allowed, _CHIP_REQUIRED, where, extra_allowed={"kind"})
+    values: dict = {}
+    for key, choices in _CHIP_CHOICES.items():
+        if raw[key] not in choices:
+            raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
+        values[key] = raw[key]
+    if not isinstance(raw["name"], str) or not raw["name"]:
+        raise CardError(f"{where}: key 'name' must be a non-empty string")
+    values["name"] = raw["name"]
+    flops = raw["peak_flops_per_s"]
+    if not isinstance(flops, dict) or "bf16" not in flops:
+        raise CardError(f"{where}: key 'peak_flops_per_s' must map dtypes to FLOPs/s and include 'bf16'")
+    values["peak_flops_per_s"] = {str(dt): _positive_number(v, where, f"peak_flops_per_s.{dt}")
+                                  for dt, v in flops.items()}
+    for key in ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "dcn_bytes_per_s_per_host"):
+        values[key] = _positive_number(raw[key], where, key)
+    for key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
+        values[key] = _positive_int(raw[key], where, key)
+    shape = raw["pod_shape"]
+    if not isinstance(shape, list) or not shape:
+        raise CardError(f"{where}: key 'pod_shape' must be a list of axis sizes, e.g. [16, 20, 28]")
+    values["pod_shape"] = tuple(_positive_int(s, where, "pod_shape") for s in shape)
+    if not isinstance(raw["sources"], dict):
+        raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
+    values["sources"] = {str(key): str(text) for key, text in raw["sources"].items()}
+    return ChipCard(**values, path=where)
+
+
+def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
+    """Apply ``--set KEY=VALUE`` overrides: new hardware without writing a card."""
+    changes: dict = {}
+    flops = dict(chip.peak_flops_per_s)
+    allowed = list(CHIP_NUMBER_KEYS) + [f"peak_flops_per_s.{dt}" for dt in flops] + ["pod_shape"]
+    for key, text in settings.items():
+        where = f"--set {key}"
+        if key.startswith("peak_flops_per_s."):
+            flops[key.split(".", 1)[1]] = _positive_number(text, where, key)
+        elif key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
+            changes[key] = _positive_int(_parse_number(text, where, key), where, key)
+        elif key in CHIP_NUMBER_KEYS:
+            changes[key] = _positive_number(text, where, key)
+        elif key == "pod_shape":
+            parts = text.replace("x", ",").split(",")
+            changes[key] = tuple(_positive_int(_parse_number(p, where, key), where, key) for p in parts)
+        else:
+            raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
+    return replace(chip, peak_flops_per_s=flops, **changes)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _load_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise CardError(f"{path}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise CardError(f"{path}:{line} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(raw, dict):
+        raise CardError(f"{path}: a card must be a YAML mapping of keys to values")
+    return raw
+
+
+def _card_files(kind: str) -> dict[str, Path]:
+    folder = data_dir("models") / ("chips" if kind == "chip" else "")
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def list_cards() -> dict[str, list[str]]:
+    """Card names by kind, read from the folder (never a hard-coded list)."""
+    return {"models": list(_card_files("model")), "chips": list(_card_files("chip"))}
+
+
+def load_model(ref: str) -> ModelCard:
+    """A model card by name (``llama3-70b``), by YAML path, or a Hugging Face ``config.json`` path."""
+    path = Path(ref)
+    if path.suffix == ".json" or path.name == "config.json":
+        from .hf import model_from_hf_config
+
+        try:
+            raw = json.loads(path.read_text())
+        except OSError as err:
+            raise CardError(f"{path}: cannot read: {err.strerror}") from None
+        except json.JSONDecodeError as err:
+            raise CardError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+        return model_from_hf_config(raw, str(path))
+    if path.suffix in (".yaml", ".yml"):
+        return _model_from_file(path)
+    files = _card_files("model")
+    if ref not in files:
+        raise UnknownNameError(f"unknown model {ref!r}; cards: {', '.join(files)} "
+                               "(or give a card .yaml or a Hugging Face config.json path)")
+    return _model_from_file(files[ref])
+
+
+def _model_from_file(path: Path) -> ModelCard:
+    raw = _load_yaml(path)
+    if raw.get("kind", "model") != "model":
+        raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a model card needs 'model'")
+    card = model_from_dict(raw, str(path))
+    return card
+
+
+def load_chip(ref: str) -> ChipCard:
+    """A chip card by name (``tpu-v5p``) or by YAML path."""
+    path = Path(ref)
+    if path.suffix not in (".yaml", ".yml"):
+        files = _card_files("chip")
+        if ref not in files:
+            raise UnknownNameError(f"unknown chip {ref!r}; cards: {', '.join(files)} (or a card .yaml path)")
+        path = files[ref]
+    raw = _load_yaml(path)
+    if raw.get("kind", "chip") != "chip":
+        raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a chip card needs 'chip'")
+    return chip_from_dict(raw, str(path))
+
+
+# ----------------------------------------------------------------------------- checks
+
+_NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _check_keys(raw: dict, allowed: set, required: tuple, where: str, extra_allowed=frozenset()):
+    unknown = sorted(set(map(str, raw)) - allowed - set(extra_allowed))
+    if unknown:
+        raise CardError(f"{where}: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}")
+    missing = [key for key in required if key not in raw]
+    if missing:
+        raise CardError(f"{where}: missing key '{missing[0]}' (required: {', '.join(required)})")
+
+
+def _parse_number(value, where: str, key: str) -> Fraction:
+    """An exact number from an int, a float or a decimal string; never evaluates text."""
+    if isinstance(value, bool):
+        raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.
+        return Fraction(repr(value))
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return Fraction(value.strip())
+    raise CardError(f"{where}: key '{key}' must be a number (e.g. 4.59e14), got {value!r}")
+
+
+def _positive_number(value, where: str, key: str) -> Fraction:
+    number = _parse_number(value, where, key)
+    if number <= 0:
+        raise CardError(f"{where}: key '{key}' must be positive, got {value!r}")
+    return number
+
+
+def _positive_int(value, where: str, key: str) -> int:
+    number = value if isinstance(value, Fraction) else None
+    if number is None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CardError(f"{where}: key '{key}' must be a positive integer, got {value!r}")
+        number = Fraction(value)
+    if number.denominator != 1 or number <= 0:
+        raise CardError(f"{where}: key '{key}' must be a positive integer, got {value!r}")
+    return int(number)

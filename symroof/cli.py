@@ -1,0 +1,129 @@
+"""The ``symroof`` command. Thin: parse, call the public API, render. Errors are one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import SymroofError
+
+
+def _count(args) -> None:
+    from .cards import load_model
+    from .instantiate import count
+    from .render import grouped, si, table
+
+    card = load_model(args.model)
+    result = count(card, args.batch, args.seq, args.attention, "6N" if args.six_n else None)
+    if args.json:
+        print(json.dumps({
+            "model": card.name, "batch": result.batch, "seq": result.seq, "attention": result.attention,
+            "approximation": result.approximation,
+            "params": {"total": result.params_total, "by_group": result.params_by_group,
+                       "active": result.params_active},
+            "flops": {"forward": result.flops_forward, "backward": result.flops_backward,
+                      "per_token": float(result.flops_per_token), "by_module": result.flops_by_module},
+        }, indent=2))
+        return
+    rows = [["parameters", grouped(result.params_total), si(result.params_total)]]
+    rows += [[f"  {group}", grouped(n), si(n)] for group, n in result.params_by_group.items()]
+    if result.params_active != result.params_total:
+        rows.append(["  active per token", grouped(result.params_active), si(result.params_active)])
+    rows += [["forward FLOPs", grouped(result.flops_forward), si(result.flops_forward)],
+             ["backward FLOPs", grouped(result.flops_backward), si(result.flops_backward)],
+             ["training FLOPs / token", f"{float(result.flops_per_token):.6g}",
+              si(result.flops_per_token)]]
+    how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"
+    print(f"{card.name}: {args.batch} sequence(s) × {args.seq} tokens ({how})")
+    print(table(rows, ["quantity", "exact", "approx"]))
+
+
+def _formula(args) -> None:
+    from .cards import load_model
+    from .formulas import FORMULAS, formula
+    from .graph import Structure
+    from .render import latex, text
+
+    if args.name is None:
+        for name, (description, _) in FORMULAS.items():
+            print(f"{name:24s} {description}")
+        return
+    structure = Structure.of(load_model(args.model)) if args.model else Structure()
+    result = formula(args.name, structure)
+    if hasattr(result, "render"):       # a solver Derivation
+        print(result.render("latex" if args.latex else "text"))
+    else:
+        print(latex(result) if args.latex else text(result))
+
+
+def _cards(args) -> None:
+    from .cards import list_cards, load_chip, load_model
+    from .render import si, table
+
+    names = list_cards()
+    if args.json:
+        print(json.dumps(names, indent=2))
+        return
+    models = [load_model(n) for n in names["models"]]
+    print(table([[m.name, m.architecture, str(m.n_layers), str(m.d_model), str(m.d_ff),
+                  f"{m.n_heads}/{m.n_kv_heads}", str(m.vocab), str(m.n_experts)] for m in models],
+                ["model", "arch", "L", "D", "F", "N/K", "V", "E"]))
+    print()
+    chips = [load_chip(n) for n in names["chips"]]
+    print(table([[c.name, si(c.peak_flops_per_s["bf16"], "FLOP/s"), si(c.hbm_bytes, "B"),
+                  si(c.hbm_bytes_per_s, "B/s"), si(c.ici_bidi_bytes_per_s, "B/s"),
+                  "x".join(map(str, c.pod_shape))] for c in chips],
+                ["chip", "bf16 peak", "HBM", "HBM BW", "W_ici (bidi/axis)", "pod"]))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symroof", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("count", help="exact parameters and FLOPs of a model")
+    p.add_argument("model", help="card name (llama3-70b), card .yaml path, or HF config.json path")
+    p.add_argument("--batch", type=_positive_int, default=1, help="sequences per step (B)")
+    p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
+    p.add_argument("--attention", choices=("causal", "full"), default="causal",
+                   help="count the causal half of the attention core, or all of it (PyTorch's count)")
+    p.add_argument("--6n", dest="six_n", action="store_true", help="use the 6·N approximation")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_count)
+
+    p = sub.add_parser("formula", help="print a derived closed form")
+    p.add_argument("name", nargs="?", help="formula name; omit to list them")
+    p.add_argument("--model", help="model whose structure to use (default: LLaMA-style)")
+    p.add_argument("--latex", action="store_true")
+    p.set_defaults(run=_formula)
+
+    p = sub.add_parser("cards", help="list the model and chip cards")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_cards)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args)
+    except SymroofError as err:
+        print(f"symroof: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

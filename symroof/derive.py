@@ -1,0 +1,123 @@
+"""Free functions over the graph: totals, breakdowns, parameter counts, memory. All symbolic.
+
+Every function takes the graph from ``graph.build`` and returns SymPy expressions (or
+dicts of them); numbers appear only in ``instantiate``.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import sympy as sp
+
+from . import ops
+from .graph import PARAM_GROUPS, dim_sizes
+from .symbols import B, E, L, T, b_grad, b_opt, b_param, b_act, k, n_ckpt
+
+ZERO = sp.Integer(0)
+
+
+def total(g: nx.DiGraph, attr: str, phase: str | None = None, where=None) -> sp.Expr:
+    """Σ ``repeat × attr`` over the nodes of ``phase`` (``"forward"``, ``"backward"`` or both)."""
+    return sp.Add(*(d["repeat"] * d[attr] for n, d in g.nodes(data=True)
+                    if (phase is None or d["phase"] == phase) and (where is None or where(n, d))))
+
+
+def breakdown(g: nx.DiGraph, attr: str, phase: str | None = None, depth: int = 2) -> dict[str, sp.Expr]:
+    """Totals grouped by the first ``depth`` parts of the node name (``layer/attn``, ``unembed``)."""
+    out: dict[str, sp.Expr] = {}
+    for name, d in g.nodes(data=True):
+        if phase is not None and d["phase"] != phase:
+            continue
+        key = "/".join(name.split(":")[0].split("/")[:depth])
+        out[key] = out.get(key, ZERO) + d["repeat"] * d[attr]
+    return {key: value for key, value in out.items() if value != 0}
+
+
+def params_by_group(g: nx.DiGraph, active: bool = False) -> dict[str, sp.Expr]:
+    """Parameters per group (embedding, attention, mlp, norms, unembedding).
+
+    ``active=True`` counts what one token uses: each MoE layer's k routed experts, not all E.
+    """
+    sizes = dim_sizes()
+    out = {group: ZERO for group in PARAM_GROUPS}
+    for _, d in g.nodes(data=True):
+        if d["phase"] != "forward":
+            continue
+        for dims in d["params"].values():
+            count = d["repeat"] * ops.numel(dims, sizes)
+            if active and d.get("experts"):
+                count = count / E * k
+            out[d["param_group"]] += count
+    return out
+
+
+def params(g: nx.DiGraph, active: bool = False) -> sp.Expr:
+    return sp.Add(*params_by_group(g, active).values())
+
+
+def flops(g: nx.DiGraph, phase: str | None = None, approximation: str | None = None) -> sp.Expr:
+    """Contraction FLOPs of one step over B sequences of T tokens.
+
+    ``approximation="6N"`` replaces the per-op count by the book's rule: 2·N·tokens forward and
+    4·N·tokens backward, with N the (active) parameter count, embeddings and norms included.
+    """
+    if approximation == "6N":
+        per_token = {"forward": 2, "backward": 4, None: 6}[phase]
+        return per_token * params(g, active=True) * B * T
+    if approximation is not None:
+        raise ValueError(f"approximation must be None or '6N', not {approximation!r}")
+    return total(g, "flops", phase)
+
+
+def training_flops_per_token(g: nx.DiGraph, approximation: str | None = None) -> sp.Expr:
+    return sp.expand(flops(g, None, approximation) / (B * T))
+
+
+def intensity(g: nx.DiGraph, name: str) -> sp.Expr:
+    """Arithmetic intensity of one op: (contraction + vector FLOPs) per byte moved."""
+    d = g.nodes[name]
+    return (d["flops"] + d["vector_flops"]) / d["bytes"]
+
+
+def attention_core(g: nx.DiGraph) -> sp.Expr:
+    """FLOPs of the T×S attention core (scores and attention-weighted values), forward, all layers."""
+    return total(g, "flops", "forward", where=lambda n, d: d["attention_core"])
+
+
+def projections(g: nx.DiGraph) -> sp.Expr:
+    """Forward FLOPs of the per-layer weight matmuls (QKVO and MLP), all layers."""
+    return total(g, "flops", "forward",
+                 where=lambda n, d: n.startswith("layer/") and not d["attention_core"])
+
+
+def attention_crossover(g: nx.DiGraph) -> sp.Expr:
+    """The sequence length T at which attention-core FLOPs equal the layers' weight-matmul FLOPs."""
+    roots = sp.solve(sp.Eq(attention_core(g), projections(g)), T)
+    if len(roots) != 1:
+        from .errors import NoClosedFormError
+
+        raise NoClosedFormError(f"expected one positive crossover length, got {roots}")
+    return roots[0]
+
+
+def checkpoint_elements(g: nx.DiGraph) -> sp.Expr:
+    """Elements of one layer-input activation (the array a checkpoint saves), from the graph."""
+    dims = g.graph["tensor_dims"]["layer/mlp_residual"]
+    return ops.numel(dims, dim_sizes())
+
+
+def training_memory(g: nx.DiGraph) -> dict[str, sp.Expr]:
+    """Bytes of training state: weights, gradients, optimizer state and activation checkpoints.
+
+    Checkpoints: ``n_ckpt`` arrays of the layer input's shape saved per layer (remat recomputes
+    the rest). Set ``b_grad = 0`` for the book's convention, which keeps no gradient buffer.
+    """
+    p = params(g)
+    parts = {
+        "params": b_param * p,
+        "gradients": b_grad * p,
+        "optimizer": b_opt * p,
+        "checkpoints": n_ckpt * L * checkpoint_elements(g) * b_act,
+    }
+    parts["total"] = sp.Add(*parts.values())
+    return parts

@@ -1,0 +1,93 @@
+"""Cost rules for single ops: contractions from their einsum signature, elementwise ops from a table.
+
+A signature names dimensions, not letters: ``"B T D, D N H -> B T N H"``. Sizes come from
+a mapping ``{dim name: expression}``, so the same rule serves every model and every
+sharding (a sharded dimension simply has a smaller size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+
+Dims = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Operand dimension names and the output's, parsed once from ``"A B, B C -> A C"``."""
+
+    operands: tuple[Dims, ...]
+    output: Dims
+
+    @property
+    def all_dims(self) -> Dims:
+        seen: dict[str, None] = {}
+        for dims in (*self.operands, self.output):
+            seen.update(dict.fromkeys(dims))
+        return tuple(seen)
+
+    @property
+    def contracted(self) -> Dims:
+        """Dimensions in two or more operands and not in the output (summed over)."""
+        return tuple(d for d in self.all_dims
+                     if d not in self.output and sum(d in op for op in self.operands) >= 2)
+
+    def gradient(self, wrt: int) -> "Signature":
+        """Backward rule: d(operand ``wrt``) contracts d(output) with the other operands.
+
+        ``y = x·W`` gives ``dx = dy·Wᵀ`` and ``dW = xᵀ·dy``: the same dimensions, so the same FLOPs.
+        """
+        others = tuple(op for i, op in enumerate(self.operands) if i != wrt)
+        return Signature((self.output, *others), self.operands[wrt])
+
+    def __str__(self) -> str:
+        return ", ".join(" ".join(op) for op in self.operands) + " -> " + " ".join(self.output)
+
+
+@lru_cache(maxsize=None)
+def parse(text: str) -> Signature:
+    """Parse ``"B T D, D F -> B T F"``; dimension names are separated by spaces."""
+    left, arrow, right = text.partition("->")
+    if not arrow:
+        raise ValueError(f"signature {text!r} has no '->'")
+    operands = tuple(tuple(part.split()) for part in left.split(","))
+    return Signature(operands, tuple(right.split()))
+
+
+def numel(dims: Dims, sizes: dict[str, sp.Expr]) -> sp.Expr:
+    """Elements of a tensor with these dimensions."""
+    return sp.Mul(*(sizes[d] for d in dims))
+
+
+def contraction_flops(sig: Signature, sizes: dict[str, sp.Expr]) -> sp.Expr:
+    """2 × the product of every distinct dimension (one multiply and one add per term).
+
+    A product with nothing contracted (elementwise) costs one FLOP per term, not two.
+    """
+    terms = sp.Mul(*(sizes[d] for d in sig.all_dims))
+    return 2 * terms if sig.contracted else terms
+
+
+# Elementwise and data-movement ops. FLOPs here are vector-unit work, kept apart from the
+# contraction FLOPs (which is all PyTorch's FlopCounterMode and the book's MFU count).
+#   name            fwd FLOPs/elt  bwd FLOPs/elt   what it is
+ELEMENTWISE = {
+    "gather":        (0, 0),       # embedding lookup; backward is a scatter-add into the table
+    "rmsnorm":       (4, 8),       # square, mean, rsqrt·x, ·weight
+    "rope":          (3, 3),       # x·cos + rotate(x)·sin
+    "softmax":       (5, 5),       # max, subtract, exp, sum, divide
+    "gated_act":     (5, 8),       # act(gate) · up (SiLU or GELU with its handful of ops)
+    "add":           (1, 0),       # residual add; its gradient is a copy
+    "route":         (5, 5),       # router softmax + top-k + combine weights
+    "dispatch":      (0, 0),       # tokens to their experts (data movement only)
+    "combine":       (2, 2),       # weighted sum of the k expert outputs
+    "cross_entropy": (5, 2),       # log-softmax over the vocabulary, then pick the label
+}
+
+
+def elementwise_flops(kind: str, elements: sp.Expr, phase: str) -> sp.Expr:
+    fwd, bwd = ELEMENTWISE[kind]
+    return (fwd if phase == "forward" else bwd) * elements

@@ -1,0 +1,89 @@
+"""The one symbol table. Every SymPy symbol symroof uses is declared here, once.
+
+Each row: name (the Python name and the SymPy name), LaTeX, whether it is an integer
+count, and its meaning. All symbols are positive: that is what makes ``solve`` return
+the single physical root. Read the table against the book's notation (book-4-6.md
+section 0.1): ``B`` is *sequences* here, so the book's training-chapter ``B`` (tokens)
+is ``B*T``, and its ``N`` there (chips) is ``n_chips``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class SymbolInfo:
+    name: str
+    latex: str
+    integer: bool
+    meaning: str
+
+
+#   name        LaTeX                        integer  meaning
+_TABLE = [
+    # model shapes
+    ("B",        "B",                          True,  "sequences per global batch"),
+    ("T",        "T",                          True,  "query sequence length (tokens per sequence)"),
+    ("S",        "S",                          True,  "key/value sequence length (S = T in training)"),
+    ("D",        "D",                          True,  "d_model, the residual width"),
+    ("F",        "F",                          True,  "d_ff, the MLP hidden width (per gate/up matrix)"),
+    ("N",        "N",                          True,  "query heads"),
+    ("K",        "K",                          True,  "key/value heads"),
+    ("H",        "H",                          True,  "head dimension"),
+    ("L",        "L",                          True,  "layers"),
+    ("V",        "V",                          True,  "vocabulary size"),
+    ("E",        "E",                          True,  "experts per MoE layer"),
+    ("k",        "k",                          True,  "experts each token is routed to"),
+    # chips and meshes
+    ("n_chips",  r"N_{\text{chips}}",          True,  "chips in the job"),
+    ("n_pods",   r"P",                         True,  "pods (ICI domains) joined over DCN"),
+    ("X",        "X",                          True,  "chips along the FSDP / data mesh axis"),
+    ("Y",        "Y",                          True,  "chips along the tensor-parallel mesh axis"),
+    ("Z",        "Z",                          True,  "chips along a third mesh axis (sequence or pipeline)"),
+    ("M_X",      "M_X",                        True,  "physical ICI axes spanned by mesh axis X"),
+    ("M_Y",      "M_Y",                        True,  "physical ICI axes spanned by mesh axis Y"),
+    ("M_Z",      "M_Z",                        True,  "physical ICI axes spanned by mesh axis Z"),
+    ("n_micro",  r"n_{\text{micro}}",          True,  "pipeline microbatches per step"),
+    # hardware
+    ("C",        "C",                          False, "peak FLOPs/s per chip"),
+    ("W_hbm",    r"W_{\text{hbm}}",            False, "HBM bandwidth per chip, bytes/s"),
+    ("W_ici",    r"W_{\text{ici}}",            False, "ICI bandwidth per chip per mesh axis, bidirectional, bytes/s"),
+    ("W_dcn",    r"W_{\text{dcn}}",            False, "DCN (scale-out) bandwidth per chip, bytes/s"),
+    ("M_hbm",    r"M_{\text{hbm}}",            False, "HBM capacity per chip, bytes"),
+    # numeric formats and run settings
+    ("b_param",  r"b_{\text{param}}",          False, "bytes per parameter element"),
+    ("b_act",    r"b_{\text{act}}",            False, "bytes per activation element"),
+    ("b_grad",   r"b_{\text{grad}}",           False, "bytes per gradient element kept between steps"),
+    ("b_opt",    r"b_{\text{opt}}",            False, "optimizer-state bytes per parameter (Adam: two moments)"),
+    ("n_ckpt",   r"n_{\text{ckpt}}",           False, "activation checkpoints saved per layer, each [B, T, D]"),
+    ("n_tokens", r"N_{\text{tokens}}",         False, "training tokens in the whole run"),
+    ("mfu",      r"\text{MFU}",                False, "model FLOPs utilisation"),
+]
+
+SYMBOLS: dict[str, sp.Symbol] = {}
+INFO: dict[str, SymbolInfo] = {}
+for _name, _latex, _integer, _meaning in _TABLE:
+    SYMBOLS[_name] = sp.Symbol(_name, positive=True, integer=_integer or None)
+    INFO[_name] = SymbolInfo(_name, _latex, _integer, _meaning)
+
+B, T, S, D, F, N, K, H, L, V, E, k = (SYMBOLS[n] for n in "B T S D F N K H L V E k".split())
+n_chips, n_pods, X, Y, Z = (SYMBOLS[n] for n in ("n_chips", "n_pods", "X", "Y", "Z"))
+M_X, M_Y, M_Z, n_micro = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro"))
+C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
+b_param, b_act, b_grad, b_opt = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt"))
+n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
+
+LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
+
+
+def symbol(name: str) -> sp.Symbol:
+    """The symbol called ``name``; raises ``UnknownNameError`` listing the table."""
+    try:
+        return SYMBOLS[name]
+    except KeyError:
+        from .errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown symbol {name!r}; known: {', '.join(SYMBOLS)}") from None
