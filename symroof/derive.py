@@ -102,7 +102,7 @@ def attention_crossover(g: nx.DiGraph) -> sp.Expr:
 
 def checkpoint_elements(g: nx.DiGraph) -> sp.Expr:
     """Elements of one layer-input activation (the array a checkpoint saves), from the graph."""
-    dims = g.graph["tensor_dims"]["layer/mlp_residual"]
+    dims = g.graph["tensor_dims"][g.graph["layer_input"]]
     return ops.numel(dims, dim_sizes())
 
 

@@ -18,11 +18,13 @@ def _graph(structure: Structure, attention: str = "causal"):
     return build(structure, attention)
 
 
-def _solved(name: str):
+def _solved(name: str, **options):
+    """A solver result. The default structure is the book's simplified layer (training.md)."""
     def make(structure: Structure):
         from . import solve
 
-        return getattr(solve, name)(structure)
+        chosen = Structure.book_layer() if structure == Structure() else structure
+        return getattr(solve, name)(chosen, **options)
     return make
 
 
@@ -44,6 +46,22 @@ FORMULAS: dict[str, tuple[str, Callable]] = {
                                lambda s: derive.attention_crossover(_graph(s, "full"))),
     "training_memory":        ("bytes of weights, gradients, optimizer state and checkpoints",
                                lambda s: derive.training_memory(_graph(s))["total"]),
+    "x_opt":                  ("optimal FSDP degree for FSDP+TP on n_chips (book: sqrt(2BN/F))",
+                               _solved("fsdp_tp_optimum")),
+    "x_opt_max":              ("X_opt when the FSDP and TP comms overlap each other (later revision)",
+                               _solved("fsdp_tp_optimum", overlap="max")),
+    "mixed_critical_batch":   ("tokens per chip above which FSDP+TP at X_opt is compute-bound",
+                               _solved("mixed_critical_batch")),
+    "mixed_critical_batch_max": ("the same, with FSDP and TP comms overlapping (later revision)",
+                               _solved("mixed_critical_batch", overlap="max")),
+    "fsdp_critical_batch":    ("tokens per chip above which FSDP is compute-bound (alpha / M_X)",
+                               _solved("data_parallel_batch")),
+    "dp_critical_batch":      ("tokens per chip above which pure data parallelism is compute-bound",
+                               _solved("data_parallel_batch", fsdp=False)),
+    "tp_max_degree":          ("largest compute-bound tensor-parallel degree (M_Y F / alpha)",
+                               _solved("tensor_parallel_degree")),
+    "dcn_critical_batch":     ("tokens per pod above which data parallelism over DCN is compute-bound",
+                               _solved("dcn_critical_batch")),
 }
 
 

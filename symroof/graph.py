@@ -38,6 +38,16 @@ class Structure:
     qk_norm: bool = False
     sandwich_norms: bool = False   # Gemma 2: a norm after attention and after the MLP too
     moe: bool = False
+    # Switches for the book's simplified layer (Part 5): In·W_in·W_out and nothing else.
+    attention_block: bool = True
+    gated_mlp: bool = True
+    embeddings: bool = True        # token embedding, final norm, unembedding and loss
+    norms: bool = True             # norms and residual adds
+
+    @classmethod
+    def book_layer(cls) -> "Structure":
+        """The layer training.md reasons with: ``In[B,D] · W_in[D,F] · W_out[F,D]``, no attention."""
+        return cls(attention_block=False, gated_mlp=False, embeddings=False, norms=False)
 
     @classmethod
     def of(cls, card) -> "Structure":
@@ -48,7 +58,7 @@ class Structure:
 def dim_sizes() -> dict[str, sp.Expr]:
     """Dimension name → size. Query heads are split as K groups of G = N/K (GQA)."""
     return {"B": B, "T": T, "S": T, "D": D, "F": F, "K": K, "G": N / K, "H": H, "V": V,
-            "E": E, "k": k, "R": B * T * k / E, "ids": sp.Integer(1)}
+            "E": E, "Er": E, "k": k, "R": B * T * k / E, "ids": sp.Integer(1)}
 
 
 class _Builder:
@@ -81,10 +91,19 @@ class _Builder:
                   attention_core=core)
 
 
+def _input(b: _Builder, name: str, dims: str) -> None:
+    b.g.add_node(name, op="input", phase="forward", operands=[], params={}, param_group=None,
+                 repeat=1, attention_core=False, flops=sp.Integer(0), vector_flops=sp.Integer(0),
+                 bytes=sp.Integer(0))
+    b.dims[name] = tuple(dims.split())
+
+
 def _forward(b: _Builder, s: Structure) -> None:
-    b.g.add_node("tokens", op="input", phase="forward", operands=[], params={}, param_group=None,
-                 repeat=1, attention_core=False)
-    b.dims["tokens"] = ("B", "T")
+    if not s.embeddings:
+        _input(b, "x", "B T D")
+        _layer(b, s, "x")
+        return
+    _input(b, "tokens", "B T")
     b.elementwise("embed", "gather", [("ids", "tokens"), ("w", "embed.w")], "B T D",
                   {"embed.w": ("V", "D")}, "embedding")
     x = _layer(b, s, "embed")
@@ -99,6 +118,7 @@ def _forward(b: _Builder, s: Structure) -> None:
 
 def _layer(b: _Builder, s: Structure, x: str) -> str:
     """One layer under ``layer/`` (repeat L); returns the name of its output tensor."""
+    b.g.graph["layer_input"] = x
     def proj(name, signature, src, weight_dims, bias_dims, has_bias, group):
         params = {f"{name}.w": weight_dims}
         if has_bias:
@@ -109,12 +129,16 @@ def _layer(b: _Builder, s: Structure, x: str) -> str:
         b.elementwise(name, "rmsnorm", [("x", src), ("w", f"{name}.w")], dims,
                       {f"{name}.w": (width,)}, "norms", L)
 
-    norm("layer/attn_norm", x, "B T D")
-    proj("layer/attn/q", "B T D, D K G H -> B T K G H", "layer/attn_norm", ("D", "K", "G", "H"),
+    if not s.attention_block:
+        return _mlp_block(b, s, proj, norm, x, x)
+    if s.norms:
+        norm("layer/attn_norm", x, "B T D")
+    xa = "layer/attn_norm" if s.norms else x
+    proj("layer/attn/q", "B T D, D K G H -> B T K G H", xa, ("D", "K", "G", "H"),
          ("K", "G", "H"), s.qkv_bias, "attention")
-    proj("layer/attn/k", "B T D, D K H -> B T K H", "layer/attn_norm", ("D", "K", "H"),
+    proj("layer/attn/k", "B T D, D K H -> B T K H", xa, ("D", "K", "H"),
          ("K", "H"), s.qkv_bias, "attention")
-    proj("layer/attn/v", "B T D, D K H -> B T K H", "layer/attn_norm", ("D", "K", "H"),
+    proj("layer/attn/v", "B T D, D K H -> B T K H", xa, ("D", "K", "H"),
          ("K", "H"), s.qkv_bias, "attention")
     q, kk = "layer/attn/q", "layer/attn/k"
     if s.qk_norm:
@@ -135,33 +159,46 @@ def _layer(b: _Builder, s: Structure, x: str) -> str:
     if s.sandwich_norms:
         norm("layer/post_attn_norm", attn_out, "B T D")
         attn_out = "layer/post_attn_norm"
+    if not s.norms:
+        return _mlp_block(b, s, proj, norm, attn_out, attn_out)
     b.elementwise("layer/attn_residual", "add", [("x", x), ("y", attn_out)], "B T D", repeat=L)
-    norm("layer/mlp_norm", "layer/attn_residual", "B T D")
-    mlp_out = _moe(b, s) if s.moe else _mlp(b, s, proj)
+    return _mlp_block(b, s, proj, norm, "layer/attn_residual", "layer/attn_residual")
+
+
+def _mlp_block(b: _Builder, s: Structure, proj, norm, x: str, residual: str) -> str:
+    if s.norms:
+        norm("layer/mlp_norm", x, "B T D")
+        x = "layer/mlp_norm"
+    mlp_out = _moe(b, s, x) if s.moe else _mlp(b, s, proj, x)
     if s.sandwich_norms:
         norm("layer/post_mlp_norm", mlp_out, "B T D")
         mlp_out = "layer/post_mlp_norm"
-    b.elementwise("layer/mlp_residual", "add", [("x", "layer/attn_residual"), ("y", mlp_out)],
-                  "B T D", repeat=L)
+    if not s.norms:
+        return mlp_out
+    b.elementwise("layer/mlp_residual", "add", [("x", residual), ("y", mlp_out)], "B T D", repeat=L)
     return "layer/mlp_residual"
 
 
-def _mlp(b: _Builder, s: Structure, proj) -> str:
-    proj("layer/mlp/gate", "B T D, D F -> B T F", "layer/mlp_norm", ("D", "F"), ("F",), s.mlp_bias, "mlp")
-    proj("layer/mlp/up", "B T D, D F -> B T F", "layer/mlp_norm", ("D", "F"), ("F",), s.mlp_bias, "mlp")
-    b.elementwise("layer/mlp/act", "gated_act", [("gate", "layer/mlp/gate"), ("up", "layer/mlp/up")],
-                  "B T F", repeat=L)
+def _mlp(b: _Builder, s: Structure, proj, x: str) -> str:
+    proj("layer/mlp/up", "B T D, D F -> B T F", x, ("D", "F"), ("F",), s.mlp_bias, "mlp")
+    if s.gated_mlp:
+        proj("layer/mlp/gate", "B T D, D F -> B T F", x, ("D", "F"), ("F",), s.mlp_bias, "mlp")
+        b.elementwise("layer/mlp/act", "gated_act", [("gate", "layer/mlp/gate"), ("up", "layer/mlp/up")],
+                      "B T F", repeat=L)
+    else:
+        b.elementwise("layer/mlp/act", "act", [("x", "layer/mlp/up")], "B T F", repeat=L)
     proj("layer/mlp/down", "B T F, F D -> B T D", "layer/mlp/act", ("F", "D"), ("D",), s.mlp_bias, "mlp")
     return "layer/mlp/down"
 
 
-def _moe(b: _Builder, s: Structure) -> str:
+def _moe(b: _Builder, s: Structure, x: str) -> str:
     """Router, then E experts that together see B·T·k token copies (R = BTk/E each, on average)."""
-    b.contraction("layer/moe/router", "B T D, D E -> B T E",
-                  [("x", "layer/mlp_norm"), ("w", "layer/moe/router.w")],
-                  {"layer/moe/router.w": ("D", "E")}, "mlp", L)
+    # The router's expert axis is named Er (size E) so that sharding the experts (E) never shards it.
+    b.contraction("layer/moe/router", "B T D, D Er -> B T Er",
+                  [("x", x), ("w", "layer/moe/router.w")],
+                  {"layer/moe/router.w": ("D", "Er")}, "mlp", L)
     b.elementwise("layer/moe/route", "route", [("x", "layer/moe/router")], "B T k", repeat=L)
-    b.elementwise("layer/moe/dispatch", "dispatch", [("x", "layer/mlp_norm")], "E R D", repeat=L)
+    b.elementwise("layer/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=L)
     for name, signature, wdims in (("gate", "E R D, E D F -> E R F", ("E", "D", "F")),
                                    ("up", "E R D, E D F -> E R F", ("E", "D", "F"))):
         b.contraction(f"layer/moe/{name}", signature,
@@ -214,7 +251,7 @@ def _cost_forward(b: _Builder, name: str) -> None:
 def _backward(b: _Builder) -> None:
     """Add the backward ops by rule, wired from the gradient producers of each op's consumers."""
     g, size = b.g, b.sizes
-    forward = [n for n in nx.topological_sort(g) if n != "tokens"]
+    forward = [n for n in nx.topological_sort(g) if g.nodes[n]["op"] != "input"]
     grad_of: dict[tuple[str, str], str] = {}     # (forward op, operand role) -> backward node
     for name in reversed(forward):
         node = g.nodes[name]
@@ -271,11 +308,10 @@ def build(structure: Structure = Structure(), attention: str = "causal") -> nx.D
         raise ValueError(f"attention must be 'causal' or 'full', not {attention!r}")
     b = _Builder(attention)
     _forward(b, structure)
-    for name in b.g.nodes:
-        if name != "tokens":
-            _cost_forward(b, name)
     g = b.g
-    g.nodes["tokens"].update(flops=sp.Integer(0), vector_flops=sp.Integer(0), bytes=sp.Integer(0))
+    for name, data in g.nodes(data=True):
+        if data["op"] != "input":
+            _cost_forward(b, name)
     _backward(b)
     g.graph["param_dims"] = dict(b.param_dims)
     g.graph["tensor_dims"] = dict(b.dims)

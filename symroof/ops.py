@@ -80,6 +80,7 @@ ELEMENTWISE = {
     "rope":          (3, 3),       # x·cos + rotate(x)·sin
     "softmax":       (5, 5),       # max, subtract, exp, sum, divide
     "gated_act":     (5, 8),       # act(gate) · up (SiLU or GELU with its handful of ops)
+    "act":           (4, 6),       # a plain activation (GELU) in the book's ungated MLP
     "add":           (1, 0),       # residual add; its gradient is a copy
     "route":         (5, 5),       # router softmax + top-k + combine weights
     "dispatch":      (0, 0),       # tokens to their experts (data movement only)

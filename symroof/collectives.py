@@ -1,0 +1,59 @@
+"""Collective cost rules (the book's sharding.md, section "collective costs"), one rule per line.
+
+``V`` is the book's volume: for an AllGather the bytes of the gathered array on one ring,
+for a ReduceScatter or AllReduce the bytes of the unreduced array, for an AllToAll the
+bytes of the whole array spread over the ring. ``W`` is the bidirectional bandwidth of one
+chip along one axis with wraparound, ``M`` the number of such physical axes the logical
+axis spans. The ring factor (n-1)/n is dropped, as the book does, unless asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .symbols import W_dcn, W_ici
+
+#   collective       time factor × V / (W·M)    book rule
+COST = {
+    "AllGather":     sp.Integer(1),             # T = V / (W·M)
+    "ReduceScatter": sp.Integer(1),             # T = V / (W·M)
+    "AllReduce":     sp.Integer(2),             # ReduceScatter + AllGather
+    "AllToAll":      sp.Rational(1, 4),         # a quarter of an AllGather on a bidirectional ring
+}
+
+#   link     bandwidth symbol   what it is
+LINKS = {
+    "ici":   W_ici,             # TPU ICI torus axis (or NVLink domain), bidirectional per chip
+    "dcn":   W_dcn,             # data-centre network between pods / nodes, per chip
+}
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A logical mesh axis: its size, the link it runs over, and M (physical axes spanned).
+
+    ``wrap=False`` marks an axis laid on a line rather than a ring: the book says losing the
+    wraparound roughly doubles a collective's time.
+    """
+
+    name: str
+    size: sp.Expr
+    link: str = "ici"
+    n_physical: sp.Expr = sp.Integer(1)
+    wrap: bool = True
+
+
+def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False) -> sp.Expr:
+    """Bandwidth-bound time of one collective of ``volume`` bytes over one or more axes of one link.
+
+    Over several axes at once the bandwidths add (the book's ``V / (W·n_axes)``). An axis
+    without wraparound counts half (a line, not a ring).
+    """
+    bandwidth = sp.Add(*(LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes))
+    time = COST[kind] * volume / bandwidth
+    if ring_factor:
+        size = sp.Mul(*(a.size for a in axes))
+        time *= (size - 1) / size
+    return time

@@ -1,0 +1,270 @@
+"""Shardings propagated through the graph: where each collective goes, on which array, how big.
+
+A mesh is a set of named logical axes. What each axis shards is a fixed table (``RULES``),
+read against the book's signatures (training.md):
+
+    DP        In[B_X, D]   · W_in[D, F]     · W_out[F, D]
+    FSDP      In[B_X, D]   · W_in[D_X, F]   · W_out[F, D_X]
+    TP        In[B, D_Y]   · W_in[D, F_Y]   · W_out[F_Y, D]
+    FSDP+TP   In[B_X, D_Y] · W_in[D_X, F_Y] · W_out[F_Y, D_X]
+
+Every op then gets its collectives from the sharded-matmul cases (sharding.md): an operand
+whose contracting dimension is sharded alone is AllGathered; a contraction sharded in both
+operands leaves a partial sum that is ReduceScattered (or AllReduced) into the output's
+layout; two operands sharding different free dimensions on one axis cannot both stay, so
+one is gathered; an elementwise op that moves an axis from one dimension to another is an
+AllToAll. Nothing is listed per strategy by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import sympy as sp
+
+from . import ops
+from .collectives import Axis
+from .graph import dim_sizes
+from .symbols import b_act, b_param
+
+# Which tensor dimensions each logical axis shards, in priority order. A tensor uses an axis
+# at most once. The pipeline axis ("stage") splits layers instead; see roofline.py.
+#   tensor dim   axes that shard it (activations)
+ACTIVATION_RULES = (
+    ("B",  ("pod", "data", "fsdp", "expert")),   # the batch: every data-parallel-like axis
+    ("T",  ("seq",)),                            # sequence / context parallelism
+    ("E",  ("expert",)),                         # expert parallelism (after dispatch)
+    ("K",  ("tensor",)),                         # heads (Megatron attention)
+    ("F",  ("tensor",)),                         # MLP hidden (Megatron MLP)
+    ("V",  ("tensor",)),                         # vocabulary-parallel logits
+    ("D",  ("tensor",)),                         # the residual stream between blocks
+)
+#   weight dim   axes that shard it (weights, their gradients and optimizer state)
+WEIGHT_RULES = (
+    ("E",  ("expert",)),                         # experts live on their own chips
+    ("K",  ("tensor",)),
+    ("F",  ("tensor",)),
+    ("V",  ("tensor",)),
+    ("D",  ("fsdp", "seq")),                     # ZeRO-3 over the data-like axes (seq only with fsdp)
+)
+
+
+@dataclass
+class Collective:
+    kind: str            # AllGather, ReduceScatter, AllReduce, AllToAll
+    axes: tuple          # one logical axis, or several at once (their bandwidths add)
+    tensor: str
+    volume: sp.Expr      # the book's V in bytes (see collectives.py)
+
+
+def _merge(colls: list[Collective], mesh: dict[str, Axis]) -> list[Collective]:
+    """One collective over several axes of the same link instead of one per axis (V = the largest)."""
+    merged: list[Collective] = []
+    for c in colls:
+        link = mesh[c.axes[0]].link
+        for m in merged:
+            if m.kind == c.kind and m.tensor == c.tensor and mesh[m.axes[0]].link == link:
+                m.axes += c.axes
+                if c.kind == "AllGather":      # each gather grows the array: the last is the largest
+                    m.volume = c.volume
+                break
+        else:
+            merged.append(Collective(c.kind, tuple(c.axes), c.tensor, c.volume))
+    return merged
+
+
+@dataclass
+class _State:
+    mesh: dict[str, Axis]
+    sizes: dict[str, sp.Expr]
+    gathered: set = field(default_factory=set)   # (tensor, axis[, phase]) already gathered here
+    reduced: set = field(default_factory=set)    # (gradient tensor, axis) already reduced
+
+
+def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str]:
+    """The target sharding of a tensor: ``{axis: dim}``."""
+    rules = WEIGHT_RULES if weight else ACTIVATION_RULES
+    out: dict[str, str] = {}
+    for dim, axes in rules:
+        if dim not in dims:
+            continue
+        for axis in axes:
+            if axis in mesh and axis not in out:
+                if weight and axis == "seq" and "fsdp" not in mesh:
+                    continue
+                out[axis] = dim
+    return out
+
+
+def _local(dims: ops.Dims, sharding: dict[str, str], st: _State) -> sp.Expr:
+    n = ops.numel(dims, st.sizes)
+    for axis, dim in sharding.items():
+        if dim in dims:
+            n = n / st.mesh[axis].size
+    return n
+
+
+def shard(g: nx.DiGraph, mesh: dict[str, Axis]) -> nx.DiGraph:
+    """A copy of ``g`` whose nodes carry per-chip ``local_flops``, ``local_bytes``, ``collectives``."""
+    st = _State(mesh, dim_sizes())
+    tensor_dims = g.graph["tensor_dims"]
+    param_dims = g.graph["param_dims"]
+    out = g.copy()
+
+    def target(ref: str) -> dict[str, str]:
+        if ref in param_dims:
+            return layout(param_dims[ref], mesh, weight=True)
+        return layout(tensor_dims[ref], mesh, weight=False)
+
+    def dims_of(ref):
+        return param_dims[ref] if ref in param_dims else tensor_dims[ref]
+
+    for name in nx.topological_sort(g):
+        node = out.nodes[name]
+        if node["op"] == "input":
+            node.update(local_flops=sp.Integer(0), local_bytes=sp.Integer(0), collectives=[])
+            continue
+        phase = node["phase"]
+        fwd = g.nodes[node["forward"]] if phase == "backward" else node
+        operands = [(r, ref) for r, ref in fwd["operands"] if r != "ids"]
+        if node["op"] == "contraction":
+            if phase == "forward":
+                refs = [ref for _, ref in operands]
+                out_ref = name
+            else:
+                i = [r for r, _ in operands].index(node["wrt"])
+                refs = [f"d({node['forward']})"] + [ref for j, (_, ref) in enumerate(operands) if j != i]
+                out_ref = f"d({operands[i][1]})"
+            _contraction(node, refs, out_ref, phase, st, target, dims_of, fwd)
+        else:
+            _elementwise(node, name, operands, phase, st, target, dims_of, fwd)
+    out.graph["mesh"] = mesh
+    return out
+
+
+def _strip(ref: str) -> str:
+    return ref[2:-1] if ref.startswith("d(") else ref
+
+
+def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -> None:
+    sig = node["sig"]
+    shardings = []
+    for ref, dims in zip(refs, sig.operands):
+        base = _strip(ref)
+        tgt = target(base)
+        own = dims_of(base)
+        # rename to the signature's dimension names, by position (k's T is the scores' S)
+        sh = {axis: dims[own.index(d)] for axis, d in tgt.items()}
+        # an activation already gathered on an axis (kept from the forward pass) is used as is
+        if base not in _params_of(fwd):
+            sh = {a: d for a, d in sh.items() if (ref, a) not in st.gathered}
+        shardings.append(sh)
+    out_base = _strip(out_ref)
+    out_target = {a: sig.output[dims_of(out_base).index(d)] for a, d in target(out_base).items()}
+    is_param = [_strip(r) in _params_of(fwd) for r in refs]
+    collectives: list[Collective] = []
+
+    def gather(i: int, axis: str) -> None:
+        ref = refs[i]
+        key = (ref, axis, phase) if is_param[i] else (ref, axis)
+        if key not in st.gathered:
+            st.gathered.add(key)
+            rest = {a: d for a, d in shardings[i].items() if a != axis}
+            width = b_param if is_param[i] else b_act
+            collectives.append(Collective("AllGather", (axis,), ref,
+                                          _local(sig.operands[i], rest, st) * width))
+        del shardings[i][axis]
+
+    axes = sorted({a for s in shardings for a in s})
+    for axis in axes:
+        # contracting dimension sharded in only some of the operands that carry it: gather it
+        for i, s in enumerate(shardings):
+            d = s.get(axis)
+            if d in sig.contracted and any(d in sig.operands[j] and shardings[j].get(axis) != d
+                                           for j in range(len(refs)) if j != i):
+                gather(i, axis)
+        # two different free dimensions on one axis: keep the one the output wants
+        holders = {i: s[axis] for i, s in enumerate(shardings) if axis in s}
+        if len(set(holders.values())) > 1:
+            keep = out_target.get(axis)
+            losers = [i for i, d in holders.items() if d != keep]
+            if len(losers) == len(holders):
+                params = [i for i in losers if is_param[i]]
+                losers = params or losers[1:]
+            for i in losers:
+                gather(i, axis)
+    current: dict[str, str] = {}
+    partial: list[str] = []
+    for s in shardings:
+        for axis, d in s.items():
+            if d in sig.output:
+                current[axis] = d
+            elif axis not in partial:
+                partial.append(axis)
+    sharded_dims = {**{a: d for s in shardings for a, d in s.items()}}
+    factor = sp.Mul(*(st.mesh[a].size for a in sharded_dims))
+    local_in = sum((_local(dims, s, st) * (b_param if is_param[i] else b_act)
+                    for i, (dims, s) in enumerate(zip(sig.operands, shardings))), sp.Integer(0))
+    node["local_flops"] = node["flops"] / factor
+    node["local_bytes"] = local_in + _local(sig.output, current, st) * b_act
+    width = b_param if out_base_is_param(out_ref, fwd) else b_act
+    collectives += _resolve(sig.output, current, partial, out_target, out_ref, st, width)
+    node["collectives"] = _merge(collectives, st.mesh)
+
+
+def _params_of(fwd) -> set:
+    return set(fwd["params"]) | {ref for role, ref in fwd["operands"] if role == "w"}
+
+
+def out_base_is_param(out_ref: str, fwd) -> bool:
+    return _strip(out_ref) in _params_of(fwd)
+
+
+def _resolve(dims, current, partial, wanted, ref, st: _State, width) -> list[Collective]:
+    """Bring an output from its computed layout (with partial sums) to the layout it should have."""
+    colls = []
+    order = sorted(partial, key=lambda a: st.mesh[a].link != "ici")   # fast links first
+    for axis in order:
+        key = (ref, axis)
+        wanted_dim = wanted.get(axis)
+        if wanted_dim is not None and current.get(axis) != wanted_dim:
+            kind = "ReduceScatter"
+        else:
+            kind = "AllReduce"
+        if key not in st.reduced:      # partial sums into one gradient are added locally first
+            st.reduced.add(key)
+            colls.append(Collective(kind, (axis,), ref, _local(dims, current, st) * width))
+        if kind == "ReduceScatter":
+            current[axis] = wanted_dim
+    for axis, d in list(current.items()):
+        if wanted.get(axis) != d:
+            del current[axis]
+            colls.append(Collective("AllGather", (axis,), ref, _local(dims, current, st) * width))
+    return colls
+
+
+def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) -> None:
+    """Elementwise ops keep their inputs' layout; moving an axis between dims is an AllToAll."""
+    out_dims = dims_of(node["forward"]) if phase == "backward" else dims_of(name)
+    out_layout = target(node["forward"] if phase == "backward" else name)
+    colls = []
+    traffic = sp.Integer(0)
+    for _, ref in operands:
+        width = b_param if ref in _params_of(fwd) else b_act
+        in_layout = target(ref)
+        traffic += _local(dims_of(ref), in_layout, st) * width
+        if ref in _params_of(fwd) or not out_dims:
+            continue          # small weights (norm scales) and scalar reductions: no collective
+        src, dst = (out_layout, in_layout) if phase == "backward" else (in_layout, out_layout)
+        src_dims = out_dims if phase == "backward" else dims_of(ref)
+        for axis, d in src.items():
+            if axis in dst and dst[axis] != d:
+                colls.append(Collective("AllToAll", (axis,), ref,
+                                        _local(src_dims, src, st) * st.mesh[axis].size * width))
+    out_local = _local(out_dims, out_layout, st)
+    factor = ops.numel(out_dims, st.sizes) / out_local if out_dims else sp.Integer(1)
+    node["local_flops"] = sp.Integer(0)
+    node["local_vector_flops"] = node["vector_flops"] / factor
+    node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + out_local * b_act
+    node["collectives"] = colls

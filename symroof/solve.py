@@ -1,0 +1,158 @@
+"""Closed forms solved by SymPy from the graph's sharded expressions, kept as ``Derivation``s.
+
+Each function shards a graph (the book's simplified layer by default), takes ``t_math`` and
+``t_comms`` from the roofline, and solves: ``t_math = t_comms`` for a critical batch or
+degree, ``d t_comms / dX = 0`` for the optimal FSDP degree. Nothing here is a typed-in
+result; the steps are recorded so they can be printed next to the answer.
+
+Conventions: ``B·T`` is the global batch in tokens (the book's training-chapter ``B``),
+``n_chips`` its ``N``; activations and weights share one element width (``b_act = b_param``),
+as the book assumes, which is what lets the widths cancel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .collectives import Axis
+from .errors import NoClosedFormError
+from .graph import Structure, build
+from .roofline import comms_by_axis, step
+from .sharding import shard
+from .symbols import (B, C, F, M_X, M_Y, T, W_dcn, W_ici, X, Y, b_act, b_param, n_chips, n_pods)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derived result: the expression, what it assumes, and how it was reached."""
+
+    name: str
+    expr: sp.Expr
+    description: str
+    assumptions: tuple[str, ...] = ()
+    steps: tuple[tuple[str, sp.Expr], ...] = ()
+    extra: dict = field(default_factory=dict)   # related results (e.g. the critical batch)
+
+    def render(self, fmt: str = "text", names: dict | None = None) -> str:
+        from .render import latex, text
+
+        show = (lambda e: latex(e, names)) if fmt == "latex" else text
+        lines = [f"{self.name} = {show(self.expr)}", f"  {self.description}"]
+        lines += [f"  assumes: {a}" for a in self.assumptions]
+        lines += [f"  step {i}: {what}: {show(e)}" for i, (what, e) in enumerate(self.steps, 1)]
+        return "\n".join(lines)
+
+    def _repr_latex_(self) -> str:
+        from .render import latex
+
+        name = self.name.replace("_", "\\_")
+        return f"$${name} = {latex(self.expr)}$$"
+
+
+def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
+    roots = [r for r in sp.solve(equation, unknown) if r.is_positive is not False]
+    if len(roots) != 1:
+        raise NoClosedFormError(f"{what}: expected one positive root for {unknown}, got {roots}")
+    return roots[0]
+
+
+def _times(structure: Structure, mesh: dict[str, Axis], phase: str | None):
+    sg = shard(build(structure, "causal"), mesh)
+    same_width = {b_param: b_act}
+    t = step(sg, "sum", phase)
+    per_axis = {a: e.xreplace(same_width) for a, e in comms_by_axis(sg, phase).items()}
+    return t["t_math"], per_axis
+
+
+_BOOK = Structure.book_layer()
+_PHASE_NOTE = {"forward": "forward pass (the book's choice; the backward has the same ratio for DP/FSDP)",
+               "backward": "backward pass, where the gradient reductions happen (the book's choice)",
+               None: "whole step, forward and backward"}
+
+
+def data_parallel_batch(structure: Structure = _BOOK, fsdp: bool = True, phase: str | None = "forward"):
+    """Per-chip batch (tokens) above which DP or FSDP is compute-bound: B·T/X > C/(W_ici·M_X)."""
+    axis = "fsdp" if fsdp else "data"
+    t_math, comms = _times(structure, {axis: Axis(axis, X, "ici", M_X)}, phase)
+    if phase == "forward" and not fsdp:
+        t_math, comms = _times(structure, {axis: Axis(axis, X, "ici", M_X)}, "backward")
+    t_comms = comms[axis]
+    b_crit = _roots(t_math - t_comms, B, "critical batch")
+    per_chip = sp.factor(b_crit * T / X)
+    return Derivation(
+        f"{axis}_critical_batch", per_chip,
+        f"tokens per chip above which {'FSDP' if fsdp else 'DP'} is compute-bound",
+        (f"{_PHASE_NOTE.get(phase, phase)}", "b_act = b_param", "comms overlap compute"),
+        (("T_math", t_math), ("T_comms", t_comms), ("solve T_math = T_comms for B", b_crit),
+         ("tokens per chip B·T/X", per_chip)))
+
+
+def tensor_parallel_degree(structure: Structure = _BOOK, phase: str | None = "forward"):
+    """The largest TP degree Y that stays compute-bound: Y < M_Y·F·W_ici/C."""
+    t_math, comms = _times(structure, {"tensor": Axis("tensor", Y, "ici", M_Y)}, phase)
+    y_max = sp.factor(_roots(t_math - comms["tensor"], Y, "TP degree"))
+    return Derivation("tp_max_degree", y_max, "largest tensor-parallel degree that is compute-bound",
+                      (_PHASE_NOTE.get(phase, phase), "b_act = b_param"),
+                      (("T_math", t_math), ("T_comms", comms["tensor"]),
+                       ("solve T_math = T_comms for Y", y_max)))
+
+
+def fsdp_tp_optimum(structure: Structure = _BOOK, overlap: str = "sum", phase: str | None = "forward"):
+    """X_opt minimising FSDP+TP comms with X·Y = n_chips, and the batch above which it is compute-bound."""
+    mesh = {"fsdp": Axis("fsdp", X, "ici", M_X), "tensor": Axis("tensor", Y, "ici", M_Y)}
+    t_math, comms = _times(structure, mesh, phase)
+    on_chips = {Y: n_chips / X}
+    t_f, t_t = (sp.factor(comms[a].xreplace(on_chips)) for a in ("fsdp", "tensor"))
+    t_math = sp.factor(t_math.xreplace(on_chips))
+    if overlap == "sum":
+        t_comms = t_f + t_t
+        condition = sp.diff(t_comms, X)
+        x_opt = _roots(sp.numer(sp.together(condition)), X, "X_opt")
+        curvature = sp.factor(sp.diff(t_comms, X, 2).xreplace({X: x_opt}))
+        if curvature.is_positive is False:
+            raise NoClosedFormError("X_opt: the stationary point is not a minimum")
+        how = ("d T_comms / dX = 0", condition)
+    elif overlap == "max":
+        x_opt = _roots(sp.numer(sp.together(t_f - t_t)), X, "X_opt")
+        t_comms = sp.Max(t_f, t_t)
+        how = ("minimise max(T_fsdp, T_tp): the two are equal", t_f - t_t)
+    else:
+        raise ValueError(f"overlap must be 'sum' or 'max', not {overlap!r}")
+    at_opt = sp.factor(sp.powdenest((t_f + t_t if overlap == "sum" else t_f).xreplace({X: x_opt}),
+                                    force=True))
+    b_crit = _roots(t_math.xreplace({X: x_opt}) - at_opt, B, "critical batch")
+    per_chip = sp.factor(b_crit * T / n_chips)
+    return Derivation(
+        "x_opt", x_opt, "FSDP degree minimising communication when X·Y = n_chips",
+        (f"overlap across axes: {overlap}", _PHASE_NOTE.get(phase, phase), "b_act = b_param"),
+        (("T_fsdp (Y = n_chips/X)", t_f), ("T_tp", t_t), ("T_math", t_math), how, ("X_opt", x_opt),
+         ("T_comms at X_opt", at_opt), ("solve T_math = T_comms(X_opt) for B", b_crit),
+         ("critical tokens per chip B·T/n_chips", per_chip)),
+        {"critical_batch": per_chip, "t_comms": t_f + t_t if overlap == "sum" else t_comms,
+         "t_math": t_math, "y_opt": sp.factor(n_chips / x_opt)})
+
+
+def mixed_critical_batch(structure: Structure = _BOOK, overlap: str = "sum", phase: str | None = "forward"):
+    d = fsdp_tp_optimum(structure, overlap, phase)
+    return Derivation("mixed_critical_batch", d.extra["critical_batch"],
+                      "tokens per chip above which FSDP+TP at X_opt is compute-bound",
+                      d.assumptions, d.steps)
+
+
+def dcn_critical_batch(structure: Structure = _BOOK, phase: str | None = "backward"):
+    """Tokens per pod above which data parallelism across pods (over DCN) is compute-bound."""
+    mesh = {"pod": Axis("pod", n_pods, "dcn", 1), "fsdp": Axis("fsdp", X, "ici", M_X)}
+    t_math, comms = _times(structure, mesh, phase)
+    b_crit = _roots(t_math - comms["pod"], B, "per-pod batch")
+    per_pod = sp.factor(b_crit * T / n_pods)
+    return Derivation("dcn_critical_batch", per_pod,
+                      "tokens per pod above which cross-pod data parallelism is compute-bound",
+                      (_PHASE_NOTE.get(phase, phase), "b_act = b_param", "gradients AllReduced over DCN",
+                       "W_dcn is per chip (per-host bandwidth / chips per host)"),
+                      (("T_math", t_math), ("T_dcn", comms["pod"]), ("solve for B", b_crit),
+                       ("tokens per pod", per_pod)))
+
+
+
