@@ -13,6 +13,7 @@ as the book assumes, which is what lets the widths cancel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import sympy as sp
 
@@ -34,12 +35,14 @@ class Derivation:
     assumptions: tuple[str, ...] = ()
     steps: tuple[tuple[str, sp.Expr], ...] = ()
     extra: dict = field(default_factory=dict)   # related results (e.g. the critical batch)
+    latex_name: str = ""                        # the left-hand side in print, e.g. X_{\text{opt}}
 
     def render(self, fmt: str = "text", names: dict | None = None) -> str:
         from .render import latex, text
 
         show = (lambda e: latex(e, names)) if fmt == "latex" else text
-        lines = [f"{self.name} = {show(self.expr)}", f"  {self.description}"]
+        lhs = (self.latex_name or self.name) if fmt == "latex" else self.name
+        lines = [f"{lhs} = {show(self.expr)}", f"  {self.description}"]
         lines += [f"  assumes: {a}" for a in self.assumptions]
         lines += [f"  step {i}: {what}: {show(e)}" for i, (what, e) in enumerate(self.steps, 1)]
         return "\n".join(lines)
@@ -47,7 +50,7 @@ class Derivation:
     def _repr_latex_(self) -> str:
         from .render import latex
 
-        name = self.name.replace("_", "\\_")
+        name = self.latex_name or r"\text{%s}" % self.name.replace("_", r"\_")
         return f"$${name} = {latex(self.expr)}$$"
 
 
@@ -72,6 +75,7 @@ _PHASE_NOTE = {"forward": "forward pass (the book's choice; the backward has the
                None: "whole step, forward and backward"}
 
 
+@lru_cache(maxsize=None)   # pure function of hashable arguments; solving is slow
 def data_parallel_batch(structure: Structure = _BOOK, fsdp: bool = True, phase: str | None = "forward"):
     """Per-chip batch (tokens) above which DP or FSDP is compute-bound: B·T/X > C/(W_ici·M_X)."""
     axis = "fsdp" if fsdp else "data"
@@ -86,9 +90,11 @@ def data_parallel_batch(structure: Structure = _BOOK, fsdp: bool = True, phase: 
         f"tokens per chip above which {'FSDP' if fsdp else 'DP'} is compute-bound",
         (f"{_PHASE_NOTE.get(phase, phase)}", "b_act = b_param", "comms overlap compute"),
         (("T_math", t_math), ("T_comms", t_comms), ("solve T_math = T_comms for B", b_crit),
-         ("tokens per chip B·T/X", per_chip)))
+         ("tokens per chip B·T/X", per_chip)),
+        latex_name=r"\left(\frac{BT}{X}\right)_{\text{crit}}")
 
 
+@lru_cache(maxsize=None)   # pure function of hashable arguments; solving is slow
 def tensor_parallel_degree(structure: Structure = _BOOK, phase: str | None = "forward"):
     """The largest TP degree Y that stays compute-bound: Y < M_Y·F·W_ici/C."""
     t_math, comms = _times(structure, {"tensor": Axis("tensor", Y, "ici", M_Y)}, phase)
@@ -96,9 +102,11 @@ def tensor_parallel_degree(structure: Structure = _BOOK, phase: str | None = "fo
     return Derivation("tp_max_degree", y_max, "largest tensor-parallel degree that is compute-bound",
                       (_PHASE_NOTE.get(phase, phase), "b_act = b_param"),
                       (("T_math", t_math), ("T_comms", comms["tensor"]),
-                       ("solve T_math = T_comms for Y", y_max)))
+                       ("solve T_math = T_comms for Y", y_max)),
+                      latex_name=r"Y_{\max}")
 
 
+@lru_cache(maxsize=None)   # pure function of hashable arguments; solving is slow
 def fsdp_tp_optimum(structure: Structure = _BOOK, overlap: str = "sum", phase: str | None = "forward"):
     """X_opt minimising FSDP+TP comms with X·Y = n_chips, and the batch above which it is compute-bound."""
     mesh = {"fsdp": Axis("fsdp", X, "ici", M_X), "tensor": Axis("tensor", Y, "ici", M_Y)}
@@ -131,16 +139,20 @@ def fsdp_tp_optimum(structure: Structure = _BOOK, overlap: str = "sum", phase: s
          ("T_comms at X_opt", at_opt), ("solve T_math = T_comms(X_opt) for B", b_crit),
          ("critical tokens per chip B·T/n_chips", per_chip)),
         {"critical_batch": per_chip, "t_comms": t_f + t_t if overlap == "sum" else t_comms,
-         "t_math": t_math, "y_opt": sp.factor(n_chips / x_opt)})
+         "t_math": t_math, "y_opt": sp.factor(n_chips / x_opt)},
+        latex_name=r"X_{\text{opt}}")
 
 
+@lru_cache(maxsize=None)   # pure function of hashable arguments; solving is slow
 def mixed_critical_batch(structure: Structure = _BOOK, overlap: str = "sum", phase: str | None = "forward"):
     d = fsdp_tp_optimum(structure, overlap, phase)
     return Derivation("mixed_critical_batch", d.extra["critical_batch"],
                       "tokens per chip above which FSDP+TP at X_opt is compute-bound",
-                      d.assumptions, d.steps)
+                      d.assumptions, d.steps,
+                      latex_name=r"\left(\frac{BT}{N_{\text{chips}}}\right)_{\text{crit}}")
 
 
+@lru_cache(maxsize=None)   # pure function of hashable arguments; solving is slow
 def dcn_critical_batch(structure: Structure = _BOOK, phase: str | None = "backward"):
     """Tokens per pod above which data parallelism across pods (over DCN) is compute-bound."""
     mesh = {"pod": Axis("pod", n_pods, "dcn", 1), "fsdp": Axis("fsdp", X, "ici", M_X)}
@@ -152,7 +164,8 @@ def dcn_critical_batch(structure: Structure = _BOOK, phase: str | None = "backwa
                       (_PHASE_NOTE.get(phase, phase), "b_act = b_param", "gradients AllReduced over DCN",
                        "W_dcn is per chip (per-host bandwidth / chips per host)"),
                       (("T_math", t_math), ("T_dcn", comms["pod"]), ("solve for B", b_crit),
-                       ("tokens per pod", per_pod)))
+                       ("tokens per pod", per_pod)),
+                      latex_name=r"\left(\frac{BT}{P}\right)_{\text{crit}}")
 
 
 

@@ -1,0 +1,113 @@
+"""The graph's op rules against the book's per-op table (book-4-6.md section 1.3), symbolically."""
+
+import networkx as nx
+import pytest
+import sympy as sp
+
+from symroof import derive, ops
+from symroof.graph import Structure, build
+from symroof.symbols import B, D, E, F, H, K, L, N, T, V, k
+
+
+def node(g, name):
+    return g.nodes[name]
+
+
+def test_einsum_rule_matches_book_examples():
+    # book Q3: A[I,J,K,L]·B[I,J,M,N,O] -> C[K,L,M,N,O] costs 2·I·J·K·L·M·N·O
+    sizes = {d: sp.Symbol(d, positive=True) for d in "IJKLMNO"}
+    sig = ops.parse("I J K L, I J M N O -> K L M N O")
+    assert ops.contraction_flops(sig, sizes) == 2 * sp.Mul(*sizes.values())
+    # an elementwise product (nothing contracted) is one FLOP per term
+    assert ops.contraction_flops(ops.parse("I J, I J -> I J"), sizes) == sizes["I"] * sizes["J"]
+
+
+def test_backward_rule_is_the_transposed_contraction():
+    sig = ops.parse("B T D, D F -> B T F")
+    assert str(sig.gradient(0)) == "B T F, D F -> B T D"     # dx = dy · Wᵀ
+    assert str(sig.gradient(1)) == "B T F, B T D -> D F"     # dW = xᵀ · dy
+
+
+def test_per_op_forward_flops_match_book_table():
+    g = build(Structure(), "full")
+    expected = {
+        "layer/attn/q": 2 * B * T * D * N * H,
+        "layer/attn/k": 2 * B * T * D * K * H,
+        "layer/attn/v": 2 * B * T * D * K * H,
+        "layer/attn/scores": 2 * B * T * T * N * H,     # independent of K: GQA saves no core FLOPs
+        "layer/attn/av": 2 * B * T * T * N * H,
+        "layer/attn/o": 2 * B * T * D * N * H,
+        "layer/mlp/gate": 2 * B * T * D * F,
+        "layer/mlp/up": 2 * B * T * D * F,
+        "layer/mlp/down": 2 * B * T * D * F,
+        "unembed": 2 * B * T * D * V,
+    }
+    for name, flops in expected.items():
+        assert sp.expand(node(g, name)["flops"] - flops) == 0, name
+    assert node(g, "embed")["flops"] == 0          # a gather, not a matmul
+
+
+def test_training_is_three_times_forward_for_every_contraction():
+    g = build(Structure(qkv_bias=True, qk_norm=True), "full")
+    fwd, bwd = derive.flops(g, "forward"), derive.flops(g, "backward")
+    assert sp.expand(bwd - 2 * fwd) == 0
+
+
+def test_causal_counts_half_the_attention_core():
+    full, causal = build(Structure(), "full"), build(Structure(), "causal")
+    diff = sp.expand(derive.flops(full, "forward") - derive.flops(causal, "forward"))
+    assert diff == 2 * B * T * T * N * H * L        # half of 4BT²NH per layer
+
+
+def test_six_n_rule_emerges_from_the_graph_without_attention():
+    # per token, the per-op count minus the attention core is 6 × (matmul params); the book's
+    # 6·P_total over-counts by the embedding gather and the norms (book-4-6.md 1.3)
+    g = build(Structure(), "full")
+    per_token = derive.training_flops_per_token(g)
+    core = 12 * T * N * H * L
+    matmul_params = derive.params(g) - derive.params_by_group(g)["embedding"] - derive.params_by_group(g)["norms"]
+    assert sp.expand(per_token - core - 6 * matmul_params) == 0
+
+
+def test_parameter_formula_matches_book_llama_form():
+    g = build(Structure())
+    P = 3 * D * F * L + 2 * D * (N + K) * H * L + 2 * D * L + D + 2 * V * D
+    assert sp.expand(derive.params(g) - P) == 0
+    tied = build(Structure(tied=True))
+    assert sp.expand(derive.params(g) - derive.params(tied) - V * D) == 0
+
+
+def test_moe_active_parameters_use_k_of_e_experts():
+    g = build(Structure(moe=True))
+    groups = derive.params_by_group(g)
+    assert sp.expand(groups["mlp"] - (3 * D * F * E * L + D * E * L)) == 0
+    active = derive.params_by_group(g, active=True)["mlp"]
+    assert sp.expand(active - (3 * D * F * k * L + D * E * L)) == 0       # the router stays dense
+    fwd = derive.flops(g, "forward")
+    assert sp.expand(sp.diff(fwd, F) - 6 * B * T * D * k * L) == 0       # experts cost k, not E
+
+
+def test_graph_is_a_dag_with_hierarchical_names():
+    g = build(Structure(sandwich_norms=True, qk_norm=True))
+    assert nx.is_directed_acyclic_graph(g)
+    names = set(g.nodes)
+    assert {"layer/attn/q", "layer/mlp/down", "layer/post_attn_norm", "layer/attn/q_norm"} <= names
+    assert {"layer/attn/q:dx", "layer/attn/q:dw"} <= names        # made by rule, not by hand
+    for _, _, data in g.edges(data=True):
+        assert len(data["shape"]) == len(data["dims"])
+
+
+def test_book_layer_is_two_matmuls():
+    g = build(Structure.book_layer())
+    assert sp.expand(derive.flops(g, "forward") - 4 * B * T * D * F * L) == 0
+    assert sp.expand(derive.flops(g, "backward") - 8 * B * T * D * F * L) == 0
+
+
+def test_attention_crossover_is_solved_from_the_graph():
+    t_star = derive.attention_crossover(build(Structure(), "full"))
+    assert sp.simplify(t_star - (18 * D * F + 12 * D * (N + K) * H) / (12 * N * H)) == 0
+
+
+def test_bad_attention_mode_is_rejected():
+    with pytest.raises(ValueError, match="attention"):
+        build(Structure(), "sparse")
