@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .errors import SymroofError
+from .errors import CardError, SymroofError
 
 
 def _count(args) -> None:
@@ -37,6 +37,38 @@ def _count(args) -> None:
     how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"
     print(f"{card.name}: {args.batch} sequence(s) × {args.seq} tokens ({how})")
     print(table(rows, ["quantity", "exact", "approx"]))
+
+
+def _ops(args) -> None:
+    from .cards import load_chip, load_model, override_chip
+    from .instantiate import op_table
+    from .render import si, table
+
+    card, chip = load_model(args.model), load_chip(args.chip)
+    chip = override_chip(chip, _settings(args.set))
+    rows = op_table(card, chip, args.batch, args.seq, args.attention)
+    if args.json:
+        print(json.dumps([{"name": r.name, "phase": r.phase, "repeat": r.repeat, "flops": r.flops,
+                           "vector_flops": float(r.vector_flops), "bytes": float(r.bytes),
+                           "intensity": r.intensity, "hbm_bound": r.hbm_bound} for r in rows], indent=2))
+        return
+    ridge = chip.peak_flops_per_s["bf16"] / chip.hbm_bytes_per_s
+    print(f"{card.name} on {chip.name}: {args.batch} × {args.seq} tokens; "
+          f"ops below {float(ridge):.0f} FLOPs/byte are HBM-bound (per instance; layer ops repeat L times)")
+    print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
+                  f"{r.intensity:.1f}", "HBM" if r.hbm_bound else "compute"] for r in rows],
+                ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
+
+
+def _settings(pairs: list[str] | None) -> dict[str, str]:
+    """``--set KEY=VALUE`` pairs as a dict (values stay text; the card checks parse them)."""
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key or not value:
+            raise CardError(f"--set {pair!r}: expected KEY=VALUE, e.g. hbm_bytes_per_s=3.35e12")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _formula(args) -> None:
@@ -90,6 +122,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--6n", dest="six_n", action="store_true", help="use the 6·N approximation")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_count)
+
+    p = sub.add_parser("ops", help="per-op FLOPs, bytes and arithmetic intensity on a chip")
+    p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
+    p.add_argument("--chip", required=True, help="chip card name or .yaml path")
+    p.add_argument("--batch", type=_positive_int, default=1, help="sequences (B)")
+    p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
+    p.add_argument("--attention", choices=("causal", "full"), default="causal")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_ops)
 
     p = sub.add_parser("formula", help="print a derived closed form")
     p.add_argument("name", nargs="?", help="formula name; omit to list them")

@@ -23,7 +23,16 @@ def exact(value) -> sp.Expr:
         return sp.Rational(value.numerator, value.denominator)
     if isinstance(value, float):
         return sp.Rational(repr(value))   # the decimal as written, not the binary float
-    return sp.sympify(int(value)) if isinstance(value, int) else value
+    return sp.Integer(value) if isinstance(value, int) else value
+
+
+def _expr(value) -> sp.Basic:
+    """A SymPy object from an expression or a Python number; text is refused, never parsed."""
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (int, Fraction, float)) and not isinstance(value, bool):
+        return exact(value)
+    raise TypeError(f"expected a SymPy expression or a number, got {type(value).__name__}")
 
 
 def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
@@ -47,7 +56,7 @@ def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]
 
 def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
     """Substitute numbers and insist that nothing symbolic is left."""
-    result = sp.sympify(expr).xreplace({s: exact(v) for s, v in values.items()})
+    result = _expr(expr).xreplace({s: exact(v) for s, v in values.items()})
     if result.free_symbols:
         from .errors import SymroofError
 
@@ -106,3 +115,43 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
         flops_backward=as_int(evaluate(derive.flops(g, "backward", approximation), values)),
         flops_by_module=modules,
     )
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One forward or backward op of one layer (or of the embedding/unembedding), instantiated."""
+
+    name: str
+    phase: str
+    repeat: int
+    flops: int
+    vector_flops: Fraction
+    bytes: Fraction
+    intensity: float          # (flops + vector flops) / bytes
+    hbm_bound: bool           # intensity below the chip's C / W_hbm
+
+
+def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
+             attention: str = "causal", dtype: str = "bf16", bytes_per_element: int = 2) -> list[OpRow]:
+    """Per-op FLOPs, bytes and arithmetic intensity, and whether each op is HBM-bound on ``chip``.
+
+    Bytes assume every op reads its inputs from HBM and writes its output back (no fusion).
+    """
+    from .symbols import b_act, b_param
+
+    g = graph_for(card, attention)
+    hw = chip_values(chip, dtype)
+    ridge = hw[C] / hw[W_hbm]
+    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),
+              b_act: sp.Integer(bytes_per_element), b_param: sp.Integer(bytes_per_element)}
+    rows = []
+    for name, d in g.nodes(data=True):
+        if d["op"] == "input":
+            continue
+        flops, vector, moved = (evaluate(d[key], values) for key in ("flops", "vector_flops", "bytes"))
+        work = flops + vector
+        intensity = work / moved if moved else sp.Integer(0)
+        rows.append(OpRow(name, d["phase"], int(evaluate(d["repeat"], values)), as_int(flops),
+                          Fraction(str(vector)), Fraction(str(moved)), float(intensity),
+                          bool(intensity < ridge)))
+    return rows

@@ -20,7 +20,9 @@ _PREFIXES = [(Fraction(10) ** 24, "Y"), (Fraction(10) ** 21, "Z"), (Fraction(10)
 
 def si(value, unit: str = "", digits: int = 4) -> str:
     """``70553706496`` → ``70.55 G``: an SI prefix and ``digits`` significant figures."""
-    number = Fraction(value) if not isinstance(value, sp.Expr) else Fraction(str(sp.nsimplify(value)))
+    if isinstance(value, sp.Expr):
+        value = Fraction(str(value)) if value.is_Rational else float(value)
+    number = Fraction(value)
     sign = "-" if number < 0 else ""
     number = abs(number)
     for scale, prefix in _PREFIXES:
@@ -70,11 +72,17 @@ def _one_radical(expr: sp.Expr) -> sp.Expr:
     return sp.Mul(*outside) * sp.sqrt(sp.UnevaluatedExpr(radicand), evaluate=False)
 
 
+def _expr(value) -> sp.Basic:
+    from .instantiate import _expr as to_expr
+
+    return to_expr(value)
+
+
 def latex(expr: sp.Expr, names: dict | None = None) -> str:
     """LaTeX in the book's notation (``W_{\\text{ici}}``, ``\\sqrt{\\frac{2 B N}{F}}``)."""
     symbol_names = {**LATEX_NAMES, **(names or {})}
-    return sp.latex(_one_radical(sp.sympify(expr)), symbol_names=symbol_names)
+    return sp.latex(_one_radical(_expr(expr)), symbol_names=symbol_names)
 
 
 def text(expr: sp.Expr) -> str:
-    return sp.sstr(_one_radical(sp.sympify(expr)))
+    return sp.sstr(_one_radical(_expr(expr)))
