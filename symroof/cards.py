@@ -178,6 +178,11 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     values["pod_shape"] = tuple(_positive_int(s, where, "pod_shape") for s in shape)
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
+    # A source filed under a misspelt key would document nothing; only card keys may carry one.
+    citable = (set(_CHIP_REQUIRED) - {"name", "sources"}) | {f"peak_flops_per_s.{dt}" for dt in flops}
+    for key in raw["sources"]:
+        if str(key) not in citable:
+            raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")
     values["sources"] = {str(key): str(text) for key, text in raw["sources"].items()}
     return ChipCard(**values, path=where)
 
@@ -210,7 +215,8 @@ def _load_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except OSError as err:
         raise CardError(f"{path}: cannot read: {err.strerror}") from None
     except yaml.YAMLError as err:
@@ -219,7 +225,42 @@ def _load_yaml(path: Path) -> dict:
         raise CardError(f"{path}:{line} is not valid YAML ({getattr(err, 'problem', err)})") from None
     if not isinstance(raw, dict):
         raise CardError(f"{path}: a card must be a YAML mapping of keys to values")
+    repeated = _repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
+    if repeated is not None:
+        raise CardError(f"{path}: line {repeated.start_mark.line + 1}: key '{repeated.value}' is given twice")
     return raw
+
+
+def _repeated_key(node):
+    """The first mapping key given twice: PyYAML would silently keep the last value."""
+    import yaml
+
+    children = []
+    if isinstance(node, yaml.MappingNode):
+        keys = [key for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+        seen: set = set()
+        for key in keys:
+            if key.value in seen:
+                return key
+            seen.add(key.value)
+        children = [value for _, value in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    for child in children:
+        found = _repeated_key(child)
+        if found is not None:
+            return found
+    return None
+
+
+def _unique_json_object(pairs: list, where: str) -> dict:
+    """``json`` keeps the last of two equal keys; a config that says two things is refused."""
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise CardError(f"{where}: key '{key}' is given twice")
+        result[key] = value
+    return result
 
 
 def _card_files(kind: str) -> dict[str, Path]:
@@ -239,7 +280,7 @@ def load_model(ref: str) -> ModelCard:
         from .hf import model_from_hf_config
 
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)))
         except OSError as err:
             raise CardError(f"{path}: cannot read: {err.strerror}") from None
         except json.JSONDecodeError as err:

@@ -14,8 +14,12 @@ def _count(args) -> None:
     from .instantiate import count
     from .render import grouped, si, table
 
+    from .run import RunSettings
+
     card = load_model(args.model)
-    result = count(card, args.batch, args.seq, args.attention, "6N" if args.six_n else None)
+    run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
+                                        if k in RunSettings.__dataclass_fields__ and v is not None})
+    result = count(card, args.batch, args.seq, args.attention, "6N" if args.six_n else None, run)
     if args.json:
         print(json.dumps({
             "model": card.name, "batch": result.batch, "seq": result.seq, "attention": result.attention,
@@ -24,6 +28,7 @@ def _count(args) -> None:
                        "active": result.params_active},
             "flops": {"forward": result.flops_forward, "backward": result.flops_backward,
                       "per_token": float(result.flops_per_token), "by_module": result.flops_by_module},
+            "memory_bytes": result.memory, "run": vars(run),
         }, indent=2))
         return
     rows = [["parameters", grouped(result.params_total), si(result.params_total)]]
@@ -34,6 +39,7 @@ def _count(args) -> None:
              ["backward FLOPs", grouped(result.flops_backward), si(result.flops_backward)],
              ["training FLOPs / token", f"{float(result.flops_per_token):.6g}",
               si(result.flops_per_token)]]
+    rows += [[f"memory: {part}", grouped(n), si(n, "B")] for part, n in result.memory.items()]
     how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"
     print(f"{card.name}: {args.batch} sequence(s) × {args.seq} tokens ({how})")
     print(table(rows, ["quantity", "exact", "approx"]))
@@ -120,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=("causal", "full"), default="causal",
                    help="count the causal half of the attention core, or all of it (PyTorch's count)")
     p.add_argument("--6n", dest="six_n", action="store_true", help="use the 6·N approximation")
+    _run_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_count)
 
@@ -143,6 +150,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_cards)
     return parser
+
+
+def _run_options(p) -> None:
+    """Training-memory settings (symroof.run.RunSettings); unset ones keep their defaults."""
+    p.add_argument("--ckpt", dest="ckpt_per_layer", type=_count_int, help="checkpoints per layer (default 2)")
+    p.add_argument("--param-bytes", dest="param_bytes", type=_count_int, help="bytes per weight (2)")
+    p.add_argument("--grad-bytes", dest="grad_bytes", type=_count_int, help="bytes per gradient kept (2)")
+    p.add_argument("--optimizer-bytes", dest="optimizer_bytes", type=_count_int,
+                   help="optimizer bytes per parameter (8: Adam, fp32 moments)")
+    p.add_argument("--act-bytes", dest="act_bytes", type=_count_int, help="bytes per activation (2)")
+
+
+def _count_int(text: str) -> int:
+    value = _positive_int(text) if text != "0" else 0
+    return value
 
 
 def _positive_int(text: str) -> int:

@@ -87,6 +87,7 @@ class Count:
     flops_forward: int
     flops_backward: int
     flops_by_module: dict      # module -> {"forward": int, "backward": int}
+    memory: dict               # training memory in bytes: params, gradients, optimizer, checkpoints, total
 
     @property
     def flops_per_token(self) -> Fraction:
@@ -98,10 +99,13 @@ def graph_for(card: ModelCard, attention: str = "causal"):
 
 
 def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "causal",
-          approximation: str | None = None) -> Count:
-    """Parameters and FLOPs of ``card`` for ``batch`` sequences of ``seq`` tokens, exactly."""
+          approximation: str | None = None, run=None) -> Count:
+    """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens."""
+    from .run import RunSettings
+
     g = graph_for(card, attention)
-    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq)}
+    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),
+              **(run or RunSettings()).values()}
     groups = {name: as_int(evaluate(expr, values)) for name, expr in derive.params_by_group(g).items()}
     modules: dict[str, dict[str, int]] = {}
     for phase in ("forward", "backward"):
@@ -114,6 +118,7 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
         flops_forward=as_int(evaluate(derive.flops(g, "forward", approximation), values)),
         flops_backward=as_int(evaluate(derive.flops(g, "backward", approximation), values)),
         flops_by_module=modules,
+        memory={part: as_int(evaluate(expr, values)) for part, expr in derive.training_memory(g).items()},
     )
 
 

@@ -1,0 +1,205 @@
+"""The shipped model and chip cards, and the strict loader's refusals."""
+
+from fractions import Fraction
+
+import pytest
+import yaml
+
+from symroof.cards import data_dir, list_cards, load_chip, load_model
+from symroof.errors import CardError
+
+#   card             L    D      F      N    K   H    V       E  k
+MODEL_SHAPES = {
+    "llama3-8b":     (32, 4096, 14336, 32, 8, 128, 128256, 1, 1),
+    "llama3-70b":    (80, 8192, 28672, 64, 8, 128, 128256, 1, 1),
+    "llama3.1-405b": (126, 16384, 53248, 128, 8, 128, 128256, 1, 1),
+    "llama2-13b":    (40, 5120, 13824, 40, 40, 128, 32000, 1, 1),
+    "mixtral-8x7b":  (32, 4096, 14336, 32, 8, 128, 32000, 8, 2),
+}
+SHAPE_FIELDS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab", "n_experts",
+                "experts_per_token")
+
+#   card        bf16 FLOPs/s        W_ici (B/s)      DCN per chip     pod shape       wraparound   unit
+CHIPS = {
+    "tpu-v4":   (Fraction("2.75e14"), Fraction("9e10"),   Fraction("6.25e9"),  (16, 16, 16), "full_cube", 4),
+    "tpu-v5p":  (Fraction("4.59e14"), Fraction("1.8e11"), Fraction("6.25e9"),  (16, 20, 28), "full_cube", 4),
+    "tpu-v5e":  (Fraction("1.97e14"), Fraction("9e10"),   Fraction("3.125e9"), (16, 16),     "full_axis", 16),
+    "tpu-v6e":  (Fraction("9.2e14"),  Fraction("1.8e11"), Fraction("3.125e9"), (16, 16),     "full_axis", 16),
+    "h100-sxm": (Fraction("9.89e14"), Fraction("4.5e11"), Fraction("5e10"),    (8,),         "always",    1),
+}
+
+
+def test_every_shipped_card_loads_and_is_named_after_its_file():
+    names = list_cards()
+    assert set(MODEL_SHAPES) <= set(names["models"])
+    assert set(CHIPS) <= set(names["chips"])
+    for name in names["models"]:
+        assert load_model(name).name == name
+    for name in names["chips"]:
+        assert load_chip(name).name == name
+
+
+@pytest.mark.parametrize("name", MODEL_SHAPES)
+def test_model_shapes_are_exact(name):
+    card = load_model(name)
+    assert tuple(getattr(card, f) for f in SHAPE_FIELDS) == MODEL_SHAPES[name]
+    assert all(isinstance(getattr(card, f), int) for f in SHAPE_FIELDS)
+    assert (card.tie_embeddings, card.qkv_bias, card.o_bias, card.mlp_bias, card.qk_norm) == (False,) * 5
+    assert card.norms_per_layer == 2
+    assert card.architecture == ("mixtral" if name == "mixtral-8x7b" else "llama")
+    assert card.source.startswith("https://huggingface.co/") and card.source.endswith("/config.json")
+
+
+@pytest.mark.parametrize("name", CHIPS)
+def test_chip_numbers_are_exact(name):
+    chip = load_chip(name)
+    bf16, w_ici, dcn_per_chip, shape, wrap, unit = CHIPS[name]
+    assert chip.peak_flops_per_s["bf16"] == bf16
+    assert chip.ici_bidi_bytes_per_s == w_ici
+    assert chip.dcn_bytes_per_s_per_chip == dcn_per_chip
+    assert (chip.pod_shape, chip.wraparound, chip.wraparound_unit) == (shape, wrap, unit)
+    assert all(isinstance(v, Fraction) for v in chip.peak_flops_per_s.values())
+
+
+def test_v5p_matches_the_book():
+    chip = load_chip("tpu-v5p")
+    ratio = chip.peak_flops_per_s["bf16"] / chip.ici_bidi_bytes_per_s
+    assert isinstance(ratio, Fraction) and ratio == 2550
+    assert chip.ici_link_bytes_per_s == Fraction(9 * 10**10) and chip.ici_link_direction == "one_way"
+    assert chip.ici_links_per_axis == 2
+    assert chip.pod_chips == 8960
+    assert chip.hbm_bytes == 96 * 10**9 and chip.hbm_bytes_per_s == Fraction("2.8e12")
+    assert chip.peak_flops_per_s["int8"] == 918 * 10**12
+    assert chip.peak_flops_per_s["bf16"] * chip.chips_per_host / chip.dcn_bytes_per_s_per_host == 73440
+
+
+def test_h100_nvlink_counts_one_direction_per_gpu():
+    chip = load_chip("h100-sxm")
+    assert chip.family == "gpu"
+    # NVIDIA's 900 GB/s adds both directions; a ring collective moves data at 450 GB/s into each GPU.
+    assert (chip.ici_link_bytes_per_s, chip.ici_link_direction) == (9 * 10**11, "bidirectional")
+    assert chip.ici_bidi_bytes_per_s == 450 * 10**9
+    assert chip.dcn_bytes_per_s_per_host == 8 * 400 * 10**9 // 8
+    assert chip.peak_flops_per_s["fp8"] == chip.peak_flops_per_s["int8"] == 1979 * 10**12
+    assert chip.hbm_bytes == 80 * 10**9 and chip.hbm_bytes_per_s == Fraction("3.35e12")
+
+
+@pytest.mark.parametrize("name", CHIPS)
+def test_every_chip_number_has_a_source(name):
+    chip = load_chip(name)
+    needed = {"hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_link_direction", "ici_links_per_axis",
+              "pod_shape", "wraparound", "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host"}
+    needed |= {f"peak_flops_per_s.{dtype}" for dtype in chip.peak_flops_per_s}
+    assert needed <= set(chip.sources), needed - set(chip.sources)
+    assert all(text.strip() for text in chip.sources.values())
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def _shipped(kind: str, name: str) -> dict:
+    folder = data_dir("models") / ("chips" if kind == "chip" else "")
+    return yaml.safe_load((folder / f"{name}.yaml").read_text())
+
+
+def _write(tmp_path, raw: dict, name: str = "card.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _refused(load, path, *words):
+    with pytest.raises(CardError) as err:
+        load(str(path))
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"n_layers": None}, ["missing key 'n_layers'"]),
+    ({"n_layer": 32}, ["unknown key 'n_layer'", "allowed:"]),
+    ({"d_model": "wide"}, ["'d_model'", "positive integer"]),
+    ({"d_model": 0}, ["'d_model'", "positive"]),
+    ({"d_ff": -14336}, ["'d_ff'", "positive"]),
+    ({"n_layers": 32.0}, ["'n_layers'", "integer"]),
+    ({"n_layers": 32.5}, ["'n_layers'", "integer"]),
+    ({"n_heads": True}, ["'n_heads'", "integer"]),
+    ({"n_kv_heads": 5}, ["'n_kv_heads'", "'n_heads'"]),
+    ({"tie_embeddings": "no"}, ["'tie_embeddings'", "true or false"]),
+    ({"architecture": "gpt2"}, ["'architecture'", "allowed: llama"]),
+    ({"experts_per_token": 2}, ["'experts_per_token'", "'n_experts'"]),
+    ({"norms_per_layer": 3}, ["'norms_per_layer'", "2 or 4"]),
+    ({"kind": "chip"}, ["'kind'"]),
+])
+def test_model_card_refusals_name_the_key(tmp_path, change, words):
+    raw = _shipped("model", "llama3-8b")
+    for key, value in change.items():
+        if value is None:
+            del raw[key]
+        else:
+            raw[key] = value
+    _refused(load_model, _write(tmp_path, raw), *words)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"hbm_bytes": None}, ["missing key 'hbm_bytes'"]),
+    ({"hbm_gb": 96}, ["unknown key 'hbm_gb'"]),
+    ({"hbm_bytes_per_s": "fast"}, ["'hbm_bytes_per_s'", "number"]),
+    ({"hbm_bytes_per_s": 0}, ["'hbm_bytes_per_s'", "positive"]),
+    ({"dcn_bytes_per_s_per_host": "-2.5e10"}, ["'dcn_bytes_per_s_per_host'"]),
+    ({"chips_per_host": 4.0}, ["'chips_per_host'", "integer"]),
+    ({"ici_links_per_axis": 1.5}, ["'ici_links_per_axis'", "integer"]),
+    ({"pod_shape": "16x20x28"}, ["'pod_shape'", "list"]),
+    ({"pod_shape": [16, 0, 28]}, ["'pod_shape'", "positive"]),
+    ({"wraparound": "torus"}, ["'wraparound'", "allowed: full_cube"]),
+    ({"ici_link_direction": "both"}, ["'ici_link_direction'", "one_way"]),
+    ({"peak_flops_per_s": {"int8": "9.18e14"}}, ["'peak_flops_per_s'", "bf16"]),
+    ({"peak_flops_per_s": {"bf16": "lots"}}, ["'peak_flops_per_s.bf16'"]),
+    ({"sources": {"hbm_bytez": "typo"}}, ["'sources.hbm_bytez'", "allowed:"]),
+])
+def test_chip_card_refusals_name_the_key(tmp_path, change, words):
+    raw = _shipped("chip", "tpu-v5p")
+    for key, value in change.items():
+        if value is None:
+            del raw[key]
+        else:
+            raw[key] = value
+    _refused(load_chip, _write(tmp_path, raw), *words)
+
+
+def test_bad_yaml_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("kind: model\nname: broken\nn_layers: [32\n")
+    _refused(load_model, path, "not valid YAML", "line")
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    text = (data_dir("models") / "llama3-8b.yaml").read_text() + "n_layers: 33\n"
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    _refused(load_model, path, "key 'n_layers' is given twice")
+
+
+def test_a_card_must_be_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    _refused(load_chip, path, "mapping")
+
+
+def test_numbers_are_read_exactly_whatever_yaml_makes_of_them(tmp_path):
+    raw = _shipped("chip", "tpu-v5p")
+    raw["peak_flops_per_s"]["bf16"] = 4.59e14            # dumped as a float: 459000000000000.0
+    raw["hbm_bytes_per_s"] = "2.8e12"                     # a numeric string
+    chip = load_chip(str(_write(tmp_path, raw)))
+    assert chip.peak_flops_per_s["bf16"] == 459 * 10**12
+    assert chip.hbm_bytes_per_s == 28 * 10**11
+
+
+def test_unknown_card_names_are_refused_with_the_choices():
+    with pytest.raises(KeyError, match="llama3-8b"):
+        load_model("llama-9000")
+    with pytest.raises(KeyError, match="tpu-v5p"):
+        load_chip("tpu-v9")

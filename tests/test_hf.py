@@ -1,0 +1,284 @@
+"""Hugging Face config.json import: real configs convert exactly, anything unmodelled is refused."""
+
+import copy
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+import symroof
+from symroof.cards import load_model
+from symroof.errors import CardError
+from symroof.hf import model_from_hf_config
+
+DATA = Path(__file__).resolve().parent / "data" / "hf"
+
+#   folder               architecture  L   D     F      N   K   H    V       tie    qkv    o      qk_norm norms E  k
+EXPECTED = {
+    "Meta-Llama-3-8B":   ("llama",   32, 4096, 14336, 32, 8,  128, 128256, False, False, False, False, 2, 1, 1),
+    "Llama-2-13b-hf":    ("llama",   40, 5120, 13824, 40, 40, 128, 32000,  False, False, False, False, 2, 1, 1),
+    "Mistral-7B-v0.1":   ("mistral", 32, 4096, 14336, 32, 8,  128, 32000,  False, False, False, False, 2, 1, 1),
+    "Mixtral-8x7B-v0.1": ("mixtral", 32, 4096, 14336, 32, 8,  128, 32000,  False, False, False, False, 2, 8, 2),
+    "Qwen2-7B":          ("qwen2",   28, 3584, 18944, 28, 4,  128, 152064, False, True,  False, False, 2, 1, 1),
+    "Qwen3-8B":          ("qwen3",   36, 4096, 12288, 32, 8,  128, 151936, False, False, False, True,  2, 1, 1),
+    "gemma-2-9b":        ("gemma2",  42, 3584, 14336, 16, 8,  256, 256000, True,  False, False, False, 4, 1, 1),
+}
+FIELDS = ("architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
+          "tie_embeddings", "qkv_bias", "o_bias", "qk_norm", "norms_per_layer", "n_experts", "experts_per_token")
+
+
+def _config(folder: str) -> dict:
+    return json.loads((DATA / folder / "config.json").read_text())
+
+
+def _convert(raw: dict):
+    return model_from_hf_config(raw, "test/config.json")
+
+
+def _refused(raw: dict, *words) -> str:
+    with pytest.raises(CardError) as err:
+        _convert(raw)
+    message = str(err.value)
+    assert message.startswith("test/config.json: ") and "\n" not in message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+@pytest.mark.parametrize("folder", EXPECTED)
+def test_real_configs_convert_exactly(folder):
+    card = load_model(str(DATA / folder / "config.json"))
+    assert tuple(getattr(card, f) for f in FIELDS) == EXPECTED[folder]
+    assert card.mlp_bias is False
+    assert card.name == folder                       # no _name_or_path: the Hub folder names it
+    assert "config.json" in card.source and card.path.endswith("config.json")
+
+
+@pytest.mark.parametrize("folder, card", [("Meta-Llama-3-8B", "llama3-8b"), ("Llama-2-13b-hf", "llama2-13b"),
+                                          ("Mixtral-8x7B-v0.1", "mixtral-8x7b")])
+def test_import_agrees_with_the_shipped_card(folder, card):
+    ignore = ("name", "source", "path")
+    imported, shipped = asdict(load_model(str(DATA / folder / "config.json"))), asdict(load_model(card))
+    assert {k: v for k, v in imported.items() if k not in ignore} == {k: v for k, v in shipped.items()
+                                                                       if k not in ignore}
+
+
+# ----------------------------------------------------------------------------- defaults
+
+
+def test_llama_kv_heads_default_to_query_heads_when_absent_or_null():
+    raw = _config("Llama-2-13b-hf")
+    del raw["num_key_value_heads"]
+    assert _convert(raw).n_kv_heads == 40
+    raw["num_key_value_heads"] = None
+    assert _convert(raw).n_kv_heads == 40
+
+
+@pytest.mark.parametrize("folder", ["Mistral-7B-v0.1", "Mixtral-8x7B-v0.1", "Qwen2-7B", "Qwen3-8B"])
+def test_kv_heads_are_required_where_transformers_would_use_a_constant(folder):
+    raw = _config(folder)
+    del raw["num_key_value_heads"]
+    _refused(raw, "'num_key_value_heads'", "missing")
+    raw["num_key_value_heads"] = None                # null: transformers sets K = N for these
+    assert _convert(raw).n_kv_heads == raw["num_attention_heads"]
+
+
+def test_gemma2_needs_its_kv_heads_and_head_dim():
+    for key in ("num_key_value_heads", "head_dim"):
+        raw = _config("gemma-2-9b")
+        del raw[key]
+        _refused(raw, f"'{key}'", "missing")
+        raw[key] = None
+        _refused(raw, f"'{key}'", "null")
+
+
+def test_head_dim_defaults_to_width_over_heads_only_where_transformers_derives_it():
+    raw = _config("Meta-Llama-3-8B")
+    raw["head_dim"] = None
+    assert _convert(raw).head_dim == 128
+    raw = _config("Qwen2-7B")                        # no head_dim key at all in the real file
+    assert _convert(raw).head_dim == 3584 // 28
+    raw = _config("Qwen3-8B")
+    del raw["head_dim"]                              # transformers would use a constant 128
+    _refused(raw, "'head_dim'", "missing")
+
+
+def test_head_dim_cannot_be_derived_from_an_uneven_width():
+    raw = _config("Meta-Llama-3-8B")
+    raw["num_attention_heads"], raw["num_key_value_heads"] = 24, 8
+    _refused(raw, "'head_dim'", "'hidden_size'")
+
+
+def test_tie_defaults_follow_each_class():
+    raw = _config("gemma-2-9b")
+    assert "tie_word_embeddings" not in raw and _convert(raw).tie_embeddings is True
+    raw["tie_word_embeddings"] = False
+    assert _convert(raw).tie_embeddings is False
+    raw = _config("Meta-Llama-3-8B")
+    del raw["tie_word_embeddings"]
+    assert _convert(raw).tie_embeddings is False
+
+
+def test_biases_follow_each_class_code():
+    raw = _config("Meta-Llama-3-8B")
+    raw["attention_bias"], raw["mlp_bias"] = True, True
+    card = _convert(raw)
+    assert (card.qkv_bias, card.o_bias, card.mlp_bias) == (True, True, True)
+    raw = _config("Qwen2-7B")
+    for flag in (True, False):                       # Qwen2 ignores attention_bias: q, k, v always, o never
+        raw["attention_bias"] = flag
+        assert (_convert(raw).qkv_bias, _convert(raw).o_bias) == (True, False)
+    raw = _config("Qwen3-8B")
+    raw["attention_bias"] = True
+    card = _convert(raw)
+    assert (card.qkv_bias, card.o_bias, card.mlp_bias, card.qk_norm) == (True, True, False, True)
+
+
+def test_name_prefers_name_or_path_then_folder_then_stem():
+    raw = _config("Qwen3-8B")
+    raw["_name_or_path"] = "Qwen/Qwen3-8B"
+    assert _convert(raw).name == "Qwen/Qwen3-8B"
+    del raw["_name_or_path"]
+    assert model_from_hf_config(raw, "somewhere/qwen3.json").name == "qwen3"
+    assert model_from_hf_config(raw, "hub/Qwen3-8B/config.json").name == "Qwen3-8B"
+
+
+def test_gemma2_may_spell_out_its_own_layer_pattern():
+    raw = _config("gemma-2-9b")
+    raw["layer_types"] = ["sliding_attention", "full_attention"] * 21
+    assert _convert(raw).n_layers == 42
+    raw["layer_types"] = ["full_attention"] * 42
+    _refused(raw, "'layer_types'")
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize("folder, change, words", [
+    ("Meta-Llama-3-8B", {"architectures": ["GPT2LMHeadModel"]}, ["'architectures'", "allowed: LlamaForCausalLM"]),
+    ("Meta-Llama-3-8B", {"architectures": None}, ["missing key 'architectures'"]),
+    ("Meta-Llama-3-8B", {"architectures": ["LlamaForCausalLM", "MistralForCausalLM"]}, ["'architectures'"]),
+    ("Meta-Llama-3-8B", {"architectures": "LlamaForCausalLM"}, ["'architectures'", "exactly one"]),
+    ("Meta-Llama-3-8B", {"hidden_size": None}, ["missing key 'hidden_size'"]),
+    ("Meta-Llama-3-8B", {"vocab_size": None}, ["missing key 'vocab_size'"]),
+    ("Meta-Llama-3-8B", {"hidden_size": 4096.0}, ["'hidden_size'", "positive integer"]),
+    ("Meta-Llama-3-8B", {"hidden_size": "4096"}, ["'hidden_size'", "positive integer"]),
+    ("Meta-Llama-3-8B", {"num_hidden_layers": 0}, ["'num_hidden_layers'", "positive integer"]),
+    ("Meta-Llama-3-8B", {"intermediate_size": -1}, ["'intermediate_size'"]),
+    ("Meta-Llama-3-8B", {"num_key_value_heads": 5}, ["'num_key_value_heads'", "'num_attention_heads'"]),
+    ("Meta-Llama-3-8B", {"tie_word_embeddings": "false"}, ["'tie_word_embeddings'", "true or false"]),
+    ("Meta-Llama-3-8B", {"attention_bias": None}, ["'attention_bias'", "true or false"]),
+    ("Meta-Llama-3-8B", {"model_type": "mistral"}, ["'model_type'", "'llama'"]),
+    ("Meta-Llama-3-8B", {"num_local_experts": 8}, ["'num_local_experts'", "Mixtral"]),
+    ("Meta-Llama-3-8B", {"moe_intermediate_size": 1408}, ["'moe_intermediate_size'"]),
+    ("Meta-Llama-3-8B", {"quantization_config": {"quant_method": "gptq"}}, ["'quantization_config'"]),
+    ("Meta-Llama-3-8B", {"auto_map": {"AutoModel": "x.Y"}}, ["'auto_map'"]),
+    ("Meta-Llama-3-8B", {"hidden_act": "relu"}, ["'hidden_act'", "silu"]),
+    ("Meta-Llama-3-8B", {"hidden_act": 7}, ["'hidden_act'"]),
+    ("Meta-Llama-3-8B", {"text_config": {}}, ["unknown key 'text_config'", "Allowed:"]),
+    ("Meta-Llama-3-8B", {"sliding_window": 4096}, ["unknown key 'sliding_window'"]),
+    ("Qwen2-7B", {"use_sliding_window": True}, ["'use_sliding_window'"]),
+    ("Qwen2-7B", {"layer_types": ["full_attention"] * 27 + ["sliding_attention"]}, ["'layer_types'"]),
+    ("Qwen2-7B", {"head_dim": None}, ["'head_dim'", "null"]),
+    ("Qwen3-8B", {"num_experts": 128}, ["'num_experts'"]),
+    ("Mixtral-8x7B-v0.1", {"num_local_experts": None}, ["missing key 'num_local_experts'"]),
+    ("Mixtral-8x7B-v0.1", {"num_experts_per_tok": 9}, ["'num_experts_per_tok'", "'num_local_experts'"]),
+    ("Mixtral-8x7B-v0.1", {"num_local_experts": 1}, ["'num_local_experts'", "at least 2"]),
+    ("gemma-2-9b", {"hidden_activation": "relu"}, ["'hidden_activation'"]),
+    ("gemma-2-9b", {"use_bidirectional_attention": True}, ["'use_bidirectional_attention'"]),
+])
+def test_refusals_name_the_key_and_what_is_allowed(folder, change, words):
+    raw = copy.deepcopy(_config(folder))
+    for key, value in change.items():
+        if value is None and key in ("architectures", "hidden_size", "vocab_size", "num_local_experts"):
+            del raw[key]
+        else:
+            raw[key] = value
+    _refused(raw, *words)
+
+
+def test_neutral_values_of_checked_keys_are_accepted():
+    raw = _config("Qwen3-8B")
+    raw.update(layer_types=["full_attention"] * 36, moe_intermediate_size=None, quantization_config=None)
+    assert _convert(raw).n_layers == 36
+
+
+def test_a_json_that_is_not_an_object_is_refused(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(CardError, match="JSON object"):
+        load_model(str(path))
+    path.write_text('{"hidden_size": 4096,')
+    with pytest.raises(CardError, match="not valid JSON"):
+        load_model(str(path))
+
+
+def test_a_json_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "config.json"
+    text = (DATA / "Meta-Llama-3-8B" / "config.json").read_text()
+    path.write_text(text.replace('"vocab_size": 128256', '"vocab_size": 128256, "vocab_size": 32000'))
+    with pytest.raises(CardError, match="'vocab_size' is given twice"):
+        load_model(str(path))
+
+
+def test_symroof_never_imports_transformers():
+    import subprocess
+    import sys
+
+    code = "import sys, symroof.hf; print('transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=DATA.parents[2])
+    assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- against transformers
+
+
+VARIANTS = [(folder, {}) for folder in EXPECTED] + [
+    ("Llama-2-13b-hf", {"num_key_value_heads": "absent"}),
+    ("Meta-Llama-3-8B", {"head_dim": None, "attention_bias": True, "mlp_bias": True}),
+    # Not Mistral with num_key_value_heads null: transformers 4.x sets K = N, 5.x's strict typing refuses null.
+    ("Mistral-7B-v0.1", {"head_dim": None}),
+    ("Mixtral-8x7B-v0.1", {"head_dim": None}),
+    ("Qwen2-7B", {"num_key_value_heads": None, "attention_bias": False}),
+    ("Qwen3-8B", {"attention_bias": True}),
+    ("gemma-2-9b", {"tie_word_embeddings": False, "attention_bias": True}),
+]
+
+
+@pytest.mark.validate
+@pytest.mark.parametrize("folder, change", VARIANTS)
+def test_cards_match_the_modules_transformers_builds(folder, change):
+    """Build each model on the meta device (no memory) and compare its modules with the card."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    raw = _config(folder)
+    for key, value in change.items():
+        if value == "absent":
+            del raw[key]
+        else:
+            raw[key] = value
+    card = _convert(raw)
+    config = transformers.AutoConfig.for_model(**{k: v for k, v in raw.items() if k != "architectures"})
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    layers = model.model.layers
+    attn, layer = layers[0].self_attn, layers[0]
+    assert len(layers) == card.n_layers
+    assert (attn.q_proj.in_features, attn.q_proj.out_features) == (card.d_model, card.n_heads * card.head_dim)
+    assert attn.k_proj.out_features == card.n_kv_heads * card.head_dim
+    assert (attn.q_proj.bias is not None, attn.o_proj.bias is not None) == (card.qkv_bias, card.o_bias)
+    assert hasattr(attn, "q_norm") == card.qk_norm
+    norms = [name for name, module in layer.named_children() if "norm" in name]
+    assert len(norms) == card.norms_per_layer
+    assert model.lm_head.out_features == card.vocab
+    tied = model.lm_head.weight is model.model.embed_tokens.weight
+    assert tied == card.tie_embeddings
+    # End to end: the engine's parameter count from the imported card equals transformers'.
+    assert symroof.count(card).params_total == sum(p.numel() for p in model.parameters())
+    if card.is_moe:
+        assert layer.mlp.experts.num_experts == card.n_experts
+        assert layer.mlp.gate.top_k == card.experts_per_token
+    else:
+        assert (layer.mlp.up_proj.out_features, layer.mlp.up_proj.bias is not None) == (card.d_ff, card.mlp_bias)
