@@ -1,0 +1,93 @@
+"""The command line: JSON shapes, human output, and one-line errors without tracebacks."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symroof.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args):
+    """Run the real console entry (``python -m symroof``) in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_count_json_has_exact_integers(capsys):
+    assert main(["count", "llama3-70b", "--batch", "2", "--seq", "128", "--attention", "full", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["total"] == 70_553_706_496
+    assert isinstance(out["flops"]["forward"], int)
+    assert out["flops"]["backward"] == 2 * out["flops"]["forward"]
+    assert out["flops"]["by_module"]["layer/attn/q"]["forward"] == 80 * 2 * 256 * 8192 * 64 * 128
+
+
+def test_count_accepts_a_hugging_face_config(capsys):
+    path = ROOT / "tests" / "data" / "hf"
+    config = next(path.glob("*Llama-3*8B*/config.json"), None) or next(path.glob("*/config.json"))
+    assert main(["count", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["total"] > 0
+
+
+def test_count_human_output_is_a_table(capsys):
+    assert main(["count", "llama3-8b"]) == 0
+    out = capsys.readouterr().out
+    assert "8,030,261,248" in out and "8.03 G" in out
+
+
+def test_six_n_switch(capsys):
+    main(["count", "llama3-70b", "--6n", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["flops"]["forward"] + out["flops"]["backward"] == 6 * 70_553_706_496 * 4096
+
+
+def test_memory_settings(capsys):
+    main(["count", "llama3-70b", "--ckpt", "4", "--grad-bytes", "0", "--json"])
+    memory = json.loads(capsys.readouterr().out)["memory_bytes"]
+    assert memory["gradients"] == 0
+    assert memory["checkpoints"] == 4 * 80 * 4096 * 8192 * 2
+
+
+def test_formula_prints_a_derived_closed_form(capsys):
+    assert main(["formula", "x_opt", "--latex"]) == 0
+    assert r"X_{\text{opt}} = \sqrt{\frac{B M_X T N_{\text{chips}}}{F M_Y}}" in capsys.readouterr().out
+    assert main(["formula", "params"]) == 0
+    assert "3*D*F*L" in capsys.readouterr().out
+
+
+def test_ops_marks_hbm_bound_ops(capsys):
+    assert main(["ops", "llama3-8b", "--chip", "tpu-v5p", "--batch", "1", "--seq", "2048", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["layer/attn_norm"]["hbm_bound"] is True            # a norm does ~1 FLOP per byte
+    assert rows["layer/mlp/up"]["hbm_bound"] is False              # 2048 tokens > C / W_hbm
+
+
+@pytest.mark.parametrize("args, words", [
+    (["count", "no-such-model"], ["unknown model", "llama3-70b"]),
+    (["count", "missing.yaml"], ["missing.yaml", "cannot read"]),
+    (["formula", "nope"], ["unknown formula", "x_opt"]),
+    (["ops", "llama3-8b", "--chip", "tpu-v9"], ["unknown chip", "tpu-v5p"]),
+    (["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "hbm_bytes_per_s=fast"], ["hbm_bytes_per_s", "number"]),
+    (["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "warp_drive=1"], ["warp_drive", "allowed"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words):
+    result = run(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_bad_card_names_file_and_key(tmp_path):
+    card = (ROOT / "models" / "llama3-8b.yaml").read_text().replace("n_kv_heads: 8", "n_kv_heads: 7")
+    path = tmp_path / "odd.yaml"
+    path.write_text(card)
+    result = run("count", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(path) in result.stderr and "n_kv_heads" in result.stderr
