@@ -202,23 +202,20 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
                 current[axis] = d
             elif axis not in partial:
                 partial.append(axis)
-    sharded_dims = {**{a: d for s in shardings for a, d in s.items()}}
-    factor = sp.Mul(*(st.mesh[a].size for a in sharded_dims))
+    # every axis left on an operand splits the work, partial sums included
+    factor = sp.Mul(*(st.mesh[a].size for a in {a for s in shardings for a in s}))
     local_in = sum((_local(dims, s, st) * (b_param if is_param[i] else b_act)
                     for i, (dims, s) in enumerate(zip(sig.operands, shardings))), sp.Integer(0))
     node["local_flops"] = node["flops"] / factor
     node["local_bytes"] = local_in + _local(sig.output, current, st) * b_act
-    width = b_param if out_base_is_param(out_ref, fwd) else b_act
+    width = b_param if _strip(out_ref) in _params_of(fwd) else b_act
     collectives += _resolve(sig.output, current, partial, out_target, out_ref, st, width)
     node["collectives"] = _merge(collectives, st.mesh)
 
 
 def _params_of(fwd) -> set:
+    """The weights an op reads: its own, or (tied embeddings) one it borrows."""
     return set(fwd["params"]) | {ref for role, ref in fwd["operands"] if role == "w"}
-
-
-def out_base_is_param(out_ref: str, fwd) -> bool:
-    return _strip(out_ref) in _params_of(fwd)
 
 
 def _resolve(dims, current, partial, wanted, ref, st: _State, width) -> list[Collective]:
