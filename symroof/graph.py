@@ -226,6 +226,12 @@ def _operand_dims(b: _Builder, ref: str) -> tuple[ops.Dims, sp.Expr]:
     return b.dims[ref], b_act
 
 
+def _elements(b: _Builder, name: str) -> sp.Expr:
+    """Elements an elementwise op works on: its output, or its input when it reduces to a scalar (the loss)."""
+    dims = b.dims[name] or b.dims[b.g.nodes[name]["operands"][0][1]]
+    return ops.numel(dims, b.sizes)
+
+
 def _cost_forward(b: _Builder, name: str) -> None:
     node = b.g.nodes[name]
     size = b.sizes
@@ -244,7 +250,7 @@ def _cost_forward(b: _Builder, name: str) -> None:
     if node["op"] == "contraction":
         flops, vector = scale * ops.contraction_flops(node["sig"], size), sp.Integer(0)
     else:
-        flops, vector = sp.Integer(0), scale * ops.elementwise_flops(node["op"], out, "forward")
+        flops, vector = sp.Integer(0), scale * ops.elementwise_flops(node["op"], _elements(b, name), "forward")
     node.update(flops=flops, vector_flops=vector, bytes=read + out * b_act)
 
 
@@ -277,7 +283,7 @@ def _backward(b: _Builder) -> None:
                          for _, r in operands), sp.Integer(0))
             grad = f"{name}:grad"
             g.add_node(grad, op=node["op"], flops=sp.Integer(0),
-                       vector_flops=scale * ops.elementwise_flops(node["op"], out, "backward"),
+                       vector_flops=scale * ops.elementwise_flops(node["op"], _elements(b, name), "backward"),
                        bytes=dy + 2 * saved, wrt="all")
             for role, _ in operands:
                 grad_of[(name, role)] = grad
