@@ -32,14 +32,20 @@ def _repeat(d, mesh) -> sp.Expr:
     return d["repeat"] / stages if d["repeat"] != 1 else d["repeat"]
 
 
-def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False) -> dict[str, sp.Expr]:
-    """Collective time per (group of) mesh axes, e.g. ``{"fsdp": ..., "tensor": ..., "pod": ...}``."""
+def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False,
+                  critical_only: bool = False) -> dict[str, sp.Expr]:
+    """Collective time per (group of) mesh axes, e.g. ``{"fsdp": ..., "tensor": ..., "pod": ...}``.
+
+    ``critical_only`` keeps the collectives of activations, which the next op waits for.
+    """
     mesh = sg.graph["mesh"]
     out: dict[str, sp.Expr] = {}
     for _, d in sg.nodes(data=True):
         if phase is not None and d["phase"] != phase:
             continue
         for c in d.get("collectives", ()):
+            if critical_only and not c.on_critical_path:
+                continue
             key = "+".join(c.axes)
             time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor)
             out[key] = out.get(key, sp.Integer(0)) + time
@@ -89,7 +95,9 @@ def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None) -> dict
         t_step = sp.Max(t_math, t_hbm) + t_comms
     else:
         t_step = sp.Max(t_math, t_hbm, t_comms)
-    return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms,
+    critical = comms_by_axis(sg, phase, critical_only=True)
+    t_critical = sp.Add(*(t for key, t in critical.items() if key != "stage"))
+    return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": t_step}
 
 

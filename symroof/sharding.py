@@ -57,6 +57,12 @@ class Collective:
     tensor: str
     volume: sp.Expr      # the book's V in bytes (see collectives.py)
 
+    @property
+    def on_critical_path(self) -> bool:
+        """Activations (and their gradients) are needed by the very next op; weight gathers can be
+        prefetched and gradient reductions run behind the rest of the backward pass."""
+        return not self.tensor.rstrip(")").endswith((".w", ".b"))
+
 
 def _merge(colls: list[Collective], mesh: dict[str, Axis]) -> list[Collective]:
     """One collective over several axes of the same link instead of one per axis (V = the largest)."""
