@@ -52,7 +52,7 @@ def _ops(args) -> None:
 
     card, chip = load_model(args.model), load_chip(args.chip)
     chip = override_chip(chip, _settings(args.set))
-    rows = op_table(card, chip, args.batch, args.seq, args.attention)
+    rows = op_table(card, chip, args.batch, args.seq, args.attention, kernel=args.kernel)
     if args.json:
         print(json.dumps([{"name": r.name, "phase": r.phase, "repeat": r.repeat, "flops": r.flops,
                            "vector_flops": float(r.vector_flops), "bytes": float(r.bytes),
@@ -115,6 +115,13 @@ def _cards(args) -> None:
                 ["chip", "bf16 peak", "HBM", "HBM BW", "W_ici (bidi/axis)", "pod"]))
 
 
+def _validate(args) -> None:
+    from .validate import as_json, render, validate
+
+    results, fits = validate(args.data)
+    print(json.dumps(as_json(results, fits), indent=2) if args.json else render(results, fits))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symroof", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive_int, default=1, help="sequences (B)")
     p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
     p.add_argument("--attention", choices=("causal", "full"), default="causal")
+    p.add_argument("--kernel", choices=("fused", "eager"), default="fused",
+                   help="fused attention keeps the T×S scores on chip; eager writes them to HBM")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_ops)
@@ -149,6 +158,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cards", help="list the model and chip cards")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_cards)
+
+    p = sub.add_parser("validate", help="compare the step-time bound with published training runs")
+    p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_validate)
     return parser
 
 

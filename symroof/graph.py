@@ -62,8 +62,9 @@ def dim_sizes() -> dict[str, sp.Expr]:
 
 
 class _Builder:
-    def __init__(self, attention: str):
-        self.g = nx.DiGraph(attention=attention)
+    def __init__(self, attention: str, kernel: str = "fused"):
+        self.g = nx.DiGraph(attention=attention, fused_attention=kernel == "fused")
+        self.fused = kernel == "fused"
         self.sizes = dim_sizes()
         self.dims: dict[str, ops.Dims] = {}        # tensor name -> dims
         self.param_dims: dict[str, ops.Dims] = {}  # parameter name -> dims
@@ -236,6 +237,7 @@ def _cost_forward(b: _Builder, name: str) -> None:
     node = b.g.nodes[name]
     size = b.sizes
     out = ops.numel(b.dims[name], size)
+    hbm = lambda dims: ops.hbm_elements(dims, size, b.fused)   # noqa: E731
     scale = sp.Rational(1, 2) if (b.causal and node["attention_core"]) else sp.Integer(1)
     read = sp.Integer(0)
     for role, ref in node["operands"]:
@@ -243,7 +245,7 @@ def _cost_forward(b: _Builder, name: str) -> None:
             continue
         dims, width = _operand_dims(b, ref)
         # a gather reads only the rows it looks up, not the whole table
-        read += (out if node["op"] == "gather" else ops.numel(dims, size)) * width
+        read += (out if node["op"] == "gather" else hbm(dims)) * width
     operand_refs = {ref for _, ref in node["operands"]}
     read += sum((ops.numel(d, size) * b_param for p, d in node["params"].items()
                  if p not in operand_refs), sp.Integer(0))
@@ -251,18 +253,19 @@ def _cost_forward(b: _Builder, name: str) -> None:
         flops, vector = scale * ops.contraction_flops(node["sig"], size), sp.Integer(0)
     else:
         flops, vector = sp.Integer(0), scale * ops.elementwise_flops(node["op"], _elements(b, name), "forward")
-    node.update(flops=flops, vector_flops=vector, bytes=read + out * b_act)
+    node.update(flops=flops, vector_flops=vector, bytes=read + hbm(b.dims[name]) * b_act)
 
 
 def _backward(b: _Builder) -> None:
     """Add the backward ops by rule, wired from the gradient producers of each op's consumers."""
     g, size = b.g, b.sizes
+    hbm = lambda dims: ops.hbm_elements(dims, size, b.fused)   # noqa: E731
     forward = [n for n in nx.topological_sort(g) if g.nodes[n]["op"] != "input"]
     grad_of: dict[tuple[str, str], str] = {}     # (forward op, operand role) -> backward node
     for name in reversed(forward):
         node = g.nodes[name]
         scale = sp.Rational(1, 2) if (b.causal and node["attention_core"]) else sp.Integer(1)
-        dy = ops.numel(b.dims[name], size) * b_act
+        dy = hbm(b.dims[name]) * b_act
         operands = [(r, ref) for r, ref in node["operands"] if r != "ids"]
         new = []
         if node["op"] == "contraction":
@@ -270,16 +273,15 @@ def _backward(b: _Builder) -> None:
                 sig = node["sig"].gradient(i)
                 others = [_operand_dims(b, o) for j, (_, o) in enumerate(operands) if j != i]
                 dims, width = _operand_dims(b, ref)
-                traffic = dy + sum((ops.numel(d, size) * w for d, w in others), sp.Integer(0))
-                traffic += ops.numel(dims, size) * width
+                traffic = dy + sum((hbm(d) * w for d, w in others), sp.Integer(0))
+                traffic += hbm(dims) * width
                 grad = f"{name}:d{role}"
                 g.add_node(grad, op="contraction", sig=sig, flops=scale * ops.contraction_flops(sig, size),
                            vector_flops=sp.Integer(0), bytes=traffic, wrt=role)
                 grad_of[(name, role)] = grad
                 new.append(grad)
         else:
-            out = ops.numel(b.dims[name], size)
-            saved = sum((ops.numel(b.dims[r] if r in b.dims else b.param_dims[r], size) * b_act
+            saved = sum((hbm(b.dims[r] if r in b.dims else b.param_dims[r]) * b_act
                          for _, r in operands), sp.Integer(0))
             grad = f"{name}:grad"
             g.add_node(grad, op=node["op"], flops=sp.Integer(0),
@@ -303,16 +305,21 @@ def _backward(b: _Builder) -> None:
 
 
 @lru_cache(maxsize=None)
-def build(structure: Structure = Structure(), attention: str = "causal") -> nx.DiGraph:
+def build(structure: Structure = Structure(), attention: str = "causal", kernel: str = "fused") -> nx.DiGraph:
     """The forward and backward graph of a model with this structure.
 
     ``attention="causal"`` counts the useful half of the T×S attention-core work (the book's
     and MFU's convention); ``"full"`` counts all of it, as an unmasked kernel and PyTorch's
-    FlopCounterMode do. The result is cached: treat it as read-only.
+    FlopCounterMode do. ``kernel="fused"`` keeps the T×S score matrix on chip (FlashAttention
+    and XLA's fused attention); ``"eager"`` writes it to HBM and reads it back, as PyTorch's
+    eager attention does. It changes bytes only, never FLOPs. The result is cached: treat it
+    as read-only.
     """
     if attention not in ("causal", "full"):
         raise ValueError(f"attention must be 'causal' or 'full', not {attention!r}")
-    b = _Builder(attention)
+    if kernel not in ("fused", "eager"):
+        raise ValueError(f"kernel must be 'fused' or 'eager', not {kernel!r}")
+    b = _Builder(attention, kernel)
     _forward(b, structure)
     g = b.g
     for name, data in g.nodes(data=True):

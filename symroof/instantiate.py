@@ -94,8 +94,8 @@ class Count:
         return Fraction(self.flops_forward + self.flops_backward, self.batch * self.seq)
 
 
-def graph_for(card: ModelCard, attention: str = "causal"):
-    return build(Structure.of(card), attention)
+def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused"):
+    return build(Structure.of(card), attention, kernel)
 
 
 def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "causal",
@@ -137,14 +137,16 @@ class OpRow:
 
 
 def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
-             attention: str = "causal", dtype: str = "bf16", bytes_per_element: int = 2) -> list[OpRow]:
+             attention: str = "causal", dtype: str = "bf16", bytes_per_element: int = 2,
+             kernel: str = "fused") -> list[OpRow]:
     """Per-op FLOPs, bytes and arithmetic intensity, and whether each op is HBM-bound on ``chip``.
 
-    Bytes assume every op reads its inputs from HBM and writes its output back (no fusion).
+    Bytes assume every op reads its inputs from HBM and writes its output back, except that a
+    fused attention kernel (``kernel="fused"``) keeps the T×S scores on chip.
     """
     from .symbols import b_act, b_param
 
-    g = graph_for(card, attention)
+    g = graph_for(card, attention, kernel)
     hw = chip_values(chip, dtype)
     ridge = hw[C] / hw[W_hbm]
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),
@@ -155,7 +157,7 @@ def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
             continue
         flops, vector, moved = (evaluate(d[key], values) for key in ("flops", "vector_flops", "bytes"))
         work = flops + vector
-        intensity = work / moved if moved else sp.Integer(0)
+        intensity = work / moved if moved else sp.oo     # nothing leaves the chip
         rows.append(OpRow(name, d["phase"], int(evaluate(d["repeat"], values)), as_int(flops),
                           Fraction(str(vector)), Fraction(str(moved)), float(intensity),
                           bool(intensity < ridge)))

@@ -62,6 +62,16 @@ def numel(dims: Dims, sizes: dict[str, sp.Expr]) -> sp.Expr:
     return sp.Mul(*(sizes[d] for d in dims))
 
 
+def stays_on_chip(dims: Dims, fused_attention: bool) -> bool:
+    """A fused attention kernel (FlashAttention-style) never writes the T×S score matrix to HBM."""
+    return fused_attention and "T" in dims and "S" in dims
+
+
+def hbm_elements(dims: Dims, sizes: dict[str, sp.Expr], fused_attention: bool) -> sp.Expr:
+    """Elements of a tensor that travel to or from HBM (none for an on-chip score matrix)."""
+    return sp.Integer(0) if stays_on_chip(dims, fused_attention) else numel(dims, sizes)
+
+
 def contraction_flops(sig: Signature, sizes: dict[str, sp.Expr]) -> sp.Expr:
     """2 × the product of every distinct dimension (one multiply and one add per term).
 

@@ -84,6 +84,7 @@ def _merge(colls: list[Collective], mesh: dict[str, Axis]) -> list[Collective]:
 class _State:
     mesh: dict[str, Axis]
     sizes: dict[str, sp.Expr]
+    fused: bool = True                            # a fused attention kernel (see ops.stays_on_chip)
     gathered: set = field(default_factory=set)   # (tensor, axis[, phase]) already gathered here
     reduced: set = field(default_factory=set)    # (gradient tensor, axis) already reduced
 
@@ -103,8 +104,9 @@ def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str
     return out
 
 
-def _local(dims: ops.Dims, sharding: dict[str, str], st: _State) -> sp.Expr:
-    n = ops.numel(dims, st.sizes)
+def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = False) -> sp.Expr:
+    """Elements of one chip's shard; with ``hbm``, zero for a tensor a fused kernel keeps on chip."""
+    n = ops.hbm_elements(dims, st.sizes, st.fused) if hbm else ops.numel(dims, st.sizes)
     for axis, dim in sharding.items():
         if dim in dims:
             n = n / st.mesh[axis].size
@@ -113,7 +115,7 @@ def _local(dims: ops.Dims, sharding: dict[str, str], st: _State) -> sp.Expr:
 
 def shard(g: nx.DiGraph, mesh: dict[str, Axis]) -> nx.DiGraph:
     """A copy of ``g`` whose nodes carry per-chip ``local_flops``, ``local_bytes``, ``collectives``."""
-    st = _State(mesh, dim_sizes())
+    st = _State(mesh, dim_sizes(), g.graph.get("fused_attention", True))
     tensor_dims = g.graph["tensor_dims"]
     param_dims = g.graph["param_dims"]
     out = g.copy()
@@ -210,10 +212,10 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
                 partial.append(axis)
     # every axis left on an operand splits the work, partial sums included
     factor = sp.Mul(*(st.mesh[a].size for a in {a for s in shardings for a in s}))
-    local_in = sum((_local(dims, s, st) * (b_param if is_param[i] else b_act)
+    local_in = sum((_local(dims, s, st, hbm=True) * (b_param if is_param[i] else b_act)
                     for i, (dims, s) in enumerate(zip(sig.operands, shardings))), sp.Integer(0))
     node["local_flops"] = node["flops"] / factor
-    node["local_bytes"] = local_in + _local(sig.output, current, st) * b_act
+    node["local_bytes"] = local_in + _local(sig.output, current, st, hbm=True) * b_act
     width = b_param if _strip(out_ref) in _params_of(fwd) else b_act
     collectives += _resolve(sig.output, current, partial, out_target, out_ref, st, width)
     node["collectives"] = _merge(collectives, st.mesh)
@@ -256,7 +258,7 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     for _, ref in operands:
         width = b_param if ref in _params_of(fwd) else b_act
         in_layout = target(ref)
-        traffic += _local(dims_of(ref), in_layout, st) * width
+        traffic += _local(dims_of(ref), in_layout, st, hbm=True) * width
         if ref in _params_of(fwd) or not out_dims:
             continue          # small weights (norm scales) and scalar reductions: no collective
         src, dst = (out_layout, in_layout) if phase == "backward" else (in_layout, out_layout)
@@ -269,5 +271,6 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     factor = ops.numel(out_dims, st.sizes) / out_local if out_dims else sp.Integer(1)
     node["local_flops"] = sp.Integer(0)
     node["local_vector_flops"] = node["vector_flops"] / factor
-    node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + out_local * b_act
+    written = _local(out_dims, out_layout, st, hbm=True)
+    node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + written * b_act
     node["collectives"] = colls
