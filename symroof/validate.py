@@ -1,0 +1,341 @@
+"""Compare symroof's step-time lower bound with published training runs (``symroof validate``).
+
+Each run in ``derivations/published_runs.yaml`` gives a model, a chip, the published mesh,
+batch and sequence length, the measured MFU and the FLOP-counting convention behind it.
+For each, symroof shards the model's graph over that mesh and takes ``roofline.step`` with
+the pinned book's overlap model ("sum"). That step time counts only what no implementation
+can avoid: the matmuls at peak FLOPs (the causal half of attention, the least real work),
+HBM traffic, the collectives at full link bandwidth, and the pipeline bubble of the most
+favourable schedule the source allows. So it is a lower bound, and
+
+    MFU ceiling = (model FLOPs per step, counted as the source counts them) / (chips · C · t_step)
+
+is an upper bound on any MFU the source could have measured. A measured MFU above it means
+symroof (or the recorded convention) is wrong. The gap below the ceiling is what the model
+leaves out: kernels below peak, exposed communication and latency, imperfect pipelines,
+stragglers, the optimizer step, data loading.
+
+An optional efficiency factor per hardware family (``fit_efficiency``) scales the ceiling to
+a prediction: a geometric mean of measured / ceiling over the runs marked ``split: fit``,
+checked on the runs marked ``split: check``. It is a fitted, documented parameter, never a
+per-run number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import sympy as sp
+
+from .errors import CardError
+
+# How a source counts "model FLOPs" (the MFU numerator). The time bound never depends on it.
+#   convention    what is counted per step
+CONVENTIONS = {
+    "6N":         "6 x parameters (embeddings included) x tokens; no attention core",
+    "6N+causal":  "6N plus the attention core (QK^T, AV) forward and backward, causal half",
+    "6N+full":    "6N plus the full T x T attention core (PaLM Appendix B: 12 L H Q T per token)",
+    "ops+causal": "every matmul of the graph (logits included), causal attention core",
+    "ops+full":   "every matmul of the graph, full attention core (Megatron 2021 formula)",
+}
+
+_RUN_KEYS = {"name", "source", "model", "mlp", "chip", "chips", "mesh", "batch", "seq",
+             "microbatches", "interleave", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
+             "split", "convention"}
+_RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
+                 "measured_mfu", "split", "convention")
+_AXES = ("tensor", "stage", "data", "fsdp", "seq", "pod")
+_BATCH_AXES = ("data", "fsdp", "pod")          # axes that split the batch (sharding.ACTIVATION_RULES)
+_CONVENTION_KEYS = ("flops", "stated", "peak", "note")
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    name: str
+    source: str
+    model: object            # cards.ModelCard
+    mlp: str                 # "gated" or "plain"
+    chip: object             # cards.ChipCard
+    chips: int
+    mesh: dict               # axis name -> collectives.Axis
+    batch: int
+    seq: int
+    microbatches: int
+    interleave: int
+    measured_mfu: sp.Rational
+    measured_tflops: sp.Rational | None       # per chip, as published (optional)
+    measured_tokens_per_s: sp.Rational | None  # whole system, as published (optional)
+    split: str
+    flops: str               # one of CONVENTIONS
+    stated: bool
+    peak: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Result:
+    run: PublishedRun
+    t_step: float            # predicted lower bound, seconds
+    terms: dict              # t_math, t_hbm, t_comms, ... in seconds
+    bound: str               # the term that sets t_step
+    ceiling: float           # MFU ceiling under the run's convention
+    ceilings: dict           # convention -> MFU ceiling
+    t_measured: float        # the step time the measured MFU implies, same convention
+
+    @property
+    def measured(self) -> float:
+        return float(self.run.measured_mfu)
+
+    @property
+    def gap(self) -> float:
+        """Ceiling minus measured, in MFU (fraction) points."""
+        return self.ceiling - self.measured
+
+    @property
+    def achieved(self) -> float:
+        """Measured MFU as a fraction of the ceiling (= predicted bound / measured step time)."""
+        return self.measured / self.ceiling
+
+
+@dataclass(frozen=True)
+class Fit:
+    family: str
+    factor: float | None     # None when the family has no fit run or no check run
+    fit_runs: tuple
+    checks: tuple            # (run name, predicted MFU, measured MFU)
+
+
+def data_path() -> Path:
+    from .cards import data_dir
+
+    return data_dir("derivations") / "published_runs.yaml"
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
+    """Read and check the published-runs file strictly; any problem is a one-line ``CardError``."""
+    from .cards import _load_yaml
+
+    path = Path(path) if path is not None else data_path()
+    raw = _load_yaml(path)
+    if set(raw) != {"runs"} or not isinstance(raw["runs"], list) or not raw["runs"]:
+        raise CardError(f"{path}: expected one key 'runs' holding a non-empty list of runs")
+    runs, names = [], set()
+    for i, entry in enumerate(raw["runs"]):
+        where = f"{path}: runs[{i}]"
+        if not isinstance(entry, dict):
+            raise CardError(f"{where}: a run must be a mapping of keys to values")
+        run = _run_from_dict(entry, where)
+        if run.name in names:
+            raise CardError(f"{where}: key 'name' {run.name!r} is used twice")
+        names.add(run.name)
+        runs.append(run)
+    return runs
+
+
+def _run_from_dict(raw: dict, where: str) -> PublishedRun:
+    from .cards import _check_keys, _parse_number, _positive_int, load_chip, load_model, model_from_dict
+    from .collectives import Axis
+    from .errors import UnknownNameError
+
+    _check_keys(raw, _RUN_KEYS, _RUN_REQUIRED, where)
+    where = f"{where} ({raw['name']})"
+    for key in ("name", "source"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise CardError(f"{where}: key '{key}' must be a non-empty string")
+    try:
+        model = (model_from_dict(raw["model"], f"{where}: model") if isinstance(raw["model"], dict)
+                 else load_model(str(raw["model"])))
+        chip = load_chip(str(raw["chip"]))
+    except UnknownNameError as err:
+        raise CardError(f"{where}: {err}") from None
+    mlp = raw.get("mlp", "gated")
+    if mlp not in ("gated", "plain"):
+        raise CardError(f"{where}: key 'mlp' is {mlp!r}; allowed: gated, plain")
+    ints = {key: _positive_int(raw[key], where, key) for key in ("chips", "batch", "seq")}
+    for key, default in (("microbatches", 1), ("interleave", 1)):
+        ints[key] = _positive_int(raw.get(key, default), where, key)
+    if not isinstance(raw["mesh"], dict) or not raw["mesh"]:
+        raise CardError(f"{where}: key 'mesh' must map axis names ({', '.join(_AXES)}) to {{size, link}}")
+    mesh = {}
+    for axis, spec in raw["mesh"].items():
+        if axis not in _AXES:
+            raise CardError(f"{where}: key 'mesh.{axis}' is not an axis; allowed: {', '.join(_AXES)}")
+        if not isinstance(spec, dict):
+            raise CardError(f"{where}: key 'mesh.{axis}' must be {{size: N, link: ici|dcn}}")
+        _check_keys(spec, {"size", "link", "physical_axes"}, ("size", "link"), f"{where}: mesh.{axis}")
+        if spec["link"] not in ("ici", "dcn"):
+            raise CardError(f"{where}: key 'mesh.{axis}.link' is {spec['link']!r}; allowed: ici, dcn")
+        size = _positive_int(spec["size"], where, f"mesh.{axis}.size")
+        physical = _positive_int(spec.get("physical_axes", 1), where, f"mesh.{axis}.physical_axes")
+        mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical))
+    total = math.prod(int(a.size) for a in mesh.values())
+    if total != ints["chips"]:
+        raise CardError(f"{where}: key 'chips' is {ints['chips']} but the mesh sizes multiply to {total}")
+    replicas = math.prod(int(mesh[a].size) for a in _BATCH_AXES if a in mesh)
+    if ints["batch"] % replicas:
+        raise CardError(f"{where}: key 'batch' ({ints['batch']}) must divide by the batch axes' {replicas}")
+    if "seq" in mesh and ints["seq"] % int(mesh["seq"].size):
+        raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
+    if "stage" in mesh and "microbatches" not in raw:
+        raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
+    mfu = _parse_number(raw["measured_mfu"], where, "measured_mfu")
+    if not 0 < mfu <= 1:
+        raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
+    extra = {}
+    for key in ("measured_tflops", "measured_tokens_per_s"):
+        number = _parse_number(raw[key], where, key) if key in raw else None
+        if number is not None and number <= 0:
+            raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
+        extra[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
+    if raw["split"] not in ("fit", "check"):
+        raise CardError(f"{where}: key 'split' is {raw['split']!r}; allowed: fit, check")
+    conv = raw["convention"]
+    if not isinstance(conv, dict):
+        raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")
+    _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS, f"{where}: convention")
+    if conv["flops"] not in CONVENTIONS:
+        raise CardError(f"{where}: key 'convention.flops' is {conv['flops']!r}; "
+                        f"allowed: {', '.join(CONVENTIONS)}")
+    if not isinstance(conv["stated"], bool):
+        raise CardError(f"{where}: key 'convention.stated' must be true or false")
+    if conv["peak"] not in chip.peak_flops_per_s:
+        raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
+                        f"allowed: {', '.join(chip.peak_flops_per_s)}")
+    return PublishedRun(
+        name=raw["name"], source=raw["source"].strip(), model=model, mlp=mlp, chip=chip,
+        chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
+        microbatches=ints["microbatches"], interleave=ints["interleave"],
+        measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
+        flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip())
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def _graph(run: PublishedRun, attention: str):
+    from .graph import Structure, build
+
+    structure = Structure.of(run.model)
+    if run.mlp == "plain":       # GPT: one up matrix and an activation, no gate
+        structure = replace(structure, gated_mlp=False)
+    return build(structure, attention)
+
+
+def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
+    """Model FLOPs of one step (all chips) as ``convention`` (default: the run's) counts them."""
+    from . import derive
+
+    convention = convention or run.flops
+    causal, full = _graph(run, "causal"), _graph(run, "full")
+    core = {"causal": derive.attention_core(causal), "full": derive.attention_core(full)}
+    six_n = derive.flops(causal, None, "6N")
+    table = {
+        "6N":         six_n,
+        "6N+causal":  six_n + 3 * core["causal"],      # backward of the core is twice its forward
+        "6N+full":    six_n + 3 * core["full"],
+        "ops+causal": derive.flops(causal),
+        "ops+full":   derive.flops(full),
+    }
+    return table[convention]
+
+
+def values(run: PublishedRun) -> dict:
+    """Every symbol's number for this run: model card, chip card, run settings, batch, schedule."""
+    from .instantiate import chip_values, model_values
+    from .run import RunSettings
+    from .symbols import B, T, n_micro
+
+    return {**model_values(run.model), **chip_values(run.chip, run.peak), **RunSettings().values(),
+            B: sp.Integer(run.batch), T: sp.Integer(run.seq),
+            n_micro: sp.Integer(run.microbatches * run.interleave)}   # interleaving divides the bubble
+
+
+def predict(run: PublishedRun) -> Result:
+    """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
+    from . import roofline
+    from .instantiate import evaluate
+    from .sharding import shard
+    from .symbols import C
+
+    nums = values(run)
+    # The least work the hardware must do: the causal half of the attention core.
+    terms = roofline.step(shard(_graph(run, "causal"), run.mesh), overlap="sum")
+    seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
+    t_step = seconds["t_step"]
+    bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
+    capacity = run.chips * nums[C]
+    ceilings = {conv: evaluate(model_flops(run, conv), nums) / (capacity * t_step) for conv in CONVENTIONS}
+    measured_step = evaluate(model_flops(run), nums) / (capacity * run.measured_mfu)
+    return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
+                  float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
+                  float(measured_step))
+
+
+def fit_efficiency(results: list[Result]) -> list[Fit]:
+    """One factor per hardware family: geometric mean of measured / ceiling over its ``fit`` runs."""
+    fits = []
+    for family in sorted({r.run.chip.family for r in results}):
+        mine = [r for r in results if r.run.chip.family == family]
+        fit = [r for r in mine if r.run.split == "fit"]
+        check = [r for r in mine if r.run.split == "check"]
+        if not fit or not check:
+            fits.append(Fit(family, None, tuple(r.run.name for r in fit), ()))
+            continue
+        factor = math.exp(sum(math.log(r.achieved) for r in fit) / len(fit))
+        fits.append(Fit(family, factor, tuple(r.run.name for r in fit),
+                        tuple((r.run.name, factor * r.ceiling, r.measured) for r in check)))
+    return fits
+
+
+def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
+    results = [predict(run) for run in load_runs(path)]
+    return results, fit_efficiency(results)
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def as_json(results: list[Result], fits: list[Fit]) -> dict:
+    return {
+        "overlap": "sum",
+        "runs": [{
+            "name": r.run.name, "model": r.run.model.name, "hardware": r.run.chip.name,
+            "family": r.run.chip.family, "chips": r.run.chips, "source": r.run.source,
+            "convention": {"flops": r.run.flops, "stated": r.run.stated, "peak": r.run.peak},
+            "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
+            "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
+            "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
+            "consistent": r.measured <= r.ceiling,
+        } for r in results],
+        "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),
+                        "checks": [{"name": n, "predicted_mfu": p, "measured_mfu": m} for n, p, m in f.checks]}
+                       for f in fits],
+    }
+
+
+def render(results: list[Result], fits: list[Fit]) -> str:
+    from .render import table
+
+    rows = [[r.run.name, f"{r.run.chips} x {r.run.chip.name}", r.run.flops + ("" if r.run.stated else "?"),
+             f"{r.measured:.1%}", f"{r.ceiling:.1%}", f"{100 * r.gap:+.1f} pt", f"{r.achieved:.0%}",
+             f"{r.t_step:.3g} s", f"{r.t_measured:.3g} s", r.bound + ("" if r.measured <= r.ceiling else "  ABOVE")]
+            for r in results]
+    out = [table(rows, ["run", "hardware", "FLOP count", "measured MFU", "ceiling", "gap",
+                        "of ceiling", "t_step >=", "t_step meas.", "bound"])]
+    out.append("ceiling = model FLOPs per step / (chips x peak x t_step); t_step: roofline.step, overlap "
+               "'sum'; '?' = convention inferred, not stated by the source")
+    for f in fits:
+        if f.factor is None:
+            out.append(f"efficiency ({f.family}): not fitted (needs runs on both sides of the split)")
+            continue
+        errors = sorted((abs(p - m), n) for n, p, m in f.checks)
+        median = errors[len(errors) // 2][0]
+        out.append(f"efficiency ({f.family}): predicted MFU = {f.factor:.3f} x ceiling, fitted on "
+                   f"{len(f.fit_runs)} runs; on {len(f.checks)} check runs the median error is "
+                   f"{100 * median:.1f} MFU points, the largest {100 * errors[-1][0]:.1f} ({errors[-1][1]})")
+    return "\n".join(out)
