@@ -46,6 +46,9 @@ _TABLE = [
     ("M_X",      "M_X",                        True,  "physical ICI axes spanned by mesh axis X"),
     ("M_Y",      "M_Y",                        True,  "physical ICI axes spanned by mesh axis Y"),
     ("M_Z",      "M_Z",                        True,  "physical ICI axes spanned by mesh axis Z"),
+    ("n_stages", r"N_{\text{stages}}",         True,  "pipeline stages (chips along the stage mesh axis)"),
+    ("n_ep",     r"N_{\text{EP}}",             True,  "chips along the expert-parallel mesh axis"),
+    ("M_E",      "M_E",                        True,  "physical ICI axes spanned by the expert mesh axis"),
     ("n_micro",  r"n_{\text{micro}}",          True,  "pipeline microbatches per step"),
     # hardware
     ("C",        "C",                          False, "peak FLOPs/s per chip"),
@@ -72,6 +75,7 @@ for _name, _latex, _integer, _meaning in _TABLE:
 B, T, S, D, F, N, K, H, L, V, E, k = (SYMBOLS[n] for n in "B T S D F N K H L V E k".split())
 n_chips, n_pods, X, Y, Z = (SYMBOLS[n] for n in ("n_chips", "n_pods", "X", "Y", "Z"))
 M_X, M_Y, M_Z, n_micro = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro"))
+n_stages, n_ep, M_E = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E"))
 C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
 b_param, b_act, b_grad, b_opt = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt"))
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
