@@ -1,0 +1,367 @@
+"""Load a derivation file (derivations/*.yaml) and check each of its claims against symroof.
+
+A derivation is data (read with ``yaml.safe_load``): a document's claims in order, each naming
+a quantity from ``symroof.quantities`` with the model, chip and run settings it is
+instantiated with, the number the document prints, and a tolerance. Running it gives, per
+claim, the expression, the derived number, the document's number and a verdict:
+
+- ``match``: the derived number, rounded to the digits the document prints, is the document's
+  number (or within the claim's explicit ``tolerance``, relative);
+- ``rounded``: within ``rounded_tolerance`` (relative): the document rounded an input or a step;
+- ``differs``: further off. With ``erratum: {reason, reproduce_with}`` the claim is recomputed
+  with the inputs the document must have used, to show that they reproduce its number.
+
+Only the document column is typed in; the derived column always comes from the cards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
+from pathlib import Path
+
+import sympy as sp
+
+from .cards import ModelCard, data_dir, load_chip, load_model, override_chip
+from .errors import CardError, SymroofError, UnknownNameError
+from .quantities import QUANTITIES, Context, quantity
+from .run import RunSettings
+
+VERDICTS = ("match", "rounded", "differs", "n/a")
+CLAIM_REQUIRED = ("id", "claim", "quantity", "document")
+CLAIM_KEYS = set(CLAIM_REQUIRED) | {"settings", "tolerance", "rounded_tolerance", "note", "erratum", "unit"}
+FILE_REQUIRED = ("name", "title", "claims")
+FILE_KEYS = set(FILE_REQUIRED) | {"source", "defaults", "notation", "fix_in_formula", "description"}
+# numeric run settings a claim (or --set) may give, and what they mean
+NUMBERS = {
+    "batch_tokens": "global batch in tokens (B·T)", "sequences": "global batch in sequences (B)",
+    "seq": "tokens per sequence (T)", "chips": "chips in the job, or 'pod' for the chip card's pod",
+    "tokens": "training tokens in the run", "mfu": "model FLOPs utilisation",
+    "M_X": "ICI axes of the FSDP axis", "M_Y": "ICI axes of the TP axis", "X": "FSDP degree",
+    "Y": "TP degree", "pods": "pods over DCN",
+}
+CHOICES = {"overlap": ("sum", "max"), "groups": None, "of": None}
+RUN_KEYS = tuple(f.name for f in fields(RunSettings))
+MODEL_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
+              "norms_per_layer", "n_experts", "experts_per_token")
+SPECIAL = ("model", "chip")
+
+
+def allowed_settings() -> list[str]:
+    from .cards import CHIP_NUMBER_KEYS
+
+    return [*SPECIAL, *NUMBERS, *CHOICES, *RUN_KEYS, *MODEL_KEYS, *CHIP_NUMBER_KEYS, "peak_flops_per_s.bf16"]
+
+
+def number(value, where: str) -> sp.Rational:
+    """A YAML or command-line number, exactly: ``4.59e14`` is 459000000000000, never a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise CardError(f"{where}: expected a number, got {value!r}")
+    try:
+        exact = Fraction(repr(value) if isinstance(value, float) else str(value).strip())
+    except (ValueError, ZeroDivisionError):
+        raise CardError(f"{where}: expected a number, got {value!r}") from None
+    return sp.Rational(exact.numerator, exact.denominator)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def list_derivations() -> list[str]:
+    import yaml
+
+    names = []
+    for path in sorted(data_dir("derivations").glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        if isinstance(raw, dict) and "claims" in raw:
+            names.append(path.stem)
+    return names
+
+
+def load(ref: str) -> dict:
+    """A derivation by name (``seed``) or path; checks every key so a typo is one clear line."""
+    import yaml
+
+    path = Path(ref)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        path = data_dir("derivations") / f"{ref}.yaml"
+        if not path.is_file() or ref not in list_derivations():
+            raise UnknownNameError(f"unknown derivation {ref!r}; known: {', '.join(list_derivations())}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise CardError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    where = str(path)
+    if not isinstance(raw, dict):
+        raise CardError(f"{where}: expected a mapping with keys {', '.join(FILE_REQUIRED)}")
+    _keys(raw, FILE_KEYS, FILE_REQUIRED, where)
+    if not isinstance(raw["claims"], list) or not raw["claims"]:
+        raise CardError(f"{where}: 'claims' must be a non-empty list")
+    seen = set()
+    for i, claim in enumerate(raw["claims"], 1):
+        if not isinstance(claim, dict):
+            raise CardError(f"{where}: claim {i} must be a mapping with keys {', '.join(CLAIM_REQUIRED)}")
+        cwhere = f"{where}: claim {i} ({claim.get('id', 'no id')})"
+        _keys(claim, CLAIM_KEYS, CLAIM_REQUIRED, cwhere)
+        if claim["quantity"] not in QUANTITIES:
+            raise UnknownNameError(f"{cwhere}: unknown quantity {claim['quantity']!r}; "
+                                   f"known: {', '.join(QUANTITIES)}")
+        if claim["id"] in seen:
+            raise CardError(f"{cwhere}: repeated id {claim['id']!r}")
+        seen.add(claim["id"])
+        for key in ("document", "tolerance", "rounded_tolerance"):
+            if key in claim:
+                number(claim[key], f"{cwhere}: {key}")
+        _mapping(claim.get("settings"), f"{cwhere}: settings")
+        if "erratum" in claim:
+            _keys(claim["erratum"], {"reason", "reproduce_with"}, ("reason",), f"{cwhere}: erratum")
+            _mapping(claim["erratum"].get("reproduce_with"), f"{cwhere}: erratum.reproduce_with")
+    _mapping(raw.get("defaults"), f"{where}: defaults")
+    _mapping((raw.get("defaults") or {}).get("settings"), f"{where}: defaults.settings")
+    raw["path"] = where
+    return raw
+
+
+def _mapping(value, where: str) -> None:
+    if value is not None and not isinstance(value, dict):
+        raise CardError(f"{where}: expected a mapping of KEY: VALUE, got {value!r}")
+
+
+def _keys(raw, allowed, required, where: str) -> None:
+    if not isinstance(raw, dict):
+        raise CardError(f"{where}: expected a mapping with keys {', '.join(sorted(allowed))}")
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise CardError(f"{where}: missing {', '.join(map(repr, missing))}; required: {', '.join(required)}")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise CardError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+# ----------------------------------------------------------------------------- contexts
+
+
+def context(settings: dict, where: str) -> Context:
+    """Cards, run settings and numeric settings from one merged settings mapping."""
+    from .cards import CHIP_NUMBER_KEYS
+
+    unknown = [k for k in settings if k not in allowed_settings()]
+    if unknown:
+        raise CardError(f"{where}: unknown setting {unknown[0]!r}; allowed: {', '.join(allowed_settings())}")
+    card = load_model(str(settings.get("model", "llama3-70b")))
+    chip = load_chip(str(settings.get("chip", "tpu-v5p")))
+    chip = override_chip(chip, {k: str(v) for k, v in settings.items()
+                                if k in CHIP_NUMBER_KEYS or k == "peak_flops_per_s.bf16"})
+    card_changes = {k: int(number(v, f"{where}: {k}")) for k, v in settings.items() if k in MODEL_KEYS}
+    if card_changes:
+        card = _changed_card(card, card_changes, where)
+    run = RunSettings().with_options(**{k: int(number(v, f"{where}: {k}")) for k, v in settings.items()
+                                        if k in RUN_KEYS})
+    values: dict = {}
+    for key, value in settings.items():
+        if key in NUMBERS:
+            values[key] = (sp.Integer(chip.pod_chips) if key == "chips" and value == "pod"
+                           else number(value, f"{where}: {key}"))
+        elif key in CHOICES:
+            if CHOICES[key] and value not in CHOICES[key]:
+                raise CardError(f"{where}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
+            values[key] = value
+    return Context(card, chip, run, values)
+
+
+def _changed_card(card: ModelCard, changes: dict, where: str) -> ModelCard:
+    for key, value in changes.items():
+        if value <= 0:
+            raise CardError(f"{where}: {key} must be a positive integer, got {value}")
+    return replace(card, name=card.name + "*", **changes)
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass
+class ClaimResult:
+    id: str
+    claim: str
+    quantity: str
+    expression: sp.Expr
+    display: sp.Expr
+    lhs: str
+    values: dict
+    unit: str
+    derived: sp.Expr
+    document: sp.Rational
+    document_text: str
+    verdict: str
+    reason: str = ""
+    relative_error: float = 0.0
+    note: str = ""
+    reproduce: dict = field(default_factory=dict)   # {"with": {...}, "derived": float, "reproduces": bool}
+
+    def _repr_latex_(self) -> str:
+        from .document import claim_math
+
+        return f"$${claim_math(self)}$$"
+
+
+@dataclass
+class Report:
+    derivation: dict
+    results: list
+    overrides: dict
+
+    def _repr_latex_(self) -> str:
+        from .document import claim_math
+
+        return "$$\\begin{aligned}" + r"\\".join(claim_math(r, aligned=True) for r in self.results) \
+            + r"\end{aligned}$$"
+
+
+def _auto_tolerance(text: str, document: sp.Rational) -> float:
+    """Half a unit in the last digit the document prints, relative: "70.4e9" → 0.05e9 / 70.4e9."""
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    half_unit = Fraction(1, 2) * Fraction(10) ** (int(exponent or 0) - decimals)
+    return float(half_unit / abs(Fraction(str(document))))
+
+
+def _relative(derived, document) -> float:
+    return float(abs(derived - document) / abs(document)) if document else float(abs(derived))
+
+
+def run_claim(claim: dict, base: dict, overrides: dict, where: str, defaults: dict) -> ClaimResult:
+    settings = {**base, **(claim.get("settings") or {}), **overrides}
+    cwhere = f"{where}: claim {claim['id']}"
+    q = quantity(claim["quantity"], context(settings, cwhere))
+    derived = _evaluate(q.expr, q.values, cwhere)
+    document = number(claim["document"], f"{cwhere}: document")
+    text = str(claim["document"])
+    tol = float(claim.get("tolerance", defaults.get("tolerance") or _auto_tolerance(text, document)))
+    rounded_tol = float(claim.get("rounded_tolerance", defaults.get("rounded_tolerance", 0.03)))
+    error = _relative(derived, document)
+    result = ClaimResult(claim["id"], claim["claim"], claim["quantity"], q.expr,
+                         q.display if q.display is not None else q.expr, q.lhs, q.values,
+                         claim.get("unit", q.unit), derived, document, text, "", "", error,
+                         claim.get("note", ""))
+    if overrides:
+        result.verdict, result.reason = "n/a", "re-run on other inputs than the document's"
+    elif error <= tol:
+        result.verdict = "match"
+    elif error <= rounded_tol:
+        result.verdict, result.reason = "rounded", f"{error:.2%} off: the document rounds"
+    else:
+        result.verdict = "differs"
+        result.reason = f"{error:.1%} off"
+    erratum = claim.get("erratum")
+    if erratum and not overrides:
+        result.reason = f"{result.reason}; {erratum['reason']}" if result.verdict == "differs" else result.reason
+        with_ = erratum.get("reproduce_with") or {}
+        if with_:
+            q2 = quantity(claim["quantity"], context({**settings, **with_}, cwhere + " reproduce_with"))
+            again = _evaluate(q2.expr, q2.values, cwhere)
+            err2 = _relative(again, document)
+            result.reproduce = {"with": dict(with_), "derived": float(again), "relative_error": err2,
+                                "reproduces": err2 <= rounded_tol}
+    return result
+
+
+def _evaluate(expr, values, where: str):
+    from .instantiate import evaluate
+
+    try:
+        return evaluate(expr, values)
+    except SymroofError as err:
+        raise SymroofError(f"{where}: {err}") from None
+
+
+def run(ref: str = "seed", model: str | None = None, chip: str | None = None,
+        sets: dict | None = None, only: str | None = None) -> Report:
+    """Run a derivation; ``model``/``chip``/``sets`` re-run it on other inputs (they win over the file)."""
+    d = load(ref)
+    defaults = d.get("defaults") or {}
+    base = dict(defaults.get("settings") or {})
+    overrides = dict(sets or {})
+    unknown = [k for k in overrides if k not in allowed_settings()]
+    if unknown:
+        raise CardError(f"--set: unknown setting {unknown[0]!r}; allowed: {', '.join(allowed_settings())}")
+    if model:
+        overrides["model"] = model
+    if chip:
+        overrides["chip"] = chip
+    claims = d["claims"]
+    if only is not None:
+        claims = [c for c in claims if c["id"] == only]
+        if not claims:
+            raise UnknownNameError(f"unknown claim {only!r} in {d['name']}; known: "
+                                   f"{', '.join(c['id'] for c in d['claims'])}")
+    results = [run_claim(c, base, overrides, d["path"], defaults) for c in claims]
+    return Report(d, results, overrides)
+
+
+def counts(report: Report) -> dict:
+    out = {v: 0 for v in VERDICTS}
+    for r in report.results:
+        out[r.verdict] += 1
+    return {k: v for k, v in out.items() if v or k != "n/a"}
+
+
+def as_json(report: Report) -> list[dict]:
+    from .render import latex, text
+
+    out = []
+    for r in report.results:
+        item = {"id": r.id, "claim": r.claim, "quantity": r.quantity, "expression": text(r.expression),
+                "latex": latex(r.display), "derived": float(r.derived),
+                "derived_exact": str(r.derived) if r.derived.is_Rational else None,
+                "document": float(r.document),
+                "unit": r.unit, "verdict": r.verdict, "relative_error": r.relative_error}
+        if r.reason:
+            item["reason"] = r.reason
+        if r.note:
+            item["note"] = r.note
+        if r.reproduce:
+            item["reproduce_with"] = r.reproduce
+        out.append(item)
+    return out
+
+
+def render(report: Report) -> str:
+    from .render import table, text
+
+    d = report.derivation
+    lines = [f"{d['title']} ({d['name']})"]
+    if d.get("source"):
+        lines.append(f"source: {d['source']}")
+    if report.overrides:
+        lines.append("re-run with " + ", ".join(f"{k}={v}" for k, v in report.overrides.items())
+                     + ": the document column is the book's, for comparison only")
+    rows = []
+    for r in report.results:
+        expr = text(r.expression)
+        expr = expr if len(expr) <= 60 else expr[:59] + "…"
+        rows.append([r.id, fmt(r.derived, r.unit), fmt(r.document, r.unit), r.verdict, expr])
+    lines += ["", table(rows, ["claim", "derived", "document", "verdict", "expression"]), ""]
+    for r in report.results:
+        if r.verdict == "differs" or r.reproduce or r.note:
+            lines.append(f"{r.id}: {r.claim}")
+            if r.reason:
+                lines.append(f"  {r.verdict}: {r.reason}")
+            if r.reproduce:
+                w = ", ".join(f"{k}={v}" for k, v in r.reproduce["with"].items())
+                ok = "reproduces" if r.reproduce["reproduces"] else "does not reproduce"
+                lines.append(f"  with {w}: {fmt(r.reproduce['derived'], r.unit)} "
+                             f"({ok} the printed {r.document_text})")
+            if r.note:
+                lines.append(f"  note: {r.note}")
+    lines.append("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts(report).items()))
+    return "\n".join(lines)
+
+
+def fmt(value, unit: str) -> str:
+    """Large counts with an SI prefix (70.55 G params); small ones and times as plain numbers."""
+    from .render import si
+
+    number = float(value)
+    if abs(number) >= 1e5 and unit in ("B", "FLOPs", "params", "tokens", "chips", ""):
+        return si(value, {"B": "B", "FLOPs": "FLOP"}.get(unit, ""))
+    return f"{number:.5g} {unit}".rstrip()

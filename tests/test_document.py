@@ -1,0 +1,79 @@
+"""LaTeX and Markdown write-ups: the formula text in the book's notation, and a real pdflatex build."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from symroof import document, reproduce
+
+
+@pytest.fixture(scope="module")
+def seed():
+    report = reproduce.run("seed")
+    return report, {r.id: r for r in report.results}
+
+
+@pytest.mark.parametrize("cid, line", [
+    ("x-opt", r"X_{\text{opt}} = \sqrt{\frac{2 B N}{F}}"),                       # the book's sqrt(2BN/F)
+    ("flops-per-token", r"\text{FLOPs}_{\text{train}}/\text{token} = "
+                        r"6 \left(3 D F L + 2 D H K L + 2 D H L N + 2 D L + 2 D V + D\right)"),
+    ("mixed-bound", r"\left(\frac{B}{N}\right)_{\text{crit}} = \frac{2 C^{2}}{F W_{\text{ici}}^{2}}"),
+    ("fsdp-bound", r"\left(\frac{B}{X}\right)_{\text{crit}} = \frac{C}{3 W_{\text{ici}}}"),
+    ("memory-checkpoints", r"M_{\text{checkpoints}} = 2 B D L n_{\text{ckpt}}"),
+    ("ffw-params", r"P_{\text{mlp}} = 3 D F L"),
+])
+def test_formula_lines(seed, cid, line):
+    report, r = seed
+    assert document.formula_line(r[cid], report.derivation) == line
+
+
+def test_no_bare_subscripts(seed):
+    report, _ = seed
+    text = document.latex_document(report)
+    assert "W_{ici}" not in text and r"W_{\text{ici}}" in text
+    assert r"\sqrt{2} \sqrt{B}" not in text
+
+
+def test_fragment_is_equations_only(seed):
+    report, _ = seed
+    text = document.latex_document(report, fragment=True)
+    assert r"\documentclass" not in text
+    assert text.count(r"\[") == len(report.results)
+
+
+def test_markdown(seed):
+    report, _ = seed
+    text = document.markdown_document(report)
+    assert "$$\n" + r"X_{\text{opt}} = \sqrt{\frac{2 B N}{F}}" + "\n$$" in text
+    assert "| chosen-mesh |" in text
+
+
+def test_repr_latex(seed):
+    report, r = seed
+    assert r["x-opt"]._repr_latex_().startswith("$$X_{\\text{opt}} = ")
+    assert report._repr_latex_().startswith("$$\\begin{aligned}")
+
+
+@pytest.mark.parametrize("name", ["seed", "transformers", "training"])
+def test_standalone_latex_compiles(tmp_path, name):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (apt-get install texlive-latex-base); LaTeX build not checked")
+    tex = tmp_path / f"{name}.tex"
+    out = subprocess.run([sys.executable, "-m", "symroof", "latex", name, "-o", str(tex)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    build = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0, build.stdout[-2000:]
+    assert (tmp_path / f"{name}.pdf").stat().st_size > 0
+
+
+def test_cli_markdown_and_fragment(tmp_path):
+    md, frag = tmp_path / "s.md", tmp_path / "f.tex"
+    for args in (["markdown", "training", "-o", str(md)], ["latex", "seed", "--fragment", "-o", str(frag)]):
+        out = subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+    assert "$$" in md.read_text()
+    assert r"\[ X_{\text{opt}} = \sqrt{\frac{2 B N}{F}} \]" in frag.read_text()

@@ -1,0 +1,190 @@
+"""`symroof reproduce`: the book's claims against the cards (oracle: book-4-6.md sections 1.8, 2.8, 2.9, 3, 6)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from symroof import reproduce
+from symroof.errors import CardError, SymroofError, UnknownNameError
+
+# Where the book contradicts itself (book-4-6.md section 6, items 1, 2, 3 and 5), and the
+# input that reproduces its printed number.
+SEED_ERRATA = {"memory-checkpoints": {"ckpt_per_layer": 4}, "min-chips-days": {"ckpt_per_layer": 4},
+               "min-chips-years": {"ckpt_per_layer": 3}, "batch-sequences": {"seq": 4096},
+               "chosen-mesh": {"X": 1792, "Y": 5}, "takeaway-mesh": None}
+
+
+@pytest.fixture(scope="module")
+def seed():
+    return {r.id: r for r in reproduce.run("seed").results}
+
+
+def test_every_seed_row_is_there(seed):
+    # book-4-6.md section 3, rows 1-26 (row 10 is two claims: seconds and days; 16 is days and years)
+    rows = ["ffw-params", "vocab-params", "attention-params", "total-params", "mlp-share", "flops-per-token",
+            "one-chip-per-token", "total-flops", "one-chip-years", "pod-seconds", "pod-days", "memory-params",
+            "memory-optimizer", "memory-checkpoints", "memory-total", "min-chips", "min-chips-days",
+            "min-chips-years", "memory-per-chip", "memory-per-chip-12-ckpts", "batch-sequences", "max-pure-dp",
+            "fsdp-per-chip-batch", "fsdp-bound", "mixed-bound", "x-opt", "chosen-mesh", "takeaway-mesh"]
+    assert list(seed) == rows
+
+
+def test_self_contradictions_differ_and_show_the_reproducing_input(seed):
+    for cid, with_ in SEED_ERRATA.items():
+        assert seed[cid].verdict == "differs", cid
+        assert seed[cid].reason
+        if with_:
+            assert seed[cid].reproduce["with"] == with_
+            assert seed[cid].reproduce["reproduces"], cid
+
+
+def test_consistent_seed_claims_match_or_round(seed):
+    for cid, r in seed.items():
+        if cid not in SEED_ERRATA:
+            assert r.verdict in ("match", "rounded"), (cid, r.verdict, r.reason)
+
+
+@pytest.mark.parametrize("cid, exact, rel", [
+    ("total-params", 70_553_706_496, 0),             # HF num_parameters(), book-4-6.md section 5
+    ("ffw-params", 56_371_445_760, 0),
+    ("attention-params", 12_079_595_520, 0),
+    ("vocab-params", 2_101_346_304, 0),
+    ("flops-per-token", 6 * 70_553_706_496, 0),
+    ("fsdp-bound", 850, 0),                           # 2550 / 3
+    ("mixed-bound", 2 * 2550 ** 2 / 28672, 1e-12),    # 453.58
+    ("x-opt", (2 * 4194304 * 8960 / 28672) ** 0.5, 1e-12),   # 1619.09
+    ("fsdp-per-chip-batch", 4194304 / 8960, 1e-12),
+    ("max-pure-dp", 1024, 0),
+    ("pod-days", 6 * 70_553_706_496 * 15e12 / (8960 * 4.59e14 * 0.4) / 86400, 1e-12),
+])
+def test_seed_derived_numbers(seed, cid, exact, rel):
+    assert float(seed[cid].derived) == pytest.approx(exact, rel=rel, abs=0 if rel else 1e-9)
+
+
+def test_checkpoint_memory_matches_book_arithmetic(seed):
+    # the book's own expression "2 * 8192 * 4e6 * 3 * 80", and with the 4 checkpoints it asked for
+    assert seed["memory-checkpoints"].derived == 2 * 8192 * 4_000_000 * 3 * 80
+    assert seed["memory-checkpoints"].reproduce["derived"] == 2 * 8192 * 4_000_000 * 4 * 80
+
+
+@pytest.mark.parametrize("name, errata", [
+    ("transformers", {"gemma-crossover", "q1-params"}),
+    ("training", {"figure-critical-batch", "l2-vocab-in-sum"}),
+])
+def test_sections_4_and_5(name, errata):
+    results = {r.id: r for r in reproduce.run(name).results}
+    for cid, r in results.items():
+        expected = ("differs",) if cid in errata else ("match", "rounded")
+        assert r.verdict in expected, (cid, r.verdict, r.reason)
+
+
+def test_section_5_numbers():
+    r = {x.id: x for x in reproduce.run("training").results}
+    assert r["dcn-bound-text"].derived == 73440                  # 4.59e14 / (2.5e10 / 4)
+    assert r["dp-bound-1-axis"].derived == 2550
+    assert float(r["l2-mixed-bound"].derived) == pytest.approx(2 * 2550 ** 2 / 13824, rel=1e-12)
+    assert r["l2-total"].derived == 13_015_864_320             # HF count, book-4-6.md 2.9
+    assert r["l2-activations-16m"].derived == 2 * 40 * 16 * 10 ** 6 * (5120 + 2 * 13824)   # 4.194e13
+    assert r["l2-pod-hbm"].derived == 4096 * 96 * 10 ** 9
+    assert float(r["figure-critical-batch"].derived) == pytest.approx(4096 * 2 * 2550 ** 2 / (8192 * 4))
+
+
+def test_section_4_numbers():
+    r = {x.id: x for x in reproduce.run("transformers").results}
+    assert r["attention-crossover-8d"].derived == 8 * 8192
+    assert r["q5-attention-vs-qkvo"].derived == 2 * 4096
+    assert r["kv-cache-example"].derived == 2 ** 33
+    assert r["q1-kv-per-token"].derived == 2 * 64 * 4096
+    # L(3DF + 4D^2 + D) + 2DV (book) plus the second norm per layer and the final norm
+    assert r["q1-params"].derived == 17_442_275_328 + 64 * 4096 + 4096
+
+
+def test_rerun_on_other_cards():
+    report = reproduce.run("seed", model="llama3.1-405b", chip="tpu-v6e")
+    r = {x.id: x for x in report.results}
+    assert r["total-params"].derived == 405_853_388_800
+    assert r["fsdp-per-chip-batch"].derived == sp_rational(4194304, 256)     # v6e pod: 16x16
+    assert {x.verdict for x in report.results} == {"n/a"}
+
+
+def sp_rational(a, b):
+    import sympy as sp
+    return sp.Rational(a, b)
+
+
+def test_set_changes_a_setting():
+    r = reproduce.run("seed", sets={"batch_tokens": "8388608"}, only="fsdp-per-chip-batch").results[0]
+    assert r.derived == sp_rational(8388608, 8960)
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_missing_field(tmp_path):
+    path = _write(tmp_path, "name: x\ntitle: x\nclaims:\n  - {id: a, claim: a, quantity: params_total}\n")
+    with pytest.raises(CardError, match="missing 'document'"):
+        reproduce.run(path)
+
+
+@pytest.mark.parametrize("claim, words", [
+    ("{id: a, claim: a, quantity: params_total, document: 1, settings: [1]}", "settings: expected a mapping"),
+    ("{id: a, claim: a, quantity: params_total, document: x}", "document: expected a number"),
+    ("{id: a, claim: a, quantity: params_total, document: 1, tolerance: big}", "tolerance: expected a number"),
+    ("{id: a, claim: a, quantity: params_total, document: 1, colour: red}", "unknown key 'colour'"),
+])
+def test_bad_claim_fields(tmp_path, claim, words):
+    path = _write(tmp_path, f"name: x\ntitle: x\nclaims:\n  - {claim}\n")
+    with pytest.raises(CardError, match=words):
+        reproduce.run(path)
+
+
+def test_unknown_quantity(tmp_path):
+    path = _write(tmp_path, "name: x\ntitle: x\nclaims:\n  - {id: a, claim: a, quantity: nope, document: 1}\n")
+    with pytest.raises(UnknownNameError, match="unknown quantity 'nope'; known: params_total"):
+        reproduce.run(path)
+
+
+def test_yaml_cannot_run_code(tmp_path):
+    path = _write(tmp_path, "name: !!python/object/apply:os.system ['echo pwned']\ntitle: x\nclaims: []\n")
+    with pytest.raises(CardError, match="not valid YAML"):
+        reproduce.run(path)
+
+
+def test_unknown_names():
+    with pytest.raises(UnknownNameError, match="known: seed"):
+        reproduce.run("nope")
+    with pytest.raises(UnknownNameError, match="unknown claim 'nope'"):
+        reproduce.run("seed", only="nope")
+    with pytest.raises(SymroofError, match="--set: unknown setting 'foo'"):
+        reproduce.run("seed", sets={"foo": "1"})
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True)
+
+
+def test_cli_default_runs_the_seed_json():
+    out = _cli("reproduce", "--json")
+    assert out.returncode == 0, out.stderr
+    claims = json.loads(out.stdout)
+    assert len(claims) == 28
+    for c in claims:
+        assert {"id", "claim", "expression", "derived", "document", "verdict"} <= set(c)
+    assert {c["id"]: c for c in claims}["chosen-mesh"]["reproduce_with"]["with"] == {"X": 1792, "Y": 5}
+
+
+@pytest.mark.parametrize("args, words", [
+    (("reproduce", "nope"), "unknown derivation 'nope'"),
+    (("reproduce", "--claim", "nope"), "unknown claim 'nope'"),
+    (("reproduce", "--model", "nope"), "nope"),
+])
+def test_cli_errors_are_one_line(args, words):
+    out = _cli(*args)
+    assert out.returncode == 2
+    assert words in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
