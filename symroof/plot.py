@@ -1,0 +1,253 @@
+"""Figures: the compute/communication ratio against batch size, and a per-op roofline chart.
+
+matplotlib is an optional extra (``pip install 'symroof[plot]'``), imported only inside the
+functions here. Each function returns a ``Plot``: the matplotlib ``Figure`` and the numbers
+it draws, so a caller (or a test) can check the picture against the derivations.
+
+``ratio``: the section-5 figure of the book's training chapter. The curves are the book's
+simplified layer ``In[B,D]·W_in[D,F]·W_out[F,D]`` (``Structure.book_layer()``, with the
+model card's D and F), sharded for each strategy and costed by ``roofline.step``; the
+phase is the one the book reasons with (forward, but backward for DP, whose forward pass
+has no communication). Each strategy's mesh is laid on the chip card's topology
+(``mesh.layout``), which fixes its link and M. Mixed FSDP+TP uses the solver's continuous
+``X_opt`` at each batch, as the book does, with the torus axes split M_X = n-1, M_Y = 1.
+
+``roofline``: every op of the model's full forward and backward graph placed at its
+derived arithmetic intensity ((flops + vector_flops) / bytes, ``instantiate.op_table``)
+on the roof ``min(C, W_hbm·I)`` of the chip card.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy as sp
+
+from .errors import CardError, SymroofError
+
+FORMATS = (".png", ".svg")
+SIZE_INCHES = (8.0, 5.5)
+DPI = 100                     # PNGs are SIZE_INCHES × DPI pixels: 800 × 550
+STRATEGIES = ("DP", "FSDP", "TP", "FSDP+TP")
+#   strategy    logical axis   phase the book reasons with (DP's forward pass has no comms)
+_SINGLE = {"DP": ("data", "backward"), "FSDP": ("fsdp", "forward"), "TP": ("tensor", "forward")}
+# DP and FSDP have the same ratio (the book's B/X > α/M_X): draw FSDP dashed over a wider DP
+_STYLE = {"DP": {"lw": 4, "alpha": 0.6}, "FSDP": {"lw": 2, "ls": (0, (5, 3))},
+          "TP": {"lw": 2}, "FSDP+TP": {"lw": 2}}
+
+
+class MissingExtraError(SymroofError, ImportError):
+    """An optional dependency is not installed."""
+
+
+@dataclass
+class Plot:
+    figure: object            # matplotlib.figure.Figure
+    data: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        path = output_path(path)
+        self.figure.savefig(path, dpi=DPI)
+        return path
+
+
+def output_path(path: str | Path) -> Path:
+    """The output file, refused (one line) unless it ends in .png or .svg; check before drawing."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise CardError(f"output {str(path)!r}: the file name must end in one of {', '.join(FORMATS)}")
+    return path
+
+
+def _figure():
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingExtraError("plotting needs matplotlib: pip install 'symroof[plot]'") from None
+    return Figure(figsize=SIZE_INCHES, layout="constrained")
+
+
+def _crossing(xs, ys, level: float = 1.0) -> float | None:
+    """First x where y reaches ``level``, interpolated linearly in log-log (exact for a power law)."""
+    for i in range(1, len(xs)):
+        lo, hi = ys[i - 1] - level, ys[i] - level
+        if lo < 0 <= hi or lo > 0 >= hi:
+            a, b = math.log(ys[i - 1] / level), math.log(ys[i] / level)
+            t = a / (a - b)
+            return math.exp(math.log(xs[i - 1]) + t * (math.log(xs[i]) - math.log(xs[i - 1])))
+    return None
+
+
+# ----------------------------------------------------------------------------- ratio
+
+
+def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", run=None) -> dict:
+    """Per strategy: ``t_math / t_comms`` as a symbolic function of ``b``, tokens per chip.
+
+    Returns ``{"b": symbol, "curves": {strategy: expr}, "meshes": {strategy: {axis: Axis}},
+    "M": {strategy: {M_X/M_Y: value}}, "omitted": {strategy: why}}``.
+    """
+    from . import mesh as meshlib
+    from .collectives import Axis
+    from .graph import Structure, build
+    from .instantiate import chip_values, model_values
+    from .roofline import step
+    from .run import RunSettings
+    from .sharding import shard
+    from .solve import fsdp_tp_optimum
+    from .symbols import B, M_X, M_Y, T, X, Y, n_chips
+
+    if overlap not in ("sum", "max"):
+        raise CardError(f"overlap must be 'sum' or 'max', not {overlap!r}")
+    b = sp.Symbol("b", positive=True)           # tokens per chip, B·T/N
+    values = {**model_values(card), **chip_values(chip), **(run or RunSettings()).values(),
+              T: sp.Integer(seq)}
+    per_chip = {B: b * chips / T}
+    g = build(Structure.book_layer(), "causal")
+    curves, meshes, ms, omitted = {}, {}, {}, {}
+
+    def sharded_ratio(mesh, phase, extra=None):
+        t = step(shard(g, mesh), overlap, phase)
+        r = (t["t_math"] / t["t_comms"]).xreplace(extra or {}).xreplace(per_chip)
+        return sp.simplify(r.xreplace(values))
+
+    whole = None
+    for name, (axis, phase) in _SINGLE.items():
+        laid = meshlib.layout(chip, {axis: chips})[axis]
+        whole = laid
+        meshes[name] = {axis: laid}
+        ms[name] = {M_Y if axis == "tensor" else M_X: meshlib.effective_m(laid)}
+        curves[name] = sharded_ratio({axis: laid}, phase)
+    if whole.link != "ici":
+        omitted["FSDP+TP"] = f"{chips} chips span the scale-out network; the mixed curve is ICI only"
+    else:
+        # the book's split of the slice's torus axes: FSDP over all but one, TP over one
+        n, half = whole.n_physical, (1 if whole.wrap else sp.Rational(1, 2))
+        m_x, m_y = (n - 1 if n > 1 else 1) * half, half
+        mesh = {"fsdp": Axis("fsdp", X, "ici", m_x), "tensor": Axis("tensor", Y, "ici", m_y)}
+        x_opt = fsdp_tp_optimum(overlap=overlap).expr.xreplace({M_X: m_x, M_Y: m_y, n_chips: chips})
+        meshes["FSDP+TP"] = mesh
+        ms["FSDP+TP"] = {M_X: m_x, M_Y: m_y}
+        curves["FSDP+TP"] = sharded_ratio(mesh, "forward", {X: x_opt, Y: chips / x_opt})
+    return {"b": b, "curves": curves, "meshes": meshes, "M": ms, "omitted": omitted}
+
+
+def ratio(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", run=None,
+          tokens_per_chip=(1.0, 1e5), points: int = 400) -> Plot:
+    """T_math / T_comms against tokens per chip for DP, FSDP, TP and FSDP+TP at X_opt."""
+    fig = _figure()                  # first: a missing matplotlib is the error to report
+    import numpy as np
+
+    derived = ratio_curves(card, chip, chips, seq, overlap, run)
+    fns = {name: sp.lambdify(derived["b"], expr, "numpy") for name, expr in derived["curves"].items()}
+    lo, hi = tokens_per_chip
+    # widen the batch range (up to 1e9 tokens per chip) until every rising curve reaches the line
+    while hi < 1e9 and any(fn(hi) < 1 and fn(hi) > fn(lo) for fn in fns.values()):
+        hi *= 10
+    xs = np.geomspace(lo, hi, points)
+    ax = fig.add_subplot()
+    lines, crossings = {}, {}
+    for name, fn in fns.items():
+        ys = np.broadcast_to(np.asarray(fn(xs), dtype=float), xs.shape)
+        ms = ", ".join(f"{k}={_num(v)}" for k, v in derived["M"][name].items())
+        style = _STYLE.get(name, {})
+        never = "" if (ys >= 1).any() else ", never compute-bound"
+        line, = ax.plot(xs, ys, label=f"{name} ({ms}{never})", **style)
+        lines[name] = ys
+        crossings[name] = _crossing(xs, ys)
+        if crossings[name] is not None:
+            ax.plot([crossings[name]], [1.0], "o", color=line.get_color(), ms=6)
+            ax.annotate(f"{crossings[name]:.0f}", (crossings[name], 1.0), textcoords="offset points",
+                        xytext=(4, -14), color=line.get_color(), fontsize=9)
+    ax.axhline(1.0, color="black", ls="--", lw=1, label="compute-bound line (ratio = 1)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch per chip B·T/N (tokens)")
+    ax.set_ylabel("T_math / T_comms (dimensionless)")
+    top = ax.secondary_xaxis("top", functions=(lambda x: x * chips, lambda x: x / chips))
+    top.set_xlabel(f"global batch B·T on {chips} chips (tokens)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
+    d, f = (card.d_model, card.d_ff)
+    note = "; ".join(f"{k} not drawn: {why}" for k, why in derived["omitted"].items())
+    fig.suptitle(f"{card.name} on {chips} × {chip.name}: compute / communication ratio\n"
+                 f"book layer In·W_in·W_out (D={d}, F={f}), forward pass (DP: backward), "
+                 f"overlap {overlap}" + (f"\n{note}" if note else ""), fontsize=10)
+    return Plot(fig, {"tokens_per_chip": xs, "ratio": lines, "crossing": crossings,
+                      "M": derived["M"], "curves": derived["curves"], "omitted": derived["omitted"]})
+
+
+def _num(v) -> str:
+    return str(v) if sp.Integer(1) * v == int(v) else f"{float(v):g}"
+
+
+# ----------------------------------------------------------------------------- roofline
+
+
+def roofline(card, chip, batch: int = 1, seq: int = 4096, attention: str = "causal",
+             kernel: str = "fused") -> Plot:
+    """Each op of the model at its arithmetic intensity, on the chip's roof min(C, W_hbm·I)."""
+    fig = _figure()
+    import numpy as np
+
+    from .instantiate import chip_values, op_table
+    from .symbols import C, W_hbm
+
+    hw = chip_values(chip)
+    peak, bw = float(hw[C]), float(hw[W_hbm])
+    ridge = peak / bw
+    table = op_table(card, chip, batch, seq, attention, kernel=kernel)
+    # a log axis has no place for an op that moves no HBM bytes (fused on chip: I = ∞) or does
+    # no arithmetic (a gather, a pass-through gradient: I = 0); they are counted in the title
+    rows = [r for r in table if math.isfinite(r.intensity) and r.intensity > 0]
+    omitted = {"no HBM traffic": [r.name for r in table if not math.isfinite(r.intensity)],
+               "no FLOPs": [r.name for r in table if r.intensity == 0]}
+    if not rows:
+        raise SymroofError(f"{card.name}: no op moves any bytes; nothing to place on a roofline")
+    lo = min(min(r.intensity for r in rows), ridge) / 4
+    hi = max(max(r.intensity for r in rows), ridge) * 4
+    xs = np.geomspace(lo, hi, 200)
+    ax = fig.add_subplot()
+    ax.plot(xs, np.minimum(peak, bw * xs), color="black", lw=2,
+            label=f"{chip.name} roof: min(C, W_hbm·I), ridge at {ridge:.0f} FLOPs/byte")
+    ax.axvline(ridge, color="black", ls=":", lw=1)
+    #   group                        which rows                                    marker colour
+    groups = (("backward matmuls",    lambda r: r.phase == "backward" and r.flops > 0, "s", "C1"),
+              ("forward matmuls",     lambda r: r.phase == "forward" and r.flops > 0,  "o", "C0"),
+              ("forward vector ops",  lambda r: r.phase == "forward" and r.flops == 0, "^", "C2"),
+              ("backward vector ops", lambda r: r.phase == "backward" and r.flops == 0, "v", "C3"))
+    placed = {}
+    for label, keep, marker, color in groups:
+        chosen = [r for r in rows if keep(r)]
+        if not chosen:
+            continue
+        x = np.array([r.intensity for r in chosen])
+        y = np.minimum(peak, bw * x)
+        hollow = label == "forward matmuls"     # drawn last and open, so the backward ones show through
+        ax.scatter(x, y, marker=marker, s=70 if hollow else 30, label=f"{label} ({len(chosen)})",
+                   facecolors="none" if hollow else color, edgecolors=color,
+                   linewidths=1.5, zorder=4 if hollow else 3)
+        placed.update({r.name: (r.intensity, float(min(peak, bw * r.intensity))) for r in chosen})
+    # name the forward matmuls (the ops that carry the FLOPs) in a column below the roof,
+    # in order of intensity, each with a leader line to its point
+    named = sorted((r for r in rows if r.phase == "forward" and r.flops > 0), key=lambda r: r.intensity)
+    for i, r in enumerate(named):
+        x, y = placed[r.name]
+        ax.annotate(f"{r.name.split('/')[-1]}  I={r.intensity:.0f}", (x, y),
+                    xytext=(ridge * 1.3, peak / 2.2 / 1.45 ** i), fontsize=7, color="C0", va="center",
+                    arrowprops={"arrowstyle": "-", "color": "C0", "lw": 0.5, "alpha": 0.6})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity I (FLOPs/byte of HBM traffic)")
+    ax.set_ylabel("attainable throughput (FLOPs/s)")
+    ax.set_ylim(bw * lo / 2, peak * 3)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    left_out = ", ".join(f"{len(v)} with {k}" for k, v in omitted.items() if v)
+    fig.suptitle(f"{card.name} on {chip.name}: roofline of every op (B={batch}, T={seq}, bf16, "
+                 f"{attention} attention, {kernel} kernel)"
+                 + (f"\nnot placed (no finite, non-zero intensity): {left_out}" if left_out else ""),
+                 fontsize=10)
+    return Plot(fig, {"peak": peak, "hbm_bandwidth": bw, "ridge": ridge, "ops": placed, "omitted": omitted})
