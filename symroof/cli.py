@@ -122,6 +122,91 @@ def _validate(args) -> None:
     print(json.dumps(as_json(results, fits), indent=2) if args.json else render(results, fits))
 
 
+def _plan(args) -> None:
+    from .cards import load_chip, load_model, override_chip
+    from .plan import Options, parse_mesh, plan
+    from .run import RunSettings
+
+    card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
+    run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
+                                        if k in RunSettings.__dataclass_fields__ and v is not None})
+    forced = tuple((parse_mesh(args.m_axes) or {}).items())
+    options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
+               else Options(args.overlap, m_override=forced))
+    if args.mfu is not None and not 0 < args.mfu <= 1:
+        raise CardError(f"--mfu must be in (0, 1], got {args.mfu}")
+    if args.tokens is not None and args.tokens <= 0:
+        raise CardError(f"--tokens must be positive, got {args.tokens}")
+    result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
+                  parse_mesh(args.mesh), run, options, args.tokens, args.mfu)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{card.name} on {args.chips} × {chip.name}: {args.batch_tokens} tokens per step "
+          f"({result['sequences']} × {args.seq}), overlap {args.overlap}")
+    for line in result["explanation"]:
+        print("  " + line)
+    if "train_days" in result:
+        extra = (f"; {result['train_days_at_mfu']:.1f} days at MFU {args.mfu:g}"
+                 if "train_days_at_mfu" in result else "")
+        print(f"  training: {result['train_days']:.1f} days at this step time{extra}")
+    for alt in result["alternatives"]:
+        mesh = " × ".join(f"{k}={v}" for k, v in alt["mesh"].items())
+        print(f"    next: {alt['strategy']} {mesh}: {alt['step_time_s']:.3g} s ({alt['bound']})")
+
+
+def _reproduce_report(args):
+    from .reproduce import run
+
+    return run(args.derivation, args.model, args.chip, _settings(args.set), getattr(args, "claim", None))
+
+
+def _reproduce(args) -> None:
+    from .reproduce import as_json, render
+
+    report = _reproduce_report(args)
+    print(json.dumps(as_json(report), indent=2) if args.json else render(report))
+
+
+def _latex(args) -> None:
+    from .document import latex_document, write
+
+    write(latex_document(_reproduce_report(args), args.fragment), args.output)
+    print(f"wrote {args.output}")
+
+
+def _markdown(args) -> None:
+    from .document import markdown_document, write
+
+    write(markdown_document(_reproduce_report(args)), args.output)
+    print(f"wrote {args.output}")
+
+
+def _plot(args) -> None:
+    from .cards import load_chip, load_model, override_chip
+    from . import plot
+
+    plot.output_path(args.output)
+    card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
+    if args.kind == "ratio":
+        figure = plot.ratio(card, chip, args.chips, args.seq, args.overlap)
+    else:
+        figure = plot.roofline(card, chip, args.batch, args.seq, args.attention, args.kernel)
+    print(f"wrote {figure.save(args.output)}")
+
+
+def _derivation_options(p, optional: bool) -> None:
+    """The derivation to run and the inputs to re-run it on (these win over the file's)."""
+    if optional:
+        p.add_argument("derivation", nargs="?", default="seed", help="derivation name or .yaml path (default: seed)")
+    else:
+        p.add_argument("derivation", help="derivation name (seed, transformers, training) or .yaml path")
+    p.add_argument("--model", help="re-run on this model card instead of the document's")
+    p.add_argument("--chip", help="re-run on this chip card instead of the document's")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="re-run with a setting changed, e.g. batch_tokens=8388608, chips=4096, ckpt_per_layer=2")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symroof", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +248,64 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_validate)
+
+    p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
+    p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
+    p.add_argument("--chip", required=True, help="chip card name or .yaml path")
+    p.add_argument("--chips", type=_positive_int, required=True, help="chips in the job")
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=True,
+                   help="global batch in tokens")
+    p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
+    p.add_argument("--pods", type=_positive_int, default=1, help="pods joined over DCN (a 'pod' axis)")
+    p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
+    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
+                   help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
+    p.add_argument("--overlap", choices=("sum", "max"), default="sum",
+                   help="comms on different axes add (pinned book) or overlap (later revision)")
+    p.add_argument("--book-layer", dest="book_layer", action="store_true",
+                   help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
+    p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
+                   help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
+    p.add_argument("--tokens", type=float, help="training tokens (for train_days)")
+    p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    _run_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_plan)
+
+    p = sub.add_parser("reproduce", help="check a document's claims (default: the seed) against symroof")
+    _derivation_options(p, optional=True)
+    p.add_argument("--claim", help="run one claim by id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_reproduce)
+
+    p = sub.add_parser("latex", help="write a derivation as a LaTeX document (or equations only)")
+    _derivation_options(p, optional=False)
+    p.add_argument("-o", "--output", required=True, help="the .tex file to write")
+    p.add_argument("--fragment", action="store_true", help="write just the equations, no preamble")
+    p.set_defaults(run=_latex)
+
+    p = sub.add_parser("markdown", help="write a derivation as Markdown with $$...$$ math")
+    _derivation_options(p, optional=False)
+    p.add_argument("-o", "--output", required=True, help="the .md file to write")
+    p.set_defaults(run=_markdown)
+    p = sub.add_parser("plot", help="draw a figure (PNG or SVG; needs the 'plot' extra)")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    q = kinds.add_parser("ratio", help="T_math/T_comms against batch for DP, FSDP, TP, FSDP+TP (book layer)")
+    q.add_argument("--chips", type=_positive_int, required=True, help="chips in the job (N)")
+    q.add_argument("--overlap", choices=("sum", "max"), default="sum",
+                   help="comms on different axes add (pinned book) or overlap (later revision)")
+    r = kinds.add_parser("roofline", help="every op of the model at its arithmetic intensity on the chip's roof")
+    r.add_argument("--batch", type=_positive_int, default=1, help="sequences (B)")
+    r.add_argument("--attention", choices=("causal", "full"), default="causal")
+    r.add_argument("--kernel", choices=("fused", "eager"), default="fused")
+    for q in (q, r):
+        q.add_argument("model", help="card name, card .yaml path, or HF config.json path")
+        q.add_argument("--chip", required=True, help="chip card name or .yaml path")
+        q.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
+        q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+        q.add_argument("-o", "--output", required=True, help="the .png or .svg file to write")
+        q.set_defaults(run=_plot)
     return parser
 
 
