@@ -211,23 +211,30 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
 # ----------------------------------------------------------------------------- loading
 
 
-def _load_yaml(path: Path) -> dict:
+def read_yaml(path: Path, what: str = "a card") -> dict:
+    """A YAML mapping read safely: parsed once (libyaml's safe loader where installed), with
+    repeated keys refused (PyYAML would keep the last silently). Errors are ``CardError`` lines."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        text = path.read_text()
-        raw = yaml.safe_load(text)
+        parser = loader(path.read_text())
     except OSError as err:
         raise CardError(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        node = parser.get_single_node()
+        repeated = _repeated_key(node)
+        if repeated is not None:
+            raise CardError(f"{path}: line {repeated.start_mark.line + 1}: key '{repeated.value}' is given twice")
+        raw = parser.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         raise CardError(f"{path}:{line} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    finally:
+        parser.dispose()
     if not isinstance(raw, dict):
-        raise CardError(f"{path}: a card must be a YAML mapping of keys to values")
-    repeated = _repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
-    if repeated is not None:
-        raise CardError(f"{path}: line {repeated.start_mark.line + 1}: key '{repeated.value}' is given twice")
+        raise CardError(f"{path}: {what} must be a YAML mapping of keys to values")
     return raw
 
 
@@ -296,7 +303,7 @@ def load_model(ref: str) -> ModelCard:
 
 
 def _model_from_file(path: Path) -> ModelCard:
-    raw = _load_yaml(path)
+    raw = read_yaml(path)
     if raw.get("kind", "model") != "model":
         raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a model card needs 'model'")
     card = model_from_dict(raw, str(path))
@@ -311,7 +318,7 @@ def load_chip(ref: str) -> ChipCard:
         if ref not in files:
             raise UnknownNameError(f"unknown chip {ref!r}; cards: {', '.join(files)} (or a card .yaml path)")
         path = files[ref]
-    raw = _load_yaml(path)
+    raw = read_yaml(path)
     if raw.get("kind", "chip") != "chip":
         raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a chip card needs 'chip'")
     return chip_from_dict(raw, str(path))

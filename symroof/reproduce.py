@@ -22,7 +22,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from .cards import ModelCard, data_dir, load_chip, load_model, override_chip
+from .cards import ModelCard, data_dir, load_chip, load_model, override_chip, read_yaml
 from .errors import CardError, SymroofError, UnknownNameError
 from .quantities import QUANTITIES, Context, quantity
 from .run import RunSettings
@@ -68,32 +68,20 @@ def number(value, where: str) -> sp.Rational:
 
 
 def list_derivations() -> list[str]:
-    import yaml
-
-    names = []
-    for path in sorted(data_dir("derivations").glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text())
-        if isinstance(raw, dict) and "claims" in raw:
-            names.append(path.stem)
-    return names
+    """Derivation files are the YAML files in derivations/ that hold claims (not the runs data)."""
+    return [path.stem for path in sorted(data_dir("derivations").glob("*.yaml"))
+            if "claims" in read_yaml(path, "a derivation")]
 
 
 def load(ref: str) -> dict:
     """A derivation by name (``seed``) or path; checks every key so a typo is one clear line."""
-    import yaml
-
     path = Path(ref)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = data_dir("derivations") / f"{ref}.yaml"
         if not path.is_file() or ref not in list_derivations():
             raise UnknownNameError(f"unknown derivation {ref!r}; known: {', '.join(list_derivations())}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CardError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    raw = read_yaml(path, "a derivation")
     where = str(path)
-    if not isinstance(raw, dict):
-        raise CardError(f"{where}: expected a mapping with keys {', '.join(FILE_REQUIRED)}")
     _keys(raw, FILE_KEYS, FILE_REQUIRED, where)
     if not isinstance(raw["claims"], list) or not raw["claims"]:
         raise CardError(f"{where}: 'claims' must be a non-empty list")

@@ -118,10 +118,10 @@ def data_path() -> Path:
 
 def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
     """Read and check the published-runs file strictly; any problem is a one-line ``CardError``."""
-    from .cards import _load_yaml
+    from .cards import read_yaml
 
     path = Path(path) if path is not None else data_path()
-    raw = _load_yaml(path)
+    raw = read_yaml(path, "the published-runs file")
     if set(raw) != {"runs"} or not isinstance(raw["runs"], list) or not raw["runs"]:
         raise CardError(f"{path}: expected one key 'runs' holding a non-empty list of runs")
     runs, names = [], set()
