@@ -140,6 +140,18 @@ class Candidates:
     reasons: dict = field(default_factory=dict)   # why degree splits were dropped -> count
 
 
+def _microbatch_counts(batch: int, degrees: dict) -> list[int]:
+    """Pipeline microbatch counts to try: divisors of each replica's sequences, at least one per
+    stage (fewer leaves a stage idle for good), up to MICROBATCHES_PER_STAGE[-1] per stage."""
+    data = 1
+    for a, d in degrees.items():
+        if a in DATA_LIKE:
+            data *= d
+    stages, per_replica = degrees["stage"], max(batch // data, 1)
+    counts = [m for m in range(stages, stages * MICROBATCHES_PER_STAGE[-1] + 1) if per_replica % m == 0]
+    return counts or [stages * MICROBATCHES_PER_STAGE[0]]
+
+
 def degree_problem(card: ModelCard, batch: int, seq: int, degrees: dict, micro: int = 1) -> str | None:
     """Why a set of degrees cannot run this batch (None if it can). Divisibility only; memory later."""
     data = 1
@@ -190,7 +202,7 @@ def enumerate_candidates(family: str, card: ModelCard, chip: ChipCard, chips: in
             named = dict(zip(inner, degrees), pod=pods)
             micro = [1]
             if "stage" in inner:
-                micro = [m * named["stage"] for m in MICROBATCHES_PER_STAGE]
+                micro = _microbatch_counts(batch, named)
             ok_micro = []
             for nm in micro:
                 why = None if options.continuous else degree_problem(card, batch, seq, named, nm)
