@@ -38,7 +38,33 @@ from .roofline import step as step
 from .sharding import shard as shard
 from .solve import Derivation as Derivation
 
+from .run import RunSettings as RunSettings
+from .instantiate import op_table as op_table
+from .solve import data_parallel_batch as data_parallel_batch
+from .solve import dcn_critical_batch as dcn_critical_batch
+from .solve import fsdp_tp_optimum as fsdp_tp_optimum
+from .solve import mixed_critical_batch as mixed_critical_batch
+from .solve import tensor_parallel_degree as tensor_parallel_degree
+
 __version__ = "0.1.0"
+
+# Whole features, imported when first used so that `import symroof` stays light.
+_LAZY = {
+    "make_plan": ("plan", "plan"), "Plan": ("plan", "Plan"),
+    "reproduce_derivation": ("reproduce", "run"), "list_derivations": ("reproduce", "list_derivations"),
+    "latex_document": ("document", "latex_document"), "markdown_document": ("document", "markdown_document"),
+    "validate_runs": ("validate", "validate"),
+    "plot_ratio": ("plot", "ratio"), "plot_roofline": ("plot", "roofline"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attribute = _LAZY[name]
+        return getattr(import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module 'symroof' has no attribute {name!r}")
 
 __all__ = [
     "Axis", "CardError", "ChipCard", "Count", "Derivation", "FORMULAS", "InfeasibleError",
@@ -46,5 +72,7 @@ __all__ = [
     "attention_crossover", "breakdown", "build_graph", "chip_values", "count", "evaluate",
     "flops", "formula", "graph_for", "list_cards", "load_chip", "load_model", "memory_per_chip",
     "model_values", "override_chip", "params", "params_by_group", "shard", "step", "symbols",
-    "training_flops_per_token", "training_memory",
+    "training_flops_per_token", "training_memory", "RunSettings", "op_table", "data_parallel_batch",
+    "dcn_critical_batch", "fsdp_tp_optimum", "mixed_critical_batch", "tensor_parallel_degree",
+    *_LAZY,
 ]

@@ -160,7 +160,7 @@ def _mesh_of(ev: Evaluated, i: int) -> dict:
 def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int = 4096, pods: int = 1,
          strategy: str | None = None, mesh: dict | None = None, run: RunSettings | None = None,
          options: Options = Options(), tokens: float | None = None, mfu: float | None = None,
-         top: int = 5) -> dict:
+         top: int = 5) -> "Plan":
     """The fastest feasible strategy and mesh, with its times, bound, memory and the closed forms."""
     run = run or RunSettings()
     evaluated = search(card, chip, chips, batch_tokens, seq, pods, strategy, mesh, run, options)
@@ -219,7 +219,27 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
         if mfu is not None:
             out["train_days_at_mfu"] = tokens * flops_token / (chips * peak * mfu) / 86400
     out["explanation"] = explain(out)
-    return out
+    return Plan(out)
+
+
+class Plan(dict):
+    """A plan is a plain dict (it goes to JSON as is) that also renders in a notebook."""
+
+    def _repr_markdown_(self) -> str:
+        mesh = " × ".join(f"{axis}={degree}" for axis, degree in self["mesh"].items())
+        rows = [("mesh", mesh), ("bound", self["bound"]), ("step time", f"{self['step_time_s']:.4g} s"),
+                ("t_math", f"{self['t_math_s']:.4g} s"), ("t_comms", f"{self['t_comms_s']:.4g} s"),
+                ("memory per chip", f"{self['memory_per_chip_bytes'] / 1e9:.3g} GB"),
+                ("chips used", f"{self['chips_used']} of {self['chips']}")]
+        if self.get("x_opt") is not None:
+            rows.append(("X_opt (unrounded)", f"{self['x_opt']:.4g}"))
+        return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+    def _repr_latex_(self) -> str:
+        body = r" \\ ".join(rf"\text{{{k}}} & \text{{{v}}}" for k, v in (
+            ("mesh", " x ".join(f"{a}={d}" for a, d in self["mesh"].items())),
+            ("bound", self["bound"]), ("step", f"{self['step_time_s']:.4g} s")))
+        return rf"$$\begin{{array}}{{ll}} {body} \end{{array}}$$"
 
 
 def _alternatives(rows, top: int) -> list[dict]:
