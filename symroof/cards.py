@@ -2,7 +2,7 @@
 
 A card holds numbers only. Every key is known here with its type; a missing, unknown
 or mistyped key is a ``CardError`` naming the file, the key and what is allowed.
-Decimal numbers are read exactly (``"4.59e14"`` becomes the rational 459e12), so
+Decimal numbers are read exactly (``"1.25e14"`` becomes the integer 125e12), so
 nothing turns into a float before instantiation.
 """
 
@@ -197,12 +197,12 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
         if key.startswith("peak_flops_per_s."):
             flops[key.split(".", 1)[1]] = _positive_number(text, where, key)
         elif key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
-            changes[key] = _positive_int(_parse_number(text, where, key), where, key)
+            changes[key] = _positive_int(parse_number(text, where, key), where, key)
         elif key in CHIP_NUMBER_KEYS:
             changes[key] = _positive_number(text, where, key)
         elif key == "pod_shape":
             parts = text.replace("x", ",").split(",")
-            changes[key] = tuple(_positive_int(_parse_number(p, where, key), where, key) for p in parts)
+            changes[key] = tuple(_positive_int(parse_number(p, where, key), where, key) for p in parts)
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     return replace(chip, peak_flops_per_s=flops, **changes)
@@ -338,7 +338,7 @@ def _check_keys(raw: dict, allowed: set, required: tuple, where: str, extra_allo
         raise CardError(f"{where}: missing key '{missing[0]}' (required: {', '.join(required)})")
 
 
-def _parse_number(value, where: str, key: str) -> Fraction:
+def parse_number(value, where: str, key: str) -> Fraction:
     """An exact number from an int, a float or a decimal string; never evaluates text."""
     if isinstance(value, bool):
         raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
@@ -349,11 +349,11 @@ def _parse_number(value, where: str, key: str) -> Fraction:
         return Fraction(repr(value))
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         return Fraction(value.strip())
-    raise CardError(f"{where}: key '{key}' must be a number (e.g. 4.59e14), got {value!r}")
+    raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
 
 
 def _positive_number(value, where: str, key: str) -> Fraction:
-    number = _parse_number(value, where, key)
+    number = parse_number(value, where, key)
     if number <= 0:
         raise CardError(f"{where}: key '{key}' must be positive, got {value!r}")
     return number

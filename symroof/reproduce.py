@@ -22,7 +22,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from .cards import ModelCard, data_dir, load_chip, load_model, override_chip, read_yaml
+from .cards import ModelCard, data_dir, load_chip, load_model, override_chip, parse_number, read_yaml
 from .errors import CardError, SymroofError, UnknownNameError
 from .quantities import QUANTITIES, Context, quantity
 from .run import RunSettings
@@ -54,12 +54,10 @@ def allowed_settings() -> list[str]:
 
 
 def number(value, where: str) -> sp.Rational:
-    """A YAML or command-line number, exactly: ``4.59e14`` is 459000000000000, never a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise CardError(f"{where}: expected a number, got {value!r}")
+    """A YAML or command-line number, exactly (``1.25e14`` is 125000000000000), by the cards' reader."""
     try:
-        exact = Fraction(repr(value) if isinstance(value, float) else str(value).strip())
-    except (ValueError, ZeroDivisionError):
+        exact = parse_number(value, where, "")
+    except CardError:
         raise CardError(f"{where}: expected a number, got {value!r}") from None
     return sp.Rational(exact.numerator, exact.denominator)
 
@@ -206,7 +204,7 @@ class Report:
 
 
 def _auto_tolerance(text: str, document: sp.Rational) -> float:
-    """Half a unit in the last digit the document prints, relative: "70.4e9" → 0.05e9 / 70.4e9."""
+    """Half a unit in the last digit the document prints, relative: "12.5e9" → 0.05e9 / 12.5e9."""
     mantissa, _, exponent = text.lower().partition("e")
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
     half_unit = Fraction(1, 2) * Fraction(10) ** (int(exponent or 0) - decimals)

@@ -138,7 +138,7 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
 
 
 def _run_from_dict(raw: dict, where: str) -> PublishedRun:
-    from .cards import _check_keys, _parse_number, _positive_int, load_chip, load_model, model_from_dict
+    from .cards import _check_keys, parse_number, _positive_int, load_chip, load_model, model_from_dict
     from .collectives import Axis
     from .errors import UnknownNameError
 
@@ -183,12 +183,12 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
-    mfu = _parse_number(raw["measured_mfu"], where, "measured_mfu")
+    mfu = parse_number(raw["measured_mfu"], where, "measured_mfu")
     if not 0 < mfu <= 1:
         raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
     extra = {}
     for key in ("measured_tflops", "measured_tokens_per_s"):
-        number = _parse_number(raw[key], where, key) if key in raw else None
+        number = parse_number(raw[key], where, key) if key in raw else None
         if number is not None and number <= 0:
             raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
         extra[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
