@@ -11,7 +11,6 @@ days) are the only constants, and they are written where they are used.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable
 
 import sympy as sp
@@ -64,9 +63,7 @@ class Context:
         return out
 
 
-@lru_cache(maxsize=None)      # graphs are pure functions of hashable arguments
-def _graph(structure: Structure, attention: str = "causal"):
-    return build(structure, attention)
+_graph = build                # graph.build caches each structure's graph already
 
 
 def _model_graph(ctx: Context, attention: str = "causal"):
