@@ -120,6 +120,7 @@ class ChipCard:
     dcn_bytes_per_s_per_host: Fraction   # scale-out bandwidth of one host, one direction
     chips_per_host: int
     sources: dict = field(default_factory=dict)   # key -> where the number comes from
+    ici_hop_latency_s: Fraction | None = None     # optional: per-hop latency (the book's T_min)
     path: str = ""
 
     @property
@@ -149,7 +150,7 @@ _CHIP_CHOICES = {"family": ("tpu", "gpu"), "ici_link_direction": ("one_way", "bi
                  "wraparound": ("full_cube", "full_axis", "always", "none")}
 # The keys `--set KEY=VALUE` may override (numbers only).
 CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
-                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host")
+                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s")
 
 
 def chip_from_dict(raw: dict, where: str) -> ChipCard:
@@ -170,6 +171,8 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
                                   for dt, v in flops.items()}
     for key in ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "dcn_bytes_per_s_per_host"):
         values[key] = _positive_number(raw[key], where, key)
+    if "ici_hop_latency_s" in raw:
+        values["ici_hop_latency_s"] = _positive_number(raw["ici_hop_latency_s"], where, "ici_hop_latency_s")
     for key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
         values[key] = _positive_int(raw[key], where, key)
     shape = raw["pod_shape"]
@@ -179,7 +182,8 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
-    citable = (set(_CHIP_REQUIRED) - {"name", "sources"}) | {f"peak_flops_per_s.{dt}" for dt in flops}
+    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s"}
+               | {f"peak_flops_per_s.{dt}" for dt in flops})
     for key in raw["sources"]:
         if str(key) not in citable:
             raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")

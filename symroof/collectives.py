@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .symbols import W_dcn, W_ici
+from .symbols import W_dcn, W_ici, t_hop
 
 #   collective       time factor × V / (W·M)    book rule
 COST = {
@@ -45,15 +45,24 @@ class Axis:
     wrap: bool = True
 
 
-def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False) -> sp.Expr:
-    """Bandwidth-bound time of one collective of ``volume`` bytes over one or more axes of one link.
+def hops(axes: list[Axis]) -> sp.Expr:
+    """The longest path a collective's data travels: |X|/2 hops on a ring, |X|-1 on a line."""
+    return sp.Add(*(a.size / 2 if a.wrap else a.size - 1 for a in axes))
+
+
+def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False,
+                    latency: bool = False) -> sp.Expr:
+    """Time of one collective of ``volume`` bytes over one or more axes of one link.
 
     Over several axes at once the bandwidths add (the book's ``V / (W·n_axes)``). An axis
-    without wraparound counts half (a line, not a ring).
+    without wraparound counts half (a line, not a ring). With ``latency`` the time is at least
+    ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
     """
     bandwidth = sp.Add(*(LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes))
     time = COST[kind] * volume / bandwidth
     if ring_factor:
         size = sp.Mul(*(a.size for a in axes))
         time *= (size - 1) / size
+    if latency:
+        time = sp.Max(time, t_hop * hops(axes))
     return time

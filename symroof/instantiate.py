@@ -14,7 +14,7 @@ import sympy as sp
 from . import derive
 from .cards import ChipCard, ModelCard
 from .graph import Structure, build
-from .symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, k)
+from .symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, k, t_hop)
 
 
 def exact(value) -> sp.Expr:
@@ -49,9 +49,12 @@ def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]
 
         raise CardError(f"{chip.path}: key 'peak_flops_per_s' has no {dtype!r}; "
                         f"it has {', '.join(chip.peak_flops_per_s)}")
-    return {C: exact(chip.peak_flops_per_s[dtype]), W_hbm: exact(chip.hbm_bytes_per_s),
-            W_ici: exact(chip.ici_bidi_bytes_per_s), W_dcn: exact(chip.dcn_bytes_per_s_per_chip),
-            M_hbm: exact(chip.hbm_bytes)}
+    values = {C: exact(chip.peak_flops_per_s[dtype]), W_hbm: exact(chip.hbm_bytes_per_s),
+              W_ici: exact(chip.ici_bidi_bytes_per_s), W_dcn: exact(chip.dcn_bytes_per_s_per_chip),
+              M_hbm: exact(chip.hbm_bytes)}
+    if chip.ici_hop_latency_s is not None:
+        values[t_hop] = exact(chip.ici_hop_latency_s)
+    return values
 
 
 def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:

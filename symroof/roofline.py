@@ -33,7 +33,7 @@ def _repeat(d, mesh) -> sp.Expr:
 
 
 def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False,
-                  critical_only: bool = False) -> dict[str, sp.Expr]:
+                  critical_only: bool = False, latency: bool = False) -> dict[str, sp.Expr]:
     """Collective time per (group of) mesh axes, e.g. ``{"fsdp": ..., "tensor": ..., "pod": ...}``.
 
     ``critical_only`` keeps the collectives of activations, which the next op waits for.
@@ -47,7 +47,8 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
             if critical_only and not c.on_critical_path:
                 continue
             key = "+".join(c.axes)
-            time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor)
+            time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes],
+                                                      ring_factor, latency)
             out[key] = out.get(key, sp.Integer(0)) + time
     if "stage" in mesh:
         out["stage"] = out.get("stage", sp.Integer(0)) + _pipeline_sends(sg, phase)
@@ -65,10 +66,11 @@ def _pipeline_sends(sg: nx.DiGraph, phase) -> sp.Expr:
     return link * (2 if phase is None else 1)
 
 
-def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None) -> dict[str, sp.Expr]:
+def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
+               latency: bool = False) -> dict[str, sp.Expr]:
     """t_comms per link class (``ici``, ``dcn``) under the overlap model."""
     mesh = sg.graph["mesh"]
-    per_axis = comms_by_axis(sg, phase)
+    per_axis = comms_by_axis(sg, phase, latency=latency)
     out: dict[str, list] = {}
     for key, time in per_axis.items():
         link = mesh[key.split("+")[0]].link
@@ -77,15 +79,19 @@ def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None) -
     return {link: combine(*times) for link, times in out.items()}
 
 
-def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None) -> dict[str, sp.Expr]:
-    """``t_math``, ``t_hbm``, ``t_comms`` (and per link), ``t_step`` for one step, per chip."""
+def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
+         latency: bool = False) -> dict[str, sp.Expr]:
+    """``t_math``, ``t_hbm``, ``t_comms`` (and per link), ``t_step`` for one step, per chip.
+
+    ``latency=True`` adds the book's per-hop floor to every collective (needs ``t_hop``).
+    """
     if overlap not in ("sum", "max", "none"):
         raise ValueError(f"overlap must be 'sum', 'max' or 'none', not {overlap!r}")
     mesh = sg.graph["mesh"]
     nodes = [d for _, d in sg.nodes(data=True) if phase is None or d["phase"] == phase]
     t_math = sp.Add(*(_repeat(d, mesh) * d["local_flops"] for d in nodes)) / C
     t_hbm = sp.Add(*(_repeat(d, mesh) * d["local_bytes"] for d in nodes)) / W_hbm
-    links = link_times(sg, overlap, phase)
+    links = link_times(sg, overlap, phase, latency)
     combine = sp.Add if overlap in ("sum", "none") else sp.Max
     t_comms = combine(*links.values()) if links else sp.Integer(0)
     if "stage" in mesh:       # GPipe-style bubble: (P-1) idle microbatch slots per step

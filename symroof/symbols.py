@@ -56,6 +56,7 @@ _TABLE = [
     ("W_ici",    r"W_{\text{ici}}",            False, "ICI bandwidth per chip per mesh axis, bidirectional, bytes/s"),
     ("W_dcn",    r"W_{\text{dcn}}",            False, "DCN (scale-out) bandwidth per chip, bytes/s"),
     ("M_hbm",    r"M_{\text{hbm}}",            False, "HBM capacity per chip, bytes"),
+    ("t_hop",    r"T_{\text{min}}",            False, "latency of one ICI hop, seconds"),
     # numeric formats and run settings
     ("b_param",  r"b_{\text{param}}",          False, "bytes per parameter element"),
     ("b_act",    r"b_{\text{act}}",            False, "bytes per activation element"),
@@ -77,6 +78,7 @@ n_chips, n_pods, X, Y, Z = (SYMBOLS[n] for n in ("n_chips", "n_pods", "X", "Y", 
 M_X, M_Y, M_Z, n_micro = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro"))
 n_stages, n_ep, M_E = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E"))
 C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
+t_hop = SYMBOLS["t_hop"]
 b_param, b_act, b_grad, b_opt = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt"))
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
 

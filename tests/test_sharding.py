@@ -87,3 +87,24 @@ def test_expert_parallelism_uses_alltoall():
     sg = shard(build(Structure(moe=True)), mesh)
     kinds = [c.kind for n, d in sg.nodes(data=True) for c in d["collectives"] if n.startswith("layer/moe/")]
     assert kinds.count("AllToAll") == 4                  # dispatch and combine, forward and backward
+
+
+def test_latency_floor_crosses_bandwidth_where_the_book_says():
+    # sharding.md: a ring collective is latency-bound while each hop's message is under
+    # T_min · W_uni; over a full ring of |X| chips that is V = T_min · |X| · W_uni.
+    from fractions import Fraction
+
+    from symroof import load_chip
+    from symroof.collectives import collective_time
+    from symroof.instantiate import chip_values
+
+    chip = load_chip("tpu-v5e")
+    ring = Axis("x", sp.Integer(16), "ici", 1, wrap=True)
+    one_way = chip.ici_link_bytes_per_s                      # the card states it one way
+    crossover = chip.ici_hop_latency_s * 16 * one_way
+    values = chip_values(chip)
+    at = lambda v: collective_time("AllGather", sp.Rational(v), [ring], latency=True).subs(values)  # noqa: E731
+    floor = sp.Rational(chip.ici_hop_latency_s) * 8                     # |X|/2 hops
+    assert at(crossover / 10) == floor                                   # latency-bound
+    assert at(crossover * 10) > floor                                    # bandwidth-bound
+    assert at(crossover) == floor == sp.Rational(Fraction(crossover)) / values[W_ici]
