@@ -223,6 +223,8 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         parser = loader(path.read_text())
+    except UnicodeDecodeError:
+        raise CardError(f"{path}: not UTF-8 text") from None
     except OSError as err:
         raise CardError(f"{path}: cannot read: {err.strerror}") from None
     try:
@@ -292,6 +294,8 @@ def load_model(ref: str) -> ModelCard:
 
         try:
             raw = json.loads(path.read_text(), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)))
+        except UnicodeDecodeError:
+            raise CardError(f"{path}: not UTF-8 text") from None
         except OSError as err:
             raise CardError(f"{path}: cannot read: {err.strerror}") from None
         except json.JSONDecodeError as err:
@@ -350,8 +354,13 @@ def parse_number(value, where: str, key: str) -> Fraction:
         return Fraction(value)
     if isinstance(value, float):
         # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.
+        if value != value or value in (float("inf"), float("-inf")):
+            raise CardError(f"{where}: key '{key}' must be a finite number, got {value!r}")
         return Fraction(repr(value))
     if isinstance(value, str) and _NUMBER.match(value.strip()):
+        mantissa, _, exponent = value.strip().lower().partition("e")
+        if exponent and abs(int(exponent)) > 300:      # an exact 10**99999 would take minutes
+            raise CardError(f"{where}: key '{key}' is out of range, got {value!r}")
         return Fraction(value.strip())
     raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
 

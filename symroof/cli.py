@@ -37,7 +37,8 @@ def _count(args) -> None:
         rows.append(["  active per token", grouped(result.params_active), si(result.params_active)])
     rows += [["forward FLOPs", grouped(result.flops_forward), si(result.flops_forward)],
              ["backward FLOPs", grouped(result.flops_backward), si(result.flops_backward)],
-             ["training FLOPs / token", f"{float(result.flops_per_token):.6g}",
+             ["training FLOPs / token", grouped(result.flops_per_token) if result.flops_per_token.denominator == 1
+              else str(result.flops_per_token),
               si(result.flops_per_token)]]
     rows += [[f"memory: {part}", grouped(n), si(n, "B")] for part, n in result.memory.items()]
     how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"

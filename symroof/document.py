@@ -166,4 +166,9 @@ def markdown_document(report) -> str:
 
 
 def write(text: str, path: str) -> None:
-    Path(path).write_text(text)
+    from .errors import SymroofError
+
+    try:
+        Path(path).write_text(text)
+    except OSError as err:
+        raise SymroofError(f"cannot write {path}: {err.strerror}") from None

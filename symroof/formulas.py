@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import derive
-from .errors import UnknownNameError
+from .errors import NoClosedFormError, UnknownNameError
 from .graph import Structure, build
 
 
@@ -24,6 +24,10 @@ def _solved(name: str, **options):
         from . import solve
 
         chosen = Structure.book_layer() if structure == Structure() else structure
+        if chosen.moe:
+            # routed expert tokens (B·T·k/E per expert) leave SymPy no closed form in reasonable time
+            raise NoClosedFormError(f"formula {name!r} is solved for dense models; for an MoE card "
+                                    "use the book's layer (omit --model) or `symroof plan`")
         return getattr(solve, name)(chosen, **options)
     return make
 

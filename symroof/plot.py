@@ -49,7 +49,10 @@ class Plot:
 
     def save(self, path: str | Path) -> Path:
         path = output_path(path)
-        self.figure.savefig(path, dpi=DPI)
+        try:
+            self.figure.savefig(path, dpi=DPI)
+        except OSError as err:
+            raise SymroofError(f"cannot write {path}: {err.strerror}") from None
         return path
 
 

@@ -47,6 +47,10 @@ MODEL_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim"
 SPECIAL = ("model", "chip")
 
 
+# Settings that count things (chips, mesh degrees, tokens per sequence) must be whole numbers.
+WHOLE = ("seq", "sequences", "chips", "pods", "X", "Y", "M_X", "M_Y")
+
+
 def allowed_settings() -> list[str]:
     from .cards import CHIP_NUMBER_KEYS
 
@@ -148,6 +152,10 @@ def context(settings: dict, where: str) -> Context:
         if key in NUMBERS:
             values[key] = (sp.Integer(chip.pod_chips) if key == "chips" and value == "pod"
                            else number(value, f"{where}: {key}"))
+            if values[key] <= 0:
+                raise CardError(f"{where}: {key} must be positive, got {value!r}")
+            if key in WHOLE and not values[key].is_integer:
+                raise CardError(f"{where}: {key} must be a whole number, got {value!r}")
         elif key in CHOICES:
             if CHOICES[key] and value not in CHOICES[key]:
                 raise CardError(f"{where}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")

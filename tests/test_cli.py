@@ -73,6 +73,11 @@ def test_ops_marks_hbm_bound_ops(capsys):
     (["ops", "llama3-8b", "--chip", "tpu-v9"], ["unknown chip", "tpu-v5p"]),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "hbm_bytes_per_s=fast"], ["hbm_bytes_per_s", "number"]),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "warp_drive=1"], ["warp_drive", "allowed"]),
+    (["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "hbm_bytes=1e400"], ["hbm_bytes", "out of range"]),
+    (["reproduce", "seed", "--set", "chips=0"], ["chips", "positive"]),
+    (["reproduce", "seed", "--set", "seq=1.5"], ["seq", "whole number"]),
+    (["latex", "seed", "-o", "/nonexistent-dir/x.tex"], ["cannot write", "/nonexistent-dir/x.tex"]),
+    (["formula", "x_opt", "--model", "mixtral-8x7b"], ["dense models"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
     result = run(*args)
@@ -91,3 +96,11 @@ def test_bad_card_names_file_and_key(tmp_path):
     result = run("count", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert str(path) in result.stderr and "n_kv_heads" in result.stderr
+
+
+def test_a_card_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00name")
+    result = run("count", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not UTF-8" in result.stderr
