@@ -342,7 +342,9 @@ def render(report: Report) -> str:
                 lines.append(f"  {r.verdict}: {r.reason}")
             if r.reproduce:
                 w = ", ".join(f"{k}={v}" for k, v in r.reproduce["with"].items())
-                ok = "reproduces" if r.reproduce["reproduces"] else "does not reproduce"
+                off = r.reproduce["relative_error"]
+                ok = (("reproduces" if off < 5e-4 else f"reproduces, within {off:.1%},")
+                      if r.reproduce["reproduces"] else "does not reproduce")
                 lines.append(f"  with {w}: {fmt(r.reproduce['derived'], r.unit)} "
                              f"({ok} the printed {r.document_text})")
             if r.note:
