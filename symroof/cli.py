@@ -132,6 +132,10 @@ def _plan(args) -> None:
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
                                         if k in RunSettings.__dataclass_fields__ and v is not None})
     forced = tuple((parse_mesh(args.m_axes) or {}).items())
+    for axis, m in forced:      # M counts physical axes: at most the torus's (or 1 on a switch)
+        if not 1 <= m <= len(chip.pod_shape):
+            raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "
+                            f"(the physical axes of a {chip.name} pod)")
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
                else Options(args.overlap, m_override=forced))
     if args.mfu is not None and not 0 < args.mfu <= 1:

@@ -183,3 +183,9 @@ def test_cli_book_layer_reproduces_row_25(capsys):
     assert r["t_math_s"] / r["t_comms_s"] == pytest.approx(1.011, abs=0.0015)
     assert r["bound"] == "compute" and r["per_chip_batch"] == pytest.approx(468.11, abs=0.01)
     assert r["x_opt"] == pytest.approx(1618, rel=1e-3) and r["mfu"] is None
+
+
+def test_forced_m_cannot_exceed_the_torus(capsys):
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5p", "--chips", "8960", "--batch-tokens", "4194304",
+                 "--m", "fsdp=9"]) == 2
+    assert "between 1 and 3" in capsys.readouterr().err
