@@ -53,7 +53,11 @@ def _ops(args) -> None:
 
     card, chip = load_model(args.model), load_chip(args.chip)
     chip = override_chip(chip, _settings(args.set))
-    rows = op_table(card, chip, args.batch, args.seq, args.attention, kernel=args.kernel)
+    from .run import RunSettings
+
+    run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
+                                        if k in RunSettings.__dataclass_fields__ and v is not None})
+    rows = op_table(card, chip, args.batch, args.seq, args.attention, run=run, kernel=args.kernel)
     if args.json:
         print(json.dumps([{"name": r.name, "phase": r.phase, "repeat": r.repeat, "flops": r.flops,
                            "vector_flops": float(r.vector_flops), "bytes": float(r.bytes),
@@ -236,6 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", choices=("fused", "eager"), default="fused",
                    help="fused attention keeps the T×S scores on chip; eager writes them to HBM")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    _run_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_ops)
 

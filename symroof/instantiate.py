@@ -140,20 +140,20 @@ class OpRow:
 
 
 def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
-             attention: str = "causal", dtype: str = "bf16", bytes_per_element: int = 2,
+             attention: str = "causal", dtype: str = "bf16", run=None,
              kernel: str = "fused") -> list[OpRow]:
     """Per-op FLOPs, bytes and arithmetic intensity, and whether each op is HBM-bound on ``chip``.
 
     Bytes assume every op reads its inputs from HBM and writes its output back, except that a
     fused attention kernel (``kernel="fused"``) keeps the T×S scores on chip.
     """
-    from .symbols import b_act, b_param
+    from .run import RunSettings
 
     g = graph_for(card, attention, kernel)
     hw = chip_values(chip, dtype)
     ridge = hw[C] / hw[W_hbm]
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),
-              b_act: sp.Integer(bytes_per_element), b_param: sp.Integer(bytes_per_element)}
+              **(run or RunSettings()).values()}
     rows = []
     for name, d in g.nodes(data=True):
         if d["op"] == "input":

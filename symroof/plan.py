@@ -12,6 +12,7 @@ import math
 from . import mesh as meshlib
 from .cards import ChipCard, ModelCard
 from .errors import InfeasibleError, UnknownNameError
+from .quantities import DAY
 from .run import RunSettings
 from .sweep import (BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options, compile_family,  # noqa: F401
                     enumerate_candidates, evaluate, split_by_links)
@@ -215,9 +216,9 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
                              f"M_X={vals[M_X]}, M_Y={vals[M_Y]} of the chosen mesh")
     if tokens is not None:
         steps = tokens / batch_tokens
-        out["train_days"] = steps * t_step / 86400
+        out["train_days"] = steps * t_step / DAY
         if mfu is not None:
-            out["train_days_at_mfu"] = tokens * flops_token / (chips * peak * mfu) / 86400
+            out["train_days_at_mfu"] = tokens * flops_token / (chips * peak * mfu) / DAY
     out["explanation"] = explain(out)
     return Plan(out)
 
