@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 COLD = """
 import time, sympy
-from symroof import instantiate, load_model
+from symroof import load_model
+from symroof.io import bind as instantiate
 card = load_model("llama3-70b")
 sympy.Symbol("a") + sympy.Symbol("b")      # SymPy's own lazy imports on its first Add
 start = time.perf_counter()
@@ -41,7 +42,9 @@ def derive_cold() -> float:
 
 
 def derive_warm() -> float:
-    from symroof import graph, instantiate, load_model
+    from symroof import load_model
+    from symroof.core import graph
+    from symroof.io import bind as instantiate
 
     graph.build.cache_clear()
     card = load_model("llama3-70b")

@@ -1,7 +1,7 @@
 """Benchmark: configurations per second of the plan search, next to hand-written numpy.
 
 LLaMA 3 70B on 8960 TPU v5p chips, FSDP+TP. The search's step-time, comms and memory
-expressions are derived from the graph and lambdified once (symroof.sweep); the baseline
+expressions are derived from the graph and lambdified once (symroof.search.sweep); the baseline
 writes the same closed forms by hand from the card numbers (book-4-6.md sections 2 and 5):
 
     t_math = B·T·(6·P_mm + 6·N·H·L·T) / (X·Y·C)       (matmul FLOPs, causal attention)
@@ -61,7 +61,7 @@ def hand_numpy(card, chip, run, g):
 def lambdified(comp, chip, g):
     import numpy as np
 
-    from symroof.symbols import M_X, M_Y, B, T, X, Y, n_micro
+    from symroof.core.symbols import M_X, M_Y, B, T, X, Y, n_micro
 
     cols = {X: g["X"], Y: g["Y"], M_X: g["M_X"], M_Y: g["M_Y"], B: g["B"], T: g["T"], n_micro: g["n_micro"]}
     argv = [cols[s] for s in comp.args]
@@ -84,10 +84,10 @@ def best_of(fn, repeat: int) -> float:
 def main() -> None:
     import numpy as np
 
-    from symroof import sweep
-    from symroof.cards import load_chip, load_model
-    from symroof.run import RunSettings
-    from symroof.sweep import Candidates
+    from symroof.search import sweep
+    from symroof.io.catalog import load_chip, load_model
+    from symroof.io.run import RunSettings
+    from symroof.search.sweep import Candidates
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2_000_000)
@@ -104,7 +104,7 @@ def main() -> None:
     assert np.allclose(ours[0][ok], hand[0][ok], rtol=1e-9, atol=0), "step times differ"
     t_ours = best_of(lambda: lambdified(comp, chip, g), args.repeat)
     t_hand = best_of(lambda: hand_numpy(card, chip, run, g), args.repeat)
-    from symroof.symbols import M_X, M_Y, X, Y, n_micro
+    from symroof.core.symbols import M_X, M_Y, X, Y, n_micro
 
     cand = Candidates("fsdp_tp", ("fsdp", "tensor"),
                       {X: g["X"], Y: g["Y"], M_X: g["M_X"], M_Y: g["M_Y"], n_micro: g["n_micro"]},

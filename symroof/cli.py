@@ -10,11 +10,11 @@ from .errors import CardError, SymroofError
 
 
 def _count(args) -> None:
-    from .cards import load_model
-    from .instantiate import count
-    from .render import grouped, si, table
+    from .io.catalog import load_model
+    from .io.bind import count
+    from .report.render import grouped, si, table
 
-    from .run import RunSettings
+    from .io.run import RunSettings
 
     card = load_model(args.model)
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
@@ -47,13 +47,14 @@ def _count(args) -> None:
 
 
 def _ops(args) -> None:
-    from .cards import load_chip, load_model, override_chip
-    from .instantiate import op_table
-    from .render import si, table
+    from .io.cards import override_chip
+    from .io.catalog import load_chip, load_model
+    from .io.bind import op_table
+    from .report.render import si, table
 
     card, chip = load_model(args.model), load_chip(args.chip)
     chip = override_chip(chip, _settings(args.set))
-    from .run import RunSettings
+    from .io.run import RunSettings
 
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
                                         if k in RunSettings.__dataclass_fields__ and v is not None})
@@ -83,10 +84,10 @@ def _settings(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _formula(args) -> None:
-    from .cards import load_model
-    from .formulas import FORMULAS, formula
-    from .graph import Structure
-    from .render import latex, text
+    from .io.catalog import load_model
+    from .claims.formulas import FORMULAS, formula
+    from .core.graph import Structure
+    from .report.render import latex, text
 
     if args.name is None:
         for name, (description, _) in FORMULAS.items():
@@ -101,8 +102,8 @@ def _formula(args) -> None:
 
 
 def _cards(args) -> None:
-    from .cards import list_cards, load_chip, load_model
-    from .render import si, table
+    from .io.catalog import list_cards, load_chip, load_model
+    from .report.render import si, table
 
     names = list_cards()
     if args.json:
@@ -121,16 +122,18 @@ def _cards(args) -> None:
 
 
 def _validate(args) -> None:
-    from .validate import as_json, render, validate
+    from .claims.published import as_json, validate
+    from .report.tables import published_runs
 
     results, fits = validate(args.data)
-    print(json.dumps(as_json(results, fits), indent=2) if args.json else render(results, fits))
+    print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
 
 
 def _plan(args) -> None:
-    from .cards import load_chip, load_model, override_chip
-    from .plan import Options, parse_mesh, plan
-    from .run import RunSettings
+    from .io.cards import override_chip
+    from .io.catalog import load_chip, load_model
+    from .search.plan import Options, parse_mesh, plan
+    from .io.run import RunSettings
 
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
@@ -165,35 +168,37 @@ def _plan(args) -> None:
 
 
 def _reproduce_report(args):
-    from .reproduce import run
+    from .claims.reproduce import run
 
     return run(args.derivation, args.model, args.chip, _settings(args.set), getattr(args, "claim", None))
 
 
 def _reproduce(args) -> None:
-    from .reproduce import as_json, render
+    from .claims.reproduce import as_json
+    from .report.tables import reproduction
 
     report = _reproduce_report(args)
-    print(json.dumps(as_json(report), indent=2) if args.json else render(report))
+    print(json.dumps(as_json(report), indent=2) if args.json else reproduction(report))
 
 
 def _latex(args) -> None:
-    from .document import latex_document, write
+    from .report.document import latex_document, write
 
     write(latex_document(_reproduce_report(args), args.fragment), args.output)
     print(f"wrote {args.output}")
 
 
 def _markdown(args) -> None:
-    from .document import markdown_document, write
+    from .report.document import markdown_document, write
 
     write(markdown_document(_reproduce_report(args)), args.output)
     print(f"wrote {args.output}")
 
 
 def _plot(args) -> None:
-    from .cards import load_chip, load_model, override_chip
-    from . import plot
+    from .io.cards import override_chip
+    from .io.catalog import load_chip, load_model
+    from .report import plot
 
     plot.output_path(args.output)
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))

@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 import yaml
 
-from symroof.cards import data_dir, list_cards, load_chip, load_model
+from symroof.io.catalog import data_dir, list_cards, load_chip, load_model
 from symroof.errors import CardError
 
 #   card             L    D      F      N    K   H    V       E  k

@@ -11,10 +11,12 @@ from fractions import Fraction
 import pytest
 import sympy as sp
 
-from symroof import derive, load_chip, load_model
-from symroof.graph import Structure, build
-from symroof.instantiate import chip_values, count, evaluate, model_values
-from symroof.symbols import B, C, M_hbm, T, b_act, b_grad, b_opt, b_param, n_ckpt
+from symroof import load_chip, load_model
+
+from symroof.core import derive
+from symroof.core.graph import Structure, build
+from symroof.io.bind import chip_values, count, evaluate, model_values
+from symroof.core.symbols import B, C, M_hbm, T, b_act, b_grad, b_opt, b_param, n_ckpt
 
 DAY, YEAR = 86_400, 365 * 86_400
 

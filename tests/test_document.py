@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from symroof import document, reproduce
+from symroof.report import document
+
+from symroof.claims import reproduce
 
 
 @pytest.fixture(scope="module")

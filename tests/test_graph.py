@@ -4,9 +4,11 @@ import networkx as nx
 import pytest
 import sympy as sp
 
-from symroof import derive, ops
-from symroof.graph import Structure, build
-from symroof.symbols import B, D, E, F, H, K, L, N, T, V, k
+from symroof.core import derive
+
+from symroof.core import ops
+from symroof.core.graph import Structure, build
+from symroof.core.symbols import B, D, E, F, H, K, L, N, T, V, k
 
 
 def node(g, name):

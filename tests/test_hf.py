@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import symroof
-from symroof.cards import load_model
+from symroof.io.catalog import load_model
 from symroof.errors import CardError
-from symroof.hf import model_from_hf_config
+from symroof.io.hf import model_from_hf_config
 
 DATA = Path(__file__).resolve().parent / "data" / "hf"
 
@@ -226,7 +226,7 @@ def test_symroof_never_imports_transformers():
     import subprocess
     import sys
 
-    code = "import sys, symroof.hf; print('transformers' in sys.modules)"
+    code = "import sys, symroof.io.hf; print('transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=DATA.parents[2])
     assert out.stdout.strip() == "False"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from symroof.cards import load_chip
+from symroof.io.catalog import load_chip
 from symroof.errors import InfeasibleError
-from symroof.mesh import Physical, effective_m, layout, placements, slices, wrap_rule
+from symroof.parallel.topology import Physical, effective_m, layout, placements, slices, wrap_rule
 
 
 @pytest.fixture(scope="module")

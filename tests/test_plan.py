@@ -8,12 +8,13 @@ import json
 
 import pytest
 
-from symroof import plan as planlib
-from symroof.cards import load_chip, load_model, override_chip
+from symroof.search import plan as planlib
+from symroof.io.cards import override_chip
+from symroof.io.catalog import load_chip, load_model
 from symroof.cli import main
 from symroof.errors import InfeasibleError
-from symroof.run import RunSettings
-from symroof.sweep import Options
+from symroof.io.run import RunSettings
+from symroof.search.sweep import Options
 
 BATCH = 4 * 1024 * 1024      # the seed's 4M tokens, 1024 sequences of 4096
 SEED_RUN = RunSettings(grad_bytes=0, ckpt_per_layer=4)
@@ -143,13 +144,13 @@ def test_lambdified_search_agrees_with_exact_substitution(model, chip, chips, po
     """The vectorised row of the chosen mesh equals shard → step → exact evaluation of that mesh."""
     import sympy as sp
 
-    from symroof.collectives import Axis
-    from symroof.graph import Structure, build
-    from symroof.instantiate import chip_values, evaluate, model_values
-    from symroof.mesh import layout
-    from symroof.roofline import memory_per_chip, step
-    from symroof.sharding import shard
-    from symroof.symbols import B, T, n_micro
+    from symroof.parallel.collectives import Axis
+    from symroof.core.graph import Structure, build
+    from symroof.io.bind import chip_values, evaluate, model_values
+    from symroof.parallel.topology import layout
+    from symroof.parallel.roofline import memory_per_chip, step
+    from symroof.parallel.sharding import shard
+    from symroof.core.symbols import B, T, n_micro
 
     card, chip = load_model(model), load_chip(chip)
     r = planlib.plan(card, chip, chips, BATCH, 4096, pods=pods, strategy=strategy)

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from symroof import plot, solve
-from symroof.cards import load_chip, load_model
+from symroof.report import plot
+
+from symroof.solve import training as solve
+from symroof.io.catalog import load_chip, load_model
 from symroof.cli import main
-from symroof.instantiate import chip_values, evaluate, model_values, op_table
-from symroof.symbols import M_X, M_Y, b_act, n_chips
+from symroof.io.bind import chip_values, evaluate, model_values, op_table
+from symroof.core.symbols import M_X, M_Y, b_act, n_chips
 
 needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
                                       reason="matplotlib not installed: pip install 'symroof[plot]'")
@@ -187,7 +189,7 @@ def test_missing_matplotlib_is_one_line_telling_what_to_install(monkeypatch, tmp
 def test_plot_module_imports_no_matplotlib_at_import_time():
     import subprocess
 
-    code = "import sys, symroof.plot, symroof.cli; print('matplotlib' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, symroof.report.plot, symroof.cli; print('matplotlib' in sys.modules, 'numpy' in sys.modules)"
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from symroof.errors import CardError
-from symroof.instantiate import evaluate
-from symroof.validate import CONVENTIONS, fit_efficiency, load_runs, model_flops, predict, values
+from symroof.io.bind import evaluate
+from symroof.claims.published import CONVENTIONS, fit_efficiency, load_runs, model_flops, predict, values
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {run.name: run for run in load_runs()}

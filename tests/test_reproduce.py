@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from symroof import reproduce
+from symroof.claims import reproduce
 from symroof.errors import CardError, SymroofError, UnknownNameError
 
 # Where the book contradicts itself (book-4-6.md section 6, items 1, 2, 3 and 5), and the

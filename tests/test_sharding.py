@@ -6,11 +6,11 @@ elements; an AllReduce counts twice its array. We compare t_comms · W_ici · M 
 
 import sympy as sp
 
-from symroof.collectives import Axis
-from symroof.graph import Structure, build
-from symroof.roofline import comms_by_axis, step
-from symroof.sharding import shard
-from symroof.symbols import B, C, D, F, L, M_X, M_Y, T, W_ici, X, Y, b_act, b_param, n_pods
+from symroof.parallel.collectives import Axis
+from symroof.core.graph import Structure, build
+from symroof.parallel.roofline import comms_by_axis, step
+from symroof.parallel.sharding import shard
+from symroof.core.symbols import B, C, D, F, L, M_X, M_Y, T, W_ici, X, Y, b_act, b_param, n_pods
 
 TWO_BYTES = {b_act: 2, b_param: 2}
 FSDP, TP = Axis("fsdp", X, "ici", M_X), Axis("tensor", Y, "ici", M_Y)
@@ -95,8 +95,8 @@ def test_latency_floor_crosses_bandwidth_where_the_book_says():
     from fractions import Fraction
 
     from symroof import load_chip
-    from symroof.collectives import collective_time
-    from symroof.instantiate import chip_values
+    from symroof.parallel.collectives import collective_time
+    from symroof.io.bind import chip_values
 
     chip = load_chip("tpu-v5e")
     ring = Axis("x", sp.Integer(16), "ici", 1, wrap=True)

@@ -3,9 +3,9 @@
 import pytest
 import sympy as sp
 
-from symroof import solve
+from symroof.solve import training as solve
 from symroof.errors import NoClosedFormError
-from symroof.symbols import B, C, F, M_X, M_Y, T, W_dcn, W_ici, b_act, n_chips
+from symroof.core.symbols import B, C, F, M_X, M_Y, T, W_dcn, W_ici, b_act, n_chips
 
 alpha = C / W_ici
 TWO = {b_act: 2}
@@ -48,7 +48,7 @@ def test_dcn_bound_is_c_over_w_dcn_per_chip():
 
 
 def test_x_opt_on_a_real_llama_structure_still_has_one_root():
-    from symroof.graph import Structure
+    from symroof.core.graph import Structure
 
     d = solve.fsdp_tp_optimum(Structure(), phase=None)
     assert d.expr.is_positive

@@ -2,7 +2,7 @@
 
 Every configuration is a plain ``config.json``-style dict. The tests hand the *same* dict to
 transformers (its config class, ``from_dict``, as loading a ``config.json`` does) and to
-``symroof.hf.model_from_hf_config``, so the import path is what gets checked.
+``symroof.io.hf.model_from_hf_config``, so the import path is what gets checked.
 
 Which keys each architecture reads, and which it silently ignores, is from the transformers 5.x
 source, checked by building each class on the meta device. The random choices include ignored

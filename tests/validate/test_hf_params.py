@@ -3,7 +3,7 @@
 For every shipped card, every real config.json under tests/data/hf and 60 random configs
 (10 per architecture, fixed seed), symroof's count must equal
 ``sum(p.numel() for p in model.parameters())`` exactly, in total and per group. The
-configuration goes through ``symroof.hf.model_from_hf_config`` (the config.json path), and
+configuration goes through ``symroof.io.hf.model_from_hf_config`` (the config.json path), and
 the shipped cards through the inverse mapping ``card_to_hf``.
 
 Note on tied embeddings: ``parameters()`` lists a tied ``lm_head.weight`` once (it *is*
@@ -24,10 +24,10 @@ torch = pytest.importorskip("torch",
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
 from hfcases import ARCHS, card_to_hf, case_id, hf_config, hf_group, random_configs  # noqa: E402
-from symroof.cards import list_cards, load_model  # noqa: E402
+from symroof.io.catalog import list_cards, load_model
 from symroof.errors import CardError  # noqa: E402
-from symroof.hf import model_from_hf_config  # noqa: E402
-from symroof.instantiate import count  # noqa: E402
+from symroof.io.hf import model_from_hf_config  # noqa: E402
+from symroof.io.bind import count  # noqa: E402
 
 pytestmark = pytest.mark.validate
 

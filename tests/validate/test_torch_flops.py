@@ -35,8 +35,8 @@ torch = pytest.importorskip("torch",
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
 from hfcases import case_id, hf_config, random_configs  # noqa: E402
-from symroof.hf import model_from_hf_config  # noqa: E402
-from symroof.instantiate import count  # noqa: E402
+from symroof.io.hf import model_from_hf_config  # noqa: E402
+from symroof.io.bind import count  # noqa: E402
 
 pytestmark = pytest.mark.validate
 

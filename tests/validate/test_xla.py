@@ -28,9 +28,9 @@ jax = pytest.importorskip("jax", reason="jax not installed: install the 'xla' ex
 import jax.numpy as jnp  # noqa: E402
 import sympy as sp  # noqa: E402
 
-from symroof.hf import model_from_hf_config  # noqa: E402
-from symroof.instantiate import count, evaluate, graph_for, model_values  # noqa: E402
-from symroof.symbols import B, T, b_act, b_param  # noqa: E402
+from symroof.io.hf import model_from_hf_config  # noqa: E402
+from symroof.io.bind import count, evaluate, graph_for, model_values  # noqa: E402
+from symroof.core.symbols import B, T, b_act, b_param  # noqa: E402
 
 pytestmark = pytest.mark.validate
 

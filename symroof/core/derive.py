@@ -9,9 +9,9 @@ from __future__ import annotations
 import networkx as nx
 import sympy as sp
 
-from . import ops
-from .graph import PARAM_GROUPS, dim_sizes
-from .symbols import B, E, L, T, b_grad, b_opt, b_param, b_act, k, n_ckpt
+from ..core import ops
+from ..core.graph import PARAM_GROUPS, dim_sizes
+from ..core.symbols import B, E, L, T, b_grad, b_opt, b_param, b_act, k, n_ckpt
 
 ZERO = sp.Integer(0)
 
@@ -94,7 +94,7 @@ def attention_crossover(g: nx.DiGraph) -> sp.Expr:
     """The sequence length T at which attention-core FLOPs equal the layers' weight-matmul FLOPs."""
     roots = sp.solve(sp.Eq(attention_core(g), projections(g)), T)
     if len(roots) != 1:
-        from .errors import NoClosedFormError
+        from ..errors import NoClosedFormError
 
         raise NoClosedFormError(f"expected one positive crossover length, got {roots}")
     return roots[0]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .symbols import W_dcn, W_ici, t_hop
+from ..core.symbols import W_dcn, W_ici, t_hop
 
 #   collective       time factor × V / (W·M)    book rule
 COST = {

@@ -22,10 +22,14 @@ from pathlib import Path
 
 import sympy as sp
 
-from .cards import ModelCard, data_dir, load_chip, load_model, override_chip, parse_number, read_yaml
-from .errors import CardError, SymroofError, UnknownNameError
-from .quantities import QUANTITIES, Context, quantity
-from .run import RunSettings
+from ..io.cards import ModelCard, override_chip, parse_number
+
+from ..io.catalog import data_dir, load_chip, load_model
+
+from ..io.readers import read_yaml
+from ..errors import CardError, SymroofError, UnknownNameError
+from ..claims.quantities import QUANTITIES, Context, quantity
+from ..io.run import RunSettings
 
 VERDICTS = ("match", "rounded", "differs", "n/a")
 CLAIM_REQUIRED = ("id", "claim", "quantity", "document")
@@ -52,7 +56,7 @@ WHOLE = ("seq", "sequences", "chips", "pods", "X", "Y", "M_X", "M_Y")
 
 
 def allowed_settings() -> list[str]:
-    from .cards import CHIP_NUMBER_KEYS
+    from ..io.cards import CHIP_NUMBER_KEYS
 
     return [*SPECIAL, *NUMBERS, *CHOICES, *RUN_KEYS, *MODEL_KEYS, *CHIP_NUMBER_KEYS, "peak_flops_per_s.bf16"]
 
@@ -133,7 +137,7 @@ def _keys(raw, allowed, required, where: str) -> None:
 
 def context(settings: dict, where: str) -> Context:
     """Cards, run settings and numeric settings from one merged settings mapping."""
-    from .cards import CHIP_NUMBER_KEYS
+    from ..io.cards import CHIP_NUMBER_KEYS
 
     unknown = [k for k in settings if k not in allowed_settings()]
     if unknown:
@@ -193,7 +197,7 @@ class ClaimResult:
     reproduce: dict = field(default_factory=dict)   # {"with": {...}, "derived": float, "reproduces": bool}
 
     def _repr_latex_(self) -> str:
-        from .document import claim_math
+        from .display import claim_math
 
         return f"$${claim_math(self)}$$"
 
@@ -205,7 +209,7 @@ class Report:
     overrides: dict
 
     def _repr_latex_(self) -> str:
-        from .document import claim_math
+        from .display import claim_math
 
         return "$$\\begin{aligned}" + r"\\".join(claim_math(r, aligned=True) for r in self.results) \
             + r"\end{aligned}$$"
@@ -260,7 +264,7 @@ def run_claim(claim: dict, base: dict, overrides: dict, where: str, defaults: di
 
 
 def _evaluate(expr, values, where: str):
-    from .instantiate import evaluate
+    from ..io.bind import evaluate
 
     try:
         return evaluate(expr, values)
@@ -300,7 +304,7 @@ def counts(report: Report) -> dict:
 
 
 def as_json(report: Report) -> list[dict]:
-    from .render import latex, text
+    from ..core.notation import latex, text
 
     out = []
     for r in report.results:
@@ -317,47 +321,3 @@ def as_json(report: Report) -> list[dict]:
             item["reproduce_with"] = r.reproduce
         out.append(item)
     return out
-
-
-def render(report: Report) -> str:
-    from .render import table, text
-
-    d = report.derivation
-    lines = [f"{d['title']} ({d['name']})"]
-    if d.get("source"):
-        lines.append(f"source: {d['source']}")
-    if report.overrides:
-        lines.append("re-run with " + ", ".join(f"{k}={v}" for k, v in report.overrides.items())
-                     + ": the document column is the book's, for comparison only")
-    rows = []
-    for r in report.results:
-        expr = text(r.expression)
-        expr = expr if len(expr) <= 60 else expr[:59] + "…"
-        rows.append([r.id, fmt(r.derived, r.unit), fmt(r.document, r.unit), r.verdict, expr])
-    lines += ["", table(rows, ["claim", "derived", "document", "verdict", "expression"]), ""]
-    for r in report.results:
-        if r.verdict == "differs" or r.reproduce or r.note:
-            lines.append(f"{r.id}: {r.claim}")
-            if r.reason:
-                lines.append(f"  {r.verdict}: {r.reason}")
-            if r.reproduce:
-                w = ", ".join(f"{k}={v}" for k, v in r.reproduce["with"].items())
-                off = r.reproduce["relative_error"]
-                ok = (("reproduces" if off < 5e-4 else f"reproduces, within {off:.1%},")
-                      if r.reproduce["reproduces"] else "does not reproduce")
-                lines.append(f"  with {w}: {fmt(r.reproduce['derived'], r.unit)} "
-                             f"({ok} the printed {r.document_text})")
-            if r.note:
-                lines.append(f"  note: {r.note}")
-    lines.append("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts(report).items()))
-    return "\n".join(lines)
-
-
-def fmt(value, unit: str) -> str:
-    """Large counts with an SI prefix (70.55 G params); small ones and times as plain numbers."""
-    from .render import si
-
-    number = float(value)
-    if abs(number) >= 1e5 and unit in ("B", "FLOPs", "params", "tokens", "chips", ""):
-        return si(value, {"B": "B", "FLOPs": "FLOP"}.get(unit, ""))
-    return f"{number:.5g} {unit}".rstrip()

@@ -17,12 +17,12 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .collectives import Axis
-from .errors import NoClosedFormError
-from .graph import Structure, build
-from .roofline import comms_by_axis, step
-from .sharding import shard
-from .symbols import (B, C, F, M_X, M_Y, T, W_dcn, W_ici, X, Y, b_act, b_param, n_chips, n_pods)
+from ..parallel.collectives import Axis
+from ..errors import NoClosedFormError
+from ..core.graph import Structure, build
+from ..parallel.roofline import comms_by_axis, step
+from ..parallel.sharding import shard
+from ..core.symbols import (B, C, F, M_X, M_Y, T, W_dcn, W_ici, X, Y, b_act, b_param, n_chips, n_pods)
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Derivation:
     latex_name: str = ""                        # the left-hand side in print, e.g. X_{\text{opt}}
 
     def render(self, fmt: str = "text", names: dict | None = None) -> str:
-        from .render import latex, text
+        from ..core.notation import latex, text
 
         show = (lambda e: latex(e, names)) if fmt == "latex" else text
         lhs = (self.latex_name or self.name) if fmt == "latex" else self.name
@@ -48,7 +48,7 @@ class Derivation:
         return "\n".join(lines)
 
     def _repr_latex_(self) -> str:
-        from .render import latex
+        from ..core.notation import latex
 
         name = self.latex_name or r"\text{%s}" % self.name.replace("_", r"\_")
         return f"$${name} = {latex(self.expr)}$$"

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cards import ModelCard, model_from_dict
-from .errors import CardError
+from ..io.cards import ModelCard, model_from_dict
+from ..errors import CardError
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)

@@ -21,8 +21,8 @@ from functools import lru_cache
 import networkx as nx
 import sympy as sp
 
-from . import ops
-from .symbols import B, D, E, F, H, K, L, N, T, V, b_act, b_param, k
+from ..core import ops
+from ..core.symbols import B, D, E, F, H, K, L, N, T, V, b_act, b_param, k
 
 PARAM_GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 

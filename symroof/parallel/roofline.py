@@ -18,11 +18,11 @@ from __future__ import annotations
 import networkx as nx
 import sympy as sp
 
-from . import ops
-from .collectives import collective_time
-from .graph import dim_sizes
-from .sharding import layout
-from .symbols import C, W_hbm, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
+from ..core import ops
+from ..parallel.collectives import collective_time
+from ..core.graph import dim_sizes
+from ..parallel.sharding import layout
+from ..core.symbols import C, W_hbm, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
 
 PHASES = ("forward", "backward")
 

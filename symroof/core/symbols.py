@@ -90,6 +90,6 @@ def symbol(name: str) -> sp.Symbol:
     try:
         return SYMBOLS[name]
     except KeyError:
-        from .errors import UnknownNameError
+        from ..errors import UnknownNameError
 
         raise UnknownNameError(f"unknown symbol {name!r}; known: {', '.join(SYMBOLS)}") from None

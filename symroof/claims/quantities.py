@@ -15,15 +15,16 @@ from typing import Callable
 
 import sympy as sp
 
-from . import derive, solve
-from .errors import CardError, UnknownNameError
-from .graph import PARAM_GROUPS, Structure, build
-from .instantiate import chip_values, model_values
-from .symbols import (B, C, D, F, H, K, L, M_X, M_Y, M_hbm, N, T, X, Y, b_act, mfu, n_chips,
+from ..core import derive
+
+from ..solve import training as solve
+from ..errors import CardError, UnknownNameError
+from ..units import DAY, YEAR
+from ..core.graph import PARAM_GROUPS, Structure, build
+from ..io.bind import chip_values, model_values
+from ..core.symbols import (B, C, D, F, H, K, L, M_X, M_Y, M_hbm, N, T, X, Y, b_act, mfu, n_chips,
                       n_pods, n_tokens)
 
-DAY = 86400            # seconds
-YEAR = 365 * DAY       # the book's years are 365 days
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,8 @@ def _memory_part(part: str):
 def memory_mlp_checkpoints(ctx):
     """Shape-aware checkpoints: the outputs of the MLP's matmuls, every layer (book Part 5 Q2)."""
     g = _model_graph(ctx)
-    from . import ops
-    from .graph import dim_sizes
+    from ..core import ops
+    from ..core.graph import dim_sizes
 
     outputs = [n for n, d in g.nodes(data=True) if d["phase"] == "forward" and n.startswith("layer/mlp/")
                and d["op"] == "contraction"]
@@ -213,8 +214,8 @@ def kv_cache_bytes_per_token(ctx):
     """K and V outputs of every layer for one token, from the graph's tensor shapes (b_act each)."""
     g = _model_graph(ctx)
     dims = g.graph["tensor_dims"]
-    from . import ops
-    from .graph import dim_sizes
+    from ..core import ops
+    from ..core.graph import dim_sizes
 
     per_layer = sum(ops.numel(dims[f"layer/attn/{x}"], dim_sizes()) for x in ("k", "v")) / (B * T)
     return _q(ctx, sp.factor(L * per_layer * b_act), "B", lhs=r"M_{\text{KV}}/\text{token}")
@@ -292,7 +293,7 @@ def attention_qkvo_crossover(ctx):
                         where=lambda n, d: n.startswith("layer/attn/") and not d["attention_core"])
     roots = [r for r in sp.solve(sp.Eq(derive.attention_core(g), qkvo), T) if r.is_positive is not False]
     if len(roots) != 1:
-        from .errors import NoClosedFormError
+        from ..errors import NoClosedFormError
 
         raise NoClosedFormError(f"expected one crossover length, got {roots}")
     return _q(ctx, roots[0], "tokens", lhs=r"T^{*}_{\text{QKVO}}")

@@ -9,8 +9,8 @@ from dataclasses import dataclass, fields, replace
 
 import sympy as sp
 
-from .errors import CardError
-from .symbols import b_act, b_grad, b_opt, b_param, n_ckpt
+from ..errors import CardError
+from ..core.symbols import b_act, b_grad, b_opt, b_param, n_ckpt
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from .errors import CardError
+from ..errors import CardError
 
 # How a source counts "model FLOPs" (the MFU numerator). The time bound never depends on it.
 #   convention    what is counted per step
@@ -108,7 +108,7 @@ class Fit:
 
 
 def data_path() -> Path:
-    from .cards import data_dir
+    from ..io.catalog import data_dir
 
     return data_dir("derivations") / "published_runs.yaml"
 
@@ -118,7 +118,7 @@ def data_path() -> Path:
 
 def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
     """Read and check the published-runs file strictly; any problem is a one-line ``CardError``."""
-    from .cards import read_yaml
+    from ..io.readers import read_yaml
 
     path = Path(path) if path is not None else data_path()
     raw = read_yaml(path, "the published-runs file")
@@ -138,9 +138,10 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
 
 
 def _run_from_dict(raw: dict, where: str) -> PublishedRun:
-    from .cards import _check_keys, parse_number, _positive_int, load_chip, load_model, model_from_dict
-    from .collectives import Axis
-    from .errors import UnknownNameError
+    from ..io.cards import _check_keys, parse_number, _positive_int, model_from_dict
+    from ..io.catalog import load_chip, load_model
+    from ..parallel.collectives import Axis
+    from ..errors import UnknownNameError
 
     _check_keys(raw, _RUN_KEYS, _RUN_REQUIRED, where)
     where = f"{where} ({raw['name']})"
@@ -218,7 +219,7 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
 
 
 def _graph(run: PublishedRun, attention: str):
-    from .graph import Structure, build
+    from ..core.graph import Structure, build
 
     structure = Structure.of(run.model)
     if run.mlp == "plain":       # GPT: one up matrix and an activation, no gate
@@ -228,7 +229,7 @@ def _graph(run: PublishedRun, attention: str):
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
     """Model FLOPs of one step (all chips) as ``convention`` (default: the run's) counts them."""
-    from . import derive
+    from ..core import derive
 
     convention = convention or run.flops
     causal, full = _graph(run, "causal"), _graph(run, "full")
@@ -246,9 +247,9 @@ def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
 
 def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card, run settings, batch, schedule."""
-    from .instantiate import chip_values, model_values
-    from .run import RunSettings
-    from .symbols import B, T, n_micro
+    from ..io.bind import chip_values, model_values
+    from ..io.run import RunSettings
+    from ..core.symbols import B, T, n_micro
 
     return {**model_values(run.model), **chip_values(run.chip, run.peak), **RunSettings().values(),
             B: sp.Integer(run.batch), T: sp.Integer(run.seq),
@@ -257,10 +258,10 @@ def values(run: PublishedRun) -> dict:
 
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
-    from . import roofline
-    from .instantiate import evaluate
-    from .sharding import shard
-    from .symbols import C
+    from ..parallel import roofline
+    from ..io.bind import evaluate
+    from ..parallel.sharding import shard
+    from ..core.symbols import C
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core.
@@ -316,26 +317,3 @@ def as_json(results: list[Result], fits: list[Fit]) -> dict:
                         "checks": [{"name": n, "predicted_mfu": p, "measured_mfu": m} for n, p, m in f.checks]}
                        for f in fits],
     }
-
-
-def render(results: list[Result], fits: list[Fit]) -> str:
-    from .render import table
-
-    rows = [[r.run.name, f"{r.run.chips} x {r.run.chip.name}", r.run.flops + ("" if r.run.stated else "?"),
-             f"{r.measured:.1%}", f"{r.ceiling:.1%}", f"{100 * r.gap:+.1f} pt", f"{r.achieved:.0%}",
-             f"{r.t_step:.3g} s", f"{r.t_measured:.3g} s", r.bound + ("" if r.measured <= r.ceiling else "  ABOVE")]
-            for r in results]
-    out = [table(rows, ["run", "hardware", "FLOP count", "measured MFU", "ceiling", "gap",
-                        "of ceiling", "t_step >=", "t_step meas.", "bound"])]
-    out.append("ceiling = model FLOPs per step / (chips x peak x t_step); t_step: roofline.step, overlap "
-               "'sum'; '?' = convention inferred, not stated by the source")
-    for f in fits:
-        if f.factor is None:
-            out.append(f"efficiency ({f.family}): not fitted (needs runs on both sides of the split)")
-            continue
-        errors = sorted((abs(p - m), n) for n, p, m in f.checks)
-        median = errors[len(errors) // 2][0]
-        out.append(f"efficiency ({f.family}): predicted MFU = {f.factor:.3f} x ceiling, fitted on "
-                   f"{len(f.fit_runs)} runs; on {len(f.checks)} check runs the median error is "
-                   f"{100 * median:.1f} MFU points, the largest {100 * errors[-1][0]:.1f} ({errors[-1][1]})")
-    return "\n".join(out)

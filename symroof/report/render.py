@@ -1,9 +1,4 @@
-"""Text, LaTeX and Markdown forms of expressions and numbers. No model logic lives here.
-
-Canonical SymPy form is not display form: SymPy prints ``sqrt(2BN/F)`` as a product of
-square roots and ``W_ici`` as ``W_{ici}``. ``latex`` fixes both: symbol names come from the
-symbol table and a square root of a product is printed as one radical.
-"""
+"""Numbers and tables as text: SI prefixes, grouped integers, aligned tables. No model logic lives here."""
 
 from __future__ import annotations
 
@@ -11,7 +6,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from .symbols import LATEX_NAMES
+from ..core.notation import latex, text  # noqa: F401  (re-exported for the report writers)
 
 _PREFIXES = [(Fraction(10) ** 24, "Y"), (Fraction(10) ** 21, "Z"), (Fraction(10) ** 18, "E"),
              (Fraction(10) ** 15, "P"), (Fraction(10) ** 12, "T"), (Fraction(10) ** 9, "G"),
@@ -55,34 +50,3 @@ def table(rows: list[list[str]], header: list[str] | None = None) -> str:
     return "\n".join(out)
 
 
-def _one_radical(expr: sp.Expr) -> sp.Expr:
-    """Gather a product of square roots into one: √2·√B·√N/√F → √(2BN/F), for display only."""
-    if not isinstance(expr, sp.Mul):
-        return expr.func(*map(_one_radical, expr.args)) if expr.args else expr
-    inside, outside = [], []
-    for factor in expr.args:
-        base, exp = factor.as_base_exp()
-        if exp in (sp.Rational(1, 2), sp.Rational(-1, 2)):
-            inside.append(base ** sp.sign(exp))
-        else:
-            outside.append(_one_radical(factor))
-    if len(inside) < 2:
-        return expr.func(*map(_one_radical, expr.args))
-    radicand = sp.Mul(*inside)
-    return sp.Mul(*outside) * sp.sqrt(sp.UnevaluatedExpr(radicand), evaluate=False)
-
-
-def _expr(value) -> sp.Basic:
-    from .instantiate import _expr as to_expr
-
-    return to_expr(value)
-
-
-def latex(expr: sp.Expr, names: dict | None = None) -> str:
-    """LaTeX in the book's notation (``W_{\\text{ici}}``, ``\\sqrt{\\frac{2 B N}{F}}``)."""
-    symbol_names = {**LATEX_NAMES, **(names or {})}
-    return sp.latex(_one_radical(_expr(expr)), symbol_names=symbol_names)
-
-
-def text(expr: sp.Expr) -> str:
-    return sp.sstr(_one_radical(_expr(expr)))

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import networkx as nx
 import sympy as sp
 
-from . import ops
-from .collectives import Axis
-from .graph import dim_sizes
-from .symbols import b_act, b_param
+from ..core import ops
+from ..parallel.collectives import Axis
+from ..core.graph import dim_sizes
+from ..core.symbols import b_act, b_param
 
 # Which tensor dimensions each logical axis shards, in priority order. A tensor uses an axis
 # at most once. The pipeline axis ("stage") splits layers instead; see roofline.py.

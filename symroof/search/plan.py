@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 
-from . import mesh as meshlib
-from .cards import ChipCard, ModelCard
-from .errors import InfeasibleError, UnknownNameError
-from .quantities import DAY
-from .run import RunSettings
-from .sweep import (BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options, compile_family,  # noqa: F401
+from ..parallel import topology as meshlib
+from ..io.cards import ChipCard, ModelCard
+from ..errors import InfeasibleError, UnknownNameError
+from ..units import DAY
+from ..io.run import RunSettings
+from ..search.sweep import (BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options, compile_family,  # noqa: F401
                     enumerate_candidates, evaluate, split_by_links)
-from .symbols import B, M_X, M_Y, T, n_chips, n_micro
+from ..core.symbols import B, M_X, M_Y, T, n_chips, n_micro
 
 
 def _family_of(mesh: dict[str, int]) -> str:
@@ -47,15 +47,15 @@ def _checks(card, chip, chips, batch_tokens, seq, pods, strategy):
 
 
 def _value(expr, values) -> float:
-    from .instantiate import evaluate as exact_eval
+    from ..io.bind import evaluate as exact_eval
 
     return float(exact_eval(expr, values))
 
 
 def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") -> dict:
     """The book's closed forms (simplified layer, forward pass) instantiated for this run."""
-    from .instantiate import chip_values, model_values
-    from .solve import data_parallel_batch, fsdp_tp_optimum
+    from ..io.bind import chip_values, model_values
+    from ..solve.training import data_parallel_batch, fsdp_tp_optimum
 
     axes = len(chip.pod_shape) if chip.family == "tpu" else 1
     mx, my = (axes - 1, 1) if axes > 1 else (1, 1)     # FSDP+TP: the book's split of the torus axes
@@ -129,9 +129,9 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
 
 
 def _flops_per_token(card, seq):
-    from .derive import training_flops_per_token
-    from .graph import Structure, build
-    from .instantiate import model_values
+    from ..core.derive import training_flops_per_token
+    from ..core.graph import Structure, build
+    from ..io.bind import model_values
 
     g = build(Structure.of(card), "causal")
     return _value(training_flops_per_token(g), {**model_values(card), T: seq})
@@ -153,7 +153,7 @@ def _rows(evaluated: list[Evaluated]):
 
 
 def _mesh_of(ev: Evaluated, i: int) -> dict:
-    from .sweep import AXIS_SYMBOLS
+    from ..search.sweep import AXIS_SYMBOLS
 
     return {a: int(ev.cand.cols[AXIS_SYMBOLS[a][0]][i]) for a in ev.axes}
 
@@ -206,8 +206,8 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     if "stage" in chosen:
         out["n_micro"] = int(ev.cand.cols[n_micro][i])
     if "fsdp" in chosen and "tensor" in chosen:
-        from .instantiate import chip_values, model_values
-        from .solve import fsdp_tp_optimum
+        from ..io.bind import chip_values, model_values
+        from ..solve.training import fsdp_tp_optimum
 
         vals = {**model_values(card), **chip_values(chip), B: sequences // pods, T: seq,
                 n_chips: used // pods, M_X: out["axes"]["fsdp"]["M"], M_Y: out["axes"]["tensor"]["M"]}
@@ -258,7 +258,7 @@ def _alternatives(rows, top: int) -> list[dict]:
 
 def _multiple(ev: Evaluated, axis: str, i: int) -> float:
     """The axis's bandwidth in units of W_ici (M on a ring, M/2 on a line, W_dcn/W_ici off-node)."""
-    from .sweep import AXIS_SYMBOLS
+    from ..search.sweep import AXIS_SYMBOLS
 
     m = AXIS_SYMBOLS[axis][1]
     return float(ev.cand.cols[m][i]) if m is not None else 1.0

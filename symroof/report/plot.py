@@ -25,7 +25,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from .errors import CardError, SymroofError
+from ..errors import CardError, SymroofError
 
 FORMATS = (".png", ".svg")
 SIZE_INCHES = (8.0, 5.5)
@@ -92,15 +92,15 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
     Returns ``{"b": symbol, "curves": {strategy: expr}, "meshes": {strategy: {axis: Axis}},
     "M": {strategy: {M_X/M_Y: value}}, "omitted": {strategy: why}}``.
     """
-    from . import mesh as meshlib
-    from .collectives import Axis
-    from .graph import Structure, build
-    from .instantiate import chip_values, model_values
-    from .roofline import step
-    from .run import RunSettings
-    from .sharding import shard
-    from .solve import fsdp_tp_optimum
-    from .symbols import B, M_X, M_Y, T, X, Y, n_chips
+    from ..parallel import topology as meshlib
+    from ..parallel.collectives import Axis
+    from ..core.graph import Structure, build
+    from ..io.bind import chip_values, model_values
+    from ..parallel.roofline import step
+    from ..io.run import RunSettings
+    from ..parallel.sharding import shard
+    from ..solve.training import fsdp_tp_optimum
+    from ..core.symbols import B, M_X, M_Y, T, X, Y, n_chips
 
     if overlap not in ("sum", "max"):
         raise CardError(f"overlap must be 'sum' or 'max', not {overlap!r}")
@@ -195,8 +195,8 @@ def roofline(card, chip, batch: int = 1, seq: int = 4096, attention: str = "caus
     fig = _figure()
     import numpy as np
 
-    from .instantiate import chip_values, op_table
-    from .symbols import C, W_hbm
+    from ..io.bind import chip_values, op_table
+    from ..core.symbols import C, W_hbm
 
     hw = chip_values(chip)
     peak, bw = float(hw[C]), float(hw[W_hbm])

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import mesh as meshlib
-from .cards import ChipCard, ModelCard
-from .collectives import Axis
-from .run import RunSettings
-from .symbols import (B, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
+from ..parallel import topology as meshlib
+from ..io.cards import ChipCard, ModelCard
+from ..parallel.collectives import Axis
+from ..io.run import RunSettings
+from ..core.symbols import (B, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
                       n_pods, n_stages)
 
 # Strategy families: the logical axes inside a pod, outermost first. "pod" (DCN) is added
@@ -82,7 +82,7 @@ _CACHE: dict = {}
 
 
 def _structure(card: ModelCard, options: Options):
-    from .graph import Structure
+    from ..core.graph import Structure
 
     return Structure.book_layer() if options.book_layer else Structure.of(card)
 
@@ -93,10 +93,10 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
 
     ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
     """
-    from .graph import build
-    from .instantiate import chip_values, model_values
-    from .roofline import comms_by_axis, memory_per_chip, step
-    from .sharding import shard
+    from ..core.graph import build
+    from ..io.bind import chip_values, model_values
+    from ..parallel.roofline import comms_by_axis, memory_per_chip, step
+    from ..parallel.sharding import shard
 
     key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
     if key in _CACHE:

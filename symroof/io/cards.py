@@ -8,24 +8,14 @@ nothing turns into a float before instantiation.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 
-from .errors import CardError, UnknownNameError
+from ..errors import CardError, UnknownNameError
 
-_HERE = Path(__file__).resolve().parent
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2")
-
-
-def data_dir(name: str) -> Path:
-    """``models`` or ``derivations``: inside the installed package, else the source checkout."""
-    for candidate in (_HERE / name, _HERE.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise UnknownNameError(f"cannot find the {name}/ folder next to {_HERE}")
 
 
 # ----------------------------------------------------------------------------- models
@@ -210,126 +200,6 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     return replace(chip, peak_flops_per_s=flops, **changes)
-
-
-# ----------------------------------------------------------------------------- loading
-
-
-def read_yaml(path: Path, what: str = "a card") -> dict:
-    """A YAML mapping read safely: parsed once (libyaml's safe loader where installed), with
-    repeated keys refused (PyYAML would keep the last silently). Errors are ``CardError`` lines."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        parser = loader(path.read_text())
-    except UnicodeDecodeError:
-        raise CardError(f"{path}: not UTF-8 text") from None
-    except OSError as err:
-        raise CardError(f"{path}: cannot read: {err.strerror}") from None
-    try:
-        node = parser.get_single_node()
-        repeated = _repeated_key(node)
-        if repeated is not None:
-            raise CardError(f"{path}: line {repeated.start_mark.line + 1}: key '{repeated.value}' is given twice")
-        raw = parser.construct_document(node) if node is not None else None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise CardError(f"{path}:{line} is not valid YAML ({getattr(err, 'problem', err)})") from None
-    finally:
-        parser.dispose()
-    if not isinstance(raw, dict):
-        raise CardError(f"{path}: {what} must be a YAML mapping of keys to values")
-    return raw
-
-
-def _repeated_key(node):
-    """The first mapping key given twice: PyYAML would silently keep the last value."""
-    import yaml
-
-    children = []
-    if isinstance(node, yaml.MappingNode):
-        keys = [key for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
-        seen: set = set()
-        for key in keys:
-            if key.value in seen:
-                return key
-            seen.add(key.value)
-        children = [value for _, value in node.value]
-    elif isinstance(node, yaml.SequenceNode):
-        children = node.value
-    for child in children:
-        found = _repeated_key(child)
-        if found is not None:
-            return found
-    return None
-
-
-def _unique_json_object(pairs: list, where: str) -> dict:
-    """``json`` keeps the last of two equal keys; a config that says two things is refused."""
-    result: dict = {}
-    for key, value in pairs:
-        if key in result:
-            raise CardError(f"{where}: key '{key}' is given twice")
-        result[key] = value
-    return result
-
-
-def _card_files(kind: str) -> dict[str, Path]:
-    folder = data_dir("models") / ("chips" if kind == "chip" else "")
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
-
-
-def list_cards() -> dict[str, list[str]]:
-    """Card names by kind, read from the folder (never a hard-coded list)."""
-    return {"models": list(_card_files("model")), "chips": list(_card_files("chip"))}
-
-
-def load_model(ref: str) -> ModelCard:
-    """A model card by name (``llama3-70b``), by YAML path, or a Hugging Face ``config.json`` path."""
-    path = Path(ref)
-    if path.suffix == ".json" or path.name == "config.json":
-        from .hf import model_from_hf_config
-
-        try:
-            raw = json.loads(path.read_text(), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)))
-        except UnicodeDecodeError:
-            raise CardError(f"{path}: not UTF-8 text") from None
-        except OSError as err:
-            raise CardError(f"{path}: cannot read: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise CardError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
-        return model_from_hf_config(raw, str(path))
-    if path.suffix in (".yaml", ".yml"):
-        return _model_from_file(path)
-    files = _card_files("model")
-    if ref not in files:
-        raise UnknownNameError(f"unknown model {ref!r}; cards: {', '.join(files)} "
-                               "(or give a card .yaml or a Hugging Face config.json path)")
-    return _model_from_file(files[ref])
-
-
-def _model_from_file(path: Path) -> ModelCard:
-    raw = read_yaml(path)
-    if raw.get("kind", "model") != "model":
-        raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a model card needs 'model'")
-    card = model_from_dict(raw, str(path))
-    return card
-
-
-def load_chip(ref: str) -> ChipCard:
-    """A chip card by name (``tpu-v5p``) or by YAML path."""
-    path = Path(ref)
-    if path.suffix not in (".yaml", ".yml"):
-        files = _card_files("chip")
-        if ref not in files:
-            raise UnknownNameError(f"unknown chip {ref!r}; cards: {', '.join(files)} (or a card .yaml path)")
-        path = files[ref]
-    raw = read_yaml(path)
-    if raw.get("kind", "chip") != "chip":
-        raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a chip card needs 'chip'")
-    return chip_from_dict(raw, str(path))
 
 
 # ----------------------------------------------------------------------------- checks

@@ -11,10 +11,10 @@ from fractions import Fraction
 
 import sympy as sp
 
-from . import derive
-from .cards import ChipCard, ModelCard
-from .graph import Structure, build
-from .symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, k, t_hop)
+from ..core import derive
+from ..io.cards import ChipCard, ModelCard
+from ..core.graph import Structure, build
+from ..core.symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, k, t_hop)
 
 
 def exact(value) -> sp.Expr:
@@ -45,7 +45,7 @@ def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
 def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]:
     """Chip card → ``C``, ``W_hbm``, ``W_ici`` (bidirectional per axis), ``W_dcn`` (per chip), ``M_hbm``."""
     if dtype not in chip.peak_flops_per_s:
-        from .errors import CardError
+        from ..errors import CardError
 
         raise CardError(f"{chip.path}: key 'peak_flops_per_s' has no {dtype!r}; "
                         f"it has {', '.join(chip.peak_flops_per_s)}")
@@ -61,7 +61,7 @@ def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
     """Substitute numbers and insist that nothing symbolic is left."""
     result = _expr(expr).xreplace({s: exact(v) for s, v in values.items()})
     if result.free_symbols:
-        from .errors import SymroofError
+        from ..errors import SymroofError
 
         names = ", ".join(sorted(map(str, result.free_symbols)))
         raise SymroofError(f"cannot evaluate: no value for {names}")
@@ -104,7 +104,7 @@ def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused")
 def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "causal",
           approximation: str | None = None, run=None) -> Count:
     """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens."""
-    from .run import RunSettings
+    from ..io.run import RunSettings
 
     g = graph_for(card, attention)
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),
@@ -147,7 +147,7 @@ def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
     Bytes assume every op reads its inputs from HBM and writes its output back, except that a
     fused attention kernel (``kernel="fused"``) keeps the T×S scores on chip.
     """
-    from .run import RunSettings
+    from ..io.run import RunSettings
 
     g = graph_for(card, attention, kernel)
     hw = chip_values(chip, dtype)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import derive
-from .errors import NoClosedFormError, UnknownNameError
-from .graph import Structure, build
+from ..core import derive
+from ..errors import NoClosedFormError, UnknownNameError
+from ..core.graph import Structure, build
 
 
 def _graph(structure: Structure, attention: str = "causal"):
@@ -21,7 +21,7 @@ def _graph(structure: Structure, attention: str = "causal"):
 def _solved(name: str, **options):
     """A solver result. The default structure is the book's simplified layer (training.md)."""
     def make(structure: Structure):
-        from . import solve
+        from ..solve import training as solve
 
         chosen = Structure.book_layer() if structure == Structure() else structure
         if chosen.moe:

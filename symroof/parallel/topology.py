@@ -23,9 +23,8 @@ from itertools import product
 
 import sympy as sp
 
-from .cards import ChipCard
-from .collectives import Axis
-from .errors import InfeasibleError
+from ..parallel.collectives import Axis
+from ..errors import InfeasibleError
 
 # Logical axis names, outermost first: the order in which they are laid on the slice
 # (inner axes first, on the closest chips). "pod" is always the DCN axis between pods.
@@ -45,7 +44,7 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def wrap_rule(chip: ChipCard, box: tuple[int, ...]) -> tuple[bool, ...]:
+def wrap_rule(chip, box: tuple[int, ...]) -> tuple[bool, ...]:
     """Which axes of a TPU slice (or GPU domain) wrap around, by the card's ``wraparound`` rule."""
     rule, unit = chip.wraparound, chip.wraparound_unit
     if rule == "always":
@@ -58,7 +57,7 @@ def wrap_rule(chip: ChipCard, box: tuple[int, ...]) -> tuple[bool, ...]:
     return tuple(s == unit for s in box)      # full_axis: only an axis of the full length wraps
 
 
-def slices(chip: ChipCard, chips: int, min_fraction: float = 0.5) -> list[tuple[Physical, ...]]:
+def slices(chip, chips: int, min_fraction: float = 0.5) -> list[tuple[Physical, ...]]:
     """Candidate physical slices for ``chips`` chips in one pod, largest first.
 
     A TPU slice is a box inside ``pod_shape`` whose sides divide the pod's sides or are
@@ -152,7 +151,7 @@ def effective_m(axis: Axis) -> sp.Rational:
     return axis.n_physical / (1 if axis.wrap else 2)
 
 
-def layout(chip: ChipCard, degrees: dict[str, int], chips: int | None = None) -> dict[str, Axis]:
+def layout(chip, degrees: dict[str, int], chips: int | None = None) -> dict[str, Axis]:
     """Lay a logical mesh (``{name: degree}``) on ``chip``'s topology; the best-connected placement.
 
     ``chips`` (default: the product of the degrees) is what the job was given; the mesh

@@ -1,0 +1,67 @@
+"""Finding cards: by name in the shipped ``models/`` folder, by card path, or a Hugging Face ``config.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CardError, UnknownNameError
+from .cards import ChipCard, ModelCard, chip_from_dict, model_from_dict
+from .hf import model_from_hf_config
+from .readers import read_json, read_yaml
+
+_PACKAGE = Path(__file__).resolve().parent.parent   # symroof/
+
+
+def data_dir(name: str) -> Path:
+    """``models`` or ``derivations``: inside the installed package, else the source checkout."""
+    for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise UnknownNameError(f"cannot find the {name}/ folder next to {_PACKAGE}")
+
+
+
+def _card_files(kind: str) -> dict[str, Path]:
+    folder = data_dir("models") / ("chips" if kind == "chip" else "")
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def list_cards() -> dict[str, list[str]]:
+    """Card names by kind, read from the folder (never a hard-coded list)."""
+    return {"models": list(_card_files("model")), "chips": list(_card_files("chip"))}
+
+
+def load_model(ref: str) -> ModelCard:
+    """A model card by name (``llama3-70b``), by YAML path, or a Hugging Face ``config.json`` path."""
+    path = Path(ref)
+    if path.suffix == ".json" or path.name == "config.json":
+        return model_from_hf_config(read_json(path), str(path))
+    if path.suffix in (".yaml", ".yml"):
+        return _model_from_file(path)
+    files = _card_files("model")
+    if ref not in files:
+        raise UnknownNameError(f"unknown model {ref!r}; cards: {', '.join(files)} "
+                               "(or give a card .yaml or a Hugging Face config.json path)")
+    return _model_from_file(files[ref])
+
+
+def _model_from_file(path: Path) -> ModelCard:
+    raw = read_yaml(path)
+    if raw.get("kind", "model") != "model":
+        raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a model card needs 'model'")
+    card = model_from_dict(raw, str(path))
+    return card
+
+
+def load_chip(ref: str) -> ChipCard:
+    """A chip card by name (``tpu-v5p``) or by YAML path."""
+    path = Path(ref)
+    if path.suffix not in (".yaml", ".yml"):
+        files = _card_files("chip")
+        if ref not in files:
+            raise UnknownNameError(f"unknown chip {ref!r}; cards: {', '.join(files)} (or a card .yaml path)")
+        path = files[ref]
+    raw = read_yaml(path)
+    if raw.get("kind", "chip") != "chip":
+        raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a chip card needs 'chip'")
+    return chip_from_dict(raw, str(path))

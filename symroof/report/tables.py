@@ -1,0 +1,72 @@
+"""The text reports of the claims stage: a derivation's claims table and the published-runs table."""
+
+from __future__ import annotations
+
+from ..claims.reproduce import counts
+from ..core.notation import text
+from .render import si, table
+
+
+def reproduction(report) -> str:
+    """A derivation run as a text table of claims, then the notes on each that differs."""
+
+    d = report.derivation
+    lines = [f"{d['title']} ({d['name']})"]
+    if d.get("source"):
+        lines.append(f"source: {d['source']}")
+    if report.overrides:
+        lines.append("re-run with " + ", ".join(f"{k}={v}" for k, v in report.overrides.items())
+                     + ": the document column is the book's, for comparison only")
+    rows = []
+    for r in report.results:
+        expr = text(r.expression)
+        expr = expr if len(expr) <= 60 else expr[:59] + "…"
+        rows.append([r.id, fmt(r.derived, r.unit), fmt(r.document, r.unit), r.verdict, expr])
+    lines += ["", table(rows, ["claim", "derived", "document", "verdict", "expression"]), ""]
+    for r in report.results:
+        if r.verdict == "differs" or r.reproduce or r.note:
+            lines.append(f"{r.id}: {r.claim}")
+            if r.reason:
+                lines.append(f"  {r.verdict}: {r.reason}")
+            if r.reproduce:
+                w = ", ".join(f"{k}={v}" for k, v in r.reproduce["with"].items())
+                off = r.reproduce["relative_error"]
+                ok = (("reproduces" if off < 5e-4 else f"reproduces, within {off:.1%},")
+                      if r.reproduce["reproduces"] else "does not reproduce")
+                lines.append(f"  with {w}: {fmt(r.reproduce['derived'], r.unit)} "
+                             f"({ok} the printed {r.document_text})")
+            if r.note:
+                lines.append(f"  note: {r.note}")
+    lines.append("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts(report).items()))
+    return "\n".join(lines)
+
+
+def fmt(value, unit: str) -> str:
+    """Large counts with an SI prefix (70.55 G params); small ones and times as plain numbers."""
+    number = float(value)
+    if abs(number) >= 1e5 and unit in ("B", "FLOPs", "params", "tokens", "chips", ""):
+        return si(value, {"B": "B", "FLOPs": "FLOP"}.get(unit, ""))
+    return f"{number:.5g} {unit}".rstrip()
+
+
+def published_runs(results, fits) -> str:
+    """The published-runs table: measured MFU next to the ceiling, then the fitted efficiency factors."""
+
+    rows = [[r.run.name, f"{r.run.chips} x {r.run.chip.name}", r.run.flops + ("" if r.run.stated else "?"),
+             f"{r.measured:.1%}", f"{r.ceiling:.1%}", f"{100 * r.gap:+.1f} pt", f"{r.achieved:.0%}",
+             f"{r.t_step:.3g} s", f"{r.t_measured:.3g} s", r.bound + ("" if r.measured <= r.ceiling else "  ABOVE")]
+            for r in results]
+    out = [table(rows, ["run", "hardware", "FLOP count", "measured MFU", "ceiling", "gap",
+                        "of ceiling", "t_step >=", "t_step meas.", "bound"])]
+    out.append("ceiling = model FLOPs per step / (chips x peak x t_step); t_step: roofline.step, overlap "
+               "'sum'; '?' = convention inferred, not stated by the source")
+    for f in fits:
+        if f.factor is None:
+            out.append(f"efficiency ({f.family}): not fitted (needs runs on both sides of the split)")
+            continue
+        errors = sorted((abs(p - m), n) for n, p, m in f.checks)
+        median = errors[len(errors) // 2][0]
+        out.append(f"efficiency ({f.family}): predicted MFU = {f.factor:.3f} x ceiling, fitted on "
+                   f"{len(f.fit_runs)} runs; on {len(f.checks)} check runs the median error is "
+                   f"{100 * median:.1f} MFU points, the largest {100 * errors[-1][0]:.1f} ({errors[-1][1]})")
+    return "\n".join(out)
