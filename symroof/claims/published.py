@@ -336,6 +336,8 @@ def as_json(results: list[Result], fits: list[Fit]) -> dict:
             "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
             "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
             "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
+            "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
+                         "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
             "consistent": r.measured <= r.ceiling,
         } for r in results],
         "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),

@@ -61,6 +61,7 @@ _TABLE = [
     # numeric formats and run settings
     ("b_param",  r"b_{\text{param}}",          False, "bytes per parameter element"),
     ("b_act",    r"b_{\text{act}}",            False, "bytes per activation element"),
+    ("b_mask",   r"b_{\text{mask}}",          False, "bytes per element of a saved dropout mask"),
     ("b_grad",   r"b_{\text{grad}}",           False, "bytes per gradient element kept between steps"),
     ("b_opt",    r"b_{\text{opt}}",            False, "optimizer-state bytes per parameter (Adam: two moments)"),
     ("n_ckpt",   r"n_{\text{ckpt}}",           False, "activation checkpoints saved per layer, each [B, T, D]"),
@@ -81,6 +82,7 @@ n_stages, n_ep, M_E = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E"))
 C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
 t_hop = SYMBOLS["t_hop"]
 b_param, b_act, b_grad, b_opt = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt"))
+b_mask = SYMBOLS["b_mask"]
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
