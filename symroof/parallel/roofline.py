@@ -22,7 +22,6 @@ import sympy as sp
 from ..core import ops
 from ..parallel import pipeline
 from ..parallel.collectives import collective_time
-from ..core.graph import dim_sizes
 from ..parallel.sharding import layout
 from ..core.symbols import C, W_hbm, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
 
@@ -64,7 +63,7 @@ def _pipeline_sends(sg: nx.DiGraph, phase, schedule, latency: bool = False) -> s
     the block input (this chip's shard) ``sends`` times per phase, point to point."""
     mesh = sg.graph["mesh"]
     dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
-    act = ops.numel(dims, dim_sizes()) * b_act
+    act = ops.numel(dims, sg.graph["sizes"]) * b_act
     for axis, dim in layout(dims, mesh, weight=False).items():
         act = act / mesh[axis].size
     sends = pipeline.row(schedule, mesh["stage"].size)["sends"] * n_micro
@@ -121,7 +120,7 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None) -> dict[str, sp.Expr]:
     in-flight microbatches, each ``1/n_micro`` of its batch (GPipe: all of them).
     """
     mesh = sg.graph["mesh"]
-    sizes = dim_sizes()
+    sizes = sg.graph["sizes"]
     weights = sp.Integer(0)
     for _, d in sg.nodes(data=True):
         if d["phase"] != "forward":
@@ -131,18 +130,17 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None) -> dict[str, sp.Expr]:
             for axis, dim in layout(dims, mesh, weight=True).items():
                 n = n / mesh[axis].size
             weights += n
-    dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
-    ckpt = ops.numel(dims, sizes)
-    for axis, dim in layout(dims, mesh, weight=False).items():
-        ckpt = ckpt / mesh[axis].size
-    if "stage" in mesh:
+    ckpt = sp.Integer(0)      # one block input per layer, each sharded like an activation
+    stages = mesh["stage"].size if "stage" in mesh else 1
+    for block, x in sg.graph["block_inputs"].items():
+        dims = sg.graph["tensor_dims"][x]
+        n = ops.numel(dims, sizes) * sg.graph["blocks"][block] / stages
+        for axis, dim in layout(dims, mesh, weight=False).items():
+            n = n / mesh[axis].size
+        ckpt += n
+    if "stage" in mesh:       # the schedule's in-flight microbatches, each 1/n_micro of the batch
         ckpt = ckpt * pipeline.row(schedule, mesh["stage"].size)["in_flight"] / n_micro
-    layers = sp.Integer(1)
-    for _, d in sg.nodes(data=True):
-        if d["repeat"] != 1:
-            layers = _repeat(d, mesh)
-            break
     parts = {"params": b_param * weights, "gradients": b_grad * weights, "optimizer": b_opt * weights,
-             "checkpoints": n_ckpt * layers * ckpt * b_act}
+             "checkpoints": n_ckpt * ckpt * b_act}
     parts["total"] = sp.Add(*parts.values())
     return parts
