@@ -7,7 +7,7 @@ forward op that made a dropped tensor is replayed before the backward pass needs
 appears in the graph as ``<op>:recompute`` (phase ``"recompute"``), with the forward op's
 costs. Model FLOPs (the MFU numerator) leave those nodes out; hardware FLOPs (HFU) count them.
 
-Policies, per repeated block (today the one ``layer/`` block):
+Policies, per block type (``graph.build``'s ``blocks``; a uniform model has one, ``layer``):
 
 - ``"none"``: keep everything a backward op reads;
 - ``"full"``: keep the block's input, replay the whole block (Chen et al. 2016, "Training
@@ -44,16 +44,13 @@ READS = {
 POLICIES = ("none", "full", "selective")
 
 
-def _is_block(d) -> bool:
-    return d["phase"] == "forward" and d["op"] != "input" and d["repeat"] != 1
-
-
 def blocks(g: nx.DiGraph) -> dict[str, list[str]]:
-    """Repeated blocks: the first part of their ops' names → those forward ops in order."""
-    out: dict[str, list[str]] = {}
+    """Block types → their forward ops in order (``block`` attribute of the graph's nodes)."""
+    out: dict[str, list[str]] = {name: [] for name in g.graph["blocks"]}
     for name in nx.topological_sort(g):
-        if _is_block(g.nodes[name]):
-            out.setdefault(name.split("/")[0], []).append(name)
+        d = g.nodes[name]
+        if d["phase"] == "forward" and d.get("block") is not None:
+            out[d["block"]].append(name)
     return out
 
 
@@ -101,20 +98,26 @@ def _check(g: nx.DiGraph, policy) -> None:
 
 
 def plan(g: nx.DiGraph, policy="none") -> dict[str, dict]:
-    """Per block: ``saved`` (tensors kept per instance) and ``recomputed`` (forward ops replayed)."""
+    """Per block type: ``saved`` (tensors one instance keeps; ``(op, "mask")`` for a dropout
+    mask) and ``recomputed`` (the forward ops the backward pass replays).
+
+    ``full`` and ``selective`` replay a region, as a checkpointed call does: what an op outside
+    the region reads stays saved, even if the region made it (the attention core's output,
+    which the output projection reads). A named list replays only what remakes a dropped tensor.
+    """
     _check(g, policy)
     out = {}
     for block, ops_ in blocks(g).items():
         inputs = block_inputs(g, ops_)
-        needed = set().union(*(_reads(g, n) for n in ops_))
         if policy == "none":
             replay: set = set()
         elif policy == "selective":
             replay = {n for n in ops_ if g.nodes[n]["attention_core"]}
-        elif policy == "full":                 # the whole block runs again, as a checkpointed call does
+        elif policy == "full":
             replay = set(ops_)
         else:
             keep = set(inputs) | set(policy)
+            needed = set().union(*(_reads(g, n) for n in ops_))
             replay, todo = set(), [t if isinstance(t, str) else t[0] for t in needed]
             while todo:                        # replay what made a dropped tensor, back to kept ones
                 t = todo.pop()
@@ -124,9 +127,13 @@ def plan(g: nx.DiGraph, policy="none") -> dict[str, dict]:
                 todo += _activation_inputs(g, t)
         made = replay | {(n, "mask") for n in replay}
         sources = {ref for n in replay for ref in _activation_inputs(g, n)} - replay
-        saved = (needed - made) | sources
+        inside = set().union(*(_reads(g, n) for n in replay)) - made
+        outside = set().union(*(_reads(g, n) for n in ops_ if n not in replay))
+        if not isinstance(policy, str):        # a named list: its replay remakes what it dropped
+            outside -= made
+        saved = outside | inside | sources
         order = {t: i for i, t in enumerate([*inputs, *ops_])}
-        key = lambda t: order[t if isinstance(t, str) else t[0]] + (0.5 if not isinstance(t, str) else 0)  # noqa: E731
+        key = lambda t: order[t] if isinstance(t, str) else order[t[0]] + 0.5   # noqa: E731
         out[block] = {"saved": sorted(saved, key=key), "recomputed": [n for n in ops_ if n in replay],
                       "inputs": inputs}
     return out
@@ -141,9 +148,7 @@ def saved_bytes(g: nx.DiGraph, policy="none", elements=None) -> dict[str, sp.Exp
     """
     dims_of = g.graph["tensor_dims"]
     if elements is None:
-        from ..core.graph import dim_sizes
-
-        sizes, fused = dim_sizes(), g.graph.get("fused_attention", True)
+        sizes, fused = g.graph["sizes"], g.graph.get("fused_attention", True)
         elements = lambda dims: ops.hbm_elements(dims, sizes, fused)   # noqa: E731
     out = {}
     for block, p in plan(g, policy).items():
@@ -155,8 +160,7 @@ def saved_bytes(g: nx.DiGraph, policy="none", elements=None) -> dict[str, sp.Exp
 def activation_memory(g: nx.DiGraph, policy="none", elements=None) -> sp.Expr:
     """Bytes of saved activations of all repeated blocks: Σ repeat × one instance's bytes."""
     per = saved_bytes(g, policy, elements)
-    repeat = {block: g.nodes[ops_[0]]["repeat"] for block, ops_ in blocks(g).items()}
-    return sp.Add(*(repeat[b] * per[b] for b in per))
+    return sp.Add(*(g.graph["blocks"][b] * per[b] for b in per))
 
 
 def apply(g: nx.DiGraph, policy="none") -> nx.DiGraph:

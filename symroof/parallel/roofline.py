@@ -20,6 +20,7 @@ import networkx as nx
 import sympy as sp
 
 from ..core import ops
+from ..core.recompute import saved_bytes
 from ..parallel import pipeline
 from ..parallel.collectives import collective_time
 from ..parallel.sharding import layout
@@ -113,11 +114,21 @@ def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": t_step}
 
 
-def memory_per_chip(sg: nx.DiGraph, schedule=None) -> dict[str, sp.Expr]:
+def _local(dims, mesh, sizes, fused: bool = False) -> sp.Expr:
+    """Elements of one chip's shard of an activation (none for an on-chip T×S score matrix)."""
+    n = ops.hbm_elements(dims, sizes, fused) if fused else ops.numel(dims, sizes)
+    for axis in layout(dims, mesh, weight=False):
+        n = n / mesh[axis].size
+    return n
+
+
+def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, sp.Expr]:
     """Bytes per chip: weights, gradients and optimizer state as sharded, plus checkpoints.
 
-    With a ``stage`` axis a chip holds the checkpoints of its layers for the schedule's
-    in-flight microbatches, each ``1/n_micro`` of its batch (GPipe: all of them).
+    ``recompute=None`` counts ``n_ckpt`` block inputs per layer (the ``--ckpt`` convention);
+    a policy (core/recompute.py) counts what each block saves under it, as sharded. With a
+    ``stage`` axis a chip holds the activations of its layers for the schedule's in-flight
+    microbatches, each ``1/n_micro`` of its batch (GPipe: all of them).
     """
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
@@ -130,17 +141,20 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None) -> dict[str, sp.Expr]:
             for axis, dim in layout(dims, mesh, weight=True).items():
                 n = n / mesh[axis].size
             weights += n
-    ckpt = sp.Integer(0)      # one block input per layer, each sharded like an activation
     stages = mesh["stage"].size if "stage" in mesh else 1
-    for block, x in sg.graph["block_inputs"].items():
-        dims = sg.graph["tensor_dims"][x]
-        n = ops.numel(dims, sizes) * sg.graph["blocks"][block] / stages
-        for axis, dim in layout(dims, mesh, weight=False).items():
-            n = n / mesh[axis].size
-        ckpt += n
+    if recompute is None:
+        ckpt = sp.Integer(0)      # n_ckpt block inputs per layer, each sharded like an activation
+        for block, x in sg.graph["block_inputs"].items():
+            ckpt += _local(sg.graph["tensor_dims"][x], mesh, sizes) * sg.graph["blocks"][block] / stages
+        ckpt = n_ckpt * ckpt * b_act
+    else:
+        fused = sg.graph.get("fused_attention", True)
+        local = lambda dims: _local(dims, mesh, sizes, fused)   # noqa: E731
+        per = saved_bytes(sg, recompute, local)
+        ckpt = sp.Add(*(per[block] * sg.graph["blocks"][block] / stages for block in per))
     if "stage" in mesh:       # the schedule's in-flight microbatches, each 1/n_micro of the batch
         ckpt = ckpt * pipeline.row(schedule, mesh["stage"].size)["in_flight"] / n_micro
     parts = {"params": b_param * weights, "gradients": b_grad * weights, "optimizer": b_opt * weights,
-             "checkpoints": n_ckpt * ckpt * b_act}
+             "checkpoints": ckpt}
     parts["total"] = sp.Add(*parts.values())
     return parts
