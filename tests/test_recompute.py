@@ -99,3 +99,75 @@ def test_a_policy_naming_a_missing_tensor_is_one_line(policy, message):
     with pytest.raises(UnknownNameError) as err:
         recompute.plan(build(Structure(), "causal"), policy)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+RUN = """\
+runs:
+  - name: r
+    source: somewhere
+    model: {name: gpt-test, architecture: llama, n_layers: 24, d_model: 2048, d_ff: 8192, n_heads: 16, n_kv_heads: 16, head_dim: 128, vocab: 51200, tie_embeddings: false, source: test}
+    mlp: plain
+    chip: h100-sxm
+    chips: 2
+    mesh:
+      data: {size: 2, link: dcn}
+    batch: 8
+    seq: 2048
+    measured_mfu: 0.4
+    split: fit
+    convention: {flops: ops+causal, stated: true, peak: bf16, note: test}
+"""
+
+
+def test_a_published_run_with_full_recompute_does_megatrons_hardware_flops(tmp_path):
+    """A run stating full recompute must do 96 (1 + s/12h + V/16lh) where the model needs
+    72 (1 + s/12h + V/12lh) (Narayanan et al. with the causal half of the core); MFU keeps
+    the model count."""
+    from symroof.claims.published import load_runs, predict
+
+    path = tmp_path / "runs.yaml"
+    path.write_text(RUN)
+    (plain,) = load_runs(path)
+    path.write_text(RUN.replace("    batch: 8\n", "    batch: 8\n    recompute: full\n"))
+    (full,) = load_runs(path)
+    a, b = predict(plain), predict(full)
+    s, h, l, v = 2048, 2048, 24, 51200
+    want = 96 * (1 + s / (12 * h) + v / (16 * l * h)) / (72 * (1 + s / (12 * h) + v / (12 * l * h)))
+    assert b.terms["t_math"] / a.terms["t_math"] == pytest.approx(want, rel=1e-12)
+    assert b.ceilings == pytest.approx({k: c * a.t_step / b.t_step for k, c in a.ceilings.items()}, rel=1e-12)
+    path.write_text(RUN.replace("    batch: 8\n", "    batch: 8\n    recompute: some\n"))
+    with pytest.raises(Exception, match="key 'recompute' is 'some'; allowed: none, full, selective"):
+        load_runs(path)
+
+
+def test_cli_count_reports_model_and_hardware_flops_apart():
+    import contextlib
+    import io
+    import json
+
+    from symroof.cli import main
+
+    def run(*argv):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["count", "llama3-8b", "--json", *argv]) == 0
+        return json.loads(out.getvalue())
+
+    none, full = run(), run("--recompute", "full")
+    assert none["flops"]["hardware"] == none["flops"]["model"] == none["flops"]["forward"] + none["flops"]["backward"]
+    assert full["flops"]["model"] == none["flops"]["model"]
+    # full recompute replays every layer's forward: hardware - model = forward minus the unembedding
+    layers_forward = sum(m["forward"] for name, m in none["flops"]["by_module"].items() if name.startswith("layer/"))
+    assert full["flops"]["hardware"] - full["flops"]["model"] == layers_forward
+    assert full["memory_bytes"]["checkpoints"] * 2 == none["memory_bytes"]["checkpoints"]   # 1 vs --ckpt 2
+
+
+def test_cli_bad_recompute_exits_2_with_one_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "symroof", "count", "llama3-8b", "--recompute",
+                           "layer/attn/nope"], capture_output=True, text=True,
+                          cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "layer/attn/nope" in done.stderr

@@ -42,7 +42,7 @@ CONVENTIONS = {
 }
 
 _RUN_KEYS = {"name", "source", "model", "mlp", "chip", "chips", "mesh", "batch", "seq",
-             "microbatches", "interleave", "schedule", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
+             "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
              "split", "convention"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "measured_mfu", "split", "convention")
@@ -65,6 +65,7 @@ class PublishedRun:
     microbatches: int
     interleave: int          # virtual stages per chip (v of the interleaved schedule)
     schedule: str            # a row of parallel/pipeline.SCHEDULES
+    recompute: str           # activation recompute the source states: none, full or selective
     measured_mfu: sp.Rational
     measured_tflops: sp.Rational | None       # per chip, as published (optional)
     measured_tokens_per_s: sp.Rational | None  # whole system, as published (optional)
@@ -186,6 +187,9 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
+    recompute = raw.get("recompute", "none")
+    if recompute not in ("none", "full", "selective"):
+        raise CardError(f"{where}: key 'recompute' is {recompute!r}; allowed: none, full, selective")
     mfu = parse_number(raw["measured_mfu"], where, "measured_mfu")
     if not 0 < mfu <= 1:
         raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
@@ -213,6 +217,7 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         name=raw["name"], source=raw["source"].strip(), model=model, mlp=mlp, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
+        recompute=recompute,
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip())
 
@@ -290,7 +295,12 @@ def predict(run: PublishedRun) -> Result:
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core.
-    terms = roofline.step(shard(_graph(run, "causal"), run.mesh), overlap="sum", schedule=run.schedule)
+    sg = shard(_graph(run, "causal"), run.mesh)
+    if run.recompute != "none":      # the replayed forward ops are work the hardware must do
+        from ..core.recompute import apply
+
+        sg = apply(sg, run.recompute)
+    terms = roofline.step(sg, overlap="sum", schedule=run.schedule)
     seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
@@ -336,6 +346,7 @@ def as_json(results: list[Result], fits: list[Fit]) -> dict:
             "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
             "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
             "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
+            "recompute": r.run.recompute,
             "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
                          "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
             "consistent": r.measured <= r.ceiling,

@@ -37,6 +37,9 @@ class RunSettings:
         """A copy with some settings changed; each a non-negative integer but ``recompute``
         (a policy name, a tuple of tensor names, or names joined by commas)."""
         known = {f.name for f in fields(self)}
+        if changes.get("recompute") is not None and "ckpt_per_layer" in changes:
+            raise CardError("give checkpoints per layer (ckpt_per_layer, --ckpt) or a recompute "
+                            "policy (recompute, --recompute), not both")
         for key, value in changes.items():
             if key not in known:
                 raise CardError(f"unknown run setting {key!r}; known: {', '.join(sorted(known))}")
