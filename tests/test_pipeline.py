@@ -156,6 +156,7 @@ def test_partition_deals_chunks_round_robin_and_evenly():
     assert len(stages) == 16 and all(len(stage) == 8 for stage in stages)
     assert sorted(set(sizes)) == [1]           # Llama 3: 128 blocks, one per chunk
     assert stages[0][0] == [("embedding", 1)] and stages[15][7] == [("head", 1)]
+    assert pipeline.blocks([("dense", 3), ("moe", 58)])[1:3] == [("dense", 3), ("moe", 58)]
     two = pipeline.partition([("dense", 3), ("moe", 58)], 4)
     assert two[0] == [[("dense", 3), ("moe", 13)]] and [sum(n for _, n in s[0]) for s in two] == [16, 15, 15, 15]
 

@@ -74,14 +74,15 @@ def row(name: str | Schedule | None, stages, microbatches=n_micro, virtual=n_vir
 # ----------------------------------------------------------------------------- stages
 
 
-def blocks(n_layers: int, embeddings: bool = True) -> list[tuple[str, int]]:
-    """The block sequence a pipeline cuts: the layers, with the token embedding before them and
-    the head (final norm, unembedding, loss) after them as blocks of their own. Llama 3 places
-    them so: "the first model chunk on the first stage has only the embedding, and the last
-    model chunk on the last stage has only output projection and loss calculation" (arXiv
-    2407.21783, 3.3.2), which balances 126 layers into 16 × 8 chunks.
+def blocks(layers, embeddings: bool = True) -> list[tuple[str, int]]:
+    """The block sequence a pipeline cuts: the layers (a count, or the model's ordered
+    ``[(block type, count), ...]``), with the token embedding before them and the head (final
+    norm, unembedding, loss) after them as blocks of their own. Llama 3 places them so: "the
+    first model chunk on the first stage has only the embedding, and the last model chunk on
+    the last stage has only output projection and loss calculation" (arXiv 2407.21783, 3.3.2),
+    which balances 126 layers into 16 × 8 chunks.
     """
-    inner = [("layer", n_layers)]
+    inner = [("layer", layers)] if isinstance(layers, int) else list(layers)
     return [("embedding", 1), *inner, ("head", 1)] if embeddings else inner
 
 
