@@ -106,6 +106,9 @@ def plan(g: nx.DiGraph, policy="none") -> dict[str, dict]:
     which the output projection reads). A named list replays only what remakes a dropped tensor.
     """
     _check(g, policy)
+    if policy != "none" and g.graph.get("phase", "train") != "train":
+        raise ValueError(f"recompute replays forward ops for a backward pass; the "
+                         f"{g.graph['phase']} graph has none")
     out = {}
     for block, ops_ in blocks(g).items():
         inputs = block_inputs(g, ops_)
