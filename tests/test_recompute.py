@@ -171,3 +171,12 @@ def test_cli_bad_recompute_exits_2_with_one_line():
                           cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "layer/attn/nope" in done.stderr
+
+
+@pytest.mark.parametrize("value", ["", ",", 3])
+def test_an_empty_or_non_text_policy_is_refused(value):
+    from symroof.errors import CardError
+    from symroof.io.run import RunSettings
+
+    with pytest.raises(CardError, match="must be none, full, selective or a list of tensor names"):
+        RunSettings().with_options(recompute=value)

@@ -49,7 +49,7 @@ class RunSettings:
                 if isinstance(value, str) and value not in POLICIES:     # tensor names, comma-separated
                     value = tuple(part.strip() for part in value.split(",") if part.strip())
                 if not (isinstance(value, str) or value is None or
-                        (isinstance(value, tuple) and all(isinstance(v, str) for v in value))):
+                        (isinstance(value, tuple) and value and all(isinstance(v, str) for v in value))):
                     raise CardError(f"run setting 'recompute' must be none, full, selective or a list "
                                     f"of tensor names, got {value!r}")
                 changes = {**changes, "recompute": value}
