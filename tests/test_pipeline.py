@@ -54,7 +54,7 @@ def _orders(schedule: str, p: int, m: int, v: int) -> list[list[tuple]]:
 
 
 def replay(schedule: str, p: int, m: int, v: int):
-    """Exact makespan, peak in-flight microbatches on chip 0 and sends of chip 0 per microbatch.
+    """Exact idle fraction, peak in-flight microbatches on chip 0 and chip 0's forward sends per step.
 
     A chunk's forward takes 1/v, its backward 2/v (the backward does twice the matmuls).
     Virtual stage of (chip s, chunk c) is c·p + s; a forward needs the previous virtual stage's
@@ -89,7 +89,7 @@ def replay(schedule: str, p: int, m: int, v: int):
     for kind, _, _ in orders[0]:
         held += 1 if kind == "F" else -1
         peak = max(peak, held)
-    sends = sum(1 for kind, c, i in orders[0] if kind == "F" and i == 0 and c * p < last)
+    sends = sum(1 for kind, c, i in orders[0] if kind == "F" and c * p < last)   # the whole step
     return (makespan - ideal) / ideal, Fraction(peak, v), sends
 
 
@@ -144,7 +144,7 @@ def test_replayed_schedules_idle_hold_and_send_as_the_table_says(name, p, m, v):
     row = pipeline.row(name, sp.Integer(p), sp.Integer(m), sp.Integer(v))
     assert sp.Rational(bubble.numerator, bubble.denominator) == row["bubble"]
     assert sp.Rational(in_flight.numerator, in_flight.denominator) == row["in_flight"]
-    assert sends == row["sends"]
+    assert sends == row["sends_per_step"] and sends == m * row["sends"]
 
 
 # ----------------------------------------------------------------------------- stages

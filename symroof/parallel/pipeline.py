@@ -63,12 +63,15 @@ def schedule(name: str | Schedule | None = None) -> Schedule:
 
 
 def row(name: str | Schedule | None, stages, microbatches=n_micro, virtual=n_virtual) -> dict:
-    """The row's three quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols)."""
+    """The row's three quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols), and
+    ``sends_per_step``: ``m × sends`` per stage boundary, each way."""
     s = schedule(name)
     def exact(x):
         return sp.Integer(x) if isinstance(x, int) else x
     subs = {p: exact(stages), m: exact(microbatches), v: exact(virtual)}
-    return {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs) for key in ("bubble", "in_flight", "sends")}
+    out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs) for key in ("bubble", "in_flight", "sends")}
+    out["sends_per_step"] = subs[m] * out["sends"]
+    return out
 
 
 # ----------------------------------------------------------------------------- stages

@@ -67,7 +67,7 @@ def _pipeline_sends(sg: nx.DiGraph, phase, schedule, latency: bool = False) -> s
     act = ops.numel(dims, sg.graph["sizes"]) * b_act
     for axis, dim in layout(dims, mesh, weight=False).items():
         act = act / mesh[axis].size
-    sends = pipeline.row(schedule, mesh["stage"].size)["sends"] * n_micro
+    sends = pipeline.row(schedule, mesh["stage"].size)["sends_per_step"]
     per_phase = sends * collective_time("SendRecv", act / n_micro, [mesh["stage"]], latency=latency)
     return per_phase * (2 if phase is None else 1)     # activations forward, gradients backward
 
