@@ -135,11 +135,13 @@ def test_the_table_stays_symbolic():
 # ----------------------------------------------------------------------------- the replay
 
 
-@pytest.mark.parametrize("p, m, v", SHAPES)
+@pytest.mark.parametrize("p, m, v", SHAPES + [(4, 2, 1), (8, 3, 1)])   # fewer microbatches than stages too
 @pytest.mark.parametrize("name", ["gpipe", "1f1b", "interleaved"])
 def test_replayed_schedules_idle_hold_and_send_as_the_table_says(name, p, m, v):
     if name != "interleaved":
         v = 1
+    elif m % p:
+        pytest.skip("Megatron's interleaved schedule needs m to be a multiple of p")
     bubble, in_flight, sends = replay(name, p, m, v)
     row = pipeline.row(name, sp.Integer(p), sp.Integer(m), sp.Integer(v))
     assert sp.Rational(bubble.numerator, bubble.denominator) == row["bubble"]
