@@ -95,7 +95,7 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
     from ..parallel import topology as meshlib
     from ..parallel.collectives import Axis
     from ..core.graph import Structure, build
-    from ..io.bind import chip_values, model_values
+    from ..io.bind import chip_values, mesh_m, model_values
     from ..parallel.roofline import step
     from ..io.run import RunSettings
     from ..parallel.sharding import shard
@@ -116,19 +116,17 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
         r = (t["t_math"] / t["t_comms"]).xreplace(extra or {}).xreplace(per_chip)
         return sp.simplify(r.xreplace(values))
 
-    whole = None
     for name, (axis, phase) in _SINGLE.items():
         laid = meshlib.layout(chip, {axis: chips})[axis]
-        whole = laid
         meshes[name] = {axis: laid}
         ms[name] = {M_Y if axis == "tensor" else M_X: meshlib.effective_m(laid)}
         curves[name] = sharded_ratio({axis: laid}, phase)
-    if whole.link != "ici":
+    rule = mesh_m(chip, chips)        # the one M rule, shared with plan and formula
+    if rule["link"] != "ici":
         omitted["FSDP+TP"] = f"{chips} chips span the scale-out network; the mixed curve is ICI only"
     else:
         # the book's split of the slice's torus axes: FSDP over all but one, TP over one
-        n, half = whole.n_physical, (1 if whole.wrap else sp.Rational(1, 2))
-        m_x, m_y = (n - 1 if n > 1 else 1) * half, half
+        m_x, m_y = rule["fsdp_tp"]
         mesh = {"fsdp": Axis("fsdp", X, "ici", m_x), "tensor": Axis("tensor", Y, "ici", m_y)}
         x_opt = fsdp_tp_optimum(overlap=overlap).expr.xreplace({M_X: m_x, M_Y: m_y, n_chips: chips})
         meshes["FSDP+TP"] = mesh
