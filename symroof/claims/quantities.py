@@ -2,9 +2,10 @@
 
 Each is a function of a ``Context`` (model card, chip card, run settings and the claim's
 numeric settings) filed with ``@register(name, unit, how, lhs)``; it returns an expression
-(or a ``Quantity`` with the numbers to put in it). To add one, write a decorated function. Nothing here holds a result: every expression comes from the graph
-(``derive``), the solver (``solve``) or a product of their results with run settings; the
-numbers come from the cards and the settings. Unit conversions (a day is 86,400 s, a year 365
+(or a ``Quantity`` with the numbers to put in it). To add one, write a decorated function.
+Nothing here holds a result: every expression comes from the graph (``derive``), the solver
+(``solve``) or a product of their results with run settings; the numbers come from the cards
+and the settings. Unit conversions (a day is 86,400 s, a year 365
 days) are the only constants, and they are written where they are used.
 """
 
