@@ -122,7 +122,7 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
             expr = expr.xreplace({B: sp.Integer(batch_tokens) / T})
         else:
             values[B] = sp.Rational(batch_tokens, seq)
-    if result.mesh and chip is not None and chips is not None:
+    if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)):
         values.update(_m_values(result.mesh, chip, chips, notes))
     values.update(at)
     used = {s: v for s, v in values.items() if s in expr.free_symbols}

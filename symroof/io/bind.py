@@ -178,6 +178,26 @@ def mesh_m(chip: ChipCard, chips: int) -> dict:
     M of one axis over all chips, "fsdp_tp": (M_X, M_Y)}`` with exact values.
     """
     from ..errors import InfeasibleError
+
+    if chip.family == "gpu":       # one switched NVLink domain, or domains joined by the network
+        domain = chip.pod_shape[0]
+        link, n, wrap = ("ici", 1, True) if chips <= domain else ("dcn", 1, True)
+    elif chips > chip.pod_chips:
+        raise InfeasibleError(f"{chips} chips exceed one {chip.name} pod ({chip.pod_chips}); M_X and M_Y "
+                              "are for the chips of one pod: give them with --at M_X=... --at M_Y=...")
+    else:
+        link, n, wrap = _laid(chip, chips)
+    if link != "ici":
+        one = sp.Integer(1)
+        return {"link": link, "axes": 1, "wrap": True, "fsdp": one, "fsdp_tp": (one, one)}
+    half = sp.Integer(1) if wrap else sp.Rational(1, 2)
+    return {"link": "ici", "axes": n, "wrap": wrap, "fsdp": n * half,
+            "fsdp_tp": ((n - 1 if n > 1 else 1) * half, half)}
+
+
+def _laid(chip: ChipCard, chips: int) -> tuple:
+    """(link, ICI axes used, wraps) of one axis over ``chips`` chips of a TPU pod."""
+    from ..errors import InfeasibleError
     from ..parallel import topology
 
     try:
@@ -190,12 +210,7 @@ def mesh_m(chip: ChipCard, chips: int) -> dict:
         used = [p for p in box if p.size > 1] or list(box[:1])
         link = "dcn" if any(p.link == "dcn" for p in used) else "ici"
         n, wrap = len(used), all(p.ring for p in used)
-    if link != "ici":
-        one = sp.Integer(1)
-        return {"link": link, "axes": 1, "wrap": True, "fsdp": one, "fsdp_tp": (one, one)}
-    half = sp.Integer(1) if wrap else sp.Rational(1, 2)
-    return {"link": "ici", "axes": n, "wrap": wrap, "fsdp": n * half,
-            "fsdp_tp": ((n - 1 if n > 1 else 1) * half, half)}
+    return link, n, wrap
 
 
 # Decimal SI prefixes a value given on the command line may carry before its unit.
