@@ -122,3 +122,25 @@ def test_plot_marks_the_regime_change(fsdp, tmp_path):
     assert figure.save(tmp_path / "s.png").stat().st_size > 0
     with pytest.raises(Exception, match="depends on"):
         sensitivity(point, "W_dcn")
+
+
+@pytest.mark.parametrize("model, chip, chips, batch, strategy", [
+    ("mixtral-8x7b", "tpu-v5p", 256, 1048576, None),        # experts: fsdp_ep_tp
+    ("llama3-8b", "h100-sxm", 64, 1048576, "pp_fsdp"),       # pipeline stages and microbatches
+])
+def test_other_families_reproduce_the_plans_step(model, chip, chips, batch, strategy):
+    card, c = load_model(model), load_chip(chip)
+    p = plan(card, c, chips, batch, 4096, strategy=strategy, run=RUN)
+    assert analyse(p, card, c, RUN).t_step == pytest.approx(p["step_time_s"], rel=1e-12)
+
+
+def test_a_dcn_bound_plan_depends_on_dcn_alone():
+    """FSDP over 8 H100 nodes gathers weights over the network: -1 for W_dcn, 0 for W_ici and C."""
+    card, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    p = plan(card, chip, 64, 262144, 4096, strategy="fsdp", run=RUN)
+    rows = {str(r.symbol): r for r in analyse(p, card, chip, RUN).rows}
+    assert p["bound"] == "dcn"
+    assert (rows["W_dcn"].elasticity, rows["W_ici"].elasticity, rows["C"].elasticity) == (-1.0, 0.0, 0.0)
+    # the network must be t_dcn / t_math faster for the step to be compute-bound
+    assert float(rows["W_dcn"].break_even / rows["W_dcn"].value) == pytest.approx(
+        p["t_dcn_s"] / p["t_math_s"], rel=1e-9)
