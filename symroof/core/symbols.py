@@ -1,10 +1,12 @@
 """The one symbol table. Every SymPy symbol symroof uses is declared here, once.
 
 Each row: name (the Python name and the SymPy name), LaTeX, whether it is an integer
-count, its unit (bytes are "B", FLOPs "FLOP"; "" for a pure number) and its meaning. All symbols are positive: that is what makes ``solve`` return
-the single physical root. Read the table against the book's notation (book-4-6.md
-section 0.1): ``B`` is *sequences* here, so the book's training-chapter ``B`` (tokens)
-is ``B*T``, and its ``N`` there (chips) is ``n_chips``.
+count, its unit (bytes are "B", FLOPs "FLOP"; "" for a pure number) and its meaning. All
+symbols are positive: that is what makes ``solve`` return the single physical root. Read
+the table against the book's notation (training.md at
+https://github.com/jax-ml/scaling-book/blob/0819a7d/training.md): ``B`` is *sequences*
+here, so the book's training-chapter ``B`` (tokens) is ``B*T``, and its ``N`` there
+(chips) is ``n_chips``.
 """
 
 from __future__ import annotations
