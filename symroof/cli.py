@@ -164,7 +164,8 @@ def _plan(args) -> None:
         print(f"  training: {result['train_days']:.1f} days at this step time{extra}")
     for alt in result["alternatives"]:
         mesh = " × ".join(f"{k}={v}" for k, v in alt["mesh"].items())
-        print(f"    next: {alt['strategy']} {mesh}: {alt['step_time_s']:.3g} s ({alt['bound']})")
+        print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}: {alt['step_time_s']:.3g} s, "
+              f"{alt['lost_because']}")
 
 
 def _reproduce_report(args):
@@ -267,11 +268,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
-    p.add_argument("--chips", type=_positive_int, required=True, help="chips in the job")
+    p.add_argument("--chips", type=_positive_int, required=True, help="chips in the job (e.g. 8960 or 8.96e3)")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=True,
-                   help="global batch in tokens")
+                   help="global batch in tokens (e.g. 4194304 or 4e6)")
     p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
-    p.add_argument("--pods", type=_positive_int, default=1, help="pods joined over DCN (a 'pod' axis)")
+    p.add_argument("--pods", type=_positive_int, default=None,
+                   help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
     p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
                    help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
@@ -281,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
     p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
                    help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
-    p.add_argument("--tokens", type=float, help="training tokens (for train_days)")
+    p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
     p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
     _run_options(p)
@@ -340,13 +342,20 @@ def _count_int(text: str) -> int:
 
 
 def _positive_int(text: str) -> int:
+    """A positive integer written exactly, in decimal or scientific notation (``4194304``, ``4e6``,
+    ``15e12``); a fraction (``1.5``), a non-number or more than 4300 digits is refused."""
+    from .errors import CardError
+    from .io.cards import parse_number
+
+    if len(text) > 4300:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {len(text)} characters")
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+        value = parse_number(text, "argument", "value")
+    except CardError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (e.g. 4096 or 4e6), got {text!r}") from None
+    if value.denominator != 1 or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (e.g. 4096 or 4e6), got {text!r}")
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:

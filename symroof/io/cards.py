@@ -111,6 +111,7 @@ class ChipCard:
     chips_per_host: int
     sources: dict = field(default_factory=dict)   # key -> where the number comes from
     ici_hop_latency_s: Fraction | None = None     # optional: per-hop latency (the book's T_min)
+    max_slice_chips: int | None = None            # optional: the operator's largest single slice (TPU)
     path: str = ""
 
     @property
@@ -140,7 +141,12 @@ _CHIP_CHOICES = {"family": ("tpu", "gpu"), "ici_link_direction": ("one_way", "bi
                  "wraparound": ("full_cube", "full_axis", "always", "none")}
 # The keys `--set KEY=VALUE` may override (numbers only).
 CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
-                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s")
+                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s",
+                    "max_slice_chips")
+_INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_slice_chips")
+# A pod shape is a handful of physical axes of at most a million chips each; anything larger is
+# a typo, and enumerating its slices would not finish.
+MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
 
 
 def chip_from_dict(raw: dict, where: str) -> ChipCard:
@@ -163,16 +169,17 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         values[key] = _positive_number(raw[key], where, key)
     if "ici_hop_latency_s" in raw:
         values["ici_hop_latency_s"] = _positive_number(raw["ici_hop_latency_s"], where, "ici_hop_latency_s")
-    for key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
-        values[key] = _positive_int(raw[key], where, key)
+    for key in _INT_KEYS:
+        if key in raw:
+            values[key] = _positive_int(raw[key], where, key)
     shape = raw["pod_shape"]
     if not isinstance(shape, list) or not shape:
         raise CardError(f"{where}: key 'pod_shape' must be a list of axis sizes, e.g. [16, 20, 28]")
-    values["pod_shape"] = tuple(_positive_int(s, where, "pod_shape") for s in shape)
+    values["pod_shape"] = _pod_shape([_positive_int(s, where, "pod_shape") for s in shape], where)
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
-    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s"}
+    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s", "max_slice_chips"}
                | {f"peak_flops_per_s.{dt}" for dt in flops})
     for key in raw["sources"]:
         if str(key) not in citable:
@@ -190,19 +197,27 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
         where = f"--set {key}"
         if key.startswith("peak_flops_per_s."):
             flops[key.split(".", 1)[1]] = _positive_number(text, where, key)
-        elif key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
+        elif key in _INT_KEYS:
             changes[key] = _positive_int(parse_number(text, where, key), where, key)
         elif key in CHIP_NUMBER_KEYS:
             changes[key] = _positive_number(text, where, key)
         elif key == "pod_shape":
             parts = text.replace("x", ",").split(",")
-            changes[key] = tuple(_positive_int(parse_number(p, where, key), where, key) for p in parts)
+            changes[key] = _pod_shape([_positive_int(parse_number(p, where, key), where, key) for p in parts],
+                                      where)
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     return replace(chip, peak_flops_per_s=flops, **changes)
 
 
 # ----------------------------------------------------------------------------- checks
+
+def _pod_shape(sides: list[int], where: str) -> tuple:
+    if len(sides) > MAX_POD_AXES or max(sides) > MAX_AXIS_CHIPS:
+        raise CardError(f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes of at most "
+                        f"{MAX_AXIS_CHIPS} chips each, got {len(sides)} axes up to {max(sides)}")
+    return tuple(sides)
+
 
 _NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 

@@ -21,8 +21,9 @@ from ..parallel import topology as meshlib
 from ..io.cards import ChipCard, ModelCard
 from ..parallel.collectives import Axis
 from ..io.run import RunSettings
-from ..core.symbols import (B, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
-                      n_pods, n_stages)
+from ..core.symbols import (B, K, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
+                            n_pods, n_stages)
+from .candidates import Candidates, enumerate_candidates, split_by_links  # noqa: F401
 
 # Strategy families: the logical axes inside a pod, outermost first. "pod" (DCN) is added
 # outermost whenever there are several pods. Expert families only for MoE cards.
@@ -51,8 +52,6 @@ AXIS_SYMBOLS = {
     "expert": (n_ep,     M_E),
     "pod":    (n_pods,   None),     # DCN
 }
-DATA_LIKE = ("pod", "data", "fsdp", "expert")    # axes that split the batch of sequences
-MICROBATCHES_PER_STAGE = (1, 2, 4, 8)           # pipeline microbatches tried: this × stages
 
 
 @dataclass(frozen=True)
@@ -114,161 +113,23 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
     mem = memory_per_chip(sg)["total"]
     per = comms_by_axis(sg, options.phase)
     values = {**model_values(card), **chip_values(chip), **run.values()}
+    if "tensor" in axes and not options.continuous:
+        # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
+        # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
+        values[K] = sp.Max(values[K], Y)
     args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)
     args = args + (B, T, n_micro)
 
     def fn(expr):
-        return sp.lambdify(args, expr.xreplace(values), "numpy")
+        import numpy
+
+        return sp.lambdify(args, expr.xreplace(values), modules=[numpy], docstring_limit=0)
 
     compiled = Compiled(family, axes, args, fn(st["t_math"]), fn(st["t_hbm"]), fn(mem),
                         {k: fn(e) for k, e in per.items()},
                         {a: ax.link for a, ax in sym_mesh.items()})
     _CACHE[key] = compiled
     return compiled
-
-
-@dataclass
-class Candidates:
-    """Columns of candidate meshes; one row each."""
-
-    family: str
-    axes: tuple
-    cols: dict                    # symbol -> list, then numpy array
-    links: dict                   # axis -> list of "ici"/"dcn"
-    n_phys: dict                  # axis -> list of M (physical axes), for the report
-    wraps: dict                   # axis -> list of bool
-    reasons: dict = field(default_factory=dict)   # why degree splits were dropped -> count
-
-
-def _microbatch_counts(batch: int, degrees: dict) -> list[int]:
-    """Pipeline microbatch counts to try: divisors of each replica's sequences, at least one per
-    stage (fewer leaves a stage idle for good), up to MICROBATCHES_PER_STAGE[-1] per stage."""
-    data = 1
-    for a, d in degrees.items():
-        if a in DATA_LIKE:
-            data *= d
-    stages, per_replica = degrees["stage"], max(batch // data, 1)
-    counts = [m for m in range(stages, stages * MICROBATCHES_PER_STAGE[-1] + 1) if per_replica % m == 0]
-    return counts or [stages * MICROBATCHES_PER_STAGE[0]]
-
-
-def degree_problem(card: ModelCard, batch: int, seq: int, degrees: dict, micro: int = 1) -> str | None:
-    """Why a set of degrees cannot run this batch (None if it can). Divisibility only; memory later."""
-    data = 1
-    for a, d in degrees.items():
-        if a in DATA_LIKE:
-            data *= d
-    if data > batch:
-        return f"the data-parallel degree exceeds the {batch} sequences (shard the sequence instead)"
-    if batch % data:
-        return "the batch of sequences does not divide by the data-parallel degree"
-    if seq % degrees.get("seq", 1):
-        return "the sequence length does not divide by the sequence degree"
-    y = degrees.get("tensor", 1)
-    if card.n_heads % y or card.d_ff % y:
-        return "the tensor degree does not divide the heads and d_ff"
-    if card.n_layers % degrees.get("stage", 1):
-        return "the stages do not divide the layers"
-    if "stage" in degrees and (batch // data) % micro:
-        return "the microbatches do not divide the per-replica batch"
-    if card.n_experts % degrees.get("expert", 1):
-        return "the expert degree does not divide the experts"
-    return None
-
-
-def enumerate_candidates(family: str, card: ModelCard, chip: ChipCard, chips: int, pods: int,
-                         batch: int, seq: int, options: Options, exact_mesh: dict | None = None,
-                         min_fraction: float = 0.4) -> Candidates:
-    """Every degree split × placement × microbatch count of ``family`` on ``chips`` that divides evenly."""
-    inner = FAMILIES[family]
-    axes = (("pod",) if pods > 1 else ()) + inner
-    cols = {s: [] for name in axes for s in AXIS_SYMBOLS[name] if s is not None}
-    cols[n_micro] = []
-    links = {a: [] for a in axes}
-    n_phys = {a: [] for a in axes}
-    wraps = {a: [] for a in axes}
-    forced = dict(options.m_override)
-    per_pod = chips // pods
-    pod_axis = Axis("pod", sp.Integer(pods), "dcn", sp.Integer(1), True)
-    reasons: dict = {}
-    seen = set()
-    for box in meshlib.slices(chip, per_pod, 1.0 if exact_mesh else min_fraction):
-        size = meshlib._prod(p.size for p in box)
-        for degrees in _splits(size, len(inner)):
-            if exact_mesh is not None and degrees != tuple(exact_mesh[a] for a in inner):
-                continue
-            if exact_mesh is None and any(d < 2 for d in degrees):
-                continue      # an axis of 1 is a smaller family
-            named = dict(zip(inner, degrees), pod=pods)
-            micro = [1]
-            if "stage" in inner:
-                micro = _microbatch_counts(batch, named)
-            ok_micro = []
-            for nm in micro:
-                why = None if options.continuous else degree_problem(card, batch, seq, named, nm)
-                if why is None:
-                    ok_micro.append(nm)
-                else:
-                    reasons[why] = reasons.get(why, 0) + 1
-            if not ok_micro:
-                continue
-            for placement in meshlib.placements(box, inner, degrees):
-                ax = meshlib.axes_of(box, placement, named)
-                row = tuple((a, int(ax[a].size), ax[a].link, ax[a].n_physical, ax[a].wrap) for a in inner)
-                if row in seen:
-                    continue
-                seen.add(row)
-                for nm in ok_micro:
-                    for a in axes:
-                        a_ = ax.get(a, pod_axis)
-                        size_sym, m_sym = AXIS_SYMBOLS[a]
-                        cols[size_sym].append(int(a_.size))
-                        if m_sym is not None:
-                            if a in forced:
-                                m = forced[a]
-                            elif a_.link == "dcn":
-                                m = 1.0       # unused: the compiled expression has W_dcn for it
-                            else:
-                                m = float(meshlib.effective_m(a_))
-                            cols[m_sym].append(m)
-                        links[a].append(a_.link)
-                        one_link = m_sym is None or a_.link == "dcn"   # evaluated as one ring link
-                        if a in forced:                                # what was evaluated: M rings
-                            n_phys[a].append(forced[a])
-                            wraps[a].append(True)
-                        else:
-                            n_phys[a].append(1 if one_link else int(a_.n_physical))
-                            wraps[a].append(True if one_link else bool(a_.wrap))
-                    cols[n_micro].append(nm)
-    return Candidates(family, axes, cols, links, n_phys, wraps, reasons)
-
-
-def split_by_links(cand: Candidates) -> dict:
-    """Candidates grouped by which axes run over DCN: each group is one compiled expression."""
-    groups: dict = {}
-    n = len(cand.cols[n_micro])
-    for i in range(n):
-        key = frozenset(a for a in cand.axes if a != "pod" and cand.links[a][i] == "dcn")
-        groups.setdefault(key, []).append(i)
-    out = {}
-    for key, idx in groups.items():
-        pick = (lambda col, idx=idx: [col[i] for i in idx]) if len(groups) > 1 else (lambda col: col)
-        out[key] = Candidates(cand.family, cand.axes, {s: pick(v) for s, v in cand.cols.items()},
-                              {a: pick(v) for a, v in cand.links.items()},
-                              {a: pick(v) for a, v in cand.n_phys.items()},
-                              {a: pick(v) for a, v in cand.wraps.items()}, cand.reasons)
-    return out
-
-
-def _splits(n: int, k: int):
-    """Ordered k-tuples of positive integers whose product is n."""
-    if k == 1:
-        yield (n,)
-        return
-    for d in range(1, n + 1):
-        if n % d == 0:
-            for rest in _splits(n // d, k - 1):
-                yield (d,) + rest
 
 
 @dataclass
@@ -285,10 +146,13 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     """Vectorised step time, bound and feasibility of every candidate row."""
     import numpy as np
 
-    n = len(cand.cols[n_micro])
-    cols = {s: np.asarray(v, dtype=float) for s, v in cand.cols.items()}
-    cols[B] = np.full(n, float(batch))
-    cols[T] = np.full(n, float(seq))
+    n = len(cand)
+    cols = {n_micro: np.asarray(cand.micro, dtype=float), B: np.full(n, float(batch)), T: np.full(n, float(seq))}
+    for a in cand.axes:
+        size, m = AXIS_SYMBOLS[a]
+        cols[size] = np.asarray(cand.degrees[a], dtype=float)
+        if m is not None:
+            cols[m] = np.asarray(cand.m[a], dtype=float)
     argv = [cols[s] for s in comp.args]
     bc = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))    # noqa: E731
     t_math, t_hbm, memory = bc(comp.t_math(*argv)), bc(comp.t_hbm(*argv)), bc(comp.memory(*argv))
