@@ -137,9 +137,11 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
     for a, col in zip(("pod",) + inner, cols):
         if a in BATCH_AXES:
             data = data * col
-    keep = (used <= chips) & (used >= min_fraction * chips)
+    keep = used <= chips
     if not continuous:
         keep &= (batch % data == 0)
+    even = keep.copy()
+    keep &= used >= min_fraction * chips
     if pods is None and chip.family == "tpu":
         fewest = -(-used // limit)
         keep &= (per_slice <= limit) & (cols[0] >= fewest) & (cols[0] <= MAX_EXTRA_SLICES * fewest)
@@ -150,7 +152,7 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
         keep &= per_slice <= limit
     rows = np.stack(cols, axis=1)[keep]
     if not len(rows):
-        most = int(used.max()) if len(used) else 0
+        most = int(used[even].max()) if even.any() else 0
         reasons[f"no even split of the batch ({batch} sequences), sequence, heads, d_ff and layers uses "
                 f"between {min_fraction:.0%} and all of the {chips} chips (the largest uses {most})"] = 1
     return [tuple(int(x) for x in r) for r in rows], reasons
@@ -174,18 +176,40 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
            per_slice, inner, degrees)
     if key in _PLACED:
         return _PLACED[key]
-    out, seen = [], set()
-    named = dict(zip(inner, degrees))
+    order = sorted(range(len(inner)), key=lambda i: -meshlib.ORDER.index(inner[i]))   # innermost first
+    out: set = set()
     for box in meshlib.slices(chip, per_slice):
-        for placement in meshlib.placements(box, inner, degrees):
-            ax = meshlib.axes_of(box, placement, named)
-            row = tuple((ax[a].link, float(meshlib.effective_m(ax[a])) if ax[a].link == "ici" else 1.0,
-                         int(ax[a].n_physical), bool(ax[a].wrap)) for a in inner)
-            if row not in seen:
-                seen.add(row)
-                out.append(row)
+        memo: dict = {}
+
+        def rest(i, room, box=box, memo=memo):
+            """Distinct attribute tuples of axes order[i:] laid on what is left of the box."""
+            if i == len(order):
+                return {()} if all(r == 1 for r in room) else set()
+            if (i, room) not in memo:
+                found = set()
+                for f in meshlib._factorings(degrees[order[i]], room):
+                    left = tuple(r // x for r, x in zip(room, f))
+                    head = _attrs(box, f)
+                    found |= {(head,) + tail for tail in rest(i + 1, left)}
+                memo[(i, room)] = found
+            return memo[(i, room)]
+
+        for attrs in rest(0, tuple(p.size for p in box)):
+            by_axis = dict(zip(order, attrs))
+            out.add(tuple(by_axis[j] for j in range(len(inner))))
+    out = sorted(out)
     _PLACED[key] = out
     return out
+
+
+def _attrs(box, factors) -> tuple:
+    """(link, bandwidth multiple, physical axes, wrap) of one axis: ``topology.axes_of`` in plain numbers."""
+    used = [(p, f) for p, f in zip(box, factors) if f > 1]
+    if any(p.link == "dcn" for p, _ in used):
+        return ("dcn", 1.0, 1, True)
+    wrap = all(p.ring and f == p.size for p, f in used)
+    m = max(len(used), 1)
+    return ("ici", m / (1 if wrap else 2), m, wrap)
 
 
 def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods: int | None, batch: int,

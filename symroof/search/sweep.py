@@ -109,7 +109,7 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
         link = "dcn" if name == "pod" or name in dcn_axes else "ici"
         sym_mesh[name] = Axis(name, size, link, m, True)
     sg = shard(build(_structure(card, options), "causal"), sym_mesh)
-    st = step(sg, options.overlap, options.phase)
+    st = step(sg, options.overlap, options.phase, simplify=False)
     mem = memory_per_chip(sg)["total"]
     per = comms_by_axis(sg, options.phase)
     values = {**model_values(card), **chip_values(chip), **run.values()}
