@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
-from .errors import CardError, SymroofError
+from .errors import CardError, InfeasibleError, SymroofError
 
 
 def _count(args) -> None:
@@ -60,9 +61,11 @@ def _ops(args) -> None:
                                         if k in RunSettings.__dataclass_fields__ and v is not None})
     rows = op_table(card, chip, args.batch, args.seq, args.attention, run=run, kernel=args.kernel)
     if args.json:
-        print(json.dumps([{"name": r.name, "phase": r.phase, "repeat": r.repeat, "flops": r.flops,
-                           "vector_flops": float(r.vector_flops), "bytes": float(r.bytes),
-                           "intensity": r.intensity, "hbm_bound": r.hbm_bound} for r in rows], indent=2))
+        # an op whose bytes stay on chip (a fused kernel) has no HBM intensity: null, never Infinity
+        print(_dumps([{"name": r.name, "phase": r.phase, "repeat": r.repeat, "flops": r.flops,
+                       "vector_flops": float(r.vector_flops), "bytes": float(r.bytes),
+                       "intensity": r.intensity if math.isfinite(r.intensity) else None,
+                       "hbm_bound": r.hbm_bound} for r in rows]))
         return
     ridge = chip.peak_flops_per_s["bf16"] / chip.hbm_bytes_per_s
     print(f"{card.name} on {chip.name}: {args.batch} × {args.seq} tokens; "
@@ -70,6 +73,22 @@ def _ops(args) -> None:
     print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
                   f"{r.intensity:.1f}", "HBM" if r.hbm_bound else "compute"] for r in rows],
                 ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
+
+
+def _dumps(obj) -> str:
+    """JSON with every number finite: an overflow (e.g. a chip card with a 1e-300 peak) is a
+    one-line error naming the key, never ``Infinity`` or ``NaN`` in the output."""
+    def check(x, where):
+        if isinstance(x, float) and not math.isfinite(x):
+            raise InfeasibleError(f"the result {where or 'value'} is not finite ({x}); an input is out of range")
+        if isinstance(x, dict):
+            for k, v in x.items():
+                check(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                check(v, f"{where}[{i}]")
+    check(obj, "")
+    return json.dumps(obj, indent=2, allow_nan=False)
 
 
 def _settings(pairs: list[str] | None) -> dict[str, str]:
@@ -151,8 +170,9 @@ def _plan(args) -> None:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
                   parse_mesh(args.mesh), run, options, args.tokens, args.mfu)
+    _dumps(result)          # a non-finite number is an error, in text as in JSON
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(_dumps(result))
         return
     print(f"{card.name} on {args.chips} × {chip.name}: {args.batch_tokens} tokens per step "
           f"({result['sequences']} × {args.seq}), overlap {args.overlap}")

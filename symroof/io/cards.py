@@ -236,18 +236,29 @@ def parse_number(value, where: str, key: str) -> Fraction:
     if isinstance(value, bool):
         raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
     if isinstance(value, int):
-        return Fraction(value)
+        return _in_range(Fraction(value), value, where, key)
     if isinstance(value, float):
         # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.
         if value != value or value in (float("inf"), float("-inf")):
             raise CardError(f"{where}: key '{key}' must be a finite number, got {value!r}")
-        return Fraction(repr(value))
+        return _in_range(Fraction(repr(value)), value, where, key)
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         mantissa, _, exponent = value.strip().lower().partition("e")
         if exponent and abs(int(exponent)) > 300:      # an exact 10**99999 would take minutes
             raise CardError(f"{where}: key '{key}' is out of range, got {value!r}")
-        return Fraction(value.strip())
+        return _in_range(Fraction(value.strip()), value, where, key)
     raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
+
+
+# Numbers symroof reads are hardware and model sizes: far inside 1e-30 .. 1e30. Outside it, a
+# step time or a reciprocal would overflow a float; refusing here keeps Infinity out of output.
+_SMALLEST, _LARGEST = Fraction(1, 10 ** 30), Fraction(10 ** 30)
+
+
+def _in_range(number: Fraction, value, where: str, key: str) -> Fraction:
+    if number and not _SMALLEST <= abs(number) <= _LARGEST:
+        raise CardError(f"{where}: key '{key}' is out of range (allowed: 1e-30 to 1e30 in size), got {value!r}")
+    return number
 
 
 def _positive_number(value, where: str, key: str) -> Fraction:
