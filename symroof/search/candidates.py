@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..parallel import topology as meshlib
 from ..parallel.axes import BATCH_AXES, DIVIDES
 
 MICROBATCHES_PER_STAGE = 8       # pipeline microbatches tried: stages .. this × stages
-MAX_EXTRA_SLICES = 4             # multislice: up to this × the fewest slices that hold the job
+MAX_EXTRA_SLICES = 2             # multislice: up to this × the fewest slices that hold the job
 
 
 @dataclass
@@ -177,37 +178,49 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
     if key in _PLACED:
         return _PLACED[key]
     order = sorted(range(len(inner)), key=lambda i: -meshlib.ORDER.index(inner[i]))   # innermost first
+    inner_first = tuple(degrees[j] for j in order)
     out: set = set()
     for box in meshlib.slices(chip, per_slice):
-        memo: dict = {}
-
-        def rest(i, room, box=box, memo=memo):
-            """Distinct attribute tuples of axes order[i:] laid on what is left of the box."""
-            if i == len(order):
-                return {()} if all(r == 1 for r in room) else set()
-            if (i, room) not in memo:
-                found = set()
-                for f in meshlib._factorings(degrees[order[i]], room):
-                    left = tuple(r // x for r, x in zip(room, f))
-                    head = _attrs(box, f)
-                    found |= {(head,) + tail for tail in rest(i + 1, left)}
-                memo[(i, room)] = found
-            return memo[(i, room)]
-
-        for attrs in rest(0, tuple(p.size for p in box)):
+        plain = tuple((p.size, p.link, p.ring) for p in box)      # cheap to hash, unlike the dataclass
+        for attrs in _rest(plain, inner_first, tuple(p.size for p in box)):
             by_axis = dict(zip(order, attrs))
             out.add(tuple(by_axis[j] for j in range(len(inner))))
-    out = sorted(out)
+    out = _undominated(out)
     _PLACED[key] = out
     return out
 
 
+@lru_cache(maxsize=65536)
+def _rest(box, degrees: tuple, room: tuple) -> tuple:
+    """Undominated attribute tuples of axes of ``degrees`` (innermost first) laid on ``room``."""
+    if not degrees:
+        return ((),) if all(r == 1 for r in room) else ()
+    found = set()
+    for f in meshlib._factorings(degrees[0], room):
+        left = tuple(r // x for r, x in zip(room, f))
+        head = _attrs(box, f)
+        found |= {(head,) + tail for tail in _rest(box, degrees[1:], left)}
+    return tuple(_undominated(found))
+
+
+def _undominated(rows: set) -> list:
+    """Drop placements no faster than another on every axis (same links, no more bandwidth): a
+    collective's time only falls as an axis's bandwidth multiple grows."""
+    rows = sorted(rows, key=lambda r: [-a[1] for a in r])
+    keep: list = []
+    for r in rows:
+        if not any(all(k[j][0] == r[j][0] and k[j][1] >= r[j][1] for j in range(len(r))) for k in keep):
+            keep.append(r)
+    return keep
+
+
+@lru_cache(maxsize=65536)
 def _attrs(box, factors) -> tuple:
     """(link, bandwidth multiple, physical axes, wrap) of one axis: ``topology.axes_of`` in plain numbers."""
-    used = [(p, f) for p, f in zip(box, factors) if f > 1]
-    if any(p.link == "dcn" for p, _ in used):
+    used = [(p, f) for p, f in zip(box, factors) if f > 1]      # p: (size, link, ring)
+    if any(p[1] == "dcn" for p, _ in used):
         return ("dcn", 1.0, 1, True)
-    wrap = all(p.ring and f == p.size for p, f in used)
+    wrap = all(p[2] and f == p[0] for p, f in used)
     m = max(len(used), 1)
     return ("ici", m / (1 if wrap else 2), m, wrap)
 

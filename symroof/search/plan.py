@@ -57,21 +57,33 @@ def _value(expr, values) -> float:
     return float(exact_eval(expr, values))
 
 
+def _book_forms(overlap: str) -> dict:
+    """The book's closed forms as solved by SymPy (cached on disk: solving takes most of a second)."""
+    from ..search import cache
+
+    def solve():
+        from ..solve.training import data_parallel_batch, fsdp_tp_optimum
+
+        d = fsdp_tp_optimum(overlap=overlap)
+        return {"fsdp_critical": data_parallel_batch().expr, "x_opt": d.expr,
+                "fsdp_tp_critical": d.extra["critical_batch"]}
+    return cache.cached("book_forms", {"overlap": overlap}, solve)
+
+
 def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") -> dict:
     """The book's closed forms (simplified layer, forward pass) instantiated for this run."""
     from ..io.bind import chip_values, model_values
-    from ..solve.training import data_parallel_batch, fsdp_tp_optimum
 
     axes = len(chip.pod_shape) if chip.family == "tpu" else 1
     mx, my = (axes - 1, 1) if axes > 1 else (1, 1)     # FSDP+TP: the book's split of the torus axes
     vals = {**model_values(card), **chip_values(chip), **run.values(), B: sequences, T: seq,
             n_chips: chips_per_pod}
     per_chip = sequences * seq / chips_per_pod
-    fsdp_crit = _value(data_parallel_batch().expr, {**vals, M_X: axes})
-    d = fsdp_tp_optimum(overlap=overlap)
+    forms = _book_forms(overlap)
+    fsdp_crit = _value(forms["fsdp_critical"], {**vals, M_X: axes})
     mixed = {**vals, M_X: mx, M_Y: my}
-    mixed_crit = _value(d.extra["critical_batch"], mixed)
-    x_opt = _value(d.expr, mixed)
+    mixed_crit = _value(forms["fsdp_tp_critical"], mixed)
+    x_opt = _value(forms["x_opt"], mixed)
     x2 = 2 ** round(math.log2(x_opt))
     y2 = 1
     while x2 * y2 * 2 <= chips_per_pod:
@@ -148,8 +160,12 @@ def _flops_per_token(card, seq):
     from ..core.graph import Structure, build
     from ..io.bind import model_values
 
-    g = build(Structure.of(card), "causal")
-    return _value(training_flops_per_token(g), {**model_values(card), T: seq})
+    from ..search import cache
+
+    structure = Structure.of(card)
+    expr = cache.cached("flops_per_token", {"structure": repr(structure)},
+                        lambda: {"e": training_flops_per_token(build(structure, "causal"))})["e"]
+    return _value(expr, {**model_values(card), T: seq})
 
 
 def _rows(evaluated: list[Evaluated], keep: int = 400):
@@ -229,11 +245,10 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
         out["n_micro"] = int(ev.cand.micro[i])
     if "fsdp" in chosen and "tensor" in chosen:
         from ..io.bind import chip_values, model_values
-        from ..solve.training import fsdp_tp_optimum
 
         vals = {**model_values(card), **chip_values(chip), B: sequences // slices, T: seq,
                 n_chips: used // slices, M_X: out["axes"]["fsdp"]["M"], M_Y: out["axes"]["tensor"]["M"]}
-        out["mesh_x_opt"] = _value(fsdp_tp_optimum(overlap=options.overlap).expr, vals)
+        out["mesh_x_opt"] = _value(_book_forms(options.overlap)["x_opt"], vals)
         out["mesh_x_opt_note"] = (f"book layer, forward pass, overlap {options.overlap}, "
                                   f"M_X={vals[M_X]}, M_Y={vals[M_Y]} and {used // slices} chips of the chosen mesh")
     if tokens is not None:

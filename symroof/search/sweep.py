@@ -70,10 +70,8 @@ class Compiled:
     family: str
     axes: tuple                   # all logical axes, pod first if any
     args: tuple                   # lambdify argument symbols
-    t_math: object
-    t_hbm: object
-    memory: object
-    per_key: dict                 # "fsdp+seq" -> callable
+    names: list                   # what fn returns, in order: t_math, t_hbm, memory, comms:<axes>...
+    fn: object                    # the generated function: args -> list of values (or arrays)
     links: dict                   # axis -> "ici" | "dcn" (collectives are merged only within a link)
 
 
@@ -86,21 +84,20 @@ def _structure(card: ModelCard, options: Options):
     return Structure.book_layer() if options.book_layer else Structure.of(card)
 
 
-def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
-                   options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
-    """Derive and lambdify one family's step time, memory and per-axis comms (cached).
+def derive_family(family: str, structure, options: Options, several_pods: bool,
+                  dcn_axes: frozenset) -> dict:
+    """One family's symbolic step terms, memory and per-axis comms (``comms:<axes>``), in the
+    mesh, model and chip symbols; read from the on-disk cache when a valid entry exists."""
+    from . import cache
 
-    ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
-    """
-    from ..core.graph import build
-    from ..io.bind import chip_values, model_values
-    from ..parallel.roofline import comms_by_axis, memory_per_chip, step
-    from ..parallel.sharding import shard
+    fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
+              "phase": options.phase, "overlap": options.overlap, "pods": several_pods,
+              "dcn_axes": sorted(dcn_axes)}
+    return cache.cached("family", fields, lambda: _derive(family, structure, options, several_pods, dcn_axes))
 
-    key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
-    if key in _CACHE:
-        return _CACHE[key]
-    axes = (("pod",) if pods > 1 else ()) + FAMILIES[family]
+
+def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset) -> dict:
+    axes = (("pod",) if several_pods else ()) + FAMILIES[family]
     sym_mesh = {}
     for name in axes:
         size, m = AXIS_SYMBOLS[name]
@@ -108,26 +105,48 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
             m = sp.Integer(1)
         link = "dcn" if name == "pod" or name in dcn_axes else "ici"
         sym_mesh[name] = Axis(name, size, link, m, True)
-    sg = shard(build(_structure(card, options), "causal"), sym_mesh)
+    return sym_mesh
+
+
+def _derive(family, structure, options, several_pods, dcn_axes) -> dict:
+    from ..core.graph import build
+    from ..parallel.roofline import comms_by_axis, memory_per_chip, step
+    from ..parallel.sharding import shard
+
+    sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes))
     st = step(sg, options.overlap, options.phase, simplify=False)
-    mem = memory_per_chip(sg)["total"]
-    per = comms_by_axis(sg, options.phase)
+    out = {"t_math": st["t_math"], "t_hbm": st["t_hbm"], "memory": memory_per_chip(sg)["total"]}
+    out.update({f"comms:{k}": e for k, e in comms_by_axis(sg, options.phase).items()})
+    return out
+
+
+def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
+                   options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
+    """Derive (or read from the cache) and lambdify one family's step time, memory and per-axis comms.
+
+    ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
+    """
+    import numpy
+
+    from ..io.bind import chip_values, model_values
+
+    key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
+    if key in _CACHE:
+        return _CACHE[key]
+    sym_mesh = _mesh_symbols(family, pods > 1, dcn_axes)
+    axes = tuple(sym_mesh)
+    exprs = derive_family(family, _structure(card, options), options, pods > 1, dcn_axes)
     values = {**model_values(card), **chip_values(chip), **run.values()}
     if "tensor" in axes and not options.continuous:
         # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
         # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
-        values[K] = sp.Max(values[K], Y)
+        values[K] = sp.Max(values[K], Y, evaluate=False)
     args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)
     args = args + (B, T, n_micro)
-
-    def fn(expr):
-        import numpy
-
-        return sp.lambdify(args, expr.xreplace(values), modules=[numpy], docstring_limit=0)
-
-    compiled = Compiled(family, axes, args, fn(st["t_math"]), fn(st["t_hbm"]), fn(mem),
-                        {k: fn(e) for k, e in per.items()},
-                        {a: ax.link for a, ax in sym_mesh.items()})
+    names = list(exprs)
+    # one generated function for all terms: one lambdify, one call per evaluation
+    fn = sp.lambdify(args, [exprs[n].xreplace(values) for n in names], modules=[numpy], docstring_limit=0)
+    compiled = Compiled(family, axes, args, names, fn, {a: ax.link for a, ax in sym_mesh.items()})
     _CACHE[key] = compiled
     return compiled
 
@@ -155,11 +174,14 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
             cols[m] = np.asarray(cand.m[a], dtype=float)
     argv = [cols[s] for s in comp.args]
     bc = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))    # noqa: E731
-    t_math, t_hbm, memory = bc(comp.t_math(*argv)), bc(comp.t_hbm(*argv)), bc(comp.memory(*argv))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        got = dict(zip(comp.names, (bc(v) for v in comp.fn(*argv))))
+    t_math, t_hbm, memory = got["t_math"], got["t_hbm"], got["memory"]
     t_link = {"ici": np.zeros(n), "dcn": np.zeros(n)}
-    for key, f in comp.per_key.items():
-        t = bc(f(*argv))
-        link = comp.links[key.split("+")[0]]
+    for key, t in got.items():
+        if not key.startswith("comms:"):
+            continue
+        link = comp.links[key[len("comms:"):].split("+")[0]]
         t_link[link] = t_link[link] + t if overlap == "sum" else np.maximum(t_link[link], t)
     t_comms = (t_link["ici"] + t_link["dcn"] if overlap == "sum"
                else np.maximum(t_link["ici"], t_link["dcn"]))
