@@ -151,6 +151,36 @@ def store(kind: str, fields: dict, exprs: dict) -> bool:
         return False
 
 
+def load_data(kind: str, fields: dict):
+    """Plain JSON data (numbers, strings, lists) stored under this key, or None."""
+    key = full_key(kind, fields)
+    path = _path(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    return entry.get("data")
+
+
+def store_data(kind: str, fields: dict, data) -> bool:
+    key = full_key(kind, fields)
+    path = _path(key)
+    if path is None:
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "data": data}))
+        os.replace(tmp, path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def cached(kind: str, fields: dict, compute) -> dict:
     """``compute()`` (a dict of name -> expression), read from the cache when a valid entry exists."""
     found = load(kind, fields)

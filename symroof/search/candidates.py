@@ -228,7 +228,33 @@ def _attrs(box, factors) -> tuple:
 def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods: int | None, batch: int,
                          seq: int, forced: dict, continuous: bool = False, exact: dict | None = None,
                          min_fraction: float = 0.4, m_symbols: dict | None = None) -> Candidates:
-    """Every degree split × placement × microbatch count of ``family`` on at most ``chips`` chips."""
+    """Every degree split × placement × microbatch count of ``family`` on at most ``chips`` chips
+    (plain numbers, kept in the on-disk cache under everything they depend on)."""
+    from . import cache
+
+    fields = {"family": family, "inner": inner, "chips": chips, "pods": pods, "batch": batch, "seq": seq,
+              "forced": sorted(forced.items()), "continuous": continuous,
+              "exact": sorted(exact.items()) if exact else None, "min_fraction": min_fraction,
+              "m_free": sorted(a for a, m in (m_symbols or {}).items() if m is None),
+              "model": [card.n_layers, card.n_heads, card.n_kv_heads, card.d_ff, card.n_experts],
+              "topology": [chip.family, list(chip.pod_shape), chip.wraparound, chip.wraparound_unit,
+                           chip.max_slice_chips]}
+    data = cache.load_data("candidates", fields)
+    if isinstance(data, dict):
+        try:
+            return Candidates(family, tuple(data["axes"]), data["degrees"], data["micro"], data["links"],
+                              data["m"], data["n_phys"], data["wraps"], data["reasons"])
+        except (KeyError, TypeError):
+            pass
+    cand = _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, continuous, exact,
+                      min_fraction, m_symbols)
+    cache.store_data("candidates", fields, {k: getattr(cand, k) for k in (
+        "axes", "degrees", "micro", "links", "m", "n_phys", "wraps", "reasons")})
+    return cand
+
+
+def _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, continuous, exact,
+               min_fraction, m_symbols) -> Candidates:
     axes = ("pod",) + inner
     cand = Candidates(family, axes, {a: [] for a in axes}, [], {a: [] for a in axes},
                       {a: [] for a in axes}, {a: [] for a in axes}, {a: [] for a in axes})

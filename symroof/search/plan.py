@@ -71,7 +71,21 @@ def _book_forms(overlap: str) -> dict:
 
 
 def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") -> dict:
-    """The book's closed forms (simplified layer, forward pass) instantiated for this run."""
+    """The book's closed forms (simplified layer, forward pass) instantiated for this run (the
+    numbers are kept in the on-disk cache under every input)."""
+    from ..search import cache
+
+    fields = {"card": repr(card), "chip": repr(chip), "chips": chips_per_pod, "sequences": sequences,
+              "seq": seq, "run": repr(run), "overlap": overlap}
+    found = cache.load_data("closed_forms", fields)
+    if isinstance(found, dict):
+        return found
+    out = _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap)
+    cache.store_data("closed_forms", fields, out)
+    return out
+
+
+def _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap) -> dict:
     from ..io.bind import chip_values, model_values
 
     axes = len(chip.pod_shape) if chip.family == "tpu" else 1
@@ -163,9 +177,15 @@ def _flops_per_token(card, seq):
     from ..search import cache
 
     structure = Structure.of(card)
+    fields = {"structure": repr(structure), "card": repr(card), "seq": seq}
+    found = cache.load_data("flops_per_token_value", fields)
+    if isinstance(found, float):
+        return found
     expr = cache.cached("flops_per_token", {"structure": repr(structure)},
                         lambda: {"e": training_flops_per_token(build(structure, "causal"))})["e"]
-    return _value(expr, {**model_values(card), T: seq})
+    value = _value(expr, {**model_values(card), T: seq})
+    cache.store_data("flops_per_token_value", fields, value)
+    return value
 
 
 def _rows(evaluated: list[Evaluated], keep: int = 400):

@@ -120,6 +120,15 @@ def _derive(family, structure, options, several_pods, dcn_axes) -> dict:
     return out
 
 
+def _printer():
+    """lambdify's NumPy printer, told not to sort the terms of every sum (the order of a sum's
+    terms does not matter to numpy, and sorting them is most of the printing time)."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    return NumPyPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                         "user_functions": {}, "order": "none"})
+
+
 def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
                    options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
     """Derive (or read from the cache) and lambdify one family's step time, memory and per-axis comms.
@@ -135,17 +144,29 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
         return _CACHE[key]
     sym_mesh = _mesh_symbols(family, pods > 1, dcn_axes)
     axes = tuple(sym_mesh)
-    exprs = derive_family(family, _structure(card, options), options, pods > 1, dcn_axes)
+    from . import cache
+
+    structure = _structure(card, options)
     values = {**model_values(card), **chip_values(chip), **run.values()}
-    if "tensor" in axes and not options.continuous:
+    replicate = "tensor" in axes and not options.continuous
+    if replicate:
         # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
         # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
         values[K] = sp.Max(values[K], Y, evaluate=False)
+    fields = {"structure": repr(structure), "family": family, "phase": options.phase, "overlap": options.overlap,
+              "pods": pods > 1, "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate,
+              "values": sorted((s.name, str(v)) for s, v in values.items())}
+
+    def numeric():
+        symbolic = derive_family(family, structure, options, pods > 1, dcn_axes)
+        return {n: e.xreplace(values) for n, e in symbolic.items()}
+    # the card's numbers substituted: small trees in the mesh symbols, quick to lambdify
+    exprs = cache.cached("numeric_family", fields, numeric)
     args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)
     args = args + (B, T, n_micro)
     names = list(exprs)
     # one generated function for all terms: one lambdify, one call per evaluation
-    fn = sp.lambdify(args, [exprs[n].xreplace(values) for n in names], modules=[numpy], docstring_limit=0)
+    fn = sp.lambdify(args, [exprs[n] for n in names], modules=[numpy], docstring_limit=0, printer=_printer())
     compiled = Compiled(family, axes, args, names, fn, {a: ax.link for a, ax in sym_mesh.items()})
     _CACHE[key] = compiled
     return compiled
