@@ -181,8 +181,8 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
     inner_first = tuple(degrees[j] for j in order)
     out: set = set()
     for box in meshlib.slices(chip, per_slice):
-        plain = tuple((p.size, p.link, p.ring) for p in box)      # cheap to hash, unlike the dataclass
-        for attrs in _rest(plain, inner_first, tuple(p.size for p in box)):
+        state = tuple(sorted((p.size, p.link, p.ring, p.size) for p in box))
+        for attrs in _rest(state, inner_first):
             by_axis = dict(zip(order, attrs))
             out.add(tuple(by_axis[j] for j in range(len(inner))))
     out = _undominated(out)
@@ -191,15 +191,22 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
 
 
 @lru_cache(maxsize=65536)
-def _rest(box, degrees: tuple, room: tuple) -> tuple:
-    """Undominated attribute tuples of axes of ``degrees`` (innermost first) laid on ``room``."""
+def _rest(state: tuple, degrees: tuple) -> tuple:
+    """Undominated attribute tuples of axes of ``degrees`` (innermost first) laid on what is left.
+
+    ``state`` is one (size, link, ring, room left) per physical axis, sorted: physical axes
+    alike are interchangeable, so sorting lets every arrangement that differs only by swapping
+    them share one memo entry.
+    """
     if not degrees:
-        return ((),) if all(r == 1 for r in room) else ()
+        return ((),) if all(s[3] == 1 for s in state) else ()
     found = set()
-    for f in meshlib._factorings(degrees[0], room):
-        left = tuple(r // x for r, x in zip(room, f))
-        head = _attrs(box, f)
-        found |= {(head,) + tail for tail in _rest(box, degrees[1:], left)}
+    props = tuple(s[:3] for s in state)          # what an axis's attributes depend on (not the room)
+    for f in meshlib._factorings(degrees[0], tuple(s[3] for s in state)):
+        head = _attrs(props, f)
+        left = tuple(sorted((s[0], s[1], s[2], s[3] // x) for s, x in zip(state, f)))
+        for tail in _rest(left, degrees[1:]):
+            found.add((head,) + tail)
     return tuple(_undominated(found))
 
 
@@ -217,7 +224,7 @@ def _undominated(rows: set) -> list:
 @lru_cache(maxsize=65536)
 def _attrs(box, factors) -> tuple:
     """(link, bandwidth multiple, physical axes, wrap) of one axis: ``topology.axes_of`` in plain numbers."""
-    used = [(p, f) for p, f in zip(box, factors) if f > 1]      # p: (size, link, ring)
+    used = [(p, f) for p, f in zip(box, factors) if f > 1]      # p: (size, link, ring, ...)
     if any(p[1] == "dcn" for p, _ in used):
         return ("dcn", 1.0, 1, True)
     wrap = all(p[2] and f == p[0] for p, f in used)
