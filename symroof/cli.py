@@ -163,7 +163,7 @@ def _plan(args) -> None:
             raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "
                             f"(the physical axes of a {chip.name} pod)")
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
-               else Options(args.overlap, m_override=forced))
+               else Options(args.overlap, m_override=forced, pad=args.pad))
     if args.mfu is not None and not 0 < args.mfu <= 1:
         raise CardError(f"--mfu must be in (0, 1], got {args.mfu}")
     if args.tokens is not None and args.tokens <= 0:
@@ -303,6 +303,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
     p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
                    help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
+    p.add_argument("--pad", action="store_true",
+                   help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
     p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
     p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")

@@ -101,3 +101,17 @@ def test_a_larger_nvlink_domain_is_never_slower(model, chips, batch_tokens):
     steps = [_plan(model, "h100-sxm", chips, batch_tokens, 8192, {"pod_shape": str(d)})["step_time_s"]
              for d in (8, 16, 72, 256)]
     assert all(later <= earlier * (1 + 1e-12) for earlier, later in zip(steps, steps[1:])), steps
+
+
+def test_pad_uses_every_chip_and_pays_for_the_padding():
+    chip = load_chip("tpu-v5p")
+    r = planlib.plan(load_model("llama3-70b"), chip, 8960, 4194304, 4096,
+                     options=planlib.Options(pad=True))
+    pad = r["padding"]
+    assert r["chips_used"] == 8960 and pad["seq"] % r["mesh"]["seq"] == 0 and pad["seq"] > 4096
+    # compute-bound on the padded tokens: the padding is computed, not free
+    by_hand = train_flops_per_token(LLAMA3_70B, pad["seq"]) * pad["sequences"] * pad["seq"] / (8960 * V5P)
+    assert r["bound"] == "compute" and r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)
+    plain = _plan("llama3-70b", "tpu-v5p", 8960, 4194304, 4096)
+    assert r["step_time_s"] < plain["step_time_s"]            # 8960 padded chips beat 8192 even ones
+    assert r["mfu"] < 1                                       # MFU counts only the real tokens

@@ -50,8 +50,16 @@ def _divisors(n: int) -> list[int]:
     return list(meshlib._divisors(n))
 
 
-def allowed_degrees(axis: str, card, batch: int, seq: int) -> list[int]:
-    """Degrees an axis may take for this model and batch: the divisors of what it splits."""
+def padded(batch: int, seq: int, degrees: dict) -> tuple[int, int]:
+    """The batch of sequences and the sequence length padded to multiples of their axes' degrees."""
+    data = math.prod(d for a, d in degrees.items() if a in BATCH_AXES)
+    z = degrees.get("seq", 1)
+    return -(-batch // data) * data, -(-seq // z) * z
+
+
+def allowed_degrees(axis: str, card, batch: int, seq: int, pad_chips: int | None = None) -> list[int]:
+    """Degrees an axis may take for this model and batch: the divisors of what it splits (with
+    ``pad_chips``, a batch or sequence axis may also take divisors of the chips: padding)."""
     sizes = {"sequences": batch, "tokens": seq, "layers": card.n_layers, "experts": card.n_experts,
              "heads": card.n_heads, "d_ff": card.d_ff}
     common = 0
@@ -59,6 +67,9 @@ def allowed_degrees(axis: str, card, batch: int, seq: int) -> list[int]:
         if what in sizes:
             common = math.gcd(common, sizes[what])
     out = _divisors(common)
+    if pad_chips and DIVIDES[axis] in (("sequences",), ("tokens",)):
+        top = batch if DIVIDES[axis] == ("sequences",) else seq
+        out = sorted(set(out) | {d for d in _divisors(pad_chips) if d <= top})
     if "kv_heads" in DIVIDES[axis]:     # KV heads divide the degree or are replicated up to it
         kv = card.n_kv_heads
         out = [d for d in out if kv % d == 0 or d % kv == 0]
@@ -105,16 +116,21 @@ def _grid(inner: tuple, choices: list[list[int]], pods: list[int]):
 
 
 def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int, pods: int | None,
-                min_fraction: float, exact: dict | None, continuous: bool):
+                min_fraction: float, exact: dict | None, continuous: bool, pad: bool = False):
     """Rows of degrees (pod first) that divide evenly, use between ``min_fraction`` and all of the
-    chips, and whose per-slice part is no larger than a slice. Returns (list of tuples, reasons)."""
+    chips, and whose per-slice part is no larger than a slice. Returns (list of tuples, reasons).
+
+    ``pad``: the batch and sequence axes may also take any divisor of the chip count up to the
+    sequences (tokens); the batch (sequence) is then padded to the next multiple (``padded``)."""
     import numpy as np
 
     inner = family_axes
     reasons: dict = {}
     if exact is not None:
         row = (exact.get("pod", 1),) + tuple(exact[a] for a in inner)
-        why = None if continuous else degree_problem(card, batch, seq, dict(zip(("pod",) + inner, row)))
+        named = dict(zip(("pod",) + inner, row))
+        why = None if continuous else degree_problem(card, *padded(batch, seq, named) if pad else (batch, seq),
+                                                     named)
         if why:
             reasons[why] = 1
             return [], reasons
@@ -122,8 +138,8 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
     if continuous:       # the book's layer: degrees are any split of the chips
         choices = [[d for d in _divisors(chips) if d > 1] for _ in inner]
     else:
-        choices = [[d for d in allowed_degrees(a, card, batch, seq) if d > 1 or inner == ("data",)]
-                   for a in inner]
+        choices = [[d for d in allowed_degrees(a, card, batch, seq, chips if pad else None)
+                    if d > 1 or inner == ("data",)] for a in inner]
     limit = meshlib.slice_limit(chip) if chip.family == "tpu" else chips
     if pods is not None:
         pod_choices = [pods]
@@ -140,7 +156,7 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
             data = data * col
     keep = used <= chips
     if not continuous:
-        keep &= (batch % data == 0)
+        keep &= (data <= batch) if pad else (batch % data == 0)
     even = keep.copy()
     keep &= used >= min_fraction * chips
     if pods is None and chip.family == "tpu":
@@ -163,7 +179,7 @@ def microbatch_counts(batch: int, degrees: dict) -> list[int]:
     """Pipeline microbatch counts to try: divisors of each replica's sequences, at least one per
     stage (fewer leaves a stage idle for good), up to MICROBATCHES_PER_STAGE per stage."""
     data = math.prod(d for a, d in degrees.items() if a in BATCH_AXES)
-    stages, per_replica = degrees["stage"], max(batch // data, 1)
+    stages, per_replica = degrees["stage"], max(-(-batch // data), 1)
     counts = [m for m in _divisors(per_replica) if stages <= m <= stages * MICROBATCHES_PER_STAGE]
     return counts
 
@@ -234,13 +250,13 @@ def _attrs(box, factors) -> tuple:
 
 def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods: int | None, batch: int,
                          seq: int, forced: dict, continuous: bool = False, exact: dict | None = None,
-                         min_fraction: float = 0.4, m_symbols: dict | None = None) -> Candidates:
+                         min_fraction: float = 0.4, m_symbols: dict | None = None, pad: bool = False) -> Candidates:
     """Every degree split × placement × microbatch count of ``family`` on at most ``chips`` chips
     (plain numbers, kept in the on-disk cache under everything they depend on)."""
     from . import cache
 
     fields = {"family": family, "inner": inner, "chips": chips, "pods": pods, "batch": batch, "seq": seq,
-              "forced": sorted(forced.items()), "continuous": continuous,
+              "forced": sorted(forced.items()), "continuous": continuous, "pad": pad,
               "exact": sorted(exact.items()) if exact else None, "min_fraction": min_fraction,
               "m_free": sorted(a for a, m in (m_symbols or {}).items() if m is None),
               "model": [card.n_layers, card.n_heads, card.n_kv_heads, card.d_ff, card.n_experts],
@@ -254,19 +270,19 @@ def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods
         except (KeyError, TypeError):
             pass
     cand = _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, continuous, exact,
-                      min_fraction, m_symbols)
+                      min_fraction, m_symbols, pad)
     cache.store_data("candidates", fields, {k: getattr(cand, k) for k in (
         "axes", "degrees", "micro", "links", "m", "n_phys", "wraps", "reasons")})
     return cand
 
 
 def _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, continuous, exact,
-               min_fraction, m_symbols) -> Candidates:
+               min_fraction, m_symbols, pad=False) -> Candidates:
     axes = ("pod",) + inner
     cand = Candidates(family, axes, {a: [] for a in axes}, [], {a: [] for a in axes},
                       {a: [] for a in axes}, {a: [] for a in axes}, {a: [] for a in axes})
     rows, cand.reasons = degree_rows(inner, card, chip, chips, batch, seq, pods,
-                                     1.0 if exact else min_fraction, exact, continuous)
+                                     1.0 if exact else min_fraction, exact, continuous, pad)
     m_symbols = m_symbols or {}
     for row in rows:
         pod, degs = row[0], row[1:]

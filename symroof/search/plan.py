@@ -151,13 +151,13 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
     sequences = batch_tokens // seq
     for fam in families:
         cand = enumerate_candidates(fam, FAMILIES[fam], card, chip, chips, pods, sequences, seq, forced,
-                                    options.continuous, mesh, m_symbols=m_symbols)
+                                    options.continuous, mesh, m_symbols=m_symbols, pad=options.pad)
         if not len(cand):
             out.append(Evaluated(fam, cand.axes, cand, reasons=dict(cand.reasons)))
             continue
         for (several, dcn_axes), part in split_by_links(cand).items():
             comp = compile_family(fam, card, chip, run, options, 2 if several else 1, dcn_axes)
-            out.append(evaluate(comp, part, card, chip, sequences, seq, options.overlap))
+            out.append(evaluate(comp, part, card, chip, sequences, seq, options.overlap, options.pad))
     if not any(e.arrays for e in out):
         why = max(((n, w) for e in out for w, n in e.reasons.items()), default=(0, None))[1]
         if why:
@@ -258,6 +258,11 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
 
     out["alternatives"] = alternatives(rows, _row(ev, i), top)
     out["idle_reason"] = idle_reason(evaluated, _row(ev, i), chips) if used < chips else None
+    pad_b, pad_t = int(a["sequences"]), int(a["seq"])
+    if (pad_b, pad_t) != (sequences, seq):
+        extra = pad_b * pad_t / (sequences * seq) - 1
+        out["padding"] = {"sequences": pad_b, "seq": pad_t, "extra_tokens_fraction": extra,
+                          "note": "step time and memory include the padding; MFU counts the real tokens"}
     if not options.book_layer and options.phase is None:
         out["mfu"] = flops_token * batch_tokens / (used * peak * t_step)
         out["mfu_all_chips"] = flops_token * batch_tokens / (chips * peak * t_step)
@@ -332,6 +337,10 @@ def explain(r: dict) -> list[str]:
                  f"(power of two: {_fmt(cf['fsdp_tp']['power_of_two_mesh'])}, {cf['fsdp_tp']['chips_used']} chips"
                  f"{'' if cf['fsdp_tp']['fits_topology'] else ', not a slice of the pod'})"
                  + (f"; X_opt of the chosen mesh {r['mesh_x_opt']:.0f}" if r.get("mesh_x_opt") else ""))
+    if r.get("padding"):
+        p = r["padding"]
+        lines.append(f"padded: {r['sequences']} → {p['sequences']} sequences of {r['seq']} → {p['seq']} tokens "
+                     f"(+{100 * p['extra_tokens_fraction']:.1f}% tokens computed and held, not counted in MFU)")
     if r["idle_chips"]:
         lines.append(f"uses {r['chips_used']} of {r['chips']} chips ({r['idle_chips']} idle): {r['idle_reason']}")
     return lines

@@ -24,6 +24,7 @@ from ..io.run import RunSettings
 from ..core.symbols import (B, K, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
                             n_pods, n_stages)
 from .candidates import Candidates, enumerate_candidates, split_by_links  # noqa: F401
+from ..parallel.axes import BATCH_AXES
 
 # Strategy families: the logical axes inside a pod, outermost first. "pod" (DCN) is added
 # outermost whenever there are several pods. Expert families only for MoE cards.
@@ -63,6 +64,7 @@ class Options:
     book_layer: bool = False      # True: the book's In·W_in·W_out layer instead of the model
     m_override: tuple = ()        # ((axis, M), ...): force M for an axis (e.g. the book's M_X = 2)
     continuous: bool = False      # True: skip divisibility (the book treats tokens and F as continuous)
+    pad: bool = False             # True: pad the batch and sequence to a multiple of their axes' degrees
 
 
 @dataclass
@@ -182,12 +184,18 @@ class Evaluated:
 
 
 def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, batch: int, seq: int,
-             overlap: str = "sum") -> Evaluated:
+             overlap: str = "sum", pad: bool = False) -> Evaluated:
     """Vectorised step time, bound and feasibility of every candidate row."""
     import numpy as np
 
     n = len(cand)
-    cols = {n_micro: np.asarray(cand.micro, dtype=float), B: np.full(n, float(batch)), T: np.full(n, float(seq))}
+    cols = {n_micro: np.asarray(cand.micro, dtype=float)}
+    # with --pad, the batch and sequence padded to multiples of their axes' degrees:
+    # the padding's FLOPs, bytes and memory are in every term
+    data = np.prod([np.asarray(cand.degrees[a], dtype=float) for a in cand.axes if a in BATCH_AXES], axis=0)
+    z = np.asarray(cand.degrees["seq"], dtype=float) if "seq" in cand.axes else np.ones(n)
+    cols[B] = np.ceil(batch / data) * data if pad else np.full(n, float(batch))
+    cols[T] = np.ceil(seq / z) * z if pad else np.full(n, float(seq))
     for a in cand.axes:
         size, m = AXIS_SYMBOLS[a]
         cols[size] = np.asarray(cand.degrees[a], dtype=float)
@@ -216,7 +224,7 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     reasons["it needs more HBM than the chip has"] = int(np.sum(~fits))
     feasible = fits
     ev = Evaluated(comp.family, cand.axes, cand, reasons=reasons)
-    ev.arrays = dict(t_math=t_math, t_hbm=t_hbm, t_ici=t_link["ici"], t_dcn=t_link["dcn"], t_comms=t_comms,
+    ev.arrays = dict(sequences=cols[B], seq=cols[T], t_math=t_math, t_hbm=t_hbm, t_ici=t_link["ici"], t_dcn=t_link["dcn"], t_comms=t_comms,
                      t_step=t_step, memory=memory, bound=bound, feasible=feasible,
                      chips=np.prod([deg[a] for a in cand.axes], axis=0))
     return ev
