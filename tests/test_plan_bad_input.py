@@ -23,7 +23,7 @@ def _cli(args, timeout=60):
     (PLAN + ["--chips", "8960", "--set", "pod_shape=2000000,4,4"], "at most 1000000 chips"),
     (PLAN + ["--chips", "1e9"], "slices over DCN"),
     (["plan", "llama3-70b", "--chip", "h100-sxm", "--batch-tokens", "4194304", "--chips", "1e9"],
-     "between 40% and all of the 1000000000 chips"),
+     "between 50% and all of the 1000000000 chips"),
     (PLAN + ["--chips", "8960", "--set", "peak_flops_per_s.bf16=1e-300"], "out of range"),
     (PLAN + ["--chips", "1e400"], "positive integer"),
     (PLAN + ["--chips", "1" * 5000], "positive integer"),

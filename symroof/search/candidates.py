@@ -19,6 +19,11 @@ from ..parallel import topology as meshlib
 from ..parallel.axes import BATCH_AXES, DIVIDES
 
 MICROBATCHES_PER_STAGE = 8       # pipeline microbatches tried: stages .. this × stages
+# Meshes on fewer than this fraction of the chips are not tried: a power of two always lies
+# between half the chips and all of them (the splits most models allow), and leaving out the
+# smaller meshes halves the placements to walk. Where no split reaches it, the error says
+# how many chips the largest even split uses.
+MIN_FRACTION = 0.5
 MAX_EXTRA_SLICES = 2             # multislice: up to this × the fewest slices that hold the job
 
 
@@ -250,7 +255,7 @@ def _attrs(box, factors) -> tuple:
 
 def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods: int | None, batch: int,
                          seq: int, forced: dict, continuous: bool = False, exact: dict | None = None,
-                         min_fraction: float = 0.4, m_symbols: dict | None = None, pad: bool = False) -> Candidates:
+                         min_fraction: float = MIN_FRACTION, m_symbols: dict | None = None, pad: bool = False) -> Candidates:
     """Every degree split × placement × microbatch count of ``family`` on at most ``chips`` chips
     (plain numbers, kept in the on-disk cache under everything they depend on)."""
     from . import cache
