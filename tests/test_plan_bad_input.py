@@ -26,6 +26,9 @@ def _cli(args, timeout=60):
      "between 50% and all of the 1000000000 chips"),
     (PLAN + ["--chips", "8960", "--set", "peak_flops_per_s.bf16=1e-300"], "out of range"),
     (PLAN + ["--chips", "1e400"], "positive integer"),
+    (PLAN + ["--chips", "1e20"], "more than symroof plans for"),
+    (["plan", "llama3-70b", "--chip", "tpu-v5p", "--chips", "8960", "--batch-tokens", "1e29", "--seq", "1"],
+     "more than symroof plans for"),
     (PLAN + ["--chips", "1" * 5000], "positive integer"),
     (PLAN + ["--chips", "1.5"], "positive integer"),
 ])

@@ -149,7 +149,7 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
     if pods is not None:
         pod_choices = [pods]
     elif chip.family == "tpu":
-        pod_choices = [p for p in _divisors(batch) if p <= max(1, chips // 1)]
+        pod_choices = [p for p in _divisors(batch) if p <= chips]
     else:
         pod_choices = [1]
     cols = _grid(inner, choices, pod_choices)

@@ -29,9 +29,17 @@ def _family_of(mesh: dict[str, int]) -> str:
                           f"strategies: {', '.join(n + ' (' + '+'.join(a) + ')' for n, a in FAMILIES.items())}")
 
 
+# Sanity bounds, far beyond any machine or batch: past them the divisor search would take
+# minutes, so such input is refused in one line instead.
+LIMITS = (("chips", 10 ** 9), ("batch tokens", 10 ** 12), ("sequence length", 10 ** 8))
+
+
 def _checks(card, chip, chips, batch_tokens, seq, pods, strategy):
     if seq < 1 or batch_tokens < 1 or chips < 1 or (pods is not None and pods < 1):
         raise InfeasibleError("chips, pods, batch tokens and sequence length must be positive")
+    for (what, most), value in zip(LIMITS, (chips, batch_tokens, seq)):
+        if value > most:
+            raise InfeasibleError(f"{what} {value} is more than symroof plans for (at most {most:.0e})")
     if batch_tokens % seq:
         raise InfeasibleError(f"--batch-tokens {batch_tokens} is not a whole number of {seq}-token sequences")
     if pods is not None and chips % pods:
@@ -356,7 +364,7 @@ def parse_mesh(pairs: list[str] | None) -> dict[str, int] | None:
         name = name.strip()
         if not eq or name not in meshlib.ORDER:
             raise InfeasibleError(f"--mesh {pair!r}: expected AXIS=DEGREE with AXIS one of {', '.join(meshlib.ORDER)}")
-        if not value.strip().isdigit() or int(value) < 1:
-            raise InfeasibleError(f"--mesh {pair!r}: the degree must be a positive integer")
+        if not value.strip().isdigit() or len(value.strip()) > 12 or int(value) < 1:
+            raise InfeasibleError(f"--mesh {pair[:40]!r}: the degree must be a positive integer below 1e12")
         out[name] = int(value)
     return out
