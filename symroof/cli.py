@@ -28,7 +28,9 @@ def _count(args) -> None:
             "params": {"total": result.params_total, "by_group": result.params_by_group,
                        "active": result.params_active},
             "flops": {"forward": result.flops_forward, "backward": result.flops_backward,
-                      "per_token": float(result.flops_per_token), "by_module": result.flops_by_module},
+                      "per_token": float(result.flops_per_token), "by_module": result.flops_by_module,
+                      "model": result.flops_model, "recompute": result.flops_recompute,
+                      "hardware": result.flops_hardware},
             "memory_bytes": result.memory, "run": vars(run),
         }, indent=2))
         return
@@ -41,6 +43,11 @@ def _count(args) -> None:
              ["training FLOPs / token", grouped(result.flops_per_token) if result.flops_per_token.denominator == 1
               else str(result.flops_per_token),
               si(result.flops_per_token)]]
+    policy = "none" if result.recompute is None else result.recompute
+    policy = policy if isinstance(policy, str) else "keep " + ", ".join(policy)
+    rows += [["model FLOPs (MFU numerator)", grouped(result.flops_model), si(result.flops_model)],
+             [f"hardware FLOPs (HFU, recompute: {policy})", grouped(result.flops_hardware),
+              si(result.flops_hardware)]]
     rows += [[f"memory: {part}", grouped(n), si(n, "B")] for part, n in result.memory.items()]
     how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"
     print(f"{card.name}: {args.batch} sequence(s) × {args.seq} tokens ({how})")
@@ -51,6 +58,7 @@ def _ops(args) -> None:
     from .io.cards import override_chip
     from .io.catalog import load_chip, load_model
     from .io.bind import op_table
+    from .io.readers import dumps_finite as _dumps
     from .report.render import si, table
 
     card, chip = load_model(args.model), load_chip(args.chip)
@@ -73,22 +81,6 @@ def _ops(args) -> None:
     print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
                   f"{r.intensity:.1f}", "HBM" if r.hbm_bound else "compute"] for r in rows],
                 ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
-
-
-def _dumps(obj) -> str:
-    """JSON with every number finite: an overflow (e.g. a chip card with a 1e-300 peak) is a
-    one-line error naming the key, never ``Infinity`` or ``NaN`` in the output."""
-    def check(x, where):
-        if isinstance(x, float) and not math.isfinite(x):
-            raise InfeasibleError(f"the result {where or 'value'} is not finite ({x}); an input is out of range")
-        if isinstance(x, dict):
-            for k, v in x.items():
-                check(v, f"{where}.{k}" if where else str(k))
-        elif isinstance(x, (list, tuple)):
-            for i, v in enumerate(x):
-                check(v, f"{where}[{i}]")
-    check(obj, "")
-    return json.dumps(obj, indent=2, allow_nan=False)
 
 
 def _settings(pairs: list[str] | None) -> dict[str, str]:
@@ -151,19 +143,23 @@ def _validate(args) -> None:
 def _plan(args) -> None:
     from .io.cards import override_chip
     from .io.catalog import load_chip, load_model
+    from .io.readers import dumps_finite as _dumps
     from .search.plan import Options, parse_mesh, plan
     from .io.run import RunSettings
 
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
-                                        if k in RunSettings.__dataclass_fields__ and v is not None})
+    search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
+    run = RunSettings().with_options(**{k: v for k, v in vars(args).items() if k in RunSettings.__dataclass_fields__
+                                        and v is not None and not (k == "recompute" and search_recompute)})
     forced = tuple((parse_mesh(args.m_axes) or {}).items())
     for axis, m in forced:      # M counts physical axes: at most the torus's (or 1 on a switch)
         if not 1 <= m <= len(chip.pod_shape):
             raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "
                             f"(the physical axes of a {chip.name} pod)")
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
-               else Options(args.overlap, m_override=forced, pad=args.pad))
+               else Options(args.overlap, m_override=forced, pad=args.pad,
+                            schedule=None if args.schedule in (None, "auto") else args.schedule,
+                            search_schedule=args.schedule == "auto", search_recompute=search_recompute))
     if args.mfu is not None and not 0 < args.mfu <= 1:
         raise CardError(f"--mfu must be in (0, 1], got {args.mfu}")
     if args.tokens is not None and args.tokens <= 0:
@@ -184,7 +180,8 @@ def _plan(args) -> None:
         print(f"  training: {result['train_days']:.1f} days at this step time{extra}")
     for alt in result["alternatives"]:
         mesh = " × ".join(f"{k}={v}" for k, v in alt["mesh"].items())
-        print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}: {alt['step_time_s']:.3g} s, "
+        how = "".join(f", {k} {alt[k]}" for k in ("recompute", "schedule") if k in alt and alt[k] != result.get(k))
+        print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}{how}: {alt['step_time_s']:.3g} s, "
               f"{alt['lost_because']}")
 
 
@@ -303,6 +300,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
     p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
                    help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
+    p.add_argument("--schedule", choices=("gpipe", "1f1b", "auto"),
+                   help="pipeline schedule of a stage axis (default gpipe); auto: search both")
     p.add_argument("--pad", action="store_true",
                    help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
     p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
@@ -356,11 +355,15 @@ def _run_options(p) -> None:
     p.add_argument("--optimizer-bytes", dest="optimizer_bytes", type=_count_int,
                    help="optimizer bytes per parameter (8: Adam, fp32 moments)")
     p.add_argument("--act-bytes", dest="act_bytes", type=_count_int, help="bytes per activation (2)")
+    p.add_argument("--mask-bytes", dest="mask_bytes", type=_count_int,
+                   help="bytes per saved dropout-mask element (1)")
+    p.add_argument("--recompute", help="activation recompute: none, full, selective, or the tensors "
+                   "to keep, comma-separated (e.g. layer/attn_residual); sets memory and hardware "
+                   "FLOPs instead of --ckpt")
 
 
 def _count_int(text: str) -> int:
-    value = _positive_int(text) if text != "0" else 0
-    return value
+    return _positive_int(text) if text != "0" else 0
 
 
 def _positive_int(text: str) -> int:

@@ -115,3 +115,27 @@ def test_pad_uses_every_chip_and_pays_for_the_padding():
     plain = _plan("llama3-70b", "tpu-v5p", 8960, 4194304, 4096)
     assert r["step_time_s"] < plain["step_time_s"]            # 8960 padded chips beat 8192 even ones
     assert r["mfu"] < 1                                       # MFU counts only the real tokens
+
+
+def test_recompute_and_schedule_are_searched_when_asked(capsys):
+    """--recompute auto and --schedule auto: the plan names what it chose; recompute replays
+    forward work, so without memory pressure no recompute wins, and 1F1B (same bubble as GPipe,
+    at most p microbatches in flight: Narayanan et al. 2021, 2.2.1) never needs more memory."""
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5e", "--chips", "256", "--batch-tokens", "1048576",
+                 "--recompute", "auto", "--schedule", "auto", "--strategy", "pp_fsdp_tp", "--json"]) == 0
+    import json
+
+    r = json.loads(capsys.readouterr().out)
+    assert r["recompute"] in ("none", "selective", "full") and r["schedule"] in ("gpipe", "1f1b")
+    lost = [a for a in r["alternatives"] if a["mesh"] == r["mesh"] and a.get("recompute") != r["recompute"]]
+    assert lost and all(a["t_math_s"] >= r["t_math_s"] for a in lost)
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5e", "--chips", "256", "--batch-tokens", "1048576",
+                 "--schedule", "gpipe", "--strategy", "pp_fsdp_tp", "--mesh", "stage=2,fsdp=16,tensor=8",
+                 "--json"]) == 0
+    gpipe = json.loads(capsys.readouterr().out)
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5e", "--chips", "256", "--batch-tokens", "1048576",
+                 "--schedule", "1f1b", "--strategy", "pp_fsdp_tp", "--mesh", "stage=2,fsdp=16,tensor=8",
+                 "--json"]) == 0
+    one_f = json.loads(capsys.readouterr().out)
+    assert one_f["memory_per_chip_bytes"] <= gpipe["memory_per_chip_bytes"]
+    assert one_f["t_math_s"] == pytest.approx(gpipe["t_math_s"], rel=1e-12)      # the same bubble

@@ -138,3 +138,23 @@ def read_json(path: Path) -> object:
         raise CardError(f"{path}: nested too deeply") from None
     except ValueError as err:          # e.g. an integer of more than 4300 digits
         raise CardError(f"{path}: a value cannot be read ({_first(err)})") from None
+
+
+def dumps_finite(obj) -> str:
+    """JSON with every number finite: an overflow (e.g. a chip card with a tiny peak) is a
+    one-line error naming the key, never ``Infinity`` or ``NaN`` in the output."""
+    import math
+
+    from ..errors import InfeasibleError
+
+    def check(x, where):
+        if isinstance(x, float) and not math.isfinite(x):
+            raise InfeasibleError(f"the result {where or 'value'} is not finite ({x}); an input is out of range")
+        if isinstance(x, dict):
+            for k, v in x.items():
+                check(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                check(v, f"{where}[{i}]")
+    check(obj, "")
+    return json.dumps(obj, indent=2, allow_nan=False)

@@ -15,6 +15,7 @@ def row(ev, i: int) -> dict:
         out[key + "_s"] = float(a[key][i])
     if "stage" in ev.axes:
         out["n_micro"] = int(ev.cand.micro[i])
+    out.update(ev.variant)
     return out
 
 
@@ -29,6 +30,8 @@ def why_lost(win: dict, alt: dict) -> str:
     if bound == "compute":
         if alt["chips"] < win["chips"]:
             return f"compute-bound on fewer chips ({alt['chips']} vs {win['chips']})"
+        if alt.get("recompute") != win.get("recompute") and alt["t_math_s"] > win["t_math_s"]:
+            return f"recompute {alt['recompute']} replays forward work (t_math {alt['t_math_s']:.3g} s)"
         if "n_micro" in alt and alt["mesh"].get("stage", 1) > 1:
             return (f"pipeline bubble: t_math {alt['t_math_s']:.3g} s with {alt['mesh']['stage']} stages "
                     f"and {alt['n_micro']} microbatches")
@@ -40,10 +43,13 @@ def why_lost(win: dict, alt: dict) -> str:
 
 def alternatives(rows, win: dict, top: int) -> list[dict]:
     """The next fastest distinct (strategy, mesh) pairs after the winner, each with why it lost."""
-    seen, out = {(win["strategy"], tuple(win["mesh"].items()))}, []
+    def key_of(r):
+        return (r["strategy"], tuple(r["mesh"].items()), r.get("recompute"), r.get("schedule"))
+
+    seen, out = {key_of(win)}, []
     for _, ev, i in rows:
         r = row(ev, i)
-        key = (r["strategy"], tuple(r["mesh"].items()))
+        key = key_of(r)
         if key in seen:
             continue
         seen.add(key)

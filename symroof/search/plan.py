@@ -163,9 +163,12 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
         if not len(cand):
             out.append(Evaluated(fam, cand.axes, cand, reasons=dict(cand.reasons)))
             continue
-        for (several, dcn_axes), part in split_by_links(cand).items():
-            comp = compile_family(fam, card, chip, run, options, 2 if several else 1, dcn_axes)
-            out.append(evaluate(comp, part, card, chip, sequences, seq, options.overlap, options.pad))
+        for run_v, options_v, variant in _variants(fam, run, options):
+            for (several, dcn_axes), part in split_by_links(cand).items():
+                comp = compile_family(fam, card, chip, run_v, options_v, 2 if several else 1, dcn_axes)
+                ev = evaluate(comp, part, card, chip, sequences, seq, options.overlap, options.pad)
+                ev.variant = variant
+                out.append(ev)
     if not any(e.arrays for e in out):
         why = max(((n, w) for e in out for w, n in e.reasons.items()), default=(0, None))[1]
         if why:
@@ -175,6 +178,24 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
         raise InfeasibleError(f"no {strategy or 'strategy'} mesh fits {chips} {chip.name} chips "
                               f"({meshlib.describe(chip) if chip.family == 'tpu' else 'NVLink domains'})")
     return out
+
+
+def _variants(family: str, run: RunSettings, options: Options):
+    """(run, options, what was chosen) for each searched recompute policy and pipeline schedule."""
+    from dataclasses import replace
+
+    from ..parallel.pipeline import DEFAULT
+
+    policies = ("none", "selective", "full") if options.search_recompute else (run.recompute,)
+    staged = "stage" in FAMILIES[family]
+    schedules = ("gpipe", "1f1b") if options.search_schedule and staged else (options.schedule,)
+    for policy in policies:
+        for schedule in schedules:
+            # named when searched or set; unset, memory follows --ckpt (checkpoints per layer)
+            variant = {"recompute": policy} if policy is not None else {}
+            if staged:
+                variant["schedule"] = schedule or DEFAULT
+            yield (replace(run, recompute=policy), replace(options, schedule=schedule), variant)
 
 
 def _flops_per_token(card, seq):
@@ -264,6 +285,7 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     }
     from ..search.compare import row as _row
 
+    out.update(ev.variant)
     out["alternatives"] = alternatives(rows, _row(ev, i), top)
     out["idle_reason"] = idle_reason(evaluated, _row(ev, i), chips) if used < chips else None
     pad_b, pad_t = int(a["sequences"]), int(a["seq"])
@@ -331,7 +353,8 @@ def explain(r: dict) -> list[str]:
     split = f"ICI {r['t_ici_s']:.3g} s" + (f" + DCN {r['t_dcn_s']:.3g} s" if r["t_dcn_s"] else "")
     mfu = (f"roofline MFU {100 * r['mfu']:.0f}% ({100 * r['mfu_all_chips']:.0f}% over all chips), "
            if r["mfu"] is not None else f"({r['structure']}, {r['phase']}) ")
-    lines = [f"{r['strategy']} on {_fmt(r['mesh'])}: step {r['step_time_s']:.3g} s, {mfu}"
+    how = "".join(f", {k} {r[k]}" for k in ("recompute", "schedule") if k in r)
+    lines = [f"{r['strategy']} on {_fmt(r['mesh'])}{how}: step {r['step_time_s']:.3g} s, {mfu}"
              f"{r['memory_per_chip_bytes'] / 1e9:.1f} of {r['hbm_bytes'] / 1e9:g} GB HBM per chip"]
     name = {"compute": "t_math", "hbm": "t_hbm", "comms": "t_comms"}[top]
     lines.append(f"{r['bound']}-bound: {name} {terms[top]:.3g} s"

@@ -65,6 +65,9 @@ class Options:
     m_override: tuple = ()        # ((axis, M), ...): force M for an axis (e.g. the book's M_X = 2)
     continuous: bool = False      # True: skip divisibility (the book treats tokens and F as continuous)
     pad: bool = False             # True: pad the batch and sequence to a multiple of their axes' degrees
+    schedule: str | None = None   # pipeline schedule of a stage axis (pipeline.SCHEDULES; None: the default)
+    search_schedule: bool = False     # True: try every schedule without virtual stages (gpipe, 1f1b)
+    search_recompute: bool = False    # True: try the recompute policies none, selective, full
 
 
 @dataclass
@@ -87,15 +90,17 @@ def _structure(card: ModelCard, options: Options):
 
 
 def derive_family(family: str, structure, options: Options, several_pods: bool,
-                  dcn_axes: frozenset) -> dict:
+                  dcn_axes: frozenset, recompute=None) -> dict:
     """One family's symbolic step terms, memory and per-axis comms (``comms:<axes>``), in the
-    mesh, model and chip symbols; read from the on-disk cache when a valid entry exists."""
+    mesh, model and chip symbols; read from the on-disk cache when a valid entry exists.
+    ``recompute``: the activation recompute policy (core/recompute.py), None for ``--ckpt``."""
     from . import cache
 
     fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
               "phase": options.phase, "overlap": options.overlap, "pods": several_pods,
-              "dcn_axes": sorted(dcn_axes)}
-    return cache.cached("family", fields, lambda: _derive(family, structure, options, several_pods, dcn_axes))
+              "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule}
+    return cache.cached("family", fields,
+                        lambda: _derive(family, structure, options, several_pods, dcn_axes, recompute))
 
 
 def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset) -> dict:
@@ -110,15 +115,20 @@ def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset) -> dict:
     return sym_mesh
 
 
-def _derive(family, structure, options, several_pods, dcn_axes) -> dict:
+def _derive(family, structure, options, several_pods, dcn_axes, recompute=None) -> dict:
     from ..core.graph import build
     from ..parallel.roofline import comms_by_axis, memory_per_chip, step
     from ..parallel.sharding import shard
 
     sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes))
-    st = step(sg, options.overlap, options.phase, simplify=False)
-    out = {"t_math": st["t_math"], "t_hbm": st["t_hbm"], "memory": memory_per_chip(sg)["total"]}
-    out.update({f"comms:{k}": e for k, e in comms_by_axis(sg, options.phase).items()})
+    if recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
+        from ..core.recompute import apply
+
+        sg = apply(sg, recompute)
+    st = step(sg, options.overlap, options.phase, schedule=options.schedule, simplify=False)
+    out = {"t_math": st["t_math"], "t_hbm": st["t_hbm"],
+           "memory": memory_per_chip(sg, schedule=options.schedule, recompute=recompute)["total"]}
+    out.update({f"comms:{k}": e for k, e in comms_by_axis(sg, options.phase, schedule=options.schedule).items()})
     return out
 
 
@@ -157,10 +167,11 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
         values[K] = sp.Max(values[K], Y, evaluate=False)
     fields = {"structure": repr(structure), "family": family, "phase": options.phase, "overlap": options.overlap,
               "pods": pods > 1, "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate,
+              "recompute": repr(run.recompute), "schedule": options.schedule,
               "values": sorted((s.name, str(v)) for s, v in values.items())}
 
     def numeric():
-        symbolic = derive_family(family, structure, options, pods > 1, dcn_axes)
+        symbolic = derive_family(family, structure, options, pods > 1, dcn_axes, run.recompute)
         return {n: e.xreplace(values) for n, e in symbolic.items()}
     # the card's numbers substituted: small trees in the mesh symbols, quick to lambdify
     exprs = cache.cached("numeric_family", fields, numeric)
@@ -181,6 +192,7 @@ class Evaluated:
     cand: Candidates
     arrays: dict = field(default_factory=dict)   # name -> numpy array
     reasons: dict = field(default_factory=dict)  # infeasibility reason -> count
+    variant: dict = field(default_factory=dict)  # searched settings: recompute policy, pipeline schedule
 
 
 def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, batch: int, seq: int,
