@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from .errors import CardError, InfeasibleError, SymroofError
+from .errors import CardError, SymroofError
 
 
 def _count(args) -> None:

@@ -17,7 +17,7 @@ from ..io.run import RunSettings
 from ..search.sweep import (AXIS_SYMBOLS, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
                             compile_family, enumerate_candidates, evaluate, split_by_links)
 from ..search.compare import alternatives, idle_reason
-from ..core.symbols import B, M_X, M_Y, T, n_chips, n_micro
+from ..core.symbols import B, M_X, M_Y, T, n_chips
 
 
 def _family_of(mesh: dict[str, int]) -> str:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..parallel import topology as meshlib
 from ..io.cards import ChipCard, ModelCard
 from ..parallel.collectives import Axis
 from ..io.run import RunSettings
