@@ -24,7 +24,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from ..core.symbols import B, C, M_hbm, T, W_dcn, W_hbm, W_ici, t_hop
+from ..core.symbols import B, C, K, M_hbm, T, W_dcn, W_hbm, W_ici, t_hop
 
 #  symbol   what it is (for the report)                    card or run key
 NUMBERS = (
@@ -80,6 +80,7 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
     """The plan's chosen mesh, sharded and costed with the hardware and run numbers left free."""
     from ..core.graph import Structure, build
     from ..io.bind import chip_values, model_values
+    from ..parallel.axes import kv_heads_replicated
     from ..parallel.collectives import Axis
     from ..parallel.roofline import memory_per_chip, step
     from ..parallel.sharding import shard
@@ -98,6 +99,8 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
     t = step(sg, plan["overlap"], phase)          # bandwidth-only collectives, as the plan's
     values = {**chip_values(chip, dtype), B: sp.Integer(plan["sequences"]), T: sp.Integer(plan["seq"])}
     fixed = {**model_values(card), **run.values(), n_micro: sp.Integer(plan.get("n_micro", 1))}
+    if "tensor" in mesh and not book:      # the planner's rule for a tensor degree above the KV heads
+        fixed[K] = kv_heads_replicated(fixed[K], mesh["tensor"].size)
     terms = {k: _active(t[k].xreplace(fixed), values) for k in TERMS}
     at = {k: float(e.xreplace(values)) for k, e in terms.items()}
     bound = max(at, key=at.get)

@@ -112,6 +112,7 @@ class ChipCard:
     sources: dict = field(default_factory=dict)   # key -> where the number comes from
     ici_hop_latency_s: Fraction | None = None     # optional: per-hop latency (the book's T_min)
     ici_scope: str = "link"              # "link": the ICI number is one link's; "chip": all the chip's links together
+    max_slice_chips: int | None = None            # optional: the operator's largest single slice (TPU)
     path: str = ""
     modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
 
@@ -160,7 +161,12 @@ _OPTIONAL_CHOICES = {"ici_scope": ("link", "chip")}
 DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp32")
 # The keys `--set KEY=VALUE` may override (numbers only).
 CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
-                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s")
+                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s",
+                    "max_slice_chips")
+_INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_slice_chips")
+# A pod shape is a handful of physical axes of at most a million chips each; anything larger is
+# a typo, and enumerating its slices would not finish.
+MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
 
 
 def chip_from_dict(raw: dict, where: str) -> ChipCard:
@@ -191,16 +197,17 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         values[key] = _positive_number(raw[key], where, key)
     if "ici_hop_latency_s" in raw:
         values["ici_hop_latency_s"] = _positive_number(raw["ici_hop_latency_s"], where, "ici_hop_latency_s")
-    for key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
-        values[key] = _positive_int(raw[key], where, key)
+    for key in _INT_KEYS:
+        if key in raw:
+            values[key] = _positive_int(raw[key], where, key)
     shape = raw["pod_shape"]
     if not isinstance(shape, list) or not shape:
         raise CardError(f"{where}: key 'pod_shape' must be a list of axis sizes, e.g. [16, 20, 28]")
-    values["pod_shape"] = tuple(_positive_int(s, where, "pod_shape") for s in shape)
+    values["pod_shape"] = _pod_shape([_positive_int(s, where, "pod_shape") for s in shape], where)
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
-    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s", "ici_scope"}
+    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s", "ici_scope", "max_slice_chips"}
                | {f"peak_flops_per_s.{dt}" for dt in flops})
     for key in raw["sources"]:
         if str(key) not in citable:
@@ -224,13 +231,14 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
             if text not in choices[key]:
                 raise CardError(f"{where}: {text!r} is not allowed; allowed: {', '.join(choices[key])}")
             changes[key] = text
-        elif key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
+        elif key in _INT_KEYS:
             changes[key] = _positive_int(parse_number(text, where, key), where, key)
         elif key in CHIP_NUMBER_KEYS:
             changes[key] = _positive_number(text, where, key)
         elif key == "pod_shape":
             parts = text.replace("x", ",").split(",")
-            changes[key] = tuple(_positive_int(parse_number(p, where, key), where, key) for p in parts)
+            changes[key] = _pod_shape([_positive_int(parse_number(p, where, key), where, key) for p in parts],
+                                      where)
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
@@ -238,6 +246,13 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
 
 
 # ----------------------------------------------------------------------------- checks
+
+def _pod_shape(sides: list[int], where: str) -> tuple:
+    if len(sides) > MAX_POD_AXES or max(sides) > MAX_AXIS_CHIPS:
+        raise CardError(f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes of at most "
+                        f"{MAX_AXIS_CHIPS} chips each, got {len(sides)} axes up to {max(sides)}")
+    return tuple(sides)
+
 
 _NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
@@ -256,18 +271,29 @@ def parse_number(value, where: str, key: str) -> Fraction:
     if isinstance(value, bool):
         raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
     if isinstance(value, int):
-        return Fraction(value)
+        return _in_range(Fraction(value), value, where, key)
     if isinstance(value, float):
         # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.
         if value != value or value in (float("inf"), float("-inf")):
             raise CardError(f"{where}: key '{key}' must be a finite number, got {value!r}")
-        return Fraction(repr(value))
+        return _in_range(Fraction(repr(value)), value, where, key)
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         mantissa, _, exponent = value.strip().lower().partition("e")
         if exponent and abs(int(exponent)) > 300:      # an exact 10**99999 would take minutes
             raise CardError(f"{where}: key '{key}' is out of range, got {value!r}")
-        return Fraction(value.strip())
+        return _in_range(Fraction(value.strip()), value, where, key)
     raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
+
+
+# Numbers symroof reads are hardware and model sizes: far inside 1e-30 .. 1e30. Outside it, a
+# step time or a reciprocal would overflow a float; refusing here keeps Infinity out of output.
+_SMALLEST, _LARGEST = Fraction(1, 10 ** 30), Fraction(10 ** 30)
+
+
+def _in_range(number: Fraction, value, where: str, key: str) -> Fraction:
+    if number and not _SMALLEST <= abs(number) <= _LARGEST:
+        raise CardError(f"{where}: key '{key}' is out of range (allowed: 1e-30 to 1e30 in size), got {value!r}")
+    return number
 
 
 def _positive_number(value, where: str, key: str) -> Fraction:
