@@ -17,8 +17,6 @@ cards and the claim's settings. Settings added for inference (registered by ``re
 
 from __future__ import annotations
 
-import math
-
 import sympy as sp
 
 from ..core.graph import Structure
@@ -152,30 +150,13 @@ def smallest_slice(ctx, weights_only: bool = False):
     """Chips of the smallest slice of the chip's topology that holds the weights and caches."""
     held = _held_weights(ctx) + (0 if weights_only else _parts(ctx)["bytes_kv"])
     need = float(_number(ctx, held / M_hbm))
+    from ..search.serve import slice_chips
+
     return _q(ctx, sp.Integer(slice_chips(ctx.chip, need)), "chips", r"n_{\text{slice}}")
 
 
 def smallest_slice_weights(ctx):
     return smallest_slice(ctx, weights_only=True)
-
-
-def slice_chips(chip, need: float) -> int:
-    """The fewest chips of a legal slice (box sides dividing the pod's) holding ``need`` chips' worth."""
-    from itertools import product
-
-    from ..errors import InfeasibleError
-    from ..parallel.topology import _divisors
-
-    if chip.family == "gpu":
-        domain = chip.pod_shape[0]
-        small = [d for d in _divisors(domain) if d >= need]
-        return small[0] if small else domain * math.ceil(need / domain)
-    sides = [sorted(set(_divisors(n)) | set(range(chip.wraparound_unit, n + 1, chip.wraparound_unit)))
-             for n in chip.pod_shape]
-    fits = [math.prod(box) for box in product(*sides) if math.prod(box) >= need]
-    if not fits:
-        raise InfeasibleError(f"needs {need:.1f} chips of HBM; a {chip.name} pod has {chip.pod_chips}")
-    return min(fits)
 
 
 def hbm_left_for_kv(ctx):

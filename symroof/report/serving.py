@@ -1,0 +1,31 @@
+"""The text ``symroof serve`` prints: the chosen configuration, then the Pareto front."""
+
+from __future__ import annotations
+
+from .render import si, table
+
+
+def text(card, chip, req, result: dict) -> str:
+    mesh = " × ".join(f"{k}={v}" for k, v in result["mesh"].items())
+    kv = req.kv_dtype or req.weights_dtype
+    lines = [f"{card.name} on {req.chips} × {chip.name}: context {req.context} tokens, weights "
+             f"{req.weights_dtype}, KV cache {kv}, math {req.math_dtype}",
+             f"  {mesh}, batch {result['batch']}: decode step {result['decode_step_s'] * 1e3:.3g} ms "
+             f"({result['bound']}-bound), {result['tokens_per_s']:.4g} tokens/s, "
+             f"{result['tokens_per_s_per_chip']:.4g} tokens/s per chip",
+             f"  memory {si(result['memory_per_chip_bytes'], 'B')} per chip; weights {si(result['weight_bytes'], 'B')}, "
+             f"KV {si(result['kv_bytes_per_token'], 'B')} per token; at most {result['max_batch']} sequences fit; "
+             f"smallest slice for this batch: {result['min_chips']} chips",
+             f"  decode critical batch {result['critical_batch']:.4g} sequences per replica"]
+    if result["prefill_s"] is not None:
+        lines.append(f"  prefill of {req.prompt} tokens: {result['prefill_s'] * 1e3:.4g} ms at MFU {req.mfu:g}")
+    if result["generation_s"] is not None:
+        lines.append(f"  {req.generate} generated tokens: {result['generation_s']:.4g} s; "
+                     f"{result['requests_per_s_per_chip']:.4g} requests/s per chip")
+    if len(result["pareto"]) > 1:
+        lines.append("Pareto front (latency per token against tokens/s per chip):")
+        rows = [[" × ".join(f"{k}={v}" for k, v in r["mesh"].items()), str(r["batch"]),
+                 f"{r['decode_step_s'] * 1e3:.3g}", f"{r['tokens_per_s_per_chip']:.4g}",
+                 si(r["memory_per_chip_bytes"], "B"), r["bound"]] for r in result["pareto"]]
+        lines.append(table(rows, ["mesh", "batch", "ms/token", "tokens/s/chip", "HBM/chip", "bound"]))
+    return "\n".join(lines)
