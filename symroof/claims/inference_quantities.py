@@ -276,7 +276,7 @@ def crossover_2d(ctx):
 
 def comms_2d_coefficient(ctx):
     """T_2D·√n·W_ici/(B·D·b_act/2) at the optimum: the book's √128 for F = 4D."""
-    t_2d = inf.weight_stationary_2d(inf.BOOK).extra["t_2d"]
+    t_2d = inf.weight_stationary_2d(inf.BOOK).extra["t_2d_layer"]
     return _q(ctx, sp.simplify(t_2d * sp.sqrt(n_chips) * W_ici / (B * D * b_act / 2)), "", r"\sqrt{128}")
 
 

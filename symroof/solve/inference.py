@@ -256,7 +256,8 @@ def weight_stationary_2d(structure: Structure = BOOK, axes_1d: int = 3) -> Deriv
                       (f"1D over {axes_1d} ICI axes", "2D: X·YZ = n_chips, YZ over 2 axes"),
                       (("T_2D", t_2d), ("X_opt", x_opt), ("T_2D at X_opt", t_2d_opt), ("T_1D", t_1d),
                        ("solve T_1D = T_2D for n_chips", n_cross)),
-                      {"x_opt": x_opt, "t_2d": t_2d_opt, "t_1d": t_1d}, latex_name=r"N_{\text{2D}}")
+                      {"x_opt": x_opt, "t_2d": t_2d_opt, "t_1d": t_1d, "t_2d_layer": sp.factor(t_2d_opt / layers)},
+                      latex_name=r"N_{\text{2D}}")
 
 
 @lru_cache(maxsize=None)
