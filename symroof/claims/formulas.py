@@ -74,3 +74,9 @@ def formula(name: str, structure: Structure = Structure()):
     if name not in FORMULAS:
         raise UnknownNameError(f"unknown formula {name!r}; known: {', '.join(FORMULAS)}")
     return FORMULAS[name][1](structure)
+
+
+# Inference closed forms (book sections 7-8) live in their own module; listed here.
+from .inference_quantities import FORMULAS as _INFERENCE  # noqa: E402
+
+FORMULAS.update(_INFERENCE)

@@ -94,7 +94,7 @@ def _kv_per_token(ctx) -> sp.Expr:
 
 
 def _q(ctx, expr, unit, lhs="") -> Quantity:
-    return Quantity(sp.sympify(expr) if isinstance(expr, (int, float)) else expr, _values(ctx), unit, None, lhs)
+    return Quantity(sp.Integer(expr) if isinstance(expr, int) else expr, _values(ctx), unit, None, lhs)
 
 
 def _number(ctx, expr) -> sp.Expr:
@@ -355,3 +355,36 @@ def register(quantities: dict, numbers: dict, choices: dict, whole: tuple) -> tu
     numbers.update(NUMBERS)
     choices.update(CHOICES)
     return tuple(dict.fromkeys(whole + WHOLE))
+
+
+def _book_or(structure: Structure) -> Structure:
+    return inf.BOOK if structure == Structure() else structure
+
+
+#  name                        description                                                 derivation
+FORMULAS = {
+    "kv_bytes_per_token":      ("KV-cache bytes one token adds (decode graph's cache tensors)",
+                                lambda s: inf.kv_bytes_per_token(s)),
+    "decode_step_time":        ("decode step lower bound on n_chips: attention core + weight matmuls, each on its roofline",
+                                lambda s: inf.step_time(inf.decode_parts(s))),
+    "decode_critical_batch":   ("decode batch above which the weight matmuls are compute-bound (book: 240 on v5e)",
+                                lambda s: inf.decode_critical_batch(_book_or(s))),
+    "prefill_attention_length": ("prompt length above which prefill attention is compute-bound (MHA: 2C/W_hbm)",
+                                lambda s: inf.prefill_attention_length(s)),
+    "max_batch":               ("sequences of S tokens whose caches fit beside the weights on n_chips",
+                                lambda s: inf.max_batch(s)),
+    "kv_compute_crossover":    ("context above which a sequence's cache read outweighs its matmul FLOPs",
+                                lambda s: inf.kv_compute_crossover(s)),
+    "mp_limit_memory":         ("decode TP degree where ICI overtakes weight loading (book: F/(B beta))",
+                                lambda s: inf.model_parallel_limit_memory(_book_or(s))),
+    "mp_limit_compute":        ("decode TP degree where ICI overtakes the FLOPs (book: M F / alpha)",
+                                lambda s: inf.model_parallel_limit_compute(_book_or(s))),
+    "latency_bound_bytes":     ("bytes per shard below which an AllGather is latency-bound (T_min W_ici / 2)",
+                                lambda s: inf.latency_bound_bytes()),
+    "latency_bound_degree":    ("TP degree above which the decode [B, D] AllGather is latency-bound",
+                                lambda s: inf.latency_bound_degree(_book_or(s))),
+    "crossover_2d":            ("chips above which 2D weight-stationary beats 1D Megatron (book: 18 F/D)",
+                                lambda s: inf.weight_stationary_2d(_book_or(s))),
+    "prefill_time":            ("seconds to prefill B prompts of T tokens at MFU (2 P T FLOPs)",
+                                lambda s: inf.prefill_time(s)),
+}
