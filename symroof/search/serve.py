@@ -8,7 +8,7 @@ and the weight matmuls each on their own roofline) next to the ICI time of the t
 collectives (from the sharding rules, with the card's per-hop latency as a floor when it has
 one); the step is the larger (comms overlap compute). Memory per chip is the weights and the
 caches spread over Y chips. Without ``batch`` every tensor degree and a grid of batches up
-to the largest that fits are evaluated (lambdified, numpy) and the Pareto front of
+to the largest that fits are evaluated (lambdified) and the Pareto front of
 latency per token against tokens/s per chip is returned.
 """
 
@@ -77,8 +77,6 @@ def check(card, chip, req: Request) -> None:
 @lru_cache(maxsize=None)
 def _compiled(structure: Structure, latency: bool):
     """Lambdified per-replica step terms, memory and prefill, over (B, S, T, Y, M_Y, widths, chip)."""
-    import numpy as np  # noqa: F401  (lambdify's module)
-
     from ..parallel.roofline import comms_by_axis
     from ..parallel.sharding import shard
 
@@ -94,7 +92,8 @@ def _compiled(structure: Structure, latency: bool):
              "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill")) / (Y * W_hbm)}
     args = (B, S, T, Y, M_Y, b_param, b_kv, b_act, C, W_hbm, W_ici, M_hbm, t_hop, mfu)
     model = sorted({s for e in exprs.values() for s in e.free_symbols} - set(args), key=str)
-    return {k: sp.lambdify(args + tuple(model), e, "numpy") for k, e in exprs.items()}, args, model
+    # scalar "math" functions: a serve search is a few hundred points, not worth importing numpy
+    return {k: sp.lambdify(args + tuple(model), e, "math") for k, e in exprs.items()}, args, model
 
 
 def _layout_m(chip, y: int, replicas: int) -> tuple[float, bool]:
@@ -110,8 +109,6 @@ def _layout_m(chip, y: int, replicas: int) -> tuple[float, bool]:
 
 def evaluate(card, chip, req: Request) -> dict:
     """Every configuration (or the one asked for): per-replica Y, batch, step and memory."""
-    import numpy as np
-
     check(card, chip, req)
     structure = Structure.of(card)
     hw = chip_values(chip, req.math_dtype)
@@ -136,13 +133,12 @@ def evaluate(card, chip, req: Request) -> dict:
         kv_tok = float(call("kv_per_token", 1))
         weights = float(call("weights", 1))
         fit = math.floor((y * float(hw[M_hbm]) - weights) / (req.context * kv_tok))
-        batches = np.array([req.batch]) if req.batch else _grid(fit)
-        if len(batches) == 0:
-            continue
-        t = {k: np.asarray(call(k, batches), dtype=float) * np.ones(len(batches))
+        batches = [req.batch] if req.batch else _grid(fit)
+        t = {k: [float(call(k, b)) for b in batches]
              for k in ("t_math_weights", "t_hbm_weights", "t_math_core", "t_hbm_kv", "t_ici", "memory")}
-        t_mem = np.maximum(t["t_math_core"], t["t_hbm_kv"]) + np.maximum(t["t_math_weights"], t["t_hbm_weights"])
-        step = np.maximum(t_mem, t["t_ici"])
+        t_mem = [max(t["t_math_core"][i], t["t_hbm_kv"][i]) + max(t["t_math_weights"][i], t["t_hbm_weights"][i])
+                 for i in range(len(batches))]
+        step = [max(t_mem[i], t["t_ici"][i]) for i in range(len(batches))]
         for i, b in enumerate(batches):
             bound = ("ici" if t["t_ici"][i] > t_mem[i] else
                      "compute" if t["t_math_weights"][i] > t["t_hbm_weights"][i] else "hbm")
@@ -163,14 +159,12 @@ def _powers(n: int) -> list[int]:
     return out
 
 
-def _grid(fit: int):
-    import numpy as np
-
+def _grid(fit: int) -> list[int]:
+    """Batches tried: powers of two up to the largest that fits, quarters of it, and it."""
     if fit < 1:
-        return np.array([], dtype=int)
-    grid = sorted({1, fit} | {2 ** i for i in range(int(math.log2(fit)) + 1)}
+        return []
+    return sorted({1, fit} | {2 ** i for i in range(int(math.log2(fit)) + 1)}
                   | {int(fit * f) for f in (0.25, 0.5, 0.75) if fit * f >= 1})
-    return np.array(grid)
 
 
 def pareto(rows: list[dict], chips: int) -> list[dict]:
