@@ -96,15 +96,23 @@ def _compiled(structure: Structure, latency: bool):
     return {k: sp.lambdify(args + tuple(model), e, "math") for k, e in exprs.items()}, args, model
 
 
-def _layout_m(chip, y: int, replicas: int) -> tuple[float, bool]:
-    """M_Y of a tensor axis of degree y on the chip's topology (and whether it fits)."""
+def _layout_m(chip, y: int, replicas: int) -> tuple[float, float, bool]:
+    """M_Y of a tensor axis of degree y on the chip's topology, its hop count, and whether it fits.
+
+    The rule table counts |Y|/2 hops for an axis; laid over n physical axes of about Y^(1/n)
+    chips each, a collective crosses n·Y^(1/n)/2 hops on rings (n·(Y^(1/n) - 1) on lines).
+    """
     from ..parallel.topology import effective_m, layout
 
     try:
         axes = layout(chip, {"data": replicas, "tensor": y} if replicas > 1 else {"tensor": y})
     except InfeasibleError:
-        return 0.0, False
-    return float(effective_m(axes["tensor"])), axes["tensor"].link == "ici"
+        return 0.0, 1.0, False
+    a = axes["tensor"]
+    n = max(int(a.n_physical), 1)
+    side = y ** (1 / n)
+    hops = n * (side / 2 if a.wrap else side - 1)
+    return float(effective_m(a)), hops / (y / 2) if y > 1 else 1.0, a.link == "ici"
 
 
 def evaluate(card, chip, req: Request) -> dict:
@@ -126,10 +134,11 @@ def evaluate(card, chip, req: Request) -> dict:
         replicas = req.mesh.get("data", req.chips // y)
         if y * replicas != req.chips:
             raise CardError(f"--mesh tensor={y} × data={replicas} uses {y * replicas} chips, not --chips {req.chips}")
-        m_y, on_ici = _layout_m(chip, y, replicas)
+        m_y, hop_scale, on_ici = _layout_m(chip, y, replicas)
         if not on_ici:
             continue
-        call = lambda name, b, t=1: fns[name](b, req.context, t, y, m_y, *common, *extra)  # noqa: E731
+        hop = common[:-2] + [common[-2] * hop_scale, common[-1]]     # per-hop latency × true/|Y|/2 hops
+        call = lambda name, b, t=1: fns[name](b, req.context, t, y, m_y, *hop, *extra)  # noqa: E731
         kv_tok = float(call("kv_per_token", 1))
         weights = float(call("weights", 1))
         fit = math.floor((y * float(hw[M_hbm]) - weights) / (req.context * kv_tok))
