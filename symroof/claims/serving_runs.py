@@ -75,15 +75,3 @@ def rows(path=None) -> list[Row]:
                            best["tokens_per_s"], batch, itl / 1e3 if itl is not None else None,
                            single["decode_step_s"], best["bound"]))
     return out
-
-
-def table(results: list[Row]) -> str:
-    from ..report.render import table as render
-
-    lines = [[r.run, f"{r.chips} × {r.chip}", str(r.concurrency), f"{r.input}/{r.output}",
-              f"{r.measured_tokens_per_s:,.0f}", f"{r.bound_tokens_per_s:,.0f} (B={r.batch_used}, {r.bound})",
-              f"{r.measured_tokens_per_s / r.bound_tokens_per_s:.0%}",
-              "" if r.measured_itl_s is None else f"{r.measured_itl_s * 1e3:.1f}", f"{r.itl_floor_s * 1e3:.1f}"]
-             for r in results]
-    return render(lines, ["run", "hardware", "concurrency", "in/out", "measured tok/s", "bound tok/s",
-                          "of bound", "ITL ms", "ITL floor ms"])

@@ -29,3 +29,14 @@ def text(card, chip, req, result: dict) -> str:
                  si(r["memory_per_chip_bytes"], "B"), r["bound"]] for r in result["pareto"]]
         lines.append(table(rows, ["mesh", "batch", "ms/token", "tokens/s/chip", "HBM/chip", "bound"]))
     return "\n".join(lines)
+
+
+def published_table(results) -> str:
+    """Published serving rows (claims.serving_runs) next to symroof's bounds."""
+    lines = [[r.run, f"{r.chips} × {r.chip}", str(r.concurrency), f"{r.input}/{r.output}",
+              f"{r.measured_tokens_per_s:,.0f}", f"{r.bound_tokens_per_s:,.0f} (B={r.batch_used}, {r.bound})",
+              f"{r.measured_tokens_per_s / r.bound_tokens_per_s:.0%}",
+              "" if r.measured_itl_s is None else f"{r.measured_itl_s * 1e3:.1f}", f"{r.itl_floor_s * 1e3:.1f}"]
+             for r in results]
+    return table(lines, ["run", "hardware", "concurrency", "in/out", "measured tok/s", "bound tok/s",
+                          "of bound", "ITL ms", "ITL floor ms"])
