@@ -159,6 +159,11 @@ def smallest_slice_weights(ctx):
     return smallest_slice(ctx, weights_only=True)
 
 
+def kv_weight_balance(ctx):
+    """Sequences of S tokens whose caches weigh as much as the weights (the book's "just 4 of these")."""
+    return _q(ctx, _held_weights(ctx) / (_kv_per_token(ctx) * S), "sequences", r"B_{\frac{1}{2}}")
+
+
 def hbm_left_for_kv(ctx):
     return _q(ctx, n_chips * M_hbm - _held_weights(ctx), "B", r"M_{\text{KV}}")
 
@@ -339,7 +344,7 @@ def model_critical_batch(ctx):
 
 QUANTITIES = {f.__name__: f for f in (
     param_count, weight_bytes, kv_bytes_per_token, kv_bytes_per_sequence, kv_bytes_batch, activation_bytes,
-    decode_memory, chips_for_memory, chips_for_weights, smallest_slice, smallest_slice_weights, hbm_left_for_kv, max_batch,
+    decode_memory, chips_for_memory, chips_for_weights, smallest_slice, smallest_slice_weights, kv_weight_balance, hbm_left_for_kv, max_batch,
     decode_critical_batch, prefill_attention_length, decode_step_time, weight_load_time,
     decode_throughput, decode_throughput_per_chip, throughput_per_chip_limit, full_hbm_step_time,
     generation_time, qps_per_chip, mp_limit_memory, mp_limit_compute, latency_bound_bytes,
