@@ -15,7 +15,7 @@ def text(card, chip, req, result: dict) -> str:
              f"{result['tokens_per_s_per_chip']:.4g} tokens/s per chip",
              f"  memory {si(result['memory_per_chip_bytes'], 'B')} per chip; weights {si(result['weight_bytes'], 'B')}, "
              f"KV {si(result['kv_bytes_per_token'], 'B')} per token; at most {result['max_batch']} sequences fit; "
-             f"smallest slice for this batch: {result['min_chips']} chips",
+             f"smallest slice per replica for this batch: {result['min_chips']} chips",
              f"  decode critical batch {result['critical_batch']:.4g} sequences per replica"]
     if result["prefill_s"] is not None:
         lines.append(f"  prefill of {req.prompt} tokens: {result['prefill_s'] * 1e3:.4g} ms at MFU {req.mfu:g}")

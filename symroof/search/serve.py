@@ -104,8 +104,8 @@ def _layout_m(chip, y: int, replicas: int) -> tuple[float, float, bool]:
     """
     from ..parallel.topology import effective_m, layout
 
-    try:
-        axes = layout(chip, {"data": replicas, "tensor": y} if replicas > 1 else {"tensor": y})
+    try:      # replicas never talk to each other in decode: only the tensor axis needs a place
+        axes = layout(chip, {"tensor": y})
     except InfeasibleError:
         return 0.0, 1.0, False
     a = axes["tensor"]
@@ -128,8 +128,8 @@ def evaluate(card, chip, req: Request) -> dict:
     common = widths + [float(hw[C]), float(hw[W_hbm]), float(hw[W_ici]), float(hw[M_hbm]), float(hw.get(t_hop, 0)), req.mfu]
     extra = [float(mv[s]) for s in model]      # every other symbol is a model shape
     degrees = [req.mesh["tensor"]] if "tensor" in req.mesh else \
-        [y for y in _powers(req.chips) if req.chips % y == 0]
-    rows = []
+        [y for y in range(1, min(req.chips, chip.pod_chips) + 1) if req.chips % y == 0]
+    rows, closest = [], None
     for y in degrees:
         replicas = req.mesh.get("data", req.chips // y)
         if y * replicas != req.chips:
@@ -142,6 +142,9 @@ def evaluate(card, chip, req: Request) -> dict:
         kv_tok = float(call("kv_per_token", 1))
         weights = float(call("weights", 1))
         fit = math.floor((y * float(hw[M_hbm]) - weights) / (req.context * kv_tok))
+        one = float(call("memory", 1))
+        if closest is None or one < closest[1]:
+            closest = (y, one)
         batches = [req.batch] if req.batch else _grid(fit)
         t = {k: [float(call(k, b)) for b in batches]
              for k in ("t_math_weights", "t_hbm_weights", "t_math_core", "t_hbm_kv", "t_ici", "memory")}
@@ -157,15 +160,7 @@ def evaluate(card, chip, req: Request) -> dict:
                          "prefill": (max(float(call("prefill_math", 1, req.prompt)),
                                          float(call("prefill_hbm", 1, req.prompt))) if req.prompt else None),
                          "critical": float(call("t_hbm_weights", 1) / (call("t_math_weights", 2) - call("t_math_weights", 1)))})
-    return {"rows": rows, "hbm": float(hw[M_hbm])}
-
-
-def _powers(n: int) -> list[int]:
-    out, y = [], 1
-    while y <= n:
-        out.append(y)
-        y *= 2
-    return out
+    return {"rows": rows, "hbm": float(hw[M_hbm]), "closest": closest}
 
 
 def _grid(fit: int) -> list[int]:
@@ -201,9 +196,10 @@ def serve(card, chip, req: Request) -> dict:
                             f"{req.context} tokens fit per replica)")
         rows = [r for r in rows if r["memory"] <= result["hbm"]]
     if not rows:
+        y, need = result["closest"] or (req.chips, float("inf"))
         raise CardError(f"{card.name} does not fit {req.chips} × {chip.name} with one sequence of "
-                        f"{req.context} tokens on any tensor degree ({req.weights_dtype} weights, "
-                        f"{result['hbm'] / 1e9:.3g} GB of HBM per chip)")
+                        f"{req.context} tokens: at best (tensor={y}) {need / 1e9:.4g} GB per chip, "
+                        f"{(need - result['hbm']) / 1e9:.4g} GB over the {result['hbm'] / 1e9:.3g} GB of HBM")
     out = [_record(r, req, chip, result["hbm"]) for r in rows]
     front = pareto(out, req.chips)
     best = max(front, key=lambda r: r["tokens_per_s_per_chip"]) if not req.batch else \
