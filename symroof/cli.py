@@ -212,26 +212,16 @@ def _plot(args) -> None:
     if args.kind == "ratio":
         figure = plot.ratio(card, chip, args.chips, args.seq, args.overlap)
     elif args.kind == "pareto":
-        from .search.serve import request
-
-        req = request(args.chips, weights_dtype=args.weights_dtype, kv_dtype=args.kv_dtype)
-        figure = plot.pareto(card, chip, req, tuple(request(1, context=c).context for c in args.context or [8192]))
+        figure = plot.pareto_from(card, chip, args.chips, args.context, args.weights_dtype, args.kv_dtype)
     else:
         figure = plot.roofline(card, chip, args.batch, args.seq, args.attention, args.kernel)
     print(f"wrote {figure.save(args.output)}")
 
 
 def _serve(args) -> None:
-    from .io.cards import override_chip
-    from .io.catalog import load_chip, load_model
-    from .report.serving import text
-    from .search.serve import request, serve
+    from .report.serving import command
 
-    card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    req = request(args.chips, args.batch, args.context, args.prompt, args.generate, args.weights_dtype,
-                  args.kv_dtype, args.act_dtype, args.math_dtype, args.mesh, args.mfu)
-    result = serve(card, chip, req)
-    print(json.dumps(result, indent=2) if args.json else text(card, chip, req, result))
+    command(args, _settings(args.set))
 
 
 def _derivation_options(p, optional: bool) -> None:
@@ -315,14 +305,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="decode/prefill bounds on a slice; without --batch, the Pareto front")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
-    p.add_argument("--chip", required=True, help="chip card name or .yaml path")
-    for name in ("chips", "batch", "context", "prompt", "generate", "mfu"):
-        p.add_argument(f"--{name}", required=name == "chips", metavar=name.upper())
+    for name in ("chip", "chips", "batch", "context", "prompt", "generate", "mfu", "json"):
+        p.add_argument(f"--{name}", required=name in ("chip", "chips"), **({"action": "store_true"} if name == "json" else {}))
     for name in ("weights", "kv", "act", "math"):
         p.add_argument(f"--{name}-dtype", default=None if name == "kv" else "bf16", metavar="DTYPE")
     p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE", help="tensor=Y, data=R")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(run=_serve)
 
     p = sub.add_parser("reproduce", help="check a document's claims (default: the seed) against symroof")

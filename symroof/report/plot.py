@@ -259,6 +259,14 @@ def roofline(card, chip, batch: int = 1, seq: int = 4096, attention: str = "caus
 # ----------------------------------------------------------------------------- pareto
 
 
+def pareto_from(card, chip, chips, contexts, weights_dtype="bf16", kv_dtype=None) -> Plot:
+    """``symroof plot pareto``: command-line text checked by ``search.serve.request``."""
+    from ..search.serve import request
+
+    req = request(chips, weights_dtype=weights_dtype, kv_dtype=kv_dtype)
+    return pareto(card, chip, req, tuple(request(1, context=c).context for c in contexts or [8192]))
+
+
 def pareto(card, chip, req, contexts: tuple[int, ...] = ()) -> Plot:
     """Latency per token against tokens/s per chip over batches and tensor degrees (the book's
     Pareto figure), one front per context length; every configuration evaluated is a faint dot."""

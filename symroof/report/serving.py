@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 from .render import si, table
+
+
+def command(args, chip_settings: dict) -> None:
+    """``symroof serve``: load the cards, check the request, print text or JSON."""
+    from ..io.cards import override_chip
+    from ..io.catalog import load_chip, load_model
+    from ..search.serve import request, serve
+
+    card, chip = load_model(args.model), override_chip(load_chip(args.chip), chip_settings)
+    req = request(args.chips, args.batch, args.context, args.prompt, args.generate, args.weights_dtype,
+                  args.kv_dtype, args.act_dtype, args.math_dtype, args.mesh, args.mfu)
+    result = serve(card, chip, req)
+    print(json.dumps(result, indent=2) if args.json else text(card, chip, req, result))
 
 
 def text(card, chip, req, result: dict) -> str:
