@@ -257,7 +257,7 @@ def decode_activation_bytes(ctx):
 
 def _one_matmul(ctx) -> dict:
     """One Y-way sharded W_in matmul of the book's layer in decode: ICI, HBM and FLOP times."""
-    t_math, t_hbm, t_ici = inf._tensor_sharded(inf.BOOK)
+    t_math, t_hbm, t_ici = inf.tensor_sharded_times(inf.BOOK)
     from ..core.symbols import L
 
     return {"ici": t_ici / (2 * L), "hbm": t_hbm / (2 * L), "math": t_math / (2 * L)}

@@ -165,7 +165,8 @@ def kv_compute_crossover(structure: Structure = Structure()) -> Derivation:
                       latex_name=r"S^{*}")
 
 
-def _tensor_sharded(structure: Structure):
+def tensor_sharded_times(structure: Structure):
+    """Per-chip decode t_math, t_hbm (weights) and t_ici of a Y-way tensor-parallel replica."""
     sg = shard(graph(structure, "decode"), {"tensor": Axis("tensor", Y, "ici", M_Y)})
     t_ici = comms_by_axis(sg, "forward")["tensor"]
     t_math = derive.total(graph(structure, "decode"), "flops", "forward") / (Y * C)
@@ -176,7 +177,7 @@ def _tensor_sharded(structure: Structure):
 @lru_cache(maxsize=None)
 def model_parallel_limit_memory(structure: Structure = BOOK) -> Derivation:
     """Tensor-parallel degree where ICI time overtakes weight loading in decode: F/(B·β)."""
-    _, t_hbm, t_ici = _tensor_sharded(structure)
+    _, t_hbm, t_ici = tensor_sharded_times(structure)
     y = sp.factor(_roots(sp.numer(sp.together(t_ici - t_hbm)), Y, "memory-bound TP limit"))
     return Derivation("mp_limit_memory", y, "TP degree above which decode ICI time exceeds weight loading",
                       ("decode, memory-bound", "Megatron sharding: collectives from the rule tables"),
@@ -187,7 +188,7 @@ def model_parallel_limit_memory(structure: Structure = BOOK) -> Derivation:
 @lru_cache(maxsize=None)
 def model_parallel_limit_compute(structure: Structure = BOOK) -> Derivation:
     """Tensor-parallel degree where ICI time overtakes the matmul FLOPs: M_Y·F/α."""
-    t_math, _, t_ici = _tensor_sharded(structure)
+    t_math, _, t_ici = tensor_sharded_times(structure)
     y = sp.factor(_roots(sp.numer(sp.together(t_ici - t_math)), Y, "compute-bound TP limit"))
     return Derivation("mp_limit_compute", y, "TP degree above which decode ICI time exceeds the FLOPs",
                       ("decode, compute-bound", "Megatron sharding: collectives from the rule tables"),
