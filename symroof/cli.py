@@ -174,9 +174,17 @@ def _plot(args) -> None:
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
     if args.kind == "ratio":
         figure = plot.ratio(card, chip, args.chips, args.seq, args.overlap)
+    elif args.kind == "pareto":
+        figure = plot.pareto_from(card, chip, args.chips, args.context, args.weights_dtype, args.kv_dtype)
     else:
         figure = plot.roofline(card, chip, args.batch, args.seq, args.attention, args.kernel)
     print(f"wrote {figure.save(args.output)}")
+
+
+def _serve(args) -> None:
+    from .report.serving import command
+
+    command(args, _settings(args.set))
 
 
 def _derivation_options(p, optional: bool) -> None:
@@ -255,6 +263,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_plan)
 
+    p = sub.add_parser("serve", help="decode/prefill bounds on a slice; without --batch, the Pareto front")
+    p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
+    for name in ("chip", "chips", "batch", "context", "prompt", "generate", "mfu", "json"):
+        p.add_argument(f"--{name}", required=name in ("chip", "chips"), **({"action": "store_true"} if name == "json" else {}))
+    for name in ("weights", "kv", "act", "math"):
+        p.add_argument(f"--{name}-dtype", default=None if name == "kv" else "bf16", metavar="DTYPE")
+    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE", help="tensor=Y, data=R")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    p.set_defaults(run=_serve)
+
     p = sub.add_parser("reproduce", help="check a document's claims (default: the seed) against symroof")
     _derivation_options(p, optional=True)
     p.add_argument("--claim", help="run one claim by id")
@@ -281,7 +299,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--batch", type=_positive_int, default=1, help="sequences (B)")
     r.add_argument("--attention", choices=("causal", "full"), default="causal")
     r.add_argument("--kernel", choices=("fused", "eager"), default="fused")
-    for q in (q, r):
+    z = kinds.add_parser("pareto", help="decode latency per token against tokens/s per chip (symroof serve)")
+    z.add_argument("--chips", required=True, help="chips serving the model")
+    z.add_argument("--context", action="append", help="context length (repeat for several curves)")
+    z.add_argument("--weights-dtype", default="bf16")
+    z.add_argument("--kv-dtype")
+    for q in (q, r, z):
         q.add_argument("model", help="card name, card .yaml path, or HF config.json path")
         q.add_argument("--chip", required=True, help="chip card name or .yaml path")
         q.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")

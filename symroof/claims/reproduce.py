@@ -54,6 +54,10 @@ SPECIAL = ("model", "chip")
 # Settings that count things (chips, mesh degrees, tokens per sequence) must be whole numbers.
 WHOLE = ("seq", "sequences", "chips", "pods", "X", "Y", "M_X", "M_Y")
 
+# Inference claims (book sections 7-8) keep their quantities and settings in their own module.
+from . import inference_quantities as _inference  # noqa: E402
+WHOLE = _inference.register(QUANTITIES, NUMBERS, CHOICES, WHOLE)
+
 
 def allowed_settings() -> list[str]:
     from ..io.cards import CHIP_NUMBER_KEYS

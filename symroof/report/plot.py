@@ -308,3 +308,47 @@ def sensitivity(point, name: str, span: float = 10.0, points: int = 400) -> Plot
     fig.suptitle(f"{p['model']} on {p['chips']} × {p['chip']}: {p['strategy']} on {mesh}\n"
                  f"step time against {name}; red lines: the bound changes", fontsize=10)
     return Plot(fig, {name: xs, "t_step": step, "terms": ys, "changes": sorted(changes)})
+
+
+# ----------------------------------------------------------------------------- pareto
+
+
+def pareto_from(card, chip, chips, contexts, weights_dtype="bf16", kv_dtype=None) -> Plot:
+    """``symroof plot pareto``: command-line text checked by ``search.serve.request``."""
+    from ..search.serve import request
+
+    req = request(chips, weights_dtype=weights_dtype, kv_dtype=kv_dtype)
+    return pareto(card, chip, req, tuple(request(1, context=c).context for c in contexts or [8192]))
+
+
+def pareto(card, chip, req, contexts: tuple[int, ...] = ()) -> Plot:
+    """Latency per token against tokens/s per chip over batches and tensor degrees (the book's
+    Pareto figure), one front per context length; every configuration evaluated is a faint dot."""
+    from dataclasses import replace
+
+    from ..search.serve import evaluate, pareto as front_of, serve
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    data = {}
+    for i, context in enumerate(contexts or (req.context,)):
+        r = replace(req, context=context, batch=None)
+        rows = evaluate(card, chip, r)["rows"]
+        pts = [(row["step"] * 1e3, row["batch"] * row["data"] / row["step"] / req.chips) for row in rows]
+        front = serve(card, chip, r)["pareto"]
+        xs = [f["decode_step_s"] * 1e3 for f in front]
+        ys = [f["tokens_per_s_per_chip"] for f in front]
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, color=f"C{i}", alpha=0.25)
+        ax.plot(xs, ys, "o-", color=f"C{i}", label=f"context {context} tokens ({len(front)} on the front)")
+        data[context] = {"front": list(zip(xs, ys)), "points": pts}
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("decode latency per token (ms)")
+    ax.set_ylabel("throughput (tokens/s per chip)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    kv = req.kv_dtype or req.weights_dtype
+    fig.suptitle(f"{card.name} on {req.chips} × {chip.name}: decode latency against throughput\n"
+                 f"(weights {req.weights_dtype}, KV {kv}, math {req.math_dtype}; bounds, not measurements)",
+                 fontsize=10)
+    return Plot(fig, data)

@@ -1,0 +1,274 @@
+"""``symroof serve``: decode and prefill bounds for one model on one slice, or the Pareto front.
+
+A serving configuration is a mesh ``data=R × tensor=Y`` (R model replicas of Y chips each,
+the book's "model parallelism inside a replica, replicas beside it") and a batch of B
+sequences per replica, each holding S tokens of cache. Its decode step per replica is the
+roofline of the decode graph on Y chips (``solve.inference.step_time``: the attention core
+and the weight matmuls each on their own roofline) next to the ICI time of the tensor axis's
+collectives (from the sharding rules, with the card's per-hop latency as a floor when it has
+one); the step is the larger (comms overlap compute). Memory per chip is the weights and the
+caches spread over Y chips. Without ``batch`` every tensor degree and a grid of batches up
+to the largest that fits are evaluated (lambdified) and the Pareto front of
+latency per token against tokens/s per chip is returned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import sympy as sp
+
+from ..core.graph import Structure
+from ..core.symbols import B, C, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv, b_param, n_chips, t_hop, mfu
+from ..errors import CardError, InfeasibleError
+from ..io.bind import chip_values, model_values
+from ..parallel.collectives import Axis
+from ..solve import inference as inf
+
+DTYPES = tuple(inf.DTYPE_BYTES)
+
+
+@dataclass(frozen=True)
+class Request:
+    chips: int
+    batch: int | None = None          # sequences per replica; None: search
+    context: int = 8192               # S: cached tokens each sequence attends to
+    prompt: int | None = None         # tokens prefilled per request
+    generate: int | None = None       # tokens generated per request
+    weights_dtype: str = "bf16"
+    kv_dtype: str | None = None       # default: the weights' dtype
+    act_dtype: str = "bf16"
+    math_dtype: str = "bf16"
+    mesh: dict = field(default_factory=dict)   # {"tensor": Y, "data": R}
+    mfu: float = 1.0                  # prefill: fraction of peak (1: the roofline bound)
+
+
+def check(card, chip, req: Request) -> None:
+    """Refuse what cannot be served, in one line each (exit 2 at the CLI)."""
+    for name in ("chips", "context"):
+        value = getattr(req, name)
+        if not isinstance(value, int) or value < 1:
+            raise CardError(f"--{name} must be a positive whole number, got {value!r}")
+    for name in ("batch", "prompt", "generate"):
+        value = getattr(req, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise CardError(f"--{name} must be a positive whole number, got {value!r}")
+    if not (isinstance(req.mfu, float) and math.isfinite(req.mfu) and 0 < req.mfu <= 1):
+        raise CardError(f"--mfu must be in (0, 1], got {req.mfu!r}")
+    for name in ("weights_dtype", "kv_dtype", "act_dtype", "math_dtype"):
+        value = getattr(req, name)
+        if value is not None and value not in DTYPES:
+            raise CardError(f"--{name.replace('_', '-')} {value!r}: allowed {', '.join(DTYPES)}")
+    if req.math_dtype not in chip.peak_flops_per_s:
+        raise CardError(f"{chip.name} has no {req.math_dtype} peak (peak_flops_per_s has "
+                        f"{', '.join(chip.peak_flops_per_s)}); pick --math-dtype or --set "
+                        f"peak_flops_per_s.{req.math_dtype}=...")
+    kv = req.kv_dtype or req.weights_dtype
+    if inf.DTYPE_BYTES[kv] > inf.DTYPE_BYTES[req.math_dtype]:
+        raise CardError(f"--kv-dtype {kv} is wider than the math ({req.math_dtype}): the cache "
+                        "would be read at more bytes than the matmuls use; store it at most as wide")
+    unknown = [a for a in req.mesh if a not in ("tensor", "data")]
+    if unknown:
+        raise CardError(f"--mesh {unknown[0]}: serve takes tensor=Y and data=R (replicas)")
+
+
+@lru_cache(maxsize=None)
+def _compiled(structure: Structure, latency: bool):
+    """Lambdified per-replica step terms, memory and prefill, over (B, S, T, Y, M_Y, widths, chip)."""
+    from ..parallel.roofline import comms_by_axis
+    from ..parallel.sharding import shard
+
+    parts = inf.decode_parts(structure)
+    t = {k: v.xreplace({n_chips: Y}) for k, v in inf.step_parts(parts).items()}
+    sg = shard(inf.graph(structure, "decode"), {"tensor": Axis("tensor", Y, "ici", M_Y)})
+    t_ici = comms_by_axis(sg, "forward", latency=latency).get("tensor", sp.Integer(0))
+    held = inf.weights_held(structure) + parts["bytes_kv"]
+    prefill = inf.prefill_parts(structure)
+    exprs = {**t, "t_ici": t_ici, "memory": held / Y, "weights": inf.weights_held(structure),
+             "kv_per_token": inf.kv_bytes_per_token(structure),
+             "prefill_math": prefill["flops"] / (Y * C * mfu),
+             "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill")) / (Y * W_hbm)}
+    args = (B, S, T, Y, M_Y, b_param, b_kv, b_act, C, W_hbm, W_ici, M_hbm, t_hop, mfu)
+    model = sorted({s for e in exprs.values() for s in e.free_symbols} - set(args), key=str)
+    # scalar "math" functions: a serve search is a few hundred points, not worth importing numpy
+    return {k: sp.lambdify(args + tuple(model), e, "math") for k, e in exprs.items()}, args, model
+
+
+def _layout_m(chip, y: int, replicas: int) -> tuple[float, float, bool]:
+    """M_Y of a tensor axis of degree y on the chip's topology, its hop count, and whether it fits.
+
+    The rule table counts |Y|/2 hops for an axis; laid over n physical axes of about Y^(1/n)
+    chips each, a collective crosses n·Y^(1/n)/2 hops on rings (n·(Y^(1/n) - 1) on lines).
+    """
+    from ..parallel.topology import effective_m, layout
+
+    try:      # replicas never talk to each other in decode: only the tensor axis needs a place
+        axes = layout(chip, {"tensor": y})
+    except InfeasibleError:
+        return 0.0, 1.0, False
+    a = axes["tensor"]
+    n = max(int(a.n_physical), 1)
+    side = y ** (1 / n)
+    hops = n * (side / 2 if a.wrap else side - 1)
+    return float(effective_m(a)), hops / (y / 2) if y > 1 else 1.0, a.link == "ici"
+
+
+def evaluate(card, chip, req: Request) -> dict:
+    """Every configuration (or the one asked for): per-replica Y, batch, step and memory."""
+    check(card, chip, req)
+    structure = Structure.of(card)
+    hw = chip_values(chip, req.math_dtype)
+    latency = t_hop in hw
+    fns, args, model = _compiled(structure, latency)
+    mv = model_values(card)
+    kv = req.kv_dtype or req.weights_dtype
+    widths = [float(inf.DTYPE_BYTES[d]) for d in (req.weights_dtype, kv, req.act_dtype)]
+    common = widths + [float(hw[C]), float(hw[W_hbm]), float(hw[W_ici]), float(hw[M_hbm]), float(hw.get(t_hop, 0)), req.mfu]
+    extra = [float(mv[s]) for s in model]      # every other symbol is a model shape
+    degrees = [req.mesh["tensor"]] if "tensor" in req.mesh else \
+        [y for y in range(1, min(req.chips, chip.pod_chips) + 1) if req.chips % y == 0]
+    rows, closest = [], None
+    for y in degrees:
+        replicas = req.mesh.get("data", req.chips // y)
+        if y * replicas != req.chips:
+            raise CardError(f"--mesh tensor={y} × data={replicas} uses {y * replicas} chips, not --chips {req.chips}")
+        m_y, hop_scale, on_ici = _layout_m(chip, y, replicas)
+        if not on_ici:
+            continue
+        hop = common[:-2] + [common[-2] * hop_scale, common[-1]]     # per-hop latency × true/|Y|/2 hops
+        call = lambda name, b, t=1: fns[name](b, req.context, t, y, m_y, *hop, *extra)  # noqa: E731
+        kv_tok = float(call("kv_per_token", 1))
+        weights = float(call("weights", 1))
+        fit = math.floor((y * float(hw[M_hbm]) - weights) / (req.context * kv_tok))
+        one = float(call("memory", 1))
+        if closest is None or one < closest[1]:
+            closest = (y, one)
+        batches = [req.batch] if req.batch else _grid(fit)
+        t = {k: [float(call(k, b)) for b in batches]
+             for k in ("t_math_weights", "t_hbm_weights", "t_math_core", "t_hbm_kv", "t_ici", "memory")}
+        t_mem = [max(t["t_math_core"][i], t["t_hbm_kv"][i]) + max(t["t_math_weights"][i], t["t_hbm_weights"][i])
+                 for i in range(len(batches))]
+        step = [max(t_mem[i], t["t_ici"][i]) for i in range(len(batches))]
+        for i, b in enumerate(batches):
+            bound = ("ici" if t["t_ici"][i] > t_mem[i] else
+                     "compute" if t["t_math_weights"][i] > t["t_hbm_weights"][i] else "hbm")
+            rows.append({"tensor": y, "data": replicas, "batch": int(b), "m_y": m_y, "step": float(step[i]),
+                         "memory": float(t["memory"][i]), "fit": fit, "kv_per_token": kv_tok,
+                         "weights": weights, "bound": bound,
+                         "prefill": (max(float(call("prefill_math", 1, req.prompt)),
+                                         float(call("prefill_hbm", 1, req.prompt))) if req.prompt else None),
+                         "critical": float(call("t_hbm_weights", 1) / (call("t_math_weights", 2) - call("t_math_weights", 1)))})
+    return {"rows": rows, "hbm": float(hw[M_hbm]), "closest": closest}
+
+
+def _grid(fit: int) -> list[int]:
+    """Batches tried: powers of two up to the largest that fits, quarters of it, and it."""
+    if fit < 1:
+        return []
+    return sorted({1, fit} | {2 ** i for i in range(int(math.log2(fit)) + 1)}
+                  | {int(fit * f) for f in (0.25, 0.5, 0.75) if fit * f >= 1})
+
+
+def pareto(rows: list[dict], chips: int) -> list[dict]:
+    """Configurations no other beats on both latency per token and tokens/s per chip."""
+    pts = sorted(rows, key=lambda r: (r["decode_step_s"], -r["tokens_per_s_per_chip"]))
+    front, best = [], -1.0
+    for r in pts:
+        if r["tokens_per_s_per_chip"] > best:
+            front.append(r)
+            best = r["tokens_per_s_per_chip"]
+    return front
+
+
+def serve(card, chip, req: Request) -> dict:
+    """The JSON ``symroof serve`` prints: one configuration, or the Pareto front and its best."""
+    result = evaluate(card, chip, req)
+    rows = result["rows"]
+    if req.batch:
+        bad = [r for r in rows if r["memory"] > result["hbm"]]
+        if rows and len(bad) == len(rows):
+            r = min(bad, key=lambda r: r["memory"])
+            raise CardError(f"--batch {req.batch} does not fit: {r['memory'] / 1e9:.3g} GB per chip on "
+                            f"tensor={r['tensor']}, {(r['memory'] - result['hbm']) / 1e9:.3g} GB over the "
+                            f"{result['hbm'] / 1e9:.3g} GB of HBM (at most {max(r['fit'], 0)} sequences of "
+                            f"{req.context} tokens fit per replica)")
+        rows = [r for r in rows if r["memory"] <= result["hbm"]]
+    if not rows:
+        y, need = result["closest"] or (req.chips, float("inf"))
+        raise CardError(f"{card.name} does not fit {req.chips} × {chip.name} with one sequence of "
+                        f"{req.context} tokens: at best (tensor={y}) {need / 1e9:.4g} GB per chip, "
+                        f"{(need - result['hbm']) / 1e9:.4g} GB over the {result['hbm'] / 1e9:.3g} GB of HBM")
+    out = [_record(r, req, chip, result["hbm"]) for r in rows]
+    front = pareto(out, req.chips)
+    best = max(front, key=lambda r: r["tokens_per_s_per_chip"]) if not req.batch else \
+        min(out, key=lambda r: r["decode_step_s"])
+    return {**best, "pareto": front if not req.batch else [best]}
+
+
+def _record(r: dict, req: Request, chip, hbm: float) -> dict:
+    global_batch = r["batch"] * r["data"]
+    kv_tok, weights = r["kv_per_token"], r["weights"]
+    need = weights + global_batch / r["data"] * req.context * kv_tok
+    return {
+        "decode_step_s": r["step"], "prefill_s": r["prefill"],
+        "generation_s": r["step"] * req.generate if req.generate else None,
+        "tokens_per_s": global_batch / r["step"],
+        "tokens_per_s_per_chip": global_batch / r["step"] / req.chips,
+        "requests_per_s_per_chip": (global_batch / (r["step"] * req.generate) / req.chips
+                                    if req.generate else None),
+        "batch": global_batch, "max_batch": max(r["fit"], 0) * r["data"],
+        "min_chips": slice_chips(chip, need / hbm), "chips_for_memory": need / hbm, "kv_bytes_per_token": kv_tok, "weight_bytes": weights,
+        "critical_batch": r["critical"], "bound": r["bound"],
+        "mesh": {"data": r["data"], "tensor": r["tensor"]}, "m_tensor": r["m_y"],
+        "memory_per_chip_bytes": r["memory"],
+    }
+
+
+def slice_chips(chip, need: float) -> int:
+    """The fewest chips of a legal slice (box sides dividing the pod's) holding ``need`` chips' worth."""
+    from itertools import product
+
+    from ..parallel.topology import _divisors
+
+    if chip.family == "gpu":
+        domain = chip.pod_shape[0]
+        small = [d for d in _divisors(domain) if d >= need]
+        return small[0] if small else domain * math.ceil(need / domain)
+    sides = [sorted(set(_divisors(n)) | set(range(chip.wraparound_unit, n + 1, chip.wraparound_unit)))
+             for n in chip.pod_shape]
+    fits = [math.prod(box) for box in product(*sides) if math.prod(box) >= need]
+    if not fits:
+        raise InfeasibleError(f"needs {need:.1f} chips of HBM; a {chip.name} pod has {chip.pod_chips}")
+    return min(fits)
+
+
+def _whole(text, name: str, allow_none: bool = True):
+    if text is None and allow_none:
+        return None
+    try:
+        value = int(str(text))
+    except ValueError:
+        raise CardError(f"--{name} must be a positive whole number, got {text!r}") from None
+    if value < 1 or value > 10 ** 12:
+        raise CardError(f"--{name} must be a whole number from 1 to 1e12, got {text!r}")
+    return value
+
+
+def request(chips, batch=None, context=None, prompt=None, generate=None, weights_dtype="bf16",
+            kv_dtype=None, act_dtype="bf16", math_dtype="bf16", mesh=None, mfu=None) -> Request:
+    """A ``Request`` from command-line text: whole numbers checked here, one line per refusal."""
+    degrees = {}
+    for pair in mesh or []:
+        axis, eq, degree = str(pair).partition("=")
+        if not eq:
+            raise CardError(f"--mesh {pair!r}: expected AXIS=DEGREE, e.g. tensor=8")
+        degrees[axis.strip()] = _whole(degree, f"mesh {axis.strip()}", False)
+    try:
+        fraction = 1.0 if mfu is None else float(mfu)
+    except ValueError:
+        raise CardError(f"--mfu must be a number in (0, 1], got {mfu!r}") from None
+    return Request(_whole(chips, "chips", False), _whole(batch, "batch"),
+                   _whole(8192 if context is None else context, "context", False), _whole(prompt, "prompt"),
+                   _whole(generate, "generate"), weights_dtype, kv_dtype, act_dtype, math_dtype, degrees, fraction)
