@@ -129,7 +129,7 @@ def _refused(load, path, *words):
     ({"n_heads": True}, ["'n_heads'", "integer"]),
     ({"n_kv_heads": 5}, ["'n_kv_heads'", "'n_heads'"]),
     ({"tie_embeddings": "no"}, ["'tie_embeddings'", "true or false"]),
-    ({"architecture": "gpt2"}, ["'architecture'", "allowed: llama"]),
+    ({"architecture": "gpt3"}, ["'architecture'", "allowed: llama"]),
     ({"experts_per_token": 2}, ["'experts_per_token'", "'n_experts'"]),
     ({"norms_per_layer": 3}, ["'norms_per_layer'", "2 or 4"]),
     ({"kind": "chip"}, ["'kind'"]),

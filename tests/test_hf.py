@@ -144,19 +144,23 @@ def test_name_prefers_name_or_path_then_folder_then_stem():
     assert model_from_hf_config(raw, "hub/Qwen3-8B/config.json").name == "Qwen3-8B"
 
 
-def test_gemma2_may_spell_out_its_own_layer_pattern():
+def test_gemma2_layer_pattern_becomes_block_types():
     raw = _config("gemma-2-9b")
+    card = _convert(raw)                         # no layer_types: Gemma 2 alternates, sliding first
+    assert card.sliding_window == 4096 and card.layers == (("sliding", 1), ("global", 1)) * 21
     raw["layer_types"] = ["sliding_attention", "full_attention"] * 21
-    assert _convert(raw).n_layers == 42
+    assert _convert(raw).layers == card.layers
     raw["layer_types"] = ["full_attention"] * 42
-    _refused(raw, "'layer_types'")
+    assert _convert(raw).layers == (("layer", 42),) and _convert(raw).sliding_window == 0
+    raw["layer_types"] = ["full_attention"] * 41
+    _refused(raw, "'layer_types'", "42")
 
 
 # ----------------------------------------------------------------------------- refusals
 
 
 @pytest.mark.parametrize("folder, change, words", [
-    ("Meta-Llama-3-8B", {"architectures": ["GPT2LMHeadModel"]}, ["'architectures'", "allowed: LlamaForCausalLM"]),
+    ("Meta-Llama-3-8B", {"architectures": ["PhiForCausalLM"]}, ["'architectures'", "allowed: LlamaForCausalLM"]),
     ("Meta-Llama-3-8B", {"architectures": None}, ["missing key 'architectures'"]),
     ("Meta-Llama-3-8B", {"architectures": ["LlamaForCausalLM", "MistralForCausalLM"]}, ["'architectures'"]),
     ("Meta-Llama-3-8B", {"architectures": "LlamaForCausalLM"}, ["'architectures'", "exactly one"]),
@@ -178,7 +182,8 @@ def test_gemma2_may_spell_out_its_own_layer_pattern():
     ("Meta-Llama-3-8B", {"hidden_act": 7}, ["'hidden_act'"]),
     ("Meta-Llama-3-8B", {"text_config": {}}, ["unknown key 'text_config'", "Allowed:"]),
     ("Meta-Llama-3-8B", {"sliding_window": 4096}, ["unknown key 'sliding_window'"]),
-    ("Qwen2-7B", {"use_sliding_window": True}, ["'use_sliding_window'"]),
+    ("Qwen2-7B", {"use_sliding_window": "yes"}, ["'use_sliding_window'", "true or false"]),
+    ("Qwen2-7B", {"use_sliding_window": True, "max_window_layers": 20, "sliding_window": None}, ["'sliding_window'"]),
     ("Qwen2-7B", {"layer_types": ["full_attention"] * 27 + ["sliding_attention"]}, ["'layer_types'"]),
     ("Qwen2-7B", {"head_dim": None}, ["'head_dim'", "null"]),
     ("Qwen3-8B", {"num_experts": 128}, ["'num_experts'"]),
