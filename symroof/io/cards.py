@@ -325,7 +325,7 @@ def parse_number(value, where: str, key: str) -> Fraction:
     """An exact number from an int, a float or a decimal string; never evaluates text."""
     if isinstance(value, bool):
         raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
-    if isinstance(value, int):
+    if isinstance(value, (int, Fraction)):
         return Fraction(value)
     if isinstance(value, float):
         # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.
