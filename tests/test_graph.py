@@ -50,7 +50,7 @@ def test_per_op_forward_flops_match_book_table():
 
 
 def test_training_is_three_times_forward_for_every_contraction():
-    g = build(Structure(qkv_bias=True, qk_norm=True), "full")
+    g = build(Structure.uniform(qkv_bias=True, qk_norm=True), "full")
     fwd, bwd = derive.flops(g, "forward"), derive.flops(g, "backward")
     assert sp.expand(bwd - 2 * fwd) == 0
 
@@ -75,12 +75,12 @@ def test_parameter_formula_matches_book_llama_form():
     g = build(Structure())
     P = 3 * D * F * L + 2 * D * (N + K) * H * L + 2 * D * L + D + 2 * V * D
     assert sp.expand(derive.params(g) - P) == 0
-    tied = build(Structure(tied=True))
+    tied = build(Structure.uniform(tied=True))
     assert sp.expand(derive.params(g) - derive.params(tied) - V * D) == 0
 
 
 def test_moe_active_parameters_use_k_of_e_experts():
-    g = build(Structure(moe=True))
+    g = build(Structure.uniform(moe=True))
     groups = derive.params_by_group(g)
     assert sp.expand(groups["mlp"] - (3 * D * F * E * L + D * E * L)) == 0
     active = derive.params_by_group(g, active=True)["mlp"]
@@ -90,7 +90,7 @@ def test_moe_active_parameters_use_k_of_e_experts():
 
 
 def test_graph_is_a_dag_with_hierarchical_names():
-    g = build(Structure(sandwich_norms=True, qk_norm=True))
+    g = build(Structure.uniform(sandwich_norms=True, qk_norm=True))
     assert nx.is_directed_acyclic_graph(g)
     names = set(g.nodes)
     assert {"layer/attn/q", "layer/mlp/down", "layer/post_attn_norm", "layer/attn/q_norm"} <= names
@@ -113,3 +113,46 @@ def test_attention_crossover_is_solved_from_the_graph():
 def test_bad_attention_mode_is_rejected():
     with pytest.raises(ValueError, match="attention"):
         build(Structure(), "sparse")
+
+
+def test_decode_costs_two_flops_per_parameter_per_token_plus_attention():
+    """The book's decode rule (inference.md): each new token costs 2 FLOPs per weight it
+    multiplies (every matrix: not the embedding table, which is gathered, nor the norm scales,
+    which are elementwise), plus the attention
+    core, 2·2·N·H per cached key, unhalved: one query sees every key."""
+    from symroof.core.symbols import S
+
+    g = build(Structure(), "causal", phase="decode")
+    groups = derive.params_by_group(g)
+    weights = derive.params(g) - groups["embedding"] - groups["norms"]
+    core = derive.attention_core(g)
+    assert sp.expand(core - 4 * B * S * N * H * L) == 0
+    assert sp.expand(derive.flops(g) - core - 2 * B * weights) == 0
+    assert T not in derive.flops(g).free_symbols
+    assert all(d["phase"] == "forward" for _, d in g.nodes(data=True))
+
+
+def test_prefill_writes_the_cache_and_decode_reads_all_of_it():
+    from symroof.core.symbols import S, b_kv
+
+    prefill, decode = build(Structure(), phase="prefill"), build(Structure(), phase="decode")
+    assert sp.expand(derive.kv_cache_bytes(prefill) - 2 * B * T * K * H * L * b_kv) == 0
+    assert sp.expand(derive.kv_cache_bytes(decode) - 2 * B * S * K * H * L * b_kv) == 0
+    read = sum(d["repeat"] * d["bytes"] for n, d in decode.nodes(data=True) if d["attention_core"])
+    assert sp.expand(read).coeff(b_kv) != 0, "the decode core reads the cache at its own width"
+    assert "loss" not in prefill and "loss" in build(Structure())
+    with pytest.raises(ValueError, match="phase"):
+        build(Structure(), phase="serve")
+
+
+def test_each_block_type_is_counted_by_its_own_symbol():
+    from symroof.core.blocks import Block
+    from symroof.core.symbols import layers
+
+    s = Structure((Block("dense"), Block("moe", moe=True)))
+    p = derive.params(build(s))
+    assert {layers("dense"), layers("moe")} <= p.free_symbols and L not in p.free_symbols
+    one_moe_layer = derive.params(build(Structure.uniform(moe=True))) - derive.params(build(Structure.uniform(moe=True))).subs(L, 0)
+    assert sp.expand(p.coeff(layers("moe")) - one_moe_layer.coeff(L)) == 0
+    with pytest.raises(ValueError, match="distinct names"):
+        Structure((Block("x"), Block("x")))

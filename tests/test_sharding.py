@@ -84,7 +84,7 @@ def test_sequence_parallel_gathers_keys_and_values():
 
 def test_expert_parallelism_uses_alltoall():
     mesh = {"expert": Axis("expert", X, "ici", 1)}
-    sg = shard(build(Structure(moe=True)), mesh)
+    sg = shard(build(Structure.uniform(moe=True)), mesh)
     kinds = [c.kind for n, d in sg.nodes(data=True) for c in d["collectives"] if n.startswith("layer/moe/")]
     assert kinds.count("AllToAll") == 4                  # dispatch and combine, forward and backward
 

@@ -24,7 +24,7 @@ def _solved(name: str, **options):
         from ..solve import training as solve
 
         chosen = Structure.book_layer() if structure == Structure() else structure
-        if chosen.moe:
+        if any(blk.moe for blk in chosen.blocks):
             # routed expert tokens (B·T·k/E per expert) leave SymPy no closed form in reasonable time
             raise NoClosedFormError(f"formula {name!r} is solved for dense models; for an MoE card "
                                     "use the book's layer (omit --model) or `symroof plan`")

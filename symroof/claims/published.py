@@ -223,7 +223,7 @@ def _graph(run: PublishedRun, attention: str):
 
     structure = Structure.of(run.model)
     if run.mlp == "plain":       # GPT: one up matrix and an activation, no gate
-        structure = replace(structure, gated_mlp=False)
+        structure = replace(structure, blocks=tuple(replace(blk, gated_mlp=False) for blk in structure.blocks))
     return build(structure, attention)
 
 

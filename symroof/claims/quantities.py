@@ -183,11 +183,10 @@ def memory_mlp_checkpoints(ctx):
     """Shape-aware checkpoints: the outputs of the MLP's matmuls, every layer (book Part 5 Q2)."""
     g = _model_graph(ctx)
     from ..core import ops
-    from ..core.graph import dim_sizes
 
     outputs = [n for n, d in g.nodes(data=True) if d["phase"] == "forward" and n.startswith("layer/mlp/")
                and d["op"] == "contraction"]
-    per_layer = sum(ops.numel(g.graph["tensor_dims"][n], dim_sizes()) for n in outputs)
+    per_layer = sum(ops.numel(g.graph["tensor_dims"][n], g.graph["sizes"]) for n in outputs)
     return _q(ctx, sp.factor(L * per_layer * b_act), "B", lhs=r"M_{\text{MLP ckpt}}")
 
 
@@ -215,9 +214,8 @@ def kv_cache_bytes_per_token(ctx):
     g = _model_graph(ctx)
     dims = g.graph["tensor_dims"]
     from ..core import ops
-    from ..core.graph import dim_sizes
 
-    per_layer = sum(ops.numel(dims[f"layer/attn/{x}"], dim_sizes()) for x in ("k", "v")) / (B * T)
+    per_layer = sum(ops.numel(dims[f"layer/attn/{x}"], g.graph["sizes"]) for x in ("k", "v")) / (B * T)
     return _q(ctx, sp.factor(L * per_layer * b_act), "B", lhs=r"M_{\text{KV}}/\text{token}")
 
 

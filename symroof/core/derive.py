@@ -9,9 +9,9 @@ from __future__ import annotations
 import networkx as nx
 import sympy as sp
 
-from ..core import ops
-from ..core.graph import PARAM_GROUPS, dim_sizes
-from ..core.symbols import B, E, L, T, b_grad, b_opt, b_param, b_act, k, n_ckpt
+from . import ops
+from .graph import PARAM_GROUPS
+from .symbols import B, E, T, b_act, b_grad, b_kv, b_opt, b_param, k, n_ckpt
 
 ZERO = sp.Integer(0)
 
@@ -38,7 +38,7 @@ def params_by_group(g: nx.DiGraph, active: bool = False) -> dict[str, sp.Expr]:
 
     ``active=True`` counts what one token uses: each MoE layer's k routed experts, not all E.
     """
-    sizes = dim_sizes()
+    sizes = g.graph["sizes"]
     out = {group: ZERO for group in PARAM_GROUPS}
     for _, d in g.nodes(data=True):
         if d["phase"] != "forward":
@@ -87,7 +87,7 @@ def attention_core(g: nx.DiGraph) -> sp.Expr:
 def projections(g: nx.DiGraph) -> sp.Expr:
     """Forward FLOPs of the per-layer weight matmuls (QKVO and MLP), all layers."""
     return total(g, "flops", "forward",
-                 where=lambda n, d: n.startswith("layer/") and not d["attention_core"])
+                 where=lambda n, d: d["block"] is not None and not d["attention_core"])
 
 
 def attention_crossover(g: nx.DiGraph) -> sp.Expr:
@@ -103,7 +103,23 @@ def attention_crossover(g: nx.DiGraph) -> sp.Expr:
 def checkpoint_elements(g: nx.DiGraph) -> sp.Expr:
     """Elements of one layer-input activation (the array a checkpoint saves), from the graph."""
     dims = g.graph["tensor_dims"][g.graph["layer_input"]]
-    return ops.numel(dims, dim_sizes())
+    return ops.numel(dims, g.graph["sizes"])
+
+
+def checkpointed_layers(g: nx.DiGraph) -> sp.Expr:
+    """Elements of every block's input, each times its layer count: what one checkpoint per layer saves."""
+    dims, sizes = g.graph["tensor_dims"], g.graph["sizes"]
+    return sp.Add(*(g.graph["blocks"][blk] * ops.numel(dims[x], sizes)
+                    for blk, x in g.graph["block_inputs"].items()))
+
+
+def kv_cache_bytes(g: nx.DiGraph) -> sp.Expr:
+    """Bytes of the KV cache the model holds (prefill or decode graph): every cache tensor, all layers."""
+    if g.graph["phase"] == "train":
+        raise ValueError("a training graph keeps no KV cache; build the prefill or decode phase")
+    sizes = g.graph["sizes"]
+    return sp.Add(*(d["repeat"] * ops.numel(g.graph["tensor_dims"][n], sizes) * b_kv
+                    for n, d in g.nodes(data=True) if d.get("cache")))
 
 
 def training_memory(g: nx.DiGraph) -> dict[str, sp.Expr]:
@@ -117,7 +133,7 @@ def training_memory(g: nx.DiGraph) -> dict[str, sp.Expr]:
         "params": b_param * p,
         "gradients": b_grad * p,
         "optimizer": b_opt * p,
-        "checkpoints": n_ckpt * L * checkpoint_elements(g) * b_act,
+        "checkpoints": n_ckpt * checkpointed_layers(g) * b_act,
     }
     parts["total"] = sp.Add(*parts.values())
     return parts

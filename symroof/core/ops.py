@@ -96,6 +96,7 @@ ELEMENTWISE = {
     "dispatch":      (0, 0),       # tokens to their experts (data movement only)
     "combine":       (2, 2),       # weighted sum of the k expert outputs
     "cross_entropy": (5, 2),       # log-softmax over the vocabulary, then pick the label
+    "cache_append":  (0, 0),       # this step's keys or values written into the KV cache
 }
 
 

@@ -60,6 +60,7 @@ _TABLE = [
     # numeric formats and run settings
     ("b_param",  r"b_{\text{param}}",          False, "bytes per parameter element"),
     ("b_act",    r"b_{\text{act}}",            False, "bytes per activation element"),
+    ("b_kv",     r"b_{\text{kv}}",             False, "bytes per KV-cache element"),
     ("b_grad",   r"b_{\text{grad}}",           False, "bytes per gradient element kept between steps"),
     ("b_opt",    r"b_{\text{opt}}",            False, "optimizer-state bytes per parameter (Adam: two moments)"),
     ("n_ckpt",   r"n_{\text{ckpt}}",           False, "activation checkpoints saved per layer, each [B, T, D]"),
@@ -79,10 +80,29 @@ M_X, M_Y, M_Z, n_micro = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro"))
 n_stages, n_ep, M_E = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E"))
 C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
 t_hop = SYMBOLS["t_hop"]
-b_param, b_act, b_grad, b_opt = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt"))
+b_param, b_act, b_grad, b_opt, b_kv = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt", "b_kv"))
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
+
+
+def layers(block: str) -> sp.Symbol:
+    """The count of one block type's layers: ``L`` for a uniform model's ``layer``, else ``L_<block>``.
+
+    Block names come from model structures, so these symbols are declared on first use, each
+    once, with the same assumptions as ``L``.
+    """
+    if block == "layer":
+        return L
+    name = f"L_{block}"
+    if name not in SYMBOLS:
+        if not block.replace("_", "").isalnum():
+            raise ValueError(f"block name {block!r} must be letters, digits and '_'")
+        SYMBOLS[name] = sp.Symbol(name, positive=True, integer=True)
+        INFO[name] = SymbolInfo(name, rf"L_{{\text{{{block.replace('_', ' ')}}}}}", True,
+                                f"layers of block type {block!r}")
+        LATEX_NAMES[SYMBOLS[name]] = INFO[name].latex
+    return SYMBOLS[name]
 
 
 def symbol(name: str) -> sp.Symbol:

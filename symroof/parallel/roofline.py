@@ -20,7 +20,6 @@ import sympy as sp
 
 from ..core import ops
 from ..parallel.collectives import collective_time
-from ..core.graph import dim_sizes
 from ..parallel.sharding import layout
 from ..core.symbols import C, W_hbm, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
 
@@ -59,7 +58,7 @@ def _pipeline_sends(sg: nx.DiGraph, phase) -> sp.Expr:
     """Stage-to-stage activation sends: the layer input, once per phase, over one one-way link."""
     mesh = sg.graph["mesh"]
     dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
-    act = ops.numel(dims, dim_sizes()) * b_act
+    act = ops.numel(dims, sg.graph["sizes"]) * b_act
     for axis, dim in layout(dims, mesh, weight=False).items():
         act = act / mesh[axis].size
     link = collective_time("AllGather", act, [mesh["stage"]]) * 2   # one direction of a bidi link
@@ -110,7 +109,7 @@ def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
 def memory_per_chip(sg: nx.DiGraph) -> dict[str, sp.Expr]:
     """Bytes per chip: weights, gradients and optimizer state as sharded, plus checkpoints."""
     mesh = sg.graph["mesh"]
-    sizes = dim_sizes()
+    sizes = sg.graph["sizes"]
     weights = sp.Integer(0)
     for _, d in sg.nodes(data=True):
         if d["phase"] != "forward":
@@ -120,16 +119,15 @@ def memory_per_chip(sg: nx.DiGraph) -> dict[str, sp.Expr]:
             for axis, dim in layout(dims, mesh, weight=True).items():
                 n = n / mesh[axis].size
             weights += n
-    dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
-    ckpt = ops.numel(dims, sizes)
-    for axis, dim in layout(dims, mesh, weight=False).items():
-        ckpt = ckpt / mesh[axis].size
-    layers = sp.Integer(1)
-    for _, d in sg.nodes(data=True):
-        if d["repeat"] != 1:
-            layers = _repeat(d, mesh)
-            break
+    ckpt = sp.Integer(0)      # one block input per layer, each sharded like an activation
+    stages = mesh["stage"].size if "stage" in mesh else 1
+    for block, x in sg.graph["block_inputs"].items():
+        dims = sg.graph["tensor_dims"][x]
+        n = ops.numel(dims, sizes) * sg.graph["blocks"][block] / stages
+        for axis, dim in layout(dims, mesh, weight=False).items():
+            n = n / mesh[axis].size
+        ckpt += n
     parts = {"params": b_param * weights, "gradients": b_grad * weights, "optimizer": b_opt * weights,
-             "checkpoints": n_ckpt * layers * ckpt * b_act}
+             "checkpoints": n_ckpt * ckpt * b_act}
     parts["total"] = sp.Add(*parts.values())
     return parts

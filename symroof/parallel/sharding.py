@@ -25,8 +25,7 @@ import sympy as sp
 
 from ..core import ops
 from ..parallel.collectives import Axis
-from ..core.graph import dim_sizes
-from ..core.symbols import b_act, b_param
+from ..core.symbols import b_act, b_kv, b_param
 
 # Which tensor dimensions each logical axis shards, in priority order. A tensor uses an axis
 # at most once. The pipeline axis ("stage") splits layers instead; see roofline.py.
@@ -87,6 +86,10 @@ class _State:
     fused: bool = True                            # a fused attention kernel (see ops.stays_on_chip)
     gathered: set = field(default_factory=set)   # (tensor, axis[, phase]) already gathered here
     reduced: set = field(default_factory=set)    # (gradient tensor, axis) already reduced
+    widths: dict = field(default_factory=dict)   # tensor -> bytes per element, where not b_act (the KV cache)
+
+    def width(self, ref: str, is_param: bool) -> sp.Expr:
+        return b_param if is_param else self.widths.get(_strip(ref), b_act)
 
 
 def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str]:
@@ -115,7 +118,7 @@ def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = Fal
 
 def shard(g: nx.DiGraph, mesh: dict[str, Axis]) -> nx.DiGraph:
     """A copy of ``g`` whose nodes carry per-chip ``local_flops``, ``local_bytes``, ``collectives``."""
-    st = _State(mesh, dim_sizes(), g.graph.get("fused_attention", True))
+    st = _State(mesh, g.graph["sizes"], g.graph.get("fused_attention", True), widths=g.graph.get("widths", {}))
     tensor_dims = g.graph["tensor_dims"]
     param_dims = g.graph["param_dims"]
     out = g.copy()
@@ -179,7 +182,7 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
         if key not in st.gathered:
             st.gathered.add(key)
             rest = {a: d for a, d in shardings[i].items() if a != axis}
-            width = b_param if is_param[i] else b_act
+            width = st.width(ref, is_param[i])
             collectives.append(Collective("AllGather", (axis,), ref,
                                           _local(sig.operands[i], rest, st) * width))
         del shardings[i][axis]
@@ -212,7 +215,7 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
                 partial.append(axis)
     # every axis left on an operand splits the work, partial sums included
     factor = sp.Mul(*(st.mesh[a].size for a in {a for s in shardings for a in s}))
-    local_in = sum((_local(dims, s, st, hbm=True) * (b_param if is_param[i] else b_act)
+    local_in = sum((_local(dims, s, st, hbm=True) * st.width(refs[i], is_param[i])
                     for i, (dims, s) in enumerate(zip(sig.operands, shardings))), sp.Integer(0))
     node["local_flops"] = node["flops"] / factor
     node["local_bytes"] = local_in + _local(sig.output, current, st, hbm=True) * b_act
@@ -256,7 +259,7 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     colls = []
     traffic = sp.Integer(0)
     for _, ref in operands:
-        width = b_param if ref in _params_of(fwd) else b_act
+        width = st.width(ref, ref in _params_of(fwd))
         in_layout = target(ref)
         traffic += _local(dims_of(ref), in_layout, st, hbm=True) * width
         if ref in _params_of(fwd) or not out_dims:
@@ -271,6 +274,10 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     factor = ops.numel(out_dims, st.sizes) / out_local if out_dims else sp.Integer(1)
     node["local_flops"] = sp.Integer(0)
     node["local_vector_flops"] = node["vector_flops"] / factor
-    written = _local(out_dims, out_layout, st, hbm=True)
-    node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + written * b_act
+    if node["op"] == "cache_append":       # only this step's entries are written into the cache
+        (_, new), = operands
+        written = _local(dims_of(new), target(new), st, hbm=True) * b_kv
+    else:
+        written = _local(out_dims, out_layout, st, hbm=True) * b_act
+    node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + written
     node["collectives"] = colls

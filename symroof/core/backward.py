@@ -1,0 +1,64 @@
+"""The backward pass, made from the forward graph by rule; nothing in it is written out by hand.
+
+Each contraction ``y = x·W`` yields ``dx = dy·Wᵀ`` and ``dW = xᵀ·dy`` (``ops.Signature.gradient``):
+the same dimensions, so the same FLOPs. Each elementwise op yields one gradient op that
+reads ``dy`` and the op's saved inputs and writes the input gradients (ops.ELEMENTWISE's
+backward column).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import sympy as sp
+
+from . import ops
+from .graph import core_scale, elements, operand, width
+
+
+def add_backward(b) -> None:
+    """Add the backward ops of builder ``b``'s forward graph, wired from the gradient producers
+    of each op's consumers."""
+    g, size = b.g, b.sizes
+    hbm = lambda dims: ops.hbm_elements(dims, size, b.fused)   # noqa: E731
+    forward = [n for n in nx.topological_sort(g) if g.nodes[n]["op"] != "input"]
+    grad_of: dict[tuple[str, str], str] = {}     # (forward op, operand role) -> backward node
+    for name in reversed(forward):
+        node = g.nodes[name]
+        scale = core_scale(b, node)
+        dy = hbm(b.dims[name]) * width(b, name)
+        operands = [(r, ref) for r, ref in node["operands"] if r != "ids"]
+        new = []
+        if node["op"] == "contraction":
+            for i, (role, ref) in enumerate(operands):
+                sig = node["sig"].gradient(i)
+                others = [operand(b, o) for j, (_, o) in enumerate(operands) if j != i]
+                dims, w = operand(b, ref)
+                traffic = dy + sum((hbm(d) * wo for d, wo in others), sp.Integer(0))
+                traffic += hbm(dims) * w
+                grad = f"{name}:d{role}"
+                g.add_node(grad, op="contraction", sig=sig, flops=scale * ops.contraction_flops(sig, size),
+                           vector_flops=sp.Integer(0), bytes=traffic, wrt=role)
+                grad_of[(name, role)] = grad
+                new.append(grad)
+        else:
+            saved = sum((hbm(dims) * w for dims, w in (operand(b, r) for _, r in operands)), sp.Integer(0))
+            grad = f"{name}:grad"
+            g.add_node(grad, op=node["op"], flops=sp.Integer(0),
+                       vector_flops=scale * ops.elementwise_flops(node["op"], elements(b, name), "backward"),
+                       bytes=dy + 2 * saved, wrt="all")
+            for role, _ in operands:
+                grad_of[(name, role)] = grad
+            new.append(grad)
+        for grad in new:
+            g.nodes[grad].update(phase="backward", forward=name, repeat=node["repeat"], block=node["block"],
+                                 param_group=node["param_group"], params={},
+                                 attention_core=node["attention_core"])
+            for _, consumer, data in g.out_edges(name, data=True):
+                if g.nodes[consumer]["phase"] == "forward":
+                    g.add_edge(grad_of[(consumer, data["role"])], grad, tensor=f"d({name})",
+                               dims=b.dims[name], shape=tuple(size[d] for d in b.dims[name]))
+            for _, ref in operands:            # tensors saved from the forward pass
+                if ref in b.dims and ref != name:
+                    g.add_edge(ref, grad, tensor=ref, saved=True, dims=b.dims[ref],
+                               shape=tuple(size[d] for d in b.dims[ref]))
+
