@@ -36,10 +36,22 @@ def _expr(value) -> sp.Basic:
 
 
 def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
-    """Model card → the shape symbols (``D``, ``F``, ``N``, ...)."""
+    """Model card → the shape symbols (``D``, ``F``, ``N``, ..., each block type's count)."""
+    from ..core import symbols as sy
+
     values = {L: card.n_layers, D: card.d_model, F: card.d_ff, N: card.n_heads, K: card.n_kv_heads,
               H: card.head_dim, V: card.vocab, E: card.n_experts, k: card.experts_per_token}
-    return {sym: sp.Integer(v) for sym, v in values.items()}
+    counts = card.block_counts()
+    if len(counts) > 1:
+        values.update({sy.layers(name): count for name, count in counts.items()})
+    optional = {sy.F_e: card.d_ff_expert, sy.F_s: card.d_ff_shared, sy.w: card.sliding_window,
+                sy.R_q: card.q_lora_rank, sy.R_kv: card.kv_lora_rank, sy.H_r: card.rope_head_dim,
+                sy.H_v: card.v_head_dim, sy.V_pos: card.max_positions}
+    values.update({sym: v for sym, v in optional.items() if v})
+    out = {sym: sp.Integer(v) for sym, v in values.items()}
+    if card.rotary_pct != 1:
+        out[sy.rho] = exact(card.rotary_pct)
+    return out
 
 
 def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]:
@@ -97,8 +109,10 @@ class Count:
         return Fraction(self.flops_forward + self.flops_backward, self.batch * self.seq)
 
 
-def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused"):
-    return build(Structure.of(card), attention, kernel)
+def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused", context: int | None = None):
+    """The card's training graph; ``context`` (tokens each query may see) clamps a sliding window
+    that covers it, so those layers count as global (see ``Structure.of``)."""
+    return build(Structure.of(card, context), attention, kernel)
 
 
 def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "causal",
@@ -106,7 +120,7 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
     """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens."""
     from ..io.run import RunSettings
 
-    g = graph_for(card, attention)
+    g = graph_for(card, attention, context=seq)
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),
               **(run or RunSettings()).values()}
     groups = {name: as_int(evaluate(expr, values)) for name, expr in derive.params_by_group(g).items()}

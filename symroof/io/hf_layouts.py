@@ -176,6 +176,9 @@ def deepseek(version):
                   "rope_head_dim": _int(raw, "qk_rope_head_dim", where), "v_head_dim": _int(raw, "v_head_dim", where),
                   "d_ff_expert": _int(raw, "moe_intermediate_size", where)}
         shared = _int(raw, "n_shared_experts", where, minimum=0)
+        if not shared and version == 2 and raw.get("mlp_bias") is True:
+            raise CardError(f"{where}: key 'n_shared_experts' is 0 with mlp_bias: true; transformers then builds an "
+                            "empty shared expert whose down-projection bias (hidden_size weights) is not modelled")
         fields["d_ff_shared"] = shared * fields["d_ff_expert"]
         first_dense = _int(raw, "first_k_dense_replace", where, 0 if version == 2 else None, minimum=0)
         mlps = ["dense" if i < first_dense else "moe" for i in range(n)]

@@ -153,7 +153,7 @@ def new_config(rng: random.Random, arch: str, small: bool) -> dict:
                n_shared_experts=rng.choice((0, 1, 2)), first_k_dense_replace=rng.randint(0, layers),
                attention_bias=rng.random() < 0.4, n_group=1, topk_group=1)
     if arch == "deepseek_v2":
-        raw["mlp_bias"] = rng.random() < 0.4
+        raw["mlp_bias"] = rng.random() < 0.4 and raw["n_shared_experts"] > 0   # see hf_layouts.deepseek
     return raw
 
 
