@@ -29,6 +29,7 @@ def _count(args) -> None:
             "flops": {"forward": result.flops_forward, "backward": result.flops_backward,
                       "per_token": float(result.flops_per_token), "by_module": result.flops_by_module},
             "memory_bytes": result.memory, "run": vars(run),
+            **({"notes": list(result.notes)} if result.notes else {}),
         }, indent=2))
         return
     rows = [["parameters", grouped(result.params_total), si(result.params_total)]]
@@ -44,6 +45,8 @@ def _count(args) -> None:
     how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"
     print(f"{card.name}: {args.batch} sequence(s) × {args.seq} tokens ({how})")
     print(table(rows, ["quantity", "exact", "approx"]))
+    for note in result.notes:
+        print(f"note: {note}")
 
 
 def _ops(args) -> None:

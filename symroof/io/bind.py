@@ -103,6 +103,7 @@ class Count:
     flops_backward: int
     flops_by_module: dict      # module -> {"forward": int, "backward": int}
     memory: dict               # training memory in bytes: params, gradients, optimizer, checkpoints, total
+    notes: tuple = ()          # conventions this count depends on beyond --attention (sliding windows)
 
     @property
     def flops_per_token(self) -> Fraction:
@@ -136,7 +137,26 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
         flops_backward=as_int(evaluate(derive.flops(g, "backward", approximation), values)),
         flops_by_module=modules,
         memory={part: as_int(evaluate(expr, values)) for part, expr in derive.training_memory(g).items()},
+        notes=window_notes(card, seq, attention),
     )
+
+
+def window_notes(card: ModelCard, seq: int, attention: str) -> tuple[str, ...]:
+    """What a count of a model with sliding-window layers assumed, in words (printed with it)."""
+    sliding = sum(n for name, n in card.layers if card.blocks[name].attention == "sliding")
+    if not sliding:
+        return ()
+    w = card.sliding_window
+    where = f"{sliding} of {card.n_layers} layers slide (window w = {w} keys)"
+    if w >= seq:
+        return (f"{where}; the window covers the {seq}-token context, so they count as global layers",)
+    pairs = seq * w - w * (w - 1) // 2
+    how = {"causal": f"causal counts the {pairs} (query, key) pairs the window allows per sequence and head, "
+                     f"T·w − w(w−1)/2 (Σ over queries of min(t, w)); --attention full counts all T² = {seq * seq}, "
+                     "as eager PyTorch computes",
+           "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
+                   f"computes; --attention causal counts the {pairs} the window allows, T·w − w(w−1)/2"}[attention]
+    return (f"{where}; {how}",)
 
 
 @dataclass(frozen=True)

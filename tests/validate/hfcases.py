@@ -174,6 +174,8 @@ def case_id(raw: dict) -> str:
 def card_to_hf(card) -> dict:
     """The transformers configuration a symroof card describes; a card its architecture cannot express fails."""
     arch = card.architecture
+    if arch in NEW_ARCHS:
+        return _new_card_to_hf(card)
     raw = {"architectures": [ARCHS[arch][0]], "model_type": arch, "num_hidden_layers": card.n_layers,
            "hidden_size": card.d_model, "intermediate_size": card.d_ff, "num_attention_heads": card.n_heads,
            "num_key_value_heads": card.n_kv_heads, "head_dim": card.head_dim, "vocab_size": card.vocab,
@@ -230,3 +232,26 @@ def hf_group(name: str) -> str:
     if owner in ("embed_out",):
         return "unembedding"
     raise AssertionError(f"no symroof group for transformers parameter {name!r}")
+
+
+def _new_card_to_hf(card) -> dict:
+    """GPT-2 and DeepSeek-V3 cards (the new architectures with shipped cards) as config.json keys."""
+    arch = card.architecture
+    raw = {"architectures": [NEW_ARCHS[arch]], "model_type": arch, "vocab_size": card.vocab,
+           "tie_word_embeddings": card.tie_embeddings}
+    if arch == "gpt2":
+        assert (card.mlp, card.norm, card.positions, card.fused_qkv) == ("plain", "layer", "learned", True)
+        assert card.qkv_bias and card.o_bias and card.mlp_bias and card.n_kv_heads == card.n_heads
+        raw.update(n_layer=card.n_layers, n_embd=card.d_model, n_head=card.n_heads, n_inner=card.d_ff,
+                   n_positions=card.max_positions)
+        return raw
+    assert arch == "deepseek_v3", f"{card.path}: no config.json mapping for {arch}"
+    first_dense = card.layers[0][1] if card.blocks[card.layers[0][0]].mlp == "dense" else 0
+    raw.update(num_hidden_layers=card.n_layers, hidden_size=card.d_model, intermediate_size=card.d_ff,
+               num_attention_heads=card.n_heads, num_key_value_heads=card.n_kv_heads,
+               q_lora_rank=card.q_lora_rank or None, kv_lora_rank=card.kv_lora_rank,
+               qk_nope_head_dim=card.head_dim, qk_rope_head_dim=card.rope_head_dim, v_head_dim=card.v_head_dim,
+               n_routed_experts=card.n_experts, num_experts_per_tok=card.experts_per_token,
+               moe_intermediate_size=card.d_ff_expert, n_shared_experts=card.d_ff_shared // card.d_ff_expert,
+               first_k_dense_replace=first_dense, n_group=1, topk_group=1)
+    return raw
