@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .symbols import H, H_r, layers, rho, w
+from .symbols import layers, rho, w
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,9 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
     if b.phase in ("prefill", "decode"):
         keys = b.cache_append(f"{p}/attn/k_cache", keys, repeat)
         values = b.cache_append(f"{p}/attn/v_cache", values, repeat)
+        if block.sliding:       # a sliding layer keeps only the last w - 1 keys (the new one makes w)
+            for name in (keys, values):
+                b.g.nodes[name]["share"] = (w - 1) / b.sizes["S"]
     av = core(b, block, q, keys, values)
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")

@@ -182,8 +182,8 @@ def operand(b: _Builder, ref: str) -> tuple[ops.Dims, sp.Expr]:
 def core_scale(b: _Builder, node) -> sp.Expr:
     """The causal convention counts half of the T×S attention core (the useful half); a
     sliding window's core counts the (query, key) pairs its window allows (blocks.window_share)."""
-    if node.get("window") and b.g.graph["attention"] == "causal":
-        return window_share(b.sizes, b.phase)
+    if node.get("window") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):
+        return window_share(b.sizes, b.phase)       # decode: eager attention too reads only the window
     return sp.Rational(1, 2) if (b.causal and node["attention_core"]) else sp.Integer(1)
 
 

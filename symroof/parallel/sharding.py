@@ -36,6 +36,8 @@ ACTIVATION_RULES = (
     ("E",  ("expert",)),                         # expert parallelism (after dispatch)
     ("K",  ("tensor",)),                         # heads (Megatron attention)
     ("F",  ("tensor",)),                         # MLP hidden (Megatron MLP)
+    ("Fe", ("tensor",)),                         # routed experts' hidden, where its width is its own
+    ("Fs", ("tensor",)),                         # shared experts' hidden
     ("V",  ("tensor",)),                         # vocabulary-parallel logits
     ("D",  ("tensor",)),                         # the residual stream between blocks
 )
@@ -44,6 +46,8 @@ WEIGHT_RULES = (
     ("E",  ("expert",)),                         # experts live on their own chips
     ("K",  ("tensor",)),
     ("F",  ("tensor",)),
+    ("Fe", ("tensor",)),
+    ("Fs", ("tensor",)),
     ("V",  ("tensor",)),
     ("D",  ("fsdp", "seq")),                     # ZeRO-3 over the data-like axes (seq only with fsdp)
 )

@@ -6,6 +6,7 @@ Gemma 3, DeepSeek-V2 and V3) go through ``model_from_hf_config`` exactly as a ``
 - Parameters: 48 random configurations (6 per architecture, fixed seed) must equal
   ``sum(p.numel())`` in total and per group. Buffers are not parameters: DeepSeek-V3's
   ``e_score_correction_bias`` is a buffer, and neither side counts it.
+- Prefill and decode (16 configurations): FLOPs and the KV cache transformers holds.
 - FLOPs: 32 small random configurations (4 per architecture) and a random batch and length each:
   forward and backward totals, forward per module (every projection, router, expert bank and shared
   expert, the attention core, the unembedding) and backward per decoder layer (all layers
@@ -166,3 +167,40 @@ def test_cases_cover_the_variants():
     assert any(c.sliding_window for c in cards) and any(c.parallel_residual for c in cards)
     assert any(c.rotary_pct < 1 for c in cards) and any(c.positions == "learned" for c in cards)
     assert any(c.norm_placement == "post" for c in cards) and any(c.norm == "layer" for c in cards)
+
+
+PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 12))
+               for raw in random_configs(seed=20261131, count=16, small=True, archs=NEW_ARCHS)]
+
+
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
+    """As tests/validate/test_phases.py, for the block variants: MLA caches its latent and RoPE key
+    (R_kv + H_r per token); a sliding layer keeps its last w - 1 keys and a decode step reads w."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from symroof.core import derive
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, S, T, b_kv
+    from symroof.io.bind import evaluate, model_values
+
+    seq = min(seq, raw.get("n_positions", seq + 1) - 1)
+    torch.manual_seed(0)
+    extra = {"experts_implementation": "eager"} if raw["model_type"] in EAGER_EXPERTS else {}
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra).eval()
+    ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as prefill:
+            cache = model(input_ids=ids, use_cache=True).past_key_values
+        cached = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+        width = cache.layers[0].keys.element_size()
+        with FlopCounterMode(display=False) as decode:
+            model(input_ids=ids[:, -1:], cache=cache, use_cache=True)
+    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    values = {**model_values(card), B: batch}
+    g_prefill = build(Structure.of(card, seq), "full", phase="prefill")
+    g_decode = build(Structure.of(card, seq + 1), "full", phase="decode")
+    assert evaluate(derive.flops(g_prefill), {**values, T: seq}) == prefill.get_total_flops()
+    assert evaluate(derive.flops(g_decode), {**values, S: seq + 1}) == decode.get_total_flops()
+    assert evaluate(derive.kv_cache_bytes(g_prefill), {**values, T: seq, b_kv: width}) == cached
