@@ -139,7 +139,8 @@ NEUTRAL_FOR = {
     "GPT2LMHeadModel":    {"resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "summary_type",
                            "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
                            "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx"},
-    "GPTNeoXForCausalLM": {"hidden_dropout", "classifier_dropout", "layer_norm_eps", "rotary_emb_base", "mlp_bias"},
+    "GPTNeoXForCausalLM": {"hidden_dropout", "classifier_dropout", "layer_norm_eps", "rotary_emb_base", "mlp_bias",
+                           "attention_probs_dropout_prob", "hidden_dropout_prob"},   # dropouts of older configs
     "Phi3ForCausalLM":    {"resid_pdrop", "embd_pdrop", "original_max_position_embeddings", "attention_bias",
                            "mlp_bias"},
     "Olmo2ForCausalLM":   {"mlp_bias"},
