@@ -42,7 +42,7 @@ CONVENTIONS = {
 }
 
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
-             "microbatches", "interleave", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
+             "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
              "split", "convention"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "measured_mfu", "split", "convention")
@@ -62,7 +62,9 @@ class PublishedRun:
     batch: int
     seq: int
     microbatches: int
-    interleave: int
+    interleave: int          # virtual stages per chip (v of the interleaved schedule)
+    schedule: str            # a row of parallel/pipeline.SCHEDULES
+    recompute: str           # activation recompute the source states: none, full or selective
     measured_mfu: sp.Rational
     measured_tflops: sp.Rational | None       # per chip, as published (optional)
     measured_tokens_per_s: sp.Rational | None  # whole system, as published (optional)
@@ -180,6 +182,10 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
+    schedule = _schedule(raw, ints, mesh, model, replicas, where)
+    recompute = raw.get("recompute", "none")
+    if recompute not in ("none", "full", "selective"):
+        raise CardError(f"{where}: key 'recompute' is {recompute!r}; allowed: none, full, selective")
     mfu = parse_number(raw["measured_mfu"], where, "measured_mfu")
     if not 0 < mfu <= 1:
         raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
@@ -206,9 +212,33 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
     return PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
-        microbatches=ints["microbatches"], interleave=ints["interleave"],
+        microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
+        recompute=recompute,
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip())
+
+
+def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:
+    """The run's pipeline schedule: as named, else interleaved when ``interleave`` > 1, else 1F1B
+    (Megatron-LM's default); refused where the pipeline cannot run (pipeline.check)."""
+    from ..parallel import pipeline
+    from ..errors import InfeasibleError
+
+    v = ints["interleave"]
+    name = raw.get("schedule", "interleaved" if v > 1 else "1f1b")
+    if name not in pipeline.SCHEDULES:
+        raise CardError(f"{where}: key 'schedule' is {name!r}; allowed: {', '.join(pipeline.SCHEDULES)}")
+    if v > 1 and name != "interleaved":
+        raise CardError(f"{where}: key 'interleave' is {v}, but only the interleaved schedule has "
+                        f"virtual stages (key 'schedule' is {name!r})")
+    if "stage" in mesh:
+        try:
+            n_blocks = sum(count for _, count in pipeline.blocks(model.n_layers))
+            pipeline.check(n_blocks, int(mesh["stage"].size), v, ints["microbatches"],
+                           ints["batch"] // replicas, where)
+        except InfeasibleError as err:
+            raise CardError(str(err)) from None
+    return name
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -242,11 +272,11 @@ def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card, run settings, batch, schedule."""
     from ..io.bind import chip_values, model_values
     from ..io.run import RunSettings
-    from ..core.symbols import B, T, n_micro
+    from ..core.symbols import B, T, n_micro, n_virtual
 
     return {**model_values(run.model), **chip_values(run.chip, run.peak), **RunSettings().values(),
             B: sp.Integer(run.batch), T: sp.Integer(run.seq),
-            n_micro: sp.Integer(run.microbatches * run.interleave)}   # interleaving divides the bubble
+            n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
 
 
 def predict(run: PublishedRun) -> Result:
@@ -258,7 +288,12 @@ def predict(run: PublishedRun) -> Result:
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core.
-    terms = roofline.step(shard(_graph(run, "causal"), run.mesh), overlap="sum")
+    sg = shard(_graph(run, "causal"), run.mesh)
+    if run.recompute != "none":      # the replayed forward ops are work the hardware must do
+        from ..core.recompute import apply
+
+        sg = apply(sg, run.recompute)
+    terms = roofline.step(sg, overlap="sum", schedule=run.schedule)
     seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
@@ -304,6 +339,9 @@ def as_json(results: list[Result], fits: list[Fit]) -> dict:
             "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
             "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
             "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
+            "recompute": r.run.recompute,
+            "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
+                         "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
             "consistent": r.measured <= r.ceiling,
         } for r in results],
         "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),

@@ -45,6 +45,8 @@ class Block:
     q_lora: bool = False           # MLA: the query through a rank-R_q projection and a norm
     shared_experts: bool = False   # MoE: an always-on MLP of width F_s beside the routed experts
     expert_width: bool = False     # MoE: experts of width F_e (else F, as Mixtral)
+    dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
+                                   # attention and MLP outputs (saves a mask: core/recompute.py)
 
     @property
     def count(self):
@@ -152,11 +154,13 @@ def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim:
                   [("q", q), ("k", keys)], repeat=repeat, core=True)
     b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores")], "B K G T S",
                   repeat=repeat, core=True)
+    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
     b.contraction(f"{p}/attn/av", f"B K G T S, B S K {vdim} -> B T K G {vdim}",
-                  [("p", f"{p}/attn/softmax"), ("v", values)], repeat=repeat, core=True)
+                  [("p", probs), ("v", values)], repeat=repeat, core=True)
     if block.sliding:
-        for op in ("scores", "softmax", "av"):
-            b.g.nodes[f"{p}/attn/{op}"]["window"] = True
+        for op in ("scores", "softmax", "dropout", "av"):
+            if f"{p}/attn/{op}" in b.g:
+                b.g.nodes[f"{p}/attn/{op}"]["window"] = True
     return f"{p}/attn/av"
 
 
@@ -188,7 +192,15 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
     av = core(b, block, q, keys, values)
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")
-    return f"{p}/attn/o"
+    return _dropout(b, block, f"{p}/attn/o_dropout", f"{p}/attn/o", "B T D")
+
+
+def _dropout(b, block: Block, name: str, x: str, dims: str, core: bool = False) -> str:
+    """Dropout of tensor ``x`` where the block has it (training only); returns what follows reads."""
+    if not block.dropout or b.phase != "train":
+        return x
+    b.elementwise(name, "dropout", [("x", x)], dims, repeat=block.count, core=core)
+    return name
 
 
 def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
@@ -197,6 +209,7 @@ def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
         norm(f"{p}/mlp_norm", x, "B T D")
         x = f"{p}/mlp_norm"
     mlp_out = _moe(b, block, proj, x) if block.moe else _mlp(b, block, proj, x)
+    mlp_out = _dropout(b, block, f"{p}/mlp/dropout", mlp_out, "B T D")
     if block.sandwich_norms or block.post_norms:
         norm(f"{p}/post_mlp_norm", mlp_out, "B T D")
         mlp_out = f"{p}/post_mlp_norm"
