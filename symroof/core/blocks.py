@@ -81,12 +81,14 @@ def window_share(sizes: dict, phase: str) -> sp.Expr:
 
     Query t (1-based, T ≥ w) sees min(t, w) keys: Σ_t min(t, w) = T·w − w(w−1)/2 pairs of T·S
     (S = T when the whole sequence is new). In decode the one new query sees the last w of S.
-    A window at least as long as the context is clamped by ``blocks_of`` (the layer is global).
+    With ``min(w, T)`` the count stays exact for a window longer than the sequence; ``count``
+    clamps such a window earlier (``blocks_of``), so the layer counts as a global one.
     """
     t, s = sizes["T"], sizes["S"]
     if phase == "decode":
-        return w / s
-    return (t * w - w * (w - 1) / 2) / (t * s)
+        return sp.Min(w, s) / s
+    m = sp.Min(w, t)          # a window longer than the sequence: every earlier key, T(T+1)/2 pairs
+    return (t * m - m * (m - 1) / 2) / (t * s)
 
 
 def add_norm(b, name: str, src: str, dims: str, width: tuple, layer_norm: bool | str, repeat) -> None:
@@ -188,7 +190,7 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
         values = b.cache_append(f"{p}/attn/v_cache", values, repeat)
         if block.sliding:       # a sliding layer keeps only the last w - 1 keys (the new one makes w)
             for name in (keys, values):
-                b.g.nodes[name]["share"] = (w - 1) / b.sizes["S"]
+                b.g.nodes[name]["share"] = sp.Min(w - 1, b.sizes["S"]) / b.sizes["S"]
     av = core(b, block, q, keys, values)
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")
