@@ -65,11 +65,41 @@ def lambdified(comp, chip, g):
 
     cols = {X: g["X"], Y: g["Y"], M_X: g["M_X"], M_Y: g["M_Y"], B: g["B"], T: g["T"], n_micro: g["n_micro"]}
     argv = [cols[s] for s in comp.args]
-    t_math = comp.t_math(*argv)
-    t_ici = sum(f(*argv) for f in comp.per_key.values())
-    memory = comp.memory(*argv)
+    got = dict(zip(comp.names, comp.fn(*argv)))
+    t_math = got["t_math"]
+    t_ici = sum(v for k, v in got.items() if k.startswith("comms:"))
+    memory = got["memory"]
     t_step = np.where(memory <= float(chip.hbm_bytes), np.maximum(t_math, t_ici), np.inf)
     return t_step, int(np.argmin(t_step))
+
+
+def enumeration(repeat: int) -> dict:
+    """Time to generate every family's candidate meshes (divisor grids in numpy, placements
+    memoised), without the on-disk cache, for the plans of the speed issue."""
+    import os
+
+    from symroof.io.catalog import load_chip, load_model
+    from symroof.search import candidates
+    from symroof.search.sweep import AXIS_SYMBOLS, FAMILIES
+
+    os.environ["SYMROOF_CACHE"] = "off"
+    out = {}
+    for name, model, chip, chips, batch, seq in (
+            ("70B on 8960 v5p", "llama3-70b", "tpu-v5p", 8960, 1024, 4096),
+            ("405B on 65536 H100", "llama3.1-405b", "h100-sxm", 65536, 2048, 8192),
+            ("405B on 131072 H100", "llama3.1-405b", "h100-sxm", 131072, 2048, 8192)):
+        card, ch = load_model(model), load_chip(chip)
+        m = {a: AXIS_SYMBOLS[a][1] for a in AXIS_SYMBOLS}
+
+        def run():
+            candidates._PLACED.clear()
+            candidates._rest.cache_clear()
+            return sum(len(candidates.enumerate_candidates(f, axes, card, ch, chips, None, batch, seq, {},
+                                                           m_symbols=m))
+                       for f, axes in FAMILIES.items())
+        rows = run()
+        out[name] = (best_of(run, repeat), rows)
+    return out
 
 
 def best_of(fn, repeat: int) -> float:
@@ -87,7 +117,7 @@ def main() -> None:
     from symroof.search import sweep
     from symroof.io.catalog import load_chip, load_model
     from symroof.io.run import RunSettings
-    from symroof.search.sweep import Candidates
+    from symroof.search.candidates import Candidates
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2_000_000)
@@ -95,7 +125,8 @@ def main() -> None:
     args = parser.parse_args()
     card, chip, run = load_model("llama3-70b"), load_chip("tpu-v5p"), RunSettings()
     start = time.perf_counter()
-    comp = sweep.compile_family("fsdp_tp", card, chip, run, sweep.Options())
+    # continuous: degrees as numbers, no KV-head replication (the hand formulas have none)
+    comp = sweep.compile_family("fsdp_tp", card, chip, run, sweep.Options(continuous=True))
     compile_s = time.perf_counter() - start
     g = grid(args.n, np.random.default_rng(0))
     ours, hand = lambdified(comp, chip, g), hand_numpy(card, chip, run, g)
@@ -104,18 +135,19 @@ def main() -> None:
     assert np.allclose(ours[0][ok], hand[0][ok], rtol=1e-9, atol=0), "step times differ"
     t_ours = best_of(lambda: lambdified(comp, chip, g), args.repeat)
     t_hand = best_of(lambda: hand_numpy(card, chip, run, g), args.repeat)
-    from symroof.core.symbols import M_X, M_Y, X, Y, n_micro
-
-    cand = Candidates("fsdp_tp", ("fsdp", "tensor"),
-                      {X: g["X"], Y: g["Y"], M_X: g["M_X"], M_Y: g["M_Y"], n_micro: g["n_micro"]},
-                      {"fsdp": ["ici"] * args.n, "tensor": ["ici"] * args.n}, {}, {})
+    cand = Candidates("fsdp_tp", ("fsdp", "tensor"), {"fsdp": g["X"], "tensor": g["Y"]}, g["n_micro"],
+                      {"fsdp": ["ici"] * args.n, "tensor": ["ici"] * args.n},
+                      {"fsdp": g["M_X"], "tensor": g["M_Y"]}, {}, {})
     t_full = best_of(lambda: sweep.evaluate(comp, cand, card, chip, 1024, 4096), args.repeat)
+    enum = enumeration(args.repeat)
     n = args.n
     print(f"LLaMA 3 70B, FSDP+TP on {chip.name}; {n:,} configurations; compile once: {compile_s:.2f} s")
     print(f"  lambdified (symroof):   {n / t_ours:12,.0f} configs/s")
     print(f"  hand-written numpy:     {n / t_hand:12,.0f} configs/s")
     print(f"  time symroof / numpy:   {t_ours / t_hand:.2f}  (target: <= 2, and >= 1e6 configs/s)")
     print(f"  full search evaluate (t_hbm, links, bound, fixed batch): {n / t_full:12,.0f} configs/s")
+    for name, (seconds, rows) in enum.items():
+        print(f"  candidate enumeration, {name}: {seconds * 1e3:.0f} ms for {rows:,} candidates (every family)")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .errors import CardError, SymroofError
+from .report.commands import add_result_commands, settings as _settings
 
 
 def _count(args) -> None:
@@ -60,6 +62,7 @@ def _ops(args) -> None:
     from .io.cards import override_chip
     from .io.catalog import load_chip, load_model
     from .io.bind import op_table
+    from .io.readers import dumps_finite as _dumps
     from .report.render import si, table
 
     card, chip = load_model(args.model), load_chip(args.chip)
@@ -70,9 +73,11 @@ def _ops(args) -> None:
                                         if k in RunSettings.__dataclass_fields__ and v is not None})
     rows = op_table(card, chip, args.batch, args.seq, args.attention, run=run, kernel=args.kernel)
     if args.json:
-        print(json.dumps([{"name": r.name, "phase": r.phase, "repeat": r.repeat, "flops": r.flops,
-                           "vector_flops": float(r.vector_flops), "bytes": float(r.bytes),
-                           "intensity": r.intensity, "hbm_bound": r.hbm_bound} for r in rows], indent=2))
+        # an op whose bytes stay on chip (a fused kernel) has no HBM intensity: null, never Infinity
+        print(_dumps([{"name": r.name, "phase": r.phase, "repeat": r.repeat, "flops": r.flops,
+                       "vector_flops": float(r.vector_flops), "bytes": float(r.bytes),
+                       "intensity": r.intensity if math.isfinite(r.intensity) else None,
+                       "hbm_bound": r.hbm_bound} for r in rows]))
         return
     ridge = chip.peak_flops_per_s["bf16"] / chip.hbm_bytes_per_s
     print(f"{card.name} on {chip.name}: {args.batch} × {args.seq} tokens; "
@@ -80,55 +85,6 @@ def _ops(args) -> None:
     print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
                   f"{r.intensity:.1f}", "HBM" if r.hbm_bound else "compute"] for r in rows],
                 ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
-
-
-def _settings(pairs: list[str] | None) -> dict[str, str]:
-    """``--set KEY=VALUE`` pairs as a dict (values stay text; the card checks parse them)."""
-    out = {}
-    for pair in pairs or []:
-        key, eq, value = pair.partition("=")
-        if not eq or not key or not value:
-            raise CardError(f"--set {pair!r}: expected KEY=VALUE, e.g. hbm_bytes_per_s=3.35e12")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _formula(args) -> None:
-    from .io.catalog import load_model
-    from .claims.formulas import FORMULAS, formula
-    from .core.graph import Structure
-    from .report.render import latex, text
-
-    if args.name is None:
-        for name, (description, _) in FORMULAS.items():
-            print(f"{name:24s} {description}")
-        return
-    structure = Structure.of(load_model(args.model)) if args.model else Structure()
-    result = formula(args.name, structure)
-    if hasattr(result, "render"):       # a solver Derivation
-        print(result.render("latex" if args.latex else "text"))
-    else:
-        print(latex(result) if args.latex else text(result))
-
-
-def _cards(args) -> None:
-    from .io.catalog import list_cards, load_chip, load_model
-    from .report.render import si, table
-
-    names = list_cards()
-    if args.json:
-        print(json.dumps(names, indent=2))
-        return
-    models = [load_model(n) for n in names["models"]]
-    print(table([[m.name, m.architecture, str(m.n_layers), str(m.d_model), str(m.d_ff),
-                  f"{m.n_heads}/{m.n_kv_heads}", str(m.vocab), str(m.n_experts)] for m in models],
-                ["model", "arch", "L", "D", "F", "N/K", "V", "E"]))
-    print()
-    chips = [load_chip(n) for n in names["chips"]]
-    print(table([[c.name, si(c.peak_flops_per_s["bf16"], "FLOP/s"), si(c.hbm_bytes, "B"),
-                  si(c.hbm_bytes_per_s, "B/s"), si(c.ici_bidi_bytes_per_s, "B/s"),
-                  "x".join(map(str, c.pod_shape))] for c in chips],
-                ["chip", "bf16 peak", "HBM", "HBM BW", "W_ici (bidi/axis)", "pod"]))
 
 
 def _validate(args) -> None:
@@ -142,27 +98,32 @@ def _validate(args) -> None:
 def _plan(args) -> None:
     from .io.cards import override_chip
     from .io.catalog import load_chip, load_model
+    from .io.readers import dumps_finite as _dumps
     from .search.plan import Options, parse_mesh, plan
     from .io.run import RunSettings
 
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
-                                        if k in RunSettings.__dataclass_fields__ and v is not None})
+    search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
+    run = RunSettings().with_options(**{k: v for k, v in vars(args).items() if k in RunSettings.__dataclass_fields__
+                                        and v is not None and not (k == "recompute" and search_recompute)})
     forced = tuple((parse_mesh(args.m_axes) or {}).items())
     for axis, m in forced:      # M counts physical axes: at most the torus's (or 1 on a switch)
         if not 1 <= m <= len(chip.pod_shape):
             raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "
                             f"(the physical axes of a {chip.name} pod)")
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
-               else Options(args.overlap, m_override=forced))
+               else Options(args.overlap, m_override=forced, pad=args.pad,
+                            schedule=None if args.schedule in (None, "auto") else args.schedule,
+                            search_schedule=args.schedule == "auto", search_recompute=search_recompute))
     if args.mfu is not None and not 0 < args.mfu <= 1:
         raise CardError(f"--mfu must be in (0, 1], got {args.mfu}")
     if args.tokens is not None and args.tokens <= 0:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
                   parse_mesh(args.mesh), run, options, args.tokens, args.mfu)
+    _dumps(result)          # a non-finite number is an error, in text as in JSON
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(_dumps(result))
         return
     print(f"{card.name} on {args.chips} × {chip.name}: {args.batch_tokens} tokens per step "
           f"({result['sequences']} × {args.seq}), overlap {args.overlap}")
@@ -174,7 +135,9 @@ def _plan(args) -> None:
         print(f"  training: {result['train_days']:.1f} days at this step time{extra}")
     for alt in result["alternatives"]:
         mesh = " × ".join(f"{k}={v}" for k, v in alt["mesh"].items())
-        print(f"    next: {alt['strategy']} {mesh}: {alt['step_time_s']:.3g} s ({alt['bound']})")
+        how = "".join(f", {k} {alt[k]}" for k in ("recompute", "schedule") if k in alt and alt[k] != result.get(k))
+        print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}{how}: {alt['step_time_s']:.3g} s, "
+              f"{alt['lost_because']}")
 
 
 def _reproduce_report(args):
@@ -259,15 +222,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_ops)
 
-    p = sub.add_parser("formula", help="print a derived closed form")
-    p.add_argument("name", nargs="?", help="formula name; omit to list them")
-    p.add_argument("--model", help="model whose structure to use (default: LLaMA-style)")
-    p.add_argument("--latex", action="store_true")
-    p.set_defaults(run=_formula)
-
-    p = sub.add_parser("cards", help="list the model and chip cards")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_cards)
+    add_result_commands(sub, _run_options, _positive_int)
 
     p = sub.add_parser("validate", help="compare the step-time bound with published training runs")
     p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
@@ -277,11 +232,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
-    p.add_argument("--chips", type=_positive_int, required=True, help="chips in the job")
+    p.add_argument("--chips", type=_positive_int, required=True, help="chips in the job (e.g. 8960 or 8.96e3)")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=True,
-                   help="global batch in tokens")
+                   help="global batch in tokens (e.g. 4194304 or 4e6)")
     p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
-    p.add_argument("--pods", type=_positive_int, default=1, help="pods joined over DCN (a 'pod' axis)")
+    p.add_argument("--pods", type=_positive_int, default=None,
+                   help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
     p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
                    help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
@@ -291,7 +247,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
     p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
                    help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
-    p.add_argument("--tokens", type=float, help="training tokens (for train_days)")
+    p.add_argument("--schedule", choices=("gpipe", "1f1b", "auto"),
+                   help="pipeline schedule of a stage axis (default gpipe); auto: search both")
+    p.add_argument("--pad", action="store_true",
+                   help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
+    p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
     p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
     _run_options(p)
@@ -350,18 +310,24 @@ def _run_options(p) -> None:
 
 
 def _count_int(text: str) -> int:
-    value = _positive_int(text) if text != "0" else 0
-    return value
+    return _positive_int(text) if text != "0" else 0
 
 
 def _positive_int(text: str) -> int:
+    """A positive integer written exactly, in decimal or scientific notation (``4194304``, ``4e6``,
+    ``15e12``); a fraction (``1.5``), a non-number or more than 4300 digits is refused."""
+    from .errors import CardError
+    from .io.cards import parse_number
+
+    if len(text) > 4300:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {len(text)} characters")
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+        value = parse_number(text, "argument", "value")
+    except CardError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (e.g. 4096 or 4e6), got {text!r}") from None
+    if value.denominator != 1 or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (e.g. 4096 or 4e6), got {text!r}")
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ def _headline_reproduce(records):
 
 def _headline_plan(p):
     keys = ("strategy", "mesh", "chips_used", "idle_chips", "bound", "step_time_s", "t_math_s",
-            "t_comms_s", "memory_per_chip_bytes", "mfu", "x_opt")
+            "t_comms_s", "memory_per_chip_bytes", "mfu", "mesh_x_opt")
     return {"plan": {k: p[k] for k in keys}, "closed_forms": p["closed_forms"]}
 
 

@@ -157,33 +157,10 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
 
 
 def _check_model(card: ModelCard, where: str) -> None:
-    """What one key allows depends on another."""
-    if card.positions == "learned" and not card.max_positions:
-        raise CardError(f"{where}: key 'max_positions' is needed (a positive integer) with positions: learned")
-    if card.positions == "rope" and card.max_positions:
-        raise CardError(f"{where}: key 'max_positions' is only read with positions: learned")
-    mla = ("kv_lora_rank", "rope_head_dim", "v_head_dim")
-    if card.attention == "mla":
-        for key in mla:
-            if not getattr(card, key):
-                raise CardError(f"{where}: key '{key}' is needed (a positive integer) with attention: mla")
-        if card.n_kv_heads != card.n_heads:
-            raise CardError(f"{where}: key 'n_kv_heads' must equal 'n_heads' with attention: mla "
-                            "(MLA expands its latent to every head)")
-        if card.fused_qkv or card.qk_norm:
-            raise CardError(f"{where}: keys 'fused_qkv' and 'qk_norm' are not read with attention: mla")
-    else:
-        for key in ("q_lora_rank",) + mla:
-            if getattr(card, key):
-                raise CardError(f"{where}: key '{key}' is only read with attention: mla")
-    if card.fused_gate_up and card.mlp != "gated":
-        raise CardError(f"{where}: key 'fused_gate_up' needs mlp: gated (a plain MLP has no gate)")
-    if (card.d_ff_expert or card.d_ff_shared) and not card.is_moe:
-        raise CardError(f"{where}: keys 'd_ff_expert' and 'd_ff_shared' need experts (n_experts >= 2)")
-    if card.norm_placement == "post" and card.norms_per_layer != 2:
-        raise CardError(f"{where}: key 'norm_placement' is post, which needs norms_per_layer: 2")
-    if card.parallel_residual and (card.norms_per_layer != 2 or card.norm_placement != "pre"):
-        raise CardError(f"{where}: key 'parallel_residual' needs norms_per_layer: 2 and norm_placement: pre")
+    """What one key allows depends on another (the layer layout's rules: io/layers.py)."""
+    from ..io import layers
+
+    layers.check_layout(card, where)
     if card.n_heads % card.n_kv_heads:
         raise CardError(f"{where}: key 'n_kv_heads' ({card.n_kv_heads}) must divide "
                         f"'n_heads' ({card.n_heads})")
@@ -216,7 +193,10 @@ class ChipCard:
     chips_per_host: int
     sources: dict = field(default_factory=dict)   # key -> where the number comes from
     ici_hop_latency_s: Fraction | None = None     # optional: per-hop latency (the book's T_min)
+    ici_scope: str = "link"              # "link": the ICI number is one link's; "chip": all the chip's links together
+    max_slice_chips: int | None = None            # optional: the operator's largest single slice (TPU)
     path: str = ""
+    modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
 
     @property
     def pod_chips(self) -> int:
@@ -226,11 +206,26 @@ class ChipCard:
         return total
 
     @property
-    def ici_bidi_bytes_per_s(self) -> Fraction:
-        """Bytes/s a chip sends along one mesh axis with wraparound (the book's ``W_ici``)."""
+    def links_per_chip(self) -> int:
+        """ICI links of one chip: two per torus axis on a TPU, one switched "link" on a GPU."""
+        return self.ici_links_per_axis * (len(self.pod_shape) if self.family == "tpu" else 1)
+
+    @property
+    def ici_one_way_link_bytes_per_s(self) -> Fraction:
+        """One link, one direction: the vendor's number divided as ``ici_scope`` and the direction say."""
         one_way = (self.ici_link_bytes_per_s if self.ici_link_direction == "one_way"
                    else self.ici_link_bytes_per_s / 2)
-        return one_way * self.ici_links_per_axis
+        return one_way / self.links_per_chip if self.ici_scope == "chip" else one_way
+
+    @property
+    def ici_bidi_bytes_per_s(self) -> Fraction:
+        """Bytes/s a chip sends along one mesh axis with wraparound (the book's ``W_ici``)."""
+        return self.ici_one_way_link_bytes_per_s * self.ici_links_per_axis
+
+    @property
+    def label(self) -> str:
+        """The name, and what ``--set`` changed: ``tpu-v5p (modified: hbm_bytes_per_s=3e12)``."""
+        return f"{self.name} (modified: {', '.join(self.modified)})" if self.modified else self.name
 
     @property
     def dcn_bytes_per_s_per_chip(self) -> Fraction:
@@ -243,9 +238,17 @@ _CHIP_REQUIRED = ("name", "family", "peak_flops_per_s", "hbm_bytes", "hbm_bytes_
                   "sources")
 _CHIP_CHOICES = {"family": ("tpu", "gpu"), "ici_link_direction": ("one_way", "bidirectional"),
                  "wraparound": ("full_cube", "full_axis", "always", "none")}
+_OPTIONAL_CHOICES = {"ici_scope": ("link", "chip")}
+# Math dtypes a card may give a peak for; a run picks one (--dtype), bf16 by default.
+DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp32")
 # The keys `--set KEY=VALUE` may override (numbers only).
 CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
-                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s")
+                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s",
+                    "max_slice_chips")
+_INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_slice_chips")
+# A pod shape is a handful of physical axes of at most a million chips each; anything larger is
+# a typo, and enumerating its slices would not finish.
+MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
 
 
 def chip_from_dict(raw: dict, where: str) -> ChipCard:
@@ -256,28 +259,37 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         if raw[key] not in choices:
             raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
         values[key] = raw[key]
+    for key, choices in _OPTIONAL_CHOICES.items():
+        if key in raw:
+            if raw[key] not in choices:
+                raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
+            values[key] = raw[key]
     if not isinstance(raw["name"], str) or not raw["name"]:
         raise CardError(f"{where}: key 'name' must be a non-empty string")
     values["name"] = raw["name"]
     flops = raw["peak_flops_per_s"]
     if not isinstance(flops, dict) or "bf16" not in flops:
         raise CardError(f"{where}: key 'peak_flops_per_s' must map dtypes to FLOPs/s and include 'bf16'")
+    unknown = [str(dt) for dt in flops if str(dt) not in DTYPES]
+    if unknown:
+        raise CardError(f"{where}: key 'peak_flops_per_s.{unknown[0]}' names no dtype; allowed: {', '.join(DTYPES)}")
     values["peak_flops_per_s"] = {str(dt): _positive_number(v, where, f"peak_flops_per_s.{dt}")
                                   for dt, v in flops.items()}
     for key in ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "dcn_bytes_per_s_per_host"):
         values[key] = _positive_number(raw[key], where, key)
     if "ici_hop_latency_s" in raw:
         values["ici_hop_latency_s"] = _positive_number(raw["ici_hop_latency_s"], where, "ici_hop_latency_s")
-    for key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
-        values[key] = _positive_int(raw[key], where, key)
+    for key in _INT_KEYS:
+        if key in raw:
+            values[key] = _positive_int(raw[key], where, key)
     shape = raw["pod_shape"]
     if not isinstance(shape, list) or not shape:
         raise CardError(f"{where}: key 'pod_shape' must be a list of axis sizes, e.g. [16, 20, 28]")
-    values["pod_shape"] = tuple(_positive_int(s, where, "pod_shape") for s in shape)
+    values["pod_shape"] = _pod_shape([_positive_int(s, where, "pod_shape") for s in shape], where)
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
-    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s"}
+    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s", "ici_scope", "max_slice_chips"}
                | {f"peak_flops_per_s.{dt}" for dt in flops})
     for key in raw["sources"]:
         if str(key) not in citable:
@@ -290,24 +302,39 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
     """Apply ``--set KEY=VALUE`` overrides: new hardware without writing a card."""
     changes: dict = {}
     flops = dict(chip.peak_flops_per_s)
-    allowed = list(CHIP_NUMBER_KEYS) + [f"peak_flops_per_s.{dt}" for dt in flops] + ["pod_shape"]
+    choices = {**_OPTIONAL_CHOICES, "ici_link_direction": _CHIP_CHOICES["ici_link_direction"]}
+    allowed = (list(CHIP_NUMBER_KEYS) + [f"peak_flops_per_s.{dt}" for dt in DTYPES] + ["pod_shape"]
+               + list(choices))
     for key, text in settings.items():
         where = f"--set {key}"
-        if key.startswith("peak_flops_per_s."):
+        if key.startswith("peak_flops_per_s.") and key.split(".", 1)[1] in DTYPES:
             flops[key.split(".", 1)[1]] = _positive_number(text, where, key)
-        elif key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
+        elif key in choices:
+            if text not in choices[key]:
+                raise CardError(f"{where}: {text!r} is not allowed; allowed: {', '.join(choices[key])}")
+            changes[key] = text
+        elif key in _INT_KEYS:
             changes[key] = _positive_int(parse_number(text, where, key), where, key)
         elif key in CHIP_NUMBER_KEYS:
             changes[key] = _positive_number(text, where, key)
         elif key == "pod_shape":
             parts = text.replace("x", ",").split(",")
-            changes[key] = tuple(_positive_int(parse_number(p, where, key), where, key) for p in parts)
+            changes[key] = _pod_shape([_positive_int(parse_number(p, where, key), where, key) for p in parts],
+                                      where)
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
-    return replace(chip, peak_flops_per_s=flops, **changes)
+    modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
+    return replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
 
 
 # ----------------------------------------------------------------------------- checks
+
+def _pod_shape(sides: list[int], where: str) -> tuple:
+    if len(sides) > MAX_POD_AXES or max(sides) > MAX_AXIS_CHIPS:
+        raise CardError(f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes of at most "
+                        f"{MAX_AXIS_CHIPS} chips each, got {len(sides)} axes up to {max(sides)}")
+    return tuple(sides)
+
 
 _NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
@@ -326,18 +353,29 @@ def parse_number(value, where: str, key: str) -> Fraction:
     if isinstance(value, bool):
         raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
     if isinstance(value, (int, Fraction)):
-        return Fraction(value)
+        return _in_range(Fraction(value), value, where, key)
     if isinstance(value, float):
         # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.
         if value != value or value in (float("inf"), float("-inf")):
             raise CardError(f"{where}: key '{key}' must be a finite number, got {value!r}")
-        return Fraction(repr(value))
+        return _in_range(Fraction(repr(value)), value, where, key)
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         mantissa, _, exponent = value.strip().lower().partition("e")
         if exponent and abs(int(exponent)) > 300:      # an exact 10**99999 would take minutes
             raise CardError(f"{where}: key '{key}' is out of range, got {value!r}")
-        return Fraction(value.strip())
+        return _in_range(Fraction(value.strip()), value, where, key)
     raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
+
+
+# Numbers symroof reads are hardware and model sizes: far inside 1e-30 .. 1e30. Outside it, a
+# step time or a reciprocal would overflow a float; refusing here keeps Infinity out of output.
+_SMALLEST, _LARGEST = Fraction(1, 10 ** 30), Fraction(10 ** 30)
+
+
+def _in_range(number: Fraction, value, where: str, key: str) -> Fraction:
+    if number and not _SMALLEST <= abs(number) <= _LARGEST:
+        raise CardError(f"{where}: key '{key}' is out of range (allowed: 1e-30 to 1e30 in size), got {value!r}")
+    return number
 
 
 def _positive_number(value, where: str, key: str) -> Fraction:

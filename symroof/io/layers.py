@@ -133,3 +133,33 @@ def layers_to_dict(card) -> dict:
     """The YAML form of a card's block types and segments (for writing a card back out)."""
     return {"block_types": {name: {"attention": t.attention, "mlp": t.mlp} for name, t in card.block_types},
             "layers": [[name, count] for name, count in card.layers]}
+
+
+def check_layout(card, where: str) -> None:
+    """Layout keys of a model card whose allowed values depend on one another."""
+    if card.positions == "learned" and not card.max_positions:
+        raise CardError(f"{where}: key 'max_positions' is needed (a positive integer) with positions: learned")
+    if card.positions == "rope" and card.max_positions:
+        raise CardError(f"{where}: key 'max_positions' is only read with positions: learned")
+    mla = ("kv_lora_rank", "rope_head_dim", "v_head_dim")
+    if card.attention == "mla":
+        for key in mla:
+            if not getattr(card, key):
+                raise CardError(f"{where}: key '{key}' is needed (a positive integer) with attention: mla")
+        if card.n_kv_heads != card.n_heads:
+            raise CardError(f"{where}: key 'n_kv_heads' must equal 'n_heads' with attention: mla "
+                            "(MLA expands its latent to every head)")
+        if card.fused_qkv or card.qk_norm:
+            raise CardError(f"{where}: keys 'fused_qkv' and 'qk_norm' are not read with attention: mla")
+    else:
+        for key in ("q_lora_rank",) + mla:
+            if getattr(card, key):
+                raise CardError(f"{where}: key '{key}' is only read with attention: mla")
+    if card.fused_gate_up and card.mlp != "gated":
+        raise CardError(f"{where}: key 'fused_gate_up' needs mlp: gated (a plain MLP has no gate)")
+    if (card.d_ff_expert or card.d_ff_shared) and not card.is_moe:
+        raise CardError(f"{where}: keys 'd_ff_expert' and 'd_ff_shared' need experts (n_experts >= 2)")
+    if card.norm_placement == "post" and card.norms_per_layer != 2:
+        raise CardError(f"{where}: key 'norm_placement' is post, which needs norms_per_layer: 2")
+    if card.parallel_residual and (card.norms_per_layer != 2 or card.norm_placement != "pre"):
+        raise CardError(f"{where}: key 'parallel_residual' needs norms_per_layer: 2 and norm_placement: pre")

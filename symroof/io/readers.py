@@ -12,6 +12,10 @@ from pathlib import Path
 
 from ..errors import CardError
 
+# A card is a few hundred nodes; a document whose aliases expand past this is an alias bomb.
+MAX_EXPANDED_NODES = 100_000
+MAX_DEPTH = 100           # nesting deeper than this is no card or config symroof reads
+
 
 def read_yaml(path: Path, what: str = "a card") -> dict:
     """A YAML mapping read safely: parsed once (libyaml's safe loader where installed), with
@@ -27,6 +31,7 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
         raise CardError(f"{path}: cannot read: {err.strerror}") from None
     try:
         node = parser.get_single_node()
+        _check_size(node, path)
         repeated = _repeated_key(node)
         if repeated is not None:
             raise CardError(f"{path}: line {repeated.start_mark.line + 1}: key '{repeated.value}' is given twice")
@@ -35,6 +40,12 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         raise CardError(f"{path}:{line} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    except RecursionError:
+        raise CardError(f"{path}: nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except CardError:
+        raise
+    except ValueError as err:          # e.g. an integer of more than 4300 digits
+        raise CardError(f"{path}: a value cannot be read ({_first(err)})") from None
     finally:
         parser.dispose()
     if not isinstance(raw, dict):
@@ -42,25 +53,64 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     return raw
 
 
-def _repeated_key(node):
-    """The first mapping key given twice: PyYAML would silently keep the last value."""
+def _first(err: Exception) -> str:
+    return str(err).split(";")[0].splitlines()[0]
+
+
+def _children(node) -> list:
     import yaml
 
-    children = []
     if isinstance(node, yaml.MappingNode):
-        keys = [key for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
-        seen: set = set()
-        for key in keys:
-            if key.value in seen:
-                return key
-            seen.add(key.value)
-        children = [value for _, value in node.value]
-    elif isinstance(node, yaml.SequenceNode):
-        children = node.value
-    for child in children:
-        found = _repeated_key(child)
-        if found is not None:
-            return found
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_size(node, path) -> None:
+    """Refuse alias bombs and deep nesting before anything walks the expanded document: the
+    expanded size of each node is counted once (aliases share nodes), bottom-up."""
+    if node is None:
+        return
+    size: dict = {}
+    stack = [(node, 0, False)]
+    while stack:
+        n, depth, done = stack.pop()
+        if depth > MAX_DEPTH:
+            raise CardError(f"{path}: nested too deeply (more than {MAX_DEPTH} levels)")
+        if id(n) in size:
+            continue
+        kids = _children(n)
+        if done or not kids:
+            size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
+            if size[id(n)] > MAX_EXPANDED_NODES:
+                raise CardError(f"{path}: its aliases expand to more than {MAX_EXPANDED_NODES} values; "
+                                f"refused (an alias bomb?)")
+            continue
+        stack.append((n, depth, True))
+        stack.extend((k, depth + 1, False) for k in kids if id(k) not in size)
+
+
+def _repeated_key(node):
+    """The first mapping key given twice: PyYAML would silently keep the last value. Each node
+    is visited once, however many aliases point at it."""
+    import yaml
+
+    seen_nodes: set = set()
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if id(n) in seen_nodes:
+            continue
+        seen_nodes.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            keys: set = set()
+            for key, _ in n.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in keys:
+                        return key
+                    keys.add(key.value)
+        stack.extend(reversed(_children(n)))
     return None
 
 
@@ -84,3 +134,27 @@ def read_json(path: Path) -> object:
         raise CardError(f"{path}: cannot read: {err.strerror}") from None
     except json.JSONDecodeError as err:
         raise CardError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    except RecursionError:
+        raise CardError(f"{path}: nested too deeply") from None
+    except ValueError as err:          # e.g. an integer of more than 4300 digits
+        raise CardError(f"{path}: a value cannot be read ({_first(err)})") from None
+
+
+def dumps_finite(obj) -> str:
+    """JSON with every number finite: an overflow (e.g. a chip card with a tiny peak) is a
+    one-line error naming the key, never ``Infinity`` or ``NaN`` in the output."""
+    import math
+
+    from ..errors import InfeasibleError
+
+    def check(x, where):
+        if isinstance(x, float) and not math.isfinite(x):
+            raise InfeasibleError(f"the result {where or 'value'} is not finite ({x}); an input is out of range")
+        if isinstance(x, dict):
+            for k, v in x.items():
+                check(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                check(v, f"{where}[{i}]")
+    check(obj, "")
+    return json.dumps(obj, indent=2, allow_nan=False)

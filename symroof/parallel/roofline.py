@@ -73,7 +73,7 @@ def _pipeline_sends(sg: nx.DiGraph, phase, schedule, latency: bool = False) -> s
 
 
 def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
-               latency: bool = False, schedule=None) -> dict[str, sp.Expr]:
+               latency: bool = False, schedule=None, simplify: bool = True) -> dict[str, sp.Expr]:
     """t_comms per link class (``ici``, ``dcn``) under the overlap model."""
     mesh = sg.graph["mesh"]
     per_axis = comms_by_axis(sg, phase, latency=latency, schedule=schedule)
@@ -81,16 +81,25 @@ def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
     for key, time in per_axis.items():
         link = mesh[key.split("+")[0]].link
         out.setdefault(link, []).append(time)
-    combine = sp.Add if overlap in ("sum", "none") else sp.Max
-    return {link: combine(*times) for link, times in out.items()}
+    return {link: _combine(overlap, times, simplify) for link, times in out.items()}
+
+
+def _combine(overlap: str, times, simplify: bool = True) -> sp.Expr:
+    """Sum (overlap "sum"/"none") or Max ("max"); ``simplify=False`` leaves the Max unevaluated,
+    which is numerically the same and skips SymPy's costly search for dominated arguments."""
+    if overlap in ("sum", "none"):
+        return sp.Add(*times)
+    return sp.Max(*times) if simplify else sp.Max(*times, evaluate=False)
 
 
 def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
-         latency: bool = False, schedule=None) -> dict[str, sp.Expr]:
+         latency: bool = False, schedule=None, simplify: bool = True) -> dict[str, sp.Expr]:
     """``t_math``, ``t_hbm``, ``t_comms`` (and per link), ``t_step`` for one step, per chip.
 
     ``latency=True`` adds the book's per-hop floor to every collective (needs ``t_hop``).
     ``schedule``: the pipeline schedule of a ``stage`` axis (default ``pipeline.DEFAULT``).
+    ``simplify=False`` keeps every ``Max`` unevaluated: equal in value, much faster to build
+    (the planner, which evaluates numerically, uses it).
     """
     if overlap not in ("sum", "max", "none"):
         raise ValueError(f"overlap must be 'sum', 'max' or 'none', not {overlap!r}")
@@ -98,16 +107,16 @@ def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
     nodes = [d for _, d in sg.nodes(data=True) if phase is None or d["phase"] == phase]
     t_math = sp.Add(*(_repeat(d, mesh) * d["local_flops"] for d in nodes)) / C
     t_hbm = sp.Add(*(_repeat(d, mesh) * d["local_bytes"] for d in nodes)) / W_hbm
-    links = link_times(sg, overlap, phase, latency, schedule)
-    combine = sp.Add if overlap in ("sum", "none") else sp.Max
-    t_comms = combine(*links.values()) if links else sp.Integer(0)
+    links = link_times(sg, overlap, phase, latency, schedule, simplify)
+    t_comms = _combine(overlap, links.values(), simplify) if links else sp.Integer(0)
     if "stage" in mesh:       # the schedule's idle fraction (pipeline.SCHEDULES)
         bubble = pipeline.row(schedule, mesh["stage"].size)["bubble"]
         t_math, t_hbm = t_math * (1 + bubble), t_hbm * (1 + bubble)
+    top = (lambda *xs: sp.Max(*xs)) if simplify else (lambda *xs: sp.Max(*xs, evaluate=False))  # noqa: E731
     if overlap == "none":
-        t_step = sp.Max(t_math, t_hbm) + t_comms
+        t_step = top(t_math, t_hbm) + t_comms
     else:
-        t_step = sp.Max(t_math, t_hbm, t_comms)
+        t_step = top(t_math, t_hbm, t_comms)
     critical = comms_by_axis(sg, phase, critical_only=True, schedule=schedule)
     t_critical = sp.Add(*(t for key, t in critical.items() if key != "stage"))
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,

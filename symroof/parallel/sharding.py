@@ -24,33 +24,15 @@ import networkx as nx
 import sympy as sp
 
 from ..core import ops
+from ..parallel import axes as axis_table
 from ..parallel.collectives import Axis
 from ..core.symbols import b_act, b_kv, b_param
 
-# Which tensor dimensions each logical axis shards, in priority order. A tensor uses an axis
-# at most once. The pipeline axis ("stage") splits layers instead; see roofline.py.
-#   tensor dim   axes that shard it (activations)
-ACTIVATION_RULES = (
-    ("B",  ("pod", "data", "fsdp", "expert")),   # the batch: every data-parallel-like axis
-    ("T",  ("seq",)),                            # sequence / context parallelism
-    ("E",  ("expert",)),                         # expert parallelism (after dispatch)
-    ("K",  ("tensor",)),                         # heads (Megatron attention)
-    ("F",  ("tensor",)),                         # MLP hidden (Megatron MLP)
-    ("Fe", ("tensor",)),                         # routed experts' hidden, where its width is its own
-    ("Fs", ("tensor",)),                         # shared experts' hidden
-    ("V",  ("tensor",)),                         # vocabulary-parallel logits
-    ("D",  ("tensor",)),                         # the residual stream between blocks
-)
-#   weight dim   axes that shard it (weights, their gradients and optimizer state)
-WEIGHT_RULES = (
-    ("E",  ("expert",)),                         # experts live on their own chips
-    ("K",  ("tensor",)),
-    ("F",  ("tensor",)),
-    ("Fe", ("tensor",)),
-    ("Fs", ("tensor",)),
-    ("V",  ("tensor",)),
-    ("D",  ("fsdp", "seq")),                     # ZeRO-3 over the data-like axes (seq only with fsdp)
-)
+# Which tensor dimensions each logical axis shards, in priority order, derived from the one
+# table of mesh axes (axes.py). A tensor uses an axis at most once. The pipeline axis
+# ("stage") splits layers instead; see roofline.py.
+ACTIVATION_RULES = axis_table.ACTIVATION_RULES     # (dim, axes that shard it) for activations
+WEIGHT_RULES = axis_table.WEIGHT_RULES            # ... for weights, their gradients and optimizer state
 
 
 @dataclass

@@ -1,13 +1,20 @@
-"""Logical meshes laid on a chip card's physical topology.
+"""Logical meshes laid on a chip card's physical topology, as the hardware builds slices.
 
-A *logical* mesh is an ordered set of named axes with degrees, outermost first (``pod``,
-``stage``, ``data``/``fsdp``, ``expert``, ``seq``, ``tensor``): the innermost axis gets the
-chips that sit closest together. The *physical* layout comes from the card:
+A *logical* mesh is an ordered set of named axes with degrees, outermost first (``axes.ORDER``:
+``pod``, ``stage``, ``data``/``fsdp``, ``expert``, ``seq``, ``tensor``): the innermost axis
+gets the chips that sit closest together. The *physical* slice comes from the card:
 
-- TPU: one pod is a torus of ``pod_shape`` ICI axes; a job uses a box (slice) inside it;
-  several pods are joined over DCN by a ``pod`` axis (outermost, link ``dcn``).
-- GPU: ``pod_shape[0]`` GPUs share a switched NVLink domain (link ``ici``); beyond that the
-  scale-out network (link ``dcn``, per-GPU bandwidth = host NICs / GPUs per host).
+- TPU with ``wraparound: full_cube`` (v4, v5p): a pod is cubes of ``wraparound_unit``³ chips
+  joined by optical switches, so a slice is any box of whole cubes, in any shape, up to the
+  pod's cube count (or the card's ``max_slice_chips``); every axis of such a slice wraps. A
+  job smaller than a cube gets a sub-cube box (sides dividing the cube edge, no wraparound).
+- Other TPUs (v5e, v6e: ``full_axis``): a box inside ``pod_shape`` whose sides divide the pod's
+  sides; an axis wraps only at the full length.
+- Beyond one slice, slices are joined over DCN by a ``pod`` axis (outermost, link ``dcn``).
+- GPU: ``pod_shape[0]`` GPUs share a switched NVLink domain (link ``ici``). A job uses ``d``
+  GPUs of each domain, any ``d`` up to the domain's size (a job of 64 on NVL72 hardware uses
+  64 of one domain's 72); beyond that the scale-out network (link ``dcn``, per-GPU bandwidth
+  = host NICs / GPUs per host). A logical axis may span both: its slowest hop sets its pace.
 
 Laying a logical axis of degree ``d`` on the slice means writing ``d`` as a product of
 factors, one per physical axis. ``M`` (the book's ``M_X``, ``M_Y``) is the number of ICI
@@ -19,16 +26,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import product
 
 import sympy as sp
 
+from ..parallel.axes import ORDER
 from ..parallel.collectives import Axis
 from ..errors import InfeasibleError
 
-# Logical axis names, outermost first: the order in which they are laid on the slice
-# (inner axes first, on the closest chips). "pod" is always the DCN axis between pods.
-ORDER = ("pod", "stage", "data", "fsdp", "expert", "seq", "tensor")
+__all__ = ["ORDER", "Physical", "wrap_rule", "slices", "slice_limit", "placements", "axes_of",
+           "effective_m", "layout"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,10 @@ class Physical:
     ring: bool
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+@lru_cache(maxsize=4096)
+def _divisors(n: int) -> tuple[int, ...]:
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return tuple(sorted(set(small) | {n // d for d in small}))
 
 
 def wrap_rule(chip, box: tuple[int, ...]) -> tuple[bool, ...]:
@@ -57,37 +65,80 @@ def wrap_rule(chip, box: tuple[int, ...]) -> tuple[bool, ...]:
     return tuple(s == unit for s in box)      # full_axis: only an axis of the full length wraps
 
 
-def slices(chip, chips: int, min_fraction: float = 0.5) -> list[tuple[Physical, ...]]:
-    """Candidate physical slices for ``chips`` chips in one pod, largest first.
+def slice_limit(chip) -> int:
+    """The most chips one slice (TPU) or one job's ICI island (GPU: a domain) can hold."""
+    if chip.family == "gpu":
+        return chip.pod_shape[0]
+    return chip.max_slice_chips or chip.pod_chips
 
-    A TPU slice is a box inside ``pod_shape`` whose sides divide the pod's sides or are
-    multiples of the wraparound unit; boxes below ``min_fraction`` of ``chips`` are skipped
-    (they leave most chips idle). A GPU job is whole NVLink domains (or part of one).
+
+@lru_cache(maxsize=4096)
+def _sorted_boxes(volume: int, sides: int, options: tuple | None) -> tuple[tuple[int, ...], ...]:
+    """Non-decreasing ``sides``-tuples with product ``volume`` (each side in ``options`` if given)."""
+    def rec(left, k, low):
+        if k == 1:
+            if left >= low and (options is None or left in options):
+                yield (left,)
+            return
+        for d in _divisors(left):
+            if d >= low and d * d <= left and (options is None or d in options):
+                for rest in rec(left // d, k - 1, d):
+                    yield (d,) + rest
+    return tuple(rec(volume, sides, 1))
+
+
+def slices(chip, chips: int) -> list[tuple[Physical, ...]]:
+    """The physical slices of exactly ``chips`` chips the hardware can build (maybe none).
+
+    Boxes that differ only by a permutation of axes are the same slice (the axes are alike);
+    the pod's fixed-shape boxes (``full_axis``) keep their orientation.
     """
     if chips < 1:
         raise InfeasibleError(f"chip count must be positive, got {chips}")
     if chip.family == "gpu":
         domain = chip.pod_shape[0]
         if chips <= domain:
-            return [(Physical(chips, "ici", True),)] if domain % chips == 0 else []
-        out = []
-        for nodes in range(chips // domain, 0, -1):
-            if nodes * domain < min_fraction * chips:
-                break
-            out.append((Physical(domain, "ici", True), Physical(nodes, "dcn", True)))
-        return out
-    sides = []
-    for size in chip.pod_shape:
-        unit = chip.wraparound_unit
-        options = set(_divisors(size)) | set(range(unit, size + 1, unit))
-        sides.append(sorted(options))
-    boxes = [b for b in product(*sides) if min_fraction * chips <= _prod(b) <= chips]
-    boxes.sort(key=lambda b: (-_prod(b), b))
-    out = []
-    for box in boxes:
-        rings = wrap_rule(chip, box)
-        out.append(tuple(Physical(s, "ici", r) for s, r in zip(box, rings)))
-    return out
+            return [(Physical(chips, "ici", True),)]
+        return [(Physical(d, "ici", True), Physical(chips // d, "dcn", True))
+                for d in reversed(_divisors(chips)) if 1 < d <= domain]
+    if chips > slice_limit(chip):
+        return []
+    n, unit = len(chip.pod_shape), chip.wraparound_unit
+    boxes: list[tuple[int, ...]] = []
+    if chip.wraparound == "full_cube":
+        cube = unit ** n
+        if chips % cube == 0:
+            boxes = [tuple(unit * s for s in b) for b in _sorted_boxes(chips // cube, n, None)]
+        else:
+            boxes = list(_sorted_boxes(chips, n, _divisors(unit)))
+    else:
+        fits = [b for b in _sorted_boxes(chips, n, None)]
+        seen = set()
+        for b in fits:
+            for perm in _orientations(b, chip.pod_shape):
+                if perm not in seen:
+                    seen.add(perm)
+                    boxes.append(perm)
+    return [tuple(Physical(s, "ici", r) for s, r in zip(box, wrap_rule(chip, box))) for box in boxes]
+
+
+def describe(chip) -> str:
+    """How the card's slices are built, in a few words (for error lines)."""
+    shape = "x".join(map(str, chip.pod_shape))
+    if chip.wraparound == "full_cube":
+        u = chip.wraparound_unit
+        return (f"slices of whole {u}x{u}x{u} cubes up to {slice_limit(chip)} chips of the {shape} pod, "
+                f"or a sub-cube")
+    return f"boxes inside the {shape} pod whose sides divide its sides"
+
+
+def _orientations(box: tuple[int, ...], pod: tuple[int, ...]):
+    """Orderings of ``box``'s sides that fit inside ``pod`` with each side dividing the pod's."""
+    from itertools import permutations
+
+    for perm in set(permutations(box)):
+        if all(s <= p and p % s == 0 for s, p in zip(perm, pod)):
+            yield perm
 
 
 def _prod(xs) -> int:
@@ -171,13 +222,13 @@ def layout(chip, degrees: dict[str, int], chips: int | None = None) -> dict[str,
     pods = degrees.get("pod", 1)
     inner = {n: d for n, d in degrees.items() if n != "pod"}
     per_pod = chips // pods
-    if chip.family == "tpu" and per_pod > chip.pod_chips:
-        raise InfeasibleError(f"{per_pod} chips per pod do not fit one {chip.name} pod "
-                              f"({'x'.join(map(str, chip.pod_shape))} = {chip.pod_chips}); add a 'pod' axis")
+    if chip.family == "tpu" and per_pod > slice_limit(chip):
+        raise InfeasibleError(f"{per_pod} chips per slice exceed the largest {chip.name} slice "
+                              f"({slice_limit(chip)} chips); add a 'pod' axis (slices over DCN)")
     names = tuple(sorted(inner, key=ORDER.index))
     degs = tuple(inner[n] for n in names)
     best, best_key = None, None
-    for box in slices(chip, per_pod, min_fraction=1.0):
+    for box in slices(chip, per_pod):
         for placement in placements(box, names, degs):
             axes = axes_of(box, placement, inner)
             # prefer fast links, then the most bandwidth for the inner axes
@@ -185,8 +236,8 @@ def layout(chip, degrees: dict[str, int], chips: int | None = None) -> dict[str,
             if best_key is None or key > best_key:
                 best, best_key = axes, key
     if best is None:
-        where = (f"{'x'.join(map(str, chip.pod_shape))} torus per pod" if chip.family == "tpu"
-                 else f"whole NVLink domains of {chip.pod_shape[0]}")
+        where = (describe(chip) if chip.family == "tpu"
+                 else f"NVLink domains of up to {chip.pod_shape[0]} GPUs")
         raise InfeasibleError(f"mesh {shown} does not fit the {chip.name} topology ({where})")
     if pods > 1:
         best = {"pod": Axis("pod", sp.Integer(pods), "dcn", sp.Integer(1), True), **best}

@@ -14,9 +14,10 @@ from ..io.cards import ChipCard, ModelCard
 from ..errors import InfeasibleError, UnknownNameError
 from ..units import DAY
 from ..io.run import RunSettings
-from ..search.sweep import (BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options, compile_family,  # noqa: F401
-                    enumerate_candidates, evaluate, split_by_links)
-from ..core.symbols import B, M_X, M_Y, T, n_chips, n_micro
+from ..search.sweep import (AXIS_SYMBOLS, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
+                            compile_family, enumerate_candidates, evaluate, split_by_links)
+from ..search.compare import alternatives, idle_reason
+from ..core.symbols import B, M_X, M_Y, T, n_chips
 
 
 def _family_of(mesh: dict[str, int]) -> str:
@@ -28,17 +29,29 @@ def _family_of(mesh: dict[str, int]) -> str:
                           f"strategies: {', '.join(n + ' (' + '+'.join(a) + ')' for n, a in FAMILIES.items())}")
 
 
+# Sanity bounds, far beyond any machine or batch: past them the divisor search would take
+# minutes, so such input is refused in one line instead.
+LIMITS = (("chips", 10 ** 9), ("batch tokens", 10 ** 12), ("sequence length", 10 ** 8))
+
+
 def _checks(card, chip, chips, batch_tokens, seq, pods, strategy):
-    if seq < 1 or batch_tokens < 1 or chips < 1 or pods < 1:
+    if seq < 1 or batch_tokens < 1 or chips < 1 or (pods is not None and pods < 1):
         raise InfeasibleError("chips, pods, batch tokens and sequence length must be positive")
+    for (what, most), value in zip(LIMITS, (chips, batch_tokens, seq)):
+        if value > most:
+            raise InfeasibleError(f"{what} {value} is more than symroof plans for (at most {most:.0e})")
     if batch_tokens % seq:
         raise InfeasibleError(f"--batch-tokens {batch_tokens} is not a whole number of {seq}-token sequences")
-    if chips % pods:
+    if pods is not None and chips % pods:
         raise InfeasibleError(f"--chips {chips} cannot be split evenly over {pods} pods")
-    if chip.family == "tpu" and chips // pods > chip.pod_chips:
-        need = -(-chips // chip.pod_chips)
-        raise InfeasibleError(f"{chips // pods} chips per pod exceed one {chip.name} pod of {chip.pod_chips} "
-                              f"({'x'.join(map(str, chip.pod_shape))}); use --pods {need} or more")
+    if pods is not None and chip.family == "tpu" and chips // pods > meshlib.slice_limit(chip):
+        need = -(-chips // meshlib.slice_limit(chip))
+        raise InfeasibleError(f"{chips // pods} chips per slice exceed the largest {chip.name} slice of "
+                              f"{meshlib.slice_limit(chip)} chips; use --pods {need} or more (or leave --pods out)")
+    slices = -(-chips // meshlib.slice_limit(chip)) if chip.family == "tpu" else 1
+    if slices > batch_tokens // seq:
+        raise InfeasibleError(f"--chips {chips} needs at least {slices} {chip.name} slices over DCN, more than the "
+                              f"{batch_tokens // seq} sequences of the batch can be split over")
     if strategy is not None:
         if strategy not in FAMILIES:
             raise UnknownNameError(f"unknown strategy {strategy!r}; allowed: {', '.join(FAMILIES)}")
@@ -52,21 +65,47 @@ def _value(expr, values) -> float:
     return float(exact_eval(expr, values))
 
 
-def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") -> dict:
-    """The book's closed forms (simplified layer, forward pass) instantiated for this run."""
-    from ..io.bind import chip_values, model_values
-    from ..solve.training import data_parallel_batch, fsdp_tp_optimum
+def _book_forms(overlap: str) -> dict:
+    """The book's closed forms as solved by SymPy (cached on disk: solving takes most of a second)."""
+    from ..search import cache
 
-    axes = len(chip.pod_shape) if chip.family == "tpu" else 1
-    mx, my = (axes - 1, 1) if axes > 1 else (1, 1)     # FSDP+TP: the book's split of the torus axes
+    def solve():
+        from ..solve.training import data_parallel_batch, fsdp_tp_optimum
+
+        d = fsdp_tp_optimum(overlap=overlap)
+        return {"fsdp_critical": data_parallel_batch().expr, "x_opt": d.expr,
+                "fsdp_tp_critical": d.extra["critical_batch"]}
+    return cache.cached("book_forms", {"overlap": overlap}, solve)
+
+
+def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") -> dict:
+    """The book's closed forms (simplified layer, forward pass) instantiated for this run (the
+    numbers are kept in the on-disk cache under every input)."""
+    from ..search import cache
+
+    fields = {"card": repr(card), "chip": repr(chip), "chips": chips_per_pod, "sequences": sequences,
+              "seq": seq, "run": repr(run), "overlap": overlap}
+    found = cache.load_data("closed_forms", fields)
+    if isinstance(found, dict):
+        return found
+    out = _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap)
+    cache.store_data("closed_forms", fields, out)
+    return out
+
+
+def _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap) -> dict:
+    from ..io.bind import chip_values, mesh_m, model_values
+
+    m = mesh_m(chip, chips_per_pod)          # the one rule (shared with formula and the plots)
+    axes, (mx, my) = m["fsdp"], m["fsdp_tp"]
     vals = {**model_values(card), **chip_values(chip), **run.values(), B: sequences, T: seq,
             n_chips: chips_per_pod}
     per_chip = sequences * seq / chips_per_pod
-    fsdp_crit = _value(data_parallel_batch().expr, {**vals, M_X: axes})
-    d = fsdp_tp_optimum(overlap=overlap)
+    forms = _book_forms(overlap)
+    fsdp_crit = _value(forms["fsdp_critical"], {**vals, M_X: axes})
     mixed = {**vals, M_X: mx, M_Y: my}
-    mixed_crit = _value(d.extra["critical_batch"], mixed)
-    x_opt = _value(d.expr, mixed)
+    mixed_crit = _value(forms["fsdp_tp_critical"], mixed)
+    x_opt = _value(forms["x_opt"], mixed)
     x2 = 2 ** round(math.log2(x_opt))
     y2 = 1
     while x2 * y2 * 2 <= chips_per_pod:
@@ -80,9 +119,9 @@ def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") 
         "note": f"book layer In·W_in·W_out, forward pass, overlap {overlap}, per pod",
         "per_chip_batch": per_chip,
         "max_data_parallel": sequences,
-        "fsdp": {"M_X": axes, "critical_per_chip_batch": fsdp_crit,
+        "fsdp": {"M_X": _plain(axes), "critical_per_chip_batch": fsdp_crit,
                  "bound": "compute" if per_chip >= fsdp_crit else "ici"},
-        "fsdp_tp": {"M_X": mx, "M_Y": my, "critical_per_chip_batch": mixed_crit,
+        "fsdp_tp": {"M_X": _plain(mx), "M_Y": _plain(my), "critical_per_chip_batch": mixed_crit,
                     "bound": "compute" if per_chip >= mixed_crit else "ici",
                     "x_opt": x_opt, "y_opt": chips_per_pod / x_opt,
                     "power_of_two_mesh": {"fsdp": x2, "tensor": y2}, "chips_used": x2 * y2,
@@ -90,16 +129,25 @@ def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") 
     }
 
 
-def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int, pods: int = 1,
+def _plain(m):
+    """An exact M as JSON can hold it: an int when whole (M = 1/2 on a line becomes 0.5)."""
+    return int(m) if m == int(m) else float(m)
+
+
+def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int, pods: int | None = None,
            strategy: str | None = None, mesh: dict | None = None, run: RunSettings | None = None,
            options: Options = Options()) -> list[Evaluated]:
-    """Evaluate every candidate of the chosen (or every applicable) family."""
+    """Evaluate every candidate of the chosen (or every applicable) family.
+
+    ``pods=None`` lets the search choose how many slices (joined over DCN) a TPU job uses.
+    """
     run = run or RunSettings()
     _checks(card, chip, chips, batch_tokens, seq, pods, strategy)
     if mesh is not None:
         meshlib.layout(chip, mesh, chips)          # one-line error if it does not multiply or fit
-        if mesh.get("pod", 1) != pods:
+        if pods is not None and mesh.get("pod", 1) != pods:
             raise InfeasibleError(f"mesh pod={mesh.get('pod', 1)} but --pods is {pods}")
+        pods = mesh.get("pod", 1)
         family = _family_of(mesh)
         if strategy is not None and strategy != family:
             raise InfeasibleError(f"mesh axes are strategy {family!r}, not {strategy!r}")
@@ -108,24 +156,51 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
         families = [strategy]
     else:
         families = [f for f in FAMILIES if card.is_moe or f not in MOE_ONLY]
+    if options.continuous and pods is None:
+        pods = 1
+    forced = dict(options.m_override)
+    m_symbols = {a: AXIS_SYMBOLS[a][1] for a in AXIS_SYMBOLS}
     out = []
+    sequences = batch_tokens // seq
     for fam in families:
-        cand = enumerate_candidates(fam, card, chip, chips, pods, batch_tokens // seq, seq, options, mesh)
-        if not cand.cols[n_micro]:
+        cand = enumerate_candidates(fam, FAMILIES[fam], card, chip, chips, pods, sequences, seq, forced,
+                                    options.continuous, mesh, m_symbols=m_symbols, pad=options.pad)
+        if not len(cand):
             out.append(Evaluated(fam, cand.axes, cand, reasons=dict(cand.reasons)))
             continue
-        for dcn_axes, part in split_by_links(cand).items():
-            comp = compile_family(fam, card, chip, run, options, pods, dcn_axes)
-            out.append(evaluate(comp, part, card, chip, batch_tokens // seq, seq, options.overlap))
+        for run_v, options_v, variant in _variants(fam, run, options):
+            for (several, dcn_axes), part in split_by_links(cand).items():
+                comp = compile_family(fam, card, chip, run_v, options_v, 2 if several else 1, dcn_axes)
+                ev = evaluate(comp, part, card, chip, sequences, seq, options.overlap, options.pad)
+                ev.variant = variant
+                out.append(ev)
     if not any(e.arrays for e in out):
         why = max(((n, w) for e in out for w, n in e.reasons.items()), default=(0, None))[1]
         if why:
             what = f"mesh {_fmt(mesh)}" if mesh else strategy or "strategy"
             raise InfeasibleError(f"no feasible {what} for {card.name} on {chips} {chip.name}: {why} "
-                                  f"({batch_tokens // seq} sequences of {seq})")
+                                  f"({sequences} sequences of {seq})")
         raise InfeasibleError(f"no {strategy or 'strategy'} mesh fits {chips} {chip.name} chips "
-                              f"({'x'.join(map(str, chip.pod_shape))} per pod)")
+                              f"({meshlib.describe(chip) if chip.family == 'tpu' else 'NVLink domains'})")
     return out
+
+
+def _variants(family: str, run: RunSettings, options: Options):
+    """(run, options, what was chosen) for each searched recompute policy and pipeline schedule."""
+    from dataclasses import replace
+
+    from ..parallel.pipeline import DEFAULT
+
+    policies = ("none", "selective", "full") if options.search_recompute else (run.recompute,)
+    staged = "stage" in FAMILIES[family]
+    schedules = ("gpipe", "1f1b") if options.search_schedule and staged else (options.schedule,)
+    for policy in policies:
+        for schedule in schedules:
+            # named when searched or set; unset, memory follows --ckpt (checkpoints per layer)
+            variant = {"recompute": policy} if policy is not None else {}
+            if staged:
+                variant["schedule"] = schedule or DEFAULT
+            yield (replace(run, recompute=policy), replace(options, schedule=schedule), variant)
 
 
 def _flops_per_token(card, seq):
@@ -133,32 +208,44 @@ def _flops_per_token(card, seq):
     from ..core.graph import Structure, build
     from ..io.bind import model_values
 
-    g = build(Structure.of(card), "causal")
-    return _value(training_flops_per_token(g), {**model_values(card), T: seq})
+    from ..search import cache
+
+    structure = Structure.of(card)
+    fields = {"structure": repr(structure), "card": repr(card), "seq": seq}
+    found = cache.load_data("flops_per_token_value", fields)
+    if isinstance(found, float):
+        return found
+    expr = cache.cached("flops_per_token", {"structure": repr(structure)},
+                        lambda: {"e": training_flops_per_token(build(structure, "causal"))})["e"]
+    value = _value(expr, {**model_values(card), T: seq})
+    cache.store_data("flops_per_token_value", fields, value)
+    return value
 
 
-def _rows(evaluated: list[Evaluated]):
-    """All feasible rows, fastest first: (t_step, evaluated, index)."""
+def _rows(evaluated: list[Evaluated], keep: int = 400):
+    """The fastest feasible rows, fastest first: (t_step, evaluated, index). Ties (compute-bound):
+    the most comms headroom first, then the most chips."""
     import numpy as np
 
-    rows = []
-    for ev in evaluated:
-        a = ev.arrays
-        if not a:
-            continue
-        for i in np.flatnonzero(a["feasible"]):
-            rows.append((float(a["t_step"][i]), float(a["t_comms"][i]), -float(a["chips"][i]), ev, int(i)))
-    rows.sort(key=lambda r: r[:3])     # ties (compute-bound): the most comms headroom first
-    return [(r[0], r[3], r[4]) for r in rows]
+    parts = [(k, e) for k, e in enumerate(evaluated) if e.arrays]
+    if not parts:
+        return []
+    cat = lambda name: np.concatenate([e.arrays[name] for _, e in parts])     # noqa: E731
+    which = np.concatenate([np.full(len(e.arrays["t_step"]), k) for k, e in parts])
+    index = np.concatenate([np.arange(len(e.arrays["t_step"])) for _, e in parts])
+    ok = cat("feasible")
+    t_step, t_comms, chips = cat("t_step")[ok], cat("t_comms")[ok], cat("chips")[ok]
+    which, index = which[ok], index[ok]
+    order = np.lexsort((-chips, t_comms, t_step))[:keep]
+    return [(float(t_step[j]), evaluated[int(which[j])], int(index[j])) for j in order]
 
 
 def _mesh_of(ev: Evaluated, i: int) -> dict:
-    from ..search.sweep import AXIS_SYMBOLS
-
-    return {a: int(ev.cand.cols[AXIS_SYMBOLS[a][0]][i]) for a in ev.axes}
+    return {a: int(ev.cand.degrees[a][i]) for a in ev.axes if a != "pod" or ev.cand.degrees[a][i] > 1}
 
 
-def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int = 4096, pods: int = 1,
+def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int = 4096,
+         pods: int | None = None,
          strategy: str | None = None, mesh: dict | None = None, run: RunSettings | None = None,
          options: Options = Options(), tokens: float | None = None, mfu: float | None = None,
          top: int = 5) -> "Plan":
@@ -177,16 +264,17 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     a = {k: v[i] for k, v in ev.arrays.items()}
     chosen = _mesh_of(ev, i)
     used = int(a["chips"])
+    slices = chosen.get("pod", 1)
     sequences = batch_tokens // seq
-    cf = closed_forms(card, chip, chips // pods, sequences // pods, seq, run, options.overlap)
+    cf = closed_forms(card, chip, chips // slices, sequences // slices, seq, run, options.overlap)
     flops_token = _flops_per_token(card, seq)
     peak = float(chip.peak_flops_per_s["bf16"])
     out = {
-        "model": card.name, "chip": chip.name, "chips": chips, "pods": pods, "batch_tokens": batch_tokens,
+        "model": card.name, "chip": chip.name, "chips": chips, "pods": slices, "batch_tokens": batch_tokens,
         "seq": seq, "sequences": sequences, "strategy": ev.family, "mesh": chosen,
         "axes": {ax: {"degree": chosen[ax], "link": ev.cand.links[ax][i], "M": ev.cand.n_phys[ax][i],
                       "wrap": ev.cand.wraps[ax][i], "bandwidth_multiple": _multiple(ev, ax, i)}
-                 for ax in ev.axes},
+                 for ax in chosen},
         "chips_used": used, "idle_chips": chips - used, "per_chip_batch": batch_tokens / used,
         "bound": BOUNDS[int(a["bound"])], "step_time_s": t_step, "t_math_s": float(a["t_math"]),
         "t_hbm_s": float(a["t_hbm"]), "t_comms_s": float(a["t_comms"]), "t_ici_s": float(a["t_ici"]),
@@ -195,30 +283,39 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
         "mfu": None, "mfu_all_chips": None,      # whole-model step only (not the book layer)
         "overlap": options.overlap, "phase": options.phase or "step",
         "structure": "book layer" if options.book_layer else "model", "run": vars(run),
-        "closed_forms": cf,
-        "x_opt": None,
-        "alternatives": _alternatives(rows, top),
+        "closed_forms": cf,          # the book's closed forms for this run (what the text's "book bounds" say)
+        "mesh_x_opt": None,          # the same X_opt evaluated with the chosen mesh's own M and chips
         "candidates_evaluated": sum(len(e.arrays["t_step"]) for e in evaluated if e.arrays),
+        "chips_counted": "chips_used: step time, MFU, per-chip batch and both training-day figures",
     }
+    from ..search.compare import row as _row
+
+    out.update(ev.variant)
+    out["alternatives"] = alternatives(rows, _row(ev, i), top)
+    out["idle_reason"] = idle_reason(evaluated, _row(ev, i), chips) if used < chips else None
+    pad_b, pad_t = int(a["sequences"]), int(a["seq"])
+    if (pad_b, pad_t) != (sequences, seq):
+        extra = pad_b * pad_t / (sequences * seq) - 1
+        out["padding"] = {"sequences": pad_b, "seq": pad_t, "extra_tokens_fraction": extra,
+                          "note": "step time and memory include the padding; MFU counts the real tokens"}
     if not options.book_layer and options.phase is None:
         out["mfu"] = flops_token * batch_tokens / (used * peak * t_step)
         out["mfu_all_chips"] = flops_token * batch_tokens / (chips * peak * t_step)
     if "stage" in chosen:
-        out["n_micro"] = int(ev.cand.cols[n_micro][i])
+        out["n_micro"] = int(ev.cand.micro[i])
     if "fsdp" in chosen and "tensor" in chosen:
         from ..io.bind import chip_values, model_values
-        from ..solve.training import fsdp_tp_optimum
 
-        vals = {**model_values(card), **chip_values(chip), B: sequences // pods, T: seq,
-                n_chips: used // pods, M_X: out["axes"]["fsdp"]["M"], M_Y: out["axes"]["tensor"]["M"]}
-        out["x_opt"] = _value(fsdp_tp_optimum(overlap=options.overlap).expr, vals)
-        out["x_opt_note"] = (f"book layer, forward pass, overlap {options.overlap}, "
-                             f"M_X={vals[M_X]}, M_Y={vals[M_Y]} of the chosen mesh")
+        vals = {**model_values(card), **chip_values(chip), B: sequences // slices, T: seq,
+                n_chips: used // slices, M_X: out["axes"]["fsdp"]["M"], M_Y: out["axes"]["tensor"]["M"]}
+        out["mesh_x_opt"] = _value(_book_forms(options.overlap)["x_opt"], vals)
+        out["mesh_x_opt_note"] = (f"book layer, forward pass, overlap {options.overlap}, "
+                                  f"M_X={vals[M_X]}, M_Y={vals[M_Y]} and {used // slices} chips of the chosen mesh")
     if tokens is not None:
         steps = tokens / batch_tokens
         out["train_days"] = steps * t_step / DAY
         if mfu is not None:
-            out["train_days_at_mfu"] = tokens * flops_token / (chips * peak * mfu) / DAY
+            out["train_days_at_mfu"] = tokens * flops_token / (used * peak * mfu) / DAY
     out["explanation"] = explain(out)
     return Plan(out)
 
@@ -232,8 +329,8 @@ class Plan(dict):
                 ("t_math", f"{self['t_math_s']:.4g} s"), ("t_comms", f"{self['t_comms_s']:.4g} s"),
                 ("memory per chip", f"{self['memory_per_chip_bytes'] / 1e9:.3g} GB"),
                 ("chips used", f"{self['chips_used']} of {self['chips']}")]
-        if self.get("x_opt") is not None:
-            rows.append(("X_opt (unrounded)", f"{self['x_opt']:.4g}"))
+        if self.get("mesh_x_opt") is not None:
+            rows.append(("X_opt of this mesh (unrounded)", f"{self['mesh_x_opt']:.4g}"))
         return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
 
     def _repr_latex_(self) -> str:
@@ -243,25 +340,9 @@ class Plan(dict):
         return rf"$$\begin{{array}}{{ll}} {body} \end{{array}}$$"
 
 
-def _alternatives(rows, top: int) -> list[dict]:
-    """The next fastest distinct (strategy, mesh) pairs after the chosen one."""
-    seen, out = set(), []
-    for t, e, j in rows:
-        key = (e.family, tuple(_mesh_of(e, j).items()))
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append({"strategy": e.family, "mesh": _mesh_of(e, j), "step_time_s": t,
-                    "bound": BOUNDS[int(e.arrays["bound"][j])]})
-    return out[1:top + 1]
-
-
 def _multiple(ev: Evaluated, axis: str, i: int) -> float:
     """The axis's bandwidth in units of W_ici (M on a ring, M/2 on a line, W_dcn/W_ici off-node)."""
-    from ..search.sweep import AXIS_SYMBOLS
-
-    m = AXIS_SYMBOLS[axis][1]
-    return float(ev.cand.cols[m][i]) if m is not None else 1.0
+    return float(ev.cand.m[axis][i])
 
 
 def _fmt(mesh: dict | None) -> str:
@@ -277,7 +358,8 @@ def explain(r: dict) -> list[str]:
     split = f"ICI {r['t_ici_s']:.3g} s" + (f" + DCN {r['t_dcn_s']:.3g} s" if r["t_dcn_s"] else "")
     mfu = (f"roofline MFU {100 * r['mfu']:.0f}% ({100 * r['mfu_all_chips']:.0f}% over all chips), "
            if r["mfu"] is not None else f"({r['structure']}, {r['phase']}) ")
-    lines = [f"{r['strategy']} on {_fmt(r['mesh'])}: step {r['step_time_s']:.3g} s, {mfu}"
+    how = "".join(f", {k} {r[k]}" for k in ("recompute", "schedule") if k in r)
+    lines = [f"{r['strategy']} on {_fmt(r['mesh'])}{how}: step {r['step_time_s']:.3g} s, {mfu}"
              f"{r['memory_per_chip_bytes'] / 1e9:.1f} of {r['hbm_bytes'] / 1e9:g} GB HBM per chip"]
     name = {"compute": "t_math", "hbm": "t_hbm", "comms": "t_comms"}[top]
     lines.append(f"{r['bound']}-bound: {name} {terms[top]:.3g} s"
@@ -289,10 +371,14 @@ def explain(r: dict) -> list[str]:
                  f"{cf['fsdp']['critical_per_chip_batch']:.0f} (M_X={cf['fsdp']['M_X']}), FSDP+TP "
                  f"{cf['fsdp_tp']['critical_per_chip_batch']:.0f}; X_opt {cf['fsdp_tp']['x_opt']:.0f} "
                  f"(power of two: {_fmt(cf['fsdp_tp']['power_of_two_mesh'])}, {cf['fsdp_tp']['chips_used']} chips"
-                 f"{'' if cf['fsdp_tp']['fits_topology'] else ', not a slice of the pod'})")
+                 f"{'' if cf['fsdp_tp']['fits_topology'] else ', not a slice of the pod'})"
+                 + (f"; X_opt of the chosen mesh {r['mesh_x_opt']:.0f}" if r.get("mesh_x_opt") else ""))
+    if r.get("padding"):
+        p = r["padding"]
+        lines.append(f"padded: {r['sequences']} → {p['sequences']} sequences of {r['seq']} → {p['seq']} tokens "
+                     f"(+{100 * p['extra_tokens_fraction']:.1f}% tokens computed and held, not counted in MFU)")
     if r["idle_chips"]:
-        lines.append(f"uses {r['chips_used']} of {r['chips']} chips ({r['idle_chips']} idle): no faster mesh on more "
-                     f"chips divides {r['sequences']} sequences, the heads, d_ff and layers and fits the topology")
+        lines.append(f"uses {r['chips_used']} of {r['chips']} chips ({r['idle_chips']} idle): {r['idle_reason']}")
     return lines
 
 
@@ -306,7 +392,7 @@ def parse_mesh(pairs: list[str] | None) -> dict[str, int] | None:
         name = name.strip()
         if not eq or name not in meshlib.ORDER:
             raise InfeasibleError(f"--mesh {pair!r}: expected AXIS=DEGREE with AXIS one of {', '.join(meshlib.ORDER)}")
-        if not value.strip().isdigit() or int(value) < 1:
-            raise InfeasibleError(f"--mesh {pair!r}: the degree must be a positive integer")
+        if not value.strip().isdigit() or len(value.strip()) > 12 or int(value) < 1:
+            raise InfeasibleError(f"--mesh {pair[:40]!r}: the degree must be a positive integer below 1e12")
         out[name] = int(value)
     return out

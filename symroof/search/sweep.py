@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..parallel import topology as meshlib
 from ..io.cards import ChipCard, ModelCard
+from ..parallel.axes import kv_heads_replicated
 from ..parallel.collectives import Axis
 from ..io.run import RunSettings
-from ..core.symbols import (B, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
-                      n_pods, n_stages)
+from ..core.symbols import (B, K, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
+                            n_pods, n_stages)
+from .candidates import Candidates, enumerate_candidates, split_by_links  # noqa: F401
+from ..parallel.axes import BATCH_AXES
 
 # Strategy families: the logical axes inside a pod, outermost first. "pod" (DCN) is added
 # outermost whenever there are several pods. Expert families only for MoE cards.
@@ -51,8 +53,6 @@ AXIS_SYMBOLS = {
     "expert": (n_ep,     M_E),
     "pod":    (n_pods,   None),     # DCN
 }
-DATA_LIKE = ("pod", "data", "fsdp", "expert")    # axes that split the batch of sequences
-MICROBATCHES_PER_STAGE = (1, 2, 4, 8)           # pipeline microbatches tried: this × stages
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ class Options:
     book_layer: bool = False      # True: the book's In·W_in·W_out layer instead of the model
     m_override: tuple = ()        # ((axis, M), ...): force M for an axis (e.g. the book's M_X = 2)
     continuous: bool = False      # True: skip divisibility (the book treats tokens and F as continuous)
+    pad: bool = False             # True: pad the batch and sequence to a multiple of their axes' degrees
+    schedule: str | None = None   # pipeline schedule of a stage axis (pipeline.SCHEDULES; None: the default)
+    search_schedule: bool = False     # True: try every schedule without virtual stages (gpipe, 1f1b)
+    search_recompute: bool = False    # True: try the recompute policies none, selective, full
 
 
 @dataclass
@@ -71,10 +75,8 @@ class Compiled:
     family: str
     axes: tuple                   # all logical axes, pod first if any
     args: tuple                   # lambdify argument symbols
-    t_math: object
-    t_hbm: object
-    memory: object
-    per_key: dict                 # "fsdp+seq" -> callable
+    names: list                   # what fn returns, in order: t_math, t_hbm, memory, comms:<axes>...
+    fn: object                    # the generated function: args -> list of values (or arrays)
     links: dict                   # axis -> "ici" | "dcn" (collectives are merged only within a link)
 
 
@@ -87,21 +89,22 @@ def _structure(card: ModelCard, options: Options):
     return Structure.book_layer() if options.book_layer else Structure.of(card)
 
 
-def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
-                   options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
-    """Derive and lambdify one family's step time, memory and per-axis comms (cached).
+def derive_family(family: str, structure, options: Options, several_pods: bool,
+                  dcn_axes: frozenset, recompute=None) -> dict:
+    """One family's symbolic step terms, memory and per-axis comms (``comms:<axes>``), in the
+    mesh, model and chip symbols; read from the on-disk cache when a valid entry exists.
+    ``recompute``: the activation recompute policy (core/recompute.py), None for ``--ckpt``."""
+    from . import cache
 
-    ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
-    """
-    from ..core.graph import build
-    from ..io.bind import chip_values, model_values
-    from ..parallel.roofline import comms_by_axis, memory_per_chip, step
-    from ..parallel.sharding import shard
+    fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
+              "phase": options.phase, "overlap": options.overlap, "pods": several_pods,
+              "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule}
+    return cache.cached("family", fields,
+                        lambda: _derive(family, structure, options, several_pods, dcn_axes, recompute))
 
-    key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
-    if key in _CACHE:
-        return _CACHE[key]
-    axes = (("pod",) if pods > 1 else ()) + FAMILIES[family]
+
+def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset) -> dict:
+    axes = (("pod",) if several_pods else ()) + FAMILIES[family]
     sym_mesh = {}
     for name in axes:
         size, m = AXIS_SYMBOLS[name]
@@ -109,170 +112,77 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
             m = sp.Integer(1)
         link = "dcn" if name == "pod" or name in dcn_axes else "ici"
         sym_mesh[name] = Axis(name, size, link, m, True)
-    sg = shard(build(_structure(card, options), "causal"), sym_mesh)
-    if run.recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
+    return sym_mesh
+
+
+def _derive(family, structure, options, several_pods, dcn_axes, recompute=None) -> dict:
+    from ..core.graph import build
+    from ..parallel.roofline import comms_by_axis, memory_per_chip, step
+    from ..parallel.sharding import shard
+
+    sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes))
+    if recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
         from ..core.recompute import apply
 
-        sg = apply(sg, run.recompute)
-    st = step(sg, options.overlap, options.phase)
-    mem = memory_per_chip(sg, recompute=run.recompute)["total"]
-    per = comms_by_axis(sg, options.phase)
-    values = {**model_values(card), **chip_values(chip), **run.values()}
-    args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)
-    args = args + (B, T, n_micro)
-
-    def fn(expr):
-        return sp.lambdify(args, expr.xreplace(values), "numpy")
-
-    compiled = Compiled(family, axes, args, fn(st["t_math"]), fn(st["t_hbm"]), fn(mem),
-                        {k: fn(e) for k, e in per.items()},
-                        {a: ax.link for a, ax in sym_mesh.items()})
-    _CACHE[key] = compiled
-    return compiled
-
-
-@dataclass
-class Candidates:
-    """Columns of candidate meshes; one row each."""
-
-    family: str
-    axes: tuple
-    cols: dict                    # symbol -> list, then numpy array
-    links: dict                   # axis -> list of "ici"/"dcn"
-    n_phys: dict                  # axis -> list of M (physical axes), for the report
-    wraps: dict                   # axis -> list of bool
-    reasons: dict = field(default_factory=dict)   # why degree splits were dropped -> count
-
-
-def _microbatch_counts(batch: int, degrees: dict) -> list[int]:
-    """Pipeline microbatch counts to try: divisors of each replica's sequences, at least one per
-    stage (fewer leaves a stage idle for good), up to MICROBATCHES_PER_STAGE[-1] per stage."""
-    data = 1
-    for a, d in degrees.items():
-        if a in DATA_LIKE:
-            data *= d
-    stages, per_replica = degrees["stage"], max(batch // data, 1)
-    counts = [m for m in range(stages, stages * MICROBATCHES_PER_STAGE[-1] + 1) if per_replica % m == 0]
-    return counts or [stages * MICROBATCHES_PER_STAGE[0]]
-
-
-def degree_problem(card: ModelCard, batch: int, seq: int, degrees: dict, micro: int = 1) -> str | None:
-    """Why a set of degrees cannot run this batch (None if it can). Divisibility only; memory later."""
-    data = 1
-    for a, d in degrees.items():
-        if a in DATA_LIKE:
-            data *= d
-    if data > batch:
-        return f"the data-parallel degree exceeds the {batch} sequences (shard the sequence instead)"
-    if batch % data:
-        return "the batch of sequences does not divide by the data-parallel degree"
-    if seq % degrees.get("seq", 1):
-        return "the sequence length does not divide by the sequence degree"
-    y = degrees.get("tensor", 1)
-    if card.n_heads % y or card.d_ff % y:
-        return "the tensor degree does not divide the heads and d_ff"
-    if card.n_layers % degrees.get("stage", 1):
-        return "the stages do not divide the layers"
-    if "stage" in degrees and (batch // data) % micro:
-        return "the microbatches do not divide the per-replica batch"
-    if card.n_experts % degrees.get("expert", 1):
-        return "the expert degree does not divide the experts"
-    return None
-
-
-def enumerate_candidates(family: str, card: ModelCard, chip: ChipCard, chips: int, pods: int,
-                         batch: int, seq: int, options: Options, exact_mesh: dict | None = None,
-                         min_fraction: float = 0.4) -> Candidates:
-    """Every degree split × placement × microbatch count of ``family`` on ``chips`` that divides evenly."""
-    inner = FAMILIES[family]
-    axes = (("pod",) if pods > 1 else ()) + inner
-    cols = {s: [] for name in axes for s in AXIS_SYMBOLS[name] if s is not None}
-    cols[n_micro] = []
-    links = {a: [] for a in axes}
-    n_phys = {a: [] for a in axes}
-    wraps = {a: [] for a in axes}
-    forced = dict(options.m_override)
-    per_pod = chips // pods
-    pod_axis = Axis("pod", sp.Integer(pods), "dcn", sp.Integer(1), True)
-    reasons: dict = {}
-    seen = set()
-    for box in meshlib.slices(chip, per_pod, 1.0 if exact_mesh else min_fraction):
-        size = meshlib._prod(p.size for p in box)
-        for degrees in _splits(size, len(inner)):
-            if exact_mesh is not None and degrees != tuple(exact_mesh[a] for a in inner):
-                continue
-            if exact_mesh is None and any(d < 2 for d in degrees):
-                continue      # an axis of 1 is a smaller family
-            named = dict(zip(inner, degrees), pod=pods)
-            micro = [1]
-            if "stage" in inner:
-                micro = _microbatch_counts(batch, named)
-            ok_micro = []
-            for nm in micro:
-                why = None if options.continuous else degree_problem(card, batch, seq, named, nm)
-                if why is None:
-                    ok_micro.append(nm)
-                else:
-                    reasons[why] = reasons.get(why, 0) + 1
-            if not ok_micro:
-                continue
-            for placement in meshlib.placements(box, inner, degrees):
-                ax = meshlib.axes_of(box, placement, named)
-                row = tuple((a, int(ax[a].size), ax[a].link, ax[a].n_physical, ax[a].wrap) for a in inner)
-                if row in seen:
-                    continue
-                seen.add(row)
-                for nm in ok_micro:
-                    for a in axes:
-                        a_ = ax.get(a, pod_axis)
-                        size_sym, m_sym = AXIS_SYMBOLS[a]
-                        cols[size_sym].append(int(a_.size))
-                        if m_sym is not None:
-                            if a in forced:
-                                m = forced[a]
-                            elif a_.link == "dcn":
-                                m = 1.0       # unused: the compiled expression has W_dcn for it
-                            else:
-                                m = float(meshlib.effective_m(a_))
-                            cols[m_sym].append(m)
-                        links[a].append(a_.link)
-                        one_link = m_sym is None or a_.link == "dcn"   # evaluated as one ring link
-                        if a in forced:                                # what was evaluated: M rings
-                            n_phys[a].append(forced[a])
-                            wraps[a].append(True)
-                        else:
-                            n_phys[a].append(1 if one_link else int(a_.n_physical))
-                            wraps[a].append(True if one_link else bool(a_.wrap))
-                    cols[n_micro].append(nm)
-    return Candidates(family, axes, cols, links, n_phys, wraps, reasons)
-
-
-def split_by_links(cand: Candidates) -> dict:
-    """Candidates grouped by which axes run over DCN: each group is one compiled expression."""
-    groups: dict = {}
-    n = len(cand.cols[n_micro])
-    for i in range(n):
-        key = frozenset(a for a in cand.axes if a != "pod" and cand.links[a][i] == "dcn")
-        groups.setdefault(key, []).append(i)
-    out = {}
-    for key, idx in groups.items():
-        pick = (lambda col, idx=idx: [col[i] for i in idx]) if len(groups) > 1 else (lambda col: col)
-        out[key] = Candidates(cand.family, cand.axes, {s: pick(v) for s, v in cand.cols.items()},
-                              {a: pick(v) for a, v in cand.links.items()},
-                              {a: pick(v) for a, v in cand.n_phys.items()},
-                              {a: pick(v) for a, v in cand.wraps.items()}, cand.reasons)
+        sg = apply(sg, recompute)
+    st = step(sg, options.overlap, options.phase, schedule=options.schedule, simplify=False)
+    out = {"t_math": st["t_math"], "t_hbm": st["t_hbm"],
+           "memory": memory_per_chip(sg, schedule=options.schedule, recompute=recompute)["total"]}
+    out.update({f"comms:{k}": e for k, e in comms_by_axis(sg, options.phase, schedule=options.schedule).items()})
     return out
 
 
-def _splits(n: int, k: int):
-    """Ordered k-tuples of positive integers whose product is n."""
-    if k == 1:
-        yield (n,)
-        return
-    for d in range(1, n + 1):
-        if n % d == 0:
-            for rest in _splits(n // d, k - 1):
-                yield (d,) + rest
+def _printer():
+    """lambdify's NumPy printer, told not to sort the terms of every sum (the order of a sum's
+    terms does not matter to numpy, and sorting them is most of the printing time)."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    return NumPyPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                         "user_functions": {}, "order": "none"})
+
+
+def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
+                   options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
+    """Derive (or read from the cache) and lambdify one family's step time, memory and per-axis comms.
+
+    ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
+    """
+    import numpy
+
+    from ..io.bind import chip_values, model_values
+
+    key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
+    if key in _CACHE:
+        return _CACHE[key]
+    sym_mesh = _mesh_symbols(family, pods > 1, dcn_axes)
+    axes = tuple(sym_mesh)
+    from . import cache
+
+    structure = _structure(card, options)
+    values = {**model_values(card), **chip_values(chip), **run.values()}
+    replicate = "tensor" in axes and not options.continuous
+    if replicate:
+        # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
+        # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
+        values[K] = kv_heads_replicated(values[K], Y)
+    fields = {"structure": repr(structure), "family": family, "phase": options.phase, "overlap": options.overlap,
+              "pods": pods > 1, "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate,
+              "recompute": repr(run.recompute), "schedule": options.schedule,
+              "values": sorted((s.name, str(v)) for s, v in values.items())}
+
+    def numeric():
+        symbolic = derive_family(family, structure, options, pods > 1, dcn_axes, run.recompute)
+        return {n: e.xreplace(values) for n, e in symbolic.items()}
+    # the card's numbers substituted: small trees in the mesh symbols, quick to lambdify
+    exprs = cache.cached("numeric_family", fields, numeric)
+    args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)
+    args = args + (B, T, n_micro)
+    names = list(exprs)
+    # one generated function for all terms: one lambdify, one call per evaluation
+    fn = sp.lambdify(args, [exprs[n] for n in names], modules=[numpy], docstring_limit=0, printer=_printer())
+    compiled = Compiled(family, axes, args, names, fn, {a: ax.link for a, ax in sym_mesh.items()})
+    _CACHE[key] = compiled
+    return compiled
 
 
 @dataclass
@@ -282,24 +192,37 @@ class Evaluated:
     cand: Candidates
     arrays: dict = field(default_factory=dict)   # name -> numpy array
     reasons: dict = field(default_factory=dict)  # infeasibility reason -> count
+    variant: dict = field(default_factory=dict)  # searched settings: recompute policy, pipeline schedule
 
 
 def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, batch: int, seq: int,
-             overlap: str = "sum") -> Evaluated:
+             overlap: str = "sum", pad: bool = False) -> Evaluated:
     """Vectorised step time, bound and feasibility of every candidate row."""
     import numpy as np
 
-    n = len(cand.cols[n_micro])
-    cols = {s: np.asarray(v, dtype=float) for s, v in cand.cols.items()}
-    cols[B] = np.full(n, float(batch))
-    cols[T] = np.full(n, float(seq))
+    n = len(cand)
+    cols = {n_micro: np.asarray(cand.micro, dtype=float)}
+    # with --pad, the batch and sequence padded to multiples of their axes' degrees:
+    # the padding's FLOPs, bytes and memory are in every term
+    data = np.prod([np.asarray(cand.degrees[a], dtype=float) for a in cand.axes if a in BATCH_AXES], axis=0)
+    z = np.asarray(cand.degrees["seq"], dtype=float) if "seq" in cand.axes else np.ones(n)
+    cols[B] = np.ceil(batch / data) * data if pad else np.full(n, float(batch))
+    cols[T] = np.ceil(seq / z) * z if pad else np.full(n, float(seq))
+    for a in cand.axes:
+        size, m = AXIS_SYMBOLS[a]
+        cols[size] = np.asarray(cand.degrees[a], dtype=float)
+        if m is not None:
+            cols[m] = np.asarray(cand.m[a], dtype=float)
     argv = [cols[s] for s in comp.args]
     bc = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))    # noqa: E731
-    t_math, t_hbm, memory = bc(comp.t_math(*argv)), bc(comp.t_hbm(*argv)), bc(comp.memory(*argv))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        got = dict(zip(comp.names, (bc(v) for v in comp.fn(*argv))))
+    t_math, t_hbm, memory = got["t_math"], got["t_hbm"], got["memory"]
     t_link = {"ici": np.zeros(n), "dcn": np.zeros(n)}
-    for key, f in comp.per_key.items():
-        t = bc(f(*argv))
-        link = comp.links[key.split("+")[0]]
+    for key, t in got.items():
+        if not key.startswith("comms:"):
+            continue
+        link = comp.links[key[len("comms:"):].split("+")[0]]
         t_link[link] = t_link[link] + t if overlap == "sum" else np.maximum(t_link[link], t)
     t_comms = (t_link["ici"] + t_link["dcn"] if overlap == "sum"
                else np.maximum(t_link["ici"], t_link["dcn"]))
@@ -313,7 +236,7 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     reasons["it needs more HBM than the chip has"] = int(np.sum(~fits))
     feasible = fits
     ev = Evaluated(comp.family, cand.axes, cand, reasons=reasons)
-    ev.arrays = dict(t_math=t_math, t_hbm=t_hbm, t_ici=t_link["ici"], t_dcn=t_link["dcn"], t_comms=t_comms,
+    ev.arrays = dict(sequences=cols[B], seq=cols[T], t_math=t_math, t_hbm=t_hbm, t_ici=t_link["ici"], t_dcn=t_link["dcn"], t_comms=t_comms,
                      t_step=t_step, memory=memory, bound=bound, feasible=feasible,
                      chips=np.prod([deg[a] for a in cand.axes], axis=0))
     return ev

@@ -1,0 +1,51 @@
+"""The one vocabulary of logical mesh axes: what each shards, what it must divide, where it goes.
+
+Everything that names a mesh axis reads this table: the sharding rules (``sharding.py``),
+the order in which axes are laid on the physical topology (``topology.ORDER``), the
+planner's batch axes and divisibility checks (``search/``).
+
+A row: the axis, the activation dimensions and the weight dimensions it shards (in the
+graph's dimension letters, ``symbols.py``), and the model or run integers its degree must
+divide. Axes are listed outermost first: the innermost axis gets the closest chips.
+"""
+
+from __future__ import annotations
+
+#   axis      activations          weights           its degree must divide
+AXES = (
+    ("pod",    ("B",),              (),               ("sequences",)),    # slices over DCN: data parallel
+    ("stage",  (),                  (),               ("layers",)),       # pipeline: splits the layers
+    ("data",   ("B",),              (),               ("sequences",)),
+    ("fsdp",   ("B",),              ("D",),           ("sequences",)),    # ZeRO-3: weights sharded on D
+    ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
+    ("seq",    ("T",),              ("D",),           ("tokens",)),       # weights on D only beside fsdp
+    ("tensor", ("K", "F", "Fe", "Fs", "V", "D"), ("K", "F", "Fe", "Fs", "V"), ("heads", "d_ff", "kv_heads")),
+)
+# Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
+# Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
+DIM_PRIORITY = ("B", "T", "E", "K", "F", "Fe", "Fs", "V", "D")
+
+ORDER = tuple(row[0] for row in AXES)
+BATCH_AXES = tuple(row[0] for row in AXES if "sequences" in row[3])
+DIVIDES = {row[0]: row[3] for row in AXES}
+
+# KV heads on the tensor axis: a degree above K replicates each KV head on degree/K chips (each
+# chip computes and stores its group's K/V projection), as Megatron-LM does for GQA; the degree
+# must then be a multiple of K. The planner evaluates the graph with K_eff = max(K, degree).
+KV_REPLICATION = "replicate"
+
+
+def kv_heads_replicated(kv_heads, tensor_degree):
+    """The KV heads the graph is evaluated with under KV_REPLICATION: max(K, tensor degree)."""
+    import sympy as sp
+
+    return sp.Max(kv_heads, tensor_degree, evaluate=False)
+
+
+def _rules(column: int) -> tuple:
+    return tuple((dim, tuple(row[0] for row in AXES if dim in row[column]))
+                 for dim in DIM_PRIORITY if any(dim in row[column] for row in AXES))
+
+
+ACTIVATION_RULES = _rules(1)
+WEIGHT_RULES = _rules(2)

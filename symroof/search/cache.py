@@ -1,0 +1,191 @@
+"""An on-disk cache of derived expressions, so that a known structure needs no rebuild.
+
+What is stored is SymPy expression trees in a JSON form of our own: each node is a list whose
+first item names its type from a short whitelist (``Add``, ``Mul``, ``Pow``, ``Max``, ``Min``,
+``Sym``, ``Int``, ``Rat``). Reading rebuilds SymPy objects from that whitelist and looks each
+symbol up by name in ``core.symbols``; nothing read is evaluated, unpickled or executed, and
+code is regenerated from the rebuilt trees by ``lambdify``.
+
+An entry is keyed by everything that changes its expressions: what the caller names (the
+structure's repr, the strategy family, phase, overlap, ...), the symroof version and a hash of
+the source of the stages that derive expressions (core, parallel, solve, search). The full key
+is stored inside the entry and compared on reading, so a stale or foreign entry is never used:
+it is recomputed and overwritten.
+
+Location: ``$SYMROOF_CACHE_DIR``, else ``$XDG_CACHE_HOME/symroof``, else ``~/.cache/symroof``.
+``SYMROOF_CACHE=off`` turns it off. A cache that cannot be written is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import sympy as sp
+
+FORMAT = 1
+_STAGES = ("core", "parallel", "solve", "search")
+_FINGERPRINT: list = []
+
+
+def cache_dir() -> Path | None:
+    if os.environ.get("SYMROOF_CACHE", "").strip().lower() in ("0", "off", "no", "false"):
+        return None
+    if os.environ.get("SYMROOF_CACHE_DIR"):
+        return Path(os.environ["SYMROOF_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "symroof"
+
+
+def fingerprint() -> str:
+    """The symroof version and a hash of the source that derives expressions."""
+    if not _FINGERPRINT:
+        root = Path(__file__).resolve().parent.parent
+        h = hashlib.sha256()
+        for stage in _STAGES:
+            for path in sorted((root / stage).glob("*.py")):
+                h.update(path.name.encode() + b"\0" + path.read_bytes())
+        try:
+            from importlib.metadata import version
+
+            ver = version("symroof")
+        except Exception:       # not installed (run from a checkout): the source hash decides
+            ver = "source"
+        _FINGERPRINT.append(f"{ver}:{h.hexdigest()}")
+    return _FINGERPRINT[0]
+
+
+def _symbols() -> dict:
+    from ..core import symbols
+
+    return {s.name: s for s in vars(symbols).values() if isinstance(s, sp.Symbol)}
+
+
+# ----------------------------------------------------------------------------- trees
+
+_BUILD = {"Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow, "Max": sp.Max, "Min": sp.Min}
+
+
+class _Unstorable(Exception):
+    pass
+
+
+def encode(expr, table: dict) -> list:
+    """An expression as a JSON-ready tree; ``_Unstorable`` for anything off the whitelist."""
+    if expr.is_Integer:
+        return ["Int", str(int(expr))]
+    if expr.is_Rational:
+        return ["Rat", str(expr.p), str(expr.q)]
+    if expr.is_Symbol:
+        if table.get(expr.name) is not expr:
+            raise _Unstorable(expr.name)
+        return ["Sym", expr.name]
+    name = type(expr).__name__
+    if name not in _BUILD:
+        raise _Unstorable(name)
+    return [name] + [encode(a, table) for a in expr.args]
+
+
+def decode(tree, table: dict):
+    """Rebuild an expression from a tree, by the whitelist only; ``ValueError`` on anything else."""
+    if not isinstance(tree, list) or not tree or not isinstance(tree[0], str):
+        raise ValueError("not a node")
+    kind, rest = tree[0], tree[1:]
+    if kind == "Int" and len(rest) == 1 and isinstance(rest[0], str) and len(rest[0]) < 400:
+        return sp.Integer(int(rest[0]))
+    if kind == "Rat" and len(rest) == 2 and all(isinstance(r, str) and len(r) < 400 for r in rest):
+        return sp.Rational(int(rest[0]), int(rest[1]))
+    if kind == "Sym" and len(rest) == 1 and rest[0] in table:
+        return table[rest[0]]
+    if kind in _BUILD and rest:
+        return _BUILD[kind](*(decode(r, table) for r in rest), evaluate=False)
+    raise ValueError(f"node {kind!r} is not allowed")
+
+
+# ----------------------------------------------------------------------------- entries
+
+def _path(key: str) -> Path | None:
+    where = cache_dir()
+    if where is None:
+        return None
+    return where / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+
+def full_key(kind: str, fields: dict) -> str:
+    return json.dumps({"format": FORMAT, "kind": kind, "symroof": fingerprint(), **fields}, sort_keys=True)
+
+
+def load(kind: str, fields: dict) -> dict | None:
+    """The cached expressions for this key, or None (absent, stale, unreadable or not allowed)."""
+    key = full_key(kind, fields)
+    path = _path(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+        if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("exprs"), dict):
+            return None
+        table = _symbols()
+        return {name: decode(tree, table) for name, tree in entry["exprs"].items()}
+    except (OSError, ValueError, RecursionError, TypeError):
+        return None
+
+
+def store(kind: str, fields: dict, exprs: dict) -> bool:
+    """Write an entry (atomically); False if the cache is off, unwritable or an expression unstorable."""
+    key = full_key(kind, fields)
+    path = _path(key)
+    if path is None:
+        return False
+    try:
+        table = _symbols()
+        body = json.dumps({"key": key, "exprs": {n: encode(e, table) for n, e in exprs.items()}})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(body)
+        os.replace(tmp, path)
+        return True
+    except (OSError, _Unstorable, RecursionError):
+        return False
+
+
+def load_data(kind: str, fields: dict):
+    """Plain JSON data (numbers, strings, lists) stored under this key, or None."""
+    key = full_key(kind, fields)
+    path = _path(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    return entry.get("data")
+
+
+def store_data(kind: str, fields: dict, data) -> bool:
+    key = full_key(kind, fields)
+    path = _path(key)
+    if path is None:
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "data": data}))
+        os.replace(tmp, path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def cached(kind: str, fields: dict, compute) -> dict:
+    """``compute()`` (a dict of name -> expression), read from the cache when a valid entry exists."""
+    found = load(kind, fields)
+    if found is not None:
+        return found
+    exprs = compute()
+    store(kind, fields, exprs)
+    return exprs

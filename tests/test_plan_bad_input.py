@@ -1,0 +1,93 @@
+"""Hostile or absurd input to plan, ops and the readers: one line, exit 2, no traceback, no hang
+(each runs in a subprocess with a generous timeout that only catches a hang, not speed)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from symroof.cli import main
+
+PLAN = ["plan", "llama3-70b", "--chip", "tpu-v5p", "--batch-tokens", "4194304", "--seq", "4096"]
+
+
+def _cli(args, timeout=60):
+    out = subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True,
+                         timeout=timeout)
+    return out.returncode, out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (PLAN + ["--chips", "8960", "--set", "pod_shape=" + ",".join(["2"] * 12)], "at most 4 axes"),
+    (PLAN + ["--chips", "8960", "--set", "pod_shape=2000000,4,4"], "at most 1000000 chips"),
+    (PLAN + ["--chips", "1e9"], "slices over DCN"),
+    (["plan", "llama3-70b", "--chip", "h100-sxm", "--batch-tokens", "4194304", "--chips", "1e9"],
+     "between 50% and all of the 1000000000 chips"),
+    (PLAN + ["--chips", "8960", "--set", "peak_flops_per_s.bf16=1e-300"], "out of range"),
+    (PLAN + ["--chips", "1e400"], "positive integer"),
+    (PLAN + ["--chips", "1e20"], "more than symroof plans for"),
+    (["plan", "llama3-70b", "--chip", "tpu-v5p", "--chips", "8960", "--batch-tokens", "1e29", "--seq", "1"],
+     "more than symroof plans for"),
+    (PLAN + ["--chips", "1" * 5000], "positive integer"),
+    (PLAN + ["--chips", "1.5"], "positive integer"),
+])
+def test_refused_in_one_line(args, message):
+    rc, out, err = _cli(args)
+    assert rc == 2 and "Traceback" not in err
+    assert message in err and len(err.strip().splitlines()) <= 1 + ("usage:" in err) * 20, err
+
+
+def test_tensor_beyond_the_kv_heads_replicates_them_at_a_cost():
+    # 8 KV heads on tensor=16: each KV head is held and computed by 2 chips, so the k/v projections
+    # cost each chip 1/8 of them (not 1/16): compute and memory are above a mesh of the same size
+    # whose tensor degree divides the heads
+    rc, out, err = _cli(PLAN + ["--chips", "8192", "--mesh", "fsdp=512,tensor=16", "--json"])
+    assert rc == 0, err
+    rep = json.loads(out)
+    rc, out, err = _cli(PLAN + ["--chips", "8192", "--mesh", "fsdp=1024,tensor=8", "--json"])
+    div = json.loads(out)
+    assert rep["t_math_s"] > div["t_math_s"]
+
+
+def test_a_tensor_degree_that_neither_divides_nor_replicates_kv_heads_is_refused():
+    from dataclasses import replace
+
+    from symroof.io.catalog import load_model
+    from symroof.search.candidates import allowed_degrees, degree_problem
+
+    card = replace(load_model("llama3-70b"), n_kv_heads=6, n_heads=48, d_ff=24576)
+    assert "neither divides the 6 KV heads" in degree_problem(card, 1024, 4096, {"tensor": 4, "fsdp": 8})
+    assert 4 not in allowed_degrees("tensor", card, 1024, 4096)
+    assert {2, 3, 6, 12, 24, 48} <= set(allowed_degrees("tensor", card, 1024, 4096))
+
+
+def test_numbers_parse_the_same_everywhere(capsys):
+    # exact decimal integers in any notation; 4.194304e6 is 4194304 exactly
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5p", "--chips", "8.96e3", "--batch-tokens",
+                 "4.194304e6", "--tokens", "15e12", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["chips"] == 8960 and r["batch_tokens"] == 4194304 and "train_days" in r
+
+
+def test_ops_json_has_no_infinity():
+    rc, out, err = _cli(["ops", "llama3-8b", "--chip", "tpu-v5p", "--json"])
+    assert rc == 0 and "Infinity" not in out and "NaN" not in out
+    rows = json.loads(out)
+    assert any(r["intensity"] is None and r["bytes"] == 0 for r in rows)   # a fused kernel's on-chip op
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("bomb.yaml", "kind: model\n" + "\n".join(
+        f"{c}: &{c} [" + ",".join([f"*{p}"] * 9 if p else ['"x"'] * 9) + "]"
+        for p, c in zip([None, *"abcdefgh"], "abcdefghi")), "alias bomb"),
+    ("deep.json", '{"a":' * 100000 + "1" + "}" * 100000, "nested too deeply"),
+    ("deep.yaml", "kind: model\nx: " + "[" * 5000 + "]" * 5000, "nest"),
+    ("bigint.json", '{"vocab_size": 1' + "0" * 5000 + "}", "4300 digits"),
+    ("bigint.yaml", "kind: model\nname: x\nn_layers: 1" + "0" * 5000, "4300 digits"),
+])
+def test_hostile_files_are_refused_fast(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    rc, out, err = _cli(["count", str(path)], timeout=30)
+    assert rc == 2 and "Traceback" not in err and message in err and len(err.strip().splitlines()) == 1, err

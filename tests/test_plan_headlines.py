@@ -1,0 +1,141 @@
+"""Headline plans, pinned: strategy, mesh and step time for the seed command, LLaMA 3.1 405B on
+H100 and on v5p, one chip, and NVL72-style NVLink domains (the h100 card with its domain set to
+72 by --set, identical per-GPU numbers). Where a plan is compute-bound its step time is checked
+against FLOPs counted by hand from the model's published shapes: 6 x matmul parameters per token
+plus the causal attention core 6·T·N·H·L (book section 4), over chips x peak.
+Strategy and mesh are pins: a change must be deliberate and named (issue 11).
+"""
+
+import pytest
+
+from symroof.cli import main
+from symroof.io.cards import override_chip
+from symroof.io.catalog import load_chip, load_model
+from symroof.io.run import RunSettings
+from symroof.search import plan as planlib
+
+
+def matmul_params(D, L, F, N, K, H, V):
+    """Weights that take part in matmuls: attention q/k/v/o and the gated MLP per layer, and the
+    unembedding (the embedding is a lookup)."""
+    return L * (D * N * H * 2 + 2 * D * K * H + 3 * D * F) + D * V
+
+
+def train_flops_per_token(shape, T):
+    D, L, F, N, K, H, V = shape
+    return 6 * matmul_params(*shape) + 6 * T * N * H * L
+
+
+LLAMA3_70B = (8192, 80, 28672, 64, 8, 128, 128256)
+LLAMA3_8B = (4096, 32, 14336, 32, 8, 128, 128256)
+LLAMA31_405B = (16384, 126, 53248, 128, 8, 128, 128256)
+V5P, H100 = 4.59e14, 9.89e14
+
+
+def _plan(model, chip, chips, batch_tokens, seq, sets=None, **run):
+    chip = override_chip(load_chip(chip), sets or {})
+    return planlib.plan(load_model(model), chip, chips, batch_tokens, seq,
+                        run=RunSettings().with_options(**run) if run else None)
+
+
+def test_seed_plan_uses_8192_chips_at_half_the_old_step():
+    r = _plan("llama3-70b", "tpu-v5p", 8960, 4194304, 4096)
+    assert (r["strategy"], r["mesh"]) == ("fsdp_tp_seq", {"fsdp": 128, "seq": 8, "tensor": 8})
+    assert r["chips_used"] == 8192 and r["bound"] == "compute"
+    by_hand = train_flops_per_token(LLAMA3_70B, 4096) * 4194304 / (8192 * V5P)
+    assert r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)          # vector FLOPs aside: ~0.483 s
+    assert r["step_time_s"] == pytest.approx(0.4831276774, rel=1e-9)     # pin
+
+
+def test_405b_on_16384_h100():
+    r = _plan("llama3.1-405b", "h100-sxm", 16384, 16777216, 8192)
+    assert (r["strategy"], r["mesh"]) == ("fsdp_tp_seq", {"fsdp": 1024, "seq": 2, "tensor": 8})
+    assert r["axes"]["tensor"]["link"] == "ici" and r["bound"] == "dcn"
+    assert r["step_time_s"] == pytest.approx(3.672876282, rel=1e-9)
+    # a DCN-bound step is longer than the compute floor
+    assert r["step_time_s"] > train_flops_per_token(LLAMA31_405B, 8192) * 16777216 / (16384 * H100)
+
+
+def test_405b_on_16384_v5p_runs_as_two_slices_over_dcn():
+    r = _plan("llama3.1-405b", "tpu-v5p", 16384, 16777216, 8192)
+    assert r["mesh"]["pod"] == 2 and r["axes"]["pod"]["link"] == "dcn"    # 16384 > 8960: multislice
+    assert r["strategy"] == "fsdp_seq" and r["chips_used"] == 16384 and r["bound"] == "compute"
+    by_hand = train_flops_per_token(LLAMA31_405B, 8192) * 16777216 / (16384 * V5P)
+    assert r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)
+    assert r["step_time_s"] == pytest.approx(5.630786340, rel=1e-9)
+
+
+def test_one_chip():
+    r = _plan("llama3-8b", "tpu-v5p", 1, 8192, 8192, optimizer_bytes=4)
+    assert (r["strategy"], r["mesh"], r["chips_used"]) == ("dp", {"data": 1}, 1)
+    by_hand = train_flops_per_token(LLAMA3_8B, 8192) * 8192 / V5P
+    assert r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)
+    assert r["step_time_s"] == pytest.approx(0.9186177111, rel=1e-9)
+
+
+def test_one_chip_cli_names_the_real_obstacle(capsys):
+    # 70B does not fit one chip: the error says HBM, not "no mesh"
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5p", "--chips", "1", "--batch-tokens", "4096"]) == 2
+    assert "more HBM than the chip has" in capsys.readouterr().err
+
+
+def test_nvl72_at_64_gpus_is_one_partial_domain():
+    r = _plan("llama3-70b", "h100-sxm", 64, 1048576, 8192, {"pod_shape": "72"})
+    assert (r["strategy"], r["mesh"]) == ("fsdp", {"fsdp": 64})
+    assert r["axes"]["fsdp"]["link"] == "ici"                 # 64 of one 72-GPU NVLink domain
+    by_hand = train_flops_per_token(LLAMA3_70B, 8192) * 1048576 / (64 * H100)
+    assert r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)
+    assert r["step_time_s"] == pytest.approx(7.441923273, rel=1e-9)
+
+
+def test_nvl72_at_16384_gpus():
+    r = _plan("llama3.1-405b", "h100-sxm", 16384, 16777216, 8192, {"pod_shape": "72"})
+    assert (r["strategy"], r["mesh"]) == ("fsdp_tp_seq", {"fsdp": 512, "seq": 2, "tensor": 16})
+    assert r["axes"]["tensor"]["link"] == "ici"               # 16 of each 72-GPU domain
+    assert r["step_time_s"] == pytest.approx(2.819443189, rel=1e-9)
+
+
+@pytest.mark.parametrize("model, chips, batch_tokens", [
+    ("llama3-70b", 64, 1048576), ("llama3-70b", 1024, 4194304), ("llama3.1-405b", 16384, 16777216)])
+def test_a_larger_nvlink_domain_is_never_slower(model, chips, batch_tokens):
+    steps = [_plan(model, "h100-sxm", chips, batch_tokens, 8192, {"pod_shape": str(d)})["step_time_s"]
+             for d in (8, 16, 72, 256)]
+    assert all(later <= earlier * (1 + 1e-12) for earlier, later in zip(steps, steps[1:])), steps
+
+
+def test_pad_uses_every_chip_and_pays_for_the_padding():
+    chip = load_chip("tpu-v5p")
+    r = planlib.plan(load_model("llama3-70b"), chip, 8960, 4194304, 4096,
+                     options=planlib.Options(pad=True))
+    pad = r["padding"]
+    assert r["chips_used"] == 8960 and pad["seq"] % r["mesh"]["seq"] == 0 and pad["seq"] > 4096
+    # compute-bound on the padded tokens: the padding is computed, not free
+    by_hand = train_flops_per_token(LLAMA3_70B, pad["seq"]) * pad["sequences"] * pad["seq"] / (8960 * V5P)
+    assert r["bound"] == "compute" and r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)
+    plain = _plan("llama3-70b", "tpu-v5p", 8960, 4194304, 4096)
+    assert r["step_time_s"] < plain["step_time_s"]            # 8960 padded chips beat 8192 even ones
+    assert r["mfu"] < 1                                       # MFU counts only the real tokens
+
+
+def test_recompute_and_schedule_are_searched_when_asked(capsys):
+    """--recompute auto and --schedule auto: the plan names what it chose; recompute replays
+    forward work, so without memory pressure no recompute wins, and 1F1B (same bubble as GPipe,
+    at most p microbatches in flight: Narayanan et al. 2021, 2.2.1) never needs more memory."""
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5e", "--chips", "256", "--batch-tokens", "1048576",
+                 "--recompute", "auto", "--schedule", "auto", "--strategy", "pp_fsdp_tp", "--json"]) == 0
+    import json
+
+    r = json.loads(capsys.readouterr().out)
+    assert r["recompute"] in ("none", "selective", "full") and r["schedule"] in ("gpipe", "1f1b")
+    lost = [a for a in r["alternatives"] if a["mesh"] == r["mesh"] and a.get("recompute") != r["recompute"]]
+    assert lost and all(a["t_math_s"] >= r["t_math_s"] for a in lost)
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5e", "--chips", "256", "--batch-tokens", "1048576",
+                 "--schedule", "gpipe", "--strategy", "pp_fsdp_tp", "--mesh", "stage=2,fsdp=16,tensor=8",
+                 "--json"]) == 0
+    gpipe = json.loads(capsys.readouterr().out)
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5e", "--chips", "256", "--batch-tokens", "1048576",
+                 "--schedule", "1f1b", "--strategy", "pp_fsdp_tp", "--mesh", "stage=2,fsdp=16,tensor=8",
+                 "--json"]) == 0
+    one_f = json.loads(capsys.readouterr().out)
+    assert one_f["memory_per_chip_bytes"] <= gpipe["memory_per_chip_bytes"]
+    assert one_f["t_math_s"] == pytest.approx(gpipe["t_math_s"], rel=1e-12)      # the same bubble
