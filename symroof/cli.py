@@ -33,6 +33,7 @@ def _count(args) -> None:
                       "model": result.flops_model, "recompute": result.flops_recompute,
                       "hardware": result.flops_hardware},
             "memory_bytes": result.memory, "run": vars(run),
+            **({"notes": list(result.notes)} if result.notes else {}),
         }, indent=2))
         return
     rows = [["parameters", grouped(result.params_total), si(result.params_total)]]
@@ -53,6 +54,8 @@ def _count(args) -> None:
     how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"
     print(f"{card.name}: {args.batch} sequence(s) × {args.seq} tokens ({how})")
     print(table(rows, ["quantity", "exact", "approx"]))
+    for note in result.notes:
+        print(f"note: {note}")
 
 
 def _ops(args) -> None:

@@ -129,7 +129,7 @@ def _refused(load, path, *words):
     ({"n_heads": True}, ["'n_heads'", "integer"]),
     ({"n_kv_heads": 5}, ["'n_kv_heads'", "'n_heads'"]),
     ({"tie_embeddings": "no"}, ["'tie_embeddings'", "true or false"]),
-    ({"architecture": "gpt2"}, ["'architecture'", "allowed: llama"]),
+    ({"architecture": "gpt3"}, ["'architecture'", "allowed: llama"]),
     ({"experts_per_token": 2}, ["'experts_per_token'", "'n_experts'"]),
     ({"norms_per_layer": 3}, ["'norms_per_layer'", "2 or 4"]),
     ({"kind": "chip"}, ["'kind'"]),
@@ -203,3 +203,70 @@ def test_unknown_card_names_are_refused_with_the_choices():
         load_model("llama-9000")
     with pytest.raises(KeyError, match="tpu-v5p"):
         load_chip("tpu-v9")
+
+
+# ----------------------------------------------------------------------------- block types and layer variants
+
+
+def test_deepseek_v3_card_lists_its_block_types_in_order():
+    card = load_model("deepseek-v3")
+    assert card.layers == (("dense", 3), ("moe", 58)) and card.block_counts() == {"dense": 3, "moe": 58}
+    assert (card.blocks["dense"].mlp, card.blocks["moe"].mlp) == ("dense", "moe")
+    assert (card.attention, card.q_lora_rank, card.kv_lora_rank, card.rope_head_dim, card.v_head_dim) == \
+        ("mla", 1536, 512, 64, 128)
+
+
+def test_a_card_without_block_types_is_one_uniform_type(tmp_path):
+    card = load_model("llama3-8b")
+    assert card.layers == (("layer", 32),) and card.blocks["layer"].attention == "global"
+    assert load_model("mixtral-8x7b").blocks["layer"].mlp == "moe"
+    raw = _shipped("model", "llama3-8b")
+    raw["sliding_window"] = 4096                   # a window and no block types: every layer slides
+    assert load_model(str(_write(tmp_path, raw))).blocks["layer"].attention == "sliding"
+
+
+def test_repeat_patterns_expand_and_merge(tmp_path):
+    raw = _shipped("model", "llama3-8b")
+    raw.update(n_layers=62, sliding_window=1024, block_types={"sliding": {"attention": "sliding"}, "global": {}},
+               layers=[{"repeat": [["sliding", 5], ["global", 1]], "times": 10}, ["sliding", 2]])
+    card = load_model(str(_write(tmp_path, raw)))
+    assert card.layers == (("sliding", 5), ("global", 1)) * 10 + (("sliding", 2),)
+    assert card.block_counts() == {"sliding": 52, "global": 10}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"block_types": {"dense": {}}}, ["'block_types' and 'layers' go together"]),
+    ({"block_types": {"dense": {}}, "layers": [["moe", 32]]}, ["'layers[0]'", "'moe'", "allowed: dense"]),
+    ({"block_types": {"dense": {}}, "layers": [["dense", 31]]}, ["adds up to 31", "'n_layers' is 32"]),
+    ({"block_types": {"dense": {}, "x": {}}, "layers": [["dense", 32]]}, ["'block_types.x' is not used"]),
+    ({"block_types": {"dense": {"mlp": "sparse"}}, "layers": [["dense", 32]]}, ["'block_types.dense.mlp'",
+                                                                                  "allowed: dense, moe"]),
+    ({"block_types": {"s": {"attention": "sliding"}}, "layers": [["s", 32]]}, ["no 'sliding_window'"]),
+    ({"block_types": {"d": {}}, "layers": [{"repeat": [["d", 1]], "times": 10**6}] * 9}, ["segments"]),
+    ({"block_types": {"d": {}}, "layers": [["d", True]]}, ["'layers[0][1]'", "positive integer"]),
+    ({"sliding_window": 4096, "block_types": {"g": {}}, "layers": [["g", 32]]},
+     ["'sliding_window' is set but no block type"]),
+    ({"mlp": "swiglu"}, ["'mlp'", "allowed: gated, plain"]),
+    ({"norm": "batch"}, ["'norm'", "allowed: rms, layer"]),
+    ({"positions": "learned"}, ["'max_positions' is needed"]),
+    ({"max_positions": 1024}, ["'max_positions' is only read with positions: learned"]),
+    ({"rotary_pct": 1.5}, ["'rotary_pct'", "(0, 1]"]),
+    ({"rotary_pct": "nan"}, ["'rotary_pct'", "number"]),
+    ({"attention": "mla"}, ["'kv_lora_rank' is needed"]),
+    ({"kv_lora_rank": 512}, ["'kv_lora_rank' is only read with attention: mla"]),
+    ({"d_ff_expert": 2048}, ["need experts"]),
+    ({"fused_gate_up": True, "mlp": "plain"}, ["'fused_gate_up' needs mlp: gated"]),
+    ({"norm_placement": "post", "norms_per_layer": 4}, ["'norm_placement' is post"]),
+    ({"d_model": 10**13}, ["'d_model'", "out of range"]),
+    ({"sliding_window": -1}, ["'sliding_window'", "from 0"]),
+])
+def test_layer_variant_refusals_name_the_key(tmp_path, change, words):
+    raw = _shipped("model", "llama3-8b")
+    raw.update(change)
+    _refused(load_model, _write(tmp_path, raw), *words)
+
+
+def test_mla_needs_as_many_kv_heads_as_heads(tmp_path):
+    raw = _shipped("model", "deepseek-v3")
+    raw["n_kv_heads"] = 8
+    _refused(load_model, _write(tmp_path, raw), "'n_kv_heads' must equal 'n_heads'", "mla")

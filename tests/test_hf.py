@@ -1,6 +1,7 @@
 """Hugging Face config.json import: real configs convert exactly, anything unmodelled is refused."""
 
 import copy
+from fractions import Fraction
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -144,19 +145,23 @@ def test_name_prefers_name_or_path_then_folder_then_stem():
     assert model_from_hf_config(raw, "hub/Qwen3-8B/config.json").name == "Qwen3-8B"
 
 
-def test_gemma2_may_spell_out_its_own_layer_pattern():
+def test_gemma2_layer_pattern_becomes_block_types():
     raw = _config("gemma-2-9b")
+    card = _convert(raw)                         # no layer_types: Gemma 2 alternates, sliding first
+    assert card.sliding_window == 4096 and card.layers == (("sliding", 1), ("global", 1)) * 21
     raw["layer_types"] = ["sliding_attention", "full_attention"] * 21
-    assert _convert(raw).n_layers == 42
+    assert _convert(raw).layers == card.layers
     raw["layer_types"] = ["full_attention"] * 42
-    _refused(raw, "'layer_types'")
+    assert _convert(raw).layers == (("layer", 42),) and _convert(raw).sliding_window == 0
+    raw["layer_types"] = ["full_attention"] * 41
+    _refused(raw, "'layer_types'", "42")
 
 
 # ----------------------------------------------------------------------------- refusals
 
 
 @pytest.mark.parametrize("folder, change, words", [
-    ("Meta-Llama-3-8B", {"architectures": ["GPT2LMHeadModel"]}, ["'architectures'", "allowed: LlamaForCausalLM"]),
+    ("Meta-Llama-3-8B", {"architectures": ["PhiForCausalLM"]}, ["'architectures'", "allowed: LlamaForCausalLM"]),
     ("Meta-Llama-3-8B", {"architectures": None}, ["missing key 'architectures'"]),
     ("Meta-Llama-3-8B", {"architectures": ["LlamaForCausalLM", "MistralForCausalLM"]}, ["'architectures'"]),
     ("Meta-Llama-3-8B", {"architectures": "LlamaForCausalLM"}, ["'architectures'", "exactly one"]),
@@ -178,7 +183,8 @@ def test_gemma2_may_spell_out_its_own_layer_pattern():
     ("Meta-Llama-3-8B", {"hidden_act": 7}, ["'hidden_act'"]),
     ("Meta-Llama-3-8B", {"text_config": {}}, ["unknown key 'text_config'", "Allowed:"]),
     ("Meta-Llama-3-8B", {"sliding_window": 4096}, ["unknown key 'sliding_window'"]),
-    ("Qwen2-7B", {"use_sliding_window": True}, ["'use_sliding_window'"]),
+    ("Qwen2-7B", {"use_sliding_window": "yes"}, ["'use_sliding_window'", "true or false"]),
+    ("Qwen2-7B", {"use_sliding_window": True, "max_window_layers": 20, "sliding_window": None}, ["'sliding_window'"]),
     ("Qwen2-7B", {"layer_types": ["full_attention"] * 27 + ["sliding_attention"]}, ["'layer_types'"]),
     ("Qwen2-7B", {"head_dim": None}, ["'head_dim'", "null"]),
     ("Qwen3-8B", {"num_experts": 128}, ["'num_experts'"]),
@@ -282,3 +288,84 @@ def test_cards_match_the_modules_transformers_builds(folder, change):
         assert layer.mlp.gate.top_k == card.experts_per_token
     else:
         assert (layer.mlp.up_proj.out_features, layer.mlp.up_proj.bias is not None) == (card.d_ff, card.mlp_bias)
+
+
+# ----------------------------------------------------------------------------- the architectures beyond LLaMA
+
+
+def _small(hf_class: str, model_type: str, **keys) -> dict:
+    """A small config; a key given as None is left out, one given as "null" is written as null."""
+    raw = {"architectures": [hf_class], "model_type": model_type, "num_hidden_layers": 4, "hidden_size": 32,
+           "intermediate_size": 48, "num_attention_heads": 4, "vocab_size": 64}
+    raw.update(keys)
+    return {k: (None if v == "null" else v) for k, v in raw.items() if v is not None}
+
+
+def test_gpt2_reads_its_own_spelling_and_defaults():
+    raw = _small("GPT2LMHeadModel", "gpt2", num_hidden_layers=None, hidden_size=None, intermediate_size=None,
+                 num_attention_heads=None, n_layer=3, n_embd=32, n_head=4, n_positions=40)
+    card = _convert(raw)
+    assert (card.n_layers, card.d_model, card.d_ff, card.head_dim, card.max_positions) == (3, 32, 128, 8, 40)
+    assert (card.tie_embeddings, card.qkv_bias, card.o_bias, card.mlp_bias) == (True, True, True, True)
+    assert (card.mlp, card.norm, card.positions, card.fused_qkv) == ("plain", "layer", "learned", True)
+    del raw["n_positions"]
+    _refused(raw, "missing key 'n_positions'")
+
+
+def test_gpt_neox_defaults_follow_its_config_class():
+    card = _convert(_small("GPTNeoXForCausalLM", "gpt_neox", hidden_act="gelu"))
+    assert (card.qkv_bias, card.o_bias, card.mlp_bias, card.parallel_residual) == (True, True, True, True)
+    assert card.rotary_pct == Fraction(1, 4) and card.n_kv_heads == 4
+    card = _convert(_small("GPTNeoXForCausalLM", "gpt_neox", attention_bias=False, use_parallel_residual=False,
+                           rope_parameters={"rope_theta": 10000.0, "partial_rotary_factor": 0.5}))
+    assert (card.qkv_bias, card.parallel_residual, card.rotary_pct) == (False, False, Fraction(1, 2))
+    _refused(_small("GPTNeoXForCausalLM", "gpt_neox", hidden_act="swiglu"), "'hidden_act'", "plain")
+
+
+def test_deepseek_layers_experts_and_mla():
+    mla = dict(num_key_value_heads=4, kv_lora_rank=16, q_lora_rank="null", qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=6,
+               n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=12, n_shared_experts=2)
+    v3 = _convert(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1, **mla))
+    assert v3.layers == (("dense", 1), ("moe", 3)) and (v3.d_ff_expert, v3.d_ff_shared) == (12, 24)
+    assert (v3.attention, v3.q_lora_rank, v3.head_dim, v3.rope_head_dim, v3.v_head_dim) == ("mla", 0, 8, 4, 6)
+    assert "num_nextn_predict_layers" in v3.source                        # what is left out is said
+    assert _convert(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1,
+                           **{**mla, "q_lora_rank": 8})).q_lora_rank == 8
+    _refused(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1, **{**mla, "q_lora_rank": None}),
+             "'q_lora_rank'")                                               # absent: a reference model's 1536
+    _refused(_small("DeepseekV3ForCausalLM", "deepseek_v3", **mla), "missing key 'first_k_dense_replace'")
+    v2 = _convert(_small("DeepseekV2ForCausalLM", "deepseek_v2", **mla))   # V2: 0 dense layers by default
+    assert v2.layers == (("layer", 4),) and v2.is_moe
+    dense = _convert(_small("DeepseekV2ForCausalLM", "deepseek_v2", first_k_dense_replace=4, **mla))
+    assert not dense.is_moe and dense.d_ff_shared == 0                      # no MoE layer: no experts built
+    _refused(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1, **{**mla, "num_key_value_heads": 2}),
+             "'num_key_value_heads'", "MLA")
+    _refused(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1, moe_layer_freq=2, **mla),
+             "'moe_layer_freq'")
+
+
+def test_qwen3_moe_places_its_experts():
+    keys = dict(num_key_value_heads=2, head_dim=8, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=8)
+    card = _convert(_small("Qwen3MoeForCausalLM", "qwen3_moe", decoder_sparse_step=2, mlp_only_layers=[3], **keys))
+    assert card.layers == (("dense", 1), ("moe", 1), ("dense", 2))         # layer i MoE iff (i+1) % 2 == 0
+    _refused(_small("Qwen3MoeForCausalLM", "qwen3_moe", **{**keys, "num_key_value_heads": None}),
+             "'num_key_value_heads'")
+
+
+def test_gemma3_pattern_and_phi3_window():
+    keys = dict(num_key_value_heads=2, head_dim=8, sliding_window=16)
+    card = _convert(_small("Gemma3ForCausalLM", "gemma3_text", sliding_window_pattern=2, **keys))
+    assert card.layers == (("sliding", 1), ("global", 1)) * 2 and card.norms_per_layer == 4 and card.qk_norm
+    _refused(_small("Gemma3ForCausalLM", "gemma3_text", layer_types=["sliding_attention"] * 3, **keys),
+             "'layer_types'", "4 entries")
+    phi = _convert(_small("Phi3ForCausalLM", "phi3", sliding_window=7))
+    assert phi.layers == (("layer", 4),) and phi.blocks["layer"].attention == "sliding" and phi.sliding_window == 7
+    assert phi.fused_qkv and phi.fused_gate_up
+    olmo = _convert(_small("Olmo2ForCausalLM", "olmo2", attention_bias=True))
+    assert (olmo.norm_placement, olmo.qk_norm_width, olmo.qkv_bias, olmo.o_bias) == ("post", "all", True, True)
+
+
+def test_mistral_window_is_read_not_dropped():
+    card = load_model(str(DATA / "Mistral-7B-v0.1" / "config.json"))
+    assert card.sliding_window == 4096 and card.layers == (("layer", 32),)
+    assert card.blocks["layer"].attention == "sliding"

@@ -105,8 +105,7 @@ RUN = """\
 runs:
   - name: r
     source: somewhere
-    model: {name: gpt-test, architecture: llama, n_layers: 24, d_model: 2048, d_ff: 8192, n_heads: 16, n_kv_heads: 16, head_dim: 128, vocab: 51200, tie_embeddings: false, source: test}
-    mlp: plain
+    model: {name: gpt-test, architecture: llama, mlp: plain, n_layers: 24, d_model: 2048, d_ff: 8192, n_heads: 16, n_kv_heads: 16, head_dim: 128, vocab: 51200, tie_embeddings: false, source: test}
     chip: h100-sxm
     chips: 2
     mesh:

@@ -24,7 +24,7 @@ per-run number.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import sympy as sp
@@ -41,7 +41,7 @@ CONVENTIONS = {
     "ops+full":   "every matmul of the graph, full attention core (Megatron 2021 formula)",
 }
 
-_RUN_KEYS = {"name", "source", "model", "mlp", "chip", "chips", "mesh", "batch", "seq",
+_RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
              "split", "convention"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
@@ -55,8 +55,7 @@ _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
 class PublishedRun:
     name: str
     source: str
-    model: object            # cards.ModelCard
-    mlp: str                 # "gated" or "plain"
+    model: object            # cards.ModelCard (GPT-style runs say mlp: plain in the card)
     chip: object             # cards.ChipCard
     chips: int
     mesh: dict               # axis name -> collectives.Axis
@@ -156,9 +155,6 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         chip = load_chip(str(raw["chip"]))
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
-    mlp = raw.get("mlp", "gated")
-    if mlp not in ("gated", "plain"):
-        raise CardError(f"{where}: key 'mlp' is {mlp!r}; allowed: gated, plain")
     ints = {key: _positive_int(raw[key], where, key) for key in ("chips", "batch", "seq")}
     for key, default in (("microbatches", 1), ("interleave", 1)):
         ints[key] = _positive_int(raw.get(key, default), where, key)
@@ -214,7 +210,7 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
     return PublishedRun(
-        name=raw["name"], source=raw["source"].strip(), model=model, mlp=mlp, chip=chip,
+        name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute,
@@ -251,10 +247,7 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
 def _graph(run: PublishedRun, attention: str):
     from ..core.graph import Structure, build
 
-    structure = Structure.of(run.model)
-    if run.mlp == "plain":       # GPT: one up matrix and an activation, no gate
-        structure = replace(structure, blocks=tuple(replace(blk, gated_mlp=False) for blk in structure.blocks))
-    return build(structure, attention)
+    return build(Structure.of(run.model), attention)
 
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .symbols import layers
+import sympy as sp
+
+from .symbols import layers, rho, w
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,20 @@ class Block:
     attention: bool = True
     gated_mlp: bool = True
     norms: bool = True             # norms and residual adds
+    # Layer variants (model cards: io/cards.py; each checked against transformers in tests/validate/)
+    layer_norm: bool = False       # LayerNorm (a weight and a bias) instead of RMSNorm (GPT-2, GPT-NeoX)
+    post_norms: bool = False       # norms after attention and MLP only, none before (OLMo 2)
+    qk_norm_all: bool = False      # q and k norms over all heads' width, not per head (OLMo 2)
+    rope: bool = True              # False with learned positions (GPT-2)
+    partial_rotary: bool = False   # RoPE rotates a share rho of each head (GPT-NeoX)
+    fused_qkv: bool = False        # q, k, v one matrix: the nodes say so (fused="qkv"), same FLOPs
+    fused_gate_up: bool = False    # gate and up one matrix (Phi-3)
+    parallel_residual: bool = False   # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX)
+    sliding: bool = False          # each query sees the last w keys (Mistral, Gemma, Phi-3)
+    mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
+    q_lora: bool = False           # MLA: the query through a rank-R_q projection and a norm
+    shared_experts: bool = False   # MoE: an always-on MLP of width F_s beside the routed experts
+    expert_width: bool = False     # MoE: experts of width F_e (else F, as Mixtral)
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
                                    # attention and MLP outputs (saves a mask: core/recompute.py)
 
@@ -38,65 +54,145 @@ class Block:
         return layers(self.name)
 
 
+def blocks_of(card, context=None) -> tuple[Block, ...]:
+    """A card's block types, in the order they first appear. One type is named ``layer`` (count L)."""
+    types = card.blocks
+    order = list(dict.fromkeys(name for name, _ in card.layers))
+    clamp = context is not None and card.sliding_window and card.sliding_window >= context
+    out = []
+    for name in order:
+        kind = types[name]
+        moe = kind.mlp == "moe"
+        out.append(Block(
+            name=name if len(order) > 1 else "layer", qkv_bias=card.qkv_bias, o_bias=card.o_bias,
+            mlp_bias=card.mlp_bias, qk_norm=card.qk_norm, sandwich_norms=card.norms_per_layer == 4, moe=moe,
+            gated_mlp=card.mlp == "gated", layer_norm=card.norm == "layer",
+            post_norms=card.norm_placement == "post", qk_norm_all=card.qk_norm_width == "all",
+            rope=card.positions == "rope", partial_rotary=card.rotary_pct != 1, fused_qkv=card.fused_qkv,
+            fused_gate_up=card.fused_gate_up, parallel_residual=card.parallel_residual,
+            sliding=kind.attention == "sliding" and not clamp, mla=card.attention == "mla",
+            q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
+            expert_width=moe and bool(card.d_ff_expert)))
+    return tuple(out)
+
+
+def window_share(sizes: dict, phase: str) -> sp.Expr:
+    """The share of the T×S score matrix a causal sliding window of w keys computes usefully.
+
+    Query t (1-based, T ≥ w) sees min(t, w) keys: Σ_t min(t, w) = T·w − w(w−1)/2 pairs of T·S
+    (S = T when the whole sequence is new). In decode the one new query sees the last w of S.
+    With ``min(w, T)`` the count stays exact for a window longer than the sequence; ``count``
+    clamps such a window earlier (``blocks_of``), so the layer counts as a global one.
+    """
+    t, s = sizes["T"], sizes["S"]
+    if phase == "decode":
+        return sp.Min(w, s) / s
+    m = sp.Min(w, t)          # a window longer than the sequence: every earlier key, T(T+1)/2 pairs
+    return (t * m - m * (m - 1) / 2) / (t * s)
+
+
+def add_norm(b, name: str, src: str, dims: str, width: tuple, layer_norm: bool | str, repeat) -> None:
+    """RMSNorm (a weight) or LayerNorm (a weight and a bias) over the last dims ``width``."""
+    params = {f"{name}.w": width}
+    if layer_norm is True or layer_norm == "layer":
+        params[f"{name}.b"] = width
+    b.elementwise(name, "layernorm" if len(params) == 2 else "rmsnorm", [("x", src), ("w", f"{name}.w")],
+                  dims, params, "norms", repeat)
+
+
 def add_block(b, block: Block, x: str) -> str:
     """Add one block's forward ops (repeat = its count) reading tensor ``x``; returns its output."""
     p, repeat = block.name, block.count
     b.g.graph["block_inputs"][p] = x
 
-    def proj(name, signature, src, weight_dims, bias_dims, has_bias, group):
+    def proj(name, signature, src, weight_dims, bias_dims, has_bias, group, fused=None):
         params = {f"{name}.w": weight_dims}
         if has_bias:
             params[f"{name}.b"] = bias_dims
         b.contraction(name, signature, [("x", src), ("w", f"{name}.w")], params, group, repeat)
+        if fused:       # one matrix in the checkpoint, several nodes here: same FLOPs and weights
+            b.g.nodes[name]["fused"] = f"{p}/{fused}"
 
-    def norm(name, src, dims, width="D"):
-        b.elementwise(name, "rmsnorm", [("x", src), ("w", f"{name}.w")], dims,
-                      {f"{name}.w": (width,)}, "norms", repeat)
+    def norm(name, src, dims, width=("D",)):
+        add_norm(b, name, src, dims, width, block.layer_norm, repeat)
 
     if not block.attention:
         return _mlp_block(b, block, proj, norm, x, x)
-    if block.norms:
+    pre = block.norms and not block.post_norms
+    if pre:
         norm(f"{p}/attn_norm", x, "B T D")
-    xa = f"{p}/attn_norm" if block.norms else x
-    attn_out = _attention(b, block, proj, norm, xa)
-    if block.sandwich_norms:
+    xa = f"{p}/attn_norm" if pre else x
+    if block.mla:
+        from .attention_mla import add_mla
+
+        attn_out = add_mla(b, block, proj, norm, xa)
+    else:
+        attn_out = _attention(b, block, proj, norm, xa)
+    if block.sandwich_norms or block.post_norms:
         norm(f"{p}/post_attn_norm", attn_out, "B T D")
         attn_out = f"{p}/post_attn_norm"
     if not block.norms:
         return _mlp_block(b, block, proj, norm, attn_out, attn_out)
     b.elementwise(f"{p}/attn_residual", "add", [("x", x), ("y", attn_out)], "B T D", repeat=repeat)
-    return _mlp_block(b, block, proj, norm, f"{p}/attn_residual", f"{p}/attn_residual")
+    mlp_in = x if block.parallel_residual else f"{p}/attn_residual"    # parallel: both read the layer input
+    return _mlp_block(b, block, proj, norm, mlp_in, f"{p}/attn_residual")
+
+
+def rope(b, block: Block, name: str, src: str, dims: str, share=1) -> str:
+    """RoPE on ``src`` (``share`` of its last dim rotates); none with learned positions."""
+    if not block.rope:
+        return src
+    b.elementwise(name, "rope", [("x", src)], dims, repeat=block.count)
+    share = share * (rho if block.partial_rotary else 1)
+    if share != 1:
+        b.g.nodes[name]["share"] = share
+    return name
+
+
+def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim: str = "H") -> str:
+    """Scores, softmax and attention-weighted values; a sliding block marks them ``window``."""
+    p, repeat = block.name, block.count
+    b.contraction(f"{p}/attn/scores", f"B T K G {qdim}, B S K {qdim} -> B K G T S",
+                  [("q", q), ("k", keys)], repeat=repeat, core=True)
+    b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores")], "B K G T S",
+                  repeat=repeat, core=True)
+    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
+    b.contraction(f"{p}/attn/av", f"B K G T S, B S K {vdim} -> B T K G {vdim}",
+                  [("p", probs), ("v", values)], repeat=repeat, core=True)
+    if block.sliding:
+        for op in ("scores", "softmax", "dropout", "av"):
+            if f"{p}/attn/{op}" in b.g:
+                b.g.nodes[f"{p}/attn/{op}"]["window"] = True
+    return f"{p}/attn/av"
 
 
 def _attention(b, block: Block, proj, norm, xa: str) -> str:
     """Grouped-query attention (MHA and MQA are K = N and K = 1). Keys come from the KV cache
     when the phase keeps one: the cache is written in prefill and read (length S) in decode."""
     p, repeat = block.name, block.count
+    fused = "qkv" if block.fused_qkv else None
     proj(f"{p}/attn/q", "B T D, D K G H -> B T K G H", xa, ("D", "K", "G", "H"),
-         ("K", "G", "H"), block.qkv_bias, "attention")
+         ("K", "G", "H"), block.qkv_bias, "attention", fused)
     proj(f"{p}/attn/k", "B T D, D K H -> B T K H", xa, ("D", "K", "H"),
-         ("K", "H"), block.qkv_bias, "attention")
+         ("K", "H"), block.qkv_bias, "attention", fused)
     proj(f"{p}/attn/v", "B T D, D K H -> B T K H", xa, ("D", "K", "H"),
-         ("K", "H"), block.qkv_bias, "attention")
+         ("K", "H"), block.qkv_bias, "attention", fused)
     q, kk = f"{p}/attn/q", f"{p}/attn/k"
     if block.qk_norm:
-        norm(f"{p}/attn/q_norm", q, "B T K G H", "H")
-        norm(f"{p}/attn/k_norm", kk, "B T K H", "H")
+        wide = block.qk_norm_all
+        norm(f"{p}/attn/q_norm", q, "B T K G H", ("K", "G", "H") if wide else ("H",))
+        norm(f"{p}/attn/k_norm", kk, "B T K H", ("K", "H") if wide else ("H",))
         q, kk = f"{p}/attn/q_norm", f"{p}/attn/k_norm"
-    b.elementwise(f"{p}/attn/rope_q", "rope", [("x", q)], "B T K G H", repeat=repeat)
-    b.elementwise(f"{p}/attn/rope_k", "rope", [("x", kk)], "B T K H", repeat=repeat)
-    keys, values = f"{p}/attn/rope_k", f"{p}/attn/v"
+    q = rope(b, block, f"{p}/attn/rope_q", q, "B T K G H")
+    keys, values = rope(b, block, f"{p}/attn/rope_k", kk, "B T K H"), f"{p}/attn/v"
     if b.phase in ("prefill", "decode"):
         keys = b.cache_append(f"{p}/attn/k_cache", keys, repeat)
         values = b.cache_append(f"{p}/attn/v_cache", values, repeat)
-    b.contraction(f"{p}/attn/scores", "B T K G H, B S K H -> B K G T S",
-                  [("q", f"{p}/attn/rope_q"), ("k", keys)], repeat=repeat, core=True)
-    b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores")], "B K G T S",
-                  repeat=repeat, core=True)
-    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
-    b.contraction(f"{p}/attn/av", "B K G T S, B S K H -> B T K G H",
-                  [("p", probs), ("v", values)], repeat=repeat, core=True)
-    proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", f"{p}/attn/av", ("K", "G", "H", "D"),
+        if block.sliding:       # a sliding layer keeps only the last w - 1 keys (the new one makes w)
+            for name in (keys, values):
+                b.g.nodes[name]["share"] = sp.Min(w - 1, b.sizes["S"]) / b.sizes["S"]
+    av = core(b, block, q, keys, values)
+    proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")
     return _dropout(b, block, f"{p}/attn/o_dropout", f"{p}/attn/o", "B T D")
 
@@ -111,12 +207,12 @@ def _dropout(b, block: Block, name: str, x: str, dims: str, core: bool = False) 
 
 def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
     p = block.name
-    if block.norms:
+    if block.norms and not block.post_norms:
         norm(f"{p}/mlp_norm", x, "B T D")
         x = f"{p}/mlp_norm"
-    mlp_out = _moe(b, block, x) if block.moe else _mlp(b, block, proj, x)
+    mlp_out = _moe(b, block, proj, x) if block.moe else _mlp(b, block, proj, x)
     mlp_out = _dropout(b, block, f"{p}/mlp/dropout", mlp_out, "B T D")
-    if block.sandwich_norms:
+    if block.sandwich_norms or block.post_norms:
         norm(f"{p}/post_mlp_norm", mlp_out, "B T D")
         mlp_out = f"{p}/post_mlp_norm"
     if not block.norms:
@@ -126,22 +222,26 @@ def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
     return f"{p}/mlp_residual"
 
 
-def _mlp(b, block: Block, proj, x: str) -> str:
-    p = block.name
-    proj(f"{p}/mlp/up", "B T D, D F -> B T F", x, ("D", "F"), ("F",), block.mlp_bias, "mlp")
+def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", bias=None) -> str:
+    p = f"{block.name}/{prefix}"
+    bias = block.mlp_bias if bias is None else bias
+    fused = "gate_up" if block.fused_gate_up else None
+    proj(f"{p}/up", f"B T D, D {width} -> B T {width}", x, ("D", width), (width,), bias, "mlp", fused)
     if block.gated_mlp:
-        proj(f"{p}/mlp/gate", "B T D, D F -> B T F", x, ("D", "F"), ("F",), block.mlp_bias, "mlp")
-        b.elementwise(f"{p}/mlp/act", "gated_act", [("gate", f"{p}/mlp/gate"), ("up", f"{p}/mlp/up")],
-                      "B T F", repeat=block.count)
+        proj(f"{p}/gate", f"B T D, D {width} -> B T {width}", x, ("D", width), (width,), bias, "mlp", fused)
+        b.elementwise(f"{p}/act", "gated_act", [("gate", f"{p}/gate"), ("up", f"{p}/up")],
+                      f"B T {width}", repeat=block.count)
     else:
-        b.elementwise(f"{p}/mlp/act", "act", [("x", f"{p}/mlp/up")], "B T F", repeat=block.count)
-    proj(f"{p}/mlp/down", "B T F, F D -> B T D", f"{p}/mlp/act", ("F", "D"), ("D",), block.mlp_bias, "mlp")
-    return f"{p}/mlp/down"
+        b.elementwise(f"{p}/act", "act", [("x", f"{p}/up")], f"B T {width}", repeat=block.count)
+    proj(f"{p}/down", f"B T {width}, {width} D -> B T D", f"{p}/act", (width, "D"), ("D",), bias, "mlp")
+    return f"{p}/down"
 
 
-def _moe(b, block: Block, x: str) -> str:
-    """Router, then E experts that together see B·T·k token copies (R = BTk/E each, on average)."""
+def _moe(b, block: Block, proj, x: str) -> str:
+    """Router, then E experts that together see B·T·k token copies (R = BTk/E each, on average);
+    with shared experts, an always-on MLP of width F_s beside them (DeepSeek), added in."""
     p, repeat = block.name, block.count
+    f = "Fe" if block.expert_width else "F"
     # The router's expert axis is named Er (size E) so that sharding the experts (E) never shards it.
     b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er",
                   [("x", x), ("w", f"{p}/moe/router.w")],
@@ -149,16 +249,21 @@ def _moe(b, block: Block, x: str) -> str:
     b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router")], "B T k", repeat=repeat)
     b.elementwise(f"{p}/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=repeat)
     for name in ("gate", "up"):
-        b.contraction(f"{p}/moe/{name}", "E R D, E D F -> E R F",
+        b.contraction(f"{p}/moe/{name}", f"E R D, E D {f} -> E R {f}",
                       [("x", f"{p}/moe/dispatch"), ("w", f"{p}/moe/{name}.w")],
-                      {f"{p}/moe/{name}.w": ("E", "D", "F")}, "mlp", repeat)
+                      {f"{p}/moe/{name}.w": ("E", "D", f)}, "mlp", repeat)
         b.g.nodes[f"{p}/moe/{name}"]["experts"] = True
     b.elementwise(f"{p}/moe/act", "gated_act", [("gate", f"{p}/moe/gate"), ("up", f"{p}/moe/up")],
-                  "E R F", repeat=repeat)
-    b.contraction(f"{p}/moe/down", "E R F, E F D -> E R D",
+                  f"E R {f}", repeat=repeat)
+    b.contraction(f"{p}/moe/down", f"E R {f}, E {f} D -> E R D",
                   [("x", f"{p}/moe/act"), ("w", f"{p}/moe/down.w")],
-                  {f"{p}/moe/down.w": ("E", "F", "D")}, "mlp", repeat)
+                  {f"{p}/moe/down.w": ("E", f, "D")}, "mlp", repeat)
     b.g.nodes[f"{p}/moe/down"]["experts"] = True
     b.elementwise(f"{p}/moe/combine", "combine",
                   [("x", f"{p}/moe/down"), ("weights", f"{p}/moe/route")], "B T D", repeat=repeat)
-    return f"{p}/moe/combine"
+    if not block.shared_experts:
+        return f"{p}/moe/combine"
+    shared = _mlp(b, block, proj, x, "shared", "Fs")
+    b.elementwise(f"{p}/moe/shared_add", "add", [("x", f"{p}/moe/combine"), ("y", shared)], "B T D",
+                  repeat=repeat)
+    return f"{p}/moe/shared_add"

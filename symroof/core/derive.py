@@ -129,7 +129,8 @@ def kv_cache_bytes(g: nx.DiGraph) -> sp.Expr:
     if g.graph["phase"] == "train":
         raise ValueError("a training graph keeps no KV cache; build the prefill or decode phase")
     sizes = g.graph["sizes"]
-    return sp.Add(*(d["repeat"] * ops.numel(g.graph["tensor_dims"][n], sizes) * b_kv
+    # share: a sliding-window layer holds only its last w - 1 entries (blocks.py)
+    return sp.Add(*(d["repeat"] * ops.numel(g.graph["tensor_dims"][n], sizes) * d.get("share", 1) * b_kv
                     for n, d in g.nodes(data=True) if d.get("cache")))
 
 

@@ -31,8 +31,9 @@ import networkx as nx
 import sympy as sp
 
 from . import ops
-from .blocks import Block, add_block
-from .symbols import B, D, E, F, H, K, N, S, T, V, b_act, b_kv, b_mask, b_param, k
+from .blocks import Block, add_block, add_norm, blocks_of, window_share
+from .symbols import (B, D, E, F, F_e, F_s, H, H_r, H_v, K, N, R_kv, R_q, S, T, V, V_pos, b_act, b_kv, b_mask,
+                      b_param, k)
 
 PARAM_GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 PHASES = ("train", "prefill", "decode")
@@ -45,6 +46,8 @@ class Structure:
     blocks: tuple[Block, ...] = (Block(),)
     tied: bool = False
     embeddings: bool = True        # token embedding, final norm, unembedding and loss
+    norm: str = "rms"              # the final norm: rms, or layer (LayerNorm with a bias)
+    learned_positions: bool = False   # GPT-2: a V_pos x D table added to the token embeddings
 
     def __post_init__(self):
         names = [blk.name for blk in self.blocks]
@@ -62,10 +65,11 @@ class Structure:
         return cls.uniform(embeddings=False, attention=False, gated_mlp=False, norms=False)
 
     @classmethod
-    def of(cls, card) -> "Structure":
-        return cls.uniform(card.tie_embeddings, qkv_bias=card.qkv_bias, o_bias=card.o_bias,
-                           mlp_bias=card.mlp_bias, qk_norm=card.qk_norm,
-                           sandwich_norms=card.norms_per_layer == 4, moe=card.is_moe)
+    def of(cls, card, context=None) -> "Structure":
+        """A card's structure. ``context`` (keys per query: T, or S in decode) clamps a sliding
+        window that covers it: such layers see every earlier key and are drawn as global."""
+        return cls(blocks_of(card, context), card.tie_embeddings, norm=card.norm,
+                   learned_positions=card.positions == "learned")
 
 
 def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
@@ -77,7 +81,8 @@ def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
     t = sp.Integer(1) if phase == "decode" else T
     s = S if phase == "decode" else T
     return {"B": B, "T": t, "S": s, "D": D, "F": F, "K": K, "G": N / K, "H": H, "V": V,
-            "E": E, "Er": E, "k": k, "R": B * t * k / E, "ids": sp.Integer(1)}
+            "E": E, "Er": E, "k": k, "R": B * t * k / E, "ids": sp.Integer(1),
+            "Fe": F_e, "Fs": F_s, "Rq": R_q, "Rkv": R_kv, "Hr": H_r, "Hv": H_v, "Hq": H + H_r, "Vp": V_pos}
 
 
 class _Builder:
@@ -138,6 +143,11 @@ def _forward(b: _Builder, s: Structure) -> None:
         b.elementwise("embed", "gather", [("ids", "tokens"), ("w", "embed.w")], "B T D",
                       {"embed.w": ("V", "D")}, "embedding")
         x = "embed"
+        if s.learned_positions:
+            b.elementwise("pos_embed", "gather", [("ids", "tokens"), ("w", "pos_embed.w")], "B T D",
+                          {"pos_embed.w": ("Vp", "D")}, "embedding")
+            b.elementwise("embed_sum", "add", [("x", "embed"), ("y", "pos_embed")], "B T D")
+            x = "embed_sum"
     else:
         _input(b, "x", "B T D")
     for block in s.blocks:
@@ -145,8 +155,7 @@ def _forward(b: _Builder, s: Structure) -> None:
     b.g.graph["layer_input"] = b.g.graph["block_inputs"][s.blocks[0].name]
     if not s.embeddings:
         return
-    b.elementwise("final_norm", "rmsnorm", [("x", x), ("w", "final_norm.w")], "B T D",
-                  {"final_norm.w": ("D",)}, "norms")
+    add_norm(b, "final_norm", x, "B T D", ("D",), s.norm, 1)
     unembed = {} if s.tied else {"unembed.w": ("D", "V")}
     b.contraction("unembed", "B T D, D V -> B T V",
                   [("x", "final_norm"), ("w", "embed.w" if s.tied else "unembed.w")],
@@ -171,14 +180,17 @@ def operand(b: _Builder, ref: str) -> tuple[ops.Dims, sp.Expr]:
 
 
 def core_scale(b: _Builder, node) -> sp.Expr:
-    """The causal convention counts half of the T×S attention core (the useful half)."""
+    """The causal convention counts half of the T×S attention core (the useful half); a
+    sliding window's core counts the (query, key) pairs its window allows (blocks.window_share)."""
+    if node.get("window") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):
+        return window_share(b.sizes, b.phase)       # decode: eager attention too reads only the window
     return sp.Rational(1, 2) if (b.causal and node["attention_core"]) else sp.Integer(1)
 
 
 def elements(b: _Builder, name: str) -> sp.Expr:
     """Elements an elementwise op works on: its output, or its input when it reduces to a scalar (the loss)."""
     dims = b.dims[name] or b.dims[b.g.nodes[name]["operands"][0][1]]
-    return ops.numel(dims, b.sizes)
+    return ops.numel(dims, b.sizes) * b.g.nodes[name].get("share", 1)   # share: partial RoPE
 
 
 def _cost_forward(b: _Builder, name: str) -> None:

@@ -87,6 +87,8 @@ def contraction_flops(sig: Signature, sizes: dict[str, sp.Expr]) -> sp.Expr:
 ELEMENTWISE = {
     "gather":        (0, 0),       # embedding lookup; backward is a scatter-add into the table
     "rmsnorm":       (4, 8),       # square, mean, rsqrt·x, ·weight
+    "layernorm":     (7, 10),      # mean, subtract, square, mean, rsqrt·x, ·weight, +bias
+    "concat":        (0, 0),       # MLA: no-RoPE and RoPE key parts side by side (data movement)
     "rope":          (3, 3),       # x·cos + rotate(x)·sin
     "softmax":       (5, 5),       # max, subtract, exp, sum, divide
     "gated_act":     (5, 8),       # act(gate) · up (SiLU or GELU with its handful of ops)

@@ -36,10 +36,22 @@ def _expr(value) -> sp.Basic:
 
 
 def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
-    """Model card → the shape symbols (``D``, ``F``, ``N``, ...)."""
+    """Model card → the shape symbols (``D``, ``F``, ``N``, ..., each block type's count)."""
+    from ..core import symbols as sy
+
     values = {L: card.n_layers, D: card.d_model, F: card.d_ff, N: card.n_heads, K: card.n_kv_heads,
               H: card.head_dim, V: card.vocab, E: card.n_experts, k: card.experts_per_token}
-    return {sym: sp.Integer(v) for sym, v in values.items()}
+    counts = card.block_counts()
+    if len(counts) > 1:
+        values.update({sy.layers(name): count for name, count in counts.items()})
+    optional = {sy.F_e: card.d_ff_expert, sy.F_s: card.d_ff_shared, sy.w: card.sliding_window,
+                sy.R_q: card.q_lora_rank, sy.R_kv: card.kv_lora_rank, sy.H_r: card.rope_head_dim,
+                sy.H_v: card.v_head_dim, sy.V_pos: card.max_positions}
+    values.update({sym: v for sym, v in optional.items() if v})
+    out = {sym: sp.Integer(v) for sym, v in values.items()}
+    if card.rotary_pct != 1:
+        out[sy.rho] = exact(card.rotary_pct)
+    return out
 
 
 def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]:
@@ -91,6 +103,7 @@ class Count:
     flops_backward: int
     flops_by_module: dict      # module -> {"forward": int, "backward": int}
     memory: dict               # training memory in bytes: params, gradients, optimizer, checkpoints, total
+    notes: tuple = ()          # conventions this count depends on beyond --attention (sliding windows)
     recompute: object = None   # the activation-recompute policy (None: the --ckpt convention)
     flops_recompute: int = 0   # forward FLOPs the backward pass replays under that policy
 
@@ -109,8 +122,10 @@ class Count:
         return Fraction(self.flops_forward + self.flops_backward, self.batch * self.seq)
 
 
-def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused"):
-    return build(Structure.of(card), attention, kernel)
+def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused", context: int | None = None):
+    """The card's training graph; ``context`` (tokens each query may see) clamps a sliding window
+    that covers it, so those layers count as global (see ``Structure.of``)."""
+    return build(Structure.of(card, context), attention, kernel)
 
 
 def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "causal",
@@ -121,7 +136,7 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
     from ..core import recompute
 
     run = run or RunSettings()
-    g = graph_for(card, attention)
+    g = graph_for(card, attention, context=seq)
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **run.values()}
     policy = run.recompute
     replay = (derive.total(recompute.apply(g, policy), "flops", "recompute") if policy is not None
@@ -140,8 +155,27 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
         flops_by_module=modules,
         memory={part: as_int(evaluate(expr, values))
                 for part, expr in derive.training_memory(g, policy).items()},
+        notes=window_notes(card, seq, attention),
         recompute=policy, flops_recompute=as_int(evaluate(replay, values)),
     )
+
+
+def window_notes(card: ModelCard, seq: int, attention: str) -> tuple[str, ...]:
+    """What a count of a model with sliding-window layers assumed, in words (printed with it)."""
+    sliding = sum(n for name, n in card.layers if card.blocks[name].attention == "sliding")
+    if not sliding:
+        return ()
+    w = card.sliding_window
+    where = f"{sliding} of {card.n_layers} layers slide (window w = {w} keys)"
+    if w >= seq:
+        return (f"{where}; the window covers the {seq}-token context, so they count as global layers",)
+    pairs = seq * w - w * (w - 1) // 2
+    how = {"causal": f"causal counts the {pairs} (query, key) pairs the window allows per sequence and head, "
+                     f"T·w − w(w−1)/2 (Σ over queries of min(t, w)); --attention full counts all T² = {seq * seq}, "
+                     "as eager PyTorch computes",
+           "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
+                   f"computes; --attention causal counts the {pairs} the window allows, T·w − w(w−1)/2"}[attention]
+    return (f"{where}; {how}",)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,11 @@ from pathlib import Path
 
 from ..errors import CardError, UnknownNameError
 
-ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2")
+ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
+                 "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2")
+# Options of the layer layout: key -> allowed values (the first is the default).
+CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
+           "qk_norm_width": ("head", "all"), "positions": ("rope", "learned"), "attention": ("mha", "mla")}
 
 
 # ----------------------------------------------------------------------------- models
@@ -42,6 +46,30 @@ class ModelCard:
     norms_per_layer: int = 2  # LLaMA 2 (pre-attn, pre-MLP); Gemma 2 has 4
     n_experts: int = 1       # E; 1 means a dense MLP
     experts_per_token: int = 1  # k
+    # Layer layout (see CHOICES; every default is the LLaMA layer).
+    mlp: str = "gated"       # gated: down(act(gate x) * up x); plain: down(act(up x)) (GPT)
+    norm: str = "rms"        # rms: a weight; layer: LayerNorm, a weight and a bias
+    norm_placement: str = "pre"   # pre: before attention and MLP; post: after them (OLMo 2)
+    qk_norm_width: str = "head"   # head: one norm per head (Qwen3, Gemma); all: over all heads (OLMo 2)
+    positions: str = "rope"  # rope; learned: a max_positions x d_model table added to the embeddings (GPT-2)
+    max_positions: int = 0   # learned positions only
+    rotary_pct: Fraction = Fraction(1)   # share of the head dim RoPE rotates (GPT-NeoX: 1/4)
+    fused_qkv: bool = False  # q, k and v are one matrix (GPT-2, GPT-NeoX, Phi-3): same FLOPs, one input read
+    fused_gate_up: bool = False   # gate and up are one matrix (Phi-3)
+    parallel_residual: bool = False  # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX, PaLM)
+    # Attention
+    attention: str = "mha"   # mha (MHA, GQA, MQA) or mla (DeepSeek's multi-head latent attention)
+    q_lora_rank: int = 0     # MLA: rank of the query's low-rank projection; 0 = a plain q projection
+    kv_lora_rank: int = 0    # MLA: width of the compressed key/value latent
+    rope_head_dim: int = 0   # MLA: decoupled RoPE dims per head (head_dim is the part without RoPE)
+    v_head_dim: int = 0      # MLA: value head dim
+    sliding_window: int = 0  # keys a sliding-window layer sees (0: no sliding layers)
+    # MoE
+    d_ff_expert: int = 0     # routed expert width; 0 means d_ff (Mixtral)
+    d_ff_shared: int = 0     # width of the always-on shared expert(s) together; 0 means none
+    # Block types and their order (io/layers.py); empty: one type, "layer", x n_layers
+    block_types: tuple = ()  # ((name, BlockType), ...)
+    layers: tuple = ()       # ((name, count), ...) in order, counts summing to n_layers
     source: str = ""
     path: str = ""
 
@@ -49,22 +77,57 @@ class ModelCard:
     def is_moe(self) -> bool:
         return self.n_experts > 1
 
+    @property
+    def blocks(self) -> dict:
+        """Block type name -> ``BlockType``, in the card's order."""
+        return dict(self.block_types)
+
+    def block_counts(self) -> dict[str, int]:
+        """Layers of each block type, summed over the segments."""
+        counts: dict[str, int] = {}
+        for name, count in self.layers:
+            counts[name] = counts.get(name, 0) + count
+        return counts
+
 
 _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
                    "norms_per_layer", "n_experts", "experts_per_token")
-_MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm")
+_MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
+                    "sliding_window", "d_ff_expert", "d_ff_shared")      # 0 means "none"
+_MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
+                    "parallel_residual")
+_MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")
 
 
 def model_from_dict(raw: dict, where: str) -> ModelCard:
     """Check a model mapping strictly and build the card. ``where`` names the file in errors."""
+    from ..io import layers
+
     allowed = {f.name for f in fields(ModelCard)} - {"path"}
     _check_keys(raw, allowed, _MODEL_REQUIRED, where, extra_allowed={"kind"})
     values = {}
     for key in _MODEL_INT_KEYS:
         if key in raw:
             values[key] = _positive_int(raw[key], where, key)
+            if values[key] > _MAX_SIZE:
+                raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got {raw[key]!r}")
+    for key in _MODEL_SIZE_KEYS:
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_SIZE:
+                raise CardError(f"{where}: key '{key}' must be an integer from 0 (none) to 10^12, got {value!r}")
+            values[key] = value
+    for key, allowed_values in CHOICES.items():
+        if key in raw:
+            if raw[key] not in allowed_values:
+                raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(allowed_values)}")
+            values[key] = raw[key]
+    if "rotary_pct" in raw:
+        values["rotary_pct"] = parse_number(raw["rotary_pct"], where, "rotary_pct")
+        if not 0 < values["rotary_pct"] <= 1:
+            raise CardError(f"{where}: key 'rotary_pct' must be in (0, 1], got {raw['rotary_pct']!r}")
     for key in _MODEL_BOOL_KEYS:
         if key in raw:
             if not isinstance(raw[key], bool):
@@ -77,7 +140,27 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
     if values["architecture"] not in ARCHITECTURES:
         raise CardError(f"{where}: key 'architecture' is {values['architecture']!r}; "
                         f"allowed: {', '.join(ARCHITECTURES)}")
+    if "layers" in raw or "block_types" in raw:
+        if "layers" not in raw or "block_types" not in raw:
+            raise CardError(f"{where}: keys 'block_types' and 'layers' go together; one is missing")
+        types = layers.block_types_from(raw["block_types"], where)
+        values["block_types"] = tuple(types.items())
+        values["layers"] = layers.segments_from(raw["layers"], types, where)
+    else:
+        types, segments = layers.default_layers(values["n_layers"], bool(values.get("sliding_window")),
+                                                values.get("n_experts", 1) > 1)
+        values["block_types"], values["layers"] = tuple(types.items()), segments
     card = ModelCard(**values, path=where)
+    _check_model(card, where)
+    layers.check_layers(card, where)
+    return card
+
+
+def _check_model(card: ModelCard, where: str) -> None:
+    """What one key allows depends on another (the layer layout's rules: io/layers.py)."""
+    from ..io import layers
+
+    layers.check_layout(card, where)
     if card.n_heads % card.n_kv_heads:
         raise CardError(f"{where}: key 'n_kv_heads' ({card.n_kv_heads}) must divide "
                         f"'n_heads' ({card.n_heads})")
@@ -86,7 +169,6 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
                         f"'n_experts' ({card.n_experts})")
     if card.norms_per_layer not in (2, 4):
         raise CardError(f"{where}: key 'norms_per_layer' must be 2 or 4, got {card.norms_per_layer}")
-    return card
 
 
 # ----------------------------------------------------------------------------- chips
@@ -270,7 +352,7 @@ def parse_number(value, where: str, key: str) -> Fraction:
     """An exact number from an int, a float or a decimal string; never evaluates text."""
     if isinstance(value, bool):
         raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
-    if isinstance(value, int):
+    if isinstance(value, (int, Fraction)):
         return _in_range(Fraction(value), value, where, key)
     if isinstance(value, float):
         # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io import hf_layouts
 from ..io.cards import ModelCard, model_from_dict
 from ..errors import CardError
 
@@ -34,41 +35,75 @@ class Row:
     """How one transformers class is read. A ``str`` flag is the config key read; a ``bool`` is hard-coded."""
 
     architecture: str        # ours (ModelCard.architecture); also transformers' model_type
-    kv_from_heads: tuple     # when K = N is transformers' own default: absent and/or null
-    head_dim_from_width: tuple  # when H = D // N is transformers' own default
+    kv_from_heads: tuple     # when K = N is transformers' own default: absent and/or null; None: always N
+    head_dim_from_width: tuple  # when H = D // N is transformers' own default; None: always D // N
     tie: bool                # transformers' tie_word_embeddings default
     qkv_bias: str | bool
     o_bias: str | bool
     mlp_bias: str | bool
-    qk_norm: bool            # q_norm and k_norm RMSNorms over head_dim
+    qk_norm: bool            # q_norm and k_norm RMSNorms
     norms_per_layer: int
+    flag_default: bool = False   # the default of the bias keys this class reads
+    layout: object = None    # hf_layouts reader of what the class builds beyond the LLaMA layer
 
 
 ATTN, MLP = "attention_bias", "mlp_bias"   # a flag column naming a key reads it; True/False is hard-coded
+L_ = hf_layouts
 
-#                         ours       K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm  norms/layer
+#                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
 ROWS = {
-    "LlamaForCausalLM":   Row("llama",   EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,   2),
-    "MistralForCausalLM": Row("mistral", (NULL,),    EITHER,        False, False, False, False, False,   2),
-    "MixtralForCausalLM": Row("mixtral", (NULL,),    EITHER,        False, False, False, False, False,   2),
-    "Qwen2ForCausalLM":   Row("qwen2",   (NULL,),    (ABSENT,),     False, True,  False, False, False,   2),
-    "Qwen3ForCausalLM":   Row("qwen3",   (NULL,),    (),            False, ATTN,  ATTN,  False, True,    2),
-    "Gemma2ForCausalLM":  Row("gemma2",  (),         (),            True,  ATTN,  ATTN,  False, False,   4),
+    "LlamaForCausalLM":     Row("llama",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2),
+    "MistralForCausalLM":   Row("mistral",     (NULL,),    EITHER,        False, False, False, False, False,  2,
+                                layout=L_.mistral),
+    "MixtralForCausalLM":   Row("mixtral",     (NULL,),    EITHER,        False, False, False, False, False,  2,
+                                layout=L_.mistral),
+    "Qwen2ForCausalLM":     Row("qwen2",       (NULL,),    (ABSENT,),     False, True,  False, False, False,  2,
+                                layout=L_.qwen_sliding),
+    "Qwen3ForCausalLM":     Row("qwen3",       (NULL,),    (),            False, ATTN,  ATTN,  False, True,   2,
+                                layout=L_.qwen_sliding),
+    "Gemma2ForCausalLM":    Row("gemma2",      (),         (),            True,  ATTN,  ATTN,  False, False,  4,
+                                layout=L_.gemma2),
+    "GPT2LMHeadModel":      Row("gpt2",        None,       None,          True,  True,  True,  True,  False,  2,
+                                layout=L_.gpt2),
+    "GPTNeoXForCausalLM":   Row("gpt_neox",    None,       None,          False, ATTN,  ATTN,  True,  False,  2,
+                                flag_default=True, layout=L_.gpt_neox),
+    "Phi3ForCausalLM":      Row("phi3",        EITHER,     (ABSENT,),     False, False, False, False, False,  2,
+                                layout=L_.phi3),
+    "Olmo2ForCausalLM":     Row("olmo2",       EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
+                                layout=L_.olmo2),
+    "Qwen3MoeForCausalLM":  Row("qwen3_moe",   (),         (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
+                                layout=L_.qwen3_moe),
+    "Gemma3ForCausalLM":    Row("gemma3_text", (),         (),            True,  ATTN,  ATTN,  False, True,   4,
+                                layout=L_.gemma3),
+    "DeepseekV2ForCausalLM": Row("deepseek_v2", EITHER,    None,          False, ATTN,  ATTN,  MLP,   False,  2,
+                                 layout=L_.deepseek(2)),
+    "DeepseekV3ForCausalLM": Row("deepseek_v3", (NULL,),   None,          False, ATTN,  ATTN,  False, False,  2,
+                                 layout=L_.deepseek(3)),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
 # after both attention and MLP, and ties embeddings unless told otherwise. Where a K or H column
 # is empty, transformers' fallback is a reference model's constant, so the key is required.
 # Mistral and Mixtral read a null K as K = N, as transformers 4.x does (5.x's type check
-# refuses the null, although its __post_init__ still maps it to N).
+# refuses the null, although its __post_init__ still maps it to N). GPT-2 and GPT-NeoX have no
+# KV-head or head_dim key: K = N and H = D / N. DeepSeek's head_dim is qk_nope_head_dim (MLA);
+# its attention_bias puts biases on q_a (or none on a plain q), kv_a and o.
 
-# Keys read as sizes; each must be a positive JSON integer.
+# Keys read as sizes; each must be a positive JSON integer. GPT-2 spells them its own way.
 SIZE_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
-FLAG_DEFAULT = False         # transformers' default for attention_bias and mlp_bias in every class that reads them
-MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok")}  # both required: defaults are constants
-ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act")}    # others: ("hidden_act",)
-# The MLP of every class above is gated, act(gate(x)) * up(x); these are the SwiGLU and GeGLU activations.
+SPELLING = {"GPT2LMHeadModel": {"num_hidden_layers": "n_layer", "hidden_size": "n_embd",
+                                "intermediate_size": "n_inner", "num_attention_heads": "n_head"}}
+FLAG_DEFAULT = False         # transformers' default for attention_bias and mlp_bias, unless the row says otherwise
+MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"),   # both required: defaults are constants
+            "Qwen3MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
+            "DeepseekV2ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
+            "DeepseekV3ForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
+ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
+                   "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
+                   "GPT2LMHeadModel": ("activation_function",)}
+# A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX).
 GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
+PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
 
 # Keys that change no parameter, FLOP or byte we count, in every class above: metadata,
 # generation settings, initialisation, dropout, RoPE, norm epsilon, token ids.
@@ -87,18 +122,36 @@ NEUTRAL = frozenset("""
 """.split())
 
 # Per class, keys that change no count. attention_bias and mlp_bias are listed where that
-# class's code ignores them. A sliding window narrows attention but adds no weight; the
-# engine counts full causal attention (an upper bound once T exceeds the window).
+# class's code ignores them. Sliding windows are read (hf_layouts), not listed here.
+_GEMMA = {"query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softcapping", "cache_implementation",
+          "mlp_bias"}
+_DEEPSEEK = {"n_group", "topk_group", "topk_method", "norm_topk_prob", "routed_scaling_factor", "scoring_func",
+             "aux_loss_alpha", "seq_aux", "ep_size", "rope_interleave", "output_router_logits", "pretraining_tp",
+             "num_nextn_predict_layers"}
 NEUTRAL_FOR = {
     "LlamaForCausalLM":   {"pretraining_tp"},
-    "MistralForCausalLM": {"sliding_window", "attention_bias", "mlp_bias"},
-    "MixtralForCausalLM": {"sliding_window", "attention_bias", "mlp_bias", "output_router_logits",
+    "MistralForCausalLM": {"attention_bias", "mlp_bias"},
+    "MixtralForCausalLM": {"attention_bias", "mlp_bias", "output_router_logits",
                            "router_aux_loss_coef", "router_jitter_noise"},
-    "Qwen2ForCausalLM":   {"sliding_window", "max_window_layers", "attention_bias", "mlp_bias"},
-    "Qwen3ForCausalLM":   {"sliding_window", "max_window_layers", "mlp_bias"},
-    "Gemma2ForCausalLM":  {"sliding_window", "sliding_window_size", "query_pre_attn_scalar", "final_logit_softcapping",
-                           "attn_logit_softcapping", "cache_implementation", "mlp_bias"},
+    "Qwen2ForCausalLM":   {"attention_bias", "mlp_bias"},
+    "Qwen3ForCausalLM":   {"mlp_bias"},
+    "Gemma2ForCausalLM":  {"sliding_window_size"} | _GEMMA,
+    "GPT2LMHeadModel":    {"resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "summary_type",
+                           "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
+                           "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx"},
+    "GPTNeoXForCausalLM": {"hidden_dropout", "classifier_dropout", "layer_norm_eps", "rotary_emb_base", "mlp_bias",
+                           "attention_probs_dropout_prob", "hidden_dropout_prob"},   # dropouts of older configs
+    "Phi3ForCausalLM":    {"resid_pdrop", "embd_pdrop", "original_max_position_embeddings", "attention_bias",
+                           "mlp_bias"},
+    "Olmo2ForCausalLM":   {"mlp_bias"},
+    "Qwen3MoeForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits", "mlp_bias"},
+    "Gemma3ForCausalLM":  {"rope_local_base_freq"} | _GEMMA,
+    "DeepseekV2ForCausalLM": _DEEPSEEK,
+    "DeepseekV3ForCausalLM": _DEEPSEEK | {"mlp_bias"},
 }
+# Models whose code transformers builds without part of the published checkpoint; said in the card's source.
+LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
+                                     "transformers does not build them"}
 
 
 def _null(value, raw) -> bool:
@@ -117,20 +170,11 @@ def _all_full_attention(value, raw) -> bool:
     return value is None or (isinstance(value, list) and all(t == "full_attention" for t in value))
 
 
-def _gemma2_alternating(value, raw) -> bool:
-    """Gemma 2's own pattern (sliding, full, sliding, ...) is its architecture; anything else is not."""
-    layers = raw.get("num_hidden_layers")
-    if value is None:
-        return True
-    return isinstance(layers, int) and value == ["sliding_attention", "full_attention"] * (layers // 2) + \
-        ["sliding_attention"] * (layers % 2)
-
-
 #   key                                  accepted when  said as        why any other value is refused
 NEUTRAL_ONLY = {
     "layer_types":                     (_all_full_attention, "null or all 'full_attention'",
                                         "per-layer attention types are not modelled"),
-    "use_sliding_window":              (_off, "false", "sliding layers from max_window_layers on are not modelled"),
+    "use_sliding_window":              (_off, "false", "this class has no sliding-window layers"),
     "num_local_experts":               (_null, "null", "experts are read only for MixtralForCausalLM"),
     "num_experts":                     (_null, "null", "experts are read only as Mixtral's num_local_experts"),
     "num_experts_per_tok":             (_null, "null", "experts are read only for MixtralForCausalLM"),
@@ -144,8 +188,7 @@ NEUTRAL_ONLY = {
     "tie_encoder_decoder":             (_off, "false", "only decoder-only models are read"),
     "use_bidirectional_attention":     (_off, "false or null", "the engine counts causal attention"),
 }
-NEUTRAL_ONLY_FOR = {"Gemma2ForCausalLM": {"layer_types": (_gemma2_alternating, "null or Gemma 2's alternating pattern",
-                                                          "other attention patterns are not modelled")}}
+NEUTRAL_ONLY_FOR: dict = {}
 
 
 def model_from_hf_config(raw: dict, where: str) -> ModelCard:
@@ -154,29 +197,69 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
         raise CardError(f"{where}: a config.json must be a JSON object of keys to values")
     hf_class = _hf_class(raw, where)
     row = ROWS[hf_class]
-    _check_keys(raw, hf_class, where)
     if raw.get("model_type", row.architecture) != row.architecture:
         raise CardError(f"{where}: key 'model_type' is {raw['model_type']!r} but architectures names {hf_class}; "
                         f"allowed: {row.architecture!r}")
-    sizes = {key: _size(raw, key, where) for key in SIZE_KEYS}
+    spelling = SPELLING.get(hf_class, {})
+    n_layers = _size(raw, spelling.get("num_hidden_layers", "num_hidden_layers"), where)
+    layout, attention_kinds, mlp_kinds, layout_keys = row.layout(raw, n_layers, where) if row.layout else ({}, None, None, set())
+    _check_keys(raw, hf_class, where, layout_keys)
+    sizes = {key: _size(raw, spelling.get(key, key), where) for key in SIZE_KEYS
+             if not (key == "intermediate_size" and hf_class == "GPT2LMHeadModel")}
     heads, width = sizes["num_attention_heads"], sizes["hidden_size"]
-    kv_heads = _derived(raw, "num_key_value_heads", row.kv_from_heads, lambda: heads, hf_class, where)
-    head_dim = _derived(raw, "head_dim", row.head_dim_from_width, lambda: _width_per_head(width, heads, where),
-                        hf_class, where)
+    if hf_class == "GPT2LMHeadModel":      # n_inner: absent or null means 4 x n_embd, as transformers derives it
+        sizes["intermediate_size"] = 4 * width if raw.get("n_inner") is None else _size(raw, "n_inner", where)
+    kv_heads = heads if row.kv_from_heads is None else \
+        _derived(raw, "num_key_value_heads", row.kv_from_heads, lambda: heads, hf_class, where)
+    if row.head_dim_from_width is None:
+        head_dim = layout.get("head_dim") or _width_per_head(width, heads, where)
+    else:
+        head_dim = _derived(raw, "head_dim", row.head_dim_from_width, lambda: _width_per_head(width, heads, where),
+                            hf_class, where)
     if heads % kv_heads:
         raise CardError(f"{where}: key 'num_key_value_heads' ({kv_heads}) must divide "
                         f"'num_attention_heads' ({heads})")
+    if layout.get("attention") == "mla" and kv_heads != heads:
+        raise CardError(f"{where}: key 'num_key_value_heads' ({kv_heads}) must equal 'num_attention_heads' ({heads}) "
+                        f"for {hf_class}: its MLA expands the latent to every head")
     experts, per_token = _experts(raw, hf_class, where)
+    if mlp_kinds is not None and "moe" not in mlp_kinds:      # every layer dense: the experts are never built
+        experts, per_token = 1, 1
+        layout = {key: value for key, value in layout.items() if key not in ("d_ff_expert", "d_ff_shared")}
+    source = f"{where} ({hf_class})" + (f"; {LEFT_OUT[hf_class]}" if hf_class in LEFT_OUT else "")
     card = {
-        "name": _name(raw, where), "architecture": row.architecture, "source": f"{where} ({hf_class})",
-        "n_layers": sizes["num_hidden_layers"], "d_model": width, "d_ff": sizes["intermediate_size"],
+        "name": _name(raw, where), "architecture": row.architecture, "source": source,
+        "n_layers": n_layers, "d_model": width, "d_ff": sizes["intermediate_size"],
         "n_heads": heads, "n_kv_heads": kv_heads, "head_dim": head_dim, "vocab": sizes["vocab_size"],
         "tie_embeddings": _flag(raw, "tie_word_embeddings", row.tie, where),
-        "qkv_bias": _read_flag(raw, row.qkv_bias, where), "o_bias": _read_flag(raw, row.o_bias, where),
-        "mlp_bias": _read_flag(raw, row.mlp_bias, where), "qk_norm": row.qk_norm,
+        "qkv_bias": _read_flag(raw, row.qkv_bias, where, row.flag_default),
+        "o_bias": _read_flag(raw, row.o_bias, where, row.flag_default),
+        "mlp_bias": _read_flag(raw, row.mlp_bias, where, row.flag_default), "qk_norm": row.qk_norm,
         "norms_per_layer": row.norms_per_layer, "n_experts": experts, "experts_per_token": per_token,
+        **{key: value for key, value in layout.items() if key != "head_dim"},
     }
+    if attention_kinds is not None or (mlp_kinds is not None and len(set(mlp_kinds)) > 1):
+        card.update(_segments(attention_kinds or ["global"] * n_layers,
+                              mlp_kinds or ["moe" if experts > 1 else "dense"] * n_layers))
     return model_from_dict(card, where)
+
+
+def _segments(attention: list, mlp: list) -> dict:
+    """Per-layer kinds → the card's block types and ordered (type, count) segments."""
+    both = len(set(attention)) > 1 and len(set(mlp)) > 1
+    def name(a, m):
+        if both:
+            return f"{a}_{m}"
+        return a if len(set(attention)) > 1 else m if len(set(mlp)) > 1 else "layer"
+    types, segments = {}, []
+    for a, m in zip(attention, mlp):
+        label = name(a, m)
+        types[label] = {"attention": a, "mlp": m}
+        if segments and segments[-1][0] == label:
+            segments[-1][1] += 1
+        else:
+            segments.append([label, 1])
+    return {"block_types": types, "layers": segments}
 
 
 def _hf_class(raw: dict, where: str) -> str:
@@ -192,10 +275,13 @@ def _hf_class(raw: dict, where: str) -> str:
     return names[0]
 
 
-def _check_keys(raw: dict, hf_class: str, where: str) -> None:
-    read = {*SIZE_KEYS, "num_key_value_heads", "head_dim", "tie_word_embeddings",
+def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
+    spelling = SPELLING.get(hf_class, {})
+    read = {*(spelling.get(key, key) for key in SIZE_KEYS), "tie_word_embeddings", *layout_keys,
             *MOE_KEYS.get(hf_class, ()), *ACTIVATION_KEYS.get(hf_class, ("hidden_act",))}
     row = ROWS[hf_class]
+    read |= {key for key, spec in (("num_key_value_heads", row.kv_from_heads), ("head_dim", row.head_dim_from_width))
+             if spec is not None}
     read |= {flag for flag in (row.qkv_bias, row.o_bias, row.mlp_bias) if isinstance(flag, str)}
     checked = {**NEUTRAL_ONLY, **NEUTRAL_ONLY_FOR.get(hf_class, {})}
     for key, value in raw.items():
@@ -208,10 +294,12 @@ def _check_keys(raw: dict, hf_class: str, where: str) -> None:
         accepts, said_as, why = checked[key]
         if not accepts(value, raw):
             raise CardError(f"{where}: key '{key}' is {value!r}; {hf_class} is read only with {said_as} here: {why}")
+    plain = hf_class in ("GPT2LMHeadModel", "GPTNeoXForCausalLM")
+    allowed, kind = (PLAIN_ACTIVATIONS, "plain") if plain else (GATED_ACTIVATIONS, "gated")
     for key in ACTIVATION_KEYS.get(hf_class, ("hidden_act",)):
-        if key in raw and raw[key] not in GATED_ACTIVATIONS:
-            raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed (gated MLP activations): "
-                            f"{', '.join(GATED_ACTIVATIONS)}")
+        if key in raw and raw[key] not in allowed:
+            raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed ({kind} MLP activations): "
+                            f"{', '.join(allowed)}")
 
 
 def _size(raw: dict, key: str, where: str, required: tuple = SIZE_KEYS) -> int:
@@ -248,8 +336,8 @@ def _flag(raw: dict, key: str, default: bool, where: str) -> bool:
     return value
 
 
-def _read_flag(raw: dict, spec: str | bool, where: str) -> bool:
-    return spec if isinstance(spec, bool) else _flag(raw, spec, FLAG_DEFAULT, where)
+def _read_flag(raw: dict, spec: str | bool, where: str, default: bool = FLAG_DEFAULT) -> bool:
+    return spec if isinstance(spec, bool) else _flag(raw, spec, default, where)
 
 
 def _experts(raw: dict, hf_class: str, where: str) -> tuple[int, int]:

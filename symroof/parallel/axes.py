@@ -19,10 +19,11 @@ AXES = (
     ("fsdp",   ("B",),              ("D",),           ("sequences",)),    # ZeRO-3: weights sharded on D
     ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
     ("seq",    ("T",),              ("D",),           ("tokens",)),       # weights on D only beside fsdp
-    ("tensor", ("K", "F", "V", "D"), ("K", "F", "V"), ("heads", "d_ff", "kv_heads")),
+    ("tensor", ("K", "F", "Fe", "Fs", "V", "D"), ("K", "F", "Fe", "Fs", "V"), ("heads", "d_ff", "kv_heads")),
 )
 # Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
-DIM_PRIORITY = ("B", "T", "E", "K", "F", "V", "D")
+# Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
+DIM_PRIORITY = ("B", "T", "E", "K", "F", "Fe", "Fs", "V", "D")
 
 ORDER = tuple(row[0] for row in AXES)
 BATCH_AXES = tuple(row[0] for row in AXES if "sequences" in row[3])

@@ -100,6 +100,10 @@ def model_report(card) -> dict:
     rows = [["layers L", str(card.n_layers)], ["d_model D", str(card.d_model)], ["d_ff F", str(card.d_ff)],
             ["heads N / KV heads K", f"{card.n_heads} / {card.n_kv_heads}"], ["head dim H", str(card.head_dim)],
             ["vocabulary V", str(card.vocab)], ["experts E (k per token)", f"{card.n_experts} ({card.experts_per_token})"],
+            *([["blocks", ", ".join(f"{name} × {n}" for name, n in card.layers)]] if len(card.blocks) > 1 else []),
+            *([["MLA ranks R_q / R_kv, RoPE / value head dims", f"{card.q_lora_rank} / {card.kv_lora_rank}, "
+                f"{card.rope_head_dim} / {card.v_head_dim}"]] if card.attention == "mla" else []),
+            *([["sliding window w", str(card.sliding_window)]] if card.sliding_window else []),
             ["parameters", f"{c.params_total:,} ({si(c.params_total)})"],
             ["weights, gradients, optimizer", f"{c.memory['total'] - c.memory['checkpoints']:,} B "
              f"({(c.memory['total'] - c.memory['checkpoints']) / c.params_total:g} B/param)"]]

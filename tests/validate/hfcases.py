@@ -22,6 +22,20 @@ ARCHS = {
     "qwen3":   ("Qwen3ForCausalLM",   False, False),   # absent head_dim means 128
     "gemma2":  ("Gemma2ForCausalLM",  False, False),   # absent head_dim means 256, absent K 4
 }
+# The architectures read beyond the LLaMA layer; their configurations come from new_config below.
+#   ours            transformers class
+NEW_ARCHS = {
+    "gpt2":        "GPT2LMHeadModel",         # Conv1D, LayerNorm, learned positions, fused qkv, plain MLP
+    "gpt_neox":    "GPTNeoXForCausalLM",      # fused qkv, parallel residual, partial RoPE, biases
+    "phi3":        "Phi3ForCausalLM",         # fused qkv and gate_up, sliding window
+    "olmo2":       "Olmo2ForCausalLM",        # post-norms, q/k norms over all heads
+    "qwen3_moe":   "Qwen3MoeForCausalLM",     # MoE on some layers (decoder_sparse_step, mlp_only_layers)
+    "gemma3_text": "Gemma3ForCausalLM",       # sliding/global pattern, 4 norms + q/k norms
+    "deepseek_v2": "DeepseekV2ForCausalLM",   # MLA, shared experts, first dense layers
+    "deepseek_v3": "DeepseekV3ForCausalLM",
+}
+# Which of them run their experts through transformers' experts_implementation switch.
+EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3")
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 
@@ -62,6 +76,7 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     if arch in ("mistral", "mixtral", "qwen2", "gemma2") and rng.random() < 0.5:
         raw["sliding_window"] = rng.randint(2, 64)     # narrows attention, adds no weight
     if arch == "gemma2":
+        raw.setdefault("sliding_window", 4096)         # required: transformers' default is Gemma 2's constant
         raw.update(query_pre_attn_scalar=rng.choice((head_dim, 7)), attn_logit_softcapping=50.0,
                    final_logit_softcapping=30.0, hidden_activation="gelu_pytorch_tanh")
     if arch == "qwen2" and rng.random() < 0.5:
@@ -69,18 +84,88 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     return raw
 
 
-def random_configs(seed: int, count: int, small: bool) -> list[dict]:
-    """``count`` configurations cycling through every architecture, from a fixed seed."""
+def random_configs(seed: int, count: int, small: bool, archs=None) -> list[dict]:
+    """``count`` configurations cycling through ``archs`` (default: the six LLaMA-like ones), from a fixed seed."""
     rng = random.Random(seed)
-    names = list(ARCHS)
-    return [random_config(rng, names[i % len(names)], small) for i in range(count)]
+    names = list(archs or ARCHS)
+    return [(random_config if name in ARCHS else new_config)(rng, name, small) for i, name in
+            ((i, names[i % len(names)]) for i in range(count))]
+
+
+def new_config(rng: random.Random, arch: str, small: bool) -> dict:
+    """A random configuration of one of NEW_ARCHS, with the keys that decide its layout drawn at random."""
+    layers = rng.choice((1, 2, 3)) if small else rng.randint(1, 6)
+    heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
+    head_dim = rng.choice((4, 8, 16)) if small else rng.randrange(4, 65, 4)
+    width = heads * head_dim if rng.random() < 0.5 else heads * rng.choice((2, 4, 6, 8))
+    ff, vocab = rng.randrange(8, 65, 4) if small else rng.randint(4, 600), rng.randrange(16, 97)
+    kv = rng.choice(_divisors(heads))
+    raw = {"architectures": [NEW_ARCHS[arch]], "model_type": arch, "vocab_size": vocab,
+           "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}     # the defaults are out of range
+    base = {"num_hidden_layers": layers, "hidden_size": width, "intermediate_size": ff,
+            "num_attention_heads": heads, "max_position_embeddings": 64}
+    if rng.random() < 0.6:
+        raw["tie_word_embeddings"] = rng.random() < 0.5
+    if arch == "gpt2":
+        width = heads * rng.choice((4, 8, 12))
+        raw.update(n_layer=layers, n_embd=width, n_head=heads, n_positions=rng.randint(16, 80),
+                   activation_function=rng.choice(("gelu_new", "relu")))
+        if rng.random() < 0.6:
+            raw["n_inner"] = ff
+        return raw
+    raw.update(base)
+    if arch == "gpt_neox":
+        width = heads * rng.choice((8, 16, 24))
+        raw.update(hidden_size=width, hidden_act="gelu", use_parallel_residual=rng.random() < 0.6,
+                   attention_bias=rng.random() < 0.7, rotary_pct=rng.choice((0.25, 0.5, 1.0)))
+        return raw
+    raw["num_key_value_heads"] = kv
+    if arch in ("phi3", "olmo2"):
+        raw["hidden_size"] = heads * head_dim            # these read head_dim only as hidden / heads
+        if arch == "phi3" and rng.random() < 0.5:
+            raw["sliding_window"] = rng.randint(2, 12)
+        if arch == "olmo2":
+            raw["attention_bias"] = rng.random() < 0.5
+        return raw
+    if arch == "qwen3_moe":
+        experts = rng.randint(2, 6)
+        raw.update(head_dim=head_dim, attention_bias=rng.random() < 0.4, num_experts=experts,
+                   num_experts_per_tok=rng.randint(1, experts), moe_intermediate_size=rng.randrange(4, 33, 4),
+                   decoder_sparse_step=rng.choice((1, 1, 2)),
+                   mlp_only_layers=sorted(rng.sample(range(layers), rng.randint(0, layers))))
+        if rng.random() < 0.4:
+            raw.update(use_sliding_window=True, sliding_window=rng.randint(2, 12))
+        return raw
+    if arch == "gemma3_text":
+        raw.update(head_dim=head_dim, attention_bias=rng.random() < 0.4, sliding_window=rng.randint(2, 12),
+                   query_pre_attn_scalar=head_dim, hidden_activation="gelu_pytorch_tanh")
+        if rng.random() < 0.5:
+            raw["layer_types"] = [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]
+        else:
+            raw["sliding_window_pattern"] = rng.choice((2, 3, 6))
+        return raw
+    # DeepSeek: MLA (q_lora_rank may be null), dense first layers, routed and shared experts
+    experts = rng.choice((2, 4, 6))
+    raw.update(num_key_value_heads=heads, kv_lora_rank=rng.randrange(4, 33, 4),
+               q_lora_rank=rng.choice((None, rng.randrange(4, 33, 4))), qk_nope_head_dim=rng.choice((4, 8, 12)),
+               qk_rope_head_dim=rng.choice((2, 4, 8)), v_head_dim=rng.choice((4, 6, 8)), n_routed_experts=experts,
+               num_experts_per_tok=rng.randint(1, experts), moe_intermediate_size=rng.randrange(4, 33, 4),
+               n_shared_experts=rng.choice((0, 1, 2)), first_k_dense_replace=rng.randint(0, layers),
+               attention_bias=rng.random() < 0.4, n_group=1, topk_group=1)
+    if arch == "deepseek_v2":
+        raw["mlp_bias"] = rng.random() < 0.4 and raw["n_shared_experts"] > 0   # see hf_layouts.deepseek
+    return raw
 
 
 def case_id(raw: dict) -> str:
     """A short readable test id: arch, L, D, F, N/K, head_dim, V, flags."""
+    if raw["model_type"] == "gpt2":
+        raw = {**raw, "num_hidden_layers": raw["n_layer"], "hidden_size": raw["n_embd"],
+               "intermediate_size": raw.get("n_inner"), "num_attention_heads": raw["n_head"]}
     flags = "".join(tag for key, tag in (("tie_word_embeddings", "t"), ("attention_bias", "a"), ("mlp_bias", "m"))
                     if raw.get(key))
-    experts = f"-E{raw['num_local_experts']}k{raw['num_experts_per_tok']}" if "num_local_experts" in raw else ""
+    total = raw.get("num_local_experts", raw.get("num_experts", raw.get("n_routed_experts")))
+    experts = f"-E{total}k{raw['num_experts_per_tok']}" if total else ""
     return (f"{raw['model_type']}-L{raw['num_hidden_layers']}-D{raw['hidden_size']}-F{raw['intermediate_size']}"
             f"-N{raw['num_attention_heads']}K{raw.get('num_key_value_heads', '_')}H{raw.get('head_dim', '_')}"
             f"-V{raw['vocab_size']}{experts}{'-' + flags if flags else ''}")
@@ -89,6 +174,8 @@ def case_id(raw: dict) -> str:
 def card_to_hf(card) -> dict:
     """The transformers configuration a symroof card describes; a card its architecture cannot express fails."""
     arch = card.architecture
+    if arch in NEW_ARCHS:
+        return _new_card_to_hf(card)
     raw = {"architectures": [ARCHS[arch][0]], "model_type": arch, "num_hidden_layers": card.n_layers,
            "hidden_size": card.d_model, "intermediate_size": card.d_ff, "num_attention_heads": card.n_heads,
            "num_key_value_heads": card.n_kv_heads, "head_dim": card.head_dim, "vocab_size": card.vocab,
@@ -134,4 +221,37 @@ def hf_group(name: str) -> str:
         return "attention"
     if "mlp" in parts or "block_sparse_moe" in parts:   # gate/up/down, the router (mlp.gate), the experts
         return "mlp"
+    if "attn" in parts or "attention" in parts:           # GPT-2's attn, GPT-NeoX's attention
+        return "attention"
+    if owner in ("wte", "embed_in"):
+        return "embedding"
+    if owner == "wpe":                                    # GPT-2's learned positions
+        return "embedding"
+    if owner in ("ln_1", "ln_2", "ln_f", "final_layer_norm"):
+        return "norms"
+    if owner in ("embed_out",):
+        return "unembedding"
     raise AssertionError(f"no symroof group for transformers parameter {name!r}")
+
+
+def _new_card_to_hf(card) -> dict:
+    """GPT-2 and DeepSeek-V3 cards (the new architectures with shipped cards) as config.json keys."""
+    arch = card.architecture
+    raw = {"architectures": [NEW_ARCHS[arch]], "model_type": arch, "vocab_size": card.vocab,
+           "tie_word_embeddings": card.tie_embeddings}
+    if arch == "gpt2":
+        assert (card.mlp, card.norm, card.positions, card.fused_qkv) == ("plain", "layer", "learned", True)
+        assert card.qkv_bias and card.o_bias and card.mlp_bias and card.n_kv_heads == card.n_heads
+        raw.update(n_layer=card.n_layers, n_embd=card.d_model, n_head=card.n_heads, n_inner=card.d_ff,
+                   n_positions=card.max_positions)
+        return raw
+    assert arch == "deepseek_v3", f"{card.path}: no config.json mapping for {arch}"
+    first_dense = card.layers[0][1] if card.blocks[card.layers[0][0]].mlp == "dense" else 0
+    raw.update(num_hidden_layers=card.n_layers, hidden_size=card.d_model, intermediate_size=card.d_ff,
+               num_attention_heads=card.n_heads, num_key_value_heads=card.n_kv_heads,
+               q_lora_rank=card.q_lora_rank or None, kv_lora_rank=card.kv_lora_rank,
+               qk_nope_head_dim=card.head_dim, qk_rope_head_dim=card.rope_head_dim, v_head_dim=card.v_head_dim,
+               n_routed_experts=card.n_experts, num_experts_per_tok=card.experts_per_token,
+               moe_intermediate_size=card.d_ff_expert, n_shared_experts=card.d_ff_shared // card.d_ff_expert,
+               first_k_dense_replace=first_dense, n_group=1, topk_group=1)
+    return raw

@@ -103,10 +103,11 @@ REFUSED = [
     ("LlamaForCausalLM", "llama", {"num_local_experts": 4}, "num_local_experts"),
     ("MixtralForCausalLM", "mixtral", {"num_local_experts": None}, "num_local_experts"),
     ("Qwen3ForCausalLM", "qwen3", {"head_dim": None}, "head_dim"),              # transformers: 128
-    ("Gemma2ForCausalLM", "gemma2", {"head_dim": None}, "head_dim"),            # transformers: 256
-    ("Gemma2ForCausalLM", "gemma2", {"num_key_value_heads": None}, "num_key_value_heads"),  # transformers: 4
+    ("Gemma2ForCausalLM", "gemma2", {"head_dim": None, "sliding_window": 4096}, "head_dim"),            # transformers: 256
+    ("Gemma2ForCausalLM", "gemma2", {"num_key_value_heads": None, "sliding_window": 4096}, "num_key_value_heads"),  # transformers: 4
     ("MistralForCausalLM", "mistral", {"num_key_value_heads": None}, "num_key_value_heads"),  # transformers: 8
-    ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": True, "max_window_layers": 1}, "use_sliding_window"),
+    # transformers' default window is 4096, a reference model's constant: the key is required
+    ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": True, "max_window_layers": 1}, "sliding_window"),
     ("LlamaForCausalLM", "llama", {"pruned_heads": {"0": [1]}}, "pruned_heads"),
     ("LlamaForCausalLM", "llama", {"model_type": "mistral"}, "model_type"),
     ("PhiForCausalLM", "phi", {}, "architectures"),

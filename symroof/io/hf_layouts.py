@@ -1,0 +1,197 @@
+"""Per-class readers for what a Hugging Face class builds beyond the LLaMA layer.
+
+Each reader takes the parsed ``config.json`` and returns the card fields it decides and the
+config keys it read. What a key means, and its default when absent, is from the transformers
+5.x ``configuration_*.py`` / ``modeling_*.py`` of that class (read, never imported):
+
+- GPT-2: ``Conv1D`` weights with biases on every projection, LayerNorms with biases, learned
+  positions (``n_positions`` x D), a plain MLP of width ``n_inner`` (absent: 4 D), q, k, v as
+  one matrix ``c_attn``, tied embeddings by default.
+- GPT-NeoX: one ``query_key_value`` matrix, biases on it and on ``dense`` (``attention_bias``,
+  default true) and on both MLP matrices (always), LayerNorms, a parallel residual
+  (``use_parallel_residual``, default true), RoPE on ``rotary_pct`` of each head (default 1/4).
+- Phi-3: ``qkv_proj`` and ``gate_up_proj`` fused, no biases, every layer sliding when
+  ``sliding_window`` is set.
+- OLMo 2: norms after attention and after the MLP (none before), q and k RMSNorms over all
+  heads' width, ``attention_bias`` on q, k, v and o.
+- Qwen3-MoE: Qwen3 attention; layer i is MoE unless listed in ``mlp_only_layers`` or
+  ``(i + 1) % decoder_sparse_step != 0``; every layer sliding when ``use_sliding_window``.
+- Gemma 3: Gemma 2's four norms plus q and k norms; ``layer_types`` (absent: every
+  ``sliding_window_pattern``-th layer global, default 6).
+- DeepSeek-V2/V3: MLA (``q_lora_rank`` null: a plain q projection), the first
+  ``first_k_dense_replace`` layers dense (width ``intermediate_size``), the rest MoE with
+  ``n_shared_experts`` x ``moe_intermediate_size`` of shared experts. The router's weight is a
+  parameter; V3's ``e_score_correction_bias`` is a buffer, not a parameter, so it is not counted.
+  V3's multi-token-prediction module (``num_nextn_predict_layers``) is not built by transformers
+  and is not counted either; the card's source says so.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from ..errors import CardError
+
+GLOBAL, SLIDING = "full_attention", "sliding_attention"
+
+
+def _int(raw, key, where, default=None, minimum=1):
+    """A non-negative integer key; ``default`` when absent (None: required)."""
+    if key not in raw or raw[key] is None:
+        if default is None:
+            raise CardError(f"{where}: missing key '{key}' (transformers' default is a reference model's constant)")
+        return default
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value > 10**12:
+        raise CardError(f"{where}: key '{key}' must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _bool(raw, key, where, default):
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise CardError(f"{where}: key '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _fraction(raw, key, where, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise CardError(f"{where}: key '{key}' must be a number in (0, 1], got {value!r}")
+    return Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+
+
+def rotary_pct(raw: dict, where: str, default) -> tuple[Fraction, set]:
+    """``rotary_pct`` (GPT-NeoX's old key), ``partial_rotary_factor``, or the one inside ``rope_parameters``."""
+    nested = raw.get("rope_parameters") if isinstance(raw.get("rope_parameters"), dict) else {}
+    for key, source in (("rotary_pct", raw), ("partial_rotary_factor", raw), ("partial_rotary_factor", nested)):
+        if key in source and source[key] is not None:
+            return _fraction(raw, key, where, source[key]), {"rotary_pct", "partial_rotary_factor"}
+    return Fraction(default), {"rotary_pct", "partial_rotary_factor"}
+
+
+def _window(raw, where, key="sliding_window"):
+    return _int(raw, key, where)
+
+
+def _layer_types(raw, n_layers, where) -> list[str]:
+    types = raw["layer_types"]
+    if not (isinstance(types, list) and len(types) == n_layers and all(t in (GLOBAL, SLIDING) for t in types)):
+        raise CardError(f"{where}: key 'layer_types' must list {n_layers} entries, each "
+                        f"'{GLOBAL}' or '{SLIDING}'")
+    return types
+
+
+# Each reader returns (card fields, per-layer attention kinds or None, per-layer MLP kinds or None, keys read).
+
+def gpt2(raw, n, where):
+    fields = {"norm": "layer", "mlp": "plain", "positions": "learned", "fused_qkv": True,
+              "max_positions": _int(raw, "n_positions", where)}
+    return fields, None, None, {"n_positions"}
+
+
+def gpt_neox(raw, n, where):
+    pct, keys = rotary_pct(raw, where, Fraction(1, 4))
+    fields = {"norm": "layer", "mlp": "plain", "fused_qkv": True, "rotary_pct": pct, "mlp_bias": True,
+              "parallel_residual": _bool(raw, "use_parallel_residual", where, True)}
+    return fields, None, None, keys | {"use_parallel_residual"}
+
+
+def phi3(raw, n, where):
+    pct, keys = rotary_pct(raw, where, 1)
+    window = raw.get("sliding_window")
+    fields = {"fused_qkv": True, "fused_gate_up": True, "rotary_pct": pct}
+    kinds = None if window is None else ["sliding"] * n
+    if window is not None:
+        fields["sliding_window"] = _window(raw, where)
+    return fields, kinds, None, keys | {"sliding_window"}
+
+
+def olmo2(raw, n, where):
+    return {"norm_placement": "post", "qk_norm_width": "all"}, None, None, set()
+
+
+def _sliding_from(raw, n, where, switch="use_sliding_window"):
+    """Qwen2/Qwen3 style: with ``use_sliding_window`` true, layers from ``max_window_layers`` on slide."""
+    if not _bool(raw, switch, where, False):
+        return {}, None
+    if raw.get("layer_types") is not None:
+        raise CardError(f"{where}: key 'layer_types' is given with {switch}: true; symroof reads the sliding "
+                        "layers from max_window_layers only (give one or the other)")
+    start = _int(raw, "max_window_layers", where, 0, minimum=0) if "max_window_layers" in raw else 0
+    kinds = ["global" if i < start else "sliding" for i in range(n)]
+    return ({"sliding_window": _window(raw, where)} if "sliding" in kinds else {}), kinds
+
+
+def qwen_sliding(raw, n, where):
+    fields, kinds = _sliding_from(raw, n, where)
+    return fields, kinds, None, {"use_sliding_window", "max_window_layers", "sliding_window"}
+
+
+def qwen3_moe(raw, n, where):
+    # Qwen3-MoE slides every layer when use_sliding_window is true (no max_window_layers in its code).
+    fields, kinds = {}, None
+    if _bool(raw, "use_sliding_window", where, False):
+        fields, kinds = {"sliding_window": _window(raw, where)}, ["sliding"] * n
+    step = _int(raw, "decoder_sparse_step", where, 1)
+    dense = raw.get("mlp_only_layers") or []
+    if not (isinstance(dense, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in dense)):
+        raise CardError(f"{where}: key 'mlp_only_layers' must be a list of layer indices")
+    mlps = ["dense" if (i in dense or (i + 1) % step) else "moe" for i in range(n)]
+    fields["d_ff_expert"] = _int(raw, "moe_intermediate_size", where)
+    return fields, kinds, mlps, {"use_sliding_window", "sliding_window", "decoder_sparse_step", "mlp_only_layers",
+                                 "moe_intermediate_size", "max_window_layers"}
+
+
+def mistral(raw, n, where):
+    window = raw.get("sliding_window")
+    if window is None:
+        return {}, None, None, {"sliding_window"}
+    return {"sliding_window": _window(raw, where)}, ["sliding"] * n, None, {"sliding_window"}
+
+
+def gemma2(raw, n, where):
+    if raw.get("layer_types") is not None:
+        kinds = ["sliding" if t == SLIDING else "global" for t in _layer_types(raw, n, where)]
+    else:      # Gemma 2: even layers slide
+        kinds = ["sliding" if i % 2 == 0 else "global" for i in range(n)]
+    fields = {"sliding_window": _window(raw, where)} if "sliding" in kinds else {}
+    return fields, kinds, None, {"layer_types", "sliding_window"}
+
+
+def gemma3(raw, n, where):
+    if raw.get("layer_types") is not None:
+        kinds = ["sliding" if t == SLIDING else "global" for t in _layer_types(raw, n, where)]
+    else:
+        pattern = _int(raw, "sliding_window_pattern", where, 6)
+        kinds = ["sliding" if (i + 1) % pattern else "global" for i in range(n)]
+    fields = {"sliding_window": _window(raw, where)} if "sliding" in kinds else {}
+    return fields, kinds, None, {"layer_types", "sliding_window", "sliding_window_pattern"}
+
+
+def deepseek(version):
+    def read(raw, n, where):
+        q_lora = raw.get("q_lora_rank", 1536)       # both versions default to 1536; null means a plain q
+        fields = {"attention": "mla", "q_lora_rank": 0 if q_lora is None else _int(raw, "q_lora_rank", where),
+                  "kv_lora_rank": _int(raw, "kv_lora_rank", where), "head_dim": _int(raw, "qk_nope_head_dim", where),
+                  "rope_head_dim": _int(raw, "qk_rope_head_dim", where), "v_head_dim": _int(raw, "v_head_dim", where),
+                  "d_ff_expert": _int(raw, "moe_intermediate_size", where)}
+        shared = _int(raw, "n_shared_experts", where, minimum=0)
+        if not shared and version == 2 and raw.get("mlp_bias") is True:
+            raise CardError(f"{where}: key 'n_shared_experts' is 0 with mlp_bias: true; transformers then builds an "
+                            "empty shared expert whose down-projection bias (hidden_size weights) is not modelled")
+        fields["d_ff_shared"] = shared * fields["d_ff_expert"]
+        first_dense = _int(raw, "first_k_dense_replace", where, 0 if version == 2 else None, minimum=0)
+        mlps = ["dense" if i < first_dense else "moe" for i in range(n)]
+        for key, expected in (("head_dim", fields["rope_head_dim"]),
+                              ("qk_head_dim", fields["head_dim"] + fields["rope_head_dim"])):
+            if raw.get(key) not in (None, expected):   # saved by transformers' __post_init__; nothing new
+                raise CardError(f"{where}: key '{key}' is {raw[key]!r}; {version and 'DeepSeek'} derives it as "
+                                f"{expected} and it changes nothing else")
+        if raw.get("moe_layer_freq", 1) != 1:
+            raise CardError(f"{where}: key 'moe_layer_freq' is {raw['moe_layer_freq']!r}; only 1 is read "
+                            "(transformers ignores it and builds every layer from first_k_dense_replace on as MoE)")
+        keys = {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+                "moe_intermediate_size", "n_shared_experts", "first_k_dense_replace", "head_dim", "qk_head_dim",
+                "moe_layer_freq"}
+        return fields, None, mlps, keys
+    return read

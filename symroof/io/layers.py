@@ -1,0 +1,165 @@
+"""The layer sequence of a model card: block types and the ordered ``(type, count)`` segments.
+
+A card that says nothing has one block type, ``layer``, repeated ``n_layers`` times, with
+sliding-window attention if the card has a window and an MoE MLP if it has experts. A card
+whose layers differ names its block types and lists them in order::
+
+    block_types:
+      dense: {mlp: dense}
+      moe:   {mlp: moe}
+    layers: [[dense, 3], [moe, 58]]              # DeepSeek-V3
+
+    block_types:
+      sliding: {attention: sliding}
+      global:  {attention: global}
+    layers: [{repeat: [[sliding, 5], [global, 1]], times: 10}, [sliding, 2]]   # Gemma 3 27B
+
+A block type's options are ``attention`` (global | sliding) and ``mlp`` (dense | moe); every
+other option (norms, biases, widths) is the card's own and the same in every block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import CardError
+
+ATTENTION_KINDS = ("global", "sliding")
+MLP_KINDS = ("dense", "moe")
+MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alias and repeat bombs)
+
+
+@dataclass(frozen=True)
+class BlockType:
+    """What one kind of layer does differently from the others."""
+
+    attention: str = "global"   # global: every earlier key; sliding: the last `sliding_window` keys
+    mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts
+
+
+def default_layers(n_layers: int, sliding: bool, moe: bool) -> tuple[dict, tuple]:
+    kind = BlockType("sliding" if sliding else "global", "moe" if moe else "dense")
+    return {"layer": kind}, (("layer", n_layers),)
+
+
+def block_types_from(raw, where: str) -> dict[str, BlockType]:
+    if not isinstance(raw, dict) or not raw:
+        raise CardError(f"{where}: key 'block_types' must map block names to {{attention, mlp}} options")
+    types = {}
+    for name, options in raw.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise CardError(f"{where}: key 'block_types' has the name {name!r}; use letters, digits and _")
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise CardError(f"{where}: key 'block_types.{name}' must be a mapping of attention and mlp")
+        unknown = sorted(set(map(str, options)) - {"attention", "mlp"})
+        if unknown:
+            raise CardError(f"{where}: unknown key 'block_types.{name}.{unknown[0]}'; allowed: attention, mlp")
+        for key, allowed in (("attention", ATTENTION_KINDS), ("mlp", MLP_KINDS)):
+            if key in options and options[key] not in allowed:
+                raise CardError(f"{where}: key 'block_types.{name}.{key}' is {options[key]!r}; "
+                                f"allowed: {', '.join(allowed)}")
+        types[name] = BlockType(**options)
+    return types
+
+
+def segments_from(raw, types: dict, where: str) -> tuple:
+    """``[[name, count], {repeat: [...], times: n}, ...]`` → merged ``((name, count), ...)``."""
+    out: list = []
+    _expand(raw, types, where, "layers", out, 0)
+    merged: list = []
+    for name, count in out:
+        if merged and merged[-1][0] == name:
+            merged[-1] = (name, merged[-1][1] + count)
+        else:
+            merged.append((name, count))
+    return tuple(merged)
+
+
+def _expand(raw, types, where, key, out, depth) -> None:
+    if depth > 4:
+        raise CardError(f"{where}: key '{key}' nests 'repeat' more than 4 deep")
+    if not isinstance(raw, list) or not raw:
+        raise CardError(f"{where}: key '{key}' must be a non-empty list of [block type, count] "
+                        "or {repeat: [...], times: n}")
+    for i, item in enumerate(raw):
+        here = f"{key}[{i}]"
+        if isinstance(item, dict):
+            if set(map(str, item)) != {"repeat", "times"}:
+                raise CardError(f"{where}: key '{here}' must be [block type, count] or {{repeat: [...], times: n}}")
+            times = _count(item["times"], where, f"{here}.times")
+            inner: list = []
+            _expand(item["repeat"], types, where, f"{here}.repeat", inner, depth + 1)
+            if len(out) + times * len(inner) > MAX_SEGMENTS:
+                raise CardError(f"{where}: key '{here}' expands to more than {MAX_SEGMENTS} segments")
+            out.extend(inner * times)
+            continue
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            raise CardError(f"{where}: key '{here}' must be [block type, count], got {item!r}")
+        if item[0] not in types:
+            raise CardError(f"{where}: key '{here}' names the block type {item[0]!r}; "
+                            f"allowed: {', '.join(types)}")
+        out.append((item[0], _count(item[1], where, f"{here}[1]")))
+        if len(out) > MAX_SEGMENTS:
+            raise CardError(f"{where}: key '{key}' has more than {MAX_SEGMENTS} segments")
+
+
+def _count(value, where: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 10**6:
+        raise CardError(f"{where}: key '{key}' must be a positive integer (at most 10^6), got {value!r}")
+    return value
+
+
+def check_layers(card, where: str) -> None:
+    """The sequence covers exactly ``n_layers``, and every block type used has what it needs."""
+    total = sum(count for _, count in card.layers)
+    if total != card.n_layers:
+        raise CardError(f"{where}: key 'layers' adds up to {total} layers but 'n_layers' is {card.n_layers}")
+    used = {name for name, _ in card.layers}
+    for name in card.blocks:
+        if name not in used:
+            raise CardError(f"{where}: key 'block_types.{name}' is not used in 'layers'")
+    kinds = [card.blocks[name] for name in used]
+    if any(t.attention == "sliding" for t in kinds) and not card.sliding_window:
+        raise CardError(f"{where}: a block type has attention: sliding but the card has no 'sliding_window'")
+    if card.sliding_window and not any(t.attention == "sliding" for t in kinds):
+        raise CardError(f"{where}: key 'sliding_window' is set but no block type has attention: sliding")
+    if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
+        raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
+                        "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")
+
+
+def layers_to_dict(card) -> dict:
+    """The YAML form of a card's block types and segments (for writing a card back out)."""
+    return {"block_types": {name: {"attention": t.attention, "mlp": t.mlp} for name, t in card.block_types},
+            "layers": [[name, count] for name, count in card.layers]}
+
+
+def check_layout(card, where: str) -> None:
+    """Layout keys of a model card whose allowed values depend on one another."""
+    if card.positions == "learned" and not card.max_positions:
+        raise CardError(f"{where}: key 'max_positions' is needed (a positive integer) with positions: learned")
+    if card.positions == "rope" and card.max_positions:
+        raise CardError(f"{where}: key 'max_positions' is only read with positions: learned")
+    mla = ("kv_lora_rank", "rope_head_dim", "v_head_dim")
+    if card.attention == "mla":
+        for key in mla:
+            if not getattr(card, key):
+                raise CardError(f"{where}: key '{key}' is needed (a positive integer) with attention: mla")
+        if card.n_kv_heads != card.n_heads:
+            raise CardError(f"{where}: key 'n_kv_heads' must equal 'n_heads' with attention: mla "
+                            "(MLA expands its latent to every head)")
+        if card.fused_qkv or card.qk_norm:
+            raise CardError(f"{where}: keys 'fused_qkv' and 'qk_norm' are not read with attention: mla")
+    else:
+        for key in ("q_lora_rank",) + mla:
+            if getattr(card, key):
+                raise CardError(f"{where}: key '{key}' is only read with attention: mla")
+    if card.fused_gate_up and card.mlp != "gated":
+        raise CardError(f"{where}: key 'fused_gate_up' needs mlp: gated (a plain MLP has no gate)")
+    if (card.d_ff_expert or card.d_ff_shared) and not card.is_moe:
+        raise CardError(f"{where}: keys 'd_ff_expert' and 'd_ff_shared' need experts (n_experts >= 2)")
+    if card.norm_placement == "post" and card.norms_per_layer != 2:
+        raise CardError(f"{where}: key 'norm_placement' is post, which needs norms_per_layer: 2")
+    if card.parallel_residual and (card.norms_per_layer != 2 or card.norm_placement != "pre"):
+        raise CardError(f"{where}: key 'parallel_residual' needs norms_per_layer: 2 and norm_placement: pre")

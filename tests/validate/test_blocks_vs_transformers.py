@@ -1,0 +1,206 @@
+"""The block variants against transformers: parameters on the meta device, FLOPs under FlopCounterMode.
+
+The eight architectures read beyond the LLaMA layer (GPT-2, GPT-NeoX, Phi-3, OLMo 2, Qwen3-MoE,
+Gemma 3, DeepSeek-V2 and V3) go through ``model_from_hf_config`` exactly as a ``config.json`` does.
+
+- Parameters: 48 random configurations (6 per architecture, fixed seed) must equal
+  ``sum(p.numel())`` in total and per group. Buffers are not parameters: DeepSeek-V3's
+  ``e_score_correction_bias`` is a buffer, and neither side counts it.
+- Prefill and decode (16 configurations): FLOPs and the KV cache transformers holds.
+- FLOPs: 32 small random configurations (4 per architecture) and a random batch and length each:
+  forward and backward totals, forward per module (every projection, router, expert bank and shared
+  expert, the attention core, the unembedding) and backward per decoder layer (all layers
+  together) and for the unembedding, with ``attention="full"`` (eager attention multiplies the
+  whole T x T score matrix, sliding window or not) and eager experts. The reasons for comparing
+  backward per layer rather than per projection are in test_torch_flops.py.
+
+Fused projections (GPT-2's ``c_attn``, GPT-NeoX's ``query_key_value``, Phi-3's ``qkv_proj`` and
+``gate_up_proj``, DeepSeek's ``kv_a_proj_with_mqa`` and ``kv_b_proj``, the experts' ``gate_up_proj``)
+are one module in transformers and several nodes in symroof's graph; the map below sums them.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch",
+                            reason="torch not installed: install the 'validate' extra (pip install .[validate])")
+transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
+
+from hfcases import EAGER_EXPERTS, NEW_ARCHS, case_id, hf_config, hf_group, random_configs  # noqa: E402
+from symroof.io.bind import count  # noqa: E402
+from symroof.io.hf import model_from_hf_config  # noqa: E402
+
+pytestmark = pytest.mark.validate
+
+GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
+PARAM_CASES = random_configs(seed=20261129, count=48, small=False, archs=NEW_ARCHS)
+FLOP_CONFIGS = random_configs(seed=20261130, count=32, small=True, archs=NEW_ARCHS)
+_SHAPES = random.Random(11)
+FLOP_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 16)) for raw in FLOP_CONFIGS]
+
+# Per architecture: transformers module(s) below a decoder layer ("a|b": whichever exists) -> the symroof
+# nodes (last two path parts, summed over block types) that own the same matmuls.
+_LLAMA_LIKE = {"self_attn.q_proj": ("attn/q",), "self_attn.k_proj": ("attn/k",), "self_attn.v_proj": ("attn/v",),
+               "self_attn.o_proj": ("attn/o",), "mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",),
+               "mlp.down_proj": ("mlp/down",)}
+_MOE = {"mlp.gate": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")}
+MODULES = {
+    "gpt2": {"attn.c_attn": ("attn/q", "attn/k", "attn/v"), "attn.c_proj": ("attn/o",),
+             "mlp.c_fc": ("mlp/up",), "mlp.c_proj": ("mlp/down",)},
+    "gpt_neox": {"attention.query_key_value": ("attn/q", "attn/k", "attn/v"), "attention.dense": ("attn/o",),
+                 "mlp.dense_h_to_4h": ("mlp/up",), "mlp.dense_4h_to_h": ("mlp/down",)},
+    "phi3": {"self_attn.qkv_proj": ("attn/q", "attn/k", "attn/v"), "self_attn.o_proj": ("attn/o",),
+             "mlp.gate_up_proj": ("mlp/gate", "mlp/up"), "mlp.down_proj": ("mlp/down",)},
+    "olmo2": _LLAMA_LIKE, "gemma3_text": _LLAMA_LIKE, "qwen3_moe": {**_LLAMA_LIKE, **_MOE},
+    "deepseek": {"self_attn.q_a_proj": ("attn/q_a",), "self_attn.q_b_proj|self_attn.q_proj": ("attn/q",),
+                 "self_attn.kv_a_proj_with_mqa": ("attn/kv_a", "attn/k_rope"),
+                 "self_attn.kv_b_proj": ("attn/k", "attn/v"), "self_attn.o_proj": ("attn/o",),
+                 "mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",), **_MOE,
+                 "mlp.shared_experts.gate_proj": ("shared/gate",), "mlp.shared_experts.up_proj": ("shared/up",),
+                 "mlp.shared_experts.down_proj": ("shared/down",)},
+}
+ATTENTION = ("self_attn", "attn", "attention")
+CORE = ("attn/scores", "attn/av")
+_LAYER_KEY = re.compile(r"^[^.]+\.(?:model\.layers|transformer\.h|gpt_neox\.layers)\.(\d+)(?:\.(.+))?$")
+
+
+def _owner(node: str) -> str:
+    """``dense/attn/q`` (or ``layer/attn/q``) -> ``attn/q``; ``moe/moe/shared/up`` -> ``shared/up``."""
+    return "/".join(node.split("/")[-2:])
+
+
+def hf_counts(raw: dict) -> dict[str, int]:
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config(raw))
+    groups = dict.fromkeys(GROUPS, 0)
+    for name, p in model.named_parameters():
+        groups[hf_group(name)] += p.numel()
+    return groups
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_params_match_transformers(raw):
+    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    ours, theirs = count(card, batch=1, seq=1), hf_counts(raw)
+    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
+    assert ours.params_total == sum(theirs.values())
+
+
+def run_counted(raw: dict, batch: int, seq: int):
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    extra = {"experts_implementation": "eager"} if raw["model_type"] in EAGER_EXPERTS else {}
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
+    ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
+
+    def forward_backward():
+        model.zero_grad(set_to_none=True)
+        return model(input_ids=ids, labels=ids).loss
+
+    forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
+    with forward:
+        loss = forward_backward()
+    with backward:
+        loss.backward()
+    with FlopCounterMode(display=False) as both:
+        forward_backward().backward()
+    return forward, backward, both
+
+
+def per_module(counter) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, by_op in counter.get_flop_counts().items():
+        flops = sum(by_op.values())
+        match = _LAYER_KEY.match(key)
+        if match:
+            name = match.group(2) or "layer"
+            out[name] = out.get(name, 0) + flops
+        elif key.endswith(".lm_head") or key.endswith(".embed_out"):
+            out["lm_head"] = flops
+    return out
+
+
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+def test_flops_match_flop_counter_mode(raw, batch, seq):
+    if raw.get("n_positions", seq) < seq:
+        seq = raw["n_positions"]                       # GPT-2 has no position beyond its table
+    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    ours = count(card, batch=batch, seq=seq, attention="full")
+    forward, backward, both = run_counted(raw, batch, seq)
+    assert ours.flops_forward == forward.get_total_flops()
+    assert ours.flops_backward == backward.get_total_flops()
+
+    theirs = per_module(forward)
+    mine: dict[str, int] = {}
+    for name, phases in ours.flops_by_module.items():
+        if name != "unembed":
+            mine[_owner(name)] = mine.get(_owner(name), 0) + phases["forward"]
+    arch = "deepseek" if raw["model_type"].startswith("deepseek") else raw["model_type"]
+    for modules, nodes in MODULES[arch].items():
+        assert sum(mine.get(n, 0) for n in nodes) == sum(theirs.get(m, 0) for m in modules.split("|")), modules
+    attention = next(a for a in ATTENTION if a in theirs)
+    inside = sum(v for m, v in theirs.items() if m.startswith(attention + "."))
+    assert sum(mine.get(n, 0) for n in CORE) == theirs[attention] - inside, "attention core"
+    assert ours.flops_by_module["unembed"]["forward"] == theirs["lm_head"]
+    layer_nodes = [n for n in ours.flops_by_module if n != "unembed" and "/" in n]
+    assert sum(ours.flops_by_module[n]["forward"] for n in layer_nodes) == theirs["layer"]
+
+    combined = per_module(both)
+    assert sum(ours.flops_by_module[n]["backward"] for n in layer_nodes) == combined["layer"] - theirs["layer"]
+    assert ours.flops_by_module["unembed"]["backward"] == combined["lm_head"] - theirs["lm_head"]
+
+
+def test_cases_cover_the_variants():
+    cards = [model_from_hf_config(dict(raw), "random") for raw in FLOP_CONFIGS + PARAM_CASES]
+    assert {c.architecture for c in cards} == set(NEW_ARCHS)
+    assert any(c.attention == "mla" and c.q_lora_rank for c in cards)
+    assert any(c.attention == "mla" and not c.q_lora_rank for c in cards)
+    assert any(c.d_ff_shared for c in cards) and any(len(c.blocks) > 1 for c in cards)
+    assert any(c.sliding_window for c in cards) and any(c.parallel_residual for c in cards)
+    assert any(c.rotary_pct < 1 for c in cards) and any(c.positions == "learned" for c in cards)
+    assert any(c.norm_placement == "post" for c in cards) and any(c.norm == "layer" for c in cards)
+
+
+PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 12))
+               for raw in random_configs(seed=20261131, count=16, small=True, archs=NEW_ARCHS)]
+
+
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
+    """As tests/validate/test_phases.py, for the block variants: MLA caches its latent and RoPE key
+    (R_kv + H_r per token); a sliding layer keeps its last w - 1 keys and a decode step reads w."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from symroof.core import derive
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, S, T, b_kv
+    from symroof.io.bind import evaluate, model_values
+
+    seq = min(seq, raw.get("n_positions", seq + 1) - 1)
+    torch.manual_seed(0)
+    extra = {"experts_implementation": "eager"} if raw["model_type"] in EAGER_EXPERTS else {}
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra).eval()
+    ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as prefill:
+            cache = model(input_ids=ids, use_cache=True).past_key_values
+        cached = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+        width = cache.layers[0].keys.element_size()
+        with FlopCounterMode(display=False) as decode:
+            model(input_ids=ids[:, -1:], cache=cache, use_cache=True)
+    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    values = {**model_values(card), B: batch}
+    g_prefill = build(Structure.of(card, seq), "full", phase="prefill")
+    g_decode = build(Structure.of(card, seq + 1), "full", phase="decode")
+    assert evaluate(derive.flops(g_prefill), {**values, T: seq}) == prefill.get_total_flops()
+    assert evaluate(derive.flops(g_decode), {**values, S: seq + 1}) == decode.get_total_flops()
+    assert evaluate(derive.kv_cache_bytes(g_prefill), {**values, T: seq, b_kv: width}) == cached
