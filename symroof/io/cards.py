@@ -111,6 +111,12 @@ class ChipCard:
     chips_per_host: int
     sources: dict = field(default_factory=dict)   # key -> where the number comes from
     ici_hop_latency_s: Fraction | None = None     # optional: per-hop latency (the book's T_min)
+    # Optional, for the step model (parallel/step_model.py); absent = the ideal limit.
+    matrix_unit: tuple | None = None              # output tile of one matrix unit, (m, n)
+    matrix_units: int | None = None               # matrix units working on tiles at once
+    attention_efficiency: Fraction | None = None  # attention kernel's fraction of peak
+    collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
+    calibration: dict | None = None               # eta_mm, eta_comm and the data they were fitted on
     path: str = ""
 
     @property
@@ -143,6 +149,28 @@ CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici
                     "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s")
 
 
+_CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
+                          "collective_launch_s")
+_CALIBRATION_KEYS = ("eta_mm", "eta_comm", "data", "fit_runs", "note")
+
+
+def _calibration(raw, where: str) -> dict:
+    """The fitted step-model numbers and where they came from (``symroof calibrate`` writes it)."""
+    if not isinstance(raw, dict):
+        raise CardError(f"{where}: key 'calibration' must be a mapping with {', '.join(_CALIBRATION_KEYS)}")
+    _check_keys(raw, set(_CALIBRATION_KEYS), _CALIBRATION_KEYS, f"{where}: calibration")
+    out = {}
+    for key in ("eta_mm", "eta_comm"):
+        value = _positive_number(raw[key], where, f"calibration.{key}")
+        if value > 1:
+            raise CardError(f"{where}: key 'calibration.{key}' must be a fraction in (0, 1]")
+        out[key] = value
+    if not isinstance(raw["fit_runs"], list) or not raw["fit_runs"]:
+        raise CardError(f"{where}: key 'calibration.fit_runs' must list the runs the numbers were fitted on")
+    out.update(data=str(raw["data"]), fit_runs=tuple(map(str, raw["fit_runs"])), note=str(raw["note"]))
+    return out
+
+
 def chip_from_dict(raw: dict, where: str) -> ChipCard:
     allowed = {f.name for f in fields(ChipCard)} - {"path"}
     _check_keys(raw, allowed, _CHIP_REQUIRED, where, extra_allowed={"kind"})
@@ -161,8 +189,20 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
                                   for dt, v in flops.items()}
     for key in ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "dcn_bytes_per_s_per_host"):
         values[key] = _positive_number(raw[key], where, key)
-    if "ici_hop_latency_s" in raw:
-        values["ici_hop_latency_s"] = _positive_number(raw["ici_hop_latency_s"], where, "ici_hop_latency_s")
+    for key in ("ici_hop_latency_s", "attention_efficiency", "collective_launch_s"):
+        if key in raw:
+            values[key] = _positive_number(raw[key], where, key)
+    if values.get("attention_efficiency", 0) > 1:
+        raise CardError(f"{where}: key 'attention_efficiency' must be a fraction in (0, 1]")
+    if "matrix_units" in raw:
+        values["matrix_units"] = _positive_int(raw["matrix_units"], where, "matrix_units")
+    if "matrix_unit" in raw:
+        tile = raw["matrix_unit"]
+        if not isinstance(tile, list) or len(tile) != 2:
+            raise CardError(f"{where}: key 'matrix_unit' must be [m, n], the output tile of one matrix unit")
+        values["matrix_unit"] = tuple(_positive_int(t, where, "matrix_unit") for t in tile)
+    if "calibration" in raw:
+        values["calibration"] = _calibration(raw["calibration"], where)
     for key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
         values[key] = _positive_int(raw[key], where, key)
     shape = raw["pod_shape"]
@@ -172,7 +212,7 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
-    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | {"ici_hop_latency_s"}
+    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | set(_CHIP_OPTIONAL_CITABLE)
                | {f"peak_flops_per_s.{dt}" for dt in flops})
     for key in raw["sources"]:
         if str(key) not in citable:

@@ -1,0 +1,207 @@
+"""A step-time model below the ideal roofline: what a real step spends beyond the lower bound.
+
+``roofline.step`` is the ideal: every matmul at peak, every collective at full bandwidth and
+hidden behind compute. Here each part the ideal leaves out is derived from the sharded graph
+and stated as an option whose limit is the ideal:
+
+    part                      from the graph                                   option (ideal limit)
+    matmul kernels            each contraction's local shape against the       tile=None (efficiency 1)
+                              card's matrix unit and core count (kernels.py)
+    attention kernels         the T×S contractions at the card's attention     attention_efficiency=1
+                              kernel efficiency
+    memory-bound ops          norms, softmax, activations at HBM bandwidth     (each op: max(FLOPs, bytes))
+    recompute                 the forward ops replayed in the backward pass    recompute="none"
+                              (hardware FLOPs, not model FLOPs)
+    pipeline bubble           the schedule's idle fraction                     (the bubble the source allows)
+    exposed communication     critical-path (activation) collectives and       overlap[link]=1, critical=1
+                              pipeline sends wait; weight gathers and gradient
+                              reductions hide behind compute, except the last
+                              layer's gradient reduction after the last backward
+    collective latency        count × (hops × per-hop latency + launch cost)    t_hop = t_launch = 0
+    the optimizer step        HBM-bound over the local shard of weights,       optimizer=False
+                              gradients and optimizer state
+    two-tier networks         an axis spanning an NVLink domain and the        (one tier)
+                              scale-out network runs at the slower tier's
+                              per-rank bandwidth (NCCL ring: bus bandwidth)
+
+Two numbers per chip are left to calibrate (claims/calibrate.py): ``eta_mm`` scales every
+kernel's compute rate, ``eta_comm`` every link's bandwidth. Both are 1 in the ideal limit and
+never enter the ceiling. ``parts`` does the graph work once; ``combine`` is cheap, so a fit
+can call it many times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import sympy as sp
+
+from ..core import ops
+from ..parallel import kernels
+from ..parallel.collectives import LINKS, collective_time, hops
+from ..parallel.roofline import memory_per_chip
+from ..parallel.sharding import layout
+from ..core.symbols import C, W_dcn, W_hbm, W_ici, b_act
+
+RECOMPUTE = ("none", "selective", "full")
+BATCH_AXES = ("pod", "data", "fsdp", "expert")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the model needs beyond the graph; the defaults are the ideal limits."""
+
+    tile: tuple | None = None            # matrix-unit output tile (m, n); None: no quantization
+    cores: int | None = None             # matrix units working on tiles at once
+    attention_efficiency: float = 1.0    # attention kernel's fraction of peak (ideal 1)
+    recompute: str = "none"
+    microbatches: int = 1                # per pipeline per step
+    virtual: int = 1                     # virtual stages per chip (interleaved schedule)
+    schedule: str | None = None          # pipeline schedule name (parallel/pipeline.py when present)
+    overlap: dict = field(default_factory=lambda: {"ici": 1.0, "dcn": 1.0})   # background comm hidden
+    critical_overlap: float = 0.0        # fraction of critical-path comm hidden (ideal 1)
+    t_hop: float = 0.0                   # seconds per hop
+    t_launch: float = 0.0                # fixed cost of one collective
+    optimizer: bool = True               # charge the optimizer update
+    spans: dict = field(default_factory=dict)   # axis -> chips of it inside the fast domain
+
+
+@dataclass
+class Parts:
+    """A run's step, taken apart into numbers (seconds at eta = 1)."""
+
+    matmul: list          # (compute seconds, HBM seconds) per matmul op, repeats folded in
+    memory: float         # memory-bound ops, seconds
+    bubble: float         # idle fraction added to the compute
+    critical: dict        # link -> activation collectives + pipeline sends, seconds
+    background: dict      # link -> weight gathers and gradient reductions that may hide, seconds
+    tail: dict            # link -> the last layer's gradient reduction, seconds
+    latency: float        # seconds, not scaled by bandwidth
+    optimizer: float      # seconds
+    overlap: dict
+    critical_overlap: float
+
+    def compute(self, eta_mm: float = 1.0) -> float:
+        busy = sum(max(flop / eta_mm, hbm) for flop, hbm in self.matmul) + self.memory
+        return busy * (1 + self.bubble)
+
+    def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> float:
+        hide = self.compute(eta_mm)
+        out = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
+        out += sum(t / eta_comm for t in self.tail.values())
+        for link, t in self.background.items():
+            out += max(0.0, t / eta_comm - self.overlap.get(link, 1.0) * hide)
+        return out + self.latency
+
+    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> float:
+        return self.compute(eta_mm) + self.exposed(eta_mm, eta_comm) + self.optimizer
+
+    def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> dict:
+        compute = self.compute(eta_mm)
+        return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm) - self.latency,
+                "t_latency": self.latency, "t_optimizer": self.optimizer,
+                "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm)}
+
+
+def _num(expr, nums) -> float:
+    return float(sp.sympify(expr).xreplace(nums))
+
+
+def bubble(stages: int, opts: Options) -> float:
+    """Idle fraction of the pipeline: the schedule table's row when parallel/pipeline.py exists,
+    else Narayanan et al. 2021's (p-1)/m, divided by v when interleaved."""
+    if stages <= 1:
+        return 0.0
+    try:
+        from ..parallel import pipeline   # the schedule table (added by the pipeline work)
+    except ImportError:
+        return (stages - 1) / (opts.microbatches * opts.virtual)
+    name = opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
+    return float(pipeline.row(name, stages, opts.microbatches, opts.virtual)["bubble"])
+
+
+def _bandwidth(c, mesh, nums, opts: Options) -> float:
+    """Seconds per byte-factor of a collective: the book's rule, with a two-tier axis at the
+    slower tier's per-rank bandwidth (the fast domain's W_ici, or its chips' NICs together)."""
+    axes = [mesh[a] for a in c.axes]
+    t = _num(collective_time(c.kind, c.volume, axes, ring_factor=True), nums)
+    spanned = [a for a in c.axes if a in opts.spans and mesh[a].link == "dcn"]
+    if spanned:
+        inner = opts.spans[spanned[0]]
+        fast = min(_num(W_ici, nums), inner * _num(W_dcn, nums))
+        t *= _num(W_dcn, nums) / fast
+    return t
+
+
+def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
+    """Take one sharded training graph apart into the model's numbers (``nums``: every symbol)."""
+    mesh = sg.graph["mesh"]
+    stages = int(mesh["stage"].size) if "stage" in mesh else 1
+    sizes = {k: _num(v, nums) for k, v in sg.graph["sizes"].items()}
+    peak, hbm_rate = _num(C, nums), _num(W_hbm, nums)
+    matmul, memory = [], 0.0
+    critical: dict = {}
+    background: dict = {}
+    tail: dict = {}
+    latency = 0.0
+    has_recompute_nodes = any(d.get("phase") == "recompute" for _, d in sg.nodes(data=True))
+    for _, d in sg.nodes(data=True):
+        if d["op"] == "input":
+            continue
+        repeat = _num(d["repeat"], nums)
+        per_stage = repeat / stages if repeat != 1 else 1.0
+        flops, hbm = _num(d["local_flops"], nums), _num(d["local_bytes"], nums) / hbm_rate
+        replay = 0
+        if d["phase"] == "forward" and repeat != 1 and not has_recompute_nodes:
+            attention_op = d["op"] in ("softmax", "dropout") or (
+                d["op"] == "contraction" and kernels.is_attention_core(d["sig"]))
+            replay = {"none": 0, "full": 1, "selective": 1 if attention_op else 0}[opts.recompute]
+        times = per_stage * (1 + replay)
+        if d["op"] == "contraction" and flops:
+            if kernels.is_attention_core(d["sig"]):
+                eff = opts.attention_efficiency
+            else:
+                m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
+                eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+            matmul.append((times * flops / (peak * eff), times * hbm))
+        else:
+            memory += times * hbm
+        for c in d.get("collectives", ()):
+            link = mesh[c.axes[0]].link
+            t = per_stage * _bandwidth(c, mesh, nums, opts)
+            count = per_stage * (opts.microbatches if c.on_critical_path else 1)
+            latency += count * (_num(hops([mesh[a] for a in c.axes]), nums) * opts.t_hop + opts.t_launch)
+            if c.on_critical_path:
+                critical[link] = critical.get(link, 0.0) + t
+                continue
+            background[link] = background.get(link, 0.0) + t
+            if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
+                    and any(a in BATCH_AXES for a in c.axes):
+                last = t / per_stage if repeat != 1 else t      # one layer's share, or the embedding's
+                tail[link] = tail.get(link, 0.0) + last
+                background[link] -= last
+    if stages > 1:
+        link, sends = _sends(sg, nums, opts)
+        critical[link] = critical.get(link, 0.0) + sends
+        latency += 2 * opts.microbatches * opts.virtual * (opts.t_hop + opts.t_launch)
+    optimizer = 0.0
+    if opts.optimizer:
+        mem = memory_per_chip(sg)
+        moved = 2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"]   # read + write weights and state
+        optimizer = _num(moved, nums) / hbm_rate
+    return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency,
+                 optimizer, dict(opts.overlap), opts.critical_overlap)
+
+
+def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
+    """Stage-boundary sends: each microbatch's layer input forward and its gradient back, v times
+    when interleaved, one way over the stage axis's link (ICI: half its bidirectional W)."""
+    mesh = sg.graph["mesh"]
+    dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
+    act = ops.numel(dims, sg.graph["sizes"]) * b_act
+    for axis in layout(dims, mesh, weight=False):
+        act = act / mesh[axis].size
+    link = mesh["stage"].link
+    one_way = _num(LINKS[link], nums) / (2 if link == "ici" else 1)
+    return link, 2 * opts.virtual * _num(act, nums) / one_way
