@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import sympy as sp
@@ -43,9 +44,11 @@ CONVENTIONS = {
 
 _RUN_KEYS = {"name", "source", "model", "mlp", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
-             "split", "convention"}
+             "split", "convention", "measured_step_s", "recompute", "schedule"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
-                 "measured_mfu", "split", "convention")
+                 "split", "convention")          # and measured_mfu or measured_step_s
+_RECOMPUTE = ("none", "selective", "full")
+_SCHEDULES = ("gpipe", "1f1b", "interleaved")
 _AXES = ("tensor", "stage", "data", "fsdp", "seq", "pod")
 _BATCH_AXES = ("data", "fsdp", "pod")          # axes that split the batch (sharding.ACTIVATION_RULES)
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
@@ -72,6 +75,10 @@ class PublishedRun:
     stated: bool
     peak: str
     note: str
+    measured_step_s: sp.Rational | None = None  # seconds per step, as published (optional)
+    recompute: str = "none"                     # activation recompute: none | selective | full
+    schedule: str | None = None                 # pipeline schedule, when the source names one
+    spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class Result:
     ceiling: float           # MFU ceiling under the run's convention
     ceilings: dict           # convention -> MFU ceiling
     t_measured: float        # the step time the measured MFU implies, same convention
+    parts: object = None     # step_model.Parts: the step below the ideal, before calibration
 
     @property
     def measured(self) -> float:
@@ -129,7 +137,7 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
         where = f"{path}: runs[{i}]"
         if not isinstance(entry, dict):
             raise CardError(f"{where}: a run must be a mapping of keys to values")
-        run = _run_from_dict(entry, where)
+        run = _run_from_dict(entry, where, path.parent)
         if run.name in names:
             raise CardError(f"{where}: key 'name' {run.name!r} is used twice")
         names.add(run.name)
@@ -137,7 +145,9 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
     return runs
 
 
-def _run_from_dict(raw: dict, where: str) -> PublishedRun:
+def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRun:
+    from .run_checks import _check_pipeline, _check_pod, _resolve
+
     from ..io.cards import _check_keys, parse_number, _positive_int, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -150,8 +160,8 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
             raise CardError(f"{where}: key '{key}' must be a non-empty string")
     try:
         model = (model_from_dict(raw["model"], f"{where}: model") if isinstance(raw["model"], dict)
-                 else load_model(str(raw["model"])))
-        chip = load_chip(str(raw["chip"]))
+                 else load_model(_resolve(raw["model"], base)))
+        chip = load_chip(_resolve(raw["chip"], base))
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
     mlp = raw.get("mlp", "gated")
@@ -162,18 +172,25 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         ints[key] = _positive_int(raw.get(key, default), where, key)
     if not isinstance(raw["mesh"], dict) or not raw["mesh"]:
         raise CardError(f"{where}: key 'mesh' must map axis names ({', '.join(_AXES)}) to {{size, link}}")
-    mesh = {}
+    mesh, spans = {}, {}
     for axis, spec in raw["mesh"].items():
         if axis not in _AXES:
             raise CardError(f"{where}: key 'mesh.{axis}' is not an axis; allowed: {', '.join(_AXES)}")
         if not isinstance(spec, dict):
             raise CardError(f"{where}: key 'mesh.{axis}' must be {{size: N, link: ici|dcn}}")
-        _check_keys(spec, {"size", "link", "physical_axes"}, ("size", "link"), f"{where}: mesh.{axis}")
+        _check_keys(spec, {"size", "link", "physical_axes", "inner"}, ("size", "link"), f"{where}: mesh.{axis}")
         if spec["link"] not in ("ici", "dcn"):
             raise CardError(f"{where}: key 'mesh.{axis}.link' is {spec['link']!r}; allowed: ici, dcn")
         size = _positive_int(spec["size"], where, f"mesh.{axis}.size")
         physical = _positive_int(spec.get("physical_axes", 1), where, f"mesh.{axis}.physical_axes")
         mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical))
+        if "inner" in spec:
+            inner = _positive_int(spec["inner"], where, f"mesh.{axis}.inner")
+            if spec["link"] != "dcn" or size % inner or inner > chip.pod_chips:
+                raise CardError(f"{where}: key 'mesh.{axis}.inner' ({inner}) must be on a dcn axis, divide its "
+                                f"size and fit in one {chip.pod_chips}-chip domain")
+            spans[axis] = inner
+    _check_pod(mesh, spans, chip, where)
     total = math.prod(int(a.size) for a in mesh.values())
     if total != ints["chips"]:
         raise CardError(f"{where}: key 'chips' is {ints['chips']} but the mesh sizes multiply to {total}")
@@ -184,11 +201,14 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
-    mfu = parse_number(raw["measured_mfu"], where, "measured_mfu")
+    _check_pipeline(raw, ints, mesh, model, replicas, where)
+    if "measured_mfu" not in raw and "measured_step_s" not in raw:
+        raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
+    mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
     if not 0 < mfu <= 1:
         raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
     extra = {}
-    for key in ("measured_tflops", "measured_tokens_per_s"):
+    for key in ("measured_tflops", "measured_tokens_per_s", "measured_step_s"):
         number = parse_number(raw[key], where, key) if key in raw else None
         if number is not None and number <= 0:
             raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
@@ -207,22 +227,41 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
     if conv["peak"] not in chip.peak_flops_per_s:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
-    return PublishedRun(
+    for key, allowed in (("recompute", _RECOMPUTE), ("schedule", _SCHEDULES)):
+        if key in raw and raw[key] not in allowed:
+            raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(allowed)}")
+    run = PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, mlp=mlp, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
         microbatches=ints["microbatches"], interleave=ints["interleave"],
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
-        flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip())
+        flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
+        recompute=raw.get("recompute", "none"), schedule=raw.get("schedule"), spans=spans)
+    if "measured_mfu" not in raw:       # derived from the published step time under the convention
+        from ..io.bind import evaluate
+        from ..core.symbols import C
+
+        nums = values(run)
+        derived = evaluate(model_flops(run), nums) / (run.chips * nums[C] * run.measured_step_s)
+        if not 0 < derived <= 1:
+            raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
+        run = replace(run, measured_mfu=sp.Rational(derived))
+    return run
 
 
 # ----------------------------------------------------------------------------- prediction
 
 
 def _graph(run: PublishedRun, attention: str):
+    return _built(run.model, run.mlp, attention)
+
+
+@lru_cache(maxsize=64)       # many runs share a model; the graph is read, never changed
+def _built(model, mlp: str, attention: str):
     from ..core.graph import Structure, build
 
-    structure = Structure.of(run.model)
-    if run.mlp == "plain":       # GPT: one up matrix and an activation, no gate
+    structure = Structure.of(model)
+    if mlp == "plain":           # GPT: one up matrix and an activation, no gate
         structure = replace(structure, blocks=tuple(replace(blk, gated_mlp=False) for blk in structure.blocks))
     return build(structure, attention)
 
@@ -271,10 +310,29 @@ def predict(run: PublishedRun) -> Result:
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * nums[C]
     ceilings = {conv: evaluate(model_flops(run, conv), nums) / (capacity * t_step) for conv in CONVENTIONS}
-    measured_step = evaluate(model_flops(run), nums) / (capacity * run.measured_mfu)
+    flops = evaluate(model_flops(run), nums)
+    measured_step = flops / (capacity * run.measured_mfu)
+    from .run_checks import _check_throughput
+
+    _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step))
+                  float(measured_step), _parts(run, nums))
+
+
+def _parts(run: PublishedRun, nums: dict):
+    """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
+    from ..parallel import step_model
+    from ..parallel.sharding import shard
+
+    chip = run.chip
+    opts = step_model.Options(
+        tile=chip.matrix_unit, cores=chip.matrix_units,
+        attention_efficiency=float(chip.attention_efficiency or 1), recompute=run.recompute,
+        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
+        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
+        spans=dict(run.spans or {}))
+    return step_model.parts(shard(_graph(run, "causal"), run.mesh), nums, opts)
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:
@@ -302,6 +360,34 @@ def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
 
 
 def as_json(results: list[Result], fits: list[Fit]) -> dict:
+    """The ceiling table, the efficiency factors, and the calibrated step model against the baseline."""
+    from . import calibrate
+
+    cals = calibrate.calibrations(results)
+    preds = {p.name: p for p in calibrate.predictions(results, cals)}
+    out = _ceiling_json(results, fits)
+    for row in out["runs"]:
+        p = preds[row["name"]]
+        row.update({
+            "ceiling_mfu": row["mfu_ceiling"], "predicted_step_s": p.predicted_step_s,
+            "predicted_mfu": p.predicted_mfu, "error": p.predicted_mfu - p.measured_mfu,
+            "measured_step_s": p.measured_step_s, "step_published": p.step_published,
+            "step_error": p.predicted_step_s / p.measured_step_s - 1,
+            "baseline_mfu": p.baseline_mfu,
+            "baseline_error": None if p.baseline_mfu is None else p.baseline_mfu - p.measured_mfu,
+            "recompute": r_recompute(results, row["name"]), "step_terms_s": p.terms,
+        })
+    out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "eta_comm": c.eta_comm, "source": c.source,
+                           "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
+    out["summary"] = calibrate.summary(list(preds.values()))
+    return out
+
+
+def r_recompute(results: list[Result], name: str) -> str:
+    return next(r.run.recompute for r in results if r.run.name == name)
+
+
+def _ceiling_json(results: list[Result], fits: list[Fit]) -> dict:
     return {
         "overlap": "sum",
         "runs": [{

@@ -1,0 +1,150 @@
+"""Calibrate the step model once per chip, and score it against a constant-MFU guess.
+
+Two numbers per chip card, fitted on the runs marked ``split: fit`` only:
+
+- ``eta_mm``: the fraction of the kernel-efficiency model's rate the matmuls reach;
+- ``eta_comm``: the fraction of link bandwidth the collectives reach.
+
+The objective is the squared log error of the step time (measured step time, or the one the
+measured MFU implies under the source's convention). With fewer than three fit runs only
+``eta_mm`` is fitted (``eta_comm`` stays 1): two numbers from one or two rows would fit noise.
+Neither number ever enters the ceiling.
+
+The baseline it must beat: the mean measured MFU of the same fit runs, predicted for every run
+of that chip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+BOUNDS = {"eta_mm": (0.05, 1.0), "eta_comm": (0.01, 1.0)}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    chip: str
+    eta_mm: float
+    eta_comm: float
+    fit_runs: tuple
+    source: str                  # "fit" (this data's fit rows), "card" (the card's block) or "none"
+    baseline_mfu: float | None   # mean measured MFU of the fit rows
+
+
+@dataclass(frozen=True)
+class Prediction:
+    name: str
+    chip: str
+    split: str
+    predicted_step_s: float
+    measured_step_s: float
+    step_published: bool         # the source printed the step time (else implied by its MFU)
+    predicted_mfu: float
+    measured_mfu: float
+    baseline_mfu: float | None
+    terms: dict
+
+
+def target_step(result) -> tuple[float, bool]:
+    run = result.run
+    if run.measured_step_s is not None:
+        return float(run.measured_step_s), True
+    return result.t_measured, False
+
+
+def _loss(results, eta_mm, eta_comm) -> float:
+    return sum(math.log(r.parts.step(eta_mm, eta_comm) / target_step(r)[0]) ** 2 for r in results)
+
+
+def _golden(f, lo: float, hi: float, steps: int = 40) -> float:
+    """Minimise ``f`` on [lo, hi] in log space (the numbers are rates)."""
+    a, b = math.log(lo), math.log(hi)
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    for _ in range(steps):
+        if f(math.exp(c)) < f(math.exp(d)):
+            b, d = d, c
+            c = b - g * (b - a)
+        else:
+            a, c = c, d
+            d = a + g * (b - a)
+    return math.exp((a + b) / 2)
+
+
+def fit(results) -> tuple[float, float]:
+    """``(eta_mm, eta_comm)`` minimising the squared log step error over ``results`` (fit rows)."""
+    eta_mm, eta_comm = 1.0, 1.0
+    free_comm = len(results) >= 3
+    for _ in range(4 if free_comm else 1):       # coordinate descent; each 1-D problem is unimodal in practice
+        eta_mm = _golden(lambda x: _loss(results, x, eta_comm), *BOUNDS["eta_mm"])
+        if free_comm:
+            eta_comm = _golden(lambda x: _loss(results, eta_mm, x), *BOUNDS["eta_comm"])
+    return eta_mm, eta_comm
+
+
+def calibrations(results) -> dict[str, Calibration]:
+    """Per chip: fitted on this data's fit rows if it has any, else the card's recorded numbers, else none."""
+    out = {}
+    for chip in sorted({r.run.chip.name for r in results}):
+        mine = [r for r in results if r.run.chip.name == chip]
+        fit_rows = [r for r in mine if r.run.split == "fit"]
+        card = mine[0].run.chip.calibration
+        if fit_rows:
+            eta_mm, eta_comm = fit(fit_rows)
+            baseline = sum(r.measured for r in fit_rows) / len(fit_rows)
+            out[chip] = Calibration(chip, eta_mm, eta_comm, tuple(r.run.name for r in fit_rows), "fit", baseline)
+        elif card:
+            out[chip] = Calibration(chip, float(card["eta_mm"]), float(card["eta_comm"]), card["fit_runs"],
+                                    "card", None)
+        else:
+            out[chip] = Calibration(chip, 1.0, 1.0, (), "none", None)
+    return out
+
+
+def predictions(results, cals: dict[str, Calibration]) -> list[Prediction]:
+    out = []
+    for r in results:
+        cal = cals[r.run.chip.name]
+        t_pred = r.parts.step(cal.eta_mm, cal.eta_comm)
+        t_meas, published = target_step(r)
+        out.append(Prediction(r.run.name, r.run.chip.name, r.run.split, t_pred, t_meas, published,
+                              r.ceiling * r.t_step / t_pred, r.measured, cal.baseline_mfu,
+                              r.parts.terms(cal.eta_mm, cal.eta_comm)))
+    return out
+
+
+def _stats(errors: list[float]) -> dict | None:
+    if not errors:
+        return None
+    errors = sorted(abs(e) for e in errors)
+    n = len(errors)
+    median = errors[n // 2] if n % 2 else (errors[n // 2 - 1] + errors[n // 2]) / 2
+    return {"n": n, "median": median, "max": errors[-1]}
+
+
+def summary(preds: list[Prediction], split: str = "check") -> dict:
+    """Per chip, on the ``split`` rows: MFU errors (points) of the model and of the baseline, and
+    step-time errors (fractions) on the rows whose source printed a step time."""
+    out = {}
+    for chip in sorted({p.chip for p in preds}):
+        rows = [p for p in preds if p.chip == chip and p.split == split]
+        if not rows:
+            continue
+        out[chip] = {
+            "model_mfu_error": _stats([p.predicted_mfu - p.measured_mfu for p in rows]),
+            "baseline_mfu_error": _stats([p.baseline_mfu - p.measured_mfu for p in rows
+                                          if p.baseline_mfu is not None]),
+            "model_step_error": _stats([p.predicted_step_s / p.measured_step_s - 1 for p in rows
+                                        if p.step_published]),
+        }
+    return out
+
+
+def card_block(cal: Calibration, data: str) -> str:
+    """The YAML block ``symroof calibrate`` writes into a chip card."""
+    runs = ", ".join(cal.fit_runs)
+    return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
+            f"  eta_mm: {cal.eta_mm:.4f}\n  eta_comm: {cal.eta_comm:.4f}\n"
+            f"  data: {data}\n  fit_runs: [{runs}]\n"
+            f"  note: fitted on the split-fit runs above (squared log step-time error)\n")
