@@ -129,6 +129,12 @@ def _validate(args) -> None:
     print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
 
 
+def _calibrate(args) -> None:
+    from .claims.calibrate import calibrate_chip
+
+    print(calibrate_chip(args.data, args.chip, write=args.write))
+
+
 def _plan(args) -> None:
     from .io.cards import override_chip
     from .io.catalog import load_chip, load_model
@@ -263,6 +269,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_validate)
+
+    p = sub.add_parser("calibrate", help="fit a chip's two step-model numbers on the runs marked split: fit")
+    p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
+    p.add_argument("--chip", required=True, help="chip card name; its fit runs are used")
+    p.add_argument("--write", action="store_true", help="write the calibration block into the chip card")
+    p.set_defaults(run=_calibrate)
 
     p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")

@@ -148,3 +148,37 @@ def card_block(cal: Calibration, data: str) -> str:
             f"  eta_mm: {cal.eta_mm:.4f}\n  eta_comm: {cal.eta_comm:.4f}\n"
             f"  data: {data}\n  fit_runs: [{runs}]\n"
             f"  note: fitted on the split-fit runs above (squared log step-time error)\n")
+
+
+def calibrate_chip(data, chip: str, write: bool = False) -> str:
+    """``symroof calibrate``: fit ``chip`` on the fit rows of ``data``; print (and with ``write``, store)
+    the block the card records, with the runs it came from."""
+    from pathlib import Path
+
+    from ..errors import CardError
+    from .published import data_path, load_runs, predict
+
+    path = Path(data) if data else data_path()
+    runs = [r for r in load_runs(path) if r.chip.name == chip]
+    fit_rows = [predict(r) for r in runs if r.split == "fit"]
+    if not fit_rows:
+        raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
+    eta_mm, eta_comm = fit(fit_rows)
+    cal = Calibration(chip, eta_mm, eta_comm, tuple(r.run.name for r in fit_rows), "fit", None)
+    block = card_block(cal, str(path.name))
+    if write:
+        card = Path(runs[0].chip.path)
+        text = card.read_text()
+        if "\ncalibration:" in text:
+            text = text[:text.index("\ncalibration:") + 1] + _after_block(text[text.index("\ncalibration:") + 1:])
+        head, sources = text.split("\nsources:\n", 1)
+        card.write_text(head.rstrip("\n") + "\n" + block + "sources:\n" + sources)
+    return block.rstrip("\n")
+
+
+def _after_block(text: str) -> str:
+    """What follows a top-level ``calibration:`` block (its indented lines dropped)."""
+    lines = text.split("\n")[1:]
+    while lines and lines[0].startswith("  "):
+        lines.pop(0)
+    return "\n".join(lines)
