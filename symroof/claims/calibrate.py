@@ -3,11 +3,14 @@
 Two numbers per chip card, fitted on the runs marked ``split: fit`` only:
 
 - ``eta_mm``: the fraction of the kernel-efficiency model's rate the matmuls reach;
-- ``eta_comm``: the fraction of link bandwidth the collectives reach.
+- ``t_dcn``: the latency of one ring step on the scale-out (DCN) network, the alpha of the
+  alpha-beta model, charged for every step of every collective on a dcn link (the step model's
+  ``dcn_steps``). No card states it; the published multi-slice runs lose MFU in proportion to
+  their layer count times their slices, which is what it measures.
 
 The objective is the squared log error of the step time (measured step time, or the one the
 measured MFU implies under the source's convention). With fewer than three fit runs only
-``eta_mm`` is fitted (``eta_comm`` stays 1): two numbers from one or two rows would fit noise.
+``eta_mm`` is fitted (``t_dcn`` stays 0): two numbers from one or two rows would fit noise.
 Neither number ever enters the ceiling.
 
 The baseline it must beat: the mean measured MFU of the same fit runs, predicted for every run
@@ -19,14 +22,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-BOUNDS = {"eta_mm": (0.05, 1.0), "eta_comm": (0.01, 1.0)}
+BOUNDS = {"eta_mm": (0.05, 1.0), "t_dcn": (0.0, 1e-3)}
 
 
 @dataclass(frozen=True)
 class Calibration:
     chip: str
     eta_mm: float
-    eta_comm: float
+    t_dcn: float
     fit_runs: tuple
     source: str                  # "fit" (this data's fit rows), "card" (the card's block) or "none"
     baseline_mfu: float | None   # mean measured MFU of the fit rows
@@ -53,34 +56,34 @@ def target_step(result) -> tuple[float, bool]:
     return result.t_measured, False
 
 
-def _loss(results, eta_mm, eta_comm) -> float:
-    return sum(math.log(r.parts.step(eta_mm, eta_comm) / target_step(r)[0]) ** 2 for r in results)
+def _loss(results, eta_mm, t_dcn) -> float:
+    return sum(math.log(r.parts.step(eta_mm, 1.0, t_dcn) / target_step(r)[0]) ** 2 for r in results)
 
 
-def _golden(f, lo: float, hi: float, steps: int = 40) -> float:
-    """Minimise ``f`` on [lo, hi] in log space (the numbers are rates)."""
-    a, b = math.log(lo), math.log(hi)
+def _golden(f, lo: float, hi: float, steps: int = 50) -> float:
+    """Minimise a unimodal ``f`` on [lo, hi] by golden-section search."""
+    a, b = lo, hi
     g = (math.sqrt(5) - 1) / 2
     c, d = b - g * (b - a), a + g * (b - a)
     for _ in range(steps):
-        if f(math.exp(c)) < f(math.exp(d)):
+        if f(c) < f(d):
             b, d = d, c
             c = b - g * (b - a)
         else:
             a, c = c, d
             d = a + g * (b - a)
-    return math.exp((a + b) / 2)
+    return (a + b) / 2
 
 
 def fit(results) -> tuple[float, float]:
-    """``(eta_mm, eta_comm)`` minimising the squared log step error over ``results`` (fit rows)."""
-    eta_mm, eta_comm = 1.0, 1.0
-    free_comm = len(results) >= 3
-    for _ in range(4 if free_comm else 1):       # coordinate descent; each 1-D problem is unimodal in practice
-        eta_mm = _golden(lambda x: _loss(results, x, eta_comm), *BOUNDS["eta_mm"])
-        if free_comm:
-            eta_comm = _golden(lambda x: _loss(results, eta_mm, x), *BOUNDS["eta_comm"])
-    return eta_mm, eta_comm
+    """``(eta_mm, t_dcn)`` minimising the squared log step error over ``results`` (fit rows)."""
+    eta_mm, t_dcn = 1.0, 0.0
+    free_dcn = len(results) >= 3
+    for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
+        eta_mm = _golden(lambda x: _loss(results, x, t_dcn), *BOUNDS["eta_mm"])
+        if free_dcn:
+            t_dcn = _golden(lambda x: _loss(results, eta_mm, x), *BOUNDS["t_dcn"])
+    return eta_mm, t_dcn
 
 
 def calibrations(results) -> dict[str, Calibration]:
@@ -91,14 +94,14 @@ def calibrations(results) -> dict[str, Calibration]:
         fit_rows = [r for r in mine if r.run.split == "fit"]
         card = mine[0].run.chip.calibration
         if fit_rows:
-            eta_mm, eta_comm = fit(fit_rows)
+            eta_mm, t_dcn = fit(fit_rows)
             baseline = sum(r.measured for r in fit_rows) / len(fit_rows)
-            out[chip] = Calibration(chip, eta_mm, eta_comm, tuple(r.run.name for r in fit_rows), "fit", baseline)
+            out[chip] = Calibration(chip, eta_mm, t_dcn, tuple(r.run.name for r in fit_rows), "fit", baseline)
         elif card:
-            out[chip] = Calibration(chip, float(card["eta_mm"]), float(card["eta_comm"]), card["fit_runs"],
+            out[chip] = Calibration(chip, float(card["eta_mm"]), float(card["t_dcn"]), card["fit_runs"],
                                     "card", None)
         else:
-            out[chip] = Calibration(chip, 1.0, 1.0, (), "none", None)
+            out[chip] = Calibration(chip, 1.0, 0.0, (), "none", None)
     return out
 
 
@@ -106,11 +109,11 @@ def predictions(results, cals: dict[str, Calibration]) -> list[Prediction]:
     out = []
     for r in results:
         cal = cals[r.run.chip.name]
-        t_pred = r.parts.step(cal.eta_mm, cal.eta_comm)
+        t_pred = r.parts.step(cal.eta_mm, 1.0, cal.t_dcn)
         t_meas, published = target_step(r)
         out.append(Prediction(r.run.name, r.run.chip.name, r.run.split, t_pred, t_meas, published,
                               r.ceiling * r.t_step / t_pred, r.measured, cal.baseline_mfu,
-                              r.parts.terms(cal.eta_mm, cal.eta_comm)))
+                              r.parts.terms(cal.eta_mm, 1.0, cal.t_dcn)))
     return out
 
 
@@ -145,7 +148,7 @@ def card_block(cal: Calibration, data: str) -> str:
     """The YAML block ``symroof calibrate`` writes into a chip card."""
     runs = ", ".join(cal.fit_runs)
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
-            f"  eta_mm: {cal.eta_mm:.4f}\n  eta_comm: {cal.eta_comm:.4f}\n"
+            f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n"
             f"  data: {data}\n  fit_runs: [{runs}]\n"
             f"  note: fitted on the split-fit runs above (squared log step-time error)\n")
 
@@ -163,8 +166,8 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
     fit_rows = [predict(r) for r in runs if r.split == "fit"]
     if not fit_rows:
         raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
-    eta_mm, eta_comm = fit(fit_rows)
-    cal = Calibration(chip, eta_mm, eta_comm, tuple(r.run.name for r in fit_rows), "fit", None)
+    eta_mm, t_dcn = fit(fit_rows)
+    cal = Calibration(chip, eta_mm, t_dcn, tuple(r.run.name for r in fit_rows), "fit", None)
     block = card_block(cal, str(path.name))
     if write:
         card = Path(runs[0].chip.path)

@@ -44,7 +44,7 @@ CONVENTIONS = {
 
 _RUN_KEYS = {"name", "source", "model", "mlp", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
-             "split", "convention", "measured_step_s", "recompute", "schedule"}
+             "split", "convention", "measured_step_s", "recompute", "schedule", "overlap"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "split", "convention")          # and measured_mfu or measured_step_s
 _RECOMPUTE = ("none", "selective", "full")
@@ -79,6 +79,7 @@ class PublishedRun:
     recompute: str = "none"                     # activation recompute: none | selective | full
     schedule: str | None = None                 # pipeline schedule, when the source names one
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
+    overlap: tuple = ()                         # axes whose activation collectives the source overlaps
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,8 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
         microbatches=ints["microbatches"], interleave=ints["interleave"],
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
-        recompute=raw.get("recompute", "none"), schedule=raw.get("schedule"), spans=spans)
+        recompute=raw.get("recompute", "none"), schedule=raw.get("schedule"), spans=spans,
+        overlap=_overlap(raw.get("overlap", []), mesh, where))
     if "measured_mfu" not in raw:       # derived from the published step time under the convention
         from ..io.bind import evaluate
         from ..core.symbols import C
@@ -247,6 +249,14 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
     return run
+
+
+def _overlap(axes, mesh: dict, where: str) -> tuple:
+    """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
+    dropped (one anchor can serve rows with different meshes)."""
+    if not isinstance(axes, list) or any(a not in _AXES for a in axes):
+        raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(_AXES)})")
+    return tuple(a for a in axes if a in mesh)
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -331,7 +341,7 @@ def _parts(run: PublishedRun, nums: dict):
         attention_efficiency=float(chip.attention_efficiency or 1), recompute=run.recompute,
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}))
+        spans=dict(run.spans or {}), overlapped=run.overlap)
     return step_model.parts(shard(_graph(run, "causal"), run.mesh), nums, opts)
 
 
@@ -377,7 +387,7 @@ def as_json(results: list[Result], fits: list[Fit]) -> dict:
             "baseline_error": None if p.baseline_mfu is None else p.baseline_mfu - p.measured_mfu,
             "recompute": r_recompute(results, row["name"]), "step_terms_s": p.terms,
         })
-    out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "eta_comm": c.eta_comm, "source": c.source,
+    out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "t_dcn_s": c.t_dcn, "source": c.source,
                            "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
     out["summary"] = calibrate.summary(list(preds.values()))
     return out

@@ -116,7 +116,7 @@ class ChipCard:
     matrix_units: int | None = None               # matrix units working on tiles at once
     attention_efficiency: Fraction | None = None  # attention kernel's fraction of peak
     collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
-    calibration: dict | None = None               # eta_mm, eta_comm and the data they were fitted on
+    calibration: dict | None = None               # eta_mm, t_dcn and the data they were fitted on
     path: str = ""
 
     @property
@@ -151,7 +151,7 @@ CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici
 
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
                           "collective_launch_s")
-_CALIBRATION_KEYS = ("eta_mm", "eta_comm", "data", "fit_runs", "note")
+_CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
 
 
 def _calibration(raw, where: str) -> dict:
@@ -160,11 +160,12 @@ def _calibration(raw, where: str) -> dict:
         raise CardError(f"{where}: key 'calibration' must be a mapping with {', '.join(_CALIBRATION_KEYS)}")
     _check_keys(raw, set(_CALIBRATION_KEYS), _CALIBRATION_KEYS, f"{where}: calibration")
     out = {}
-    for key in ("eta_mm", "eta_comm"):
-        value = _positive_number(raw[key], where, f"calibration.{key}")
-        if value > 1:
-            raise CardError(f"{where}: key 'calibration.{key}' must be a fraction in (0, 1]")
-        out[key] = value
+    out["eta_mm"] = _positive_number(raw["eta_mm"], where, "calibration.eta_mm")
+    if out["eta_mm"] > 1:
+        raise CardError(f"{where}: key 'calibration.eta_mm' must be a fraction in (0, 1]")
+    out["t_dcn"] = parse_number(raw["t_dcn"], where, "calibration.t_dcn")
+    if not 0 <= out["t_dcn"] <= 1:
+        raise CardError(f"{where}: key 'calibration.t_dcn' must be seconds in [0, 1]")
     if not isinstance(raw["fit_runs"], list) or not raw["fit_runs"]:
         raise CardError(f"{where}: key 'calibration.fit_runs' must list the runs the numbers were fitted on")
     out.update(data=str(raw["data"]), fit_runs=tuple(map(str, raw["fit_runs"])), note=str(raw["note"]))

@@ -65,6 +65,7 @@ class Options:
     t_launch: float = 0.0                # fixed cost of one collective
     optimizer: bool = True               # charge the optimizer update
     spans: dict = field(default_factory=dict)   # axis -> chips of it inside the fast domain
+    overlapped: tuple = ()               # axes whose activation collectives the source overlaps with compute
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Parts:
     background: dict      # link -> weight gathers and gradient reductions that may hide, seconds
     tail: dict            # link -> the last layer's gradient reduction, seconds
     latency: float        # seconds, not scaled by bandwidth
+    dcn_steps: float      # ring steps of the collectives on dcn links (each costs the calibrated alpha)
     optimizer: float      # seconds
     overlap: dict
     critical_overlap: float
@@ -86,22 +88,23 @@ class Parts:
         busy = sum(max(flop / eta_mm, hbm) for flop, hbm in self.matmul) + self.memory
         return busy * (1 + self.bubble)
 
-    def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> float:
+    def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
         hide = self.compute(eta_mm)
         out = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
         out += sum(t / eta_comm for t in self.tail.values())
         for link, t in self.background.items():
             out += max(0.0, t / eta_comm - self.overlap.get(link, 1.0) * hide)
-        return out + self.latency
+        return out + self.latency + self.dcn_steps * t_dcn
 
-    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> float:
-        return self.compute(eta_mm) + self.exposed(eta_mm, eta_comm) + self.optimizer
+    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
+        return self.compute(eta_mm) + self.exposed(eta_mm, eta_comm, t_dcn) + self.optimizer
 
-    def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> dict:
+    def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> dict:
         compute = self.compute(eta_mm)
-        return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm) - self.latency,
-                "t_latency": self.latency, "t_optimizer": self.optimizer,
-                "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm)}
+        latency = self.latency + self.dcn_steps * t_dcn
+        return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm, t_dcn) - latency,
+                "t_latency": latency, "t_optimizer": self.optimizer,
+                "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm, t_dcn)}
 
 
 def _num(expr, nums) -> float:
@@ -144,7 +147,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
     critical: dict = {}
     background: dict = {}
     tail: dict = {}
-    latency = 0.0
+    latency, dcn_steps = 0.0, 0.0
     has_recompute_nodes = any(d.get("phase") == "recompute" for _, d in sg.nodes(data=True))
     for _, d in sg.nodes(data=True):
         if d["op"] == "input":
@@ -172,7 +175,9 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
             t = per_stage * _bandwidth(c, mesh, nums, opts)
             count = per_stage * (opts.microbatches if c.on_critical_path else 1)
             latency += count * (_num(hops([mesh[a] for a in c.axes]), nums) * opts.t_hop + opts.t_launch)
-            if c.on_critical_path:
+            if link == "dcn":
+                dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
+            if c.on_critical_path and not set(c.axes) & set(opts.overlapped):
                 critical[link] = critical.get(link, 0.0) + t
                 continue
             background[link] = background.get(link, 0.0) + t
@@ -183,15 +188,37 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
                 background[link] -= last
     if stages > 1:
         link, sends = _sends(sg, nums, opts)
-        critical[link] = critical.get(link, 0.0) + sends
+        waits = background if "stage" in opts.overlapped else critical
+        waits[link] = waits.get(link, 0.0) + sends
         latency += 2 * opts.microbatches * opts.virtual * (opts.t_hop + opts.t_launch)
+        if link == "dcn":
+            dcn_steps += 2 * opts.microbatches * opts.virtual
     optimizer = 0.0
     if opts.optimizer:
         mem = memory_per_chip(sg)
         moved = 2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"]   # read + write weights and state
         optimizer = _num(moved, nums) / hbm_rate
-    return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency,
+    return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency, dcn_steps,
                  optimizer, dict(opts.overlap), opts.critical_overlap)
+
+
+# Ring steps of one collective over n ranks (the alpha term of the alpha-beta model; NCCL's ring
+# AllReduce is a ReduceScatter then an AllGather, n-1 steps each).
+#   collective      steps
+RING_STEPS = {
+    "AllGather":     1,          # x (n - 1)
+    "ReduceScatter": 1,
+    "AllReduce":     2,
+    "AllToAll":      1,
+}
+
+
+def ring_steps(kind: str, axes, mesh, spans: dict) -> float:
+    """Steps on the slow tier: ranks of the ring outside the fast domain, minus one, per RING_STEPS."""
+    n = 1.0
+    for a in axes:
+        n *= float(mesh[a].size) / spans.get(a, 1)
+    return RING_STEPS[kind] * (n - 1)
 
 
 def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:

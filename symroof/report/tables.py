@@ -92,7 +92,7 @@ def _step_model(results) -> str:
     for chip, s in calibrate.summary(preds).items():
         cal = cals[chip]
         step = s["model_step_error"]
-        out.append(f"{chip} (eta_mm {cal.eta_mm:.3f}, eta_comm {cal.eta_comm:.3f}, {cal.source}), "
+        out.append(f"{chip} (eta_mm {cal.eta_mm:.3f}, t_dcn {1e6 * cal.t_dcn:.0f} us, {cal.source}), "
                    f"{s['model_mfu_error']['n']} check runs: step model {pts(s['model_mfu_error'])}; "
                    f"constant MFU {pts(s['baseline_mfu_error'])}"
                    + ("" if step is None else f"; step time median {100 * step['median']:.1f} %, "
