@@ -313,8 +313,10 @@ def predict(run: PublishedRun) -> Result:
     from ..core.symbols import C
 
     nums = values(run)
-    # The least work the hardware must do: the causal half of the attention core.
-    terms = roofline.step(shard(_graph(run, "causal"), run.mesh), overlap="sum")
+    # The least work the hardware must do: the causal half of the attention core. The graph's
+    # numbers go in before the roofline's Max is formed (exact, and far faster than a symbolic Max).
+    sg = _numeric(shard(_graph(run, "causal"), run.mesh), nums)
+    terms = roofline.step(sg, overlap="sum")
     seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
@@ -327,10 +329,27 @@ def predict(run: PublishedRun) -> Result:
     _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step), _parts(run, nums))
+                  float(measured_step), _parts(run, nums, sg))
 
 
-def _parts(run: PublishedRun, nums: dict):
+def _numeric(sg, nums: dict):
+    """The sharded graph with this run's numbers put into every per-chip cost (exact rationals):
+    the model's symbols go, the hardware's (C, W_hbm, W_ici, W_dcn) are numbers too."""
+    from ..parallel.sharding import Collective
+
+    out = sg.copy()
+    for _, d in out.nodes(data=True):
+        for key in ("local_flops", "local_bytes", "local_vector_flops", "repeat"):
+            if key in d:
+                d[key] = sp.sympify(d[key]).xreplace(nums)
+        if "collectives" in d:
+            d["collectives"] = [Collective(c.kind, c.axes, c.tensor, sp.sympify(c.volume).xreplace(nums))
+                                for c in d["collectives"]]
+    out.graph["sizes"] = {k: sp.sympify(v).xreplace(nums) for k, v in sg.graph["sizes"].items()}
+    return out
+
+
+def _parts(run: PublishedRun, nums: dict, sg=None):
     """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
     from ..parallel import step_model
     from ..parallel.sharding import shard
@@ -342,7 +361,8 @@ def _parts(run: PublishedRun, nums: dict):
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
         spans=dict(run.spans or {}), overlapped=run.overlap)
-    return step_model.parts(shard(_graph(run, "causal"), run.mesh), nums, opts)
+    sg = sg if sg is not None else shard(_graph(run, "causal"), run.mesh)
+    return step_model.parts(sg, nums, opts)
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:

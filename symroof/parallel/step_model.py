@@ -84,9 +84,12 @@ class Parts:
     overlap: dict
     critical_overlap: float
 
+    _busy: dict = field(default_factory=dict, repr=False)   # eta_mm -> busy seconds (a fit asks often)
+
     def compute(self, eta_mm: float = 1.0) -> float:
-        busy = sum(max(flop / eta_mm, hbm) for flop, hbm in self.matmul) + self.memory
-        return busy * (1 + self.bubble)
+        if eta_mm not in self._busy:
+            self._busy[eta_mm] = sum(max(flop / eta_mm, hbm) for flop, hbm in self.matmul) + self.memory
+        return self._busy[eta_mm] * (1 + self.bubble)
 
     def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
         hide = self.compute(eta_mm)
