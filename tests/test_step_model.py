@@ -149,7 +149,10 @@ def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds):
 
 
 # Chips where the model misses the targets (median <= 3, max <= 8 MFU points), with the numbers.
-MISSES = {"tpu-v5e": "median 3.1 pt: the sizes differ by more than the model explains (32B above, 64B below)"}
+MISSES = {
+    "tpu-v5e": "median 3.1 pt: the sizes differ by more than the model explains (32B above, 64B below)",
+    "h100-sxm": "median 3.05 pt: Llama 3 rows 3-6 pt low (their overlap is not recorded), Megatron rows within 3",
+}
 
 
 @pytest.mark.parametrize("chip", ["h100-sxm", "tpu-v5e", "a100-sxm"])

@@ -9,8 +9,9 @@ Two numbers per chip card, fitted on the runs marked ``split: fit`` only:
   their layer count times their slices, which is what it measures.
 
 The objective is the squared log error of the step time (measured step time, or the one the
-measured MFU implies under the source's convention). With fewer than three fit runs only
-``eta_mm`` is fitted (``t_dcn`` stays 0): two numbers from one or two rows would fit noise.
+measured MFU implies under the source's convention). ``t_dcn`` is fitted only when at least
+three fit runs have exposed scale-out collectives (else it stays 0): a number the rows cannot
+see would be fitted to noise.
 Neither number ever enters the ceiling.
 
 The baseline it must beat: the mean measured MFU of the same fit runs, predicted for every run
@@ -78,7 +79,7 @@ def _golden(f, lo: float, hi: float, steps: int = 50) -> float:
 def fit(results) -> tuple[float, float]:
     """``(eta_mm, t_dcn)`` minimising the squared log step error over ``results`` (fit rows)."""
     eta_mm, t_dcn = 1.0, 0.0
-    free_dcn = len(results) >= 3
+    free_dcn = sum(r.parts.dcn_steps > 0 for r in results) >= 3    # else the data cannot measure it
     for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
         eta_mm = _golden(lambda x: _loss(results, x, t_dcn), *BOUNDS["eta_mm"])
         if free_dcn:

@@ -177,8 +177,10 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
             link = mesh[c.axes[0]].link
             t = per_stage * _bandwidth(c, mesh, nums, opts)
             count = per_stage * (opts.microbatches if c.on_critical_path else 1)
-            latency += count * (_num(hops([mesh[a] for a in c.axes]), nums) * opts.t_hop + opts.t_launch)
-            if link == "dcn":
+            hidden = bool(set(c.axes) & set(opts.overlapped))     # the source overlaps it, latency too
+            if not hidden:
+                latency += count * (_num(hops([mesh[a] for a in c.axes]), nums) * opts.t_hop + opts.t_launch)
+            if link == "dcn" and not hidden:
                 dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
             if c.on_critical_path and not set(c.axes) & set(opts.overlapped):
                 critical[link] = critical.get(link, 0.0) + t
@@ -193,8 +195,9 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
         link, sends = _sends(sg, nums, opts)
         waits = background if "stage" in opts.overlapped else critical
         waits[link] = waits.get(link, 0.0) + sends
-        latency += 2 * opts.microbatches * opts.virtual * (opts.t_hop + opts.t_launch)
-        if link == "dcn":
+        if "stage" not in opts.overlapped:
+            latency += 2 * opts.microbatches * opts.virtual * (opts.t_hop + opts.t_launch)
+        if link == "dcn" and "stage" not in opts.overlapped:
             dcn_steps += 2 * opts.microbatches * opts.virtual
     optimizer = 0.0
     if opts.optimizer:
