@@ -64,12 +64,13 @@ def test_measured_mfu_is_below_the_ceiling(name, results, request):
 
 def test_the_step_model_never_beats_the_ideal_roofline(results):
     """The step model adds what the ideal leaves out, so with its own efficiencies (uncalibrated,
-    eta = 1) its step is never shorter than roofline.step's lower bound, and its MFU never above the
-    ceiling. The two are computed separately (per-op kernel times and exposure vs the whole-step
-    max of t_math, t_hbm, t_comms), so a term dropped from the step model turns this red."""
+    eta = 1) its step is never shorter than the roofline's compute and HBM terms. The two are
+    computed separately (per-op kernel times vs whole-graph sums), so a dropped op turns this red.
+    (Communication is not compared: the step model charges the ring factor (n-1)/n and two-tier
+    bandwidth, which the book's ideal rule leaves out.)"""
     for name, result in results.items():
-        assert result.parts.step() >= result.t_step * (1 - 1e-9), name
         assert result.parts.compute() >= result.terms["t_math"] * (1 - 1e-9), name
+        assert result.parts.step() >= max(result.terms["t_math"], result.terms["t_hbm"]) * (1 - 1e-9), name
 
 
 # ----------------------------------------------------------------------------- the data vs its sources

@@ -23,6 +23,53 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import sympy as sp
+
+# ----------------------------------------------------------------------------- a run's step-model parts
+
+
+def numeric(sg, nums: dict):
+    """The sharded graph with this run's numbers put into every per-chip cost (exact rationals):
+    the model's symbols go, the hardware's (C, W_hbm, W_ici, W_dcn) are numbers too."""
+    from ..parallel.sharding import Collective
+
+    out = sg.copy()
+    for _, d in out.nodes(data=True):
+        for key in ("local_flops", "local_bytes", "local_vector_flops", "repeat"):
+            if key in d:
+                d[key] = _sub(d[key], nums)
+        if "collectives" in d:
+            d["collectives"] = [Collective(c.kind, c.axes, c.tensor, _sub(c.volume, nums))
+                                for c in d["collectives"]]
+    out.graph["sizes"] = {k: _sub(v, nums) for k, v in sg.graph["sizes"].items()}
+    return out
+
+
+def _sub(expr, nums: dict):
+    return expr.xreplace(nums) if isinstance(expr, sp.Basic) else sp.Integer(expr)
+
+
+def step_parts(run, nums: dict, sg=None):
+    """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
+    from ..parallel import step_model
+    from ..parallel.sharding import shard
+
+    chip = run.chip
+    opts = step_model.Options(
+        tile=chip.matrix_unit, cores=chip.matrix_units,
+        attention_efficiency=float(chip.attention_efficiency or 1), recompute=run.recompute,
+        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
+        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
+        spans=dict(run.spans or {}), overlapped=run.overlap)
+    if sg is None:
+        from .published import _graph
+
+        sg = numeric(shard(_graph(run, "causal"), run.mesh), nums)
+    return step_model.parts(sg, nums, opts)
+
+
+# ----------------------------------------------------------------------------- fitting
+
 BOUNDS = {"eta_mm": (0.05, 1.0), "t_dcn": (0.0, 1e-3)}
 
 

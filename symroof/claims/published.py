@@ -315,7 +315,9 @@ def predict(run: PublishedRun) -> Result:
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core. The graph's
     # numbers go in before the roofline's Max is formed (exact, and far faster than a symbolic Max).
-    sg = _numeric(shard(_graph(run, "causal"), run.mesh), nums)
+    from .calibrate import numeric, step_parts
+
+    sg = numeric(shard(_graph(run, "causal"), run.mesh), nums)
     terms = roofline.step(sg, overlap="sum")
     seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
@@ -329,40 +331,7 @@ def predict(run: PublishedRun) -> Result:
     _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step), _parts(run, nums, sg))
-
-
-def _numeric(sg, nums: dict):
-    """The sharded graph with this run's numbers put into every per-chip cost (exact rationals):
-    the model's symbols go, the hardware's (C, W_hbm, W_ici, W_dcn) are numbers too."""
-    from ..parallel.sharding import Collective
-
-    out = sg.copy()
-    for _, d in out.nodes(data=True):
-        for key in ("local_flops", "local_bytes", "local_vector_flops", "repeat"):
-            if key in d:
-                d[key] = sp.sympify(d[key]).xreplace(nums)
-        if "collectives" in d:
-            d["collectives"] = [Collective(c.kind, c.axes, c.tensor, sp.sympify(c.volume).xreplace(nums))
-                                for c in d["collectives"]]
-    out.graph["sizes"] = {k: sp.sympify(v).xreplace(nums) for k, v in sg.graph["sizes"].items()}
-    return out
-
-
-def _parts(run: PublishedRun, nums: dict, sg=None):
-    """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
-    from ..parallel import step_model
-    from ..parallel.sharding import shard
-
-    chip = run.chip
-    opts = step_model.Options(
-        tile=chip.matrix_unit, cores=chip.matrix_units,
-        attention_efficiency=float(chip.attention_efficiency or 1), recompute=run.recompute,
-        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
-        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}), overlapped=run.overlap)
-    sg = sg if sg is not None else shard(_graph(run, "causal"), run.mesh)
-    return step_model.parts(sg, nums, opts)
+                  float(measured_step), step_parts(run, nums, sg))
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:
@@ -390,31 +359,10 @@ def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
 
 
 def as_json(results: list[Result], fits: list[Fit]) -> dict:
-    """The ceiling table, the efficiency factors, and the calibrated step model against the baseline."""
-    from . import calibrate
+    """The ceiling table, the efficiency factors, and the calibrated step model (claims/validate_json.py)."""
+    from .validate_json import as_json as full
 
-    cals = calibrate.calibrations(results)
-    preds = {p.name: p for p in calibrate.predictions(results, cals)}
-    out = _ceiling_json(results, fits)
-    for row in out["runs"]:
-        p = preds[row["name"]]
-        row.update({
-            "ceiling_mfu": row["mfu_ceiling"], "predicted_step_s": p.predicted_step_s,
-            "predicted_mfu": p.predicted_mfu, "error": p.predicted_mfu - p.measured_mfu,
-            "measured_step_s": p.measured_step_s, "step_published": p.step_published,
-            "step_error": p.predicted_step_s / p.measured_step_s - 1,
-            "baseline_mfu": p.baseline_mfu,
-            "baseline_error": None if p.baseline_mfu is None else p.baseline_mfu - p.measured_mfu,
-            "recompute": r_recompute(results, row["name"]), "step_terms_s": p.terms,
-        })
-    out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "t_dcn_s": c.t_dcn, "source": c.source,
-                           "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
-    out["summary"] = calibrate.summary(list(preds.values()))
-    return out
-
-
-def r_recompute(results: list[Result], name: str) -> str:
-    return next(r.run.recompute for r in results if r.run.name == name)
+    return full(results, fits, _ceiling_json(results, fits))
 
 
 def _ceiling_json(results: list[Result], fits: list[Fit]) -> dict:

@@ -95,8 +95,11 @@ class Parts:
         hide = self.compute(eta_mm)
         out = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
         out += sum(t / eta_comm for t in self.tail.values())
-        for link, t in self.background.items():
-            out += max(0.0, t / eta_comm - self.overlap.get(link, 1.0) * hide)
+        # The book's "sum" model: collectives on different links do not overlap each other, so
+        # what hides behind the compute is their sum; the part a link cannot overlap waits.
+        hideable = sum(self.overlap.get(link, 1.0) * t / eta_comm for link, t in self.background.items())
+        out += sum((1 - self.overlap.get(link, 1.0)) * t / eta_comm for link, t in self.background.items())
+        out += max(0.0, hideable - hide)
         return out + self.latency + self.dcn_steps * t_dcn
 
     def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
@@ -111,7 +114,7 @@ class Parts:
 
 
 def _num(expr, nums) -> float:
-    return float(sp.sympify(expr).xreplace(nums))
+    return float(expr.xreplace(nums) if isinstance(expr, sp.Basic) else expr)
 
 
 def bubble(stages: int, opts: Options) -> float:
