@@ -27,7 +27,9 @@ def _count(args) -> None:
             "params": {"total": result.params_total, "by_group": result.params_by_group,
                        "active": result.params_active},
             "flops": {"forward": result.flops_forward, "backward": result.flops_backward,
-                      "per_token": float(result.flops_per_token), "by_module": result.flops_by_module},
+                      "per_token": float(result.flops_per_token), "by_module": result.flops_by_module,
+                      "model": result.flops_model, "recompute": result.flops_recompute,
+                      "hardware": result.flops_hardware},
             "memory_bytes": result.memory, "run": vars(run),
         }, indent=2))
         return
@@ -40,6 +42,11 @@ def _count(args) -> None:
              ["training FLOPs / token", grouped(result.flops_per_token) if result.flops_per_token.denominator == 1
               else str(result.flops_per_token),
               si(result.flops_per_token)]]
+    policy = "none" if result.recompute is None else result.recompute
+    policy = policy if isinstance(policy, str) else "keep " + ", ".join(policy)
+    rows += [["model FLOPs (MFU numerator)", grouped(result.flops_model), si(result.flops_model)],
+             [f"hardware FLOPs (HFU, recompute: {policy})", grouped(result.flops_hardware),
+              si(result.flops_hardware)]]
     rows += [[f"memory: {part}", grouped(n), si(n, "B")] for part, n in result.memory.items()]
     how = "6·N rule" if args.six_n else f"per-op, {args.attention} attention"
     print(f"{card.name}: {args.batch} sequence(s) × {args.seq} tokens ({how})")
@@ -344,6 +351,11 @@ def _run_options(p) -> None:
     p.add_argument("--optimizer-bytes", dest="optimizer_bytes", type=_count_int,
                    help="optimizer bytes per parameter (8: Adam, fp32 moments)")
     p.add_argument("--act-bytes", dest="act_bytes", type=_count_int, help="bytes per activation (2)")
+    p.add_argument("--mask-bytes", dest="mask_bytes", type=_count_int,
+                   help="bytes per saved dropout-mask element (1)")
+    p.add_argument("--recompute", help="activation recompute: none, full, selective, or the tensors "
+                   "to keep, comma-separated (e.g. layer/attn_residual); sets memory and hardware "
+                   "FLOPs instead of --ckpt")
 
 
 def _count_int(text: str) -> int:

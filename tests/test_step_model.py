@@ -122,7 +122,7 @@ def test_mfu_falls_with_more_pipeline_stages_at_a_fixed_batch():
     for stages in (2, 4, 8):
         data = 96 // stages
         mesh = dict(base.mesh, stage=Axis("stage", sp.Integer(stages), "dcn"), data=Axis("data", sp.Integer(data), "dcn"))
-        run = replace(base, mesh=mesh, microbatches=base.batch // data, interleave=1)
+        run = replace(base, mesh=mesh, microbatches=base.batch // data, interleave=1, schedule="1f1b")
         r = predict(run)
         mfus.append(r.ceiling * r.t_step / r.parts.step())
     assert mfus[0] > mfus[1] > mfus[2]
@@ -150,7 +150,7 @@ def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds):
 
 # Chips where the model misses the targets (median <= 3, max <= 8 MFU points), with the numbers.
 MISSES = {
-    "tpu-v5e": "median 3.1 pt: the sizes differ by more than the model explains (32B above, 64B below)",
+    "tpu-v5e": "median 3.8 pt: the sizes differ by more than the model explains (32B above, 128B below)",
     "h100-sxm": "median 3.05 pt: Llama 3 rows 3-6 pt low (their overlap is not recorded), Megatron rows within 3",
 }
 
@@ -186,13 +186,9 @@ runs:
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ("      data: {size: 2, link: dcn}\n", "      stage: {size: 2, link: dcn}\n    microbatches: 5\n",
-     "key 'microbatches' (5) is more than the 4 sequences"),
-    ("      data: {size: 2, link: dcn}\n", "      stage: {size: 2, link: dcn}\n    microbatches: 4\n    interleave: 40\n",
-     "key 'interleave' (40) is more than the 17 blocks per stage"),
     ("tensor: {size: 8, link: ici}", "tensor: {size: 16, link: ici}", "larger than the 8-chip pod"),
     ("data: {size: 2, link: dcn}", "data: {size: 2, link: ici, inner: 2}", "must be on a dcn axis"),
-    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: most", "allowed: none, selective, full"),
+    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    overlap: [tensr]", "key 'overlap' must list axis names"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    measured_tflops: 500", "implies an MFU of 0.506"),
     ("    measured_mfu: 0.4\n", "", "missing key 'measured_mfu' (or 'measured_step_s'"),
 ])

@@ -57,14 +57,19 @@ def step_parts(run, nums: dict, sg=None):
     chip = run.chip
     opts = step_model.Options(
         tile=chip.matrix_unit, cores=chip.matrix_units,
-        attention_efficiency=float(chip.attention_efficiency or 1), recompute=run.recompute,
+        attention_efficiency=float(chip.attention_efficiency or 1),
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
         spans=dict(run.spans or {}), overlapped=run.overlap)
     if sg is None:
         from .published import _graph
 
-        sg = numeric(shard(_graph(run, "causal"), run.mesh), nums)
+        sg = shard(_graph(run, "causal"), run.mesh)
+        if run.recompute != "none":
+            from ..core.recompute import apply
+
+            sg = apply(sg, run.recompute)
+        sg = numeric(sg, nums)
     return step_model.parts(sg, nums, opts)
 
 

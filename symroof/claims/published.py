@@ -43,12 +43,10 @@ CONVENTIONS = {
 }
 
 _RUN_KEYS = {"name", "source", "model", "mlp", "chip", "chips", "mesh", "batch", "seq",
-             "microbatches", "interleave", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
-             "split", "convention", "measured_step_s", "recompute", "schedule", "overlap"}
+             "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
+             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "split", "convention")          # and measured_mfu or measured_step_s
-_RECOMPUTE = ("none", "selective", "full")
-_SCHEDULES = ("gpipe", "1f1b", "interleaved")
 _AXES = ("tensor", "stage", "data", "fsdp", "seq", "pod")
 _BATCH_AXES = ("data", "fsdp", "pod")          # axes that split the batch (sharding.ACTIVATION_RULES)
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
@@ -66,7 +64,9 @@ class PublishedRun:
     batch: int
     seq: int
     microbatches: int
-    interleave: int
+    interleave: int          # virtual stages per chip (v of the interleaved schedule)
+    schedule: str            # a row of parallel/pipeline.SCHEDULES
+    recompute: str           # activation recompute the source states: none, full or selective
     measured_mfu: sp.Rational
     measured_tflops: sp.Rational | None       # per chip, as published (optional)
     measured_tokens_per_s: sp.Rational | None  # whole system, as published (optional)
@@ -76,8 +76,6 @@ class PublishedRun:
     peak: str
     note: str
     measured_step_s: sp.Rational | None = None  # seconds per step, as published (optional)
-    recompute: str = "none"                     # activation recompute: none | selective | full
-    schedule: str | None = None                 # pipeline schedule, when the source names one
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
     overlap: tuple = ()                         # axes whose activation collectives the source overlaps
 
@@ -147,7 +145,7 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
 
 
 def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRun:
-    from .run_checks import _check_pipeline, _check_pod, _resolve
+    from .run_checks import _check_pod, _resolve
 
     from ..io.cards import _check_keys, parse_number, _positive_int, model_from_dict
     from ..io.catalog import load_chip, load_model
@@ -202,7 +200,10 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
-    _check_pipeline(raw, ints, mesh, model, replicas, where)
+    schedule = _schedule(raw, ints, mesh, model, replicas, where)
+    recompute = raw.get("recompute", "none")
+    if recompute not in ("none", "full", "selective"):
+        raise CardError(f"{where}: key 'recompute' is {recompute!r}; allowed: none, full, selective")
     if "measured_mfu" not in raw and "measured_step_s" not in raw:
         raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
     mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
@@ -228,17 +229,14 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
     if conv["peak"] not in chip.peak_flops_per_s:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
-    for key, allowed in (("recompute", _RECOMPUTE), ("schedule", _SCHEDULES)):
-        if key in raw and raw[key] not in allowed:
-            raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(allowed)}")
     run = PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, mlp=mlp, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
-        microbatches=ints["microbatches"], interleave=ints["interleave"],
+        microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
+        recompute=recompute,
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
-        recompute=raw.get("recompute", "none"), schedule=raw.get("schedule"), spans=spans,
-        overlap=_overlap(raw.get("overlap", []), mesh, where))
+        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where))
     if "measured_mfu" not in raw:       # derived from the published step time under the convention
         from ..io.bind import evaluate
         from ..core.symbols import C
@@ -257,6 +255,29 @@ def _overlap(axes, mesh: dict, where: str) -> tuple:
     if not isinstance(axes, list) or any(a not in _AXES for a in axes):
         raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(_AXES)})")
     return tuple(a for a in axes if a in mesh)
+
+
+def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:
+    """The run's pipeline schedule: as named, else interleaved when ``interleave`` > 1, else 1F1B
+    (Megatron-LM's default); refused where the pipeline cannot run (pipeline.check)."""
+    from ..parallel import pipeline
+    from ..errors import InfeasibleError
+
+    v = ints["interleave"]
+    name = raw.get("schedule", "interleaved" if v > 1 else "1f1b")
+    if name not in pipeline.SCHEDULES:
+        raise CardError(f"{where}: key 'schedule' is {name!r}; allowed: {', '.join(pipeline.SCHEDULES)}")
+    if v > 1 and name != "interleaved":
+        raise CardError(f"{where}: key 'interleave' is {v}, but only the interleaved schedule has "
+                        f"virtual stages (key 'schedule' is {name!r})")
+    if "stage" in mesh:
+        try:
+            n_blocks = sum(count for _, count in pipeline.blocks(model.n_layers))
+            pipeline.check(n_blocks, int(mesh["stage"].size), v, ints["microbatches"],
+                           ints["batch"] // replicas, where)
+        except InfeasibleError as err:
+            raise CardError(str(err)) from None
+    return name
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -298,11 +319,11 @@ def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card, run settings, batch, schedule."""
     from ..io.bind import chip_values, model_values
     from ..io.run import RunSettings
-    from ..core.symbols import B, T, n_micro
+    from ..core.symbols import B, T, n_micro, n_virtual
 
     return {**model_values(run.model), **chip_values(run.chip, run.peak), **RunSettings().values(),
             B: sp.Integer(run.batch), T: sp.Integer(run.seq),
-            n_micro: sp.Integer(run.microbatches * run.interleave)}   # interleaving divides the bubble
+            n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
 
 
 def predict(run: PublishedRun) -> Result:
@@ -317,8 +338,13 @@ def predict(run: PublishedRun) -> Result:
     # numbers go in before the roofline's Max is formed (exact, and far faster than a symbolic Max).
     from .calibrate import numeric, step_parts
 
-    sg = numeric(shard(_graph(run, "causal"), run.mesh), nums)
-    terms = roofline.step(sg, overlap="sum")
+    sg = shard(_graph(run, "causal"), run.mesh)
+    if run.recompute != "none":      # the replayed forward ops are work the hardware must do
+        from ..core.recompute import apply
+
+        sg = apply(sg, run.recompute)
+    sg = numeric(sg, nums)
+    terms = roofline.step(sg, overlap="sum", schedule=run.schedule)
     seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
@@ -375,6 +401,9 @@ def _ceiling_json(results: list[Result], fits: list[Fit]) -> dict:
             "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
             "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
             "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
+            "recompute": r.run.recompute,
+            "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
+                         "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
             "consistent": r.measured <= r.ceiling,
         } for r in results],
         "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),

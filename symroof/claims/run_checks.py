@@ -35,19 +35,6 @@ def _check_pod(mesh: dict, spans: dict, chip, where: str) -> None:
                         f"{chip.name} torus has {len(chip.pod_shape)}")
 
 
-def _check_pipeline(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> None:
-    """More microbatches than sequences, or more virtual stages than layers per stage, cannot run."""
-    sequences = ints["batch"] // replicas
-    if ints["microbatches"] > sequences:
-        raise CardError(f"{where}: key 'microbatches' ({ints['microbatches']}) is more than the "
-                        f"{sequences} sequences per pipeline")
-    stages = int(mesh["stage"].size) if "stage" in mesh else 1
-    # the embedding and the head count as blocks of their own (Llama 3, arXiv 2407.21783, 3.3.2)
-    per_stage = (model.n_layers + 2) // stages if stages > 1 else 1
-    if ints["interleave"] > per_stage:
-        raise CardError(f"{where}: key 'interleave' ({ints['interleave']}) is more than the "
-                        f"{per_stage} blocks per stage")
-
 
 # A published throughput must agree with the published MFU and the card's peak to within the
 # rounding of the printed numbers (2 %), or the run's convention, peak or batch is wrong.

@@ -13,6 +13,7 @@ import sympy as sp
 
 from . import ops
 from .graph import core_scale, elements, operand, width
+from .symbols import b_mask
 
 
 def add_backward(b) -> None:
@@ -46,6 +47,8 @@ def add_backward(b) -> None:
             g.add_node(grad, op=node["op"], flops=sp.Integer(0),
                        vector_flops=scale * ops.elementwise_flops(node["op"], elements(b, name), "backward"),
                        bytes=dy + 2 * saved, wrt="all")
+            if node["op"] == "dropout":        # reads dy and its mask (not its input), writes dx
+                g.nodes[grad]["bytes"] = dy + hbm(b.dims[name]) * (b_mask + width(b, name))
             for role, _ in operands:
                 grad_of[(name, role)] = grad
             new.append(grad)

@@ -29,6 +29,8 @@ class Block:
     attention: bool = True
     gated_mlp: bool = True
     norms: bool = True             # norms and residual adds
+    dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
+                                   # attention and MLP outputs (saves a mask: core/recompute.py)
 
     @property
     def count(self):
@@ -91,11 +93,20 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
                   [("q", f"{p}/attn/rope_q"), ("k", keys)], repeat=repeat, core=True)
     b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores")], "B K G T S",
                   repeat=repeat, core=True)
+    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
     b.contraction(f"{p}/attn/av", "B K G T S, B S K H -> B T K G H",
-                  [("p", f"{p}/attn/softmax"), ("v", values)], repeat=repeat, core=True)
+                  [("p", probs), ("v", values)], repeat=repeat, core=True)
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", f"{p}/attn/av", ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")
-    return f"{p}/attn/o"
+    return _dropout(b, block, f"{p}/attn/o_dropout", f"{p}/attn/o", "B T D")
+
+
+def _dropout(b, block: Block, name: str, x: str, dims: str, core: bool = False) -> str:
+    """Dropout of tensor ``x`` where the block has it (training only); returns what follows reads."""
+    if not block.dropout or b.phase != "train":
+        return x
+    b.elementwise(name, "dropout", [("x", x)], dims, repeat=block.count, core=core)
+    return name
 
 
 def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
@@ -104,6 +115,7 @@ def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
         norm(f"{p}/mlp_norm", x, "B T D")
         x = f"{p}/mlp_norm"
     mlp_out = _moe(b, block, x) if block.moe else _mlp(b, block, proj, x)
+    mlp_out = _dropout(b, block, f"{p}/mlp/dropout", mlp_out, "B T D")
     if block.sandwich_norms:
         norm(f"{p}/post_mlp_norm", mlp_out, "B T D")
         mlp_out = f"{p}/post_mlp_norm"

@@ -69,6 +69,17 @@ def flops(g: nx.DiGraph, phase: str | None = None, approximation: str | None = N
     return total(g, "flops", phase)
 
 
+def model_flops(g: nx.DiGraph) -> sp.Expr:
+    """Contraction FLOPs the model needs (the MFU numerator): forward and backward, no replay."""
+    return total(g, "flops", where=lambda n, d: d["phase"] != "recompute")
+
+
+def hardware_flops(g: nx.DiGraph) -> sp.Expr:
+    """Contraction FLOPs the hardware runs (the HFU numerator): with the replayed forward ops
+    that ``recompute.apply`` adds (phase ``"recompute"``)."""
+    return total(g, "flops")
+
+
 def training_flops_per_token(g: nx.DiGraph, approximation: str | None = None) -> sp.Expr:
     return sp.expand(flops(g, None, approximation) / (B * T))
 
@@ -122,18 +133,23 @@ def kv_cache_bytes(g: nx.DiGraph) -> sp.Expr:
                     for n, d in g.nodes(data=True) if d.get("cache")))
 
 
-def training_memory(g: nx.DiGraph) -> dict[str, sp.Expr]:
+def training_memory(g: nx.DiGraph, recompute=None) -> dict[str, sp.Expr]:
     """Bytes of training state: weights, gradients, optimizer state and activation checkpoints.
 
     Checkpoints: ``n_ckpt`` arrays of the layer input's shape saved per layer (remat recomputes
-    the rest). Set ``b_grad = 0`` for the book's convention, which keeps no gradient buffer.
+    the rest), or, given a ``recompute`` policy, what each block saves under it
+    (``recompute.activation_memory``). Set ``b_grad = 0`` for the book's convention, which
+    keeps no gradient buffer.
     """
+    from .recompute import activation_memory
+
     p = params(g)
     parts = {
         "params": b_param * p,
         "gradients": b_grad * p,
         "optimizer": b_opt * p,
-        "checkpoints": n_ckpt * checkpointed_layers(g) * b_act,
+        "checkpoints": (n_ckpt * checkpointed_layers(g) * b_act if recompute is None
+                        else activation_memory(g, recompute)),
     }
     parts["total"] = sp.Add(*parts.values())
     return parts

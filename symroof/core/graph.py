@@ -32,7 +32,7 @@ import sympy as sp
 
 from . import ops
 from .blocks import Block, add_block
-from .symbols import B, D, E, F, H, K, N, S, T, V, b_act, b_kv, b_param, k
+from .symbols import B, D, E, F, H, K, N, S, T, V, b_act, b_kv, b_mask, b_param, k
 
 PARAM_GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 PHASES = ("train", "prefill", "decode")
@@ -200,6 +200,8 @@ def _cost_forward(b: _Builder, name: str) -> None:
         written = ops.numel(b.dims[node["operands"][0][1]], size) * b_kv
     else:
         written = hbm(b.dims[name]) * b_act
+    if node["op"] == "dropout":            # the mask, kept for the backward pass
+        written += hbm(b.dims[name]) * b_mask
     scale = core_scale(b, node)
     if node["op"] == "contraction":
         flops, vector = scale * ops.contraction_flops(node["sig"], size), sp.Integer(0)

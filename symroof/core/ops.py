@@ -92,6 +92,7 @@ ELEMENTWISE = {
     "gated_act":     (5, 8),       # act(gate) · up (SiLU or GELU with its handful of ops)
     "act":           (4, 6),       # a plain activation (GELU) in the book's ungated MLP
     "add":           (1, 0),       # residual add; its gradient is a copy
+    "dropout":       (2, 1),       # compare a random number with p, scale the kept; bwd: dy·mask·scale
     "route":         (5, 5),       # router softmax + top-k + combine weights
     "dispatch":      (0, 0),       # tokens to their experts (data movement only)
     "combine":       (2, 2),       # weighted sum of the k expert outputs

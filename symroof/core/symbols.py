@@ -50,6 +50,7 @@ _TABLE = [
     ("n_ep",     r"N_{\text{EP}}",             True,  "chips along the expert-parallel mesh axis"),
     ("M_E",      "M_E",                        True,  "physical ICI axes spanned by the expert mesh axis"),
     ("n_micro",  r"n_{\text{micro}}",          True,  "pipeline microbatches per step"),
+    ("n_virtual", r"v",                         True,  "virtual pipeline stages (model chunks) per chip, interleaved schedule"),
     # hardware
     ("C",        "C",                          False, "peak FLOPs/s per chip"),
     ("W_hbm",    r"W_{\text{hbm}}",            False, "HBM bandwidth per chip, bytes/s"),
@@ -60,6 +61,7 @@ _TABLE = [
     # numeric formats and run settings
     ("b_param",  r"b_{\text{param}}",          False, "bytes per parameter element"),
     ("b_act",    r"b_{\text{act}}",            False, "bytes per activation element"),
+    ("b_mask",   r"b_{\text{mask}}",          False, "bytes per element of a saved dropout mask"),
     ("b_kv",     r"b_{\text{kv}}",             False, "bytes per KV-cache element"),
     ("b_grad",   r"b_{\text{grad}}",           False, "bytes per gradient element kept between steps"),
     ("b_opt",    r"b_{\text{opt}}",            False, "optimizer-state bytes per parameter (Adam: two moments)"),
@@ -76,10 +78,11 @@ for _name, _latex, _integer, _meaning in _TABLE:
 
 B, T, S, D, F, N, K, H, L, V, E, k = (SYMBOLS[n] for n in "B T S D F N K H L V E k".split())
 n_chips, n_pods, X, Y, Z = (SYMBOLS[n] for n in ("n_chips", "n_pods", "X", "Y", "Z"))
-M_X, M_Y, M_Z, n_micro = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro"))
+M_X, M_Y, M_Z, n_micro, n_virtual = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro", "n_virtual"))
 n_stages, n_ep, M_E = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E"))
 C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
 t_hop = SYMBOLS["t_hop"]
+b_mask = SYMBOLS["b_mask"]
 b_param, b_act, b_grad, b_opt, b_kv = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt", "b_kv"))
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
 

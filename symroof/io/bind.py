@@ -91,6 +91,18 @@ class Count:
     flops_backward: int
     flops_by_module: dict      # module -> {"forward": int, "backward": int}
     memory: dict               # training memory in bytes: params, gradients, optimizer, checkpoints, total
+    recompute: object = None   # the activation-recompute policy (None: the --ckpt convention)
+    flops_recompute: int = 0   # forward FLOPs the backward pass replays under that policy
+
+    @property
+    def flops_model(self) -> int:
+        """FLOPs the model needs per step: the MFU numerator."""
+        return self.flops_forward + self.flops_backward
+
+    @property
+    def flops_hardware(self) -> int:
+        """FLOPs the hardware runs per step, replayed forward ops included: the HFU numerator."""
+        return self.flops_model + self.flops_recompute
 
     @property
     def flops_per_token(self) -> Fraction:
@@ -106,9 +118,14 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
     """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens."""
     from ..io.run import RunSettings
 
+    from ..core import recompute
+
+    run = run or RunSettings()
     g = graph_for(card, attention)
-    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),
-              **(run or RunSettings()).values()}
+    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **run.values()}
+    policy = run.recompute
+    replay = (derive.total(recompute.apply(g, policy), "flops", "recompute") if policy is not None
+              else sp.Integer(0))
     groups = {name: as_int(evaluate(expr, values)) for name, expr in derive.params_by_group(g).items()}
     modules: dict[str, dict[str, int]] = {}
     for phase in ("forward", "backward"):
@@ -121,7 +138,9 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
         flops_forward=as_int(evaluate(derive.flops(g, "forward", approximation), values)),
         flops_backward=as_int(evaluate(derive.flops(g, "backward", approximation), values)),
         flops_by_module=modules,
-        memory={part: as_int(evaluate(expr, values)) for part, expr in derive.training_memory(g).items()},
+        memory={part: as_int(evaluate(expr, values))
+                for part, expr in derive.training_memory(g, policy).items()},
+        recompute=policy, flops_recompute=as_int(evaluate(replay, values)),
     )
 
 
@@ -150,6 +169,10 @@ def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
     from ..io.run import RunSettings
 
     g = graph_for(card, attention, kernel)
+    if run is not None and run.recompute is not None:     # the replayed forward ops, as rows
+        from ..core.recompute import apply
+
+        g = apply(g, run.recompute)
     hw = chip_values(chip, dtype)
     ridge = hw[C] / hw[W_hbm]
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, replace
 import sympy as sp
 
 from ..errors import CardError
-from ..core.symbols import b_act, b_grad, b_opt, b_param, n_ckpt
+from ..core.symbols import b_act, b_grad, b_mask, b_opt, b_param, n_ckpt
 
 
 @dataclass(frozen=True)
@@ -21,18 +21,39 @@ class RunSettings:
     optimizer_bytes: int = 8    # Adam: two fp32 moments per parameter
     ckpt_per_layer: int = 2     # saved [B, T, D] arrays per layer: the layer input and the
                                 # MLP input (the book's later revision; its pinned seed says 4)
+    mask_bytes: int = 1         # a saved dropout mask: one byte per element (Korthikanti et al. 2022)
+    recompute: str | tuple | None = None
+    # Activation recompute policy (core/recompute.py): "none", "full", "selective" or a tuple of
+    # tensor names to keep. None keeps today's convention: memory counts ckpt_per_layer
+    # checkpoints and FLOPs count no replay. Given, memory and hardware FLOPs both follow the
+    # policy (ckpt_per_layer = 1 is "full"; 2 is keeping the block input and the MLP input).
 
     def values(self) -> dict[sp.Symbol, sp.Integer]:
         return {b_param: sp.Integer(self.param_bytes), b_act: sp.Integer(self.act_bytes),
                 b_grad: sp.Integer(self.grad_bytes), b_opt: sp.Integer(self.optimizer_bytes),
-                n_ckpt: sp.Integer(self.ckpt_per_layer)}
+                n_ckpt: sp.Integer(self.ckpt_per_layer), b_mask: sp.Integer(self.mask_bytes)}
 
     def with_options(self, **changes) -> "RunSettings":
-        """A copy with some settings changed; each must be a non-negative integer."""
+        """A copy with some settings changed; each a non-negative integer but ``recompute``
+        (a policy name, a tuple of tensor names, or names joined by commas)."""
         known = {f.name for f in fields(self)}
+        if changes.get("recompute") is not None and "ckpt_per_layer" in changes:
+            raise CardError("give checkpoints per layer (ckpt_per_layer, --ckpt) or a recompute "
+                            "policy (recompute, --recompute), not both")
         for key, value in changes.items():
             if key not in known:
                 raise CardError(f"unknown run setting {key!r}; known: {', '.join(sorted(known))}")
+            if key == "recompute":
+                from ..core.recompute import POLICIES
+
+                if isinstance(value, str) and value not in POLICIES:     # tensor names, comma-separated
+                    value = tuple(part.strip() for part in value.split(",") if part.strip())
+                if not (isinstance(value, str) or value is None or
+                        (isinstance(value, tuple) and value and all(isinstance(v, str) for v in value))):
+                    raise CardError(f"run setting 'recompute' must be none, full, selective or a list "
+                                    f"of tensor names, got {value!r}")
+                changes = {**changes, "recompute": value}
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise CardError(f"run setting {key!r} must be a non-negative integer, got {value!r}")
         return replace(self, **changes)

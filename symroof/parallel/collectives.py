@@ -5,6 +5,13 @@ for a ReduceScatter or AllReduce the bytes of the unreduced array, for an AllToA
 bytes of the whole array spread over the ring. ``W`` is the bidirectional bandwidth of one
 chip along one axis with wraparound, ``M`` the number of such physical axes the logical
 axis spans. The ring factor (n-1)/n is dropped, as the book does, unless asked for.
+
+A point-to-point send (``SendRecv``, pipeline stages) is not a ring collective: ``V`` bytes
+go to one neighbour over one link in one direction, so neither ``M`` nor the wraparound
+helps, and the bandwidth is the link's one-way figure (``ONE_WAY``). On ICI that is half of
+``W_ici``: the book's W_ici is the bidirectional per-axis figure, twice the one-way per-link
+bandwidth (https://github.com/jax-ml/scaling-book/blob/0819a7d/tpus.md, the ICI table and
+its footnote). On DCN the card's number is already one direction of the host's NICs.
 """
 
 from __future__ import annotations
@@ -21,6 +28,14 @@ COST = {
     "ReduceScatter": sp.Integer(1),             # T = V / (W·M)
     "AllReduce":     sp.Integer(2),             # ReduceScatter + AllGather
     "AllToAll":      sp.Rational(1, 4),         # a quarter of an AllGather on a bidirectional ring
+    "SendRecv":      sp.Integer(1),             # T = V / W_one_way: one link, one direction (see above)
+}
+POINT_TO_POINT = ("SendRecv",)
+
+#   link     one-way bandwidth of the one link a send uses
+ONE_WAY = {
+    "ici":   W_ici / 2,         # W_ici counts both directions (tpus.md footnote)
+    "dcn":   W_dcn,             # the card's DCN figure is one direction already
 }
 
 #   link     bandwidth symbol   what it is
@@ -58,11 +73,14 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     without wraparound counts half (a line, not a ring). With ``latency`` the time is at least
     ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
     """
-    bandwidth = sp.Add(*(LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes))
+    if kind in POINT_TO_POINT:
+        bandwidth = ONE_WAY[axes[0].link]
+    else:
+        bandwidth = sp.Add(*(LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes))
     time = COST[kind] * volume / bandwidth
     if ring_factor:
         size = sp.Mul(*(a.size for a in axes))
         time *= (size - 1) / size
     if latency:
-        time = sp.Max(time, t_hop * hops(axes))
+        time = sp.Max(time, t_hop * (1 if kind in POINT_TO_POINT else hops(axes)))
     return time

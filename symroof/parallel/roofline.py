@@ -9,8 +9,9 @@ All per chip and symbolic. The overlap model is a parameter, because the book ch
 
 The step time is ``max(t_math, t_hbm, t_comms)`` (or the sum for ``"none"``): a roofline of
 the whole step, in which HBM traffic, like communication, hides behind the matmuls until it
-is the larger. Pipeline stages (a ``stage`` axis) divide the layers and add the bubble
-``(P-1)/n_micro`` of idle time.
+is the larger. Pipeline stages (a ``stage`` axis) divide the layers; the schedule
+(``pipeline.SCHEDULES``: GPipe, 1F1B, interleaved) sets the bubble of idle time, the stage
+sends and how many microbatches' activations a stage holds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import networkx as nx
 import sympy as sp
 
 from ..core import ops
+from ..core.recompute import saved_bytes
+from ..parallel import pipeline
 from ..parallel.collectives import collective_time
 from ..parallel.sharding import layout
 from ..core.symbols import C, W_hbm, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
@@ -32,10 +35,12 @@ def _repeat(d, mesh) -> sp.Expr:
 
 
 def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False,
-                  critical_only: bool = False, latency: bool = False) -> dict[str, sp.Expr]:
+                  critical_only: bool = False, latency: bool = False,
+                  schedule=None) -> dict[str, sp.Expr]:
     """Collective time per (group of) mesh axes, e.g. ``{"fsdp": ..., "tensor": ..., "pod": ...}``.
 
     ``critical_only`` keeps the collectives of activations, which the next op waits for.
+    ``schedule`` names the pipeline schedule (``pipeline.SCHEDULES``) behind the stage sends.
     """
     mesh = sg.graph["mesh"]
     out: dict[str, sp.Expr] = {}
@@ -50,26 +55,28 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
                                                       ring_factor, latency)
             out[key] = out.get(key, sp.Integer(0)) + time
     if "stage" in mesh:
-        out["stage"] = out.get("stage", sp.Integer(0)) + _pipeline_sends(sg, phase)
+        out["stage"] = out.get("stage", sp.Integer(0)) + _pipeline_sends(sg, phase, schedule, latency)
     return out
 
 
-def _pipeline_sends(sg: nx.DiGraph, phase) -> sp.Expr:
-    """Stage-to-stage activation sends: the layer input, once per phase, over one one-way link."""
+def _pipeline_sends(sg: nx.DiGraph, phase, schedule, latency: bool = False) -> sp.Expr:
+    """Stage-to-stage sends of one step: each of the ``n_micro`` microbatches sends its slice of
+    the block input (this chip's shard) ``sends`` times per phase, point to point."""
     mesh = sg.graph["mesh"]
     dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
     act = ops.numel(dims, sg.graph["sizes"]) * b_act
     for axis, dim in layout(dims, mesh, weight=False).items():
         act = act / mesh[axis].size
-    link = collective_time("AllGather", act, [mesh["stage"]]) * 2   # one direction of a bidi link
-    return link * (2 if phase is None else 1)
+    sends = pipeline.row(schedule, mesh["stage"].size)["sends_per_step"]
+    per_phase = sends * collective_time("SendRecv", act / n_micro, [mesh["stage"]], latency=latency)
+    return per_phase * (2 if phase is None else 1)     # activations forward, gradients backward
 
 
 def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
-               latency: bool = False) -> dict[str, sp.Expr]:
+               latency: bool = False, schedule=None) -> dict[str, sp.Expr]:
     """t_comms per link class (``ici``, ``dcn``) under the overlap model."""
     mesh = sg.graph["mesh"]
-    per_axis = comms_by_axis(sg, phase, latency=latency)
+    per_axis = comms_by_axis(sg, phase, latency=latency, schedule=schedule)
     out: dict[str, list] = {}
     for key, time in per_axis.items():
         link = mesh[key.split("+")[0]].link
@@ -79,10 +86,11 @@ def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
 
 
 def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
-         latency: bool = False) -> dict[str, sp.Expr]:
+         latency: bool = False, schedule=None) -> dict[str, sp.Expr]:
     """``t_math``, ``t_hbm``, ``t_comms`` (and per link), ``t_step`` for one step, per chip.
 
     ``latency=True`` adds the book's per-hop floor to every collective (needs ``t_hop``).
+    ``schedule``: the pipeline schedule of a ``stage`` axis (default ``pipeline.DEFAULT``).
     """
     if overlap not in ("sum", "max", "none"):
         raise ValueError(f"overlap must be 'sum', 'max' or 'none', not {overlap!r}")
@@ -90,24 +98,38 @@ def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
     nodes = [d for _, d in sg.nodes(data=True) if phase is None or d["phase"] == phase]
     t_math = sp.Add(*(_repeat(d, mesh) * d["local_flops"] for d in nodes)) / C
     t_hbm = sp.Add(*(_repeat(d, mesh) * d["local_bytes"] for d in nodes)) / W_hbm
-    links = link_times(sg, overlap, phase, latency)
+    links = link_times(sg, overlap, phase, latency, schedule)
     combine = sp.Add if overlap in ("sum", "none") else sp.Max
     t_comms = combine(*links.values()) if links else sp.Integer(0)
-    if "stage" in mesh:       # GPipe-style bubble: (P-1) idle microbatch slots per step
-        bubble = (mesh["stage"].size - 1) / n_micro
+    if "stage" in mesh:       # the schedule's idle fraction (pipeline.SCHEDULES)
+        bubble = pipeline.row(schedule, mesh["stage"].size)["bubble"]
         t_math, t_hbm = t_math * (1 + bubble), t_hbm * (1 + bubble)
     if overlap == "none":
         t_step = sp.Max(t_math, t_hbm) + t_comms
     else:
         t_step = sp.Max(t_math, t_hbm, t_comms)
-    critical = comms_by_axis(sg, phase, critical_only=True)
+    critical = comms_by_axis(sg, phase, critical_only=True, schedule=schedule)
     t_critical = sp.Add(*(t for key, t in critical.items() if key != "stage"))
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": t_step}
 
 
-def memory_per_chip(sg: nx.DiGraph) -> dict[str, sp.Expr]:
-    """Bytes per chip: weights, gradients and optimizer state as sharded, plus checkpoints."""
+def _local(dims, mesh, sizes, fused: bool = False) -> sp.Expr:
+    """Elements of one chip's shard of an activation (none for an on-chip T×S score matrix)."""
+    n = ops.hbm_elements(dims, sizes, fused) if fused else ops.numel(dims, sizes)
+    for axis in layout(dims, mesh, weight=False):
+        n = n / mesh[axis].size
+    return n
+
+
+def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, sp.Expr]:
+    """Bytes per chip: weights, gradients and optimizer state as sharded, plus checkpoints.
+
+    ``recompute=None`` counts ``n_ckpt`` block inputs per layer (the ``--ckpt`` convention);
+    a policy (core/recompute.py) counts what each block saves under it, as sharded. With a
+    ``stage`` axis a chip holds the activations of its layers for the schedule's in-flight
+    microbatches, each ``1/n_micro`` of its batch (GPipe: all of them).
+    """
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
     weights = sp.Integer(0)
@@ -119,15 +141,20 @@ def memory_per_chip(sg: nx.DiGraph) -> dict[str, sp.Expr]:
             for axis, dim in layout(dims, mesh, weight=True).items():
                 n = n / mesh[axis].size
             weights += n
-    ckpt = sp.Integer(0)      # one block input per layer, each sharded like an activation
     stages = mesh["stage"].size if "stage" in mesh else 1
-    for block, x in sg.graph["block_inputs"].items():
-        dims = sg.graph["tensor_dims"][x]
-        n = ops.numel(dims, sizes) * sg.graph["blocks"][block] / stages
-        for axis, dim in layout(dims, mesh, weight=False).items():
-            n = n / mesh[axis].size
-        ckpt += n
+    if recompute is None:
+        ckpt = sp.Integer(0)      # n_ckpt block inputs per layer, each sharded like an activation
+        for block, x in sg.graph["block_inputs"].items():
+            ckpt += _local(sg.graph["tensor_dims"][x], mesh, sizes) * sg.graph["blocks"][block] / stages
+        ckpt = n_ckpt * ckpt * b_act
+    else:
+        fused = sg.graph.get("fused_attention", True)
+        local = lambda dims: _local(dims, mesh, sizes, fused)   # noqa: E731
+        per = saved_bytes(sg, recompute, local)
+        ckpt = sp.Add(*(per[block] * sg.graph["blocks"][block] / stages for block in per))
+    if "stage" in mesh:       # the schedule's in-flight microbatches, each 1/n_micro of the batch
+        ckpt = ckpt * pipeline.row(schedule, mesh["stage"].size)["in_flight"] / n_micro
     parts = {"params": b_param * weights, "gradients": b_grad * weights, "optimizer": b_opt * weights,
-             "checkpoints": n_ckpt * ckpt * b_act}
+             "checkpoints": ckpt}
     parts["total"] = sp.Add(*parts.values())
     return parts

@@ -10,8 +10,8 @@ and stated as an option whose limit is the ideal:
     attention kernels         the T×S contractions at the card's attention     attention_efficiency=1
                               kernel efficiency
     memory-bound ops          norms, softmax, activations at HBM bandwidth     (each op: max(FLOPs, bytes))
-    recompute                 the forward ops replayed in the backward pass    recompute="none"
-                              (hardware FLOPs, not model FLOPs)
+    recompute                 the replayed forward ops (":recompute" nodes     a graph without them
+                              of core/recompute.apply): hardware FLOPs
     pipeline bubble           the schedule's idle fraction                     (the bubble the source allows)
     exposed communication     critical-path (activation) collectives and       overlap[link]=1, critical=1
                               pipeline sends wait; weight gathers and gradient
@@ -38,7 +38,7 @@ import networkx as nx
 import sympy as sp
 
 from ..core import ops
-from ..parallel import kernels
+from ..parallel import kernels, pipeline
 from ..parallel.collectives import LINKS, collective_time, hops
 from ..parallel.roofline import memory_per_chip
 from ..parallel.sharding import layout
@@ -55,7 +55,6 @@ class Options:
     tile: tuple | None = None            # matrix-unit output tile (m, n); None: no quantization
     cores: int | None = None             # matrix units working on tiles at once
     attention_efficiency: float = 1.0    # attention kernel's fraction of peak (ideal 1)
-    recompute: str = "none"
     microbatches: int = 1                # per pipeline per step
     virtual: int = 1                     # virtual stages per chip (interleaved schedule)
     schedule: str | None = None          # pipeline schedule name (parallel/pipeline.py when present)
@@ -117,17 +116,15 @@ def _num(expr, nums) -> float:
     return float(expr.xreplace(nums) if isinstance(expr, sp.Basic) else expr)
 
 
-def bubble(stages: int, opts: Options) -> float:
-    """Idle fraction of the pipeline: the schedule table's row when parallel/pipeline.py exists,
-    else Narayanan et al. 2021's (p-1)/m, divided by v when interleaved."""
-    if stages <= 1:
-        return 0.0
-    try:
-        from ..parallel import pipeline   # the schedule table (added by the pipeline work)
-    except ImportError:
-        return (stages - 1) / (opts.microbatches * opts.virtual)
+def _row(stages: int, opts: Options) -> dict:
+    """The schedule table's row (parallel/pipeline.py) for this pipeline."""
     name = opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
-    return float(pipeline.row(name, stages, opts.microbatches, opts.virtual)["bubble"])
+    return pipeline.row(name, stages, opts.microbatches, opts.virtual)
+
+
+def bubble(stages: int, opts: Options) -> float:
+    """Idle fraction of the pipeline, from the schedule table."""
+    return float(_row(stages, opts)["bubble"]) if stages > 1 else 0.0
 
 
 def _bandwidth(c, mesh, nums, opts: Options) -> float:
@@ -154,19 +151,13 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
     background: dict = {}
     tail: dict = {}
     latency, dcn_steps = 0.0, 0.0
-    has_recompute_nodes = any(d.get("phase") == "recompute" for _, d in sg.nodes(data=True))
     for _, d in sg.nodes(data=True):
         if d["op"] == "input":
             continue
         repeat = _num(d["repeat"], nums)
         per_stage = repeat / stages if repeat != 1 else 1.0
         flops, hbm = _num(d["local_flops"], nums), _num(d["local_bytes"], nums) / hbm_rate
-        replay = 0
-        if d["phase"] == "forward" and repeat != 1 and not has_recompute_nodes:
-            attention_op = d["op"] in ("softmax", "dropout") or (
-                d["op"] == "contraction" and kernels.is_attention_core(d["sig"]))
-            replay = {"none": 0, "full": 1, "selective": 1 if attention_op else 0}[opts.recompute]
-        times = per_stage * (1 + replay)
+        times = per_stage
         if d["op"] == "contraction" and flops:
             if kernels.is_attention_core(d["sig"]):
                 eff = opts.attention_efficiency
@@ -198,10 +189,11 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
         link, sends = _sends(sg, nums, opts)
         waits = background if "stage" in opts.overlapped else critical
         waits[link] = waits.get(link, 0.0) + sends
-        if "stage" not in opts.overlapped:
-            latency += 2 * opts.microbatches * opts.virtual * (opts.t_hop + opts.t_launch)
-        if link == "dcn" and "stage" not in opts.overlapped:
-            dcn_steps += 2 * opts.microbatches * opts.virtual
+        if "stage" not in opts.overlapped:      # each send waits its latency, both ways
+            sends_per_step = float(_row(stages, opts)["sends_per_step"])
+            latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
+            if link == "dcn":
+                dcn_steps += 2 * sends_per_step
     optimizer = 0.0
     if opts.optimizer:
         mem = memory_per_chip(sg)
@@ -231,8 +223,9 @@ def ring_steps(kind: str, axes, mesh, spans: dict) -> float:
 
 
 def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
-    """Stage-boundary sends: each microbatch's layer input forward and its gradient back, v times
-    when interleaved, one way over the stage axis's link (ICI: half its bidirectional W)."""
+    """Stage-boundary sends: each microbatch's layer input forward and its gradient back, as many
+    times per microbatch as the schedule's row says (v interleaved), one way over the stage axis's
+    link (ICI: half its bidirectional W)."""
     mesh = sg.graph["mesh"]
     dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
     act = ops.numel(dims, sg.graph["sizes"]) * b_act
@@ -240,4 +233,5 @@ def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
         act = act / mesh[axis].size
     link = mesh["stage"].link
     one_way = _num(LINKS[link], nums) / (2 if link == "ici" else 1)
-    return link, 2 * opts.virtual * _num(act, nums) / one_way
+    per_microbatch = float(_row(int(mesh["stage"].size), opts)["sends"])
+    return link, 2 * per_microbatch * _num(act, nums) / one_way

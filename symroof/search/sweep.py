@@ -110,8 +110,12 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
         link = "dcn" if name == "pod" or name in dcn_axes else "ici"
         sym_mesh[name] = Axis(name, size, link, m, True)
     sg = shard(build(_structure(card, options), "causal"), sym_mesh)
+    if run.recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
+        from ..core.recompute import apply
+
+        sg = apply(sg, run.recompute)
     st = step(sg, options.overlap, options.phase)
-    mem = memory_per_chip(sg)["total"]
+    mem = memory_per_chip(sg, recompute=run.recompute)["total"]
     per = comms_by_axis(sg, options.phase)
     values = {**model_values(card), **chip_values(chip), **run.values()}
     args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)

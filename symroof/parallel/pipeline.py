@@ -1,0 +1,132 @@
+"""Pipeline schedules, one row each, and pipeline stages as a partition of the block sequence.
+
+``p`` stages (chips along the ``stage`` mesh axis), ``m`` microbatches per step, ``v`` virtual
+stages (model chunks) per chip. Read the rows against Narayanan et al. 2021, "Efficient
+Large-Scale Language Model Training on GPU Clusters Using Megatron-LM" (arXiv 2104.04473),
+section 2.2, and for the interleaved schedule's memory Korthikanti et al. 2022, "Reducing
+Activation Recomputation in Large Transformer Models" (arXiv 2205.05198), section 4.2.3:
+
+- ``bubble``: idle time over ideal time, t_pb / t_id: (p-1)/m for GPipe and 1F1B (2.2.1),
+  (p-1)/(v·m) interleaved (2.2.2);
+- ``in_flight``: microbatches whose activations the first (worst) stage holds at once, each
+  through all of that stage's layers: GPipe runs every forward before any backward (m);
+  1F1B stashes "p or fewer" (2.2.1); interleaved holds p·(1 + (p-1)/(p·v)) (Korthikanti
+  4.2.3, Megatron-LM's ``interleaved_schedule_memory_penalty``);
+- ``sends``: activation sends per microbatch across a stage boundary, each way (activations
+  forward, their gradients backward): 1, and v interleaved, where each microbatch crosses
+  every chip v times ("the amount of communication also increases by v", 2.2.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..core.symbols import n_micro, n_stages, n_virtual
+
+p, m, v = n_stages, n_micro, n_virtual
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    bubble: sp.Expr          # idle fraction of the ideal step
+    in_flight: sp.Expr       # microbatches the first stage holds activations for
+    sends: sp.Expr           # sends per microbatch per stage boundary, each way
+    source: str
+
+
+#   schedule        bubble              in-flight microbatches     sends   source
+SCHEDULES = {s.name: s for s in (
+    Schedule("gpipe",       (p - 1) / m,        m,                    1, "Narayanan et al. 2021, 2.2.1"),
+    Schedule("1f1b",        (p - 1) / m,        sp.Min(p, m),         1, "Narayanan et al. 2021, 2.2.1"),
+    Schedule("interleaved", (p - 1) / (v * m),  p * (1 + (p - 1) / (p * v)), v,
+             "Narayanan et al. 2021, 2.2.2; Korthikanti et al. 2022, 4.2.3"),
+)}
+# The schedule the roofline assumes when none is named: GPipe's bubble and memory are what
+# symroof charged before the table existed (the plan's numbers); 1F1B has the same bubble and
+# holds fewer microbatches.
+DEFAULT = "gpipe"
+
+
+def schedule(name: str | Schedule | None = None) -> Schedule:
+    """A row of the table by name (``None``: ``DEFAULT``)."""
+    if isinstance(name, Schedule):
+        return name
+    name = DEFAULT if name is None else name
+    if name not in SCHEDULES:
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown pipeline schedule {name!r}; known: {', '.join(SCHEDULES)}")
+    return SCHEDULES[name]
+
+
+def row(name: str | Schedule | None, stages, microbatches=n_micro, virtual=n_virtual) -> dict:
+    """The row's three quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols), and
+    ``sends_per_step``: ``m × sends`` per stage boundary, each way."""
+    s = schedule(name)
+    def exact(x):
+        return sp.Integer(x) if isinstance(x, int) else x
+    subs = {p: exact(stages), m: exact(microbatches), v: exact(virtual)}
+    out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs) for key in ("bubble", "in_flight", "sends")}
+    out["sends_per_step"] = subs[m] * out["sends"]
+    return out
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def blocks(layers, embeddings: bool = True) -> list[tuple[str, int]]:
+    """The block sequence a pipeline cuts: the layers (a count, or the model's ordered
+    ``[(block type, count), ...]``), with the token embedding before them and the head (final
+    norm, unembedding, loss) after them as blocks of their own. Llama 3 places them so: "the
+    first model chunk on the first stage has only the embedding, and the last model chunk on
+    the last stage has only output projection and loss calculation" (arXiv 2407.21783, 3.3.2),
+    which balances 126 layers into 16 × 8 chunks.
+    """
+    inner = [("layer", layers)] if isinstance(layers, int) else list(layers)
+    return [("embedding", 1), *inner, ("head", 1)] if embeddings else inner
+
+
+def partition(segments, stages: int, virtual: int = 1) -> list[list[list[tuple[str, int]]]]:
+    """Cut the ordered block sequence into ``stages × virtual`` contiguous chunks, as even as the
+    counts allow (earlier chunks take the remainder), and deal chunk ``j`` to stage ``j mod p``
+    (the interleaved assignment of Narayanan et al. 2.2.2; with ``virtual = 1``, one chunk per
+    stage). ``segments`` is the model as ``[(block type, count), ...]``; today one segment
+    ``[("layer", L)]``. Returns, per stage, its chunks, each a list of (block type, count).
+    """
+    blocks = sum(count for _, count in segments)
+    check(blocks, stages, virtual)
+    chunks = stages * virtual
+    sizes = [blocks // chunks + (1 if j < blocks % chunks else 0) for j in range(chunks)]
+    flat = iter([kind for kind, count in segments for _ in range(count)])
+    out: list[list[list[tuple[str, int]]]] = [[] for _ in range(stages)]
+    for j, size in enumerate(sizes):
+        chunk: list[tuple[str, int]] = []
+        for _ in range(size):
+            kind = next(flat)
+            if chunk and chunk[-1][0] == kind:
+                chunk[-1] = (kind, chunk[-1][1] + 1)
+            else:
+                chunk.append((kind, 1))
+        out[j % stages].append(chunk)
+    return out
+
+
+def check(blocks: int, stages: int, virtual: int = 1, microbatches: int | None = None,
+          sequences: int | None = None, where: str = "pipeline") -> None:
+    """Refuse a pipeline that cannot run, in one line: more stages than blocks, more virtual
+    stages than blocks per stage, more microbatches than sequences per pipeline."""
+    from ..errors import InfeasibleError
+
+    if stages > blocks:
+        raise InfeasibleError(f"{where}: {stages} stages but the model has only {blocks} blocks to "
+                              f"split among them; use at most {blocks}")
+    if virtual > blocks // stages:
+        raise InfeasibleError(f"{where}: {virtual} virtual stages per chip but {blocks} blocks over "
+                              f"{stages} stages leave {blocks // stages} per stage; use at most "
+                              f"{blocks // stages}")
+    if microbatches is not None and sequences is not None and microbatches > sequences:
+        raise InfeasibleError(f"{where}: {microbatches} microbatches but each pipeline gets only "
+                              f"{sequences} sequences per step; use at most {sequences}")
