@@ -221,7 +221,7 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
         raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
     eta_mm, t_dcn = fit(fit_rows)
     cal = Calibration(chip, eta_mm, t_dcn, tuple(r.run.name for r in fit_rows), "fit", None)
-    block = card_block(cal, str(path.name))
+    block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path))
     if write:
         card = Path(runs[0].chip.path)
         text = card.read_text()

@@ -145,7 +145,7 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
 
 
 def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRun:
-    from .run_checks import _check_pod, _resolve
+    from .run_checks import _check_pod, _overlap, _resolve
 
     from ..io.cards import _check_keys, parse_number, _positive_int, model_from_dict
     from ..io.catalog import load_chip, load_model
@@ -236,7 +236,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
         recompute=recompute,
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
-        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where))
+        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES))
     if "measured_mfu" not in raw:       # derived from the published step time under the convention
         from ..io.bind import evaluate
         from ..core.symbols import C
@@ -247,14 +247,6 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
     return run
-
-
-def _overlap(axes, mesh: dict, where: str) -> tuple:
-    """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
-    dropped (one anchor can serve rows with different meshes)."""
-    if not isinstance(axes, list) or any(a not in _AXES for a in axes):
-        raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(_AXES)})")
-    return tuple(a for a in axes if a in mesh)
 
 
 def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:
@@ -386,27 +378,6 @@ def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
 
 def as_json(results: list[Result], fits: list[Fit]) -> dict:
     """The ceiling table, the efficiency factors, and the calibrated step model (claims/validate_json.py)."""
-    from .validate_json import as_json as full
+    from .validate_json import as_json as full, ceiling_json
 
-    return full(results, fits, _ceiling_json(results, fits))
-
-
-def _ceiling_json(results: list[Result], fits: list[Fit]) -> dict:
-    return {
-        "overlap": "sum",
-        "runs": [{
-            "name": r.run.name, "model": r.run.model.name, "hardware": r.run.chip.name,
-            "family": r.run.chip.family, "chips": r.run.chips, "source": r.run.source,
-            "convention": {"flops": r.run.flops, "stated": r.run.stated, "peak": r.run.peak},
-            "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
-            "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
-            "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
-            "recompute": r.run.recompute,
-            "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
-                         "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
-            "consistent": r.measured <= r.ceiling,
-        } for r in results],
-        "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),
-                        "checks": [{"name": n, "predicted_mfu": p, "measured_mfu": m} for n, p, m in f.checks]}
-                       for f in fits],
-    }
+    return full(results, fits, ceiling_json(results, fits))

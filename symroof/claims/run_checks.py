@@ -53,3 +53,11 @@ def _check_throughput(run, flops, peak) -> None:
         if abs(value / mfu - 1) > _THROUGHPUT_TOLERANCE:
             raise CardError(f"{run.name}: key '{key}' implies an MFU of {value:.3f} with the {run.peak} peak "
                             f"and the {run.flops} count, but 'measured_mfu' is {mfu:.3f}")
+
+
+def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
+    """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
+    dropped (one anchor can serve rows with different meshes)."""
+    if not isinstance(axes, list) or any(a not in known for a in axes):
+        raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(known)})")
+    return tuple(a for a in axes if a in mesh)

@@ -20,7 +20,7 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
             "step_error": p.predicted_step_s / p.measured_step_s - 1,
             "baseline_mfu": p.baseline_mfu,
             "baseline_error": None if p.baseline_mfu is None else p.baseline_mfu - p.measured_mfu,
-            "recompute": r_recompute(results, row["name"]), "step_terms_s": p.terms,
+            "step_terms_s": p.terms,
         })
     out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "t_dcn_s": c.t_dcn, "source": c.source,
                            "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
@@ -28,5 +28,23 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
     return out
 
 
-def r_recompute(results, name: str) -> str:
-    return next(r.run.recompute for r in results if r.run.name == name)
+def ceiling_json(results, fits) -> dict:
+    """The ceiling table and the per-family efficiency factors, as before the step model."""
+    return {
+        "overlap": "sum",
+        "runs": [{
+            "name": r.run.name, "model": r.run.model.name, "hardware": r.run.chip.name,
+            "family": r.run.chip.family, "chips": r.run.chips, "source": r.run.source,
+            "convention": {"flops": r.run.flops, "stated": r.run.stated, "peak": r.run.peak},
+            "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
+            "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
+            "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
+            "recompute": r.run.recompute,
+            "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
+                         "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
+            "consistent": r.measured <= r.ceiling,
+        } for r in results],
+        "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),
+                        "checks": [{"name": n, "predicted_mfu": p, "measured_mfu": m} for n, p, m in f.checks]}
+                       for f in fits],
+    }
