@@ -260,3 +260,16 @@ def test_cli_calibrate_prints_the_card_block_and_refuses_a_chip_without_fit_rows
     assert "eta_mm:" in done.stdout and "megatron-22b-a100-full-recompute" in done.stdout
     bad = _cli("calibrate", "--chip", "tpu-v4")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_runs_file_of_todays_format_gets_the_cards_calibration(tmp_path):
+    """Old-format runs (no new keys) still load; a chip without fit rows in the file is predicted
+    with the calibration its card records (written by ``symroof calibrate``)."""
+    path = tmp_path / "runs.yaml"
+    path.write_text(GOOD.replace("split: fit", "split: check"))
+    results = [predict(run) for run in load_runs(path)]
+    (cal,) = calibrate.calibrations(results).values()
+    card = RUNS["megatron-1.7b"].chip.calibration
+    assert cal.source == "card" and cal.eta_mm == pytest.approx(float(card["eta_mm"]))
+    (p,) = calibrate.predictions(results, {cal.chip: cal})
+    assert 0 < p.predicted_mfu <= results[0].ceiling
