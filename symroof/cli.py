@@ -7,6 +7,7 @@ import json
 import sys
 
 from .errors import CardError, SymroofError
+from .report.commands import add_result_commands, settings as _settings
 
 
 def _count(args) -> None:
@@ -77,55 +78,6 @@ def _ops(args) -> None:
     print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
                   f"{r.intensity:.1f}", "HBM" if r.hbm_bound else "compute"] for r in rows],
                 ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
-
-
-def _settings(pairs: list[str] | None) -> dict[str, str]:
-    """``--set KEY=VALUE`` pairs as a dict (values stay text; the card checks parse them)."""
-    out = {}
-    for pair in pairs or []:
-        key, eq, value = pair.partition("=")
-        if not eq or not key or not value:
-            raise CardError(f"--set {pair!r}: expected KEY=VALUE, e.g. hbm_bytes_per_s=3.35e12")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _formula(args) -> None:
-    from .io.catalog import load_model
-    from .claims.formulas import FORMULAS, formula
-    from .core.graph import Structure
-    from .report.render import latex, text
-
-    if args.name is None:
-        for name, (description, _) in FORMULAS.items():
-            print(f"{name:24s} {description}")
-        return
-    structure = Structure.of(load_model(args.model)) if args.model else Structure()
-    result = formula(args.name, structure)
-    if hasattr(result, "render"):       # a solver Derivation
-        print(result.render("latex" if args.latex else "text"))
-    else:
-        print(latex(result) if args.latex else text(result))
-
-
-def _cards(args) -> None:
-    from .io.catalog import list_cards, load_chip, load_model
-    from .report.render import si, table
-
-    names = list_cards()
-    if args.json:
-        print(json.dumps(names, indent=2))
-        return
-    models = [load_model(n) for n in names["models"]]
-    print(table([[m.name, m.architecture, str(m.n_layers), str(m.d_model), str(m.d_ff),
-                  f"{m.n_heads}/{m.n_kv_heads}", str(m.vocab), str(m.n_experts)] for m in models],
-                ["model", "arch", "L", "D", "F", "N/K", "V", "E"]))
-    print()
-    chips = [load_chip(n) for n in names["chips"]]
-    print(table([[c.name, si(c.peak_flops_per_s["bf16"], "FLOP/s"), si(c.hbm_bytes, "B"),
-                  si(c.hbm_bytes_per_s, "B/s"), si(c.ici_bidi_bytes_per_s, "B/s"),
-                  "x".join(map(str, c.pod_shape))] for c in chips],
-                ["chip", "bf16 peak", "HBM", "HBM BW", "W_ici (bidi/axis)", "pod"]))
 
 
 def _validate(args) -> None:
@@ -262,15 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_ops)
 
-    p = sub.add_parser("formula", help="print a derived closed form")
-    p.add_argument("name", nargs="?", help="formula name; omit to list them")
-    p.add_argument("--model", help="model whose structure to use (default: LLaMA-style)")
-    p.add_argument("--latex", action="store_true")
-    p.set_defaults(run=_formula)
-
-    p = sub.add_parser("cards", help="list the model and chip cards")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_cards)
+    add_result_commands(sub, _run_options, _positive_int)
 
     p = sub.add_parser("validate", help="compare the step-time bound with published training runs")
     p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")

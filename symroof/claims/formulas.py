@@ -1,76 +1,151 @@
-"""Named closed forms a user can print: ``symroof formula NAME``. Each is derived on demand.
+"""Named results instantiated for a run: ``symroof formula NAME --model M --chip C ...``.
 
-A formula is a function of the model's graph structure returning a SymPy expression (or
-a ``Derivation`` from the solver). Nothing here is a typed-in result: each entry calls the
-graph derivation or the solver.
+Every result comes from the one registry (``claims/registry.py``). ``instantiate`` derives
+it for the model's own structure (or the book's layer when asked), substitutes whatever
+numbers the cards, the run and ``--at`` give, exactly, and keeps the rest free. The M values
+(``M_X``, ``M_Y``) come from the one rule in ``io.bind.mesh_m`` for the chip's topology.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
 
-from ..core import derive
-from ..errors import NoClosedFormError, UnknownNameError
-from ..core.graph import Structure, build
+import sympy as sp
 
-
-def _graph(structure: Structure, attention: str = "causal"):
-    return build(structure, attention)
+from ..core.graph import Structure
+from ..core.symbols import B, M_X, M_Y, T, X, Y, n_chips
+from .registry import Context, Result, lookup, results
 
 
-def _solved(name: str, **options):
-    """A solver result. The default structure is the book's simplified layer (training.md)."""
-    def make(structure: Structure):
-        from ..solve import training as solve
+class _Formulas(dict):
+    """``{name: (description, Result)}``, filled from the registry on first use."""
 
-        chosen = Structure.book_layer() if structure == Structure() else structure
-        if any(blk.moe for blk in chosen.blocks):
-            # routed expert tokens (B·T·k/E per expert) leave SymPy no closed form in reasonable time
-            raise NoClosedFormError(f"formula {name!r} is solved for dense models; for an MoE card "
-                                    "use the book's layer (omit --model) or `symroof plan`")
-        return getattr(solve, name)(chosen, **options)
-    return make
+    def _fill(self):
+        if not super().__len__():
+            self.update({name: (r.description, r) for name, r in results().items()})
 
+    def __getitem__(self, key):
+        self._fill()
+        return super().__getitem__(key)
 
-#  name                       description                                                   derivation
-FORMULAS: dict[str, tuple[str, Callable]] = {
-    "params":                 ("total parameter count",
-                               lambda s: derive.params(_graph(s))),
-    "params_active":          ("parameters one token uses (MoE: k of E experts)",
-                               lambda s: derive.params(_graph(s), active=True)),
-    "flops_forward":          ("forward contraction FLOPs of B sequences of T tokens (causal)",
-                               lambda s: derive.flops(_graph(s), "forward")),
-    "flops_backward":         ("backward contraction FLOPs (dX and dW of every contraction)",
-                               lambda s: derive.flops(_graph(s), "backward")),
-    "flops_per_token":        ("training FLOPs per token, per-op count (causal attention)",
-                               lambda s: derive.training_flops_per_token(_graph(s))),
-    "flops_per_token_6n":     ("training FLOPs per token by the 6·N rule",
-                               lambda s: derive.training_flops_per_token(_graph(s), "6N")),
-    "attention_crossover":    ("sequence length where attention-core FLOPs equal the weight matmuls' (full count)",
-                               lambda s: derive.attention_crossover(_graph(s, "full"))),
-    "training_memory":        ("bytes of weights, gradients, optimizer state and checkpoints",
-                               lambda s: derive.training_memory(_graph(s))["total"]),
-    "x_opt":                  ("optimal FSDP degree for FSDP+TP on n_chips (book: sqrt(2BN/F))",
-                               _solved("fsdp_tp_optimum")),
-    "x_opt_max":              ("X_opt when the FSDP and TP comms overlap each other (later revision)",
-                               _solved("fsdp_tp_optimum", overlap="max")),
-    "mixed_critical_batch":   ("tokens per chip above which FSDP+TP at X_opt is compute-bound",
-                               _solved("mixed_critical_batch")),
-    "mixed_critical_batch_max": ("the same, with FSDP and TP comms overlapping (later revision)",
-                               _solved("mixed_critical_batch", overlap="max")),
-    "fsdp_critical_batch":    ("tokens per chip above which FSDP is compute-bound (alpha / M_X)",
-                               _solved("data_parallel_batch")),
-    "dp_critical_batch":      ("tokens per chip above which pure data parallelism is compute-bound",
-                               _solved("data_parallel_batch", fsdp=False)),
-    "tp_max_degree":          ("largest compute-bound tensor-parallel degree (M_Y F / alpha)",
-                               _solved("tensor_parallel_degree")),
-    "dcn_critical_batch":     ("tokens per pod above which data parallelism over DCN is compute-bound",
-                               _solved("dcn_critical_batch")),
-}
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self):
+        self._fill()
+        return super().__len__()
+
+    def __contains__(self, key):
+        self._fill()
+        return super().__contains__(key)
+
+    def items(self):
+        self._fill()
+        return super().items()
 
 
-def formula(name: str, structure: Structure = Structure()):
-    """The named closed form for a model of this structure (LLaMA-style by default)."""
-    if name not in FORMULAS:
-        raise UnknownNameError(f"unknown formula {name!r}; known: {', '.join(FORMULAS)}")
-    return FORMULAS[name][1](structure)
+FORMULAS = _Formulas()
+
+
+def formula(name: str, structure: Structure | None = None):
+    """The named closed form for a structure: a solver ``Derivation`` or an expression.
+
+    ``structure=None`` is the book's layer for solver results and LLaMA-style for graph ones.
+    """
+    q = lookup(name).derive(Context(None, None, None, {}, structure, structure))
+    return q.derivation if q.derivation is not None else q.expr
+
+
+@dataclass
+class Instantiated:
+    name: str
+    result: Result
+    expr: sp.Expr                  # the closed form
+    substituted: sp.Expr           # the same with the given numbers in (unevaluated arrangement)
+    value: sp.Expr                 # the simplified result (a number when nothing is free)
+    unit: str
+    lhs: str
+    values: dict                   # symbol -> exact number used
+    structure: str                 # which graph the result was derived on
+    notes: list = field(default_factory=list)
+    derivation: object = None
+
+    @property
+    def free_symbols(self) -> list[str]:
+        return sorted(map(str, self.value.free_symbols))
+
+    @property
+    def number(self) -> float | None:
+        return None if self.value.free_symbols else float(self.value)
+
+
+def structure_note(card, book_layer: bool, how: str) -> str:
+    if book_layer:
+        return "the book's layer In·W_in·W_out (training.md)"
+    if card is not None:
+        return f"{card.name}'s own graph (attention, MLP, norms, embeddings)"
+    if how == "solver":
+        return "the book's layer In·W_in·W_out (no --model given; --model uses a card's own graph)"
+    return "a LLaMA-style layer (no --model given)"
+
+
+def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = None,
+                batch_tokens: int | None = None, seq: int | None = None, at: dict | None = None,
+                book_layer: bool = False, dtype: str = "bf16", overlap: str = "sum") -> Instantiated:
+    """Derive ``name`` and put in every number given; what is not given stays a symbol."""
+    result = lookup(name)
+    at = dict(at or {})
+    structure = (Structure.book_layer() if book_layer
+                 else Structure.of(card) if card is not None else None)
+    settings = {"overlap": overlap, **{k: at[s] for k, s in (("X", X), ("Y", Y)) if s in at}}
+    ctx = Context(card, chip, run, settings, structure, structure, dtype)
+    q = result.derive(ctx)
+    expr = q.expr
+    values, notes = {}, []
+    if card is not None:
+        from ..io.bind import model_values
+
+        values.update(model_values(card))
+    if chip is not None:
+        from ..io.bind import chip_values
+
+        values.update(chip_values(chip, dtype))
+    if run is not None:
+        values.update(run.values())
+    if chips is not None:
+        values[n_chips] = sp.Integer(chips)
+    if seq is not None:
+        values[T] = sp.Integer(seq)
+    if batch_tokens is not None:
+        if seq is None:                      # B sequences of T tokens: only B·T is given
+            expr = expr.xreplace({B: sp.Integer(batch_tokens) / T})
+        else:
+            values[B] = sp.Rational(batch_tokens, seq)
+    if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)):
+        values.update(_m_values(result.mesh, chip, chips, notes))
+    values.update(at)
+    used = {s: v for s, v in values.items() if s in expr.free_symbols}
+    with sp.evaluate(False):
+        substituted = expr.xreplace(used)
+    value = sp.simplify(expr.xreplace(used)) if used else expr
+    return Instantiated(result.name, result, q.expr, substituted, value, q.unit or result.unit,
+                        q.lhs or result.lhs, used, structure_note(card, book_layer, result.how), notes,
+                        q.derivation)
+
+
+def _m_values(mesh: str, chip, chips: int, notes: list) -> dict:
+    from ..io.bind import mesh_m
+
+    m = mesh_m(chip, chips)
+    where = (f"{chips} × {chip.name}: {m['axes']} ICI axes{'' if m['wrap'] else ' without wraparound (M halved)'}"
+             if m["link"] == "ici" else f"{chips} × {chip.name} cross the scale-out network (M = 1)")
+    if mesh == "fsdp":
+        notes.append(f"M_X = {m['fsdp']}: one axis over the whole slice ({where})")
+        return {M_X: m["fsdp"]}
+    if mesh == "tensor":
+        notes.append(f"M_Y = {m['fsdp']}: one axis over the whole slice ({where})")
+        return {M_Y: m["fsdp"]}
+    mx, my = m["fsdp_tp"]
+    notes.append(f"M_X = {mx}, M_Y = {my}: TP on one physical axis, FSDP on the rest ({where})")
+    return {M_X: mx, M_Y: my}

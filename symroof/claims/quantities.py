@@ -1,74 +1,33 @@
-"""The named quantities a derivation claim can compute, each built from the public API.
+"""The named results (``claims/registry.py``): formulas and the quantities derivations claim.
 
-A quantity is a function of a ``Context`` (model card, chip card, run settings and the claim's
-numeric settings) that returns a ``Quantity``: the symbolic expression, the numbers to put in
-it, and a unit. Nothing here holds a result: every expression comes from the graph
-(``derive``), the solver (``solve``) or a product of their results with run settings; the
-numbers come from the cards and the settings. Unit conversions (a day is 86,400 s, a year 365
+Each is a function of a ``Context`` (model card, chip card, run settings and the claim's
+numeric settings) filed with ``@register(name, unit, how, lhs)``; it returns an expression
+(or a ``Quantity`` with the numbers to put in it). To add one, write a decorated function.
+Nothing here holds a result: every expression comes from the graph (``derive``), the solver
+(``solve``) or a product of their results with run settings; the numbers come from the cards
+and the settings. Unit conversions (a day is 86,400 s, a year 365
 days) are the only constants, and they are written where they are used.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Callable
 
 import sympy as sp
 
 from ..core import derive
 
 from ..solve import training as solve
-from ..errors import CardError, UnknownNameError
+from ..errors import CardError
+from .registry import ALIASES, RESULTS, Context, Quantity, lookup, register  # noqa: F401
 from ..units import DAY, YEAR
 from ..core.graph import PARAM_GROUPS, Structure, build
-from ..io.bind import chip_values, model_values
-from ..core.symbols import (B, C, D, F, H, K, L, M_X, M_Y, M_hbm, N, T, X, Y, b_act, mfu, n_chips,
-                      n_pods, n_tokens)
-
-
-
-@dataclass(frozen=True)
-class Quantity:
-    expr: sp.Expr                 # what is computed (symbolic)
-    values: dict                  # symbol -> exact number
-    unit: str = ""
-    display: sp.Expr | None = None   # an equal expression in the book's arrangement (e.g. 6·P)
-    lhs: str = ""                 # LaTeX left-hand side
-
-
-@dataclass
-class Context:
-    card: object                  # ModelCard
-    chip: object                  # ChipCard
-    run: object                   # RunSettings
-    settings: dict = field(default_factory=dict)   # numeric settings, exact (see reproduce.SETTINGS)
-
-    def need(self, key: str):
-        if key not in self.settings:
-            raise CardError(f"setting {key!r} is required by this quantity")
-        return self.settings[key]
-
-    def values(self) -> dict:
-        """Every symbol with a value from the cards, the run settings and the claim's settings."""
-        s = self.settings
-        out = {**model_values(self.card), **chip_values(self.chip), **self.run.values()}
-        seq = s.get("seq", sp.Integer(1))
-        out[T] = seq
-        if "sequences" in s:
-            out[B] = s["sequences"]
-        elif "batch_tokens" in s:
-            out[B] = s["batch_tokens"] / seq      # B counts sequences; B·T is the book's token batch
-        direct = {"chips": n_chips, "tokens": n_tokens, "mfu": mfu, "M_X": M_X, "M_Y": M_Y,
-                  "X": X, "Y": Y, "pods": n_pods}
-        out.update({sym: s[key] for key, sym in direct.items() if key in s})
-        return out
+from ..core.symbols import B, C, L, M_hbm, T, X, Y, b_act, mfu, n_chips, n_tokens
 
 
 _graph = build                # graph.build caches each structure's graph already
 
 
 def _model_graph(ctx: Context, attention: str = "causal"):
-    return _graph(Structure.of(ctx.card), attention)
+    return _graph(ctx.model_structure(), attention)
 
 
 def _q(ctx: Context, expr, unit: str = "", display=None, lhs: str = "") -> Quantity:
@@ -87,23 +46,49 @@ def _groups(ctx: Context, key: str = "groups") -> list[str]:
 # ----------------------------------------------------------------------------- counts
 
 
+@register("params_total", "params", "graph", "P", "total parameter count")
 def params_total(ctx):
-    return _q(ctx, derive.params(_model_graph(ctx)), "params", lhs="P")
+    return derive.params(_model_graph(ctx))
 
 
+@register("params_active", "params", "graph", r"P_{\text{active}}",
+          "parameters one token uses (MoE: k of E experts)")
+def params_active(ctx):
+    return derive.params(_model_graph(ctx), active=True)
+
+
+@register("params_group", "params", "graph", r"P_{\text{group}}", "parameters of the groups named by `groups`")
 def params_group(ctx):
     by = derive.params_by_group(_model_graph(ctx))
     names = _groups(ctx)
-    return _q(ctx, sp.Add(*(by[g] for g in names)), "params",
-              lhs=r"P_{\text{%s}}" % "+".join(names))
+    return _q(ctx, sp.Add(*(by[g] for g in names)), lhs=r"P_{\text{%s}}" % "+".join(names))
 
 
+@register("params_fraction", "", "graph", r"\frac{P_{\text{part}}}{P_{\text{whole}}}")
 def params_fraction(ctx):
     """Parameters of ``groups`` as a share of ``of`` (default: all parameters)."""
     by = derive.params_by_group(_model_graph(ctx))
     part = sp.Add(*(by[g] for g in _groups(ctx)))
     whole = sp.Add(*(by[g] for g in _groups(ctx, "of"))) if "of" in ctx.settings else sp.Add(*by.values())
-    return _q(ctx, part / whole, "", lhs=r"\frac{P_{\text{part}}}{P_{\text{whole}}}")
+    return part / whole
+
+
+@register("flops_forward", "FLOPs", "graph", r"\text{FLOPs}_{\text{fwd}}",
+          "forward contraction FLOPs of B sequences of T tokens (causal)")
+def flops_forward(ctx):
+    return derive.flops(_model_graph(ctx), "forward")
+
+
+@register("flops_backward", "FLOPs", "graph", r"\text{FLOPs}_{\text{bwd}}",
+          "backward contraction FLOPs (dX and dW of every contraction)")
+def flops_backward(ctx):
+    return derive.flops(_model_graph(ctx), "backward")
+
+
+@register("flops_per_token", "FLOPs", "graph", r"\text{FLOPs}_{\text{train}}/\text{token}",
+          "training FLOPs per token, per-op count (causal attention)")
+def flops_per_token(ctx):
+    return derive.training_flops_per_token(_model_graph(ctx))
 
 
 def _six_n(ctx) -> sp.Expr:
@@ -116,53 +101,70 @@ def _six_n_display(ctx) -> sp.Expr:
     return sp.Mul(6, sp.UnevaluatedExpr(sp.expand(per_token / 6)), evaluate=False)
 
 
+@register("flops_per_token_6n", "FLOPs", "graph", r"\text{FLOPs}_{\text{train}}/\text{token}",
+          "training FLOPs per token by the 6·N rule")
 def flops_per_token_6n(ctx):
-    return _q(ctx, _six_n(ctx), "FLOPs", _six_n_display(ctx), r"\text{FLOPs}_{\text{train}}/\text{token}")
+    return _q(ctx, _six_n(ctx), display=_six_n_display(ctx))
 
 
+@register("flops_per_token_per_param", "", "graph", r"\frac{\text{FLOPs}_{\text{train}}}{P \cdot BT}")
 def flops_per_token_per_param(ctx):
     """Per-op training FLOPs per token over the parameters, on the book's layer: the 6 of 6·N."""
     g = _graph(Structure.book_layer())
-    return _q(ctx, sp.cancel(derive.training_flops_per_token(g) / derive.params(g)), "",
-              lhs=r"\frac{\text{FLOPs}_{\text{train}}}{P \cdot BT}")
+    return sp.cancel(derive.training_flops_per_token(g) / derive.params(g))
 
 
+@register("train_to_forward", "", "graph", r"\frac{\text{FLOPs}_{\text{train}}}{\text{FLOPs}_{\text{fwd}}}")
 def train_to_forward(ctx):
+    """Training over forward FLOPs on the book's layer (3: forward, dX, dW)."""
     g = _graph(Structure.book_layer())
-    return _q(ctx, sp.cancel(derive.flops(g) / derive.flops(g, "forward")), "",
-              lhs=r"\frac{\text{FLOPs}_{\text{train}}}{\text{FLOPs}_{\text{fwd}}}")
+    return sp.cancel(derive.flops(g) / derive.flops(g, "forward"))
 
 
+@register("train_flops_total", "FLOPs", "run", r"\text{FLOPs}_{\text{run}}")
 def train_flops_total(ctx):
-    return _q(ctx, _six_n(ctx) * n_tokens, "FLOPs", lhs=r"\text{FLOPs}_{\text{run}}")
+    """Training FLOPs of the whole run (6·N per token)."""
+    return _six_n(ctx) * n_tokens
 
 
+@register("seconds_per_token_one_chip", "s", "run", r"t_{\text{token}}")
 def seconds_per_token_one_chip(ctx):
-    return _q(ctx, _six_n(ctx) / C, "s", lhs=r"t_{\text{token}}")
+    """Seconds one chip at peak needs for one token's training FLOPs."""
+    return _six_n(ctx) / C
 
 
 def _run_seconds(ctx, chips) -> sp.Expr:
     return _six_n(ctx) * n_tokens / (chips * C * mfu)
 
 
+@register("train_seconds", "s", "run", r"t_{\text{run}}")
 def train_seconds(ctx):
-    return _q(ctx, _run_seconds(ctx, n_chips), "s", lhs=r"t_{\text{run}}")
+    """Training time of the run on n_chips at the given MFU."""
+    return _run_seconds(ctx, n_chips)
 
 
+@register("train_days", "days", "run", r"t_{\text{run}}")
 def train_days(ctx):
-    return _q(ctx, _run_seconds(ctx, n_chips) / DAY, "days", lhs=r"t_{\text{run}}")
+    """Training time in days."""
+    return _run_seconds(ctx, n_chips) / DAY
 
 
+@register("train_years", "years", "run", r"t_{\text{run}}")
 def train_years(ctx):
-    return _q(ctx, _run_seconds(ctx, n_chips) / YEAR, "years", lhs=r"t_{\text{run}}")
+    """Training time in years."""
+    return _run_seconds(ctx, n_chips) / YEAR
 
 
+@register("train_days_min_chips", "days", "run", r"t_{\text{run}}")
 def train_days_min_chips(ctx):
-    return _q(ctx, _run_seconds(ctx, _memory(ctx)["total"] / M_hbm) / DAY, "days", lhs=r"t_{\text{run}}")
+    """Training time in days on the fewest chips whose HBM holds the training state."""
+    return _run_seconds(ctx, _memory(ctx)["total"] / M_hbm) / DAY
 
 
+@register("train_years_min_chips", "years", "run", r"t_{\text{run}}")
 def train_years_min_chips(ctx):
-    return _q(ctx, _run_seconds(ctx, _memory(ctx)["total"] / M_hbm) / YEAR, "years", lhs=r"t_{\text{run}}")
+    """Training time in years on the fewest chips whose HBM holds the training state."""
+    return _run_seconds(ctx, _memory(ctx)["total"] / M_hbm) / YEAR
 
 
 # ----------------------------------------------------------------------------- memory
@@ -174,11 +176,16 @@ def _memory(ctx) -> dict:
 
 def _memory_part(part: str):
     def quantity(ctx):
-        return _q(ctx, _memory(ctx)[part], "B", lhs=r"M_{\text{%s}}" % part)
-    quantity.__doc__ = f"training memory: {part} (bytes)"
+        return _memory(ctx)[part]
     return quantity
 
 
+for _part in ("params", "gradients", "optimizer", "checkpoints", "total"):
+    register(f"memory_{_part}", "B", "graph", r"M_{\text{%s}}" % _part,
+             f"training memory: {_part} (bytes)")(_memory_part(_part))
+
+
+@register("memory_mlp_checkpoints", "B", "graph", r"M_{\text{MLP ckpt}}")
 def memory_mlp_checkpoints(ctx):
     """Shape-aware checkpoints: the outputs of the MLP's matmuls, every layer (book Part 5 Q2)."""
     g = _model_graph(ctx)
@@ -187,28 +194,36 @@ def memory_mlp_checkpoints(ctx):
     outputs = [n for n, d in g.nodes(data=True) if d["phase"] == "forward" and n.startswith("layer/mlp/")
                and d["op"] == "contraction"]
     per_layer = sum(ops.numel(g.graph["tensor_dims"][n], g.graph["sizes"]) for n in outputs)
-    return _q(ctx, sp.factor(L * per_layer * b_act), "B", lhs=r"M_{\text{MLP ckpt}}")
+    return sp.factor(L * per_layer * b_act)
 
 
+@register("hbm_total", "B", "run", r"M_{\text{HBM}}")
 def hbm_total(ctx):
-    return _q(ctx, n_chips * M_hbm, "B", lhs=r"M_{\text{HBM}}")
+    """HBM of all chips of the job."""
+    return n_chips * M_hbm
 
 
+@register("memory_per_chip", "B", "graph", r"M_{\text{chip}}")
 def memory_per_chip(ctx):
-    return _q(ctx, _memory(ctx)["total"] / n_chips, "B", lhs=r"M_{\text{chip}}")
+    """Training memory spread evenly over n_chips."""
+    return _memory(ctx)["total"] / n_chips
 
 
+@register("min_chips", "chips", "graph", r"N_{\min}")
 def min_chips(ctx):
-    return _q(ctx, _memory(ctx)["total"] / M_hbm, "chips", lhs=r"N_{\min}")
+    """The fewest chips whose HBM holds the training state."""
+    return _memory(ctx)["total"] / M_hbm
 
 
+@register("bytes_per_param", "B", "graph", r"\text{bytes}/\text{param}")
 def bytes_per_param(ctx):
+    """Bytes of weights, gradients and optimizer state per parameter."""
     p = derive.params(_model_graph(ctx))
     m = _memory(ctx)
-    return _q(ctx, sp.cancel((m["params"] + m["gradients"] + m["optimizer"]) / p), "B",
-              lhs=r"\text{bytes}/\text{param}")
+    return sp.cancel((m["params"] + m["gradients"] + m["optimizer"]) / p)
 
 
+@register("kv_cache_bytes_per_token", "B", "graph", r"M_{\text{KV}}/\text{token}")
 def kv_cache_bytes_per_token(ctx):
     """K and V outputs of every layer for one token, from the graph's tensor shapes (b_act each)."""
     g = _model_graph(ctx)
@@ -216,74 +231,120 @@ def kv_cache_bytes_per_token(ctx):
     from ..core import ops
 
     per_layer = sum(ops.numel(dims[f"layer/attn/{x}"], g.graph["sizes"]) for x in ("k", "v")) / (B * T)
-    return _q(ctx, sp.factor(L * per_layer * b_act), "B", lhs=r"M_{\text{KV}}/\text{token}")
+    return sp.factor(L * per_layer * b_act)
 
 
+@register("kv_cache_bytes", "B", "graph", r"M_{\text{KV}}")
 def kv_cache_bytes(ctx):
-    q = kv_cache_bytes_per_token(ctx)
-    return _q(ctx, q.expr * T, "B", lhs=r"M_{\text{KV}}")
+    """KV cache of one sequence of T tokens."""
+    return kv_cache_bytes_per_token(ctx) * T
 
 
 # ----------------------------------------------------------------------------- batches and meshes
 
 
+@register("batch_tokens", "tokens", "run", r"B_{\text{tok}}")
 def batch_tokens(ctx):
-    return _q(ctx, B * T, "tokens", lhs=r"B_{\text{tok}}")
+    """Tokens per global batch."""
+    return B * T
 
 
+@register("max_pure_dp", "sequences", "run", r"X_{\max}")
 def max_pure_dp(ctx):
     """Sequences in the batch: the most data-parallel shards without sharding sequences."""
-    return _q(ctx, B, "sequences", lhs=r"X_{\max}")
+    return B
 
 
+@register("per_chip_batch", "tokens", "run", r"B_{\text{chip}}")
 def per_chip_batch(ctx):
-    return _q(ctx, B * T / n_chips, "tokens", lhs=r"B_{\text{chip}}")
+    """Tokens per chip per step."""
+    return B * T / n_chips
+
+
+def _solve(ctx, name: str, **options):
+    """A solver result on the context's solver structure (the book's layer unless asked)."""
+    structure = ctx.solver_structure()
+    if any(blk.moe for blk in structure.blocks):
+        from ..errors import NoClosedFormError
+
+        # routed expert tokens (B·T·k/E per expert) leave SymPy no closed form in reasonable time
+        raise NoClosedFormError(f"{name} is solved for dense models; for an MoE card use the book's "
+                                "layer (--book-layer) or `symroof plan`")
+    if name in ("fsdp_tp_optimum", "mixed_critical_batch"):
+        options.setdefault("overlap", ctx.settings.get("overlap", "sum"))
+    return getattr(solve, name)(structure, **options)
 
 
 def _solved(name: str, **options):
     def quantity(ctx):
-        overlap = ctx.settings.get("overlap", "sum")
-        kwargs = dict(options, overlap=overlap) if name in ("fsdp_tp_optimum", "mixed_critical_batch") else options
-        d = getattr(solve, name)(**kwargs)
-        return _q(ctx, d.expr, "", lhs=d.latex_name)
-    quantity.__doc__ = f"solve.{name}({options or ''}) on the book's layer"
+        d = _solve(ctx, name, **options)
+        return Quantity(d.expr, ctx.values(), lhs=d.latex_name, derivation=d)
     return quantity
 
 
+#   name                       unit      mesh       solver function, options                 description
+for _name, _unit, _mesh, _fn, _opts, _text in (
+    ("fsdp_critical_batch",     "tokens", "fsdp",    "data_parallel_batch", {},
+     "tokens per chip above which FSDP is compute-bound (alpha / M_X)"),
+    ("dp_critical_batch",       "tokens", "fsdp",    "data_parallel_batch", {"fsdp": False},
+     "tokens per chip above which pure data parallelism is compute-bound"),
+    ("tp_max_degree",           "chips",  "tensor",  "tensor_parallel_degree", {},
+     "largest compute-bound tensor-parallel degree (M_Y F / alpha)"),
+    ("mixed_critical_batch",    "tokens", "fsdp_tp", "mixed_critical_batch", {},
+     "tokens per chip above which FSDP+TP at X_opt is compute-bound"),
+    ("mixed_critical_batch_max", "tokens", "fsdp_tp", "mixed_critical_batch", {"overlap": "max"},
+     "the same, with FSDP and TP comms overlapping (later revision)"),
+    ("x_opt",                   "chips",  "fsdp_tp", "fsdp_tp_optimum", {},
+     "optimal FSDP degree for FSDP+TP on n_chips (book: sqrt(2BN/F))"),
+    ("x_opt_max",               "chips",  "fsdp_tp", "fsdp_tp_optimum", {"overlap": "max"},
+     "X_opt when the FSDP and TP comms overlap each other (later revision)"),
+    ("dcn_critical_batch",      "tokens", "fsdp",    "dcn_critical_batch", {},
+     "tokens per pod above which data parallelism over DCN is compute-bound"),
+):
+    register(_name, _unit, "solver", "", _text, _mesh)(_solved(_fn, **_opts))
+
+
+@register("fsdp_max_chips", "chips", "solver", r"N_{\max}", mesh="fsdp")
 def fsdp_max_chips(ctx):
     """Chips FSDP can use at this batch and stay compute-bound: B·T over the critical per-chip batch."""
-    return _q(ctx, B * T / solve.data_parallel_batch().expr, "chips", lhs=r"N_{\max}")
+    return B * T / _solve(ctx, "data_parallel_batch").expr
 
 
+@register("fsdp_min_batch", "tokens", "solver", r"(BT)_{\min}", mesh="fsdp")
 def fsdp_min_batch(ctx):
-    return _q(ctx, solve.data_parallel_batch().expr * n_chips, "tokens", lhs=r"(BT)_{\min}")
+    """The smallest global batch at which FSDP on n_chips is compute-bound."""
+    return _solve(ctx, "data_parallel_batch").expr * n_chips
 
 
+@register("mixed_min_batch", "tokens", "solver", r"(BT)_{\min}", mesh="fsdp_tp")
 def mixed_min_batch(ctx):
-    d = solve.mixed_critical_batch(overlap=ctx.settings.get("overlap", "sum"))
-    return _q(ctx, d.expr * n_chips, "tokens", lhs=r"(BT)_{\min}")
+    """The smallest global batch at which FSDP+TP at X_opt on n_chips is compute-bound."""
+    return _solve(ctx, "mixed_critical_batch").expr * n_chips
 
 
+@register("mesh_chips", "chips", "run", r"N_{\text{chips}}")
 def mesh_chips(ctx):
-    s = ctx.settings
-    expr = X * Y if "Y" in s else X
-    return _q(ctx, expr, "chips", lhs=r"N_{\text{chips}}")
+    """Chips of an X (× Y) mesh."""
+    return X * Y if "Y" in ctx.settings else X
 
 
+@register("mesh_ratio", "", "solver", r"\frac{T_{\text{math}}}{T_{\text{comms}}}", mesh="fsdp_tp")
 def mesh_ratio(ctx):
     """T_math / T_comms of FSDP (X) × TP (Y) on the book's layer, with n_chips = X·Y."""
-    d = solve.fsdp_tp_optimum(overlap=ctx.settings.get("overlap", "sum"))
+    d = _solve(ctx, "fsdp_tp_optimum")
     ratio = sp.factor(d.extra["t_math"] / d.extra["t_comms"])
-    q = _q(ctx, ratio, "", lhs=r"\frac{T_{\text{math}}}{T_{\text{comms}}}")
+    q = _q(ctx, ratio)
     q.values[n_chips] = ctx.need("X") * ctx.need("Y")
     return q
 
 
+@register("attention_crossover", "tokens", "graph", r"T^{*}")
 def attention_crossover(ctx):
     """Sequence length where the (full) attention core's FLOPs equal all weight matmuls'."""
-    return _q(ctx, derive.attention_crossover(_model_graph(ctx, "full")), "tokens", lhs=r"T^{*}")
+    return derive.attention_crossover(_model_graph(ctx, "full"))
 
 
+@register("attention_qkvo_crossover", "tokens", "graph", r"T^{*}_{\text{QKVO}}")
 def attention_qkvo_crossover(ctx):
     """Sequence length where the (full) attention core's FLOPs equal the Q, K, V, O projections'."""
     g = _model_graph(ctx, "full")
@@ -294,55 +355,12 @@ def attention_qkvo_crossover(ctx):
         from ..errors import NoClosedFormError
 
         raise NoClosedFormError(f"expected one crossover length, got {roots}")
-    return _q(ctx, roots[0], "tokens", lhs=r"T^{*}_{\text{QKVO}}")
+    return roots[0]
 
 
-#  name                          function                                   what it computes
-QUANTITIES: dict[str, Callable[[Context], Quantity]] = {
-    "params_total":               params_total,
-    "params_group":               params_group,
-    "params_fraction":            params_fraction,
-    "flops_per_token_6n":         flops_per_token_6n,
-    "flops_per_token_per_param":  flops_per_token_per_param,
-    "train_to_forward":           train_to_forward,
-    "train_flops_total":          train_flops_total,
-    "seconds_per_token_one_chip": seconds_per_token_one_chip,
-    "train_seconds":              train_seconds,
-    "train_days":                 train_days,
-    "train_years":                train_years,
-    "train_days_min_chips":       train_days_min_chips,
-    "train_years_min_chips":      train_years_min_chips,
-    "memory_params":              _memory_part("params"),
-    "memory_optimizer":           _memory_part("optimizer"),
-    "memory_checkpoints":         _memory_part("checkpoints"),
-    "memory_total":               _memory_part("total"),
-    "memory_mlp_checkpoints":     memory_mlp_checkpoints,
-    "hbm_total":                  hbm_total,
-    "memory_per_chip":            memory_per_chip,
-    "min_chips":                  min_chips,
-    "bytes_per_param":            bytes_per_param,
-    "kv_cache_bytes_per_token":   kv_cache_bytes_per_token,
-    "kv_cache_bytes":             kv_cache_bytes,
-    "batch_tokens":               batch_tokens,
-    "max_pure_dp":                max_pure_dp,
-    "per_chip_batch":             per_chip_batch,
-    "fsdp_critical_batch":        _solved("data_parallel_batch"),
-    "dp_critical_batch":          _solved("data_parallel_batch", fsdp=False),
-    "tp_max_degree":              _solved("tensor_parallel_degree"),
-    "mixed_critical_batch":       _solved("mixed_critical_batch"),
-    "x_opt":                      _solved("fsdp_tp_optimum"),
-    "dcn_critical_batch":         _solved("dcn_critical_batch"),
-    "fsdp_max_chips":             fsdp_max_chips,
-    "fsdp_min_batch":             fsdp_min_batch,
-    "mixed_min_batch":            mixed_min_batch,
-    "mesh_chips":                 mesh_chips,
-    "mesh_ratio":                 mesh_ratio,
-    "attention_crossover":        attention_crossover,
-    "attention_qkvo_crossover":   attention_qkvo_crossover,
-}
+# name -> function of a Context returning a Quantity (what reproduce's `quantity:` keys name)
+QUANTITIES = {name: r.derive for name, r in RESULTS.items()}
 
 
 def quantity(name: str, ctx: Context) -> Quantity:
-    if name not in QUANTITIES:
-        raise UnknownNameError(f"unknown quantity {name!r}; known: {', '.join(QUANTITIES)}")
-    return QUANTITIES[name](ctx)
+    return lookup(name).derive(ctx)

@@ -1,10 +1,12 @@
 """The one symbol table. Every SymPy symbol symroof uses is declared here, once.
 
 Each row: name (the Python name and the SymPy name), LaTeX, whether it is an integer
-count, and its meaning. All symbols are positive: that is what makes ``solve`` return
-the single physical root. Read the table against the book's notation (book-4-6.md
-section 0.1): ``B`` is *sequences* here, so the book's training-chapter ``B`` (tokens)
-is ``B*T``, and its ``N`` there (chips) is ``n_chips``.
+count, its unit (bytes are "B", FLOPs "FLOP"; "" for a pure number) and its meaning. All
+symbols are positive: that is what makes ``solve`` return the single physical root. Read
+the table against the book's notation (training.md at
+https://github.com/jax-ml/scaling-book/blob/0819a7d/training.md): ``B`` is *sequences*
+here, so the book's training-chapter ``B`` (tokens) is ``B*T``, and its ``N`` there
+(chips) is ``n_chips``.
 """
 
 from __future__ import annotations
@@ -19,62 +21,63 @@ class SymbolInfo:
     name: str
     latex: str
     integer: bool
+    unit: str          # what one of it is: "chips", "B/s", "FLOP/s"; "" for a pure number
     meaning: str
 
 
-#   name        LaTeX                        integer  meaning
+#   name        LaTeX                        integer  unit            meaning
 _TABLE = [
     # model shapes
-    ("B",        "B",                          True,  "sequences per global batch"),
-    ("T",        "T",                          True,  "query sequence length (tokens per sequence)"),
-    ("S",        "S",                          True,  "key/value sequence length (S = T in training)"),
-    ("D",        "D",                          True,  "d_model, the residual width"),
-    ("F",        "F",                          True,  "d_ff, the MLP hidden width (per gate/up matrix)"),
-    ("N",        "N",                          True,  "query heads"),
-    ("K",        "K",                          True,  "key/value heads"),
-    ("H",        "H",                          True,  "head dimension"),
-    ("L",        "L",                          True,  "layers"),
-    ("V",        "V",                          True,  "vocabulary size"),
-    ("E",        "E",                          True,  "experts per MoE layer"),
-    ("k",        "k",                          True,  "experts each token is routed to"),
+    ("B",        "B",                          True,  "sequences",     "sequences per global batch"),
+    ("T",        "T",                          True,  "tokens",        "query sequence length (tokens per sequence)"),
+    ("S",        "S",                          True,  "tokens",        "key/value sequence length (S = T in training)"),
+    ("D",        "D",                          True,  "",              "d_model, the residual width"),
+    ("F",        "F",                          True,  "",              "d_ff, the MLP hidden width (per gate/up matrix)"),
+    ("N",        "N",                          True,  "heads",         "query heads"),
+    ("K",        "K",                          True,  "heads",         "key/value heads"),
+    ("H",        "H",                          True,  "",              "head dimension"),
+    ("L",        "L",                          True,  "layers",        "layers"),
+    ("V",        "V",                          True,  "",              "vocabulary size"),
+    ("E",        "E",                          True,  "experts",       "experts per MoE layer"),
+    ("k",        "k",                          True,  "experts",       "experts each token is routed to"),
     # chips and meshes
-    ("n_chips",  r"N_{\text{chips}}",          True,  "chips in the job"),
-    ("n_pods",   r"P",                         True,  "pods (ICI domains) joined over DCN"),
-    ("X",        "X",                          True,  "chips along the FSDP / data mesh axis"),
-    ("Y",        "Y",                          True,  "chips along the tensor-parallel mesh axis"),
-    ("Z",        "Z",                          True,  "chips along a third mesh axis (sequence or pipeline)"),
-    ("M_X",      "M_X",                        True,  "physical ICI axes spanned by mesh axis X"),
-    ("M_Y",      "M_Y",                        True,  "physical ICI axes spanned by mesh axis Y"),
-    ("M_Z",      "M_Z",                        True,  "physical ICI axes spanned by mesh axis Z"),
-    ("n_stages", r"N_{\text{stages}}",         True,  "pipeline stages (chips along the stage mesh axis)"),
-    ("n_ep",     r"N_{\text{EP}}",             True,  "chips along the expert-parallel mesh axis"),
-    ("M_E",      "M_E",                        True,  "physical ICI axes spanned by the expert mesh axis"),
-    ("n_micro",  r"n_{\text{micro}}",          True,  "pipeline microbatches per step"),
-    ("n_virtual", r"v",                         True,  "virtual pipeline stages (model chunks) per chip, interleaved schedule"),
+    ("n_chips",  r"N_{\text{chips}}",          True,  "chips",         "chips in the job"),
+    ("n_pods",   r"P",                         True,  "pods",          "pods (ICI domains) joined over DCN"),
+    ("X",        "X",                          True,  "chips",         "chips along the FSDP / data mesh axis"),
+    ("Y",        "Y",                          True,  "chips",         "chips along the tensor-parallel mesh axis"),
+    ("Z",        "Z",                          True,  "chips",         "chips along a third mesh axis (sequence or pipeline)"),
+    ("M_X",      "M_X",                        True,  "",              "physical ICI axes spanned by mesh axis X"),
+    ("M_Y",      "M_Y",                        True,  "",              "physical ICI axes spanned by mesh axis Y"),
+    ("M_Z",      "M_Z",                        True,  "",              "physical ICI axes spanned by mesh axis Z"),
+    ("n_stages", r"N_{\text{stages}}",         True,  "chips",         "pipeline stages (chips along the stage mesh axis)"),
+    ("n_ep",     r"N_{\text{EP}}",             True,  "chips",         "chips along the expert-parallel mesh axis"),
+    ("M_E",      "M_E",                        True,  "",              "physical ICI axes spanned by the expert mesh axis"),
+    ("n_micro",  r"n_{\text{micro}}",          True,  "microbatches",  "pipeline microbatches per step"),
+    ("n_virtual", r"v",                         True,  "",              "virtual pipeline stages (model chunks) per chip, interleaved schedule"),
     # hardware
-    ("C",        "C",                          False, "peak FLOPs/s per chip"),
-    ("W_hbm",    r"W_{\text{hbm}}",            False, "HBM bandwidth per chip, bytes/s"),
-    ("W_ici",    r"W_{\text{ici}}",            False, "ICI bandwidth per chip per mesh axis, bidirectional, bytes/s"),
-    ("W_dcn",    r"W_{\text{dcn}}",            False, "DCN (scale-out) bandwidth per chip, bytes/s"),
-    ("M_hbm",    r"M_{\text{hbm}}",            False, "HBM capacity per chip, bytes"),
-    ("t_hop",    r"T_{\text{min}}",            False, "latency of one ICI hop, seconds"),
+    ("C",        "C",                          False, "FLOP/s",        "peak FLOPs/s per chip"),
+    ("W_hbm",    r"W_{\text{hbm}}",            False, "B/s",           "HBM bandwidth per chip, bytes/s"),
+    ("W_ici",    r"W_{\text{ici}}",            False, "B/s",           "ICI bandwidth per chip per mesh axis, bidirectional, bytes/s"),
+    ("W_dcn",    r"W_{\text{dcn}}",            False, "B/s",           "DCN (scale-out) bandwidth per chip, bytes/s"),
+    ("M_hbm",    r"M_{\text{hbm}}",            False, "B",             "HBM capacity per chip, bytes"),
+    ("t_hop",    r"T_{\text{min}}",            False, "s",             "latency of one ICI hop, seconds"),
     # numeric formats and run settings
-    ("b_param",  r"b_{\text{param}}",          False, "bytes per parameter element"),
-    ("b_act",    r"b_{\text{act}}",            False, "bytes per activation element"),
-    ("b_mask",   r"b_{\text{mask}}",          False, "bytes per element of a saved dropout mask"),
-    ("b_kv",     r"b_{\text{kv}}",             False, "bytes per KV-cache element"),
-    ("b_grad",   r"b_{\text{grad}}",           False, "bytes per gradient element kept between steps"),
-    ("b_opt",    r"b_{\text{opt}}",            False, "optimizer-state bytes per parameter (Adam: two moments)"),
-    ("n_ckpt",   r"n_{\text{ckpt}}",           False, "activation checkpoints saved per layer, each [B, T, D]"),
-    ("n_tokens", r"N_{\text{tokens}}",         False, "training tokens in the whole run"),
-    ("mfu",      r"\text{MFU}",                False, "model FLOPs utilisation"),
+    ("b_param",  r"b_{\text{param}}",          False, "B",             "bytes per parameter element"),
+    ("b_act",    r"b_{\text{act}}",            False, "B",             "bytes per activation element"),
+    ("b_mask",   r"b_{\text{mask}}",          False, "B",             "bytes per element of a saved dropout mask"),
+    ("b_kv",     r"b_{\text{kv}}",             False, "B",             "bytes per KV-cache element"),
+    ("b_grad",   r"b_{\text{grad}}",           False, "B",             "bytes per gradient element kept between steps"),
+    ("b_opt",    r"b_{\text{opt}}",            False, "B",             "optimizer-state bytes per parameter (Adam: two moments)"),
+    ("n_ckpt",   r"n_{\text{ckpt}}",           False, "",              "activation checkpoints saved per layer, each [B, T, D]"),
+    ("n_tokens", r"N_{\text{tokens}}",         False, "tokens",        "training tokens in the whole run"),
+    ("mfu",      r"\text{MFU}",                False, "",              "model FLOPs utilisation"),
 ]
 
 SYMBOLS: dict[str, sp.Symbol] = {}
 INFO: dict[str, SymbolInfo] = {}
-for _name, _latex, _integer, _meaning in _TABLE:
+for _name, _latex, _integer, _unit, _meaning in _TABLE:
     SYMBOLS[_name] = sp.Symbol(_name, positive=True, integer=_integer or None)
-    INFO[_name] = SymbolInfo(_name, _latex, _integer, _meaning)
+    INFO[_name] = SymbolInfo(_name, _latex, _integer, _unit, _meaning)
 
 B, T, S, D, F, N, K, H, L, V, E, k = (SYMBOLS[n] for n in "B T S D F N K H L V E k".split())
 n_chips, n_pods, X, Y, Z = (SYMBOLS[n] for n in ("n_chips", "n_pods", "X", "Y", "Z"))
@@ -103,7 +106,7 @@ def layers(block: str) -> sp.Symbol:
             raise ValueError(f"block name {block!r} must be letters, digits and '_'")
         SYMBOLS[name] = sp.Symbol(name, positive=True, integer=True)
         INFO[name] = SymbolInfo(name, rf"L_{{\text{{{block.replace('_', ' ')}}}}}", True,
-                                f"layers of block type {block!r}")
+                                "layers", f"layers of block type {block!r}")
         LATEX_NAMES[SYMBOLS[name]] = INFO[name].latex
     return SYMBOLS[name]
 

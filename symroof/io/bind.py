@@ -188,3 +188,97 @@ def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
                           Fraction(str(vector)), Fraction(str(moved)), float(intensity),
                           bool(intensity < ridge)))
     return rows
+
+
+def mesh_m(chip: ChipCard, chips: int) -> dict:
+    """The one rule for the book's ``M_X``, ``M_Y`` of a job of ``chips`` chips in one pod.
+
+    The job's slice is laid on the card's topology (``topology.layout``; the largest slice
+    that fits when ``chips`` is not one). A logical axis over the whole slice spans all its
+    ICI axes: ``M`` is their count, halved without wraparound (a line, not a ring). FSDP+TP
+    gives TP one physical axis and FSDP the rest (the book's split). A slice that crosses the
+    scale-out network is one DCN axis (``M = 1``). Returns ``{"link", "axes", "wrap", "fsdp":
+    M of one axis over all chips, "fsdp_tp": (M_X, M_Y)}`` with exact values.
+    """
+    from ..errors import InfeasibleError
+
+    if chip.family == "gpu":       # one switched NVLink domain, or domains joined by the network
+        domain = chip.pod_shape[0]
+        link, n, wrap = ("ici", 1, True) if chips <= domain else ("dcn", 1, True)
+    elif chips > chip.pod_chips:
+        raise InfeasibleError(f"{chips} chips exceed one {chip.name} pod ({chip.pod_chips}); M_X and M_Y "
+                              "are for the chips of one pod: give them with --at M_X=... --at M_Y=...")
+    else:
+        link, n, wrap = _laid(chip, chips)
+    if link != "ici":
+        one = sp.Integer(1)
+        return {"link": link, "axes": 1, "wrap": True, "fsdp": one, "fsdp_tp": (one, one)}
+    half = sp.Integer(1) if wrap else sp.Rational(1, 2)
+    return {"link": "ici", "axes": n, "wrap": wrap, "fsdp": n * half,
+            "fsdp_tp": ((n - 1 if n > 1 else 1) * half, half)}
+
+
+def _laid(chip: ChipCard, chips: int) -> tuple:
+    """(link, ICI axes used, wraps) of one axis over ``chips`` chips of a TPU pod."""
+    from ..errors import InfeasibleError
+    from ..parallel import topology
+
+    try:
+        laid = topology.layout(chip, {"fsdp": chips})["fsdp"]
+        link, n, wrap = laid.link, int(laid.n_physical), bool(laid.wrap)
+    except InfeasibleError:
+        box = (topology.slices(chip, chips) or [None])[0]
+        if box is None:
+            raise InfeasibleError(f"{chips} chips do not fit the {chip.name} topology") from None
+        used = [p for p in box if p.size > 1] or list(box[:1])
+        link = "dcn" if any(p.link == "dcn" for p in used) else "ici"
+        n, wrap = len(used), all(p.ring for p in used)
+    return link, n, wrap
+
+
+# Decimal SI prefixes a value given on the command line may carry before its unit.
+_PREFIX = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+           "m": sp.Rational(1, 10**3), "u": sp.Rational(1, 10**6), "n": sp.Rational(1, 10**9)}
+_UNIT_ALIASES = {"FLOPs/s": "FLOP/s", "bytes/s": "B/s", "bytes": "B", "sec": "s"}
+
+
+def parse_value(symbol_name: str, text: str, where: str) -> sp.Expr:
+    """``"1.8e11B/s"``, ``"180 GB/s"``, ``"2048"`` for a symbol: an exact positive number.
+
+    The text is read as a decimal number and an optional unit, never evaluated. A symbol
+    with a physical unit (bytes, seconds, FLOP/s) must be given with one, so a number
+    meant per link or per direction cannot be taken for the table's unit silently; counts
+    take a bare number or their own unit word.
+    """
+    import re
+
+    from ..core.symbols import INFO
+    from ..errors import CardError
+    from .cards import parse_number
+
+    info = INFO[symbol_name]
+    match = re.match(r"^\s*([+-]?[0-9.]+(?:[eE][+-]?\d+)?)\s*([A-Za-z/]*)\s*$", text)
+    if not match:
+        raise CardError(f"{where}: {text!r} is not a number (e.g. {symbol_name}=2048)")
+    number_text, unit = match.groups()
+    if number_text.startswith("-"):
+        raise CardError(f"{where}: {symbol_name} must be positive, got {text!r}")
+    value = sp.Rational(parse_number(number_text, where, symbol_name))
+    physical = info.unit in ("B", "B/s", "FLOP/s", "s")
+    if not unit:
+        if physical:
+            raise CardError(f"{where}: give {symbol_name}'s unit, e.g. {symbol_name}={number_text}{info.unit} "
+                            f"({symbol_name} is {info.meaning}, in {info.unit})")
+    else:
+        unit = _UNIT_ALIASES.get(unit, unit)
+        scale = next((f for p, f in _PREFIX.items() if p and unit == p + info.unit), None)
+        if unit == info.unit and info.unit:
+            scale = 1
+        if scale is None:
+            raise CardError(f"{where}: {symbol_name} is in {info.unit or 'plain numbers'}, not {unit!r}")
+        value = value * scale
+    if value <= 0:
+        raise CardError(f"{where}: {symbol_name} must be positive, got {text!r}")
+    if info.integer and not value.is_integer:
+        raise CardError(f"{where}: {symbol_name} counts {info.unit or 'whole units'}; got {text!r}")
+    return value

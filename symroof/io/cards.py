@@ -111,6 +111,7 @@ class ChipCard:
     chips_per_host: int
     sources: dict = field(default_factory=dict)   # key -> where the number comes from
     ici_hop_latency_s: Fraction | None = None     # optional: per-hop latency (the book's T_min)
+    ici_scope: str = "link"              # "link": the ICI number is one link's; "chip": all the chip's links together
     # Optional, for the step model (parallel/step_model.py); absent = the ideal limit.
     matrix_unit: tuple | None = None              # output tile of one matrix unit, (m, n)
     matrix_units: int | None = None               # matrix units working on tiles at once
@@ -118,6 +119,7 @@ class ChipCard:
     collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
     calibration: dict | None = None               # eta_mm, t_dcn and the data they were fitted on
     path: str = ""
+    modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
 
     @property
     def pod_chips(self) -> int:
@@ -127,11 +129,26 @@ class ChipCard:
         return total
 
     @property
-    def ici_bidi_bytes_per_s(self) -> Fraction:
-        """Bytes/s a chip sends along one mesh axis with wraparound (the book's ``W_ici``)."""
+    def links_per_chip(self) -> int:
+        """ICI links of one chip: two per torus axis on a TPU, one switched "link" on a GPU."""
+        return self.ici_links_per_axis * (len(self.pod_shape) if self.family == "tpu" else 1)
+
+    @property
+    def ici_one_way_link_bytes_per_s(self) -> Fraction:
+        """One link, one direction: the vendor's number divided as ``ici_scope`` and the direction say."""
         one_way = (self.ici_link_bytes_per_s if self.ici_link_direction == "one_way"
                    else self.ici_link_bytes_per_s / 2)
-        return one_way * self.ici_links_per_axis
+        return one_way / self.links_per_chip if self.ici_scope == "chip" else one_way
+
+    @property
+    def ici_bidi_bytes_per_s(self) -> Fraction:
+        """Bytes/s a chip sends along one mesh axis with wraparound (the book's ``W_ici``)."""
+        return self.ici_one_way_link_bytes_per_s * self.ici_links_per_axis
+
+    @property
+    def label(self) -> str:
+        """The name, and what ``--set`` changed: ``tpu-v5p (modified: hbm_bytes_per_s=3e12)``."""
+        return f"{self.name} (modified: {', '.join(self.modified)})" if self.modified else self.name
 
     @property
     def dcn_bytes_per_s_per_chip(self) -> Fraction:
@@ -144,6 +161,9 @@ _CHIP_REQUIRED = ("name", "family", "peak_flops_per_s", "hbm_bytes", "hbm_bytes_
                   "sources")
 _CHIP_CHOICES = {"family": ("tpu", "gpu"), "ici_link_direction": ("one_way", "bidirectional"),
                  "wraparound": ("full_cube", "full_axis", "always", "none")}
+_OPTIONAL_CHOICES = {"ici_scope": ("link", "chip")}
+# Math dtypes a card may give a peak for; a run picks one (--dtype), bf16 by default.
+DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp32")
 # The keys `--set KEY=VALUE` may override (numbers only).
 CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
                     "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s")
@@ -180,12 +200,20 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         if raw[key] not in choices:
             raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
         values[key] = raw[key]
+    for key, choices in _OPTIONAL_CHOICES.items():
+        if key in raw:
+            if raw[key] not in choices:
+                raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
+            values[key] = raw[key]
     if not isinstance(raw["name"], str) or not raw["name"]:
         raise CardError(f"{where}: key 'name' must be a non-empty string")
     values["name"] = raw["name"]
     flops = raw["peak_flops_per_s"]
     if not isinstance(flops, dict) or "bf16" not in flops:
         raise CardError(f"{where}: key 'peak_flops_per_s' must map dtypes to FLOPs/s and include 'bf16'")
+    unknown = [str(dt) for dt in flops if str(dt) not in DTYPES]
+    if unknown:
+        raise CardError(f"{where}: key 'peak_flops_per_s.{unknown[0]}' names no dtype; allowed: {', '.join(DTYPES)}")
     values["peak_flops_per_s"] = {str(dt): _positive_number(v, where, f"peak_flops_per_s.{dt}")
                                   for dt, v in flops.items()}
     for key in ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "dcn_bytes_per_s_per_host"):
@@ -213,7 +241,7 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
-    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | set(_CHIP_OPTIONAL_CITABLE)
+    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | set(_CHIP_OPTIONAL_CITABLE) | {"ici_scope"}
                | {f"peak_flops_per_s.{dt}" for dt in flops})
     for key in raw["sources"]:
         if str(key) not in citable:
@@ -226,11 +254,17 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
     """Apply ``--set KEY=VALUE`` overrides: new hardware without writing a card."""
     changes: dict = {}
     flops = dict(chip.peak_flops_per_s)
-    allowed = list(CHIP_NUMBER_KEYS) + [f"peak_flops_per_s.{dt}" for dt in flops] + ["pod_shape"]
+    choices = {**_OPTIONAL_CHOICES, "ici_link_direction": _CHIP_CHOICES["ici_link_direction"]}
+    allowed = (list(CHIP_NUMBER_KEYS) + [f"peak_flops_per_s.{dt}" for dt in DTYPES] + ["pod_shape"]
+               + list(choices))
     for key, text in settings.items():
         where = f"--set {key}"
-        if key.startswith("peak_flops_per_s."):
+        if key.startswith("peak_flops_per_s.") and key.split(".", 1)[1] in DTYPES:
             flops[key.split(".", 1)[1]] = _positive_number(text, where, key)
+        elif key in choices:
+            if text not in choices[key]:
+                raise CardError(f"{where}: {text!r} is not allowed; allowed: {', '.join(choices[key])}")
+            changes[key] = text
         elif key in ("ici_links_per_axis", "wraparound_unit", "chips_per_host"):
             changes[key] = _positive_int(parse_number(text, where, key), where, key)
         elif key in CHIP_NUMBER_KEYS:
@@ -240,7 +274,8 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
             changes[key] = tuple(_positive_int(parse_number(p, where, key), where, key) for p in parts)
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
-    return replace(chip, peak_flops_per_s=flops, **changes)
+    modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
+    return replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
 
 
 # ----------------------------------------------------------------------------- checks

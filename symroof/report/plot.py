@@ -95,7 +95,7 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
     from ..parallel import topology as meshlib
     from ..parallel.collectives import Axis
     from ..core.graph import Structure, build
-    from ..io.bind import chip_values, model_values
+    from ..io.bind import chip_values, mesh_m, model_values
     from ..parallel.roofline import step
     from ..io.run import RunSettings
     from ..parallel.sharding import shard
@@ -116,19 +116,17 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
         r = (t["t_math"] / t["t_comms"]).xreplace(extra or {}).xreplace(per_chip)
         return sp.simplify(r.xreplace(values))
 
-    whole = None
     for name, (axis, phase) in _SINGLE.items():
         laid = meshlib.layout(chip, {axis: chips})[axis]
-        whole = laid
         meshes[name] = {axis: laid}
         ms[name] = {M_Y if axis == "tensor" else M_X: meshlib.effective_m(laid)}
         curves[name] = sharded_ratio({axis: laid}, phase)
-    if whole.link != "ici":
+    rule = mesh_m(chip, chips)        # the one M rule, shared with plan and formula
+    if rule["link"] != "ici":
         omitted["FSDP+TP"] = f"{chips} chips span the scale-out network; the mixed curve is ICI only"
     else:
         # the book's split of the slice's torus axes: FSDP over all but one, TP over one
-        n, half = whole.n_physical, (1 if whole.wrap else sp.Rational(1, 2))
-        m_x, m_y = (n - 1 if n > 1 else 1) * half, half
+        m_x, m_y = rule["fsdp_tp"]
         mesh = {"fsdp": Axis("fsdp", X, "ici", m_x), "tensor": Axis("tensor", Y, "ici", m_y)}
         x_opt = fsdp_tp_optimum(overlap=overlap).expr.xreplace({M_X: m_x, M_Y: m_y, n_chips: chips})
         meshes["FSDP+TP"] = mesh
@@ -254,3 +252,59 @@ def roofline(card, chip, batch: int = 1, seq: int = 4096, attention: str = "caus
                  + (f"\nnot placed (no finite, non-zero intensity): {left_out}" if left_out else ""),
                  fontsize=10)
     return Plot(fig, {"peak": peak, "hbm_bandwidth": bw, "ridge": ridge, "ops": placed, "omitted": omitted})
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+def sensitivity(point, name: str, span: float = 10.0, points: int = 400) -> Plot:
+    """Step time against one number of the chip or run (÷ ``span`` to × ``span``), other numbers
+    held at the plan point; the regime changes (where the bounding term changes) are marked at
+    the values SymPy solves for exactly."""
+    from ..claims.sensitivity import NAMES, TERMS
+    from ..core.symbols import INFO, SYMBOLS
+
+    x = SYMBOLS.get(name)
+    if x is None or x not in point.values or not any(e.has(x) for e in point.terms.values()):
+        usable = [str(s) for s in point.values if any(e.has(s) for e in point.terms.values())]
+        raise CardError(f"--plot {name!r}: the step time here depends on {', '.join(usable)}")
+    fig = _figure()
+    import numpy as np
+
+    here = point.values[x]
+    real = sp.Dummy(name, positive=True)
+    others = {**{s: v for s, v in point.values.items() if s != x}, x: real}
+    terms = {k: point.terms[k].xreplace(others) for k in TERMS}
+    xs = np.geomspace(float(here) / span, float(here) * span, points)
+    ys = {k: np.broadcast_to(np.asarray(sp.lambdify(real, e, "numpy")(xs), dtype=float), xs.shape)
+          for k, e in terms.items()}
+    step = np.max(np.stack(list(ys.values())), axis=0)
+    changes = []                     # (x, from-term, to-term): exact roots where the top term changes
+    for i, a in enumerate(TERMS):
+        for b in TERMS[i + 1:]:
+            for r in sp.solve(sp.Eq(terms[a], terms[b]), real):
+                if r.is_positive and float(here) / span <= float(r) <= float(here) * span:
+                    at = {k: float(e.subs(real, r)) for k, e in terms.items()}
+                    if max(at.values()) <= at[a] * (1 + 1e-9):      # a and b are the top two there
+                        changes.append((float(r), a, b))
+    ax = fig.add_subplot()
+    unit = INFO[name].unit
+    ax.plot(xs, step, color="black", lw=3, alpha=0.5, label="t_step = max(terms)")
+    for k, y in ys.items():
+        ax.plot(xs, y, lw=1.5, ls="--", label=f"{k} ({NAMES[k]})")
+    ax.axvline(float(here), color="grey", lw=1, label=f"plan point {name} = {float(here):.4g} {unit}")
+    for value, a, b in sorted(changes):
+        ax.axvline(value, color="red", lw=1, ls=":")
+        ax.annotate(f"{NAMES[a]} = {NAMES[b]}\n{value:.4g} {unit}", (value, float(step.max())),
+                    textcoords="offset points", xytext=(4, -24), color="red", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{name}: {INFO[name].meaning} ({unit or 'count'})")
+    ax.set_ylabel("time per step (s)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    p = point.plan
+    mesh = " × ".join(f"{a}={d}" for a, d in p["mesh"].items())
+    fig.suptitle(f"{p['model']} on {p['chips']} × {p['chip']}: {p['strategy']} on {mesh}\n"
+                 f"step time against {name}; red lines: the bound changes", fontsize=10)
+    return Plot(fig, {name: xs, "t_step": step, "terms": ys, "changes": sorted(changes)})

@@ -54,11 +54,11 @@ def _value(expr, values) -> float:
 
 def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") -> dict:
     """The book's closed forms (simplified layer, forward pass) instantiated for this run."""
-    from ..io.bind import chip_values, model_values
+    from ..io.bind import chip_values, mesh_m, model_values
     from ..solve.training import data_parallel_batch, fsdp_tp_optimum
 
-    axes = len(chip.pod_shape) if chip.family == "tpu" else 1
-    mx, my = (axes - 1, 1) if axes > 1 else (1, 1)     # FSDP+TP: the book's split of the torus axes
+    m = mesh_m(chip, chips_per_pod)          # the one rule (shared with formula and the plots)
+    axes, (mx, my) = m["fsdp"], m["fsdp_tp"]
     vals = {**model_values(card), **chip_values(chip), **run.values(), B: sequences, T: seq,
             n_chips: chips_per_pod}
     per_chip = sequences * seq / chips_per_pod
@@ -80,14 +80,19 @@ def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") 
         "note": f"book layer In·W_in·W_out, forward pass, overlap {overlap}, per pod",
         "per_chip_batch": per_chip,
         "max_data_parallel": sequences,
-        "fsdp": {"M_X": axes, "critical_per_chip_batch": fsdp_crit,
+        "fsdp": {"M_X": _plain(axes), "critical_per_chip_batch": fsdp_crit,
                  "bound": "compute" if per_chip >= fsdp_crit else "ici"},
-        "fsdp_tp": {"M_X": mx, "M_Y": my, "critical_per_chip_batch": mixed_crit,
+        "fsdp_tp": {"M_X": _plain(mx), "M_Y": _plain(my), "critical_per_chip_batch": mixed_crit,
                     "bound": "compute" if per_chip >= mixed_crit else "ici",
                     "x_opt": x_opt, "y_opt": chips_per_pod / x_opt,
                     "power_of_two_mesh": {"fsdp": x2, "tensor": y2}, "chips_used": x2 * y2,
                     "idle_chips": chips_per_pod - x2 * y2, "fits_topology": fits},
     }
+
+
+def _plain(m):
+    """An exact M as JSON can hold it: an int when whole (M = 1/2 on a line becomes 0.5)."""
+    return int(m) if m == int(m) else float(m)
 
 
 def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int, pods: int = 1,

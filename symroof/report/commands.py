@@ -1,0 +1,213 @@
+"""The ``formula``, ``sensitivity`` and ``cards`` commands: their arguments and what they print.
+
+``cli.py`` registers them with ``add_result_commands``; each command loads the cards it names,
+calls the registry, the planner or the card checks, and prints text or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import CardError
+
+
+def settings(pairs: list[str] | None) -> dict[str, str]:
+    """``--set KEY=VALUE`` pairs as a dict (values stay text; the card checks parse them)."""
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key or not value:
+            raise CardError(f"--set {pair!r}: expected KEY=VALUE, e.g. hbm_bytes_per_s=3.35e12")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def cards_and_run(args):
+    """The model card, chip card (with --set) and run settings a command names; None where not named."""
+    from ..io.cards import override_chip
+    from ..io.catalog import load_chip, load_model
+    from ..io.run import RunSettings
+
+    card = load_model(args.model) if getattr(args, "model", None) else None
+    chip = load_chip(args.chip) if getattr(args, "chip", None) else None
+    if getattr(args, "set", None):
+        if chip is None:
+            raise CardError("--set changes a chip card's numbers; name the chip with --chip")
+        chip = override_chip(chip, settings(args.set))
+    given = {k: v for k, v in vars(args).items() if k in RunSettings.__dataclass_fields__ and v is not None}
+    run = RunSettings().with_options(**given) if (card or chip or given) else None
+    return card, chip, run
+
+
+def unused_peaks(chip, dtype: str) -> list[str]:
+    """Peaks set with --set for a dtype this run does not compute in: named, never silently kept."""
+    return [m for m in getattr(chip, "modified", ()) if m.startswith("peak_flops_per_s.")
+            and m.split("=")[0].split(".", 1)[1] != dtype]
+
+
+def _note_unused(chip, dtype: str) -> list[str]:
+    return [f"note: --set {m} is not used: this run computes in {dtype} (--dtype {m.split('=')[0].split('.')[1]} "
+            "would use it)" for m in unused_peaks(chip, dtype)] if chip is not None else []
+
+
+# ----------------------------------------------------------------------------- formula
+
+
+def formula(args) -> None:
+    from ..claims.formulas import FORMULAS, instantiate
+    from ..core.symbols import symbol
+    from ..io.bind import parse_value
+    from .results import formula_json, formula_text
+
+    if args.name is None:
+        for name, (description, result) in FORMULAS.items():
+            print(f"{name:26s} {result.unit or '-':9s} {result.how:7s} {description}")
+        return
+    card, chip, run = cards_and_run(args)
+    at = {}
+    for pair in args.at or []:
+        name, eq, value = pair.partition("=")
+        if not eq:
+            raise CardError(f"--at {pair!r}: expected SYMBOL=VALUE, e.g. --at n_chips=8960")
+        sym = symbol(name.strip())
+        at[sym] = parse_value(name.strip(), value, f"--at {pair}")
+    inst = instantiate(args.name, card, chip, run, args.chips, args.batch_tokens, args.seq, at,
+                       args.book_layer, args.dtype, args.overlap)
+    unused = sorted(str(s) for s in at if s not in inst.expr.free_symbols)
+    if unused:
+        raise CardError(f"--at {unused[0]}: {args.name} has no symbol {unused[0]} "
+                        f"(its symbols: {', '.join(sorted(map(str, inst.expr.free_symbols)))})")
+    notes = _note_unused(chip, args.dtype)
+    if args.json:
+        print(json.dumps({**formula_json(inst), "chip": chip.label if chip else None,
+                          "notes": inst.notes + notes}, indent=2))
+    else:
+        print(formula_text(inst, args.latex) + "".join("\n" + n for n in notes))
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+def sensitivity(args) -> None:
+    from ..claims.sensitivity import analyse
+    from ..search.plan import Options, parse_mesh, plan
+    from .results import sensitivity_json, sensitivity_text
+
+    card, chip, run = cards_and_run(args)
+    forced = tuple((parse_mesh(args.m_axes) or {}).items())
+    for axis, m in forced:
+        if not 1 <= m <= len(chip.pod_shape):
+            raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)}")
+    options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
+               else Options(args.overlap, m_override=forced))
+    if args.plot and not args.output:
+        raise CardError("--plot needs -o FILE.png (or .svg)")
+    if args.plot:
+        from . import plot as plotlib
+
+        plotlib.output_path(args.output)
+    p = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
+             parse_mesh(args.mesh), run, options)
+    point = analyse(p, card, chip, run)
+    notes = _note_unused(chip, "bf16")
+    if args.json:
+        print(json.dumps({**sensitivity_json(point), "chip": chip.label, "notes": notes}, indent=2))
+    else:
+        print(sensitivity_text(point, card, chip) + "".join("\n" + n for n in notes))
+    if args.plot:
+        from . import plot as plotlib
+
+        figure = plotlib.sensitivity(point, args.plot)
+        print(f"wrote {figure.save(args.output)}")
+
+
+# ----------------------------------------------------------------------------- cards
+
+
+def cards(args) -> None:
+    from ..io.cards import override_chip
+    from ..io.catalog import list_cards, load_chip, load_model
+    from .cardview import chip_report, listing, model_report
+
+    names = list_cards()
+    if args.name is None:
+        if args.set:
+            raise CardError("--set changes one chip card; name it: symroof cards tpu-v5p --set ...")
+        print(json.dumps(names, indent=2) if args.json else listing(names))
+        return
+    is_chip = args.name in names["chips"] or (args.name not in names["models"] and _file_kind(args.name) == "chip")
+    if not is_chip:
+        if args.set:
+            raise CardError(f"--set changes chip numbers; {args.name} is a model card")
+        report = model_report(load_model(args.name))
+    else:
+        chip = override_chip(load_chip(args.name), settings(args.set))
+        report = chip_report(chip, args.dtype)
+        report["notes"] += _note_unused(chip, args.dtype)
+    print(json.dumps(report["json"], indent=2) if args.json else report["text"]
+          + "".join("\n" + n for n in report["notes"]))
+
+
+def _file_kind(ref: str) -> str:
+    from pathlib import Path
+
+    from ..io.readers import read_yaml
+
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        raw = read_yaml(path)
+        return str(raw.get("kind", "model")) if isinstance(raw, dict) else "model"
+    return "model"
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def add_result_commands(sub, run_options, positive_int) -> None:
+    p = sub.add_parser("formula", help="a derived result: closed form, with the run's numbers in, and its value")
+    p.add_argument("name", nargs="?", help="result name; omit to list them")
+    p.add_argument("--model", help="model whose own graph to use and whose shapes to put in")
+    p.add_argument("--book-layer", dest="book_layer", action="store_true",
+                   help="derive on the book's In·W_in·W_out layer (training.md) instead of the model's graph")
+    p.add_argument("--chip", help="chip card whose numbers to put in (its topology decides M_X, M_Y)")
+    p.add_argument("--chips", type=positive_int, help="chips in the job (n_chips)")
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=positive_int, help="global batch in tokens (B·T)")
+    p.add_argument("--seq", type=positive_int, help="tokens per sequence (T)")
+    p.add_argument("--at", action="append", metavar="SYMBOL=VALUE",
+                   help="put in a number, with its unit where it has one: --at W_ici=1.8e11B/s --at n_chips=8960")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    p.add_argument("--dtype", default="bf16", help="math dtype: which of the chip's peaks is C (default bf16)")
+    p.add_argument("--overlap", choices=("sum", "max"), default="sum")
+    run_options(p)
+    p.add_argument("--latex", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=formula)
+
+    p = sub.add_parser("sensitivity", help="at a plan point: d ln t_step / d ln x and the break-even of "
+                                           "every chip and run number")
+    p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
+    p.add_argument("--chip", required=True, help="chip card name or .yaml path")
+    p.add_argument("--chips", type=positive_int, required=True, help="chips in the job")
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=positive_int, required=True)
+    p.add_argument("--seq", type=positive_int, default=4096, help="tokens per sequence (T)")
+    p.add_argument("--pods", type=positive_int, default=1)
+    p.add_argument("--strategy", help="one family (dp, fsdp, tp, fsdp_tp, ...); default: the plan's best")
+    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE", help="one mesh, e.g. --mesh fsdp=8960")
+    p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M", help="force an axis's M")
+    p.add_argument("--overlap", choices=("sum", "max"), default="sum")
+    p.add_argument("--book-layer", dest="book_layer", action="store_true",
+                   help="the book's In·W_in·W_out layer, forward pass, degrees continuous")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    p.add_argument("--plot", metavar="SYMBOL", help="also draw t_step against this number (C, W_hbm, W_ici, "
+                                                    "W_dcn, B, T) with the regime changes marked")
+    p.add_argument("-o", "--output", help="the .png or .svg file for --plot")
+    run_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=sensitivity)
+
+    p = sub.add_parser("cards", help="list the cards, or show one card's derived numbers")
+    p.add_argument("name", nargs="?", help="a card name or .yaml path: show its numbers and derived ones")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    p.add_argument("--dtype", default="bf16", help="the run's math dtype (marks which peak is used)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cards)

@@ -1,0 +1,146 @@
+"""Sensitivities: SymPy's elasticities against finite differences of the planner's numeric step
+time, the book's regimes, and break-evens against the book's critical batch.
+
+The finite differences re-run ``plan`` (its lambdified numpy path, not the expressions the
+elasticities differentiate) on the same mesh with one chip number changed by ±0.1 %.
+The book (training.md, sharding.md at 0819a7d): FSDP on a v5p pod is compute-bound above
+C/W_ici/M_X = 2550/3 = 850 tokens per chip, so at 4,194,304 tokens on 8960 chips (468 per
+chip) ICI must be 850/468.1 = 1.816× faster.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symroof.claims.sensitivity import analyse
+from symroof.core.symbols import B, C, M_hbm, W_hbm, W_ici, t_hop
+from symroof.io.cards import override_chip
+from symroof.io.catalog import load_chip, load_model
+from symroof.io.run import RunSettings
+from symroof.search.plan import Options, plan
+
+ROOT = Path(__file__).resolve().parent.parent
+CARD, CHIP, RUN = load_model("llama3-70b"), load_chip("tpu-v5p"), RunSettings()
+BOOK = Options("sum", "forward", True, (), continuous=True)
+KEYS = {C: "peak_flops_per_s.bf16", W_hbm: "hbm_bytes_per_s", W_ici: "ici_link_bytes_per_s"}
+
+
+@pytest.fixture(scope="module")
+def seed():
+    """The README's seed plan: compute-bound fsdp_tp_seq."""
+    p = plan(CARD, CHIP, 8960, 4194304, 4096, run=RUN)
+    return p, analyse(p, CARD, CHIP, RUN)
+
+
+@pytest.fixture(scope="module")
+def fsdp():
+    """The book's FSDP on a whole v5p pod at 4M tokens: ICI-bound."""
+    p = plan(CARD, CHIP, 8960, 4194304, 4096, strategy="fsdp", run=RUN, options=BOOK)
+    return p, analyse(p, CARD, CHIP, RUN)
+
+
+def _rows(point):
+    return {r.symbol: r for r in point.rows}
+
+
+def _step(p, options, x, factor):
+    chip = override_chip(CHIP, {KEYS[x]: str(float(CHIP_VALUE[x]) * factor)})
+    return plan(CARD, chip, p["chips_used"], p["batch_tokens"], p["seq"], mesh=dict(p["mesh"]), run=RUN,
+                options=options)["step_time_s"]
+
+
+CHIP_VALUE = {C: CHIP.peak_flops_per_s["bf16"], W_hbm: CHIP.hbm_bytes_per_s, W_ici: CHIP.ici_link_bytes_per_s}
+
+
+def test_the_point_is_the_plans_step(seed, fsdp):
+    for p, point in (seed, fsdp):
+        assert point.t_step == pytest.approx(p["step_time_s"], rel=1e-12)
+        assert {"compute": "t_math", "ici": "t_comms"}[p["bound"]] == point.bound
+
+
+@pytest.mark.parametrize("which", ["seed", "fsdp"])
+@pytest.mark.parametrize("x", [C, W_hbm, W_ici])
+def test_elasticities_match_finite_differences_of_the_numeric_step(request, which, x):
+    p, point = request.getfixturevalue(which)
+    options = BOOK if which == "fsdp" else Options()
+    h = 1e-3
+    up, down = _step(p, options, x, 1 + h), _step(p, options, x, 1 - h)
+    numeric = (math.log(up) - math.log(down)) / (math.log(1 + h) - math.log(1 - h))
+    assert _rows(point)[x].elasticity == pytest.approx(numeric, abs=1e-6)
+
+
+def test_the_books_regimes(seed, fsdp):
+    compute, ici = _rows(seed[1]), _rows(fsdp[1])
+    assert (compute[C].elasticity, compute[W_ici].elasticity) == (-1.0, 0.0)     # compute-bound
+    assert (ici[C].elasticity, ici[W_ici].elasticity) == (0.0, -1.0)             # ICI-bound
+    assert ici[B].elasticity == 0.0            # FSDP's weight gathers do not grow with the batch
+    assert compute[B].elasticity == 1.0
+    assert compute[M_hbm].elasticity == 0.0 and compute[t_hop].elasticity == 0.0
+
+
+def test_break_even_is_the_books_critical_batch(fsdp):
+    p, point = fsdp
+    row = _rows(point)[W_ici]
+    per_chip = 4194304 / 8960
+    assert float(row.break_even / row.value) == pytest.approx(850 / per_chip, rel=1e-9)   # 1.816×
+    assert row.new_bound == "t_math"
+    # the same change seen from the batch: 850 tokens per chip
+    batch = _rows(point)[B]
+    assert float(batch.break_even) * 4096 / 8960 == pytest.approx(850, rel=1e-9)
+
+
+def test_break_even_of_a_compute_bound_plan_is_the_next_terms_ratio(seed):
+    p, point = seed
+    row = _rows(point)[C]
+    # C can grow until t_math falls to t_comms: by t_math / t_comms, the plan's "2.22× the next term"
+    assert float(row.break_even / row.value) == pytest.approx(p["t_math_s"] / p["t_comms_s"], rel=1e-9)
+    assert float(_rows(point)[M_hbm].break_even) == pytest.approx(p["memory_per_chip_bytes"], rel=1e-9)
+
+
+def test_cli_text_and_json():
+    args = [sys.executable, "-m", "symroof", "sensitivity", "llama3-70b", "--chip", "tpu-v5p", "--chips", "8960",
+            "--batch-tokens", "4194304", "--strategy", "fsdp", "--book-layer"]
+    out = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "× 1.82 (326.8 GB/s): comms-bound → compute-bound" in out.stdout
+    data = json.loads(subprocess.run(args + ["--json"], capture_output=True, text=True, cwd=ROOT).stdout)
+    w = next(n for n in data["numbers"] if n["symbol"] == "W_ici")
+    assert w["elasticity"] == -1.0 and w["unit"] == "B/s" and w["break_even_factor"] == pytest.approx(1.816, rel=1e-3)
+
+
+def test_plot_marks_the_regime_change(fsdp, tmp_path):
+    pytest.importorskip("matplotlib")
+    from symroof.report.plot import sensitivity
+
+    _, point = fsdp
+    figure = sensitivity(point, "W_ici")
+    assert [round(x / 1e9, 1) for x, _, _ in figure.data["changes"]] == [326.8]
+    assert figure.save(tmp_path / "s.png").stat().st_size > 0
+    with pytest.raises(Exception, match="depends on"):
+        sensitivity(point, "W_dcn")
+
+
+@pytest.mark.parametrize("model, chip, chips, batch, strategy", [
+    ("mixtral-8x7b", "tpu-v5p", 256, 1048576, None),        # experts: fsdp_ep_tp
+    ("llama3-8b", "h100-sxm", 64, 1048576, "pp_fsdp"),       # pipeline stages and microbatches
+])
+def test_other_families_reproduce_the_plans_step(model, chip, chips, batch, strategy):
+    card, c = load_model(model), load_chip(chip)
+    p = plan(card, c, chips, batch, 4096, strategy=strategy, run=RUN)
+    assert analyse(p, card, c, RUN).t_step == pytest.approx(p["step_time_s"], rel=1e-12)
+
+
+def test_a_dcn_bound_plan_depends_on_dcn_alone():
+    """FSDP over 8 H100 nodes gathers weights over the network: -1 for W_dcn, 0 for W_ici and C."""
+    card, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    p = plan(card, chip, 64, 262144, 4096, strategy="fsdp", run=RUN)
+    rows = {str(r.symbol): r for r in analyse(p, card, chip, RUN).rows}
+    assert p["bound"] == "dcn"
+    assert (rows["W_dcn"].elasticity, rows["W_ici"].elasticity, rows["C"].elasticity) == (-1.0, 0.0, 0.0)
+    # the network must be t_dcn / t_math faster for the step to be compute-bound
+    assert float(rows["W_dcn"].break_even / rows["W_dcn"].value) == pytest.approx(
+        p["t_dcn_s"] / p["t_math_s"], rel=1e-9)
