@@ -250,6 +250,9 @@ def test_cli_validate_json_carries_the_prediction_and_the_baseline():
                     "baseline_mfu", "baseline_error"):
             assert key in row
         assert row["predicted_mfu"] <= row["ceiling_mfu"]
+        for convention, mfu in row["predicted_mfu_by_convention"].items():   # every count, inferred or not
+            assert mfu <= row["ceilings_by_convention"][convention]
+        assert row["predicted_mfu_by_convention"][row["convention"]["flops"]] == pytest.approx(row["predicted_mfu"])
     assert {"h100-sxm", "tpu-v5e", "a100-sxm"} <= set(out["summary"])
     assert "constant MFU" in _cli("validate").stdout
 

@@ -11,8 +11,12 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
     cals = calibrate.calibrations(results)
     preds = {p.name: p for p in calibrate.predictions(results, cals)}
     out = ceiling_json
+    ratio = {r.run.name: r.t_step / preds[r.run.name].predicted_step_s for r in results}
     for row in out["runs"]:
         p = preds[row["name"]]
+        # where the source's count is inferred, the prediction under every count, as the ceiling
+        row["predicted_mfu_by_convention"] = {c: v * ratio[row["name"]]
+                                              for c, v in row["ceilings_by_convention"].items()}
         row.update({
             "ceiling_mfu": row["mfu_ceiling"], "predicted_step_s": p.predicted_step_s,
             "predicted_mfu": p.predicted_mfu, "error": p.predicted_mfu - p.measured_mfu,
