@@ -4,12 +4,12 @@ The public API is what this module re-exports; everything else is internal.
 """
 
 from .core import symbols
-from .io.cards import ChipCard as ChipCard
+from .io.chips import ChipCard as ChipCard
 from .io.cards import ModelCard as ModelCard
 from .io.catalog import list_cards as list_cards
 from .io.catalog import load_chip as load_chip
 from .io.catalog import load_model as load_model
-from .io.cards import override_chip as override_chip
+from .io.chips import override_chip as override_chip
 from .parallel.collectives import Axis as Axis
 from .core.derive import attention_crossover as attention_crossover
 from .core.derive import breakdown as breakdown

@@ -59,7 +59,7 @@ def _count(args) -> None:
 
 
 def _ops(args) -> None:
-    from .io.cards import override_chip
+    from .io.chips import override_chip
     from .io.catalog import load_chip, load_model
     from .io.bind import op_table
     from .io.readers import dumps_finite as _dumps
@@ -95,8 +95,14 @@ def _validate(args) -> None:
     print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
 
 
+def _calibrate(args) -> None:
+    from .claims.calibrate import calibrate_chip
+
+    print(calibrate_chip(args.data, args.chip, write=args.write))
+
+
 def _plan(args) -> None:
-    from .io.cards import override_chip
+    from .io.chips import override_chip
     from .io.catalog import load_chip, load_model
     from .io.readers import dumps_finite as _dumps
     from .search.plan import Options, parse_mesh, plan
@@ -169,7 +175,7 @@ def _markdown(args) -> None:
 
 
 def _plot(args) -> None:
-    from .io.cards import override_chip
+    from .io.chips import override_chip
     from .io.catalog import load_chip, load_model
     from .report import plot
 
@@ -236,6 +242,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_validate)
+
+    p = sub.add_parser("calibrate", help="fit a chip's two step-model numbers on the runs marked split: fit")
+    p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
+    p.add_argument("--chip", required=True, help="chip card name; its fit runs are used")
+    p.add_argument("--write", action="store_true", help="write the calibration block into the chip card")
+    p.set_defaults(run=_calibrate)
 
     p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")

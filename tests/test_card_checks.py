@@ -19,7 +19,7 @@ import yaml
 
 from symroof.cli import main
 from symroof.errors import CardError
-from symroof.io.cards import override_chip
+from symroof.io.chips import override_chip
 from symroof.io.catalog import list_cards, load_chip
 
 ROOT = Path(__file__).resolve().parent.parent

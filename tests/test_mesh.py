@@ -89,7 +89,7 @@ def test_v5e_slices_are_2d_boxes_up_to_16x16():
 
 
 def test_gpu_partial_nvlink_domains():
-    from symroof.io.cards import override_chip
+    from symroof.io.chips import override_chip
 
     nvl72 = override_chip(load_chip("h100-sxm"), {"pod_shape": "72"})
     (only,) = slices(nvl72, 64)                  # 64 GPUs of one 72-GPU domain: all NVLink

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from symroof.search import plan as planlib
-from symroof.io.cards import override_chip
+from symroof.io.chips import override_chip
 from symroof.io.catalog import load_chip, load_model
 from symroof.cli import main
 from symroof.errors import InfeasibleError

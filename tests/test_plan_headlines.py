@@ -9,7 +9,7 @@ Strategy and mesh are pins: a change must be deliberate and named (issue 11).
 import pytest
 
 from symroof.cli import main
-from symroof.io.cards import override_chip
+from symroof.io.chips import override_chip
 from symroof.io.catalog import load_chip, load_model
 from symroof.io.run import RunSettings
 from symroof.search import plan as planlib

@@ -42,7 +42,9 @@ def test_the_required_sources_are_present():
     assert "2204.02311" in sources                                    # PaLM
     assert "Megatron-LM" in sources                                   # Megatron-Core H100 table
     assert sum("Table 4" in run.source for run in RUNS.values()) == 3
-    assert sum(run.name.startswith("megatron-") for run in RUNS.values()) == 9
+    assert sum(run.name.startswith("megatron-") and run.chip.name == "h100-sxm" for run in RUNS.values()) == 9
+    assert sum("MaxText/configs/v5e/README.md" in run.source for run in RUNS.values()) == 24
+    assert sum("2205.05198" in run.source for run in RUNS.values()) == 2
     for run in RUNS.values():
         assert run.source and run.note and run.flops in CONVENTIONS
 
@@ -60,10 +62,15 @@ def test_measured_mfu_is_below_the_ceiling(name, results, request):
             f"{result.ceilings[convention]:.3f} under {convention} (t_step {result.t_step:.3g} s, {result.bound})")
 
 
-def test_ceiling_and_measured_step_agree_with_each_other(results):
-    """Ceiling / measured = measured step / predicted bound, whatever the convention."""
-    for result in results.values():
-        assert result.ceiling / result.measured == pytest.approx(result.t_measured / result.t_step, rel=1e-9)
+def test_the_step_model_never_beats_the_ideal_roofline(results):
+    """The step model adds what the ideal leaves out, so with its own efficiencies (uncalibrated,
+    eta = 1) its step is never shorter than the roofline's compute and HBM terms. The two are
+    computed separately (per-op kernel times vs whole-graph sums), so a dropped op turns this red.
+    (Communication is not compared: the step model charges the ring factor (n-1)/n and two-tier
+    bandwidth, which the book's ideal rule leaves out.)"""
+    for name, result in results.items():
+        assert result.parts.compute() >= result.terms["t_math"] * (1 - 1e-9), name
+        assert result.parts.step() >= max(result.terms["t_math"], result.terms["t_hbm"]) * (1 - 1e-9), name
 
 
 # ----------------------------------------------------------------------------- the data vs its sources
@@ -73,13 +80,16 @@ def test_ceiling_and_measured_step_agree_with_each_other(results):
 def test_published_tflops_and_mfu_imply_the_card_peak(name):
     """TFLOP/s per chip / MFU is the peak the source divided by; it must be the card's dense bf16.
 
-    MFU is printed to whole percent (or 0.1 %), so the tolerance is half a unit of that rounding.
+    MFU is printed to whole percent (or 0.1 %, or 0.01 %), TFLOP/s to whole units (or 0.1), so the
+    tolerance is half a unit of each rounding.
     """
     run = RUNS[name]
     implied = run.measured_tflops * 10**12 / run.measured_mfu
     peak = run.chip.peak_flops_per_s[run.peak]
-    digits = 3 if run.measured_mfu * 1000 % 10 else 2
-    tolerance = float(5 * 10 ** -(digits + 1) / run.measured_mfu) + 0.002
+    digits = next(d for d in (2, 3, 4) if (run.measured_mfu * 10**d).q == 1)
+    tflops_unit = 1 if run.measured_tflops.q == 1 else 0.1
+    tolerance = (float(5 * 10 ** -(digits + 1) / run.measured_mfu) + 0.5 * tflops_unit / float(run.measured_tflops)
+                 + 0.002)
     assert abs(float(implied / peak) - 1) <= tolerance
 
 
@@ -142,7 +152,8 @@ def test_efficiency_factor_is_fitted_on_fit_runs_and_checked_on_others(results):
     # held-out runs the roofline does not misjudge: the factor predicts them to within 8 MFU points
     errors = sorted(abs(p - m) for n, p, m in gpu.checks if n not in KNOWN_ABOVE)
     assert errors[len(errors) // 2] < 0.08
-    assert fits["tpu"].factor is None          # one TPU run: nothing to check a fit on
+    tpu = fits["tpu"]
+    assert set(tpu.fit_runs) == {n for n, r in RUNS.items() if r.split == "fit" and r.chip.family == "tpu"}
 
 
 # ----------------------------------------------------------------------------- strict loading and CLI

@@ -18,7 +18,7 @@ import pytest
 
 from symroof.claims.sensitivity import analyse
 from symroof.core.symbols import B, C, M_hbm, W_hbm, W_ici, t_hop
-from symroof.io.cards import override_chip
+from symroof.io.chips import override_chip
 from symroof.io.catalog import load_chip, load_model
 from symroof.io.run import RunSettings
 from symroof.search.plan import Options, plan

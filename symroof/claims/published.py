@@ -24,7 +24,8 @@ per-run number.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import sympy as sp
@@ -42,10 +43,10 @@ CONVENTIONS = {
 }
 
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
-             "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops", "measured_tokens_per_s",
-             "split", "convention"}
+             "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
+             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
-                 "measured_mfu", "split", "convention")
+                 "split", "convention")          # and measured_mfu or measured_step_s
 _AXES = ("tensor", "stage", "data", "fsdp", "seq", "pod")
 _BATCH_AXES = ("data", "fsdp", "pod")          # axes that split the batch (sharding.ACTIVATION_RULES)
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
@@ -56,7 +57,7 @@ class PublishedRun:
     name: str
     source: str
     model: object            # cards.ModelCard (GPT-style runs say mlp: plain in the card)
-    chip: object             # cards.ChipCard
+    chip: object             # chips.ChipCard
     chips: int
     mesh: dict               # axis name -> collectives.Axis
     batch: int
@@ -73,6 +74,9 @@ class PublishedRun:
     stated: bool
     peak: str
     note: str
+    measured_step_s: sp.Rational | None = None  # seconds per step, as published (optional)
+    spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
+    overlap: tuple = ()                         # axes whose activation collectives the source overlaps
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Result:
     ceiling: float           # MFU ceiling under the run's convention
     ceilings: dict           # convention -> MFU ceiling
     t_measured: float        # the step time the measured MFU implies, same convention
+    parts: object = None     # step_model.Parts: the step below the ideal, before calibration
 
     @property
     def measured(self) -> float:
@@ -130,7 +135,7 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
         where = f"{path}: runs[{i}]"
         if not isinstance(entry, dict):
             raise CardError(f"{where}: a run must be a mapping of keys to values")
-        run = _run_from_dict(entry, where)
+        run = _run_from_dict(entry, where, path.parent)
         if run.name in names:
             raise CardError(f"{where}: key 'name' {run.name!r} is used twice")
         names.add(run.name)
@@ -138,7 +143,9 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
     return runs
 
 
-def _run_from_dict(raw: dict, where: str) -> PublishedRun:
+def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRun:
+    from .run_checks import _check_pod, _overlap, _resolve
+
     from ..io.cards import _check_keys, parse_number, _positive_int, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -151,8 +158,8 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
             raise CardError(f"{where}: key '{key}' must be a non-empty string")
     try:
         model = (model_from_dict(raw["model"], f"{where}: model") if isinstance(raw["model"], dict)
-                 else load_model(str(raw["model"])))
-        chip = load_chip(str(raw["chip"]))
+                 else load_model(_resolve(raw["model"], base)))
+        chip = load_chip(_resolve(raw["chip"], base))
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
     ints = {key: _positive_int(raw[key], where, key) for key in ("chips", "batch", "seq")}
@@ -160,18 +167,25 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
         ints[key] = _positive_int(raw.get(key, default), where, key)
     if not isinstance(raw["mesh"], dict) or not raw["mesh"]:
         raise CardError(f"{where}: key 'mesh' must map axis names ({', '.join(_AXES)}) to {{size, link}}")
-    mesh = {}
+    mesh, spans = {}, {}
     for axis, spec in raw["mesh"].items():
         if axis not in _AXES:
             raise CardError(f"{where}: key 'mesh.{axis}' is not an axis; allowed: {', '.join(_AXES)}")
         if not isinstance(spec, dict):
             raise CardError(f"{where}: key 'mesh.{axis}' must be {{size: N, link: ici|dcn}}")
-        _check_keys(spec, {"size", "link", "physical_axes"}, ("size", "link"), f"{where}: mesh.{axis}")
+        _check_keys(spec, {"size", "link", "physical_axes", "inner"}, ("size", "link"), f"{where}: mesh.{axis}")
         if spec["link"] not in ("ici", "dcn"):
             raise CardError(f"{where}: key 'mesh.{axis}.link' is {spec['link']!r}; allowed: ici, dcn")
         size = _positive_int(spec["size"], where, f"mesh.{axis}.size")
         physical = _positive_int(spec.get("physical_axes", 1), where, f"mesh.{axis}.physical_axes")
         mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical))
+        if "inner" in spec:
+            inner = _positive_int(spec["inner"], where, f"mesh.{axis}.inner")
+            if spec["link"] != "dcn" or size % inner or inner > chip.pod_chips:
+                raise CardError(f"{where}: key 'mesh.{axis}.inner' ({inner}) must be on a dcn axis, divide its "
+                                f"size and fit in one {chip.pod_chips}-chip domain")
+            spans[axis] = inner
+    _check_pod(mesh, spans, chip, where)
     total = math.prod(int(a.size) for a in mesh.values())
     if total != ints["chips"]:
         raise CardError(f"{where}: key 'chips' is {ints['chips']} but the mesh sizes multiply to {total}")
@@ -186,11 +200,13 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
     recompute = raw.get("recompute", "none")
     if recompute not in ("none", "full", "selective"):
         raise CardError(f"{where}: key 'recompute' is {recompute!r}; allowed: none, full, selective")
-    mfu = parse_number(raw["measured_mfu"], where, "measured_mfu")
+    if "measured_mfu" not in raw and "measured_step_s" not in raw:
+        raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
+    mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
     if not 0 < mfu <= 1:
         raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
     extra = {}
-    for key in ("measured_tflops", "measured_tokens_per_s"):
+    for key in ("measured_tflops", "measured_tokens_per_s", "measured_step_s"):
         number = parse_number(raw[key], where, key) if key in raw else None
         if number is not None and number <= 0:
             raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
@@ -209,13 +225,24 @@ def _run_from_dict(raw: dict, where: str) -> PublishedRun:
     if conv["peak"] not in chip.peak_flops_per_s:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
-    return PublishedRun(
+    run = PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute,
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
-        flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip())
+        flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
+        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES))
+    if "measured_mfu" not in raw:       # derived from the published step time under the convention
+        from ..io.bind import evaluate
+        from ..core.symbols import C
+
+        nums = values(run)
+        derived = evaluate(model_flops(run), nums) / (run.chips * nums[C] * run.measured_step_s)
+        if not 0 < derived <= 1:
+            raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
+        run = replace(run, measured_mfu=sp.Rational(derived))
+    return run
 
 
 def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:
@@ -245,9 +272,14 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
 
 
 def _graph(run: PublishedRun, attention: str):
+    return _built(run.model, attention)
+
+
+@lru_cache(maxsize=64)       # many runs share a model; the graph is read, never changed
+def _built(model, attention: str):
     from ..core.graph import Structure, build
 
-    return build(Structure.of(run.model), attention)
+    return build(Structure.of(model), attention)
 
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
@@ -287,22 +319,30 @@ def predict(run: PublishedRun) -> Result:
     from ..core.symbols import C
 
     nums = values(run)
-    # The least work the hardware must do: the causal half of the attention core.
+    # The least work the hardware must do: the causal half of the attention core. The graph's
+    # numbers go in before the roofline's Max is formed (exact, and far faster than a symbolic Max).
+    from .calibrate import numeric, step_parts
+
     sg = shard(_graph(run, "causal"), run.mesh)
     if run.recompute != "none":      # the replayed forward ops are work the hardware must do
         from ..core.recompute import apply
 
         sg = apply(sg, run.recompute)
+    sg = numeric(sg, nums)
     terms = roofline.step(sg, overlap="sum", schedule=run.schedule)
     seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * nums[C]
     ceilings = {conv: evaluate(model_flops(run, conv), nums) / (capacity * t_step) for conv in CONVENTIONS}
-    measured_step = evaluate(model_flops(run), nums) / (capacity * run.measured_mfu)
+    flops = evaluate(model_flops(run), nums)
+    measured_step = flops / (capacity * run.measured_mfu)
+    from .run_checks import _check_throughput
+
+    _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step))
+                  float(measured_step), step_parts(run, nums, sg))
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:
@@ -330,21 +370,7 @@ def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
 
 
 def as_json(results: list[Result], fits: list[Fit]) -> dict:
-    return {
-        "overlap": "sum",
-        "runs": [{
-            "name": r.run.name, "model": r.run.model.name, "hardware": r.run.chip.name,
-            "family": r.run.chip.family, "chips": r.run.chips, "source": r.run.source,
-            "convention": {"flops": r.run.flops, "stated": r.run.stated, "peak": r.run.peak},
-            "measured_mfu": r.measured, "mfu_ceiling": r.ceiling, "gap": r.gap, "achieved": r.achieved,
-            "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
-            "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
-            "recompute": r.run.recompute,
-            "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
-                         "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
-            "consistent": r.measured <= r.ceiling,
-        } for r in results],
-        "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),
-                        "checks": [{"name": n, "predicted_mfu": p, "measured_mfu": m} for n, p, m in f.checks]}
-                       for f in fits],
-    }
+    """The ceiling table, the efficiency factors, and the calibrated step model (claims/validate_json.py)."""
+    from .validate_json import as_json as full, ceiling_json
+
+    return full(results, fits, ceiling_json(results, fits))

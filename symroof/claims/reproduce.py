@@ -22,7 +22,9 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..io.cards import ModelCard, override_chip, parse_number
+from ..io.cards import ModelCard, parse_number
+
+from ..io.chips import override_chip
 
 from ..io.catalog import data_dir, load_chip, load_model
 
@@ -60,7 +62,7 @@ WHOLE = _inference.register(QUANTITIES, NUMBERS, CHOICES, WHOLE)
 
 
 def allowed_settings() -> list[str]:
-    from ..io.cards import CHIP_NUMBER_KEYS
+    from ..io.chips import CHIP_NUMBER_KEYS
 
     return [*SPECIAL, *NUMBERS, *CHOICES, *RUN_KEYS, *MODEL_KEYS, *CHIP_NUMBER_KEYS, "peak_flops_per_s.bf16"]
 
@@ -141,7 +143,7 @@ def _keys(raw, allowed, required, where: str) -> None:
 
 def context(settings: dict, where: str) -> Context:
     """Cards, run settings and numeric settings from one merged settings mapping."""
-    from ..io.cards import CHIP_NUMBER_KEYS
+    from ..io.chips import CHIP_NUMBER_KEYS
 
     unknown = [k for k in settings if k not in allowed_settings()]
     if unknown:

@@ -12,7 +12,8 @@ from fractions import Fraction
 import sympy as sp
 
 from ..core import derive
-from ..io.cards import ChipCard, ModelCard
+from ..io.cards import ModelCard
+from ..io.chips import ChipCard
 from ..core.graph import Structure, build
 from ..core.symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, k, t_hop)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CardError, UnknownNameError
-from .cards import ChipCard, ModelCard, chip_from_dict, model_from_dict
+from .cards import ModelCard, model_from_dict
+from .chips import ChipCard, chip_from_dict
 from .hf import model_from_hf_config
 from .readers import read_json, read_yaml
 

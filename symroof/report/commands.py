@@ -24,7 +24,7 @@ def settings(pairs: list[str] | None) -> dict[str, str]:
 
 def cards_and_run(args):
     """The model card, chip card (with --set) and run settings a command names; None where not named."""
-    from ..io.cards import override_chip
+    from ..io.chips import override_chip
     from ..io.catalog import load_chip, load_model
     from ..io.run import RunSettings
 
@@ -125,7 +125,7 @@ def sensitivity(args) -> None:
 
 
 def cards(args) -> None:
-    from ..io.cards import override_chip
+    from ..io.chips import override_chip
     from ..io.catalog import list_cards, load_chip, load_model
     from .cardview import chip_report, listing, model_report
 

@@ -9,7 +9,7 @@ from .render import si, table
 
 def command(args, chip_settings: dict) -> None:
     """``symroof serve``: load the cards, check the request, print text or JSON."""
-    from ..io.cards import override_chip
+    from ..io.chips import override_chip
     from ..io.catalog import load_chip, load_model
     from ..search.serve import request, serve
 

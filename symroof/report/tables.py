@@ -69,4 +69,32 @@ def published_runs(results, fits) -> str:
         out.append(f"efficiency ({f.family}): predicted MFU = {f.factor:.3f} x ceiling, fitted on "
                    f"{len(f.fit_runs)} runs; on {len(f.checks)} check runs the median error is "
                    f"{100 * median:.1f} MFU points, the largest {100 * errors[-1][0]:.1f} ({errors[-1][1]})")
+    out.append(_step_model(results))
+    return "\n".join(out)
+
+
+def _step_model(results) -> str:
+    """The calibrated step model against the constant-MFU baseline, per chip, on the check rows."""
+    from ..claims import calibrate
+
+    cals = calibrate.calibrations(results)
+    preds = calibrate.predictions(results, cals)
+    rows = [[p.name, f"{p.measured_mfu:.1%}", f"{p.predicted_mfu:.1%}",
+             "-" if p.baseline_mfu is None else f"{p.baseline_mfu:.1%}",
+             f"{p.predicted_step_s:.3g} s", f"{p.measured_step_s:.3g} s" + ("" if p.step_published else " (implied)"),
+             p.split] for p in preds]
+    out = ["", table(rows, ["run", "measured MFU", "step model", "constant MFU", "t_step model",
+                            "t_step measured", "split"])]
+
+    def pts(stats):
+        return "-" if stats is None else f"median {100 * stats['median']:.1f}, max {100 * stats['max']:.1f} pt"
+
+    for chip, s in calibrate.summary(preds).items():
+        cal = cals[chip]
+        step = s["model_step_error"]
+        out.append(f"{chip} (eta_mm {cal.eta_mm:.3f}, t_dcn {1e6 * cal.t_dcn:.0f} us, {cal.source}), "
+                   f"{s['model_mfu_error']['n']} check runs: step model {pts(s['model_mfu_error'])}; "
+                   f"constant MFU {pts(s['baseline_mfu_error'])}"
+                   + ("" if step is None else f"; step time median {100 * step['median']:.1f} %, "
+                      f"max {100 * step['max']:.1f} %"))
     return "\n".join(out)

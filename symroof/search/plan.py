@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from ..parallel import topology as meshlib
-from ..io.cards import ChipCard, ModelCard
+from ..io.cards import ModelCard
+from ..io.chips import ChipCard
 from ..errors import InfeasibleError, UnknownNameError
 from ..units import DAY
 from ..io.run import RunSettings

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..io.cards import ChipCard, ModelCard
+from ..io.cards import ModelCard
+
+from ..io.chips import ChipCard
 from ..parallel.axes import kv_heads_replicated
 from ..parallel.collectives import Axis
 from ..io.run import RunSettings

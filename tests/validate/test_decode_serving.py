@@ -74,7 +74,7 @@ def test_decode_terms_and_cache_equal_transformers(raw, batch, seq):
                 == counter.get_total_flops()
     held, width = _cache_bytes(cache)
     assert width == 2
-    per_token = evaluate(inf.kv_bytes_per_token(structure), {**values, b_kv: width})
+    per_token = evaluate(inf.kv_bytes_per_token(structure), {**values, b_kv: width, S: seq + STEPS})
     assert per_token * batch * (seq + STEPS) == held
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     assert evaluate(inf.weights_held(structure), {**values, b_param: 2}) == weights

@@ -1,0 +1,240 @@
+"""Calibrate the step model once per chip, and score it against a constant-MFU guess.
+
+Two numbers per chip card, fitted on the runs marked ``split: fit`` only:
+
+- ``eta_mm``: the fraction of the kernel-efficiency model's rate the matmuls reach;
+- ``t_dcn``: the latency of one ring step on the scale-out (DCN) network, the alpha of the
+  alpha-beta model, charged for every step of every collective on a dcn link (the step model's
+  ``dcn_steps``). No card states it; the published multi-slice runs lose MFU in proportion to
+  their layer count times their slices, which is what it measures.
+
+The objective is the squared log error of the step time (measured step time, or the one the
+measured MFU implies under the source's convention). ``t_dcn`` is fitted only when at least
+three fit runs have exposed scale-out collectives (else it stays 0): a number the rows cannot
+see would be fitted to noise.
+Neither number ever enters the ceiling.
+
+The baseline it must beat: the mean measured MFU of the same fit runs, predicted for every run
+of that chip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy as sp
+
+# ----------------------------------------------------------------------------- a run's step-model parts
+
+
+def numeric(sg, nums: dict):
+    """The sharded graph with this run's numbers put into every per-chip cost (exact rationals):
+    the model's symbols go, the hardware's (C, W_hbm, W_ici, W_dcn) are numbers too."""
+    from ..parallel.sharding import Collective
+
+    out = sg.copy()
+    for _, d in out.nodes(data=True):
+        for key in ("local_flops", "local_bytes", "local_vector_flops", "repeat"):
+            if key in d:
+                d[key] = _sub(d[key], nums)
+        if "collectives" in d:
+            d["collectives"] = [Collective(c.kind, c.axes, c.tensor, _sub(c.volume, nums))
+                                for c in d["collectives"]]
+    out.graph["sizes"] = {k: _sub(v, nums) for k, v in sg.graph["sizes"].items()}
+    return out
+
+
+def _sub(expr, nums: dict):
+    return expr.xreplace(nums) if isinstance(expr, sp.Basic) else sp.Integer(expr)
+
+
+def step_parts(run, nums: dict, sg=None):
+    """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
+    from ..parallel import step_model
+    from ..parallel.sharding import shard
+
+    chip = run.chip
+    opts = step_model.Options(
+        tile=chip.matrix_unit, cores=chip.matrix_units,
+        attention_efficiency=float(chip.attention_efficiency or 1),
+        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
+        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
+        spans=dict(run.spans or {}), overlapped=run.overlap)
+    if sg is None:
+        from .published import _graph
+
+        sg = shard(_graph(run, "causal"), run.mesh)
+        if run.recompute != "none":
+            from ..core.recompute import apply
+
+            sg = apply(sg, run.recompute)
+        sg = numeric(sg, nums)
+    return step_model.parts(sg, nums, opts)
+
+
+# ----------------------------------------------------------------------------- fitting
+
+BOUNDS = {"eta_mm": (0.05, 1.0), "t_dcn": (0.0, 1e-3)}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    chip: str
+    eta_mm: float
+    t_dcn: float
+    fit_runs: tuple
+    source: str                  # "fit" (this data's fit rows), "card" (the card's block) or "none"
+    baseline_mfu: float | None   # mean measured MFU of the fit rows
+
+
+@dataclass(frozen=True)
+class Prediction:
+    name: str
+    chip: str
+    split: str
+    predicted_step_s: float
+    measured_step_s: float
+    step_published: bool         # the source printed the step time (else implied by its MFU)
+    predicted_mfu: float
+    measured_mfu: float
+    baseline_mfu: float | None
+    terms: dict
+
+
+def target_step(result) -> tuple[float, bool]:
+    run = result.run
+    if run.measured_step_s is not None:
+        return float(run.measured_step_s), True
+    return result.t_measured, False
+
+
+def _loss(results, eta_mm, t_dcn) -> float:
+    return sum(math.log(r.parts.step(eta_mm, 1.0, t_dcn) / target_step(r)[0]) ** 2 for r in results)
+
+
+def _golden(f, lo: float, hi: float, steps: int = 50) -> float:
+    """Minimise a unimodal ``f`` on [lo, hi] by golden-section search."""
+    a, b = lo, hi
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    for _ in range(steps):
+        if f(c) < f(d):
+            b, d = d, c
+            c = b - g * (b - a)
+        else:
+            a, c = c, d
+            d = a + g * (b - a)
+    return (a + b) / 2
+
+
+def fit(results) -> tuple[float, float]:
+    """``(eta_mm, t_dcn)`` minimising the squared log step error over ``results`` (fit rows)."""
+    eta_mm, t_dcn = 1.0, 0.0
+    free_dcn = sum(r.parts.dcn_steps > 0 for r in results) >= 3    # else the data cannot measure it
+    for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
+        eta_mm = _golden(lambda x: _loss(results, x, t_dcn), *BOUNDS["eta_mm"])
+        if free_dcn:
+            t_dcn = _golden(lambda x: _loss(results, eta_mm, x), *BOUNDS["t_dcn"])
+    return eta_mm, t_dcn
+
+
+def calibrations(results) -> dict[str, Calibration]:
+    """Per chip: fitted on this data's fit rows if it has any, else the card's recorded numbers, else none."""
+    out = {}
+    for chip in sorted({r.run.chip.name for r in results}):
+        mine = [r for r in results if r.run.chip.name == chip]
+        fit_rows = [r for r in mine if r.run.split == "fit"]
+        card = mine[0].run.chip.calibration
+        if fit_rows:
+            eta_mm, t_dcn = fit(fit_rows)
+            baseline = sum(r.measured for r in fit_rows) / len(fit_rows)
+            out[chip] = Calibration(chip, eta_mm, t_dcn, tuple(r.run.name for r in fit_rows), "fit", baseline)
+        elif card:
+            out[chip] = Calibration(chip, float(card["eta_mm"]), float(card["t_dcn"]), card["fit_runs"],
+                                    "card", None)
+        else:
+            out[chip] = Calibration(chip, 1.0, 0.0, (), "none", None)
+    return out
+
+
+def predictions(results, cals: dict[str, Calibration]) -> list[Prediction]:
+    out = []
+    for r in results:
+        cal = cals[r.run.chip.name]
+        t_pred = r.parts.step(cal.eta_mm, 1.0, cal.t_dcn)
+        t_meas, published = target_step(r)
+        out.append(Prediction(r.run.name, r.run.chip.name, r.run.split, t_pred, t_meas, published,
+                              r.ceiling * r.t_step / t_pred, r.measured, cal.baseline_mfu,
+                              r.parts.terms(cal.eta_mm, 1.0, cal.t_dcn)))
+    return out
+
+
+def _stats(errors: list[float]) -> dict | None:
+    if not errors:
+        return None
+    errors = sorted(abs(e) for e in errors)
+    n = len(errors)
+    median = errors[n // 2] if n % 2 else (errors[n // 2 - 1] + errors[n // 2]) / 2
+    return {"n": n, "median": median, "max": errors[-1]}
+
+
+def summary(preds: list[Prediction], split: str = "check") -> dict:
+    """Per chip, on the ``split`` rows: MFU errors (points) of the model and of the baseline, and
+    step-time errors (fractions) on the rows whose source printed a step time."""
+    out = {}
+    for chip in sorted({p.chip for p in preds}):
+        rows = [p for p in preds if p.chip == chip and p.split == split]
+        if not rows:
+            continue
+        out[chip] = {
+            "model_mfu_error": _stats([p.predicted_mfu - p.measured_mfu for p in rows]),
+            "baseline_mfu_error": _stats([p.baseline_mfu - p.measured_mfu for p in rows
+                                          if p.baseline_mfu is not None]),
+            "model_step_error": _stats([p.predicted_step_s / p.measured_step_s - 1 for p in rows
+                                        if p.step_published]),
+        }
+    return out
+
+
+def card_block(cal: Calibration, data: str) -> str:
+    """The YAML block ``symroof calibrate`` writes into a chip card."""
+    runs = ", ".join(cal.fit_runs)
+    return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
+            f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n"
+            f"  data: {data}\n  fit_runs: [{runs}]\n"
+            f"  note: fitted on the split-fit runs above (squared log step-time error)\n")
+
+
+def calibrate_chip(data, chip: str, write: bool = False) -> str:
+    """``symroof calibrate``: fit ``chip`` on the fit rows of ``data``; print (and with ``write``, store)
+    the block the card records, with the runs it came from."""
+    from pathlib import Path
+
+    from ..errors import CardError
+    from .published import data_path, load_runs, predict
+
+    path = Path(data) if data else data_path()
+    runs = [r for r in load_runs(path) if r.chip.name == chip]
+    fit_rows = [predict(r) for r in runs if r.split == "fit"]
+    if not fit_rows:
+        raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
+    eta_mm, t_dcn = fit(fit_rows)
+    cal = Calibration(chip, eta_mm, t_dcn, tuple(r.run.name for r in fit_rows), "fit", None)
+    block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path))
+    if write:
+        card = Path(runs[0].chip.path)
+        text = card.read_text()
+        if "\ncalibration:" in text:
+            text = text[:text.index("\ncalibration:") + 1] + _after_block(text[text.index("\ncalibration:") + 1:])
+        head, sources = text.split("\nsources:\n", 1)
+        card.write_text(head.rstrip("\n") + "\n" + block + "sources:\n" + sources)
+    return block.rstrip("\n")
+
+
+def _after_block(text: str) -> str:
+    """What follows a top-level ``calibration:`` block (its indented lines dropped)."""
+    lines = text.split("\n")[1:]
+    while lines and lines[0].startswith("  "):
+        lines.pop(0)
+    return "\n".join(lines)

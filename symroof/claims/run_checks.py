@@ -1,0 +1,63 @@
+"""Checks on a published run that need more than one key: impossible meshes and pipelines,
+throughputs that disagree with the MFU, and card paths relative to the runs file."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..errors import CardError
+
+
+def _resolve(ref, base: Path) -> str:
+    """A card named by a relative file path is read relative to the runs file, not the cwd."""
+    ref = str(ref)
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml", ".json") and not path.is_absolute():
+        return str(base / path)
+    return ref
+
+
+def _check_pod(mesh: dict, spans: dict, chip, where: str) -> None:
+    """Fast-link axes must fit in one pod, on no more physical axes than its torus has."""
+    fast = [a for a in mesh.values() if a.link == "ici"]
+    inside = math.prod(int(a.size) for a in fast) * math.prod(spans.values())
+    for a in fast:
+        if int(a.size) > chip.pod_chips:
+            raise CardError(f"{where}: key 'mesh.{a.name}.size' ({int(a.size)}) is larger than the "
+                            f"{chip.pod_chips}-chip pod of {chip.name}")
+    if inside > chip.pod_chips:
+        raise CardError(f"{where}: key 'mesh' puts {inside} chips on ici links, more than the "
+                        f"{chip.pod_chips}-chip pod of {chip.name}")
+    physical = sum(int(a.n_physical) for a in fast)
+    if chip.family == "tpu" and physical > len(chip.pod_shape):
+        raise CardError(f"{where}: key 'mesh' spans {physical} physical axes, but the "
+                        f"{chip.name} torus has {len(chip.pod_shape)}")
+
+
+
+# A published throughput must agree with the published MFU and the card's peak to within the
+# rounding of the printed numbers (2 %), or the run's convention, peak or batch is wrong.
+_THROUGHPUT_TOLERANCE = 0.02
+
+
+def _check_throughput(run, flops, peak) -> None:
+    mfu = float(run.measured_mfu)
+    implied = {}
+    if run.measured_tflops is not None:
+        implied["measured_tflops"] = float(run.measured_tflops) * 1e12 / float(peak)
+    if run.measured_tokens_per_s is not None:
+        tokens = run.batch * run.seq
+        implied["measured_tokens_per_s"] = float(run.measured_tokens_per_s * flops / tokens) / (run.chips * float(peak))
+    for key, value in implied.items():
+        if abs(value / mfu - 1) > _THROUGHPUT_TOLERANCE:
+            raise CardError(f"{run.name}: key '{key}' implies an MFU of {value:.3f} with the {run.peak} peak "
+                            f"and the {run.flops} count, but 'measured_mfu' is {mfu:.3f}")
+
+
+def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
+    """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
+    dropped (one anchor can serve rows with different meshes)."""
+    if not isinstance(axes, list) or any(a not in known for a in axes):
+        raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(known)})")
+    return tuple(a for a in axes if a in mesh)

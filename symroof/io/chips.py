@@ -1,0 +1,214 @@
+"""Chip cards: a chip and its interconnect as the source states them, checked strictly.
+
+Numbers are read exactly (``"4.59e14"`` is the integer 459000000000000); the engine derives
+what the book's formulas use (``ChipCard.ici_bidi_bytes_per_s``) from what the vendor states.
+``--set KEY=VALUE`` overrides any number (``override_chip``), and the card then says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
+
+from ..errors import CardError
+from .cards import _check_keys, _positive_int, _positive_number, parse_number
+
+@dataclass(frozen=True)
+class ChipCard:
+    """A chip and its interconnect, as the source states them. Numbers are exact ``Fraction``s."""
+
+    name: str
+    family: str                          # "tpu" or "gpu"
+    peak_flops_per_s: dict               # dtype -> FLOPs/s per chip; "bf16" is required
+    hbm_bytes: Fraction                  # HBM capacity per chip
+    hbm_bytes_per_s: Fraction
+    ici_link_bytes_per_s: Fraction       # one link (TPU ICI) or one GPU's NVLink, as stated
+    ici_link_direction: str              # "one_way" or "bidirectional": how the source states it
+    ici_links_per_axis: int              # links a chip uses along one torus axis (2 in a ring)
+    pod_shape: tuple                     # TPU: torus axis sizes; GPU: (NVLink domain size,)
+    wraparound: str                      # "full_cube", "full_axis", "always" (switched) or "none"
+    wraparound_unit: int                 # cube edge (v4/v5p: 4) or full axis length (v5e/v6e: 16)
+    dcn_bytes_per_s_per_host: Fraction   # scale-out bandwidth of one host, one direction
+    chips_per_host: int
+    sources: dict = field(default_factory=dict)   # key -> where the number comes from
+    ici_hop_latency_s: Fraction | None = None     # optional: per-hop latency (the book's T_min)
+    ici_scope: str = "link"              # "link": the ICI number is one link's; "chip": all the chip's links together
+    max_slice_chips: int | None = None            # optional: the operator's largest single slice (TPU)
+    # Optional, for the step model (parallel/step_model.py); absent = the ideal limit.
+    matrix_unit: tuple | None = None              # output tile of one matrix unit, (m, n)
+    matrix_units: int | None = None               # matrix units working on tiles at once
+    attention_efficiency: Fraction | None = None  # attention kernel's fraction of peak
+    collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
+    calibration: dict | None = None               # eta_mm, t_dcn and the data they were fitted on
+    path: str = ""
+    modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
+
+    @property
+    def pod_chips(self) -> int:
+        total = 1
+        for size in self.pod_shape:
+            total *= size
+        return total
+
+    @property
+    def links_per_chip(self) -> int:
+        """ICI links of one chip: two per torus axis on a TPU, one switched "link" on a GPU."""
+        return self.ici_links_per_axis * (len(self.pod_shape) if self.family == "tpu" else 1)
+
+    @property
+    def ici_one_way_link_bytes_per_s(self) -> Fraction:
+        """One link, one direction: the vendor's number divided as ``ici_scope`` and the direction say."""
+        one_way = (self.ici_link_bytes_per_s if self.ici_link_direction == "one_way"
+                   else self.ici_link_bytes_per_s / 2)
+        return one_way / self.links_per_chip if self.ici_scope == "chip" else one_way
+
+    @property
+    def ici_bidi_bytes_per_s(self) -> Fraction:
+        """Bytes/s a chip sends along one mesh axis with wraparound (the book's ``W_ici``)."""
+        return self.ici_one_way_link_bytes_per_s * self.ici_links_per_axis
+
+    @property
+    def label(self) -> str:
+        """The name, and what ``--set`` changed: ``tpu-v5p (modified: hbm_bytes_per_s=3e12)``."""
+        return f"{self.name} (modified: {', '.join(self.modified)})" if self.modified else self.name
+
+    @property
+    def dcn_bytes_per_s_per_chip(self) -> Fraction:
+        return self.dcn_bytes_per_s_per_host / self.chips_per_host
+
+
+_CHIP_REQUIRED = ("name", "family", "peak_flops_per_s", "hbm_bytes", "hbm_bytes_per_s",
+                  "ici_link_bytes_per_s", "ici_link_direction", "ici_links_per_axis", "pod_shape",
+                  "wraparound", "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host",
+                  "sources")
+_CHIP_CHOICES = {"family": ("tpu", "gpu"), "ici_link_direction": ("one_way", "bidirectional"),
+                 "wraparound": ("full_cube", "full_axis", "always", "none")}
+_OPTIONAL_CHOICES = {"ici_scope": ("link", "chip")}
+# Math dtypes a card may give a peak for; a run picks one (--dtype), bf16 by default.
+DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp32")
+# The keys `--set KEY=VALUE` may override (numbers only).
+CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
+                    "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s",
+                    "max_slice_chips")
+_INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_slice_chips")
+# A pod shape is a handful of physical axes of at most a million chips each; anything larger is
+# a typo, and enumerating its slices would not finish.
+MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
+
+
+_CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
+                          "collective_launch_s")
+_CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
+
+
+def _calibration(raw, where: str) -> dict:
+    """The fitted step-model numbers and where they came from (``symroof calibrate`` writes it)."""
+    if not isinstance(raw, dict):
+        raise CardError(f"{where}: key 'calibration' must be a mapping with {', '.join(_CALIBRATION_KEYS)}")
+    _check_keys(raw, set(_CALIBRATION_KEYS), _CALIBRATION_KEYS, f"{where}: calibration")
+    out = {}
+    out["eta_mm"] = _positive_number(raw["eta_mm"], where, "calibration.eta_mm")
+    if out["eta_mm"] > 1:
+        raise CardError(f"{where}: key 'calibration.eta_mm' must be a fraction in (0, 1]")
+    out["t_dcn"] = parse_number(raw["t_dcn"], where, "calibration.t_dcn")
+    if not 0 <= out["t_dcn"] <= 1:
+        raise CardError(f"{where}: key 'calibration.t_dcn' must be seconds in [0, 1]")
+    if not isinstance(raw["fit_runs"], list) or not raw["fit_runs"]:
+        raise CardError(f"{where}: key 'calibration.fit_runs' must list the runs the numbers were fitted on")
+    out.update(data=str(raw["data"]), fit_runs=tuple(map(str, raw["fit_runs"])), note=str(raw["note"]))
+    return out
+
+
+def chip_from_dict(raw: dict, where: str) -> ChipCard:
+    allowed = {f.name for f in fields(ChipCard)} - {"path"}
+    _check_keys(raw, allowed, _CHIP_REQUIRED, where, extra_allowed={"kind"})
+    values: dict = {}
+    for key, choices in _CHIP_CHOICES.items():
+        if raw[key] not in choices:
+            raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
+        values[key] = raw[key]
+    for key, choices in _OPTIONAL_CHOICES.items():
+        if key in raw:
+            if raw[key] not in choices:
+                raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
+            values[key] = raw[key]
+    if not isinstance(raw["name"], str) or not raw["name"]:
+        raise CardError(f"{where}: key 'name' must be a non-empty string")
+    values["name"] = raw["name"]
+    flops = raw["peak_flops_per_s"]
+    if not isinstance(flops, dict) or "bf16" not in flops:
+        raise CardError(f"{where}: key 'peak_flops_per_s' must map dtypes to FLOPs/s and include 'bf16'")
+    unknown = [str(dt) for dt in flops if str(dt) not in DTYPES]
+    if unknown:
+        raise CardError(f"{where}: key 'peak_flops_per_s.{unknown[0]}' names no dtype; allowed: {', '.join(DTYPES)}")
+    values["peak_flops_per_s"] = {str(dt): _positive_number(v, where, f"peak_flops_per_s.{dt}")
+                                  for dt, v in flops.items()}
+    for key in ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "dcn_bytes_per_s_per_host"):
+        values[key] = _positive_number(raw[key], where, key)
+    for key in ("ici_hop_latency_s", "attention_efficiency", "collective_launch_s"):
+        if key in raw:
+            values[key] = _positive_number(raw[key], where, key)
+    if values.get("attention_efficiency", 0) > 1:
+        raise CardError(f"{where}: key 'attention_efficiency' must be a fraction in (0, 1]")
+    if "matrix_units" in raw:
+        values["matrix_units"] = _positive_int(raw["matrix_units"], where, "matrix_units")
+    if "matrix_unit" in raw:
+        tile = raw["matrix_unit"]
+        if not isinstance(tile, list) or len(tile) != 2:
+            raise CardError(f"{where}: key 'matrix_unit' must be [m, n], the output tile of one matrix unit")
+        values["matrix_unit"] = tuple(_positive_int(t, where, "matrix_unit") for t in tile)
+    if "calibration" in raw:
+        values["calibration"] = _calibration(raw["calibration"], where)
+    for key in _INT_KEYS:
+        if key in raw:
+            values[key] = _positive_int(raw[key], where, key)
+    shape = raw["pod_shape"]
+    if not isinstance(shape, list) or not shape:
+        raise CardError(f"{where}: key 'pod_shape' must be a list of axis sizes, e.g. [16, 20, 28]")
+    values["pod_shape"] = _pod_shape([_positive_int(s, where, "pod_shape") for s in shape], where)
+    if not isinstance(raw["sources"], dict):
+        raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
+    # A source filed under a misspelt key would document nothing; only card keys may carry one.
+    citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | set(_CHIP_OPTIONAL_CITABLE) | {"ici_scope", "max_slice_chips"}
+               | {f"peak_flops_per_s.{dt}" for dt in flops})
+    for key in raw["sources"]:
+        if str(key) not in citable:
+            raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")
+    values["sources"] = {str(key): str(text) for key, text in raw["sources"].items()}
+    return ChipCard(**values, path=where)
+
+
+def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
+    """Apply ``--set KEY=VALUE`` overrides: new hardware without writing a card."""
+    changes: dict = {}
+    flops = dict(chip.peak_flops_per_s)
+    choices = {**_OPTIONAL_CHOICES, "ici_link_direction": _CHIP_CHOICES["ici_link_direction"]}
+    allowed = (list(CHIP_NUMBER_KEYS) + [f"peak_flops_per_s.{dt}" for dt in DTYPES] + ["pod_shape"]
+               + list(choices))
+    for key, text in settings.items():
+        where = f"--set {key}"
+        if key.startswith("peak_flops_per_s.") and key.split(".", 1)[1] in DTYPES:
+            flops[key.split(".", 1)[1]] = _positive_number(text, where, key)
+        elif key in choices:
+            if text not in choices[key]:
+                raise CardError(f"{where}: {text!r} is not allowed; allowed: {', '.join(choices[key])}")
+            changes[key] = text
+        elif key in _INT_KEYS:
+            changes[key] = _positive_int(parse_number(text, where, key), where, key)
+        elif key in CHIP_NUMBER_KEYS:
+            changes[key] = _positive_number(text, where, key)
+        elif key == "pod_shape":
+            parts = text.replace("x", ",").split(",")
+            changes[key] = _pod_shape([_positive_int(parse_number(p, where, key), where, key) for p in parts],
+                                      where)
+        else:
+            raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
+    modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
+    return replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
+
+
+def _pod_shape(sides: list[int], where: str) -> tuple:
+    if len(sides) > MAX_POD_AXES or max(sides) > MAX_AXIS_CHIPS:
+        raise CardError(f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes of at most "
+                        f"{MAX_AXIS_CHIPS} chips each, got {len(sides)} axes up to {max(sides)}")
+    return tuple(sides)

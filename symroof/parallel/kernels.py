@@ -1,0 +1,88 @@
+"""Kernel efficiency as a function of shape: what fraction of peak one matmul can reach.
+
+A matrix unit computes an output tile of ``tile_m × tile_n`` at a time; a chip has ``cores``
+of them working on different tiles at once. Two quantizations follow, both as NVIDIA's
+"Matrix Multiplication Background User's Guide" (docs.nvidia.com/deeplearning/performance/
+dl-performance-matrix-multiplication) describes them:
+
+- tile quantization: a dimension that is not a multiple of the tile is padded to one, so the
+  useful fraction is ``m / (ceil(m / tile_m) · tile_m)`` (and the same for ``n``);
+- wave quantization: tiles run in waves of ``cores``; the last wave may be partly idle, so the
+  useful fraction is ``tiles / (ceil(tiles / cores) · cores)``.
+
+A TPU's MXU is a systolic array of the same kind (128 × 128 on v4/v5e/v5p, 256 × 256 on v6e,
+Google Cloud TPU system-architecture docs); its "cores" are the MXUs of the chip.
+
+The ideal limit is a tile of one element (or an unknown tile): efficiency 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+# Which dimension letters of a contraction signature each logical axis can split (as
+# sharding.ACTIVATION_RULES does for activations); the weights' D is gathered before use.
+#   dim    axes that split it in a matmul
+SPLITS = {
+    "B":   ("pod", "data", "fsdp", "expert"),
+    "T":   ("seq",),
+    "K":   ("tensor",),
+    "F":   ("tensor",),
+    "V":   ("tensor",),
+}
+
+
+def quantized(extent: float, tile: int) -> float:
+    """Useful fraction of one dimension padded to whole tiles."""
+    if tile <= 1 or extent <= 0:
+        return 1.0
+    return extent / (math.ceil(extent / tile) * tile)
+
+
+def waves(m: float, n: float, tile_m: int, tile_n: int, cores: int) -> float:
+    """Useful fraction of the last wave: output tiles over the slots of the waves they need."""
+    if cores <= 1:
+        return 1.0
+    tiles = math.ceil(m / tile_m) * math.ceil(n / tile_n)
+    return tiles / (math.ceil(tiles / cores) * cores)
+
+
+def matmul_efficiency(m: float, n: float, k: float, tile: tuple | None, cores: int | None) -> float:
+    """Fraction of peak for an ``m × k`` by ``k × n`` matmul: tile times wave quantization.
+
+    ``k`` streams through the unit and is padded to the tile's depth (taken as ``tile_n``).
+    """
+    if not tile:
+        return 1.0
+    tile_m, tile_n = tile
+    eff = quantized(m, tile_m) * quantized(n, tile_n) * quantized(k, tile_n)
+    return eff * waves(m, n, tile_m, tile_n, cores or 1)
+
+
+def local_shape(sig, sizes: dict, mesh: dict, per_microbatch: float = 1.0) -> tuple[float, float, float]:
+    """``(m, n, k)`` of one chip's share of a contraction, from its signature.
+
+    ``m``: the free dimensions of the first operand, ``n``: those of the second, ``k``: the
+    contracted ones, each divided by the mesh axes that split it (``SPLITS``); the batch
+    dimension also by the microbatches the step is cut into. ``sizes`` maps a letter to a number.
+    """
+    def extent(letter: str) -> float:
+        n = float(sizes[letter])
+        if letter == "B":
+            n /= per_microbatch
+        for axis in SPLITS.get(letter, ()):
+            if axis in mesh:
+                n /= float(mesh[axis].size)
+        return max(n, 1.0)
+
+    first, second = sig.operands[0], sig.operands[1]
+    m = math.prod(extent(d) for d in first if d in sig.output and d not in second)
+    n = math.prod(extent(d) for d in second if d in sig.output and d not in first)
+    k = math.prod(extent(d) for d in sig.contracted)
+    return m, n, k
+
+
+def is_attention_core(sig) -> bool:
+    """The T × S products (scores, weighted sum of values, and their gradients): the attention kernel."""
+    dims = set(sig.output).union(*map(set, sig.operands))
+    return "T" in dims and "S" in dims

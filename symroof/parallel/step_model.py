@@ -1,0 +1,240 @@
+"""A step-time model below the ideal roofline: what a real step spends beyond the lower bound.
+
+``roofline.step`` is the ideal: every matmul at peak, every collective at full bandwidth and
+hidden behind compute. Here each part the ideal leaves out is derived from the sharded graph
+and stated as an option whose limit is the ideal:
+
+    part                      from the graph                                   option (ideal limit)
+    matmul kernels            each contraction's local shape against the       tile=None (efficiency 1)
+                              card's matrix unit and core count (kernels.py)
+    attention kernels         the T×S contractions at the card's attention     attention_efficiency=1
+                              kernel efficiency
+    memory-bound ops          norms, softmax, activations at HBM bandwidth     (each op: max(FLOPs, bytes))
+    recompute                 the replayed forward ops (":recompute" nodes     a graph without them
+                              of core/recompute.apply): hardware FLOPs
+    pipeline bubble           the schedule's idle fraction                     (the bubble the source allows)
+    exposed communication     critical-path (activation) collectives and       overlap[link]=1, critical=1
+                              pipeline sends wait; weight gathers and gradient
+                              reductions hide behind compute, except the last
+                              layer's gradient reduction after the last backward
+    collective latency        count × (hops × per-hop latency + launch cost)    t_hop = t_launch = 0
+    the optimizer step        HBM-bound over the local shard of weights,       optimizer=False
+                              gradients and optimizer state
+    two-tier networks         an axis spanning an NVLink domain and the        (one tier)
+                              scale-out network runs at the slower tier's
+                              per-rank bandwidth (NCCL ring: bus bandwidth)
+
+Two numbers per chip are left to calibrate (claims/calibrate.py): ``eta_mm`` scales every
+kernel's compute rate, ``eta_comm`` every link's bandwidth. Both are 1 in the ideal limit and
+never enter the ceiling. ``parts`` does the graph work once; ``combine`` is cheap, so a fit
+can call it many times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import sympy as sp
+
+from ..core import ops
+from ..parallel import kernels, pipeline
+from ..parallel.collectives import LINKS, collective_time, hops
+from ..parallel.roofline import memory_per_chip
+from ..parallel.sharding import layout
+from ..core.symbols import C, W_dcn, W_hbm, W_ici, b_act
+
+RECOMPUTE = ("none", "selective", "full")
+BATCH_AXES = ("pod", "data", "fsdp", "expert")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything the model needs beyond the graph; the defaults are the ideal limits."""
+
+    tile: tuple | None = None            # matrix-unit output tile (m, n); None: no quantization
+    cores: int | None = None             # matrix units working on tiles at once
+    attention_efficiency: float = 1.0    # attention kernel's fraction of peak (ideal 1)
+    microbatches: int = 1                # per pipeline per step
+    virtual: int = 1                     # virtual stages per chip (interleaved schedule)
+    schedule: str | None = None          # pipeline schedule name (parallel/pipeline.py when present)
+    overlap: dict = field(default_factory=lambda: {"ici": 1.0, "dcn": 1.0})   # background comm hidden
+    critical_overlap: float = 0.0        # fraction of critical-path comm hidden (ideal 1)
+    t_hop: float = 0.0                   # seconds per hop
+    t_launch: float = 0.0                # fixed cost of one collective
+    optimizer: bool = True               # charge the optimizer update
+    spans: dict = field(default_factory=dict)   # axis -> chips of it inside the fast domain
+    overlapped: tuple = ()               # axes whose activation collectives the source overlaps with compute
+
+
+@dataclass
+class Parts:
+    """A run's step, taken apart into numbers (seconds at eta = 1)."""
+
+    matmul: list          # (compute seconds, HBM seconds) per matmul op, repeats folded in
+    memory: float         # memory-bound ops, seconds
+    bubble: float         # idle fraction added to the compute
+    critical: dict        # link -> activation collectives + pipeline sends, seconds
+    background: dict      # link -> weight gathers and gradient reductions that may hide, seconds
+    tail: dict            # link -> the last layer's gradient reduction, seconds
+    latency: float        # seconds, not scaled by bandwidth
+    dcn_steps: float      # ring steps of the collectives on dcn links (each costs the calibrated alpha)
+    optimizer: float      # seconds
+    overlap: dict
+    critical_overlap: float
+
+    _busy: dict = field(default_factory=dict, repr=False)   # eta_mm -> busy seconds (a fit asks often)
+
+    def compute(self, eta_mm: float = 1.0) -> float:
+        if eta_mm not in self._busy:
+            self._busy[eta_mm] = sum(max(flop / eta_mm, hbm) for flop, hbm in self.matmul) + self.memory
+        return self._busy[eta_mm] * (1 + self.bubble)
+
+    def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
+        hide = self.compute(eta_mm)
+        out = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
+        out += sum(t / eta_comm for t in self.tail.values())
+        # The book's "sum" model: collectives on different links do not overlap each other, so
+        # what hides behind the compute is their sum; the part a link cannot overlap waits.
+        hideable = sum(self.overlap.get(link, 1.0) * t / eta_comm for link, t in self.background.items())
+        out += sum((1 - self.overlap.get(link, 1.0)) * t / eta_comm for link, t in self.background.items())
+        out += max(0.0, hideable - hide)
+        return out + self.latency + self.dcn_steps * t_dcn
+
+    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
+        return self.compute(eta_mm) + self.exposed(eta_mm, eta_comm, t_dcn) + self.optimizer
+
+    def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> dict:
+        compute = self.compute(eta_mm)
+        latency = self.latency + self.dcn_steps * t_dcn
+        return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm, t_dcn) - latency,
+                "t_latency": latency, "t_optimizer": self.optimizer,
+                "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm, t_dcn)}
+
+
+def _num(expr, nums) -> float:
+    return float(expr.xreplace(nums) if isinstance(expr, sp.Basic) else expr)
+
+
+def _row(stages: int, opts: Options) -> dict:
+    """The schedule table's row (parallel/pipeline.py) for this pipeline."""
+    name = opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
+    return pipeline.row(name, stages, opts.microbatches, opts.virtual)
+
+
+def bubble(stages: int, opts: Options) -> float:
+    """Idle fraction of the pipeline, from the schedule table."""
+    return float(_row(stages, opts)["bubble"]) if stages > 1 else 0.0
+
+
+def _bandwidth(c, mesh, nums, opts: Options) -> float:
+    """Seconds per byte-factor of a collective: the book's rule, with a two-tier axis at the
+    slower tier's per-rank bandwidth (the fast domain's W_ici, or its chips' NICs together)."""
+    axes = [mesh[a] for a in c.axes]
+    t = _num(collective_time(c.kind, c.volume, axes, ring_factor=True), nums)
+    spanned = [a for a in c.axes if a in opts.spans and mesh[a].link == "dcn"]
+    if spanned:
+        inner = opts.spans[spanned[0]]
+        fast = min(_num(W_ici, nums), inner * _num(W_dcn, nums))
+        t *= _num(W_dcn, nums) / fast
+    return t
+
+
+def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
+    """Take one sharded training graph apart into the model's numbers (``nums``: every symbol)."""
+    mesh = sg.graph["mesh"]
+    stages = int(mesh["stage"].size) if "stage" in mesh else 1
+    # dimensions this model has (a size whose symbols the card leaves unbound belongs to a layer
+    # variant the model does not use)
+    sizes = {k: _num(v, nums) for k, v in sg.graph["sizes"].items()
+             if not isinstance(v, sp.Basic) or v.free_symbols <= set(nums)}
+    peak, hbm_rate = _num(C, nums), _num(W_hbm, nums)
+    matmul, memory = [], 0.0
+    critical: dict = {}
+    background: dict = {}
+    tail: dict = {}
+    latency, dcn_steps = 0.0, 0.0
+    for _, d in sg.nodes(data=True):
+        if d["op"] == "input":
+            continue
+        repeat = _num(d["repeat"], nums)
+        per_stage = repeat / stages if repeat != 1 else 1.0
+        flops, hbm = _num(d["local_flops"], nums), _num(d["local_bytes"], nums) / hbm_rate
+        times = per_stage
+        if d["op"] == "contraction" and flops:
+            if kernels.is_attention_core(d["sig"]):
+                eff = opts.attention_efficiency
+            else:
+                m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
+                eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+            matmul.append((times * flops / (peak * eff), times * hbm))
+        else:
+            memory += times * hbm
+        for c in d.get("collectives", ()):
+            link = mesh[c.axes[0]].link
+            t = per_stage * _bandwidth(c, mesh, nums, opts)
+            count = per_stage * (opts.microbatches if c.on_critical_path else 1)
+            hidden = bool(set(c.axes) & set(opts.overlapped))     # the source overlaps it, latency too
+            if not hidden:
+                latency += count * (_num(hops([mesh[a] for a in c.axes]), nums) * opts.t_hop + opts.t_launch)
+            if link == "dcn" and not hidden:
+                dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
+            if c.on_critical_path and not set(c.axes) & set(opts.overlapped):
+                critical[link] = critical.get(link, 0.0) + t
+                continue
+            background[link] = background.get(link, 0.0) + t
+            if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
+                    and any(a in BATCH_AXES for a in c.axes):
+                last = t / per_stage if repeat != 1 else t      # one layer's share, or the embedding's
+                tail[link] = tail.get(link, 0.0) + last
+                background[link] -= last
+    if stages > 1:
+        link, sends = _sends(sg, nums, opts)
+        waits = background if "stage" in opts.overlapped else critical
+        waits[link] = waits.get(link, 0.0) + sends
+        if "stage" not in opts.overlapped:      # each send waits its latency, both ways
+            sends_per_step = float(_row(stages, opts)["sends_per_step"])
+            latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
+            if link == "dcn":
+                dcn_steps += 2 * sends_per_step
+    optimizer = 0.0
+    if opts.optimizer:
+        mem = memory_per_chip(sg)
+        moved = 2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"]   # read + write weights and state
+        optimizer = _num(moved, nums) / hbm_rate
+    return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency, dcn_steps,
+                 optimizer, dict(opts.overlap), opts.critical_overlap)
+
+
+# Ring steps of one collective over n ranks (the alpha term of the alpha-beta model; NCCL's ring
+# AllReduce is a ReduceScatter then an AllGather, n-1 steps each).
+#   collective      steps
+RING_STEPS = {
+    "AllGather":     1,          # x (n - 1)
+    "ReduceScatter": 1,
+    "AllReduce":     2,
+    "AllToAll":      1,
+}
+
+
+def ring_steps(kind: str, axes, mesh, spans: dict) -> float:
+    """Steps on the slow tier: ranks of the ring outside the fast domain, minus one, per RING_STEPS."""
+    n = 1.0
+    for a in axes:
+        n *= float(mesh[a].size) / spans.get(a, 1)
+    return RING_STEPS[kind] * (n - 1)
+
+
+def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
+    """Stage-boundary sends: each microbatch's layer input forward and its gradient back, as many
+    times per microbatch as the schedule's row says (v interleaved), one way over the stage axis's
+    link (ICI: half its bidirectional W)."""
+    mesh = sg.graph["mesh"]
+    dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
+    act = ops.numel(dims, sg.graph["sizes"]) * b_act
+    for axis in layout(dims, mesh, weight=False):
+        act = act / mesh[axis].size
+    link = mesh["stage"].link
+    one_way = _num(LINKS[link], nums) / (2 if link == "ici" else 1)
+    per_microbatch = float(_row(int(mesh["stage"].size), opts)["sends"])
+    return link, 2 * per_microbatch * _num(act, nums) / one_way
