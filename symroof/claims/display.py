@@ -12,19 +12,35 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..core.notation import latex
-from ..core.symbols import LATEX_NAMES, SYMBOLS, B, N, T, n_chips
+from ..core.notation import latex, math_block, mathml, mathml_from_latex, mathml_number
+from ..core.symbols import INFO, LATEX_NAMES, SYMBOLS, B, N, T, n_chips
 
 
-def _number(value) -> str:
-    """A float in LaTeX: 1619.09, 4.233 \\times 10^{11}."""
+# Units of the symbols a formula is instantiated with (counts such as D or L have none).
+# The symbol table's own ``unit`` wins where it has one.
+_UNITS = {"C": "FLOPs/s", "W_hbm": "B/s", "W_ici": "B/s", "W_dcn": "B/s", "M_hbm": "B", "t_hop": "s",
+          "b_param": "B", "b_act": "B", "b_grad": "B", "b_opt": "B", "n_tokens": "tokens",
+          "T": "tokens", "S": "tokens", "B": "sequences", "n_chips": "chips"}
+
+
+def symbol_unit(symbol: sp.Symbol) -> str:
+    info = INFO.get(symbol.name)
+    return getattr(info, "unit", None) or _UNITS.get(symbol.name, "")
+
+
+def _number(value, unit: str = "") -> str:
+    """A number in LaTeX: 1619.09, 4.233 \\times 10^{11}, then its unit (\\text{B/s})."""
     x = float(value)
-    if x == 0:
-        return "0"
-    if 1e-3 <= abs(x) < 1e5:
-        return f"{x:.6g}"
-    mantissa, exponent = f"{x:.4e}".split("e")
-    return rf"{float(mantissa):.4g} \times 10^{{{int(exponent)}}}"
+    if x == 0 or 1e-3 <= abs(x) < 1e6:
+        body = "0" if x == 0 else f"{x:.6g}"
+    else:
+        mantissa, exponent = f"{x:.5e}".split("e")
+        body = rf"{float(mantissa):.6g} \times 10^{{{int(exponent)}}}"
+    return rf"{body} \, \text{{{_tex_unit(unit)}}}" if unit else body
+
+
+def _tex_unit(unit: str) -> str:
+    return "".join(f"\\{c}" if c in "&%$#_{}" else c for c in unit)
 
 
 def _shown(result, derivation: dict | None) -> tuple[sp.Expr, dict, dict]:
@@ -61,7 +77,7 @@ def claim_math(result, derivation: dict | None = None, aligned: bool = False) ->
     expr, _, names = _shown(result, derivation)
     lhs = _lhs(result, derivation)
     amp = "&" if aligned else ""
-    return f"{lhs} {amp}= {latex(expr, names)} = {_number(result.derived)}"
+    return f"{lhs} {amp}= {latex(expr, names)} = {_number(result.derived, result.unit)}"
 
 
 def formula_line(result, derivation: dict | None = None) -> str:
@@ -71,9 +87,35 @@ def formula_line(result, derivation: dict | None = None) -> str:
 
 
 def _where(result, derivation) -> str:
-    expr, values, names = _shown(result, derivation)
-    parts = [f"{names.get(s, LATEX_NAMES.get(s, str(s)))} = {int(v) if v.is_integer else _number(v)}"
-             for s, v in sorted(values.items(), key=lambda item: str(item[0]))]
-    return ", ".join(parts)
+    return r",\; ".join(f"{name} = {_number(v, unit)}" for _, name, v, unit in where_items(result, derivation))
 
 
+def where_items(result, derivation) -> list[tuple[sp.Symbol, str, sp.Expr, str]]:
+    """(symbol, display name, value, unit) for each number put into a claim's formula."""
+    _, values, names = _shown(result, derivation)
+    tokens = (derivation or {}).get("notation") == "training"   # B counts tokens there
+    return [(s, names.get(s, LATEX_NAMES.get(s, str(s))), v, "tokens" if tokens and s == B else symbol_unit(s))
+            for s, v in sorted(values.items(), key=lambda item: str(item[0]))]
+
+
+
+
+# ----------------------------------------------------------------------------- MathML (HTML, notebooks)
+
+
+def formula_mathml(result, derivation: dict | None = None) -> str:
+    """``lhs = formula`` as a MathML block."""
+    expr, _, names = _shown(result, derivation)
+    return math_block(mathml_from_latex(_lhs(result, derivation)), mathml(expr, names))
+
+
+def value_mathml(result, derivation: dict | None = None) -> str:
+    """``lhs = number unit`` as a MathML block."""
+    return math_block(mathml_from_latex(_lhs(result, derivation)), mathml_number(result.derived, result.unit))
+
+
+def where_mathml(result, derivation: dict | None = None) -> list[str]:
+    """One inline ``symbol = number unit`` per number put into the formula."""
+    _, _, names = _shown(result, derivation)
+    return [math_block(mathml(s, names), mathml_number(v, unit), display=False)
+            for s, _, v, unit in where_items(result, derivation)]
