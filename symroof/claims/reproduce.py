@@ -54,6 +54,14 @@ SPECIAL = ("model", "chip")
 # Settings that count things (chips, mesh degrees, tokens per sequence) must be whole numbers.
 WHOLE = ("seq", "sequences", "chips", "pods", "X", "Y", "M_X", "M_Y")
 
+# Hook: the book's sections 1-3 (claims/hardware_quantities.py) add their quantities and settings.
+from . import hardware_quantities as _sections_1_3  # noqa: E402
+
+QUANTITIES.update(_sections_1_3.QUANTITIES)
+NUMBERS.update(_sections_1_3.NUMBERS)
+CHOICES.update(_sections_1_3.CHOICES)
+WHOLE += ("Z",)
+
 
 def allowed_settings() -> list[str]:
     from ..io.cards import CHIP_NUMBER_KEYS
@@ -259,7 +267,7 @@ def run_claim(claim: dict, base: dict, overrides: dict, where: str, defaults: di
             again = _evaluate(q2.expr, q2.values, cwhere)
             err2 = _relative(again, document)
             result.reproduce = {"with": dict(with_), "derived": float(again), "relative_error": err2,
-                                "reproduces": err2 <= rounded_tol}
+                                "reproduces": err2 <= max(tol, rounded_tol)}
     return result
 
 

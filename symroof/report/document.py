@@ -70,7 +70,7 @@ def latex_document(report, fragment: bool = False) -> str:
     for r in report.results:
         lines += _claim_block_tex(r, d)
     lines += [r"\section*{Claims}", r"{\small",
-              r"\begin{longtable}{>{\raggedright}p{3.2cm} r r l >{\raggedright\arraybackslash}p{4.5cm}}",
+              r"\begin{longtable}{>{\raggedright}p{3.0cm} r r l >{\raggedright\arraybackslash}p{4.2cm}}",
               r"\hline claim & derived & document & verdict & reason \\ \hline \endhead"]
     for r in report.results:
         lines.append(f"{_tex_text(r.id)} & ${_number(r.derived, r.unit)}$ & ${_number(r.document, r.unit)}$ & "
