@@ -13,7 +13,6 @@ def _count(args) -> None:
     from .io.catalog import load_model
     from .io.bind import count
     from .report.render import grouped, si, table
-
     from .io.run import RunSettings
 
     card = load_model(args.model)
@@ -129,7 +128,8 @@ def _validate(args) -> None:
     print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
 
 
-def _plan(args) -> None:
+def _plan_result(args):
+    """The plan for the command line's model, chip and run: (result, model card, chip card)."""
     from .io.cards import override_chip
     from .io.catalog import load_chip, load_model
     from .search.plan import Options, parse_mesh, plan
@@ -151,6 +151,11 @@ def _plan(args) -> None:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
                   parse_mesh(args.mesh), run, options, args.tokens, args.mfu)
+    return result, card, chip
+
+
+def _plan(args) -> None:
+    result, card, chip = _plan_result(args)
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -193,6 +198,12 @@ def _markdown(args) -> None:
 
     write(markdown_document(_reproduce_report(args)), args.output)
     print(f"wrote {args.output}")
+
+
+def _html(args) -> None:
+    from .report.html import write_page
+
+    print(f"wrote {write_page(args, _plan_result, _reproduce_report)}")
 
 
 def _plot(args) -> None:
@@ -267,24 +278,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
-    p.add_argument("--chips", type=_positive_int, required=True, help="chips in the job")
-    p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=True,
-                   help="global batch in tokens")
-    p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
-    p.add_argument("--pods", type=_positive_int, default=1, help="pods joined over DCN (a 'pod' axis)")
-    p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
-    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
-                   help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
-    p.add_argument("--overlap", choices=("sum", "max"), default="sum",
-                   help="comms on different axes add (pinned book) or overlap (later revision)")
-    p.add_argument("--book-layer", dest="book_layer", action="store_true",
-                   help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
-    p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
-                   help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
-    p.add_argument("--tokens", type=float, help="training tokens (for train_days)")
-    p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
+    _plan_options(p, required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
-    _run_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_plan)
 
@@ -304,6 +299,16 @@ def _parser() -> argparse.ArgumentParser:
     _derivation_options(p, optional=False)
     p.add_argument("-o", "--output", required=True, help="the .md file to write")
     p.set_defaults(run=_markdown)
+    p = sub.add_parser("html", help="write a derivation or a plan as one self-contained HTML page (MathML, inline SVG)")
+    p.add_argument("target", help="a derivation (seed, roofline, ...) or 'plan'")
+    p.add_argument("model_name", nargs="?", metavar="MODEL", help="for 'plan': card name, card .yaml or config.json")
+    p.add_argument("-o", "--output", required=True, help="the .html file to write")
+    p.add_argument("--no-plots", dest="no_plots", action="store_true", help="leave the figures out")
+    p.add_argument("--model", help="derivation: re-run on this model card instead of the document's")
+    p.add_argument("--chip", help="plan: the chip card; derivation: re-run on this chip card")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting or chip number")
+    _plan_options(p, required=False)
+    p.set_defaults(run=_html)
     p = sub.add_parser("plot", help="draw a figure (PNG or SVG; needs the 'plot' extra)")
     kinds = p.add_subparsers(dest="kind", required=True)
     q = kinds.add_parser("ratio", help="T_math/T_comms against batch for DP, FSDP, TP, FSDP+TP (book layer)")
@@ -324,6 +329,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plan_options(p, required: bool) -> None:
+    """The plan's run and search options (shared by ``plan`` and ``html plan``)."""
+    p.add_argument("--chips", type=_positive_int, required=required, help="chips in the job")
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=required,
+                   help="global batch in tokens")
+    p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
+    p.add_argument("--pods", type=_positive_int, default=1, help="pods joined over DCN (a 'pod' axis)")
+    p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
+    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
+                   help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
+    p.add_argument("--overlap", choices=("sum", "max"), default="sum",
+                   help="comms on different axes add (pinned book) or overlap (later revision)")
+    p.add_argument("--book-layer", dest="book_layer", action="store_true",
+                   help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
+    p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
+                   help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
+    p.add_argument("--tokens", type=float, help="training tokens (for train_days)")
+    p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
+    _run_options(p)
+
+
 def _run_options(p) -> None:
     """Training-memory settings (symroof.run.RunSettings); unset ones keep their defaults."""
     p.add_argument("--ckpt", dest="ckpt_per_layer", type=_count_int, help="checkpoints per layer (default 2)")
@@ -335,8 +361,7 @@ def _run_options(p) -> None:
 
 
 def _count_int(text: str) -> int:
-    value = _positive_int(text) if text != "0" else 0
-    return value
+    return _positive_int(text) if text != "0" else 0
 
 
 def _positive_int(text: str) -> int:

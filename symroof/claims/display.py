@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..core import markup
 from ..core.notation import latex, math_block, mathml, mathml_from_latex, mathml_number
 from ..core.symbols import INFO, LATEX_NAMES, SYMBOLS, B, N, T, n_chips
 
@@ -119,3 +120,49 @@ def where_mathml(result, derivation: dict | None = None) -> list[str]:
     _, _, names = _shown(result, derivation)
     return [math_block(mathml(s, names), mathml_number(v, unit), display=False)
             for s, _, v, unit in where_items(result, derivation)]
+
+
+# ----------------------------------------------------------------------------- HTML (notebooks, pages)
+
+
+def claim_html(result, derivation: dict | None = None) -> str:
+    """One claim: its id and text, formula, inputs, number with unit, the document's, the verdict."""
+    where = where_mathml(result, derivation)
+    parts = [f"<p><b>{markup.text(result.id)}</b> {markup.text(result.claim)}</p>",
+             formula_mathml(result, derivation)]
+    if where:
+        parts.append("<p>with " + ", ".join(where) + ":</p>")
+    parts.append(value_mathml(result, derivation))
+    parts.append(f"<p>document: {markup.text(result.document_text)} · {markup.verdict(result.verdict)}"
+                 + (f" · {markup.text(result.reason)}" if result.reason else "") + "</p>")
+    if result.note:
+        parts.append(f"<p class=\"note\">note: {markup.text(result.note)}</p>")
+    if result.reproduce:
+        w = ", ".join(f"{k}={v}" for k, v in result.reproduce["with"].items())
+        does = "reproduces" if result.reproduce["reproduces"] else "does not reproduce"
+        parts.append(f"<p>with {markup.text(w)}: {markup.number_html(result.reproduce['derived'], result.unit)} "
+                     f"({does} the printed number)</p>")
+    return f'<div class="claim" id="claim-{markup.text(result.id)}">{"".join(parts)}</div>'
+
+
+def claims_table_html(results, derivation: dict | None = None) -> str:
+    rows = [[markup.Raw(f'<a href="#claim-{markup.text(r.id)}">{markup.text(r.id)}</a>'),
+             markup.number_html(r.derived, r.unit), markup.number_html(r.document, r.unit),
+             markup.verdict(r.verdict), r.reason] for r in results]
+    return markup.table(rows, ["claim", "derived", "document", "verdict", "reason"], "symroof claims")
+
+
+def report_html(report, claims: bool = True) -> str:
+    """A derivation run: title, verdict counts, the claims table, then each claim in full."""
+    d = report.derivation
+    counts: dict = {}
+    for r in report.results:
+        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+    parts = [f"<h2>{markup.text(d['title'])}</h2>"]
+    if d.get("source"):
+        parts.append(f"<p>Source: {markup.text(d['source'])}. Verdicts: {markup.text(summary)}.</p>")
+    parts.append(claims_table_html(report.results, d))
+    if claims:
+        parts += [claim_html(r, d) for r in report.results]
+    return f'<div class="symroof report">{"".join(parts)}</div>'

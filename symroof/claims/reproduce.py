@@ -209,6 +209,11 @@ class ClaimResult:
 
         return f"$${claim_math(self)}$$"
 
+    def _repr_html_(self) -> str:
+        from .display import claim_html
+
+        return claim_html(self)
+
 
 @dataclass
 class Report:
@@ -221,6 +226,11 @@ class Report:
 
         return "$$\\begin{aligned}" + r"\\".join(claim_math(r, aligned=True) for r in self.results) \
             + r"\end{aligned}$$"
+
+    def _repr_html_(self) -> str:
+        from .display import report_html
+
+        return report_html(self)
 
 
 def _auto_tolerance(text: str, document: sp.Rational) -> float:
