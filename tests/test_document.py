@@ -117,3 +117,18 @@ def test_cli_markdown_and_fragment(tmp_path):
         assert out.returncode == 0, out.stderr
     assert "$$" in md.read_text()
     assert r"\[ X_{\text{opt}} = \sqrt{\frac{2 B N}{F}} \]" in frag.read_text()
+
+
+def test_mathml_of_expressions_numbers_and_left_hand_sides():
+    from symroof.core import notation
+    from symroof.core.symbols import C, W_ici, mfu, n_chips
+
+    m = notation.mathml(2 * C * mfu * n_chips / W_ici)
+    assert "<mfrac>" in m and "<mi>MFU</mi>" in m and "<msub><mi>N</mi><mi>chips</mi></msub>" in m
+    assert notation.mathml_number(4.59e14, "FLOPs/s") == (
+        "<mrow><mn>4.59</mn><mo>×</mo><msup><mn>10</mn><mn>14</mn></msup>"
+        '<mspace width="0.3em"/><mtext>FLOPs/s</mtext></mrow>')
+    lhs = notation.mathml_from_latex(r"\left(\frac{BT}{X}\right)_{\text{crit}}")
+    assert "<mfrac><mrow><mi>B</mi><mi>T</mi></mrow><mrow><mi>X</mi></mrow></mfrac>" in lhs and "crit" in lhs
+    assert "<msubsup>" in notation.mathml_from_latex(r"T^{*}_{\text{QKVO}}")
+    assert "&lt;script&gt;" in notation.mathml_from_latex(r"\text{<script>}")     # text is escaped, never markup

@@ -78,7 +78,7 @@ def critical_intensity(ctx):
     """Peak FLOPs/s over one link's bandwidth: the intensity above which that link is not the bound."""
     link = ctx.settings.get("link", "hbm")
     bandwidth = {"hbm": W_hbm, "ici": W_ici, "dcn": W_dcn}[link]
-    return _q(ctx, C / bandwidth, "FLOPs/B", r"\frac{C}{W_{\text{%s}}}" % link)
+    return _q(ctx, C / bandwidth, "FLOPs/B", r"I_{\text{%s}}" % link)
 
 
 def flops_time(ctx):

@@ -8,6 +8,7 @@ symbol table and a square root of a product is printed as one radical.
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 
 import re
 
@@ -97,20 +98,19 @@ def mathml(expr, names: dict | None = None) -> str:
     symbol_names = {**LATEX_NAMES, **(names or {})}
     renamed = {s: sp.Symbol(_plain_name(symbol_names[s]), **s.assumptions0)
                for s in shown.free_symbols if s in symbol_names and _plain_name(symbol_names[s]) != s.name}
-    return _MathMLPrinter().doprint(shown.xreplace(renamed) if renamed else shown)
+    return _mathml_printer()().doprint(shown.xreplace(renamed) if renamed else shown)
 
 
+@lru_cache(maxsize=1)
 def _mathml_printer():
+    """SymPy's presentation-MathML printer (imported on first use: it is not cheap), showing a
+    display-only ``UnevaluatedExpr`` grouping (one radical, ``6·(P)``) as its content."""
     from sympy.printing.mathml import MathMLPresentationPrinter
 
     class Printer(MathMLPresentationPrinter):
-        def _print_UnevaluatedExpr(self, expr):   # display-only grouping (one radical, 6·(P))
+        def _print_UnevaluatedExpr(self, expr):
             return self._print(expr.args[0])
     return Printer
-
-
-def _MathMLPrinter():
-    return _mathml_printer()()
 
 
 def mathml_number(value, unit: str = "") -> str:
@@ -137,7 +137,7 @@ def math_block(*parts: str, display: bool = True) -> str:
 
 
 _LATEX_TOKEN = re.compile(r"\\(?:text|mathrm)\{[^{}]*\}|\\[A-Za-z]+|\\.|[A-Za-z]|[0-9.]+|\S")
-_COMMANDS = {r"\cdot": "<mo>·</mo>", r"\left(": "", r"\,": '<mspace width="0.17em"/>',
+_COMMANDS = {r"\cdot": "<mo>·</mo>", r"\,": '<mspace width="0.17em"/>',
              r"\quad": '<mspace width="1em"/>', r"\min": "<mi>min</mi>", r"\max": "<mi>max</mi>",
              r"\times": "<mo>×</mo>", r"\infty": "<mi>∞</mi>"}
 
