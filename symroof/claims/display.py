@@ -1,6 +1,7 @@
 """One claim in the book's notation: ``lhs = formula = value``, for documents and notebooks.
 
 Display conventions (display only; the computed expression is never changed):
+- ``notation: tokens`` (sections 1-3) says ``B`` counts tokens where a claim sets ``seq: 1``.
 - ``notation: training`` in a derivation file prints the token batch ``B·T`` as ``B`` and the
   chip count ``n_chips`` as ``N``, as the book's training chapters do. ``N`` is renamed only in
   formulas that do not also contain the query-head count ``N``.
@@ -94,7 +95,8 @@ def _where(result, derivation) -> str:
 def where_items(result, derivation) -> list[tuple[sp.Symbol, str, sp.Expr, str]]:
     """(symbol, display name, value, unit) for each number put into a claim's formula."""
     _, values, names = _shown(result, derivation)
-    tokens = (derivation or {}).get("notation") == "training"   # B counts tokens there
+    notation = (derivation or {}).get("notation")
+    tokens = notation == "training" or (notation == "tokens" and result.values.get(T) == 1)   # B counts tokens
     return [(s, names.get(s, LATEX_NAMES.get(s, str(s))), v, "tokens" if tokens and s == B else symbol_unit(s))
             for s, v in sorted(values.items(), key=lambda item: str(item[0]))]
 
