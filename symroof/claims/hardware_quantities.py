@@ -38,12 +38,13 @@ def _declare(name: str, latex: str) -> sp.Symbol:
 n_flops = _declare("n_flops", r"N_{\text{FLOPs}}")
 n_params = _declare("n_params", r"N_{\text{params}}")
 chips_per_host = _declare("chips_per_host", r"N_{\text{host}}")
+links_per_axis = _declare("links_per_axis", r"n_{\text{links}}")
 
 MESH = {"X": X, "Y": Y, "Z": Z}
 # Settings a section 1-3 claim may give, beyond reproduce's own: numbers, then choices
 # (None: free-form, checked by the quantity that reads it).
 NUMBERS = {"Z": "chips along mesh axis Z", "flops": "FLOPs of a job", "params": "parameters of a model"}
-CHOICES = {"dtype": ("bf16", "fp8", "int8", "int4"), "link": ("hbm", "ici", "dcn"),
+CHOICES = {"dtype": ("bf16", "fp8", "int8", "int4"), "link": ("hbm", "ici", "ici_link", "dcn"),
            "collective": tuple(collectives.COST), "ring_factor": (True, False), "latency": (True, False),
            "einsum": None, "array": None, "sharding": None, "over": None}
 
@@ -55,6 +56,7 @@ def _q(ctx, expr, unit: str, lhs: str, extra: dict | None = None) -> Quantity:
     values.update({sym: ctx.settings[key] for key, sym in (("Z", Z), ("flops", n_flops), ("params", n_params))
                    if key in ctx.settings})
     values[chips_per_host] = sp.Integer(ctx.chip.chips_per_host)
+    values[links_per_axis] = sp.Integer(ctx.chip.ici_links_per_axis)
     values.update(extra or {})
     return Quantity(sp.Integer(expr) if isinstance(expr, int) else expr, values, unit, None, lhs)
 
@@ -77,8 +79,9 @@ def pod_hosts(ctx):
 def critical_intensity(ctx):
     """Peak FLOPs/s over one link's bandwidth: the intensity above which that link is not the bound."""
     link = ctx.settings.get("link", "hbm")
-    bandwidth = {"hbm": W_hbm, "ici": W_ici, "dcn": W_dcn}[link]
-    return _q(ctx, C / bandwidth, "FLOPs/B", r"I_{\text{%s}}" % link)
+    # ici_link: one link, one way (an axis's W_ici is its links' sum, both ways on a ring)
+    bandwidth = {"hbm": W_hbm, "ici": W_ici, "ici_link": W_ici / links_per_axis, "dcn": W_dcn}[link]
+    return _q(ctx, C / bandwidth, "FLOPs/B", r"I_{\text{%s}}" % link.replace("_", " "))
 
 
 def flops_time(ctx):
