@@ -245,6 +245,13 @@ def total_bytes(ctx):
     return _q(ctx, per_device * sp.Mul(*_mesh(ctx).values()), "B", r"V_{\text{total}}")
 
 
+def hop_time(ctx):
+    """One device's shard over one ICI link one way: a ring collective's time per hop."""
+    _, sharding = _array(ctx)
+    shard = _array_bytes(ctx) / sp.Mul(*(MESH[a] for a in "".join(sharding.values())))
+    return _q(ctx, shard * links_per_axis / W_ici, "s", r"T_{\text{hop}}")
+
+
 def replication_factor(ctx):
     """Copies of the array across the mesh: the product of the axes that do not shard it."""
     _, sharding = _array(ctx)
@@ -285,9 +292,8 @@ def allgather_to_alltoall(ctx):
 
 
 def latency_bound_bytes(ctx):
-    """A message that one link (one way, half an axis's W_ici on a ring) moves in one hop's latency."""
-    link = collectives.collective_time("AllGather", sp.Integer(1), [Axis("X", X, wrap=False)])
-    return _q(ctx, t_hop / link, "B", r"V_{\text{latency}}")
+    """A message that one ICI link moves, one way, in one hop's latency: smaller ones are latency bound."""
+    return _q(ctx, t_hop * W_ici / links_per_axis, "B", r"V_{\text{latency}}")
 
 
 def point_to_point_time(ctx):
@@ -334,6 +340,7 @@ QUANTITIES = {
     "shard_bytes":                   shard_bytes,                      # sharding.md pop quizzes 1, 2
     "total_bytes":                   total_bytes,                      # sharding.md pop quiz 1
     "replication_factor":            replication_factor,               # sharding.md Q1
+    "hop_time":                      hop_time,                         # sharding.md pop quiz 2
     "collective_time":               collective_time,                  # sharding.md pop quiz 2, Q2, Q3
     "collective_latency_floor":      collective_latency_floor,         # sharding.md Q2
     "allgather_to_alltoall":         allgather_to_alltoall,            # sharding.md AllToAll, Q10
