@@ -200,12 +200,6 @@ def _markdown(args) -> None:
     print(f"wrote {args.output}")
 
 
-def _html(args) -> None:
-    from .report.html import write_page
-
-    print(f"wrote {write_page(args, _plan_result, _reproduce_report)}")
-
-
 def _plot(args) -> None:
     from .io.cards import override_chip
     from .io.catalog import load_chip, load_model
@@ -299,16 +293,9 @@ def _parser() -> argparse.ArgumentParser:
     _derivation_options(p, optional=False)
     p.add_argument("-o", "--output", required=True, help="the .md file to write")
     p.set_defaults(run=_markdown)
-    p = sub.add_parser("html", help="write a derivation or a plan as one self-contained HTML page (MathML, inline SVG)")
-    p.add_argument("target", help="a derivation (seed, roofline, ...) or 'plan'")
-    p.add_argument("model_name", nargs="?", metavar="MODEL", help="for 'plan': card name, card .yaml or config.json")
-    p.add_argument("-o", "--output", required=True, help="the .html file to write")
-    p.add_argument("--no-plots", dest="no_plots", action="store_true", help="leave the figures out")
-    p.add_argument("--model", help="derivation: re-run on this model card instead of the document's")
-    p.add_argument("--chip", help="plan: the chip card; derivation: re-run on this chip card")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting or chip number")
-    _plan_options(p, required=False)
-    p.set_defaults(run=_html)
+    from .report.html import add_command
+
+    add_command(sub, _plan_options, _plan_result, _reproduce_report)
     p = sub.add_parser("plot", help="draw a figure (PNG or SVG; needs the 'plot' extra)")
     kinds = p.add_subparsers(dest="kind", required=True)
     q = kinds.add_parser("ratio", help="T_math/T_comms against batch for DP, FSDP, TP, FSDP+TP (book layer)")

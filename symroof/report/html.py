@@ -102,3 +102,17 @@ def write_page(args, plan_result, reproduce_report) -> str:
         text = derivation_page(reproduce_report(args), not args.no_plots)
     write(text, args.output)
     return args.output
+
+
+def add_command(sub, plan_options, plan_result, reproduce_report) -> None:
+    """The ``html`` subcommand: a derivation by name, or ``plan`` with the plan's own options."""
+    p = sub.add_parser("html", help="write a derivation or a plan as one self-contained HTML page (MathML, inline SVG)")
+    p.add_argument("target", help="a derivation (seed, roofline, ...) or 'plan'")
+    p.add_argument("model_name", nargs="?", metavar="MODEL", help="for 'plan': card name, card .yaml or config.json")
+    p.add_argument("-o", "--output", required=True, help="the .html file to write")
+    p.add_argument("--no-plots", dest="no_plots", action="store_true", help="leave the figures out")
+    p.add_argument("--model", help="derivation: re-run on this model card instead of the document's")
+    p.add_argument("--chip", help="plan: the chip card; derivation: re-run on this chip card")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting or chip number")
+    plan_options(p, required=False)
+    p.set_defaults(run=lambda args: print(f"wrote {write_page(args, plan_result, reproduce_report)}"))
