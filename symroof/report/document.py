@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..claims.display import _lhs, _number, _where, claim_math, formula_line  # noqa: F401
+from ..claims.display import _lhs, _number, _where, claim_math, formula_line, where_items  # noqa: F401
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
@@ -45,9 +45,9 @@ def _tex_text(text: str) -> str:
 def _claim_block_tex(r, d) -> list[str]:
     lines = [rf"\paragraph{{{_tex_text(r.id)}}} {_tex_text(r.claim)}", r"\begin{equation*}",
              rf"\fiteq{{{formula_line(r, d)}}}", r"\end{equation*}"]
-    where = _where(r, d)
-    if where:
-        lines.append(rf"with \({where}\):")
+    where = where_items(r, d)
+    if where:   # one inline formula per value, so a long list breaks between them
+        lines.append("with " + ", ".join(rf"\({name} = {_number(v, unit)}\)" for _, name, v, unit in where) + ":")
     lines += [r"\begin{equation*}", rf"{_lhs(r, d)} = {_number(r.derived, r.unit)} \quad"
               rf"\text{{(document: {_tex_text(r.document_text)}; {r.verdict})}}", r"\end{equation*}"]
     if r.reason and r.verdict != "match":
