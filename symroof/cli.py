@@ -101,7 +101,8 @@ def _calibrate(args) -> None:
     print(calibrate_chip(args.data, args.chip, write=args.write))
 
 
-def _plan(args) -> None:
+def _plan_result(args):
+    """The plan for the command line's model, chip and run: (result, model card, chip card)."""
     from .io.chips import override_chip
     from .io.catalog import load_chip, load_model
     from .io.readers import dumps_finite as _dumps
@@ -128,6 +129,13 @@ def _plan(args) -> None:
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
                   parse_mesh(args.mesh), run, options, args.tokens, args.mfu)
     _dumps(result)          # a non-finite number is an error, in text as in JSON
+    return result, card, chip
+
+
+def _plan(args) -> None:
+    from .io.readers import dumps_finite as _dumps
+
+    result, card, chip = _plan_result(args)
     if args.json:
         print(_dumps(result))
         return
@@ -252,29 +260,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
-    p.add_argument("--chips", type=_positive_int, required=True, help="chips in the job (e.g. 8960 or 8.96e3)")
-    p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=True,
-                   help="global batch in tokens (e.g. 4194304 or 4e6)")
-    p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
-    p.add_argument("--pods", type=_positive_int, default=None,
-                   help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
-    p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
-    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
-                   help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
-    p.add_argument("--overlap", choices=("sum", "max"), default="sum",
-                   help="comms on different axes add (pinned book) or overlap (later revision)")
-    p.add_argument("--book-layer", dest="book_layer", action="store_true",
-                   help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
-    p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
-                   help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
-    p.add_argument("--schedule", choices=("gpipe", "1f1b", "auto"),
-                   help="pipeline schedule of a stage axis (default gpipe); auto: search both")
-    p.add_argument("--pad", action="store_true",
-                   help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
-    p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
-    p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
+    _plan_options(p, required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
-    _run_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_plan)
 
@@ -304,6 +291,9 @@ def _parser() -> argparse.ArgumentParser:
     _derivation_options(p, optional=False)
     p.add_argument("-o", "--output", required=True, help="the .md file to write")
     p.set_defaults(run=_markdown)
+    from .report.html import add_command
+
+    add_command(sub, _plan_options, _plan_result, _reproduce_report)
     p = sub.add_parser("plot", help="draw a figure (PNG or SVG; needs the 'plot' extra)")
     kinds = p.add_subparsers(dest="kind", required=True)
     q = kinds.add_parser("ratio", help="T_math/T_comms against batch for DP, FSDP, TP, FSDP+TP (book layer)")
@@ -327,6 +317,32 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("-o", "--output", required=True, help="the .png or .svg file to write")
         q.set_defaults(run=_plot)
     return parser
+
+
+def _plan_options(p, required: bool) -> None:
+    """The plan's run and search options (shared by ``plan`` and ``html plan``)."""
+    p.add_argument("--chips", type=_positive_int, required=required, help="chips in the job (e.g. 8960 or 8.96e3)")
+    p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=required,
+                   help="global batch in tokens (e.g. 4194304 or 4e6)")
+    p.add_argument("--seq", type=_positive_int, default=4096, help="tokens per sequence (T)")
+    p.add_argument("--pods", type=_positive_int, default=None,
+                   help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
+    p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
+    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
+                   help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
+    p.add_argument("--overlap", choices=("sum", "max"), default="sum",
+                   help="comms on different axes add (pinned book) or overlap (later revision)")
+    p.add_argument("--book-layer", dest="book_layer", action="store_true",
+                   help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
+    p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
+                   help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
+    p.add_argument("--schedule", choices=("gpipe", "1f1b", "auto"),
+                   help="pipeline schedule of a stage axis (default gpipe); auto: search both")
+    p.add_argument("--pad", action="store_true",
+                   help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
+    p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
+    p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
+    _run_options(p)
 
 
 def _run_options(p) -> None:

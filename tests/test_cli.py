@@ -54,7 +54,7 @@ def test_memory_settings(capsys):
 
 def test_formula_prints_a_derived_closed_form(capsys):
     assert main(["formula", "x_opt", "--latex"]) == 0
-    assert r"X_{\text{opt}} = \sqrt{\frac{B M_X T N_{\text{chips}}}{F M_Y}}" in capsys.readouterr().out
+    assert r"X_{\text{opt}} = \sqrt{\frac{B \, M_X \, T \, N_{\text{chips}}}{F \, M_Y}}" in capsys.readouterr().out
     assert main(["formula", "params"]) == 0
     assert "3*D*F*L" in capsys.readouterr().out
 

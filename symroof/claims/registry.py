@@ -122,7 +122,7 @@ def register(name: str, unit: str, how: str, lhs: str, description: str = "", me
 
 def results() -> dict[str, Result]:
     """Every registered result (importing the modules that register them)."""
-    from . import inference_formulas, quantities  # noqa: F401  (they register on import)
+    from . import hardware_quantities, inference_formulas, quantities  # noqa: F401  (they register on import)
 
     return RESULTS
 

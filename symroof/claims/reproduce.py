@@ -31,6 +31,7 @@ from ..io.catalog import data_dir, load_chip, load_model
 from ..io.readers import read_yaml
 from ..errors import CardError, SymroofError, UnknownNameError
 from ..claims.quantities import QUANTITIES, Context, quantity
+from .registry import lookup
 from ..io.run import RunSettings
 
 VERDICTS = ("match", "rounded", "differs", "n/a")
@@ -59,6 +60,14 @@ WHOLE = ("seq", "sequences", "chips", "pods", "X", "Y", "M_X", "M_Y")
 # Inference claims (book sections 7-8) keep their quantities and settings in their own module.
 from . import inference_quantities as _inference  # noqa: E402
 WHOLE = _inference.register(QUANTITIES, NUMBERS, CHOICES, WHOLE)
+
+# Hook: the book's sections 1-3 (claims/hardware_quantities.py) add their quantities and settings.
+from . import hardware_quantities as _sections_1_3  # noqa: E402
+
+QUANTITIES.update({_name: lookup(_name).derive for _name in _sections_1_3.QUANTITIES})
+NUMBERS.update(_sections_1_3.NUMBERS)
+CHOICES.update(_sections_1_3.CHOICES)
+WHOLE += ("Z",)
 
 
 def allowed_settings() -> list[str]:
@@ -207,6 +216,11 @@ class ClaimResult:
 
         return f"$${claim_math(self)}$$"
 
+    def _repr_html_(self) -> str:
+        from .display import claim_html
+
+        return claim_html(self)
+
 
 @dataclass
 class Report:
@@ -219,6 +233,11 @@ class Report:
 
         return "$$\\begin{aligned}" + r"\\".join(claim_math(r, aligned=True) for r in self.results) \
             + r"\end{aligned}$$"
+
+    def _repr_html_(self) -> str:
+        from .display import report_html
+
+        return report_html(self)
 
 
 def _auto_tolerance(text: str, document: sp.Rational) -> float:
@@ -265,7 +284,7 @@ def run_claim(claim: dict, base: dict, overrides: dict, where: str, defaults: di
             again = _evaluate(q2.expr, q2.values, cwhere)
             err2 = _relative(again, document)
             result.reproduce = {"with": dict(with_), "derived": float(again), "relative_error": err2,
-                                "reproduces": err2 <= rounded_tol}
+                                "reproduces": err2 <= max(tol, rounded_tol)}
     return result
 
 

@@ -80,6 +80,11 @@ _TABLE = [
     ("n_ckpt",   r"n_{\text{ckpt}}",           False, "",              "activation checkpoints saved per layer, each [B, T, D]"),
     ("n_tokens", r"N_{\text{tokens}}",         False, "tokens",        "training tokens in the whole run"),
     ("mfu",      r"\text{MFU}",                False, "",              "model FLOPs utilisation"),
+    # counts a worked problem gives directly (the book's sections 1-3)
+    ("n_flops",  r"N_{\text{FLOPs}}",          False, "FLOP",          "FLOPs of a job, as a problem states them"),
+    ("n_params", r"N_{\text{params}}",         False, "params",        "parameters of a model, as a problem states them"),
+    ("chips_per_host", r"N_{\text{host}}",     True,  "chips",         "chips per host"),
+    ("links_per_axis", r"n_{\text{links}}",    True,  "",              "ICI links a chip uses along one axis"),
 ]
 
 SYMBOLS: dict[str, sp.Symbol] = {}

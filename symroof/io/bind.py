@@ -122,6 +122,23 @@ class Count:
     def flops_per_token(self) -> Fraction:
         return Fraction(self.flops_forward + self.flops_backward, self.batch * self.seq)
 
+    def _repr_html_(self) -> str:
+        """Parameters by group, FLOPs per step and per token, and training memory, with units."""
+        from ..core import markup
+
+        params = [[group, markup.number_html(n, "params")] for group, n in self.params_by_group.items()]
+        params.append(["total", markup.number_html(self.params_total, "params")])
+        if self.params_active != self.params_total:
+            params.append(["active per token", markup.number_html(self.params_active, "params")])
+        flops = [["forward", markup.number_html(self.flops_forward, "FLOPs")],
+                 ["backward", markup.number_html(self.flops_backward, "FLOPs")],
+                 ["training per token", markup.number_html(self.flops_per_token, "FLOPs")]]
+        memory = [[part, markup.number_html(b, "B")] for part, b in self.memory.items()]
+        what = f"{self.batch} × {self.seq} tokens, {self.attention} attention"
+        return markup.block(f"{self.model}: {what}", markup.table(params, ["parameters", ""]),
+                            markup.table(flops, ["FLOPs per step", ""]),
+                            markup.table(memory, ["training memory", ""]))
+
 
 def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused", context: int | None = None):
     """The card's training graph; ``context`` (tokens each query may see) clamps a sliding window

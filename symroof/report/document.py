@@ -10,12 +10,13 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..claims.display import _lhs, _number, _where, claim_math, formula_line  # noqa: F401
+from ..claims.display import _lhs, _number, _where, claim_math, formula_line, where_items  # noqa: F401
 
 _PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
 \usepackage{amsmath}
 \usepackage{array}
+\usepackage{longtable}
 \usepackage{graphicx}
 % \fiteq{...}: a display formula, shrunk to the line width only when it is wider
 \newsavebox{\fiteqbox}
@@ -25,30 +26,37 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 """
 
 
+# Text-mode LaTeX for each character that is not itself in text mode. One pass, so the braces
+# of \textbackslash{} are not escaped again; a bare < or > prints as ¡ or ¿ in OT1 fonts.
+_TEXT = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+         "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+         "×": r"$\times$", "·": r"$\cdot$", "≈": r"$\approx$", "≤": r"$\leq$", "≥": r"$\geq$",
+         "→": r"$\rightarrow$", "µ": r"$\mu$", "μ": r"$\mu$", "–": "--", "—": "---", "−": "-",
+         "’": "'", "‘": "`", "“": "``", "”": "''", "√": r"$\surd$", "∝": r"$\propto$", "²": r"$^2$",
+         "³": r"$^3$", "…": r"\ldots{}"}
+
+
 def _tex_text(text: str) -> str:
-    out = str(text)
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"),
-                 ("^", r"\textasciicircum{}")):
-        out = out.replace(a, b)
-    return out
+    """Plain text for a LaTeX text-mode paragraph; a character with no LaTeX spelling is named."""
+    return "".join(_TEXT.get(c, c if c.isascii() else f"[U+{ord(c):04X}]") for c in str(text))
 
 
 def _claim_block_tex(r, d) -> list[str]:
     lines = [rf"\paragraph{{{_tex_text(r.id)}}} {_tex_text(r.claim)}", r"\begin{equation*}",
              rf"\fiteq{{{formula_line(r, d)}}}", r"\end{equation*}"]
-    where = _where(r, d)
-    if where:
-        lines.append(rf"with ${where}$:")
-    lines += [r"\begin{equation*}", rf"{_lhs(r, d)} = {_number(r.derived)} \quad"
+    where = where_items(r, d)
+    if where:   # one inline formula per value, so a long list breaks between them
+        lines.append("with " + ", ".join(rf"\({name} = {_number(v, unit)}\)" for _, name, v, unit in where) + ":")
+    lines += [r"\begin{equation*}", rf"{_lhs(r, d)} = {_number(r.derived, r.unit)} \quad"
               rf"\text{{(document: {_tex_text(r.document_text)}; {r.verdict})}}", r"\end{equation*}"]
     if r.reason and r.verdict != "match":
         lines.append(_tex_text(r.reason) + r"\par")
     if r.reproduce:
         w = ", ".join(f"{k}={v}" for k, v in r.reproduce["with"].items())
-        lines.append(_tex_text(f"With {w}: {r.reproduce['derived']:.6g} "
-                               f"({'reproduces' if r.reproduce['reproduces'] else 'does not reproduce'} "
-                               f"the printed number).") + r"\par")
+        verdict = "reproduces" if r.reproduce["reproduces"] else "does not reproduce"
+        lines.append(_tex_text(f"With {w}: ") + f"${_number(r.reproduce['derived'], r.unit)}$ "
+                     + _tex_text(f"({verdict} the printed number).") + r"\par")
     return lines
 
 
@@ -62,12 +70,12 @@ def latex_document(report, fragment: bool = False) -> str:
     for r in report.results:
         lines += _claim_block_tex(r, d)
     lines += [r"\section*{Claims}", r"{\small",
-              r"\begin{tabular}{>{\raggedright}p{4.2cm} r r l >{\raggedright\arraybackslash}p{5.2cm}}",
-              r"\hline claim & derived & document & verdict & reason \\ \hline"]
+              r"\begin{longtable}{>{\raggedright}p{3.0cm} r r l >{\raggedright\arraybackslash}p{4.2cm}}",
+              r"\hline claim & derived & document & verdict & reason \\ \hline \endhead"]
     for r in report.results:
-        lines.append(f"{_tex_text(r.id)} & ${_number(r.derived)}$ & ${_number(r.document)}$ & "
+        lines.append(f"{_tex_text(r.id)} & ${_number(r.derived, r.unit)}$ & ${_number(r.document, r.unit)}$ & "
                      f"{r.verdict} & {_tex_text(r.reason)} \\\\")
-    lines += [r"\hline", r"\end{tabular}}", r"\end{document}", ""]
+    lines += [r"\hline", r"\end{longtable}}", r"\end{document}", ""]
     return "\n".join(lines)
 
 
@@ -81,17 +89,17 @@ def markdown_document(report) -> str:
         where = _where(r, d)
         if where:
             lines += [f"with ${where}$:", ""]
-        lines += ["$$", f"{_lhs(r, d)} = {_number(r.derived)}", "$$", "",
+        lines += ["$$", f"{_lhs(r, d)} = {_number(r.derived, r.unit)}", "$$", "",
                   f"Document: {r.document_text}. Verdict: **{r.verdict}**" + (f" ({r.reason})" if r.reason else "")
                   + ".", ""]
         if r.reproduce:
             w = ", ".join(f"{k}={v}" for k, v in r.reproduce["with"].items())
-            lines += [f"With {w}: {r.reproduce['derived']:.6g} "
+            lines += [f"With {w}: ${_number(r.reproduce['derived'], r.unit)}$ "
                       f"({'reproduces' if r.reproduce['reproduces'] else 'does not reproduce'} the printed number).",
                       ""]
     lines += ["## Claims", "", "| claim | derived | document | verdict | reason |", "|---|---:|---:|---|---|"]
     for r in report.results:
-        lines.append(f"| {r.id} | {float(r.derived):.6g} | {float(r.document):.6g} | {r.verdict} | "
+        lines.append(f"| {r.id} | ${_number(r.derived, r.unit)}$ | ${_number(r.document, r.unit)}$ | {r.verdict} | "
                      f"{r.reason.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 

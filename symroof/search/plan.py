@@ -14,6 +14,7 @@ from ..io.cards import ModelCard
 from ..io.chips import ChipCard
 from ..errors import InfeasibleError, UnknownNameError
 from ..units import DAY
+from .result import Plan
 from ..io.run import RunSettings
 from ..search.sweep import (AXIS_SYMBOLS, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
                             compile_family, enumerate_candidates, evaluate, split_by_links)
@@ -319,26 +320,6 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
             out["train_days_at_mfu"] = tokens * flops_token / (used * peak * mfu) / DAY
     out["explanation"] = explain(out)
     return Plan(out)
-
-
-class Plan(dict):
-    """A plan is a plain dict (it goes to JSON as is) that also renders in a notebook."""
-
-    def _repr_markdown_(self) -> str:
-        mesh = " × ".join(f"{axis}={degree}" for axis, degree in self["mesh"].items())
-        rows = [("mesh", mesh), ("bound", self["bound"]), ("step time", f"{self['step_time_s']:.4g} s"),
-                ("t_math", f"{self['t_math_s']:.4g} s"), ("t_comms", f"{self['t_comms_s']:.4g} s"),
-                ("memory per chip", f"{self['memory_per_chip_bytes'] / 1e9:.3g} GB"),
-                ("chips used", f"{self['chips_used']} of {self['chips']}")]
-        if self.get("mesh_x_opt") is not None:
-            rows.append(("X_opt of this mesh (unrounded)", f"{self['mesh_x_opt']:.4g}"))
-        return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
-
-    def _repr_latex_(self) -> str:
-        body = r" \\ ".join(rf"\text{{{k}}} & \text{{{v}}}" for k, v in (
-            ("mesh", " x ".join(f"{a}={d}" for a, d in self["mesh"].items())),
-            ("bound", self["bound"]), ("step", f"{self['step_time_s']:.4g} s")))
-        return rf"$$\begin{{array}}{{ll}} {body} \end{{array}}$$"
 
 
 def _multiple(ev: Evaluated, axis: str, i: int) -> float:

@@ -53,6 +53,21 @@ class Derivation:
         name = self.latex_name or r"\text{%s}" % self.name.replace("_", r"\_")
         return f"$${name} = {latex(self.expr)}$$"
 
+    def _repr_html_(self) -> str:
+        """The result as MathML, what it assumes, and each step of its derivation."""
+        from ..core import markup
+        from ..core.notation import math_block, mathml, mathml_from_latex
+
+        lhs = mathml_from_latex(self.latex_name) if self.latex_name else f"<mi>{markup.text(self.name)}</mi>"
+        parts = [math_block(lhs, mathml(self.expr)), f"<p>{markup.text(self.description)}</p>"]
+        if self.assumptions:
+            parts.append("<ul>" + "".join(f"<li>assumes: {markup.text(a)}</li>" for a in self.assumptions) + "</ul>")
+        if self.steps:
+            rows = [[i, what, markup.Raw(math_block(mathml(e), display=False))]
+                    for i, (what, e) in enumerate(self.steps, 1)]
+            parts.append(markup.table(rows, ["step", "what", "expression"]))
+        return markup.block(self.name, *parts)
+
 
 def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
     roots = [r for r in sp.solve(equation, unknown) if r.is_positive is not False]
