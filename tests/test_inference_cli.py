@@ -89,6 +89,14 @@ def test_batch_that_does_not_fit_says_by_how_much():
     assert code == 2 and "GB over" in err and "at most 42 sequences" in err
 
 
+def test_context_beyond_a_learned_position_table_says_by_how_much():
+    """GPT-2's table has n_positions = 1024 rows (its config.json); a 1536-token context cannot run."""
+    code, _, err = _run("serve", "gpt2-124m", "--chip", "h100-sxm", "--chips", "1", "--context", "1536")
+    assert code == 2 and "exceed it by 512" in err and err.count("\n") == 1
+    code, _, err = _run("serve", "gpt2-124m", "--chip", "h100-sxm", "--chips", "1", "--context", "1024", "--batch", "8")
+    assert code == 0, err
+
+
 def test_plot_pareto(tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "pareto.png"

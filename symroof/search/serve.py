@@ -72,6 +72,10 @@ def check(card, chip, req: Request) -> None:
     unknown = [a for a in req.mesh if a not in ("tensor", "data")]
     if unknown:
         raise CardError(f"--mesh {unknown[0]}: serve takes tensor=Y and data=R (replicas)")
+    longest = max(req.context, (req.prompt or 0) + (req.generate or 0))
+    if card.max_positions and longest > card.max_positions:   # a learned position table ends there
+        raise CardError(f"{card.name} has {card.max_positions} positions (max_positions); {longest} tokens "
+                        f"exceed it by {longest - card.max_positions}")
 
 
 @lru_cache(maxsize=None)
