@@ -102,3 +102,24 @@ def test_mixtral_active_parameters():
     got = count(load_model("mixtral-8x7b"))
     assert got.params_total == 46_702_792_704       # Hugging Face's count for Mixtral-8x7B
     assert 12.8e9 < got.params_active < 13.0e9      # "12.9B active" (Mistral AI's announcement)
+
+
+def test_a_known_structure_is_counted_from_the_cache_without_building_a_graph(tmp_path):
+    """The second `count` of a structure reads its derived expressions from the on-disk cache:
+    the same numbers, and networkx (which only building a graph needs) is never imported."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import io, sys, contextlib; from symroof.cli import main; out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out): main(['count', 'deepseek-v3', '--json'])\n"
+            "print(out.getvalue()); print('networkx' in sys.modules)")
+    env = {**os.environ, "SYMROOF_CACHE_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parent.parent
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env,
+                           check=True).stdout.rsplit("\n", 2) for _ in range(2)]
+    (first, built, _), (second, cached, _) = runs
+    assert built == "True" and cached == "False"
+    assert json.loads(first) == json.loads(second)

@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from symroof.core.symbols import B, C, T, X, Y
-from symroof.search import cache
+from symroof.io import expression_cache as cache
 
 
 @pytest.fixture

@@ -6,12 +6,16 @@ dicts of them); numbers appear only in ``instantiate``.
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import sympy as sp
 
 from . import ops
 from .graph import PARAM_GROUPS
 from .symbols import B, E, T, b_act, b_grad, b_kv, b_opt, b_param, k, n_ckpt
+
+if TYPE_CHECKING:          # networkx is imported when a graph is built, not by `import symroof`
+    import networkx as nx
 
 ZERO = sp.Integer(0)
 

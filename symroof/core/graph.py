@@ -26,14 +26,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import sympy as sp
 
 from . import ops
 from .blocks import Block, add_block, add_norm, blocks_of, window_share
 from .symbols import (B, D, E, F, F_e, F_s, H, H_r, H_v, K, N, R_kv, R_q, S, T, V, V_pos, b_act, b_kv, b_mask,
                       b_param, k)
+
+if TYPE_CHECKING:          # networkx is imported when a graph is built, not by `import symroof`
+    import networkx as nx
 
 PARAM_GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 PHASES = ("train", "prefill", "decode")
@@ -89,6 +92,8 @@ class _Builder:
     def __init__(self, attention: str, kernel: str, phase: str):
         self.phase = phase
         self.sizes = dim_sizes(phase)
+        import networkx as nx
+
         self.g = nx.DiGraph(attention=attention, fused_attention=kernel == "fused", phase=phase,
                             sizes=self.sizes, block_inputs={}, widths={})
         self.fused = kernel == "fused"

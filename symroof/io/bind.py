@@ -72,6 +72,9 @@ def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]
 
 def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
     """Substitute numbers and insist that nothing symbolic is left."""
+    fast = _rational(_expr(expr), values)
+    if fast is not None:
+        return sp.Rational(fast.numerator, fast.denominator)
     result = _expr(expr).xreplace({s: exact(v) for s, v in values.items()})
     if result.free_symbols:
         from ..errors import SymroofError
@@ -79,6 +82,33 @@ def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
         names = ", ".join(sorted(map(str, result.free_symbols)))
         raise SymroofError(f"cannot evaluate: no value for {names}")
     return result
+
+
+def _rational(expr: sp.Basic, values: dict) -> Fraction | None:
+    """The exact value of a sum of products of powers of numbers and given symbols, computed with
+    Python fractions (no SymPy arithmetic, so none of its lazy imports); None for anything else."""
+    if expr.is_Rational:
+        return Fraction(int(expr.p), int(expr.q))
+    if expr.is_Symbol:
+        v = values.get(expr)
+        if v is None:
+            return None
+        v = v if isinstance(v, (int, Fraction)) else (Fraction(int(v.p), int(v.q)) if getattr(v, "is_Rational", False) else None)
+        return None if v is None or isinstance(v, bool) else Fraction(v)
+    parts = [_rational(a, values) for a in expr.args] if expr.is_Add or expr.is_Mul or expr.is_Pow else None
+    if not parts or any(x is None for x in parts):
+        return None
+    if expr.is_Add:
+        return sum(parts, Fraction(0))
+    if expr.is_Mul:
+        out = Fraction(1)
+        for x in parts:
+            out *= x
+        return out
+    base, power = parts        # a whole power only: roots stay SymPy's
+    if power.denominator != 1 or (base == 0 and power < 0):
+        return None
+    return base ** int(power)
 
 
 def as_int(value: sp.Expr) -> int:
@@ -151,31 +181,48 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
     """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens."""
     from ..io.run import RunSettings
 
-    from ..core import recompute
-
     run = run or RunSettings()
-    g = graph_for(card, attention, context=seq)
-    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **run.values()}
     policy = run.recompute
-    replay = (derive.total(recompute.apply(g, policy), "flops", "recompute") if policy is not None
-              else sp.Integer(0))
-    groups = {name: as_int(evaluate(expr, values)) for name, expr in derive.params_by_group(g).items()}
+    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **run.values()}
+    e = _count_exprs(Structure.of(card, seq), attention, approximation, policy)
+    num = lambda name: as_int(evaluate(e[name], values))      # noqa: E731
+    groups = {name[len("params:"):]: num(name) for name in e if name.startswith("params:")}
     modules: dict[str, dict[str, int]] = {}
-    for phase in ("forward", "backward"):
-        for name, expr in derive.breakdown(g, "flops", phase, depth=3).items():
-            modules.setdefault(name, {"forward": 0, "backward": 0})[phase] = as_int(evaluate(expr, values))
+    for name in e:
+        phase, _, module = name.partition(":")
+        if phase in ("forward", "backward"):
+            modules.setdefault(module, {"forward": 0, "backward": 0})[phase] = num(name)
     return Count(
         model=card.name, batch=batch, seq=seq, attention=attention, approximation=approximation,
-        params_total=sum(groups.values()), params_by_group=groups,
-        params_active=as_int(evaluate(derive.params(g, active=True), values)),
-        flops_forward=as_int(evaluate(derive.flops(g, "forward", approximation), values)),
-        flops_backward=as_int(evaluate(derive.flops(g, "backward", approximation), values)),
-        flops_by_module=modules,
-        memory={part: as_int(evaluate(expr, values))
-                for part, expr in derive.training_memory(g, policy).items()},
-        notes=window_notes(card, seq, attention),
-        recompute=policy, flops_recompute=as_int(evaluate(replay, values)),
+        params_total=sum(groups.values()), params_by_group=groups, params_active=num("params_active"),
+        flops_forward=num("flops_forward"), flops_backward=num("flops_backward"), flops_by_module=modules,
+        memory={name[len("memory:"):]: num(name) for name in e if name.startswith("memory:")},
+        notes=window_notes(card, seq, attention), recompute=policy, flops_recompute=num("replay"),
     )
+
+
+def _count_exprs(structure: Structure, attention: str, approximation: str | None, policy) -> dict:
+    """Every expression ``count`` instantiates, keyed by name; read from the on-disk cache of
+    derived expressions when the structure is known, so that no graph is rebuilt."""
+    from . import expression_cache
+
+    def derived() -> dict:
+        from ..core import recompute
+
+        g = build(structure, attention)
+        out = {f"params:{name}": expr for name, expr in derive.params_by_group(g).items()}
+        for phase in ("forward", "backward"):
+            out.update({f"{phase}:{name}": expr for name, expr in derive.breakdown(g, "flops", phase, depth=3).items()})
+        out["params_active"] = derive.params(g, active=True)
+        out["flops_forward"] = derive.flops(g, "forward", approximation)
+        out["flops_backward"] = derive.flops(g, "backward", approximation)
+        out.update({f"memory:{part}": expr for part, expr in derive.training_memory(g, policy).items()})
+        out["replay"] = (derive.total(recompute.apply(g, policy), "flops", "recompute") if policy is not None
+                         else sp.Integer(0))
+        return out
+    fields = {"structure": repr(structure), "attention": attention, "approximation": approximation,
+              "recompute": repr(policy)}
+    return expression_cache.cached("count", fields, derived)
 
 
 def window_notes(card: ModelCard, seq: int, attention: str) -> tuple[str, ...]:

@@ -258,7 +258,7 @@ def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods
                          min_fraction: float = MIN_FRACTION, m_symbols: dict | None = None, pad: bool = False) -> Candidates:
     """Every degree split × placement × microbatch count of ``family`` on at most ``chips`` chips
     (plain numbers, kept in the on-disk cache under everything they depend on)."""
-    from . import cache
+    from ..io import expression_cache as cache
 
     fields = {"family": family, "inner": inner, "chips": chips, "pods": pods, "batch": batch, "seq": seq,
               "forced": sorted(forced.items()), "continuous": continuous, "pad": pad,

@@ -69,7 +69,7 @@ def _value(expr, values) -> float:
 
 def _book_forms(overlap: str) -> dict:
     """The book's closed forms as solved by SymPy (cached on disk: solving takes most of a second)."""
-    from ..search import cache
+    from ..io import expression_cache as cache
 
     def solve():
         from ..solve.training import data_parallel_batch, fsdp_tp_optimum
@@ -83,7 +83,7 @@ def _book_forms(overlap: str) -> dict:
 def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") -> dict:
     """The book's closed forms (simplified layer, forward pass) instantiated for this run (the
     numbers are kept in the on-disk cache under every input)."""
-    from ..search import cache
+    from ..io import expression_cache as cache
 
     fields = {"card": repr(card), "chip": repr(chip), "chips": chips_per_pod, "sequences": sequences,
               "seq": seq, "run": repr(run), "overlap": overlap}
@@ -210,7 +210,7 @@ def _flops_per_token(card, seq):
     from ..core.graph import Structure, build
     from ..io.bind import model_values
 
-    from ..search import cache
+    from ..io import expression_cache as cache
 
     structure = Structure.of(card)
     fields = {"structure": repr(structure), "card": repr(card), "seq": seq}

@@ -96,7 +96,7 @@ def derive_family(family: str, structure, options: Options, several_pods: bool,
     """One family's symbolic step terms, memory and per-axis comms (``comms:<axes>``), in the
     mesh, model and chip symbols; read from the on-disk cache when a valid entry exists.
     ``recompute``: the activation recompute policy (core/recompute.py), None for ``--ckpt``."""
-    from . import cache
+    from ..io import expression_cache as cache
 
     fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
               "phase": options.phase, "overlap": options.overlap, "pods": several_pods,
@@ -158,7 +158,7 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
         return _CACHE[key]
     sym_mesh = _mesh_symbols(family, pods > 1, dcn_axes)
     axes = tuple(sym_mesh)
-    from . import cache
+    from ..io import expression_cache as cache
 
     structure = _structure(card, options)
     values = {**model_values(card), **chip_values(chip), **run.values()}

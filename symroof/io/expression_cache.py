@@ -7,8 +7,8 @@ symbol up by name in ``core.symbols``; nothing read is evaluated, unpickled or e
 code is regenerated from the rebuilt trees by ``lambdify``.
 
 An entry is keyed by everything that changes its expressions: what the caller names (the
-structure's repr, the strategy family, phase, overlap, ...), the symroof version and a hash of
-the source of the stages that derive expressions (core, parallel, solve, search). The full key
+structure's repr, the strategy family, phase, overlap, ...), the symroof version and the size and
+modification time of the source files of the stages that derive expressions (core, parallel, solve, io, search). The full key
 is stored inside the entry and compared on reading, so a stale or foreign entry is never used:
 it is recomputed and overwritten.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import sympy as sp
 
 FORMAT = 1
-_STAGES = ("core", "parallel", "solve", "search")
+_STAGES = ("core", "parallel", "solve", "io", "search")
 _FINGERPRINT: list = []
 
 
@@ -40,27 +40,46 @@ def cache_dir() -> Path | None:
 
 
 def fingerprint() -> str:
-    """The symroof version and a hash of the source that derives expressions."""
+    """The symroof version and the size and modification time of every source file of the
+    stages that derive expressions (a stat per file: cheaper than reading them, and any edit
+    or reinstall changes it)."""
     if not _FINGERPRINT:
+        from .. import __version__
+
         root = Path(__file__).resolve().parent.parent
         h = hashlib.sha256()
         for stage in _STAGES:
             for path in sorted((root / stage).glob("*.py")):
-                h.update(path.name.encode() + b"\0" + path.read_bytes())
-        try:
-            from importlib.metadata import version
-
-            ver = version("symroof")
-        except Exception:       # not installed (run from a checkout): the source hash decides
-            ver = "source"
-        _FINGERPRINT.append(f"{ver}:{h.hexdigest()}")
+                st = path.stat()
+                h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        _FINGERPRINT.append(f"{__version__}:{h.hexdigest()}")
     return _FINGERPRINT[0]
 
 
-def _symbols() -> dict:
-    from ..core import symbols
+class _Symbols(dict):
+    """Every symbol of the table by name; a block type's layer count (``L_<block>``) is declared
+    on first use, as ``symbols.layers`` does when a graph is built."""
 
-    return {s.name: s for s in vars(symbols).values() if isinstance(s, sp.Symbol)}
+    def __missing__(self, name: str):
+        from ..core.symbols import layers
+
+        if name.startswith("L_") and name[2:].replace("_", "").isalnum():
+            self[name] = layers(name[2:])
+            return self[name]
+        raise KeyError(name)
+
+    def __contains__(self, name) -> bool:
+        try:
+            self[name]
+            return True
+        except KeyError:
+            return False
+
+
+def _symbols() -> dict:
+    from ..core.symbols import SYMBOLS
+
+    return _Symbols(SYMBOLS)
 
 
 # ----------------------------------------------------------------------------- trees
