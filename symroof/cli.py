@@ -80,7 +80,7 @@ def _ops(args) -> None:
                        "hbm_bound": r.hbm_bound} for r in rows]))
         return
     ridge = chip.peak_flops_per_s["bf16"] / chip.hbm_bytes_per_s
-    print(f"{card.name} on {chip.name}: {args.batch} × {args.seq} tokens; "
+    print(f"{card.name} on {chip.label}: {args.batch} × {args.seq} tokens; "
           f"ops below {float(ridge):.0f} FLOPs/byte are HBM-bound (per instance; layer ops repeat L times)")
     print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
                   f"{r.intensity:.1f}", "HBM" if r.hbm_bound else "compute"] for r in rows],
@@ -139,7 +139,7 @@ def _plan(args) -> None:
     if args.json:
         print(_dumps(result))
         return
-    print(f"{card.name} on {args.chips} × {chip.name}: {args.batch_tokens} tokens per step "
+    print(f"{card.name} on {args.chips} × {chip.label}: {args.batch_tokens} tokens per step "
           f"({result['sequences']} × {args.seq}), overlap {args.overlap}")
     for line in result["explanation"]:
         print("  " + line)

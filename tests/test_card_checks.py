@@ -119,3 +119,13 @@ def test_the_schema_sits_next_to_the_cards_and_discovery_ignores_it():
         assert key in text
     names = list_cards()
     assert "SCHEMA" not in names["models"] + names["chips"]
+
+
+def test_plan_and_ops_name_a_card_changed_by_set_as_modified(capsys):
+    from symroof.cli import main
+
+    assert main(["plan", "llama3-70b", "--chip", "tpu-v5p", "--chips", "64", "--batch-tokens", "262144",
+                 "--set", "hbm_bytes_per_s=3e12"]) == 0
+    assert "64 × tpu-v5p (modified: hbm_bytes_per_s=3e12)" in capsys.readouterr().out
+    assert main(["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "hbm_bytes_per_s=3e12"]) == 0
+    assert capsys.readouterr().out.startswith("llama3-8b on tpu-v5p (modified: hbm_bytes_per_s=3e12)")

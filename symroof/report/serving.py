@@ -23,7 +23,7 @@ def command(args, chip_settings: dict) -> None:
 def text(card, chip, req, result: dict) -> str:
     mesh = " × ".join(f"{k}={v}" for k, v in result["mesh"].items())
     kv = req.kv_dtype or req.weights_dtype
-    lines = [f"{card.name} on {req.chips} × {chip.name}: context {req.context} tokens, weights "
+    lines = [f"{card.name} on {req.chips} × {chip.label}: context {req.context} tokens, weights "
              f"{req.weights_dtype}, KV cache {kv}, math {req.math_dtype}",
              f"  {mesh}, batch {result['batch']}: decode step {result['decode_step_s'] * 1e3:.3g} ms "
              f"({result['bound']}-bound), {result['tokens_per_s']:.4g} tokens/s, "

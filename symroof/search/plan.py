@@ -272,7 +272,8 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     flops_token = _flops_per_token(card, seq)
     peak = float(chip.peak_flops_per_s["bf16"])
     out = {
-        "model": card.name, "chip": chip.name, "chips": chips, "pods": slices, "batch_tokens": batch_tokens,
+        "model": card.name, "chip": chip.name, "chip_modified": list(chip.modified),
+        "chips": chips, "pods": slices, "batch_tokens": batch_tokens,
         "seq": seq, "sequences": sequences, "strategy": ev.family, "mesh": chosen,
         "axes": {ax: {"degree": chosen[ax], "link": ev.cand.links[ax][i], "M": ev.cand.n_phys[ax][i],
                       "wrap": ev.cand.wraps[ax][i], "bandwidth_multiple": _multiple(ev, ax, i)}
