@@ -369,3 +369,20 @@ def test_mistral_window_is_read_not_dropped():
     card = load_model(str(DATA / "Mistral-7B-v0.1" / "config.json"))
     assert card.sliding_window == 4096 and card.layers == (("layer", 32),)
     assert card.blocks["layer"].attention == "sliding"
+
+
+def test_a_window_larger_than_the_context_is_refused(tmp_path):
+    """Mistral 7B's config slides 4096 keys of a 32768-token context; a 65536-key window is no model."""
+    import json as _json
+    from pathlib import Path as _Path
+
+    from symroof.errors import CardError as _CardError
+    from symroof.io.catalog import load_model as _load
+
+    raw = _json.loads((_Path(__file__).parent / "data" / "hf" / "Mistral-7B-v0.1" / "config.json").read_text())
+    assert _load(str(_Path(__file__).parent / "data" / "hf" / "Mistral-7B-v0.1" / "config.json")).sliding_window == 4096
+    raw["sliding_window"] = 65536
+    path = tmp_path / "config.json"
+    path.write_text(_json.dumps(raw))
+    with pytest.raises(_CardError, match=r"'sliding_window' \(65536\) is larger than .*'max_position_embeddings' \(32768\)"):
+        _load(str(path))

@@ -70,7 +70,13 @@ def rotary_pct(raw: dict, where: str, default) -> tuple[Fraction, set]:
 
 
 def _window(raw, where, key="sliding_window"):
-    return _int(raw, key, where)
+    """The window of the sliding layers; one larger than the model's context is a broken config."""
+    window = _int(raw, key, where)
+    context = raw.get("max_position_embeddings")
+    if isinstance(context, int) and not isinstance(context, bool) and 0 < context < window:
+        raise CardError(f"{where}: key '{key}' ({window}) is larger than the context the model takes, "
+                        f"'max_position_embeddings' ({context}); a window is at most the context")
+    return window
 
 
 def _layer_types(raw, n_layers, where) -> list[str]:

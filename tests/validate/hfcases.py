@@ -76,7 +76,8 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     if arch in ("mistral", "mixtral", "qwen2", "gemma2") and rng.random() < 0.5:
         raw["sliding_window"] = rng.randint(2, 64)     # narrows attention, adds no weight
     if arch == "gemma2":
-        raw.setdefault("sliding_window", 4096)         # required: transformers' default is Gemma 2's constant
+        # required (transformers' default is Gemma 2's constant, 4096); at most the context
+        raw.setdefault("sliding_window", raw["max_position_embeddings"])
         raw.update(query_pre_attn_scalar=rng.choice((head_dim, 7)), attn_logit_softcapping=50.0,
                    final_logit_softcapping=30.0, hidden_activation="gelu_pytorch_tanh")
     if arch == "qwen2" and rng.random() < 0.5:
