@@ -182,7 +182,7 @@ runs:
     ("chips: 16", "chips: 32", "mesh sizes multiply to 16"),
     ("flops: 6N,", "flops: 7N,", "allowed: 6N, 6N+causal"),
     ("link: dcn", "link: nvlink", "allowed: ici, dcn"),
-    ("      data:", "      expert:", "allowed: tensor, stage"),
+    ("      data:", "      expert:", "allowed: pod, stage, data, fsdp, seq, tensor"),
     ("measured_mfu: 0.4", "measured_mfu: 1.4", "fraction in (0, 1]"),
     ("measured_mfu: 0.4", "measured_mfu: '0.4; import os'", "must be a number"),
     ("model: llama3-8b", "model: gpt-9", "unknown model 'gpt-9'"),

@@ -31,6 +31,7 @@ from pathlib import Path
 import sympy as sp
 
 from ..errors import CardError
+from ..parallel.axes import BATCH_AXES, ORDER
 
 # How a source counts "model FLOPs" (the MFU numerator). The time bound never depends on it.
 #   convention    what is counted per step
@@ -47,8 +48,9 @@ _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "split", "convention")          # and measured_mfu or measured_step_s
-_AXES = ("tensor", "stage", "data", "fsdp", "seq", "pod")
-_BATCH_AXES = ("data", "fsdp", "pod")          # axes that split the batch (sharding.ACTIVATION_RULES)
+# The mesh axes a published run may name: the one vocabulary (parallel/axes.py) less expert
+# parallelism, which no run here uses.
+_AXES = tuple(axis for axis in ORDER if axis != "expert")
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
 
 
@@ -189,7 +191,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
     total = math.prod(int(a.size) for a in mesh.values())
     if total != ints["chips"]:
         raise CardError(f"{where}: key 'chips' is {ints['chips']} but the mesh sizes multiply to {total}")
-    replicas = math.prod(int(mesh[a].size) for a in _BATCH_AXES if a in mesh)
+    replicas = math.prod(int(mesh[a].size) for a in BATCH_AXES if a in mesh)
     if ints["batch"] % replicas:
         raise CardError(f"{where}: key 'batch' ({ints['batch']}) must divide by the batch axes' {replicas}")
     if "seq" in mesh and ints["seq"] % int(mesh["seq"].size):
