@@ -81,7 +81,7 @@ def test_a_peak_the_run_does_not_use_is_named(capsys):
     (["cards", "tpu-v5p", "--set", "ici_scope=node"], ["ici_scope", "link, chip"]),
     (["cards", "tpu-v5p", "--set", "peak_flops_per_s.fp9=1e15"], ["unknown chip key"]),
     (["cards", "llama3-70b", "--set", "hbm_bytes=1e9"], ["model card"]),
-    (["cards", "nope"], ["unknown model 'nope'"]),
+    (["cards", "nope"], ["unknown card 'nope'", "chip cards: "]),
 ])
 def test_bad_card_input_is_one_line(argv, words):
     out = subprocess.run([sys.executable, "-m", "symroof", *argv], capture_output=True, text=True, cwd=ROOT)
@@ -129,3 +129,11 @@ def test_plan_and_ops_name_a_card_changed_by_set_as_modified(capsys):
     assert "64 × tpu-v5p (modified: hbm_bytes_per_s=3e12)" in capsys.readouterr().out
     assert main(["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "hbm_bytes_per_s=3e12"]) == 0
     assert capsys.readouterr().out.startswith("llama3-8b on tpu-v5p (modified: hbm_bytes_per_s=3e12)")
+
+
+def test_an_unknown_card_name_lists_both_kinds(capsys):
+    from symroof.cli import main
+
+    assert main(["cards", "tpu-v9"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown card 'tpu-v9'" in err and "chip cards: " in err and "tpu-v5p" in err and err.count("\n") == 1

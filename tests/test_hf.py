@@ -386,3 +386,19 @@ def test_a_window_larger_than_the_context_is_refused(tmp_path):
     path.write_text(_json.dumps(raw))
     with pytest.raises(_CardError, match=r"'sliding_window' \(65536\) is larger than .*'max_position_embeddings' \(32768\)"):
         _load(str(path))
+
+
+@pytest.mark.parametrize("context", [-1, 0, "x"])
+def test_a_window_is_checked_against_a_real_context(tmp_path, context):
+    import json as _json
+    from pathlib import Path as _Path
+
+    from symroof.errors import CardError as _CardError
+    from symroof.io.catalog import load_model as _load
+
+    raw = _json.loads((_Path(__file__).parent / "data" / "hf" / "gemma-2-9b" / "config.json").read_text())
+    raw["max_position_embeddings"] = context
+    path = tmp_path / "config.json"
+    path.write_text(_json.dumps(raw))
+    with pytest.raises(_CardError, match="'max_position_embeddings' must be a positive integer"):
+        _load(str(path))

@@ -97,6 +97,15 @@ def test_context_beyond_a_learned_position_table_says_by_how_much():
     assert code == 0, err
 
 
+def test_serve_reads_whole_numbers_as_plan_does():
+    """'40.0' and '4e1' are the whole number 40, as `plan --chips 8.96e3` is 8960; 1.5 is refused."""
+    base = ("serve", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--json")
+    runs = [_run(*base, "--batch", text) for text in ("40", "40.0", "4e1")]
+    assert all(code == 0 for code, _, _ in runs) and len({out for _, out, _ in runs}) == 1
+    code, _, err = _run(*base, "--batch", "1.5")
+    assert code == 2 and "whole number" in err
+
+
 def test_plot_pareto(tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "pareto.png"

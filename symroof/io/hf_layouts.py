@@ -73,7 +73,10 @@ def _window(raw, where, key="sliding_window"):
     """The window of the sliding layers; one larger than the model's context is a broken config."""
     window = _int(raw, key, where)
     context = raw.get("max_position_embeddings")
-    if isinstance(context, int) and not isinstance(context, bool) and 0 < context < window:
+    if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 1):
+        raise CardError(f"{where}: key 'max_position_embeddings' must be a positive integer, got {context!r} "
+                        "(the sliding window is checked against it)")
+    if context is not None and context < window:
         raise CardError(f"{where}: key '{key}' ({window}) is larger than the context the model takes, "
                         f"'max_position_embeddings' ({context}); a window is at most the context")
     return window

@@ -135,6 +135,12 @@ def cards(args) -> None:
             raise CardError("--set changes one chip card; name it: symroof cards tpu-v5p --set ...")
         print(json.dumps(names, indent=2) if args.json else listing(names))
         return
+    known = names["models"] + names["chips"]
+    if args.name not in known and not args.name.endswith((".yaml", ".yml", ".json")):
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown card {args.name!r}; model cards: {', '.join(names['models'])}; "
+                               f"chip cards: {', '.join(names['chips'])} (or a card .yaml or config.json path)")
     is_chip = args.name in names["chips"] or (args.name not in names["models"] and _file_kind(args.name) == "chip")
     if not is_chip:
         if args.set:

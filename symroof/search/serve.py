@@ -251,10 +251,15 @@ def slice_chips(chip, need: float) -> int:
 def _whole(text, name: str, allow_none: bool = True):
     if text is None and allow_none:
         return None
+    from ..io.cards import parse_number
+
     try:
-        value = int(str(text))
-    except ValueError:
-        raise CardError(f"--{name} must be a positive whole number, got {text!r}") from None
+        number = parse_number(str(text), f"--{name}", name) if len(str(text)) <= 4300 else None
+    except CardError:
+        number = None
+    if number is None or number.denominator != 1:
+        raise CardError(f"--{name} must be a positive whole number (e.g. 64 or 6.4e1), got {text!r}")
+    value = int(number)
     if value < 1 or value > 10 ** 12:
         raise CardError(f"--{name} must be a whole number from 1 to 1e12, got {text!r}")
     return value
