@@ -21,6 +21,7 @@ from symroof.errors import CardError, InfeasibleError
 from symroof.parallel import pipeline
 from symroof.parallel.collectives import Axis, collective_time
 from symroof.core.symbols import W_dcn, W_ici
+from runsfile import ONE_RUN  # noqa: E402
 
 # (p, m, v): the papers' figures (p=4, m=8, v=2) and other shapes with m a multiple of p,
 # as Megatron's interleaved schedule requires.
@@ -199,23 +200,9 @@ def test_send_is_one_way_over_one_link():
 # ----------------------------------------------------------------------------- published runs
 
 
-GOOD = """\
-runs:
-  - name: r
-    source: somewhere
-    model: llama3-8b
-    chip: h100-sxm
-    chips: 16
-    mesh:
-      tensor: {size: 8, link: ici}
-      stage: {size: 2, link: dcn}
-    batch: 4
-    microbatches: 4
-    seq: 4096
-    measured_mfu: 0.4
-    split: fit
-    convention: {flops: 6N, stated: true, peak: bf16, note: test}
-"""
+# the one run of tests/runsfile.py, pipelined: two stages over DCN, four microbatches
+GOOD = (ONE_RUN.replace("      data: {size: 2, link: dcn}\n", "      stage: {size: 2, link: dcn}\n")
+        .replace("    batch: 4\n", "    batch: 4\n    microbatches: 4\n"))
 
 
 @pytest.mark.parametrize("old, new, message", [

@@ -19,6 +19,7 @@ import pytest
 from symroof.errors import CardError
 from symroof.io.bind import evaluate
 from symroof.claims.published import CONVENTIONS, fit_efficiency, load_runs, model_flops, predict, values
+from runsfile import ONE_RUN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {run.name: run for run in load_runs()}
@@ -158,22 +159,7 @@ def test_efficiency_factor_is_fitted_on_fit_runs_and_checked_on_others(results):
 
 # ----------------------------------------------------------------------------- strict loading and CLI
 
-GOOD = """\
-runs:
-  - name: r
-    source: somewhere
-    model: llama3-8b
-    chip: h100-sxm
-    chips: 16
-    mesh:
-      tensor: {size: 8, link: ici}
-      data: {size: 2, link: dcn}
-    batch: 4
-    seq: 4096
-    measured_mfu: 0.4
-    split: fit
-    convention: {flops: 6N, stated: true, peak: bf16, note: test}
-"""
+GOOD = ONE_RUN
 
 
 @pytest.mark.parametrize("old, new, message", [

@@ -19,6 +19,7 @@ from symroof.errors import CardError
 from symroof.parallel import kernels, step_model
 from symroof.parallel.collectives import Axis
 from symroof.parallel.sharding import Collective, shard
+from runsfile import ONE_RUN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {run.name: run for run in load_runs()}
@@ -167,22 +168,7 @@ def test_targets_on_check_rows(chip, preds, request):
 
 # ----------------------------------------------------------------------------- the runs file
 
-GOOD = """\
-runs:
-  - name: r
-    source: somewhere
-    model: llama3-8b
-    chip: h100-sxm
-    chips: 16
-    mesh:
-      tensor: {size: 8, link: ici}
-      data: {size: 2, link: dcn}
-    batch: 4
-    seq: 4096
-    measured_mfu: 0.4
-    split: fit
-    convention: {flops: 6N, stated: true, peak: bf16, note: test}
-"""
+GOOD = ONE_RUN
 
 
 @pytest.mark.parametrize("old, new, message", [

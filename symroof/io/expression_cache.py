@@ -136,42 +136,8 @@ def full_key(kind: str, fields: dict) -> str:
     return json.dumps({"format": FORMAT, "kind": kind, "symroof": fingerprint(), **fields}, sort_keys=True)
 
 
-def load(kind: str, fields: dict) -> dict | None:
-    """The cached expressions for this key, or None (absent, stale, unreadable or not allowed)."""
-    key = full_key(kind, fields)
-    path = _path(key)
-    if path is None or not path.is_file():
-        return None
-    try:
-        entry = json.loads(path.read_text())
-        if not isinstance(entry, dict) or entry.get("key") != key or not isinstance(entry.get("exprs"), dict):
-            return None
-        table = _symbols()
-        return {name: decode(tree, table) for name, tree in entry["exprs"].items()}
-    except (OSError, ValueError, RecursionError, TypeError):
-        return None
-
-
-def store(kind: str, fields: dict, exprs: dict) -> bool:
-    """Write an entry (atomically); False if the cache is off, unwritable or an expression unstorable."""
-    key = full_key(kind, fields)
-    path = _path(key)
-    if path is None:
-        return False
-    try:
-        table = _symbols()
-        body = json.dumps({"key": key, "exprs": {n: encode(e, table) for n, e in exprs.items()}})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(body)
-        os.replace(tmp, path)
-        return True
-    except (OSError, _Unstorable, RecursionError):
-        return False
-
-
-def load_data(kind: str, fields: dict):
-    """Plain JSON data (numbers, strings, lists) stored under this key, or None."""
+def _entry(kind: str, fields: dict) -> dict | None:
+    """The stored entry for this key, or None (off, absent, unreadable, or another key's)."""
     key = full_key(kind, fields)
     path = _path(key)
     if path is None or not path.is_file():
@@ -180,24 +146,55 @@ def load_data(kind: str, fields: dict):
         entry = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(entry, dict) or entry.get("key") != key:
+    return entry if isinstance(entry, dict) and entry.get("key") == key else None
+
+
+def load(kind: str, fields: dict) -> dict | None:
+    """The cached expressions for this key, or None (absent, stale, unreadable or not allowed)."""
+    entry = _entry(kind, fields)
+    if entry is None or not isinstance(entry.get("exprs"), dict):
         return None
-    return entry.get("data")
+    try:
+        table = _symbols()
+        return {name: decode(tree, table) for name, tree in entry["exprs"].items()}
+    except (ValueError, RecursionError, TypeError):
+        return None
 
 
-def store_data(kind: str, fields: dict, data) -> bool:
+def _write(kind: str, fields: dict, payload) -> bool:
+    """Write ``{"key": ..., **payload()}`` atomically; False if the cache is off or unwritable, or
+    the payload cannot be made (an expression off the whitelist, data JSON cannot hold)."""
     key = full_key(kind, fields)
     path = _path(key)
     if path is None:
         return False
     try:
+        body = json.dumps({"key": key, **payload()})
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "data": data}))
+        tmp.write_text(body)
         os.replace(tmp, path)
         return True
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError, _Unstorable, RecursionError):
         return False
+
+
+def store(kind: str, fields: dict, exprs: dict) -> bool:
+    """Write an expression entry; False if it could not be written (see ``_write``)."""
+    def payload():
+        table = _symbols()
+        return {"exprs": {n: encode(e, table) for n, e in exprs.items()}}
+    return _write(kind, fields, payload)
+
+
+def load_data(kind: str, fields: dict):
+    """Plain JSON data (numbers, strings, lists) stored under this key, or None."""
+    entry = _entry(kind, fields)
+    return None if entry is None else entry.get("data")
+
+
+def store_data(kind: str, fields: dict, data) -> bool:
+    return _write(kind, fields, lambda: {"data": data})
 
 
 def cached(kind: str, fields: dict, compute) -> dict:
