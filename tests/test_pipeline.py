@@ -126,6 +126,11 @@ def test_the_paper_figure_numbers():
     assert pipeline.row("interleaved", 4, 8, 2)["in_flight"] == 4 * sp.Rational(11, 8)
 
 
+def test_the_names_are_the_table_rows():
+    """``NAMES`` (what a plan needs without building the SymPy table) lists the table's rows."""
+    assert pipeline.NAMES == tuple(pipeline.SCHEDULES) and pipeline.DEFAULT in pipeline.NAMES
+
+
 def test_the_table_stays_symbolic():
     from symroof.core.symbols import n_micro, n_stages, n_virtual
 

@@ -97,3 +97,72 @@ def test_a_cached_plan_equals_a_fresh_one(where, monkeypatch):
     monkeypatch.setattr(sweep, "_CACHE", {})
     third = planlib.plan(card, chip, 256, 1024 * 4096, 4096, strategy="fsdp_tp")
     assert third["step_time_s"] == pytest.approx(first["step_time_s"], rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- evaluating trees as data
+
+def test_trees_evaluate_as_sympy_evaluates_them():
+    """search/tree_numpy walks a stored tree with numpy; SymPy's own numeric evaluation of the
+    same expression is the reference, at random points (relative 1e-12)."""
+    import numpy as np
+
+    from symroof.search import tree_numpy
+
+    table = cache._symbols()
+    exprs = [B * T / (X * Y) + sp.Rational(3, 7) * C,
+             sp.Max(B * T / X, sp.sqrt(2 * B / C), 3 * Y ** 2, evaluate=False),
+             sp.Min(B / (X + Y), T ** sp.Rational(3, 2)) - 7 * C / X,
+             (B + 2 ** 70) / (X ** 3 * Y)]
+    rng = np.random.default_rng(0)
+    args = (B, T, X, Y, C)
+    point = [rng.uniform(1, 1000, 50) for _ in args]
+    fn = tree_numpy.function([cache.encode(e, table) for e in exprs], tuple(s.name for s in args))
+    for expr, got in zip(exprs, fn(*point)):
+        for i in range(0, 50, 7):
+            want = float(expr.evalf(30, subs={s: sp.Float(v[i], 30) for s, v in zip(args, point)}))
+            assert got[i] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("tree", [["Function", "os.system"], ["Sym", "W"], ["Int", "9" * 399],
+                                  ["Add"], ["Pow", ["Sym", "X"]], "X", ["Int", 5]])
+def test_a_tree_off_the_whitelist_is_unsupported(tree):
+    from symroof.search import tree_numpy
+
+    with pytest.raises(tree_numpy.Unsupported):
+        tree_numpy.function([tree], ("X",))
+
+
+def test_a_damaged_plan_entry_is_recomputed(where, monkeypatch):
+    """A numeric entry whose tree the evaluator refuses falls back to the derivation."""
+    from symroof.io.catalog import load_chip, load_model
+    from symroof.search import plan as planlib, sweep
+
+    card, chip = load_model("llama3-8b"), load_chip("tpu-v5e")
+    monkeypatch.setattr(sweep, "_CACHE", {})
+    first = planlib.plan(card, chip, 256, 1024 * 4096, 4096, strategy="fsdp_tp")
+    damaged = 0
+    for entry in where.glob("*.json"):
+        body = json.loads(entry.read_text())
+        if '"kind": "numeric_family"' in body["key"]:
+            body["exprs"] = {k: ["Sym", "not_a_symbol"] for k in body["exprs"]}
+            entry.write_text(json.dumps(body))
+            damaged += 1
+    assert damaged
+    monkeypatch.setattr(sweep, "_CACHE", {})
+    second = planlib.plan(card, chip, 256, 1024 * 4096, 4096, strategy="fsdp_tp")
+    assert (second["mesh"], second["step_time_s"]) == (first["mesh"], first["step_time_s"])
+
+
+def test_to_float_equals_sympys_evaluation():
+    """bind.to_float (fractions, and a float root at the last step) against SymPy's evalf at 30
+    digits, on the book's closed forms and a Max of roots (relative 1e-14)."""
+    from symroof.core.symbols import F, M_X, M_Y, W_ici, b_act, n_chips
+    from symroof.io.bind import to_float
+    from symroof.solve.training import fsdp_tp_optimum
+
+    d = fsdp_tp_optimum()
+    vals = {B: 1024, T: 4096, C: 459 * 10 ** 12, X: 64, Y: 8, M_X: 2, M_Y: 1, n_chips: 8960,
+            F: 28672, W_ici: 9 * 10 ** 10, b_act: 2}
+    for expr in (d.expr, d.extra["critical_batch"], sp.Max(sp.sqrt(B / X), T ** sp.Rational(1, 3)) + 1 / Y):
+        want = float(expr.xreplace({s: sp.Integer(v) if isinstance(v, int) else v for s, v in vals.items()}).evalf(30))
+        assert to_float(expr, vals) == pytest.approx(want, rel=1e-14)

@@ -111,6 +111,38 @@ def _rational(expr: sp.Basic, values: dict) -> Fraction | None:
     return base ** int(power)
 
 
+def to_float(expr: sp.Expr, values: dict) -> float:
+    """``float(evaluate(expr, values))``: sums, products and whole powers exact in fractions, a
+    root or a Max/Min of them taken in floats at the last step (no SymPy arithmetic)."""
+    got = _real(_expr(expr), values)
+    return float(got) if got is not None else float(evaluate(expr, values))
+
+
+def _real(expr: sp.Basic, values: dict):
+    """A Fraction, a float where a root was taken, or None for anything else."""
+    if expr.is_Rational or expr.is_Symbol:
+        return _rational(expr, values)
+    name = type(expr).__name__
+    if not (expr.is_Add or expr.is_Mul or expr.is_Pow or name in ("Max", "Min")):
+        return None
+    parts = [_real(a, values) for a in expr.args]
+    if not parts or any(x is None for x in parts):
+        return None
+    if expr.is_Add:
+        return sum(parts[1:], parts[0])
+    if expr.is_Mul:
+        out = parts[0]
+        for x in parts[1:]:
+            out = out * x
+        return out
+    if name in ("Max", "Min"):
+        return max(parts) if name == "Max" else min(parts)
+    base, power = parts
+    if isinstance(power, Fraction) and power.denominator == 1:
+        return None if base == 0 and power < 0 else base ** int(power)
+    return float(base) ** float(power) if base > 0 else None
+
+
 def as_int(value: sp.Expr) -> int:
     """An exact integer result (a count), refusing a fractional one."""
     if not value.is_integer:

@@ -3,8 +3,9 @@
 What is stored is SymPy expression trees in a JSON form of our own: each node is a list whose
 first item names its type from a short whitelist (``Add``, ``Mul``, ``Pow``, ``Max``, ``Min``,
 ``Sym``, ``Int``, ``Rat``). Reading rebuilds SymPy objects from that whitelist and looks each
-symbol up by name in ``core.symbols``; nothing read is evaluated, unpickled or executed, and
-code is regenerated from the rebuilt trees by ``lambdify``.
+symbol up by name in ``core.symbols``; nothing read is evaluated, unpickled or executed. The
+plan's numeric trees are evaluated as data by ``search/tree_numpy.py`` (a fixed table of numpy
+operations), without rebuilding them.
 
 An entry is keyed by everything that changes its expressions: what the caller names (the
 structure's repr, the strategy family, phase, overlap, ...), the symroof version and the size and
@@ -195,6 +196,22 @@ def load_data(kind: str, fields: dict):
 
 def store_data(kind: str, fields: dict, data) -> bool:
     return _write(kind, fields, lambda: {"data": data})
+
+
+def cached_trees(kind: str, fields: dict, compute) -> tuple:
+    """``(trees, None)``: the entry's JSON trees, read or made from ``compute()`` and stored;
+    ``(None, exprs)`` when the computed expressions are off the whitelist (not stored)."""
+    entry = _entry(kind, fields)
+    if entry is not None and isinstance(entry.get("exprs"), dict):
+        return entry["exprs"], None
+    exprs = compute()
+    try:
+        table = _symbols()
+        trees = {n: encode(e, table) for n, e in exprs.items()}
+    except (_Unstorable, RecursionError):
+        return None, exprs
+    _write(kind, fields, lambda: {"exprs": trees})
+    return trees, None
 
 
 def cached(kind: str, fields: dict, compute) -> dict:

@@ -37,13 +37,30 @@ class Schedule:
     source: str
 
 
-#   schedule        bubble              in-flight microbatches     sends   source
-SCHEDULES = {s.name: s for s in (
-    Schedule("gpipe",       (p - 1) / m,        m,                    1, "Narayanan et al. 2021, 2.2.1"),
-    Schedule("1f1b",        (p - 1) / m,        sp.Min(p, m),         1, "Narayanan et al. 2021, 2.2.1"),
-    Schedule("interleaved", (p - 1) / (v * m),  p * (1 + (p - 1) / (p * v)), v,
-             "Narayanan et al. 2021, 2.2.2; Korthikanti et al. 2022, 4.2.3"),
-)}
+def _table() -> dict:
+    #   schedule        bubble              in-flight microbatches     sends   source
+    return {s.name: s for s in (
+        Schedule("gpipe",       (p - 1) / m,        m,                    1, "Narayanan et al. 2021, 2.2.1"),
+        Schedule("1f1b",        (p - 1) / m,        sp.Min(p, m),         1, "Narayanan et al. 2021, 2.2.1"),
+        Schedule("interleaved", (p - 1) / (v * m),  p * (1 + (p - 1) / (p * v)), v,
+                 "Narayanan et al. 2021, 2.2.2; Korthikanti et al. 2022, 4.2.3"),
+    )}
+
+
+NAMES = ("gpipe", "1f1b", "interleaved")     # the rows of the table, in order
+_BUILT: dict = {}
+
+
+def __getattr__(name: str):
+    # ``SCHEDULES`` is built on first use: its SymPy arithmetic is the first a process does,
+    # which costs a warm ``plan`` (that only needs the names) a tenth of a second
+    if name == "SCHEDULES":
+        if not _BUILT:
+            _BUILT.update(_table())
+        return _BUILT
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # The schedule the roofline assumes when none is named: GPipe's bubble and memory are what
 # symroof charged before the table existed (the plan's numbers); 1F1B has the same bubble and
 # holds fewer microbatches.
@@ -55,11 +72,11 @@ def schedule(name: str | Schedule | None = None) -> Schedule:
     if isinstance(name, Schedule):
         return name
     name = DEFAULT if name is None else name
-    if name not in SCHEDULES:
+    if name not in NAMES:
         from ..errors import UnknownNameError
 
-        raise UnknownNameError(f"unknown pipeline schedule {name!r}; known: {', '.join(SCHEDULES)}")
-    return SCHEDULES[name]
+        raise UnknownNameError(f"unknown pipeline schedule {name!r}; known: {', '.join(NAMES)}")
+    return __getattr__("SCHEDULES")[name]
 
 
 def row(name: str | Schedule | None, stages, microbatches=n_micro, virtual=n_virtual) -> dict:

@@ -62,9 +62,9 @@ def _checks(card, chip, chips, batch_tokens, seq, pods, strategy):
 
 
 def _value(expr, values) -> float:
-    from ..io.bind import evaluate as exact_eval
+    from ..io.bind import to_float
 
-    return float(exact_eval(expr, values))
+    return to_float(expr, values)
 
 
 def _book_forms(overlap: str) -> dict:

@@ -25,6 +25,7 @@ from ..parallel.collectives import Axis
 from ..io.run import RunSettings
 from ..core.symbols import (B, K, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
                             n_pods, n_stages)
+from . import tree_numpy
 from .candidates import Candidates, enumerate_candidates, split_by_links  # noqa: F401
 from ..parallel.axes import BATCH_AXES
 
@@ -175,13 +176,19 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
     def numeric():
         symbolic = derive_family(family, structure, options, pods > 1, dcn_axes, run.recompute)
         return {n: e.xreplace(values) for n, e in symbolic.items()}
-    # the card's numbers substituted: small trees in the mesh symbols, quick to lambdify
-    exprs = cache.cached("numeric_family", fields, numeric)
+    # the card's numbers substituted: small trees in the mesh symbols, evaluated by numpy as data
+    trees, exprs = cache.cached_trees("numeric_family", fields, numeric)
     args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)
     args = args + (B, T, n_micro)
-    names = list(exprs)
-    # one generated function for all terms: one lambdify, one call per evaluation
-    fn = sp.lambdify(args, [exprs[n] for n in names], modules=[numpy], docstring_limit=0, printer=_printer())
+    names = list(trees if trees is not None else exprs)
+    fn = None
+    if trees is not None:
+        try:
+            fn = tree_numpy.function([trees[n] for n in names], tuple(s.name for s in args))
+        except tree_numpy.Unsupported:      # e.g. a number beyond float range, or a damaged entry
+            exprs = numeric()
+    if fn is None:      # off the evaluator's whitelist: SymPy's generated code
+        fn = sp.lambdify(args, [exprs[n] for n in names], modules=[numpy], docstring_limit=0, printer=_printer())
     compiled = Compiled(family, axes, args, names, fn, {a: ax.link for a, ax in sym_mesh.items()})
     _CACHE[key] = compiled
     return compiled
