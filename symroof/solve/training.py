@@ -70,7 +70,11 @@ class Derivation:
 
 
 def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
-    roots = [r for r in sp.solve(equation, unknown) if r.is_positive is not False]
+    # solve's own simplification and checking of every candidate root are most of its time
+    # (checking imports sympy.physics.units); factoring the roots it returns gives the same
+    # closed forms, and the sign test below drops the roots that are not positive
+    roots = [sp.factor(r) for r in sp.solve(equation, unknown, simplify=False, check=False)]
+    roots = [r for r in roots if r.is_positive is not False]
     if len(roots) != 1:
         raise NoClosedFormError(f"{what}: expected one positive root for {unknown}, got {roots}")
     return roots[0]
@@ -79,7 +83,7 @@ def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
 def _times(structure: Structure, mesh: dict[str, Axis], phase: str | None):
     sg = shard(build(structure, "causal"), mesh)
     same_width = {b_param: b_act}
-    t = step(sg, "sum", phase)
+    t = step(sg, "sum", phase, simplify=False)      # only t_math is used: no Max to simplify
     per_axis = {a: e.xreplace(same_width) for a, e in comms_by_axis(sg, phase).items()}
     return t["t_math"], per_axis
 
