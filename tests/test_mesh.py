@@ -116,3 +116,24 @@ def test_placements_use_the_whole_box():
     assert found and all(f["fsdp"][0] * f["tensor"][0] == 4 and f["fsdp"][1] * f["tensor"][1] == 4
                          for f in found)
     assert list(placements(box, ("fsdp", "tensor"), (8, 4))) == []
+
+
+def test_the_placement_kept_among_equals_does_not_depend_on_string_hashing():
+    """Placements with the same bandwidth on every axis are interchangeable for the step time;
+    which one is reported (physical axes, wrap) must not change between processes, whose string
+    hashes (and so set orders) differ. Three hash seeds, one enumeration each."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from symroof.io.catalog import load_chip, load_model\n"
+            "from symroof.search import candidates as c\n"
+            "card, chip = load_model('llama3-8b'), load_chip('tpu-v5e')\n"
+            "inner = ('fsdp', 'seq', 'tensor')\n"
+            "k = c._enumerate('fsdp_tp_seq', inner, card, chip, 256, None, 256, 4096, {}, False, None, 0.5,"
+            " {a: 1 for a in inner})\n"
+            "print(sorted(zip(*[k.degrees[a] for a in k.axes], *[k.n_phys[a] for a in k.axes],"
+            " *[k.wraps[a] for a in k.axes])))\n")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1 and len(outs.pop()) > 100

@@ -221,20 +221,21 @@ def _rest(state: tuple, degrees: tuple) -> tuple:
     """
     if not degrees:
         return ((),) if all(s[3] == 1 for s in state) else ()
-    found = set()
     props = tuple(s[:3] for s in state)          # what an axis's attributes depend on (not the room)
-    for f in meshlib._factorings(degrees[0], tuple(s[3] for s in state)):
-        head = _attrs(props, f)
-        left = tuple(sorted((s[0], s[1], s[2], s[3] // x) for s, x in zip(state, f)))
-        for tail in _rest(left, degrees[1:]):
-            found.add((head,) + tail)
+    # many factorings give the same attributes and leave the same room: recurse once per pair
+    pairs = {(_attrs(props, f), tuple(sorted((s[0], s[1], s[2], s[3] // x) for s, x in zip(state, f))))
+             for f in meshlib._factorings(degrees[0], tuple(s[3] for s in state))}
+    found = {(head,) + tail for head, left in pairs for tail in _rest(left, degrees[1:])}
     return tuple(_undominated(found))
 
 
 def _undominated(rows: set) -> list:
     """Drop placements no faster than another on every axis (same links, no more bandwidth): a
     collective's time only falls as an axis's bandwidth multiple grows."""
-    rows = sorted(rows, key=lambda r: [-a[1] for a in r])
+    # most bandwidth first; among equals, fewer physical axes, then wrapped: a fixed order, so
+    # the placement kept does not depend on the order a set happened to give (string hashing
+    # differs between processes)
+    rows = sorted(rows, key=lambda r: ([-a[1] for a in r], [a[2] for a in r], [not a[3] for a in r], r))
     keep: list = []
     for r in rows:
         if not any(all(k[j][0] == r[j][0] and k[j][1] >= r[j][1] for j in range(len(r))) for k in keep):
