@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from ..core import derive
 from ..io.cards import ModelCard
-from ..io.chips import ChipCard
+
+if TYPE_CHECKING:                  # annotations only: counting a model needs no chip card
+    from ..io.chips import ChipCard
 from ..core.graph import Structure, build
 from ..core.symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, k, t_hop)
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CardError, UnknownNameError
+from typing import TYPE_CHECKING
+
 from .cards import ModelCard, model_from_dict
-from .chips import ChipCard, chip_from_dict
-from .hf import model_from_hf_config
 from .readers import read_json, read_yaml
+
+if TYPE_CHECKING:        # chips and the config.json reader are imported where used: a model
+    from .chips import ChipCard       # named by its card needs neither
 
 _PACKAGE = Path(__file__).resolve().parent.parent   # symroof/
 
@@ -36,6 +39,8 @@ def load_model(ref: str) -> ModelCard:
     """A model card by name (``llama3-70b``), by YAML path, or a Hugging Face ``config.json`` path."""
     path = Path(ref)
     if path.suffix == ".json" or path.name == "config.json":
+        from .hf import model_from_hf_config
+
         return model_from_hf_config(read_json(path), str(path))
     if path.suffix in (".yaml", ".yml"):
         return _model_from_file(path)
@@ -65,4 +70,6 @@ def load_chip(ref: str) -> ChipCard:
     raw = read_yaml(path)
     if raw.get("kind", "chip") != "chip":
         raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a chip card needs 'chip'")
+    from .chips import chip_from_dict
+
     return chip_from_dict(raw, str(path))
