@@ -112,7 +112,10 @@ def test_trees_evaluate_as_sympy_evaluates_them():
     exprs = [B * T / (X * Y) + sp.Rational(3, 7) * C,
              sp.Max(B * T / X, sp.sqrt(2 * B / C), 3 * Y ** 2, evaluate=False),
              sp.Min(B / (X + Y), T ** sp.Rational(3, 2)) - 7 * C / X,
-             (B + 2 ** 70) / (X ** 3 * Y)]
+             (B + 2 ** 70) / (X ** 3 * Y),
+             # terms sharing a denominator, a constant, and subtrees shared across expressions
+             B * T / (X * Y) + 5 * T / (X * Y) + 7 + C / X + sp.Rational(1, 3) / X,
+             sp.Max(B * T / (X * Y), 2 * Y ** -2, evaluate=False) * (X * Y) ** 2]
     rng = np.random.default_rng(0)
     args = (B, T, X, Y, C)
     point = [rng.uniform(1, 1000, 50) for _ in args]
@@ -150,7 +153,9 @@ def test_a_damaged_plan_entry_is_recomputed(where, monkeypatch):
     assert damaged
     monkeypatch.setattr(sweep, "_CACHE", {})
     second = planlib.plan(card, chip, 256, 1024 * 4096, 4096, strategy="fsdp_tp")
-    assert (second["mesh"], second["step_time_s"]) == (first["mesh"], first["step_time_s"])
+    # the fallback is SymPy's generated code: the same sums in another order
+    assert second["mesh"] == first["mesh"]
+    assert second["step_time_s"] == pytest.approx(first["step_time_s"], rel=1e-12)
 
 
 def test_to_float_equals_sympys_evaluation():
