@@ -102,56 +102,15 @@ def _calibrate(args) -> None:
 
 
 def _plan_result(args):
-    """The plan for the command line's model, chip and run: (result, model card, chip card)."""
-    from .io.chips import override_chip
-    from .io.catalog import load_chip, load_model
-    from .io.readers import dumps_finite as _dumps
-    from .search.plan import Options, parse_mesh, plan
-    from .io.run import RunSettings
+    from .report.plan_command import plan_result
 
-    card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
-    run = RunSettings().with_options(**{k: v for k, v in vars(args).items() if k in RunSettings.__dataclass_fields__
-                                        and v is not None and not (k == "recompute" and search_recompute)})
-    forced = tuple((parse_mesh(args.m_axes) or {}).items())
-    for axis, m in forced:      # M counts physical axes: at most the torus's (or 1 on a switch)
-        if not 1 <= m <= len(chip.pod_shape):
-            raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "
-                            f"(the physical axes of a {chip.name} pod)")
-    options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
-               else Options(args.overlap, m_override=forced, pad=args.pad,
-                            schedule=None if args.schedule in (None, "auto") else args.schedule,
-                            search_schedule=args.schedule == "auto", search_recompute=search_recompute))
-    if args.mfu is not None and not 0 < args.mfu <= 1:
-        raise CardError(f"--mfu must be in (0, 1], got {args.mfu}")
-    if args.tokens is not None and args.tokens <= 0:
-        raise CardError(f"--tokens must be positive, got {args.tokens}")
-    result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
-                  parse_mesh(args.mesh), run, options, args.tokens, args.mfu)
-    _dumps(result)          # a non-finite number is an error, in text as in JSON
-    return result, card, chip
+    return plan_result(args)
 
 
 def _plan(args) -> None:
-    from .io.readers import dumps_finite as _dumps
+    from .report.plan_command import plan_command
 
-    result, card, chip = _plan_result(args)
-    if args.json:
-        print(_dumps(result))
-        return
-    print(f"{card.name} on {args.chips} × {chip.label}: {args.batch_tokens} tokens per step "
-          f"({result['sequences']} × {args.seq}), overlap {args.overlap}")
-    for line in result["explanation"]:
-        print("  " + line)
-    if "train_days" in result:
-        extra = (f"; {result['train_days_at_mfu']:.1f} days at MFU {args.mfu:g}"
-                 if "train_days_at_mfu" in result else "")
-        print(f"  training: {result['train_days']:.1f} days at this step time{extra}")
-    for alt in result["alternatives"]:
-        mesh = " × ".join(f"{k}={v}" for k, v in alt["mesh"].items())
-        how = "".join(f", {k} {alt[k]}" for k in ("recompute", "schedule") if k in alt and alt[k] != result.get(k))
-        print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}{how}: {alt['step_time_s']:.3g} s, "
-              f"{alt['lost_because']}")
+    plan_command(args)
 
 
 def _reproduce_report(args):

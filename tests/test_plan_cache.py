@@ -171,3 +171,25 @@ def test_to_float_equals_sympys_evaluation():
     for expr in (d.expr, d.extra["critical_batch"], sp.Max(sp.sqrt(B / X), T ** sp.Rational(1, 3)) + 1 / Y):
         want = float(expr.xreplace({s: sp.Integer(v) if isinstance(v, int) else v for s, v in vals.items()}).evalf(30))
         assert to_float(expr, vals) == pytest.approx(want, rel=1e-14)
+
+
+def test_a_repeated_plan_command_is_read_back_whole(where):
+    """The same command twice prints the same text and JSON; the second run reads the stored
+    result and imports neither SymPy nor numpy; changing a card number (--set) is another key."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "import sys; from symroof.cli import main; rc = main(sys.argv[1:]); "
+           "print('MODULES', 'sympy' in sys.modules, 'numpy' in sys.modules); sys.exit(rc)",
+           "plan", "llama3-8b", "--chip", "tpu-v5e", "--chips", "64", "--batch-tokens", "262144", "--seq", "4096"]
+    env = {**__import__("os").environ, "SYMROOF_CACHE_DIR": str(where)}
+    run = lambda *extra, cache="on": subprocess.run(  # noqa: E731
+        cmd + list(extra), capture_output=True, text=True, env={**env, "SYMROOF_CACHE": cache}, check=True).stdout
+    first, second = run(), run()
+    assert first.endswith("MODULES True True\n") and second.endswith("MODULES False False\n")
+    assert first.replace("True True", "") == second.replace("False False", "")
+    cached_json, fresh_json = run("--json"), run("--json", cache="off")     # the text run stored it
+    assert cached_json.endswith("MODULES False False\n") and fresh_json.endswith("MODULES True True\n")
+    assert cached_json.replace("False False", "") == fresh_json.replace("True True", "")
+    faster = run("--set", "peak_flops_per_s.bf16=4e15")
+    assert faster.endswith("MODULES True True\n") and faster.splitlines()[1] != first.splitlines()[1]

@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..core import derive
 from ..io.cards import ModelCard
+from .fractions_eval import _rational, to_float  # noqa: F401  (to_float: the plan's closed forms)
 
 if TYPE_CHECKING:                  # annotations only: counting a model needs no chip card
     from ..io.chips import ChipCard
@@ -85,65 +86,6 @@ def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
         names = ", ".join(sorted(map(str, result.free_symbols)))
         raise SymroofError(f"cannot evaluate: no value for {names}")
     return result
-
-
-def _rational(expr: sp.Basic, values: dict) -> Fraction | None:
-    """The exact value of a sum of products of powers of numbers and given symbols, computed with
-    Python fractions (no SymPy arithmetic, so none of its lazy imports); None for anything else."""
-    if expr.is_Rational:
-        return Fraction(int(expr.p), int(expr.q))
-    if expr.is_Symbol:
-        v = values.get(expr)
-        if v is None:
-            return None
-        v = v if isinstance(v, (int, Fraction)) else (Fraction(int(v.p), int(v.q)) if getattr(v, "is_Rational", False) else None)
-        return None if v is None or isinstance(v, bool) else Fraction(v)
-    parts = [_rational(a, values) for a in expr.args] if expr.is_Add or expr.is_Mul or expr.is_Pow else None
-    if not parts or any(x is None for x in parts):
-        return None
-    if expr.is_Add:
-        return sum(parts, Fraction(0))
-    if expr.is_Mul:
-        out = Fraction(1)
-        for x in parts:
-            out *= x
-        return out
-    base, power = parts        # a whole power only: roots stay SymPy's
-    if power.denominator != 1 or (base == 0 and power < 0):
-        return None
-    return base ** int(power)
-
-
-def to_float(expr: sp.Expr, values: dict) -> float:
-    """``float(evaluate(expr, values))``: sums, products and whole powers exact in fractions, a
-    root or a Max/Min of them taken in floats at the last step (no SymPy arithmetic)."""
-    got = _real(_expr(expr), values)
-    return float(got) if got is not None else float(evaluate(expr, values))
-
-
-def _real(expr: sp.Basic, values: dict):
-    """A Fraction, a float where a root was taken, or None for anything else."""
-    if expr.is_Rational or expr.is_Symbol:
-        return _rational(expr, values)
-    name = type(expr).__name__
-    if not (expr.is_Add or expr.is_Mul or expr.is_Pow or name in ("Max", "Min")):
-        return None
-    parts = [_real(a, values) for a in expr.args]
-    if not parts or any(x is None for x in parts):
-        return None
-    if expr.is_Add:
-        return sum(parts[1:], parts[0])
-    if expr.is_Mul:
-        out = parts[0]
-        for x in parts[1:]:
-            out = out * x
-        return out
-    if name in ("Max", "Min"):
-        return max(parts) if name == "Max" else min(parts)
-    base, power = parts
-    if isinstance(power, Fraction) and power.denominator == 1:
-        return None if base == 0 and power < 0 else base ** int(power)
-    return float(base) ** float(power) if base > 0 else None
 
 
 def as_int(value: sp.Expr) -> int:

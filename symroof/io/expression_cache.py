@@ -24,8 +24,6 @@ import json
 import os
 from pathlib import Path
 
-import sympy as sp
-
 FORMAT = 1
 _STAGES = ("core", "parallel", "solve", "io", "search")
 _FINGERPRINT: list = []
@@ -42,7 +40,8 @@ def cache_dir() -> Path | None:
 
 def fingerprint() -> str:
     """The symroof version and the size and modification time of every source file of the
-    stages that derive expressions (a stat per file: cheaper than reading them, and any edit
+    stages that derive expressions and of the package's top level (the command line, whose
+    options a cached plan depends on) (a stat per file: cheaper than reading them, and any edit
     or reinstall changes it)."""
     if not _FINGERPRINT:
         from .. import __version__
@@ -50,7 +49,7 @@ def fingerprint() -> str:
         root = Path(__file__).resolve().parent.parent
         h = hashlib.sha256()
         for stage in _STAGES:
-            for path in sorted((root / stage).glob("*.py")):
+            for path in sorted((root / stage).glob("*.py")) + (sorted(root.glob("*.py")) if stage == "io" else []):
                 st = path.stat()
                 h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
         _FINGERPRINT.append(f"{__version__}:{h.hexdigest()}")
@@ -85,7 +84,7 @@ def _symbols() -> dict:
 
 # ----------------------------------------------------------------------------- trees
 
-_BUILD = {"Add": sp.Add, "Mul": sp.Mul, "Pow": sp.Pow, "Max": sp.Max, "Min": sp.Min}
+_NODES = ("Add", "Mul", "Pow", "Max", "Min")      # SymPy's classes of these names (imported on use)
 
 
 class _Unstorable(Exception):
@@ -103,7 +102,7 @@ def encode(expr, table: dict) -> list:
             raise _Unstorable(expr.name)
         return ["Sym", expr.name]
     name = type(expr).__name__
-    if name not in _BUILD:
+    if name not in _NODES:
         raise _Unstorable(name)
     return [name] + [encode(a, table) for a in expr.args]
 
@@ -113,14 +112,16 @@ def decode(tree, table: dict):
     if not isinstance(tree, list) or not tree or not isinstance(tree[0], str):
         raise ValueError("not a node")
     kind, rest = tree[0], tree[1:]
+    import sympy as sp
+
     if kind == "Int" and len(rest) == 1 and isinstance(rest[0], str) and len(rest[0]) < 400:
         return sp.Integer(int(rest[0]))
     if kind == "Rat" and len(rest) == 2 and all(isinstance(r, str) and len(r) < 400 for r in rest):
         return sp.Rational(int(rest[0]), int(rest[1]))
     if kind == "Sym" and len(rest) == 1 and rest[0] in table:
         return table[rest[0]]
-    if kind in _BUILD and rest:
-        return _BUILD[kind](*(decode(r, table) for r in rest), evaluate=False)
+    if kind in _NODES and rest:
+        return getattr(sp, kind)(*(decode(r, table) for r in rest), evaluate=False)
     raise ValueError(f"node {kind!r} is not allowed")
 
 

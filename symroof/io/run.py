@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-import sympy as sp
-
 from ..errors import CardError
-from ..core.symbols import b_act, b_grad, b_mask, b_opt, b_param, n_ckpt
 
 
 @dataclass(frozen=True)
@@ -28,7 +25,13 @@ class RunSettings:
     # checkpoints and FLOPs count no replay. Given, memory and hardware FLOPs both follow the
     # policy (ckpt_per_layer = 1 is "full"; 2 is keeping the block input and the MLP input).
 
-    def values(self) -> dict[sp.Symbol, sp.Integer]:
+    def values(self) -> dict:
+        """The settings as exact numbers for their symbols (SymPy is imported here, not with the
+        module: a plan read from the cache needs none)."""
+        import sympy as sp
+
+        from ..core.symbols import b_act, b_grad, b_mask, b_opt, b_param, n_ckpt
+
         return {b_param: sp.Integer(self.param_bytes), b_act: sp.Integer(self.act_bytes),
                 b_grad: sp.Integer(self.grad_bytes), b_opt: sp.Integer(self.optimizer_bytes),
                 n_ckpt: sp.Integer(self.ckpt_per_layer), b_mask: sp.Integer(self.mask_bytes)}

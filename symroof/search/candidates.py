@@ -231,16 +231,25 @@ def _rest(state: tuple, degrees: tuple) -> tuple:
 
 def _undominated(rows: set) -> list:
     """Drop placements no faster than another on every axis (same links, no more bandwidth): a
-    collective's time only falls as an axis's bandwidth multiple grows."""
-    # most bandwidth first; among equals, fewer physical axes, then wrapped: a fixed order, so
-    # the placement kept does not depend on the order a set happened to give (string hashing
-    # differs between processes)
-    rows = sorted(rows, key=lambda r: ([-a[1] for a in r], [a[2] for a in r], [not a[3] for a in r], r))
-    keep: list = []
+    collective's time only falls as an axis's bandwidth multiple grows.
+
+    Placements equal in links and bandwidth are one for the step time; the one kept has the
+    fewest physical axes, then wraps, then comes first: a fixed order, so what is reported does
+    not depend on the order a set happened to give (string hashes differ between processes)."""
+    best: dict = {}
     for r in rows:
-        if not any(all(k[j][0] == r[j][0] and k[j][1] >= r[j][1] for j in range(len(r))) for k in keep):
-            keep.append(r)
-    return keep
+        k = tuple((a[0], a[1]) for a in r)
+        if k not in best or _tie(r) < _tie(best[k]):
+            best[k] = r
+    keep: list = []
+    for k in sorted(best, key=lambda k: (tuple(-m for _, m in k), k)):
+        if not any(all(c[j][0] == k[j][0] and c[j][1] >= k[j][1] for j in range(len(k))) for c in keep):
+            keep.append(k)
+    return [best[k] for k in keep]
+
+
+def _tie(r: tuple) -> tuple:
+    return tuple(a[2] for a in r), tuple(not a[3] for a in r), r
 
 
 @lru_cache(maxsize=65536)
