@@ -313,6 +313,18 @@ def values(run: PublishedRun) -> dict:
             n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
 
 
+def _exact(expr, nums: dict):
+    """An expression's exact value: in fractions where it is sums, products and Max/Min of
+    numbers (io/fractions_eval.py), else by substitution."""
+    from fractions import Fraction
+
+    from ..io.bind import evaluate
+    from ..io.fractions_eval import _real
+
+    got = _real(expr, nums)
+    return sp.Rational(got.numerator, got.denominator) if isinstance(got, Fraction) else evaluate(expr, nums)
+
+
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
     from ..parallel import roofline
@@ -331,8 +343,9 @@ def predict(run: PublishedRun) -> Result:
 
         sg = apply(sg, run.recompute)
     sg = numeric(sg, nums)
-    terms = roofline.step(sg, overlap="sum", schedule=run.schedule)
-    seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
+    # the numbers are in: the step's Max is taken exactly in fractions, not simplified by SymPy
+    terms = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
+    seconds = {key: _exact(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * nums[C]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..claims.reproduce import counts
 from ..core.notation import text
 from .render import si, table
 
@@ -37,6 +36,8 @@ def reproduction(report) -> str:
                              f"({ok} the printed {r.document_text})")
             if r.note:
                 lines.append(f"  note: {r.note}")
+    from ..claims.reproduce import counts       # here: the published-runs table needs none of it
+
     lines.append("verdicts: " + ", ".join(f"{k} {v}" for k, v in counts(report).items()))
     return "\n".join(lines)
 
