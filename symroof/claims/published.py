@@ -286,20 +286,23 @@ def _built(model, attention: str):
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
     """Model FLOPs of one step (all chips) as ``convention`` (default: the run's) counts them."""
+    return _flops_table(run.model)[convention or run.flops]
+
+
+@lru_cache(maxsize=64)       # every convention of a model at once; many runs share a model
+def _flops_table(model) -> dict:
     from ..core import derive
 
-    convention = convention or run.flops
-    causal, full = _graph(run, "causal"), _graph(run, "full")
+    causal, full = _built(model, "causal"), _built(model, "full")
     core = {"causal": derive.attention_core(causal), "full": derive.attention_core(full)}
     six_n = derive.flops(causal, None, "6N")
-    table = {
+    return {
         "6N":         six_n,
         "6N+causal":  six_n + 3 * core["causal"],      # backward of the core is twice its forward
         "6N+full":    six_n + 3 * core["full"],
         "ops+causal": derive.flops(causal),
         "ops+full":   derive.flops(full),
     }
-    return table[convention]
 
 
 def values(run: PublishedRun) -> dict:
