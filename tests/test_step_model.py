@@ -14,6 +14,7 @@ import sympy as sp
 
 from symroof.claims import calibrate
 from symroof.claims.published import _graph, load_runs, predict, values
+from symroof.core import recompute
 from symroof.core.symbols import W_dcn, W_ici
 from symroof.errors import CardError
 from symroof.parallel import kernels, step_model
@@ -76,6 +77,45 @@ def test_ring_steps_are_the_alpha_beta_models():
     assert step_model.ring_steps("AllReduce", ("data",), mesh, {}) == 2 * 47
     assert step_model.ring_steps("AllGather", ("data",), mesh, {}) == 47
     assert step_model.ring_steps("AllReduce", ("data",), mesh, {"data": 8}) == 10
+
+
+def _one_matmul(t_mm, critical=None, paired=None, critical_overlap=0.0):
+    return step_model.Parts([(t_mm, 0.0)], 0.0, 0.0, critical or {}, {}, {}, 0.0, 0.0, 0.0, {},
+                            critical_overlap, paired or {})
+
+
+def test_collective_matmul_hides_a_gather_behind_its_matmul_as_the_book_measures():
+    """The book (jax-stuff.md, "Collective Matmul", after Wang et al. 2023) profiles
+    A[B_X, D_Y] @ W[D, F_Y] on eight TPUs: AllGather then matmul 311 us, the collective matmul
+    244 us, the same matmul with nothing to gather 224 us, so the gather alone waits 87 us. The
+    collective-matmul option charges what the matmul cannot cover, max(0, 87 - 224) = 0: 224 us,
+    within 10 % of the measured 244 us (the last chunk and the loop are not hidden). Without it the
+    model charges the gather in full (311 us, 27 % over); the ideal limit hides it too."""
+    t_mm, t_ag = 224e-6, 311e-6 - 224e-6
+    overlapped = _one_matmul(t_mm, paired={"ici": [(t_ag, t_mm)]})
+    exposed = _one_matmul(t_mm, critical={"ici": t_ag})
+    assert overlapped.step() == pytest.approx(244e-6, rel=0.10)
+    assert exposed.step() == pytest.approx(311e-6, rel=1e-12)
+    assert exposed.step() / 244e-6 - 1 > 0.25                       # today's model misses the profile
+    ideal = _one_matmul(t_mm, paired={"ici": [(t_ag, t_mm)]}, critical_overlap=1.0)
+    assert ideal.step() <= overlapped.step() <= exposed.step()
+    # a gather longer than its matmul still waits for the part the matmul cannot cover
+    assert _one_matmul(t_mm, paired={"ici": [(3 * t_mm, t_mm)]}).step() == pytest.approx(3 * t_mm)
+
+
+def test_collective_matmul_pairs_exactly_the_ici_activation_gathers_and_scatters(results):
+    """maxtext-128b-v5e-1x256 (16-way tensor parallel): the option moves the critical ICI AllGathers
+    and ReduceScatters of contractions onto their matmuls and nothing else; the step lies between
+    the ideal (all hidden) and today's fully exposed charge."""
+    r = next(r for r in results if r.run.name == "maxtext-128b-v5e-1x256")
+    sg = shard(_graph(r.run, "causal"), r.run.mesh)
+    sg = calibrate.numeric(recompute.apply(sg, "full"), values(r.run))
+    off = step_model.parts(sg, values(r.run), step_model.Options())
+    on = step_model.parts(sg, values(r.run), step_model.Options(collective_matmul=True))
+    moved = sum(c for c, _ in on.paired["ici"])
+    assert moved > 0 and off.critical["ici"] == pytest.approx(on.critical.get("ici", 0.0) + moved, rel=1e-12)
+    ideal = step_model.parts(sg, values(r.run), step_model.Options(critical_overlap=1.0))
+    assert ideal.step() <= on.step() < off.step()
 
 
 def test_optimizer_step_reads_and_writes_the_local_shard_at_hbm_bandwidth(results):
@@ -142,21 +182,34 @@ def test_calibration_uses_fit_rows_only_and_stays_out_of_the_ceiling(results):
         assert r.measured <= r.ceiling
 
 
-@pytest.mark.parametrize("chip", ["h100-sxm", "tpu-v5e", "a100-sxm"])
-def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds):
+CHIPS = ["h100-sxm", "a100-sxm", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e"]
+
+# Chips where the model's largest check-row error is not below the constant guess's, with the numbers.
+NOT_BETTER = {
+    "tpu-v5p": "max 13.3 pt against the constant's 12.4: 512B on 1x v5p-1024 (64.0 % measured, 50.7 % "
+               "predicted) and 1024B on 1x v5p-4096 (64.8 % vs 55.4 %; the same per-chip work on 1x "
+               "v5p-2048 measured 55.4 %) run faster than any per-chip model of them",
+}
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds, request):
     """On the held-out rows, the calibrated model's largest MFU error is below the constant guess's."""
+    if chip in NOT_BETTER:
+        request.applymarker(pytest.mark.xfail(reason=NOT_BETTER[chip], strict=True))
     s = calibrate.summary(list(preds.values()))[chip]
     assert s["model_mfu_error"]["max"] < s["baseline_mfu_error"]["max"]
 
 
 # Chips where the model misses the issue's targets (median <= 3, max <= 8 MFU points), with the numbers.
 MISSES = {
-    "tpu-v5e": "median 3.8 pt: the sizes differ by more than the model explains (32B above, 128B below)",
+    "tpu-v5p": "median 3.5, max 13.3 pt (t_dcn fitted at its 1 ms bound): the two-slice drops vary from 2 to "
+               "9 pt and the full-recompute rows run faster than the selective ones predict (see NOT_BETTER)",
     "h100-sxm": "median 3.05 pt: Llama 3 rows 3-6 pt low (their overlap is not recorded), Megatron rows within 3",
 }
 
 
-@pytest.mark.parametrize("chip", ["h100-sxm", "tpu-v5e", "a100-sxm"])
+@pytest.mark.parametrize("chip", CHIPS)
 def test_targets_on_check_rows(chip, preds, request):
     if chip in MISSES:
         request.applymarker(pytest.mark.xfail(reason=MISSES[chip], strict=True))
@@ -239,15 +292,17 @@ def test_cli_validate_json_carries_the_prediction_and_the_baseline():
         for convention, mfu in row["predicted_mfu_by_convention"].items():   # every count, inferred or not
             assert mfu <= row["ceilings_by_convention"][convention]
         assert row["predicted_mfu_by_convention"][row["convention"]["flops"]] == pytest.approx(row["predicted_mfu"])
-    assert {"h100-sxm", "tpu-v5e", "a100-sxm"} <= set(out["summary"])
+    assert set(CHIPS) <= set(out["summary"])
     assert "constant MFU" in _cli("validate").stdout
 
 
-def test_cli_calibrate_prints_the_card_block_and_refuses_a_chip_without_fit_rows():
+def test_cli_calibrate_prints_the_card_block_and_refuses_a_chip_without_fit_rows(tmp_path):
     done = _cli("calibrate", "--chip", "a100-sxm")
     assert done.returncode == 0, done.stderr
     assert "eta_mm:" in done.stdout and "megatron-22b-a100-full-recompute" in done.stdout
-    bad = _cli("calibrate", "--chip", "tpu-v4")
+    path = tmp_path / "runs.yaml"
+    path.write_text(GOOD.replace("split: fit", "split: check"))
+    bad = _cli("calibrate", "--chip", "h100-sxm", "--data", str(path))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
