@@ -155,6 +155,14 @@ def test_mfu_falls_as_slices_are_added_over_dcn(preds):
         assert ladder[-1] < ladder[0]
 
 
+def test_mfu_falls_from_one_to_two_v5p_slices(preds):
+    """MaxText's v5p table: every model loses 2 to 9 MFU points from one slice to two. The model must fall too."""
+    pairs = [(name, name.replace("-1xv5p", "-2xv5p")) for name in preds if "-1xv5p-" in name]
+    assert len(pairs) == 8
+    for one, two in pairs:
+        assert preds[two].predicted_mfu < preds[one].predicted_mfu, (one, two)
+
+
 def test_mfu_falls_with_more_pipeline_stages_at_a_fixed_batch():
     """Narayanan et al. 2021: at a fixed batch, more stages leave fewer microbatches per pipeline
     and a larger bubble, so the step model's MFU must fall."""
