@@ -44,7 +44,13 @@ def test_the_required_sources_are_present():
     assert "Megatron-LM" in sources                                   # Megatron-Core H100 table
     assert sum("Table 4" in run.source for run in RUNS.values()) == 3
     assert sum(run.name.startswith("megatron-") and run.chip.name == "h100-sxm" for run in RUNS.values()) == 9
-    assert sum("MaxText/configs/v5e/README.md" in run.source for run in RUNS.values()) == 24
+    maxtext = {chip: sum(run.name.startswith("maxtext-") and run.chip.name == chip for run in RUNS.values())
+               for chip in ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")}
+    assert maxtext == {"tpu-v4": 6, "tpu-v5e": 24, "tpu-v5p": 18, "tpu-v6e": 12}
+    assert sum("maxtext@e47fa1b5d v5e_high_performance.md" in run.source for run in RUNS.values()) == 24
+    assert sum("maxtext@76bd53b0f MaxText/configs/v5p/README.md" in run.source for run in RUNS.values()) == 16
+    assert sum("maxtext@281e04bf3 README.md" in run.source for run in RUNS.values()) == 6
+    assert sum("tpu-recipes@c8cfe2f" in run.source for run in RUNS.values()) == 13
     assert sum("2205.05198" in run.source for run in RUNS.values()) == 2
     for run in RUNS.values():
         assert run.source and run.note and run.flops in CONVENTIONS
@@ -77,7 +83,8 @@ def test_the_step_model_never_beats_the_ideal_roofline(results):
 # ----------------------------------------------------------------------------- the data vs its sources
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in RUNS.items() if r.measured_tflops is not None))
+@pytest.mark.parametrize("name", sorted(n for n, r in RUNS.items()
+                                        if r.measured_tflops is not None and r.measured_step_s is None))
 def test_published_tflops_and_mfu_imply_the_card_peak(name):
     """TFLOP/s per chip / MFU is the peak the source divided by; it must be the card's dense bf16.
 
@@ -92,6 +99,19 @@ def test_published_tflops_and_mfu_imply_the_card_peak(name):
     tolerance = (float(5 * 10 ** -(digits + 1) / run.measured_mfu) + 0.5 * tflops_unit / float(run.measured_tflops)
                  + 0.002)
     assert abs(float(implied / peak) - 1) <= tolerance
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in RUNS.items() if r.chip.name == "tpu-v6e"))
+def test_maxtext_logs_pin_the_flop_count_of_the_v6e_rows(name):
+    """The recipes' logs print seconds per step and TFLOP/s per device: their product over the tokens
+    per device is the FLOPs per token MaxText counted. It must be the graph's every-matmul count
+    with the full attention core (ops+full) to 0.1 %, and no other convention within 0.3 %."""
+    run = RUNS[name]
+    tokens = run.batch * run.seq
+    logged = float(run.measured_tflops * 10**12 * run.measured_step_s * run.chips) / tokens
+    off = {c: logged / (float(evaluate(model_flops(run, c), values(run))) / tokens) - 1 for c in CONVENTIONS}
+    assert abs(off["ops+full"]) <= 0.001, off
+    assert all(abs(e) > 0.003 for c, e in off.items() if c != "ops+full"), off
 
 
 def test_palm_flops_per_token_and_throughput_match_the_paper():

@@ -14,6 +14,7 @@ import sympy as sp
 
 from symroof.claims import calibrate
 from symroof.claims.published import _graph, load_runs, predict, values
+from symroof.core import recompute
 from symroof.core.symbols import W_dcn, W_ici
 from symroof.errors import CardError
 from symroof.parallel import kernels, step_model
@@ -78,6 +79,45 @@ def test_ring_steps_are_the_alpha_beta_models():
     assert step_model.ring_steps("AllReduce", ("data",), mesh, {"data": 8}) == 10
 
 
+def _one_matmul(t_mm, critical=None, paired=None, critical_overlap=0.0):
+    return step_model.Parts([(t_mm, 0.0)], 0.0, 0.0, critical or {}, {}, {}, 0.0, 0.0, 0.0, {},
+                            critical_overlap, paired or {})
+
+
+def test_collective_matmul_hides_a_gather_behind_its_matmul_as_the_book_measures():
+    """The book (jax-stuff.md, "Collective Matmul", after Wang et al. 2023) profiles
+    A[B_X, D_Y] @ W[D, F_Y] on eight TPUs: AllGather then matmul 311 us, the collective matmul
+    244 us, the same matmul with nothing to gather 224 us, so the gather alone waits 87 us. The
+    collective-matmul option charges what the matmul cannot cover, max(0, 87 - 224) = 0: 224 us,
+    within 10 % of the measured 244 us (the last chunk and the loop are not hidden). Without it the
+    model charges the gather in full (311 us, 27 % over); the ideal limit hides it too."""
+    t_mm, t_ag = 224e-6, 311e-6 - 224e-6
+    overlapped = _one_matmul(t_mm, paired={"ici": [(t_ag, t_mm)]})
+    exposed = _one_matmul(t_mm, critical={"ici": t_ag})
+    assert overlapped.step() == pytest.approx(244e-6, rel=0.10)
+    assert exposed.step() == pytest.approx(311e-6, rel=1e-12)
+    assert exposed.step() / 244e-6 - 1 > 0.25                       # today's model misses the profile
+    ideal = _one_matmul(t_mm, paired={"ici": [(t_ag, t_mm)]}, critical_overlap=1.0)
+    assert ideal.step() <= overlapped.step() <= exposed.step()
+    # a gather longer than its matmul still waits for the part the matmul cannot cover
+    assert _one_matmul(t_mm, paired={"ici": [(3 * t_mm, t_mm)]}).step() == pytest.approx(3 * t_mm)
+
+
+def test_collective_matmul_pairs_exactly_the_ici_activation_gathers_and_scatters(results):
+    """maxtext-128b-v5e-1x256 (16-way tensor parallel): the option moves the critical ICI AllGathers
+    and ReduceScatters of contractions onto their matmuls and nothing else; the step lies between
+    the ideal (all hidden) and today's fully exposed charge."""
+    r = next(r for r in results if r.run.name == "maxtext-128b-v5e-1x256")
+    sg = shard(_graph(r.run, "causal"), r.run.mesh)
+    sg = calibrate.numeric(recompute.apply(sg, "full"), values(r.run))
+    off = step_model.parts(sg, values(r.run), step_model.Options())
+    on = step_model.parts(sg, values(r.run), step_model.Options(collective_matmul=True))
+    moved = sum(c for c, _ in on.paired["ici"])
+    assert moved > 0 and off.critical["ici"] == pytest.approx(on.critical.get("ici", 0.0) + moved, rel=1e-12)
+    ideal = step_model.parts(sg, values(r.run), step_model.Options(critical_overlap=1.0))
+    assert ideal.step() <= on.step() < off.step()
+
+
 def test_optimizer_step_reads_and_writes_the_local_shard_at_hbm_bandwidth(results):
     """Adam over replicated weights (megatron-1.7b: data parallel only): read and write the bf16
     weights and the two fp32 moments, read the bf16 gradient, per parameter 2·2 + 2 + 2·8 = 22 bytes,
@@ -107,12 +147,41 @@ def test_selective_recompute_beats_full_by_about_the_measured_ratio(preds):
     assert selective.predicted_step_s == pytest.approx(1.10, rel=0.05)
 
 
+def test_jax_rematerialisation_replays_what_palm_reports():
+    """PaLM (arXiv 2204.02311) Table 3: 57.8 % hardware FLOPs utilisation against 46.2 % model FLOPs
+    utilisation, so rematerialisation adds 25.1 % to the model FLOPs. Keeping only the layer input
+    and replaying what the backward reads (recompute: [], jax.checkpoint saving nothing) gives that
+    within 2 %; replaying the whole layer (full, Megatron's) overshoots by more than 5 %."""
+    run = RUNS["palm-540b-6144tpu"]
+    nums = values(run)
+    g = _graph(run, "full")
+
+    def ratio(policy):
+        h = recompute.apply(g, policy)
+        total = lambda keep: sp.Add(*(d["flops"] * d["repeat"] for _, d in h.nodes(data=True) if keep(d)))  # noqa: E731
+        extra = total(lambda d: d["phase"] == "recompute").xreplace(nums)
+        return float(1 + extra / total(lambda d: d["phase"] != "recompute").xreplace(nums))
+
+    assert run.recompute == ()
+    assert ratio(()) == pytest.approx(57.8 / 46.2, rel=0.02)
+    assert ratio("full") / (57.8 / 46.2) - 1 > 0.05
+
+
 def test_mfu_falls_as_slices_are_added_over_dcn(preds):
     """MaxText's v5e table: MFU falls from 1 to 32 slices for every size. The model must not rise."""
     for size in (16, 32, 64, 128):
         ladder = [preds[f"maxtext-{size}b-v5e-{n}x256"].predicted_mfu for n in (1, 2, 4, 8, 16, 32)]
         assert all(b <= a for a, b in zip(ladder, ladder[1:])), (size, ladder)
         assert ladder[-1] < ladder[0]
+
+
+def test_mfu_falls_from_one_to_two_v5p_slices(preds):
+    """MaxText's v5p table: every model loses 2 to 9 MFU points from one slice to two. The model must fall too."""
+    pairs = [(name, name.replace("-1xv5p", "-2xv5p")) for name in preds
+             if "-1xv5p-" in name and name.replace("-1xv5p", "-2xv5p") in preds]
+    assert len(pairs) == 8
+    for one, two in pairs:
+        assert preds[two].predicted_mfu < preds[one].predicted_mfu, (one, two)
 
 
 def test_mfu_falls_with_more_pipeline_stages_at_a_fixed_batch():
@@ -142,21 +211,36 @@ def test_calibration_uses_fit_rows_only_and_stays_out_of_the_ceiling(results):
         assert r.measured <= r.ceiling
 
 
-@pytest.mark.parametrize("chip", ["h100-sxm", "tpu-v5e", "a100-sxm"])
-def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds):
+CHIPS = ["h100-sxm", "a100-sxm", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e"]
+
+# Chips where the model's largest check-row error is not below the constant guess's, with the numbers.
+NOT_BETTER = {
+    "tpu-v6e": "max 4.5 pt against the constant's 4.4: the v6e runs all sit between 42.7 and 50.2 % MFU, "
+               "which a constant fits; the model's largest miss is Llama 3.1 70B on v6e-256 (50.2 % "
+               "measured, 45.8 % predicted)",
+}
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds, request):
     """On the held-out rows, the calibrated model's largest MFU error is below the constant guess's."""
+    if chip in NOT_BETTER:
+        request.applymarker(pytest.mark.xfail(reason=NOT_BETTER[chip], strict=True))
     s = calibrate.summary(list(preds.values()))[chip]
     assert s["model_mfu_error"]["max"] < s["baseline_mfu_error"]["max"]
 
 
 # Chips where the model misses the issue's targets (median <= 3, max <= 8 MFU points), with the numbers.
 MISSES = {
-    "tpu-v5e": "median 3.8 pt: the sizes differ by more than the model explains (32B above, 128B below)",
+    "tpu-v5p": "median 5.4, max 10.2 pt, step 17 % (t_dcn fitted at its 1 ms bound): the table's 512B and "
+               "1024B rows on one v5p-1024 and one v5p-4096 run 10 and 5 pt faster than predicted, the "
+               "1024B on two v5p-2048 7 pt slower (the same per-chip work), and the 2025 Llama 3.1 405B "
+               "recipe 10 pt faster than the 2023 table's calibration",
     "h100-sxm": "median 3.05 pt: Llama 3 rows 3-6 pt low (their overlap is not recorded), Megatron rows within 3",
 }
 
 
-@pytest.mark.parametrize("chip", ["h100-sxm", "tpu-v5e", "a100-sxm"])
+@pytest.mark.parametrize("chip", CHIPS)
 def test_targets_on_check_rows(chip, preds, request):
     if chip in MISSES:
         request.applymarker(pytest.mark.xfail(reason=MISSES[chip], strict=True))
@@ -177,6 +261,8 @@ GOOD = ONE_RUN
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    overlap: [tensr]", "key 'overlap' must list axis names"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    measured_tflops: 500", "implies an MFU of 0.506"),
     ("    measured_mfu: 0.4\n", "", "missing key 'measured_mfu' (or 'measured_step_s'"),
+    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: [layer/attn/nope]", "keeps 'layer/attn/nope', not a tensor"),
+    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: partial", "allowed: none, full, selective, or a list"),
 ])
 def test_impossible_settings_are_one_line_errors(tmp_path, old, new, message):
     path = tmp_path / "runs.yaml"
@@ -239,15 +325,17 @@ def test_cli_validate_json_carries_the_prediction_and_the_baseline():
         for convention, mfu in row["predicted_mfu_by_convention"].items():   # every count, inferred or not
             assert mfu <= row["ceilings_by_convention"][convention]
         assert row["predicted_mfu_by_convention"][row["convention"]["flops"]] == pytest.approx(row["predicted_mfu"])
-    assert {"h100-sxm", "tpu-v5e", "a100-sxm"} <= set(out["summary"])
+    assert set(CHIPS) <= set(out["summary"])
     assert "constant MFU" in _cli("validate").stdout
 
 
-def test_cli_calibrate_prints_the_card_block_and_refuses_a_chip_without_fit_rows():
+def test_cli_calibrate_prints_the_card_block_and_refuses_a_chip_without_fit_rows(tmp_path):
     done = _cli("calibrate", "--chip", "a100-sxm")
     assert done.returncode == 0, done.stderr
     assert "eta_mm:" in done.stdout and "megatron-22b-a100-full-recompute" in done.stdout
-    bad = _cli("calibrate", "--chip", "tpu-v4")
+    path = tmp_path / "runs.yaml"
+    path.write_text(GOOD.replace("split: fit", "split: check"))
+    bad = _cli("calibrate", "--chip", "h100-sxm", "--data", str(path))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 

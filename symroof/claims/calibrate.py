@@ -60,7 +60,8 @@ def step_parts(run, nums: dict, sg=None):
         attention_efficiency=float(chip.attention_efficiency or 1),
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}), overlapped=run.overlap)
+        spans=dict(run.spans or {}), overlapped=run.overlap,
+        collective_matmul=chip.collective_matmul)
     if sg is None:
         from .published import _graph
 

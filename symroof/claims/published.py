@@ -67,7 +67,7 @@ class PublishedRun:
     microbatches: int
     interleave: int          # virtual stages per chip (v of the interleaved schedule)
     schedule: str            # a row of parallel/pipeline.SCHEDULES
-    recompute: str           # activation recompute the source states: none, full or selective
+    recompute: str | tuple   # activation recompute the source states: none, full, selective or kept tensors
     measured_mfu: sp.Rational
     measured_tflops: sp.Rational | None       # per chip, as published (optional)
     measured_tokens_per_s: sp.Rational | None  # whole system, as published (optional)
@@ -199,9 +199,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
-    recompute = raw.get("recompute", "none")
-    if recompute not in ("none", "full", "selective"):
-        raise CardError(f"{where}: key 'recompute' is {recompute!r}; allowed: none, full, selective")
+    recompute = _recompute(raw.get("recompute", "none"), model, where)
     if "measured_mfu" not in raw and "measured_step_s" not in raw:
         raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
     mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
@@ -245,6 +243,26 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
     return run
+
+
+def _recompute(value, model, where: str):
+    """A policy name, or a list of the block's tensors kept for the backward pass (the rest of
+    what it reads is replayed, as a JAX checkpoint policy does; [] keeps only the block input)."""
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise CardError(f"{where}: key 'recompute' must list tensor names, got {value!r}")
+        from ..core.recompute import tensor_names
+
+        known = tensor_names(_built(model, "causal"))
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise CardError(f"{where}: key 'recompute' keeps {unknown[0]!r}, not a tensor of the model's "
+                            f"blocks; known: {', '.join(known)}")
+        return tuple(value)
+    if value not in ("none", "full", "selective"):
+        raise CardError(f"{where}: key 'recompute' is {value!r}; allowed: none, full, selective, "
+                        f"or a list of tensor names to keep")
+    return value
 
 
 def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:

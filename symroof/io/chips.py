@@ -39,6 +39,7 @@ class ChipCard:
     matrix_units: int | None = None               # matrix units working on tiles at once
     attention_efficiency: Fraction | None = None  # attention kernel's fraction of peak
     collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
+    collective_matmul: bool = False               # the compiler overlaps ICI activation collectives with their matmul
     calibration: dict | None = None               # eta_mm, t_dcn and the data they were fitted on
     path: str = ""
     modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
@@ -97,7 +98,7 @@ MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
 
 
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
-                          "collective_launch_s")
+                          "collective_launch_s", "collective_matmul")
 _CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
 
 
@@ -157,6 +158,10 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         if not isinstance(tile, list) or len(tile) != 2:
             raise CardError(f"{where}: key 'matrix_unit' must be [m, n], the output tile of one matrix unit")
         values["matrix_unit"] = tuple(_positive_int(t, where, "matrix_unit") for t in tile)
+    if "collective_matmul" in raw:
+        if not isinstance(raw["collective_matmul"], bool):
+            raise CardError(f"{where}: key 'collective_matmul' must be true or false")
+        values["collective_matmul"] = raw["collective_matmul"]
     if "calibration" in raw:
         values["calibration"] = _calibration(raw["calibration"], where)
     for key in _INT_KEYS:

@@ -65,6 +65,7 @@ class Options:
     optimizer: bool = True               # charge the optimizer update
     spans: dict = field(default_factory=dict)   # axis -> chips of it inside the fast domain
     overlapped: tuple = ()               # axes whose activation collectives the source overlaps with compute
+    collective_matmul: bool = False      # ICI activation gathers/scatters hide behind their own matmul, up to it
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Parts:
     optimizer: float      # seconds
     overlap: dict
     critical_overlap: float
+    paired: dict = field(default_factory=dict)   # link -> [(collective s, its matmul's s)]: collective matmul
 
     _busy: dict = field(default_factory=dict, repr=False)   # eta_mm -> busy seconds (a fit asks often)
 
@@ -93,6 +95,10 @@ class Parts:
     def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
         hide = self.compute(eta_mm)
         out = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
+        # collective matmul: the transfer is cut into steps that run under the matmul's own steps, so
+        # only what the matmul cannot cover waits (ideal limit: critical_overlap = 1, nothing waits)
+        out += sum((1 - self.critical_overlap) * max(0.0, c / eta_comm - m / eta_mm)
+                   for pairs in self.paired.values() for c, m in pairs)
         out += sum(t / eta_comm for t in self.tail.values())
         # The book's "sum" model: collectives on different links do not overlap each other, so
         # what hides behind the compute is their sum; the part a link cannot overlap waits.
@@ -151,6 +157,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
     peak, hbm_rate = _num(C, nums), _num(W_hbm, nums)
     matmul, memory = [], 0.0
     critical: dict = {}
+    paired: dict = {}
     background: dict = {}
     tail: dict = {}
     latency, dcn_steps = 0.0, 0.0
@@ -161,13 +168,15 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
         per_stage = repeat / stages if repeat != 1 else 1.0
         flops, hbm = _num(d["local_flops"], nums), _num(d["local_bytes"], nums) / hbm_rate
         times = per_stage
+        mm = 0.0
         if d["op"] == "contraction" and flops:
             if kernels.is_attention_core(d["sig"]):
                 eff = opts.attention_efficiency
             else:
                 m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
                 eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
-            matmul.append((times * flops / (peak * eff), times * hbm))
+            mm = times * flops / (peak * eff)
+            matmul.append((mm, times * hbm))
         else:
             memory += times * hbm
         for c in d.get("collectives", ()):
@@ -180,7 +189,10 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
             if link == "dcn" and not hidden:
                 dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
             if c.on_critical_path and not set(c.axes) & set(opts.overlapped):
-                critical[link] = critical.get(link, 0.0) + t
+                if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
+                    paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter
+                else:
+                    critical[link] = critical.get(link, 0.0) + t
                 continue
             background[link] = background.get(link, 0.0) + t
             if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
@@ -203,7 +215,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
         moved = 2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"]   # read + write weights and state
         optimizer = _num(moved, nums) / hbm_rate
     return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency, dcn_steps,
-                 optimizer, dict(opts.overlap), opts.critical_overlap)
+                 optimizer, dict(opts.overlap), opts.critical_overlap, paired)
 
 
 # Ring steps of one collective over n ranks (the alpha term of the alpha-beta model; NCCL's ring
