@@ -98,13 +98,16 @@ def test_pipeline_sends_are_narayanans_per_microbatch_volume(results):
     assert link == "dcn" and seconds == pytest.approx(2 * 42 * per_send / 5e10, rel=1e-12)
 
 
-def test_selective_recompute_beats_full_by_about_the_measured_ratio(preds):
-    """Korthikanti et al. 2022: the 22B model's step is 1.42 s with full recompute and 1.10 s with
-    selective recompute (ratio 1.29). The model (same calibration for both) must give the ratio to
-    within 5 %, and the held-out selective step to within 5 %."""
-    full, selective = preds["megatron-22b-a100-full-recompute"], preds["megatron-22b-a100-selective-recompute"]
-    assert full.predicted_step_s / selective.predicted_step_s == pytest.approx(1.42 / 1.10, rel=0.05)
-    assert selective.predicted_step_s == pytest.approx(1.10, rel=0.05)
+@pytest.mark.parametrize("size, full_s, selective_s", [
+    ("22b", 1.42, 1.10), ("175b", 18.13, 13.75), ("530b", 49.05, 37.83), ("1t", 94.42, 71.49)])
+def test_selective_recompute_beats_full_by_about_the_measured_ratio(size, full_s, selective_s, preds):
+    """Korthikanti et al. 2022, end-to-end iteration times: full recompute vs sequence parallelism
+    with selective recompute (22B 1.42 / 1.10 s, 175B 18.13 / 13.75, 530B 49.05 / 37.83, 1T 94.42 /
+    71.49; ratios 1.29-1.32). The model (one calibration for both) must give each ratio to within
+    5 %; the absolute step times are held to the step-time targets below."""
+    full = preds[f"megatron-{size}-a100-full-recompute"]
+    selective = preds[f"megatron-{size}-a100-selective-recompute"]
+    assert full.predicted_step_s / selective.predicted_step_s == pytest.approx(full_s / selective_s, rel=0.05)
 
 
 def test_mfu_falls_as_slices_are_added_over_dcn(preds):
@@ -153,6 +156,11 @@ def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds):
 MISSES = {
     "tpu-v5e": "median 3.8 pt: the sizes differ by more than the model explains (32B above, 128B below)",
     "h100-sxm": "median 3.05 pt: Llama 3 rows 3-6 pt low (their overlap is not recorded), Megatron rows within 3",
+    "a100-sxm": "median 4.1, max 7.0 pt (constant MFU 3.8 / 9.8); step time median 10.2 %, max 15.8 % on "
+                "Korthikanti's 4 check rows: 530B and 1T predicted 10-16 % slow, while Narayanan's 2021 rows "
+                "of the same per-GPU setting (TP 8, PP 35/64, 280/512 microbatches) are within 2 %: the 2022 "
+                "software is about 10 % faster at equal settings and one eta_mm serves both; Narayanan "
+                "3.6B 7.0 pt and 76B 4.1 pt high",
 }
 
 

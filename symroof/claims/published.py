@@ -41,6 +41,8 @@ CONVENTIONS = {
     "6N+full":    "6N plus the full T x T attention core (PaLM Appendix B: 12 L H Q T per token)",
     "ops+causal": "every matmul of the graph (logits included), causal attention core",
     "ops+full":   "every matmul of the graph, full attention core (Megatron 2021 formula)",
+    "ops+full+recompute": "ops+full plus one more forward of every layer (full recompute; hardware "
+                          "FLOPs as Narayanan et al. 2021 count them: 96BsLh^2(1+s/6h+V/16hL))",
 }
 
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
@@ -299,6 +301,10 @@ def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
         "ops+causal": derive.flops(causal),
         "ops+full":   derive.flops(full),
     }
+    if convention == "ops+full+recompute":       # the replayed layer forwards: work, not model FLOPs
+        from ..core.recompute import apply
+
+        table[convention] = derive.hardware_flops(apply(full, "full"))
     return table[convention]
 
 
