@@ -62,9 +62,9 @@ def step_parts(run, nums: dict, sg=None):
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
         spans=dict(run.spans or {}), overlapped=run.overlap)
     if sg is None:
-        from .published import _graph
+        from .published import _built
 
-        sg = shard(_graph(run, "causal"), run.mesh)
+        sg = shard(_built(run.model, "causal", run.attention_kernel), run.mesh)   # the ceiling keeps fused
         if run.recompute != "none":
             from ..core.recompute import apply
 

@@ -47,7 +47,7 @@ CONVENTIONS = {
 
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
-             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap"}
+             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "split", "convention")          # and measured_mfu or measured_step_s
 # The mesh axes a published run may name: the one vocabulary (parallel/axes.py) less expert
@@ -81,6 +81,7 @@ class PublishedRun:
     measured_step_s: sp.Rational | None = None  # seconds per step, as published (optional)
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
     overlap: tuple = ()                         # axes whose activation collectives the source overlaps
+    attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,9 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
     recompute = raw.get("recompute", "none")
     if recompute not in ("none", "full", "selective"):
         raise CardError(f"{where}: key 'recompute' is {recompute!r}; allowed: none, full, selective")
+    kernel = raw.get("attention_kernel", "fused")
+    if kernel not in ("fused", "eager"):
+        raise CardError(f"{where}: key 'attention_kernel' is {kernel!r}; allowed: fused, eager")
     if "measured_mfu" not in raw and "measured_step_s" not in raw:
         raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
     mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
@@ -236,7 +240,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
         recompute=recompute,
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
-        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES))
+        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel)
     if "measured_mfu" not in raw:       # derived from the published step time under the convention
         from ..io.bind import evaluate
         from ..core.symbols import C
@@ -280,10 +284,10 @@ def _graph(run: PublishedRun, attention: str):
 
 
 @lru_cache(maxsize=64)       # many runs share a model; the graph is read, never changed
-def _built(model, attention: str):
+def _built(model, attention: str, kernel: str = "fused"):
     from ..core.graph import Structure, build
 
-    return build(Structure.of(model), attention)
+    return build(Structure.of(model), attention, kernel)
 
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
@@ -350,7 +354,7 @@ def predict(run: PublishedRun) -> Result:
     _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step), step_parts(run, nums, sg))
+                  float(measured_step), step_parts(run, nums, sg if run.attention_kernel == "fused" else None))
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:
