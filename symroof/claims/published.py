@@ -292,24 +292,26 @@ def _built(model, attention: str, kernel: str = "fused"):
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
     """Model FLOPs of one step (all chips) as ``convention`` (default: the run's) counts them."""
-    from ..core import derive
+    return _counts(run.model)[convention or run.flops]
 
-    convention = convention or run.flops
-    causal, full = _graph(run, "causal"), _graph(run, "full")
+
+@lru_cache(maxsize=64)       # per model, every convention (symbolic in B and T)
+def _counts(model) -> dict:
+    from ..core import derive
+    from ..core.recompute import apply
+
+    causal, full = _built(model, "causal"), _built(model, "full")
     core = {"causal": derive.attention_core(causal), "full": derive.attention_core(full)}
     six_n = derive.flops(causal, None, "6N")
-    table = {
+    return {
         "6N":         six_n,
         "6N+causal":  six_n + 3 * core["causal"],      # backward of the core is twice its forward
         "6N+full":    six_n + 3 * core["full"],
         "ops+causal": derive.flops(causal),
         "ops+full":   derive.flops(full),
+        # the replayed layer forwards of full recompute: work the source counts, not model FLOPs
+        "ops+full+recompute": derive.hardware_flops(apply(full, "full")),
     }
-    if convention == "ops+full+recompute":       # the replayed layer forwards: work, not model FLOPs
-        from ..core.recompute import apply
-
-        table[convention] = derive.hardware_flops(apply(full, "full"))
-    return table[convention]
 
 
 def values(run: PublishedRun) -> dict:
