@@ -45,8 +45,9 @@ def test_the_required_sources_are_present():
     assert sum("Table 4" in run.source for run in RUNS.values()) == 3
     assert sum(run.name.startswith("megatron-") and run.chip.name == "h100-sxm" for run in RUNS.values()) == 9
     assert sum("MaxText/configs/v5e/README.md" in run.source for run in RUNS.values()) == 24
-    assert sum("2205.05198" in run.source for run in RUNS.values()) == 8            # 4 sizes x 2 recompute modes
+    assert sum("2205.05198" in run.source for run in RUNS.values()) == 9            # Table 5 (4 x 2) and 6.3's DP run
     assert sum("2104.04473" in run.source and "Table 1" in run.source for run in RUNS.values()) == 10
+    assert sum("2104.04473" in run.source and "Table 2" in run.source for run in RUNS.values()) == 6
     for run in RUNS.values():
         assert run.source and run.note and run.flops in CONVENTIONS
 

@@ -137,6 +137,17 @@ def test_mfu_falls_as_slices_are_added_over_dcn(preds):
         assert ladder[-1] < ladder[0]
 
 
+@pytest.mark.parametrize("size, gpus", [("175b", (384, 768, 1536)), ("530b", (560, 1120, 2240))])
+def test_mfu_falls_as_gpus_are_added_at_a_fixed_batch(size, gpus, preds):
+    """Narayanan et al. 2021, Table 2 (PTD parallelism): at a fixed global batch, doubling the GPUs
+    (more data-parallel replicas, fewer microbatches per pipeline) lowers the throughput per GPU
+    (175B: 153, 149, 141; 530B: 171, 167, 159 teraFLOP/s). The model's MFU must fall the same way."""
+    measured = [preds[f"narayanan-{size}-{n}gpu"].measured_mfu for n in gpus]
+    model = [preds[f"narayanan-{size}-{n}gpu"].predicted_mfu for n in gpus]
+    assert measured[0] > measured[1] > measured[2]
+    assert model[0] > model[1] > model[2], model
+
+
 def test_mfu_falls_with_more_pipeline_stages_at_a_fixed_batch():
     """Narayanan et al. 2021: at a fixed batch, more stages leave fewer microbatches per pipeline
     and a larger bubble, so the step model's MFU must fall."""
@@ -176,11 +187,6 @@ MISSES = {
     "tpu-v5e": "median 3.8 pt: the sizes differ by more than the model explains (32B above, 128B below)",
     "h100-sxm": "median 3.05 pt (megatron-314b), max 5.4: Llama 3 rows 4.0-5.4 pt low with the overlap arXiv "
                 "2407.21783 3.3.2 states (asynchronous PP sends, FSDP) recorded, Megatron rows within 3.05",
-    "a100-sxm": "median 3.8, max 4.9 pt (constant MFU 3.8 / 9.8); step time median 7.9 %, max 12.6 % on "
-                "Korthikanti's 4 check rows: 530B and 1T predicted 7-14 % slow, while Narayanan's 2021 rows "
-                "of the same per-GPU setting (TP 8, PP 35/64, 280/512 microbatches) are within 1.2 %: the 2022 "
-                "software is about 10 % faster at equal settings and one eta_mm serves both; Narayanan "
-                "3.6B and 76B 4.8 and 4.9 pt high",
 }
 
 
@@ -190,8 +196,24 @@ def test_targets_on_check_rows(chip, preds, request):
         request.applymarker(pytest.mark.xfail(reason=MISSES[chip], strict=True))
     s = calibrate.summary(list(preds.values()))[chip]
     assert s["model_mfu_error"]["median"] <= 0.03 and s["model_mfu_error"]["max"] <= 0.08
-    step = s["model_step_error"]
-    assert step is None or (step["median"] <= 0.05 and step["max"] <= 0.10)
+
+
+# Chips with check rows that publish step times, where the model misses the step-time targets.
+STEP_MISSES = {
+    "a100-sxm": "median 7.5 %, max 14.1 % on 5 rows (Korthikanti 2022): 530B and 1T predicted 5-14 % slow, "
+                "while Narayanan's 2021 rows of the same per-GPU setting (TP 8, PP 35/64, 280/512 "
+                "microbatches) are within 0.3 %: the 2022 software is about 10 % faster at equal settings "
+                "and one eta_mm serves both; 22B 7.5 % fast",
+}
+
+
+@pytest.mark.parametrize("chip", ["a100-sxm"])
+def test_step_time_targets_on_check_rows(chip, preds, request):
+    """Median <= 5 %, max <= 10 % on the held-out rows whose source prints its step time."""
+    if chip in STEP_MISSES:
+        request.applymarker(pytest.mark.xfail(reason=STEP_MISSES[chip], strict=True))
+    step = calibrate.summary(list(preds.values()))[chip]["model_step_error"]
+    assert step["n"] >= 4 and step["median"] <= 0.05 and step["max"] <= 0.10
 
 
 # ----------------------------------------------------------------------------- the runs file
