@@ -51,7 +51,9 @@ def test_the_required_sources_are_present():
     assert sum("maxtext@76bd53b0f MaxText/configs/v5p/README.md" in run.source for run in RUNS.values()) == 16
     assert sum("maxtext@281e04bf3 README.md" in run.source for run in RUNS.values()) == 6
     assert sum("tpu-recipes@c8cfe2f" in run.source for run in RUNS.values()) == 13
-    assert sum("2205.05198" in run.source for run in RUNS.values()) == 2
+    assert sum("2205.05198" in run.source for run in RUNS.values()) == 9            # Table 5 (4 x 2) and 6.3's DP run
+    assert sum("2104.04473" in run.source and "Table 1" in run.source for run in RUNS.values()) == 10
+    assert sum("2104.04473" in run.source and "Table 2" in run.source for run in RUNS.values()) == 6
     for run in RUNS.values():
         assert run.source and run.note and run.flops in CONVENTIONS
 
@@ -152,6 +154,41 @@ def test_megatron_model_sizes_match_the_table():
         run = RUNS[name]
         n = float(evaluate(model_flops(run, "6N"), values(run))) / (6 * run.batch * run.seq)
         assert n == pytest.approx(size, rel=0.03), name
+
+
+# Narayanan et al. 2021, Table 1 (NVIDIA/Megatron-LM images/cases_april2021.png): parameters in billions.
+NARAYANAN_PARAMS = {"1.7b": 1.7, "3.6b": 3.6, "7.5b": 7.5, "18b": 18.4, "39b": 39.1, "76b": 76.1,
+                    "145b": 145.6, "310b": 310.1, "530b": 529.6, "1t": 1008.0}
+
+
+@pytest.mark.parametrize("size", sorted(NARAYANAN_PARAMS))
+def test_narayanan_shapes_give_the_tables_parameter_counts(size):
+    """The shapes typed in for Table 1 against its own parameter column, through the paper's
+    P = 12 l h^2 (1 + 13/(12h) + (V + s)/(12 l h)) (learned position embeddings and
+    biases included), printed to 0.1 B: half a unit. symroof's count (no position embeddings or
+    biases) within 0.5 % of it."""
+    run = RUNS[f"narayanan-{size}"]
+    m = run.model
+    layers, h, vocab, s = m.n_layers, m.d_model, m.vocab, run.seq
+    paper = 12 * layers * h * h + 13 * layers * h + (vocab + s) * h
+    assert abs(paper / 1e9 - NARAYANAN_PARAMS[size]) <= 0.05 + 1e-9
+    ours = float(evaluate(model_flops(run, "6N"), values(run))) / (6 * run.batch * run.seq)
+    assert ours == pytest.approx(paper, rel=0.005)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in RUNS if n.startswith("narayanan-")))
+def test_narayanan_count_is_the_papers_hardware_flops(name):
+    """Narayanan et al. 2021 (its FLOP count for end-to-end throughput): with activation recomputation an iteration costs
+    96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) FLOPs (the forward replayed once more, the logits not).
+    The graph with full recompute applied (ops+full+recompute) must equal it exactly, and the
+    model count (ops+full, 72·...·(1 + s/6h + V/12lh)) must be less than it by one layer forward."""
+    run = RUNS[name]
+    m = run.model
+    b, s, layers, h, v = run.batch, run.seq, m.n_layers, m.d_model, m.vocab
+    paper = 96 * b * s * layers * h * h + 16 * b * s * s * layers * h + 6 * b * s * h * v
+    nums = values(run)
+    assert evaluate(model_flops(run, "ops+full+recompute"), nums) == paper
+    assert paper - evaluate(model_flops(run, "ops+full"), nums) == 24 * b * s * layers * h * h + 4 * b * s * s * layers * h
 
 
 def test_llama3_batches_are_16m_tokens():

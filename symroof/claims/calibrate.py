@@ -63,9 +63,9 @@ def step_parts(run, nums: dict, sg=None):
         spans=dict(run.spans or {}), overlapped=run.overlap,
         collective_matmul=chip.collective_matmul)
     if sg is None:
-        from .published import _graph
+        from .published import _built
 
-        sg = shard(_graph(run, "causal"), run.mesh)
+        sg = shard(_built(run.model, "causal", run.attention_kernel), run.mesh)   # the ceiling keeps fused
         if run.recompute != "none":
             from ..core.recompute import apply
 

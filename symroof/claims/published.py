@@ -41,11 +41,13 @@ CONVENTIONS = {
     "6N+full":    "6N plus the full T x T attention core (PaLM Appendix B: 12 L H Q T per token)",
     "ops+causal": "every matmul of the graph (logits included), causal attention core",
     "ops+full":   "every matmul of the graph, full attention core (Megatron 2021 formula)",
+    "ops+full+recompute": "ops+full plus one more forward of every layer (full recompute; hardware "
+                          "FLOPs as Narayanan et al. 2021 count them: 96BsLh^2(1+s/6h+V/16hL))",
 }
 
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
-             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap"}
+             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "split", "convention")          # and measured_mfu or measured_step_s
 # The mesh axes a published run may name: the one vocabulary (parallel/axes.py) less expert
@@ -79,6 +81,7 @@ class PublishedRun:
     measured_step_s: sp.Rational | None = None  # seconds per step, as published (optional)
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
     overlap: tuple = ()                         # axes whose activation collectives the source overlaps
+    attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,9 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
     recompute = _recompute(raw.get("recompute", "none"), model, where)
+    kernel = raw.get("attention_kernel", "fused")
+    if kernel not in ("fused", "eager"):
+        raise CardError(f"{where}: key 'attention_kernel' is {kernel!r}; allowed: fused, eager")
     if "measured_mfu" not in raw and "measured_step_s" not in raw:
         raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
     mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
@@ -232,7 +238,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
         recompute=recompute,
         measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
-        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES))
+        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel)
     if "measured_mfu" not in raw:       # derived from the published step time under the convention
         from ..io.bind import evaluate
         from ..core.symbols import C
@@ -296,20 +302,21 @@ def _graph(run: PublishedRun, attention: str):
 
 
 @lru_cache(maxsize=64)       # many runs share a model; the graph is read, never changed
-def _built(model, attention: str):
+def _built(model, attention: str, kernel: str = "fused"):
     from ..core.graph import Structure, build
 
-    return build(Structure.of(model), attention)
+    return build(Structure.of(model), attention, kernel)
 
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
     """Model FLOPs of one step (all chips) as ``convention`` (default: the run's) counts them."""
-    return _flops_table(run.model)[convention or run.flops]
+    return _counts(run.model)[convention or run.flops]
 
 
-@lru_cache(maxsize=64)       # every convention of a model at once; many runs share a model
-def _flops_table(model) -> dict:
+@lru_cache(maxsize=64)       # per model, every convention (symbolic in B and T)
+def _counts(model) -> dict:
     from ..core import derive
+    from ..core.recompute import apply
 
     causal, full = _built(model, "causal"), _built(model, "full")
     core = {"causal": derive.attention_core(causal), "full": derive.attention_core(full)}
@@ -320,6 +327,8 @@ def _flops_table(model) -> dict:
         "6N+full":    six_n + 3 * core["full"],
         "ops+causal": derive.flops(causal),
         "ops+full":   derive.flops(full),
+        # the replayed layer forwards of full recompute: work the source counts, not model FLOPs
+        "ops+full+recompute": derive.hardware_flops(apply(full, "full")),
     }
 
 
@@ -378,7 +387,7 @@ def predict(run: PublishedRun) -> Result:
     _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step), step_parts(run, nums, sg))
+                  float(measured_step), step_parts(run, nums, sg if run.attention_kernel == "fused" else None))
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:
