@@ -193,3 +193,29 @@ def test_a_repeated_plan_command_is_read_back_whole(where):
     assert cached_json.replace("False False", "") == fresh_json.replace("True True", "")
     faster = run("--set", "peak_flops_per_s.bf16=4e15")
     assert faster.endswith("MODULES True True\n") and faster.splitlines()[1] != first.splitlines()[1]
+
+
+def test_validate_reads_its_predictions_back_and_never_a_stale_one(where, monkeypatch, tmp_path):
+    """The second validate of the same runs derives nothing (published.predict is not called) and
+    gives the same JSON; a run changed in any number is derived afresh; a damaged entry too."""
+    from runsfile import ONE_RUN
+
+    from symroof.claims import published
+
+    runs = tmp_path / "runs.yaml"
+    runs.write_text(ONE_RUN)
+    first = published.as_json(*published.validate(runs))
+    real = published.predict
+    calls = []
+    monkeypatch.setattr(published, "predict", lambda run: calls.append(run.name) or real(run))
+    assert published.as_json(*published.validate(runs)) == first and calls == []
+    runs.write_text(ONE_RUN.replace("measured_mfu: 0.4", "measured_mfu: 0.41"))
+    published.validate(runs)
+    assert calls == ["r"]
+    for entry in where.glob("*.json"):
+        body = json.loads(entry.read_text())
+        if '"kind": "prediction"' in body["key"]:
+            body["data"]["parts"] = {"matmul": "not a list"}
+            entry.write_text(json.dumps(body))
+    runs.write_text(ONE_RUN)
+    assert published.as_json(*published.validate(runs)) == first and calls == ["r", "r"]

@@ -135,12 +135,12 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
     raw = read_yaml(path, "the published-runs file")
     if set(raw) != {"runs"} or not isinstance(raw["runs"], list) or not raw["runs"]:
         raise CardError(f"{path}: expected one key 'runs' holding a non-empty list of runs")
-    runs, names = [], set()
+    runs, names, cards = [], set(), {}
     for i, entry in enumerate(raw["runs"]):
         where = f"{path}: runs[{i}]"
         if not isinstance(entry, dict):
             raise CardError(f"{where}: a run must be a mapping of keys to values")
-        run = _run_from_dict(entry, where, path.parent)
+        run = _run_from_dict(entry, where, path.parent, cards)
         if run.name in names:
             raise CardError(f"{where}: key 'name' {run.name!r} is used twice")
         names.add(run.name)
@@ -148,8 +148,10 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
     return runs
 
 
-def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRun:
-    from .run_checks import _check_pod, _overlap, _resolve
+def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | None = None) -> PublishedRun:
+    """One run, checked; ``cards`` keeps the cards already read from this file (many runs
+    name the same chip and model)."""
+    from .run_checks import _check_pod, _overlap, _recompute, _resolve, _schedule
 
     from ..io.cards import _check_keys, parse_number, _positive_int, model_from_dict
     from ..io.catalog import load_chip, load_model
@@ -161,10 +163,15 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
     for key in ("name", "source"):
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise CardError(f"{where}: key '{key}' must be a non-empty string")
+    cards = {} if cards is None else cards
     try:
-        model = (model_from_dict(raw["model"], f"{where}: model") if isinstance(raw["model"], dict)
-                 else load_model(_resolve(raw["model"], base)))
-        chip = load_chip(_resolve(raw["chip"], base))
+        if isinstance(raw["model"], dict):
+            model = model_from_dict(raw["model"], f"{where}: model")
+        else:
+            ref = _resolve(raw["model"], base)
+            model = cards[("model", ref)] = cards.get(("model", ref)) or load_model(ref)
+        ref = _resolve(raw["chip"], base)
+        chip = cards[("chip", ref)] = cards.get(("chip", ref)) or load_chip(ref)
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
     ints = {key: _positive_int(raw[key], where, key) for key in ("chips", "batch", "seq")}
@@ -249,49 +256,6 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path(".")) -> PublishedRu
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
     return run
-
-
-def _recompute(value, model, where: str):
-    """A policy name, or a list of the block's tensors kept for the backward pass (the rest of
-    what it reads is replayed, as a JAX checkpoint policy does; [] keeps only the block input)."""
-    if isinstance(value, list):
-        if not all(isinstance(v, str) for v in value):
-            raise CardError(f"{where}: key 'recompute' must list tensor names, got {value!r}")
-        from ..core.recompute import tensor_names
-
-        known = tensor_names(_built(model, "causal"))
-        unknown = [v for v in value if v not in known]
-        if unknown:
-            raise CardError(f"{where}: key 'recompute' keeps {unknown[0]!r}, not a tensor of the model's "
-                            f"blocks; known: {', '.join(known)}")
-        return tuple(value)
-    if value not in ("none", "full", "selective"):
-        raise CardError(f"{where}: key 'recompute' is {value!r}; allowed: none, full, selective, "
-                        f"or a list of tensor names to keep")
-    return value
-
-
-def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:
-    """The run's pipeline schedule: as named, else interleaved when ``interleave`` > 1, else 1F1B
-    (Megatron-LM's default); refused where the pipeline cannot run (pipeline.check)."""
-    from ..parallel import pipeline
-    from ..errors import InfeasibleError
-
-    v = ints["interleave"]
-    name = raw.get("schedule", "interleaved" if v > 1 else "1f1b")
-    if name not in pipeline.SCHEDULES:
-        raise CardError(f"{where}: key 'schedule' is {name!r}; allowed: {', '.join(pipeline.SCHEDULES)}")
-    if v > 1 and name != "interleaved":
-        raise CardError(f"{where}: key 'interleave' is {v}, but only the interleaved schedule has "
-                        f"virtual stages (key 'schedule' is {name!r})")
-    if "stage" in mesh:
-        try:
-            n_blocks = sum(count for _, count in pipeline.blocks(model.n_layers))
-            pipeline.check(n_blocks, int(mesh["stage"].size), v, ints["microbatches"],
-                           ints["batch"] // replicas, where)
-        except InfeasibleError as err:
-            raise CardError(str(err)) from None
-    return name
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -407,7 +371,9 @@ def fit_efficiency(results: list[Result]) -> list[Fit]:
 
 
 def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
-    results = [predict(run) for run in load_runs(path)]
+    from .prediction_cache import predict as cached
+
+    results = [cached(run) for run in load_runs(path)]
     return results, fit_efficiency(results)
 
 

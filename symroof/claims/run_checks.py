@@ -61,3 +61,47 @@ def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     if not isinstance(axes, list) or any(a not in known for a in axes):
         raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(known)})")
     return tuple(a for a in axes if a in mesh)
+
+
+def _recompute(value, model, where: str):
+    """A policy name, or a list of the block's tensors kept for the backward pass (the rest of
+    what it reads is replayed, as a JAX checkpoint policy does; [] keeps only the block input)."""
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise CardError(f"{where}: key 'recompute' must list tensor names, got {value!r}")
+        from ..core.recompute import tensor_names
+        from .published import _built
+
+        known = tensor_names(_built(model, "causal"))
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise CardError(f"{where}: key 'recompute' keeps {unknown[0]!r}, not a tensor of the model's "
+                            f"blocks; known: {', '.join(known)}")
+        return tuple(value)
+    if value not in ("none", "full", "selective"):
+        raise CardError(f"{where}: key 'recompute' is {value!r}; allowed: none, full, selective, "
+                        f"or a list of tensor names to keep")
+    return value
+
+
+def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:
+    """The run's pipeline schedule: as named, else interleaved when ``interleave`` > 1, else 1F1B
+    (Megatron-LM's default); refused where the pipeline cannot run (pipeline.check)."""
+    from ..parallel import pipeline
+    from ..errors import InfeasibleError
+
+    v = ints["interleave"]
+    name = raw.get("schedule", "interleaved" if v > 1 else "1f1b")
+    if name not in pipeline.NAMES:
+        raise CardError(f"{where}: key 'schedule' is {name!r}; allowed: {', '.join(pipeline.NAMES)}")
+    if v > 1 and name != "interleaved":
+        raise CardError(f"{where}: key 'interleave' is {v}, but only the interleaved schedule has "
+                        f"virtual stages (key 'schedule' is {name!r})")
+    if "stage" in mesh:
+        try:
+            n_blocks = sum(count for _, count in pipeline.blocks(model.n_layers))
+            pipeline.check(n_blocks, int(mesh["stage"].size), v, ints["microbatches"],
+                           ints["batch"] // replicas, where)
+        except InfeasibleError as err:
+            raise CardError(str(err)) from None
+    return name

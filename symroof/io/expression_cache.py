@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 FORMAT = 1
-_STAGES = ("core", "parallel", "solve", "io", "search")
+_STAGES = ("core", "parallel", "solve", "io", "search", "claims")
 _FINGERPRINT: list = []
 
 
