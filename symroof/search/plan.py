@@ -1,7 +1,7 @@
 """Search parallelism strategies and meshes for one model, chip, chip count and batch.
 
 ``search`` evaluates every candidate mesh of every applicable strategy family with the
-lambdified expressions of ``sweep``; ``plan`` picks the fastest feasible one and reports it
+expressions of ``sweep`` (trees evaluated over numpy arrays); ``plan`` picks the fastest feasible one and reports it
 next to the book's closed forms (X_opt and the critical batches) instantiated for the run.
 """
 

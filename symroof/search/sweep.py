@@ -3,7 +3,8 @@
 For each strategy family the step-time and memory expressions are derived ONCE from the
 sharded graph (``shard`` → ``roofline.step`` / ``memory_per_chip`` / ``comms_by_axis``) with
 symbolic mesh sizes and ``M`` symbols, the card and run numbers are substituted, and the
-result is ``lambdify``'d. Every candidate mesh (degrees × physical placement × microbatches)
+resulting trees are evaluated as data over numpy arrays (``tree_numpy``; ``lambdify`` only
+for a tree off its whitelist). Every candidate mesh (degrees × physical placement × microbatches)
 is then one row of numpy arrays: evaluation, feasibility and ranking are vectorised.
 
 Per-axis ICI bandwidth enters through the ``M`` arguments: ``M`` on a ring, ``M/2`` on a
@@ -79,7 +80,7 @@ class Compiled:
     axes: tuple                   # all logical axes, pod first if any
     args: tuple                   # lambdify argument symbols
     names: list                   # what fn returns, in order: t_math, t_hbm, memory, comms:<axes>...
-    fn: object                    # the generated function: args -> list of values (or arrays)
+    fn: object                    # args -> list of values (or arrays): tree_numpy's, or lambdify's
     links: dict                   # axis -> "ici" | "dcn" (collectives are merged only within a link)
 
 
@@ -146,7 +147,8 @@ def _printer():
 
 def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
                    options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
-    """Derive (or read from the cache) and lambdify one family's step time, memory and per-axis comms.
+    """Derive (or read from the cache) one family's step time, memory and per-axis comms, ready to
+    evaluate over numpy arrays.
 
     ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
     """
