@@ -65,8 +65,8 @@ class _Context(dict):
     (only those are kept for reuse during a call: keeping every intermediate array alive would
     cost more in memory traffic than recomputing it)."""
 
-    def __init__(self, index: dict, shared: set | None):
-        super().__init__(index)
+    def __init__(self, ctx: _Context, shared: set | None):
+        super().__init__(ctx)
         self.shared, self.counts = shared, {}
 
 
@@ -94,7 +94,7 @@ def _product(parts: list, ctx: _Context):
                  lambda a, m: reduce(np.multiply, (f(a, m) for f in fns)), ctx)
 
 
-def _split_mul(rest: list, index: dict):
+def _split_mul(rest: list, ctx: _Context):
     """(scalar, numerator, denominator) of a product, as a code printer writes it: one scalar,
     the factors with positive powers, one division by those with negative powers."""
     scalar, top, bottom = 1.0, [], []
@@ -103,10 +103,10 @@ def _split_mul(rest: list, index: dict):
         if c is not None:
             scalar *= c
         elif n is not None and n < 0:
-            bottom.append(_power(r[1], -n, index))
+            bottom.append(_power(r[1], -n, ctx))
         else:
-            top.append(_compile(r, index))
-    return scalar, _product(top, index), _product(bottom, index)
+            top.append(_compile(r, ctx))
+    return scalar, _product(top, ctx), _product(bottom, ctx)
 
 
 def _quotient(scalar: float, num, den, ctx: _Context):
@@ -124,7 +124,7 @@ def _quotient(scalar: float, num, den, ctx: _Context):
     return _memo(key, lambda a, m: scalar * nf(a, m) / df(a, m), ctx)
 
 
-def _add(rest: list, index: dict):
+def _add(rest: list, ctx: _Context):
     # terms over one denominator are summed before the one division (as a hand-written
     # formula would be)
     const, groups, order = 0.0, {}, []
@@ -134,14 +134,14 @@ def _add(rest: list, index: dict):
             const += c
             continue
         if isinstance(r, list) and r[:1] == ["Mul"]:
-            scalar, num, den = _split_mul(r[1:], index)
+            scalar, num, den = _split_mul(r[1:], ctx)
         else:
-            scalar, num, den = 1.0, _compile(r, index), None
+            scalar, num, den = 1.0, _compile(r, ctx), None
         dk = den[0] if den is not None else ""
         if dk not in groups:
             groups[dk] = (den, [])
             order.append(dk)
-        groups[dk][1].append(_quotient(scalar, num, None, index))
+        groups[dk][1].append(_quotient(scalar, num, None, ctx))
     parts = []
     for dk in order:
         den, terms = groups[dk]
@@ -149,27 +149,27 @@ def _add(rest: list, index: dict):
         fns = [f for _, f in terms]
         top = (terms[0] if len(terms) == 1 else
                _memo("+(" + ",".join(k for k, _ in terms) + ")",
-                     lambda a, m, fns=fns: reduce(np.add, (f(a, m) for f in fns)), index))
-        parts.append(top if den is None else _quotient(1.0, top, den, index))
+                     lambda a, m, fns=fns: reduce(np.add, (f(a, m) for f in fns)), ctx))
+        parts.append(top if den is None else _quotient(1.0, top, den, ctx))
     if const != 0.0 or not parts:
         parts.append((f"{const!r}", lambda a, m: const))
     if len(parts) == 1:
         return parts[0]
     fns = [f for _, f in parts]
     return _memo("+(" + ",".join(sorted(k for k, _ in parts)) + ")",
-                 lambda a, m: reduce(np.add, (f(a, m) for f in fns)), index)
+                 lambda a, m: reduce(np.add, (f(a, m) for f in fns)), ctx)
 
 
-def _power(base_node, n: int, index: dict):
-    key, base = _compile(base_node, index)
+def _power(base_node, n: int, ctx: _Context):
+    key, base = _compile(base_node, ctx)
     if n == 1:
         return key, base
     if n == 2:
-        return _memo(f"({key})^2", lambda a, m: np.square(base(a, m)), index)
-    return _memo(f"({key})^{n}", lambda a, m: np.power(np.asarray(base(a, m), dtype=float), n), index)
+        return _memo(f"({key})^2", lambda a, m: np.square(base(a, m)), ctx)
+    return _memo(f"({key})^{n}", lambda a, m: np.power(np.asarray(base(a, m), dtype=float), n), ctx)
 
 
-def _compile(node, index: dict):
+def _compile(node, ctx: _Context):
     """(key, fn(args, memo)) of one node; the key names the subtree."""
     if not isinstance(node, list) or not node or not isinstance(node[0], str):
         raise Unsupported("not a node")
@@ -178,30 +178,30 @@ def _compile(node, index: dict):
     if c is not None:
         return f"{c!r}", lambda a, m: c
     if kind == "Sym" and len(rest) == 1:
-        if rest[0] not in index:
+        if rest[0] not in ctx:
             raise Unsupported(f"symbol {rest[0]!r} is not an argument")
-        i = index[rest[0]]
+        i = ctx[rest[0]]
         return rest[0], lambda a, m: a[i]
     if kind == "Mul" and rest:
-        return _quotient(*_split_mul(rest, index), index)
+        return _quotient(*_split_mul(rest, ctx), ctx)
     if kind == "Add" and rest:
-        return _add(rest, index)
+        return _add(rest, ctx)
     if kind in _NARY and rest:
-        op, parts = _NARY[kind], [_compile(r, index) for r in rest]
+        op, parts = _NARY[kind], [_compile(r, ctx) for r in rest]
         if len(parts) == 1:
             return parts[0]
         fns = [f for _, f in parts]
         return _memo(f"{kind}(" + ",".join(k for k, _ in parts) + ")",
-                     lambda a, m: reduce(op, (f(a, m) for f in fns)), index)
+                     lambda a, m: reduce(op, (f(a, m) for f in fns)), ctx)
     if kind == "Pow" and len(rest) == 2:
         n = _whole_power(node)
         if n is not None and n >= 0:
-            return _power(rest[0], n, index)
+            return _power(rest[0], n, ctx)
         if n is not None:
-            return _quotient(1.0, None, _power(rest[0], -n, index), index)
-        (bk, base), (pk, power) = _compile(rest[0], index), _compile(rest[1], index)
+            return _quotient(1.0, None, _power(rest[0], -n, ctx), ctx)
+        (bk, base), (pk, power) = _compile(rest[0], ctx), _compile(rest[1], ctx)
         return _memo(f"({bk})^({pk})",
-                     lambda a, m: np.power(np.asarray(base(a, m), dtype=float), power(a, m)), index)
+                     lambda a, m: np.power(np.asarray(base(a, m), dtype=float), power(a, m)), ctx)
     raise Unsupported(f"node {kind!r} is not allowed")
 
 
