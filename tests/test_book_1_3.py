@@ -179,3 +179,23 @@ def test_latency_floor_counts_hops_on_rings_and_lines():
               latency=True) == pytest.approx(3e-6)
     # Q2(2): over X and Y, "latency bound of 4us (1us per hop)"
     assert float((t_hop * collectives.hops([Axis("X", 4), Axis("Y", 4)])).subs(t_hop, 1e-6)) == pytest.approx(4e-6)
+
+
+def test_one_logical_axis_over_several_physical_axes_travels_each_side():
+    """A logical axis of 16 laid over X and Y of a 4x4 torus has the book's Q2(2) answer, 4 hops
+    (not 16/2); axes over 8x8 and 8x8x8 tori have the diameter networkx finds on the torus graph
+    (8 and 12, not 32 and 256); on lines (no wraparound) the grid's diameter (6 for 4x4)."""
+    import networkx as nx
+
+    one_us = lambda axes: float((t_hop * collectives.hops(axes)).subs(t_hop, 1e-6))  # noqa: E731
+    assert one_us([Axis("XY", sp.Integer(16), n_physical=sp.Integer(2))]) == pytest.approx(4e-6)
+    for sides in ((8, 8), (8, 8, 8)):
+        torus = nx.grid_graph(dim=list(sides), periodic=True)
+        size = sp.Integer(len(torus))
+        assert collectives.hops([Axis("f", size, n_physical=sp.Integer(len(sides)))]) == nx.diameter(torus)
+    grid = nx.grid_graph(dim=[4, 4])
+    assert collectives.hops([Axis("f", sp.Integer(16), n_physical=sp.Integer(2), wrap=False)]) == nx.diameter(grid)
+    # an uneven box (4x8, diameter 6) is never undercounted by more than the even split allows
+    uneven = nx.diameter(nx.grid_graph(dim=[4, 8], periodic=True))
+    even = float(collectives.hops([Axis("f", sp.Integer(32), n_physical=sp.Integer(2))]))
+    assert even <= uneven and even == pytest.approx(4 * 2 ** 0.5)

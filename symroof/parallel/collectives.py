@@ -61,8 +61,19 @@ class Axis:
 
 
 def hops(axes: list[Axis]) -> sp.Expr:
-    """The longest path a collective's data travels: |X|/2 hops on a ring, |X|-1 on a line."""
-    return sp.Add(*(a.size / 2 if a.wrap else a.size - 1 for a in axes))
+    """The longest path a collective's data travels: |X|/2 hops on a ring, |X|-1 on a line.
+
+    An axis over M physical axes is a box of M sides whose product is its size; the path runs
+    along each side (the book's T_min·Σ|X_i|/2 over the physical axes, sharding.md), the
+    diameter of that torus or grid. The sides are not recorded, so each is taken as size^(1/M),
+    the even split: by the AM-GM inequality their sum is at most that of any real box, so the
+    hop count stays a lower bound (exact for 4x4, 8x8, 8x8x8).
+    """
+    def one(a: Axis) -> sp.Expr:
+        side = a.size ** (sp.Integer(1) / a.n_physical)
+        return a.n_physical * (side / 2 if a.wrap else side - 1)
+
+    return sp.Add(*(one(a) for a in axes))
 
 
 def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False,
