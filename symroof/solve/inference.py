@@ -174,26 +174,34 @@ def tensor_sharded_times(structure: Structure):
     return t_math, t_hbm, t_ici
 
 
+#   which   name                the other term    bound      its label          latex
+_TP_LIMITS = {
+    "hbm":  ("mp_limit_memory",  "weight loading", "memory",  "T_hbm (weights)", r"Y_{\max}^{\text{hbm}}"),
+    "math": ("mp_limit_compute", "the FLOPs",      "compute", "T_math",          r"Y_{\max}^{\text{math}}"),
+}
+
+
+def _tp_limit(structure: Structure, which: str) -> Derivation:
+    """The tensor-parallel degree where decode's ICI time overtakes weight loading or the FLOPs."""
+    t_math, t_hbm, t_ici = tensor_sharded_times(structure)
+    other = t_hbm if which == "hbm" else t_math
+    name, what, bound, label, latex = _TP_LIMITS[which]
+    y = sp.factor(_roots(sp.numer(sp.together(t_ici - other)), Y, f"{bound}-bound TP limit"))
+    return Derivation(name, y, f"TP degree above which decode ICI time exceeds {what}",
+                      (f"decode, {bound}-bound", "Megatron sharding: collectives from the rule tables"),
+                      (("T_ici", t_ici), (label, other), ("solve for Y", y)), latex_name=latex)
+
+
 @lru_cache(maxsize=None)
 def model_parallel_limit_memory(structure: Structure = BOOK) -> Derivation:
     """Tensor-parallel degree where ICI time overtakes weight loading in decode: F/(B·β)."""
-    _, t_hbm, t_ici = tensor_sharded_times(structure)
-    y = sp.factor(_roots(sp.numer(sp.together(t_ici - t_hbm)), Y, "memory-bound TP limit"))
-    return Derivation("mp_limit_memory", y, "TP degree above which decode ICI time exceeds weight loading",
-                      ("decode, memory-bound", "Megatron sharding: collectives from the rule tables"),
-                      (("T_ici", t_ici), ("T_hbm (weights)", t_hbm), ("solve for Y", y)),
-                      latex_name=r"Y_{\max}^{\text{hbm}}")
+    return _tp_limit(structure, "hbm")
 
 
 @lru_cache(maxsize=None)
 def model_parallel_limit_compute(structure: Structure = BOOK) -> Derivation:
     """Tensor-parallel degree where ICI time overtakes the matmul FLOPs: M_Y·F/α."""
-    t_math, _, t_ici = tensor_sharded_times(structure)
-    y = sp.factor(_roots(sp.numer(sp.together(t_ici - t_math)), Y, "compute-bound TP limit"))
-    return Derivation("mp_limit_compute", y, "TP degree above which decode ICI time exceeds the FLOPs",
-                      ("decode, compute-bound", "Megatron sharding: collectives from the rule tables"),
-                      (("T_ici", t_ici), ("T_math", t_math), ("solve for Y", y)),
-                      latex_name=r"Y_{\max}^{\text{math}}")
+    return _tp_limit(structure, "math")
 
 
 @lru_cache(maxsize=None)
