@@ -93,8 +93,10 @@ def test_gpu_partial_nvlink_domains():
 
     nvl72 = override_chip(load_chip("h100-sxm"), {"pod_shape": "72"})
     (only,) = slices(nvl72, 64)                  # 64 GPUs of one 72-GPU domain: all NVLink
-    assert only == (Physical(64, "ici", True),)
-    assert layout(nvl72, {"fsdp": 8, "tensor": 8})["fsdp"].link == "ici"
+    assert only == (Physical(64, "ici", True, switched=True),)      # an NVLink domain is a switch
+    laid = layout(nvl72, {"fsdp": 8, "tensor": 8})
+    assert laid["fsdp"].link == "ici" and laid["fsdp"].switched
+    assert not any(a.switched for a in layout(load_chip("tpu-v5e"), {"fsdp": 16, "tensor": 16}).values())
     h100 = load_chip("h100-sxm")
     domains = [tuple((p.size, p.link) for p in b) for b in slices(h100, 16)]
     assert domains == [((8, "ici"), (2, "dcn")), ((4, "ici"), (4, "dcn")), ((2, "ici"), (8, "dcn"))]

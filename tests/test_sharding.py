@@ -89,6 +89,42 @@ def test_expert_parallelism_uses_alltoall():
     assert kinds.count("AllToAll") == 4                  # dispatch and combine, forward and backward
 
 
+def test_a_switched_alltoall_costs_one_nth_of_an_allgather():
+    """nccl-tests (NVIDIA/nccl-tests@a0b82b2) times AllGather and AllToAll on one bus bandwidth:
+    src/all_gather.cu counts n·count elements (the gathered array V), src/alltoall.cu n·(count/n)
+    (one rank's buffer, V/n), both × (n-1)/n. So on a switch (an NVLink domain of 8 or 72, the
+    data-centre network) the AllToAll of the same array takes 1/n of the AllGather's time. Around
+    a torus the book's rule stands: a quarter (sharding.md)."""
+    from symroof.parallel.collectives import collective_time
+
+    v = sp.Symbol("V", positive=True)
+    for n in (8, 72):
+        for axis in (Axis("expert", sp.Integer(n), "ici", 1, True, True), Axis("expert", sp.Integer(n), "dcn")):
+            ratio = collective_time("AllToAll", v, [axis]) / collective_time("AllGather", v, [axis])
+            assert sp.simplify(ratio) == sp.Rational(1, n)
+    ring = Axis("expert", sp.Integer(8), "ici", 1)
+    assert collective_time("AllToAll", v, [ring]) / collective_time("AllGather", v, [ring]) == sp.Rational(1, 4)
+
+
+def test_gpu_plans_charge_the_expert_alltoall_at_the_switch_rate():
+    """The plan's family derivation knows a GPU's NVLink domain is a switch: on the expert axis,
+    what remains once the AllToAlls are taken out of the sharded graph is the same either way,
+    and the AllToAlls cost 4/n of their ring time on the switch (the two rules above)."""
+    from symroof.search import sweep
+
+    st, opts = Structure.uniform(moe=True), sweep.Options()
+    torus = sweep._derive("fsdp_ep", st, opts, False, frozenset())["comms:expert"]
+    switch = sweep._derive("fsdp_ep", st, opts, False, frozenset(), switched=True)["comms:expert"]
+    sg = shard(build(st, "causal"), sweep._mesh_symbols("fsdp_ep", False, frozenset()))
+    for _, d in sg.nodes(data=True):
+        d["collectives"] = [c for c in d["collectives"] if c.kind != "AllToAll"]
+    rest = comms_by_axis(sg, None)["expert"]
+    n = sweep.AXIS_SYMBOLS["expert"][0]
+    a2a = sp.simplify(torus - rest)
+    assert a2a != 0
+    assert sp.simplify(switch - rest - a2a * 4 / n) == 0
+
+
 def test_latency_floor_crosses_bandwidth_where_the_book_says():
     # sharding.md: a ring collective is latency-bound while each hop's message is under
     # T_min · W_uni; over a full ring of |X| chips that is V = T_min · |X| · W_uni.

@@ -190,7 +190,8 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
             raise CardError(f"{where}: key 'mesh.{axis}.link' is {spec['link']!r}; allowed: ici, dcn")
         size = _positive_int(spec["size"], where, f"mesh.{axis}.size")
         physical = _positive_int(spec.get("physical_axes", 1), where, f"mesh.{axis}.physical_axes")
-        mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical))
+        mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical),
+                          switched=chip.family == "gpu" and spec["link"] == "ici")
         if "inner" in spec:
             inner = _positive_int(spec["inner"], where, f"mesh.{axis}.inner")
             if spec["link"] != "dcn" or size % inner or inner > chip.pod_chips:

@@ -93,7 +93,7 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
         if info["link"] == "dcn" or name in ("pod", "stage"):
             mesh[name] = Axis(name, size, info["link"], sp.Integer(1), True)
         else:
-            mesh[name] = Axis(name, size, "ici", _exact(info["bandwidth_multiple"]), True)
+            mesh[name] = Axis(name, size, "ici", _exact(info["bandwidth_multiple"]), True, chip.family == "gpu")
     sg = shard(build(Structure.book_layer() if book else Structure.of(card), "causal"), mesh)
     phase = None if plan["phase"] == "step" else plan["phase"]
     t = step(sg, plan["overlap"], phase)          # bandwidth-only collectives, as the plan's

@@ -32,6 +32,16 @@ COST = {
 }
 POINT_TO_POINT = ("SendRecv",)
 
+# On a switched fabric (an NVLink switch, a data-centre network) every rank reaches every other in
+# one hop, so an AllToAll no longer crosses a quarter of a ring: each of the n ranks sends its own
+# V/n. nccl-tests times both on the same bus bandwidth (NVIDIA/nccl-tests@a0b82b2 src/all_gather.cu
+# AllGatherGetBw: n·count elements, the gathered V; src/alltoall.cu AlltoAllGetBw: n·(count/n),
+# one rank's buffer V/n; both × (n-1)/n), so the AllToAll takes 1/n of the AllGather's time.
+#   collective       time factor × V / (W·M) on a switch, for n ranks
+SWITCHED = {
+    "AllToAll":      lambda n: 1 / n,           # each rank sends its V/n once
+}
+
 #   link     one-way bandwidth of the one link a send uses
 ONE_WAY = {
     "ici":   W_ici / 2,         # W_ici counts both directions (tpus.md footnote)
@@ -58,6 +68,7 @@ class Axis:
     link: str = "ici"
     n_physical: sp.Expr = sp.Integer(1)
     wrap: bool = True
+    switched: bool = False     # an ICI axis through a switch (GPUs' NVLink domain); DCN always is
 
 
 def hops(axes: list[Axis]) -> sp.Expr:
@@ -89,6 +100,8 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     else:
         bandwidth = sp.Add(*(LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes))
     time = COST[kind] * volume / bandwidth
+    if kind in SWITCHED and all(a.switched or a.link == "dcn" for a in axes):
+        time = SWITCHED[kind](sp.Mul(*(a.size for a in axes))) * volume / bandwidth
     if ring_factor:
         size = sp.Mul(*(a.size for a in axes))
         time *= (size - 1) / size

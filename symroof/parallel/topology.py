@@ -44,6 +44,7 @@ class Physical:
     size: int
     link: str        # "ici" or "dcn"
     ring: bool
+    switched: bool = False   # every chip one hop from every other (a GPU's NVLink domain)
 
 
 @lru_cache(maxsize=4096)
@@ -98,8 +99,8 @@ def slices(chip, chips: int) -> list[tuple[Physical, ...]]:
     if chip.family == "gpu":
         domain = chip.pod_shape[0]
         if chips <= domain:
-            return [(Physical(chips, "ici", True),)]
-        return [(Physical(d, "ici", True), Physical(chips // d, "dcn", True))
+            return [(Physical(chips, "ici", True, True),)]
+        return [(Physical(d, "ici", True, True), Physical(chips // d, "dcn", True))
                 for d in reversed(_divisors(chips)) if 1 < d <= domain]
     if chips > slice_limit(chip):
         return []
@@ -193,7 +194,8 @@ def axes_of(box: tuple[Physical, ...], placement: dict, degrees: dict) -> dict[s
             out[name] = Axis(name, sp.Integer(degrees[name]), "dcn", sp.Integer(1), True)
             continue
         wrap = all(p.ring and f == p.size for p, f in used)
-        out[name] = Axis(name, sp.Integer(degrees[name]), "ici", sp.Integer(max(len(used), 1)), wrap)
+        out[name] = Axis(name, sp.Integer(degrees[name]), "ici", sp.Integer(max(len(used), 1)), wrap,
+                         bool(used) and all(p.switched for p, _ in used))
     return out
 
 

@@ -94,20 +94,22 @@ def _structure(card: ModelCard, options: Options):
 
 
 def derive_family(family: str, structure, options: Options, several_pods: bool,
-                  dcn_axes: frozenset, recompute=None) -> dict:
+                  dcn_axes: frozenset, recompute=None, switched: bool = False) -> dict:
     """One family's symbolic step terms, memory and per-axis comms (``comms:<axes>``), in the
     mesh, model and chip symbols; read from the on-disk cache when a valid entry exists.
-    ``recompute``: the activation recompute policy (core/recompute.py), None for ``--ckpt``."""
+    ``recompute``: the activation recompute policy (core/recompute.py), None for ``--ckpt``;
+    ``switched``: the fast axes go through a switch (GPUs), not around a torus."""
     from ..io import expression_cache as cache
 
     fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
               "phase": options.phase, "overlap": options.overlap, "pods": several_pods,
-              "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule}
+              "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule,
+              "switched": switched}
     return cache.cached("family", fields,
-                        lambda: _derive(family, structure, options, several_pods, dcn_axes, recompute))
+                        lambda: _derive(family, structure, options, several_pods, dcn_axes, recompute, switched))
 
 
-def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset) -> dict:
+def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset, switched: bool = False) -> dict:
     axes = (("pod",) if several_pods else ()) + FAMILIES[family]
     sym_mesh = {}
     for name in axes:
@@ -115,16 +117,16 @@ def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset) -> dict:
         if name == "pod" or name in dcn_axes or m is None:
             m = sp.Integer(1)
         link = "dcn" if name == "pod" or name in dcn_axes else "ici"
-        sym_mesh[name] = Axis(name, size, link, m, True)
+        sym_mesh[name] = Axis(name, size, link, m, True, switched and link == "ici")
     return sym_mesh
 
 
-def _derive(family, structure, options, several_pods, dcn_axes, recompute=None) -> dict:
+def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, switched=False) -> dict:
     from ..core.graph import build
     from ..parallel.roofline import comms_by_axis, memory_per_chip, step
     from ..parallel.sharding import shard
 
-    sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes))
+    sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes, switched))
     if recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
         from ..core.recompute import apply
 
@@ -159,7 +161,8 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
     key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
     if key in _CACHE:
         return _CACHE[key]
-    sym_mesh = _mesh_symbols(family, pods > 1, dcn_axes)
+    switched = chip.family == "gpu"        # an NVLink domain is a switch, a TPU slice a torus
+    sym_mesh = _mesh_symbols(family, pods > 1, dcn_axes, switched)
     axes = tuple(sym_mesh)
     from ..io import expression_cache as cache
 
@@ -172,11 +175,11 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
         values[K] = kv_heads_replicated(values[K], Y)
     fields = {"structure": repr(structure), "family": family, "phase": options.phase, "overlap": options.overlap,
               "pods": pods > 1, "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate,
-              "recompute": repr(run.recompute), "schedule": options.schedule,
+              "recompute": repr(run.recompute), "schedule": options.schedule, "switched": switched,
               "values": sorted((s.name, str(v)) for s, v in values.items())}
 
     def numeric():
-        symbolic = derive_family(family, structure, options, pods > 1, dcn_axes, run.recompute)
+        symbolic = derive_family(family, structure, options, pods > 1, dcn_axes, run.recompute, switched)
         return {n: e.xreplace(values) for n, e in symbolic.items()}
     # the card's numbers substituted: small trees in the mesh symbols, evaluated by numpy as data
     trees, exprs = cache.cached_trees("numeric_family", fields, numeric)
