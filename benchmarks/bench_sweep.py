@@ -62,10 +62,7 @@ def hand_numpy(card, chip, run, g):
 def ours(comp, chip, g):
     import numpy as np
 
-    from symroof.core.symbols import M_X, M_Y, B, T, X, Y, n_micro
-
-    cols = {X: g["X"], Y: g["Y"], M_X: g["M_X"], M_Y: g["M_Y"], B: g["B"], T: g["T"], n_micro: g["n_micro"]}
-    argv = [cols[s] for s in comp.args]
+    argv = [g[name] for name in comp.args]      # the family's arguments, by symbol name
     got = dict(zip(comp.names, comp.fn(*argv)))
     t_math = got["t_math"]
     t_ici = sum(v for k, v in got.items() if k.startswith("comms:"))
@@ -81,7 +78,7 @@ def enumeration(repeat: int) -> dict:
 
     from symroof.io.catalog import load_chip, load_model
     from symroof.search import candidates
-    from symroof.search.sweep import AXIS_SYMBOLS, FAMILIES
+    from symroof.search.sweep import AXIS_NAMES, FAMILIES
 
     os.environ["SYMROOF_CACHE"] = "off"
     out = {}
@@ -90,7 +87,7 @@ def enumeration(repeat: int) -> dict:
             ("405B on 65536 H100", "llama3.1-405b", "h100-sxm", 65536, 2048, 8192),
             ("405B on 131072 H100", "llama3.1-405b", "h100-sxm", 131072, 2048, 8192)):
         card, ch = load_model(model), load_chip(chip)
-        m = {a: AXIS_SYMBOLS[a][1] for a in AXIS_SYMBOLS}
+        m = {a: AXIS_NAMES[a][1] for a in AXIS_NAMES}
 
         def run():
             candidates._PLACED.clear()

@@ -175,7 +175,8 @@ def test_to_float_equals_sympys_evaluation():
 
 def test_a_repeated_plan_command_is_read_back_whole(where):
     """The same command twice prints the same text and JSON; the second run reads the stored
-    result and imports neither SymPy nor numpy; changing a card number (--set) is another key."""
+    result and imports neither SymPy nor numpy; another command over the cached families imports
+    numpy but not SymPy; changing a card number (--set) is another key."""
     import subprocess
     import sys
 
@@ -191,6 +192,9 @@ def test_a_repeated_plan_command_is_read_back_whole(where):
     cached_json, fresh_json = run("--json"), run("--json", cache="off")     # the text run stored it
     assert cached_json.endswith("MODULES False False\n") and fresh_json.endswith("MODULES True True\n")
     assert cached_json.replace("False False", "") == fresh_json.replace("True True", "")
+    # another command over the same strategy families and meshes: evaluated by name, no SymPy
+    other = run("--tokens", "15e12")
+    assert other.endswith("MODULES False True\n") and "training:" in other
     faster = run("--set", "peak_flops_per_s.bf16=4e15")
     assert faster.endswith("MODULES True True\n") and faster.splitlines()[1] != first.splitlines()[1]
 

@@ -21,12 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sympy as sp
-
-from ..core.symbols import n_micro, n_stages, n_virtual
-
-p, m, v = n_stages, n_micro, n_virtual
-
 
 @dataclass(frozen=True)
 class Schedule:
@@ -38,6 +32,10 @@ class Schedule:
 
 
 def _table() -> dict:
+    import sympy as sp
+
+    from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v
+
     #   schedule        bubble              in-flight microbatches     sends   source
     return {s.name: s for s in (
         Schedule("gpipe",       (p - 1) / m,        m,                    1, "Narayanan et al. 2021, 2.2.1"),
@@ -79,9 +77,16 @@ def schedule(name: str | Schedule | None = None) -> Schedule:
     return __getattr__("SCHEDULES")[name]
 
 
-def row(name: str | Schedule | None, stages, microbatches=n_micro, virtual=n_virtual) -> dict:
-    """The row's three quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols), and
-    ``sends_per_step``: ``m × sends`` per stage boundary, each way."""
+def row(name: str | Schedule | None, stages, microbatches=None, virtual=None) -> dict:
+    """The row's three quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols; the
+    microbatches and virtual stages stay symbols when not given), and ``sends_per_step``:
+    ``m × sends`` per stage boundary, each way."""
+    import sympy as sp
+
+    from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v
+
+    microbatches = m if microbatches is None else microbatches
+    virtual = v if virtual is None else virtual
     s = schedule(name)
     def exact(x):
         return sp.Integer(x) if isinstance(x, int) else x

@@ -27,11 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import sympy as sp
+from typing import TYPE_CHECKING
 
 from ..parallel.axes import ORDER
-from ..parallel.collectives import Axis
 from ..errors import InfeasibleError
+
+if TYPE_CHECKING:      # Axis (and SymPy) are imported where an Axis is made: a plan read from
+    from ..parallel.collectives import Axis    # the cache lays no mesh symbolically
 
 __all__ = ["ORDER", "Physical", "wrap_rule", "slices", "slice_limit", "placements", "axes_of",
            "effective_m", "layout"]
@@ -186,6 +188,10 @@ def placements(box: tuple[Physical, ...], names: tuple[str, ...], degrees: tuple
 
 def axes_of(box: tuple[Physical, ...], placement: dict, degrees: dict) -> dict[str, Axis]:
     """Numeric ``Axis`` objects (size, link, M, wrap) of one placement."""
+    import sympy as sp
+
+    from ..parallel.collectives import Axis
+
     out = {}
     for name, factors in placement.items():
         used = [(p, f) for p, f in zip(box, factors) if f > 1]
@@ -199,7 +205,7 @@ def axes_of(box: tuple[Physical, ...], placement: dict, degrees: dict) -> dict[s
     return out
 
 
-def effective_m(axis: Axis) -> sp.Rational:
+def effective_m(axis: Axis):
     """Bandwidth multiple of ``W`` the collective rule gives this axis: M on a ring, M/2 on a line."""
     return axis.n_physical / (1 if axis.wrap else 2)
 
@@ -242,5 +248,9 @@ def layout(chip, degrees: dict[str, int], chips: int | None = None) -> dict[str,
                  else f"NVLink domains of up to {chip.pod_shape[0]} GPUs")
         raise InfeasibleError(f"mesh {shown} does not fit the {chip.name} topology ({where})")
     if pods > 1:
+        import sympy as sp
+
+        from ..parallel.collectives import Axis
+
         best = {"pod": Axis("pod", sp.Integer(pods), "dcn", sp.Integer(1), True), **best}
     return {n: best[n] for n in sorted(best, key=ORDER.index)}

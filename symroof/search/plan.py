@@ -16,10 +16,9 @@ from ..errors import InfeasibleError, UnknownNameError
 from ..units import DAY
 from .result import Plan
 from ..io.run import RunSettings
-from ..search.sweep import (AXIS_SYMBOLS, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
+from ..search.sweep import (AXIS_NAMES, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
                             compile_family, enumerate_candidates, evaluate, split_by_links)
 from ..search.compare import alternatives, idle_reason
-from ..core.symbols import B, M_X, M_Y, T, n_chips
 
 
 def _family_of(mesh: dict[str, int]) -> str:
@@ -96,6 +95,7 @@ def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") 
 
 
 def _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap) -> dict:
+    from ..core.symbols import B, M_X, M_Y, T, n_chips
     from ..io.bind import chip_values, mesh_m, model_values
 
     m = mesh_m(chip, chips_per_pod)          # the one rule (shared with formula and the plots)
@@ -131,6 +131,24 @@ def _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap) -> di
     }
 
 
+def _mesh_x_opt(card, chip, sequences, seq, chips, m_x, m_y, overlap) -> float:
+    """The book's X_opt with the chosen mesh's own M and chips (kept in the on-disk cache)."""
+    from ..io import expression_cache as cache
+
+    fields = {"card": repr(card), "chip": repr(chip), "sequences": sequences, "seq": seq, "chips": chips,
+              "M": [m_x, m_y], "overlap": overlap}
+    found = cache.load_data("mesh_x_opt", fields)
+    if isinstance(found, float):
+        return found
+    from ..core.symbols import B, M_X, M_Y, T, n_chips
+    from ..io.bind import chip_values, model_values
+
+    vals = {**model_values(card), **chip_values(chip), B: sequences, T: seq, n_chips: chips, M_X: m_x, M_Y: m_y}
+    value = _value(_book_forms(overlap)["x_opt"], vals)
+    cache.store_data("mesh_x_opt", fields, value)
+    return value
+
+
 def _plain(m):
     """An exact M as JSON can hold it: an int when whole (M = 1/2 on a line becomes 0.5)."""
     return int(m) if m == int(m) else float(m)
@@ -161,7 +179,7 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
     if options.continuous and pods is None:
         pods = 1
     forced = dict(options.m_override)
-    m_symbols = {a: AXIS_SYMBOLS[a][1] for a in AXIS_SYMBOLS}
+    m_symbols = {a: AXIS_NAMES[a][1] for a in AXIS_NAMES}
     out = []
     sequences = batch_tokens // seq
     for fam in families:
@@ -206,17 +224,18 @@ def _variants(family: str, run: RunSettings, options: Options):
 
 
 def _flops_per_token(card, seq):
-    from ..core.derive import training_flops_per_token
-    from ..core.graph import Structure, build
-    from ..io.bind import model_values
-
     from ..io import expression_cache as cache
 
-    structure = Structure.of(card)
-    fields = {"structure": repr(structure), "card": repr(card), "seq": seq}
+    fields = {"card": repr(card), "seq": seq}
     found = cache.load_data("flops_per_token_value", fields)
     if isinstance(found, float):
         return found
+    from ..core.derive import training_flops_per_token
+    from ..core.graph import Structure, build
+    from ..core.symbols import T
+    from ..io.bind import model_values
+
+    structure = Structure.of(card)
     expr = cache.cached("flops_per_token", {"structure": repr(structure)},
                         lambda: {"e": training_flops_per_token(build(structure, "causal"))})["e"]
     value = _value(expr, {**model_values(card), T: seq})
@@ -307,13 +326,11 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     if "stage" in chosen:
         out["n_micro"] = int(ev.cand.micro[i])
     if "fsdp" in chosen and "tensor" in chosen:
-        from ..io.bind import chip_values, model_values
-
-        vals = {**model_values(card), **chip_values(chip), B: sequences // slices, T: seq,
-                n_chips: used // slices, M_X: out["axes"]["fsdp"]["M"], M_Y: out["axes"]["tensor"]["M"]}
-        out["mesh_x_opt"] = _value(_book_forms(options.overlap)["x_opt"], vals)
+        m_x, m_y = out["axes"]["fsdp"]["M"], out["axes"]["tensor"]["M"]
+        out["mesh_x_opt"] = _mesh_x_opt(card, chip, sequences // slices, seq, used // slices, m_x, m_y,
+                                        options.overlap)
         out["mesh_x_opt_note"] = (f"book layer, forward pass, overlap {options.overlap}, "
-                                  f"M_X={vals[M_X]}, M_Y={vals[M_Y]} and {used // slices} chips of the chosen mesh")
+                                  f"M_X={m_x}, M_Y={m_y} and {used // slices} chips of the chosen mesh")
     if tokens is not None:
         steps = tokens / batch_tokens
         out["train_days"] = steps * t_step / DAY

@@ -16,16 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sympy as sp
-
 from ..io.cards import ModelCard
 
 from ..io.chips import ChipCard
-from ..parallel.axes import kv_heads_replicated
-from ..parallel.collectives import Axis
 from ..io.run import RunSettings
-from ..core.symbols import (B, K, M_E, M_X, M_Y, M_Z, T, X, Y, Z, n_ep, n_micro,
-                            n_pods, n_stages)
 from . import tree_numpy
 from .candidates import Candidates, enumerate_candidates, split_by_links  # noqa: F401
 from ..parallel.axes import BATCH_AXES
@@ -47,16 +41,27 @@ FAMILIES = {
 }
 MOE_ONLY = ("fsdp_ep", "fsdp_ep_tp")
 
-#   logical axis   size symbol   M symbol (None: one link, M = 1)
-AXIS_SYMBOLS = {
-    "data":   (X,        M_X),
-    "fsdp":   (X,        M_X),
-    "tensor": (Y,        M_Y),
-    "seq":    (Z,        M_Z),
-    "stage":  (n_stages, None),     # stage-to-stage sends go over one link
-    "expert": (n_ep,     M_E),
-    "pod":    (n_pods,   None),     # DCN
+#   logical axis   size symbol   M symbol (None: one link, M = 1), by name in core/symbols.py
+AXIS_NAMES = {
+    "data":   ("X",        "M_X"),
+    "fsdp":   ("X",        "M_X"),
+    "tensor": ("Y",        "M_Y"),
+    "seq":    ("Z",        "M_Z"),
+    "stage":  ("n_stages", None),     # stage-to-stage sends go over one link
+    "expert": ("n_ep",     "M_E"),
+    "pod":    ("n_pods",   None),     # DCN
 }
+RUN_ARGS = ("B", "T", "n_micro")     # the other arguments of a family's expressions
+
+
+def __getattr__(name: str):
+    # ``AXIS_SYMBOLS`` (the table above as SymPy symbols) is made on first use: a plan whose
+    # families are cached evaluates by name and never imports SymPy
+    if name == "AXIS_SYMBOLS":
+        from ..core.symbols import SYMBOLS
+
+        return {a: tuple(SYMBOLS[n] if n else None for n in names) for a, names in AXIS_NAMES.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class Options:
 class Compiled:
     family: str
     axes: tuple                   # all logical axes, pod first if any
-    args: tuple                   # lambdify argument symbols
+    args: tuple                   # argument names (core/symbols.py): the mesh's, then RUN_ARGS
     names: list                   # what fn returns, in order: t_math, t_hbm, memory, comms:<axes>...
     fn: object                    # args -> list of values (or arrays): tree_numpy's, or lambdify's
     links: dict                   # axis -> "ici" | "dcn" (collectives are merged only within a link)
@@ -110,10 +115,15 @@ def derive_family(family: str, structure, options: Options, several_pods: bool,
 
 
 def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset, switched: bool = False) -> dict:
+    import sympy as sp
+
+    from ..parallel.collectives import Axis
+
     axes = (("pod",) if several_pods else ()) + FAMILIES[family]
     sym_mesh = {}
+    table = __getattr__("AXIS_SYMBOLS")
     for name in axes:
-        size, m = AXIS_SYMBOLS[name]
+        size, m = table[name]
         if name == "pod" or name in dcn_axes or m is None:
             m = sp.Integer(1)
         link = "dcn" if name == "pod" or name in dcn_axes else "ici"
@@ -150,51 +160,57 @@ def _printer():
 def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
                    options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
     """Derive (or read from the cache) one family's step time, memory and per-axis comms, ready to
-    evaluate over numpy arrays.
+    evaluate over numpy arrays. A cached family is read and evaluated by name: no SymPy.
 
     ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
     """
-    import numpy
-
-    from ..io.bind import chip_values, model_values
+    from ..io import expression_cache as cache
 
     key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
     if key in _CACHE:
         return _CACHE[key]
     switched = chip.family == "gpu"        # an NVLink domain is a switch, a TPU slice a torus
-    sym_mesh = _mesh_symbols(family, pods > 1, dcn_axes, switched)
-    axes = tuple(sym_mesh)
-    from ..io import expression_cache as cache
-
-    structure = _structure(card, options)
-    values = {**model_values(card), **chip_values(chip), **run.values()}
+    axes = (("pod",) if pods > 1 else ()) + FAMILIES[family]
+    links = {a: "dcn" if a == "pod" or a in dcn_axes else "ici" for a in axes}
     replicate = "tensor" in axes and not options.continuous
-    if replicate:
-        # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
-        # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
-        values[K] = kv_heads_replicated(values[K], Y)
-    fields = {"structure": repr(structure), "family": family, "phase": options.phase, "overlap": options.overlap,
-              "pods": pods > 1, "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate,
-              "recompute": repr(run.recompute), "schedule": options.schedule, "switched": switched,
-              "values": sorted((s.name, str(v)) for s, v in values.items())}
+    # everything the numbers substituted below come from: both cards and the run settings
+    fields = {"model": repr(card), "book_layer": options.book_layer, "chip": repr(chip), "run": repr(run),
+              "family": family, "phase": options.phase, "overlap": options.overlap, "pods": pods > 1,
+              "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate, "schedule": options.schedule,
+              "switched": switched}
 
     def numeric():
-        symbolic = derive_family(family, structure, options, pods > 1, dcn_axes, run.recompute, switched)
+        from ..core.symbols import K, Y
+        from ..io.bind import chip_values, model_values
+        from ..parallel.axes import kv_heads_replicated
+
+        values = {**model_values(card), **chip_values(chip), **run.values()}
+        if replicate:
+            # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
+            # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
+            values[K] = kv_heads_replicated(values[K], Y)
+        symbolic = derive_family(family, _structure(card, options), options, pods > 1, dcn_axes,
+                                 run.recompute, switched)
         return {n: e.xreplace(values) for n, e in symbolic.items()}
     # the card's numbers substituted: small trees in the mesh symbols, evaluated by numpy as data
     trees, exprs = cache.cached_trees("numeric_family", fields, numeric)
-    args = tuple(sym for name in axes for sym in AXIS_SYMBOLS[name] if sym is not None)
-    args = args + (B, T, n_micro)
+    args = tuple(n for a in axes for n in AXIS_NAMES[a] if n is not None) + RUN_ARGS
     names = list(trees if trees is not None else exprs)
     fn = None
     if trees is not None:
         try:
-            fn = tree_numpy.function([trees[n] for n in names], tuple(s.name for s in args))
+            fn = tree_numpy.function([trees[n] for n in names], args)
         except tree_numpy.Unsupported:      # e.g. a number beyond float range, or a damaged entry
             exprs = numeric()
     if fn is None:      # off the evaluator's whitelist: SymPy's generated code
-        fn = sp.lambdify(args, [exprs[n] for n in names], modules=[numpy], docstring_limit=0, printer=_printer())
-    compiled = Compiled(family, axes, args, names, fn, {a: ax.link for a, ax in sym_mesh.items()})
+        import numpy
+        import sympy as sp
+
+        from ..core.symbols import SYMBOLS
+
+        fn = sp.lambdify([SYMBOLS[n] for n in args], [exprs[n] for n in names], modules=[numpy],
+                         docstring_limit=0, printer=_printer())
+    compiled = Compiled(family, axes, args, names, fn, links)
     _CACHE[key] = compiled
     return compiled
 
@@ -215,15 +231,15 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     import numpy as np
 
     n = len(cand)
-    cols = {n_micro: np.asarray(cand.micro, dtype=float)}
+    cols = {"n_micro": np.asarray(cand.micro, dtype=float)}
     # with --pad, the batch and sequence padded to multiples of their axes' degrees:
     # the padding's FLOPs, bytes and memory are in every term
     data = np.prod([np.asarray(cand.degrees[a], dtype=float) for a in cand.axes if a in BATCH_AXES], axis=0)
     z = np.asarray(cand.degrees["seq"], dtype=float) if "seq" in cand.axes else np.ones(n)
-    cols[B] = np.ceil(batch / data) * data if pad else np.full(n, float(batch))
-    cols[T] = np.ceil(seq / z) * z if pad else np.full(n, float(seq))
+    cols["B"] = np.ceil(batch / data) * data if pad else np.full(n, float(batch))
+    cols["T"] = np.ceil(seq / z) * z if pad else np.full(n, float(seq))
     for a in cand.axes:
-        size, m = AXIS_SYMBOLS[a]
+        size, m = AXIS_NAMES[a]
         cols[size] = np.asarray(cand.degrees[a], dtype=float)
         if m is not None:
             cols[m] = np.asarray(cand.m[a], dtype=float)
@@ -244,13 +260,13 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     # the largest of compute, HBM and comms; a comms bound is named by its larger link
     worst = np.argmax(np.stack([t_math, t_hbm, t_comms]), axis=0)
     bound = np.where(worst < 2, worst, np.where(t_link["dcn"] > t_link["ici"], 3, 2))
-    deg = {a: cols[AXIS_SYMBOLS[a][0]] for a in cand.axes}
+    deg = {a: cols[AXIS_NAMES[a][0]] for a in cand.axes}
     fits = memory <= float(chip.hbm_bytes)
     reasons = dict(cand.reasons)
     reasons["it needs more HBM than the chip has"] = int(np.sum(~fits))
     feasible = fits
     ev = Evaluated(comp.family, cand.axes, cand, reasons=reasons)
-    ev.arrays = dict(sequences=cols[B], seq=cols[T], t_math=t_math, t_hbm=t_hbm, t_ici=t_link["ici"], t_dcn=t_link["dcn"], t_comms=t_comms,
+    ev.arrays = dict(sequences=cols["B"], seq=cols["T"], t_math=t_math, t_hbm=t_hbm, t_ici=t_link["ici"], t_dcn=t_link["dcn"], t_comms=t_comms,
                      t_step=t_step, memory=memory, bound=bound, feasible=feasible,
                      chips=np.prod([deg[a] for a in cand.axes], axis=0))
     return ev
