@@ -223,3 +223,15 @@ def test_validate_reads_its_predictions_back_and_never_a_stale_one(where, monkey
             entry.write_text(json.dumps(body))
     runs.write_text(ONE_RUN)
     assert published.as_json(*published.validate(runs)) == first and calls == ["r", "r"]
+
+
+def test_the_cache_keeps_at_most_its_limit_and_drops_the_oldest_first(where):
+    import os
+
+    for i in range(30):
+        cache.store_data("item", {"i": i}, i)
+        entry = cache._path(cache.full_key("item", {"i": i}))
+        os.utime(entry, ns=(10 ** 18 + i, 10 ** 18 + i))      # written in order
+    assert cache.prune(where, limit=20) == 12                   # down to 90 % of 20
+    assert [cache.load_data("item", {"i": i}) for i in range(30)] == [None] * 12 + list(range(12, 30))
+    assert cache.prune(where, limit=20) == 0

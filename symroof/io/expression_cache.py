@@ -14,7 +14,8 @@ is stored inside the entry and compared on reading, so a stale or foreign entry 
 it is recomputed and overwritten.
 
 Location: ``$SYMROOF_CACHE_DIR``, else ``$XDG_CACHE_HOME/symroof``, else ``~/.cache/symroof``.
-``SYMROOF_CACHE=off`` turns it off. A cache that cannot be written is skipped.
+``SYMROOF_CACHE=off`` turns it off. A cache that cannot be written is skipped. It holds at most
+``MAX_ENTRIES`` entries: past that, the least recently written go first (``prune``).
 """
 
 from __future__ import annotations
@@ -173,12 +174,38 @@ def _write(kind: str, fields: dict, payload) -> bool:
     try:
         body = json.dumps({"key": key, **payload()})
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not _PRUNED:
+            _PRUNED.append(True)
+            prune(path.parent)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(body)
         os.replace(tmp, path)
         return True
     except (OSError, ValueError, TypeError, _Unstorable, RecursionError):
         return False
+
+
+MAX_ENTRIES = 4096          # entries kept; older ones (stale after an upgrade, or rarely used) go first
+_PRUNED: list = []          # once per process, at its first write
+
+
+def prune(where: Path, limit: int = MAX_ENTRIES) -> int:
+    """Keep the cache under ``limit`` entries: past it, remove the least recently written until
+    it is at 90 % of the limit. Returns how many were removed."""
+    try:
+        entries = [(e.stat().st_mtime_ns, e.path) for e in os.scandir(where) if e.name.endswith(".json")]
+    except OSError:
+        return 0
+    if len(entries) <= limit:
+        return 0
+    removed = 0
+    for _, path in sorted(entries)[:len(entries) - limit * 9 // 10]:
+        try:
+            os.remove(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def store(kind: str, fields: dict, exprs: dict) -> bool:
