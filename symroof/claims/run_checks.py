@@ -69,10 +69,7 @@ def _recompute(value, model, where: str):
     if isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
             raise CardError(f"{where}: key 'recompute' must list tensor names, got {value!r}")
-        from ..core.recompute import tensor_names
-        from .published import _built
-
-        known = tensor_names(_built(model, "causal"))
+        known = _tensor_names(model)
         unknown = [v for v in value if v not in known]
         if unknown:
             raise CardError(f"{where}: key 'recompute' keeps {unknown[0]!r}, not a tensor of the model's "
@@ -105,3 +102,20 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
         except InfeasibleError as err:
             raise CardError(str(err)) from None
     return name
+
+
+def _tensor_names(model) -> list:
+    """The tensors a list policy may keep, from the model's graph (kept in the on-disk cache by
+    the model's repr: a known model's runs need no graph)."""
+    from ..io import expression_cache as cache
+
+    key = {"model": repr(model)}
+    found = cache.load_data("tensor_names", key)
+    if isinstance(found, list) and all(isinstance(n, str) for n in found):
+        return found
+    from ..core.recompute import tensor_names
+    from .published import _built
+
+    names = list(tensor_names(_built(model, "causal")))
+    cache.store_data("tensor_names", key, names)
+    return names
