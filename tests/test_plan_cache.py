@@ -159,10 +159,10 @@ def test_a_damaged_plan_entry_is_recomputed(where, monkeypatch):
 
 
 def test_to_float_equals_sympys_evaluation():
-    """bind.to_float (fractions, and a float root at the last step) against SymPy's evalf at 30
+    """fractions_eval.to_float (fractions, and a float root at the last step) against SymPy's evalf at 30
     digits, on the book's closed forms and a Max of roots (relative 1e-14)."""
     from symroof.core.symbols import F, M_X, M_Y, W_ici, b_act, n_chips
-    from symroof.io.bind import to_float
+    from symroof.io.fractions_eval import to_float
     from symroof.solve.training import fsdp_tp_optimum
 
     d = fsdp_tp_optimum()

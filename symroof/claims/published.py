@@ -314,9 +314,9 @@ def _exact(expr, nums: dict):
     from fractions import Fraction
 
     from ..io.bind import evaluate
-    from ..io.fractions_eval import _real
+    from ..io.fractions_eval import real
 
-    got = _real(expr, nums)
+    got = real(expr, nums)
     return sp.Rational(got.numerator, got.denominator) if isinstance(got, Fraction) else evaluate(expr, nums)
 
 

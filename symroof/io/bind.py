@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..core import derive
 from ..io.cards import ModelCard
-from .fractions_eval import _rational, to_float  # noqa: F401  (to_float: the plan's closed forms)
+from .fractions_eval import _rational
 
 if TYPE_CHECKING:                  # annotations only: counting a model needs no chip card
     from ..io.chips import ChipCard

@@ -36,7 +36,7 @@ def _rational(expr, values: dict) -> Fraction | None:
 def to_float(expr, values: dict) -> float:
     """``float(evaluate(expr, values))``: sums, products and whole powers exact in fractions, a
     root or a Max/Min of them taken in floats at the last step (no SymPy arithmetic)."""
-    got = _real(expr, values)
+    got = real(expr, values)
     if got is None:
         from .bind import evaluate
 
@@ -44,14 +44,14 @@ def to_float(expr, values: dict) -> float:
     return float(got)
 
 
-def _real(expr, values: dict):
+def real(expr, values: dict):
     """A Fraction, a float where a root was taken, or None for anything else."""
     if expr.is_Rational or expr.is_Symbol:
         return _rational(expr, values)
     name = type(expr).__name__
     if not (expr.is_Add or expr.is_Mul or expr.is_Pow or name in ("Max", "Min")):
         return None
-    parts = [_real(a, values) for a in expr.args]
+    parts = [real(a, values) for a in expr.args]
     if not parts or any(x is None for x in parts):
         return None
     if expr.is_Add:

@@ -61,7 +61,7 @@ def _checks(card, chip, chips, batch_tokens, seq, pods, strategy):
 
 
 def _value(expr, values) -> float:
-    from ..io.bind import to_float
+    from ..io.fractions_eval import to_float
 
     return to_float(expr, values)
 
