@@ -308,18 +308,6 @@ def values(run: PublishedRun) -> dict:
             n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
 
 
-def _exact(expr, nums: dict):
-    """An expression's exact value: in fractions where it is sums, products and Max/Min of
-    numbers (io/fractions_eval.py), else by substitution."""
-    from fractions import Fraction
-
-    from ..io.bind import evaluate
-    from ..io.fractions_eval import real
-
-    got = real(expr, nums)
-    return sp.Rational(got.numerator, got.denominator) if isinstance(got, Fraction) else evaluate(expr, nums)
-
-
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
     from ..parallel import roofline
@@ -340,7 +328,7 @@ def predict(run: PublishedRun) -> Result:
     sg = numeric(sg, nums)
     # the numbers are in: the step's Max is taken exactly in fractions, not simplified by SymPy
     terms = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
-    seconds = {key: _exact(expr, nums) for key, expr in terms.items()}
+    seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * nums[C]

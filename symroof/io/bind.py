@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..core import derive
 from ..io.cards import ModelCard
-from .fractions_eval import _rational
+from .fractions_eval import real
 
 if TYPE_CHECKING:                  # annotations only: counting a model needs no chip card
     from ..io.chips import ChipCard
@@ -75,9 +75,10 @@ def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]
 
 
 def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
-    """Substitute numbers and insist that nothing symbolic is left."""
-    fast = _rational(_expr(expr), values)
-    if fast is not None:
+    """Substitute numbers and insist that nothing symbolic is left. Sums, products, whole powers
+    and Max/Min of numbers are taken in Python fractions (exact, no SymPy arithmetic)."""
+    fast = real(_expr(expr), values)
+    if isinstance(fast, Fraction):
         return sp.Rational(fast.numerator, fast.denominator)
     result = _expr(expr).xreplace({s: exact(v) for s, v in values.items()})
     if result.free_symbols:
