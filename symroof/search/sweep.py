@@ -106,6 +106,13 @@ def derive_family(family: str, structure, options: Options, several_pods: bool,
     ``switched``: the fast axes go through a switch (GPUs), not around a torus."""
     from ..io import expression_cache as cache
 
+    if not several_pods and not dcn_axes:
+        # One pod is the several-pod family with n_pods = 1: the pod axis is alone on DCN, so no
+        # collective merges it with another axis, and a factor of one pod changes no other term
+        # (tests/test_plan_cache.py checks the terms equal a direct derivation's). Half the work.
+        pods = derive_family(family, structure, options, True, dcn_axes, recompute, switched)
+        one = {__getattr__("AXIS_SYMBOLS")["pod"][0]: 1}
+        return {k: e.xreplace(one) for k, e in pods.items() if k != "comms:pod"}
     fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
               "phase": options.phase, "overlap": options.overlap, "pods": several_pods,
               "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule,
