@@ -260,3 +260,26 @@ def test_one_pod_is_the_several_pod_family_with_one_pod(where, model, recompute,
         assert set(taken) == set(direct), family
         for name, expr in direct.items():
             assert taken[name] == expr or sp.simplify(taken[name] - expr) == 0, (family, name)
+
+
+@pytest.mark.parametrize("model, chip_name", [("llama3-70b", "tpu-v5p"), ("mixtral-8x7b", "h100-sxm")])
+def test_one_pods_numbers_are_the_several_pod_familys_at_one_pod(where, model, chip_name):
+    """The same shortcut after the cards' numbers are in (sweep._numeric): each term equals the
+    direct derivation without a pod axis with the numbers substituted, KV heads replicated."""
+    from symroof.core.symbols import K, Y
+    from symroof.io.bind import chip_values, model_values
+    from symroof.io.catalog import load_chip, load_model
+    from symroof.io.run import RunSettings
+    from symroof.parallel.axes import kv_heads_replicated
+    from symroof.search import sweep
+
+    card, chip, run, options = load_model(model), load_chip(chip_name), RunSettings(), sweep.Options()
+    switched = chip.family == "gpu"
+    values = {**model_values(card), **chip_values(chip), **run.values()}
+    values[K] = kv_heads_replicated(values[K], Y)
+    for family in ("fsdp_tp_seq", "pp_fsdp_tp"):
+        direct = sweep._derive(family, sweep._structure(card, options), options, False, frozenset(), None, switched)
+        taken = sweep._numeric(family, card, chip, run, options, False, frozenset(), True, switched)
+        assert set(taken) == set(direct)
+        for name, expr in direct.items():
+            assert sp.simplify(taken[name] - expr.xreplace(values)) == 0, (family, name)

@@ -161,6 +161,35 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
     return out
 
 
+def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate, switched) -> dict:
+    """The family's terms with both cards' numbers and the run settings substituted (kept for
+    this process: the one-pod family is the several-pod one's at n_pods = 1, see derive_family)."""
+    key = (family, repr(card), repr(chip), run, options, several_pods, dcn_axes, replicate, switched)
+    if key in _NUMERIC:
+        return _NUMERIC[key]
+    if not several_pods and not dcn_axes:
+        pods = _numeric(family, card, chip, run, options, True, dcn_axes, replicate, switched)
+        one = {__getattr__("AXIS_SYMBOLS")["pod"][0]: 1}
+        _NUMERIC[key] = {k: e.xreplace(one) for k, e in pods.items() if k != "comms:pod"}
+        return _NUMERIC[key]
+    from ..core.symbols import K, Y
+    from ..io.bind import chip_values, model_values
+    from ..parallel.axes import kv_heads_replicated
+
+    values = {**model_values(card), **chip_values(chip), **run.values()}
+    if replicate:
+        # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
+        # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
+        values[K] = kv_heads_replicated(values[K], Y)
+    symbolic = derive_family(family, _structure(card, options), options, several_pods, dcn_axes,
+                             run.recompute, switched)
+    _NUMERIC[key] = {n: e.xreplace(values) for n, e in symbolic.items()}
+    return _NUMERIC[key]
+
+
+_NUMERIC: dict = {}
+
+
 def _printer():
     """lambdify's NumPy printer, told not to sort the terms of every sum (the order of a sum's
     terms does not matter to numpy, and sorting them is most of the printing time)."""
@@ -193,18 +222,7 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
               "switched": switched}
 
     def numeric():
-        from ..core.symbols import K, Y
-        from ..io.bind import chip_values, model_values
-        from ..parallel.axes import kv_heads_replicated
-
-        values = {**model_values(card), **chip_values(chip), **run.values()}
-        if replicate:
-            # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
-            # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
-            values[K] = kv_heads_replicated(values[K], Y)
-        symbolic = derive_family(family, _structure(card, options), options, pods > 1, dcn_axes,
-                                 run.recompute, switched)
-        return {n: e.xreplace(values) for n, e in symbolic.items()}
+        return _numeric(family, card, chip, run, options, pods > 1, dcn_axes, replicate, switched)
     # the card's numbers substituted: small trees in the mesh symbols, evaluated by numpy as data
     trees, exprs = cache.cached_trees("numeric_family", fields, numeric)
     args = tuple(n for a in axes for n in AXIS_NAMES[a] if n is not None) + RUN_ARGS
