@@ -272,18 +272,33 @@ def _undominated(rows: set) -> list:
     not depend on the order a set happened to give (string hashes differ between processes)."""
     best: dict = {}
     for r in rows:
-        k = tuple((a[0], a[1]) for a in r)
-        if k not in best or _tie(r) < _tie(best[k]):
+        k = tuple([(a[0], a[1]) for a in r])
+        old = best.get(k)
+        if old is None or _tie(r) < _tie(old):
             best[k] = r
+    if len(best) == 1:
+        return list(best.values())
     keep: list = []
-    for k in sorted(best, key=lambda k: (tuple(-m for _, m in k), k)):
-        if not any(all(c[j][0] == k[j][0] and c[j][1] >= k[j][1] for j in range(len(k))) for c in keep):
+    for k in sorted(best, key=_widest_first):
+        if not any(_covers(c, k) for c in keep):
             keep.append(k)
     return [best[k] for k in keep]
 
 
+def _widest_first(k: tuple) -> tuple:
+    return tuple([-a[1] for a in k]), k
+
+
+def _covers(c: tuple, k: tuple) -> bool:
+    """Placement ``c`` is at least as fast as ``k`` on every axis (same link, no less bandwidth)."""
+    for x, y in zip(c, k):
+        if x[0] != y[0] or x[1] < y[1]:
+            return False
+    return True
+
+
 def _tie(r: tuple) -> tuple:
-    return tuple(a[2] for a in r), tuple(not a[3] for a in r), r
+    return tuple([a[2] for a in r]), tuple([not a[3] for a in r]), r
 
 
 @lru_cache(maxsize=65536)
