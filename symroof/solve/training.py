@@ -80,6 +80,15 @@ def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
     return roots[0]
 
 
+def _positive_square_root_roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
+    """``_roots`` for a positive unknown that also enters as its square root (T_comms at X_opt
+    grows as sqrt(B)): solved in u = sqrt(unknown), a polynomial, then squared. The same root,
+    without SymPy's search for radicals to remove (most of the closed forms' solving time)."""
+    u = sp.Symbol("u", positive=True)
+    root = _roots(sp.numer(sp.together(equation.xreplace({unknown: u ** 2}))), u, what)
+    return sp.factor(root ** 2)
+
+
 def _times(structure: Structure, mesh: dict[str, Axis], phase: str | None):
     sg = shard(build(structure, "causal"), mesh)
     same_width = {b_param: b_act}
@@ -149,7 +158,7 @@ def fsdp_tp_optimum(structure: Structure = _BOOK, overlap: str = "sum", phase: s
         raise ValueError(f"overlap must be 'sum' or 'max', not {overlap!r}")
     at_opt = sp.factor(sp.powdenest((t_f + t_t if overlap == "sum" else t_f).xreplace({X: x_opt}),
                                     force=True))
-    b_crit = _roots(t_math.xreplace({X: x_opt}) - at_opt, B, "critical batch")
+    b_crit = _positive_square_root_roots(t_math.xreplace({X: x_opt}) - at_opt, B, "critical batch")
     per_chip = sp.factor(b_crit * T / n_chips)
     return Derivation(
         "x_opt", x_opt, "FSDP degree minimising communication when X·Y = n_chips",
