@@ -67,3 +67,52 @@ def real(expr, values: dict):
     if isinstance(power, Fraction) and power.denominator == 1:
         return None if base == 0 and power < 0 else base ** int(power)
     return float(base) ** float(power) if base > 0 else None
+
+
+class Polynomial:
+    """A sum of terms ``c · Π s^e`` (rational ``c``, symbols ``s``, whole ``e`` of either sign),
+    read once from a SymPy expression and evaluated many times in Python integers: exact, and
+    far cheaper than substituting into the expression. ``of`` returns None for anything else."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: tuple):
+        self.terms = terms            # (numerator, denominator, ((symbol, e > 0), ...), ((symbol, -e), ...))
+
+    @classmethod
+    def of(cls, expr) -> "Polynomial | None":
+        terms = []
+        for term in (expr.args if expr.is_Add else (expr,)):
+            num, den, up, down = 1, 1, [], []
+            for f in (term.args if term.is_Mul else (term,)):
+                if f.is_Rational:
+                    num, den = num * int(f.p), den * int(f.q)
+                elif f.is_Symbol:
+                    up.append((f, 1))
+                elif f.is_Pow and f.base.is_Symbol and f.exp.is_Integer and f.exp != 0:
+                    (up if f.exp > 0 else down).append((f.base, abs(int(f.exp))))
+                else:
+                    return None
+            terms.append((num, den, tuple(up), tuple(down)))
+        return cls(tuple(terms))
+
+    def value(self, values: dict):
+        """The exact value (SymPy Integer or Rational) with ``values`` (symbol -> int or Fraction);
+        None if a symbol has no value."""
+        import sympy as sp
+
+        total, common = 0, 1
+        try:
+            for num, den, up, down in self.terms:
+                for s, e in up:
+                    num *= values[s] if e == 1 else values[s] ** e
+                for s, e in down:
+                    den *= values[s] if e == 1 else values[s] ** e
+                if den == common:
+                    total += num
+                else:
+                    total, common = total * den + num * common, common * den
+        except KeyError:
+            return None
+        got = Fraction(total, common)
+        return sp.Integer(got.numerator) if got.denominator == 1 else sp.Rational(got.numerator, got.denominator)
