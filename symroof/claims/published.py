@@ -327,7 +327,7 @@ def predict(run: PublishedRun) -> Result:
     # The replayed forward ops of recompute are work the hardware must do (sharded_family.py:
     # sharded once per shape of run, this run's numbers put in exactly).
     from .calibrate import step_parts
-    from .sharded_family import sharded
+    from .sharded_family import exact, plain, sharded
 
     sg = sharded(run, nums)
     # the numbers are in: the step's Max is taken exactly in fractions, not simplified by SymPy
@@ -336,8 +336,9 @@ def predict(run: PublishedRun) -> Result:
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * nums[C]
-    ceilings = {conv: evaluate(model_flops(run, conv), nums) / (capacity * t_step) for conv in CONVENTIONS}
-    flops = evaluate(model_flops(run), nums)
+    numbers = plain(nums)
+    ceilings = {conv: exact(model_flops(run, conv), nums, numbers) / (capacity * t_step) for conv in CONVENTIONS}
+    flops = exact(model_flops(run), nums, numbers)
     measured_step = flops / (capacity * run.measured_mfu)
     from .run_checks import _check_throughput
 

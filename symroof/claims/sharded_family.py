@@ -22,8 +22,6 @@ class Family:
     """One sharded graph with symbolic mesh sizes, and its per-chip costs ready to evaluate."""
 
     def __init__(self, sg, sizes: dict):
-        from ..io.fractions_eval import Polynomial
-
         self.sg = sg
         self.sizes = sizes                       # axis -> its size symbol
         exprs: dict = {}                         # expression -> slot (nodes share many)
@@ -38,7 +36,7 @@ class Family:
             if "collectives" in d:
                 self.collectives.append((name, [(c, slot(c.volume)) for c in d["collectives"]]))
         self.exprs = list(exprs)
-        self.polys = [Polynomial.of(e) for e in self.exprs]
+        self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
 
     def numeric(self, nums: dict, mesh: dict):
         """The family's graph for one run: ``nums`` (every symbol's number) and the run's ``mesh``
@@ -47,7 +45,7 @@ class Family:
         from .calibrate import _sub
 
         values = {**nums, **{self.sizes[axis]: a.size for axis, a in mesh.items()}}
-        numbers = {s: n for s, n in ((s, _plain(v)) for s, v in values.items()) if n is not None}
+        numbers = plain(values)
         got = [p.value(numbers) if p is not None else None for p in self.polys]
         got = [v if v is not None else _sub(e, values) for v, e in zip(got, self.exprs)]
         out = self.sg.copy()
@@ -59,6 +57,30 @@ class Family:
         out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
         out.graph["mesh"] = mesh
         return out
+
+
+def plain(values: dict) -> dict:
+    """The exact numbers among ``values`` as ints and Fractions (``Polynomial.value``'s input)."""
+    return {s: n for s, n in ((s, _plain(v)) for s, v in values.items()) if n is not None}
+
+
+def exact(expr, nums: dict, numbers: dict):
+    """``bind.evaluate(expr, nums)`` (``numbers``: ``plain(nums)``), a polynomial read once per
+    expression and evaluated in integers (a model's FLOP counts, one per convention)."""
+    poly = _polynomial(expr)
+    got = None if poly is None else poly.value(numbers)
+    if got is None:
+        from ..io.bind import evaluate
+
+        return evaluate(expr, nums)
+    return got
+
+
+@lru_cache(maxsize=4096)
+def _polynomial(expr):
+    from ..io.fractions_eval import Polynomial
+
+    return Polynomial.of(expr)
 
 
 def _plain(v):

@@ -81,20 +81,15 @@ class Polynomial:
 
     @classmethod
     def of(cls, expr) -> "Polynomial | None":
-        terms = []
-        for term in (expr.args if expr.is_Add else (expr,)):
-            num, den, up, down = 1, 1, [], []
-            for f in (term.args if term.is_Mul else (term,)):
-                if f.is_Rational:
-                    num, den = num * int(f.p), den * int(f.q)
-                elif f.is_Symbol:
-                    up.append((f, 1))
-                elif f.is_Pow and f.base.is_Symbol and f.exp.is_Integer and f.exp != 0:
-                    (up if f.exp > 0 else down).append((f.base, abs(int(f.exp))))
-                else:
-                    return None
-            terms.append((num, den, tuple(up), tuple(down)))
-        return cls(tuple(terms))
+        terms = _terms(expr)
+        if terms is None:
+            return None
+        out = []
+        for coeff, powers in terms:
+            up = tuple((s, e) for s, e in powers.items() if e > 0)
+            down = tuple((s, -e) for s, e in powers.items() if e < 0)
+            out.append((coeff.numerator, coeff.denominator, up, down))
+        return cls(tuple(out))
 
     def value(self, values: dict):
         """The exact value (SymPy Integer or Rational) with ``values`` (symbol -> int or Fraction);
@@ -116,3 +111,44 @@ class Polynomial:
             return None
         got = Fraction(total, common)
         return sp.Integer(got.numerator) if got.denominator == 1 else sp.Rational(got.numerator, got.denominator)
+
+
+def _terms(expr) -> list | None:
+    """``expr`` multiplied out as [(coefficient, {symbol: exponent})], or None when it is not a
+    sum of products of whole powers of symbols (a root, a Max, a symbol's non-integer power)."""
+    if expr.is_Rational:
+        return [(Fraction(int(expr.p), int(expr.q)), {})]
+    if expr.is_Symbol:
+        return [(Fraction(1), {expr: 1})]
+    if expr.is_Add:
+        out = []
+        for arg in expr.args:
+            part = _terms(arg)
+            if part is None:
+                return None
+            out += part
+        return out
+    if expr.is_Pow and expr.exp.is_Integer and expr.base.is_Symbol:
+        return [(Fraction(1), {expr.base: int(expr.exp)})]
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        factors = (expr.base,) * int(expr.exp)          # a whole power of a sum: multiplied out
+    elif expr.is_Mul:
+        factors = expr.args
+    else:
+        return None
+    out = [(Fraction(1), {})]
+    for factor in factors:
+        part = _terms(factor)
+        if part is None:
+            return None
+        out = [(c1 * c2, _times(p1, p2)) for c1, p1 in out for c2, p2 in part]
+    return out
+
+
+def _times(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for s, e in b.items():
+        out[s] = out.get(s, 0) + e
+        if not out[s]:
+            del out[s]
+    return out
