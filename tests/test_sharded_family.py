@@ -25,6 +25,8 @@ def test_polynomial_value_is_exact():
     assert p.value({B: 2, T: 3, D: 4}) is None                       # X has no value
     assert Polynomial.of(sp.sqrt(B) * T) is None                      # a root is not a polynomial term
     assert Polynomial.of(sp.Integer(0)).value({}) == 0
+    # a product with a sum in it is multiplied out: 2·3·(4 + 1)²/5 = 30
+    assert Polynomial.of(B * T * (D + 1)**2 / X).value({B: 2, T: 3, D: 4, X: 5}) == 30
 
 
 def _direct(run, kernel):
