@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from compiled import byte_compile
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     repeat = parser.parse_args().repeat
+    byte_compile()
     sys.path.insert(0, str(ROOT))
 
     models = ("llama3-70b", "deepseek-v3")

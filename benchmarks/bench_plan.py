@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from compiled import byte_compile
+
 ROOT = Path(__file__).resolve().parent.parent
 PLANS = {
     "seed plan (70B, 8960 v5p)": ["llama3-70b", "--chip", "tpu-v5p", "--chips", "8960",
@@ -51,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    byte_compile()
     cache = Path(tempfile.mkdtemp(prefix="symroof-bench-cache-"))
     env = {**os.environ, "SYMROOF_CACHE_DIR": str(cache)}
     base = [sys.executable, "-c", "import sympy"]

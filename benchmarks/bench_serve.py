@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from compiled import byte_compile
+
 ROOT = Path(__file__).resolve().parent.parent
 CHIPS = (16, 32, 64, 128, 256)
 
@@ -31,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     repeat = parser.parse_args().repeat
+    byte_compile()
     bare, serve = [], {n: [] for n in CHIPS}
     for _ in range(repeat):
         bare.append(process([sys.executable, "-c", "import sympy"]))

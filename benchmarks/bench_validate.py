@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from compiled import byte_compile
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    byte_compile()
     cache = Path(tempfile.mkdtemp(prefix="symroof-bench-cache-"))
     env = {**os.environ, "SYMROOF_CACHE_DIR": str(cache)}
     cmd = [sys.executable, "-m", "symroof", "validate", "--json"]

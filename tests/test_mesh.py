@@ -4,7 +4,7 @@ import pytest
 
 from symroof.io.catalog import load_chip
 from symroof.errors import InfeasibleError
-from symroof.parallel.topology import Physical, effective_m, layout, placements, slices, wrap_rule
+from symroof.parallel.topology import Physical, axes_of, effective_m, layout, placements, slices, wrap_rule
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +139,31 @@ def test_the_placement_kept_among_equals_does_not_depend_on_string_hashing():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(outs) == 1 and len(outs.pop()) > 100
+
+
+@pytest.mark.parametrize("chip_name, per_slice, inner, degrees", [
+    ("tpu-v5p", 4096, ("fsdp", "seq", "tensor"), (64, 8, 8)),
+    ("tpu-v5p", 8192, ("stage", "fsdp", "tensor"), (4, 256, 8)),
+    ("tpu-v5p", 512, ("fsdp", "expert", "tensor"), (8, 8, 8)),
+    ("tpu-v5p", 32, ("fsdp", "tensor"), (8, 4)),                # a sub-cube slice
+    ("tpu-v5e", 256, ("fsdp", "seq", "tensor"), (16, 1, 16)),     # an axis of degree one
+    ("tpu-v6e", 128, ("fsdp", "tensor"), (32, 4)),                # a 2D slice
+    ("tpu-v4", 2048, ("data", "fsdp", "tensor"), (2, 128, 8)),
+])
+def test_the_searchs_placements_are_the_undominated_ones_of_every_placement(chip_name, per_slice, inner, degrees):
+    """search/candidates.placed prunes and shares work (alike axes, used-up axes, degree-one axes);
+    what it keeps must be what a plain walk over every placement of every slice
+    (topology.placements and axes_of) keeps: per axis the link and bandwidth multiple, no
+    placement slower on every axis than another."""
+    from symroof.search.candidates import placed
+
+    chip = load_chip(chip_name)
+    every = set()
+    for box in slices(chip, per_slice):
+        for p in placements(box, inner, degrees):
+            axes = axes_of(box, p, dict(zip(inner, degrees)))
+            every.add(tuple((axes[n].link, float(effective_m(axes[n]))) for n in inner))
+    best = {r for r in every if not any(o != r and all(a[0] == b[0] and a[1] >= b[1] for a, b in zip(o, r))
+                                        for o in every)}
+    assert best, "the walk found no placement"
+    assert {tuple((a[0], a[1]) for a in r) for r in placed(chip, per_slice, inner, degrees)} == best

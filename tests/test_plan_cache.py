@@ -235,3 +235,28 @@ def test_the_cache_keeps_at_most_its_limit_and_drops_the_oldest_first(where):
     assert cache.prune(where, limit=20) == 12                   # down to 90 % of 20
     assert [cache.load_data("item", {"i": i}) for i in range(30)] == [None] * 12 + list(range(12, 30))
     assert cache.prune(where, limit=20) == 0
+
+
+@pytest.mark.parametrize("model, recompute, switched, schedule, dcn", [
+    ("llama3-70b", None, False, None, ()),
+    ("mixtral-8x7b", "selective", True, "1f1b", ()),
+    ("deepseek-v3", "full", False, None, ()),
+    ("llama3-70b", None, True, None, ("data",)),     # the pod would merge with data on DCN
+])
+def test_one_pod_is_the_several_pod_family_with_one_pod(where, model, recompute, switched, schedule, dcn):
+    """A family on one pod is taken from the several-pod family at n_pods = 1 (sweep.derive_family);
+    every term must be the one a direct derivation without a pod axis gives."""
+    from symroof.io.catalog import load_model
+    from symroof.search import sweep
+
+    card = load_model(model)
+    options = sweep.Options(schedule=schedule)
+    structure = sweep._structure(card, options)
+    policy = recompute
+    families = [f for f in sweep.FAMILIES if card.n_experts or f not in sweep.MOE_ONLY]
+    for family in families:
+        direct = sweep._derive(family, structure, options, False, frozenset(dcn), policy, switched)
+        taken = sweep.derive_family(family, structure, options, False, frozenset(dcn), policy, switched)
+        assert set(taken) == set(direct), family
+        for name, expr in direct.items():
+            assert taken[name] == expr or sp.simplify(taken[name] - expr) == 0, (family, name)

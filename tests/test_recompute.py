@@ -44,6 +44,32 @@ def test_no_recompute_matches_korthikanti():
     assert sp.simplify(_per_layer_per_chip("none") - want) == 0
 
 
+def test_a_cards_dropout_key_gives_korthikantis_gpt_layer():
+    """A card saying ``dropout: true`` (the published Megatron GPT rows) builds the layer Korthikanti
+    et al. count: its masks and dropout outputs make s·b·h·(34 + 5·a·s/h)/t bytes (section 4.1, eq. 1)."""
+    from symroof.io.cards import model_from_dict
+
+    gpt = {"name": "gpt-22b", "architecture": "llama", "mlp": "plain", "n_layers": 48, "d_model": 6144,
+           "d_ff": 24576, "n_heads": 64, "n_kv_heads": 64, "head_dim": 96, "vocab": 51200,
+           "tie_embeddings": False, "source": "arXiv 2205.05198"}
+    with_dropout = Structure.of(model_from_dict({**gpt, "dropout": True}, "test"))
+    sg = shard(build(with_dropout, "causal", "eager"), {"tensor": Axis("tensor", t)})
+    memory = sp.simplify((memory_per_chip(sg, recompute="none")["checkpoints"] / L)
+                         .xreplace(GPT_SIZES).xreplace(WIDTHS))
+    assert sp.simplify(memory - T * B * D * (34 + 5 * N * T / D) / t) == 0
+    assert Structure.of(model_from_dict(gpt, "test")) != with_dropout     # off unless the card says so
+
+
+def test_a_dropouts_bytes_per_chip_are_its_share_of_the_graphs():
+    """Sharding splits a dropout's traffic, mask included (forward: read x, write y and the 1-byte
+    mask; backward: read dy and the mask, write dx), over the chips that split its tensor."""
+    sg = shard(build(GPT, "causal", "eager"), {"tensor": Axis("tensor", t)})
+    drops = [d for _, d in sg.nodes(data=True) if d["op"] == "dropout"]
+    assert len(drops) == 6           # attention probabilities, attention output, MLP output; and their gradients
+    for d in drops:
+        assert sp.simplify(d["bytes"] / d["local_bytes"]) == t
+
+
 def test_selective_recompute_matches_korthikanti():
     assert sp.simplify(_per_layer_per_chip("selective") - 34 * T * B * D / t) == 0
 

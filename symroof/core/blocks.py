@@ -72,7 +72,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             fused_gate_up=card.fused_gate_up, parallel_residual=card.parallel_residual,
             sliding=kind.attention == "sliding" and not clamp, mla=card.attention == "mla",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
-            expert_width=moe and bool(card.d_ff_expert)))
+            expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout))
     return tuple(out)
 
 

@@ -57,6 +57,8 @@ class ModelCard:
     fused_qkv: bool = False  # q, k and v are one matrix (GPT-2, GPT-NeoX, Phi-3): same FLOPs, one input read
     fused_gate_up: bool = False   # gate and up are one matrix (Phi-3)
     parallel_residual: bool = False  # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX, PaLM)
+    dropout: bool = False    # trained with dropout on the attention probabilities and on the attention
+                             # and MLP outputs (GPT, Megatron-LM's defaults); training only, saves masks
     # Attention
     attention: str = "mha"   # mha (MHA, GQA, MQA) or mla (DeepSeek's multi-head latent attention)
     q_lora_rank: int = 0     # MLA: rank of the query's low-rank projection; 0 = a plain q projection
@@ -95,7 +97,7 @@ _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "d_ff_expert", "d_ff_shared")      # 0 means "none"
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
-                    "parallel_residual")
+                    "parallel_residual", "dropout")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

@@ -92,6 +92,19 @@ def _combine(overlap: str, times, simplify: bool = True) -> sp.Expr:
     return sp.Max(*times) if simplify else sp.Max(*times, evaluate=False)
 
 
+def work(sg: nx.DiGraph, phase: str | None = None, schedule=None) -> tuple[sp.Expr, sp.Expr]:
+    """``(t_math, t_hbm)`` of one step per chip, a pipeline's idle fraction included: the part of
+    ``step`` that needs no collective (the planner takes its comms per axis instead)."""
+    mesh = sg.graph["mesh"]
+    nodes = [d for _, d in sg.nodes(data=True) if phase is None or d["phase"] == phase]
+    t_math = sp.Add(*(_repeat(d, mesh) * d["local_flops"] for d in nodes)) / C
+    t_hbm = sp.Add(*(_repeat(d, mesh) * d["local_bytes"] for d in nodes)) / W_hbm
+    if "stage" in mesh:       # the schedule's idle fraction (pipeline.SCHEDULES)
+        bubble = pipeline.row(schedule, mesh["stage"].size)["bubble"]
+        t_math, t_hbm = t_math * (1 + bubble), t_hbm * (1 + bubble)
+    return t_math, t_hbm
+
+
 def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
          latency: bool = False, schedule=None, simplify: bool = True) -> dict[str, sp.Expr]:
     """``t_math``, ``t_hbm``, ``t_comms`` (and per link), ``t_step`` for one step, per chip.
@@ -103,15 +116,9 @@ def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
     """
     if overlap not in ("sum", "max", "none"):
         raise ValueError(f"overlap must be 'sum', 'max' or 'none', not {overlap!r}")
-    mesh = sg.graph["mesh"]
-    nodes = [d for _, d in sg.nodes(data=True) if phase is None or d["phase"] == phase]
-    t_math = sp.Add(*(_repeat(d, mesh) * d["local_flops"] for d in nodes)) / C
-    t_hbm = sp.Add(*(_repeat(d, mesh) * d["local_bytes"] for d in nodes)) / W_hbm
+    t_math, t_hbm = work(sg, phase, schedule)
     links = link_times(sg, overlap, phase, latency, schedule, simplify)
     t_comms = _combine(overlap, links.values(), simplify) if links else sp.Integer(0)
-    if "stage" in mesh:       # the schedule's idle fraction (pipeline.SCHEDULES)
-        bubble = pipeline.row(schedule, mesh["stage"].size)["bubble"]
-        t_math, t_hbm = t_math * (1 + bubble), t_hbm * (1 + bubble)
     top = (lambda *xs: sp.Max(*xs)) if simplify else (lambda *xs: sp.Max(*xs, evaluate=False))  # noqa: E731
     if overlap == "none":
         t_step = top(t_math, t_hbm) + t_comms

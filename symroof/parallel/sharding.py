@@ -26,7 +26,7 @@ import sympy as sp
 from ..core import ops
 from ..parallel import axes as axis_table
 from ..parallel.collectives import Axis
-from ..core.symbols import b_act, b_kv, b_param
+from ..core.symbols import b_act, b_kv, b_mask, b_param
 
 # Which tensor dimensions each logical axis shards, in priority order, derived from the one
 # table of mesh axes (axes.py). A tensor uses an axis at most once. The pipeline axis
@@ -265,5 +265,9 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
         written = _local(dims_of(new), target(new), st, hbm=True) * b_kv
     else:
         written = _local(out_dims, out_layout, st, hbm=True) * b_act
-    node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + written
+    if node["op"] == "dropout":     # as core/graph.py and core/backward.py: the forward also writes its
+        mask = _local(out_dims, out_layout, st, hbm=True) * b_mask      # mask; the backward reads dy
+        node["local_bytes"] = written + mask + (written if phase == "backward" else traffic)   # and it
+    else:
+        node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + written
     node["collectives"] = colls

@@ -199,13 +199,17 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
     if key in _PLACED:
         return _PLACED[key]
     order = sorted(range(len(inner)), key=lambda i: -meshlib.ORDER.index(inner[i]))   # innermost first
+    # an axis of degree 1 lies on no physical axis: the same attributes on every slice, so it is
+    # left out of the search (which then shares its memo with the families that lack that axis)
+    order = [j for j in order if degrees[j] > 1]
     inner_first = tuple(degrees[j] for j in order)
     out: set = set()
     for box in meshlib.slices(chip, per_slice):
-        state = tuple(sorted((p.size, p.link, p.ring, p.size) for p in box))
+        state = _left(tuple((p.size, p.link, p.ring, p.size) for p in box), (1,) * len(box))
+        unused = _attrs(tuple(s[:3] for s in state), (1,) * len(state))
         for attrs in _rest(state, inner_first):
             by_axis = dict(zip(order, attrs))
-            out.add(tuple(by_axis[j] for j in range(len(inner))))
+            out.add(tuple(by_axis.get(j, unused) for j in range(len(inner))))
     out = _undominated(out)
     _PLACED[key] = out
     return out
@@ -215,18 +219,48 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
 def _rest(state: tuple, degrees: tuple) -> tuple:
     """Undominated attribute tuples of axes of ``degrees`` (innermost first) laid on what is left.
 
-    ``state`` is one (size, link, ring, room left) per physical axis, sorted: physical axes
-    alike are interchangeable, so sorting lets every arrangement that differs only by swapping
-    them share one memo entry.
+    ``state`` is one (size, link, ring, room left) per physical axis with room left (``_left``),
+    sorted: physical axes alike are interchangeable, so sorting lets every arrangement that
+    differs only by swapping them share one memo entry.
     """
     if not degrees:
-        return ((),) if all(s[3] == 1 for s in state) else ()
+        return ((),) if not state else ()
     props = tuple(s[:3] for s in state)          # what an axis's attributes depend on (not the room)
+    if len(degrees) == 1:           # the outermost axis takes all the room left, or none fits
+        room = tuple(s[3] for s in state)
+        return ((_attrs(props, room),),) if math.prod(room) == degrees[0] else ()
     # many factorings give the same attributes and leave the same room: recurse once per pair
-    pairs = {(_attrs(props, f), tuple(sorted((s[0], s[1], s[2], s[3] // x) for s, x in zip(state, f))))
-             for f in meshlib._factorings(degrees[0], tuple(s[3] for s in state))}
+    pairs = {(_attrs(props, f), _left(state, f)) for f in _distinct_factorings(degrees[0], state)}
     found = {(head,) + tail for head, left in pairs for tail in _rest(left, degrees[1:])}
     return tuple(_undominated(found))
+
+
+def _left(state: tuple, factors: tuple) -> tuple:
+    """The state after an axis takes ``factors``, in a canonical form so that more placements share
+    a memo entry: a used-up physical axis goes (nothing more can lie on it), and a partly used one
+    forgets its length and ring (no later axis can use all of it, so none wraps around it)."""
+    out = []
+    for s, x in zip(state, factors):
+        room = s[3] // x
+        if room > 1:
+            out.append(s if room == s[0] else (0, s[1], False, room))
+    return tuple(sorted(out))
+
+
+@lru_cache(maxsize=65536)
+def _distinct_factorings(degree: int, state: tuple) -> tuple:
+    """``degree`` as one factor per physical axis of ``state`` (each dividing its room), up to
+    swapping alike axes: among equal entries of the sorted state the factors do not increase, as
+    any other order gives the same attributes and leaves the same room."""
+    if not state:
+        return ((),) if degree == 1 else ()
+    out = []
+    for f in meshlib._divisors(state[0][3]):
+        if degree % f == 0:
+            for rest in _distinct_factorings(degree // f, state[1:]):
+                if len(state) < 2 or state[1] != state[0] or rest[0] <= f:
+                    out.append((f,) + rest)
+    return tuple(out)
 
 
 def _undominated(rows: set) -> list:
