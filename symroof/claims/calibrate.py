@@ -52,7 +52,6 @@ def _sub(expr, nums: dict):
 def step_parts(run, nums: dict, sg=None):
     """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
     from ..parallel import step_model
-    from ..parallel.sharding import shard
 
     chip = run.chip
     opts = step_model.Options(
@@ -62,15 +61,10 @@ def step_parts(run, nums: dict, sg=None):
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
         spans=dict(run.spans or {}), overlapped=run.overlap,
         collective_matmul=chip.collective_matmul)
-    if sg is None:
-        from .published import _built
+    if sg is None:             # the ceiling keeps fused; sharded once per shape of run (sharded_family.py)
+        from .sharded_family import sharded
 
-        sg = shard(_built(run.model, "causal", run.attention_kernel), run.mesh)   # the ceiling keeps fused
-        if run.recompute != "none":
-            from ..core.recompute import apply
-
-            sg = apply(sg, run.recompute)
-        sg = numeric(sg, nums)
+        sg = sharded(run, nums, run.attention_kernel)
     return step_model.parts(sg, nums, opts)
 
 
@@ -115,12 +109,19 @@ def _loss(results, eta_mm, t_dcn) -> float:
 
 
 def _golden(f, lo: float, hi: float, steps: int = 50) -> float:
-    """Minimise a unimodal ``f`` on [lo, hi] by golden-section search."""
+    """Minimise a unimodal ``f`` on [lo, hi] by golden-section search (each point's value
+    computed once: every step reuses one of the last step's two points)."""
+    seen: dict = {}
+
+    def value(x: float) -> float:
+        if x not in seen:
+            seen[x] = f(x)
+        return seen[x]
     a, b = lo, hi
     g = (math.sqrt(5) - 1) / 2
     c, d = b - g * (b - a), a + g * (b - a)
     for _ in range(steps):
-        if f(c) < f(d):
+        if value(c) < value(d):
             b, d = d, c
             c = b - g * (b - a)
         else:

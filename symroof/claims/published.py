@@ -278,12 +278,19 @@ def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
     return _counts(run.model)[convention or run.flops]
 
 
-@lru_cache(maxsize=64)       # per model, every convention (symbolic in B and T)
 def _counts(model) -> dict:
+    from ..core.graph import Structure
+
+    return _structure_counts(Structure.of(model))
+
+
+@lru_cache(maxsize=64)       # per model structure, every convention (symbolic in the model's sizes, B and T)
+def _structure_counts(structure) -> dict:
     from ..core import derive
+    from ..core.graph import build
     from ..core.recompute import apply
 
-    causal, full = _built(model, "causal"), _built(model, "full")
+    causal, full = build(structure, "causal"), build(structure, "full")
     core = {"causal": derive.attention_core(causal), "full": derive.attention_core(full)}
     six_n = derive.flops(causal, None, "6N")
     return {
@@ -312,28 +319,26 @@ def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
     from ..parallel import roofline
     from ..io.bind import evaluate
-    from ..parallel.sharding import shard
     from ..core.symbols import C
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core. The graph's
     # numbers go in before the roofline's Max is formed (exact, and far faster than a symbolic Max).
-    from .calibrate import numeric, step_parts
+    # The replayed forward ops of recompute are work the hardware must do (sharded_family.py:
+    # sharded once per shape of run, this run's numbers put in exactly).
+    from .calibrate import step_parts
+    from .sharded_family import exact, plain, sharded
 
-    sg = shard(_graph(run, "causal"), run.mesh)
-    if run.recompute != "none":      # the replayed forward ops are work the hardware must do
-        from ..core.recompute import apply
-
-        sg = apply(sg, run.recompute)
-    sg = numeric(sg, nums)
+    sg = sharded(run, nums)
     # the numbers are in: the step's Max is taken exactly in fractions, not simplified by SymPy
     terms = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
     seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * nums[C]
-    ceilings = {conv: evaluate(model_flops(run, conv), nums) / (capacity * t_step) for conv in CONVENTIONS}
-    flops = evaluate(model_flops(run), nums)
+    numbers = plain(nums)
+    ceilings = {conv: exact(model_flops(run, conv), nums, numbers) / (capacity * t_step) for conv in CONVENTIONS}
+    flops = exact(model_flops(run), nums, numbers)
     measured_step = flops / (capacity * run.measured_mfu)
     from .run_checks import _check_throughput
 

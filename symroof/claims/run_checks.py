@@ -4,6 +4,7 @@ throughputs that disagree with the MFU, and card paths relative to the runs file
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import CardError
@@ -113,9 +114,16 @@ def _tensor_names(model) -> list:
     found = cache.load_data("tensor_names", key)
     if isinstance(found, list) and all(isinstance(n, str) for n in found):
         return found
-    from ..core.recompute import tensor_names
-    from .published import _built
+    from ..core.graph import Structure
 
-    names = list(tensor_names(_built(model, "causal")))
+    names = list(_structure_names(Structure.of(model)))
     cache.store_data("tensor_names", key, names)
     return names
+
+
+@lru_cache(maxsize=None)      # the names follow from the graph, so from the model's structure
+def _structure_names(structure) -> tuple:
+    from ..core.graph import build
+    from ..core.recompute import tensor_names
+
+    return tuple(tensor_names(build(structure, "causal")))

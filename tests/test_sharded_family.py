@@ -1,0 +1,59 @@
+"""A run's sharded graph from its family (sharded once with symbolic mesh sizes, numbers put in
+per run) against sharding with the run's own sizes and substituting, and exact polynomial
+evaluation against hand arithmetic."""
+
+from fractions import Fraction
+
+import pytest
+import sympy as sp
+
+from symroof.claims import calibrate
+from symroof.claims.published import _built, load_runs, values
+from symroof.claims.sharded_family import sharded
+from symroof.core import recompute
+from symroof.io.fractions_eval import Polynomial
+from symroof.parallel.sharding import shard
+
+B, T, D, X = sp.symbols("B T D X", positive=True)
+
+
+def test_polynomial_value_is_exact():
+    # 3·2·3·4/(2·8) + 4²/8² = 72/16 + 16/64 = 9/2 + 1/4 = 19/4
+    p = Polynomial.of(3 * B * T * D / (2 * X) + D**2 / X**2)
+    assert p.value({B: 2, T: 3, D: 4, X: 8}) == sp.Rational(19, 4)
+    assert p.value({B: 2, T: 3, D: Fraction(1, 2), X: 8}) == sp.Rational(9, 16) + sp.Rational(1, 256)
+    assert p.value({B: 2, T: 3, D: 4}) is None                       # X has no value
+    assert Polynomial.of(sp.sqrt(B) * T) is None                      # a root is not a polynomial term
+    assert Polynomial.of(sp.Integer(0)).value({}) == 0
+    # a product with a sum in it is multiplied out: 2·3·(4 + 1)²/5 = 30
+    assert Polynomial.of(B * T * (D + 1)**2 / X).value({B: 2, T: 3, D: 4, X: 5}) == 30
+
+
+def _direct(run, kernel):
+    sg = shard(_built(run.model, "causal", kernel), run.mesh)
+    if run.recompute != "none":
+        sg = recompute.apply(sg, run.recompute)
+    return calibrate.numeric(sg, values(run))
+
+
+@pytest.mark.parametrize("pick", [
+    lambda r: "stage" in r.mesh and r.schedule == "interleaved",
+    lambda r: any(a.link == "dcn" for a in r.mesh.values()),
+    lambda r: isinstance(r.recompute, tuple),
+    lambda r: r.recompute == "selective",
+    lambda r: r.attention_kernel == "eager",
+    lambda r: "seq" in r.mesh,
+])
+def test_family_graph_equals_sharding_the_run_itself(pick):
+    run = next(r for r in load_runs() if pick(r))
+    for kernel in ("fused", run.attention_kernel):
+        direct, family = _direct(run, kernel), sharded(run, values(run), kernel)
+        assert list(direct.nodes) == list(family.nodes)
+        for name, d in direct.nodes(data=True):
+            f = family.nodes[name]
+            for key in ("local_flops", "local_bytes", "local_vector_flops", "repeat"):
+                if key in d:
+                    assert f[key] == d[key] and f[key].is_Rational, (run.name, name, key)
+            assert [(c.kind, c.axes, c.tensor, c.volume) for c in d.get("collectives", ())] == \
+                   [(c.kind, c.axes, c.tensor, c.volume) for c in f.get("collectives", ())]
+        assert family.graph["sizes"] == direct.graph["sizes"] and family.graph["mesh"] is run.mesh
