@@ -7,15 +7,17 @@ from ..errors import CardError
 from .commands import settings as _settings
 
 
-def plan_result(args):
-    """The plan for the command line's model, chip and run: (result, model card, chip card)."""
+def plan_result(args, card=None, chip=None):
+    """The plan for the command line's model, chip and run: (result, model card, chip card).
+    ``card`` and ``chip``: the command's cards when already read."""
     from ..io.chips import override_chip
     from ..io.catalog import load_chip, load_model
     from ..io.readers import dumps_finite as _dumps
     from ..search.plan import Options, parse_mesh, plan
     from ..io.run import RunSettings
 
-    card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
+    if card is None or chip is None:
+        card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
     search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items() if k in RunSettings.__dataclass_fields__
                                         and v is not None and not (k == "recompute" and search_recompute)})
@@ -53,7 +55,7 @@ def cached_plan(args):
     found = cache.load_data("plan", fields)
     if isinstance(found, dict):
         return Plan(found), card, chip
-    result, card, chip = plan_result(args)
+    result, card, chip = plan_result(args, card, chip)
     cache.store_data("plan", fields, result)
     return result, card, chip
 
