@@ -1,9 +1,10 @@
 """Byte-compile symroof's modules before a benchmark times anything.
 
 ``import sympy``, the baseline every benchmark divides by, reads SymPy's compiled modules, which
-``pip install`` wrote. symroof installed the same way is compiled too; run from a checkout under
-``PYTHONDONTWRITEBYTECODE`` (as on the CI machines) it would instead compile every one of its
-modules again in each process, which no user of an installed symroof pays. Compiling first
+``pip install`` wrote. symroof installed the same way is compiled too; run from a checkout with
+``PYTHONDONTWRITEBYTECODE`` set (as on the machine these benchmarks were measured on) it would
+instead compile every one of its modules again in each process, which no user of an installed
+symroof pays. Compiling first
 (into the ignored ``__pycache__`` folders) compares like with like.
 """
 

@@ -46,7 +46,8 @@ def test_no_recompute_matches_korthikanti():
 
 def test_a_cards_dropout_key_gives_korthikantis_gpt_layer():
     """A card saying ``dropout: true`` (the published Megatron GPT rows) builds the layer Korthikanti
-    et al. count: its masks and dropout outputs make s·b·h·(34 + 5·a·s/h)/t bytes (section 4.1, eq. 1)."""
+    et al. count: its masks and dropout outputs make s·b·h·(34 + 5·a·s/h)/t bytes per chip (section 4.1's
+    count, every activation split t ways as with tensor and sequence parallelism together)."""
     from symroof.io.cards import model_from_dict
 
     gpt = {"name": "gpt-22b", "architecture": "llama", "mlp": "plain", "n_layers": 48, "d_model": 6144,

@@ -200,7 +200,7 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
         return _PLACED[key]
     order = sorted(range(len(inner)), key=lambda i: -meshlib.ORDER.index(inner[i]))   # innermost first
     # an axis of degree 1 lies on no physical axis: the same attributes on every slice, so it is
-    # left out of the search (which then shares its memo with the families that lack that axis)
+    # left out of the search (whose memo, _rest's, then serves the families that lack that axis)
     order = [j for j in order if degrees[j] > 1]
     inner_first = tuple(degrees[j] for j in order)
     out: set = set()
