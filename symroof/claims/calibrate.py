@@ -50,8 +50,11 @@ def _sub(expr, nums: dict):
 
 
 def step_parts(run, nums: dict, sg=None):
-    """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
-    from ..parallel import step_model
+    """The step model's parts for this run (parallel/step_model.py), options from the chip card,
+    computed with its numbers (parallel/step_numbers.py; ``sg``: the run's graph for its attention
+    kernel with exact numbers in, ``sharded(..., exact=True)``)."""
+    from ..parallel import step_model, step_numbers
+    from .sharded_family import sharded
 
     chip = run.chip
     opts = step_model.Options(
@@ -62,10 +65,11 @@ def step_parts(run, nums: dict, sg=None):
         spans=dict(run.spans or {}), overlapped=run.overlap,
         collective_matmul=chip.collective_matmul)
     if sg is None:             # the ceiling keeps fused; sharded once per shape of run (sharded_family.py)
-        from .sharded_family import sharded
-
-        sg = sharded(run, nums, run.attention_kernel)
-    return step_model.parts(sg, nums, opts)
+        sg = sharded(run, nums, run.attention_kernel, exact=True)
+    try:
+        return step_numbers.parts(sg, nums, opts)
+    except step_numbers.NotExact:        # a number the exact path does not take: SymPy's
+        return step_model.parts(sharded(run, nums, run.attention_kernel), nums, opts)
 
 
 # ----------------------------------------------------------------------------- fitting

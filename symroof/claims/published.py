@@ -318,22 +318,26 @@ def values(run: PublishedRun) -> dict:
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
     from ..parallel import roofline
-    from ..io.bind import evaluate
+    from ..io.bind import evaluate, exact as to_sympy
     from ..core.symbols import C
 
     nums = values(run)
-    # The least work the hardware must do: the causal half of the attention core. The graph's
-    # numbers go in before the roofline's Max is formed (exact, and far faster than a symbolic Max).
-    # The replayed forward ops of recompute are work the hardware must do (sharded_family.py:
-    # sharded once per shape of run, this run's numbers put in exactly).
+    # The least work the hardware must do: the causal half of the attention core. The replayed
+    # forward ops of recompute are work the hardware must do (sharded_family.py: sharded once per
+    # shape of run, this run's numbers put in exactly). roofline.step's terms are computed with the
+    # numbers (parallel/step_numbers.py: exact ints and Fractions, the same values as the symbolic
+    # terms evaluated).
+    from ..parallel import step_numbers
     from .calibrate import step_parts
     from .sharded_family import exact, plain, sharded
 
-    sg = sharded(run, nums)
-    # the numbers are in: the step's Max is taken exactly in fractions, not simplified by SymPy
-    terms = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
-    seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
-    t_step = seconds["t_step"]
+    sg = sharded(run, nums, exact=True)
+    try:
+        seconds = step_numbers.roofline_terms(sg, nums, run.schedule)
+    except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
+        terms = roofline.step(sharded(run, nums), overlap="sum", schedule=run.schedule, simplify=False)
+        seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
+    t_step = to_sympy(seconds["t_step"])
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * nums[C]
     numbers = plain(nums)
