@@ -108,8 +108,9 @@ def target_step(result) -> tuple[float, bool]:
     return result.t_measured, False
 
 
-def _loss(results, eta_mm, t_dcn) -> float:
-    return sum(math.log(r.parts.step(eta_mm, 1.0, t_dcn) / target_step(r)[0]) ** 2 for r in results)
+def _loss(rows, eta_mm, t_dcn) -> float:
+    """Squared log step error over ``rows``: (parts, target step seconds) of each fit run."""
+    return sum(math.log(parts.step(eta_mm, 1.0, t_dcn) / target) ** 2 for parts, target in rows)
 
 
 def _golden(f, lo: float, hi: float, steps: int = 50) -> float:
@@ -151,11 +152,12 @@ def fit(results) -> tuple[float, float]:
 
 def _fit(results) -> tuple[float, float]:
     eta_mm, t_dcn = 1.0, 0.0
+    rows = [(r.parts, target_step(r)[0]) for r in results]
     free_dcn = sum(r.parts.dcn_steps > 0 for r in results) >= 3    # else the data cannot measure it
     for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
-        eta_mm = _golden(lambda x: _loss(results, x, t_dcn), *BOUNDS["eta_mm"])
+        eta_mm = _golden(lambda x: _loss(rows, x, t_dcn), *BOUNDS["eta_mm"])
         if free_dcn:
-            t_dcn = _golden(lambda x: _loss(results, eta_mm, x), *BOUNDS["t_dcn"])
+            t_dcn = _golden(lambda x: _loss(rows, eta_mm, x), *BOUNDS["t_dcn"])
     return eta_mm, t_dcn
 
 
