@@ -19,6 +19,7 @@ symbolic, a number that is not rational): the caller then takes the symbolic pat
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 from functools import lru_cache
 
@@ -52,18 +53,30 @@ def _over(a, b):
 
 class Rates:
     """The run's hardware numbers the rules need, exact: per-link bandwidths (collectives.LINKS and
-    ONE_WAY), C, W_hbm, and the byte widths of activations and of the optimizer's state."""
+    ONE_WAY), C, W_hbm, the byte widths; and each collective's seconds per byte over its axes,
+    worked out once per kind and axes."""
 
-    def __init__(self, nums: dict):
+    def __init__(self, nums: dict, mesh: dict):
         self.nums = nums
+        self.mesh = mesh
         self.link = {link: exact(w.xreplace(nums)) for link, w in LINKS.items()}
         self.one_way = {link: exact(w.xreplace(nums)) for link, w in ONE_WAY.items()}
+        self._per_byte: dict = {}
 
     def __getitem__(self, symbol):
         try:
             return exact(self.nums[symbol])
         except KeyError:
             raise NotExact(symbol) from None
+
+    def per_byte(self, kind: str, axes: tuple, ring_factor: bool = False) -> tuple[int, int]:
+        """Seconds per byte of volume, as (numerator, denominator): the rule is linear in it."""
+        key = (kind, axes, ring_factor)
+        got = self._per_byte.get(key)
+        if got is None:
+            f = Fraction(collective_seconds(kind, 1, [self.mesh[a] for a in axes], self, ring_factor))
+            got = self._per_byte[key] = (f.numerator, f.denominator)
+        return got
 
 
 _COST = {kind: exact(factor) for kind, factor in COST.items()}
@@ -114,37 +127,46 @@ def _activation(sg, rates: Rates):
 
 def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     """``roofline.step(sg, "sum", schedule=schedule)`` evaluated at ``nums``: the same keys in the
-    same order, each an exact int or Fraction."""
-    rates = Rates(nums)
+    same order, each an exact int or Fraction. Exact, so summed in any grouping: the bytes of each
+    kind of collective over each set of axes first, then times its seconds per byte."""
     mesh = sg.graph["mesh"]
+    rates = Rates(nums, mesh)
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
+    # every sum in units of 1/stages: a node repeated per layer counts its repeats, one that
+    # is not repeated (the embedding, the head) counts ``stages``; divided by ``stages`` at the end
     flops = hbm = 0
-    per_axis: dict = {}
+    moved: dict = {}          # axes -> kind -> bytes (x stages)
     critical: dict = {}
     for _, d in sg.nodes(data=True):
         repeat = exact(d["repeat"])
-        repeat = _over(repeat, stages) if repeat != 1 else repeat
-        flops += repeat * exact(d["local_flops"])
-        hbm += repeat * exact(d["local_bytes"])
+        weight = repeat if repeat != 1 else stages
+        flops += weight * exact(d["local_flops"])
+        hbm += weight * exact(d["local_bytes"])
         for c in d.get("collectives", ()):
-            key = "+".join(c.axes)
-            time = repeat * collective_seconds(c.kind, exact(c.volume), [mesh[a] for a in c.axes], rates)
-            per_axis[key] = per_axis.get(key, 0) + time
+            volume = weight * exact(c.volume)
+            kinds = moved.setdefault(c.axes, {})
+            kinds[c.kind] = kinds.get(c.kind, 0) + volume
             if c.on_critical_path:
-                critical[key] = critical.get(key, 0) + time
-    t_math, t_hbm = _over(flops, rates[sy.C]), _over(hbm, rates[sy.W_hbm])
+                kinds = critical.setdefault(c.axes, {})
+                kinds[c.kind] = kinds.get(c.kind, 0) + volume
+
+    def seconds(axes, kinds: dict):
+        return sum(Fraction(v * n, d) for v, (n, d) in ((v, rates.per_byte(kind, axes)) for kind, v in kinds.items()))
+    per_axis = {axes: _over(seconds(axes, kinds), stages) for axes, kinds in moved.items()}
+    t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
+    stage = ("stage",)
     if "stage" in mesh:
         row = _row(schedule, stages, exact(nums[sy.n_micro]), exact(nums[sy.n_virtual]))
         t_math, t_hbm = t_math * (1 + row["bubble"]), t_hbm * (1 + row["bubble"])
         act = _over(_activation(sg, rates), exact(nums[sy.n_micro]))
         sends = 2 * row["sends_per_step"] * collective_seconds("SendRecv", act, [mesh["stage"]], rates)
-        per_axis["stage"] = per_axis.get("stage", 0) + sends
+        per_axis[stage] = per_axis.get(stage, 0) + sends
     links: dict = {}
-    for key, time in per_axis.items():
-        link = mesh[key.split("+")[0]].link
+    for axes, time in per_axis.items():
+        link = mesh[axes[0]].link
         links[link] = links.get(link, 0) + time
     t_comms = sum(links.values()) if links else 0
-    t_critical = sum(t for key, t in critical.items() if key != "stage")
+    t_critical = _over(sum(seconds(axes, kinds) for axes, kinds in critical.items() if axes != stage), stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
 
@@ -152,17 +174,25 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
 # ----------------------------------------------------------------------------- the step model
 
 
+def _hops(axes: tuple, mesh: dict) -> float:
+    """``float(hops(...))`` of the axes: exact for axes over one physical axis each, else SymPy's root."""
+    return _axes_hops(tuple(mesh[a] for a in axes))
+
+
 @lru_cache(maxsize=4096)
-def _hops(axes: tuple) -> float:
-    """``float(hops(axes))``: exact for axes over one physical axis each, else SymPy's root."""
+def _axes_hops(axes: tuple) -> float:
     if all(exact(a.n_physical) == 1 for a in axes):
         return float(sum(_over(exact(a.size), 2) if a.wrap else exact(a.size) - 1 for a in axes))
     return float(hops(list(axes)))
 
 
 def _bandwidth(c, mesh, rates: Rates, opts: Options) -> float:
-    """``step_model._bandwidth`` with numbers."""
-    t = float(collective_seconds(c.kind, exact(c.volume), [mesh[a] for a in c.axes], rates, ring_factor=True))
+    """``step_model._bandwidth`` with numbers: the collective's exact seconds as a float (one
+    correctly rounded division of integers, as ``float`` of the Fraction is), the span's factor
+    in floats as there."""
+    n, d = rates.per_byte(c.kind, c.axes, True)
+    volume = exact(c.volume)
+    t = volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
     spanned = [a for a in c.axes if a in opts.spans and mesh[a].link == "dcn"]
     if spanned:
         inner = opts.spans[spanned[0]]
@@ -173,9 +203,12 @@ def _bandwidth(c, mesh, rates: Rates, opts: Options) -> float:
 
 def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
     """``step_model.parts(sg, nums, opts)``, the same floats, from a graph whose costs are numbers."""
-    rates = Rates(nums)
-    mesh = sg.graph["mesh"]
+    given = sg.graph["mesh"]
+    rates = Rates(nums, given)
+    # the mesh's sizes as Python ints for the float rules (kernels, ring steps): the same floats
+    mesh = {name: replace(a, size=exact(a.size), n_physical=exact(a.n_physical)) for name, a in given.items()}
     stages = int(mesh["stage"].size) if "stage" in mesh else 1
+    efficiency: dict = {}       # a signature's kernel efficiency (nodes of one signature share it)
     sizes = {k: float(v) for k, v in sg.graph["sizes"].items() if not getattr(v, "free_symbols", None)}
     peak, hbm_rate = float(rates[sy.C]), float(rates[sy.W_hbm])
     matmul, memory = [], 0.0
@@ -194,11 +227,14 @@ def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
         times = per_stage
         mm = 0.0
         if d["op"] == "contraction" and flops:
-            if kernels.is_attention_core(d["sig"]):
-                eff = opts.attention_efficiency
-            else:
-                m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
-                eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+            eff = efficiency.get(d["sig"])
+            if eff is None:
+                if kernels.is_attention_core(d["sig"]):
+                    eff = opts.attention_efficiency
+                else:
+                    m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
+                    eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+                efficiency[d["sig"]] = eff
             mm = times * flops / (peak * eff)
             matmul.append((mm, times * hbm))
         else:
@@ -209,7 +245,7 @@ def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
             count = per_stage * (opts.microbatches if c.on_critical_path else 1)
             hidden = bool(set(c.axes) & overlapped)     # the source overlaps it, latency too
             if not hidden:
-                latency += count * (_hops(tuple(mesh[a] for a in c.axes)) * opts.t_hop + opts.t_launch)
+                latency += count * (_hops(c.axes, given) * opts.t_hop + opts.t_launch)
             if link == "dcn" and not hidden:
                 dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
             if c.on_critical_path and not hidden:
@@ -252,17 +288,17 @@ def _name(opts: Options) -> str:
 
 def _weights(sg, stages: int):
     """Parameters one chip holds, as ``roofline.memory_per_chip`` counts them (forward nodes' weights
-    times their repeats over the stages, over the axes that shard them)."""
+    times their repeats over the stages, over the axes that shard them); summed exactly per
+    divisor, in units of 1/stages as ``roofline_terms`` does."""
     mesh = sg.graph["mesh"]
-    out = 0
+    sizes = sg.graph["sizes"]
+    per_divisor: dict = {}
     for _, d in sg.nodes(data=True):
         if d["phase"] != "forward" or not d["params"]:
             continue
         repeat = exact(d["repeat"])
-        repeat = _over(repeat, stages) if repeat != 1 else repeat
+        weight = repeat if repeat != 1 else stages
         for dims in d["params"].values():
-            n = _numel(dims, sg.graph["sizes"]) * repeat
-            for axis in layout(dims, mesh, weight=True):
-                n = _over(n, exact(mesh[axis].size))
-            out += n
-    return out
+            divisor = math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True))
+            per_divisor[divisor] = per_divisor.get(divisor, 0) + _numel(dims, sizes) * weight
+    return _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
