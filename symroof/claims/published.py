@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -318,7 +319,7 @@ def values(run: PublishedRun) -> dict:
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
     from ..parallel import roofline
-    from ..io.bind import evaluate, exact as to_sympy
+    from ..io.bind import evaluate
     from ..core.symbols import C
 
     nums = values(run)
@@ -336,14 +337,15 @@ def predict(run: PublishedRun) -> Result:
         seconds = step_numbers.roofline_terms(sg, nums, run.schedule)
     except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
         terms = roofline.step(sharded(run, nums), overlap="sum", schedule=run.schedule, simplify=False)
-        seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
-    t_step = to_sympy(seconds["t_step"])
+        seconds = {key: step_numbers.exact(evaluate(expr, nums)) for key, expr in terms.items()}
+    t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
-    capacity = run.chips * nums[C]
     numbers = plain(nums)
-    ceilings = {conv: exact(model_flops(run, conv), nums, numbers) / (capacity * t_step) for conv in CONVENTIONS}
+    capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
+    ceilings = {conv: Fraction(exact(model_flops(run, conv), nums, numbers)) / (capacity * t_step)
+                for conv in CONVENTIONS}
     flops = exact(model_flops(run), nums, numbers)
-    measured_step = flops / (capacity * run.measured_mfu)
+    measured_step = Fraction(flops) / (capacity * step_numbers.exact(run.measured_mfu))
     from .run_checks import _check_throughput
 
     _check_throughput(run, flops, nums[C])

@@ -78,14 +78,15 @@ def plain(values: dict) -> dict:
 
 
 def exact(expr, nums: dict, numbers: dict):
-    """``bind.evaluate(expr, nums)`` (``numbers``: ``plain(nums)``), a polynomial read once per
-    expression and evaluated in integers (a model's FLOP counts, one per convention)."""
+    """``bind.evaluate(expr, nums)`` (``numbers``: ``plain(nums)``) as a Python int or Fraction, a
+    polynomial read once per expression and evaluated in integers (a model's FLOP counts, one per
+    convention)."""
     poly = _polynomial(expr)
-    got = None if poly is None else poly.value(numbers)
+    got = None if poly is None else poly.exact(numbers)
     if got is None:
         from ..io.bind import evaluate
 
-        return evaluate(expr, nums)
+        return _exact(evaluate(expr, nums))
     return got
 
 
