@@ -129,3 +129,18 @@ def test_calibrate_step_parts_is_the_symbolic_parts():
     want = step_model.parts(sharded(run, nums, run.attention_kernel), nums, _options(run))
     got = calibrate.step_parts(run, nums)
     assert repr(got) == repr(want)
+
+
+def test_the_fits_loss_along_t_dcn_is_the_loss_bit_for_bit():
+    """calibrate's loss along t_dcn (Parts.line: compute and waits kept, the t_dcn term added) gives
+    the same floats as Parts.step for every t, on the runs with scale-out steps."""
+    rows = []
+    for run in RUNS:
+        if any(a.link == "dcn" for a in run.mesh.values()):
+            nums = values(run)
+            rows.append((calibrate.step_parts(run, nums), 1e-3 * (1 + len(rows))))
+    assert len(rows) >= 3
+    for eta in (0.05, 0.6180339887, 1.0):
+        along = calibrate._loss_in_t_dcn(rows, eta)
+        for t in (0.0, 3.7e-6, 2.5e-4, 1e-3):
+            assert along(t) == calibrate._loss(rows, eta, t), (eta, t)

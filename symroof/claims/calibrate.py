@@ -113,6 +113,13 @@ def _loss(rows, eta_mm, t_dcn) -> float:
     return sum(math.log(parts.step(eta_mm, 1.0, t_dcn) / target) ** 2 for parts, target in rows)
 
 
+def _loss_in_t_dcn(rows, eta_mm):
+    """``_loss(rows, eta_mm, t)`` as a function of ``t`` alone, each step along the line
+    ``Parts.line`` gives (the same float operations as ``Parts.step``)."""
+    lines = [(parts.line(eta_mm, 1.0), target) for parts, target in rows]
+    return lambda t: sum(math.log(((c + (e + d * t)) + o) / target) ** 2 for (c, e, d, o), target in lines)
+
+
 def _golden(f, lo: float, hi: float, steps: int = 50) -> float:
     """Minimise a unimodal ``f`` on [lo, hi] by golden-section search (each point's value
     computed once: every step reuses one of the last step's two points)."""
@@ -157,7 +164,7 @@ def _fit(results) -> tuple[float, float]:
     for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
         eta_mm = _golden(lambda x: _loss(rows, x, t_dcn), *BOUNDS["eta_mm"])
         if free_dcn:
-            t_dcn = _golden(lambda x: _loss(rows, eta_mm, x), *BOUNDS["t_dcn"])
+            t_dcn = _golden(_loss_in_t_dcn(rows, eta_mm), *BOUNDS["t_dcn"])
     return eta_mm, t_dcn
 
 

@@ -87,7 +87,7 @@ class Parts:
 
     _busy: dict = field(default_factory=dict, repr=False)   # eta_mm -> busy seconds (a fit asks often)
     _waits: dict = field(default_factory=dict, repr=False)  # eta_comm -> the sums no eta_mm changes
-    _exposed: dict = field(default_factory=dict, repr=False)   # (eta_mm, eta_comm) -> exposed, less the latency
+    _exposed: dict = field(default_factory=dict, repr=False)   # (eta_mm, eta_comm) -> exposed but for t_dcn
 
     def compute(self, eta_mm: float = 1.0) -> float:
         if eta_mm not in self._busy:
@@ -96,8 +96,11 @@ class Parts:
         return self._busy[eta_mm] * (1 + self.bubble)
 
     def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
-        # the same float operations in the same order for every (eta_mm, eta_comm, t_dcn); each sum
-        # kept for the arguments it depends on, so a fit's repeated calls skip them
+        return self._waits_at(eta_mm, eta_comm) + self.dcn_steps * t_dcn
+
+    def _waits_at(self, eta_mm: float, eta_comm: float) -> float:
+        """``exposed`` but for its t_dcn term. The same float operations in the same order for every
+        argument; each sum kept for the arguments it depends on, so a fit's repeated calls skip them."""
         key = (eta_mm, eta_comm)
         out = self._exposed.get(key)
         if out is None:
@@ -113,8 +116,8 @@ class Parts:
             out += tail
             out += background
             out += max(0.0, hideable - hide)
-            self._exposed[key] = out
-        return out + self.latency + self.dcn_steps * t_dcn
+            out = self._exposed[key] = out + self.latency
+        return out
 
     def _fixed(self, eta_comm: float) -> tuple:
         """The sums of ``exposed`` that depend on ``eta_comm`` alone."""
@@ -128,6 +131,11 @@ class Parts:
 
     def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
         return self.compute(eta_mm) + self.exposed(eta_mm, eta_comm, t_dcn) + self.optimizer
+
+    def line(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> tuple:
+        """``(c, e, d, o)`` with ``step(eta_mm, eta_comm, t) == (c + (e + d * t)) + o`` for every
+        ``t`` (the very float operations of ``step``): a fit along t_dcn evaluates only that."""
+        return self.compute(eta_mm), self._waits_at(eta_mm, eta_comm), self.dcn_steps, self.optimizer
 
     def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> dict:
         compute = self.compute(eta_mm)
