@@ -25,14 +25,14 @@ class Family:
         self.sg = sg
         self.sizes = sizes                       # axis -> its size symbol
         exprs: dict = {}                         # expression -> slot (nodes share many)
-        self.slots = []                          # (node, key, slot)
+        self.slots = []                          # (node, [(key, slot)])
         self.collectives = []                    # (node, [(collective, slot)])
 
         def slot(expr) -> int:
             expr = expr if isinstance(expr, sp.Basic) else sp.Integer(expr)
             return exprs.setdefault(expr, len(exprs))
         for name, d in sg.nodes(data=True):
-            self.slots += [(name, key, slot(d[key])) for key in _KEYS if key in d]
+            self.slots.append((name, [(key, slot(d[key])) for key in _KEYS if key in d]))
             if "collectives" in d:
                 self.collectives.append((name, [(c, slot(c.volume)) for c in d["collectives"]]))
         self.exprs = list(exprs)
@@ -58,8 +58,10 @@ class Family:
             got = [v if v is not None else _sub(e, values) for v, e in zip(got, self.exprs)]
         out = self.sg.copy()
         nodes = out.nodes
-        for name, key, i in self.slots:
-            nodes[name][key] = got[i]
+        for name, keys in self.slots:
+            d = nodes[name]
+            for key, i in keys:
+                d[key] = got[i]
         for name, colls in self.collectives:
             nodes[name]["collectives"] = [Collective(c.kind, c.axes, c.tensor, got[i]) for c, i in colls]
         if exact:

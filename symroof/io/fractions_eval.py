@@ -117,6 +117,10 @@ class Polynomial:
                     total, common = total * den + num * common, common * den
         except KeyError:
             return None
+        if type(total) is int and type(common) is int:     # the usual case: no Fraction to normalise
+            whole, rest = divmod(total, common)
+            if not rest:
+                return whole
         got = Fraction(total, common)
         return got.numerator if got.denominator == 1 else got
 
