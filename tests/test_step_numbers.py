@@ -144,3 +144,21 @@ def test_the_fits_loss_along_t_dcn_is_the_loss_bit_for_bit():
         along = calibrate._loss_in_t_dcn(rows, eta)
         for t in (0.0, 3.7e-6, 2.5e-4, 1e-3):
             assert along(t) == calibrate._loss(rows, eta, t), (eta, t)
+
+
+def test_where_the_numeric_path_refuses_validate_takes_the_symbolic_one_to_the_same_numbers(monkeypatch):
+    """A run whose numbers the numeric path will not take (NotExact) is predicted by SymPy's path:
+    the same ceilings, terms and step-model parts."""
+    from symroof.claims import published
+
+    run = next(r for r in RUNS if "stage" in r.mesh and r.attention_kernel == "eager")
+    want = published.predict(run)
+
+    def refuse(*args, **kwargs):
+        raise step_numbers.NotExact("refused for the test")
+    monkeypatch.setattr(step_numbers, "roofline_terms", refuse)
+    monkeypatch.setattr(step_numbers, "parts", refuse)
+    got = published.predict(run)
+    assert (got.t_step, got.terms, got.bound, got.ceilings, got.t_measured) == \
+           (want.t_step, want.terms, want.bound, want.ceilings, want.t_measured)
+    assert repr(got.parts) == repr(want.parts) and got.parts.optimizer > 0
