@@ -50,8 +50,11 @@ def _sub(expr, nums: dict):
 
 
 def step_parts(run, nums: dict, sg=None):
-    """The step model's parts for this run (parallel/step_model.py), options from the chip card."""
-    from ..parallel import step_model
+    """The step model's parts for this run (parallel/step_model.py), options from the chip card,
+    computed with its numbers (parallel/step_numbers.py; ``sg``: the run's graph for its attention
+    kernel with exact numbers in, ``sharded(..., exact=True)``)."""
+    from ..parallel import step_model, step_numbers
+    from .sharded_family import sharded
 
     chip = run.chip
     opts = step_model.Options(
@@ -62,10 +65,11 @@ def step_parts(run, nums: dict, sg=None):
         spans=dict(run.spans or {}), overlapped=run.overlap,
         collective_matmul=chip.collective_matmul)
     if sg is None:             # the ceiling keeps fused; sharded once per shape of run (sharded_family.py)
-        from .sharded_family import sharded
-
-        sg = sharded(run, nums, run.attention_kernel)
-    return step_model.parts(sg, nums, opts)
+        sg = sharded(run, nums, run.attention_kernel, exact=True)
+    try:
+        return step_numbers.parts(sg, nums, opts)
+    except step_numbers.NotExact:        # a number the exact path does not take: SymPy's
+        return step_model.parts(sharded(run, nums, run.attention_kernel), nums, opts)
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -104,8 +108,16 @@ def target_step(result) -> tuple[float, bool]:
     return result.t_measured, False
 
 
-def _loss(results, eta_mm, t_dcn) -> float:
-    return sum(math.log(r.parts.step(eta_mm, 1.0, t_dcn) / target_step(r)[0]) ** 2 for r in results)
+def _loss(rows, eta_mm, t_dcn) -> float:
+    """Squared log step error over ``rows``: (parts, target step seconds) of each fit run."""
+    return sum(math.log(parts.step(eta_mm, 1.0, t_dcn) / target) ** 2 for parts, target in rows)
+
+
+def _loss_in_t_dcn(rows, eta_mm):
+    """``_loss(rows, eta_mm, t)`` as a function of ``t`` alone, each step along the line
+    ``Parts.line`` gives (the same float operations as ``Parts.step``)."""
+    lines = [(parts.line(eta_mm, 1.0), target) for parts, target in rows]
+    return lambda t: sum(math.log(((c + (e + d * t)) + o) / target) ** 2 for (c, e, d, o), target in lines)
 
 
 def _golden(f, lo: float, hi: float, steps: int = 50) -> float:
@@ -147,11 +159,12 @@ def fit(results) -> tuple[float, float]:
 
 def _fit(results) -> tuple[float, float]:
     eta_mm, t_dcn = 1.0, 0.0
+    rows = [(r.parts, target_step(r)[0]) for r in results]
     free_dcn = sum(r.parts.dcn_steps > 0 for r in results) >= 3    # else the data cannot measure it
     for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
-        eta_mm = _golden(lambda x: _loss(results, x, t_dcn), *BOUNDS["eta_mm"])
+        eta_mm = _golden(lambda x: _loss(rows, x, t_dcn), *BOUNDS["eta_mm"])
         if free_dcn:
-            t_dcn = _golden(lambda x: _loss(results, eta_mm, x), *BOUNDS["t_dcn"])
+            t_dcn = _golden(_loss_in_t_dcn(rows, eta_mm), *BOUNDS["t_dcn"])
     return eta_mm, t_dcn
 
 

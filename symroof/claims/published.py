@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -322,24 +323,29 @@ def predict(run: PublishedRun) -> Result:
     from ..core.symbols import C
 
     nums = values(run)
-    # The least work the hardware must do: the causal half of the attention core. The graph's
-    # numbers go in before the roofline's Max is formed (exact, and far faster than a symbolic Max).
-    # The replayed forward ops of recompute are work the hardware must do (sharded_family.py:
-    # sharded once per shape of run, this run's numbers put in exactly).
+    # The least work the hardware must do: the causal half of the attention core. The replayed
+    # forward ops of recompute are work the hardware must do (sharded_family.py: sharded once per
+    # shape of run, this run's numbers put in exactly). roofline.step's terms are computed with the
+    # numbers (parallel/step_numbers.py: exact ints and Fractions, the same values as the symbolic
+    # terms evaluated).
+    from ..parallel import step_numbers
     from .calibrate import step_parts
     from .sharded_family import exact, plain, sharded
 
-    sg = sharded(run, nums)
-    # the numbers are in: the step's Max is taken exactly in fractions, not simplified by SymPy
-    terms = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
-    seconds = {key: evaluate(expr, nums) for key, expr in terms.items()}
+    sg = sharded(run, nums, exact=True)
+    try:
+        seconds = step_numbers.roofline_terms(sg, nums, run.schedule)
+    except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
+        terms = roofline.step(sharded(run, nums), overlap="sum", schedule=run.schedule, simplify=False)
+        seconds = {key: step_numbers.exact(evaluate(expr, nums)) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
-    capacity = run.chips * nums[C]
     numbers = plain(nums)
-    ceilings = {conv: exact(model_flops(run, conv), nums, numbers) / (capacity * t_step) for conv in CONVENTIONS}
+    capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
+    ceilings = {conv: Fraction(exact(model_flops(run, conv), nums, numbers)) / (capacity * t_step)
+                for conv in CONVENTIONS}
     flops = exact(model_flops(run), nums, numbers)
-    measured_step = flops / (capacity * run.measured_mfu)
+    measured_step = Fraction(flops) / (capacity * step_numbers.exact(run.measured_mfu))
     from .run_checks import _check_throughput
 
     _check_throughput(run, flops, nums[C])

@@ -25,36 +25,51 @@ class Family:
         self.sg = sg
         self.sizes = sizes                       # axis -> its size symbol
         exprs: dict = {}                         # expression -> slot (nodes share many)
-        self.slots = []                          # (node, key, slot)
+        self.slots = []                          # (node, [(key, slot)])
         self.collectives = []                    # (node, [(collective, slot)])
 
         def slot(expr) -> int:
             expr = expr if isinstance(expr, sp.Basic) else sp.Integer(expr)
             return exprs.setdefault(expr, len(exprs))
         for name, d in sg.nodes(data=True):
-            self.slots += [(name, key, slot(d[key])) for key in _KEYS if key in d]
+            self.slots.append((name, [(key, slot(d[key])) for key in _KEYS if key in d]))
             if "collectives" in d:
                 self.collectives.append((name, [(c, slot(c.volume)) for c in d["collectives"]]))
         self.exprs = list(exprs)
         self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
+        self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
+                           for k, v in sg.graph["sizes"].items()}
 
-    def numeric(self, nums: dict, mesh: dict):
+    def numeric(self, nums: dict, mesh: dict, exact: bool = False):
         """The family's graph for one run: ``nums`` (every symbol's number) and the run's ``mesh``
-        in; equal, value for value, to ``calibrate.numeric(apply(shard(g, mesh), policy), nums)``."""
+        in; equal, value for value, to ``calibrate.numeric(apply(shard(g, mesh), policy), nums)``.
+        ``exact=True`` leaves the numbers as Python ints and Fractions, not SymPy's (the input of
+        ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression."""
         from ..parallel.sharding import Collective
         from .calibrate import _sub
 
         values = {**nums, **{self.sizes[axis]: a.size for axis, a in mesh.items()}}
         numbers = plain(values)
-        got = [p.value(numbers) if p is not None else None for p in self.polys]
-        got = [v if v is not None else _sub(e, values) for v, e in zip(got, self.exprs)]
+        if exact:
+            got = [p.exact(numbers) if p is not None else None for p in self.polys]
+            got = [v if v is not None else _exact(_sub(e, values)) for v, e in zip(got, self.exprs)]
+        else:
+            got = [p.value(numbers) if p is not None else None for p in self.polys]
+            got = [v if v is not None else _sub(e, values) for v, e in zip(got, self.exprs)]
         out = self.sg.copy()
         nodes = out.nodes
-        for name, key, i in self.slots:
-            nodes[name][key] = got[i]
+        for name, keys in self.slots:
+            d = nodes[name]
+            for key, i in keys:
+                d[key] = got[i]
         for name, colls in self.collectives:
             nodes[name]["collectives"] = [Collective(c.kind, c.axes, c.tensor, got[i]) for c, i in colls]
-        out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
+        if exact:
+            sizes = {k: p.exact(numbers) if p is not None else None for k, p in self.size_polys.items()}
+            out.graph["sizes"] = {k: v if v is not None else _exact(_sub(self.sg.graph["sizes"][k], nums))
+                                  for k, v in sizes.items()}
+        else:
+            out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
         out.graph["mesh"] = mesh
         return out
 
@@ -65,14 +80,15 @@ def plain(values: dict) -> dict:
 
 
 def exact(expr, nums: dict, numbers: dict):
-    """``bind.evaluate(expr, nums)`` (``numbers``: ``plain(nums)``), a polynomial read once per
-    expression and evaluated in integers (a model's FLOP counts, one per convention)."""
+    """``bind.evaluate(expr, nums)`` (``numbers``: ``plain(nums)``) as a Python int or Fraction, a
+    polynomial read once per expression and evaluated in integers (a model's FLOP counts, one per
+    convention)."""
     poly = _polynomial(expr)
-    got = None if poly is None else poly.value(numbers)
+    got = None if poly is None else poly.exact(numbers)
     if got is None:
         from ..io.bind import evaluate
 
-        return evaluate(expr, nums)
+        return _exact(evaluate(expr, nums))
     return got
 
 
@@ -81,6 +97,12 @@ def _polynomial(expr):
     from ..io.fractions_eval import Polynomial
 
     return Polynomial.of(expr)
+
+
+def _exact(v):
+    """A SymPy number as an int or Fraction; anything else (a size left symbolic) as it is."""
+    got = _plain(v)
+    return v if got is None else got
 
 
 def _plain(v):
@@ -120,10 +142,10 @@ def _shard(structure, attention: str, kernel: str, axes: tuple):
     return shard(build(structure, attention, kernel), {name: Axis(name, sizes[name], link) for name, link in axes}), sizes
 
 
-def sharded(run, nums: dict, kernel: str = "fused"):
+def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False):
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
     from ..core.graph import Structure
 
     axes = tuple((name, a.link) for name, a in run.mesh.items())
-    return family(Structure.of(run.model), "causal", kernel, axes, run.recompute).numeric(nums, run.mesh)
+    return family(Structure.of(run.model), "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact)

@@ -227,7 +227,6 @@ def _cost_forward(b: _Builder, name: str) -> None:
     node.update(flops=flops, vector_flops=vector, bytes=read + written)
 
 
-@lru_cache(maxsize=None)
 def build(structure: Structure = Structure(), attention: str = "causal", kernel: str = "fused",
           phase: str = "train") -> nx.DiGraph:
     """The graph of a model with this structure in one phase (see the module docstring).
@@ -237,8 +236,14 @@ def build(structure: Structure = Structure(), attention: str = "causal", kernel:
     FlopCounterMode do. In decode one query attends to all S keys, so both count the same.
     ``kernel="fused"`` keeps the T×S score matrix on chip (FlashAttention and XLA's fused
     attention); ``"eager"`` writes it to HBM and reads it back, as PyTorch's eager attention
-    does. It changes bytes only, never FLOPs. The result is cached: treat it as read-only.
+    does. It changes bytes only, never FLOPs. The result is cached (one graph however the
+    arguments are spelled, defaults included): treat it as read-only.
     """
+    return _build(structure, attention, kernel, phase)
+
+
+@lru_cache(maxsize=None)
+def _build(structure: Structure, attention: str, kernel: str, phase: str) -> nx.DiGraph:
     if attention not in ("causal", "full"):
         raise ValueError(f"attention must be 'causal' or 'full', not {attention!r}")
     if kernel not in ("fused", "eager"):

@@ -96,6 +96,14 @@ class Polynomial:
         None if a symbol has no value."""
         import sympy as sp
 
+        got = self.exact(values)
+        if got is None:
+            return None
+        return sp.Integer(got) if type(got) is int else sp.Rational(got.numerator, got.denominator)
+
+    def exact(self, values: dict):
+        """The exact value as a Python int, or a Fraction when it is not whole; None if a symbol
+        has no value."""
         total, common = 0, 1
         try:
             for num, den, up, down in self.terms:
@@ -109,8 +117,12 @@ class Polynomial:
                     total, common = total * den + num * common, common * den
         except KeyError:
             return None
+        if type(total) is int and type(common) is int:     # the usual case: no Fraction to normalise
+            whole, rest = divmod(total, common)
+            if not rest:
+                return whole
         got = Fraction(total, common)
-        return sp.Integer(got.numerator) if got.denominator == 1 else sp.Rational(got.numerator, got.denominator)
+        return got.numerator if got.denominator == 1 else got
 
 
 def _terms(expr) -> list | None:

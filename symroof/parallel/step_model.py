@@ -86,29 +86,56 @@ class Parts:
     paired: dict = field(default_factory=dict)   # link -> [(collective s, its matmul's s)]: collective matmul
 
     _busy: dict = field(default_factory=dict, repr=False)   # eta_mm -> busy seconds (a fit asks often)
+    _waits: dict = field(default_factory=dict, repr=False)  # eta_comm -> the sums no eta_mm changes
+    _exposed: dict = field(default_factory=dict, repr=False)   # (eta_mm, eta_comm) -> exposed but for t_dcn
 
     def compute(self, eta_mm: float = 1.0) -> float:
         if eta_mm not in self._busy:
-            self._busy[eta_mm] = sum(max(flop / eta_mm, hbm) for flop, hbm in self.matmul) + self.memory
+            self._busy[eta_mm] = sum([hbm if hbm > (x := flop / eta_mm) else x for flop, hbm in self.matmul]) \
+                + self.memory
         return self._busy[eta_mm] * (1 + self.bubble)
 
     def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
-        hide = self.compute(eta_mm)
-        out = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
-        # collective matmul: the transfer is cut into steps that run under the matmul's own steps, so
-        # only what the matmul cannot cover waits (ideal limit: critical_overlap = 1, nothing waits)
-        out += sum((1 - self.critical_overlap) * max(0.0, c / eta_comm - m / eta_mm)
-                   for pairs in self.paired.values() for c, m in pairs)
-        out += sum(t / eta_comm for t in self.tail.values())
+        return self._waits_at(eta_mm, eta_comm) + self.dcn_steps * t_dcn
+
+    def _waits_at(self, eta_mm: float, eta_comm: float) -> float:
+        """``exposed`` but for its t_dcn term. The same float operations in the same order for every
+        argument; each sum kept for the arguments it depends on, so a fit's repeated calls skip them."""
+        key = (eta_mm, eta_comm)
+        out = self._exposed.get(key)
+        if out is None:
+            if eta_comm not in self._waits:
+                self._waits[eta_comm] = self._fixed(eta_comm)
+            critical, tail, background, hideable = self._waits[eta_comm]
+            hide = self.compute(eta_mm)
+            out = critical
+            # collective matmul: the transfer is cut into steps that run under the matmul's own steps, so
+            # only what the matmul cannot cover waits (ideal limit: critical_overlap = 1, nothing waits)
+            out += sum((1 - self.critical_overlap) * max(0.0, c / eta_comm - m / eta_mm)
+                       for pairs in self.paired.values() for c, m in pairs)
+            out += tail
+            out += background
+            out += max(0.0, hideable - hide)
+            out = self._exposed[key] = out + self.latency
+        return out
+
+    def _fixed(self, eta_comm: float) -> tuple:
+        """The sums of ``exposed`` that depend on ``eta_comm`` alone."""
+        critical = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
+        tail = sum(t / eta_comm for t in self.tail.values())
         # The book's "sum" model: collectives on different links do not overlap each other, so
         # what hides behind the compute is their sum; the part a link cannot overlap waits.
         hideable = sum(self.overlap.get(link, 1.0) * t / eta_comm for link, t in self.background.items())
-        out += sum((1 - self.overlap.get(link, 1.0)) * t / eta_comm for link, t in self.background.items())
-        out += max(0.0, hideable - hide)
-        return out + self.latency + self.dcn_steps * t_dcn
+        background = sum((1 - self.overlap.get(link, 1.0)) * t / eta_comm for link, t in self.background.items())
+        return critical, tail, background, hideable
 
     def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
         return self.compute(eta_mm) + self.exposed(eta_mm, eta_comm, t_dcn) + self.optimizer
+
+    def line(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> tuple:
+        """``(c, e, d, o)`` with ``step(eta_mm, eta_comm, t) == (c + (e + d * t)) + o`` for every
+        ``t`` (the very float operations of ``step``): a fit along t_dcn evaluates only that."""
+        return self.compute(eta_mm), self._waits_at(eta_mm, eta_comm), self.dcn_steps, self.optimizer
 
     def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> dict:
         compute = self.compute(eta_mm)

@@ -1,0 +1,304 @@
+"""The ideal roofline's terms and the step model's parts of one run, from its numbers directly.
+
+``roofline.step`` and ``step_model.parts`` build each collective's time as a SymPy expression in
+the bandwidth symbols and put the run's numbers in afterwards; over many runs (``symroof
+validate``) that arithmetic is most of the time. Here the same quantities are computed with the
+numbers from the start, on a graph whose costs are numbers already (``sharded_family.sharded``):
+
+- ``roofline_terms``: ``roofline.step`` (overlap "sum", whole step, no latency floor), each term
+  evaluated: exact Python ints and Fractions, so equal value for value;
+- ``parts``: ``step_model.parts``: each part exact up to the very float conversion the symbolic
+  path makes, then the same float operations in the same order, so equal bit for bit.
+
+The rules are the tables of ``collectives.py`` (COST, SWITCHED, ONE_WAY, LINKS) and
+``pipeline.py``, read here with numbers; tests/test_step_numbers.py checks both paths against
+each other on published runs. ``NotExact`` marks an input this path does not take (a size left
+symbolic, a number that is not rational): the caller then takes the symbolic path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from fractions import Fraction
+from functools import lru_cache
+
+from ..core import symbols as sy
+from ..parallel import pipeline
+from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops
+from ..parallel.sharding import layout
+from ..parallel.step_model import BATCH_AXES, Options, Parts, kernels, ring_steps
+
+
+class NotExact(Exception):
+    """An input the numeric path does not take; the symbolic path gives the answer instead."""
+
+
+def exact(x):
+    """An exact number (int, Fraction, SymPy Integer or Rational) as a Python int or Fraction."""
+    t = type(x)
+    if t is int or t is Fraction:
+        return x
+    if getattr(x, "is_Integer", False):
+        return int(x)
+    if getattr(x, "is_Rational", False):
+        return Fraction(int(x.p), int(x.q))
+    raise NotExact(x)
+
+
+def _over(a, b):
+    """``a / b`` exactly (Python's ``/`` on two ints would round to a float)."""
+    return Fraction(a) / b
+
+
+class Rates:
+    """The run's hardware numbers the rules need, exact: per-link bandwidths (collectives.LINKS and
+    ONE_WAY), C, W_hbm, the byte widths; and each collective's seconds per byte over its axes,
+    worked out once per kind and axes."""
+
+    def __init__(self, nums: dict, mesh: dict):
+        self.nums = nums
+        self.mesh = mesh
+        self.link = {link: exact(w.xreplace(nums)) for link, w in LINKS.items()}
+        self.one_way = {link: exact(w.xreplace(nums)) for link, w in ONE_WAY.items()}
+        self._per_byte: dict = {}
+
+    def __getitem__(self, symbol):
+        try:
+            return exact(self.nums[symbol])
+        except KeyError:
+            raise NotExact(symbol) from None
+
+    def per_byte(self, kind: str, axes: tuple, ring_factor: bool = False) -> tuple[int, int]:
+        """Seconds per byte of volume, as (numerator, denominator): the rule is linear in it."""
+        key = (kind, axes, ring_factor)
+        got = self._per_byte.get(key)
+        if got is None:
+            f = Fraction(collective_seconds(kind, 1, [self.mesh[a] for a in axes], self, ring_factor))
+            got = self._per_byte[key] = (f.numerator, f.denominator)
+        return got
+
+
+_COST = {kind: exact(factor) for kind, factor in COST.items()}
+
+
+def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor: bool = False):
+    """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes'
+    links added, the rule's factor, the switched fabric's AllToAll and the ring factor."""
+    if kind in POINT_TO_POINT:
+        bandwidth = rates.one_way[axes[0].link]
+    else:
+        bandwidth = sum(_over(rates.link[a.link] * exact(a.n_physical), 1 if a.wrap else 2) for a in axes)
+    size = math.prod(exact(a.size) for a in axes)
+    if kind in SWITCHED and all(a.switched or a.link == "dcn" for a in axes):
+        time = SWITCHED[kind](Fraction(size)) * volume / bandwidth
+    else:
+        time = _over(_COST[kind] * volume, bandwidth)
+    if ring_factor:
+        time *= Fraction(size - 1, size)
+    return time
+
+
+@lru_cache(maxsize=None)
+def _row(name, stages: int, microbatches: int, virtual: int) -> dict:
+    """The schedule table's row with numbers, exact (``pipeline.row``)."""
+    return {key: exact(v) for key, v in pipeline.row(name, stages, microbatches, virtual).items()}
+
+
+def _numel(dims, sizes: dict):
+    try:
+        return math.prod(exact(sizes[d]) for d in dims)
+    except KeyError as err:
+        raise NotExact(err) from None
+
+
+def _activation(sg, rates: Rates):
+    """Bytes of one chip's shard of the layer input (the stage-boundary send of one step's batch)."""
+    mesh = sg.graph["mesh"]
+    dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
+    act = _numel(dims, sg.graph["sizes"]) * rates[sy.b_act]
+    for axis in layout(dims, mesh, weight=False):
+        act = _over(act, exact(mesh[axis].size))
+    return act
+
+
+# ----------------------------------------------------------------------------- the ideal roofline
+
+
+def roofline_terms(sg, nums: dict, schedule=None) -> dict:
+    """``roofline.step(sg, "sum", schedule=schedule)`` evaluated at ``nums``: the same keys in the
+    same order, each an exact int or Fraction. Exact, so summed in any grouping: the bytes of each
+    kind of collective over each set of axes first, then times its seconds per byte."""
+    mesh = sg.graph["mesh"]
+    rates = Rates(nums, mesh)
+    stages = exact(mesh["stage"].size) if "stage" in mesh else 1
+    # every sum in units of 1/stages: a node repeated per layer counts its repeats, one that
+    # is not repeated (the embedding, the head) counts ``stages``; divided by ``stages`` at the end
+    flops = hbm = 0
+    moved: dict = {}          # axes -> kind -> bytes (x stages)
+    critical: dict = {}
+    for _, d in sg.nodes(data=True):
+        repeat = exact(d["repeat"])
+        weight = repeat if repeat != 1 else stages
+        flops += weight * exact(d["local_flops"])
+        hbm += weight * exact(d["local_bytes"])
+        for c in d.get("collectives", ()):
+            volume = weight * exact(c.volume)
+            kinds = moved.setdefault(c.axes, {})
+            kinds[c.kind] = kinds.get(c.kind, 0) + volume
+            if c.on_critical_path:
+                kinds = critical.setdefault(c.axes, {})
+                kinds[c.kind] = kinds.get(c.kind, 0) + volume
+
+    def seconds(axes, kinds: dict):
+        return sum(Fraction(v * n, d) for v, (n, d) in ((v, rates.per_byte(kind, axes)) for kind, v in kinds.items()))
+    per_axis = {axes: _over(seconds(axes, kinds), stages) for axes, kinds in moved.items()}
+    t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
+    stage = ("stage",)
+    if "stage" in mesh:
+        row = _row(schedule, stages, exact(nums[sy.n_micro]), exact(nums[sy.n_virtual]))
+        t_math, t_hbm = t_math * (1 + row["bubble"]), t_hbm * (1 + row["bubble"])
+        act = _over(_activation(sg, rates), exact(nums[sy.n_micro]))
+        sends = 2 * row["sends_per_step"] * collective_seconds("SendRecv", act, [mesh["stage"]], rates)
+        per_axis[stage] = per_axis.get(stage, 0) + sends
+    links: dict = {}
+    for axes, time in per_axis.items():
+        link = mesh[axes[0]].link
+        links[link] = links.get(link, 0) + time
+    t_comms = sum(links.values()) if links else 0
+    t_critical = _over(sum(seconds(axes, kinds) for axes, kinds in critical.items() if axes != stage), stages)
+    return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
+            **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
+
+
+# ----------------------------------------------------------------------------- the step model
+
+
+def _hops(axes: tuple, mesh: dict) -> float:
+    """``float(hops(...))`` of the axes: exact for axes over one physical axis each, else SymPy's root."""
+    return _axes_hops(tuple(mesh[a] for a in axes))
+
+
+@lru_cache(maxsize=4096)
+def _axes_hops(axes: tuple) -> float:
+    if all(exact(a.n_physical) == 1 for a in axes):
+        return float(sum(_over(exact(a.size), 2) if a.wrap else exact(a.size) - 1 for a in axes))
+    return float(hops(list(axes)))
+
+
+def _bandwidth(c, mesh, rates: Rates, opts: Options) -> float:
+    """``step_model._bandwidth`` with numbers: the collective's exact seconds as a float (one
+    correctly rounded division of integers, as ``float`` of the Fraction is), the span's factor
+    in floats as there."""
+    n, d = rates.per_byte(c.kind, c.axes, True)
+    volume = exact(c.volume)
+    t = volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
+    spanned = [a for a in c.axes if a in opts.spans and mesh[a].link == "dcn"]
+    if spanned:
+        inner = opts.spans[spanned[0]]
+        fast = min(float(rates[sy.W_ici]), inner * float(rates[sy.W_dcn]))
+        t *= float(rates[sy.W_dcn]) / fast
+    return t
+
+
+def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
+    """``step_model.parts(sg, nums, opts)``, the same floats, from a graph whose costs are numbers."""
+    given = sg.graph["mesh"]
+    rates = Rates(nums, given)
+    # the mesh's sizes as Python ints for the float rules (kernels, ring steps): the same floats
+    mesh = {name: replace(a, size=exact(a.size), n_physical=exact(a.n_physical)) for name, a in given.items()}
+    stages = int(mesh["stage"].size) if "stage" in mesh else 1
+    efficiency: dict = {}       # a signature's kernel efficiency (nodes of one signature share it)
+    sizes = {k: float(v) for k, v in sg.graph["sizes"].items() if not getattr(v, "free_symbols", None)}
+    peak, hbm_rate = float(rates[sy.C]), float(rates[sy.W_hbm])
+    matmul, memory = [], 0.0
+    critical: dict = {}
+    paired: dict = {}
+    background: dict = {}
+    tail: dict = {}
+    latency, dcn_steps = 0.0, 0.0
+    overlapped = set(opts.overlapped)
+    for _, d in sg.nodes(data=True):
+        if d["op"] == "input":
+            continue
+        repeat = float(d["repeat"])
+        per_stage = repeat / stages if repeat != 1 else 1.0
+        flops, hbm = float(d["local_flops"]), float(d["local_bytes"]) / hbm_rate
+        times = per_stage
+        mm = 0.0
+        if d["op"] == "contraction" and flops:
+            eff = efficiency.get(d["sig"])
+            if eff is None:
+                if kernels.is_attention_core(d["sig"]):
+                    eff = opts.attention_efficiency
+                else:
+                    m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
+                    eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+                efficiency[d["sig"]] = eff
+            mm = times * flops / (peak * eff)
+            matmul.append((mm, times * hbm))
+        else:
+            memory += times * hbm
+        for c in d.get("collectives", ()):
+            link = mesh[c.axes[0]].link
+            t = per_stage * _bandwidth(c, mesh, rates, opts)
+            count = per_stage * (opts.microbatches if c.on_critical_path else 1)
+            hidden = bool(set(c.axes) & overlapped)     # the source overlaps it, latency too
+            if not hidden:
+                latency += count * (_hops(c.axes, given) * opts.t_hop + opts.t_launch)
+            if link == "dcn" and not hidden:
+                dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
+            if c.on_critical_path and not hidden:
+                if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
+                    paired.setdefault(link, []).append((t, mm))
+                else:
+                    critical[link] = critical.get(link, 0.0) + t
+                continue
+            background[link] = background.get(link, 0.0) + t
+            if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
+                    and any(a in BATCH_AXES for a in c.axes):
+                last = t / per_stage if repeat != 1 else t
+                tail[link] = tail.get(link, 0.0) + last
+                background[link] -= last
+    if stages > 1:
+        link = mesh["stage"].link
+        row = _row(_name(opts), stages, opts.microbatches, opts.virtual)
+        one_way = float(rates.link[link]) / (2 if link == "ici" else 1)
+        sends = 2 * float(row["sends"]) * float(_activation(sg, rates)) / one_way
+        waits = background if "stage" in overlapped else critical
+        waits[link] = waits.get(link, 0.0) + sends
+        if "stage" not in overlapped:
+            sends_per_step = float(row["sends_per_step"])
+            latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
+            if link == "dcn":
+                dcn_steps += 2 * sends_per_step
+    optimizer = 0.0
+    if opts.optimizer:
+        moved = (2 * rates[sy.b_param] + rates[sy.b_grad] + 2 * rates[sy.b_opt]) * _weights(sg, stages)
+        optimizer = float(moved) / hbm_rate
+    bubble = float(_row(_name(opts), stages, opts.microbatches, opts.virtual)["bubble"]) if stages > 1 else 0.0
+    return Parts(matmul, memory, bubble, critical, background, tail, latency, dcn_steps,
+                 optimizer, dict(opts.overlap), opts.critical_overlap, paired)
+
+
+def _name(opts: Options) -> str:
+    """The pipeline schedule's name, as ``step_model._row`` takes it."""
+    return opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
+
+
+def _weights(sg, stages: int):
+    """Parameters one chip holds, as ``roofline.memory_per_chip`` counts them (forward nodes' weights
+    times their repeats over the stages, over the axes that shard them); summed exactly per
+    divisor, in units of 1/stages as ``roofline_terms`` does."""
+    mesh = sg.graph["mesh"]
+    sizes = sg.graph["sizes"]
+    per_divisor: dict = {}
+    for _, d in sg.nodes(data=True):
+        if d["phase"] != "forward" or not d["params"]:
+            continue
+        repeat = exact(d["repeat"])
+        weight = repeat if repeat != 1 else stages
+        for dims in d["params"].values():
+            divisor = math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True))
+            per_divisor[divisor] = per_divisor.get(divisor, 0) + _numel(dims, sizes) * weight
+    return _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
