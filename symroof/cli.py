@@ -8,7 +8,7 @@ import math
 import sys
 
 from .errors import CardError, SymroofError
-from .report.commands import add_result_commands, settings as _settings
+from .report.commands import add_result_commands, freeze_imported, settings as _settings
 
 
 def _count(args) -> None:
@@ -87,29 +87,20 @@ def _ops(args) -> None:
                 ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
 
 
-def _imported() -> None:
-    """What a command has just imported (SymPy, networkx, symroof's modules) lives as long as the
-    process: taken out of the garbage collector's passes (``gc.freeze``), which would otherwise walk
-    those objects again at every full collection of what the command builds."""
-    import gc
-
-    gc.freeze()
-
-
 def _validate(args) -> None:
     from .claims.published import as_json, validate
     from .report.tables import published_runs
 
-    _imported()
+    freeze_imported()
     results, fits = validate(args.data)
     print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
 
 
 def _calibrate(args) -> None:
     from .claims.calibrate import calibrate_chip
-    from .claims.published import load_runs  # noqa: F401  (imported before the freeze: see _imported)
+    from .claims.published import load_runs  # noqa: F401  (imported before the freeze: see freeze_imported)
 
-    _imported()
+    freeze_imported()
     print(calibrate_chip(args.data, args.chip, write=args.write))
 
 

@@ -149,6 +149,8 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
     from ..parallel.roofline import comms_by_axis, memory_per_chip, work
     from ..parallel.sharding import shard
 
+    _freeze_imported()
+
     sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes, switched))
     if recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
         from ..core.recompute import apply
@@ -188,6 +190,23 @@ def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate
 
 
 _NUMERIC: dict = {}
+
+
+def _freeze_imported() -> None:
+    """Once a plan derives, what it has imported (SymPy, networkx, numpy, symroof) lives as long as
+    the process: taken out of the garbage collector's passes (as report.commands.freeze_imported
+    does for validate), which would otherwise walk it again at every full collection of the
+    expressions built from here on. Once per process; a plan read from the cache never gets here."""
+    if not _FROZEN:
+        import gc
+
+        import numpy  # noqa: F401  (evaluates the families next)
+
+        _FROZEN.append(True)
+        gc.freeze()
+
+
+_FROZEN: list = []
 
 
 def _printer():
