@@ -14,6 +14,10 @@ operands leaves a partial sum that is ReduceScattered (or AllReduced) into the o
 layout; two operands sharding different free dimensions on one axis cannot both stay, so
 one is gathered; an elementwise op that moves an axis from one dimension to another is an
 AllToAll. Nothing is listed per strategy by hand.
+
+Every decision here reads an axis's name and link, never its size: a mesh whose sizes are
+symbols gets the collectives a mesh of numbers gets (claims/sharded_family.py shards each family
+of published runs once on that basis; tests/test_sharded_family.py checks it on every run).
 """
 
 from __future__ import annotations
