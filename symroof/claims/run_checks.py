@@ -106,19 +106,27 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
 
 
 def _tensor_names(model) -> list:
-    """The tensors a list policy may keep, from the model's graph (kept in the on-disk cache by
-    the model's repr: a known model's runs need no graph)."""
+    """The tensors a list policy may keep, from the graph of the model's structure (kept in the
+    on-disk cache by the structure's repr: a known structure's runs need no graph, and the many
+    models of one structure share one entry)."""
+    from ..core.graph import Structure
     from ..io import expression_cache as cache
 
-    key = {"model": repr(model)}
+    structure = Structure.of(model)
+    key = {"structure": repr(structure)}
+    if key["structure"] in _NAMES:
+        return _NAMES[key["structure"]]
     found = cache.load_data("tensor_names", key)
     if isinstance(found, list) and all(isinstance(n, str) for n in found):
-        return found
-    from ..core.graph import Structure
-
-    names = list(_structure_names(Structure.of(model)))
-    cache.store_data("tensor_names", key, names)
+        names = found
+    else:
+        names = list(_structure_names(structure))
+        cache.store_data("tensor_names", key, names)
+    _NAMES[key["structure"]] = names
     return names
+
+
+_NAMES: dict = {}         # this process's, by structure
 
 
 @lru_cache(maxsize=None)      # the names follow from the graph, so from the model's structure
