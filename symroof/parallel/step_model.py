@@ -173,49 +173,85 @@ def _bandwidth(c, mesh, nums, opts: Options) -> float:
     return t
 
 
-def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
-    """Take one sharded training graph apart into the model's numbers (``nums``: every symbol)."""
-    mesh = sg.graph["mesh"]
+class Numbers:
+    """How ``parts`` reads a run's numbers: here each cost is a SymPy expression and the numbers
+    are put in (``nums``: every symbol). ``step_numbers.Exact`` reads a graph whose costs are
+    numbers already, with exact arithmetic, and gives the same floats."""
+
+    def __init__(self, sg: nx.DiGraph, nums: dict):
+        self.nums = nums
+        self.mesh = sg.graph["mesh"]        # what the kernel shapes and ring steps read
+        # dimensions this model has (a size whose symbols the card leaves unbound belongs to a
+        # layer variant the model does not use)
+        self.sizes = {k: _num(v, nums) for k, v in sg.graph["sizes"].items()
+                      if not isinstance(v, sp.Basic) or v.free_symbols <= set(nums)}
+        self.peak, self.hbm_rate = _num(C, nums), _num(W_hbm, nums)
+
+    def number(self, expr) -> float:
+        return _num(expr, self.nums)
+
+    def seconds(self, c, opts: Options) -> float:
+        """One collective's seconds (``_bandwidth``)."""
+        return _bandwidth(c, self.mesh, self.nums, opts)
+
+    def hops(self, axes: tuple) -> float:
+        return _num(hops([self.mesh[a] for a in axes]), self.nums)
+
+    def sends(self, sg: nx.DiGraph, opts: Options) -> tuple[str, float]:
+        return _sends(sg, self.nums, opts)
+
+    def optimizer_bytes(self, sg: nx.DiGraph) -> float:
+        """Bytes the optimizer step moves: weights and state read and written, gradients read."""
+        mem = memory_per_chip(sg)
+        return _num(2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"], self.nums)
+
+
+def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Numbers | None = None) -> Parts:
+    """Take one sharded training graph apart into the model's numbers (``nums``: every symbol;
+    ``numbers``: how they are read, ``Numbers`` by default)."""
+    num = numbers or Numbers(sg, nums)
+    mesh = num.mesh
     stages = int(mesh["stage"].size) if "stage" in mesh else 1
-    # dimensions this model has (a size whose symbols the card leaves unbound belongs to a layer
-    # variant the model does not use)
-    sizes = {k: _num(v, nums) for k, v in sg.graph["sizes"].items()
-             if not isinstance(v, sp.Basic) or v.free_symbols <= set(nums)}
-    peak, hbm_rate = _num(C, nums), _num(W_hbm, nums)
+    sizes, peak, hbm_rate = num.sizes, num.peak, num.hbm_rate
+    efficiency: dict = {}       # a signature's kernel efficiency (nodes of one signature share it)
     matmul, memory = [], 0.0
     critical: dict = {}
     paired: dict = {}
     background: dict = {}
     tail: dict = {}
     latency, dcn_steps = 0.0, 0.0
+    overlapped = set(opts.overlapped)
     for _, d in sg.nodes(data=True):
         if d["op"] == "input":
             continue
-        repeat = _num(d["repeat"], nums)
+        repeat = num.number(d["repeat"])
         per_stage = repeat / stages if repeat != 1 else 1.0
-        flops, hbm = _num(d["local_flops"], nums), _num(d["local_bytes"], nums) / hbm_rate
+        flops, hbm = num.number(d["local_flops"]), num.number(d["local_bytes"]) / hbm_rate
         times = per_stage
         mm = 0.0
         if d["op"] == "contraction" and flops:
-            if kernels.is_attention_core(d["sig"]):
-                eff = opts.attention_efficiency
-            else:
-                m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
-                eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+            eff = efficiency.get(d["sig"])
+            if eff is None:
+                if kernels.is_attention_core(d["sig"]):
+                    eff = opts.attention_efficiency
+                else:
+                    m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
+                    eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+                efficiency[d["sig"]] = eff
             mm = times * flops / (peak * eff)
             matmul.append((mm, times * hbm))
         else:
             memory += times * hbm
         for c in d.get("collectives", ()):
             link = mesh[c.axes[0]].link
-            t = per_stage * _bandwidth(c, mesh, nums, opts)
+            t = per_stage * num.seconds(c, opts)
             count = per_stage * (opts.microbatches if c.on_critical_path else 1)
-            hidden = bool(set(c.axes) & set(opts.overlapped))     # the source overlaps it, latency too
+            hidden = bool(set(c.axes) & overlapped)     # the source overlaps it, latency too
             if not hidden:
-                latency += count * (_num(hops([mesh[a] for a in c.axes]), nums) * opts.t_hop + opts.t_launch)
+                latency += count * (num.hops(c.axes) * opts.t_hop + opts.t_launch)
             if link == "dcn" and not hidden:
                 dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
-            if c.on_critical_path and not set(c.axes) & set(opts.overlapped):
+            if c.on_critical_path and not hidden:
                 if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
                     paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter
                 else:
@@ -228,19 +264,15 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options()) -> Parts:
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
     if stages > 1:
-        link, sends = _sends(sg, nums, opts)
-        waits = background if "stage" in opts.overlapped else critical
+        link, sends = num.sends(sg, opts)
+        waits = background if "stage" in overlapped else critical
         waits[link] = waits.get(link, 0.0) + sends
-        if "stage" not in opts.overlapped:      # each send waits its latency, both ways
+        if "stage" not in overlapped:      # each send waits its latency, both ways
             sends_per_step = float(_row(stages, opts)["sends_per_step"])
             latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
             if link == "dcn":
                 dcn_steps += 2 * sends_per_step
-    optimizer = 0.0
-    if opts.optimizer:
-        mem = memory_per_chip(sg)
-        moved = 2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"]   # read + write weights and state
-        optimizer = _num(moved, nums) / hbm_rate
+    optimizer = num.optimizer_bytes(sg) / hbm_rate if opts.optimizer else 0.0
     return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency, dcn_steps,
                  optimizer, dict(opts.overlap), opts.critical_overlap, paired)
 

@@ -7,8 +7,9 @@ numbers from the start, on a graph whose costs are numbers already (``sharded_fa
 
 - ``roofline_terms``: ``roofline.step`` (overlap "sum", whole step, no latency floor), each term
   evaluated: exact Python ints and Fractions, so equal value for value;
-- ``parts``: ``step_model.parts``: each part exact up to the very float conversion the symbolic
-  path makes, then the same float operations in the same order, so equal bit for bit.
+- ``parts``: ``step_model.parts`` itself, reading the numbers through ``Exact`` instead of
+  ``step_model.Numbers``: each read exact up to the very float conversion the symbolic path
+  makes, and the one loop of float operations after it, so equal bit for bit.
 
 The rules are the tables of ``collectives.py`` (COST, SWITCHED, ONE_WAY, LINKS) and
 ``pipeline.py``, read here with numbers; tests/test_step_numbers.py checks both paths against
@@ -27,7 +28,8 @@ from ..core import symbols as sy
 from ..parallel import pipeline
 from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops
 from ..parallel.sharding import layout
-from ..parallel.step_model import BATCH_AXES, Options, Parts, kernels, ring_steps
+from ..parallel import step_model
+from ..parallel.step_model import Options, Parts
 
 
 class NotExact(Exception):
@@ -201,84 +203,44 @@ def _bandwidth(c, mesh, rates: Rates, opts: Options) -> float:
     return t
 
 
+class Exact:
+    """``step_model.Numbers`` for a graph whose costs are numbers already (``sharded_family``):
+    each read exact, then the very float conversion the symbolic path makes."""
+
+    def __init__(self, sg, nums: dict):
+        given = sg.graph["mesh"]
+        self.given, self.rates = given, Rates(nums, given)
+        # the mesh's sizes as Python ints for the float rules (kernels, ring steps): the same floats
+        self.mesh = {name: replace(a, size=exact(a.size), n_physical=exact(a.n_physical))
+                     for name, a in given.items()}
+        self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items() if not getattr(v, "free_symbols", None)}
+        self.peak, self.hbm_rate = float(self.rates[sy.C]), float(self.rates[sy.W_hbm])
+
+    def number(self, x) -> float:
+        return float(x)
+
+    def seconds(self, c, opts: Options) -> float:
+        return _bandwidth(c, self.mesh, self.rates, opts)
+
+    def hops(self, axes: tuple) -> float:
+        return _hops(axes, self.given)
+
+    def sends(self, sg, opts: Options) -> tuple[str, float]:
+        """``step_model._sends``: each microbatch's layer input forward and its gradient back."""
+        link = self.mesh["stage"].link
+        row = _row(_name(opts), int(self.mesh["stage"].size), opts.microbatches, opts.virtual)
+        one_way = float(self.rates.link[link]) / (2 if link == "ici" else 1)
+        return link, 2 * float(row["sends"]) * float(_activation(sg, self.rates)) / one_way
+
+    def optimizer_bytes(self, sg) -> float:
+        r = self.rates
+        stages = self.mesh["stage"].size if "stage" in self.mesh else 1
+        return float((2 * r[sy.b_param] + r[sy.b_grad] + 2 * r[sy.b_opt]) * _weights(sg, stages))
+
+
 def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
     """``step_model.parts(sg, nums, opts)``, the same floats, from a graph whose costs are numbers."""
-    given = sg.graph["mesh"]
-    rates = Rates(nums, given)
-    # the mesh's sizes as Python ints for the float rules (kernels, ring steps): the same floats
-    mesh = {name: replace(a, size=exact(a.size), n_physical=exact(a.n_physical)) for name, a in given.items()}
-    stages = int(mesh["stage"].size) if "stage" in mesh else 1
-    efficiency: dict = {}       # a signature's kernel efficiency (nodes of one signature share it)
-    sizes = {k: float(v) for k, v in sg.graph["sizes"].items() if not getattr(v, "free_symbols", None)}
-    peak, hbm_rate = float(rates[sy.C]), float(rates[sy.W_hbm])
-    matmul, memory = [], 0.0
-    critical: dict = {}
-    paired: dict = {}
-    background: dict = {}
-    tail: dict = {}
-    latency, dcn_steps = 0.0, 0.0
-    overlapped = set(opts.overlapped)
-    for _, d in sg.nodes(data=True):
-        if d["op"] == "input":
-            continue
-        repeat = float(d["repeat"])
-        per_stage = repeat / stages if repeat != 1 else 1.0
-        flops, hbm = float(d["local_flops"]), float(d["local_bytes"]) / hbm_rate
-        times = per_stage
-        mm = 0.0
-        if d["op"] == "contraction" and flops:
-            eff = efficiency.get(d["sig"])
-            if eff is None:
-                if kernels.is_attention_core(d["sig"]):
-                    eff = opts.attention_efficiency
-                else:
-                    m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
-                    eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
-                efficiency[d["sig"]] = eff
-            mm = times * flops / (peak * eff)
-            matmul.append((mm, times * hbm))
-        else:
-            memory += times * hbm
-        for c in d.get("collectives", ()):
-            link = mesh[c.axes[0]].link
-            t = per_stage * _bandwidth(c, mesh, rates, opts)
-            count = per_stage * (opts.microbatches if c.on_critical_path else 1)
-            hidden = bool(set(c.axes) & overlapped)     # the source overlaps it, latency too
-            if not hidden:
-                latency += count * (_hops(c.axes, given) * opts.t_hop + opts.t_launch)
-            if link == "dcn" and not hidden:
-                dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
-            if c.on_critical_path and not hidden:
-                if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
-                    paired.setdefault(link, []).append((t, mm))
-                else:
-                    critical[link] = critical.get(link, 0.0) + t
-                continue
-            background[link] = background.get(link, 0.0) + t
-            if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
-                    and any(a in BATCH_AXES for a in c.axes):
-                last = t / per_stage if repeat != 1 else t
-                tail[link] = tail.get(link, 0.0) + last
-                background[link] -= last
-    if stages > 1:
-        link = mesh["stage"].link
-        row = _row(_name(opts), stages, opts.microbatches, opts.virtual)
-        one_way = float(rates.link[link]) / (2 if link == "ici" else 1)
-        sends = 2 * float(row["sends"]) * float(_activation(sg, rates)) / one_way
-        waits = background if "stage" in overlapped else critical
-        waits[link] = waits.get(link, 0.0) + sends
-        if "stage" not in overlapped:
-            sends_per_step = float(row["sends_per_step"])
-            latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
-            if link == "dcn":
-                dcn_steps += 2 * sends_per_step
-    optimizer = 0.0
-    if opts.optimizer:
-        moved = (2 * rates[sy.b_param] + rates[sy.b_grad] + 2 * rates[sy.b_opt]) * _weights(sg, stages)
-        optimizer = float(moved) / hbm_rate
-    bubble = float(_row(_name(opts), stages, opts.microbatches, opts.virtual)["bubble"]) if stages > 1 else 0.0
-    return Parts(matmul, memory, bubble, critical, background, tail, latency, dcn_steps,
-                 optimizer, dict(opts.overlap), opts.critical_overlap, paired)
+    return step_model.parts(sg, nums, opts, Exact(sg, nums))
 
 
 def _name(opts: Options) -> str:
