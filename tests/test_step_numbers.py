@@ -41,14 +41,7 @@ def _run(pick):
 
 
 def _options(run, **changes):
-    chip = run.chip
-    opts = step_model.Options(
-        tile=chip.matrix_unit, cores=chip.matrix_units,
-        attention_efficiency=float(chip.attention_efficiency or 1),
-        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
-        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}), overlapped=run.overlap, collective_matmul=chip.collective_matmul)
-    return replace(opts, **changes)
+    return replace(calibrate.step_options(run), **changes)
 
 
 @pytest.mark.parametrize("pick", sorted(PICKS))

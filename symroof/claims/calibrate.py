@@ -49,6 +49,21 @@ def _sub(expr, nums: dict):
     return expr.xreplace(nums) if isinstance(expr, sp.Basic) else sp.Integer(expr)
 
 
+def step_options(run):
+    """The step model's options for a run: the chip card's kernel, latency and overlap numbers and
+    the run's pipeline, spans and overlapped axes."""
+    from ..parallel import step_model
+
+    chip = run.chip
+    return step_model.Options(
+        tile=chip.matrix_unit, cores=chip.matrix_units,
+        attention_efficiency=float(chip.attention_efficiency or 1),
+        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
+        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
+        spans=dict(run.spans or {}), overlapped=run.overlap,
+        collective_matmul=chip.collective_matmul)
+
+
 def step_parts(run, nums: dict, sg=None):
     """The step model's parts for this run (parallel/step_model.py), options from the chip card,
     computed with its numbers (parallel/step_numbers.py; ``sg``: the run's graph for its attention
@@ -56,14 +71,7 @@ def step_parts(run, nums: dict, sg=None):
     from ..parallel import step_model, step_numbers
     from .sharded_family import sharded
 
-    chip = run.chip
-    opts = step_model.Options(
-        tile=chip.matrix_unit, cores=chip.matrix_units,
-        attention_efficiency=float(chip.attention_efficiency or 1),
-        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
-        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}), overlapped=run.overlap,
-        collective_matmul=chip.collective_matmul)
+    opts = step_options(run)
     if sg is None:             # the ceiling keeps fused; sharded once per shape of run (sharded_family.py)
         sg = sharded(run, nums, run.attention_kernel, exact=True)
     try:
