@@ -329,7 +329,6 @@ def _count_int(text: str) -> int:
 def _positive_int(text: str) -> int:
     """A positive integer written exactly, in decimal or scientific notation (``4194304``, ``4e6``,
     ``15e12``); a fraction (``1.5``), a non-number or more than 4300 digits is refused."""
-    from .errors import CardError
     from .io.cards import parse_number
 
     if len(text) > 4300:

@@ -9,11 +9,10 @@ nothing turns into a float before instantiation.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from fractions import Fraction
-from pathlib import Path
 
-from ..errors import CardError, UnknownNameError
+from ..errors import CardError
 
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
                  "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2")

@@ -349,7 +349,7 @@ def _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, conti
                                      1.0 if exact else min_fraction, exact, continuous, pad)
     m_symbols = m_symbols or {}
     for row in rows:
-        pod, degs = row[0], row[1:]
+        degs = row[1:]
         named = dict(zip(axes, row))
         micro = microbatch_counts(batch, named) if "stage" in inner else [1]
         if not micro:

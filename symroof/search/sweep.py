@@ -114,7 +114,7 @@ def derive_family(family: str, structure, options: Options, several_pods: bool,
         one = {__getattr__("AXIS_SYMBOLS")["pod"][0]: 1}
         return {k: e.xreplace(one) for k, e in pods.items() if k != "comms:pod"}
     fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
-              "phase": options.phase, "overlap": options.overlap, "pods": several_pods,
+              "phase": options.phase, "pods": several_pods,
               "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule,
               "switched": switched}
     key = repr(sorted(fields.items()))
@@ -236,7 +236,7 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
     replicate = "tensor" in axes and not options.continuous
     # everything the numbers substituted below come from: both cards and the run settings
     fields = {"model": repr(card), "book_layer": options.book_layer, "chip": repr(chip), "run": repr(run),
-              "family": family, "phase": options.phase, "overlap": options.overlap, "pods": pods > 1,
+              "family": family, "phase": options.phase, "pods": pods > 1,
               "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate, "schedule": options.schedule,
               "switched": switched}
 

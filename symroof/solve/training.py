@@ -22,7 +22,7 @@ from ..errors import NoClosedFormError
 from ..core.graph import Structure, build
 from ..parallel.roofline import comms_by_axis, work
 from ..parallel.sharding import shard
-from ..core.symbols import (B, C, F, M_X, M_Y, T, W_dcn, W_ici, X, Y, b_act, b_param, n_chips, n_pods)
+from ..core.symbols import B, M_X, M_Y, T, X, Y, b_act, b_param, n_chips, n_pods
 
 
 @dataclass(frozen=True)
