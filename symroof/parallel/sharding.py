@@ -77,6 +77,7 @@ class _State:
     gathered: set = field(default_factory=set)   # (tensor, axis[, phase]) already gathered here
     reduced: set = field(default_factory=set)    # (gradient tensor, axis) already reduced
     widths: dict = field(default_factory=dict)   # tensor -> bytes per element, where not b_act (the KV cache)
+    shards: dict = field(default_factory=dict)   # _local's answers: one graph asks the same shapes often
 
     def width(self, ref: str, is_param: bool) -> sp.Expr:
         return b_param if is_param else self.widths.get(_strip(ref), b_act)
@@ -99,6 +100,14 @@ def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str
 
 def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = False) -> sp.Expr:
     """Elements of one chip's shard; with ``hbm``, zero for a tensor a fused kernel keeps on chip."""
+    key = (dims, tuple(sharding.items()), hbm)
+    n = st.shards.get(key)
+    if n is None:
+        n = st.shards[key] = _shard_elements(dims, sharding, st, hbm)
+    return n
+
+
+def _shard_elements(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool) -> sp.Expr:
     n = ops.hbm_elements(dims, st.sizes, st.fused) if hbm else ops.numel(dims, st.sizes)
     for axis, dim in sharding.items():
         if dim in dims:
@@ -260,8 +269,8 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
             if axis in dst and dst[axis] != d:
                 colls.append(Collective("AllToAll", (axis,), ref,
                                         _local(src_dims, src, st) * st.mesh[axis].size * width))
-    out_local = _local(out_dims, out_layout, st)
-    factor = ops.numel(out_dims, st.sizes) / out_local if out_dims else sp.Integer(1)
+    # the chips one output element's work is split over: numel(out_dims) / its local elements
+    factor = sp.Mul(*(st.mesh[axis].size for axis, d in out_layout.items() if d in out_dims))
     node["local_flops"] = sp.Integer(0)
     node["local_vector_flops"] = node["vector_flops"] / factor
     if node["op"] == "cache_append":       # only this step's entries are written into the cache
