@@ -11,15 +11,6 @@ import json
 from ..errors import CardError
 
 
-def freeze_imported() -> None:
-    """What a command has imported so far (SymPy, networkx, symroof's modules) lives as long as
-    the process: taken out of the garbage collector's passes (``gc.freeze``), which would otherwise
-    walk those objects again at every full collection of what the command builds."""
-    import gc
-
-    gc.freeze()
-
-
 def settings(pairs: list[str] | None) -> dict[str, str]:
     """``--set KEY=VALUE`` pairs as a dict (values stay text; the card checks parse them)."""
     out = {}

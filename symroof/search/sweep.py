@@ -194,9 +194,9 @@ _NUMERIC: dict = {}
 
 def _freeze_imported() -> None:
     """Once a plan derives, what it has imported (SymPy, networkx, numpy, symroof) lives as long as
-    the process: taken out of the garbage collector's passes (as report.commands.freeze_imported
-    does for validate), which would otherwise walk it again at every full collection of the
-    expressions built from here on. Once per process; a plan read from the cache never gets here."""
+    the process: taken out of the garbage collector's passes, which would otherwise walk it again
+    at every full collection of the expressions built from here on (a library caller's process;
+    the command line turns the collector off, cli._collect_less). Once per process; a plan read from the cache never gets here."""
     if not _FROZEN:
         import gc
 
