@@ -218,8 +218,8 @@ def test_validate_reads_its_predictions_back_and_never_a_stale_one(where, monkey
     assert calls == ["r"]
     for entry in where.glob("*.json"):
         body = json.loads(entry.read_text())
-        if '"kind": "prediction"' in body["key"]:
-            body["data"]["parts"] = {"matmul": "not a list"}
+        if '"kind": "predictions"' in body["key"]:
+            body["data"][0]["parts"] = {"matmul": "not a list"}
             entry.write_text(json.dumps(body))
     runs.write_text(ONE_RUN)
     assert published.as_json(*published.validate(runs)) == first and calls == ["r", "r"]

@@ -373,7 +373,7 @@ def fit_efficiency(results: list[Result]) -> list[Fit]:
 def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
     from .prediction_cache import predict as cached
 
-    results = [cached(run) for run in load_runs(path)]
+    results = cached(load_runs(path))
     return results, fit_efficiency(results)
 
 
