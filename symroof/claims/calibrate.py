@@ -172,7 +172,9 @@ def _fit(results) -> tuple[float, float]:
     for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
         eta_mm = _golden(lambda x: _loss(rows, x, t_dcn), *BOUNDS["eta_mm"])
         if free_dcn:
-            t_dcn = _golden(_loss_in_t_dcn(rows, eta_mm), *BOUNDS["t_dcn"])
+            t_dcn, before = _golden(_loss_in_t_dcn(rows, eta_mm), *BOUNDS["t_dcn"]), t_dcn
+            if t_dcn == before:         # a fixed point: every later round would give these again
+                break
     return eta_mm, t_dcn
 
 

@@ -8,7 +8,7 @@ sharding (a sharded dimension simply has a smaller size).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import sympy as sp
 
@@ -22,14 +22,15 @@ class Signature:
     operands: tuple[Dims, ...]
     output: Dims
 
-    @property
+    # worked out once per signature (a frozen value; sharding and the step model ask often)
+    @cached_property
     def all_dims(self) -> Dims:
         seen: dict[str, None] = {}
         for dims in (*self.operands, self.output):
             seen.update(dict.fromkeys(dims))
         return tuple(seen)
 
-    @property
+    @cached_property
     def contracted(self) -> Dims:
         """Dimensions in two or more operands and not in the output (summed over)."""
         return tuple(d for d in self.all_dims

@@ -19,6 +19,7 @@ The ideal limit is a tile of one element (or an unknown tile): efficiency 1.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 # Which dimension letters of a contraction signature each logical axis can split (as
 # sharding.ACTIVATION_RULES does for activations); the weights' D is gathered before use.
@@ -82,6 +83,7 @@ def local_shape(sig, sizes: dict, mesh: dict, per_microbatch: float = 1.0) -> tu
     return m, n, k
 
 
+@lru_cache(maxsize=None)        # signatures are frozen values, few and asked about often
 def is_attention_core(sig) -> bool:
     """The T × S products (scores, weighted sum of values, and their gradients): the attention kernel."""
     dims = set(sig.output).union(*map(set, sig.operands))
