@@ -31,10 +31,7 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
         raise CardError(f"{path}: cannot read: {err.strerror}") from None
     try:
         node = parser.get_single_node()
-        _check_size(node, path)
-        repeated = _repeated_key(node)
-        if repeated is not None:
-            raise CardError(f"{path}: line {repeated.start_mark.line + 1}: key '{repeated.value}' is given twice")
+        _check(node, path)
         raw = parser.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
@@ -57,19 +54,13 @@ def _first(err: Exception) -> str:
     return str(err).split(";")[0].splitlines()[0]
 
 
-def _children(node) -> list:
+def _check(node, path) -> None:
+    """One walk over the composed document, before anything is constructed: refuse alias bombs
+    and deep nesting (the expanded size of each node is counted once, bottom-up: aliases share
+    nodes) and the first mapping key given twice in document order (PyYAML would silently keep
+    the last value)."""
     import yaml
 
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _check_size(node, path) -> None:
-    """Refuse alias bombs and deep nesting before anything walks the expanded document: the
-    expanded size of each node is counted once (aliases share nodes), bottom-up."""
     if node is None:
         return
     size: dict = {}
@@ -80,7 +71,18 @@ def _check_size(node, path) -> None:
             raise CardError(f"{path}: nested too deeply (more than {MAX_DEPTH} levels)")
         if id(n) in size:
             continue
-        kids = _children(n)
+        if type(n) is yaml.MappingNode:
+            kids = [k for pair in n.value for k in pair]
+            if not done:
+                keys: set = set()
+                for key, _ in n.value:
+                    if type(key) is yaml.ScalarNode:
+                        if key.value in keys:
+                            raise CardError(f"{path}: line {key.start_mark.line + 1}: key '{key.value}' "
+                                            f"is given twice")
+                        keys.add(key.value)
+        else:
+            kids = n.value if type(n) is yaml.SequenceNode else ()
         if done or not kids:
             size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
             if size[id(n)] > MAX_EXPANDED_NODES:
@@ -88,30 +90,7 @@ def _check_size(node, path) -> None:
                                 f"refused (an alias bomb?)")
             continue
         stack.append((n, depth, True))
-        stack.extend((k, depth + 1, False) for k in kids if id(k) not in size)
-
-
-def _repeated_key(node):
-    """The first mapping key given twice: PyYAML would silently keep the last value. Each node
-    is visited once, however many aliases point at it."""
-    import yaml
-
-    seen_nodes: set = set()
-    stack = [node] if node is not None else []
-    while stack:
-        n = stack.pop()
-        if id(n) in seen_nodes:
-            continue
-        seen_nodes.add(id(n))
-        if isinstance(n, yaml.MappingNode):
-            keys: set = set()
-            for key, _ in n.value:
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in keys:
-                        return key
-                    keys.add(key.value)
-        stack.extend(reversed(_children(n)))
-    return None
+        stack.extend((k, depth + 1, False) for k in reversed(kids) if id(k) not in size)
 
 
 def _unique_json_object(pairs: list, where: str) -> dict:

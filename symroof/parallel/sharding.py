@@ -122,10 +122,16 @@ def shard(g: nx.DiGraph, mesh: dict[str, Axis]) -> nx.DiGraph:
     param_dims = g.graph["param_dims"]
     out = g.copy()
 
+    layouts: dict = {}          # ref -> its layout, read and never changed by the callers
+
     def target(ref: str) -> dict[str, str]:
-        if ref in param_dims:
-            return layout(param_dims[ref], mesh, weight=True)
-        return layout(tensor_dims[ref], mesh, weight=False)
+        got = layouts.get(ref)
+        if got is None:
+            if ref in param_dims:
+                got = layouts[ref] = layout(param_dims[ref], mesh, weight=True)
+            else:
+                got = layouts[ref] = layout(tensor_dims[ref], mesh, weight=False)
+        return got
 
     def dims_of(ref):
         return param_dims[ref] if ref in param_dims else tensor_dims[ref]
