@@ -3,7 +3,8 @@
 ``shard`` decides where every collective goes from the graph, the names of the mesh axes and
 their links alone; sizes only scale what it moves. So runs of one model structure, attention
 kernel, recompute policy and set of mesh axes (a *family*) share one sharded graph in which the
-mesh sizes are symbols too. Each family is sharded once (SymPy); a run then puts its numbers
+mesh sizes are symbols too. Each family is sharded once (SymPy; both attention kernels from
+one sharding, ``sharding.with_kernel``); a run then puts its numbers
 into the family's per-chip costs with ``io/fractions_eval.Polynomial`` (exact, Python integers),
 which gives the same exact numbers as sharding with the run's sizes and substituting
 (``calibrate.numeric``), in a fraction of the time.
@@ -132,14 +133,23 @@ def family(structure, attention: str, kernel: str, axes: tuple, policy) -> Famil
     return Family(sg, sizes)
 
 
-@lru_cache(maxsize=None)      # policies differ more often than meshes: one shard serves them all
 def _shard(structure, attention: str, kernel: str, axes: tuple):
+    from ..core.graph import build
+    from ..parallel.sharding import with_kernel
+
+    sg, sizes = _shard_kernels(structure, attention, axes)
+    return with_kernel(sg, build(structure, attention, kernel)), sizes
+
+
+@lru_cache(maxsize=None)      # policies and kernels differ more often than meshes: one shard serves them all
+def _shard_kernels(structure, attention: str, axes: tuple):
     from ..core.graph import build
     from ..parallel.collectives import Axis
     from ..parallel.sharding import shard
 
     sizes = {name: sp.Symbol(f"mesh.{name}", positive=True, integer=True) for name, _ in axes}
-    return shard(build(structure, attention, kernel), {name: Axis(name, sizes[name], link) for name, link in axes}), sizes
+    mesh = {name: Axis(name, sizes[name], link) for name, link in axes}
+    return shard(build(structure, attention, "fused"), mesh, other_kernel=True), sizes
 
 
 def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False):

@@ -74,6 +74,7 @@ class _State:
     mesh: dict[str, Axis]
     sizes: dict[str, sp.Expr]
     fused: bool = True                            # a fused attention kernel (see ops.stays_on_chip)
+    other_kernel: bool = False                    # also the bytes under the other kernel (with_kernel)
     gathered: set = field(default_factory=set)   # (tensor, axis[, phase]) already gathered here
     reduced: set = field(default_factory=set)    # (gradient tensor, axis) already reduced
     widths: dict = field(default_factory=dict)   # tensor -> bytes per element, where not b_act (the KV cache)
@@ -98,26 +99,31 @@ def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str
     return out
 
 
-def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = False) -> sp.Expr:
-    """Elements of one chip's shard; with ``hbm``, zero for a tensor a fused kernel keeps on chip."""
-    key = (dims, tuple(sharding.items()), hbm)
+def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = False, fused: bool | None = None) -> sp.Expr:
+    """Elements of one chip's shard; with ``hbm``, zero for a tensor a fused kernel keeps on chip
+    (``fused``: the kernel, by default the graph's)."""
+    fused = st.fused if fused is None else fused
+    key = (dims, tuple(sharding.items()), hbm and fused)
     n = st.shards.get(key)
     if n is None:
-        n = st.shards[key] = _shard_elements(dims, sharding, st, hbm)
+        n = st.shards[key] = _shard_elements(dims, sharding, st, hbm, fused)
     return n
 
 
-def _shard_elements(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool) -> sp.Expr:
-    n = ops.hbm_elements(dims, st.sizes, st.fused) if hbm else ops.numel(dims, st.sizes)
+def _shard_elements(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool, fused: bool) -> sp.Expr:
+    n = ops.hbm_elements(dims, st.sizes, fused) if hbm else ops.numel(dims, st.sizes)
     for axis, dim in sharding.items():
         if dim in dims:
             n = n / st.mesh[axis].size
     return n
 
 
-def shard(g: nx.DiGraph, mesh: dict[str, Axis]) -> nx.DiGraph:
-    """A copy of ``g`` whose nodes carry per-chip ``local_flops``, ``local_bytes``, ``collectives``."""
-    st = _State(mesh, g.graph["sizes"], g.graph.get("fused_attention", True), widths=g.graph.get("widths", {}))
+def shard(g: nx.DiGraph, mesh: dict[str, Axis], other_kernel: bool = False) -> nx.DiGraph:
+    """A copy of ``g`` whose nodes carry per-chip ``local_flops``, ``local_bytes``, ``collectives``;
+    with ``other_kernel``, each op whose bytes the other attention kernel changes also carries
+    those (``with_kernel`` reads them)."""
+    st = _State(mesh, g.graph["sizes"], g.graph.get("fused_attention", True), other_kernel,
+                widths=g.graph.get("widths", {}))
     tensor_dims = g.graph["tensor_dims"]
     param_dims = g.graph["param_dims"]
     out = g.copy()
@@ -157,6 +163,27 @@ def shard(g: nx.DiGraph, mesh: dict[str, Axis]) -> nx.DiGraph:
             _elementwise(node, name, operands, phase, st, target, dims_of, fwd)
     out.graph["mesh"] = mesh
     return out
+
+
+def with_kernel(sg: nx.DiGraph, g: nx.DiGraph) -> nx.DiGraph:
+    """``shard(g, mesh)``, from ``sg = shard(g2, mesh, other_kernel=True)`` where ``g2`` is ``g`` with
+    either attention kernel: the kernel changes only the bytes of the ops that touch the score
+    matrix (collectives and FLOPs never read it), so those are swapped in where the kernels
+    differ and everything else is shared."""
+    out = sg.copy()
+    swap = g.graph["fused_attention"] != sg.graph["fused_attention"]
+    out.graph["fused_attention"] = g.graph["fused_attention"]
+    for name, d in out.nodes(data=True):
+        if "other_kernel_bytes" in d:
+            other = d.pop("other_kernel_bytes")
+            if swap:
+                d["local_bytes"], d["bytes"] = other, g.nodes[name]["bytes"]
+    return out
+
+
+def _on_chip(*dims) -> bool:
+    """Whether a fused kernel keeps one of these tensors on chip (their bytes depend on the kernel)."""
+    return any(ops.stays_on_chip(d, True) for d in dims)
 
 
 def _strip(ref: str) -> str:
@@ -220,10 +247,15 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
                 partial.append(axis)
     # every axis left on an operand splits the work, partial sums included
     factor = sp.Mul(*(st.mesh[a].size for a in {a for s in shardings for a in s}))
-    local_in = sum((_local(dims, s, st, hbm=True) * st.width(refs[i], is_param[i])
-                    for i, (dims, s) in enumerate(zip(sig.operands, shardings))), sp.Integer(0))
+
+    def moved(fused: bool) -> sp.Expr:
+        local_in = sum((_local(dims, s, st, True, fused) * st.width(refs[i], is_param[i])
+                        for i, (dims, s) in enumerate(zip(sig.operands, shardings))), sp.Integer(0))
+        return local_in + _local(sig.output, current, st, True, fused) * b_act
     node["local_flops"] = node["flops"] / factor
-    node["local_bytes"] = local_in + _local(sig.output, current, st, hbm=True) * b_act
+    node["local_bytes"] = moved(st.fused)
+    if st.other_kernel and _on_chip(*sig.operands, sig.output):
+        node["other_kernel_bytes"] = moved(not st.fused)
     width = b_param if _strip(out_ref) in _params_of(fwd) else b_act
     collectives += _resolve(sig.output, current, partial, out_target, out_ref, st, width)
     node["collectives"] = _merge(collectives, st.mesh)
@@ -262,11 +294,9 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     out_dims = dims_of(node["forward"]) if phase == "backward" else dims_of(name)
     out_layout = target(node["forward"] if phase == "backward" else name)
     colls = []
-    traffic = sp.Integer(0)
     for _, ref in operands:
         width = st.width(ref, ref in _params_of(fwd))
         in_layout = target(ref)
-        traffic += _local(dims_of(ref), in_layout, st, hbm=True) * width
         if ref in _params_of(fwd) or not out_dims:
             continue          # small weights (norm scales) and scalar reductions: no collective
         src, dst = (out_layout, in_layout) if phase == "backward" else (in_layout, out_layout)
@@ -279,14 +309,20 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     factor = sp.Mul(*(st.mesh[axis].size for axis, d in out_layout.items() if d in out_dims))
     node["local_flops"] = sp.Integer(0)
     node["local_vector_flops"] = node["vector_flops"] / factor
-    if node["op"] == "cache_append":       # only this step's entries are written into the cache
-        (_, new), = operands
-        written = _local(dims_of(new), target(new), st, hbm=True) * b_kv
-    else:
-        written = _local(out_dims, out_layout, st, hbm=True) * b_act
-    if node["op"] == "dropout":     # as core/graph.py and core/backward.py: the forward also writes its
-        mask = _local(out_dims, out_layout, st, hbm=True) * b_mask      # mask; the backward reads dy
-        node["local_bytes"] = written + mask + (written if phase == "backward" else traffic)   # and it
-    else:
-        node["local_bytes"] = traffic * (2 if phase == "backward" else 1) + written
+
+    def moved(fused: bool) -> sp.Expr:
+        traffic = sum((_local(dims_of(ref), target(ref), st, True, fused) * st.width(ref, ref in _params_of(fwd))
+                       for _, ref in operands), sp.Integer(0))
+        if node["op"] == "cache_append":       # only this step's entries are written into the cache
+            (_, new), = operands
+            written = _local(dims_of(new), target(new), st, True, fused) * b_kv
+        else:
+            written = _local(out_dims, out_layout, st, True, fused) * b_act
+        if node["op"] == "dropout":     # as core/graph.py and core/backward.py: the forward also writes its
+            mask = _local(out_dims, out_layout, st, True, fused) * b_mask   # mask; the backward reads dy
+            return written + mask + (written if phase == "backward" else traffic)     # and it
+        return traffic * (2 if phase == "backward" else 1) + written
+    node["local_bytes"] = moved(st.fused)
+    if st.other_kernel and _on_chip(out_dims, *(dims_of(ref) for _, ref in operands)):
+        node["other_kernel_bytes"] = moved(not st.fused)
     node["collectives"] = colls
