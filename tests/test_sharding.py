@@ -144,3 +144,31 @@ def test_latency_floor_crosses_bandwidth_where_the_book_says():
     assert at(crossover / 10) == floor                                   # latency-bound
     assert at(crossover * 10) > floor                                    # bandwidth-bound
     assert at(crossover) == floor == sp.Rational(Fraction(crossover)) / values[W_ici]
+
+
+def _graph_data(g):
+    return {n: {k: v for k, v in d.items()} for n, d in g.nodes(data=True)}, dict(g.graph)
+
+
+def test_one_sharding_serves_both_attention_kernels():
+    """with_kernel(shard(g_fused, mesh, other_kernel=True), g_eager) is shard(g_eager, mesh), every
+    attribute of every node, and the other way round; including a seq axis (keys and values
+    gathered, so the score matrix's operands change layout) and a dropout model (its mask)."""
+    from dataclasses import replace
+
+    from symroof.io.catalog import load_model
+    from symroof.parallel.sharding import with_kernel
+
+    seq = Axis("seq", sp.Symbol("Z", positive=True), "ici", 1)
+    gpt = replace(load_model("gpt2-xl"), dropout=True)
+    cases = [(Structure(), {"fsdp": FSDP, "seq": seq, "tensor": TP}),
+             (Structure.of(gpt), {"tensor": TP, "data": Axis("data", X, "dcn", 1)}),
+             (Structure.of(load_model("deepseek-v3")), {"expert": Axis("expert", X, "ici", 1), "tensor": TP})]
+    for structure, mesh in cases:
+        fused, eager = build(structure, "causal", "fused"), build(structure, "causal", "eager")
+        for g, other in ((fused, eager), (eager, fused)):
+            both = shard(g, mesh, other_kernel=True)
+            assert any("other_kernel_bytes" in d for _, d in both.nodes(data=True))
+            for want in (g, other):
+                got = with_kernel(both, want)
+                assert _graph_data(got) == _graph_data(shard(want, mesh)), (structure, want.graph["fused_attention"])
