@@ -4,6 +4,7 @@ quantization rules, NCCL's ring cost, the Korthikanti et al. 2022 recompute meas
 published runs' trends; the calibrated model against a constant-MFU guess on held-out rows."""
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -233,6 +234,23 @@ def test_mfu_falls_with_more_pipeline_stages_at_a_fixed_batch():
 
 
 # ----------------------------------------------------------------------------- calibration and targets
+
+
+@pytest.mark.parametrize("f, lo, hi, best, most", [
+    (lambda x: (x - 0.3) ** 2, 0.05, 1.0, 0.3, 10),                      # a parabola: found at once
+    (lambda x: math.log(1 + (x - 0.67) ** 2) + abs(x - 0.67) ** 3, 0.05, 1.0, 0.67, 20),
+    (lambda x: -x * math.exp(-x / 0.4), 0.05, 1.0, 0.4, 20),             # x e^(-x/s): peak at s, by hand
+    (lambda x: math.cosh(40 * (x - 0.123)), 0.05, 1.0, 0.123, 50),      # steep walls: golden steps
+    (lambda x: (x - 2e-3) ** 2, 0.0, 1e-3, 1e-3, 60),                    # the minimum at the upper bound
+])
+def test_the_fit_minimiser_finds_known_minima(f, lo, hi, best, most):
+    """Brent's method against minima worked out by hand, to 1e-8 of the bracket: a smooth minimum
+    inside the bracket in at most 20 evaluations (golden section alone takes 50), steep walls in no
+    more than golden section, a minimum at a bound (t_dcn's ceiling) in about as many."""
+    calls = []
+    got = calibrate._minimise(lambda x: calls.append(x) or f(x), lo, hi)
+    assert abs(got - best) <= 1e-8 * (hi - lo) and lo <= got <= hi
+    assert all(lo <= x <= hi for x in calls) and len(calls) <= most
 
 
 def test_calibration_uses_fit_rows_only_and_stays_out_of_the_ceiling(results):

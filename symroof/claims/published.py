@@ -342,8 +342,8 @@ def predict(run: PublishedRun) -> Result:
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     numbers = plain(nums)
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
-    ceilings = {conv: Fraction(exact(model_flops(run, conv), nums, numbers)) / (capacity * t_step)
-                for conv in CONVENTIONS}
+    work = capacity * t_step
+    ceilings = {conv: Fraction(exact(model_flops(run, conv), nums, numbers)) / work for conv in CONVENTIONS}
     flops = exact(model_flops(run), nums, numbers)
     measured_step = Fraction(flops) / (capacity * step_numbers.exact(run.measured_mfu))
     from .run_checks import _check_throughput

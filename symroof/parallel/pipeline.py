@@ -20,6 +20,7 @@ Activation Recomputation in Large Transformer Models" (arXiv 2205.05198), sectio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ def row(name: str | Schedule | None, stages, microbatches=None, virtual=None) ->
     """The row's three quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols; the
     microbatches and virtual stages stay symbols when not given), and ``sends_per_step``:
     ``m × sends`` per stage boundary, each way."""
+    return dict(_row(name, stages, microbatches, virtual))
+
+
+@lru_cache(maxsize=4096, typed=True)      # a step model asks for one run's row several times
+def _row(name, stages, microbatches, virtual) -> dict:
     import sympy as sp
 
     from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v

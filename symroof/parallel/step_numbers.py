@@ -215,6 +215,7 @@ class Exact:
                      for name, a in given.items()}
         self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items() if not getattr(v, "free_symbols", None)}
         self.peak, self.hbm_rate = float(self.rates[sy.C]), float(self.rates[sy.W_hbm])
+        self._hops: dict = {}         # axes -> hops: a graph's collectives use a few sets of axes
 
     def number(self, x) -> float:
         return float(x)
@@ -223,7 +224,10 @@ class Exact:
         return _bandwidth(c, self.mesh, self.rates, opts)
 
     def hops(self, axes: tuple) -> float:
-        return _hops(axes, self.given)
+        got = self._hops.get(axes)
+        if got is None:
+            got = self._hops[axes] = _hops(axes, self.given)
+        return got
 
     def sends(self, sg, opts: Options) -> tuple[str, float]:
         """``step_model._sends``: each microbatch's layer input forward and its gradient back."""
