@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import sys
+from contextlib import contextmanager
 
 from .errors import CardError, SymroofError
 from .report.commands import add_result_commands, settings as _settings
@@ -339,28 +341,46 @@ def _positive_int(text: str) -> int:
     return int(value)
 
 
-def _collect_less() -> None:
+@contextmanager
+def _collect_less(restore: bool):
     """A command is one short process whose expressions, graphs and tables live to its end, so the
-    cyclic garbage collector is off: its passes re-examined SymPy's objects again and again (about
-    0.1 s of a cold ``validate``) and freed next to nothing (peak memory of reproduce, validate,
-    plan at 131072 chips and DeepSeek-V3's plan within 1 MB either way). Reference counting still
-    frees everything that is not a cycle."""
-    import gc
-
+    cyclic garbage collector is off while it runs: its passes re-examined SymPy's objects again
+    and again (about 0.1 s of a cold ``validate``) and freed next to nothing (peak memory of
+    reproduce, validate, plan at 131072 chips and DeepSeek-V3's plan within 1 MB either way).
+    Reference counting still frees everything that is not a cycle. With ``restore`` the collector
+    is put back as it was (turning it on examines everything the command made, once)."""
+    was = gc.isenabled()
     gc.disable()
+    try:
+        yield
+    finally:
+        if restore and was:
+            gc.enable()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a caller in its own process gets the garbage collector back as it was."""
+    return _main(argv, restore=True)
+
+
+def command() -> int:
+    """The console script and ``python -m symroof``: ``main``, the collector left off, since the
+    process ends next (turning it back on would examine every object the command made: 0.07 s of
+    a cold ``validate``)."""
+    return _main(None, restore=False)
+
+
+def _main(argv: list[str] | None, restore: bool) -> int:
     import os
 
     # The command line's numpy work is elementwise: no BLAS. One BLAS thread, unless the user
     # says otherwise, saves the CPU that OpenBLAS's idle threads burn at import (about 0.1 s
     # on two cores, more on many).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    _collect_less()
     args = _parser().parse_args(argv)
     try:
-        args.run(args)
+        with _collect_less(restore):
+            args.run(args)
     except SymroofError as err:
         print(f"symroof: error: {err}", file=sys.stderr)
         return 2
@@ -370,4 +390,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

@@ -104,3 +104,23 @@ def test_a_card_that_is_not_utf8_is_one_line(tmp_path):
     result = run("count", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "not UTF-8" in result.stderr
+
+
+def test_main_gives_the_garbage_collector_back_and_the_console_command_leaves_it_off(capsys, monkeypatch):
+    """A command runs with the cyclic collector off; ``main`` (a caller's own process) turns it back
+    on, ``command`` (the console script, ``python -m symroof``: the process ends next) does not,
+    since turning it on would examine every object the command made."""
+    import gc
+
+    from symroof import cli
+
+    assert gc.isenabled()
+    with cli._collect_less(restore=True):
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert main(["cards"]) == 0 and gc.isenabled()
+    monkeypatch.setattr(sys, "argv", ["symroof", "cards"])
+    try:
+        assert cli.command() == 0 and not gc.isenabled()
+    finally:
+        gc.enable()
