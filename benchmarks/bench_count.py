@@ -49,7 +49,7 @@ def derive_warm(model: str) -> float:
     from symroof.core import graph
     from symroof.io import bind as instantiate
 
-    graph.build.cache_clear()
+    graph._build.cache_clear()        # build is a thin front for the cached _build
     card = load_model(model)
     start = time.perf_counter()
     instantiate.count(card, batch=1, seq=4096)
