@@ -64,16 +64,16 @@ def step_options(run):
         collective_matmul=chip.collective_matmul)
 
 
-def step_parts(run, nums: dict, sg=None):
+def step_parts(run, nums: dict, sg=None, numbers: dict | None = None):
     """The step model's parts for this run (parallel/step_model.py), options from the chip card,
     computed with its numbers (parallel/step_numbers.py; ``sg``: the run's graph for its attention
-    kernel with exact numbers in, ``sharded(..., exact=True)``)."""
+    kernel with exact numbers in, ``sharded(..., exact=True)``; ``numbers``: ``plain(nums)``)."""
     from ..parallel import step_model, step_numbers
     from .sharded_family import sharded
 
     opts = step_options(run)
     if sg is None:             # the ceiling keeps fused; sharded once per shape of run (sharded_family.py)
-        sg = sharded(run, nums, run.attention_kernel, exact=True)
+        sg = sharded(run, nums, run.attention_kernel, exact=True, numbers=numbers)
     try:
         return step_numbers.parts(sg, nums, opts)
     except step_numbers.NotExact:        # a number the exact path does not take: SymPy's

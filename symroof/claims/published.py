@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import sympy as sp
@@ -83,6 +83,13 @@ class PublishedRun:
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
     overlap: tuple = ()                         # axes whose activation collectives the source overlaps
     attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
+
+    @cached_property
+    def structure(self):
+        """The model's graph structure (``core.graph.Structure.of``), worked out once per run."""
+        from ..core.graph import Structure
+
+        return Structure.of(self.model)
 
 
 @dataclass(frozen=True)
@@ -276,13 +283,7 @@ def _built(model, attention: str, kernel: str = "fused"):
 
 def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
     """Model FLOPs of one step (all chips) as ``convention`` (default: the run's) counts them."""
-    return _counts(run.model)[convention or run.flops]
-
-
-def _counts(model) -> dict:
-    from ..core.graph import Structure
-
-    return _structure_counts(Structure.of(model))
+    return _structure_counts(run.structure)[convention or run.flops]
 
 
 @lru_cache(maxsize=64)       # per model structure, every convention (symbolic in the model's sizes, B and T)
@@ -332,7 +333,8 @@ def predict(run: PublishedRun) -> Result:
     from .calibrate import step_parts
     from .sharded_family import exact, plain, sharded
 
-    sg = sharded(run, nums, exact=True)
+    numbers = plain(nums)
+    sg = sharded(run, nums, exact=True, numbers=numbers)
     try:
         seconds = step_numbers.roofline_terms(sg, nums, run.schedule)
     except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
@@ -340,7 +342,6 @@ def predict(run: PublishedRun) -> Result:
         seconds = {key: step_numbers.exact(evaluate(expr, nums)) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
-    numbers = plain(nums)
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
     work = capacity * t_step
     ceilings = {conv: Fraction(exact(model_flops(run, conv), nums, numbers)) / work for conv in CONVENTIONS}
@@ -351,7 +352,7 @@ def predict(run: PublishedRun) -> Result:
     _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step), step_parts(run, nums, sg if run.attention_kernel == "fused" else None))
+                  float(measured_step), step_parts(run, nums, sg if run.attention_kernel == "fused" else None, numbers))
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:

@@ -41,16 +41,18 @@ class Family:
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
                            for k, v in sg.graph["sizes"].items()}
 
-    def numeric(self, nums: dict, mesh: dict, exact: bool = False):
+    def numeric(self, nums: dict, mesh: dict, exact: bool = False, numbers: dict | None = None):
         """The family's graph for one run: ``nums`` (every symbol's number) and the run's ``mesh``
         in; equal, value for value, to ``calibrate.numeric(apply(shard(g, mesh), policy), nums)``.
         ``exact=True`` leaves the numbers as Python ints and Fractions, not SymPy's (the input of
-        ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression."""
+        ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
+        ``numbers``: ``plain(nums)``, where the caller has it already."""
         from ..parallel.sharding import Collective
         from .calibrate import _sub
 
-        values = {**nums, **{self.sizes[axis]: a.size for axis, a in mesh.items()}}
-        numbers = plain(values)
+        sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
+        values = {**nums, **sizes}
+        numbers = {**(plain(nums) if numbers is None else numbers), **plain(sizes)}
         if exact:
             got = [p.exact(numbers) if p is not None else None for p in self.polys]
             got = [v if v is not None else _exact(_sub(e, values)) for v, e in zip(got, self.exprs)]
@@ -152,10 +154,8 @@ def _shard_kernels(structure, attention: str, axes: tuple):
     return shard(build(structure, attention, "fused"), mesh, other_kernel=True), sizes
 
 
-def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False):
+def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
-    from ..core.graph import Structure
-
     axes = tuple((name, a.link) for name, a in run.mesh.items())
-    return family(Structure.of(run.model), "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact)
+    return family(run.structure, "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact, numbers)
