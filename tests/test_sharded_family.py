@@ -27,6 +27,9 @@ def test_polynomial_value_is_exact():
     assert Polynomial.of(sp.Integer(0)).value({}) == 0
     # a product with a sum in it is multiplied out: 2·3·(4 + 1)²/5 = 30
     assert Polynomial.of(B * T * (D + 1)**2 / X).value({B: 2, T: 3, D: 4, X: 5}) == 30
+    # one product read in one pass: -3/7 · 2³ · 3 / 5² = -72/175; a root among its factors refuses it
+    assert Polynomial.of(sp.Rational(-3, 7) * B**3 * T / X**2).value({B: 2, T: 3, X: 5}) == sp.Rational(-72, 175)
+    assert Polynomial.of(B * sp.sqrt(T) / X) is None
 
 
 def _direct(run, kernel):

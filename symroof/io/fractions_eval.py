@@ -142,6 +142,10 @@ def _terms(expr) -> list | None:
         return out
     if expr.is_Pow and expr.exp.is_Integer and expr.base.is_Symbol:
         return [(Fraction(1), {expr.base: int(expr.exp)})]
+    if expr.is_Mul:
+        monomial = _monomial(expr)
+        if monomial is not None:
+            return [monomial]
     if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
         factors = (expr.base,) * int(expr.exp)          # a whole power of a sum: multiplied out
     elif expr.is_Mul:
@@ -155,6 +159,22 @@ def _terms(expr) -> list | None:
             return None
         out = [(c1 * c2, _times(p1, p2)) for c1, p1 in out for c2, p2 in part]
     return out
+
+
+def _monomial(expr) -> tuple | None:
+    """A product of a rational and whole powers of symbols (most per-chip costs) as one term,
+    read in one pass; None when a factor is anything else (a sum to multiply out)."""
+    coeff, powers = Fraction(1), {}
+    for factor in expr.args:
+        if factor.is_Rational:
+            coeff *= Fraction(int(factor.p), int(factor.q))
+        elif factor.is_Symbol:
+            powers[factor] = powers.get(factor, 0) + 1
+        elif factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer:
+            powers[factor.base] = powers.get(factor.base, 0) + int(factor.exp)
+        else:
+            return None
+    return coeff, {s: e for s, e in powers.items() if e}
 
 
 def _times(a: dict, b: dict) -> dict:
