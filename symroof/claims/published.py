@@ -343,16 +343,24 @@ def predict(run: PublishedRun) -> Result:
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
-    work = capacity * t_step
-    ceilings = {conv: Fraction(exact(model_flops(run, conv), nums, numbers)) / work for conv in CONVENTIONS}
+    work = Fraction(capacity * t_step)
+    ceilings = {conv: _over(exact(model_flops(run, conv), nums, numbers), work) for conv in CONVENTIONS}
     flops = exact(model_flops(run), nums, numbers)
-    measured_step = Fraction(flops) / (capacity * step_numbers.exact(run.measured_mfu))
+    measured_step = _over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     from .run_checks import _check_throughput
 
     _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
-                  float(ceilings[run.flops]), {k: float(v) for k, v in ceilings.items()},
-                  float(measured_step), step_parts(run, nums, sg if run.attention_kernel == "fused" else None, numbers))
+                  ceilings[run.flops], ceilings, measured_step,
+                  step_parts(run, nums, sg if run.attention_kernel == "fused" else None, numbers))
+
+
+def _over(a, b: Fraction) -> float:
+    """``float(Fraction(a) / b)``: a whole ``a`` over ``b`` as one correctly rounded division of
+    integers, as ``float`` of the reduced Fraction is, without reducing it (a gcd of big integers)."""
+    if type(a) is int:
+        return a * b.denominator / b.numerator
+    return float(Fraction(a) / b)
 
 
 def fit_efficiency(results: list[Result]) -> list[Fit]:
