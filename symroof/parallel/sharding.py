@@ -99,7 +99,8 @@ def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str
     return out
 
 
-def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = False, fused: bool | None = None) -> sp.Expr:
+def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = False,
+           fused: bool | None = None) -> sp.Expr:
     """Elements of one chip's shard; with ``hbm``, zero for a tensor a fused kernel keeps on chip
     (``fused``: the kernel, by default the graph's)."""
     fused = st.fused if fused is None else fused
@@ -311,8 +312,8 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     node["local_vector_flops"] = node["vector_flops"] / factor
 
     def moved(fused: bool) -> sp.Expr:
-        traffic = sum((_local(dims_of(ref), target(ref), st, True, fused) * st.width(ref, ref in _params_of(fwd))
-                       for _, ref in operands), sp.Integer(0))
+        traffic = sum((_local(dims_of(ref), target(ref), st, True, fused)
+                       * st.width(ref, ref in _params_of(fwd)) for _, ref in operands), sp.Integer(0))
         if node["op"] == "cache_append":       # only this step's entries are written into the cache
             (_, new), = operands
             written = _local(dims_of(new), target(new), st, True, fused) * b_kv
