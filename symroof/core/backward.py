@@ -34,15 +34,14 @@ def add_backward(b) -> None:
                 sig = node["sig"].gradient(i)
                 others = [operand(b, o) for j, (_, o) in enumerate(operands) if j != i]
                 dims, w = operand(b, ref)
-                traffic = dy + sum((hbm(d) * wo for d, wo in others), sp.Integer(0))
-                traffic += hbm(dims) * w
+                traffic = sp.Add(dy, *(hbm(d) * wo for d, wo in others), hbm(dims) * w)
                 grad = f"{name}:d{role}"
                 g.add_node(grad, op="contraction", sig=sig, flops=scale * ops.contraction_flops(sig, size),
                            vector_flops=sp.Integer(0), bytes=traffic, wrt=role)
                 grad_of[(name, role)] = grad
                 new.append(grad)
         else:
-            saved = sum((hbm(dims) * w for dims, w in (operand(b, r) for _, r in operands)), sp.Integer(0))
+            saved = sp.Add(*(hbm(dims) * w for dims, w in (operand(b, r) for _, r in operands)))
             grad = f"{name}:grad"
             g.add_node(grad, op=node["op"], flops=sp.Integer(0),
                        vector_flops=scale * ops.elementwise_flops(node["op"], elements(b, name), "backward"),

@@ -203,28 +203,27 @@ def _cost_forward(b: _Builder, name: str) -> None:
     size = b.sizes
     out = ops.numel(b.dims[name], size)
     hbm = lambda dims: ops.hbm_elements(dims, size, b.fused)   # noqa: E731
-    read = sp.Integer(0)
+    moved = []                             # bytes read and written, summed once at the end
     for role, ref in node["operands"]:
         if role == "ids":
             continue
         dims, w = operand(b, ref)
         # a gather reads only the rows it looks up, not the whole table
-        read += (out if node["op"] == "gather" else hbm(dims)) * w
+        moved.append((out if node["op"] == "gather" else hbm(dims)) * w)
     operand_refs = {ref for _, ref in node["operands"]}
-    read += sum((ops.numel(d, size) * b_param for p, d in node["params"].items()
-                 if p not in operand_refs), sp.Integer(0))
+    moved += [ops.numel(d, size) * b_param for p, d in node["params"].items() if p not in operand_refs]
     if node["op"] == "cache_append":       # writes only this step's entries, not the whole cache
-        written = ops.numel(b.dims[node["operands"][0][1]], size) * b_kv
+        moved.append(ops.numel(b.dims[node["operands"][0][1]], size) * b_kv)
     else:
-        written = hbm(b.dims[name]) * b_act
+        moved.append(hbm(b.dims[name]) * b_act)
     if node["op"] == "dropout":            # the mask, kept for the backward pass
-        written += hbm(b.dims[name]) * b_mask
+        moved.append(hbm(b.dims[name]) * b_mask)
     scale = core_scale(b, node)
     if node["op"] == "contraction":
         flops, vector = scale * ops.contraction_flops(node["sig"], size), sp.Integer(0)
     else:
         flops, vector = sp.Integer(0), scale * ops.elementwise_flops(node["op"], elements(b, name), "forward")
-    node.update(flops=flops, vector_flops=vector, bytes=read + written)
+    node.update(flops=flops, vector_flops=vector, bytes=sp.Add(*moved))
 
 
 def build(structure: Structure = Structure(), attention: str = "causal", kernel: str = "fused",

@@ -249,10 +249,10 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
     # every axis left on an operand splits the work, partial sums included
     factor = sp.Mul(*(st.mesh[a].size for a in {a for s in shardings for a in s}))
 
-    def moved(fused: bool) -> sp.Expr:
-        local_in = sum((_local(dims, s, st, True, fused) * st.width(refs[i], is_param[i])
-                        for i, (dims, s) in enumerate(zip(sig.operands, shardings))), sp.Integer(0))
-        return local_in + _local(sig.output, current, st, True, fused) * b_act
+    def moved(fused: bool) -> sp.Expr:      # one sum of the operands read and the output written
+        return sp.Add(*(_local(dims, s, st, True, fused) * st.width(refs[i], is_param[i])
+                        for i, (dims, s) in enumerate(zip(sig.operands, shardings))),
+                      _local(sig.output, current, st, True, fused) * b_act)
     node["local_flops"] = node["flops"] / factor
     node["local_bytes"] = moved(st.fused)
     if st.other_kernel and _on_chip(*sig.operands, sig.output):
@@ -312,8 +312,8 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     node["local_vector_flops"] = node["vector_flops"] / factor
 
     def moved(fused: bool) -> sp.Expr:
-        traffic = sum((_local(dims_of(ref), target(ref), st, True, fused)
-                       * st.width(ref, ref in _params_of(fwd)) for _, ref in operands), sp.Integer(0))
+        traffic = sp.Add(*(_local(dims_of(ref), target(ref), st, True, fused)
+                           * st.width(ref, ref in _params_of(fwd)) for _, ref in operands))
         if node["op"] == "cache_append":       # only this step's entries are written into the cache
             (_, new), = operands
             written = _local(dims_of(new), target(new), st, True, fused) * b_kv
