@@ -113,10 +113,8 @@ def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = Fal
 
 def _shard_elements(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool, fused: bool) -> sp.Expr:
     n = ops.hbm_elements(dims, st.sizes, fused) if hbm else ops.numel(dims, st.sizes)
-    for axis, dim in sharding.items():
-        if dim in dims:
-            n = n / st.mesh[axis].size
-    return n
+    split = [st.mesh[axis].size for axis, dim in sharding.items() if dim in dims]
+    return n / sp.Mul(*split) if split and n != 0 else n
 
 
 def shard(g: nx.DiGraph, mesh: dict[str, Axis], other_kernel: bool = False) -> nx.DiGraph:
@@ -311,9 +309,9 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     node["local_flops"] = sp.Integer(0)
     node["local_vector_flops"] = node["vector_flops"] / factor
 
-    def moved(fused: bool) -> sp.Expr:
-        traffic = sp.Add(*(_local(dims_of(ref), target(ref), st, True, fused)
-                           * st.width(ref, ref in _params_of(fwd)) for _, ref in operands))
+    def moved(fused: bool) -> sp.Expr:      # one sum of what is read and written
+        traffic = [_local(dims_of(ref), target(ref), st, True, fused) * st.width(ref, ref in _params_of(fwd))
+                   for _, ref in operands]
         if node["op"] == "cache_append":       # only this step's entries are written into the cache
             (_, new), = operands
             written = _local(dims_of(new), target(new), st, True, fused) * b_kv
@@ -321,8 +319,8 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
             written = _local(out_dims, out_layout, st, True, fused) * b_act
         if node["op"] == "dropout":     # as core/graph.py and core/backward.py: the forward also writes its
             mask = _local(out_dims, out_layout, st, True, fused) * b_mask   # mask; the backward reads dy
-            return written + mask + (written if phase == "backward" else traffic)     # and it
-        return traffic * (2 if phase == "backward" else 1) + written
+            return sp.Add(written, mask, *([written] if phase == "backward" else traffic))     # and it
+        return sp.Add(*(traffic if phase != "backward" else (2 * t for t in traffic)), written)
     node["local_bytes"] = moved(st.fused)
     if st.other_kernel and _on_chip(out_dims, *(dims_of(ref) for _, ref in operands)):
         node["other_kernel_bytes"] = moved(not st.fused)
