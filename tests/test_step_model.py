@@ -333,6 +333,11 @@ GOOD = ONE_RUN
     ("    measured_mfu: 0.4\n", "", "missing key 'measured_mfu' (or 'measured_step_s'"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: [layer/attn/nope]", "keeps 'layer/attn/nope', not a tensor"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: partial", "allowed: none, full, selective, or a list"),
+    # integers of hundreds of digits overflowed a float into a traceback
+    ("batch: 4", "batch: 4" + "0" * 300, "key 'batch' is out of range (at most 10^12), got an integer of 301 digits"),
+    ("seq: 4096", "seq: 1" + "0" * 200, "key 'seq' is out of range"),
+    ("batch: 4", "batch: 4\n    microbatches: 1" + "0" * 13, "key 'microbatches' is out of range"),
+    ("chips: 16", "chips: 1" + "0" * 40, "key 'chips' is out of range"),
 ])
 def test_impossible_settings_are_one_line_errors(tmp_path, old, new, message):
     path = tmp_path / "runs.yaml"

@@ -46,6 +46,7 @@ CONVENTIONS = {
                           "FLOPs as Narayanan et al. 2021 count them: 96BsLh^2(1+s/6h+V/16hL))",
 }
 
+_MAX_COUNT = 10 ** 12        # chips, sequences, tokens, microbatches or an axis's size in a runs file
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel"}
@@ -182,9 +183,15 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         chip = cards[("chip", ref)] = cards.get(("chip", ref)) or load_chip(ref)
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
-    ints = {key: _positive_int(raw[key], where, key) for key in ("chips", "batch", "seq")}
+    def count(value, key: str) -> int:
+        n = _positive_int(value, where, key)
+        if n > _MAX_COUNT:        # past any run; a step time of it would overflow a float
+            raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got an integer of "
+                            f"{len(str(n))} digits")
+        return n
+    ints = {key: count(raw[key], key) for key in ("chips", "batch", "seq")}
     for key, default in (("microbatches", 1), ("interleave", 1)):
-        ints[key] = _positive_int(raw.get(key, default), where, key)
+        ints[key] = count(raw.get(key, default), key)
     if not isinstance(raw["mesh"], dict) or not raw["mesh"]:
         raise CardError(f"{where}: key 'mesh' must map axis names ({', '.join(_AXES)}) to {{size, link}}")
     mesh, spans = {}, {}
@@ -196,12 +203,12 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         _check_keys(spec, {"size", "link", "physical_axes", "inner"}, ("size", "link"), f"{where}: mesh.{axis}")
         if spec["link"] not in ("ici", "dcn"):
             raise CardError(f"{where}: key 'mesh.{axis}.link' is {spec['link']!r}; allowed: ici, dcn")
-        size = _positive_int(spec["size"], where, f"mesh.{axis}.size")
-        physical = _positive_int(spec.get("physical_axes", 1), where, f"mesh.{axis}.physical_axes")
+        size = count(spec["size"], f"mesh.{axis}.size")
+        physical = count(spec.get("physical_axes", 1), f"mesh.{axis}.physical_axes")
         mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical),
                           switched=chip.family == "gpu" and spec["link"] == "ici")
         if "inner" in spec:
-            inner = _positive_int(spec["inner"], where, f"mesh.{axis}.inner")
+            inner = count(spec["inner"], f"mesh.{axis}.inner")
             if spec["link"] != "dcn" or size % inner or inner > chip.pod_chips:
                 raise CardError(f"{where}: key 'mesh.{axis}.inner' ({inner}) must be on a dcn axis, divide its "
                                 f"size and fit in one {chip.pod_chips}-chip domain")
