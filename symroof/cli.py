@@ -10,7 +10,7 @@ import sys
 from contextlib import contextmanager
 
 from .errors import CardError, SymroofError
-from .report.commands import add_result_commands, settings as _settings
+from .report.commands import Parser, add_result_commands, one_line, settings as _settings
 
 
 def _count(args) -> None:
@@ -85,7 +85,8 @@ def _ops(args) -> None:
     print(f"{card.name} on {chip.label}: {args.batch} × {args.seq} tokens; "
           f"ops below {float(ridge):.0f} FLOPs/byte are HBM-bound (per instance; layer ops repeat L times)")
     print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
-                  f"{r.intensity:.1f}", "HBM" if r.hbm_bound else "compute"] for r in rows],
+                  f"{r.intensity:.1f}" if math.isfinite(r.intensity) else "no HBM bytes",
+                  "HBM" if r.hbm_bound else "compute"] for r in rows],
                 ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
 
 
@@ -178,7 +179,7 @@ def _derivation_options(p, optional: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="symroof", description=__doc__)
+    parser = Parser(prog="symroof", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("count", help="exact parameters and FLOPs of a model")
@@ -382,7 +383,7 @@ def _main(argv: list[str] | None, restore: bool) -> int:
         with _collect_less(restore):
             args.run(args)
     except SymroofError as err:
-        print(f"symroof: error: {err}", file=sys.stderr)
+        print(f"symroof: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

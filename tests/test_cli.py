@@ -64,6 +64,10 @@ def test_ops_marks_hbm_bound_ops(capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["layer/attn_norm"]["hbm_bound"] is True            # a norm does ~1 FLOP per byte
     assert rows["layer/mlp/up"]["hbm_bound"] is False              # 2048 tokens > C / W_hbm
+    # an op whose bytes stay on chip has no intensity: said so in the table, never 'inf'
+    assert main(["ops", "llama3-8b", "--chip", "tpu-v5p", "--batch", "1", "--seq", "2048"]) == 0
+    text = capsys.readouterr().out
+    assert "no HBM bytes" in text and "inf" not in text
 
 
 @pytest.mark.parametrize("args, words", [
@@ -78,6 +82,9 @@ def test_ops_marks_hbm_bound_ops(capsys):
     (["reproduce", "seed", "--set", "seq=1.5"], ["seq", "whole number"]),
     (["latex", "seed", "-o", "/nonexistent-dir/x.tex"], ["cannot write", "/nonexistent-dir/x.tex"]),
     (["formula", "x_opt", "--model", "mixtral-8x7b"], ["dense models"]),
+    (["validate", "--data", "/dev/zero"], ["/dev/zero", "not a regular file"]),   # read forever before
+    (["count", "no\nsuch.yaml"], ["no\\nsuch.yaml", "cannot read"]),          # a newline, escaped
+    (["plan", "llama3-8b", "--chips", "0"], ["--chips", "positive integer", "--help"]),   # no usage block
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
     result = run(*args)

@@ -402,3 +402,11 @@ def test_a_window_is_checked_against_a_real_context(tmp_path, context):
     path.write_text(_json.dumps(raw))
     with pytest.raises(_CardError, match="'max_position_embeddings' must be a positive integer"):
         _load(str(path))
+
+
+def test_a_config_of_a_trillion_layers_is_refused_before_its_layers_are_listed():
+    """Found by fuzzing: Mistral's and Gemma 2's layouts list every layer, so 10^12 layers ran out of
+    memory (after a minute for Gemma 2); the layer count is checked first. 10^5 layers still convert."""
+    raw = _config("Mistral-7B-v0.1")
+    _refused({**raw, "num_hidden_layers": 10**12}, "'num_hidden_layers'", "at most 1000000 layers")
+    assert _convert({**raw, "num_hidden_layers": 10**5}).n_layers == 10**5

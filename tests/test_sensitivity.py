@@ -144,3 +144,13 @@ def test_a_dcn_bound_plan_depends_on_dcn_alone():
     # the network must be t_dcn / t_math faster for the step to be compute-bound
     assert float(rows["W_dcn"].break_even / rows["W_dcn"].value) == pytest.approx(
         p["t_dcn_s"] / p["t_math_s"], rel=1e-9)
+
+
+def test_a_tiny_peak_gives_finite_break_evens():
+    """Found by fuzzing: with a peak of 1e-30 FLOP/s a break-even ratio underflowed a float (division
+    by zero), and nsimplify rounded a tiny root to 0. Ratios are now taken exactly."""
+    args = [sys.executable, "-m", "symroof", "sensitivity", "llama3-8b", "--chip", "h100-sxm", "--chips", "64",
+            "--batch-tokens", "4194304", "--set", "peak_flops_per_s.bf16=1e-30"]
+    out = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "÷ 4.37e+45" in out.stdout and "inf" not in out.stdout and "zoo" not in out.stdout

@@ -338,6 +338,8 @@ GOOD = ONE_RUN
     ("seq: 4096", "seq: 1" + "0" * 200, "key 'seq' is out of range"),
     ("batch: 4", "batch: 4\n    microbatches: 1" + "0" * 13, "key 'microbatches' is out of range"),
     ("chips: 16", "chips: 1" + "0" * 40, "key 'chips' is out of range"),
+    ("flops: 6N,", "flops: [6N],", "key 'convention.flops' is ['6N']"),     # was unhashable: a traceback
+    ("peak: bf16,", "peak: {a: 1},", "key 'convention.peak' is {'a': 1}"),
 ])
 def test_impossible_settings_are_one_line_errors(tmp_path, old, new, message):
     path = tmp_path / "runs.yaml"

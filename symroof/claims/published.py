@@ -46,7 +46,6 @@ CONVENTIONS = {
                           "FLOPs as Narayanan et al. 2021 count them: 96BsLh^2(1+s/6h+V/16hL))",
 }
 
-_MAX_COUNT = 10 ** 12        # chips, sequences, tokens, microbatches or an axis's size in a runs file
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel"}
@@ -160,9 +159,9 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
 def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | None = None) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model)."""
-    from .run_checks import _check_pod, _overlap, _recompute, _resolve, _schedule
+    from .run_checks import _check_pod, _check_throughput, _count, _overlap, _recompute, _resolve, _schedule
 
-    from ..io.cards import _check_keys, parse_number, _positive_int, model_from_dict
+    from ..io.cards import _check_keys, parse_number, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
     from ..errors import UnknownNameError
@@ -183,12 +182,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         chip = cards[("chip", ref)] = cards.get(("chip", ref)) or load_chip(ref)
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
-    def count(value, key: str) -> int:
-        n = _positive_int(value, where, key)
-        if n > _MAX_COUNT:        # past any run; a step time of it would overflow a float
-            raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got an integer of "
-                            f"{len(str(n))} digits")
-        return n
+    count = lambda value, key: _count(value, where, key)     # noqa: E731
     ints = {key: count(raw[key], key) for key in ("chips", "batch", "seq")}
     for key, default in (("microbatches", 1), ("interleave", 1)):
         ints[key] = count(raw.get(key, default), key)
@@ -246,12 +240,12 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     if not isinstance(conv, dict):
         raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")
     _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS, f"{where}: convention")
-    if conv["flops"] not in CONVENTIONS:
+    if not isinstance(conv["flops"], str) or conv["flops"] not in CONVENTIONS:
         raise CardError(f"{where}: key 'convention.flops' is {conv['flops']!r}; "
                         f"allowed: {', '.join(CONVENTIONS)}")
     if not isinstance(conv["stated"], bool):
         raise CardError(f"{where}: key 'convention.stated' must be true or false")
-    if conv["peak"] not in chip.peak_flops_per_s:
+    if not isinstance(conv["peak"], str) or conv["peak"] not in chip.peak_flops_per_s:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
     run = PublishedRun(
@@ -271,6 +265,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         if not 0 < derived <= 1:
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
+    _check_throughput(run, where)
     return run
 
 
@@ -354,9 +349,6 @@ def predict(run: PublishedRun) -> Result:
     ceilings = {conv: _over(exact(model_flops(run, conv), nums, numbers), work) for conv in CONVENTIONS}
     flops = exact(model_flops(run), nums, numbers)
     measured_step = _over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
-    from .run_checks import _check_throughput
-
-    _check_throughput(run, flops, nums[C])
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
                   step_parts(run, nums, sg if run.attention_kernel == "fused" else None, numbers))

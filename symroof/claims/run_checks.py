@@ -42,7 +42,32 @@ def _check_pod(mesh: dict, spans: dict, chip, where: str) -> None:
 _THROUGHPUT_TOLERANCE = 0.02
 
 
-def _check_throughput(run, flops, peak) -> None:
+MAX_COUNT = 10 ** 12       # chips, sequences, tokens, microbatches or an axis's size in a runs file
+
+
+def _count(value, where: str, key: str) -> int:
+    """A positive integer of at most ``MAX_COUNT``: past any run, and a step time of it would
+    overflow a float."""
+    from ..io.cards import _positive_int
+
+    n = _positive_int(value, where, key)
+    if n > MAX_COUNT:
+        raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got an integer of {len(str(n))} digits")
+    return n
+
+
+def _check_throughput(run, where: str) -> None:
+    """The published throughputs, where given, against the measured MFU (under the run's peak and
+    FLOP convention)."""
+    if run.measured_tflops is None and run.measured_tokens_per_s is None:
+        return
+    from ..core.symbols import C
+    from .published import model_flops, values
+    from .sharded_family import exact, plain
+
+    nums = values(run)
+    peak = nums[C]
+    flops = exact(model_flops(run), nums, plain(nums)) if run.measured_tokens_per_s is not None else None
     mfu = float(run.measured_mfu)
     implied = {}
     if run.measured_tflops is not None:
@@ -52,7 +77,7 @@ def _check_throughput(run, flops, peak) -> None:
         implied["measured_tokens_per_s"] = float(run.measured_tokens_per_s * flops / tokens) / (run.chips * float(peak))
     for key, value in implied.items():
         if abs(value / mfu - 1) > _THROUGHPUT_TOLERANCE:
-            raise CardError(f"{run.name}: key '{key}' implies an MFU of {value:.3f} with the {run.peak} peak "
+            raise CardError(f"{where}: key '{key}' implies an MFU of {value:.3f} with the {run.peak} peak "
                             f"and the {run.flops} count, but 'measured_mfu' is {mfu:.3f}")
 
 

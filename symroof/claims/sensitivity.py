@@ -129,7 +129,8 @@ def _break_even(point: Point, x: sp.Symbol):
             if r.is_real and r.is_positive:
                 ratio = abs(sp.log(r / here))
                 if best is None or ratio < best[0]:
-                    best = (float(ratio), sp.nsimplify(r), name)
+                    simple = sp.nsimplify(r)          # which rounds a tiny root to 0: keep the root
+                    best = (float(ratio), simple if simple.is_positive else r, name)
     return (best[1], best[2]) if best else (None, None)
 
 

@@ -199,8 +199,11 @@ def parse_number(value, where: str, key: str) -> Fraction:
         return _in_range(Fraction(repr(value)), value, where, key)
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         mantissa, _, exponent = value.strip().lower().partition("e")
-        if exponent and abs(int(exponent)) > 300:      # an exact 10**99999 would take minutes
-            raise CardError(f"{where}: key '{key}' is out of range, got {value!r}")
+        # an exact 10**99999 would take minutes; a mantissa of thousands of digits cannot be read
+        # (Python refuses integers of over 4300 digits) and no number in range needs a hundred
+        if len(mantissa) > 100 or (exponent and abs(int(exponent)) > 300):
+            shown = repr(value) if len(value) <= 60 else f"{value[:30]!r}... ({len(value)} characters)"
+            raise CardError(f"{where}: key '{key}' is out of range, got {shown}")
         return _in_range(Fraction(value.strip()), value, where, key)
     raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
 

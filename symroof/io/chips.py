@@ -95,6 +95,7 @@ _INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_sli
 # A pod shape is a handful of physical axes of at most a million chips each; anything larger is
 # a typo, and enumerating its slices would not finish.
 MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
+MAX_COUNT = 10 ** 12         # links, chips per host, matrix units, a tile's side: far past any chip
 
 
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
@@ -152,12 +153,12 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     if values.get("attention_efficiency", 0) > 1:
         raise CardError(f"{where}: key 'attention_efficiency' must be a fraction in (0, 1]")
     if "matrix_units" in raw:
-        values["matrix_units"] = _positive_int(raw["matrix_units"], where, "matrix_units")
+        values["matrix_units"] = _count(raw["matrix_units"], where, "matrix_units")
     if "matrix_unit" in raw:
         tile = raw["matrix_unit"]
         if not isinstance(tile, list) or len(tile) != 2:
             raise CardError(f"{where}: key 'matrix_unit' must be [m, n], the output tile of one matrix unit")
-        values["matrix_unit"] = tuple(_positive_int(t, where, "matrix_unit") for t in tile)
+        values["matrix_unit"] = tuple(_count(t, where, "matrix_unit") for t in tile)
     if "collective_matmul" in raw:
         if not isinstance(raw["collective_matmul"], bool):
             raise CardError(f"{where}: key 'collective_matmul' must be true or false")
@@ -166,7 +167,7 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         values["calibration"] = _calibration(raw["calibration"], where)
     for key in _INT_KEYS:
         if key in raw:
-            values[key] = _positive_int(raw[key], where, key)
+            values[key] = _count(raw[key], where, key)
     shape = raw["pod_shape"]
     if not isinstance(shape, list) or not shape:
         raise CardError(f"{where}: key 'pod_shape' must be a list of axis sizes, e.g. [16, 20, 28]")
@@ -199,7 +200,7 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
                 raise CardError(f"{where}: {text!r} is not allowed; allowed: {', '.join(choices[key])}")
             changes[key] = text
         elif key in _INT_KEYS:
-            changes[key] = _positive_int(parse_number(text, where, key), where, key)
+            changes[key] = _count(parse_number(text, where, key), where, key)
         elif key in CHIP_NUMBER_KEYS:
             changes[key] = _positive_number(text, where, key)
         elif key == "pod_shape":
@@ -210,6 +211,14 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
     return replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
+
+
+def _count(value, where: str, key: str) -> int:
+    """A positive integer of at most ``MAX_COUNT``: a larger one would overflow the floats it meets."""
+    n = _positive_int(value, where, key)
+    if n > MAX_COUNT:
+        raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got an integer of {len(str(n))} digits")
+    return n
 
 
 def _pod_shape(sides: list[int], where: str) -> tuple:

@@ -90,6 +90,7 @@ ROWS = {
 # its attention_bias puts biases on q_a (or none on a plain q), kv_a and o.
 
 # Keys read as sizes; each must be a positive JSON integer. GPT-2 spells them its own way.
+MAX_LAYERS = 10**6          # a config lists its layers one by one; real models have hundreds
 SIZE_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
 SPELLING = {"GPT2LMHeadModel": {"num_hidden_layers": "n_layer", "hidden_size": "n_embd",
                                 "intermediate_size": "n_inner", "num_attention_heads": "n_head"}}
@@ -201,7 +202,10 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
         raise CardError(f"{where}: key 'model_type' is {raw['model_type']!r} but architectures names {hf_class}; "
                         f"allowed: {row.architecture!r}")
     spelling = SPELLING.get(hf_class, {})
-    n_layers = _size(raw, spelling.get("num_hidden_layers", "num_hidden_layers"), where)
+    layers_key = spelling.get("num_hidden_layers", "num_hidden_layers")
+    n_layers = _size(raw, layers_key, where)
+    if n_layers > MAX_LAYERS:        # the layouts below list every layer
+        raise CardError(f"{where}: key '{layers_key}' is out of range (at most {MAX_LAYERS} layers), got {n_layers}")
     layout, attention_kinds, mlp_kinds, layout_keys = row.layout(raw, n_layers, where) if row.layout else ({}, None, None, set())
     _check_keys(raw, hf_class, where, layout_keys)
     sizes = {key: _size(raw, spelling.get(key, key), where) for key in SIZE_KEYS
@@ -246,11 +250,11 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
 
 def _segments(attention: list, mlp: list) -> dict:
     """Per-layer kinds → the card's block types and ordered (type, count) segments."""
-    both = len(set(attention)) > 1 and len(set(mlp)) > 1
+    mixed_attention, mixed_mlp = len(set(attention)) > 1, len(set(mlp)) > 1     # once, not per layer
     def name(a, m):
-        if both:
+        if mixed_attention and mixed_mlp:
             return f"{a}_{m}"
-        return a if len(set(attention)) > 1 else m if len(set(mlp)) > 1 else "layer"
+        return a if mixed_attention else m if mixed_mlp else "layer"
     types, segments = {}, []
     for a, m in zip(attention, mlp):
         label = name(a, m)

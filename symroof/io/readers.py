@@ -14,6 +14,7 @@ from ..errors import CardError
 
 # A card is a few hundred nodes; a document whose aliases expand past this is an alias bomb.
 MAX_EXPANDED_NODES = 100_000
+MAX_BYTES = 16 * 2**20     # the shipped runs file is 0.1 MB; a card or config.json a few kB
 MAX_DEPTH = 100           # nesting deeper than this is no card or config symroof reads
 
 
@@ -24,7 +25,7 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        parser = loader(path.read_text())
+        parser = loader(_text(path))
     except UnicodeDecodeError:
         raise CardError(f"{path}: not UTF-8 text") from None
     except OSError as err:
@@ -48,6 +49,17 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     if not isinstance(raw, dict):
         raise CardError(f"{path}: {what} must be a YAML mapping of keys to values")
     return raw
+
+
+def _text(path: Path) -> str:
+    """The file's text, from a regular file of at most ``MAX_BYTES`` (not a device or a pipe that
+    never ends). OSError and UnicodeDecodeError are the callers' to report."""
+    if not path.is_file():
+        raise CardError(f"{path}: not a regular file" if path.exists() else f"{path}: cannot read: No such file or directory")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise CardError(f"{path}: {size} bytes; a card, config or runs file is at most {MAX_BYTES} bytes")
+    return path.read_text()
 
 
 def _first(err: Exception) -> str:
@@ -86,8 +98,8 @@ def _check(node, path) -> None:
         if done or not kids:
             size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
             if size[id(n)] > MAX_EXPANDED_NODES:
-                raise CardError(f"{path}: its aliases expand to more than {MAX_EXPANDED_NODES} values; "
-                                f"refused (an alias bomb?)")
+                raise CardError(f"{path}: it expands to more than {MAX_EXPANDED_NODES} values; refused "
+                                f"(an alias bomb, or a document far larger than any card or runs file)")
             continue
         stack.append((n, depth, True))
         stack.extend((k, depth + 1, False) for k in reversed(kids) if id(k) not in size)
@@ -106,7 +118,7 @@ def _unique_json_object(pairs: list, where: str) -> dict:
 def read_json(path: Path) -> object:
     """A JSON file parsed with repeated keys refused; errors are one ``CardError`` line."""
     try:
-        return json.loads(path.read_text(), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)))
+        return json.loads(_text(path), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)))
     except UnicodeDecodeError:
         raise CardError(f"{path}: not UTF-8 text") from None
     except OSError as err:

@@ -1,14 +1,29 @@
 """The ``formula``, ``sensitivity`` and ``cards`` commands: their arguments and what they print.
 
 ``cli.py`` registers them with ``add_result_commands``; each command loads the cards it names,
-calls the registry, the planner or the card checks, and prints text or JSON.
+calls the registry, the planner or the card checks, and prints text or JSON. ``Parser`` is the
+command line's parser, its errors on one line.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from ..errors import CardError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors on one line like every other error (the usage it would print
+    first is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(message: str) -> str:
+    """A message with any line break escaped: a name or path read from a file may carry one."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def settings(pairs: list[str] | None) -> dict[str, str]:

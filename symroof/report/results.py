@@ -82,12 +82,18 @@ def sensitivity_line(row, point) -> str:
         return "not in the step time: the plan's collectives are bandwidth-only (no latency floor)"
     if row.break_even is None:
         return "the bound does not change at any value"
-    factor = float(row.break_even / row.value)
+    factor = row.break_even / row.value          # exact: a float of it may underflow to 0
     if row.new_bound == "infeasible":
-        return f"below {with_unit(row.break_even, unit)} (× {factor:.3g}) this mesh no longer fits"
-    change = f"× {factor:.3g}" if factor >= 1 else f"÷ {1 / factor:.3g}"
+        return f"below {with_unit(row.break_even, unit)} (× {_ratio(factor)}) this mesh no longer fits"
+    change = f"× {_ratio(factor)}" if factor >= 1 else f"÷ {_ratio(1 / factor)}"
     return (f"{change} ({with_unit(row.break_even, unit)}): {NAMES[point.bound]}-bound → "
             f"{NAMES[row.new_bound]}-bound")
+
+
+def _ratio(x) -> str:
+    """A positive exact ratio to three significant digits, however far outside a float's range."""
+    value = float(x)
+    return f"{value:.3g}" if 0 < value < float("inf") else f"{sp.Float(x, 3)}"
 
 
 def sensitivity_text(point, card, chip) -> str:

@@ -25,6 +25,7 @@ MICROBATCHES_PER_STAGE = 8       # pipeline microbatches tried: stages .. this Ã
 # how many chips the largest even split uses.
 MIN_FRACTION = 0.5
 MAX_EXTRA_SLICES = 2             # multislice: up to this Ã— the fewest slices that hold the job
+MAX_GRID = 5 * 10**6      # degree combinations in one family's grid: 720720 chips need 4.3 M, 8648640 15 M
 
 
 @dataclass
@@ -152,6 +153,12 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
         pod_choices = [p for p in _divisors(batch) if p <= chips]
     else:
         pod_choices = [1]
+    size = len(pod_choices) * math.prod(len(c) for c in choices)
+    if size > MAX_GRID:
+        from ..errors import InfeasibleError
+        raise InfeasibleError(f"{chips} chips: {size} combinations of {', '.join(('pod',) + inner)} degrees to "
+                              f"search, more than symroof searches ({MAX_GRID}); give the mesh with --mesh, "
+                              f"or a chip count with fewer divisors")
     cols = _grid(inner, choices, pod_choices)
     per_slice = np.prod(np.stack(cols[1:]), axis=0) if inner else np.ones_like(cols[0])
     used = per_slice * cols[0]

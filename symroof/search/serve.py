@@ -55,8 +55,8 @@ def check(card, chip, req: Request) -> None:
         value = getattr(req, name)
         if value is not None and (not isinstance(value, int) or value < 1):
             raise CardError(f"--{name} must be a positive whole number, got {value!r}")
-    if not (isinstance(req.mfu, float) and math.isfinite(req.mfu) and 0 < req.mfu <= 1):
-        raise CardError(f"--mfu must be in (0, 1], got {req.mfu!r}")
+    if not (isinstance(req.mfu, float) and math.isfinite(req.mfu) and 1e-30 <= req.mfu <= 1):
+        raise CardError(f"--mfu must be in [1e-30, 1], got {req.mfu!r}")
     for name in ("weights_dtype", "kv_dtype", "act_dtype", "math_dtype"):
         value = getattr(req, name)
         if value is not None and value not in DTYPES:
