@@ -159,9 +159,9 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
 def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | None = None) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model)."""
-    from .run_checks import _check_pod, _check_throughput, _count, _overlap, _recompute, _resolve, _schedule
+    from .run_checks import _check_pod, _check_throughput, _overlap, _recompute, _resolve, _schedule
 
-    from ..io.cards import _check_keys, parse_number, model_from_dict
+    from ..io.cards import _check_keys, _count, parse_number, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
     from ..errors import UnknownNameError

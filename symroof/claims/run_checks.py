@@ -42,20 +42,6 @@ def _check_pod(mesh: dict, spans: dict, chip, where: str) -> None:
 _THROUGHPUT_TOLERANCE = 0.02
 
 
-MAX_COUNT = 10 ** 12       # chips, sequences, tokens, microbatches or an axis's size in a runs file
-
-
-def _count(value, where: str, key: str) -> int:
-    """A positive integer of at most ``MAX_COUNT``: past any run, and a step time of it would
-    overflow a float."""
-    from ..io.cards import _positive_int
-
-    n = _positive_int(value, where, key)
-    if n > MAX_COUNT:
-        raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got an integer of {len(str(n))} digits")
-    return n
-
-
 def _check_throughput(run, where: str) -> None:
     """The published throughputs, where given, against the measured MFU (under the run's peak and
     FLOP convention)."""

@@ -226,6 +226,17 @@ def _positive_number(value, where: str, key: str) -> Fraction:
     return number
 
 
+MAX_COUNT = 10**12           # a count on a card or in a runs file (links, chips, tokens): past any real one
+
+
+def _count(value, where: str, key: str) -> int:
+    """A positive integer of at most ``MAX_COUNT``: a larger one would overflow the floats it meets."""
+    n = _positive_int(value, where, key)
+    if n > MAX_COUNT:
+        raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got an integer of {len(str(n))} digits")
+    return n
+
+
 def _positive_int(value, where: str, key: str) -> int:
     number = value if isinstance(value, Fraction) else None
     if number is None:

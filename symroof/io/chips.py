@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
 from ..errors import CardError
-from .cards import _check_keys, _positive_int, _positive_number, parse_number
+from .cards import _check_keys, _count, _positive_int, _positive_number, parse_number
 
 @dataclass(frozen=True)
 class ChipCard:
@@ -95,7 +95,6 @@ _INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_sli
 # A pod shape is a handful of physical axes of at most a million chips each; anything larger is
 # a typo, and enumerating its slices would not finish.
 MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
-MAX_COUNT = 10 ** 12         # links, chips per host, matrix units, a tile's side: far past any chip
 
 
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
@@ -211,14 +210,6 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
     return replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
-
-
-def _count(value, where: str, key: str) -> int:
-    """A positive integer of at most ``MAX_COUNT``: a larger one would overflow the floats it meets."""
-    n = _positive_int(value, where, key)
-    if n > MAX_COUNT:
-        raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got an integer of {len(str(n))} digits")
-    return n
 
 
 def _pod_shape(sides: list[int], where: str) -> tuple:
