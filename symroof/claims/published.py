@@ -346,15 +346,15 @@ def predict(run: PublishedRun) -> Result:
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
-    ceilings = {conv: _over(exact(model_flops(run, conv), nums, numbers), work) for conv in CONVENTIONS}
+    ceilings = {conv: _float_over(exact(model_flops(run, conv), nums, numbers), work) for conv in CONVENTIONS}
     flops = exact(model_flops(run), nums, numbers)
-    measured_step = _over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
+    measured_step = _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
                   step_parts(run, nums, sg if run.attention_kernel == "fused" else None, numbers))
 
 
-def _over(a, b: Fraction) -> float:
+def _float_over(a, b: Fraction) -> float:
     """``float(Fraction(a) / b)``: a whole ``a`` over ``b`` as one correctly rounded division of
     integers, as ``float`` of the reduced Fraction is, without reducing it (a gcd of big integers)."""
     if type(a) is int:
