@@ -120,7 +120,9 @@ def test_set_and_other_chips_change_the_answer_without_code():
     (["--chips", "8960", "--strategy", "fsdp_ep"], "mixture-of-experts"),
     (["--chips", "17920", "--pods", "1"], "--pods 2"),
     (["--chips", "8960", "--set", "hbm_bytes=1e9"], "more HBM than the chip has"),
-    (["--chips", "8960", "--mesh", "fsdp=x"], "positive integer"),
+    (["--chips", "8960", "--mesh", "fsdp=x"], "--mesh 'fsdp=x': DEGREE must be a positive integer"),
+    (["--chips", "8960", "--book-layer", "--m", "fsdp=x"], "--m 'fsdp=x': M must be a positive integer"),
+    (["--chips", "8960", "--book-layer", "--m", "pipe=2"], "--m 'pipe=2': expected AXIS=M"),
     (["--chips", "8960", "--seq", "5000"], "whole number of 5000-token sequences"),
 ])
 def test_bad_input_is_one_line(capsys, args, message):

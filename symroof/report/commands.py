@@ -109,7 +109,7 @@ def sensitivity(args) -> None:
     from .results import sensitivity_json, sensitivity_text
 
     card, chip, run = cards_and_run(args)
-    forced = tuple((parse_mesh(args.m_axes) or {}).items())
+    forced = tuple((parse_mesh(args.m_axes, "--m", "M") or {}).items())
     for axis, m in forced:
         if not 1 <= m <= len(chip.pod_shape):
             raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)}")

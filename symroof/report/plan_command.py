@@ -21,7 +21,7 @@ def plan_result(args, card=None, chip=None):
     search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items() if k in RunSettings.__dataclass_fields__
                                         and v is not None and not (k == "recompute" and search_recompute)})
-    forced = tuple((parse_mesh(args.m_axes) or {}).items())
+    forced = tuple((parse_mesh(args.m_axes, "--m", "M") or {}).items())
     for axis, m in forced:      # M counts physical axes: at most the torus's (or 1 on a switch)
         if not 1 <= m <= len(chip.pod_shape):
             raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "

@@ -382,8 +382,8 @@ def explain(r: dict) -> list[str]:
     return lines
 
 
-def parse_mesh(pairs: list[str] | None) -> dict[str, int] | None:
-    """``--mesh AXIS=DEGREE`` pairs (also ``a=1,b=2``) as a dict; one-line errors for bad text."""
+def parse_mesh(pairs: list[str] | None, flag: str = "--mesh", value_name: str = "DEGREE") -> dict[str, int] | None:
+    """``--mesh AXIS=DEGREE`` pairs (also ``a=1,b=2``) as a dict; one-line errors, naming ``flag``, for bad text."""
     if not pairs:
         return None
     out: dict[str, int] = {}
@@ -391,8 +391,9 @@ def parse_mesh(pairs: list[str] | None) -> dict[str, int] | None:
         name, eq, value = pair.partition("=")
         name = name.strip()
         if not eq or name not in meshlib.ORDER:
-            raise InfeasibleError(f"--mesh {pair!r}: expected AXIS=DEGREE with AXIS one of {', '.join(meshlib.ORDER)}")
+            raise InfeasibleError(f"{flag} {pair!r}: expected AXIS={value_name} with AXIS one of "
+                                  f"{', '.join(meshlib.ORDER)}")
         if not value.strip().isdigit() or len(value.strip()) > 12 or int(value) < 1:
-            raise InfeasibleError(f"--mesh {pair[:40]!r}: the degree must be a positive integer below 1e12")
+            raise InfeasibleError(f"{flag} {pair[:40]!r}: {value_name} must be a positive integer below 1e12")
         out[name] = int(value)
     return out
