@@ -288,8 +288,6 @@ MISSES = {
                "recompute 512B and 1024B rows on one v5p-1024 and one v5p-4096 run 5 and 6 pt faster than "
                "predicted, the 256B on two v5p-1024 6 pt and the 1024B on two v5p-2048 7 pt slower, and "
                "the 2025 Llama 3.1 405B recipe 10 pt faster than the 2023 table's calibration",
-    "h100-sxm": "median 3.05 pt (megatron-314b), max 5.4: Llama 3 rows 4.0-5.4 pt low with the overlap arXiv "
-                "2407.21783 3.3.2 states (asynchronous PP sends, FSDP) recorded, Megatron rows within 3.05",
 }
 
 
