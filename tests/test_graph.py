@@ -156,3 +156,20 @@ def test_each_block_type_is_counted_by_its_own_symbol():
     assert sp.expand(p.coeff(layers("moe")) - one_moe_layer.coeff(L)) == 0
     with pytest.raises(ValueError, match="distinct names"):
         Structure((Block("x"), Block("x")))
+
+
+def test_with_own_nodes_copies_node_attributes_and_shares_edges():
+    """The sharding's copy: node and graph attributes its own (rewriting them leaves the built
+    graph alone, which ``build`` caches for every caller), nodes, edges and their order as ``copy()``."""
+    from symroof.core.graph import with_own_nodes
+
+    g = build()
+    full, own = g.copy(), with_own_nodes(g)
+    assert list(own.nodes(data=True)) == list(full.nodes(data=True))
+    assert list(own.edges(data=True)) == list(full.edges(data=True))
+    assert list(own.predecessors("layer/mlp/down")) == list(full.predecessors("layer/mlp/down"))
+    assert own.graph == full.graph
+    before = dict(g.nodes["layer/mlp/down"])
+    own.nodes["layer/mlp/down"]["flops"] = -1
+    own.graph["mesh"] = "changed"
+    assert g.nodes["layer/mlp/down"] == before and "mesh" not in g.graph

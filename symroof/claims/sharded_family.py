@@ -47,6 +47,7 @@ class Family:
         ``exact=True`` leaves the numbers as Python ints and Fractions, not SymPy's (the input of
         ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
         ``numbers``: ``plain(nums)``, where the caller has it already."""
+        from ..core.graph import with_own_nodes
         from ..parallel.sharding import Collective
         from .calibrate import _sub
 
@@ -59,7 +60,7 @@ class Family:
         else:
             got = [p.value(numbers) if p is not None else None for p in self.polys]
             got = [v if v is not None else _sub(e, values) for v, e in zip(got, self.exprs)]
-        out = self.sg.copy()
+        out = with_own_nodes(self.sg)
         nodes = out.nodes
         for name, keys in self.slots:
             d = nodes[name]

@@ -263,3 +263,16 @@ def _build(structure: Structure, attention: str, kernel: str, phase: str) -> nx.
     g.graph["param_dims"] = dict(b.param_dims)
     g.graph["tensor_dims"] = dict(b.dims)
     return g
+
+
+def with_own_nodes(g: nx.DiGraph) -> nx.DiGraph:
+    """A copy of ``g`` whose graph and node attribute dicts are its own and whose edges are
+    ``g``'s: for passes that rewrite node attributes only (sharding, a run's numbers put in),
+    where ``g.copy()`` rebuilding every edge was a tenth of ``validate``'s work. Never add or
+    remove an edge of the result: ``g`` would change too."""
+    out = g.__class__()
+    out.graph.update(g.graph)
+    out._node = {name: dict(d) for name, d in g._node.items()}
+    out._succ = out._adj = g._succ
+    out._pred = g._pred
+    return out

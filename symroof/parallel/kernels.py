@@ -48,6 +48,7 @@ def waves(m: float, n: float, tile_m: int, tile_n: int, cores: int) -> float:
     return tiles / (math.ceil(tiles / cores) * cores)
 
 
+@lru_cache(maxsize=65536)        # a run's few matmul shapes recur across the runs of one model
 def matmul_efficiency(m: float, n: float, k: float, tile: tuple | None, cores: int | None) -> float:
     """Fraction of peak for an ``m × k`` by ``k × n`` matmul: tile times wave quantization.
 
@@ -60,26 +61,30 @@ def matmul_efficiency(m: float, n: float, k: float, tile: tuple | None, cores: i
     return eff * waves(m, n, tile_m, tile_n, cores or 1)
 
 
-def local_shape(sig, sizes: dict, mesh: dict, per_microbatch: float = 1.0) -> tuple[float, float, float]:
-    """``(m, n, k)`` of one chip's share of a contraction, from its signature.
-
-    ``m``: the free dimensions of the first operand, ``n``: those of the second, ``k``: the
-    contracted ones, each divided by the mesh axes that split it (``SPLITS``); the batch
-    dimension also by the microbatches the step is cut into. ``sizes`` maps a letter to a number.
-    """
-    def extent(letter: str) -> float:
-        n = float(sizes[letter])
+def extents(sizes: dict, mesh: dict, per_microbatch: float = 1.0) -> dict[str, float]:
+    """Each dimension letter's extent on one chip: its size over the mesh axes that split it
+    (``SPLITS``), the batch also over the microbatches the step is cut into; at least 1.
+    ``sizes`` maps a letter to a number."""
+    out = {}
+    for letter, size in sizes.items():
+        n = float(size)
         if letter == "B":
             n /= per_microbatch
         for axis in SPLITS.get(letter, ()):
             if axis in mesh:
                 n /= float(mesh[axis].size)
-        return max(n, 1.0)
+        out[letter] = max(n, 1.0)
+    return out
 
+
+def local_shape(sig, extent: dict) -> tuple[float, float, float]:
+    """``(m, n, k)`` of one chip's share of a contraction, from its signature and ``extents``:
+    ``m`` the free dimensions of the first operand, ``n`` those of the second, ``k`` the
+    contracted ones."""
     first, second = sig.operands[0], sig.operands[1]
-    m = math.prod(extent(d) for d in first if d in sig.output and d not in second)
-    n = math.prod(extent(d) for d in second if d in sig.output and d not in first)
-    k = math.prod(extent(d) for d in sig.contracted)
+    m = math.prod(extent[d] for d in first if d in sig.output and d not in second)
+    n = math.prod(extent[d] for d in second if d in sig.output and d not in first)
+    k = math.prod(extent[d] for d in sig.contracted)
     return m, n, k
 
 

@@ -28,6 +28,7 @@ import networkx as nx
 import sympy as sp
 
 from ..core import ops
+from ..core.graph import with_own_nodes
 from ..parallel import axes as axis_table
 from ..parallel.collectives import Axis
 from ..core.symbols import b_act, b_kv, b_mask, b_param
@@ -125,7 +126,7 @@ def shard(g: nx.DiGraph, mesh: dict[str, Axis], other_kernel: bool = False) -> n
                 widths=g.graph.get("widths", {}))
     tensor_dims = g.graph["tensor_dims"]
     param_dims = g.graph["param_dims"]
-    out = g.copy()
+    out = with_own_nodes(g)
 
     layouts: dict = {}          # ref -> its layout, read and never changed by the callers
 
@@ -169,7 +170,7 @@ def with_kernel(sg: nx.DiGraph, g: nx.DiGraph) -> nx.DiGraph:
     either attention kernel: the kernel changes only the bytes of the ops that touch the score
     matrix (collectives and FLOPs never read it), so those are swapped in where the kernels
     differ and everything else is shared."""
-    out = sg.copy()
+    out = with_own_nodes(sg)
     swap = g.graph["fused_attention"] != sg.graph["fused_attention"]
     out.graph["fused_attention"] = g.graph["fused_attention"]
     for name, d in out.nodes(data=True):

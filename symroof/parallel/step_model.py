@@ -214,6 +214,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     stages = int(mesh["stage"].size) if "stage" in mesh else 1
     sizes, peak, hbm_rate = num.sizes, num.peak, num.hbm_rate
     efficiency: dict = {}       # a signature's kernel efficiency (nodes of one signature share it)
+    extent = None               # each dimension's extent on one chip, once a matmul asks
     matmul, memory = [], 0.0
     critical: dict = {}
     paired: dict = {}
@@ -235,7 +236,9 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 if kernels.is_attention_core(d["sig"]):
                     eff = opts.attention_efficiency
                 else:
-                    m, n, k = kernels.local_shape(d["sig"], sizes, mesh, opts.microbatches)
+                    if extent is None:
+                        extent = kernels.extents(sizes, mesh, opts.microbatches)
+                    m, n, k = kernels.local_shape(d["sig"], extent)
                     eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
                 efficiency[d["sig"]] = eff
             mm = times * flops / (peak * eff)
