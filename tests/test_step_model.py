@@ -299,6 +299,17 @@ def test_targets_on_check_rows(chip, preds, request):
     assert s["model_mfu_error"]["median"] <= 0.03 and s["model_mfu_error"]["max"] <= 0.08
 
 
+def test_h100_calibration_carries_across_frameworks(preds):
+    """H100's eta_mm is fitted mostly on NVIDIA's NeMo 24.09 rows; Meta's Llama 3 405B rows (arXiv
+    2407.21783 Table 4: their own stack, 8192 and 16384 GPUs, 8K and 131K tokens) are in no fit.
+    They come out within the issue's 3 MFU points; fitted on the 2023 Megatron-LM README table
+    alone they were 4.0-5.4 points low."""
+    llama3 = [p for name, p in preds.items() if name.startswith("llama3-405b-")]
+    assert len(llama3) == 3 and all(p.split == "check" for p in llama3)
+    for p in llama3:
+        assert abs(p.predicted_mfu - p.measured_mfu) <= 0.03, p.name
+
+
 # Chips with check rows that publish step times, where the model misses the step-time targets.
 STEP_MISSES = {
     "a100-sxm": "median 4.6 %, max 12.1 % on 5 rows (Korthikanti 2022): 530B and 1T predicted 4-12 % slow, "
