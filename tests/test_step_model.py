@@ -436,3 +436,16 @@ def test_a_runs_file_of_todays_format_gets_the_cards_calibration(tmp_path):
     assert cal.source == "card" and cal.eta_mm == pytest.approx(float(card["eta_mm"]))
     (p,) = calibrate.predictions(results, {cal.chip: cal})
     assert 0 < p.predicted_mfu <= results[0].ceiling
+
+
+def test_card_block_lists_every_fit_run_readably():
+    """The block calibrate writes: a long fit_runs list goes on over indented lines, and reads back
+    as the same names, a name longer than a line kept whole."""
+    import yaml
+
+    names = tuple(f"run-{i}-of-a-long-table" for i in range(30)) + ("x" * 120,)
+    cal = calibrate.Calibration("h100-sxm", 0.5, 0.0, names, "fit", None)
+    block = calibrate.card_block(cal, "runs.yaml")
+    assert yaml.safe_load(block)["calibration"]["fit_runs"] == list(names)
+    lines = [line for line in block.splitlines() if "x" * 120 not in line and not line.startswith("calibration")]
+    assert max(map(len, lines)) <= len("  fit_runs: [") + 96

@@ -264,7 +264,8 @@ def card_block(cal: Calibration, data: str) -> str:
     import textwrap
 
     # a flow list may go on over indented lines: a card stays readable with dozens of fit runs
-    runs = "\n    ".join(textwrap.wrap(", ".join(cal.fit_runs), 96, break_on_hyphens=False))
+    lines = textwrap.wrap(", ".join(cal.fit_runs), 96, break_on_hyphens=False, break_long_words=False)
+    runs = "\n    ".join(lines)
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
             f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n"
             f"  data: {data}\n  fit_runs: [{runs}]\n"
