@@ -159,6 +159,13 @@ def test_model_card_refusals_name_the_key(tmp_path, change, words):
     ({"peak_flops_per_s": {"int8": "9.18e14"}}, ["'peak_flops_per_s'", "bf16"]),
     ({"peak_flops_per_s": {"bf16": "lots"}}, ["'peak_flops_per_s.bf16'"]),
     ({"sources": {"hbm_bytez": "typo"}}, ["'sources.hbm_bytez'", "allowed:"]),
+    ({"attention_kernels": {"flash2": 1.5}}, ["'attention_kernels.flash2'", "fraction in (0, 1]"]),
+    ({"attention_kernels": {"eager": 0.3}}, ["'attention_kernels.eager'", "other than fused, eager"]),
+    ({"attention_kernels": {"flash 2": 0.3}}, ["'attention_kernels.flash 2'", "must be a name"]),
+    ({"attention_kernels": [0.35]}, ["'attention_kernels'", "map kernel names"]),
+    ({"attention_kernels": {"flash2": "fast"}}, ["'attention_kernels.flash2'", "number"]),
+    # a kernel's source is filed under its own key; one for a kernel the card lacks documents nothing
+    ({"sources": {"attention_kernels.flash9": "typo"}}, ["'sources.attention_kernels.flash9'", "allowed:"]),
 ])
 def test_chip_card_refusals_name_the_key(tmp_path, change, words):
     raw = _shipped("chip", "tpu-v5p")

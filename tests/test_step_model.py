@@ -173,6 +173,23 @@ def test_eager_attention_moves_the_score_matrix_through_hbm():
     assert eager.ceiling == fused.ceiling and eager.t_step == fused.t_step
 
 
+def test_a_named_attention_kernel_runs_the_attention_core_at_its_own_rate():
+    """A run naming the card's flash2 (FlashAttention-2 on H100: 35 % of peak, the FlashAttention-3
+    paper's abstract) instead of the default fused kernel (FlashAttention-3's 75 %): the attention
+    core's contractions take 75/35 as long; every other matmul, byte and collective is the same,
+    and so is the ceiling (the graph is the fused one either way)."""
+    run = next(r for r in RUNS.values() if r.chip.name == "h100-sxm" and r.attention_kernel == "fused")
+    fused, flash2 = predict(run), predict(replace(run, attention_kernel="flash2"))
+    assert run.chip.attention_kernels["flash2"] == sp.Rational(35, 100)
+    pairs = list(zip(fused.parts.matmul, flash2.parts.matmul))
+    slower = [(a, b) for a, b in pairs if a != b]
+    assert slower and len(slower) < len(pairs)
+    for (t_fused, hbm_fused), (t_flash2, hbm_flash2) in slower:
+        assert t_flash2 / t_fused == pytest.approx(0.75 / 0.35, rel=1e-12) and hbm_flash2 == hbm_fused
+    assert flash2.parts.memory == fused.parts.memory and flash2.parts.background == fused.parts.background
+    assert flash2.ceiling == fused.ceiling and flash2.t_step == fused.t_step
+
+
 def test_jax_rematerialisation_replays_what_palm_reports():
     """PaLM (arXiv 2204.02311) Table 3: 57.8 % hardware FLOPs utilisation against 46.2 % model FLOPs
     utilisation, so rematerialisation adds 25.1 % to the model FLOPs. Keeping only the layer input
@@ -338,7 +355,7 @@ GOOD = ONE_RUN
     ("data: {size: 2, link: dcn}", "data: {size: 2, link: ici, inner: 2}", "must be on a dcn axis"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    overlap: [tensr]", "key 'overlap' must list axis names"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    measured_tflops: 500", "implies an MFU of 0.506"),
-    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    attention_kernel: flash", "key 'attention_kernel' is 'flash'; allowed: fused, eager"),
+    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    attention_kernel: flash", "key 'attention_kernel' is 'flash'; allowed: fused, eager, flash2"),
     ("    measured_mfu: 0.4\n", "", "missing key 'measured_mfu' (or 'measured_step_s'"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: [layer/attn/nope]", "keeps 'layer/attn/nope', not a tensor"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: partial", "allowed: none, full, selective, or a list"),

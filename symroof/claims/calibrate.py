@@ -57,7 +57,8 @@ def step_options(run):
     chip = run.chip
     return step_model.Options(
         tile=chip.matrix_unit, cores=chip.matrix_units,
-        attention_efficiency=float(chip.attention_efficiency or 1),
+        # a kernel the run names (the card's attention_kernels), else the card's default fused kernel
+        attention_efficiency=float(chip.attention_kernels.get(run.attention_kernel) or chip.attention_efficiency or 1),
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
         spans=dict(run.spans or {}), overlapped=run.overlap,
@@ -73,11 +74,11 @@ def step_parts(run, nums: dict, sg=None, numbers: dict | None = None):
 
     opts = step_options(run)
     if sg is None:             # the ceiling keeps fused; sharded once per shape of run (sharded_family.py)
-        sg = sharded(run, nums, run.attention_kernel, exact=True, numbers=numbers)
+        sg = sharded(run, nums, run.graph_kernel, exact=True, numbers=numbers)
     try:
         return step_numbers.parts(sg, nums, opts)
     except step_numbers.NotExact:        # a number the exact path does not take: SymPy's
-        return step_model.parts(sharded(run, nums, run.attention_kernel), nums, opts)
+        return step_model.parts(sharded(run, nums, run.graph_kernel), nums, opts)
 
 
 # ----------------------------------------------------------------------------- fitting

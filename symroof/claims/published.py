@@ -83,6 +83,7 @@ class PublishedRun:
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
     overlap: tuple = ()                         # axes whose activation collectives the source overlaps
     attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
+    #                                             | another fused kernel the chip card names (attention_kernels)
 
     @cached_property
     def structure(self):
@@ -90,6 +91,11 @@ class PublishedRun:
         from ..core.graph import Structure
 
         return Structure.of(self.model)
+
+    @property
+    def graph_kernel(self) -> str:
+        """The graph's attention: ``eager``, or ``fused`` for any fused kernel (their rates differ)."""
+        return "eager" if self.attention_kernel == "eager" else "fused"
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,8 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
 def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | None = None) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model)."""
-    from .run_checks import _check_pod, _check_throughput, _overlap, _recompute, _resolve, _schedule
+    from .run_checks import (_attention_kernel, _check_pod, _check_throughput, _overlap, _recompute, _resolve,
+                             _schedule)
 
     from ..io.cards import _check_keys, _count, parse_number, model_from_dict
     from ..io.catalog import load_chip, load_model
@@ -220,9 +227,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
     recompute = _recompute(raw.get("recompute", "none"), model, where)
-    kernel = raw.get("attention_kernel", "fused")
-    if kernel not in ("fused", "eager"):
-        raise CardError(f"{where}: key 'attention_kernel' is {kernel!r}; allowed: fused, eager")
+    kernel = _attention_kernel(raw.get("attention_kernel", "fused"), chip, where)
     if "measured_mfu" not in raw and "measured_step_s" not in raw:
         raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
     mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
@@ -351,7 +356,7 @@ def predict(run: PublishedRun) -> Result:
     measured_step = _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
-                  step_parts(run, nums, sg if run.attention_kernel == "fused" else None, numbers))
+                  step_parts(run, nums, sg if run.graph_kernel == "fused" else None, numbers))
 
 
 def _float_over(a, b: Fraction) -> float:

@@ -67,6 +67,14 @@ def _check_throughput(run, where: str) -> None:
                             f"and the {run.flops} count, but 'measured_mfu' is {mfu:.3f}")
 
 
+def _attention_kernel(kernel, chip, where: str) -> str:
+    """``fused`` (the card's default kernel), ``eager``, or another fused kernel the chip card names."""
+    allowed = ("fused", "eager", *chip.attention_kernels)
+    if kernel not in allowed:
+        raise CardError(f"{where}: key 'attention_kernel' is {kernel!r}; allowed: {', '.join(allowed)}")
+    return kernel
+
+
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
     dropped (one anchor can serve rows with different meshes)."""

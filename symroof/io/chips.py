@@ -38,6 +38,7 @@ class ChipCard:
     matrix_unit: tuple | None = None              # output tile of one matrix unit, (m, n)
     matrix_units: int | None = None               # matrix units working on tiles at once
     attention_efficiency: Fraction | None = None  # attention kernel's fraction of peak
+    attention_kernels: dict = field(default_factory=dict)   # other fused kernels by name -> fraction of peak
     collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
     collective_matmul: bool = False               # the compiler overlaps ICI activation collectives with their matmul
     calibration: dict | None = None               # eta_mm, t_dcn and the data they were fitted on
@@ -120,6 +121,28 @@ def _calibration(raw, where: str) -> dict:
     return out
 
 
+# Names a run's attention_kernel already gives a meaning (published runs: the card's default fused
+# kernel, or the T x S scores through HBM); a card's other kernels need other names.
+RESERVED_KERNELS = ("fused", "eager")
+
+
+def _attention_kernels(raw, where: str) -> dict:
+    """Other fused attention kernels than the card's default, each a fraction of peak: one chip
+    runs a 2023 kernel at a third of what a 2024 one reaches (FlashAttention-2 and -3 on H100)."""
+    if not isinstance(raw, dict) or not raw:
+        raise CardError(f"{where}: key 'attention_kernels' must map kernel names to fractions of peak")
+    out = {}
+    for name, value in raw.items():
+        key = f"attention_kernels.{name}"
+        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_KERNELS:
+            raise CardError(f"{where}: key '{key}' must be a name (letters, digits, _) other than "
+                            f"{', '.join(RESERVED_KERNELS)}")
+        out[name] = _positive_number(value, where, key)
+        if out[name] > 1:
+            raise CardError(f"{where}: key '{key}' must be a fraction in (0, 1]")
+    return out
+
+
 def chip_from_dict(raw: dict, where: str) -> ChipCard:
     allowed = {f.name for f in fields(ChipCard)} - {"path"}
     _check_keys(raw, allowed, _CHIP_REQUIRED, where, extra_allowed={"kind"})
@@ -151,6 +174,8 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
             values[key] = _positive_number(raw[key], where, key)
     if values.get("attention_efficiency", 0) > 1:
         raise CardError(f"{where}: key 'attention_efficiency' must be a fraction in (0, 1]")
+    if "attention_kernels" in raw:
+        values["attention_kernels"] = _attention_kernels(raw["attention_kernels"], where)
     if "matrix_units" in raw:
         values["matrix_units"] = _count(raw["matrix_units"], where, "matrix_units")
     if "matrix_unit" in raw:
@@ -175,7 +200,8 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
     citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | set(_CHIP_OPTIONAL_CITABLE) | {"ici_scope", "max_slice_chips"}
-               | {f"peak_flops_per_s.{dt}" for dt in flops})
+               | {f"peak_flops_per_s.{dt}" for dt in flops}
+               | {f"attention_kernels.{name}" for name in values.get("attention_kernels", ())})
     for key in raw["sources"]:
         if str(key) not in citable:
             raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")
