@@ -12,6 +12,7 @@ sizes, Llama 3's tokens per batch.
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,17 @@ def test_cli_validate_bad_file_exits_2_with_one_line(tmp_path):
     done = _cli("validate", "--data", str(path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "chips" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["megatron-1.7b", "narayanan-1.7b"])
+def test_the_ceiling_charges_a_two_tier_axis_at_nccls_bus_bandwidth(name, results):
+    """nccl-tests PERFORMANCE.md: a ring collective's time is its volume over the bus bandwidth,
+    the slowest link a rank uses. A data axis of 8-GPU nodes (H100: 8 x 400 Gb/s NICs; A100 on
+    Selene: 8 x 200 Gb/s HDR) runs its ring between nodes through all 8 NICs of a node, so its bus
+    bandwidth is 8 NICs' worth (below NVLink on both): the ceiling's scale-out time is 1/8 of the
+    one-tier rule's, which charges every byte to one GPU's NIC. A lower bound must take the faster."""
+    run = RUNS[name]
+    assert run.spans == {"data": 8}
+    one_tier = predict(replace(run, spans={}))
+    assert results[name].terms["t_dcn"] == pytest.approx(one_tier.terms["t_dcn"] / 8, rel=1e-12)
+    assert results[name].ceiling >= one_tier.ceiling

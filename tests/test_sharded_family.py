@@ -44,7 +44,7 @@ def test_family_graph_equals_sharding_the_run_itself(run):
     """Every published run (interleaved pipelines, DCN axes, recompute lists and policies, eager
     attention, sequence parallelism among them), both kernels: sharding once per family relies on
     sharding's decisions depending on axis names and links only, never on sizes."""
-    for kernel in ("fused", run.attention_kernel):
+    for kernel in ("fused", run.graph_kernel):
         direct, family = _direct(run, kernel), sharded(run, values(run), kernel)
         assert list(direct.nodes) == list(family.nodes)
         for name, d in direct.nodes(data=True):

@@ -71,7 +71,7 @@ def _same_parts(run, kernel, opts):
 @pytest.mark.parametrize("pick", sorted(PICKS))
 def test_step_model_parts_equal_the_symbolic_parts_float_for_float(pick):
     run = _run(pick)
-    for kernel in sorted({"fused", run.attention_kernel}):
+    for kernel in sorted({"fused", run.graph_kernel}):
         got = _same_parts(run, kernel, _options(run))
         assert got.matmul and got.optimizer > 0
 
@@ -119,7 +119,7 @@ def test_calibrate_step_parts_is_the_symbolic_parts():
     """What validate stores (claims/calibrate.step_parts) is the symbolic path's result."""
     run = next(r for r in RUNS if "stage" in r.mesh)
     nums = values(run)
-    want = step_model.parts(sharded(run, nums, run.attention_kernel), nums, _options(run))
+    want = step_model.parts(sharded(run, nums, run.graph_kernel), nums, _options(run))
     got = calibrate.step_parts(run, nums)
     assert repr(got) == repr(want)
 

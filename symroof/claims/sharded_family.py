@@ -41,12 +41,14 @@ class Family:
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
                            for k, v in sg.graph["sizes"].items()}
 
-    def numeric(self, nums: dict, mesh: dict, exact: bool = False, numbers: dict | None = None):
+    def numeric(self, nums: dict, mesh: dict, exact: bool = False, numbers: dict | None = None,
+                spans: dict | None = None):
         """The family's graph for one run: ``nums`` (every symbol's number) and the run's ``mesh``
         in; equal, value for value, to ``calibrate.numeric(apply(shard(g, mesh), policy), nums)``.
         ``exact=True`` leaves the numbers as Python ints and Fractions, not SymPy's (the input of
         ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
-        ``numbers``: ``plain(nums)``, where the caller has it already."""
+        ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
+        that span two tiers (``collectives.two_tier``), kept on the graph for the roofline."""
         from ..core.graph import with_own_nodes
         from ..parallel.sharding import Collective
         from .calibrate import _sub
@@ -75,6 +77,8 @@ class Family:
         else:
             out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
         out.graph["mesh"] = mesh
+        if spans:
+            out.graph["spans"] = dict(spans)
         return out
 
 
@@ -159,4 +163,5 @@ def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
     axes = tuple((name, a.link) for name, a in run.mesh.items())
-    return family(run.structure, "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact, numbers)
+    return family(run.structure, "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact, numbers,
+                                                                               run.spans)

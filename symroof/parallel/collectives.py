@@ -71,6 +71,15 @@ class Axis:
     switched: bool = False     # an ICI axis through a switch (GPUs' NVLink domain); DCN always is
 
 
+def two_tier(axes: list[Axis], spans: dict) -> sp.Expr:
+    """The factor on a collective's time by the rule above (one chip's W_dcn) when one of its dcn
+    axes has ``spans[name]`` of its chips inside each fast (NVLink or ICI) domain: NCCL's
+    hierarchical ring then runs at the slower tier's per-rank rate, min(W_ici, inner · W_dcn), the
+    domain's NICs together (nccl-tests' bus bandwidth). 1 where no axis spans two tiers."""
+    inner = next((spans[a.name] for a in axes if a.link == "dcn" and a.name in spans), None)
+    return sp.Integer(1) if inner is None else W_dcn / sp.Min(W_ici, inner * W_dcn)
+
+
 def hops(axes: list[Axis]) -> sp.Expr:
     """The longest path a collective's data travels: |X|/2 hops on a ring, |X|-1 on a line.
 
@@ -88,11 +97,12 @@ def hops(axes: list[Axis]) -> sp.Expr:
 
 
 def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False,
-                    latency: bool = False) -> sp.Expr:
+                    latency: bool = False, spans: dict | None = None) -> sp.Expr:
     """Time of one collective of ``volume`` bytes over one or more axes of one link.
 
     Over several axes at once the bandwidths add (the book's ``V / (W·n_axes)``). An axis
-    without wraparound counts half (a line, not a ring). With ``latency`` the time is at least
+    without wraparound counts half (a line, not a ring). ``spans``: dcn axes that also run inside
+    fast domains (``two_tier``). With ``latency`` the time is at least
     ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
     """
     if kind in POINT_TO_POINT:
@@ -105,6 +115,8 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     if ring_factor:
         size = sp.Mul(*(a.size for a in axes))
         time *= (size - 1) / size
+    if spans:
+        time *= two_tier(axes, spans)
     if latency:
         time = sp.Max(time, t_hop * (1 if kind in POINT_TO_POINT else hops(axes)))
     return time

@@ -43,6 +43,7 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
     ``schedule`` names the pipeline schedule (``pipeline.SCHEDULES``) behind the stage sends.
     """
     mesh = sg.graph["mesh"]
+    spans = sg.graph.get("spans") or {}       # dcn axes that span two tiers (collectives.two_tier)
     out: dict[str, sp.Expr] = {}
     for _, d in sg.nodes(data=True):
         if phase is not None and d["phase"] != phase:
@@ -52,7 +53,7 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
                 continue
             key = "+".join(c.axes)
             time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes],
-                                                      ring_factor, latency)
+                                                      ring_factor, latency, spans)
             out[key] = out.get(key, sp.Integer(0)) + time
     if "stage" in mesh:
         out["stage"] = out.get("stage", sp.Integer(0)) + _pipeline_sends(sg, phase, schedule, latency)

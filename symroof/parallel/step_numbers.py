@@ -152,8 +152,11 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
                 kinds = critical.setdefault(c.axes, {})
                 kinds[c.kind] = kinds.get(c.kind, 0) + volume
 
+    spans = sg.graph.get("spans") or {}
+
     def seconds(axes, kinds: dict):
-        return sum(Fraction(v * n, d) for v, (n, d) in ((v, rates.per_byte(kind, axes)) for kind, v in kinds.items()))
+        total = sum(Fraction(v * n, d) for v, (n, d) in ((v, rates.per_byte(kind, axes)) for kind, v in kinds.items()))
+        return total * _two_tier(axes, spans, rates) if spans else total
     per_axis = {axes: _over(seconds(axes, kinds), stages) for axes, kinds in moved.items()}
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
@@ -171,6 +174,17 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_critical = _over(sum(seconds(axes, kinds) for axes, kinds in critical.items() if axes != stage), stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
+
+
+def _two_tier(axes: tuple, spans: dict, rates: Rates):
+    """``collectives.two_tier`` exactly: W_dcn / min(W_ici, inner · W_dcn) for a dcn axis of ``axes``
+    that spans two tiers, else 1."""
+    mesh = rates.mesh
+    inner = next((spans[a] for a in axes if mesh[a].link == "dcn" and a in spans), None)
+    if inner is None:
+        return 1
+    w_dcn = rates.link["dcn"]
+    return _over(w_dcn, min(rates.link["ici"], inner * w_dcn))
 
 
 # ----------------------------------------------------------------------------- the step model
