@@ -8,7 +8,8 @@ and stated as an option whose limit is the ideal:
     matmul kernels            each contraction's local shape against the       tile=None (efficiency 1)
                               card's matrix unit and core count (kernels.py)
     attention kernels         the T×S contractions at the card's attention     attention_efficiency=1
-                              kernel efficiency
+                              kernel efficiency; a fused kernel's backward
+                              computes the scores again (FUSED_BACKWARD_WORK)
     memory-bound ops          norms, softmax, activations at HBM bandwidth     (each op: max(FLOPs, bytes))
     recompute                 the replayed forward ops (":recompute" nodes     a graph without them
                               of core/recompute.apply): hardware FLOPs
@@ -45,6 +46,11 @@ from ..parallel.sharding import layout
 from ..core.symbols import C, W_dcn, W_hbm, W_ici, b_act
 
 RECOMPUTE = ("none", "selective", "full")
+# A fused attention kernel keeps no T×S probabilities for its backward: it computes the scores
+# again (one more Q·Kᵀ) beside the four gradient contractions the graph's backward has, five
+# forward-sized matmuls for four. Its published rates count that work (FlashAttention-2 and -3
+# count the backward as 2.5 forward passes), so on the graph's count its backward takes 5/4 as long.
+FUSED_BACKWARD_WORK = 1.25
 BATCH_AXES = ("pod", "data", "fsdp", "expert")
 
 
@@ -222,6 +228,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     tail: dict = {}
     latency, dcn_steps = 0.0, 0.0
     overlapped = set(opts.overlapped)
+    fused = sg.graph.get("fused_attention", False)
     for _, d in sg.nodes(data=True):
         if d["op"] == "input":
             continue
@@ -242,6 +249,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                     eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
                 efficiency[d["sig"]] = eff
             mm = times * flops / (peak * eff)
+            if fused and d["phase"] == "backward" and kernels.is_attention_core(d["sig"]):
+                mm *= FUSED_BACKWARD_WORK
             matmul.append((mm, times * hbm))
         else:
             memory += times * hbm
