@@ -215,6 +215,21 @@ def test_a_named_attention_kernel_runs_the_attention_core_at_its_own_rate():
     assert flash2.ceiling == fused.ceiling and flash2.t_step == fused.t_step
 
 
+def test_flashattention2s_h100_rate_is_what_mosaicmls_long_sequences_measure(results, preds):
+    """MosaicML's H100 table (llm-foundry@5e85bd62d) runs llm-foundry's Triton attention, built
+    before Hopper's wgmma and TMA. At 16K to 64K tokens, where attention is most of the work, the
+    rows come out within 5 MFU points at FlashAttention-2's H100 rate (the card's flash2, 35 %: the
+    FlashAttention-3 paper's abstract); at FlashAttention-3's 75 % (the card's default) every one
+    would be predicted more than the issue's 8 points above what was measured (8.3 to 29 points)."""
+    long = [r for r in RUNS.values() if r.name.startswith("mpt-") and r.chip.name == "h100-sxm" and r.seq >= 16384]
+    assert len(long) >= 10 and all(r.attention_kernel == "flash2" for r in long)
+    cals = calibrate.calibrations(results)
+    fa3 = {p.name: p for p in calibrate.predictions([predict(replace(r, attention_kernel="fused")) for r in long], cals)}
+    for r in long:
+        assert abs(preds[r.name].predicted_mfu - preds[r.name].measured_mfu) <= 0.05, r.name
+        assert fa3[r.name].predicted_mfu - fa3[r.name].measured_mfu > 0.08, r.name
+
+
 def test_jax_rematerialisation_replays_what_palm_reports():
     """PaLM (arXiv 2204.02311) Table 3: 57.8 % hardware FLOPs utilisation against 46.2 % model FLOPs
     utilisation, so rematerialisation adds 25.1 % to the model FLOPs. Keeping only the layer input
@@ -326,6 +341,14 @@ def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds, requ
 
 # Chips where the model misses the issue's targets (median <= 3, max <= 8 MFU points), with the numbers.
 MISSES = {
+    "h100-sxm": "median 2.9, max 8.5 pt on 51 rows: MosaicML's MPT rows without activation checkpointing "
+                "(the 13B on 8 and 32 GPUs, 8.5 and 8.1 pt) run slower than the model says while their "
+                "checkpointed rows, doing a third more work, match it; NeMo, Megatron-LM and Llama 3 rows "
+                "are within 6.0 pt (405B on 1152 GPUs)",
+    "a100-sxm": "median 2.1, max 12.8 pt on 42 rows: MosaicML's PyTorch-FSDP rows of 2023 spread both ways "
+                "(MPT-760M at 512 tokens 12.8 pt slower than predicted; MPT-13B with activation "
+                "checkpointing 10.4 pt faster, 79 % of peak in hardware FLOPs, against the 2021-22 "
+                "Megatron rows the same eta_mm serves); Megatron's rows are within 5.0 pt",
     "tpu-v5p": "median 5.1, max 10.6 pt, step 18 % (t_dcn fitted at its 1 ms bound): the table's full-"
                "recompute 512B and 1024B rows on one v5p-1024 and one v5p-4096 run 5 and 6 pt faster than "
                "predicted, the 256B on two v5p-1024 6 pt and the 1024B on two v5p-2048 7 pt slower, and "
@@ -354,14 +377,18 @@ def test_h100_calibration_carries_across_frameworks(preds):
 
 # Chips with check rows that publish step times, where the model misses the step-time targets.
 STEP_MISSES = {
-    "a100-sxm": "median 4.6 %, max 12.1 % on 5 rows (Korthikanti 2022): 530B and 1T predicted 4-12 % slow, "
+    "a100-sxm": "median 5.2 %, max 11.1 % on 5 rows (Korthikanti 2022): 530B and 1T predicted 3-11 % slow, "
                 "while Narayanan's 2021 rows of the same per-GPU setting (TP 8, PP 35/64, 280/512 "
-                "microbatches) are within 1.7 %: the 2022 software is about 10 % faster at equal settings "
-                "and one eta_mm serves both; 22B 4.6 % fast",
+                "microbatches) are within 2 %: the 2022 software is about 10 % faster at equal settings "
+                "and one eta_mm serves both (and MosaicML's 2023 rows); 22B 5.2 % fast",
+    "h100-sxm": "median 5.9 %, max 12.5 % on 12 NeMo rows, all predicted slow (405B on 1152 GPUs 12.5 %): "
+                "eta_mm 0.556 is fitted on NeMo's, Megatron-LM's and MosaicML's fit rows together, and "
+                "NeMo 24.09 runs about 6 % faster than that mix",
 }
 
 
-@pytest.mark.parametrize("chip", ["a100-sxm"])
+# Chips with at least 4 check rows that print their step time (v5p has one; it is in MISSES).
+@pytest.mark.parametrize("chip", ["a100-sxm", "h100-sxm", "tpu-v6e"])
 def test_step_time_targets_on_check_rows(chip, preds, request):
     """Median <= 5 %, max <= 10 % on the held-out rows whose source prints its step time."""
     if chip in STEP_MISSES:
