@@ -277,3 +277,15 @@ def test_mla_needs_as_many_kv_heads_as_heads(tmp_path):
     raw = _shipped("model", "deepseek-v3")
     raw["n_kv_heads"] = 8
     _refused(load_model, _write(tmp_path, raw), "'n_kv_heads' must equal 'n_heads'", "mla")
+
+
+def test_a_scalar_keeps_its_type_however_often_its_text_repeats(tmp_path):
+    """read_yaml remembers each scalar's implicit tag by text and style: a quoted 1 stays a string
+    after a plain 1 was an integer, and the same text reads the same in every document."""
+    from symroof.io.readers import read_yaml
+
+    path = tmp_path / "doc.yaml"
+    path.write_text("a: 1\nb: '1'\nc: 1e9\nd: '1e9'\ne: true\nf: 'true'\ng: null\nh: ~\ni: [1, '1']\n")
+    for _ in range(2):
+        assert read_yaml(path) == {"a": 1, "b": "1", "c": "1e9", "d": "1e9", "e": True, "f": "true",
+                                   "g": None, "h": None, "i": [1, "1"]}

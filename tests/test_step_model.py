@@ -518,3 +518,14 @@ def test_card_block_lists_every_fit_run_readably():
     assert yaml.safe_load(block)["calibration"]["fit_runs"] == list(names)
     lines = [line for line in block.splitlines() if "x" * 120 not in line and not line.startswith("calibration")]
     assert max(map(len, lines)) <= len("  fit_runs: [") + 96
+
+
+def test_the_compute_time_is_each_matmuls_longer_of_hbm_and_flops_over_eta(results):
+    """``Parts.compute`` sorts the matmuls by flop/hbm once and bisects per eta_mm; it must equal
+    the definition, sum of max(hbm, flop / eta_mm), at any eta_mm (ties included)."""
+    for r in results[::17]:
+        parts = replace(r.parts, _busy={}, _roof=None)
+        ratios = sorted({flop / hbm for flop, hbm in parts.matmul if hbm > 0})
+        for eta in [0.05, 0.3, 0.5661, 0.9, 1.0] + ratios[:3]:
+            want = (sum(max(hbm, flop / eta) for flop, hbm in parts.matmul) + parts.memory) * (1 + parts.bubble)
+            assert parts.compute(eta) == pytest.approx(want, rel=1e-12), r.run.name

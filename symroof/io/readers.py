@@ -8,6 +8,7 @@ Errors are ``CardError`` lines that name the file.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import CardError
@@ -23,9 +24,8 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     repeated keys refused (PyYAML would keep the last silently). Errors are ``CardError`` lines."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        parser = loader(_text(path))
+        parser = _loader()(_text(path))
     except UnicodeDecodeError:
         raise CardError(f"{path}: not UTF-8 text") from None
     except OSError as err:
@@ -49,6 +49,32 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     if not isinstance(raw, dict):
         raise CardError(f"{path}: {what} must be a YAML mapping of keys to values")
     return raw
+
+
+@lru_cache(maxsize=1)
+def _loader():
+    """libyaml's safe loader (PyYAML's own where libyaml is missing) with each scalar's implicit tag
+    looked up once per distinct text and style: PyYAML tries its regular expressions on every
+    scalar, a third of reading the runs file, whose few hundred distinct texts repeat thousands
+    of times. Safe to remember: without path resolvers (none are registered) the tag depends on
+    the text and the style alone."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):
+        _tags: dict = {}
+
+        def resolve(self, kind, value, implicit):
+            if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+                return super().resolve(kind, value, implicit)
+            key = (value, implicit)
+            tag = self._tags.get(key)
+            if tag is None:
+                tag = self._tags[key] = super().resolve(kind, value, implicit)
+            return tag
+
+    return Loader
 
 
 def _text(path: Path) -> str:

@@ -33,6 +33,8 @@ can call it many times.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -94,12 +96,20 @@ class Parts:
     _busy: dict = field(default_factory=dict, repr=False)   # eta_mm -> busy seconds (a fit asks often)
     _waits: dict = field(default_factory=dict, repr=False)  # eta_comm -> the sums no eta_mm changes
     _exposed: dict = field(default_factory=dict, repr=False)   # (eta_mm, eta_comm) -> exposed but for t_dcn
+    _roof: tuple | None = field(default=None, repr=False)       # the matmuls sorted for compute()
 
     def compute(self, eta_mm: float = 1.0) -> float:
-        if eta_mm not in self._busy:
-            self._busy[eta_mm] = sum([hbm if hbm > (x := flop / eta_mm) else x for flop, hbm in self.matmul]) \
-                + self.memory
-        return self._busy[eta_mm] * (1 + self.bubble)
+        busy = self._busy.get(eta_mm)
+        if busy is None:
+            # each matmul takes the longer of its HBM time and flop / eta_mm: the ones whose
+            # flop/hbm ratio is below eta_mm are HBM-bound. Sorted by that ratio once, every
+            # eta_mm a fit tries is a bisection and two prefix sums, not a pass over the matmuls.
+            if self._roof is None:
+                self._roof = _roof(self.matmul)
+            ratios, hbm_below, flop_from = self._roof
+            k = bisect_left(ratios, eta_mm)
+            busy = self._busy[eta_mm] = hbm_below[k] + flop_from[k] / eta_mm + self.memory
+        return busy * (1 + self.bubble)
 
     def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
         return self._waits_at(eta_mm, eta_comm) + self.dcn_steps * t_dcn
@@ -149,6 +159,18 @@ class Parts:
         return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm, t_dcn) - latency,
                 "t_latency": latency, "t_optimizer": self.optimizer,
                 "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm, t_dcn)}
+
+
+def _roof(matmul: list) -> tuple:
+    """``(ratios, hbm_below, flop_from)``: the matmuls' flop/hbm ratios sorted (no HBM time: never
+    HBM-bound), the HBM seconds of the first k and the compute seconds of the rest, for each k."""
+    rows = sorted((flop / hbm if hbm > 0 else math.inf, flop, hbm) for flop, hbm in matmul)
+    hbm_below, flop_from = [0.0], [0.0]
+    for _, _, hbm in rows:
+        hbm_below.append(hbm_below[-1] + hbm)
+    for _, flop, _ in reversed(rows):
+        flop_from.append(flop_from[-1] + flop)
+    return [r for r, _, _ in rows], hbm_below, flop_from[::-1]
 
 
 def _num(expr, nums) -> float:
