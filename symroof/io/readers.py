@@ -51,6 +51,9 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     return raw
 
 
+_TAGS_KEPT = 1 << 14     # distinct scalar texts remembered; the shipped files have a few thousand
+
+
 @lru_cache(maxsize=1)
 def _loader():
     """libyaml's safe loader (PyYAML's own where libyaml is missing) with each scalar's implicit tag
@@ -71,7 +74,9 @@ def _loader():
             key = (value, implicit)
             tag = self._tags.get(key)
             if tag is None:
-                tag = self._tags[key] = super().resolve(kind, value, implicit)
+                tag = super().resolve(kind, value, implicit)
+                if len(self._tags) < _TAGS_KEPT:     # a document of a million distinct texts is not kept
+                    self._tags[key] = tag
             return tag
 
     return Loader

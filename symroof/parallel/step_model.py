@@ -45,14 +45,14 @@ from ..parallel import kernels, pipeline
 from ..parallel.collectives import LINKS, collective_time, hops
 from ..parallel.roofline import memory_per_chip
 from ..parallel.sharding import layout
-from ..core.symbols import C, W_dcn, W_hbm, W_ici, b_act
+from ..core.symbols import C, W_hbm, b_act
 
 RECOMPUTE = ("none", "selective", "full")
 # A fused attention kernel keeps no T×S probabilities for its backward: it computes the scores
 # again (one more Q·Kᵀ) beside the four gradient contractions the graph's backward has, five
 # forward-sized matmuls for four. Its published rates count that work (FlashAttention-2 and -3
 # count the backward as 2.5 forward passes), so on the graph's count its backward takes 5/4 as long.
-FUSED_BACKWARD_WORK = 1.25
+FUSED_BACKWARD_WORK = 5 / 4
 BATCH_AXES = ("pod", "data", "fsdp", "expert")
 
 
@@ -189,16 +189,11 @@ def bubble(stages: int, opts: Options) -> float:
 
 
 def _bandwidth(c, mesh, nums, opts: Options) -> float:
-    """Seconds per byte-factor of a collective: the book's rule, with a two-tier axis at the
-    slower tier's per-rank bandwidth (the fast domain's W_ici, or its chips' NICs together)."""
+    """Seconds of one collective: the book's rule, with a two-tier axis at the slower tier's
+    per-rank bandwidth (``collectives.two_tier``: the fast domain's W_ici, or its chips' NICs
+    together), exact until the float."""
     axes = [mesh[a] for a in c.axes]
-    t = _num(collective_time(c.kind, c.volume, axes, ring_factor=True), nums)
-    spanned = [a for a in c.axes if a in opts.spans and mesh[a].link == "dcn"]
-    if spanned:
-        inner = opts.spans[spanned[0]]
-        fast = min(_num(W_ici, nums), inner * _num(W_dcn, nums))
-        t *= _num(W_dcn, nums) / fast
-    return t
+    return _num(collective_time(c.kind, c.volume, axes, ring_factor=True, spans=opts.spans), nums)
 
 
 class Numbers:

@@ -182,7 +182,7 @@ def _two_tier(axes: tuple, spans: dict, rates: Rates):
     mesh = rates.mesh
     inner = next((spans[a] for a in axes if mesh[a].link == "dcn" and a in spans), None)
     if inner is None:
-        return 1
+        return Fraction(1)
     w_dcn = rates.link["dcn"]
     return _over(w_dcn, min(rates.link["ici"], inner * w_dcn))
 
@@ -203,18 +203,15 @@ def _axes_hops(axes: tuple) -> float:
 
 
 def _bandwidth(c, mesh, rates: Rates, opts: Options) -> float:
-    """``step_model._bandwidth`` with numbers: the collective's exact seconds as a float (one
-    correctly rounded division of integers, as ``float`` of the Fraction is), the span's factor
-    in floats as there."""
+    """``step_model._bandwidth`` with numbers: the collective's exact seconds, the two-tier factor
+    included, as a float (one correctly rounded division of integers, as ``float`` of the
+    Fraction is)."""
     n, d = rates.per_byte(c.kind, c.axes, True)
+    if opts.spans:
+        tier = _two_tier(c.axes, opts.spans, rates)
+        n, d = n * tier.numerator, d * tier.denominator
     volume = exact(c.volume)
-    t = volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
-    spanned = [a for a in c.axes if a in opts.spans and mesh[a].link == "dcn"]
-    if spanned:
-        inner = opts.spans[spanned[0]]
-        fast = min(float(rates[sy.W_ici]), inner * float(rates[sy.W_dcn]))
-        t *= float(rates[sy.W_dcn]) / fast
-    return t
+    return volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
 
 
 class Exact:
