@@ -47,11 +47,12 @@ def test_the_required_sources_are_present():
     assert sum(run.name.startswith("megatron-") and run.chip.name == "h100-sxm" for run in RUNS.values()) == 9
     maxtext = {chip: sum(run.name.startswith("maxtext-") and run.chip.name == chip for run in RUNS.values())
                for chip in ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")}
-    assert maxtext == {"tpu-v4": 6, "tpu-v5e": 24, "tpu-v5p": 18, "tpu-v6e": 12}
+    assert maxtext == {"tpu-v4": 6, "tpu-v5e": 24, "tpu-v5p": 18, "tpu-v6e": 17}
     assert sum("maxtext@e47fa1b5d v5e_high_performance.md" in run.source for run in RUNS.values()) == 24
     assert sum("maxtext@76bd53b0f MaxText/configs/v5p/README.md" in run.source for run in RUNS.values()) == 16
     assert sum("maxtext@281e04bf3 README.md" in run.source for run in RUNS.values()) == 6
-    assert sum("tpu-recipes@c8cfe2f" in run.source for run in RUNS.values()) == 13
+    assert sum("tpu-recipes@c8cfe2f" in run.source for run in RUNS.values()) == 18
+    assert sum("llm-foundry@5e85bd62d" in run.source for run in RUNS.values()) == 131        # MosaicML's MPT table
     assert sum("2205.05198" in run.source for run in RUNS.values()) == 9            # Table 5 (4 x 2) and 6.3's DP run
     assert sum("2104.04473" in run.source and "Table 1" in run.source for run in RUNS.values()) == 10
     assert sum("2104.04473" in run.source and "Table 2" in run.source for run in RUNS.values()) == 6
@@ -104,17 +105,21 @@ def test_published_tflops_and_mfu_imply_the_card_peak(name):
     assert abs(float(implied / peak) - 1) <= tolerance
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in RUNS.items() if r.chip.name == "tpu-v6e"))
+@pytest.mark.parametrize("name", sorted(n for n, r in RUNS.items() if r.chip.name == "tpu-v6e" and r.measured_tflops))
 def test_maxtext_logs_pin_the_flop_count_of_the_v6e_rows(name):
     """The recipes' logs print seconds per step and TFLOP/s per device: their product over the tokens
     per device is the FLOPs per token MaxText counted. It must be the graph's every-matmul count
-    with the full attention core (ops+full) to 0.1 %, and no other convention within 0.3 %."""
+    with the full attention core (ops+full) to 0.1 %, and no other convention whose count differs
+    from that by more than 0.6 % within 0.3 % (GPT-3's 6N+full is within 0.2 % of its ops+full:
+    tied embeddings and 2048 tokens, no log can tell those apart)."""
     run = RUNS[name]
     tokens = run.batch * run.seq
     logged = float(run.measured_tflops * 10**12 * run.measured_step_s * run.chips) / tokens
-    off = {c: logged / (float(evaluate(model_flops(run, c), values(run))) / tokens) - 1 for c in CONVENTIONS}
+    count = {c: float(evaluate(model_flops(run, c), values(run))) / tokens for c in CONVENTIONS}
+    off = {c: logged / n - 1 for c, n in count.items()}
     assert abs(off["ops+full"]) <= 0.001, off
-    assert all(abs(e) > 0.003 for c, e in off.items() if c != "ops+full"), off
+    distinct = [c for c in CONVENTIONS if abs(count[c] / count["ops+full"] - 1) > 0.006]
+    assert len(distinct) >= 4 and all(abs(off[c]) > 0.003 for c in distinct), off
 
 
 def test_palm_flops_per_token_and_throughput_match_the_paper():
