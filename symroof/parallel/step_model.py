@@ -17,7 +17,9 @@ and stated as an option whose limit is the ideal:
     exposed communication     critical-path (activation) collectives and       overlap[link]=1, critical=1
                               pipeline sends wait; weight gathers and gradient
                               reductions hide behind compute, except the last
-                              layer's gradient reduction after the last backward
+                              layer's gradient reduction after the last backward;
+                              an fsdp axis without a pipeline repeats its weight
+                              gathers and gradient scatters per microbatch
     collective latency        count × (hops × per-hop latency + launch cost)    t_hop = t_launch = 0
     the optimizer step        HBM-bound over the local shard of weights,       optimizer=False
                               gradients and optimizer state
@@ -273,8 +275,13 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             memory += times * hbm
         for c in d.get("collectives", ()):
             link = mesh[c.axes[0]].link
-            t = per_stage * num.seconds(c, opts)
+            one = t = per_stage * num.seconds(c, opts)
             count = per_stage * (opts.microbatches if c.on_critical_path else 1)
+            if stages == 1 and not c.on_critical_path and "fsdp" in c.axes:
+                # gradient accumulation over a sharded-weight axis (ZeRO-3: PyTorch FSDP, JAX): each
+                # microbatch gathers the weights again and reduce-scatters its gradients
+                t *= opts.microbatches
+                count *= opts.microbatches
             hidden = bool(set(c.axes) & overlapped)     # the source overlaps it, latency too
             if not hidden:
                 latency += count * (num.hops(c.axes) * opts.t_hop + opts.t_launch)
@@ -289,7 +296,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             background[link] = background.get(link, 0.0) + t
             if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
                     and any(a in BATCH_AXES for a in c.axes):
-                last = t / per_stage if repeat != 1 else t      # one layer's share, or the embedding's
+                last = one / per_stage if repeat != 1 else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
     if stages > 1:
