@@ -262,11 +262,11 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
         spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel)
     if "measured_mfu" not in raw:       # derived from the published step time under the convention
-        from ..io.bind import evaluate
         from ..core.symbols import C
+        from .sharded_family import exact, plain
 
         nums = values(run)
-        derived = evaluate(model_flops(run), nums) / (run.chips * nums[C] * run.measured_step_s)
+        derived = exact(model_flops(run), nums, plain(nums)) / (run.chips * nums[C] * run.measured_step_s)
         if not 0 < derived <= 1:
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
@@ -351,8 +351,9 @@ def predict(run: PublishedRun) -> Result:
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
-    ceilings = {conv: _float_over(exact(model_flops(run, conv), nums, numbers), work) for conv in CONVENTIONS}
-    flops = exact(model_flops(run), nums, numbers)
+    counts = {conv: exact(model_flops(run, conv), nums, numbers) for conv in CONVENTIONS}
+    ceilings = {conv: _float_over(count, work) for conv, count in counts.items()}
+    flops = counts[run.flops]
     measured_step = _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
