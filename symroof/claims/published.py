@@ -352,8 +352,7 @@ def predict(run: PublishedRun) -> Result:
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
     counts = {conv: exact(model_flops(run, conv), nums, numbers) for conv in CONVENTIONS}
-    ceilings = {conv: _float_over(count, work) for conv, count in counts.items()}
-    flops = counts[run.flops]
+    ceilings, flops = {conv: _float_over(count, work) for conv, count in counts.items()}, counts[run.flops]
     measured_step = _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
