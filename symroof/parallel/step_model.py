@@ -238,7 +238,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     mesh = num.mesh
     stages = int(mesh["stage"].size) if "stage" in mesh else 1
     sizes, peak, hbm_rate = num.sizes, num.peak, num.hbm_rate
-    efficiency: dict = {}       # a signature's kernel efficiency (nodes of one signature share it)
+    efficiency: dict = {}       # a signature's (kernel efficiency, attention core?): nodes of one signature share it
     extent = None               # each dimension's extent on one chip, once a matmul asks
     matmul, memory = [], 0.0
     critical: dict = {}
@@ -257,18 +257,20 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         times = per_stage
         mm = 0.0
         if d["op"] == "contraction" and flops:
-            eff = efficiency.get(d["sig"])
-            if eff is None:
-                if kernels.is_attention_core(d["sig"]):
+            got = efficiency.get(d["sig"])
+            if got is None:
+                core = kernels.is_attention_core(d["sig"])
+                if core:
                     eff = opts.attention_efficiency
                 else:
                     if extent is None:
                         extent = kernels.extents(sizes, mesh, opts.microbatches)
                     m, n, k = kernels.local_shape(d["sig"], extent)
                     eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
-                efficiency[d["sig"]] = eff
+                got = efficiency[d["sig"]] = (eff, core)
+            eff, core = got
             mm = times * flops / (peak * eff)
-            if fused and d["phase"] == "backward" and kernels.is_attention_core(d["sig"]):
+            if core and fused and d["phase"] == "backward":
                 mm *= FUSED_BACKWARD_WORK
             matmul.append((mm, times * hbm))
         else:

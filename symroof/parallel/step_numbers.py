@@ -202,7 +202,7 @@ def _axes_hops(axes: tuple) -> float:
     return float(hops(list(axes)))
 
 
-def _bandwidth(c, mesh, rates: Rates, opts: Options) -> float:
+def _bandwidth(c, rates: Rates, opts: Options) -> float:
     """``step_model._bandwidth`` with numbers: the collective's exact seconds, the two-tier factor
     included, as a float (one correctly rounded division of integers, as ``float`` of the
     Fraction is)."""
@@ -232,7 +232,7 @@ class Exact:
         return float(x)
 
     def seconds(self, c, opts: Options) -> float:
-        return _bandwidth(c, self.mesh, self.rates, opts)
+        return _bandwidth(c, self.rates, opts)
 
     def hops(self, axes: tuple) -> float:
         got = self._hops.get(axes)
