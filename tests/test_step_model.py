@@ -19,7 +19,7 @@ from symroof.claims.sharded_family import sharded
 from symroof.core import recompute
 from symroof.core.symbols import W_dcn, W_ici
 from symroof.errors import CardError
-from symroof.parallel import kernels, step_model
+from symroof.parallel import kernels, step_model, step_numbers
 from symroof.parallel.collectives import Axis
 from symroof.parallel.sharding import Collective, shard
 from runsfile import ONE_RUN  # noqa: E402
@@ -69,6 +69,29 @@ def test_two_tier_allreduce_is_nccls_ring_at_the_slower_tiers_bus_bandwidth():
     one_tier = step_model._bandwidth(c, mesh, nums, step_model.Options())
     assert two_tier == pytest.approx(nccl, rel=1e-12)
     assert one_tier == pytest.approx(8 * nccl, rel=1e-12)
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 4, 16])
+def test_two_tier_alltoall_sends_each_peers_share_over_its_own_nic(nodes):
+    """nccl-tests src/alltoall.cu: each of n ranks sends count/n elements to every peer. With 8
+    H100s per node, a rank's shares to the n - 8 ranks of other nodes leave through its own NIC
+    (50 GB/s; the node's other NICs carry their own GPUs' shares, so nothing pools) while its 7
+    in-node shares cross NVLink (450 GB/s) at the same time. Pooling the 8 NICs, as the ring rule
+    does, would be 8x too fast."""
+    size, n = 2**30, 8 * nodes
+    share = size / n / n                              # one rank's bytes to one peer
+    nccl = max((n - 8) * share / 50e9, 7 * share / 450e9)
+    mesh = {"expert": Axis("expert", sp.Integer(n), "dcn")}
+    nums = {W_ici: sp.Integer(450 * 10**9), W_dcn: sp.Integer(50 * 10**9)}
+    c = Collective("AllToAll", ("expert",), "layer/moe/dispatch", sp.Integer(size))
+    opts = step_model.Options(spans={"expert": 8})
+    assert step_model._bandwidth(c, mesh, nums, opts) == pytest.approx(nccl, rel=1e-12)
+    rates = step_numbers.Rates(nums, mesh)                 # the exact path: the same rule in integers
+    assert step_numbers._bandwidth(c, rates, opts) == pytest.approx(nccl, rel=1e-12)
+    if nodes > 1:     # a ring collective over the same ranks does pool the node's NICs (test above)
+        ring = replace(c, kind="AllGather")
+        one_nic = step_model._bandwidth(ring, mesh, nums, step_model.Options())
+        assert step_model._bandwidth(ring, mesh, nums, opts) == pytest.approx(one_nic / 8, rel=1e-12)
 
 
 def test_ring_steps_are_the_alpha_beta_models():

@@ -71,13 +71,27 @@ class Axis:
     switched: bool = False     # an ICI axis through a switch (GPUs' NVLink domain); DCN always is
 
 
-def two_tier(axes: list[Axis], spans: dict) -> sp.Expr:
+def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
     """The factor on a collective's time by the rule above (one chip's W_dcn) when one of its dcn
-    axes has ``spans[name]`` of its chips inside each fast (NVLink or ICI) domain: NCCL's
-    hierarchical ring then runs at the slower tier's per-rank rate, min(W_ici, inner · W_dcn), the
-    domain's NICs together (nccl-tests' bus bandwidth). 1 where no axis spans two tiers."""
+    axes has ``spans[name]`` of its chips inside each fast (NVLink or ICI) domain; 1 where no axis
+    spans two tiers.
+
+    - A ring collective: NCCL's hierarchical ring runs at the slower tier's per-rank rate,
+      min(W_ici, inner · W_dcn), the domain's NICs together (nccl-tests' bus bandwidth).
+    - An AllToAll sends each of its n-1 peers the same share, each over one path: the n - d peers
+      outside its d-chip domain through its own NIC (every chip of the domain sends as much, so the
+      NICs cannot pool), the d - 1 inside over the fast tier at once. Against all n - 1 shares at
+      W_dcn: max((n - d) / (n - 1), (d - 1) / (n - 1) · W_dcn / W_ici); the domain holds the
+      collective's fast (ici) axes too.
+    """
     inner = next((spans[a.name] for a in axes if a.link == "dcn" and a.name in spans), None)
-    return sp.Integer(1) if inner is None else W_dcn / sp.Min(W_ici, inner * W_dcn)
+    if inner is None:
+        return sp.Integer(1)
+    if kind not in SWITCHED:
+        return W_dcn / sp.Min(W_ici, inner * W_dcn)
+    n = sp.Mul(*(a.size for a in axes))
+    d = inner * sp.Mul(*(a.size for a in axes if a.link != "dcn"))
+    return sp.Max((n - d) / (n - 1), (d - 1) / (n - 1) * W_dcn / W_ici)
 
 
 def hops(axes: list[Axis]) -> sp.Expr:
@@ -116,7 +130,7 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
         size = sp.Mul(*(a.size for a in axes))
         time *= (size - 1) / size
     if spans:
-        time *= two_tier(axes, spans)
+        time *= two_tier(axes, spans, kind)
     if latency:
         time = sp.Max(time, t_hop * (1 if kind in POINT_TO_POINT else hops(axes)))
     return time

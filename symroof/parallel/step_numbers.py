@@ -155,8 +155,11 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     spans = sg.graph.get("spans") or {}
 
     def seconds(axes, kinds: dict):
-        total = sum(Fraction(v * n, d) for v, (n, d) in ((v, rates.per_byte(kind, axes)) for kind, v in kinds.items()))
-        return total * _two_tier(axes, spans, rates) if spans else total
+        per_kind = ((kind, Fraction(v * n, d)) for kind, v, (n, d)
+                    in ((kind, v, rates.per_byte(kind, axes)) for kind, v in kinds.items()))
+        if spans:
+            return sum(t * _two_tier(axes, spans, rates, kind) for kind, t in per_kind)
+        return sum(t for _, t in per_kind)
     per_axis = {axes: _over(seconds(axes, kinds), stages) for axes, kinds in moved.items()}
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
@@ -176,15 +179,20 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
 
 
-def _two_tier(axes: tuple, spans: dict, rates: Rates):
-    """``collectives.two_tier`` exactly: W_dcn / min(W_ici, inner · W_dcn) for a dcn axis of ``axes``
-    that spans two tiers, else 1."""
+def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
+    """``collectives.two_tier`` exactly: for a dcn axis of ``axes`` that spans two tiers, W_dcn /
+    min(W_ici, inner · W_dcn) for a ring collective, max((n - d), (d - 1) · W_dcn / W_ici) / (n - 1)
+    for an AllToAll; else 1."""
     mesh = rates.mesh
     inner = next((spans[a] for a in axes if mesh[a].link == "dcn" and a in spans), None)
     if inner is None:
         return Fraction(1)
-    w_dcn = rates.link["dcn"]
-    return _over(w_dcn, min(rates.link["ici"], inner * w_dcn))
+    w_dcn, w_ici = rates.link["dcn"], rates.link["ici"]
+    if kind not in SWITCHED:
+        return _over(w_dcn, min(w_ici, inner * w_dcn))
+    n = math.prod(exact(mesh[a].size) for a in axes)
+    d = inner * math.prod(exact(mesh[a].size) for a in axes if mesh[a].link != "dcn")
+    return max(Fraction(n - d, n - 1), Fraction(d - 1, n - 1) * _over(w_dcn, w_ici))
 
 
 # ----------------------------------------------------------------------------- the step model
@@ -208,7 +216,7 @@ def _bandwidth(c, rates: Rates, opts: Options) -> float:
     Fraction is)."""
     n, d = rates.per_byte(c.kind, c.axes, True)
     if opts.spans:
-        tier = _two_tier(c.axes, opts.spans, rates)
+        tier = _two_tier(c.axes, opts.spans, rates, c.kind)
         n, d = n * tier.numerator, d * tier.denominator
     volume = exact(c.volume)
     return volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
