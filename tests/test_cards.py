@@ -73,6 +73,19 @@ def test_v5p_matches_the_book():
     assert chip.peak_flops_per_s["bf16"] * chip.chips_per_host / chip.dcn_bytes_per_s_per_host == 73440
 
 
+def test_gb200_nvl72_is_the_books_72_gpu_nvlink_domain():
+    """The book's gpus.md (jax-ml/scaling-book@1a55377, Appendix A): NVLink 5 at 900 GB/s per GPU,
+    72 GPUs in one NVLink domain, and a 72-GPU node's egress of 4 x 18 x 400 Gb/s / 8 = 3.6 TB/s.
+    NVIDIA's rack totals: 360 PFLOP/s BF16 with sparsity and 576 TB/s of HBM over 72 GPUs."""
+    chip = load_chip("gb200-nvl72")
+    assert chip.family == "gpu" and chip.pod_shape == (72,) and chip.pod_chips == 72
+    assert chip.ici_bidi_bytes_per_s == 900 * 10**9
+    assert chip.dcn_bytes_per_s_per_chip * 72 == Fraction(4 * 18 * 400 * 10**9, 8)
+    assert chip.peak_flops_per_s["bf16"] * 72 * 2 == 360 * 10**15
+    assert chip.hbm_bytes_per_s * 72 == 576 * 10**12
+    assert chip.calibration is None       # no published GB200 run to fit: the step model's ideal limits
+
+
 def test_h100_nvlink_counts_one_direction_per_gpu():
     chip = load_chip("h100-sxm")
     assert chip.family == "gpu"

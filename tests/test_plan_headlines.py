@@ -139,3 +139,14 @@ def test_recompute_and_schedule_are_searched_when_asked(capsys):
     one_f = json.loads(capsys.readouterr().out)
     assert one_f["memory_per_chip_bytes"] <= gpipe["memory_per_chip_bytes"]
     assert one_f["t_math_s"] == pytest.approx(gpipe["t_math_s"], rel=1e-12)      # the same bubble
+
+
+def test_405b_on_16384_gb200_keeps_its_model_axes_inside_the_72_gpu_domain():
+    r = _plan("llama3.1-405b", "gb200-nvl72", 16384, 16777216, 8192)
+    assert r["axes"]["tensor"]["link"] == "ici" and r["mesh"]["tensor"] > 8     # wider than an 8-GPU node
+    floor = train_flops_per_token(LLAMA31_405B, 8192) * 16777216 / (r["chips_used"] * 2.5e15)
+    assert r["step_time_s"] >= floor
+    h100 = _plan("llama3.1-405b", "h100-sxm", 16384, 16777216, 8192)
+    assert r["step_time_s"] < h100["step_time_s"] / 2          # 2.5x the FLOPs, 9x the fast domain
+    assert (r["strategy"], r["mesh"], r["chips_used"]) == ("pp_fsdp_tp", {"stage": 14, "fsdp": 32, "tensor": 32}, 14336)
+    assert r["step_time_s"] == pytest.approx(1.556663652, rel=1e-9)     # pin
