@@ -509,6 +509,40 @@ def test_a_calibration_above_one_is_refused(tmp_path):
         load_chip(str(path))
 
 
+def _card_with(tmp_path, extra: str):
+    card = (ROOT / "models/chips/h100-sxm.yaml").read_text()
+    head, sources = card.split("\nsources:\n")
+    path = tmp_path / "chip.yaml"
+    path.write_text(head + "\n" + extra + "\nsources:\n" + sources)
+    return str(path)
+
+
+def test_a_cards_overlap_fraction_leaves_the_rest_of_the_background_traffic_waiting(tmp_path):
+    """``overlap_fraction: {ici: f}``: of the weight gathers and gradient reductions on NVLink (MPT-13B's
+    FSDP on one 8-H100 node), f hides behind compute and 1 - f waits; the last layer's
+    gradient reduction waits either way. f = 1, the book's full overlap, is the card without it."""
+    from symroof.io.catalog import load_chip
+
+    run = RUNS["mpt-13b-h100-s2048-8gpu"]
+    half = replace(run, chip=load_chip(_card_with(tmp_path, "overlap_fraction: {ici: 0.5}")))
+    full, partial = (calibrate.step_parts(r, values(r)) for r in (run, half))
+    background = full.background["ici"]
+    assert background > 0.05 * full.compute()          # an FSDP run: traffic worth hiding
+    assert partial.step() - full.step() == pytest.approx(0.5 * background, rel=1e-9)
+    assert calibrate.step_options(run).overlap == {"ici": 1.0, "dcn": 1.0}
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("overlap_fraction: {ici: 1.5}", "'overlap_fraction.ici' must be a fraction in \\[0, 1\\]"),
+    ("overlap_fraction: {nvlink: 0.5}", "'overlap_fraction.nvlink' names no link class; allowed: ici, dcn"),
+    ("overlap_fraction: 0.5", "'overlap_fraction' must map link classes"),
+])
+def test_a_bad_overlap_fraction_is_a_one_line_error(tmp_path, extra, message):
+    from symroof.io.catalog import load_chip
+    with pytest.raises(CardError, match=message):
+        load_chip(_card_with(tmp_path, extra))
+
+
 # ----------------------------------------------------------------------------- CLI
 
 

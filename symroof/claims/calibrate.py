@@ -62,7 +62,8 @@ def step_options(run):
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
         spans=dict(run.spans or {}), overlapped=run.overlap,
-        collective_matmul=chip.collective_matmul)
+        collective_matmul=chip.collective_matmul,
+        overlap={link: float(chip.overlap_fraction.get(link, 1)) for link in ("ici", "dcn")})
 
 
 def step_parts(run, nums: dict, sg=None, numbers: dict | None = None):

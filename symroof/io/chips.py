@@ -41,6 +41,7 @@ class ChipCard:
     attention_kernels: dict = field(default_factory=dict)   # other fused kernels by name -> fraction of peak
     collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
     collective_matmul: bool = False               # the compiler overlaps ICI activation collectives with their matmul
+    overlap_fraction: dict = field(default_factory=dict)    # link -> share of weight/gradient traffic hidden
     calibration: dict | None = None               # eta_mm, t_dcn and the data they were fitted on
     path: str = ""
     modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
@@ -143,6 +144,26 @@ def _attention_kernels(raw, where: str) -> dict:
     return out
 
 
+_LINK_CLASSES = ("ici", "dcn")
+
+
+def _overlap_fraction(raw, where: str) -> dict:
+    """Per link class, the share of the background traffic (weight gathers, gradient reductions)
+    that hides behind compute; the rest waits. Absent: 1, the book's full overlap."""
+    if not isinstance(raw, dict) or not raw:
+        raise CardError(f"{where}: key 'overlap_fraction' must map link classes ({', '.join(_LINK_CLASSES)}) "
+                        f"to fractions in [0, 1]")
+    out = {}
+    for link, value in raw.items():
+        key = f"overlap_fraction.{link}"
+        if link not in _LINK_CLASSES:
+            raise CardError(f"{where}: key '{key}' names no link class; allowed: {', '.join(_LINK_CLASSES)}")
+        out[link] = parse_number(value, where, key)
+        if not 0 <= out[link] <= 1:
+            raise CardError(f"{where}: key '{key}' must be a fraction in [0, 1]")
+    return out
+
+
 def chip_from_dict(raw: dict, where: str) -> ChipCard:
     allowed = {f.name for f in fields(ChipCard)} - {"path"}
     _check_keys(raw, allowed, _CHIP_REQUIRED, where, extra_allowed={"kind"})
@@ -187,6 +208,8 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         if not isinstance(raw["collective_matmul"], bool):
             raise CardError(f"{where}: key 'collective_matmul' must be true or false")
         values["collective_matmul"] = raw["collective_matmul"]
+    if "overlap_fraction" in raw:
+        values["overlap_fraction"] = _overlap_fraction(raw["overlap_fraction"], where)
     if "calibration" in raw:
         values["calibration"] = _calibration(raw["calibration"], where)
     for key in _INT_KEYS:
@@ -201,7 +224,8 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
     citable = ((set(_CHIP_REQUIRED) - {"name", "sources"}) | set(_CHIP_OPTIONAL_CITABLE) | {"ici_scope", "max_slice_chips"}
                | {f"peak_flops_per_s.{dt}" for dt in flops}
-               | {f"attention_kernels.{name}" for name in values.get("attention_kernels", ())})
+               | {f"attention_kernels.{name}" for name in values.get("attention_kernels", ())}
+               | {f"overlap_fraction.{link}" for link in values.get("overlap_fraction", ())})
     for key in raw["sources"]:
         if str(key) not in citable:
             raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")
