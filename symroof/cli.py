@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from .errors import CardError, SymroofError
 from .report.commands import Parser, add_result_commands, one_line, settings as _settings
+from .report.runs_commands import add_runs_commands
 
 
 def _count(args) -> None:
@@ -88,20 +89,6 @@ def _ops(args) -> None:
                   f"{r.intensity:.1f}" if math.isfinite(r.intensity) else "no HBM bytes",
                   "HBM" if r.hbm_bound else "compute"] for r in rows],
                 ["op", "phase", "FLOPs", "vector FLOPs", "bytes", "FLOPs/byte", "bound"]))
-
-
-def _validate(args) -> None:
-    from .claims.published import as_json, validate
-    from .report.tables import published_runs
-
-    results, fits = validate(args.data)
-    print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
-
-
-def _calibrate(args) -> None:
-    from .claims.calibrate import calibrate_chip
-
-    print(calibrate_chip(args.data, args.chip, write=args.write))
 
 
 def _plan_result(args):
@@ -208,16 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_result_commands(sub, _run_options, _positive_int)
 
-    p = sub.add_parser("validate", help="compare the step-time bound with published training runs")
-    p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_validate)
-
-    p = sub.add_parser("calibrate", help="fit a chip's two step-model numbers on the runs marked split: fit")
-    p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
-    p.add_argument("--chip", required=True, help="chip card name; its fit runs are used")
-    p.add_argument("--write", action="store_true", help="write the calibration block into the chip card")
-    p.set_defaults(run=_calibrate)
+    add_runs_commands(sub)
 
     p = sub.add_parser("plan", help="search parallelism strategies and meshes; rank by step time")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")

@@ -53,4 +53,5 @@ def _result(run, data: dict):
         parts = Parts(**parts)
     floats = lambda d: {str(k): float(v) for k, v in d.items()}      # noqa: E731
     return Result(run, float(data["t_step"]), floats(data["terms"]), str(data["bound"]),
-                  float(data["ceiling"]), floats(data["ceilings"]), float(data["t_measured"]), parts)
+                  float(data["ceiling"]), floats(data["ceilings"]),
+                  None if data["t_measured"] is None else float(data["t_measured"]), parts)

@@ -71,7 +71,7 @@ class PublishedRun:
     interleave: int          # virtual stages per chip (v of the interleaved schedule)
     schedule: str            # a row of parallel/pipeline.SCHEDULES
     recompute: str | tuple   # activation recompute the source states: none, full, selective or kept tensors
-    measured_mfu: sp.Rational
+    measured_mfu: sp.Rational | None          # None: a configuration to predict (symroof predict)
     measured_tflops: sp.Rational | None       # per chip, as published (optional)
     measured_tokens_per_s: sp.Rational | None  # whole system, as published (optional)
     split: str
@@ -106,7 +106,7 @@ class Result:
     bound: str               # the term that sets t_step
     ceiling: float           # MFU ceiling under the run's convention
     ceilings: dict           # convention -> MFU ceiling
-    t_measured: float        # the step time the measured MFU implies, same convention
+    t_measured: float | None  # the step time the measured MFU implies, same convention
     parts: object = None     # step_model.Parts: the step below the ideal, before calibration
 
     @property
@@ -141,8 +141,9 @@ def data_path() -> Path:
 # ----------------------------------------------------------------------------- loading
 
 
-def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
-    """Read and check the published-runs file strictly; any problem is a one-line ``CardError``."""
+def load_runs(path: str | Path | None = None, prediction: bool = False) -> list[PublishedRun]:
+    """Read and check the published-runs file strictly; any problem is a one-line ``CardError``.
+    ``prediction``: configurations to predict (``symroof predict``), measurements optional."""
     from ..io.readers import read_yaml
 
     path = Path(path) if path is not None else data_path()
@@ -154,7 +155,7 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
         where = f"{path}: runs[{i}]"
         if not isinstance(entry, dict):
             raise CardError(f"{where}: a run must be a mapping of keys to values")
-        run = _run_from_dict(entry, where, path.parent, cards)
+        run = _run_from_dict(entry, where, path.parent, cards, prediction)
         if run.name in names:
             raise CardError(f"{where}: key 'name' {run.name!r} is used twice")
         names.add(run.name)
@@ -162,18 +163,19 @@ def load_runs(path: str | Path | None = None) -> list[PublishedRun]:
     return runs
 
 
-def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | None = None) -> PublishedRun:
+def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | None = None,
+                   prediction: bool = False) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
-    name the same chip and model)."""
-    from .run_checks import (_attention_kernel, _check_pod, _check_throughput, _overlap, _recompute, _resolve,
-                             _schedule)
+    name the same chip and model); ``prediction``: a configuration, measurements optional."""
+    from .run_checks import (_attention_kernel, _check_pod, _check_throughput, _measured, _overlap, _recompute,
+                             _resolve, _schedule)
 
-    from ..io.cards import _check_keys, _count, parse_number, model_from_dict
+    from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
     from ..errors import UnknownNameError
 
-    _check_keys(raw, _RUN_KEYS, _RUN_REQUIRED, where)
+    _check_keys(raw, _RUN_KEYS, _RUN_REQUIRED[:-2] if prediction else _RUN_REQUIRED, where)
     where = f"{where} ({raw['name']})"
     for key in ("name", "source"):
         if not isinstance(raw[key], str) or not raw[key].strip():
@@ -228,40 +230,14 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
     recompute = _recompute(raw.get("recompute", "none"), model, where)
     kernel = _attention_kernel(raw.get("attention_kernel", "fused"), chip, where)
-    if "measured_mfu" not in raw and "measured_step_s" not in raw:
-        raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
-    mfu = parse_number(raw.get("measured_mfu", 1), where, "measured_mfu")
-    if not 0 < mfu <= 1:
-        raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
-    extra = {}
-    for key in ("measured_tflops", "measured_tokens_per_s", "measured_step_s"):
-        number = parse_number(raw[key], where, key) if key in raw else None
-        if number is not None and number <= 0:
-            raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
-        extra[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
-    if raw["split"] not in ("fit", "check"):
-        raise CardError(f"{where}: key 'split' is {raw['split']!r}; allowed: fit, check")
-    conv = raw["convention"]
-    if not isinstance(conv, dict):
-        raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")
-    _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS, f"{where}: convention")
-    if not isinstance(conv["flops"], str) or conv["flops"] not in CONVENTIONS:
-        raise CardError(f"{where}: key 'convention.flops' is {conv['flops']!r}; "
-                        f"allowed: {', '.join(CONVENTIONS)}")
-    if not isinstance(conv["stated"], bool):
-        raise CardError(f"{where}: key 'convention.stated' must be true or false")
-    if not isinstance(conv["peak"], str) or conv["peak"] not in chip.peak_flops_per_s:
-        raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
-                        f"allowed: {', '.join(chip.peak_flops_per_s)}")
+    measured = _measured(raw, chip, where, prediction)
     run = PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
-        recompute=recompute,
-        measured_mfu=sp.Rational(mfu.numerator, mfu.denominator), **extra, split=raw["split"],
-        flops=conv["flops"], stated=conv["stated"], peak=conv["peak"], note=str(conv["note"]).strip(),
+        recompute=recompute, **measured,
         spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel)
-    if "measured_mfu" not in raw:       # derived from the published step time under the convention
+    if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from ..core.symbols import C
         from .sharded_family import exact, plain
 
@@ -353,7 +329,8 @@ def predict(run: PublishedRun) -> Result:
     work = Fraction(capacity * t_step)
     counts = {conv: exact(model_flops(run, conv), nums, numbers) for conv in CONVENTIONS}
     ceilings, flops = {conv: _float_over(count, work) for conv, count in counts.items()}, counts[run.flops]
-    measured_step = _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
+    measured_step = None if run.measured_mfu is None else \
+        _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
                   step_parts(run, nums, sg if run.graph_kernel == "fused" else None, numbers))

@@ -67,6 +67,57 @@ def _check_throughput(run, where: str) -> None:
                             f"and the {run.flops} count, but 'measured_mfu' is {mfu:.3f}")
 
 
+# What ``symroof predict`` counts as MFU where a configuration states no convention: the book's
+# (6N plus the causal attention core, at the bf16 peak). The output names it on every row.
+DEFAULT_CONVENTION = {"flops": "6N+causal", "stated": False, "peak": "bf16",
+                      "note": "no convention given: symroof predict counts 6N plus the causal attention core"}
+
+
+def _measured(raw: dict, chip, where: str, prediction: bool = False) -> dict:
+    """A run's measurements, split and FLOP convention, checked (PublishedRun's fields). A run to
+    validate needs a measured MFU or step time, a split and a convention; a configuration to predict
+    (``prediction``) may have none of them."""
+    import sympy as sp
+
+    from .published import _CONVENTION_KEYS, CONVENTIONS
+    from ..io.cards import _check_keys, parse_number
+
+    if "measured_mfu" not in raw and "measured_step_s" not in raw:
+        if not prediction:
+            raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
+        given = [k for k in ("measured_tflops", "measured_tokens_per_s") if k in raw]
+        if given:
+            raise CardError(f"{where}: key '{given[0]}' needs 'measured_mfu' or 'measured_step_s' beside it")
+    out = {"measured_mfu": None}
+    if "measured_mfu" in raw:
+        mfu = parse_number(raw["measured_mfu"], where, "measured_mfu")
+        if not 0 < mfu <= 1:
+            raise CardError(f"{where}: key 'measured_mfu' must be a fraction in (0, 1], got {raw['measured_mfu']!r}")
+        out["measured_mfu"] = sp.Rational(mfu.numerator, mfu.denominator)
+    for key in ("measured_tflops", "measured_tokens_per_s", "measured_step_s"):
+        number = parse_number(raw[key], where, key) if key in raw else None
+        if number is not None and number <= 0:
+            raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
+        out[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
+    split = raw.get("split", "predict" if prediction else None)
+    if split not in ("fit", "check") and not (prediction and split == "predict"):
+        raise CardError(f"{where}: key 'split' is {split!r}; allowed: fit, check")
+    conv = raw.get("convention", DEFAULT_CONVENTION if prediction else None)
+    if not isinstance(conv, dict):
+        raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")
+    _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS, f"{where}: convention")
+    if not isinstance(conv["flops"], str) or conv["flops"] not in CONVENTIONS:
+        raise CardError(f"{where}: key 'convention.flops' is {conv['flops']!r}; "
+                        f"allowed: {', '.join(CONVENTIONS)}")
+    if not isinstance(conv["stated"], bool):
+        raise CardError(f"{where}: key 'convention.stated' must be true or false")
+    if not isinstance(conv["peak"], str) or conv["peak"] not in chip.peak_flops_per_s:
+        raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
+                        f"allowed: {', '.join(chip.peak_flops_per_s)}")
+    return {**out, "split": split, "flops": conv["flops"], "stated": conv["stated"], "peak": conv["peak"],
+            "note": str(conv["note"]).strip()}
+
+
 def _attention_kernel(kernel, chip, where: str) -> str:
     """``fused`` (the card's default kernel), ``eager``, or another fused kernel the chip card names."""
     allowed = ("fused", "eager", *chip.attention_kernels)

@@ -99,3 +99,33 @@ def _step_model(results) -> str:
                    + ("" if step is None else f"; step time median {100 * step['median']:.1f} %, "
                       f"max {100 * step['max']:.1f} %"))
     return "\n".join(out)
+
+
+def forecasts(rows) -> str:
+    """``symroof predict``: each configuration's predicted step under its chip card's calibration."""
+    def measured(f) -> str:
+        if f.measured_mfu is None:
+            return "-"
+        return f"{f.measured_mfu:.1%}, {f.measured_step_s:.3g} s"
+
+    body = [[f.name, f"{f.chips} x {f.chip}", f"{f.tokens:,}", f"{f.t_ideal_s:.3g} s ({f.bound})",
+             f"{f.predicted_step_s:.3g} s", f"{f.predicted_mfu:.1%}" + ("" if f.convention_given else "*"),
+             f"{f.ceiling_mfu:.1%}", f"{f.tokens_per_s:,.0f}",
+             " / ".join(f"{f.terms[k]:.3g}" for k in ("t_compute", "t_exposed_comms", "t_latency", "t_optimizer")),
+             measured(f)] for f in rows]
+    out = [table(body, ["configuration", "hardware", "tokens/step", "ideal step", "predicted step",
+                        "predicted MFU", "MFU ceiling", "tokens/s", "compute / comms / latency / optimizer s",
+                        "measured"])]
+    out.append("MFU under each entry's convention; * = none given: 6N plus the causal attention core, bf16 peak. "
+               "comms: exposed communication; the compute includes the pipeline bubble")
+    seen = {}
+    for f in rows:
+        seen.setdefault(f.chip, f)
+    for chip, f in seen.items():
+        if f.calibrated:
+            out.append(f"{chip}: the card's calibration, eta_mm {f.eta_mm:.3f}, t_dcn {1e6 * f.t_dcn:.0f} us, "
+                       f"fitted on {f.fit_runs} published runs (symroof calibrate)")
+        else:
+            out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0), "
+                       f"faster than any real run; symroof calibrate --data RUNS.yaml --chip {chip} --write fits one")
+    return "\n".join(out)

@@ -1,0 +1,78 @@
+"""Predict the step time of configurations not yet run (``symroof predict``).
+
+A configurations file has the runs file's format (``derivations/published_runs.yaml``), but its
+entries need no measurement, split or FLOP convention: runs to be made, not runs made. Each is
+sharded and taken apart as ``validate`` does (``published.predict``: the ideal roofline and the
+step model's parts), and the step model is evaluated at its chip card's ``calibration`` block,
+the numbers ``symroof calibrate --write`` fitted on published runs; nothing is refitted here. A
+card without one is evaluated at the model's ideal limits (eta_mm = 1, t_dcn = 0), and the output
+says so. An entry that does carry a measurement shows it beside the prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Forecast:
+    name: str
+    chip: str
+    chips: int
+    tokens: int                  # per step
+    convention: str              # the FLOP count behind the MFUs
+    convention_given: bool       # False: the entry named none (run_checks.DEFAULT_CONVENTION)
+    ceiling_mfu: float           # the ideal roofline's MFU (an upper bound)
+    bound: str                   # what sets the ideal step: math, hbm or comms
+    t_ideal_s: float
+    predicted_step_s: float
+    predicted_mfu: float
+    tokens_per_s: float
+    terms: dict                  # the predicted step taken apart (step_model.Parts.terms)
+    eta_mm: float
+    t_dcn: float
+    calibrated: bool             # the card's calibration block (else the ideal limits)
+    fit_runs: int                # runs the card's calibration was fitted on
+    measured_mfu: float | None
+    measured_step_s: float | None
+
+
+def forecast(path: str | Path) -> list[Forecast]:
+    """Every configuration of the file at ``path``, predicted with its chip card's calibration."""
+    from .prediction_cache import predict
+    from .published import load_runs
+    from .run_checks import DEFAULT_CONVENTION
+
+    out = []
+    for r in predict(load_runs(path, prediction=True)):
+        run, cal = r.run, r.run.chip.calibration
+        eta_mm, t_dcn = (float(cal["eta_mm"]), float(cal["t_dcn"])) if cal else (1.0, 0.0)
+        t_step = r.parts.step(eta_mm, 1.0, t_dcn)
+        tokens = run.batch * run.seq
+        measured_step = float(run.measured_step_s) if run.measured_step_s is not None else r.t_measured
+        out.append(Forecast(
+            run.name, run.chip.name, run.chips, tokens, run.flops,
+            not (run.note == DEFAULT_CONVENTION["note"] and run.flops == DEFAULT_CONVENTION["flops"]),
+            r.ceiling, r.bound, r.t_step, t_step, r.ceiling * r.t_step / t_step, tokens / t_step,
+            r.parts.terms(eta_mm, 1.0, t_dcn), eta_mm, t_dcn, cal is not None,
+            len(cal["fit_runs"]) if cal else 0,
+            None if run.measured_mfu is None else float(run.measured_mfu), measured_step))
+    return out
+
+
+def as_json(rows: list[Forecast]) -> dict:
+    """``symroof predict --json``: one record per configuration and the calibration each chip used."""
+    from dataclasses import asdict
+
+    chips = {}
+    for f in rows:
+        chips[f.chip] = {"eta_mm": f.eta_mm, "t_dcn_s": f.t_dcn, "source": "card" if f.calibrated else "none",
+                         "fit_runs": f.fit_runs}
+    records = []
+    for f in rows:
+        d = asdict(f)
+        for key in ("eta_mm", "t_dcn", "calibrated", "fit_runs"):
+            d.pop(key)
+        records.append(d)
+    return {"configurations": records, "calibration": chips}

@@ -1,0 +1,47 @@
+"""The commands that read a runs file: ``validate`` (published runs against the ceiling and the
+calibrated step model), ``predict`` (configurations not yet run) and ``calibrate`` (fit a chip's
+two step-model numbers). ``cli.py`` registers them with ``add_runs_commands``."""
+
+from __future__ import annotations
+
+import json
+
+
+def _validate(args) -> None:
+    from ..claims.published import as_json, validate
+    from .tables import published_runs
+
+    results, fits = validate(args.data)
+    print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
+
+
+def _predict(args) -> None:
+    from ..claims.forecast import as_json, forecast
+    from .tables import forecasts
+
+    rows = forecast(args.data)
+    print(json.dumps(as_json(rows), indent=2) if args.json else forecasts(rows))
+
+
+def _calibrate(args) -> None:
+    from ..claims.calibrate import calibrate_chip
+
+    print(calibrate_chip(args.data, args.chip, write=args.write))
+
+
+def add_runs_commands(sub) -> None:
+    p = sub.add_parser("validate", help="compare the step-time bound with published training runs")
+    p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_validate)
+
+    p = sub.add_parser("predict", help="step time and MFU of configurations to run, by the calibrated step model")
+    p.add_argument("data", help="configurations YAML: the runs file's format, measurements optional")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_predict)
+
+    p = sub.add_parser("calibrate", help="fit a chip's two step-model numbers on the runs marked split: fit")
+    p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
+    p.add_argument("--chip", required=True, help="chip card name; its fit runs are used")
+    p.add_argument("--write", action="store_true", help="write the calibration block into the chip card")
+    p.set_defaults(run=_calibrate)

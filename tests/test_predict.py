@@ -1,0 +1,101 @@
+"""``symroof predict``: configurations not yet run, predicted by the step model at each chip card's
+calibration, against published step times the configurations leave out."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from symroof.claims import calibrate
+from symroof.claims.forecast import forecast
+from symroof.claims.published import load_runs, predict
+from symroof.errors import CardError
+
+ROOT = Path(__file__).resolve().parent.parent
+MEASURED = ("measured_mfu", "measured_step_s", "measured_tflops", "measured_tokens_per_s", "split", "convention")
+
+
+def _published(*names) -> list:
+    """The runs file's entries (anchors merged), as a configurations file would hold them."""
+    raw = yaml.safe_load((ROOT / "derivations/published_runs.yaml").read_text())["runs"]
+    return [dict(e) for e in raw if e["name"] in names]
+
+
+def _configs(tmp_path, entries, strip=MEASURED) -> Path:
+    path = tmp_path / "configs.yaml"
+    path.write_text(yaml.safe_dump({"runs": [{k: v for k, v in e.items() if k not in strip} for e in entries]}))
+    return path
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+# Held-out rows (split: check) whose sources print the step time: MaxText's GPT-3 175B on one v6e-256
+# (tpu-recipes, 17.182 s) and NeMo 24.09's Nemotron-4 15B on 2048 H100s (dgxc-benchmarking, 2.96 s).
+@pytest.mark.parametrize("name", ["maxtext-gpt3-175b-1xv6e-256", "dgxc-nemotron4-15b-bf16-2048gpu"])
+def test_a_published_run_is_predicted_from_its_configuration_alone(tmp_path, name):
+    """Stripped of its measurement, split and convention, a held-out run is predicted within the
+    issue's 5 % step-time target of the step time its source printed, and as validate predicts it
+    (the card's calibration, rounded to 4 digits, against validate's fit on the same rows)."""
+    (entry,) = _published(name)
+    (f,) = forecast(_configs(tmp_path, [entry]))
+    assert f.calibrated and not f.convention_given and f.measured_mfu is None
+    assert f.predicted_step_s == pytest.approx(float(entry["measured_step_s"]), rel=0.05)
+    results = [predict(r) for r in load_runs()]
+    (p,) = [p for p in calibrate.predictions(results, calibrate.calibrations(results)) if p.name == name]
+    assert f.predicted_step_s == pytest.approx(p.predicted_step_s, rel=2e-3)
+    assert f.t_ideal_s < f.predicted_step_s and f.predicted_mfu < f.ceiling_mfu
+
+
+def test_predict_orders_full_and_selective_recompute_as_korthikanti_measured(tmp_path):
+    """Korthikanti et al. 2022 Table 4, 22B on A100s: 1.42 s with full recompute, 1.10 s with
+    selective. Predicted as configurations, the ratio is within 10 % of the measured 1.29."""
+    full, selective = (f.predicted_step_s for f in forecast(_configs(tmp_path, _published(
+        "megatron-22b-a100-full-recompute", "megatron-22b-a100-selective-recompute"))))
+    assert full / selective == pytest.approx(1.42 / 1.10, rel=0.10)
+
+
+def test_a_measurement_left_in_is_shown_beside_the_prediction(tmp_path):
+    (entry,) = _published("dgxc-nemotron4-15b-bf16-2048gpu")
+    (f,) = forecast(_configs(tmp_path, [entry], strip=()))
+    assert f.convention_given and f.convention == entry["convention"]["flops"]
+    (run,) = [r for r in load_runs() if r.name == entry["name"]]
+    assert f.measured_step_s == pytest.approx(2.96) and f.measured_mfu == pytest.approx(float(run.measured_mfu))
+
+
+def test_cli_predict_prints_each_chips_calibration_and_says_when_a_card_has_none():
+    done = _cli("predict", "examples/configs.yaml", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["calibration"]["h100-sxm"]["source"] == "card" and out["calibration"]["h100-sxm"]["fit_runs"] > 0
+    assert out["calibration"]["gb200-nvl72"] == {"eta_mm": 1.0, "t_dcn_s": 0.0, "source": "none", "fit_runs": 0}
+    for row in out["configurations"]:
+        assert row["t_ideal_s"] <= row["predicted_step_s"] and row["predicted_mfu"] <= row["ceiling_mfu"]
+        assert row["tokens_per_s"] == pytest.approx(row["tokens"] / row["predicted_step_s"])
+    text = _cli("predict", "examples/configs.yaml")
+    assert text.returncode == 0 and "gb200-nvl72: no calibration on the card" in text.stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"measured_tflops": 400}, "key 'measured_tflops' needs 'measured_mfu' or 'measured_step_s' beside it"),
+    ({"split": "maybe"}, "key 'split' is 'maybe'; allowed: fit, check"),
+    ({"convention": {"flops": "7N"}}, "convention: missing key"),
+    ({"meshes": {}}, "meshes"),
+])
+def test_a_bad_configuration_is_a_one_line_error(tmp_path, extra, message):
+    (entry,) = _published("dgxc-nemotron4-15b-bf16-2048gpu")
+    path = _configs(tmp_path, [{**{k: v for k, v in entry.items() if k not in MEASURED}, **extra}], strip=())
+    with pytest.raises(CardError, match=message):
+        forecast(path)
+    done = _cli("predict", str(path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_validate_still_wants_a_measurement(tmp_path):
+    (entry,) = _published("dgxc-nemotron4-15b-bf16-2048gpu")
+    with pytest.raises(CardError, match="missing key"):
+        load_runs(_configs(tmp_path, [entry]))
