@@ -231,7 +231,7 @@ GOOD = ONE_RUN
     ("chips: 16", "chips: 32", "mesh sizes multiply to 16"),
     ("flops: 6N,", "flops: 7N,", "allowed: 6N, 6N+causal"),
     ("link: dcn", "link: nvlink", "allowed: ici, dcn"),
-    ("      data:", "      expert:", "allowed: pod, stage, data, fsdp, seq, tensor"),
+    ("      data:", "      experts:", "allowed: pod, stage, data, fsdp, expert, seq, tensor"),
     ("measured_mfu: 0.4", "measured_mfu: 1.4", "fraction in (0, 1]"),
     ("measured_mfu: 0.4", "measured_mfu: '0.4; import os'", "must be a number"),
     ("model: llama3-8b", "model: gpt-9", "unknown model 'gpt-9'"),

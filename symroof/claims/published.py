@@ -51,9 +51,8 @@ _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel"}
 _RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
                  "split", "convention")          # and measured_mfu or measured_step_s
-# The mesh axes a published run may name: the one vocabulary (parallel/axes.py) less expert
-# parallelism, which no run here uses.
-_AXES = tuple(axis for axis in ORDER if axis != "expert")
+# The mesh axes a run may name: the one vocabulary (parallel/axes.py).
+_AXES = ORDER
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
 
 

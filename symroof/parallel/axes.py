@@ -13,17 +13,29 @@ from __future__ import annotations
 
 #   axis      activations          weights           its degree must divide
 AXES = (
-    ("pod",    ("B",),              (),               ("sequences",)),    # slices over DCN: data parallel
+    ("pod",    ("B", "R"),          (),               ("sequences",)),    # slices over DCN: data parallel
     ("stage",  (),                  (),               ("layers",)),       # pipeline: splits the layers
-    ("data",   ("B",),              (),               ("sequences",)),
-    ("fsdp",   ("B",),              ("D",),           ("sequences",)),    # ZeRO-3: weights sharded on D
+    ("data",   ("B", "R"),          (),               ("sequences",)),
+    ("fsdp",   ("B", "R"),          ("D",),           ("sequences",)),    # ZeRO-3: weights sharded on D
     ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
-    ("seq",    ("T",),              ("D",),           ("tokens",)),       # weights on D only beside fsdp
+    ("seq",    ("T", "R"),          ("D",),           ("tokens",)),       # weights on D only beside fsdp
     ("tensor", ("K", "F", "Fe", "Fs", "V", "D"), ("K", "F", "Fe", "Fs", "V"), ("heads", "d_ff", "kv_heads")),
 )
 # Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
 # Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
-DIM_PRIORITY = ("B", "T", "E", "K", "F", "Fe", "Fs", "V", "D")
+DIM_PRIORITY = ("B", "T", "R", "E", "K", "F", "Fe", "Fs", "V", "D")
+
+# R counts an MoE layer's routed token copies per expert (B·T·k/E): each chip routes its own
+# tokens, so an axis that splits the tokens (B or T) splits their copies the same way, and moving
+# it from B or T to R (dispatch) or back (combine) sends nothing. Only the expert axis, which
+# moves from the tokens to the experts (B to E), is an AllToAll.
+ROUTED = "R"
+ROUTED_FROM = ("B", "T")
+
+
+def routes_locally(src_dim: str, dst_dim: str) -> bool:
+    """An axis moving between a token dimension and the routed copies' R: no communication."""
+    return {src_dim, dst_dim} in ({ROUTED, d} for d in ROUTED_FROM)
 
 ORDER = tuple(row[0] for row in AXES)
 BATCH_AXES = tuple(row[0] for row in AXES if "sequences" in row[3])

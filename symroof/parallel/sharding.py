@@ -302,7 +302,7 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
         src, dst = (out_layout, in_layout) if phase == "backward" else (in_layout, out_layout)
         src_dims = out_dims if phase == "backward" else dims_of(ref)
         for axis, d in src.items():
-            if axis in dst and dst[axis] != d:
+            if axis in dst and dst[axis] != d and not axis_table.routes_locally(d, dst[axis]):
                 colls.append(Collective("AllToAll", (axis,), ref,
                                         _local(src_dims, src, st) * st.mesh[axis].size * width))
     # the chips one output element's work is split over: numel(out_dims) / its local elements
