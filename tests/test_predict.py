@@ -99,3 +99,27 @@ def test_validate_still_wants_a_measurement(tmp_path):
     (entry,) = _published("dgxc-nemotron4-15b-bf16-2048gpu")
     with pytest.raises(CardError, match="missing key"):
         load_runs(_configs(tmp_path, [entry]))
+
+
+@pytest.mark.parametrize("model, size, message", [
+    ("mixtral-8x7b", 16, "'mesh.expert.size' \\(16\\) must divide the model's 8 experts"),
+    ("llama3-8b", 8, "a dense model has no expert axis"),
+])
+def test_an_expert_axis_must_divide_the_models_experts(tmp_path, model, size, message):
+    entry = {"name": "ep", "source": "test", "model": model, "chip": "h100-sxm", "chips": size,
+             "mesh": {"expert": {"size": size, "link": "ici" if size <= 8 else "dcn"}}, "batch": 256, "seq": 4096}
+    with pytest.raises(CardError, match=message):
+        forecast(_configs(tmp_path, [entry]))
+
+
+def test_mixtral_with_expert_parallelism_is_predicted_at_its_active_parameters(tmp_path):
+    """Mixtral 8x7B, 1M tokens per step on 64 H100s (expert 8 inside each node, FSDP 8 across):
+    the ideal step's matmuls are 6 x 12.9e9 active parameters x tokens at peak, within 10 %
+    (the attention core and the router on top); the step model adds the dispatch AllToAlls."""
+    entry = {"name": "ep8-fsdp8", "source": "test", "model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 64,
+             "mesh": {"expert": {"size": 8, "link": "ici"}, "fsdp": {"size": 8, "link": "dcn"}},
+             "batch": 256, "seq": 4096}
+    (f,) = forecast(_configs(tmp_path, [entry]))
+    six_n = 6 * 12_879_925_248 * 2**20 / (64 * 9.89e14)
+    assert f.bound == "math" and six_n < f.t_ideal_s < 1.1 * six_n
+    assert f.terms["t_exposed_comms"] > 0 and f.predicted_step_s > f.t_ideal_s

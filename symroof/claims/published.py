@@ -224,6 +224,9 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         raise CardError(f"{where}: key 'batch' ({ints['batch']}) must divide by the batch axes' {replicas}")
     if "seq" in mesh and ints["seq"] % int(mesh["seq"].size):
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
+    if "expert" in mesh and (model.n_experts < 2 or model.n_experts % int(mesh["expert"].size)):
+        raise CardError(f"{where}: key 'mesh.expert.size' ({int(mesh['expert'].size)}) must divide the model's "
+                        f"{model.n_experts} experts" + (" (a dense model has no expert axis)" if model.n_experts < 2 else ""))
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
