@@ -83,7 +83,7 @@ def test_gb200_nvl72_is_the_books_72_gpu_nvlink_domain():
     assert chip.dcn_bytes_per_s_per_chip * 72 == Fraction(4 * 18 * 400 * 10**9, 8)
     assert chip.peak_flops_per_s["bf16"] * 72 * 2 == 360 * 10**15
     assert chip.hbm_bytes_per_s * 72 == 576 * 10**12
-    assert chip.calibration is None       # no published GB200 run to fit: the step model's ideal limits
+    assert all(name.startswith("dgxc-gb200-") for name in chip.calibration["fit_runs"])   # NeMo's GB200 rows
 
 
 def test_h100_nvlink_counts_one_direction_per_gpu():

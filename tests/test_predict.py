@@ -67,17 +67,30 @@ def test_a_measurement_left_in_is_shown_beside_the_prediction(tmp_path):
     assert f.measured_step_s == pytest.approx(2.96) and f.measured_mfu == pytest.approx(float(run.measured_mfu))
 
 
-def test_cli_predict_prints_each_chips_calibration_and_says_when_a_card_has_none():
+def test_cli_predict_prints_each_chips_calibration():
     done = _cli("predict", "examples/configs.yaml", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["calibration"]["h100-sxm"]["source"] == "card" and out["calibration"]["h100-sxm"]["fit_runs"] > 0
-    assert out["calibration"]["gb200-nvl72"] == {"eta_mm": 1.0, "t_dcn_s": 0.0, "source": "none", "fit_runs": 0}
+    for chip in ("h100-sxm", "gb200-nvl72"):
+        assert out["calibration"][chip]["source"] == "card" and out["calibration"][chip]["fit_runs"] > 0
     for row in out["configurations"]:
         assert row["t_ideal_s"] <= row["predicted_step_s"] and row["predicted_mfu"] <= row["ceiling_mfu"]
         assert row["tokens_per_s"] == pytest.approx(row["tokens"] / row["predicted_step_s"])
     text = _cli("predict", "examples/configs.yaml")
-    assert text.returncode == 0 and "gb200-nvl72: no calibration on the card" in text.stdout
+    assert text.returncode == 0 and "h100-sxm: the card's calibration, eta_mm" in text.stdout
+
+
+def test_a_card_without_calibration_is_predicted_at_the_ideal_limits_and_says_so(tmp_path):
+    card = (ROOT / "models/chips/gb200-nvl72.yaml").read_text()
+    head, sources = card.split("\nsources:\n")
+    (tmp_path / "bare.yaml").write_text(head[:head.index("\ncalibration:")] + "\nsources:\n" + sources)
+    (entry,) = _published("dgxc-gb200-llama31-405b-bf16-256gpu")
+    path = _configs(tmp_path, [{**entry, "chip": "bare.yaml"}])
+    (f,) = forecast(path)
+    assert not f.calibrated and (f.eta_mm, f.t_dcn) == (1.0, 0.0)
+    assert f.predicted_step_s < float(entry["measured_step_s"])       # the ideal limits: faster than the run
+    done = _cli("predict", str(path))
+    assert done.returncode == 0 and "gb200-nvl72: no calibration on the card" in done.stdout
 
 
 @pytest.mark.parametrize("extra, message", [
