@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from symroof.claims import calibrate
 from symroof.claims.forecast import forecast
-from symroof.claims.published import load_runs, predict
+from symroof.claims.published import load_runs
 from symroof.errors import CardError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,17 +37,13 @@ def _cli(*args):
 # (tpu-recipes, 17.182 s) and NeMo 24.09's Nemotron-4 15B on 2048 H100s (dgxc-benchmarking, 2.96 s).
 @pytest.mark.parametrize("name", ["maxtext-gpt3-175b-1xv6e-256", "dgxc-nemotron4-15b-bf16-2048gpu"])
 def test_a_published_run_is_predicted_from_its_configuration_alone(tmp_path, name):
-    """Stripped of its measurement, split and convention, a held-out run is predicted within the
-    issue's 5 % step-time target of the step time its source printed, and as validate predicts it
-    (the card's calibration, rounded to 4 digits, against validate's fit on the same rows)."""
+    """Stripped of its measurement, split and convention, a held-out run is predicted at its card's
+    calibration within the issue's 5 % step-time target of the step time its source printed."""
     (entry,) = _published(name)
     (f,) = forecast(_configs(tmp_path, [entry]))
     assert f.calibrated and not f.convention_given and f.measured_mfu is None
     assert f.predicted_step_s == pytest.approx(float(entry["measured_step_s"]), rel=0.05)
-    results = [predict(r) for r in load_runs()]
-    (p,) = [p for p in calibrate.predictions(results, calibrate.calibrations(results)) if p.name == name]
-    assert f.predicted_step_s == pytest.approx(p.predicted_step_s, rel=2e-3)
-    assert f.t_ideal_s < f.predicted_step_s and f.predicted_mfu < f.ceiling_mfu
+    assert f.t_ideal_s < f.predicted_step_s
 
 
 def test_predict_orders_full_and_selective_recompute_as_korthikanti_measured(tmp_path):
@@ -68,14 +63,15 @@ def test_a_measurement_left_in_is_shown_beside_the_prediction(tmp_path):
 
 
 def test_cli_predict_prints_each_chips_calibration():
+    """Each record carries the card calibration it was predicted at; the step model never beats
+    the ideal roofline, and under the default count (every matmul) no ceiling passes 100 %."""
     done = _cli("predict", "examples/configs.yaml", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    for chip in ("h100-sxm", "gb200-nvl72"):
-        assert out["calibration"][chip]["source"] == "card" and out["calibration"][chip]["fit_runs"] > 0
+    assert {r["chip"] for r in out["configurations"]} == {"h100-sxm", "gb200-nvl72"}
     for row in out["configurations"]:
-        assert row["t_ideal_s"] <= row["predicted_step_s"] and row["predicted_mfu"] <= row["ceiling_mfu"]
-        assert row["tokens_per_s"] == pytest.approx(row["tokens"] / row["predicted_step_s"])
+        assert row["calibration"]["source"] == "card" and row["calibration"]["fit_runs"] > 0
+        assert row["t_ideal_s"] <= row["predicted_step_s"] and row["ceiling_mfu"] <= 1.0
     text = _cli("predict", "examples/configs.yaml")
     assert text.returncode == 0 and "h100-sxm: the card's calibration, eta_mm" in text.stdout
 
@@ -89,8 +85,9 @@ def test_a_card_without_calibration_is_predicted_at_the_ideal_limits_and_says_so
     (f,) = forecast(path)
     assert not f.calibrated and (f.eta_mm, f.t_dcn) == (1.0, 0.0)
     assert f.predicted_step_s < float(entry["measured_step_s"])       # the ideal limits: faster than the run
-    done = _cli("predict", str(path))
-    assert done.returncode == 0 and "gb200-nvl72: no calibration on the card" in done.stdout
+    done = _cli("predict", str(path), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["configurations"][0]["calibration"]["source"] == "none"
+    assert "gb200-nvl72: no calibration on the card" in _cli("predict", str(path)).stdout
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -117,6 +114,7 @@ def test_validate_still_wants_a_measurement(tmp_path):
 @pytest.mark.parametrize("model, size, message", [
     ("mixtral-8x7b", 16, "'mesh.expert.size' \\(16\\) must divide the model's 8 experts"),
     ("llama3-8b", 8, "a dense model has no expert axis"),
+    ("llama3-8b", 1, "a dense model has no expert axis"),
 ])
 def test_an_expert_axis_must_divide_the_models_experts(tmp_path, model, size, message):
     entry = {"name": "ep", "source": "test", "model": model, "chip": "h100-sxm", "chips": size,
@@ -136,3 +134,13 @@ def test_mixtral_with_expert_parallelism_is_predicted_at_its_active_parameters(t
     six_n = 6 * 12_879_925_248 * 2**20 / (64 * 9.89e14)
     assert f.bound == "math" and six_n < f.t_ideal_s < 1.1 * six_n
     assert f.terms["t_exposed_comms"] > 0 and f.predicted_step_s > f.t_ideal_s
+
+
+def test_an_inner_count_must_leave_the_axis_two_tiers(tmp_path):
+    """``inner`` equal to the axis's size puts it inside one domain (an ici axis); a size-1 axis
+    with ``inner: 1`` once divided by zero in the two-tier AllToAll."""
+    entry = {"name": "ep1", "source": "test", "model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 8,
+             "mesh": {"expert": {"size": 1, "link": "dcn", "inner": 1}, "fsdp": {"size": 8, "link": "ici"}},
+             "batch": 64, "seq": 4096}
+    with pytest.raises(CardError, match="be less than it"):
+        forecast(_configs(tmp_path, [entry]))

@@ -117,6 +117,23 @@ def test_moe_expert_work_is_split_over_the_axes_that_split_the_tokens(name):
     moves = {(c.kind, c.axes) for n, d in sg.nodes(data=True) if n.startswith("layer/moe/")
              for c in d["collectives"] if c.kind == "AllToAll"}
     assert moves == ({("AllToAll", ("expert",))} if "expert" in mesh else set())
+    # each expert weight's gradient is summed over every axis that split the tokens it saw
+    reduced = {a for n, d in sg.nodes(data=True) if n.startswith("layer/moe/")
+               for c in d["collectives"] if c.kind in ("AllReduce", "ReduceScatter") and c.tensor.endswith(".w)")
+               for a in c.axes}
+    assert reduced >= {a for a in mesh if a in ("data", "fsdp", "seq", "pod")}
+
+
+def test_moe_dispatch_and_combine_move_the_routed_copies_both_ways():
+    """Each token goes to k experts and comes back from k: forward and backward, dispatch and
+    combine each move B·T·k·D activations over the expert axis (before, a dispatch's forward and a
+    combine's backward counted the B·T·D tokens, k times too few)."""
+    from symroof.core.symbols import k
+
+    sg = shard(build(Structure.uniform(moe=True)), {"expert": Axis("expert", X, "ici", 1)})
+    volumes = [c.volume for _, d in sg.nodes(data=True) for c in d["collectives"] if c.kind == "AllToAll"]
+    assert len(volumes) == 4
+    assert all(sp.simplify(v - B * T * k * D * b_act) == 0 for v in volumes)
 
 
 def test_mixtral_on_64_h100s_takes_the_6n_time_of_its_active_parameters():

@@ -62,17 +62,13 @@ def forecast(path: str | Path) -> list[Forecast]:
 
 
 def as_json(rows: list[Forecast]) -> dict:
-    """``symroof predict --json``: one record per configuration and the calibration each chip used."""
+    """``symroof predict --json``: one record per configuration, with the calibration it was predicted at."""
     from dataclasses import asdict
 
-    chips = {}
-    for f in rows:
-        chips[f.chip] = {"eta_mm": f.eta_mm, "t_dcn_s": f.t_dcn, "source": "card" if f.calibrated else "none",
-                         "fit_runs": f.fit_runs}
     records = []
-    for f in rows:
+    for f in rows:        # each record carries the calibration it used: two cards may share a name
         d = asdict(f)
-        for key in ("eta_mm", "t_dcn", "calibrated", "fit_runs"):
-            d.pop(key)
+        d["calibration"] = {"eta_mm": d.pop("eta_mm"), "t_dcn_s": d.pop("t_dcn"),
+                            "source": "card" if d.pop("calibrated") else "none", "fit_runs": d.pop("fit_runs")}
         records.append(d)
-    return {"configurations": records, "calibration": chips}
+    return {"configurations": records}

@@ -211,9 +211,10 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
                           switched=chip.family == "gpu" and spec["link"] == "ici")
         if "inner" in spec:
             inner = count(spec["inner"], f"mesh.{axis}.inner")
-            if spec["link"] != "dcn" or size % inner or inner > chip.pod_chips:
+            if spec["link"] != "dcn" or size % inner or inner >= size or inner > chip.pod_chips:
                 raise CardError(f"{where}: key 'mesh.{axis}.inner' ({inner}) must be on a dcn axis, divide its "
-                                f"size and fit in one {chip.pod_chips}-chip domain")
+                                f"size, be less than it (an axis inside one domain is ici) and fit in one "
+                                f"{chip.pod_chips}-chip domain")
             spans[axis] = inner
     _check_pod(mesh, spans, chip, where)
     total = math.prod(int(a.size) for a in mesh.values())
@@ -224,9 +225,11 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         raise CardError(f"{where}: key 'batch' ({ints['batch']}) must divide by the batch axes' {replicas}")
     if "seq" in mesh and ints["seq"] % int(mesh["seq"].size):
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
-    if "expert" in mesh and (model.n_experts < 2 or model.n_experts % int(mesh["expert"].size)):
+    if "expert" in mesh and model.n_experts < 2:
+        raise CardError(f"{where}: key 'mesh.expert': a dense model has no expert axis")
+    if "expert" in mesh and model.n_experts % int(mesh["expert"].size):
         raise CardError(f"{where}: key 'mesh.expert.size' ({int(mesh['expert'].size)}) must divide the model's "
-                        f"{model.n_experts} experts" + (" (a dense model has no expert axis)" if model.n_experts < 2 else ""))
+                        f"{model.n_experts} experts")
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)

@@ -67,10 +67,11 @@ def _check_throughput(run, where: str) -> None:
                             f"and the {run.flops} count, but 'measured_mfu' is {mfu:.3f}")
 
 
-# What ``symroof predict`` counts as MFU where a configuration states no convention: the book's
-# (6N plus the causal attention core, at the bf16 peak). The output names it on every row.
-DEFAULT_CONVENTION = {"flops": "6N+causal", "stated": False, "peak": "bf16",
-                      "note": "no convention given: symroof predict counts 6N plus the causal attention core"}
+# What ``symroof predict`` counts as MFU where a configuration states no convention: every matmul
+# of the graph with the causal attention core, at the bf16 peak, the work the hardware must do (6N
+# would count the embedding gather as matmul work: ceilings above 100 %). The output names it.
+DEFAULT_CONVENTION = {"flops": "ops+causal", "stated": False, "peak": "bf16",
+                      "note": "no convention given: symroof predict counts every matmul, causal attention core"}
 
 
 def _measured(raw: dict, chip, where: str, prediction: bool = False) -> dict:
@@ -101,7 +102,7 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False) -> dict:
         out[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
     split = raw.get("split", "predict" if prediction else None)
     if split not in ("fit", "check") and not (prediction and split == "predict"):
-        raise CardError(f"{where}: key 'split' is {split!r}; allowed: fit, check")
+        raise CardError(f"{where}: key 'split' is {split!r}; allowed: fit, check" + (", predict" if prediction else ""))
     conv = raw.get("convention", DEFAULT_CONVENTION if prediction else None)
     if not isinstance(conv, dict):
         raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")

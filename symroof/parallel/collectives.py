@@ -91,6 +91,8 @@ def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
         return W_dcn / sp.Min(W_ici, inner * W_dcn)
     n = sp.Mul(*(a.size for a in axes))
     d = inner * sp.Mul(*(a.size for a in axes if a.link != "dcn"))
+    if n == 1:              # one rank: nothing moves (the loader refuses such an axis's inner)
+        return sp.Integer(1)
     return sp.Max((n - d) / (n - 1), (d - 1) / (n - 1) * W_dcn / W_ici)
 
 

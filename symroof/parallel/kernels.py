@@ -21,16 +21,13 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-# Which dimension letters of a contraction signature each logical axis can split (as
-# sharding.ACTIVATION_RULES does for activations); the weights' D is gathered before use.
-#   dim    axes that split it in a matmul
-SPLITS = {
-    "B":   ("pod", "data", "fsdp", "expert"),
-    "T":   ("seq",),
-    "K":   ("tensor",),
-    "F":   ("tensor",),
-    "V":   ("tensor",),
-}
+from .axes import ACTIVATION_RULES
+
+# Which dimension letters of a contraction each logical axis splits on one chip: the activations'
+# rules of the one axis table (axes.py), less D, which the weights gather before use. B and the
+# MoE's routed copies R (B·T·k/E) are also cut by the microbatches.
+SPLITS = {dim: axes for dim, axes in ACTIVATION_RULES if dim != "D"}
+PER_MICROBATCH = ("B", "R")
 
 
 def quantized(extent: float, tile: int) -> float:
@@ -68,7 +65,7 @@ def extents(sizes: dict, mesh: dict, per_microbatch: float = 1.0) -> dict[str, f
     out = {}
     for letter, size in sizes.items():
         n = float(size)
-        if letter == "B":
+        if letter in PER_MICROBATCH:
             n /= per_microbatch
         for axis in SPLITS.get(letter, ()):
             if axis in mesh:

@@ -300,11 +300,14 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
         if ref in _params_of(fwd) or not out_dims:
             continue          # small weights (norm scales) and scalar reductions: no collective
         src, dst = (out_layout, in_layout) if phase == "backward" else (in_layout, out_layout)
-        src_dims = out_dims if phase == "backward" else dims_of(ref)
+        src_dims, dst_dims = (out_dims, dims_of(ref)) if phase == "backward" else (dims_of(ref), out_dims)
+        # an MoE dispatch or combine moves the routed copies (k per token) both ways: its volume is
+        # the routed side's, whichever side the move starts from
+        moved_dims, moved = (dst_dims, dst) if axis_table.ROUTED in dst_dims else (src_dims, src)
         for axis, d in src.items():
             if axis in dst and dst[axis] != d and not axis_table.routes_locally(d, dst[axis]):
                 colls.append(Collective("AllToAll", (axis,), ref,
-                                        _local(src_dims, src, st) * st.mesh[axis].size * width))
+                                        _local(moved_dims, moved, st) * st.mesh[axis].size * width))
     # the chips one output element's work is split over: numel(out_dims) / its local elements
     factor = sp.Mul(*(st.mesh[axis].size for axis, d in out_layout.items() if d in out_dims))
     node["local_flops"] = sp.Integer(0)

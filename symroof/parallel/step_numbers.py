@@ -192,6 +192,8 @@ def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
         return _over(w_dcn, min(w_ici, inner * w_dcn))
     n = math.prod(exact(mesh[a].size) for a in axes)
     d = inner * math.prod(exact(mesh[a].size) for a in axes if mesh[a].link != "dcn")
+    if n == 1:
+        return Fraction(1)
     return max(Fraction(n - d, n - 1), Fraction(d - 1, n - 1) * _over(w_dcn, w_ici))
 
 

@@ -106,7 +106,7 @@ def forecasts(rows) -> str:
     def measured(f) -> str:
         if f.measured_mfu is None:
             return "-"
-        return f"{f.measured_mfu:.1%}, {f.measured_step_s:.3g} s"
+        return f"{f.measured_mfu:.1%}" + ("" if f.convention_given else "*") + f", {f.measured_step_s:.3g} s"
 
     body = [[f.name, f"{f.chips} x {f.chip}", f"{f.tokens:,}", f"{f.t_ideal_s:.3g} s ({f.bound})",
              f"{f.predicted_step_s:.3g} s", f"{f.predicted_mfu:.1%}" + ("" if f.convention_given else "*"),
@@ -116,12 +116,12 @@ def forecasts(rows) -> str:
     out = [table(body, ["configuration", "hardware", "tokens/step", "ideal step", "predicted step",
                         "predicted MFU", "MFU ceiling", "tokens/s", "compute / comms / latency / optimizer s",
                         "measured"])]
-    out.append("MFU under each entry's convention; * = none given: 6N plus the causal attention core, bf16 peak. "
-               "comms: exposed communication; the compute includes the pipeline bubble")
+    out.append("MFU under each entry's convention; * = none given: every matmul, causal attention core, bf16 peak "
+               "(the measured MFU too). comms: exposed communication; the compute includes the pipeline bubble")
     seen = {}
-    for f in rows:
-        seen.setdefault(f.chip, f)
-    for chip, f in seen.items():
+    for f in rows:        # per card and calibration used: two cards may share a name
+        seen.setdefault((f.chip, f.calibrated, f.eta_mm, f.t_dcn), f)
+    for (chip, *_), f in seen.items():
         if f.calibrated:
             out.append(f"{chip}: the card's calibration, eta_mm {f.eta_mm:.3f}, t_dcn {1e6 * f.t_dcn:.0f} us, "
                        f"fitted on {f.fit_runs} published runs (symroof calibrate)")
