@@ -301,3 +301,25 @@ def test_the_ceiling_charges_a_two_tier_axis_at_nccls_bus_bandwidth(name, result
     one_tier = predict(replace(run, spans={}))
     assert results[name].terms["t_dcn"] == pytest.approx(one_tier.terms["t_dcn"] / 8, rel=1e-12)
     assert results[name].ceiling >= one_tier.ceiling
+
+
+def test_validate_reads_back_from_its_cache_exactly_what_it_derives(tmp_path):
+    """Cold (an empty cache), warm (predictions, fits, tensor names and FLOP counts read back) and
+    with the cache off, ``validate --json`` prints the same bytes; the warm run imports no networkx."""
+    import os
+    import subprocess
+    import sys
+
+    def run(block_networkx=False, **env):
+        code = ("import sys, runpy; sys.argv = ['symroof', 'validate', '--json']; "
+                + ("sys.modules['networkx'] = None; " if block_networkx else "")
+                + "runpy.run_module('symroof', run_name='__main__')")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, **env})
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    cache = {"SYMROOF_CACHE_DIR": str(tmp_path / "cache")}
+    cold = run(**cache)
+    warm = run(block_networkx=True, **cache)        # importing networkx would raise ImportError
+    assert cold == warm == run(SYMROOF_CACHE="off")

@@ -276,6 +276,14 @@ def model_flops(run: PublishedRun, convention: str | None = None) -> sp.Expr:
 
 @lru_cache(maxsize=64)       # per model structure, every convention (symbolic in the model's sizes, B and T)
 def _structure_counts(structure) -> dict:
+    """Read from the on-disk expression cache by the structure's repr: a known structure's runs
+    need no graph (nor networkx) to have their published throughputs checked."""
+    from ..io import expression_cache as cache
+
+    return cache.cached("structure_counts", {"structure": repr(structure)}, lambda: _count_conventions(structure))
+
+
+def _count_conventions(structure) -> dict:
     from ..core import derive
     from ..core.graph import build
     from ..core.recompute import apply

@@ -38,16 +38,17 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import sympy as sp
 
 from ..core import ops
 from ..parallel import kernels, pipeline
 from ..parallel.collectives import LINKS, collective_time, hops
-from ..parallel.roofline import memory_per_chip
-from ..parallel.sharding import layout
 from ..core.symbols import C, W_hbm, b_act
+
+if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
+    import networkx as nx
 
 RECOMPUTE = ("none", "selective", "full")
 # A fused attention kernel keeps no T×S probabilities for its backward: it computes the scores
@@ -227,6 +228,8 @@ class Numbers:
 
     def optimizer_bytes(self, sg: nx.DiGraph) -> float:
         """Bytes the optimizer step moves: weights and state read and written, gradients read."""
+        from ..parallel.roofline import memory_per_chip
+
         mem = memory_per_chip(sg)
         return _num(2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"], self.nums)
 
@@ -338,6 +341,8 @@ def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
     """Stage-boundary sends: each microbatch's layer input forward and its gradient back, as many
     times per microbatch as the schedule's row says (v interleaved), one way over the stage axis's
     link (ICI: half its bidirectional W)."""
+    from ..parallel.sharding import layout
+
     mesh = sg.graph["mesh"]
     dims = sg.graph["tensor_dims"][sg.graph["layer_input"]]
     act = ops.numel(dims, sg.graph["sizes"]) * b_act
