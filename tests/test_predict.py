@@ -65,14 +65,14 @@ def test_a_measurement_left_in_is_shown_beside_the_prediction(tmp_path):
 def test_cli_predict_prints_each_chips_calibration():
     """Each record carries the card calibration it was predicted at; the step model never beats
     the ideal roofline, and under the default count (every matmul) no ceiling passes 100 %."""
-    done = _cli("predict", "examples/configs.yaml", "--json")
+    done = _cli("predict", "example_configs", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert {r["chip"] for r in out["configurations"]} == {"h100-sxm", "gb200-nvl72"}
     for row in out["configurations"]:
         assert row["calibration"]["source"] == "card" and row["calibration"]["fit_runs"] > 0
         assert row["t_ideal_s"] <= row["predicted_step_s"] and row["ceiling_mfu"] <= 1.0
-    text = _cli("predict", "examples/configs.yaml")
+    text = _cli("predict", "example_configs")
     assert text.returncode == 0 and "h100-sxm: the card's calibration, eta_mm" in text.stdout
 
 

@@ -38,14 +38,26 @@ class Forecast:
     measured_step_s: float | None
 
 
+def configurations_path(ref: str | Path) -> Path:
+    """A configurations file by path, or one shipped in derivations/ by name (``example_configs``)."""
+    from ..io.catalog import data_dir
+
+    path = Path(ref)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in str(ref):
+        return path          # the reader says what is wrong with a path
+    shipped = data_dir("derivations") / f"{ref}.yaml"
+    return shipped if shipped.is_file() else path
+
+
 def forecast(path: str | Path) -> list[Forecast]:
-    """Every configuration of the file at ``path``, predicted with its chip card's calibration."""
+    """Every configuration of the file at ``path`` (or shipped by that name), predicted with its chip
+    card's calibration."""
     from .prediction_cache import predict
     from .published import load_runs
     from .run_checks import DEFAULT_CONVENTION
 
     out = []
-    for r in predict(load_runs(path, prediction=True)):
+    for r in predict(load_runs(configurations_path(path), prediction=True)):
         run, cal = r.run, r.run.chip.calibration
         eta_mm, t_dcn = (float(cal["eta_mm"]), float(cal["t_dcn"])) if cal else (1.0, 0.0)
         t_step = r.parts.step(eta_mm, 1.0, t_dcn)

@@ -36,7 +36,8 @@ def add_runs_commands(sub) -> None:
     p.set_defaults(run=_validate)
 
     p = sub.add_parser("predict", help="step time and MFU of configurations to run, by the calibrated step model")
-    p.add_argument("data", help="configurations YAML: the runs file's format, measurements optional")
+    p.add_argument("data", help="configurations YAML (the runs file's format, measurements optional), "
+                                "or a shipped one's name: example_configs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_predict)
 
