@@ -6,6 +6,8 @@ plus the causal attention core 6·T·N·H·L (book section 4), over chips x peak
 Strategy and mesh are pins: a change must be deliberate and named (issue 11).
 """
 
+import math
+
 import pytest
 
 from symroof.cli import main
@@ -81,18 +83,24 @@ def test_one_chip_cli_names_the_real_obstacle(capsys):
 
 def test_nvl72_at_64_gpus_is_one_partial_domain():
     r = _plan("llama3-70b", "h100-sxm", 64, 1048576, 8192, {"pod_shape": "72"})
-    assert (r["strategy"], r["mesh"]) == ("fsdp", {"fsdp": 64})
-    assert r["axes"]["fsdp"]["link"] == "ici"                 # 64 of one 72-GPU NVLink domain
+    assert (r["strategy"], r["mesh"]) == ("fsdp_seq", {"fsdp": 32, "seq": 2})      # ties with fsdp=64
+    assert all(a["link"] == "ici" and a["bandwidth_multiple"] == 1 for a in r["axes"].values())
     by_hand = train_flops_per_token(LLAMA3_70B, 8192) * 1048576 / (64 * H100)
     assert r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)
     assert r["step_time_s"] == pytest.approx(7.441923273, rel=1e-9)
 
 
 def test_nvl72_at_16384_gpus():
+    """seq 8 x tensor 8 share each 72-GPU domain, each at the switch's full NVLink bandwidth (part of
+    a switch is a clique, not a line): the step is the FLOP floor. Charged half the bandwidth each,
+    as any two axes sharing a domain once were, the plan put tensor 16 alone in it at 2.82 s."""
     r = _plan("llama3.1-405b", "h100-sxm", 16384, 16777216, 8192, {"pod_shape": "72"})
-    assert (r["strategy"], r["mesh"]) == ("fsdp_tp_seq", {"fsdp": 512, "seq": 2, "tensor": 16})
-    assert r["axes"]["tensor"]["link"] == "ici"               # 16 of each 72-GPU domain
-    assert r["step_time_s"] == pytest.approx(2.819443189, rel=1e-9)
+    assert (r["strategy"], r["mesh"]) == ("fsdp_tp_seq", {"fsdp": 256, "seq": 8, "tensor": 8})
+    for axis in ("seq", "tensor"):                            # 64 of each 72-GPU domain
+        assert r["axes"][axis]["link"] == "ici" and r["axes"][axis]["bandwidth_multiple"] == 1
+    by_hand = train_flops_per_token(LLAMA31_405B, 8192) * 16777216 / (16384 * H100)
+    assert r["bound"] == "compute" and r["step_time_s"] == pytest.approx(by_hand, rel=2e-3)
+    assert r["step_time_s"] == pytest.approx(2.613276977, rel=1e-9)
 
 
 @pytest.mark.parametrize("model, chips, batch_tokens", [
@@ -143,10 +151,11 @@ def test_recompute_and_schedule_are_searched_when_asked(capsys):
 
 def test_405b_on_16384_gb200_keeps_its_model_axes_inside_the_72_gpu_domain():
     r = _plan("llama3.1-405b", "gb200-nvl72", 16384, 16777216, 8192)
-    assert r["axes"]["tensor"]["link"] == "ici" and r["mesh"]["tensor"] > 8     # wider than an 8-GPU node
+    inside = [a for a in ("seq", "tensor") if r["axes"][a]["link"] == "ici"]
+    assert math.prod(r["mesh"][a] for a in inside) > 8           # more than an 8-GPU node holds
     floor = train_flops_per_token(LLAMA31_405B, 8192) * 16777216 / (r["chips_used"] * 2.5e15)
     assert r["step_time_s"] >= floor
     h100 = _plan("llama3.1-405b", "h100-sxm", 16384, 16777216, 8192)
     assert r["step_time_s"] < h100["step_time_s"] / 2          # 2.5x the FLOPs, 9x the fast domain
-    assert (r["strategy"], r["mesh"], r["chips_used"]) == ("pp_fsdp_tp", {"stage": 14, "fsdp": 32, "tensor": 32}, 14336)
-    assert r["step_time_s"] == pytest.approx(1.556663652, rel=1e-9)     # pin
+    assert (r["strategy"], r["mesh"], r["chips_used"]) == ("fsdp_tp_seq", {"fsdp": 256, "seq": 8, "tensor": 8}, 16384)
+    assert r["step_time_s"] == pytest.approx(1.404123364, rel=1e-9)     # pin

@@ -38,6 +38,10 @@ if TYPE_CHECKING:      # Axis (and SymPy) are imported where an Axis is made: a 
 __all__ = ["ORDER", "Physical", "wrap_rule", "slices", "slice_limit", "placements", "axes_of",
            "effective_m", "layout"]
 
+# A physical axis's "ring" entry in the placement search's state (search/candidates.py): False (a
+# line), True (a ring), or SWITCHED (a switch: any part of it is a clique, so any share of it wraps).
+SWITCHED = 2
+
 
 @dataclass(frozen=True)
 class Physical:
@@ -199,7 +203,8 @@ def axes_of(box: tuple[Physical, ...], placement: dict, degrees: dict) -> dict[s
             # spans the scale-out network: its slowest hop sets the pace
             out[name] = Axis(name, sp.Integer(degrees[name]), "dcn", sp.Integer(1), True)
             continue
-        wrap = all(p.ring and f == p.size for p, f in used)
+        # a switch makes any group of its chips a clique: part of a switched axis still wraps
+        wrap = all(p.switched or (p.ring and f == p.size) for p, f in used)
         out[name] = Axis(name, sp.Integer(degrees[name]), "ici", sp.Integer(max(len(used), 1)), wrap,
                          bool(used) and all(p.switched for p, _ in used))
     return out

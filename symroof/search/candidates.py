@@ -212,7 +212,7 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
     inner_first = tuple(degrees[j] for j in order)
     out: set = set()
     for box in meshlib.slices(chip, per_slice):
-        state = _left(tuple((p.size, p.link, p.ring, p.size) for p in box), (1,) * len(box))
+        state = _left(tuple((p.size, p.link, meshlib.SWITCHED if p.switched else p.ring, p.size) for p in box), (1,) * len(box))
         unused = _attrs(tuple(s[:3] for s in state), (1,) * len(state))
         for attrs in _rest(state, inner_first):
             by_axis = dict(zip(order, attrs))
@@ -249,8 +249,8 @@ def _left(state: tuple, factors: tuple) -> tuple:
     out = []
     for s, x in zip(state, factors):
         room = s[3] // x
-        if room > 1:
-            out.append(s if room == s[0] else (0, s[1], False, room))
+        if room > 1:      # (a switch stays one: any group of its chips is a clique)
+            out.append(s if room == s[0] else (0, s[1], meshlib.SWITCHED if s[2] == meshlib.SWITCHED else False, room))
     return tuple(sorted(out))
 
 
@@ -314,7 +314,7 @@ def _attrs(box, factors) -> tuple:
     used = [(p, f) for p, f in zip(box, factors) if f > 1]      # p: (size, link, ring, ...)
     if any(p[1] == "dcn" for p, _ in used):
         return ("dcn", 1.0, 1, True)
-    wrap = all(p[2] and f == p[0] for p, f in used)
+    wrap = all(p[2] == meshlib.SWITCHED or (p[2] and f == p[0]) for p, f in used)
     m = max(len(used), 1)
     return ("ici", m / (1 if wrap else 2), m, wrap)
 
