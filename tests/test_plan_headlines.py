@@ -159,3 +159,23 @@ def test_405b_on_16384_gb200_keeps_its_model_axes_inside_the_72_gpu_domain():
     assert r["step_time_s"] < h100["step_time_s"] / 2          # 2.5x the FLOPs, 9x the fast domain
     assert (r["strategy"], r["mesh"], r["chips_used"]) == ("fsdp_tp_seq", {"fsdp": 256, "seq": 8, "tensor": 8}, 16384)
     assert r["step_time_s"] == pytest.approx(1.404123364, rel=1e-9)     # pin
+
+
+def test_overlap_max_keeps_collectives_that_share_a_switch_apart_from_a_torus():
+    """``--overlap max`` lets collectives on different axes overlap (the book's later revision),
+    which needs links of their own: a torus's axes have them, a GPU's axes share its NVLink ports
+    (and every chip's axes its NICs). So on GB200 the ICI time under max is the sum's; on v5p's
+    torus it is less."""
+    def times(chip, chips, tokens, seq, mesh, overlap):
+        model = "llama3.1-405b" if chip == "gb200-nvl72" else "llama3-70b"
+        r = planlib.plan(load_model(model), load_chip(chip), chips, tokens, seq, mesh=mesh,
+                         options=planlib.Options(overlap=overlap))
+        return r["t_ici_s"], r["t_dcn_s"]
+
+    gpu = {"fsdp": 256, "seq": 8, "tensor": 8}
+    assert times("gb200-nvl72", 16384, 16777216, 8192, gpu, "max") == \
+        pytest.approx(times("gb200-nvl72", 16384, 16777216, 8192, gpu, "sum"), rel=1e-12)
+    tpu = {"fsdp": 128, "seq": 8, "tensor": 8}
+    ici_max, _ = times("tpu-v5p", 8192, 4194304, 4096, tpu, "max")
+    ici_sum, _ = times("tpu-v5p", 8192, 4194304, 4096, tpu, "sum")
+    assert ici_max < 0.8 * ici_sum

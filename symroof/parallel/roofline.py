@@ -4,7 +4,9 @@ All per chip and symbolic. The overlap model is a parameter, because the book ch
 
 - ``"sum"`` (pinned book): communication overlaps compute, but the collectives on different
   mesh axes do not overlap each other, so ``t_comms`` is their sum;
-- ``"max"`` (later revision): the axes overlap each other too, so ``t_comms`` is the largest;
+- ``"max"`` (later revision): the axes overlap each other too, so ``t_comms`` is the largest,
+  except where they share a chip's ports (``shares_ports``): a GPU's NVLink switch, any chip's
+  scale-out NICs. Those collectives add even then; a torus's axes run on links of their own;
 - ``"none"``: nothing overlaps; the step is compute plus every collective.
 
 The step time is ``max(t_math, t_hbm, t_comms)`` (or the sum for ``"none"``): a roofline of
@@ -24,6 +26,7 @@ from ..core.recompute import saved_bytes
 from ..parallel import pipeline
 from ..parallel.collectives import collective_time
 from ..parallel.sharding import layout
+from ..parallel.topology import shares_ports
 from ..core.symbols import C, W_hbm, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
 
 PHASES = ("forward", "backward")
@@ -79,10 +82,13 @@ def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
     mesh = sg.graph["mesh"]
     per_axis = comms_by_axis(sg, phase, latency=latency, schedule=schedule)
     out: dict[str, list] = {}
+    switched: dict[str, bool] = {}
     for key, time in per_axis.items():
-        link = mesh[key.split("+")[0]].link
-        out.setdefault(link, []).append(time)
-    return {link: _combine(overlap, times, simplify) for link, times in out.items()}
+        axis = mesh[key.split("+")[0]]
+        out.setdefault(axis.link, []).append(time)
+        switched[axis.link] = switched.get(axis.link, True) and axis.switched
+    return {link: _combine("sum" if shares_ports(link, switched[link]) else overlap, times, simplify)
+            for link, times in out.items()}
 
 
 def _combine(overlap: str, times, simplify: bool = True) -> sp.Expr:

@@ -19,7 +19,8 @@ gets the chips that sit closest together. The *physical* slice comes from the ca
 Laying a logical axis of degree ``d`` on the slice means writing ``d`` as a product of
 factors, one per physical axis. ``M`` (the book's ``M_X``, ``M_Y``) is the number of ICI
 axes with a factor above 1. A factor that is a whole wrapping physical axis is a ring;
-a factor that is part of an axis is a line (``wrap=False``, half the bandwidth).
+a factor that is part of a torus axis is a line (``wrap=False``, half the bandwidth); any part
+of a switched axis (a GPU's NVLink domain) is a clique, which wraps.
 """
 
 from __future__ import annotations
@@ -36,11 +37,18 @@ if TYPE_CHECKING:      # Axis (and SymPy) are imported where an Axis is made: a 
     from ..parallel.collectives import Axis    # the cache lays no mesh symbolically
 
 __all__ = ["ORDER", "Physical", "wrap_rule", "slices", "slice_limit", "placements", "axes_of",
-           "effective_m", "layout"]
+           "effective_m", "layout", "shares_ports"]
 
 # A physical axis's "ring" entry in the placement search's state (search/candidates.py): False (a
 # line), True (a ring), or SWITCHED (a switch: any part of it is a clique, so any share of it wraps).
 SWITCHED = 2
+
+
+def shares_ports(link: str, switched: bool) -> bool:
+    """Whether the collectives of different axes on ``link`` go through the same ports of a chip,
+    so that they cannot overlap one another: the scale-out NICs always, the ICI only through a
+    switch (a GPU's NVLink); a torus gives each of its axes links of its own."""
+    return link == "dcn" or switched
 
 
 @dataclass(frozen=True)

@@ -244,8 +244,8 @@ def _rest(state: tuple, degrees: tuple) -> tuple:
 
 def _left(state: tuple, factors: tuple) -> tuple:
     """The state after an axis takes ``factors``, in a canonical form so that more placements share
-    a memo entry: a used-up physical axis goes (nothing more can lie on it), and a partly used one
-    forgets its length and ring (no later axis can use all of it, so none wraps around it)."""
+    a memo entry: a used-up physical axis goes, and a partly used one forgets its length and ring
+    (no later axis can use all of it, so none wraps around it) unless it is a switch (any part wraps)."""
     out = []
     for s, x in zip(state, factors):
         room = s[3] // x

@@ -280,6 +280,8 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     """Vectorised step time, bound and feasibility of every candidate row."""
     import numpy as np
 
+    from ..parallel.topology import shares_ports
+
     n = len(cand)
     cols = {"n_micro": np.asarray(cand.micro, dtype=float)}
     # with --pad, the batch and sequence padded to multiples of their axes' degrees:
@@ -303,7 +305,8 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
         if not key.startswith("comms:"):
             continue
         link = comp.links[key[len("comms:"):].split("+")[0]]
-        t_link[link] = t_link[link] + t if overlap == "sum" else np.maximum(t_link[link], t)
+        adds = overlap == "sum" or shares_ports(link, chip.family == "gpu")
+        t_link[link] = t_link[link] + t if adds else np.maximum(t_link[link], t)
     t_comms = (t_link["ici"] + t_link["dcn"] if overlap == "sum"
                else np.maximum(t_link["ici"], t_link["dcn"]))
     t_step = np.maximum(np.maximum(t_math, t_hbm), t_comms)
