@@ -280,7 +280,8 @@ def _structure_counts(structure) -> dict:
     need no graph (nor networkx) to have their published throughputs checked."""
     from ..io import expression_cache as cache
 
-    return cache.cached("structure_counts", {"structure": repr(structure)}, lambda: _count_conventions(structure))
+    counts = cache.cached("structure_counts", {"structure": repr(structure)}, lambda: _count_conventions(structure))
+    return counts if set(counts) == set(CONVENTIONS) else _count_conventions(structure)    # a damaged entry
 
 
 def _count_conventions(structure) -> dict:
