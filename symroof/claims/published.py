@@ -49,8 +49,8 @@ CONVENTIONS = {
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel"}
-_RUN_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
-                 "split", "convention")          # and measured_mfu or measured_step_s
+_CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
+_RUN_REQUIRED = _CONFIG_REQUIRED + ("split", "convention")          # and measured_mfu or measured_step_s
 # The mesh axes a run may name: the one vocabulary (parallel/axes.py).
 _AXES = ORDER
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
@@ -174,7 +174,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     from ..parallel.collectives import Axis
     from ..errors import UnknownNameError
 
-    _check_keys(raw, _RUN_KEYS, _RUN_REQUIRED[:-2] if prediction else _RUN_REQUIRED, where)
+    _check_keys(raw, _RUN_KEYS, _CONFIG_REQUIRED if prediction else _RUN_REQUIRED, where)
     where = f"{where} ({raw['name']})"
     for key in ("name", "source"):
         if not isinstance(raw[key], str) or not raw[key].strip():
