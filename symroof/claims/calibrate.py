@@ -1,17 +1,25 @@
 """Calibrate the step model once per chip, and score it against a constant-MFU guess.
 
-Two numbers per chip card, fitted on the runs marked ``split: fit`` only:
+At most two numbers per chip card, fitted on the runs marked ``split: fit`` only:
 
 - ``eta_mm``: the fraction of the kernel-efficiency model's rate the matmuls reach;
-- ``t_dcn``: the latency of one ring step on the scale-out (DCN) network, the alpha of the
-  alpha-beta model, charged for every step of every collective on a dcn link (the step model's
-  ``dcn_steps``). No card states it; the published multi-slice runs lose MFU in proportion to
-  their layer count times their slices, which is what it measures.
+- the second number is what the card cannot state:
+  - ``t_dcn``, the latency of one ring step on the scale-out (DCN) network, the alpha of the
+    alpha-beta model, charged for every step of every collective on a dcn link (the step model's
+    ``dcn_steps``), where the card records no ``dcn_step_latency_s`` (no TPU document states one;
+    the published multi-slice runs lose MFU in proportion to their layer count times their
+    slices, which is what it measures);
+  - ``eta_mem``, the fraction of HBM bandwidth the memory-bound kernels reach (the norms,
+    activations, softmax and optimizer update: an unfused framework moves each tensor more often
+    than the graph's one read and one write), where the card does state the step latency (a GPU
+    card: NCCL's own tuning table), so t_dcn is read, not fitted.
 
 The objective is the squared log error of the step time (measured step time, or the one the
-measured MFU implies under the source's convention). ``t_dcn`` is fitted only when at least
-three fit runs have exposed scale-out collectives (else it stays 0): a number the rows cannot
-see would be fitted to noise.
+measured MFU implies under the source's convention). A second number is fitted only where the fit
+rows can see it, else it keeps its ideal value: ``t_dcn`` when at least three fit runs have exposed
+scale-out collectives (else 0), ``eta_mem`` when the fit runs are of at least three models (else 1;
+the memory-bound share is a property of a model's shapes, so runs of one or two models cannot tell
+it from eta_mm). A number the rows cannot see would be fitted to noise.
 Neither number ever enters the ceiling.
 
 The baseline it must beat: the mean measured MFU of the same fit runs, predicted for every run
@@ -84,7 +92,8 @@ def step_parts(run, nums: dict, sg=None, numbers: dict | None = None):
 
 # ----------------------------------------------------------------------------- fitting
 
-BOUNDS = {"eta_mm": (0.05, 1.0), "t_dcn": (0.0, 1e-3)}
+BOUNDS = {"eta_mm": (0.05, 1.0), "t_dcn": (0.0, 1e-3), "eta_mem": (0.05, 1.0)}
+MEM_MODELS = 3           # eta_mem is fitted on runs of at least this many models
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,13 @@ class Calibration:
     fit_runs: tuple
     source: str                  # "fit" (this data's fit rows), "card" (the card's block) or "none"
     baseline_mfu: float | None   # mean measured MFU of the fit rows
+    eta_mem: float = 1.0
+    fitted: tuple = ()           # the numbers fitted (the rest are the card's or the ideal limits)
+
+    @property
+    def numbers(self) -> dict:
+        """The step model's keyword arguments (``Parts.step``)."""
+        return {"eta_mm": self.eta_mm, "t_dcn": self.t_dcn, "eta_mem": self.eta_mem}
 
 
 @dataclass(frozen=True)
@@ -118,15 +134,15 @@ def target_step(result) -> tuple[float, bool]:
     return result.t_measured, False
 
 
-def _loss(rows, eta_mm, t_dcn) -> float:
+def _loss(rows, eta_mm, t_dcn, eta_mem=1.0) -> float:
     """Squared log step error over ``rows``: (parts, target step seconds) of each fit run."""
-    return sum(math.log(parts.step(eta_mm, 1.0, t_dcn) / target) ** 2 for parts, target in rows)
+    return sum(math.log(parts.step(eta_mm, 1.0, t_dcn, eta_mem) / target) ** 2 for parts, target in rows)
 
 
-def _loss_in_t_dcn(rows, eta_mm):
-    """``_loss(rows, eta_mm, t)`` as a function of ``t`` alone, each step along the line
+def _loss_in_t_dcn(rows, eta_mm, eta_mem=1.0):
+    """``_loss(rows, eta_mm, t, eta_mem)`` as a function of ``t`` alone, each step along the line
     ``Parts.line`` gives (the same float operations as ``Parts.step``)."""
-    lines = [(parts.line(eta_mm, 1.0), target) for parts, target in rows]
+    lines = [(parts.line(eta_mm, 1.0, eta_mem), target) for parts, target in rows]
     return lambda t: sum(math.log(((c + (e + d * t)) + o) / target) ** 2 for (c, e, d, o), target in lines)
 
 
@@ -175,24 +191,37 @@ def _minimise(f, lo: float, hi: float, tol: float = 1e-9) -> float:
     return x
 
 
-def fit(results) -> tuple[float, float]:
-    """``(eta_mm, t_dcn)`` minimising the squared log step error over ``results`` (fit rows);
-    read from the on-disk cache when the same runs were fitted before by the same symroof (the
-    fit is a function of the runs alone: their parts follow from them)."""
+def fit(results) -> dict:
+    """The fitted numbers (``eta_mm``, ``t_dcn``, ``eta_mem`` and ``fitted``, their names)
+    minimising the squared log step error over ``results`` (fit rows); read from the on-disk cache
+    when the same runs were fitted before by the same symroof (the fit is a function of the runs
+    alone: their parts follow from them)."""
     from ..io import expression_cache as cache
 
     key = {"runs": [repr(r.run) for r in results]}
     found = cache.load_data("calibration_fit", key)
-    if isinstance(found, list) and len(found) == 2 and all(isinstance(x, float) for x in found):
-        return found[0], found[1]
-    eta_mm, t_dcn = _fit(results)
-    cache.store_data("calibration_fit", key, [eta_mm, t_dcn])
-    return eta_mm, t_dcn
+    numbers = ("eta_mm", "t_dcn", "eta_mem")
+    if isinstance(found, dict) and all(isinstance(found.get(k), float) for k in numbers) \
+            and isinstance(found.get("fitted"), list):
+        return {**found, "fitted": tuple(found["fitted"])}
+    out = _fit(results)
+    cache.store_data("calibration_fit", key, {**out, "fitted": list(out["fitted"])})
+    return out
 
 
-def _fit(results) -> tuple[float, float]:
-    eta_mm, t_dcn = 1.0, 0.0
+def _fit(results) -> dict:
     rows = [(r.parts, target_step(r)[0]) for r in results]
+    stated = results[0].run.chip.dcn_step_latency_s
+    if stated is not None:              # the card states t_dcn: the second number is eta_mem
+        t_dcn, eta_mem = float(stated), 1.0
+        free_mem = len({r.run.model.name for r in results}) >= MEM_MODELS
+        best_mm = lambda m: _minimise(lambda x: _loss(rows, x, t_dcn, m), *BOUNDS["eta_mm"])   # noqa: E731
+        if free_mem:    # the two trade against each other: minimise the loss at each eta_mem's best eta_mm
+            eta_mem = _minimise(lambda m: _loss(rows, best_mm(m), t_dcn, m), *BOUNDS["eta_mem"])
+        eta_mm = best_mm(eta_mem)
+        return {"eta_mm": eta_mm, "t_dcn": t_dcn, "eta_mem": eta_mem,
+                "fitted": ("eta_mm", "eta_mem") if free_mem else ("eta_mm",)}
+    eta_mm, t_dcn = 1.0, 0.0
     free_dcn = sum(r.parts.dcn_steps > 0 for r in results) >= 3    # else the data cannot measure it
     for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
         eta_mm = _minimise(lambda x: _loss(rows, x, t_dcn), *BOUNDS["eta_mm"])
@@ -200,7 +229,8 @@ def _fit(results) -> tuple[float, float]:
             t_dcn, before = _minimise(_loss_in_t_dcn(rows, eta_mm), *BOUNDS["t_dcn"]), t_dcn
             if t_dcn == before:         # a fixed point: every later round would give these again
                 break
-    return eta_mm, t_dcn
+    return {"eta_mm": eta_mm, "t_dcn": t_dcn, "eta_mem": 1.0,
+            "fitted": ("eta_mm", "t_dcn") if free_dcn else ("eta_mm",)}
 
 
 def calibrations(results) -> dict[str, Calibration]:
@@ -211,26 +241,32 @@ def calibrations(results) -> dict[str, Calibration]:
         fit_rows = [r for r in mine if r.run.split == "fit"]
         card = mine[0].run.chip.calibration
         if fit_rows:
-            eta_mm, t_dcn = fit(fit_rows)
+            got = fit(fit_rows)
             baseline = sum(r.measured for r in fit_rows) / len(fit_rows)
-            out[chip] = Calibration(chip, eta_mm, t_dcn, tuple(r.run.name for r in fit_rows), "fit", baseline)
+            out[chip] = Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit",
+                                    baseline, got["eta_mem"], got["fitted"])
         elif card:
-            out[chip] = Calibration(chip, float(card["eta_mm"]), float(card["t_dcn"]), card["fit_runs"],
-                                    "card", None)
+            out[chip] = from_card(chip, card)
         else:
             out[chip] = Calibration(chip, 1.0, 0.0, (), "none", None)
     return out
+
+
+def from_card(chip: str, card: dict) -> Calibration:
+    """The calibration a chip card's block records (an older block, without eta_mem: 1)."""
+    return Calibration(chip, float(card["eta_mm"]), float(card["t_dcn"]), tuple(card["fit_runs"]), "card", None,
+                       float(card.get("eta_mem", 1)))
 
 
 def predictions(results, cals: dict[str, Calibration]) -> list[Prediction]:
     out = []
     for r in results:
         cal = cals[r.run.chip.name]
-        t_pred = r.parts.step(cal.eta_mm, 1.0, cal.t_dcn)
+        t_pred = r.parts.step(eta_comm=1.0, **cal.numbers)
         t_meas, published = target_step(r)
         out.append(Prediction(r.run.name, r.run.chip.name, r.run.split, t_pred, t_meas, published,
                               r.ceiling * r.t_step / t_pred, r.measured, cal.baseline_mfu,
-                              r.parts.terms(cal.eta_mm, 1.0, cal.t_dcn)))
+                              r.parts.terms(eta_comm=1.0, **cal.numbers)))
     return out
 
 
@@ -269,9 +305,16 @@ def card_block(cal: Calibration, data: str) -> str:
     lines = textwrap.wrap(", ".join(cal.fit_runs), 96, break_on_hyphens=False, break_long_words=False)
     runs = "\n    ".join(lines)
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
-            f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n"
+            f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n  eta_mem: {cal.eta_mem:.4f}\n"
             f"  data: {data}\n  fit_runs: [{runs}]\n"
-            f"  note: fitted on the split-fit runs above (squared log step-time error)\n")
+            f"  note: {_fitted_note(cal)}\n")
+
+
+def _fitted_note(cal: Calibration) -> str:
+    kept = [k for k in ("t_dcn", "eta_mem") if k not in cal.fitted]
+    told = {"t_dcn": "t_dcn the card's dcn_step_latency_s" if cal.t_dcn else "t_dcn 0", "eta_mem": "eta_mem 1"}
+    return (f"{' and '.join(cal.fitted)} fitted on the split-fit runs above (squared log step-time error)"
+            + (f"; {', '.join(told[k] for k in kept)}" if kept else ""))
 
 
 def calibrate_chip(data, chip: str, write: bool = False) -> str:
@@ -287,8 +330,9 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
     fit_rows = [predict(r) for r in runs if r.split == "fit"]
     if not fit_rows:
         raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
-    eta_mm, t_dcn = fit(fit_rows)
-    cal = Calibration(chip, eta_mm, t_dcn, tuple(r.run.name for r in fit_rows), "fit", None)
+    got = fit(fit_rows)
+    cal = Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit", None,
+                      got["eta_mem"], got["fitted"])
     block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path))
     if write:
         card = Path(runs[0].chip.path)

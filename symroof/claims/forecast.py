@@ -5,7 +5,7 @@ entries need no measurement, split or FLOP convention: runs to be made, not runs
 sharded and taken apart as ``validate`` does (``published.predict``: the ideal roofline and the
 step model's parts), and the step model is evaluated at its chip card's ``calibration`` block,
 the numbers ``symroof calibrate --write`` fitted on published runs; nothing is refitted here. A
-card without one is evaluated at the model's ideal limits (eta_mm = 1, t_dcn = 0), and the output
+card without one is evaluated at the model's ideal limits (eta_mm = eta_mem = 1, t_dcn = 0), and the output
 says so. An entry that does carry a measurement shows it beside the prediction.
 """
 
@@ -32,6 +32,7 @@ class Forecast:
     terms: dict                  # the predicted step taken apart (step_model.Parts.terms)
     eta_mm: float
     t_dcn: float
+    eta_mem: float
     calibrated: bool             # the card's calibration block (else the ideal limits)
     fit_runs: int                # runs the card's calibration was fitted on
     measured_mfu: float | None
@@ -59,15 +60,16 @@ def forecast(path: str | Path) -> list[Forecast]:
     out = []
     for r in predict(load_runs(configurations_path(path), prediction=True)):
         run, cal = r.run, r.run.chip.calibration
-        eta_mm, t_dcn = (float(cal["eta_mm"]), float(cal["t_dcn"])) if cal else (1.0, 0.0)
-        t_step = r.parts.step(eta_mm, 1.0, t_dcn)
+        eta_mm, t_dcn, eta_mem = ((float(cal["eta_mm"]), float(cal["t_dcn"]), float(cal.get("eta_mem", 1)))
+                                  if cal else (1.0, 0.0, 1.0))
+        t_step = r.parts.step(eta_mm, 1.0, t_dcn, eta_mem)
         tokens = run.batch * run.seq
         measured_step = float(run.measured_step_s) if run.measured_step_s is not None else r.t_measured
         out.append(Forecast(
             run.name, run.chip.name, run.chips, tokens, run.flops,
             not (run.note == DEFAULT_CONVENTION["note"] and run.flops == DEFAULT_CONVENTION["flops"]),
             r.ceiling, r.bound, r.t_step, t_step, r.ceiling * r.t_step / t_step, tokens / t_step,
-            r.parts.terms(eta_mm, 1.0, t_dcn), eta_mm, t_dcn, cal is not None,
+            r.parts.terms(eta_mm, 1.0, t_dcn, eta_mem), eta_mm, t_dcn, eta_mem, cal is not None,
             len(cal["fit_runs"]) if cal else 0,
             None if run.measured_mfu is None else float(run.measured_mfu), measured_step))
     return out
@@ -80,7 +82,7 @@ def as_json(rows: list[Forecast]) -> dict:
     records = []
     for f in rows:        # each record carries the calibration it used: two cards may share a name
         d = asdict(f)
-        d["calibration"] = {"eta_mm": d.pop("eta_mm"), "t_dcn_s": d.pop("t_dcn"),
+        d["calibration"] = {"eta_mm": d.pop("eta_mm"), "t_dcn_s": d.pop("t_dcn"), "eta_mem": d.pop("eta_mem"),
                             "source": "card" if d.pop("calibrated") else "none", "fit_runs": d.pop("fit_runs")}
         records.append(d)
     return {"configurations": records}

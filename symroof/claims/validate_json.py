@@ -26,7 +26,8 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
             "baseline_error": None if p.baseline_mfu is None else p.baseline_mfu - p.measured_mfu,
             "step_terms_s": p.terms,
         })
-    out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "t_dcn_s": c.t_dcn, "source": c.source,
+    out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "t_dcn_s": c.t_dcn, "eta_mem": c.eta_mem,
+                           "fitted": list(c.fitted), "source": c.source,
                            "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
     out["summary"] = calibrate.summary(list(preds.values()))
     return out

@@ -40,9 +40,10 @@ class ChipCard:
     attention_efficiency: Fraction | None = None  # attention kernel's fraction of peak
     attention_kernels: dict = field(default_factory=dict)   # other fused kernels by name -> fraction of peak
     collective_launch_s: Fraction | None = None   # fixed cost of launching one collective
+    dcn_step_latency_s: Fraction | None = None    # one ring step on the scale-out network (else calibrated)
     collective_matmul: bool = False               # the compiler overlaps ICI activation collectives with their matmul
     overlap_fraction: dict = field(default_factory=dict)    # link -> share of weight/gradient traffic hidden
-    calibration: dict | None = None               # eta_mm, t_dcn and the data they were fitted on
+    calibration: dict | None = None               # eta_mm, t_dcn, eta_mem and the data they were fitted on
     path: str = ""
     modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
 
@@ -100,19 +101,22 @@ MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
 
 
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
-                          "collective_launch_s", "collective_matmul")
+                          "collective_launch_s", "dcn_step_latency_s", "collective_matmul")
 _CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
+_CALIBRATION_OPTIONAL = ("eta_mem",)          # a block written before it existed: 1, the ideal
 
 
 def _calibration(raw, where: str) -> dict:
     """The fitted step-model numbers and where they came from (``symroof calibrate`` writes it)."""
     if not isinstance(raw, dict):
         raise CardError(f"{where}: key 'calibration' must be a mapping with {', '.join(_CALIBRATION_KEYS)}")
-    _check_keys(raw, set(_CALIBRATION_KEYS), _CALIBRATION_KEYS, f"{where}: calibration")
+    _check_keys(raw, set(_CALIBRATION_KEYS + _CALIBRATION_OPTIONAL), _CALIBRATION_KEYS, f"{where}: calibration")
     out = {}
-    out["eta_mm"] = _positive_number(raw["eta_mm"], where, "calibration.eta_mm")
-    if out["eta_mm"] > 1:
-        raise CardError(f"{where}: key 'calibration.eta_mm' must be a fraction in (0, 1]")
+    for key in ("eta_mm", "eta_mem"):
+        if key in raw:
+            out[key] = _positive_number(raw[key], where, f"calibration.{key}")
+            if out[key] > 1:
+                raise CardError(f"{where}: key 'calibration.{key}' must be a fraction in (0, 1]")
     out["t_dcn"] = parse_number(raw["t_dcn"], where, "calibration.t_dcn")
     if not 0 <= out["t_dcn"] <= 1:
         raise CardError(f"{where}: key 'calibration.t_dcn' must be seconds in [0, 1]")
@@ -190,9 +194,11 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
                                   for dt, v in flops.items()}
     for key in ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "dcn_bytes_per_s_per_host"):
         values[key] = _positive_number(raw[key], where, key)
-    for key in ("ici_hop_latency_s", "attention_efficiency", "collective_launch_s"):
+    for key in ("ici_hop_latency_s", "attention_efficiency", "collective_launch_s", "dcn_step_latency_s"):
         if key in raw:
             values[key] = _positive_number(raw[key], where, key)
+    if values.get("dcn_step_latency_s", 0) > 1:
+        raise CardError(f"{where}: key 'dcn_step_latency_s' must be seconds in (0, 1]")
     if values.get("attention_efficiency", 0) > 1:
         raise CardError(f"{where}: key 'attention_efficiency' must be a fraction in (0, 1]")
     if "attention_kernels" in raw:

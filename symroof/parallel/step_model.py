@@ -27,9 +27,11 @@ and stated as an option whose limit is the ideal:
                               scale-out network runs at the slower tier's
                               per-rank bandwidth (NCCL ring: bus bandwidth)
 
-Two numbers per chip are left to calibrate (claims/calibrate.py): ``eta_mm`` scales every
-kernel's compute rate, ``eta_comm`` every link's bandwidth. Both are 1 in the ideal limit and
-never enter the ceiling. ``parts`` does the graph work once; ``combine`` is cheap, so a fit
+Numbers left to calibrate (claims/calibrate.py, at most two per chip): ``eta_mm`` scales every
+kernel's compute rate, ``eta_mem`` the HBM rate of the memory-bound kernels (the norms,
+activations, softmax and the optimizer update: what an unfused framework moves beyond the
+graph's one read and one write), ``eta_comm`` every link's bandwidth. Each is 1 in the ideal
+limit and never enters the ceiling. ``parts`` does the graph work once; ``combine`` is cheap, so a fit
 can call it many times.
 """
 
@@ -101,8 +103,8 @@ class Parts:
     _exposed: dict = field(default_factory=dict, repr=False)   # (eta_mm, eta_comm) -> exposed but for t_dcn
     _roof: tuple | None = field(default=None, repr=False)       # the matmuls sorted for compute()
 
-    def compute(self, eta_mm: float = 1.0) -> float:
-        busy = self._busy.get(eta_mm)
+    def compute(self, eta_mm: float = 1.0, eta_mem: float = 1.0) -> float:
+        busy = self._busy.get((eta_mm, eta_mem))
         if busy is None:
             # each matmul takes the longer of its HBM time and flop / eta_mm: the ones whose
             # flop/hbm ratio is below eta_mm are HBM-bound. Sorted by that ratio once, every
@@ -111,22 +113,22 @@ class Parts:
                 self._roof = _roof(self.matmul)
             ratios, hbm_below, flop_from = self._roof
             k = bisect_left(ratios, eta_mm)
-            busy = self._busy[eta_mm] = hbm_below[k] + flop_from[k] / eta_mm + self.memory
+            busy = self._busy[eta_mm, eta_mem] = hbm_below[k] + flop_from[k] / eta_mm + self.memory / eta_mem
         return busy * (1 + self.bubble)
 
-    def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
-        return self._waits_at(eta_mm, eta_comm) + self.dcn_steps * t_dcn
+    def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
+        return self._waits_at(eta_mm, eta_comm, eta_mem) + self.dcn_steps * t_dcn
 
-    def _waits_at(self, eta_mm: float, eta_comm: float) -> float:
+    def _waits_at(self, eta_mm: float, eta_comm: float, eta_mem: float = 1.0) -> float:
         """``exposed`` but for its t_dcn term. The same float operations in the same order for every
         argument; each sum kept for the arguments it depends on, so a fit's repeated calls skip them."""
-        key = (eta_mm, eta_comm)
+        key = (eta_mm, eta_comm, eta_mem)
         out = self._exposed.get(key)
         if out is None:
             if eta_comm not in self._waits:
                 self._waits[eta_comm] = self._fixed(eta_comm)
             critical, tail, background, hideable = self._waits[eta_comm]
-            hide = self.compute(eta_mm)
+            hide = self.compute(eta_mm, eta_mem)
             out = critical
             # collective matmul: the transfer is cut into steps that run under the matmul's own steps, so
             # only what the matmul cannot cover waits (ideal limit: critical_overlap = 1, nothing waits)
@@ -148,20 +150,22 @@ class Parts:
         background = sum((1 - self.overlap.get(link, 1.0)) * t / eta_comm for link, t in self.background.items())
         return critical, tail, background, hideable
 
-    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> float:
-        return self.compute(eta_mm) + self.exposed(eta_mm, eta_comm, t_dcn) + self.optimizer
+    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
+        return (self.compute(eta_mm, eta_mem) + self.exposed(eta_mm, eta_comm, t_dcn, eta_mem)
+                + self.optimizer / eta_mem)
 
-    def line(self, eta_mm: float = 1.0, eta_comm: float = 1.0) -> tuple:
-        """``(c, e, d, o)`` with ``step(eta_mm, eta_comm, t) == (c + (e + d * t)) + o`` for every
-        ``t`` (the very float operations of ``step``): a fit along t_dcn evaluates only that."""
-        return self.compute(eta_mm), self._waits_at(eta_mm, eta_comm), self.dcn_steps, self.optimizer
+    def line(self, eta_mm: float = 1.0, eta_comm: float = 1.0, eta_mem: float = 1.0) -> tuple:
+        """``(c, e, d, o)`` with ``step(eta_mm, eta_comm, t, eta_mem) == (c + (e + d * t)) + o`` for
+        every ``t`` (the very float operations of ``step``): a fit along t_dcn evaluates only that."""
+        return (self.compute(eta_mm, eta_mem), self._waits_at(eta_mm, eta_comm, eta_mem), self.dcn_steps,
+                self.optimizer / eta_mem)
 
-    def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0) -> dict:
-        compute = self.compute(eta_mm)
+    def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> dict:
+        compute = self.compute(eta_mm, eta_mem)
         latency = self.latency + self.dcn_steps * t_dcn
-        return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm, t_dcn) - latency,
-                "t_latency": latency, "t_optimizer": self.optimizer,
-                "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm, t_dcn)}
+        return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm, t_dcn, eta_mem) - latency,
+                "t_latency": latency, "t_optimizer": self.optimizer / eta_mem,
+                "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm, t_dcn, eta_mem)}
 
 
 def _roof(matmul: list) -> tuple:

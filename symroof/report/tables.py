@@ -93,7 +93,7 @@ def _step_model(results) -> str:
     for chip, s in calibrate.summary(preds).items():
         cal = cals[chip]
         step = s["model_step_error"]
-        out.append(f"{chip} (eta_mm {cal.eta_mm:.3f}, t_dcn {1e6 * cal.t_dcn:.0f} us, {cal.source}), "
+        out.append(f"{chip} ({_numbers(cal.eta_mm, cal.t_dcn, cal.eta_mem)}, {cal.source}), "
                    f"{s['model_mfu_error']['n']} check runs: step model {pts(s['model_mfu_error'])}; "
                    f"constant MFU {pts(s['baseline_mfu_error'])}"
                    + ("" if step is None else f"; step time median {100 * step['median']:.1f} %, "
@@ -120,12 +120,17 @@ def forecasts(rows) -> str:
                "(the measured MFU too). comms: exposed communication; the compute includes the pipeline bubble")
     seen = {}
     for f in rows:        # per card and calibration used: two cards may share a name
-        seen.setdefault((f.chip, f.calibrated, f.eta_mm, f.t_dcn), f)
+        seen.setdefault((f.chip, f.calibrated, f.eta_mm, f.t_dcn, f.eta_mem), f)
     for (chip, *_), f in seen.items():
         if f.calibrated:
-            out.append(f"{chip}: the card's calibration, eta_mm {f.eta_mm:.3f}, t_dcn {1e6 * f.t_dcn:.0f} us, "
+            out.append(f"{chip}: the card's calibration, {_numbers(f.eta_mm, f.t_dcn, f.eta_mem)}, "
                        f"fitted on {f.fit_runs} published runs (symroof calibrate)")
         else:
-            out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0), "
+            out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0, eta_mem 1), "
                        f"faster than any real run; symroof calibrate --data RUNS.yaml --chip {chip} --write fits one")
     return "\n".join(out)
+
+
+def _numbers(eta_mm: float, t_dcn: float, eta_mem: float) -> str:
+    """A calibration's numbers as the summaries print them."""
+    return f"eta_mm {eta_mm:.3f}, t_dcn {1e6 * t_dcn:.0f} us, eta_mem {eta_mem:.3f}"
