@@ -202,6 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
     _plan_options(p, required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
+    p.add_argument("--predict", type=_positive_int, metavar="N",
+                   help="rank the N best meshes by the calibrated step model (as symroof predict)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_plan)
 

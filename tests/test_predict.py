@@ -144,3 +144,17 @@ def test_an_inner_count_must_leave_the_axis_two_tiers(tmp_path):
              "batch": 64, "seq": 4096}
     with pytest.raises(CardError, match="be less than it"):
         forecast(_configs(tmp_path, [entry]))
+
+
+def test_an_axis_on_a_line_pays_the_books_doubled_collective_time(tmp_path):
+    """``wrap: false`` lays a torus axis on a line: the book (sharding.md) has a collective without the
+    wraparound take twice as long, so every ICI term of the run doubles and nothing else moves."""
+    from symroof.claims.published import predict
+
+    entry = {"name": "ring", "source": "test", "model": "llama3-8b", "chip": "tpu-v5e", "chips": 256,
+             "mesh": {"fsdp": {"size": 256, "link": "ici", "physical_axes": 2}}, "batch": 256, "seq": 4096}
+    line = dict(entry, name="line", mesh={"fsdp": {"size": 256, "link": "ici", "physical_axes": 2, "wrap": False}})
+    ring, flat = (predict(r) for r in load_runs(_configs(tmp_path, [entry, line]), prediction=True))
+    assert ring.terms["t_ici"] > 0
+    assert flat.terms["t_ici"] == pytest.approx(2 * ring.terms["t_ici"], rel=1e-12)
+    assert flat.terms["t_math"] == ring.terms["t_math"]

@@ -523,6 +523,7 @@ GOOD = ONE_RUN
     ("seq: 4096", "seq: 1" + "0" * 200, "key 'seq' is out of range"),
     ("batch: 4", "batch: 4\n    microbatches: 1" + "0" * 13, "key 'microbatches' is out of range"),
     ("chips: 16", "chips: 1" + "0" * 40, "key 'chips' is out of range"),
+    ("tensor: {size: 8, link: ici}", "tensor: {size: 8, link: ici, wrap: 1}", "key 'mesh.tensor.wrap' must be true or false"),
     ("flops: 6N,", "flops: [6N],", "key 'convention.flops' is ['6N']"),     # was unhashable: a traceback
     ("peak: bf16,", "peak: {a: 1},", "key 'convention.peak' is {'a': 1}"),
 ])

@@ -53,12 +53,18 @@ def configurations_path(ref: str | Path) -> Path:
 def forecast(path: str | Path) -> list[Forecast]:
     """Every configuration of the file at ``path`` (or shipped by that name), predicted with its chip
     card's calibration."""
-    from .prediction_cache import predict
     from .published import load_runs
+
+    return forecast_runs(load_runs(configurations_path(path), prediction=True))
+
+
+def forecast_runs(runs: list) -> list[Forecast]:
+    """Each run (a configuration, ``PublishedRun``) predicted with its chip card's calibration."""
+    from .prediction_cache import predict
     from .run_checks import DEFAULT_CONVENTION
 
     out = []
-    for r in predict(load_runs(configurations_path(path), prediction=True)):
+    for r in predict(runs):
         run, cal = r.run, r.run.chip.calibration
         eta_mm, t_dcn, eta_mem = ((float(cal["eta_mm"]), float(cal["t_dcn"]), float(cal.get("eta_mem", 1)))
                                   if cal else (1.0, 0.0, 1.0))

@@ -202,12 +202,14 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
             raise CardError(f"{where}: key 'mesh.{axis}' is not an axis; allowed: {', '.join(_AXES)}")
         if not isinstance(spec, dict):
             raise CardError(f"{where}: key 'mesh.{axis}' must be {{size: N, link: ici|dcn}}")
-        _check_keys(spec, {"size", "link", "physical_axes", "inner"}, ("size", "link"), f"{where}: mesh.{axis}")
+        _check_keys(spec, {"size", "link", "physical_axes", "inner", "wrap"}, ("size", "link"), f"{where}: mesh.{axis}")
         if spec["link"] not in ("ici", "dcn"):
             raise CardError(f"{where}: key 'mesh.{axis}.link' is {spec['link']!r}; allowed: ici, dcn")
+        if not isinstance(spec.get("wrap", True), bool):
+            raise CardError(f"{where}: key 'mesh.{axis}.wrap' must be true or false")
         size = count(spec["size"], f"mesh.{axis}.size")
         physical = count(spec.get("physical_axes", 1), f"mesh.{axis}.physical_axes")
-        mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical),
+        mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical), spec.get("wrap", True),
                           switched=chip.family == "gpu" and spec["link"] == "ici")
         if "inner" in spec:
             inner = count(spec["inner"], f"mesh.{axis}.inner")

@@ -34,10 +34,30 @@ def plan_result(args, card=None, chip=None):
         raise CardError(f"--mfu must be in [1e-30, 1], got {args.mfu}")
     if args.tokens is not None and args.tokens <= 0:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
+    top = _predicted_count(args)
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
-                  parse_mesh(args.mesh), run, options, args.tokens, args.mfu)
+                  parse_mesh(args.mesh), run, options, args.tokens, args.mfu, **({"top": top - 1} if top else {}))
+    if top:
+        from ..claims.planned import predicted
+
+        result["predicted"] = predicted(result, card, chip)
     _dumps(result)          # a non-finite number is an error, in text as in JSON
     return result, card, chip
+
+
+MAX_PREDICTED = 32      # each mesh predicted builds and shards its graph: a few tens of ms each
+
+
+def _predicted_count(args) -> int:
+    """``--predict N``: how many of the plan's best meshes the calibrated step model ranks (0: none)."""
+    top = getattr(args, "predict", None)
+    if top is None:
+        return 0
+    if not 1 <= top <= MAX_PREDICTED:
+        raise CardError(f"--predict must be between 1 and {MAX_PREDICTED} meshes, got {top}")
+    if args.book_layer or args.pad:
+        raise CardError("--predict ranks whole-model meshes as planned: it takes neither --book-layer nor --pad")
+    return top
 
 
 def cached_plan(args):
@@ -80,3 +100,7 @@ def plan_command(args) -> None:
         how = "".join(f", {k} {alt[k]}" for k in ("recompute", "schedule") if k in alt and alt[k] != result.get(k))
         print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}{how}: {alt['step_time_s']:.3g} s, "
               f"{alt['lost_because']}")
+    if "predicted" in result:
+        from .tables import planned
+
+        print(planned(result["predicted"], chip.name))

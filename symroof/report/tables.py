@@ -134,3 +134,34 @@ def forecasts(rows) -> str:
 def _numbers(eta_mm: float, t_dcn: float, eta_mem: float) -> str:
     """A calibration's numbers as the summaries print them."""
     return f"eta_mm {eta_mm:.3f}, t_dcn {1e6 * t_dcn:.0f} us, eta_mem {eta_mem:.3f}"
+
+
+LATENCY_SHARE = 0.2      # a predicted step whose collective latency is more than this is flagged
+
+
+def planned(pred: dict, chip: str) -> str:
+    """``symroof plan --predict``: the plan's meshes ranked by the calibrated step model."""
+    slow = lambda r: r["terms_s"]["t_latency"] > LATENCY_SHARE * r["predicted_step_s"]     # noqa: E731
+    body = [[str(i), r["mesh"], str(r["plan_rank"]), f"{r['ideal_step_s']:.3g} s",
+             f"{r['predicted_step_s']:.3g} s" + (" †" if slow(r) else ""), f"{r['predicted_mfu']:.1%}",
+             " / ".join(f"{r['terms_s'][k]:.3g}" for k in ("t_compute", "t_exposed_comms", "t_latency", "t_optimizer"))]
+            for i, r in enumerate(pred["meshes"], start=1)]
+    out = ["", "Ranked by the calibrated step model (symroof predict on each mesh):",
+           table(body, ["rank", "mesh", "plan rank", "ideal step", "predicted step", "predicted MFU",
+                        "compute / comms / latency / optimizer s"])]
+    cal = pred.get("calibration")
+    if cal and cal["source"] == "card":
+        out.append(f"{chip}: the card's calibration, {_numbers(cal['eta_mm'], cal['t_dcn_s'], cal['eta_mem'])}, "
+                   f"fitted on {cal['fit_runs']} published runs; MFU counts {pred['mfu']}")
+    elif cal:
+        out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0, "
+                   f"eta_mem 1), faster than any real run; MFU counts {pred['mfu']}")
+    if any(slow(r) for r in pred["meshes"]):
+        out.append(f"† latency is over {LATENCY_SHARE:.0%} of the step: the model charges every weight tensor's "
+                   "collective one ring step per rank (NCCL's ring); frameworks that bucket a layer's weights, and "
+                   "NCCL's trees at scale, pay less, so read these as pessimistic")
+    for r in pred["not_predicted"]:
+        out.append(f"not predicted: {r['mesh']} (plan rank {r['plan_rank']}): {r['why']}")
+    out.append("Each mesh as the plan laid it: an axis across nodes at one NIC per chip; the step model's "
+               "byte sizes, not the plan's --param-bytes and the like")
+    return "\n".join(out)

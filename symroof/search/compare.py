@@ -13,6 +13,9 @@ def row(ev, i: int) -> dict:
            "bound": BOUNDS[int(a["bound"][i])], "chips": int(a["chips"][i])}
     for key in ("t_math", "t_hbm", "t_comms", "t_ici", "t_dcn"):
         out[key + "_s"] = float(a[key][i])
+    # how each axis is laid out, as the winner's "axes" says it (symroof plan --predict rebuilds the mesh)
+    out["axes"] = {ax: {"link": ev.cand.links[ax][i], "M": int(ev.cand.n_phys[ax][i]),
+                        "wrap": bool(ev.cand.wraps[ax][i])} for ax in mesh}
     if "stage" in ev.axes:
         out["n_micro"] = int(ev.cand.micro[i])
     out.update(ev.variant)
