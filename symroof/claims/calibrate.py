@@ -200,13 +200,22 @@ def fit(results) -> dict:
 
     key = {"runs": [repr(r.run) for r in results]}
     found = cache.load_data("calibration_fit", key)
-    numbers = ("eta_mm", "t_dcn", "eta_mem")
-    if isinstance(found, dict) and all(isinstance(found.get(k), float) for k in numbers) \
-            and isinstance(found.get("fitted"), list):
+    if _intact(found):
         return {**found, "fitted": tuple(found["fitted"])}
     out = _fit(results)
     cache.store_data("calibration_fit", key, {**out, "fitted": list(out["fitted"])})
     return out
+
+
+def _intact(found) -> bool:
+    """A cached fit as ``_fit`` stores it: each number a float within its bounds, and the names of the
+    fitted ones, eta_mm first and no name twice (a damaged entry is fitted again, not trusted)."""
+    if not isinstance(found, dict) or set(found) != set(BOUNDS) | {"fitted"}:
+        return False
+    fitted = found["fitted"]
+    return (all(isinstance(found[k], float) and lo <= found[k] <= hi for k, (lo, hi) in BOUNDS.items())
+            and isinstance(fitted, list) and fitted[:1] == ["eta_mm"] and len(set(fitted)) == len(fitted)
+            and all(name in BOUNDS for name in fitted) and len(fitted) <= 2)
 
 
 def _fit(results) -> dict:
@@ -246,15 +255,19 @@ def calibrations(results) -> dict[str, Calibration]:
             out[chip] = Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit",
                                     baseline, got["eta_mem"], got["fitted"])
         elif card:
-            out[chip] = from_card(chip, card)
+            out[chip] = from_card(mine[0].run.chip)
         else:
             out[chip] = Calibration(chip, 1.0, 0.0, (), "none", None)
     return out
 
 
-def from_card(chip: str, card: dict) -> Calibration:
-    """The calibration a chip card's block records (an older block, without eta_mem: 1)."""
-    return Calibration(chip, float(card["eta_mm"]), float(card["t_dcn"]), tuple(card["fit_runs"]), "card", None,
+def from_card(chip) -> Calibration:
+    """The calibration a chip card's block records (an older block, without eta_mem: 1). Where the
+    card states its scale-out step latency, that is t_dcn, whatever the block says: a card whose
+    stated latency changed after it was calibrated reads the card's number."""
+    card = chip.calibration
+    t_dcn = card["t_dcn"] if chip.dcn_step_latency_s is None else chip.dcn_step_latency_s
+    return Calibration(chip.name, float(card["eta_mm"]), float(t_dcn), tuple(card["fit_runs"]), "card", None,
                        float(card.get("eta_mem", 1)))
 
 

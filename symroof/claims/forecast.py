@@ -60,14 +60,15 @@ def forecast(path: str | Path) -> list[Forecast]:
 
 def forecast_runs(runs: list) -> list[Forecast]:
     """Each run (a configuration, ``PublishedRun``) predicted with its chip card's calibration."""
+    from .calibrate import from_card
     from .prediction_cache import predict
     from .run_checks import DEFAULT_CONVENTION
 
     out = []
     for r in predict(runs):
         run, cal = r.run, r.run.chip.calibration
-        eta_mm, t_dcn, eta_mem = ((float(cal["eta_mm"]), float(cal["t_dcn"]), float(cal.get("eta_mem", 1)))
-                                  if cal else (1.0, 0.0, 1.0))
+        card = from_card(run.chip) if cal else None
+        eta_mm, t_dcn, eta_mem = (card.eta_mm, card.t_dcn, card.eta_mem) if card else (1.0, 0.0, 1.0)
         t_step = r.parts.step(eta_mm, 1.0, t_dcn, eta_mem)
         tokens = run.batch * run.seq
         measured_step = float(run.measured_step_s) if run.measured_step_s is not None else r.t_measured

@@ -27,7 +27,8 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
             "step_terms_s": p.terms,
         })
     out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "t_dcn_s": c.t_dcn, "eta_mem": c.eta_mem,
-                           "fitted": list(c.fitted), "source": c.source,
+                           # the names fitted on this data's fit rows (a card's block: fitted elsewhere)
+                           "fitted": list(c.fitted) if c.source == "fit" else None, "source": c.source,
                            "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
     out["summary"] = calibrate.summary(list(preds.values()))
     return out
