@@ -79,12 +79,14 @@ def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp
     ("mixtral-8x7b", "--chip", "h100-sxm", "--chips", "64", "--batch-tokens", "1048576", "--seq", "4096"),
     ("llama3-8b", "--chip", "tpu-v5e", "--chips", "256", "--batch-tokens", "1048576", "--seq", "4096",
      "--recompute", "auto"),
+    # tensor 16 and 32 over 8 KV heads, and GPipe pipelines of 7 and 14 stages
+    ("llama3.1-405b", "--chip", "gb200-nvl72", "--chips", "16384", "--batch-tokens", "16777216", "--seq", "8192"),
 ])
 def test_each_predicted_mesh_keeps_the_plans_ideal_step_and_the_ranking_is_by_the_prediction(args):
     """Two evaluators of one roofline agree: the plan's numpy expressions and the sharded graph the
-    step model reads give each mesh the same ideal step (where tensor parallelism stays within the KV
-    heads: beyond them the two differ on the replicated K/V projections). The list comes back sorted
-    by the predicted step, every predicted step at or above the ideal, every plan mesh in it."""
+    step model reads give each mesh the same ideal step, a tensor degree above the KV heads (each
+    head's K/V projection replicated, parallel/axes.py) and pipelines included. The list comes back
+    sorted by the predicted step, every predicted step at or above the ideal, every plan mesh in it."""
     plan = _plan(*args, "--predict", "6")
     ranked = [plan] + plan["alternatives"]
     rows = plan["predicted"]["meshes"]
@@ -119,3 +121,15 @@ def test_a_bad_predict_request_is_a_one_line_error(extra, message):
                 "--seq", "4096", *extra)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert done.stderr.count("\n") <= 2 and "Traceback" not in done.stderr
+
+
+def test_a_tensor_degree_that_cannot_lay_out_the_kv_heads_is_refused(tmp_path):
+    """Neither dividing the KV heads nor a multiple of them (the planner's rule, axes.kv_problem):
+    tensor 6 over Llama 3 8B's 8 KV heads is a one-line error naming the run and key."""
+    path = tmp_path / "configs.yaml"
+    path.write_text(yaml.safe_dump({"runs": [{
+        "name": "six", "source": "test", "model": "llama3-8b", "chip": "h100-sxm", "chips": 6,
+        "mesh": {"tensor": {"size": 6, "link": "ici"}}, "batch": 6, "seq": 4096}]}))
+    done = _cli("predict", str(path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "(six): key 'mesh.tensor.size': tensor=6 neither divides the 8 KV heads" in done.stderr

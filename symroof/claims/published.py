@@ -32,7 +32,7 @@ from pathlib import Path
 import sympy as sp
 
 from ..errors import CardError
-from ..parallel.axes import BATCH_AXES, ORDER
+from ..parallel.axes import BATCH_AXES, ORDER, kv_problem
 
 # How a source counts "model FLOPs" (the MFU numerator). The time bound never depends on it.
 #   convention    what is counted per step
@@ -227,6 +227,8 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         raise CardError(f"{where}: key 'batch' ({ints['batch']}) must divide by the batch axes' {replicas}")
     if "seq" in mesh and ints["seq"] % int(mesh["seq"].size):
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
+    if "tensor" in mesh and kv_problem(model, int(mesh["tensor"].size)):
+        raise CardError(f"{where}: key 'mesh.tensor.size': {kv_problem(model, int(mesh['tensor'].size))}")
     if "expert" in mesh and model.n_experts < 2:
         raise CardError(f"{where}: key 'mesh.expert': a dense model has no expert axis")
     if "expert" in mesh and model.n_experts % int(mesh["expert"].size):
@@ -332,24 +334,36 @@ def predict(run: PublishedRun) -> Result:
     from .calibrate import step_parts
     from .sharded_family import exact, plain, sharded
 
-    numbers = plain(nums)
-    sg = sharded(run, nums, exact=True, numbers=numbers)
+    work_nums = _replicated(run, nums)      # the work's numbers; the model FLOPs keep the card's KV heads
+    numbers = plain(work_nums)
+    sg = sharded(run, work_nums, exact=True, numbers=numbers)
     try:
-        seconds = step_numbers.roofline_terms(sg, nums, run.schedule)
+        seconds = step_numbers.roofline_terms(sg, work_nums, run.schedule)
     except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
-        terms = roofline.step(sharded(run, nums), overlap="sum", schedule=run.schedule, simplify=False)
-        seconds = {key: step_numbers.exact(evaluate(expr, nums)) for key, expr in terms.items()}
+        terms = roofline.step(sharded(run, work_nums), overlap="sum", schedule=run.schedule, simplify=False)
+        seconds = {key: step_numbers.exact(evaluate(expr, work_nums)) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
-    counts = {conv: exact(model_flops(run, conv), nums, numbers) for conv in CONVENTIONS}
+    counts = {conv: exact(model_flops(run, conv), nums, plain(nums) if work_nums is not nums else numbers)
+              for conv in CONVENTIONS}
     ceilings, flops = {conv: _float_over(count, work) for conv, count in counts.items()}, counts[run.flops]
     measured_step = None if run.measured_mfu is None else \
         _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
-                  step_parts(run, nums, sg if run.graph_kernel == "fused" else None, numbers))
+                  step_parts(run, work_nums, sg if run.graph_kernel == "fused" else None, numbers))
+
+
+def _replicated(run: PublishedRun, nums: dict) -> dict:
+    """``nums`` with the KV heads replicated up to a tensor degree above them, as the planner lays
+    them (parallel/axes.KV_REPLICATION: each chip computes and holds its group's K/V projection);
+    ``nums`` itself where the tensor degree is within the heads."""
+    from ..core.symbols import K
+
+    tensor = int(run.mesh["tensor"].size) if "tensor" in run.mesh else 1
+    return {**nums, K: sp.Integer(tensor)} if K in nums and tensor > nums[K] else nums
 
 
 def _float_over(a, b: Fraction) -> float:

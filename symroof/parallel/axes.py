@@ -47,6 +47,14 @@ DIVIDES = {row[0]: row[3] for row in AXES}
 KV_REPLICATION = "replicate"
 
 
+def kv_problem(card, tensor: int) -> str | None:
+    """Why a tensor degree cannot lay out the card's KV heads under KV_REPLICATION (None if it can)."""
+    if card.n_kv_heads % tensor and tensor % card.n_kv_heads:
+        return (f"tensor={tensor} neither divides the {card.n_kv_heads} KV heads nor is a multiple of them "
+                f"(to replicate each KV head on tensor/K chips)")
+    return None
+
+
 def kv_heads_replicated(kv_heads, tensor_degree):
     """The KV heads the graph is evaluated with under KV_REPLICATION: max(K, tensor degree)."""
     import sympy as sp

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..parallel import topology as meshlib
-from ..parallel.axes import BATCH_AXES, DIVIDES
+from ..parallel.axes import BATCH_AXES, DIVIDES, kv_problem
 
 MICROBATCHES_PER_STAGE = 8       # pipeline microbatches tried: stages .. this × stages
 # Meshes on fewer than this fraction of the chips are not tried: a power of two always lies
@@ -80,13 +80,6 @@ def allowed_degrees(axis: str, card, batch: int, seq: int, pad_chips: int | None
         kv = card.n_kv_heads
         out = [d for d in out if kv % d == 0 or d % kv == 0]
     return out
-
-
-def kv_problem(card, tensor: int) -> str | None:
-    if card.n_kv_heads % tensor and tensor % card.n_kv_heads:
-        return (f"tensor={tensor} neither divides the {card.n_kv_heads} KV heads nor is a multiple of them "
-                f"(to replicate each KV head on tensor/K chips)")
-    return None
 
 
 def degree_problem(card, batch: int, seq: int, degrees: dict, micro: int = 1) -> str | None:
