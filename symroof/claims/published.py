@@ -332,9 +332,9 @@ def predict(run: PublishedRun) -> Result:
     # terms evaluated).
     from ..parallel import step_numbers
     from .calibrate import step_parts
-    from .sharded_family import exact, plain, sharded
+    from .sharded_family import exact, plain, replicated, sharded
 
-    work_nums = _replicated(run, nums)      # the work's numbers; the model FLOPs keep the card's KV heads
+    work_nums = replicated(run, nums)       # the work's numbers; the model FLOPs keep the card's KV heads
     numbers = plain(work_nums)
     sg = sharded(run, work_nums, exact=True, numbers=numbers)
     try:
@@ -354,16 +354,6 @@ def predict(run: PublishedRun) -> Result:
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
                   ceilings[run.flops], ceilings, measured_step,
                   step_parts(run, work_nums, sg if run.graph_kernel == "fused" else None, numbers))
-
-
-def _replicated(run: PublishedRun, nums: dict) -> dict:
-    """``nums`` with the KV heads replicated up to a tensor degree above them, as the planner lays
-    them (parallel/axes.KV_REPLICATION: each chip computes and holds its group's K/V projection);
-    ``nums`` itself where the tensor degree is within the heads."""
-    from ..core.symbols import K
-
-    tensor = int(run.mesh["tensor"].size) if "tensor" in run.mesh else 1
-    return {**nums, K: sp.Integer(tensor)} if K in nums and tensor > nums[K] else nums
 
 
 def _float_over(a, b: Fraction) -> float:

@@ -159,6 +159,16 @@ def _shard_kernels(structure, attention: str, axes: tuple):
     return shard(build(structure, attention, "fused"), mesh, other_kernel=True), sizes
 
 
+def replicated(run, nums: dict) -> dict:
+    """``nums`` with the KV heads replicated up to a tensor degree above them, as the planner lays
+    them (parallel/axes.KV_REPLICATION: each chip computes and holds its group's K/V projection);
+    ``nums`` itself where the tensor degree is within the heads."""
+    from ..core.symbols import K
+
+    tensor = int(run.mesh["tensor"].size) if "tensor" in run.mesh else 1
+    return {**nums, K: sp.Integer(tensor)} if K in nums and tensor > nums[K] else nums
+
+
 def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
