@@ -23,9 +23,8 @@ def _plan(*args) -> dict:
     return json.loads(done.stdout)
 
 
-# Held-out rows (split: check) with printed step times whose layout a plan can be given: MaxText's
-# Llama 3.1 8B (fsdp 256, q/k/v/o kept) and GPT-3 175B (fsdp 256, full recompute) on one v6e-256,
-# tpu-recipes@c8cfe2f, 4.546 s and 17.182 s.
+# A held-out row (split: check) with a printed step time whose layout a plan can be given: MaxText's
+# Llama 3.1 8B on one v6e-256 (fsdp 256, q/k/v/o kept), tpu-recipes@c8cfe2f, 4.546 s.
 @pytest.mark.parametrize("model, tokens, seq, recompute, measured", [
     ("llama3-8b", 1024 * 8192, 8192, "layer/attn/q,layer/attn/k,layer/attn/v,layer/attn/o", 4.546),
 ])
@@ -39,39 +38,58 @@ def test_a_planned_mesh_is_predicted_within_the_issues_bound_of_its_published_st
     assert row["predicted_step_s"] == pytest.approx(measured, rel=0.10)
 
 
-def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp_path):
-    """Each planned mesh, rebuilt from the plan (link, physical axes), is the configuration a user
-    would write for it: ``symroof predict`` on that file gives the same step, on a torus (v5p, a
-    two-slice mesh among them) and on GPUs. Meshes whose axes share a torus axis have no runs-file
-    spelling (it gives each logical axis physical axes of its own) and are left out."""
-    cases = [("llama3-70b", "tpu-v5p", "512", "1048576", "4096", ("--strategy", "fsdp_tp"), 3, 2),
-             ("llama3-70b", "h100-sxm", "512", "4194304", "8192", (), 1, 6)]
-    for model, chip, chips, tokens, seq, extra, torus, least in cases:
-        plan = _plan(model, "--chip", chip, "--chips", chips, "--batch-tokens", tokens, "--seq", seq, *extra,
-                     "--predict", "6")
-        entries, by_mesh = [], {}
-        for cand in [plan] + plan["alternatives"]:
-            axes = cand["axes"]
-            if chip.startswith("tpu") and sum(a["M"] for a in axes.values() if a["link"] == "ici") > torus:
-                continue        # axes sharing physical axes: the runs format gives each axis its own
-            mesh = {ax: {"size": d, "link": axes[ax]["link"], "wrap": axes[ax]["wrap"],
-                         **({"physical_axes": axes[ax]["M"]} if axes[ax]["link"] == "ici" else {})}
-                    for ax, d in cand["mesh"].items()}
-            name = f"m{len(entries)}"
-            entries.append({"name": name, "source": "test", "model": model, "chip": chip,
-                            "chips": cand.get("chips_used", cand.get("chips")), "mesh": mesh,
-                            "batch": plan["sequences"], "seq": int(seq)})
-            by_mesh[name] = cand["mesh"]
-        path = tmp_path / f"{chip}.yaml"
-        path.write_text(yaml.safe_dump({"runs": entries}))
-        done = _cli("predict", str(path), "--json")
-        assert done.returncode == 0, done.stderr
-        written = {json.dumps(by_mesh[r["name"]]): r["predicted_step_s"] for r in json.loads(done.stdout)["configurations"]}
-        got = {json.dumps(r["axes"]): r["predicted_step_s"] for r in plan["predicted"]["meshes"]}
-        assert len(got) == 6 and len(written) >= least
-        assert chip.startswith("h100") or any("pod" in json.loads(key) for key in written)   # a two-slice one
-        for key, step in written.items():
-            assert got[key] == pytest.approx(step, rel=1e-9), (chip, key)
+@pytest.mark.parametrize("args, torus, least", [
+    # v5p, two slices among the meshes
+    (("llama3-70b", "--chip", "tpu-v5p", "--chips", "512", "--batch-tokens", "1048576", "--seq", "4096",
+      "--strategy", "fsdp_tp"), 3, 2),
+    # v4 slices short of the full cube: fsdp laid on a line (no wraparound)
+    (("llama3-8b", "--chip", "tpu-v4", "--chips", "64", "--batch-tokens", "1048576", "--seq", "4096",
+      "--strategy", "fsdp"), 3, 2),
+    (("llama3-70b", "--chip", "h100-sxm", "--chips", "512", "--batch-tokens", "4194304", "--seq", "8192"), 0, 6),
+    # pipelines: microbatches, schedule and recompute as searched
+    (("llama3-70b", "--chip", "h100-sxm", "--chips", "256", "--batch-tokens", "2097152", "--seq", "4096",
+      "--strategy", "pp_fsdp_tp", "--schedule", "auto", "--recompute", "auto"), 0, 6),
+    # 100 GPUs given, 64 used: the prediction is on the chips the mesh uses
+    (("llama3-8b", "--chip", "h100-sxm", "--chips", "100", "--batch-tokens", "1048576", "--seq", "4096"), 0, 6),
+])
+def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp_path, args, torus, least):
+    """Each planned mesh, rebuilt from the plan (link, physical axes, wraparound, microbatches,
+    schedule, recompute, chips used), is the configuration a user would write for it: ``symroof
+    predict`` on that file gives the same step. Meshes whose axes share a torus axis have no
+    runs-file spelling (it gives each logical axis physical axes of its own) and are left out."""
+    model, chip = args[0], args[2]
+    plan = _plan(*args, "--predict", "6")
+    entries, by_mesh = [], {}
+    for cand in [plan] + plan["alternatives"]:
+        axes = cand["axes"]
+        if chip.startswith("tpu") and sum(a["M"] for a in axes.values() if a["link"] == "ici") > torus:
+            continue
+        mesh = {ax: {"size": d, "link": axes[ax]["link"], "wrap": axes[ax]["wrap"],
+                     **({"physical_axes": axes[ax]["M"]} if axes[ax]["link"] == "ici" else {})}
+                for ax, d in cand["mesh"].items()}
+        name = f"m{len(entries)}"
+        entry = {"name": name, "source": "test", "model": model, "chip": chip,
+                 "chips": cand.get("chips_used", cand.get("chips")), "mesh": mesh,
+                 "batch": plan["sequences"], "seq": plan["seq"], "recompute": cand.get("recompute") or "none"}
+        if "stage" in mesh:
+            entry.update(microbatches=cand["n_micro"], schedule=cand["schedule"])
+        entries.append(entry)
+        by_mesh[name] = json.dumps([cand["mesh"], cand.get("recompute"), cand.get("schedule")])
+    path = tmp_path / "configs.yaml"
+    path.write_text(yaml.safe_dump({"runs": entries}))
+    done = _cli("predict", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    written = {by_mesh[r["name"]]: r["predicted_step_s"] for r in json.loads(done.stdout)["configurations"]}
+    got = {}
+    for rank, r in enumerate(plan["predicted"]["meshes"]):
+        cand = ([plan] + plan["alternatives"])[r["plan_rank"] - 1]
+        got[json.dumps([cand["mesh"], cand.get("recompute"), cand.get("schedule")])] = r["predicted_step_s"]
+    assert len(got) == min(6, 1 + len(plan["alternatives"])) and len(written) >= least
+    if torus:
+        assert any(not all(a["wrap"] for a in c["axes"].values()) or "pod" in c["mesh"]
+                   for c in [plan] + plan["alternatives"])
+    for key, step in written.items():
+        assert got[key] == pytest.approx(step, rel=1e-9), key
 
 
 @pytest.mark.parametrize("args", [
@@ -115,6 +133,9 @@ def test_plan_predict_prints_the_ranking_and_its_calibration():
     (("--predict", "2", "--book-layer"), "takes neither --book-layer nor --pad"),
     (("--predict", "2", "--pad"), "takes neither --book-layer nor --pad"),
     (("--predict", "1e400"), "--predict"),
+    (("--predict", "2", "--overlap", "max"), "leave out --overlap max"),
+    (("--predict", "2", "--param-bytes", "1"), "leave out --param-bytes"),
+    (("--predict", "2", "--ckpt", "1"), "leave out --ckpt"),
 ])
 def test_a_bad_predict_request_is_a_one_line_error(extra, message):
     done = _cli("plan", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--batch-tokens", "65536",
@@ -133,3 +154,12 @@ def test_a_tensor_degree_that_cannot_lay_out_the_kv_heads_is_refused(tmp_path):
     done = _cli("predict", str(path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "(six): key 'mesh.tensor.size': tensor=6 neither divides the 8 KV heads" in done.stderr
+
+
+def test_predict_n_lists_n_minus_one_runners_up_and_predicts_n():
+    """``--predict 1`` keeps the plan's five runners-up and predicts only the winner; ``--predict 9``
+    lists eight and predicts all nine."""
+    base = ("llama3-70b", "--chip", "h100-sxm", "--chips", "512", "--batch-tokens", "4194304", "--seq", "8192")
+    one, nine = _plan(*base, "--predict", "1"), _plan(*base, "--predict", "9")
+    assert len(one["alternatives"]) == 5 and [r["plan_rank"] for r in one["predicted"]["meshes"]] == [1]
+    assert len(nine["alternatives"]) == 8 and len(nine["predicted"]["meshes"]) == 9

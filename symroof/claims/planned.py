@@ -7,10 +7,10 @@ axes and wraparound), with the plan's batch, sequence, pipeline microbatches, sc
 recompute, and predicted as ``symroof predict`` predicts one (claims/forecast.py): the step
 model below the roofline at the chip card's calibration. They come back ranked by that step.
 
-What a configuration leaves as the step model's defaults, and the output says: the plan's
-memory settings (bytes per weight, gradient and optimizer state) are its own, not the step
-model's; an axis that crosses nodes is charged as the plan charges it, one NIC per chip (no
-``inner`` share inside the NVLink domain); the attention kernel is the card's default.
+What a configuration leaves as the step model's defaults, and the output says: an axis that
+crosses nodes is charged as the plan charges it, one NIC per chip (no ``inner`` share inside the
+NVLink domain); the attention kernel is the card's default. The plan's byte-size settings and
+``--overlap max`` are refused with it (report/plan_command.py): the step model has its own.
 """
 
 from __future__ import annotations
@@ -62,19 +62,19 @@ def candidates(plan: dict) -> list[dict]:
     return [win] + list(plan.get("alternatives", []))
 
 
-def predicted(plan: dict, card, chip) -> dict:
-    """The plan's meshes predicted at ``chip``'s calibration, fastest predicted step first; a mesh
-    the step model cannot lay out is listed with the reason instead."""
+def predicted(plan: dict, card, chip, count: int) -> dict:
+    """The plan's ``count`` best meshes predicted at ``chip``'s calibration, fastest predicted step
+    first; a mesh the step model cannot lay out is listed with the reason instead."""
     from .forecast import forecast_runs
 
     rows, skipped = [], []
-    for rank, cand in enumerate(candidates(plan), start=1):
+    for rank, cand in enumerate(candidates(plan)[:count], start=1):
         try:
             (f,) = forecast_runs([_run(plan, card, chip, cand, rank)])
         except (CardError, InfeasibleError) as err:
             skipped.append({"mesh": _label(cand), "plan_rank": rank, "why": str(err)})
             continue
-        rows.append({"mesh": _label(cand), "strategy": cand["strategy"], "axes": cand["mesh"], "plan_rank": rank,
+        rows.append({"mesh": _label(cand), "strategy": cand["strategy"], "degrees": cand["mesh"], "plan_rank": rank,
                      "ideal_step_s": f.t_ideal_s, "predicted_step_s": f.predicted_step_s,
                      "predicted_mfu": f.predicted_mfu, "terms_s": f.terms})
         cal = {"eta_mm": f.eta_mm, "t_dcn_s": f.t_dcn, "eta_mem": f.eta_mem,

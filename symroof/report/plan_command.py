@@ -34,22 +34,28 @@ def plan_result(args, card=None, chip=None):
         raise CardError(f"--mfu must be in [1e-30, 1], got {args.mfu}")
     if args.tokens is not None and args.tokens <= 0:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
-    top = _predicted_count(args)
+    top = _predicted_count(args, run)
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
-                  parse_mesh(args.mesh), run, options, args.tokens, args.mfu, **({"top": top - 1} if top else {}))
+                  parse_mesh(args.mesh), run, options, args.tokens, args.mfu,
+                  **({"top": max(ALTERNATIVES, top - 1)} if top else {}))
     if top:
         from ..claims.planned import predicted
 
-        result["predicted"] = predicted(result, card, chip)
+        result["predicted"] = predicted(result, card, chip, top)
     _dumps(result)          # a non-finite number is an error, in text as in JSON
     return result, card, chip
 
 
 MAX_PREDICTED = 32      # each mesh predicted builds and shards its graph: a few tens of ms each
+ALTERNATIVES = 5        # the runners-up a plan lists (search/plan.plan's default); --predict N lists N - 1 if more
 
 
-def _predicted_count(args) -> int:
-    """``--predict N``: how many of the plan's best meshes the calibrated step model ranks (0: none)."""
+def _predicted_count(args, run) -> int:
+    """``--predict N``: how many of the plan's best meshes the calibrated step model ranks (0: none).
+    Refused with what the step model would not take from the plan: the book's layer, padding,
+    ``--overlap max`` (the step model has its own overlap) and other byte sizes than its own."""
+    from ..io.run import RunSettings
+
     top = getattr(args, "predict", None)
     if top is None:
         return 0
@@ -57,6 +63,14 @@ def _predicted_count(args) -> int:
         raise CardError(f"--predict must be between 1 and {MAX_PREDICTED} meshes, got {top}")
     if args.book_layer or args.pad:
         raise CardError("--predict ranks whole-model meshes as planned: it takes neither --book-layer nor --pad")
+    if args.overlap != "sum":
+        raise CardError("--predict ranks by the step model, which has its own overlap (the chip card's): "
+                        "leave out --overlap max")
+    changed = [k for k, v in vars(run).items() if k != "recompute" and v != getattr(RunSettings(), k)]
+    if changed:
+        flags = ["--ckpt" if k == "ckpt_per_layer" else "--" + k.replace("_", "-") for k in changed]
+        raise CardError(f"--predict predicts with the step model's byte sizes and checkpoints; leave out "
+                        f"{', '.join(flags)}")
     return top
 
 

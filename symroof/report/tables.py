@@ -162,6 +162,6 @@ def planned(pred: dict, chip: str) -> str:
                    "NCCL's trees at scale, pay less, so read these as pessimistic")
     for r in pred["not_predicted"]:
         out.append(f"not predicted: {r['mesh']} (plan rank {r['plan_rank']}): {r['why']}")
-    out.append("Each mesh as the plan laid it: an axis across nodes at one NIC per chip; the step model's "
-               "byte sizes, not the plan's --param-bytes and the like")
+    out.append("Each mesh as the plan laid it: an axis across nodes at one NIC per chip, the card's default "
+               "attention kernel")
     return "\n".join(out)
