@@ -163,3 +163,13 @@ def test_predict_n_lists_n_minus_one_runners_up_and_predicts_n():
     one, nine = _plan(*base, "--predict", "1"), _plan(*base, "--predict", "9")
     assert len(one["alternatives"]) == 5 and [r["plan_rank"] for r in one["predicted"]["meshes"]] == [1]
     assert len(nine["alternatives"]) == 8 and len(nine["predicted"]["meshes"]) == 9
+
+
+def test_a_plan_that_leaves_more_than_a_pod_idle_states_the_books_forms_for_the_pod_it_uses():
+    """98,304 v5p chips for 1024 sequences: the plan uses 8 slices of 8192 and leaves the rest idle;
+    the job's share of each slice (12,288) is more than a pod (8960). The book's forms are then for
+    the chips of one slice the mesh uses, not an error that asks for an option plan does not have."""
+    plan = _plan("llama3-70b", "--chip", "tpu-v5p", "--chips", "98304", "--batch-tokens", "4194304", "--seq", "4096")
+    slices = plan["mesh"]["pod"]
+    assert plan["chips_used"] < 98304 and 98304 // slices > 8960
+    assert plan["closed_forms"]["fsdp_tp"]["chips_used"] <= plan["chips_used"] // slices

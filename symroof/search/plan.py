@@ -264,7 +264,6 @@ def _rows(evaluated: list[Evaluated], keep: int = 400):
 def _mesh_of(ev: Evaluated, i: int) -> dict:
     return {a: int(ev.cand.degrees[a][i]) for a in ev.axes if a != "pod" or ev.cand.degrees[a][i] > 1}
 
-
 def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int = 4096,
          pods: int | None = None,
          strategy: str | None = None, mesh: dict | None = None, run: RunSettings | None = None,
@@ -287,7 +286,9 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     used = int(a["chips"])
     slices = chosen.get("pod", 1)
     sequences = batch_tokens // seq
-    cf = closed_forms(card, chip, chips // slices, sequences // slices, seq, run, options.overlap)
+    # the book's forms are for one pod's chips (idle chips may leave the job's share above a pod)
+    per_pod = chips // slices if chips // slices <= chip.pod_chips or chip.family == "gpu" else used // slices
+    cf = closed_forms(card, chip, per_pod, sequences // slices, seq, run, options.overlap)
     flops_token = _flops_per_token(card, seq)
     peak = float(chip.peak_flops_per_s["bf16"])
     out = {
