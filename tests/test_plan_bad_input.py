@@ -92,8 +92,11 @@ def test_ops_json_has_no_infinity():
         for p, c in zip([None, *"abcdefgh"], "abcdefghi")), "alias bomb"),
     ("deep.json", '{"a":' * 100000 + "1" + "}" * 100000, "nested too deeply"),
     ("deep.yaml", "kind: model\nx: " + "[" * 5000 + "]" * 5000, "nest"),
-    ("bigint.json", '{"vocab_size": 1' + "0" * 5000 + "}", "4300 digits"),
-    ("bigint.yaml", "kind: model\nname: x\nn_layers: 1" + "0" * 5000, "4300 digits"),
+    # an integer longer than Python converts: named by line and key, not only by file
+    ("bigint.json", '{"vocab_size": 1' + "0" * 5000 + "}", "line 1: key 'vocab_size' is an integer of 5001 digits"),
+    ("bigint.yaml", "kind: model\nname: x\nn_layers: 1" + "0" * 5000,
+     "line 3: key 'n_layers' is an integer of 5001 digits; at most 4300"),
+    ("biglist.yaml", "kind: model\nname: x\nlayers: [1" + "0" * 5000 + "]", "line 3: a list item is an integer"),
 ])
 def test_hostile_files_are_refused_fast(tmp_path, name, text, message):
     path = tmp_path / name

@@ -118,14 +118,17 @@ def _check(node, path) -> None:
             kids = [k for pair in n.value for k in pair]
             if not done:
                 keys: set = set()
-                for key, _ in n.value:
+                for key, value in n.value:
                     if type(key) is yaml.ScalarNode:
                         if key.value in keys:
                             raise CardError(f"{path}: line {key.start_mark.line + 1}: key '{key.value}' "
                                             f"is given twice")
                         keys.add(key.value)
+                        _check_digits(value, path, f"key '{key.value}'")
         else:
             kids = n.value if type(n) is yaml.SequenceNode else ()
+            for item in kids:
+                _check_digits(item, path, "a list item")
         if done or not kids:
             size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
             if size[id(n)] > MAX_EXPANDED_NODES:
@@ -134,6 +137,19 @@ def _check(node, path) -> None:
             continue
         stack.append((n, depth, True))
         stack.extend((k, depth + 1, False) for k in reversed(kids) if id(k) not in size)
+
+
+def _check_digits(node, path, what: str) -> None:
+    """An integer longer than Python converts (``sys.get_int_max_str_digits``), refused with its line
+    and key before construction fails on it without naming either."""
+    import sys
+
+    import yaml
+
+    most = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    if most and type(node) is yaml.ScalarNode and node.tag.endswith(":int") and len(node.value) > most:
+        raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is an integer of {len(node.value)} "
+                        f"digits; at most {most}")
 
 
 def _unique_json_object(pairs: list, where: str) -> dict:
@@ -159,7 +175,22 @@ def read_json(path: Path) -> object:
     except RecursionError:
         raise CardError(f"{path}: nested too deeply") from None
     except ValueError as err:          # e.g. an integer of more than 4300 digits
-        raise CardError(f"{path}: a value cannot be read ({_first(err)})") from None
+        raise CardError(f"{path}: {_long_number(path) or 'a value cannot be read'} ({_first(err)})") from None
+
+
+def _long_number(path: Path) -> str | None:
+    """Where a JSON file's overlong integer is: its line and the key before it, if one is found."""
+    import re
+    import sys
+
+    most = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    text = path.read_text() if most else ""
+    found = re.search(r'(?:"([^"\n]{0,200})"\s*:\s*)?-?(\d{%d,})' % (most + 1), text) if most else None
+    if found is None:
+        return None
+    line = text.count("\n", 0, found.start(2)) + 1
+    return f"line {line}: " + (f"key '{found.group(1)}' is" if found.group(1) is not None else "a value is") + \
+        f" an integer of {len(found.group(2))} digits"
 
 
 def dumps_finite(obj) -> str:
