@@ -250,15 +250,19 @@ def calibrations(results) -> dict[str, Calibration]:
         fit_rows = [r for r in mine if r.run.split == "fit"]
         card = mine[0].run.chip.calibration
         if fit_rows:
-            got = fit(fit_rows)
-            baseline = sum(r.measured for r in fit_rows) / len(fit_rows)
-            out[chip] = Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit",
-                                    baseline, got["eta_mem"], got["fitted"])
+            out[chip] = fitted(chip, fit_rows, baseline=sum(r.measured for r in fit_rows) / len(fit_rows))
         elif card:
             out[chip] = from_card(mine[0].run.chip)
         else:
             out[chip] = Calibration(chip, 1.0, 0.0, (), "none", None)
     return out
+
+
+def fitted(chip: str, fit_rows: list, baseline: float | None = None) -> Calibration:
+    """The calibration ``fit`` gives ``chip`` on its fit rows (``baseline``: their mean measured MFU)."""
+    got = fit(fit_rows)
+    return Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit", baseline,
+                       got["eta_mem"], got["fitted"])
 
 
 def from_card(chip) -> Calibration:
@@ -343,9 +347,7 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
     fit_rows = [predict(r) for r in runs if r.split == "fit"]
     if not fit_rows:
         raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
-    got = fit(fit_rows)
-    cal = Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit", None,
-                      got["eta_mem"], got["fitted"])
+    cal = fitted(chip, fit_rows)
     block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path))
     if write:
         card = Path(runs[0].chip.path)
