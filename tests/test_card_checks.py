@@ -137,3 +137,17 @@ def test_an_unknown_card_name_lists_both_kinds(capsys):
     assert main(["cards", "tpu-v9"]) == 2
     err = capsys.readouterr().err
     assert "unknown card 'tpu-v9'" in err and "chip cards: " in err and "tpu-v5p" in err and err.count("\n") == 1
+
+
+def test_a_chip_card_shows_its_step_model_numbers_and_calibration(capsys):
+    """The numbers ``validate`` and ``predict`` take from a card beyond the roofline, each shown with
+    the limit the model uses where the card states none: NCCL's 14 µs ring step on a GPU card
+    (tuning.cc), none on a TPU card (there t_dcn is fitted), and the calibration block."""
+    gpu = _json(capsys, "cards", "h100-sxm", "--json")["step_model"]
+    assert gpu["scale-out ring step"] == "14 µs" and gpu["collective launch"] == "8.4 µs"
+    assert gpu["overlapped traffic hidden"] == "ici 0.811, dcn 0.811"
+    assert gpu["calibration"].startswith("eta_mm ") and "eta_mem " in gpu["calibration"]
+    tpu = _json(capsys, "cards", "tpu-v5p", "--json")["step_model"]
+    assert tpu["scale-out ring step"] == "not stated" and tpu["matrix unit"] == "128 x 128 tiles, 8 units"
+    assert main(["cards", "h100-sxm"]) == 0
+    assert "limit when absent" in capsys.readouterr().out

@@ -70,7 +70,8 @@ def chip_report(chip, dtype: str = "bf16") -> dict:
     ]
     text = [f"{chip.label} ({chip.family}, {chip.path or 'card'})",
             table(rows, ["number", "value", "how"]), "",
-            table(peaks, ["dtype", "peak", "C/W_hbm (ridge)", "C/W_ici", "C/W_dcn"])]
+            table(peaks, ["dtype", "peak", "C/W_hbm (ridge)", "C/W_ici", "C/W_dcn"]), "",
+            table(_step_model(chip), ["step model (validate, predict)", "value", "limit when absent"])]
     unused = [dt for dt in chip.peak_flops_per_s if dt != dtype]
     notes = ([f"peaks for {', '.join(unused)} are used only by a run with --dtype {unused[0]} (formula, cards)"]
              if unused else [])
@@ -81,8 +82,31 @@ def chip_report(chip, dtype: str = "bf16") -> dict:
                 "ridge_flops_per_byte": {dt: {"hbm": float(p / w_hbm), "ici": float(p / w_ici),
                                               "dcn": float(p / w_dcn)} for dt, p in chip.peak_flops_per_s.items()},
                 "dtype": dtype, "pod_shape": list(chip.pod_shape), "wraparound": chip.wraparound,
-                "whole_pod_M": float(whole["fsdp"]), "sources": chip.sources}
+                "whole_pod_M": float(whole["fsdp"]), "sources": chip.sources,
+                "step_model": {r[0]: r[1] for r in _step_model(chip)}}
     return {"text": "\n".join(text), "json": json_out, "notes": notes}
+
+
+def _step_model(chip) -> list:
+    """The card's numbers for the step model below the roofline, and the calibration it records."""
+    def given(x, seconds=False):
+        return "not stated" if x is None else f"{float(x) * 1e6:.3g} µs" if seconds else f"{float(x):.3g}"
+
+    cal = chip.calibration
+    tile = chip.matrix_unit and f"{chip.matrix_unit[0]} x {chip.matrix_unit[1]} tiles, {chip.matrix_units} units"
+    rows = [["matrix unit", tile or "not stated",
+             "no tile or wave quantization"],
+            ["fused attention kernel", given(chip.attention_efficiency), "at peak"],
+            ["collective launch", given(chip.collective_launch_s, True), "0"],
+            ["scale-out ring step", given(chip.dcn_step_latency_s, True), "fitted as t_dcn"],
+            ["overlapped traffic hidden", ", ".join(f"{k} {float(v):g}" for k, v in chip.overlap_fraction.items())
+             or "not stated", "all (the book's overlap)"]]
+    if cal:
+        rows.append(["calibration", f"eta_mm {float(cal['eta_mm']):.4f}, t_dcn {given(cal['t_dcn'], True)}, "
+                     f"eta_mem {float(cal.get('eta_mem', 1)):.4f}", f"fitted on {len(cal['fit_runs'])} runs of {cal['data']}"])
+    else:
+        rows.append(["calibration", "none", "the ideal limits: eta_mm 1, t_dcn 0, eta_mem 1"])
+    return rows
 
 
 def _slice_rule(chip) -> str:
