@@ -158,3 +158,17 @@ def test_an_axis_on_a_line_pays_the_books_doubled_collective_time(tmp_path):
     assert ring.terms["t_ici"] > 0
     assert flat.terms["t_ici"] == pytest.approx(2 * ring.terms["t_ici"], rel=1e-12)
     assert flat.terms["t_math"] == ring.terms["t_math"]
+
+
+def test_a_convention_spelled_out_is_given_even_when_it_is_the_default(tmp_path):
+    """An entry that names a convention, even the very one ``predict`` would default to, is marked
+    as given; only an entry without one is counted by the default and marked ``*``."""
+    from symroof.claims.run_checks import DEFAULT_CONVENTION
+
+    entry = {"name": "named", "source": "test", "model": "llama3-8b", "chip": "tpu-v5e", "chips": 256,
+             "mesh": {"fsdp": {"size": 256, "link": "ici", "physical_axes": 2}}, "batch": 256, "seq": 4096,
+             "convention": dict(DEFAULT_CONVENTION)}
+    bare = {k: v for k, v in entry.items() if k != "convention"} | {"name": "bare"}
+    named, default = forecast(_configs(tmp_path, [entry, bare], strip=()))
+    assert named.convention_given and not default.convention_given
+    assert named.predicted_mfu == default.predicted_mfu

@@ -62,7 +62,6 @@ def forecast_runs(runs: list) -> list[Forecast]:
     """Each run (a configuration, ``PublishedRun``) predicted with its chip card's calibration."""
     from .calibrate import from_card
     from .prediction_cache import predict
-    from .run_checks import DEFAULT_CONVENTION
 
     out = []
     for r in predict(runs):
@@ -74,7 +73,7 @@ def forecast_runs(runs: list) -> list[Forecast]:
         measured_step = float(run.measured_step_s) if run.measured_step_s is not None else r.t_measured
         out.append(Forecast(
             run.name, run.chip.name, run.chips, tokens, run.flops,
-            not (run.note == DEFAULT_CONVENTION["note"] and run.flops == DEFAULT_CONVENTION["flops"]),
+            run.convention_given,
             r.ceiling, r.bound, r.t_step, t_step, r.ceiling * r.t_step / t_step, tokens / t_step,
             r.parts.terms(eta_mm, 1.0, t_dcn, eta_mem), eta_mm, t_dcn, eta_mem, cal is not None,
             len(cal["fit_runs"]) if cal else 0,

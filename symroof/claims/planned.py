@@ -39,7 +39,7 @@ def _run(plan: dict, card, chip, cand: dict, rank: int):
         recompute=tuple(recompute) if isinstance(recompute, list) else recompute,
         measured_mfu=None, measured_tflops=None, measured_tokens_per_s=None, split="predict",
         **{key: DEFAULT_CONVENTION[key] for key in ("stated", "peak", "note")},
-        flops=DEFAULT_CONVENTION["flops"])
+        flops=DEFAULT_CONVENTION["flops"], convention_given=False)
 
 
 def _label(cand: dict) -> str:

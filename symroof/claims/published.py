@@ -81,6 +81,7 @@ class PublishedRun:
     measured_step_s: sp.Rational | None = None  # seconds per step, as published (optional)
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
     overlap: tuple = ()                         # axes whose activation collectives the source overlaps
+    convention_given: bool = True               # False: a configuration that named none (the default counted)
     attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
     #                                             | another fused kernel the chip card names (attention_kernels)
 

@@ -116,7 +116,7 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False) -> dict:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
     return {**out, "split": split, "flops": conv["flops"], "stated": conv["stated"], "peak": conv["peak"],
-            "note": str(conv["note"]).strip()}
+            "note": str(conv["note"]).strip(), "convention_given": conv is not DEFAULT_CONVENTION}
 
 
 def _attention_kernel(kernel, chip, where: str) -> str:
