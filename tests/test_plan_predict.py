@@ -173,3 +173,18 @@ def test_a_plan_that_leaves_more_than_a_pod_idle_states_the_books_forms_for_the_
     slices = plan["mesh"]["pod"]
     assert plan["chips_used"] < 98304 and 98304 // slices > 8960
     assert plan["closed_forms"]["fsdp_tp"]["chips_used"] <= plan["chips_used"] // slices
+
+
+def test_a_tensor_degree_must_divide_the_heads_as_the_planner_requires(tmp_path):
+    """axes.DIVIDES: the tensor axis splits the heads and d_ff. 40 heads over tensor 16 (a multiple of
+    the 8 KV heads, so the KV check passes) is refused in one line, as the planner never offers it."""
+    model = {"name": "h40", "architecture": "llama", "n_layers": 2, "d_model": 5120, "d_ff": 13824,
+             "n_heads": 40, "n_kv_heads": 8, "head_dim": 128, "vocab": 32000, "tie_embeddings": False,
+             "source": "test"}
+    path = tmp_path / "configs.yaml"
+    path.write_text(yaml.safe_dump({"runs": [{
+        "name": "t16", "source": "test", "model": model, "chip": "gb200-nvl72", "chips": 16,
+        "mesh": {"tensor": {"size": 16, "link": "ici"}}, "batch": 4, "seq": 4096}]}))
+    done = _cli("predict", str(path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "(t16): key 'mesh.tensor.size' (16) must divide the model's 40 heads" in done.stderr

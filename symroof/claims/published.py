@@ -32,7 +32,7 @@ from pathlib import Path
 import sympy as sp
 
 from ..errors import CardError
-from ..parallel.axes import BATCH_AXES, ORDER, kv_problem
+from ..parallel.axes import BATCH_AXES, ORDER
 
 # How a source counts "model FLOPs" (the MFU numerator). The time bound never depends on it.
 #   convention    what is counted per step
@@ -167,8 +167,8 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
                    prediction: bool = False) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
-    from .run_checks import (_attention_kernel, _check_pod, _check_throughput, _measured, _overlap, _recompute,
-                             _resolve, _schedule)
+    from .run_checks import (_attention_kernel, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
+                             _recompute, _resolve, _schedule)
 
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
@@ -228,8 +228,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         raise CardError(f"{where}: key 'batch' ({ints['batch']}) must divide by the batch axes' {replicas}")
     if "seq" in mesh and ints["seq"] % int(mesh["seq"].size):
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
-    if "tensor" in mesh and kv_problem(model, int(mesh["tensor"].size)):
-        raise CardError(f"{where}: key 'mesh.tensor.size': {kv_problem(model, int(mesh['tensor'].size))}")
+    _check_tensor(model, mesh, where)
     if "expert" in mesh and model.n_experts < 2:
         raise CardError(f"{where}: key 'mesh.expert': a dense model has no expert axis")
     if "expert" in mesh and model.n_experts % int(mesh["expert"].size):

@@ -42,6 +42,23 @@ def _check_pod(mesh: dict, spans: dict, chip, where: str) -> None:
 _THROUGHPUT_TOLERANCE = 0.02
 
 
+def _check_tensor(model, mesh: dict, where: str) -> None:
+    """A tensor degree must divide what the tensor axis splits (axes.DIVIDES: heads, d_ff) and divide
+    the KV heads or be a multiple of them (replicated, axes.kv_problem), as the planner requires."""
+    from ..parallel.axes import DIVIDES, kv_problem, split_sizes
+
+    if "tensor" not in mesh:
+        return
+    y = int(mesh["tensor"].size)
+    if kv_problem(model, y):
+        raise CardError(f"{where}: key 'mesh.tensor.size': {kv_problem(model, y)}")
+    sizes = split_sizes(model, 1, 1)
+    for what in DIVIDES["tensor"]:
+        if what != "kv_heads" and sizes[what] and sizes[what] % y:
+            raise CardError(f"{where}: key 'mesh.tensor.size' ({y}) must divide the model's {sizes[what]} "
+                            f"{what.replace('_', ' ')}")
+
+
 def _check_throughput(run, where: str) -> None:
     """The published throughputs, where given, against the measured MFU (under the run's peak and
     FLOP convention)."""

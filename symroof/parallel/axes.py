@@ -41,6 +41,12 @@ ORDER = tuple(row[0] for row in AXES)
 BATCH_AXES = tuple(row[0] for row in AXES if "sequences" in row[3])
 DIVIDES = {row[0]: row[3] for row in AXES}
 
+
+def split_sizes(card, sequences: int, tokens: int) -> dict:
+    """The integers DIVIDES names, for a model card, a batch of sequences and a sequence length."""
+    return {"sequences": sequences, "tokens": tokens, "layers": card.n_layers, "experts": card.n_experts,
+            "heads": card.n_heads, "d_ff": card.d_ff, "kv_heads": card.n_kv_heads}
+
 # KV heads on the tensor axis: a degree above K replicates each KV head on degree/K chips (each
 # chip computes and stores its group's K/V projection), as Megatron-LM does for GQA; the degree
 # must then be a multiple of K. The planner evaluates the graph with K_eff = max(K, degree).

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..parallel import topology as meshlib
-from ..parallel.axes import BATCH_AXES, DIVIDES, kv_problem
+from ..parallel.axes import BATCH_AXES, DIVIDES, kv_problem, split_sizes
 
 MICROBATCHES_PER_STAGE = 8       # pipeline microbatches tried: stages .. this × stages
 # Meshes on fewer than this fraction of the chips are not tried: a power of two always lies
@@ -66,11 +66,10 @@ def padded(batch: int, seq: int, degrees: dict) -> tuple[int, int]:
 def allowed_degrees(axis: str, card, batch: int, seq: int, pad_chips: int | None = None) -> list[int]:
     """Degrees an axis may take for this model and batch: the divisors of what it splits (with
     ``pad_chips``, a batch or sequence axis may also take divisors of the chips: padding)."""
-    sizes = {"sequences": batch, "tokens": seq, "layers": card.n_layers, "experts": card.n_experts,
-             "heads": card.n_heads, "d_ff": card.d_ff}
+    sizes = split_sizes(card, batch, seq)
     common = 0
     for what in DIVIDES[axis]:
-        if what in sizes:
+        if what != "kv_heads":          # below: divided or replicated
             common = math.gcd(common, sizes[what])
     out = _divisors(common)
     if pad_chips and DIVIDES[axis] in (("sequences",), ("tokens",)):
