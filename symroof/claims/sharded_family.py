@@ -164,9 +164,11 @@ def replicated(run, nums: dict) -> dict:
     them (parallel/axes.KV_REPLICATION: each chip computes and holds its group's K/V projection);
     ``nums`` itself where the tensor degree is within the heads."""
     from ..core.symbols import K
+    from ..parallel.axes import kv_heads_replicated
 
-    tensor = int(run.mesh["tensor"].size) if "tensor" in run.mesh else 1
-    return {**nums, K: sp.Integer(tensor)} if K in nums and tensor > nums[K] else nums
+    if "tensor" not in run.mesh or K not in nums or run.mesh["tensor"].size <= nums[K]:
+        return nums
+    return {**nums, K: kv_heads_replicated(nums[K], run.mesh["tensor"].size).doit()}
 
 
 def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):

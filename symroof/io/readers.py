@@ -142,14 +142,19 @@ def _check(node, path) -> None:
 def _check_digits(node, path, what: str) -> None:
     """An integer longer than Python converts (``sys.get_int_max_str_digits``), refused with its line
     and key before construction fails on it without naming either."""
-    import sys
-
     import yaml
 
-    most = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    most = _max_digits()
     if most and type(node) is yaml.ScalarNode and node.tag.endswith(":int") and len(node.value) > most:
         raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is an integer of {len(node.value)} "
                         f"digits; at most {most}")
+
+
+def _max_digits() -> int:
+    """The longest integer Python converts from text (0: no limit, before Python 3.11)."""
+    import sys
+
+    return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
 
 
 def _unique_json_object(pairs: list, where: str) -> dict:
@@ -181,9 +186,8 @@ def read_json(path: Path) -> object:
 def _long_number(path: Path) -> str | None:
     """Where a JSON file's overlong integer is: its line and the key before it, if one is found."""
     import re
-    import sys
 
-    most = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    most = _max_digits()
     text = path.read_text() if most else ""
     found = re.search(r'(?:"([^"\n]{0,200})"\s*:\s*)?-?(\d{%d,})' % (most + 1), text) if most else None
     if found is None:

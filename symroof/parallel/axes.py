@@ -47,6 +47,7 @@ def split_sizes(card, sequences: int, tokens: int) -> dict:
     return {"sequences": sequences, "tokens": tokens, "layers": card.n_layers, "experts": card.n_experts,
             "heads": card.n_heads, "d_ff": card.d_ff, "kv_heads": card.n_kv_heads}
 
+
 # KV heads on the tensor axis: a degree above K replicates each KV head on degree/K chips (each
 # chip computes and stores its group's K/V projection), as Megatron-LM does for GQA; the degree
 # must then be a multiple of K. The planner evaluates the graph with K_eff = max(K, degree).
