@@ -16,8 +16,9 @@ At most two numbers per chip card, fitted on the runs marked ``split: fit`` only
 
 The objective is the squared log error of the step time (measured step time, or the one the
 measured MFU implies under the source's convention). A second number is fitted only where the fit
-rows can see it, else it keeps its ideal value: ``t_dcn`` when at least three fit runs have exposed
-scale-out collectives (else 0), ``eta_mem`` when the fit runs are of at least three models (else 1;
+rows can see it, else it keeps its ideal value: ``t_dcn`` when a fit run has exposed scale-out
+collectives beside one that has none, which pins eta_mm (so one multi-slice row measures it), or
+three that all have them (else 0), ``eta_mem`` when the fit runs are of at least three models (else 1;
 the memory-bound share is a property of a model's shapes, so runs of one or two models cannot tell
 it from eta_mm). A number the rows cannot see would be fitted to noise.
 Neither number ever enters the ceiling.
@@ -231,7 +232,10 @@ def _fit(results) -> dict:
         return {"eta_mm": eta_mm, "t_dcn": t_dcn, "eta_mem": eta_mem,
                 "fitted": ("eta_mm", "eta_mem") if free_mem else ("eta_mm",)}
     eta_mm, t_dcn = 1.0, 0.0
-    free_dcn = sum(r.parts.dcn_steps > 0 for r in results) >= 3    # else the data cannot measure it
+    # the rows measure t_dcn when a run that pays no DCN step pins eta_mm and one that pays them shows
+    # the rest, or when three runs that all pay them can tell the two apart
+    crossing = sum(r.parts.dcn_steps > 0 for r in results)
+    free_dcn = 0 < crossing < len(results) or crossing >= 3
     for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
         eta_mm = _minimise(lambda x: _loss(rows, x, t_dcn), *BOUNDS["eta_mm"])
         if free_dcn:
