@@ -124,22 +124,6 @@ def test_calibrate_step_parts_is_the_symbolic_parts():
     assert repr(got) == repr(want)
 
 
-def test_the_fits_loss_along_t_dcn_is_the_loss_bit_for_bit():
-    """calibrate's loss along t_dcn (Parts.line: compute and waits kept, the t_dcn term added) gives
-    the same floats as Parts.step for every t, on the runs with scale-out steps."""
-    rows = []
-    for run in RUNS:
-        if any(a.link == "dcn" for a in run.mesh.values()):
-            nums = values(run)
-            rows.append((calibrate.step_parts(run, nums), 1e-3 * (1 + len(rows))))
-    assert len(rows) >= 3
-    for eta in (0.05, 0.6180339887, 1.0):
-        for eta_mem in (1.0, 0.37):
-            along = calibrate._loss_in_t_dcn(rows, eta, eta_mem)
-            for t in (0.0, 3.7e-6, 2.5e-4, 1e-3):
-                assert along(t) == calibrate._loss(rows, eta, t, eta_mem), (eta, eta_mem, t)
-
-
 def test_where_the_numeric_path_refuses_validate_takes_the_symbolic_one_to_the_same_numbers(monkeypatch):
     """A run whose numbers the numeric path will not take (NotExact) is predicted by SymPy's path:
     the same ceilings, terms and step-model parts."""

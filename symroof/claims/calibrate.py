@@ -16,9 +16,10 @@ At most two numbers per chip card, fitted on the runs marked ``split: fit`` only
 
 The objective is the squared log error of the step time (measured step time, or the one the
 measured MFU implies under the source's convention). A second number is fitted only where the fit
-rows can see it, else it keeps its ideal value: ``t_dcn`` when a fit run has exposed scale-out
-collectives beside one that has none, which pins eta_mm (so one multi-slice row measures it), or
-three that all have them (else 0), ``eta_mem`` when the fit runs are of at least three models (else 1;
+rows can see it, else it keeps its ideal value: ``t_dcn`` when a fit run pays DCN ring steps (the
+step model's ``dcn_steps``) and there are at least two fit runs (else 0; with one multi-slice row
+beside single-slice ones, which pin eta_mm, t_dcn takes up that row's whole residual, so the
+check rows are what tell whether it holds), ``eta_mem`` when the fit runs are of at least three models (else 1;
 the memory-bound share is a property of a model's shapes, so runs of one or two models cannot tell
 it from eta_mm). A number the rows cannot see would be fitted to noise.
 Neither number ever enters the ceiling.
@@ -140,13 +141,6 @@ def _loss(rows, eta_mm, t_dcn, eta_mem=1.0) -> float:
     return sum(math.log(parts.step(eta_mm, 1.0, t_dcn, eta_mem) / target) ** 2 for parts, target in rows)
 
 
-def _loss_in_t_dcn(rows, eta_mm, eta_mem=1.0):
-    """``_loss(rows, eta_mm, t, eta_mem)`` as a function of ``t`` alone, each step along the line
-    ``Parts.line`` gives (the same float operations as ``Parts.step``)."""
-    lines = [(parts.line(eta_mm, 1.0, eta_mem), target) for parts, target in rows]
-    return lambda t: sum(math.log(((c + (e + d * t)) + o) / target) ** 2 for (c, e, d, o), target in lines)
-
-
 def _minimise(f, lo: float, hi: float, tol: float = 1e-9) -> float:
     """Minimise a unimodal ``f`` on [lo, hi] to within ``tol`` (relative) by Brent's method
     (Brent 1973, "Algorithms for Minimization without Derivatives", ch. 5): a parabola through
@@ -231,17 +225,13 @@ def _fit(results) -> dict:
         eta_mm = best_mm(eta_mem)
         return {"eta_mm": eta_mm, "t_dcn": t_dcn, "eta_mem": eta_mem,
                 "fitted": ("eta_mm", "eta_mem") if free_mem else ("eta_mm",)}
-    eta_mm, t_dcn = 1.0, 0.0
-    # the rows measure t_dcn when a run that pays no DCN step pins eta_mm and one that pays them shows
-    # the rest, or when three runs that all pay them can tell the two apart
-    crossing = sum(r.parts.dcn_steps > 0 for r in results)
-    free_dcn = 0 < crossing < len(results) or crossing >= 3
-    for _ in range(6 if free_dcn else 1):        # coordinate descent; the loss is convex in each along the line
-        eta_mm = _minimise(lambda x: _loss(rows, x, t_dcn), *BOUNDS["eta_mm"])
-        if free_dcn:
-            t_dcn, before = _minimise(_loss_in_t_dcn(rows, eta_mm), *BOUNDS["t_dcn"]), t_dcn
-            if t_dcn == before:         # a fixed point: every later round would give these again
-                break
+    # t_dcn is seen by the runs that pay DCN ring steps; with at least two runs, eta_mm and t_dcn are
+    # two numbers for as many rows or more (one such row with the rest single-slice: that row's residual)
+    free_dcn = any(r.parts.dcn_steps > 0 for r in results) and len(results) > 1
+    best_mm = lambda t: _minimise(lambda x: _loss(rows, x, t), *BOUNDS["eta_mm"])   # noqa: E731
+    # the two trade against each other: minimise the loss at each t_dcn's best eta_mm
+    t_dcn = _minimise(lambda t: _loss(rows, best_mm(t), t), *BOUNDS["t_dcn"]) if free_dcn else 0.0
+    eta_mm = best_mm(t_dcn)
     return {"eta_mm": eta_mm, "t_dcn": t_dcn, "eta_mem": 1.0,
             "fitted": ("eta_mm", "t_dcn") if free_dcn else ("eta_mm",)}
 

@@ -154,12 +154,6 @@ class Parts:
         return (self.compute(eta_mm, eta_mem) + self.exposed(eta_mm, eta_comm, t_dcn, eta_mem)
                 + self.optimizer / eta_mem)
 
-    def line(self, eta_mm: float = 1.0, eta_comm: float = 1.0, eta_mem: float = 1.0) -> tuple:
-        """``(c, e, d, o)`` with ``step(eta_mm, eta_comm, t, eta_mem) == (c + (e + d * t)) + o`` for
-        every ``t`` (the very float operations of ``step``): a fit along t_dcn evaluates only that."""
-        return (self.compute(eta_mm, eta_mem), self._waits_at(eta_mm, eta_comm, eta_mem), self.dcn_steps,
-                self.optimizer / eta_mem)
-
     def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> dict:
         compute = self.compute(eta_mm, eta_mem)
         latency = self.latency + self.dcn_steps * t_dcn

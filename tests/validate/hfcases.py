@@ -40,6 +40,21 @@ EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3")
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 
 
+def flop_counter_torch():
+    """torch, where it is the version whose FlopCounterMode op table the FLOP checks are written
+    against (the 'validate' extra pins torch==2.13.0), with transformers; else the calling module is
+    skipped with the reason."""
+    import pytest
+
+    torch = pytest.importorskip("torch",
+                                reason="torch not installed: install the 'validate' extra (pip install .[validate])")
+    pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
+    if not torch.__version__.startswith("2.13."):
+        pytest.skip(f"FlopCounterMode's op table is pinned by the 'validate' extra (torch==2.13.0); found "
+                    f"{torch.__version__}", allow_module_level=True)
+    return torch
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 

@@ -1,20 +1,23 @@
-"""Recompute FLOPs against PyTorch: transformers' gradient checkpointing under ``FlopCounterMode``.
+"""Recompute FLOPs against PyTorch: transformers' activation checkpointing under ``FlopCounterMode``.
 
 transformers checkpoints each decoder layer with ``torch.utils.checkpoint``. The two kinds replay
-different work, and symroof's two block policies must count each exactly:
+different work:
 
 - reentrant (``use_reentrant=True``; Megatron-LM's own checkpoint works the same way) calls the
   layer again, so the backward replays its whole forward: ``recompute: full``;
 - non-reentrant (``use_reentrant=False``, the kind llm-foundry's FSDP runs) stops the replay as
-  soon as every tensor the backward reads has been made again (torch 2.1's checkpoint.py:
-  ``_enable_checkpoint_early_stop = True``; the docs' ``set_checkpoint_early_stop``). The ops
-  after the last saved tensor are never replayed. In a LLaMA layer that is the MLP's down
-  projection, whose output only the residual add reads, and the add's backward reads nothing.
-  That is the empty named list, ``recompute: []``: keep the layer's input and replay what
-  remakes the tensors the backward reads.
+  soon as every tensor the forward saved has been made again, in program order (early stop: on
+  by default since torch 2.1, whose checkpoint.py sets ``_enable_checkpoint_early_stop = True``;
+  a ``checkpoint`` argument, ``early_stop=True``, in the torch these tests pin). In a sequential
+  layer whose last op that saves anything is the MLP's second matrix, that matrix is not
+  replayed: its output only the residual add reads, and the add's backward reads nothing. That is
+  the empty named list, ``recompute: []``: keep the layer's input and replay what remakes the
+  tensors the backward reads (as JAX's rematerialisation does, in any order).
 
-The replayed FLOPs are the checkpointed run's total minus the same step without checkpointing;
-symroof's ``flops_recompute`` must equal them exactly.
+The replayed FLOPs are the checkpointed step's total minus the same step without checkpointing.
+Where the program order and the backward's reads part, the two differ, and the test pins how: with
+a parallel residual (GPT-NeoX: the attention and the MLP both read the layer input) PyTorch also
+replays the attention's output projection, run before the MLP, which ``[]`` leaves out.
 """
 
 from __future__ import annotations
@@ -23,22 +26,19 @@ import random
 
 import pytest
 
-torch = pytest.importorskip("torch",
-                            reason="torch not installed: install the 'validate' extra (pip install .[validate])")
-transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
-
-from hfcases import case_id, hf_config, random_configs  # noqa: E402
-from symroof.io.bind import count  # noqa: E402
-from symroof.io.hf import model_from_hf_config  # noqa: E402
-from symroof.io.run import RunSettings  # noqa: E402
+from hfcases import case_id, flop_counter_torch, hf_config, new_config, random_configs
+from symroof.io.bind import count
+from symroof.io.hf import model_from_hf_config
+from symroof.io.run import RunSettings
 
 pytestmark = pytest.mark.validate
+torch = flop_counter_torch()
 
-if not torch.__version__.startswith("2.13."):
-    pytest.skip(f"FlopCounterMode's op table is pinned by the 'validate' extra (torch==2.13.0); found "
-                f"{torch.__version__}", allow_module_level=True)
-
-CONFIGS = random_configs(seed=20261129, count=6, small=True, archs=("llama", "mistral", "qwen2", "qwen3"))
+# LLaMA-style layers and GPT-2's (MPT's layout: LayerNorm, biases, GELU, one MLP matrix each way),
+# the latter without dropout, as MPT runs (resid_pdrop and attn_pdrop 0)
+NO_DROPOUT = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+CONFIGS = [*random_configs(seed=20261129, count=6, small=True, archs=("llama", "mistral", "qwen2", "qwen3")),
+           *({**raw, **NO_DROPOUT} for raw in random_configs(seed=29, count=3, small=True, archs=("gpt2",)))]
 _SHAPES = random.Random(11)
 CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(2, 10)) for raw in CONFIGS]
 
@@ -59,17 +59,39 @@ def total_flops(raw: dict, batch: int, seq: int, reentrant: bool | None) -> int:
     return counter.get_total_flops()
 
 
+def _ours(raw: dict, batch: int, seq: int, policy=None):
+    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    run = RunSettings(recompute=policy) if policy is not None else None
+    return count(card, batch=batch, seq=seq, attention="full", run=run)
+
+
+def _forward(ours, suffix: str) -> int:
+    return sum(v["forward"] for name, v in ours.flops_by_module.items() if name.endswith(suffix))
+
+
 @pytest.mark.parametrize("raw, batch, seq", CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in CASES])
 def test_replayed_flops_match_torch_checkpoint(raw, batch, seq):
-    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
     plain = total_flops(raw, batch, seq, None)
+    replays = {}
     for reentrant, policy in ((True, "full"), (False, ())):
-        ours = count(card, batch=batch, seq=seq, attention="full", run=RunSettings(recompute=policy))
+        ours = _ours(raw, batch, seq, policy)
         assert ours.flops_forward + ours.flops_backward == plain
-        theirs = total_flops(raw, batch, seq, reentrant) - plain
-        assert theirs > 0
-        assert ours.flops_recompute == theirs, (reentrant, policy)
-    # the two differ by the down projection's forward, in every layer
-    down = sum(v["forward"] for name, v in count(card, batch=batch, seq=seq, attention="full")
-               .flops_by_module.items() if name.endswith("mlp/down"))
-    assert total_flops(raw, batch, seq, True) - total_flops(raw, batch, seq, False) == down
+        replays[reentrant] = total_flops(raw, batch, seq, reentrant) - plain
+        assert replays[reentrant] > 0
+        assert ours.flops_recompute == replays[reentrant], (reentrant, policy)
+    # the two kinds differ by the MLP's second matrix's forward, in every layer
+    assert replays[True] - replays[False] == _forward(_ours(raw, batch, seq), "mlp/down")
+
+
+PARALLEL = [{**raw, "use_parallel_residual": True, "hidden_dropout": 0.0, "attention_dropout": 0.0}
+            for raw in (new_config(random.Random(seed), "gpt_neox", True) for seed in (3, 4))]
+
+
+@pytest.mark.parametrize("raw", PARALLEL, ids=[case_id(r) for r in PARALLEL])
+def test_a_parallel_residual_replays_the_output_projection_too(raw):
+    """GPT-NeoX with a parallel residual: the reentrant replay is still ``full``, but the
+    non-reentrant one is ``[]`` plus each layer's attention output projection (program order)."""
+    plain = total_flops(raw, 2, 6, None)
+    assert _ours(raw, 2, 6, "full").flops_recompute == total_flops(raw, 2, 6, True) - plain
+    dce = _ours(raw, 2, 6, ())
+    assert total_flops(raw, 2, 6, False) - plain == dce.flops_recompute + _forward(dce, "attn/o")

@@ -30,19 +30,12 @@ import re
 
 import pytest
 
-torch = pytest.importorskip("torch",
-                            reason="torch not installed: install the 'validate' extra (pip install .[validate])")
-transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
-
-from hfcases import case_id, hf_config, random_configs  # noqa: E402
-from symroof.io.hf import model_from_hf_config  # noqa: E402
-from symroof.io.bind import count  # noqa: E402
+from hfcases import case_id, flop_counter_torch, hf_config, random_configs
+from symroof.io.hf import model_from_hf_config
+from symroof.io.bind import count
 
 pytestmark = pytest.mark.validate
-
-if not torch.__version__.startswith("2.13."):
-    pytest.skip(f"FlopCounterMode's op table is pinned by the 'validate' extra (torch==2.13.0); found "
-                f"{torch.__version__}", allow_module_level=True)
+torch = flop_counter_torch()
 
 CONFIGS = random_configs(seed=20260406, count=24, small=True)
 _SHAPES = random.Random(7)
