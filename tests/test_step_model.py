@@ -574,19 +574,24 @@ def test_h100_calibration_carries_across_frameworks(preds):
         assert abs(p.predicted_mfu - p.measured_mfu) <= 0.03, p.name
 
 
-def test_a100_fitted_on_the_megatron_papers_alone_meets_every_target(results):
-    """The A100 rows of Narayanan et al. 2021 and Korthikanti et al. 2022 (one software stack,
-    Megatron-LM, 25 rows) calibrated on their own fit rows, without MosaicML's: on their 13 check
-    rows the MFU error is 1.9 points at the median and 5.2 at most, the step time 2.9 and 9.9 %
-    off, against the constant guess's 4.4 and 9.1 points."""
-    papers = [r for r in results if r.run.chip.name == "a100-sxm"
-              and r.run.name.startswith(("narayanan-", "megatron-"))]
-    assert len(papers) == 25
-    preds = calibrate.predictions(papers, calibrate.calibrations(papers))
-    s = calibrate.summary(preds)["a100-sxm"]
+@pytest.mark.parametrize("chip, sources, rows, checks", [
+    # Narayanan et al. 2021 and Korthikanti et al. 2022 on A100s: 1.9 / 5.2 pt (the constant 4.4 / 9.1),
+    # step times 2.9 / 9.9 %
+    ("a100-sxm", ("narayanan-", "megatron-"), 25, 13),
+    # NVIDIA's NeMo recipes, the Megatron-LM README's table and Meta's Llama 3 on H100s: 1.3 / 5.3 pt
+    # (the constant 4.2 / 12.4), step times 1.5 / 5.5 %
+    ("h100-sxm", ("dgxc-", "megatron-", "llama3-"), 42, 20),
+])
+def test_fitted_without_mosaicmls_rows_each_gpu_meets_every_target(chip, sources, rows, checks, results):
+    """Each GPU's other software stacks, calibrated on their own fit rows without MosaicML's MPT
+    table (PyTorch FSDP, the rows one eta_mm per chip cannot follow beside them): their check rows
+    meet the issue's MFU and step-time targets and beat the constant guess on the same rows."""
+    mine = [r for r in results if r.run.chip.name == chip and r.run.name.startswith(sources)]
+    assert len(mine) == rows
+    s = calibrate.summary(calibrate.predictions(mine, calibrate.calibrations(mine)))[chip]
     model, constant, step = s["model_mfu_error"], s["baseline_mfu_error"], s["model_step_error"]
-    assert model["n"] == 13 and model["median"] <= 0.03 and model["max"] <= 0.08
-    assert step["median"] <= 0.05 and step["max"] <= 0.10
+    assert model["n"] == checks and model["median"] <= 0.03 and model["max"] <= 0.08
+    assert step["n"] >= 5 and step["median"] <= 0.05 and step["max"] <= 0.10
     assert model["median"] < constant["median"] and model["max"] < constant["max"]
 
 
