@@ -9,7 +9,8 @@ operations), without rebuilding them.
 
 An entry is keyed by everything that changes its expressions: what the caller names (the
 structure's repr, the strategy family, phase, overlap, ...), the symroof version and the size and
-modification time of the source files of the stages that derive expressions (core, parallel, solve, io, search). The full key
+modification time of the source files of the stages that derive expressions or fit numbers to them
+(core, parallel, solve, io, search, claims). The full key
 is stored inside the entry and compared on reading, so a stale or foreign entry is never used:
 it is recomputed and overwritten.
 
