@@ -146,7 +146,9 @@ def _minimise(f, lo: float, hi: float, tol: float = 1e-9) -> float:
     (Brent 1973, "Algorithms for Minimization without Derivatives", ch. 5): a parabola through
     the three best points where it lands well inside the bracket, a golden-section step where it
     does not. About fifteen evaluations on a smooth minimum where golden section takes fifty; the
-    loss is flat to sqrt(machine epsilon) around its minimum, so nothing finer is meaningful."""
+    loss is flat to sqrt(machine epsilon) around its minimum, so nothing finer is meaningful.
+    Brent never evaluates the ends: a minimum at one (t_dcn 0 where no latency shows) is that end,
+    not a point a hair inside it."""
     golden = (3 - math.sqrt(5)) / 2
     a, b = lo, hi
     x = w = v = a + golden * (b - a)
@@ -183,7 +185,8 @@ def _minimise(f, lo: float, hi: float, tol: float = 1e-9) -> float:
                 v, w, fv, fw = w, u, fw, fu
             elif fu <= fv or v in (x, w):
                 v, fv = u, fu
-    return x
+    f_end, end = min((f(lo), lo), (f(hi), hi))
+    return end if f_end <= fx else x
 
 
 def fit(results) -> dict:

@@ -120,8 +120,8 @@ class Parts:
         return self._waits_at(eta_mm, eta_comm, eta_mem) + self.dcn_steps * t_dcn
 
     def _waits_at(self, eta_mm: float, eta_comm: float, eta_mem: float = 1.0) -> float:
-        """``exposed`` but for its t_dcn term. The same float operations in the same order for every
-        argument; each sum kept for the arguments it depends on, so a fit's repeated calls skip them."""
+        """``exposed`` but for its t_dcn term; each sum kept for the arguments it depends on, so a
+        fit's repeated calls skip them."""
         key = (eta_mm, eta_comm, eta_mem)
         out = self._exposed.get(key)
         if out is None:

@@ -15,9 +15,11 @@ different work:
   tensors the backward reads (as JAX's rematerialisation does, in any order).
 
 The replayed FLOPs are the checkpointed step's total minus the same step without checkpointing.
-Where the program order and the backward's reads part, the two differ, and the test pins how: with
+Where the program order and the backward's reads part, the two differ, and the tests pin how: with
 a parallel residual (GPT-NeoX: the attention and the MLP both read the layer input) PyTorch also
-replays the attention's output projection, run before the MLP, which ``[]`` leaves out.
+replays the attention's output projection, run before the MLP, which ``[]`` leaves out; with
+dropout after the MLP (GPT-2's default ``resid_pdrop``), whose mask is saved last, it replays the
+whole layer, as ``full`` does.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from symroof.io.run import RunSettings
 pytestmark = pytest.mark.validate
 torch = flop_counter_torch()
 
-# LLaMA-style layers and GPT-2's (MPT's layout: LayerNorm, biases, GELU, one MLP matrix each way),
-# the latter without dropout, as MPT runs (resid_pdrop and attn_pdrop 0)
+# LLaMA-style layers and GPT-2's (MPT's layout: LayerNorm, GELU, one MLP matrix each way), the latter
+# without dropout, as MPT runs (resid_pdrop and attn_pdrop 0)
 NO_DROPOUT = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
 CONFIGS = [*random_configs(seed=20261129, count=6, small=True, archs=("llama", "mistral", "qwen2", "qwen3")),
            *({**raw, **NO_DROPOUT} for raw in random_configs(seed=29, count=3, small=True, archs=("gpt2",)))]
@@ -95,3 +97,18 @@ def test_a_parallel_residual_replays_the_output_projection_too(raw):
     assert _ours(raw, 2, 6, "full").flops_recompute == total_flops(raw, 2, 6, True) - plain
     dce = _ours(raw, 2, 6, ())
     assert total_flops(raw, 2, 6, False) - plain == dce.flops_recompute + _forward(dce, "attn/o")
+
+
+DROPOUT = [{**raw, "resid_pdrop": 0.1, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+           for raw in random_configs(seed=31, count=2, small=True, archs=("gpt2",))]
+
+
+@pytest.mark.parametrize("raw", DROPOUT, ids=[case_id(r) for r in DROPOUT])
+def test_dropout_after_the_mlp_makes_the_non_reentrant_replay_whole(raw):
+    """GPT-2 with dropout on the residual branches: the mask after the MLP's second matrix is the
+    last tensor the forward saves, so PyTorch's non-reentrant replay runs the whole layer, as the
+    reentrant one does: ``full``'s count, not ``[]``'s."""
+    plain = total_flops(raw, 2, 6, None)
+    full = _ours(raw, 2, 6, "full").flops_recompute
+    assert total_flops(raw, 2, 6, False) - plain == full == total_flops(raw, 2, 6, True) - plain
+    assert _ours(raw, 2, 6, ()).flops_recompute < full
