@@ -219,24 +219,19 @@ def _intact(found) -> bool:
 def _fit(results) -> dict:
     rows = [(r.parts, target_step(r)[0]) for r in results]
     stated = results[0].run.chip.dcn_step_latency_s
-    if stated is not None:              # the card states t_dcn: the second number is eta_mem
-        t_dcn, eta_mem = float(stated), 1.0
-        free_mem = len({r.run.model.name for r in results}) >= MEM_MODELS
-        best_mm = lambda m: _minimise(lambda x: _loss(rows, x, t_dcn, m), *BOUNDS["eta_mm"])   # noqa: E731
-        if free_mem:    # the two trade against each other: minimise the loss at each eta_mem's best eta_mm
-            eta_mem = _minimise(lambda m: _loss(rows, best_mm(m), t_dcn, m), *BOUNDS["eta_mem"])
-        eta_mm = best_mm(eta_mem)
-        return {"eta_mm": eta_mm, "t_dcn": t_dcn, "eta_mem": eta_mem,
-                "fitted": ("eta_mm", "eta_mem") if free_mem else ("eta_mm",)}
-    # t_dcn is seen by the runs that pay DCN ring steps; with at least two runs, eta_mm and t_dcn are
-    # two numbers for as many rows or more (one such row with the rest single-slice: that row's residual)
-    free_dcn = any(r.parts.dcn_steps > 0 for r in results) and len(results) > 1
-    best_mm = lambda t: _minimise(lambda x: _loss(rows, x, t), *BOUNDS["eta_mm"])   # noqa: E731
-    # the two trade against each other: minimise the loss at each t_dcn's best eta_mm
-    t_dcn = _minimise(lambda t: _loss(rows, best_mm(t), t), *BOUNDS["t_dcn"]) if free_dcn else 0.0
-    eta_mm = best_mm(t_dcn)
-    return {"eta_mm": eta_mm, "t_dcn": t_dcn, "eta_mem": 1.0,
-            "fitted": ("eta_mm", "t_dcn") if free_dcn else ("eta_mm",)}
+    numbers = {"t_dcn": 0.0 if stated is None else float(stated), "eta_mem": 1.0}
+    if stated is not None:      # the card states t_dcn: the second number is eta_mem, seen across models
+        second = "eta_mem" if len({r.run.model.name for r in results}) >= MEM_MODELS else None
+    else:                       # t_dcn, seen by runs that pay DCN ring steps; with at least two runs
+        # it and eta_mm are two numbers for as many rows or more (one such row beside single-slice
+        # ones: that row's residual)
+        second = "t_dcn" if any(r.parts.dcn_steps > 0 for r in results) and len(results) > 1 else None
+    loss = lambda x, v: _loss(rows, x, **{**numbers, **({second: v} if second else {})})   # noqa: E731
+    best_mm = lambda v: _minimise(lambda x: loss(x, v), *BOUNDS["eta_mm"])                  # noqa: E731
+    if second:      # the two trade against each other: minimise the loss at each value's best eta_mm
+        numbers[second] = _minimise(lambda v: loss(best_mm(v), v), *BOUNDS[second])
+    eta_mm = best_mm(numbers[second] if second else None)
+    return {"eta_mm": eta_mm, **numbers, "fitted": ("eta_mm", second) if second else ("eta_mm",)}
 
 
 def calibrations(results) -> dict[str, Calibration]:
