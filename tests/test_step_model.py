@@ -816,7 +816,7 @@ def test_the_compute_time_is_each_matmuls_longer_of_hbm_and_flops_over_eta(resul
     """``Parts.compute`` sorts the matmuls by flop/hbm once and bisects per eta_mm; it must equal
     the definition, sum of max(hbm, flop / eta_mm), at any eta_mm (ties included)."""
     for r in results[::17]:
-        parts = replace(r.parts, _busy={}, _roof=None)
+        parts = replace(r.parts, _roof=None)
         ratios = sorted({flop / hbm for flop, hbm in parts.matmul if hbm > 0})
         for eta in [0.05, 0.3, 0.5661, 0.9, 1.0] + ratios[:3]:
             want = (sum(max(hbm, flop / eta) for flop, hbm in parts.matmul) + parts.memory) * (1 + parts.bubble)

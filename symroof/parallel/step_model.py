@@ -98,47 +98,45 @@ class Parts:
     critical_overlap: float
     paired: dict = field(default_factory=dict)   # link -> [(collective s, its matmul's s)]: collective matmul
 
-    _busy: dict = field(default_factory=dict, repr=False)   # eta_mm -> busy seconds (a fit asks often)
     _waits: dict = field(default_factory=dict, repr=False)  # eta_comm -> the sums no eta_mm changes
-    _exposed: dict = field(default_factory=dict, repr=False)   # (eta_mm, eta_comm) -> exposed but for t_dcn
-    _roof: tuple | None = field(default=None, repr=False)       # the matmuls sorted for compute()
+    _roof: tuple | None = field(default=None, repr=False)       # the matmuls sorted for _at()
 
     def compute(self, eta_mm: float = 1.0, eta_mem: float = 1.0) -> float:
-        busy = self._busy.get((eta_mm, eta_mem))
-        if busy is None:
-            # each matmul takes the longer of its HBM time and flop / eta_mm: the ones whose
-            # flop/hbm ratio is below eta_mm are HBM-bound. Sorted by that ratio once, every
-            # eta_mm a fit tries is a bisection and two prefix sums, not a pass over the matmuls.
-            if self._roof is None:
-                self._roof = _roof(self.matmul)
-            ratios, hbm_below, flop_from = self._roof
-            k = bisect_left(ratios, eta_mm)
-            busy = self._busy[eta_mm, eta_mem] = hbm_below[k] + flop_from[k] / eta_mm + self.memory / eta_mem
-        return busy * (1 + self.bubble)
+        return self._at(eta_mm, 1.0, eta_mem)[0]
 
     def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
-        return self._waits_at(eta_mm, eta_comm, eta_mem) + self.dcn_steps * t_dcn
+        return self._at(eta_mm, eta_comm, eta_mem)[1] + self.dcn_steps * t_dcn
 
-    def _waits_at(self, eta_mm: float, eta_comm: float, eta_mem: float = 1.0) -> float:
-        """``exposed`` but for its t_dcn term; each sum kept for the arguments it depends on, so a
-        fit's repeated calls skip them."""
-        key = (eta_mm, eta_comm, eta_mem)
-        out = self._exposed.get(key)
-        if out is None:
-            if eta_comm not in self._waits:
-                self._waits[eta_comm] = self._fixed(eta_comm)
-            critical, tail, background, hideable = self._waits[eta_comm]
-            hide = self.compute(eta_mm, eta_mem)
-            out = critical
-            # collective matmul: the transfer is cut into steps that run under the matmul's own steps, so
-            # only what the matmul cannot cover waits (ideal limit: critical_overlap = 1, nothing waits)
+    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
+        compute, waits = self._at(eta_mm, eta_comm, eta_mem)
+        return compute + (waits + self.dcn_steps * t_dcn) + self.optimizer / eta_mem
+
+    def _at(self, eta_mm: float, eta_comm: float, eta_mem: float) -> tuple[float, float]:
+        """``(compute, exposed but for its t_dcn term)``. A fit calls this tens of thousands of
+        times, each at a new eta_mm: the matmuls are sorted by their flop/hbm ratio once, and the
+        sums that only eta_comm changes are kept per eta_comm, so each call is a bisection and a few
+        additions."""
+        # each matmul takes the longer of its HBM time and flop / eta_mm: the ones whose flop/hbm
+        # ratio is below eta_mm are HBM-bound (the first k, by bisection)
+        if self._roof is None:
+            self._roof = _roof(self.matmul)
+        ratios, hbm_below, flop_from = self._roof
+        k = bisect_left(ratios, eta_mm)
+        compute = (hbm_below[k] + flop_from[k] / eta_mm + self.memory / eta_mem) * (1 + self.bubble)
+        fixed = self._waits.get(eta_comm)
+        if fixed is None:
+            fixed = self._waits[eta_comm] = self._fixed(eta_comm)
+        critical, tail, background, hideable = fixed
+        out = critical
+        # collective matmul: the transfer is cut into steps that run under the matmul's own steps, so
+        # only what the matmul cannot cover waits (ideal limit: critical_overlap = 1, nothing waits)
+        if self.paired:
             out += sum((1 - self.critical_overlap) * max(0.0, c / eta_comm - m / eta_mm)
                        for pairs in self.paired.values() for c, m in pairs)
-            out += tail
-            out += background
-            out += max(0.0, hideable - hide)
-            out = self._exposed[key] = out + self.latency
-        return out
+        out += tail
+        out += background
+        out += max(0.0, hideable - compute)
+        return compute, out + self.latency
 
     def _fixed(self, eta_comm: float) -> tuple:
         """The sums of ``exposed`` that depend on ``eta_comm`` alone."""
@@ -149,10 +147,6 @@ class Parts:
         hideable = sum(self.overlap.get(link, 1.0) * t / eta_comm for link, t in self.background.items())
         background = sum((1 - self.overlap.get(link, 1.0)) * t / eta_comm for link, t in self.background.items())
         return critical, tail, background, hideable
-
-    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
-        return (self.compute(eta_mm, eta_mem) + self.exposed(eta_mm, eta_comm, t_dcn, eta_mem)
-                + self.optimizer / eta_mem)
 
     def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> dict:
         compute = self.compute(eta_mm, eta_mem)
