@@ -306,16 +306,33 @@ def summary(preds: list[Prediction], split: str = "check") -> dict:
     return out
 
 
-def card_block(cal: Calibration, data: str) -> str:
-    """The YAML block ``symroof calibrate`` writes into a chip card."""
+def held_out(stats: dict | None) -> dict | None:
+    """A chip's ``summary`` on its check rows as the card records it (``held_out``): how far the
+    calibrated model was from the runs it was not fitted on, MFU errors as fractions of peak and
+    step-time errors as fractions of the step, rounded as written."""
+    if not stats or not stats["model_mfu_error"]:
+        return None
+    mfu, step = stats["model_mfu_error"], stats["model_step_error"]
+    out = {"runs": mfu["n"], "mfu_error_median": round(mfu["median"], 4), "mfu_error_max": round(mfu["max"], 4)}
+    if step:
+        out.update(step_runs=step["n"], step_error_median=round(step["median"], 4),
+                   step_error_max=round(step["max"], 4))
+    return out
+
+
+def card_block(cal: Calibration, data: str, checked: dict | None = None) -> str:
+    """The YAML block ``symroof calibrate`` writes into a chip card (``checked``: ``held_out``'s
+    record of the check rows, where the data has any)."""
     import textwrap
 
     # a flow list may go on over indented lines: a card stays readable with dozens of fit runs
     lines = textwrap.wrap(", ".join(cal.fit_runs), 96, break_on_hyphens=False, break_long_words=False)
     runs = "\n    ".join(lines)
+    held = "" if not checked else \
+        "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
             f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n  eta_mem: {cal.eta_mem:.4f}\n"
-            f"  data: {data}\n  fit_runs: [{runs}]\n"
+            f"  data: {data}\n  fit_runs: [{runs}]\n{held}"
             f"  note: {_fitted_note(cal)}\n")
 
 
@@ -340,7 +357,9 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
     if not fit_rows:
         raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
     cal = fitted(chip, fit_rows)
-    block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path))
+    checks = predictions([predict(r) for r in runs if r.split == "check"], {chip: cal})
+    block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path),
+                       held_out(summary(checks).get(chip)))
     if write:
         card = Path(runs[0].chip.path)
         text = card.read_text()

@@ -103,7 +103,10 @@ MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
                           "collective_launch_s", "dcn_step_latency_s", "collective_matmul")
 _CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
-_CALIBRATION_OPTIONAL = ("eta_mem",)          # a block written before it existed: 1, the ideal
+_CALIBRATION_OPTIONAL = ("eta_mem", "held_out")   # eta_mem: a block written before it existed: 1, the ideal
+# held_out: how far the calibrated model was from the data's check rows (calibrate.held_out)
+_HELD_OUT_COUNTS, _HELD_OUT_ERRORS = ("runs", "step_runs"), ("mfu_error_median", "mfu_error_max",
+                                                            "step_error_median", "step_error_max")
 
 
 def _calibration(raw, where: str) -> dict:
@@ -123,6 +126,29 @@ def _calibration(raw, where: str) -> dict:
     if not isinstance(raw["fit_runs"], list) or not raw["fit_runs"]:
         raise CardError(f"{where}: key 'calibration.fit_runs' must list the runs the numbers were fitted on")
     out.update(data=str(raw["data"]), fit_runs=tuple(map(str, raw["fit_runs"])), note=str(raw["note"]))
+    if "held_out" in raw:
+        out["held_out"] = _held_out(raw["held_out"], where)
+    return out
+
+
+def _held_out(raw, where: str) -> dict:
+    """The check rows' errors a calibration records: counts, and errors as non-negative fractions."""
+    key = "calibration.held_out"
+    if not isinstance(raw, dict):
+        raise CardError(f"{where}: key '{key}' must be a mapping of {', '.join(_HELD_OUT_COUNTS + _HELD_OUT_ERRORS)}")
+    _check_keys(raw, set(_HELD_OUT_COUNTS + _HELD_OUT_ERRORS), ("runs", "mfu_error_median", "mfu_error_max"),
+                f"{where}: {key}")
+    out = {}
+    for name, value in raw.items():
+        if name in _HELD_OUT_COUNTS:
+            out[name] = _count(value, where, f"{key}.{name}")
+        else:
+            number = parse_number(value, where, f"{key}.{name}")
+            if number < 0:
+                raise CardError(f"{where}: key '{key}.{name}' must be a fraction of at least 0, got {value!r}")
+            out[name] = float(number)
+    if ("step_runs" in out) != ("step_error_median" in out) or ("step_runs" in out) != ("step_error_max" in out):
+        raise CardError(f"{where}: key '{key}' gives step_runs, step_error_median and step_error_max together or none")
     return out
 
 

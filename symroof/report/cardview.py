@@ -104,6 +104,10 @@ def _step_model(chip) -> list:
     if cal:
         rows.append(["calibration", f"eta_mm {float(cal['eta_mm']):.4f}, t_dcn {given(cal['t_dcn'], True)}, "
                      f"eta_mem {float(cal.get('eta_mem', 1)):.4f}", f"fitted on {len(cal['fit_runs'])} runs of {cal['data']}"])
+        if cal.get("held_out"):
+            from .tables import held_out_errors
+
+            rows.append(["held-out error", held_out_errors(cal["held_out"]), "the data's check rows"])
     else:
         rows.append(["calibration", "none", "the ideal limits: eta_mm 1, t_dcn 0, eta_mem 1"])
     return rows

@@ -124,11 +124,29 @@ def forecasts(rows) -> str:
     for (chip, *_), f in seen.items():
         if f.calibrated:
             out.append(f"{chip}: the card's calibration, {_numbers(f.eta_mm, f.t_dcn, f.eta_mem)}, "
-                       f"fitted on {f.fit_runs} published runs (symroof calibrate)")
+                       f"fitted on {f.fit_runs} published runs (symroof calibrate){_held_out(f.held_out)}")
         else:
             out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0, eta_mem 1), "
                        f"faster than any real run; symroof calibrate --data RUNS.yaml --chip {chip} --write fits one")
     return "\n".join(out)
+
+
+def _held_out(held: dict | None) -> str:
+    """How far a card's calibration was from the runs it was not fitted on, where the card records it."""
+    return f"; held out from that fit: {held_out_errors(held)}" if held else ""
+
+
+def held_out_errors(held: dict) -> str:
+    """A calibration's ``held_out`` record in words: median and maximum errors on the check rows."""
+    def runs(n: int) -> str:
+        return f"{n} run" + ("" if n == 1 else "s")
+
+    out = (f"{runs(held['runs'])}, MFU off by {100 * held['mfu_error_median']:.1f} points median, "
+           f"{100 * held['mfu_error_max']:.1f} max")
+    if "step_runs" in held:
+        out += (f"; step time of {runs(held['step_runs'])}, {100 * held['step_error_median']:.1f} % median, "
+                f"{100 * held['step_error_max']:.1f} % max")
+    return out
 
 
 def _numbers(eta_mm: float, t_dcn: float, eta_mem: float) -> str:
@@ -152,7 +170,7 @@ def planned(pred: dict, chip: str) -> str:
     cal = pred.get("calibration")
     if cal and cal["source"] == "card":
         out.append(f"{chip}: the card's calibration, {_numbers(cal['eta_mm'], cal['t_dcn_s'], cal['eta_mem'])}, "
-                   f"fitted on {cal['fit_runs']} published runs; MFU counts {pred['mfu']}")
+                   f"fitted on {cal['fit_runs']} published runs{_held_out(cal.get('held_out'))}; MFU counts {pred['mfu']}")
     elif cal:
         out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0, "
                    f"eta_mem 1), faster than any real run; MFU counts {pred['mfu']}")
