@@ -102,3 +102,13 @@ def test_a_bad_held_out_record_is_a_one_line_error(tmp_path, held, message):
     assert "\n" not in str(err.value) and str(path) in str(err.value)
     done = _cli("cards", str(path))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_data_without_check_rows_records_no_held_out(tmp_path):
+    """Every row a fit row: nothing was held out, so the block says nothing about held-out errors."""
+    raw = yaml.safe_load((ROOT / "derivations/published_runs.yaml").read_text())
+    raw["runs"] = [{**e, "split": "fit"} for e in raw["runs"] if e.get("chip") == "tpu-v4"]
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    block = yaml.safe_load(calibrate.calibrate_chip(str(path), "tpu-v4"))["calibration"]
+    assert "held_out" not in block and len(block["fit_runs"]) == len(raw["runs"])
