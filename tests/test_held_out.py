@@ -87,6 +87,12 @@ def test_a_calibration_without_held_out_still_reads_and_predicts(tmp_path):
     ("{runs: 0, mfu_error_median: 0.01, mfu_error_max: 0.02}", "held_out.runs' must be a positive integer"),
     ("{runs: 3.5, mfu_error_median: 0.01, mfu_error_max: 0.02}", "held_out.runs' must be a positive integer"),
     ("{runs: 3, mfu_error_median: -0.01, mfu_error_max: 0.02}", "held_out.mfu_error_median' must be a fraction"),
+    ("{runs: 3, mfu_error_median: 5e29, mfu_error_max: 6e29}", "mfu_error_median' must be a fraction from 0 to 1"),
+    ("{runs: 3, mfu_error_median: 0.03, mfu_error_max: 0.02}", "mfu_error_median' is above mfu_error_max"),
+    ("{runs: 3, mfu_error_median: 0.01, mfu_error_max: 0.02, step_runs: 4, step_error_median: 0.1,"
+     " step_error_max: 0.2}", "step_runs' is above runs"),
+    ("{runs: 3, mfu_error_median: 0.01, mfu_error_max: 0.02, step_runs: 2, step_error_median: 0.3,"
+     " step_error_max: 0.2}", "step_error_median' is above step_error_max"),
     ("{runs: 3, mfu_error_median: .nan, mfu_error_max: 0.02}", "finite"),
     ("{runs: 3, mfu_error_median: 0.01, mfu_error_max: abc}", "held_out.mfu_error_max' must be a number"),
     ("{runs: 3, mfu_error_median: 0.01, mfu_error_max: 0.02, step_runs: 2}", "together or none"),

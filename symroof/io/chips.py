@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
 from ..errors import CardError
-from .cards import _check_keys, _count, _positive_int, _positive_number, parse_number
+from .cards import MAX_COUNT, _check_keys, _count, _positive_int, _positive_number, parse_number
 
 @dataclass(frozen=True)
 class ChipCard:
@@ -144,11 +144,18 @@ def _held_out(raw, where: str) -> dict:
             out[name] = _count(value, where, f"{key}.{name}")
         else:
             number = parse_number(value, where, f"{key}.{name}")
-            if number < 0:
-                raise CardError(f"{where}: key '{key}.{name}' must be a fraction of at least 0, got {value!r}")
+            # an MFU error is a fraction of peak (at most 1); a step can be off by more than itself
+            top = 1 if name.startswith("mfu") else MAX_COUNT
+            if not 0 <= number <= top:
+                raise CardError(f"{where}: key '{key}.{name}' must be a fraction from 0 to {top}, got {value!r}")
             out[name] = float(number)
     if ("step_runs" in out) != ("step_error_median" in out) or ("step_runs" in out) != ("step_error_max" in out):
         raise CardError(f"{where}: key '{key}' gives step_runs, step_error_median and step_error_max together or none")
+    for what in ("mfu", "step"):
+        if out.get(f"{what}_error_median", 0) > out.get(f"{what}_error_max", 0):
+            raise CardError(f"{where}: key '{key}.{what}_error_median' is above {what}_error_max")
+    if out.get("step_runs", 0) > out["runs"]:
+        raise CardError(f"{where}: key '{key}.step_runs' is above runs (the step rows are some of the check rows)")
     return out
 
 
