@@ -320,9 +320,10 @@ def held_out(stats: dict | None) -> dict | None:
     return out
 
 
-def card_block(cal: Calibration, data: str, checked: dict | None = None) -> str:
+def card_block(cal: Calibration, data: str, checked: dict | None = None, spread: dict | None = None) -> str:
     """The YAML block ``symroof calibrate`` writes into a chip card (``checked``: ``held_out``'s
-    record of the check rows, where the data has any)."""
+    record of the check rows, where the data has any; ``spread``: fit_intervals' 95 % intervals,
+    written as a comment for the reader)."""
     import textwrap
 
     # a flow list may go on over indented lines: a card stays readable with dozens of fit runs
@@ -330,6 +331,11 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None) -> str:
     runs = "\n    ".join(lines)
     held = "" if not checked else \
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
+    if spread:
+        shown = {"eta_mm": "{:.4f}", "eta_mem": "{:.4f}", "t_dcn": "{:.3e}"}
+        held += ("  # 95 % intervals (profile likelihood over the fit runs; a bound of the search where the runs do not "
+                 "pin that side): " + "; ".join(f"{k} {shown[k].format(lo)} to {shown[k].format(hi)}"
+                                                for k, (lo, hi) in spread.items()) + "\n")
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
             f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n  eta_mem: {cal.eta_mem:.4f}\n"
             f"  data: {data}\n  fit_runs: [{runs}]\n{held}"
@@ -358,8 +364,10 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
         raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
     cal = fitted(chip, fit_rows)
     checks = predictions([predict(r) for r in runs if r.split == "check"], {chip: cal})
+    from .fit_intervals import intervals
+
     block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path),
-                       held_out(summary(checks).get(chip)))
+                       held_out(summary(checks).get(chip)), intervals(fit_rows, cal))
     if write:
         card = Path(runs[0].chip.path)
         text = card.read_text()
