@@ -149,11 +149,12 @@ class Parts:
         return critical, tail, background, hideable
 
     def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> dict:
-        compute = self.compute(eta_mm, eta_mem)
+        compute, waits = self._at(eta_mm, eta_comm, eta_mem)
+        exposed = waits + self.dcn_steps * t_dcn
         latency = self.latency + self.dcn_steps * t_dcn
-        return {"t_compute": compute, "t_exposed_comms": self.exposed(eta_mm, eta_comm, t_dcn, eta_mem) - latency,
+        return {"t_compute": compute, "t_exposed_comms": exposed - latency,
                 "t_latency": latency, "t_optimizer": self.optimizer / eta_mem,
-                "bubble": self.bubble, "t_step": self.step(eta_mm, eta_comm, t_dcn, eta_mem)}
+                "bubble": self.bubble, "t_step": compute + exposed + self.optimizer / eta_mem}
 
 
 def _roof(matmul: list) -> tuple:

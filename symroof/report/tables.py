@@ -94,7 +94,7 @@ def _step_model(results) -> str:
         cal = cals[chip]
         step = s["model_step_error"]
         out.append(f"{chip} ({_numbers(cal.eta_mm, cal.t_dcn, cal.eta_mem)}, {cal.source}), "
-                   f"{s['model_mfu_error']['n']} check runs: step model {pts(s['model_mfu_error'])}; "
+                   f"{s['model_mfu_error']['n']} check run{'' if s['model_mfu_error']['n'] == 1 else 's'}: step model {pts(s['model_mfu_error'])}; "
                    f"constant MFU {pts(s['baseline_mfu_error'])}"
                    + ("" if step is None else f"; step time median {100 * step['median']:.1f} %, "
                       f"max {100 * step['max']:.1f} %"))
