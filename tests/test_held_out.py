@@ -2,6 +2,7 @@
 and the shipped cards are what ``symroof calibrate`` derives from the shipped runs today."""
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -36,8 +37,14 @@ def test_each_shipped_calibration_is_what_calibrate_derives_from_the_shipped_run
     block = calibrate.calibrate_chip(None, card.stem)
     text = card.read_text()
     assert yaml.safe_load(text)["calibration"] == yaml.safe_load(block)["calibration"]
-    # the text too, the comment on the intervals (fit_intervals.py) included
-    assert text[text.index("\ncalibration:") + 1:text.index("\nsources:")] == block
+    # the text too, with the comment on the intervals (fit_intervals.py): its words exactly, its
+    # numbers (ends of a bisection on a flat profile, the last printed digit a platform's libm may
+    # move) to 1e-3
+    shipped = text[text.index("\ncalibration:") + 1:text.index("\nsources:")]
+    number = r"[0-9]+\.[0-9]+(?:e[-+][0-9]+)?"
+    assert re.sub(number, "#", shipped) == re.sub(number, "#", block)
+    numbers = lambda t: [float(x) for x in re.findall(number, t)]      # noqa: E731
+    assert numbers(shipped) == pytest.approx(numbers(block), rel=1e-3, abs=1e-9)
 
 
 @pytest.mark.parametrize("card", CARDS, ids=lambda p: p.stem)
