@@ -136,6 +136,11 @@ def target_step(result) -> tuple[float, bool]:
     return result.t_measured, False
 
 
+def fit_pairs(results) -> list:
+    """``(parts, target step seconds)`` of each fit run: what ``_loss`` sums over."""
+    return [(r.parts, target_step(r)[0]) for r in results]
+
+
 def _loss(rows, eta_mm, t_dcn, eta_mem=1.0) -> float:
     """Squared log step error over ``rows``: (parts, target step seconds) of each fit run."""
     return sum(math.log(parts.step(eta_mm, 1.0, t_dcn, eta_mem) / target) ** 2 for parts, target in rows)
@@ -217,7 +222,7 @@ def _intact(found) -> bool:
 
 
 def _fit(results) -> dict:
-    rows = [(r.parts, target_step(r)[0]) for r in results]
+    rows = fit_pairs(results)
     stated = results[0].run.chip.dcn_step_latency_s
     numbers = {"t_dcn": 0.0 if stated is None else float(stated), "eta_mem": 1.0}
     if stated is not None:      # the card states t_dcn: the second number is eta_mem, seen across models
@@ -329,16 +334,16 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
     # a flow list may go on over indented lines: a card stays readable with dozens of fit runs
     lines = textwrap.wrap(", ".join(cal.fit_runs), 96, break_on_hyphens=False, break_long_words=False)
     runs = "\n    ".join(lines)
-    held = "" if not checked else \
+    extra = "" if not checked else \
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
     if spread:
         shown = {"eta_mm": "{:.4f}", "eta_mem": "{:.4f}", "t_dcn": "{:.3e}"}
-        held += ("  # 95 % intervals (profile likelihood over the fit runs; a bound of the search where the runs do not "
+        extra += ("  # 95 % intervals (profile likelihood over the fit runs; a bound of the search where the runs do not "
                  "pin that side): " + "; ".join(f"{k} {shown[k].format(lo)} to {shown[k].format(hi)}"
                                                 for k, (lo, hi) in spread.items()) + "\n")
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
             f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n  eta_mem: {cal.eta_mem:.4f}\n"
-            f"  data: {data}\n  fit_runs: [{runs}]\n{held}"
+            f"  data: {data}\n  fit_runs: [{runs}]\n{extra}"
             f"  note: {_fitted_note(cal)}\n")
 
 

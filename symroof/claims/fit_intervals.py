@@ -24,9 +24,9 @@ def intervals(results, cal, level: float = 0.95) -> dict[str, tuple[float, float
     """Each fitted number's ``level`` interval, ``{name: (low, high)}``, for the calibration ``cal``
     (``calibrate.Calibration``) fitted on ``results`` (the fit rows); None where the rows number no
     more than the fitted numbers (nothing left to estimate the error's spread from)."""
-    from .calibrate import BOUNDS, _loss, _minimise, target_step
+    from .calibrate import BOUNDS, _loss, _minimise, fit_pairs
 
-    rows = [(r.parts, target_step(r)[0]) for r in results]
+    rows = fit_pairs(results)
     names = tuple(cal.fitted)
     if len(rows) <= len(names):
         return None
