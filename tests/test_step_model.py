@@ -642,6 +642,8 @@ GOOD = ONE_RUN
     ("data: {size: 2, link: dcn}", "data: {size: 2, link: ici, inner: 2}", "must be on a dcn axis"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    overlap: [tensr]", "key 'overlap' must list axis names"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    measured_tflops: 500", "implies an MFU of 0.506"),
+    # 6N: 6 x 8.03e9 parameters x 4 x 4096 tokens over 16 x 9.89e14 FLOP/s x 0.25 s = 0.1996 (was unchecked)
+    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    measured_step_s: 0.25", "key 'measured_step_s' implies an MFU of 0.200"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    attention_kernel: flash", "key 'attention_kernel' is 'flash'; allowed: fused, eager, flash2"),
     ("    measured_mfu: 0.4\n", "", "missing key 'measured_mfu' (or 'measured_step_s'"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: [layer/attn/nope]", "keeps 'layer/attn/nope', not a tensor"),
@@ -682,6 +684,14 @@ def test_step_time_gives_the_mfu_and_card_paths_resolve_next_to_the_file(tmp_pat
     # 6N: 6 x 8.03e9 parameters x 4 x 4096 tokens over 16 x 9.89e14 FLOP/s x 2.5 s
     n = 8_030_261_248
     assert float(run.measured_mfu) == pytest.approx(6 * n * 4 * 4096 / (16 * 9.89e14 * 2.5), rel=1e-9)
+
+
+def test_a_step_time_that_agrees_with_the_mfu_is_kept(tmp_path):
+    """Published beside the MFU, the step time is checked, not replaced: 0.125 s is 0.399 under 6N."""
+    path = tmp_path / "runs.yaml"
+    path.write_text(GOOD.replace("measured_mfu: 0.4", "measured_mfu: 0.4\n    measured_step_s: 0.125"))
+    (run,) = load_runs(path)
+    assert float(run.measured_mfu) == 0.4 and float(run.measured_step_s) == 0.125
 
 
 @pytest.mark.parametrize("block, message", [

@@ -246,6 +246,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute, **measured,
         spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel)
+    step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from ..core.symbols import C
         from .sharded_family import exact, plain
@@ -255,7 +256,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         if not 0 < derived <= 1:
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
-    _check_throughput(run, where)
+    _check_throughput(run, where, step_given)
     return run
 
 

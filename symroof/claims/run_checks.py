@@ -59,10 +59,10 @@ def _check_tensor(model, mesh: dict, where: str) -> None:
                             f"{what.replace('_', ' ')}")
 
 
-def _check_throughput(run, where: str) -> None:
+def _check_throughput(run, where: str, step_given: bool = False) -> None:
     """The published throughputs, where given, against the measured MFU (under the run's peak and
-    FLOP convention)."""
-    if run.measured_tflops is None and run.measured_tokens_per_s is None:
+    FLOP convention); the step time too where the MFU was published beside it (``step_given``)."""
+    if run.measured_tflops is None and run.measured_tokens_per_s is None and not step_given:
         return
     from ..core.symbols import C
     from .published import model_flops, values
@@ -70,7 +70,8 @@ def _check_throughput(run, where: str) -> None:
 
     nums = values(run)
     peak = nums[C]
-    flops = exact(model_flops(run), nums, plain(nums)) if run.measured_tokens_per_s is not None else None
+    counted = run.measured_tokens_per_s is not None or step_given
+    flops = exact(model_flops(run), nums, plain(nums)) if counted else None
     mfu = float(run.measured_mfu)
     implied = {}
     if run.measured_tflops is not None:
@@ -78,6 +79,8 @@ def _check_throughput(run, where: str) -> None:
     if run.measured_tokens_per_s is not None:
         tokens = run.batch * run.seq
         implied["measured_tokens_per_s"] = float(run.measured_tokens_per_s * flops / tokens) / (run.chips * float(peak))
+    if step_given:
+        implied["measured_step_s"] = float(flops / (run.chips * peak * run.measured_step_s))
     for key, value in implied.items():
         if abs(value / mfu - 1) > _THROUGHPUT_TOLERANCE:
             raise CardError(f"{where}: key '{key}' implies an MFU of {value:.3f} with the {run.peak} peak "
