@@ -699,6 +699,8 @@ def test_a_step_time_that_agrees_with_the_mfu_is_kept(tmp_path):
     ("{eta_mm: 0.5, t_dcn: 0, eta_mem: 2, data: x, fit_runs: [a], note: n}", "calibration.eta_mem' must be a fraction"),
     ("{eta_mm: 0.5, t_dcn: 0, eta_mem: -1, data: x, fit_runs: [a], note: n}", "calibration.eta_mem"),
     ("{eta_mm: 0.5, t_dcn: 0, eta_io: 1, data: x, fit_runs: [a], note: n}", "unknown key 'eta_io'"),
+    ("{eta_mm: 0.5, t_dcn: 0, constant_mfu: 1.2, data: x, fit_runs: [a], note: n}", "calibration.constant_mfu' must be a fraction"),
+    ("{eta_mm: 0.5, t_dcn: 0, constant_mfu: .nan, data: x, fit_runs: [a], note: n}", "calibration.constant_mfu"),
 ])
 def test_a_calibration_above_one_is_refused(tmp_path, block, message):
     card = (ROOT / "models/chips/h100-sxm.yaml").read_text()
@@ -821,6 +823,25 @@ def test_a_runs_file_of_todays_format_gets_the_cards_calibration(tmp_path):
     assert cal.eta_mem == pytest.approx(float(card.get("eta_mem", 1)))
     (p,) = calibrate.predictions(results, {cal.chip: cal})
     assert 0 < p.predicted_mfu <= results[0].ceiling
+
+
+def test_a_file_without_fit_rows_is_compared_with_the_cards_constant(tmp_path):
+    """The card keeps the constant-MFU baseline fitted beside its numbers: the mean measured MFU of
+    its fit runs, read here from the runs file itself, so a file of check rows alone gets it too."""
+    import yaml
+
+    path = tmp_path / "runs.yaml"
+    path.write_text(GOOD.replace("split: fit", "split: check"))
+    results = [predict(run) for run in load_runs(path)]
+    (cal,) = calibrate.calibrations(results).values()
+    card = yaml.safe_load((ROOT / "models/chips/h100-sxm.yaml").read_text())["calibration"]
+    rows = {r["name"]: r for r in yaml.safe_load((ROOT / "derivations/published_runs.yaml").read_text())["runs"]}
+    # rows that publish a step time without an MFU are averaged at the MFU it implies (validate's column)
+    mfus = [float(rows[n]["measured_mfu"]) if "measured_mfu" in rows[n] else RUNS[n].measured_mfu
+            for n in card["fit_runs"]]
+    assert cal.baseline_mfu == pytest.approx(sum(map(float, mfus)) / len(mfus), abs=5e-5)
+    (p,) = calibrate.predictions(results, {cal.chip: cal})
+    assert calibrate.summary([p])["h100-sxm"]["baseline_mfu_error"]["n"] == 1
 
 
 def test_card_block_lists_every_fit_run_readably():

@@ -247,7 +247,7 @@ def calibrations(results) -> dict[str, Calibration]:
         fit_rows = [r for r in mine if r.run.split == "fit"]
         card = mine[0].run.chip.calibration
         if fit_rows:
-            out[chip] = fitted(chip, fit_rows, baseline=sum(r.measured for r in fit_rows) / len(fit_rows))
+            out[chip] = fitted(chip, fit_rows)
         elif card:
             out[chip] = from_card(mine[0].run.chip)
         else:
@@ -255,9 +255,11 @@ def calibrations(results) -> dict[str, Calibration]:
     return out
 
 
-def fitted(chip: str, fit_rows: list, baseline: float | None = None) -> Calibration:
-    """The calibration ``fit`` gives ``chip`` on its fit rows (``baseline``: their mean measured MFU)."""
+def fitted(chip: str, fit_rows: list) -> Calibration:
+    """The calibration ``fit`` gives ``chip`` on its fit rows, with the constant-MFU baseline fitted
+    on the same rows (their mean measured MFU)."""
     got = fit(fit_rows)
+    baseline = sum(r.measured for r in fit_rows) / len(fit_rows)
     return Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit", baseline,
                        got["eta_mem"], got["fitted"])
 
@@ -268,8 +270,9 @@ def from_card(chip) -> Calibration:
     stated latency changed after it was calibrated reads the card's number."""
     card = chip.calibration
     t_dcn = card["t_dcn"] if chip.dcn_step_latency_s is None else chip.dcn_step_latency_s
-    return Calibration(chip.name, float(card["eta_mm"]), float(t_dcn), tuple(card["fit_runs"]), "card", None,
-                       float(card.get("eta_mem", 1)))
+    constant = card.get("constant_mfu")
+    return Calibration(chip.name, float(card["eta_mm"]), float(t_dcn), tuple(card["fit_runs"]), "card",
+                       None if constant is None else float(constant), float(card.get("eta_mem", 1)))
 
 
 def predictions(results, cals: dict[str, Calibration]) -> list[Prediction]:
@@ -336,13 +339,15 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
     runs = "\n    ".join(lines)
     extra = "" if not checked else \
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
+    constant = "" if cal.baseline_mfu is None else \
+        f"  constant_mfu: {cal.baseline_mfu:.4f}          # the baseline: the fit runs' mean measured MFU\n"
     if spread:
         shown = {"eta_mm": "{:.4f}", "eta_mem": "{:.4f}", "t_dcn": "{:.3e}"}
         extra += ("  # 95 % intervals (profile likelihood over the fit runs; a bound of the search where the runs do not "
                  "pin that side): " + "; ".join(f"{k} {shown[k].format(lo)} to {shown[k].format(hi)}"
                                                 for k, (lo, hi) in spread.items()) + "\n")
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
-            f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n  eta_mem: {cal.eta_mem:.4f}\n"
+            f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n  eta_mem: {cal.eta_mem:.4f}\n{constant}"
             f"  data: {data}\n  fit_runs: [{runs}]\n{extra}"
             f"  note: {_fitted_note(cal)}\n")
 

@@ -103,8 +103,9 @@ MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
                           "collective_launch_s", "dcn_step_latency_s", "collective_matmul")
 _CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
-_CALIBRATION_OPTIONAL = ("eta_mem", "held_out")   # eta_mem: a block written before it existed: 1, the ideal
-# held_out: how far the calibrated model was from the data's check rows (calibrate.held_out)
+_CALIBRATION_OPTIONAL = ("eta_mem", "held_out", "constant_mfu")   # eta_mem: a block written before it existed: 1
+# held_out: how far the calibrated model was from the data's check rows (calibrate.held_out);
+# constant_mfu: the constant-MFU baseline fitted on the same rows, for data with no fit rows of its own
 _HELD_OUT_COUNTS, _HELD_OUT_ERRORS = ("runs", "step_runs"), ("mfu_error_median", "mfu_error_max",
                                                             "step_error_median", "step_error_max")
 
@@ -115,7 +116,7 @@ def _calibration(raw, where: str) -> dict:
         raise CardError(f"{where}: key 'calibration' must be a mapping with {', '.join(_CALIBRATION_KEYS)}")
     _check_keys(raw, set(_CALIBRATION_KEYS + _CALIBRATION_OPTIONAL), _CALIBRATION_KEYS, f"{where}: calibration")
     out = {}
-    for key in ("eta_mm", "eta_mem"):
+    for key in ("eta_mm", "eta_mem", "constant_mfu"):
         if key in raw:
             out[key] = _positive_number(raw[key], where, f"calibration.{key}")
             if out[key] > 1:
