@@ -125,6 +125,15 @@ def test_plan_predict_prints_the_ranking_and_its_calibration():
     assert done.returncode == 0, done.stderr
     assert "Ranked by the calibrated step model" in done.stdout
     assert "h100-sxm: the card's calibration, eta_mm" in done.stdout
+    assert "fitted on the card as shipped" not in done.stdout
+
+
+def test_a_calibration_applied_to_a_card_changed_by_set_says_so():
+    done = _cli("plan", "llama3-70b", "--chip", "h100-sxm", "--chips", "512", "--batch-tokens", "4194304",
+                "--seq", "8192", "--predict", "1", "--set", "peak_flops_per_s.bf16=2e15")
+    assert done.returncode == 0, done.stderr
+    assert ("h100-sxm: that calibration was fitted on the card as shipped; --set changed "
+            "peak_flops_per_s.bf16=2e15") in done.stdout
 
 
 @pytest.mark.parametrize("extra, message", [

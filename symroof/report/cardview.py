@@ -107,7 +107,7 @@ def _step_model(chip) -> list:
         if cal.get("held_out"):
             from .tables import held_out_errors
 
-            rows.append(["held-out error", held_out_errors(cal["held_out"]), "the data's check rows"])
+            rows.append(["held-out error", held_out_errors(cal["held_out"]), "the data's check rows (the fit rows' sources)"])
     else:
         rows.append(["calibration", "none", "the ideal limits: eta_mm 1, t_dcn 0, eta_mem 1"])
     return rows

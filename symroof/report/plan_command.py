@@ -117,4 +117,4 @@ def plan_command(args) -> None:
     if "predicted" in result:
         from .tables import planned
 
-        print(planned(result["predicted"], chip.name))
+        print(planned(result["predicted"], chip.name, chip.modified))
