@@ -128,6 +128,16 @@ def test_a_policy_naming_a_missing_tensor_is_one_line(policy, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_model_of_two_block_types_lists_each_tensor_once():
+    """One block type's output is the next one's input: the names a policy may keep (and the error
+    that lists them) give it once."""
+    from symroof.io.catalog import load_model
+
+    names = recompute.tensor_names(build(Structure.of(load_model("deepseek-v3")), "causal"))
+    assert len(names) == len(set(names))
+    assert {"dense/mlp_residual", "moe/mlp_residual", "moe/attn/q_a"} <= set(names)
+
+
 RUN = """\
 runs:
   - name: r

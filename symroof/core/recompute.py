@@ -76,8 +76,9 @@ def block_inputs(g: nx.DiGraph, ops_: list[str]) -> list[str]:
 
 
 def tensor_names(g: nx.DiGraph) -> list[str]:
-    """Every tensor a named-list policy may keep: the blocks' forward ops and their inputs."""
-    return [t for ops_ in blocks(g).values() for t in (*block_inputs(g, ops_), *ops_)]
+    """Every tensor a named-list policy may keep: the blocks' forward ops and their inputs, each once
+    (one block's output is the next block type's input)."""
+    return list(dict.fromkeys(t for ops_ in blocks(g).values() for t in (*block_inputs(g, ops_), *ops_)))
 
 
 def _check(g: nx.DiGraph, policy) -> None:
