@@ -220,6 +220,21 @@ def test_a_json_that_is_not_an_object_is_refused(tmp_path):
         load_model(str(path))
 
 
+def test_a_json_path_that_is_no_file_is_one_line_and_never_read(tmp_path):
+    """A missing file, a directory or a pipe named config.json: one line, no traceback; the pipe is
+    never opened (reading it would wait for a writer forever)."""
+    import os
+
+    (tmp_path / "dir" / "config.json").mkdir(parents=True)
+    os.mkfifo(tmp_path / "pipe.json")
+    for name, message in (("missing.json", "cannot read: No such file"), ("dir/config.json", "not a regular file"),
+                          ("pipe.json", "not a regular file")):
+        with pytest.raises(CardError) as err:
+            load_model(str(tmp_path / name))
+        assert message in str(err.value) and "\n" not in str(err.value)
+        assert type(err.value) is CardError
+
+
 def test_a_json_key_given_twice_is_refused(tmp_path):
     path = tmp_path / "config.json"
     text = (DATA / "Meta-Llama-3-8B" / "config.json").read_text()

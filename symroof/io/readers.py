@@ -179,6 +179,8 @@ def read_json(path: Path) -> object:
         raise CardError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
     except RecursionError:
         raise CardError(f"{path}: nested too deeply") from None
+    except CardError:                  # already one line (a CardError is a ValueError: not re-read below)
+        raise
     except ValueError as err:          # e.g. an integer of more than 4300 digits
         raise CardError(f"{path}: {_long_number(path) or 'a value cannot be read'} ({_first(err)})") from None
 
