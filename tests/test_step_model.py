@@ -654,6 +654,12 @@ GOOD = ONE_RUN
     ("batch: 4", "batch: 4\n    microbatches: 1" + "0" * 13, "key 'microbatches' is out of range"),
     ("chips: 16", "chips: 1" + "0" * 40, "key 'chips' is out of range"),
     ("tensor: {size: 8, link: ici}", "tensor: {size: 8, link: ici, wrap: 1}", "key 'mesh.tensor.wrap' must be true or false"),
+    # without a pipeline, microbatches are gradient-accumulation steps over each replica's 2 sequences
+    ("batch: 4", "batch: 4\n    microbatches: 3", "key 'microbatches' (3) is more than the 2 sequences"),
+    ("batch: 4", "batch: 4\n    interleave: 2\n    schedule: interleaved", "virtual stages need a 'stage' axis"),
+    # physical_axes multiplied a dcn or NVLink axis's bandwidth (audit: ceiling 0.87 -> 0.999)
+    ("data: {size: 2, link: dcn}", "data: {size: 2, link: dcn, physical_axes: 2}", "key 'mesh.data.physical_axes' is 2"),
+    ("tensor: {size: 8, link: ici}", "tensor: {size: 8, link: ici, physical_axes: 3}", "only an ici axis of a TPU torus"),
     ("flops: 6N,", "flops: [6N],", "key 'convention.flops' is ['6N']"),     # was unhashable: a traceback
     ("peak: bf16,", "peak: {a: 1},", "key 'convention.peak' is {'a': 1}"),
 ])
@@ -684,6 +690,14 @@ def test_step_time_gives_the_mfu_and_card_paths_resolve_next_to_the_file(tmp_pat
     # 6N: 6 x 8.03e9 parameters x 4 x 4096 tokens over 16 x 9.89e14 FLOP/s x 2.5 s
     n = 8_030_261_248
     assert float(run.measured_mfu) == pytest.approx(6 * n * 4 * 4096 / (16 * 9.89e14 * 2.5), rel=1e-9)
+
+
+def test_a_card_a_run_cannot_read_is_named_with_the_run_and_key(tmp_path):
+    path = tmp_path / "runs.yaml"
+    path.write_text(GOOD.replace("chip: h100-sxm", "chip: missing/chip.yaml"))
+    with pytest.raises(CardError) as err:
+        load_runs(path)
+    assert str(err.value).startswith(f"{path}: runs[0] (r): key 'chip': {tmp_path / 'missing/chip.yaml'}: cannot read")
 
 
 def test_a_step_time_that_agrees_with_the_mfu_is_kept(tmp_path):

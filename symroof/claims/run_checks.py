@@ -186,7 +186,13 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
     if v > 1 and name != "interleaved":
         raise CardError(f"{where}: key 'interleave' is {v}, but only the interleaved schedule has "
                         f"virtual stages (key 'schedule' is {name!r})")
-    if "stage" in mesh:
+    if "stage" not in mesh:
+        if v > 1:
+            raise CardError(f"{where}: key 'interleave' is {v}, but virtual stages need a 'stage' axis")
+        if ints["microbatches"] > ints["batch"] // replicas:
+            raise CardError(f"{where}: key 'microbatches' ({ints['microbatches']}) is more than the "
+                            f"{ints['batch'] // replicas} sequences each data-parallel replica has")
+    else:
         try:
             n_blocks = sum(count for _, count in pipeline.blocks(model.n_layers))
             pipeline.check(n_blocks, int(mesh["stage"].size), v, ints["microbatches"],
