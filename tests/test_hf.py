@@ -425,3 +425,34 @@ def test_a_config_of_a_trillion_layers_is_refused_before_its_layers_are_listed()
     raw = _config("Mistral-7B-v0.1")
     _refused({**raw, "num_hidden_layers": 10**12}, "'num_hidden_layers'", "at most 1000000 layers")
     assert _convert({**raw, "num_hidden_layers": 10**5}).n_layers == 10**5
+
+
+# ----------------------------------------------------------------------------- Qwen layer keys (audit at 3556ddf)
+
+_MOE = dict(num_key_value_heads=2, head_dim=8, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=8)
+
+
+@pytest.mark.parametrize("value, words", [
+    (0, ["got 0"]), (False, ["got False"]), ("", ["got ''"]), ({"0": 1}, ["got {'0': 1}"]),    # were read as []
+    ([4], ["lists 4"]), ([-1], ["lists -1"]), ([10**20], ["lists 100000000000000000000"]),     # were dropped
+    ([1, 1], ["layer 1 twice"]), ([1.0], ["lists 1.0"]), ([True], ["lists True"]), (["1"], ["lists '1'"]),
+])
+def test_qwen3_moe_mlp_only_layers_must_be_distinct_layer_indices(value, words):
+    _refused(_small("Qwen3MoeForCausalLM", "qwen3_moe", mlp_only_layers=value, **_MOE),
+             "'mlp_only_layers'", "distinct integer layer indices from 0 to 3", *words)
+    for given in ("null", None):                    # null or absent: none (transformers: [])
+        assert _convert(_small("Qwen3MoeForCausalLM", "qwen3_moe", mlp_only_layers=given, **_MOE)).layers == \
+            (("layer", 4),)
+
+
+def test_qwen3_moe_reads_a_long_mlp_only_layers_in_linear_time():
+    """Found by the audit: a list membership test per layer was quadratic (40k layers with 20k listed: ~10 s)."""
+    import time
+
+    raw = _small("Qwen3MoeForCausalLM", "qwen3_moe", num_hidden_layers=40_000, mlp_only_layers=list(range(20_000)),
+                 **_MOE)
+    start = time.perf_counter()
+    card = _convert(raw)
+    assert time.perf_counter() - start < 2
+    assert card.layers == (("dense", 20_000), ("moe", 20_000))
+

@@ -14,8 +14,9 @@ config keys it read. What a key means, and its default when absent, is from the 
   ``sliding_window`` is set.
 - OLMo 2: norms after attention and after the MLP (none before), q and k RMSNorms over all
   heads' width, ``attention_bias`` on q, k, v and o.
-- Qwen3-MoE: Qwen3 attention; layer i is MoE unless listed in ``mlp_only_layers`` or
-  ``(i + 1) % decoder_sparse_step != 0``; every layer sliding when ``use_sliding_window``.
+- Qwen3-MoE: Qwen3 attention; layer i is MoE unless listed in ``mlp_only_layers`` (distinct
+  indices 0 .. L - 1) or ``(i + 1) % decoder_sparse_step != 0``; every layer sliding when
+  ``use_sliding_window``.
 - Gemma 3: Gemma 2's four norms plus q and k norms; ``layer_types`` (absent: every
   ``sliding_window_pattern``-th layer global, default 6).
 - DeepSeek-V2/V3: MLA (``q_lora_rank`` null: a plain q projection), the first
@@ -28,6 +29,7 @@ config keys it read. What a key means, and its default when absent, is from the 
 
 from __future__ import annotations
 
+import reprlib
 from fractions import Fraction
 
 from ..errors import CardError
@@ -45,6 +47,24 @@ def _int(raw, key, where, default=None, minimum=1):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value > 10**12:
         raise CardError(f"{where}: key '{key}' must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _layer_indices(raw, key, n, where) -> set:
+    """A list of distinct layer indices 0 .. n - 1 (null or absent: none), as a set (read once per layer)."""
+    value = raw.get(key)
+    if value is None:
+        return set()
+    allowed = f"a list of distinct integer layer indices from 0 to {n - 1} ('num_hidden_layers' is {n}), or null"
+    if not isinstance(value, list):
+        raise CardError(f"{where}: key '{key}' must be {allowed}, got {reprlib.repr(value)}")
+    seen: set = set()
+    for i in value:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise CardError(f"{where}: key '{key}' lists {reprlib.repr(i)}; allowed: {allowed}")
+        if i in seen:
+            raise CardError(f"{where}: key '{key}' lists layer {i} twice; allowed: {allowed}")
+        seen.add(i)
+    return seen
 
 
 def _bool(raw, key, where, default):
@@ -142,9 +162,7 @@ def qwen3_moe(raw, n, where):
     if _bool(raw, "use_sliding_window", where, False):
         fields, kinds = {"sliding_window": _window(raw, where)}, ["sliding"] * n
     step = _int(raw, "decoder_sparse_step", where, 1)
-    dense = raw.get("mlp_only_layers") or []
-    if not (isinstance(dense, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in dense)):
-        raise CardError(f"{where}: key 'mlp_only_layers' must be a list of layer indices")
+    dense = _layer_indices(raw, "mlp_only_layers", n, where)
     mlps = ["dense" if (i in dense or (i + 1) % step) else "moe" for i in range(n)]
     fields["d_ff_expert"] = _int(raw, "moe_intermediate_size", where)
     return fields, kinds, mlps, {"use_sliding_window", "sliding_window", "decoder_sparse_step", "mlp_only_layers",
