@@ -105,6 +105,26 @@ def test_bad_card_names_file_and_key(tmp_path):
     assert str(path) in result.stderr and "n_kv_heads" in result.stderr
 
 
+@pytest.mark.parametrize("change, words", [
+    ({"mlp_only_layers": 0}, ["'mlp_only_layers'", "got 0"]),
+    ({"mlp_only_layers": [48]}, ["'mlp_only_layers'", "lists 48", "0 to 47"]),
+    ({"max_window_layers": "abc"}, ["'max_window_layers'", "integer >= 0"]),
+])
+def test_a_bad_qwen3_moe_config_is_one_line_naming_file_and_key(tmp_path, change, words):
+    """Found by an audit: these were read as no dense layers, or passed over."""
+    raw = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "num_hidden_layers": 48,
+           "hidden_size": 2048, "intermediate_size": 6144, "num_attention_heads": 32, "num_key_value_heads": 4,
+           "head_dim": 128, "vocab_size": 151936, "num_experts": 128, "num_experts_per_tok": 8,
+           "moe_intermediate_size": 768, "use_sliding_window": False, "max_window_layers": 48, **change}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    result = run("count", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for word in [str(path), *words]:
+        assert word in result.stderr
+
+
 def test_a_card_that_is_not_utf8_is_one_line(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\xff\xfe\x00name")

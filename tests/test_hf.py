@@ -456,3 +456,68 @@ def test_qwen3_moe_reads_a_long_mlp_only_layers_in_linear_time():
     assert time.perf_counter() - start < 2
     assert card.layers == (("dense", 20_000), ("moe", 20_000))
 
+
+_QWENS = [("Qwen2ForCausalLM", "qwen2", dict(num_key_value_heads=2)), ("Qwen3ForCausalLM", "qwen3", dict(num_key_value_heads=2, head_dim=8)),
+          ("Qwen3MoeForCausalLM", "qwen3_moe", _MOE)]
+
+
+@pytest.mark.parametrize("hf_class, model_type, keys", _QWENS)
+@pytest.mark.parametrize("key, value, allowed", [
+    ("max_window_layers", "abc", "integer >= 0"), ("max_window_layers", -1, "integer >= 0"),
+    ("max_window_layers", 2.5, "integer >= 0"), ("sliding_window", "garbage", "integer >= 1"),
+    ("sliding_window", 0, "integer >= 1"), ("sliding_window", True, "integer >= 1"),
+])
+def test_window_keys_are_checked_when_the_window_is_off(hf_class, model_type, keys, key, value, allowed):
+    """use_sliding_window false (or absent): transformers sets the window to None, so no layer slides;
+    the keys it leaves unused were passed over whatever they held."""
+    for switch in (False, None):
+        raw = _small(hf_class, model_type, use_sliding_window=switch, **keys)
+        card = _convert({**raw, "sliding_window": 3, "max_window_layers": 1})
+        assert card.sliding_window == 0 and card.layers == (("layer", 4),)
+        _refused({**raw, key: value}, f"'{key}'", allowed)
+
+
+def test_qwen2_window_off_in_the_real_config():
+    raw = _config("Qwen2-7B")                         # use_sliding_window: false, sliding_window: 131072
+    card = _convert(raw)
+    assert card.sliding_window == 0 and {t.attention for t in card.blocks.values()} == {"global"}
+    _refused({**raw, "sliding_window": "garbage"}, "'sliding_window'", "integer >= 1")
+
+
+@pytest.mark.parametrize("hf_class, model_type, keys", _QWENS[:2])
+def test_qwen_window_needs_max_window_layers(hf_class, model_type, keys):
+    """transformers' default is 28, Qwen's constant; symroof read an absent key as 0 (every layer sliding)."""
+    raw = _small(hf_class, model_type, use_sliding_window=True, sliding_window=3, **keys)
+    for absent in ({}, {"max_window_layers": None}):
+        _refused({**raw, **absent}, "missing key 'max_window_layers'", "28", "integer >= 0")
+    assert _convert({**raw, "max_window_layers": 2}).layers == (("global", 2), ("sliding", 2))
+    assert _convert({**raw, "max_window_layers": 4}).sliding_window == 0     # no layer reaches it
+    _refused({**raw, "max_window_layers": 4, "sliding_window": "x"}, "'sliding_window'")
+
+
+def test_qwen3_moe_names_the_max_window_layers_it_does_not_read():
+    """transformers' Qwen3-MoE slides every layer when use_sliding_window is true (no max_window_layers
+    in its code), where Qwen2 and Qwen3 keep the layers below it global: the card says it is not read."""
+    raw = _small("Qwen3MoeForCausalLM", "qwen3_moe", use_sliding_window=True, sliding_window=3, **_MOE)
+    card = _convert({**raw, "max_window_layers": 2})
+    assert card.blocks["layer"].attention == "sliding" and card.sliding_window == 3
+    assert "max_window_layers (2) not read" in card.source and "slides all 4 layers" in card.source
+    assert _convert({**raw, "max_window_layers": 0}).source == "test/config.json (Qwen3MoeForCausalLM)"
+    assert _convert(raw).source == "test/config.json (Qwen3MoeForCausalLM)"
+    _refused({**raw, "max_window_layers": "abc"}, "'max_window_layers'", "integer >= 0")
+
+
+@pytest.mark.validate
+def test_qwen3_moe_ignores_max_window_layers_in_transformers_too():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    raw = _small("Qwen3MoeForCausalLM", "qwen3_moe", use_sliding_window=True, sliding_window=3, max_window_layers=2,
+                 **_MOE)
+    config = transformers.AutoConfig.for_model(**{k: v for k, v in raw.items() if k != "architectures"})
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    assert [layer.self_attn.sliding_window for layer in model.model.layers] == [3] * 4
+    card = _convert(raw)
+    assert [card.blocks[name].attention for name, n in card.layers for _ in range(n)] == ["sliding"] * 4
+    assert "max_window_layers (2) not read" in card.source
+

@@ -230,7 +230,9 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
     if mlp_kinds is not None and "moe" not in mlp_kinds:      # every layer dense: the experts are never built
         experts, per_token = 1, 1
         layout = {key: value for key, value in layout.items() if key not in ("d_ff_expert", "d_ff_shared")}
-    source = f"{where} ({hf_class})" + (f"; {LEFT_OUT[hf_class]}" if hf_class in LEFT_OUT else "")
+    notes = [LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []
+    notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
+    source = "; ".join([f"{where} ({hf_class})", *notes])
     card = {
         "name": _name(raw, where), "architecture": row.architecture, "source": source,
         "n_layers": n_layers, "d_model": width, "d_ff": sizes["intermediate_size"],

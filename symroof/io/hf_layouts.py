@@ -14,9 +14,13 @@ config keys it read. What a key means, and its default when absent, is from the 
   ``sliding_window`` is set.
 - OLMo 2: norms after attention and after the MLP (none before), q and k RMSNorms over all
   heads' width, ``attention_bias`` on q, k, v and o.
+- Qwen2, Qwen3: with ``use_sliding_window`` true, layers from ``max_window_layers`` on slide (then
+  required: transformers' default 28 is a reference model's constant); false (the default): no
+  window, as transformers sets it to None, and both keys are still checked.
 - Qwen3-MoE: Qwen3 attention; layer i is MoE unless listed in ``mlp_only_layers`` (distinct
   indices 0 .. L - 1) or ``(i + 1) % decoder_sparse_step != 0``; every layer sliding when
-  ``use_sliding_window``.
+  ``use_sliding_window`` (its code reads no ``max_window_layers``: a nonzero one is checked and
+  named as not read in the card's source).
 - Gemma 3: Gemma 2's four norms plus q and k norms; ``layer_types`` (absent: every
   ``sliding_window_pattern``-th layer global, default 6).
 - DeepSeek-V2/V3: MLA (``q_lora_rank`` null: a plain q projection), the first
@@ -47,6 +51,11 @@ def _int(raw, key, where, default=None, minimum=1):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value > 10**12:
         raise CardError(f"{where}: key '{key}' must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def _unused_int(raw, key, where, minimum):
+    """A key that changes nothing in this config, still checked: null/absent, or an integer as ``_int`` reads it."""
+    return None if raw.get(key) is None else _int(raw, key, where, minimum=minimum)
 
 
 def _layer_indices(raw, key, n, where) -> set:
@@ -140,15 +149,27 @@ def olmo2(raw, n, where):
 
 
 def _sliding_from(raw, n, where, switch="use_sliding_window"):
-    """Qwen2/Qwen3 style: with ``use_sliding_window`` true, layers from ``max_window_layers`` on slide."""
+    """Qwen2/Qwen3 style: with ``use_sliding_window`` true, layers from ``max_window_layers`` on slide.
+
+    With it false (the default) transformers sets the window to None and no layer slides; both keys
+    are still checked, so a broken value is refused rather than passed over.
+    """
     if not _bool(raw, switch, where, False):
+        _unused_int(raw, "max_window_layers", where, 0)
+        _unused_int(raw, "sliding_window", where, 1)
         return {}, None
     if raw.get("layer_types") is not None:
         raise CardError(f"{where}: key 'layer_types' is given with {switch}: true; symroof reads the sliding "
                         "layers from max_window_layers only (give one or the other)")
-    start = _int(raw, "max_window_layers", where, 0, minimum=0) if "max_window_layers" in raw else 0
+    if raw.get("max_window_layers") is None:
+        raise CardError(f"{where}: missing key 'max_window_layers' (with {switch}: true, layers from it on slide; "
+                        "transformers' default, 28, is a reference model's constant); allowed: an integer >= 0")
+    start = _int(raw, "max_window_layers", where, minimum=0)
     kinds = ["global" if i < start else "sliding" for i in range(n)]
-    return ({"sliding_window": _window(raw, where)} if "sliding" in kinds else {}), kinds
+    if "sliding" not in kinds:
+        _unused_int(raw, "sliding_window", where, 1)
+        return {}, kinds
+    return {"sliding_window": _window(raw, where)}, kinds
 
 
 def qwen_sliding(raw, n, where):
@@ -157,10 +178,17 @@ def qwen_sliding(raw, n, where):
 
 
 def qwen3_moe(raw, n, where):
-    # Qwen3-MoE slides every layer when use_sliding_window is true (no max_window_layers in its code).
+    # transformers' Qwen3-MoE slides every layer when use_sliding_window is true: its attention takes
+    # config.sliding_window on every layer and it has no max_window_layers (that key is Qwen2's and Qwen3's).
     fields, kinds = {}, None
+    start = _unused_int(raw, "max_window_layers", where, 0)
     if _bool(raw, "use_sliding_window", where, False):
         fields, kinds = {"sliding_window": _window(raw, where)}, ["sliding"] * n
+        if start:        # Qwen2/Qwen3 would keep layers 0 .. start - 1 global; say that it is not read
+            fields["note"] = (f"max_window_layers ({start}) not read: transformers' Qwen3-MoE slides all {n} layers "
+                              "when use_sliding_window is true (Qwen2 and Qwen3 keep the layers below it global)")
+    else:
+        _unused_int(raw, "sliding_window", where, 1)
     step = _int(raw, "decoder_sparse_step", where, 1)
     dense = _layer_indices(raw, "mlp_only_layers", n, where)
     mlps = ["dense" if (i in dense or (i + 1) % step) else "moe" for i in range(n)]

@@ -108,6 +108,8 @@ REFUSED = [
     ("MistralForCausalLM", "mistral", {"num_key_value_heads": None}, "num_key_value_heads"),  # transformers: 8
     # transformers' default window is 4096, a reference model's constant: the key is required
     ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": True, "max_window_layers": 1}, "sliding_window"),
+    # ... and so is max_window_layers (transformers: 28) when the window is on
+    ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": True, "sliding_window": 4}, "max_window_layers"),
     ("LlamaForCausalLM", "llama", {"pruned_heads": {"0": [1]}}, "pruned_heads"),
     ("LlamaForCausalLM", "llama", {"model_type": "mistral"}, "model_type"),
     ("PhiForCausalLM", "phi", {}, "architectures"),
