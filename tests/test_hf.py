@@ -521,3 +521,21 @@ def test_qwen3_moe_ignores_max_window_layers_in_transformers_too():
     assert [card.blocks[name].attention for name, n in card.layers for _ in range(n)] == ["sliding"] * 4
     assert "max_window_layers (2) not read" in card.source
 
+
+@pytest.mark.parametrize("hf_class, model_type, keys, words", [
+    ("Gemma2ForCausalLM", "gemma2", dict(num_key_value_heads=2, head_dim=8, sliding_window=3),
+     ["key 'num_hidden_layers' (10000)", "10000 runs"]),                       # Gemma 2 alternates by itself
+    ("Gemma3ForCausalLM", "gemma3_text", dict(num_key_value_heads=2, head_dim=8, sliding_window=3,
+                                               layer_types=["sliding_attention", "full_attention"] * 5000),
+     ["key 'layer_types' over 'num_hidden_layers' (10000)"]),
+    ("Gemma3ForCausalLM", "gemma3_text", dict(num_key_value_heads=2, head_dim=8, sliding_window=3,
+                                               sliding_window_pattern=2), ["key 'sliding_window_pattern'"]),
+    ("Qwen3MoeForCausalLM", "qwen3_moe", dict(mlp_only_layers=list(range(0, 10000, 2)), **_MOE),
+     ["key 'mlp_only_layers' over 'num_hidden_layers' (10000)"]),
+    ("Qwen3MoeForCausalLM", "qwen3_moe", dict(decoder_sparse_step=2, mlp_only_layers=[0], **_MOE),
+     ["keys 'mlp_only_layers' and 'decoder_sparse_step'"]),
+])
+def test_too_many_layer_runs_name_the_config_key(hf_class, model_type, keys, words):
+    """Found by the audit: the refusal named the card's key 'layers', which is not in a config.json."""
+    message = _refused(_small(hf_class, model_type, num_hidden_layers=10000, **keys), "at most 4096", *words)
+    assert "'layers'" not in message

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..io import hf_layouts
 from ..io.cards import ModelCard, model_from_dict
+from ..io.layers import MAX_SEGMENTS
 from ..errors import CardError
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
@@ -247,7 +248,23 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
     if attention_kinds is not None or (mlp_kinds is not None and len(set(mlp_kinds)) > 1):
         card.update(_segments(attention_kinds or ["global"] * n_layers,
                               mlp_kinds or ["moe" if experts > 1 else "dense"] * n_layers))
+        _check_runs(raw, card["layers"], layers_key, n_layers, layout_keys, where)
     return model_from_dict(card, where)
+
+
+# Keys that can make many runs of alternating layer kinds; a card holds at most MAX_SEGMENTS runs.
+PATTERN_KEYS = ("layer_types", "mlp_only_layers", "decoder_sparse_step", "sliding_window_pattern")
+
+
+def _check_runs(raw: dict, segments: list, layers_key: str, n_layers: int, layout_keys: set, where: str) -> None:
+    """Too many runs of alternating layers is refused naming the config's keys, not the card's 'layers'."""
+    if len(segments) <= MAX_SEGMENTS:
+        return
+    given = [f"'{key}'" for key in PATTERN_KEYS if key in layout_keys and raw.get(key) not in (None, 1)]
+    keys = f"key '{layers_key}' ({n_layers})" if not given else \
+        f"{'keys' if len(given) > 1 else 'key'} {' and '.join(given)} over '{layers_key}' ({n_layers})"
+    raise CardError(f"{where}: {keys} give{'' if len(given) > 1 else 's'} {len(segments)} runs of alternating layer kinds; symroof reads at most "
+                    f"{MAX_SEGMENTS} (real models have a few)")
 
 
 def _segments(attention: list, mlp: list) -> dict:
