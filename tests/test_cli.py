@@ -80,6 +80,7 @@ def test_ops_marks_hbm_bound_ops(capsys):
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--set", "hbm_bytes=1e400"], ["hbm_bytes", "out of range"]),
     (["reproduce", "seed", "--set", "chips=0"], ["chips", "positive"]),
     (["reproduce", "seed", "--set", "seq=1.5"], ["seq", "whole number"]),
+    (["reproduce", "seed", "--set", "n_kv_heads=5"], ["--set n_kv_heads=5", "must divide 'n_heads' (64)"]),
     (["latex", "seed", "-o", "/nonexistent-dir/x.tex"], ["cannot write", "/nonexistent-dir/x.tex"]),
     (["formula", "x_opt", "--model", "mixtral-8x7b"], ["dense models"]),
     (["validate", "--data", "/dev/zero"], ["/dev/zero", "not a regular file"]),   # read forever before

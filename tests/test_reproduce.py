@@ -119,6 +119,31 @@ def test_set_changes_a_setting():
     assert r.derived == sp_rational(8388608, 8960)
 
 
+@pytest.mark.parametrize("sets, words", [
+    ({"n_layers": "1.5"}, r"--set: key 'n_layers' must be an integer from 1 to 10\^12, got '1.5'"),   # was 1
+    ({"grad_bytes": "2.7"}, r"--set: key 'grad_bytes' must be an integer from 0 to 10\^12"),          # was 2
+    ({"n_layers": "1e30"}, r"--set: key 'n_layers' must be an integer from 1 to 10\^12"),
+    ({"mfu": "2"}, "--set: mfu must be at most 1"),
+    ({"n_kv_heads": "5"}, r"with --set n_kv_heads=5: key 'n_kv_heads' \(5\) must divide 'n_heads' \(64\)"),
+    ({"norms_per_layer": "3"}, "with --set norms_per_layer=3: key 'norms_per_layer' must be 2 or 4"),
+    ({"experts_per_token": "4"}, r"key 'experts_per_token' \(4\) must be at most 'n_experts' \(1\)"),
+    ({"model": "mixtral-8x7b", "experts_per_token": "9"}, r"'experts_per_token' \(9\) must be at most 'n_experts' \(8\)"),
+    ({"ring_factor": "maybe"}, "ring_factor must be one of true, false"),     # was a TypeError
+    ({"recompute": "full"}, "unknown setting 'recompute'"),                  # no claim reads it
+])
+def test_set_values_get_the_card_checks(sets, words):
+    with pytest.raises(CardError, match=words):
+        reproduce.run("seed", sets=sets, only="total-params")
+
+
+def test_set_model_keys_rebuild_the_card():
+    # the card is rebuilt, its layer list with it (was: n_layers 40 beside a list of 80 layers)
+    card = reproduce.context({"n_layers": "40", "n_kv_heads": "16"}, "test").card
+    assert (card.n_layers, card.n_kv_heads, card.layers) == (40, 16, (("layer", 40),))
+    same = reproduce.run("seed", sets={"n_layers": "8e1"}, only="total-params").results[0]    # '8e1' is 80
+    assert same.derived == 70_553_706_496
+
+
 def _write(tmp_path, text):
     path = tmp_path / "d.yaml"
     path.write_text(text)

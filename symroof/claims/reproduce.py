@@ -16,13 +16,13 @@ Only the document column is typed in; the derived column always comes from the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 
 import sympy as sp
 
-from ..io.cards import ModelCard, parse_number
+from ..io.cards import changed_model, parse_number
 
 from ..io.chips import override_chip
 
@@ -48,10 +48,13 @@ NUMBERS = {
     "Y": "TP degree", "pods": "pods over DCN",
 }
 CHOICES = {"overlap": ("sum", "max"), "groups": None, "of": None}
-RUN_KEYS = tuple(f.name for f in fields(RunSettings))
+# recompute is left out: no derivation quantity reads it (they take the element widths alone)
+RUN_KEYS = tuple(f.name for f in fields(RunSettings) if f.name != "recompute")
 MODEL_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
               "norms_per_layer", "n_experts", "experts_per_token")
 SPECIAL = ("model", "chip")
+AT_MOST = {"mfu": 1}        # a utilisation is a share of the peak
+MOST = 10**12               # a count or a width, as on a card (io/cards.py): past any real one
 
 
 # Settings that count things (chips, mesh degrees, tokens per sequence) must be whole numbers.
@@ -150,43 +153,63 @@ def _keys(raw, allowed, required, where: str) -> None:
 # ----------------------------------------------------------------------------- contexts
 
 
-def context(settings: dict, where: str) -> Context:
-    """Cards, run settings and numeric settings from one merged settings mapping."""
-    from ..io.chips import CHIP_NUMBER_KEYS
-
+def check_settings(settings: dict, where: str) -> dict:
+    """The settings symroof knows, each value checked as far as it can be without the cards;
+    returns the checked values of the numbers, choices, run settings and model keys."""
     unknown = [k for k in settings if k not in allowed_settings()]
     if unknown:
         raise CardError(f"{where}: unknown setting {unknown[0]!r}; allowed: {', '.join(allowed_settings())}")
+    return {k: setting(k, v, where) for k, v in settings.items()
+            if k in NUMBERS or k in CHOICES or k in RUN_KEYS or k in MODEL_KEYS}
+
+
+def setting(key: str, value, where: str):
+    """One numeric setting, choice, run setting or model key, exactly: '8e1' is 80, and an
+    integer setting given 1.5 is refused, never truncated."""
+    if key in NUMBERS:
+        if key == "chips" and value == "pod":
+            return value
+        x = number(value, f"{where}: {key}")
+        if x <= 0:
+            raise CardError(f"{where}: {key} must be positive, got {value!r}")
+        if key in WHOLE and not x.is_integer:
+            raise CardError(f"{where}: {key} must be a whole number, got {value!r}")
+        if key in AT_MOST and x > AT_MOST[key]:
+            raise CardError(f"{where}: {key} must be at most {AT_MOST[key]}, got {value!r}")
+        return x
+    if key in CHOICES:
+        allowed = CHOICES[key]
+        if allowed and True in allowed and isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"          # --set gives text where YAML gives true/false
+        if allowed and not any(value == a and type(value) is type(a) for a in allowed):
+            shown = ", ".join(str(a).lower() if isinstance(a, bool) else a for a in allowed)
+            raise CardError(f"{where}: {key} must be one of {shown}, got {value!r}")
+        return value
+    least = 1 if key in MODEL_KEYS else 0          # a width in bytes may be 0 (the seed's gradients)
+    x = parse_number(value, where, key)
+    if x.denominator != 1 or not least <= x <= MOST:
+        raise CardError(f"{where}: key '{key}' must be an integer from {least} to 10^12, got {value!r}")
+    return int(x)
+
+
+def context(settings: dict, where: str, flagged=()) -> Context:
+    """Cards, run settings and numeric settings from one merged settings mapping; ``flagged``
+    names the keys given with --set, for the card's errors."""
+    from ..io.chips import CHIP_NUMBER_KEYS
+
+    checked = check_settings(settings, where)
     card = load_model(str(settings.get("model", "llama3-70b")))
     chip = load_chip(str(settings.get("chip", "tpu-v5p")))
     chip = override_chip(chip, {k: str(v) for k, v in settings.items()
                                 if k in CHIP_NUMBER_KEYS or k == "peak_flops_per_s.bf16"})
-    card_changes = {k: int(number(v, f"{where}: {k}")) for k, v in settings.items() if k in MODEL_KEYS}
+    card_changes = {k: v for k, v in checked.items() if k in MODEL_KEYS}
     if card_changes:
-        card = _changed_card(card, card_changes, where)
-    run = RunSettings().with_options(**{k: int(number(v, f"{where}: {k}")) for k, v in settings.items()
-                                        if k in RUN_KEYS})
-    values: dict = {}
-    for key, value in settings.items():
-        if key in NUMBERS:
-            values[key] = (sp.Integer(chip.pod_chips) if key == "chips" and value == "pod"
-                           else number(value, f"{where}: {key}"))
-            if values[key] <= 0:
-                raise CardError(f"{where}: {key} must be positive, got {value!r}")
-            if key in WHOLE and not values[key].is_integer:
-                raise CardError(f"{where}: {key} must be a whole number, got {value!r}")
-        elif key in CHOICES:
-            if CHOICES[key] and value not in CHOICES[key]:
-                raise CardError(f"{where}: {key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
-            values[key] = value
+        shown = ", ".join(f"{'--set ' if k in flagged else ''}{k}={settings[k]}" for k in card_changes)
+        card = changed_model(card, card_changes, f"{where}: model {card.name} with {shown}")
+    run = RunSettings().with_options(**{k: v for k, v in checked.items() if k in RUN_KEYS})
+    values = {k: sp.Integer(chip.pod_chips) if k == "chips" and isinstance(v, str) else v
+              for k, v in checked.items() if k in NUMBERS or k in CHOICES}
     return Context(card, chip, run, values)
-
-
-def _changed_card(card: ModelCard, changes: dict, where: str) -> ModelCard:
-    for key, value in changes.items():
-        if value <= 0:
-            raise CardError(f"{where}: {key} must be a positive integer, got {value}")
-    return replace(card, name=card.name + "*", **changes)
 
 
 # ----------------------------------------------------------------------------- running
@@ -255,7 +278,7 @@ def _relative(derived, document) -> float:
 def run_claim(claim: dict, base: dict, overrides: dict, where: str, defaults: dict) -> ClaimResult:
     settings = {**base, **(claim.get("settings") or {}), **overrides}
     cwhere = f"{where}: claim {claim['id']}"
-    q = quantity(claim["quantity"], context(settings, cwhere))
+    q = quantity(claim["quantity"], context(settings, cwhere, overrides))
     derived = _evaluate(q.expr, q.values, cwhere)
     document = number(claim["document"], f"{cwhere}: document")
     text = str(claim["document"])
@@ -280,7 +303,7 @@ def run_claim(claim: dict, base: dict, overrides: dict, where: str, defaults: di
         result.reason = f"{result.reason}; {erratum['reason']}" if result.verdict == "differs" else result.reason
         with_ = erratum.get("reproduce_with") or {}
         if with_:
-            q2 = quantity(claim["quantity"], context({**settings, **with_}, cwhere + " reproduce_with"))
+            q2 = quantity(claim["quantity"], context({**settings, **with_}, cwhere + " reproduce_with", overrides))
             again = _evaluate(q2.expr, q2.values, cwhere)
             err2 = _relative(again, document)
             result.reproduce = {"with": dict(with_), "derived": float(again), "relative_error": err2,
@@ -304,9 +327,7 @@ def run(ref: str = "seed", model: str | None = None, chip: str | None = None,
     defaults = d.get("defaults") or {}
     base = dict(defaults.get("settings") or {})
     overrides = dict(sets or {})
-    unknown = [k for k in overrides if k not in allowed_settings()]
-    if unknown:
-        raise CardError(f"--set: unknown setting {unknown[0]!r}; allowed: {', '.join(allowed_settings())}")
+    check_settings(overrides, "--set")
     if model:
         overrides["model"] = model
     if chip:

@@ -157,6 +157,23 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
     return card
 
 
+def changed_model(card: ModelCard, changes: dict, where: str) -> ModelCard:
+    """``card`` with some keys changed (``reproduce --set n_kv_heads=8``), rebuilt through
+    ``model_from_dict`` so a change gets every check a card's key gets (n_kv_heads must divide
+    n_heads). A card on the default layer layout gets the default layout of its new numbers;
+    a card that lists its layers keeps the list, so a changed n_layers must still match it."""
+    from ..io import layers
+
+    raw = {f.name: getattr(card, f.name) for f in fields(ModelCard)
+           if f.name not in ("path", "block_types", "layers")}
+    types, segments = layers.default_layers(card.n_layers, bool(card.sliding_window), card.is_moe)
+    if (card.block_types, card.layers) != (tuple(types.items()), segments):
+        raw.update(layers.layers_to_dict(card))
+    raw.update(changes)
+    raw["name"] = card.name + "*"
+    return model_from_dict(raw, where)
+
+
 def _check_model(card: ModelCard, where: str) -> None:
     """What one key allows depends on another (the layer layout's rules: io/layers.py)."""
     from ..io import layers
