@@ -1,13 +1,18 @@
 """`symroof reproduce`: the book's claims against the cards (oracle: book-4-6.md sections 1.8, 2.8, 2.9, 3, 6)."""
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
+from pathlib import Path
+
 from symroof.claims import reproduce
 from symroof.errors import CardError, SymroofError, UnknownNameError
+
+ROOT_DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
 
 # Where the book contradicts itself (book-4-6.md section 6, items 1, 2, 3 and 5), and the
 # input that reproduces its printed number.
@@ -152,7 +157,7 @@ def _write(tmp_path, text):
 
 def test_missing_field(tmp_path):
     path = _write(tmp_path, "name: x\ntitle: x\nclaims:\n  - {id: a, claim: a, quantity: params_total}\n")
-    with pytest.raises(CardError, match="missing 'document'"):
+    with pytest.raises(CardError, match="missing key 'document'"):
         reproduce.run(path)
 
 
@@ -166,6 +171,39 @@ def test_bad_claim_fields(tmp_path, claim, words):
     path = _write(tmp_path, f"name: x\ntitle: x\nclaims:\n  - {claim}\n")
     with pytest.raises(CardError, match=words):
         reproduce.run(path)
+
+
+@pytest.mark.parametrize("head, claim, words", [
+    ("", "id: a, quantity: params_total, document: 0", r"claim 1 \(a\): key 'document' must be a non-zero number, got 0"),
+    ("", "id: [a], quantity: params_total, document: 1", r"claim 1: key 'id' must be non-empty text, got \['a'\]"),
+    ("", "id: a, quantity: [x], document: 1", r"claim 1 \(a\): key 'quantity' must be non-empty text"),
+    ("defaults: {tolerance: abc}\n", "id: a, quantity: params_total, document: 1",
+     "defaults: tolerance: expected a number, got 'abc'"),
+    ("defaults: {foo: 1}\n", "id: a, quantity: params_total, document: 1",
+     "defaults: unknown key 'foo'; allowed: rounded_tolerance"),
+    ("fix_in_formula: 5\n", "id: a, quantity: params_total, document: 1",
+     "key 'fix_in_formula' must be a list of symbol names"),
+    ("fix_in_formula: [M_Q]\n", "id: a, quantity: params_total, document: 1",
+     "key 'fix_in_formula': unknown symbol 'M_Q'; allowed: B"),
+    ("notation: trianing\n", "id: a, quantity: params_total, document: 1",
+     "key 'notation' is 'trianing'; allowed: model, tokens, training"),
+    ("", "id: a, quantity: params_total, document: 1, tolerance: 2",
+     r"claim 1 \(a\): tolerance is relative: from 0 to 1, got 2"),
+    ("", "id: a, quantity: params_total, document: 1, settings: {n_layers: 1.5}",
+     r"claim 1 \(a\): settings: key 'n_layers' must be an integer"),
+])
+def test_bad_file_keys_are_refused_on_reading(tmp_path, head, claim, words):
+    # before: a ZeroDivisionError, TypeErrors and a ValueError when run or printed, or silently ignored
+    path = _write(tmp_path, f"name: x\ntitle: x\n{head}claims:\n  - {{claim: a, {claim}}}\n")
+    with pytest.raises(CardError, match=f"^{re.escape(path)}: {words}"):
+        reproduce.load(path)
+
+
+def test_a_default_tolerance_of_0_is_kept(tmp_path):
+    # 70.55e9 is 3e-5 off the card's 70,553,706,496: a match by the printed digits, not exactly
+    path = _write(tmp_path, "name: x\ntitle: x\ndefaults: {tolerance: 0}\nclaims:\n"
+                            "  - {id: a, claim: a, quantity: params_total, document: 70.55e9}\n")
+    assert reproduce.run(path).results[0].verdict == "rounded"
 
 
 def test_unknown_quantity(tmp_path):
@@ -213,3 +251,14 @@ def test_cli_errors_are_one_line(args, words):
     assert out.returncode == 2
     assert words in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bad_derivation_file_is_one_line(tmp_path):
+    # fix_in_formula: 5 was a TypeError from `latex`, after every claim had run
+    text = (ROOT_DERIVATIONS / "seed.yaml").read_text().replace("fix_in_formula: [M_X", "fix_in_formula: 5 #")
+    path = tmp_path / "seed.yaml"
+    path.write_text(text)
+    out = _cli("latex", str(path), "-o", str(tmp_path / "x.tex"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [f"symroof: error: {path}: key 'fix_in_formula' must be a list "
+                                               "of symbol names, e.g. [M_X, M_Y], got 5"]

@@ -29,16 +29,14 @@ from ..io.chips import override_chip
 from ..io.catalog import data_dir, load_chip, load_model
 
 from ..io.readers import read_yaml
+from . import derivation_file
+from .derivation_file import number
 from ..errors import CardError, SymroofError, UnknownNameError
 from ..claims.quantities import QUANTITIES, Context, quantity
 from .registry import lookup
 from ..io.run import RunSettings
 
 VERDICTS = ("match", "rounded", "differs", "n/a")
-CLAIM_REQUIRED = ("id", "claim", "quantity", "document")
-CLAIM_KEYS = set(CLAIM_REQUIRED) | {"settings", "tolerance", "rounded_tolerance", "note", "erratum", "unit"}
-FILE_REQUIRED = ("name", "title", "claims")
-FILE_KEYS = set(FILE_REQUIRED) | {"source", "defaults", "notation", "fix_in_formula", "description"}
 # numeric run settings a claim (or --set) may give, and what they mean
 NUMBERS = {
     "batch_tokens": "global batch in tokens (B·T)", "sequences": "global batch in sequences (B)",
@@ -79,15 +77,6 @@ def allowed_settings() -> list[str]:
     return [*SPECIAL, *NUMBERS, *CHOICES, *RUN_KEYS, *MODEL_KEYS, *CHIP_NUMBER_KEYS, "peak_flops_per_s.bf16"]
 
 
-def number(value, where: str) -> sp.Rational:
-    """A YAML or command-line number, exactly (``1.25e14`` is 125000000000000), by the cards' reader."""
-    try:
-        exact = parse_number(value, where, "")
-    except CardError:
-        raise CardError(f"{where}: expected a number, got {value!r}") from None
-    return sp.Rational(exact.numerator, exact.denominator)
-
-
 # ----------------------------------------------------------------------------- files
 
 
@@ -105,49 +94,9 @@ def load(ref: str) -> dict:
         if not path.is_file() or ref not in list_derivations():
             raise UnknownNameError(f"unknown derivation {ref!r}; known: {', '.join(list_derivations())}")
     raw = read_yaml(path, "a derivation")
-    where = str(path)
-    _keys(raw, FILE_KEYS, FILE_REQUIRED, where)
-    if not isinstance(raw["claims"], list) or not raw["claims"]:
-        raise CardError(f"{where}: 'claims' must be a non-empty list")
-    seen = set()
-    for i, claim in enumerate(raw["claims"], 1):
-        if not isinstance(claim, dict):
-            raise CardError(f"{where}: claim {i} must be a mapping with keys {', '.join(CLAIM_REQUIRED)}")
-        cwhere = f"{where}: claim {i} ({claim.get('id', 'no id')})"
-        _keys(claim, CLAIM_KEYS, CLAIM_REQUIRED, cwhere)
-        if claim["quantity"] not in QUANTITIES:
-            raise UnknownNameError(f"{cwhere}: unknown quantity {claim['quantity']!r}; "
-                                   f"known: {', '.join(QUANTITIES)}")
-        if claim["id"] in seen:
-            raise CardError(f"{cwhere}: repeated id {claim['id']!r}")
-        seen.add(claim["id"])
-        for key in ("document", "tolerance", "rounded_tolerance"):
-            if key in claim:
-                number(claim[key], f"{cwhere}: {key}")
-        _mapping(claim.get("settings"), f"{cwhere}: settings")
-        if "erratum" in claim:
-            _keys(claim["erratum"], {"reason", "reproduce_with"}, ("reason",), f"{cwhere}: erratum")
-            _mapping(claim["erratum"].get("reproduce_with"), f"{cwhere}: erratum.reproduce_with")
-    _mapping(raw.get("defaults"), f"{where}: defaults")
-    _mapping((raw.get("defaults") or {}).get("settings"), f"{where}: defaults.settings")
-    raw["path"] = where
+    derivation_file.check(raw, str(path), QUANTITIES, check_settings)
+    raw["path"] = str(path)
     return raw
-
-
-def _mapping(value, where: str) -> None:
-    if value is not None and not isinstance(value, dict):
-        raise CardError(f"{where}: expected a mapping of KEY: VALUE, got {value!r}")
-
-
-def _keys(raw, allowed, required, where: str) -> None:
-    if not isinstance(raw, dict):
-        raise CardError(f"{where}: expected a mapping with keys {', '.join(sorted(allowed))}")
-    missing = [k for k in required if k not in raw]
-    if missing:
-        raise CardError(f"{where}: missing {', '.join(map(repr, missing))}; required: {', '.join(required)}")
-    unknown = sorted(set(raw) - set(allowed))
-    if unknown:
-        raise CardError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
 
 
 # ----------------------------------------------------------------------------- contexts
@@ -282,8 +231,9 @@ def run_claim(claim: dict, base: dict, overrides: dict, where: str, defaults: di
     derived = _evaluate(q.expr, q.values, cwhere)
     document = number(claim["document"], f"{cwhere}: document")
     text = str(claim["document"])
-    tol = float(claim.get("tolerance", defaults.get("tolerance") or _auto_tolerance(text, document)))
-    rounded_tol = float(claim.get("rounded_tolerance", defaults.get("rounded_tolerance", 0.03)))
+    given = claim.get("tolerance", defaults.get("tolerance"))      # a given 0 is kept: an exact match
+    tol = float(number(given, cwhere)) if given is not None else _auto_tolerance(text, document)
+    rounded_tol = float(number(claim.get("rounded_tolerance", defaults.get("rounded_tolerance", 0.03)), cwhere))
     error = _relative(derived, document)
     result = ClaimResult(claim["id"], claim["claim"], claim["quantity"], q.expr,
                          q.display if q.display is not None else q.expr, q.lhs, q.values,
