@@ -21,6 +21,15 @@ def _cli(args, timeout=60):
 @pytest.mark.parametrize("args, message", [
     (PLAN + ["--chips", "8960", "--set", "pod_shape=" + ",".join(["2"] * 12)], "at most 4 axes"),
     (PLAN + ["--chips", "8960", "--set", "pod_shape=2000000,4,4"], "at most 1000000 chips"),
+    # each axis within bounds, the pod not: a 1e24-chip pod overflowed numpy in plan, and cards and
+    # serve walked its divisors for minutes; the pod's total is bounded, by the flag and key
+    (["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576",
+      "--set", "pod_shape=1e6x1e6x1e6x1e6"], "--set pod_shape: key 'pod_shape' must have at most 4 axes and at most 1000000 chips"),
+    (["html", "plan", "llama3-8b", "-o", "/dev/null", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens",
+      "1048576", "--set", "pod_shape=1e6x1e6x1e6x1e6"], "--set pod_shape: key 'pod_shape'"),
+    (["cards", "tpu-v5p", "--set", "pod_shape=1e6x1e6x1e6"], "--set pod_shape: key 'pod_shape'"),
+    (["serve", "llama3-8b", "--chip", "tpu-v5p", "--chips", "8", "--set", "pod_shape=1e6x1e6"],
+     "--set pod_shape: key 'pod_shape'"),
     (PLAN + ["--chips", "1e9"], "slices over DCN"),
     (["plan", "llama3-70b", "--chip", "h100-sxm", "--batch-tokens", "4194304", "--chips", "1e9"],
      "between 50% and all of the 1000000000 chips"),

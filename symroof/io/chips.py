@@ -95,9 +95,10 @@ CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici
                     "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s",
                     "max_slice_chips")
 _INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_slice_chips")
-# A pod shape is a handful of physical axes of at most a million chips each; anything larger is
-# a typo, and enumerating its slices would not finish.
-MAX_POD_AXES, MAX_AXIS_CHIPS = 4, 10 ** 6
+# A pod (one ICI or NVLink domain) is a handful of axes; the largest built hold about 10^4 chips
+# (v5p: 8960), so 10^6 in all is a wide margin and still a pod plan's --chips can cover. Bounding
+# the product, not each axis: a 10^6 x 10^6 x 10^6 pod overflowed numpy and its slices never finished.
+MAX_POD_AXES, MAX_POD_CHIPS = 4, 10 ** 6
 
 
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
@@ -303,7 +304,12 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
 
 
 def _pod_shape(sides: list[int], where: str) -> tuple:
-    if len(sides) > MAX_POD_AXES or max(sides) > MAX_AXIS_CHIPS:
-        raise CardError(f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes of at most "
-                        f"{MAX_AXIS_CHIPS} chips each, got {len(sides)} axes up to {max(sides)}")
+    rule = f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes and at most {MAX_POD_CHIPS} chips in all"
+    if len(sides) > MAX_POD_AXES:
+        raise CardError(f"{rule}, got {len(sides)} axes")
+    chips = 1
+    for side in sides:
+        chips *= side
+    if chips > MAX_POD_CHIPS:
+        raise CardError(f"{rule}, got {'x'.join(map(str, sides))}")
     return tuple(sides)

@@ -232,7 +232,7 @@ def _record(r: dict, req: Request, chip, hbm: float) -> dict:
 
 def slice_chips(chip, need: float) -> int:
     """The fewest chips of a legal slice (box sides dividing the pod's) holding ``need`` chips' worth."""
-    from itertools import product
+    from bisect import bisect_left
 
     from ..parallel.topology import _divisors
 
@@ -240,12 +240,24 @@ def slice_chips(chip, need: float) -> int:
         domain = chip.pod_shape[0]
         small = [d for d in _divisors(domain) if d >= need]
         return small[0] if small else domain * math.ceil(need / domain)
-    sides = [sorted(set(_divisors(n)) | set(range(chip.wraparound_unit, n + 1, chip.wraparound_unit)))
-             for n in chip.pod_shape]
-    fits = [math.prod(box) for box in product(*sides) if math.prod(box) >= need]
-    if not fits:
+    sizes = _slice_sizes(chip.pod_shape, chip.wraparound_unit)
+    at = bisect_left(sizes, need)
+    if at == len(sizes):
         raise InfeasibleError(f"needs {need:.1f} chips of HBM; a {chip.name} pod has {chip.pod_chips}")
-    return min(fits)
+    return sizes[at]
+
+
+@lru_cache(maxsize=64)
+def _slice_sizes(pod: tuple, unit: int) -> tuple:
+    """Every chip count of a legal box, sorted: serve asks once per Pareto row, and multiplying out
+    every box each time took seconds on a large pod; distinct sizes never exceed the pod's chips."""
+    from ..parallel.topology import _divisors
+
+    sizes: set = set()
+    for n in pod:
+        sides = set(_divisors(n)) | set(range(unit, n + 1, unit))
+        sizes = {size * side for size in sizes for side in sides} if sizes else sides
+    return tuple(sorted(sizes))
 
 
 def _whole(text, name: str, allow_none: bool = True):
