@@ -82,12 +82,34 @@ def test_a_peak_the_run_does_not_use_is_named(capsys):
     (["cards", "tpu-v5p", "--set", "peak_flops_per_s.fp9=1e15"], ["unknown chip key"]),
     (["cards", "llama3-70b", "--set", "hbm_bytes=1e9"], ["model card"]),
     (["cards", "nope"], ["unknown card 'nope'", "chip cards: "]),
+    # a largest slice above the pod was taken at its word: plan left half of 1024 v5e chips idle
+    (["plan", "llama3-8b", "--chip", "tpu-v5e", "--chips", "1024", "--batch-tokens", "1048576", "--set",
+      "max_slice_chips=1024"], ["--set max_slice_chips: key 'max_slice_chips' is 1024", "256 chips of the 16x16"]),
+    (["cards", "tpu-v5p", "--set", "max_slice_chips=100"], ["--set max_slice_chips: key 'max_slice_chips' is 100",
+                                                            "no tpu-v5p slice", "whole 4x4x4 cubes"]),
+    (["cards", "tpu-v5e", "--set", "pod_shape=8x8", "--set", "max_slice_chips=128"], ["key 'max_slice_chips'"]),
+    # a legal but small largest slice: the whole pod is no slice, and the line says which key said so
+    (["cards", "tpu-v5e", "--set", "max_slice_chips=1"], ["--set max_slice_chips: key 'max_slice_chips' is 1",
+                                                          "256 chips"]),
+    (["formula", "fsdp_max_chips", "--model", "llama3-8b", "--chip", "tpu-v5e", "--chips", "256", "--set",
+      "max_slice_chips=1"], ["--set max_slice_chips: key 'max_slice_chips' is 1", "256 chips"]),
 ])
 def test_bad_card_input_is_one_line(argv, words):
     out = subprocess.run([sys.executable, "-m", "symroof", *argv], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     for w in words:
         assert w in out.stderr, out.stderr
+
+
+def test_a_card_files_small_largest_slice_is_named_with_the_file(tmp_path):
+    raw = yaml.safe_load((ROOT / "models" / "chips" / "tpu-v5e.yaml").read_text())
+    raw["max_slice_chips"] = 64
+    path = tmp_path / "small-slices.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = subprocess.run([sys.executable, "-m", "symroof", "cards", str(path)], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert f"{path}: key 'max_slice_chips' is 64" in out.stderr, out.stderr
 
 
 def test_a_card_with_an_unknown_dtype_is_refused(tmp_path):

@@ -167,6 +167,8 @@ def test_model_card_refusals_name_the_key(tmp_path, change, words):
     ({"ici_links_per_axis": 1.5}, ["'ici_links_per_axis'", "integer"]),
     ({"pod_shape": "16x20x28"}, ["'pod_shape'", "list"]),
     ({"pod_shape": [16, 0, 28]}, ["'pod_shape'", "positive"]),
+    ({"max_slice_chips": 10000}, ["'max_slice_chips' is 10000", "8960 chips of the 16x20x28"]),
+    ({"max_slice_chips": 96}, ["'max_slice_chips' is 96", "no tpu-v5p slice"]),
     ({"pod_shape": [1000000] * 3}, ["'pod_shape'", "at most 1000000 chips in all", "1000000x1000000x1000000"]),
     ({"wraparound": "torus"}, ["'wraparound'", "allowed: full_cube"]),
     ({"ici_link_direction": "both"}, ["'ici_link_direction'", "one_way"]),

@@ -305,6 +305,13 @@ def _laid(chip: ChipCard, chips: int) -> tuple:
         link, n, wrap = laid.link, int(laid.n_physical), bool(laid.wrap)
     except InfeasibleError:
         box = (topology.slices(chip, chips) or [None])[0]
+        if box is None and chips > topology.slice_limit(chip):      # the card's own limit, not the chips
+            from .chips import origin
+
+            raise InfeasibleError(f"{origin(chip, 'max_slice_chips')}: key 'max_slice_chips' is "
+                                  f"{chip.max_slice_chips}: {chips} chips are more than one {chip.name} slice "
+                                  f"holds, and M_X, M_Y are for one slice; allowed: max_slice_chips from "
+                                  f"{chips} to the pod's {chip.pod_chips}") from None
         if box is None:
             raise InfeasibleError(f"{chips} chips do not fit the {chip.name} topology") from None
         used = [p for p in box if p.size > 1] or list(box[:1])

@@ -271,7 +271,7 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         if str(key) not in citable:
             raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")
     values["sources"] = {str(key): str(text) for key, text in raw["sources"].items()}
-    return ChipCard(**values, path=where)
+    return _check_max_slice(ChipCard(**values, path=where), where)
 
 
 def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
@@ -300,7 +300,35 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
-    return replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
+    out = replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
+    # a new pod or cube edge can unmake the file's largest slice: name the --set that did
+    culprit = [k for k in ("max_slice_chips", "pod_shape", "wraparound_unit") if k in settings]
+    return _check_max_slice(out, f"--set {culprit[0]}") if culprit else out
+
+
+def origin(chip: ChipCard, key: str) -> str:
+    """Where the card's ``key`` came from, for an error line: the ``--set`` that changed it, or the file."""
+    return f"--set {key}" if any(m.split("=", 1)[0] == key for m in chip.modified) else chip.path
+
+
+def _check_max_slice(chip: ChipCard, where: str) -> ChipCard:
+    """The largest slice must be one the pod can build: a larger one was planned as a slice the
+    hardware lacks (half of 1024 v5e chips left idle), a size no box has names no slice at all."""
+    n = chip.max_slice_chips
+    if n is None:
+        return chip
+    shape = "x".join(map(str, chip.pod_shape))
+    if n > chip.pod_chips:
+        raise CardError(f"{where}: key 'max_slice_chips' is {n}, more than the {chip.pod_chips} chips of the "
+                        f"{shape} {chip.name} pod; allowed: a slice size up to {chip.pod_chips}")
+    if chip.family == "tpu":
+        from ..parallel import topology
+
+        if not topology.slices(chip, n):
+            rule = topology.describe(replace(chip, max_slice_chips=None))
+            raise CardError(f"{where}: key 'max_slice_chips' is {n}, the size of no {chip.name} slice; allowed: "
+                            f"a slice size the pod builds ({rule})")
+    return chip
 
 
 def _pod_shape(sides: list[int], where: str) -> tuple:
