@@ -825,6 +825,63 @@ def test_cli_calibrate_prints_the_card_block_and_refuses_a_chip_without_fit_rows
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
+def _flow_sources(text: str) -> str:
+    """The card with its sources as a one-line flow mapping (``sources: {a: b, ...}``), valid YAML."""
+    import yaml
+
+    head, sources = text.split("\nsources:\n")
+    flow = yaml.safe_dump(yaml.safe_load("sources:\n" + sources)["sources"], default_flow_style=True, width=10**9)
+    return head + "\nsources: " + flow.strip() + "  # one line\n"
+
+
+def _no_calibration_then_sources_first(text: str) -> str:
+    """The card without a calibration block and with sources first, as a hand-written card may be."""
+    head, sources = text.split("\nsources:\n")
+    start = head.index("\ncalibration:")
+    rest = [line for line in head[start + 1:].split("\n") if not line.startswith("  ")][1:]
+    return "sources:\n" + sources.rstrip("\n") + "\n" + head[:start] + "\n" + "\n".join(rest) + "\n"
+
+
+@pytest.mark.parametrize("layout", [_flow_sources, _no_calibration_then_sources_first])
+def test_calibrate_write_keeps_any_block_layout_of_a_card(tmp_path, layout):
+    """--write put its block before a line 'sources:' alone and crashed (ValueError) on a card
+    whose sources is a flow mapping; any layout of top-level keys now gets the block, the rest kept."""
+    import yaml
+
+    from symroof.io.catalog import load_chip
+
+    card = tmp_path / "gpu.yaml"
+    card.write_text(layout((ROOT / "models/chips/h100-sxm.yaml").read_text()))
+    before = yaml.safe_load(card.read_text())
+    runs = tmp_path / "runs.yaml"
+    runs.write_text(GOOD.replace("chip: h100-sxm", f"chip: {card}"))
+    block = calibrate.calibrate_chip(str(runs), "h100-sxm", write=True)
+    after = yaml.safe_load(card.read_text())
+    assert after.pop("calibration") == yaml.safe_load(block)["calibration"]
+    before.pop("calibration", None)
+    assert after == before
+    assert load_chip(str(card)).calibration["fit_runs"] == ("r",)
+    text = card.read_text()
+    calibrate.calibrate_chip(str(runs), "h100-sxm", write=True)      # a second write changes nothing
+    assert card.read_text() == text
+
+
+def test_calibrate_write_refuses_a_card_it_cannot_edit_in_place(tmp_path):
+    """A card written as one flow mapping has no line to put the block on: one line, card untouched."""
+    import yaml
+
+    card = tmp_path / "gpu.yaml"
+    card.write_text(yaml.safe_dump(yaml.safe_load((ROOT / "models/chips/h100-sxm.yaml").read_text()),
+                                   default_flow_style=True, width=10**9))
+    text = card.read_text()
+    runs = tmp_path / "runs.yaml"
+    runs.write_text(GOOD.replace("chip: h100-sxm", f"chip: {card}"))
+    done = _cli("calibrate", "--chip", "h100-sxm", "--data", str(runs), "--write")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"{card}:" in done.stderr and "block style" in done.stderr
+    assert card.read_text() == text
+
+
 def test_a_runs_file_of_todays_format_gets_the_cards_calibration(tmp_path):
     """Old-format runs (no new keys) still load; a chip without fit rows in the file is predicted
     with the calibration its card records (written by ``symroof calibrate``)."""

@@ -379,18 +379,7 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
     block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path),
                        held_out(summary(checks).get(chip)), intervals(fit_rows, cal))
     if write:
-        card = Path(runs[0].chip.path)
-        text = card.read_text()
-        if "\ncalibration:" in text:
-            text = text[:text.index("\ncalibration:") + 1] + _after_block(text[text.index("\ncalibration:") + 1:])
-        head, sources = text.split("\nsources:\n", 1)
-        card.write_text(head.rstrip("\n") + "\n" + block + "sources:\n" + sources)
+        from ..io.card_edit import put_block
+
+        put_block(Path(runs[0].chip.path), "calibration", block, before="sources", what="calibrate --write")
     return block.rstrip("\n")
-
-
-def _after_block(text: str) -> str:
-    """What follows a top-level ``calibration:`` block (its indented lines dropped)."""
-    lines = text.split("\n")[1:]
-    while lines and lines[0].startswith("  "):
-        lines.pop(0)
-    return "\n".join(lines)
