@@ -49,6 +49,16 @@ def _cli(args, timeout=60):
      "more than symroof plans for"),
     (PLAN + ["--chips", "1" * 5000], "positive integer"),
     (PLAN + ["--chips", "1.5"], "positive integer"),
+    # str.isdigit() takes a superscript digit that int() refuses (a traceback before); \\d and
+    # int() take other scripts' digits ('٣' read as 3): only ASCII digits are numbers
+    (PLAN + ["--chips", "256", "--mesh", "fsdp=²"], "--mesh 'fsdp=²': DEGREE must be a positive integer"),
+    (PLAN + ["--chips", "256", "--m", "fsdp=²"], "--m 'fsdp=²': M must be a positive integer"),
+    (["sensitivity", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576",
+      "--m", "fsdp=¹"], "--m 'fsdp=¹': M must be a positive integer"),
+    (PLAN + ["--chips", "256", "--mesh", "fsdp=٢٥٦"], "DEGREE must be a positive integer"),
+    (PLAN + ["--chips", "٢٥٦"], "positive integer"),
+    (PLAN + ["--chips", "256", "--set", "hbm_bytes_per_s=٣e12"], "must be a number"),
+    (["formula", "x_opt", "--at", "n_chips=1e٣"], "not a number"),
 ])
 def test_refused_in_one_line(args, message):
     rc, out, err = _cli(args)

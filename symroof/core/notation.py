@@ -184,7 +184,7 @@ def _mathml_seq(tokens: list[str], i: int, stop: str | None) -> tuple[str, int]:
             parts.append(_COMMANDS[tok])
         elif tok.startswith("\\"):
             parts.append(f"<mtext>{html.escape(tok)}</mtext>")
-        elif tok[0].isdigit() or tok == ".":
+        elif tok[0].isascii() and tok[0].isdigit() or tok == ".":     # isdigit alone takes '²'
             parts.append(f"<mn>{tok}</mn>")
         elif tok.isalpha():
             parts.append(f"<mi>{tok}</mi>")

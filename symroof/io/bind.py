@@ -341,7 +341,7 @@ def parse_value(symbol_name: str, text: str, where: str) -> sp.Expr:
     from .cards import parse_number
 
     info = INFO[symbol_name]
-    match = re.match(r"^\s*([+-]?[0-9.]+(?:[eE][+-]?\d+)?)\s*([A-Za-z/]*)\s*$", text)
+    match = re.match(r"^\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z/]*)\s*$", text)
     if not match:
         raise CardError(f"{where}: {text!r} is not a number (e.g. {symbol_name}=2048)")
     number_text, unit = match.groups()

@@ -191,7 +191,8 @@ def _check_model(card: ModelCard, where: str) -> None:
 
 # ----------------------------------------------------------------------------- checks
 
-_NUMBER = re.compile(r"^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# [0-9], not \d: \d and int() take other scripts' digits ('٣' read as 3)
+_NUMBER = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
 def _check_keys(raw: dict, allowed: set, required: tuple, where: str, extra_allowed=frozenset()):

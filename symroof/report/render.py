@@ -40,7 +40,7 @@ def table(rows: list[list[str]], header: list[str] | None = None) -> str:
         cells = []
         for i, cell in enumerate(row):
             text = str(cell)
-            numeric = text[:1].isdigit() or text[:1] in "-+." and text[1:2].isdigit()
+            numeric = _digit(text[:1]) or text[:1] in "-+." and _digit(text[1:2])
             cells.append(text.rjust(widths[i]) if numeric and i else text.ljust(widths[i]))
         return "  ".join(cells).rstrip()
 
@@ -50,3 +50,6 @@ def table(rows: list[list[str]], header: list[str] | None = None) -> str:
     return "\n".join(out)
 
 
+def _digit(char: str) -> bool:
+    """An ASCII digit: str.isdigit() alone takes '²' too."""
+    return char.isascii() and char.isdigit()

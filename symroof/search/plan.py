@@ -394,7 +394,7 @@ def parse_mesh(pairs: list[str] | None, flag: str = "--mesh", value_name: str = 
         if not eq or name not in meshlib.ORDER:
             raise InfeasibleError(f"{flag} {pair!r}: expected AXIS={value_name} with AXIS one of "
                                   f"{', '.join(meshlib.ORDER)}")
-        if not value.strip().isdigit() or len(value.strip()) > 12 or int(value) < 1:
+        if not (value.strip().isascii() and value.strip().isdigit()) or len(value.strip()) > 12 or int(value) < 1:
             raise InfeasibleError(f"{flag} {pair[:40]!r}: {value_name} must be a positive integer below 1e12")
         out[name] = int(value)
     return out
