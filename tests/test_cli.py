@@ -86,6 +86,17 @@ def test_ops_marks_hbm_bound_ops(capsys):
     (["validate", "--data", "/dev/zero"], ["/dev/zero", "not a regular file"]),   # read forever before
     (["count", "no\nsuch.yaml"], ["no\\nsuch.yaml", "cannot read"]),          # a newline, escaped
     (["plan", "llama3-8b", "--chips", "0"], ["--chips", "positive integer", "--help"]),   # no usage block
+    # a value given twice, or by two flags, is refused as a card's repeated key is (the last won)
+    (["cards", "tpu-v5p", "--set", "hbm_bytes=1e12", "--set", "hbm_bytes=1"],
+     ["--set hbm_bytes given twice", "hbm_bytes=1e12, then hbm_bytes=1"]),
+    (["reproduce", "seed", "--set", "chips=4096", "--set", "chips=8960"], ["--set chips given twice"]),
+    (["formula", "x_opt", "--at", "n_chips=8960", "--at", "n_chips=16"], ["--at n_chips given twice"]),
+    (["formula", "x_opt", "--book-layer", "--chip", "tpu-v5p", "--chips", "8960", "--at", "n_chips=16"],
+     ["--at n_chips=16 and --chips 8960 both set n_chips"]),          # M_X was still 8960's
+    (["formula", "x_opt", "--book-layer", "--batch-tokens", "4194304", "--seq", "4096", "--at", "T=1024"],
+     ["--at T=1024 and --seq 4096 both set T"]),                      # B was still 4194304 / 4096
+    (["formula", "memory_total", "--model", "llama3-8b", "--act-bytes", "4", "--at", "b_act=2B"],
+     ["--at b_act=2B and --act-bytes 4 both set b_act"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
     result = run(*args)

@@ -73,6 +73,7 @@ def test_serve_search_front_is_a_pareto_front():
     (["--mfu", "2", "--prompt", "8"], "--mfu"),
     (["--mesh", "tensor=3"], "uses"),
     (["--mesh", "stage=2"], "tensor=Y"),
+    (["--batch", "8", "--mesh", "tensor=8", "--mesh", "tensor=4"], "--mesh tensor given twice"),   # the last won
 ])
 def test_serve_refusals_are_one_line(args, words):
     argv = ["serve", "llama3-70b", "--chip", "tpu-v5e", "--chips", "16"]

@@ -59,6 +59,9 @@ def _cli(args, timeout=60):
     (PLAN + ["--chips", "٢٥٦"], "positive integer"),
     (PLAN + ["--chips", "256", "--set", "hbm_bytes_per_s=٣e12"], "must be a number"),
     (["formula", "x_opt", "--at", "n_chips=1e٣"], "not a number"),
+    # an axis given twice is refused, as a card's repeated key is (the last one won)
+    (PLAN + ["--chips", "256", "--mesh", "fsdp=256", "--mesh", "fsdp=128"], "--mesh fsdp given twice"),
+    (PLAN + ["--chips", "256", "--m", "fsdp=2,fsdp=1"], "--m fsdp given twice (fsdp=2, then fsdp=1)"),
 ])
 def test_refused_in_one_line(args, message):
     rc, out, err = _cli(args)

@@ -33,7 +33,33 @@ def settings(pairs: list[str] | None) -> dict[str, str]:
         key, eq, value = pair.partition("=")
         if not eq or not key or not value:
             raise CardError(f"--set {pair!r}: expected KEY=VALUE, e.g. hbm_bytes_per_s=3.35e12")
-        out[key.strip()] = value.strip()
+        out[once(out, key.strip(), value.strip(), "--set")] = value.strip()
+    return out
+
+
+def once(seen: dict, key: str, value, flag: str) -> str:
+    """``key``, refused if ``seen`` has it: a card or config.json refuses a repeated key, and so
+    does the command line, rather than let the last one win silently."""
+    if key in seen:
+        raise CardError(f"{flag} {key} given twice ({key}={seen[key]}, then {key}={value}); give it once")
+    return key
+
+
+def parse_mesh(pairs: list[str] | None, flag: str = "--mesh", value_name: str = "DEGREE") -> dict[str, int] | None:
+    """``--mesh AXIS=DEGREE`` pairs (also ``a=1,b=2``) as a dict; one-line errors, naming ``flag``, for bad text."""
+    from ..parallel.topology import ORDER
+
+    if not pairs:
+        return None
+    out: dict[str, int] = {}
+    for pair in (p for item in pairs for p in item.split(",")):
+        name, eq, value = (part.strip() for part in pair.partition("="))
+        if not eq or name not in ORDER:
+            raise CardError(f"{flag} {pair!r}: expected AXIS={value_name} with AXIS one of {', '.join(ORDER)}")
+        # isascii: isdigit alone takes '²', which int() refuses
+        if not (value.isascii() and value.isdigit()) or len(value) > 12 or int(value) < 1:
+            raise CardError(f"{flag} {pair[:40]!r}: {value_name} must be a positive integer below 1e12")
+        out[once(out, name, value, flag)] = int(value)
     return out
 
 
@@ -79,13 +105,15 @@ def formula(args) -> None:
             print(f"{name:26s} {result.unit or '-':9s} {result.how:7s} {description}")
         return
     card, chip, run = cards_and_run(args)
-    at = {}
+    at, given = {}, {}
     for pair in args.at or []:
         name, eq, value = pair.partition("=")
         if not eq:
             raise CardError(f"--at {pair!r}: expected SYMBOL=VALUE, e.g. --at n_chips=8960")
         sym = symbol(name.strip())
+        given[once(given, name.strip(), value.strip(), "--at")] = value.strip()
         at[sym] = parse_value(name.strip(), value, f"--at {pair}")
+        _at_beside_flag(args, name.strip(), value.strip())
     inst = instantiate(args.name, card, chip, run, args.chips, args.batch_tokens, args.seq, at,
                        args.book_layer, args.dtype, args.overlap)
     unused = sorted(str(s) for s in at if s not in inst.expr.free_symbols)
@@ -100,12 +128,26 @@ def formula(args) -> None:
         print(formula_text(inst, args.latex) + "".join("\n" + n for n in notes))
 
 
+# The symbols a formula flag puts in: --at the same symbol would replace the flag's number
+# after M_X, M_Y (from --chips) or B (from --batch-tokens over --seq) were worked out from it.
+_FLAG_SYMBOLS = (("chips", "--chips", "n_chips"), ("seq", "--seq", "T"), ("batch_tokens", "--batch-tokens", "B"),
+                 ("ckpt_per_layer", "--ckpt", "n_ckpt"), ("param_bytes", "--param-bytes", "b_param"),
+                 ("grad_bytes", "--grad-bytes", "b_grad"), ("optimizer_bytes", "--optimizer-bytes", "b_opt"),
+                 ("act_bytes", "--act-bytes", "b_act"), ("mask_bytes", "--mask-bytes", "b_mask"))
+
+
+def _at_beside_flag(args, name: str, value: str) -> None:
+    for dest, flag, sym in _FLAG_SYMBOLS:
+        if name == sym and getattr(args, dest, None) is not None:
+            raise CardError(f"--at {name}={value} and {flag} {getattr(args, dest)} both set {name}; give one")
+
+
 # ----------------------------------------------------------------------------- sensitivity
 
 
 def sensitivity(args) -> None:
     from ..claims.sensitivity import analyse
-    from ..search.plan import Options, parse_mesh, plan
+    from ..search.plan import Options, plan
     from .results import sensitivity_json, sensitivity_text
 
     card, chip, run = cards_and_run(args)

@@ -4,7 +4,7 @@ on-disk cache when the same command ran before, and the text it prints."""
 from __future__ import annotations
 
 from ..errors import CardError
-from .commands import settings as _settings
+from .commands import parse_mesh, settings as _settings
 
 
 def plan_result(args, card=None, chip=None):
@@ -13,7 +13,7 @@ def plan_result(args, card=None, chip=None):
     from ..io.chips import override_chip
     from ..io.catalog import load_chip, load_model
     from ..io.readers import dumps_finite as _dumps
-    from ..search.plan import Options, parse_mesh, plan
+    from ..search.plan import Options, plan
     from ..io.run import RunSettings
 
     if card is None or chip is None:

@@ -382,19 +382,3 @@ def explain(r: dict) -> list[str]:
         lines.append(f"uses {r['chips_used']} of {r['chips']} chips ({r['idle_chips']} idle): {r['idle_reason']}")
     return lines
 
-
-def parse_mesh(pairs: list[str] | None, flag: str = "--mesh", value_name: str = "DEGREE") -> dict[str, int] | None:
-    """``--mesh AXIS=DEGREE`` pairs (also ``a=1,b=2``) as a dict; one-line errors, naming ``flag``, for bad text."""
-    if not pairs:
-        return None
-    out: dict[str, int] = {}
-    for pair in (p for item in pairs for p in item.split(",")):
-        name, eq, value = pair.partition("=")
-        name = name.strip()
-        if not eq or name not in meshlib.ORDER:
-            raise InfeasibleError(f"{flag} {pair!r}: expected AXIS={value_name} with AXIS one of "
-                                  f"{', '.join(meshlib.ORDER)}")
-        if not (value.strip().isascii() and value.strip().isdigit()) or len(value.strip()) > 12 or int(value) < 1:
-            raise InfeasibleError(f"{flag} {pair[:40]!r}: {value_name} must be a positive integer below 1e12")
-        out[name] = int(value)
-    return out

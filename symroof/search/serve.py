@@ -282,10 +282,12 @@ def request(chips, batch=None, context=None, prompt=None, generate=None, weights
     """A ``Request`` from command-line text: whole numbers checked here, one line per refusal."""
     degrees = {}
     for pair in mesh or []:
-        axis, eq, degree = str(pair).partition("=")
+        axis, eq, degree = (part.strip() for part in str(pair).partition("="))
         if not eq:
             raise CardError(f"--mesh {pair!r}: expected AXIS=DEGREE, e.g. tensor=8")
-        degrees[axis.strip()] = _whole(degree, f"mesh {axis.strip()}", False)
+        if axis in degrees:         # refused, as a card refuses a repeated key: the last never wins
+            raise CardError(f"--mesh {axis} given twice ({axis}={degrees[axis]}, then {axis}={degree}); give it once")
+        degrees[axis] = _whole(degree, f"mesh {axis}", False)
     try:
         fraction = 1.0 if mfu is None else float(mfu)
     except ValueError:
