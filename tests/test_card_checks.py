@@ -93,6 +93,12 @@ def test_a_peak_the_run_does_not_use_is_named(capsys):
                                                           "256 chips"]),
     (["formula", "fsdp_max_chips", "--model", "llama3-8b", "--chip", "tpu-v5e", "--chips", "256", "--set",
       "max_slice_chips=1"], ["--set max_slice_chips: key 'max_slice_chips' is 1", "256 chips"]),
+    # --dtype picks a chip card's peak: where there is none to pick it is refused, not ignored
+    (["cards", "llama3-8b", "--dtype", "foo"], ["--dtype picks a chip card peak", "llama3-8b is a model card"]),
+    (["cards", "--dtype", "int8"], ["--dtype is for one chip card"]),
+    (["formula", "fsdp_critical_batch", "--book-layer", "--dtype", "int8"], ["--dtype int8", "without a chip card"]),
+    (["formula", "x_opt", "--chip", "tpu-v5p", "--dtype", "foo"],
+     ["--dtype foo: the chip card tpu-v5p has peak_flops_per_s for bf16, int8", "foo is no dtype"]),
 ])
 def test_bad_card_input_is_one_line(argv, words):
     out = subprocess.run([sys.executable, "-m", "symroof", *argv], capture_output=True, text=True, cwd=ROOT)

@@ -86,6 +86,24 @@ def unused_peaks(chip, dtype: str) -> list[str]:
             and m.split("=")[0].split(".", 1)[1] != dtype]
 
 
+def math_dtype(chip, dtype: str | None, command: str) -> str:
+    """``--dtype`` checked against the chip card: it picks one of the card's peaks, so without a
+    chip card it would do nothing, and one the card lacks is the flag's fault, not the file's."""
+    if dtype is None:
+        return "bf16"
+    if chip is None:
+        raise CardError(f"--dtype {dtype}: {command} without a chip card uses no peak; name one "
+                        f"(e.g. --chip tpu-v5p) or leave out --dtype")
+    if dtype not in chip.peak_flops_per_s:
+        from ..io.chips import DTYPES
+
+        how = (f"--set peak_flops_per_s.{dtype}=... adds one" if dtype in DTYPES
+               else f"{dtype} is no dtype; dtypes: {', '.join(DTYPES)}")
+        raise CardError(f"--dtype {dtype}: the chip card {chip.name} has peak_flops_per_s for "
+                        f"{', '.join(chip.peak_flops_per_s)} ({how})")
+    return dtype
+
+
 def _note_unused(chip, dtype: str) -> list[str]:
     return [f"note: --set {m} is not used: this run computes in {dtype} (--dtype {m.split('=')[0].split('.')[1]} "
             "would use it)" for m in unused_peaks(chip, dtype)] if chip is not None else []
@@ -105,6 +123,7 @@ def formula(args) -> None:
             print(f"{name:26s} {result.unit or '-':9s} {result.how:7s} {description}")
         return
     card, chip, run = cards_and_run(args)
+    dtype = math_dtype(chip, args.dtype, "formula")
     at, given = {}, {}
     for pair in args.at or []:
         name, eq, value = pair.partition("=")
@@ -115,12 +134,12 @@ def formula(args) -> None:
         at[sym] = parse_value(name.strip(), value, f"--at {pair}")
         _at_beside_flag(args, name.strip(), value.strip())
     inst = instantiate(args.name, card, chip, run, args.chips, args.batch_tokens, args.seq, at,
-                       args.book_layer, args.dtype, args.overlap)
+                       args.book_layer, dtype, args.overlap)
     unused = sorted(str(s) for s in at if s not in inst.expr.free_symbols)
     if unused:
         raise CardError(f"--at {unused[0]}: {args.name} has no symbol {unused[0]} "
                         f"(its symbols: {', '.join(sorted(map(str, inst.expr.free_symbols)))})")
-    notes = _note_unused(chip, args.dtype)
+    notes = _note_unused(chip, dtype)
     if args.json:
         print(json.dumps({**formula_json(inst), "chip": chip.label if chip else None,
                           "notes": inst.notes + notes}, indent=2))
@@ -188,8 +207,9 @@ def cards(args) -> None:
 
     names = list_cards()
     if args.name is None:
-        if args.set:
-            raise CardError("--set changes one chip card; name it: symroof cards tpu-v5p --set ...")
+        if args.set or args.dtype:
+            raise CardError(f"{'--set' if args.set else '--dtype'} is for one chip card; name it: "
+                            f"symroof cards tpu-v5p {'--set' if args.set else '--dtype'} ...")
         print(json.dumps(names, indent=2) if args.json else listing(names))
         return
     known = names["models"] + names["chips"]
@@ -200,13 +220,15 @@ def cards(args) -> None:
                                f"chip cards: {', '.join(names['chips'])} (or a card .yaml or config.json path)")
     is_chip = args.name in names["chips"] or (args.name not in names["models"] and _file_kind(args.name) == "chip")
     if not is_chip:
-        if args.set:
-            raise CardError(f"--set changes chip numbers; {args.name} is a model card")
+        if args.set or args.dtype:
+            raise CardError(f"{'--set changes chip numbers' if args.set else '--dtype picks a chip card peak'}; "
+                            f"{args.name} is a model card")
         report = model_report(load_model(args.name))
     else:
         chip = override_chip(load_chip(args.name), settings(args.set))
-        report = chip_report(chip, args.dtype)
-        report["notes"] += _note_unused(chip, args.dtype)
+        dtype = math_dtype(chip, args.dtype, "cards")
+        report = chip_report(chip, dtype)
+        report["notes"] += _note_unused(chip, dtype)
     print(json.dumps(report["json"], indent=2) if args.json else report["text"]
           + "".join("\n" + n for n in report["notes"]))
 
@@ -239,7 +261,7 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p.add_argument("--at", action="append", metavar="SYMBOL=VALUE",
                    help="put in a number, with its unit where it has one: --at W_ici=1.8e11B/s --at n_chips=8960")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
-    p.add_argument("--dtype", default="bf16", help="math dtype: which of the chip's peaks is C (default bf16)")
+    p.add_argument("--dtype", help="math dtype: which of the chip's peaks is C (default bf16)")
     p.add_argument("--overlap", choices=("sum", "max"), default="sum")
     run_options(p)
     p.add_argument("--latex", action="store_true")
@@ -271,6 +293,6 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p = sub.add_parser("cards", help="list the cards, or show one card's derived numbers")
     p.add_argument("name", nargs="?", help="a card name or .yaml path: show its numbers and derived ones")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
-    p.add_argument("--dtype", default="bf16", help="the run's math dtype (marks which peak is used)")
+    p.add_argument("--dtype", help="the run's math dtype (marks which peak is used; default bf16)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cards)
