@@ -74,6 +74,7 @@ def test_serve_search_front_is_a_pareto_front():
     (["--mesh", "tensor=3"], "uses"),
     (["--mesh", "stage=2"], "tensor=Y"),
     (["--batch", "8", "--mesh", "tensor=8", "--mesh", "tensor=4"], "--mesh tensor given twice"),   # the last won
+    (["--batch", "8", "--mfu", "0.4"], "add --prompt"),                   # was ignored: no prefill to time
 ])
 def test_serve_refusals_are_one_line(args, words):
     argv = ["serve", "llama3-70b", "--chip", "tpu-v5e", "--chips", "16"]

@@ -62,6 +62,9 @@ def _cli(args, timeout=60):
     # an axis given twice is refused, as a card's repeated key is (the last one won)
     (PLAN + ["--chips", "256", "--mesh", "fsdp=256", "--mesh", "fsdp=128"], "--mesh fsdp given twice"),
     (PLAN + ["--chips", "256", "--m", "fsdp=2,fsdp=1"], "--m fsdp given twice (fsdp=2, then fsdp=1)"),
+    # flags that did nothing: --ckpt beside the searched policies (each sets its own), --mfu without --tokens
+    (PLAN + ["--chips", "256", "--recompute", "auto", "--ckpt", "3"], "--recompute auto searches the policies"),
+    (PLAN + ["--chips", "256", "--mfu", "0.5"], "add --tokens"),
 ])
 def test_refused_in_one_line(args, message):
     rc, out, err = _cli(args)

@@ -19,6 +19,9 @@ def plan_result(args, card=None, chip=None):
     if card is None or chip is None:
         card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
     search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
+    if search_recompute and args.ckpt_per_layer is not None:     # each policy searched sets its own checkpoints
+        raise CardError("--recompute auto searches the policies none, selective and full, each of which sets "
+                        "the checkpoints kept: leave out --ckpt, or give --recompute none, full or selective")
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items() if k in RunSettings.__dataclass_fields__
                                         and v is not None and not (k == "recompute" and search_recompute)})
     forced = tuple((parse_mesh(args.m_axes, "--m", "M") or {}).items())
@@ -34,6 +37,9 @@ def plan_result(args, card=None, chip=None):
         raise CardError(f"--mfu must be in [1e-30, 1], got {args.mfu}")
     if args.tokens is not None and args.tokens <= 0:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
+    if args.mfu is not None and args.tokens is None:        # its one use: train_days_at_mfu
+        raise CardError(f"--mfu {args.mfu:g} gives the training days at that MFU, which need the training "
+                        "tokens: add --tokens (e.g. 15e12)")
     top = _predicted_count(args, run)
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
                   parse_mesh(args.mesh), run, options, args.tokens, args.mfu,

@@ -288,6 +288,8 @@ def request(chips, batch=None, context=None, prompt=None, generate=None, weights
         if axis in degrees:         # refused, as a card refuses a repeated key: the last never wins
             raise CardError(f"--mesh {axis} given twice ({axis}={degrees[axis]}, then {axis}={degree}); give it once")
         degrees[axis] = _whole(degree, f"mesh {axis}", False)
+    if mfu is not None and prompt is None:       # its one use is the prefill time
+        raise CardError(f"--mfu {mfu} sets the prefill's fraction of peak: add --prompt (tokens prefilled)")
     try:
         fraction = 1.0 if mfu is None else float(mfu)
     except ValueError:
