@@ -118,6 +118,9 @@ def _reproduce(args) -> None:
 
 
 def _latex(args) -> None:
+    from .report.commands import writable
+
+    writable(args.output)           # before the document module's SymPy import and the run
     from .report.document import latex_document, write
 
     write(latex_document(_reproduce_report(args), args.fragment), args.output)
@@ -125,6 +128,9 @@ def _latex(args) -> None:
 
 
 def _markdown(args) -> None:
+    from .report.commands import writable
+
+    writable(args.output)
     from .report.document import markdown_document, write
 
     write(markdown_document(_reproduce_report(args)), args.output)

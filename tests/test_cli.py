@@ -163,3 +163,32 @@ def test_main_gives_the_garbage_collector_back_and_the_console_command_leaves_it
         assert cli.command() == 0 and not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("args", [
+    ["latex", "seed", "-o", "{dir}"],
+    ["markdown", "seed", "-o", "{dir}"],
+    ["html", "seed", "-o", "{dir}"],
+    ["html", "plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576", "-o", "{dir}"],
+    ["latex", "seed", "-o", "{missing}/x.tex"],
+    ["markdown", "seed", "-o", "{file}/x.md"],
+    ["plot", "ratio", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "-o", "{missing}/x.png"],
+])
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_work(tmp_path, monkeypatch, capsys, args):
+    """A directory or a missing folder was named only after the whole run (2 to 3 s of it)."""
+    import symroof.claims.reproduce
+    import symroof.report.plan_command
+    import symroof.report.plot
+
+    def work(*_args, **_kwargs):
+        raise AssertionError("the run started before the output path was checked")
+
+    for module, name in ((symroof.claims.reproduce, "run"), (symroof.report.plan_command, "plan_result"),
+                         (symroof.report.plot, "ratio")):
+        monkeypatch.setattr(module, name, work)
+    (tmp_path / "file").write_text("")
+    argv = [a.format(dir=tmp_path, missing=tmp_path / "missing", file=tmp_path / "file") for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"symroof: error: cannot write {argv[-1]}: ") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]          # nothing created

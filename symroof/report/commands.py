@@ -2,7 +2,8 @@
 
 ``cli.py`` registers them with ``add_result_commands``; each command loads the cards it names,
 calls the registry, the planner or the card checks, and prints text or JSON. ``Parser`` is the
-command line's parser, its errors on one line.
+command line's parser, its errors on one line; ``settings``, ``parse_mesh`` and ``writable`` read
+and check the flags other commands share (--set, --mesh and --m, -o).
 """
 
 from __future__ import annotations
@@ -61,6 +62,26 @@ def parse_mesh(pairs: list[str] | None, flag: str = "--mesh", value_name: str = 
             raise CardError(f"{flag} {pair[:40]!r}: {value_name} must be a positive integer below 1e12")
         out[once(out, name, value, flag)] = int(value)
     return out
+
+
+def writable(path: str) -> str:
+    """``path``, refused in ``document.write``'s words if it cannot be written: checked before the
+    seconds of work that fill it, not after (here, not in the document module, whose SymPy import
+    alone takes half a second). Creates nothing, so a failed run leaves no empty file."""
+    import errno
+    import os
+    from pathlib import Path
+
+    from ..errors import SymroofError
+
+    target = Path(path)
+    parent = target.parent
+    why = (errno.EISDIR if target.is_dir() else errno.ENOENT if not parent.exists()
+           else errno.ENOTDIR if not parent.is_dir()
+           else errno.EACCES if not os.access(target if target.exists() else parent, os.W_OK) else None)
+    if why is not None:
+        raise SymroofError(f"cannot write {path}: {os.strerror(why)}")
+    return path
 
 
 def cards_and_run(args):

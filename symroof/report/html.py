@@ -85,6 +85,9 @@ def plan_page(result, card, chip, chips: int, seq: int, overlap: str, plots: boo
 
 def write_page(args, plan_result, reproduce_report) -> str:
     """``symroof html``: ``plan_result(args)`` and ``reproduce_report(args)`` are the commands' own."""
+    from .commands import writable
+
+    writable(args.output)           # before the document module's SymPy import and the run
     from .document import write
 
     if args.target == "plan":

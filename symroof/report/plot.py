@@ -57,11 +57,14 @@ class Plot:
 
 
 def output_path(path: str | Path) -> Path:
-    """The output file, refused (one line) unless it ends in .png or .svg; check before drawing."""
+    """The output file, refused (one line) unless it ends in .png or .svg and can be written;
+    check before drawing."""
+    from .commands import writable
+
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise CardError(f"output {str(path)!r}: the file name must end in one of {', '.join(FORMATS)}")
-    return path
+    return Path(writable(str(path)))
 
 
 def _figure():
