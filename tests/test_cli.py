@@ -97,6 +97,9 @@ def test_ops_marks_hbm_bound_ops(capsys):
      ["--at T=1024 and --seq 4096 both set T"]),                      # B was still 4194304 / 4096
     (["formula", "memory_total", "--model", "llama3-8b", "--act-bytes", "4", "--at", "b_act=2B"],
      ["--at b_act=2B and --act-bytes 4 both set b_act"]),
+    (["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--chips", "512", "--batch-tokens", "1e6"],
+     ["argument --chips: given twice (256, then 512)", "--help"]),       # argparse kept the last
+    (["count", "llama3-8b", "--seq", "128", "--seq=256"], ["argument --seq: given twice (128, then 256)"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
     result = run(*args)

@@ -16,10 +16,36 @@ from ..errors import CardError
 
 class Parser(argparse.ArgumentParser):
     """argparse's parser, its errors on one line like every other error (the usage it would print
-    first is one ``--help`` away)."""
+    first is one ``--help`` away), and a flag that takes one value refused when given twice."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Once)
+        self.register("action", "store", _Once)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, rest = super().parse_known_args(args, namespace)
+        vars(namespace).pop(_GIVEN, None)        # _Once's record of this parse, not a setting
+        return namespace, rest
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+_GIVEN = "_flags_given"
+
+
+class _Once(argparse.Action):
+    """argparse's plain store, but a flag given twice is refused, as a card's repeated key is:
+    argparse would keep the last value without a word (``--chips 256 --chips 512``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = vars(namespace).setdefault(_GIVEN, {})
+        if option_string is not None:
+            if self.dest in given:
+                raise argparse.ArgumentError(self, f"given twice ({given[self.dest]}, then {values}); give it once")
+            given[self.dest] = values
+        setattr(namespace, self.dest, values)
 
 
 def one_line(message: str) -> str:
