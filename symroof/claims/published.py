@@ -181,20 +181,17 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise CardError(f"{where}: key '{key}' must be a non-empty string")
     cards = {} if cards is None else cards
-    if isinstance(raw["model"], dict):
-        model = model_from_dict(raw["model"], f"{where}: model")
-    key = "model"
+    inline = isinstance(raw["model"], dict)
+    found = {"model": model_from_dict(raw["model"], f"{where}: model")} if inline else {}
     try:          # a card read by name or path: its error is prefixed with the run and key that name it
-        if not isinstance(raw["model"], dict):
-            ref = _resolve(raw["model"], base)
-            model = cards[("model", ref)] = cards.get(("model", ref)) or load_model(ref)
-        key = "chip"
-        ref = _resolve(raw["chip"], base)
-        chip = cards[("chip", ref)] = cards.get(("chip", ref)) or load_chip(ref)
+        for key, load in (() if inline else (("model", load_model),)) + (("chip", load_chip),):
+            ref = _resolve(raw[key], base)
+            found[key] = cards[(key, ref)] = cards.get((key, ref)) or load(ref)
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
     except CardError as err:
         raise CardError(f"{where}: key '{key}': {err}") from None
+    model, chip = found["model"], found["chip"]
     count = lambda value, key: _count(value, where, key)     # noqa: E731
     ints = {key: count(raw[key], key) for key in ("chips", "batch", "seq")}
     for key, default in (("microbatches", 1), ("interleave", 1)):
@@ -214,11 +211,6 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
             raise CardError(f"{where}: key 'mesh.{axis}.wrap' must be true or false")
         size = count(spec["size"], f"mesh.{axis}.size")
         physical = count(spec.get("physical_axes", 1), f"mesh.{axis}.physical_axes")
-        if physical != 1 and (spec["link"] != "ici" or chip.family != "tpu"):
-            # a switched NVLink domain and the scale-out network have no torus axes to span (it would
-            # multiply the axis's bandwidth)
-            raise CardError(f"{where}: key 'mesh.{axis}.physical_axes' is {physical}; only an ici axis of a "
-                            f"TPU torus spans more than one physical axis")
         mesh[axis] = Axis(axis, sp.Integer(size), spec["link"], sp.Integer(physical), spec.get("wrap", True),
                           switched=chip.family == "gpu" and spec["link"] == "ici")
         if "inner" in spec:

@@ -21,6 +21,12 @@ def _resolve(ref, base: Path) -> str:
 
 def _check_pod(mesh: dict, spans: dict, chip, where: str) -> None:
     """Fast-link axes must fit in one pod, on no more physical axes than its torus has."""
+    for a in mesh.values():
+        if a.n_physical != 1 and (a.link != "ici" or chip.family != "tpu"):
+            # a switched NVLink domain and the scale-out network have no torus axes to span (it would
+            # multiply the axis's bandwidth)
+            raise CardError(f"{where}: key 'mesh.{a.name}.physical_axes' is {a.n_physical}; only an ici axis "
+                            f"of a TPU torus spans more than one physical axis")
     fast = [a for a in mesh.values() if a.link == "ici"]
     inside = math.prod(int(a.size) for a in fast) * math.prod(spans.values())
     for a in fast:
