@@ -38,3 +38,15 @@ def test_memory_caps_the_batch(results):
     # (160e9 - 70.55e9) / (5000 * 163840) = 109 sequences, so concurrency 150+ cannot all decode
     capped = [r for r in results if r.concurrency >= 150]
     assert capped and all(r.batch_used == 109 for r in capped)
+
+
+def test_a_model_change_gets_the_cards_checks(tmp_path):
+    """model_changes went through int(): a vocabulary of 32000.5 was read as 32000."""
+    from symroof.errors import CardError
+    from symroof.io.catalog import data_dir
+
+    text = (data_dir("derivations") / "published_serving.yaml").read_text()
+    path = tmp_path / "serving.yaml"
+    path.write_text(text.replace("model_changes: {vocab: 32000}", "model_changes: {vocab: 32000.5}"))
+    with pytest.raises(CardError, match="model_changes: key 'vocab'"):
+        rows(path)

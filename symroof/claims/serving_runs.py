@@ -57,8 +57,10 @@ def rows(path=None) -> list[Row]:
     out = []
     for run in load(path):
         card = load_model(run["model"])
-        if run.get("model_changes"):
-            card = replace(card, name=card.name + "*", **{k: int(v) for k, v in run["model_changes"].items()})
+        if run.get("model_changes"):     # through the card's checks, never truncated (io/cards.changed_model)
+            from ..io.cards import changed_model
+
+            card = changed_model(card, run["model_changes"], f"published serving run {run.get('name', '?')}: model_changes")
         chip = load_chip(run["chip"])
         n = len(run["rows"])
         inputs = run["input"] if isinstance(run["input"], list) else [run["input"]] * n
