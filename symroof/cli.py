@@ -289,7 +289,7 @@ def _plan_options(p, required: bool) -> None:
     p.add_argument("--pad", action="store_true",
                    help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
     p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
-    p.add_argument("--mfu", type=float, help="assumed MFU for train_days_at_mfu")
+    p.add_argument("--mfu", type=_number, help="assumed MFU for train_days_at_mfu")
     _run_options(p)
 
 
@@ -306,6 +306,16 @@ def _run_options(p) -> None:
     p.add_argument("--recompute", help="activation recompute: none, full, selective, or the tensors "
                    "to keep, comma-separated (e.g. layer/attn_residual); sets memory and hardware "
                    "FLOPs instead of --ckpt")
+
+
+def _number(text: str) -> float:
+    """A number as a card writes one (ASCII digits; float() would read other scripts' digits)."""
+    from .io.cards import parse_number
+
+    try:
+        return float(parse_number(text, "argument", "value"))
+    except CardError:
+        raise argparse.ArgumentTypeError(f"expected a number (e.g. 0.45), got {text!r}") from None
 
 
 def _count_int(text: str) -> int:

@@ -24,6 +24,7 @@ from ..core.graph import Structure
 from ..core.symbols import B, C, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv, b_param, n_chips, t_hop, mfu
 from ..errors import CardError, InfeasibleError
 from ..io.bind import chip_values, model_values
+from ..io.cards import parse_number
 from ..parallel.collectives import Axis
 from ..solve import inference as inf
 
@@ -290,9 +291,9 @@ def request(chips, batch=None, context=None, prompt=None, generate=None, weights
         degrees[axis] = _whole(degree, f"mesh {axis}", False)
     if mfu is not None and prompt is None:       # its one use is the prefill time
         raise CardError(f"--mfu {mfu} sets the prefill's fraction of peak: add --prompt (tokens prefilled)")
-    try:
-        fraction = 1.0 if mfu is None else float(mfu)
-    except ValueError:
+    try:          # the card reader's number rules: ASCII digits (float() reads other scripts' digits)
+        fraction = 1.0 if mfu is None else float(parse_number(mfu, "--mfu", "value"))
+    except CardError:
         raise CardError(f"--mfu must be a number in (0, 1], got {mfu!r}") from None
     return Request(_whole(chips, "chips", False), _whole(batch, "batch"),
                    _whole(8192 if context is None else context, "context", False), _whole(prompt, "prompt"),
