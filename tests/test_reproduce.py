@@ -262,3 +262,14 @@ def test_cli_bad_derivation_file_is_one_line(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == [f"symroof: error: {path}: key 'fix_in_formula' must be a list "
                                                "of symbol names, e.g. [M_X, M_Y], got 5"]
+
+
+def test_a_claims_card_that_cannot_be_read_names_the_file_claim_and_key(tmp_path):
+    # said only "unknown model '5'", naming neither the derivation file nor the claim
+    text = (ROOT_DERIVATIONS / "seed.yaml").read_text().replace("settings: {groups: [mlp]}",
+                                                                "settings: {groups: [mlp], model: 5}", 1)
+    path = tmp_path / "seed.yaml"
+    path.write_text(text)
+    out = _cli("reproduce", str(path))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert out.stderr.startswith(f"symroof: error: {path}: claim ffw-params: key 'model': unknown model '5'")

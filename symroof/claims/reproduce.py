@@ -147,8 +147,13 @@ def context(settings: dict, where: str, flagged=()) -> Context:
     from ..io.chips import CHIP_NUMBER_KEYS
 
     checked = check_settings(settings, where)
-    card = load_model(str(settings.get("model", "llama3-70b")))
-    chip = load_chip(str(settings.get("chip", "tpu-v5p")))
+    try:          # a card that cannot be read is named with the claim and key that name it
+        key = "model"
+        card = load_model(str(settings.get("model", "llama3-70b")))
+        key = "chip"
+        chip = load_chip(str(settings.get("chip", "tpu-v5p")))
+    except (CardError, UnknownNameError) as err:
+        raise CardError(f"{where}: key '{key}': {err.args[0] if err.args else err}") from None
     chip = override_chip(chip, {k: str(v) for k, v in settings.items()
                                 if k in CHIP_NUMBER_KEYS or k == "peak_flops_per_s.bf16"})
     card_changes = {k: v for k, v in checked.items() if k in MODEL_KEYS}
