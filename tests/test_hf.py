@@ -445,16 +445,15 @@ def test_qwen3_moe_mlp_only_layers_must_be_distinct_layer_indices(value, words):
             (("layer", 4),)
 
 
-def test_qwen3_moe_reads_a_long_mlp_only_layers_in_linear_time():
-    """Found by the audit: a list membership test per layer was quadratic (40k layers with 20k listed: ~10 s)."""
-    import time
+def test_qwen3_moe_reads_a_long_mlp_only_layers_as_a_set():
+    """Found by the audit: a list membership test per layer was quadratic (40k layers with 20k listed:
+    ~10 s). The indices are read into a set (speed is the benchmarks' to measure, not a test's)."""
+    from symroof.io.hf_layouts import _layer_indices
 
     raw = _small("Qwen3MoeForCausalLM", "qwen3_moe", num_hidden_layers=40_000, mlp_only_layers=list(range(20_000)),
                  **_MOE)
-    start = time.perf_counter()
-    card = _convert(raw)
-    assert time.perf_counter() - start < 2
-    assert card.layers == (("dense", 20_000), ("moe", 20_000))
+    assert isinstance(_layer_indices(raw, "mlp_only_layers", 40_000, "c"), (set, frozenset))
+    assert _convert(raw).layers == (("dense", 20_000), ("moe", 20_000))
 
 
 _QWENS = [("Qwen2ForCausalLM", "qwen2", dict(num_key_value_heads=2)), ("Qwen3ForCausalLM", "qwen3", dict(num_key_value_heads=2, head_dim=8)),

@@ -896,23 +896,28 @@ def test_a_runs_file_of_todays_format_gets_the_cards_calibration(tmp_path):
     assert 0 < p.predicted_mfu <= results[0].ceiling
 
 
-def test_a_file_without_fit_rows_is_compared_with_the_cards_constant(tmp_path):
-    """The card keeps the constant-MFU baseline fitted beside its numbers: the mean measured MFU of
-    its fit runs, read here from the runs file itself, so a file of check rows alone gets it too."""
-    import yaml
+def test_the_constant_baseline_is_the_fit_rows_mean_and_the_card_keeps_it(tmp_path):
+    """The constant-MFU baseline fitted beside the card's numbers is the fit rows' mean measured MFU
+    (0.3, 0.4, 0.5: 0.4); the card keeps it (constant_mfu), so a file of check rows alone is compared
+    with the card's constant: 0.4321 against a measured 0.4 is off by 0.0321."""
+    import re
 
-    path = tmp_path / "runs.yaml"
-    path.write_text(GOOD.replace("split: fit", "split: check"))
-    results = [predict(run) for run in load_runs(path)]
+    rows = "".join(GOOD.replace("runs:\n", "").replace("name: r", f"name: r{i}").replace("measured_mfu: 0.4", f"measured_mfu: {m}")
+                   for i, m in enumerate(("0.3", "0.4", "0.5")))
+    path = tmp_path / "fit.yaml"
+    path.write_text("runs:\n" + rows)
+    (cal,) = calibrate.calibrations([predict(run) for run in load_runs(path)]).values()
+    assert cal.baseline_mfu == pytest.approx(0.4, abs=1e-12)
+    assert "  constant_mfu: 0.4000" in calibrate.card_block(cal, "fit.yaml")
+    card = re.sub(r"constant_mfu: [0-9.]+", "constant_mfu: 0.4321", (ROOT / "models/chips/h100-sxm.yaml").read_text())
+    (tmp_path / "chip.yaml").write_text(card)
+    check = tmp_path / "check.yaml"
+    check.write_text(GOOD.replace("split: fit", "split: check").replace("chip: h100-sxm", "chip: chip.yaml"))
+    results = [predict(run) for run in load_runs(check)]
     (cal,) = calibrate.calibrations(results).values()
-    card = yaml.safe_load((ROOT / "models/chips/h100-sxm.yaml").read_text())["calibration"]
-    rows = {r["name"]: r for r in yaml.safe_load((ROOT / "derivations/published_runs.yaml").read_text())["runs"]}
-    # rows that publish a step time without an MFU are averaged at the MFU it implies (validate's column)
-    mfus = [float(rows[n]["measured_mfu"]) if "measured_mfu" in rows[n] else RUNS[n].measured_mfu
-            for n in card["fit_runs"]]
-    assert cal.baseline_mfu == pytest.approx(sum(map(float, mfus)) / len(mfus), abs=5e-5)
-    (p,) = calibrate.predictions(results, {cal.chip: cal})
-    assert calibrate.summary([p])["h100-sxm"]["baseline_mfu_error"]["n"] == 1
+    assert cal.source == "card" and cal.baseline_mfu == 0.4321
+    errors = calibrate.summary(calibrate.predictions(results, {cal.chip: cal}))["h100-sxm"]["baseline_mfu_error"]
+    assert errors["n"] == 1 and errors["max"] == pytest.approx(0.0321, abs=1e-12)
 
 
 def test_card_block_lists_every_fit_run_readably():
