@@ -289,7 +289,7 @@ def _plan_options(p, required: bool) -> None:
     p.add_argument("--pad", action="store_true",
                    help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
     p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
-    p.add_argument("--mfu", type=_number, help="assumed MFU for train_days_at_mfu")
+    p.add_argument("--mfu", type=_mfu, help="assumed MFU for train_days_at_mfu")
     _run_options(p)
 
 
@@ -308,14 +308,20 @@ def _run_options(p) -> None:
                    "FLOPs instead of --ckpt")
 
 
-def _number(text: str) -> float:
-    """A number as a card writes one (ASCII digits; float() would read other scripts' digits)."""
+def _mfu(text: str) -> float:
+    """A fraction of peak, read as a card reads a number (ASCII digits; float() would read other
+    scripts' digits)."""
+    from fractions import Fraction
+
     from .io.cards import parse_number
 
     try:
-        return float(parse_number(text, "argument", "value"))
+        value = parse_number(text, "argument", "value")
     except CardError:
-        raise argparse.ArgumentTypeError(f"expected a number (e.g. 0.45), got {text!r}") from None
+        value = None
+    if value is None or not Fraction(1, 10 ** 30) <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [1e-30, 1], got {text!r}")
+    return float(value)
 
 
 def _count_int(text: str) -> int:

@@ -6,7 +6,7 @@ Substitution is exact (SymPy ``Rational``); floats appear only when a caller ask
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -305,7 +305,8 @@ def _laid(chip: ChipCard, chips: int) -> tuple:
         link, n, wrap = laid.link, int(laid.n_physical), bool(laid.wrap)
     except InfeasibleError:
         box = (topology.slices(chip, chips) or [None])[0]
-        if box is None and chips > topology.slice_limit(chip):      # the card's own limit, not the chips
+        unlimited = replace(chip, max_slice_chips=None) if box is None and chips > topology.slice_limit(chip) else None
+        if unlimited is not None and topology.slices(unlimited, chips):    # the card's own limit, not the chips
             from .chips import origin
 
             raise InfeasibleError(f"{origin(chip, 'max_slice_chips')}: key 'max_slice_chips' is "

@@ -57,7 +57,7 @@ def check(card, chip, req: Request) -> None:
         if value is not None and (not isinstance(value, int) or value < 1):
             raise CardError(f"--{name} must be a positive whole number, got {value!r}")
     if not (isinstance(req.mfu, float) and math.isfinite(req.mfu) and 1e-30 <= req.mfu <= 1):
-        raise CardError(f"--mfu must be in [1e-30, 1], got {req.mfu!r}")
+        raise CardError(f"--mfu must be a number in [1e-30, 1], got {req.mfu!r}")
     for name in ("weights_dtype", "kv_dtype", "act_dtype", "math_dtype"):
         value = getattr(req, name)
         if value is not None and value not in DTYPES:
@@ -294,7 +294,7 @@ def request(chips, batch=None, context=None, prompt=None, generate=None, weights
     try:          # the card reader's number rules: ASCII digits (float() reads other scripts' digits)
         fraction = 1.0 if mfu is None else float(parse_number(mfu, "--mfu", "value"))
     except CardError:
-        raise CardError(f"--mfu must be a number in (0, 1], got {mfu!r}") from None
+        raise CardError(f"--mfu must be a number in [1e-30, 1], got {mfu!r}") from None
     return Request(_whole(chips, "chips", False), _whole(batch, "batch"),
                    _whole(8192 if context is None else context, "context", False), _whole(prompt, "prompt"),
                    _whole(generate, "generate"), weights_dtype, kv_dtype, act_dtype, math_dtype, degrees, fraction)
