@@ -882,6 +882,26 @@ def test_calibrate_write_refuses_a_card_it_cannot_edit_in_place(tmp_path):
     assert card.read_text() == text
 
 
+def test_calibrate_write_that_cannot_write_is_one_line_and_a_linked_card_stays_linked(tmp_path):
+    """A temporary file that cannot be written beside the card was an IsADirectoryError traceback;
+    a card reached by a symbolic link was replaced by a regular file (review)."""
+    real = tmp_path / "cards" / "gpu.yaml"
+    real.parent.mkdir()
+    real.write_text((ROOT / "models/chips/h100-sxm.yaml").read_text())
+    link = tmp_path / "gpu.yaml"
+    link.symlink_to(real)
+    runs = tmp_path / "runs.yaml"
+    runs.write_text(GOOD.replace("chip: h100-sxm", f"chip: {link}"))
+    (real.parent / "gpu.yaml.tmp").mkdir()
+    text = real.read_text()
+    done = _cli("calibrate", "--chip", "h100-sxm", "--data", str(runs), "--write")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot write gpu.yaml.tmp beside the card" in done.stderr and real.read_text() == text
+    (real.parent / "gpu.yaml.tmp").rmdir()
+    calibrate.calibrate_chip(str(runs), "h100-sxm", write=True)
+    assert link.is_symlink() and "fit_runs: [r]" in real.read_text()
+
+
 def test_a_runs_file_of_todays_format_gets_the_cards_calibration(tmp_path):
     """Old-format runs (no new keys) still load; a chip without fit rows in the file is predicted
     with the calibration its card records (written by ``symroof calibrate``)."""

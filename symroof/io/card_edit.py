@@ -52,8 +52,13 @@ def put_block(path: Path, key: str, block: str, before: str, what: str) -> None:
             at = len(lines) - 1 if lines and not lines[-1] else len(lines)
     lines[at:at] = block.rstrip("\n").split("\n")
     text = "\n".join(lines)
+    path = path.resolve()           # a card reached by a link is written where the link points
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text if text.endswith("\n") else text + "\n")
+    try:
+        temporary.write_text(text if text.endswith("\n") else text + "\n")
+    except OSError as err:
+        raise CardError(f"{path}: {what} cannot write {temporary.name} beside the card: {err.strerror}; "
+                        f"the card is unchanged") from None
     try:
         new = read_yaml(temporary)
         same = ({k: v for k, v in new.items() if k != key} == {k: v for k, v in old.items() if k != key}
