@@ -244,7 +244,10 @@ def test_cli_default_runs_the_seed_json():
 @pytest.mark.parametrize("args, words", [
     (("reproduce", "nope"), "unknown derivation 'nope'"),
     (("reproduce", "--claim", "nope"), "unknown claim 'nope'"),
-    (("reproduce", "--model", "nope"), "nope"),
+    (("reproduce", "--model", "nope"), "--model: unknown model 'nope'"),     # blamed the seed file's claim
+    (("reproduce", "--chip", "nope"), "--chip: unknown chip 'nope'"),
+    # two flags for one value: --model won silently over --set model=
+    (("reproduce", "--set", "model=llama3-8b", "--model", "llama3-70b"), "both name the model; give one"),
 ])
 def test_cli_errors_are_one_line(args, words):
     out = _cli(*args)

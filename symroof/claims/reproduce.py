@@ -152,8 +152,9 @@ def context(settings: dict, where: str, flagged=()) -> Context:
         card = load_model(str(settings.get("model", "llama3-70b")))
         key = "chip"
         chip = load_chip(str(settings.get("chip", "tpu-v5p")))
-    except (CardError, UnknownNameError) as err:
-        raise CardError(f"{where}: key '{key}': {err.args[0] if err.args else err}") from None
+    except (CardError, UnknownNameError) as err:     # named by the command line, or by the claim's file
+        said = f"--{key}" if key in flagged else f"{where}: key '{key}'"
+        raise CardError(f"{said}: {err.args[0] if err.args else err}") from None
     chip = override_chip(chip, {k: str(v) for k, v in settings.items()
                                 if k in CHIP_NUMBER_KEYS or k == "peak_flops_per_s.bf16"})
     card_changes = {k: v for k, v in checked.items() if k in MODEL_KEYS}
@@ -283,10 +284,11 @@ def run(ref: str = "seed", model: str | None = None, chip: str | None = None,
     base = dict(defaults.get("settings") or {})
     overrides = dict(sets or {})
     check_settings(overrides, "--set")
-    if model:
-        overrides["model"] = model
-    if chip:
-        overrides["chip"] = chip
+    for key, value in (("model", model), ("chip", chip)):
+        if value and key in overrides:       # two flags for one value: the last never wins silently
+            raise CardError(f"--{key} {value} and --set {key}={overrides[key]} both name the {key}; give one")
+        if value:
+            overrides[key] = value
     claims = d["claims"]
     if only is not None:
         claims = [c for c in claims if c["id"] == only]
