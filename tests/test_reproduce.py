@@ -246,6 +246,8 @@ def test_cli_default_runs_the_seed_json():
     (("reproduce", "--claim", "nope"), "unknown claim 'nope'"),
     (("reproduce", "--model", "nope"), "--model: unknown model 'nope'"),     # blamed the seed file's claim
     (("reproduce", "--chip", "nope"), "--chip: unknown chip 'nope'"),
+    # a card that lists its layers: the count cannot change alone (said only that 'layers' adds up to 61)
+    (("reproduce", "--model", "deepseek-v3", "--set", "n_layers=12"), "deepseek-v3 lists its layers (61 of 2 kinds)"),
     # two flags for one value: --model won silently over --set model=
     (("reproduce", "--set", "model=llama3-8b", "--model", "llama3-70b"), "both name the model; give one"),
 ])

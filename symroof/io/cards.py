@@ -168,6 +168,10 @@ def changed_model(card: ModelCard, changes: dict, where: str) -> ModelCard:
            if f.name not in ("path", "block_types", "layers")}
     types, segments = layers.default_layers(card.n_layers, bool(card.sliding_window), card.is_moe)
     if (card.block_types, card.layers) != (tuple(types.items()), segments):
+        if "n_layers" in changes and changes["n_layers"] != card.n_layers:
+            raise CardError(f"{where}: key 'n_layers': {card.name} lists its layers ({card.n_layers} of "
+                            f"{len(card.block_types)} kinds), so their number cannot change alone; "
+                            f"give a card with the layers you want")
         raw.update(layers.layers_to_dict(card))
     raw.update(changes)
     raw["name"] = card.name + "*"
