@@ -181,12 +181,13 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise CardError(f"{where}: key '{key}' must be a non-empty string")
     cards = {} if cards is None else cards
-    inline = isinstance(raw["model"], dict)
-    found = {"model": model_from_dict(raw["model"], f"{where}: model")} if inline else {}
+    found = {"model": model_from_dict(raw["model"], f"{where}: model")} if isinstance(raw["model"], dict) else {}
     try:          # a card read by name or path: its error is prefixed with the run and key that name it
-        for key, load in (() if inline else (("model", load_model),)) + (("chip", load_chip),):
-            ref = _resolve(raw[key], base)
-            found[key] = cards[(key, ref)] = cards.get((key, ref)) or load(ref)
+        for key in ("model", "chip"):
+            if key not in found:        # a model written out in the run is read above
+                ref = _resolve(raw[key], base)
+                load = load_model if key == "model" else load_chip
+                found[key] = cards[(key, ref)] = cards.get((key, ref)) or load(ref)
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
     except CardError as err:
