@@ -146,6 +146,8 @@ def _refused(load, path, *words):
     ({"experts_per_token": 2}, ["'experts_per_token'", "'n_experts'"]),
     ({"norms_per_layer": 3}, ["'norms_per_layer'", "2 or 4"]),
     ({"kind": "chip"}, ["'kind'"]),
+    ({"left_out": "MTP layers"}, ["'left_out'", "must list"]),
+    ({"left_out": ["MTP layers", ""]}, ["'left_out'", "must list"]),
 ])
 def test_model_card_refusals_name_the_key(tmp_path, change, words):
     raw = _shipped("model", "llama3-8b")

@@ -344,6 +344,11 @@ def test_deepseek_layers_experts_and_mla():
     assert v3.layers == (("dense", 1), ("moe", 3)) and (v3.d_ff_expert, v3.d_ff_shared) == (12, 24)
     assert (v3.attention, v3.q_lora_rank, v3.head_dim, v3.rope_head_dim, v3.v_head_dim) == ("mla", 0, 8, 4, 6)
     assert "num_nextn_predict_layers" in v3.source                        # what is left out is said
+    # ... and printed with the count (it was only in the card's source, which count never shows)
+    from symroof.io.bind import count
+
+    assert any(n.startswith("not modelled: multi-token-prediction layers (num_nextn_predict_layers)")
+               for n in count(v3, 1, 16).notes)
     assert _convert(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1,
                            **{**mla, "q_lora_rank": 8})).q_lora_rank == 8
     _refused(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1, **{**mla, "q_lora_rank": None}),

@@ -175,7 +175,8 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
         params_total=sum(groups.values()), params_by_group=groups, params_active=num("params_active"),
         flops_forward=num("flops_forward"), flops_backward=num("flops_backward"), flops_by_module=modules,
         memory={name[len("memory:"):]: num(name) for name in e if name.startswith("memory:")},
-        notes=window_notes(card, seq, attention), recompute=policy, flops_recompute=num("replay"),
+        notes=window_notes(card, seq, attention) + tuple(f"not modelled: {x}" for x in card.left_out),
+        recompute=policy, flops_recompute=num("replay"),
     )
 
 

@@ -72,6 +72,7 @@ class ModelCard:
     block_types: tuple = ()  # ((name, BlockType), ...)
     layers: tuple = ()       # ((name, count), ...) in order, counts summing to n_layers
     source: str = ""
+    left_out: tuple = ()     # what the source has that this card does not model, in words (printed by count)
     path: str = ""
 
     @property
@@ -138,6 +139,11 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
         if not isinstance(raw[key], str) or not raw[key]:
             raise CardError(f"{where}: key '{key}' must be a non-empty string, got {raw[key]!r}")
         values[key] = raw[key]
+    if "left_out" in raw:
+        given = raw["left_out"]
+        if not isinstance(given, (list, tuple)) or not all(isinstance(x, str) and x.strip() for x in given):
+            raise CardError(f"{where}: key 'left_out' must list what the card leaves out, in words, got {given!r}")
+        values["left_out"] = tuple(given)
     if values["architecture"] not in ARCHITECTURES:
         raise CardError(f"{where}: key 'architecture' is {values['architecture']!r}; "
                         f"allowed: {', '.join(ARCHITECTURES)}")

@@ -235,7 +235,7 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
     notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
     source = "; ".join([f"{where} ({hf_class})", *notes])
     card = {
-        "name": _name(raw, where), "architecture": row.architecture, "source": source,
+        "name": _name(raw, where), "architecture": row.architecture, "source": source, "left_out": notes,
         "n_layers": n_layers, "d_model": width, "d_ff": sizes["intermediate_size"],
         "n_heads": heads, "n_kv_heads": kv_heads, "head_dim": head_dim, "vocab": sizes["vocab_size"],
         "tie_embeddings": _flag(raw, "tie_word_embeddings", row.tie, where),

@@ -132,6 +132,7 @@ def model_report(card) -> dict:
             *([["MLA ranks R_q / R_kv, RoPE / value head dims", f"{card.q_lora_rank} / {card.kv_lora_rank}, "
                 f"{card.rope_head_dim} / {card.v_head_dim}"]] if card.attention == "mla" else []),
             *([["sliding window w", str(card.sliding_window)]] if card.sliding_window else []),
+            *[["not modelled", what] for what in card.left_out],
             ["parameters", f"{c.params_total:,} ({si(c.params_total)})"],
             ["weights, gradients, optimizer", f"{c.memory['total'] - c.memory['checkpoints']:,} B "
              f"({(c.memory['total'] - c.memory['checkpoints']) / c.params_total:g} B/param)"]]
@@ -140,4 +141,4 @@ def model_report(card) -> dict:
             "json": {"name": card.name, "architecture": card.architecture, "params": c.params_total,
                      "shapes": {k: getattr(card, k) for k in ("n_layers", "d_model", "d_ff", "n_heads",
                                                                 "n_kv_heads", "head_dim", "vocab", "n_experts")},
-                     "source": card.source}}
+                     "source": card.source, "left_out": list(card.left_out)}}
