@@ -343,7 +343,7 @@ def test_deepseek_layers_experts_and_mla():
     v3 = _convert(_small("DeepseekV3ForCausalLM", "deepseek_v3", first_k_dense_replace=1, **mla))
     assert v3.layers == (("dense", 1), ("moe", 3)) and (v3.d_ff_expert, v3.d_ff_shared) == (12, 24)
     assert (v3.attention, v3.q_lora_rank, v3.head_dim, v3.rope_head_dim, v3.v_head_dim) == ("mla", 0, 8, 4, 6)
-    assert "num_nextn_predict_layers" in v3.source                        # what is left out is said
+    assert "num_nextn_predict_layers" in " ".join(v3.left_out)           # what is left out is said
     # ... and printed with the count (it was only in the card's source, which count never shows)
     from symroof.io.bind import count
 
@@ -505,7 +505,7 @@ def test_qwen3_moe_names_the_max_window_layers_it_does_not_read():
     raw = _small("Qwen3MoeForCausalLM", "qwen3_moe", use_sliding_window=True, sliding_window=3, **_MOE)
     card = _convert({**raw, "max_window_layers": 2})
     assert card.blocks["layer"].attention == "sliding" and card.sliding_window == 3
-    assert "max_window_layers (2) not read" in card.source and "slides all 4 layers" in card.source
+    assert "max_window_layers (2) not read" in " ".join(card.left_out) and "slides all 4 layers" in " ".join(card.left_out)
     assert _convert({**raw, "max_window_layers": 0}).source == "test/config.json (Qwen3MoeForCausalLM)"
     assert _convert(raw).source == "test/config.json (Qwen3MoeForCausalLM)"
     _refused({**raw, "max_window_layers": "abc"}, "'max_window_layers'", "integer >= 0")
@@ -523,7 +523,7 @@ def test_qwen3_moe_ignores_max_window_layers_in_transformers_too():
     assert [layer.self_attn.sliding_window for layer in model.model.layers] == [3] * 4
     card = _convert(raw)
     assert [card.blocks[name].attention for name, n in card.layers for _ in range(n)] == ["sliding"] * 4
-    assert "max_window_layers (2) not read" in card.source
+    assert "max_window_layers (2) not read" in " ".join(card.left_out)
 
 
 @pytest.mark.parametrize("hf_class, model_type, keys, words", [

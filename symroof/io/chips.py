@@ -7,6 +7,8 @@ what the book's formulas use (``ChipCard.ici_bidi_bytes_per_s``) from what the v
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
@@ -335,9 +337,6 @@ def _pod_shape(sides: list[int], where: str) -> tuple:
     rule = f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes and at most {MAX_POD_CHIPS} chips in all"
     if len(sides) > MAX_POD_AXES:
         raise CardError(f"{rule}, got {len(sides)} axes")
-    chips = 1
-    for side in sides:
-        chips *= side
-    if chips > MAX_POD_CHIPS:
+    if math.prod(sides) > MAX_POD_CHIPS:
         raise CardError(f"{rule}, got {'x'.join(map(str, sides))}")
     return tuple(sides)

@@ -233,9 +233,9 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
         layout = {key: value for key, value in layout.items() if key not in ("d_ff_expert", "d_ff_shared")}
     notes = [LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []
     notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
-    source = "; ".join([f"{where} ({hf_class})", *notes])
-    card = {
-        "name": _name(raw, where), "architecture": row.architecture, "source": source, "left_out": notes,
+    card = {          # what it leaves out is the card's left_out (count and cards print it), not its source
+        "name": _name(raw, where), "architecture": row.architecture, "source": f"{where} ({hf_class})",
+        "left_out": notes,
         "n_layers": n_layers, "d_model": width, "d_ff": sizes["intermediate_size"],
         "n_heads": heads, "n_kv_heads": kv_heads, "head_dim": head_dim, "vocab": sizes["vocab_size"],
         "tie_embeddings": _flag(raw, "tie_word_embeddings", row.tie, where),

@@ -33,8 +33,6 @@ def plan_result(args, card=None, chip=None):
                else Options(args.overlap, m_override=forced, pad=args.pad,
                             schedule=None if args.schedule in (None, "auto") else args.schedule,
                             search_schedule=args.schedule == "auto", search_recompute=search_recompute))
-    if args.mfu is not None and not 1e-30 <= args.mfu <= 1:       # nan fails too
-        raise CardError(f"--mfu must be a number in [1e-30, 1], got {args.mfu}")
     if args.tokens is not None and args.tokens <= 0:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
     if args.mfu is not None and args.tokens is None:        # its one use: train_days_at_mfu
