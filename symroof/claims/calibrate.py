@@ -328,10 +328,12 @@ def held_out(stats: dict | None) -> dict | None:
     return out
 
 
-def card_block(cal: Calibration, data: str, checked: dict | None = None, spread: dict | None = None) -> str:
+def card_block(cal: Calibration, data: str, checked: dict | None = None, spread: dict | None = None,
+               across: dict | None = None) -> str:
     """The YAML block ``symroof calibrate`` writes into a chip card (``checked``: ``held_out``'s
     record of the check rows, where the data has any; ``spread``: fit_intervals' 95 % intervals,
-    written as a comment for the reader)."""
+    written as a comment for the reader; ``across``: ``other_sources``' record, where a source
+    can be left out)."""
     import textwrap
 
     # a flow list may go on over indented lines: a card stays readable with dozens of fit runs
@@ -339,6 +341,8 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
     runs = "\n    ".join(lines)
     extra = "" if not checked else \
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
+    if across:
+        extra += "  other_sources: {" + ", ".join(f"{k}: {v}" for k, v in across.items()) + "}\n"
     constant = "" if cal.baseline_mfu is None else \
         f"  constant_mfu: {cal.baseline_mfu:.4f}          # the baseline: the fit runs' mean measured MFU\n"
     if spread:
@@ -369,15 +373,17 @@ def calibrate_chip(data, chip: str, write: bool = False) -> str:
 
     path = Path(data) if data else data_path()
     runs = [r for r in load_runs(path) if r.chip.name == chip]
-    fit_rows = [predict(r) for r in runs if r.split == "fit"]
+    results = [predict(r) for r in runs]
+    fit_rows = [r for r in results if r.run.split == "fit"]
     if not fit_rows:
         raise CardError(f"{path}: no run with chip {chip!r} and split: fit to calibrate on")
     cal = fitted(chip, fit_rows)
-    checks = predictions([predict(r) for r in runs if r.split == "check"], {chip: cal})
+    checks = predictions([r for r in results if r.run.split == "check"], {chip: cal})
+    from .across_sources import other_sources
     from .fit_intervals import intervals
 
     block = card_block(cal, "derivations/published_runs.yaml" if data is None else str(path),
-                       held_out(summary(checks).get(chip)), intervals(fit_rows, cal))
+                       held_out(summary(checks).get(chip)), intervals(fit_rows, cal), other_sources(results))
     if write:
         from ..io.card_edit import put_block
 

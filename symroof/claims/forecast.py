@@ -36,6 +36,7 @@ class Forecast:
     calibrated: bool             # the card's calibration block (else the ideal limits)
     fit_runs: int                # runs the card's calibration was fitted on
     held_out: dict | None        # its errors on the data's check rows (calibrate.held_out), where recorded
+    other_sources: dict | None   # its errors on each source left out of the fit (across_sources.py), where recorded
     measured_mfu: float | None
     measured_step_s: float | None
 
@@ -78,6 +79,7 @@ def forecast_runs(runs: list) -> list[Forecast]:
             r.ceiling, r.bound, r.t_step, t_step, r.ceiling * r.t_step / t_step, tokens / t_step,
             r.parts.terms(eta_mm, 1.0, t_dcn, eta_mem), eta_mm, t_dcn, eta_mem, cal is not None,
             len(cal["fit_runs"]) if cal else 0, cal.get("held_out") if cal else None,
+            cal.get("other_sources") if cal else None,
             None if run.measured_mfu is None else float(run.measured_mfu), measured_step))
     return out
 
@@ -91,6 +93,6 @@ def as_json(rows: list[Forecast]) -> dict:
         d = asdict(f)
         d["calibration"] = {"eta_mm": d.pop("eta_mm"), "t_dcn_s": d.pop("t_dcn"), "eta_mem": d.pop("eta_mem"),
                             "source": "card" if d.pop("calibrated") else "none", "fit_runs": d.pop("fit_runs"),
-                            "held_out": d.pop("held_out")}
+                            "held_out": d.pop("held_out"), "other_sources": d.pop("other_sources")}
         records.append(d)
     return {"configurations": records}

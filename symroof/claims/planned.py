@@ -78,7 +78,8 @@ def predicted(plan: dict, card, chip, count: int) -> dict:
                      "ideal_step_s": f.t_ideal_s, "predicted_step_s": f.predicted_step_s,
                      "predicted_mfu": f.predicted_mfu, "terms_s": f.terms})
         cal = {"eta_mm": f.eta_mm, "t_dcn_s": f.t_dcn, "eta_mem": f.eta_mem,
-               "source": "card" if f.calibrated else "none", "fit_runs": f.fit_runs, "held_out": f.held_out}
+               "source": "card" if f.calibrated else "none", "fit_runs": f.fit_runs, "held_out": f.held_out,
+               "other_sources": f.other_sources}
     rows.sort(key=lambda r: (r["predicted_step_s"], r["plan_rank"]))
     out = {"meshes": rows, "not_predicted": skipped,
            "mfu": "every matmul, causal attention core, bf16 peak (ops+causal)"}

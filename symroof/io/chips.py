@@ -106,8 +106,9 @@ MAX_POD_AXES, MAX_POD_CHIPS = 4, 10 ** 6
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
                           "collective_launch_s", "dcn_step_latency_s", "collective_matmul")
 _CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
-_CALIBRATION_OPTIONAL = ("eta_mem", "held_out", "constant_mfu")   # eta_mem: a block written before it existed: 1
+_CALIBRATION_OPTIONAL = ("eta_mem", "held_out", "other_sources", "constant_mfu")   # eta_mem: a block written before it existed: 1
 # held_out: how far the calibrated model was from the data's check rows (calibrate.held_out);
+# other_sources: the same, each source's rows predicted by a fit on the other sources (across_sources.py);
 # constant_mfu: the constant-MFU baseline fitted on the same rows, for data with no fit rows of its own
 _HELD_OUT_COUNTS, _HELD_OUT_ERRORS = ("runs", "step_runs"), ("mfu_error_median", "mfu_error_max",
                                                             "step_error_median", "step_error_max")
@@ -130,21 +131,26 @@ def _calibration(raw, where: str) -> dict:
     if not isinstance(raw["fit_runs"], list) or not raw["fit_runs"]:
         raise CardError(f"{where}: key 'calibration.fit_runs' must list the runs the numbers were fitted on")
     out.update(data=str(raw["data"]), fit_runs=tuple(map(str, raw["fit_runs"])), note=str(raw["note"]))
-    if "held_out" in raw:
-        out["held_out"] = _held_out(raw["held_out"], where)
+    for name in ("held_out", "other_sources"):
+        if name in raw:
+            out[name] = _held_out(raw[name], where, name)
     return out
 
 
-def _held_out(raw, where: str) -> dict:
-    """The check rows' errors a calibration records: counts, and errors as non-negative fractions."""
-    key = "calibration.held_out"
+def _held_out(raw, where: str, name: str = "held_out") -> dict:
+    """The errors a calibration records on runs outside its fit (``held_out``: the check rows;
+    ``other_sources``: each source's rows, fitted without them, with the count of sources too):
+    counts, and errors as non-negative fractions."""
+    key = f"calibration.{name}"
+    sources = ("sources",) if name == "other_sources" else ()
+    counts = _HELD_OUT_COUNTS + sources
     if not isinstance(raw, dict):
-        raise CardError(f"{where}: key '{key}' must be a mapping of {', '.join(_HELD_OUT_COUNTS + _HELD_OUT_ERRORS)}")
-    _check_keys(raw, set(_HELD_OUT_COUNTS + _HELD_OUT_ERRORS), ("runs", "mfu_error_median", "mfu_error_max"),
+        raise CardError(f"{where}: key '{key}' must be a mapping of {', '.join(counts + _HELD_OUT_ERRORS)}")
+    _check_keys(raw, set(counts + _HELD_OUT_ERRORS), ("runs", *sources, "mfu_error_median", "mfu_error_max"),
                 f"{where}: {key}")
     out = {}
     for name, value in raw.items():
-        if name in _HELD_OUT_COUNTS:
+        if name in counts:
             out[name] = _count(value, where, f"{key}.{name}")
         else:
             number = parse_number(value, where, f"{key}.{name}")
@@ -159,7 +165,9 @@ def _held_out(raw, where: str) -> dict:
         if out.get(f"{what}_error_median", 0) > out.get(f"{what}_error_max", 0):
             raise CardError(f"{where}: key '{key}.{what}_error_median' is above {what}_error_max")
     if out.get("step_runs", 0) > out["runs"]:
-        raise CardError(f"{where}: key '{key}.step_runs' is above runs (the step rows are some of the check rows)")
+        raise CardError(f"{where}: key '{key}.step_runs' is above runs (the step rows are some of the runs scored)")
+    if out.get("sources", 0) > out["runs"]:
+        raise CardError(f"{where}: key '{key}.sources' is above runs (each source scored has a run)")
     return out
 
 

@@ -108,6 +108,12 @@ def _step_model(chip) -> list:
             from .tables import held_out_errors
 
             rows.append(["held-out error", held_out_errors(cal["held_out"]), "the data's check rows (the fit rows' sources)"])
+        if cal.get("other_sources"):
+            from .tables import held_out_errors
+
+            n = cal["other_sources"]["sources"]
+            rows.append(["error on another source", held_out_errors(cal["other_sources"]),
+                         f"{n} source{'' if n == 1 else 's'}, each predicted by a fit without it"])
     else:
         rows.append(["calibration", "none", "the ideal limits: eta_mm 1, t_dcn 0, eta_mem 1"])
     return rows

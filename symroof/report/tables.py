@@ -124,18 +124,27 @@ def forecasts(rows) -> str:
     for (chip, *_), f in seen.items():
         if f.calibrated:
             out.append(f"{chip}: the card's calibration, {_numbers(f.eta_mm, f.t_dcn, f.eta_mem)}, "
-                       f"fitted on {f.fit_runs} published runs (symroof calibrate){_held_out(f.held_out)}")
+                       f"fitted on {f.fit_runs} published runs (symroof calibrate){_held_out(f.held_out, f.other_sources)}")
         else:
             out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0, eta_mem 1), "
                        f"faster than any real run; symroof calibrate --data RUNS.yaml --chip {chip} --write fits one")
     return "\n".join(out)
 
 
-def _held_out(held: dict | None) -> str:
-    """How far a card's calibration was from the runs it was not fitted on, where the card records it."""
-    # the check rows come from the fit rows' sources: runs of another framework or software release
-    # can be off by more (a probe of 15 newer runs: H100 MFU 7.5 points median)
-    return f"; held out from that fit (other rows of the same sources): {held_out_errors(held)}" if held else ""
+def _held_out(held: dict | None, other: dict | None = None) -> str:
+    """How far a card's calibration was from the runs it was not fitted on, where the card records it:
+    the check rows of the fit rows' own sources, and each source's rows fitted without that source
+    (the bar for a run of another framework or software release)."""
+    out = f"; held out from that fit (other rows of the same sources): {held_out_errors(held)}" if held else ""
+    if other:
+        out += f"; {other_sources_errors(other)}"
+    return out
+
+
+def other_sources_errors(other: dict) -> str:
+    """A calibration's ``other_sources`` record in words."""
+    n = other["sources"]
+    return f"each source left out of the fit in turn ({n} source{'' if n == 1 else 's'}): {held_out_errors(other)}"
 
 
 def held_out_errors(held: dict) -> str:
@@ -173,7 +182,8 @@ def planned(pred: dict, chip: str, modified: tuple = ()) -> str:
     cal = pred.get("calibration")
     if cal and cal["source"] == "card":
         out.append(f"{chip}: the card's calibration, {_numbers(cal['eta_mm'], cal['t_dcn_s'], cal['eta_mem'])}, "
-                   f"fitted on {cal['fit_runs']} published runs{_held_out(cal.get('held_out'))}; MFU counts {pred['mfu']}")
+                   f"fitted on {cal['fit_runs']} published runs{_held_out(cal.get('held_out'), cal.get('other_sources'))}; "
+                   f"MFU counts {pred['mfu']}")
         if modified:
             out.append(f"{chip}: that calibration was fitted on the card as shipped; --set changed "
                        f"{', '.join(modified)}, and the fitted fractions are applied to the new numbers unmeasured")

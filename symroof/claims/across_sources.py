@@ -1,0 +1,61 @@
+"""How far a chip's calibration is from runs of a source it was not fitted on.
+
+A card's ``held_out`` record scores the calibration on the data's check rows, which come from the
+fit rows' own sources: other rows of the same tables, one framework and software release each.
+A user's run is usually of another framework or release, and its error is larger (15 public runs
+outside the repository, torchtitan and NeMo 25.04 on H100: 7.5 MFU points median against
+``held_out``'s 2.6). This is the estimate for that case, leave one source out: for each source of
+the chip's runs, the calibration fitted on the other sources' fit rows alone predicts every row of
+that source, fit and check alike (none of them was in that fit). A chip whose fit rows all come
+from one source has no such estimate.
+
+A run's source is the repository or paper its ``source`` text names first (``source_of``).
+"""
+
+from __future__ import annotations
+
+import re
+
+_ARXIV = re.compile(r"arXiv[\s:]*(\d{4}\.\d{4,5})", re.IGNORECASE)
+_GITHUB = re.compile(r"https?://(?:www\.)?github\.com/([^/\s]+/[^/\s#?]+)", re.IGNORECASE)
+_URL = re.compile(r"https?://([^/\s]+)", re.IGNORECASE)
+
+
+def source_of(text: str) -> str:
+    """The publication a run's ``source`` names first: ``arXiv:ID`` for a paper cited by its arXiv
+    identifier, ``owner/repo`` for a GitHub address, the host for another address, else the text's
+    first word up to an ``@`` (a repository at a commit, ``NVIDIA/dgxc-benchmarking@35a9aec``) or a
+    comma. Rows whose source text starts the same way are one source."""
+    text = text.strip()
+    first = text.split(maxsplit=1)[0] if text else ""
+    for pattern, form in ((_ARXIV, "arXiv:{}"), (_GITHUB, "{}"), (_URL, "{}")):
+        found = pattern.match(text)
+        if found:
+            return form.format(found.group(1).removesuffix(".git"))
+    return re.split(r"[@,;]", first, maxsplit=1)[0] or text
+
+
+def other_sources(results: list) -> dict | None:
+    """One chip's runs (``published.Result``, fit and check rows) scored leave one source out. The
+    record the card keeps (``calibration.other_sources``): ``held_out``'s numbers (runs, MFU errors
+    as fractions of peak, step-time errors as fractions of the step on rows whose source printed
+    one; median and maximum) over every row so predicted, and how many sources they came from.
+    None where no source can be left out (every fit row from one source, and no other source)."""
+    from dataclasses import replace
+
+    from .calibrate import fitted, held_out, predictions, summary
+
+    by_source: dict = {}
+    for r in results:
+        by_source.setdefault(source_of(r.run.source), []).append(r)
+    preds, sources = [], 0
+    for source, rows in sorted(by_source.items()):
+        others = [r for r in results if r.run.split == "fit" and source_of(r.run.source) != source]
+        if not others:
+            continue                 # this source holds every fit row: nothing is left to fit on
+        chip = others[0].run.chip.name
+        # every row of the source was outside this fit: all are scored, as check rows
+        preds += [replace(p, split="check") for p in predictions(rows, {chip: fitted(chip, others)})]
+        sources += 1
+    record = held_out(summary(preds).get(preds[0].chip)) if preds else None
+    return {"sources": sources, **record} if record else None

@@ -1,0 +1,141 @@
+"""A chip card's calibration records how far it is from a source it was not fitted on
+(``other_sources``): each source's rows predicted by the calibration fitted on the other sources'
+fit rows alone. Checked here through ``validate``'s own fit and predictions on files written to
+hold exactly that split, not through the function that writes the record."""
+
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from symroof.claims.across_sources import source_of
+from symroof.errors import CardError
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "derivations/published_runs.yaml"
+
+
+@pytest.mark.parametrize("text, source", [
+    ("NVIDIA/dgxc-benchmarking@35a9aec llama3.1/README_8b.md (NeMo 24.09)", "NVIDIA/dgxc-benchmarking"),
+    ("llm-foundry@5e85bd62d benchmarking/README.md, H100 80GB BF16", "llm-foundry"),
+    ("arXiv 2104.04473 (Narayanan et al. 2021), Table 1", "arXiv:2104.04473"),
+    ("arXiv:2205.05198v2, Table 5", "arXiv:2205.05198"),
+    ("https://github.com/mosaicml/llm-foundry/blob/main/README.md", "mosaicml/llm-foundry"),
+    ("https://github.com/pytorch/torchtitan.git", "pytorch/torchtitan"),
+    ("https://cloud.google.com/blog/products/compute/some-post", "cloud.google.com"),
+    ("our-cluster, run 17", "our-cluster"),
+    ("  pytorch/torchtitan@a1b2c3 docs/performance.md", "pytorch/torchtitan"),
+])
+def test_a_runs_source_is_the_publication_its_source_text_names_first(text, source):
+    assert source_of(text) == source
+
+
+def test_the_shipped_runs_come_from_ten_publications():
+    raw = yaml.safe_load(RUNS.read_text())
+    assert {source_of(r["source"]) for r in raw["runs"]} == {
+        "AI-Hypercomputer/maxtext", "AI-Hypercomputer/tpu-recipes", "NVIDIA-NeMo/Automodel",
+        "NVIDIA/Megatron-LM", "NVIDIA/dgxc-benchmarking", "llm-foundry",
+        "arXiv:2104.04473", "arXiv:2204.02311", "arXiv:2205.05198", "arXiv:2407.21783"}
+
+
+def _left_out_errors(chip: str, tmp_path: Path) -> tuple[int, list, list]:
+    """For each source of ``chip``'s shipped runs: a runs file whose fit rows are the other sources'
+    fit rows and whose check rows are every row of that source, through ``validate``; the MFU and
+    published step-time errors of those check rows over all sources, and how many sources had any."""
+    from symroof.claims.published import as_json, validate
+
+    raw = yaml.safe_load(RUNS.read_text())
+    mine = [r for r in raw["runs"] if r.get("chip") == chip]
+    mfu, step, sources = [], [], 0
+    for source in sorted({source_of(r["source"]) for r in mine}):
+        rows = [{**r, "split": "check"} for r in mine if source_of(r["source"]) == source]
+        fit = [r for r in mine if source_of(r["source"]) != source and r["split"] == "fit"]
+        if not fit:
+            continue
+        path = tmp_path / f"{chip}-{sources}.yaml"
+        path.write_text(yaml.safe_dump({**raw, "runs": fit + rows}))
+        out = as_json(*validate(path))
+        (cal,) = out["calibration"]
+        assert cal["source"] == "fit" and set(cal["fit_runs"]) == {r["name"] for r in fit}
+        checked = [r for r in out["runs"] if r["split"] == "check"]
+        assert len(checked) == len(rows)
+        mfu += [abs(r["predicted_mfu"] - r["measured_mfu"]) for r in checked]
+        step += [abs(r["predicted_step_s"] / r["measured_step_s"] - 1) for r in checked if r["step_published"]]
+        sources += 1
+    return sources, mfu, step
+
+
+@pytest.mark.parametrize("chip", ["h100-sxm", "a100-sxm", "tpu-v4", "tpu-v5p", "tpu-v5e"])
+def test_the_cards_other_sources_record_is_each_source_left_out_in_turn(chip, tmp_path):
+    card = yaml.safe_load((ROOT / f"models/chips/{chip}.yaml").read_text())["calibration"]
+    sources, mfu, step = _left_out_errors(chip, tmp_path)
+    if not sources:       # v5e: every row is MaxText's; no source can be left out
+        assert "other_sources" not in card
+        return
+    got = card["other_sources"]
+    assert (got["sources"], got["runs"]) == (sources, len(mfu))
+    assert got["mfu_error_median"] == pytest.approx(statistics.median(mfu), abs=5e-5)
+    assert got["mfu_error_max"] == pytest.approx(max(mfu), abs=5e-5)
+    assert got.get("step_runs", 0) == len(step)
+    if step:
+        assert got["step_error_median"] == pytest.approx(statistics.median(step), abs=5e-5)
+        assert got["step_error_max"] == pytest.approx(max(step), abs=5e-5)
+
+
+def test_leaving_a_source_out_is_no_better_than_the_check_rows_of_the_fit_sources():
+    """The point of the record: on H100 and A100, where both exist, runs of a source the fit never
+    saw are predicted worse, at the median, than other rows of the sources it did see."""
+    for chip in ("h100-sxm", "a100-sxm"):
+        cal = yaml.safe_load((ROOT / f"models/chips/{chip}.yaml").read_text())["calibration"]
+        assert cal["other_sources"]["mfu_error_median"] >= cal["held_out"]["mfu_error_median"]
+
+
+def _card_with(tmp_path, record: str) -> Path:
+    card = (ROOT / "models/chips/h100-sxm.yaml").read_text()
+    lines = [line for line in card.split("\n") if not line.startswith("  other_sources:")]
+    i = next(i for i, line in enumerate(lines) if line.startswith("  note:"))
+    path = tmp_path / "chip.yaml"
+    path.write_text("\n".join(lines[:i] + ([f"  other_sources: {record}"] if record else []) + lines[i:]))
+    return path
+
+
+@pytest.mark.parametrize("record, message", [
+    ("{runs: 3, mfu_error_median: 0.01, mfu_error_max: 0.02}", "missing key 'sources'"),
+    ("{sources: 0, runs: 3, mfu_error_median: 0.01, mfu_error_max: 0.02}", "other_sources.sources' must be a positive"),
+    ("{sources: 4, runs: 3, mfu_error_median: 0.01, mfu_error_max: 0.02}", "other_sources.sources' is above runs"),
+    ("{sources: 2, runs: 3, mfu_error_median: 0.03, mfu_error_max: 0.02}", "other_sources.mfu_error_median' is above"),
+    ("[1, 2]", "calibration.other_sources' must be a mapping"),
+])
+def test_a_bad_other_sources_record_is_a_one_line_error(tmp_path, record, message):
+    from symroof.io.catalog import load_chip
+
+    path = _card_with(tmp_path, record)
+    with pytest.raises(CardError, match=message) as err:
+        load_chip(str(path))
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_calibration_without_other_sources_reads(tmp_path):
+    from symroof.io.catalog import load_chip
+
+    chip = load_chip(str(_card_with(tmp_path, "")))
+    assert "other_sources" not in chip.calibration and "held_out" in chip.calibration
+
+
+def test_predict_prints_and_returns_the_cards_other_sources_record():
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    got = yaml.safe_load((ROOT / "models/chips/h100-sxm.yaml").read_text())["calibration"]["other_sources"]
+    line = next(line for line in cli("predict", "example_configs").splitlines() if line.startswith("h100-sxm: "))
+    assert (f"each source left out of the fit in turn ({got['sources']} sources): {got['runs']} runs, MFU off by "
+            f"{100 * got['mfu_error_median']:.1f} points median, {100 * got['mfu_error_max']:.1f} max") in line
+    out = json.loads(cli("predict", "example_configs", "--json"))
+    assert out["configurations"][0]["calibration"]["other_sources"] == got
