@@ -139,3 +139,21 @@ def test_predict_prints_and_returns_the_cards_other_sources_record():
             f"{100 * got['mfu_error_median']:.1f} points median, {100 * got['mfu_error_max']:.1f} max") in line
     out = json.loads(cli("predict", "example_configs", "--json"))
     assert out["configurations"][0]["calibration"]["other_sources"] == got
+
+
+def test_validate_reports_each_sources_median_step_error_beside_the_one_calibration():
+    """``by_source`` against the runs' own rows in ``validate --json``, grouped here by the text their
+    source starts with."""
+    from symroof.claims.published import as_json, validate
+
+    out = as_json(*validate())
+    h100 = [r for r in out["runs"] if r["hardware"] == "h100-sxm"]
+    got = out["by_source"]["h100-sxm"]
+    assert sum(s["runs"] for s in got.values()) == len(h100)
+    for prefix, name in (("NVIDIA/dgxc-benchmarking@", "NVIDIA/dgxc-benchmarking"), ("llm-foundry@", "llm-foundry"),
+                         ("arXiv 2407.21783", "arXiv:2407.21783")):
+        errors = [r["step_error"] for r in h100 if r["source"].startswith(prefix)]
+        assert got[name] == {"runs": len(errors), "step_error_median": pytest.approx(statistics.median(errors))}
+    # NeMo's step times run faster than the H100 calibration predicts, MosaicML's slower
+    assert got["NVIDIA/dgxc-benchmarking"]["step_error_median"] > 0 > got["llm-foundry"]["step_error_median"]
+    assert "tpu-v5e" not in out["by_source"] and "gb200-nvl72" not in out["by_source"]     # one source each

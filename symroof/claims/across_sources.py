@@ -59,3 +59,23 @@ def other_sources(results: list) -> dict | None:
         sources += 1
     record = held_out(summary(preds).get(preds[0].chip)) if preds else None
     return {"sources": sources, **record} if record else None
+
+
+def bias_by_source(results: list, preds: list) -> dict:
+    """Per chip whose runs come from two sources or more: each source's runs and the median of their
+    signed step-time errors (predicted / measured - 1, fit and check rows alike: positive, the
+    calibration predicts that source slower than it ran). One calibration per chip carries every
+    source, so this is how far it sits from each; ``preds``: ``calibrate.predictions(results, ...)``."""
+    import statistics
+
+    source = {r.run.name: source_of(r.run.source) for r in results}
+    out: dict = {}
+    for chip in sorted({p.chip for p in preds}):
+        errors: dict = {}
+        for p in preds:
+            if p.chip == chip:
+                errors.setdefault(source[p.name], []).append(p.predicted_step_s / p.measured_step_s - 1)
+        if len(errors) > 1:
+            out[chip] = {s: {"runs": len(e), "step_error_median": statistics.median(e)}
+                         for s, e in sorted(errors.items(), key=lambda item: (-len(item[1]), item[0]))}
+    return out

@@ -31,6 +31,9 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
                            "fitted": list(c.fitted) if c.source == "fit" else None, "source": c.source,
                            "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
     out["summary"] = calibrate.summary(list(preds.values()))
+    from .across_sources import bias_by_source
+
+    out["by_source"] = bias_by_source(results, list(preds.values()))
     return out
 
 

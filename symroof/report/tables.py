@@ -98,6 +98,11 @@ def _step_model(results) -> str:
                    f"constant MFU {pts(s['baseline_mfu_error'])}"
                    + ("" if step is None else f"; step time median {100 * step['median']:.1f} %, "
                       f"max {100 * step['max']:.1f} %"))
+    from ..claims.across_sources import bias_by_source
+
+    for chip, sources in bias_by_source(results, preds).items():
+        out.append(f"{chip} by source (median step error of all its runs, + = predicted slower): " + ", ".join(
+            f"{s} {100 * b['step_error_median']:+.1f} % ({b['runs']})" for s, b in sources.items()))
     return "\n".join(out)
 
 
