@@ -157,3 +157,33 @@ def test_validate_reports_each_sources_median_step_error_beside_the_one_calibrat
     # NeMo's step times run faster than the H100 calibration predicts, MosaicML's slower
     assert got["NVIDIA/dgxc-benchmarking"]["step_error_median"] > 0 > got["llm-foundry"]["step_error_median"]
     assert "tpu-v5e" not in out["by_source"] and "gb200-nvl72" not in out["by_source"]     # one source each
+
+
+def _per_source_fit_errors(chip: str, tmp_path: Path) -> tuple[list, list]:
+    """Each source with fit rows of ``chip`` calibrated on its own fit rows (``validate`` on a file of
+    that source's rows alone): its check rows' MFU and published step-time errors, over all such sources."""
+    from symroof.claims.published import as_json, validate
+
+    raw = yaml.safe_load(RUNS.read_text())
+    mine = [r for r in raw["runs"] if r.get("chip") == chip]
+    mfu, step = [], []
+    for i, source in enumerate(sorted({source_of(r["source"]) for r in mine})):
+        rows = [r for r in mine if source_of(r["source"]) == source]
+        if not {r["split"] for r in rows} >= {"fit", "check"}:
+            continue
+        path = tmp_path / f"{chip}-own-{i}.yaml"
+        path.write_text(yaml.safe_dump({**raw, "runs": rows}))
+        checked = [r for r in as_json(*validate(path))["runs"] if r["split"] == "check"]
+        mfu += [abs(r["error"]) for r in checked]
+        step += [abs(r["step_error"]) for r in checked if r["step_published"]]
+    return mfu, step
+
+
+def test_fitted_per_source_the_h100_check_rows_meet_the_targets_the_one_calibration_misses(tmp_path):
+    """What the README reports: the model, calibrated on each source's own fit rows, is off on H100's
+    check rows (those of sources with fit rows) by 1.6 / 8.4 MFU points and on NeMo's step times by
+    1.1 / 3.4 %; the shipped one calibration per chip by 2.6 / 10.0 and 5.7 / 10.8 %."""
+    mfu, step = _per_source_fit_errors("h100-sxm", tmp_path)
+    assert (len(mfu), len(step)) == (49, 13)
+    assert (round(100 * statistics.median(mfu), 1), round(100 * max(mfu), 1)) == (1.6, 8.4)
+    assert (round(100 * statistics.median(step), 1), round(100 * max(step), 1)) == (1.1, 3.4)
