@@ -13,6 +13,7 @@ import yaml
 
 from symroof.claims import calibrate
 from symroof.errors import CardError
+from runsfile import h100_card_with
 
 ROOT = Path(__file__).resolve().parent.parent
 CARDS = sorted(p for p in (ROOT / "models/chips").glob("*.yaml")
@@ -75,12 +76,7 @@ def test_predict_prints_and_returns_the_cards_held_out_errors():
 
 
 def _card_with(tmp_path, held: str) -> Path:
-    card = (ROOT / "models/chips/h100-sxm.yaml").read_text()
-    lines = [line for line in card.split("\n") if not line.startswith("  held_out:")]
-    i = next(i for i, line in enumerate(lines) if line.startswith("  note:"))
-    path = tmp_path / "chip.yaml"
-    path.write_text("\n".join(lines[:i] + ([f"  held_out: {held}"] if held else []) + lines[i:]))
-    return path
+    return h100_card_with(tmp_path, "held_out", held)
 
 
 def test_a_calibration_without_held_out_still_reads_and_predicts(tmp_path):

@@ -11,6 +11,7 @@ import yaml
 
 from symroof.claims.across_sources import source_of
 from symroof.errors import CardError
+from runsfile import h100_card_with
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "derivations/published_runs.yaml"
@@ -92,12 +93,7 @@ def test_leaving_a_source_out_is_no_better_than_the_check_rows_of_the_fit_source
 
 
 def _card_with(tmp_path, record: str) -> Path:
-    card = (ROOT / "models/chips/h100-sxm.yaml").read_text()
-    lines = [line for line in card.split("\n") if not line.startswith("  other_sources:")]
-    i = next(i for i, line in enumerate(lines) if line.startswith("  note:"))
-    path = tmp_path / "chip.yaml"
-    path.write_text("\n".join(lines[:i] + ([f"  other_sources: {record}"] if record else []) + lines[i:]))
-    return path
+    return h100_card_with(tmp_path, "other_sources", record)
 
 
 @pytest.mark.parametrize("record, message", [
