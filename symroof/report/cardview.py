@@ -104,13 +104,11 @@ def _step_model(chip) -> list:
     if cal:
         rows.append(["calibration", f"eta_mm {float(cal['eta_mm']):.4f}, t_dcn {given(cal['t_dcn'], True)}, "
                      f"eta_mem {float(cal.get('eta_mem', 1)):.4f}", f"fitted on {len(cal['fit_runs'])} runs of {cal['data']}"])
-        if cal.get("held_out"):
-            from .tables import held_out_errors
+        from .tables import held_out_errors
 
+        if cal.get("held_out"):
             rows.append(["held-out error", held_out_errors(cal["held_out"]), "the data's check rows (the fit rows' sources)"])
         if cal.get("other_sources"):
-            from .tables import held_out_errors
-
             n = cal["other_sources"]["sources"]
             rows.append(["error on another source", held_out_errors(cal["other_sources"]),
                          f"{n} source{'' if n == 1 else 's'}, each predicted by a fit without it"])
