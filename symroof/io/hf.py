@@ -120,7 +120,7 @@ NEUTRAL = frozenset("""
     top_k top_p typical_p repetition_penalty length_penalty no_repeat_ngram_size encoder_no_repeat_ngram_size
     bad_words_ids num_return_sequences output_scores return_dict_in_generate forced_bos_token_id
     forced_eos_token_id remove_invalid_values exponential_decay_length_penalty suppress_tokens
-    begin_suppress_tokens
+    begin_suppress_tokens transformers.js_config
 """.split())
 
 # Per class, keys that change no count. attention_bias and mlp_bias are listed where that
@@ -130,17 +130,21 @@ _GEMMA = {"query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softca
 _DEEPSEEK = {"n_group", "topk_group", "topk_method", "norm_topk_prob", "routed_scaling_factor", "scoring_func",
              "aux_loss_alpha", "seq_aux", "ep_size", "rope_interleave", "output_router_logits", "pretraining_tp",
              "num_nextn_predict_layers"}
+# Keys found in published files that the class's code never reads: SmolLM2's nanotron export marks
+# (is_llama_config, rope_interleaved), Qwen2.5's use_mrope (Qwen2-VL's), OpenAI GPT's n_special and
+# predict_special_tokens in GPT-2 medium, large and xl.
 NEUTRAL_FOR = {
-    "LlamaForCausalLM":   {"pretraining_tp"},
+    "LlamaForCausalLM":   {"pretraining_tp", "is_llama_config", "rope_interleaved"},
     "MistralForCausalLM": {"attention_bias", "mlp_bias"},
     "MixtralForCausalLM": {"attention_bias", "mlp_bias", "output_router_logits",
                            "router_aux_loss_coef", "router_jitter_noise"},
-    "Qwen2ForCausalLM":   {"attention_bias", "mlp_bias"},
+    "Qwen2ForCausalLM":   {"attention_bias", "mlp_bias", "use_mrope"},
     "Qwen3ForCausalLM":   {"mlp_bias"},
     "Gemma2ForCausalLM":  {"sliding_window_size"} | _GEMMA,
     "GPT2LMHeadModel":    {"resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "summary_type",
                            "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
-                           "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx"},
+                           "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx",
+                           "n_special", "predict_special_tokens"},
     "GPTNeoXForCausalLM": {"hidden_dropout", "classifier_dropout", "layer_norm_eps", "rotary_emb_base", "mlp_bias",
                            "attention_probs_dropout_prob", "hidden_dropout_prob"},   # dropouts of older configs
     "Phi3ForCausalLM":    {"resid_pdrop", "embd_pdrop", "original_max_position_embeddings", "attention_bias",

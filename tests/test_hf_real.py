@@ -1,0 +1,51 @@
+"""Published config.json files of supported classes that carry keys transformers never reads.
+
+Each folder under tests/data/hf has a SOURCE.md saying where its file came from. transformers'
+parameter counts for them are checked in tests/validate/test_hf_params.py.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from symroof.errors import CardError
+from symroof.io.catalog import load_model
+from symroof.io.hf import model_from_hf_config
+
+DATA = Path(__file__).resolve().parent / "data" / "hf"
+
+#   folder           architecture L   D     F      N   K   H    V       tie   qkv bias  the keys transformers does not read
+REAL = {
+    "gpt2-medium":   ("gpt2",  24, 1024, 4096,  16, 16, 64,  50257,  True, True,  ("n_special", "predict_special_tokens")),
+    "SmolLM2-135M":  ("llama", 30, 576,  1536,  9,  3,  64,  49152,  True, False, ("is_llama_config", "rope_interleaved",
+                                                                                   "transformers.js_config")),
+    "Qwen2.5-3B":    ("qwen2", 36, 2048, 11008, 16, 2,  128, 151936, True, True,  ("use_mrope",)),
+}
+FIELDS = ("architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
+          "tie_embeddings", "qkv_bias")
+
+
+def _config(folder: str) -> dict:
+    return json.loads((DATA / folder / "config.json").read_text())
+
+
+@pytest.mark.parametrize("folder", REAL)
+def test_published_configs_with_unread_keys_convert(folder):
+    """Found by probing published files: each was refused for a key its class never reads."""
+    card = load_model(str(DATA / folder / "config.json"))
+    assert tuple(getattr(card, f) for f in FIELDS) == REAL[folder][:-1]
+    raw = _config(folder)
+    assert set(REAL[folder][-1]) <= set(raw)                 # the keys are in the published file
+    assert (DATA / folder / "SOURCE.md").is_file()
+
+
+@pytest.mark.parametrize("key, value, other", [
+    ("n_special", 0, "Meta-Llama-3-8B"), ("predict_special_tokens", True, "Qwen2-7B"),
+    ("is_llama_config", True, "Qwen2-7B"), ("rope_interleaved", False, "Mistral-7B-v0.1"),
+    ("use_mrope", False, "Meta-Llama-3-8B"),
+])
+def test_those_keys_stay_unknown_for_other_classes(key, value, other):
+    """A key is neutral for the class whose code was read, not for every class."""
+    with pytest.raises(CardError, match=rf"unknown key '{key}'"):
+        model_from_hf_config({**_config(other), key: value}, "test/config.json")
