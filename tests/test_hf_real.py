@@ -5,6 +5,7 @@ parameter counts for them are checked in tests/validate/test_hf_params.py.
 """
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ REAL = {
                                                                                    "transformers.js_config")),
     "Qwen2.5-3B":    ("qwen2", 36, 2048, 11008, 16, 2,  128, 151936, True, True,  ("use_mrope",)),
 }
+SKIP = ("name", "source", "path")
 FIELDS = ("architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
           "tie_embeddings", "qkv_bias")
 
@@ -49,3 +51,32 @@ def test_those_keys_stay_unknown_for_other_classes(key, value, other):
     """A key is neutral for the class whose code was read, not for every class."""
     with pytest.raises(CardError, match=rf"unknown key '{key}'"):
         model_from_hf_config({**_config(other), key: value}, "test/config.json")
+
+
+def test_qwen3_moe_expert_count_as_transformers_5_saves_it():
+    """transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts and saves that key, so
+    every config it writes was refused ('experts are read only for MixtralForCausalLM')."""
+    published = _config("Qwen3-30B-A3B")
+    saved = {k: v for k, v in published.items() if k != "num_experts"} | {"num_local_experts": 128}
+    card = model_from_hf_config(saved, "test/config.json")
+    assert card == model_from_hf_config(published, "test/config.json")
+    assert (card.n_experts, card.experts_per_token) == (128, 8)
+    assert model_from_hf_config({**published, "num_local_experts": 128}, "test/config.json") == card
+    with pytest.raises(CardError, match=r"'num_experts' \(128\) and 'num_local_experts' \(64\)"):
+        model_from_hf_config({**published, "num_local_experts": 64}, "test/config.json")
+    with pytest.raises(CardError, match=r"'num_local_experts' must be at least 2"):
+        model_from_hf_config({**saved, "num_local_experts": 1}, "test/config.json")
+
+
+@pytest.mark.validate
+def test_configs_transformers_saves_import_as_the_published_ones(tmp_path):
+    """A fine-tune's config.json is what save_pretrained writes (rope_parameters, dtype, aliases)."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    for folder in sorted(p.name for p in DATA.iterdir()):
+        published = _config(folder)
+        transformers.AutoConfig.for_model(**published).save_pretrained(tmp_path / folder)
+        saved = asdict(load_model(str(tmp_path / folder / "config.json")))
+        published = asdict(load_model(str(DATA / folder / "config.json")))
+        assert {k: v for k, v in saved.items() if k not in SKIP} == \
+               {k: v for k, v in published.items() if k not in SKIP}, folder

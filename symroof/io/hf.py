@@ -100,6 +100,8 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "Qwen3MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
             "DeepseekV2ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
             "DeepseekV3ForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
+# transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
+MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts"}
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",)}
@@ -176,14 +178,15 @@ def _all_full_attention(value, raw) -> bool:
     return value is None or (isinstance(value, list) and all(t == "full_attention" for t in value))
 
 
+_MOE_ONLY = "experts are read only for " + ", ".join(MOE_KEYS)
 #   key                                  accepted when  said as        why any other value is refused
 NEUTRAL_ONLY = {
     "layer_types":                     (_all_full_attention, "null or all 'full_attention'",
                                         "per-layer attention types are not modelled"),
     "use_sliding_window":              (_off, "false", "this class has no sliding-window layers"),
-    "num_local_experts":               (_null, "null", "experts are read only for MixtralForCausalLM"),
-    "num_experts":                     (_null, "null", "experts are read only as Mixtral's num_local_experts"),
-    "num_experts_per_tok":             (_null, "null", "experts are read only for MixtralForCausalLM"),
+    "num_local_experts":               (_null, "null", _MOE_ONLY),
+    "num_experts":                     (_null, "null", _MOE_ONLY),
+    "num_experts_per_tok":             (_null, "null", _MOE_ONLY),
     "moe_intermediate_size":           (_null, "null", "expert MLPs of another width are not modelled"),
     "shared_expert_intermediate_size": (_null, "null", "shared experts are not modelled"),
     "quantization_config":             (_null, "null", "quantised weights change the bytes per parameter"),
@@ -306,6 +309,7 @@ def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
     spelling = SPELLING.get(hf_class, {})
     read = {*(spelling.get(key, key) for key in SIZE_KEYS), "tie_word_embeddings", *layout_keys,
             *MOE_KEYS.get(hf_class, ()), *ACTIVATION_KEYS.get(hf_class, ("hidden_act",))}
+    read |= {MOE_ALIAS[hf_class]} if hf_class in MOE_ALIAS else set()
     row = ROWS[hf_class]
     read |= {key for key, spec in (("num_key_value_heads", row.kv_from_heads), ("head_dim", row.head_dim_from_width))
              if spec is not None}
@@ -371,6 +375,12 @@ def _experts(raw: dict, hf_class: str, where: str) -> tuple[int, int]:
     if hf_class not in MOE_KEYS:
         return 1, 1
     total_key, chosen_key = MOE_KEYS[hf_class]
+    alias = MOE_ALIAS.get(hf_class)
+    if alias and raw.get(alias) is not None:          # one number under either name; two must agree
+        if raw.get(total_key) not in (None, raw[alias]):
+            raise CardError(f"{where}: keys '{total_key}' ({raw[total_key]!r}) and '{alias}' ({raw[alias]!r}) "
+                            f"disagree; {hf_class} reads them as one number (transformers aliases one to the other)")
+        total_key = alias
     total, chosen = (_size(raw, key, where, SIZE_KEYS + MOE_KEYS[hf_class]) for key in (total_key, chosen_key))
     if total < 2:
         raise CardError(f"{where}: key '{total_key}' must be at least 2 for {hf_class}, got {total}")
