@@ -80,3 +80,28 @@ def test_configs_transformers_saves_import_as_the_published_ones(tmp_path):
         published = asdict(load_model(str(DATA / folder / "config.json")))
         assert {k: v for k, v in saved.items() if k not in SKIP} == \
                {k: v for k, v in published.items() if k not in SKIP}, folder
+
+
+@pytest.mark.parametrize("folder, change, named", [
+    ("gpt2-medium", {}, ["attn_pdrop 0.1", "resid_pdrop 0.1", "embd_pdrop 0.1"]),     # the published file
+    ("Qwen2-7B", {"attention_dropout": 0.1}, ["attention_dropout 0.1"]),
+    ("Meta-Llama-3-8B", {"attention_dropout": 0.0}, []),
+    ("gpt2-medium", {"attn_pdrop": 0.0, "resid_pdrop": 0, "embd_pdrop": 0.0}, []),
+])
+def test_a_dropout_the_class_applies_is_named_not_dropped(folder, change, named):
+    """Cards model dropout (dropout: true: masks in the training graph), the import always read it as
+    none: GPT-2's published attn_pdrop, resid_pdrop and embd_pdrop of 0.1 vanished without a word."""
+    card = model_from_hf_config({**_config(folder), **change}, "test/config.json")
+    assert card.dropout is False
+    notes = [note for note in card.left_out if "dropout" in note]
+    assert bool(notes) == bool(named), card.left_out
+    for words in named:
+        assert words in notes[0], notes
+
+
+def test_a_dropout_key_the_class_never_reads_is_not_named():
+    """GPT-NeoX's older hidden_dropout_prob is not read by transformers' GPT-NeoX: nothing is left out."""
+    raw = {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "num_hidden_layers": 2, "hidden_size": 64,
+           "intermediate_size": 256, "num_attention_heads": 4, "vocab_size": 100, "hidden_dropout_prob": 0.1}
+    assert model_from_hf_config(raw, "test/config.json").left_out == ()
+    assert "hidden_dropout 0.1" in model_from_hf_config({**raw, "hidden_dropout": 0.1}, "t").left_out[0]

@@ -109,8 +109,8 @@ ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   #
 GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
 PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
 
-# Keys that change no parameter, FLOP or byte we count, in every class above: metadata,
-# generation settings, initialisation, dropout, RoPE, norm epsilon, token ids.
+# Keys that change no parameter, FLOP or byte we count, in every class above: metadata, generation
+# settings, initialisation, dropout (a nonzero one is named: hf_layouts.dropout_notes), RoPE, norm eps, token ids.
 NEUTRAL = frozenset("""
     architectures model_type transformers_version torch_dtype dtype use_cache initializer_range
     max_position_embeddings rms_norm_eps rope_theta rope_scaling rope_parameters attention_dropout
@@ -238,7 +238,7 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
     if mlp_kinds is not None and "moe" not in mlp_kinds:      # every layer dense: the experts are never built
         experts, per_token = 1, 1
         layout = {key: value for key, value in layout.items() if key not in ("d_ff_expert", "d_ff_shared")}
-    notes = [LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []
+    notes = ([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []) + hf_layouts.dropout_notes(raw, hf_class)
     notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
     card = {          # what it leaves out is the card's left_out (count and cards print it), not its source
         "name": _name(raw, where), "architecture": row.architecture, "source": f"{where} ({hf_class})",

@@ -119,6 +119,20 @@ def _layer_types(raw, n_layers, where) -> list[str]:
     return types
 
 
+# The dropouts each class's modelling code applies in training (others read attention_dropout only).
+# An imported card trains without dropout masks (a card's dropout: true models them), so a nonzero
+# one is named in the card's left_out rather than read as none in silence.
+DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
+                "GPTNeoXForCausalLM": ("attention_dropout", "hidden_dropout"),
+                "Phi3ForCausalLM": ("attention_dropout", "resid_pdrop")}
+
+
+def dropout_notes(raw: dict, hf_class: str) -> list:
+    given = [f"{key} {raw[key]}" for key in DROPOUT_KEYS.get(hf_class, ("attention_dropout",))
+             if isinstance(raw.get(key), (int, float)) and not isinstance(raw[key], bool) and raw[key] > 0]
+    return [f"dropout ({', '.join(given)}): counted as training without dropout masks"] if given else []
+
+
 # Each reader returns (card fields, per-layer attention kinds or None, per-layer MLP kinds or None, keys read).
 
 def gpt2(raw, n, where):
