@@ -105,3 +105,20 @@ def test_a_dropout_key_the_class_never_reads_is_not_named():
            "intermediate_size": 256, "num_attention_heads": 4, "vocab_size": 100, "hidden_dropout_prob": 0.1}
     assert model_from_hf_config(raw, "test/config.json").left_out == ()
     assert "hidden_dropout 0.1" in model_from_hf_config({**raw, "hidden_dropout": 0.1}, "t").left_out[0]
+
+
+@pytest.mark.parametrize("change, named", [
+    ({}, ["attn_logit_softcapping 50.0", "final_logit_softcapping 30.0"]),          # the published gemma-2-9b
+    ({"attn_logit_softcapping": None, "final_logit_softcapping": None}, []),
+    ({"attn_logit_softcapping": None}, ["final_logit_softcapping 30.0"]),
+])
+def test_gemma_soft_capping_is_named_not_dropped(change, named):
+    """Gemma 2's tanh soft-caps on the attention scores and the logits are elementwise work the op
+    table counts nowhere; they were accepted without a word. Absent, Gemma 2 takes 50 and 30."""
+    raw = {**_config("gemma-2-9b"), **change}
+    notes = [note for note in model_from_hf_config(raw, "test/config.json").left_out if "softcapping" in note]
+    assert bool(notes) == bool(named)
+    for words in named:
+        assert words in notes[0]
+    absent = {k: v for k, v in _config("gemma-2-9b").items() if "softcapping" not in k}
+    assert "attn_logit_softcapping 50.0" in " ".join(model_from_hf_config(absent, "t").left_out)

@@ -22,7 +22,8 @@ config keys it read. What a key means, and its default when absent, is from the 
   ``use_sliding_window`` (its code reads no ``max_window_layers``: a nonzero one is checked and
   named as not read in the card's source).
 - Gemma 3: Gemma 2's four norms plus q and k norms; ``layer_types`` (absent: every
-  ``sliding_window_pattern``-th layer global, default 6).
+  ``sliding_window_pattern``-th layer global, default 6). Both Gemmas' tanh soft-caps (Gemma 2's
+  default 50 and 30, Gemma 3's none) are named in the card's left_out: their elementwise ops are not counted.
 - DeepSeek-V2/V3: MLA (``q_lora_rank`` null: a plain q projection), the first
   ``first_k_dense_replace`` layers dense (width ``intermediate_size``), the rest MoE with
   ``n_shared_experts`` x ``moe_intermediate_size`` of shared experts. The router's weight is a
@@ -218,13 +219,21 @@ def mistral(raw, n, where):
     return {"sliding_window": _window(raw, where)}, ["sliding"] * n, None, {"sliding_window"}
 
 
+def _soft_caps(raw, defaults) -> dict:
+    """Gemma's tanh soft-caps of the attention scores and the logits (absent: the class's default)."""
+    given = [f"{key} {raw.get(key, default)}" for key, default in
+             zip(("attn_logit_softcapping", "final_logit_softcapping"), defaults) if raw.get(key, default) is not None]
+    return {"note": f"tanh soft-capping ({', '.join(given)}): its elementwise ops on the scores and logits "
+                    "are not counted"} if given else {}
+
+
 def gemma2(raw, n, where):
     if raw.get("layer_types") is not None:
         kinds = ["sliding" if t == SLIDING else "global" for t in _layer_types(raw, n, where)]
     else:      # Gemma 2: even layers slide
         kinds = ["sliding" if i % 2 == 0 else "global" for i in range(n)]
     fields = {"sliding_window": _window(raw, where)} if "sliding" in kinds else {}
-    return fields, kinds, None, {"layer_types", "sliding_window"}
+    return {**fields, **_soft_caps(raw, (50.0, 30.0))}, kinds, None, {"layer_types", "sliding_window"}
 
 
 def gemma3(raw, n, where):
@@ -234,6 +243,7 @@ def gemma3(raw, n, where):
         pattern = _int(raw, "sliding_window_pattern", where, 6)
         kinds = ["sliding" if (i + 1) % pattern else "global" for i in range(n)]
     fields = {"sliding_window": _window(raw, where)} if "sliding" in kinds else {}
+    fields.update(_soft_caps(raw, (None, None)))
     return fields, kinds, None, {"layer_types", "sliding_window", "sliding_window_pattern"}
 
 
