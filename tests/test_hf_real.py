@@ -122,3 +122,15 @@ def test_gemma_soft_capping_is_named_not_dropped(change, named):
         assert words in notes[0]
     absent = {k: v for k, v in _config("gemma-2-9b").items() if "softcapping" not in k}
     assert "attn_logit_softcapping 50.0" in " ".join(model_from_hf_config(absent, "t").left_out)
+
+
+def test_a_local_directory_in_name_or_path_does_not_name_the_model():
+    """RedPajama's published _name_or_path is /root/fm/models/rp_3b_800b_real_fp16, a directory on the
+    machine that saved it; count and serve headed their output with it."""
+    card = load_model(str(DATA / "RedPajama-INCITE-Base-3B-v1" / "config.json"))
+    assert card.name == "RedPajama-INCITE-Base-3B-v1"
+    raw = _config("RedPajama-INCITE-Base-3B-v1")
+    for local in ("./out/checkpoint-3890", "~/models/rp", "C:\\models\\rp", "/data/x/y"):
+        assert model_from_hf_config({**raw, "_name_or_path": local}, "hub/RP/config.json").name == "RP"
+    for hub_id in ("togethercomputer/RedPajama-INCITE-Base-3B-v1", "gpt2"):
+        assert model_from_hf_config({**raw, "_name_or_path": hub_id}, "hub/RP/config.json").name == hub_id

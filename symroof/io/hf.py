@@ -390,9 +390,9 @@ def _experts(raw: dict, hf_class: str, where: str) -> tuple[int, int]:
 
 
 def _name(raw: dict, where: str) -> str:
-    """``_name_or_path`` if given; else the folder of a ``config.json`` (as the Hub lays it out); else the stem."""
-    given = raw.get("_name_or_path")
-    if isinstance(given, str) and given:
+    """``_name_or_path`` if a Hub id; else the folder of a ``config.json`` (as the Hub lays it out); else the stem."""
+    given = raw.get("_name_or_path")      # a Hub id names it; a directory of the machine that saved it does not
+    if isinstance(given, str) and given[:1] not in ("", "/", ".", "~") and given.count("/") < 2 and "\\" not in given:
         return given
     path = Path(where)
     if path.stem == "config" and path.resolve().parent.name:
