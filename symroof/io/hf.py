@@ -110,7 +110,8 @@ GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pyt
 PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
 
 # Keys that change no parameter, FLOP or byte we count, in every class above: metadata, generation
-# settings, initialisation, dropout (a nonzero one is named: hf_layouts.dropout_notes), RoPE, norm eps, token ids.
+# settings, initialisation, RoPE, norm eps, token ids; and keys named in the card's left_out where
+# set (hf_layouts.left_out_notes): dropout, the checkpoint's own modelling code, its storage format.
 NEUTRAL = frozenset("""
     architectures model_type transformers_version torch_dtype dtype use_cache initializer_range
     max_position_embeddings rms_norm_eps rope_theta rope_scaling rope_parameters attention_dropout
@@ -122,7 +123,7 @@ NEUTRAL = frozenset("""
     top_k top_p typical_p repetition_penalty length_penalty no_repeat_ngram_size encoder_no_repeat_ngram_size
     bad_words_ids num_return_sequences output_scores return_dict_in_generate forced_bos_token_id
     forced_eos_token_id remove_invalid_values exponential_decay_length_penalty suppress_tokens
-    begin_suppress_tokens transformers.js_config
+    begin_suppress_tokens transformers.js_config auto_map quantization_config
 """.split())
 
 # Per class, keys that change no count. attention_bias and mlp_bias are listed where that
@@ -150,7 +151,7 @@ NEUTRAL_FOR = {
     "GPTNeoXForCausalLM": {"hidden_dropout", "classifier_dropout", "layer_norm_eps", "rotary_emb_base", "mlp_bias",
                            "attention_probs_dropout_prob", "hidden_dropout_prob"},   # dropouts of older configs
     "Phi3ForCausalLM":    {"resid_pdrop", "embd_pdrop", "original_max_position_embeddings", "attention_bias",
-                           "mlp_bias"},
+                           "mlp_bias", "full_attn_mod", "interpolate_factor"},      # the last two: Phi-4-mini's
     "Olmo2ForCausalLM":   {"mlp_bias"},
     "Qwen3MoeForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits", "mlp_bias"},
     "Gemma3ForCausalLM":  {"rope_local_base_freq"} | _GEMMA,
@@ -189,15 +190,13 @@ NEUTRAL_ONLY = {
     "num_experts_per_tok":             (_null, "null", _MOE_ONLY),
     "moe_intermediate_size":           (_null, "null", "expert MLPs of another width are not modelled"),
     "shared_expert_intermediate_size": (_null, "null", "shared experts are not modelled"),
-    "quantization_config":             (_null, "null", "quantised weights change the bytes per parameter"),
-    "auto_map":                        (_null, "null", "custom modelling code may change any count"),
     "pruned_heads":                    (_empty, "empty", "pruned heads change the attention shapes"),
     "is_encoder_decoder":              (_off, "false", "only decoder-only models are read"),
     "add_cross_attention":             (_off, "false", "cross-attention adds weights"),
     "tie_encoder_decoder":             (_off, "false", "only decoder-only models are read"),
     "use_bidirectional_attention":     (_off, "false or null", "the engine counts causal attention"),
 }
-NEUTRAL_ONLY_FOR: dict = {}
+NEUTRAL_ONLY_FOR: dict = {"Phi3ForCausalLM": {"lm_head_bias": (_off, "false", "a head bias is not modelled")}}
 
 
 def model_from_hf_config(raw: dict, where: str) -> ModelCard:
@@ -238,7 +237,7 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
     if mlp_kinds is not None and "moe" not in mlp_kinds:      # every layer dense: the experts are never built
         experts, per_token = 1, 1
         layout = {key: value for key, value in layout.items() if key not in ("d_ff_expert", "d_ff_shared")}
-    notes = ([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []) + hf_layouts.dropout_notes(raw, hf_class)
+    notes = ([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []) + hf_layouts.left_out_notes(raw, hf_class)
     notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
     card = {          # what it leaves out is the card's left_out (count and cards print it), not its source
         "name": _name(raw, where), "architecture": row.architecture, "source": f"{where} ({hf_class})",

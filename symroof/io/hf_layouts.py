@@ -100,16 +100,10 @@ def rotary_pct(raw: dict, where: str, default) -> tuple[Fraction, set]:
 
 
 def _window(raw, where, key="sliding_window"):
-    """The window of the sliding layers; one larger than the model's context is a broken config."""
-    window = _int(raw, key, where)
-    context = raw.get("max_position_embeddings")
-    if context is not None and (isinstance(context, bool) or not isinstance(context, int) or context < 1):
-        raise CardError(f"{where}: key 'max_position_embeddings' must be a positive integer, got {context!r} "
-                        "(the sliding window is checked against it)")
-    if context is not None and context < window:
-        raise CardError(f"{where}: key '{key}' ({window}) is larger than the context the model takes, "
-                        f"'max_position_embeddings' ({context}); a window is at most the context")
-    return window
+    """The window of the sliding layers. One longer than the model's context (Phi-3.5-mini and
+    Phi-4-mini publish 262144 over 131072 positions) is read as given: a window that covers the
+    sequence counted is a global layer, and the output says so (``bind.window_notes``)."""
+    return _int(raw, key, where)
 
 
 def _layer_types(raw, n_layers, where) -> list[str]:
@@ -128,10 +122,25 @@ DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "Phi3ForCausalLM": ("attention_dropout", "resid_pdrop")}
 
 
-def dropout_notes(raw: dict, hf_class: str) -> list:
+def left_out_notes(raw: dict, hf_class: str) -> list:
+    """What the config sets that the card does not model, in words: a nonzero dropout; ``auto_map``,
+    the checkpoint's own modelling code (transformers builds its own class of that name unless told
+    to trust remote code, and the counts are that class's); ``quantization_config``, the format the
+    checkpoint stores its weights in (counted as parameters; bytes follow the command's dtypes)."""
     given = [f"{key} {raw[key]}" for key in DROPOUT_KEYS.get(hf_class, ("attention_dropout",))
              if isinstance(raw.get(key), (int, float)) and not isinstance(raw[key], bool) and raw[key] > 0]
-    return [f"dropout ({', '.join(given)}): counted as training without dropout masks"] if given else []
+    notes = [f"dropout ({', '.join(given)}): counted as training without dropout masks"] if given else []
+    if raw.get("auto_map") not in (None, {}):
+        code = raw["auto_map"].get("AutoModelForCausalLM") if isinstance(raw["auto_map"], dict) else None
+        code = f" ({code})" if isinstance(code, str) and len(code) <= 100 else ""
+        notes.append(f"auto_map: the checkpoint's own modelling code{code} is not read; counted as "
+                     f"transformers' {hf_class}")
+    if raw.get("quantization_config") not in (None, {}):
+        method = raw["quantization_config"].get("quant_method") if isinstance(raw["quantization_config"], dict) else None
+        method = f" ({method})" if isinstance(method, str) and len(method) <= 40 else ""
+        notes.append(f"quantization_config{method}: the checkpoint's stored weight format; parameters are "
+                     f"counted as such, and bytes per parameter follow the command's dtypes")
+    return notes
 
 
 # Each reader returns (card fields, per-layer attention kinds or None, per-layer MLP kinds or None, keys read).

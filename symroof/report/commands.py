@@ -216,7 +216,10 @@ def sensitivity(args) -> None:
     from ..search.plan import Options, plan
     from .results import sensitivity_json, sensitivity_text
 
+    from ..io.bind import default_seq
+
     card, chip, run = cards_and_run(args)
+    args.seq = default_seq(card, args.seq)
     forced = tuple((parse_mesh(args.m_axes, "--m", "M") or {}).items())
     for axis, m in forced:
         if not 1 <= m <= len(chip.pod_shape):
@@ -321,7 +324,7 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
     p.add_argument("--chips", type=positive_int, required=True, help="chips in the job")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=positive_int, required=True)
-    p.add_argument("--seq", type=positive_int, default=4096, help="tokens per sequence (T)")
+    p.add_argument("--seq", type=positive_int, help="tokens per sequence (T; default 4096, or the model's learned positions where fewer)")
     p.add_argument("--pods", type=positive_int, default=1)
     p.add_argument("--strategy", help="one family (dp, fsdp, tp, fsdp_tp, ...); default: the plan's best")
     p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE", help="one mesh, e.g. --mesh fsdp=8960")
