@@ -23,6 +23,7 @@ def _cli(*args):
     ["sensitivity", "gpt2-124m", *PLAN, "--seq", "4096"],
     ["formula", "x_opt", "--model", "gpt2-124m", *PLAN, "--seq", "2048"],
     ["count", "gpt2-xl", "--seq", "1025"],
+    ["plot", "ratio", "gpt2-124m", "--chip", "tpu-v5p", "--chips", "64", "--seq", "4096", "-o", "/tmp/symroof-r.png"],
 ])
 def test_a_sequence_past_the_learned_positions_is_refused_in_one_line(args):
     done = _cli(*args)
