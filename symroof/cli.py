@@ -16,13 +16,13 @@ from .report.runs_commands import add_runs_commands
 
 def _count(args) -> None:
     from .io.catalog import load_model
-    from .io.bind import count, default_seq
+    from .io.bind import count
     from .report.render import grouped, si, table
 
     from .io.run import RunSettings
 
     card = load_model(args.model)
-    args.seq = default_seq(card, args.seq)
+    args.seq = card.sequence(args.seq)
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
                                         if k in RunSettings.__dataclass_fields__ and v is not None})
     result = count(card, args.batch, args.seq, args.attention, "6N" if args.six_n else None, run)
@@ -71,10 +71,8 @@ def _ops(args) -> None:
 
     card, chip = load_model(args.model), load_chip(args.chip)
     chip = override_chip(chip, _settings(args.set))
-    from .io.bind import default_seq
+    args.seq = card.sequence(args.seq)
     from .io.run import RunSettings
-
-    args.seq = default_seq(card, args.seq)
 
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
                                         if k in RunSettings.__dataclass_fields__ and v is not None})
@@ -148,10 +146,7 @@ def _plot(args) -> None:
 
     plot.output_path(args.output)
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    if args.kind != "pareto":
-        from .io.bind import default_seq
-
-        args.seq = default_seq(card, args.seq)
+    args.seq = card.sequence(args.seq)         # pareto reads none
     if args.kind == "ratio":
         figure = plot.ratio(card, chip, args.chips, args.seq, args.overlap)
     elif args.kind == "pareto":
@@ -186,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("count", help="exact parameters and FLOPs of a model")
     p.add_argument("model", help="card name (llama3-70b), card .yaml path, or HF config.json path")
     p.add_argument("--batch", type=_positive_int, default=1, help="sequences per step (B)")
-    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or the model's learned positions where fewer)")
+    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--attention", choices=("causal", "full"), default="causal",
                    help="count the causal half of the attention core, or all of it (PyTorch's count)")
     p.add_argument("--6n", dest="six_n", action="store_true", help="use the 6·N approximation")
@@ -198,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
     p.add_argument("--batch", type=_positive_int, default=1, help="sequences (B)")
-    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or the model's learned positions where fewer)")
+    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--attention", choices=("causal", "full"), default="causal")
     p.add_argument("--kernel", choices=("fused", "eager"), default="fused",
                    help="fused attention keeps the T×S scores on chip; eager writes them to HBM")
@@ -268,7 +263,7 @@ def _parser() -> argparse.ArgumentParser:
     for q in (q, r, z):
         q.add_argument("model", help="card name, card .yaml path, or HF config.json path")
         q.add_argument("--chip", required=True, help="chip card name or .yaml path")
-        q.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or the model's learned positions where fewer)")
+        q.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
         q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
         q.add_argument("-o", "--output", required=True, help="the .png or .svg file to write")
         q.set_defaults(run=_plot)
@@ -280,7 +275,7 @@ def _plan_options(p, required: bool) -> None:
     p.add_argument("--chips", type=_positive_int, required=required, help="chips in the job (e.g. 8960 or 8.96e3)")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=required,
                    help="global batch in tokens (e.g. 4194304 or 4e6)")
-    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or the model's learned positions where fewer)")
+    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--pods", type=_positive_int, default=None,
                    help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")

@@ -117,9 +117,7 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
         values[n_chips] = sp.Integer(chips)
     if seq is not None:
         if card is not None:
-            from ..io.bind import check_positions
-
-            check_positions(card, seq)
+            card.check_positions(seq)
         values[T] = sp.Integer(seq)
     if batch_tokens is not None:
         if seq is None:                      # B sequences of T tokens: only B·T is given

@@ -147,25 +147,6 @@ class Count:
                             markup.table(memory, ["training memory", ""]))
 
 
-DEFAULT_SEQ = 4096         # the commands' --seq when none is given
-
-
-def default_seq(card: ModelCard, seq: int | None) -> int:
-    """``--seq`` where given; else ``DEFAULT_SEQ`` tokens, or the card's learned positions where it has
-    fewer (GPT-2's 1024), which the commands print with their results."""
-    if seq is not None:
-        return seq
-    return min(DEFAULT_SEQ, card.max_positions) if card.max_positions else DEFAULT_SEQ
-
-
-def check_positions(card: ModelCard, tokens: int | None, what: str = "--seq") -> None:
-    """A learned position table (GPT-2's) ends at ``max_positions``: a longer sequence has no position
-    to add, so it is refused rather than counted (a RoPE model has no such table)."""
-    if tokens and card.max_positions and tokens > card.max_positions:
-        raise CardError(f"{what} {tokens}: {card.name} has {card.max_positions} positions (max_positions, a learned "
-                        f"table); {tokens} tokens exceed it by {tokens - card.max_positions}")
-
-
 def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused", context: int | None = None):
     """The card's training graph; ``context`` (tokens each query may see) clamps a sliding window
     that covers it, so those layers count as global (see ``Structure.of``)."""
@@ -177,7 +158,7 @@ def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "ca
     """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens."""
     from ..io.run import RunSettings
 
-    check_positions(card, seq)
+    card.check_positions(seq)
     run = run or RunSettings()
     policy = run.recompute
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **run.values()}
@@ -265,7 +246,7 @@ def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
     """
     from ..io.run import RunSettings
 
-    check_positions(card, seq)
+    card.check_positions(seq)
     g = graph_for(card, attention, kernel)
     if run is not None and run.recompute is not None:     # the replayed forward ops, as rows
         from ..core.recompute import apply

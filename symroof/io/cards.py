@@ -91,6 +91,23 @@ class ModelCard:
             counts[name] = counts.get(name, 0) + count
         return counts
 
+    def sequence(self, seq: int | None) -> int:
+        """A command's ``--seq`` where given; else ``DEFAULT_SEQ`` tokens, or the learned position
+        table's length where it is shorter (GPT-2's 1024), which the commands print with their results."""
+        if seq is not None:
+            return seq
+        return min(DEFAULT_SEQ, self.max_positions) if self.max_positions else DEFAULT_SEQ
+
+    def check_positions(self, tokens: int | None, what: str = "--seq") -> None:
+        """A learned position table ends at ``max_positions``: a longer sequence has no position to
+        add, so it is refused rather than counted (a RoPE model has no such table)."""
+        if tokens and self.max_positions and tokens > self.max_positions:
+            raise CardError(f"{what} {tokens}: {self.name} has {self.max_positions} positions (max_positions, a "
+                            f"learned table); {tokens} tokens exceed it by {tokens - self.max_positions}")
+
+
+DEFAULT_SEQ = 4096         # the commands' --seq when none is given
+
 
 _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
                    "norms_per_layer", "n_experts", "experts_per_token")

@@ -216,10 +216,8 @@ def sensitivity(args) -> None:
     from ..search.plan import Options, plan
     from .results import sensitivity_json, sensitivity_text
 
-    from ..io.bind import default_seq
-
     card, chip, run = cards_and_run(args)
-    args.seq = default_seq(card, args.seq)
+    args.seq = card.sequence(args.seq)
     forced = tuple((parse_mesh(args.m_axes, "--m", "M") or {}).items())
     for axis, m in forced:
         if not 1 <= m <= len(chip.pod_shape):

@@ -16,11 +16,9 @@ def plan_result(args, card=None, chip=None):
     from ..search.plan import Options, plan
     from ..io.run import RunSettings
 
-    from ..io.bind import default_seq
-
     if card is None or chip is None:
         card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    args.seq = default_seq(card, args.seq)
+    args.seq = card.sequence(args.seq)
     search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
     if search_recompute and args.ckpt_per_layer is not None:     # each policy searched sets its own checkpoints
         raise CardError("--recompute auto searches the policies none, selective and full, each of which sets "
@@ -89,10 +87,8 @@ def cached_plan(args):
     from ..io.chips import override_chip
     from ..search.result import Plan
 
-    from ..io.bind import default_seq
-
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    args.seq = default_seq(card, args.seq)
+    args.seq = card.sequence(args.seq)
     plain = (str, int, float, bool, type(None), list, tuple)
     fields = {"model": repr(card), "chip": repr(chip),
               "args": sorted((k, repr(v)) for k, v in vars(args).items() if isinstance(v, plain) and k != "json")}

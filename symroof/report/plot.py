@@ -98,14 +98,14 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
     from ..parallel import topology as meshlib
     from ..parallel.collectives import Axis
     from ..core.graph import Structure, build
-    from ..io.bind import check_positions, chip_values, mesh_m, model_values
+    from ..io.bind import chip_values, mesh_m, model_values
     from ..parallel.roofline import step
     from ..io.run import RunSettings
     from ..parallel.sharding import shard
     from ..solve.training import fsdp_tp_optimum
     from ..core.symbols import B, M_X, M_Y, T, X, Y, n_chips
 
-    check_positions(card, seq)
+    card.check_positions(seq)
     if overlap not in ("sum", "max"):
         raise CardError(f"overlap must be 'sum' or 'max', not {overlap!r}")
     b = sp.Symbol("b", positive=True)           # tokens per chip, B·T/N

@@ -270,9 +270,7 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
          options: Options = Options(), tokens: float | None = None, mfu: float | None = None,
          top: int = 5) -> "Plan":
     """The fastest feasible strategy and mesh, with its times, bound, memory and the closed forms."""
-    from ..io.bind import check_positions
-
-    check_positions(card, seq)
+    card.check_positions(seq)
     run = run or RunSettings()
     evaluated = search(card, chip, chips, batch_tokens, seq, pods, strategy, mesh, run, options)
     rows = _rows(evaluated)

@@ -23,7 +23,7 @@ import sympy as sp
 from ..core.graph import Structure
 from ..core.symbols import B, C, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv, b_param, n_chips, t_hop, mfu
 from ..errors import CardError, InfeasibleError
-from ..io.bind import check_positions, chip_values, model_values
+from ..io.bind import chip_values, model_values
 from ..io.cards import parse_number
 from ..parallel.collectives import Axis
 from ..solve import inference as inf
@@ -73,7 +73,7 @@ def check(card, chip, req: Request) -> None:
     unknown = [a for a in req.mesh if a not in ("tensor", "data")]
     if unknown:
         raise CardError(f"--mesh {unknown[0]}: serve takes tensor=Y and data=R (replicas)")
-    check_positions(card, max(req.context, (req.prompt or 0) + (req.generate or 0)), "a sequence of")
+    card.check_positions(max(req.context, (req.prompt or 0) + (req.generate or 0)), "a sequence of")
 
 
 @lru_cache(maxsize=None)
