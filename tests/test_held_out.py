@@ -70,7 +70,7 @@ def test_predict_prints_and_returns_the_cards_held_out_errors():
     assert text.returncode == 0, text.stderr
     held = yaml.safe_load((ROOT / "models/chips/h100-sxm.yaml").read_text())["calibration"]["held_out"]
     line = next(line for line in text.stdout.splitlines() if line.startswith("h100-sxm: the card's calibration"))
-    assert f"held out from that fit (other rows of the same sources): {held['runs']} runs, MFU off by {100 * held['mfu_error_median']:.1f} points" in line
+    assert f"held out from that fit (check rows, mostly of the fit rows' sources): {held['runs']} runs, MFU off by {100 * held['mfu_error_median']:.1f} points" in line
     out = json.loads(_cli("predict", "example_configs", "--json").stdout)
     assert out["configurations"][0]["calibration"]["held_out"]["runs"] == held["runs"]
 

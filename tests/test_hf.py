@@ -531,3 +531,58 @@ def test_too_many_layer_runs_name_the_config_key(hf_class, model_type, keys, wor
     """Found by the audit: the refusal named the card's key 'layers', which is not in a config.json."""
     message = _refused(_small(hf_class, model_type, num_hidden_layers=10000, **keys), "at most 4096", *words)
     assert "'layers'" not in message
+
+
+def test_published_deepseek_v3_loads_as_transformers_class_with_its_code_and_format_named():
+    """DeepSeek-V3's published file (auto_map, fp8 quantization_config) was refused; its count is
+    transformers' own DeepseekV3ForCausalLM's, 671,026,404,352 (tests/validate checks it against
+    transformers; DeepSeek's report gives 671B total, 37B activated)."""
+    card = load_model(str(DATA / "DeepSeek-V3" / "config.json"))
+    from symroof.io.bind import count
+
+    c = count(card, 1, 4096)
+    assert c.params_total == 671_026_404_352 and round(c.params_active / 1e9) == 38
+    notes = "\n".join(card.left_out)
+    assert "auto_map: the checkpoint's own modelling code (modeling_deepseek.DeepseekV3ForCausalLM) is not read" in notes
+    assert "quantization_config: the checkpoint's stored weight format (fp8)" in notes
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"auto_map": [1, 2]}, ["'auto_map' must be a mapping or null"]),
+    ({"auto_map": "x"}, ["'auto_map' must be a mapping or null"]),
+    ({"quantization_config": 3}, ["'quantization_config' must be a mapping or null"]),
+    ({"attention_dropout": "0.1"}, ["'attention_dropout' must be a dropout probability"]),
+    ({"attention_dropout": float("nan")}, ["'attention_dropout' must be a dropout probability"]),
+    ({"attention_dropout": -0.1}, ["'attention_dropout' must be a dropout probability"]),
+])
+def test_odd_values_of_noted_keys_are_refused_by_name(change, words):
+    _refused({**_config("Meta-Llama-3-8B"), **change}, *words)
+
+
+@pytest.mark.parametrize("cap", ["x", -1.0, float("inf"), True, [50]])
+def test_a_soft_cap_that_is_no_positive_number_is_refused(cap):
+    _refused({**_config("gemma-2-9b"), "attn_logit_softcapping": cap}, "'attn_logit_softcapping' must be a positive number")
+
+
+def test_text_from_a_config_reaches_the_notes_only_as_a_plain_name():
+    """An auto_map class or quant_method with a newline or an escape sequence is not printed."""
+    card = _convert({**_config("Meta-Llama-3-8B"), "auto_map": {"AutoModelForCausalLM": "x.Y\n\x1b[31mfake"},
+                     "quantization_config": {"quant_method": "a" * 10**6}})
+    notes = "\n".join(card.left_out)
+    assert "\x1b" not in notes and "fake" not in notes and len(notes) < 1000
+    assert notes.count("\n") == 1          # two notes, one line each
+
+
+def test_phi4_mini_head_bias_is_read_only_when_false():
+    raw = json.loads((DATA / "Phi-4-mini-instruct" / "config.json").read_text())
+    assert _convert(dict(raw)).n_layers == 32
+    _refused({**raw, "lm_head_bias": True}, "'lm_head_bias'", "false")
+
+
+@pytest.mark.parametrize("given, name", [("org/model-1.5", "org/model-1.5"), ("/root/fm/x", "config-dir"),
+                                         ("a\nb", "config-dir"), ("../x", "config-dir"), ("a/b/c", "config-dir")])
+def test_only_a_hub_id_names_the_model(tmp_path, given, name):
+    path = tmp_path / "config-dir" / "config.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({**_config("Meta-Llama-3-8B"), "_name_or_path": given}))
+    assert load_model(str(path)).name == name

@@ -25,6 +25,8 @@ RUNS = ROOT / "derivations/published_runs.yaml"
     ("https://github.com/mosaicml/llm-foundry/blob/main/README.md", "mosaicml/llm-foundry"),
     ("https://github.com/pytorch/torchtitan.git", "pytorch/torchtitan"),
     ("https://cloud.google.com/blog/products/compute/some-post", "cloud.google.com"),
+    ("https://arxiv.org/abs/2104.04473, Table 1", "arXiv:2104.04473"),
+    ("http://arxiv.org/pdf/2205.05198v2", "arXiv:2205.05198"),
     ("our-cluster, run 17", "our-cluster"),
     ("  pytorch/torchtitan@a1b2c3 docs/performance.md", "pytorch/torchtitan"),
 ])
@@ -183,3 +185,21 @@ def test_fitted_per_source_the_h100_check_rows_meet_the_targets_the_one_calibrat
     assert (len(mfu), len(step)) == (49, 13)
     assert (round(100 * statistics.median(mfu), 1), round(100 * max(mfu), 1)) == (1.6, 8.4)
     assert (round(100 * statistics.median(step), 1), round(100 * max(step), 1)) == (1.1, 3.4)
+
+
+def test_leaving_one_source_out_by_hand(tmp_path):
+    """Two sources measure one configuration at 30 % and 34 % MFU (a fit and a check row each; the
+    step model reaches 38 % on it at eta_mm 1). A calibration fitted on one configuration's rows
+    alone (eta_mm only: one model) reproduces them, so each source predicted from the other is off
+    by exactly 4 points, on all four rows."""
+    from runsfile import ONE_RUN
+    from symroof.claims import calibrate
+
+    base = yaml.safe_load(ONE_RUN)["runs"][0]
+    rows = [{**base, "name": f"{source}-{split}", "source": f"{source}@abc1234 table", "split": split,
+             "measured_mfu": mfu}
+            for source, mfu in (("lab-a", 0.30), ("lab-b", 0.34)) for split in ("fit", "check")]
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump({"runs": rows}))
+    got = yaml.safe_load(calibrate.calibrate_chip(str(path), "h100-sxm"))["calibration"]["other_sources"]
+    assert got == {"sources": 2, "runs": 4, "mfu_error_median": 0.04, "mfu_error_max": 0.04}

@@ -1,13 +1,12 @@
 """How far a chip's calibration is from runs of a source it was not fitted on.
 
-A card's ``held_out`` record scores the calibration on the data's check rows, which come from the
-fit rows' own sources: other rows of the same tables, one framework and software release each.
-A user's run is usually of another framework or release, and its error is larger (15 public runs
-outside the repository, torchtitan and NeMo 25.04 on H100: 7.5 MFU points median against
-``held_out``'s 2.6). This is the estimate for that case, leave one source out: for each source of
-the chip's runs, the calibration fitted on the other sources' fit rows alone predicts every row of
-that source, fit and check alike (none of them was in that fit). A chip whose fit rows all come
-from one source has no such estimate.
+A card's ``held_out`` record scores the calibration on the data's check rows, which come mostly
+from the fit rows' own sources: other rows of the same tables, one framework and software release
+each. A user's run is usually of another framework or release, and its error is larger. This is
+the estimate for that case, leave one source out: for each source of the chip's runs, the
+calibration fitted on the other sources' fit rows alone predicts every row of that source, fit and
+check alike (none of them was in that fit). A chip whose fit rows all come from one source gets it
+only for its other sources' rows, and none where it has no other source.
 
 A run's source is the repository or paper its ``source`` text names first (``source_of``).
 """
@@ -18,17 +17,18 @@ import re
 
 _ARXIV = re.compile(r"arXiv[\s:]*(\d{4}\.\d{4,5})", re.IGNORECASE)
 _GITHUB = re.compile(r"https?://(?:www\.)?github\.com/([^/\s]+/[^/\s#?]+)", re.IGNORECASE)
+_ARXIV_URL = re.compile(r"https?://(?:www\.)?arxiv\.org/(?:abs|pdf)/(\d{4}\.\d{4,5})", re.IGNORECASE)
 _URL = re.compile(r"https?://([^/\s]+)", re.IGNORECASE)
 
 
 def source_of(text: str) -> str:
     """The publication a run's ``source`` names first: ``arXiv:ID`` for a paper cited by its arXiv
-    identifier, ``owner/repo`` for a GitHub address, the host for another address, else the text's
-    first word up to an ``@`` (a repository at a commit, ``NVIDIA/dgxc-benchmarking@35a9aec``) or a
-    comma. Rows whose source text starts the same way are one source."""
+    identifier or address, ``owner/repo`` for a GitHub address, the host for another address, else
+    the text's first word up to an ``@`` (a repository at a commit, ``NVIDIA/dgxc-benchmarking@35a9aec``),
+    a comma or a semicolon. Rows whose source text starts the same way are one source."""
     text = text.strip()
     first = text.split(maxsplit=1)[0] if text else ""
-    for pattern, form in ((_ARXIV, "arXiv:{}"), (_GITHUB, "{}"), (_URL, "{}")):
+    for pattern, form in ((_ARXIV, "arXiv:{}"), (_ARXIV_URL, "arXiv:{}"), (_GITHUB, "{}"), (_URL, "{}")):
         found = pattern.match(text)
         if found:
             return form.format(found.group(1).removesuffix(".git"))

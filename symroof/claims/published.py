@@ -194,9 +194,9 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         raise CardError(f"{where}: key '{key}': {err}") from None
     model, chip = found["model"], found["chip"]
     count = lambda value, key: _count(value, where, key)     # noqa: E731
-    ints = {key: count(raw[key], key) for key in ("chips", "batch", "seq")}
-    for key, default in (("microbatches", 1), ("interleave", 1)):
-        ints[key] = count(raw.get(key, default), key)
+    ints = {key: count(raw.get(key, default), key) for key, default in
+            (("chips", None), ("batch", None), ("seq", None), ("microbatches", 1), ("interleave", 1))}
+    model.check_positions(ints["seq"], f"{where}: key 'seq' is")
     if not isinstance(raw["mesh"], dict) or not raw["mesh"]:
         raise CardError(f"{where}: key 'mesh' must map axis names ({', '.join(_AXES)}) to {{size, link}}")
     mesh, spans = {}, {}

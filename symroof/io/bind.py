@@ -153,11 +153,13 @@ def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused",
     return build(Structure.of(card, context), attention, kernel)
 
 
-def count(card: ModelCard, batch: int = 1, seq: int = 4096, attention: str = "causal",
+def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: str = "causal",
           approximation: str | None = None, run=None) -> Count:
-    """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens."""
+    """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens
+    (``ModelCard.sequence``: 4096, or a learned position table's length where shorter)."""
     from ..io.run import RunSettings
 
+    seq = card.sequence(seq)
     card.check_positions(seq)
     run = run or RunSettings()
     policy = run.recompute
@@ -236,7 +238,7 @@ class OpRow:
     hbm_bound: bool           # intensity below the chip's C / W_hbm
 
 
-def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
+def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int | None = None,
              attention: str = "causal", dtype: str = "bf16", run=None,
              kernel: str = "fused") -> list[OpRow]:
     """Per-op FLOPs, bytes and arithmetic intensity, and whether each op is HBM-bound on ``chip``.
@@ -246,6 +248,7 @@ def op_table(card: ModelCard, chip: ChipCard, batch: int = 1, seq: int = 4096,
     """
     from ..io.run import RunSettings
 
+    seq = card.sequence(seq)
     card.check_positions(seq)
     g = graph_for(card, attention, kernel)
     if run is not None and run.recompute is not None:     # the replayed forward ops, as rows

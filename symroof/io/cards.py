@@ -91,12 +91,13 @@ class ModelCard:
             counts[name] = counts.get(name, 0) + count
         return counts
 
-    def sequence(self, seq: int | None) -> int:
-        """A command's ``--seq`` where given; else ``DEFAULT_SEQ`` tokens, or the learned position
-        table's length where it is shorter (GPT-2's 1024), which the commands print with their results."""
+    def sequence(self, seq: int | None, default: int | None = None) -> int:
+        """A command's ``--seq`` where given; else its default (``DEFAULT_SEQ`` tokens), or the learned
+        position table's length where that is shorter (GPT-2's 1024), which the commands print."""
         if seq is not None:
             return seq
-        return min(DEFAULT_SEQ, self.max_positions) if self.max_positions else DEFAULT_SEQ
+        default = DEFAULT_SEQ if default is None else default
+        return min(default, self.max_positions) if self.max_positions else default
 
     def check_positions(self, tokens: int | None, what: str = "--seq") -> None:
         """A learned position table ends at ``max_positions``: a longer sequence has no position to

@@ -133,11 +133,11 @@ def _calibration(raw, where: str) -> dict:
     out.update(data=str(raw["data"]), fit_runs=tuple(map(str, raw["fit_runs"])), note=str(raw["note"]))
     for name in ("held_out", "other_sources"):
         if name in raw:
-            out[name] = _held_out(raw[name], where, name)
+            out[name] = _error_record(raw[name], where, name)
     return out
 
 
-def _held_out(raw, where: str, name: str = "held_out") -> dict:
+def _error_record(raw, where: str, name: str) -> dict:
     """The errors a calibration records on runs outside its fit (``held_out``: the check rows;
     ``other_sources``: each source's rows, fitted without them, with the count of sources too):
     counts, and errors as non-negative fractions."""

@@ -237,7 +237,7 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
     if mlp_kinds is not None and "moe" not in mlp_kinds:      # every layer dense: the experts are never built
         experts, per_token = 1, 1
         layout = {key: value for key, value in layout.items() if key not in ("d_ff_expert", "d_ff_shared")}
-    notes = ([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []) + hf_layouts.left_out_notes(raw, hf_class)
+    notes = ([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []) + hf_layouts.left_out_notes(raw, hf_class, where)
     notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
     card = {          # what it leaves out is the card's left_out (count and cards print it), not its source
         "name": _name(raw, where), "architecture": row.architecture, "source": f"{where} ({hf_class})",
@@ -391,7 +391,7 @@ def _experts(raw: dict, hf_class: str, where: str) -> tuple[int, int]:
 def _name(raw: dict, where: str) -> str:
     """``_name_or_path`` if a Hub id; else the folder of a ``config.json`` (as the Hub lays it out); else the stem."""
     given = raw.get("_name_or_path")      # a Hub id names it; a directory of the machine that saved it does not
-    if isinstance(given, str) and given[:1] not in ("", "/", ".", "~") and given.count("/") < 2 and "\\" not in given:
+    if isinstance(given, str) and hf_layouts.HUB_ID.fullmatch(given):
         return given
     path = Path(where)
     if path.stem == "config" and path.resolve().parent.name:

@@ -34,6 +34,8 @@ config keys it read. What a key means, and its default when absent, is from the 
 
 from __future__ import annotations
 
+import math
+import re
 import reprlib
 from fractions import Fraction
 
@@ -122,25 +124,41 @@ DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "Phi3ForCausalLM": ("attention_dropout", "resid_pdrop")}
 
 
-def left_out_notes(raw: dict, hf_class: str) -> list:
+_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")      # a module, class or method name printed as given
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")    # owner/name on the Hub
+
+
+def left_out_notes(raw: dict, hf_class: str, where: str) -> list:
     """What the config sets that the card does not model, in words: a nonzero dropout; ``auto_map``,
     the checkpoint's own modelling code (transformers builds its own class of that name unless told
     to trust remote code, and the counts are that class's); ``quantization_config``, the format the
     checkpoint stores its weights in (counted as parameters; bytes follow the command's dtypes)."""
-    given = [f"{key} {raw[key]}" for key in DROPOUT_KEYS.get(hf_class, ("attention_dropout",))
-             if isinstance(raw.get(key), (int, float)) and not isinstance(raw[key], bool) and raw[key] > 0]
+    given = []
+    for key in DROPOUT_KEYS.get(hf_class, ("attention_dropout",)):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= 1):       # NaN fails too
+            raise CardError(f"{where}: key '{key}' must be a dropout probability from 0 to 1, got {_short(value)}")
+        given += [f"{key} {value}"] if value else []
     notes = [f"dropout ({', '.join(given)}): counted as training without dropout masks"] if given else []
-    if raw.get("auto_map") not in (None, {}):
-        code = raw["auto_map"].get("AutoModelForCausalLM") if isinstance(raw["auto_map"], dict) else None
-        code = f" ({code})" if isinstance(code, str) and len(code) <= 100 else ""
-        notes.append(f"auto_map: the checkpoint's own modelling code{code} is not read; counted as "
-                     f"transformers' {hf_class}")
-    if raw.get("quantization_config") not in (None, {}):
-        method = raw["quantization_config"].get("quant_method") if isinstance(raw["quantization_config"], dict) else None
-        method = f" ({method})" if isinstance(method, str) and len(method) <= 40 else ""
-        notes.append(f"quantization_config{method}: the checkpoint's stored weight format; parameters are "
-                     f"counted as such, and bytes per parameter follow the command's dtypes")
+    for key, inner, what in (("auto_map", "AutoModelForCausalLM", "the checkpoint's own modelling code{} is not "
+                              f"read; counted as transformers' {hf_class}"),
+                             ("quantization_config", "quant_method", "the checkpoint's stored weight format{}; "
+                              "parameters are counted as such, and bytes per parameter follow the command's dtypes")):
+        value = raw.get(key)
+        if value in (None, {}):
+            continue
+        if not isinstance(value, dict):
+            raise CardError(f"{where}: key '{key}' must be a mapping or null, got {_short(value)}")
+        name = value.get(inner)
+        shown = f" ({name})" if isinstance(name, str) and _NAME.fullmatch(name) else ""
+        notes.append(f"{key}: " + what.format(shown))
     return notes
+
+
+def _short(value) -> str:
+    """A config value as an error quotes it: its repr, cut short (a config may hold megabytes)."""
+    return reprlib.repr(value)
 
 
 # Each reader returns (card fields, per-layer attention kinds or None, per-layer MLP kinds or None, keys read).
@@ -228,10 +246,16 @@ def mistral(raw, n, where):
     return {"sliding_window": _window(raw, where)}, ["sliding"] * n, None, {"sliding_window"}
 
 
-def _soft_caps(raw, defaults) -> dict:
+def _soft_caps(raw, defaults, where) -> dict:
     """Gemma's tanh soft-caps of the attention scores and the logits (absent: the class's default)."""
-    given = [f"{key} {raw.get(key, default)}" for key, default in
-             zip(("attn_logit_softcapping", "final_logit_softcapping"), defaults) if raw.get(key, default) is not None]
+    given = []
+    for key, default in zip(("attn_logit_softcapping", "final_logit_softcapping"), defaults):
+        value = raw.get(key, default)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise CardError(f"{where}: key '{key}' must be a positive number or null (a tanh soft-cap), "
+                            f"got {_short(value)}")
+        given += [f"{key} {value}"] if value is not None else []
     return {"note": f"tanh soft-capping ({', '.join(given)}): its elementwise ops on the scores and logits "
                     "are not counted"} if given else {}
 
@@ -242,7 +266,7 @@ def gemma2(raw, n, where):
     else:      # Gemma 2: even layers slide
         kinds = ["sliding" if i % 2 == 0 else "global" for i in range(n)]
     fields = {"sliding_window": _window(raw, where)} if "sliding" in kinds else {}
-    return {**fields, **_soft_caps(raw, (50.0, 30.0))}, kinds, None, {"layer_types", "sliding_window"}
+    return {**fields, **_soft_caps(raw, (50.0, 30.0), where)}, kinds, None, {"layer_types", "sliding_window"}
 
 
 def gemma3(raw, n, where):
@@ -252,7 +276,7 @@ def gemma3(raw, n, where):
         pattern = _int(raw, "sliding_window_pattern", where, 6)
         kinds = ["sliding" if (i + 1) % pattern else "global" for i in range(n)]
     fields = {"sliding_window": _window(raw, where)} if "sliding" in kinds else {}
-    fields.update(_soft_caps(raw, (None, None)))
+    fields.update(_soft_caps(raw, (None, None), where))
     return fields, kinds, None, {"layer_types", "sliding_window", "sliding_window_pattern"}
 
 

@@ -107,7 +107,7 @@ def _step_model(chip) -> list:
         from .tables import held_out_errors
 
         if cal.get("held_out"):
-            rows.append(["held-out error", held_out_errors(cal["held_out"]), "the data's check rows (the fit rows' sources)"])
+            rows.append(["held-out error", held_out_errors(cal["held_out"]), "the data's check rows (mostly of the fit rows' sources)"])
         if cal.get("other_sources"):
             n = cal["other_sources"]["sources"]
             rows.append(["error on another source", held_out_errors(cal["other_sources"]),

@@ -61,8 +61,9 @@ def derivation_page(report, plots: bool = True) -> str:
         settings = {**((d.get("defaults") or {}).get("settings") or {}), **report.overrides}
         model, chip = str(settings.get("model", "llama3-70b")), str(settings.get("chip", "tpu-v5p"))
         card, chip_card = load_model(model), load_chip(chip)
-        parts.append("<h2>Roofline</h2>" + figure(lambda: plot.roofline(card, chip_card, 1, 4096),
-                                                  f"every op of {card.name} (1 × 4096 tokens) on the "
+        seq = card.sequence(None)
+        parts.append("<h2>Roofline</h2>" + figure(lambda: plot.roofline(card, chip_card, 1, seq),
+                                                  f"every op of {card.name} (1 × {seq} tokens) on the "
                                                   f"{chip_card.name} roof"))
     return page(f"symroof reproduce {d['name']}", *parts)
 

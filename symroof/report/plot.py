@@ -89,7 +89,7 @@ def _crossing(xs, ys, level: float = 1.0) -> float | None:
 # ----------------------------------------------------------------------------- ratio
 
 
-def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", run=None) -> dict:
+def ratio_curves(card, chip, chips: int, seq: int | None = None, overlap: str = "sum", run=None) -> dict:
     """Per strategy: ``t_math / t_comms`` as a symbolic function of ``b``, tokens per chip.
 
     Returns ``{"b": symbol, "curves": {strategy: expr}, "meshes": {strategy: {axis: Axis}},
@@ -105,6 +105,7 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
     from ..solve.training import fsdp_tp_optimum
     from ..core.symbols import B, M_X, M_Y, T, X, Y, n_chips
 
+    seq = card.sequence(seq)
     card.check_positions(seq)
     if overlap not in ("sum", "max"):
         raise CardError(f"overlap must be 'sum' or 'max', not {overlap!r}")
@@ -139,7 +140,7 @@ def ratio_curves(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", 
     return {"b": b, "curves": curves, "meshes": meshes, "M": ms, "omitted": omitted}
 
 
-def ratio(card, chip, chips: int, seq: int = 4096, overlap: str = "sum", run=None,
+def ratio(card, chip, chips: int, seq: int | None = None, overlap: str = "sum", run=None,
           tokens_per_chip=(1.0, 1e5), points: int = 400) -> Plot:
     """T_math / T_comms against tokens per chip for DP, FSDP, TP and FSDP+TP at X_opt."""
     fig = _figure()                  # first: a missing matplotlib is the error to report
@@ -191,7 +192,7 @@ def _num(v) -> str:
 # ----------------------------------------------------------------------------- roofline
 
 
-def roofline(card, chip, batch: int = 1, seq: int = 4096, attention: str = "causal",
+def roofline(card, chip, batch: int = 1, seq: int | None = None, attention: str = "causal",
              kernel: str = "fused") -> Plot:
     """Each op of the model at its arithmetic intensity, on the chip's roof min(C, W_hbm·I)."""
     fig = _figure()
@@ -203,6 +204,7 @@ def roofline(card, chip, batch: int = 1, seq: int = 4096, attention: str = "caus
     hw = chip_values(chip)
     peak, bw = float(hw[C]), float(hw[W_hbm])
     ridge = peak / bw
+    seq = card.sequence(seq)
     table = op_table(card, chip, batch, seq, attention, kernel=kernel)
     # a log axis has no place for an op that moves no HBM bytes (fused on chip: I = ∞) or does
     # no arithmetic (a gather, a pass-through gradient: I = 0); they are counted in the title
@@ -319,10 +321,11 @@ def sensitivity(point, name: str, span: float = 10.0, points: int = 400) -> Plot
 
 def pareto_from(card, chip, chips, contexts, weights_dtype="bf16", kv_dtype=None) -> Plot:
     """``symroof plot pareto``: command-line text checked by ``search.serve.request``."""
-    from ..search.serve import request
+    from ..search.serve import CONTEXT, request
 
     req = request(chips, weights_dtype=weights_dtype, kv_dtype=kv_dtype)
-    return pareto(card, chip, req, tuple(request(1, context=c).context for c in contexts or [8192]))
+    contexts = contexts or [card.sequence(None, CONTEXT)]
+    return pareto(card, chip, req, tuple(request(1, context=c).context for c in contexts))
 
 
 def pareto(card, chip, req, contexts: tuple[int, ...] = ()) -> Plot:

@@ -11,10 +11,11 @@ def command(args, chip_settings: dict) -> None:
     """``symroof serve``: load the cards, check the request, print text or JSON."""
     from ..io.chips import override_chip
     from ..io.catalog import load_chip, load_model
-    from ..search.serve import request, serve
+    from ..search.serve import CONTEXT, request, serve
 
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), chip_settings)
-    req = request(args.chips, args.batch, args.context, args.prompt, args.generate, args.weights_dtype,
+    context = args.context if args.context is not None else card.sequence(None, CONTEXT)
+    req = request(args.chips, args.batch, context, args.prompt, args.generate, args.weights_dtype,
                   args.kv_dtype, args.act_dtype, args.math_dtype, args.mesh, args.mfu)
     result = serve(card, chip, req)
     print(json.dumps(result, indent=2) if args.json else text(card, chip, req, result))

@@ -140,7 +140,7 @@ def _held_out(held: dict | None, other: dict | None = None) -> str:
     """How far a card's calibration was from the runs it was not fitted on, where the card records it:
     the check rows of the fit rows' own sources, and each source's rows fitted without that source
     (the bar for a run of another framework or software release)."""
-    out = f"; held out from that fit (other rows of the same sources): {held_out_errors(held)}" if held else ""
+    out = f"; held out from that fit (check rows, mostly of the fit rows' sources): {held_out_errors(held)}" if held else ""
     if other:
         out += f"; {other_sources_errors(other)}"
     return out

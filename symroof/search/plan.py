@@ -264,12 +264,13 @@ def _rows(evaluated: list[Evaluated], keep: int = 400):
 def _mesh_of(ev: Evaluated, i: int) -> dict:
     return {a: int(ev.cand.degrees[a][i]) for a in ev.axes if a != "pod" or ev.cand.degrees[a][i] > 1}
 
-def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int = 4096,
+def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: int | None = None,
          pods: int | None = None,
          strategy: str | None = None, mesh: dict | None = None, run: RunSettings | None = None,
          options: Options = Options(), tokens: float | None = None, mfu: float | None = None,
          top: int = 5) -> "Plan":
     """The fastest feasible strategy and mesh, with its times, bound, memory and the closed forms."""
+    seq = card.sequence(seq)
     card.check_positions(seq)
     run = run or RunSettings()
     evaluated = search(card, chip, chips, batch_tokens, seq, pods, strategy, mesh, run, options)

@@ -31,11 +31,14 @@ from ..solve import inference as inf
 DTYPES = tuple(inf.DTYPE_BYTES)
 
 
+CONTEXT = 8192          # serve's context when none is given (a learned position table's length where shorter)
+
+
 @dataclass(frozen=True)
 class Request:
     chips: int
     batch: int | None = None          # sequences per replica; None: search
-    context: int = 8192               # S: cached tokens each sequence attends to
+    context: int = CONTEXT            # S: cached tokens each sequence attends to
     prompt: int | None = None         # tokens prefilled per request
     generate: int | None = None       # tokens generated per request
     weights_dtype: str = "bf16"
@@ -73,7 +76,8 @@ def check(card, chip, req: Request) -> None:
     unknown = [a for a in req.mesh if a not in ("tensor", "data")]
     if unknown:
         raise CardError(f"--mesh {unknown[0]}: serve takes tensor=Y and data=R (replicas)")
-    card.check_positions(max(req.context, (req.prompt or 0) + (req.generate or 0)), "a sequence of")
+    longest = max(req.context, (req.prompt or 0) + (req.generate or 0))
+    card.check_positions(longest, "--context" if req.context == longest else "--prompt + --generate")
 
 
 @lru_cache(maxsize=None)
@@ -293,5 +297,5 @@ def request(chips, batch=None, context=None, prompt=None, generate=None, weights
     except CardError:
         raise CardError(f"--mfu must be a number in [1e-30, 1], got {mfu!r}") from None
     return Request(_whole(chips, "chips", False), _whole(batch, "batch"),
-                   _whole(8192 if context is None else context, "context", False), _whole(prompt, "prompt"),
+                   _whole(CONTEXT if context is None else context, "context", False), _whole(prompt, "prompt"),
                    _whole(generate, "generate"), weights_dtype, kv_dtype, act_dtype, math_dtype, degrees, fraction)

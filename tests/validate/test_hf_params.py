@@ -148,7 +148,8 @@ def hf_counts_any(raw: dict) -> list[int]:
 
 # Keys transformers builds past (the counts are its own class's), which symroof names in left_out.
 NOTED = [
-    ({"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}}, "quantization_config (bitsandbytes)"),
+    ({"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}},
+     "quantization_config: the checkpoint's stored weight format (bitsandbytes)"),
     ({"auto_map": {"AutoModelForCausalLM": "modeling_x.XForCausalLM"}}, "auto_map: the checkpoint's own modelling "
                                                                          "code (modeling_x.XForCausalLM) is not read"),
 ]
