@@ -586,3 +586,12 @@ def test_only_a_hub_id_names_the_model(tmp_path, given, name):
     path.parent.mkdir()
     path.write_text(json.dumps({**_config("Meta-Llama-3-8B"), "_name_or_path": given}))
     assert load_model(str(path)).name == name
+
+
+def test_gpt2_dropout_absent_from_a_config_is_transformers_default_and_named():
+    """GPT2Config defaults attn_pdrop, resid_pdrop and embd_pdrop to 0.1: a file without them trains
+    with dropout all the same, and the shipped GPT-2 cards say so as the import does."""
+    raw = {k: v for k, v in _config("gpt2-medium").items() if not k.endswith("_pdrop")}
+    note = "dropout (attn_pdrop 0.1, resid_pdrop 0.1, embd_pdrop 0.1): counted as training without dropout masks"
+    assert note in _convert(raw).left_out and note in load_model("gpt2-124m").left_out
+    assert not any("dropout" in n for n in _convert({**raw, "attn_pdrop": 0, "resid_pdrop": 0, "embd_pdrop": 0}).left_out)

@@ -122,6 +122,7 @@ def _layer_types(raw, n_layers, where) -> list[str]:
 DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "GPTNeoXForCausalLM": ("attention_dropout", "hidden_dropout"),
                 "Phi3ForCausalLM": ("attention_dropout", "resid_pdrop")}
+DROPOUT_DEFAULT = {"GPT2LMHeadModel": 0.1}    # GPT2Config's for all three when absent; the others' are 0
 
 
 _NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")      # a module, class or method name printed as given
@@ -135,7 +136,7 @@ def left_out_notes(raw: dict, hf_class: str, where: str) -> list:
     checkpoint stores its weights in (counted as parameters; bytes follow the command's dtypes)."""
     given = []
     for key in DROPOUT_KEYS.get(hf_class, ("attention_dropout",)):
-        value = raw.get(key)
+        value = raw.get(key, DROPOUT_DEFAULT.get(hf_class))
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not 0 <= value <= 1):       # NaN fails too
             raise CardError(f"{where}: key '{key}' must be a dropout probability from 0 to 1, got {_short(value)}")
