@@ -203,3 +203,14 @@ def test_leaving_one_source_out_by_hand(tmp_path):
     path.write_text(yaml.safe_dump({"runs": rows}))
     got = yaml.safe_load(calibrate.calibrate_chip(str(path), "h100-sxm"))["calibration"]["other_sources"]
     assert got == {"sources": 2, "runs": 4, "mfu_error_median": 0.04, "mfu_error_max": 0.04}
+
+
+def test_one_publication_spelled_two_ways_is_one_source():
+    from types import SimpleNamespace as Run
+
+    from symroof.claims.across_sources import sources
+
+    texts = ["llm-foundry@5e85bd6 README", "mosaicml/llm-foundry@abc1234 table", "https://github.com/mosaicml/llm-foundry",
+             "arXiv 2104.04473", "https://arxiv.org/abs/2104.04473", "NVIDIA/Megatron-LM README", "nvidia/megatron-lm"]
+    got = sources([Run(run=Run(name=str(i), source=t)) for i, t in enumerate(texts)])
+    assert list(got.values()) == ["llm-foundry"] * 3 + ["arXiv:2104.04473"] * 2 + ["NVIDIA/Megatron-LM"] * 2

@@ -35,6 +35,19 @@ def source_of(text: str) -> str:
     return re.split(r"[@,;]", first, maxsplit=1)[0] or text
 
 
+def sources(results: list) -> dict:
+    """Each run's source (by run name), one spelling per publication: ``source_of`` compared without
+    case, a repository by its name alone (``mosaicml/llm-foundry`` and ``llm-foundry`` are one), the
+    spelling first met kept."""
+    first: dict = {}
+    out = {}
+    for r in results:
+        shown = source_of(r.run.source)
+        key = shown.lower() if shown.startswith("arXiv:") else shown.lower().rsplit("/", 1)[-1]
+        out[r.run.name] = first.setdefault(key, shown)
+    return out
+
+
 def other_sources(results: list) -> dict | None:
     """One chip's runs (``published.Result``, fit and check rows) scored leave one source out. The
     record the card keeps (``calibration.other_sources``): ``held_out``'s numbers (runs, MFU errors
@@ -45,20 +58,21 @@ def other_sources(results: list) -> dict | None:
 
     from .calibrate import fitted, held_out, predictions, summary
 
+    source = sources(results)
     by_source: dict = {}
     for r in results:
-        by_source.setdefault(source_of(r.run.source), []).append(r)
-    preds, sources = [], 0
-    for source, rows in sorted(by_source.items()):
-        others = [r for r in results if r.run.split == "fit" and source_of(r.run.source) != source]
+        by_source.setdefault(source[r.run.name], []).append(r)
+    preds, scored = [], 0
+    for name, rows in sorted(by_source.items()):
+        others = [r for r in results if r.run.split == "fit" and source[r.run.name] != name]
         if not others:
             continue                 # this source holds every fit row: nothing is left to fit on
         chip = others[0].run.chip.name
         # every row of the source was outside this fit: all are scored, as check rows
         preds += [replace(p, split="check") for p in predictions(rows, {chip: fitted(chip, others)})]
-        sources += 1
+        scored += 1
     record = held_out(summary(preds).get(preds[0].chip)) if preds else None
-    return {"sources": sources, **record} if record else None
+    return {"sources": scored, **record} if record else None
 
 
 def bias_by_source(results: list, preds: list) -> dict:
@@ -68,7 +82,7 @@ def bias_by_source(results: list, preds: list) -> dict:
     source, so this is how far it sits from each; ``preds``: ``calibrate.predictions(results, ...)``."""
     import statistics
 
-    source = {r.run.name: source_of(r.run.source) for r in results}
+    source = sources(results)
     out: dict = {}
     for chip in sorted({p.chip for p in preds}):
         errors: dict = {}
