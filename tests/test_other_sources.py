@@ -203,6 +203,23 @@ def test_leaving_one_source_out_by_hand(tmp_path):
     path.write_text(yaml.safe_dump({"runs": rows}))
     got = yaml.safe_load(calibrate.calibrate_chip(str(path), "h100-sxm"))["calibration"]["other_sources"]
     assert got == {"sources": 2, "runs": 4, "mfu_error_median": 0.04, "mfu_error_max": 0.04}
+    # validate asked for it on the same file says the same, and names a chip with one source
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "symroof", "validate", "--data", *args, "--across-sources"],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert json.loads(cli(str(path), "--json"))["other_sources"] == {"h100-sxm": got}
+    assert cli(str(path)).endswith("h100-sxm: each source left out of the fit in turn (2 sources): 4 runs, MFU off by "
+                                   "4.0 points median, 4.0 max\n")
+    one = tmp_path / "one.yaml"
+    one.write_text(yaml.safe_dump({"runs": [r for r in rows if r["source"].startswith("lab-a")]}))
+    assert cli(str(one)).endswith("h100-sxm: one source: none to leave out\n")
 
 
 def test_one_publication_spelled_two_ways_is_one_source():

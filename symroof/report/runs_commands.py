@@ -12,7 +12,19 @@ def _validate(args) -> None:
     from .tables import published_runs
 
     results, fits = validate(args.data)
-    print(json.dumps(as_json(results, fits), indent=2) if args.json else published_runs(results, fits))
+    out = as_json(results, fits) if args.json else published_runs(results, fits)
+    if args.across_sources:        # a fit per chip and source: asked for, not part of every validate
+        from ..claims.across_sources import other_sources
+        from .tables import other_sources_errors
+
+        across = {chip: other_sources([r for r in results if r.run.chip.name == chip])
+                  for chip in sorted({r.run.chip.name for r in results})}
+        if args.json:
+            out["other_sources"] = across
+        else:
+            out += "".join(f"\n{chip}: " + (other_sources_errors(rec) if rec else "one source: none to leave out")
+                           for chip, rec in across.items())
+    print(json.dumps(out, indent=2) if args.json else out)
 
 
 def _predict(args) -> None:
@@ -33,6 +45,8 @@ def add_runs_commands(sub) -> None:
     p = sub.add_parser("validate", help="compare the step-time bound with published training runs")
     p.add_argument("--data", help="published-runs YAML (default: derivations/published_runs.yaml)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--across-sources", dest="across_sources", action="store_true",
+                   help="also fit each chip once per source left out, and score that source's runs (other_sources)")
     p.set_defaults(run=_validate)
 
     p = sub.add_parser("predict", help="step time and MFU of configurations to run, by the calibrated step model")
