@@ -169,7 +169,8 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
     elif chip.family == "tpu":
         over = keep & (per_slice > limit)
         if over.any():
-            reasons[f"more chips per slice than the largest {chip.name} slice ({limit})"] = int(over.sum())
+            # no chip name in a reason: reasons are cached under the topology, which chips share
+            reasons[f"more chips per slice than the largest slice ({limit})"] = int(over.sum())
         keep &= per_slice <= limit
     rows = np.stack(cols, axis=1)[keep]
     if not len(rows):
@@ -358,7 +359,7 @@ def _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, conti
         per_slice = math.prod(degs)
         places = placed(chip, per_slice, inner, degs)
         if not places:
-            why = f"no {chip.name} slice holds {per_slice} chips in this shape"
+            why = f"no slice of the pod holds {per_slice} chips in this shape"   # chip-neutral: cached
             cand.reasons[why] = cand.reasons.get(why, 0) + 1
             continue
         for place in places:
