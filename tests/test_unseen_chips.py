@@ -32,3 +32,37 @@ def test_a_cached_reason_names_the_chip_of_this_run(capsys):
         assert main(PLAN + ["--chip", chip, "--chips", "3"]) == 2
         err = capsys.readouterr().err
         assert f"on 3 {chip}:" in err and ("tpu-v5e" if chip == "tpu-v6e" else "tpu-v6e") not in err
+
+
+L40S = str(ROOT / "tests" / "data" / "chips" / "l40s.yaml")
+
+
+def test_a_pcie_gpu_card_shows_its_datasheet_numbers(capsys):
+    assert main(["cards", L40S, "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["ridge_flops_per_byte"]["bf16"]["hbm"] == pytest.approx(362.05e12 / 864e9)
+    assert out["W_ici_bytes_per_s"] == 32e9          # PCIe Gen4 x16: 64 GB/s both directions
+
+
+def test_gpus_without_nvlink_plan_over_the_network(capsys):
+    # a domain of one GPU: every axis of a multi-GPU job is on the scale-out network (this was
+    # "no l40s slice holds 8 chips"); the step at the compute floor is FLOPs / (8 × peak)
+    assert main(["plan", "llama3-8b", "--chip", L40S, "--chips", "8", "--batch-tokens", "65536",
+                 "--seq", "4096", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert all(axis["link"] == "dcn" for axis in out["axes"].values())
+    assert out["chips_used"] == 8 and out["bound"] == "compute"
+    assert out["step_time_s"] == pytest.approx(48_249_176_064 * 65536 / (8 * 362.05e12), rel=1e-6)
+
+
+@pytest.mark.parametrize("argv", [
+    ["plot", "ratio", "llama3-70b", "--chip", L40S, "--chips", "8"],
+    # 11 GPUs of 8-GPU nodes: no domain share divides 11, so one GPU per node
+    ["plot", "ratio", "llama3-8b", "--chip", "h100-sxm", "--chips", "11"],
+])
+def test_a_job_no_domain_share_divides_is_laid_one_gpu_per_host(argv, tmp_path):
+    assert main(argv + ["-o", str(tmp_path / "r.png")]) == 0

@@ -114,8 +114,11 @@ def slices(chip, chips: int) -> list[tuple[Physical, ...]]:
         domain = chip.pod_shape[0]
         if chips <= domain:
             return [(Physical(chips, "ici", True, True),)]
-        return [(Physical(d, "ici", True, True), Physical(chips // d, "dcn", True))
-                for d in reversed(_divisors(chips)) if 1 < d <= domain]
+        boxes = [(Physical(d, "ici", True, True), Physical(chips // d, "dcn", True))
+                 for d in reversed(_divisors(chips)) if 1 < d <= domain]
+        # no share of a domain divides the job (a PCIe GPU's domain of 1; 11 GPUs of 8-GPU
+        # nodes): one GPU per host, every axis on the scale-out network
+        return boxes or [(Physical(chips, "dcn", True),)]
     if chips > slice_limit(chip):
         return []
     n, unit = len(chip.pod_shape), chip.wraparound_unit
