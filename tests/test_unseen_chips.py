@@ -66,3 +66,11 @@ def test_gpus_without_nvlink_plan_over_the_network(capsys):
 ])
 def test_a_job_no_domain_share_divides_is_laid_one_gpu_per_host(argv, tmp_path):
     assert main(argv + ["-o", str(tmp_path / "r.png")]) == 0
+
+
+def test_sensitivity_chooses_the_slices_as_plan_does(capsys):
+    # --pods defaulted to 1 in sensitivity only: past one slice it was refused, and the error said
+    # "(or leave --pods out)" to a command line that had left it out. 1024 v5e chips are 4 slices.
+    assert main(["sensitivity", "llama3-70b", "--chip", "tpu-v5e", "--chips", "1024",
+                 "--batch-tokens", "4194304"]) == 0
+    assert "pod=4" in capsys.readouterr().out
