@@ -74,3 +74,45 @@ def test_sensitivity_chooses_the_slices_as_plan_does(capsys):
     assert main(["sensitivity", "llama3-70b", "--chip", "tpu-v5e", "--chips", "1024",
                  "--batch-tokens", "4194304"]) == 0
     assert "pod=4" in capsys.readouterr().out
+
+
+def _card_with(tmp_path, **changes):
+    import yaml
+
+    raw = yaml.safe_load(open(L40S))
+    raw.update(changes)
+    path = tmp_path / "chip.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_a_gpu_pod_is_one_nvlink_domain(tmp_path, capsys):
+    # the planner reads a GPU's pod_shape[0] alone: [8, 2] was printed as a 16-chip pod and planned as 8
+    path = _card_with(tmp_path, pod_shape=[8, 2])
+    assert main(["cards", path]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: key 'pod_shape'" in err and "one NVLink domain" in err and "8x2" in err
+    assert main(["cards", "h100-sxm", "--set", "pod_shape=8x2"]) == 2
+    assert "--set pod_shape: key 'pod_shape'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, words", [
+    # the number as given, not Python's Fraction(0, 1)
+    ("pod_shape=0", "got '0'"), ("chips_per_host=2.5", "got '2.5'"), ("ici_links_per_axis=0", "got '0'"),
+    # a shape's separators were read as numbers: "8x" said "must be a number (e.g. 1.25e14), got ''"
+    ("pod_shape=8x", "axis sizes, e.g. pod_shape=16x20x28, got '8x'"),
+    ("pod_shape=abc", "axis sizes, e.g. pod_shape=16x20x28, got 'abc'"),
+    # a negative number is a number: it is refused for its sign
+    ("hbm_bytes_per_s=-1", "must not be negative, got '-1'"),
+    ("pod_shape=-8", "must not be negative, got '-8'"),
+])
+def test_a_bad_setting_is_named_as_given(setting, words, capsys):
+    assert main(["cards", "tpu-v5p", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Fraction" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_negative_number_in_a_card_is_refused_for_its_sign(tmp_path, capsys):
+    path = _card_with(tmp_path, hbm_bytes="-48e9")
+    assert main(["cards", path]) == 2
+    assert f"{path}: key 'hbm_bytes' must not be negative, got '-48e9'" in capsys.readouterr().err

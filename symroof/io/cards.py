@@ -251,6 +251,8 @@ def parse_number(value, where: str, key: str) -> Fraction:
             shown = repr(value) if len(value) <= 60 else f"{value[:30]!r}... ({len(value)} characters)"
             raise CardError(f"{where}: key '{key}' is out of range, got {shown}")
         return _in_range(Fraction(value.strip()), value, where, key)
+    if isinstance(value, str) and _NUMBER.match(value.strip().removeprefix("-")):   # a number, below zero
+        raise CardError(f"{where}: key '{key}' must not be negative, got {value!r}")
     raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
 from ..errors import CardError
-from .cards import MAX_COUNT, _check_keys, _count, _positive_int, _positive_number, parse_number
+from .cards import _NUMBER, MAX_COUNT, _check_keys, _count, _positive_int, _positive_number, parse_number
 
 @dataclass(frozen=True)
 class ChipCard:
@@ -269,7 +269,7 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     shape = raw["pod_shape"]
     if not isinstance(shape, list) or not shape:
         raise CardError(f"{where}: key 'pod_shape' must be a list of axis sizes, e.g. [16, 20, 28]")
-    values["pod_shape"] = _pod_shape([_positive_int(s, where, "pod_shape") for s in shape], where)
+    values["pod_shape"] = _pod_shape([_positive_int(s, where, "pod_shape") for s in shape], where, raw["family"])
     if not isinstance(raw["sources"], dict):
         raise CardError(f"{where}: key 'sources' must map card keys to where each number comes from")
     # A source filed under a misspelt key would document nothing; only card keys may carry one.
@@ -300,13 +300,15 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
                 raise CardError(f"{where}: {text!r} is not allowed; allowed: {', '.join(choices[key])}")
             changes[key] = text
         elif key in _INT_KEYS:
-            changes[key] = _count(parse_number(text, where, key), where, key)
+            changes[key] = _int_setting(text, where, key)
         elif key in CHIP_NUMBER_KEYS:
             changes[key] = _positive_number(text, where, key)
         elif key == "pod_shape":
             parts = text.replace("x", ",").split(",")
-            changes[key] = _pod_shape([_positive_int(parse_number(p, where, key), where, key) for p in parts],
-                                      where)
+            if not all(_NUMBER.match(p.strip().removeprefix("-")) for p in parts):
+                shown = repr(text) if len(text) <= 60 else f"{text[:30]!r}... ({len(text)} characters)"
+                raise CardError(f"{where}: key 'pod_shape' must be axis sizes, e.g. pod_shape=16x20x28, got {shown}")
+            changes[key] = _pod_shape([_int_setting(p, where, key) for p in parts], where, chip.family)
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
@@ -341,7 +343,19 @@ def _check_max_slice(chip: ChipCard, where: str) -> ChipCard:
     return chip
 
 
-def _pod_shape(sides: list[int], where: str) -> tuple:
+def _int_setting(text: str, where: str, key: str) -> int:
+    """A positive integer from ``--set`` text; an error shows the text, not the Fraction read from it."""
+    number = parse_number(text, where, key)
+    if number.denominator != 1 or number <= 0:
+        raise CardError(f"{where}: key '{key}' must be a positive integer, got {text!r}")
+    return _count(int(number), where, key)
+
+
+def _pod_shape(sides: list[int], where: str, family: str) -> tuple:
+    if family == "gpu" and len(sides) != 1:
+        # the planner reads a GPU's pod_shape[0] alone: more axes would be printed, never planned
+        raise CardError(f"{where}: key 'pod_shape' of a gpu card is one NVLink domain, its size in a list "
+                        f"(e.g. [8]); got {'x'.join(map(str, sides))}")
     rule = f"{where}: key 'pod_shape' must have at most {MAX_POD_AXES} axes and at most {MAX_POD_CHIPS} chips in all"
     if len(sides) > MAX_POD_AXES:
         raise CardError(f"{rule}, got {len(sides)} axes")
