@@ -116,3 +116,14 @@ def test_a_negative_number_in_a_card_is_refused_for_its_sign(tmp_path, capsys):
     path = _card_with(tmp_path, hbm_bytes="-48e9")
     assert main(["cards", path]) == 2
     assert f"{path}: key 'hbm_bytes' must not be negative, got '-48e9'" in capsys.readouterr().err
+
+
+def test_formula_names_the_card_and_the_peak_it_put_in(capsys):
+    # "with C = 1.979 PFLOP/s" named neither the dtype whose peak C is nor a card changed by --set
+    args = ["formula", "fsdp_critical_batch", "--model", "llama3-70b", "--chip", "h100-sxm", "--chips", "512",
+            "--batch-tokens", "4194304", "--seq", "4096", "--dtype", "fp8", "--set", "ici_link_bytes_per_s=1.8e12"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "chip: h100-sxm (modified: ici_link_bytes_per_s=1.8e12); C is its fp8 peak" in out
+    assert main(args + ["--json"]) == 0
+    assert any("C is its fp8 peak" in n for n in __import__("json").loads(capsys.readouterr().out)["notes"])

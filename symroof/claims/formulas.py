@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..core.graph import Structure
-from ..core.symbols import B, M_X, M_Y, T, X, Y, n_chips
+from ..core.symbols import B, C, M_X, M_Y, T, X, Y, n_chips
 from .registry import Context, Result, lookup, results
 
 
@@ -107,9 +107,11 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
         from ..io.bind import model_values
 
         values.update(model_values(card))
+    chip_symbols = set()
     if chip is not None:
         from ..io.bind import chip_values
 
+        chip_symbols = set(chip_values(chip, dtype))
         values.update(chip_values(chip, dtype))
     if run is not None:
         values.update(run.values())
@@ -128,6 +130,8 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
         values.update(_m_values(result.mesh, chip, chips, notes))
     values.update(at)
     used = {s: v for s, v in values.items() if s in expr.free_symbols}
+    if chip is not None and used.keys() & chip_symbols:      # say which card (and peak) the numbers are
+        notes.append(f"chip: {chip.label}" + (f"; C is its {dtype} peak" if C in used else ""))
     with sp.evaluate(False):
         substituted = expr.xreplace(used)
     value = sp.simplify(expr.xreplace(used)) if used else expr
