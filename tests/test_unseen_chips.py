@@ -127,3 +127,12 @@ def test_formula_names_the_card_and_the_peak_it_put_in(capsys):
     assert "chip: h100-sxm (modified: ici_link_bytes_per_s=1.8e12); C is its fp8 peak" in out
     assert main(args + ["--json"]) == 0
     assert any("C is its fp8 peak" in n for n in __import__("json").loads(capsys.readouterr().out)["notes"])
+
+
+def test_cards_says_which_runs_use_the_other_peaks(capsys):
+    # "peaks for fp16, fp8, int8 are used only by a run with --dtype fp16": fp8's and int8's are not
+    # used by --dtype fp16, and serve --math-dtype uses them too
+    assert main(["cards", "h100-sxm"]) == 0
+    out = capsys.readouterr().out
+    assert ("peaks for fp8, int8 are used only by a run that names that dtype "
+            "(formula and cards --dtype, serve --math-dtype)") in out
