@@ -136,3 +136,11 @@ def test_cards_says_which_runs_use_the_other_peaks(capsys):
     out = capsys.readouterr().out
     assert ("peaks for fp8, int8 are used only by a run that names that dtype "
             "(formula and cards --dtype, serve --math-dtype)") in out
+
+
+@pytest.mark.parametrize("setting", ["pod_shape=72", "peak_flops_per_s.fp8=4e15", "ici_link_direction=one_way"])
+def test_reproduce_takes_every_chip_setting_plan_takes(setting, capsys):
+    # reproduce --set knew the chip numbers and the bf16 peak only: pod_shape=72 on h100-sxm (the
+    # README's NVL72 question) was "unknown setting" here and a chip setting in plan
+    assert main(["reproduce", "seed", "--chip", "h100-sxm", "--set", setting]) == 0
+    assert f"re-run with {setting}, chip=h100-sxm" in capsys.readouterr().out

@@ -72,9 +72,9 @@ WHOLE += ("Z",)
 
 
 def allowed_settings() -> list[str]:
-    from ..io.chips import CHIP_NUMBER_KEYS
+    from ..io.chips import CHIP_SET_KEYS
 
-    return [*SPECIAL, *NUMBERS, *CHOICES, *RUN_KEYS, *MODEL_KEYS, *CHIP_NUMBER_KEYS, "peak_flops_per_s.bf16"]
+    return [*SPECIAL, *NUMBERS, *CHOICES, *RUN_KEYS, *MODEL_KEYS, *CHIP_SET_KEYS]
 
 
 # ----------------------------------------------------------------------------- files
@@ -144,7 +144,7 @@ def setting(key: str, value, where: str):
 def context(settings: dict, where: str, flagged=()) -> Context:
     """Cards, run settings and numeric settings from one merged settings mapping; ``flagged``
     names the keys given with --set, for the card's errors."""
-    from ..io.chips import CHIP_NUMBER_KEYS
+    from ..io.chips import CHIP_SET_KEYS
 
     checked = check_settings(settings, where)
     try:          # a card that cannot be read is named with the claim and key that name it
@@ -155,8 +155,7 @@ def context(settings: dict, where: str, flagged=()) -> Context:
     except (CardError, UnknownNameError) as err:     # named by the command line, or by the claim's file
         said = f"--{key}" if key in flagged else f"{where}: key '{key}'"
         raise CardError(f"{said}: {err.args[0] if err.args else err}") from None
-    chip = override_chip(chip, {k: str(v) for k, v in settings.items()
-                                if k in CHIP_NUMBER_KEYS or k == "peak_flops_per_s.bf16"})
+    chip = override_chip(chip, {k: str(v) for k, v in settings.items() if k in CHIP_SET_KEYS})
     card_changes = {k: v for k, v in checked.items() if k in MODEL_KEYS}
     if card_changes:
         shown = ", ".join(f"{'--set ' if k in flagged else ''}{k}={settings[k]}" for k in card_changes)

@@ -96,6 +96,9 @@ DTYPES = ("bf16", "fp16", "fp8", "int8", "int4", "fp32")
 CHIP_NUMBER_KEYS = ("hbm_bytes", "hbm_bytes_per_s", "ici_link_bytes_per_s", "ici_links_per_axis",
                     "wraparound_unit", "dcn_bytes_per_s_per_host", "chips_per_host", "ici_hop_latency_s",
                     "max_slice_chips")
+# Every key `--set` may change (any command that takes a chip card): numbers, peaks, the pod, how the ICI is stated.
+CHIP_SET_KEYS = (CHIP_NUMBER_KEYS + tuple(f"peak_flops_per_s.{dt}" for dt in DTYPES)
+                 + ("pod_shape", "ici_scope", "ici_link_direction"))
 _INT_KEYS = ("ici_links_per_axis", "wraparound_unit", "chips_per_host", "max_slice_chips")
 # A pod (one ICI or NVLink domain) is a handful of axes; the largest built hold about 10^4 chips
 # (v5p: 8960), so 10^6 in all is a wide margin and still a pod plan's --chips can cover. Bounding
@@ -289,8 +292,7 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
     changes: dict = {}
     flops = dict(chip.peak_flops_per_s)
     choices = {**_OPTIONAL_CHOICES, "ici_link_direction": _CHIP_CHOICES["ici_link_direction"]}
-    allowed = (list(CHIP_NUMBER_KEYS) + [f"peak_flops_per_s.{dt}" for dt in DTYPES] + ["pod_shape"]
-               + list(choices))
+    allowed = CHIP_SET_KEYS
     for key, text in settings.items():
         where = f"--set {key}"
         if key.startswith("peak_flops_per_s.") and key.split(".", 1)[1] in DTYPES:
