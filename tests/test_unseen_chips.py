@@ -144,3 +144,11 @@ def test_reproduce_takes_every_chip_setting_plan_takes(setting, capsys):
     # README's NVL72 question) was "unknown setting" here and a chip setting in plan
     assert main(["reproduce", "seed", "--chip", "h100-sxm", "--set", setting]) == 0
     assert f"re-run with {setting}, chip=h100-sxm" in capsys.readouterr().out
+
+
+def test_plot_ratio_past_one_slice_says_what_it_draws(tmp_path, capsys):
+    # it said "add a 'pod' axis (slices over DCN)": plot ratio has no flag that adds one
+    assert main(["plot", "ratio", "llama3-70b", "--chip", "tpu-v5e", "--chips", "1024",
+                 "-o", str(tmp_path / "r.png")]) == 2
+    err = capsys.readouterr().err
+    assert "plot ratio draws one slice" in err and "at most 256" in err and "'pod' axis" not in err

@@ -121,6 +121,12 @@ def ratio_curves(card, chip, chips: int, seq: int | None = None, overlap: str = 
         r = (t["t_math"] / t["t_comms"]).xreplace(extra or {}).xreplace(per_chip)
         return sp.simplify(r.xreplace(values))
 
+    if chip.family == "tpu" and chips > meshlib.slice_limit(chip):     # its curves are one slice's axes
+        from ..errors import InfeasibleError
+
+        raise InfeasibleError(f"--chips {chips}: plot ratio draws one slice, and the largest {chip.name} slice "
+                              f"has {meshlib.slice_limit(chip)} chips; give --chips at most "
+                              f"{meshlib.slice_limit(chip)} (symroof plan joins slices over DCN)")
     for name, (axis, phase) in _SINGLE.items():
         laid = meshlib.layout(chip, {axis: chips})[axis]
         meshes[name] = {axis: laid}
