@@ -9,7 +9,6 @@ graphs, so agreement is not an identity.
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import pytest
@@ -125,26 +124,24 @@ def test_slice_chips_follow_the_topology():
 
 def test_slice_chips_is_fast_on_the_largest_pod_a_card_may_give():
     # serve asks once per Pareto row; a 1e6-chip pod took 0.4 s a call (seconds in all) when
-    # every box was multiplied out, and each answer is still the smallest box that holds `need`
-    import itertools
+    # every box was multiplied out, and each answer is still the smallest slice that holds `need`:
+    # one topology.slices builds (a sub-cube or whole cubes on these full_cube pods)
     from dataclasses import replace
 
-    from symroof.parallel.topology import _divisors
+    from symroof.parallel.topology import slices
     from symroof.search.serve import _slice_sizes, slice_chips
 
     v5p = load_chip("tpu-v5p")
     for shape, unit in (((12, 10, 9), 4), ((7, 30), 1), ((16, 20, 28), 4)):
         chip = replace(v5p, pod_shape=shape, wraparound_unit=unit)
-        sides = [set(_divisors(n)) | set(range(unit, n + 1, unit)) for n in shape]
-        sizes = sorted({math.prod(box) for box in itertools.product(*sides)})
+        sizes = [n for n in range(1, chip.pod_chips + 1) if slices(chip, n)]
         for need in (1, 2.5, 13, 97.3, sizes[-1] - 0.5, sizes[-1]):
             assert slice_chips(chip, need) == min(s for s in sizes if s >= need)
     big = replace(v5p, pod_shape=(10 ** 6,))
     _slice_sizes.cache_clear()
     got = [slice_chips(big, n + 0.5) for n in range(50)]
     assert _slice_sizes.cache_info().misses == 1       # the pod's slice sizes listed once, not per call
-    sides = sorted(set(_divisors(10 ** 6)) | set(range(4, 10 ** 6 + 1, 4)))
-    assert got == [min(s for s in sides if s >= n + 0.5) for n in range(50)]
+    assert got == [min(s for s in range(1, 60) if s >= n + 0.5 and slices(big, s)) for n in range(50)]
 
 
 def test_exact_until_instantiation():

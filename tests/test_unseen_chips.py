@@ -152,3 +152,18 @@ def test_plot_ratio_past_one_slice_says_what_it_draws(tmp_path, capsys):
                  "-o", str(tmp_path / "r.png")]) == 2
     err = capsys.readouterr().err
     assert "plot ratio draws one slice" in err and "at most 256" in err and "'pod' axis" not in err
+
+
+def test_serve_names_a_slice_the_pod_builds():
+    # serve's "smallest slice per replica" counted any box of pod-side divisors: 7 chips (1x1x7) on
+    # v5p, whose slices are sub-cubes of a 4x4x4 cube or whole cubes (topology.slices builds none of 7)
+    from symroof.io.catalog import load_chip
+    from symroof.parallel import topology
+    from symroof.search.serve import slice_chips
+
+    v5p = load_chip("tpu-v5p")
+    for need in (5, 6.5, 7, 65, 200.5):
+        n = slice_chips(v5p, need)
+        assert n >= need and topology.slices(v5p, n)
+        assert not any(topology.slices(v5p, m) for m in range(int(-(-need // 1)), n))
+    assert slice_chips(v5p, 7) == 8 and slice_chips(v5p, 65) == 128

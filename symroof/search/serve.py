@@ -236,13 +236,13 @@ def slice_chips(chip, need: float) -> int:
     """The fewest chips of a legal slice (box sides dividing the pod's) holding ``need`` chips' worth."""
     from bisect import bisect_left
 
-    from ..parallel.topology import _divisors
+    from ..parallel.topology import _divisors, slice_limit
 
     if chip.family == "gpu":
         domain = chip.pod_shape[0]
         small = [d for d in _divisors(domain) if d >= need]
         return small[0] if small else domain * math.ceil(need / domain)
-    sizes = _slice_sizes(chip.pod_shape, chip.wraparound_unit)
+    sizes = _slice_sizes(chip.pod_shape, chip.wraparound, chip.wraparound_unit, slice_limit(chip))
     at = bisect_left(sizes, need)
     if at == len(sizes):
         raise InfeasibleError(f"needs {need:.1f} chips of HBM; a {chip.name} pod has {chip.pod_chips}")
@@ -250,16 +250,20 @@ def slice_chips(chip, need: float) -> int:
 
 
 @lru_cache(maxsize=64)
-def _slice_sizes(pod: tuple, unit: int) -> tuple:
-    """Every chip count of a legal box, sorted: serve asks once per Pareto row, and multiplying out
-    every box each time took seconds on a large pod; distinct sizes never exceed the pod's chips."""
+def _slice_sizes(pod: tuple, wraparound: str, unit: int, limit: int) -> tuple:
+    """Every chip count of a slice ``topology.slices`` builds, sorted: serve asks once per Pareto row,
+    and multiplying out every box each time took seconds on a large pod. Cubes (``full_cube``):
+    a sub-cube (sides dividing the cube edge) or whole cubes; else a box whose sides divide the pod's."""
     from ..parallel.topology import _divisors
 
-    sizes: set = set()
-    for n in pod:
-        sides = set(_divisors(n)) | set(range(unit, n + 1, unit))
-        sizes = {size * side for size in sizes for side in sides} if sizes else sides
-    return tuple(sorted(sizes))
+    per_axis = [_divisors(unit)] * len(pod) if wraparound == "full_cube" else [_divisors(n) for n in pod]
+    sizes: set = {1}
+    for sides in per_axis:
+        sizes = {size * side for size in sizes for side in sides}
+    if wraparound == "full_cube":
+        cube = unit ** len(pod)
+        sizes |= set(range(cube, limit + 1, cube))
+    return tuple(sorted(s for s in sizes if s <= limit))
 
 
 def _whole(text, name: str, allow_none: bool = True):
