@@ -167,3 +167,11 @@ def test_serve_names_a_slice_the_pod_builds():
         assert n >= need and topology.slices(v5p, n)
         assert not any(topology.slices(v5p, m) for m in range(int(-(-need // 1)), n))
     assert slice_chips(v5p, 7) == 8 and slice_chips(v5p, 65) == 128
+
+
+def test_serve_says_the_tensor_axis_stays_on_the_fast_domain(capsys):
+    # "at best (tensor=1) 143.8 GB per chip" on 8 GPUs, without saying that serve never lays the
+    # tensor axis across the network (a PCIe GPU's domain is itself)
+    assert main(["serve", "llama3-70b", "--chip", L40S, "--chips", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "at best (tensor=1)" in err and "the tensor axis stays on ICI (NVLink): at most 1 of the 8 chips" in err

@@ -135,7 +135,7 @@ def evaluate(card, chip, req: Request) -> dict:
     extra = [float(mv[s]) for s in model]      # every other symbol is a model shape
     degrees = [req.mesh["tensor"]] if "tensor" in req.mesh else \
         [y for y in range(1, min(req.chips, chip.pod_chips) + 1) if req.chips % y == 0]
-    rows, closest = [], None
+    rows, closest, widest = [], None, 0
     for y in degrees:
         replicas = req.mesh.get("data", req.chips // y)
         if y * replicas != req.chips:
@@ -143,6 +143,7 @@ def evaluate(card, chip, req: Request) -> dict:
         m_y, hop_scale, on_ici = _layout_m(chip, y, replicas)
         if not on_ici:
             continue
+        widest = max(widest, y)
         hop = common[:-2] + [common[-2] * hop_scale, common[-1]]     # per-hop latency × true/|Y|/2 hops
         call = lambda name, b, t=1: fns[name](b, req.context, t, y, m_y, *hop, *extra)  # noqa: E731
         kv_tok = float(call("kv_per_token", 1))
@@ -166,7 +167,7 @@ def evaluate(card, chip, req: Request) -> dict:
                          "prefill": (max(float(call("prefill_math", 1, req.prompt)),
                                          float(call("prefill_hbm", 1, req.prompt))) if req.prompt else None),
                          "critical": float(call("t_hbm_weights", 1) / (call("t_math_weights", 2) - call("t_math_weights", 1)))})
-    return {"rows": rows, "hbm": float(hw[M_hbm]), "closest": closest}
+    return {"rows": rows, "hbm": float(hw[M_hbm]), "closest": closest, "widest": widest}
 
 
 def _grid(fit: int) -> list[int]:
@@ -205,7 +206,9 @@ def serve(card, chip, req: Request) -> dict:
         y, need = result["closest"] or (req.chips, float("inf"))
         raise CardError(f"{card.name} does not fit {req.chips} × {chip.name} with one sequence of "
                         f"{req.context} tokens: at best (tensor={y}) {need / 1e9:.4g} GB per chip, "
-                        f"{(need - result['hbm']) / 1e9:.4g} GB over the {result['hbm'] / 1e9:.3g} GB of HBM")
+                        f"{(need - result['hbm']) / 1e9:.4g} GB over the {result['hbm'] / 1e9:.3g} GB of HBM"
+                        + (f"; the tensor axis stays on ICI ({'NVLink' if chip.family == 'gpu' else 'one slice'}): "
+                           f"at most {result['widest']} of the {req.chips} chips" if result["widest"] < req.chips else ""))
     out = [_record(r, req, chip, result["hbm"]) for r in rows]
     front = pareto(out, req.chips)
     best = max(front, key=lambda r: r["tokens_per_s_per_chip"]) if not req.batch else \
