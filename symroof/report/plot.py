@@ -121,12 +121,7 @@ def ratio_curves(card, chip, chips: int, seq: int | None = None, overlap: str = 
         r = (t["t_math"] / t["t_comms"]).xreplace(extra or {}).xreplace(per_chip)
         return sp.simplify(r.xreplace(values))
 
-    if chip.family == "tpu" and chips > meshlib.slice_limit(chip):     # its curves are one slice's axes
-        from ..errors import InfeasibleError
-
-        raise InfeasibleError(f"--chips {chips}: plot ratio draws one slice, and the largest {chip.name} slice "
-                              f"has {meshlib.slice_limit(chip)} chips; give --chips at most "
-                              f"{meshlib.slice_limit(chip)} (symroof plan joins slices over DCN)")
+    _one_slice(chip, chips)
     for name, (axis, phase) in _SINGLE.items():
         laid = meshlib.layout(chip, {axis: chips})[axis]
         meshes[name] = {axis: laid}
@@ -146,9 +141,22 @@ def ratio_curves(card, chip, chips: int, seq: int | None = None, overlap: str = 
     return {"b": b, "curves": curves, "meshes": meshes, "M": ms, "omitted": omitted}
 
 
+def _one_slice(chip, chips: int) -> None:
+    """The curves are one slice's axes: a TPU job past the largest slice has none to draw."""
+    from ..parallel.topology import slice_limit
+
+    if chip.family == "tpu" and chips > slice_limit(chip):
+        from ..errors import InfeasibleError
+
+        raise InfeasibleError(f"--chips {chips}: plot ratio draws one slice, and the largest {chip.name} slice "
+                              f"has {slice_limit(chip)} chips; give --chips at most {slice_limit(chip)} "
+                              "(symroof plan joins slices over DCN)")
+
+
 def ratio(card, chip, chips: int, seq: int | None = None, overlap: str = "sum", run=None,
           tokens_per_chip=(1.0, 1e5), points: int = 400) -> Plot:
     """T_math / T_comms against tokens per chip for DP, FSDP, TP and FSDP+TP at X_opt."""
+    _one_slice(chip, chips)          # before matplotlib's import: a wrong --chips is told within a second
     fig = _figure()                  # first: a missing matplotlib is the error to report
     import numpy as np
 
