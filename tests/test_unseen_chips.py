@@ -175,3 +175,16 @@ def test_serve_says_the_tensor_axis_stays_on_the_fast_domain(capsys):
     assert main(["serve", "llama3-70b", "--chip", L40S, "--chips", "8"]) == 2
     err = capsys.readouterr().err
     assert "at best (tensor=1)" in err and "the tensor axis stays on ICI (NVLink): at most 1 of the 8 chips" in err
+
+
+def test_formula_refuses_a_job_past_one_pod_before_deriving(monkeypatch):
+    # the M rule's refusal came after SymPy's derivation (seconds on a cold cache; 10 s for x_opt
+    # on LLaMA 70B's graph, by the README), so a wrong --chips was told late
+    from symroof.claims.formulas import instantiate
+    from symroof.claims.registry import Result
+    from symroof.errors import InfeasibleError
+    from symroof.io.catalog import load_chip, load_model
+
+    monkeypatch.setattr(Result, "derive", lambda self, ctx: pytest.fail("derived before checking --chips"))
+    with pytest.raises(InfeasibleError, match="1024 chips exceed one tpu-v5e pod"):
+        instantiate("x_opt", load_model("llama3-70b"), load_chip("tpu-v5e"), chips=1024, batch_tokens=4194304)

@@ -100,9 +100,13 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
                  else Structure.of(card) if card is not None else None)
     settings = {"overlap": overlap, **{k: at[s] for k, s in (("X", X), ("Y", Y)) if s in at}}
     ctx = Context(card, chip, run, settings, structure, structure, dtype)
+    notes: list = []
+    # M first: a job past one pod is refused before SymPy derives (within a second, not after it)
+    m_values = (_m_values(result.mesh, chip, chips, notes)
+                if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)) else {})
     q = result.derive(ctx)
     expr = q.expr
-    values, notes = {}, []
+    values = {}
     if card is not None:
         from ..io.bind import model_values
 
@@ -126,8 +130,7 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
             expr = expr.xreplace({B: sp.Integer(batch_tokens) / T})
         else:
             values[B] = sp.Rational(batch_tokens, seq)
-    if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)):
-        values.update(_m_values(result.mesh, chip, chips, notes))
+    values.update(m_values)
     values.update(at)
     used = {s: v for s, v in values.items() if s in expr.free_symbols}
     if chip is not None and used.keys() & chip_symbols:      # say which card (and peak) the numbers are
