@@ -86,7 +86,7 @@ def _ops(args) -> None:
         return
     ridge = chip.peak_flops_per_s["bf16"] / chip.hbm_bytes_per_s
     print(f"{card.name} on {chip.label}: {args.batch} × {args.seq} tokens; "
-          f"ops below {float(ridge):.0f} FLOPs/byte are HBM-bound (per instance; layer ops repeat L times)")
+          f"ops below {float(ridge):.0f} FLOPs/byte (bf16 peak / HBM bandwidth) are HBM-bound (per instance; layer ops repeat L times)")
     print(table([[r.name, r.phase, si(r.flops), si(r.vector_flops), si(r.bytes, "B"),
                   f"{r.intensity:.1f}" if math.isfinite(r.intensity) else "no HBM bytes",
                   "HBM" if r.hbm_bound else "compute"] for r in rows],

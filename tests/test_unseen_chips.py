@@ -188,3 +188,9 @@ def test_formula_refuses_a_job_past_one_pod_before_deriving(monkeypatch):
     monkeypatch.setattr(Result, "derive", lambda self, ctx: pytest.fail("derived before checking --chips"))
     with pytest.raises(InfeasibleError, match="1024 chips exceed one tpu-v5e pod"):
         instantiate("x_opt", load_model("llama3-70b"), load_chip("tpu-v5e"), chips=1024, batch_tokens=4194304)
+
+
+def test_ops_names_the_peak_its_ridge_is_from(capsys):
+    # "ops below 247 FLOPs/byte are HBM-bound" named no peak: the bf16 one, whatever else the card has
+    assert main(["ops", "llama3-8b", "--chip", L40S]) == 0
+    assert "ops below 419 FLOPs/byte (bf16 peak / HBM bandwidth) are HBM-bound" in capsys.readouterr().out
