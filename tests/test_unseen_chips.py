@@ -194,3 +194,12 @@ def test_ops_names_the_peak_its_ridge_is_from(capsys):
     # "ops below 247 FLOPs/byte are HBM-bound" named no peak: the bf16 one, whatever else the card has
     assert main(["ops", "llama3-8b", "--chip", L40S]) == 0
     assert "ops below 419 FLOPs/byte (bf16 peak / HBM bandwidth) are HBM-bound" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("setting", ["wraparound_unit=3", "pod_shape=16x20x30"])
+def test_a_cube_pod_is_whole_cubes(setting, capsys):
+    # cards said "8960 chips do not fit the tpu-v5p topology" and plan "no slice of the pod holds
+    # 8192 chips", naming neither the --set nor the rule (a full_cube pod's sides are whole cube edges)
+    assert main(["cards", "tpu-v5p", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert f"--set {setting.split('=')[0]}: " in err and "every side must be a multiple of" in err

@@ -284,7 +284,7 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
         if str(key) not in citable:
             raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")
     values["sources"] = {str(key): str(text) for key, text in raw["sources"].items()}
-    return _check_max_slice(ChipCard(**values, path=where), where)
+    return _check_max_slice(_check_cubes(ChipCard(**values, path=where), where), where)
 
 
 def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
@@ -315,6 +315,8 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")
     modified = chip.modified + tuple(f"{k}={v}" for k, v in settings.items())
     out = replace(chip, peak_flops_per_s=flops, modified=modified, **changes)
+    cube = [k for k in ("pod_shape", "wraparound_unit") if k in settings]
+    out = _check_cubes(out, f"--set {cube[0]}") if cube else out
     # a new pod or cube edge can unmake the file's largest slice: name the --set that did
     culprit = [k for k in ("max_slice_chips", "pod_shape", "wraparound_unit") if k in settings]
     return _check_max_slice(out, f"--set {culprit[0]}") if culprit else out
@@ -323,6 +325,16 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
 def origin(chip: ChipCard, key: str) -> str:
     """Where the card's ``key`` came from, for an error line: the ``--set`` that changed it, or the file."""
     return f"--set {key}" if any(m.split("=", 1)[0] == key for m in chip.modified) else chip.path
+
+
+def _check_cubes(chip: ChipCard, where: str) -> ChipCard:
+    """A ``full_cube`` pod is whole cubes: a side that is no multiple of the edge leaves the pod no
+    slice of its own (cards said only "8960 chips do not fit the tpu-v5p topology")."""
+    u, shape = chip.wraparound_unit, "x".join(map(str, chip.pod_shape))
+    if chip.family == "tpu" and chip.wraparound == "full_cube" and any(side % u for side in chip.pod_shape):
+        raise CardError(f"{where}: keys 'pod_shape' ({shape}) and 'wraparound_unit' ({u}) disagree: a full_cube pod "
+                        f"is whole cubes of edge {u}, so every side must be a multiple of {u}")
+    return chip
 
 
 def _check_max_slice(chip: ChipCard, where: str) -> ChipCard:
