@@ -203,3 +203,11 @@ def test_a_cube_pod_is_whole_cubes(setting, capsys):
     assert main(["cards", "tpu-v5p", "--set", setting]) == 2
     err = capsys.readouterr().err
     assert f"--set {setting.split('=')[0]}: " in err and "every side must be a multiple of" in err
+
+
+def test_cards_of_a_one_chip_domain_says_every_job_crosses_the_network(capsys):
+    # the pod row read "1 = 1 chips | switched: every pair of chips has a direct path"
+    assert main(["cards", L40S]) == 0
+    out = capsys.readouterr().out
+    assert "one chip: no ICI axis; a job of more chips crosses the scale-out network on every axis" in out
+    assert "every pair of chips has a direct path" not in out

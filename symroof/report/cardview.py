@@ -119,6 +119,8 @@ def _step_model(chip) -> list:
 
 
 def _slice_rule(chip) -> str:
+    if chip.pod_chips == 1:        # a PCIe GPU: its fast domain is itself
+        return "one chip: no ICI axis; a job of more chips crosses the scale-out network on every axis"
     rule = {"full_cube": f"a slice wraps on every axis iff it is whole {chip.wraparound_unit}-cubes",
             "full_axis": f"an axis wraps iff it is the full {chip.wraparound_unit} chips",
             "always": "switched: every pair of chips has a direct path",
