@@ -177,8 +177,10 @@ def planned(pred: dict, chip: str, modified: tuple = ()) -> str:
     """``symroof plan --predict``: the plan's meshes ranked by the calibrated step model (``modified``:
     what ``--set`` changed on the card, which its calibration was not fitted on)."""
     slow = lambda r: r["terms_s"]["t_latency"] > LATENCY_SHARE * r["predicted_step_s"]     # noqa: E731
+    below = lambda r: r["predicted_step_s"] < r["ideal_step_s"]                             # noqa: E731
     body = [[str(i), r["mesh"], str(r["plan_rank"]), f"{r['ideal_step_s']:.3g} s",
-             f"{r['predicted_step_s']:.3g} s" + (" †" if slow(r) else ""), f"{r['predicted_mfu']:.1%}",
+             f"{r['predicted_step_s']:.3g} s" + (" †" if slow(r) else "") + (" ‡" if below(r) else ""),
+             f"{r['predicted_mfu']:.1%}",
              " / ".join(f"{r['terms_s'][k]:.3g}" for k in ("t_compute", "t_exposed_comms", "t_latency", "t_optimizer"))]
             for i, r in enumerate(pred["meshes"], start=1)]
     out = ["", "Ranked by the calibrated step model (symroof predict on each mesh):",
@@ -199,6 +201,10 @@ def planned(pred: dict, chip: str, modified: tuple = ()) -> str:
         out.append(f"† latency is over {LATENCY_SHARE:.0%} of the step: the model charges every weight tensor's "
                    "collective one ring step per rank (NCCL's ring); frameworks that bucket a layer's weights, and "
                    "NCCL's trees at scale, pay less, so read these as pessimistic")
+    if any(below(r) for r in pred["meshes"]):
+        out.append("‡ below the ideal step: the ideal charges each collective its whole volume, dropping the ring's "
+                   "(N-1)/N as the book does, and the step model keeps it (NCCL's ring); on a comms-bound mesh of few "
+                   "chips per axis that is the larger difference")
     for r in pred["not_predicted"]:
         out.append(f"not predicted: {r['mesh']} (plan rank {r['plan_rank']}): {r['why']}")
     out.append("Each mesh as the plan laid it: an axis across nodes at one NIC per chip, the card's default "
