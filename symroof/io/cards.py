@@ -232,6 +232,11 @@ def _check_keys(raw: dict, allowed: set, required: tuple, where: str, extra_allo
         raise CardError(f"{where}: missing key '{missing[0]}' (required: {', '.join(required)})")
 
 
+def shown_text(text: str) -> str:
+    """A text as an error quotes it: whole when short, else its start and its length."""
+    return repr(text) if len(text) <= 60 else f"{text[:30]!r}... ({len(text)} characters)"
+
+
 def parse_number(value, where: str, key: str) -> Fraction:
     """An exact number from an int, a float or a decimal string; never evaluates text."""
     if isinstance(value, bool):
@@ -248,8 +253,7 @@ def parse_number(value, where: str, key: str) -> Fraction:
         # an exact 10**99999 would take minutes; a mantissa of thousands of digits cannot be read
         # (Python refuses integers of over 4300 digits) and no number in range needs a hundred
         if len(mantissa) > 100 or (exponent and abs(int(exponent)) > 300):
-            shown = repr(value) if len(value) <= 60 else f"{value[:30]!r}... ({len(value)} characters)"
-            raise CardError(f"{where}: key '{key}' is out of range, got {shown}")
+            raise CardError(f"{where}: key '{key}' is out of range, got {shown_text(value)}")
         return _in_range(Fraction(value.strip()), value, where, key)
     if isinstance(value, str) and _NUMBER.match(value.strip().removeprefix("-")):   # a number, below zero
         raise CardError(f"{where}: key '{key}' must not be negative, got {value!r}")

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
 from ..errors import CardError
-from .cards import _NUMBER, MAX_COUNT, _check_keys, _count, _positive_int, _positive_number, parse_number
+from .cards import (_NUMBER, MAX_COUNT, _check_keys, _count, _positive_int, _positive_number, parse_number,
+                    shown_text)
 
 @dataclass(frozen=True)
 class ChipCard:
@@ -308,8 +309,8 @@ def override_chip(chip: ChipCard, settings: dict[str, str]) -> ChipCard:
         elif key == "pod_shape":
             parts = text.replace("x", ",").split(",")
             if not all(_NUMBER.match(p.strip().removeprefix("-")) for p in parts):
-                shown = repr(text) if len(text) <= 60 else f"{text[:30]!r}... ({len(text)} characters)"
-                raise CardError(f"{where}: key 'pod_shape' must be axis sizes, e.g. pod_shape=16x20x28, got {shown}")
+                raise CardError(f"{where}: key 'pod_shape' must be axis sizes, e.g. pod_shape=16x20x28, "
+                                f"got {shown_text(text)}")
             changes[key] = _pod_shape([_int_setting(p, where, key) for p in parts], where, chip.family)
         else:
             raise CardError(f"--set: unknown chip key {key!r}; allowed: {', '.join(allowed)}")

@@ -322,7 +322,7 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
     p.add_argument("--chips", type=positive_int, required=True, help="chips in the job")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=positive_int, required=True)
-    p.add_argument("--seq", type=positive_int, help="tokens per sequence (T; default 4096, or the model's learned positions where fewer)")
+    p.add_argument("--seq", type=positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--pods", type=positive_int, default=None,
                    help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="one family (dp, fsdp, tp, fsdp_tp, ...); default: the plan's best")
