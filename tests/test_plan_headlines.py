@@ -53,7 +53,9 @@ def test_405b_on_16384_h100():
     r = _plan("llama3.1-405b", "h100-sxm", 16384, 16777216, 8192)
     assert (r["strategy"], r["mesh"]) == ("fsdp_tp_seq", {"fsdp": 1024, "seq": 2, "tensor": 8})
     assert r["axes"]["tensor"]["link"] == "ici" and r["bound"] == "dcn"
-    assert r["step_time_s"] == pytest.approx(3.672876282, rel=1e-9)
+    # pin; 3.672876282 s until the embedding table's and the norms' gathers and gradient scatters
+    # were charged (FSDP over 1024 GPUs moves every parameter, the table's 2.1e9 among them)
+    assert r["step_time_s"] == pytest.approx(3.684752238, rel=1e-9)
     # a DCN-bound step is longer than the compute floor
     assert r["step_time_s"] > train_flops_per_token(LLAMA31_405B, 8192) * 16777216 / (16384 * H100)
 
@@ -158,7 +160,7 @@ def test_405b_on_16384_gb200_keeps_its_model_axes_inside_the_72_gpu_domain():
     h100 = _plan("llama3.1-405b", "h100-sxm", 16384, 16777216, 8192)
     assert r["step_time_s"] < h100["step_time_s"] / 2          # 2.5x the FLOPs, 9x the fast domain
     assert (r["strategy"], r["mesh"], r["chips_used"]) == ("fsdp_tp_seq", {"fsdp": 256, "seq": 8, "tensor": 8}, 16384)
-    assert r["step_time_s"] == pytest.approx(1.404123364, rel=1e-9)     # pin
+    assert r["step_time_s"] == pytest.approx(1.408577605, rel=1e-9)     # pin (1.404123364 before the table's moves)
 
 
 def test_overlap_max_keeps_collectives_that_share_a_switch_apart_from_a_torus():

@@ -36,6 +36,61 @@ def test_fsdp_gathers_weights_forward_and_backward():
     assert effective_bytes(mesh, "backward", "fsdp") == 8 * D * F          # 2 RS + 2 re-gathers
 
 
+# Hugging Face num_parameters() of the shipped cards (test_counts.py checks the cards against them)
+HF_PARAMETERS = {"llama3-8b": 8_030_261_248, "llama2-13b": 13_015_864_320, "gpt2-124m": 124_439_808}
+# What no backward reads, from each config.json: untied token tables (vocab_size x hidden_size; a
+# lookup's backward scatters dy into the rows), GPT-2's position table (n_positions x n_embd) and
+# biases (the qkv, attention-out, fc and proj biases of its 12 layers, 3 x 768 + 768 + 4 x 768 + 768,
+# and its 25 LayerNorm biases of 768): the parameters a re-gather for the backward can skip.
+NOT_READ_BACKWARD = {"llama3-8b": 128_256 * 4_096, "llama2-13b": 32_000 * 5_120,
+                     "gpt2-124m": 1_024 * 768 + 12 * 9 * 768 + 25 * 768}
+# FSDP shards weights on D (parallel/axes.py): GPT-2's qkv and fc biases have no D and stay whole on
+# every chip, so their gradients are all-reduced, not reduce-scattered.
+NO_D = {"gpt2-124m": 12 * (3 * 768 + 4 * 768)}
+
+
+def _weight_volumes(name: str, mesh: dict) -> dict:
+    """Elements moved per step by each (phase, kind) of the collectives of weights and their
+    gradients, every layer's repeats counted, one chip's view (b_param = 1, axes of size n)."""
+    from symroof.io.catalog import load_model
+    from symroof.core.symbols import B as B_, L as L_
+
+    card = load_model(name)
+    sg = shard(build(Structure.of(card)), mesh)
+    out: dict = {}
+    for _, d in sg.nodes(data=True):
+        for c in d.get("collectives", ()):
+            if not c.on_critical_path:       # weights and weight gradients
+                key = (d["phase"], c.kind)
+                out[key] = out.get(key, 0) + d["repeat"] * c.volume
+    nums = {L_: card.n_layers, b_param: 1, B_: 1}
+    from symroof.io.bind import model_values
+    return {k: sp.simplify(v.subs(model_values(card)).subs(nums)) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("name", sorted(HF_PARAMETERS))
+def test_data_parallel_reduces_every_parameters_gradient_once(name):
+    """PyTorch DDP all-reduces the gradient of every parameter once per step: the embedding table
+    and the norm scales included, not only the matmul weights (the table is 6.5 % of Llama 3 8B)."""
+    n = sp.Symbol("n", positive=True, integer=True)
+    got = _weight_volumes(name, {"data": Axis("data", n, "dcn")})
+    assert got == {("backward", "AllReduce"): HF_PARAMETERS[name]}
+
+
+@pytest.mark.parametrize("name", sorted(HF_PARAMETERS))
+def test_fsdp_moves_three_times_the_parameters_as_zero_3_does(name):
+    """ZeRO-3 (Rajbhandari et al. 2020, section 7.2.2): every parameter is all-gathered for the
+    forward and again for the backward, and every gradient reduce-scattered: 3 Psi in all, Psi the
+    parameter count (in the book's convention a collective's volume is the gathered array). The
+    backward's gather skips what no backward op reads."""
+    n = sp.Symbol("n", positive=True, integer=True)
+    got = _weight_volumes(name, {"fsdp": Axis("fsdp", n, "ici")})
+    psi, whole = HF_PARAMETERS[name], NO_D.get(name, 0)
+    want = {("forward", "AllGather"): psi - whole, ("backward", "AllGather"): psi - NOT_READ_BACKWARD[name],
+            ("backward", "ReduceScatter"): psi - whole, ("backward", "AllReduce"): whole}
+    assert got == {k: v for k, v in want.items() if v}
+
+
 def test_tensor_parallel_moves_activations():
     mesh = {"tensor": TP}
     assert effective_bytes(mesh, "forward", "tensor") == 4 * B * T * D     # AG In + RS Out
@@ -232,3 +287,22 @@ def test_one_sharding_serves_both_attention_kernels():
             for want in (g, other):
                 got = with_kernel(both, want)
                 assert _graph_data(got) == _graph_data(shard(want, mesh)), (structure, want.graph["fused_attention"])
+
+
+def test_the_small_weights_ride_in_their_layers_bucket(tmp_path):
+    """DDP buckets gradients and FSDP flattens a layer's weights into one parameter, so a norm scale
+    or a lookup table adds bytes to a reduction already launched, not a launch of its own. Llama 3
+    8B over 2 hosts, one launch costing 1 s: the step's latency is one second per matmul weight's
+    reduction, 7 per layer (q, k, v, o, gate, up, down) x 32 layers + the output head = 225 s, while
+    the bytes are every parameter's (test above)."""
+    from runsfile import ONE_RUN
+    from symroof.claims.published import load_runs, values
+    from symroof.claims.sharded_family import sharded
+    from symroof.parallel import step_model
+
+    path = tmp_path / "r.yaml"
+    path.write_text(ONE_RUN.replace("chips: 16", "chips: 2").replace("      tensor: {size: 8, link: ici}\n", ""))
+    (run,) = load_runs(path)
+    nums = values(run)
+    got = step_model.parts(sharded(run, nums), nums, step_model.Options(t_launch=1.0))
+    assert got.latency == pytest.approx(7 * 32 + 1, rel=1e-12)

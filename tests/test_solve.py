@@ -48,11 +48,25 @@ def test_dcn_bound_is_c_over_w_dcn_per_chip():
 
 
 def test_x_opt_on_a_real_llama_structure_still_has_one_root():
+    """With embeddings and norms, the norm scales' gathers add a term independent of X: T_comms =
+    pX + c + q/X still has one minimum, and the critical batch is the one positive root of a
+    quadratic in sqrt(B) (Descartes' rule of signs picks it)."""
     from symroof.core.graph import Structure
 
-    d = solve.fsdp_tp_optimum(Structure(), phase=None)
+    d = solve.fsdp_tp_optimum(Structure())
     assert d.expr.is_positive
     assert d.expr.free_symbols >= {B, T, n_chips, M_X, M_Y, F}
+    assert d.extra["critical_batch"].is_positive
+
+
+def test_a_whole_step_with_batch_free_gradient_traffic_has_no_closed_critical_batch():
+    """The whole step adds the norm gradients' gathers over the tensor axis, which do not grow with
+    B: T_comms at X_opt is then sqrt(aB + b) + c, not a multiple of sqrt(B). That is said at once,
+    not left to SymPy's search for radicals (minutes)."""
+    from symroof.core.graph import Structure
+
+    with pytest.raises(NoClosedFormError, match="not a multiple of sqrt"):
+        solve.fsdp_tp_optimum(Structure(), phase=None)
 
 
 def test_derivation_renders_in_book_notation():

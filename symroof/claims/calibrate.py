@@ -41,7 +41,7 @@ import sympy as sp
 def numeric(sg, nums: dict):
     """The sharded graph with this run's numbers put into every per-chip cost (exact rationals):
     the model's symbols go, the hardware's (C, W_hbm, W_ici, W_dcn) are numbers too."""
-    from ..parallel.sharding import Collective
+    from dataclasses import replace
 
     out = sg.copy()
     for _, d in out.nodes(data=True):
@@ -49,8 +49,7 @@ def numeric(sg, nums: dict):
             if key in d:
                 d[key] = _sub(d[key], nums)
         if "collectives" in d:
-            d["collectives"] = [Collective(c.kind, c.axes, c.tensor, _sub(c.volume, nums))
-                                for c in d["collectives"]]
+            d["collectives"] = [replace(c, volume=_sub(c.volume, nums)) for c in d["collectives"]]
     out.graph["sizes"] = {k: _sub(v, nums) for k, v in sg.graph["sizes"].items()}
     return out
 

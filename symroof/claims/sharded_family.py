@@ -50,7 +50,7 @@ class Family:
         ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
         that span two tiers (``collectives.two_tier``), kept on the graph for the roofline."""
         from ..core.graph import with_own_nodes
-        from ..parallel.sharding import Collective
+        from dataclasses import replace
         from .calibrate import _sub
 
         sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
@@ -69,7 +69,7 @@ class Family:
             for key, i in keys:
                 d[key] = got[i]
         for name, colls in self.collectives:
-            nodes[name]["collectives"] = [Collective(c.kind, c.axes, c.tensor, got[i]) for c, i in colls]
+            nodes[name]["collectives"] = [replace(c, volume=got[i]) for c, i in colls]
         if exact:
             sizes = {k: p.exact(numbers) if p is not None else None for k, p in self.size_polys.items()}
             out.graph["sizes"] = {k: v if v is not None else _exact(_sub(self.sg.graph["sizes"][k], nums))

@@ -13,7 +13,9 @@ whose contracting dimension is sharded alone is AllGathered; a contraction shard
 operands leaves a partial sum that is ReduceScattered (or AllReduced) into the output's
 layout; two operands sharding different free dimensions on one axis cannot both stay, so
 one is gathered; an elementwise op that moves an axis from one dimension to another is an
-AllToAll. Nothing is listed per strategy by hand.
+AllToAll. A weight added rather than contracted (a norm scale, a bias, a lookup table: a one-hot
+contraction over its rows) follows the same cases (``_weights``). Nothing is listed per strategy
+by hand.
 
 Every decision here reads an axis's name and link, never its size: a mesh whose sizes are
 symbols gets the collectives a mesh of numbers gets (claims/sharded_family.py shards each family
@@ -22,7 +24,7 @@ of published runs once on that basis; tests/test_sharded_family.py checks it on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import sympy as sp
@@ -46,6 +48,9 @@ class Collective:
     axes: tuple          # one logical axis, or several at once (their bandwidths add)
     tensor: str
     volume: sp.Expr      # the book's V in bytes (see collectives.py)
+    # sent in one bucket with its layer's matmul weights (a FSDP flat parameter, a DDP bucket, XLA's
+    # combined all-reduce): a norm scale's, a bias's or a lookup table's bytes, not another launch
+    bucketed: bool = False
 
     @property
     def on_critical_path(self) -> bool:
@@ -66,7 +71,7 @@ def _merge(colls: list[Collective], mesh: dict[str, Axis]) -> list[Collective]:
                     m.volume = c.volume
                 break
         else:
-            merged.append(Collective(c.kind, tuple(c.axes), c.tensor, c.volume))
+            merged.append(replace(c, axes=tuple(c.axes)))
     return merged
 
 
@@ -258,6 +263,10 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
         node["other_kernel_bytes"] = moved(not st.fused)
     width = b_param if _strip(out_ref) in _params_of(fwd) else b_act
     collectives += _resolve(sig.output, current, partial, out_target, out_ref, st, width)
+    added = sorted(set(fwd["params"]) - {ref for _, ref in fwd["operands"]})     # biases: added, not contracted
+    if added and (phase == "forward" or node["wrt"] == "w"):                   # dW's node sums dy for them
+        y = node["forward"] if phase == "backward" else out_ref
+        collectives += _weights(added, y, dims_of(y), target(y), phase, st, target, dims_of)
     node["collectives"] = _merge(collectives, st.mesh)
 
 
@@ -298,7 +307,7 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
         width = st.width(ref, ref in _params_of(fwd))
         in_layout = target(ref)
         if ref in _params_of(fwd) or not out_dims:
-            continue          # small weights (norm scales) and scalar reductions: no collective
+            continue          # weights: _weights; scalar reductions: no collective
         src, dst = (out_layout, in_layout) if phase == "backward" else (in_layout, out_layout)
         src_dims, dst_dims = (out_dims, dims_of(ref)) if phase == "backward" else (dims_of(ref), out_dims)
         # an MoE dispatch or combine moves the routed copies (k per token) both ways: its volume is
@@ -328,4 +337,43 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     node["local_bytes"] = moved(st.fused)
     if st.other_kernel and _on_chip(out_dims, *(dims_of(ref) for _, ref in operands)):
         node["other_kernel_bytes"] = moved(not st.fused)
-    node["collectives"] = colls
+    out_ref = node["forward"] if phase == "backward" else name
+    weights = _weights(sorted(_params_of(fwd)), out_ref, out_dims, out_layout, phase, st, target, dims_of)
+    node["collectives"] = colls + _merge(weights, st.mesh)
+
+
+def _weights(refs, out_ref, out_dims, out_layout, phase, st: _State, target, dims_of) -> list[Collective]:
+    """The collectives of weights added to an output rather than contracted (an embedding table,
+    norm scales, biases), by the contraction cases with the weight as one operand (a lookup is a
+    one-hot contraction over the table's rows): a weight dimension sharded where the output is not
+    is gathered where it is read (ZeRO-3; the backward reads a scale, never a bias or a table), and
+    a sharded row dimension (vocabulary-parallel) leaves partial sums for the output. The gradient
+    is a partial sum over every axis that splits the tokens, reduced into the weight's layout, as
+    every other weight's is."""
+    colls: list[Collective] = []
+    for ref in refs:
+        dims, want = dims_of(ref), target(ref)
+        rows = {a: d for a, d in want.items() if d not in out_dims}       # the looked-up dimension
+        if phase == "forward" or (ref.endswith(".w") and all(d in out_dims for d in dims)):
+            for axis, d in want.items():
+                key = (ref, axis, phase)
+                if d in out_dims and out_layout.get(axis) != d and key not in st.gathered:
+                    st.gathered.add(key)
+                    rest = {a: x for a, x in want.items() if a != axis and (ref, a, phase) not in st.gathered}
+                    colls.append(Collective("AllGather", (axis,), ref, _local(dims, rest, st) * b_param, True))
+        if phase == "forward":
+            if rows:
+                current = {a: d for a, d in out_layout.items() if a not in rows}
+                colls += _resolve(out_dims, current, list(rows), out_layout, out_ref, st, b_act)
+            continue
+        dy = f"d({out_ref})"
+        for axis in rows:       # each chip takes its rows' gradient from the whole of dy
+            if axis in out_layout and (dy, axis) not in st.gathered:
+                st.gathered.add((dy, axis))
+                rest = {a: d for a, d in out_layout.items() if a != axis}
+                colls.append(Collective("AllGather", (axis,), dy, _local(out_dims, rest, st) * b_act))
+        current = {a: d for a, d in out_layout.items() if d in dims and a not in rows}
+        current.update(rows)
+        partial = [a for a in out_layout if a not in current]
+        colls += [replace(c, bucketed=True) for c in _resolve(dims, current, partial, want, f"d({ref})", st, b_param)]
+    return colls

@@ -20,7 +20,8 @@ and stated as an option whose limit is the ideal:
                               layer's gradient reduction after the last backward;
                               an fsdp axis without a pipeline repeats its weight
                               gathers and gradient scatters per microbatch
-    collective latency        count × (hops × per-hop latency + launch cost)    t_hop = t_launch = 0
+    collective latency        count × (hops × per-hop latency + launch cost),   t_hop = t_launch = 0
+                              a bucketed weight (norm scale, bias) none
     the optimizer step        HBM-bound over the local shard of weights,       optimizer=False
                               gradients and optimizer state
     two-tier networks         an axis spanning an NVLink domain and the        (one tier)
@@ -281,10 +282,10 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 t *= opts.microbatches
                 count *= opts.microbatches
             hidden = bool(set(c.axes) & overlapped)     # the source overlaps it, latency too
-            if not hidden:
+            if not hidden and not c.bucketed:           # a bucketed one adds bytes to a launch, not a launch
                 latency += count * (num.hops(c.axes) * opts.t_hop + opts.t_launch)
-            if link == "dcn" and not hidden:
-                dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
+                if link == "dcn":
+                    dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
             if c.on_critical_path and not hidden:
                 if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
                     paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter

@@ -75,9 +75,37 @@ def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
     # closed forms, and the sign test below drops the roots that are not positive
     roots = [sp.factor(r) for r in sp.solve(equation, unknown, simplify=False, check=False)]
     roots = [r for r in roots if r.is_positive is not False]
+    if len(roots) > 1 and _one_positive_root(equation, unknown):
+        roots = [r for r in roots if _positive_at_a_point(r)]
     if len(roots) != 1:
         raise NoClosedFormError(f"{what}: expected one positive root for {unknown}, got {roots}")
     return roots[0]
+
+
+def _one_positive_root(equation: sp.Expr, unknown: sp.Symbol) -> bool:
+    """Descartes' rule of signs: a polynomial in ``unknown`` whose coefficients have known signs for
+    every positive value of the other symbols, with one sign change, has exactly one positive root."""
+    try:
+        coeffs = sp.Poly(equation, unknown).all_coeffs()
+    except sp.PolynomialError:
+        return False
+    signs = []
+    for c in coeffs:
+        if c.is_zero:
+            continue
+        if c.is_positive is None and c.is_negative is None:
+            return False
+        signs.append(bool(c.is_positive))
+    return sum(a != b for a, b in zip(signs, signs[1:])) == 1
+
+
+def _positive_at_a_point(root: sp.Expr) -> bool:
+    """The sign of a root at one point of positive symbol values. Where exactly one root is positive
+    for all of them (``_one_positive_root``), one expression is that root everywhere: SymPy's root
+    expressions are continuous there, and a root changes sign only through zero or another root."""
+    point = {s: sp.Rational(k + 2, k + 3) for k, s in enumerate(sorted(root.free_symbols, key=str))}
+    value = sp.N(root.xreplace(point), 30)
+    return value.is_real is True and value > 0
 
 
 def _positive_square_root_roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
@@ -85,8 +113,11 @@ def _positive_square_root_roots(equation: sp.Expr, unknown: sp.Symbol, what: str
     grows as sqrt(B)): solved in u = sqrt(unknown), a polynomial, then squared. The same root,
     without SymPy's search for radicals to remove (most of the closed forms' solving time)."""
     u = sp.Symbol("u", positive=True)
-    root = _roots(sp.numer(sp.together(equation.xreplace({unknown: u ** 2}))), u, what)
-    return sp.factor(root ** 2)
+    polynomial = sp.numer(sp.together(equation.xreplace({unknown: u ** 2})))
+    if not polynomial.is_polynomial(u):    # SymPy's solve would search for radicals for minutes
+        raise NoClosedFormError(f"{what}: T_comms at the optimum is not a multiple of sqrt({unknown}) (a "
+                                f"term independent of {unknown} sits under the root): no closed form of that shape")
+    return sp.factor(_roots(polynomial, u, what) ** 2)
 
 
 def _times(structure: Structure, mesh: dict[str, Axis], phase: str | None):
