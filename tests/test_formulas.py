@@ -147,6 +147,23 @@ def test_plan_plot_and_formula_use_one_m_rule(chip, chips):
     assert inst.values[n_chips] == chips
 
 
+@pytest.mark.parametrize("chips, bandwidth", [(8, 450e9), (512, 400e9)])
+def test_an_fsdp_ring_across_nodes_runs_at_the_nodes_nics_together(chips, bandwidth):
+    """nccl-tests PERFORMANCE.md: a ring's time is its volume over the bus bandwidth, the slowest
+    link a rank uses. Inside one DGX H100 that is NVLink's 450 GB/s per GPU; across nodes each node's
+    8 x 400 Gb/s NICs carry the ring, 400 GB/s. So the book's FSDP critical batch C·b/(2·M_X·W) is
+    989e12 x 2 / (2 x 450e9) = 2198 tokens in one node and / (2 x 400e9) = 2472.5 across 64 nodes,
+    in formula and in plan's book bounds alike."""
+    from symroof.search.plan import closed_forms
+
+    card, chip = load_model("llama3-70b"), load_chip("h100-sxm")
+    want = 989e12 * 2 / (2 * bandwidth)
+    single = instantiate("fsdp_critical_batch", card, chip, RunSettings(), chips, book_layer=True)
+    assert single.number == pytest.approx(want, rel=1e-12)
+    cf = closed_forms(card, chip, chips, 1024, 4096, RunSettings())
+    assert cf["fsdp"]["critical_per_chip_batch"] == pytest.approx(want, rel=1e-12)
+
+
 def test_the_m_rule_follows_the_books_wraparound():
     """tpus.md: a full 16-axis of v5e wraps, a 4x4x4 v5p cube wraps, a 2x2x4 v5p slice does not
     (half the bandwidth: M counts half per axis)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..core.graph import Structure
-from ..core.symbols import B, C, M_X, M_Y, T, X, Y, n_chips
+from ..core.symbols import B, C, M_X, M_Y, T, W_ici, X, Y, n_chips
 from .registry import Context, Result, lookup, results
 
 
@@ -106,6 +106,9 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
                 if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)) else {})
     q = result.derive(ctx)
     expr = q.expr
+    if m_values and result.mesh == "fsdp_tp" and W_ici in expr.free_symbols and chips > _domain(chip):
+        notes.append(f"W_ici is the fast domain's for both axes: where FSDP crosses nodes its ring runs at "
+                     f"{_crossing(chip)}, which this closed form (one W for both axes) does not tell apart")
     values = {}
     if card is not None:
         from ..io.bind import model_values
@@ -131,6 +134,8 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
         else:
             values[B] = sp.Rational(batch_tokens, seq)
     values.update(m_values)
+    if W_ici in m_values:      # the crossing ring's bandwidth, in the card's numbers
+        values[W_ici] = m_values[W_ici].xreplace(chip_values(chip, dtype))
     values.update(at)
     used = {s: v for s, v in values.items() if s in expr.free_symbols}
     if chip is not None and used.keys() & chip_symbols:      # say which card (and peak) the numbers are
@@ -151,6 +156,10 @@ def _m_values(mesh: str, chip, chips: int, notes: list) -> dict:
              if m["link"] == "ici" else f"{chips} × {chip.name} cross the scale-out network (M = 1)")
     if mesh == "fsdp":
         notes.append(f"M_X = {m['fsdp']}: one axis over the whole slice ({where})")
+        if m["w_fsdp"] != W_ici:        # the ring crosses nodes: the closed form's W is that ring's
+            notes.append(f"W_ici = {_crossing(chip)}: the FSDP ring crosses nodes at the bus bandwidth of "
+                         f"each domain's NICs together (NCCL's ring; collectives.two_tier)")
+            return {M_X: m["fsdp"], W_ici: m["w_fsdp"]}
         return {M_X: m["fsdp"]}
     if mesh == "tensor":
         notes.append(f"M_Y = {m['fsdp']}: one axis over the whole slice ({where})")
@@ -158,3 +167,12 @@ def _m_values(mesh: str, chip, chips: int, notes: list) -> dict:
     mx, my = m["fsdp_tp"]
     notes.append(f"M_X = {mx}, M_Y = {my}: TP on one physical axis, FSDP on the rest ({where})")
     return {M_X: mx, M_Y: my}
+
+
+def _crossing(chip) -> str:
+    return f"min(W_ici, {chip.pod_shape[0]}·W_dcn)"
+
+
+def _domain(chip) -> int:
+    """Chips one fast domain holds: a GPU's NVLink domain; a TPU's whole pod (no job crosses it here)."""
+    return chip.pod_shape[0] if chip.family == "gpu" else chip.pod_chips

@@ -279,8 +279,10 @@ def mesh_m(chip: ChipCard, chips: int) -> dict:
     that fits when ``chips`` is not one). A logical axis over the whole slice spans all its
     ICI axes: ``M`` is their count, halved without wraparound (a line, not a ring). FSDP+TP
     gives TP one physical axis and FSDP the rest (the book's split). A slice that crosses the
-    scale-out network is one DCN axis (``M = 1``). Returns ``{"link", "axes", "wrap", "fsdp":
-    M of one axis over all chips, "fsdp_tp": (M_X, M_Y)}`` with exact values.
+    scale-out network is one DCN axis (``M = 1``) whose ring runs at NCCL's bus bandwidth, the
+    domain's NICs together: ``w_fsdp``, min(W_ici, domain · W_dcn) (collectives.two_tier), where
+    inside one domain it is W_ici. Returns ``{"link", "axes", "wrap", "fsdp": M of one axis over
+    all chips, "fsdp_tp": (M_X, M_Y), "w_fsdp"}`` with exact values (``w_fsdp`` in the symbols).
     """
     from ..errors import InfeasibleError
 
@@ -294,10 +296,11 @@ def mesh_m(chip: ChipCard, chips: int) -> dict:
         link, n, wrap = _laid(chip, chips)
     if link != "ici":
         one = sp.Integer(1)
-        return {"link": link, "axes": 1, "wrap": True, "fsdp": one, "fsdp_tp": (one, one)}
+        return {"link": link, "axes": 1, "wrap": True, "fsdp": one, "fsdp_tp": (one, one),
+                "w_fsdp": sp.Min(W_ici, chip.pod_shape[0] * W_dcn) if chip.family == "gpu" else W_dcn}
     half = sp.Integer(1) if wrap else sp.Rational(1, 2)
     return {"link": "ici", "axes": n, "wrap": wrap, "fsdp": n * half,
-            "fsdp_tp": ((n - 1 if n > 1 else 1) * half, half)}
+            "fsdp_tp": ((n - 1 if n > 1 else 1) * half, half), "w_fsdp": W_ici}
 
 
 def _laid(chip: ChipCard, chips: int) -> tuple:

@@ -95,7 +95,7 @@ def closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap="sum") 
 
 
 def _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap) -> dict:
-    from ..core.symbols import B, M_X, M_Y, T, n_chips
+    from ..core.symbols import B, M_X, M_Y, T, W_ici, n_chips
     from ..io.bind import chip_values, mesh_m, model_values
 
     m = mesh_m(chip, chips_per_pod)          # the one rule (shared with formula and the plots)
@@ -104,7 +104,8 @@ def _closed_forms(card, chip, chips_per_pod, sequences, seq, run, overlap) -> di
             n_chips: chips_per_pod}
     per_chip = sequences * seq / chips_per_pod
     forms = _book_forms(overlap)
-    fsdp_crit = _value(forms["fsdp_critical"], {**vals, M_X: axes})
+    # past one NVLink domain the FSDP ring runs at the domain's NICs together (mesh_m's w_fsdp)
+    fsdp_crit = _value(forms["fsdp_critical"], {**vals, M_X: axes, W_ici: m["w_fsdp"].xreplace(vals)})
     mixed = {**vals, M_X: mx, M_Y: my}
     mixed_crit = _value(forms["fsdp_tp_critical"], mixed)
     x_opt = _value(forms["x_opt"], mixed)
