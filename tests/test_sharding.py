@@ -291,10 +291,11 @@ def test_one_sharding_serves_both_attention_kernels():
 
 def test_the_small_weights_ride_in_their_layers_bucket(tmp_path):
     """DDP buckets gradients and FSDP flattens a layer's weights into one parameter, so a norm scale
-    or a lookup table adds bytes to a reduction already launched, not a launch of its own. Llama 3
-    8B over 2 hosts, one launch costing 1 s: the step's latency is one second per matmul weight's
-    reduction, 7 per layer (q, k, v, o, gate, up, down) x 32 layers + the output head = 225 s, while
-    the bytes are every parameter's (test above)."""
+    adds bytes to a reduction already launched, not a launch of its own; a token table (0.5e9
+    parameters, twenty 25 MB DDP buckets) is a launch of its own. Llama 3 8B over 2 hosts, one launch
+    costing 1 s: one second per matmul weight's reduction, 7 per layer (q, k, v, o, gate, up, down)
+    x 32 layers + the output head + the input table = 226 s, while the bytes are every parameter's
+    (test above)."""
     from runsfile import ONE_RUN
     from symroof.claims.published import load_runs, values
     from symroof.claims.sharded_family import sharded
@@ -305,4 +306,26 @@ def test_the_small_weights_ride_in_their_layers_bucket(tmp_path):
     (run,) = load_runs(path)
     nums = values(run)
     got = step_model.parts(sharded(run, nums), nums, step_model.Options(t_launch=1.0))
-    assert got.latency == pytest.approx(7 * 32 + 1, rel=1e-12)
+    assert got.latency == pytest.approx(7 * 32 + 1 + 1, rel=1e-12)
+
+
+@pytest.mark.parametrize("axes", [("tensor",), ("fsdp", "tensor"), ("data", "tensor")])
+def test_a_tied_table_is_sharded_as_its_untied_head_would_be(axes):
+    """Megatron-LM shares the table between the lookup and the output layer, split by vocabulary over
+    the tensor axis in both: the head gathers the final norm's output (B·T·D) and computes its slice
+    of the logits, whether or not the table is tied. The tied table is read transposed (V D as D V);
+    read by position it looked split on D and the head reduce-scattered the logits (B·T·V, 65x the
+    bytes on GPT-2). Every activation collective of the head's three ops is the untied head's (a
+    tied table's weight gathers sit where it is first read, the lookup)."""
+    from dataclasses import replace as with_
+
+    from symroof.io.catalog import load_model
+
+    mesh = {a: Axis(a, sp.Symbol(f"n_{a}", positive=True, integer=True), "ici") for a in axes}
+    tied = Structure.of(load_model("gpt2-124m"))
+
+    def head(structure):
+        sg = shard(build(structure), mesh)
+        return sorted((n, c.kind, c.axes, c.volume) for n in ("unembed", "unembed:dx", "unembed:dw")
+                      for c in sg.nodes[n]["collectives"] if c.on_critical_path)
+    assert tied.tied and head(tied) == head(with_(tied, tied=False))

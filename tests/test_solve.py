@@ -5,7 +5,7 @@ import sympy as sp
 
 from symroof.solve import training as solve
 from symroof.errors import NoClosedFormError
-from symroof.core.symbols import B, C, F, M_X, M_Y, T, W_dcn, W_ici, b_act, n_chips
+from symroof.core.symbols import B, C, F, M_X, M_Y, T, W_dcn, W_ici, X, b_act, n_chips
 
 alpha = C / W_ici
 TWO = {b_act: 2}
@@ -59,13 +59,42 @@ def test_x_opt_on_a_real_llama_structure_still_has_one_root():
     assert d.extra["critical_batch"].is_positive
 
 
+def test_max_overlap_on_a_real_structure_solves_its_critical_batch_by_squaring():
+    """With overlap max, X_opt is where T_fsdp = T_tp, the root of a quadratic once the norms' gathers
+    add a term free of X; T_comms there is then c + sqrt(c^2 + kB), whose square root holds a term
+    free of B. The critical batch comes from squaring, and it must solve the unsquared equation:
+    checked at numbers (Llama 3 8B's shapes, v5p's C and W, 512 chips, M = 1)."""
+    from symroof.core.graph import Structure
+    from symroof.io.bind import chip_values, model_values
+    from symroof.io.catalog import load_chip, load_model
+
+    d = solve.fsdp_tp_optimum(Structure(), "max")
+    per_chip = d.extra["critical_batch"]
+    nums = {**model_values(load_model("llama3-8b")), **chip_values(load_chip("tpu-v5p")),
+            T: 4096, n_chips: 512, M_X: 1, M_Y: 1, b_act: 2}
+    b = per_chip.xreplace(nums) * nums[n_chips] / nums[T]
+    t_math, t_fsdp = (e.xreplace({B: b}).xreplace(nums) for e in (d.extra["t_math"], d.steps[0][1]))
+    x = d.expr.xreplace({B: b}).xreplace(nums)
+    assert float(b) > 0 and float(t_math) == pytest.approx(float(t_fsdp.xreplace({X: x})), rel=1e-12)
+
+
+def test_descartes_is_trusted_only_where_it_tells_the_roots_apart():
+    """x^3 + a x^2 + b x - c has one positive root for all positive a, b, c (one sign change), but
+    Cardano's expressions swap branches across a, b, c: which one is positive at one point says
+    nothing elsewhere. Refused, not answered with a root that is negative at a = 10, b = c = 1."""
+    a, b, c, x = sp.symbols("a b c x", positive=True)
+    with pytest.raises(NoClosedFormError):
+        solve._roots(x**3 + a * x**2 + b * x - c, x, "cubic")
+    assert solve._roots(a * x**2 + b * x - c, x, "quadratic").xreplace({a: 1, b: 1, c: 2}) == 1
+
+
 def test_a_whole_step_with_batch_free_gradient_traffic_has_no_closed_critical_batch():
     """The whole step adds the norm gradients' gathers over the tensor axis, which do not grow with
-    B: T_comms at X_opt is then sqrt(aB + b) + c, not a multiple of sqrt(B). That is said at once,
+    B: with overlap sum, T_comms at X_opt then holds two square roots of B. That is said at once,
     not left to SymPy's search for radicals (minutes)."""
     from symroof.core.graph import Structure
 
-    with pytest.raises(NoClosedFormError, match="not a multiple of sqrt"):
+    with pytest.raises(NoClosedFormError, match="no closed form of that shape"):
         solve.fsdp_tp_optimum(Structure(), phase=None)
 
 

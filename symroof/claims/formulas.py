@@ -106,7 +106,7 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
                 if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)) else {})
     q = result.derive(ctx)
     expr = q.expr
-    if m_values and result.mesh == "fsdp_tp" and W_ici in expr.free_symbols and chips > _domain(chip):
+    if m_values and result.mesh == "fsdp_tp" and W_ici in expr.free_symbols and _crosses(chip, _rule(chip, chips)):
         notes.append(f"W_ici is the fast domain's for both axes: where FSDP crosses nodes its ring runs at "
                      f"{_crossing(chip)}, which this closed form (one W for both axes) does not tell apart")
     values = {}
@@ -149,14 +149,12 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
 
 
 def _m_values(mesh: str, chip, chips: int, notes: list) -> dict:
-    from ..io.bind import mesh_m
-
-    m = mesh_m(chip, chips)
+    m = _rule(chip, chips)
     where = (f"{chips} × {chip.name}: {m['axes']} ICI axes{'' if m['wrap'] else ' without wraparound (M halved)'}"
              if m["link"] == "ici" else f"{chips} × {chip.name} cross the scale-out network (M = 1)")
     if mesh == "fsdp":
         notes.append(f"M_X = {m['fsdp']}: one axis over the whole slice ({where})")
-        if m["w_fsdp"] != W_ici:        # the ring crosses nodes: the closed form's W is that ring's
+        if _crosses(chip, m):        # the ring crosses nodes: the closed form's W is that ring's
             notes.append(f"W_ici = {_crossing(chip)}: the FSDP ring crosses nodes at the bus bandwidth of "
                          f"each domain's NICs together (NCCL's ring; collectives.two_tier)")
             return {M_X: m["fsdp"], W_ici: m["w_fsdp"]}
@@ -169,10 +167,20 @@ def _m_values(mesh: str, chip, chips: int, notes: list) -> dict:
     return {M_X: mx, M_Y: my}
 
 
+def _rule(chip, chips: int) -> dict:
+    from ..io.bind import mesh_m
+
+    return mesh_m(chip, chips)
+
+
+def _crosses(chip, m: dict) -> bool:
+    """A ring across nodes slower than the fast domain's W_ici (NVL72's 72 NICs are not: no note)."""
+    from ..io.bind import chip_values
+
+    numbers = chip_values(chip)
+    return m["w_fsdp"] != W_ici and m["w_fsdp"].xreplace(numbers) < numbers[W_ici]
+
+
 def _crossing(chip) -> str:
-    return f"min(W_ici, {chip.pod_shape[0]}·W_dcn)"
+    return f"min(W_ici, {chip.pod_shape[0]}·W_dcn)" if chip.family == "gpu" else "W_dcn"
 
-
-def _domain(chip) -> int:
-    """Chips one fast domain holds: a GPU's NVLink domain; a TPU's whole pod (no job crosses it here)."""
-    return chip.pod_shape[0] if chip.family == "gpu" else chip.pod_chips

@@ -49,7 +49,7 @@ class Collective:
     tensor: str
     volume: sp.Expr      # the book's V in bytes (see collectives.py)
     # sent in one bucket with its layer's matmul weights (a FSDP flat parameter, a DDP bucket, XLA's
-    # combined all-reduce): a norm scale's, a bias's or a lookup table's bytes, not another launch
+    # combined all-reduce): a norm scale's or a bias's bytes, not another launch (a table has its own)
     bucketed: bool = False
 
     @property
@@ -202,14 +202,16 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
         base = _strip(ref)
         tgt = target(base)
         own = dims_of(base)
-        # rename to the signature's dimension names, by position (k's T is the scores' S)
-        sh = {axis: dims[own.index(d)] for axis, d in tgt.items()}
+        # rename to the signature's dimension names: by name where the signature has it (a tied table
+        # read transposed, V D as D V), else by position (k's T is the scores' S)
+        sh = {axis: d if d in dims else dims[own.index(d)] for axis, d in tgt.items()}
         # an activation already gathered on an axis (kept from the forward pass) is used as is
         if base not in _params_of(fwd):
             sh = {a: d for a, d in sh.items() if (ref, a) not in st.gathered}
         shardings.append(sh)
     out_base = _strip(out_ref)
-    out_target = {a: sig.output[dims_of(out_base).index(d)] for a, d in target(out_base).items()}
+    out_target = {a: d if d in sig.output else sig.output[dims_of(out_base).index(d)]
+                  for a, d in target(out_base).items()}
     is_param = [_strip(r) in _params_of(fwd) for r in refs]
     collectives: list[Collective] = []
 
@@ -349,18 +351,19 @@ def _weights(refs, out_ref, out_dims, out_layout, phase, st: _State, target, dim
     is gathered where it is read (ZeRO-3; the backward reads a scale, never a bias or a table), and
     a sharded row dimension (vocabulary-parallel) leaves partial sums for the output. The gradient
     is a partial sum over every axis that splits the tokens, reduced into the weight's layout, as
-    every other weight's is."""
+    every other weight's is. Scales and biases ride in their layer's bucket; a table does not."""
     colls: list[Collective] = []
     for ref in refs:
         dims, want = dims_of(ref), target(ref)
         rows = {a: d for a, d in want.items() if d not in out_dims}       # the looked-up dimension
-        if phase == "forward" or (ref.endswith(".w") and all(d in out_dims for d in dims)):
+        small = not rows and all(d in out_dims for d in dims)     # a scale or a bias, not a table
+        if phase == "forward" or (ref.endswith(".w") and small):
             for axis, d in want.items():
                 key = (ref, axis, phase)
                 if d in out_dims and out_layout.get(axis) != d and key not in st.gathered:
                     st.gathered.add(key)
                     rest = {a: x for a, x in want.items() if a != axis and (ref, a, phase) not in st.gathered}
-                    colls.append(Collective("AllGather", (axis,), ref, _local(dims, rest, st) * b_param, True))
+                    colls.append(Collective("AllGather", (axis,), ref, _local(dims, rest, st) * b_param, small))
         if phase == "forward":
             if rows:
                 current = {a: d for a, d in out_layout.items() if a not in rows}
@@ -375,5 +378,5 @@ def _weights(refs, out_ref, out_dims, out_layout, phase, st: _State, target, dim
         current = {a: d for a, d in out_layout.items() if d in dims and a not in rows}
         current.update(rows)
         partial = [a for a in out_layout if a not in current]
-        colls += [replace(c, bucketed=True) for c in _resolve(dims, current, partial, want, f"d({ref})", st, b_param)]
+        colls += [replace(c, bucketed=small) for c in _resolve(dims, current, partial, want, f"d({ref})", st, b_param)]
     return colls

@@ -84,10 +84,13 @@ def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
 
 def _one_positive_root(equation: sp.Expr, unknown: sp.Symbol) -> bool:
     """Descartes' rule of signs: a polynomial in ``unknown`` whose coefficients have known signs for
-    every positive value of the other symbols, with one sign change, has exactly one positive root."""
+    every positive value of the other symbols, with one sign change, has exactly one positive root.
+    Only up to degree 2, where that also tells the roots apart (``_positive_at_a_point``)."""
     try:
         coeffs = sp.Poly(equation, unknown).all_coeffs()
     except sp.PolynomialError:
+        return False
+    if len(coeffs) > 3:        # Cardano's expressions swap branches across the parameters
         return False
     signs = []
     for c in coeffs:
@@ -100,12 +103,16 @@ def _one_positive_root(equation: sp.Expr, unknown: sp.Symbol) -> bool:
 
 
 def _positive_at_a_point(root: sp.Expr) -> bool:
-    """The sign of a root at one point of positive symbol values. Where exactly one root is positive
-    for all of them (``_one_positive_root``), one expression is that root everywhere: SymPy's root
-    expressions are continuous there, and a root changes sign only through zero or another root."""
-    point = {s: sp.Rational(k + 2, k + 3) for k, s in enumerate(sorted(root.free_symbols, key=str))}
-    value = sp.N(root.xreplace(point), 30)
+    """The sign of a root at one point of positive symbol values. A quadratic with one sign change
+    has a negative product of roots, so a positive discriminant: its two roots are real, distinct
+    and continuous in the symbols, and one expression is the positive root everywhere."""
+    value = sp.N(root.xreplace(_point(root)), 30)
     return value.is_real is True and value > 0
+
+
+def _point(expr: sp.Expr) -> dict:
+    """One point of positive values for the symbols of ``expr`` (distinct, so nothing cancels by chance)."""
+    return {s: sp.Rational(k + 2, k + 3) for k, s in enumerate(sorted(expr.free_symbols, key=str))}
 
 
 def _positive_square_root_roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
@@ -114,10 +121,46 @@ def _positive_square_root_roots(equation: sp.Expr, unknown: sp.Symbol, what: str
     without SymPy's search for radicals to remove (most of the closed forms' solving time)."""
     u = sp.Symbol("u", positive=True)
     polynomial = sp.numer(sp.together(equation.xreplace({unknown: u ** 2})))
-    if not polynomial.is_polynomial(u):    # SymPy's solve would search for radicals for minutes
-        raise NoClosedFormError(f"{what}: T_comms at the optimum is not a multiple of sqrt({unknown}) (a "
-                                f"term independent of {unknown} sits under the root): no closed form of that shape")
-    return sp.factor(_roots(polynomial, u, what) ** 2)
+    if polynomial.is_polynomial(u):
+        return sp.factor(_roots(polynomial, u, what) ** 2)
+    return _squared_roots(equation, unknown, what)
+
+
+def _squared_roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
+    """The positive root of ``A + C·sqrt(w) = 0`` (one square root of a polynomial in ``unknown``:
+    T_comms at X_opt where a term free of the unknown sits under the root): the roots of
+    A² − C²·w = 0 that solve the equation itself (squaring adds those of A − C·sqrt(w)), told apart
+    at one point. Anything else is refused at once, not left to SymPy's search for radicals."""
+    expanded = sp.expand(sp.numer(sp.together(equation)))
+    radicals = {p for p in expanded.atoms(sp.Pow) if p.exp == sp.Rational(1, 2) and unknown in p.free_symbols}
+    refuse = NoClosedFormError(f"{what}: T_comms at the optimum is not a polynomial in {unknown} and one square "
+                               f"root of one: no closed form of that shape")
+    if len(radicals) != 1:
+        raise refuse
+    (root,) = radicals
+    parts = sp.collect(expanded, root, evaluate=False)
+    if set(parts) - {sp.Integer(1), root} or any(root in e.free_symbols or not e.is_polynomial(unknown)
+                                                 for e in parts.values()):
+        raise refuse
+    a, c = parts.get(sp.Integer(1), sp.Integer(0)), parts.get(root, sp.Integer(0))
+    squared = sp.expand(a ** 2 - c ** 2 * root.base)
+    if sp.degree(squared, unknown) > 2:     # the quadratic formula's two roots at most (see _solves)
+        raise refuse
+    candidates = [sp.factor(r) for r in sp.solve(squared, unknown, simplify=False, check=False)]
+    genuine = [r for r in candidates if r.is_positive is not False and _solves(a, c * root, unknown, r)]
+    if len(genuine) != 1:
+        raise NoClosedFormError(f"{what}: expected one positive root for {unknown}, got {genuine}")
+    return genuine[0]
+
+
+def _solves(a: sp.Expr, b: sp.Expr, unknown: sp.Symbol, root: sp.Expr) -> bool:
+    """``a + b = 0`` at ``unknown = root``, at one point of positive values (to 20 digits). A root of
+    a² − b² = 0 turns from solving a + b = 0 to solving a − b = 0 only where a = b = 0 there, so
+    one point tells a quadratic's two roots apart."""
+    at = {unknown: root}
+    point = _point(a + b + root)
+    x, y = (sp.N(e.xreplace(at).xreplace(point), 30) for e in (a, b))
+    return x.is_real is True and y.is_real is True and abs(x + y) <= 1e-20 * (abs(x) + abs(y))
 
 
 def _times(structure: Structure, mesh: dict[str, Axis], phase: str | None):
