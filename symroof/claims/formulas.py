@@ -183,4 +183,3 @@ def _crosses(chip, m: dict) -> bool:
 
 def _crossing(chip) -> str:
     return f"min(W_ici, {chip.pod_shape[0]}·W_dcn)" if chip.family == "gpu" else "W_dcn"
-
