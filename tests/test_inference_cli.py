@@ -122,3 +122,15 @@ def test_reproduce_inference_and_serving_render():
         code, out, err = _run("reproduce", name, "--json")
         assert code == 0, err
         assert len(json.loads(out)) > 60
+
+
+@pytest.mark.parametrize("chips, words", [(8, "for this batch: 1 chip\n"), (16, "for this batch: 4 chips\n")])
+def test_the_smallest_slice_is_counted_in_words(chips, words):
+    """GPT-2 XL's 3.1 GB of weights fit one H100: "1 chip", not "1 chips". Llama 3 70B's 141 GB and
+    16 sequences' 43 GB of 8K-token cache need three 80 GB H100s, so four (a tensor degree that
+    divides its 8 KV heads)."""
+    model = "gpt2-xl" if chips == 8 else "llama3-70b"
+    code, out, err = _run("serve", model, "--chip", "h100-sxm", "--chips", str(chips), "--batch", "16",
+                          "--prompt", "512", "--generate", "128")
+    assert code == 0, err
+    assert words in out

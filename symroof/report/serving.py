@@ -31,7 +31,7 @@ def text(card, chip, req, result: dict) -> str:
              f"{result['tokens_per_s_per_chip']:.4g} tokens/s per chip",
              f"  memory {si(result['memory_per_chip_bytes'], 'B')} per chip; weights {si(result['weight_bytes'], 'B')}, "
              f"KV {si(result['kv_bytes_per_token'], 'B')} per token; at most {result['max_batch']} sequences fit; "
-             f"smallest slice per replica for this batch: {result['min_chips']} chips",
+             f"smallest slice per replica for this batch: {_chips(result['min_chips'])}",
              f"  decode critical batch {result['critical_batch']:.4g} sequences per replica"]
     if result["prefill_s"] is not None:
         lines.append(f"  prefill of {req.prompt} tokens: {result['prefill_s'] * 1e3:.4g} ms at MFU {req.mfu:g}")
@@ -56,3 +56,7 @@ def published_table(results) -> str:
              for r in results]
     return table(lines, ["run", "hardware", "concurrency", "in/out", "measured tok/s", "bound tok/s",
                           "of bound", "ITL ms", "ITL floor ms"])
+
+
+def _chips(n: int) -> str:
+    return f"{n} chip" + ("" if n == 1 else "s")
