@@ -102,11 +102,12 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
     ctx = Context(card, chip, run, settings, structure, structure, dtype)
     notes: list = []
     # M first: a job past one pod is refused before SymPy derives (within a second, not after it)
-    m_values = (_m_values(result.mesh, chip, chips, notes)
-                if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)) else {})
+    rule = (_rule(chip, chips)
+            if result.mesh and chip is not None and chips is not None and not ({M_X, M_Y} & set(at)) else None)
+    m_values = _m_values(result.mesh, chip, chips, rule, notes) if rule else {}
     q = result.derive(ctx)
     expr = q.expr
-    if m_values and result.mesh == "fsdp_tp" and W_ici in expr.free_symbols and _crosses(chip, _rule(chip, chips)):
+    if rule and result.mesh == "fsdp_tp" and W_ici in expr.free_symbols and _crosses(chip, rule):
         notes.append(f"W_ici is the fast domain's for both axes: where FSDP crosses nodes its ring runs at "
                      f"{_crossing(chip)}, which this closed form (one W for both axes) does not tell apart")
     values = {}
@@ -148,8 +149,7 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
                         q.derivation)
 
 
-def _m_values(mesh: str, chip, chips: int, notes: list) -> dict:
-    m = _rule(chip, chips)
+def _m_values(mesh: str, chip, chips: int, m: dict, notes: list) -> dict:
     where = (f"{chips} × {chip.name}: {m['axes']} ICI axes{'' if m['wrap'] else ' without wraparound (M halved)'}"
              if m["link"] == "ici" else f"{chips} × {chip.name} cross the scale-out network (M = 1)")
     if mesh == "fsdp":
@@ -168,6 +168,7 @@ def _m_values(mesh: str, chip, chips: int, notes: list) -> dict:
 
 
 def _rule(chip, chips: int) -> dict:
+    """``io.bind.mesh_m``: the one M rule (imported here, as the card modules are, on first use)."""
     from ..io.bind import mesh_m
 
     return mesh_m(chip, chips)
