@@ -17,6 +17,7 @@ its footnote). On DCN the card's number is already one direction of the host's N
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import sympy as sp
 
@@ -112,19 +113,31 @@ def hops(axes: list[Axis]) -> sp.Expr:
     return sp.Add(*(one(a) for a in axes))
 
 
+def joint_bandwidth(per_axis: list, axes: list):
+    """A chip's bandwidth for one collective over several axes at once, from each axis's own.
+
+    Torus axes add: each has links of its own (the book's V / (W·n_axes)). Axes through the same
+    ports of a chip (its scale-out NICs, a GPU's NVLink switch: ``topology.shares_ports``) share
+    them: a ring over pod × data on the network still runs at one NIC's W_dcn (nccl-tests' bus
+    bandwidth is one rank's, however many nodes the ring spans)."""
+    if all(a.link == "dcn" or a.switched for a in axes):
+        return max(per_axis) if all(isinstance(w, (int, Fraction)) for w in per_axis) else sp.Max(*per_axis)
+    return sum(per_axis) if all(isinstance(w, (int, Fraction)) for w in per_axis) else sp.Add(*per_axis)
+
+
 def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False,
                     latency: bool = False, spans: dict | None = None) -> sp.Expr:
     """Time of one collective of ``volume`` bytes over one or more axes of one link.
 
-    Over several axes at once the bandwidths add (the book's ``V / (W·n_axes)``). An axis
-    without wraparound counts half (a line, not a ring). ``spans``: dcn axes that also run inside
-    fast domains (``two_tier``). With ``latency`` the time is at least
-    ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
+    Over several torus axes at once the bandwidths add (the book's ``V / (W·n_axes)``); over axes
+    that share a chip's ports they do not (``joint_bandwidth``). An axis without wraparound counts
+    half (a line, not a ring). ``spans``: dcn axes that also run inside fast domains
+    (``two_tier``). With ``latency`` the time is at least ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
     """
     if kind in POINT_TO_POINT:
         bandwidth = ONE_WAY[axes[0].link]
     else:
-        bandwidth = sp.Add(*(LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes))
+        bandwidth = joint_bandwidth([LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes], axes)
     time = COST[kind] * volume / bandwidth
     if kind in SWITCHED and all(a.switched or a.link == "dcn" for a in axes):
         time = SWITCHED[kind](sp.Mul(*(a.size for a in axes))) * volume / bandwidth

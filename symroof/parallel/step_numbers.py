@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from ..core import symbols as sy
 from ..parallel import pipeline
-from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops
+from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops, joint_bandwidth
 from ..parallel.sharding import layout
 from ..parallel import step_model
 from ..parallel.step_model import Options, Parts
@@ -86,11 +86,12 @@ _COST = {kind: exact(factor) for kind, factor in COST.items()}
 
 def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor: bool = False):
     """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes'
-    links added, the rule's factor, the switched fabric's AllToAll and the ring factor."""
+    links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring factor."""
     if kind in POINT_TO_POINT:
         bandwidth = rates.one_way[axes[0].link]
     else:
-        bandwidth = sum(_over(rates.link[a.link] * exact(a.n_physical), 1 if a.wrap else 2) for a in axes)
+        bandwidth = joint_bandwidth([_over(rates.link[a.link] * exact(a.n_physical), 1 if a.wrap else 2)
+                                     for a in axes], axes)
     size = math.prod(exact(a.size) for a in axes)
     if kind in SWITCHED and all(a.switched or a.link == "dcn" for a in axes):
         time = SWITCHED[kind](Fraction(size)) * volume / bandwidth

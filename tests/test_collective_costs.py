@@ -1,0 +1,56 @@
+"""Collective counts, volumes and times on small concrete meshes, against formulas worked out here
+by hand from their published sources (each cited where it is used); exact, no tolerance."""
+
+import sympy as sp
+
+from symroof.core.graph import Structure, build
+from symroof.core.symbols import D, F, L, W_dcn, W_ici, b_param
+from symroof.parallel.collectives import Axis, collective_time
+from symroof.parallel.roofline import comms_by_axis
+from symroof.parallel.sharding import shard
+
+V = sp.Symbol("V", positive=True)
+
+
+def nccl_ring_seconds(kind: str, volume, ranks: int, bus_bandwidth):
+    """nccl-tests' PERFORMANCE.md (NVIDIA/nccl-tests@a0b82b2): busBw = algBw x 2(n-1)/n for
+    AllReduce and (n-1)/n for AllGather and ReduceScatter (algBw = the gathered or unreduced bytes
+    over the time), the bus bandwidth being what one rank's link moves: time = factor x V / busBw."""
+    factor = {"AllReduce": 2, "AllGather": 1, "ReduceScatter": 1}[kind]
+    return sp.Rational(factor * (ranks - 1), ranks) * volume / bus_bandwidth
+
+
+def test_one_ring_over_two_network_axes_runs_at_one_nic():
+    """Data parallelism over pod x data, both on the scale-out network (2 x 4 = 8 ranks, one GPU of
+    each node in the ring): NCCL's ring AllReduce of the V-byte gradient takes 2 (7/8) V / W_dcn,
+    W_dcn one GPU's NIC. Before, the two axes' bandwidths were added (2 W_dcn), as the book adds the
+    links of two torus axes: half the time."""
+    axes = [Axis("pod", sp.Integer(2), "dcn"), Axis("data", sp.Integer(4), "dcn")]
+    for kind in ("AllReduce", "AllGather", "ReduceScatter"):
+        assert collective_time(kind, V, axes, ring_factor=True) == nccl_ring_seconds(kind, V, 8, W_dcn)
+
+
+def test_one_ring_over_two_axes_of_an_nvlink_switch_runs_at_one_gpus_nvlink():
+    """Two logical axes inside one NVLink domain (data 2 x seq 4 of 8 H100s) are one ring through the
+    same NVSwitch ports: a GPU's W_ici (the card's 450 GB/s one way), not twice it."""
+    axes = [Axis("data", sp.Integer(2), "ici", 1, True, True), Axis("seq", sp.Integer(4), "ici", 1, True, True)]
+    assert collective_time("AllReduce", V, axes, ring_factor=True) == nccl_ring_seconds("AllReduce", V, 8, W_ici)
+
+
+def test_two_torus_axes_still_add_their_links():
+    """The book's rule (sharding.md: T = V / (W_ici x n_axes) over several torus axes) stands on a
+    TPU torus, where each axis has links of its own."""
+    axes = [Axis("fsdp", sp.Integer(4), "ici", 1), Axis("data", sp.Integer(4), "ici", 1)]
+    assert collective_time("AllGather", V, axes) == V / (2 * W_ici)
+
+
+def test_ddp_over_pod_and_data_moves_its_gradients_at_one_nic():
+    """The sharded graph's DDP gradient AllReduce over pod x data (Li et al. 2020, PyTorch DDP: one
+    AllReduce of every gradient per step) on the book's layer (W_in D x F, W_out F x D): per layer
+    2 x 2(n-1)/n x D F b_param / W_dcn, n = 8 ranks."""
+    mesh = {"pod": Axis("pod", sp.Integer(2), "dcn"), "data": Axis("data", sp.Integer(4), "dcn")}
+    sg = shard(build(Structure.book_layer()), mesh)
+    ring = {key: sp.simplify(t.subs(L, 1)) for key, t in comms_by_axis(sg, "backward").items()}
+    assert set(ring) == {"pod+data"}
+    # comms_by_axis drops the ring factor (the book's convention): 2 V / W per AllReduce
+    assert ring["pod+data"] == 2 * 2 * D * F * b_param / W_dcn
