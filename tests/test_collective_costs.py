@@ -54,3 +54,40 @@ def test_ddp_over_pod_and_data_moves_its_gradients_at_one_nic():
     assert set(ring) == {"pod+data"}
     # comms_by_axis drops the ring factor (the book's convention): 2 V / W per AllReduce
     assert ring["pod+data"] == 2 * 2 * D * F * b_param / W_dcn
+
+
+def test_a_pipeline_send_through_an_nvlink_switch_uses_all_of_the_gpus_links():
+    """Narayanan et al. 2021 (arXiv 2104.04473), 2.2: each microbatch sends its B_micro x T x D
+    activations to the next stage and the gradients back. Two stages inside one H100 node: the
+    send crosses the NVSwitch, where one GPU reaches a peer at its whole NVLink rate, 900 GB/s both
+    ways (the datasheet) = 450 GB/s one way. Before, the send was charged at half that, the one
+    link of a TPU torus axis (tpus.md: W_ici counts a ring's two neighbours)."""
+    from fractions import Fraction
+
+    from symroof.claims.calibrate import numeric
+    from symroof.core.symbols import B, T, b_act, n_micro
+    from symroof.io.bind import chip_values
+    from symroof.io.catalog import load_chip
+    from symroof.parallel import step_model
+    from symroof.parallel.step_numbers import Exact
+
+    chip = load_chip("h100-sxm")
+    one_way = Fraction(chip.ici_link_bytes_per_s) / 2                    # 4.5e11 B/s
+    nvlink = Axis("stage", sp.Integer(2), "ici", 1, True, True)
+    w = chip_values(chip)
+    assert collective_time("SendRecv", V, [nvlink]).subs(w) == V / sp.Rational(one_way)
+    # a TPU torus axis: one link one way, half the axis's bidirectional W_ici (unchanged)
+    assert collective_time("SendRecv", V, [Axis("stage", sp.Integer(4), "ici", 1)]) == 2 * V / W_ici
+
+    sg = shard(build(Structure.book_layer()), {"stage": nvlink})
+    # the roofline: per step and phase, m microbatches x (B/m) T D b_act bytes each
+    sends = comms_by_axis(sg, "forward", schedule="1f1b")["stage"].subs(w)
+    assert sp.simplify(sends - B * T * D * b_act / sp.Rational(one_way)) == 0
+    # the step model, both ways, with numbers (8 sequences of 1024 tokens, D = 512, 2 bytes)
+    nums = {**w, B: 8, T: 1024, D: 512, F: 2048, L: 4, b_act: 2, n_micro: 4}
+    want = 2 * 8 * 1024 * 512 * 2 / float(one_way)
+    opts = step_model.Options(microbatches=4)
+    exact = numeric(sg, nums)          # step_numbers' path reads a graph whose costs are numbers
+    for numbers, graph in ((step_model.Numbers(sg, nums), sg), (Exact(exact, nums), exact)):
+        link, seconds = numbers.sends(graph, opts)
+        assert link == "ici" and abs(seconds - want) <= 1e-12 * want

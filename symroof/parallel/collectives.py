@@ -11,7 +11,8 @@ go to one neighbour over one link in one direction, so neither ``M`` nor the wra
 helps, and the bandwidth is the link's one-way figure (``ONE_WAY``). On ICI that is half of
 ``W_ici``: the book's W_ici is the bidirectional per-axis figure, twice the one-way per-link
 bandwidth (https://github.com/jax-ml/scaling-book/blob/0819a7d/tpus.md, the ICI table and
-its footnote). On DCN the card's number is already one direction of the host's NICs.
+its footnote). On DCN the card's number is already one direction of the host's NICs. Through a
+switch (a GPU's NVLink domain) a send uses all of the chip's links, ``W_ici`` (``one_way``).
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ def hops(axes: list[Axis]) -> sp.Expr:
     return sp.Add(*(one(a) for a in axes))
 
 
+def one_way(axis: Axis):
+    """The bandwidth of a send along ``axis``: one link one way (``ONE_WAY``), but through a switch
+    (a GPU's NVLink) all of the chip's links, whose one-way sum the GPU cards give as W_ici (the
+    h100-sxm card: 900 GB/s both ways, 450 GB/s to any one peer)."""
+    return W_ici if axis.switched and axis.link == "ici" else ONE_WAY[axis.link]
+
+
 def joint_bandwidth(per_axis: list, axes: list):
     """A chip's bandwidth for one collective over several axes at once, from each axis's own.
 
@@ -135,7 +143,7 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     (``two_tier``). With ``latency`` the time is at least ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
     """
     if kind in POINT_TO_POINT:
-        bandwidth = ONE_WAY[axes[0].link]
+        bandwidth = one_way(axes[0])
     else:
         bandwidth = joint_bandwidth([LINKS[a.link] * a.n_physical / (1 if a.wrap else 2) for a in axes], axes)
     time = COST[kind] * volume / bandwidth

@@ -47,7 +47,8 @@ import sympy as sp
 
 from ..core import ops
 from ..parallel import kernels, pipeline
-from ..parallel.collectives import LINKS, collective_time, hops
+from ..parallel import collectives
+from ..parallel.collectives import collective_time, hops
 from ..core.symbols import C, W_hbm, b_act
 
 if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
@@ -334,7 +335,7 @@ def ring_steps(kind: str, axes, mesh, spans: dict) -> float:
 def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
     """Stage-boundary sends: each microbatch's layer input forward and its gradient back, as many
     times per microbatch as the schedule's row says (v interleaved), one way over the stage axis's
-    link (ICI: half its bidirectional W)."""
+    link (``collectives.one_way``: a torus's ICI half its bidirectional W)."""
     from ..parallel.sharding import layout
 
     mesh = sg.graph["mesh"]
@@ -343,6 +344,6 @@ def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
     for axis in layout(dims, mesh, weight=False):
         act = act / mesh[axis].size
     link = mesh["stage"].link
-    one_way = _num(LINKS[link], nums) / (2 if link == "ici" else 1)
+    one_way = _num(collectives.one_way(mesh["stage"]), nums)
     per_microbatch = float(_row(int(mesh["stage"].size), opts)["sends"])
     return link, 2 * per_microbatch * _num(act, nums) / one_way

@@ -87,8 +87,8 @@ _COST = {kind: exact(factor) for kind, factor in COST.items()}
 def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor: bool = False):
     """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes'
     links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring factor."""
-    if kind in POINT_TO_POINT:
-        bandwidth = rates.one_way[axes[0].link]
+    if kind in POINT_TO_POINT:         # collectives.one_way: through a switch, all of the chip's links
+        bandwidth = rates.link["ici"] if axes[0].switched and axes[0].link == "ici" else rates.one_way[axes[0].link]
     else:
         bandwidth = joint_bandwidth([_over(rates.link[a.link] * exact(a.n_physical), 1 if a.wrap else 2)
                                      for a in axes], axes)
@@ -255,7 +255,8 @@ class Exact:
         """``step_model._sends``: each microbatch's layer input forward and its gradient back."""
         link = self.mesh["stage"].link
         row = _row(_name(opts), int(self.mesh["stage"].size), opts.microbatches, opts.virtual)
-        one_way = float(self.rates.link[link]) / (2 if link == "ici" else 1)
+        switched = self.mesh["stage"].switched         # collectives.one_way
+        one_way = float(self.rates.link[link]) / (2 if link == "ici" and not switched else 1)
         return link, 2 * float(row["sends"]) * float(_activation(sg, self.rates)) / one_way
 
     def optimizer_bytes(self, sg) -> float:
