@@ -91,3 +91,26 @@ def test_a_pipeline_send_through_an_nvlink_switch_uses_all_of_the_gpus_links():
     for numbers, graph in ((step_model.Numbers(sg, nums), sg), (Exact(exact, nums), exact)):
         link, seconds = numbers.sends(graph, opts)
         assert link == "ici" and abs(seconds - want) <= 1e-12 * want
+
+
+def test_a_key_shared_by_heads_split_over_the_tensor_axis_has_its_gradient_all_reduced():
+    """MLA (DeepSeek-V2, arXiv 2405.04434, 2.1.3, eq. 17): the decoupled RoPE key k^R_t = RoPE(W^KR h_t)
+    is shared by all heads, so its gradient is the sum over the heads of each head's key-gradient
+    RoPE part. Heads split over t tensor ranks (Megatron-LM's head split) leave each rank the sum
+    over its own heads: one AllReduce of B x T x H_r elements per layer's backward, every layer.
+    Likewise an MoE combine's routing weights (B x T x k) beside outputs split on D: each rank sums
+    dy x y over its slice of D. Before, neither sum was reduced (the gradient was a partial sum)."""
+    from symroof.core.symbols import B, T, H_r, b_act, k, layers
+    from symroof.io.catalog import load_model
+
+    t = Axis("tensor", sp.Symbol("t", positive=True, integer=True), "ici")
+    sg = shard(build(Structure.of(load_model("deepseek-v3"))), {"tensor": t})
+    reduced = {}
+    for _, d in sg.nodes(data=True):
+        for c in d["collectives"]:
+            if c.tensor.endswith(("rope_k)", "route)")) and d["phase"] == "backward":
+                reduced.setdefault((c.tensor, c.kind, c.axes), []).append((d["repeat"], c.volume))
+    tensor = ("tensor",)
+    assert reduced == {("d(dense/attn/rope_k)", "AllReduce", tensor): [(layers("dense"), B * T * H_r * b_act)],
+                       ("d(moe/attn/rope_k)", "AllReduce", tensor): [(layers("moe"), B * T * H_r * b_act)],
+                       ("d(moe/moe/route)", "AllReduce", tensor): [(layers("moe"), B * T * k * b_act)]}

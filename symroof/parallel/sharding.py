@@ -319,6 +319,16 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
             if axis in dst and dst[axis] != d and not axis_table.routes_locally(d, dst[axis]):
                 colls.append(Collective("AllToAll", (axis,), ref,
                                         _local(moved_dims, moved, st) * st.mesh[axis].size * width))
+        if phase == "backward":
+            # an input broadcast along an output dimension that an axis splits (MLA's shared RoPE key
+            # beside K-split heads, MoE combine weights beside a D split): its gradient sums dy over
+            # that dimension, a partial sum on each chip, all-reduced like a contraction's
+            for axis, d in out_layout.items():
+                key = (f"d({ref})", axis)
+                if d not in dims_of(ref) and axis not in in_layout and key not in st.reduced:
+                    st.reduced.add(key)
+                    colls.append(Collective("AllReduce", (axis,), f"d({ref})",
+                                            _local(dims_of(ref), in_layout, st) * width))
     # the chips one output element's work is split over: numel(out_dims) / its local elements
     factor = sp.Mul(*(st.mesh[axis].size for axis, d in out_layout.items() if d in out_dims))
     node["local_flops"] = sp.Integer(0)
