@@ -114,3 +114,28 @@ def test_a_key_shared_by_heads_split_over_the_tensor_axis_has_its_gradient_all_r
     assert reduced == {("d(dense/attn/rope_k)", "AllReduce", tensor): [(layers("dense"), B * T * H_r * b_act)],
                        ("d(moe/attn/rope_k)", "AllReduce", tensor): [(layers("moe"), B * T * H_r * b_act)],
                        ("d(moe/moe/route)", "AllReduce", tensor): [(layers("moe"), B * T * k * b_act)]}
+
+
+def test_only_the_last_layer_and_the_token_table_wait_for_their_gradient_reduction(tmp_path):
+    """PyTorch DDP (Li et al. 2020, VLDB, arXiv 2006.15704, 3.2.3): gradients become ready in the
+    reverse order of the forward pass and each bucket is all-reduced as soon as it fills, so only
+    the reductions of the last gradients computed wait after the backward: the first layer's and
+    the token table's (the lookup is the forward's first op). The output head's gradient is the
+    backward's first: its reduction hides behind every layer's backward. Llama 3 8B (its config:
+    32 layers of 218,112,000 parameters, a 128256 x 4096 table, untied) over 2 hosts, bf16
+    gradients, one H100 NIC (400 Gb/s = 5e10 B/s): the ring AllReduce's 2 (n-1)/n V / W_dcn."""
+    from runsfile import ONE_RUN
+    from symroof.claims.published import load_runs, values
+    from symroof.claims.sharded_family import sharded
+    from symroof.core.symbols import b_param as bp
+    from symroof.parallel import step_model
+
+    path = tmp_path / "r.yaml"
+    path.write_text(ONE_RUN.replace("chips: 16", "chips: 2").replace("      tensor: {size: 8, link: ici}\n", ""))
+    (run,) = load_runs(path)
+    nums = values(run)
+    assert nums[bp] == 2
+    got = step_model.parts(sharded(run, nums), nums).tail
+    want = 2 * sp.Rational(1, 2) * (218_112_000 + 128_256 * 4_096) * 2 / sp.Rational(5 * 10**10)
+    assert set(got) == {"dcn"}
+    assert abs(got["dcn"] - float(want)) <= 1e-12 * float(want)

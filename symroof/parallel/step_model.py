@@ -17,7 +17,8 @@ and stated as an option whose limit is the ideal:
     exposed communication     critical-path (activation) collectives and       overlap[link]=1, critical=1
                               pipeline sends wait; weight gathers and gradient
                               reductions hide behind compute, except the last
-                              layer's gradient reduction after the last backward;
+                              layer's and the token table's gradient reductions
+                              after the last backward (not the head's: its first);
                               an fsdp axis without a pipeline repeats its weight
                               gathers and gradient scatters per microbatch
     collective latency        count × (hops × per-hop latency + launch cost),   t_hop = t_launch = 0
@@ -246,6 +247,10 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     latency, dcn_steps = 0.0, 0.0
     overlapped = set(opts.overlapped)
     fused = sg.graph.get("fused_attention", False)
+    # outside the layers only the token tables' gradients are reduced after the last backward op (the
+    # lookup is the first op); the head's and the final norm's are the backward's first, and hide
+    last_reduced = {f"d({p})" for _, d in sg.nodes(data=True)
+                    if d["phase"] == "forward" and d.get("param_group") == "embedding" for p in d["params"]}
     for _, d in sg.nodes(data=True):
         if d["op"] == "input":
             continue
@@ -295,7 +300,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 continue
             background[link] = background.get(link, 0.0) + t
             if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
-                    and any(a in BATCH_AXES for a in c.axes):
+                    and any(a in BATCH_AXES for a in c.axes) and (repeat != 1 or c.tensor in last_reduced):
                 last = one / per_stage if repeat != 1 else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
