@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import hf_layouts
+from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
+                           MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, PLAIN_ACTIVATIONS,
+                           SIZE_KEYS, SPELLING)
 from ..io.cards import ModelCard, model_from_dict
 from ..io.layers import MAX_SEGMENTS
 from ..errors import CardError
@@ -89,114 +92,6 @@ ROWS = {
 # refuses the null, although its __post_init__ still maps it to N). GPT-2 and GPT-NeoX have no
 # KV-head or head_dim key: K = N and H = D / N. DeepSeek's head_dim is qk_nope_head_dim (MLA);
 # its attention_bias puts biases on q_a (or none on a plain q), kv_a and o.
-
-# Keys read as sizes; each must be a positive JSON integer. GPT-2 spells them its own way.
-MAX_LAYERS = 10**6          # a config lists its layers one by one; real models have hundreds
-SIZE_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
-SPELLING = {"GPT2LMHeadModel": {"num_hidden_layers": "n_layer", "hidden_size": "n_embd",
-                                "intermediate_size": "n_inner", "num_attention_heads": "n_head"}}
-FLAG_DEFAULT = False         # transformers' default for attention_bias and mlp_bias, unless the row says otherwise
-MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"),   # both required: defaults are constants
-            "Qwen3MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
-            "DeepseekV2ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
-            "DeepseekV3ForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
-# transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
-MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts"}
-ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
-                   "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
-                   "GPT2LMHeadModel": ("activation_function",)}
-# A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX).
-GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
-PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
-
-# Keys that change no parameter, FLOP or byte we count, in every class above: metadata, generation
-# settings, initialisation, RoPE, norm eps, token ids; and keys named in the card's left_out where
-# set (hf_layouts.left_out_notes): dropout, the checkpoint's own modelling code, its storage format.
-NEUTRAL = frozenset("""
-    architectures model_type transformers_version torch_dtype dtype use_cache initializer_range
-    max_position_embeddings rms_norm_eps rope_theta rope_scaling rope_parameters attention_dropout
-    bos_token_id eos_token_id pad_token_id sep_token_id decoder_start_token_id
-    return_dict output_hidden_states output_attentions torchscript use_bfloat16 tf_legacy_loss
-    chunk_size_feed_forward is_decoder cross_attention_hidden_size id2label label2id problem_type
-    finetuning_task tokenizer_class prefix task_specific_params
-    max_length min_length do_sample early_stopping num_beams num_beam_groups diversity_penalty temperature
-    top_k top_p typical_p repetition_penalty length_penalty no_repeat_ngram_size encoder_no_repeat_ngram_size
-    bad_words_ids num_return_sequences output_scores return_dict_in_generate forced_bos_token_id
-    forced_eos_token_id remove_invalid_values exponential_decay_length_penalty suppress_tokens
-    begin_suppress_tokens transformers.js_config auto_map quantization_config
-""".split())
-
-# Per class, keys that change no count. attention_bias and mlp_bias are listed where that
-# class's code ignores them. Sliding windows are read (hf_layouts), not listed here.
-_GEMMA = {"query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softcapping", "cache_implementation",
-          "mlp_bias"}
-_DEEPSEEK = {"n_group", "topk_group", "topk_method", "norm_topk_prob", "routed_scaling_factor", "scoring_func",
-             "aux_loss_alpha", "seq_aux", "ep_size", "rope_interleave", "output_router_logits", "pretraining_tp",
-             "num_nextn_predict_layers"}
-# Keys found in published files that the class's code never reads: SmolLM2's nanotron export marks
-# (is_llama_config, rope_interleaved), Qwen2.5's use_mrope (Qwen2-VL's), OpenAI GPT's n_special and
-# predict_special_tokens in GPT-2 medium, large and xl.
-NEUTRAL_FOR = {
-    "LlamaForCausalLM":   {"pretraining_tp", "is_llama_config", "rope_interleaved"},
-    "MistralForCausalLM": {"attention_bias", "mlp_bias"},
-    "MixtralForCausalLM": {"attention_bias", "mlp_bias", "output_router_logits",
-                           "router_aux_loss_coef", "router_jitter_noise"},
-    "Qwen2ForCausalLM":   {"attention_bias", "mlp_bias", "use_mrope"},
-    "Qwen3ForCausalLM":   {"mlp_bias"},
-    "Gemma2ForCausalLM":  {"sliding_window_size"} | _GEMMA,
-    "GPT2LMHeadModel":    {"resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "summary_type",
-                           "summary_use_proj", "summary_activation", "summary_proj_to_labels", "summary_first_dropout",
-                           "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx",
-                           "n_special", "predict_special_tokens"},
-    "GPTNeoXForCausalLM": {"hidden_dropout", "classifier_dropout", "layer_norm_eps", "rotary_emb_base", "mlp_bias",
-                           "attention_probs_dropout_prob", "hidden_dropout_prob"},   # dropouts of older configs
-    "Phi3ForCausalLM":    {"resid_pdrop", "embd_pdrop", "original_max_position_embeddings", "attention_bias",
-                           "mlp_bias", "full_attn_mod", "interpolate_factor"},      # the last two: Phi-4-mini's
-    "Olmo2ForCausalLM":   {"mlp_bias"},
-    "Qwen3MoeForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits", "mlp_bias"},
-    "Gemma3ForCausalLM":  {"rope_local_base_freq"} | _GEMMA,
-    "DeepseekV2ForCausalLM": _DEEPSEEK,
-    "DeepseekV3ForCausalLM": _DEEPSEEK | {"mlp_bias"},
-}
-# Models whose code transformers builds without part of the published checkpoint; said in the card's source.
-LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
-                                     "transformers does not build them"}
-
-
-def _null(value, raw) -> bool:
-    return value is None
-
-
-def _off(value, raw) -> bool:
-    return value is None or value is False
-
-
-def _empty(value, raw) -> bool:
-    return value in (None, {}, [])
-
-
-def _all_full_attention(value, raw) -> bool:
-    return value is None or (isinstance(value, list) and all(t == "full_attention" for t in value))
-
-
-_MOE_ONLY = "experts are read only for " + ", ".join(MOE_KEYS)
-#   key                                  accepted when  said as        why any other value is refused
-NEUTRAL_ONLY = {
-    "layer_types":                     (_all_full_attention, "null or all 'full_attention'",
-                                        "per-layer attention types are not modelled"),
-    "use_sliding_window":              (_off, "false", "this class has no sliding-window layers"),
-    "num_local_experts":               (_null, "null", _MOE_ONLY),
-    "num_experts":                     (_null, "null", _MOE_ONLY),
-    "num_experts_per_tok":             (_null, "null", _MOE_ONLY),
-    "moe_intermediate_size":           (_null, "null", "expert MLPs of another width are not modelled"),
-    "shared_expert_intermediate_size": (_null, "null", "shared experts are not modelled"),
-    "pruned_heads":                    (_empty, "empty", "pruned heads change the attention shapes"),
-    "is_encoder_decoder":              (_off, "false", "only decoder-only models are read"),
-    "add_cross_attention":             (_off, "false", "cross-attention adds weights"),
-    "tie_encoder_decoder":             (_off, "false", "only decoder-only models are read"),
-    "use_bidirectional_attention":     (_off, "false or null", "the engine counts causal attention"),
-}
-NEUTRAL_ONLY_FOR: dict = {"Phi3ForCausalLM": {"lm_head_bias": (_off, "false", "a head bias is not modelled")}}
 
 
 def model_from_hf_config(raw: dict, where: str) -> ModelCard:
