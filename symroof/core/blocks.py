@@ -45,6 +45,9 @@ class Block:
     q_lora: bool = False           # MLA: the query through a rank-R_q projection and a norm
     shared_experts: bool = False   # MoE: an always-on MLP of width F_s beside the routed experts
     expert_width: bool = False     # MoE: experts of width F_e (else F, as Mixtral)
+    shared_gate: bool = False      # MoE: the shared expert's output scaled by sigmoid(x·w_g), w_g of D (Qwen2-MoE)
+    moe_bias: bool = False         # MoE: biases on the router and on every expert's gate, up and down (gpt-oss)
+    sinks: bool = False            # a learned logit per query head joins each softmax row (gpt-oss)
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
                                    # attention and MLP outputs (saves a mask: core/recompute.py)
 
@@ -72,7 +75,8 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             fused_gate_up=card.fused_gate_up, parallel_residual=card.parallel_residual,
             sliding=kind.attention == "sliding" and not clamp, mla=card.attention == "mla",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
-            expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout))
+            expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
+            shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks))
     return tuple(out)
 
 
@@ -154,8 +158,11 @@ def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim:
     p, repeat = block.name, block.count
     b.contraction(f"{p}/attn/scores", f"B T K G {qdim}, B S K {qdim} -> B K G T S",
                   [("q", q), ("k", keys)], repeat=repeat, core=True)
-    b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores")], "B K G T S",
-                  repeat=repeat, core=True)
+    sinks = {f"{p}/attn/sinks.w": ("K", "G")} if block.sinks else {}
+    b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores"), *(("sinks", s) for s in sinks)],
+                  "B K G T S", sinks, "attention" if sinks else None, repeat=repeat, core=True)
+    if sinks:        # the sink is one more column of each row: the softmax works on S + 1 columns
+        b.g.nodes[f"{p}/attn/softmax"]["share"] = (b.sizes["S"] + 1) / b.sizes["S"]
     probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
     b.contraction(f"{p}/attn/av", f"B K G T S, B S K {vdim} -> B T K G {vdim}",
                   [("p", probs), ("v", values)], repeat=repeat, core=True)
@@ -239,31 +246,38 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
 
 def _moe(b, block: Block, proj, x: str) -> str:
     """Router, then E experts that together see B·T·k token copies (R = BTk/E each, on average);
-    with shared experts, an always-on MLP of width F_s beside them (DeepSeek), added in."""
+    with shared experts, an always-on MLP of width F_s beside them (DeepSeek), added in, in
+    Qwen2-MoE scaled by a sigmoid gate of its own; gpt-oss has biases on the router and experts."""
     p, repeat = block.name, block.count
     f = "Fe" if block.expert_width else "F"
     # The router's expert axis is named Er (size E) so that sharding the experts (E) never shards it.
+    def biased(name, dims, bias_dims):     # gpt-oss: a bias on the router and on each expert matrix
+        return {f"{name}.w": dims, **({f"{name}.b": bias_dims} if block.moe_bias else {})}
     b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er",
-                  [("x", x), ("w", f"{p}/moe/router.w")],
-                  {f"{p}/moe/router.w": ("D", "Er")}, "mlp", repeat)
+                  [("x", x), ("w", f"{p}/moe/router.w")], biased(f"{p}/moe/router", ("D", "Er"), ("Er",)), "mlp", repeat)
     b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router")], "B T k", repeat=repeat)
     b.elementwise(f"{p}/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=repeat)
     for name in ("gate", "up"):
         b.contraction(f"{p}/moe/{name}", f"E R D, E D {f} -> E R {f}",
                       [("x", f"{p}/moe/dispatch"), ("w", f"{p}/moe/{name}.w")],
-                      {f"{p}/moe/{name}.w": ("E", "D", f)}, "mlp", repeat)
+                      biased(f"{p}/moe/{name}", ("E", "D", f), ("E", f)), "mlp", repeat)
         b.g.nodes[f"{p}/moe/{name}"]["experts"] = True
     b.elementwise(f"{p}/moe/act", "gated_act", [("gate", f"{p}/moe/gate"), ("up", f"{p}/moe/up")],
                   f"E R {f}", repeat=repeat)
     b.contraction(f"{p}/moe/down", f"E R {f}, E {f} D -> E R D",
                   [("x", f"{p}/moe/act"), ("w", f"{p}/moe/down.w")],
-                  {f"{p}/moe/down.w": ("E", f, "D")}, "mlp", repeat)
+                  biased(f"{p}/moe/down", ("E", f, "D"), ("E", "D")), "mlp", repeat)
     b.g.nodes[f"{p}/moe/down"]["experts"] = True
     b.elementwise(f"{p}/moe/combine", "combine",
                   [("x", f"{p}/moe/down"), ("weights", f"{p}/moe/route")], "B T D", repeat=repeat)
     if not block.shared_experts:
         return f"{p}/moe/combine"
     shared = _mlp(b, block, proj, x, "shared", "Fs")
+    if block.shared_gate:       # Qwen2-MoE: sigmoid(x·w_g) · shared(x), one gate value per token
+        proj(f"{p}/moe/shared_gate", "B T D, D one -> B T one", x, ("D", "one"), (), False, "mlp")
+        b.elementwise(f"{p}/moe/shared_scale", "gated_act", [("gate", f"{p}/moe/shared_gate"), ("up", shared)],
+                      "B T D", repeat=repeat)
+        shared = f"{p}/moe/shared_scale"
     b.elementwise(f"{p}/moe/shared_add", "add", [("x", f"{p}/moe/combine"), ("y", shared)], "B T D",
                   repeat=repeat)
     return f"{p}/moe/shared_add"

@@ -79,13 +79,15 @@ def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
     """Dimension name → size in a phase. Query heads are split as K groups of G = N/K (GQA).
 
     ``T`` counts the new tokens (1 in decode); ``S`` the keys each query sees (T, or the
-    cache length in decode).
+    cache length in decode). ``one`` is an output of one value: named, so that its gradient
+    ``dx = dy · wᵀ`` contracts it (2 FLOPs a term, as a matmul of inner size 1 runs).
     """
     t = sp.Integer(1) if phase == "decode" else T
     s = S if phase == "decode" else T
     return {"B": B, "T": t, "S": s, "D": D, "F": F, "K": K, "G": N / K, "H": H, "V": V,
             "E": E, "Er": E, "k": k, "R": B * t * k / E, "ids": sp.Integer(1),
-            "Fe": F_e, "Fs": F_s, "Rq": R_q, "Rkv": R_kv, "Hr": H_r, "Hv": H_v, "Hq": H + H_r, "Vp": V_pos}
+            "Fe": F_e, "Fs": F_s, "Rq": R_q, "Rkv": R_kv, "Hr": H_r, "Hv": H_v, "Hq": H + H_r, "Vp": V_pos,
+            "one": sp.Integer(1)}     # a projection to one value per token (Qwen2-MoE's shared-expert gate)
 
 
 class _Builder:

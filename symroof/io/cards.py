@@ -15,7 +15,7 @@ from fractions import Fraction
 from ..errors import CardError
 
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
-                 "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2")
+                 "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2", "gemma", "qwen2_moe", "gpt_oss")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned"), "attention": ("mha", "mla")}
@@ -65,9 +65,12 @@ class ModelCard:
     rope_head_dim: int = 0   # MLA: decoupled RoPE dims per head (head_dim is the part without RoPE)
     v_head_dim: int = 0      # MLA: value head dim
     sliding_window: int = 0  # keys a sliding-window layer sees (0: no sliding layers)
+    attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # MoE
     d_ff_expert: int = 0     # routed expert width; 0 means d_ff (Mixtral)
     d_ff_shared: int = 0     # width of the always-on shared expert(s) together; 0 means none
+    shared_expert_gate: bool = False  # the shared expert's output scaled by sigmoid(x·w), w of d_model (Qwen2-MoE)
+    moe_bias: bool = False   # biases on the router and on every expert's gate, up and down (gpt-oss)
     # Block types and their order (io/layers.py); empty: one type, "layer", x n_layers
     block_types: tuple = ()  # ((name, BlockType), ...)
     layers: tuple = ()       # ((name, count), ...) in order, counts summing to n_layers
@@ -115,7 +118,7 @@ _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "d_ff_expert", "d_ff_shared")      # 0 means "none"
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
-                    "parallel_residual", "dropout")
+                    "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

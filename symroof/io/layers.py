@@ -149,16 +149,18 @@ def check_layout(card, where: str) -> None:
         if card.n_kv_heads != card.n_heads:
             raise CardError(f"{where}: key 'n_kv_heads' must equal 'n_heads' with attention: mla "
                             "(MLA expands its latent to every head)")
-        if card.fused_qkv or card.qk_norm:
-            raise CardError(f"{where}: keys 'fused_qkv' and 'qk_norm' are not read with attention: mla")
+        if card.fused_qkv or card.qk_norm or card.attention_sinks:
+            raise CardError(f"{where}: keys 'fused_qkv', 'qk_norm' and 'attention_sinks' are not read with attention: mla")
     else:
         for key in ("q_lora_rank",) + mla:
             if getattr(card, key):
                 raise CardError(f"{where}: key '{key}' is only read with attention: mla")
     if card.fused_gate_up and card.mlp != "gated":
         raise CardError(f"{where}: key 'fused_gate_up' needs mlp: gated (a plain MLP has no gate)")
-    if (card.d_ff_expert or card.d_ff_shared) and not card.is_moe:
-        raise CardError(f"{where}: keys 'd_ff_expert' and 'd_ff_shared' need experts (n_experts >= 2)")
+    if (card.d_ff_expert or card.d_ff_shared or card.moe_bias) and not card.is_moe:
+        raise CardError(f"{where}: keys 'd_ff_expert', 'd_ff_shared' and 'moe_bias' need experts (n_experts >= 2)")
+    if card.shared_expert_gate and not card.d_ff_shared:
+        raise CardError(f"{where}: key 'shared_expert_gate' needs a shared expert (d_ff_shared >= 1)")
     if card.norm_placement == "post" and card.norms_per_layer != 2:
         raise CardError(f"{where}: key 'norm_placement' is post, which needs norms_per_layer: 2")
     if card.parallel_residual and (card.norms_per_layer != 2 or card.norm_placement != "pre"):
