@@ -83,6 +83,11 @@ ROWS = {
                                  layout=L_.deepseek(2)),
     "DeepseekV3ForCausalLM": Row("deepseek_v3", (NULL,),   None,          False, ATTN,  ATTN,  False, False,  2,
                                  layout=L_.deepseek(3)),
+    "GemmaForCausalLM":     Row("gemma",       (),         (),            True,  ATTN,  ATTN,  False, False,  2),
+    "Qwen2MoeForCausalLM":  Row("qwen2_moe",   (),         (ABSENT,),     False, "qkv_bias", False, False, False, 2,
+                                flag_default=True, layout=L_.qwen2_moe),
+    "GptOssForCausalLM":    Row("gpt_oss",     (NULL,),    (NULL,),       False, ATTN,  ATTN,  False, False,  2,
+                                flag_default=True, layout=L_.gpt_oss),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
@@ -91,7 +96,13 @@ ROWS = {
 # Mistral and Mixtral read a null K as K = N, as transformers 4.x does (5.x's type check
 # refuses the null, although its __post_init__ still maps it to N). GPT-2 and GPT-NeoX have no
 # KV-head or head_dim key: K = N and H = D / N. DeepSeek's head_dim is qk_nope_head_dim (MLA);
-# its attention_bias puts biases on q_a (or none on a plain q), kv_a and o.
+# its attention_bias puts biases on q_a (or none on a plain q), kv_a and o. Gemma (1) is the
+# LLaMA layer with GeGLU, a (1 + w) RMSNorm (the same D weights) and tied embeddings by default;
+# its K and head_dim fall back to gemma-7b's 16 and 256. Qwen2-MoE's qkv_bias (5.x; 4.x hard-codes
+# it) defaults to true, o has none; its K falls back to 16 (no null rule), and its attention reads
+# a head_dim key when there is one. gpt-oss's attention_bias (default true) covers q, k, v and o;
+# its null K and null head_dim are N and D // N (4.x, and 5.x's __post_init__, although 5.x's type
+# check refuses the nulls, as Mistral's), absent ones 8 and 64.
 
 
 def model_from_hf_config(raw: dict, where: str) -> ModelCard:
@@ -131,7 +142,8 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
     experts, per_token = _experts(raw, hf_class, where)
     if mlp_kinds is not None and "moe" not in mlp_kinds:      # every layer dense: the experts are never built
         experts, per_token = 1, 1
-        layout = {key: value for key, value in layout.items() if key not in ("d_ff_expert", "d_ff_shared")}
+        layout = {key: value for key, value in layout.items()
+                  if key not in ("d_ff_expert", "d_ff_shared", "shared_expert_gate", "moe_bias")}
     notes = ([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []) + hf_layouts.left_out_notes(raw, hf_class, where)
     notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
     card = {          # what it leaves out is the card's left_out (count and cards print it), not its source

@@ -17,12 +17,15 @@ FLAG_DEFAULT = False         # transformers' default for attention_bias and mlp_
 MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"),   # both required: defaults are constants
             "Qwen3MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
             "DeepseekV2ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
-            "DeepseekV3ForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
+            "DeepseekV3ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
+            "Qwen2MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
+            "GptOssForCausalLM": ("num_local_experts", "num_experts_per_tok")}
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
-MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts"}
+MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts"}   # gpt-oss: the other way
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
-                   "GPT2LMHeadModel": ("activation_function",)}
+                   "GPT2LMHeadModel": ("activation_function",),
+                   "GptOssForCausalLM": ()}       # its experts' clamped SwiGLU is hard-coded; hidden_act is not read
 # A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX).
 GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
 PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
@@ -75,6 +78,12 @@ NEUTRAL_FOR = {
     "Gemma3ForCausalLM":  {"rope_local_base_freq"} | _GEMMA,
     "DeepseekV2ForCausalLM": _DEEPSEEK,
     "DeepseekV3ForCausalLM": _DEEPSEEK | {"mlp_bias"},
+    "GemmaForCausalLM":   {"hidden_activation"},          # 4.x's (saved as null); 5.x reads hidden_act only
+    "Qwen2MoeForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
+    # gpt-oss's swiglu_* clamp and scale its activation; experts_per_token and initial_context_length
+    # are the original checkpoint's names, in the published files, never read by transformers
+    "GptOssForCausalLM":  {"swiglu_alpha", "swiglu_limit", "router_aux_loss_coef", "output_router_logits",
+                           "hidden_act", "experts_per_token", "initial_context_length"},
 }
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "

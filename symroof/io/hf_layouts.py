@@ -30,6 +30,14 @@ config keys it read. What a key means, and its default when absent, is from the 
   parameter; V3's ``e_score_correction_bias`` is a buffer, not a parameter, so it is not counted.
   V3's multi-token-prediction module (``num_nextn_predict_layers``) is not built by transformers
   and is not counted either; the card's source says so.
+- Qwen2-MoE: Qwen3-MoE's placement of MoE layers; each has ``shared_expert_intermediate_size`` of
+  shared expert scaled by ``sigmoid(x · w)`` (``shared_expert_gate``, D weights). With
+  ``use_sliding_window`` true, layer i slides when i < ``max_window_layers`` and i is even (5.x's
+  ``layer_types`` default); ``layer_types`` may list them instead.
+- gpt-oss: every layer MoE, with biases on the router and on each expert's matrices, and a learned
+  sink logit per query head in every attention (N weights a layer); ``layer_types`` (absent: even
+  layers slide) with ``sliding_window`` required where a layer slides (transformers' 128 is a
+  reference model's constant).
 """
 
 from __future__ import annotations
@@ -232,9 +240,7 @@ def qwen3_moe(raw, n, where):
                               "when use_sliding_window is true (Qwen2 and Qwen3 keep the layers below it global)")
     else:
         _unused_int(raw, "sliding_window", where, 1)
-    step = _int(raw, "decoder_sparse_step", where, 1)
-    dense = _layer_indices(raw, "mlp_only_layers", n, where)
-    mlps = ["dense" if (i in dense or (i + 1) % step) else "moe" for i in range(n)]
+    mlps = _moe_layers(raw, n, where)
     fields["d_ff_expert"] = _int(raw, "moe_intermediate_size", where)
     return fields, kinds, mlps, {"use_sliding_window", "sliding_window", "decoder_sparse_step", "mlp_only_layers",
                                  "moe_intermediate_size", "max_window_layers"}
@@ -308,3 +314,51 @@ def deepseek(version):
                 "moe_layer_freq"}
         return fields, None, mlps, keys
     return read
+
+
+def _moe_layers(raw, n, where) -> list:
+    """Qwen-MoE style: layer i is MoE unless listed in ``mlp_only_layers`` or ``(i + 1) % decoder_sparse_step``."""
+    step = _int(raw, "decoder_sparse_step", where, 1)
+    dense = _layer_indices(raw, "mlp_only_layers", n, where)
+    return ["dense" if (i in dense or (i + 1) % step) else "moe" for i in range(n)]
+
+
+def qwen2_moe(raw, n, where):
+    on = _bool(raw, "use_sliding_window", where, False)
+    if raw.get("layer_types") is not None:
+        kinds = ["sliding" if t == SLIDING else "global" for t in _layer_types(raw, n, where)]
+        _unused_int(raw, "max_window_layers", where, 0)
+        if "sliding" in kinds and not on:
+            raise CardError(f"{where}: key 'layer_types' lists sliding layers with use_sliding_window false; "
+                            "transformers then gives them a window of 0 (set use_sliding_window: true)")
+    elif on:
+        if raw.get("max_window_layers") is None:
+            raise CardError(f"{where}: missing key 'max_window_layers' (with use_sliding_window: true, the even "
+                            "layers below it slide; transformers' default, 28, is a reference model's constant)")
+        start = _int(raw, "max_window_layers", where, minimum=0)
+        kinds = ["sliding" if i < start and (i + 1) % 2 else "global" for i in range(n)]
+    else:
+        _unused_int(raw, "max_window_layers", where, 0)
+        kinds = ["global"] * n
+    fields = {"d_ff_expert": _int(raw, "moe_intermediate_size", where),
+              "d_ff_shared": _int(raw, "shared_expert_intermediate_size", where), "shared_expert_gate": True}
+    if "sliding" in kinds:
+        fields["sliding_window"] = _window(raw, where)
+    else:
+        _unused_int(raw, "sliding_window", where, 1)
+    return fields, kinds if "sliding" in kinds else None, _moe_layers(raw, n, where), \
+        {"use_sliding_window", "sliding_window", "max_window_layers", "layer_types", "decoder_sparse_step",
+         "mlp_only_layers", "moe_intermediate_size", "shared_expert_intermediate_size"}
+
+
+def gpt_oss(raw, n, where):
+    if raw.get("layer_types") is not None:
+        kinds = ["sliding" if t == SLIDING else "global" for t in _layer_types(raw, n, where)]
+    else:      # transformers' default: even layers slide
+        kinds = ["sliding" if (i + 1) % 2 else "global" for i in range(n)]
+    fields = {"attention_sinks": True, "moe_bias": True}
+    if "sliding" in kinds:
+        fields["sliding_window"] = _window(raw, where)
+    else:
+        _unused_int(raw, "sliding_window", where, 1)
+    return fields, kinds, None, {"layer_types", "sliding_window"}

