@@ -102,6 +102,21 @@ def test_params_match_transformers(raw):
     assert ours.params_total == sum(theirs.values())
 
 
+@pytest.mark.parametrize("raw", [r for r in PARAM_CASES if r["model_type"] in MORE_ARCHS], ids=case_id)
+def test_layer_kinds_match_the_layers_transformers_builds(raw):
+    """Per layer, the window transformers gives the attention (None: global) and whether its MLP has experts.
+    Parameters and FLOPs (eager attention computes every pair) cannot see where the sliding layers are."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config(raw))
+    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    assert [getattr(layer.self_attn, "sliding_window", None) for layer in model.model.layers] == \
+        [card.sliding_window if k.attention == "sliding" else None for k in kinds]
+    assert [hasattr(layer.mlp, "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
+
+
 def run_counted(raw: dict, batch: int, seq: int):
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForCausalLM

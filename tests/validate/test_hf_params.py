@@ -97,9 +97,21 @@ def test_real_config_json_params_match_transformers(folder):
 
 # Configurations transformers accepts (it builds them) but symroof refuses, with the key named.
 #   (architecture class, model_type, changes to a valid base, word the message must contain)
+_QMOE = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16}
+_OSS = {"num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": 8}
 REFUSED = [
-    ("Qwen2MoeForCausalLM", "qwen2_moe", {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16,
-                                          "shared_expert_intermediate_size": 16}, "architectures"),
+    ("StableLmForCausalLM", "stablelm", {}, "architectures"),
+    ("GemmaForCausalLM", "gemma", {"head_dim": None}, "head_dim"),                          # transformers: 256
+    ("GemmaForCausalLM", "gemma", {"num_key_value_heads": None}, "num_key_value_heads"),    # transformers: 16
+    ("Qwen2MoeForCausalLM", "qwen2_moe", {**_QMOE, "num_key_value_heads": None}, "num_key_value_heads"),   # 16
+    ("Qwen2MoeForCausalLM", "qwen2_moe", {**_QMOE, "moe_intermediate_size": None}, "moe_intermediate_size"),  # 1408
+    ("Qwen2MoeForCausalLM", "qwen2_moe", {**_QMOE, "shared_expert_intermediate_size": None},
+     "shared_expert_intermediate_size"),                                                    # transformers: 5632
+    ("Qwen2MoeForCausalLM", "qwen2_moe", {**_QMOE, "use_sliding_window": True, "sliding_window": 4},
+     "max_window_layers"),                                                                  # transformers: 28
+    ("GptOssForCausalLM", "gpt_oss", {**_OSS, "sliding_window": None}, "sliding_window"),  # transformers: 128
+    ("GptOssForCausalLM", "gpt_oss", {**_OSS, "head_dim": None}, "head_dim"),              # transformers: 64
+    ("GptOssForCausalLM", "gpt_oss", {**_OSS, "num_key_value_heads": None}, "num_key_value_heads"),   # 8
     ("LlamaForCausalLM", "llama", {"num_local_experts": 4}, "num_local_experts"),
     ("MixtralForCausalLM", "mixtral", {"num_local_experts": None}, "num_local_experts"),
     ("Qwen3ForCausalLM", "qwen3", {"head_dim": None}, "head_dim"),              # transformers: 128
@@ -144,6 +156,16 @@ def hf_counts_any(raw: dict) -> list[int]:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(hf_config(raw))
     return [p.numel() for p in model.parameters()]
+
+
+SHAPES = json.loads((DATA.parent / "published_shapes.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_published_shapes_params_match_transformers(name):
+    """Gemma 7B and 2B, Qwen1.5-MoE-A2.7B, gpt-oss-20b and 120b (tests/data/published_shapes.json)."""
+    raw = {k: v for k, v in SHAPES[name].items() if k != "_source"}
+    assert_same_params(model_from_hf_config(dict(raw), f"{name}/config.json"), raw)
 
 
 # Keys transformers builds past (the counts are its own class's), which symroof names in left_out.
