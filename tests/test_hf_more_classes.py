@@ -189,3 +189,30 @@ def test_gpt_oss_null_sizes_follow_its_post_init():
     card = _convert(_small("GptOssForCausalLM", "gpt_oss", **{**_OSS, "num_key_value_heads": "null",
                                                                "head_dim": "null"}))
     assert (card.n_kv_heads, card.head_dim) == (4, 8)
+
+
+# ----------------------------------------------------------------------------- Granite
+
+
+def test_granite_reads_the_llama_layer_and_names_its_multipliers():
+    raw = _small("GraniteForCausalLM", "granite", num_key_value_heads=None, attention_bias=True, mlp_bias=True)
+    card = _convert(raw)
+    assert (card.architecture, card.n_kv_heads, card.head_dim, card.tie_embeddings) == ("granite", 4, 8, False)
+    assert (card.qkv_bias, card.o_bias, card.mlp_bias) == (True, True, True) and card.left_out == ()
+    card = _convert({**raw, "embedding_multiplier": 12.0, "residual_multiplier": 0.22, "logits_scaling": 16.0,
+                     "attention_multiplier": 0.0078125, "head_dim": 12})
+    assert card.head_dim == 12
+    assert card.left_out == ("scalar multipliers (embedding_multiplier 12.0, residual_multiplier 0.22, "
+                             "logits_scaling 16.0): their elementwise ops on the embeddings, residual branches "
+                             "and logits are not counted",)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"embedding_multiplier": 0}, ["'embedding_multiplier' must be a positive number"]),
+    ({"logits_scaling": "16"}, ["'logits_scaling' must be a positive number"]),
+    ({"residual_multiplier": float("nan")}, ["'residual_multiplier' must be a positive number"]),
+    ({"head_dim": "null"}, ["'head_dim'", "null"]),
+    ({"sliding_window": 8}, ["unknown key 'sliding_window'"]),
+])
+def test_granite_refusals(change, words):
+    _refused({**_small("GraniteForCausalLM", "granite"), **change}, *words)

@@ -88,6 +88,8 @@ ROWS = {
                                 flag_default=True, layout=L_.qwen2_moe),
     "GptOssForCausalLM":    Row("gpt_oss",     (NULL,),    (NULL,),       False, ATTN,  ATTN,  False, False,  2,
                                 flag_default=True, layout=L_.gpt_oss),
+    "GraniteForCausalLM":   Row("granite",     EITHER,     (ABSENT,),     False, ATTN,  ATTN,  MLP,   False,  2,
+                                layout=L_.granite),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
@@ -102,7 +104,8 @@ ROWS = {
 # it) defaults to true, o has none; its K falls back to 16 (no null rule), and its attention reads
 # a head_dim key when there is one. gpt-oss's attention_bias (default true) covers q, k, v and o;
 # its null K and null head_dim are N and D // N (4.x, and 5.x's __post_init__, although 5.x's type
-# check refuses the nulls, as Mistral's), absent ones 8 and 64.
+# check refuses the nulls, as Mistral's), absent ones 8 and 64. Granite is the LLaMA layer with
+# scalar multipliers (hf_layouts.granite); its attention reads a head_dim key when there is one.
 
 
 def model_from_hf_config(raw: dict, where: str) -> ModelCard:

@@ -38,6 +38,9 @@ config keys it read. What a key means, and its default when absent, is from the 
   sink logit per query head in every attention (N weights a layer); ``layer_types`` (absent: even
   layers slide) with ``sliding_window`` required where a layer slides (transformers' 128 is a
   reference model's constant).
+- Granite: the LLaMA layer; ``embedding_multiplier``, ``residual_multiplier`` and ``logits_scaling``
+  scale the embeddings, each branch and the logits by a number (elementwise: not counted, and named
+  in the card's left_out when not 1); ``attention_multiplier`` replaces the 1/sqrt(head_dim) scale.
 """
 
 from __future__ import annotations
@@ -362,3 +365,15 @@ def gpt_oss(raw, n, where):
     else:
         _unused_int(raw, "sliding_window", where, 1)
     return fields, kinds, None, {"layer_types", "sliding_window"}
+
+
+def granite(raw, n, where):
+    given = []
+    for key in ("embedding_multiplier", "residual_multiplier", "logits_scaling", "attention_multiplier"):
+        value = raw.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise CardError(f"{where}: key '{key}' must be a positive number, got {_short(value)}")
+        given += [f"{key} {value}"] if value != 1 and key != "attention_multiplier" else []
+    note = {"note": f"scalar multipliers ({', '.join(given)}): their elementwise ops on the embeddings, "
+                    "residual branches and logits are not counted"} if given else {}
+    return note, None, None, {"embedding_multiplier", "residual_multiplier", "logits_scaling", "attention_multiplier"}

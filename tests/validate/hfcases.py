@@ -39,6 +39,7 @@ MORE_ARCHS = {
     "gemma":     "GemmaForCausalLM",          # GeGLU, (1 + w) RMSNorm, tied by default, head_dim != D/N
     "qwen2_moe": "Qwen2MoeForCausalLM",       # routed experts, a sigmoid-gated shared expert, dense/sparse mixes
     "gpt_oss":   "GptOssForCausalLM",         # router and expert biases, attention sinks, sliding/full layers
+    "granite":   "GraniteForCausalLM",        # the LLaMA layer with scalar multipliers
 }
 # Which of them run their experts through transformers' experts_implementation switch.
 EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss")
@@ -192,6 +193,15 @@ def _more_config(rng: random.Random, arch: str, raw: dict, head_dim: int, layers
     if arch == "gemma":                              # K and head_dim required: the defaults are gemma-7b's
         raw.update(head_dim=head_dim, hidden_act=rng.choice(("gelu", "gelu_pytorch_tanh")))
         _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        return raw
+    if arch == "granite":                            # K absent: N; head_dim read when given, else D // N
+        raw.update(embedding_multiplier=rng.choice((1.0, 12.0)), residual_multiplier=rng.choice((1.0, 0.22)),
+                   logits_scaling=rng.choice((1.0, 8.0)), attention_multiplier=rng.choice((0.125, 1.0)))
+        for key, value in (("head_dim", head_dim), ("attention_bias", rng.random() < 0.5),
+                           ("mlp_bias", rng.random() < 0.5)):
+            _maybe(rng, raw, key, value, 0.6)
+        if rng.random() < 0.3:
+            del raw["num_key_value_heads"]
         return raw
     experts = rng.randint(2, 6)
     raw.update(num_experts_per_tok=rng.randint(1, experts), sliding_window=rng.randint(2, 12))

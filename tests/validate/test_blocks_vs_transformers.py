@@ -41,9 +41,9 @@ PARAM_CASES = random_configs(seed=20261129, count=48, small=False, archs=NEW_ARC
 FLOP_CONFIGS = random_configs(seed=20261130, count=32, small=True, archs=NEW_ARCHS)
 _SHAPES = random.Random(11)
 FLOP_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 16)) for raw in FLOP_CONFIGS]
-# Gemma, Qwen2-MoE and gpt-oss (added later): seeds of their own, so the cases above stay as they were.
-PARAM_CASES += random_configs(seed=20270101, count=30, small=False, archs=MORE_ARCHS)
-_MORE_FLOPS = random_configs(seed=20270102, count=15, small=True, archs=MORE_ARCHS)
+# Gemma, Qwen2-MoE, gpt-oss and Granite (added later): seeds of their own, so the cases above stay as they were.
+PARAM_CASES += random_configs(seed=20270101, count=32, small=False, archs=MORE_ARCHS)
+_MORE_FLOPS = random_configs(seed=20270102, count=16, small=True, archs=MORE_ARCHS)
 _MORE_SHAPES = random.Random(13)
 FLOP_CASES += [(raw, _MORE_SHAPES.randint(1, 3), _MORE_SHAPES.randint(1, 16)) for raw in _MORE_FLOPS]
 
@@ -61,6 +61,7 @@ MODULES = {
     "phi3": {"self_attn.qkv_proj": ("attn/q", "attn/k", "attn/v"), "self_attn.o_proj": ("attn/o",),
              "mlp.gate_up_proj": ("mlp/gate", "mlp/up"), "mlp.down_proj": ("mlp/down",)},
     "olmo2": _LLAMA_LIKE, "gemma3_text": _LLAMA_LIKE, "qwen3_moe": {**_LLAMA_LIKE, **_MOE}, "gemma": _LLAMA_LIKE,
+    "granite": _LLAMA_LIKE,
     "qwen2_moe": {**_LLAMA_LIKE, **_MOE, "mlp.shared_expert.gate_proj": ("shared/gate",),
                   "mlp.shared_expert.up_proj": ("shared/up",), "mlp.shared_expert.down_proj": ("shared/down",),
                   "mlp.shared_expert_gate": ("moe/shared_gate",)},
@@ -200,7 +201,7 @@ PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 12))
 # w >= T), with T keys cached after prefill where transformers' sliding cache keeps w - 1 (an
 # off-by-one of that clamp for the prefill cache only, in every sliding class; FLOPs agree).
 PHASE_CASES += [(raw, _MORE_SHAPES.randint(1, 3), seq + (seq == raw.get("sliding_window")))
-                for raw in random_configs(seed=20270103, count=9, small=True, archs=MORE_ARCHS)
+                for raw in random_configs(seed=20270103, count=12, small=True, archs=MORE_ARCHS)
                 for seq in [_MORE_SHAPES.randint(1, 12)]]
 
 
