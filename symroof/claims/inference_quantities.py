@@ -78,7 +78,7 @@ def _parts(ctx) -> dict:
                  for key, e in parts.items()}
     if "params" in s:      # the book's 2·P FLOPs and P·b_param bytes per token
         parts["flops_weights"] = 2 * B * s["params"]
-        parts["bytes_weights"] = s["params"] * b_param
+        parts["bytes_weights"] = parts["bytes_weights_step"] = s["params"] * b_param
     if "kv_bytes_per_token" in s:
         parts["bytes_kv"] = B * S * s["kv_bytes_per_token"]
     return parts

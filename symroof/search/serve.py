@@ -95,7 +95,7 @@ def _compiled(structure: Structure, latency: bool):
     exprs = {**t, "t_ici": t_ici, "memory": held / Y, "weights": inf.weights_held(structure),
              "kv_per_token": inf.kv_bytes_per_token(structure),
              "prefill_math": prefill["flops"] / (Y * C * mfu),
-             "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill")) / (Y * W_hbm)}
+             "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill"), routed=True) / (Y * W_hbm)}
     args = (B, S, T, Y, M_Y, b_param, b_kv, b_act, C, W_hbm, W_ici, M_hbm, t_hop, mfu)
     model = sorted({s for e in exprs.values() for s in e.free_symbols} - set(args), key=str)
     # scalar "math" functions: a serve search is a few hundred points, not worth importing numpy
@@ -154,13 +154,13 @@ def evaluate(card, chip, req: Request) -> dict:
             closest = (y, one)
         batches = [req.batch] if req.batch else _grid(fit)
         t = {k: [float(call(k, b)) for b in batches]
-             for k in ("t_math_weights", "t_hbm_weights", "t_math_core", "t_hbm_kv", "t_ici", "memory")}
-        t_mem = [max(t["t_math_core"][i], t["t_hbm_kv"][i]) + max(t["t_math_weights"][i], t["t_hbm_weights"][i])
+             for k in ("t_math_weights", "t_hbm_weights_step", "t_math_core", "t_hbm_kv", "t_ici", "memory")}
+        t_mem = [max(t["t_math_core"][i], t["t_hbm_kv"][i]) + max(t["t_math_weights"][i], t["t_hbm_weights_step"][i])
                  for i in range(len(batches))]
         step = [max(t_mem[i], t["t_ici"][i]) for i in range(len(batches))]
         for i, b in enumerate(batches):
             bound = ("ici" if t["t_ici"][i] > t_mem[i] else
-                     "compute" if t["t_math_weights"][i] > t["t_hbm_weights"][i] else "hbm")
+                     "compute" if t["t_math_weights"][i] > t["t_hbm_weights_step"][i] else "hbm")
             rows.append({"tensor": y, "data": replicas, "batch": int(b), "m_y": m_y, "step": float(step[i]),
                          "memory": float(t["memory"][i]), "fit": fit, "kv_per_token": kv_tok,
                          "weights": weights, "bound": bound,

@@ -13,7 +13,8 @@ attending to ``S`` cached tokens; prefill is ``T`` new tokens writing the cache.
   crossover: each ``solve`` of an equation between two of those terms.
 
 Assumptions (stated on each ``Derivation``): the weights are read once per step, all of
-them (MoE: every expert); activations' HBM traffic is left out next to weights and cache
+them; an MoE's experts as far as the step's tokens are routed (``expert_share``) in the step
+time, every expert where B is solved for (its limit once B·k >> E); activations' HBM traffic is left out next to weights and cache
 (the book's B << D, F); the step's state is spread evenly over ``n_chips``.
 """
 
@@ -47,9 +48,24 @@ def _core(d) -> bool:
     return bool(d.get("attention_core"))
 
 
-def weight_bytes_read(g) -> sp.Expr:
-    """Weight bytes one step reads: every weight operand in full, the embedding only its rows."""
+def expert_share(g) -> sp.Expr:
+    """The expected fraction of an MoE layer's E experts that a step's tokens are routed to.
+
+    Each of the B·T tokens picks k of the E experts; under uniform routing one expert escapes one
+    token with probability 1 - k/E, and all of them, independently, with (1 - k/E)^(B·T). So a step
+    reads E·(1 - (1 - k/E)^(B·T)) experts' weights: k at one token, all of them once B·T >> E/k.
+    The token count is the graph's own (its routed copies R = B·T·k/E, times E/k)."""
+    sizes = g.graph["sizes"]
+    e, k = sizes["E"], sizes["k"]
+    return 1 - (1 - k / e) ** sp.expand(sizes["R"] * e / k)
+
+
+def weight_bytes_read(g, routed: bool = False) -> sp.Expr:
+    """Weight bytes one step reads: every weight operand in full, the embedding only its rows; with
+    ``routed``, an MoE's expert weights (those with an E dimension) only for the experts its tokens
+    are routed to (``expert_share``), else every expert (the limit of many tokens)."""
     sizes, params = g.graph["sizes"], g.graph["param_dims"]
+    share = expert_share(g) if routed and any("E" in dims for dims in params.values()) else sp.Integer(1)
     total = sp.Integer(0)
     for name, d in g.nodes(data=True):
         if d["phase"] != "forward":
@@ -58,7 +74,8 @@ def weight_bytes_read(g) -> sp.Expr:
             total += d["repeat"] * ops.numel(g.graph["tensor_dims"][name], sizes) * b_param
             continue
         refs = {ref for _, ref in d["operands"] if ref in params} | set(d["params"])
-        total += d["repeat"] * sp.Add(*(ops.numel(params[r], sizes) for r in refs)) * b_param
+        total += d["repeat"] * sp.Add(*(ops.numel(params[r], sizes) * (share if "E" in params[r] else 1)
+                                        for r in refs)) * b_param
     return total
 
 
@@ -68,7 +85,8 @@ def decode_parts(structure: Structure = Structure()) -> dict[str, sp.Expr]:
     g = graph(structure, "decode")
     return {
         "flops_weights": derive.total(g, "flops", "forward", where=lambda n, d: not _core(d)),
-        "bytes_weights": weight_bytes_read(g),
+        "bytes_weights": weight_bytes_read(g),                  # every expert: what B is solved with
+        "bytes_weights_step": weight_bytes_read(g, routed=True),    # the experts B tokens reach
         "flops_core": derive.total(g, "flops", "forward", where=lambda n, d: _core(d)),
         "bytes_kv": derive.kv_cache_bytes(g),
     }
@@ -96,14 +114,16 @@ def step_parts(parts: dict) -> dict[str, sp.Expr]:
     per = n_chips
     return {"t_math_weights": parts["flops_weights"] / (per * C),
             "t_hbm_weights": parts["bytes_weights"] / (per * W_hbm),
+            "t_hbm_weights_step": parts.get("bytes_weights_step", parts["bytes_weights"]) / (per * W_hbm),
             "t_math_core": parts["flops_core"] / (per * C),
             "t_hbm_kv": parts["bytes_kv"] / (per * W_hbm)}
 
 
 def step_time(parts: dict) -> sp.Expr:
-    """Decode step lower bound: each op class on its own roofline, the two classes in sequence."""
+    """Decode step lower bound: each op class on its own roofline, the two classes in sequence (an
+    MoE's weights read as far as the step's tokens are routed: ``expert_share``)."""
     t = step_parts(parts)
-    return sp.Max(t["t_math_core"], t["t_hbm_kv"]) + sp.Max(t["t_math_weights"], t["t_hbm_weights"])
+    return sp.Max(t["t_math_core"], t["t_hbm_kv"]) + sp.Max(t["t_math_weights"], t["t_hbm_weights_step"])
 
 
 def weights_held(structure: Structure = Structure()) -> sp.Expr:
@@ -121,7 +141,8 @@ def decode_critical_batch(structure: Structure = BOOK) -> Derivation:
     b_crit = sp.factor(_roots(t["t_math_weights"] - t["t_hbm_weights"], B, "decode critical batch"))
     return Derivation("decode_critical_batch", b_crit,
                       "decode batch (sequences) above which the weight matmuls are compute-bound",
-                      ("decode: T = 1 new token per sequence", _NOTE_ACT, "all weights read once per step"),
+                      ("decode: T = 1 new token per sequence", _NOTE_ACT,
+                       "all weights read once per step (MoE: every expert, the limit B·k >> E)"),
                       (("T_math (weights)", t["t_math_weights"]), ("T_hbm (weights)", t["t_hbm_weights"]),
                        ("solve T_math = T_hbm for B", b_crit)),
                       latex_name=r"B_{\text{crit}}")
