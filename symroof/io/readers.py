@@ -124,11 +124,12 @@ def _check(node, path) -> None:
                             raise CardError(f"{path}: line {key.start_mark.line + 1}: key '{key.value}' "
                                             f"is given twice")
                         keys.add(key.value)
-                        _check_digits(value, path, f"key '{key.value}'")
+                        _check_scalar(key, path, "a key")
+                        _check_scalar(value, path, f"key '{key.value}'")
         else:
             kids = n.value if type(n) is yaml.SequenceNode else ()
             for item in kids:
-                _check_digits(item, path, "a list item")
+                _check_scalar(item, path, "a list item")
         if done or not kids:
             size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
             if size[id(n)] > MAX_EXPANDED_NODES:
@@ -139,15 +140,25 @@ def _check(node, path) -> None:
         stack.extend((k, depth + 1, False) for k in reversed(kids) if id(k) not in size)
 
 
-def _check_digits(node, path, what: str) -> None:
+_WORD_BOOLEANS = ("yes", "no", "on", "off")
+
+
+def _check_scalar(node, path, what: str) -> None:
     """An integer longer than Python converts (``sys.get_int_max_str_digits``), refused with its line
-    and key before construction fails on it without naming either."""
+    and key before construction fails on it without naming either; and yes, no, on or off, which
+    PyYAML (YAML 1.1) reads as a boolean and YAML 1.2 as text, refused rather than guessed."""
     import yaml
 
+    if type(node) is not yaml.ScalarNode:
+        return
     most = _max_digits()
-    if most and type(node) is yaml.ScalarNode and node.tag.endswith(":int") and len(node.value) > most:
+    if most and node.tag.endswith(":int") and len(node.value) > most:
         raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is an integer of {len(node.value)} "
                         f"digits; at most {most}")
+    if node.tag.endswith(":bool") and node.value.lower() in _WORD_BOOLEANS:
+        raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is {node.value}, which YAML 1.1 reads "
+                        f"as {'true' if node.value.lower() in ('yes', 'on') else 'false'} and YAML 1.2 as text; "
+                        f"allowed: true or false, or '{node.value}' in quotes for the text")
 
 
 def _max_digits() -> int:
@@ -167,10 +178,38 @@ def _unique_json_object(pairs: list, where: str) -> dict:
     return result
 
 
+class _NotFinite(str):
+    """A JSON number that is not finite (``NaN``, ``Infinity``, ``1e400``), kept as its text until its key is found."""
+
+
+def _finite_float(text: str):
+    value = float(text)
+    return value if value - value == 0 else _NotFinite(text)
+
+
+def _not_finite_at(data) -> tuple[str, str] | None:
+    """Where the first ``_NotFinite`` value is (``key 'rope_scaling.factor'``, ``key 'x[2]'``), and its text."""
+    stack = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, _NotFinite):
+            return (f"key '{where}'" if where else "the document"), str(value)
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend((v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else k)
+                     for k, v in reversed(list(items)))
+    return None
+
+
 def read_json(path: Path) -> object:
-    """A JSON file parsed with repeated keys refused; errors are one ``CardError`` line."""
+    """A JSON file parsed with repeated keys refused, and numbers that are not finite refused (JSON has
+    none; Python's reader takes NaN, Infinity and 1e400); errors are one ``CardError`` line."""
     try:
-        return json.loads(_text(path), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)))
+        data = json.loads(_text(path), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)),
+                          parse_constant=_NotFinite, parse_float=_finite_float)
+        found = _not_finite_at(data)
+        if found:
+            raise CardError(f"{path}: {found[0]} is {found[1]}; allowed: a finite number")
+        return data
     except UnicodeDecodeError:
         raise CardError(f"{path}: not UTF-8 text") from None
     except OSError as err:

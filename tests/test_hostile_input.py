@@ -1,0 +1,61 @@
+"""Hostile input found by scripts/hostile_inputs.py that symroof accepted, or answered badly: each is
+now one line on stderr, exit 2, naming the file or flag, the key and what is allowed."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from symroof.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+LLAMA = (ROOT / "models" / "llama3-8b.yaml").read_text()
+CHIP = (ROOT / "models" / "chips" / "tpu-v5p.yaml").read_text()
+CONFIG = (ROOT / "tests" / "data" / "hf" / "Meta-Llama-3-8B" / "config.json").read_text()
+
+
+def refused(capsys, argv, *words):
+    """``argv`` exits 2 with one line on stderr holding every one of ``words``."""
+    try:
+        rc = main(argv)
+    except SystemExit as stop:           # argparse's own errors
+        rc = stop.code
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+@pytest.mark.parametrize("line, key, value", [
+    ("tie_embeddings: false", "tie_embeddings", "yes"),
+    ("qkv_bias: false", "qkv_bias", "off"),
+    ("source: https", "source", "no"),
+])
+def test_a_yaml_yes_no_on_off_is_refused_not_read_as_a_boolean(tmp_path, capsys, line, key, value):
+    # PyYAML (YAML 1.1) reads yes/no/on/off as booleans, YAML 1.2 as text: 'tie_embeddings: yes' tied
+    # the embeddings without a word (8.03 G parameters became 7.5 G)
+    card = tmp_path / "card.yaml"
+    card.write_text("\n".join(f"{key}: {value}" if raw.startswith(line) else raw for raw in LLAMA.splitlines()))
+    refused(capsys, ["count", str(card)], str(card), f"key '{key}' is {value}", "allowed: true or false")
+
+
+def test_a_yaml_word_boolean_in_a_list_or_a_key_is_refused(tmp_path, capsys):
+    card = tmp_path / "card.yaml"
+    card.write_text(LLAMA + "left_out: [On]\n")
+    refused(capsys, ["count", str(card)], "line 27: a list item is On", "allowed: true or false")
+    card.write_text(LLAMA + "off: 1\n")
+    refused(capsys, ["count", str(card)], "a key is off")
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_config_number_that_is_not_finite_is_refused_naming_its_key(tmp_path, capsys, value):
+    # Python's json reads NaN, Infinity and 1e400 (none of them JSON); a key symroof does not count
+    # (rope_theta) took any of them silently
+    path = tmp_path / "config.json"
+    path.write_text(CONFIG.replace('"rope_theta": 500000.0', f'"rope_theta": {value}'))
+    refused(capsys, ["count", str(path)], str(path), f"key 'rope_theta' is {value}", "allowed: a finite number")
+    path.write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "rope_scaling": {"factor": [1, 2]}})
+                    .replace("2]", f"{value}]"))
+    refused(capsys, ["count", str(path)], f"key 'rope_scaling.factor[1]' is {value}")
