@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from symroof.cli import main
 
@@ -59,3 +60,19 @@ def test_a_config_number_that_is_not_finite_is_refused_naming_its_key(tmp_path, 
     path.write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "rope_scaling": {"factor": [1, 2]}})
                     .replace("2]", f"{value}]"))
     refused(capsys, ["count", str(path)], f"key 'rope_scaling.factor[1]' is {value}")
+
+
+@pytest.mark.parametrize("block, key, value, words", [
+    ("calibration", "data", ["a", "b"], "key 'calibration.data' must be text"),
+    ("calibration", "note", {"a": 1}, "key 'calibration.note' must be text"),
+    ("calibration", "fit_runs", [{"a": 1}], "key 'calibration.fit_runs' must list the names"),
+    ("sources", "hbm_bytes", None, "key 'sources.hbm_bytes' must say where the number comes from"),
+    ("sources", "hbm_bytes", ["a", "b"], "key 'sources.hbm_bytes' must say where"),
+])
+def test_a_chip_cards_texts_must_be_text(tmp_path, capsys, block, key, value, words):
+    # each was turned into text with str(): a list, a mapping or null was kept as "['a', 'b']" or "None"
+    raw = yaml.safe_load(CHIP)
+    raw[block][key] = value
+    card = tmp_path / "chip.yaml"
+    card.write_text(yaml.safe_dump(raw))
+    refused(capsys, ["cards", str(card)], str(card), words)

@@ -132,9 +132,15 @@ def _calibration(raw, where: str) -> dict:
     out["t_dcn"] = parse_number(raw["t_dcn"], where, "calibration.t_dcn")
     if not 0 <= out["t_dcn"] <= 1:
         raise CardError(f"{where}: key 'calibration.t_dcn' must be seconds in [0, 1]")
-    if not isinstance(raw["fit_runs"], list) or not raw["fit_runs"]:
-        raise CardError(f"{where}: key 'calibration.fit_runs' must list the runs the numbers were fitted on")
-    out.update(data=str(raw["data"]), fit_runs=tuple(map(str, raw["fit_runs"])), note=str(raw["note"]))
+    runs = raw["fit_runs"]
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+        raise CardError(f"{where}: key 'calibration.fit_runs' must list the names of the runs the numbers were "
+                        f"fitted on, got {shown_text(repr(runs))}")
+    for key in ("data", "note"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise CardError(f"{where}: key 'calibration.{key}' must be text (the runs file; how the numbers were "
+                            f"fitted), got {shown_text(repr(raw[key]))}")
+    out.update(data=raw["data"], fit_runs=tuple(runs), note=raw["note"])
     for name in ("held_out", "other_sources"):
         if name in raw:
             out[name] = _error_record(raw[name], where, name)
@@ -284,7 +290,10 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
     for key in raw["sources"]:
         if str(key) not in citable:
             raise CardError(f"{where}: key 'sources.{key}' names no card key; allowed: {', '.join(sorted(citable))}")
-    values["sources"] = {str(key): str(text) for key, text in raw["sources"].items()}
+        if not isinstance(raw["sources"][key], str) or not raw["sources"][key].strip():
+            raise CardError(f"{where}: key 'sources.{key}' must say where the number comes from, in words, "
+                            f"got {shown_text(repr(raw['sources'][key]))}")
+    values["sources"] = {str(key): text for key, text in raw["sources"].items()}
     return _check_max_slice(_check_cubes(ChipCard(**values, path=where), where), where)
 
 
