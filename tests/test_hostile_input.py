@@ -76,3 +76,15 @@ def test_a_chip_cards_texts_must_be_text(tmp_path, capsys, block, key, value, wo
     card = tmp_path / "chip.yaml"
     card.write_text(yaml.safe_dump(raw))
     refused(capsys, ["cards", str(card)], str(card), words)
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("positions: learned\nmax_positions: 1024\nrotary_pct: 0.25\n", "key 'rotary_pct' is only read with positions: rope"),
+    ("qk_norm_width: all\n", "key 'qk_norm_width' is only read with qk_norm: true"),
+])
+def test_a_model_cards_key_that_nothing_reads_is_refused(tmp_path, capsys, extra, words):
+    # both counted as if the key were absent: learned positions have no RoPE to rotate a share of,
+    # and a card without q/k norms has no width to give them
+    card = tmp_path / "card.yaml"
+    card.write_text(LLAMA.replace("qk_norm: false\n", "qk_norm: false\n" + extra))
+    refused(capsys, ["count", str(card)], str(card), words)

@@ -141,6 +141,10 @@ def check_layout(card, where: str) -> None:
         raise CardError(f"{where}: key 'max_positions' is needed (a positive integer) with positions: learned")
     if card.positions == "rope" and card.max_positions:
         raise CardError(f"{where}: key 'max_positions' is only read with positions: learned")
+    if card.positions != "rope" and card.rotary_pct != 1:
+        raise CardError(f"{where}: key 'rotary_pct' is only read with positions: rope")
+    if card.qk_norm_width != "head" and not card.qk_norm:
+        raise CardError(f"{where}: key 'qk_norm_width' is only read with qk_norm: true")
     mla = ("kv_lora_rank", "rope_head_dim", "v_head_dim")
     if card.attention == "mla":
         for key in mla:
