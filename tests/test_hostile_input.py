@@ -88,3 +88,14 @@ def test_a_model_cards_key_that_nothing_reads_is_refused(tmp_path, capsys, extra
     card = tmp_path / "card.yaml"
     card.write_text(LLAMA.replace("qk_norm: false\n", "qk_norm: false\n" + extra))
     refused(capsys, ["count", str(card)], str(card), words)
+
+
+@pytest.mark.parametrize("argv, words", [
+    # 10^30 chips: a re-run printed 2e-17 bytes per chip and 4e-24 tokens per chip, n/a for every claim
+    (["reproduce", "--set", "chips=1e30"], "--set: chips must be a whole number from 1 to 10^12, got '1e30'"),
+    (["reproduce", "--set", "X=1e13"], "--set: X must be a whole number from 1 to 10^12"),
+    (["formula", "x_opt", "--at", "n_chips=1e30"], "--at n_chips=1e30: n_chips counts chips, from 1 to 10^12"),
+    (["formula", "x_opt", "--at", "B=1e13"], "--at B=1e13: B counts sequences, from 1 to 10^12"),
+])
+def test_a_count_past_any_real_one_is_refused_as_on_a_card(capsys, argv, words):
+    refused(capsys, argv, words)

@@ -123,6 +123,8 @@ def setting(key: str, value, where: str):
             raise CardError(f"{where}: {key} must be positive, got {value!r}")
         if key in WHOLE and not x.is_integer:
             raise CardError(f"{where}: {key} must be a whole number, got {value!r}")
+        if key in WHOLE and x > MOST:
+            raise CardError(f"{where}: {key} must be a whole number from 1 to 10^12, got {value!r}")
         if key in AT_MOST and x > AT_MOST[key]:
             raise CardError(f"{where}: {key} must be at most {AT_MOST[key]}, got {value!r}")
         return x

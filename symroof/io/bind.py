@@ -347,7 +347,7 @@ def parse_value(symbol_name: str, text: str, where: str) -> sp.Expr:
 
     from ..core.symbols import INFO
     from ..errors import CardError
-    from .cards import parse_number
+    from .cards import MAX_COUNT, parse_number
 
     info = INFO[symbol_name]
     match = re.match(r"^\s*([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z/]*)\s*$", text)
@@ -374,4 +374,6 @@ def parse_value(symbol_name: str, text: str, where: str) -> sp.Expr:
         raise CardError(f"{where}: {symbol_name} must be positive, got {text!r}")
     if info.integer and not value.is_integer:
         raise CardError(f"{where}: {symbol_name} counts {info.unit or 'whole units'}; got {text!r}")
+    if info.integer and value > MAX_COUNT:       # a count or a size, as on a card: past any real one
+        raise CardError(f"{where}: {symbol_name} counts {info.unit or 'whole units'}, from 1 to 10^12; got {text!r}")
     return value
