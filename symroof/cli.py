@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from .errors import CardError, SymroofError
 from .report.commands import Parser, add_result_commands, one_line, settings as _settings
+from .report.commands import positive_int as _positive_int, size_int as _size_int
 from .report.runs_commands import add_runs_commands
 
 
@@ -180,8 +181,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("count", help="exact parameters and FLOPs of a model")
     p.add_argument("model", help="card name (llama3-70b), card .yaml path, or HF config.json path")
-    p.add_argument("--batch", type=_positive_int, default=1, help="sequences per step (B)")
-    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
+    p.add_argument("--batch", type=_size_int, default=1, help="sequences per step (B)")
+    p.add_argument("--seq", type=_size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--attention", choices=("causal", "full"), default="causal",
                    help="count the causal half of the attention core, or all of it (PyTorch's count)")
     p.add_argument("--6n", dest="six_n", action="store_true", help="use the 6·N approximation")
@@ -192,8 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ops", help="per-op FLOPs, bytes and arithmetic intensity on a chip")
     p.add_argument("model", help="card name, card .yaml path, or HF config.json path")
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
-    p.add_argument("--batch", type=_positive_int, default=1, help="sequences (B)")
-    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
+    p.add_argument("--batch", type=_size_int, default=1, help="sequences (B)")
+    p.add_argument("--seq", type=_size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--attention", choices=("causal", "full"), default="causal")
     p.add_argument("--kernel", choices=("fused", "eager"), default="fused",
                    help="fused attention keeps the T×S scores on chip; eager writes them to HBM")
@@ -252,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--overlap", choices=("sum", "max"), default="sum",
                    help="comms on different axes add (pinned book) or overlap (later revision)")
     r = kinds.add_parser("roofline", help="every op of the model at its arithmetic intensity on the chip's roof")
-    r.add_argument("--batch", type=_positive_int, default=1, help="sequences (B)")
+    r.add_argument("--batch", type=_size_int, default=1, help="sequences (B)")
     r.add_argument("--attention", choices=("causal", "full"), default="causal")
     r.add_argument("--kernel", choices=("fused", "eager"), default="fused")
     z = kinds.add_parser("pareto", help="decode latency per token against tokens/s per chip (symroof serve)")
@@ -263,7 +264,7 @@ def _parser() -> argparse.ArgumentParser:
     for q in (q, r, z):
         q.add_argument("model", help="card name, card .yaml path, or HF config.json path")
         q.add_argument("--chip", required=True, help="chip card name or .yaml path")
-        q.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
+        q.add_argument("--seq", type=_size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
         q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
         q.add_argument("-o", "--output", required=True, help="the .png or .svg file to write")
         q.set_defaults(run=_plot)
@@ -275,7 +276,7 @@ def _plan_options(p, required: bool) -> None:
     p.add_argument("--chips", type=_positive_int, required=required, help="chips in the job (e.g. 8960 or 8.96e3)")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=required,
                    help="global batch in tokens (e.g. 4194304 or 4e6)")
-    p.add_argument("--seq", type=_positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
+    p.add_argument("--seq", type=_size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--pods", type=_positive_int, default=None,
                    help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
@@ -329,22 +330,6 @@ def _mfu(text: str) -> float:
 
 def _count_int(text: str) -> int:
     return _positive_int(text) if text != "0" else 0
-
-
-def _positive_int(text: str) -> int:
-    """A positive integer written exactly, in decimal or scientific notation (``4194304``, ``4e6``,
-    ``15e12``); a fraction (``1.5``), a non-number or more than 4300 digits is refused."""
-    from .io.cards import parse_number
-
-    if len(text) > 4300:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {len(text)} characters")
-    try:
-        value = parse_number(text, "argument", "value")
-    except CardError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (e.g. 4096 or 4e6), got {text!r}") from None
-    if value.denominator != 1 or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (e.g. 4096 or 4e6), got {text!r}")
-    return int(value)
 
 
 @contextmanager

@@ -99,3 +99,19 @@ def test_a_model_cards_key_that_nothing_reads_is_refused(tmp_path, capsys, extra
 ])
 def test_a_count_past_any_real_one_is_refused_as_on_a_card(capsys, argv, words):
     refused(capsys, argv, words)
+
+
+@pytest.mark.parametrize("argv, words", [
+    # counted exactly and printed: 10^30 sequences took 2.1e15 YB of memory without a word
+    (["count", "llama3-8b", "--batch", "1e30"], "argument --batch: expected a positive integer from 1 to 10^12"),
+    (["count", "llama3-8b", "--seq", "1e13"], "argument --seq: expected a positive integer from 1 to 10^12"),
+    (["ops", "llama3-8b", "--chip", "tpu-v5p", "--batch", "1e13"], "argument --batch: expected a positive integer from 1"),
+    (["formula", "x_opt", "--seq", "1e13"], "argument --seq: expected a positive integer from 1 to 10^12"),
+    (["count", "llama3-8b", "--param-bytes", "1e30"], "run setting 'param_bytes' must be an integer from 0 to 10^12"),
+    (["count", "llama3-8b", "--ckpt", "1e13"], "run setting 'ckpt_per_layer' must be an integer from 0 to 10^12"),
+    # a 5000-digit value was quoted whole in the error line
+    (["count", "llama3-8b", "--batch", "1" * 5000], "(5000 characters)"),
+])
+def test_a_sequence_count_or_width_past_any_real_one_is_refused(capsys, argv, words):
+    err = refused(capsys, argv, words)
+    assert len(err) < 300

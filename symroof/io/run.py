@@ -57,6 +57,7 @@ class RunSettings:
                                     f"of tensor names, got {value!r}")
                 changes = {**changes, "recompute": value}
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise CardError(f"run setting {key!r} must be a non-negative integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
+                raise CardError(f"run setting {key!r} must be an integer from 0 to 10^12 (bytes or checkpoints "
+                                f"per element or layer), got {value!r}")
         return replace(self, **changes)

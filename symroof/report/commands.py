@@ -296,6 +296,27 @@ def _file_kind(ref: str) -> str:
 # ----------------------------------------------------------------------------- arguments
 
 
+def positive_int(text: str, most: int | None = None) -> int:
+    """A positive integer written exactly, in decimal or scientific notation (``4194304``, ``4e6``,
+    ``15e12``), of at most ``most`` where given; a fraction (``1.5``), a non-number or more than 4300
+    digits is refused, the text quoted short."""
+    from ..io.cards import parse_number, shown_text
+
+    try:
+        value = parse_number(text, "argument", "value") if len(text) <= 4300 else None
+    except CardError:
+        value = None
+    if value is None or value.denominator != 1 or not 0 < value <= (most or value):
+        size = f" from 1 to 10^{len(str(most)) - 1}" if most else ""
+        raise argparse.ArgumentTypeError(f"expected a positive integer{size} (e.g. 4096 or 4e6), got {shown_text(text)}")
+    return int(value)
+
+
+def size_int(text: str) -> int:
+    """A count of sequences or of tokens per sequence: at most 10^12, as a card's or a runs file's count."""
+    return positive_int(text, 10**12)
+
+
 def add_result_commands(sub, run_options, positive_int) -> None:
     p = sub.add_parser("formula", help="a derived result: closed form, with the run's numbers in, and its value")
     p.add_argument("name", nargs="?", help="result name; omit to list them")
@@ -305,7 +326,7 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p.add_argument("--chip", help="chip card whose numbers to put in (its topology decides M_X, M_Y)")
     p.add_argument("--chips", type=positive_int, help="chips in the job (n_chips)")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=positive_int, help="global batch in tokens (B·T)")
-    p.add_argument("--seq", type=positive_int, help="tokens per sequence (T)")
+    p.add_argument("--seq", type=size_int, help="tokens per sequence (T)")
     p.add_argument("--at", action="append", metavar="SYMBOL=VALUE",
                    help="put in a number, with its unit where it has one: --at W_ici=1.8e11B/s --at n_chips=8960")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
@@ -322,7 +343,7 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p.add_argument("--chip", required=True, help="chip card name or .yaml path")
     p.add_argument("--chips", type=positive_int, required=True, help="chips in the job")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=positive_int, required=True)
-    p.add_argument("--seq", type=positive_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
+    p.add_argument("--seq", type=size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
     p.add_argument("--pods", type=positive_int, default=None,
                    help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="one family (dp, fsdp, tp, fsdp_tp, ...); default: the plan's best")
