@@ -70,6 +70,10 @@ def _ops(args) -> None:
     from .io.readers import dumps_finite as _dumps
     from .report.render import si, table
 
+    unread = [f for k, f in (("ckpt_per_layer", "--ckpt"), ("grad_bytes", "--grad-bytes"),
+                             ("optimizer_bytes", "--optimizer-bytes")) if getattr(args, k) is not None]
+    if unread:          # memory kept between ops and steps: count prints it, no op moves it
+        raise CardError(f"{unread[0]} sets training memory, which ops does not show (symroof count does)")
     card, chip = load_model(args.model), load_chip(args.chip)
     chip = override_chip(chip, _settings(args.set))
     args.seq = card.sequence(args.seq)
@@ -147,7 +151,7 @@ def _plot(args) -> None:
 
     plot.output_path(args.output)
     card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
-    args.seq = card.sequence(args.seq)         # pareto reads none
+    args.seq = card.sequence(getattr(args, "seq", None))         # pareto has none
     if args.kind == "ratio":
         figure = plot.ratio(card, chip, args.chips, args.seq, args.overlap)
     elif args.kind == "pareto":
@@ -264,7 +268,8 @@ def _parser() -> argparse.ArgumentParser:
     for q in (q, r, z):
         q.add_argument("model", help="card name, card .yaml path, or HF config.json path")
         q.add_argument("--chip", required=True, help="chip card name or .yaml path")
-        q.add_argument("--seq", type=_size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
+        if q is not z:           # pareto's curves are over --context
+            q.add_argument("--seq", type=_size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
         q.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
         q.add_argument("-o", "--output", required=True, help="the .png or .svg file to write")
         q.set_defaults(run=_plot)

@@ -115,3 +115,29 @@ def test_a_count_past_any_real_one_is_refused_as_on_a_card(capsys, argv, words):
 def test_a_sequence_count_or_width_past_any_real_one_is_refused(capsys, argv, words):
     err = refused(capsys, argv, words)
     assert len(err) < 300
+
+
+PLAN8 = ["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    # each flag was taken and did nothing: the output was byte for byte the one without it
+    (["sensitivity", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576", "-o", "s.png"],
+     "the file is --plot's figure; add --plot SYMBOL or leave out -o"),
+    (["html", "seed", "-o", "h.html", "--chips", "8960"], "html seed: --chips is a plan option"),
+    (["html", "seed", "-o", "h.html", "--ckpt", "3"], "html seed: --ckpt is a plan option"),
+    (["html", "seed", "-o", "h.html", "--overlap", "max"], "html seed: --overlap is a plan option"),
+    (["html", "plan", "llama3-8b", "-o", "h.html", "--model", "llama3-70b", "--chip", "tpu-v5p", "--chips", "256",
+      "--batch-tokens", "1048576"], "html plan: --model llama3-70b re-runs a derivation"),
+    (["plot", "pareto", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--seq", "100", "-o", "p.svg"],
+     "unrecognized arguments: --seq 100"),
+    (PLAN8 + ["--book-layer", "--pad"], "--pad plans whole-model meshes; --book-layer plans the book's layer"),
+    (PLAN8 + ["--book-layer", "--schedule", "1f1b"], "--schedule 1f1b plans whole-model meshes"),
+    (PLAN8 + ["--book-layer", "--recompute", "auto"], "--recompute auto plans whole-model meshes"),
+    (["ops", "llama3-8b", "--chip", "tpu-v5p", "--ckpt", "3"], "--ckpt sets training memory, which ops does not show"),
+    (["ops", "llama3-8b", "--chip", "tpu-v5p", "--optimizer-bytes", "4"], "--optimizer-bytes sets training memory"),
+])
+def test_a_flag_the_command_would_not_read_is_refused(tmp_path, monkeypatch, capsys, argv, words):
+    monkeypatch.chdir(tmp_path)
+    refused(capsys, argv, words)
+    assert not list(tmp_path.iterdir())        # nothing written

@@ -226,6 +226,8 @@ def sensitivity(args) -> None:
                else Options(args.overlap, m_override=forced))
     if args.plot and not args.output:
         raise CardError("--plot needs -o FILE.png (or .svg)")
+    if args.output and not args.plot:
+        raise CardError(f"-o {args.output}: the file is --plot's figure; add --plot SYMBOL or leave out -o")
     if args.plot:
         from . import plot as plotlib
 

@@ -84,6 +84,14 @@ def plan_page(result, card, chip, chips: int, seq: int, overlap: str, plots: boo
     return page(f"{card.name} on {chips} × {chip.name}", *parts)
 
 
+# The plan's options (cli._plan_options) by their dest, which a derivation page does not read.
+_PLAN_ONLY = {**{k: "--" + k.replace("_", "-") for k in ("chips", "batch_tokens", "seq", "pods", "strategy", "mesh",
+                                                         "book_layer", "schedule", "pad", "tokens", "mfu", "param_bytes",
+                                                         "grad_bytes", "optimizer_bytes", "act_bytes", "mask_bytes",
+                                                         "recompute")},
+              "m_axes": "--m", "ckpt_per_layer": "--ckpt"}
+
+
 def write_page(args, plan_result, reproduce_report) -> str:
     """``symroof html``: ``plan_result(args)`` and ``reproduce_report(args)`` are the commands' own."""
     from .commands import writable
@@ -96,12 +104,18 @@ def write_page(args, plan_result, reproduce_report) -> str:
                   ("--batch-tokens", args.batch_tokens))
         if any(value is None for _, value in needed):
             raise CardError(f"html plan needs {', '.join(f for f, v in needed if v is None)} (as symroof plan does)")
+        if args.model is not None:
+            raise CardError(f"html plan: --model {args.model} re-runs a derivation; give the plan's model as MODEL")
         args.model = args.model_name
         result, card, chip = plan_result(args)
         text = plan_page(result, card, chip, args.chips, args.seq, args.overlap, not args.no_plots)
     elif args.model_name is not None:
         raise CardError(f"html {args.target}: unexpected {args.model_name!r}; use --model to re-run on a model")
     else:
+        given = [flag for k, flag in _PLAN_ONLY.items() if getattr(args, k, None) not in (None, False)]
+        if given or args.overlap != "sum":
+            raise CardError(f"html {args.target}: {(given or ['--overlap'])[0]} is a plan option; a derivation "
+                            f"takes --model, --chip and --set (or write html plan MODEL ...)")
         args.derivation = args.target
         text = derivation_page(reproduce_report(args), not args.no_plots)
     write(text, args.output)

@@ -30,6 +30,11 @@ def plan_result(args, card=None, chip=None):
         if not 1 <= m <= len(chip.pod_shape):
             raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "
                             f"(the physical axes of a {chip.name} pod)")
+    ignored = [flag for flag, given in (("--pad", args.pad), (f"--schedule {args.schedule}", args.schedule),
+                                        ("--recompute auto", search_recompute)) if given]
+    if args.book_layer and ignored:       # the book's layer: continuous degrees, no pipeline, no policy search
+        raise CardError(f"{ignored[0]} plans whole-model meshes; --book-layer plans the book's layer with continuous "
+                        f"degrees (nothing padded, no pipeline, no recompute search): give one")
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
                else Options(args.overlap, m_override=forced, pad=args.pad,
                             schedule=None if args.schedule in (None, "auto") else args.schedule,
