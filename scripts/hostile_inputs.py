@@ -445,6 +445,24 @@ bad("unknown flag", "count", "llama3-8b", "--bogus")
 bad("abbreviated flag ambiguity", "count", "llama3-8b", "--a", "full")
 
 
+# Cases above that are valid input after all: each is read as stated or named in the output.
+VALID = {
+    "model-card:sliding>positions",            # the window is clamped, said in a note
+    "model-card:all 10^12 count", "model-card:all 10^12 ops",   # every size at the cards' 10^12 limit
+    "config.json:head_dim null", "config.json:underscore key",   # transformers' own default; its private keys
+    "config.json:dropout nonzero", "config.json:quantization_config",   # named in the output as not modelled
+    "runs:mesh 10^12 chips",                   # the runs file's count limit
+    "plan --mesh 'fsdp =256'", "serve --weights-dtype 'int4'", "serve --kv-dtype 'int4'", "serve prompt w/o batch",
+    *(f"{c} {f} {v!r}" for c, f in (("count", "--batch"), ("count", "--seq"), ("serve", "--batch"),
+                                    ("serve", "--context"), ("serve", "--prompt"), ("serve", "--generate"))
+      for v in ("+5", "5 ")),
+    *(f"{c} --set {v!r}" for c in ("plan", "cards") for v in    # the cards' range, 1e-30 to 1e30
+      ("hbm_bytes=1e30", "hbm_bytes_per_s=1e-30", "ici_link_bytes_per_s=1e-30", "dcn_bytes_per_s_per_host=1e-30",
+       "peak_flops_per_s.bf16=1e30")),
+}
+CASES = [(group, argv, "ok" if group in VALID else expect) for group, argv, expect in CASES]
+
+
 def _run(argv):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SYMROOF_CACHE": "off"}
     start = time.perf_counter()
