@@ -42,6 +42,7 @@ class Block:
     parallel_residual: bool = False   # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX)
     sliding: bool = False          # each query sees the last w keys (Mistral, Gemma, Phi-3)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
+    mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
     q_lora: bool = False           # MLA: the query through a rank-R_q projection and a norm
     shared_experts: bool = False   # MoE: an always-on MLP of width F_s beside the routed experts
     expert_width: bool = False     # MoE: experts of width F_e (else F, as Mixtral)
