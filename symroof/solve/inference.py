@@ -43,7 +43,7 @@ _NOTE_ACT = "activation HBM traffic left out (B << D, F), as the book does"
 
 def graph(structure: Structure, phase: str, attention: str = "causal"):
     """The phase's graph; a decode step of MLA served as inference engines run it, kv_b absorbed
-    (core/attention_mla.py), where ``count`` follows transformers' eager expansion of the cache."""
+    (core/attention_mla.py), not transformers' eager expansion of the whole cache (``build``'s)."""
     if phase == "decode" and any(blk.mla for blk in structure.blocks):
         structure = replace(structure, blocks=tuple(replace(blk, mla_absorbed=blk.mla) for blk in structure.blocks))
     return build(structure, attention, "fused", phase)
