@@ -139,3 +139,35 @@ def test_only_the_last_layer_and_the_token_table_wait_for_their_gradient_reducti
     want = 2 * sp.Rational(1, 2) * (218_112_000 + 128_256 * 4_096) * 2 / sp.Rational(5 * 10**10)
     assert set(got) == {"dcn"}
     assert abs(got["dcn"] - float(want)) <= 1e-12 * float(want)
+
+
+def test_moe_under_tensor_parallelism_gathers_the_tokens_once_and_scatters_them_once():
+    """Megatron-Core's default MoE dispatcher under tensor parallelism (NVIDIA/Megatron-LM@d98e8a6
+    megatron/core/transformer/moe/token_dispatcher.py, MoEAllGatherTokenDispatcher; the default
+    moe_token_dispatcher_type="allgather", transformer_config.py): token_dispatch AllGathers the
+    [S·B/TP, H] hidden states over TP into [S·B, H], each rank permutes its tokens to its experts
+    locally (k copies), and token_combine ReduceScatters the unpermuted [S·B, H] output (the k
+    copies already summed). Per MoE layer forward: an AllGather of B·T·D and a ReduceScatter of
+    B·T·D, 2·B·T·D·b_act of volume; the backward the same two transposed, plus the AllReduce of the
+    routing weights' gradient (B·T·k, the test above). Before, the router gathered B·T·D for itself
+    and the experts gathered and scattered the k copies: (1 + 2k)·B·T·D (5·B·T·D for Mixtral's
+    k = 2)."""
+    from symroof.core.symbols import B, T, b_act, k
+    from symroof.io.catalog import load_model
+
+    t = Axis("tensor", sp.Symbol("t", positive=True, integer=True), "ici")
+    g = build(Structure.of(load_model("mixtral-8x7b")))
+    sg = shard(g, {"tensor": t})
+    moved = {"forward": 0, "backward": 0}
+    for n, d in sg.nodes(data=True):
+        if "/moe/" in n or n.startswith("layer/mlp_norm"):
+            for c in d["collectives"]:
+                if c.on_critical_path:
+                    moved[d["phase"]] += c.volume
+    assert sp.expand(moved["forward"]) == 2 * B * T * D * b_act
+    assert sp.expand(moved["backward"]) == 2 * B * T * D * b_act + B * T * k * b_act
+    # the experts' matmuls stay split over the t ranks (their F is), forward and backward
+    for n, d in sg.nodes(data=True):
+        if n.startswith("layer/moe/") and d["op"] == "contraction" and "router" not in n:
+            assert sp.simplify(d["local_flops"] * t.size - g.nodes[n]["flops"]) == 0, n
+

@@ -37,6 +37,19 @@ def routes_locally(src_dim: str, dst_dim: str) -> bool:
     """An axis moving between a token dimension and the routed copies' R: no communication."""
     return {src_dim, dst_dim} in ({ROUTED, d} for d in ROUTED_FROM)
 
+
+def whole_per_copy(dim: str, dims, axis: str, mesh) -> bool:
+    """Whether routed copies keep D whole on the tensor axis: without an expert axis the tokens are
+    gathered once before they are copied to their k experts (the router reads the same gather) and
+    the experts' partial sums are reduce-scattered once the copies are summed back into tokens,
+    2·B·T·D a layer, against 2k·B·T·D for gathering and scattering the copies. Megatron-Core's
+    default dispatcher does the same (NVIDIA/Megatron-LM@d98e8a6 megatron/core/transformer/moe/
+    token_dispatcher.py MoEAllGatherTokenDispatcher: AllGather of the [S·B, H] hidden states over
+    TP, ReduceScatter after the unpermute). With an expert axis the copies are sent D-split as its
+    AllToAll dispatcher does (A2A over EP, then AllGather of the copies over TP)."""
+    return axis == "tensor" and dim == "D" and ROUTED in dims and "expert" not in mesh
+
+
 ORDER = tuple(row[0] for row in AXES)
 BATCH_AXES = tuple(row[0] for row in AXES if "sequences" in row[3])
 DIVIDES = {row[0]: row[3] for row in AXES}

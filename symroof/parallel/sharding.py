@@ -31,7 +31,7 @@ import sympy as sp
 
 from ..core import ops
 from ..core.graph import with_own_nodes
-from ..parallel import axes as axis_table
+from ..parallel import axes as axis_table, routed
 from ..parallel.collectives import Axis
 from ..core.symbols import b_act, b_kv, b_mask, b_param
 
@@ -83,6 +83,7 @@ class _State:
     other_kernel: bool = False                    # also the bytes under the other kernel (with_kernel)
     gathered: set = field(default_factory=set)   # (tensor, axis[, phase]) already gathered here
     reduced: set = field(default_factory=set)    # (gradient tensor, axis) already reduced
+    pending: set = field(default_factory=set)    # (routed copies, axis): partial sums reduced once combined
     widths: dict = field(default_factory=dict)   # tensor -> bytes per element, where not b_act (the KV cache)
     shards: dict = field(default_factory=dict)   # _local's answers: one graph asks the same shapes often
 
@@ -99,7 +100,8 @@ def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str
             continue
         for axis in axes:
             if axis in mesh and axis not in out:
-                if weight and axis == "seq" and "fsdp" not in mesh:
+                if (weight and axis == "seq" and "fsdp" not in mesh) or \
+                        (not weight and axis_table.whole_per_copy(dim, dims, axis, mesh)):
                     continue
                 out[axis] = dim
     return out
@@ -284,10 +286,10 @@ def _resolve(dims, current, partial, wanted, ref, st: _State, width) -> list[Col
     for axis in order:
         key = (ref, axis)
         wanted_dim = wanted.get(axis)
-        if wanted_dim is not None and current.get(axis) != wanted_dim:
-            kind = "ReduceScatter"
-        else:
-            kind = "AllReduce"
+        kind = "ReduceScatter" if wanted_dim is not None and current.get(axis) != wanted_dim else "AllReduce"
+        if axis_table.ROUTED in dims and kind == "AllReduce":     # reduced once the copies are summed (routed.py)
+            st.pending.add(key)
+            continue
         if key not in st.reduced:      # partial sums into one gradient are added locally first
             st.reduced.add(key)
             colls.append(Collective(kind, (axis,), ref, _local(dims, current, st) * width))
@@ -319,6 +321,8 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
             if axis in dst and dst[axis] != d and not axis_table.routes_locally(d, dst[axis]):
                 colls.append(Collective("AllToAll", (axis,), ref,
                                         _local(moved_dims, moved, st) * st.mesh[axis].size * width))
+        colls += routed.collectives(node["forward"] if phase == "backward" else name, ref, src, dst,
+                                    src_dims, dst_dims, phase, st, width)
         if phase == "backward":
             # an input broadcast along an output dimension that an axis splits (MLA's shared RoPE key
             # beside K-split heads, MoE combine weights beside a D split): its gradient sums dy over
