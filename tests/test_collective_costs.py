@@ -171,3 +171,59 @@ def test_moe_under_tensor_parallelism_gathers_the_tokens_once_and_scatters_them_
         if n.startswith("layer/moe/") and d["op"] == "contraction" and "router" not in n:
             assert sp.simplify(d["local_flops"] * t.size - g.nodes[n]["flops"]) == 0, n
 
+
+def _llama_kv(tensor: int):
+    """Llama 3 8B's sharded graph over ``tensor`` NVLink ranks and its numbers, KV heads replicated."""
+    from symroof.io.bind import model_values
+    from symroof.io.catalog import load_model
+    from symroof.parallel.axes import replicate_kv
+
+    card = load_model("llama3-8b")
+    mesh = {"tensor": Axis("tensor", sp.Integer(tensor), "ici", 1, True, True)}
+    nums = {s: sp.sympify(v).doit() for s, v in replicate_kv(model_values(card), tensor).items()}
+    return shard(build(Structure.of(card)), mesh), mesh, nums
+
+
+def test_replicated_kv_heads_all_reduce_their_weight_gradients_among_their_copies():
+    """Llama 3 8B (config.json: hidden 4096, 32 heads, 8 KV heads of 128, 32 layers) on t = 16
+    tensor ranks: each KV head on t/K = 2 ranks, each computing the head's K and V for its own 2 of
+    the head's 4 query heads, so each holds a partial sum of the head's W_K and W_V gradients
+    (D x H = 4096 x 128 each): one AllReduce of 2 x 4096 x 128 x b_param among 2 ranks per layer,
+    NCCL's ring 2 (2-1)/2 V / busBw = V / W_ici (nccl-tests PERFORMANCE.md). Megatron-Core itself
+    shards the QKV output over all t ranks and all-gathers the activations instead (attention.py,
+    num_query_groups < world_size, NVIDIA/Megatron-LM@d98e8a6); a layout that replicates the heads
+    must reduce their copies. Before, nothing was reduced. At t = 8 = K nothing is replicated."""
+    sg, mesh, nums = _llama_kv(16)
+    per_step = {}
+    for _, d in sg.nodes(data=True):
+        for c in d["collectives"]:
+            if c.ranks is not None:
+                assert (c.kind, c.axes, c.ranks.xreplace(nums)) == ("AllReduce", ("tensor",), 2)
+                per_step[c.tensor] = c.volume.xreplace(nums) * d["repeat"].xreplace(nums)
+    assert per_step == {"d(layer/attn/k.w)": 32 * 4096 * 128 * b_param,
+                        "d(layer/attn/v.w)": 32 * 4096 * 128 * b_param}
+    seconds = collective_time("AllReduce", V, [mesh["tensor"]], ring_factor=True, ranks=sp.Integer(2))
+    assert seconds == nccl_ring_seconds("AllReduce", V, 2, W_ici)
+    sg8, mesh8, nums8 = _llama_kv(8)
+    assert {c.ranks.xreplace(nums8) for _, d in sg8.nodes(data=True) for c in d["collectives"] if c.ranks} == {1}
+    assert collective_time("AllReduce", V, [mesh8["tensor"]], ranks=sp.Integer(1)) == 0
+
+
+def test_the_last_layers_kv_copies_reduce_after_the_backward():
+    """As every gradient reduction in the step model (DDP's order, the test above): the reductions
+    hide behind the backward but the last one computed, the first layer's, waits: 2 x 4096 x 128
+    bf16 elements among 2 ranks, 2 (1/2) V / W_ici, at an H100's W_ici (its card)."""
+    from symroof.core.symbols import B, T
+    from symroof.io.bind import chip_values
+    from symroof.io.catalog import load_chip
+    from symroof.io.run import RunSettings
+    from symroof.parallel import step_model
+
+    sg, _, nums = _llama_kv(16)
+    chip = chip_values(load_chip("h100-sxm"))
+    nums = {**nums, **chip, **RunSettings().values(), B: sp.Integer(16), T: sp.Integer(4096)}
+    assert nums[b_param] == 2
+    tail = step_model.parts(sg, nums).tail
+    want = 2 * 4096 * 128 * 2 / chip[W_ici]
+    assert set(tail) == {"ici"} and abs(tail["ici"] - float(want)) <= 1e-12 * float(want)
+

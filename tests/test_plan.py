@@ -154,7 +154,7 @@ def test_lambdified_search_agrees_with_exact_substitution(model, chip, chips, po
     from symroof.parallel.topology import layout
     from symroof.parallel.roofline import memory_per_chip, step
     from symroof.parallel.sharding import shard
-    from symroof.core.symbols import B, K, T, n_micro
+    from symroof.core.symbols import B, K, T, n_micro, r_kv
 
     card, chip = load_model(model), load_chip(chip)
     r = planlib.plan(card, chip, chips, BATCH, 4096, pods=pods, strategy=strategy)
@@ -164,8 +164,11 @@ def test_lambdified_search_agrees_with_exact_substitution(model, chip, chips, po
     sg = shard(build(Structure.of(card), "causal"), mesh)
     values = {**model_values(card), **chip_values(chip), **RunSettings().values(),
               B: sp.Integer(1024), T: sp.Integer(4096), n_micro: sp.Integer(r.get("n_micro", 1))}
-    # tensor above the KV heads: each KV head is replicated on tensor/K chips (axes.KV_REPLICATION)
-    values[K] = sp.Integer(max(card.n_kv_heads, r["mesh"].get("tensor", 1)))
+    # tensor above the KV heads: each KV head is replicated on tensor/K chips (axes.KV_REPLICATION),
+    # whose K/V weight gradients are all-reduced among them (parallel/replicas.py)
+    tensor = r["mesh"].get("tensor", 1)
+    values[K] = sp.Integer(max(card.n_kv_heads, tensor))
+    values[r_kv] = sp.Integer(max(1, tensor // card.n_kv_heads))
     times = step(sg, "sum")
     for key, ours in (("t_math", "t_math_s"), ("t_hbm", "t_hbm_s"), ("t_comms", "t_comms_s")):
         assert float(evaluate(times[key], values)) == pytest.approx(r[ours], rel=1e-9)

@@ -266,17 +266,16 @@ def test_one_pod_is_the_several_pod_family_with_one_pod(where, model, recompute,
 def test_one_pods_numbers_are_the_several_pod_familys_at_one_pod(where, model, chip_name):
     """The same shortcut after the cards' numbers are in (sweep._numeric): each term equals the
     direct derivation without a pod axis with the numbers substituted, KV heads replicated."""
-    from symroof.core.symbols import K, Y
+    from symroof.core.symbols import Y
     from symroof.io.bind import chip_values, model_values
     from symroof.io.catalog import load_chip, load_model
     from symroof.io.run import RunSettings
-    from symroof.parallel.axes import kv_heads_replicated
+    from symroof.parallel.axes import replicate_kv
     from symroof.search import sweep
 
     card, chip, run, options = load_model(model), load_chip(chip_name), RunSettings(), sweep.Options()
     switched = chip.family == "gpu"
-    values = {**model_values(card), **chip_values(chip), **run.values()}
-    values[K] = kv_heads_replicated(values[K], Y)
+    values = replicate_kv({**model_values(card), **chip_values(chip), **run.values()}, Y)
     for family in ("fsdp_tp_seq", "pp_fsdp_tp"):
         direct = sweep._derive(family, sweep._structure(card, options), options, False, frozenset(), None, switched)
         taken = sweep._numeric(family, card, chip, run, options, False, frozenset(), True, switched)

@@ -49,7 +49,9 @@ def numeric(sg, nums: dict):
             if key in d:
                 d[key] = _sub(d[key], nums)
         if "collectives" in d:
-            d["collectives"] = [replace(c, volume=_sub(c.volume, nums)) for c in d["collectives"]]
+            d["collectives"] = [replace(c, volume=_sub(c.volume, nums),
+                                        ranks=None if c.ranks is None else _sub(c.ranks, nums))
+                                for c in d["collectives"]]
     out.graph["sizes"] = {k: _sub(v, nums) for k, v in sg.graph["sizes"].items()}
     return out
 

@@ -80,7 +80,7 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
     """The plan's chosen mesh, sharded and costed with the hardware and run numbers left free."""
     from ..core.graph import Structure, build
     from ..io.bind import chip_values, model_values
-    from ..parallel.axes import kv_heads_replicated
+    from ..parallel.axes import replicate_kv
     from ..parallel.collectives import Axis
     from ..parallel.roofline import memory_per_chip, step
     from ..parallel.sharding import shard
@@ -100,7 +100,7 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
     values = {**chip_values(chip, dtype), B: sp.Integer(plan["sequences"]), T: sp.Integer(plan["seq"])}
     fixed = {**model_values(card), **run.values(), n_micro: sp.Integer(plan.get("n_micro", 1))}
     if "tensor" in mesh and not book:      # the planner's rule for a tensor degree above the KV heads
-        fixed[K] = kv_heads_replicated(fixed[K], mesh["tensor"].size)
+        fixed = replicate_kv(fixed, mesh["tensor"].size)
     terms = {k: _active(t[k].xreplace(fixed), values) for k in TERMS}
     at = {k: float(e.xreplace(values)) for k, e in terms.items()}
     bound = max(at, key=at.get)

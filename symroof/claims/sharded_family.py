@@ -35,7 +35,8 @@ class Family:
         for name, d in sg.nodes(data=True):
             self.slots.append((name, [(key, slot(d[key])) for key in _KEYS if key in d]))
             if "collectives" in d:
-                self.collectives.append((name, [(c, slot(c.volume)) for c in d["collectives"]]))
+                self.collectives.append((name, [(c, slot(c.volume), None if c.ranks is None else slot(c.ranks))
+                                                for c in d["collectives"]]))
         self.exprs = list(exprs)
         self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
@@ -69,7 +70,8 @@ class Family:
             for key, i in keys:
                 d[key] = got[i]
         for name, colls in self.collectives:
-            nodes[name]["collectives"] = [replace(c, volume=got[i]) for c, i in colls]
+            nodes[name]["collectives"] = [replace(c, volume=got[i], ranks=None if r is None else got[r])
+                                          for c, i, r in colls]
         if exact:
             sizes = {k: p.exact(numbers) if p is not None else None for k, p in self.size_polys.items()}
             out.graph["sizes"] = {k: v if v is not None else _exact(_sub(self.sg.graph["sizes"][k], nums))
@@ -163,12 +165,13 @@ def replicated(run, nums: dict) -> dict:
     """``nums`` with the KV heads replicated up to a tensor degree above them, as the planner lays
     them (parallel/axes.KV_REPLICATION: each chip computes and holds its group's K/V projection);
     ``nums`` itself where the tensor degree is within the heads."""
-    from ..core.symbols import K
-    from ..parallel.axes import kv_heads_replicated
+    from ..core.symbols import K, r_kv
+    from ..parallel.axes import replicate_kv
 
     if "tensor" not in run.mesh or K not in nums or run.mesh["tensor"].size <= nums[K]:
         return nums
-    return {**nums, K: kv_heads_replicated(nums[K], run.mesh["tensor"].size).doit()}
+    got = replicate_kv(nums, run.mesh["tensor"].size)
+    return {**got, K: got[K].doit(), r_kv: got[r_kv].doit()}
 
 
 def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):

@@ -63,6 +63,7 @@ _TABLE = [
     ("M_E",      "M_E",                        True,  "",              "physical ICI axes spanned by the expert mesh axis"),
     ("n_micro",  r"n_{\text{micro}}",          True,  "microbatches",  "pipeline microbatches per step"),
     ("n_virtual", r"v",                         True,  "",              "virtual pipeline stages (model chunks) per chip, interleaved schedule"),
+    ("r_kv",     r"r_{\text{kv}}",             True,  "chips",         "tensor chips holding one replicated KV head: tensor degree / K above K, else 1"),
     # hardware
     ("C",        "C",                          False, "FLOP/s",        "peak FLOPs/s per chip"),
     ("W_hbm",    r"W_{\text{hbm}}",            False, "B/s",           "HBM bandwidth per chip, bytes/s"),
@@ -96,7 +97,7 @@ for _name, _latex, _integer, _unit, _meaning in _TABLE:
 B, T, S, D, F, N, K, H, L, V, E, k = (SYMBOLS[n] for n in "B T S D F N K H L V E k".split())
 n_chips, n_pods, X, Y, Z = (SYMBOLS[n] for n in ("n_chips", "n_pods", "X", "Y", "Z"))
 M_X, M_Y, M_Z, n_micro, n_virtual = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro", "n_virtual"))
-n_stages, n_ep, M_E = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E"))
+n_stages, n_ep, M_E, r_kv = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E", "r_kv"))
 C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
 t_hop = SYMBOLS["t_hop"]
 b_mask = SYMBOLS["b_mask"]

@@ -55,6 +55,7 @@ def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
                 sy.H_v: card.v_head_dim, sy.V_pos: card.max_positions}
     values.update({sym: v for sym, v in optional.items() if v})
     out = {sym: sp.Integer(v) for sym, v in values.items()}
+    out[sy.r_kv] = sp.Integer(1)      # each KV head on one chip; axes.replicate_kv for a tensor degree above K
     if card.rotary_pct != 1:
         out[sy.rho] = exact(card.rotary_pct)
     return out

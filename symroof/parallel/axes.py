@@ -82,6 +82,20 @@ def kv_heads_replicated(kv_heads, tensor_degree):
     return sp.Max(kv_heads, tensor_degree, evaluate=False)
 
 
+def replicate_kv(values: dict, tensor_degree) -> dict:
+    """``values`` with the KV heads replicated up to the tensor degree: K = max(K, degree) and r_kv,
+    the chips holding each head, max(1, degree / K) (1 within the heads). Each of those chips
+    computes its own share of the head's K/V weight gradients, all-reduced among them
+    (parallel/replicas.py)."""
+    import sympy as sp
+
+    from ..core.symbols import K, r_kv
+
+    heads = values[K]
+    return {**values, K: kv_heads_replicated(heads, tensor_degree),
+            r_kv: sp.Max(1, tensor_degree / heads, evaluate=False)}
+
+
 def _rules(column: int) -> tuple:
     return tuple((dim, tuple(row[0] for row in AXES if dim in row[column]))
                  for dim in DIM_PRIORITY if any(dim in row[column] for row in AXES))

@@ -134,13 +134,17 @@ def joint_bandwidth(per_axis: list, axes: list):
 
 
 def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False,
-                    latency: bool = False, spans: dict | None = None) -> sp.Expr:
+                    latency: bool = False, spans: dict | None = None, ranks=None) -> sp.Expr:
     """Time of one collective of ``volume`` bytes over one or more axes of one link.
 
     Over several torus axes at once the bandwidths add (the book's ``V / (W·n_axes)``); over axes
     that share a chip's ports they do not (``joint_bandwidth``). An axis without wraparound counts
     half (a line, not a ring). ``spans``: dcn axes that also run inside fast domains
     (``two_tier``). With ``latency`` the time is at least ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
+    ``ranks``: a collective among a sub-group of the axes' chips (the chips sharing a replicated
+    weight, the two stages sharing a tied table; ``sharding.Collective.ranks``). Its ring factor
+    (r-1)/r is always kept: the book drops (n-1)/n as near 1 on a whole axis, but for a pair it is
+    1/2, and for one rank (no replication) there is nothing to send.
     """
     if kind in POINT_TO_POINT:
         bandwidth = one_way(axes[0])
@@ -149,7 +153,9 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     time = COST[kind] * volume / bandwidth
     if kind in SWITCHED and all(a.switched or a.link == "dcn" for a in axes):
         time = SWITCHED[kind](sp.Mul(*(a.size for a in axes))) * volume / bandwidth
-    if ring_factor:
+    if ranks is not None:
+        time *= (ranks - 1) / ranks
+    elif ring_factor:
         size = sp.Mul(*(a.size for a in axes))
         time *= (size - 1) / size
     if spans:

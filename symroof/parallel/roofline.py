@@ -56,7 +56,7 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
                 continue
             key = "+".join(c.axes)
             time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes],
-                                                      ring_factor, latency, spans)
+                                                      ring_factor, latency, spans, c.ranks)
             out[key] = out.get(key, sp.Integer(0)) + time
     if "stage" in mesh:
         out["stage"] = out.get("stage", sp.Integer(0)) + _pipeline_sends(sg, phase, schedule, latency)

@@ -31,7 +31,7 @@ import sympy as sp
 
 from ..core import ops
 from ..core.graph import with_own_nodes
-from ..parallel import axes as axis_table, routed
+from ..parallel import axes as axis_table, replicas, routed
 from ..parallel.collectives import Axis
 from ..core.symbols import b_act, b_kv, b_mask, b_param
 
@@ -51,6 +51,7 @@ class Collective:
     # sent in one bucket with its layer's matmul weights (a FSDP flat parameter, a DDP bucket, XLA's
     # combined all-reduce): a norm scale's or a bias's bytes, not another launch (a table has its own)
     bucketed: bool = False
+    ranks: sp.Expr | None = None     # a sub-group of the axes' chips (parallel/replicas.py), else all
 
     @property
     def on_critical_path(self) -> bool:
@@ -65,7 +66,7 @@ def _merge(colls: list[Collective], mesh: dict[str, Axis]) -> list[Collective]:
     for c in colls:
         link = mesh[c.axes[0]].link
         for m in merged:
-            if m.kind == c.kind and m.tensor == c.tensor and mesh[m.axes[0]].link == link:
+            if m.kind == c.kind and m.tensor == c.tensor and mesh[m.axes[0]].link == link and m.ranks == c.ranks:
                 m.axes += c.axes
                 if c.kind == "AllGather":      # each gather grows the array: the last is the largest
                     m.volume = c.volume
@@ -168,6 +169,7 @@ def shard(g: nx.DiGraph, mesh: dict[str, Axis], other_kernel: bool = False) -> n
             _contraction(node, refs, out_ref, phase, st, target, dims_of, fwd)
         else:
             _elementwise(node, name, operands, phase, st, target, dims_of, fwd)
+    replicas.add(out, mesh)
     out.graph["mesh"] = mesh
     return out
 

@@ -18,6 +18,8 @@ and stated as an option whose limit is the ideal:
                               pipeline sends wait; weight gathers and gradient
                               reductions hide behind compute, except the last
                               layer's and the token table's gradient reductions
+                              (over the batch axes, among a replicated KV head's
+                              chips, between a tied table's two stages)
                               after the last backward (not the head's: its first);
                               an fsdp axis without a pipeline repeats its weight
                               gathers and gradient scatters per microbatch
@@ -192,7 +194,7 @@ def _bandwidth(c, mesh, nums, opts: Options) -> float:
     per-rank bandwidth (``collectives.two_tier``: the fast domain's W_ici, or its chips' NICs
     together), exact until the float."""
     axes = [mesh[a] for a in c.axes]
-    return _num(collective_time(c.kind, c.volume, axes, ring_factor=True, spans=opts.spans), nums)
+    return _num(collective_time(c.kind, c.volume, axes, ring_factor=True, spans=opts.spans, ranks=c.ranks), nums)
 
 
 class Numbers:
@@ -279,6 +281,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         else:
             memory += times * hbm
         for c in d.get("collectives", ()):
+            if c.ranks is not None and num.number(c.ranks) < 2:
+                continue            # a weight with one copy (KV heads within the tensor degree): no launch
             link = mesh[c.axes[0]].link
             one = t = per_stage * num.seconds(c, opts)
             count = per_stage * (opts.microbatches if c.on_critical_path else 1)
@@ -291,7 +295,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             if not hidden and not c.bucketed:           # a bucketed one adds bytes to a launch, not a launch
                 latency += count * (num.hops(c.axes) * opts.t_hop + opts.t_launch)
                 if link == "dcn":
-                    dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans)
+                    dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans, num.number(c.ranks)
+                                                    if c.ranks is not None else None)
             if c.on_critical_path and not hidden:
                 if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
                     paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter
@@ -299,8 +304,11 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                     critical[link] = critical.get(link, 0.0) + t
                 continue
             background[link] = background.get(link, 0.0) + t
+            # gradient reductions over the batch axes, and among a weight's copies (a replicated KV
+            # head's chips, the tied table's two stages: parallel/replicas.py)
             if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
-                    and any(a in BATCH_AXES for a in c.axes) and (repeat != 1 or c.tensor in last_reduced):
+                    and (any(a in BATCH_AXES for a in c.axes) or c.ranks is not None) \
+                    and (repeat != 1 or c.tensor in last_reduced):
                 last = one / per_stage if repeat != 1 else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
@@ -329,12 +337,13 @@ RING_STEPS = {
 }
 
 
-def ring_steps(kind: str, axes, mesh, spans: dict) -> float:
-    """Steps on the slow tier: ranks of the ring outside the fast domain, minus one, per RING_STEPS."""
+def ring_steps(kind: str, axes, mesh, spans: dict, ranks: float | None = None) -> float:
+    """Steps on the slow tier: ranks of the ring outside the fast domain, minus one, per RING_STEPS
+    (``ranks``: a sub-group's, taken as all on the slow tier)."""
     n = 1.0
     for a in axes:
         n *= float(mesh[a].size) / spans.get(a, 1)
-    return RING_STEPS[kind] * (n - 1)
+    return RING_STEPS[kind] * ((n if ranks is None else ranks) - 1)
 
 
 def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:

@@ -71,12 +71,12 @@ class Rates:
         except KeyError:
             raise NotExact(symbol) from None
 
-    def per_byte(self, kind: str, axes: tuple, ring_factor: bool = False) -> tuple[int, int]:
+    def per_byte(self, kind: str, axes: tuple, ring_factor: bool = False, ranks=None) -> tuple[int, int]:
         """Seconds per byte of volume, as (numerator, denominator): the rule is linear in it."""
-        key = (kind, axes, ring_factor)
+        key = (kind, axes, ring_factor, ranks)
         got = self._per_byte.get(key)
         if got is None:
-            f = Fraction(collective_seconds(kind, 1, [self.mesh[a] for a in axes], self, ring_factor))
+            f = Fraction(collective_seconds(kind, 1, [self.mesh[a] for a in axes], self, ring_factor, ranks))
             got = self._per_byte[key] = (f.numerator, f.denominator)
         return got
 
@@ -84,9 +84,10 @@ class Rates:
 _COST = {kind: exact(factor) for kind, factor in COST.items()}
 
 
-def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor: bool = False):
+def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor: bool = False, ranks=None):
     """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes'
-    links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring factor."""
+    links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring
+    factor (a sub-group's ``ranks``: always its own)."""
     if kind in POINT_TO_POINT:         # collectives.one_way: through a switch, all of the chip's links
         bandwidth = rates.link["ici"] if axes[0].switched and axes[0].link == "ici" else rates.one_way[axes[0].link]
     else:
@@ -97,7 +98,9 @@ def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor:
         time = SWITCHED[kind](Fraction(size)) * volume / bandwidth
     else:
         time = _over(_COST[kind] * volume, bandwidth)
-    if ring_factor:
+    if ranks is not None:
+        time *= Fraction(exact(ranks) - 1, exact(ranks))
+    elif ring_factor:
         time *= Fraction(size - 1, size)
     return time
 
@@ -147,21 +150,25 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
         hbm += weight * exact(d["local_bytes"])
         for c in d.get("collectives", ()):
             volume = weight * exact(c.volume)
-            kinds = moved.setdefault(c.axes, {})
+            group = (c.axes, None if c.ranks is None else exact(c.ranks))     # a sub-group times apart
+            kinds = moved.setdefault(group, {})
             kinds[c.kind] = kinds.get(c.kind, 0) + volume
             if c.on_critical_path:
-                kinds = critical.setdefault(c.axes, {})
+                kinds = critical.setdefault(group, {})
                 kinds[c.kind] = kinds.get(c.kind, 0) + volume
 
     spans = sg.graph.get("spans") or {}
 
-    def seconds(axes, kinds: dict):
+    def seconds(group, kinds: dict):
+        axes, ranks = group
         per_kind = ((kind, Fraction(v * n, d)) for kind, v, (n, d)
-                    in ((kind, v, rates.per_byte(kind, axes)) for kind, v in kinds.items()))
+                    in ((kind, v, rates.per_byte(kind, axes, False, ranks)) for kind, v in kinds.items()))
         if spans:
             return sum(t * _two_tier(axes, spans, rates, kind) for kind, t in per_kind)
         return sum(t for _, t in per_kind)
-    per_axis = {axes: _over(seconds(axes, kinds), stages) for axes, kinds in moved.items()}
+    per_axis: dict = {}
+    for group, kinds in moved.items():
+        per_axis[group[0]] = per_axis.get(group[0], 0) + _over(seconds(group, kinds), stages)
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
     if "stage" in mesh:
@@ -175,7 +182,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
         link = mesh[axes[0]].link
         links[link] = links.get(link, 0) + time
     t_comms = sum(links.values()) if links else 0
-    t_critical = _over(sum(seconds(axes, kinds) for axes, kinds in critical.items() if axes != stage), stages)
+    t_critical = _over(sum(seconds(group, kinds) for group, kinds in critical.items() if group[0] != stage), stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
 
@@ -217,7 +224,7 @@ def _bandwidth(c, rates: Rates, opts: Options) -> float:
     """``step_model._bandwidth`` with numbers: the collective's exact seconds, the two-tier factor
     included, as a float (one correctly rounded division of integers, as ``float`` of the
     Fraction is)."""
-    n, d = rates.per_byte(c.kind, c.axes, True)
+    n, d = rates.per_byte(c.kind, c.axes, True, None if c.ranks is None else exact(c.ranks))
     if opts.spans:
         tier = _two_tier(c.axes, opts.spans, rates, c.kind)
         n, d = n * tier.numerator, d * tier.denominator

@@ -176,13 +176,13 @@ def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate
         return _NUMERIC[key]
     from ..core.symbols import K, Y
     from ..io.bind import chip_values, model_values
-    from ..parallel.axes import kv_heads_replicated
+    from ..parallel.axes import replicate_kv
 
     values = {**model_values(card), **chip_values(chip), **run.values()}
     if replicate:
         # KV heads replicated up to the tensor degree (axes.KV_REPLICATION): each chip holds
         # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
-        values[K] = kv_heads_replicated(values[K], Y)
+        values = replicate_kv(values, Y)
     symbolic = derive_family(family, _structure(card, options), options, several_pods, dcn_axes,
                              run.recompute, switched)
     _NUMERIC[key] = {n: e.xreplace(values) for n, e in symbolic.items()}

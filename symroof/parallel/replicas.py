@@ -1,0 +1,38 @@
+"""Gradient reductions among a sub-group of one mesh axis's chips: copies of a weight that the
+sharding rules (``sharding.py``) cannot see, since each of their layouts spans whole axes.
+
+- KV heads replicated over the tensor axis (``axes.KV_REPLICATION``: a degree t above the K heads
+  puts each head on r_kv = t / K chips). Each of those chips computes the head's keys and values
+  for its own query heads, so its gradient of the head's K/V weights (and biases, and a K-wide
+  key norm) is a partial sum: all-reduced among the r_kv chips, per layer, in the backward. The
+  query, output and per-head norm weights are not replicated (G = N/K follows K).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..core import ops
+from ..core.symbols import b_param, r_kv
+
+
+def add(sg, mesh: dict) -> None:
+    """Append these reductions to the sharded graph ``sg``'s backward nodes that make the gradients."""
+    from .sharding import Collective, layout
+
+    sizes = sg.graph["sizes"]
+
+    def shard_bytes(dims) -> sp.Expr:
+        split = sp.Mul(*(mesh[a].size for a, d in layout(dims, mesh, weight=True).items() if d in dims))
+        return ops.numel(dims, sizes) / split * b_param
+
+    for _, d in sg.nodes(data=True):
+        if d["phase"] != "backward" or d.get("wrt") not in ("w", "all"):
+            continue
+        fwd = sg.nodes[d["forward"]]
+        for p, dims in sorted(fwd["params"].items()):
+            if "tensor" in mesh and "K" in dims and "G" not in dims \
+                    and layout(dims, mesh, weight=True).get("tensor") == "K":
+                small = fwd["op"] != "contraction" or not p.endswith(".w")    # a bias or a norm scale: one launch
+                d["collectives"] = [*d["collectives"], Collective("AllReduce", ("tensor",), f"d({p})",
+                                                                  shard_bytes(dims), small, r_kv)]
