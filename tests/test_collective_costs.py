@@ -227,3 +227,37 @@ def test_the_last_layers_kv_copies_reduce_after_the_backward():
     want = 2 * 4096 * 128 * 2 / chip[W_ici]
     assert set(tail) == {"ici"} and abs(tail["ici"] - float(want)) <= 1e-12 * float(want)
 
+
+def test_a_tied_table_across_a_pipeline_all_reduces_its_two_copies_after_the_step():
+    """Megatron-LM keeps the tied word embeddings on the first and the last pipeline stage and, in
+    finalize_model_grads after the data-parallel reduction, all-reduces the two copies' gradients
+    over the embedding group, those two ranks (NVIDIA/Megatron-LM@d98e8a6 megatron/core/distributed/
+    finalize_model_grads.py, _allreduce_word_embedding_grads): nothing runs beside it, so all of it
+    waits. GPT-2 124M (config.json: vocab 50257, n_embd 768, tied) over 4 stages x 2 tensor ranks
+    (the table split by vocabulary): 50257 x 768 / 2 bf16 elements among 2 ranks, NCCL's
+    2 (2-1)/2 V / busBw = V / W_ici. Before, nothing was reduced."""
+    from symroof.core.symbols import B, T, n_micro
+    from symroof.io.bind import chip_values, model_values
+    from symroof.io.catalog import load_chip, load_model
+    from symroof.io.run import RunSettings
+    from symroof.parallel import step_model
+
+    card = load_model("gpt2-124m")
+    mesh = {"stage": Axis("stage", sp.Integer(4), "ici", 1, True, True),
+            "tensor": Axis("tensor", sp.Integer(2), "ici", 1, True, True)}
+    sg = shard(build(Structure.of(card)), mesh)
+    pairs = [(n, c) for n, d in sg.nodes(data=True) for c in d["collectives"] if c.axes == ("stage",)]
+    assert [(n, c.kind, c.tensor, c.ranks) for n, c in pairs] == [("embed:grad", "AllReduce", "d(embed.w)", 2)]
+    model = model_values(card)
+    assert pairs[0][1].volume.xreplace(model) == 50257 * 768 // 2 * b_param
+    chip = chip_values(load_chip("h100-sxm"))
+    nums = {**model, **chip, **RunSettings().values(), B: sp.Integer(8), T: sp.Integer(1024), n_micro: 8}
+    tail = step_model.parts(sg, nums, step_model.Options(microbatches=8)).tail
+    want = 50257 * 768 // 2 * 2 / chip[W_ici]
+    assert set(tail) == {"ici"} and abs(tail["ici"] - float(want)) <= 1e-12 * float(want)
+    # untied, or without a pipeline, there is no such reduction
+    from dataclasses import replace
+
+    untied = shard(build(replace(Structure.of(card), tied=False)), mesh)
+    flat = shard(build(Structure.of(card)), {"tensor": mesh["tensor"]})
+    assert not [c for g in (untied, flat) for _, d in g.nodes(data=True) for c in d["collectives"] if c.ranks == 2]

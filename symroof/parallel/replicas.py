@@ -6,6 +6,11 @@ sharding rules (``sharding.py``) cannot see, since each of their layouts spans w
   for its own query heads, so its gradient of the head's K/V weights (and biases, and a K-wide
   key norm) is a partial sum: all-reduced among the r_kv chips, per layer, in the backward. The
   query, output and per-head norm weights are not replicated (G = N/K follows K).
+- A token table tied to the output head across a pipeline: the first stage holds it for the
+  lookup, the last for the head, each with its own gradient; the two are all-reduced between
+  those two stages once a step (Megatron-LM's embedding group, NVIDIA/Megatron-LM@d98e8a6
+  megatron/core/distributed/finalize_model_grads.py ``_allreduce_word_embedding_grads``), on
+  the table's shard as the weight layout splits it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ def add(sg, mesh: dict) -> None:
         split = sp.Mul(*(mesh[a].size for a, d in layout(dims, mesh, weight=True).items() if d in dims))
         return ops.numel(dims, sizes) / split * b_param
 
+    owners = {p: n for n, d in sg.nodes(data=True) if d["phase"] == "forward" for p in d["params"]}
+    tied = {ref for _, d in sg.nodes(data=True) if d["phase"] == "forward"
+            for role, ref in d["operands"] if role == "w" and ref not in d["params"]}
     for _, d in sg.nodes(data=True):
         if d["phase"] != "backward" or d.get("wrt") not in ("w", "all"):
             continue
@@ -36,3 +44,7 @@ def add(sg, mesh: dict) -> None:
                 small = fwd["op"] != "contraction" or not p.endswith(".w")    # a bias or a norm scale: one launch
                 d["collectives"] = [*d["collectives"], Collective("AllReduce", ("tensor",), f"d({p})",
                                                                   shard_bytes(dims), small, r_kv)]
+            if p in tied and "stage" in mesh and owners.get(p) == d["forward"]:
+                d["collectives"] = [*d["collectives"],
+                                    Collective("AllReduce", ("stage",), f"d({p})", shard_bytes(dims),
+                                               ranks=sp.Min(2, mesh["stage"].size))]
