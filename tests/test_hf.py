@@ -34,7 +34,7 @@ def _config(folder: str) -> dict:
 
 
 def _convert(raw: dict):
-    return model_from_hf_config(raw, "test/config.json")
+    return model_from_hf_config(dict(raw), "test/config.json")
 
 
 def _refused(raw: dict, *words) -> str:

@@ -10,25 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from symroof.errors import CardError
 from symroof.io.bind import count
 from symroof.io.hf import model_from_hf_config
+from test_hf import _convert, _refused   # one config, read and refused the same way
 
 SHAPES = json.loads((Path(__file__).resolve().parent / "data" / "published_shapes.json").read_text())
 
 
-def _convert(raw: dict):
-    return model_from_hf_config(dict(raw), "test/config.json")
-
-
-def _refused(raw: dict, *words) -> str:
-    with pytest.raises(CardError) as err:
-        _convert(raw)
-    message = str(err.value)
-    assert message.startswith("test/config.json: ") and "\n" not in message
-    for word in words:
-        assert word in message, message
-    return message
 
 
 def _small(hf_class: str, model_type: str, **keys) -> dict:
