@@ -14,6 +14,9 @@ the import from guessing:
   listed as changing no count. Anything else is a ``CardError``, so structure we do not model
   (experts on a Llama, per-layer attention types, quantised weights) never imports silently.
 
+A vision-language wrapper (``Gemma3ForConditionalGeneration`` and the others of
+``hf_wrappers.WRAPPERS``) is read as its language model, from ``text_config``, by the same rules.
+
 transformers is only read, never imported.
 """
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import hf_layouts
+from ..io import hf_layouts, hf_wrappers
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
                            MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, PLAIN_ACTIVATIONS,
                            SIZE_KEYS, SPELLING)
@@ -108,12 +111,42 @@ ROWS = {
 # scalar multipliers (hf_layouts.granite); its attention reads a head_dim key when there is one.
 
 
+# Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
+# keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,
+# no o bias) with multimodal RoPE (no weights): its card is a qwen2 one. Its attention always takes
+# head_dim = D // N (a head_dim key is refused as unknown); an absent tie_word_embeddings is untied.
+TEXT_ROWS = {
+    "qwen2_5_vl_text": ("Qwen2_5_VLTextModel",
+                        Row("qwen2",   (NULL,),     None,          False, True,  False, False, False,  2,
+                            layout=L_.qwen_sliding)),
+}
+TEXT_CLASSES = {**{row.architecture: (name, row.tie) for name, row in ROWS.items()},
+                **{model_type: (name, row.tie) for model_type, (name, row) in TEXT_ROWS.items()}}
+
+
+def _row(hf_class: str) -> Row:
+    return ROWS[hf_class] if hf_class in ROWS else next(row for name, row in TEXT_ROWS.values() if name == hf_class)
+
+
 def model_from_hf_config(raw: dict, where: str) -> ModelCard:
-    """The ``ModelCard`` of a Hugging Face ``config.json`` already parsed as JSON; ``where`` names the file."""
+    """The ``ModelCard`` of a Hugging Face ``config.json`` already parsed as JSON; ``where`` names the file.
+    A vision-language wrapper (``hf_wrappers.WRAPPERS``) gives the card of its language model."""
     if not isinstance(raw, dict):
         raise CardError(f"{where}: a config.json must be a JSON object of keys to values")
-    hf_class = _hf_class(raw, where)
-    row = ROWS[hf_class]
+    wrapper = hf_wrappers.names(raw)
+    if wrapper is None:
+        hf_class = _hf_class(raw, where)
+        return _language_model(raw, hf_class, where, _name(raw, where), f"{where} ({hf_class})", [])
+    text, hf_class, notes, prefix = hf_wrappers.language_model(raw, wrapper, where, TEXT_CLASSES)
+    try:
+        return _language_model(text, hf_class, where, _name(raw, where),
+                               f"{where} ({wrapper}: its language model, read as {hf_class})", notes)
+    except CardError as err:
+        raise hf_wrappers.text_config_error(err, where, text, prefix) from None
+
+
+def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str, notes: list) -> ModelCard:
+    row = _row(hf_class)
     if raw.get("model_type", row.architecture) != row.architecture:
         raise CardError(f"{where}: key 'model_type' is {raw['model_type']!r} but architectures names {hf_class}; "
                         f"allowed: {row.architecture!r}")
@@ -147,10 +180,11 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
         experts, per_token = 1, 1
         layout = {key: value for key, value in layout.items()
                   if key not in ("d_ff_expert", "d_ff_shared", "shared_expert_gate", "moe_bias")}
-    notes = ([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []) + hf_layouts.left_out_notes(raw, hf_class, where)
+    notes = [*notes, *([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []),
+             *hf_layouts.left_out_notes(raw, hf_class, where)]
     notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
     card = {          # what it leaves out is the card's left_out (count and cards print it), not its source
-        "name": _name(raw, where), "architecture": row.architecture, "source": f"{where} ({hf_class})",
+        "name": name, "architecture": row.architecture, "source": source,
         "left_out": notes,
         "n_layers": n_layers, "d_model": width, "d_ff": sizes["intermediate_size"],
         "n_heads": heads, "n_kv_heads": kv_heads, "head_dim": head_dim, "vocab": sizes["vocab_size"],
@@ -203,7 +237,7 @@ def _segments(attention: list, mlp: list) -> dict:
 
 def _hf_class(raw: dict, where: str) -> str:
     names = raw.get("architectures")
-    allowed = ", ".join(ROWS)
+    allowed = ", ".join(ROWS) + "; the language model of " + ", ".join(hf_wrappers.WRAPPERS)
     if names is None:
         raise CardError(f"{where}: missing key 'architectures'; allowed: [one of {allowed}]")
     if not (isinstance(names, list) and len(names) == 1 and isinstance(names[0], str)):
@@ -219,7 +253,7 @@ def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
     read = {*(spelling.get(key, key) for key in SIZE_KEYS), "tie_word_embeddings", *layout_keys,
             *MOE_KEYS.get(hf_class, ()), *ACTIVATION_KEYS.get(hf_class, ("hidden_act",))}
     read |= {MOE_ALIAS[hf_class]} if hf_class in MOE_ALIAS else set()
-    row = ROWS[hf_class]
+    row = _row(hf_class)
     read |= {key for key, spec in (("num_key_value_heads", row.kv_from_heads), ("head_dim", row.head_dim_from_width))
              if spec is not None}
     read |= {flag for flag in (row.qkv_bias, row.o_bias, row.mlp_bias) if isinstance(flag, str)}

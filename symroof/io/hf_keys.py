@@ -85,6 +85,7 @@ NEUTRAL_FOR = {
     "GptOssForCausalLM":  {"swiglu_alpha", "swiglu_limit", "router_aux_loss_coef", "output_router_logits",
                            "hidden_act", "experts_per_token", "initial_context_length"},
     "GraniteForCausalLM": set(),
+    "Qwen2_5_VLTextModel": set(),        # read only inside Qwen2_5_VLForConditionalGeneration (hf_wrappers)
 }
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
