@@ -41,6 +41,8 @@ class Block:
     fused_gate_up: bool = False    # gate and up one matrix (Phi-3)
     parallel_residual: bool = False   # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX)
     sliding: bool = False          # each query sees the last w keys (Mistral, Gemma, Phi-3)
+    window_cache: bool = False     # a sliding layer whose window covers the context: its attention is a global
+                                   # layer's, but its KV cache still keeps only the last w - 1 keys
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
     q_lora: bool = False           # MLA: the query through a rank-R_q projection and a norm
@@ -74,7 +76,8 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             post_norms=card.norm_placement == "post", qk_norm_all=card.qk_norm_width == "all",
             rope=card.positions == "rope", partial_rotary=card.rotary_pct != 1, fused_qkv=card.fused_qkv,
             fused_gate_up=card.fused_gate_up, parallel_residual=card.parallel_residual,
-            sliding=kind.attention == "sliding" and not clamp, mla=card.attention == "mla",
+            sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
+            mla=card.attention == "mla",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
             shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks))
@@ -87,7 +90,8 @@ def window_share(sizes: dict, phase: str) -> sp.Expr:
     Query t (1-based, T ≥ w) sees min(t, w) keys: Σ_t min(t, w) = T·w − w(w−1)/2 pairs of T·S
     (S = T when the whole sequence is new). In decode the one new query sees the last w of S.
     With ``min(w, T)`` the count stays exact for a window longer than the sequence; ``count``
-    clamps such a window earlier (``blocks_of``), so the layer counts as a global one.
+    clamps such a window earlier (``blocks_of``), so the layer's FLOPs count as a global one's
+    (its cache still keeps w - 1 keys: ``window_cache``).
     """
     t, s = sizes["T"], sizes["S"]
     if phase == "decode":
@@ -196,7 +200,8 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
     if b.phase in ("prefill", "decode"):
         keys = b.cache_append(f"{p}/attn/k_cache", keys, repeat)
         values = b.cache_append(f"{p}/attn/v_cache", values, repeat)
-        if block.sliding:       # a sliding layer keeps only the last w - 1 keys (the new one makes w)
+        if block.sliding or block.window_cache:   # a sliding layer keeps only the last w - 1 keys (the new one
+            # makes w), as transformers' sliding cache layers do, also where the window covers the context
             for name in (keys, values):
                 b.g.nodes[name]["share"] = sp.Min(w - 1, b.sizes["S"]) / b.sizes["S"]
     av = core(b, block, q, keys, values)

@@ -70,7 +70,8 @@ class Structure:
     @classmethod
     def of(cls, card, context=None) -> "Structure":
         """A card's structure. ``context`` (keys per query: T, or S in decode) clamps a sliding
-        window that covers it: such layers see every earlier key and are drawn as global."""
+        window that covers it: such layers see every earlier key and are drawn as global, while
+        their KV cache keeps the last w - 1 keys (``Block.window_cache``), as transformers' does."""
         return cls(blocks_of(card, context), card.tie_embeddings, norm=card.norm,
                    learned_positions=card.positions == "learned")
 
