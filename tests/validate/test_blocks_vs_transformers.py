@@ -197,12 +197,10 @@ def test_cases_cover_the_variants():
 
 PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 12))
                for raw in random_configs(seed=20261131, count=16, small=True, archs=NEW_ARCHS)]
-# Not T equal to the window: symroof then counts the sliding layers as global (blocks_of clamps
-# w >= T), with T keys cached after prefill where transformers' sliding cache keeps w - 1 (an
-# off-by-one of that clamp for the prefill cache only, in every sliding class; FLOPs agree).
-PHASE_CASES += [(raw, _MORE_SHAPES.randint(1, 3), seq + (seq == raw.get("sliding_window")))
-                for raw in random_configs(seed=20270103, count=12, small=True, archs=MORE_ARCHS)
-                for seq in [_MORE_SHAPES.randint(1, 12)]]
+# T equal to the window included: blocks_of counts such sliding layers as global (w >= T), and their
+# cache still keeps w - 1 keys, as transformers' sliding cache layers do.
+PHASE_CASES += [(raw, _MORE_SHAPES.randint(1, 3), _MORE_SHAPES.randint(1, 12))
+                for raw in random_configs(seed=20270103, count=12, small=True, archs=MORE_ARCHS)]
 
 
 @pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
@@ -236,3 +234,62 @@ def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
     assert evaluate(derive.flops(g_prefill), {**values, T: seq}) == prefill.get_total_flops()
     assert evaluate(derive.flops(g_decode), {**values, S: seq + 1}) == decode.get_total_flops()
     assert evaluate(derive.kv_cache_bytes(g_prefill), {**values, T: seq, b_kv: width}) == cached
+
+
+def _sliding(model_type: str, window: int) -> dict:
+    """A small config of a sliding class: every layer sliding (Mistral), or sliding and global (Gemma 3, gpt-oss)."""
+    raw = {"model_type": model_type, "architectures": [{"mistral": "MistralForCausalLM", "gemma3_text":
+           "Gemma3ForCausalLM", "gpt_oss": "GptOssForCausalLM"}[model_type]], "num_hidden_layers": 3,
+           "hidden_size": 16, "intermediate_size": 24, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "head_dim": 4, "vocab_size": 32, "sliding_window": window, "max_position_embeddings": 128,
+           "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
+    if model_type == "gemma3_text":
+        raw.update(sliding_window_pattern=2, query_pre_attn_scalar=4, hidden_activation="gelu_pytorch_tanh")
+    if model_type == "gpt_oss":
+        raw.update(num_local_experts=2, num_experts_per_tok=1)
+    return raw
+
+
+WINDOW = 6
+EDGE_CASES = [(arch, seq) for arch in ("mistral", "gemma3_text", "gpt_oss")
+              for seq in (WINDOW - 2, WINDOW - 1, WINDOW, WINDOW + 1, 4 * WINDOW)]
+
+
+@pytest.mark.parametrize("arch, seq", EDGE_CASES, ids=[f"{a}-w{WINDOW}-T{t}" for a, t in EDGE_CASES])
+def test_sliding_cache_at_the_window_edge(arch, seq):
+    """Prefill T tokens, then decode one, around a window of w = 6: T < w, T = w - 1 (the decode step
+    makes S = w), T = w, T = w + 1 and T >> w. Each sliding layer of transformers' cache keeps
+    min(S, w - 1) keys (DynamicSlidingWindowLayer: ``[-sliding_window + 1:]``); symroof's cache bytes
+    after prefill (S = T) and after the decode step (S = T + 1) must equal the tensors it holds, and
+    both phases' FLOPs must equal FlopCounterMode's, where the window covers the context too."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from symroof.core import derive
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, S, T, b_kv
+    from symroof.io.bind import evaluate, model_values
+
+    raw, batch = _sliding(arch, WINDOW), 2
+    torch.manual_seed(0)
+    extra = {"experts_implementation": "eager"} if arch in EAGER_EXPERTS else {}
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra).eval()
+    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
+    held = lambda cache: sum(t.numel() * t.element_size() for layer in cache.layers  # noqa: E731
+                             for t in (layer.keys, layer.values))
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as prefill:
+            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
+        after_prefill, width = held(cache), cache.layers[0].keys.element_size()
+        with FlopCounterMode(display=False) as decode:
+            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
+        after_decode = held(cache)
+    card = model_from_hf_config(dict(raw), f"edge/{arch}/config.json")
+    assert any(kind.attention == "sliding" for kind in card.blocks.values())
+    values = {**model_values(card), B: batch, b_kv: width}
+    g_prefill = build(Structure.of(card, seq), "full", phase="prefill")
+    g_decode = build(Structure.of(card, seq + 1), "full", phase="decode")
+    assert evaluate(derive.flops(g_prefill), {**values, T: seq}) == prefill.get_total_flops()
+    assert evaluate(derive.flops(g_decode), {**values, S: seq + 1}) == decode.get_total_flops()
+    assert evaluate(derive.kv_cache_bytes(g_prefill), {**values, T: seq}) == after_prefill
+    assert evaluate(derive.kv_cache_bytes(g_decode), {**values, S: seq + 1}) == after_decode
