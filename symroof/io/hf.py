@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import hf_layouts, hf_wrappers
+from ..io import hf_layouts, hf_layouts_moe, hf_wrappers
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
                            MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, PLAIN_ACTIVATIONS,
                            SIZE_KEYS, SPELLING)
@@ -93,6 +93,10 @@ ROWS = {
                                 flag_default=True, layout=L_.gpt_oss),
     "GraniteForCausalLM":   Row("granite",     EITHER,     (ABSENT,),     False, ATTN,  ATTN,  MLP,   False,  2,
                                 layout=L_.granite),
+    "Llama4ForCausalLM":    Row("llama4_text", (NULL,),    (NULL,),       False, ATTN,  ATTN,  False, False,  2,
+                                layout=hf_layouts_moe.llama4),
+    "Glm4MoeForCausalLM":   Row("glm4_moe",    (),         (ABSENT,),     False, ATTN,  False, False, False,  2,
+                                layout=hf_layouts_moe.glm4_moe),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
@@ -109,6 +113,10 @@ ROWS = {
 # its null K and null head_dim are N and D // N (4.x, and 5.x's __post_init__, although 5.x's type
 # check refuses the nulls, as Mistral's), absent ones 8 and 64. Granite is the LLaMA layer with
 # scalar multipliers (hf_layouts.granite); its attention reads a head_dim key when there is one.
+# Llama 4's null K and head_dim are N and D // N (its __post_init__), absent ones 8 and 128; its
+# attention_bias covers q, k, v and o. GLM-4.5's attention_bias covers q, k and v (o has none); its K
+# falls back to 8, and its attention reads a head_dim key when there is one (the config class has
+# none); use_qk_norm (hf_layouts_moe.glm4_moe) decides its q and k norms.
 
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
@@ -182,7 +190,8 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
                   if key not in ("d_ff_expert", "d_ff_shared", "shared_expert_gate", "moe_bias")}
     notes = [*notes, *([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []),
              *hf_layouts.left_out_notes(raw, hf_class, where)]
-    notes += [layout.pop("note")] if "note" in layout else []      # a config key the layout does not read
+    note = layout.pop("note", [])      # what a layout key sets that the card does not model, in words
+    notes += note if isinstance(note, list) else [note]
     card = {          # what it leaves out is the card's left_out (count and cards print it), not its source
         "name": name, "architecture": row.architecture, "source": source,
         "left_out": notes,

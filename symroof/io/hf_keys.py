@@ -19,9 +19,12 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "DeepseekV2ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
             "DeepseekV3ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
             "Qwen2MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
-            "GptOssForCausalLM": ("num_local_experts", "num_experts_per_tok")}
+            "GptOssForCausalLM": ("num_local_experts", "num_experts_per_tok"),
+            "Llama4ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
+            "Glm4MoeForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
-MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts"}   # gpt-oss: the other way
+MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts",   # gpt-oss: the other way
+             "Glm4MoeForCausalLM": "num_local_experts"}
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
@@ -85,6 +88,10 @@ NEUTRAL_FOR = {
     "GptOssForCausalLM":  {"swiglu_alpha", "swiglu_limit", "router_aux_loss_coef", "output_router_logits",
                            "hidden_act", "experts_per_token", "initial_context_length"},
     "GraniteForCausalLM": set(),
+    # Llama 4: for_llm_compressor and cache_implementation are in published files, never read by the model
+    "Llama4ForCausalLM":  {"output_router_logits", "router_aux_loss_coef", "router_jitter_noise", "for_llm_compressor",
+                           "cache_implementation"},
+    "Glm4MoeForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
     "Qwen2_5_VLTextModel": set(),        # read only inside Qwen2_5_VLForConditionalGeneration (hf_wrappers)
 }
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.

@@ -285,7 +285,7 @@ def hf_group(name: str) -> str:
         return "norms"
     if "self_attn" in parts:
         return "attention"
-    if "mlp" in parts or "block_sparse_moe" in parts:   # gate/up/down, the router (mlp.gate), the experts
+    if "mlp" in parts or "block_sparse_moe" in parts or "feed_forward" in parts:   # gate/up/down, routers, experts
         return "mlp"
     if "attn" in parts or "attention" in parts:           # GPT-2's attn, GPT-NeoX's attention
         return "attention"

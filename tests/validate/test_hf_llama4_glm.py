@@ -1,0 +1,266 @@
+"""Llama 4's text model and GLM-4.5/4.6 MoE against transformers, as test_blocks_vs_transformers.py checks the others.
+
+Every configuration goes through ``model_from_hf_config`` exactly as a ``config.json`` does, and the
+same dict through transformers' config class (``from_dict``).
+
+- Parameters (meta device): in total and per group; per layer, where transformers chunks the
+  attention and where it builds experts.
+- FLOPs (FlopCounterMode, eager attention, ``attention="full"``): forward and backward totals,
+  forward per module, backward per decoder layer and for the head; prefill and decode FLOPs and the
+  KV cache transformers holds after prefill and after a decode step.
+
+Llama 4's experts (``Llama4TextMoe``) run every expert on every token, the router's zeros scaling
+away the E - k it did not choose: its expert matmuls are exactly E / k times the routed ones
+symroof counts (``moe/gate``, ``moe/up``, ``moe/down``), so the comparison adds (E - k) / k of
+symroof's expert FLOPs to symroof's side; everything else is compared as it is. GLM's experts run
+with ``experts_implementation="eager"`` (the routed tokens only), as the other MoE classes' do.
+"""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+import pytest
+
+torch = pytest.importorskip("torch",
+                            reason="torch not installed: install the 'validate' extra (pip install .[validate])")
+transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
+
+from hfcases import case_id, hf_config, hf_group  # noqa: E402
+from symroof.io.bind import count  # noqa: E402
+from symroof.io.hf import model_from_hf_config  # noqa: E402
+
+pytestmark = pytest.mark.validate
+
+GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
+CLASSES = {"llama4_text": "Llama4ForCausalLM", "glm4_moe": "Glm4MoeForCausalLM"}
+EXPERT_NODES = ("moe/gate", "moe/up", "moe/down")
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def random_config(rng: random.Random, arch: str, small: bool) -> dict:
+    """A random config of ``arch`` with the keys that decide its layout drawn at random; required keys given."""
+    layers = rng.choice((1, 2, 3, 4)) if small else rng.randint(1, 8)
+    heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
+    head_dim = rng.choice((4, 8, 16)) if small else rng.randrange(4, 65, 4)
+    width = heads * head_dim if rng.random() < 0.5 else heads * rng.choice((2, 4, 6, 8))
+    experts = rng.randint(2, 6)
+    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
+           "num_hidden_layers": layers, "hidden_size": width, "num_attention_heads": heads,
+           "num_key_value_heads": rng.choice(_divisors(heads)), "head_dim": head_dim,
+           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
+           "num_experts_per_tok": rng.randint(1, experts), "max_position_embeddings": 64,
+           "bos_token_id": None, "eos_token_id": None, "pad_token_id": None,
+           "attention_bias": rng.random() < 0.5}
+    if rng.random() < 0.6:
+        raw["tie_word_embeddings"] = rng.random() < 0.5
+    if arch == "glm4_moe":
+        raw.update(n_routed_experts=experts, moe_intermediate_size=rng.randrange(4, 33, 4),
+                   n_shared_experts=rng.choice((0, 1, 2)), first_k_dense_replace=rng.randint(0, layers),
+                   use_qk_norm=rng.random() < 0.5, n_group=1, topk_group=1,
+                   num_nextn_predict_layers=rng.choice((0, 1)))
+        if rng.random() < 0.5:
+            raw["partial_rotary_factor"] = rng.choice((0.25, 0.5, 1.0))
+        if rng.random() < 0.3:
+            del raw["head_dim"]                         # read when given, else D // N
+        return raw
+    raw.update(num_local_experts=experts, intermediate_size_mlp=rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
+               use_qk_norm=rng.random() < 0.6, attn_temperature_tuning=rng.random() < 0.6)
+    if rng.random() < 0.5:
+        raw["moe_layers"] = sorted(rng.sample(range(layers), rng.randint(0, layers)))
+    else:
+        raw["interleave_moe_layer_step"] = rng.choice((1, 1, 2, 3))
+    if rng.random() < 0.5:
+        raw["no_rope_layers"] = [rng.choice((0, 1)) for _ in range(layers)]
+    else:
+        raw["no_rope_layer_interval"] = rng.choice((1, 2, 4))
+    choice = rng.random()
+    if choice < 0.6:
+        raw["attention_chunk_size"] = rng.randint(2, 12)
+    elif choice < 0.8:
+        raw["attention_chunk_size"] = None
+    else:
+        raw.update(attention_chunk_size=rng.randint(2, 12),
+                   layer_types=[rng.choice(("full_attention", "chunked_attention")) for _ in range(layers)])
+    return raw          # not K or head_dim null: 5.x's type check refuses them (4.x and __post_init__: N, D // N)
+
+
+def configs(seed: int, count_each: int, small: bool) -> list[dict]:
+    rng = random.Random(seed)
+    return [random_config(rng, arch, small) for _ in range(count_each) for arch in CLASSES]
+
+
+PARAM_CASES = configs(20270301, 10, small=False)
+_SHAPES = random.Random(17)
+FLOP_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 16)) for raw in configs(20270302, 8, small=True)]
+PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 12)) for raw in configs(20270303, 6, small=True)]
+
+
+def _card(raw: dict):
+    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+
+
+def _build(raw: dict, meta: bool = True, eval_mode: bool = False):
+    from transformers import AutoModelForCausalLM
+
+    extra = {"experts_implementation": "eager"} if raw["model_type"] == "glm4_moe" else {}
+    if meta:
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(hf_config(raw))
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
+    return model.eval() if eval_mode else model
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_params_match_transformers(raw):
+    model = _build(raw)
+    theirs = dict.fromkeys(GROUPS, 0)
+    for name, p in model.named_parameters():
+        theirs[hf_group(name)] += p.numel()
+    ours = count(_card(raw), batch=1, seq=1)
+    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
+    assert ours.params_total == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_layer_kinds_match_the_layers_transformers_builds(raw):
+    """Per layer: chunked (Llama 4, read as sliding with w = attention_chunk_size) or not, experts or not."""
+    model, card = _build(raw), _card(raw)
+    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    mlp = "feed_forward" if raw["model_type"] == "llama4_text" else "mlp"
+    assert [hasattr(getattr(layer, mlp), "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
+    if raw["model_type"] == "llama4_text":
+        chunked = [t == "chunked_attention" for t in model.config.layer_types]
+        assert chunked == [k.attention == "sliding" for k in kinds]
+        assert card.sliding_window == (model.config.attention_chunk_size if any(chunked) else 0)
+        assert [hasattr(layer.self_attn, "qk_norm") for layer in model.model.layers] == \
+            [bool(r and model.config.use_qk_norm) for r in model.config.no_rope_layers[:len(kinds)]]
+    else:
+        assert [hasattr(layer.self_attn, "q_norm") for layer in model.model.layers] == [card.qk_norm] * len(kinds)
+
+
+_LLAMA_LIKE = {"self_attn.q_proj": ("attn/q",), "self_attn.k_proj": ("attn/k",), "self_attn.v_proj": ("attn/v",),
+               "self_attn.o_proj": ("attn/o",)}
+MODULES = {
+    "llama4_text": {**_LLAMA_LIKE, "feed_forward.gate_proj": ("mlp/gate",), "feed_forward.up_proj": ("mlp/up",),
+                    "feed_forward.down_proj": ("mlp/down",), "feed_forward.router": ("moe/router",),
+                    "feed_forward.shared_expert.gate_proj": ("shared/gate",),
+                    "feed_forward.shared_expert.up_proj": ("shared/up",),
+                    "feed_forward.shared_expert.down_proj": ("shared/down",)},
+    "glm4_moe": {**_LLAMA_LIKE, "mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",),
+                 "mlp.down_proj": ("mlp/down",), "mlp.gate": ("moe/router",), "mlp.experts": EXPERT_NODES,
+                 "mlp.shared_experts.gate_proj": ("shared/gate",), "mlp.shared_experts.up_proj": ("shared/up",),
+                 "mlp.shared_experts.down_proj": ("shared/down",)},
+}
+
+
+def _all_experts(raw: dict, card) -> Fraction:
+    """What transformers' experts compute per routed matmul symroof counts: E / k for Llama 4, else 1."""
+    return Fraction(card.n_experts, card.experts_per_token) if raw["model_type"] == "llama4_text" else Fraction(1)
+
+
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+def test_flops_match_flop_counter_mode(raw, batch, seq):
+    from test_blocks_vs_transformers import _owner, per_module
+
+    card = _card(raw)
+    ours = count(card, batch=batch, seq=seq, attention="full")
+    scale = _all_experts(raw, card)
+    experts = {phase: sum(Fraction(v[phase]) for n, v in ours.flops_by_module.items() if _owner(n) in EXPERT_NODES)
+               for phase in ("forward", "backward")}
+    forward, backward, both = _counted(raw, batch, seq)
+    assert ours.flops_forward + experts["forward"] * (scale - 1) == forward.get_total_flops()
+    assert ours.flops_backward + experts["backward"] * (scale - 1) == backward.get_total_flops()
+
+    theirs = per_module(forward)
+    mine: dict[str, int] = {}
+    for name, phases in ours.flops_by_module.items():
+        if name != "unembed":
+            mine[_owner(name)] = mine.get(_owner(name), 0) + phases["forward"]
+    for modules, nodes in MODULES[raw["model_type"]].items():
+        assert sum(mine.get(n, 0) for n in nodes) == sum(theirs.get(m, 0) for m in modules.split("|")), modules
+    if raw["model_type"] == "llama4_text":
+        assert experts["forward"] * scale == theirs.get("feed_forward.experts", 0)
+    inside = sum(v for m, v in theirs.items() if m.startswith("self_attn."))
+    assert sum(mine.get(n, 0) for n in ("attn/scores", "attn/av")) == theirs["self_attn"] - inside
+    assert ours.flops_by_module["unembed"]["forward"] == theirs["lm_head"]
+    layer_nodes = [n for n in ours.flops_by_module if n != "unembed" and "/" in n]
+    assert sum(ours.flops_by_module[n]["forward"] for n in layer_nodes) + experts["forward"] * (scale - 1) == \
+        theirs["layer"]
+    combined = per_module(both)
+    assert sum(ours.flops_by_module[n]["backward"] for n in layer_nodes) + experts["backward"] * (scale - 1) == \
+        combined["layer"] - theirs["layer"]
+    assert ours.flops_by_module["unembed"]["backward"] == combined["lm_head"] - theirs["lm_head"]
+
+
+def _counted(raw, batch, seq):
+    """FlopCounterMode of the forward, of the backward, and of both (test_blocks_vs_transformers.run_counted's
+    measurement, with GLM's experts eager)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = _build(raw, meta=False)
+    ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
+
+    def forward_backward():
+        model.zero_grad(set_to_none=True)
+        return model(input_ids=ids, labels=ids).loss
+
+    forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
+    with forward:
+        loss = forward_backward()
+    with backward:
+        loss.backward()
+    with FlopCounterMode(display=False) as both:
+        forward_backward().backward()
+    return forward, backward, both
+
+
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
+    """Prefill T tokens and decode one: FLOPs, and the keys and values transformers' cache holds after each
+    (a chunked layer keeps the last C - 1, as a sliding one)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from symroof.core import derive
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, S, T, b_kv
+    from symroof.io.bind import evaluate, model_values
+
+    model = _build(raw, meta=False, eval_mode=True)
+    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
+    held = lambda cache: sum(t.numel() * t.element_size() for layer in cache.layers  # noqa: E731
+                             for t in (layer.keys, layer.values))
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as prefill:
+            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
+        after_prefill, width = held(cache), cache.layers[0].keys.element_size()
+        with FlopCounterMode(display=False) as decode:
+            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
+        after_decode = held(cache)
+    card = _card(raw)
+    scale = _all_experts(raw, card)
+    values = {**model_values(card), B: batch, b_kv: width}
+    for phase, context, at, theirs in (("prefill", seq, {T: seq}, prefill), ("decode", seq + 1, {S: seq + 1}, decode)):
+        g = build(Structure.of(card, context), "full", phase=phase)
+        routed = evaluate(derive.total(g, "flops", where=lambda n, d: d.get("experts")), {**values, **at})
+        assert evaluate(derive.flops(g), {**values, **at}) + routed * (scale - 1) == theirs.get_total_flops(), phase
+        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == (after_prefill if phase == "prefill"
+                                                                         else after_decode), phase
+
+
+def test_cases_cover_the_variants():
+    cards = [(raw, _card(raw)) for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]]
+    llama4 = [(raw, c) for raw, c in cards if raw["model_type"] == "llama4_text"]
+    glm = [(raw, c) for raw, c in cards if raw["model_type"] == "glm4_moe"]
+    for group in (llama4, glm):
+        assert any(len(c.blocks) > 1 for _, c in group) and any(c.is_moe for _, c in group)
+        assert any(not c.is_moe for _, c in group) and {c.tie_embeddings for _, c in group} == {True, False}
+    assert any(c.sliding_window for _, c in llama4) and any(not c.sliding_window for _, c in llama4)
+    assert any(c.experts_per_token > 1 for _, c in llama4) and any(raw.get("layer_types") for raw, _ in llama4)
+    assert any(c.d_ff_shared and c.qk_norm for _, c in glm) and any(c.rotary_pct != Fraction(1, 2) for _, c in glm)
+    assert any(c.is_moe and not c.d_ff_shared for _, c in glm)
