@@ -1,7 +1,7 @@
-"""config.json import of Gemma (1), Qwen2-MoE and gpt-oss: defaults, layer placement and refusals.
+"""config.json import of Gemma (1), Qwen2-MoE, gpt-oss, Granite, Llama 4 and GLM-4.5: defaults, layer placement, refusals.
 
 The exact checks against transformers (parameters, FLOPs, prefill and decode) are in
-tests/validate/test_blocks_vs_transformers.py and tests/validate/test_hf_params.py; here, what
+tests/validate/test_blocks_vs_transformers.py, test_hf_llama4_glm.py and test_hf_params.py; here, what
 each class reads, what it requires, and the published models' totals as their model cards round them.
 """
 
@@ -36,6 +36,8 @@ PUBLISHED = {
     "Qwen1.5-MoE-A2.7B": (14_315_784_192, 2.7),        # "14.3B in total, 2.7B activated"
     "gpt-oss-20b":       (20_914_757_184, 3.6),        # "21B (20.9B) total, 3.6B active"
     "gpt-oss-120b":      (116_829_156_672, 5.1),       # "117B (116.8B) total, 5.1B active"
+    "Llama-4-Scout-17B-16E":     (107_769_861_120, 17),   # "17B active, 109B total" (the total with vision)
+    "Llama-4-Maverick-17B-128E": (400_711_848_960, 17),   # "17B active, 400B total"
 }
 
 
@@ -49,8 +51,11 @@ def test_published_models_count_as_their_cards_say(name):
     total, active = PUBLISHED[name]
     assert c.params_total == total
     assert round(total / 1e9, 1) == {"gemma-7b": 8.5, "gemma-2b": 2.5, "Qwen1.5-MoE-A2.7B": 14.3,
-                                     "gpt-oss-20b": 20.9, "gpt-oss-120b": 116.8}[name]
-    if name.startswith("gpt-oss"):
+                                     "gpt-oss-20b": 20.9, "gpt-oss-120b": 116.8, "Llama-4-Scout-17B-16E": 107.8,
+                                     "Llama-4-Maverick-17B-128E": 400.7}[name]
+    if name.startswith("Llama-4"):       # Meta's figures count whole billions
+        assert round(c.params_active / 1e9) == active
+    elif name.startswith("gpt-oss"):
         assert round((c.params_active - c.params_by_group["embedding"]) / 1e9, 1) == active
         assert any("quantization_config" in note and "mxfp4" in note for note in card.left_out)
     elif active:
@@ -204,3 +209,108 @@ def test_granite_reads_the_llama_layer_and_names_its_multipliers():
 ])
 def test_granite_refusals(change, words):
     _refused({**_small("GraniteForCausalLM", "granite"), **change}, *words)
+
+
+# ----------------------------------------------------------------------------- Llama 4
+
+_L4 = dict(intermediate_size=16, intermediate_size_mlp=40, head_dim=8, num_local_experts=4, num_experts_per_tok=1,
+           attention_chunk_size=6)
+
+
+def test_llama4_interleaves_dense_and_moe_layers_and_chunks_its_rope_layers():
+    """Every second layer MoE (from layer 1); layers 3, 7, ... NoPE and global, the rest chunked (read as sliding)."""
+    card = _convert(_small("Llama4ForCausalLM", "llama4_text", interleave_moe_layer_step=2, **_L4))
+    assert card.layers == (("sliding_dense", 1), ("sliding_moe", 1), ("sliding_dense", 1), ("global_moe", 1))
+    assert (card.d_ff, card.d_ff_expert, card.d_ff_shared, card.shared_expert_gate) == (40, 16, 16, False)
+    assert (card.sliding_window, card.n_experts, card.qk_norm, card.qkv_bias, card.o_bias) == (6, 4, False, False, False)
+    chunk, weightless = card.left_out
+    assert chunk.startswith("chunked attention (attention_chunk_size 6, 3 of 4 layers): counted as a sliding window")
+    assert "up to 2x" in chunk
+    assert weightless == ("weightless elementwise attention ops not counted as such: an L2 norm of q and k on the 3 "
+                          "RoPE layers (use_qk_norm); attention-temperature scaling of q on the 1 NoPE layers "
+                          "(attn_temperature_tuning); no RoPE on those 1 NoPE layers (RoPE's elementwise ops are "
+                          "counted on every layer)")
+    # router 32x4, 4 experts' gate, up (32x16) and down (16x32), the shared expert; the dense layers' 3 x 32x40
+    mlp = count(card, 1, 8).params_by_group["mlp"]
+    assert mlp == 2 * (128 + 4 * 3 * 512 + 3 * 512) + 2 * 3 * 1280
+
+
+def test_llama4_reads_its_lists_and_switches():
+    raw = _small("Llama4ForCausalLM", "llama4_text", moe_layers=[0, 3], no_rope_layers=[1, 0, 1, 1, 0, 0],
+                 use_qk_norm=False, attn_temperature_tuning=4, attention_bias=True, **_L4)
+    card = _convert(raw)        # no_rope_layers longer than the layers: its first 4 read, as transformers 4.x
+    assert card.layers == (("sliding_moe", 1), ("global_dense", 1), ("sliding_dense", 1), ("sliding_moe", 1))
+    assert (card.qkv_bias, card.o_bias) == (True, True)
+    assert "temperature" in card.left_out[1] and "L2 norm" not in card.left_out[1]
+    listed = _convert({**raw, "layer_types": ["full_attention"] * 3 + ["chunked_attention"]})
+    assert listed.layers == (("global_moe", 1), ("global_dense", 2), ("sliding_moe", 1))
+    plain = _convert({**raw, "attention_chunk_size": None, "moe_layers": [], "no_rope_layers": [1] * 4,
+                      "intermediate_size_mlp": 40})
+    assert (plain.layers, plain.is_moe, plain.sliding_window, plain.d_ff, plain.left_out) == \
+        ((("layer", 4),), False, 0, 40, ())
+    every = _convert(_small("Llama4ForCausalLM", "llama4_text", **{**_L4, "intermediate_size_mlp": None,
+                                                                   "attention_chunk_size": "null"}))
+    assert every.layers == (("layer", 4),) and every.is_moe and every.d_ff == 16    # no dense layer: F unread
+    nulls = _convert(_small("Llama4ForCausalLM", "llama4_text", num_key_value_heads="null",
+                            **{**_L4, "head_dim": "null"}))
+    assert (nulls.n_kv_heads, nulls.head_dim) == (4, 8)          # its __post_init__: N and D // N
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"intermediate_size_mlp": None}, ["missing key 'intermediate_size_mlp'", "reference model"]),    # 16384
+    ({"attention_chunk_size": None}, ["missing key 'attention_chunk_size'", "8192"]),
+    ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),                  # transformers: 8
+    ({"head_dim": None}, ["'head_dim' is missing"]),                                       # transformers: 128
+    ({"num_local_experts": None}, ["missing key 'num_local_experts'"]),                    # transformers: 16
+    ({"num_experts_per_tok": None}, ["missing key 'num_experts_per_tok'"]),
+    ({"moe_layers": [4]}, ["'moe_layers'", "lists 4"]),
+    ({"no_rope_layers": [1, 0]}, ["'no_rope_layers'", "at least 4"]),
+    ({"no_rope_layers": [1, 2, 1, 1]}, ["'no_rope_layers'"]),
+    ({"layer_types": ["sliding_attention"] * 4}, ["'layer_types'", "'chunked_attention'"]),
+    ({"attn_temperature_tuning": "yes"}, ["'attn_temperature_tuning'"]),
+    ({"mlp_bias": True}, ["unknown key 'mlp_bias'"]),
+    ({"num_experts": 4}, ["'num_experts'"]),
+])
+def test_llama4_refusals(change, words):
+    _refused(_small("Llama4ForCausalLM", "llama4_text", interleave_moe_layer_step=2, **{**_L4, **change}), *words)
+
+
+# ----------------------------------------------------------------------------- GLM-4.5 MoE
+
+_GLM = dict(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=8, n_shared_experts=1,
+            first_k_dense_replace=1)
+
+
+def test_glm4_moe_reads_dense_first_layers_shared_experts_and_partial_rope():
+    card = _convert(_small("Glm4MoeForCausalLM", "glm4_moe", attention_bias=True, use_qk_norm=True, **_GLM))
+    assert card.layers == (("dense", 1), ("moe", 3)) and (card.d_ff, card.d_ff_expert, card.d_ff_shared) == (48, 8, 8)
+    assert (card.qkv_bias, card.o_bias, card.qk_norm, card.rotary_pct, card.head_dim) == (True, False, True, 0.5, 8)
+    assert card.left_out == ("multi-token-prediction layers (num_nextn_predict_layers 1) not counted: transformers "
+                             "does not build them",)
+    # per layer: q 32x32 + 32, k and v 32x16 + 16 each, o 32x32 (no bias)
+    assert count(card, 1, 8).params_by_group["attention"] == 4 * (1056 + 528 + 528 + 1024)
+    other = _convert(_small("Glm4MoeForCausalLM", "glm4_moe", head_dim=12, num_nextn_predict_layers=0,
+                            rope_parameters={"rope_theta": 1e6, "partial_rotary_factor": 0.25},
+                            **{**_GLM, "n_shared_experts": 0, "first_k_dense_replace": 0}))
+    assert (other.layers, other.d_ff_shared, other.head_dim, other.rotary_pct, other.left_out) == \
+        ((("layer", 4),), 0, 12, 0.25, ())
+    assert _convert(_small("Glm4MoeForCausalLM", "glm4_moe", num_local_experts=4,
+                           **{k: v for k, v in _GLM.items() if k != "n_routed_experts"})).n_experts == 4
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),                 # transformers: 8
+    ({"head_dim": "null"}, ["'head_dim'", "null"]),
+    ({"n_routed_experts": None}, ["missing key 'n_routed_experts'"]),                      # transformers: 128
+    ({"num_experts_per_tok": None}, ["missing key 'num_experts_per_tok'"]),                # transformers: 8
+    ({"moe_intermediate_size": None}, ["missing key 'moe_intermediate_size'"]),            # transformers: 1408
+    ({"n_shared_experts": None}, ["missing key 'n_shared_experts'"]),                      # transformers: 1
+    ({"first_k_dense_replace": None}, ["missing key 'first_k_dense_replace'"]),            # transformers: 1
+    ({"num_nextn_predict_layers": 1, "num_mtp_layers": 2}, ["disagree"]),
+    ({"num_local_experts": 8}, ["'n_routed_experts'", "'num_local_experts'", "disagree"]),
+    ({"partial_rotary_factor": 2}, ["'partial_rotary_factor'"]),
+    ({"use_qk_norm": 1}, ["'use_qk_norm'", "true or false"]),
+    ({"mlp_bias": True}, ["unknown key 'mlp_bias'"]),
+])
+def test_glm4_moe_refusals(change, words):
+    _refused(_small("Glm4MoeForCausalLM", "glm4_moe", **{**_GLM, **change}), *words)

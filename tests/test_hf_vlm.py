@@ -133,12 +133,23 @@ def test_qwen2_5_vl_flat_and_nested_read_the_same_language_model():
                                         "max_window_layers": None}}, "'text_config.max_window_layers'")
 
 
-def test_llama4_is_refused_at_its_text_model():
+def test_llama4_reads_its_text_model_and_ties_as_text_config_says():
+    text = {"model_type": "llama4_text", "num_hidden_layers": 4, "hidden_size": 32, "intermediate_size": 16,
+            "intermediate_size_mlp": 40, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+            "vocab_size": 64, "num_local_experts": 4, "num_experts_per_tok": 1, "attention_chunk_size": 6,
+            "interleave_moe_layer_step": 2}
     raw = {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "image_token_index": 200092,
-           "text_config": {"model_type": "llama4_text", "hidden_size": 5120}, "vision_config": {}}
-    _refused(raw, "'text_config.model_type' is 'llama4_text'", "does not read", "allowed: llama, mistral")
-    raw["text_config"].pop("model_type")      # Llama4Config builds llama4_text whatever it says
-    _refused(raw, "'text_config.model_type' is 'llama4_text'")
+           "boi_token_index": 200080, "eoi_token_index": 200081, "text_config": text, "vision_config": {}}
+    card = _convert(raw)
+    assert (card.architecture, card.n_experts, card.sliding_window, card.tie_embeddings) == ("llama4_text", 4, 6, False)
+    assert card.left_out[0].startswith("vision tower and multimodal projector (vision_config) not counted")
+    tied = _convert({**raw, "tie_word_embeddings": True})      # the wrapper's key: not read by its language model
+    assert not tied.tie_embeddings and any("tie_word_embeddings (true) at the top level not read" in note
+                                           for note in tied.left_out)
+    assert _convert({**raw, "text_config": {**text, "tie_word_embeddings": True}}).tie_embeddings
+    _refused({**raw, "text_config": {**text, "model_type": "llama"}}, "'text_config.model_type' is 'llama'",
+             "'llama4_text'")
+    _refused({**raw, "text_config": {**text, "intermediate_size_mlp": None}}, "'text_config.intermediate_size_mlp'")
 
 
 @pytest.mark.parametrize("change, words", [

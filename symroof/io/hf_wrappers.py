@@ -16,10 +16,12 @@ language model's ``embed_tokens`` when ``tie_word_embeddings`` says so.
 - Qwen2.5-VL: the text sizes sit at the top level in files saved before ``text_config`` (as
   transformers reads them when ``text_config`` is absent); its text model (``qwen2_5_vl_text``) is
   Qwen2's decoder with multimodal RoPE (positions only, no weights).
-- Llama 4: known, and refused at its text model (``llama4_text``: MoE and chunked attention).
+- Llama 4: ``text_config`` is always built as ``llama4_text`` (``Llama4ForCausalLM``, read by
+  ``hf_layouts_moe.llama4``); its language model holds its own ``lm_head``.
 
 ``tie_word_embeddings``: transformers 5.x reads the wrapper's key (LLaVA and Qwen2.5-VL: the
-wrapper's or the text_config's); 4.x read the text_config's. Where the wrapper leaves it out, the
+wrapper's or the text_config's; Llama 4: the text_config's only, a wrapper's that differs is
+named as not read); 4.x read the text_config's. Where the wrapper leaves it out, the
 text_config's value (given, or its class default) is read, and a difference from what 5.x's
 ``from_config`` would build is named in the card's left_out (5.x's ``from_pretrained`` keeps an
 ``lm_head`` the checkpoint stores, tied or not).
@@ -49,6 +51,8 @@ class Wrapper:
     vision: tuple                # keys of the vision tower and the projector: not counted, named
     neutral: tuple               # the wrapper's keys that change no count (token ids)
     flat: bool = False           # text sizes at the top level when text_config is absent (Qwen2.5-VL)
+    text_tie: bool = False       # only text_config's tie_word_embeddings is read (Llama 4: its language model
+                                 # is a whole Llama4ForCausalLM, lm_head included, built from text_config)
 
 
 WRAPPERS = {
@@ -70,7 +74,8 @@ WRAPPERS = {
         flat=True),
     "Llama4ForConditionalGeneration": Wrapper(
         "llama4", "llama4_text", True, False, False,
-        ("vision_config",), ("boi_token_index", "eoi_token_index", "image_token_index", "image_token_id")),
+        ("vision_config",), ("boi_token_index", "eoi_token_index", "image_token_index", "image_token_id",
+                             "boi_token_id", "eoi_token_id"), text_tie=True),
 }
 # The wrappers tie lm_head to model.language_model.embed_tokens: text classes whose base model
 # names its embedding otherwise (GPT-2's wte, GPT-NeoX's embed_in) are not read inside one.
@@ -159,6 +164,11 @@ def _tie(raw: dict, text: dict, hf_class: str, wrapper: Wrapper, text_default: b
     if not prefix:                     # flat: the top level's key is the language model's too
         return raw.get("tie_word_embeddings", wrapper.tie), None
     inner = text.get("tie_word_embeddings", text_default)
+    if wrapper.text_tie:
+        outer = raw.get("tie_word_embeddings", inner)
+        return inner, None if outer == inner else (
+            f"tie_word_embeddings ({str(outer).lower()}) at the top level not read: {hf_class}'s language model ties "
+            f"its lm_head as its text_config says ({'tied' if inner else 'untied'})")
     if "tie_word_embeddings" in raw:
         outer = raw["tie_word_embeddings"]
         return (outer or inner) if wrapper.tie_either else outer, None

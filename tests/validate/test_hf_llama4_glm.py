@@ -264,3 +264,33 @@ def test_cases_cover_the_variants():
     assert any(c.experts_per_token > 1 for _, c in llama4) and any(raw.get("layer_types") for raw, _ in llama4)
     assert any(c.d_ff_shared and c.qk_norm for _, c in glm) and any(c.rotary_pct != Fraction(1, 2) for _, c in glm)
     assert any(c.is_moe and not c.d_ff_shared for _, c in glm)
+
+
+_VISION = {"hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+           "image_size": 28, "patch_size": 14, "vision_output_dim": 16, "projector_input_dim": 16,
+           "projector_output_dim": 16}
+_TIES = [("absent", "absent"), ("absent", True), (True, "absent"), (True, False), (False, True)]
+WRAPPED = [(raw, tie) for raw, tie in zip(configs(20270304, 5, small=True)[::2], _TIES)]
+
+
+@pytest.mark.parametrize("raw, tie", WRAPPED, ids=[f"{case_id(r)}-tie{t}" for r, t in WRAPPED])
+def test_llama4_wrapper_reads_its_language_model_as_transformers_builds_it(raw, tie):
+    """Llama4ForConditionalGeneration's language_model is a whole Llama4ForCausalLM built from text_config,
+    lm_head included, tied as text_config says (the wrapper's own tie_word_embeddings is not read)."""
+    from transformers import CONFIG_MAPPING, AutoModelForImageTextToText
+
+    outer, inner = tie
+    text = {k: v for k, v in raw.items() if k not in ("architectures", "tie_word_embeddings")}
+    text.update({} if inner == "absent" else {"tie_word_embeddings": inner})
+    wrapper = {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "text_config": text,
+               "vision_config": _VISION, **({} if outer == "absent" else {"tie_word_embeddings": outer})}
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(CONFIG_MAPPING["llama4"].from_dict(dict(wrapper)))
+    theirs = dict.fromkeys(GROUPS, 0)
+    for name, p in model.language_model.named_parameters():
+        theirs[hf_group(name)] += p.numel()
+    card = model_from_hf_config(dict(wrapper), "wrapped/config.json")
+    assert count(card, batch=1, seq=1).params_by_group == theirs
+    tied = model.language_model.lm_head.weight is model.language_model.model.embed_tokens.weight
+    assert card.tie_embeddings == tied
+    assert any("tie_word_embeddings" in note for note in card.left_out) == (outer not in ("absent", tied))
