@@ -321,3 +321,47 @@ def _new_card_to_hf(card) -> dict:
                moe_intermediate_size=card.d_ff_expert, n_shared_experts=card.d_ff_shared // card.d_ff_expert,
                first_k_dense_replace=first_dense, n_group=1, topk_group=1)
     return raw
+
+
+def counted(model, vocab: int, batch: int, seq: int):
+    """FlopCounterMode over a training step of ``model`` on random token ids: the forward, the
+    backward, and both under one counter (entering a counter again would reset it, so the module
+    keys of the third include the backward)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ids = torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(1))
+
+    def forward_backward():
+        model.zero_grad(set_to_none=True)
+        return model(input_ids=ids, labels=ids).loss
+
+    forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
+    with forward:
+        loss = forward_backward()
+    with backward:
+        loss.backward()
+    with FlopCounterMode(display=False) as both:
+        forward_backward().backward()
+    return forward, backward, both
+
+
+def prefill_then_decode(model, vocab: int, batch: int, seq: int):
+    """Prefill ``seq`` random tokens, then decode one, under FlopCounterMode: ``(prefill counter,
+    decode counter, bytes transformers' cache holds after each, bytes per cached element)``."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ids = torch.randint(0, vocab, (batch, seq + 1), generator=torch.Generator().manual_seed(1))
+
+    def held(cache) -> int:
+        return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as prefill:
+            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
+        after_prefill, width = held(cache), cache.layers[0].keys.element_size()
+        with FlopCounterMode(display=False) as decode:
+            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
+    return prefill, decode, after_prefill, held(cache), width
+

@@ -30,7 +30,8 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import EAGER_EXPERTS, MORE_ARCHS, NEW_ARCHS, case_id, hf_config, hf_group, random_configs  # noqa: E402
+from hfcases import (EAGER_EXPERTS, MORE_ARCHS, NEW_ARCHS, case_id, counted, hf_config, hf_group,  # noqa: E402
+                     prefill_then_decode, random_configs)
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
@@ -119,26 +120,12 @@ def test_layer_kinds_match_the_layers_transformers_builds(raw):
 
 
 def run_counted(raw: dict, batch: int, seq: int):
-    from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     extra = {"experts_implementation": "eager"} if raw["model_type"] in EAGER_EXPERTS else {}
     model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
-
-    def forward_backward():
-        model.zero_grad(set_to_none=True)
-        return model(input_ids=ids, labels=ids).loss
-
-    forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
-    with forward:
-        loss = forward_backward()
-    with backward:
-        loss.backward()
-    with FlopCounterMode(display=False) as both:
-        forward_backward().backward()
-    return forward, backward, both
+    return counted(model, raw["vocab_size"], batch, seq)
 
 
 def per_module(counter) -> dict[str, int]:
@@ -262,7 +249,6 @@ def test_sliding_cache_at_the_window_edge(arch, seq):
     min(S, w - 1) keys (DynamicSlidingWindowLayer: ``[-sliding_window + 1:]``); symroof's cache bytes
     after prefill (S = T) and after the decode step (S = T + 1) must equal the tensors it holds, and
     both phases' FLOPs must equal FlopCounterMode's, where the window covers the context too."""
-    from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForCausalLM
 
     from symroof.core import derive
@@ -274,16 +260,7 @@ def test_sliding_cache_at_the_window_edge(arch, seq):
     torch.manual_seed(0)
     extra = {"experts_implementation": "eager"} if arch in EAGER_EXPERTS else {}
     model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra).eval()
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
-    held = lambda cache: sum(t.numel() * t.element_size() for layer in cache.layers  # noqa: E731
-                             for t in (layer.keys, layer.values))
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as prefill:
-            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
-        after_prefill, width = held(cache), cache.layers[0].keys.element_size()
-        with FlopCounterMode(display=False) as decode:
-            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
-        after_decode = held(cache)
+    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
     card = model_from_hf_config(dict(raw), f"edge/{arch}/config.json")
     assert any(kind.attention == "sliding" for kind in card.blocks.values())
     values = {**model_values(card), B: batch, b_kv: width}

@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import case_id, hf_config, hf_group  # noqa: E402
+from hfcases import case_id, counted, hf_config, hf_group, prefill_then_decode  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
@@ -199,49 +199,21 @@ def test_flops_match_flop_counter_mode(raw, batch, seq):
 
 
 def _counted(raw, batch, seq):
-    """FlopCounterMode of the forward, of the backward, and of both (test_blocks_vs_transformers.run_counted's
-    measurement, with GLM's experts eager)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model = _build(raw, meta=False)
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
-
-    def forward_backward():
-        model.zero_grad(set_to_none=True)
-        return model(input_ids=ids, labels=ids).loss
-
-    forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
-    with forward:
-        loss = forward_backward()
-    with backward:
-        loss.backward()
-    with FlopCounterMode(display=False) as both:
-        forward_backward().backward()
-    return forward, backward, both
+    """hfcases.counted on the model (GLM's experts eager)."""
+    return counted(_build(raw, meta=False), raw["vocab_size"], batch, seq)
 
 
 @pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
     """Prefill T tokens and decode one: FLOPs, and the keys and values transformers' cache holds after each
     (a chunked layer keeps the last C - 1, as a sliding one)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from symroof.core import derive
     from symroof.core.graph import Structure, build
     from symroof.core.symbols import B, S, T, b_kv
     from symroof.io.bind import evaluate, model_values
 
-    model = _build(raw, meta=False, eval_mode=True)
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
-    held = lambda cache: sum(t.numel() * t.element_size() for layer in cache.layers  # noqa: E731
-                             for t in (layer.keys, layer.values))
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as prefill:
-            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
-        after_prefill, width = held(cache), cache.layers[0].keys.element_size()
-        with FlopCounterMode(display=False) as decode:
-            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
-        after_decode = held(cache)
+    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(
+        _build(raw, meta=False, eval_mode=True), raw["vocab_size"], batch, seq)
     card = _card(raw)
     scale = _all_experts(raw, card)
     values = {**model_values(card), B: batch, b_kv: width}

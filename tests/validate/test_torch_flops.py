@@ -30,7 +30,7 @@ import re
 
 import pytest
 
-from hfcases import case_id, flop_counter_torch, hf_config, random_configs
+from hfcases import case_id, counted, flop_counter_torch, hf_config, random_configs
 from symroof.io.hf import model_from_hf_config
 from symroof.io.bind import count
 
@@ -54,8 +54,6 @@ _LAYER_KEY = re.compile(r"^[^.]+\.model\.layers\.(\d+)(?:\.(.+))?$")
 
 
 def run_counted(raw: dict, batch: int, seq: int):
-    """Forward and backward of ``raw`` with random weights, counted three ways."""
-    from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
@@ -66,21 +64,7 @@ def run_counted(raw: dict, batch: int, seq: int):
         extra["experts_implementation"] = "eager"
     # sdpa (the default for most classes) runs a CPU attention kernel FlopCounterMode does not count.
     model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
-
-    def forward_backward():
-        model.zero_grad(set_to_none=True)
-        return model(input_ids=ids, labels=ids).loss
-
-    forward, backward = FlopCounterMode(display=False), FlopCounterMode(display=False)
-    with forward:
-        loss = forward_backward()
-    with backward:
-        loss.backward()
-    # One counter over both (entering a counter again would reset it): module keys then include backward.
-    with FlopCounterMode(display=False) as both:
-        forward_backward().backward()
-    return forward, backward, both
+    return counted(model, raw["vocab_size"], batch, seq)
 
 
 def per_module(counter) -> dict[str, int]:
