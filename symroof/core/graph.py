@@ -268,6 +268,13 @@ def _build(structure: Structure, attention: str, kernel: str, phase: str) -> nx.
     return g
 
 
+def per_layer(d) -> bool:
+    """Whether a node repeats with its block's layers (a pipeline splits those among its stages) or
+    is the embedding's, the head's or the loss's (on one stage each). Read from its block: a block
+    type of one layer repeats once, which ``repeat != 1`` takes for the head once numbers are in."""
+    return d.get("block") is not None
+
+
 def with_own_nodes(g: nx.DiGraph) -> nx.DiGraph:
     """A copy of ``g`` whose graph and node attribute dicts are its own and whose edges are
     ``g``'s: for passes that rewrite node attributes only (sharding, a run's numbers put in),

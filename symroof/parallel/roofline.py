@@ -22,6 +22,7 @@ import networkx as nx
 import sympy as sp
 
 from ..core import ops
+from ..core.graph import per_layer
 from ..core.recompute import saved_bytes
 from ..parallel import pipeline
 from ..parallel.collectives import collective_time
@@ -34,7 +35,7 @@ PHASES = ("forward", "backward")
 
 def _repeat(d, mesh) -> sp.Expr:
     stages = mesh["stage"].size if "stage" in mesh else 1
-    return d["repeat"] / stages if d["repeat"] != 1 else d["repeat"]
+    return d["repeat"] / stages if per_layer(d) else d["repeat"]
 
 
 def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False,

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ..core import ops
+from ..core.graph import per_layer
 from ..parallel import kernels, pipeline
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, hops
@@ -257,7 +258,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         if d["op"] == "input":
             continue
         repeat = num.number(d["repeat"])
-        per_stage = repeat / stages if repeat != 1 else 1.0
+        per_stage = repeat / stages if per_layer(d) else 1.0
         flops, hbm = num.number(d["local_flops"]), num.number(d["local_bytes"]) / hbm_rate
         times = per_stage
         mm = 0.0
@@ -308,8 +309,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             # head's chips, the tied table's two stages: parallel/replicas.py)
             if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
                     and (any(a in BATCH_AXES for a in c.axes) or c.ranks is not None) \
-                    and (repeat != 1 or c.tensor in last_reduced):
-                last = one / per_stage if repeat != 1 else one  # one layer's share (of the last microbatch)
+                    and (per_layer(d) or c.tensor in last_reduced):
+                last = one / per_stage if per_layer(d) else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
     if stages > 1:

@@ -25,6 +25,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from ..core import symbols as sy
+from ..core.graph import per_layer
 from ..parallel import pipeline
 from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops, joint_bandwidth
 from ..parallel.sharding import layout
@@ -145,7 +146,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     critical: dict = {}
     for _, d in sg.nodes(data=True):
         repeat = exact(d["repeat"])
-        weight = repeat if repeat != 1 else stages
+        weight = repeat if per_layer(d) else stages
         flops += weight * exact(d["local_flops"])
         hbm += weight * exact(d["local_bytes"])
         for c in d.get("collectives", ()):
@@ -293,7 +294,7 @@ def _weights(sg, stages: int):
         if d["phase"] != "forward" or not d["params"]:
             continue
         repeat = exact(d["repeat"])
-        weight = repeat if repeat != 1 else stages
+        weight = repeat if per_layer(d) else stages
         for dims in d["params"].values():
             divisor = math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True))
             per_divisor[divisor] = per_divisor.get(divisor, 0) + _numel(dims, sizes) * weight
