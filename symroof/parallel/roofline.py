@@ -146,25 +146,57 @@ def _local(dims, mesh, sizes, fused: bool = False) -> sp.Expr:
     return n
 
 
+def _shard(dims, mesh, sizes) -> sp.Expr:
+    n = ops.numel(dims, sizes)
+    for axis in layout(dims, mesh, weight=True):
+        n = n / mesh[axis].size
+    return n
+
+
+def held_weights(sg: nx.DiGraph):
+    """(forward node, weight dims) of every weight a chip holds, whole or sharded: with a ``stage``
+    axis the layers' only (a share of them); the ends are ``pipeline_ends``'."""
+    staged = "stage" in sg.graph["mesh"]
+    for _, d in sg.nodes(data=True):
+        if d["phase"] == "forward" and (per_layer(d) or not staged):
+            yield from ((d, dims) for dims in d["params"].values())
+
+
+def pipeline_ends(sg: nx.DiGraph) -> dict[str, dict]:
+    """The weights outside the layers on the pipeline's first stage (the token tables, before the
+    layers) and on its last (final norm and head), ``{"first": {name: dims}, "last": {...}}``. On
+    two or more stages a chip holds one end at most, so the larger counts, not both (Narayanan et
+    al. 2021, 2.2: the embedding on the first stage, the head on the last); a table tied to the
+    head is on both, as Megatron-LM keeps it (parallel/replicas.py). One stage holds both ends."""
+    first = nx.ancestors(sg, sg.graph["layer_input"]) | {sg.graph["layer_input"]}
+    params = sg.graph["param_dims"]
+    out: dict[str, dict] = {"first": {}, "last": {}}
+    for name, d in sg.nodes(data=True):
+        if d["phase"] == "forward" and not per_layer(d):
+            read = set(d["params"]) | {ref for role, ref in d["operands"] if role == "w" and ref in params}
+            out["first" if name in first else "last"].update({p: params[p] for p in read})
+    return out
+
+
 def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, sp.Expr]:
     """Bytes per chip: weights, gradients and optimizer state as sharded, plus checkpoints.
 
     ``recompute=None`` counts ``n_ckpt`` block inputs per layer (the ``--ckpt`` convention);
     a policy (core/recompute.py) counts what each block saves under it, as sharded. With a
-    ``stage`` axis a chip holds the activations of its layers for the schedule's in-flight
-    microbatches, each ``1/n_micro`` of its batch (GPipe: all of them).
+    ``stage`` axis a chip holds its share of the layers' weights, the larger of the pipeline's
+    two ends (``pipeline_ends``), and the activations of its layers for the first stage's
+    in-flight microbatches, each ``1/n_micro`` of its batch (GPipe: all of them): no less than
+    any stage holds, and within the final norm's weights of the most (the last stage's end may be
+    the larger, but its in-flight microbatches are no more than the first's).
     """
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
-    weights = sp.Integer(0)
-    for _, d in sg.nodes(data=True):
-        if d["phase"] != "forward":
-            continue
-        for dims in d["params"].values():
-            n = ops.numel(dims, sizes) * _repeat(d, mesh)
-            for axis, dim in layout(dims, mesh, weight=True).items():
-                n = n / mesh[axis].size
-            weights += n
+    weights = sp.Add(*(_shard(dims, mesh, sizes) * _repeat(d, mesh) for d, dims in held_weights(sg)))
+    if "stage" in mesh:
+        # both ends on one stage, the larger on two or more (Min(1, p - 1): the size may be a symbol)
+        first, last = (sp.Add(*(_shard(dims, mesh, sizes) for dims in end.values()))
+                       for end in pipeline_ends(sg).values())
+        weights += first + last - sp.Min(first, last) * sp.Min(1, mesh["stage"].size - 1)
     stages = mesh["stage"].size if "stage" in mesh else 1
     if recompute is None:
         ckpt = sp.Integer(0)      # n_ckpt block inputs per layer, each sharded like an activation

@@ -285,17 +285,22 @@ def _name(opts: Options) -> str:
 
 def _weights(sg, stages: int):
     """Parameters one chip holds, as ``roofline.memory_per_chip`` counts them (forward nodes' weights
-    times their repeats over the stages, over the axes that shard them); summed exactly per
-    divisor, in units of 1/stages as ``roofline_terms`` does."""
+    times their repeats over the stages, over the axes that shard them, and the larger of a
+    pipeline's two ends); summed exactly per divisor, in units of 1/stages as ``roofline_terms`` does."""
+    from ..parallel.roofline import held_weights, pipeline_ends
+
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
     per_divisor: dict = {}
-    for _, d in sg.nodes(data=True):
-        if d["phase"] != "forward" or not d["params"]:
-            continue
-        repeat = exact(d["repeat"])
-        weight = repeat if per_layer(d) else stages
-        for dims in d["params"].values():
-            divisor = math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True))
-            per_divisor[divisor] = per_divisor.get(divisor, 0) + _numel(dims, sizes) * weight
-    return _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
+
+    def divisor(dims) -> int:
+        return math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True))
+    for d, dims in held_weights(sg):
+        weight = exact(d["repeat"]) if per_layer(d) else stages
+        per_divisor[divisor(dims)] = per_divisor.get(divisor(dims), 0) + _numel(dims, sizes) * weight
+    held = _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
+    if "stage" in mesh:        # the pipeline's two ends: the larger, both on one stage
+        ends = [sum((Fraction(_numel(dims, sizes), divisor(dims)) for dims in end.values()), Fraction(0))
+                for end in pipeline_ends(sg).values()]
+        held += sum(ends) if stages == 1 else max(ends)
+    return held
