@@ -6,7 +6,9 @@ sequences per replica, each holding S tokens of cache. Its decode step per repli
 roofline of the decode graph on Y chips (``solve.inference.step_time``: the attention core
 and the weight matmuls each on their own roofline) next to the ICI time of the tensor axis's
 collectives (from the sharding rules, with the card's per-hop latency as a floor when it has
-one); the step is the larger (comms overlap compute). Memory per chip is the weights and the
+one); the step is the larger (comms overlap compute), and so is a prefill's: its FLOPs at
+``mfu``, its weight reads, or its tensor-axis collectives of ``T·D`` a matmul pair (the book's
+inference.md: prefill is ICI-bound past ``Y ≈ F·n_axes/2550`` on v5e, as training is). Memory per chip is the weights and the
 caches spread over Y chips. Without ``batch`` every tensor degree and a grid of batches up
 to the largest that fits are evaluated (lambdified) and the Pareto front of
 latency per token against tokens/s per chip is returned.
@@ -88,14 +90,17 @@ def _compiled(structure: Structure, latency: bool):
 
     parts = inf.decode_parts(structure)
     t = {k: v.xreplace({n_chips: Y}) for k, v in inf.step_parts(parts).items()}
-    sg = shard(inf.graph(structure, "decode"), {"tensor": Axis("tensor", Y, "ici", M_Y)})
-    t_ici = comms_by_axis(sg, "forward", latency=latency).get("tensor", sp.Integer(0))
+    def ici(phase):       # the tensor axis's collectives of one forward pass
+        sg = shard(inf.graph(structure, phase), {"tensor": Axis("tensor", Y, "ici", M_Y)})
+        return comms_by_axis(sg, "forward", latency=latency).get("tensor", sp.Integer(0))
+    t_ici = ici("decode")
     held = inf.weights_held(structure) + parts["bytes_kv"]
     prefill = inf.prefill_parts(structure)
     exprs = {**t, "t_ici": t_ici, "memory": held / Y, "weights": inf.weights_held(structure),
              "kv_per_token": inf.kv_bytes_per_token(structure),
              "prefill_math": prefill["flops"] / (Y * C * mfu),
-             "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill"), routed=True) / (Y * W_hbm)}
+             "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill"), routed=True) / (Y * W_hbm),
+             "prefill_ici": ici("prefill")}
     args = (B, S, T, Y, M_Y, b_param, b_kv, b_act, C, W_hbm, W_ici, M_hbm, t_hop, mfu)
     model = sorted({s for e in exprs.values() for s in e.free_symbols} - set(args), key=str)
     # scalar "math" functions: a serve search is a few hundred points, not worth importing numpy
@@ -164,8 +169,8 @@ def evaluate(card, chip, req: Request) -> dict:
             rows.append({"tensor": y, "data": replicas, "batch": int(b), "m_y": m_y, "step": float(step[i]),
                          "memory": float(t["memory"][i]), "fit": fit, "kv_per_token": kv_tok,
                          "weights": weights, "bound": bound,
-                         "prefill": (max(float(call("prefill_math", 1, req.prompt)),
-                                         float(call("prefill_hbm", 1, req.prompt))) if req.prompt else None),
+                         "prefill": (max(float(call("prefill_math", 1, req.prompt)), float(call("prefill_hbm", 1, req.prompt)),
+                                         float(call("prefill_ici", 1, req.prompt))) if req.prompt else None),
                          "critical": float(call("t_hbm_weights", 1) / (call("t_math_weights", 2) - call("t_math_weights", 1)))})
     return {"rows": rows, "hbm": float(hw[M_hbm]), "closest": closest, "widest": widest}
 
