@@ -144,7 +144,7 @@ def fit_pairs(results) -> list:
 
 def _loss(rows, eta_mm, t_dcn, eta_mem=1.0) -> float:
     """Squared log step error over ``rows``: (parts, target step seconds) of each fit run."""
-    return sum(math.log(parts.step(eta_mm, 1.0, t_dcn, eta_mem) / target) ** 2 for parts, target in rows)
+    return sum([math.log(parts.stepper()(eta_mm, t_dcn, eta_mem) / target) ** 2 for parts, target in rows])
 
 
 def _minimise(f, lo: float, hi: float, tol: float = 1e-9) -> float:

@@ -106,6 +106,7 @@ class Parts:
 
     _waits: dict = field(default_factory=dict, repr=False)  # eta_comm -> the sums no eta_mm changes
     _roof: tuple | None = field(default=None, repr=False)       # the matmuls sorted for _at()
+    _fit_step: object = field(default=None, repr=False, compare=False)     # stepper()'s function
 
     def compute(self, eta_mm: float = 1.0, eta_mem: float = 1.0) -> float:
         return self._at(eta_mm, 1.0, eta_mem)[0]
@@ -116,6 +117,34 @@ class Parts:
     def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
         compute, waits = self._at(eta_mm, eta_comm, eta_mem)
         return compute + (waits + self.dcn_steps * t_dcn) + self.optimizer / eta_mem
+
+    def stepper(self):
+        """``step`` at eta_comm = 1 as a function of (eta_mm, t_dcn, eta_mem): the same operations on
+        the same floats, every field read once (a fit calls it tens of thousands of times)."""
+        if self._fit_step is None:
+            self._fit_step = self._step_at(1.0)
+        return self._fit_step
+
+    def _step_at(self, eta_comm: float):
+        if self._roof is None:
+            self._roof = _roof(self.matmul)
+        ratios, hbm_below, flop_from = self._roof
+        critical, tail, background, hideable = self._waits.get(eta_comm) or self._fixed(eta_comm)
+        memory, bubble, latency, dcn_steps, optimizer = (self.memory, 1 + self.bubble, self.latency,
+                                                         self.dcn_steps, self.optimizer)
+        paired, hidden = [p for pairs in self.paired.values() for p in pairs], 1 - self.critical_overlap
+
+        def step(eta_mm: float, t_dcn: float, eta_mem: float) -> float:
+            k = bisect_left(ratios, eta_mm)
+            compute = (hbm_below[k] + flop_from[k] / eta_mm + memory / eta_mem) * bubble
+            out = critical
+            if paired:
+                out += sum(hidden * max(0.0, c / eta_comm - m / eta_mm) for c, m in paired)
+            out += tail
+            out += background
+            out += max(0.0, hideable - compute)
+            return compute + ((out + latency) + dcn_steps * t_dcn) + optimizer / eta_mem
+        return step
 
     def _at(self, eta_mm: float, eta_comm: float, eta_mem: float) -> tuple[float, float]:
         """``(compute, exposed but for its t_dcn term)``. A fit calls this tens of thousands of
