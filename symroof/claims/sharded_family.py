@@ -51,7 +51,6 @@ class Family:
         ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
         that span two tiers (``collectives.two_tier``), kept on the graph for the roofline."""
         from ..core.graph import with_own_nodes
-        from dataclasses import replace
         from .calibrate import _sub
 
         sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
@@ -69,9 +68,9 @@ class Family:
             d = nodes[name]
             for key, i in keys:
                 d[key] = got[i]
-        for name, colls in self.collectives:
-            nodes[name]["collectives"] = [replace(c, volume=got[i], ranks=None if r is None else got[r])
-                                          for c, i, r in colls]
+        for name, colls in self.collectives:      # Collective(...) directly: dataclasses.replace is slower
+            nodes[name]["collectives"] = [type(c)(c.kind, c.axes, c.tensor, got[i], c.bucketed,
+                                                  None if r is None else got[r]) for c, i, r in colls]
         if exact:
             sizes = {k: p.exact(numbers) if p is not None else None for k, p in self.size_polys.items()}
             out.graph["sizes"] = {k: v if v is not None else _exact(_sub(self.sg.graph["sizes"][k], nums))
