@@ -266,7 +266,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     """Take one sharded training graph apart into the model's numbers (``nums``: every symbol;
     ``numbers``: how they are read, ``Numbers`` by default)."""
     num = numbers or Numbers(sg, nums)
-    mesh = num.mesh
+    mesh, number, seconds = num.mesh, num.number, num.seconds
     stages = int(mesh["stage"].size) if "stage" in mesh else 1
     sizes, peak, hbm_rate = num.sizes, num.peak, num.hbm_rate
     efficiency: dict = {}       # a signature's (kernel efficiency, attention core?): nodes of one signature share it
@@ -286,9 +286,9 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     for _, d in sg.nodes(data=True):
         if d["op"] == "input":
             continue
-        repeat = num.number(d["repeat"])
+        repeat = number(d["repeat"])
         per_stage = repeat / stages if per_layer(d) else 1.0
-        flops, hbm = num.number(d["local_flops"]), num.number(d["local_bytes"]) / hbm_rate
+        flops, hbm = number(d["local_flops"]), number(d["local_bytes"]) / hbm_rate
         times = per_stage
         mm = 0.0
         if d["op"] == "contraction" and flops:
@@ -311,12 +311,12 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         else:
             memory += times * hbm
         for c in d.get("collectives", ()):
-            if c.ranks is not None and num.number(c.ranks) < 2:
+            if c.ranks is not None and number(c.ranks) < 2:
                 continue            # a weight with one copy (KV heads within the tensor degree): no launch
-            link = mesh[c.axes[0]].link
-            one = t = per_stage * num.seconds(c, opts)
-            count = per_stage * (opts.microbatches if c.on_critical_path else 1)
-            if stages == 1 and not c.on_critical_path and "fsdp" in c.axes:
+            link, on_path = mesh[c.axes[0]].link, c.on_critical_path
+            one = t = per_stage * seconds(c, opts)
+            count = per_stage * (opts.microbatches if on_path else 1)
+            if stages == 1 and not on_path and "fsdp" in c.axes:
                 # gradient accumulation over a sharded-weight axis (ZeRO-3: PyTorch FSDP, JAX): each
                 # microbatch gathers the weights again and reduce-scatters its gradients
                 t *= opts.microbatches
@@ -325,9 +325,9 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             if not hidden and not c.bucketed:           # a bucketed one adds bytes to a launch, not a launch
                 latency += count * (num.hops(c.axes) * opts.t_hop + opts.t_launch)
                 if link == "dcn":
-                    dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans, num.number(c.ranks)
+                    dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans, number(c.ranks)
                                                     if c.ranks is not None else None)
-            if c.on_critical_path and not hidden:
+            if on_path and not hidden:
                 if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
                     paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter
                 else:

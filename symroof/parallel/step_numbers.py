@@ -221,14 +221,19 @@ def _axes_hops(axes: tuple) -> float:
     return float(hops(list(axes)))
 
 
-def _bandwidth(c, rates: Rates, opts: Options) -> float:
+def _bandwidth(c, rates: Rates, opts: Options, known: dict | None = None) -> float:
     """``step_model._bandwidth`` with numbers: the collective's exact seconds, the two-tier factor
     included, as a float (one correctly rounded division of integers, as ``float`` of the
-    Fraction is)."""
-    n, d = rates.per_byte(c.kind, c.axes, True, None if c.ranks is None else exact(c.ranks))
-    if opts.spans:
-        tier = _two_tier(c.axes, opts.spans, rates, c.kind)
-        n, d = n * tier.numerator, d * tier.denominator
+    Fraction is). ``known``: seconds per byte by kind, axes and ranks, for one ``opts``."""
+    ranks, known = None if c.ranks is None else exact(c.ranks), {} if known is None else known
+    got = known.get((c.kind, c.axes, ranks))
+    if got is None:
+        n, d = rates.per_byte(c.kind, c.axes, True, ranks)
+        if opts.spans:
+            tier = _two_tier(c.axes, opts.spans, rates, c.kind)
+            n, d = n * tier.numerator, d * tier.denominator
+        got = known[(c.kind, c.axes, ranks)] = (n, d)
+    n, d = got
     volume = exact(c.volume)
     return volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
 
@@ -246,12 +251,13 @@ class Exact:
         self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items() if not getattr(v, "free_symbols", None)}
         self.peak, self.hbm_rate = float(self.rates[sy.C]), float(self.rates[sy.W_hbm])
         self._hops: dict = {}         # axes -> hops: a graph's collectives use a few sets of axes
+        self._per_byte: dict = {}     # _bandwidth's: one Exact serves one parts() call, one Options
 
     def number(self, x) -> float:
         return float(x)
 
     def seconds(self, c, opts: Options) -> float:
-        return _bandwidth(c, self.rates, opts)
+        return _bandwidth(c, self.rates, opts, self._per_byte)
 
     def hops(self, axes: tuple) -> float:
         got = self._hops.get(axes)
@@ -292,15 +298,21 @@ def _weights(sg, stages: int):
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
     per_divisor: dict = {}
+    shard: dict = {}          # dims -> (divisor, elements): a model's layers hold weights of a few shapes
 
-    def divisor(dims) -> int:
-        return math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True))
+    def sized(dims) -> tuple:
+        got = shard.get(dims)
+        if got is None:
+            got = shard[dims] = (math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True)),
+                                 _numel(dims, sizes))
+        return got
     for d, dims in held_weights(sg):
         weight = exact(d["repeat"]) if per_layer(d) else stages
-        per_divisor[divisor(dims)] = per_divisor.get(divisor(dims), 0) + _numel(dims, sizes) * weight
+        divisor, elements = sized(dims)
+        per_divisor[divisor] = per_divisor.get(divisor, 0) + elements * weight
     held = _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
     if "stage" in mesh:        # the pipeline's two ends: the larger, both on one stage
-        ends = [sum((Fraction(_numel(dims, sizes), divisor(dims)) for dims in end.values()), Fraction(0))
+        ends = [sum((Fraction(sized(dims)[1], sized(dims)[0]) for dims in end.values()), Fraction(0))
                 for end in pipeline_ends(sg).values()]
         held += sum(ends) if stages == 1 else max(ends)
     return held
