@@ -106,6 +106,7 @@ def _check(node, path) -> None:
 
     if node is None:
         return
+    scalar = yaml.ScalarNode
     size: dict = {}
     stack = [(node, 0, False)]
     while stack:
@@ -114,22 +115,28 @@ def _check(node, path) -> None:
             raise CardError(f"{path}: nested too deeply (more than {MAX_DEPTH} levels)")
         if id(n) in size:
             continue
+        if type(n) is scalar:       # a leaf, most of the walk: checked where its parent was
+            size[id(n)] = 1
+            continue
         if type(n) is yaml.MappingNode:
             kids = [k for pair in n.value for k in pair]
             if not done:
                 keys: set = set()
                 for key, value in n.value:
-                    if type(key) is yaml.ScalarNode:
+                    if type(key) is scalar:
                         if key.value in keys:
                             raise CardError(f"{path}: line {key.start_mark.line + 1}: key '{key.value}' "
                                             f"is given twice")
                         keys.add(key.value)
-                        _check_scalar(key, path, "a key")
-                        _check_scalar(value, path, f"key '{key.value}'")
+                        if key.tag.endswith(_CHECKED_TAGS):     # the only scalars _check_scalar refuses
+                            _check_scalar(key, path, "a key")
+                        if type(value) is scalar and value.tag.endswith(_CHECKED_TAGS):
+                            _check_scalar(value, path, f"key '{key.value}'")
         else:
             kids = n.value if type(n) is yaml.SequenceNode else ()
             for item in kids:
-                _check_scalar(item, path, "a list item")
+                if type(item) is scalar and item.tag.endswith(_CHECKED_TAGS):
+                    _check_scalar(item, path, "a list item")
         if done or not kids:
             size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
             if size[id(n)] > MAX_EXPANDED_NODES:
@@ -141,6 +148,7 @@ def _check(node, path) -> None:
 
 
 _WORD_BOOLEANS = ("yes", "no", "on", "off")
+_CHECKED_TAGS = (":int", ":bool")
 
 
 def _check_scalar(node, path, what: str) -> None:
