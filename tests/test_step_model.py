@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 
 from symroof.claims import calibrate
-from symroof.claims.published import _graph, load_runs, predict, values
+from symroof.claims.published import _built, load_runs, predict, values
 from symroof.claims.sharded_family import sharded
 from symroof.core import recompute
 from symroof.core.symbols import W_dcn, W_ici
@@ -133,7 +133,7 @@ def test_collective_matmul_pairs_exactly_the_ici_activation_gathers_and_scatters
     and ReduceScatters of contractions onto their matmuls and nothing else; the step lies between
     the ideal (all hidden) and today's fully exposed charge."""
     r = next(r for r in results if r.run.name == "maxtext-128b-v5e-1x256")
-    sg = shard(_graph(r.run, "causal"), r.run.mesh)
+    sg = shard(_built(r.run.model, "causal"), r.run.mesh)
     sg = calibrate.numeric(recompute.apply(sg, "full"), values(r.run))
     off = step_model.parts(sg, values(r.run), step_model.Options())
     on = step_model.parts(sg, values(r.run), step_model.Options(collective_matmul=True))
@@ -173,7 +173,7 @@ def test_pipeline_sends_are_narayanans_per_microbatch_volume(results):
     way, b·s·h/t elements per send (scattered over the tensor-parallel ranks), here one way over
     each GPU's own 50 GB/s NIC. megatron-70b: 384 sequences over 48 data ranks, s 4096, h 8192, t 8, v 42."""
     r = next(r for r in results if r.run.name == "megatron-70b")
-    sg = shard(_graph(r.run, "causal"), r.run.mesh)
+    sg = shard(_built(r.run.model, "causal"), r.run.mesh)
     link, seconds = step_model._sends(sg, values(r.run), step_model.Options(virtual=42))
     per_send = (384 // 48) * 4096 * 8192 // 8 * 2            # bytes, whole batch of microbatches
     assert link == "dcn" and seconds == pytest.approx(2 * 42 * per_send / 5e10, rel=1e-12)
@@ -278,7 +278,7 @@ def test_jax_rematerialisation_replays_what_palm_reports():
     within 2 %; replaying the whole layer (full, Megatron's) overshoots by more than 5 %."""
     run = RUNS["palm-540b-6144tpu"]
     nums = values(run)
-    g = _graph(run, "full")
+    g = _built(run.model, "full")
 
     def ratio(policy):
         h = recompute.apply(g, policy)
@@ -474,7 +474,7 @@ def test_a_damaged_cached_fit_is_fitted_again(results):
 
     rows = [r for r in results if r.run.chip.name == "gb200-nvl72" and r.run.split == "fit"]
     want = calibrate.fit(rows)
-    key = {"runs": [repr(r.run) for r in rows]}
+    key = calibrate.fit_key(rows)
     for bad in ({**want, "fitted": ["eta_mm", 7]}, {**want, "fitted": ["t_dcn"]}, {**want, "eta_mm": 3.0},
                 {**want, "fitted": ["eta_mm", "eta_mm"]}, [0.5, 0.0], {"eta_mm": 0.5}):
         cache.store_data("calibration_fit", key, bad if not isinstance(bad, dict) or "fitted" not in bad

@@ -202,13 +202,19 @@ def fit(results) -> dict:
     alone: their parts follow from them)."""
     from ..io import expression_cache as cache
 
-    key = {"runs": [repr(r.run) for r in results]}
+    key = fit_key(results)
     found = cache.load_data("calibration_fit", key)
     if _intact(found):
         return {**found, "fitted": tuple(found["fitted"])}
     out = _fit(results)
     cache.store_data("calibration_fit", key, {**out, "fitted": list(out["fitted"])})
     return out
+
+
+def fit_key(results) -> dict:
+    """The fit's key: its runs, each digested as the predictions' cache does (their reprs in full were a
+    megabyte written and read back per chip)."""
+    return {"runs": [r.run.digest for r in results]}
 
 
 def _intact(found) -> bool:

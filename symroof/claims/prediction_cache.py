@@ -11,7 +11,6 @@ and a runs file with any run changed is derived afresh as a whole.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import fields
 
 
@@ -21,7 +20,7 @@ def predict(runs: list) -> list:
     from .published import predict as derive
 
     # each run's repr, digested: the key of a hundred runs would otherwise be half a megabyte
-    key = {"runs": [hashlib.sha256(repr(run).encode()).hexdigest() for run in runs]}
+    key = {"runs": [run.digest for run in runs]}
     data = cache.load_data("predictions", key)
     if isinstance(data, list) and len(data) == len(runs):
         try:

@@ -23,6 +23,7 @@ per-run number.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -91,6 +92,10 @@ class PublishedRun:
         from ..core.graph import Structure
 
         return Structure.of(self.model)
+
+    @cached_property
+    def digest(self) -> str:       # the on-disk caches' key for the run: its whole repr, digested once
+        return hashlib.sha256(repr(self).encode()).hexdigest()
 
     @property
     def graph_kernel(self) -> str:
@@ -169,7 +174,6 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
     from .run_checks import (_attention_kernel, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
                              _recompute, _resolve, _schedule)
-
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -263,10 +267,6 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
 
 
 # ----------------------------------------------------------------------------- prediction
-
-
-def _graph(run: PublishedRun, attention: str):
-    return _built(run.model, attention)
 
 
 @lru_cache(maxsize=64)       # many runs share a model; the graph is read, never changed
