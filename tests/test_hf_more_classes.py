@@ -223,7 +223,8 @@ def test_llama4_interleaves_dense_and_moe_layers_and_chunks_its_rope_layers():
     assert card.layers == (("sliding_dense", 1), ("sliding_moe", 1), ("sliding_dense", 1), ("global_moe", 1))
     assert (card.d_ff, card.d_ff_expert, card.d_ff_shared, card.shared_expert_gate) == (40, 16, 16, False)
     assert (card.sliding_window, card.n_experts, card.qk_norm, card.qkv_bias, card.o_bias) == (6, 4, False, False, False)
-    chunk, weightless = card.left_out
+    chunk, weightless, experts = card.left_out
+    assert experts.startswith("experts counted as routed (k of E per token); transformers' Llama4TextMoe runs every")
     assert chunk.startswith("chunked attention (attention_chunk_size 6, 3 of 4 layers): counted as a sliding window")
     assert "up to 2x" in chunk
     assert weightless == ("weightless elementwise attention ops not counted as such: an L2 norm of q and k on the 3 "

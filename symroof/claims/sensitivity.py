@@ -24,7 +24,7 @@ from fractions import Fraction
 
 import sympy as sp
 
-from ..core.symbols import B, C, K, M_hbm, T, W_dcn, W_hbm, W_ici, t_hop
+from ..core.symbols import B, C, M_hbm, T, W_dcn, W_hbm, W_ici, t_hop
 
 #  symbol   what it is (for the report)                    card or run key
 NUMBERS = (

@@ -81,6 +81,9 @@ def llama4(raw, n, where):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
             raise CardError(f"{where}: key '{key}' must be a number, got {reprlib.repr(value)}")
     mlps = ["moe" if i in moe else "dense" for i in range(n)]
+    if moe:     # transformers' Llama 4 feeds every token to every expert, the router's zeros cancelling
+        notes.append("experts counted as routed (k of E per token); transformers' Llama4TextMoe runs every "
+                     "expert on every token, so FlopCounterMode on it counts E/k times these expert FLOPs")
     width = _int(raw, "intermediate_size", where)
     fields.update(d_ff_expert=width, d_ff_shared=width)
     if "dense" in mlps:

@@ -114,11 +114,16 @@ def hops(axes: list[Axis]) -> sp.Expr:
     return sp.Add(*(one(a) for a in axes))
 
 
+def through_switch(axis: Axis) -> bool:
+    """A send along ``axis`` goes through a switch (a GPU's NVLink), over all of the chip's links."""
+    return axis.switched and axis.link == "ici"
+
+
 def one_way(axis: Axis):
     """The bandwidth of a send along ``axis``: one link one way (``ONE_WAY``), but through a switch
-    (a GPU's NVLink) all of the chip's links, whose one-way sum the GPU cards give as W_ici (the
-    h100-sxm card: 900 GB/s both ways, 450 GB/s to any one peer)."""
-    return W_ici if axis.switched and axis.link == "ici" else ONE_WAY[axis.link]
+    all of the chip's links, whose one-way sum the GPU cards give as W_ici (the h100-sxm card:
+    900 GB/s both ways, 450 GB/s to any one peer)."""
+    return W_ici if through_switch(axis) else ONE_WAY[axis.link]
 
 
 def joint_bandwidth(per_axis: list, axes: list):
@@ -160,6 +165,6 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
         time *= (size - 1) / size
     if spans:
         time *= two_tier(axes, spans, kind)
-    if latency:
+    if latency and ranks != 1:      # one rank sends nothing: no hop to wait for
         time = sp.Max(time, t_hop * (1 if kind in POINT_TO_POINT else hops(axes)))
     return time

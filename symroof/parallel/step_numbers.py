@@ -27,7 +27,7 @@ from functools import lru_cache
 from ..core import symbols as sy
 from ..core.graph import per_layer
 from ..parallel import pipeline
-from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops, joint_bandwidth
+from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops, joint_bandwidth, through_switch
 from ..parallel.sharding import layout
 from ..parallel import step_model
 from ..parallel.step_model import Options, Parts
@@ -90,7 +90,7 @@ def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor:
     links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring
     factor (a sub-group's ``ranks``: always its own)."""
     if kind in POINT_TO_POINT:         # collectives.one_way: through a switch, all of the chip's links
-        bandwidth = rates.link["ici"] if axes[0].switched and axes[0].link == "ici" else rates.one_way[axes[0].link]
+        bandwidth = rates.link["ici"] if through_switch(axes[0]) else rates.one_way[axes[0].link]
     else:
         bandwidth = joint_bandwidth([_over(rates.link[a.link] * exact(a.n_physical), 1 if a.wrap else 2)
                                      for a in axes], axes)
@@ -269,8 +269,8 @@ class Exact:
         """``step_model._sends``: each microbatch's layer input forward and its gradient back."""
         link = self.mesh["stage"].link
         row = _row(_name(opts), int(self.mesh["stage"].size), opts.microbatches, opts.virtual)
-        switched = self.mesh["stage"].switched         # collectives.one_way
-        one_way = float(self.rates.link[link]) / (2 if link == "ici" and not switched else 1)
+        # collectives.one_way: one link one way, or through a switch all of them
+        one_way = float(self.rates.link["ici"] if through_switch(self.mesh["stage"]) else self.rates.one_way[link])
         return link, 2 * float(row["sends"]) * float(_activation(sg, self.rates)) / one_way
 
     def optimizer_bytes(self, sg) -> float:

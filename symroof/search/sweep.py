@@ -174,7 +174,7 @@ def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate
         one = {__getattr__("AXIS_SYMBOLS")["pod"][0]: 1}
         _NUMERIC[key] = {k: e.xreplace(one) for k, e in pods.items() if k != "comms:pod"}
         return _NUMERIC[key]
-    from ..core.symbols import K, Y
+    from ..core.symbols import Y
     from ..io.bind import chip_values, model_values
     from ..parallel.axes import replicate_kv
 
