@@ -94,9 +94,11 @@ def _compiled(structure: Structure, latency: bool):
         sg = shard(inf.graph(structure, phase), {"tensor": Axis("tensor", Y, "ici", M_Y)})
         return comms_by_axis(sg, "forward", latency=latency).get("tensor", sp.Integer(0))
     t_ici = ici("decode")
-    held = inf.weights_held(structure) + parts["bytes_kv"]
+    kv_chip = inf.kv_bytes_per_chip(structure, Y)       # GQA split up to K ways, MLA's latent whole
+    t["t_hbm_kv"] = kv_chip / W_hbm
     prefill = inf.prefill_parts(structure)
-    exprs = {**t, "t_ici": t_ici, "memory": held / Y, "weights": inf.weights_held(structure),
+    exprs = {**t, "t_ici": t_ici, "memory": inf.weights_held(structure) / Y + kv_chip, "kv_chip": kv_chip,
+             "weights": inf.weights_held(structure),
              "kv_per_token": inf.kv_bytes_per_token(structure),
              "prefill_math": prefill["flops"] / (Y * C * mfu),
              "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill"), routed=True) / (Y * W_hbm),
@@ -153,7 +155,8 @@ def evaluate(card, chip, req: Request) -> dict:
         call = lambda name, b, t=1: fns[name](b, req.context, t, y, m_y, *hop, *extra)  # noqa: E731
         kv_tok = float(call("kv_per_token", 1))
         weights = float(call("weights", 1))
-        fit = math.floor((y * float(hw[M_hbm]) - weights) / (req.context * kv_tok))
+        # sequences one chip's HBM holds beside its share of the weights (the cache is linear in B)
+        fit = math.floor((float(hw[M_hbm]) - weights / y) / float(call("kv_chip", 1)))
         one = float(call("memory", 1))
         if closest is None or one < closest[1]:
             closest = (y, one)
@@ -163,12 +166,17 @@ def evaluate(card, chip, req: Request) -> dict:
         t_mem = [max(t["t_math_core"][i], t["t_hbm_kv"][i]) + max(t["t_math_weights"][i], t["t_hbm_weights_step"][i])
                  for i in range(len(batches))]
         step = [max(t_mem[i], t["t_ici"][i]) for i in range(len(batches))]
+        def fits(n: int, b: int) -> bool:      # a replica of n chips holds the weights and b caches
+            kv = fns["kv_chip"](b, req.context, 1, n, m_y, *hop, *extra)
+            return weights / n + float(kv) <= float(hw[M_hbm])
+
         for i, b in enumerate(batches):
             bound = ("ici" if t["t_ici"][i] > t_mem[i] else
                      "compute" if t["t_math_weights"][i] > t["t_hbm_weights_step"][i] else "hbm")
             rows.append({"tensor": y, "data": replicas, "batch": int(b), "m_y": m_y, "step": float(step[i]),
                          "memory": float(t["memory"][i]), "fit": fit, "kv_per_token": kv_tok,
                          "weights": weights, "bound": bound,
+                         "min_chips": next((n for n in slice_sizes(chip, y) if fits(n, b)), y),
                          "prefill": (max(float(call("prefill_math", 1, req.prompt)), float(call("prefill_hbm", 1, req.prompt)),
                                          float(call("prefill_ici", 1, req.prompt))) if req.prompt else None),
                          "critical": float(call("t_hbm_weights", 1) / (call("t_math_weights", 2) - call("t_math_weights", 1)))})
@@ -233,11 +241,23 @@ def _record(r: dict, req: Request, chip, hbm: float) -> dict:
         "requests_per_s_per_chip": (global_batch / (r["step"] * req.generate) / req.chips
                                     if req.generate else None),
         "batch": global_batch, "max_batch": max(r["fit"], 0) * r["data"],
-        "min_chips": slice_chips(chip, need / hbm), "chips_for_memory": need / hbm, "kv_bytes_per_token": kv_tok, "weight_bytes": weights,
+        "min_chips": r["min_chips"], "chips_for_memory": need / hbm, "kv_bytes_per_token": kv_tok, "weight_bytes": weights,
         "critical_batch": r["critical"], "bound": r["bound"],
         "mesh": {"data": r["data"], "tensor": r["tensor"]}, "m_tensor": r["m_y"],
         "memory_per_chip_bytes": r["memory"],
     }
+
+
+def slice_sizes(chip, most: int) -> list[int]:
+    """Every legal slice's chip count up to ``most``, ascending: a GPU domain's divisors, then whole
+    domains; a TPU pod's slices (``_slice_sizes``)."""
+    from ..parallel.topology import _divisors, slice_limit
+
+    if chip.family == "gpu":
+        domain = chip.pod_shape[0]
+        return [d for d in _divisors(domain) if d <= most] + list(range(2 * domain, most + 1, domain))
+    return [n for n in _slice_sizes(chip.pod_shape, chip.wraparound, chip.wraparound_unit, slice_limit(chip))
+            if n <= most]
 
 
 def slice_chips(chip, need: float) -> int:

@@ -27,7 +27,7 @@ import sympy as sp
 
 from ..core import derive, ops
 from ..core.graph import Structure, build
-from ..core.symbols import B, C, M_Y, M_hbm, S, T, W_hbm, X, Y, b_act, b_param, mfu, n_chips, t_hop
+from ..core.symbols import B, C, K, M_Y, M_hbm, S, T, W_hbm, X, Y, b_act, b_kv, b_param, mfu, n_chips, t_hop
 from ..errors import NoClosedFormError
 from ..parallel.collectives import Axis, collective_time
 from ..parallel.roofline import comms_by_axis
@@ -129,6 +129,29 @@ def step_time(parts: dict) -> sp.Expr:
     MoE's weights read as far as the step's tokens are routed: ``expert_share``)."""
     t = step_parts(parts)
     return sp.Max(t["t_math_core"], t["t_hbm_kv"]) + sp.Max(t["t_math_weights"], t["t_hbm_weights_step"])
+
+
+def kv_bytes_per_chip(structure: Structure, degree) -> sp.Expr:
+    """Cache bytes one chip of a tensor axis of ``degree`` chips holds after a decode step: a cache
+    tensor the axis splits (GQA's K heads, each on degree/K chips past K heads:
+    ``axes.KV_REPLICATION``) its share; one no axis splits (MLA's latent and RoPE key, read by every
+    head) whole on every chip, as inference engines keep it."""
+    from ..parallel.axes import kv_heads_replicated
+    from ..parallel.sharding import layout
+
+    g = graph(structure, "decode")
+    mesh = {"tensor": Axis("tensor", degree)}
+    total = sp.Integer(0)
+    for name, d in g.nodes(data=True):
+        if not d.get("cache"):
+            continue
+        dims = g.graph["tensor_dims"][name]
+        held = d["repeat"] * ops.numel(dims, g.graph["sizes"]) * d.get("share", 1) * b_kv
+        split = layout(dims, mesh, weight=False).get("tensor")
+        if split == "K":
+            held = held.xreplace({K: kv_heads_replicated(K, degree)})
+        total += held / degree if split else held
+    return total
 
 
 def weights_held(structure: Structure = Structure()) -> sp.Expr:
