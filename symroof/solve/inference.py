@@ -215,11 +215,12 @@ def kv_compute_crossover(structure: Structure = Structure()) -> Derivation:
 
 
 def tensor_sharded_times(structure: Structure):
-    """Per-chip decode t_math, t_hbm (weights) and t_ici of a Y-way tensor-parallel replica."""
+    """Per-chip decode t_math, t_hbm (weights: an MoE's as far as the B tokens are routed, a
+    coefficient where Y is solved for) and t_ici of a Y-way tensor-parallel replica."""
     sg = shard(graph(structure, "decode"), {"tensor": Axis("tensor", Y, "ici", M_Y)})
     t_ici = comms_by_axis(sg, "forward")["tensor"]
     t_math = derive.total(graph(structure, "decode"), "flops", "forward") / (Y * C)
-    t_hbm = weight_bytes_read(graph(structure, "decode")) / (Y * W_hbm)
+    t_hbm = weight_bytes_read(graph(structure, "decode"), routed=True) / (Y * W_hbm)
     return t_math, t_hbm, t_ici
 
 
