@@ -138,6 +138,13 @@ def joint_bandwidth(per_axis: list, axes: list):
     return sum(per_axis) if all(isinstance(w, (int, Fraction)) for w in per_axis) else sp.Add(*per_axis)
 
 
+def live_axes(axes: list) -> list:
+    """The axes of more than one chip: an axis of one (a mesh's ``fsdp=1``) lies on no link, so it
+    adds no bandwidth beside another axis, and over such axes alone nothing moves (the book's rule
+    drops the ring's (n-1)/n, which is 0 at n = 1)."""
+    return [a for a in axes if a.size != 1]
+
+
 def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False,
                     latency: bool = False, spans: dict | None = None, ranks=None) -> sp.Expr:
     """Time of one collective of ``volume`` bytes over one or more axes of one link.
@@ -151,6 +158,9 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     (r-1)/r is always kept: the book drops (n-1)/n as near 1 on a whole axis, but for a pair it is
     1/2, and for one rank (no replication) there is nothing to send.
     """
+    axes = live_axes(axes)
+    if not axes:
+        return sp.Integer(0)
     if kind in POINT_TO_POINT:
         bandwidth = one_way(axes[0])
     else:

@@ -27,7 +27,8 @@ from functools import lru_cache
 from ..core import symbols as sy
 from ..core.graph import per_layer
 from ..parallel import pipeline
-from ..parallel.collectives import COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops, joint_bandwidth, through_switch
+from ..parallel.collectives import (COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCHED, hops, joint_bandwidth, live_axes,
+                                    through_switch)
 from ..parallel.sharding import layout
 from ..parallel import step_model
 from ..parallel.step_model import Options, Parts
@@ -89,6 +90,9 @@ def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor:
     """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes'
     links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring
     factor (a sub-group's ``ranks``: always its own)."""
+    axes = live_axes(axes)
+    if not axes:
+        return 0
     if kind in POINT_TO_POINT:         # collectives.one_way: through a switch, all of the chip's links
         bandwidth = rates.link["ici"] if through_switch(axes[0]) else rates.one_way[axes[0].link]
     else:

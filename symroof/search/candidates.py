@@ -135,9 +135,8 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
         return [row], reasons
     if continuous:       # the book's layer: degrees are any split of the chips
         choices = [[d for d in _divisors(chips) if d > 1] for _ in inner]
-    else:
-        choices = [[d for d in allowed_degrees(a, card, batch, seq, chips if pad else None)
-                    if d > 1 or inner == ("data",)] for a in inner]
+    else:       # degree 1 too, kept below only where no other family has the axes left above 1
+        choices = [allowed_degrees(a, card, batch, seq, chips if pad else None) for a in inner]
     limit = meshlib.slice_limit(chip) if chip.family == "tpu" else chips
     if pods is not None:
         pod_choices = [pods]
@@ -160,6 +159,9 @@ def degree_rows(family_axes: tuple, card, chip, chips: int, batch: int, seq: int
             data = data * col
     keep = used <= chips
     if not continuous:
+        from .sweep import own_rows
+
+        keep &= own_rows(inner, cols[1:])
         keep &= (data <= batch) if pad else (batch % data == 0)
     even = keep.copy()
     keep &= used >= min_fraction * chips

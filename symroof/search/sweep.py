@@ -41,6 +41,24 @@ FAMILIES = {
 }
 MOE_ONLY = ("fsdp_ep", "fsdp_ep_tp")
 
+
+def own_rows(inner: tuple, cols: list):
+    """Rows of family ``inner`` (degrees per axis) that no smaller family holding the axes above
+    degree 1 has: stage x tensor is pp_fsdp_tp's at fsdp = 1, seq x tensor fsdp_tp_seq's (with fewer
+    sequences than chips no fsdp degree above 1 divides the batch), seq alone fsdp_seq's; tensor
+    alone is tp's, and fsdp_tp_seq at tensor = 1 is fsdp_seq's."""
+    import numpy as np
+    from itertools import combinations
+
+    keep = np.ones(len(cols[0]), dtype=bool)
+    smaller = [set(g) for g in FAMILIES.values() if set(g) < set(inner)]
+    for k in range(len(inner)):
+        for above in combinations(inner, k):
+            if any(set(above) <= g for g in smaller):
+                keep &= ~np.all([(c > 1) == (a in above) for a, c in zip(inner, cols)], axis=0)
+    return keep
+
+
 #   logical axis   size symbol   M symbol (None: one link, M = 1), by name in core/symbols.py
 AXIS_NAMES = {
     "data":   ("X",        "M_X"),
@@ -293,8 +311,8 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     for a in cand.axes:
         size, m = AXIS_NAMES[a]
         cols[size] = np.asarray(cand.degrees[a], dtype=float)
-        if m is not None:
-            cols[m] = np.asarray(cand.m[a], dtype=float)
+        if m is not None:       # an axis of degree 1 lies on no link: it adds no bandwidth to a joint collective
+            cols[m] = np.where(cols[size] == 1, 0.0, np.asarray(cand.m[a], dtype=float))
     argv = [cols[s] for s in comp.args]
     bc = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))    # noqa: E731
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -304,7 +322,10 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     for key, t in got.items():
         if not key.startswith("comms:"):
             continue
-        link = comp.links[key[len("comms:"):].split("+")[0]]
+        over = key[len("comms:"):].split("+")
+        link = comp.links[over[0]]
+        # among one chip nothing moves (the book's rule drops the ring's (n-1)/n, 0 at n = 1)
+        t = np.where(np.all([cols[AXIS_NAMES[a][0]] == 1 for a in over], axis=0), 0.0, t)
         adds = overlap == "sum" or shares_ports(link, chip.family == "gpu")
         t_link[link] = t_link[link] + t if adds else np.maximum(t_link[link], t)
     t_comms = (t_link["ici"] + t_link["dcn"] if overlap == "sum"
