@@ -40,6 +40,7 @@ class Block:
     fused_qkv: bool = False        # q, k, v one matrix: the nodes say so (fused="qkv"), same FLOPs
     fused_gate_up: bool = False    # gate and up one matrix (Phi-3)
     parallel_residual: bool = False   # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX)
+    shared_norm: bool = False      # parallel: one norm feeds both, x + attn(norm x) + mlp(norm x) (Phi)
     sliding: bool = False          # each query sees the last w keys (Mistral, Gemma, Phi-3)
     window_cache: bool = False     # a sliding layer whose window covers the context: its attention is a global
                                    # layer's, but its KV cache still keeps only the last w - 1 keys
@@ -76,6 +77,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             post_norms=card.norm_placement == "post", qk_norm_all=card.qk_norm_width == "all",
             rope=card.positions == "rope", partial_rotary=card.rotary_pct != 1, fused_qkv=card.fused_qkv,
             fused_gate_up=card.fused_gate_up, parallel_residual=card.parallel_residual,
+            shared_norm=card.norms_per_layer == 1,
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
             mla=card.attention == "mla",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
@@ -220,7 +222,9 @@ def _dropout(b, block: Block, name: str, x: str, dims: str, core: bool = False) 
 
 def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
     p = block.name
-    if block.norms and not block.post_norms:
+    if block.shared_norm:        # the attention's norm, read again
+        x = f"{p}/attn_norm"
+    elif block.norms and not block.post_norms:
         norm(f"{p}/mlp_norm", x, "B T D")
         x = f"{p}/mlp_norm"
     mlp_out = _moe(b, block, proj, x) if block.moe else _mlp(b, block, proj, x)

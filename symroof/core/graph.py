@@ -51,6 +51,7 @@ class Structure:
     embeddings: bool = True        # token embedding, final norm, unembedding and loss
     norm: str = "rms"              # the final norm: rms, or layer (LayerNorm with a bias)
     learned_positions: bool = False   # GPT-2: a V_pos x D table added to the token embeddings
+    head_bias: bool = False        # a bias of V on the unembedding (Phi)
 
     def __post_init__(self):
         names = [blk.name for blk in self.blocks]
@@ -73,7 +74,7 @@ class Structure:
         window that covers it: such layers see every earlier key and are drawn as global, while
         their KV cache keeps the last w - 1 keys (``Block.window_cache``), as transformers' does."""
         return cls(blocks_of(card, context), card.tie_embeddings, norm=card.norm,
-                   learned_positions=card.positions == "learned")
+                   learned_positions=card.positions == "learned", head_bias=card.head_bias)
 
 
 def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
@@ -164,7 +165,7 @@ def _forward(b: _Builder, s: Structure) -> None:
     if not s.embeddings:
         return
     add_norm(b, "final_norm", x, "B T D", ("D",), s.norm, 1)
-    unembed = {} if s.tied else {"unembed.w": ("D", "V")}
+    unembed = {**({} if s.tied else {"unembed.w": ("D", "V")}), **({"unembed.b": ("V",)} if s.head_bias else {})}
     b.contraction("unembed", "B T D, D V -> B T V",
                   [("x", "final_norm"), ("w", "embed.w" if s.tied else "unembed.w")],
                   unembed, "unembedding")

@@ -16,7 +16,7 @@ from ..errors import CardError
 
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
                  "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2", "gemma", "qwen2_moe", "gpt_oss",
-                 "granite", "llama4_text", "glm4_moe")
+                 "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned"), "attention": ("mha", "mla")}
@@ -43,7 +43,7 @@ class ModelCard:
     o_bias: bool = False     # bias on the attention output projection
     mlp_bias: bool = False   # bias on gate, up and down
     qk_norm: bool = False    # per-head RMSNorm on q and k (Qwen3)
-    norms_per_layer: int = 2  # LLaMA 2 (pre-attn, pre-MLP); Gemma 2 has 4
+    norms_per_layer: int = 2  # LLaMA 2 (pre-attn, pre-MLP); Gemma 2 has 4; 1: one norm feeds a parallel block (Phi)
     n_experts: int = 1       # E; 1 means a dense MLP
     experts_per_token: int = 1  # k
     # Layer layout (see CHOICES; every default is the LLaMA layer).
@@ -57,6 +57,7 @@ class ModelCard:
     fused_qkv: bool = False  # q, k and v are one matrix (GPT-2, GPT-NeoX, Phi-3): same FLOPs, one input read
     fused_gate_up: bool = False   # gate and up are one matrix (Phi-3)
     parallel_residual: bool = False  # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX, PaLM)
+    head_bias: bool = False  # a bias of vocab on the unembedding (Phi)
     dropout: bool = False    # trained with dropout on the attention probabilities and on the attention
                              # and MLP outputs (GPT, Megatron-LM's defaults); training only, saves masks
     # Attention
@@ -119,7 +120,8 @@ _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "d_ff_expert", "d_ff_shared")      # 0 means "none"
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
-                    "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias")
+                    "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
+                    "head_bias")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")
@@ -217,8 +219,8 @@ def _check_model(card: ModelCard, where: str) -> None:
     if card.experts_per_token > card.n_experts:
         raise CardError(f"{where}: key 'experts_per_token' ({card.experts_per_token}) must be at most "
                         f"'n_experts' ({card.n_experts})")
-    if card.norms_per_layer not in (2, 4):
-        raise CardError(f"{where}: key 'norms_per_layer' must be 2 or 4, got {card.norms_per_layer}")
+    if card.norms_per_layer not in (1, 2, 4):
+        raise CardError(f"{where}: key 'norms_per_layer' must be 1, 2 or 4, got {card.norms_per_layer}")
 
 
 # ----------------------------------------------------------------------------- checks

@@ -167,5 +167,8 @@ def check_layout(card, where: str) -> None:
         raise CardError(f"{where}: key 'shared_expert_gate' needs a shared expert (d_ff_shared >= 1)")
     if card.norm_placement == "post" and card.norms_per_layer != 2:
         raise CardError(f"{where}: key 'norm_placement' is post, which needs norms_per_layer: 2")
-    if card.parallel_residual and (card.norms_per_layer != 2 or card.norm_placement != "pre"):
-        raise CardError(f"{where}: key 'parallel_residual' needs norms_per_layer: 2 and norm_placement: pre")
+    if card.parallel_residual and (card.norms_per_layer not in (1, 2) or card.norm_placement != "pre"):
+        raise CardError(f"{where}: key 'parallel_residual' needs norms_per_layer: 1 or 2 and norm_placement: pre")
+    if card.norms_per_layer == 1 and not card.parallel_residual:
+        raise CardError(f"{where}: key 'norms_per_layer' is 1, which needs parallel_residual: true (one norm "
+                        "feeding both attention and MLP)")
