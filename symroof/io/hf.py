@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import hf_layouts, hf_layouts_moe, hf_wrappers
+from ..io import hf_layouts, hf_layouts_layernorm, hf_layouts_moe, hf_wrappers
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
                            MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, PLAIN_ACTIVATIONS,
-                           SIZE_KEYS, SPELLING)
+                           PLAIN_MLP, SIZE_KEYS, SPELLING)
 from ..io.cards import ModelCard, model_from_dict
 from ..io.layers import MAX_SEGMENTS
 from ..errors import CardError
@@ -97,6 +97,12 @@ ROWS = {
                                 layout=hf_layouts_moe.llama4),
     "Glm4MoeForCausalLM":   Row("glm4_moe",    (),         (ABSENT,),     False, ATTN,  False, False, False,  2,
                                 layout=hf_layouts_moe.glm4_moe),
+    "PhiForCausalLM":       Row("phi",         EITHER,     None,          False, True,  True,  True,  False,  1,
+                                layout=hf_layouts_layernorm.phi),
+    "Starcoder2ForCausalLM": Row("starcoder2", (),         EITHER,        True,  "use_bias", "use_bias", "use_bias",
+                                 False, 2, flag_default=True, layout=hf_layouts_layernorm.starcoder2),
+    "OlmoeForCausalLM":     Row("olmoe",       EITHER,     None,          False, ATTN,  ATTN,  False, True,   2,
+                                layout=hf_layouts_moe.olmoe),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
@@ -116,7 +122,12 @@ ROWS = {
 # Llama 4's null K and head_dim are N and D // N (its __post_init__), absent ones 8 and 128; its
 # attention_bias covers q, k, v and o. GLM-4.5's attention_bias covers q, k and v (o has none); its K
 # falls back to 8, and its attention reads a head_dim key when there is one (the config class has
-# none); use_qk_norm (hf_layouts_moe.glm4_moe) decides its q and k norms.
+# none); use_qk_norm (hf_layouts_moe.glm4_moe) decides its q and k norms. Phi (hf_layouts_layernorm.phi)
+# has biases on q, k, v, dense, fc1, fc2 and the head, one LayerNorm a layer, K = N when absent or null
+# (its __post_init__) and head_dim D // N (its q/k LayerNorms are that wide; a head_dim key is refused).
+# StarCoder2's use_bias (default true) covers q, k, v, o and its MLP; its K falls back to 2, and its
+# attention reads a head_dim key when there is one (getattr ... or D // N). OLMoE's K = N when absent or
+# null; its q and k RMSNorms span all heads (D and K·D/N wide), so a head_dim key is refused.
 
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
@@ -277,7 +288,7 @@ def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
         accepts, said_as, why = checked[key]
         if not accepts(value, raw):
             raise CardError(f"{where}: key '{key}' is {value!r}; {hf_class} is read only with {said_as} here: {why}")
-    plain = hf_class in ("GPT2LMHeadModel", "GPTNeoXForCausalLM")
+    plain = hf_class in PLAIN_MLP
     allowed, kind = (PLAIN_ACTIVATIONS, "plain") if plain else (GATED_ACTIVATIONS, "gated")
     for key in ACTIVATION_KEYS.get(hf_class, ("hidden_act",)):
         if key in raw and raw[key] not in allowed:

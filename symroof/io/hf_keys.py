@@ -21,15 +21,17 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "Qwen2MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
             "GptOssForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Llama4ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
-            "Glm4MoeForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
+            "Glm4MoeForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
+            "OlmoeForCausalLM": ("num_experts", "num_experts_per_tok")}
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
 MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts",   # gpt-oss: the other way
-             "Glm4MoeForCausalLM": "num_local_experts"}
+             "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts"}
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
                    "GptOssForCausalLM": ()}       # its experts' clamped SwiGLU is hard-coded; hidden_act is not read
-# A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX).
+# A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX, Phi, StarCoder2).
+PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM")
 GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
 PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
 
@@ -93,6 +95,10 @@ NEUTRAL_FOR = {
                            "cache_implementation"},
     "Glm4MoeForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
     "Qwen2_5_VLTextModel": set(),        # read only inside Qwen2_5_VLForConditionalGeneration (hf_wrappers)
+    "PhiForCausalLM":     {"layer_norm_eps", "resid_pdrop", "embd_pdrop"},
+    # StarCoder2: layer_norm_epsilon is the original code's name (transformers reads norm_epsilon)
+    "Starcoder2ForCausalLM": {"norm_epsilon", "layer_norm_epsilon", "residual_dropout", "embedding_dropout"},
+    "OlmoeForCausalLM":   {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
 }
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
@@ -132,4 +138,13 @@ NEUTRAL_ONLY = {
     "tie_encoder_decoder":             (_off, "false", "only decoder-only models are read"),
     "use_bidirectional_attention":     (_off, "false or null", "the engine counts causal attention"),
 }
-NEUTRAL_ONLY_FOR: dict = {"Phi3ForCausalLM": {"lm_head_bias": (_off, "false", "a head bias is not modelled")}}
+def _is(expected):
+    return lambda value, raw: value == expected
+
+
+NEUTRAL_ONLY_FOR: dict = {
+    "Phi3ForCausalLM": {"lm_head_bias": (_off, "false", "a head bias is not modelled")},
+    # the original StarCoder2 code's switches; transformers builds its LayerNorm and plain MLP only
+    "Starcoder2ForCausalLM": {"norm_type": (_is("layer_norm"), "'layer_norm'", "transformers builds LayerNorms"),
+                              "mlp_type": (_is("default"), "'default'", "transformers builds the plain MLP")},
+}

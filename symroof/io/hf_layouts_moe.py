@@ -1,4 +1,4 @@
-"""Readers for the MoE classes added after ``hf_layouts``: Llama 4's text model and GLM-4.5/4.6.
+"""Readers for the MoE classes added after ``hf_layouts``: Llama 4's text model, GLM-4.5/4.6 and OLMoE.
 
 Each reader takes the parsed ``config.json`` and returns the card fields it decides, the
 per-layer attention and MLP kinds, and the config keys it read, as ``hf_layouts``' do. What a key
@@ -30,6 +30,10 @@ the class (read, never imported):
   on ``partial_rotary_factor`` of each head (default 1/2). ``head_dim`` is read where given
   (``getattr``), else D // N. The multi-token-prediction layers (``num_nextn_predict_layers``) are
   not built by transformers and are named as not counted.
+- OLMoE (``OlmoeForCausalLM``): every layer MoE, ``num_experts`` (or its alias ``num_local_experts``)
+  experts of width ``intermediate_size``, top ``num_experts_per_tok``, a router without a bias and no
+  shared expert; q and k RMSNorms over all heads' width (D and K · D / N), as OLMo 2's; ``attention_bias``
+  on q, k, v and o. ``clip_qkv`` clamps q, k and v (elementwise, no weights) and is named where set.
 """
 
 from __future__ import annotations
@@ -154,3 +158,16 @@ def _mtp_layers(raw, where) -> int:
         raise CardError(f"{where}: keys 'num_nextn_predict_layers' ({given['num_nextn_predict_layers']}) and "
                         f"'num_mtp_layers' ({given['num_mtp_layers']}) disagree; transformers reads them as one number")
     return next(iter(given.values()), 1)
+
+
+def olmoe(raw, n, where):
+    """OLMoE: every layer MoE (experts of width ``intermediate_size``, a router without bias, no shared
+    expert), q and k RMSNorms over all heads' width, as OLMo 2's; ``clip_qkv`` clamps q, k and v
+    (elementwise, no weights) and is named where set."""
+    fields = {"qk_norm_width": "all"}
+    clip = raw.get("clip_qkv")
+    if clip is not None:
+        if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
+            raise CardError(f"{where}: key 'clip_qkv' must be a positive number or null, got {reprlib.repr(clip)}")
+        fields["note"] = f"clip_qkv ({clip}): its elementwise clamp of q, k and v is not counted"
+    return fields, None, None, {"clip_qkv"}

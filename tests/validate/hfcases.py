@@ -42,7 +42,7 @@ MORE_ARCHS = {
     "granite":   "GraniteForCausalLM",        # the LLaMA layer with scalar multipliers
 }
 # Which of them run their experts through transformers' experts_implementation switch.
-EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss")
+EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss", "olmoe")
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 

@@ -68,6 +68,11 @@ MODULES = {
                   "mlp.shared_expert_gate": ("moe/shared_gate",)},
     "gpt_oss": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")},
                 "mlp.router": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
+    "phi": {"self_attn.q_proj": ("attn/q",), "self_attn.k_proj": ("attn/k",), "self_attn.v_proj": ("attn/v",),
+            "self_attn.dense": ("attn/o",), "mlp.fc1": ("mlp/up",), "mlp.fc2": ("mlp/down",)},
+    "starcoder2": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")},
+                   "mlp.c_fc": ("mlp/up",), "mlp.c_proj": ("mlp/down",)},
+    "olmoe": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")}, **_MOE},
     "deepseek": {"self_attn.q_a_proj": ("attn/q_a",), "self_attn.q_b_proj|self_attn.q_proj": ("attn/q",),
                  "self_attn.kv_a_proj_with_mqa": ("attn/kv_a", "attn/k_rope"),
                  "self_attn.kv_b_proj": ("attn/k", "attn/v"), "self_attn.o_proj": ("attn/o",),
@@ -224,9 +229,11 @@ def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
 
 
 def _sliding(model_type: str, window: int) -> dict:
-    """A small config of a sliding class: every layer sliding (Mistral), or sliding and global (Gemma 3, gpt-oss)."""
+    """A small config of a sliding class: every layer sliding (Mistral, StarCoder2), or sliding and global
+    (Gemma 3, gpt-oss)."""
     raw = {"model_type": model_type, "architectures": [{"mistral": "MistralForCausalLM", "gemma3_text":
-           "Gemma3ForCausalLM", "gpt_oss": "GptOssForCausalLM"}[model_type]], "num_hidden_layers": 3,
+           "Gemma3ForCausalLM", "gpt_oss": "GptOssForCausalLM", "starcoder2": "Starcoder2ForCausalLM"}[model_type]],
+           "num_hidden_layers": 3,
            "hidden_size": 16, "intermediate_size": 24, "num_attention_heads": 4, "num_key_value_heads": 2,
            "head_dim": 4, "vocab_size": 32, "sliding_window": window, "max_position_embeddings": 128,
            "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
@@ -238,13 +245,13 @@ def _sliding(model_type: str, window: int) -> dict:
 
 
 WINDOW = 6
-EDGE_CASES = [(arch, seq) for arch in ("mistral", "gemma3_text", "gpt_oss")
+EDGE_CASES = [(arch, seq) for arch in ("mistral", "gemma3_text", "gpt_oss", "starcoder2")
               for seq in (WINDOW - 2, WINDOW - 1, WINDOW, WINDOW + 1, 4 * WINDOW)]
 
 
 @pytest.mark.parametrize("arch, seq", EDGE_CASES, ids=[f"{a}-w{WINDOW}-T{t}" for a, t in EDGE_CASES])
 def test_sliding_cache_at_the_window_edge(arch, seq):
-    """Prefill T tokens, then decode one, around a window of w = 6: T < w, T = w - 1 (the decode step
+    """Prefill T tokens, then decode one, around a window of w = 6 (Mistral, Gemma 3, gpt-oss, StarCoder2): T < w, T = w - 1 (the decode step
     makes S = w), T = w, T = w + 1 and T >> w. Each sliding layer of transformers' cache keeps
     min(S, w - 1) keys (DynamicSlidingWindowLayer: ``[-sliding_window + 1:]``); symroof's cache bytes
     after prefill (S = T) and after the decode step (S = T + 1) must equal the tensors it holds, and

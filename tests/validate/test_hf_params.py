@@ -124,7 +124,7 @@ REFUSED = [
     ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": True, "sliding_window": 4}, "max_window_layers"),
     ("LlamaForCausalLM", "llama", {"pruned_heads": {"0": [1]}}, "pruned_heads"),
     ("LlamaForCausalLM", "llama", {"model_type": "mistral"}, "model_type"),
-    ("PhiForCausalLM", "phi", {}, "architectures"),
+    ("PersimmonForCausalLM", "persimmon", {}, "architectures"),
 ]
 
 
