@@ -1,4 +1,4 @@
-"""config.json import of Phi (phi-1.5 / phi-2), StarCoder2 and OLMoE: defaults, what each reads, requires and refuses.
+"""config.json import of Phi (phi-1.5 / phi-2), StarCoder2, OLMoE and Falcon: defaults, what each reads, requires and refuses.
 
 The exact checks against transformers (parameters, FLOPs, prefill and decode) are in
 tests/validate/test_hf_phi_starcoder2_olmoe.py; here, without torch, what each class's config is read as.
@@ -129,3 +129,46 @@ def test_olmoe_reads_experts_on_every_layer_and_qk_norms_over_all_heads():
 ])
 def test_olmoe_refusals(change, words):
     _refused(_small("OlmoeForCausalLM", "olmoe", **{**_OLMOE, **change}), *words)
+
+
+# ----------------------------------------------------------------------------- Falcon
+
+_FALCON = dict(intermediate_size=None, num_key_value_heads=None)      # Falcon's keys: ffn_hidden_size, num_kv_heads
+
+
+def test_falcon_reads_its_attention_variants():
+    old = _convert(_small("FalconForCausalLM", "falcon", **_FALCON))       # multi_query and parallel_attn default true
+    assert (old.n_kv_heads, old.norms_per_layer, old.parallel_residual, old.d_ff, old.fused_qkv) == (1, 1, True, 128, True)
+    assert (old.norm, old.mlp, old.positions, old.tie_embeddings, old.qkv_bias, old.left_out) == \
+        ("layer", "plain", "rope", True, False, ())
+    # per layer (D 32, N 4, H 8): query_key_value 32 x (32 + 2 x 8), dense 32x32; MLP 32x128 and 128x32
+    assert count(old, 1, 8).params_by_group["attention"] == 4 * (1536 + 1024)
+    mha = _convert(_small("FalconForCausalLM", "falcon", multi_query=False, parallel_attn=False, alibi=True, bias=True,
+                          ffn_hidden_size=40, **_FALCON))
+    assert (mha.n_kv_heads, mha.norms_per_layer, mha.parallel_residual, mha.positions, mha.d_ff) == \
+        (4, 2, False, "alibi", 40)
+    assert (mha.qkv_bias, mha.o_bias, mha.mlp_bias) == (True, True, True)
+    new = _convert(_small("FalconForCausalLM", "falcon", new_decoder_architecture=True, num_kv_heads=2, **_FALCON))
+    assert (new.n_kv_heads, new.norms_per_layer, new.parallel_residual) == (2, 2, True)          # ln_attn, ln_mlp
+    assert new.left_out == ("transformers' Falcon broadcasts the 2 key/value heads to all 4 query heads before "
+                            "caching them: its KV cache holds 2 times the heads counted here",)
+    one = _convert(_small("FalconForCausalLM", "falcon", new_decoder_architecture=True, num_ln_in_parallel_attn=1,
+                          **_FALCON))
+    assert (one.n_kv_heads, one.norms_per_layer, one.left_out) == (4, 1, ())       # num_kv_heads absent: N
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"n_head": 4}, ["'n_head'", "num_attention_heads"]),            # 4.x's name; 5.x builds its default, 71
+    ({"n_layer": 4}, ["'n_layer'", "num_hidden_layers"]),
+    ({"n_embed": 64}, ["'n_embed'", "hidden_size"]),
+    ({"multi_query": False, "num_kv_heads": 2}, ["'num_kv_heads'", "breaks its forward"]),
+    ({"new_decoder_architecture": True, "parallel_attn": False}, ["'parallel_attn'"]),
+    ({"num_ln_in_parallel_attn": 2}, ["'num_ln_in_parallel_attn'", "one"]),
+    ({"new_decoder_architecture": True, "num_ln_in_parallel_attn": 3}, ["'num_ln_in_parallel_attn'", "1 or 2"]),
+    ({"apply_residual_connection_post_layernorm": True}, ["'apply_residual_connection_post_layernorm'"]),
+    ({"head_dim": 8}, ["unknown key 'head_dim'"]),
+    ({"intermediate_size": 48}, ["unknown key 'intermediate_size'"]),
+    ({"activation": "swiglu"}, ["'activation'", "plain"]),
+])
+def test_falcon_refusals(change, words):
+    _refused(_small("FalconForCausalLM", "falcon", **{**_FALCON, **change}), *words)

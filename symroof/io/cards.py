@@ -16,10 +16,10 @@ from ..errors import CardError
 
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
                  "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2", "gemma", "qwen2_moe", "gpt_oss",
-                 "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe")
+                 "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
-           "qk_norm_width": ("head", "all"), "positions": ("rope", "learned"), "attention": ("mha", "mla")}
+           "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
 
 
 # ----------------------------------------------------------------------------- models
@@ -51,7 +51,8 @@ class ModelCard:
     norm: str = "rms"        # rms: a weight; layer: LayerNorm, a weight and a bias
     norm_placement: str = "pre"   # pre: before attention and MLP; post: after them (OLMo 2)
     qk_norm_width: str = "head"   # head: one norm per head (Qwen3, Gemma); all: over all heads (OLMo 2)
-    positions: str = "rope"  # rope; learned: a max_positions x d_model table added to the embeddings (GPT-2)
+    positions: str = "rope"  # rope; learned: a max_positions x d_model table added to the embeddings (GPT-2);
+                             # alibi: a fixed bias on the scores (Falcon's alibi; elementwise, no weights)
     max_positions: int = 0   # learned positions only
     rotary_pct: Fraction = Fraction(1)   # share of the head dim RoPE rotates (GPT-NeoX: 1/4)
     fused_qkv: bool = False  # q, k and v are one matrix (GPT-2, GPT-NeoX, Phi-3): same FLOPs, one input read

