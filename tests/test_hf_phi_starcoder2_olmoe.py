@@ -1,7 +1,7 @@
 """config.json import of Phi (phi-1.5 / phi-2), StarCoder2, OLMoE and Falcon: defaults, what each reads, requires and refuses.
 
 The exact checks against transformers (parameters, FLOPs, prefill and decode) are in
-tests/validate/test_hf_phi_starcoder2_olmoe.py; here, without torch, what each class's config is read as.
+tests/validate/test_hf_phi_starcoder2_olmoe_falcon.py; here, without torch, what each class's config is read as.
 The weight counts written out below are those of the modules transformers' code builds.
 """
 
