@@ -130,7 +130,7 @@ def test_set_changes_a_setting():
     ({"n_layers": "1e30"}, r"--set: key 'n_layers' must be an integer from 1 to 10\^12"),
     ({"mfu": "2"}, "--set: mfu must be at most 1"),
     ({"n_kv_heads": "5"}, r"with --set n_kv_heads=5: key 'n_kv_heads' \(5\) must divide 'n_heads' \(64\)"),
-    ({"norms_per_layer": "3"}, "with --set norms_per_layer=3: key 'norms_per_layer' must be 2 or 4"),
+    ({"norms_per_layer": "3"}, "with --set norms_per_layer=3: key 'norms_per_layer' must be 1, 2 or 4"),
     ({"experts_per_token": "4"}, r"key 'experts_per_token' \(4\) must be at most 'n_experts' \(1\)"),
     ({"model": "mixtral-8x7b", "experts_per_token": "9"}, r"'experts_per_token' \(9\) must be at most 'n_experts' \(8\)"),
     ({"ring_factor": "maybe"}, "ring_factor must be one of true, false"),     # was a TypeError
