@@ -366,3 +366,22 @@ def prefill_then_decode(model, vocab: int, batch: int, seq: int):
             cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
     return prefill, decode, after_prefill, held(cache), width
 
+
+def class_configs(random_config, classes, seed: int, count_each: int, small: bool) -> list[dict]:
+    """``count_each`` configs of each class, drawn by ``random_config(rng, arch, small)``."""
+    rng = random.Random(seed)
+    return [random_config(rng, arch, small) for _ in range(count_each) for arch in classes]
+
+
+def case_sets(random_config, classes, seeds: tuple, shapes: int, counts: tuple, longest: tuple):
+    """A test module's cases of its own classes: parameter configs (full size), FLOP configs and
+    prefill/decode configs (small) each with a batch of 1 to 3 and a sequence of 1 to ``longest``;
+    ``seeds``, ``counts``: one per set."""
+    def configs(i: int, small: bool) -> list[dict]:
+        return class_configs(random_config, classes, seeds[i], counts[i], small)
+
+    draw = random.Random(shapes)
+    flops = [(raw, draw.randint(1, 3), draw.randint(1, longest[0])) for raw in configs(1, True)]
+    phases = [(raw, draw.randint(1, 3), draw.randint(1, longest[1])) for raw in configs(2, True)]
+    return configs(0, False), flops, phases
+

@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import case_id, counted, hf_config, hf_group, prefill_then_decode  # noqa: E402
+from hfcases import case_id, case_sets, class_configs, counted, hf_config, hf_group, prefill_then_decode  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
@@ -89,15 +89,7 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     return raw          # not K or head_dim null: 5.x's type check refuses them (4.x and __post_init__: N, D // N)
 
 
-def configs(seed: int, count_each: int, small: bool) -> list[dict]:
-    rng = random.Random(seed)
-    return [random_config(rng, arch, small) for _ in range(count_each) for arch in CLASSES]
-
-
-PARAM_CASES = configs(20270301, 10, small=False)
-_SHAPES = random.Random(17)
-FLOP_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 16)) for raw in configs(20270302, 8, small=True)]
-PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 12)) for raw in configs(20270303, 6, small=True)]
+PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (20270301, 20270302, 20270303), 17, (10, 8, 6), (16, 12))
 
 
 def _card(raw: dict):
@@ -242,7 +234,7 @@ _VISION = {"hidden_size": 16, "intermediate_size": 16, "num_hidden_layers": 1, "
            "image_size": 28, "patch_size": 14, "vision_output_dim": 16, "projector_input_dim": 16,
            "projector_output_dim": 16}
 _TIES = [("absent", "absent"), ("absent", True), (True, "absent"), (True, False), (False, True)]
-WRAPPED = [(raw, tie) for raw, tie in zip(configs(20270304, 5, small=True)[::2], _TIES)]
+WRAPPED = [(raw, tie) for raw, tie in zip(class_configs(random_config, CLASSES, 20270304, 5, True)[::2], _TIES)]
 
 
 @pytest.mark.parametrize("raw, tie", WRAPPED, ids=[f"{case_id(r)}-tie{t}" for r, t in WRAPPED])

@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import EAGER_EXPERTS, case_id, hf_config, prefill_then_decode  # noqa: E402
+from hfcases import EAGER_EXPERTS, case_id, case_sets, hf_config, prefill_then_decode  # noqa: E402
 from test_blocks_vs_transformers import hf_counts  # noqa: E402
 from test_blocks_vs_transformers import test_flops_match_flop_counter_mode as training_flops_match  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
@@ -109,15 +109,7 @@ def _falcon(rng: random.Random, raw: dict, heads: int) -> None:
             raw["num_kv_heads"] = rng.choice((heads, None, "absent"))
 
 
-def configs(seed: int, count_each: int, small: bool) -> list[dict]:
-    rng = random.Random(seed)
-    return [random_config(rng, arch, small) for _ in range(count_each) for arch in CLASSES]
-
-
-PARAM_CASES = configs(20270401, 10, small=False)
-_SHAPES = random.Random(19)
-FLOP_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 16)) for raw in configs(20270402, 6, small=True)]
-PHASE_CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(1, 14)) for raw in configs(20270403, 5, small=True)]
+PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (20270401, 20270402, 20270403), 19, (10, 6, 5), (16, 14))
 
 
 def _card(raw: dict):
