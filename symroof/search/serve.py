@@ -8,8 +8,8 @@ and the weight matmuls each on their own roofline) next to the ICI time of the t
 collectives (from the sharding rules, with the card's per-hop latency as a floor when it has
 one); the step is the larger (comms overlap compute), and so is a prefill's: its FLOPs at
 ``mfu``, its weight reads, or its tensor-axis collectives of ``T·D`` a matmul pair (the book's
-inference.md: prefill is ICI-bound past ``Y ≈ F·n_axes/2550`` on v5e, as training is). Memory per chip is the weights and the
-caches spread over Y chips. Without ``batch`` every tensor degree and a grid of batches up
+inference.md: prefill turns ICI-bound past ``Y ≈ F·n_axes·W_ici/C``, as training does). Memory per chip
+is the weights spread over Y chips and the cache as the axis splits it (``kv_bytes_per_chip``). Without ``batch`` every tensor degree and a grid of batches up
 to the largest that fits are evaluated (lambdified) and the Pareto front of
 latency per token against tokens/s per chip is returned.
 """
