@@ -262,7 +262,7 @@ hf_bad = {
     "key not str": json.dumps(HF)[:-1] + ', "": 1}', "lone surrogate": json.dumps(HF)[:-1] + ', "x\\ud800": 1}',
     "underscore key": HF | {"_name_or_path": ["x"]}, "dropout nonzero": HF | {"attention_dropout": 0.1},
     "max_pos -1": HF | {"max_position_embeddings": -1}, "max_pos str": HF | {"max_position_embeddings": "x"},
-    "rope_scaling str": HF | {"rope_scaling": "linear"}, "torch_dtype weird": HF | {"torch_dtype": "float128"},
+    "rope_scaling str": HF | {"rope_scaling": "linear"}, "torch_dtype number": HF | {"torch_dtype": 16},
     "quantization_config": HF | {"quantization_config": {"quant_method": "fp8"}},
 }
 for label, raw in hf_bad.items():

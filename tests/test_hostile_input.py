@@ -141,3 +141,22 @@ def test_a_flag_the_command_would_not_read_is_refused(tmp_path, monkeypatch, cap
     monkeypatch.chdir(tmp_path)
     refused(capsys, argv, words)
     assert not list(tmp_path.iterdir())        # nothing written
+
+
+@pytest.mark.parametrize("key, value", [("max_position_embeddings", -1), ("max_position_embeddings", "x"),
+                                        ("rope_scaling", "linear"), ("rope_theta", 0), ("torch_dtype", 16)])
+def test_a_neutral_config_key_of_the_wrong_kind_is_refused(key, value, tmp_path):
+    """Keys that change no count are still of one kind in every config transformers writes: a
+    negative length or a text where a mapping goes is a damaged file, refused naming the key."""
+    import json
+    import subprocess
+    import sys
+
+    raw = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100, key: value}
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    done = subprocess.run([sys.executable, "-m", "symroof", "count", str(tmp_path / "config.json")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"key '{key}'" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+

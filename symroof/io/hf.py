@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import hf_layouts, hf_layouts_layernorm, hf_layouts_moe, hf_wrappers
+from ..io.hf_layouts import _short
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
-                           FF_FROM_WIDTH, MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR,
+                           FF_FROM_WIDTH, MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, NEUTRAL_SHAPES,
                            PLAIN_ACTIVATIONS, PLAIN_MLP, SIZE_KEYS, SPELLING)
 from ..io.cards import ModelCard, model_from_dict
 from ..io.layers import MAX_SEGMENTS
@@ -284,6 +285,9 @@ def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
     read |= {flag for flag in (row.qkv_bias, row.o_bias, row.mlp_bias) if isinstance(flag, str)}
     checked = {**NEUTRAL_ONLY, **NEUTRAL_ONLY_FOR.get(hf_class, {})}
     for key, value in raw.items():
+        if key in NEUTRAL_SHAPES and not NEUTRAL_SHAPES[key][0](value, raw):
+            raise CardError(f"{where}: key '{key}' is {_short(value)}; allowed: {NEUTRAL_SHAPES[key][1]} (it changes "
+                            "no count, but no config transformers writes has this)")
         if key in read or key in NEUTRAL or key in NEUTRAL_FOR[hf_class] or key.startswith("_"):
             continue
         if key not in checked:

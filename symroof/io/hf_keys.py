@@ -159,3 +159,35 @@ NEUTRAL_ONLY_FOR: dict = {
                     "transformers reads it as hidden_size"),
         "apply_residual_connection_post_layernorm": (_off, "false", "transformers' Falcon does not build it")},
 }
+
+
+# The shape a neutral key's value has in every config transformers writes: it changes no count,
+# but a value of another kind (a negative length, a text where a number goes) is a damaged file.
+def _count(value, raw) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+
+
+def _positive(value, raw) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+
+
+def _mapping(value, raw) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+def _text(value, raw) -> bool:
+    return value is None or isinstance(value, str)
+
+
+#   key                         accepted when                 said as
+NEUTRAL_SHAPES = {
+    "max_position_embeddings":  (_count,    "a positive whole number or null"),
+    "rope_theta":               (_positive, "a positive number or null"),
+    "rms_norm_eps":             (_positive, "a positive number or null"),
+    "rope_scaling":             (_mapping,  "a mapping or null"),
+    "rope_parameters":          (_mapping,  "a mapping or null"),
+    "torch_dtype":              (_text,     "a dtype name or null"),
+    "dtype":                    (_text,     "a dtype name or null"),
+    "transformers_version":     (_text,     "a version string or null"),
+}
+
