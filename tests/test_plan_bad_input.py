@@ -132,3 +132,15 @@ def test_hostile_files_are_refused_fast(tmp_path, name, text, message):
     path.write_text(text)
     rc, out, err = _cli(["count", str(path)], timeout=30)
     assert rc == 2 and "Traceback" not in err and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("extra, what", [(["--strategy", "fsdp"], "the strategy fsdp"),
+                                         (["--mesh", "fsdp=64"], "the mesh")])
+def test_a_schedule_without_a_stage_axis_is_refused(extra, what):
+    """--schedule is read only where a pipeline is planned; given beside a family or mesh without a
+    stage axis it had been taken and ignored."""
+    code, _, err = _cli(["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "64", "--batch-tokens", "1048576",
+                         "--schedule", "1f1b", *extra])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"--schedule 1f1b: {what} has no stage axis" in err
+

@@ -35,6 +35,14 @@ def plan_result(args, card=None, chip=None):
     if args.book_layer and ignored:       # the book's layer: continuous degrees, no pipeline, no policy search
         raise CardError(f"{ignored[0]} plans whole-model meshes; --book-layer plans the book's layer with continuous "
                         f"degrees (nothing padded, no pipeline, no recompute search): give one")
+    if args.schedule and not args.book_layer:     # a schedule needs a stage axis in what is planned
+        from ..search.sweep import FAMILIES
+
+        mesh = parse_mesh(args.mesh) or {}
+        staged = "stage" in mesh if mesh else (args.strategy is None or "stage" in FAMILIES.get(args.strategy, ("stage",)))
+        if not staged:
+            raise CardError(f"--schedule {args.schedule}: the {'mesh' if mesh else f'strategy {args.strategy}'} has "
+                            "no stage axis, so no pipeline schedule is read; leave it out or plan a pipeline")
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
                else Options(args.overlap, m_override=forced, pad=args.pad,
                             schedule=None if args.schedule in (None, "auto") else args.schedule,
