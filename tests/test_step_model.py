@@ -885,6 +885,20 @@ def test_calibrate_write_keeps_any_block_layout_of_a_card(tmp_path, layout):
     assert card.read_text() == text
 
 
+@pytest.mark.parametrize("name", ["yes", "1e3", "a, b", "null", "#x"])
+def test_calibrate_write_keeps_a_run_name_a_reader_would_read_otherwise(tmp_path, name):
+    """--write wrote the fit runs' names unquoted: a run named yes or 1e3 came back as a boolean or a
+    number (the card then refused to load), and 'a, b' as two names. Such a name is quoted."""
+    from symroof.io.catalog import load_chip
+
+    card = tmp_path / "gpu.yaml"
+    card.write_text((ROOT / "models/chips/h100-sxm.yaml").read_text())
+    runs = tmp_path / "runs.yaml"
+    runs.write_text(GOOD.replace("chip: h100-sxm", f"chip: {card}").replace("name: r", f"name: {json.dumps(name)}"))
+    calibrate.calibrate_chip(str(runs), "h100-sxm", write=True)
+    assert load_chip(str(card)).calibration["fit_runs"] == (name,)
+
+
 def test_calibrate_write_refuses_a_card_it_cannot_edit_in_place(tmp_path):
     """A card written as one flow mapping has no line to put the block on: one line, card untouched."""
     import yaml

@@ -343,8 +343,10 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
     can be left out)."""
     import textwrap
 
+    from ..io.card_edit import yaml_text as _scalar
+
     # a flow list may go on over indented lines: a card stays readable with dozens of fit runs
-    lines = textwrap.wrap(", ".join(cal.fit_runs), 96, break_on_hyphens=False, break_long_words=False)
+    lines = textwrap.wrap(", ".join(map(_scalar, cal.fit_runs)), 96, break_on_hyphens=False, break_long_words=False)
     runs = "\n    ".join(lines)
     extra = "" if not checked else \
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
@@ -359,7 +361,7 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
                                                 for k, (lo, hi) in spread.items()) + "\n")
     return (f"calibration:                    # written by symroof calibrate; never part of the ceiling\n"
             f"  eta_mm: {cal.eta_mm:.4f}\n  t_dcn: {cal.t_dcn:.3e}\n  eta_mem: {cal.eta_mem:.4f}\n{constant}"
-            f"  data: {data}\n  fit_runs: [{runs}]\n{extra}"
+            f"  data: {_scalar(data)}\n  fit_runs: [{runs}]\n{extra}"
             f"  note: {_fitted_note(cal)}\n")
 
 

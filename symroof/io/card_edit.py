@@ -7,6 +7,7 @@ line edit cannot handle (a card written as one flow mapping) is refused, the car
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -16,6 +17,19 @@ from .readers import read_yaml
 
 # a top-level key starts its line: a plain or quoted name, then a colon
 _TOP_KEY = re.compile(r"""^(?:"([^"]*)"|'([^']*)'|([^\s#'"?:\-{}\[\]][^:#]*?))\s*:(?:\s|$)""")
+
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/]*")
+# words a YAML 1.1 reader takes as booleans or null (the card reader refuses the booleans, reads null)
+_WORDS = {"y", "yes", "n", "no", "on", "off", "true", "false", "null"}
+
+
+def yaml_text(text: str) -> str:
+    """``text`` as a written card holds it: plain where a YAML reader reads it back as that text,
+    else double-quoted (JSON's escapes are YAML's): a run named ``yes`` or ``1e3`` stays a name."""
+    if _PLAIN.fullmatch(text) and text.lower() not in _WORDS:
+        return text
+    return json.dumps(text)
 
 
 def _key(line: str) -> str | None:
