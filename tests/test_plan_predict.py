@@ -65,7 +65,9 @@ def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp
         if chip.startswith("tpu") and sum(a["M"] for a in axes.values() if a["link"] == "ici") > torus:
             continue
         mesh = {ax: {"size": d, "link": axes[ax]["link"], "wrap": axes[ax]["wrap"],
-                     **({"physical_axes": axes[ax]["M"]} if axes[ax]["link"] == "ici" else {})}
+                     **({"physical_axes": axes[ax]["M"]} if axes[ax]["link"] == "ici" else {}),
+                     # an axis across nodes with more than one chip a node: the runs file's ``inner``
+                     **({"inner": axes[ax]["inner"]} if "inner" in axes[ax] else {})}
                 for ax, d in cand["mesh"].items()}
         name = f"m{len(entries)}"
         entry = {"name": name, "source": "test", "model": model, "chip": chip,

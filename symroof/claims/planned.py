@@ -7,9 +7,10 @@ axes and wraparound), with the plan's batch, sequence, pipeline microbatches, sc
 recompute, and predicted as ``symroof predict`` predicts one (claims/forecast.py): the step
 model below the roofline at the chip card's calibration. They come back ranked by that step.
 
-What a configuration leaves as the step model's defaults, and the output says: an axis that
-crosses nodes is charged as the plan charges it, one NIC per chip (no ``inner`` share inside the
-NVLink domain); the attention kernel is the card's default. The plan's byte-size settings and
+An axis that crosses nodes with more than one of its chips in each NVLink domain is given the
+plan's share as its ``inner`` (NCCL's hierarchical ring, collectives.two_tier), as the plan prices
+it. What a configuration leaves as the step model's default, and the output says: the attention
+kernel is the card's default. The plan's byte-size settings and
 ``--overlap max`` are refused with it (report/plan_command.py): the step model has its own.
 """
 
@@ -39,7 +40,8 @@ def _run(plan: dict, card, chip, cand: dict, rank: int):
         recompute=tuple(recompute) if isinstance(recompute, list) else recompute,
         measured_mfu=None, measured_tflops=None, measured_tokens_per_s=None, split="predict",
         **{key: DEFAULT_CONVENTION[key] for key in ("stated", "peak", "note")},
-        flops=DEFAULT_CONVENTION["flops"], convention_given=False)
+        flops=DEFAULT_CONVENTION["flops"], convention_given=False,
+        spans={ax: int(a["inner"]) for ax, a in cand["axes"].items() if a.get("inner", 1) > 1})
 
 
 def _label(cand: dict) -> str:
@@ -47,14 +49,15 @@ def _label(cand: dict) -> str:
     shown = lambda v: ",".join(v) if isinstance(v, (list, tuple)) else v     # noqa: E731  (kept tensors)
     extra = "".join(f", {k} {shown(cand[k])}" for k in ("recompute", "schedule") if k in cand)
     # which axes the plan put on the scale-out network (a slice axis, pod, always is)
-    dcn = [ax for ax, a in cand["axes"].items() if a["link"] == "dcn" and ax != "pod"]
+    dcn = [ax + (f" ({a['inner']} per domain)" if a.get("inner", 1) > 1 else "")
+           for ax, a in cand["axes"].items() if a["link"] == "dcn" and ax != "pod"]
     return f"{cand['strategy']} {mesh}{extra}" + (f" (dcn: {', '.join(dcn)})" if dcn else "")
 
 
 def candidates(plan: dict) -> list[dict]:
     """The plan's winner and its alternatives, in the plan's order, each as ``compare.row`` gives it."""
     win = {key: plan[key] for key in ("strategy", "mesh", "step_time_s") if key in plan}
-    win.update(chips=plan["chips_used"], axes={ax: {k: a[k] for k in ("link", "M", "wrap")}
+    win.update(chips=plan["chips_used"], axes={ax: {k: a[k] for k in ("link", "M", "wrap", "inner") if k in a}
                                                 for ax, a in plan["axes"].items()})
     for key in ("n_micro", "recompute", "schedule"):
         if key in plan and (key != "recompute" or plan[key] is not None):

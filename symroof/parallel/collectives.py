@@ -74,9 +74,10 @@ class Axis:
 
 
 def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
-    """The factor on a collective's time by the rule above (one chip's W_dcn) when one of its dcn
-    axes has ``spans[name]`` of its chips inside each fast (NVLink or ICI) domain; 1 where no axis
-    spans two tiers.
+    """The factor on a collective's time by the rule above (one chip's W_dcn) when its dcn axes have
+    ``spans[name]`` of their chips inside each fast (NVLink or ICI) domain; 1 where no axis spans
+    two tiers. Over several spanning axes at once the collective's group has the product of their
+    shares in each domain (``inner`` below; ``step_model.ring_steps`` divides by each the same way).
 
     - A ring collective: NCCL's hierarchical ring runs at the slower tier's per-rank rate,
       min(W_ici, inner · W_dcn), the domain's NICs together (nccl-tests' bus bandwidth).
@@ -86,9 +87,10 @@ def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
       W_dcn: max((n - d) / (n - 1), (d - 1) / (n - 1) · W_dcn / W_ici); the domain holds the
       collective's fast (ici) axes too.
     """
-    inner = next((spans[a.name] for a in axes if a.link == "dcn" and a.name in spans), None)
-    if inner is None:
+    spanning = [spans[a.name] for a in axes if a.link == "dcn" and a.name in spans]
+    if not spanning:
         return sp.Integer(1)
+    inner = sp.Mul(*spanning)       # the collective's chips in one domain: each spanning axis's share
     if kind not in SWITCHED:
         return W_dcn / sp.Min(W_ici, inner * W_dcn)
     n = sp.Mul(*(a.size for a in axes))

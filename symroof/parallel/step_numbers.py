@@ -193,13 +193,15 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
 
 
 def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
-    """``collectives.two_tier`` exactly: for a dcn axis of ``axes`` that spans two tiers, W_dcn /
+    """``collectives.two_tier`` exactly: for dcn axes of ``axes`` that span two tiers (inner: the
+    product of their shares of a domain), W_dcn /
     min(W_ici, inner · W_dcn) for a ring collective, max((n - d), (d - 1) · W_dcn / W_ici) / (n - 1)
     for an AllToAll; else 1."""
     mesh = rates.mesh
-    inner = next((spans[a] for a in axes if mesh[a].link == "dcn" and a in spans), None)
-    if inner is None:
+    spanning = [spans[a] for a in axes if mesh[a].link == "dcn" and a in spans]
+    if not spanning:
         return Fraction(1)
+    inner = math.prod(exact(x) for x in spanning)
     w_dcn, w_ici = rates.link["dcn"], rates.link["ici"]
     if kind not in SWITCHED:
         return _over(w_dcn, min(w_ici, inner * w_dcn))

@@ -207,6 +207,6 @@ def planned(pred: dict, chip: str, modified: tuple = ()) -> str:
                    "chips per axis that is the larger difference")
     for r in pred["not_predicted"]:
         out.append(f"not predicted: {r['mesh']} (plan rank {r['plan_rank']}): {r['why']}")
-    out.append("Each mesh as the plan laid it: an axis across nodes at one NIC per chip, the card's default "
-               "attention kernel")
+    out.append("Each mesh as the plan laid it: an axis across nodes with k of its chips in each domain at NCCL's "
+               "hierarchical ring (min(W_ici, k·W_dcn) a chip), the card's default attention kernel")
     return "\n".join(out)

@@ -41,6 +41,7 @@ class Candidates:
     n_phys: dict                  # axis -> list of physical axes spanned (the report's M)
     wraps: dict                   # axis -> list of bool
     reasons: dict = field(default_factory=dict)   # why splits were dropped -> count
+    inner: dict = field(default_factory=dict)     # axis -> its chips in one fast domain (1 unless it spans)
 
     def __len__(self) -> int:
         return len(self.micro)
@@ -49,7 +50,7 @@ class Candidates:
         pick = lambda col: [col[i] for i in idx]     # noqa: E731
         per = lambda d: {a: pick(v) for a, v in d.items()}     # noqa: E731
         return Candidates(self.family, self.axes, per(self.degrees), pick(self.micro), per(self.links),
-                          per(self.m), per(self.n_phys), per(self.wraps), self.reasons)
+                          per(self.m), per(self.n_phys), per(self.wraps), self.reasons, per(self.inner))
 
 
 def _divisors(n: int) -> list[int]:
@@ -194,10 +195,18 @@ def microbatch_counts(batch: int, degrees: dict) -> list[int]:
 _PLACED: dict = {}
 
 
+def pooled(chip) -> bool:
+    """Whether a domain's NICs together are no slower than its own links (every card shipped): then
+    an axis over the network with more of its chips in each domain is never slower (collectives.
+    two_tier), and placements are compared on that share too (``_covers``)."""
+    return chip.dcn_bytes_per_s_per_chip <= chip.ici_bidi_bytes_per_s
+
+
 def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
-    """Distinct (link, M evaluated, physical axes, wrap) per axis of every placement on every slice."""
+    """Distinct (link, M evaluated, physical axes, wrap, chips in one fast domain) per axis of every
+    placement on every slice."""
     key = (chip.family, chip.pod_shape, chip.wraparound, chip.wraparound_unit, chip.max_slice_chips,
-           per_slice, inner, degrees)
+           per_slice, inner, degrees, pooled(chip))
     if key in _PLACED:
         return _PLACED[key]
     order = sorted(range(len(inner)), key=lambda i: -meshlib.ORDER.index(inner[i]))   # innermost first
@@ -212,7 +221,7 @@ def placed(chip, per_slice: int, inner: tuple, degrees: tuple) -> list:
         for attrs in _rest(state, inner_first):
             by_axis = dict(zip(order, attrs))
             out.add(tuple(by_axis.get(j, unused) for j in range(len(inner))))
-    out = _undominated(out)
+    out = _undominated(out, key[-1])
     _PLACED[key] = out
     return out
 
@@ -234,7 +243,7 @@ def _rest(state: tuple, degrees: tuple) -> tuple:
     # many factorings give the same attributes and leave the same room: recurse once per pair
     pairs = {(_attrs(props, f), _left(state, f)) for f in _distinct_factorings(degrees[0], state)}
     found = {(head,) + tail for head, left in pairs for tail in _rest(left, degrees[1:])}
-    return tuple(_undominated(found))
+    return tuple(_undominated(found, None))
 
 
 def _left(state: tuple, factors: tuple) -> tuple:
@@ -265,16 +274,18 @@ def _distinct_factorings(degree: int, state: tuple) -> tuple:
     return tuple(out)
 
 
-def _undominated(rows: set) -> list:
+def _undominated(rows: set, pool: bool | None) -> list:
     """Drop placements no faster than another on every axis (same links, no more bandwidth): a
-    collective's time only falls as an axis's bandwidth multiple grows.
+    collective's time only falls as an axis's bandwidth multiple grows, and, where ``pool`` (the
+    domain's NICs no slower than its links), as a network axis's share of each domain grows. With
+    ``pool`` None (a partial placement: the share is not final) shares must be equal.
 
     Placements equal in links and bandwidth are one for the step time; the one kept has the
     fewest physical axes, then wraps, then comes first: a fixed order, so what is reported does
     not depend on the order a set happened to give (string hashes differ between processes)."""
     best: dict = {}
     for r in rows:
-        k = tuple([(a[0], a[1]) for a in r])
+        k = tuple([(a[0], a[1], a[4]) for a in r])
         old = best.get(k)
         if old is None or _tie(r) < _tie(old):
             best[k] = r
@@ -282,19 +293,19 @@ def _undominated(rows: set) -> list:
         return list(best.values())
     keep: list = []
     for k in sorted(best, key=_widest_first):
-        if not any(_covers(c, k) for c in keep):
+        if not any(_covers(c, k, pool) for c in keep):
             keep.append(k)
     return [best[k] for k in keep]
 
 
 def _widest_first(k: tuple) -> tuple:
-    return tuple([-a[1] for a in k]), k
+    return tuple([(-a[1], -a[2]) for a in k]), k
 
 
-def _covers(c: tuple, k: tuple) -> bool:
+def _covers(c: tuple, k: tuple, pool: bool | None) -> bool:
     """Placement ``c`` is at least as fast as ``k`` on every axis (same link, no less bandwidth)."""
     for x, y in zip(c, k):
-        if x[0] != y[0] or x[1] < y[1]:
+        if x[0] != y[0] or x[1] < y[1] or (x[2] < y[2] if pool else x[2] != y[2]):
             return False
     return True
 
@@ -305,13 +316,15 @@ def _tie(r: tuple) -> tuple:
 
 @lru_cache(maxsize=65536)
 def _attrs(box, factors) -> tuple:
-    """(link, bandwidth multiple, physical axes, wrap) of one axis: ``topology.axes_of`` in plain numbers."""
+    """(link, bandwidth multiple, physical axes, wrap, chips in one fast domain) of one axis:
+    ``topology.axes_of`` in plain numbers; an axis over the network has ``inner`` (the product of
+    its factors on the fast axes) of its chips in each domain (collectives.two_tier)."""
     used = [(p, f) for p, f in zip(box, factors) if f > 1]      # p: (size, link, ring, ...)
     if any(p[1] == "dcn" for p, _ in used):
-        return ("dcn", 1.0, 1, True)
+        return ("dcn", 1.0, 1, True, math.prod(f for p, f in used if p[1] != "dcn"))
     wrap = all(p[2] == meshlib.SWITCHED or (p[2] and f == p[0]) for p, f in used)
     m = max(len(used), 1)
-    return ("ici", m / (1 if wrap else 2), m, wrap)
+    return ("ici", m / (1 if wrap else 2), m, wrap, 1)
 
 
 def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods: int | None, batch: int,
@@ -327,18 +340,18 @@ def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods
               "m_free": sorted(a for a, m in (m_symbols or {}).items() if m is None),
               "model": [card.n_layers, card.n_heads, card.n_kv_heads, card.d_ff, card.n_experts],
               "topology": [chip.family, list(chip.pod_shape), chip.wraparound, chip.wraparound_unit,
-                           chip.max_slice_chips]}
+                           chip.max_slice_chips, pooled(chip)]}
     data = cache.load_data("candidates", fields)
     if isinstance(data, dict):
         try:
             return Candidates(family, tuple(data["axes"]), data["degrees"], data["micro"], data["links"],
-                              data["m"], data["n_phys"], data["wraps"], data["reasons"])
+                              data["m"], data["n_phys"], data["wraps"], data["reasons"], data["inner"])
         except (KeyError, TypeError):
             pass
     cand = _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, continuous, exact,
                       min_fraction, m_symbols, pad)
     cache.store_data("candidates", fields, {k: getattr(cand, k) for k in (
-        "axes", "degrees", "micro", "links", "m", "n_phys", "wraps", "reasons")})
+        "axes", "degrees", "micro", "links", "m", "n_phys", "wraps", "reasons", "inner")})
     return cand
 
 
@@ -346,7 +359,8 @@ def _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, conti
                min_fraction, m_symbols, pad=False) -> Candidates:
     axes = ("pod",) + inner
     cand = Candidates(family, axes, {a: [] for a in axes}, [], {a: [] for a in axes},
-                      {a: [] for a in axes}, {a: [] for a in axes}, {a: [] for a in axes})
+                      {a: [] for a in axes}, {a: [] for a in axes}, {a: [] for a in axes},
+                      inner={a: [] for a in axes})
     rows, cand.reasons = degree_rows(inner, card, chip, chips, batch, seq, pods,
                                      1.0 if exact else min_fraction, exact, continuous, pad)
     m_symbols = m_symbols or {}
@@ -369,8 +383,8 @@ def _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, conti
                 cand.micro.append(nm)
                 for a, value in zip(axes, row):
                     cand.degrees[a].append(value)
-                pod_attrs = ("dcn", 1.0, 1, True)
-                for a, (link, m, n_phys, wrap) in zip(axes, (pod_attrs,) + place):
+                pod_attrs = ("dcn", 1.0, 1, True, 1)
+                for a, (link, m, n_phys, wrap, share) in zip(axes, (pod_attrs,) + place):
                     one_link = m_symbols.get(a) is None or link == "dcn"
                     if a in forced:                      # what was evaluated: M rings
                         m, n_phys, wrap = float(forced[a]), forced[a], True
@@ -380,16 +394,6 @@ def _enumerate(family, inner, card, chip, chips, pods, batch, seq, forced, conti
                     cand.m[a].append(m)
                     cand.n_phys[a].append(n_phys)
                     cand.wraps[a].append(wrap)
+                    cand.inner[a].append(share)
     return cand
 
-
-def split_by_links(cand: Candidates) -> dict:
-    """Candidates grouped by (several slices?, axes over DCN): each group is one compiled expression."""
-    groups: dict = {}
-    for i in range(len(cand)):
-        key = (cand.degrees["pod"][i] > 1,
-               frozenset(a for a in cand.axes if a != "pod" and cand.links[a][i] == "dcn"))
-        groups.setdefault(key, []).append(i)
-    if len(groups) == 1:
-        return {key: cand for key in groups}
-    return {key: cand.take(idx) for key, idx in groups.items()}

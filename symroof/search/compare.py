@@ -14,11 +14,22 @@ def row(ev, i: int) -> dict:
     for key in ("t_math", "t_hbm", "t_comms", "t_ici", "t_dcn"):
         out[key + "_s"] = float(a[key][i])
     # how each axis is laid out, as the winner's "axes" says it (symroof plan --predict rebuilds the mesh)
-    out["axes"] = {ax: {"link": ev.cand.links[ax][i], "M": int(ev.cand.n_phys[ax][i]),
-                        "wrap": bool(ev.cand.wraps[ax][i])} for ax in mesh}
+    out["axes"] = {ax: laid(ev, ax, i) for ax in mesh}
     if "stage" in ev.axes:
         out["n_micro"] = int(ev.cand.micro[i])
     out.update(ev.variant)
+    return out
+
+
+def laid(ev, ax: str, i: int) -> dict:
+    """How one axis of a candidate is laid: link, M, wrap, and for an axis over the network with
+    more than one chip in each fast domain ``inner``, that share (a runs file's ``inner``)."""
+    out = {"link": ev.cand.links[ax][i], "M": int(ev.cand.n_phys[ax][i]), "wrap": bool(ev.cand.wraps[ax][i])}
+    from .sweep import SPAN_NAMES
+
+    share = ev.cand.inner[ax][i] if ax in ev.cand.inner and ax in SPAN_NAMES else 1
+    if share > 1:
+        out["inner"] = int(share)
     return out
 
 

@@ -18,7 +18,7 @@ from .result import Plan
 from ..io.run import RunSettings
 from ..search.sweep import (AXIS_NAMES, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
                             compile_family, enumerate_candidates, evaluate, split_by_links)
-from ..search.compare import alternatives, idle_reason
+from ..search.compare import alternatives, idle_reason, laid as _laid
 
 
 def _family_of(mesh: dict[str, int]) -> str:
@@ -190,8 +190,8 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
             out.append(Evaluated(fam, cand.axes, cand, reasons=dict(cand.reasons)))
             continue
         for run_v, options_v, variant in _variants(fam, run, options):
-            for (several, dcn_axes), part in split_by_links(cand).items():
-                comp = compile_family(fam, card, chip, run_v, options_v, 2 if several else 1, dcn_axes)
+            for (several, dcn_axes, spanning), part in split_by_links(cand).items():
+                comp = compile_family(fam, card, chip, run_v, options_v, 2 if several else 1, dcn_axes, spanning)
                 ev = evaluate(comp, part, card, chip, sequences, seq, options.overlap, options.pad)
                 ev.variant = variant
                 out.append(ev)
@@ -298,8 +298,7 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
         "model": card.name, "chip": chip.name, "chip_modified": list(chip.modified),
         "chips": chips, "pods": slices, "batch_tokens": batch_tokens,
         "seq": seq, "sequences": sequences, "strategy": ev.family, "mesh": chosen,
-        "axes": {ax: {"degree": chosen[ax], "link": ev.cand.links[ax][i], "M": ev.cand.n_phys[ax][i],
-                      "wrap": ev.cand.wraps[ax][i], "bandwidth_multiple": _multiple(ev, ax, i)}
+        "axes": {ax: {"degree": chosen[ax], **_laid(ev, ax, i), "bandwidth_multiple": _multiple(ev, ax, i)}
                  for ax in chosen},
         "chips_used": used, "idle_chips": chips - used, "per_chip_batch": batch_tokens / used,
         "bound": BOUNDS[int(a["bound"])], "step_time_s": t_step, "t_math_s": float(a["t_math"]),

@@ -21,7 +21,7 @@ from ..io.cards import ModelCard
 from ..io.chips import ChipCard
 from ..io.run import RunSettings
 from . import tree_numpy
-from .candidates import Candidates, enumerate_candidates, split_by_links  # noqa: F401
+from .candidates import Candidates, enumerate_candidates  # noqa: F401
 from ..parallel.axes import BATCH_AXES
 
 # Strategy families: the logical axes inside a pod, outermost first. "pod" (DCN) is added
@@ -59,6 +59,19 @@ def own_rows(inner: tuple, cols: list):
     return keep
 
 
+def split_by_links(cand: Candidates) -> dict:
+    """Candidates grouped by (several slices?, axes over DCN, those of them with more than one chip
+    in a fast domain: two tiers): each group is one compiled expression."""
+    groups: dict = {}
+    for i in range(len(cand)):
+        dcn = frozenset(a for a in cand.axes if a != "pod" and cand.links[a][i] == "dcn")
+        key = (cand.degrees["pod"][i] > 1, dcn, frozenset(a for a in dcn if a in SPAN_NAMES and cand.inner[a][i] > 1))
+        groups.setdefault(key, []).append(i)
+    if len(groups) == 1:
+        return {key: cand for key in groups}
+    return {key: cand.take(idx) for key, idx in groups.items()}
+
+
 #   logical axis   size symbol   M symbol (None: one link, M = 1), by name in core/symbols.py
 AXIS_NAMES = {
     "data":   ("X",        "M_X"),
@@ -70,6 +83,10 @@ AXIS_NAMES = {
     "pod":    ("n_pods",   None),     # DCN
 }
 RUN_ARGS = ("B", "T", "n_micro")     # the other arguments of a family's expressions
+# An axis over the network with some of its chips in each NVLink domain runs NCCL's hierarchical
+# ring (collectives.two_tier): its chips in one domain, by name in core/symbols.py. The stage
+# axis's sends go point to point (one NIC), and a pod holds no share of a domain.
+SPAN_NAMES = {"data": "I_X", "fsdp": "I_X", "tensor": "I_Y", "seq": "I_Z", "expert": "I_E"}
 
 
 def __getattr__(name: str):
@@ -117,28 +134,30 @@ def _structure(card: ModelCard, options: Options):
 
 
 def derive_family(family: str, structure, options: Options, several_pods: bool,
-                  dcn_axes: frozenset, recompute=None, switched: bool = False) -> dict:
+                  dcn_axes: frozenset, recompute=None, switched: bool = False,
+                  spanning: frozenset = frozenset()) -> dict:
     """One family's symbolic step terms, memory and per-axis comms (``comms:<axes>``), in the
     mesh, model and chip symbols; read from the on-disk cache when a valid entry exists.
     ``recompute``: the activation recompute policy (core/recompute.py), None for ``--ckpt``;
-    ``switched``: the fast axes go through a switch (GPUs), not around a torus."""
+    ``switched``: the fast axes go through a switch (GPUs), not around a torus; ``spanning``: the
+    dcn axes with more than one chip in each fast domain (``SPAN_NAMES``, collectives.two_tier)."""
     from ..io import expression_cache as cache
 
     if not several_pods and not dcn_axes:
         # One pod is the several-pod family with n_pods = 1: the pod axis is alone on DCN, so no
         # collective merges it with another axis, and a factor of one pod changes no other term
         # (tests/test_plan_cache.py checks the terms equal a direct derivation's). Half the work.
-        pods = derive_family(family, structure, options, True, dcn_axes, recompute, switched)
+        pods = derive_family(family, structure, options, True, dcn_axes, recompute, switched, spanning)
         one = {__getattr__("AXIS_SYMBOLS")["pod"][0]: 1}
         return {k: e.xreplace(one) for k, e in pods.items() if k != "comms:pod"}
     fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
               "phase": options.phase, "pods": several_pods,
               "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule,
-              "switched": switched}
+              "switched": switched, "spanning": sorted(spanning)}
     key = repr(sorted(fields.items()))
     if key not in _DERIVED:        # this process's own (the one-pod family asks for it again)
         _DERIVED[key] = cache.cached("family", fields, lambda: _derive(
-            family, structure, options, several_pods, dcn_axes, recompute, switched))
+            family, structure, options, several_pods, dcn_axes, recompute, switched, spanning))
     return _DERIVED[key]
 
 
@@ -162,14 +181,18 @@ def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset, switched
     return sym_mesh
 
 
-def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, switched=False) -> dict:
+def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, switched=False,
+            spanning=frozenset()) -> dict:
     from ..core.graph import build
+    from ..core.symbols import SYMBOLS
     from ..parallel.roofline import comms_by_axis, memory_per_chip, work
     from ..parallel.sharding import shard
 
     _freeze_imported()
 
     sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes, switched))
+    if spanning:           # read by roofline.comms_by_axis, as a runs file's ``inner`` is
+        sg.graph["spans"] = {a: SYMBOLS[SPAN_NAMES[a]] for a in sorted(spanning)}
     if recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
         from ..core.recompute import apply
 
@@ -181,14 +204,14 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
     return out
 
 
-def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate, switched) -> dict:
+def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate, switched, spanning) -> dict:
     """The family's terms with both cards' numbers and the run settings substituted (kept for
     this process: the one-pod family is the several-pod one's at n_pods = 1, see derive_family)."""
-    key = (family, repr(card), repr(chip), run, options, several_pods, dcn_axes, replicate, switched)
+    key = (family, repr(card), repr(chip), run, options, several_pods, dcn_axes, replicate, switched, spanning)
     if key in _NUMERIC:
         return _NUMERIC[key]
     if not several_pods and not dcn_axes:
-        pods = _numeric(family, card, chip, run, options, True, dcn_axes, replicate, switched)
+        pods = _numeric(family, card, chip, run, options, True, dcn_axes, replicate, switched, spanning)
         one = {__getattr__("AXIS_SYMBOLS")["pod"][0]: 1}
         _NUMERIC[key] = {k: e.xreplace(one) for k, e in pods.items() if k != "comms:pod"}
         return _NUMERIC[key]
@@ -202,7 +225,7 @@ def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate
         # max(K, Y)/Y of them; queries stay N/Y since G = N/K follows K.
         values = replicate_kv(values, Y)
     symbolic = derive_family(family, _structure(card, options), options, several_pods, dcn_axes,
-                             run.recompute, switched)
+                             run.recompute, switched, spanning)
     _NUMERIC[key] = {n: e.xreplace(values) for n, e in symbolic.items()}
     return _NUMERIC[key]
 
@@ -237,15 +260,18 @@ def _printer():
 
 
 def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSettings,
-                   options: Options, pods: int = 1, dcn_axes: frozenset = frozenset()) -> Compiled:
+                   options: Options, pods: int = 1, dcn_axes: frozenset = frozenset(),
+                   spanning: frozenset = frozenset()) -> Compiled:
     """Derive (or read from the cache) one family's step time, memory and per-axis comms, ready to
     evaluate over numpy arrays. A cached family is read and evaluated by name: no SymPy.
 
     ``dcn_axes``: the axes laid over the scale-out network (GPU clusters); the pod axis always is.
+    ``spanning``: those of them with more than one chip in each NVLink domain (an argument each,
+    ``SPAN_NAMES``: NCCL's hierarchical ring, collectives.two_tier).
     """
     from ..io import expression_cache as cache
 
-    key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes)
+    key = (family, repr(card), repr(chip), run, options, pods > 1, dcn_axes, spanning)
     if key in _CACHE:
         return _CACHE[key]
     switched = chip.family == "gpu"        # an NVLink domain is a switch, a TPU slice a torus
@@ -256,13 +282,14 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
     fields = {"model": repr(card), "book_layer": options.book_layer, "chip": repr(chip), "run": repr(run),
               "family": family, "phase": options.phase, "pods": pods > 1,
               "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate, "schedule": options.schedule,
-              "switched": switched}
+              "switched": switched, "spanning": sorted(spanning)}
 
     def numeric():
-        return _numeric(family, card, chip, run, options, pods > 1, dcn_axes, replicate, switched)
+        return _numeric(family, card, chip, run, options, pods > 1, dcn_axes, replicate, switched, spanning)
     # the card's numbers substituted: small trees in the mesh symbols, evaluated by numpy as data
     trees, exprs = cache.cached_trees("numeric_family", fields, numeric)
-    args = tuple(n for a in axes for n in AXIS_NAMES[a] if n is not None) + RUN_ARGS
+    args = (tuple(n for a in axes for n in AXIS_NAMES[a] if n is not None)
+            + tuple(SPAN_NAMES[a] for a in sorted(spanning)) + RUN_ARGS)
     names = list(trees if trees is not None else exprs)
     fn = None
     if trees is not None:
@@ -313,6 +340,8 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
         cols[size] = np.asarray(cand.degrees[a], dtype=float)
         if m is not None:       # an axis of degree 1 lies on no link: it adds no bandwidth to a joint collective
             cols[m] = np.where(cols[size] == 1, 0.0, np.asarray(cand.m[a], dtype=float))
+        if a in SPAN_NAMES and SPAN_NAMES[a] in comp.args:
+            cols[SPAN_NAMES[a]] = np.asarray(cand.inner[a], dtype=float)
     argv = [cols[s] for s in comp.args]
     bc = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))    # noqa: E731
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
