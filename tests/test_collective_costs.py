@@ -261,3 +261,32 @@ def test_a_tied_table_across_a_pipeline_all_reduces_its_two_copies_after_the_ste
     untied = shard(build(replace(Structure.of(card), tied=False)), mesh)
     flat = shard(build(Structure.of(card)), {"tensor": mesh["tensor"]})
     assert not [c for g in (untied, flat) for _, d in g.nodes(data=True) for c in d["collectives"] if c.ranks == 2]
+
+
+def test_the_plan_prices_an_fsdp_axis_over_two_nodes_at_the_nodes_nics():
+    """LLaMA 3 8B, pure FSDP over 16 H100s in two 8-GPU nodes (fsdp=16 across the network, 8 of it in
+    each node). ZeRO-3's traffic in bf16 (2 bytes an element): every weight gathered before the
+    forward and again before the backward, and its gradient reduce-scattered (3 passes), except the
+    embedding table, whose lookup needs no weight in the backward (2 passes). From the published
+    shapes (D 4096, L 32, F 14336, N 32, K 8, H 128, V 128256): the matmul weights, the 2L + 1 norm
+    scales, the untied embedding and unembedding. NCCL's hierarchical ring runs at the bus bandwidth
+    of the node's 8 NICs together, min(NVLink 450 GB/s, 8 x 50 GB/s) = 400 GB/s a GPU (nccl-tests'
+    rule; the h100-sxm card: 4e11 B/s of NICs a host of 8, NVLink 900 GB/s both ways), with the ring's
+    (n-1)/n dropped as the book and the plan do. Charged one NIC (50 GB/s) it was 0.943 s, DCN-bound."""
+    import pytest
+
+    from symroof.io.catalog import load_chip, load_model
+    from symroof.search import plan as planlib
+
+    D, L, F, N, K, H, vocab = 4096, 32, 14336, 32, 8, 128, 128256
+    matmul = L * (2 * D * N * H + 2 * D * K * H + 3 * D * F)
+    norms, table = (2 * L + 1) * D, D * vocab
+    gathered = 2 * (matmul + norms + table) + table          # forward and backward gathers, no table in backward
+    reduced = matmul + norms + 2 * table                     # every gradient, both tables
+    bus = min(sp.Integer(450 * 10 ** 9), 8 * sp.Integer(50 * 10 ** 9))
+    by_hand = sum(nccl_ring_seconds(kind, 2 * elements, 16, bus) * sp.Rational(16, 15)
+                  for kind, elements in (("AllGather", gathered), ("ReduceScatter", reduced)))
+    r = planlib.plan(load_model("llama3-8b"), load_chip("h100-sxm"), 16, 262144, 4096, mesh={"fsdp": 16})
+    assert r["t_dcn_s"] == pytest.approx(float(by_hand), rel=1e-12)       # 0.1178 s (the plan evaluates in floats)
+    assert r["axes"]["fsdp"]["link"] == "dcn" and r["axes"]["fsdp"]["inner"] == 8
+    assert r["bound"] == "compute"

@@ -162,6 +162,8 @@ def test_lambdified_search_agrees_with_exact_substitution(model, chip, chips, po
     mesh = {a: Axis(a, sp.Integer(d["degree"]), d["link"], sp.Integer(d["M"]), d["wrap"])
             for a, d in r["axes"].items()}
     sg = shard(build(Structure.of(card), "causal"), mesh)
+    # an axis across nodes with more than one chip in each: its share, as a runs file's ``inner``
+    sg.graph["spans"] = {a: d["inner"] for a, d in r["axes"].items() if "inner" in d}
     values = {**model_values(card), **chip_values(chip), **RunSettings().values(),
               B: sp.Integer(1024), T: sp.Integer(4096), n_micro: sp.Integer(r.get("n_micro", 1))}
     # tensor above the KV heads: each KV head is replicated on tensor/K chips (axes.KV_REPLICATION),

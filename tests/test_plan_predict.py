@@ -199,3 +199,38 @@ def test_a_tensor_degree_must_divide_the_heads_as_the_planner_requires(tmp_path)
     done = _cli("predict", str(path))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "(t16): key 'mesh.tensor.size' (16) must divide the model's 40 heads" in done.stderr
+
+
+@pytest.mark.parametrize("model, chips, tokens, mesh, axis, inner", [
+    # a ring (ZeRO-3's gathers and reduce-scatters) over 2 nodes, 8 of the axis's GPUs in each
+    ("llama3-8b", 16, 16384, "fsdp=16", "fsdp", 8),
+    # the expert axis's AllToAlls over 4 nodes, 2 of its GPUs in each (fsdp=4 the rest of a node)
+    ("mixtral-8x7b", 32, 65536, "fsdp=4,expert=8", "expert", 2),
+])
+def test_plan_predict_and_a_runs_file_price_an_axis_across_nodes_alike(tmp_path, model, chips, tokens, mesh,
+                                                                       axis, inner):
+    """The plan's search, ``plan --predict`` (the mesh rebuilt with the plan's share as ``inner``) and
+    a runs file written with that ``inner`` (what ``validate``/``predict`` read) charge an axis across
+    NVLink domains by one rule, collectives.two_tier: the same ideal step, comms-bound here, and the
+    same prediction. Written without ``inner`` (one NIC a GPU, the rule the plan used before) the
+    ideal step is slower: the plan no longer prices the axis that way."""
+    plan = _plan(model, "--chip", "h100-sxm", "--chips", str(chips), "--batch-tokens", str(tokens), "--seq", "1024",
+                 "--mesh", mesh, "--predict", "1")
+    assert plan["axes"][axis]["link"] == "dcn" and plan["axes"][axis]["inner"] == inner
+    assert plan["bound"] in ("ici", "dcn") and plan["t_dcn_s"] > 0
+    (row,) = plan["predicted"]["meshes"]
+    assert row["ideal_step_s"] == pytest.approx(plan["step_time_s"], rel=1e-9)
+    entries = []
+    for name, share in (("with", {"inner": inner}), ("without", {})):
+        entries.append({"name": name, "source": "test", "model": model, "chip": "h100-sxm", "chips": chips,
+                        "batch": tokens // 1024, "seq": 1024,
+                        "mesh": {ax: {"size": a["degree"], "link": a["link"], **(share if ax == axis else {})}
+                                 for ax, a in plan["axes"].items()}})
+    path = tmp_path / "configs.yaml"
+    path.write_text(yaml.safe_dump({"runs": entries}))
+    done = _cli("predict", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    got = {r["name"]: r for r in json.loads(done.stdout)["configurations"]}
+    assert got["with"]["t_ideal_s"] == pytest.approx(plan["step_time_s"], rel=1e-9)
+    assert got["with"]["predicted_step_s"] == pytest.approx(row["predicted_step_s"], rel=1e-9)
+    assert got["without"]["t_ideal_s"] > 1.1 * plan["step_time_s"]

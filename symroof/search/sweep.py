@@ -204,7 +204,8 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
     return out
 
 
-def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate, switched, spanning) -> dict:
+def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate, switched,
+             spanning=frozenset()) -> dict:
     """The family's terms with both cards' numbers and the run settings substituted (kept for
     this process: the one-pod family is the several-pod one's at n_pods = 1, see derive_family)."""
     key = (family, repr(card), repr(chip), run, options, several_pods, dcn_axes, replicate, switched, spanning)
