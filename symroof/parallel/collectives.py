@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import sympy as sp
 
@@ -92,12 +93,52 @@ def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
         return sp.Integer(1)
     inner = sp.Mul(*spanning)       # the collective's chips in one domain: each spanning axis's share
     if kind not in SWITCHED:
-        return W_dcn / sp.Min(W_ici, inner * W_dcn)
+        return _tier_factor(inner)
     n = sp.Mul(*(a.size for a in axes))
     d = inner * sp.Mul(*(a.size for a in axes if a.link != "dcn"))
     if n == 1:              # one rank: nothing moves (the loader refuses such an axis's inner)
         return sp.Integer(1)
+    return _tier_factor(inner, n, d)
+
+
+@lru_cache(maxsize=1024)
+def _tier_factor(inner, n=None, d=None) -> sp.Expr:
+    """``two_tier``'s factor, built once per share (and ranks): SymPy's Min and Max of symbols
+    compare their arguments on construction, most of a plan's derivation time if made per collective."""
+    if n is None:
+        return W_dcn / sp.Min(W_ici, inner * W_dcn)
     return sp.Max((n - d) / (n - 1), (d - 1) / (n - 1) * W_dcn / W_ici)
+
+
+def substitute(exprs: dict, values: dict, swap: dict | None = None) -> dict:
+    """``xreplace(values)`` of each expression, each distinct Min and Max (``two_tier``'s factors)
+    rebuilt once and put in whole (SymPy compares their arguments on every rebuild); ``swap``: those
+    already rebuilt with these ``values``, kept by the caller across expressions."""
+    swap = {} if swap is None else swap
+    for e in exprs.values():
+        for m in e.atoms(sp.Min, sp.Max):
+            if m not in swap:
+                swap[m] = m.xreplace(values)
+    return {k: e.xreplace({**swap, **values}) for k, e in exprs.items()}
+
+
+def at_one_chip(exprs: dict, shares: list) -> dict:
+    """Expressions derived with ``shares`` (symbols of spanning axes' chips in a domain) as they would
+    be derived without those spans: each such share at one chip, where ``two_tier``'s ring factor
+    W_dcn / min(W_ici, W_dcn) is 1 (the ring has no fast hop; so even where W_dcn > W_ici) and its
+    AllToAll factor (n - 1) / (n - 1) is 1 already. Each Min and Max holding a share is rebuilt once,
+    then put in whole: rebuilding one per occurrence is SymPy's slowest step."""
+    ones = {x: sp.Integer(1) for x in shares}
+    swap = _ONE_CHIP.setdefault(tuple(sorted(ones, key=str)), {})
+    for e in exprs.values():
+        for m in e.atoms(sp.Min, sp.Max):
+            if m not in swap and m.free_symbols & ones.keys():
+                new = m.xreplace(ones)
+                swap[m] = W_dcn if isinstance(new, sp.Min) and set(new.args) == {W_ici, W_dcn} else new
+    return {k: e.xreplace({**swap, **ones}) for k, e in exprs.items()}
+
+
+_ONE_CHIP: dict = {}        # shares -> each Min and Max already rebuilt at one chip
 
 
 def hops(axes: list[Axis]) -> sp.Expr:

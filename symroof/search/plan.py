@@ -19,6 +19,7 @@ from ..io.run import RunSettings
 from ..search.sweep import (AXIS_NAMES, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
                             compile_family, enumerate_candidates, evaluate, split_by_links)
 from ..search.compare import alternatives, idle_reason, laid as _laid
+from ..search.candidates import pooled
 
 
 def _family_of(mesh: dict[str, int]) -> str:
@@ -190,7 +191,7 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
             out.append(Evaluated(fam, cand.axes, cand, reasons=dict(cand.reasons)))
             continue
         for run_v, options_v, variant in _variants(fam, run, options):
-            for (several, dcn_axes, spanning), part in split_by_links(cand).items():
+            for (several, dcn_axes, spanning), part in split_by_links(cand, pooled(chip)).items():
                 comp = compile_family(fam, card, chip, run_v, options_v, 2 if several else 1, dcn_axes, spanning)
                 ev = evaluate(comp, part, card, chip, sequences, seq, options.overlap, options.pad)
                 ev.variant = variant

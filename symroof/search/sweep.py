@@ -59,13 +59,16 @@ def own_rows(inner: tuple, cols: list):
     return keep
 
 
-def split_by_links(cand: Candidates) -> dict:
-    """Candidates grouped by (several slices?, axes over DCN, those of them with more than one chip
-    in a fast domain: two tiers): each group is one compiled expression."""
+def split_by_links(cand: Candidates, pool: bool = True) -> dict:
+    """Candidates grouped by (several slices?, axes over DCN, those of them priced on two tiers):
+    each group is one compiled expression. Where a domain's NICs are no faster than its links
+    (``pool``, candidates.pooled: every card shipped) one chip in a domain is the two-tier rule's
+    share 1 (a factor W_dcn / min(W_ici, W_dcn) = 1), so every network axis takes its share as an
+    argument; else only those with more than one chip in a domain do."""
     groups: dict = {}
     for i in range(len(cand)):
         dcn = frozenset(a for a in cand.axes if a != "pod" and cand.links[a][i] == "dcn")
-        key = (cand.degrees["pod"][i] > 1, dcn, frozenset(a for a in dcn if a in SPAN_NAMES and cand.inner[a][i] > 1))
+        key = (cand.degrees["pod"][i] > 1, dcn, frozenset(a for a in dcn if a in SPAN_NAMES and (pool or cand.inner[a][i] > 1)))
         groups.setdefault(key, []).append(i)
     if len(groups) == 1:
         return {key: cand for key in groups}
@@ -143,6 +146,19 @@ def derive_family(family: str, structure, options: Options, several_pods: bool,
     dcn axes with more than one chip in each fast domain (``SPAN_NAMES``, collectives.two_tier)."""
     from ..io import expression_cache as cache
 
+    full = frozenset(a for a in dcn_axes if a in SPAN_NAMES)
+    if spanning != full:
+        # An axis with one chip in each domain is the spanning family's at that share one (exactly:
+        # collectives.at_one_chip): one derivation per set of network axes, not per subset of them
+        key = repr((family, structure, options, several_pods, dcn_axes, recompute, switched, spanning))
+        if key not in _DERIVED:
+            from ..parallel.collectives import at_one_chip
+            from ..core.symbols import SYMBOLS
+
+            _DERIVED[key] = at_one_chip(derive_family(family, structure, options, several_pods, dcn_axes,
+                                                      recompute, switched, full),
+                                        [SYMBOLS[SPAN_NAMES[a]] for a in full - spanning])
+        return _DERIVED[key]
     if not several_pods and not dcn_axes:
         # One pod is the several-pod family with n_pods = 1: the pod axis is alone on DCN, so no
         # collective merges it with another axis, and a factor of one pod changes no other term
@@ -227,11 +243,14 @@ def _numeric(family, card, chip, run, options, several_pods, dcn_axes, replicate
         values = replicate_kv(values, Y)
     symbolic = derive_family(family, _structure(card, options), options, several_pods, dcn_axes,
                              run.recompute, switched, spanning)
-    _NUMERIC[key] = {n: e.xreplace(values) for n, e in symbolic.items()}
+    from ..parallel.collectives import substitute
+
+    _NUMERIC[key] = substitute(symbolic, values, _SWAPS.setdefault(key[1:4] + key[-3:-2], {}))
     return _NUMERIC[key]
 
 
 _NUMERIC: dict = {}
+_SWAPS: dict = {}       # (cards, run, KV replication) -> Min and Max with those numbers in
 
 
 def _freeze_imported() -> None:
