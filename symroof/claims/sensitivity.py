@@ -95,6 +95,8 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
         else:
             mesh[name] = Axis(name, size, "ici", _exact(info["bandwidth_multiple"]), True, chip.family == "gpu")
     sg = shard(build(Structure.book_layer() if book else Structure.of(card), "causal"), mesh)
+    # an axis across domains with more than one chip in each: NCCL's hierarchical ring, as the plan
+    sg.graph["spans"] = {n: info["inner"] for n, info in plan["axes"].items() if "inner" in info}
     phase = None if plan["phase"] == "step" else plan["phase"]
     t = step(sg, plan["overlap"], phase)          # bandwidth-only collectives, as the plan's
     values = {**chip_values(chip, dtype), B: sp.Integer(plan["sequences"]), T: sp.Integer(plan["seq"])}
