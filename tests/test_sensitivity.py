@@ -161,3 +161,8 @@ def test_a_tiny_peak_gives_finite_break_evens():
     # "× 4.52e+45", C's break-even on fsdp=64; it was "÷ 4.37e+45" on fsdp=16 × seq=4 until the plan
     # priced an axis across nodes by NCCL's hierarchical ring (fsdp=64, 8 a node, then has the most headroom)
     assert "× 4.52e+45" in out.stdout and "inf" not in out.stdout and "zoo" not in out.stdout
+    # the network's break-even is found through the two-tier ring's min(W_ici, 8 W_dcn): a branch is
+    # solved and kept where it holds (SymPy's solve gave up on the Min, and the line read "the bound
+    # does not change at any value", false: at small enough W_dcn the ring's network tier sets the step)
+    dcn = next(line for line in out.stdout.splitlines() if line.startswith("W_dcn"))
+    assert "compute-bound → comms-bound" in dcn and "does not change" not in out.stdout

@@ -123,17 +123,34 @@ def _break_even(point: Point, x: sp.Symbol):
         other = point.terms[name].xreplace(others)
         if not (other - top).has(real):
             continue
-        try:
-            roots = sp.solve(sp.Eq(top, other), real)
-        except (NotImplementedError, TypeError):
-            continue
-        for r in roots:
+        for r in _roots(top - other, real):
             if r.is_real and r.is_positive:
                 ratio = abs(sp.log(r / here))
                 if best is None or ratio < best[0]:
                     simple = sp.nsimplify(r)          # which rounds a tiny root to 0: keep the root
                     best = (float(ratio), simple if simple.is_positive else r, name)
     return (best[1], best[2]) if best else (None, None)
+
+
+def _roots(gap: sp.Expr, x: sp.Symbol) -> list:
+    """Positive roots of ``gap`` in ``x``. A Min or Max (a two-tier ring's min(W_ici, k·W_dcn)) is
+    solved branch by branch, each of its arguments in turn, and a root is kept where the whole
+    ``gap`` vanishes there (the branch it was solved on is the one that holds)."""
+    from itertools import islice, product
+
+    picks = sorted(gap.atoms(sp.Min, sp.Max), key=sp.default_sort_key)
+    found = []
+    for choice in islice(product(*(m.args for m in picks)), 64):     # a few Min's at most in a plan's terms
+        try:
+            roots = sp.solve(gap.xreplace(dict(zip(picks, choice))), x)
+        except (NotImplementedError, TypeError):
+            continue
+        for r in roots:
+            if r.is_real and r.is_positive and r not in found:
+                scale = max(abs(float(t.xreplace({x: r}))) for t in gap.as_ordered_terms()) or 1.0
+                if not picks or abs(float(gap.xreplace({x: r}))) <= 1e-9 * scale:
+                    found.append(r)
+    return found
 
 
 def sensitivities(point: Point) -> Point:
