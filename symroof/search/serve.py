@@ -261,20 +261,15 @@ def slice_sizes(chip, most: int) -> list[int]:
 
 
 def slice_chips(chip, need: float) -> int:
-    """The fewest chips of a legal slice (box sides dividing the pod's) holding ``need`` chips' worth."""
-    from bisect import bisect_left
-
-    from ..parallel.topology import _divisors, slice_limit
-
+    """The fewest chips of a legal slice (``slice_sizes``) holding ``need`` chips' worth; past a GPU
+    domain, whole domains."""
+    most = chip.pod_shape[0] if chip.family == "gpu" else chip.pod_chips
+    fitting = next((n for n in slice_sizes(chip, most) if n >= need), None)
+    if fitting is not None:
+        return fitting
     if chip.family == "gpu":
-        domain = chip.pod_shape[0]
-        small = [d for d in _divisors(domain) if d >= need]
-        return small[0] if small else domain * math.ceil(need / domain)
-    sizes = _slice_sizes(chip.pod_shape, chip.wraparound, chip.wraparound_unit, slice_limit(chip))
-    at = bisect_left(sizes, need)
-    if at == len(sizes):
-        raise InfeasibleError(f"needs {need:.1f} chips of HBM; a {chip.name} pod has {chip.pod_chips}")
-    return sizes[at]
+        return chip.pod_shape[0] * math.ceil(need / chip.pod_shape[0])
+    raise InfeasibleError(f"needs {need:.1f} chips of HBM; a {chip.name} pod has {chip.pod_chips}")
 
 
 @lru_cache(maxsize=64)
