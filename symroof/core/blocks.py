@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .symbols import layers, rho, w
+from .symbols import layers, rho, w, w_c
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class Block:
     sliding: bool = False          # each query sees the last w keys (Mistral, Gemma, Phi-3)
     window_cache: bool = False     # a sliding layer whose window covers the context: its attention is a global
                                    # layer's, but its KV cache still keeps only the last w - 1 keys
+    chunked: bool = False          # each query sees only the keys of its own chunk of w_c tokens (Llama 4)
+    chunk_cache: bool = False      # a chunked layer whose chunk covers the context: a global layer's attention,
+                                   # its KV cache the last w_c - 1 keys (transformers caches it as a sliding layer)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
     q_lora: bool = False           # MLA: the query through a rank-R_q projection and a norm
@@ -66,6 +69,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
     types = card.blocks
     order = list(dict.fromkeys(name for name, _ in card.layers))
     clamp = context is not None and card.sliding_window and card.sliding_window >= context
+    chunk = context is not None and card.attention_chunk and card.attention_chunk >= context
     out = []
     for name in order:
         kind = types[name]
@@ -79,6 +83,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             fused_gate_up=card.fused_gate_up, parallel_residual=card.parallel_residual,
             shared_norm=card.norms_per_layer == 1,
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
+            chunked=kind.attention == "chunked" and not chunk, chunk_cache=kind.attention == "chunked" and bool(chunk),
             mla=card.attention == "mla",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
@@ -100,6 +105,29 @@ def window_share(sizes: dict, phase: str) -> sp.Expr:
         return sp.Min(w, s) / s
     m = sp.Min(w, t)          # a window longer than the sequence: every earlier key, T(T+1)/2 pairs
     return (t * m - m * (m - 1) / 2) / (t * s)
+
+
+def chunk_share(sizes: dict, phase: str, attention: str) -> sp.Expr:
+    """The share of the T×S score matrix a chunked layer (chunks of w_c tokens) computes usefully.
+
+    A query at 0-based position p sees the keys of its own chunk, positions ⌊p/w_c⌋·w_c to p
+    (transformers 5.24 masking_utils.py: ``chunked_overlay`` and'ed with the causal mask). Over T
+    new tokens: n = ⌊T/w_c⌋ whole chunks of w_c(w_c+1)/2 pairs and a tail of r = T − n·w_c tokens
+    with r(r+1)/2, exact for T < w_c (n = 0), T a multiple of w_c (r = 0) and a tail.
+
+    In decode the new token is at p = S − 1 and sees its chunk's (p mod w_c) + 1 = S − w_c·⌊(S−1)/w_c⌋
+    keys (``causal``). Eager attention (``full``) computes its scores against every key transformers
+    hands it: a chunked layer's cache is a sliding window's (cache_utils.py, ``LAYER_CLASS_MAP``:
+    "chunked_attention" is ``DynamicSlidingWindowLayer`` of window w_c), w_c − 1 cached keys and the
+    new one, min(w_c, S), the mask zeroing those of earlier chunks. ``count`` clamps a chunk as long
+    as the context earlier (``blocks_of``), so the layer counts as a global one.
+    """
+    t, s = sizes["T"], sizes["S"]
+    if phase == "decode":
+        return (s - w_c * sp.floor((s - 1) / w_c) if attention == "causal" else sp.Min(w_c, s)) / s
+    n = sp.floor(t / w_c)
+    r = t - n * w_c
+    return (n * w_c * (w_c + 1) / 2 + r * (r + 1) / 2) / (t * s)
 
 
 def add_norm(b, name: str, src: str, dims: str, width: tuple, layer_norm: bool | str, repeat) -> None:
@@ -161,7 +189,7 @@ def rope(b, block: Block, name: str, src: str, dims: str, share=1) -> str:
 
 
 def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim: str = "H") -> str:
-    """Scores, softmax and attention-weighted values; a sliding block marks them ``window``."""
+    """Scores, softmax and attention-weighted values; a sliding block marks them ``window``, a chunked one ``chunk``."""
     p, repeat = block.name, block.count
     b.contraction(f"{p}/attn/scores", f"B T K G {qdim}, B S K {qdim} -> B K G T S",
                   [("q", q), ("k", keys)], repeat=repeat, core=True)
@@ -173,10 +201,10 @@ def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim:
     probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
     b.contraction(f"{p}/attn/av", f"B K G T S, B S K {vdim} -> B T K G {vdim}",
                   [("p", probs), ("v", values)], repeat=repeat, core=True)
-    if block.sliding:
+    if block.sliding or block.chunked:
         for op in ("scores", "softmax", "dropout", "av"):
             if f"{p}/attn/{op}" in b.g:
-                b.g.nodes[f"{p}/attn/{op}"]["window"] = True
+                b.g.nodes[f"{p}/attn/{op}"]["window" if block.sliding else "chunk"] = True
     return f"{p}/attn/av"
 
 
@@ -206,6 +234,11 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
             # makes w), as transformers' sliding cache layers do, also where the window covers the context
             for name in (keys, values):
                 b.g.nodes[name]["share"] = sp.Min(w - 1, b.sizes["S"]) / b.sizes["S"]
+        if block.chunked or block.chunk_cache:    # transformers 5.24 caches a chunked layer as a sliding one of
+            # window w_c (cache_utils.py, DynamicSlidingWindowLayer): the last w_c - 1 keys, though a query at a
+            # chunk's start needs none of them (what a decode step reads: chunk_share)
+            for name in (keys, values):
+                b.g.nodes[name]["share"] = sp.Min(w_c - 1, b.sizes["S"]) / b.sizes["S"]
     av = core(b, block, q, keys, values)
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from . import ops
-from .blocks import Block, add_block, add_norm, blocks_of, window_share
+from .blocks import Block, add_block, add_norm, blocks_of, chunk_share, window_share
 from .symbols import (B, D, E, F, F_e, F_s, H, H_r, H_v, K, N, R_kv, R_q, S, T, V, V_pos, b_act, b_kv, b_mask,
                       b_param, k)
 
@@ -72,7 +72,8 @@ class Structure:
     def of(cls, card, context=None) -> "Structure":
         """A card's structure. ``context`` (keys per query: T, or S in decode) clamps a sliding
         window that covers it: such layers see every earlier key and are drawn as global, while
-        their KV cache keeps the last w - 1 keys (``Block.window_cache``), as transformers' does."""
+        their KV cache keeps the last w - 1 keys (``Block.window_cache``), as transformers' does; a
+        chunk that covers it likewise (``Block.chunk_cache``)."""
         return cls(blocks_of(card, context), card.tie_embeddings, norm=card.norm,
                    learned_positions=card.positions == "learned", head_bias=card.head_bias)
 
@@ -190,9 +191,12 @@ def operand(b: _Builder, ref: str) -> tuple[ops.Dims, sp.Expr]:
 
 def core_scale(b: _Builder, node) -> sp.Expr:
     """The causal convention counts half of the T×S attention core (the useful half); a
-    sliding window's core counts the (query, key) pairs its window allows (blocks.window_share)."""
+    sliding window's core counts the (query, key) pairs its window allows (blocks.window_share), a
+    chunked layer's those of each query's own chunk (blocks.chunk_share)."""
     if node.get("window") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):
         return window_share(b.sizes, b.phase)       # decode: eager attention too reads only the window
+    if node.get("chunk") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):
+        return chunk_share(b.sizes, b.phase, b.g.graph["attention"])
     return sp.Rational(1, 2) if (b.causal and node["attention_core"]) else sp.Integer(1)
 
 

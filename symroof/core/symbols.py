@@ -43,6 +43,7 @@ _TABLE = [
     ("F_e",      "F_e",                        True,  "",              "routed-expert MLP width, where it differs from F (DeepSeek, Qwen3-MoE)"),
     ("F_s",      "F_s",                        True,  "",              "shared-expert MLP width, all shared experts together"),
     ("w",        "w",                          True,  "tokens",        "sliding-window width: keys a query of a sliding layer sees"),
+    ("w_c",      "w_c",                        True,  "tokens",        "attention chunk: a chunked layer's query sees the keys of its own chunk of w_c tokens"),
     ("R_q",      "R_q",                        True,  "",              "MLA: rank of the query's low-rank projection"),
     ("R_kv",     r"R_{\text{kv}}",             True,  "",              "MLA: width of the compressed key/value latent"),
     ("H_r",      "H_r",                        True,  "",              "MLA: decoupled RoPE dims per head"),
@@ -107,8 +108,8 @@ t_hop = SYMBOLS["t_hop"]
 b_mask = SYMBOLS["b_mask"]
 b_param, b_act, b_grad, b_opt, b_kv = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt", "b_kv"))
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
-F_e, F_s, w, R_q, R_kv, H_r, H_v, V_pos, rho = (SYMBOLS[n] for n in
-                                                 ("F_e", "F_s", "w", "R_q", "R_kv", "H_r", "H_v", "V_pos", "rho"))
+F_e, F_s, w, w_c, R_q, R_kv, H_r, H_v, V_pos, rho = (SYMBOLS[n] for n in
+                                                      ("F_e", "F_s", "w", "w_c", "R_q", "R_kv", "H_r", "H_v", "V_pos", "rho"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
 

@@ -15,6 +15,7 @@ import sympy as sp
 from ..core import derive
 from ..errors import CardError
 from ..io.cards import ModelCard
+from .attention_notes import chunk_notes, window_notes
 from .fractions_eval import real
 
 if TYPE_CHECKING:                  # annotations only: counting a model needs no chip card
@@ -51,6 +52,7 @@ def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
     if len(counts) > 1:
         values.update({sy.layers(name): count for name, count in counts.items()})
     optional = {sy.F_e: card.d_ff_expert, sy.F_s: card.d_ff_shared, sy.w: card.sliding_window,
+                sy.w_c: card.attention_chunk,
                 sy.R_q: card.q_lora_rank, sy.R_kv: card.kv_lora_rank, sy.H_r: card.rope_head_dim,
                 sy.H_v: card.v_head_dim, sy.V_pos: card.max_positions}
     values.update({sym: v for sym, v in optional.items() if v})
@@ -178,7 +180,8 @@ def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: st
         params_total=sum(groups.values()), params_by_group=groups, params_active=num("params_active"),
         flops_forward=num("flops_forward"), flops_backward=num("flops_backward"), flops_by_module=modules,
         memory={name[len("memory:"):]: num(name) for name in e if name.startswith("memory:")},
-        notes=window_notes(card, seq, attention) + tuple(f"not modelled: {x}" for x in card.left_out),
+        notes=window_notes(card, seq, attention) + chunk_notes(card, seq, attention)
+        + tuple(f"not modelled: {x}" for x in card.left_out),
         recompute=policy, flops_recompute=num("replay"),
     )
 
@@ -205,24 +208,6 @@ def _count_exprs(structure: Structure, attention: str, approximation: str | None
     fields = {"structure": repr(structure), "attention": attention, "approximation": approximation,
               "recompute": repr(policy)}
     return expression_cache.cached("count", fields, derived)
-
-
-def window_notes(card: ModelCard, seq: int, attention: str) -> tuple[str, ...]:
-    """What a count of a model with sliding-window layers assumed, in words (printed with it)."""
-    sliding = sum(n for name, n in card.layers if card.blocks[name].attention == "sliding")
-    if not sliding:
-        return ()
-    w = card.sliding_window
-    where = f"{sliding} of {card.n_layers} layers slide (window w = {w} keys)"
-    if w >= seq:
-        return (f"{where}; the window covers the {seq}-token context, so they count as global layers",)
-    pairs = seq * w - w * (w - 1) // 2
-    how = {"causal": f"causal counts the {pairs} (query, key) pairs the window allows per sequence and head, "
-                     f"T·w − w(w−1)/2 (Σ over queries of min(t, w)); --attention full counts all T² = {seq * seq}, "
-                     "as eager PyTorch computes",
-           "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
-                   f"computes; --attention causal counts the {pairs} the window allows, T·w − w(w−1)/2"}[attention]
-    return (f"{where}; {how}",)
 
 
 @dataclass(frozen=True)

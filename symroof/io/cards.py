@@ -68,6 +68,7 @@ class ModelCard:
     rope_head_dim: int = 0   # MLA: decoupled RoPE dims per head (head_dim is the part without RoPE)
     v_head_dim: int = 0      # MLA: value head dim
     sliding_window: int = 0  # keys a sliding-window layer sees (0: no sliding layers)
+    attention_chunk: int = 0  # tokens per chunk of a chunked layer: a query sees its own chunk's keys (Llama 4)
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # MoE
     d_ff_expert: int = 0     # routed expert width; 0 means d_ff (Mixtral)
@@ -119,7 +120,7 @@ DEFAULT_SEQ = 4096         # the commands' --seq when none is given
 _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
                    "norms_per_layer", "n_experts", "experts_per_token")
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
-                    "sliding_window", "d_ff_expert", "d_ff_shared")      # 0 means "none"
+                    "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared")      # 0 means "none"
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
                     "head_bias")
@@ -180,7 +181,7 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
         values["layers"] = layers.segments_from(raw["layers"], types, where)
     else:
         types, segments = layers.default_layers(values["n_layers"], bool(values.get("sliding_window")),
-                                                values.get("n_experts", 1) > 1)
+                                                values.get("n_experts", 1) > 1, bool(values.get("attention_chunk")))
         values["block_types"], values["layers"] = tuple(types.items()), segments
     card = ModelCard(**values, path=where)
     _check_model(card, where)
@@ -197,7 +198,8 @@ def changed_model(card: ModelCard, changes: dict, where: str) -> ModelCard:
 
     raw = {f.name: getattr(card, f.name) for f in fields(ModelCard)
            if f.name not in ("path", "block_types", "layers")}
-    types, segments = layers.default_layers(card.n_layers, bool(card.sliding_window), card.is_moe)
+    types, segments = layers.default_layers(card.n_layers, bool(card.sliding_window), card.is_moe,
+                                            bool(card.attention_chunk))
     if (card.block_types, card.layers) != (tuple(types.items()), segments):
         if "n_layers" in changes and changes["n_layers"] != card.n_layers:
             raise CardError(f"{where}: key 'n_layers': {card.name} lists its layers ({card.n_layers} of "

@@ -115,7 +115,7 @@ def rotary_pct(raw: dict, where: str, default) -> tuple[Fraction, set]:
 def _window(raw, where, key="sliding_window"):
     """The window of the sliding layers. One longer than the model's context (Phi-3.5-mini and
     Phi-4-mini publish 262144 over 131072 positions) is read as given: a window that covers the
-    sequence counted is a global layer, and the output says so (``bind.window_notes``)."""
+    sequence counted is a global layer, and the output says so (``attention_notes.window_notes``)."""
     return _int(raw, key, where)
 
 

@@ -13,12 +13,11 @@ the class (read, never imported):
   logits; elementwise, as the routing of every MoE here). Layer i rotates q and k (RoPE) when
   ``no_rope_layers[i]`` is 1 (absent, null or empty: every ``no_rope_layer_interval``-th layer
   is NoPE, default 4); a RoPE layer attends in chunks of ``attention_chunk_size`` tokens where
-  that is set, unless ``layer_types`` lists the kinds. Transformers' cache keeps a chunked
-  layer's keys as a sliding window's (the last C - 1; its decode reads C), so a chunked layer is
-  read as a sliding one with w = C, and what that overcounts is named in the card's left_out: a
-  query sees only its own chunk's keys, so the causal count of the attention core is high by up to
-  2x once T > C (FLOPs under eager attention and the cache are exact). The weightless parts are
-  named there too: the L2 norm of q and k on RoPE layers (``use_qk_norm``), the NoPE layers'
+  that is set, unless ``layer_types`` lists the kinds. Such a layer is a card's ``chunked`` block
+  type with ``attention_chunk`` C: a query sees only its own chunk's earlier keys (masking_utils.py,
+  ``chunked_overlay``), and transformers caches it as a sliding window of C (its last C - 1 keys;
+  core/blocks.py ``chunk_share`` counts both). The weightless parts are named in the card's
+  left_out: the L2 norm of q and k on RoPE layers (``use_qk_norm``), the NoPE layers'
   attention-temperature scaling (``attn_temperature_tuning``), and RoPE's elementwise ops, counted
   on every layer although NoPE layers have none. transformers' Llama 4 runs every expert on every
   token (the router's zeros scale the rest), E / k times the routed matmuls counted here.
@@ -63,11 +62,7 @@ def llama4(raw, n, where):
         if chunk in ("absent", None):
             raise CardError(f"{where}: missing key 'attention_chunk_size' (chunked layers need it; transformers' "
                             "default, 8192, is a reference model's constant; null: no chunked layers)")
-        fields["sliding_window"] = _int(raw, "attention_chunk_size", where)
-        notes.append(f"chunked attention (attention_chunk_size {fields['sliding_window']}, {sum(chunked)} of {n} "
-                     "layers): counted as a sliding window of that many keys, the KV cache transformers keeps and "
-                     "the keys its decode reads; a query sees only its own chunk's keys, so the causal count of "
-                     "those layers' attention core is high by up to 2x once the sequence is longer than a chunk")
+        fields["attention_chunk"] = _int(raw, "attention_chunk_size", where)
     elif chunk != "absent":
         _unused_int(raw, "attention_chunk_size", where, 1)
     nope = n - sum(1 for r in rope if r)
@@ -96,7 +91,7 @@ def llama4(raw, n, where):
         _unused_int(raw, "intermediate_size_mlp", where, 1)
     if notes:
         fields["note"] = notes
-    kinds = ["sliding" if c else "global" for c in chunked]
+    kinds = ["chunked" if c else "global" for c in chunked]
     return fields, kinds if any(chunked) else None, mlps, \
         {"moe_layers", "interleave_moe_layer_step", "intermediate_size_mlp", "no_rope_layers", "no_rope_layer_interval",
          "attention_chunk_size", "layer_types", "use_qk_norm", "attn_temperature_tuning", "floor_scale", "attn_scale"}

@@ -1,7 +1,8 @@
 """The layer sequence of a model card: block types and the ordered ``(type, count)`` segments.
 
 A card that says nothing has one block type, ``layer``, repeated ``n_layers`` times, with
-sliding-window attention if the card has a window and an MoE MLP if it has experts. A card
+sliding-window attention if the card has a window (chunked attention if it has a chunk) and an
+MoE MLP if it has experts. A card
 whose layers differ names its block types and lists them in order::
 
     block_types:
@@ -14,7 +15,7 @@ whose layers differ names its block types and lists them in order::
       global:  {attention: global}
     layers: [{repeat: [[sliding, 5], [global, 1]], times: 10}, [sliding, 2]]   # Gemma 3 27B
 
-A block type's options are ``attention`` (global | sliding) and ``mlp`` (dense | moe); every
+A block type's options are ``attention`` (global | sliding | chunked) and ``mlp`` (dense | moe); every
 other option (norms, biases, widths) is the card's own and the same in every block.
 """
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 from ..errors import CardError
 
-ATTENTION_KINDS = ("global", "sliding")
+ATTENTION_KINDS = ("global", "sliding", "chunked")
 MLP_KINDS = ("dense", "moe")
 MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alias and repeat bombs)
 
@@ -33,12 +34,13 @@ MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alia
 class BlockType:
     """What one kind of layer does differently from the others."""
 
-    attention: str = "global"   # global: every earlier key; sliding: the last `sliding_window` keys
+    attention: str = "global"   # global: every earlier key; sliding: the last `sliding_window` keys;
+                                # chunked: the earlier keys of its own chunk of `attention_chunk` tokens
     mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts
 
 
-def default_layers(n_layers: int, sliding: bool, moe: bool) -> tuple[dict, tuple]:
-    kind = BlockType("sliding" if sliding else "global", "moe" if moe else "dense")
+def default_layers(n_layers: int, sliding: bool, moe: bool, chunked: bool = False) -> tuple[dict, tuple]:
+    kind = BlockType("sliding" if sliding else "chunked" if chunked else "global", "moe" if moe else "dense")
     return {"layer": kind}, (("layer", n_layers),)
 
 
@@ -124,6 +126,10 @@ def check_layers(card, where: str) -> None:
         raise CardError(f"{where}: a block type has attention: sliding but the card has no 'sliding_window'")
     if card.sliding_window and not any(t.attention == "sliding" for t in kinds):
         raise CardError(f"{where}: key 'sliding_window' is set but no block type has attention: sliding")
+    if any(t.attention == "chunked" for t in kinds) and not card.attention_chunk:
+        raise CardError(f"{where}: a block type has attention: chunked but the card has no 'attention_chunk'")
+    if card.attention_chunk and not any(t.attention == "chunked" for t in kinds):
+        raise CardError(f"{where}: key 'attention_chunk' is set but no block type has attention: chunked")
     if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
         raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
                         "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")

@@ -139,6 +139,7 @@ def model_report(card) -> dict:
             *([["MLA ranks R_q / R_kv, RoPE / value head dims", f"{card.q_lora_rank} / {card.kv_lora_rank}, "
                 f"{card.rope_head_dim} / {card.v_head_dim}"]] if card.attention == "mla" else []),
             *([["sliding window w", str(card.sliding_window)]] if card.sliding_window else []),
+            *([["attention chunk w_c", str(card.attention_chunk)]] if card.attention_chunk else []),
             *[["not modelled", what] for what in card.left_out],
             ["parameters", f"{c.params_total:,} ({si(c.params_total)})"],
             ["weights, gradients, optimizer", f"{c.memory['total'] - c.memory['checkpoints']:,} B "

@@ -121,15 +121,17 @@ def test_params_match_transformers(raw):
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_layer_kinds_match_the_layers_transformers_builds(raw):
-    """Per layer: chunked (Llama 4, read as sliding with w = attention_chunk_size) or not, experts or not."""
+    """Per layer: chunked (Llama 4, a chunked block type with attention_chunk = attention_chunk_size) or not,
+    experts or not."""
     model, card = _build(raw), _card(raw)
     kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
     mlp = "feed_forward" if raw["model_type"] == "llama4_text" else "mlp"
     assert [hasattr(getattr(layer, mlp), "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
     if raw["model_type"] == "llama4_text":
         chunked = [t == "chunked_attention" for t in model.config.layer_types]
-        assert chunked == [k.attention == "sliding" for k in kinds]
-        assert card.sliding_window == (model.config.attention_chunk_size if any(chunked) else 0)
+        assert chunked == [k.attention == "chunked" for k in kinds]
+        assert card.attention_chunk == (model.config.attention_chunk_size if any(chunked) else 0)
+        assert card.sliding_window == 0
         assert [hasattr(layer.self_attn, "qk_norm") for layer in model.model.layers] == \
             [bool(r and model.config.use_qk_norm) for r in model.config.no_rope_layers[:len(kinds)]]
     else:
@@ -198,7 +200,8 @@ def _counted(raw, batch, seq):
 @pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
     """Prefill T tokens and decode one: FLOPs, and the keys and values transformers' cache holds after each
-    (a chunked layer keeps the last C - 1, as a sliding one)."""
+    (a chunked layer keeps the last C - 1, as a sliding one; eager attention scores the new token against
+    all min(C, S) keys the cache hands it, the mask zeroing earlier chunks')."""
     from symroof.core import derive
     from symroof.core.graph import Structure, build
     from symroof.core.symbols import B, S, T, b_kv
@@ -224,7 +227,7 @@ def test_cases_cover_the_variants():
     for group in (llama4, glm):
         assert any(len(c.blocks) > 1 for _, c in group) and any(c.is_moe for _, c in group)
         assert any(not c.is_moe for _, c in group) and {c.tie_embeddings for _, c in group} == {True, False}
-    assert any(c.sliding_window for _, c in llama4) and any(not c.sliding_window for _, c in llama4)
+    assert any(c.attention_chunk for _, c in llama4) and any(not c.attention_chunk for _, c in llama4)
     assert any(c.experts_per_token > 1 for _, c in llama4) and any(raw.get("layer_types") for raw, _ in llama4)
     assert any(c.d_ff_shared and c.qk_norm for _, c in glm) and any(c.rotary_pct != Fraction(1, 2) for _, c in glm)
     assert any(c.is_moe and not c.d_ff_shared for _, c in glm)

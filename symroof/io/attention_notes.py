@@ -1,0 +1,48 @@
+"""What a count of a model with sliding-window or chunked layers assumed, in words (printed with it).
+
+Both conventions are named: ``causal`` counts the (query, key) pairs the layer's mask allows,
+``full`` every pair of the T x T score matrix, as eager PyTorch computes whatever the mask.
+"""
+
+from __future__ import annotations
+
+
+def _layers_of(card, kind: str) -> int:
+    return sum(n for name, n in card.layers if card.blocks[name].attention == kind)
+
+
+def window_notes(card, seq: int, attention: str) -> tuple[str, ...]:
+    """Sliding-window layers: query t (1-based) sees min(t, w) keys."""
+    sliding = _layers_of(card, "sliding")
+    if not sliding:
+        return ()
+    w = card.sliding_window
+    where = f"{sliding} of {card.n_layers} layers slide (window w = {w} keys)"
+    if w >= seq:
+        return (f"{where}; the window covers the {seq}-token context, so they count as global layers",)
+    pairs = seq * w - w * (w - 1) // 2
+    how = {"causal": f"causal counts the {pairs} (query, key) pairs the window allows per sequence and head, "
+                     f"T·w − w(w−1)/2 (Σ over queries of min(t, w)); --attention full counts all T² = {seq * seq}, "
+                     "as eager PyTorch computes",
+           "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
+                   f"computes; --attention causal counts the {pairs} the window allows, T·w − w(w−1)/2"}[attention]
+    return (f"{where}; {how}",)
+
+
+def chunk_notes(card, seq: int, attention: str) -> tuple[str, ...]:
+    """Chunked layers (Llama 4): a query sees the earlier keys of its own chunk of w_c tokens."""
+    chunked = _layers_of(card, "chunked")
+    if not chunked:
+        return ()
+    c = card.attention_chunk
+    where = f"{chunked} of {card.n_layers} layers attend in chunks (w_c = {c} tokens)"
+    if c >= seq:
+        return (f"{where}; one chunk covers the {seq}-token context, so they count as global layers",)
+    whole, tail = divmod(seq, c)
+    pairs = whole * c * (c + 1) // 2 + tail * (tail + 1) // 2
+    rule = f"⌊T/w_c⌋·w_c(w_c+1)/2 + r(r+1)/2 with r = T mod w_c = {tail}"
+    how = {"causal": f"causal counts the {pairs} (query, key) pairs the chunks allow per sequence and head, {rule}; "
+                     f"--attention full counts all T² = {seq * seq}, as eager PyTorch computes",
+           "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
+                   f"computes; --attention causal counts the {pairs} the chunks allow, {rule}"}[attention]
+    return (f"{where}; {how}",)
