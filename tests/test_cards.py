@@ -248,6 +248,9 @@ def test_a_card_without_block_types_is_one_uniform_type(tmp_path):
     raw = _shipped("model", "llama3-8b")
     raw["sliding_window"] = 4096                   # a window and no block types: every layer slides
     assert load_model(str(_write(tmp_path, raw))).blocks["layer"].attention == "sliding"
+    del raw["sliding_window"]
+    raw["attention_chunk"] = 8192                  # a chunk and no block types: every layer attends in chunks
+    assert load_model(str(_write(tmp_path, raw))).blocks["layer"].attention == "chunked"
 
 
 def test_repeat_patterns_expand_and_merge(tmp_path):
@@ -271,6 +274,12 @@ def test_repeat_patterns_expand_and_merge(tmp_path):
     ({"block_types": {"d": {}}, "layers": [["d", True]]}, ["'layers[0][1]'", "positive integer"]),
     ({"sliding_window": 4096, "block_types": {"g": {}}, "layers": [["g", 32]]},
      ["'sliding_window' is set but no block type"]),
+    ({"block_types": {"c": {"attention": "chunked"}}, "layers": [["c", 32]]}, ["no 'attention_chunk'"]),
+    ({"attention_chunk": 8192, "block_types": {"g": {}}, "layers": [["g", 32]]},
+     ["'attention_chunk' is set but no block type"]),
+    ({"sliding_window": 4096, "attention_chunk": 8192}, ["'attention_chunk' is set but no block type"]),
+    ({"attention_chunk": 2.5}, ["'attention_chunk'", "from 0"]),
+    ({"block_types": {"d": {"attention": "local"}}, "layers": [["d", 32]]}, ["allowed: global, sliding, chunked"]),
     ({"mlp": "swiglu"}, ["'mlp'", "allowed: gated, plain"]),
     ({"norm": "batch"}, ["'norm'", "allowed: rms, layer"]),
     ({"positions": "learned"}, ["'max_positions' is needed"]),

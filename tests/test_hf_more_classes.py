@@ -218,15 +218,14 @@ _L4 = dict(intermediate_size=16, intermediate_size_mlp=40, head_dim=8, num_local
 
 
 def test_llama4_interleaves_dense_and_moe_layers_and_chunks_its_rope_layers():
-    """Every second layer MoE (from layer 1); layers 3, 7, ... NoPE and global, the rest chunked (read as sliding)."""
+    """Every second layer MoE (from layer 1); layers 3, 7, ... NoPE and global, the rest chunked."""
     card = _convert(_small("Llama4ForCausalLM", "llama4_text", interleave_moe_layer_step=2, **_L4))
-    assert card.layers == (("sliding_dense", 1), ("sliding_moe", 1), ("sliding_dense", 1), ("global_moe", 1))
+    assert card.layers == (("chunked_dense", 1), ("chunked_moe", 1), ("chunked_dense", 1), ("global_moe", 1))
     assert (card.d_ff, card.d_ff_expert, card.d_ff_shared, card.shared_expert_gate) == (40, 16, 16, False)
-    assert (card.sliding_window, card.n_experts, card.qk_norm, card.qkv_bias, card.o_bias) == (6, 4, False, False, False)
-    chunk, weightless, experts = card.left_out
+    assert (card.attention_chunk, card.sliding_window, card.n_experts, card.qk_norm, card.qkv_bias, card.o_bias) == \
+        (6, 0, 4, False, False, False)
+    weightless, experts = card.left_out          # chunked attention is modelled: no note of it
     assert experts.startswith("experts counted as routed (k of E per token); transformers' Llama4TextMoe runs every")
-    assert chunk.startswith("chunked attention (attention_chunk_size 6, 3 of 4 layers): counted as a sliding window")
-    assert "up to 2x" in chunk
     assert weightless == ("weightless elementwise attention ops not counted as such: an L2 norm of q and k on the 3 "
                           "RoPE layers (use_qk_norm); attention-temperature scaling of q on the 1 NoPE layers "
                           "(attn_temperature_tuning); no RoPE on those 1 NoPE layers (RoPE's elementwise ops are "
@@ -240,14 +239,14 @@ def test_llama4_reads_its_lists_and_switches():
     raw = _small("Llama4ForCausalLM", "llama4_text", moe_layers=[0, 3], no_rope_layers=[1, 0, 1, 1, 0, 0],
                  use_qk_norm=False, attn_temperature_tuning=4, attention_bias=True, **_L4)
     card = _convert(raw)        # no_rope_layers longer than the layers: its first 4 read, as transformers 4.x
-    assert card.layers == (("sliding_moe", 1), ("global_dense", 1), ("sliding_dense", 1), ("sliding_moe", 1))
+    assert card.layers == (("chunked_moe", 1), ("global_dense", 1), ("chunked_dense", 1), ("chunked_moe", 1))
     assert (card.qkv_bias, card.o_bias) == (True, True)
-    assert "temperature" in card.left_out[1] and "L2 norm" not in card.left_out[1]
+    assert "temperature" in card.left_out[0] and "L2 norm" not in card.left_out[0]
     listed = _convert({**raw, "layer_types": ["full_attention"] * 3 + ["chunked_attention"]})
-    assert listed.layers == (("global_moe", 1), ("global_dense", 2), ("sliding_moe", 1))
+    assert listed.layers == (("global_moe", 1), ("global_dense", 2), ("chunked_moe", 1))
     plain = _convert({**raw, "attention_chunk_size": None, "moe_layers": [], "no_rope_layers": [1] * 4,
                       "intermediate_size_mlp": 40})
-    assert (plain.layers, plain.is_moe, plain.sliding_window, plain.d_ff, plain.left_out) == \
+    assert (plain.layers, plain.is_moe, plain.attention_chunk, plain.d_ff, plain.left_out) == \
         ((("layer", 4),), False, 0, 40, ())
     every = _convert(_small("Llama4ForCausalLM", "llama4_text", **{**_L4, "intermediate_size_mlp": None,
                                                                    "attention_chunk_size": "null"}))
