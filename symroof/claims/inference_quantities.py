@@ -74,13 +74,14 @@ def _parts(ctx) -> dict:
     s = ctx.settings
     parts = dict(inf.decode_parts(_structure(ctx)))
     if "kv_heads" in s:
-        parts = {key: e.xreplace({K: s["kv_heads"]}) if key in ("bytes_kv", "flops_core") else e
+        parts = {key: e.xreplace({K: s["kv_heads"]}) if key in ("bytes_kv", "bytes_kv_read", "flops_core") else e
                  for key, e in parts.items()}
     if "params" in s:      # the book's 2·P FLOPs and P·b_param bytes per token
         parts["flops_weights"] = 2 * B * s["params"]
         parts["bytes_weights"] = parts["bytes_weights_step"] = s["params"] * b_param
     if "kv_bytes_per_token" in s:
         parts["bytes_kv"] = B * S * s["kv_bytes_per_token"]
+        parts.pop("bytes_kv_read", None)      # the stand-in is what a step reads, too
     return parts
 
 

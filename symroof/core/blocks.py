@@ -117,7 +117,7 @@ def chunk_share(sizes: dict, phase: str, attention: str) -> sp.Expr:
 
     In decode the new token is at p = S − 1 and sees its chunk's (p mod w_c) + 1 = S − w_c·⌊(S−1)/w_c⌋
     keys (``causal``). Eager attention (``full``) computes its scores against every key transformers
-    hands it: a chunked layer's cache is a sliding window's (cache_utils.py, ``LAYER_CLASS_MAP``:
+    hands it: a chunked layer's cache is a sliding window's (cache_utils.py, ``DYNAMIC_LAYER_TYPE_MAPPING``:
     "chunked_attention" is ``DynamicSlidingWindowLayer`` of window w_c), w_c − 1 cached keys and the
     new one, min(w_c, S), the mask zeroing those of earlier chunks. ``count`` clamps a chunk as long
     as the context earlier (``blocks_of``), so the layer counts as a global one.
@@ -189,7 +189,8 @@ def rope(b, block: Block, name: str, src: str, dims: str, share=1) -> str:
 
 
 def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim: str = "H") -> str:
-    """Scores, softmax and attention-weighted values; a sliding block marks them ``window``, a chunked one ``chunk``."""
+    """Scores, softmax and attention-weighted values; a sliding block marks them ``window``, a chunked
+    one ``chunk``."""
     p, repeat = block.name, block.count
     b.contraction(f"{p}/attn/scores", f"B T K G {qdim}, B S K {qdim} -> B K G T S",
                   [("q", q), ("k", keys)], repeat=repeat, core=True)
@@ -234,11 +235,15 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
             # makes w), as transformers' sliding cache layers do, also where the window covers the context
             for name in (keys, values):
                 b.g.nodes[name]["share"] = sp.Min(w - 1, b.sizes["S"]) / b.sizes["S"]
-        if block.chunked or block.chunk_cache:    # transformers 5.24 caches a chunked layer as a sliding one of
-            # window w_c (cache_utils.py, DynamicSlidingWindowLayer): the last w_c - 1 keys, though a query at a
-            # chunk's start needs none of them (what a decode step reads: chunk_share)
+        if block.chunked or block.chunk_cache:    # transformers 5.24's DynamicCache keeps a chunked layer as a
+            # sliding one of window w_c (cache_utils.py, DYNAMIC_LAYER_TYPE_MAPPING -> DynamicSlidingWindowLayer):
+            # the last w_c - 1 keys, though a query at a chunk's start needs none of them (chunk_share)
             for name in (keys, values):
                 b.g.nodes[name]["share"] = sp.Min(w_c - 1, b.sizes["S"]) / b.sizes["S"]
+                if block.chunked and b.phase == "decode" and b.g.graph["attention"] == "causal":
+                    # a chunk-aware kernel reads only the new token's chunk, (S - 1) mod w_c + 1 entries; eager
+                    # attention (full) all it holds (derive.kv_cache_bytes(read=True))
+                    b.g.nodes[name]["read_share"] = chunk_share(b.sizes, "decode", "causal")
     av = core(b, block, q, keys, values)
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")

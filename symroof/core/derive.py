@@ -128,14 +128,20 @@ def checkpointed_layers(g: nx.DiGraph) -> sp.Expr:
                     for blk, x in g.graph["block_inputs"].items()))
 
 
-def kv_cache_bytes(g: nx.DiGraph) -> sp.Expr:
-    """Bytes of the KV cache the model holds (prefill or decode graph): every cache tensor, all layers."""
+def kv_cache_bytes(g: nx.DiGraph, read: bool = False) -> sp.Expr:
+    """Bytes of the KV cache the model holds (prefill or decode graph): every cache tensor, all layers;
+    with ``read``, the bytes a decode step reads of it (a chunked layer: only the new token's chunk)."""
     if g.graph["phase"] == "train":
         raise ValueError("a training graph keeps no KV cache; build the prefill or decode phase")
     sizes = g.graph["sizes"]
-    # share: a sliding-window layer holds only its last w - 1 entries (blocks.py)
-    return sp.Add(*(d["repeat"] * ops.numel(g.graph["tensor_dims"][n], sizes) * d.get("share", 1) * b_kv
+    # share: a sliding-window or chunked layer holds only its last w - 1 (w_c - 1) entries (blocks.py)
+    return sp.Add(*(d["repeat"] * ops.numel(g.graph["tensor_dims"][n], sizes) * kv_share(d, read) * b_kv
                     for n, d in g.nodes(data=True) if d.get("cache")))
+
+
+def kv_share(d: dict, read: bool = False) -> sp.Expr:
+    """The share of a cache node's S entries it holds, or with ``read`` that a decode step reads."""
+    return d.get("read_share", d.get("share", 1)) if read else d.get("share", 1)
 
 
 def training_memory(g: nx.DiGraph, recompute=None) -> dict[str, sp.Expr]:

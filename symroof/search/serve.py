@@ -95,7 +95,7 @@ def _compiled(structure: Structure, latency: bool):
         return comms_by_axis(sg, "forward", latency=latency).get("tensor", sp.Integer(0))
     t_ici = ici("decode")
     kv_chip = inf.kv_bytes_per_chip(structure, Y)       # GQA split up to K ways, MLA's latent whole
-    t["t_hbm_kv"] = kv_chip / W_hbm
+    t["t_hbm_kv"] = inf.kv_bytes_per_chip(structure, Y, read=True) / W_hbm    # a chunked layer: its chunk
     prefill = inf.prefill_parts(structure)
     exprs = {**t, "t_ici": t_ici, "memory": inf.weights_held(structure) / Y + kv_chip, "kv_chip": kv_chip,
              "weights": inf.weights_held(structure),

@@ -94,6 +94,9 @@ def decode_parts(structure: Structure = Structure()) -> dict[str, sp.Expr]:
         "bytes_weights_step": weight_bytes_read(g, routed=True),    # the experts B tokens reach
         "flops_core": derive.total(g, "flops", "forward", where=lambda n, d: _core(d)),
         "bytes_kv": derive.kv_cache_bytes(g),
+        # what the step reads of the cache, where less than it holds (chunked layers: the new token's chunk)
+        **({"bytes_kv_read": derive.kv_cache_bytes(g, read=True)}
+           if any(d.get("read_share") is not None for _, d in g.nodes(data=True)) else {}),
     }
 
 
@@ -121,7 +124,7 @@ def step_parts(parts: dict) -> dict[str, sp.Expr]:
             "t_hbm_weights": parts["bytes_weights"] / (per * W_hbm),
             "t_hbm_weights_step": parts.get("bytes_weights_step", parts["bytes_weights"]) / (per * W_hbm),
             "t_math_core": parts["flops_core"] / (per * C),
-            "t_hbm_kv": parts["bytes_kv"] / (per * W_hbm)}
+            "t_hbm_kv": parts.get("bytes_kv_read", parts["bytes_kv"]) / (per * W_hbm)}
 
 
 def step_time(parts: dict) -> sp.Expr:
@@ -131,8 +134,9 @@ def step_time(parts: dict) -> sp.Expr:
     return sp.Max(t["t_math_core"], t["t_hbm_kv"]) + sp.Max(t["t_math_weights"], t["t_hbm_weights_step"])
 
 
-def kv_bytes_per_chip(structure: Structure, degree) -> sp.Expr:
-    """Cache bytes one chip of a tensor axis of ``degree`` chips holds after a decode step: a cache
+def kv_bytes_per_chip(structure: Structure, degree, read: bool = False) -> sp.Expr:
+    """Cache bytes one chip of a tensor axis of ``degree`` chips holds after a decode step (with
+    ``read``, that the step reads: ``derive.kv_share``): a cache
     tensor the axis splits (GQA's K heads, each on degree/K chips past K heads:
     ``axes.KV_REPLICATION``) its share; one no axis splits (MLA's latent and RoPE key, read by every
     head) whole on every chip, as inference engines keep it."""
@@ -146,7 +150,7 @@ def kv_bytes_per_chip(structure: Structure, degree) -> sp.Expr:
         if not d.get("cache"):
             continue
         dims = g.graph["tensor_dims"][name]
-        held = d["repeat"] * ops.numel(dims, g.graph["sizes"]) * d.get("share", 1) * b_kv
+        held = d["repeat"] * ops.numel(dims, g.graph["sizes"]) * derive.kv_share(d, read) * b_kv
         split = layout(dims, mesh, weight=False).get("tensor")
         if split == "K":
             held = held.xreplace({K: kv_heads_replicated(K, degree)})

@@ -88,21 +88,28 @@ def test_a_chunk_covering_the_context_counts_as_global(chunk, seq):
     assert "count as global" in count(chunked, batch=2, seq=seq).notes[0]
 
 
-def _decode_core(card, context, attention):
+def _decode(card, context, attention):
+    """The decode step's chunked attention core FLOPs, and the cache bytes the step reads (b_kv = 1)."""
     g = build(Structure.of(card, context), attention, phase="decode")
     core = derive.total(g, "flops", "forward", where=lambda n, d: n in ("chunked/attn/scores", "chunked/attn/av"))
-    return evaluate(core, {**model_values(card), B: BATCH, S: context})
+    values = {**model_values(card), B: BATCH, S: context, b_kv: 1}
+    return evaluate(core, values), evaluate(derive.kv_cache_bytes(g, read=True), values)
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 4])
 def test_a_decode_step_attends_to_its_own_chunk(chunk):
-    """The token at position S - 1 (cache length S): causal counts its chunk's (S - 1) mod C + 1 keys,
-    full the min(C, S) keys the cache hands eager attention."""
+    """The token at position S - 1 (cache length S): causal counts its chunk's (S - 1) mod C + 1 keys and
+    reads their keys and values (a chunk-aware kernel; the global layer reads all S), full the min(C, S) keys
+    the cache hands eager attention."""
     card = _card(_raw(chunk))
+    per_entry = BATCH * 2 * HEAD_DIM * 2           # one token's keys and values of the K = 2 heads, one layer
     for context in range(1, 3 * chunk + 3):
         keys = _visible(chunk, [context - 1], range(context))
-        assert _decode_core(card, context, "causal") == 2 * _per_key() * keys, context
-        assert _decode_core(card, context, "full") == 2 * _per_key() * min(chunk, context), context
+        core, read = _decode(card, context, "causal")
+        assert core == 2 * _per_key() * keys, context
+        if context > chunk:                        # else the chunk covers the context: a global layer's reads
+            assert read == per_entry * (2 * keys + context), context
+        assert _decode(card, context, "full")[0] == 2 * _per_key() * min(chunk, context), context
 
 
 def _model(raw):
