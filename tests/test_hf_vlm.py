@@ -141,7 +141,7 @@ def test_llama4_reads_its_text_model_and_ties_as_text_config_says():
     raw = {"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4", "image_token_index": 200092,
            "boi_token_index": 200080, "eoi_token_index": 200081, "text_config": text, "vision_config": {}}
     card = _convert(raw)
-    assert (card.architecture, card.n_experts, card.sliding_window, card.tie_embeddings) == ("llama4_text", 4, 6, False)
+    assert (card.architecture, card.n_experts, card.attention_chunk, card.tie_embeddings) == ("llama4_text", 4, 6, False)
     assert card.left_out[0].startswith("vision tower and multimodal projector (vision_config) not counted")
     tied = _convert({**raw, "tie_word_embeddings": True})      # the wrapper's key: not read by its language model
     assert not tied.tie_embeddings and any("tie_word_embeddings (true) at the top level not read" in note
