@@ -9,7 +9,6 @@ also uses 4e6 for "4M tokens" and we use the same run setting (noted per test).
 from fractions import Fraction
 
 import pytest
-import sympy as sp
 
 from symroof import load_chip, load_model
 

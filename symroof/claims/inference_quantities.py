@@ -20,8 +20,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..core.graph import Structure
-from ..core.symbols import (B, C, D, F, K, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv, b_param,
-                            mfu, n_chips)
+from ..core.symbols import B, C, D, K, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv, b_param, n_chips
 from ..errors import CardError
 from ..solve import inference as inf
 from .quantities import Quantity

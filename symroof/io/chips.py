@@ -159,16 +159,16 @@ def _error_record(raw, where: str, name: str) -> dict:
     _check_keys(raw, set(counts + _HELD_OUT_ERRORS), ("runs", *sources, "mfu_error_median", "mfu_error_max"),
                 f"{where}: {key}")
     out = {}
-    for field, value in raw.items():
-        if field in counts:
-            out[field] = _count(value, where, f"{key}.{field}")
+    for entry, value in raw.items():
+        if entry in counts:
+            out[entry] = _count(value, where, f"{key}.{entry}")
         else:
-            number = parse_number(value, where, f"{key}.{field}")
+            number = parse_number(value, where, f"{key}.{entry}")
             # an MFU error is a fraction of peak (at most 1); a step can be off by more than itself
-            top = 1 if field.startswith("mfu") else MAX_COUNT
+            top = 1 if entry.startswith("mfu") else MAX_COUNT
             if not 0 <= number <= top:
-                raise CardError(f"{where}: key '{key}.{field}' must be a fraction from 0 to {top}, got {value!r}")
-            out[field] = float(number)
+                raise CardError(f"{where}: key '{key}.{entry}' must be a fraction from 0 to {top}, got {value!r}")
+            out[entry] = float(number)
     if ("step_runs" in out) != ("step_error_median" in out) or ("step_runs" in out) != ("step_error_max" in out):
         raise CardError(f"{where}: key '{key}' gives step_runs, step_error_median and step_error_max together or none")
     for what in ("mfu", "step"):

@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:      # annotations only; the table below imports sympy when first built
+    import sympy as sp
 
 
 @dataclass(frozen=True)

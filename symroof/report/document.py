@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sympy as sp
-
 from ..claims.display import _lhs, _number, _where, claim_math, formula_line, where_items  # noqa: F401
 
 _PREAMBLE = r"""\documentclass[11pt]{article}

@@ -347,7 +347,7 @@ def pareto(card, chip, req, contexts: tuple[int, ...] = ()) -> Plot:
     Pareto figure), one front per context length; every configuration evaluated is a faint dot."""
     from dataclasses import replace
 
-    from ..search.serve import evaluate, pareto as front_of, serve
+    from ..search.serve import evaluate, serve
 
     fig = _figure()
     ax = fig.add_subplot()

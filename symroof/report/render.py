@@ -39,9 +39,9 @@ def table(rows: list[list[str]], header: list[str] | None = None) -> str:
     def line(row):
         cells = []
         for i, cell in enumerate(row):
-            text = str(cell)
-            numeric = _digit(text[:1]) or text[:1] in "-+." and _digit(text[1:2])
-            cells.append(text.rjust(widths[i]) if numeric and i else text.ljust(widths[i]))
+            shown = str(cell)
+            numeric = _digit(shown[:1]) or shown[:1] in "-+." and _digit(shown[1:2])
+            cells.append(shown.rjust(widths[i]) if numeric and i else shown.ljust(widths[i]))
         return "  ".join(cells).rstrip()
 
     out = [line(r) for r in body]
