@@ -8,6 +8,8 @@ transformers' own ``configuration_*.py`` and ``modeling_*.py`` of each class (re
 
 from __future__ import annotations
 
+from . import hf_keys_moe
+
 # Keys read as sizes; each must be a positive JSON integer. GPT-2 spells them its own way.
 MAX_LAYERS = 10**6          # a config lists its layers one by one; real models have hundreds
 SIZE_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
@@ -24,10 +26,12 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "GptOssForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Llama4ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Glm4MoeForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
-            "OlmoeForCausalLM": ("num_experts", "num_experts_per_tok")}
+            "OlmoeForCausalLM": ("num_experts", "num_experts_per_tok"),
+            **hf_keys_moe.MOE_KEYS}
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
 MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts",   # gpt-oss: the other way
-             "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts"}
+             "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts",
+             **hf_keys_moe.MOE_ALIAS}
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
@@ -191,3 +195,5 @@ NEUTRAL_SHAPES = {
     "transformers_version":     (_text,     "a version string or null"),
 }
 
+
+NEUTRAL_FOR.update(hf_keys_moe.NEUTRAL_FOR)      # the MoE classes of hf_keys_moe

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import hf_layouts, hf_layouts_layernorm, hf_layouts_moe
+from ..io import hf_layouts, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -110,6 +110,17 @@ ROWS = {
 # bias covers query_key_value, dense and both MLP matrices; its K (num_kv_heads, by its layout) and its
 # norms come from hf_layouts_layernorm.falcon; head_dim is D // N (a property: a head_dim key is refused).
 
+
+# MoE classes added later, in a table of their own (merged into ROWS below).
+M2 = hf_layouts_moe2
+#                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
+MOE_ROWS = {
+    "MiniMaxM2ForCausalLM": Row("minimax_m2",  (),         (),            False, False, False, False, True,   2,
+                                layout=M2.minimax_m2),
+}
+ROWS.update(MOE_ROWS)
+# MiniMax-M2's K and head_dim fall back to 8 and 128 (MiniMax-M2's own; its type check refuses null), so
+# both are required; no biases anywhere; its q and k norms span all heads (hf_layouts_moe2.minimax_m2).
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
 # keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,

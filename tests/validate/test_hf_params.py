@@ -164,7 +164,7 @@ SHAPES = json.loads((DATA.parent / "published_shapes.json").read_text())
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_published_shapes_params_match_transformers(name):
     """Gemma 7B and 2B, Qwen1.5-MoE-A2.7B, gpt-oss-20b and 120b, Llama 4 Scout and Maverick
-    (tests/data/published_shapes.json). Scout's attn_temperature_tuning is published as 4, which 5.x's
+    and MiniMax-M2 (tests/data/published_shapes.json). Scout's attn_temperature_tuning is published as 4, which 5.x's
     type check refuses: transformers is given the true it reads it as (4.x, and the code's truth test)."""
     raw = {k: v for k, v in SHAPES[name].items() if k != "_source"}
     card = model_from_hf_config(dict(raw), f"{name}/config.json")

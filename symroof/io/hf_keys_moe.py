@@ -1,0 +1,19 @@
+"""Key tables of the MoE classes added after ``hf_keys`` (read by ``hf.py`` through ``hf_keys``, which merges them).
+
+Kept apart so that ``hf_keys`` stays short; each entry means what the same table of ``hf_keys`` means.
+What each key means is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`` of the class.
+"""
+
+from __future__ import annotations
+
+# (total experts, experts per token): both required, their defaults being a reference model's constants
+MOE_KEYS = {"MiniMaxM2ForCausalLM": ("num_local_experts", "num_experts_per_tok")}
+# transformers' attribute_map aliases: one number under either name
+MOE_ALIAS = {"MiniMaxM2ForCausalLM": "num_experts"}
+# Keys that change no count in each class: router settings and losses (routing is elementwise), and the
+# published MiniMax-M2 files' scoring_func and use_routing_bias (transformers' class reads neither: its
+# router is a sigmoid with a correction-bias buffer whatever they say)
+NEUTRAL_FOR = {
+    "MiniMaxM2ForCausalLM": {"output_router_logits", "router_aux_loss_coef", "router_jitter_noise",
+                             "scoring_func", "use_routing_bias"},
+}
