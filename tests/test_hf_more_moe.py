@@ -1,7 +1,7 @@
 """config.json import of more MoE classes (MiniMax-M2): defaults, what each reads, requires and refuses.
 
 The exact checks against transformers (parameters, FLOPs, prefill and decode) are in
-tests/validate/test_hf_more_moe.py; here, without torch, what each class's config is read as. The
+tests/validate/test_hf_more_moe_flops.py; here, without torch, what each class's config is read as. The
 weight counts written out below are those of the modules transformers' code builds.
 """
 
@@ -90,3 +90,69 @@ def test_minimax_m2_as_published_counts_as_its_card_says():
     assert [note.split(":")[0] for note in card.left_out] == ["auto_map", "quantization_config",
                                                               "multi-token-prediction modules (num_mtp_modules 3, "
                                                               "mtp_transformer_layers 1) not counted"]
+
+
+# ----------------------------------------------------------------------------- Qwen3-VL, Qwen3-VL-MoE
+
+VLM_SHAPES = json.loads((Path(__file__).resolve().parent / "data" / "published_vlm_shapes.json").read_text())
+
+
+def _qwen3_vl(moe: bool, top=None, **text) -> dict:
+    inner = {"model_type": "qwen3_vl_moe_text" if moe else "qwen3_vl_text", "num_hidden_layers": 4, "hidden_size": 32,
+             "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 12,
+             "vocab_size": 64, **({"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16}
+                                  if moe else {})}
+    inner.update(text)
+    raw = {"architectures": ["Qwen3VLMoeForConditionalGeneration" if moe else "Qwen3VLForConditionalGeneration"],
+           "model_type": "qwen3_vl_moe" if moe else "qwen3_vl", "vision_config": {"depth": 1},
+           "text_config": {k: (None if v == "null" else v) for k, v in inner.items() if v is not None}}
+    raw.update(top or {})
+    return raw
+
+
+def test_qwen3_vl_reads_its_language_model_as_qwen3():
+    card = _convert(_qwen3_vl(False, attention_bias=True))
+    assert (card.architecture, card.qk_norm, card.qkv_bias, card.o_bias, card.head_dim, card.tie_embeddings) == \
+        ("qwen3", True, True, True, 12, False)
+    assert card.left_out == ("vision tower and multimodal projector (vision_config) not counted: only the language "
+                             "model of Qwen3VLForConditionalGeneration is read",)
+    assert _convert(_qwen3_vl(False, num_key_value_heads="null")).n_kv_heads == 4      # null: N (absent: 32)
+    assert _convert(_qwen3_vl(False, {"tie_word_embeddings": True})).tie_embeddings
+
+
+def test_qwen3_vl_moe_reads_its_language_model_as_qwen3_moe():
+    card = _convert(_qwen3_vl(True, mlp_only_layers=[0], decoder_sparse_step=1, norm_topk_prob=True))
+    assert (card.architecture, card.n_experts, card.d_ff_expert, card.layers) == \
+        ("qwen3_moe", 4, 16, (("dense", 1), ("moe", 3)))
+    assert _convert(_qwen3_vl(True, head_dim=None)).head_dim == 8                        # absent: D // N
+    assert _convert(_qwen3_vl(True, head_dim="null")).head_dim == 8
+    aliased = _convert(_qwen3_vl(True, num_experts=None, num_local_experts=4))
+    assert aliased.n_experts == 4
+    # its text class ties by default; the wrapper's 5.x default (untied) differs, which the card names
+    assert _convert(_qwen3_vl(True)).tie_embeddings
+    assert any("tie_word_embeddings" in note for note in _convert(_qwen3_vl(True)).left_out)
+
+
+def test_qwen3_vl_30b_a3b_counts_as_its_card_says():
+    """30.5B in total and 3.3B activated, as Qwen3-30B-A3B's card says of the language model (3.35B, cut to a
+    tenth); the total is transformers' own (tests/validate/test_hf_more_moe_flops.py builds the wrapper on
+    the meta device)."""
+    raw = {k: v for k, v in VLM_SHAPES["Qwen3-VL-30B-A3B-Instruct"].items() if k != "_source"}
+    c = count(model_from_hf_config(raw, "Qwen3-VL-30B-A3B/config.json"), 1, 4096)
+    assert c.params_total == 30_532_122_624
+    assert (round(c.params_total / 1e9, 1), c.params_active // 10**8) == (30.5, 33)
+
+
+@pytest.mark.parametrize("moe, change, words", [
+    (False, {"head_dim": None}, ["'text_config.head_dim' is missing"]),           # transformers: 128
+    (False, {"num_key_value_heads": None}, ["'text_config.num_key_value_heads' is missing"]),   # 32
+    (False, {"sliding_window": 8}, ["unknown key 'text_config.sliding_window'"]),  # no sliding layers
+    (False, {"use_sliding_window": True}, ["'text_config.use_sliding_window'", "false"]),
+    (False, {"model_type": "qwen3"}, ["'text_config.model_type'", "'qwen3_vl_text'"]),
+    (True, {"num_experts": None}, ["missing key 'text_config.num_experts'"]),
+    (True, {"moe_intermediate_size": None}, ["'text_config.moe_intermediate_size'"]),
+    (True, {"mlp_only_layers": [7]}, ["'text_config.mlp_only_layers'", "0 to 3"]),
+    (True, {"num_local_experts": 6}, ["disagree"]),
+])
+def test_qwen3_vl_refusals(moe, change, words):
+    _refused(_qwen3_vl(moe, **change), *words)

@@ -1,4 +1,4 @@
-"""Readers for more MoE classes: MiniMax-M2.
+"""Readers for more MoE classes: MiniMax-M2, Qwen3-VL-MoE's language model.
 
 Each reader takes the parsed ``config.json`` and returns the card fields it decides, the per-layer
 attention and MLP kinds, and the config keys it read, as ``hf_layouts``' do. What a key means and
@@ -17,6 +17,9 @@ its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`
   (no shared expert), ``scoring_func`` / ``use_routing_bias`` (routing: no count), and the
   multi-token-prediction modules (``use_mtp``, ``num_mtp_modules``, ``mtp_transformer_layers``),
   which transformers does not build and the card names as not counted.
+- Qwen3-VL-MoE's language model (``qwen3_vl_moe_text``, read inside ``Qwen3VLMoeForConditionalGeneration``):
+  Qwen3-MoE's layer placement (``mlp_only_layers``, ``decoder_sparse_step``) and expert width
+  (``moe_intermediate_size``), without sliding layers (its config sets ``sliding_window`` to None).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..errors import CardError
-from .hf_layouts import _bool, _fraction, _int, _short
+from .hf_layouts import _bool, _fraction, _int, _moe_layers, _short
 
 
 def minimax_m2(raw, n, where):
@@ -71,3 +74,8 @@ def _rotary_share(raw, where) -> Fraction:
     if dim > head_dim:
         raise CardError(f"{where}: key 'rotary_dim' ({dim}) must be at most 'head_dim' ({head_dim})")
     return Fraction(dim, head_dim)
+
+
+def qwen3_vl_moe_text(raw, n, where):
+    return {"d_ff_expert": _int(raw, "moe_intermediate_size", where)}, None, _moe_layers(raw, n, where), \
+        {"moe_intermediate_size", "mlp_only_layers", "decoder_sparse_step"}

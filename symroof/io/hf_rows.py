@@ -130,6 +130,15 @@ TEXT_ROWS = {
     "qwen2_5_vl_text": ("Qwen2_5_VLTextModel",
                         Row("qwen2",   (NULL,),     None,          False, True,  False, False, False,  2,
                             layout=L_.qwen_sliding)),
+    # Qwen3-VL's (qwen3_vl_text): Qwen3's decoder without sliding layers; its K falls back to 32 (null: N) and
+    # head_dim to 128 (null refused by 5.x's type check): the file's are required. Qwen3-VL-MoE's
+    # (qwen3_vl_moe_text): Qwen3-MoE's, no sliding layers either; K falls back to 16 (null: N, its
+    # __post_init__), head_dim absent or null is D // N; its class ties by default (Qwen3-VL's has no key: untied).
+    "qwen3_vl_text": ("Qwen3VLTextModel",
+                      Row("qwen3",     (NULL,),     (),            False, ATTN,  ATTN,  False, True,   2)),
+    "qwen3_vl_moe_text": ("Qwen3VLMoeTextModel",
+                          Row("qwen3_moe", (NULL,), EITHER,        True,  ATTN,  ATTN,  False, True,   2,
+                              layout=M2.qwen3_vl_moe_text)),
 }
 TEXT_CLASSES = {**{row.architecture: (name, row.tie) for name, row in ROWS.items()},
                 **{model_type: (name, row.tie) for model_type, (name, row) in TEXT_ROWS.items()}}

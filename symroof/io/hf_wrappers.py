@@ -16,6 +16,10 @@ language model's ``embed_tokens`` when ``tie_word_embeddings`` says so.
 - Qwen2.5-VL: the text sizes sit at the top level in files saved before ``text_config`` (as
   transformers reads them when ``text_config`` is absent); its text model (``qwen2_5_vl_text``) is
   Qwen2's decoder with multimodal RoPE (positions only, no weights).
+- Qwen3-VL and Qwen3-VL-MoE: ``text_config`` is always built as ``qwen3_vl_text`` (Qwen3's decoder) or
+  ``qwen3_vl_moe_text`` (Qwen3-MoE's), with multimodal RoPE (positions only); the vision tower's deepstack
+  features are added to the first layers' hidden states (elementwise, images only). Only the wrapper's
+  ``tie_word_embeddings`` is read by 5.x (default false).
 - Llama 4: ``text_config`` is always built as ``llama4_text`` (``Llama4ForCausalLM``, read by
   ``hf_layouts_moe.llama4``); its language model holds its own ``lm_head``.
 
@@ -55,6 +59,7 @@ class Wrapper:
                                  # is a whole Llama4ForCausalLM, lm_head included, built from text_config)
 
 
+_QWEN3_VL_TOKENS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
 WRAPPERS = {
     "Gemma3ForConditionalGeneration": Wrapper(
         "gemma3", "gemma3_text", True, True, False, ("vision_config", "mm_tokens_per_image"),
@@ -76,6 +81,10 @@ WRAPPERS = {
         "llama4", "llama4_text", True, False, False,
         ("vision_config",), ("boi_token_index", "eoi_token_index", "image_token_index", "image_token_id",
                              "boi_token_id", "eoi_token_id"), text_tie=True),
+    "Qwen3VLForConditionalGeneration": Wrapper(
+        "qwen3_vl", "qwen3_vl_text", True, False, False, ("vision_config",), _QWEN3_VL_TOKENS),
+    "Qwen3VLMoeForConditionalGeneration": Wrapper(
+        "qwen3_vl_moe", "qwen3_vl_moe_text", True, False, False, ("vision_config",), _QWEN3_VL_TOKENS),
 }
 # The wrappers tie lm_head to model.language_model.embed_tokens: text classes whose base model
 # names its embedding otherwise (GPT-2's wte, GPT-NeoX's embed_in) are not read inside one.
