@@ -1,4 +1,4 @@
-"""config.json import of more MoE classes (MiniMax-M2): defaults, what each reads, requires and refuses.
+"""config.json import of more MoE classes (MiniMax-M2, Qwen3-VL wrappers, dots.llm1): defaults, what each reads, requires and refuses.
 
 The exact checks against transformers (parameters, FLOPs, prefill and decode) are in
 tests/validate/test_hf_more_moe_flops.py; here, without torch, what each class's config is read as. The
@@ -156,3 +156,56 @@ def test_qwen3_vl_30b_a3b_counts_as_its_card_says():
 ])
 def test_qwen3_vl_refusals(moe, change, words):
     _refused(_qwen3_vl(moe, **change), *words)
+
+
+# ----------------------------------------------------------------------------- dots.llm1
+
+
+def _dots1(**keys) -> dict:
+    return _small("Dots1ForCausalLM", "dots1", **{"n_routed_experts": 4, "num_experts_per_tok": 2,
+                                                   "moe_intermediate_size": 16, "n_shared_experts": 2,
+                                                   "first_k_dense_replace": 1, "sliding_window": "null", **keys})
+
+
+def test_dots1_reads_first_dense_layers_shared_experts_and_qwen3_attention():
+    card = _convert(_dots1(attention_bias=True, n_group=1, topk_group=1, routed_scaling_factor=2.5))
+    assert (card.architecture, card.layers, card.d_ff, card.d_ff_expert, card.d_ff_shared) == \
+        ("dots1", (("dense", 1), ("moe", 3)), 48, 16, 32)
+    assert (card.qk_norm, card.qk_norm_width, card.qkv_bias, card.o_bias, card.head_dim, card.sliding_window) == \
+        (True, "head", True, True, 8, 0)
+    # MoE layer (D 32, E 4, width 16, shared 2 x 16): router 4x32, experts 4 x 3 x 16x32, shared 3 x 32x32;
+    # the dense layer 3 x 32x48
+    assert count(card, 1, 8).params_by_group["mlp"] == 3 * (128 + 4 * 1536 + 3072) + 4608
+    assert _convert(_dots1(num_key_value_heads="null")).n_kv_heads == 4               # null: N
+    assert _convert(_dots1(head_dim=12)).head_dim == 12                               # read when given
+
+
+def test_dots1_sliding_layers_from_max_window_layers_or_layer_types():
+    card = _convert(_dots1(sliding_window=6, max_window_layers=2))
+    assert (card.sliding_window, [card.blocks[name].attention for name, k in card.layers for _ in range(k)]) == \
+        (6, ["global", "global", "sliding", "sliding"])
+    none = _convert(_dots1(sliding_window=6, max_window_layers=4))
+    assert none.sliding_window == 0
+    typed = _convert(_dots1(sliding_window=6, layer_types=["sliding_attention"] + ["full_attention"] * 3))
+    assert [typed.blocks[name].attention for name, k in typed.layers for _ in range(k)] == ["sliding"] + ["global"] * 3
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"sliding_window": None, "max_window_layers": None}, ["'max_window_layers'", "62"]),    # the window: 4096
+    ({"sliding_window": 6}, ["missing key 'max_window_layers'"]),
+    ({"sliding_window": "null", "layer_types": ["sliding_attention"] * 4}, ["'sliding_window' is null"]),
+    ({"n_shared_experts": None}, ["missing key 'n_shared_experts'"]),
+    ({"n_routed_experts": None}, ["missing key 'n_routed_experts'"]),
+    ({"num_local_experts": 6}, ["disagree"]),
+    ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),          # transformers: 32
+    ({"head_dim": "null"}, ["'head_dim' is null"]),
+    ({"first_k_dense_replace": -1}, ["'first_k_dense_replace'", ">= 0"]),
+    ({"moe_layer_freq": 1}, ["unknown key 'moe_layer_freq'"]),
+])
+def test_dots1_refusals(change, words):
+    _refused(_dots1(**change), *words)
+
+
+def test_dots1_all_dense_needs_no_shared_width():
+    card = _convert(_dots1(first_k_dense_replace=4, n_shared_experts=None))
+    assert (card.n_experts, card.d_ff_shared, card.layers) == (1, 0, (("layer", 4),))

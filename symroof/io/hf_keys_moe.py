@@ -8,9 +8,11 @@ from __future__ import annotations
 
 # (total experts, experts per token): both required, their defaults being a reference model's constants
 MOE_KEYS = {"MiniMaxM2ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
-            "Qwen3VLMoeTextModel": ("num_experts", "num_experts_per_tok")}
+            "Qwen3VLMoeTextModel": ("num_experts", "num_experts_per_tok"),
+            "Dots1ForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
 # transformers' attribute_map aliases: one number under either name
-MOE_ALIAS = {"MiniMaxM2ForCausalLM": "num_experts", "Qwen3VLMoeTextModel": "num_local_experts"}
+MOE_ALIAS = {"MiniMaxM2ForCausalLM": "num_experts", "Qwen3VLMoeTextModel": "num_local_experts",
+             "Dots1ForCausalLM": "num_local_experts"}
 # Keys that change no count in each class: router settings and losses (routing is elementwise), and the
 # published MiniMax-M2 files' scoring_func and use_routing_bias (transformers' class reads neither: its
 # router is a sigmoid with a correction-bias buffer whatever they say)
@@ -21,4 +23,5 @@ NEUTRAL_FOR = {
     # norm_topk_prob is in the published Qwen3-VL-MoE files (5.x's config class has no such field)
     "Qwen3VLTextModel": set(),
     "Qwen3VLMoeTextModel": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
+    "Dots1ForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
 }

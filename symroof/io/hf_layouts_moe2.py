@@ -1,4 +1,4 @@
-"""Readers for more MoE classes: MiniMax-M2, Qwen3-VL-MoE's language model.
+"""Readers for more MoE classes: MiniMax-M2, Qwen3-VL-MoE's language model, dots.llm1.
 
 Each reader takes the parsed ``config.json`` and returns the card fields it decides, the per-layer
 attention and MLP kinds, and the config keys it read, as ``hf_layouts``' do. What a key means and
@@ -20,6 +20,13 @@ its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`
 - Qwen3-VL-MoE's language model (``qwen3_vl_moe_text``, read inside ``Qwen3VLMoeForConditionalGeneration``):
   Qwen3-MoE's layer placement (``mlp_only_layers``, ``decoder_sparse_step``) and expert width
   (``moe_intermediate_size``), without sliding layers (its config sets ``sliding_window`` to None).
+- dots.llm1 (``Dots1ForCausalLM``): Qwen3's attention (per-head q and k norms, ``attention_bias`` on
+  q, k, v and o); the first ``first_k_dense_replace`` layers dense (width ``intermediate_size``), the
+  rest MoE with ``n_routed_experts`` (alias ``num_local_experts``) experts of width
+  ``moe_intermediate_size`` and ``n_shared_experts`` x that of shared expert (no gate); DeepSeek-V3's
+  router (a weight; ``e_score_correction_bias`` a buffer, not counted). Layer i slides as
+  ``layer_types`` says, else when ``sliding_window`` is not null and i >= ``max_window_layers``
+  (then required: transformers' 62 is a reference model's constant, as is the window's 4096).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..errors import CardError
-from .hf_layouts import _bool, _fraction, _int, _moe_layers, _short
+from .hf_layouts import SLIDING, _bool, _fraction, _int, _layer_types, _moe_layers, _short, _unused_int
 
 
 def minimax_m2(raw, n, where):
@@ -79,3 +86,37 @@ def _rotary_share(raw, where) -> Fraction:
 def qwen3_vl_moe_text(raw, n, where):
     return {"d_ff_expert": _int(raw, "moe_intermediate_size", where)}, None, _moe_layers(raw, n, where), \
         {"moe_intermediate_size", "mlp_only_layers", "decoder_sparse_step"}
+
+
+def dots1(raw, n, where):
+    first_dense = _int(raw, "first_k_dense_replace", where, 0, minimum=0)
+    mlps = ["dense" if i < first_dense else "moe" for i in range(n)]
+    fields = {"d_ff_expert": _int(raw, "moe_intermediate_size", where)}
+    if "moe" in mlps:        # transformers multiplies it into the shared expert's width: null fails there
+        fields["d_ff_shared"] = _int(raw, "n_shared_experts", where, minimum=0) * fields["d_ff_expert"]
+    else:
+        _unused_int(raw, "n_shared_experts", where, 0)
+    if raw.get("layer_types") is not None:
+        kinds = ["sliding" if t == SLIDING else "global" for t in _layer_types(raw, n, where)]
+        _unused_int(raw, "max_window_layers", where, 0)
+    elif "sliding_window" in raw and raw["sliding_window"] is None:
+        kinds = ["global"] * n
+        _unused_int(raw, "max_window_layers", where, 0)
+    else:
+        if raw.get("max_window_layers") is None:
+            raise CardError(f"{where}: missing key 'max_window_layers' (with a sliding_window that is not null, "
+                            "layers from it on slide; transformers' default, 62, is a reference model's constant); "
+                            "allowed: an integer >= 0, or sliding_window null for no sliding layers")
+        start = _int(raw, "max_window_layers", where, minimum=0)
+        kinds = ["sliding" if i >= start else "global" for i in range(n)]
+    if "sliding" in kinds:
+        if raw.get("sliding_window") is None:
+            raise CardError(f"{where}: key 'sliding_window' is {'null' if 'sliding_window' in raw else 'missing'} "
+                            "but layers slide; allowed: a positive integer (transformers' default, 4096, is a "
+                            "reference model's constant)")
+        fields["sliding_window"] = _int(raw, "sliding_window", where)
+    else:
+        _unused_int(raw, "sliding_window", where, 1)
+    return fields, kinds if "sliding" in kinds else None, mlps, \
+        {"first_k_dense_replace", "moe_intermediate_size", "n_shared_experts", "layer_types", "sliding_window",
+         "max_window_layers"}

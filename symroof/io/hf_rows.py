@@ -117,10 +117,14 @@ M2 = hf_layouts_moe2
 MOE_ROWS = {
     "MiniMaxM2ForCausalLM": Row("minimax_m2",  (),         (),            False, False, False, False, True,   2,
                                 layout=M2.minimax_m2),
+    "Dots1ForCausalLM":     Row("dots1",       (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
+                                layout=M2.dots1),
 }
 ROWS.update(MOE_ROWS)
 # MiniMax-M2's K and head_dim fall back to 8 and 128 (MiniMax-M2's own; its type check refuses null), so
 # both are required; no biases anywhere; its q and k norms span all heads (hf_layouts_moe2.minimax_m2).
+# dots.llm1's K falls back to 32 (null: N, its __post_init__); its attention reads a head_dim key when there
+# is one (its config class has none), else D // N; attention_bias covers q, k, v and o.
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
 # keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,

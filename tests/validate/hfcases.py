@@ -43,7 +43,7 @@ MORE_ARCHS = {
 }
 # Which of them run their experts through transformers' experts_implementation switch.
 EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss", "olmoe")
-EAGER_EXPERTS += ("minimax_m2",)      # tests/validate/test_hf_more_moe_flops.py
+EAGER_EXPERTS += ("minimax_m2", "dots1")      # tests/validate/test_hf_more_moe_flops.py
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 

@@ -1,4 +1,4 @@
-"""More MoE classes read from config.json, against transformers: MiniMax-M2; the language models of
+"""More MoE classes read from config.json, against transformers: MiniMax-M2, dots.llm1; the language models of
 Qwen3-VL and Qwen3-VL-MoE inside their ``*ForConditionalGeneration`` wrappers.
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and
@@ -38,10 +38,14 @@ from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"minimax_m2": "MiniMaxM2ForCausalLM"}
+CLASSES = {"minimax_m2": "MiniMaxM2ForCausalLM", "dots1": "Dots1ForCausalLM"}
 _ATTN = {m: n for m, n in MODULES["olmoe"].items() if m.startswith("self_attn")}
 _MOE = {"mlp.gate": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")}
-MODULES.update(minimax_m2={**_ATTN, **_MOE})      # the training-FLOP check's map, extended to these classes
+_DENSE = {"mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)}
+_SHARED = {"mlp.shared_experts.gate_proj": ("shared/gate",), "mlp.shared_experts.up_proj": ("shared/up",),
+           "mlp.shared_experts.down_proj": ("shared/down",)}
+MODULES.update(minimax_m2={**_ATTN, **_MOE},      # the training-FLOP check's map, extended to these classes
+               dots1={**_ATTN, **_DENSE, **_MOE, **_SHARED})
 
 
 def _divisors(n: int) -> list[int]:
@@ -80,6 +84,24 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         _maybe(rng, raw, "use_mtp", rng.random() < 0.5)
         _maybe(rng, raw, "num_mtp_modules", rng.choice((0, 3)))
         _maybe(rng, raw, "scoring_func", "sigmoid", 0.3)
+    elif arch == "dots1":         # K given or null (N); head_dim read when given, else D // N
+        raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
+        if rng.random() < 0.3 and (width // heads) % 2 == 0:
+            del raw["head_dim"]
+        raw.update({rng.choice(("n_routed_experts", "num_local_experts")): experts,
+                    "moe_intermediate_size": rng.randrange(4, 33, 4), "n_shared_experts": rng.choice((0, 1, 2)),
+                    "first_k_dense_replace": rng.randint(0, layers), "n_group": 1, "topk_group": 1})
+        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        _maybe(rng, raw, "routed_scaling_factor", 2.5, 0.3)
+        choice = rng.choice(("null", "max_window_layers", "layer_types"))
+        if choice == "null":
+            raw["sliding_window"] = None
+        else:
+            raw["sliding_window"] = rng.randint(2, 12)
+            if choice == "max_window_layers":
+                raw["max_window_layers"] = rng.randint(0, layers)
+            else:
+                raw["layer_types"] = [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]
     return raw
 
 
@@ -114,6 +136,8 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert attn.q_norm.weight.numel() == card.n_heads * card.head_dim
     factor = model.config.rope_parameters.get("partial_rotary_factor", 1.0)
     assert int(card.head_dim * factor) == card.head_dim * card.rotary_pct
+    assert [getattr(layer.self_attn, "sliding_window", None) for layer in model.model.layers] == \
+        [card.sliding_window if k.attention == "sliding" else None for k in kinds]
 
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
@@ -151,6 +175,10 @@ def test_cases_cover_the_variants():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
         assert any(c.experts_per_token > 1 for _, c in group)
+    dots = cards["dots1"]
+    assert any(c.d_ff_shared for _, c in dots) and any(c.is_moe and not c.d_ff_shared for _, c in dots)
+    assert any(len(c.blocks) > 1 for _, c in dots) and {bool(c.sliding_window) for _, c in dots} == {True, False}
+    assert {c.qkv_bias for _, c in dots} == {True, False}
     minimax = cards["minimax_m2"]
     assert len({c.rotary_pct for _, c in minimax}) >= 3 and any(c.left_out for _, c in minimax)
     assert {"num_experts", "num_local_experts"} <= {k for raw, _ in minimax for k in raw}
