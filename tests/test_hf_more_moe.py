@@ -1,4 +1,4 @@
-"""config.json import of more MoE classes (MiniMax-M2, Qwen3-VL wrappers, dots.llm1): defaults, what each reads, requires and refuses.
+"""config.json import of more MoE classes (MiniMax-M2, Qwen3-VL wrappers, dots.llm1, ERNIE 4.5): defaults, what each reads, requires and refuses.
 
 The exact checks against transformers (parameters, FLOPs, prefill and decode) are in
 tests/validate/test_hf_more_moe_flops.py; here, without torch, what each class's config is read as. The
@@ -209,3 +209,73 @@ def test_dots1_refusals(change, words):
 def test_dots1_all_dense_needs_no_shared_width():
     card = _convert(_dots1(first_k_dense_replace=4, n_shared_experts=None))
     assert (card.n_experts, card.d_ff_shared, card.layers) == (1, 0, (("layer", 4),))
+
+
+# ----------------------------------------------------------------------------- ERNIE 4.5 (MoE and dense)
+
+
+def _ernie(**keys) -> dict:
+    return _small("Ernie4_5_MoeForCausalLM", "ernie4_5_moe", **{"moe_num_experts": 4, "moe_k": 2,
+                                                                 "moe_intermediate_size": 16,
+                                                                 "moe_num_shared_experts": 1,
+                                                                 "moe_layer_start_index": 1, **keys})
+
+
+def test_ernie4_5_moe_reads_its_moe_layers_shared_expert_router_bias_and_use_bias():
+    card = _convert(_ernie(use_bias=True, moe_norm_min=1e-12, router_aux_loss_coef=0.001))
+    assert (card.architecture, card.layers, card.n_experts, card.experts_per_token, card.d_ff_shared) == \
+        ("ernie4_5_moe", (("dense", 1), ("moe", 3)), 4, 2, 16)
+    assert (card.router_bias, card.tie_embeddings, card.qkv_bias, card.o_bias, card.mlp_bias, card.head_bias) == \
+        (True,) * 6
+    groups = count(card, 1, 8).params_by_group
+    # MoE layer: router 4x32 and its correction bias of 4; experts 4 x 3 x 16x32; the shared expert 3 x 16x32
+    # with biases 16 + 16 + 32; the dense layer 3 x 32x48 with biases 48 + 48 + 32; a tied head keeps its bias
+    assert groups["mlp"] == 3 * (128 + 4 + 4 * 1536 + 1536 + 64) + 4608 + 128
+    assert groups["unembedding"] == 64
+    plain = _convert(_ernie(moe_layer_interval=2, moe_layer_end_index=2, num_experts=4, moe_num_experts=None,
+                            num_experts_per_tok=2, moe_k=None, moe_num_shared_experts=0))
+    assert (plain.layers, plain.d_ff_shared, plain.head_bias, plain.n_experts) == \
+        ((("dense", 1), ("moe", 1), ("dense", 2)), 0, False, 4)
+    assert _convert(_ernie(head_dim=12)).head_dim == 12
+
+
+def test_ernie4_5_dense_reads_use_bias_but_no_head_bias():
+    card = _convert(_small("Ernie4_5ForCausalLM", "ernie4_5", head_dim=12, use_bias=True))
+    assert (card.architecture, card.n_experts, card.head_dim, card.qkv_bias, card.mlp_bias, card.head_bias,
+            card.tie_embeddings) == ("ernie4_5", 1, 12, True, True, False, True)
+    nulls = _convert(_small("Ernie4_5ForCausalLM", "ernie4_5", head_dim="null", num_key_value_heads="null"))
+    assert (nulls.head_dim, nulls.n_kv_heads) == (8, 4)                  # its __post_init__: D // N and N
+
+
+@pytest.mark.parametrize("hf_class, change, words", [
+    ("moe", {"moe_layer_start_index": None}, ["missing key 'moe_layer_start_index'", "ERNIE-4.5-21B"]),
+    ("moe", {"moe_num_shared_experts": None}, ["missing key 'moe_num_shared_experts'"]),
+    ("moe", {"moe_k": None}, ["missing key 'moe_k'"]),
+    ("moe", {"num_experts_per_tok": 3}, ["'moe_k'", "'num_experts_per_tok'", "disagree"]),
+    ("moe", {"num_experts": 6}, ["'moe_num_experts'", "'num_experts'", "disagree"]),
+    ("moe", {"moe_layer_end_index": -2}, ["'moe_layer_end_index'", ">= 0"]),
+    ("moe", {"num_key_value_heads": "null"}, ["'num_key_value_heads' is null"]),      # 4; null fails
+    ("moe", {"use_bias": "yes"}, ["'use_bias'", "true or false"]),
+    ("moe", {"moe_capacity": [64, 64, 64]}, ["unknown key 'moe_capacity'"]),
+    ("dense", {"head_dim": None}, ["'head_dim' is missing"]),                             # 128
+    ("dense", {"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),       # 2
+    ("dense", {"moe_num_experts": 4}, ["unknown key 'moe_num_experts'"]),
+])
+def test_ernie4_5_refusals(hf_class, change, words):
+    raw = _ernie(**change) if hf_class == "moe" else _small("Ernie4_5ForCausalLM", "ernie4_5", **{"head_dim": 8,
+                                                                                                 **change})
+    _refused(raw, *words)
+
+
+def test_a_card_router_bias_needs_experts():
+    from symroof.errors import CardError
+    from symroof.io.cards import model_from_dict
+
+    card = {"name": "m", "architecture": "ernie4_5_moe", "source": "test", "n_layers": 2, "d_model": 32, "d_ff": 48,
+            "n_heads": 4, "n_kv_heads": 2, "head_dim": 8, "vocab": 64, "tie_embeddings": False, "router_bias": True}
+    with pytest.raises(CardError, match="'router_bias' need experts"):
+        model_from_dict(card, "m.yaml")
+    routed = model_from_dict({**card, "n_experts": 4, "experts_per_token": 2}, "m.yaml")
+    plain = model_from_dict({**card, "n_experts": 4, "experts_per_token": 2, "router_bias": False}, "m.yaml")
+    assert count(routed, 1, 8).params_total - count(plain, 1, 8).params_total == 2 * 4      # E a layer
+    assert count(routed, 1, 8).flops_forward == count(plain, 1, 8).flops_forward          # no matmul

@@ -54,6 +54,7 @@ class Block:
     expert_width: bool = False     # MoE: experts of width F_e (else F, as Mixtral)
     shared_gate: bool = False      # MoE: the shared expert's output scaled by sigmoid(x·w_g), w_g of D (Qwen2-MoE)
     moe_bias: bool = False         # MoE: biases on the router and on every expert's gate, up and down (gpt-oss)
+    router_bias: bool = False      # MoE: a bias of E beside the router only (ERNIE 4.5's e_score_correction_bias)
     sinks: bool = False            # a learned logit per query head joins each softmax row (gpt-oss)
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
                                    # attention and MLP outputs (saves a mask: core/recompute.py)
@@ -87,7 +88,8 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             mla=card.attention == "mla",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
-            shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks))
+            shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks,
+            router_bias=moe and card.router_bias))
     return tuple(out)
 
 
@@ -301,8 +303,11 @@ def _moe(b, block: Block, proj, x: str) -> str:
     # The router's expert axis is named Er (size E) so that sharding the experts (E) never shards it.
     def biased(name, dims, bias_dims):     # gpt-oss: a bias on the router and on each expert matrix
         return {f"{name}.w": dims, **({f"{name}.b": bias_dims} if block.moe_bias else {})}
-    b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er",
-                  [("x", x), ("w", f"{p}/moe/router.w")], biased(f"{p}/moe/router", ("D", "Er"), ("Er",)), "mlp", repeat)
+    router = biased(f"{p}/moe/router", ("D", "Er"), ("Er",))
+    if block.router_bias:       # ERNIE 4.5: E weights that only shift the top-k choice (elementwise, no matmul)
+        router[f"{p}/moe/router.b"] = ("Er",)
+    b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er", [("x", x), ("w", f"{p}/moe/router.w")], router, "mlp",
+                  repeat)
     b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router")], "B T k", repeat=repeat)
     b.elementwise(f"{p}/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=repeat)
     for name in ("gate", "up"):

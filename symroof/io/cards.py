@@ -17,7 +17,7 @@ from ..errors import CardError
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
                  "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2", "gemma", "qwen2_moe", "gpt_oss",
                  "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon")
-ARCHITECTURES += ("minimax_m2", "dots1")     # MoE classes added later (io/hf_rows.MOE_ROWS)
+ARCHITECTURES += ("minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5")     # MoE classes added later (io/hf_rows.MOE_ROWS)
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
@@ -76,6 +76,7 @@ class ModelCard:
     d_ff_shared: int = 0     # width of the always-on shared expert(s) together; 0 means none
     shared_expert_gate: bool = False  # the shared expert's output scaled by sigmoid(x·w), w of d_model (Qwen2-MoE)
     moe_bias: bool = False   # biases on the router and on every expert's gate, up and down (gpt-oss)
+    router_bias: bool = False  # a bias of E beside the router only, shifting the top-k choice (ERNIE 4.5)
     # Block types and their order (io/layers.py); empty: one type, "layer", x n_layers
     block_types: tuple = ()  # ((name, BlockType), ...)
     layers: tuple = ()       # ((name, count), ...) in order, counts summing to n_layers
@@ -124,7 +125,7 @@ _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_d
                     "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared")      # 0 means "none"
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
-                    "head_bias")
+                    "head_bias", "router_bias")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

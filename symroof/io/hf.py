@@ -28,6 +28,7 @@ from ..io import hf_layouts, hf_wrappers
 from ..io.hf_rows import ABSENT, NULL, ROWS, TEXT_CLASSES, TEXT_ROWS, Row
 from ..io.hf_layouts import _short
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
+                           MOE_CHOSEN_ALIAS,
                            FF_FROM_WIDTH, MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, NEUTRAL_SHAPES,
                            PLAIN_ACTIVATIONS, PLAIN_MLP, SIZE_KEYS, SPELLING)
 from ..io.cards import ModelCard, model_from_dict
@@ -91,7 +92,7 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
     if mlp_kinds is not None and "moe" not in mlp_kinds:      # every layer dense: the experts are never built
         experts, per_token = 1, 1
         layout = {key: value for key, value in layout.items()
-                  if key not in ("d_ff_expert", "d_ff_shared", "shared_expert_gate", "moe_bias")}
+                  if key not in ("d_ff_expert", "d_ff_shared", "shared_expert_gate", "moe_bias", "router_bias")}
     notes = [*notes, *([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []),
              *hf_layouts.left_out_notes(raw, hf_class, where)]
     note = layout.pop("note", [])      # what a layout key sets that the card does not model, in words
@@ -165,7 +166,7 @@ def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
     spelling = SPELLING.get(hf_class, {})
     read = {*(spelling.get(key, key) for key in SIZE_KEYS), "tie_word_embeddings", *layout_keys,
             *MOE_KEYS.get(hf_class, ()), *ACTIVATION_KEYS.get(hf_class, ("hidden_act",))}
-    read |= {MOE_ALIAS[hf_class]} if hf_class in MOE_ALIAS else set()
+    read |= {table[hf_class] for table in (MOE_ALIAS, MOE_CHOSEN_ALIAS) if hf_class in table}
     row = _row(hf_class)
     read |= {key for key, spec in (("num_key_value_heads", row.kv_from_heads), ("head_dim", row.head_dim_from_width))
              if spec is not None}
@@ -233,19 +234,25 @@ def _read_flag(raw: dict, spec: str | bool, where: str, default: bool = FLAG_DEF
 def _experts(raw: dict, hf_class: str, where: str) -> tuple[int, int]:
     if hf_class not in MOE_KEYS:
         return 1, 1
-    total_key, chosen_key = MOE_KEYS[hf_class]
-    alias = MOE_ALIAS.get(hf_class)
-    if alias and raw.get(alias) is not None:          # one number under either name; two must agree
-        if raw.get(total_key) not in (None, raw[alias]):
-            raise CardError(f"{where}: keys '{total_key}' ({raw[total_key]!r}) and '{alias}' ({raw[alias]!r}) "
-                            f"disagree; {hf_class} reads them as one number (transformers aliases one to the other)")
-        total_key = alias
+    total_key, chosen_key = (_aliased(raw, key, table.get(hf_class), hf_class, where)
+                             for key, table in zip(MOE_KEYS[hf_class], (MOE_ALIAS, MOE_CHOSEN_ALIAS)))
     total, chosen = (_size(raw, key, where, SIZE_KEYS + MOE_KEYS[hf_class]) for key in (total_key, chosen_key))
     if total < 2:
         raise CardError(f"{where}: key '{total_key}' must be at least 2 for {hf_class}, got {total}")
     if chosen > total:
         raise CardError(f"{where}: key '{chosen_key}' ({chosen}) must be at most '{total_key}' ({total})")
     return total, chosen
+
+
+def _aliased(raw: dict, key: str, alias: str | None, hf_class: str, where: str) -> str:
+    """The key a count is read from: ``alias`` where the file gives it (one number under either name;
+    two must agree), else ``key``."""
+    if not alias or raw.get(alias) is None:
+        return key
+    if raw.get(key) not in (None, raw[alias]):
+        raise CardError(f"{where}: keys '{key}' ({raw[key]!r}) and '{alias}' ({raw[alias]!r}) disagree; {hf_class} "
+                        "reads them as one number (transformers aliases one to the other)")
+    return alias
 
 
 def _name(raw: dict, where: str) -> str:

@@ -9,10 +9,13 @@ from __future__ import annotations
 # (total experts, experts per token): both required, their defaults being a reference model's constants
 MOE_KEYS = {"MiniMaxM2ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Qwen3VLMoeTextModel": ("num_experts", "num_experts_per_tok"),
-            "Dots1ForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
+            "Dots1ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
+            "Ernie4_5_MoeForCausalLM": ("moe_num_experts", "moe_k")}
 # transformers' attribute_map aliases: one number under either name
 MOE_ALIAS = {"MiniMaxM2ForCausalLM": "num_experts", "Qwen3VLMoeTextModel": "num_local_experts",
-             "Dots1ForCausalLM": "num_local_experts"}
+             "Dots1ForCausalLM": "num_local_experts", "Ernie4_5_MoeForCausalLM": "num_experts"}
+# ... and of the experts-per-token key
+MOE_CHOSEN_ALIAS = {"Ernie4_5_MoeForCausalLM": "num_experts_per_tok"}
 # Keys that change no count in each class: router settings and losses (routing is elementwise), and the
 # published MiniMax-M2 files' scoring_func and use_routing_bias (transformers' class reads neither: its
 # router is a sigmoid with a correction-bias buffer whatever they say)
@@ -24,4 +27,6 @@ NEUTRAL_FOR = {
     "Qwen3VLTextModel": set(),
     "Qwen3VLMoeTextModel": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
     "Dots1ForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
+    "Ernie4_5_MoeForCausalLM": {"moe_norm_min", "output_router_logits", "router_aux_loss_coef"},
+    "Ernie4_5ForCausalLM": set(),
 }

@@ -1,4 +1,4 @@
-"""Readers for more MoE classes: MiniMax-M2, Qwen3-VL-MoE's language model, dots.llm1.
+"""Readers for more MoE classes: MiniMax-M2, Qwen3-VL-MoE's language model, dots.llm1, ERNIE 4.5 MoE.
 
 Each reader takes the parsed ``config.json`` and returns the card fields it decides, the per-layer
 attention and MLP kinds, and the config keys it read, as ``hf_layouts``' do. What a key means and
@@ -27,6 +27,15 @@ its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`
   router (a weight; ``e_score_correction_bias`` a buffer, not counted). Layer i slides as
   ``layer_types`` says, else when ``sliding_window`` is not null and i >= ``max_window_layers``
   (then required: transformers' 62 is a reference model's constant, as is the window's 4096).
+- ERNIE 4.5 MoE (``Ernie4_5_MoeForCausalLM``): layer i is MoE when ``moe_layer_start_index`` <= i <=
+  ``moe_layer_end_index`` (-1, the default: the last layer) and (i + 1) % ``moe_layer_interval`` is 0
+  (default 1); the start is required (its default, 1, is ERNIE-4.5-21B's choice). Other layers are dense
+  (width ``intermediate_size``). An MoE layer has ``moe_num_experts`` (alias ``num_experts``) experts of
+  width ``moe_intermediate_size``, top ``moe_k`` (alias ``num_experts_per_tok``), and
+  ``moe_num_shared_experts`` x that width of shared expert (0: none); its router has a weight and
+  ``moe_statics.e_score_correction_bias``, E frozen weights that shift the top-k choice: a parameter,
+  counted (``router_bias``). ``use_bias`` puts biases on q, k, v, o, the dense and shared MLPs and the
+  head (``lm_head``, V weights, kept when tied), never on the routed experts.
 """
 
 from __future__ import annotations
@@ -120,3 +129,26 @@ def dots1(raw, n, where):
     return fields, kinds if "sliding" in kinds else None, mlps, \
         {"first_k_dense_replace", "moe_intermediate_size", "n_shared_experts", "layer_types", "sliding_window",
          "max_window_layers"}
+
+
+def ernie4_5_moe(raw, n, where):
+    if raw.get("moe_layer_start_index") is None:
+        raise CardError(f"{where}: missing key 'moe_layer_start_index' (the first MoE layer; transformers' default, "
+                        "1, is ERNIE-4.5-21B's choice); allowed: an integer >= 0")
+    start = _int(raw, "moe_layer_start_index", where, minimum=0)
+    end = raw.get("moe_layer_end_index", -1)
+    if end != -1:
+        end = _int(raw, "moe_layer_end_index", where, -1, minimum=0)
+    end = n - 1 if end == -1 else end
+    interval = _int(raw, "moe_layer_interval", where, 1)
+    mlps = ["moe" if start <= i <= end and (i + 1) % interval == 0 else "dense" for i in range(n)]
+    width = _int(raw, "moe_intermediate_size", where)
+    if "moe" in mlps:        # its default, 2, is ERNIE-4.5's; null fails in transformers' comparison with 0
+        shared = _int(raw, "moe_num_shared_experts", where, minimum=0)
+    else:
+        shared = _unused_int(raw, "moe_num_shared_experts", where, 0)
+    fields = {"d_ff_expert": width, "router_bias": True, "head_bias": _bool(raw, "use_bias", where, False)}
+    if shared:               # 0: transformers builds no shared expert
+        fields["d_ff_shared"] = shared * width
+    return fields, None, mlps, {"moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval",
+                                "moe_intermediate_size", "moe_num_shared_experts"}

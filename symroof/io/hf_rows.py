@@ -112,19 +112,27 @@ ROWS = {
 
 
 # MoE classes added later, in a table of their own (merged into ROWS below).
-M2 = hf_layouts_moe2
+M2, UB = hf_layouts_moe2, "use_bias"
 #                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
 MOE_ROWS = {
     "MiniMaxM2ForCausalLM": Row("minimax_m2",  (),         (),            False, False, False, False, True,   2,
                                 layout=M2.minimax_m2),
     "Dots1ForCausalLM":     Row("dots1",       (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
                                 layout=M2.dots1),
+    "Ernie4_5_MoeForCausalLM": Row("ernie4_5_moe", (),    (ABSENT,),     True,  UB,    UB,    UB,    False,  2,
+                                   layout=M2.ernie4_5_moe),
+    "Ernie4_5ForCausalLM":  Row("ernie4_5",    (NULL,),    (NULL,),       True,  UB,    UB,    UB,    False,  2),
 }
 ROWS.update(MOE_ROWS)
 # MiniMax-M2's K and head_dim fall back to 8 and 128 (MiniMax-M2's own; its type check refuses null), so
 # both are required; no biases anywhere; its q and k norms span all heads (hf_layouts_moe2.minimax_m2).
 # dots.llm1's K falls back to 32 (null: N, its __post_init__); its attention reads a head_dim key when there
-# is one (its config class has none), else D // N; attention_bias covers q, k, v and o.
+# is one (its config class has none), else D // N; attention_bias covers q, k, v and o. ERNIE 4.5's use_bias
+# covers q, k, v, o and the dense and shared MLPs (not the routed experts), and in the MoE class the head
+# (hf_layouts_moe2.ernie4_5_moe; the dense class's lm_head has none); both tie by default. The MoE
+# class's K falls back to 4 (null fails), its attention reads a head_dim key when there is one; the dense
+# class's K falls back to 2 and head_dim to 128 (null: N and D // N, its __post_init__). RoPE turns
+# interleaved pairs (no count).
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
 # keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,

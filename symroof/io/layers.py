@@ -167,8 +167,9 @@ def check_layout(card, where: str) -> None:
                 raise CardError(f"{where}: key '{key}' is only read with attention: mla")
     if card.fused_gate_up and card.mlp != "gated":
         raise CardError(f"{where}: key 'fused_gate_up' needs mlp: gated (a plain MLP has no gate)")
-    if (card.d_ff_expert or card.d_ff_shared or card.moe_bias) and not card.is_moe:
-        raise CardError(f"{where}: keys 'd_ff_expert', 'd_ff_shared' and 'moe_bias' need experts (n_experts >= 2)")
+    if (card.d_ff_expert or card.d_ff_shared or card.moe_bias or card.router_bias) and not card.is_moe:
+        raise CardError(f"{where}: keys 'd_ff_expert', 'd_ff_shared', 'moe_bias' and 'router_bias' need experts "
+                        "(n_experts >= 2)")
     if card.shared_expert_gate and not card.d_ff_shared:
         raise CardError(f"{where}: key 'shared_expert_gate' needs a shared expert (d_ff_shared >= 1)")
     if card.norm_placement == "post" and card.norms_per_layer != 2:

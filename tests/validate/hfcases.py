@@ -43,7 +43,7 @@ MORE_ARCHS = {
 }
 # Which of them run their experts through transformers' experts_implementation switch.
 EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss", "olmoe")
-EAGER_EXPERTS += ("minimax_m2", "dots1")      # tests/validate/test_hf_more_moe_flops.py
+EAGER_EXPERTS += ("minimax_m2", "dots1", "ernie4_5_moe")      # tests/validate/test_hf_more_moe_flops.py
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 
@@ -231,8 +231,8 @@ def case_id(raw: dict) -> str:
                "intermediate_size": raw.get("n_inner"), "num_attention_heads": raw["n_head"]}
     flags = "".join(tag for key, tag in (("tie_word_embeddings", "t"), ("attention_bias", "a"), ("mlp_bias", "m"))
                     if raw.get(key))
-    total = raw.get("num_local_experts", raw.get("num_experts", raw.get("n_routed_experts")))
-    experts = f"-E{total}k{raw['num_experts_per_tok']}" if total else ""
+    total = raw.get("num_local_experts", raw.get("num_experts", raw.get("n_routed_experts", raw.get("moe_num_experts"))))
+    experts = f"-E{total}k{raw.get('num_experts_per_tok', raw.get('moe_k'))}" if total else ""
     ff, kv = raw.get("intermediate_size", raw.get("ffn_hidden_size")), raw.get("num_key_value_heads", raw.get("num_kv_heads", "_"))
     return (f"{raw['model_type']}-L{raw['num_hidden_layers']}-D{raw['hidden_size']}-F{ff}"
             f"-N{raw['num_attention_heads']}K{kv}H{raw.get('head_dim', '_')}"

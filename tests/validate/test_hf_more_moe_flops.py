@@ -1,5 +1,6 @@
-"""More MoE classes read from config.json, against transformers: MiniMax-M2, dots.llm1; the language models of
-Qwen3-VL and Qwen3-VL-MoE inside their ``*ForConditionalGeneration`` wrappers.
+"""More MoE classes read from config.json, against transformers: MiniMax-M2, dots.llm1, ERNIE 4.5 (MoE
+and dense); the language models of Qwen3-VL and Qwen3-VL-MoE inside their ``*ForConditionalGeneration``
+wrappers.
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and
 left out, so that transformers' defaults are used, where symroof reads the same default); the same
@@ -38,14 +39,16 @@ from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"minimax_m2": "MiniMaxM2ForCausalLM", "dots1": "Dots1ForCausalLM"}
+CLASSES = {"minimax_m2": "MiniMaxM2ForCausalLM", "dots1": "Dots1ForCausalLM", "ernie4_5_moe": "Ernie4_5_MoeForCausalLM",
+           "ernie4_5": "Ernie4_5ForCausalLM"}
 _ATTN = {m: n for m, n in MODULES["olmoe"].items() if m.startswith("self_attn")}
 _MOE = {"mlp.gate": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")}
 _DENSE = {"mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)}
 _SHARED = {"mlp.shared_experts.gate_proj": ("shared/gate",), "mlp.shared_experts.up_proj": ("shared/up",),
            "mlp.shared_experts.down_proj": ("shared/down",)}
 MODULES.update(minimax_m2={**_ATTN, **_MOE},      # the training-FLOP check's map, extended to these classes
-               dots1={**_ATTN, **_DENSE, **_MOE, **_SHARED})
+               dots1={**_ATTN, **_DENSE, **_MOE, **_SHARED}, ernie4_5_moe={**_ATTN, **_DENSE, **_MOE, **_SHARED},
+               ernie4_5={**_ATTN, **_DENSE})
 
 
 def _divisors(n: int) -> list[int]:
@@ -102,6 +105,22 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
                 raw["max_window_layers"] = rng.randint(0, layers)
             else:
                 raw["layer_types"] = [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]
+    elif arch == "ernie4_5_moe":  # K required (4, null fails); head_dim read when given; start required
+        if rng.random() < 0.3 and (width // heads) % 2 == 0:
+            del raw["head_dim"]
+        raw.update({rng.choice(("moe_num_experts", "num_experts")): experts,
+                    rng.choice(("moe_k", "num_experts_per_tok")): raw.pop("num_experts_per_tok"),
+                    "moe_intermediate_size": rng.randrange(4, 33, 4), "moe_num_shared_experts": rng.choice((0, 1, 2)),
+                    "moe_layer_start_index": rng.randint(0, layers)})
+        _maybe(rng, raw, "moe_layer_end_index", rng.choice((-1, rng.randint(0, layers))))
+        _maybe(rng, raw, "moe_layer_interval", rng.choice((1, 2)))
+        _maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
+    elif arch == "ernie4_5":      # dense; K and head_dim given or null (N, D // N; absent: 2 and 128)
+        del raw["num_experts_per_tok"]
+        raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
+        if (width // heads) % 2 == 0:
+            raw["head_dim"] = rng.choice((head_dim, None))
+        _maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
     return raw
 
 
@@ -174,11 +193,16 @@ def test_cases_cover_the_variants():
     for group in cards.values():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
-        assert any(c.experts_per_token > 1 for _, c in group)
+        assert any(c.experts_per_token > 1 for _, c in group) or group is cards["ernie4_5"]
     dots = cards["dots1"]
     assert any(c.d_ff_shared for _, c in dots) and any(c.is_moe and not c.d_ff_shared for _, c in dots)
     assert any(len(c.blocks) > 1 for _, c in dots) and {bool(c.sliding_window) for _, c in dots} == {True, False}
     assert {c.qkv_bias for _, c in dots} == {True, False}
+    ernie = cards["ernie4_5_moe"]
+    assert any(c.d_ff_shared for _, c in ernie) and any(c.is_moe and not c.d_ff_shared for _, c in ernie)
+    assert any(len(c.blocks) > 1 for _, c in ernie) and {c.head_bias for _, c in ernie} == {True, False}
+    assert any("num_experts_per_tok" in raw for raw, _ in ernie) and any("moe_k" in raw for raw, _ in ernie)
+    assert {c.qkv_bias for _, c in cards["ernie4_5"]} == {True, False}
     minimax = cards["minimax_m2"]
     assert len({c.rotary_pct for _, c in minimax}) >= 3 and any(c.left_out for _, c in minimax)
     assert {"num_experts", "num_local_experts"} <= {k for raw, _ in minimax for k in raw}
