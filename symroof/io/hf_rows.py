@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import hf_layouts, hf_layouts_layernorm, hf_layouts_moe
+from ..io import hf_layouts, hf_layouts_dense, hf_layouts_layernorm, hf_layouts_moe
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -82,6 +82,9 @@ ROWS = {
                                 layout=hf_layouts_moe.olmoe),
     "FalconForCausalLM":    Row("falcon",      None,       None,          True,  "bias", "bias", "bias", False, 2,
                                 layout=hf_layouts_layernorm.falcon),
+    # dense decoder classes (hf_layouts_dense)
+    "Olmo3ForCausalLM":     Row("olmo3",       EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
+                                layout=hf_layouts_dense.olmo3),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and

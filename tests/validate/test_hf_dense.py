@@ -1,0 +1,145 @@
+"""Dense decoder classes read from config.json (hf_layouts_dense), against transformers.
+
+Random configurations of each class, with the keys that decide its layout drawn at random (and left
+out, so that transformers' defaults are used, where symroof reads the same default), go through
+``model_from_hf_config`` exactly as a ``config.json`` does, and the same dict through transformers'
+config class (``from_dict``):
+
+- parameters on the meta device, in total and per group; per layer, the window transformers gives
+  the attention (None: global), the mask it builds (``layer_types``) and the norms it builds;
+- FLOPs under FlopCounterMode (eager attention, ``attention="full"``: eager attention multiplies the
+  whole T x T score matrix, sliding window or not): forward and backward totals, forward per module,
+  backward per decoder layer and for the head (test_blocks_vs_transformers' checks, its module map
+  extended to these classes below);
+- prefill T tokens and decode one: FLOPs, and the keys and values transformers' cache holds after
+  each (a sliding layer keeps its last w - 1), with T drawn up to 14 and windows from 2 to 12.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch",
+                            reason="torch not installed: install the 'validate' extra (pip install .[validate])")
+transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
+
+from hfcases import case_id, case_sets, hf_config, prefill_then_decode  # noqa: E402
+import test_blocks_vs_transformers as blocks  # noqa: E402
+from test_blocks_vs_transformers import hf_counts  # noqa: E402
+from symroof.io.bind import count  # noqa: E402
+from symroof.io.hf import model_from_hf_config  # noqa: E402
+
+pytestmark = pytest.mark.validate
+
+CLASSES = {"olmo3": "Olmo3ForCausalLM"}
+# transformers module(s) below a decoder layer -> the symroof nodes that own the same matmuls
+blocks.MODULES.update({"olmo3": blocks._LLAMA_LIKE})
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
+    if rng.random() < p:
+        raw[key] = value
+
+
+def _types(rng: random.Random, layers: int) -> list:
+    return [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]
+
+
+def random_config(rng: random.Random, arch: str, small: bool) -> dict:
+    """A random config of ``arch``; required keys always given, the others given or left out at random."""
+    layers = rng.choice((1, 2, 3, 4)) if small else rng.randint(1, 8)
+    heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
+    head_dim = rng.choice((8, 16, 20)) if small else rng.choice((8, 12, 16, 20, 40, 64))
+    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
+           "num_hidden_layers": layers, "hidden_size": heads * head_dim, "num_attention_heads": heads,
+           "num_key_value_heads": rng.choice(_divisors(heads)),
+           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
+           "max_position_embeddings": 64, "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
+    _maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    window = rng.randint(2, 12)
+    if arch == "olmo3":          # K absent or null: N; head_dim read when given, else D // N
+        raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None, "absent"))
+        _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
+        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        _maybe(rng, raw, "layer_types", _types(rng, layers), 0.5)
+        kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % 4 else "full" for i in range(layers)]
+        if "sliding_attention" in kinds or rng.random() < 0.5:
+            raw["sliding_window"] = window
+    return {k: v for k, v in raw.items() if v != "absent"}
+
+
+PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (20270501, 20270502, 20270503), 23,
+                                                 (8, 5, 5), (16, 14))
+
+
+def _card(raw: dict):
+    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_params_match_transformers(raw):
+    ours, theirs = count(_card(raw), batch=1, seq=1), hf_counts(raw)
+    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
+    assert ours.params_total == sum(theirs.values())
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_layers_match_the_layers_transformers_builds(raw):
+    """Per layer: the window transformers gives the attention and the mask it builds (``layer_types``:
+    a sliding layer's mask and cache take ``config.sliding_window``)."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config(raw))
+    card = _card(raw)
+    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    ours = [card.sliding_window if k.attention == "sliding" else None for k in kinds]
+    assert [layer.self_attn.sliding_window for layer in model.model.layers] == ours
+    types = model.config.layer_types
+    assert [model.config.sliding_window if t == "sliding_attention" else None for t in types] == ours
+
+
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+def test_flops_match_flop_counter_mode(raw, batch, seq):
+    blocks.test_flops_match_flop_counter_mode(raw, batch, seq)
+
+
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
+    from transformers import AutoModelForCausalLM
+
+    from symroof.core import derive
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, S, T, b_kv
+    from symroof.io.bind import evaluate, model_values
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager").eval()
+    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
+    card = _card(raw)
+    values = {**model_values(card), B: batch, b_kv: width}
+    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
+                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
+        g = build(Structure.of(card, context), "full", phase=phase)
+        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
+        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+
+
+def test_cases_cover_the_variants():
+    cards = {arch: [] for arch in CLASSES}
+    for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]:
+        cards[raw["model_type"]].append((raw, _card(raw)))
+    for group in cards.values():
+        assert {c.tie_embeddings for _, c in group} == {True, False}
+        assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
+        assert {bool(c.sliding_window) for _, c in group} == {True, False}
+        assert any(len(c.blocks) > 1 for _, c in group)
+    olmo3 = cards["olmo3"]
+    assert {c.qkv_bias for _, c in olmo3} == {True, False} and any("layer_types" not in r for r, _ in olmo3)
+    assert any(c.head_dim * c.n_heads != c.d_model for _, c in olmo3)
