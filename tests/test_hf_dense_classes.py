@@ -46,3 +46,49 @@ def test_olmo3_reads_olmo2s_layer_and_every_fourth_layer_full():
 ])
 def test_olmo3_refusals(change, words):
     _refused(_olmo3(**change), *words)
+
+
+# ----------------------------------------------------------------------------- SmolLM3
+
+
+def _smol(**keys):
+    return _small("SmolLM3ForCausalLM", "smollm3", **keys)
+
+
+def test_smollm3_reads_the_llama_layer_its_nope_layers_and_where_it_slides():
+    card = _convert(_smol(num_hidden_layers=8))
+    assert (card.architecture, card.tie_embeddings, card.sliding_window, card.layers) == \
+        ("smollm3", True, 0, (("layer", 8),))                                     # tied by default, no window
+    assert card.left_out == ("no RoPE on 2 of 8 layers (no_rope_layers): RoPE's elementwise ops are counted on "
+                             "every layer",)                                       # layers 3 and 7 (interval 4)
+    # per layer: q 32x32 + 32, k and v 32x16 + 16, o 32x32 + 32; gate and up 32x48 + 48, down 48x32 + 32
+    biased = count(_convert(_smol(attention_bias=True, mlp_bias=True)), 1, 8).params_by_group
+    assert (biased["attention"], biased["mlp"]) == (4 * 3168, 4 * (2 * 1584 + 1568))
+    # use_sliding_window with a window: the NoPE layers slide (its __post_init__), here 1 and 3
+    slid = _convert(_smol(no_rope_layers=[1, 0, 1, 0, 1], use_sliding_window=True, sliding_window=6))
+    assert slid.layers == (("global", 1), ("sliding", 1), ("global", 1), ("sliding", 1))
+    assert slid.left_out[0].startswith("no RoPE on 2 of 4 layers")                 # the first 4 entries
+    assert _convert(_smol(no_rope_layer_interval=1)).left_out[0].startswith("no RoPE on 4 of 4")
+    assert _convert(_smol(no_rope_layers=[1] * 4, pretraining_tp=2)).left_out == ()
+    assert _convert(_smol(num_key_value_heads="null")).n_kv_heads == 4            # null: N
+    listed = _convert(_smol(use_sliding_window=True, sliding_window=6, layer_types=["full_attention"] * 3 +
+                            ["sliding_attention"]))
+    assert listed.layers == (("global", 3), ("sliding", 1))
+    off = _convert(_smol(use_sliding_window=False, sliding_window=6))              # a window, never used
+    assert (off.sliding_window, off.layers) == (0, (("layer", 4),))
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),         # transformers: 4
+    ({"head_dim": "null"}, ["'head_dim' is null"]),
+    ({"no_rope_layers": []}, ["'no_rope_layers' is empty"]),
+    ({"no_rope_layers": [1, 0]}, ["'no_rope_layers'", "at least 4"]),
+    ({"no_rope_layers": [1, 2, 1, 1]}, ["'no_rope_layers'", "each 0"]),
+    ({"no_rope_layer_interval": 0}, ["'no_rope_layer_interval'", ">= 1"]),
+    ({"use_sliding_window": "yes"}, ["'use_sliding_window'", "true or false"]),
+    ({"layer_types": ["sliding_attention"] * 4, "sliding_window": 6}, ["'layer_types'", "use_sliding_window false"]),
+    ({"layer_types": ["sliding_attention"] * 4, "use_sliding_window": True}, ["missing key 'sliding_window'"]),
+    ({"hidden_act": "gelu_new", "max_window_layers": 4}, ["unknown key 'max_window_layers'"]),
+])
+def test_smollm3_refusals(change, words):
+    _refused(_smol(**change), *words)

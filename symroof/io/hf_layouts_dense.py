@@ -10,11 +10,20 @@ its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`
   (absent or null: every fourth layer full, the others sliding, as its ``__post_init__`` writes
   them). A sliding layer needs ``sliding_window`` (transformers' 4096 is a reference model's
   constant); with no sliding layer it is checked and changes nothing.
+- SmolLM3 (``SmolLM3ForCausalLM``): the LLaMA layer (``attention_bias`` on q, k, v and o,
+  ``mlp_bias``) whose layer i rotates q and k only where ``no_rope_layers[i]`` is 1 (absent or
+  null: every ``no_rope_layer_interval``-th layer, default 4, is NoPE); NoPE changes no weight or
+  matmul and is named in the card's left_out. ``layer_types`` (absent or null: the NoPE layers slide
+  when ``use_sliding_window`` is true and ``sliding_window`` set, else none) places the sliding
+  layers; listing one with ``use_sliding_window`` false is refused, as transformers' eager and SDPA
+  attention then slide it (the mask follows ``layer_types``) and its flash attention does not.
 """
 
 from __future__ import annotations
 
-from .hf_layouts import SLIDING, _layer_types, _unused_int, _window
+from ..errors import CardError
+from .hf_layouts import SLIDING, _bool, _layer_types, _unused_int, _window
+from .hf_layouts_moe import _no_rope_layers
 
 
 def _kinds(raw, n, where, default) -> list:
@@ -39,3 +48,31 @@ def olmo3(raw, n, where):
     fields, kinds = _windowed(raw, _kinds(raw, n, where, lambda i: (i + 1) % 4), where,
                               {"norm_placement": "post", "qk_norm_width": "all"})
     return fields, kinds, None, {"layer_types", "sliding_window"}
+
+
+def _nope(raw, n, where) -> list:
+    """Per layer, 1 where it rotates q and k (``no_rope_layers``); an empty list leaves transformers
+    no entry for layer 0, so it is refused."""
+    if raw.get("no_rope_layers") == [] and n:
+        raise CardError(f"{where}: key 'no_rope_layers' is empty; allowed: a list of at least {n} entries "
+                        "('num_hidden_layers'), each 0 (a NoPE layer) or 1 (RoPE), or null")
+    return _no_rope_layers(raw, n, where)
+
+
+def _nope_note(rope: list, keys: str) -> dict:
+    nope = len(rope) - sum(rope)
+    return {"note": f"no RoPE on {nope} of {len(rope)} layers ({keys}): RoPE's elementwise ops are counted on "
+                    "every layer"} if nope else {}
+
+
+def smollm3(raw, n, where):
+    rope = _nope(raw, n, where)
+    on, window = _bool(raw, "use_sliding_window", where, False), raw.get("sliding_window")
+    kinds = _kinds(raw, n, where, lambda i: on and window is not None and not rope[i])
+    if "sliding" in kinds and not on:
+        raise CardError(f"{where}: key 'layer_types' lists sliding layers with use_sliding_window false; "
+                        "transformers' SmolLM3 then slides them in eager and SDPA attention (its mask follows "
+                        "layer_types) but not in flash attention; set use_sliding_window: true, or list none")
+    fields, kinds = _windowed(raw, kinds, where, _nope_note(rope, "no_rope_layers"))
+    return fields, kinds, None, {"no_rope_layers", "no_rope_layer_interval", "use_sliding_window",
+                                 "sliding_window", "layer_types"}

@@ -85,6 +85,8 @@ ROWS = {
     # dense decoder classes (hf_layouts_dense)
     "Olmo3ForCausalLM":     Row("olmo3",       EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
                                 layout=hf_layouts_dense.olmo3),
+    "SmolLM3ForCausalLM":   Row("smollm3",     (NULL,),    (ABSENT,),     True,  ATTN,  ATTN,  MLP,   False,  2,
+                                layout=hf_layouts_dense.smollm3),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and

@@ -33,9 +33,9 @@ from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"olmo3": "Olmo3ForCausalLM"}
+CLASSES = {"olmo3": "Olmo3ForCausalLM", "smollm3": "SmolLM3ForCausalLM"}
 # transformers module(s) below a decoder layer -> the symroof nodes that own the same matmuls
-blocks.MODULES.update({"olmo3": blocks._LLAMA_LIKE})
+blocks.MODULES.update({"olmo3": blocks._LLAMA_LIKE, "smollm3": blocks._LLAMA_LIKE})
 
 
 def _divisors(n: int) -> list[int]:
@@ -64,18 +64,32 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     _maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
     window = rng.randint(2, 12)
     if arch == "olmo3":          # K absent or null: N; head_dim read when given, else D // N
-        raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None, "absent"))
+        raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
         _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
         _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
         _maybe(rng, raw, "layer_types", _types(rng, layers), 0.5)
         kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % 4 else "full" for i in range(layers)]
         if "sliding_attention" in kinds or rng.random() < 0.5:
             raw["sliding_window"] = window
+    elif arch == "smollm3":      # K absent: 4 (required), null: N; head_dim read when given, else D // N
+        raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
+        _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
+        for key in ("attention_bias", "mlp_bias"):
+            _maybe(rng, raw, key, rng.random() < 0.5, 0.6)
+        if rng.random() < 0.5:
+            raw["no_rope_layers"] = [rng.choice((0, 1)) for _ in range(layers + rng.choice((0, 0, 2)))]
+        else:
+            _maybe(rng, raw, "no_rope_layer_interval", rng.choice((1, 2, 3)))
+        if rng.random() < 0.6:
+            raw.update(use_sliding_window=True, sliding_window=window)
+            _maybe(rng, raw, "layer_types", _types(rng, layers), 0.4)
+        else:
+            _maybe(rng, raw, "use_sliding_window", False)
     return {k: v for k, v in raw.items() if v != "absent"}
 
 
 PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (20270501, 20270502, 20270503), 23,
-                                                 (8, 5, 5), (16, 14))
+                                                 (10, 6, 6), (16, 14))
 
 
 def _card(raw: dict):
@@ -103,6 +117,9 @@ def test_layers_match_the_layers_transformers_builds(raw):
     assert [layer.self_attn.sliding_window for layer in model.model.layers] == ours
     types = model.config.layer_types
     assert [model.config.sliding_window if t == "sliding_attention" else None for t in types] == ours
+    nope = sum(not getattr(layer.self_attn, "use_rope", True) for layer in model.model.layers)
+    notes = [n for n in card.left_out if n.startswith("no RoPE")]      # NoPE layers: named, with their count
+    assert len(notes) == bool(nope) and all(n.startswith(f"no RoPE on {nope} of {card.n_layers} ") for n in notes)
 
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
@@ -143,3 +160,6 @@ def test_cases_cover_the_variants():
     olmo3 = cards["olmo3"]
     assert {c.qkv_bias for _, c in olmo3} == {True, False} and any("layer_types" not in r for r, _ in olmo3)
     assert any(c.head_dim * c.n_heads != c.d_model for _, c in olmo3)
+    smol = cards["smollm3"]
+    assert {c.mlp_bias for _, c in smol} == {True, False} and any(c.left_out for _, c in smol)
+    assert any("layer_types" not in r and c.sliding_window for r, c in smol)
