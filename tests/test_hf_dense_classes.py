@@ -92,3 +92,69 @@ def test_smollm3_reads_the_llama_layer_its_nope_layers_and_where_it_slides():
 ])
 def test_smollm3_refusals(change, words):
     _refused(_smol(**change), *words)
+
+
+# ----------------------------------------------------------------------------- Ministral, Ministral 3
+
+
+def _ministral(**keys):
+    return _small("MinistralForCausalLM", "ministral", **{"head_dim": 8, "sliding_window": 6, **keys})
+
+
+def _ministral3(**keys):
+    return _small("Ministral3ForCausalLM", "ministral3", **{"head_dim": 12, **keys})
+
+
+def test_ministral_reads_mistrals_layer_and_its_layer_types():
+    card = _convert(_ministral(attention_bias=None))
+    assert (card.architecture, card.layers, card.sliding_window, card.qkv_bias, card.o_bias) == \
+        ("ministral", (("layer", 4),), 6, False, False)
+    assert card.blocks["layer"].attention == "sliding"                  # absent layer_types: every layer slides
+    mixed = _convert(_ministral(layer_types=["full_attention", "sliding_attention"] * 2))
+    assert mixed.layers == (("global", 1), ("sliding", 1), ("global", 1), ("sliding", 1))
+    full = _convert(_ministral(layer_types=["full_attention"] * 4))
+    assert (full.sliding_window, full.layers) == (0, (("layer", 4),))
+    assert _convert(_ministral(num_key_value_heads="null")).n_kv_heads == 4      # 4.x's rule, as Mistral's
+
+
+def test_ministral3_reads_mistrals_layer_and_names_its_q_scaling():
+    card = _convert(_ministral3())
+    assert (card.architecture, card.head_dim, card.sliding_window, card.layers) == ("ministral3", 12, 0,
+                                                                                   (("layer", 4),))
+    assert card.left_out == ("position-dependent scaling of q (llama_4_scaling_beta, its default rope_parameters'): "
+                             "its elementwise ops are not counted",)
+    # per layer: q 32x48, k and v 32x24, o 48x32
+    assert count(card, 1, 8).params_by_group["attention"] == 4 * (2 * 1536 + 2 * 768)
+    slid = _convert(_ministral3(sliding_window=6, rope_parameters={"rope_type": "yarn", "factor": 16.0,
+                                                                    "llama_4_scaling_beta": 0.1,
+                                                                    "original_max_position_embeddings": 16384}))
+    assert (slid.sliding_window, slid.layers) == (6, (("layer", 4),)) and "0.1" in slid.left_out[0]
+    assert slid.blocks["layer"].attention == "sliding"
+
+
+def test_ministral3_is_read_inside_a_mistral3_wrapper():
+    text = {key: value for key, value in _ministral3(sliding_window="null").items() if key != "architectures"}
+    card = _convert({"architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3",
+                     "tie_word_embeddings": False, "text_config": text, "vision_config": {"model_type": "pixtral"}})
+    assert (card.architecture, card.head_dim, card.n_layers) == ("ministral3", 12, 4)
+
+
+@pytest.mark.parametrize("make, change, words", [
+    (_ministral, {"sliding_window": None}, ["missing key 'sliding_window'", "4096"]),
+    (_ministral, {"sliding_window": "null"}, ["'sliding_window' is null", "fails"]),
+    (_ministral, {"head_dim": None}, ["'head_dim' is missing"]),         # its attention reads config.head_dim
+    (_ministral, {"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),      # transformers: 8
+    (_ministral, {"layer_types": ["sliding_attention"]}, ["'layer_types'", "4 entries"]),
+    (_ministral, {"attention_bias": True}, ["unknown key 'attention_bias'"]),              # no biases built
+    (_ministral3, {"head_dim": None}, ["'head_dim' is missing"]),        # transformers: 128
+    (_ministral3, {"num_key_value_heads": "null"}, ["'num_key_value_heads' is null"]),   # 5.x refuses it
+    (_ministral3, {"layer_types": ["full_attention"] * 4}, ["'layer_types'", "does not read it"]),
+    (_ministral3, {"rope_parameters": {"rope_type": "default", "rope_theta": 1e4}},
+     ["'rope_parameters.llama_4_scaling_beta'", "fails without it"]),
+    (_ministral3, {"rope_scaling": {"rope_type": "linear", "factor": 2.0, "llama_4_scaling_beta": 0.1}},
+     ["'rope_scaling.original_max_position_embeddings'"]),
+    (_ministral3, {"rope_parameters": [0.1]}, ["'rope_parameters'", "mapping or null"]),
+    (_ministral3, {"sliding_window": 0}, ["'sliding_window'", ">= 1"]),
+])
+def test_ministral_refusals(make, change, words):
+    _refused(make(**change), *words)

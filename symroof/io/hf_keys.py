@@ -108,6 +108,8 @@ NEUTRAL_FOR = {
 NEUTRAL_FOR.update({
     "Olmo3ForCausalLM":   set(),
     "SmolLM3ForCausalLM": {"pretraining_tp"},      # LLaMA's, in SmolLM3-3B's published file; never read
+    "MinistralForCausalLM": set(),
+    "Ministral3ForCausalLM": set(),
 })
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "

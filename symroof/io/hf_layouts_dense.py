@@ -17,12 +17,23 @@ its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`
   when ``use_sliding_window`` is true and ``sliding_window`` set, else none) places the sliding
   layers; listing one with ``use_sliding_window`` false is refused, as transformers' eager and SDPA
   attention then slide it (the mask follows ``layer_types``) and its flash attention does not.
+- Ministral (``MinistralForCausalLM``): Mistral's layer (no biases) with ``layer_types`` (absent or
+  null: every layer sliding). ``sliding_window`` is required: its default, 4096, is a reference
+  model's constant, and with null transformers 5.x fails (its forward builds the sliding mask
+  whatever the layers). ``head_dim`` is required: its attention reads the config's ``head_dim``
+  (default None) and fails without one.
+- Ministral 3 (``Ministral3ForCausalLM``, also the text model of Mistral 3 wrappers): Mistral's
+  layer, every layer sliding when ``sliding_window`` is set (default none); ``layer_types`` is
+  not read (transformers warns), so a given one is refused. It multiplies q by
+  1 + beta log(1 + floor(position / original_max_position_embeddings)) with both numbers from
+  ``rope_parameters`` (absent: its default, beta 0.1), an elementwise op named in left_out; a
+  ``rope_parameters`` without them fails in transformers, so it is refused.
 """
 
 from __future__ import annotations
 
 from ..errors import CardError
-from .hf_layouts import SLIDING, _bool, _layer_types, _unused_int, _window
+from .hf_layouts import SLIDING, _bool, _layer_types, _short, _unused_int, _window, mistral
 from .hf_layouts_moe import _no_rope_layers
 
 
@@ -76,3 +87,33 @@ def smollm3(raw, n, where):
     fields, kinds = _windowed(raw, kinds, where, _nope_note(rope, "no_rope_layers"))
     return fields, kinds, None, {"no_rope_layers", "no_rope_layer_interval", "use_sliding_window",
                                  "sliding_window", "layer_types"}
+
+
+def ministral(raw, n, where):
+    if raw.get("sliding_window") is None:
+        said = "missing key 'sliding_window'" if "sliding_window" not in raw else "key 'sliding_window' is null"
+        raise CardError(f"{where}: {said}; transformers' Ministral builds a sliding mask on every forward and fails "
+                        "without a window, and its default, 4096, is a reference model's constant; allowed: a "
+                        "positive integer (layer_types decides which layers slide)")
+    fields, kinds = _windowed(raw, _kinds(raw, n, where, lambda i: True), where)
+    return fields, kinds, None, {"layer_types", "sliding_window"}
+
+
+def ministral3(raw, n, where):
+    if raw.get("layer_types") is not None:
+        raise CardError(f"{where}: key 'layer_types' is given; transformers' Ministral3 does not read it (every "
+                        "layer slides when sliding_window is set), so it is refused; allowed: null or absent")
+    name = "rope_scaling" if raw.get("rope_scaling") is not None else "rope_parameters"    # the first replaces it
+    rope = raw.get(name)
+    if rope is not None and not isinstance(rope, dict):
+        raise CardError(f"{where}: key '{name}' must be a mapping or null, got {_short(rope)}")
+    for key in ("llama_4_scaling_beta", "original_max_position_embeddings") if rope is not None else ():
+        value = rope.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise CardError(f"{where}: key '{name}.{key}' is {_short(value)}; transformers' Ministral3 "
+                            "scales q by it on every layer and fails without it; allowed: a number")
+    fields, kinds, mlps, keys = mistral(raw, n, where)
+    beta = "its default rope_parameters'" if rope is None else rope["llama_4_scaling_beta"]
+    fields["note"] = (f"position-dependent scaling of q (llama_4_scaling_beta, {beta}): its elementwise ops are "
+                      "not counted")
+    return fields, kinds, mlps, keys | {"layer_types"}

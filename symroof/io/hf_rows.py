@@ -82,11 +82,17 @@ ROWS = {
                                 layout=hf_layouts_moe.olmoe),
     "FalconForCausalLM":    Row("falcon",      None,       None,          True,  "bias", "bias", "bias", False, 2,
                                 layout=hf_layouts_layernorm.falcon),
-    # dense decoder classes (hf_layouts_dense)
+    # Dense decoder classes (hf_layouts_dense). OLMo 3 and SmolLM3 read a head_dim key when given (getattr), else
+    # D // N (null fails there); SmolLM3's K falls back to 4. Ministral's attention reads config.head_dim (default
+    # None), so it is required; its null K is N as Mistral's. Ministral 3's K and head_dim fall back to 8 and 128.
     "Olmo3ForCausalLM":     Row("olmo3",       EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
                                 layout=hf_layouts_dense.olmo3),
     "SmolLM3ForCausalLM":   Row("smollm3",     (NULL,),    (ABSENT,),     True,  ATTN,  ATTN,  MLP,   False,  2,
                                 layout=hf_layouts_dense.smollm3),
+    "MinistralForCausalLM": Row("ministral",   (NULL,),    (),            False, False, False, False, False,  2,
+                                layout=hf_layouts_dense.ministral),
+    "Ministral3ForCausalLM": Row("ministral3", (),         (),            False, False, False, False, False,  2,
+                                 layout=hf_layouts_dense.ministral3),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and

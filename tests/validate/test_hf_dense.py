@@ -33,9 +33,10 @@ from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"olmo3": "Olmo3ForCausalLM", "smollm3": "SmolLM3ForCausalLM"}
+CLASSES = {"olmo3": "Olmo3ForCausalLM", "smollm3": "SmolLM3ForCausalLM", "ministral": "MinistralForCausalLM",
+           "ministral3": "Ministral3ForCausalLM"}
 # transformers module(s) below a decoder layer -> the symroof nodes that own the same matmuls
-blocks.MODULES.update({"olmo3": blocks._LLAMA_LIKE, "smollm3": blocks._LLAMA_LIKE})
+blocks.MODULES.update({arch: blocks._LLAMA_LIKE for arch in ("olmo3", "smollm3", "ministral", "ministral3")})
 
 
 def _divisors(n: int) -> list[int]:
@@ -85,6 +86,14 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
             _maybe(rng, raw, "layer_types", _types(rng, layers), 0.4)
         else:
             _maybe(rng, raw, "use_sliding_window", False)
+    elif arch == "ministral":    # K, head_dim and sliding_window required (5.x refuses a null K; see the reader)
+        raw.update(head_dim=rng.choice((4, 8, 12, head_dim)), sliding_window=window)
+        _maybe(rng, raw, "layer_types", _types(rng, layers), 0.5)
+    elif arch == "ministral3":   # K and head_dim required (8 and 128 are a reference model's)
+        raw["head_dim"] = rng.choice((4, 8, 12, head_dim))
+        _maybe(rng, raw, "sliding_window", rng.choice((window, None)), 0.7)
+        _maybe(rng, raw, "rope_parameters", {"rope_type": "default", "rope_theta": 1e4, "llama_4_scaling_beta": 0.2,
+                                             "original_max_position_embeddings": 4})
     return {k: v for k, v in raw.items() if v != "absent"}
 
 
@@ -114,6 +123,9 @@ def test_layers_match_the_layers_transformers_builds(raw):
     card = _card(raw)
     kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
     ours = [card.sliding_window if k.attention == "sliding" else None for k in kinds]
+    if raw["model_type"] == "ministral3":     # every layer takes config.sliding_window; it has no layer_types
+        assert [model.config.sliding_window] * card.n_layers == ours
+        return
     assert [layer.self_attn.sliding_window for layer in model.model.layers] == ours
     types = model.config.layer_types
     assert [model.config.sliding_window if t == "sliding_attention" else None for t in types] == ours
@@ -152,14 +164,17 @@ def test_cases_cover_the_variants():
     cards = {arch: [] for arch in CLASSES}
     for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]:
         cards[raw["model_type"]].append((raw, _card(raw)))
-    for group in cards.values():
+    for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
         assert {bool(c.sliding_window) for _, c in group} == {True, False}
-        assert any(len(c.blocks) > 1 for _, c in group)
+        assert any(len(c.blocks) > 1 for _, c in group) or arch == "ministral3"    # it slides every layer or none
     olmo3 = cards["olmo3"]
     assert {c.qkv_bias for _, c in olmo3} == {True, False} and any("layer_types" not in r for r, _ in olmo3)
     assert any(c.head_dim * c.n_heads != c.d_model for _, c in olmo3)
     smol = cards["smollm3"]
     assert {c.mlp_bias for _, c in smol} == {True, False} and any(c.left_out for _, c in smol)
     assert any("layer_types" not in r and c.sliding_window for r, c in smol)
+    assert any("layer_types" not in r for r, c in cards["ministral"])
+    assert any(c.sliding_window for _, c in cards["ministral3"])
+    assert any(c.head_dim * c.n_heads != c.d_model for _, c in cards["ministral3"])
