@@ -30,13 +30,14 @@ def test_olmo3_reads_olmo2s_layer_and_every_fourth_layer_full():
     assert groups["attention"] == 4 * (2 * 1056 + 2 * 528) and groups["norms"] == 4 * (32 + 16 + 2 * 32) + 32
     assert _convert(_olmo3(num_key_value_heads="null")).n_kv_heads == 4          # absent or null: N
     assert _convert(_olmo3(num_key_value_heads=None, head_dim=12)).head_dim == 12   # getattr: read when given
-    full = _convert(_olmo3(layer_types=["full_attention"] * 4, sliding_window="null"))
+    full = _convert(_olmo3(layer_types=["full_attention"] * 4, sliding_window=None))     # absent: unused
     assert (full.sliding_window, full.layers) == (0, (("layer", 4),))
 
 
 @pytest.mark.parametrize("change, words", [
     ({"sliding_window": None}, ["missing key 'sliding_window'"]),       # transformers: 4096, OLMo 3 7B's
-    ({"sliding_window": "null"}, ["'sliding_window'"]),                 # its sliding mask needs one
+    ({"sliding_window": "null"}, ["'sliding_window' is null", "fails"]),  # its sliding mask needs one
+    ({"sliding_window": "null", "layer_types": ["full_attention"] * 4}, ["'sliding_window' is null"]),
     ({"sliding_window": 0}, ["'sliding_window'", ">= 1"]),
     ({"head_dim": "null"}, ["'head_dim' is null"]),                     # getattr gives None: no width
     ({"layer_types": ["sliding_attention"] * 3}, ["'layer_types'", "4 entries"]),
@@ -112,7 +113,7 @@ def test_ministral_reads_mistrals_layer_and_its_layer_types():
     assert card.blocks["layer"].attention == "sliding"                  # absent layer_types: every layer slides
     mixed = _convert(_ministral(layer_types=["full_attention", "sliding_attention"] * 2))
     assert mixed.layers == (("global", 1), ("sliding", 1), ("global", 1), ("sliding", 1))
-    full = _convert(_ministral(layer_types=["full_attention"] * 4))
+    full = _convert(_ministral(layer_types=["full_attention"] * 4, sliding_window=None))    # absent: unused
     assert (full.sliding_window, full.layers) == (0, (("layer", 4),))
     assert _convert(_ministral(num_key_value_heads="null")).n_kv_heads == 4      # 4.x's rule, as Mistral's
 
@@ -140,7 +141,7 @@ def test_ministral3_is_read_inside_a_mistral3_wrapper():
 
 
 @pytest.mark.parametrize("make, change, words", [
-    (_ministral, {"sliding_window": None}, ["missing key 'sliding_window'", "4096"]),
+    (_ministral, {"sliding_window": None}, ["missing key 'sliding_window'", "reference model"]),
     (_ministral, {"sliding_window": "null"}, ["'sliding_window' is null", "fails"]),
     (_ministral, {"head_dim": None}, ["'head_dim' is missing"]),         # its attention reads config.head_dim
     (_ministral, {"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),      # transformers: 8
@@ -157,4 +158,93 @@ def test_ministral3_is_read_inside_a_mistral3_wrapper():
     (_ministral3, {"sliding_window": 0}, ["'sliding_window'", ">= 1"]),
 ])
 def test_ministral_refusals(make, change, words):
+    _refused(make(**change), *words)
+
+
+# ----------------------------------------------------------------------------- GLM-4
+
+
+def _glm4(**keys):
+    return _small("Glm4ForCausalLM", "glm4", **{"head_dim": 8, **keys})
+
+
+def test_glm4_reads_four_norms_a_fused_gate_up_and_partial_rope():
+    card = _convert(_glm4())
+    assert (card.architecture, card.norms_per_layer, card.fused_gate_up, card.rotary_pct) == ("glm4", 4, True, 0.5)
+    assert (card.qkv_bias, card.o_bias, card.mlp_bias, card.tie_embeddings) == (True, False, False, False)
+    # per layer: q 32x32 + 32, k and v 32x16 + 16, o 32x32; gate_up 32x96, down 48x32; four norms of 32
+    groups = count(card, 1, 8).params_by_group
+    assert (groups["attention"], groups["mlp"], groups["norms"]) == (4 * 3136, 4 * 4608, 4 * 128 + 32)
+    assert _convert(_glm4(attention_bias=False)).qkv_bias is False
+    assert _convert(_glm4(partial_rotary_factor=1.0)).rotary_pct == 1
+    assert _convert(_glm4(rope_parameters={"rope_theta": 1e4, "partial_rotary_factor": 0.25})).rotary_pct == 0.25
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"head_dim": None}, ["'head_dim' is missing"]),                    # transformers: 128
+    ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),     # transformers: 2
+    ({"num_key_value_heads": "null"}, ["'num_key_value_heads' is null"]),
+    ({"partial_rotary_factor": 1.5}, ["'partial_rotary_factor'", "(0, 1]"]),
+    ({"mlp_bias": True}, ["unknown key 'mlp_bias'"]),
+    ({"sliding_window": 8}, ["unknown key 'sliding_window'"]),
+])
+def test_glm4_refusals(change, words):
+    _refused(_glm4(**change), *words)
+
+
+# ----------------------------------------------------------------------------- Cohere, Cohere 2
+
+_NOTES = ("LayerNorm without a bias (CohereLayerNorm) counted as an RMSNorm: the same D weights; its mean "
+          "subtraction's elementwise ops are not counted",
+          "logit_scale (0.0625): its elementwise scaling of the logits is not counted")
+
+
+def _cohere(**keys):
+    return _small("CohereForCausalLM", "cohere", **keys)
+
+
+def _cohere2(**keys):
+    return _small("Cohere2ForCausalLM", "cohere2", **{"sliding_window": 6, **keys})
+
+
+def test_cohere_reads_one_norm_a_parallel_layer_and_per_head_qk_norms():
+    card = _convert(_cohere())
+    assert (card.architecture, card.norms_per_layer, card.parallel_residual, card.norm, card.tie_embeddings) == \
+        ("cohere", 1, True, "rms", True)
+    assert (card.qk_norm, card.left_out, card.sliding_window) == (False, _NOTES, 0)
+    # q/k norms of N x H = 32 and K x H = 16 weights; one norm of 32 a layer and a final one
+    normed = _convert(_cohere(use_qk_norm=True, attention_bias=True, logit_scale=1.0, layer_norm_eps=1e-5))
+    assert (normed.qk_norm, normed.qk_norm_width, normed.qkv_bias, normed.o_bias) == (True, "all", True, True)
+    assert count(normed, 1, 8).params_by_group["norms"] == 4 * (32 + 32 + 16) + 32
+    assert normed.left_out[1] == "logit_scale (1.0): its elementwise scaling of the logits is not counted"
+    assert _convert(_cohere(use_qk_norm="null", head_dim=12)).qk_norm is False              # null: off
+    assert _convert(_cohere(num_key_value_heads="null", head_dim=12)).head_dim == 12        # read when given
+
+
+def test_cohere2_slides_all_but_every_fourth_layer_and_rotates_only_those():
+    card = _convert(_cohere2(num_hidden_layers=9))
+    assert card.layers == (("sliding", 3), ("global", 1), ("sliding", 3), ("global", 1), ("sliding", 1))
+    assert (card.parallel_residual, card.norms_per_layer, card.qk_norm, card.head_dim) == (True, 1, False, 8)
+    assert card.left_out == (*_NOTES, "no RoPE on 2 of 9 layers (its full-attention layers): RoPE's elementwise "
+                             "ops are counted on every layer")
+    assert _convert(_cohere2(sliding_window_pattern=2)).layers == (("sliding", 1), ("global", 1)) * 2
+    listed = _convert(_cohere2(layer_types=["full_attention"] * 4, sliding_window=None, head_dim=8))
+    assert (listed.sliding_window, listed.layers, listed.left_out[2][:17]) == (0, (("layer", 4),), "no RoPE on 4 of 4")
+
+
+@pytest.mark.parametrize("make, change, words", [
+    (_cohere, {"head_dim": "null"}, ["'head_dim' is null"]),
+    (_cohere, {"use_qk_norm": 1}, ["'use_qk_norm'", "true or false"]),
+    (_cohere, {"logit_scale": "null"}, ["'logit_scale'", "a number"]),          # the logits times None fails
+    (_cohere, {"logit_scale": "1/16"}, ["'logit_scale'", "a number"]),
+    (_cohere, {"sliding_window": 4}, ["unknown key 'sliding_window'"]),
+    (_cohere, {"mlp_bias": True}, ["unknown key 'mlp_bias'"]),
+    (_cohere2, {"head_dim": 12}, ["'head_dim'", "__post_init__"]),               # it sets D // N = 8
+    (_cohere2, {"sliding_window": "null"}, ["'sliding_window' is null"]),        # its forward's sliding mask
+    (_cohere2, {"sliding_window": None}, ["missing key 'sliding_window'"]),      # transformers: 4096
+    (_cohere2, {"sliding_window_pattern": 0}, ["'sliding_window_pattern'", ">= 1"]),
+    (_cohere2, {"layer_types": ["sliding_attention"] * 3}, ["'layer_types'", "4 entries"]),
+    (_cohere2, {"use_qk_norm": True}, ["unknown key 'use_qk_norm'"]),            # Cohere 2 builds none
+])
+def test_cohere_refusals(make, change, words):
     _refused(make(**change), *words)

@@ -110,6 +110,9 @@ NEUTRAL_FOR.update({
     "SmolLM3ForCausalLM": {"pretraining_tp"},      # LLaMA's, in SmolLM3-3B's published file; never read
     "MinistralForCausalLM": set(),
     "Ministral3ForCausalLM": set(),
+    "Glm4ForCausalLM":    set(),
+    "CohereForCausalLM":  {"layer_norm_eps"},
+    "Cohere2ForCausalLM": {"layer_norm_eps"},
 })
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "

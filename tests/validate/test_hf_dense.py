@@ -34,9 +34,13 @@ from symroof.io.hf import model_from_hf_config  # noqa: E402
 pytestmark = pytest.mark.validate
 
 CLASSES = {"olmo3": "Olmo3ForCausalLM", "smollm3": "SmolLM3ForCausalLM", "ministral": "MinistralForCausalLM",
-           "ministral3": "Ministral3ForCausalLM"}
+           "ministral3": "Ministral3ForCausalLM", "glm4": "Glm4ForCausalLM", "cohere": "CohereForCausalLM",
+           "cohere2": "Cohere2ForCausalLM"}
 # transformers module(s) below a decoder layer -> the symroof nodes that own the same matmuls
-blocks.MODULES.update({arch: blocks._LLAMA_LIKE for arch in ("olmo3", "smollm3", "ministral", "ministral3")})
+blocks.MODULES.update({arch: blocks._LLAMA_LIKE for arch in ("olmo3", "smollm3", "ministral", "ministral3", "cohere",
+                                                              "cohere2")})
+blocks.MODULES["glm4"] = {**{m: n for m, n in blocks._LLAMA_LIKE.items() if m.startswith("self_attn")},
+                          "mlp.gate_up_proj": ("mlp/gate", "mlp/up"), "mlp.down_proj": ("mlp/down",)}
 
 
 def _divisors(n: int) -> list[int]:
@@ -71,7 +75,7 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         _maybe(rng, raw, "layer_types", _types(rng, layers), 0.5)
         kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % 4 else "full" for i in range(layers)]
         if "sliding_attention" in kinds or rng.random() < 0.5:
-            raw["sliding_window"] = window
+            raw["sliding_window"] = window          # else absent: 4096, unused (null fails in transformers)
     elif arch == "smollm3":      # K absent: 4 (required), null: N; head_dim read when given, else D // N
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
         _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
@@ -94,6 +98,31 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         _maybe(rng, raw, "sliding_window", rng.choice((window, None)), 0.7)
         _maybe(rng, raw, "rope_parameters", {"rope_type": "default", "rope_theta": 1e4, "llama_4_scaling_beta": 0.2,
                                              "original_max_position_embeddings": 4})
+    elif arch == "glm4":         # K and head_dim required (2 and 128 are a reference model's)
+        raw["head_dim"] = rng.choice((4, 8, 12, head_dim))
+        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        factor = rng.choice((0.25, 0.5, 1.0))
+        where = rng.choice(("top", "rope_parameters", "absent"))            # absent: its default, 1/2
+        if where == "top":
+            raw["partial_rotary_factor"] = factor
+        elif where == "rope_parameters":
+            raw["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": factor}
+    elif arch in ("cohere", "cohere2"):   # K absent or null: N
+        raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
+        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        _maybe(rng, raw, "logit_scale", rng.choice((0.25, 1.0)))
+        if arch == "cohere":             # head_dim read when given, else D // N
+            _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
+            _maybe(rng, raw, "use_qk_norm", rng.choice((True, True, False, None)), 0.7)
+        else:                             # head_dim D // N whatever it says
+            _maybe(rng, raw, "head_dim", rng.choice((None, head_dim)), 0.3)
+            if rng.random() < 0.5:
+                raw["layer_types"] = _types(rng, layers)
+            else:
+                _maybe(rng, raw, "sliding_window_pattern", rng.choice((1, 2, 3)))
+            kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % raw.get("sliding_window_pattern", 4)
+                                               else "full" for i in range(layers)]
+            raw["sliding_window"] = window if "sliding_attention" in kinds else rng.choice((window, "absent"))
     return {k: v for k, v in raw.items() if v != "absent"}
 
 
@@ -123,15 +152,25 @@ def test_layers_match_the_layers_transformers_builds(raw):
     card = _card(raw)
     kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
     ours = [card.sliding_window if k.attention == "sliding" else None for k in kinds]
-    if raw["model_type"] == "ministral3":     # every layer takes config.sliding_window; it has no layer_types
+    arch, layers = raw["model_type"], model.model.layers
+    if arch == "ministral3":     # every layer takes config.sliding_window; it has no layer_types
         assert [model.config.sliding_window] * card.n_layers == ours
-        return
-    assert [layer.self_attn.sliding_window for layer in model.model.layers] == ours
-    types = model.config.layer_types
-    assert [model.config.sliding_window if t == "sliding_attention" else None for t in types] == ours
-    nope = sum(not getattr(layer.self_attn, "use_rope", True) for layer in model.model.layers)
-    notes = [n for n in card.left_out if n.startswith("no RoPE")]      # NoPE layers: named, with their count
+    else:                        # GLM-4 and Cohere have no windows
+        assert [getattr(layer.self_attn, "sliding_window", None) for layer in layers] == ours
+        types = getattr(model.config, "layer_types", None) or ["full_attention"] * card.n_layers
+        assert [model.config.sliding_window if t == "sliding_attention" else None for t in types] == ours
+    # NoPE layers: named, with their count (SmolLM3's use_rope; Cohere 2 rotates on its sliding layers only)
+    nope = sum(not getattr(layer.self_attn, "use_rope", True) for layer in layers) if arch != "cohere2" else \
+        sum(layer.self_attn.sliding_window is None for layer in layers)
+    notes = [n for n in card.left_out if n.startswith("no RoPE")]
     assert len(notes) == bool(nope) and all(n.startswith(f"no RoPE on {nope} of {card.n_layers} ") for n in notes)
+    # the share of each head RoPE rotates: the frequencies transformers makes (GLM-4's partial RoPE)
+    frequencies = [b for name, b in model.model.rotary_emb.named_buffers() if name.endswith("inv_freq")]
+    assert {f.numel() * 2 for f in frequencies} == {card.head_dim * card.rotary_pct}
+    if arch.startswith("cohere"):   # one norm a layer, no bias; q/k norms of N x H and K x H weights
+        assert card.norms_per_layer == 1 and not hasattr(layers[0], "post_attention_layernorm")
+        assert card.qk_norm == hasattr(layers[0].self_attn, "q_norm")
+        assert getattr(layers[0].input_layernorm, "bias", None) is None and card.norm == "rms"
 
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
@@ -167,8 +206,8 @@ def test_cases_cover_the_variants():
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
-        assert {bool(c.sliding_window) for _, c in group} == {True, False}
-        assert any(len(c.blocks) > 1 for _, c in group) or arch == "ministral3"    # it slides every layer or none
+        assert {bool(c.sliding_window) for _, c in group} == {True, False} or arch in ("glm4", "cohere")
+        assert any(len(c.blocks) > 1 for _, c in group) or arch in ("ministral3", "glm4", "cohere")
     olmo3 = cards["olmo3"]
     assert {c.qkv_bias for _, c in olmo3} == {True, False} and any("layer_types" not in r for r, _ in olmo3)
     assert any(c.head_dim * c.n_heads != c.d_model for _, c in olmo3)
@@ -178,3 +217,6 @@ def test_cases_cover_the_variants():
     assert any("layer_types" not in r for r, c in cards["ministral"])
     assert any(c.sliding_window for _, c in cards["ministral3"])
     assert any(c.head_dim * c.n_heads != c.d_model for _, c in cards["ministral3"])
+    assert {c.rotary_pct for _, c in cards["glm4"]} == {0.25, 0.5, 1} and {c.qkv_bias for _, c in cards["glm4"]} == \
+        {True, False}
+    assert {c.qk_norm for _, c in cards["cohere"]} == {True, False} and any(c.qkv_bias for _, c in cards["cohere"])
