@@ -16,8 +16,9 @@ from ..errors import CardError
 
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
                  "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2", "gemma", "qwen2_moe", "gpt_oss",
-                 "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon")
-ARCHITECTURES += ("minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5")     # MoE classes added later (io/hf_rows.MOE_ROWS)
+                 "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon",
+                 "olmo3", "smollm3", "ministral", "ministral3", "glm4",
+                 "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}

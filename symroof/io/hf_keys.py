@@ -109,6 +109,16 @@ NEUTRAL_FOR = {
     "OlmoeForCausalLM":   {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
     "FalconForCausalLM":  {"layer_norm_epsilon", "hidden_dropout"},
 }
+# dense decoder classes (hf_layouts_dense)
+NEUTRAL_FOR.update({
+    "Olmo3ForCausalLM":   set(),
+    "SmolLM3ForCausalLM": {"pretraining_tp"},      # LLaMA's, in SmolLM3-3B's published file; never read
+    "MinistralForCausalLM": set(),
+    "Ministral3ForCausalLM": set(),
+    "Glm4ForCausalLM":    set(),
+    "CohereForCausalLM":  {"layer_norm_eps"},
+    "Cohere2ForCausalLM": {"layer_norm_eps"},
+})
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
                                      "transformers does not build them"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import hf_layouts, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2
+from ..io import hf_layouts, hf_layouts_dense, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -82,6 +82,24 @@ ROWS = {
                                 layout=hf_layouts_moe.olmoe),
     "FalconForCausalLM":    Row("falcon",      None,       None,          True,  "bias", "bias", "bias", False, 2,
                                 layout=hf_layouts_layernorm.falcon),
+    # Dense decoder classes (hf_layouts_dense). OLMo 3 and SmolLM3 read a head_dim key when given (getattr), else
+    # D // N (null fails there); SmolLM3's K falls back to 4. Ministral's attention reads config.head_dim (default
+    # None), so it is required; its null K is N as Mistral's. Ministral 3's K and head_dim fall back to 8 and 128,
+    # GLM-4's to 2 and 128 (5.x's type checks refuse their nulls). Cohere reads a head_dim key when given.
+    "Olmo3ForCausalLM":     Row("olmo3",       EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
+                                layout=hf_layouts_dense.olmo3),
+    "SmolLM3ForCausalLM":   Row("smollm3",     (NULL,),    (ABSENT,),     True,  ATTN,  ATTN,  MLP,   False,  2,
+                                layout=hf_layouts_dense.smollm3),
+    "MinistralForCausalLM": Row("ministral",   (NULL,),    (),            False, False, False, False, False,  2,
+                                layout=hf_layouts_dense.ministral),
+    "Ministral3ForCausalLM": Row("ministral3", (),         (),            False, False, False, False, False,  2,
+                                 layout=hf_layouts_dense.ministral3),
+    "Glm4ForCausalLM":      Row("glm4",        (),         (),            False, ATTN,  False, False, False,  4,
+                                flag_default=True, layout=hf_layouts_dense.glm4),
+    "CohereForCausalLM":    Row("cohere",      EITHER,     (ABSENT,),     True,  ATTN,  ATTN,  False, False,  1,
+                                layout=hf_layouts_dense.cohere),
+    "Cohere2ForCausalLM":   Row("cohere2",     EITHER,     None,          True,  ATTN,  ATTN,  False, False,  1,
+                                layout=hf_layouts_dense.cohere2),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
