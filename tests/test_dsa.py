@@ -111,6 +111,14 @@ def test_what_the_class_does_not_build_is_refused(change, words):
     assert str(err.value).startswith("v32/config.json: ") and words in str(err.value), str(err.value)
 
 
+def test_num_local_experts_is_read_as_n_routed_experts():
+    """DeepseekV32Config's attribute_map: num_local_experts is n_routed_experts; two different numbers are refused."""
+    card = model_from_hf_config(_raw(n_routed_experts="absent", num_local_experts=256), "v32/config.json")
+    assert card.n_experts == 256
+    with pytest.raises(CardError, match="disagree"):
+        model_from_hf_config(_raw(num_local_experts=128), "v32/config.json")
+
+
 def test_mlp_layer_types_decide_the_mlps_and_layer_types_may_say_indexed():
     card = model_from_hf_config(_raw(mlp_layer_types=["sparse"] * 60 + ["dense"], first_k_dense_replace="absent",
                                      layer_types=["indexed_attention"] * 61), "v32/config.json")

@@ -28,7 +28,8 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "OlmoeForCausalLM": ("num_experts", "num_experts_per_tok")}
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
 MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts",   # gpt-oss: the other way
-             "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts"}
+             "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts",
+             "DeepseekV32ForCausalLM": "num_local_experts"}      # its attribute_map
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
