@@ -16,10 +16,14 @@ Served, a decode step does not expand the cache (``Block.mla_absorbed``, ``add_a
 (arXiv 2405.04434, 2.1.3) absorbs kv_b's key part into the query and its value part into the
 output, so each head scores the cached latent directly and weights it, and only the one new
 token passes through kv_b's two halves.
+
+DeepSeek-V3.2 (``Block.indexed``) adds a lightning indexer whose top-k keys are all the core attends
+to (attention_sparse.py).
 """
 
 from __future__ import annotations
 
+from .attention_sparse import ABSORBED_CORE, EAGER_CORE, add_indexer, mark_sparse
 from .symbols import H, H_r
 
 
@@ -56,7 +60,11 @@ def add_mla(b, block, proj, norm, xa: str) -> str:
          "attention", "kv_b")
     b.elementwise(f"{p}/attn/k_cat", "concat", [("x", f"{p}/attn/k"), ("y", k_rope)], f"B {seq} K Hq",
                   repeat=repeat)
+    if block.indexed:           # DeepSeek-V3.2: the indexer picks the keys the core attends to
+        add_indexer(b, block, proj, xa, src_q)
     av = core(b, block, q, f"{p}/attn/k_cat", f"{p}/attn/v", "Hq", "Hv")
+    if block.indexed:
+        mark_sparse(b, block, EAGER_CORE)
     proj(f"{p}/attn/o", "B T K G Hv, K G Hv D -> B T D", av, ("K", "G", "Hv", "D"), ("D",), block.o_bias,
          "attention")
     return f"{p}/attn/o"
@@ -92,6 +100,8 @@ def add_absorbed(b, block, proj, norm, xa: str, src_q: str) -> str:
              (width, "K", "G", dim), (), False, "attention", "q")
     q_pe = rope(b, block, f"{p}/attn/rope_q", f"{p}/attn/q_pe", "B T K G Hr")
     latent, k_rope = _latent(b, block, proj, norm, xa)
+    if block.indexed:
+        add_indexer(b, block, proj, xa, src_q)
     b.contraction(f"{p}/attn/q_absorb", "B T K G H, Rkv K H -> B T K G Rkv",
                   [("q", f"{p}/attn/q_nope"), ("w", f"{p}/attn/k.w")], {f"{p}/attn/k.w": ("Rkv", "K", "H")},
                   "attention", repeat)
@@ -110,6 +120,8 @@ def add_absorbed(b, block, proj, norm, xa: str, src_q: str) -> str:
                   "attention", repeat)
     for name in ("q_absorb", "v_absorb"):     # kv_b's two halves, one matrix in the checkpoint
         b.g.nodes[f"{p}/attn/{name}"]["fused"] = f"{p}/kv_b"
+    if block.indexed:
+        mark_sparse(b, block, ABSORBED_CORE)
     proj(f"{p}/attn/o", "B T K G Hv, K G Hv D -> B T D", f"{p}/attn/v_absorb", ("K", "G", "Hv", "D"), ("D",),
          block.o_bias, "attention")
     return f"{p}/attn/o"

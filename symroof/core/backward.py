@@ -3,7 +3,7 @@
 Each contraction ``y = x·W`` yields ``dx = dy·Wᵀ`` and ``dW = xᵀ·dy`` (``ops.Signature.gradient``):
 the same dimensions, so the same FLOPs. Each elementwise op yields one gradient op that
 reads ``dy`` and the op's saved inputs and writes the input gradients (ops.ELEMENTWISE's
-backward column).
+backward column). An op marked ``no_grad`` (run under ``torch.no_grad``) has none.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def add_backward(b) -> None:
     grad_of: dict[tuple[str, str], str] = {}     # (forward op, operand role) -> backward node
     for name in reversed(forward):
         node = g.nodes[name]
+        if node.get("no_grad"):        # run under torch.no_grad (DSA's indexer): no backward, no saved tensors
+            continue
         scale = core_scale(b, node)
         dy = hbm(b.dims[name]) * width(b, name)
         operands = [(r, ref) for r, ref in node["operands"] if r != "ids"]
@@ -56,7 +58,7 @@ def add_backward(b) -> None:
                                  param_group=node["param_group"], params={},
                                  attention_core=node["attention_core"])
             for _, consumer, data in g.out_edges(name, data=True):
-                if g.nodes[consumer]["phase"] == "forward":
+                if g.nodes[consumer]["phase"] == "forward" and not g.nodes[consumer].get("no_grad"):
                     g.add_edge(grad_of[(consumer, data["role"])], grad, tensor=f"d({name})",
                                dims=b.dims[name], shape=tuple(size[d] for d in b.dims[name]))
             for _, ref in operands:            # tensors saved from the forward pass

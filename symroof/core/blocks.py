@@ -49,6 +49,7 @@ class Block:
                                    # its KV cache the last w_c - 1 keys (transformers caches it as a sliding layer)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
+    indexed: bool = False          # DeepSeek-V3.2's sparse attention: an indexer picks each query's k_idx keys
     q_lora: bool = False           # MLA: the query through a rank-R_q projection and a norm
     shared_experts: bool = False   # MoE: an always-on MLP of width F_s beside the routed experts
     expert_width: bool = False     # MoE: experts of width F_e (else F, as Mixtral)
@@ -85,7 +86,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             shared_norm=card.norms_per_layer == 1,
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
             chunked=kind.attention == "chunked" and not chunk, chunk_cache=kind.attention == "chunked" and bool(chunk),
-            mla=card.attention == "mla",
+            mla=card.attention == "mla", indexed=kind.attention == "indexed",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
             shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks,

@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 import sympy as sp
 
-from . import ops
+from . import attention_sparse, ops
 from .blocks import Block, add_block, add_norm, blocks_of, chunk_share, window_share
-from .symbols import (B, D, E, F, F_e, F_s, H, H_r, H_v, K, N, R_kv, R_q, S, T, V, V_pos, b_act, b_kv, b_mask,
-                      b_param, k)
+from .symbols import (B, D, E, F, F_e, F_s, H, H_idx, H_r, H_v, K, N, N_idx, R_kv, R_q, S, T, V, V_pos, b_act,
+                      b_kv, b_mask, b_param, k)
 
 if TYPE_CHECKING:          # networkx is imported when a graph is built, not by `import symroof`
     import networkx as nx
@@ -90,6 +90,7 @@ def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
     return {"B": B, "T": t, "S": s, "D": D, "F": F, "K": K, "G": N / K, "H": H, "V": V,
             "E": E, "Er": E, "k": k, "R": B * t * k / E, "ids": sp.Integer(1),
             "Fe": F_e, "Fs": F_s, "Rq": R_q, "Rkv": R_kv, "Hr": H_r, "Hv": H_v, "Hq": H + H_r, "Vp": V_pos,
+            "Ni": N_idx, "Hi": H_idx,      # DSA's indexer heads and their width (attention_sparse.py)
             "one": sp.Integer(1)}     # a projection to one value per token (Qwen2-MoE's shared-expert gate)
 
 
@@ -192,7 +193,11 @@ def operand(b: _Builder, ref: str) -> tuple[ops.Dims, sp.Expr]:
 def core_scale(b: _Builder, node) -> sp.Expr:
     """The causal convention counts half of the T×S attention core (the useful half); a
     sliding window's core counts the (query, key) pairs its window allows (blocks.window_share), a
-    chunked layer's those of each query's own chunk (blocks.chunk_share)."""
+    chunked layer's those of each query's own chunk (blocks.chunk_share), a DSA layer's the keys its
+    indexer selects and the indexer's the keys each query sees (attention_sparse.scale)."""
+    sparse = attention_sparse.scale(b, node)
+    if sparse is not None:
+        return sparse
     if node.get("window") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):
         return window_share(b.sizes, b.phase)       # decode: eager attention too reads only the window
     if node.get("chunk") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):

@@ -101,6 +101,9 @@ ELEMENTWISE = {
     "combine":       (2, 2),       # weighted sum of the k expert outputs
     "cross_entropy": (5, 2),       # log-softmax over the vocabulary, then pick the label
     "cache_append":  (0, 0),       # this step's keys or values written into the KV cache
+    "relu":          (1, 1),       # max(x, 0) (DSA's indexer scores)
+    "topk":          (1, 0),       # DSA: the k largest of each query's index scores (a compare an element);
+                                   # run without gradients
 }
 
 

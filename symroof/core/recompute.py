@@ -62,6 +62,8 @@ def _activation_inputs(g: nx.DiGraph, name: str) -> list[str]:
 
 def _reads(g: nx.DiGraph, name: str) -> set:
     """Tensors (names; ``(op, "mask")`` for a dropout mask) the backward of ``name`` reads."""
+    if g.nodes[name].get("no_grad"):           # no backward op (DSA's indexer): it keeps nothing
+        return set()
     rule = READS.get(g.nodes[name]["op"], "inputs")
     if rule == "inputs":
         return set(_activation_inputs(g, name))

@@ -48,6 +48,9 @@ _TABLE = [
     ("R_kv",     r"R_{\text{kv}}",             True,  "",              "MLA: width of the compressed key/value latent"),
     ("H_r",      "H_r",                        True,  "",              "MLA: decoupled RoPE dims per head"),
     ("H_v",      "H_v",                        True,  "",              "MLA: value head dimension"),
+    ("N_idx",    r"N_{\text{idx}}",            True,  "heads",         "DSA: heads of the lightning indexer (DeepSeek-V3.2)"),
+    ("H_idx",    r"H_{\text{idx}}",            True,  "",              "DSA: the indexer's head dimension, also its cached key's width per token"),
+    ("k_idx",    r"k_{\text{idx}}",            True,  "tokens",        "DSA: keys the indexer selects for each query (index_topk)"),
     ("V_pos",    r"V_{\text{pos}}",            True,  "tokens",        "positions in a learned position-embedding table"),
     ("rho",      r"\rho",                      False, "",              "share of each head's dims that RoPE rotates"),
     # chips and meshes
@@ -110,6 +113,7 @@ b_param, b_act, b_grad, b_opt, b_kv = (SYMBOLS[n] for n in ("b_param", "b_act", 
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
 F_e, F_s, w, w_c, R_q, R_kv, H_r, H_v, V_pos, rho = (SYMBOLS[n] for n in
                                                       ("F_e", "F_s", "w", "w_c", "R_q", "R_kv", "H_r", "H_v", "V_pos", "rho"))
+N_idx, H_idx, k_idx = (SYMBOLS[n] for n in ("N_idx", "H_idx", "k_idx"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
 

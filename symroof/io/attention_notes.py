@@ -1,4 +1,4 @@
-"""What a count of a model with sliding-window or chunked layers assumed, in words (printed with it).
+"""What a count of a model with sliding-window, chunked or sparse (DSA) layers assumed, in words (printed with it).
 
 Both conventions are named: ``causal`` counts the (query, key) pairs the layer's mask allows,
 ``full`` every pair of the T x T score matrix, as eager PyTorch computes whatever the mask.
@@ -45,4 +45,24 @@ def chunk_notes(card, seq: int, attention: str) -> tuple[str, ...]:
                      f"--attention full counts all T² = {seq * seq}, as eager PyTorch computes",
            "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
                    f"computes; --attention causal counts the {pairs} the chunks allow, {rule}"}[attention]
+    return (f"{where}; {how}",)
+
+
+def indexed_notes(card, seq: int, attention: str) -> tuple[str, ...]:
+    """DeepSeek's sparse attention (core/attention_sparse.py): query t attends to min(t, k) keys its indexer picks."""
+    indexed = _layers_of(card, "indexed")
+    if not indexed:
+        return ()
+    k = card.index_topk
+    m = min(k, seq)
+    pairs = seq * m - m * (m - 1) // 2
+    where = (f"{indexed} of {card.n_layers} layers attend to the {k} keys a lightning indexer selects per query "
+             f"({card.index_heads} indexer heads of {card.index_head_dim}, run without gradients)")
+    rule = "T·m − m(m−1)/2 with m = min(k, T)"
+    how = {"causal": f"causal counts the {pairs} (query, key) pairs attended per sequence and head, {rule}, and the "
+                     f"indexer's scores over the {seq * (seq + 1) // 2} pairs the causal mask allows; --attention full "
+                     f"counts all T² = {seq * seq} for both, as transformers' eager path computes (a mask, dense)",
+           "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head for attention and "
+                   f"indexer, as transformers' eager path computes (the selection is a mask on dense attention); "
+                   f"--attention causal counts the {pairs} attended, {rule}"}[attention]
     return (f"{where}; {how}",)

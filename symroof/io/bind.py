@@ -15,7 +15,7 @@ import sympy as sp
 from ..core import derive
 from ..errors import CardError
 from ..io.cards import ModelCard
-from .attention_notes import chunk_notes, window_notes
+from .attention_notes import chunk_notes, indexed_notes, window_notes
 from .fractions_eval import real
 
 if TYPE_CHECKING:                  # annotations only: counting a model needs no chip card
@@ -52,7 +52,8 @@ def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
     if len(counts) > 1:
         values.update({sy.layers(name): count for name, count in counts.items()})
     optional = {sy.F_e: card.d_ff_expert, sy.F_s: card.d_ff_shared, sy.w: card.sliding_window,
-                sy.w_c: card.attention_chunk,
+                sy.w_c: card.attention_chunk, sy.k_idx: card.index_topk, sy.N_idx: card.index_heads,
+                sy.H_idx: card.index_head_dim,
                 sy.R_q: card.q_lora_rank, sy.R_kv: card.kv_lora_rank, sy.H_r: card.rope_head_dim,
                 sy.H_v: card.v_head_dim, sy.V_pos: card.max_positions}
     values.update({sym: v for sym, v in optional.items() if v})
@@ -181,6 +182,7 @@ def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: st
         flops_forward=num("flops_forward"), flops_backward=num("flops_backward"), flops_by_module=modules,
         memory={name[len("memory:"):]: num(name) for name in e if name.startswith("memory:")},
         notes=window_notes(card, seq, attention) + chunk_notes(card, seq, attention)
+        + indexed_notes(card, seq, attention)
         + tuple(f"not modelled: {x}" for x in card.left_out),
         recompute=policy, flops_recompute=num("replay"),
     )

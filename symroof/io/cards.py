@@ -18,7 +18,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2", "gemma", "qwen2_moe", "gpt_oss",
                  "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon",
                  "olmo3", "smollm3", "ministral", "ministral3", "glm4",
-                 "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5")
+                 "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5",
+                 "deepseek_v32")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
@@ -72,6 +73,10 @@ class ModelCard:
     sliding_window: int = 0  # keys a sliding-window layer sees (0: no sliding layers)
     attention_chunk: int = 0  # tokens per chunk of a chunked layer: a query sees its own chunk's keys (Llama 4)
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
+    # DeepSeek Sparse Attention (DeepSeek-V3.2, block types with attention: indexed; core/attention_sparse.py)
+    index_topk: int = 0      # keys the lightning indexer selects for each query
+    index_heads: int = 0     # the indexer's heads
+    index_head_dim: int = 0  # the indexer's head width, also its cached key's width per token
     # MoE
     d_ff_expert: int = 0     # routed expert width; 0 means d_ff (Mixtral)
     d_ff_shared: int = 0     # width of the always-on shared expert(s) together; 0 means none
@@ -123,7 +128,8 @@ DEFAULT_SEQ = 4096         # the commands' --seq when none is given
 _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
                    "norms_per_layer", "n_experts", "experts_per_token")
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
-                    "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared")      # 0 means "none"
+                    "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared",      # 0 means "none"
+                    "index_topk", "index_heads", "index_head_dim")
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
                     "head_bias", "router_bias")
@@ -184,7 +190,8 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
         values["layers"] = layers.segments_from(raw["layers"], types, where)
     else:
         types, segments = layers.default_layers(values["n_layers"], bool(values.get("sliding_window")),
-                                                values.get("n_experts", 1) > 1, bool(values.get("attention_chunk")))
+                                                values.get("n_experts", 1) > 1, bool(values.get("attention_chunk")),
+                                                bool(values.get("index_topk")))
         values["block_types"], values["layers"] = tuple(types.items()), segments
     card = ModelCard(**values, path=where)
     _check_model(card, where)
@@ -202,7 +209,7 @@ def changed_model(card: ModelCard, changes: dict, where: str) -> ModelCard:
     raw = {f.name: getattr(card, f.name) for f in fields(ModelCard)
            if f.name not in ("path", "block_types", "layers")}
     types, segments = layers.default_layers(card.n_layers, bool(card.sliding_window), card.is_moe,
-                                            bool(card.attention_chunk))
+                                            bool(card.attention_chunk), bool(card.index_topk))
     if (card.block_types, card.layers) != (tuple(types.items()), segments):
         if "n_layers" in changes and changes["n_layers"] != card.n_layers:
             raise CardError(f"{where}: key 'n_layers': {card.name} lists its layers ({card.n_layers} of "

@@ -22,6 +22,7 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "Qwen3MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
             "DeepseekV2ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
             "DeepseekV3ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
+            "DeepseekV32ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
             "Qwen2MoeForCausalLM": ("num_experts", "num_experts_per_tok"),
             "GptOssForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Llama4ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
@@ -31,6 +32,7 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
 MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts",   # gpt-oss: the other way
              "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts",
+             "DeepseekV32ForCausalLM": "num_local_experts",      # its attribute_map
              **hf_keys_moe.MOE_ALIAS}
 MOE_CHOSEN_ALIAS = hf_keys_moe.MOE_CHOSEN_ALIAS     # the same for the experts-per-token key
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
@@ -91,6 +93,7 @@ NEUTRAL_FOR = {
     "Gemma3ForCausalLM":  {"rope_local_base_freq"} | _GEMMA,
     "DeepseekV2ForCausalLM": _DEEPSEEK,
     "DeepseekV3ForCausalLM": _DEEPSEEK | {"mlp_bias"},
+    "DeepseekV32ForCausalLM": _DEEPSEEK | {"mlp_bias"},     # its MLPs hard-code bias=False
     "GemmaForCausalLM":   {"hidden_activation"},          # 4.x's (saved as null); 5.x reads hidden_act only
     "Qwen2MoeForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
     # gpt-oss's swiglu_* clamp and scale its activation; experts_per_token and initial_context_length
@@ -121,7 +124,10 @@ NEUTRAL_FOR.update({
 })
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
-                                     "transformers does not build them"}
+                                     "transformers does not build them",
+            "DeepseekV32ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
+                                      "transformers does not build them; the indexer's own training (the paper's "
+                                      "KL loss) not counted: transformers runs it without gradients"}
 
 
 def _null(value, raw) -> bool:

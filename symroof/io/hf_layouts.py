@@ -29,7 +29,8 @@ config keys it read. What a key means, and its default when absent, is from the 
   ``n_shared_experts`` x ``moe_intermediate_size`` of shared experts. The router's weight is a
   parameter; V3's ``e_score_correction_bias`` is a buffer, not a parameter, so it is not counted.
   V3's multi-token-prediction module (``num_nextn_predict_layers``) is not built by transformers
-  and is not counted either; the card's source says so.
+  and is not counted either; the card's source says so. DeepSeek-V3.2 adds its sparse attention's
+  indexer (hf_layouts_deepseek).
 - Qwen2-MoE: Qwen3-MoE's placement of MoE layers; each has ``shared_expert_intermediate_size`` of
   shared expert scaled by ``sigmoid(x · w)`` (``shared_expert_gate``, D weights). With
   ``use_sliding_window`` true, layer i slides when i < ``max_window_layers`` and i is even (5.x's

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import hf_layouts, hf_layouts_dense, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2
+from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_layernorm, hf_layouts_moe,
+                hf_layouts_moe2)
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -63,6 +64,9 @@ ROWS = {
                                  layout=L_.deepseek(2)),
     "DeepseekV3ForCausalLM": Row("deepseek_v3", (NULL,),   None,          False, ATTN,  ATTN,  False, False,  2,
                                  layout=L_.deepseek(3)),
+    # DeepSeek-V3.2: V3's MLA and MoE plus DSA's indexer (hf_layouts_deepseek); its K is required (no null rule)
+    "DeepseekV32ForCausalLM": Row("deepseek_v32", (),      None,          False, ATTN,  ATTN,  False, False,  2,
+                                  layout=hf_layouts_deepseek.deepseek_v32),
     "GemmaForCausalLM":     Row("gemma",       (),         (),            True,  ATTN,  ATTN,  False, False,  2),
     "Qwen2MoeForCausalLM":  Row("qwen2_moe",   (),         (ABSENT,),     False, "qkv_bias", False, False, False, 2,
                                 flag_default=True, layout=L_.qwen2_moe),

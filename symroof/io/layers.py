@@ -1,7 +1,8 @@
 """The layer sequence of a model card: block types and the ordered ``(type, count)`` segments.
 
 A card that says nothing has one block type, ``layer``, repeated ``n_layers`` times, with
-sliding-window attention if the card has a window (chunked attention if it has a chunk) and an
+sliding-window attention if the card has a window (chunked attention if it has a chunk, DeepSeek's
+sparse attention if it has an index_topk) and an
 MoE MLP if it has experts. A card
 whose layers differ names its block types and lists them in order::
 
@@ -15,7 +16,7 @@ whose layers differ names its block types and lists them in order::
       global:  {attention: global}
     layers: [{repeat: [[sliding, 5], [global, 1]], times: 10}, [sliding, 2]]   # Gemma 3 27B
 
-A block type's options are ``attention`` (global | sliding | chunked) and ``mlp`` (dense | moe); every
+A block type's options are ``attention`` (global | sliding | chunked | indexed) and ``mlp`` (dense | moe); every
 other option (norms, biases, widths) is the card's own and the same in every block.
 """
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from ..errors import CardError
 
-ATTENTION_KINDS = ("global", "sliding", "chunked")
+ATTENTION_KINDS = ("global", "sliding", "chunked", "indexed")
 MLP_KINDS = ("dense", "moe")
 MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alias and repeat bombs)
 
@@ -35,12 +36,15 @@ class BlockType:
     """What one kind of layer does differently from the others."""
 
     attention: str = "global"   # global: every earlier key; sliding: the last `sliding_window` keys;
-                                # chunked: the earlier keys of its own chunk of `attention_chunk` tokens
+                                # chunked: the earlier keys of its own chunk of `attention_chunk` tokens;
+                                # indexed: the `index_topk` earlier keys an indexer picks (DeepSeek-V3.2, MLA)
     mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts
 
 
-def default_layers(n_layers: int, sliding: bool, moe: bool, chunked: bool = False) -> tuple[dict, tuple]:
-    kind = BlockType("sliding" if sliding else "chunked" if chunked else "global", "moe" if moe else "dense")
+def default_layers(n_layers: int, sliding: bool, moe: bool, chunked: bool = False,
+                   indexed: bool = False) -> tuple[dict, tuple]:
+    kind = BlockType("sliding" if sliding else "chunked" if chunked else "indexed" if indexed else "global",
+                     "moe" if moe else "dense")
     return {"layer": kind}, (("layer", n_layers),)
 
 
@@ -130,9 +134,32 @@ def check_layers(card, where: str) -> None:
         raise CardError(f"{where}: a block type has attention: chunked but the card has no 'attention_chunk'")
     if card.attention_chunk and not any(t.attention == "chunked" for t in kinds):
         raise CardError(f"{where}: key 'attention_chunk' is set but no block type has attention: chunked")
+    _check_indexed(card, any(t.attention == "indexed" for t in kinds), where)
     if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
         raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
                         "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")
+
+
+_INDEX_KEYS = ("index_topk", "index_heads", "index_head_dim")
+
+
+def _check_indexed(card, indexed: bool, where: str) -> None:
+    """DeepSeek's sparse attention: an indexer over MLA's query latent (transformers' DeepseekV32Indexer reads
+    q_a's output; its RoPE rotates the first rope_head_dim of each indexer head)."""
+    if not indexed:
+        for key in _INDEX_KEYS:
+            if getattr(card, key):
+                raise CardError(f"{where}: key '{key}' is set but no block type has attention: indexed")
+        return
+    for key in _INDEX_KEYS:
+        if not getattr(card, key):
+            raise CardError(f"{where}: key '{key}' is needed (a positive integer) with attention: indexed")
+    if card.attention != "mla" or not card.q_lora_rank:
+        raise CardError(f"{where}: attention: indexed needs attention: mla with a q_lora_rank (the indexer's "
+                        "query reads MLA's query latent)")
+    if card.index_head_dim < card.rope_head_dim:
+        raise CardError(f"{where}: key 'index_head_dim' ({card.index_head_dim}) must be at least 'rope_head_dim' "
+                        f"({card.rope_head_dim}): RoPE rotates that many of each indexer head's dims")
 
 
 def layers_to_dict(card) -> dict:

@@ -140,6 +140,8 @@ def model_report(card) -> dict:
                 f"{card.rope_head_dim} / {card.v_head_dim}"]] if card.attention == "mla" else []),
             *([["sliding window w", str(card.sliding_window)]] if card.sliding_window else []),
             *([["attention chunk w_c", str(card.attention_chunk)]] if card.attention_chunk else []),
+            *([["sparse attention: top-k keys k_idx, indexer heads N_idx x H_idx", f"{card.index_topk}, "
+                f"{card.index_heads} x {card.index_head_dim}"]] if card.index_topk else []),
             *[["not modelled", what] for what in card.left_out],
             ["parameters", f"{c.params_total:,} ({si(c.params_total)})"],
             ["weights, gradients, optimizer", f"{c.memory['total'] - c.memory['checkpoints']:,} B "
