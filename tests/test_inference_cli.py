@@ -91,6 +91,18 @@ def test_batch_that_does_not_fit_says_by_how_much():
     assert code == 2 and "GB over" in err and "at most 42 sequences" in err
 
 
+def test_tensor_axis_beyond_one_nvlink_domain_is_refused_naming_the_domain():
+    """An H100 NVLink domain is 8 GPUs (the card's pod_shape): tensor=16 was answered 'inf GB per chip,
+    at most 0 of the 16 chips' before; it is a mesh serve does not lay out, and says so."""
+    code, _, err = _run("serve", "llama3-8b", "--chip", "h100-sxm", "--chips", "16", "--mesh", "tensor=16",
+                        "--batch", "4")
+    assert code == 2 and "--mesh tensor=16" in err and "NVLink domain (8 GPUs)" in err
+    assert "inf" not in err and err.count("\n") == 1
+    code, _, err = _run("serve", "llama3-8b", "--chip", "h100-sxm", "--chips", "16", "--mesh", "tensor=8",
+                        "--batch", "4")
+    assert code == 0, err
+
+
 def test_context_beyond_a_learned_position_table_says_by_how_much():
     """GPT-2's table has n_positions = 1024 rows (its config.json); a 1536-token context cannot run."""
     code, _, err = _run("serve", "gpt2-124m", "--chip", "h100-sxm", "--chips", "1", "--context", "1536")

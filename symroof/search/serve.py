@@ -148,6 +148,12 @@ def evaluate(card, chip, req: Request) -> dict:
         if y * replicas != req.chips:
             raise CardError(f"--mesh tensor={y} × data={replicas} uses {y * replicas} chips, not --chips {req.chips}")
         m_y, hop_scale, on_ici = _layout_m(chip, y, replicas)
+        if not on_ici and "tensor" in req.mesh:      # asked for: say why, rather than "does not fit"
+            where = f"one NVLink domain ({chip.pod_shape[0]} GPUs)" if chip.family == "gpu" else \
+                f"one {chip.name} slice's ICI"
+            raise CardError(f"--mesh tensor={y}: serve keeps the tensor axis within {where}, where its "
+                            f"per-token collectives run; allowed: a tensor degree that fits there, with data= "
+                            f"replicas for the other chips")
         if not on_ici:
             continue
         widest = max(widest, y)
