@@ -101,6 +101,10 @@ ELEMENTWISE = {
     "combine":       (2, 2),       # weighted sum of the k expert outputs
     "cross_entropy": (5, 2),       # log-softmax over the vocabulary, then pick the label
     "cache_append":  (0, 0),       # this step's keys or values written into the KV cache
+    "state":         (0, 0),       # a linear-attention layer's recurrent or conv state kept for decode (bytes only)
+    "l2norm":        (3, 6),       # Gated DeltaNet's q and k: square, sum, rsqrt·x
+    "gdn_gates":     (8, 8),       # beta = sigmoid(b); g = -exp(A_log)·softplus(a + dt_bias)
+    "gated_rmsnorm": (9, 16),      # RMSNorm of each value head, times SiLU(z) (Qwen3-Next's RMSNormGated)
 }
 
 

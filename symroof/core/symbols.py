@@ -48,6 +48,11 @@ _TABLE = [
     ("R_kv",     r"R_{\text{kv}}",             True,  "",              "MLA: width of the compressed key/value latent"),
     ("H_r",      "H_r",                        True,  "",              "MLA: decoupled RoPE dims per head"),
     ("H_v",      "H_v",                        True,  "",              "MLA: value head dimension"),
+    ("N_lk",     r"N_{\text{lk}}",             True,  "heads",         "linear attention (Gated DeltaNet): query/key heads"),
+    ("N_lv",     r"N_{\text{lv}}",             True,  "heads",         "linear attention: value heads (each holds a H_lk x H_lv state)"),
+    ("H_lk",     r"H_{\text{lk}}",             True,  "",              "linear attention: query/key head dimension"),
+    ("H_lv",     r"H_{\text{lv}}",             True,  "",              "linear attention: value head dimension"),
+    ("W_cv",     r"W_{\text{cv}}",             True,  "tokens",        "linear attention: the depthwise causal convolution's kernel width"),
     ("V_pos",    r"V_{\text{pos}}",            True,  "tokens",        "positions in a learned position-embedding table"),
     ("rho",      r"\rho",                      False, "",              "share of each head's dims that RoPE rotates"),
     # chips and meshes
@@ -110,6 +115,8 @@ b_param, b_act, b_grad, b_opt, b_kv = (SYMBOLS[n] for n in ("b_param", "b_act", 
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
 F_e, F_s, w, w_c, R_q, R_kv, H_r, H_v, V_pos, rho = (SYMBOLS[n] for n in
                                                       ("F_e", "F_s", "w", "w_c", "R_q", "R_kv", "H_r", "H_v", "V_pos", "rho"))
+
+N_lk, N_lv, H_lk, H_lv, W_cv = (SYMBOLS[n] for n in ("N_lk", "N_lv", "H_lk", "H_lv", "W_cv"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
 

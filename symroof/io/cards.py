@@ -16,7 +16,7 @@ from ..errors import CardError
 
 ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "deepseek_v2", "deepseek_v3",
                  "qwen3_moe", "gemma3_text", "gpt2", "gpt_neox", "phi3", "olmo2", "gemma", "qwen2_moe", "gpt_oss",
-                 "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon")
+                 "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon", "qwen3_next")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
@@ -69,6 +69,13 @@ class ModelCard:
     v_head_dim: int = 0      # MLA: value head dim
     sliding_window: int = 0  # keys a sliding-window layer sees (0: no sliding layers)
     attention_chunk: int = 0  # tokens per chunk of a chunked layer: a query sees its own chunk's keys (Llama 4)
+    attention_output_gate: bool = False  # attention output times sigmoid of a gate from q's doubled projection
+    # Linear attention (Gated DeltaNet, a block type's attention: linear; Qwen3-Next); 0: none
+    linear_key_heads: int = 0        # query/key heads
+    linear_value_heads: int = 0      # value heads, a multiple of linear_key_heads
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel: int = 0      # taps of the depthwise causal conv on q, k and v
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # MoE
     d_ff_expert: int = 0     # routed expert width; 0 means d_ff (Mixtral)
@@ -119,11 +126,13 @@ DEFAULT_SEQ = 4096         # the commands' --seq when none is given
 
 _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
                    "norms_per_layer", "n_experts", "experts_per_token")
+LINEAR_KEYS = ("linear_key_heads", "linear_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+               "linear_conv_kernel")
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
-                    "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared")      # 0 means "none"
+                    "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared", *LINEAR_KEYS)      # 0 means "none"
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
-                    "head_bias")
+                    "head_bias", "attention_output_gate")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

@@ -24,7 +24,8 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "GptOssForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Llama4ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Glm4MoeForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
-            "OlmoeForCausalLM": ("num_experts", "num_experts_per_tok")}
+            "OlmoeForCausalLM": ("num_experts", "num_experts_per_tok"),
+            "Qwen3NextForCausalLM": ("num_experts", "num_experts_per_tok")}
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
 MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts",   # gpt-oss: the other way
              "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts"}
@@ -103,10 +104,13 @@ NEUTRAL_FOR = {
     "Starcoder2ForCausalLM": {"norm_epsilon", "layer_norm_epsilon", "residual_dropout", "embedding_dropout"},
     "OlmoeForCausalLM":   {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
     "FalconForCausalLM":  {"layer_norm_epsilon", "hidden_dropout"},
+    "Qwen3NextForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
 }
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
-                                     "transformers does not build them"}
+                                     "transformers does not build them",
+            "Qwen3NextForCausalLM": "multi-token-prediction weights of the checkpoint (mtp.*) not counted: "
+                                    "transformers does not build them"}
 
 
 def _null(value, raw) -> bool:

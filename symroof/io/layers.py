@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from ..errors import CardError
 
-ATTENTION_KINDS = ("global", "sliding", "chunked")
+ATTENTION_KINDS = ("global", "sliding", "chunked", "linear")
 MLP_KINDS = ("dense", "moe")
 MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alias and repeat bombs)
 
@@ -35,7 +35,8 @@ class BlockType:
     """What one kind of layer does differently from the others."""
 
     attention: str = "global"   # global: every earlier key; sliding: the last `sliding_window` keys;
-                                # chunked: the earlier keys of its own chunk of `attention_chunk` tokens
+                                # chunked: the earlier keys of its own chunk of `attention_chunk` tokens;
+                                # linear: Gated DeltaNet, a recurrent state per head (the card's linear_* keys)
     mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts
 
 
@@ -130,9 +131,28 @@ def check_layers(card, where: str) -> None:
         raise CardError(f"{where}: a block type has attention: chunked but the card has no 'attention_chunk'")
     if card.attention_chunk and not any(t.attention == "chunked" for t in kinds):
         raise CardError(f"{where}: key 'attention_chunk' is set but no block type has attention: chunked")
+    _check_linear(card, kinds, where)
     if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
         raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
                         "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")
+
+
+def _check_linear(card, kinds, where: str) -> None:
+    """A linear block type needs every linear_* size; they are read only with one."""
+    from .cards import LINEAR_KEYS
+
+    linear = any(t.attention == "linear" for t in kinds)
+    for key in LINEAR_KEYS:
+        if linear and not getattr(card, key):
+            raise CardError(f"{where}: key '{key}' is needed (a positive integer) with a block type of attention: linear")
+        if not linear and getattr(card, key):
+            raise CardError(f"{where}: key '{key}' is only read with a block type of attention: linear")
+    if linear and card.linear_value_heads % card.linear_key_heads:
+        raise CardError(f"{where}: key 'linear_key_heads' ({card.linear_key_heads}) must divide "
+                        f"'linear_value_heads' ({card.linear_value_heads})")
+    if linear and (card.attention == "mla" or card.sliding_window or card.attention_chunk):
+        raise CardError(f"{where}: a block type of attention: linear is read only beside global attention "
+                        "(no mla, sliding_window or attention_chunk)")
 
 
 def layers_to_dict(card) -> dict:
