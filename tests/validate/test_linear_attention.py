@@ -204,3 +204,23 @@ def test_a_decode_step_reads_and_writes_the_whole_state():
     conv = (2 * raw["linear_num_key_heads"] * raw["linear_key_head_dim"] + raw["linear_num_value_heads"] *
             raw["linear_value_head_dim"]) * raw["linear_conv_kernel_dim"]
     assert read[0] == 100 * kv_per_token + 2 * 2 * (state + conv)        # two linear layers, read and written
+
+
+def test_qwen3_next_80b_counts_as_transformers_builds_it():
+    """The published 80B-A3B shape (tests/data/hf/Qwen3-Next-80B-A3B): transformers' parameters on the meta
+    device equal symroof's, about the 80B total and 3B active the model's name gives."""
+    import json
+    from pathlib import Path
+
+    raw = json.loads((Path(__file__).resolve().parents[1] / "data/hf/Qwen3-Next-80B-A3B/config.json").read_text())
+    card = _card(raw)
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config(raw))
+    ours = count(card, batch=1, seq=4096)
+    assert ours.params_total == sum(p.numel() for p in model.parameters())
+    assert round(ours.params_total / 1e9) == 80
+    assert 3e9 < ours.params_active < 4e9          # "A3B": 3.87e9 with the embedding and the head
+    assert [k.attention for name, n in card.layers for k in [card.blocks[name]] for _ in range(n)] == \
+        (["linear"] * 3 + ["global"]) * 12
