@@ -27,7 +27,9 @@ def add_backward(b) -> None:
         node = g.nodes[name]
         if node.get("no_grad"):        # run under torch.no_grad (DSA's indexer): no backward, no saved tensors
             continue
-        scale = core_scale(b, node)
+        # grad_share: a linear-attention recurrence's gradients together cost twice its forward, as a
+        # matmul's dx and dW do, over its four operands (linear_attention.py)
+        scale = core_scale(b, node) * node.get("grad_share", 1)
         dy = hbm(b.dims[name]) * width(b, name)
         operands = [(r, ref) for r, ref in node["operands"] if r != "ids"]
         new = []
@@ -39,7 +41,7 @@ def add_backward(b) -> None:
                 traffic = sp.Add(dy, *(hbm(d) * wo for d, wo in others), hbm(dims) * w)
                 grad = f"{name}:d{role}"
                 g.add_node(grad, op="contraction", sig=sig, flops=scale * ops.contraction_flops(sig, size),
-                           vector_flops=sp.Integer(0), bytes=traffic, wrt=role)
+                           vector_flops=2 * node.get("vector_extra", 0) / len(operands), bytes=traffic, wrt=role)
                 grad_of[(name, role)] = grad
                 new.append(grad)
         else:

@@ -47,6 +47,8 @@ class Block:
     chunked: bool = False          # each query sees only the keys of its own chunk of w_c tokens (Llama 4)
     chunk_cache: bool = False      # a chunked layer whose chunk covers the context: a global layer's attention,
                                    # its KV cache the last w_c - 1 keys (transformers caches it as a sliding layer)
+    linear: bool = False           # Gated DeltaNet instead of softmax attention (Qwen3-Next; linear_attention.py)
+    output_gate: bool = False      # attention output times sigmoid(gate), the gate from q's projection doubled
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
     indexed: bool = False          # DeepSeek-V3.2's sparse attention: an indexer picks each query's k_idx keys
@@ -86,6 +88,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             shared_norm=card.norms_per_layer == 1,
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
             chunked=kind.attention == "chunked" and not chunk, chunk_cache=kind.attention == "chunked" and bool(chunk),
+            linear=kind.attention == "linear", output_gate=card.attention_output_gate,
             mla=card.attention == "mla", indexed=kind.attention == "indexed",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
@@ -164,7 +167,11 @@ def add_block(b, block: Block, x: str) -> str:
     if pre:
         norm(f"{p}/attn_norm", x, "B T D")
     xa = f"{p}/attn_norm" if pre else x
-    if block.mla:
+    if block.linear:
+        from .linear_attention import add_linear
+
+        attn_out = add_linear(b, block, proj, xa)
+    elif block.mla:
         from .attention_mla import add_mla
 
         attn_out = add_mla(b, block, proj, norm, xa)
@@ -217,8 +224,9 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
     when the phase keeps one: the cache is written in prefill and read (length S) in decode."""
     p, repeat = block.name, block.count
     fused = "qkv" if block.fused_qkv else None
+    q_fused = fused or ("q_proj" if block.output_gate else None)   # q and its gate: one matrix (Qwen3-Next)
     proj(f"{p}/attn/q", "B T D, D K G H -> B T K G H", xa, ("D", "K", "G", "H"),
-         ("K", "G", "H"), block.qkv_bias, "attention", fused)
+         ("K", "G", "H"), block.qkv_bias, "attention", q_fused)
     proj(f"{p}/attn/k", "B T D, D K H -> B T K H", xa, ("D", "K", "H"),
          ("K", "H"), block.qkv_bias, "attention", fused)
     proj(f"{p}/attn/v", "B T D, D K H -> B T K H", xa, ("D", "K", "H"),
@@ -248,6 +256,12 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
                     # attention (full) all it holds (derive.kv_cache_bytes(read=True))
                     b.g.nodes[name]["read_share"] = chunk_share(b.sizes, "decode", "causal")
     av = core(b, block, q, keys, values)
+    if block.output_gate:       # Qwen3-Next: attention output · sigmoid(x·W_gate), W_gate the doubled q's half
+        proj(f"{p}/attn/gate", "B T D, D K G H -> B T K G H", xa, ("D", "K", "G", "H"),
+             ("K", "G", "H"), block.qkv_bias, "attention", q_fused)
+        b.elementwise(f"{p}/attn/gated", "gated_act", [("gate", f"{p}/attn/gate"), ("up", av)], "B T K G H",
+                      repeat=repeat)
+        av = f"{p}/attn/gated"
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")
     return _dropout(b, block, f"{p}/attn/o_dropout", f"{p}/attn/o", "B T D")

@@ -32,8 +32,8 @@ import sympy as sp
 
 from . import attention_sparse, ops
 from .blocks import Block, add_block, add_norm, blocks_of, chunk_share, window_share
-from .symbols import (B, D, E, F, F_e, F_s, H, H_idx, H_r, H_v, K, N, N_idx, R_kv, R_q, S, T, V, V_pos, b_act,
-                      b_kv, b_mask, b_param, k)
+from .symbols import (B, D, E, F, F_e, F_s, H, H_idx, H_lk, H_lv, H_r, H_v, K, N, N_idx, N_lk, N_lv, R_kv, R_q, S,
+                      T, V, V_pos, W_cv, b_act, b_kv, b_mask, b_param, k)
 
 if TYPE_CHECKING:          # networkx is imported when a graph is built, not by `import symroof`
     import networkx as nx
@@ -91,6 +91,7 @@ def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
             "E": E, "Er": E, "k": k, "R": B * t * k / E, "ids": sp.Integer(1),
             "Fe": F_e, "Fs": F_s, "Rq": R_q, "Rkv": R_kv, "Hr": H_r, "Hv": H_v, "Hq": H + H_r, "Vp": V_pos,
             "Ni": N_idx, "Hi": H_idx,      # DSA's indexer heads and their width (attention_sparse.py)
+            "Nlk": N_lk, "Glv": N_lv / N_lk, "Hlk": H_lk, "Hlv": H_lv, "Wcv": W_cv,   # linear attention
             "one": sp.Integer(1)}     # a projection to one value per token (Qwen2-MoE's shared-expert gate)
 
 
@@ -194,10 +195,13 @@ def core_scale(b: _Builder, node) -> sp.Expr:
     """The causal convention counts half of the T×S attention core (the useful half); a
     sliding window's core counts the (query, key) pairs its window allows (blocks.window_share), a
     chunked layer's those of each query's own chunk (blocks.chunk_share), a DSA layer's the keys its
-    indexer selects and the indexer's the keys each query sees (attention_sparse.scale)."""
+    indexer selects and the indexer's the keys each query sees (attention_sparse.scale); a
+    linear-attention recurrence its products per token (``flop_scale``: linear_attention.py)."""
     sparse = attention_sparse.scale(b, node)
     if sparse is not None:
         return sparse
+    if node.get("flop_scale"):
+        return node["flop_scale"]
     if node.get("window") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):
         return window_share(b.sizes, b.phase)       # decode: eager attention too reads only the window
     if node.get("chunk") and (b.g.graph["attention"] == "causal" or b.phase == "decode"):
@@ -236,7 +240,10 @@ def _cost_forward(b: _Builder, name: str) -> None:
         flops, vector = scale * ops.contraction_flops(node["sig"], size), sp.Integer(0)
     else:
         flops, vector = sp.Integer(0), scale * ops.elementwise_flops(node["op"], elements(b, name), "forward")
-    node.update(flops=flops, vector_flops=vector, bytes=sp.Add(*moved))
+    # linear attention (linear_attention.py): the recurrence's vector work on its state, and the bytes
+    # of a state kept for decode, which no operand or output shape says
+    vector += node.get("vector_extra", 0)
+    node.update(flops=flops, vector_flops=vector, bytes=node.get("fixed_bytes", sp.Add(*moved)))
 
 
 def build(structure: Structure = Structure(), attention: str = "causal", kernel: str = "fused",

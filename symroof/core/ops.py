@@ -104,6 +104,10 @@ ELEMENTWISE = {
     "relu":          (1, 1),       # max(x, 0) (DSA's indexer scores)
     "topk":          (1, 0),       # DSA: the k largest of each query's index scores (a compare an element);
                                    # run without gradients
+    "state":         (0, 0),       # a linear-attention layer's recurrent or conv state kept for decode (bytes only)
+    "l2norm":        (3, 6),       # Gated DeltaNet's q and k: square, sum, rsqrt·x
+    "gdn_gates":     (8, 8),       # beta = sigmoid(b); g = -exp(A_log)·softplus(a + dt_bias)
+    "gated_rmsnorm": (9, 16),      # RMSNorm of each value head, times SiLU(z) (Qwen3-Next's RMSNormGated)
 }
 
 

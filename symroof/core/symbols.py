@@ -51,6 +51,11 @@ _TABLE = [
     ("N_idx",    r"N_{\text{idx}}",            True,  "heads",         "DSA: heads of the lightning indexer (DeepSeek-V3.2)"),
     ("H_idx",    r"H_{\text{idx}}",            True,  "",              "DSA: the indexer's head dimension, also its cached key's width per token"),
     ("k_idx",    r"k_{\text{idx}}",            True,  "tokens",        "DSA: keys the indexer selects for each query (index_topk)"),
+    ("N_lk",     r"N_{\text{lk}}",             True,  "heads",         "linear attention (Gated DeltaNet): query/key heads"),
+    ("N_lv",     r"N_{\text{lv}}",             True,  "heads",         "linear attention: value heads (each holds a H_lk x H_lv state)"),
+    ("H_lk",     r"H_{\text{lk}}",             True,  "",              "linear attention: query/key head dimension"),
+    ("H_lv",     r"H_{\text{lv}}",             True,  "",              "linear attention: value head dimension"),
+    ("W_cv",     r"W_{\text{cv}}",             True,  "tokens",        "linear attention: the depthwise causal convolution's kernel width"),
     ("V_pos",    r"V_{\text{pos}}",            True,  "tokens",        "positions in a learned position-embedding table"),
     ("rho",      r"\rho",                      False, "",              "share of each head's dims that RoPE rotates"),
     # chips and meshes
@@ -114,6 +119,8 @@ n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
 F_e, F_s, w, w_c, R_q, R_kv, H_r, H_v, V_pos, rho = (SYMBOLS[n] for n in
                                                       ("F_e", "F_s", "w", "w_c", "R_q", "R_kv", "H_r", "H_v", "V_pos", "rho"))
 N_idx, H_idx, k_idx = (SYMBOLS[n] for n in ("N_idx", "H_idx", "k_idx"))
+
+N_lk, N_lv, H_lk, H_lv, W_cv = (SYMBOLS[n] for n in ("N_lk", "N_lv", "H_lk", "H_lv", "W_cv"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
 

@@ -53,7 +53,8 @@ def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
         values.update({sy.layers(name): count for name, count in counts.items()})
     optional = {sy.F_e: card.d_ff_expert, sy.F_s: card.d_ff_shared, sy.w: card.sliding_window,
                 sy.w_c: card.attention_chunk, sy.k_idx: card.index_topk, sy.N_idx: card.index_heads,
-                sy.H_idx: card.index_head_dim,
+                sy.H_idx: card.index_head_dim, sy.N_lk: card.linear_key_heads, sy.N_lv: card.linear_value_heads,
+                sy.H_lk: card.linear_key_head_dim, sy.H_lv: card.linear_value_head_dim, sy.W_cv: card.linear_conv_kernel,
                 sy.R_q: card.q_lora_rank, sy.R_kv: card.kv_lora_rank, sy.H_r: card.rope_head_dim,
                 sy.H_v: card.v_head_dim, sy.V_pos: card.max_positions}
     values.update({sym: v for sym, v in optional.items() if v})

@@ -19,7 +19,7 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon",
                  "olmo3", "smollm3", "ministral", "ministral3", "glm4",
                  "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5",
-                 "deepseek_v32")
+                 "deepseek_v32", "qwen3_next")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
@@ -72,6 +72,13 @@ class ModelCard:
     v_head_dim: int = 0      # MLA: value head dim
     sliding_window: int = 0  # keys a sliding-window layer sees (0: no sliding layers)
     attention_chunk: int = 0  # tokens per chunk of a chunked layer: a query sees its own chunk's keys (Llama 4)
+    attention_output_gate: bool = False  # attention output times sigmoid of a gate from q's doubled projection
+    # Linear attention (Gated DeltaNet, a block type's attention: linear; Qwen3-Next); 0: none
+    linear_key_heads: int = 0        # query/key heads
+    linear_value_heads: int = 0      # value heads, a multiple of linear_key_heads
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel: int = 0      # taps of the depthwise causal conv on q, k and v
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # DeepSeek Sparse Attention (DeepSeek-V3.2, block types with attention: indexed; core/attention_sparse.py)
     index_topk: int = 0      # keys the lightning indexer selects for each query
@@ -127,12 +134,14 @@ DEFAULT_SEQ = 4096         # the commands' --seq when none is given
 
 _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head_dim", "vocab",
                    "norms_per_layer", "n_experts", "experts_per_token")
+LINEAR_KEYS = ("linear_key_heads", "linear_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+               "linear_conv_kernel")
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared",      # 0 means "none"
-                    "index_topk", "index_heads", "index_head_dim")
+                    "index_topk", "index_heads", "index_head_dim", *LINEAR_KEYS)
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
-                    "head_bias", "router_bias")
+                    "head_bias", "router_bias", "attention_output_gate")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

@@ -28,6 +28,7 @@ MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"), 
             "Llama4ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Glm4MoeForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
             "OlmoeForCausalLM": ("num_experts", "num_experts_per_tok"),
+            "Qwen3NextForCausalLM": ("num_experts", "num_experts_per_tok"),
             **hf_keys_moe.MOE_KEYS}
 # transformers 5.x aliases Qwen3-MoE's num_experts to num_local_experts, the key its save_pretrained writes.
 MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "num_experts",   # gpt-oss: the other way
@@ -111,6 +112,7 @@ NEUTRAL_FOR = {
     "Starcoder2ForCausalLM": {"norm_epsilon", "layer_norm_epsilon", "residual_dropout", "embedding_dropout"},
     "OlmoeForCausalLM":   {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
     "FalconForCausalLM":  {"layer_norm_epsilon", "hidden_dropout"},
+    "Qwen3NextForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
 }
 # dense decoder classes (hf_layouts_dense)
 NEUTRAL_FOR.update({
@@ -127,7 +129,9 @@ LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_p
                                      "transformers does not build them",
             "DeepseekV32ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
                                       "transformers does not build them; the indexer's own training (the paper's "
-                                      "KL loss) not counted: transformers runs it without gradients"}
+                                      "KL loss) not counted: transformers runs it without gradients",
+            "Qwen3NextForCausalLM": "multi-token-prediction weights of the checkpoint (mtp.*) not counted: "
+                                    "transformers does not build them"}
 
 
 def _null(value, raw) -> bool:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_layernorm, hf_layouts_moe,
-                hf_layouts_moe2)
+from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_hybrid, hf_layouts_layernorm,
+                hf_layouts_moe, hf_layouts_moe2)
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -104,6 +104,8 @@ ROWS = {
                                 layout=hf_layouts_dense.cohere),
     "Cohere2ForCausalLM":   Row("cohere2",     EITHER,     None,          True,  ATTN,  ATTN,  False, False,  1,
                                 layout=hf_layouts_dense.cohere2),
+    "Qwen3NextForCausalLM": Row("qwen3_next",  (),         (),            False, ATTN,  ATTN,  False, True,   2,
+                                layout=hf_layouts_hybrid.qwen3_next),
 }
 # Notes on the rows. Qwen2's code puts a bias on q, k and v and none on o, whatever
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
@@ -131,6 +133,8 @@ ROWS = {
 # null; its q and k RMSNorms span all heads (D and K·D/N wide), so a head_dim key is refused. Falcon's
 # bias covers query_key_value, dense and both MLP matrices; its K (num_kv_heads, by its layout) and its
 # norms come from hf_layouts_layernorm.falcon; head_dim is D // N (a property: a head_dim key is refused).
+# Qwen3-Next's K and head_dim fall back to 2 and 256 (its reference model's): required; its attention_bias
+# covers q (doubled for the output gate), k, v and o; hf_layouts_hybrid.qwen3_next reads its linear layers.
 
 
 # MoE classes added later, in a table of their own (merged into ROWS below).

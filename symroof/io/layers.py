@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ..errors import CardError
 
-ATTENTION_KINDS = ("global", "sliding", "chunked", "indexed")
+ATTENTION_KINDS = ("global", "sliding", "chunked", "indexed", "linear")
 MLP_KINDS = ("dense", "moe")
 MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alias and repeat bombs)
 
@@ -38,6 +38,7 @@ class BlockType:
     attention: str = "global"   # global: every earlier key; sliding: the last `sliding_window` keys;
                                 # chunked: the earlier keys of its own chunk of `attention_chunk` tokens;
                                 # indexed: the `index_topk` earlier keys an indexer picks (DeepSeek-V3.2, MLA)
+                                # linear: Gated DeltaNet, a recurrent state per head (the card's linear_* keys)
     mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts
 
 
@@ -135,6 +136,7 @@ def check_layers(card, where: str) -> None:
     if card.attention_chunk and not any(t.attention == "chunked" for t in kinds):
         raise CardError(f"{where}: key 'attention_chunk' is set but no block type has attention: chunked")
     _check_indexed(card, any(t.attention == "indexed" for t in kinds), where)
+    _check_linear(card, kinds, where)
     if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
         raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
                         "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")
@@ -160,6 +162,24 @@ def _check_indexed(card, indexed: bool, where: str) -> None:
     if card.index_head_dim < card.rope_head_dim:
         raise CardError(f"{where}: key 'index_head_dim' ({card.index_head_dim}) must be at least 'rope_head_dim' "
                         f"({card.rope_head_dim}): RoPE rotates that many of each indexer head's dims")
+
+
+def _check_linear(card, kinds, where: str) -> None:
+    """A linear block type needs every linear_* size; they are read only with one."""
+    from .cards import LINEAR_KEYS
+
+    linear = any(t.attention == "linear" for t in kinds)
+    for key in LINEAR_KEYS:
+        if linear and not getattr(card, key):
+            raise CardError(f"{where}: key '{key}' is needed (a positive integer) with a block type of attention: linear")
+        if not linear and getattr(card, key):
+            raise CardError(f"{where}: key '{key}' is only read with a block type of attention: linear")
+    if linear and card.linear_value_heads % card.linear_key_heads:
+        raise CardError(f"{where}: key 'linear_key_heads' ({card.linear_key_heads}) must divide "
+                        f"'linear_value_heads' ({card.linear_value_heads})")
+    if linear and (card.attention == "mla" or card.sliding_window or card.attention_chunk):
+        raise CardError(f"{where}: a block type of attention: linear is read only beside global attention "
+                        "(no mla, sliding_window or attention_chunk)")
 
 
 def layers_to_dict(card) -> dict:

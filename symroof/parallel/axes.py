@@ -19,11 +19,13 @@ AXES = (
     ("fsdp",   ("B", "R"),          ("D",),           ("sequences",)),    # ZeRO-3: weights sharded on D
     ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
     ("seq",    ("T", "R"),          ("D",),           ("tokens",)),       # weights on D only beside fsdp
-    ("tensor", ("K", "F", "Fe", "Fs", "V", "D"), ("K", "F", "Fe", "Fs", "V"), ("heads", "d_ff", "kv_heads")),
+    ("tensor", ("K", "Nlk", "F", "Fe", "Fs", "V", "D"), ("K", "Nlk", "F", "Fe", "Fs", "V"), ("heads", "d_ff", "kv_heads")),
 )
+# Nlk: a linear-attention layer's key heads (core/linear_attention.py), split as attention heads are (each
+# chip its heads' q, k, v, z, conv channels and recurrent states); its divisibility is not checked here.
 # Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
 # Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
-DIM_PRIORITY = ("B", "T", "R", "E", "K", "F", "Fe", "Fs", "V", "D")
+DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "F", "Fe", "Fs", "V", "D")
 
 # R counts an MoE layer's routed token copies per expert (B·T·k/E): each chip routes its own
 # tokens, so an axis that splits the tokens (B or T) splits their copies the same way, and moving

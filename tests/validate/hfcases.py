@@ -289,7 +289,7 @@ def hf_group(name: str) -> str:
         return "attention"
     if "mlp" in parts or "block_sparse_moe" in parts or "feed_forward" in parts:   # gate/up/down, routers, experts
         return "mlp"
-    if "attn" in parts or "attention" in parts or "self_attention" in parts:   # GPT-2's, GPT-NeoX's, Falcon's
+    if {"attn", "attention", "self_attention", "linear_attn"} & set(parts):   # GPT-2, GPT-NeoX, Falcon; Qwen3-Next
         return "attention"
     if owner in ("wte", "embed_in", "word_embeddings"):
         return "embedding"
