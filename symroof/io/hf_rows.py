@@ -38,7 +38,7 @@ L_ = hf_layouts
 ROWS = {
     "LlamaForCausalLM":     Row("llama",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2),
     "MistralForCausalLM":   Row("mistral",     (NULL,),    EITHER,        False, False, False, False, False,  2,
-                                layout=L_.mistral),
+                                layout=hf_layouts_dense.mistral_required),
     "MixtralForCausalLM":   Row("mixtral",     (NULL,),    EITHER,        False, False, False, False, False,  2,
                                 layout=L_.mistral),
     "Qwen2ForCausalLM":     Row("qwen2",       (NULL,),    (ABSENT,),     False, True,  False, False, False,  2,
@@ -105,7 +105,8 @@ ROWS = {
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
 # after both attention and MLP, and ties embeddings unless told otherwise. Where a K or H column
 # is empty, transformers' fallback is a reference model's constant, so the key is required.
-# Mistral and Mixtral read a null K as K = N, as transformers 4.x does (5.x's type check
+# Mistral's sliding_window is required (its default, 4096, is Mistral 7B's; hf_layouts_dense.mistral_required);
+# Mixtral's default is None. Mistral and Mixtral read a null K as K = N, as transformers 4.x does (5.x's type check
 # refuses the null, although its __post_init__ still maps it to N). GPT-2 and GPT-NeoX have no
 # KV-head or head_dim key: K = N and H = D / N. DeepSeek's head_dim is qk_nope_head_dim (MLA);
 # its attention_bias puts biases on q_a (or none on a plain q), kv_a and o. Gemma (1) is the

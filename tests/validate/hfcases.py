@@ -98,6 +98,8 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         raw.update(num_local_experts=experts, num_experts_per_tok=rng.randint(1, experts))
     if arch in ("mistral", "mixtral", "qwen2", "gemma2") and rng.random() < 0.5:
         raw["sliding_window"] = rng.randint(2, 64)     # narrows attention, adds no weight
+    if arch == "mistral":             # required: MistralConfig's default, 4096, is Mistral 7B's (no draw: the
+        raw.setdefault("sliding_window", None)        # other cases keep their values)
     if arch == "gemma2":
         # required (transformers' default is Gemma 2's constant, 4096); at most the context
         raw.setdefault("sliding_window", raw["max_position_embeddings"])
