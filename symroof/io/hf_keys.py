@@ -39,9 +39,11 @@ ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   #
                    "GptOssForCausalLM": (),       # its experts' clamped SwiGLU is hard-coded; hidden_act is not read
                    "FalconForCausalLM": ("activation",)}
 # A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX, Phi, StarCoder2).
-PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM", "FalconForCausalLM")
+PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM", "FalconForCausalLM",
+             "ArceeForCausalLM")
 GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
-PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
+PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu",
+                     "relu2")        # relu2: relu(x)^2 (ACT2FN's ReLUSquaredActivation), Arcee's default
 
 # Keys that change no parameter, FLOP or byte we count, in every class hf.ROWS reads: metadata, generation
 # settings, initialisation, RoPE, norm eps, token ids; and keys named in the card's left_out where
@@ -118,6 +120,12 @@ NEUTRAL_FOR.update({
     "Glm4ForCausalLM":    set(),
     "CohereForCausalLM":  {"layer_norm_eps"},
     "Cohere2ForCausalLM": {"layer_norm_eps"},
+    # hf_layouts_dense2; Seed-OSS's residual_dropout is named in left_out (hf_layouts.DROPOUT_KEYS), and its
+    # pretraining_tp (LLaMA's) is never read by its code
+    "HeliumForCausalLM":  set(),
+    "SeedOssForCausalLM": {"residual_dropout", "pretraining_tp"},
+    "Exaone4ForCausalLM": set(),
+    "ArceeForCausalLM":   set(),
 })
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import hf_layouts, hf_layouts_dense, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2
+from ..io import hf_layouts, hf_layouts_dense, hf_layouts_dense2, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -143,6 +143,25 @@ MOE_ROWS = {
     "Ernie4_5ForCausalLM":  Row("ernie4_5",    (NULL,),    (NULL,),       True,  UB,    UB,    UB,    False,  2),
 }
 ROWS.update(MOE_ROWS)
+
+# More dense classes (hf_layouts_dense2). Helium's K and head_dim fall back to 20 and 128 (null refused by 5.x's
+# type check); attention_bias covers q, k and v (o has none). Seed-OSS's fall back to 8 and 128 (null: N and
+# D // N); attention_bias defaults to true and covers q, k and v (its reader reads o's attention_out_bias and
+# mlp_bias, both default false). EXAONE 4.0's K falls back to 32 (null refused); its attention reads a head_dim
+# key when there is one (the config class has none), else D // N; no biases. Arcee's K and head_dim absent or
+# null are N and D // N (its __post_init__); attention_bias covers q, k, v and o.
+D2 = hf_layouts_dense2
+#                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
+ROWS.update({
+    "HeliumForCausalLM":    Row("helium",      (),         (),            False, ATTN,  False, MLP,   False,  2,
+                                layout=D2.helium),
+    "SeedOssForCausalLM":   Row("seed_oss",    (NULL,),    (NULL,),       False, ATTN,  False, False, False,  2,
+                                flag_default=True, layout=D2.seed_oss),
+    "Exaone4ForCausalLM":   Row("exaone4",     (),         (ABSENT,),     False, False, False, False, True,   2,
+                                layout=D2.exaone4),
+    "ArceeForCausalLM":     Row("arcee",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2,
+                                layout=D2.arcee),
+})
 # MiniMax-M2's K and head_dim fall back to 8 and 128 (MiniMax-M2's own; its type check refuses null), so
 # both are required; no biases anywhere; its q and k norms span all heads (hf_layouts_moe2.minimax_m2).
 # dots.llm1's K falls back to 32 (null: N, its __post_init__); its attention reads a head_dim key when there
