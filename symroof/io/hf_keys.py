@@ -33,6 +33,7 @@ MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "n
              "Glm4MoeForCausalLM": "num_local_experts", "OlmoeForCausalLM": "num_local_experts",
              **hf_keys_moe.MOE_ALIAS}
 MOE_CHOSEN_ALIAS = hf_keys_moe.MOE_CHOSEN_ALIAS     # the same for the experts-per-token key
+MOE_CHOSEN_FIXED = hf_keys_moe.MOE_CHOSEN_FIXED     # routers that pick a fixed number whatever the key says
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
@@ -170,6 +171,9 @@ def _is(expected):
 
 
 NEUTRAL_ONLY_FOR: dict = {
+    # in Phi-3.5-MoE's file, from its original code; transformers' Phimoe applies no such dropout
+    "PhimoeForCausalLM": {"hidden_dropout": (lambda value, raw: value in (None, 0) and not isinstance(value, bool),
+                                             "0 or null", "transformers' PhiMoE applies no such dropout")},
     "Phi3ForCausalLM": {"lm_head_bias": (_off, "false", "a head bias is not modelled")},
     # the original StarCoder2 code's switches; transformers builds its LayerNorm and plain MLP only
     "Starcoder2ForCausalLM": {"norm_type": (_is("layer_norm"), "'layer_norm'", "transformers builds LayerNorms"),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import hf_layouts, hf_layouts_dense, hf_layouts_dense2, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2
+from ..io import (hf_layouts, hf_layouts_dense, hf_layouts_dense2, hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2,
+                  hf_layouts_moe3)
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -162,6 +163,19 @@ ROWS.update({
     "ArceeForCausalLM":     Row("arcee",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2,
                                 layout=D2.arcee),
 })
+M3 = hf_layouts_moe3
+ROWS.update({
+    "PhimoeForCausalLM":    Row("phimoe",      (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  False, False,  2,
+                                layout=M3.phimoe),
+    "GraniteMoeForCausalLM": Row("granitemoe", EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, False,  2,
+                                 layout=M3.granite_moe),
+    "GraniteMoeSharedForCausalLM": Row("granitemoeshared", EITHER, (ABSENT,), False, ATTN, ATTN, False, False, 2,
+                                       layout=M3.granite_moe_shared),
+})
+# PhiMoE's K falls back to 8 (null: N, as Mistral's: 4.x and 5.x's __post_init__, though 5.x's type check
+# refuses it); Granite MoE's absent or null K is N. All three
+# read a head_dim key when there is one (their config classes have none), else D // N; attention_bias covers
+# q, k, v and o; no MLP bias (a mlp_bias key is refused as unknown).
 # MiniMax-M2's K and head_dim fall back to 8 and 128 (MiniMax-M2's own; its type check refuses null), so
 # both are required; no biases anywhere; its q and k norms span all heads (hf_layouts_moe2.minimax_m2).
 # dots.llm1's K falls back to 32 (null: N, its __post_init__); its attention reads a head_dim key when there

@@ -44,6 +44,7 @@ MORE_ARCHS = {
 # Which of them run their experts through transformers' experts_implementation switch.
 EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss", "olmoe")
 EAGER_EXPERTS += ("minimax_m2", "dots1", "ernie4_5_moe")      # tests/validate/test_hf_more_moe_flops.py
+EAGER_EXPERTS += ("phimoe", "granitemoe", "granitemoeshared")  # tests/validate/test_hf_moe3.py
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 
@@ -289,7 +290,7 @@ def hf_group(name: str) -> str:
         return "norms"
     if "self_attn" in parts:
         return "attention"
-    if "mlp" in parts or "block_sparse_moe" in parts or "feed_forward" in parts:   # gate/up/down, routers, experts
+    if {"mlp", "block_sparse_moe", "feed_forward", "shared_mlp"} & set(parts):   # gate/up/down, routers, experts
         return "mlp"
     if "attn" in parts or "attention" in parts or "self_attention" in parts:   # GPT-2's, GPT-NeoX's, Falcon's
         return "attention"
