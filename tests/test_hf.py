@@ -389,6 +389,16 @@ def test_mistral_window_is_read_not_dropped():
     assert card.blocks["layer"].attention == "sliding"
 
 
+def test_mistral_needs_its_window_key():
+    """MistralConfig's sliding_window defaults to 4096, Mistral 7B's: a file without it is refused, null is none
+    (tests/validate/test_sliding_window.py checks both against transformers)."""
+    raw = _config("Mistral-7B-v0.1")
+    del raw["sliding_window"]
+    _refused(raw, "missing key 'sliding_window'", "4096", "null for no window")
+    assert _convert({**raw, "sliding_window": None}).layers == (("layer", 32),)
+    assert _convert({**raw, "sliding_window": None}).sliding_window == 0
+
+
 def test_a_window_longer_than_the_context_counts_as_global_and_is_said(tmp_path):
     """Phi-3.5-mini and Phi-4-mini publish a 262144-key window over 131072 positions; transformers builds
     them. Mistral 7B with its window set past its context counts, at any sequence it takes, as Mistral

@@ -19,7 +19,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "granite", "llama4_text", "glm4_moe", "phi", "starcoder2", "olmoe", "falcon",
                  "olmo3", "smollm3", "ministral", "ministral3", "glm4",
                  "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5",
-                 "deepseek_v32", "qwen3_next")
+                 "deepseek_v32", "qwen3_next", "helium", "seed_oss", "exaone4", "arcee", "phimoe", "granitemoe",
+                 "granitemoeshared")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}

@@ -28,7 +28,7 @@ from ..io import hf_layouts, hf_wrappers
 from ..io.hf_rows import ABSENT, NULL, ROWS, TEXT_CLASSES, TEXT_ROWS, Row
 from ..io.hf_layouts import _short
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
-                           MOE_CHOSEN_ALIAS,
+                           MOE_CHOSEN_ALIAS, MOE_CHOSEN_FIXED,
                            FF_FROM_WIDTH, MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, NEUTRAL_SHAPES,
                            PLAIN_ACTIVATIONS, PLAIN_MLP, SIZE_KEYS, SPELLING)
 from ..io.cards import ModelCard, model_from_dict
@@ -236,7 +236,14 @@ def _experts(raw: dict, hf_class: str, where: str) -> tuple[int, int]:
         return 1, 1
     total_key, chosen_key = (_aliased(raw, key, table.get(hf_class), hf_class, where)
                              for key, table in zip(MOE_KEYS[hf_class], (MOE_ALIAS, MOE_CHOSEN_ALIAS)))
-    total, chosen = (_size(raw, key, where, SIZE_KEYS + MOE_KEYS[hf_class]) for key in (total_key, chosen_key))
+    fixed = MOE_CHOSEN_FIXED.get(hf_class)
+    given = raw.get(chosen_key, fixed)
+    if fixed and (type(given) is not int or given != fixed):
+        raise CardError(f"{where}: key '{chosen_key}' is {'null' if given is None else _short(given)}; {hf_class}'s "
+                        f"router picks {fixed} "
+                        f"experts per token whatever it says; allowed: {fixed} or absent")
+    total, chosen = (_size(raw, key, where, SIZE_KEYS + MOE_KEYS[hf_class]) if key != chosen_key or not fixed else fixed
+                     for key in (total_key, chosen_key))
     if total < 2:
         raise CardError(f"{where}: key '{total_key}' must be at least 2 for {hf_class}, got {total}")
     if chosen > total:

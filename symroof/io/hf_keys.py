@@ -36,15 +36,18 @@ MOE_ALIAS = {"Qwen3MoeForCausalLM": "num_local_experts", "GptOssForCausalLM": "n
              "DeepseekV32ForCausalLM": "num_local_experts",      # its attribute_map
              **hf_keys_moe.MOE_ALIAS}
 MOE_CHOSEN_ALIAS = hf_keys_moe.MOE_CHOSEN_ALIAS     # the same for the experts-per-token key
+MOE_CHOSEN_FIXED = hf_keys_moe.MOE_CHOSEN_FIXED     # routers that pick a fixed number whatever the key says
 ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   # others: ("hidden_act",)
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
                    "GptOssForCausalLM": (),       # its experts' clamped SwiGLU is hard-coded; hidden_act is not read
                    "FalconForCausalLM": ("activation",)}
 # A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX, Phi, StarCoder2).
-PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM", "FalconForCausalLM")
+PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM", "FalconForCausalLM",
+             "ArceeForCausalLM")
 GATED_ACTIVATIONS = ("silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
-PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu")
+PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu", "silu", "quick_gelu",
+                     "relu2")        # relu2: relu(x)^2 (ACT2FN's ReLUSquaredActivation), Arcee's default
 
 # Keys that change no parameter, FLOP or byte we count, in every class hf.ROWS reads: metadata, generation
 # settings, initialisation, RoPE, norm eps, token ids; and keys named in the card's left_out where
@@ -123,6 +126,12 @@ NEUTRAL_FOR.update({
     "Glm4ForCausalLM":    set(),
     "CohereForCausalLM":  {"layer_norm_eps"},
     "Cohere2ForCausalLM": {"layer_norm_eps"},
+    # hf_layouts_dense2; Seed-OSS's residual_dropout is named in left_out (hf_layouts.DROPOUT_KEYS), and its
+    # pretraining_tp (LLaMA's) is never read by its code
+    "HeliumForCausalLM":  set(),
+    "SeedOssForCausalLM": {"residual_dropout", "pretraining_tp"},
+    "Exaone4ForCausalLM": set(),
+    "ArceeForCausalLM":   set(),
 })
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
@@ -172,6 +181,9 @@ def _is(expected):
 
 
 NEUTRAL_ONLY_FOR: dict = {
+    # in Phi-3.5-MoE's file, from its original code; transformers' Phimoe applies no such dropout
+    "PhimoeForCausalLM": {"hidden_dropout": (lambda value, raw: value in (None, 0) and not isinstance(value, bool),
+                                             "0 or null", "transformers' PhiMoE applies no such dropout")},
     "Phi3ForCausalLM": {"lm_head_bias": (_off, "false", "a head bias is not modelled")},
     # the original StarCoder2 code's switches; transformers builds its LayerNorm and plain MLP only
     "Starcoder2ForCausalLM": {"norm_type": (_is("layer_norm"), "'layer_norm'", "transformers builds LayerNorms"),

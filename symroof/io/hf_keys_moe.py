@@ -10,7 +10,13 @@ from __future__ import annotations
 MOE_KEYS = {"MiniMaxM2ForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "Qwen3VLMoeTextModel": ("num_experts", "num_experts_per_tok"),
             "Dots1ForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
-            "Ernie4_5_MoeForCausalLM": ("moe_num_experts", "moe_k")}
+            "Ernie4_5_MoeForCausalLM": ("moe_num_experts", "moe_k"),
+            "PhimoeForCausalLM": ("num_local_experts", "num_experts_per_tok"),
+            "GraniteMoeForCausalLM": ("num_local_experts", "num_experts_per_tok"),
+            "GraniteMoeSharedForCausalLM": ("num_local_experts", "num_experts_per_tok")}
+# Classes whose router picks a fixed number of experts whatever the key says: absent is that number, and
+# another is refused (PhiMoE's sparsemixer always picks two)
+MOE_CHOSEN_FIXED = {"PhimoeForCausalLM": 2}
 # transformers' attribute_map aliases: one number under either name
 MOE_ALIAS = {"MiniMaxM2ForCausalLM": "num_experts", "Qwen3VLMoeTextModel": "num_local_experts",
              "Dots1ForCausalLM": "num_local_experts", "Ernie4_5_MoeForCausalLM": "num_experts"}
@@ -29,4 +35,9 @@ NEUTRAL_FOR = {
     "Dots1ForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
     "Ernie4_5_MoeForCausalLM": {"moe_norm_min", "output_router_logits", "router_aux_loss_coef"},
     "Ernie4_5ForCausalLM": set(),
+    # PhiMoE: router_jitter_noise only shifts which experts win; original_max_position_embeddings is RoPE's
+    "PhimoeForCausalLM": {"output_router_logits", "router_aux_loss_coef", "router_jitter_noise",
+                          "original_max_position_embeddings"},
+    "GraniteMoeForCausalLM": {"output_router_logits", "router_aux_loss_coef"},
+    "GraniteMoeSharedForCausalLM": {"output_router_logits", "router_aux_loss_coef"},
 }

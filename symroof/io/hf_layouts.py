@@ -136,8 +136,10 @@ DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "Phi3ForCausalLM": ("attention_dropout", "resid_pdrop"),
                 "PhiForCausalLM": ("attention_dropout", "resid_pdrop", "embd_pdrop"),
                 "Starcoder2ForCausalLM": ("attention_dropout", "residual_dropout", "embedding_dropout"),
-                "FalconForCausalLM": ("attention_dropout", "hidden_dropout")}
-DROPOUT_DEFAULT = {"GPT2LMHeadModel": 0.1}    # GPT2Config's for all three when absent; the others' are 0
+                "FalconForCausalLM": ("attention_dropout", "hidden_dropout"),
+                "SeedOssForCausalLM": ("attention_dropout", "residual_dropout")}
+# GPT2Config's for all three when absent, SeedOssConfig's for both; the others' are 0
+DROPOUT_DEFAULT = {"GPT2LMHeadModel": 0.1, "SeedOssForCausalLM": 0.1}
 
 
 _NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")      # a module, class or method name printed as given

@@ -1,10 +1,14 @@
-"""Readers for dense decoder classes added after ``hf_layouts``: OLMo 3.
+"""Readers for dense decoder classes added after ``hf_layouts``: Mistral's window, OLMo 3 and others.
 
 Each reader takes the parsed ``config.json`` and returns the card fields it decides, the per-layer
 attention and MLP kinds, and the config keys it read, as ``hf_layouts``' do. What a key means and
 its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`` of the class
 (read, never imported):
 
+- Mistral (``MistralForCausalLM``): every layer slides when ``sliding_window`` is set, null: none. The
+  key is required: MistralConfig defaults it to 4096 (4.x and 5.x), Mistral 7B's window, so a file
+  without it slides every layer at that model's constant. Mixtral's (and StarCoder2's, Ministral 3's)
+  default is None: an absent key is no window there (``hf_layouts.mistral``).
 - OLMo 3 (``Olmo3ForCausalLM``): OLMo 2's layer (norms after attention and after the MLP, q and k
   RMSNorms over all heads' width, ``attention_bias`` on q, k, v and o) with ``layer_types``
   (absent or null: every fourth layer full, the others sliding, as its ``__post_init__`` writes
@@ -69,6 +73,13 @@ def _windowed(raw, kinds, where, fields=None) -> tuple:
         return fields, kinds
     _unused_int(raw, "sliding_window", where, 1)
     return fields, None
+
+
+def mistral_required(raw, n, where):
+    if "sliding_window" not in raw:
+        raise CardError(f"{where}: missing key 'sliding_window' (transformers' Mistral then slides every layer at "
+                        "4096, Mistral 7B's window); allowed: a positive integer, or null for no window")
+    return mistral(raw, n, where)
 
 
 def olmo3(raw, n, where):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_hybrid, hf_layouts_layernorm,
-                hf_layouts_moe, hf_layouts_moe2)
+from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_dense2, hf_layouts_hybrid,
+                hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3)
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -39,7 +39,7 @@ L_ = hf_layouts
 ROWS = {
     "LlamaForCausalLM":     Row("llama",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2),
     "MistralForCausalLM":   Row("mistral",     (NULL,),    EITHER,        False, False, False, False, False,  2,
-                                layout=L_.mistral),
+                                layout=hf_layouts_dense.mistral_required),
     "MixtralForCausalLM":   Row("mixtral",     (NULL,),    EITHER,        False, False, False, False, False,  2,
                                 layout=L_.mistral),
     "Qwen2ForCausalLM":     Row("qwen2",       (NULL,),    (ABSENT,),     False, True,  False, False, False,  2,
@@ -111,7 +111,8 @@ ROWS = {
 # attention_bias says. Qwen3 adds RMSNorms over head_dim on q and k. Gemma 2 norms before and
 # after both attention and MLP, and ties embeddings unless told otherwise. Where a K or H column
 # is empty, transformers' fallback is a reference model's constant, so the key is required.
-# Mistral and Mixtral read a null K as K = N, as transformers 4.x does (5.x's type check
+# Mistral's sliding_window is required (its default, 4096, is Mistral 7B's; hf_layouts_dense.mistral_required);
+# Mixtral's default is None. Mistral and Mixtral read a null K as K = N, as transformers 4.x does (5.x's type check
 # refuses the null, although its __post_init__ still maps it to N). GPT-2 and GPT-NeoX have no
 # KV-head or head_dim key: K = N and H = D / N. DeepSeek's head_dim is qk_nope_head_dim (MLA);
 # its attention_bias puts biases on q_a (or none on a plain q), kv_a and o. Gemma (1) is the
@@ -150,6 +151,38 @@ MOE_ROWS = {
     "Ernie4_5ForCausalLM":  Row("ernie4_5",    (NULL,),    (NULL,),       True,  UB,    UB,    UB,    False,  2),
 }
 ROWS.update(MOE_ROWS)
+
+# More dense classes (hf_layouts_dense2). Helium's K and head_dim fall back to 20 and 128 (null refused by 5.x's
+# type check); attention_bias covers q, k and v (o has none). Seed-OSS's fall back to 8 and 128 (null: N and
+# D // N); attention_bias defaults to true and covers q, k and v (its reader reads o's attention_out_bias and
+# mlp_bias, both default false). EXAONE 4.0's K falls back to 32 (null refused); its attention reads a head_dim
+# key when there is one (the config class has none), else D // N; no biases. Arcee's K and head_dim absent or
+# null are N and D // N (its __post_init__); attention_bias covers q, k, v and o.
+D2 = hf_layouts_dense2
+#                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
+ROWS.update({
+    "HeliumForCausalLM":    Row("helium",      (),         (),            False, ATTN,  False, MLP,   False,  2,
+                                layout=D2.helium),
+    "SeedOssForCausalLM":   Row("seed_oss",    (NULL,),    (NULL,),       False, ATTN,  False, False, False,  2,
+                                flag_default=True, layout=D2.seed_oss),
+    "Exaone4ForCausalLM":   Row("exaone4",     (),         (ABSENT,),     False, False, False, False, True,   2,
+                                layout=D2.exaone4),
+    "ArceeForCausalLM":     Row("arcee",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2,
+                                layout=D2.arcee),
+})
+M3 = hf_layouts_moe3
+ROWS.update({
+    "PhimoeForCausalLM":    Row("phimoe",      (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  False, False,  2,
+                                layout=M3.phimoe),
+    "GraniteMoeForCausalLM": Row("granitemoe", EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, False,  2,
+                                 layout=M3.granite_moe),
+    "GraniteMoeSharedForCausalLM": Row("granitemoeshared", EITHER, (ABSENT,), False, ATTN, ATTN, False, False, 2,
+                                       layout=M3.granite_moe_shared),
+})
+# PhiMoE's K falls back to 8 (null: N, as Mistral's: 4.x and 5.x's __post_init__, though 5.x's type check
+# refuses it); Granite MoE's absent or null K is N. All three
+# read a head_dim key when there is one (their config classes have none), else D // N; attention_bias covers
+# q, k, v and o; no MLP bias (a mlp_bias key is refused as unknown).
 # MiniMax-M2's K and head_dim fall back to 8 and 128 (MiniMax-M2's own; its type check refuses null), so
 # both are required; no biases anywhere; its q and k norms span all heads (hf_layouts_moe2.minimax_m2).
 # dots.llm1's K falls back to 32 (null: N, its __post_init__); its attention reads a head_dim key when there

@@ -44,6 +44,7 @@ MORE_ARCHS = {
 # Which of them run their experts through transformers' experts_implementation switch.
 EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss", "olmoe")
 EAGER_EXPERTS += ("minimax_m2", "dots1", "ernie4_5_moe")      # tests/validate/test_hf_more_moe_flops.py
+EAGER_EXPERTS += ("phimoe", "granitemoe", "granitemoeshared")  # tests/validate/test_hf_moe3.py
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 
@@ -98,6 +99,8 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         raw.update(num_local_experts=experts, num_experts_per_tok=rng.randint(1, experts))
     if arch in ("mistral", "mixtral", "qwen2", "gemma2") and rng.random() < 0.5:
         raw["sliding_window"] = rng.randint(2, 64)     # narrows attention, adds no weight
+    if arch == "mistral":             # required: MistralConfig's default, 4096, is Mistral 7B's (no draw: the
+        raw.setdefault("sliding_window", None)        # other cases keep their values)
     if arch == "gemma2":
         # required (transformers' default is Gemma 2's constant, 4096); at most the context
         raw.setdefault("sliding_window", raw["max_position_embeddings"])
@@ -287,7 +290,7 @@ def hf_group(name: str) -> str:
         return "norms"
     if "self_attn" in parts:
         return "attention"
-    if "mlp" in parts or "block_sparse_moe" in parts or "feed_forward" in parts:   # gate/up/down, routers, experts
+    if {"mlp", "block_sparse_moe", "feed_forward", "shared_mlp"} & set(parts):   # gate/up/down, routers, experts
         return "mlp"
     if {"attn", "attention", "self_attention", "linear_attn"} & set(parts):   # GPT-2, GPT-NeoX, Falcon; Qwen3-Next
         return "attention"

@@ -117,7 +117,8 @@ REFUSED = [
     ("Qwen3ForCausalLM", "qwen3", {"head_dim": None}, "head_dim"),              # transformers: 128
     ("Gemma2ForCausalLM", "gemma2", {"head_dim": None, "sliding_window": 4096}, "head_dim"),            # transformers: 256
     ("Gemma2ForCausalLM", "gemma2", {"num_key_value_heads": None, "sliding_window": 4096}, "num_key_value_heads"),  # transformers: 4
-    ("MistralForCausalLM", "mistral", {"num_key_value_heads": None}, "num_key_value_heads"),  # transformers: 8
+    ("MistralForCausalLM", "mistral", {"num_key_value_heads": None, "sliding_window": 8}, "num_key_value_heads"),  # 8
+    ("MistralForCausalLM", "mistral", {}, "sliding_window"),    # absent: transformers slides every layer at 4096
     # transformers' default window is 4096, a reference model's constant: the key is required
     ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": True, "max_window_layers": 1}, "sliding_window"),
     # ... and so is max_window_layers (transformers: 28) when the window is on

@@ -65,3 +65,36 @@ def test_the_output_states_both_conventions():
     note = count(_mistral(4), batch=1, seq=10).notes[0]
     assert "2 of 2 layers slide (window w = 4 keys)" in note
     assert f"causal counts the {_allowed_pairs(4, 10)} (query, key) pairs" in note and "T² = 100" in note
+
+
+@pytest.mark.parametrize("hf_class, model_type", [("MistralForCausalLM", "mistral"), ("MixtralForCausalLM", "mixtral"),
+                                                   ("Starcoder2ForCausalLM", "starcoder2")])
+def test_an_absent_window_is_read_as_transformers_builds_it(hf_class, model_type):
+    """MistralConfig defaults sliding_window to 4096 (Mistral 7B's): transformers slides every layer of a file
+    without the key, so symroof requires it (null: none). Mixtral's and StarCoder2's default is None: no window.
+    Each layer's attention (and the mask) takes ``config.sliding_window`` (modeling_mistral.py)."""
+    from transformers import AutoModelForCausalLM
+
+    from symroof.errors import CardError
+    from hfcases import hf_config
+
+    raw = {"architectures": [hf_class], "model_type": model_type, "num_hidden_layers": 2, "hidden_size": 32,
+           "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 64,
+           **({"num_local_experts": 2, "num_experts_per_tok": 1} if model_type == "mixtral" else {})}
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config(raw))
+    windows = [model.config.sliding_window] * len(model.model.layers)
+    if model_type == "mistral":
+        assert windows == [4096, 4096]
+        with pytest.raises(CardError, match="missing key 'sliding_window'.*null for no window"):
+            model_from_hf_config(dict(raw), "absent/config.json")
+    else:
+        assert windows == [None, None]
+        assert model_from_hf_config(dict(raw), "absent/config.json").sliding_window == 0
+    for window, expected in ((None, [None, None]), (6, [6, 6])):       # given: read as transformers reads it
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(hf_config({**raw, "sliding_window": window}))
+        card = model_from_hf_config({**raw, "sliding_window": window}, "given/config.json")
+        assert [model.config.sliding_window] * len(model.model.layers) == expected
+        assert [card.sliding_window if card.blocks[name].attention == "sliding" else None
+                for name, n in card.layers for _ in range(n)] == expected
