@@ -245,6 +245,8 @@ def test_cohere2_slides_all_but_every_fourth_layer_and_rotates_only_those():
     (_cohere2, {"sliding_window_pattern": 0}, ["'sliding_window_pattern'", ">= 1"]),
     (_cohere2, {"layer_types": ["sliding_attention"] * 3}, ["'layer_types'", "4 entries"]),
     (_cohere2, {"use_qk_norm": True}, ["unknown key 'use_qk_norm'"]),            # Cohere 2 builds none
+    (_cohere2, {"hidden_size": "big"}, ["'hidden_size'", "integer"]),            # its reader runs before hf's checks
+    (_cohere2, {"num_attention_heads": 0}, ["'num_attention_heads'", "integer"]),   # was a ZeroDivisionError
 ])
 def test_cohere_refusals(make, change, words):
     _refused(make(**change), *words)

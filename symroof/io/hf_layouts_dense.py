@@ -177,7 +177,7 @@ def cohere(raw, n, where):
 
 
 def cohere2(raw, n, where):
-    heads, width = raw["num_attention_heads"], raw["hidden_size"]    # positive integers: hf.py checked them
+    heads, width = _int(raw, "num_attention_heads", where), _int(raw, "hidden_size", where)   # before hf.py's checks
     if raw.get("head_dim") not in (None, width // heads) or isinstance(raw.get("head_dim"), bool):
         raise CardError(f"{where}: key 'head_dim' is {_short(raw['head_dim'])}; Cohere2's __post_init__ sets it "
                         f"to hidden_size // num_attention_heads ({width // heads}) whatever it says; allowed: that "
