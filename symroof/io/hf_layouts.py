@@ -174,6 +174,14 @@ def left_out_notes(raw: dict, hf_class: str, where: str) -> list:
     return notes
 
 
+def _finite(value) -> bool:
+    """A JSON number a float holds: not a bool, NaN or infinity, nor an integer past a float's range
+    (math.isfinite raises OverflowError on one; a config may carry hundreds of digits)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < 2 ** 1023 if isinstance(value, int) else math.isfinite(value)
+
+
 def _short(value) -> str:
     """A config value as an error quotes it: its repr, cut short (a config may hold megabytes)."""
     return reprlib.repr(value)
@@ -267,8 +275,7 @@ def _soft_caps(raw, defaults, where) -> dict:
     given = []
     for key, default in zip(("attn_logit_softcapping", "final_logit_softcapping"), defaults):
         value = raw.get(key, default)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value <= 0):
+        if value is not None and (not _finite(value) or value <= 0):
             raise CardError(f"{where}: key '{key}' must be a positive number or null (a tanh soft-cap), "
                             f"got {_short(value)}")
         given += [f"{key} {value}"] if value is not None else []
@@ -377,7 +384,7 @@ def granite(raw, n, where):
     given = []
     for key in ("embedding_multiplier", "residual_multiplier", "logits_scaling", "attention_multiplier"):
         value = raw.get(key, 1.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        if not _finite(value) or value <= 0:
             raise CardError(f"{where}: key '{key}' must be a positive number, got {_short(value)}")
         given += [f"{key} {value}"] if value != 1 and key != "attention_multiplier" else []
     note = {"note": f"scalar multipliers ({', '.join(given)}): their elementwise ops on the embeddings, "

@@ -50,10 +50,9 @@ its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`
 from __future__ import annotations
 
 from ..errors import CardError
-import math
 from fractions import Fraction
 
-from .hf_layouts import SLIDING, _bool, _int, _layer_types, _short, _unused_int, _window, mistral, rotary_pct
+from .hf_layouts import SLIDING, _bool, _finite, _int, _layer_types, _short, _unused_int, _window, mistral, rotary_pct
 from .hf_layouts_moe import _no_rope_layers
 
 
@@ -163,7 +162,7 @@ _COHERE_NORM = ("LayerNorm without a bias (CohereLayerNorm) counted as an RMSNor
 
 def _logit_scale(raw, where) -> str:
     value = raw.get("logit_scale", 0.0625)          # CohereConfig's default; the logits are multiplied by it
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not _finite(value):
         raise CardError(f"{where}: key 'logit_scale' must be a number (the logits are multiplied by it), "
                         f"got {_short(value)}")
     return f"logit_scale ({value}): its elementwise scaling of the logits is not counted"
