@@ -11,7 +11,7 @@ from symroof.claims import calibrate
 from symroof.claims.published import _built, load_runs, values
 from symroof.claims.sharded_family import sharded
 from symroof.core import recompute
-from symroof.io.fractions_eval import Polynomial
+from symroof.io.fractions_eval import Polynomial, Polynomials
 from symroof.parallel.sharding import shard
 
 B, T, D, X = sp.symbols("B T D X", positive=True)
@@ -30,6 +30,19 @@ def test_polynomial_value_is_exact():
     # one product read in one pass: -3/7 · 2³ · 3 / 5² = -72/175; a root among its factors refuses it
     assert Polynomial.of(sp.Rational(-3, 7) * B**3 * T / X**2).value({B: 2, T: 3, X: 5}) == sp.Rational(-72, 175)
     assert Polynomial.of(B * sp.sqrt(T) / X) is None
+
+
+
+def test_polynomials_together_are_each_polynomial_s_value():
+    # the hand values above, evaluated in one pass; None for a missing value or a non-polynomial
+    polys = [Polynomial.of(3 * B * T * D / (2 * X) + D**2 / X**2), None, Polynomial.of(B * T * (D + 1)**2 / X),
+             Polynomial.of(sp.Rational(-3, 7) * B**3 * T / X**2), Polynomial.of(sp.Integer(0)), Polynomial.of(B / D)]
+    got = Polynomials(polys).exact({B: 2, T: 3, D: 4, X: 8})
+    assert got == [Fraction(19, 4), None, Fraction(75, 4), Fraction(-72, 448), 0, Fraction(1, 2)]
+    assert [type(v) for v in got] == [Fraction, type(None), Fraction, Fraction, int, Fraction]
+    assert Polynomials(polys).exact({B: 2, T: 3, D: 4, X: 5})[2] == 30 and \
+        type(Polynomials(polys).exact({B: 2, T: 3, D: 4, X: 5})[2]) is int       # whole: an int
+    assert Polynomials(polys).exact({B: 2, T: 3, D: 4}) == [None, None, None, None, 0, Fraction(1, 2)]   # no X
 
 
 def _direct(run, kernel):
@@ -55,3 +68,10 @@ def test_family_graph_equals_sharding_the_run_itself(run):
             assert [(c.kind, c.axes, c.tensor, c.volume) for c in d.get("collectives", ())] == \
                    [(c.kind, c.axes, c.tensor, c.volume) for c in f.get("collectives", ())]
         assert family.graph["sizes"] == direct.graph["sizes"] and family.graph["mesh"] is run.mesh
+        exact = sharded(run, values(run), kernel, exact=True)     # Python ints and Fractions, in one pass
+        for name, d in direct.nodes(data=True):
+            for key in ("local_flops", "local_bytes", "local_vector_flops", "repeat"):
+                if key in d:
+                    assert type(exact.nodes[name][key]) in (int, Fraction) and exact.nodes[name][key] == d[key]
+            assert [c.volume for c in d.get("collectives", ())] == \
+                   [c.volume for c in exact.nodes[name].get("collectives", ())]

@@ -335,7 +335,7 @@ def predict(run: PublishedRun) -> Result:
     # terms evaluated).
     from ..parallel import step_numbers
     from .calibrate import step_parts
-    from .sharded_family import exact, plain, replicated, sharded
+    from .sharded_family import exact_all, plain, replicated, sharded
 
     work_nums = replicated(run, nums)       # the work's numbers; the model FLOPs keep the card's KV heads
     numbers = plain(work_nums)
@@ -349,8 +349,8 @@ def predict(run: PublishedRun) -> Result:
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
-    counts = {conv: exact(model_flops(run, conv), nums, plain(nums) if work_nums is not nums else numbers)
-              for conv in CONVENTIONS}
+    counts = dict(zip(CONVENTIONS, exact_all(tuple(model_flops(run, conv) for conv in CONVENTIONS), nums,
+                                             plain(nums) if work_nums is not nums else numbers)))
     ceilings, flops = {conv: _float_over(count, work) for conv, count in counts.items()}, counts[run.flops]
     measured_step = None if run.measured_mfu is None else \
         _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))

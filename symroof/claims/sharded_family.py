@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import sympy as sp
 
+from ..io.fractions_eval import Polynomials
+
 _KEYS = ("local_flops", "local_bytes", "local_vector_flops", "repeat")
 
 
@@ -41,6 +43,7 @@ class Family:
         self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
                            for k, v in sg.graph["sizes"].items()}
+        self.batch = Polynomials(self.polys + list(self.size_polys.values()))     # a run's values in one pass
 
     def numeric(self, nums: dict, mesh: dict, exact: bool = False, numbers: dict | None = None,
                 spans: dict | None = None):
@@ -57,7 +60,8 @@ class Family:
         values = {**nums, **sizes}
         numbers = {**(plain(nums) if numbers is None else numbers), **plain(sizes)}
         if exact:
-            got = [p.exact(numbers) if p is not None else None for p in self.polys]
+            got = self.batch.exact(numbers)
+            got, sizes = got[:len(self.exprs)], got[len(self.exprs):]
             got = [v if v is not None else _exact(_sub(e, values)) for v, e in zip(got, self.exprs)]
         else:
             got = [p.value(numbers) if p is not None else None for p in self.polys]
@@ -72,9 +76,8 @@ class Family:
             nodes[name]["collectives"] = [type(c)(c.kind, c.axes, c.tensor, got[i], c.bucketed,
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
-            sizes = {k: p.exact(numbers) if p is not None else None for k, p in self.size_polys.items()}
             out.graph["sizes"] = {k: v if v is not None else _exact(_sub(self.sg.graph["sizes"][k], nums))
-                                  for k, v in sizes.items()}
+                                  for k, v in zip(self.size_polys, sizes)}
         else:
             out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
         out.graph["mesh"] = mesh
@@ -99,6 +102,18 @@ def exact(expr, nums: dict, numbers: dict):
 
         return _exact(evaluate(expr, nums))
     return got
+
+
+def exact_all(exprs: tuple, nums: dict, numbers: dict) -> list:
+    """``[exact(e, nums, numbers) for e in exprs]``, the polynomials evaluated together (a model's FLOP
+    counts under every convention share most of their terms)."""
+    got = _polynomials(exprs).exact(numbers)
+    return [v if v is not None else exact(e, nums, numbers) for v, e in zip(got, exprs)]
+
+
+@lru_cache(maxsize=256)
+def _polynomials(exprs: tuple) -> Polynomials:
+    return Polynomials([_polynomial(e) for e in exprs])
 
 
 @lru_cache(maxsize=4096)

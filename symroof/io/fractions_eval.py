@@ -184,3 +184,65 @@ def _times(a: dict, b: dict) -> dict:
         if not out[s]:
             del out[s]
     return out
+
+
+class Polynomials:
+    """Many ``Polynomial``s evaluated together, as a sharded family's per-chip costs are for each
+    run: each symbol looked up once per call (a SymPy symbol's hash is a Python call) and each
+    distinct product of powers computed once, then each polynomial summed from those. Exact, so
+    the values are ``Polynomial.exact``'s, whatever the grouping; None for a polynomial that is
+    None (not a polynomial) or names a symbol without a value."""
+
+    __slots__ = ("symbols", "monomials", "polys")
+
+    def __init__(self, polys: list):
+        index: dict = {}          # symbol -> its position in ``symbols``
+        products: dict = {}       # (up, down) by position -> its position in ``monomials``
+
+        def monomial(up, down) -> int:
+            key = (tuple((index.setdefault(s, len(index)), e) for s, e in up),
+                   tuple((index.setdefault(s, len(index)), e) for s, e in down))
+            return products.setdefault(key, len(products))
+        self.polys = [None if p is None else tuple((num, den, monomial(up, down)) for num, den, up, down in p.terms)
+                      for p in polys]
+        self.symbols = tuple(index)
+        self.monomials = tuple(products)
+
+    def exact(self, values: dict) -> list:
+        get = values.get
+        vals = [get(s) for s in self.symbols]
+        products = []
+        for up, down in self.monomials:
+            num = den = 1
+            try:
+                for i, e in up:
+                    num *= vals[i] if e == 1 else vals[i] ** e
+                for i, e in down:
+                    den *= vals[i] if e == 1 else vals[i] ** e
+            except TypeError:          # a symbol without a value (None)
+                num = None
+            products.append((num, den))
+        out = []
+        for terms in self.polys:
+            if terms is None:
+                out.append(None)
+                continue
+            total, common = 0, 1
+            for num, den, m in terms:
+                pn, pd = products[m]
+                if pn is None:
+                    total = None
+                    break
+                num, den = num * pn, den * pd
+                if den == common:
+                    total += num
+                else:
+                    total, common = total * den + num * common, common * den
+            if total is None:
+                out.append(None)
+            elif type(total) is int and type(common) is int and not total % common:
+                out.append(total // common)
+            else:
+                got = Fraction(total, common)
+                out.append(got.numerator if got.denominator == 1 else got)
+        return out

@@ -287,7 +287,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         if d["op"] == "input":
             continue
         repeat = number(d["repeat"])
-        per_stage = repeat / stages if per_layer(d) else 1.0
+        layered = per_layer(d)
+        per_stage = repeat / stages if layered else 1.0
         flops, hbm = number(d["local_flops"]), number(d["local_bytes"]) / hbm_rate
         times = per_stage
         mm = 0.0
@@ -338,8 +339,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             # head's chips, the tied table's two stages: parallel/replicas.py)
             if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
                     and (any(a in BATCH_AXES for a in c.axes) or c.ranks is not None) \
-                    and (per_layer(d) or c.tensor in last_reduced):
-                last = one / per_stage if per_layer(d) else one  # one layer's share (of the last microbatch)
+                    and (layered or c.tensor in last_reduced):
+                last = one / per_stage if layered else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
     if stages > 1:
