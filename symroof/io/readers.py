@@ -33,7 +33,7 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     try:
         node = parser.get_single_node()
         _check(node, path)
-        raw = parser.construct_document(node) if node is not None else None
+        raw = _construct(parser, node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
@@ -49,6 +49,58 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     if not isinstance(raw, dict):
         raise CardError(f"{path}: {what} must be a YAML mapping of keys to values")
     return raw
+
+
+class _Unusual(Exception):
+    """A node ``_construct`` leaves to PyYAML (a tag beyond the plain ones, a merge key, a key that is a
+    mapping or a list)."""
+
+
+_PLAIN = "tag:yaml.org,2002:"
+
+
+def _construct(parser, node):
+    """``parser.construct_document(node)``, the same values, for a document of mappings, lists and plain
+    scalars (what a card or a runs file is): strings as they stand, the other scalars by PyYAML's own
+    constructor for their tag, a node met twice (an alias) built once, as PyYAML shares it. Anything
+    else is PyYAML's to construct (and to refuse) from the start. A third of reading the runs file
+    was PyYAML's generic machinery (a generator per mapping, its bookkeeping per node)."""
+    import yaml
+
+    scalar, mapping, sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
+    rules = {tag: parser.yaml_constructors[_PLAIN + tag] for tag in ("int", "float", "bool", "null")}
+    built: dict = {}
+
+    def build(n):
+        kind = type(n)
+        if kind is scalar:
+            tag = n.tag
+            if tag == _PLAIN + "str":
+                return n.value
+            rule = rules.get(tag[len(_PLAIN):]) if tag.startswith(_PLAIN) else None
+            if rule is None:
+                raise _Unusual
+            return rule(parser, n)
+        got = built.get(id(n))
+        if got is not None:
+            return got
+        if kind is mapping and n.tag == _PLAIN + "map":
+            out = built[id(n)] = {}
+            for key, value in n.value:
+                if type(key) is not scalar or key.tag == _PLAIN + "merge":
+                    raise _Unusual
+                key = build(key)            # the key first, as PyYAML builds them
+                out[key] = build(value)
+            return out
+        if kind is sequence and n.tag == _PLAIN + "seq":
+            out = built[id(n)] = []
+            out.extend([build(item) for item in n.value])
+            return out
+        raise _Unusual
+    try:
+        return build(node)
+    except _Unusual:
+        return parser.construct_document(node)
 
 
 _TAGS_KEPT = 1 << 14     # distinct scalar texts remembered; the shipped files have a few thousand
