@@ -1,6 +1,7 @@
 """read_yaml's own construction of plain documents against PyYAML's safe loader on the same text:
-the same values (aliases shared as PyYAML shares them), and PyYAML's result or refusal for anything
-beyond mappings, lists and plain scalars (merge keys, timestamps, '=' keys, set and custom tags)."""
+the same values (aliases shared as PyYAML shares them, merge keys merged as PyYAML merges them), and
+PyYAML's result or refusal for anything beyond mappings, lists and plain scalars (timestamps, set and
+custom tags)."""
 
 import pytest
 import yaml
@@ -13,7 +14,9 @@ SAME = [
     "base: &b {size: 8, link: ici}\nmesh: {data: *b, tensor: *b}\nempty: &e {}\nagain: [*e, *e]\n",
     "runs:\n  - name: r\n    mesh: {fsdp: {size: 64, link: ici}}\n    measured_mfu: 0.41\n  - []\n",
     "1: one\n2.5: two\ntrue: three\nnull: four\n",
-    "base: &b {x: 1, y: 2}\nmerged: {<<: *b, y: 3}\n",                  # a merge key: PyYAML's
+    "base: &b {x: 1, y: 2}\nmerged: {<<: *b, y: 3}\n",                  # merge keys
+    "a: &a {x: 1, y: 2}\nb: &b {y: 5, z: 6, <<: *a}\nc: {<<: [*b, *a], w: 0}\nd: [{<<: *a}, {<<: *b}]\n",
+    "runs:\n  - &m {size: 8, link: ici, wrap: true}\n  - <<: *m\n    size: 16\n  - {<<: *m, link: dcn}\n",
     "when: 2024-01-02\nat: 2001-12-14t21:59:43.10-05:00\n",              # timestamps: PyYAML's
     "pairs: {=: value-key}\nset: !!set {a, b}\n",                         # '=' and !!set: PyYAML's
     "s: !!str 12\nf: !!float 3\nlist: !!seq [1]\n",
@@ -39,5 +42,12 @@ def test_an_alias_is_one_object_as_in_pyyaml(tmp_path):
 def test_a_tag_pyyaml_refuses_is_one_line(tmp_path):
     path = tmp_path / "doc.yaml"
     path.write_text("a: !python/object:os.system echo\n")
+    with pytest.raises(CardError, match="is not valid YAML"):
+        read_yaml(path)
+
+
+def test_a_bad_merge_is_one_line(tmp_path):
+    path = tmp_path / "doc.yaml"
+    path.write_text("a: {<<: 3, b: 1}\n")
     with pytest.raises(CardError, match="is not valid YAML"):
         read_yaml(path)

@@ -57,13 +57,15 @@ class _Unusual(Exception):
 
 
 _PLAIN = "tag:yaml.org,2002:"
+_MERGED = (_PLAIN + "merge", _PLAIN + "value")
 
 
 def _construct(parser, node):
     """``parser.construct_document(node)``, the same values, for a document of mappings, lists and plain
     scalars (what a card or a runs file is): strings as they stand, the other scalars by PyYAML's own
-    constructor for their tag, a node met twice (an alias) built once, as PyYAML shares it. Anything
-    else is PyYAML's to construct (and to refuse) from the start. A third of reading the runs file
+    constructor for their tag, merge keys by PyYAML's own flattening, a node met twice (an alias)
+    built once, as PyYAML shares it. Anything else is PyYAML's to construct (and to refuse) from the
+    start. A third of reading the runs file
     was PyYAML's generic machinery (a generator per mapping, its bookkeeping per node)."""
     import yaml
 
@@ -85,6 +87,8 @@ def _construct(parser, node):
         if got is not None:
             return got
         if kind is mapping and n.tag == _PLAIN + "map":
+            if any(key.tag in _MERGED for key, _ in n.value):
+                parser.flatten_mapping(n)       # PyYAML's own rule for '<<' (and '=') keys, as it applies it
             out = built[id(n)] = {}
             for key, value in n.value:
                 if type(key) is not scalar or key.tag == _PLAIN + "merge":
