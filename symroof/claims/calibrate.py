@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .fit_loss import fit_pairs, loss
+
 # ----------------------------------------------------------------------------- a run's step-model parts
 
 
@@ -137,14 +139,9 @@ def target_step(result) -> tuple[float, bool]:
     return result.t_measured, False
 
 
-def fit_pairs(results) -> list:
-    """``(parts, target step seconds)`` of each fit run: what ``_loss`` sums over."""
-    return [(r.parts, target_step(r)[0]) for r in results]
-
-
 def _loss(rows, eta_mm, t_dcn, eta_mem=1.0) -> float:
-    """Squared log step error over ``rows``: (parts, target step seconds) of each fit run."""
-    return sum([math.log(parts.stepper()(eta_mm, t_dcn, eta_mem) / target) ** 2 for parts, target in rows])
+    """Squared log step error over ``rows`` (``fit_pairs``: (parts, target step seconds) of each fit run)."""
+    return loss(rows, eta_mm, t_dcn, eta_mem)
 
 
 def _minimise(f, lo: float, hi: float, tol: float = 1e-9) -> float:

@@ -125,14 +125,18 @@ class Parts:
             self._fit_step = self._step_at(1.0)
         return self._fit_step
 
-    def _step_at(self, eta_comm: float):
+    def numbers_at(self, eta_comm: float) -> tuple:
+        """What ``step`` reads at this eta_comm, each field once: (ratios, hbm_below, flop_from, memory,
+        1 + bubble, critical, tail, background, hideable, latency, dcn_steps, optimizer, paired, hidden)."""
         if self._roof is None:
             self._roof = _roof(self.matmul)
-        ratios, hbm_below, flop_from = self._roof
-        critical, tail, background, hideable = self._waits.get(eta_comm) or self._fixed(eta_comm)
-        memory, bubble, latency, dcn_steps, optimizer = (self.memory, 1 + self.bubble, self.latency,
-                                                         self.dcn_steps, self.optimizer)
-        paired, hidden = [p for pairs in self.paired.values() for p in pairs], 1 - self.critical_overlap
+        return (*self._roof, self.memory, 1 + self.bubble, *(self._waits.get(eta_comm) or self._fixed(eta_comm)),
+                self.latency, self.dcn_steps, self.optimizer,
+                [p for pairs in self.paired.values() for p in pairs], 1 - self.critical_overlap)
+
+    def _step_at(self, eta_comm: float):
+        (ratios, hbm_below, flop_from, memory, bubble, critical, tail, background, hideable, latency, dcn_steps,
+         optimizer, paired, hidden) = self.numbers_at(eta_comm)
 
         def step(eta_mm: float, t_dcn: float, eta_mem: float) -> float:
             k = bisect_left(ratios, eta_mm)
