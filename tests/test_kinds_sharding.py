@@ -1,0 +1,113 @@
+"""The newer attention kinds under a mesh and in ``serve``: linear heads on the tensor axis, DSA's replicated
+no-grad indexer, and a linear layer's constant state beside the per-token cache.
+
+Independent numbers (tolerance 0 unless said): divisibility by hand; the indexer's weights counted by hand
+from DeepSeek-V3.2-Exp's config.json and DeepSeek's ``Indexer`` (inference/model.py: wq_b q_lora_rank x
+N_idx·H_idx, wk D x H_idx, a LayerNorm of 2·H_idx, weights_proj D x N_idx, on every rank); Qwen3-Next's cache
+by hand from its config.json and transformers' cache shapes (the recurrent state N_lv x H_lk x H_lv and the
+conv state of W_cv inputs of the q, k, v channels per linear layer; K x H keys and values per token and full
+layer), its weights 2 bytes times transformers' meta-device count, 79,674,391,296 (tests/validate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from symroof.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+HF = ROOT / "tests" / "data" / "hf"
+QNEXT, DSA = HF / "Qwen3-Next-80B-A3B" / "config.json", HF / "DeepSeek-V3.2-Exp" / "config.json"
+
+# 4 heads, 2 KV heads and d_ff 96 split two ways; its 3 linear key heads (6 value heads) do not
+LIN3 = {"name": "lin3", "architecture": "qwen3_next", "source": "test", "n_layers": 2, "d_model": 64, "d_ff": 96,
+        "n_heads": 4, "n_kv_heads": 2, "head_dim": 16, "vocab": 128, "tie_embeddings": False,
+        "block_types": {"lin": {"attention": "linear"}, "full": {}}, "layers": [["lin", 1], ["full", 1]],
+        "linear_key_heads": 3, "linear_value_heads": 6, "linear_key_head_dim": 8, "linear_value_head_dim": 8,
+        "linear_conv_kernel": 4}
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def _json(*argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([*argv, "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def _one_line_refusal(done, message):
+    assert done.returncode == 2 and "Traceback" not in done.stderr and message in done.stderr, done.stderr
+    assert done.stderr.count("\n") <= 1
+
+
+# ----------------------------------------------------------------------------- DSA's indexer under a mesh
+
+# DeepSeek-V3.2-Exp's config.json: D 7168, q_lora_rank 1536, 64 indexer heads of 128, 61 layers
+INDEXER = 61 * (1536 * 64 * 128 + 7168 * 128 + 2 * 128 + 7168 * 64)
+
+
+@pytest.mark.parametrize("tensor", [1, 8])
+def test_the_indexer_is_whole_on_every_chip_and_holds_no_gradient_or_optimizer_state(tensor):
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import b_grad, b_opt, b_param
+    from symroof.io.bind import evaluate, model_values
+    from symroof.io.catalog import load_model
+    from symroof.parallel.collectives import Axis
+    from symroof.parallel.roofline import frozen_weights, memory_per_chip
+    from symroof.parallel.sharding import shard
+
+    assert INDEXER == 851_524_864
+    card = load_model(str(DSA))
+    sg = shard(build(Structure.of(card, 4096)), {"tensor": Axis("tensor", tensor)})
+    values = {**model_values(card), b_param: 1, b_grad: 1, b_opt: 1}
+    assert evaluate(frozen_weights(sg), values) == INDEXER
+    memory = {k: evaluate(v, values) for k, v in memory_per_chip(sg).items() if k in ("params", "gradients", "optimizer")}
+    assert memory["gradients"] == memory["optimizer"] == memory["params"] - INDEXER
+
+
+def test_the_indexer_keys_are_cached_whole_on_every_chip():
+    """serve's cache per chip at tensor 8: MLA's latent (512) and RoPE key (64) and the indexer's key (128),
+    each whole on every chip (DeepSeek's k_cache is per rank), per token and layer."""
+    from symroof.core.graph import Structure
+    from symroof.core.symbols import B, S, b_kv
+    from symroof.io.bind import evaluate, model_values
+    from symroof.io.catalog import load_model
+    from symroof.solve import inference as inf
+
+    card = load_model(str(DSA))
+    held = inf.kv_bytes_per_chip(Structure.of(card), 8)
+    assert evaluate(held, {**model_values(card), B: 1, S: 1000, b_kv: 1}) == 61 * (512 + 64 + 128) * 1000
+
+
+def test_the_optimizer_step_moves_only_the_trained_weights_on_both_paths(tmp_path):
+    """step_model (symbolic) and step_numbers (exact) charge the optimizer step the same bytes on
+    tensor=8: (2·b_param + b_grad + 2·b_opt) times the weights a chip trains, all it holds but the
+    whole indexer."""
+    from symroof.claims.published import load_runs, values
+    from symroof.claims.sharded_family import sharded
+    from symroof.core.symbols import b_grad, b_opt, b_param
+    from symroof.parallel import step_model, step_numbers
+    from symroof.parallel.roofline import memory_per_chip
+
+    runs = tmp_path / "runs.yaml"
+    runs.write_text(yaml.safe_dump({"runs": [{
+        "name": "dsa", "source": "test", "model": str(DSA), "chip": "h100-sxm", "chips": 8, "batch": 8,
+        "seq": 4096, "mesh": {"tensor": {"size": 8, "link": "ici"}}}]}))
+    run = load_runs(runs, prediction=True)[0]
+    nums = values(run)
+    sg, exact_sg = sharded(run, nums), sharded(run, nums, exact=True)
+    symbolic = step_model.Numbers(sg, nums).optimizer_bytes(sg)
+    exact = step_numbers.Exact(exact_sg, nums).optimizer_bytes(exact_sg)
+    held = memory_per_chip(sg)["params"].xreplace(nums) / nums[b_param]
+    assert exact == float((2 * nums[b_param] + nums[b_grad] + 2 * nums[b_opt]) * (held - INDEXER)) == symbolic
