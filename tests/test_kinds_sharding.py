@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from symroof.cli import main
+from symroof.io.cards import model_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 HF = ROOT / "tests" / "data" / "hf"
@@ -49,6 +50,48 @@ def _json(*argv):
 def _one_line_refusal(done, message):
     assert done.returncode == 2 and "Traceback" not in done.stderr and message in done.stderr, done.stderr
     assert done.stderr.count("\n") <= 1
+
+
+# ----------------------------------------------------------------------------- linear heads on the tensor axis
+
+def test_the_tensor_degree_must_divide_the_linear_key_heads():
+    from symroof.parallel.axes import tensor_problem
+    from symroof.search.candidates import allowed_degrees, degree_problem
+
+    card = model_from_dict(LIN3, "lin3.yaml")
+    assert "3 linear key heads" in tensor_problem(card, 2)
+    assert "linear value heads" not in tensor_problem(card, 2)          # 6 split two ways
+    assert "3 linear key heads" in degree_problem(card, 8, 64, {"tensor": 2})
+    assert allowed_degrees("tensor", card, 8, 64) == [1]          # gcd(4, 96, 3, 6) = 1
+    fours = model_from_dict({**LIN3, "linear_key_heads": 2, "linear_value_heads": 4}, "lin2.yaml")
+    assert tensor_problem(fours, 2) is None and allowed_degrees("tensor", fours, 8, 64) == [1, 2]
+    assert "2 linear key heads" in tensor_problem(fours, 4) and "linear value heads" not in tensor_problem(fours, 4)
+
+
+def test_plan_predict_and_serve_refuse_a_tensor_degree_the_linear_heads_do_not_take(tmp_path):
+    card = tmp_path / "lin3.yaml"
+    card.write_text(yaml.safe_dump(LIN3))
+    _one_line_refusal(_cli("plan", str(card), "--chip", "h100-sxm", "--chips", "2", "--batch-tokens", "1024",
+                           "--seq", "128", "--mesh", "tensor=2"), "tensor=2 does not divide the model's 3 linear key heads")
+    _one_line_refusal(_cli("serve", str(card), "--chip", "h100-sxm", "--chips", "2", "--context", "128",
+                           "--mesh", "tensor=2"), "--mesh tensor=2: tensor=2 does not divide the model's 3 linear key heads")
+    runs = tmp_path / "runs.yaml"
+    runs.write_text(yaml.safe_dump({"runs": [{"name": "t2", "source": "test", "model": LIN3, "chip": "h100-sxm",
+                                              "chips": 2, "mesh": {"tensor": {"size": 2, "link": "ici"}},
+                                              "batch": 2, "seq": 128}]}))
+    _one_line_refusal(_cli("predict", str(runs)), "(t2): key 'mesh.tensor.size' (2) must divide the model's 3 linear key heads")
+    # searched, not asked for: every row keeps tensor=1
+    result = _json("serve", str(card), "--chip", "h100-sxm", "--chips", "2", "--context", "128")
+    assert {r["mesh"]["tensor"] for r in result["pareto"]} == {1}
+
+
+def test_serve_skips_tensor_degrees_that_do_not_divide_the_heads():
+    """Qwen3-Next's 16 heads, 2 KV heads and 16 linear key heads on 6 H100s: tensor 3 and 6 do not
+    divide 16, so only tensor 1 and 2 are evaluated; asked for, tensor=3 is refused."""
+    result = _json("serve", str(QNEXT), "--chip", "h100-sxm", "--chips", "6")
+    assert {r["mesh"]["tensor"] for r in result["pareto"]} <= {1, 2}
+    _one_line_refusal(_cli("serve", str(QNEXT), "--chip", "h100-sxm", "--chips", "6", "--mesh", "tensor=3"),
+                      "tensor=3 does not divide the model's 16 heads")
 
 
 # ----------------------------------------------------------------------------- DSA's indexer under a mesh

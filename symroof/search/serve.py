@@ -27,6 +27,7 @@ from ..core.symbols import B, C, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv,
 from ..errors import CardError, InfeasibleError
 from ..io.bind import chip_values, model_values
 from ..io.cards import parse_number
+from ..parallel.axes import tensor_problem
 from ..parallel.collectives import Axis
 from ..solve import inference as inf
 
@@ -147,6 +148,11 @@ def evaluate(card, chip, req: Request) -> dict:
         replicas = req.mesh.get("data", req.chips // y)
         if y * replicas != req.chips:
             raise CardError(f"--mesh tensor={y} × data={replicas} uses {y * replicas} chips, not --chips {req.chips}")
+        why = tensor_problem(card, y)       # the heads, d_ff, KV and linear heads the axis splits
+        if why and "tensor" in req.mesh:
+            raise CardError(f"--mesh tensor={y}: {why}")
+        if why:           # tensor=1 always splits: the search never runs out of degrees here
+            continue
         m_y, hop_scale, on_ici = _layout_m(chip, y, replicas)
         if not on_ici and "tensor" in req.mesh:      # asked for: say why, rather than "does not fit"
             where = f"one NVLink domain ({chip.pod_shape[0]} GPUs)" if chip.family == "gpu" else \
