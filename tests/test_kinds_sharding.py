@@ -154,3 +154,39 @@ def test_the_optimizer_step_moves_only_the_trained_weights_on_both_paths(tmp_pat
     exact = step_numbers.Exact(exact_sg, nums).optimizer_bytes(exact_sg)
     held = memory_per_chip(sg)["params"].xreplace(nums) / nums[b_param]
     assert exact == float((2 * nums[b_param] + nums[b_grad] + 2 * nums[b_opt]) * (held - INDEXER)) == symbolic
+
+
+# ----------------------------------------------------------------------------- serve: state beside the cache
+
+def test_serve_prints_a_linear_layers_state_apart_from_the_per_token_cache():
+    raw = json.loads(QNEXT.read_text())
+    full = raw["num_hidden_layers"] // raw["full_attention_interval"]                  # 12 full layers
+    linear = raw["num_hidden_layers"] - full                                            # 36 linear layers
+    kv_token = 2 * raw["num_key_value_heads"] * raw["head_dim"] * full * 2             # keys and values, bf16
+    nk, nv, dk, dv, w = (raw[k] for k in ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                                          "linear_value_head_dim", "linear_conv_kernel_dim"))
+    state = linear * (nv * dk * dv + (2 * nk * dk + nv * dv) * w) * 2
+    assert (kv_token, state) == (24_576, 40_108_032)
+    r = _json("serve", str(QNEXT), "--chip", "h100-sxm", "--chips", "4", "--batch", "8", "--mesh", "tensor=4")
+    assert r["kv_bytes_per_token"] == kv_token and r["kv_state_bytes_per_sequence"] == state
+    weights, hbm, context = 2 * 79_674_391_296, 80e9, 8192
+    assert r["weight_bytes"] == weights
+    assert r["chips_for_memory"] == pytest.approx((weights + 8 * (state + context * kv_token)) / hbm, rel=1e-12)
+    # per chip: a quarter of the weights and of the state (its heads split), one of the 2 KV heads whole
+    per_sequence = state / 4 + context * kv_token / 2
+    assert r["max_batch"] == int((hbm - weights / 4) // per_sequence) == 362
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["serve", str(QNEXT), "--chip", "h100-sxm", "--chips", "4", "--batch", "8", "--mesh", "tensor=4"])
+    assert "KV 24.58 kB per token (full-attention layers) + 40.11 MB of state per sequence (linear layers)" in out.getvalue()
+
+
+def test_serve_without_linear_layers_keeps_its_keys_and_lines():
+    r = _json("serve", "llama3-70b", "--chip", "tpu-v5e", "--chips", "8", "--batch", "32", "--weights-dtype", "int8",
+              "--mesh", "tensor=8")
+    assert r["kv_bytes_per_token"] == 2 * 8 * 128 * 80 and r["kv_state_bytes_per_sequence"] == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(["serve", "llama3-70b", "--chip", "tpu-v5e", "--chips", "8", "--batch", "32", "--weights-dtype", "int8",
+              "--mesh", "tensor=8"])
+    assert "KV 163.8 kB per token; at most 42 sequences fit" in out.getvalue() and "state" not in out.getvalue()
