@@ -190,3 +190,15 @@ def test_serve_without_linear_layers_keeps_its_keys_and_lines():
         main(["serve", "llama3-70b", "--chip", "tpu-v5e", "--chips", "8", "--batch", "32", "--weights-dtype", "int8",
               "--mesh", "tensor=8"])
     assert "KV 163.8 kB per token; at most 42 sequences fit" in out.getvalue() and "state" not in out.getvalue()
+
+
+def test_the_smallest_slice_serve_names_splits_the_heads():
+    """Qwen3-Next, 1000 sequences of 8192 tokens on GB200 (186 GB): by hand, 2 chips hold 79.67 GB of
+    weights and 1000 x (20.05 MB state + 100.7 MB of the 2 KV heads split two ways) each, 200.4 GB: too
+    much; 3 chips would hold 53.1 + 1000 x (13.4 + 100.7 MB) = 167.2 GB, but 3 divides none of its 16
+    heads; 4 chips hold 39.8 + 1000 x (10.0 + 100.7 MB) = 150.5 GB."""
+    weights, state, kv_head = 2 * 79_674_391_296, 40_108_032, 8192 * 12 * 2 * 256 * 2      # one KV head's K and V
+    held = {n: weights / n + 1000 * (state / n + kv_head * 2 / min(n, 2)) for n in (2, 3, 4)}
+    assert held[2] > 186e9 and held[3] < 186e9 and held[4] < 186e9
+    r = _json("serve", str(QNEXT), "--chip", "gb200-nvl72", "--chips", "8", "--mesh", "tensor=8", "--batch", "1000")
+    assert r["min_chips"] == 4

@@ -179,6 +179,9 @@ def evaluate(card, chip, req: Request) -> dict:
         t_mem = [max(t["t_math_core"][i], t["t_hbm_kv"][i]) + max(t["t_math_weights"][i], t["t_hbm_weights_step"][i])
                  for i in range(len(batches))]
         step = [max(t_mem[i], t["t_ici"][i]) for i in range(len(batches))]
+        def splits(n: int) -> bool:            # a tensor axis of n chips lays out the heads
+            return tensor_problem(card, n) is None
+
         def fits(n: int, b: int) -> bool:      # a replica of n chips holds the weights and b caches
             kv = fns["kv_chip"](b, req.context, 1, n, m_y, *hop, *extra)
             return weights / n + float(kv) <= float(hw[M_hbm])
@@ -190,7 +193,7 @@ def evaluate(card, chip, req: Request) -> dict:
                          "memory": float(t["memory"][i]), "fit": fit, "kv_per_token": kv_tok,
                          "kv_state": kv_state,
                          "weights": weights, "bound": bound,
-                         "min_chips": next((n for n in slice_sizes(chip, y) if fits(n, b)), y),
+                         "min_chips": next((n for n in slice_sizes(chip, y) if splits(n) and fits(n, b)), y),
                          "prefill": (max(float(call("prefill_math", 1, req.prompt)), float(call("prefill_hbm", 1, req.prompt)),
                                          float(call("prefill_ici", 1, req.prompt))) if req.prompt else None),
                          "critical": float(call("t_hbm_weights", 1) / (call("t_math_weights", 2) - call("t_math_weights", 1)))})
