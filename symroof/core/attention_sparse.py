@@ -14,8 +14,17 @@ The indexer, as transformers 5.24 builds it (``modeling_deepseek_v32.py``, ``Dee
   (``[B,T,N_idx,H_idx] x [B,S,H_idx]`` and ``[B,T,1,N_idx] x [B,T,N_idx,S]``), then top-k of each
   query's row after the causal mask.
 - it runs under ``torch.no_grad``: no gradient reaches its weights or flows back through it, so a
-  training graph has no backward ops for it (``no_grad`` nodes; backward.py, recompute.py). (The
-  paper trains it with a KL loss of its own on a detached input; transformers does not.)
+  training graph has no backward ops for it (``no_grad`` nodes; backward.py, recompute.py), and its
+  weights no gradient buffer, optimizer state or update (``derive.frozen_params``,
+  ``roofline.frozen_weights``): torch.optim skips a parameter whose .grad stays None. (The paper
+  trains it with a KL loss of its own on a detached input, a stage of its own; transformers does
+  not, and neither FLOPs nor memory count it: the card's left_out says so, hf_keys.LEFT_OUT.)
+- under tensor parallelism it is replicated: every chip holds all its weights and its key cache and
+  computes all N_idx heads' scores (no mesh axis splits Ni or Hi, parallel/axes.py), as DeepSeek's
+  own inference code does (deepseek-ai/DeepSeek-V3.2-Exp@6d8cb70 inference/model.py, ``Indexer``:
+  wq_b, wk and weights_proj are plain ``Linear`` where MLA's wq_b, wkv_b and wo are Column/Row
+  ParallelLinear; its k_cache is whole on each rank; rank 0's top-k is broadcast and the others
+  asserted equal to it).
 - its keys are cached: transformers' ``DynamicIndexedLayer`` (cache_utils.py) keeps, per layer, the
   MLA latent and RoPE key (``keys`` [B,1,S,R_kv], ``values`` [B,1,S,H_r]) plus ``indexer_keys``
   [B,S,H_idx]; a decode step scores the new query against all S of them.

@@ -59,6 +59,15 @@ def params(g: nx.DiGraph, active: bool = False) -> sp.Expr:
     return sp.Add(*params_by_group(g, active).values())
 
 
+def frozen_params(g: nx.DiGraph) -> sp.Expr:
+    """Parameters no gradient reaches: the weights of ops run under ``torch.no_grad`` (DSA's indexer,
+    core/attention_sparse.py). An optimizer keeps no state for them and a step leaves them alone
+    (torch.optim skips a parameter whose .grad is None), so training memory holds them alone."""
+    sizes = g.graph["sizes"]
+    return sp.Add(*(d["repeat"] * ops.numel(dims, sizes) for _, d in g.nodes(data=True)
+                    if d["phase"] == "forward" and d.get("no_grad") for dims in d["params"].values()))
+
+
 def flops(g: nx.DiGraph, phase: str | None = None, approximation: str | None = None) -> sp.Expr:
     """Contraction FLOPs of one step over B sequences of T tokens.
 
@@ -150,15 +159,17 @@ def training_memory(g: nx.DiGraph, recompute=None) -> dict[str, sp.Expr]:
     Checkpoints: ``n_ckpt`` arrays of the layer input's shape saved per layer (remat recomputes
     the rest), or, given a ``recompute`` policy, what each block saves under it
     (``recompute.activation_memory``). Set ``b_grad = 0`` for the book's convention, which
-    keeps no gradient buffer.
+    keeps no gradient buffer. Weights no gradient reaches (``frozen_params``) have no gradient or
+    optimizer bytes.
     """
     from .recompute import activation_memory
 
     p = params(g)
+    trained = p - frozen_params(g)
     parts = {
         "params": b_param * p,
-        "gradients": b_grad * p,
-        "optimizer": b_opt * p,
+        "gradients": b_grad * trained,
+        "optimizer": b_opt * trained,
         "checkpoints": (n_ckpt * checkpointed_layers(g) * b_act if recompute is None
                         else activation_memory(g, recompute)),
     }

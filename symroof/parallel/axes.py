@@ -19,10 +19,13 @@ AXES = (
     ("fsdp",   ("B", "R"),          ("D",),           ("sequences",)),    # ZeRO-3: weights sharded on D
     ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
     ("seq",    ("T", "R"),          ("D",),           ("tokens",)),       # weights on D only beside fsdp
-    ("tensor", ("K", "Nlk", "F", "Fe", "Fs", "V", "D"), ("K", "Nlk", "F", "Fe", "Fs", "V"), ("heads", "d_ff", "kv_heads")),
+    ("tensor", ("K", "Nlk", "F", "Fe", "Fs", "V", "D"), ("K", "Nlk", "F", "Fe", "Fs", "V"),
+     ("heads", "d_ff", "kv_heads", "linear_key_heads", "linear_value_heads")),
 )
 # Nlk: a linear-attention layer's key heads (core/linear_attention.py), split as attention heads are (each
-# chip its heads' q, k, v, z, conv channels and recurrent states); its divisibility is not checked here.
+# chip its heads' q, k, v, z, conv channels and recurrent states; the value heads N_lv = N_lk·G_lv go with
+# them). The degree must divide both, as vLLM's Qwen3-Next GatedDeltaNet requires (num_k_heads // tp_size,
+# num_v_heads // tp_size); a model without linear layers has 0 of each, which every degree divides.
 # Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
 # Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
 DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "F", "Fe", "Fs", "V", "D")
@@ -60,7 +63,20 @@ DIVIDES = {row[0]: row[3] for row in AXES}
 def split_sizes(card, sequences: int, tokens: int) -> dict:
     """The integers DIVIDES names, for a model card, a batch of sequences and a sequence length."""
     return {"sequences": sequences, "tokens": tokens, "layers": card.n_layers, "experts": card.n_experts,
-            "heads": card.n_heads, "d_ff": card.d_ff, "kv_heads": card.n_kv_heads}
+            "heads": card.n_heads, "d_ff": card.d_ff, "kv_heads": card.n_kv_heads,
+            "linear_key_heads": card.linear_key_heads, "linear_value_heads": card.linear_value_heads}
+
+
+def tensor_problem(card, tensor: int) -> str | None:
+    """Why a tensor degree cannot split the card (None if it can): it must divide everything the
+    tensor axis splits (DIVIDES) and divide the KV heads or be a multiple of them (``kv_problem``).
+    The one rule plan, predict and serve apply."""
+    sizes = split_sizes(card, 1, 1)
+    bad = [what for what in DIVIDES["tensor"] if what != "kv_heads" and sizes[what] % tensor]
+    if bad:
+        return (f"tensor={tensor} does not divide the model's "
+                + ", ".join(f"{sizes[w]} {w if w == 'd_ff' else w.replace('_', ' ')}" for w in bad))
+    return kv_problem(card, tensor)
 
 
 # KV heads on the tensor axis: a degree above K replicates each KV head on degree/K chips (each

@@ -178,6 +178,13 @@ def pipeline_ends(sg: nx.DiGraph) -> dict[str, dict]:
     return out
 
 
+def frozen_weights(sg: nx.DiGraph) -> sp.Expr:
+    """The share of the weights a chip holds that no gradient reaches (``derive.frozen_params``: DSA's
+    indexer, run under torch.no_grad): held, but with no gradient, optimizer state or update."""
+    mesh, sizes = sg.graph["mesh"], sg.graph["sizes"]
+    return sp.Add(*(_shard(dims, mesh, sizes) * _repeat(d, mesh) for d, dims in held_weights(sg) if d.get("no_grad")))
+
+
 def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, sp.Expr]:
     """Bytes per chip: weights, gradients and optimizer state as sharded, plus checkpoints.
 
@@ -210,7 +217,8 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
         ckpt = sp.Add(*(per[block] * sg.graph["blocks"][block] / stages for block in per))
     if "stage" in mesh:       # the schedule's in-flight microbatches, each 1/n_micro of the batch
         ckpt = ckpt * pipeline.row(schedule, mesh["stage"].size)["in_flight"] / n_micro
-    parts = {"params": b_param * weights, "gradients": b_grad * weights, "optimizer": b_opt * weights,
+    trained = weights - frozen_weights(sg)
+    parts = {"params": b_param * weights, "gradients": b_grad * trained, "optimizer": b_opt * trained,
              "checkpoints": ckpt}
     parts["total"] = sp.Add(*parts.values())
     return parts

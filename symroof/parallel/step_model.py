@@ -259,11 +259,14 @@ class Numbers:
         return _sends(sg, self.nums, opts)
 
     def optimizer_bytes(self, sg: nx.DiGraph) -> float:
-        """Bytes the optimizer step moves: weights and state read and written, gradients read."""
-        from ..parallel.roofline import memory_per_chip
+        """Bytes the optimizer step moves: weights and state read and written, gradients read (the
+        trained weights only: ``roofline.frozen_weights`` get no update)."""
+        from ..core.symbols import b_param
+        from ..parallel.roofline import frozen_weights, memory_per_chip
 
         mem = memory_per_chip(sg)
-        return _num(2 * mem["params"] + mem["gradients"] + 2 * mem["optimizer"], self.nums)
+        return _num(2 * (mem["params"] - b_param * frozen_weights(sg)) + mem["gradients"] + 2 * mem["optimizer"],
+                    self.nums)
 
 
 def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Numbers | None = None) -> Parts:

@@ -281,7 +281,8 @@ class Exact:
     def optimizer_bytes(self, sg) -> float:
         r = self.rates
         stages = self.mesh["stage"].size if "stage" in self.mesh else 1
-        return float((2 * r[sy.b_param] + r[sy.b_grad] + 2 * r[sy.b_opt]) * _weights(sg, stages))
+        # the trained weights only: those no gradient reaches (roofline.frozen_weights) get no update
+        return float((2 * r[sy.b_param] + r[sy.b_grad] + 2 * r[sy.b_opt]) * _weights(sg, stages, trained=True))
 
 
 def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
@@ -294,10 +295,11 @@ def _name(opts: Options) -> str:
     return opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
 
 
-def _weights(sg, stages: int):
+def _weights(sg, stages: int, trained: bool = False):
     """Parameters one chip holds, as ``roofline.memory_per_chip`` counts them (forward nodes' weights
     times their repeats over the stages, over the axes that shard them, and the larger of a
-    pipeline's two ends); summed exactly per divisor, in units of 1/stages as ``roofline_terms`` does."""
+    pipeline's two ends); summed exactly per divisor, in units of 1/stages as ``roofline_terms`` does.
+    ``trained``: without the layers' weights no gradient reaches (``roofline.frozen_weights``)."""
     from ..parallel.roofline import held_weights, pipeline_ends
 
     mesh = sg.graph["mesh"]
@@ -312,6 +314,8 @@ def _weights(sg, stages: int):
                                  _numel(dims, sizes))
         return got
     for d, dims in held_weights(sg):
+        if trained and d.get("no_grad"):
+            continue
         weight = exact(d["repeat"]) if per_layer(d) else stages
         divisor, elements = sized(dims)
         per_divisor[divisor] = per_divisor.get(divisor, 0) + elements * weight

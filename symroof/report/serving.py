@@ -30,7 +30,7 @@ def text(card, chip, req, result: dict) -> str:
              f"({result['bound']}-bound), {result['tokens_per_s']:.4g} tokens/s, "
              f"{result['tokens_per_s_per_chip']:.4g} tokens/s per chip",
              f"  memory {si(result['memory_per_chip_bytes'], 'B')} per chip; weights {si(result['weight_bytes'], 'B')}, "
-             f"KV {si(result['kv_bytes_per_token'], 'B')} per token; at most {result['max_batch']} sequences fit; "
+             f"KV {si(result['kv_bytes_per_token'], 'B')} per token{_state(result)}; at most {result['max_batch']} sequences fit; "
              f"smallest slice per replica for this batch: {_chips(result['min_chips'])}",
              f"  decode critical batch {result['critical_batch']:.4g} sequences per replica"]
     if result["prefill_s"] is not None:
@@ -56,6 +56,12 @@ def published_table(results) -> str:
              for r in results]
     return table(lines, ["run", "hardware", "concurrency", "in/out", "measured tok/s", "bound tok/s",
                           "of bound", "ITL ms", "ITL floor ms"])
+
+
+def _state(result: dict) -> str:
+    """A linear layer's state, the same at any context, beside the per-token cache (none: nothing)."""
+    state = result["kv_state_bytes_per_sequence"]
+    return f" (full-attention layers) + {si(state, 'B')} of state per sequence (linear layers)" if state else ""
 
 
 def _chips(n: int) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..parallel import topology as meshlib
-from ..parallel.axes import BATCH_AXES, DIVIDES, kv_problem, split_sizes
+from ..parallel.axes import BATCH_AXES, DIVIDES, split_sizes, tensor_problem
 
 MICROBATCHES_PER_STAGE = 8       # pipeline microbatches tried: stages .. this × stages
 # Meshes on fewer than this fraction of the chips are not tried: a power of two always lies
@@ -91,11 +91,8 @@ def degree_problem(card, batch: int, seq: int, degrees: dict, micro: int = 1) ->
         return "the batch of sequences does not divide by the data-parallel degree"
     if seq % degrees.get("seq", 1):
         return "the sequence length does not divide by the sequence degree"
-    y = degrees.get("tensor", 1)
-    if card.n_heads % y or card.d_ff % y:
-        return "the tensor degree does not divide the heads and d_ff"
-    if kv_problem(card, y):
-        return kv_problem(card, y)
+    if tensor_problem(card, degrees.get("tensor", 1)):
+        return tensor_problem(card, degrees.get("tensor", 1))
     if card.n_layers % degrees.get("stage", 1):
         return "the stages do not divide the layers"
     if "stage" in degrees and (batch // data) % micro:
@@ -338,7 +335,8 @@ def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods
               "forced": sorted(forced.items()), "continuous": continuous, "pad": pad,
               "exact": sorted(exact.items()) if exact else None, "min_fraction": min_fraction,
               "m_free": sorted(a for a, m in (m_symbols or {}).items() if m is None),
-              "model": [card.n_layers, card.n_heads, card.n_kv_heads, card.d_ff, card.n_experts],
+              "model": [card.n_layers, card.n_heads, card.n_kv_heads, card.d_ff, card.n_experts]
+              + ([card.linear_key_heads, card.linear_value_heads] if card.linear_key_heads else []),
               "topology": [chip.family, list(chip.pod_shape), chip.wraparound, chip.wraparound_unit,
                            chip.max_slice_chips, pooled(chip)]}
     data = cache.load_data("candidates", fields)

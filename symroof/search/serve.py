@@ -27,6 +27,7 @@ from ..core.symbols import B, C, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv,
 from ..errors import CardError, InfeasibleError
 from ..io.bind import chip_values, model_values
 from ..io.cards import parse_number
+from ..parallel.axes import tensor_problem
 from ..parallel.collectives import Axis
 from ..solve import inference as inf
 
@@ -100,6 +101,7 @@ def _compiled(structure: Structure, latency: bool):
     exprs = {**t, "t_ici": t_ici, "memory": inf.weights_held(structure) / Y + kv_chip, "kv_chip": kv_chip,
              "weights": inf.weights_held(structure),
              "kv_per_token": inf.kv_bytes_per_token(structure),
+             "kv_state": inf.kv_state_per_sequence(structure),      # linear layers' state, any S
              "prefill_math": prefill["flops"] / (Y * C * mfu),
              "prefill_hbm": inf.weight_bytes_read(inf.graph(structure, "prefill"), routed=True) / (Y * W_hbm),
              "prefill_ici": ici("prefill")}
@@ -147,6 +149,11 @@ def evaluate(card, chip, req: Request) -> dict:
         replicas = req.mesh.get("data", req.chips // y)
         if y * replicas != req.chips:
             raise CardError(f"--mesh tensor={y} × data={replicas} uses {y * replicas} chips, not --chips {req.chips}")
+        why = tensor_problem(card, y)       # the heads, d_ff, KV and linear heads the axis splits
+        if why and "tensor" in req.mesh:
+            raise CardError(f"--mesh tensor={y}: {why}")
+        if why:           # tensor=1 always splits: the search never runs out of degrees here
+            continue
         m_y, hop_scale, on_ici = _layout_m(chip, y, replicas)
         if not on_ici and "tensor" in req.mesh:      # asked for: say why, rather than "does not fit"
             where = f"one NVLink domain ({chip.pod_shape[0]} GPUs)" if chip.family == "gpu" else \
@@ -159,7 +166,7 @@ def evaluate(card, chip, req: Request) -> dict:
         widest = max(widest, y)
         hop = common[:-2] + [common[-2] * hop_scale, common[-1]]     # per-hop latency × true/|Y|/2 hops
         call = lambda name, b, t=1: fns[name](b, req.context, t, y, m_y, *hop, *extra)  # noqa: E731
-        kv_tok = float(call("kv_per_token", 1))
+        kv_tok, kv_state = float(call("kv_per_token", 1)), float(call("kv_state", 1))
         weights = float(call("weights", 1))
         # sequences one chip's HBM holds beside its share of the weights (the cache is linear in B)
         fit = math.floor((float(hw[M_hbm]) - weights / y) / float(call("kv_chip", 1)))
@@ -172,6 +179,9 @@ def evaluate(card, chip, req: Request) -> dict:
         t_mem = [max(t["t_math_core"][i], t["t_hbm_kv"][i]) + max(t["t_math_weights"][i], t["t_hbm_weights_step"][i])
                  for i in range(len(batches))]
         step = [max(t_mem[i], t["t_ici"][i]) for i in range(len(batches))]
+        def splits(n: int) -> bool:            # a tensor axis of n chips lays out the heads
+            return tensor_problem(card, n) is None
+
         def fits(n: int, b: int) -> bool:      # a replica of n chips holds the weights and b caches
             kv = fns["kv_chip"](b, req.context, 1, n, m_y, *hop, *extra)
             return weights / n + float(kv) <= float(hw[M_hbm])
@@ -181,8 +191,9 @@ def evaluate(card, chip, req: Request) -> dict:
                      "compute" if t["t_math_weights"][i] > t["t_hbm_weights_step"][i] else "hbm")
             rows.append({"tensor": y, "data": replicas, "batch": int(b), "m_y": m_y, "step": float(step[i]),
                          "memory": float(t["memory"][i]), "fit": fit, "kv_per_token": kv_tok,
+                         "kv_state": kv_state,
                          "weights": weights, "bound": bound,
-                         "min_chips": next((n for n in slice_sizes(chip, y) if fits(n, b)), y),
+                         "min_chips": next((n for n in slice_sizes(chip, y) if splits(n) and fits(n, b)), y),
                          "prefill": (max(float(call("prefill_math", 1, req.prompt)), float(call("prefill_hbm", 1, req.prompt)),
                                          float(call("prefill_ici", 1, req.prompt))) if req.prompt else None),
                          "critical": float(call("t_hbm_weights", 1) / (call("t_math_weights", 2) - call("t_math_weights", 1)))})
@@ -238,7 +249,7 @@ def serve(card, chip, req: Request) -> dict:
 def _record(r: dict, req: Request, chip, hbm: float) -> dict:
     global_batch = r["batch"] * r["data"]
     kv_tok, weights = r["kv_per_token"], r["weights"]
-    need = weights + global_batch / r["data"] * req.context * kv_tok
+    need = weights + global_batch / r["data"] * (r["kv_state"] + req.context * kv_tok)
     return {
         "decode_step_s": r["step"], "prefill_s": r["prefill"],
         "generation_s": r["step"] * req.generate if req.generate else None,
@@ -247,7 +258,8 @@ def _record(r: dict, req: Request, chip, hbm: float) -> dict:
         "requests_per_s_per_chip": (global_batch / (r["step"] * req.generate) / req.chips
                                     if req.generate else None),
         "batch": global_batch, "max_batch": max(r["fit"], 0) * r["data"],
-        "min_chips": r["min_chips"], "chips_for_memory": need / hbm, "kv_bytes_per_token": kv_tok, "weight_bytes": weights,
+        "min_chips": r["min_chips"], "chips_for_memory": need / hbm, "kv_bytes_per_token": kv_tok,
+        "kv_state_bytes_per_sequence": r["kv_state"], "weight_bytes": weights,
         "critical_batch": r["critical"], "bound": r["bound"],
         "mesh": {"data": r["data"], "tensor": r["tensor"]}, "m_tensor": r["m_y"],
         "memory_per_chip_bytes": r["memory"],

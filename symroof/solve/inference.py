@@ -113,8 +113,21 @@ def prefill_parts(structure: Structure = Structure(), attention: str = "causal")
 
 
 def kv_bytes_per_token(structure: Structure = Structure()) -> sp.Expr:
-    """Cache bytes one token adds (2·K·H·L·b_kv for GQA), from the decode graph's cache tensors."""
-    return sp.factor(decode_parts(structure)["bytes_kv"] / (B * S))
+    """Cache bytes one token adds (2·K·H·L·b_kv for GQA), from the decode graph's cache tensors that
+    grow with S (a sliding or chunked layer's: its held share averaged over S); a linear layer's
+    state, the same at any S, is ``kv_state_per_sequence``."""
+    return sp.factor((decode_parts(structure)["bytes_kv"] - B * kv_state_per_sequence(structure)) / (B * S))
+
+
+@lru_cache(maxsize=None)
+def kv_state_per_sequence(structure: Structure = Structure()) -> sp.Expr:
+    """Cache bytes a sequence holds whatever its length: the cache tensors without an S dimension
+    (a linear layer's recurrent and conv states, core/linear_attention.py); 0 for attention alone."""
+    g = graph(structure, "decode")
+    return sp.factor(sp.Add(*(d["repeat"] * ops.numel(g.graph["tensor_dims"][n], g.graph["sizes"])
+                              * derive.kv_share(d) * b_kv
+                              for n, d in g.nodes(data=True)
+                              if d.get("cache") and "S" not in g.graph["tensor_dims"][n])) / B)
 
 
 def step_parts(parts: dict) -> dict[str, sp.Expr]:

@@ -174,3 +174,25 @@ def test_prefill_decode_flops_selection_and_cache(topk, seq):
     idx = derive.total(g, "flops", "forward", where=lambda n, d: n.endswith("/attn/idx_scores"))
     assert evaluate(idx, {**values, S: seq + 1}) == 2 * IDX_HEADS * IDX_DIM * scored == \
         2 * IDX_HEADS * IDX_DIM * BATCH * 2 * (seq + 1)
+
+
+@pytest.mark.parametrize("raw", SHAPES[:2])
+def test_training_memory_holds_no_gradient_or_optimizer_state_for_the_indexer(raw):
+    """The indexer runs under torch.no_grad: after transformers' backward its weights' .grad is None and
+    torch.optim.AdamW, stepping, keeps no exp_avg / exp_avg_sq for them. symroof's gradient and optimizer
+    bytes are the RunSettings widths times exactly the elements torch gives a gradient and a state."""
+    from symroof.io.run import RunSettings
+
+    model = _model(raw)
+    ids = torch.randint(0, raw["vocab_size"], (BATCH, 6))
+    model(input_ids=ids, labels=ids).loss.backward()
+    with_grad = sum(p.numel() for p in model.parameters() if p.grad is not None)
+    adam = torch.optim.AdamW(model.parameters())
+    adam.step()
+    state = sum(s["exp_avg"].numel() for s in adam.state.values())
+    indexer = sum(p.numel() for n, p in model.named_parameters() if ".indexer." in n)
+    assert indexer and state == with_grad == sum(p.numel() for p in model.parameters()) - indexer
+    run = RunSettings()
+    memory = count(_card(raw), batch=BATCH, seq=6, run=run).memory
+    assert memory["gradients"] == run.grad_bytes * with_grad
+    assert memory["optimizer"] == run.optimizer_bytes * state
