@@ -177,3 +177,35 @@ def test_a_convention_spelled_out_is_given_even_when_it_is_the_default(tmp_path)
     named, default = forecast(_configs(tmp_path, [entry, bare], strip=()))
     assert named.convention_given and not default.convention_given
     assert named.predicted_mfu == default.predicted_mfu
+
+
+def test_a_prediction_below_the_ideal_step_is_marked_and_its_cause_is_the_rings_share(tmp_path):
+    """DeepSeek-V3 on 64 H100s, fsdp 8 over the scale-out network beside tensor 8, 64 sequences of 1024
+    tokens: the weight gathers and gradient scatters dominate (comms-bound). The ideal charges a ring
+    collective V / W, as the book does; the step model V (N - 1) / N / W, as nccl-tests' bus bandwidth
+    says: with N = 8 the step model's gathers take 7/8 of the ideal's, and the predicted step falls below
+    the ideal one. predict marks it and says why, as plan --predict does."""
+    from symroof.claims.calibrate import step_options
+    from symroof.claims.published import values
+    from symroof.claims.sharded_family import sharded
+    from symroof.parallel.collectives import collective_time
+    from symroof.parallel.step_model import _bandwidth
+
+    entry = {"name": "v3-fsdp8-tp8", "source": "example", "model": "deepseek-v3", "chip": "h100-sxm", "chips": 64,
+             "mesh": {"tensor": {"size": 8, "link": "ici"}, "fsdp": {"size": 8, "link": "dcn"}},
+             "batch": 64, "seq": 1024}
+    path = _configs(tmp_path, [entry])
+    (f,) = forecast(path)
+    assert f.bound == "comms" and f.predicted_step_s < f.t_ideal_s
+    out = _cli("predict", str(path))
+    assert out.returncode == 0 and " ‡" in out.stdout and "(N-1)/N" in out.stdout
+    (run,) = load_runs(path, prediction=True)
+    nums = values(run)
+    sg = sharded(run, nums, run.graph_kernel)
+    mesh, opts = sg.graph["mesh"], step_options(run)
+    gathers = [(d, c) for _, d in sg.nodes(data=True) for c in d.get("collectives", ())
+               if c.axes == ("fsdp",) and c.kind == "AllGather"]
+    assert gathers
+    for _, c in gathers[:3]:
+        book = float(collective_time(c.kind, c.volume, [mesh["fsdp"]]).xreplace(nums))     # V / W
+        assert _bandwidth(c, mesh, nums, opts) == pytest.approx(book * 7 / 8, rel=1e-9)

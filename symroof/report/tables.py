@@ -106,6 +106,11 @@ def _step_model(results) -> str:
     return "\n".join(out)
 
 
+BELOW_IDEAL = ("‡ below the ideal step: the ideal charges each collective its whole volume, dropping the ring's "
+               "(N-1)/N as the book does, and the step model keeps it (NCCL's ring); on a comms-bound mesh of few "
+               "chips per axis that is the larger difference")
+
+
 def forecasts(rows) -> str:
     """``symroof predict``: each configuration's predicted step under its chip card's calibration."""
     def measured(f) -> str:
@@ -114,7 +119,8 @@ def forecasts(rows) -> str:
         return f"{f.measured_mfu:.1%}" + ("" if f.convention_given else "*") + f", {f.measured_step_s:.3g} s"
 
     body = [[f.name, f"{f.chips} x {f.chip}", f"{f.tokens:,}", f"{f.t_ideal_s:.3g} s ({f.bound})",
-             f"{f.predicted_step_s:.3g} s", f"{f.predicted_mfu:.1%}" + ("" if f.convention_given else "*"),
+             f"{f.predicted_step_s:.3g} s" + (" ‡" if f.predicted_step_s < f.t_ideal_s else ""),
+             f"{f.predicted_mfu:.1%}" + ("" if f.convention_given else "*"),
              f"{f.ceiling_mfu:.1%}", f"{f.tokens_per_s:,.0f}",
              " / ".join(f"{f.terms[k]:.3g}" for k in ("t_compute", "t_exposed_comms", "t_latency", "t_optimizer")),
              measured(f)] for f in rows]
@@ -123,6 +129,8 @@ def forecasts(rows) -> str:
                         "measured"])]
     out.append("MFU under each entry's convention; * = none given: every matmul, causal attention core, bf16 peak "
                "(the measured MFU too). comms: exposed communication; the compute includes the pipeline bubble")
+    if any(f.predicted_step_s < f.t_ideal_s for f in rows):
+        out.append(BELOW_IDEAL)
     seen = {}
     for f in rows:        # per card and calibration used: two cards may share a name
         seen.setdefault((f.chip, f.calibrated, f.eta_mm, f.t_dcn, f.eta_mem), f)
@@ -202,9 +210,7 @@ def planned(pred: dict, chip: str, modified: tuple = ()) -> str:
                    "collective one ring step per rank (NCCL's ring); frameworks that bucket a layer's weights, and "
                    "NCCL's trees at scale, pay less, so read these as pessimistic")
     if any(below(r) for r in pred["meshes"]):
-        out.append("‡ below the ideal step: the ideal charges each collective its whole volume, dropping the ring's "
-                   "(N-1)/N as the book does, and the step model keeps it (NCCL's ring); on a comms-bound mesh of few "
-                   "chips per axis that is the larger difference")
+        out.append(BELOW_IDEAL)
     for r in pred["not_predicted"]:
         out.append(f"not predicted: {r['mesh']} (plan rank {r['plan_rank']}): {r['why']}")
     out.append("Each mesh as the plan laid it: an axis across nodes with k of its chips in each domain at NCCL's "
