@@ -19,7 +19,7 @@ from symroof.claims.sharded_family import sharded
 from symroof.core import recompute
 from symroof.core.symbols import W_dcn, W_ici
 from symroof.errors import CardError
-from symroof.parallel import kernels, step_model, step_numbers
+from symroof.parallel import collectives, kernels, step_model, step_numbers
 from symroof.parallel.collectives import Axis
 from symroof.parallel.sharding import Collective, shard
 from runsfile import ONE_RUN  # noqa: E402
@@ -99,9 +99,9 @@ def test_ring_steps_are_the_alpha_beta_models():
     AllGather steps; over two tiers only the ranks outside the fast domain add slow steps (48 GPUs in
     nodes of 8: 6 node ranks, 2 x 5 = 10 steps)."""
     mesh = {"data": Axis("data", sp.Integer(48), "dcn")}
-    assert step_model.ring_steps("AllReduce", ("data",), mesh, {}) == 2 * 47
-    assert step_model.ring_steps("AllGather", ("data",), mesh, {}) == 47
-    assert step_model.ring_steps("AllReduce", ("data",), mesh, {"data": 8}) == 10
+    assert collectives.ring_steps("AllReduce", ("data",), mesh, {}) == 2 * 47
+    assert collectives.ring_steps("AllGather", ("data",), mesh, {}) == 47
+    assert collectives.ring_steps("AllReduce", ("data",), mesh, {"data": 8}) == 10
 
 
 def _one_matmul(t_mm, critical=None, paired=None, critical_overlap=0.0):

@@ -78,7 +78,7 @@ def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
     """The factor on a collective's time by the rule above (one chip's W_dcn) when its dcn axes have
     ``spans[name]`` of their chips inside each fast (NVLink or ICI) domain; 1 where no axis spans
     two tiers. Over several spanning axes at once the collective's group has the product of their
-    shares in each domain (``inner`` below; ``step_model.ring_steps`` divides by each the same way).
+    shares in each domain (``inner`` below; ``ring_steps`` below divides by each the same way).
 
     - A ring collective: NCCL's hierarchical ring runs at the slower tier's per-rank rate,
       min(W_ici, inner · W_dcn), the domain's NICs together (nccl-tests' bus bandwidth).
@@ -221,3 +221,23 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     if latency and ranks != 1:      # one rank sends nothing: no hop to wait for
         time = sp.Max(time, t_hop * (1 if kind in POINT_TO_POINT else hops(axes)))
     return time
+
+
+# Ring steps of one collective over n ranks (the alpha term of the alpha-beta model; NCCL's ring
+# AllReduce is a ReduceScatter then an AllGather, n-1 steps each).
+#   collective      steps
+RING_STEPS = {
+    "AllGather":     1,          # x (n - 1)
+    "ReduceScatter": 1,
+    "AllReduce":     2,
+    "AllToAll":      1,
+}
+
+
+def ring_steps(kind: str, axes, mesh, spans: dict, ranks: float | None = None) -> float:
+    """Steps on the slow tier: ranks of the ring outside the fast domain, minus one, per RING_STEPS
+    (``ranks``: a sub-group's, taken as all on the slow tier)."""
+    n = 1.0
+    for a in axes:
+        n *= float(mesh[a].size) / spans.get(a, 1)
+    return RING_STEPS[kind] * ((n if ranks is None else ranks) - 1)

@@ -52,7 +52,7 @@ from ..core import ops
 from ..core.graph import per_layer
 from ..parallel import kernels, pipeline
 from ..parallel import collectives
-from ..parallel.collectives import collective_time, hops
+from ..parallel.collectives import collective_time, hops, ring_steps
 from ..core.symbols import C, W_hbm, b_act
 
 if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
@@ -362,26 +362,6 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     optimizer = num.optimizer_bytes(sg) / hbm_rate if opts.optimizer else 0.0
     return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency, dcn_steps,
                  optimizer, dict(opts.overlap), opts.critical_overlap, paired)
-
-
-# Ring steps of one collective over n ranks (the alpha term of the alpha-beta model; NCCL's ring
-# AllReduce is a ReduceScatter then an AllGather, n-1 steps each).
-#   collective      steps
-RING_STEPS = {
-    "AllGather":     1,          # x (n - 1)
-    "ReduceScatter": 1,
-    "AllReduce":     2,
-    "AllToAll":      1,
-}
-
-
-def ring_steps(kind: str, axes, mesh, spans: dict, ranks: float | None = None) -> float:
-    """Steps on the slow tier: ranks of the ring outside the fast domain, minus one, per RING_STEPS
-    (``ranks``: a sub-group's, taken as all on the slow tier)."""
-    n = 1.0
-    for a in axes:
-        n *= float(mesh[a].size) / spans.get(a, 1)
-    return RING_STEPS[kind] * ((n if ranks is None else ranks) - 1)
 
 
 def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:
