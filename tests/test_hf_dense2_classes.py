@@ -7,11 +7,9 @@ counts written out below are those of the modules transformers' code builds (D 3
 V 64, 4 layers unless a test says otherwise).
 """
 
-import pytest
-
 from symroof.io.bind import count
-from test_hf import _convert, _refused   # one config, read and refused the same way
-from test_hf_more_classes import _small
+from test_hf import _convert   # one config, read and refused the same way
+from test_hf_more_classes import _small, refusals
 
 
 def _helium(**keys):
@@ -27,16 +25,14 @@ def test_helium_reads_the_llama_layer_without_an_o_bias():
     assert (groups["attention"], groups["mlp"]) == (4 * 3136, 4 * (2 * 1584 + 1568))
 
 
-@pytest.mark.parametrize("change, words", [
+test_helium_refusals = refusals([
     ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),     # transformers: 20
     ({"num_key_value_heads": "null"}, ["'num_key_value_heads' is null"]),
     ({"head_dim": None}, ["'head_dim' is missing"]),                           # transformers: 128
     ({"head_dim": 12}, ["'head_dim' (12)", "must equal 'hidden_size' (32)", "o_proj"]),
     ({"attention_out_bias": True}, ["unknown key 'attention_out_bias'"]),
     ({"attention_bias": 1}, ["'attention_bias'", "true or false"]),
-])
-def test_helium_refusals(change, words):
-    _refused(_helium(**change), *words)
+], _helium)
 
 
 def _seed(**keys):
@@ -57,15 +53,13 @@ def test_seed_oss_reads_its_three_bias_keys_and_names_its_dropouts():
     assert (nulls.n_kv_heads, nulls.head_dim) == (4, 8)
 
 
-@pytest.mark.parametrize("change, words", [
+test_seed_oss_refusals = refusals([
     ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),     # transformers: 8
     ({"head_dim": None}, ["'head_dim' is missing"]),                           # transformers: 128
     ({"attention_out_bias": "no"}, ["'attention_out_bias'", "true or false"]),
     ({"residual_dropout": 2}, ["'residual_dropout'", "dropout probability"]),
     ({"sliding_window": 8}, ["unknown key 'sliding_window'"]),
-])
-def test_seed_oss_refusals(change, words):
-    _refused(_seed(**change), *words)
+], _seed)
 
 
 def _exaone(**keys):
@@ -89,7 +83,7 @@ def test_exaone4_reads_post_norms_per_head_qk_norms_and_its_sliding_pattern():
     assert nope.sliding_window == 0 and nope.left_out[0].startswith("no RoPE on 4 of 4 layers")
 
 
-@pytest.mark.parametrize("change, words", [
+test_exaone4_refusals = refusals([
     ({"sliding_window": None}, ["missing key 'sliding_window'"]),              # transformers: 4096
     ({"sliding_window": "null"}, ["'sliding_window' is null without 'layer_types'"]),
     ({"sliding_window": "null", "layer_types": ["sliding_attention"] * 4}, ["'sliding_window' is null", "sliding"]),
@@ -100,9 +94,7 @@ def test_exaone4_reads_post_norms_per_head_qk_norms_and_its_sliding_pattern():
     ({"head_dim": "null"}, ["'head_dim' is null"]),                            # getattr gives None: no width
     ({"layer_types": ["sliding_attention"] * 3}, ["'layer_types'", "4 entries"]),
     ({"attention_bias": True}, ["unknown key 'attention_bias'"]),              # Exaone4Config has none: no biases
-])
-def test_exaone4_refusals(change, words):
-    _refused(_exaone(**change), *words)
+], _exaone)
 
 
 def _arcee(**keys):
@@ -121,10 +113,8 @@ def test_arcee_reads_a_plain_relu2_mlp():
     assert _convert(_arcee(head_dim=12)).head_dim == 12
 
 
-@pytest.mark.parametrize("change, words", [
+test_arcee_refusals = refusals([
     ({"hidden_size": 30, "head_dim": 8}, ["'hidden_size' (30)", "multiple of 'num_attention_heads' (4)"]),
     ({"hidden_act": "swiglu"}, ["'hidden_act'", "plain MLP activations", "relu2"]),
     ({"intermediate_size": None}, ["missing key 'intermediate_size'"]),
-])
-def test_arcee_refusals(change, words):
-    _refused(_arcee(**change), *words)
+], _arcee)

@@ -7,11 +7,9 @@ counts written out below are those of the modules transformers' code builds (D 3
 V 64, 4 layers unless a test says otherwise).
 """
 
-import pytest
-
 from symroof.io.bind import count
-from test_hf import _convert, _refused   # one config, read and refused the same way
-from test_hf_more_classes import _small
+from test_hf import _convert   # one config, read and refused the same way
+from test_hf_more_classes import _small, refusals
 
 # ----------------------------------------------------------------------------- OLMo 3
 
@@ -34,7 +32,7 @@ def test_olmo3_reads_olmo2s_layer_and_every_fourth_layer_full():
     assert (full.sliding_window, full.layers) == (0, (("layer", 4),))
 
 
-@pytest.mark.parametrize("change, words", [
+test_olmo3_refusals = refusals([
     ({"sliding_window": None}, ["missing key 'sliding_window'"]),       # transformers: 4096, OLMo 3 7B's
     ({"sliding_window": "null"}, ["'sliding_window' is null", "fails"]),  # its sliding mask needs one
     ({"sliding_window": "null", "layer_types": ["full_attention"] * 4}, ["'sliding_window' is null"]),
@@ -44,9 +42,7 @@ def test_olmo3_reads_olmo2s_layer_and_every_fourth_layer_full():
     ({"layer_types": ["chunked_attention"] * 4}, ["'layer_types'", "'sliding_attention'"]),
     ({"mlp_bias": True}, ["unknown key 'mlp_bias'"]),                   # Olmo3Config has none; its MLP: no bias
     ({"hidden_act": "relu"}, ["'hidden_act'", "gated"]),
-])
-def test_olmo3_refusals(change, words):
-    _refused(_olmo3(**change), *words)
+], _olmo3)
 
 
 # ----------------------------------------------------------------------------- SmolLM3
@@ -79,7 +75,7 @@ def test_smollm3_reads_the_llama_layer_its_nope_layers_and_where_it_slides():
     assert (off.sliding_window, off.layers) == (0, (("layer", 4),))
 
 
-@pytest.mark.parametrize("change, words", [
+test_smollm3_refusals = refusals([
     ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),         # transformers: 4
     ({"head_dim": "null"}, ["'head_dim' is null"]),
     ({"no_rope_layers": []}, ["'no_rope_layers' is empty"]),
@@ -90,9 +86,7 @@ def test_smollm3_reads_the_llama_layer_its_nope_layers_and_where_it_slides():
     ({"layer_types": ["sliding_attention"] * 4, "sliding_window": 6}, ["'layer_types'", "use_sliding_window false"]),
     ({"layer_types": ["sliding_attention"] * 4, "use_sliding_window": True}, ["missing key 'sliding_window'"]),
     ({"hidden_act": "gelu_new", "max_window_layers": 4}, ["unknown key 'max_window_layers'"]),
-])
-def test_smollm3_refusals(change, words):
-    _refused(_smol(**change), *words)
+], _smol)
 
 
 # ----------------------------------------------------------------------------- Ministral, Ministral 3
@@ -140,7 +134,7 @@ def test_ministral3_is_read_inside_a_mistral3_wrapper():
     assert (card.architecture, card.head_dim, card.n_layers) == ("ministral3", 12, 4)
 
 
-@pytest.mark.parametrize("make, change, words", [
+test_ministral_refusals = refusals([
     (_ministral, {"sliding_window": None}, ["missing key 'sliding_window'", "reference model"]),
     (_ministral, {"sliding_window": "null"}, ["'sliding_window' is null", "fails"]),
     (_ministral, {"head_dim": None}, ["'head_dim' is missing"]),         # its attention reads config.head_dim
@@ -157,8 +151,6 @@ def test_ministral3_is_read_inside_a_mistral3_wrapper():
     (_ministral3, {"rope_parameters": [0.1]}, ["'rope_parameters'", "mapping or null"]),
     (_ministral3, {"sliding_window": 0}, ["'sliding_window'", ">= 1"]),
 ])
-def test_ministral_refusals(make, change, words):
-    _refused(make(**change), *words)
 
 
 # ----------------------------------------------------------------------------- GLM-4
@@ -180,16 +172,14 @@ def test_glm4_reads_four_norms_a_fused_gate_up_and_partial_rope():
     assert _convert(_glm4(rope_parameters={"rope_theta": 1e4, "partial_rotary_factor": 0.25})).rotary_pct == 0.25
 
 
-@pytest.mark.parametrize("change, words", [
+test_glm4_refusals = refusals([
     ({"head_dim": None}, ["'head_dim' is missing"]),                    # transformers: 128
     ({"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),     # transformers: 2
     ({"num_key_value_heads": "null"}, ["'num_key_value_heads' is null"]),
     ({"partial_rotary_factor": 1.5}, ["'partial_rotary_factor'", "(0, 1]"]),
     ({"mlp_bias": True}, ["unknown key 'mlp_bias'"]),
     ({"sliding_window": 8}, ["unknown key 'sliding_window'"]),
-])
-def test_glm4_refusals(change, words):
-    _refused(_glm4(**change), *words)
+], _glm4)
 
 
 # ----------------------------------------------------------------------------- Cohere, Cohere 2
@@ -232,7 +222,7 @@ def test_cohere2_slides_all_but_every_fourth_layer_and_rotates_only_those():
     assert (listed.sliding_window, listed.layers, listed.left_out[2][:17]) == (0, (("layer", 4),), "no RoPE on 4 of 4")
 
 
-@pytest.mark.parametrize("make, change, words", [
+test_cohere_refusals = refusals([
     (_cohere, {"head_dim": "null"}, ["'head_dim' is null"]),
     (_cohere, {"use_qk_norm": 1}, ["'use_qk_norm'", "true or false"]),
     (_cohere, {"logit_scale": "null"}, ["'logit_scale'", "a number"]),          # the logits times None fails
@@ -248,5 +238,3 @@ def test_cohere2_slides_all_but_every_fourth_layer_and_rotates_only_those():
     (_cohere2, {"hidden_size": "big"}, ["'hidden_size'", "integer"]),            # its reader runs before hf's checks
     (_cohere2, {"num_attention_heads": 0}, ["'num_attention_heads'", "integer"]),   # was a ZeroDivisionError
 ])
-def test_cohere_refusals(make, change, words):
-    _refused(make(**change), *words)

@@ -27,6 +27,20 @@ def _small(hf_class: str, model_type: str, **keys) -> dict:
     return {k: (None if v == "null" else v) for k, v in raw.items() if v is not None}
 
 
+def refusals(cases, make=None):
+    """A test that each config of ``cases`` is refused naming all its words: ``make(**change)`` for each
+    ``(change, words)``, or for each ``(make, change, words)`` where ``make`` is not given."""
+    if make is None:
+        @pytest.mark.parametrize("make, change, words", cases)
+        def test(make, change, words):
+            _refused(make(**change), *words)
+    else:
+        @pytest.mark.parametrize("change, words", cases)
+        def test(change, words):
+            _refused(make(**change), *words)
+    return test
+
+
 # ----------------------------------------------------------------------------- published models
 
 #   model                total params    active (one token)  as the model card rounds them

@@ -21,12 +21,8 @@ def window_notes(card, seq: int, attention: str) -> tuple[str, ...]:
     if w >= seq:
         return (f"{where}; the window covers the {seq}-token context, so they count as global layers",)
     pairs = seq * w - w * (w - 1) // 2
-    how = {"causal": f"causal counts the {pairs} (query, key) pairs the window allows per sequence and head, "
-                     f"T·w − w(w−1)/2 (Σ over queries of min(t, w)); --attention full counts all T² = {seq * seq}, "
-                     "as eager PyTorch computes",
-           "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
-                   f"computes; --attention causal counts the {pairs} the window allows, T·w − w(w−1)/2"}[attention]
-    return (f"{where}; {how}",)
+    return _limited(where, seq, attention, pairs, "the window allows", "T·w − w(w−1)/2",
+                    " (Σ over queries of min(t, w))")
 
 
 def chunk_notes(card, seq: int, attention: str) -> tuple[str, ...]:
@@ -40,11 +36,17 @@ def chunk_notes(card, seq: int, attention: str) -> tuple[str, ...]:
         return (f"{where}; one chunk covers the {seq}-token context, so they count as global layers",)
     whole, tail = divmod(seq, c)
     pairs = whole * c * (c + 1) // 2 + tail * (tail + 1) // 2
-    rule = f"⌊T/w_c⌋·w_c(w_c+1)/2 + r(r+1)/2 with r = T mod w_c = {tail}"
-    how = {"causal": f"causal counts the {pairs} (query, key) pairs the chunks allow per sequence and head, {rule}; "
+    return _limited(where, seq, attention, pairs, "the chunks allow",
+                    f"⌊T/w_c⌋·w_c(w_c+1)/2 + r(r+1)/2 with r = T mod w_c = {tail}")
+
+
+def _limited(where: str, seq: int, attention: str, pairs: int, allowed: str, rule: str, why: str = "") -> tuple[str]:
+    """The note of a layer kind whose mask allows ``pairs`` of the T² (query, key) pairs, by ``rule``
+    (``why`` follows it under causal), under either convention."""
+    how = {"causal": f"causal counts the {pairs} (query, key) pairs {allowed} per sequence and head, {rule}{why}; "
                      f"--attention full counts all T² = {seq * seq}, as eager PyTorch computes",
            "full": f"full counts all T² = {seq * seq} (query, key) pairs per sequence and head, as eager PyTorch "
-                   f"computes; --attention causal counts the {pairs} the chunks allow, {rule}"}[attention]
+                   f"computes; --attention causal counts the {pairs} {allowed}, {rule}"}[attention]
     return (f"{where}; {how}",)
 
 

@@ -10,5 +10,10 @@ transformers) or ``xla`` (jax). Without it the module is skipped with its reason
 import sys
 from pathlib import Path
 
+import pytest
+
 # The shared helper module (hfcases.py) imports by name whatever pytest's --import-mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The shared comparisons' asserts show their values on failure, as a test module's do.
+pytest.register_assert_rewrite("hfcompare")

@@ -45,6 +45,7 @@ MORE_ARCHS = {
 EAGER_EXPERTS = ("mixtral", "qwen3_moe", "deepseek_v2", "deepseek_v3", "qwen2_moe", "gpt_oss", "olmoe")
 EAGER_EXPERTS += ("minimax_m2", "dots1", "ernie4_5_moe")      # tests/validate/test_hf_more_moe_flops.py
 EAGER_EXPERTS += ("phimoe", "granitemoe", "granitemoeshared")  # tests/validate/test_hf_moe3.py
+EAGER_EXPERTS += ("glm4_moe",)                                 # tests/validate/test_hf_llama4_glm.py
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 
@@ -64,7 +65,7 @@ def flop_counter_torch():
     return torch
 
 
-def _divisors(n: int) -> list[int]:
+def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
@@ -80,7 +81,7 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         head_dim = rng.randrange(2, 97, 2)
         width, ff, vocab = heads * rng.randint(1, 40), rng.randint(4, 1024), rng.randint(8, 5000)
     # transformers checks hidden % heads == 0 even where head_dim is given, so D is a multiple of N
-    kv = rng.choice(_divisors(heads))
+    kv = rng.choice(divisors(heads))
     raw = {"architectures": [hf_class], "model_type": arch, "num_hidden_layers": layers, "hidden_size": width,
            "intermediate_size": ff, "num_attention_heads": heads, "num_key_value_heads": kv,
            "head_dim": head_dim, "vocab_size": vocab, "max_position_embeddings": 128}
@@ -126,7 +127,7 @@ def new_config(rng: random.Random, arch: str, small: bool) -> dict:
     head_dim = rng.choice((4, 8, 16)) if small else rng.randrange(4, 65, 4)
     width = heads * head_dim if rng.random() < 0.5 else heads * rng.choice((2, 4, 6, 8))
     ff, vocab = rng.randrange(8, 65, 4) if small else rng.randint(4, 600), rng.randrange(16, 97)
-    kv = rng.choice(_divisors(heads))
+    kv = rng.choice(divisors(heads))
     raw = {"architectures": [{**NEW_ARCHS, **MORE_ARCHS}[arch]], "model_type": arch, "vocab_size": vocab,
            "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}     # the defaults are out of range
     base = {"num_hidden_layers": layers, "hidden_size": width, "intermediate_size": ff,
@@ -186,7 +187,7 @@ def new_config(rng: random.Random, arch: str, small: bool) -> dict:
     return raw
 
 
-def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
+def maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
     if rng.random() < p:
         raw[key] = value
 
@@ -196,14 +197,14 @@ def _more_config(rng: random.Random, arch: str, raw: dict, head_dim: int, layers
     kinds = lambda: [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]   # noqa: E731
     if arch == "gemma":                              # K and head_dim required: the defaults are gemma-7b's
         raw.update(head_dim=head_dim, hidden_act=rng.choice(("gelu", "gelu_pytorch_tanh")))
-        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
         return raw
     if arch == "granite":                            # K absent: N; head_dim read when given, else D // N
         raw.update(embedding_multiplier=rng.choice((1.0, 12.0)), residual_multiplier=rng.choice((1.0, 0.22)),
                    logits_scaling=rng.choice((1.0, 8.0)), attention_multiplier=rng.choice((0.125, 1.0)))
         for key, value in (("head_dim", head_dim), ("attention_bias", rng.random() < 0.5),
                            ("mlp_bias", rng.random() < 0.5)):
-            _maybe(rng, raw, key, value, 0.6)
+            maybe(rng, raw, key, value, 0.6)
         if rng.random() < 0.3:
             del raw["num_key_value_heads"]
         return raw
@@ -213,8 +214,8 @@ def _more_config(rng: random.Random, arch: str, raw: dict, head_dim: int, layers
         raw.update(num_experts=experts, moe_intermediate_size=rng.randrange(4, 33, 4),
                    shared_expert_intermediate_size=rng.randrange(4, 33, 4), decoder_sparse_step=rng.choice((1, 1, 2)),
                    mlp_only_layers=sorted(rng.sample(range(layers), rng.randint(0, layers))))
-        _maybe(rng, raw, "qkv_bias", rng.random() < 0.5, 0.6)
-        _maybe(rng, raw, "head_dim", head_dim, 0.5)     # read when given (getattr), else D // N
+        maybe(rng, raw, "qkv_bias", rng.random() < 0.5, 0.6)
+        maybe(rng, raw, "head_dim", head_dim, 0.5)     # read when given (getattr), else D // N
         choice = rng.choice(("off", "max_window_layers", "layer_types"))
         if choice != "off":
             raw["use_sliding_window"] = True
@@ -222,8 +223,8 @@ def _more_config(rng: random.Random, arch: str, raw: dict, head_dim: int, layers
                 raw.update(layer_types=kinds())
         return raw
     raw.update(num_local_experts=experts, head_dim=head_dim)     # gpt_oss
-    _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.6)
-    _maybe(rng, raw, "layer_types", kinds(), 0.5)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.6)
+    maybe(rng, raw, "layer_types", kinds(), 0.5)
     return raw          # not head_dim null: 5.x's type check refuses it (4.x and __post_init__ read D // N)
 
 

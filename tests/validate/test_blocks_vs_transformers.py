@@ -30,14 +30,13 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import (EAGER_EXPERTS, MORE_ARCHS, NEW_ARCHS, case_id, counted, hf_config, hf_group,  # noqa: E402
-                     prefill_then_decode, random_configs)
+from hfcases import MORE_ARCHS, NEW_ARCHS, case_id, counted, random_configs  # noqa: E402
+from hfcompare import assert_params_match, assert_phases_match, card_of, causal_lm, meta_layers  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 PARAM_CASES = random_configs(seed=20261129, count=48, small=False, archs=NEW_ARCHS)
 FLOP_CONFIGS = random_configs(seed=20261130, count=32, small=True, archs=NEW_ARCHS)
 _SHAPES = random.Random(11)
@@ -53,6 +52,7 @@ FLOP_CASES += [(raw, _MORE_SHAPES.randint(1, 3), _MORE_SHAPES.randint(1, 16)) fo
 _LLAMA_LIKE = {"self_attn.q_proj": ("attn/q",), "self_attn.k_proj": ("attn/k",), "self_attn.v_proj": ("attn/v",),
                "self_attn.o_proj": ("attn/o",), "mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",),
                "mlp.down_proj": ("mlp/down",)}
+LLAMA_ATTENTION = {m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")}
 _MOE = {"mlp.gate": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")}
 MODULES = {
     "gpt2": {"attn.c_attn": ("attn/q", "attn/k", "attn/v"), "attn.c_proj": ("attn/o",),
@@ -66,13 +66,11 @@ MODULES = {
     "qwen2_moe": {**_LLAMA_LIKE, **_MOE, "mlp.shared_expert.gate_proj": ("shared/gate",),
                   "mlp.shared_expert.up_proj": ("shared/up",), "mlp.shared_expert.down_proj": ("shared/down",),
                   "mlp.shared_expert_gate": ("moe/shared_gate",)},
-    "gpt_oss": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")},
-                "mlp.router": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
+    "gpt_oss": {**LLAMA_ATTENTION, "mlp.router": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
     "phi": {"self_attn.q_proj": ("attn/q",), "self_attn.k_proj": ("attn/k",), "self_attn.v_proj": ("attn/v",),
             "self_attn.dense": ("attn/o",), "mlp.fc1": ("mlp/up",), "mlp.fc2": ("mlp/down",)},
-    "starcoder2": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")},
-                   "mlp.c_fc": ("mlp/up",), "mlp.c_proj": ("mlp/down",)},
-    "olmoe": {**{m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")}, **_MOE},
+    "starcoder2": {**LLAMA_ATTENTION, "mlp.c_fc": ("mlp/up",), "mlp.c_proj": ("mlp/down",)},
+    "olmoe": {**LLAMA_ATTENTION, **_MOE},
     "falcon": {"self_attention.query_key_value": ("attn/q", "attn/k", "attn/v"), "self_attention.dense": ("attn/o",),
                "mlp.dense_h_to_4h": ("mlp/up",), "mlp.dense_4h_to_h": ("mlp/down",)},
     "deepseek": {"self_attn.q_a_proj": ("attn/q_a",), "self_attn.q_b_proj|self_attn.q_proj": ("attn/q",),
@@ -95,47 +93,23 @@ def _owner(node: str) -> str:
     return "/".join(node.split("/")[-2:])
 
 
-def hf_counts(raw: dict) -> dict[str, int]:
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config(raw))
-    groups = dict.fromkeys(GROUPS, 0)
-    for name, p in model.named_parameters():
-        groups[hf_group(name)] += p.numel()
-    return groups
-
-
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_params_match_transformers(raw):
-    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-    ours, theirs = count(card, batch=1, seq=1), hf_counts(raw)
-    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
-    assert ours.params_total == sum(theirs.values())
+    assert_params_match(raw)
 
 
 @pytest.mark.parametrize("raw", [r for r in PARAM_CASES if r["model_type"] in MORE_ARCHS], ids=case_id)
 def test_layer_kinds_match_the_layers_transformers_builds(raw):
     """Per layer, the window transformers gives the attention (None: global) and whether its MLP has experts.
     Parameters and FLOPs (eager attention computes every pair) cannot see where the sliding layers are."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config(raw))
-    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    model, card, kinds = meta_layers(raw)
     assert [getattr(layer.self_attn, "sliding_window", None) for layer in model.model.layers] == \
         [card.sliding_window if k.attention == "sliding" else None for k in kinds]
     assert [hasattr(layer.mlp, "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
 
 
 def run_counted(raw: dict, batch: int, seq: int):
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    extra = {"experts_implementation": "eager"} if raw["model_type"] in EAGER_EXPERTS else {}
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
-    return counted(model, raw["vocab_size"], batch, seq)
+    return counted(causal_lm(raw), raw["vocab_size"], batch, seq)
 
 
 def per_module(counter) -> dict[str, int]:
@@ -155,8 +129,7 @@ def per_module(counter) -> dict[str, int]:
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     if raw.get("n_positions", seq) < seq:
         seq = raw["n_positions"]                       # GPT-2 has no position beyond its table
-    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-    ours = count(card, batch=batch, seq=seq, attention="full")
+    ours = count(card_of(raw), batch=batch, seq=seq, attention="full")
     forward, backward, both = run_counted(raw, batch, seq)
     assert ours.flops_forward == forward.get_total_flops()
     assert ours.flops_backward == backward.get_total_flops()
@@ -207,7 +180,6 @@ def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
     """As tests/validate/test_phases.py, for the block variants: MLA caches its latent and RoPE key
     (R_kv + H_r per token); a sliding layer keeps its last w - 1 keys and a decode step reads w."""
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoModelForCausalLM
 
     from symroof.core import derive
     from symroof.core.graph import Structure, build
@@ -215,9 +187,7 @@ def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
     from symroof.io.bind import evaluate, model_values
 
     seq = min(seq, raw.get("n_positions", seq + 1) - 1)
-    torch.manual_seed(0)
-    extra = {"experts_implementation": "eager"} if raw["model_type"] in EAGER_EXPERTS else {}
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra).eval()
+    model = causal_lm(raw).eval()
     ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         with FlopCounterMode(display=False) as prefill:
@@ -226,7 +196,7 @@ def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
         width = cache.layers[0].keys.element_size()
         with FlopCounterMode(display=False) as decode:
             model(input_ids=ids[:, -1:], cache=cache, use_cache=True)
-    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    card = card_of(raw)
     values = {**model_values(card), B: batch}
     g_prefill = build(Structure.of(card, seq), "full", phase="prefill")
     g_decode = build(Structure.of(card, seq + 1), "full", phase="decode")
@@ -263,24 +233,7 @@ def test_sliding_cache_at_the_window_edge(arch, seq):
     min(S, w - 1) keys (DynamicSlidingWindowLayer: ``[-sliding_window + 1:]``); symroof's cache bytes
     after prefill (S = T) and after the decode step (S = T + 1) must equal the tensors it holds, and
     both phases' FLOPs must equal FlopCounterMode's, where the window covers the context too."""
-    from transformers import AutoModelForCausalLM
-
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
     raw, batch = _sliding(arch, WINDOW), 2
-    torch.manual_seed(0)
-    extra = {"experts_implementation": "eager"} if arch in EAGER_EXPERTS else {}
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra).eval()
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
     card = model_from_hf_config(dict(raw), f"edge/{arch}/config.json")
     assert any(kind.attention == "sliding" for kind in card.blocks.values())
-    values = {**model_values(card), B: batch, b_kv: width}
-    g_prefill = build(Structure.of(card, seq), "full", phase="prefill")
-    g_decode = build(Structure.of(card, seq + 1), "full", phase="decode")
-    assert evaluate(derive.flops(g_prefill), {**values, T: seq}) == prefill.get_total_flops()
-    assert evaluate(derive.flops(g_decode), {**values, S: seq + 1}) == decode.get_total_flops()
-    assert evaluate(derive.kv_cache_bytes(g_prefill), {**values, T: seq}) == after_prefill
-    assert evaluate(derive.kv_cache_bytes(g_decode), {**values, S: seq + 1}) == after_decode
+    assert_phases_match(card, causal_lm(raw).eval(), raw["vocab_size"], batch, seq)

@@ -25,11 +25,10 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import case_id, case_sets, hf_config, prefill_then_decode  # noqa: E402
+from hfcases import case_id, case_sets, maybe  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, layer_types, meta_layers, phase_ids)
 import test_blocks_vs_transformers as blocks  # noqa: E402
-from test_blocks_vs_transformers import hf_counts  # noqa: E402
-from symroof.io.bind import count  # noqa: E402
-from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
@@ -39,21 +38,8 @@ CLASSES = {"olmo3": "Olmo3ForCausalLM", "smollm3": "SmolLM3ForCausalLM", "minist
 # transformers module(s) below a decoder layer -> the symroof nodes that own the same matmuls
 blocks.MODULES.update({arch: blocks._LLAMA_LIKE for arch in ("olmo3", "smollm3", "ministral", "ministral3", "cohere",
                                                               "cohere2")})
-blocks.MODULES["glm4"] = {**{m: n for m, n in blocks._LLAMA_LIKE.items() if m.startswith("self_attn")},
-                          "mlp.gate_up_proj": ("mlp/gate", "mlp/up"), "mlp.down_proj": ("mlp/down",)}
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
-    if rng.random() < p:
-        raw[key] = value
-
-
-def _types(rng: random.Random, layers: int) -> list:
-    return [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]
+blocks.MODULES["glm4"] = {**blocks.LLAMA_ATTENTION, "mlp.gate_up_proj": ("mlp/gate", "mlp/up"),
+                          "mlp.down_proj": ("mlp/down",)}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -61,46 +47,42 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     layers = rng.choice((1, 2, 3, 4)) if small else rng.randint(1, 8)
     heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
     head_dim = rng.choice((8, 16, 20)) if small else rng.choice((8, 12, 16, 20, 40, 64))
-    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
-           "num_hidden_layers": layers, "hidden_size": heads * head_dim, "num_attention_heads": heads,
-           "num_key_value_heads": rng.choice(_divisors(heads)),
-           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
-           "max_position_embeddings": 64, "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
-    _maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, heads * head_dim)
+    maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
     window = rng.randint(2, 12)
     if arch == "olmo3":          # K absent or null: N; head_dim read when given, else D // N
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
-        _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
-        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "layer_types", _types(rng, layers), 0.5)
+        maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
+        maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "layer_types", layer_types(rng, layers), 0.5)
         kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % 4 else "full" for i in range(layers)]
         if "sliding_attention" in kinds or rng.random() < 0.5:
             raw["sliding_window"] = window          # else absent: 4096, unused (null fails in transformers)
     elif arch == "smollm3":      # K absent: 4 (required), null: N; head_dim read when given, else D // N
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
-        _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
+        maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
         for key in ("attention_bias", "mlp_bias"):
-            _maybe(rng, raw, key, rng.random() < 0.5, 0.6)
+            maybe(rng, raw, key, rng.random() < 0.5, 0.6)
         if rng.random() < 0.5:
             raw["no_rope_layers"] = [rng.choice((0, 1)) for _ in range(layers + rng.choice((0, 0, 2)))]
         else:
-            _maybe(rng, raw, "no_rope_layer_interval", rng.choice((1, 2, 3)))
+            maybe(rng, raw, "no_rope_layer_interval", rng.choice((1, 2, 3)))
         if rng.random() < 0.6:
             raw.update(use_sliding_window=True, sliding_window=window)
-            _maybe(rng, raw, "layer_types", _types(rng, layers), 0.4)
+            maybe(rng, raw, "layer_types", layer_types(rng, layers), 0.4)
         else:
-            _maybe(rng, raw, "use_sliding_window", False)
+            maybe(rng, raw, "use_sliding_window", False)
     elif arch == "ministral":    # K, head_dim and sliding_window required (5.x refuses a null K; see the reader)
         raw.update(head_dim=rng.choice((4, 8, 12, head_dim)), sliding_window=window)
-        _maybe(rng, raw, "layer_types", _types(rng, layers), 0.5)
+        maybe(rng, raw, "layer_types", layer_types(rng, layers), 0.5)
     elif arch == "ministral3":   # K and head_dim required (8 and 128 are a reference model's)
         raw["head_dim"] = rng.choice((4, 8, 12, head_dim))
-        _maybe(rng, raw, "sliding_window", rng.choice((window, None)), 0.7)
-        _maybe(rng, raw, "rope_parameters", {"rope_type": "default", "rope_theta": 1e4, "llama_4_scaling_beta": 0.2,
+        maybe(rng, raw, "sliding_window", rng.choice((window, None)), 0.7)
+        maybe(rng, raw, "rope_parameters", {"rope_type": "default", "rope_theta": 1e4, "llama_4_scaling_beta": 0.2,
                                              "original_max_position_embeddings": 4})
     elif arch == "glm4":         # K and head_dim required (2 and 128 are a reference model's)
         raw["head_dim"] = rng.choice((4, 8, 12, head_dim))
-        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
         factor = rng.choice((0.25, 0.5, 1.0))
         where = rng.choice(("top", "rope_parameters", "absent"))            # absent: its default, 1/2
         if where == "top":
@@ -109,17 +91,17 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
             raw["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": factor}
     elif arch in ("cohere", "cohere2"):   # K absent or null: N
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
-        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "logit_scale", rng.choice((0.25, 1.0)))
+        maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "logit_scale", rng.choice((0.25, 1.0)))
         if arch == "cohere":             # head_dim read when given, else D // N
-            _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
-            _maybe(rng, raw, "use_qk_norm", rng.choice((True, True, False, None)), 0.7)
+            maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.3)
+            maybe(rng, raw, "use_qk_norm", rng.choice((True, True, False, None)), 0.7)
         else:                             # head_dim D // N whatever it says
-            _maybe(rng, raw, "head_dim", rng.choice((None, head_dim)), 0.3)
+            maybe(rng, raw, "head_dim", rng.choice((None, head_dim)), 0.3)
             if rng.random() < 0.5:
-                raw["layer_types"] = _types(rng, layers)
+                raw["layer_types"] = layer_types(rng, layers)
             else:
-                _maybe(rng, raw, "sliding_window_pattern", rng.choice((1, 2, 3)))
+                maybe(rng, raw, "sliding_window_pattern", rng.choice((1, 2, 3)))
             kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % raw.get("sliding_window_pattern", 4)
                                                else "full" for i in range(layers)]
             raw["sliding_window"] = window if "sliding_attention" in kinds else rng.choice((window, "absent"))
@@ -130,27 +112,16 @@ PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (202705
                                                  (10, 6, 6), (16, 14))
 
 
-def _card(raw: dict):
-    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-
-
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_params_match_transformers(raw):
-    ours, theirs = count(_card(raw), batch=1, seq=1), hf_counts(raw)
-    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
-    assert ours.params_total == sum(theirs.values())
+    assert_params_match(raw)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_layers_match_the_layers_transformers_builds(raw):
     """Per layer: the window transformers gives the attention and the mask it builds (``layer_types``:
     a sliding layer's mask and cache take ``config.sliding_window``)."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config(raw))
-    card = _card(raw)
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    model, card, kinds = meta_layers(raw)
     ours = [card.sliding_window if k.attention == "sliding" else None for k in kinds]
     arch, layers = raw["model_type"], model.model.layers
     if arch == "ministral3":     # every layer takes config.sliding_window; it has no layer_types
@@ -173,36 +144,18 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert getattr(layers[0].input_layernorm, "bias", None) is None and card.norm == "rms"
 
 
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     blocks.test_flops_match_flop_counter_mode(raw, batch, seq)
 
 
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    from transformers import AutoModelForCausalLM
-
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager").eval()
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
-    card = _card(raw)
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
-                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
 
 
 def test_cases_cover_the_variants():
-    cards = {arch: [] for arch in CLASSES}
-    for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]:
-        cards[raw["model_type"]].append((raw, _card(raw)))
+    cards = cards_by_class(CLASSES, PARAM_CASES, FLOP_CASES, PHASE_CASES)
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}

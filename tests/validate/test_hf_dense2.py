@@ -24,32 +24,17 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import case_id, case_sets, hf_config, prefill_then_decode  # noqa: E402
+from hfcases import case_id, case_sets, maybe  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, layer_types, meta_layers, phase_ids)
 import test_blocks_vs_transformers as blocks  # noqa: E402
-from test_blocks_vs_transformers import hf_counts  # noqa: E402
-from symroof.io.bind import count  # noqa: E402
-from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
 CLASSES = {"helium": "HeliumForCausalLM", "seed_oss": "SeedOssForCausalLM", "exaone4": "Exaone4ForCausalLM",
            "arcee": "ArceeForCausalLM"}
-_ATTN = {m: n for m, n in blocks._LLAMA_LIKE.items() if m.startswith("self_attn")}
 blocks.MODULES.update(helium=blocks._LLAMA_LIKE, seed_oss=blocks._LLAMA_LIKE, exaone4=blocks._LLAMA_LIKE,
-                      arcee={**_ATTN, "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)})
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
-    if rng.random() < p:
-        raw[key] = value
-
-
-def _types(rng: random.Random, layers: int) -> list:
-    return [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]
+                      arcee={**blocks.LLAMA_ATTENTION, "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)})
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -57,23 +42,19 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     layers = rng.choice((1, 2, 3, 4)) if small else rng.randint(1, 8)
     heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
     head_dim = rng.choice((8, 16, 20)) if small else rng.choice((8, 12, 16, 20, 40, 64))
-    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
-           "num_hidden_layers": layers, "hidden_size": heads * head_dim, "num_attention_heads": heads,
-           "num_key_value_heads": rng.choice(_divisors(heads)), "head_dim": head_dim,
-           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
-           "max_position_embeddings": 64, "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
-    _maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, heads * head_dim, head_dim=head_dim)
+    maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
     window = rng.randint(2, 12)
     if arch == "helium":         # K and head_dim required (20 and 128), N·H = D
         for key in ("attention_bias", "mlp_bias"):
-            _maybe(rng, raw, key, rng.random() < 0.5, 0.7)
+            maybe(rng, raw, key, rng.random() < 0.5, 0.7)
     elif arch == "seed_oss":     # K and head_dim given or null (N, D // N; absent: 8 and 128)
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
         raw["head_dim"] = rng.choice((rng.choice((4, 8, 12)), None))
         for key in ("attention_bias", "attention_out_bias", "mlp_bias"):
-            _maybe(rng, raw, key, rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "attention_dropout", 0.0)      # the dropouts are off in eval and never counted
-        _maybe(rng, raw, "residual_dropout", 0.0)
+            maybe(rng, raw, key, rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "attention_dropout", 0.0)      # the dropouts are off in eval and never counted
+        maybe(rng, raw, "residual_dropout", 0.0)
     elif arch == "exaone4":      # K required (32); head_dim read when given, else D // N
         if rng.random() < 0.4:
             del raw["head_dim"]
@@ -81,24 +62,24 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
             raw["head_dim"] = rng.choice((4, 8, 12, head_dim))
         choice = rng.choice(("layer_types", "pattern", "null"))
         if choice == "layer_types":
-            raw["layer_types"] = _types(rng, layers)
-            _maybe(rng, raw, "sliding_window_pattern", rng.choice(("LLLG", 2)), 0.3)
+            raw["layer_types"] = layer_types(rng, layers)
+            maybe(rng, raw, "sliding_window_pattern", rng.choice(("LLLG", 2)), 0.3)
         elif choice == "null":       # no window: layer_types required, every layer full and rotating
             raw.update(sliding_window=None, layer_types=["full_attention"] * layers)
         else:
-            _maybe(rng, raw, "sliding_window_pattern", rng.choice((1, 2, 3)))
+            maybe(rng, raw, "sliding_window_pattern", rng.choice((1, 2, 3)))
         kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % raw.get("sliding_window_pattern", 4)
                                            else "full" for i in range(layers)]
         if "sliding_attention" in kinds:
             raw["sliding_window"] = window
         elif choice != "null":
-            _maybe(rng, raw, "sliding_window", window)   # absent: 4096, unused (its full layers are NoPE)
+            maybe(rng, raw, "sliding_window", window)   # absent: 4096, unused (its full layers are NoPE)
     elif arch == "arcee":        # K and head_dim absent or null: N and D // N
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
         raw["head_dim"] = rng.choice((raw["head_dim"], rng.choice((4, 12)), None, "absent"))
         for key in ("attention_bias", "mlp_bias"):
-            _maybe(rng, raw, key, rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "hidden_act", rng.choice(("relu2", "gelu", "silu")), 0.6)
+            maybe(rng, raw, key, rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "hidden_act", rng.choice(("relu2", "gelu", "silu")), 0.6)
     return {k: v for k, v in raw.items() if v != "absent"}
 
 
@@ -106,27 +87,16 @@ PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (202706
                                                  (8, 5, 5), (16, 14))
 
 
-def _card(raw: dict):
-    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-
-
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_params_match_transformers(raw):
-    ours, theirs = count(_card(raw), batch=1, seq=1), hf_counts(raw)
-    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
-    assert ours.params_total == sum(theirs.values())
+    assert_params_match(raw)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_layers_match_the_layers_transformers_builds(raw):
     """Per layer: the window transformers gives the attention, which layers rotate q and k (EXAONE 4.0's
     NoPE full layers, named), and the norms it builds."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config(raw))
-    card = _card(raw)
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    model, card, kinds = meta_layers(raw)
     ours = [card.sliding_window if k.attention == "sliding" else None for k in kinds]
     layers = model.model.layers
     if raw["model_type"] == "exaone4":
@@ -148,36 +118,18 @@ def test_layers_match_the_layers_transformers_builds(raw):
                              "without dropout masks"] if any(v for _, v in given) else [])
 
 
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     blocks.test_flops_match_flop_counter_mode(raw, batch, seq)
 
 
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    from transformers import AutoModelForCausalLM
-
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager").eval()
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
-    card = _card(raw)
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
-                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
 
 
 def test_cases_cover_the_variants():
-    cards = {arch: [] for arch in CLASSES}
-    for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]:
-        cards[raw["model_type"]].append((raw, _card(raw)))
+    cards = cards_by_class(CLASSES, PARAM_CASES, FLOP_CASES, PHASE_CASES)
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}

@@ -27,19 +27,17 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import case_id, case_sets, class_configs, counted, hf_config, hf_group, prefill_then_decode  # noqa: E402
+from hfcases import case_id, case_sets, class_configs, counted  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, group_counts, meta_layers, phase_ids)
+from test_blocks_vs_transformers import LLAMA_ATTENTION  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 CLASSES = {"llama4_text": "Llama4ForCausalLM", "glm4_moe": "Glm4MoeForCausalLM"}
 EXPERT_NODES = ("moe/gate", "moe/up", "moe/down")
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -49,13 +47,8 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     head_dim = rng.choice((4, 8, 16)) if small else rng.randrange(4, 65, 4)
     width = heads * head_dim if rng.random() < 0.5 else heads * rng.choice((2, 4, 6, 8))
     experts = rng.randint(2, 6)
-    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
-           "num_hidden_layers": layers, "hidden_size": width, "num_attention_heads": heads,
-           "num_key_value_heads": rng.choice(_divisors(heads)), "head_dim": head_dim,
-           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
-           "num_experts_per_tok": rng.randint(1, experts), "max_position_embeddings": 64,
-           "bos_token_id": None, "eos_token_id": None, "pad_token_id": None,
-           "attention_bias": rng.random() < 0.5}
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, width, head_dim=head_dim)
+    raw.update(num_experts_per_tok=rng.randint(1, experts), attention_bias=rng.random() < 0.5)
     if rng.random() < 0.6:
         raw["tie_word_embeddings"] = rng.random() < 0.5
     if arch == "glm4_moe":
@@ -92,39 +85,16 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
 PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (20270301, 20270302, 20270303), 17, (10, 8, 6), (16, 12))
 
 
-def _card(raw: dict):
-    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-
-
-def _build(raw: dict, meta: bool = True, eval_mode: bool = False):
-    from transformers import AutoModelForCausalLM
-
-    extra = {"experts_implementation": "eager"} if raw["model_type"] == "glm4_moe" else {}
-    if meta:
-        with torch.device("meta"):
-            return AutoModelForCausalLM.from_config(hf_config(raw))
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
-    return model.eval() if eval_mode else model
-
-
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_params_match_transformers(raw):
-    model = _build(raw)
-    theirs = dict.fromkeys(GROUPS, 0)
-    for name, p in model.named_parameters():
-        theirs[hf_group(name)] += p.numel()
-    ours = count(_card(raw), batch=1, seq=1)
-    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
-    assert ours.params_total == sum(p.numel() for p in model.parameters())
+    assert_params_match(raw)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_layer_kinds_match_the_layers_transformers_builds(raw):
     """Per layer: chunked (Llama 4, a chunked block type with attention_chunk = attention_chunk_size) or not,
     experts or not."""
-    model, card = _build(raw), _card(raw)
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    model, card, kinds = meta_layers(raw)
     mlp = "feed_forward" if raw["model_type"] == "llama4_text" else "mlp"
     assert [hasattr(getattr(layer, mlp), "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
     if raw["model_type"] == "llama4_text":
@@ -138,15 +108,13 @@ def test_layer_kinds_match_the_layers_transformers_builds(raw):
         assert [hasattr(layer.self_attn, "q_norm") for layer in model.model.layers] == [card.qk_norm] * len(kinds)
 
 
-_LLAMA_LIKE = {"self_attn.q_proj": ("attn/q",), "self_attn.k_proj": ("attn/k",), "self_attn.v_proj": ("attn/v",),
-               "self_attn.o_proj": ("attn/o",)}
 MODULES = {
-    "llama4_text": {**_LLAMA_LIKE, "feed_forward.gate_proj": ("mlp/gate",), "feed_forward.up_proj": ("mlp/up",),
+    "llama4_text": {**LLAMA_ATTENTION, "feed_forward.gate_proj": ("mlp/gate",), "feed_forward.up_proj": ("mlp/up",),
                     "feed_forward.down_proj": ("mlp/down",), "feed_forward.router": ("moe/router",),
                     "feed_forward.shared_expert.gate_proj": ("shared/gate",),
                     "feed_forward.shared_expert.up_proj": ("shared/up",),
                     "feed_forward.shared_expert.down_proj": ("shared/down",)},
-    "glm4_moe": {**_LLAMA_LIKE, "mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",),
+    "glm4_moe": {**LLAMA_ATTENTION, "mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",),
                  "mlp.down_proj": ("mlp/down",), "mlp.gate": ("moe/router",), "mlp.experts": EXPERT_NODES,
                  "mlp.shared_experts.gate_proj": ("shared/gate",), "mlp.shared_experts.up_proj": ("shared/up",),
                  "mlp.shared_experts.down_proj": ("shared/down",)},
@@ -158,11 +126,11 @@ def _all_experts(raw: dict, card) -> Fraction:
     return Fraction(card.n_experts, card.experts_per_token) if raw["model_type"] == "llama4_text" else Fraction(1)
 
 
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     from test_blocks_vs_transformers import _owner, per_module
 
-    card = _card(raw)
+    card = card_of(raw)
     ours = count(card, batch=batch, seq=seq, attention="full")
     scale = _all_experts(raw, card)
     experts = {phase: sum(Fraction(v[phase]) for n, v in ours.flops_by_module.items() if _owner(n) in EXPERT_NODES)
@@ -194,36 +162,21 @@ def test_flops_match_flop_counter_mode(raw, batch, seq):
 
 def _counted(raw, batch, seq):
     """hfcases.counted on the model (GLM's experts eager)."""
-    return counted(_build(raw, meta=False), raw["vocab_size"], batch, seq)
+    return counted(causal_lm(raw), raw["vocab_size"], batch, seq)
 
 
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
     """Prefill T tokens and decode one: FLOPs, and the keys and values transformers' cache holds after each
     (a chunked layer keeps the last C - 1, as a sliding one; eager attention scores the new token against
     all min(C, S) keys the cache hands it, the mask zeroing earlier chunks')."""
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(
-        _build(raw, meta=False, eval_mode=True), raw["vocab_size"], batch, seq)
-    card = _card(raw)
-    scale = _all_experts(raw, card)
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs in (("prefill", seq, {T: seq}, prefill), ("decode", seq + 1, {S: seq + 1}, decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        routed = evaluate(derive.total(g, "flops", where=lambda n, d: d.get("experts")), {**values, **at})
-        assert evaluate(derive.flops(g), {**values, **at}) + routed * (scale - 1) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == (after_prefill if phase == "prefill"
-                                                                         else after_decode), phase
+    card = card_of(raw)
+    assert_phases_match(card, causal_lm(raw).eval(), raw["vocab_size"], batch, seq,
+                        routed_scale=_all_experts(raw, card))
 
 
 def test_cases_cover_the_variants():
-    cards = [(raw, _card(raw)) for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]]
-    llama4 = [(raw, c) for raw, c in cards if raw["model_type"] == "llama4_text"]
-    glm = [(raw, c) for raw, c in cards if raw["model_type"] == "glm4_moe"]
+    llama4, glm = cards_by_class(CLASSES, PARAM_CASES, FLOP_CASES, PHASE_CASES).values()
     for group in (llama4, glm):
         assert any(len(c.blocks) > 1 for _, c in group) and any(c.is_moe for _, c in group)
         assert any(not c.is_moe for _, c in group) and {c.tie_embeddings for _, c in group} == {True, False}
@@ -253,11 +206,8 @@ def test_llama4_wrapper_reads_its_language_model_as_transformers_builds_it(raw, 
                "vision_config": _VISION, **({} if outer == "absent" else {"tie_word_embeddings": outer})}
     with torch.device("meta"):
         model = AutoModelForImageTextToText.from_config(CONFIG_MAPPING["llama4"].from_dict(dict(wrapper)))
-    theirs = dict.fromkeys(GROUPS, 0)
-    for name, p in model.language_model.named_parameters():
-        theirs[hf_group(name)] += p.numel()
     card = model_from_hf_config(dict(wrapper), "wrapped/config.json")
-    assert count(card, batch=1, seq=1).params_by_group == theirs
+    assert count(card, batch=1, seq=1).params_by_group == group_counts(model.language_model)
     tied = model.language_model.lm_head.weight is model.language_model.model.embed_tokens.weight
     assert card.tie_embeddings == tied
     assert any("tie_word_embeddings" in note for note in card.left_out) == (outer not in ("absent", tied))

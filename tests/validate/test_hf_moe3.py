@@ -26,32 +26,22 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import case_id, case_sets, hf_config, prefill_then_decode  # noqa: E402
-from test_blocks_vs_transformers import MODULES, _LLAMA_LIKE, hf_counts  # noqa: E402
+from hfcases import case_id, case_sets, maybe  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, meta_layers, phase_ids)
+from test_blocks_vs_transformers import LLAMA_ATTENTION as _ATTN, MODULES  # noqa: E402
 from test_blocks_vs_transformers import test_flops_match_flop_counter_mode as training_flops_match  # noqa: E402
-from symroof.io.bind import count  # noqa: E402
-from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
 CLASSES = {"phimoe": "PhimoeForCausalLM", "granitemoe": "GraniteMoeForCausalLM",
            "granitemoeshared": "GraniteMoeSharedForCausalLM"}
-_ATTN = {m: n for m, n in _LLAMA_LIKE.items() if m.startswith("self_attn")}
 _GRANITE = {**_ATTN, "block_sparse_moe.router": ("moe/router",),
             "block_sparse_moe.experts": ("moe/gate", "moe/up", "moe/down")}
 MODULES.update(phimoe={**_ATTN, "mlp.router": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
                granitemoe=_GRANITE,
                granitemoeshared={**_GRANITE, "shared_mlp.input_linear": ("shared/gate", "shared/up"),
                                  "shared_mlp.output_linear": ("shared/down",)})
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
-    if rng.random() < p:
-        raw[key] = value
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -61,25 +51,21 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     head_dim = rng.choice((4, 8, 16)) if small else rng.randrange(4, 65, 4)
     width = heads * head_dim if rng.random() < 0.5 else heads * rng.choice((2, 4, 6, 8))
     experts = rng.randint(2, 6)
-    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
-           "num_hidden_layers": layers, "hidden_size": width, "num_attention_heads": heads,
-           "num_key_value_heads": rng.choice(_divisors(heads)), "num_local_experts": experts,
-           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
-           "max_position_embeddings": 64, "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
-    _maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
-    _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, width, num_local_experts=experts)
+    maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
     if (width // heads) % 2 == 0 and rng.random() < 0.4:
         pass                            # head_dim absent: D // N
     else:
         raw["head_dim"] = head_dim      # read when given (getattr): their config classes have none
     if arch == "phimoe":                # K given (absent: 8; null: N as 4.x reads it, refused by 5.x's type
         # check, so not drawn here); two experts per token, always
-        _maybe(rng, raw, "num_experts_per_tok", 2)
-        _maybe(rng, raw, "lm_head_bias", rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "sliding_window", rng.choice((rng.randint(2, 12), None)), 0.6)
-        _maybe(rng, raw, "input_jitter_noise", rng.choice((0.0, 0.01)), 0.4)
-        _maybe(rng, raw, "router_jitter_noise", 0.01, 0.4)
-        _maybe(rng, raw, "hidden_dropout", 0.0, 0.3)
+        maybe(rng, raw, "num_experts_per_tok", 2)
+        maybe(rng, raw, "lm_head_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "sliding_window", rng.choice((rng.randint(2, 12), None)), 0.6)
+        maybe(rng, raw, "input_jitter_noise", rng.choice((0.0, 0.01)), 0.4)
+        maybe(rng, raw, "router_jitter_noise", 0.01, 0.4)
+        maybe(rng, raw, "hidden_dropout", 0.0, 0.3)
         raw["experts"] = "absent"
     else:                               # K given, absent or null: N
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
@@ -87,7 +73,7 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         raw.update(embedding_multiplier=rng.choice((1.0, 12.0)), residual_multiplier=rng.choice((1.0, 0.22)),
                    logits_scaling=rng.choice((1.0, 8.0)), attention_multiplier=rng.choice((0.125, 1.0)))
         if arch == "granitemoeshared":
-            _maybe(rng, raw, "shared_intermediate_size", rng.choice((0, rng.randrange(4, 33, 4))), 0.8)
+            maybe(rng, raw, "shared_intermediate_size", rng.choice((0, rng.randrange(4, 33, 4))), 0.8)
     return {k: v for k, v in raw.items() if v != "absent"}
 
 
@@ -95,26 +81,15 @@ PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (202707
                                                  (10, 6, 5), (16, 12))
 
 
-def _card(raw: dict):
-    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-
-
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_params_match_transformers(raw):
-    ours, theirs = count(_card(raw), batch=1, seq=1), hf_counts(raw)
-    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
-    assert ours.params_total == sum(theirs.values())
+    assert_params_match(raw)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_layers_match_the_layers_transformers_builds(raw):
     """Per layer: the window its attention takes, the norms (PhiMoE's LayerNorms have biases), the shared MLP."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config(raw))
-    card = _card(raw)
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    model, card, kinds = meta_layers(raw)
     assert [model.config.sliding_window if raw["model_type"] == "phimoe" else None] * card.n_layers == \
         [card.sliding_window if k.attention == "sliding" else None for k in kinds]
     layer = model.model.layers[0]
@@ -126,37 +101,18 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert (layer.shared_mlp is not None) == bool(card.d_ff_shared)
 
 
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     training_flops_match(raw, batch, seq)
 
 
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    from transformers import AutoModelForCausalLM
-
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager",
-                                             experts_implementation="eager").eval()
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
-    card = _card(raw)
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
-                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
 
 
 def test_cases_cover_the_variants():
-    cards = {arch: [] for arch in CLASSES}
-    for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]:
-        cards[raw["model_type"]].append((raw, _card(raw)))
+    cards = cards_by_class(CLASSES, PARAM_CASES, FLOP_CASES, PHASE_CASES)
     for group in cards.values():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}

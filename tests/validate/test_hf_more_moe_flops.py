@@ -31,8 +31,10 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import case_id, case_sets, hf_config, prefill_then_decode  # noqa: E402
-from test_blocks_vs_transformers import MODULES, hf_counts  # noqa: E402
+from hfcases import case_id, case_sets, divisors, maybe  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, layer_types, meta_layers, phase_ids)
+from test_blocks_vs_transformers import LLAMA_ATTENTION as _ATTN, MODULES  # noqa: E402
 from test_blocks_vs_transformers import test_flops_match_flop_counter_mode as training_flops_match  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
@@ -41,7 +43,6 @@ pytestmark = pytest.mark.validate
 
 CLASSES = {"minimax_m2": "MiniMaxM2ForCausalLM", "dots1": "Dots1ForCausalLM", "ernie4_5_moe": "Ernie4_5_MoeForCausalLM",
            "ernie4_5": "Ernie4_5ForCausalLM"}
-_ATTN = {m: n for m, n in MODULES["olmoe"].items() if m.startswith("self_attn")}
 _MOE = {"mlp.gate": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down")}
 _DENSE = {"mlp.gate_proj": ("mlp/gate",), "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)}
 _SHARED = {"mlp.shared_experts.gate_proj": ("shared/gate",), "mlp.shared_experts.up_proj": ("shared/up",),
@@ -51,15 +52,6 @@ MODULES.update(minimax_m2={**_ATTN, **_MOE},      # the training-FLOP check's ma
                ernie4_5={**_ATTN, **_DENSE})
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
-    if rng.random() < p:
-        raw[key] = value
-
-
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     """A random config of ``arch``; required keys always given, the others given or left out at random."""
     layers = rng.choice((1, 2, 3)) if small else rng.randint(1, 6)
@@ -67,13 +59,9 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     head_dim = rng.choice((4, 8, 16)) if small else rng.randrange(4, 65, 4)
     width = heads * head_dim if rng.random() < 0.5 else heads * rng.choice((2, 4, 6, 8))
     experts = rng.randint(2, 6)
-    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
-           "num_hidden_layers": layers, "hidden_size": width, "num_attention_heads": heads,
-           "num_key_value_heads": rng.choice(_divisors(heads)), "head_dim": head_dim,
-           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
-           "num_experts_per_tok": rng.randint(1, experts), "max_position_embeddings": 64,
-           "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
-    _maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, width, head_dim=head_dim)
+    raw["num_experts_per_tok"] = rng.randint(1, experts)
+    maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
     if arch == "minimax_m2":      # K and head_dim required (8 and 128); experts under either name
         raw[rng.choice(("num_local_experts", "num_experts"))] = experts
         share = rng.choice(("rotary_dim", "partial_rotary_factor", "rope_parameters", "absent"))
@@ -83,10 +71,10 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
             raw.update(partial_rotary_factor=rng.choice((0.5, 1.0)), rotary_dim=head_dim)   # the factor wins
         elif share == "rope_parameters":
             raw["rope_parameters"] = {"rope_type": "default", "rope_theta": 5e6, "partial_rotary_factor": 0.25}
-        _maybe(rng, raw, "attn_type_list", [1] * layers)
-        _maybe(rng, raw, "use_mtp", rng.random() < 0.5)
-        _maybe(rng, raw, "num_mtp_modules", rng.choice((0, 3)))
-        _maybe(rng, raw, "scoring_func", "sigmoid", 0.3)
+        maybe(rng, raw, "attn_type_list", [1] * layers)
+        maybe(rng, raw, "use_mtp", rng.random() < 0.5)
+        maybe(rng, raw, "num_mtp_modules", rng.choice((0, 3)))
+        maybe(rng, raw, "scoring_func", "sigmoid", 0.3)
     elif arch == "dots1":         # K given or null (N); head_dim read when given, else D // N
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
         if rng.random() < 0.3 and (width // heads) % 2 == 0:
@@ -94,8 +82,8 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
         raw.update({rng.choice(("n_routed_experts", "num_local_experts")): experts,
                     "moe_intermediate_size": rng.randrange(4, 33, 4), "n_shared_experts": rng.choice((0, 1, 2)),
                     "first_k_dense_replace": rng.randint(0, layers), "n_group": 1, "topk_group": 1})
-        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "routed_scaling_factor", 2.5, 0.3)
+        maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "routed_scaling_factor", 2.5, 0.3)
         choice = rng.choice(("null", "max_window_layers", "layer_types"))
         if choice == "null":
             raw["sliding_window"] = None
@@ -104,7 +92,7 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
             if choice == "max_window_layers":
                 raw["max_window_layers"] = rng.randint(0, layers)
             else:
-                raw["layer_types"] = [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers)]
+                raw["layer_types"] = layer_types(rng, layers)
     elif arch == "ernie4_5_moe":  # K required (4, null fails); head_dim read when given; start required
         if rng.random() < 0.3 and (width // heads) % 2 == 0:
             del raw["head_dim"]
@@ -112,15 +100,15 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
                     rng.choice(("moe_k", "num_experts_per_tok")): raw.pop("num_experts_per_tok"),
                     "moe_intermediate_size": rng.randrange(4, 33, 4), "moe_num_shared_experts": rng.choice((0, 1, 2)),
                     "moe_layer_start_index": rng.randint(0, layers)})
-        _maybe(rng, raw, "moe_layer_end_index", rng.choice((-1, rng.randint(0, layers))))
-        _maybe(rng, raw, "moe_layer_interval", rng.choice((1, 2)))
-        _maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "moe_layer_end_index", rng.choice((-1, rng.randint(0, layers))))
+        maybe(rng, raw, "moe_layer_interval", rng.choice((1, 2)))
+        maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
     elif arch == "ernie4_5":      # dense; K and head_dim given or null (N, D // N; absent: 2 and 128)
         del raw["num_experts_per_tok"]
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None))
         if (width // heads) % 2 == 0:
             raw["head_dim"] = rng.choice((head_dim, None))
-        _maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
     return raw
 
 
@@ -128,26 +116,15 @@ PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (202705
                                                  (10, 6, 5), (16, 12))
 
 
-def _card(raw: dict):
-    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-
-
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_params_match_transformers(raw):
-    ours, theirs = count(_card(raw), batch=1, seq=1), hf_counts(raw)
-    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
-    assert ours.params_total == sum(theirs.values())
+    assert_params_match(raw)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_layers_match_the_layers_transformers_builds(raw):
     """Per layer: experts or not; q/k norms and their width; the share of each head RoPE turns."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config(raw))
-    card = _card(raw)
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    model, card, kinds = meta_layers(raw)
     assert [hasattr(layer.mlp, "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
     attn = model.model.layers[0].self_attn
     assert hasattr(attn, "q_norm") == card.qk_norm
@@ -159,37 +136,18 @@ def test_layers_match_the_layers_transformers_builds(raw):
         [card.sliding_window if k.attention == "sliding" else None for k in kinds]
 
 
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     training_flops_match(raw, batch, seq)
 
 
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    from transformers import AutoModelForCausalLM
-
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager",
-                                             experts_implementation="eager").eval()
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
-    card = _card(raw)
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
-                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
 
 
 def test_cases_cover_the_variants():
-    cards = {arch: [] for arch in CLASSES}
-    for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]:
-        cards[raw["model_type"]].append((raw, _card(raw)))
+    cards = cards_by_class(CLASSES, PARAM_CASES, FLOP_CASES, PHASE_CASES)
     for group in cards.values():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
@@ -220,11 +178,11 @@ def wrapped_config(rng: random.Random, arch: str, small: bool) -> dict:
     layers, heads = rng.choice((1, 2, 3)), rng.choice((1, 2, 4))
     head_dim = rng.choice((4, 8, 16))
     text = {"model_type": f"{arch}_text", "num_hidden_layers": layers, "hidden_size": heads * rng.choice((4, 8, 12)),
-            "num_attention_heads": heads, "num_key_value_heads": rng.choice(_divisors(heads) + [None]),
+            "num_attention_heads": heads, "num_key_value_heads": rng.choice(divisors(heads) + [None]),
             "head_dim": head_dim, "intermediate_size": rng.randrange(8, 65, 4), "vocab_size": rng.randrange(16, 97),
             "rope_scaling": {"mrope_interleaved": True, "mrope_section": [1, 1, 0], "rope_type": "default"},
             "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
-    _maybe(rng, text, "attention_bias", rng.random() < 0.5)
+    maybe(rng, text, "attention_bias", rng.random() < 0.5)
     if arch == "qwen3_vl_moe":
         text["num_key_value_heads"] = text["num_key_value_heads"] or heads      # 5.x's type check refuses null
         experts = rng.randint(2, 6)
@@ -232,7 +190,7 @@ def wrapped_config(rng: random.Random, arch: str, small: bool) -> dict:
                      "num_experts_per_tok": rng.randint(1, experts), "moe_intermediate_size": rng.randrange(4, 33, 4),
                      "decoder_sparse_step": rng.choice((1, 1, 2)),
                      "mlp_only_layers": sorted(rng.sample(range(layers), rng.randint(0, layers)))})
-        _maybe(rng, text, "norm_topk_prob", True)
+        maybe(rng, text, "norm_topk_prob", True)
         if (text["hidden_size"] // heads) % 2 == 0:     # RoPE turns pairs
             text["head_dim"] = rng.choice((head_dim, None, "absent"))
     raw = {"architectures": [WRAPPED[arch]], "model_type": arch, "vision_config": _VISION,
@@ -302,21 +260,8 @@ def test_wrapped_training_flops_match_flop_counter_mode(raw, batch, seq):
 
 @pytest.mark.parametrize("raw, batch, seq", WRAPPED_PHASES, ids=[f"{_wrapped_id(r)}-B{b}T{t}" for r, b, t in WRAPPED_PHASES])
 def test_wrapped_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
-    model = _wrapper(raw, meta=False).eval()
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(
-        model, raw["text_config"]["vocab_size"], batch, seq)
     card = model_from_hf_config(dict(raw), "random/config.json")
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
-                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+    assert_phases_match(card, _wrapper(raw, meta=False).eval(), raw["text_config"]["vocab_size"], batch, seq)
 
 
 def test_wrapped_cases_cover_the_variants():

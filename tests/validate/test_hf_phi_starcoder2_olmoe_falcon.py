@@ -25,11 +25,10 @@ torch = pytest.importorskip("torch",
                             reason="torch not installed: install the 'validate' extra (pip install .[validate])")
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
-from hfcases import EAGER_EXPERTS, case_id, case_sets, hf_config, prefill_then_decode  # noqa: E402
-from test_blocks_vs_transformers import hf_counts  # noqa: E402
+from hfcases import case_id, case_sets, maybe  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, meta_layers, phase_ids)
 from test_blocks_vs_transformers import test_flops_match_flop_counter_mode as training_flops_match  # noqa: E402
-from symroof.io.bind import count  # noqa: E402
-from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
@@ -37,26 +36,13 @@ CLASSES = {"phi": "PhiForCausalLM", "starcoder2": "Starcoder2ForCausalLM", "olmo
            "falcon": "FalconForCausalLM"}
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def _maybe(rng: random.Random, raw: dict, key: str, value, p: float = 0.5) -> None:
-    if rng.random() < p:
-        raw[key] = value
-
-
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
     """A random config of ``arch``; required keys always given, the others given or left out at random."""
     layers = rng.choice((1, 2, 3)) if small else rng.randint(1, 6)
     heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
     head_dim = rng.choice((8, 16, 20)) if small else rng.choice((8, 12, 16, 20, 40, 64))
-    raw = {"architectures": [CLASSES[arch]], "model_type": arch, "vocab_size": rng.randrange(16, 97),
-           "num_hidden_layers": layers, "hidden_size": heads * head_dim, "num_attention_heads": heads,
-           "num_key_value_heads": rng.choice(_divisors(heads)),
-           "intermediate_size": rng.randrange(8, 65, 4) if small else rng.randint(4, 600),
-           "max_position_embeddings": 64, "bos_token_id": None, "eos_token_id": None, "pad_token_id": None}
-    _maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, heads * head_dim)
+    maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
     if arch == "phi":          # K absent or null: N; head_dim always D // N (not a PhiConfig key)
         raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"], None, "absent"))
         factor = rng.choice([f for f in (0.25, 0.4, 0.5, 1.0) if (head_dim * f) % 2 == 0])   # RoPE turns pairs
@@ -65,24 +51,24 @@ def random_config(rng: random.Random, arch: str, small: bool) -> dict:
             raw["partial_rotary_factor"] = factor
         elif where == "rope_parameters":
             raw["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": factor}
-        _maybe(rng, raw, "qk_layernorm", rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "hidden_act", rng.choice(("gelu_new", "gelu", "relu")))
-        _maybe(rng, raw, "resid_pdrop", rng.choice((0.0, 0.1)))
+        maybe(rng, raw, "qk_layernorm", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "hidden_act", rng.choice(("gelu_new", "gelu", "relu")))
+        maybe(rng, raw, "resid_pdrop", rng.choice((0.0, 0.1)))
     elif arch == "starcoder2":      # K required (transformers: 2); head_dim read when given, else D // N
-        _maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.4)
-        _maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "sliding_window", rng.choice((None, rng.randint(2, 12))), 0.7)
-        _maybe(rng, raw, "hidden_act", rng.choice(("gelu_pytorch_tanh", "gelu", "relu")))
-        _maybe(rng, raw, "norm_type", "layer_norm", 0.3)
+        maybe(rng, raw, "head_dim", rng.choice((4, 8, 12)), 0.4)
+        maybe(rng, raw, "use_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "sliding_window", rng.choice((None, rng.randint(2, 12))), 0.7)
+        maybe(rng, raw, "hidden_act", rng.choice(("gelu_pytorch_tanh", "gelu", "relu")))
+        maybe(rng, raw, "norm_type", "layer_norm", 0.3)
     elif arch == "falcon":
         _falcon(rng, raw, heads)
     else:                            # OLMoE: experts required (transformers: 64 and 8)
         experts = rng.randint(2, 6)
         raw.update({rng.choice(("num_experts", "num_local_experts")): experts,
                     "num_experts_per_tok": rng.randint(1, experts)})
-        _maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
-        _maybe(rng, raw, "clip_qkv", rng.choice((None, 8.0)))
-        _maybe(rng, raw, "norm_topk_prob", rng.random() < 0.5)
+        maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+        maybe(rng, raw, "clip_qkv", rng.choice((None, 8.0)))
+        maybe(rng, raw, "norm_topk_prob", rng.random() < 0.5)
         if rng.random() < 0.3:
             raw["num_key_value_heads"] = rng.choice((None, "absent"))
     return {k: v for k, v in raw.items() if v != "absent"}
@@ -96,8 +82,8 @@ def _falcon(rng: random.Random, raw: dict, heads: int) -> None:
     raw["ffn_hidden_size"] = rng.choice((ff, None, "absent"))
     new = rng.random() < 0.5
     raw.update(new_decoder_architecture=new, multi_query=rng.random() < 0.6, alibi=rng.random() < 0.3)
-    _maybe(rng, raw, "bias", rng.random() < 0.5, 0.7)
-    _maybe(rng, raw, "activation", rng.choice(("gelu", "relu", "gelu_new")))
+    maybe(rng, raw, "bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "activation", rng.choice(("gelu", "relu", "gelu_new")))
     if new:
         raw["num_kv_heads"] = rng.choice((kv, kv, None, "absent"))
         raw["num_ln_in_parallel_attn"] = rng.choice((None, 1, 2, "absent"))
@@ -112,30 +98,19 @@ def _falcon(rng: random.Random, raw: dict, heads: int) -> None:
 PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (20270401, 20270402, 20270403), 19, (10, 6, 5), (16, 14))
 
 
-def _card(raw: dict):
-    return model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
-
-
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_params_match_transformers(raw):
-    ours, theirs = count(_card(raw), batch=1, seq=1), hf_counts(raw)
-    assert ours.params_by_group == theirs, (case_id(raw), ours.params_by_group, theirs)
-    assert ours.params_total == sum(theirs.values())
+    assert_params_match(raw)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
 def test_layers_match_the_layers_transformers_builds(raw):
     """Per layer: experts or not, q/k norms or not; the window of every layer is the config's (the sliding
     mask and cache transformers builds from ``config.sliding_window``); Phi's one norm a layer."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf_config(raw))
-    card = _card(raw)
+    model, card, kinds = meta_layers(raw)
     if raw["model_type"] == "falcon":
         _falcon_layers_match(raw, model, card)
         return
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
     assert [hasattr(layer.mlp, "experts") for layer in model.model.layers] == [k.mlp == "moe" for k in kinds]
     norms = "q_layernorm" if raw["model_type"] == "phi" else "q_norm"
     assert [hasattr(layer.self_attn, norms) for layer in model.model.layers] == [card.qk_norm] * len(kinds)
@@ -157,33 +132,17 @@ def _falcon_layers_match(raw: dict, model, card) -> None:
     assert card.d_ff == model.config.ffn_hidden_size
 
 
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     training_flops_match(raw, batch, seq)
 
 
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
     """Prefill T tokens and decode one: FLOPs, and the keys and values transformers' cache holds after each
     (StarCoder2 at the window's edge, T = w - 2 to 4w: test_blocks_vs_transformers.test_sliding_cache_at_the_window_edge)."""
-    from transformers import AutoModelForCausalLM
-
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
-    torch.manual_seed(0)
-    extra = {"experts_implementation": "eager"} if raw["model_type"] in EAGER_EXPERTS else {}
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra).eval()
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
-    card = _card(raw)
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
-                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) * _broadcast(raw, card) == held, phase
+    card = card_of(raw)
+    assert_phases_match(card, causal_lm(raw).eval(), raw["vocab_size"], batch, seq, cache_scale=_broadcast(raw, card))
 
 
 def _broadcast(raw: dict, card) -> int:
@@ -192,9 +151,7 @@ def _broadcast(raw: dict, card) -> int:
 
 
 def test_cases_cover_the_variants():
-    cards = {arch: [] for arch in CLASSES}
-    for raw in PARAM_CASES + [r for r, _, _ in FLOP_CASES + PHASE_CASES]:
-        cards[raw["model_type"]].append((raw, _card(raw)))
+    cards = cards_by_class(CLASSES, PARAM_CASES, FLOP_CASES, PHASE_CASES)
     for group in cards.values():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
