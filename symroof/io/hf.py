@@ -59,6 +59,7 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
 
 def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str, notes: list) -> ModelCard:
     row = _row(hf_class)
+    raw = row.prepare(raw, where) if row.prepare else raw      # DBRX's sub-configs, HunYuan's per-layer lists
     if raw.get("model_type", row.architecture) != row.architecture:
         raise CardError(f"{where}: key 'model_type' is {raw['model_type']!r} but architectures names {hf_class}; "
                         f"allowed: {row.architecture!r}")

@@ -230,3 +230,4 @@ NEUTRAL_SHAPES = {
 
 
 NEUTRAL_FOR.update(hf_keys_moe.NEUTRAL_FOR)      # the MoE classes of hf_keys_moe
+NEUTRAL_ONLY_FOR.update(hf_keys_moe.NEUTRAL_ONLY_FOR)
