@@ -1,4 +1,4 @@
-"""config.json import of the MoE classes of hf_layouts_moe4 (HunYuan MoE): defaults, what each reads,
+"""config.json import of the MoE classes of hf_layouts_moe4 (HunYuan MoE, DBRX): defaults, what each reads,
 requires and refuses.
 
 The exact checks against transformers (parameters, FLOPs, prefill and decode) are in
@@ -73,3 +73,75 @@ def test_hunyuan_accepts_the_original_checkpoints_switches_at_what_transformers_
 ])
 def test_hunyuan_refusals(change, words):
     _refused(_hunyuan(**change), *words)
+
+
+def _dbrx(attn=None, ffn=None, **keys):
+    """A small DBRX config (D 32, N 4, K 2, F 48, V 64, 4 layers, 4 experts, top 2); a key given as None is
+    left out, "null" written as null, in the top level and in attn_config / ffn_config alike."""
+    def clean(d):
+        return {k: (None if v == "null" else v) for k, v in d.items() if v is not None}
+    raw = {"architectures": ["DbrxForCausalLM"], "model_type": "dbrx", "n_layers": 4, "d_model": 32, "n_heads": 4,
+           "vocab_size": 64,
+           "attn_config": clean({"kv_n_heads": 2, "clip_qkv": 8, "rope_theta": 500000, **(attn or {})}),
+           "ffn_config": clean({"ffn_hidden_size": 48, "moe_num_experts": 4, "moe_top_k": 2, **(ffn or {})})}
+    return clean({**raw, **keys})
+
+
+def test_dbrx_reads_its_sub_configs_fused_qkv_and_bias_free_layernorms():
+    card = _convert(_dbrx())
+    assert (card.architecture, card.n_layers, card.d_model, card.n_heads, card.n_kv_heads, card.head_dim, card.d_ff,
+            card.n_experts, card.experts_per_token, card.fused_qkv, card.norm, card.tie_embeddings) == \
+        ("dbrx", 4, 32, 4, 2, 8, 48, 4, 2, True, "rms", False)
+    assert not (card.qkv_bias or card.o_bias or card.mlp_bias or card.qk_norm)
+    assert card.left_out[0] == "clip_qkv (8): its elementwise clamp of q, k and v is not counted"
+    assert card.left_out[-1].startswith("LayerNorms without a bias (norm_1, norm_2, norm_f) counted as RMSNorms")
+    groups = count(card, 1, 8).params_by_group
+    # per layer: Wqkv (32 + 2·2·8) x 32 and out_proj 32 x 32; router 4x32, w1, v1, w2 each 4·48 x 32
+    assert groups["attention"] == 4 * (64 * 32 + 1024) and groups["mlp"] == 4 * (128 + 3 * 4 * 48 * 32)
+    assert groups["norms"] == 4 * 2 * 32 + 32                       # norm_1, norm_2 (no bias); norm_f
+    # what transformers' to_dict writes into each sub-config, and beside it, reads as the same model
+    meta = {"architectures": None, "return_dict": True, "is_encoder_decoder": False, "model_type": "",
+            "_name_or_path": "", "id2label": {"0": "LABEL_0"}, "output_attentions": False, "dtype": None}
+    saved = _convert(_dbrx(attn={**meta, "attn_pdrop": 0.0}, ffn={**meta, "hidden_size": 32, "moe_loss_weight": 0.05,
+                                                                  "ffn_act_fn": {"name": "silu"},
+                                                                  "moe_normalize_expert_weights": 1.0},
+                           num_key_value_heads=2, max_seq_len=32768, tie_word_embeddings=False, resid_pdrop=0.0,
+                           emb_pdrop=0.0, output_router_logits=False, router_aux_loss_coef=0.05))
+    assert count(saved, 1, 8).params_by_group == groups and saved.left_out == card.left_out
+    named = _convert(_dbrx(attn={"attn_pdrop": 0.1}, ffn={"moe_jitter_eps": 0.01}, resid_pdrop=0.1))
+    assert named.left_out[:3] == (
+        "dropout (attn_config.attn_pdrop 0.1, resid_pdrop 0.1): counted as training without dropout masks",
+        "clip_qkv (8): its elementwise clamp of q, k and v is not counted",
+        "moe_jitter_eps (0.01): its random elementwise scaling of each router's input in training is not counted")
+
+
+@pytest.mark.parametrize("raw, words", [
+    (_dbrx(ffn={"moe_num_experts": None}), ["missing key 'ffn_config.moe_num_experts'"]),      # transformers: 4
+    (_dbrx(ffn={"moe_top_k": None}), ["missing key 'ffn_config.moe_top_k'"]),                  # transformers: 1
+    (_dbrx(ffn={"ffn_hidden_size": None}), ["missing key 'ffn_config.ffn_hidden_size'"]),      # transformers: 3584
+    (_dbrx(attn={"kv_n_heads": None}), ["'attn_config.kv_n_heads'"]),                         # transformers: 1
+    (_dbrx(attn={"kv_n_heads": 3}), ["'attn_config.kv_n_heads' (3) must divide 'n_heads' (4)"]),
+    (_dbrx(attn={"rope_theta": None}), ["'attn_config.rope_theta' is missing", "does not build"]),
+    (_dbrx(attn={"clip_qkv": "null"}), ["'attn_config.clip_qkv' is missing", "forward fails"]),
+    (_dbrx(attn={"clip_qkv": -1}), ["'attn_config.clip_qkv' is -1"]),
+    (_dbrx(attn={"attn_pdrop": 2}), ["'attn_config.attn_pdrop' must be a dropout probability"]),
+    (_dbrx(attn={"alibi": True}), ["unknown key 'attn_config.alibi' for DbrxForCausalLM"]),
+    (_dbrx(ffn={"moe_expert_model_parallelism": True}), ["unknown key 'ffn_config.moe_expert_model_parallelism'"]),
+    (_dbrx(ffn={"moe_top_k": 5}), ["'ffn_config.moe_top_k' (5) must be at most 'ffn_config.moe_num_experts' (4)"]),
+    (_dbrx(ffn={"ffn_act_fn": {"name": "relu"}}), ["'ffn_config.ffn_act_fn.name' is 'relu'", "gated MLP"]),
+    (_dbrx(ffn={"ffn_act_fn": {"name": "silu", "approximate": "tanh"}}), ["'ffn_config.ffn_act_fn'", "only 'name'"]),
+    (_dbrx(ffn={"ffn_act_fn": "silu"}), ["'ffn_config.ffn_act_fn'", "a mapping with only 'name'"]),
+    (_dbrx(ffn={"hidden_size": 64}), ["'ffn_config.hidden_size' is 64", "'d_model' (32)"]),
+    (_dbrx(ffn={"moe_jitter_eps": 1.5}), ["'ffn_config.moe_jitter_eps'"]),
+    (_dbrx(ffn={"moe_normalize_expert_weights": "l2"}), ["'ffn_config.moe_normalize_expert_weights'"]),
+    (_dbrx(ffn={"is_encoder_decoder": True}), ["'ffn_config.is_encoder_decoder' is True"]),
+    (_dbrx(attn={"dtype": 3}), ["'attn_config.dtype' is 3"]),
+    (_dbrx(attn=None, attn_config=[1]), ["'attn_config' must be a mapping"]),
+    (_dbrx(num_key_value_heads=4), ["'num_key_value_heads' is 4", "'attn_config.kv_n_heads' (2)"]),
+    (_dbrx(tie_word_embeddings=True), ["'tie_word_embeddings' is true", "DbrxConfig refuses it"]),
+    (_dbrx(d_model=30), ["'d_model' (30) must be a multiple of 'n_heads' (4)"]),
+    (_dbrx(n_heads=None), ["'n_heads'"]),
+    (_dbrx(num_hidden_layers=4), ["unknown key 'num_hidden_layers'"]),        # DBRX's is n_layers
+])
+def test_dbrx_refusals(raw, words):
+    _refused(raw, *words)

@@ -14,7 +14,8 @@ MOE_KEYS = {"MiniMaxM2ForCausalLM": ("num_local_experts", "num_experts_per_tok")
             "PhimoeForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "GraniteMoeForCausalLM": ("num_local_experts", "num_experts_per_tok"),
             "GraniteMoeSharedForCausalLM": ("num_local_experts", "num_experts_per_tok"),
-            "HunYuanMoEV1ForCausalLM": ("num_experts", "moe_topk")}      # defaults 1 and 1: required
+            "HunYuanMoEV1ForCausalLM": ("num_experts", "moe_topk"),      # defaults 1 and 1: required
+            "DbrxForCausalLM": ("ffn_config.moe_num_experts", "ffn_config.moe_top_k")}     # 4 and 1: required
 # Classes whose router picks a fixed number of experts whatever the key says: absent is that number, and
 # another is refused (PhiMoE's sparsemixer always picks two)
 MOE_CHOSEN_FIXED = {"PhimoeForCausalLM": 2}
@@ -44,6 +45,12 @@ NEUTRAL_FOR = {
     "GraniteMoeSharedForCausalLM": {"output_router_logits", "router_aux_loss_coef"},
     # HunYuan MoE: eod_token_id is a token id; pretraining_tp (LLaMA's) is never read by its code
     "HunYuanMoEV1ForCausalLM": {"output_router_logits", "eod_token_id", "pretraining_tp"},
+    # DBRX: max_seq_len is max_position_embeddings (its attribute_map); moe_loss_weight and router_aux_loss_coef
+    # weigh the auxiliary loss (hf_layouts_moe4.dbrx checks moe_loss_weight and moe_normalize_expert_weights are
+    # numbers: the latter's p-norm of the chosen weights is elementwise)
+    # (its dropouts are named in left_out: hf_layouts.DROPOUT_KEYS)
+    "DbrxForCausalLM": {"max_seq_len", "output_router_logits", "router_aux_loss_coef", "resid_pdrop", "emb_pdrop",
+                        "attn_config.attn_pdrop"},
 }
 
 

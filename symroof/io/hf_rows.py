@@ -184,9 +184,13 @@ M4 = hf_layouts_moe4
 ROWS.update({
     "HunYuanMoEV1ForCausalLM": Row("hunyuan_v1_moe", EITHER, (),      False, ATTN,  ATTN,  False, True,   2,
                                    layout=M4.hunyuan_moe, prepare=M4.hunyuan_prepare),
+    "DbrxForCausalLM":      Row("dbrx",        (),         None,          False, False, False, False, False,  2,
+                                layout=M4.dbrx, prepare=M4.dbrx_prepare),
 })
 # HunYuan MoE's absent or null K is N (its __post_init__); its attention reads config.head_dim, whose default
-# None does not build, so head_dim is required; attention_bias covers q, k, v and o; no MLP bias.
+# None does not build, so head_dim is required; attention_bias covers q, k, v and o; no MLP bias. DBRX's K is
+# attn_config.kv_n_heads (hf_keys.SPELLING; its default, 1, says nothing about a model: required), its head_dim
+# d_model // n_heads (no key); no biases anywhere; untied (DbrxConfig refuses tie_word_embeddings true).
 # PhiMoE's K falls back to 8 (null: N, as Mistral's: 4.x and 5.x's __post_init__, though 5.x's type check
 # refuses it); Granite MoE's absent or null K is N. All three
 # read a head_dim key when there is one (their config classes have none), else D // N; attention_bias covers
