@@ -20,7 +20,7 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "olmo3", "smollm3", "ministral", "ministral3", "glm4",
                  "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5",
                  "deepseek_v32", "qwen3_next", "helium", "seed_oss", "exaone4", "arcee", "phimoe", "granitemoe",
-                 "granitemoeshared")
+                 "granitemoeshared", "hunyuan_v1_moe", "dbrx")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}

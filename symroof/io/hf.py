@@ -59,6 +59,7 @@ def model_from_hf_config(raw: dict, where: str) -> ModelCard:
 
 def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str, notes: list) -> ModelCard:
     row = _row(hf_class)
+    raw = row.prepare(raw, where) if row.prepare else raw      # DBRX's sub-configs, HunYuan's per-layer lists
     if raw.get("model_type", row.architecture) != row.architecture:
         raise CardError(f"{where}: key 'model_type' is {raw['model_type']!r} but architectures names {hf_class}; "
                         f"allowed: {row.architecture!r}")
@@ -75,16 +76,17 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
     if hf_class in FF_FROM_WIDTH:      # GPT-2's n_inner, Falcon's ffn_hidden_size: absent or null is 4 x D,
         ff_key = spelling["intermediate_size"]     # as transformers derives it
         sizes["intermediate_size"] = 4 * width if raw.get(ff_key) is None else _size(raw, ff_key, where)
+    kv_key = spelling.get("num_key_value_heads", "num_key_value_heads")
     kv_heads = heads if row.kv_from_heads is None else \
-        _derived(raw, "num_key_value_heads", row.kv_from_heads, lambda: heads, hf_class, where)
+        _derived(raw, kv_key, row.kv_from_heads, lambda: heads, hf_class, where)
     if row.head_dim_from_width is None:
         head_dim = layout.get("head_dim") or _width_per_head(width, heads, where)
     else:
         head_dim = _derived(raw, "head_dim", row.head_dim_from_width, lambda: _width_per_head(width, heads, where),
                             hf_class, where)
     if heads % kv_heads:
-        raise CardError(f"{where}: key 'num_key_value_heads' ({kv_heads}) must divide "
-                        f"'num_attention_heads' ({heads})")
+        raise CardError(f"{where}: key '{kv_key}' ({kv_heads}) must divide "
+                        f"'{spelling.get('num_attention_heads', 'num_attention_heads')}' ({heads})")
     if layout.get("attention") == "mla" and kv_heads != heads:
         raise CardError(f"{where}: key 'num_key_value_heads' ({kv_heads}) must equal 'num_attention_heads' ({heads}) "
                         f"for {hf_class}: its MLA expands the latent to every head")
@@ -168,8 +170,8 @@ def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
             *MOE_KEYS.get(hf_class, ()), *ACTIVATION_KEYS.get(hf_class, ("hidden_act",))}
     read |= {table[hf_class] for table in (MOE_ALIAS, MOE_CHOSEN_ALIAS) if hf_class in table}
     row = _row(hf_class)
-    read |= {key for key, spec in (("num_key_value_heads", row.kv_from_heads), ("head_dim", row.head_dim_from_width))
-             if spec is not None}
+    read |= {key for key, spec in ((spelling.get("num_key_value_heads", "num_key_value_heads"), row.kv_from_heads),
+                                   ("head_dim", row.head_dim_from_width)) if spec is not None}
     read |= {flag for flag in (row.qkv_bias, row.o_bias, row.mlp_bias) if isinstance(flag, str)}
     checked = {**NEUTRAL_ONLY, **NEUTRAL_ONLY_FOR.get(hf_class, {})}
     for key, value in raw.items():

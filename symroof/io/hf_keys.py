@@ -15,7 +15,11 @@ MAX_LAYERS = 10**6          # a config lists its layers one by one; real models 
 SIZE_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads", "vocab_size")
 SPELLING = {"GPT2LMHeadModel": {"num_hidden_layers": "n_layer", "hidden_size": "n_embd",
                                 "intermediate_size": "n_inner", "num_attention_heads": "n_head"},
-            "FalconForCausalLM": {"intermediate_size": "ffn_hidden_size"}}
+            "FalconForCausalLM": {"intermediate_size": "ffn_hidden_size"},
+            # DBRX's sub-configs read as dotted keys (hf_layouts_moe4.dbrx_prepare)
+            "DbrxForCausalLM": {"num_hidden_layers": "n_layers", "hidden_size": "d_model", "num_attention_heads": "n_heads",
+                                "intermediate_size": "ffn_config.ffn_hidden_size",
+                                "num_key_value_heads": "attn_config.kv_n_heads"}}
 FF_FROM_WIDTH = ("GPT2LMHeadModel", "FalconForCausalLM")    # their MLP width, absent or null: 4 x hidden
 FLAG_DEFAULT = False         # transformers' default for attention_bias and mlp_bias, unless the row says otherwise
 MOE_KEYS = {"MixtralForCausalLM": ("num_local_experts", "num_experts_per_tok"),   # both required: defaults are constants
@@ -41,7 +45,8 @@ ACTIVATION_KEYS = {"Gemma2ForCausalLM": ("hidden_activation", "hidden_act"),   #
                    "Gemma3ForCausalLM": ("hidden_activation", "hidden_act"),
                    "GPT2LMHeadModel": ("activation_function",),
                    "GptOssForCausalLM": (),       # its experts' clamped SwiGLU is hard-coded; hidden_act is not read
-                   "FalconForCausalLM": ("activation",)}
+                   "FalconForCausalLM": ("activation",),
+                   "DbrxForCausalLM": ("ffn_config.ffn_act_fn.name",)}      # absent: silu
 # A gated MLP is act(gate(x)) * up(x) (SwiGLU, GeGLU); a plain one act(up(x)) (GPT-2, GPT-NeoX, Phi, StarCoder2).
 PLAIN_MLP = ("GPT2LMHeadModel", "GPTNeoXForCausalLM", "PhiForCausalLM", "Starcoder2ForCausalLM", "FalconForCausalLM",
              "ArceeForCausalLM")
@@ -230,3 +235,4 @@ NEUTRAL_SHAPES = {
 
 
 NEUTRAL_FOR.update(hf_keys_moe.NEUTRAL_FOR)      # the MoE classes of hf_keys_moe
+NEUTRAL_ONLY_FOR.update(hf_keys_moe.NEUTRAL_ONLY_FOR)

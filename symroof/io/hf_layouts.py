@@ -137,7 +137,8 @@ DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "PhiForCausalLM": ("attention_dropout", "resid_pdrop", "embd_pdrop"),
                 "Starcoder2ForCausalLM": ("attention_dropout", "residual_dropout", "embedding_dropout"),
                 "FalconForCausalLM": ("attention_dropout", "hidden_dropout"),
-                "SeedOssForCausalLM": ("attention_dropout", "residual_dropout")}
+                "SeedOssForCausalLM": ("attention_dropout", "residual_dropout"),
+                "DbrxForCausalLM": ("attn_config.attn_pdrop", "resid_pdrop", "emb_pdrop")}   # emb_pdrop: stored, unused
 # GPT2Config's for all three when absent, SeedOssConfig's for both; the others' are 0
 DROPOUT_DEFAULT = {"GPT2LMHeadModel": 0.1, "SeedOssForCausalLM": 0.1}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_dense2, hf_layouts_hybrid,
-                hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3)
+                hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3, hf_layouts_moe4)
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -30,6 +30,7 @@ class Row:
     norms_per_layer: int
     flag_default: bool = False   # the default of the bias keys this class reads
     layout: object = None    # hf_layouts reader of what the class builds beyond the LLaMA layer
+    prepare: object = None   # (raw, where) -> the dict hf reads, where a file nests or lists what others give flat
 
 
 ATTN, MLP = "attention_bias", "mlp_bias"   # a flag column naming a key reads it; True/False is hard-coded
@@ -179,6 +180,17 @@ ROWS.update({
     "GraniteMoeSharedForCausalLM": Row("granitemoeshared", EITHER, (ABSENT,), False, ATTN, ATTN, False, False, 2,
                                        layout=M3.granite_moe_shared),
 })
+M4 = hf_layouts_moe4
+ROWS.update({
+    "HunYuanMoEV1ForCausalLM": Row("hunyuan_v1_moe", EITHER, (),      False, ATTN,  ATTN,  False, True,   2,
+                                   layout=M4.hunyuan_moe, prepare=M4.hunyuan_prepare),
+    "DbrxForCausalLM":      Row("dbrx",        (),         None,          False, False, False, False, False,  2,
+                                layout=M4.dbrx, prepare=M4.dbrx_prepare),
+})
+# HunYuan MoE's absent or null K is N (its __post_init__); its attention reads config.head_dim, whose default
+# None does not build, so head_dim is required; attention_bias covers q, k, v and o; no MLP bias. DBRX's K is
+# attn_config.kv_n_heads (hf_keys.SPELLING; its default, 1, says nothing about a model: required), its head_dim
+# d_model // n_heads (no key); no biases anywhere; untied (DbrxConfig refuses tie_word_embeddings true).
 # PhiMoE's K falls back to 8 (null: N, as Mistral's: 4.x and 5.x's __post_init__, though 5.x's type check
 # refuses it); Granite MoE's absent or null K is N. All three
 # read a head_dim key when there is one (their config classes have none), else D // N; attention_bias covers
