@@ -16,7 +16,7 @@ AXES = (
     ("pod",    ("B", "R"),          (),               ("sequences",)),    # slices over DCN: data parallel
     ("stage",  (),                  (),               ("layers",)),       # pipeline: splits the layers
     ("data",   ("B", "R"),          (),               ("sequences",)),
-    ("fsdp",   ("B", "R"),          ("D",),           ("sequences",)),    # ZeRO-3: weights sharded on D
+    ("fsdp",   ("B", "R"),          ("D", "Rq", "Rkv"), ("sequences",)),  # ZeRO-3: weights sharded on D (MLA's latent-only ones on it)
     ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
     ("seq",    ("T", "R"),          ("D",),           ("tokens",)),       # weights on D only beside fsdp
     ("tensor", ("K", "Nlk", "F", "Fe", "Fs", "V", "D"), ("K", "Nlk", "F", "Fe", "Fs", "V"),
@@ -28,7 +28,7 @@ AXES = (
 # num_v_heads // tp_size); a model without linear layers has 0 of each, which every degree divides.
 # Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
 # Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
-DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "F", "Fe", "Fs", "V", "D")
+DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "F", "Fe", "Fs", "V", "D", "Rq", "Rkv")
 
 # R counts an MoE layer's routed token copies per expert (B·T·k/E): each chip routes its own
 # tokens, so an axis that splits the tokens (B or T) splits their copies the same way, and moving
