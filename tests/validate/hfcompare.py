@@ -8,9 +8,28 @@ bytes of a prefill of T tokens and a decode step under FlopCounterMode.
 
 from __future__ import annotations
 
+import re
+
 from hfcases import EAGER_EXPERTS, case_id, divisors, hf_config, hf_group, prefill_then_decode
 
 GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
+# A decoder layer's module path in FlopCounterMode's keys, whatever the class calls its layer list.
+LAYER_KEY = re.compile(r"^[^.]+\.(?:model\.layers|transformer\.h|transformer\.blocks|gpt_neox\.layers)\.(\d+)(?:\.(.+))?$")
+
+
+def per_module(counter) -> dict[str, int]:
+    """FLOPs per transformers module below a decoder layer, summed over layers: {'self_attn.q_proj': n,
+    'layer': the layers whole, 'lm_head': n}."""
+    out: dict[str, int] = {}
+    for key, by_op in counter.get_flop_counts().items():
+        flops = sum(by_op.values())
+        match = LAYER_KEY.match(key)
+        if match:
+            name = match.group(2) or "layer"
+            out[name] = out.get(name, 0) + flops
+        elif key.endswith(".lm_head"):
+            out["lm_head"] = flops
+    return out
 
 
 def base_config(rng, classes: dict, arch: str, small: bool, layers: int, heads: int, width: int, **given) -> dict:

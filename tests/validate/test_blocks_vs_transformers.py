@@ -22,7 +22,6 @@ are one module in transformers and several nodes in symroof's graph; the map bel
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
@@ -31,7 +30,7 @@ torch = pytest.importorskip("torch",
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
 from hfcases import MORE_ARCHS, NEW_ARCHS, case_id, counted, random_configs  # noqa: E402
-from hfcompare import assert_params_match, assert_phases_match, card_of, causal_lm, meta_layers  # noqa: E402
+from hfcompare import assert_params_match, assert_phases_match, card_of, causal_lm, meta_layers, per_module  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
@@ -85,7 +84,6 @@ ATTENTION = ("self_attn", "attn", "attention", "self_attention")
 # mlp.dense_h_to_4h, most under the model and "Global"): its backward is compared in total only.
 UNATTRIBUTED_BACKWARD = ("falcon",)
 CORE = ("attn/scores", "attn/av")
-_LAYER_KEY = re.compile(r"^[^.]+\.(?:model\.layers|transformer\.h|gpt_neox\.layers)\.(\d+)(?:\.(.+))?$")
 
 
 def _owner(node: str) -> str:
@@ -110,19 +108,6 @@ def test_layer_kinds_match_the_layers_transformers_builds(raw):
 
 def run_counted(raw: dict, batch: int, seq: int):
     return counted(causal_lm(raw), raw["vocab_size"], batch, seq)
-
-
-def per_module(counter) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for key, by_op in counter.get_flop_counts().items():
-        flops = sum(by_op.values())
-        match = _LAYER_KEY.match(key)
-        if match:
-            name = match.group(2) or "layer"
-            out[name] = out.get(name, 0) + flops
-        elif key.endswith(".lm_head") or key.endswith(".embed_out"):
-            out["lm_head"] = flops
-    return out
 
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])

@@ -128,7 +128,8 @@ def _all_experts(raw: dict, card) -> Fraction:
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
 def test_flops_match_flop_counter_mode(raw, batch, seq):
-    from test_blocks_vs_transformers import _owner, per_module
+    from hfcompare import per_module
+    from test_blocks_vs_transformers import _owner
 
     card = card_of(raw)
     ours = count(card, batch=batch, seq=seq, attention="full")

@@ -17,11 +17,11 @@ Each class draws from seeds of its own, so that adding a class changes no other 
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
-from hfcases import case_id as _case_id, case_sets, counted, flop_counter_torch, hf_config, hf_group, prefill_then_decode
+from hfcases import case_id as _case_id, case_sets, counted, flop_counter_torch, hf_config, hf_group
+from hfcompare import assert_phases_match, per_module
 
 torch = flop_counter_torch()
 
@@ -43,7 +43,6 @@ MODULES = {"hunyuan_v1_moe": {**_ATTN, "mlp.gate": ("moe/router",), "mlp.experts
                     "ffn.experts": ("moe/gate", "moe/up", "moe/down")}}
 ATTENTION = {"hunyuan_v1_moe": "self_attn", "dbrx": "norm_attn_norm.attn"}     # the module whose own FLOPs, beside its projections, are the core
 CORE = ("attn/scores", "attn/av")
-_LAYER_KEY = re.compile(r"^[^.]+\.(?:model\.layers|transformer\.blocks)\.(\d+)(?:\.(.+))?$")
 
 
 def _divisors(n: int) -> list[int]:
@@ -194,20 +193,6 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert layer.self_attn.query_layernorm.weight.numel() == card.head_dim and card.qk_norm
 
 
-def per_module(counter) -> dict[str, int]:
-    """FLOPs per module below a decoder layer (summed over layers); 'layer': the layers whole; 'lm_head'."""
-    out: dict[str, int] = {}
-    for key, by_op in counter.get_flop_counts().items():
-        flops = sum(by_op.values())
-        match = _LAYER_KEY.match(key)
-        if match:
-            name = match.group(2) or "layer"
-            out[name] = out.get(name, 0) + flops
-        elif key.endswith(".lm_head"):
-            out["lm_head"] = flops
-    return out
-
-
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in FLOP_CASES])
 def test_flops_match_flop_counter_mode(raw, batch, seq):
     card = _card(raw)
@@ -239,25 +224,13 @@ def test_flops_match_flop_counter_mode(raw, batch, seq):
 
 @pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in PHASE_CASES])
 def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-
     torch.manual_seed(0)
     model = _model(raw, attn_implementation="eager", experts_implementation="eager").eval()
     # DBRX's experts index views of their weights inside the forward: under no_grad such a view still
     # requires grad, without a grad_fn, and FlopCounterMode's module tracker refuses it; frozen weights
     # change no FLOP
     model.requires_grad_(False)
-    prefill, decode, after_prefill, after_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
-    card = _card(raw)
-    values = {**model_values(card), B: batch, b_kv: width}
-    for phase, context, at, theirs, held in (("prefill", seq, {T: seq}, prefill, after_prefill),
-                                             ("decode", seq + 1, {S: seq + 1}, decode, after_decode)):
-        g = build(Structure.of(card, context), "full", phase=phase)
-        assert evaluate(derive.flops(g), {**values, **at}) == theirs.get_total_flops(), phase
-        assert evaluate(derive.kv_cache_bytes(g), {**values, **at}) == held, phase
+    assert_phases_match(_card(raw), model, raw["vocab_size"], batch, seq)
 
 
 def _all_cases():

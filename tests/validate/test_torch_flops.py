@@ -26,11 +26,11 @@ backward is checked only through those sums and the total.
 from __future__ import annotations
 
 import random
-import re
 
 import pytest
 
 from hfcases import case_id, counted, flop_counter_torch, hf_config, random_configs
+from hfcompare import per_module
 from symroof.io.hf import model_from_hf_config
 from symroof.io.bind import count
 
@@ -50,7 +50,6 @@ LAYER_MODULES = {
     "mlp.experts": ("layer/moe/gate", "layer/moe/up", "layer/moe/down"),  # fused expert weights
 }
 CORE = ("layer/attn/scores", "layer/attn/av")
-_LAYER_KEY = re.compile(r"^[^.]+\.model\.layers\.(\d+)(?:\.(.+))?$")
 
 
 def run_counted(raw: dict, batch: int, seq: int):
@@ -65,20 +64,6 @@ def run_counted(raw: dict, batch: int, seq: int):
     # sdpa (the default for most classes) runs a CPU attention kernel FlopCounterMode does not count.
     model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
     return counted(model, raw["vocab_size"], batch, seq)
-
-
-def per_module(counter) -> dict[str, int]:
-    """FLOPs per transformers module, summed over layers: {'self_attn.q_proj': n, 'layer': n, 'lm_head': n}."""
-    out: dict[str, int] = {}
-    for key, by_op in counter.get_flop_counts().items():
-        flops = sum(by_op.values())
-        match = _LAYER_KEY.match(key)
-        if match:
-            name = match.group(2) or "layer"
-            out[name] = out.get(name, 0) + flops
-        elif key.endswith(".lm_head"):
-            out["lm_head"] = flops
-    return out
 
 
 def _by_layer_path(ours, phase: str) -> dict[str, int]:
