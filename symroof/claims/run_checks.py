@@ -153,6 +153,20 @@ def _attention_kernel(kernel, chip, where: str) -> str:
     return kernel
 
 
+# The dtypes a run's weight matmuls may run in: bf16, or fp8 as TransformerEngine runs it (step_options.py)
+MATMUL_DTYPES = ("bf16", "fp8")
+
+
+def _matmul_dtype(dtype, chip, where: str) -> str:
+    """The blocks' weight matmuls' dtype: one the chip card has a peak for (bf16 beside it, for the
+    rest of the matmuls)."""
+    allowed = [d for d in MATMUL_DTYPES if d in chip.peak_flops_per_s] if "bf16" in chip.peak_flops_per_s else []
+    if dtype != "bf16" and dtype not in allowed:
+        raise CardError(f"{where}: key 'matmul_dtype' is {dtype!r}; allowed for {chip.name}: "
+                        f"{', '.join(allowed) or 'bf16 (the card has no bf16 peak for the other matmuls)'}")
+    return dtype
+
+
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
     dropped (one anchor can serve rows with different meshes)."""
