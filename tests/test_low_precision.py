@@ -103,3 +103,33 @@ def test_a_matmul_dtype_the_chip_has_no_peak_for_is_refused(tmp_path):
         path.write_text(ONE_RUN.replace("chip: h100-sxm", f"chip: {chip}") + f"    matmul_dtype: {dtype}\n")
         with pytest.raises(CardError, match=rf"\(r\): key 'matmul_dtype' is '{dtype}'; allowed for {chip}: {allowed}$"):
             load_runs(path)
+
+
+def test_the_ideal_runs_at_the_fastest_matmuls_whatever_peak_the_mfu_is_counted_against(tmp_path):
+    """An FP8 run whose MFU is counted against the BF16 peak (as some sources count it): the ideal
+    runs every matmul at the FP8 peak all the same (the least time any matmul can take), and only the
+    MFU's denominator moves, by the peaks' ratio (1.979e15 / 9.89e14)."""
+    from symroof.claims.published import predict
+
+    against = {}
+    for peak in ("bf16", "fp8"):
+        path = tmp_path / f"{peak}.yaml"
+        path.write_text(ONE_RUN.replace("peak: bf16", f"peak: {peak}") + "    matmul_dtype: fp8\n")
+        (run,) = load_runs(path)
+        against[peak] = predict(run)
+    assert against["bf16"].t_step == against["fp8"].t_step
+    assert against["bf16"].ceiling == pytest.approx(against["fp8"].ceiling * 1.979e15 / 9.89e14, rel=1e-12)
+
+
+def test_predict_counts_an_fp8_configurations_mfu_at_the_fp8_peak_unless_told():
+    """``example_configs`` has NeMo's 70B layout on 512 H100s in BF16 and in FP8: the FP8 one is
+    faster, by less than the peaks' factor 2, and with no convention given its MFU is against the
+    FP8 peak, so its ceiling is the BF16 one's (the ideal halves with the peak)."""
+    from symroof.claims.forecast import forecast
+
+    got = {f.name: f for f in forecast("example_configs")}
+    bf16, fp8 = got["tp4-cp2-pp4-dp16-interleaved"], got["tp4-cp2-pp4-dp16-interleaved-fp8"]
+    assert 0.5 < fp8.predicted_step_s / bf16.predicted_step_s < 1
+    assert not fp8.convention_given
+    assert fp8.ceiling_mfu == pytest.approx(bf16.ceiling_mfu, rel=1e-9)
+    assert fp8.t_ideal_s == pytest.approx(bf16.t_ideal_s * 9.89e14 / 1.979e15, rel=0.02)

@@ -100,6 +100,13 @@ class PublishedRun:
         return hashlib.sha256(repr(self).encode()).hexdigest()
 
     @property
+    def rate_dtype(self) -> str:
+        """The dtype whose peak the ideal runs every matmul at: the MFU's, or the weight matmuls' where
+        faster (an FP8 run counted against the BF16 peak), so the ideal stays a lower bound."""
+        peaks = self.chip.peak_flops_per_s
+        return self.matmul_dtype if peaks[self.matmul_dtype] > peaks[self.peak] else self.peak
+
+    @property
     def graph_kernel(self) -> str:
         """The graph's attention: ``eager``, or ``fused`` for any fused kernel (their rates differ)."""
         return "eager" if self.attention_kernel == "eager" else "fused"
@@ -239,21 +246,21 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
     recompute = _recompute(raw.get("recompute", "none"), model, where)
     kernel = _attention_kernel(raw.get("attention_kernel", "fused"), chip, where)
-    measured = _measured(raw, chip, where, prediction)
+    dtype = _matmul_dtype(raw.get("matmul_dtype", "bf16"), chip, where)
+    measured = _measured(raw, chip, where, prediction, dtype)
     run = PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute, **measured,
         spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel,
-        matmul_dtype=_matmul_dtype(raw.get("matmul_dtype", "bf16"), chip, where))
+        matmul_dtype=dtype)
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
-        from ..core.symbols import C
         from .sharded_family import exact, plain
 
         nums = values(run)
-        derived = exact(model_flops(run), nums, plain(nums)) / (run.chips * nums[C] * run.measured_step_s)
+        derived = exact(model_flops(run), nums, plain(nums)) / (run.chips * mfu_peak(run) * run.measured_step_s)
         if not 0 < derived <= 1:
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
@@ -306,21 +313,28 @@ def _count_conventions(structure) -> dict:
 
 
 def values(run: PublishedRun) -> dict:
-    """Every symbol's number for this run: model card, chip card, run settings, batch, schedule."""
+    """Every symbol's number for this run: model card, chip card (``C`` the peak its fastest matmuls
+    run at, ``rate_dtype``'s), run settings, batch, schedule."""
     from ..io.bind import chip_values, model_values
     from ..io.run import RunSettings
     from ..core.symbols import B, T, n_micro, n_virtual
 
-    return {**model_values(run.model), **chip_values(run.chip, run.peak), **RunSettings().values(),
+    return {**model_values(run.model), **chip_values(run.chip, run.rate_dtype), **RunSettings().values(),
             B: sp.Integer(run.batch), T: sp.Integer(run.seq),
             n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
+
+
+def mfu_peak(run: PublishedRun) -> sp.Rational:
+    """The MFU's denominator per chip: the peak of the convention's dtype."""
+    from ..io.bind import exact
+
+    return exact(run.chip.peak_flops_per_s[run.peak])
 
 
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
     from ..parallel import roofline
     from ..io.bind import evaluate
-    from ..core.symbols import C
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core. The replayed
@@ -342,7 +356,7 @@ def predict(run: PublishedRun) -> Result:
         seconds = {key: step_numbers.exact(evaluate(expr, work_nums)) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
-    capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
+    capacity = run.chips * step_numbers.exact(mfu_peak(run))     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
     counts = dict(zip(CONVENTIONS, exact_all(tuple(model_flops(run, conv) for conv in CONVENTIONS), nums,
                                              plain(nums) if work_nums is not nums else numbers)))

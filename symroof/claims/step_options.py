@@ -25,17 +25,17 @@ def step_options(run):
 
 
 def low_precision(run) -> dict:
-    """The matmul rates over the MFU's peak, and the cast bytes, of a run's ``matmul_dtype``: the
-    blocks' weight matmuls at that dtype's peak, every other matmul (the attention core, the head)
-    at bf16's. Each activation a low-precision matmul reads is read at b_act and written twice in
+    """The matmul rates over the peak C (``rate_dtype``'s), and the cast bytes, of a run's
+    ``matmul_dtype``: the blocks' weight matmuls at that dtype's peak, every other matmul (the
+    attention core, the head) at bf16's. Each activation a low-precision matmul reads is read at b_act and written twice in
     the dtype (TransformerEngine's cast and its transpose for the other product)."""
-    peaks, dtype = run.chip.peak_flops_per_s, run.matmul_dtype
-    if dtype == run.peak == "bf16":
+    peaks, dtype, rate = run.chip.peak_flops_per_s, run.matmul_dtype, run.rate_dtype
+    if dtype == rate == "bf16":
         return {}                 # today's model: every matmul at the peak C
     from ..solve.inference import DTYPE_BYTES
     from .published import values
 
-    rates = (float(peaks[dtype] / peaks[run.peak]), float(peaks["bf16"] / peaks[run.peak]))
+    rates = (float(peaks[dtype] / peaks[rate]), float(peaks["bf16"] / peaks[rate]))
     low = DTYPE_BYTES[dtype] < DTYPE_BYTES["bf16"]
     return {"matmul_rates": rates,
             "cast_bytes": float(values(run)[b_act] + 2 * DTYPE_BYTES[dtype]) if low else 0.0}
