@@ -209,9 +209,12 @@ def test_llama3_batches_are_16m_tokens():
 
 def test_efficiency_factor_is_fitted_on_fit_runs_and_checked_on_others(results):
     fits = {f.family: f for f in fit_efficiency(list(results.values()))}
-    gpu = fits["gpu"]
-    assert set(gpu.fit_runs) == {n for n, r in RUNS.items() if r.split == "fit" and r.chip.family == "gpu"}
+    gpu, fp8 = fits["gpu"], fits["gpu fp8"]       # an FP8 run's ceiling is at the FP8 peak: a factor of its own
+    assert set(gpu.fit_runs) == {n for n, r in RUNS.items() if r.split == "fit" and r.chip.family == "gpu"
+                                 and r.matmul_dtype == "bf16"}
+    assert set(fp8.fit_runs) == {n for n, r in RUNS.items() if r.split == "fit" and r.matmul_dtype == "fp8"}
     assert not set(gpu.fit_runs) & {name for name, _, _ in gpu.checks}
+    assert fp8.factor < gpu.factor
     assert 0 < gpu.factor < 1
     # held-out runs the roofline does not misjudge: the factor predicts them to within 8 MFU points
     errors = sorted(abs(p - m) for n, p, m in gpu.checks if n not in KNOWN_ABOVE)

@@ -141,7 +141,7 @@ def test_cards_says_which_runs_use_the_other_peaks(capsys):
     assert main(["cards", "h100-sxm"]) == 0
     out = capsys.readouterr().out
     assert ("peaks for fp8, int8 are used only by a run that names that dtype "
-            "(formula and cards --dtype, serve --math-dtype)") in out
+            "(formula and cards --dtype, serve --math-dtype, a runs file's matmul_dtype or convention.peak)") in out
 
 
 @pytest.mark.parametrize("setting", ["pod_shape=72", "peak_flops_per_s.fp8=4e15", "ici_link_direction=one_way"])

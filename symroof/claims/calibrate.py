@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .fit_loss import fit_pairs, loss
+from .step_options import step_options
 
 # ----------------------------------------------------------------------------- a run's step-model parts
 
@@ -60,23 +61,6 @@ def numeric(sg, nums: dict):
 
 def _sub(expr, nums: dict):
     return expr.xreplace(nums) if isinstance(expr, sp.Basic) else sp.Integer(expr)
-
-
-def step_options(run):
-    """The step model's options for a run: the chip card's kernel, latency and overlap numbers and
-    the run's pipeline, spans and overlapped axes."""
-    from ..parallel import step_model
-
-    chip = run.chip
-    return step_model.Options(
-        tile=chip.matrix_unit, cores=chip.matrix_units,
-        # a kernel the run names (the card's attention_kernels), else the card's default fused kernel
-        attention_efficiency=float(chip.attention_kernels.get(run.attention_kernel) or chip.attention_efficiency or 1),
-        microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
-        t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}), overlapped=run.overlap,
-        collective_matmul=chip.collective_matmul,
-        overlap={link: float(chip.overlap_fraction.get(link, 1)) for link in ("ici", "dcn")})
 
 
 def step_parts(run, nums: dict, sg=None, numbers: dict | None = None):
@@ -108,9 +92,15 @@ class Calibration:
     t_dcn: float
     fit_runs: tuple
     source: str                  # "fit" (this data's fit rows), "card" (the card's block) or "none"
-    baseline_mfu: float | None   # mean measured MFU of the fit rows
+    baseline_mfu: float | None   # mean measured MFU of the fit rows (those with BF16 matmuls, where any)
     eta_mem: float = 1.0
     fitted: tuple = ()           # the numbers fitted (the rest are the card's or the ideal limits)
+    baselines: tuple = ()        # (matmul dtype, mean measured MFU of its fit rows) for the other dtypes
+
+    def baseline(self, run) -> float | None:
+        """The constant-MFU guess for a run: its matmul dtype's (an FP8 run's MFU is against the FP8
+        peak), else the BF16 rows'."""
+        return dict(self.baselines).get(run.matmul_dtype, self.baseline_mfu)
 
     @property
     def numbers(self) -> dict:
@@ -263,9 +253,13 @@ def fitted(chip: str, fit_rows: list) -> Calibration:
     """The calibration ``fit`` gives ``chip`` on its fit rows, with the constant-MFU baseline fitted
     on the same rows (their mean measured MFU)."""
     got = fit(fit_rows)
-    baseline = sum(r.measured for r in fit_rows) / len(fit_rows)
+    by_dtype: dict = {}
+    for r in fit_rows:
+        by_dtype.setdefault(r.run.matmul_dtype, []).append(r.measured)
+    means = {dtype: sum(m) / len(m) for dtype, m in sorted(by_dtype.items())}
+    baseline = means.pop("bf16", sum(r.measured for r in fit_rows) / len(fit_rows))
     return Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit", baseline,
-                       got["eta_mem"], got["fitted"])
+                       got["eta_mem"], got["fitted"], tuple(means.items()))
 
 
 def from_card(chip) -> Calibration:
@@ -276,7 +270,8 @@ def from_card(chip) -> Calibration:
     t_dcn = card["t_dcn"] if chip.dcn_step_latency_s is None else chip.dcn_step_latency_s
     constant = card.get("constant_mfu")
     return Calibration(chip.name, float(card["eta_mm"]), float(t_dcn), tuple(card["fit_runs"]), "card",
-                       None if constant is None else float(constant), float(card.get("eta_mem", 1)))
+                       None if constant is None else float(constant), float(card.get("eta_mem", 1)),
+                       baselines=tuple((k, float(v)) for k, v in card.get("constant_mfu_by_matmul_dtype", {}).items()))
 
 
 def predictions(results, cals: dict[str, Calibration]) -> list[Prediction]:
@@ -286,7 +281,7 @@ def predictions(results, cals: dict[str, Calibration]) -> list[Prediction]:
         t_pred = r.parts.step(eta_comm=1.0, **cal.numbers)
         t_meas, published = target_step(r)
         out.append(Prediction(r.run.name, r.run.chip.name, r.run.split, t_pred, t_meas, published,
-                              r.ceiling * r.t_step / t_pred, r.measured, cal.baseline_mfu,
+                              r.ceiling * r.t_step / t_pred, r.measured, cal.baseline(r.run),
                               r.parts.terms(eta_comm=1.0, **cal.numbers)))
     return out
 
@@ -349,8 +344,12 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
     if across:
         extra += "  other_sources: {" + ", ".join(f"{k}: {v}" for k, v in across.items()) + "}\n"
+    rows = "BF16 fit runs'" if cal.baselines else "fit runs'"
     constant = "" if cal.baseline_mfu is None else \
-        f"  constant_mfu: {cal.baseline_mfu:.4f}          # the baseline: the fit runs' mean measured MFU\n"
+        f"  constant_mfu: {cal.baseline_mfu:.4f}          # the baseline: the {rows} mean measured MFU\n"
+    if cal.baselines:
+        constant += ("  constant_mfu_by_matmul_dtype: {" + ", ".join(f"{k}: {v:.4f}" for k, v in cal.baselines)
+                     + "}   # the same, of the fit runs with these matmuls\n")
     if spread:
         shown = {"eta_mm": "{:.4f}", "eta_mem": "{:.4f}", "t_dcn": "{:.3e}"}
         extra += ("  # 95 % intervals (profile likelihood over the fit runs; a bound of the search where the runs do not "

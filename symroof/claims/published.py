@@ -1,12 +1,12 @@
 """Compare symroof's step-time lower bound with published training runs (``symroof validate``).
 
-Each run in ``derivations/published_runs.yaml`` gives a model, a chip, the published mesh,
-batch and sequence length, the measured MFU and the FLOP-counting convention behind it.
-For each, symroof shards the model's graph over that mesh and takes ``roofline.step`` with
-the pinned book's overlap model ("sum"). That step time counts only what no implementation
-can avoid: the matmuls at peak FLOPs (the causal half of attention, the least real work),
-HBM traffic, the collectives at full link bandwidth, and the pipeline bubble of the most
-favourable schedule the source allows. So it is a lower bound, and
+Each run in ``derivations/published_runs.yaml`` gives a model, a chip, the published mesh, batch and
+sequence length, the measured MFU and the FLOP-counting convention behind it. For each, symroof
+shards the model's graph over that mesh and takes ``roofline.step`` with the pinned book's overlap
+model ("sum"). That step time counts only what no implementation can avoid: the matmuls at peak
+FLOPs (the causal half of attention, the least real work), HBM traffic, the collectives at full
+link bandwidth, and the pipeline bubble of the most favourable schedule the source allows. So it
+is a lower bound, and
 
     MFU ceiling = (model FLOPs per step, counted as the source counts them) / (chips · C · t_step)
 
@@ -15,10 +15,9 @@ symroof (or the recorded convention) is wrong. The gap below the ceiling is what
 leaves out: kernels below peak, exposed communication and latency, imperfect pipelines,
 stragglers, the optimizer step, data loading.
 
-An optional efficiency factor per hardware family (``fit_efficiency``) scales the ceiling to
-a prediction: a geometric mean of measured / ceiling over the runs marked ``split: fit``,
-checked on the runs marked ``split: check``. It is a fitted, documented parameter, never a
-per-run number.
+An optional efficiency factor per hardware family and matmul dtype (``fit_efficiency``) scales the
+ceiling to a prediction: a geometric mean of measured / ceiling over the runs marked ``split: fit``,
+checked on those marked ``split: check``; a fitted, documented parameter, never a per-run number.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import sympy as sp
 
 from ..errors import CardError
 from ..parallel.axes import BATCH_AXES, ORDER
+from .efficiency_factor import Fit, fit_efficiency  # noqa: F401 (validate's; tests import them from here)
 
 # How a source counts "model FLOPs" (the MFU numerator). The time bound never depends on it.
 #   convention    what is counted per step
@@ -49,7 +49,8 @@ CONVENTIONS = {
 
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
-             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel"}
+             "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
+             "matmul_dtype"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED + ("split", "convention")          # and measured_mfu or measured_step_s
 # The mesh axes a run may name: the one vocabulary (parallel/axes.py).
@@ -85,6 +86,7 @@ class PublishedRun:
     convention_given: bool = True               # False: a configuration that named none (the default counted)
     attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
     #                                             | another fused kernel the chip card names (attention_kernels)
+    matmul_dtype: str = "bf16"                  # the blocks' weight matmuls' dtype (fp8: TransformerEngine's recipe)
 
     @cached_property
     def structure(self):
@@ -96,6 +98,13 @@ class PublishedRun:
     @cached_property
     def digest(self) -> str:       # the on-disk caches' key for the run: its whole repr, digested once
         return hashlib.sha256(repr(self).encode()).hexdigest()
+
+    @property
+    def rate_dtype(self) -> str:
+        """The dtype whose peak the ideal runs every matmul at: the MFU's, or the weight matmuls' where
+        faster (an FP8 run counted against the BF16 peak), so the ideal stays a lower bound."""
+        peaks = self.chip.peak_flops_per_s
+        return self.matmul_dtype if peaks[self.matmul_dtype] > peaks[self.peak] else self.peak
 
     @property
     def graph_kernel(self) -> str:
@@ -127,14 +136,6 @@ class Result:
     def achieved(self) -> float:
         """Measured MFU as a fraction of the ceiling (= predicted bound / measured step time)."""
         return self.measured / self.ceiling
-
-
-@dataclass(frozen=True)
-class Fit:
-    family: str
-    factor: float | None     # None when the family has no fit run or no check run
-    fit_runs: tuple
-    checks: tuple            # (run name, predicted MFU, measured MFU)
 
 
 def data_path() -> Path:
@@ -172,7 +173,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
                    prediction: bool = False) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
-    from .run_checks import (_attention_kernel, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
+    from .run_checks import (_attention_kernel, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
                              _recompute, _resolve, _schedule)
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
@@ -245,20 +246,21 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
     recompute = _recompute(raw.get("recompute", "none"), model, where)
     kernel = _attention_kernel(raw.get("attention_kernel", "fused"), chip, where)
-    measured = _measured(raw, chip, where, prediction)
+    dtype = _matmul_dtype(raw.get("matmul_dtype", "bf16"), chip, where)
+    measured = _measured(raw, chip, where, prediction, dtype)
     run = PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute, **measured,
-        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel)
+        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel,
+        matmul_dtype=dtype)
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
-        from ..core.symbols import C
         from .sharded_family import exact, plain
 
         nums = values(run)
-        derived = exact(model_flops(run), nums, plain(nums)) / (run.chips * nums[C] * run.measured_step_s)
+        derived = exact(model_flops(run), nums, plain(nums)) / (run.chips * mfu_peak(run) * run.measured_step_s)
         if not 0 < derived <= 1:
             raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
@@ -311,21 +313,28 @@ def _count_conventions(structure) -> dict:
 
 
 def values(run: PublishedRun) -> dict:
-    """Every symbol's number for this run: model card, chip card, run settings, batch, schedule."""
+    """Every symbol's number for this run: model card, chip card (``C`` the peak its fastest matmuls
+    run at, ``rate_dtype``'s), run settings, batch, schedule."""
     from ..io.bind import chip_values, model_values
     from ..io.run import RunSettings
     from ..core.symbols import B, T, n_micro, n_virtual
 
-    return {**model_values(run.model), **chip_values(run.chip, run.peak), **RunSettings().values(),
+    return {**model_values(run.model), **chip_values(run.chip, run.rate_dtype), **RunSettings().values(),
             B: sp.Integer(run.batch), T: sp.Integer(run.seq),
             n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
+
+
+def mfu_peak(run: PublishedRun) -> sp.Rational:
+    """The MFU's denominator per chip: the peak of the convention's dtype."""
+    from ..io.bind import exact
+
+    return exact(run.chip.peak_flops_per_s[run.peak])
 
 
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
     from ..parallel import roofline
     from ..io.bind import evaluate
-    from ..core.symbols import C
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core. The replayed
@@ -347,7 +356,7 @@ def predict(run: PublishedRun) -> Result:
         seconds = {key: step_numbers.exact(evaluate(expr, work_nums)) for key, expr in terms.items()}
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
-    capacity = run.chips * step_numbers.exact(nums[C])     # exact: Python ints and Fractions from here on
+    capacity = run.chips * step_numbers.exact(mfu_peak(run))     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
     counts = dict(zip(CONVENTIONS, exact_all(tuple(model_flops(run, conv) for conv in CONVENTIONS), nums,
                                              plain(nums) if work_nums is not nums else numbers)))
@@ -365,22 +374,6 @@ def _float_over(a, b: Fraction) -> float:
     if type(a) is int:
         return a * b.denominator / b.numerator
     return float(Fraction(a) / b)
-
-
-def fit_efficiency(results: list[Result]) -> list[Fit]:
-    """One factor per hardware family: geometric mean of measured / ceiling over its ``fit`` runs."""
-    fits = []
-    for family in sorted({r.run.chip.family for r in results}):
-        mine = [r for r in results if r.run.chip.family == family]
-        fit = [r for r in mine if r.run.split == "fit"]
-        check = [r for r in mine if r.run.split == "check"]
-        if not fit or not check:
-            fits.append(Fit(family, None, tuple(r.run.name for r in fit), ()))
-            continue
-        factor = math.exp(sum(math.log(r.achieved) for r in fit) / len(fit))
-        fits.append(Fit(family, factor, tuple(r.run.name for r in fit),
-                        tuple((r.run.name, factor * r.ceiling, r.measured) for r in check)))
-    return fits
 
 
 def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:

@@ -70,12 +70,11 @@ def _check_throughput(run, where: str, step_given: bool = False) -> None:
     FLOP convention); the step time too where the MFU was published beside it (``step_given``)."""
     if run.measured_tflops is None and run.measured_tokens_per_s is None and not step_given:
         return
-    from ..core.symbols import C
-    from .published import model_flops, values
+    from .published import mfu_peak, model_flops, values
     from .sharded_family import exact, plain
 
     nums = values(run)
-    peak = nums[C]
+    peak = mfu_peak(run)
     counted = run.measured_tokens_per_s is not None or step_given
     flops = exact(model_flops(run), nums, plain(nums)) if counted else None
     mfu = float(run.measured_mfu)
@@ -94,16 +93,16 @@ def _check_throughput(run, where: str, step_given: bool = False) -> None:
 
 
 # What ``symroof predict`` counts as MFU where a configuration states no convention: every matmul
-# of the graph with the causal attention core, at the bf16 peak, the work the hardware must do (6N
+# of the graph with the causal attention core, at the bf16 peak (its matmul_dtype's), the work the hardware must do (6N
 # would count the embedding gather as matmul work: ceilings above 100 %). The output names it.
 DEFAULT_CONVENTION = {"flops": "ops+causal", "stated": False, "peak": "bf16",
                       "note": "no convention given: symroof predict counts every matmul, causal attention core"}
 
 
-def _measured(raw: dict, chip, where: str, prediction: bool = False) -> dict:
+def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtype: str = "bf16") -> dict:
     """A run's measurements, split and FLOP convention, checked (PublishedRun's fields). A run to
     validate needs a measured MFU or step time, a split and a convention; a configuration to predict
-    (``prediction``) may have none of them."""
+    (``prediction``) may have none of them (its MFU then at its weight matmuls' peak)."""
     import sympy as sp
 
     from .published import _CONVENTION_KEYS, CONVENTIONS
@@ -129,7 +128,8 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False) -> dict:
     split = raw.get("split", "predict" if prediction else None)
     if split not in ("fit", "check") and not (prediction and split == "predict"):
         raise CardError(f"{where}: key 'split' is {split!r}; allowed: fit, check" + (", predict" if prediction else ""))
-    conv = raw.get("convention", DEFAULT_CONVENTION if prediction else None)
+    default = DEFAULT_CONVENTION if matmul_dtype == "bf16" else {**DEFAULT_CONVENTION, "peak": matmul_dtype}
+    conv = raw.get("convention", default if prediction else None)
     if not isinstance(conv, dict):
         raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")
     _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS, f"{where}: convention")
@@ -142,7 +142,7 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False) -> dict:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
     return {**out, "split": split, "flops": conv["flops"], "stated": conv["stated"], "peak": conv["peak"],
-            "note": str(conv["note"]).strip(), "convention_given": conv is not DEFAULT_CONVENTION}
+            "note": str(conv["note"]).strip(), "convention_given": conv is not default}
 
 
 def _attention_kernel(kernel, chip, where: str) -> str:
@@ -151,6 +151,20 @@ def _attention_kernel(kernel, chip, where: str) -> str:
     if kernel not in allowed:
         raise CardError(f"{where}: key 'attention_kernel' is {kernel!r}; allowed: {', '.join(allowed)}")
     return kernel
+
+
+# The dtypes a run's weight matmuls may run in: bf16, or fp8 as TransformerEngine runs it (step_options.py)
+MATMUL_DTYPES = ("bf16", "fp8")
+
+
+def _matmul_dtype(dtype, chip, where: str) -> str:
+    """The blocks' weight matmuls' dtype: one the chip card has a peak for (bf16 beside it, for the
+    rest of the matmuls)."""
+    allowed = [d for d in MATMUL_DTYPES if d in chip.peak_flops_per_s] if "bf16" in chip.peak_flops_per_s else []
+    if dtype != "bf16" and dtype not in allowed:
+        raise CardError(f"{where}: key 'matmul_dtype' is {dtype!r}; allowed for {chip.name}: "
+                        f"{', '.join(allowed) or 'bf16 (the card has no bf16 peak for the other matmuls)'}")
+    return dtype
 
 
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:

@@ -29,7 +29,9 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
     out["calibration"] = [{"chip": c.chip, "eta_mm": c.eta_mm, "t_dcn_s": c.t_dcn, "eta_mem": c.eta_mem,
                            # the names fitted on this data's fit rows (a card's block: fitted elsewhere)
                            "fitted": list(c.fitted) if c.source == "fit" else None, "source": c.source,
-                           "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu} for c in cals.values()]
+                           "fit_runs": list(c.fit_runs), "baseline_mfu": c.baseline_mfu,
+                           # the baseline of rows whose weight matmuls are not BF16 (FP8: MFU against its peak)
+                           "baseline_mfu_by_matmul_dtype": dict(c.baselines)} for c in cals.values()]
     out["summary"] = calibrate.summary(list(preds.values()))
     from .across_sources import bias_by_source
 

@@ -110,10 +110,12 @@ MAX_POD_AXES, MAX_POD_CHIPS = 4, 10 ** 6
 _CHIP_OPTIONAL_CITABLE = ("ici_hop_latency_s", "matrix_unit", "matrix_units", "attention_efficiency",
                           "collective_launch_s", "dcn_step_latency_s", "collective_matmul")
 _CALIBRATION_KEYS = ("eta_mm", "t_dcn", "data", "fit_runs", "note")
-_CALIBRATION_OPTIONAL = ("eta_mem", "held_out", "other_sources", "constant_mfu")   # eta_mem: a block written before it existed: 1
+_CALIBRATION_OPTIONAL = ("eta_mem", "held_out", "other_sources", "constant_mfu",   # eta_mem: a block written before it existed: 1
+                         "constant_mfu_by_matmul_dtype")
 # held_out: how far the calibrated model was from the data's check rows (calibrate.held_out);
 # other_sources: the same, each source's rows predicted by a fit on the other sources (across_sources.py);
 # constant_mfu: the constant-MFU baseline fitted on the same rows, for data with no fit rows of its own
+# (rows with BF16 matmuls; constant_mfu_by_matmul_dtype: {fp8: ...} that of the others)
 _HELD_OUT_COUNTS, _HELD_OUT_ERRORS = ("runs", "step_runs"), ("mfu_error_median", "mfu_error_max",
                                                             "step_error_median", "step_error_max")
 
@@ -144,6 +146,13 @@ def _calibration(raw, where: str) -> dict:
     for name in ("held_out", "other_sources"):
         if name in raw:
             out[name] = _error_record(raw[name], where, name)
+    if "constant_mfu_by_matmul_dtype" in raw:
+        key, got = "calibration.constant_mfu_by_matmul_dtype", raw["constant_mfu_by_matmul_dtype"]
+        if not isinstance(got, dict) or not all(isinstance(k, str) and k in DTYPES for k in got):
+            raise CardError(f"{where}: key '{key}' must map dtypes ({', '.join(DTYPES)}) to fractions in (0, 1]")
+        out["constant_mfu_by_matmul_dtype"] = {k: _positive_number(v, where, f"{key}.{k}") for k, v in got.items()}
+        if any(v > 1 for v in out["constant_mfu_by_matmul_dtype"].values()):
+            raise CardError(f"{where}: key '{key}' must map dtypes to fractions in (0, 1]")
     return out
 
 

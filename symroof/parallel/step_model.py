@@ -10,6 +10,9 @@ and stated as an option whose limit is the ideal:
     attention kernels         the T×S contractions at the card's attention     attention_efficiency=1
                               kernel efficiency; a fused kernel's backward
                               computes the scores again (FUSED_BACKWARD_WORK)
+    low-precision matmuls     the blocks' weight matmuls at another dtype's     matmul_rates=(1, 1),
+                              peak (FP8), each activation input and output     cast_bytes=0
+                              gradient cast through HBM once (low_precision.py)
     memory-bound ops          norms, softmax, activations at HBM bandwidth     (each op: max(FLOPs, bytes))
     recompute                 the replayed forward ops (":recompute" nodes     a graph without them
                               of core/recompute.apply): hardware FLOPs
@@ -50,7 +53,7 @@ import sympy as sp
 
 from ..core import ops
 from ..core.graph import per_layer
-from ..parallel import kernels, pipeline
+from ..parallel import kernels, low_precision, pipeline
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, hops, ring_steps
 from ..core.symbols import C, W_hbm, b_act
@@ -85,6 +88,8 @@ class Options:
     spans: dict = field(default_factory=dict)   # axis -> chips of it inside the fast domain
     overlapped: tuple = ()               # axes whose activation collectives the source overlaps with compute
     collective_matmul: bool = False      # ICI activation gathers/scatters hide behind their own matmul, up to it
+    matmul_rates: tuple = (1.0, 1.0)     # (the blocks' weight matmuls, every other matmul): FLOP rate over the peak C
+    cast_bytes: float = 0.0              # HBM bytes per element of a low-precision matmul's cast operand
 
 
 @dataclass
@@ -286,6 +291,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     latency, dcn_steps = 0.0, 0.0
     overlapped = set(opts.overlapped)
     fused = sg.graph.get("fused_attention", False)
+    cast: set = set()           # activations a low-precision matmul has cast already (phase, tensor)
+    low = opts.matmul_rates != (1.0, 1.0) or bool(opts.cast_bytes)    # matmuls at two rates
     # outside the layers only the token tables' gradients are reduced after the last backward op (the
     # lookup is the first op); the head's and the final norm's are the backward's first, and hide
     last_reduced = {f"d({p})" for _, d in sg.nodes(data=True)
@@ -312,7 +319,12 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                     eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
                 got = efficiency[d["sig"]] = (eff, core)
             eff, core = got
-            mm = times * flops / (peak * eff)
+            weights = low and layered and not core and low_precision.weight_matmul(sg, d)
+            mm = times * flops / (peak * eff * (opts.matmul_rates[0 if weights else 1] if low else 1.0))
+            if weights and opts.cast_bytes:
+                if extent is None:
+                    extent = kernels.extents(sizes, mesh, opts.microbatches)
+                memory += times * low_precision.cast_elements(d, flops, extent, cast) * opts.cast_bytes / hbm_rate
             if core and fused and d["phase"] == "backward":
                 mm *= FUSED_BACKWARD_WORK
             matmul.append((mm, times * hbm))

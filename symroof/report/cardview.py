@@ -74,7 +74,7 @@ def chip_report(chip, dtype: str = "bf16") -> dict:
             table(_step_model(chip), ["step model (validate, predict)", "value", "limit when absent"])]
     unused = [dt for dt in chip.peak_flops_per_s if dt != dtype]
     notes = ([f"peaks for {', '.join(unused)} are used only by a run that names that dtype "
-              "(formula and cards --dtype, serve --math-dtype)"]
+              "(formula and cards --dtype, serve --math-dtype, a runs file's matmul_dtype or convention.peak)"]
              if unused else [])
     json_out = {"name": chip.name, "label": chip.label, "modified": list(chip.modified),
                 "W_ici_bytes_per_s": float(w_ici), "W_ici_how": _ici_derivation(chip),

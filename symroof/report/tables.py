@@ -127,8 +127,9 @@ def forecasts(rows) -> str:
     out = [table(body, ["configuration", "hardware", "tokens/step", "ideal step", "predicted step",
                         "predicted MFU", "MFU ceiling", "tokens/s", "compute / comms / latency / optimizer s",
                         "measured"])]
-    out.append("MFU under each entry's convention; * = none given: every matmul, causal attention core, bf16 peak "
-               "(the measured MFU too). comms: exposed communication; the compute includes the pipeline bubble")
+    out.append("MFU under each entry's convention; * = none given: every matmul, causal attention core, the peak of "
+               "the entry's matmul_dtype, bf16 unless it says fp8 (the measured MFU too). comms: exposed "
+               "communication; the compute includes the pipeline bubble")
     if any(f.predicted_step_s < f.t_ideal_s for f in rows):
         out.append(BELOW_IDEAL)
     seen = {}
