@@ -333,7 +333,7 @@ def mfu_peak(run: PublishedRun) -> sp.Rational:
 
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
-    from ..parallel import roofline
+    from ..parallel import roofline, step_numbers
     from ..io.bind import evaluate
 
     nums = values(run)
@@ -342,7 +342,6 @@ def predict(run: PublishedRun) -> Result:
     # shape of run, this run's numbers put in exactly). roofline.step's terms are computed with the
     # numbers (parallel/step_numbers.py: exact ints and Fractions, the same values as the symbolic
     # terms evaluated).
-    from ..parallel import step_numbers
     from .calibrate import step_parts
     from .sharded_family import exact_all, plain, replicated, sharded
 
@@ -358,7 +357,8 @@ def predict(run: PublishedRun) -> Result:
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * step_numbers.exact(mfu_peak(run))     # exact: Python ints and Fractions from here on
     work = Fraction(capacity * t_step)
-    counts = dict(zip(CONVENTIONS, exact_all(tuple(model_flops(run, conv) for conv in CONVENTIONS), nums,
+    by_convention = _structure_counts(run.structure)        # model_flops for each, looked up once
+    counts = dict(zip(CONVENTIONS, exact_all(tuple(by_convention[conv] for conv in CONVENTIONS), nums,
                                              plain(nums) if work_nums is not nums else numbers)))
     ceilings, flops = {conv: _float_over(count, work) for conv, count in counts.items()}, counts[run.flops]
     measured_step = None if run.measured_mfu is None else \

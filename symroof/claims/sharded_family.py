@@ -12,6 +12,7 @@ which gives the same exact numbers as sharding with the run's sizes and substitu
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import lru_cache
 
 import sympy as sp
@@ -76,7 +77,8 @@ class Family:
             nodes[name]["collectives"] = [type(c)(c.kind, c.axes, c.tensor, got[i], c.bucketed,
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
-            out.graph["sizes"] = {k: v if v is not None else _exact(_sub(self.sg.graph["sizes"][k], nums))
+            given = self.sg.graph["sizes"]
+            out.graph["sizes"] = {k: v if v is not None else _exact(_size(given[k], nums))
                                   for k, v in zip(self.size_polys, sizes)}
         else:
             out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
@@ -84,6 +86,14 @@ class Family:
         if spans:
             out.graph["spans"] = dict(spans)
         return out
+
+
+def _size(expr, nums: dict):
+    """``calibrate._sub(expr, nums)``; for a lone symbol (most sizes left without a value: another layer
+    kind's) its xreplace, ``nums.get``, without SymPy's call."""
+    from .calibrate import _sub
+
+    return nums.get(expr, expr) if getattr(expr, "is_Symbol", False) else _sub(expr, nums)
 
 
 def plain(values: dict) -> dict:
@@ -131,8 +141,11 @@ def _exact(v):
 
 def _plain(v):
     """A SymPy or Python exact number as an int or Fraction (None for anything else)."""
-    from fractions import Fraction
-
+    t = type(v)
+    if t is int:              # the usual types first: isinstance against Fraction (an ABC) is slow
+        return v
+    if getattr(t, "is_Integer", False):
+        return int(v)
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     if isinstance(v, Fraction):

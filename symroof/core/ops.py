@@ -36,6 +36,21 @@ class Signature:
         return tuple(d for d in self.all_dims
                      if d not in self.output and sum(d in op for op in self.operands) >= 2)
 
+    @cached_property
+    def matmul_dims(self) -> tuple[Dims, Dims, Dims]:
+        """``(m, n, k)`` dimensions of a two-operand contraction: the first operand's free ones, the
+        second's, the contracted ones (parallel/kernels.local_shape takes their extents)."""
+        first, second = self.operands[0], self.operands[1]
+        return (tuple(d for d in first if d in self.output and d not in second),
+                tuple(d for d in second if d in self.output and d not in first), self.contracted)
+
+    def __hash__(self) -> int:      # the generated hash, worked out once: the step model keys each node's by it
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.operands, self.output))
+
     def gradient(self, wrt: int) -> "Signature":
         """Backward rule: d(operand ``wrt``) contracts d(output) with the other operands.
 

@@ -78,11 +78,8 @@ def local_shape(sig, extent: dict) -> tuple[float, float, float]:
     """``(m, n, k)`` of one chip's share of a contraction, from its signature and ``extents``:
     ``m`` the free dimensions of the first operand, ``n`` those of the second, ``k`` the
     contracted ones."""
-    first, second = sig.operands[0], sig.operands[1]
-    m = math.prod(extent[d] for d in first if d in sig.output and d not in second)
-    n = math.prod(extent[d] for d in second if d in sig.output and d not in first)
-    k = math.prod(extent[d] for d in sig.contracted)
-    return m, n, k
+    m, n, k = sig.matmul_dims      # worked out once per signature
+    return math.prod([extent[d] for d in m]), math.prod([extent[d] for d in n]), math.prod([extent[d] for d in k])
 
 
 @lru_cache(maxsize=None)        # signatures are frozen values, few and asked about often

@@ -254,7 +254,8 @@ class Exact:
         # the mesh's sizes as Python ints for the float rules (kernels, ring steps): the same floats
         self.mesh = {name: replace(a, size=exact(a.size), n_physical=exact(a.n_physical))
                      for name, a in given.items()}
-        self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items() if not getattr(v, "free_symbols", None)}
+        self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items()       # ints first: no attribute look-up
+                      if type(v) is int or not getattr(v, "free_symbols", None)}
         self.peak, self.hbm_rate = float(self.rates[sy.C]), float(self.rates[sy.W_hbm])
         self._hops: dict = {}         # axes -> hops: a graph's collectives use a few sets of axes
         self._per_byte: dict = {}     # _bandwidth's: one Exact serves one parts() call, one Options
