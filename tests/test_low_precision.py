@@ -133,3 +133,36 @@ def test_predict_counts_an_fp8_configurations_mfu_at_the_fp8_peak_unless_told():
     assert not fp8.convention_given
     assert fp8.ceiling_mfu == pytest.approx(bf16.ceiling_mfu, rel=1e-9)
     assert fp8.t_ideal_s == pytest.approx(bf16.t_ideal_s * 9.89e14 / 1.979e15, rel=0.02)
+
+
+@pytest.mark.parametrize("record, message", [
+    ("{fp9: 0.3}", "constant_mfu_by_matmul_dtype' must map dtypes"),
+    ("[0.3]", "constant_mfu_by_matmul_dtype' must map dtypes"),
+    ("{fp8: 1.5}", "constant_mfu_by_matmul_dtype' must map dtypes to fractions in \\(0, 1\\]"),
+    ("{fp8: -0.1}", "constant_mfu_by_matmul_dtype.fp8"),
+    ("{fp8: .nan}", "finite"),
+    ("{fp8: " + "9" * 5000 + "}", "5000 digits"),
+])
+def test_a_bad_fp8_baseline_on_a_card_is_a_one_line_error(tmp_path, record, message):
+    from runsfile import h100_card_with
+    from symroof.io.catalog import load_chip
+
+    path = h100_card_with(tmp_path, "constant_mfu_by_matmul_dtype", record)
+    with pytest.raises(CardError, match=message) as err:
+        load_chip(str(path))
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_cards_fp8_baseline_is_the_constant_guess_for_fp8_rows():
+    """The shipped H100 card's constant guesses: its BF16 fit rows' mean MFU for BF16 rows, its FP8
+    fit rows' for FP8 rows (their MFU is against the FP8 peak), each the mean of the runs file's
+    measured MFUs of those rows."""
+    from symroof.claims import calibrate
+
+    runs = [r for r in load_runs(None) if r.chip.name == "h100-sxm" and r.split == "fit"]
+    cal = calibrate.from_card(runs[0].chip)
+    for dtype in ("bf16", "fp8"):
+        mfus = [float(r.measured_mfu) for r in runs if r.matmul_dtype == dtype]
+        assert len(mfus) > 10
+        (run,) = [r for r in runs if r.matmul_dtype == dtype][:1]
+        assert cal.baseline(run) == pytest.approx(sum(mfus) / len(mfus), abs=5e-5)    # 4 decimals on the card
