@@ -155,6 +155,35 @@ def test_replayed_schedules_idle_hold_and_send_as_the_table_says(name, p, m, v):
     assert sends == row["sends_per_step"] and sends == m * row["sends"]
 
 
+def _peak(ops, chunk=None) -> int:
+    """Most microbatches held at once in ``ops`` (one chip's order), of one chunk or all of them."""
+    held, peak = 0, 0
+    for kind, c, _ in ops:
+        if chunk is None or c == chunk:
+            held += 1 if kind == "F" else -1
+            peak = max(peak, held)
+    return peak
+
+
+@pytest.mark.parametrize("p, m, v", SHAPES + [(4, 2, 1), (8, 3, 1)])
+@pytest.mark.parametrize("name", ["gpipe", "1f1b", "interleaved"])
+def test_the_last_stage_holds_what_the_table_says(name, p, m, v):
+    """The last stage (the head's) in the replayed order: GPipe m, 1F1B one. Interleaved: its last
+    chunk, which holds the head, one, and its layers ((v-1)·p + 1)/v stage-fulls; the table keeps
+    the first stage's count, which is not less, since neither is published."""
+    if name != "interleaved":
+        v = 1
+    elif m % p:
+        pytest.skip("Megatron's interleaved schedule needs m to be a multiple of p")
+    last = _orders(name, p, m, v)[p - 1]
+    row = pipeline.row(name, sp.Integer(p), sp.Integer(m), sp.Integer(v))
+    if name == "interleaved":
+        assert _peak(last, v - 1) == 1
+        assert row["in_flight_last"] >= sp.Rational(_peak(last), v) and row["in_flight_last"] == row["in_flight"]
+    else:
+        assert row["in_flight_last"] == _peak(last) == (m if name == "gpipe" else 1)
+
+
 # ----------------------------------------------------------------------------- stages
 
 

@@ -30,9 +30,16 @@ def _plan(*args) -> dict:
 ])
 def test_a_planned_mesh_is_predicted_within_the_issues_bound_of_its_published_step(model, tokens, seq, recompute,
                                                                                   measured):
-    """The plan given a published run's mesh and recompute predicts its step within the issue's 10 %."""
+    """The plan given a published run's mesh and recompute predicts its step within the issue's 10 %.
+
+    MaxText's custom remat offloads the kept q/k/v/o to host memory (published_runs.yaml), which the
+    plan, holding kept tensors in HBM, does not model: the chip's HBM is raised by their bytes,
+    32768 tokens a chip × (4096 + 1024 + 1024 + 4096) × 2 B × 32 layers = 21,474,836,480 B (with
+    the head's 8.94 GB of logits and norm the plan's figure is 39.4 GB: 18 GB of HBM once offloaded)."""
+    offloaded = (tokens // 256) * (4096 + 1024 + 1024 + 4096) * 2 * 32
     plan = _plan(model, "--chip", "tpu-v6e", "--chips", "256", "--batch-tokens", str(tokens), "--seq", str(seq),
-                 "--mesh", "fsdp=256", "--recompute", recompute, "--predict", "1")
+                 "--mesh", "fsdp=256", "--recompute", recompute, "--predict", "1",
+                 "--set", f"hbm_bytes={32 * 10**9 + offloaded}")
     (row,) = plan["predicted"]["meshes"]
     assert plan["axes"]["fsdp"]["M"] == 2                          # the 16 x 16 torus, both axes
     assert row["predicted_step_s"] == pytest.approx(measured, rel=0.10)

@@ -163,6 +163,22 @@ def saved_bytes(g: nx.DiGraph, policy="none", elements=None) -> dict[str, sp.Exp
     return out
 
 
+def outside_saved(g: nx.DiGraph) -> dict:
+    """What the forward ops outside the repeated blocks (the embedding's, the final norm, the head,
+    the loss: ``block`` None) keep for their backward, by the same rules (``READS``): ``{tensor:
+    the op that reads it}`` (a dropout mask as ``(op, "mask")``), each tensor once. A recompute
+    policy replays blocks only, so these stay saved under any; a block's input that such an op
+    also reads is left out, as the block keeps it already."""
+    inputs = {t for ops_ in blocks(g).values() for t in block_inputs(g, ops_)}
+    out: dict = {}
+    for name in nx.topological_sort(g):
+        d = g.nodes[name]
+        if d["phase"] == "forward" and d.get("block") is None:
+            for t in sorted(_reads(g, name) - inputs, key=str):
+                out.setdefault(t, name)
+    return out
+
+
 def activation_memory(g: nx.DiGraph, policy="none", elements=None) -> sp.Expr:
     """Bytes of saved activations of all repeated blocks: Σ repeat × one instance's bytes."""
     per = saved_bytes(g, policy, elements)

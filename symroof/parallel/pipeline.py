@@ -12,6 +12,12 @@ Activation Recomputation in Large Transformer Models" (arXiv 2205.05198), sectio
   through all of that stage's layers: GPipe runs every forward before any backward (m);
   1F1B stashes "p or fewer" (2.2.1); interleaved holds p·(1 + (p-1)/(p·v)) (Korthikanti
   4.2.3, Megatron-LM's ``interleaved_schedule_memory_penalty``);
+- ``in_flight_last``: the same on the last stage, which holds the head: GPipe m again; 1F1B
+  one, each forward followed at once by its backward (2.2.1's warm-up runs fewer forwards the
+  later the stage: Megatron-LM's ``get_pp_rank_microbatches``, NVIDIA/Megatron-LM@d98e8a6
+  megatron/core/pipeline_parallel/schedules.py, warms up p - rank - 1, none on the last rank).
+  The interleaved schedule's last-stage count is not published (Korthikanti 4.2.3 gives the
+  first stage's): the first stage's, which is no less (the conservative choice);
 - ``sends``: activation sends per microbatch across a stage boundary, each way (activations
   forward, their gradients backward): 1, and v interleaved, where each microbatch crosses
   every chip v times ("the amount of communication also increases by v", 2.2.2).
@@ -32,6 +38,7 @@ class Schedule:
     name: str
     bubble: sp.Expr          # idle fraction of the ideal step
     in_flight: sp.Expr       # microbatches the first stage holds activations for
+    in_flight_last: sp.Expr  # ... the last stage (the head's)
     sends: sp.Expr           # sends per microbatch per stage boundary, each way
     source: str
 
@@ -41,11 +48,12 @@ def _table() -> dict:
 
     from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v
 
-    #   schedule        bubble              in-flight microbatches     sends   source
+    held = p * (1 + (p - 1) / (p * v))      # interleaved, first stage (and, unpublished, the last)
+    #   schedule        bubble              in flight: first, last   sends   source
     return {s.name: s for s in (
-        Schedule("gpipe",       (p - 1) / m,        m,                    1, "Narayanan et al. 2021, 2.2.1"),
-        Schedule("1f1b",        (p - 1) / m,        sp.Min(p, m),         1, "Narayanan et al. 2021, 2.2.1"),
-        Schedule("interleaved", (p - 1) / (v * m),  p * (1 + (p - 1) / (p * v)), v,
+        Schedule("gpipe",       (p - 1) / m,        m, m,                1, "Narayanan et al. 2021, 2.2.1"),
+        Schedule("1f1b",        (p - 1) / m,        sp.Min(p, m), 1,     1, "Narayanan et al. 2021, 2.2.1"),
+        Schedule("interleaved", (p - 1) / (v * m),  held, held,          v,
                  "Narayanan et al. 2021, 2.2.2; Korthikanti et al. 2022, 4.2.3"),
     )}
 
@@ -83,7 +91,7 @@ def schedule(name: str | Schedule | None = None) -> Schedule:
 
 
 def row(name: str | Schedule | None, stages, microbatches=None, virtual=None) -> dict:
-    """The row's three quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols; the
+    """The row's quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols; the
     microbatches and virtual stages stay symbols when not given), and ``sends_per_step``:
     ``m × sends`` per stage boundary, each way."""
     return dict(_row(name, stages, microbatches, virtual))
@@ -101,7 +109,8 @@ def _row(name, stages, microbatches, virtual) -> dict:
     def exact(x):
         return sp.Integer(x) if isinstance(x, int) else x
     subs = {p: exact(stages), m: exact(microbatches), v: exact(virtual)}
-    out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs) for key in ("bubble", "in_flight", "sends")}
+    out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs)
+           for key in ("bubble", "in_flight", "in_flight_last", "sends")}
     out["sends_per_step"] = subs[m] * out["sends"]
     return out
 

@@ -23,12 +23,12 @@ import sympy as sp
 
 from ..core import ops
 from ..core.graph import per_layer
-from ..core.recompute import saved_bytes
+from ..core.recompute import outside_saved, saved_bytes
 from ..parallel import pipeline
 from ..parallel.collectives import collective_time
 from ..parallel.sharding import layout
 from ..parallel.topology import shares_ports
-from ..core.symbols import C, W_hbm, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
+from ..core.symbols import C, W_hbm, b_act, b_grad, b_mask, b_opt, b_param, n_ckpt, n_micro
 
 PHASES = ("forward", "backward")
 
@@ -162,19 +162,37 @@ def held_weights(sg: nx.DiGraph):
             yield from ((d, dims) for dims in d["params"].values())
 
 
+def _first_end(sg: nx.DiGraph) -> set:
+    """The ops before the layers (the token tables): the pipeline's first stage's end."""
+    return nx.ancestors(sg, sg.graph["layer_input"]) | {sg.graph["layer_input"]}
+
+
 def pipeline_ends(sg: nx.DiGraph) -> dict[str, dict]:
     """The weights outside the layers on the pipeline's first stage (the token tables, before the
     layers) and on its last (final norm and head), ``{"first": {name: dims}, "last": {...}}``. On
     two or more stages a chip holds one end at most, so the larger counts, not both (Narayanan et
     al. 2021, 2.2: the embedding on the first stage, the head on the last); a table tied to the
     head is on both, as Megatron-LM keeps it (parallel/replicas.py). One stage holds both ends."""
-    first = nx.ancestors(sg, sg.graph["layer_input"]) | {sg.graph["layer_input"]}
+    first = _first_end(sg)
     params = sg.graph["param_dims"]
     out: dict[str, dict] = {"first": {}, "last": {}}
     for name, d in sg.nodes(data=True):
         if d["phase"] == "forward" and not per_layer(d):
             read = set(d["params"]) | {ref for role, ref in d["operands"] if role == "w" and ref in params}
             out["first" if name in first else "last"].update({p: params[p] for p in read})
+    return out
+
+
+def end_activations(sg: nx.DiGraph, local) -> dict[str, sp.Expr]:
+    """Bytes per chip one step's batch leaves saved by the ops outside the blocks
+    (``recompute.outside_saved``: the final norm's input, the head's input, the logits the loss's
+    backward reads), at the pipeline's ``"first"`` and ``"last"`` end; ``local(dims)`` counts
+    one chip's elements of a tensor, as for the blocks' saved tensors."""
+    first, dims_of = _first_end(sg), sg.graph["tensor_dims"]
+    out = {"first": sp.Integer(0), "last": sp.Integer(0)}
+    for t, reader in outside_saved(sg).items():
+        size = local(dims_of[t]) * b_act if isinstance(t, str) else local(dims_of[t[0]]) * b_mask
+        out["first" if reader in first else "last"] += size
     return out
 
 
@@ -186,24 +204,31 @@ def frozen_weights(sg: nx.DiGraph) -> sp.Expr:
 
 
 def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, sp.Expr]:
-    """Bytes per chip: weights, gradients and optimizer state as sharded, plus checkpoints.
+    """Bytes per chip: weights, gradients and optimizer state as sharded, the blocks' checkpoints,
+    and what the ops outside the blocks save (``head``: ``end_activations``, kept under any policy).
 
     ``recompute=None`` counts ``n_ckpt`` block inputs per layer (the ``--ckpt`` convention);
-    a policy (core/recompute.py) counts what each block saves under it, as sharded. With a
-    ``stage`` axis a chip holds its share of the layers' weights, the larger of the pipeline's
-    two ends (``pipeline_ends``), and the activations of its layers for the first stage's
-    in-flight microbatches, each ``1/n_micro`` of its batch (GPipe: all of them): no less than
-    any stage holds, and within the final norm's weights of the most (the last stage's end may be
-    the larger, but its in-flight microbatches are no more than the first's).
+    a policy (core/recompute.py) counts what each block saves under it, as sharded. Without a
+    ``stage`` axis ``total`` is the parts' sum. With one, a chip holds its share of the layers'
+    weights and activations, each microbatch ``1/n_micro`` of its batch; the first stage holds the
+    embedding and the schedule's ``in_flight`` microbatches, the last the final norm, the head and
+    its ``in_flight_last`` (pipeline.py: GPipe m on both, 1F1B p and 1), so ``total`` is the larger
+    of those two stages' sums (a middle stage holds no end and no more microbatches than the
+    first). The parts are then each the most any stage holds: params, gradients and optimizer
+    the larger end (``pipeline_ends``), checkpoints the first stage's, head each end's with its
+    stage's count; ``total`` is no more than their sum.
     """
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
+    fused = sg.graph.get("fused_attention", True)
     weights = sp.Add(*(_shard(dims, mesh, sizes) * _repeat(d, mesh) for d, dims in held_weights(sg)))
+    layers = weights
     if "stage" in mesh:
         # both ends on one stage, the larger on two or more (Min(1, p - 1): the size may be a symbol)
         first, last = (sp.Add(*(_shard(dims, mesh, sizes) for dims in end.values()))
                        for end in pipeline_ends(sg).values())
-        weights += first + last - sp.Min(first, last) * sp.Min(1, mesh["stage"].size - 1)
+        apart = sp.Min(1, mesh["stage"].size - 1)
+        weights += first + last - sp.Min(first, last) * apart
     stages = mesh["stage"].size if "stage" in mesh else 1
     if recompute is None:
         ckpt = sp.Integer(0)      # n_ckpt block inputs per layer, each sharded like an activation
@@ -211,14 +236,25 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
             ckpt += _local(sg.graph["tensor_dims"][x], mesh, sizes) * sg.graph["blocks"][block] / stages
         ckpt = n_ckpt * ckpt * b_act
     else:
-        fused = sg.graph.get("fused_attention", True)
         local = lambda dims: _local(dims, mesh, sizes, fused)   # noqa: E731
         per = saved_bytes(sg, recompute, local)
         ckpt = sp.Add(*(per[block] * sg.graph["blocks"][block] / stages for block in per))
-    if "stage" in mesh:       # the schedule's in-flight microbatches, each 1/n_micro of the batch
-        ckpt = ckpt * pipeline.row(schedule, mesh["stage"].size)["in_flight"] / n_micro
-    trained = weights - frozen_weights(sg)
-    parts = {"params": b_param * weights, "gradients": b_grad * trained, "optimizer": b_opt * trained,
-             "checkpoints": ckpt}
-    parts["total"] = sp.Add(*parts.values())
+    ends = end_activations(sg, lambda dims: _local(dims, mesh, sizes, fused))
+    frozen = frozen_weights(sg)
+    trained = weights - frozen
+    parts = {"params": b_param * weights, "gradients": b_grad * trained, "optimizer": b_opt * trained}
+    if "stage" not in mesh:
+        parts.update(checkpoints=ckpt, head=ends["first"] + ends["last"])
+        parts["total"] = sp.Add(*parts.values())
+        return parts
+    row = pipeline.row(schedule, mesh["stage"].size)
+    held_first, held_last = row["in_flight"] / n_micro, row["in_flight_last"] / n_micro
+    state = b_param * layers + (b_grad + b_opt) * (layers - frozen)
+    per_weight = b_param + b_grad + b_opt
+    first_stage = (state + per_weight * (first + (1 - apart) * last)
+                   + (ckpt + ends["first"] + (1 - apart) * ends["last"]) * held_first)
+    last_stage = (state + per_weight * (last + (1 - apart) * first)
+                  + (ckpt + ends["last"] + (1 - apart) * ends["first"]) * held_last)
+    parts.update(checkpoints=ckpt * held_first, head=ends["first"] * held_first + ends["last"] * held_last,
+                 total=sp.Max(first_stage, last_stage))
     return parts

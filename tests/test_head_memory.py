@@ -1,0 +1,93 @@
+"""The plan's memory per chip holds what the ops outside the layers keep for their backward.
+
+Expected values are hand derivations from the model's public shapes (Llama 3 8B's config.json:
+D = 4096, V = 128256, L = 32; 8,030,261,248 parameters as transformers counts them) and the
+backward-read rules every framework applies to these three ops: RMSNorm's backward reads its
+input, the output projection's its input (the norm's output), the loss's the logits
+(softmax's gradient is p − onehot, p read from the B·T·V it saved). Exact: integers, no tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sympy as sp
+
+from symroof.cli import main
+
+D, V, L, PARAMS = 4096, 128256, 32, 8_030_261_248
+
+
+def _plan(capsys, *extra) -> dict:
+    assert main(["plan", "llama3-8b", "--chip", "h100-sxm", "--chips", "8", "--batch-tokens", str(16 * 8192),
+                 "--seq", "8192", "--mesh", "fsdp=8", "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_llama3_8b_on_8_h100_holds_the_logits_and_the_final_norm(capsys):
+    """fsdp=8, 16 sequences of 8192: each chip its 2 sequences (16384 tokens) through every op. Over
+    the weights' 12 bytes each (bf16 weight and gradient, fp32 Adam moments, a share of 1/8) and
+    2 [B,T,D] checkpoints a layer, the plan charges the final norm's input and output
+    (2·D) and the logits (V), bf16, per token: 4.47 GB, 18% of the chip's 25.1 GB."""
+    r = _plan(capsys)
+    tokens = 2 * 8192
+    state = 12 * PARAMS // 8
+    checkpoints = 2 * L * tokens * D * 2
+    head = tokens * (2 * D + V) * 2
+    assert head == 4_471_128_064
+    assert r["memory_per_chip_bytes"] - state - checkpoints == head
+    # the same per token under full recompute: the head is no block, so no policy replays it
+    full = _plan(capsys, "--recompute", "full")
+    assert full["memory_per_chip_bytes"] - state - L * tokens * D * 2 == head
+
+
+def test_a_pipeline_puts_the_head_on_the_last_stage_with_its_own_microbatches():
+    """Four stages of 8 layers, eight microbatches of one 8192-token sequence. GPipe: both ends hold
+    all eight, so the last stage, with the head's bytes, is the larger (by 2.24 GB: the head's less
+    the final norm's weights; the table and the head are both V×D). 1F1B: the first stage holds
+    four (Narayanan et al. 2021, 2.2.1: p), the last one (Megatron-LM's warm-up: p − rank − 1
+    forwards, none on the last), so the first, with 4/8 of its layers' checkpoints against 1/8 of
+    the last's plus the head, is the larger (by 0.12 GB)."""
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, T, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
+    from symroof.io.bind import model_values
+    from symroof.io.catalog import load_model
+    from symroof.parallel.collectives import Axis
+    from symroof.parallel.roofline import memory_per_chip
+    from symroof.parallel.sharding import shard
+
+    card = load_model("llama3-8b")
+    p, m, tokens = 4, 8, 8 * 8192
+    mesh = {"stage": Axis("stage", sp.Integer(p), "ici", sp.Integer(1), True)}
+    sg = shard(build(Structure.of(card), "causal"), mesh)
+    values = {**model_values(card), B: sp.Integer(8), T: sp.Integer(8192), n_micro: sp.Integer(m),
+              b_act: 2, b_param: 2, b_grad: 2, b_opt: 8, n_ckpt: 2}
+    layers = PARAMS - 2 * V * D - D          # the 32 layers' weights: all but the table, the head, the final norm
+    acts = 2 * tokens * D * 2 * L // p      # a stage's 8 layers, 2 checkpoints of [B·T, D] each, bf16
+    head = tokens * (2 * D + V) * 2
+    larger = {}
+    for schedule, first_held, last_held in (("gpipe", m, m), ("1f1b", p, 1)):
+        got = memory_per_chip(sg, schedule=schedule)
+        first = 12 * (layers // p + V * D) + sp.Rational(first_held, m) * acts
+        last = 12 * (layers // p + V * D + D) + sp.Rational(last_held, m) * (acts + head)
+        assert got["total"].xreplace(values) == max(first, last), schedule
+        assert got["head"].xreplace(values) == sp.Rational(last_held, m) * head, schedule
+        larger[schedule] = "first" if first > last else "last"
+    assert larger == {"gpipe": "last", "1f1b": "first"}
+
+
+@pytest.mark.parametrize("model", ["llama3-8b", "gpt2-124m", "deepseek-v3"])
+def test_the_head_is_the_norms_input_and_output_and_the_logits_under_every_policy(model):
+    """B·T·(2D + V) activation bytes on one chip, whatever the blocks' recompute policy (the head
+    is no block: no policy replays it); LayerNorm (GPT-2) and RMSNorm both read only their input."""
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, D, T, V, b_act
+    from symroof.io.catalog import load_model
+    from symroof.parallel.roofline import memory_per_chip
+    from symroof.parallel.sharding import shard
+
+    sg = shard(build(Structure.of(load_model(model)), "causal"), {})
+    for policy in (None, "none", "selective", "full"):
+        head = memory_per_chip(sg, recompute=policy)["head"]
+        assert sp.expand(head - B * T * (2 * D + V) * b_act) == 0, (model, policy, head)
