@@ -27,8 +27,9 @@ def step_options(run):
 def low_precision(run) -> dict:
     """The matmul rates over the peak C (``rate_dtype``'s), and the cast bytes, of a run's
     ``matmul_dtype``: the blocks' weight matmuls at that dtype's peak, every other matmul (the
-    attention core, the head) at bf16's. Each activation a low-precision matmul reads is read at b_act and written twice in
-    the dtype (TransformerEngine's cast and its transpose for the other product)."""
+    attention core, the head) at bf16's. Each activation a low-precision matmul reads is read at
+    b_act and written twice in the dtype (TransformerEngine's cast, and its transpose for the
+    other product: parallel/low_precision.py)."""
     peaks, dtype, rate = run.chip.peak_flops_per_s, run.matmul_dtype, run.rate_dtype
     if dtype == rate == "bf16":
         return {}                 # today's model: every matmul at the peak C
