@@ -218,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
     p.add_argument("--predict", type=_positive_int, metavar="N",
                    help="rank the N best meshes by the calibrated step model (as symroof predict)")
+    p.add_argument("--matmul-dtype", dest="matmul_dtype", metavar="DTYPE",
+                   help="with --predict: the layers' weight matmuls in this dtype (fp8: TransformerEngine's "
+                        "recipe), the predicted MFU at its peak; the search itself is bf16")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_plan)
 

@@ -21,8 +21,9 @@ import sympy as sp
 from ..errors import CardError, InfeasibleError
 
 
-def _run(plan: dict, card, chip, cand: dict, rank: int):
-    """One planned mesh as a configuration (``published.PublishedRun``)."""
+def _run(plan: dict, card, chip, cand: dict, rank: int, matmul_dtype: str = "bf16"):
+    """One planned mesh as a configuration (``published.PublishedRun``), its MFU at the peak of its
+    weight matmuls' dtype, as ``predict`` counts a configuration that names no convention."""
     from ..parallel.collectives import Axis
     from .published import PublishedRun
     from .run_checks import DEFAULT_CONVENTION
@@ -39,8 +40,8 @@ def _run(plan: dict, card, chip, cand: dict, rank: int):
         schedule=cand.get("schedule", "gpipe") if staged else "1f1b",
         recompute=tuple(recompute) if isinstance(recompute, list) else recompute,
         measured_mfu=None, measured_tflops=None, measured_tokens_per_s=None, split="predict",
-        **{key: DEFAULT_CONVENTION[key] for key in ("stated", "peak", "note")},
-        flops=DEFAULT_CONVENTION["flops"], convention_given=False,
+        **{key: DEFAULT_CONVENTION[key] for key in ("stated", "note")}, peak=matmul_dtype,
+        flops=DEFAULT_CONVENTION["flops"], convention_given=False, matmul_dtype=matmul_dtype,
         spans={ax: int(a["inner"]) for ax, a in cand["axes"].items() if a.get("inner", 1) > 1})
 
 
@@ -65,15 +66,16 @@ def candidates(plan: dict) -> list[dict]:
     return [win] + list(plan.get("alternatives", []))
 
 
-def predicted(plan: dict, card, chip, count: int) -> dict:
+def predicted(plan: dict, card, chip, count: int, matmul_dtype: str = "bf16") -> dict:
     """The plan's ``count`` best meshes predicted at ``chip``'s calibration, fastest predicted step
-    first; a mesh the step model cannot lay out is listed with the reason instead."""
+    first, their weight matmuls in ``matmul_dtype``; a mesh the step model cannot lay out is listed
+    with the reason instead."""
     from .forecast import forecast_runs
 
     rows, skipped = [], []
     for rank, cand in enumerate(candidates(plan)[:count], start=1):
         try:
-            (f,) = forecast_runs([_run(plan, card, chip, cand, rank)])
+            (f,) = forecast_runs([_run(plan, card, chip, cand, rank, matmul_dtype)])
         except (CardError, InfeasibleError) as err:
             skipped.append({"mesh": _label(cand), "plan_rank": rank, "why": str(err)})
             continue
@@ -85,7 +87,7 @@ def predicted(plan: dict, card, chip, count: int) -> dict:
                "other_sources": f.other_sources}
     rows.sort(key=lambda r: (r["predicted_step_s"], r["plan_rank"]))
     out = {"meshes": rows, "not_predicted": skipped,
-           "mfu": "every matmul, causal attention core, bf16 peak (ops+causal)"}
+           "mfu": f"every matmul, causal attention core, {matmul_dtype} peak (ops+causal)"}
     if rows:
         out["calibration"] = cal
     return out

@@ -53,13 +53,21 @@ def plan_result(args, card=None, chip=None):
         raise CardError(f"--mfu {args.mfu:g} gives the training days at that MFU, which need the training "
                         "tokens: add --tokens (e.g. 15e12)")
     top = _predicted_count(args, run)
+    dtype = getattr(args, "matmul_dtype", None) or "bf16"
+    if top:
+        from ..claims.run_checks import MATMUL_DTYPES
+
+        allowed = [d for d in MATMUL_DTYPES if d in chip.peak_flops_per_s]
+        if dtype not in allowed:
+            raise CardError(f"--matmul-dtype {dtype}: allowed for {chip.name}: {', '.join(allowed)} "
+                            "(a dtype the card has a peak for)")
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
                   parse_mesh(args.mesh), run, options, args.tokens, args.mfu,
                   **({"top": max(ALTERNATIVES, top - 1)} if top else {}))
     if top:
         from ..claims.planned import predicted
 
-        result["predicted"] = predicted(result, card, chip, top)
+        result["predicted"] = predicted(result, card, chip, top, dtype)
     _dumps(result)          # a non-finite number is an error, in text as in JSON
     return result, card, chip
 
@@ -76,6 +84,9 @@ def _predicted_count(args, run) -> int:
 
     top = getattr(args, "predict", None)
     if top is None:
+        if getattr(args, "matmul_dtype", None) is not None:
+            raise CardError("--matmul-dtype sets the step model's matmuls: it goes with --predict N (the plan's "
+                            "own search is bf16)")
         return 0
     if not 1 <= top <= MAX_PREDICTED:
         raise CardError(f"--predict must be between 1 and {MAX_PREDICTED} meshes, got {top}")
