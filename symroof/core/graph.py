@@ -52,6 +52,7 @@ class Structure:
     norm: str = "rms"              # the final norm: rms, or layer (LayerNorm with a bias)
     learned_positions: bool = False   # GPT-2: a V_pos x D table added to the token embeddings
     head_bias: bool = False        # a bias of V on the unembedding (Phi)
+    embedding_norm: bool = False   # a norm of the final norm's kind on the token embeddings (BLOOM)
 
     def __post_init__(self):
         names = [blk.name for blk in self.blocks]
@@ -75,7 +76,8 @@ class Structure:
         their KV cache keeps the last w - 1 keys (``Block.window_cache``), as transformers' does; a
         chunk that covers it likewise (``Block.chunk_cache``)."""
         return cls(blocks_of(card, context), card.tie_embeddings, norm=card.norm,
-                   learned_positions=card.positions == "learned", head_bias=card.head_bias)
+                   learned_positions=card.positions == "learned", head_bias=card.head_bias,
+                   embedding_norm=card.embedding_norm)
 
 
 def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
@@ -160,6 +162,9 @@ def _forward(b: _Builder, s: Structure) -> None:
                           {"pos_embed.w": ("Vp", "D")}, "embedding")
             b.elementwise("embed_sum", "add", [("x", "embed"), ("y", "pos_embed")], "B T D")
             x = "embed_sum"
+        if s.embedding_norm:
+            add_norm(b, "embed_norm", x, "B T D", ("D",), s.norm, 1)
+            x = "embed_norm"
     else:
         _input(b, "x", "B T D")
     for block in s.blocks:

@@ -20,7 +20,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "olmo3", "smollm3", "ministral", "ministral3", "glm4",
                  "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5",
                  "deepseek_v32", "qwen3_next", "helium", "seed_oss", "exaone4", "arcee", "phimoe", "granitemoe",
-                 "granitemoeshared", "hunyuan_v1_moe", "dbrx")
+                 "granitemoeshared", "hunyuan_v1_moe", "dbrx",
+                 "mpt", "bloom", "opt", "gpt_bigcode")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
@@ -63,6 +64,7 @@ class ModelCard:
     fused_gate_up: bool = False   # gate and up are one matrix (Phi-3)
     parallel_residual: bool = False  # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX, PaLM)
     head_bias: bool = False  # a bias of vocab on the unembedding (Phi)
+    embedding_norm: bool = False  # a norm (of the card's kind) on the token embeddings (BLOOM)
     dropout: bool = False    # trained with dropout on the attention probabilities and on the attention
                              # and MLP outputs (GPT, Megatron-LM's defaults); training only, saves masks
     # Attention
@@ -142,7 +144,7 @@ _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_d
                     "index_topk", "index_heads", "index_head_dim", *LINEAR_KEYS)
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
-                    "head_bias", "router_bias", "attention_output_gate")
+                    "head_bias", "router_bias", "attention_output_gate", "embedding_norm")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

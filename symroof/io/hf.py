@@ -71,7 +71,9 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
     layout, attention_kinds, mlp_kinds, layout_keys = row.layout(raw, n_layers, where) if row.layout else ({}, None, None, set())
     _check_keys(raw, hf_class, where, layout_keys)
     sizes = {key: _size(raw, spelling.get(key, key), where) for key in SIZE_KEYS
-             if not (key == "intermediate_size" and hf_class in FF_FROM_WIDTH)}
+             if not (key == "intermediate_size" and hf_class in FF_FROM_WIDTH) and spelling.get(key, key)}
+    if spelling.get("intermediate_size", "") is None:      # no key: the class hard-codes it (MPT, BLOOM: 4 x D)
+        sizes["intermediate_size"] = layout.pop("d_ff")
     heads, width = sizes["num_attention_heads"], sizes["hidden_size"]
     if hf_class in FF_FROM_WIDTH:      # GPT-2's n_inner, Falcon's ffn_hidden_size: absent or null is 4 x D,
         ff_key = spelling["intermediate_size"]     # as transformers derives it
@@ -166,7 +168,7 @@ def _hf_class(raw: dict, where: str) -> str:
 
 def _check_keys(raw: dict, hf_class: str, where: str, layout_keys: set) -> None:
     spelling = SPELLING.get(hf_class, {})
-    read = {*(spelling.get(key, key) for key in SIZE_KEYS), "tie_word_embeddings", *layout_keys,
+    read = {*filter(None, (spelling.get(key, key) for key in SIZE_KEYS)), "tie_word_embeddings", *layout_keys,
             *MOE_KEYS.get(hf_class, ()), *ACTIVATION_KEYS.get(hf_class, ("hidden_act",))}
     read |= {table[hf_class] for table in (MOE_ALIAS, MOE_CHOSEN_ALIAS) if hf_class in table}
     row = _row(hf_class)

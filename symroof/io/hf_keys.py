@@ -236,3 +236,11 @@ NEUTRAL_SHAPES = {
 
 NEUTRAL_FOR.update(hf_keys_moe.NEUTRAL_FOR)      # the MoE classes of hf_keys_moe
 NEUTRAL_ONLY_FOR.update(hf_keys_moe.NEUTRAL_ONLY_FOR)
+
+# MPT, BLOOM, OPT and GPTBigCode (hf_keys_classic)
+from . import hf_keys_classic  # noqa: E402
+SPELLING.update(hf_keys_classic.SPELLING)
+FF_FROM_WIDTH += hf_keys_classic.FF_FROM_WIDTH
+PLAIN_MLP += hf_keys_classic.PLAIN_MLP
+ACTIVATION_KEYS.update(hf_keys_classic.ACTIVATION_KEYS)
+NEUTRAL_FOR.update(hf_keys_classic.NEUTRAL_FOR)

@@ -52,6 +52,7 @@ import reprlib
 from fractions import Fraction
 
 from ..errors import CardError
+from . import hf_keys_classic
 
 GLOBAL, SLIDING = "full_attention", "sliding_attention"
 
@@ -141,6 +142,8 @@ DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "DbrxForCausalLM": ("attn_config.attn_pdrop", "resid_pdrop", "emb_pdrop")}   # emb_pdrop: stored, unused
 # GPT2Config's for all three when absent, SeedOssConfig's for both; the others' are 0
 DROPOUT_DEFAULT = {"GPT2LMHeadModel": 0.1, "SeedOssForCausalLM": 0.1}
+DROPOUT_KEYS.update(hf_keys_classic.DROPOUT_KEYS)        # MPT, BLOOM, OPT, GPTBigCode
+DROPOUT_DEFAULT.update(hf_keys_classic.DROPOUT_DEFAULT)
 
 
 _NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")      # a module, class or method name printed as given

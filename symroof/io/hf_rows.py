@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_dense2, hf_layouts_hybrid,
                 hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3, hf_layouts_moe4)
+from ..io import hf_layouts_classic
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -187,6 +188,21 @@ ROWS.update({
     "DbrxForCausalLM":      Row("dbrx",        (),         None,          False, False, False, False, False,  2,
                                 layout=M4.dbrx, prepare=M4.dbrx_prepare),
 })
+C_ = hf_layouts_classic
+ROWS.update({
+    "MptForCausalLM":       Row("mpt",         None,       None,          True,  False, False, False, False,  2,
+                                layout=C_.mpt, prepare=C_.mpt_prepare),
+    "BloomForCausalLM":     Row("bloom",       None,       None,          True,  True,  True,  True,  False,  2,
+                                layout=C_.bloom, prepare=C_.bloom_prepare),
+    "OPTForCausalLM":       Row("opt",         None,       None,          True,  "enable_bias", "enable_bias",
+                                "enable_bias", False, 2, flag_default=True, layout=C_.opt, prepare=C_.opt_prepare),
+    "GPTBigCodeForCausalLM": Row("gpt_bigcode", None,      None,          True,  True,  True,  True,  False,  2,
+                                 layout=C_.gpt_bigcode),
+})
+# MPT, BLOOM, OPT and GPTBigCode (hf_layouts_classic): K = N and head_dim D // N, no keys for either (GPTBigCode's K,
+# 1 or N by multi_query, and its to_dict's num_key_value_heads are its reader's); MPT has no biases, BLOOM and
+# GPTBigCode a bias on every projection, OPT's enable_bias (default true) covers q, k, v, out_proj, fc1 and fc2;
+# all four tie by default.
 # HunYuan MoE's absent or null K is N (its __post_init__); its attention reads config.head_dim, whose default
 # None does not build, so head_dim is required; attention_bias covers q, k, v and o; no MLP bias. DBRX's K is
 # attn_config.kv_n_heads (hf_keys.SPELLING; its default, 1, says nothing about a model: required), its head_dim

@@ -14,7 +14,7 @@ from hfcases import EAGER_EXPERTS, case_id, divisors, hf_config, hf_group, prefi
 
 GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 # A decoder layer's module path in FlopCounterMode's keys, whatever the class calls its layer list.
-LAYER_KEY = re.compile(r"^[^.]+\.(?:model\.layers|transformer\.h|transformer\.blocks|gpt_neox\.layers)\.(\d+)(?:\.(.+))?$")
+LAYER_KEY = re.compile(r"^[^.]+\.(?:model\.layers|transformer\.h|transformer\.blocks|gpt_neox\.layers|model\.decoder\.layers)\.(\d+)(?:\.(.+))?$")
 
 
 def per_module(counter) -> dict[str, int]:
