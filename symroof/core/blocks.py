@@ -33,6 +33,7 @@ class Block:
     norms: bool = True             # norms and residual adds
     # Layer variants (model cards: io/cards.py; each checked against transformers in tests/validate/)
     layer_norm: bool = False       # LayerNorm (a weight and a bias) instead of RMSNorm (GPT-2, GPT-NeoX)
+    plain_norm: bool = False       # LayerNorm without a weight or a bias: no parameters (OLMo 1)
     post_norms: bool = False       # norms after attention and MLP only, none before (OLMo 2)
     qk_norm_all: bool = False      # q and k norms over all heads' width, not per head (OLMo 2)
     rope: bool = True              # False with learned positions (GPT-2)
@@ -81,7 +82,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
         out.append(Block(
             name=name if len(order) > 1 else "layer", qkv_bias=card.qkv_bias, o_bias=card.o_bias,
             mlp_bias=card.mlp_bias, qk_norm=card.qk_norm, sandwich_norms=card.norms_per_layer == 4, moe=moe,
-            gated_mlp=card.mlp == "gated", layer_norm=card.norm == "layer",
+            gated_mlp=card.mlp == "gated", layer_norm=card.norm == "layer", plain_norm=card.norm == "nonparametric",
             post_norms=card.norm_placement == "post", qk_norm_all=card.qk_norm_width == "all",
             rope=card.positions == "rope", partial_rotary=card.rotary_pct != 1, fused_qkv=card.fused_qkv,
             fused_gate_up=card.fused_gate_up, parallel_residual=card.parallel_residual,
@@ -137,7 +138,11 @@ def chunk_share(sizes: dict, phase: str, attention: str) -> sp.Expr:
 
 
 def add_norm(b, name: str, src: str, dims: str, width: tuple, layer_norm: bool | str, repeat) -> None:
-    """RMSNorm (a weight) or LayerNorm (a weight and a bias) over the last dims ``width``."""
+    """RMSNorm (a weight) or LayerNorm (a weight and a bias) over the last dims ``width``; ``nonparametric``:
+    a LayerNorm without either (OLMo 1), no parameters."""
+    if layer_norm == "nonparametric":
+        b.elementwise(name, "plain_layernorm", [("x", src)], dims, repeat=repeat)
+        return
     params = {f"{name}.w": width}
     if layer_norm is True or layer_norm == "layer":
         params[f"{name}.b"] = width
@@ -159,7 +164,7 @@ def add_block(b, block: Block, x: str) -> str:
             b.g.nodes[name]["fused"] = f"{p}/{fused}"
 
     def norm(name, src, dims, width=("D",)):
-        add_norm(b, name, src, dims, width, block.layer_norm, repeat)
+        add_norm(b, name, src, dims, width, "nonparametric" if block.plain_norm else block.layer_norm, repeat)
 
     if not block.attention:
         return _mlp_block(b, block, proj, norm, x, x)

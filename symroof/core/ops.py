@@ -104,6 +104,8 @@ ELEMENTWISE = {
     "gather":        (0, 0),       # embedding lookup; backward is a scatter-add into the table
     "rmsnorm":       (4, 8),       # square, mean, rsqrt·x, ·weight
     "layernorm":     (7, 10),      # mean, subtract, square, mean, rsqrt·x, ·weight, +bias
+    "plain_layernorm": (5, 7),     # LayerNorm without a weight or a bias (OLMo 1): mean, subtract, square,
+                                   # mean, rsqrt·x; bwd: a LayerNorm's less dy·weight and the weight and bias sums
     "concat":        (0, 0),       # MLA: no-RoPE and RoPE key parts side by side (data movement)
     "rope":          (3, 3),       # x·cos + rotate(x)·sin
     "softmax":       (5, 5),       # max, subtract, exp, sum, divide

@@ -21,9 +21,10 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "cohere", "cohere2", "minimax_m2", "dots1", "ernie4_5_moe", "ernie4_5",
                  "deepseek_v32", "qwen3_next", "helium", "seed_oss", "exaone4", "arcee", "phimoe", "granitemoe",
                  "granitemoeshared", "hunyuan_v1_moe", "dbrx",
-                 "mpt", "bloom", "opt", "gpt_bigcode")
+                 "mpt", "bloom", "opt", "gpt_bigcode",
+                 "gptj", "codegen", "stablelm", "nemotron", "olmo", "gpt_neo")
 # Options of the layer layout: key -> allowed values (the first is the default).
-CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer"), "norm_placement": ("pre", "post"),
+CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
 
 
@@ -54,6 +55,7 @@ class ModelCard:
     # Layer layout (see CHOICES; every default is the LLaMA layer).
     mlp: str = "gated"       # gated: down(act(gate x) * up x); plain: down(act(up x)) (GPT)
     norm: str = "rms"        # rms: a weight; layer: LayerNorm, a weight and a bias
+                             # nonparametric: LayerNorm without a weight or a bias (OLMo 1)
     norm_placement: str = "pre"   # pre: before attention and MLP; post: after them (OLMo 2)
     qk_norm_width: str = "head"   # head: one norm per head (Qwen3, Gemma); all: over all heads (OLMo 2)
     positions: str = "rope"  # rope; learned: a max_positions x d_model table added to the embeddings (GPT-2);

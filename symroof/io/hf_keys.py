@@ -8,7 +8,7 @@ transformers' own ``configuration_*.py`` and ``modeling_*.py`` of each class (re
 
 from __future__ import annotations
 
-from . import hf_keys_moe
+from . import hf_keys_classic2, hf_keys_moe
 
 # Keys read as sizes; each must be a positive JSON integer. GPT-2 spells them its own way.
 MAX_LAYERS = 10**6          # a config lists its layers one by one; real models have hundreds
@@ -244,3 +244,10 @@ FF_FROM_WIDTH += hf_keys_classic.FF_FROM_WIDTH
 PLAIN_MLP += hf_keys_classic.PLAIN_MLP
 ACTIVATION_KEYS.update(hf_keys_classic.ACTIVATION_KEYS)
 NEUTRAL_FOR.update(hf_keys_classic.NEUTRAL_FOR)
+
+# GPT-J, CodeGen, StableLM, Nemotron, OLMo 1 and GPT-Neo (hf_layouts_classic2)
+SPELLING.update(hf_keys_classic2.SPELLING)
+FF_FROM_WIDTH += hf_keys_classic2.FF_FROM_WIDTH
+ACTIVATION_KEYS.update(hf_keys_classic2.ACTIVATION_KEYS)
+PLAIN_MLP += hf_keys_classic2.PLAIN_MLP
+NEUTRAL_FOR.update(hf_keys_classic2.NEUTRAL_FOR)

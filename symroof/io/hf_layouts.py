@@ -53,6 +53,7 @@ from fractions import Fraction
 
 from ..errors import CardError
 from . import hf_keys_classic
+from . import hf_keys_classic2
 
 GLOBAL, SLIDING = "full_attention", "sliding_attention"
 
@@ -140,6 +141,7 @@ DROPOUT_KEYS = {"GPT2LMHeadModel": ("attn_pdrop", "resid_pdrop", "embd_pdrop"),
                 "FalconForCausalLM": ("attention_dropout", "hidden_dropout"),
                 "SeedOssForCausalLM": ("attention_dropout", "residual_dropout"),
                 "DbrxForCausalLM": ("attn_config.attn_pdrop", "resid_pdrop", "emb_pdrop")}   # emb_pdrop: stored, unused
+DROPOUT_KEYS.update(hf_keys_classic2.DROPOUT_KEYS)      # GPT-J, CodeGen, StableLM, GPT-Neo
 # GPT2Config's for all three when absent, SeedOssConfig's for both; the others' are 0
 DROPOUT_DEFAULT = {"GPT2LMHeadModel": 0.1, "SeedOssForCausalLM": 0.1}
 DROPOUT_KEYS.update(hf_keys_classic.DROPOUT_KEYS)        # MPT, BLOOM, OPT, GPTBigCode

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_dense2, hf_layouts_hybrid,
                 hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3, hf_layouts_moe4)
 from ..io import hf_layouts_classic
+from ..io import hf_layouts_classic2
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -220,6 +221,28 @@ ROWS.update({
 # class's K falls back to 4 (null fails), its attention reads a head_dim key when there is one; the dense
 # class's K falls back to 2 and head_dim to 128 (null: N and D // N, its __post_init__). RoPE turns
 # interleaved pairs (no count).
+
+# GPT-J, CodeGen, StableLM, Nemotron, OLMo 1, GPT-Neo (hf_layouts_classic2). GPT-J, CodeGen and GPT-Neo have no
+# K or head_dim key: K = N, H = D // N. StableLM's K falls back to 32 (null refused by its type check): required;
+# its head_dim is D // N; use_qkv_bias covers q, k and v. Nemotron's K absent or null fails to build (required),
+# its head_dim absent or null is D // N; attention_bias covers q, k, v and o. OLMo 1's K absent or null is N,
+# its attention reads a head_dim key when given (null fails); attention_bias covers q, k, v and o.
+C2 = hf_layouts_classic2
+#                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
+ROWS.update({
+    "GPTJForCausalLM":      Row("gptj",        None,       None,          False, False, False, True,  False,  1,
+                                layout=C2.gptj),
+    "CodeGenForCausalLM":   Row("codegen",     None,       None,          False, False, False, True,  False,  1,
+                                layout=C2.codegen),
+    "StableLmForCausalLM":  Row("stablelm",    (),         None,          False, "use_qkv_bias", False, False, False, 2,
+                                layout=C2.stablelm),
+    "NemotronForCausalLM":  Row("nemotron",    (),         EITHER,        False, ATTN,  ATTN,  MLP,   False,  2,
+                                layout=C2.nemotron),
+    "OlmoForCausalLM":      Row("olmo",        EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, False,  2,
+                                layout=C2.olmo),
+    "GPTNeoForCausalLM":    Row("gpt_neo",     None,       None,          True,  False, True,  True,  False,  2,
+                                layout=C2.gpt_neo),
+})
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
 # keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,

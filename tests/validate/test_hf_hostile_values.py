@@ -34,6 +34,7 @@ REPAIRS = {
     "HunYuanMoEV1ForCausalLM": {"head_dim": 128, "num_experts": 8},
     "MinistralForCausalLM": {"head_dim": 128},
     "Qwen2MoeForCausalLM": {"sliding_window": None},
+    "NemotronForCausalLM": {"num_key_value_heads": 8},     # None does not build (N // None)
 }
 
 
