@@ -316,3 +316,16 @@ def test_a_scalar_keeps_its_type_however_often_its_text_repeats(tmp_path):
     for _ in range(2):
         assert read_yaml(path) == {"a": 1, "b": "1", "c": "1e9", "d": "1e9", "e": True, "f": "true",
                                    "g": None, "h": None, "i": [1, "1"]}
+
+
+def test_the_schema_lists_every_architecture_a_card_may_name():
+    """models/SCHEMA.md's `architecture` row names each value cards.ARCHITECTURES allows (it had
+    fallen behind the config.json classes)."""
+    from pathlib import Path
+
+    from symroof.io.cards import ARCHITECTURES
+
+    row = next(line for line in (Path(__file__).resolve().parent.parent / "models/SCHEMA.md").read_text().splitlines()
+               if line.startswith("| `name`, `architecture`"))
+    listed = row.split("`architecture` is one of ")[1].split(" (a label")[0].split(", ")
+    assert listed == list(ARCHITECTURES)
