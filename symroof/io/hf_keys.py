@@ -251,3 +251,11 @@ FF_FROM_WIDTH += hf_keys_classic2.FF_FROM_WIDTH
 ACTIVATION_KEYS.update(hf_keys_classic2.ACTIVATION_KEYS)
 PLAIN_MLP += hf_keys_classic2.PLAIN_MLP
 NEUTRAL_FOR.update(hf_keys_classic2.NEUTRAL_FOR)
+
+# Qwen3.5 and Qwen3.5-MoE (hf_keys_qwen35; layouts in hf_layouts_hybrid)
+from . import hf_keys_qwen35  # noqa: E402
+MOE_KEYS.update(hf_keys_qwen35.MOE_KEYS)
+SPELLING.update(hf_keys_qwen35.SPELLING)
+NEUTRAL_FOR.update(hf_keys_qwen35.NEUTRAL_FOR)
+NEUTRAL_ONLY_FOR.update(hf_keys_qwen35.NEUTRAL_ONLY_FOR)
+LEFT_OUT.update(hf_keys_qwen35.LEFT_OUT)

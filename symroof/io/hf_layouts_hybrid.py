@@ -1,4 +1,4 @@
-"""Readers for hybrid models whose layers mix softmax attention with linear attention: Qwen3-Next.
+"""Readers for hybrid models whose layers mix softmax attention with linear attention: Qwen3-Next, Qwen3.5.
 
 What each key means and its default is from transformers 5.24's ``configuration_qwen3_next.py`` and
 ``modeling_qwen3_next.py`` (read, never imported):
@@ -34,7 +34,9 @@ _SIZES = {"linear_key_heads": "linear_num_key_heads", "linear_value_heads": "lin
           "linear_conv_kernel": "linear_conv_kernel_dim"}
 
 
-def qwen3_next(raw, n, where):
+def _hybrid(raw, n, where):
+    """The layer pattern, the gated full attention's RoPE share and the linear layers' sizes: what
+    Qwen3-Next and Qwen3.5 read alike."""
     interval = _int(raw, "full_attention_interval", where, 4)
     pattern = [LINEAR if (i + 1) % interval else FULL for i in range(n)]
     if raw.get("layer_types") is not None:
@@ -46,9 +48,7 @@ def qwen3_next(raw, n, where):
                             "transformers reads layer_types and ignores the interval: give one")
         pattern = types
     pct, keys = rotary_pct(raw, where, Fraction(1, 4))
-    fields = {"rotary_pct": pct, "attention_output_gate": True, "shared_expert_gate": True,
-              "d_ff_expert": _int(raw, "moe_intermediate_size", where),
-              "d_ff_shared": _int(raw, "shared_expert_intermediate_size", where)}
+    fields = {"rotary_pct": pct, "attention_output_gate": True}
     if LINEAR in pattern:
         fields.update({ours: _int(raw, key, where) for ours, key in _SIZES.items()})
         if fields["linear_value_heads"] % fields["linear_key_heads"]:
@@ -60,6 +60,32 @@ def qwen3_next(raw, n, where):
         for key in _SIZES.values():
             _int(raw, key, where, 1)      # unused, but a damaged value is refused
     kinds = ["linear" if t == LINEAR else "global" for t in pattern]
-    return fields, kinds if LINEAR in pattern else None, _moe_layers(raw, n, where), \
-        keys | {"layer_types", "full_attention_interval", "decoder_sparse_step", "mlp_only_layers",
-                "moe_intermediate_size", "shared_expert_intermediate_size", *_SIZES.values()}
+    return fields, kinds if LINEAR in pattern else None, \
+        keys | {"layer_types", "full_attention_interval", *_SIZES.values()}
+
+
+def qwen3_next(raw, n, where):
+    fields, kinds, keys = _hybrid(raw, n, where)
+    fields.update({"shared_expert_gate": True, "d_ff_expert": _int(raw, "moe_intermediate_size", where),
+                   "d_ff_shared": _int(raw, "shared_expert_intermediate_size", where)})
+    return fields, kinds, _moe_layers(raw, n, where), \
+        keys | {"decoder_sparse_step", "mlp_only_layers", "moe_intermediate_size", "shared_expert_intermediate_size"}
+
+
+def qwen3_5_text(raw, n, where):
+    """Qwen3.5's dense model: Qwen3-Next's layers with one SwiGLU MLP of ``intermediate_size`` in every
+    layer (its config drops the MoE keys). Its Gated DeltaNet projects q, k, v (``in_proj_qkv``), z, b
+    and a with four matrices where Qwen3-Next fuses two: the same weights and FLOPs per output."""
+    fields, kinds, keys = _hybrid(raw, n, where)
+    return fields, kinds, None, keys
+
+
+def qwen3_5_moe_text(raw, n, where):
+    """Qwen3.5-MoE: Qwen3-Next's sparse MLP (routed experts of ``moe_intermediate_size``, a sigmoid-gated
+    shared expert) in every layer; its config has no ``intermediate_size``, ``decoder_sparse_step`` or
+    ``mlp_only_layers``. The experts' width is the card's d_ff."""
+    fields, kinds, keys = _hybrid(raw, n, where)
+    fields.update({"shared_expert_gate": True, "d_ff": _int(raw, "moe_intermediate_size", where),
+                   "d_ff_expert": _int(raw, "moe_intermediate_size", where),
+                   "d_ff_shared": _int(raw, "shared_expert_intermediate_size", where)})
+    return fields, kinds, ["moe"] * n, keys | {"moe_intermediate_size", "shared_expert_intermediate_size"}

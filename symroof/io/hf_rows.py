@@ -264,3 +264,15 @@ TEXT_ROWS = {
 }
 TEXT_CLASSES = {**{row.architecture: (name, row.tie) for name, row in ROWS.items()},
                 **{model_type: (name, row.tie) for model_type, (name, row) in TEXT_ROWS.items()}}
+
+# Qwen3.5 and Qwen3.5-MoE (hf_layouts_hybrid.qwen3_5_text / qwen3_5_moe_text): Qwen3-Next's attention (q doubled
+# for the output gate, q and k RMSNorms over head_dim, attention_bias on q, k, v and o); K and head_dim fall back to
+# 4 and 256 (dense) or 2 and 256 (MoE), reference models' (null refused by the type check): required. Untied.
+QWEN35 = {
+    "Qwen3_5ForCausalLM":   Row("qwen3_5_text", (),        (),            False, ATTN,  ATTN,  False, True,   2,
+                                layout=hf_layouts_hybrid.qwen3_5_text),
+    "Qwen3_5MoeForCausalLM": Row("qwen3_5_moe_text", (),   (),            False, ATTN,  ATTN,  False, True,   2,
+                                 layout=hf_layouts_hybrid.qwen3_5_moe_text),
+}
+ROWS.update(QWEN35)
+TEXT_CLASSES.update({row.architecture: (name, row.tie) for name, row in QWEN35.items()})

@@ -20,6 +20,9 @@ language model's ``embed_tokens`` when ``tie_word_embeddings`` says so.
   ``qwen3_vl_moe_text`` (Qwen3-MoE's), with multimodal RoPE (positions only); the vision tower's deepstack
   features are added to the first layers' hidden states (elementwise, images only). Only the wrapper's
   ``tie_word_embeddings`` is read by 5.x (default false).
+- Qwen3.5 and Qwen3.5-MoE: as Qwen3-VL's, their ``text_config`` always built as ``qwen3_5_text`` or
+  ``qwen3_5_moe_text`` (hf_layouts_hybrid), with multimodal RoPE (positions only); only the wrapper's
+  ``tie_word_embeddings`` is read (default false).
 - Llama 4: ``text_config`` is always built as ``llama4_text`` (``Llama4ForCausalLM``, read by
   ``hf_layouts_moe.llama4``); its language model holds its own ``lm_head``.
 
@@ -144,7 +147,7 @@ def language_model(raw: dict, hf_class: str, where: str, text_classes: dict) -> 
     text.pop("model_type", None)       # checked here; the class is read from text_classes
     for key in SIZE_KEYS:
         key = SPELLING.get(text_class, {}).get(key, key)
-        if key not in text:
+        if key and key not in text:      # None: the class has no such key (Qwen3.5-MoE's intermediate_size)
             raise CardError(f"{where}: missing key '{prefix}{key}': {hf_class}'s language model ({text_type}) "
                             "needs it; "
                             f"transformers would fill in the default of its {text_type} config class, a reference "
@@ -204,3 +207,12 @@ def text_config_error(err: CardError, where: str, text: dict, prefix: str) -> Ca
             return f"{m.group(1) or ''}'{prefix}{key}'"
         return m.group(0)
     return CardError(head + _KEY.sub(named, body))
+
+
+# Qwen3.5 and Qwen3.5-MoE (configuration_qwen3_5.py, configuration_qwen3_5_moe.py: Qwen3-VL's wrapper)
+WRAPPERS.update({
+    "Qwen3_5ForConditionalGeneration": Wrapper(
+        "qwen3_5", "qwen3_5_text", True, False, False, ("vision_config",), _QWEN3_VL_TOKENS),
+    "Qwen3_5MoeForConditionalGeneration": Wrapper(
+        "qwen3_5_moe", "qwen3_5_moe_text", True, False, False, ("vision_config",), _QWEN3_VL_TOKENS),
+})
