@@ -251,3 +251,6 @@ FF_FROM_WIDTH += hf_keys_classic2.FF_FROM_WIDTH
 ACTIVATION_KEYS.update(hf_keys_classic2.ACTIVATION_KEYS)
 PLAIN_MLP += hf_keys_classic2.PLAIN_MLP
 NEUTRAL_FOR.update(hf_keys_classic2.NEUTRAL_FOR)
+
+# GLM classes (hf_layouts_glm)
+NEUTRAL_FOR.update({"GlmForCausalLM": set()})

@@ -12,6 +12,7 @@ from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_
                 hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3, hf_layouts_moe4)
 from ..io import hf_layouts_classic
 from ..io import hf_layouts_classic2
+from ..io import hf_layouts_glm
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -242,6 +243,15 @@ ROWS.update({
                                 layout=C2.olmo),
     "GPTNeoForCausalLM":    Row("gpt_neo",     None,       None,          True,  False, True,  True,  False,  2,
                                 layout=C2.gpt_neo),
+})
+
+# GLM classes (hf_layouts_glm). GLM (GLM-4 9B): K and head_dim required (2 and 128 are GLM-4 9B's; null does not
+# build); attention_bias (default true) covers q, k and v, o has none; two norms a layer.
+GL = hf_layouts_glm
+#                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
+ROWS.update({
+    "GlmForCausalLM":       Row("glm",         (),         (),            False, ATTN,  False, False, False,  2,
+                                flag_default=True, layout=GL.glm),
 })
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
