@@ -253,4 +253,9 @@ PLAIN_MLP += hf_keys_classic2.PLAIN_MLP
 NEUTRAL_FOR.update(hf_keys_classic2.NEUTRAL_FOR)
 
 # GLM classes (hf_layouts_glm)
-NEUTRAL_FOR.update({"GlmForCausalLM": set()})
+NEUTRAL_FOR.update({"GlmForCausalLM": set(),
+                    "Glm4MoeLiteForCausalLM": _DEEPSEEK | {"mlp_bias"}})   # its MLPs hard-code bias=False
+MOE_KEYS["Glm4MoeLiteForCausalLM"] = ("n_routed_experts", "num_experts_per_tok")
+MOE_ALIAS["Glm4MoeLiteForCausalLM"] = "num_local_experts"      # its attribute_map
+LEFT_OUT["Glm4MoeLiteForCausalLM"] = ("multi-token-prediction layers (num_nextn_predict_layers) not counted: "
+                                      "transformers does not build them")

@@ -10,13 +10,21 @@ class (read, never imported):
   null one fails to build (``N // None``, ``None * N``): both required. Its rotary embedding makes
   int(head_dim x factor) / 2 frequencies, rounded up, and rotates twice that many dims: a share whose width is not
   an even whole number rotates other dims than it says, so it is refused.
+- GLM-4.7-Flash (``Glm4MoeLiteForCausalLM``, model_type ``glm4_moe_lite``): DeepSeek-V3's decoder as transformers
+  builds it (MLA with its latent cache, sigmoid top-k routing, shared experts, fused expert gate_up; the modeling
+  files differ only in names), with two differences. Which layers are MoE is ``mlp_layer_types`` (``dense`` or
+  ``sparse`` per layer; absent or null: the first dense, the rest sparse, as its ``__post_init__`` writes it);
+  the class has no ``first_k_dense_replace``, so one is accepted only where it says the same. Its rotary
+  embedding reads ``partial_rotary_factor`` (default 1), but the attention rotates all ``qk_rope_head_dim`` dims
+  and fails on any other share: only 1 is read. ``q_lora_rank`` falls back to 768 (GLM-4.7-Flash's): required,
+  null a plain q projection as DeepSeek's. K must equal N (hf.py: MLA's eager attention fails otherwise).
 """
 
 from __future__ import annotations
 
 from ..errors import CardError
 from . import hf_layouts_dense
-from .hf_layouts import _int
+from .hf_layouts import _int, _short, deepseek, rotary_pct
 
 
 def _even_share(raw, pct, where, name):
@@ -32,3 +40,32 @@ def glm(raw, n, where):
     if raw.get("head_dim") is not None:        # else hf.py refuses the missing key
         _even_share(raw, fields["rotary_pct"], where, "GLM")
     return fields, kinds, mlps, keys
+
+
+_MLP_KINDS = {"dense": "dense", "sparse": "moe"}
+
+
+def glm4_moe_lite(raw, n, where):
+    if "q_lora_rank" not in raw:
+        raise CardError(f"{where}: missing key 'q_lora_rank' (transformers' default, 768, is GLM-4.7-Flash's; null: "
+                        "a plain q projection)")
+    pct, _ = rotary_pct({k: v for k, v in raw.items() if k != "rotary_pct"}, where, 1)
+    if pct != 1:
+        raise CardError(f"{where}: key 'partial_rotary_factor' is {float(pct)}; Glm4MoeLite's attention rotates all "
+                        "qk_rope_head_dim dims and fails on a shorter rotary embedding; allowed: 1 or absent")
+    fields, _, _, keys = deepseek(3)({**raw, "first_k_dense_replace": 0}, n, where)
+    types = raw.get("mlp_layer_types")
+    if types is None:
+        mlps = ["dense"] + ["moe"] * (n - 1)
+    elif isinstance(types, list) and len(types) == n and all(isinstance(t, str) and t in _MLP_KINDS for t in types):
+        mlps = [_MLP_KINDS[t] for t in types]
+    else:
+        raise CardError(f"{where}: key 'mlp_layer_types' must be null or list {n} entries, each 'dense' or "
+                        f"'sparse', got {_short(types)}")
+    if raw.get("first_k_dense_replace") is not None:
+        first = _int(raw, "first_k_dense_replace", where, minimum=0)
+        if mlps != ["dense"] * min(first, n) + ["moe"] * (n - first):
+            raise CardError(f"{where}: key 'first_k_dense_replace' is {first}; Glm4MoeLite does not read it "
+                            "(mlp_layer_types decides its MoE layers) and the two disagree; allowed: null, absent "
+                            "or the count of leading dense layers")
+    return fields, None, mlps, keys | {"mlp_layer_types", "partial_rotary_factor"}

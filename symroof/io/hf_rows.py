@@ -252,7 +252,11 @@ GL = hf_layouts_glm
 ROWS.update({
     "GlmForCausalLM":       Row("glm",         (),         (),            False, ATTN,  False, False, False,  2,
                                 flag_default=True, layout=GL.glm),
+    "Glm4MoeLiteForCausalLM": Row("glm4_moe_lite", (),    None,          False, ATTN,  ATTN,  False, False,  2,
+                                  layout=GL.glm4_moe_lite),
 })
+# GLM-4.7-Flash (Glm4MoeLiteForCausalLM): DeepSeek-V3's MLA and MoE; its K falls back to 20 (null refused by its
+# type check) and must equal N; attention_bias covers q_a (or a plain q: none), kv_a and o; head_dim is MLA's.
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
 # keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,
