@@ -18,12 +18,20 @@ class (read, never imported):
   embedding reads ``partial_rotary_factor`` (default 1), but the attention rotates all ``qk_rope_head_dim`` dims
   and fails on any other share: only 1 is read. ``q_lora_rank`` falls back to 768 (GLM-4.7-Flash's): required,
   null a plain q projection as DeepSeek's. K must equal N (hf.py: MLA's eager attention fails otherwise).
+- GLM-5 (``GlmMoeDsaForCausalLM``, model_type ``glm_moe_dsa``): DeepSeek-V3.2's decoder (MLA, MoE and DSA's
+  indexer; ``hf_layouts_deepseek.deepseek_v32``; its indexer rotates interleaved pairs, the same ops) with
+  cross-layer top-k sharing: a ``shared`` layer of ``indexer_types`` builds no indexer and reuses the previous
+  full layer's selection. Only ``full`` layers are read: a shared layer (from ``indexer_types``, or, when that is
+  absent or null, ``index_topk_pattern`` or ``index_topk_freq`` / ``index_skip_topk_offset``, as its
+  ``__post_init__`` derives them; defaults: every layer full) is refused, as its cache and selection are not
+  modelled. ``q_lora_rank`` falls back to 2048 and ``first_k_dense_replace`` to 3 (GLM-5's): required, the latter
+  where ``mlp_layer_types`` is absent or null.
 """
 
 from __future__ import annotations
 
 from ..errors import CardError
-from . import hf_layouts_dense
+from . import hf_layouts_dense, hf_layouts_deepseek
 from .hf_layouts import _int, _short, deepseek, rotary_pct
 
 
@@ -69,3 +77,35 @@ def glm4_moe_lite(raw, n, where):
                             "(mlp_layer_types decides its MoE layers) and the two disagree; allowed: null, absent "
                             "or the count of leading dense layers")
     return fields, None, mlps, keys | {"mlp_layer_types", "partial_rotary_factor"}
+
+
+def _indexer_types(raw, n, where) -> list:
+    """The per-layer indexer kinds GlmMoeDsaConfig's __post_init__ derives; (types, the key that decided them)."""
+    types, key = raw.get("indexer_types"), "indexer_types"
+    if types is None and raw.get("index_topk_pattern") is not None:
+        key, pattern = "index_topk_pattern", raw["index_topk_pattern"]
+        types = [{"F": "full", "S": "shared"}.get(c) for c in pattern] if isinstance(pattern, str) else pattern
+    if types is None:
+        freq = _int(raw, "index_topk_freq", where, 1, minimum=0) or 1
+        offset = _int(raw, "index_skip_topk_offset", where, 2, minimum=0)
+        key, types = "index_topk_freq", ["full" if max(i - offset + 1, 0) % freq == 0 else "shared" for i in range(n)]
+    if not (isinstance(types, list) and len(types) == n and all(t in ("full", "shared") for t in types)):
+        raise CardError(f"{where}: key '{key}' must give {n} layers, each 'full' or 'shared' ('F' or 'S'), "
+                        f"got {_short(types)}")
+    if "shared" in types:
+        raise CardError(f"{where}: key '{key}' gives {types.count('shared')} of {n} layers a shared indexer (the "
+                        "previous full layer's top-k, no indexer of their own), which symroof does not model; "
+                        "allowed: every layer full")
+    return types
+
+
+def glm_moe_dsa(raw, n, where):
+    if "q_lora_rank" not in raw:
+        raise CardError(f"{where}: missing key 'q_lora_rank' (transformers' default, 2048, is GLM-5's)")
+    if raw.get("mlp_layer_types") is None and raw.get("first_k_dense_replace") is None:
+        raise CardError(f"{where}: missing key 'first_k_dense_replace' (transformers' default, 3, is GLM-5's; or "
+                        "give mlp_layer_types)")
+    _indexer_types(raw, n, where)
+    fields, kinds, mlps, keys = hf_layouts_deepseek.deepseek_v32(raw, n, where)
+    return fields, kinds, mlps, keys | {"indexer_types", "index_topk_pattern", "index_topk_freq",
+                                        "index_skip_topk_offset"}

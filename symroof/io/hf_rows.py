@@ -254,9 +254,12 @@ ROWS.update({
                                 flag_default=True, layout=GL.glm),
     "Glm4MoeLiteForCausalLM": Row("glm4_moe_lite", (),    None,          False, ATTN,  ATTN,  False, False,  2,
                                   layout=GL.glm4_moe_lite),
+    "GlmMoeDsaForCausalLM": Row("glm_moe_dsa", (),       None,          False, ATTN,  ATTN,  False, False,  2,
+                                layout=GL.glm_moe_dsa),
 })
 # GLM-4.7-Flash (Glm4MoeLiteForCausalLM): DeepSeek-V3's MLA and MoE; its K falls back to 20 (null refused by its
 # type check) and must equal N; attention_bias covers q_a (or a plain q: none), kv_a and o; head_dim is MLA's.
+# GLM-5 (GlmMoeDsaForCausalLM): DeepSeek-V3.2's, the same columns; its K falls back to 64 (GLM-5's): required.
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
 # keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,
