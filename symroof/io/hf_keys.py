@@ -259,3 +259,15 @@ SPELLING.update(hf_keys_qwen35.SPELLING)
 NEUTRAL_FOR.update(hf_keys_qwen35.NEUTRAL_FOR)
 NEUTRAL_ONLY_FOR.update(hf_keys_qwen35.NEUTRAL_ONLY_FOR)
 LEFT_OUT.update(hf_keys_qwen35.LEFT_OUT)
+
+# GLM classes (hf_layouts_glm)
+NEUTRAL_FOR.update({"GlmForCausalLM": set(),
+                    "Glm4MoeLiteForCausalLM": _DEEPSEEK | {"mlp_bias"},    # its MLPs hard-code bias=False
+                    "GlmMoeDsaForCausalLM": _DEEPSEEK | {"mlp_bias"}})     # so do GLM-5's
+MOE_KEYS["GlmMoeDsaForCausalLM"] = ("n_routed_experts", "num_experts_per_tok")
+MOE_ALIAS["GlmMoeDsaForCausalLM"] = "num_local_experts"        # its attribute_map
+LEFT_OUT["GlmMoeDsaForCausalLM"] = LEFT_OUT["DeepseekV32ForCausalLM"]    # its MTP layer, its indexer's training
+MOE_KEYS["Glm4MoeLiteForCausalLM"] = ("n_routed_experts", "num_experts_per_tok")
+MOE_ALIAS["Glm4MoeLiteForCausalLM"] = "num_local_experts"      # its attribute_map
+LEFT_OUT["Glm4MoeLiteForCausalLM"] = ("multi-token-prediction layers (num_nextn_predict_layers) not counted: "
+                                      "transformers does not build them")

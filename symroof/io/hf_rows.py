@@ -12,6 +12,7 @@ from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_
                 hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3, hf_layouts_moe4)
 from ..io import hf_layouts_classic
 from ..io import hf_layouts_classic2
+from ..io import hf_layouts_glm
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -243,6 +244,22 @@ ROWS.update({
     "GPTNeoForCausalLM":    Row("gpt_neo",     None,       None,          True,  False, True,  True,  False,  2,
                                 layout=C2.gpt_neo),
 })
+
+# GLM classes (hf_layouts_glm). GLM (GLM-4 9B): K and head_dim required (2 and 128 are GLM-4 9B's; null does not
+# build); attention_bias (default true) covers q, k and v, o has none; two norms a layer.
+GL = hf_layouts_glm
+#                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
+ROWS.update({
+    "GlmForCausalLM":       Row("glm",         (),         (),            False, ATTN,  False, False, False,  2,
+                                flag_default=True, layout=GL.glm),
+    "Glm4MoeLiteForCausalLM": Row("glm4_moe_lite", (),    None,          False, ATTN,  ATTN,  False, False,  2,
+                                  layout=GL.glm4_moe_lite),
+    "GlmMoeDsaForCausalLM": Row("glm_moe_dsa", (),       None,          False, ATTN,  ATTN,  False, False,  2,
+                                layout=GL.glm_moe_dsa),
+})
+# GLM-4.7-Flash (Glm4MoeLiteForCausalLM): DeepSeek-V3's MLA and MoE; its K falls back to 20 (null refused by its
+# type check) and must equal N; attention_bias covers q_a (or a plain q: none), kv_a and o; head_dim is MLA's.
+# GLM-5 (GlmMoeDsaForCausalLM): DeepSeek-V3.2's, the same columns; its K falls back to 64 (GLM-5's): required.
 
 # Language models read only inside a vision-language wrapper (hf_wrappers), never named by architectures,
 # keyed by their text_config model_type. Qwen2.5-VL's (qwen2_5_vl_text) is Qwen2's decoder (q, k, v biases,
