@@ -251,3 +251,9 @@ FF_FROM_WIDTH += hf_keys_classic2.FF_FROM_WIDTH
 ACTIVATION_KEYS.update(hf_keys_classic2.ACTIVATION_KEYS)
 PLAIN_MLP += hf_keys_classic2.PLAIN_MLP
 NEUTRAL_FOR.update(hf_keys_classic2.NEUTRAL_FOR)
+
+# VaultGemma, HunYuan Dense, ... (hf_keys_recent)
+from . import hf_keys_recent  # noqa: E402
+ACTIVATION_KEYS.update(hf_keys_recent.ACTIVATION_KEYS)
+NEUTRAL_FOR.update(hf_keys_recent.NEUTRAL_FOR)
+NEUTRAL_ONLY_FOR.update(hf_keys_recent.NEUTRAL_ONLY_FOR)

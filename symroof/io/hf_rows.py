@@ -12,6 +12,7 @@ from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_
                 hf_layouts_layernorm, hf_layouts_moe, hf_layouts_moe2, hf_layouts_moe3, hf_layouts_moe4)
 from ..io import hf_layouts_classic
 from ..io import hf_layouts_classic2
+from ..io import hf_layouts_recent
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -264,3 +265,14 @@ TEXT_ROWS = {
 }
 TEXT_CLASSES = {**{row.architecture: (name, row.tie) for name, row in ROWS.items()},
                 **{model_type: (name, row.tie) for model_type, (name, row) in TEXT_ROWS.items()}}
+
+# VaultGemma: Gemma 2 without the post-attention and post-MLP norms (2 norms a layer), the same sliding layers
+# (layer_types, else even layers), soft-caps and (1 + w) norms; K and head_dim fall back to 4 and 256 (its
+# reference model's): required; attention_bias covers q, k, v and o. HunYuan Dense: HunYuan MoE's attention
+# (per-head q/k norms, attention_bias on q, k, v and o) with a gated MLP; K absent or null N (its __post_init__);
+# head_dim read by getattr, whose None does not build: required.
+ROWS.update({
+    "VaultGemmaForCausalLM": Row("vaultgemma", (),      (),            True,  ATTN,  ATTN,  False, False,  2,
+                                 layout=hf_layouts_recent.vaultgemma),
+    "HunYuanDenseV1ForCausalLM": Row("hunyuan_v1_dense", EITHER, (),   False, ATTN,  ATTN,  False, True,   2),
+})

@@ -1,0 +1,46 @@
+"""Key tables of the classes of ``hf_layouts_recent`` (VaultGemma, HunYuan Dense, ...), merged into ``hf_keys``'
+tables.
+
+Each entry means what the same table of ``hf_keys`` means. What each key means is from transformers 5.24's
+``configuration_*.py`` / ``modeling_*.py`` of the class (read, never imported).
+"""
+
+from __future__ import annotations
+
+# VaultGemma's MLP reads hidden_activation (Gemma 2's names: hidden_act checked as Gemma 2's is)
+ACTIVATION_KEYS = {"VaultGemmaForCausalLM": ("hidden_activation", "hidden_act")}
+
+# Keys that change no count, per class. VaultGemma: Gemma 2's (query_pre_attn_scalar scales the scores, the
+# soft-caps are named in left_out by the reader); its attention is causal whatever use_bidirectional_attention says
+# (5.24 hard-codes is_causal), so that key is refused only by the generic rule. HunYuan Dense: eod_token_id is a
+# token id, pretraining_tp (LLaMA's) is never read by its code.
+NEUTRAL_FOR = {
+    "VaultGemmaForCausalLM": {"query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softcapping",
+                              "cache_implementation", "mlp_bias"},
+    "HunYuanDenseV1ForCausalLM": {"eod_token_id", "pretraining_tp"},
+}
+
+
+def _off(value, raw) -> bool:
+    return value is None or value is False
+
+
+def _on(value, raw) -> bool:
+    return value is None or value is True
+
+
+# HunYuan Dense: the original checkpoint's switches (Hunyuan-7B's files carry HunYuan MoE's); transformers 5.24's
+# class reads none of them and builds per-head q/k norms, a gated MLP without bias and its own k and v (and cache)
+# in every layer: no cross-layer attention
+NEUTRAL_ONLY_FOR = {
+    "HunYuanDenseV1ForCausalLM": {
+        "use_cla": (_off, "false", "transformers' HunYuan Dense builds no cross-layer attention"),
+        "cla_share_factor": (lambda value, raw: raw.get("use_cla") in (None, False) and
+                             (value is None or (type(value) is int and value > 0)),
+                             "null or a positive integer, with use_cla false", "it sets cross-layer attention"),
+        "use_qk_norm": (_on, "true", "transformers always builds the q and k norms"),
+        "mlp_bias": (_off, "false", "transformers builds no MLP bias"),
+        "attention_head_dim": (lambda value, raw: value is None or (type(value) is int and value == raw.get("head_dim")),
+                               "head_dim", "transformers reads head_dim"),
+    },
+}

@@ -1,0 +1,162 @@
+"""Recent config.json classes (hf_layouts_recent, hf_keys_recent) against transformers 5.24: VaultGemma,
+HunYuan Dense, ...
+
+Random configurations of each class, with the keys that decide its layout drawn at random (and left out,
+so that transformers' defaults are used, where symroof reads the same default), go through
+``model_from_hf_config`` exactly as a ``config.json`` does, and the same dict through transformers' config
+class (``from_dict``):
+
+- parameters on the meta device, in total and per group (exact); per layer, the window transformers gives
+  the attention (None: global) and the norms it builds;
+- FLOPs under FlopCounterMode (eager attention, ``attention="full"``): forward and backward totals, forward
+  per module, backward per decoder layer and for the head (exact);
+- prefill T tokens and decode one: FLOPs, and the bytes of the keys and values transformers' cache holds
+  after each (exact);
+- refusals: a key transformers reads that symroof does not model is a one-line CardError naming it.
+
+Each class draws from seeds of its own (``case_sets`` per class), so that adding a class changes no other
+class's cases.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch",
+                            reason="torch not installed: install the 'validate' extra (pip install .[validate])")
+transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
+
+from hfcases import case_id, case_sets, maybe  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, layer_types, meta_layers, phase_ids)
+import test_blocks_vs_transformers as blocks  # noqa: E402
+from symroof.errors import CardError  # noqa: E402
+
+pytestmark = pytest.mark.validate
+
+CLASSES = {"vaultgemma": "VaultGemmaForCausalLM", "hunyuan_v1_dense": "HunYuanDenseV1ForCausalLM"}
+blocks.MODULES.update(vaultgemma=blocks._LLAMA_LIKE, hunyuan_v1_dense=blocks._LLAMA_LIKE)
+
+
+def _vaultgemma(rng, raw, layers, head_dim):
+    """K and head_dim required (4 and 256: its reference model's); layer_types or even layers sliding."""
+    if rng.random() < 0.5:
+        raw["layer_types"] = layer_types(rng, layers)
+    kinds = raw.get("layer_types") or ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]
+    if "sliding_attention" in kinds:
+        raw["sliding_window"] = rng.randint(2, 12)
+    else:
+        maybe(rng, raw, "sliding_window", 7)          # absent: 4096; null fails (its sliding mask is built anyway)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "hidden_activation", rng.choice(("gelu_pytorch_tanh", "gelu", "silu")))
+    maybe(rng, raw, "query_pre_attn_scalar", rng.choice((head_dim, 16)))
+    maybe(rng, raw, "final_logit_softcapping", rng.choice((None, 30.0)))
+    maybe(rng, raw, "attn_logit_softcapping", rng.choice((None, 50.0)))
+
+
+def _hunyuan_dense(rng, raw, layers, head_dim):
+    """K given, absent or null (N); head_dim required (None does not build), not always D // N."""
+    raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
+    raw["head_dim"] = rng.choice((head_dim, rng.choice((4, 8, 12))))
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "eod_token_id", None)
+    if rng.random() < 0.4:       # the original checkpoint's switches, at what transformers builds
+        raw.update(use_cla=False, cla_share_factor=2, use_qk_norm=True, mlp_bias=False,
+                   attention_head_dim=raw["head_dim"])
+
+
+DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense}
+
+
+def random_config(rng: random.Random, arch: str, small: bool) -> dict:
+    """A random config of ``arch``; required keys always given, the others given or left out at random."""
+    layers = rng.choice((1, 2, 3, 4)) if small else rng.randint(1, 8)
+    heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
+    head_dim = rng.choice((8, 16, 20)) if small else rng.choice((8, 12, 16, 20, 40, 64))
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, heads * head_dim, head_dim=head_dim)
+    maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    DRAW[arch](rng, raw, layers, head_dim)
+    return {k: v for k, v in raw.items() if v != "absent"}
+
+
+def _cases(arch: str, seed: int):
+    return case_sets(random_config, {arch: CLASSES[arch]}, (seed, seed + 1, seed + 2), seed + 3, (8, 4, 4), (16, 14))
+
+
+SETS = {"vaultgemma": _cases("vaultgemma", 20271201), "hunyuan_v1_dense": _cases("hunyuan_v1_dense", 20271211)}
+PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
+FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
+PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_params_match_transformers(raw):
+    assert_params_match(raw)
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_layers_match_the_layers_transformers_builds(raw):
+    """Per layer: the window transformers gives the attention, and the norms it builds."""
+    model, card, kinds = meta_layers(raw)
+    layers = model.model.layers
+    assert [getattr(layer.self_attn, "sliding_window", None) for layer in layers] == \
+        [card.sliding_window if k.attention == "sliding" else None for k in kinds]
+    norms = [m for m in layers[0]._modules if "norm" in m]
+    assert len(norms) == card.norms_per_layer
+    if raw["model_type"] == "hunyuan_v1_dense":
+        assert layers[0].self_attn.query_layernorm.weight.numel() == card.head_dim and card.qk_norm
+    if raw["model_type"] == "vaultgemma":
+        assert not hasattr(layers[0], "post_attention_layernorm") and card.norm_placement == "pre"
+        caps = [n for n in card.left_out if n.startswith("tanh soft-capping")]
+        assert bool(caps) == any(getattr(model.config, k) is not None
+                                 for k in ("final_logit_softcapping", "attn_logit_softcapping"))
+
+
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
+def test_flops_match_flop_counter_mode(raw, batch, seq):
+    blocks.test_flops_match_flop_counter_mode(raw, batch, seq)
+
+
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
+def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
+    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
+
+
+def test_cases_cover_the_variants():
+    cards = cards_by_class(CLASSES, PARAM_CASES, [c[0] for c in FLOP_CASES], [c[0] for c in PHASE_CASES])
+    for arch, group in cards.items():
+        assert {c.tie_embeddings for _, c in group} == {True, False}
+        assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
+        assert {c.qkv_bias for _, c in group} == {True, False}
+        assert any(c.head_dim * c.n_heads != c.d_model for _, c in group) or arch == "vaultgemma"
+    vault = cards["vaultgemma"]
+    assert any(len(c.blocks) > 1 for _, c in vault) and any("layer_types" not in raw for raw, _ in vault)
+    hunyuan = cards["hunyuan_v1_dense"]
+    assert any("num_key_value_heads" not in raw for raw, _ in hunyuan) and any("use_cla" in raw for raw, _ in hunyuan)
+
+
+def _base(arch: str) -> dict:
+    return dict(SETS[arch][0][0])
+
+
+REFUSALS = [
+    ("vaultgemma", {"head_dim": None}, "key 'head_dim' is null"),
+    ("vaultgemma", {"num_key_value_heads": None}, "num_key_value_heads"),
+    ("vaultgemma", {"layer_types": ["sliding_attention"] * 99}, "layer_types"),
+    ("vaultgemma", {"use_bidirectional_attention": True}, "use_bidirectional_attention"),
+    ("vaultgemma", {"sliding_window": None}, "key 'sliding_window' is null"),
+    ("hunyuan_v1_dense", {"head_dim": None}, "head_dim"),
+    ("hunyuan_v1_dense", {"use_cla": True}, "use_cla"),
+    ("hunyuan_v1_dense", {"mlp_bias": True}, "mlp_bias"),
+    ("hunyuan_v1_dense", {"num_experts": 4}, "num_experts"),
+]
+
+
+@pytest.mark.parametrize("arch, change, message", REFUSALS, ids=[f"{a}-{next(iter(c))}" for a, c, _ in REFUSALS])
+def test_refusals_name_the_key(arch, change, message):
+    raw = {**_base(arch), **change}
+    with pytest.raises(CardError, match=message) as err:
+        card_of(raw)
+    assert "\n" not in str(err.value)
