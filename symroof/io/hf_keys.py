@@ -257,3 +257,6 @@ from . import hf_keys_recent  # noqa: E402
 ACTIVATION_KEYS.update(hf_keys_recent.ACTIVATION_KEYS)
 NEUTRAL_FOR.update(hf_keys_recent.NEUTRAL_FOR)
 NEUTRAL_ONLY_FOR.update(hf_keys_recent.NEUTRAL_ONLY_FOR)
+SPELLING.update(hf_keys_recent.SPELLING)
+MOE_KEYS.update(hf_keys_recent.MOE_KEYS)
+MOE_ALIAS.update(hf_keys_recent.MOE_ALIAS)

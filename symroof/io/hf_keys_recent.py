@@ -10,14 +10,22 @@ from __future__ import annotations
 # VaultGemma's MLP reads hidden_activation (Gemma 2's names: hidden_act checked as Gemma 2's is)
 ACTIVATION_KEYS = {"VaultGemmaForCausalLM": ("hidden_activation", "hidden_act")}
 
+# Solar Open has no intermediate_size (its layout reader gives the card's d_ff); its experts' keys (both required:
+# the defaults, 128 and 8, are Solar-Open-100B's), n_routed_experts aliased as num_local_experts (attribute_map)
+SPELLING = {"SolarOpenForCausalLM": {"intermediate_size": None}}
+MOE_KEYS = {"SolarOpenForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
+MOE_ALIAS = {"SolarOpenForCausalLM": "num_local_experts"}
+
 # Keys that change no count, per class. VaultGemma: Gemma 2's (query_pre_attn_scalar scales the scores, the
 # soft-caps are named in left_out by the reader); its attention is causal whatever use_bidirectional_attention says
 # (5.24 hard-codes is_causal), so that key is refused only by the generic rule. HunYuan Dense: eod_token_id is a
-# token id, pretraining_tp (LLaMA's) is never read by its code.
+# token id, pretraining_tp (LLaMA's) is never read by its code. Solar Open: GLM-4.5's router settings (group
+# selection, scaling, normalisation: no weights).
 NEUTRAL_FOR = {
     "VaultGemmaForCausalLM": {"query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softcapping",
                               "cache_implementation", "mlp_bias"},
     "HunYuanDenseV1ForCausalLM": {"eod_token_id", "pretraining_tp"},
+    "SolarOpenForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
 }
 
 

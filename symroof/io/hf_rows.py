@@ -276,3 +276,9 @@ ROWS.update({
                                  layout=hf_layouts_recent.vaultgemma),
     "HunYuanDenseV1ForCausalLM": Row("hunyuan_v1_dense", EITHER, (),   False, ATTN,  ATTN,  False, True,   2),
 })
+# Solar Open: K and head_dim fall back to 8 and 128 (Solar-Open-100B's; null refused by its type check): required;
+# attention_bias covers q, k and v (its o_proj has none); MoE on every layer (hf_layouts_recent.solar_open).
+ROWS.update({
+    "SolarOpenForCausalLM": Row("solar_open",  (),         (),            False, ATTN,  False, False, False,  2,
+                                layout=hf_layouts_recent.solar_open),
+})

@@ -36,8 +36,11 @@ from symroof.errors import CardError  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"vaultgemma": "VaultGemmaForCausalLM", "hunyuan_v1_dense": "HunYuanDenseV1ForCausalLM"}
-blocks.MODULES.update(vaultgemma=blocks._LLAMA_LIKE, hunyuan_v1_dense=blocks._LLAMA_LIKE)
+CLASSES = {"vaultgemma": "VaultGemmaForCausalLM", "hunyuan_v1_dense": "HunYuanDenseV1ForCausalLM",
+           "solar_open": "SolarOpenForCausalLM"}
+_SHARED = {f"mlp.shared_experts.{m}_proj": (f"shared/{m}",) for m in ("gate", "up", "down")}
+blocks.MODULES.update(vaultgemma=blocks._LLAMA_LIKE, hunyuan_v1_dense=blocks._LLAMA_LIKE,
+                      solar_open={**blocks.LLAMA_ATTENTION, **blocks._MOE, **_SHARED})
 
 
 def _vaultgemma(rng, raw, layers, head_dim):
@@ -67,7 +70,23 @@ def _hunyuan_dense(rng, raw, layers, head_dim):
                    attention_head_dim=raw["head_dim"])
 
 
-DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense}
+def _solar_open(rng, raw, layers, head_dim):
+    """K, head_dim, experts and their width required; no intermediate_size; every layer MoE."""
+    ff = raw.pop("intermediate_size")
+    experts = rng.randint(2, 6)
+    raw.update(rng.choice(({"n_routed_experts": experts}, {"num_local_experts": experts})),
+               num_experts_per_tok=rng.randint(1, experts), moe_intermediate_size=ff, n_group=1, topk_group=1)
+    raw["head_dim"] = rng.choice((head_dim, rng.choice((4, 8, 12))))
+    maybe(rng, raw, "n_shared_experts", rng.choice((0, 1, 2)), 0.7)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "norm_topk_prob", rng.random() < 0.5)
+    maybe(rng, raw, "routed_scaling_factor", rng.choice((1.0, 2.5)))
+    if rng.random() < 0.4:
+        raw["rope_parameters"] = {"rope_type": "default", "rope_theta": 10000.0,
+                                  "partial_rotary_factor": 1.0}
+
+
+DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense, "solar_open": _solar_open}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -85,7 +104,8 @@ def _cases(arch: str, seed: int):
     return case_sets(random_config, {arch: CLASSES[arch]}, (seed, seed + 1, seed + 2), seed + 3, (8, 4, 4), (16, 14))
 
 
-SETS = {"vaultgemma": _cases("vaultgemma", 20271201), "hunyuan_v1_dense": _cases("hunyuan_v1_dense", 20271211)}
+SETS = {"vaultgemma": _cases("vaultgemma", 20271201), "hunyuan_v1_dense": _cases("hunyuan_v1_dense", 20271211),
+        "solar_open": _cases("solar_open", 20271221)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -107,6 +127,9 @@ def test_layers_match_the_layers_transformers_builds(raw):
     assert len(norms) == card.norms_per_layer
     if raw["model_type"] == "hunyuan_v1_dense":
         assert layers[0].self_attn.query_layernorm.weight.numel() == card.head_dim and card.qk_norm
+    if raw["model_type"] == "solar_open":
+        assert all(hasattr(layer.mlp, "experts") for layer in layers) and all(k.mlp == "moe" for k in kinds)
+        assert layers[0].self_attn.o_proj.bias is None and not card.o_bias
     if raw["model_type"] == "vaultgemma":
         assert not hasattr(layers[0], "post_attention_layernorm") and card.norm_placement == "pre"
         caps = [n for n in card.left_out if n.startswith("tanh soft-capping")]
@@ -130,9 +153,13 @@ def test_cases_cover_the_variants():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
         assert {c.qkv_bias for _, c in group} == {True, False}
+        assert {c.n_experts > 1 for _, c in group} == {arch == "solar_open"}
         assert any(c.head_dim * c.n_heads != c.d_model for _, c in group) or arch == "vaultgemma"
     vault = cards["vaultgemma"]
     assert any(len(c.blocks) > 1 for _, c in vault) and any("layer_types" not in raw for raw, _ in vault)
+    solar = cards["solar_open"]
+    assert {c.d_ff_shared // c.d_ff_expert for _, c in solar} == {0, 1, 2}
+    assert any("rope_parameters" in raw for raw, _ in solar)
     hunyuan = cards["hunyuan_v1_dense"]
     assert any("num_key_value_heads" not in raw for raw, _ in hunyuan) and any("use_cla" in raw for raw, _ in hunyuan)
 
@@ -147,6 +174,13 @@ REFUSALS = [
     ("vaultgemma", {"layer_types": ["sliding_attention"] * 99}, "layer_types"),
     ("vaultgemma", {"use_bidirectional_attention": True}, "use_bidirectional_attention"),
     ("vaultgemma", {"sliding_window": None}, "key 'sliding_window' is null"),
+    ("solar_open", {"intermediate_size": 64}, "unknown key 'intermediate_size'"),
+    ("solar_open", {"first_k_dense_replace": 1}, "unknown key 'first_k_dense_replace'"),
+    ("solar_open", {"use_qk_norm": True}, "unknown key 'use_qk_norm'"),
+    ("solar_open", {"n_shared_experts": None}, "key 'n_shared_experts' is null"),
+    ("solar_open", {"rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}}, "partial_rotary_factor"),
+    ("solar_open", {"moe_intermediate_size": None}, "moe_intermediate_size"),
+    ("solar_open", {"num_key_value_heads": None}, "num_key_value_heads"),
     ("hunyuan_v1_dense", {"head_dim": None}, "head_dim"),
     ("hunyuan_v1_dense", {"use_cla": True}, "use_cla"),
     ("hunyuan_v1_dense", {"mlp_bias": True}, "mlp_bias"),
