@@ -260,3 +260,4 @@ NEUTRAL_ONLY_FOR.update(hf_keys_recent.NEUTRAL_ONLY_FOR)
 SPELLING.update(hf_keys_recent.SPELLING)
 MOE_KEYS.update(hf_keys_recent.MOE_KEYS)
 MOE_ALIAS.update(hf_keys_recent.MOE_ALIAS)
+PLAIN_MLP += hf_keys_recent.PLAIN_MLP

@@ -15,6 +15,8 @@ ACTIVATION_KEYS = {"VaultGemmaForCausalLM": ("hidden_activation", "hidden_act")}
 SPELLING = {"SolarOpenForCausalLM": {"intermediate_size": None}}
 MOE_KEYS = {"SolarOpenForCausalLM": ("n_routed_experts", "num_experts_per_tok")}
 MOE_ALIAS = {"SolarOpenForCausalLM": "num_local_experts"}
+# up, act, down without a gate (Jais 2's default act is relu2)
+PLAIN_MLP = ("Jais2ForCausalLM",)
 
 # Keys that change no count, per class. VaultGemma: Gemma 2's (query_pre_attn_scalar scales the scores, the
 # soft-caps are named in left_out by the reader); its attention is causal whatever use_bidirectional_attention says
@@ -25,6 +27,7 @@ NEUTRAL_FOR = {
     "VaultGemmaForCausalLM": {"query_pre_attn_scalar", "final_logit_softcapping", "attn_logit_softcapping",
                               "cache_implementation", "mlp_bias"},
     "HunYuanDenseV1ForCausalLM": {"eod_token_id", "pretraining_tp"},
+    "Jais2ForCausalLM": {"layer_norm_eps"},
     "SolarOpenForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
 }
 

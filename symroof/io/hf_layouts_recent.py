@@ -15,6 +15,9 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
   no q/k norms and no MTP layers (5.24 sets those attributes to AttributeError: a file giving one is refused
   as an unknown key). A ``partial_rotary_factor`` below 1 is refused: its rotary embedding narrows cos and sin,
   but its LlamaAttention rotates whole heads, and the forward fails.
+- Jais 2 (``Jais2ForCausalLM``): the LLaMA attention with LayerNorms (weight and bias, before attention and
+  MLP, and the final one) and a plain up/down MLP (default relu2); ``attention_bias`` (q, k, v, o) and
+  ``mlp_bias`` default to true. Jais2Config refuses a hidden_size that is not a multiple of the heads.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..errors import CardError
 from . import hf_layouts
 from .hf_layouts import _int, rotary_pct
 from .hf_layouts_dense import _mask_needs_window
+from .hf_layouts_dense2 import arcee
 
 
 def vaultgemma(raw, n, where):
@@ -42,3 +46,8 @@ def solar_open(raw, n, where):
     fields = {"d_ff": expert, "d_ff_expert": expert,
               "d_ff_shared": _int(raw, "n_shared_experts", where, 1, minimum=0) * expert}
     return fields, None, ["moe"] * n, keys | {"moe_intermediate_size", "n_shared_experts"}
+
+
+def jais2(raw, n, where):
+    arcee(raw, n, where)        # the same check: hidden_size a multiple of num_attention_heads
+    return {"norm": "layer", "mlp": "plain"}, None, None, set()

@@ -282,3 +282,9 @@ ROWS.update({
     "SolarOpenForCausalLM": Row("solar_open",  (),         (),            False, ATTN,  False, False, False,  2,
                                 layout=hf_layouts_recent.solar_open),
 })
+# Jais 2: K and head_dim absent or null are N and D // N (its __post_init__); attention_bias (q, k, v, o) and
+# mlp_bias (up, down) default to true; LayerNorms and a plain MLP (hf_layouts_recent.jais2).
+ROWS.update({
+    "Jais2ForCausalLM":     Row("jais2",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2,
+                                flag_default=True, layout=hf_layouts_recent.jais2),
+})

@@ -37,10 +37,11 @@ from symroof.errors import CardError  # noqa: E402
 pytestmark = pytest.mark.validate
 
 CLASSES = {"vaultgemma": "VaultGemmaForCausalLM", "hunyuan_v1_dense": "HunYuanDenseV1ForCausalLM",
-           "solar_open": "SolarOpenForCausalLM"}
+           "solar_open": "SolarOpenForCausalLM", "jais2": "Jais2ForCausalLM"}
 _SHARED = {f"mlp.shared_experts.{m}_proj": (f"shared/{m}",) for m in ("gate", "up", "down")}
 blocks.MODULES.update(vaultgemma=blocks._LLAMA_LIKE, hunyuan_v1_dense=blocks._LLAMA_LIKE,
-                      solar_open={**blocks.LLAMA_ATTENTION, **blocks._MOE, **_SHARED})
+                      solar_open={**blocks.LLAMA_ATTENTION, **blocks._MOE, **_SHARED},
+                      jais2={**blocks.LLAMA_ATTENTION, "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)})
 
 
 def _vaultgemma(rng, raw, layers, head_dim):
@@ -86,7 +87,17 @@ def _solar_open(rng, raw, layers, head_dim):
                                   "partial_rotary_factor": 1.0}
 
 
-DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense, "solar_open": _solar_open}
+def _jais2(rng, raw, layers, head_dim):
+    """K and head_dim given, absent or null (N, D // N); both biases default true; relu2 by default."""
+    raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
+    raw["head_dim"] = rng.choice((raw["head_dim"], rng.choice((4, 12)), None, "absent"))
+    for key in ("attention_bias", "mlp_bias"):
+        maybe(rng, raw, key, rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "hidden_act", rng.choice(("relu2", "gelu", "silu")), 0.5)
+    maybe(rng, raw, "layer_norm_eps", 1e-6)
+
+
+DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense, "solar_open": _solar_open, "jais2": _jais2}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -105,7 +116,7 @@ def _cases(arch: str, seed: int):
 
 
 SETS = {"vaultgemma": _cases("vaultgemma", 20271201), "hunyuan_v1_dense": _cases("hunyuan_v1_dense", 20271211),
-        "solar_open": _cases("solar_open", 20271221)}
+        "solar_open": _cases("solar_open", 20271221), "jais2": _cases("jais2", 20271231)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -130,6 +141,9 @@ def test_layers_match_the_layers_transformers_builds(raw):
     if raw["model_type"] == "solar_open":
         assert all(hasattr(layer.mlp, "experts") for layer in layers) and all(k.mlp == "moe" for k in kinds)
         assert layers[0].self_attn.o_proj.bias is None and not card.o_bias
+    if raw["model_type"] == "jais2":
+        assert not hasattr(layers[0].mlp, "gate_proj") and card.mlp == "plain"
+        assert layers[0].input_layernorm.bias is not None and card.norm == "layer"
     if raw["model_type"] == "vaultgemma":
         assert not hasattr(layers[0], "post_attention_layernorm") and card.norm_placement == "pre"
         caps = [n for n in card.left_out if n.startswith("tanh soft-capping")]
@@ -160,6 +174,9 @@ def test_cases_cover_the_variants():
     solar = cards["solar_open"]
     assert {c.d_ff_shared // c.d_ff_expert for _, c in solar} == {0, 1, 2}
     assert any("rope_parameters" in raw for raw, _ in solar)
+    jais = cards["jais2"]
+    assert {c.mlp_bias for _, c in jais} == {True, False} and any(raw.get("hidden_act", "relu2") == "relu2"
+                                                                   for raw, _ in jais)
     hunyuan = cards["hunyuan_v1_dense"]
     assert any("num_key_value_heads" not in raw for raw, _ in hunyuan) and any("use_cla" in raw for raw, _ in hunyuan)
 
@@ -181,6 +198,9 @@ REFUSALS = [
     ("solar_open", {"rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}}, "partial_rotary_factor"),
     ("solar_open", {"moe_intermediate_size": None}, "moe_intermediate_size"),
     ("solar_open", {"num_key_value_heads": None}, "num_key_value_heads"),
+    ("jais2", {"hidden_size": 30, "num_attention_heads": 4, "head_dim": 8}, "must be a multiple of"),
+    ("jais2", {"hidden_act": "swiglu"}, "hidden_act"),
+    ("jais2", {"use_qk_norm": True}, "unknown key 'use_qk_norm'"),
     ("hunyuan_v1_dense", {"head_dim": None}, "head_dim"),
     ("hunyuan_v1_dense", {"use_cla": True}, "use_cla"),
     ("hunyuan_v1_dense", {"mlp_bias": True}, "mlp_bias"),
