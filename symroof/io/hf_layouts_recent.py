@@ -18,13 +18,23 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
 - Jais 2 (``Jais2ForCausalLM``): the LLaMA attention with LayerNorms (weight and bias, before attention and
   MLP, and the final one) and a plain up/down MLP (default relu2); ``attention_bias`` (q, k, v, o) and
   ``mlp_bias`` default to true. Jais2Config refuses a hidden_size that is not a multiple of the heads.
+- Cohere 2 MoE (``Cohere2MoeForCausalLM``): Cohere 2's parallel layer (one norm: an RMSNorm where
+  ``rms_norm_eps`` is set, else Cohere's bias-free LayerNorm, the same D weights) with ``mlp_layer_types``
+  ('dense': a gated MLP of ``prefix_dense_intermediate_size``, null ``intermediate_size``; else ``num_experts``
+  experts of ``intermediate_size``, an E x D router and, where ``num_shared_experts`` > 0, a shared gated MLP of
+  that many x ``intermediate_size``). Absent ``layer_types`` / ``mlp_layer_types`` come from
+  ``first_k_dense_replace`` (dense, sliding every ``prefix_dense_sliding_window_pattern``-th layer but one) and
+  ``sliding_window_pattern`` after them, as its ``__post_init__`` does. A layer rotates q and k where it slides,
+  or where it is dense and the prefix pattern is 1; the others are NoPE, named. The sliding mask is built on
+  every forward: a null window is refused.
 """
 
 from __future__ import annotations
 
 from ..errors import CardError
 from . import hf_layouts
-from .hf_layouts import _int, rotary_pct
+from .hf_layouts import GLOBAL, SLIDING, _int, _layer_types, _short, rotary_pct
+from .hf_layouts_dense import _COHERE_NORM, _logit_scale, _nope_note, _windowed
 from .hf_layouts_dense import _mask_needs_window
 from .hf_layouts_dense2 import arcee
 
@@ -51,3 +61,55 @@ def solar_open(raw, n, where):
 def jais2(raw, n, where):
     arcee(raw, n, where)        # the same check: hidden_size a multiple of num_attention_heads
     return {"norm": "layer", "mlp": "plain"}, None, None, set()
+
+
+def _cohere2_moe_kinds(raw, n, where):
+    """Per layer (attention kind, MLP kind), and the prefix pattern: as Cohere2MoeConfig.__post_init__ makes them."""
+    first = 0
+    if "first_k_dense_replace" in raw:        # popped by its __post_init__; read where the lists below are absent
+        first = raw["first_k_dense_replace"]
+        if type(first) is not int or not 0 <= first <= n:
+            raise CardError(f"{where}: key 'first_k_dense_replace' must be an integer from 0 to num_hidden_layers "
+                            f"({n}), got {_short(first)}")
+    prefix = _int(raw, "prefix_dense_sliding_window_pattern", where, 1)
+    if raw.get("layer_types") is not None:
+        _int(raw, "sliding_window_pattern", where, 4)
+        types = _layer_types(raw, n, where)
+    else:
+        pattern = _int(raw, "sliding_window_pattern", where, 4)
+        types = [SLIDING if (i + 1) % prefix else GLOBAL for i in range(first)] + \
+                [SLIDING if (i + 1) % pattern else GLOBAL for i in range(n - first)]
+    mlps = raw.get("mlp_layer_types")
+    if mlps is None:
+        mlps = ["dense" if i < first else "sparse" for i in range(n)]
+    elif not (isinstance(mlps, list) and len(mlps) == n and all(m in ("dense", "sparse") for m in mlps)):
+        raise CardError(f"{where}: key 'mlp_layer_types' must list {n} entries, each 'dense' or 'sparse', "
+                        f"got {_short(mlps)}")
+    return ["sliding" if t == SLIDING else "global" for t in types], \
+        ["dense" if m == "dense" else "moe" for m in mlps], prefix
+
+
+def cohere2_moe(raw, n, where):
+    _mask_needs_window(raw, where, "Cohere2Moe")
+    kinds, mlps, prefix = _cohere2_moe_kinds(raw, n, where)
+    for key, allowed in (("shared_expert_combination_strategy", ("sum", "average")),
+                         ("expert_selection_fn", ("softmax", "sigmoid"))):
+        if key in raw and raw[key] not in allowed:       # its forward raises on any other
+            raise CardError(f"{where}: key '{key}' is {_short(raw[key])}; allowed: {', '.join(allowed)}")
+    width = _int(raw, "intermediate_size", where)
+    shared = _int(raw, "num_shared_experts", where, 0, minimum=0)
+    dense = raw.get("prefix_dense_intermediate_size")
+    rope = [int(k == "sliding" or (m == "dense" and prefix == 1)) for k, m in zip(kinds, mlps)]
+    notes = [] if raw.get("rms_norm_eps") is not None else [_COHERE_NORM]
+    notes.append(_logit_scale(raw, where))
+    if shared and raw.get("shared_expert_combination_strategy", "average") == "average":
+        notes.append("shared_expert_combination_strategy average: its halving of the routed plus shared output "
+                     "is not counted")
+    notes += [_nope_note(rope, "layers neither sliding nor dense under prefix pattern 1")["note"]] if 0 in rope else []
+    fields = {"parallel_residual": True, "d_ff_expert": width, "d_ff_shared": shared * width, "note": notes,
+              "d_ff": width if dense is None else _int(raw, "prefix_dense_intermediate_size", where)}
+    fields, kinds = _windowed(raw, kinds, where, fields)
+    return fields, kinds, mlps, {"layer_types", "mlp_layer_types", "sliding_window", "sliding_window_pattern",
+                                 "prefix_dense_sliding_window_pattern", "first_k_dense_replace",
+                                 "prefix_dense_intermediate_size", "num_shared_experts", "logit_scale",
+                                 "shared_expert_combination_strategy", "expert_selection_fn"}

@@ -288,3 +288,9 @@ ROWS.update({
     "Jais2ForCausalLM":     Row("jais2",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2,
                                 flag_default=True, layout=hf_layouts_recent.jais2),
 })
+# Cohere 2 MoE: K absent or null N (its __post_init__); head_dim falls back to 128 (no __post_init__ of its own,
+# unlike Cohere 2's): required; attention_bias on q, k, v and o; one norm a layer; ties by default.
+ROWS.update({
+    "Cohere2MoeForCausalLM": Row("cohere2_moe", EITHER,    (),            True,  ATTN,  ATTN,  False, False,  1,
+                                 layout=hf_layouts_recent.cohere2_moe),
+})

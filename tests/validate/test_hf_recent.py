@@ -37,11 +37,12 @@ from symroof.errors import CardError  # noqa: E402
 pytestmark = pytest.mark.validate
 
 CLASSES = {"vaultgemma": "VaultGemmaForCausalLM", "hunyuan_v1_dense": "HunYuanDenseV1ForCausalLM",
-           "solar_open": "SolarOpenForCausalLM", "jais2": "Jais2ForCausalLM"}
+           "solar_open": "SolarOpenForCausalLM", "jais2": "Jais2ForCausalLM", "cohere2_moe": "Cohere2MoeForCausalLM"}
 _SHARED = {f"mlp.shared_experts.{m}_proj": (f"shared/{m}",) for m in ("gate", "up", "down")}
 blocks.MODULES.update(vaultgemma=blocks._LLAMA_LIKE, hunyuan_v1_dense=blocks._LLAMA_LIKE,
                       solar_open={**blocks.LLAMA_ATTENTION, **blocks._MOE, **_SHARED},
-                      jais2={**blocks.LLAMA_ATTENTION, "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)})
+                      jais2={**blocks.LLAMA_ATTENTION, "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)},
+                      cohere2_moe={**blocks._LLAMA_LIKE, **blocks._MOE, **_SHARED})
 
 
 def _vaultgemma(rng, raw, layers, head_dim):
@@ -97,7 +98,32 @@ def _jais2(rng, raw, layers, head_dim):
     maybe(rng, raw, "layer_norm_eps", 1e-6)
 
 
-DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense, "solar_open": _solar_open, "jais2": _jais2}
+def _cohere2_moe(rng, raw, layers, head_dim):
+    """K given, absent or null (N); head_dim required (128); layers from lists, first_k_dense_replace or patterns."""
+    raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
+    raw["head_dim"] = rng.choice((head_dim, rng.choice((4, 8, 12))))
+    experts = rng.randint(2, 6)
+    raw.update(num_experts=experts, num_experts_per_tok=rng.randint(1, experts))
+    how = rng.choice(("lists", "first_k", "patterns"))
+    if how == "lists":
+        raw["layer_types"] = layer_types(rng, layers)
+        raw["mlp_layer_types"] = [rng.choice(("dense", "sparse")) for _ in range(layers)]
+    elif how == "first_k":
+        raw["first_k_dense_replace"] = rng.randint(0, layers)
+    maybe(rng, raw, "prefix_dense_sliding_window_pattern", rng.choice((1, 2, 3)))
+    maybe(rng, raw, "sliding_window_pattern", rng.choice((1, 2, 3, 4)))
+    maybe(rng, raw, "sliding_window", rng.randint(2, 12), 0.9)      # absent: 4096; null fails (its mask)
+    maybe(rng, raw, "num_shared_experts", rng.choice((0, 1, 2)), 0.7)
+    maybe(rng, raw, "shared_expert_combination_strategy", rng.choice(("sum", "average")))
+    maybe(rng, raw, "expert_selection_fn", rng.choice(("softmax", "sigmoid")))
+    maybe(rng, raw, "prefix_dense_intermediate_size", rng.randrange(4, 65, 4))
+    maybe(rng, raw, "rms_norm_eps", 1e-5)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "logit_scale", rng.choice((0.0625, 1.0)))
+
+
+DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense, "solar_open": _solar_open, "jais2": _jais2,
+        "cohere2_moe": _cohere2_moe}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -116,7 +142,8 @@ def _cases(arch: str, seed: int):
 
 
 SETS = {"vaultgemma": _cases("vaultgemma", 20271201), "hunyuan_v1_dense": _cases("hunyuan_v1_dense", 20271211),
-        "solar_open": _cases("solar_open", 20271221), "jais2": _cases("jais2", 20271231)}
+        "solar_open": _cases("solar_open", 20271221), "jais2": _cases("jais2", 20271231),
+        "cohere2_moe": _cases("cohere2_moe", 20271241)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -141,6 +168,14 @@ def test_layers_match_the_layers_transformers_builds(raw):
     if raw["model_type"] == "solar_open":
         assert all(hasattr(layer.mlp, "experts") for layer in layers) and all(k.mlp == "moe" for k in kinds)
         assert layers[0].self_attn.o_proj.bias is None and not card.o_bias
+    if raw["model_type"] == "cohere2_moe":
+        assert [hasattr(layer.mlp, "experts") for layer in layers] == [k.mlp == "moe" for k in kinds]
+        nope = sum(not (layer.self_attn.sliding_window is not None or layer.self_attn.force_rope) for layer in layers)
+        notes = [n for n in card.left_out if n.startswith("no RoPE")]
+        assert len(notes) == bool(nope) and all(n.startswith(f"no RoPE on {nope} of {card.n_layers} ") for n in notes)
+        rms = type(layers[0].input_layernorm).__name__ == "Cohere2MoeRMSNorm"
+        assert rms == (raw.get("rms_norm_eps") is not None) and card.norm == "rms" and card.parallel_residual
+        assert any(n.startswith("LayerNorm without a bias") for n in card.left_out) != rms
     if raw["model_type"] == "jais2":
         assert not hasattr(layers[0].mlp, "gate_proj") and card.mlp == "plain"
         assert layers[0].input_layernorm.bias is not None and card.norm == "layer"
@@ -167,13 +202,18 @@ def test_cases_cover_the_variants():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
         assert {c.qkv_bias for _, c in group} == {True, False}
-        assert {c.n_experts > 1 for _, c in group} == {arch == "solar_open"}
+        assert {c.n_experts > 1 for _, c in group} == {arch in ("solar_open", "cohere2_moe")} or arch == "cohere2_moe"
         assert any(c.head_dim * c.n_heads != c.d_model for _, c in group) or arch == "vaultgemma"
     vault = cards["vaultgemma"]
     assert any(len(c.blocks) > 1 for _, c in vault) and any("layer_types" not in raw for raw, _ in vault)
     solar = cards["solar_open"]
     assert {c.d_ff_shared // c.d_ff_expert for _, c in solar} == {0, 1, 2}
     assert any("rope_parameters" in raw for raw, _ in solar)
+    cohere = cards["cohere2_moe"]
+    assert any({b.mlp for b in c.blocks.values()} == {"dense", "moe"} for _, c in cohere)
+    assert any("first_k_dense_replace" in raw and 0 < raw["first_k_dense_replace"] for raw, _ in cohere)
+    assert {c.d_ff_shared > 0 for _, c in cohere} == {True, False} and any(c.d_ff != c.d_ff_expert for _, c in cohere)
+    assert any(n.startswith("no RoPE") for _, c in cohere for n in c.left_out)
     jais = cards["jais2"]
     assert {c.mlp_bias for _, c in jais} == {True, False} and any(raw.get("hidden_act", "relu2") == "relu2"
                                                                    for raw, _ in jais)
@@ -201,6 +241,12 @@ REFUSALS = [
     ("jais2", {"hidden_size": 30, "num_attention_heads": 4, "head_dim": 8}, "must be a multiple of"),
     ("jais2", {"hidden_act": "swiglu"}, "hidden_act"),
     ("jais2", {"use_qk_norm": True}, "unknown key 'use_qk_norm'"),
+    ("cohere2_moe", {"sliding_window": None}, "key 'sliding_window' is null"),
+    ("cohere2_moe", {"head_dim": None}, "key 'head_dim' is null"),
+    ("cohere2_moe", {"mlp_layer_types": ["moe"]}, "mlp_layer_types"),
+    ("cohere2_moe", {"first_k_dense_replace": 999}, "first_k_dense_replace"),
+    ("cohere2_moe", {"expert_selection_fn": "topk"}, "expert_selection_fn"),
+    ("cohere2_moe", {"shared_expert_combination_strategy": "max"}, "shared_expert_combination_strategy"),
     ("hunyuan_v1_dense", {"head_dim": None}, "head_dim"),
     ("hunyuan_v1_dense", {"use_cla": True}, "use_cla"),
     ("hunyuan_v1_dense", {"mlp_bias": True}, "mlp_bias"),
