@@ -23,7 +23,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "granitemoeshared", "hunyuan_v1_moe", "dbrx",
                  "mpt", "bloom", "opt", "gpt_bigcode",
                  "gptj", "codegen", "stablelm", "nemotron", "olmo", "gpt_neo",
-                 "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe")
+                 "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
+                 "exaone_moe")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}

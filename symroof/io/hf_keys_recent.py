@@ -14,7 +14,8 @@ ACTIVATION_KEYS = {"VaultGemmaForCausalLM": ("hidden_activation", "hidden_act")}
 # the defaults, 128 and 8, are Solar-Open-100B's), n_routed_experts aliased as num_local_experts (attribute_map)
 SPELLING = {"SolarOpenForCausalLM": {"intermediate_size": None}}
 MOE_KEYS = {"SolarOpenForCausalLM": ("n_routed_experts", "num_experts_per_tok"),
-            "Cohere2MoeForCausalLM": ("num_experts", "num_experts_per_tok")}       # defaults 8 and 2: required
+            "Cohere2MoeForCausalLM": ("num_experts", "num_experts_per_tok"),       # defaults 8 and 2: required
+            "ExaoneMoeForCausalLM": ("num_experts", "num_experts_per_tok")}        # 64 and 8: required
 MOE_ALIAS = {"SolarOpenForCausalLM": "num_local_experts"}
 # up, act, down without a gate (Jais 2's default act is relu2)
 PLAIN_MLP = ("Jais2ForCausalLM",)
@@ -32,6 +33,7 @@ NEUTRAL_FOR = {
     # Cohere 2 MoE: its router's normalisation switch; the norm epsilons (rms_norm_eps also chooses the norm kind,
     # the same D weights: hf_layouts_recent.cohere2_moe names it)
     "Cohere2MoeForCausalLM": {"layer_norm_eps", "norm_topk_prob", "output_router_logits"},
+    "ExaoneMoeForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
     "SolarOpenForCausalLM": {"n_group", "topk_group", "norm_topk_prob", "routed_scaling_factor", "output_router_logits"},
 }
 

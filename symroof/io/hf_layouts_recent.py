@@ -27,6 +27,14 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
   ``sliding_window_pattern`` after them, as its ``__post_init__`` does. A layer rotates q and k where it slides,
   or where it is dense and the prefix pattern is 1; the others are NoPE, named. The sliding mask is built on
   every forward: a null window is refused.
+- EXAONE MoE (``ExaoneMoeForCausalLM``): EXAONE 4.0's attention (per-head q/k norms, its sliding layers and
+  NoPE full layers, read by ``hf_layouts_dense2.exaone4``) in a pre-norm layer (OLMoE's: norms before attention
+  and MLP, none after); ``mlp_layer_types`` ('sparse' or 'dense'; absent: the first ``first_k_dense_replace``
+  dense, required as its default 1 is its reference model's) with dense layers a gated MLP of
+  ``intermediate_size`` and sparse ones DeepSeek-V3's block: ``num_experts`` experts of
+  ``moe_intermediate_size``, an E x D router (its ``e_score_correction_bias`` a buffer) and
+  ``num_shared_experts`` x ``moe_intermediate_size`` of shared MLP. Its config's type check refuses a null
+  ``sliding_window`` (EXAONE 4.0's allows one): its full layers are always NoPE, named.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from . import hf_layouts
 from .hf_layouts import GLOBAL, SLIDING, _int, _layer_types, _short, rotary_pct
 from .hf_layouts_dense import _COHERE_NORM, _logit_scale, _nope_note, _windowed
 from .hf_layouts_dense import _mask_needs_window
-from .hf_layouts_dense2 import arcee
+from .hf_layouts_dense2 import arcee, exaone4
 
 
 def vaultgemma(raw, n, where):
@@ -113,3 +121,24 @@ def cohere2_moe(raw, n, where):
                                  "prefix_dense_sliding_window_pattern", "first_k_dense_replace",
                                  "prefix_dense_intermediate_size", "num_shared_experts", "logit_scale",
                                  "shared_expert_combination_strategy", "expert_selection_fn"}
+
+
+def exaone_moe(raw, n, where):
+    if "sliding_window" in raw and raw["sliding_window"] is None:
+        raise CardError(f"{where}: key 'sliding_window' is null; ExaoneMoeConfig's type check refuses it (EXAONE "
+                        "4.0's allows it); allowed: a positive integer")
+    fields, kinds, _, keys = exaone4(raw, n, where)
+    del fields["norm_placement"]                  # its layer norms before attention and MLP (OLMoE's layer)
+    mlps = raw.get("mlp_layer_types")
+    if mlps is None:
+        first = _int(raw, "first_k_dense_replace", where, minimum=0)
+        mlps = ["dense" if i < first else "sparse" for i in range(n)]
+    elif not (isinstance(mlps, list) and len(mlps) == n and all(m in ("dense", "sparse") for m in mlps)):
+        raise CardError(f"{where}: key 'mlp_layer_types' must list {n} entries, each 'dense' or 'sparse', "
+                        f"got {_short(mlps)}")
+    else:
+        _int(raw, "first_k_dense_replace", where, 1, minimum=0)     # not read beside the list; still checked
+    expert = _int(raw, "moe_intermediate_size", where)
+    fields.update(d_ff_expert=expert, d_ff_shared=_int(raw, "num_shared_experts", where, minimum=0) * expert)
+    return fields, kinds, ["moe" if m == "sparse" else "dense" for m in mlps], \
+        keys | {"mlp_layer_types", "first_k_dense_replace", "moe_intermediate_size", "num_shared_experts"}

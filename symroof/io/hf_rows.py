@@ -294,3 +294,9 @@ ROWS.update({
     "Cohere2MoeForCausalLM": Row("cohere2_moe", EITHER,    (),            True,  ATTN,  ATTN,  False, False,  1,
                                  layout=hf_layouts_recent.cohere2_moe),
 })
+# EXAONE MoE: K falls back to 32 (null refused): required; its attention reads a head_dim key when there is one
+# (the config class has none), else D // N; no biases; q/k norms per head; two pre-norms a layer.
+ROWS.update({
+    "ExaoneMoeForCausalLM": Row("exaone_moe",  (),         (ABSENT,),     False, False, False, False, True,   2,
+                                layout=hf_layouts_recent.exaone_moe),
+})

@@ -37,12 +37,14 @@ from symroof.errors import CardError  # noqa: E402
 pytestmark = pytest.mark.validate
 
 CLASSES = {"vaultgemma": "VaultGemmaForCausalLM", "hunyuan_v1_dense": "HunYuanDenseV1ForCausalLM",
-           "solar_open": "SolarOpenForCausalLM", "jais2": "Jais2ForCausalLM", "cohere2_moe": "Cohere2MoeForCausalLM"}
+           "solar_open": "SolarOpenForCausalLM", "jais2": "Jais2ForCausalLM", "cohere2_moe": "Cohere2MoeForCausalLM",
+           "exaone_moe": "ExaoneMoeForCausalLM"}
 _SHARED = {f"mlp.shared_experts.{m}_proj": (f"shared/{m}",) for m in ("gate", "up", "down")}
 blocks.MODULES.update(vaultgemma=blocks._LLAMA_LIKE, hunyuan_v1_dense=blocks._LLAMA_LIKE,
                       solar_open={**blocks.LLAMA_ATTENTION, **blocks._MOE, **_SHARED},
                       jais2={**blocks.LLAMA_ATTENTION, "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)},
-                      cohere2_moe={**blocks._LLAMA_LIKE, **blocks._MOE, **_SHARED})
+                      cohere2_moe={**blocks._LLAMA_LIKE, **blocks._MOE, **_SHARED},
+                      exaone_moe={**blocks._LLAMA_LIKE, **blocks._MOE, **_SHARED})
 
 
 def _vaultgemma(rng, raw, layers, head_dim):
@@ -122,7 +124,36 @@ def _cohere2_moe(rng, raw, layers, head_dim):
     maybe(rng, raw, "logit_scale", rng.choice((0.0625, 1.0)))
 
 
-DRAW = {"vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense, "solar_open": _solar_open, "jais2": _jais2,
+def _exaone_moe(rng, raw, layers, head_dim):
+    """K required (32); head_dim read when given, else D // N; EXAONE 4.0's layer kinds; MoE placement by list or
+    first_k_dense_replace (required: 1 is its reference model's)."""
+    if rng.random() < 0.4:
+        del raw["head_dim"]
+    else:
+        raw["head_dim"] = rng.choice((4, 8, 12, head_dim))
+    experts = rng.randint(2, 6)
+    raw.update(num_experts=experts, num_experts_per_tok=rng.randint(1, experts), n_group=1, topk_group=1,
+               moe_intermediate_size=rng.randrange(4, 33, 4), num_shared_experts=rng.choice((0, 1, 2)))
+    if rng.random() < 0.5:
+        raw["mlp_layer_types"] = [rng.choice(("dense", "sparse")) for _ in range(layers)]
+        maybe(rng, raw, "first_k_dense_replace", 1)
+    else:
+        raw["first_k_dense_replace"] = rng.randint(0, layers)
+    choice = rng.choice(("layer_types", "pattern"))      # a null window fails its type check
+    if choice == "layer_types":
+        raw["layer_types"] = layer_types(rng, layers)
+    else:
+        maybe(rng, raw, "sliding_window_pattern", rng.choice((1, 2, 3)))
+    kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % raw.get("sliding_window_pattern", 4)
+                                       else "full" for i in range(layers)]
+    if "sliding_attention" in kinds:
+        raw["sliding_window"] = rng.randint(2, 12)
+    else:
+        maybe(rng, raw, "sliding_window", rng.randint(2, 12))
+    maybe(rng, raw, "routed_scaling_factor", rng.choice((1.0, 2.5)))
+
+
+DRAW = {"exaone_moe": _exaone_moe, "vaultgemma": _vaultgemma, "hunyuan_v1_dense": _hunyuan_dense, "solar_open": _solar_open, "jais2": _jais2,
         "cohere2_moe": _cohere2_moe}
 
 
@@ -143,7 +174,7 @@ def _cases(arch: str, seed: int):
 
 SETS = {"vaultgemma": _cases("vaultgemma", 20271201), "hunyuan_v1_dense": _cases("hunyuan_v1_dense", 20271211),
         "solar_open": _cases("solar_open", 20271221), "jais2": _cases("jais2", 20271231),
-        "cohere2_moe": _cases("cohere2_moe", 20271241)}
+        "cohere2_moe": _cases("cohere2_moe", 20271241), "exaone_moe": _cases("exaone_moe", 20271251)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -159,7 +190,8 @@ def test_layers_match_the_layers_transformers_builds(raw):
     """Per layer: the window transformers gives the attention, and the norms it builds."""
     model, card, kinds = meta_layers(raw)
     layers = model.model.layers
-    assert [getattr(layer.self_attn, "sliding_window", None) for layer in layers] == \
+    assert [getattr(layer.self_attn, "sliding_window", None) if getattr(layer.self_attn, "is_sliding", True) else None
+            for layer in layers] == \
         [card.sliding_window if k.attention == "sliding" else None for k in kinds]
     norms = [m for m in layers[0]._modules if "norm" in m]
     assert len(norms) == card.norms_per_layer
@@ -176,6 +208,14 @@ def test_layers_match_the_layers_transformers_builds(raw):
         rms = type(layers[0].input_layernorm).__name__ == "Cohere2MoeRMSNorm"
         assert rms == (raw.get("rms_norm_eps") is not None) and card.norm == "rms" and card.parallel_residual
         assert any(n.startswith("LayerNorm without a bias") for n in card.left_out) != rms
+    if raw["model_type"] == "exaone_moe":
+        assert [hasattr(layer.mlp, "experts") for layer in layers] == [k.mlp == "moe" for k in kinds]
+        attn = [layer.self_attn for layer in layers]
+        nope = sum(not (a.sliding_window is None or a.is_sliding) for a in attn)     # its forward's RoPE test
+        notes = [n for n in card.left_out if n.startswith("no RoPE")]
+        assert len(notes) == bool(nope) and all(n.startswith(f"no RoPE on {nope} of {card.n_layers} ") for n in notes)
+        assert hasattr(layers[0], "input_layernorm") and card.norm_placement == "pre"
+        assert attn[0].q_norm.weight.numel() == card.head_dim and card.qk_norm
     if raw["model_type"] == "jais2":
         assert not hasattr(layers[0].mlp, "gate_proj") and card.mlp == "plain"
         assert layers[0].input_layernorm.bias is not None and card.norm == "layer"
@@ -201,8 +241,9 @@ def test_cases_cover_the_variants():
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
-        assert {c.qkv_bias for _, c in group} == {True, False}
-        assert {c.n_experts > 1 for _, c in group} == {arch in ("solar_open", "cohere2_moe")} or arch == "cohere2_moe"
+        assert {c.qkv_bias for _, c in group} == {True, False} or arch == "exaone_moe"
+        assert {c.n_experts > 1 for _, c in group} == {arch in ("solar_open", "cohere2_moe", "exaone_moe")} or \
+            arch in ("cohere2_moe", "exaone_moe")
         assert any(c.head_dim * c.n_heads != c.d_model for _, c in group) or arch == "vaultgemma"
     vault = cards["vaultgemma"]
     assert any(len(c.blocks) > 1 for _, c in vault) and any("layer_types" not in raw for raw, _ in vault)
@@ -214,6 +255,10 @@ def test_cases_cover_the_variants():
     assert any("first_k_dense_replace" in raw and 0 < raw["first_k_dense_replace"] for raw, _ in cohere)
     assert {c.d_ff_shared > 0 for _, c in cohere} == {True, False} and any(c.d_ff != c.d_ff_expert for _, c in cohere)
     assert any(n.startswith("no RoPE") for _, c in cohere for n in c.left_out)
+    exaone = cards["exaone_moe"]
+    assert any({b.mlp for b in c.blocks.values()} == {"dense", "moe"} for _, c in exaone)
+    assert any("mlp_layer_types" not in raw for raw, _ in exaone) and {c.d_ff_shared > 0 for _, c in exaone} == {True, False}
+    assert any(n.startswith("no RoPE") for _, c in exaone for n in c.left_out)
     jais = cards["jais2"]
     assert {c.mlp_bias for _, c in jais} == {True, False} and any(raw.get("hidden_act", "relu2") == "relu2"
                                                                    for raw, _ in jais)
@@ -247,6 +292,12 @@ REFUSALS = [
     ("cohere2_moe", {"first_k_dense_replace": 999}, "first_k_dense_replace"),
     ("cohere2_moe", {"expert_selection_fn": "topk"}, "expert_selection_fn"),
     ("cohere2_moe", {"shared_expert_combination_strategy": "max"}, "shared_expert_combination_strategy"),
+    ("exaone_moe", {"mlp_layer_types": None, "first_k_dense_replace": None}, "first_k_dense_replace"),
+    ("exaone_moe", {"mlp_layer_types": ["moe"]}, "mlp_layer_types"),
+    ("exaone_moe", {"num_shared_experts": None}, "num_shared_experts"),
+    ("exaone_moe", {"moe_intermediate_size": None}, "moe_intermediate_size"),
+    ("exaone_moe", {"sliding_window": None}, "key 'sliding_window' is null"),
+    ("exaone_moe", {"num_key_value_heads": None}, "num_key_value_heads"),
     ("hunyuan_v1_dense", {"head_dim": None}, "head_dim"),
     ("hunyuan_v1_dense", {"use_cla": True}, "use_cla"),
     ("hunyuan_v1_dense", {"mlp_bias": True}, "mlp_bias"),
