@@ -271,3 +271,13 @@ MOE_KEYS["Glm4MoeLiteForCausalLM"] = ("n_routed_experts", "num_experts_per_tok")
 MOE_ALIAS["Glm4MoeLiteForCausalLM"] = "num_local_experts"      # its attribute_map
 LEFT_OUT["Glm4MoeLiteForCausalLM"] = ("multi-token-prediction layers (num_nextn_predict_layers) not counted: "
                                       "transformers does not build them")
+
+# VaultGemma, HunYuan Dense, ... (hf_keys_recent)
+from . import hf_keys_recent  # noqa: E402
+ACTIVATION_KEYS.update(hf_keys_recent.ACTIVATION_KEYS)
+NEUTRAL_FOR.update(hf_keys_recent.NEUTRAL_FOR)
+NEUTRAL_ONLY_FOR.update(hf_keys_recent.NEUTRAL_ONLY_FOR)
+SPELLING.update(hf_keys_recent.SPELLING)
+MOE_KEYS.update(hf_keys_recent.MOE_KEYS)
+MOE_ALIAS.update(hf_keys_recent.MOE_ALIAS)
+PLAIN_MLP += hf_keys_recent.PLAIN_MLP

@@ -13,6 +13,7 @@ from ..io import (hf_layouts, hf_layouts_deepseek, hf_layouts_dense, hf_layouts_
 from ..io import hf_layouts_classic
 from ..io import hf_layouts_classic2
 from ..io import hf_layouts_glm
+from ..io import hf_layouts_recent
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -293,3 +294,37 @@ QWEN35 = {
 }
 ROWS.update(QWEN35)
 TEXT_CLASSES.update({row.architecture: (name, row.tie) for name, row in QWEN35.items()})
+# VaultGemma: Gemma 2 without the post-attention and post-MLP norms (2 norms a layer), the same sliding layers
+# (layer_types, else even layers), soft-caps and (1 + w) norms; K and head_dim fall back to 4 and 256 (its
+# reference model's): required; attention_bias covers q, k, v and o. HunYuan Dense: HunYuan MoE's attention
+# (per-head q/k norms, attention_bias on q, k, v and o) with a gated MLP; K absent or null N (its __post_init__);
+# head_dim read by getattr, whose None does not build: required.
+ROWS.update({
+    "VaultGemmaForCausalLM": Row("vaultgemma", (),      (),            True,  ATTN,  ATTN,  False, False,  2,
+                                 layout=hf_layouts_recent.vaultgemma),
+    "HunYuanDenseV1ForCausalLM": Row("hunyuan_v1_dense", EITHER, (),   False, ATTN,  ATTN,  False, True,   2),
+})
+# Solar Open: K and head_dim fall back to 8 and 128 (Solar-Open-100B's; null refused by its type check): required;
+# attention_bias covers q, k and v (its o_proj has none); MoE on every layer (hf_layouts_recent.solar_open).
+ROWS.update({
+    "SolarOpenForCausalLM": Row("solar_open",  (),         (),            False, ATTN,  False, False, False,  2,
+                                layout=hf_layouts_recent.solar_open),
+})
+# Jais 2: K and head_dim absent or null are N and D // N (its __post_init__); attention_bias (q, k, v, o) and
+# mlp_bias (up, down) default to true; LayerNorms and a plain MLP (hf_layouts_recent.jais2).
+ROWS.update({
+    "Jais2ForCausalLM":     Row("jais2",       EITHER,     EITHER,        False, ATTN,  ATTN,  MLP,   False,  2,
+                                flag_default=True, layout=hf_layouts_recent.jais2),
+})
+# Cohere 2 MoE: K absent or null N (its __post_init__); head_dim falls back to 128 (no __post_init__ of its own,
+# unlike Cohere 2's): required; attention_bias on q, k, v and o; one norm a layer; ties by default.
+ROWS.update({
+    "Cohere2MoeForCausalLM": Row("cohere2_moe", EITHER,    (),            True,  ATTN,  ATTN,  False, False,  1,
+                                 layout=hf_layouts_recent.cohere2_moe),
+})
+# EXAONE MoE: K falls back to 32 (null refused): required; its attention reads a head_dim key when there is one
+# (the config class has none), else D // N; no biases; q/k norms per head; two pre-norms a layer.
+ROWS.update({
+    "ExaoneMoeForCausalLM": Row("exaone_moe",  (),         (ABSENT,),     False, False, False, False, True,   2,
+                                layout=hf_layouts_recent.exaone_moe),
+})

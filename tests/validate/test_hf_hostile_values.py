@@ -35,6 +35,7 @@ REPAIRS = {
     "MinistralForCausalLM": {"head_dim": 128},
     "Qwen2MoeForCausalLM": {"sliding_window": None},
     "NemotronForCausalLM": {"num_key_value_heads": 8},     # None does not build (N // None)
+    "HunYuanDenseV1ForCausalLM": {"head_dim": 128},       # None does not build
 }
 
 
