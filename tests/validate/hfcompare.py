@@ -82,16 +82,16 @@ def causal_lm(raw: dict, meta: bool = False):
     return AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager", **extra)
 
 
-def group_counts(module) -> dict[str, int]:
-    """transformers' parameters of ``module`` in symroof's groups."""
+def group_counts(module, group=hf_group) -> dict[str, int]:
+    """transformers' parameters of ``module`` in symroof's groups (``group``: a parameter name's group)."""
     groups = dict.fromkeys(GROUPS, 0)
     for name, p in module.named_parameters():
-        groups[hf_group(name)] += p.numel()
+        groups[group(name)] += p.numel()
     return groups
 
 
-def hf_counts(raw: dict) -> dict[str, int]:
-    return group_counts(causal_lm(raw, meta=True))
+def hf_counts(raw: dict, group=hf_group) -> dict[str, int]:
+    return group_counts(causal_lm(raw, meta=True), group)
 
 
 def assert_params_match(raw: dict) -> None:

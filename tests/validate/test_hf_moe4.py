@@ -21,6 +21,7 @@ import random
 import pytest
 
 from hfcases import case_id as _case_id, case_sets, counted, flop_counter_torch, hf_config, hf_group
+import hfcompare
 from hfcompare import assert_phases_match, per_module
 
 torch = flop_counter_torch()
@@ -157,12 +158,7 @@ def _model(raw: dict, **extra):
 
 
 def hf_counts(raw: dict) -> dict[str, int]:
-    with torch.device("meta"):
-        model = _model(raw)
-    groups = dict.fromkeys(GROUPS, 0)
-    for name, p in model.named_parameters():
-        groups[_group(name)] += p.numel()
-    return groups
+    return hfcompare.hf_counts(raw, _group)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
