@@ -268,6 +268,16 @@ def test_good_minimal_data_loads(tmp_path):
     assert run.chips == 16 and run.mesh["tensor"].link == "ici" and run.interleave == 1
 
 
+def test_a_convention_without_a_note_loads_and_its_other_keys_stay_required(tmp_path):
+    path = tmp_path / "runs.yaml"
+    path.write_text(GOOD.replace(", note: test}", "}"))
+    (run,) = load_runs(path)
+    assert run.note == "" and run.flops == "6N"
+    path.write_text(GOOD.replace("stated: true, ", ""))
+    with pytest.raises(CardError, match="convention: missing key 'stated'"):
+        load_runs(path)
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "symroof", *args], capture_output=True, text=True, cwd=ROOT)
 

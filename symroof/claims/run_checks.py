@@ -132,7 +132,7 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
     conv = raw.get("convention", default if prediction else None)
     if not isinstance(conv, dict):
         raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")
-    _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS, f"{where}: convention")
+    _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS[:-1], f"{where}: convention")    # note optional
     if not isinstance(conv["flops"], str) or conv["flops"] not in CONVENTIONS:
         raise CardError(f"{where}: key 'convention.flops' is {conv['flops']!r}; "
                         f"allowed: {', '.join(CONVENTIONS)}")
@@ -142,7 +142,7 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
     return {**out, "split": split, "flops": conv["flops"], "stated": conv["stated"], "peak": conv["peak"],
-            "note": str(conv["note"]).strip(), "convention_given": conv is not default}
+            "note": str(conv.get("note") or "").strip(), "convention_given": conv is not default}
 
 
 def _attention_kernel(kernel, chip, where: str) -> str:
