@@ -1,0 +1,18 @@
+"""Key tables of the classes of ``hf_layouts_recent2`` (Granite SWA, Granite MoE SWA, ...), merged into ``hf_keys``'
+tables.
+
+Each entry means what the same table of ``hf_keys`` means. What each key means is from transformers 5.24's
+``configuration_*.py`` / ``modeling_*.py`` of the class (read, never imported).
+"""
+
+from __future__ import annotations
+
+# Granite MoE SWA: Granite MoE Shared's experts (num_local_experts 8 and num_experts_per_tok 2 are defaults of no
+# model of its own: required)
+MOE_KEYS = {"GraniteMoeSWAForCausalLM": ("num_local_experts", "num_experts_per_tok")}
+
+# Keys that change no count, per class: Granite MoE's router settings
+NEUTRAL_FOR = {
+    "GraniteSWAForCausalLM": set(),
+    "GraniteMoeSWAForCausalLM": {"output_router_logits", "router_aux_loss_coef"},
+}

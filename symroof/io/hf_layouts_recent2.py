@@ -1,0 +1,61 @@
+"""Readers for more recent classes of transformers 5.24: Granite SWA, Granite MoE SWA, ...
+
+Each reader takes the parsed ``config.json`` and returns what ``hf_layouts``' readers return (card fields,
+per-layer attention kinds, per-layer MLP kinds, keys read). What a key means, and its default when absent, is
+from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class (read, never imported):
+
+- Granite SWA (``GraniteSWAForCausalLM``): Granite's layer and scalar multipliers (``hf_layouts.granite``) with
+  a learned sink logit per query head in every attention (``self_attn.sinks``, N weights: gpt-oss's), sliding
+  layers from ``layer_types`` (absent: every layer but each fourth from the first, ``i % 4 == 0`` full) and
+  ``layer_rope_theta``, a RoPE base per layer whose 0 is a NoPE layer (named; absent: every layer rotates). Its
+  model builds the sliding mask on every forward, so a null ``sliding_window`` fails there: refused; the
+  default window, 128, is its reference model's: required where a layer slides.
+- Granite MoE SWA (``GraniteMoeSWAForCausalLM``): Granite MoE Shared's layer (experts of ``intermediate_size``
+  on every layer, a shared gated MLP of ``shared_intermediate_size``, 0 none) with Granite SWA's attention.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import CardError
+from .hf_layouts import GLOBAL, SLIDING, _layer_types, _short
+from .hf_layouts_dense import _mask_needs_window, _nope_note, _windowed
+from .hf_layouts_moe3 import granite, granite_moe_shared
+
+_SWA_KEYS = {"layer_types", "sliding_window", "layer_rope_theta"}
+
+
+def _layer_rope(raw, n, where) -> list:
+    """1 where a layer rotates q and k, 0 where ``layer_rope_theta`` gives it 0 (NoPE)."""
+    thetas = raw.get("layer_rope_theta")
+    if thetas is None:
+        return [1] * n
+    if not (isinstance(thetas, list) and len(thetas) == n and
+            all(type(t) in (int, float) and math.isfinite(t) and t >= 0 for t in thetas)):
+        raise CardError(f"{where}: key 'layer_rope_theta' must list {n} RoPE bases ('num_hidden_layers' is {n}), each "
+                        f"a number >= 0 (0: no RoPE), got {_short(thetas)}")
+    return [int(t != 0) for t in thetas]
+
+
+def _granite_swa_attention(raw, n, where, fields):
+    _mask_needs_window(raw, where, "GraniteSWA")
+    types = _layer_types(raw, n, where) if raw.get("layer_types") is not None else \
+        [GLOBAL if i % 4 == 0 else SLIDING for i in range(n)]
+    kinds = ["sliding" if t == SLIDING else "global" for t in types]
+    nope = _nope_note(_layer_rope(raw, n, where), "layer_rope_theta 0")
+    notes = fields.pop("note", [])
+    notes = (notes if isinstance(notes, list) else [notes]) + ([nope["note"]] if nope else [])
+    return _windowed(raw, kinds, where, {**fields, "attention_sinks": True, "note": notes})
+
+
+def granite_swa(raw, n, where):
+    fields, _, _, keys = granite(raw, n, where)
+    fields, kinds = _granite_swa_attention(raw, n, where, fields)
+    return fields, kinds, None, keys | _SWA_KEYS
+
+
+def granitemoe_swa(raw, n, where):
+    fields, _, mlps, keys = granite_moe_shared(raw, n, where)
+    fields, kinds = _granite_swa_attention(raw, n, where, fields)
+    return fields, kinds, mlps, keys | _SWA_KEYS
