@@ -27,7 +27,7 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "glm", "glm4_moe_lite", "glm_moe_dsa",
                  "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
                  "exaone_moe",
-                 "granite_swa", "granitemoe_swa")
+                 "granite_swa", "granitemoe_swa", "persimmon")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}

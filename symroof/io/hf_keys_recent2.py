@@ -11,8 +11,14 @@ from __future__ import annotations
 # model of its own: required)
 MOE_KEYS = {"GraniteMoeSWAForCausalLM": ("num_local_experts", "num_experts_per_tok")}
 
-# Keys that change no count, per class: Granite MoE's router settings
+# up, act, down without a gate (Persimmon's default act is relu2)
+PLAIN_MLP = ("PersimmonForCausalLM",)
+# The dropouts each class applies in training (named in the card's left_out where nonzero)
+DROPOUT_KEYS = {"PersimmonForCausalLM": ("attention_dropout", "hidden_dropout")}
+
+# Keys that change no count, per class: Granite MoE's router settings; norm epsilons; dropouts (named where set)
 NEUTRAL_FOR = {
     "GraniteSWAForCausalLM": set(),
+    "PersimmonForCausalLM": {"layer_norm_eps", "hidden_dropout"},
     "GraniteMoeSWAForCausalLM": {"output_router_logits", "router_aux_loss_coef"},
 }

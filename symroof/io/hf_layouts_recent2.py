@@ -12,16 +12,26 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
   default window, 128, is its reference model's: required where a layer slides.
 - Granite MoE SWA (``GraniteMoeSWAForCausalLM``): Granite MoE Shared's layer (experts of ``intermediate_size``
   on every layer, a shared gated MLP of ``shared_intermediate_size``, 0 none) with Granite SWA's attention.
+- Persimmon (``PersimmonForCausalLM``, Persimmon-8B): GPT-NeoX's sequential layer: one ``query_key_value`` matrix
+  and ``dense`` with biases, K = N and head_dim D // N (no keys: a hidden_size not a multiple of the heads fails
+  there), LayerNorms (weight and bias) before attention and MLP and at the end, a plain MLP with biases (default
+  relu2), untied head; ``qk_layernorm`` (default true) a LayerNorm of head_dim (weight and bias) on q and on k;
+  RoPE on ``partial_rotary_factor`` of each head (default 1/2), int(head_dim x factor) dims, the rotary
+  embedding's width rounded up to even: an odd or zero width fails its forward, refused.
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from ..errors import CardError
-from .hf_layouts import GLOBAL, SLIDING, _layer_types, _short
+from .hf_layouts import DROPOUT_KEYS, GLOBAL, SLIDING, _bool, _int, _layer_types, _short, rotary_pct
 from .hf_layouts_dense import _mask_needs_window, _nope_note, _windowed
 from .hf_layouts_moe3 import granite, granite_moe_shared
+from .hf_keys_recent2 import DROPOUT_KEYS as _DROPOUTS
+
+DROPOUT_KEYS.update(_DROPOUTS)      # Persimmon's, named in left_out where nonzero
 
 _SWA_KEYS = {"layer_types", "sliding_window", "layer_rope_theta"}
 
@@ -59,3 +69,20 @@ def granitemoe_swa(raw, n, where):
     fields, _, mlps, keys = granite_moe_shared(raw, n, where)
     fields, kinds = _granite_swa_attention(raw, n, where, fields)
     return fields, kinds, mlps, keys | _SWA_KEYS
+
+
+def persimmon(raw, n, where):
+    pct, _ = rotary_pct(raw, where, Fraction(1, 2))      # rotary_pct (GPT-NeoX's name) is not Persimmon's
+    width, heads = _int(raw, "hidden_size", where), _int(raw, "num_attention_heads", where)
+    if width % heads:
+        raise CardError(f"{where}: key 'hidden_size' ({width}) must be a multiple of 'num_attention_heads' ({heads}): "
+                        "transformers' Persimmon refuses it")
+    rotated = width // heads * pct
+    if rotated.denominator != 1 or rotated % 2 or not rotated:
+        raise CardError(f"{where}: key 'partial_rotary_factor' is {float(pct)}: Persimmon rotates int({width // heads} "
+                        f"x {float(pct)}) dims of each head and its rotary embedding that rounded up to even, so its "
+                        "forward fails (or rotates a share other than the factor) unless head_dim x factor is an even "
+                        "whole number above 0; allowed: such a share")
+    fields = {"norm": "layer", "mlp": "plain", "fused_qkv": True, "rotary_pct": pct,
+              "qk_norm": _bool(raw, "qk_layernorm", where, True)}
+    return fields, None, None, {"partial_rotary_factor", "qk_layernorm"}

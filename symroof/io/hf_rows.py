@@ -340,3 +340,9 @@ ROWS.update({
     "GraniteMoeSWAForCausalLM": Row("granitemoe_swa", EITHER, (ABSENT,),   False, ATTN,  ATTN,  False, False,  2,
                                     layout=R2.granitemoe_swa),
 })
+# Persimmon: K = N and head_dim D // N (no keys); biases on query_key_value, dense and both MLP matrices, always;
+# its q/k LayerNorms (qk_layernorm) read by hf_layouts_recent2.persimmon; untied by default.
+ROWS.update({
+    "PersimmonForCausalLM": Row("persimmon",   None,       None,          False, True,  True,  True,  False,  2,
+                                layout=R2.persimmon),
+})

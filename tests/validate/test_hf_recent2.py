@@ -1,5 +1,5 @@
 """More recent config.json classes (hf_layouts_recent2, hf_keys_recent2) against transformers 5.24: Granite SWA,
-Granite MoE SWA, ...
+Granite MoE SWA, Persimmon, ...
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and left out,
 so that transformers' defaults are used, where symroof reads the same default), go through
@@ -38,11 +38,15 @@ from symroof.errors import CardError  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"granite_swa": "GraniteSWAForCausalLM", "granitemoe_swa": "GraniteMoeSWAForCausalLM"}
+CLASSES = {"granite_swa": "GraniteSWAForCausalLM", "granitemoe_swa": "GraniteMoeSWAForCausalLM",
+           "persimmon": "PersimmonForCausalLM"}
 _GRANITE_MOE = {**blocks.LLAMA_ATTENTION, "block_sparse_moe.router": ("moe/router",),
                 "block_sparse_moe.experts": ("moe/gate", "moe/up", "moe/down"),
                 "shared_mlp.input_linear": ("shared/gate", "shared/up"), "shared_mlp.output_linear": ("shared/down",)}
-blocks.MODULES.update(granite_swa=blocks._LLAMA_LIKE, granitemoe_swa=_GRANITE_MOE)
+blocks.MODULES.update(granite_swa=blocks._LLAMA_LIKE, granitemoe_swa=_GRANITE_MOE,
+                      persimmon={"self_attn.query_key_value": ("attn/q", "attn/k", "attn/v"),
+                                 "self_attn.dense": ("attn/o",), "mlp.dense_h_to_4h": ("mlp/up",),
+                                 "mlp.dense_4h_to_h": ("mlp/down",)})
 
 
 def _granite_swa(rng, raw, layers, head_dim):
@@ -82,7 +86,25 @@ def _granitemoe_swa(rng, raw, layers, head_dim):
     maybe(rng, raw, "router_aux_loss_coef", 0.01)
 
 
-DRAW = {"granite_swa": _granite_swa_dense, "granitemoe_swa": _granitemoe_swa}
+def _persimmon(rng, raw, layers, head_dim):
+    """No K or head_dim keys (N and D // N); head_dim a multiple of 8, so that each drawn rotary share rotates an
+    even number of dims; the factor at the top level (old files) or in rope_parameters; qk_layernorm default
+    true; the plain MLP's activation (default relu2)."""
+    del raw["num_key_value_heads"], raw["head_dim"]
+    raw["hidden_size"] = raw["num_attention_heads"] * rng.choice((8, 16, 24, 40))
+    factor = rng.choice((0.25, 0.5, 1.0))
+    where = rng.choice(("absent", "top", "nested"))
+    if where == "top":
+        raw["partial_rotary_factor"] = factor
+    elif where == "nested":
+        raw["rope_parameters"] = {"rope_type": "default", "rope_theta": 25000.0, "partial_rotary_factor": factor}
+    maybe(rng, raw, "qk_layernorm", rng.random() < 0.5, 0.6)
+    maybe(rng, raw, "hidden_act", rng.choice(("relu2", "gelu", "silu")), 0.4)
+    maybe(rng, raw, "hidden_dropout", rng.choice((0.0, 0.1)), 0.3)
+    maybe(rng, raw, "layer_norm_eps", 1e-6, 0.3)
+
+
+DRAW = {"granite_swa": _granite_swa_dense, "granitemoe_swa": _granitemoe_swa, "persimmon": _persimmon}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -101,7 +123,8 @@ def _cases(arch: str, seed: int):
     return case_sets(random_config, {arch: CLASSES[arch]}, (seed, seed + 1, seed + 2), seed + 3, (8, 4, 4), (16, 14))
 
 
-SETS = {"granite_swa": _cases("granite_swa", 20271301), "granitemoe_swa": _cases("granitemoe_swa", 20271311)}
+SETS = {"granite_swa": _cases("granite_swa", 20271301), "granitemoe_swa": _cases("granitemoe_swa", 20271311),
+        "persimmon": _cases("persimmon", 20271321)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -124,7 +147,7 @@ def test_layers_match_the_layers_transformers_builds(raw):
     """Per layer: the window transformers gives the attention, its sinks, NoPE layers and the norms it builds."""
     model, card, kinds = meta_layers(raw)
     layers, arch = model.model.layers, raw["model_type"]
-    assert [layer.self_attn.sliding_window for layer in layers] == \
+    assert [getattr(layer.self_attn, "sliding_window", None) for layer in layers] == \
         [card.sliding_window if k.attention == "sliding" else None for k in kinds]
     norms = [m for m in layers[0]._modules if "norm" in m]
     assert len(norms) == card.norms_per_layer
@@ -133,6 +156,13 @@ def test_layers_match_the_layers_transformers_builds(raw):
     assert len(notes) == bool(nope) and all(n.startswith(f"no RoPE on {nope} of {card.n_layers} ") for n in notes)
     if arch in ("granite_swa", "granitemoe_swa"):
         assert layers[0].self_attn.sinks.numel() == card.n_heads and card.attention_sinks
+    if arch == "persimmon":
+        attn = layers[0].self_attn
+        assert hasattr(attn, "q_layernorm") == card.qk_norm and attn.query_key_value.bias is not None
+        assert not card.qk_norm or attn.q_layernorm.bias.numel() == card.head_dim
+        assert attn.rotary_ndims == card.head_dim * card.rotary_pct and card.norm == "layer"
+        drop = [n for n in card.left_out if n.startswith("dropout")]
+        assert bool(drop) == bool(raw.get("hidden_dropout"))
     if arch == "granitemoe_swa":
         assert all(hasattr(layer, "block_sparse_moe") for layer in layers) and all(k.mlp == "moe" for k in kinds)
         assert (getattr(layers[0], "shared_mlp", None) is not None) == bool(card.d_ff_shared)
@@ -152,18 +182,24 @@ def test_cases_cover_the_variants():
     cards = cards_by_class(CLASSES, PARAM_CASES, [c[0] for c in FLOP_CASES], [c[0] for c in PHASE_CASES])
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
+        if arch == "persimmon":
+            continue
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
         assert {c.qkv_bias for _, c in group} == {True, False}
         assert any(c.head_dim * c.n_heads != c.d_model for _, c in group)
         assert any(n.startswith("no RoPE") for _, c in group for n in c.left_out)
         assert any(len(c.blocks) > 1 for _, c in group) and any("layer_types" not in raw for raw, _ in group)
+    persimmon = cards["persimmon"]
+    assert {c.qk_norm for _, c in persimmon} == {True, False} and len({c.rotary_pct for _, c in persimmon}) == 3
+    assert any("partial_rotary_factor" in raw for raw, _ in persimmon) and any("rope_parameters" in raw
+                                                                             for raw, _ in persimmon)
     assert {c.mlp_bias for _, c in cards["granite_swa"]} == {True, False}
     assert {c.d_ff_shared > 0 for _, c in cards["granitemoe_swa"]} == {True, False}
 
 
 # Reference models: each class's config defaults, as save_pretrained writes them (Granite SWA's are
-# granite-swash-2b's; Granite MoE SWA's need its experts and K as the class leaves them).
-REFERENCE = {"granite_swa": {}, "granitemoe_swa": {}}
+# granite-swash-2b's, Persimmon's Persimmon-8B's).
+REFERENCE = {"granite_swa": {}, "granitemoe_swa": {}, "persimmon": {}}
 
 
 @pytest.mark.parametrize("arch", sorted(REFERENCE))
@@ -192,6 +228,12 @@ REFUSALS = [
     ("granitemoe_swa", {"num_local_experts": None}, "num_local_experts"),
     ("granitemoe_swa", {"layer_rope_theta": [-1.0] * 9}, "layer_rope_theta"),
     ("granitemoe_swa", {"sliding_window": None}, "key 'sliding_window' is null"),
+    ("persimmon", {"num_key_value_heads": 1}, "unknown key 'num_key_value_heads'"),
+    ("persimmon", {"head_dim": 8}, "unknown key 'head_dim'"),
+    ("persimmon", {"hidden_size": 30, "num_attention_heads": 4}, "multiple of 'num_attention_heads'"),
+    ("persimmon", {"partial_rotary_factor": 0.3}, "partial_rotary_factor"),
+    ("persimmon", {"hidden_act": "swiglu"}, "hidden_act"),
+    ("persimmon", {"qk_layernorm": "yes"}, "qk_layernorm"),
 ]
 
 
