@@ -287,3 +287,4 @@ from . import hf_keys_recent2  # noqa: E402
 NEUTRAL_FOR.update(hf_keys_recent2.NEUTRAL_FOR)
 MOE_KEYS.update(hf_keys_recent2.MOE_KEYS)
 PLAIN_MLP += hf_keys_recent2.PLAIN_MLP
+ACTIVATION_KEYS.update(hf_keys_recent2.ACTIVATION_KEYS)

@@ -11,6 +11,8 @@ from __future__ import annotations
 # model of its own: required)
 MOE_KEYS = {"GraniteMoeSWAForCausalLM": ("num_local_experts", "num_experts_per_tok")}
 
+# Apertus's activation (default xielu, with weights of its own) is read by hf_layouts_recent2.apertus
+ACTIVATION_KEYS = {"ApertusForCausalLM": ()}
 # up, act, down without a gate (Persimmon's default act is relu2)
 PLAIN_MLP = ("PersimmonForCausalLM",)
 # The dropouts each class applies in training (named in the card's left_out where nonzero)
@@ -20,5 +22,6 @@ DROPOUT_KEYS = {"PersimmonForCausalLM": ("attention_dropout", "hidden_dropout")}
 NEUTRAL_FOR = {
     "GraniteSWAForCausalLM": set(),
     "PersimmonForCausalLM": {"layer_norm_eps", "hidden_dropout"},
+    "ApertusForCausalLM": set(),
     "GraniteMoeSWAForCausalLM": {"output_router_logits", "router_aux_loss_coef"},
 }

@@ -18,6 +18,10 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
   relu2), untied head; ``qk_layernorm`` (default true) a LayerNorm of head_dim (weight and bias) on q and on k;
   RoPE on ``partial_rotary_factor`` of each head (default 1/2), int(head_dim x factor) dims, the rotary
   embedding's width rounded up to even: an odd or zero width fails its forward, refused.
+- Apertus (``ApertusForCausalLM``): the LLaMA attention with per-head q/k RMSNorms (``attention_bias`` on q, k, v
+  and o) and a plain up/down MLP without biases; its default activation, xIELU (``hidden_act`` 'xielu', arXiv
+  2411.13010), holds two learned scalars in each layer (``alpha_p``, ``alpha_n``: the card's
+  ``activation_params``); its elementwise ops are not counted, as no activation's are.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import math
 from fractions import Fraction
 
 from ..errors import CardError
+from .hf_keys import PLAIN_ACTIVATIONS
 from .hf_layouts import DROPOUT_KEYS, GLOBAL, SLIDING, _bool, _int, _layer_types, _short, rotary_pct
 from .hf_layouts_dense import _mask_needs_window, _nope_note, _windowed
 from .hf_layouts_moe3 import granite, granite_moe_shared
@@ -86,3 +91,14 @@ def persimmon(raw, n, where):
     fields = {"norm": "layer", "mlp": "plain", "fused_qkv": True, "rotary_pct": pct,
               "qk_norm": _bool(raw, "qk_layernorm", where, True)}
     return fields, None, None, {"partial_rotary_factor", "qk_layernorm"}
+
+
+_XIELU_SCALARS = 2          # XIELUActivation's alpha_p and alpha_n (transformers 5.24 activations.py)
+
+
+def apertus(raw, n, where):
+    act = raw.get("hidden_act", "xielu")
+    if act != "xielu" and act not in PLAIN_ACTIVATIONS:
+        raise CardError(f"{where}: key 'hidden_act' is {_short(act)}; allowed (plain MLP activations): xielu, "
+                        f"{', '.join(PLAIN_ACTIVATIONS)}")
+    return {"mlp": "plain", "activation_params": _XIELU_SCALARS if act == "xielu" else 0}, None, None, {"hidden_act"}

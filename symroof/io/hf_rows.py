@@ -346,3 +346,9 @@ ROWS.update({
     "PersimmonForCausalLM": Row("persimmon",   None,       None,          False, True,  True,  True,  False,  2,
                                 layout=R2.persimmon),
 })
+# Apertus: K absent or null N (its __post_init__); its attention reads a head_dim key when there is one (the config
+# class has none), else D // N; attention_bias on q, k, v and o; no MLP bias; per-head q/k RMSNorms; untied.
+ROWS.update({
+    "ApertusForCausalLM":   Row("apertus",     EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
+                                layout=R2.apertus),
+})

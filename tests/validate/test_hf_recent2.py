@@ -1,5 +1,5 @@
 """More recent config.json classes (hf_layouts_recent2, hf_keys_recent2) against transformers 5.24: Granite SWA,
-Granite MoE SWA, Persimmon, ...
+Granite MoE SWA, Persimmon, Apertus, ...
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and left out,
 so that transformers' defaults are used, where symroof reads the same default), go through
@@ -39,14 +39,15 @@ from symroof.errors import CardError  # noqa: E402
 pytestmark = pytest.mark.validate
 
 CLASSES = {"granite_swa": "GraniteSWAForCausalLM", "granitemoe_swa": "GraniteMoeSWAForCausalLM",
-           "persimmon": "PersimmonForCausalLM"}
+           "persimmon": "PersimmonForCausalLM", "apertus": "ApertusForCausalLM"}
 _GRANITE_MOE = {**blocks.LLAMA_ATTENTION, "block_sparse_moe.router": ("moe/router",),
                 "block_sparse_moe.experts": ("moe/gate", "moe/up", "moe/down"),
                 "shared_mlp.input_linear": ("shared/gate", "shared/up"), "shared_mlp.output_linear": ("shared/down",)}
 blocks.MODULES.update(granite_swa=blocks._LLAMA_LIKE, granitemoe_swa=_GRANITE_MOE,
                       persimmon={"self_attn.query_key_value": ("attn/q", "attn/k", "attn/v"),
                                  "self_attn.dense": ("attn/o",), "mlp.dense_h_to_4h": ("mlp/up",),
-                                 "mlp.dense_4h_to_h": ("mlp/down",)})
+                                 "mlp.dense_4h_to_h": ("mlp/down",)},
+                      apertus={**blocks.LLAMA_ATTENTION, "mlp.up_proj": ("mlp/up",), "mlp.down_proj": ("mlp/down",)})
 
 
 def _granite_swa(rng, raw, layers, head_dim):
@@ -104,7 +105,18 @@ def _persimmon(rng, raw, layers, head_dim):
     maybe(rng, raw, "layer_norm_eps", 1e-6, 0.3)
 
 
-DRAW = {"granite_swa": _granite_swa_dense, "granitemoe_swa": _granitemoe_swa, "persimmon": _persimmon}
+def _apertus(rng, raw, layers, head_dim):
+    """K given, absent or null (N); head_dim read when given, else D // N; xIELU (its default) or another plain
+    activation."""
+    raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
+    if rng.random() < 0.3:
+        del raw["head_dim"]
+    maybe(rng, raw, "hidden_act", rng.choice(("xielu", "relu2", "gelu")), 0.5)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+
+
+DRAW = {"granite_swa": _granite_swa_dense, "granitemoe_swa": _granitemoe_swa, "persimmon": _persimmon,
+        "apertus": _apertus}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -124,7 +136,7 @@ def _cases(arch: str, seed: int):
 
 
 SETS = {"granite_swa": _cases("granite_swa", 20271301), "granitemoe_swa": _cases("granitemoe_swa", 20271311),
-        "persimmon": _cases("persimmon", 20271321)}
+        "persimmon": _cases("persimmon", 20271321), "apertus": _cases("apertus", 20271331)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -163,6 +175,10 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert attn.rotary_ndims == card.head_dim * card.rotary_pct and card.norm == "layer"
         drop = [n for n in card.left_out if n.startswith("dropout")]
         assert bool(drop) == bool(raw.get("hidden_dropout"))
+    if arch == "apertus":
+        act = layers[0].mlp.act_fn
+        assert sum(p.numel() for p in act.parameters()) == card.activation_params and card.mlp == "plain"
+        assert layers[0].self_attn.q_norm.weight.numel() == card.head_dim and card.qk_norm
     if arch == "granitemoe_swa":
         assert all(hasattr(layer, "block_sparse_moe") for layer in layers) and all(k.mlp == "moe" for k in kinds)
         assert (getattr(layers[0], "shared_mlp", None) is not None) == bool(card.d_ff_shared)
@@ -182,13 +198,16 @@ def test_cases_cover_the_variants():
     cards = cards_by_class(CLASSES, PARAM_CASES, [c[0] for c in FLOP_CASES], [c[0] for c in PHASE_CASES])
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
-        if arch == "persimmon":
+        if arch == "persimmon":        # K = N, head_dim D // N, biases always
             continue
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
         assert {c.qkv_bias for _, c in group} == {True, False}
         assert any(c.head_dim * c.n_heads != c.d_model for _, c in group)
+        if arch == "apertus":          # no sliding or NoPE layers
+            continue
         assert any(n.startswith("no RoPE") for _, c in group for n in c.left_out)
         assert any(len(c.blocks) > 1 for _, c in group) and any("layer_types" not in raw for raw, _ in group)
+    assert {c.activation_params for _, c in cards["apertus"]} == {0, 2}
     persimmon = cards["persimmon"]
     assert {c.qk_norm for _, c in persimmon} == {True, False} and len({c.rotary_pct for _, c in persimmon}) == 3
     assert any("partial_rotary_factor" in raw for raw, _ in persimmon) and any("rope_parameters" in raw
@@ -198,8 +217,8 @@ def test_cases_cover_the_variants():
 
 
 # Reference models: each class's config defaults, as save_pretrained writes them (Granite SWA's are
-# granite-swash-2b's, Persimmon's Persimmon-8B's).
-REFERENCE = {"granite_swa": {}, "granitemoe_swa": {}, "persimmon": {}}
+# granite-swash-2b's, Persimmon's Persimmon-8B's, Apertus's an Apertus-8B style model's).
+REFERENCE = {"granite_swa": {}, "granitemoe_swa": {}, "persimmon": {}, "apertus": {}}
 
 
 @pytest.mark.parametrize("arch", sorted(REFERENCE))
@@ -234,6 +253,9 @@ REFUSALS = [
     ("persimmon", {"partial_rotary_factor": 0.3}, "partial_rotary_factor"),
     ("persimmon", {"hidden_act": "swiglu"}, "hidden_act"),
     ("persimmon", {"qk_layernorm": "yes"}, "qk_layernorm"),
+    ("apertus", {"hidden_act": "swiglu"}, "hidden_act"),
+    ("apertus", {"mlp_bias": True}, "unknown key 'mlp_bias'"),
+    ("apertus", {"head_dim": None}, "head_dim"),
 ]
 
 
