@@ -252,6 +252,9 @@ REFUSALS = [
     ("persimmon", {"hidden_size": 30, "num_attention_heads": 4}, "multiple of 'num_attention_heads'"),
     ("persimmon", {"partial_rotary_factor": 0.3}, "partial_rotary_factor"),
     ("persimmon", {"hidden_act": "swiglu"}, "hidden_act"),
+    ("persimmon", {"partial_rotary_factor": 0.25, "rope_parameters": {"rope_type": "default",
+                                                                      "partial_rotary_factor": 1.0}},
+     "rope_parameters' is 1.0"),
     ("persimmon", {"qk_layernorm": "yes"}, "qk_layernorm"),
     ("apertus", {"hidden_act": "swiglu"}, "hidden_act"),
     ("apertus", {"mlp_bias": True}, "unknown key 'mlp_bias'"),
@@ -266,3 +269,14 @@ def test_refusals_name_the_key(arch, change, message):
     with pytest.raises(CardError, match=message) as err:
         card_of(raw)
     assert "\n" not in str(err.value)
+
+
+def test_persimmon_refuses_two_rotary_shares_transformers_reads_the_nested_one():
+    """The refusal above is of a file transformers reads by rope_parameters' share, not the top-level key's."""
+    from hfcases import hf_config
+
+    raw = {**_base("persimmon"), "partial_rotary_factor": 0.25,
+           "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0}}
+    assert hf_config(raw).rope_parameters["partial_rotary_factor"] == 1.0
+    with pytest.raises(CardError, match="uses rope_parameters'"):
+        card_of(raw)
