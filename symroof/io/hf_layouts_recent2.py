@@ -47,7 +47,7 @@ def _layer_rope(raw, n, where) -> list:
     if thetas is None:
         return [1] * n
     if not (isinstance(thetas, list) and len(thetas) == n and
-            all(type(t) in (int, float) and math.isfinite(t) and t >= 0 for t in thetas)):
+            all((type(t) is int or type(t) is float and math.isfinite(t)) and t >= 0 for t in thetas)):
         raise CardError(f"{where}: key 'layer_rope_theta' must list {n} RoPE bases ('num_hidden_layers' is {n}), each "
                         f"a number >= 0 (0: no RoPE), got {_short(thetas)}")
     return [int(t != 0) for t in thetas]
