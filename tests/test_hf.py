@@ -161,7 +161,7 @@ def test_gemma2_layer_pattern_becomes_block_types():
 
 
 @pytest.mark.parametrize("folder, change, words", [
-    ("Meta-Llama-3-8B", {"architectures": ["PersimmonForCausalLM"]}, ["'architectures'", "allowed: LlamaForCausalLM"]),
+    ("Meta-Llama-3-8B", {"architectures": ["RwkvForCausalLM"]}, ["'architectures'", "allowed: LlamaForCausalLM"]),
     ("Meta-Llama-3-8B", {"architectures": None}, ["missing key 'architectures'"]),
     ("Meta-Llama-3-8B", {"architectures": ["LlamaForCausalLM", "MistralForCausalLM"]}, ["'architectures'"]),
     ("Meta-Llama-3-8B", {"architectures": "LlamaForCausalLM"}, ["'architectures'", "exactly one"]),

@@ -60,6 +60,7 @@ class Block:
     moe_bias: bool = False         # MoE: biases on the router and on every expert's gate, up and down (gpt-oss)
     router_bias: bool = False      # MoE: a bias of E beside the router only (ERNIE 4.5's e_score_correction_bias)
     sinks: bool = False            # a learned logit per query head joins each softmax row (gpt-oss)
+    act_params: int = 0            # learned scalars in the MLP's activation (Apertus's xIELU: 2), no FLOPs counted
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
                                    # attention and MLP outputs (saves a mask: core/recompute.py)
 
@@ -94,7 +95,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
             shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks,
-            router_bias=moe and card.router_bias))
+            router_bias=moe and card.router_bias, act_params=card.activation_params))
     return tuple(out)
 
 
@@ -309,7 +310,8 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
         b.elementwise(f"{p}/act", "gated_act", [("gate", f"{p}/gate"), ("up", f"{p}/up")],
                       f"B T {width}", repeat=block.count)
     else:
-        b.elementwise(f"{p}/act", "act", [("x", f"{p}/up")], f"B T {width}", repeat=block.count)
+        scalars = {f"{p}/act.a{i}": ("one",) for i in range(block.act_params if prefix == "mlp" else 0)}
+        b.elementwise(f"{p}/act", "act", [("x", f"{p}/up")], f"B T {width}", scalars, "mlp", block.count)
     proj(f"{p}/down", f"B T {width}, {width} D -> B T D", f"{p}/act", (width, "D"), ("D",), bias, "mlp")
     return f"{p}/down"
 

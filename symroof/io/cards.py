@@ -26,7 +26,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "qwen3_5_text", "qwen3_5_moe_text",
                  "glm", "glm4_moe_lite", "glm_moe_dsa",
                  "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
-                 "exaone_moe")
+                 "exaone_moe",
+                 "granite_swa", "granitemoe_swa", "persimmon", "apertus")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
@@ -71,6 +72,7 @@ class ModelCard:
     parallel_residual: bool = False  # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX, PaLM)
     head_bias: bool = False  # a bias of vocab on the unembedding (Phi)
     embedding_norm: bool = False  # a norm (of the card's kind) on the token embeddings (BLOOM)
+    activation_params: int = 0  # learned scalars in each MLP's activation (Apertus's xIELU: alpha_p, alpha_n)
     dropout: bool = False    # trained with dropout on the attention probabilities and on the attention
                              # and MLP outputs (GPT, Megatron-LM's defaults); training only, saves masks
     # Attention
@@ -147,7 +149,7 @@ LINEAR_KEYS = ("linear_key_heads", "linear_value_heads", "linear_key_head_dim", 
                "linear_conv_kernel")
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared",      # 0 means "none"
-                    "index_topk", "index_heads", "index_head_dim", *LINEAR_KEYS)
+                    "index_topk", "index_heads", "index_head_dim", "activation_params", *LINEAR_KEYS)
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
                     "head_bias", "router_bias", "attention_output_gate", "embedding_norm")

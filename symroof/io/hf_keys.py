@@ -281,3 +281,10 @@ SPELLING.update(hf_keys_recent.SPELLING)
 MOE_KEYS.update(hf_keys_recent.MOE_KEYS)
 MOE_ALIAS.update(hf_keys_recent.MOE_ALIAS)
 PLAIN_MLP += hf_keys_recent.PLAIN_MLP
+
+# Granite SWA, Granite MoE SWA, ... (hf_keys_recent2)
+from . import hf_keys_recent2  # noqa: E402
+NEUTRAL_FOR.update(hf_keys_recent2.NEUTRAL_FOR)
+MOE_KEYS.update(hf_keys_recent2.MOE_KEYS)
+PLAIN_MLP += hf_keys_recent2.PLAIN_MLP
+ACTIVATION_KEYS.update(hf_keys_recent2.ACTIVATION_KEYS)

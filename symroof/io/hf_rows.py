@@ -14,6 +14,7 @@ from ..io import hf_layouts_classic
 from ..io import hf_layouts_classic2
 from ..io import hf_layouts_glm
 from ..io import hf_layouts_recent
+from ..io import hf_layouts_recent2
 
 ABSENT, NULL = "absent", "null"   # how a config.json can leave a key out
 EITHER = (ABSENT, NULL)
@@ -327,4 +328,27 @@ ROWS.update({
 ROWS.update({
     "ExaoneMoeForCausalLM": Row("exaone_moe",  (),         (ABSENT,),     False, False, False, False, True,   2,
                                 layout=hf_layouts_recent.exaone_moe),
+})
+# Granite SWA: K falls back to 4 (its reference model's; null: N, Granite's __post_init__): required; its
+# attention (LLaMA's) reads a head_dim key when there is one, else D // N; attention_bias on q, k, v and o, mlp_bias
+# on gate, up and down; ties by default. Granite MoE SWA: K absent or null N; the same head_dim; attention_bias
+# only (its experts have none); untied by default.
+R2 = hf_layouts_recent2
+ROWS.update({
+    "GraniteSWAForCausalLM": Row("granite_swa", (NULL,),     (ABSENT,),     True,  ATTN,  ATTN,  MLP,   False,  2,
+                                 layout=R2.granite_swa),
+    "GraniteMoeSWAForCausalLM": Row("granitemoe_swa", EITHER, (ABSENT,),   False, ATTN,  ATTN,  False, False,  2,
+                                    layout=R2.granitemoe_swa),
+})
+# Persimmon: K = N and head_dim D // N (no keys); biases on query_key_value, dense and both MLP matrices, always;
+# its q/k LayerNorms (qk_layernorm) read by hf_layouts_recent2.persimmon; untied by default.
+ROWS.update({
+    "PersimmonForCausalLM": Row("persimmon",   None,       None,          False, True,  True,  True,  False,  2,
+                                layout=R2.persimmon),
+})
+# Apertus: K absent or null N (its __post_init__); its attention reads a head_dim key when there is one (the config
+# class has none), else D // N; attention_bias on q, k, v and o; no MLP bias; per-head q/k RMSNorms; untied.
+ROWS.update({
+    "ApertusForCausalLM":   Row("apertus",     EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
+                                layout=R2.apertus),
 })

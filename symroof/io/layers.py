@@ -217,6 +217,9 @@ def check_layout(card, where: str) -> None:
     if (card.d_ff_expert or card.d_ff_shared or card.moe_bias or card.router_bias) and not card.is_moe:
         raise CardError(f"{where}: keys 'd_ff_expert', 'd_ff_shared', 'moe_bias' and 'router_bias' need experts "
                         "(n_experts >= 2)")
+    if card.activation_params and (card.is_moe or card.mlp != "plain"):
+        raise CardError(f"{where}: key 'activation_params' is read only with a dense plain MLP (mlp: plain, "
+                        "n_experts 1): a gate's or an expert's activation is not modelled with weights")
     if card.shared_expert_gate and not card.d_ff_shared:
         raise CardError(f"{where}: key 'shared_expert_gate' needs a shared expert (d_ff_shared >= 1)")
     if card.norm_placement == "post" and card.norms_per_layer != 2:
