@@ -173,19 +173,30 @@ def _shard(structure, attention: str, kernel: str, axes: tuple):
     from ..core.graph import build
     from ..parallel.sharding import with_kernel
 
-    sg, sizes = _shard_kernels(structure, attention, axes)
+    sg, sizes = _shard_kernels(structure, attention, axes, kernel != "fused")
     return with_kernel(sg, build(structure, attention, kernel)), sizes
 
 
-@lru_cache(maxsize=None)      # policies and kernels differ more often than meshes: one shard serves them all
-def _shard_kernels(structure, attention: str, axes: tuple):
+_SHARDS: dict = {}     # (structure, attention, axes) -> (sharded graph, size symbols, with the eager kernel's bytes)
+_EAGER: set = set()    # the keys of runs whose step model reads the eager kernel (``sharded``)
+
+
+def _shard_kernels(structure, attention: str, axes: tuple, eager: bool = False):
+    """The fused graph sharded once per key: policies and kernels differ more often than meshes, so one
+    shard serves them all; the eager kernel's bytes of the ops it changes (``with_kernel``) are worked
+    out where a run of the key, or this call, reads them (a tenth of a shard, which most keys never use)."""
     from ..core.graph import build
     from ..parallel.collectives import Axis
     from ..parallel.sharding import shard
 
-    sizes = {name: sp.Symbol(f"mesh.{name}", positive=True, integer=True) for name, _ in axes}
-    mesh = {name: Axis(name, sizes[name], link) for name, link in axes}
-    return shard(build(structure, attention, "fused"), mesh, other_kernel=True), sizes
+    key = (structure, attention, axes)
+    got = _SHARDS.get(key)
+    if got is None or (not got[2] and (eager or key in _EAGER)):
+        sizes = {name: sp.Symbol(f"mesh.{name}", positive=True, integer=True) for name, _ in axes}
+        mesh = {name: Axis(name, sizes[name], link) for name, link in axes}
+        both = eager or key in _EAGER
+        got = _SHARDS[key] = (shard(build(structure, attention, "fused"), mesh, other_kernel=both), sizes, both)
+    return got[:2]
 
 
 def replicated(run, nums: dict) -> dict:
@@ -205,5 +216,7 @@ def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
     axes = tuple((name, a.link) for name, a in run.mesh.items())
+    if run.graph_kernel != "fused":     # its ceiling (fused) and its step model (this kernel) share one shard
+        _EAGER.add((run.structure, "causal", axes))
     return family(run.structure, "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact, numbers,
                                                                                run.spans)
