@@ -20,6 +20,8 @@ SAME = [
     "when: 2024-01-02\nat: 2001-12-14t21:59:43.10-05:00\n",              # timestamps: PyYAML's
     "pairs: {=: value-key}\nset: !!set {a, b}\n",                         # '=' and !!set: PyYAML's
     "s: !!str 12\nf: !!float 3\nlist: !!seq [1]\n",
+    # integers: plain decimal digits (read directly) beside every other form PyYAML's int rule reads
+    "i: [0, 7, 10, 300, 4096, 00, 007, 0b101, 0x1F, 1_024, +12, -12, '-0', 190:20:30, 1e3, !!int 12]\n",
 ]
 
 

@@ -79,6 +79,8 @@ def _construct(parser, node):
             tag = n.tag
             if tag == _PLAIN + "str":
                 return n.value
+            if tag == _PLAIN + "int" and n.value.isdigit() and n.value.isascii() and n.value[0] != "0":
+                return int(n.value)     # PyYAML's rule's answer for plain decimal digits, without its steps
             rule = rules.get(tag[len(_PLAIN):]) if tag.startswith(_PLAIN) else None
             if rule is None:
                 raise _Unusual
@@ -163,6 +165,7 @@ def _check(node, path) -> None:
     if node is None:
         return
     scalar = yaml.ScalarNode
+    most = _max_digits()
     size: dict = {}
     stack = [(node, 0, False)]
     while stack:
@@ -184,14 +187,14 @@ def _check(node, path) -> None:
                             raise CardError(f"{path}: line {key.start_mark.line + 1}: key '{key.value}' "
                                             f"is given twice")
                         keys.add(key.value)
-                        if key.tag.endswith(_CHECKED_TAGS):     # the only scalars _check_scalar refuses
-                            _check_scalar(key, path, "a key")
-                        if type(value) is scalar and value.tag.endswith(_CHECKED_TAGS):
+                        if key.tag.endswith(_CHECKED_TAGS) and _refused(key, most):    # the only scalars
+                            _check_scalar(key, path, "a key")                             # it refuses
+                        if type(value) is scalar and value.tag.endswith(_CHECKED_TAGS) and _refused(value, most):
                             _check_scalar(value, path, f"key '{key.value}'")
         else:
             kids = n.value if type(n) is yaml.SequenceNode else ()
             for item in kids:
-                if type(item) is scalar and item.tag.endswith(_CHECKED_TAGS):
+                if type(item) is scalar and item.tag.endswith(_CHECKED_TAGS) and _refused(item, most):
                     _check_scalar(item, path, "a list item")
         if done or not kids:
             size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
@@ -223,6 +226,14 @@ def _check_scalar(node, path, what: str) -> None:
         raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is {node.value}, which YAML 1.1 reads "
                         f"as {'true' if node.value.lower() in ('yes', 'on') else 'false'} and YAML 1.2 as text; "
                         f"allowed: true or false, or '{node.value}' in quotes for the text")
+
+
+def _refused(node, most: int) -> bool:
+    """Whether ``_check_scalar`` refuses this int- or bool-tagged scalar (``most``: ``_max_digits()``),
+    asked first: a runs file has thousands of integers, each a call of it otherwise."""
+    if node.tag.endswith(":int"):
+        return bool(most) and len(node.value) > most
+    return node.tag.endswith(":bool") and node.value.lower() in _WORD_BOOLEANS
 
 
 def _max_digits() -> int:
