@@ -90,10 +90,28 @@ class Family:
 
 def _size(expr, nums: dict):
     """``calibrate._sub(expr, nums)``; for a lone symbol (most sizes left without a value: another layer
-    kind's) its xreplace, ``nums.get``, without SymPy's call."""
+    kind's) its xreplace, ``nums.get``, without SymPy's call; for the few others (``H + H_r`` where the
+    model has no H_r: 650 a validate, 7 distinct) remembered by the numbers of the symbols in them."""
     from .calibrate import _sub
 
-    return nums.get(expr, expr) if getattr(expr, "is_Symbol", False) else _sub(expr, nums)
+    if getattr(expr, "is_Symbol", False):
+        return nums.get(expr, expr)
+    if not isinstance(expr, sp.Basic):
+        return _sub(expr, nums)
+    symbols = _SYMBOLS.get(expr)
+    if symbols is None:
+        symbols = _SYMBOLS[expr] = tuple(expr.atoms(sp.Symbol))
+    key = (expr, *((type(v), v) for v in map(nums.get, symbols)))
+    got = _SIZES.get(key)
+    if got is None:
+        if len(_SIZES) > 4096:
+            _SIZES.clear()
+        got = _SIZES[key] = _sub(expr, nums)
+    return got
+
+
+_SYMBOLS: dict = {}     # a size's expression -> the symbols in it
+_SIZES: dict = {}       # (expression, (type, number) of each of its symbols) -> calibrate._sub's answer
 
 
 def plain(values: dict) -> dict:
