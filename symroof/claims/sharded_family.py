@@ -68,7 +68,7 @@ class Family:
             got = [p.value(numbers) if p is not None else None for p in self.polys]
             got = [v if v is not None else _sub(e, values) for v, e in zip(got, self.exprs)]
         out = with_own_nodes(self.sg)
-        nodes = out.nodes
+        nodes = out._node         # with_own_nodes's own dicts: NodeView's lookup is a Python call per node
         for name, keys in self.slots:
             d = nodes[name]
             for key, i in keys:
@@ -164,6 +164,8 @@ def _plain(v):
         return v
     if getattr(t, "is_Integer", False):
         return int(v)
+    if getattr(t, "is_Number", True) is False:    # a SymPy symbol or expression (a size left symbolic)
+        return None
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     if isinstance(v, Fraction):
