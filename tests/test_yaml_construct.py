@@ -20,6 +20,8 @@ SAME = [
     "when: 2024-01-02\nat: 2001-12-14t21:59:43.10-05:00\n",              # timestamps: PyYAML's
     "pairs: {=: value-key}\nset: !!set {a, b}\n",                         # '=' and !!set: PyYAML's
     "s: !!str 12\nf: !!float 3\nlist: !!seq [1]\n",
+    # integers: plain decimal digits (read directly) beside every other form PyYAML's int rule reads
+    "i: [0, 7, 10, 300, 4096, 00, 007, 0b101, 0x1F, 1_024, +12, -12, '-0', 190:20:30, 1e3, !!int 12]\n",
 ]
 
 
@@ -51,3 +53,59 @@ def test_a_bad_merge_is_one_line(tmp_path):
     path.write_text("a: {<<: 3, b: 1}\n")
     with pytest.raises(CardError, match="is not valid YAML"):
         read_yaml(path)
+
+
+def _bomb(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+CHECKED = SAME + [
+    "a: 1\nb: 2\na: 3\n", "m: {x: 1, y: {z: 2, z: 3}}\n", "l: [{k: 1, k: 2}]\n",        # keys given twice
+    "flag: yes\n", "l: [on]\n", "off: 1\n", "n: " + "9" * 5000 + "\n",                   # scalars refused
+    "d: " + "[" * 101 + "]" * 101 + "\n", "d: " + "[" * 99 + "]" * 99 + "\n",          # depth, either side
+    "d: " + "{a: " * 100 + "1" + "}" * 100 + "\n",
+    _bomb(4), _bomb(6),                                                               # an alias bomb, and not
+    "a: &a [1, *a]\n", "a: &a {b: *a}\n",                                             # documents that hold themselves
+]
+
+
+@pytest.mark.parametrize("text", CHECKED, ids=range(len(CHECKED)))
+def test_the_one_pass_check_says_what_the_full_walk_says(tmp_path, monkeypatch, text):
+    """``_check``'s recursive pass (readers._plainly_fine) answers only where the full walk finds nothing;
+    with it or without it, the same document is read or refused with the same message."""
+    from symroof.io import readers
+
+    path = tmp_path / "doc.yaml"
+    path.write_text(text)
+
+    def outcome():
+        try:
+            return repr(read_yaml(path))
+        except CardError as err:
+            return f"refused: {err}"
+    fast = outcome()
+
+    def doubt(node, most):
+        raise readers._Doubt
+    monkeypatch.setattr(readers, "_plainly_fine", doubt)
+    assert fast == outcome()
+
+
+def test_the_shipped_files_take_the_one_pass():
+    """Every card and runs file shipped is answered by the recursive pass (the full walk never runs)."""
+    from pathlib import Path
+
+    from symroof.io import readers
+
+    root = Path(readers.__file__).resolve().parents[2]
+    files = sorted(root.glob("models/**/*.yaml")) + sorted(root.glob("derivations/*.yaml"))
+    assert len(files) > 10
+    for path in files:
+        parser = readers._loader()(path.read_text())
+        try:
+            node = parser.get_single_node()
+        finally:
+            parser.dispose()
+        readers._plainly_fine(node, readers._max_digits())      # raises _Doubt where it would not answer

@@ -13,6 +13,22 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+_CARDS: dict = {}      # id -> (card, its repr): a hundred runs share one chip card, 7 kB of SymPy's printing
+
+
+def run_repr(run) -> str:
+    """``repr(run)`` (a ``PublishedRun``), the same text, each card's repr made once per card (frozen:
+    it cannot change), not once per run."""
+    def text(name: str, v) -> str:
+        if name not in ("model", "chip"):
+            return repr(v)
+        got = _CARDS.get(id(v))
+        if got is None or got[0] is not v:
+            got = _CARDS[id(v)] = (v, repr(v))
+        return got[1]
+    shown = ", ".join(f"{f.name}={text(f.name, getattr(run, f.name))}" for f in fields(run) if f.repr)
+    return f"{type(run).__qualname__}({shown})"
+
 
 def predict(runs: list) -> list:
     """``[published.predict(run) for run in runs]``, cached."""

@@ -97,7 +97,9 @@ class PublishedRun:
 
     @cached_property
     def digest(self) -> str:       # the on-disk caches' key for the run: its whole repr, digested once
-        return hashlib.sha256(repr(self).encode()).hexdigest()
+        from .prediction_cache import run_repr
+
+        return hashlib.sha256(run_repr(self).encode()).hexdigest()
 
     @property
     def rate_dtype(self) -> str:

@@ -68,7 +68,7 @@ class Family:
             got = [p.value(numbers) if p is not None else None for p in self.polys]
             got = [v if v is not None else _sub(e, values) for v, e in zip(got, self.exprs)]
         out = with_own_nodes(self.sg)
-        nodes = out.nodes
+        nodes = out._node         # with_own_nodes's own dicts: NodeView's lookup is a Python call per node
         for name, keys in self.slots:
             d = nodes[name]
             for key, i in keys:
@@ -90,10 +90,28 @@ class Family:
 
 def _size(expr, nums: dict):
     """``calibrate._sub(expr, nums)``; for a lone symbol (most sizes left without a value: another layer
-    kind's) its xreplace, ``nums.get``, without SymPy's call."""
+    kind's) its xreplace, ``nums.get``, without SymPy's call; for the few others (``H + H_r`` where the
+    model has no H_r: 650 a validate, 7 distinct) remembered by the numbers of the symbols in them."""
     from .calibrate import _sub
 
-    return nums.get(expr, expr) if getattr(expr, "is_Symbol", False) else _sub(expr, nums)
+    if getattr(expr, "is_Symbol", False):
+        return nums.get(expr, expr)
+    if not isinstance(expr, sp.Basic):
+        return _sub(expr, nums)
+    symbols = _SYMBOLS.get(expr)
+    if symbols is None:
+        symbols = _SYMBOLS[expr] = tuple(expr.atoms(sp.Symbol))
+    key = (expr, *((type(v), v) for v in map(nums.get, symbols)))
+    got = _SIZES.get(key)
+    if got is None:
+        if len(_SIZES) > 4096:
+            _SIZES.clear()
+        got = _SIZES[key] = _sub(expr, nums)
+    return got
+
+
+_SYMBOLS: dict = {}     # a size's expression -> the symbols in it
+_SIZES: dict = {}       # (expression, (type, number) of each of its symbols) -> calibrate._sub's answer
 
 
 def plain(values: dict) -> dict:
@@ -146,6 +164,8 @@ def _plain(v):
         return v
     if getattr(t, "is_Integer", False):
         return int(v)
+    if getattr(t, "is_Number", True) is False:    # a SymPy symbol or expression (a size left symbolic)
+        return None
     if isinstance(v, int) and not isinstance(v, bool):
         return v
     if isinstance(v, Fraction):
@@ -173,19 +193,30 @@ def _shard(structure, attention: str, kernel: str, axes: tuple):
     from ..core.graph import build
     from ..parallel.sharding import with_kernel
 
-    sg, sizes = _shard_kernels(structure, attention, axes)
+    sg, sizes = _shard_kernels(structure, attention, axes, kernel != "fused")
     return with_kernel(sg, build(structure, attention, kernel)), sizes
 
 
-@lru_cache(maxsize=None)      # policies and kernels differ more often than meshes: one shard serves them all
-def _shard_kernels(structure, attention: str, axes: tuple):
+_SHARDS: dict = {}     # (structure, attention, axes) -> (sharded graph, size symbols, with the eager kernel's bytes)
+_EAGER: set = set()    # the keys of runs whose step model reads the eager kernel (``sharded``)
+
+
+def _shard_kernels(structure, attention: str, axes: tuple, eager: bool = False):
+    """The fused graph sharded once per key: policies and kernels differ more often than meshes, so one
+    shard serves them all; the eager kernel's bytes of the ops it changes (``with_kernel``) are worked
+    out where a run of the key, or this call, reads them (a tenth of a shard, which most keys never use)."""
     from ..core.graph import build
     from ..parallel.collectives import Axis
     from ..parallel.sharding import shard
 
-    sizes = {name: sp.Symbol(f"mesh.{name}", positive=True, integer=True) for name, _ in axes}
-    mesh = {name: Axis(name, sizes[name], link) for name, link in axes}
-    return shard(build(structure, attention, "fused"), mesh, other_kernel=True), sizes
+    key = (structure, attention, axes)
+    got = _SHARDS.get(key)
+    if got is None or (not got[2] and (eager or key in _EAGER)):
+        sizes = {name: sp.Symbol(f"mesh.{name}", positive=True, integer=True) for name, _ in axes}
+        mesh = {name: Axis(name, sizes[name], link) for name, link in axes}
+        both = eager or key in _EAGER
+        got = _SHARDS[key] = (shard(build(structure, attention, "fused"), mesh, other_kernel=both), sizes, both)
+    return got[:2]
 
 
 def replicated(run, nums: dict) -> dict:
@@ -205,5 +236,7 @@ def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
     axes = tuple((name, a.link) for name, a in run.mesh.items())
+    if run.graph_kernel != "fused":     # its ceiling (fused) and its step model (this kernel) share one shard
+        _EAGER.add((run.structure, "causal", axes))
     return family(run.structure, "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact, numbers,
                                                                                run.spans)

@@ -131,3 +131,32 @@ ELEMENTWISE = {
 def elementwise_flops(kind: str, elements: sp.Expr, phase: str) -> sp.Expr:
     fwd, bwd = ELEMENTWISE[kind]
     return (fwd if phase == "forward" else bwd) * elements
+
+
+# A sharding (parallel/sharding.py) multiplies and divides the same few hundred expressions
+# thousands of times: validate's 34 shardings make 9,800 products and quotients of 870 distinct
+# pairs. SymPy's cache answers the repeats too, but through its decorators, sympify and its own
+# keys (a few microseconds each); these answer them from one dict. The key holds each operand's
+# type beside it, so an int is never taken for the equal SymPy Integer; the result is SymPy's own.
+_KNOWN: dict = {}
+_KEPT = 1 << 16           # then forgotten all at once (a long search shards many meshes)
+
+
+def times(a, b):
+    """``a * b``, remembered."""
+    return _known("*", a, b)
+
+
+def over(a, b):
+    """``a / b``, remembered."""
+    return _known("/", a, b)
+
+
+def _known(op: str, a, b):
+    key = (op, type(a), a, type(b), b)
+    got = _KNOWN.get(key)
+    if got is None:
+        if len(_KNOWN) > _KEPT:
+            _KNOWN.clear()
+        got = _KNOWN[key] = a * b if op == "*" else a / b
+    return got

@@ -329,6 +329,8 @@ def _count(value, where: str, key: str) -> int:
 
 
 def _positive_int(value, where: str, key: str) -> int:
+    if type(value) is int and value > 0:      # the usual case (thousands a runs file), without a Fraction
+        return value
     number = value if isinstance(value, Fraction) else None
     if number is None:
         if isinstance(value, bool) or not isinstance(value, int):

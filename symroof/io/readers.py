@@ -79,6 +79,8 @@ def _construct(parser, node):
             tag = n.tag
             if tag == _PLAIN + "str":
                 return n.value
+            if tag == _PLAIN + "int" and n.value.isdigit() and n.value.isascii() and n.value[0] != "0":
+                return int(n.value)     # PyYAML's rule's answer for plain decimal digits, without its steps
             rule = rules.get(tag[len(_PLAIN):]) if tag.startswith(_PLAIN) else None
             if rule is None:
                 raise _Unusual
@@ -163,6 +165,11 @@ def _check(node, path) -> None:
     if node is None:
         return
     scalar = yaml.ScalarNode
+    most = _max_digits()
+    try:
+        return _plainly_fine(node, most)
+    except (_Doubt, RecursionError):
+        pass                 # walked again below, which finds what it is and where, in document order
     size: dict = {}
     stack = [(node, 0, False)]
     while stack:
@@ -184,14 +191,14 @@ def _check(node, path) -> None:
                             raise CardError(f"{path}: line {key.start_mark.line + 1}: key '{key.value}' "
                                             f"is given twice")
                         keys.add(key.value)
-                        if key.tag.endswith(_CHECKED_TAGS):     # the only scalars _check_scalar refuses
-                            _check_scalar(key, path, "a key")
-                        if type(value) is scalar and value.tag.endswith(_CHECKED_TAGS):
+                        if key.tag.endswith(_CHECKED_TAGS) and _refused(key, most):    # the only scalars
+                            _check_scalar(key, path, "a key")                             # it refuses
+                        if type(value) is scalar and value.tag.endswith(_CHECKED_TAGS) and _refused(value, most):
                             _check_scalar(value, path, f"key '{key.value}'")
         else:
             kids = n.value if type(n) is yaml.SequenceNode else ()
             for item in kids:
-                if type(item) is scalar and item.tag.endswith(_CHECKED_TAGS):
+                if type(item) is scalar and item.tag.endswith(_CHECKED_TAGS) and _refused(item, most):
                     _check_scalar(item, path, "a list item")
         if done or not kids:
             size[id(n)] = 1 + sum(size.get(id(k), 1) for k in kids)
@@ -201,6 +208,52 @@ def _check(node, path) -> None:
             continue
         stack.append((n, depth, True))
         stack.extend((k, depth + 1, False) for k in reversed(kids) if id(k) not in size)
+
+
+class _Doubt(Exception):
+    """Something ``_plainly_fine`` leaves to ``_check``'s full walk."""
+
+
+def _plainly_fine(node, most: int) -> None:
+    """Return where ``_check`` finds nothing (its answer for the shipped files), in one recursive pass:
+    each scalar read where its parent is, each container's expanded size and height worked out once.
+    Anything else raises ``_Doubt``: a key given twice, a scalar ``_check_scalar`` refuses, a path
+    deeper than ``MAX_DEPTH``, a size past ``MAX_EXPANDED_NODES``, a document that contains itself."""
+    import yaml
+
+    scalar, mapping, sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
+    done: dict = {}        # id -> (expanded size, height); None while its walk is open
+
+    def walk(n, depth: int) -> tuple:
+        got = done.get(id(n), False)
+        if got is None or depth > MAX_DEPTH or (got and depth + got[1] > MAX_DEPTH):
+            raise _Doubt
+        if got:
+            return got
+        done[id(n)] = None
+        kind, keys = type(n), set()
+        kids = [k for pair in n.value for k in pair] if kind is mapping else n.value if kind is sequence else None
+        if kids is None:
+            raise _Doubt
+        size, height = 1, 0
+        for i, kid in enumerate(kids):
+            if type(kid) is scalar:
+                if kind is mapping and not i % 2:       # a key
+                    if kid.value in keys:
+                        raise _Doubt
+                    keys.add(kid.value)
+                if kid.tag.endswith(_CHECKED_TAGS) and _refused(kid, most):
+                    raise _Doubt
+                size, height = size + 1, height or 1
+            else:
+                kid_size, kid_height = walk(kid, depth + 1)
+                size, height = size + kid_size, max(height, kid_height + 1)
+        if size > MAX_EXPANDED_NODES or depth + height > MAX_DEPTH:
+            raise _Doubt
+        done[id(n)] = (size, height)
+        return size, height
+    if type(node) is not scalar:
+        walk(node, 0)
 
 
 _WORD_BOOLEANS = ("yes", "no", "on", "off")
@@ -223,6 +276,14 @@ def _check_scalar(node, path, what: str) -> None:
         raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is {node.value}, which YAML 1.1 reads "
                         f"as {'true' if node.value.lower() in ('yes', 'on') else 'false'} and YAML 1.2 as text; "
                         f"allowed: true or false, or '{node.value}' in quotes for the text")
+
+
+def _refused(node, most: int) -> bool:
+    """Whether ``_check_scalar`` refuses this int- or bool-tagged scalar (``most``: ``_max_digits()``),
+    asked first: a runs file has thousands of integers, each a call of it otherwise."""
+    if node.tag.endswith(":int"):
+        return bool(most) and len(node.value) > most
+    return node.tag.endswith(":bool") and node.value.lower() in _WORD_BOOLEANS
 
 
 def _max_digits() -> int:

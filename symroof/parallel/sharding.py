@@ -123,7 +123,7 @@ def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = Fal
 def _shard_elements(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool, fused: bool) -> sp.Expr:
     n = ops.hbm_elements(dims, st.sizes, fused) if hbm else ops.numel(dims, st.sizes)
     split = [st.mesh[axis].size for axis, dim in sharding.items() if dim in dims]
-    return n / sp.Mul(*split) if split and n != 0 else n
+    return ops.over(n, sp.Mul(*split)) if split and n != 0 else n
 
 
 def shard(g: nx.DiGraph, mesh: dict[str, Axis], other_kernel: bool = False) -> nx.DiGraph:
@@ -227,7 +227,7 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
             rest = {a: d for a, d in shardings[i].items() if a != axis}
             width = st.width(ref, is_param[i])
             collectives.append(Collective("AllGather", (axis,), ref,
-                                          _local(sig.operands[i], rest, st) * width))
+                                          ops.times(_local(sig.operands[i], rest, st), width)))
         del shardings[i][axis]
 
     axes = sorted({a for s in shardings for a in s})
@@ -260,10 +260,10 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
     factor = sp.Mul(*(st.mesh[a].size for a in {a for s in shardings for a in s}))
 
     def moved(fused: bool) -> sp.Expr:      # one sum of the operands read and the output written
-        return sp.Add(*(_local(dims, s, st, True, fused) * st.width(refs[i], is_param[i])
+        return sp.Add(*(ops.times(_local(dims, s, st, True, fused), st.width(refs[i], is_param[i]))
                         for i, (dims, s) in enumerate(zip(sig.operands, shardings))),
-                      _local(sig.output, current, st, True, fused) * b_act)
-    node["local_flops"] = node["flops"] / factor
+                      ops.times(_local(sig.output, current, st, True, fused), b_act))
+    node["local_flops"] = ops.over(node["flops"], factor)
     node["local_bytes"] = moved(st.fused)
     if st.other_kernel and _on_chip(*sig.operands, sig.output):
         node["other_kernel_bytes"] = moved(not st.fused)
@@ -294,13 +294,13 @@ def _resolve(dims, current, partial, wanted, ref, st: _State, width) -> list[Col
             continue
         if key not in st.reduced:      # partial sums into one gradient are added locally first
             st.reduced.add(key)
-            colls.append(Collective(kind, (axis,), ref, _local(dims, current, st) * width))
+            colls.append(Collective(kind, (axis,), ref, ops.times(_local(dims, current, st), width)))
         if kind == "ReduceScatter":
             current[axis] = wanted_dim
     for axis, d in list(current.items()):
         if wanted.get(axis) != d:
             del current[axis]
-            colls.append(Collective("AllGather", (axis,), ref, _local(dims, current, st) * width))
+            colls.append(Collective("AllGather", (axis,), ref, ops.times(_local(dims, current, st), width)))
     return colls
 
 
@@ -338,20 +338,20 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     # the chips one output element's work is split over: numel(out_dims) / its local elements
     factor = sp.Mul(*(st.mesh[axis].size for axis, d in out_layout.items() if d in out_dims))
     node["local_flops"] = sp.Integer(0)
-    node["local_vector_flops"] = node["vector_flops"] / factor
+    node["local_vector_flops"] = ops.over(node["vector_flops"], factor)
 
     def moved(fused: bool) -> sp.Expr:      # one sum of what is read and written
-        traffic = [_local(dims_of(ref), target(ref), st, True, fused) * st.width(ref, ref in _params_of(fwd))
+        traffic = [ops.times(_local(dims_of(ref), target(ref), st, True, fused), st.width(ref, ref in _params_of(fwd)))
                    for _, ref in operands]
         if node["op"] == "cache_append":       # only this step's entries are written into the cache
             (_, new), = operands
-            written = _local(dims_of(new), target(new), st, True, fused) * b_kv
+            written = ops.times(_local(dims_of(new), target(new), st, True, fused), b_kv)
         else:
-            written = _local(out_dims, out_layout, st, True, fused) * b_act
+            written = ops.times(_local(out_dims, out_layout, st, True, fused), b_act)
         if node["op"] == "dropout":     # as core/graph.py and core/backward.py: the forward also writes its
             mask = _local(out_dims, out_layout, st, True, fused) * b_mask   # mask; the backward reads dy
             return sp.Add(written, mask, *([written] if phase == "backward" else traffic))     # and it
-        return sp.Add(*(traffic if phase != "backward" else (2 * t for t in traffic)), written)
+        return sp.Add(*(traffic if phase != "backward" else (ops.times(2, t) for t in traffic)), written)
     node["local_bytes"] = moved(st.fused)
     if st.other_kernel and _on_chip(out_dims, *(dims_of(ref) for _, ref in operands)):
         node["other_kernel_bytes"] = moved(not st.fused)
@@ -390,7 +390,7 @@ def _weights(refs, out_ref, out_dims, out_layout, phase, st: _State, target, dim
             if axis in out_layout and (dy, axis) not in st.gathered:
                 st.gathered.add((dy, axis))
                 rest = {a: d for a, d in out_layout.items() if a != axis}
-                colls.append(Collective("AllGather", (axis,), dy, _local(out_dims, rest, st) * b_act))
+                colls.append(Collective("AllGather", (axis,), dy, ops.times(_local(out_dims, rest, st), b_act)))
         current = {a: d for a, d in out_layout.items() if d in dims and a not in rows}
         current.update(rows)
         partial = [a for a in out_layout if a not in current]

@@ -4,7 +4,7 @@ two step-model numbers). ``cli.py`` registers them with ``add_runs_commands``.""
 
 from __future__ import annotations
 
-import json
+from .json_text import dumps       # json.dumps(..., indent=2), the same text in half the time
 
 
 def _validate(args) -> None:
@@ -24,7 +24,7 @@ def _validate(args) -> None:
         else:
             out += "".join(f"\n{chip}: " + (other_sources_errors(rec) if rec else "one source: none to leave out")
                            for chip, rec in across.items())
-    print(json.dumps(out, indent=2) if args.json else out)
+    print(dumps(out) if args.json else out)
 
 
 def _predict(args) -> None:
@@ -32,7 +32,7 @@ def _predict(args) -> None:
     from .tables import forecasts
 
     rows = forecast(args.data)
-    print(json.dumps(as_json(rows), indent=2) if args.json else forecasts(rows))
+    print(dumps(as_json(rows)) if args.json else forecasts(rows))
 
 
 def _calibrate(args) -> None:
