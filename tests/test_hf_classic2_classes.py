@@ -154,6 +154,10 @@ def _olmo(**keys):
     (_stablelm, {"head_dim": 8}, ["unknown key 'head_dim'"]),
     (_stablelm, {"partial_rotary_factor": 0.125}, ["'partial_rotary_factor' is 0.125", "= 1 dims"]),
     (_stablelm, {"use_parallel_residual": "yes"}, ["'use_parallel_residual' must be true or false"]),
+    # two rotary shares: transformers 5.24 reads rope_parameters' (tests/validate/test_hf_recent2.py shows it)
+    (_stablelm, {"partial_rotary_factor": 0.25, "rope_parameters": {"rope_type": "default", "rope_theta": 1e4,
+                                                                    "partial_rotary_factor": 0.5}},
+     ["'partial_rotary_factor' is 0.25 but rope_parameters' is 0.5"]),
     (_stablelm, {"attention_bias": True}, ["unknown key 'attention_bias'"]),
     (_nemotron, {"num_key_value_heads": None}, ["'num_key_value_heads' is missing"]),     # None fails to build
     (_nemotron, {"num_key_value_heads": "null"}, ["'num_key_value_heads' is null"]),

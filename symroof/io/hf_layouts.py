@@ -109,6 +109,11 @@ def _fraction(raw, key, where, value):
 def rotary_pct(raw: dict, where: str, default) -> tuple[Fraction, set]:
     """``rotary_pct`` (GPT-NeoX's old key), ``partial_rotary_factor``, or the one inside ``rope_parameters``."""
     nested = raw.get("rope_parameters") if isinstance(raw.get("rope_parameters"), dict) else {}
+    top, inner = raw.get("partial_rotary_factor"), nested.get("partial_rotary_factor")
+    if top is not None and inner is not None and top != inner:
+        # transformers 5 reads rope_parameters' (its own top-level attribute becomes None): refuse, not guess
+        raise CardError(f"{where}: key 'partial_rotary_factor' is {_short(top)} but rope_parameters' is "
+                        f"{_short(inner)}; allowed: one of them, or both equal")
     for key, source in (("rotary_pct", raw), ("partial_rotary_factor", raw), ("partial_rotary_factor", nested)):
         if key in source and source[key] is not None:
             return _fraction(raw, key, where, source[key]), {"rotary_pct", "partial_rotary_factor"}

@@ -78,12 +78,6 @@ def granitemoe_swa(raw, n, where):
 
 def persimmon(raw, n, where):
     pct, _ = rotary_pct(raw, where, Fraction(1, 2))      # rotary_pct (GPT-NeoX's name) is not Persimmon's
-    nested = raw["rope_parameters"].get("partial_rotary_factor") if isinstance(raw.get("rope_parameters"), dict) \
-        else None
-    if nested is not None and raw.get("partial_rotary_factor") not in (None, nested):
-        raise CardError(f"{where}: key 'partial_rotary_factor' is {_short(raw['partial_rotary_factor'])} but "
-                        f"rope_parameters' is {_short(nested)}; transformers' Persimmon uses rope_parameters'; "
-                        "allowed: one of them, or both equal")
     width, heads = _int(raw, "hidden_size", where), _int(raw, "num_attention_heads", where)
     if width % heads:
         raise CardError(f"{where}: key 'hidden_size' ({width}) must be a multiple of 'num_attention_heads' ({heads}): "

@@ -273,12 +273,20 @@ def test_refusals_name_the_key(arch, change, message):
     assert "\n" not in str(err.value)
 
 
-def test_persimmon_refuses_two_rotary_shares_transformers_reads_the_nested_one():
-    """The refusal above is of a file transformers reads by rope_parameters' share, not the top-level key's."""
+@pytest.mark.parametrize("arch", ["persimmon", "stablelm", "phi"])
+def test_two_rotary_shares_are_refused_where_transformers_reads_the_nested_one(arch):
+    """The refusal (hf_layouts.rotary_pct, every class) is of a file transformers reads by rope_parameters'
+    share, not the top-level key's."""
     from hfcases import hf_config
 
-    raw = {**_base("persimmon"), "partial_rotary_factor": 0.25,
-           "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0}}
+    rope = {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0}
+    if arch == "persimmon":
+        raw = {**_base("persimmon"), "partial_rotary_factor": 0.25, "rope_parameters": rope}
+    else:
+        raw = {"architectures": [{"stablelm": "StableLmForCausalLM", "phi": "PhiForCausalLM"}[arch]],
+               "model_type": arch, "hidden_size": 32, "num_attention_heads": 4, "num_key_value_heads": 4,
+               "intermediate_size": 48, "num_hidden_layers": 2, "vocab_size": 64, "partial_rotary_factor": 0.25,
+               "rope_parameters": rope}
     assert hf_config(raw).rope_parameters["partial_rotary_factor"] == 1.0
-    with pytest.raises(CardError, match="uses rope_parameters'"):
+    with pytest.raises(CardError, match="'partial_rotary_factor' is 0.25 but rope_parameters' is 1.0"):
         card_of(raw)
