@@ -50,6 +50,12 @@ class Block:
                                    # its KV cache the last w_c - 1 keys (transformers caches it as a sliding layer)
     linear: bool = False           # Gated DeltaNet instead of softmax attention (Qwen3-Next; linear_attention.py)
     output_gate: bool = False      # attention output times sigmoid(gate), the gate from q's projection doubled
+    ssm: bool = False              # a Mamba-2 mixer instead of attention (ssm.py); with attention: both, summed
+    ssm_conv_bias: bool = False    # Mamba-2: a bias per conv channel
+    ssm_in_bias: bool = False      # Mamba-2: a bias on in_proj
+    ssm_out_bias: bool = False     # Mamba-2: a bias on out_proj
+    ssm_norm: bool = True          # Mamba-2: the gated RMSNorm (else the output times SiLU(z) only)
+    mlp: bool = True               # False: the layer is its token mixer alone (Mamba-2, Nemotron-H)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
     indexed: bool = False          # DeepSeek-V3.2's sparse attention: an indexer picks each query's k_idx keys
@@ -90,6 +96,9 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
             chunked=kind.attention == "chunked" and not chunk, chunk_cache=kind.attention == "chunked" and bool(chunk),
             linear=kind.attention == "linear", output_gate=card.attention_output_gate,
+            attention=kind.attention not in ("mamba", "none"), ssm=kind.attention in ("mamba", "hybrid"),
+            ssm_conv_bias=card.ssm_conv_bias, ssm_in_bias=card.ssm_in_bias, ssm_out_bias=card.ssm_out_bias,
+            ssm_norm=card.ssm_norm, mlp=kind.mlp != "none",
             mla=card.attention == "mla", indexed=kind.attention == "indexed",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
@@ -166,13 +175,21 @@ def add_block(b, block: Block, x: str) -> str:
     def norm(name, src, dims, width=("D",)):
         add_norm(b, name, src, dims, width, "nonparametric" if block.plain_norm else block.layer_norm, repeat)
 
-    if not block.attention:
+    if not block.attention and not block.ssm:
         return _mlp_block(b, block, proj, norm, x, x)
     pre = block.norms and not block.post_norms
     if pre:
         norm(f"{p}/attn_norm", x, "B T D")
     xa = f"{p}/attn_norm" if pre else x
-    if block.linear:
+    if block.ssm:
+        from .ssm import add_ssm
+
+        attn_out = add_ssm(b, block, proj, xa)
+        if block.attention:      # Falcon-H1: attention beside the mixer on the same normed input, summed
+            both = (attn_out, _attention(b, block, proj, norm, xa))
+            b.elementwise(f"{p}/mixers", "add", [("x", both[0]), ("y", both[1])], "B T D", repeat=repeat)
+            attn_out = f"{p}/mixers"
+    elif block.linear:
         from .linear_attention import add_linear
 
         attn_out = add_linear(b, block, proj, xa)
@@ -188,6 +205,8 @@ def add_block(b, block: Block, x: str) -> str:
     if not block.norms:
         return _mlp_block(b, block, proj, norm, attn_out, attn_out)
     b.elementwise(f"{p}/attn_residual", "add", [("x", x), ("y", attn_out)], "B T D", repeat=repeat)
+    if not block.mlp:
+        return f"{p}/attn_residual"
     mlp_in = x if block.parallel_residual else f"{p}/attn_residual"    # parallel: both read the layer input
     return _mlp_block(b, block, proj, norm, mlp_in, f"{p}/attn_residual")
 

@@ -139,8 +139,8 @@ def _segments(attention: list, mlp: list) -> dict:
     """Per-layer kinds → the card's block types and ordered (type, count) segments."""
     mixed_attention, mixed_mlp = len(set(attention)) > 1, len(set(mlp)) > 1     # once, not per layer
     def name(a, m):
-        if mixed_attention and mixed_mlp:
-            return f"{a}_{m}"
+        if mixed_attention and mixed_mlp:     # a layer of one part (Nemotron-H's) is named by it
+            return a if m == "none" else m if a == "none" else f"{a}_{m}"
         return a if mixed_attention else m if mixed_mlp else "layer"
     types, segments = {}, []
     for a, m in zip(attention, mlp):

@@ -281,3 +281,10 @@ SPELLING.update(hf_keys_recent.SPELLING)
 MOE_KEYS.update(hf_keys_recent.MOE_KEYS)
 MOE_ALIAS.update(hf_keys_recent.MOE_ALIAS)
 PLAIN_MLP += hf_keys_recent.PLAIN_MLP
+
+# Classes with Mamba-2 mixers (hf_keys_ssm; layouts in hf_layouts_ssm)
+from . import hf_keys_ssm  # noqa: E402
+ACTIVATION_KEYS.update(hf_keys_ssm.ACTIVATION_KEYS)
+NEUTRAL_FOR.update(hf_keys_ssm.NEUTRAL_FOR)
+NEUTRAL_ONLY_FOR.update(hf_keys_ssm.NEUTRAL_ONLY_FOR)
+PLAIN_MLP += hf_keys_ssm.PLAIN_MLP

@@ -328,3 +328,13 @@ ROWS.update({
     "ExaoneMoeForCausalLM": Row("exaone_moe",  (),         (ABSENT,),     False, False, False, False, True,   2,
                                 layout=hf_layouts_recent.exaone_moe),
 })
+# Classes with Mamba-2 mixers (hf_layouts_ssm). Nemotron-H: K falls back to 8 (its reference model's; null: N, its
+# __post_init__): required; head_dim from hf_layouts_ssm (its default 128 is a reference model's); q, k, v and o
+# hard-code bias=False; mlp_bias on up and down; untied by default; one norm a layer (the card's two norm slots, of
+# which a layer of one mixer builds one).
+from ..io import hf_layouts_ssm  # noqa: E402
+SS = hf_layouts_ssm
+ROWS.update({
+    "NemotronHForCausalLM": Row("nemotron_h",  (NULL,),    None,          False, False, False, MLP,   False,  2,
+                                layout=SS.nemotron_h, prepare=SS.nemotron_h_prepare),
+})

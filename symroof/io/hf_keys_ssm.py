@@ -1,0 +1,41 @@
+"""Key tables of the classes with Mamba-2 mixers (hf_layouts_ssm), merged into ``hf_keys``' tables.
+
+From transformers 5.24's ``configuration_*.py`` and ``modeling_*.py`` of each class (read, never imported).
+"""
+
+from __future__ import annotations
+
+NEMOTRON_H = "NemotronHForCausalLM"
+_MAMBA_NEUTRAL = {
+    # numerics, init and kernels: no count (the ones a run's numbers could depend on are named in left_out by
+    # the layout: time_step_limit, time_step_min/max/floor, mamba_ssm_cache_dtype, residual_in_fp32)
+    "time_step_limit", "time_step_min", "time_step_max", "time_step_floor", "time_step_rank",
+    "mamba_ssm_cache_dtype", "residual_in_fp32", "rescale_prenorm_residual", "use_mamba_kernels",
+    "chunk_size",            # the chunked scan's block length: the same outputs (core/ssm.py counts the recurrence)
+    "mamba_hidden_act",      # the conv's and the gate's activation: one elementwise op either way
+    "num_logits_to_keep",    # generation: logits of the last token only
+}
+NEUTRAL_FOR = {
+    NEMOTRON_H: _MAMBA_NEUTRAL | {
+        "layer_norm_epsilon", "hidden_dropout",      # hidden_dropout: not read by NemotronHModel
+        "attention_bias",       # NemotronHAttention hard-codes bias=False on q, k, v and o
+        "expand", "mamba_proj_bias",      # not read by the 5.24 mixer (d_inner = heads x head_dim; use_bias)
+        # the MoE layers' (E) keys: such layers are refused, so nothing here is built
+        "n_routed_experts", "num_local_experts", "num_experts_per_tok", "n_shared_experts", "moe_intermediate_size",
+        "moe_shared_expert_intermediate_size", "moe_latent_size", "moe_shared_expert_overlap",
+        "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob", "output_router_logits",
+        "router_aux_loss_coef",
+        # multi-token prediction: not built by transformers (named in left_out where set: hf_layouts_ssm)
+        "num_nextn_predict_layers", "mtp_layers_block_type", "mtp_hybrid_override_pattern"},
+}
+ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",)}
+PLAIN_MLP = (NEMOTRON_H,)
+
+
+def _null(value, raw) -> bool:
+    return value is None
+
+
+NEUTRAL_ONLY_FOR = {
+    NEMOTRON_H: {"sliding_window": (_null, "null", "NemotronHAttention has no sliding window")},
+}

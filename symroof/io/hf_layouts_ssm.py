@@ -1,0 +1,141 @@
+"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H.
+
+What each key means and its default is from transformers 5.24's ``configuration_*.py`` and
+``modeling_*.py`` of each class (read, never imported).
+
+Nemotron-H (``NemotronHForCausalLM``, nemotron_h): every layer is an RMSNorm, one mixer and a
+residual add. ``layers_block_type`` (or the original code's ``hybrid_override_pattern``, one character a
+layer: M Mamba-2, * attention, - MLP, E MoE) lists the mixers, and its length is the layer count
+(``num_hidden_layers``, deprecated, is ignored by transformers; here it must agree). The Mamba-2
+mixer has ``mamba_num_heads`` heads of ``mamba_head_dim`` (d_inner is their product: ``expand`` is
+not read), ``n_groups`` groups of ``ssm_state_size``, ``conv_kernel`` taps with a bias per channel
+where ``use_conv_bias`` (default true), and ``use_bias`` on in_proj and out_proj; its gated RMSNorm
+gates before it norms, per group. Attention layers are LLaMA's without RoPE or biases (q, k, v, o
+hard-code bias=False); MLP layers are plain (up, ``mlp_hidden_act``, down) with ``mlp_bias``. The
+original code's aliases (mamba_n_groups, mamba_d_conv, mamba_conv_bias, ...) are popped by its
+__post_init__ and read the same way. Its head is never tied to the embedding (``_tied_weights_keys`` is
+empty), whatever ``tie_word_embeddings`` says. MoE layers (E, Nemotron 3) are refused: their ungated experts,
+latent projections and sigmoid router are not modelled.
+"""
+
+from __future__ import annotations
+
+from ..errors import CardError
+from .hf_layouts import _int
+
+_PATTERN = {"M": "linear_attention", "*": "full_attention", "-": "mlp", "E": "moe"}
+# ours (attention kind, mlp kind) per Nemotron-H layer type
+_KINDS = {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense"),
+          "moe": ("none", "moe")}
+# the original code's names, popped by NemotronHConfig.__post_init__ into transformers' names
+NEMOTRON_H_ALIASES = {"mamba_n_groups": "n_groups", "mamba_d_conv": "conv_kernel", "mamba_expand": "expand",
+                      "mamba_dt_min": "time_step_min", "mamba_dt_max": "time_step_max",
+                      "mamba_dt_limit": "time_step_limit", "mamba_dt_init_floor": "time_step_floor",
+                      "mamba_conv_bias": "use_conv_bias", "mamba_chunk_size": "chunk_size"}
+# NemotronHConfig's head_dim default: what transformers builds where a file gives only attention_head_dim
+NEMOTRON_H_HEAD_DIM = 128
+SSM_NOTE = ("Mamba-2 settings that change no count, not modelled: time_step_limit, time_step_min, time_step_max, "
+            "time_step_floor (the time step's clamp and init), mamba_ssm_cache_dtype (the SSM and conv states are "
+            "counted at the KV cache's width b_kv), residual_in_fp32, rescale_prenorm_residual")
+
+
+def _flag(raw, key, where, default):
+    value = raw.get(key, default)
+    if value is None:
+        value = default
+    if not isinstance(value, bool):
+        raise CardError(f"{where}: key '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def nemotron_h_prepare(raw, where):
+    """transformers' names for the original code's (its __post_init__), and the layer count the pattern gives."""
+    out = dict(raw)
+    for old, new in NEMOTRON_H_ALIASES.items():
+        if old in out:
+            if new in out and out[new] != out[old]:
+                raise CardError(f"{where}: keys '{old}' and '{new}' disagree; transformers reads '{old}' (popped "
+                                f"into '{new}'): give one")
+            out[new] = out.pop(old)
+    types = _nemotron_types(out, where)
+    given = out.get("num_hidden_layers")
+    if given is not None and given != len(types):
+        raise CardError(f"{where}: key 'num_hidden_layers' ({given}) disagrees with the {len(types)} layers the "
+                        "layer pattern lists; transformers builds the pattern's (num_hidden_layers is ignored)")
+    out["num_hidden_layers"] = len(types)
+    out["layers_block_type"] = types
+    out.pop("hybrid_override_pattern", None)
+    return out
+
+
+def _nemotron_types(raw, where) -> list:
+    types = raw.get("layers_block_type", raw.get("layer_types"))
+    pattern = raw.get("hybrid_override_pattern")
+    if types is None and pattern is not None:
+        if not (isinstance(pattern, str) and pattern and set(pattern) <= set(_PATTERN)):
+            raise CardError(f"{where}: key 'hybrid_override_pattern' must be a non-empty string of M, *, - and E "
+                            f"(one a layer), got {pattern!r}"[:300])
+        return [_PATTERN[c] for c in pattern]
+    if types is None:
+        raise CardError(f"{where}: missing key 'layers_block_type' (or 'hybrid_override_pattern'): transformers' "
+                        "default is a 4-layer example")
+    if not (isinstance(types, list) and types and all(t in _KINDS for t in types)):
+        raise CardError(f"{where}: key 'layers_block_type' must list each layer's type, each one of "
+                        f"{', '.join(_KINDS)}")
+    return types
+
+
+def ssm_sizes(raw, where, keys: dict) -> dict:
+    """The card's ssm_* sizes from a class's keys ({ours: its key}); each required (the defaults are
+    reference models' constants)."""
+    fields = {ours: _int(raw, key, where) for ours, key in keys.items()}
+    if fields["ssm_heads"] % fields["ssm_groups"]:
+        raise CardError(f"{where}: key '{keys['ssm_groups']}' ({fields['ssm_groups']}) must divide "
+                        f"'{keys['ssm_heads']}' ({fields['ssm_heads']})")
+    return fields
+
+
+def nemotron_h(raw, n, where):
+    types = raw["layers_block_type"]
+    if "moe" in types:
+        raise CardError(f"{where}: key 'layers_block_type' lists moe layers (E); Nemotron-H's MoE layers (ungated "
+                        "experts, latent projections, a sigmoid router) are not modelled")
+    fields = {"mlp": "plain", "positions": "none", "head_dim": _head_dim(raw, where)}
+    keys = {"layers_block_type", "layer_types", "mlp_hidden_act", "use_bias", "use_conv_bias", "head_dim",
+            "attention_head_dim"}
+    notes = []
+    if "linear_attention" in types:
+        fields.update(ssm_sizes(raw, where, {"ssm_heads": "mamba_num_heads", "ssm_head_dim": "mamba_head_dim",
+                                             "ssm_state": "ssm_state_size", "ssm_groups": "n_groups",
+                                             "ssm_conv_kernel": "conv_kernel"}))
+        bias = _flag(raw, "use_bias", where, False)
+        fields.update(ssm_conv_bias=_flag(raw, "use_conv_bias", where, True), ssm_in_bias=bias, ssm_out_bias=bias)
+        notes.append(SSM_NOTE)
+    if _flag(raw, "tie_word_embeddings", where, False):     # 5.24's NemotronHForCausalLM: _tied_weights_keys = {}
+        notes.append("tie_word_embeddings true: transformers' NemotronHForCausalLM ties nothing and builds its own "
+                     "lm_head; counted untied, as it builds")
+    fields["tie_embeddings"] = False
+    if raw.get("num_nextn_predict_layers"):
+        notes.append("multi-token-prediction layers (num_nextn_predict_layers) not counted: transformers does not "
+                     "build them")
+    fields["note"] = notes
+    for key in ("mamba_num_heads", "mamba_head_dim", "ssm_state_size", "n_groups", "conv_kernel"):
+        keys.add(key)
+        _int(raw, key, where, 1)      # unused without Mamba layers, but a damaged value is refused
+    kinds = [_KINDS[t] for t in types]
+    return fields, [a for a, _ in kinds], [m for _, m in kinds], keys
+
+
+def _head_dim(raw, where) -> int:
+    """head_dim, else the original code's attention_head_dim where it is what transformers builds (its default)."""
+    if raw.get("head_dim") is not None:
+        head = _int(raw, "head_dim", where)
+        if raw.get("attention_head_dim") not in (None, head):
+            raise CardError(f"{where}: keys 'head_dim' ({head}) and 'attention_head_dim' disagree; transformers "
+                            "reads head_dim")
+        return head
+    given = raw.get("attention_head_dim")
+    if given != NEMOTRON_H_HEAD_DIM or isinstance(given, bool):
+        raise CardError(f"{where}: missing key 'head_dim': transformers builds its default, {NEMOTRON_H_HEAD_DIM} "
+                        f"(a reference model's), whatever the original code's attention_head_dim ({given!r}) says")
+    return given

@@ -1,0 +1,113 @@
+"""config.json import of the classes with Mamba-2 mixers (hf_layouts_ssm) and a card's mamba block types: what each
+reads, requires and refuses, each bad value a one-line CardError.
+
+The exact checks against transformers (parameters, FLOPs, prefill and decode, states) are in
+tests/validate/test_ssm.py; here, without torch, what the configs are read as. The weight counts written out
+below are those of the modules transformers' code builds (modeling_nemotron_h.py, NemotronHMamba2Mixer).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from symroof.errors import CardError
+from symroof.io.bind import count
+from symroof.io.cards import model_from_dict
+from symroof.io.hf import model_from_hf_config
+
+DATA = Path(__file__).resolve().parent / "data/hf"
+NANO = json.loads((DATA / "NVIDIA-Nemotron-Nano-9B-v2/config.json").read_text())
+H8B = json.loads((DATA / "Nemotron-H-8B-Base-8K/config.json").read_text())
+
+
+def _small(**keys):
+    raw = {"architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "vocab_size": 64, "hidden_size": 32,
+           "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+           "hybrid_override_pattern": "M-*M", "mamba_num_heads": 4, "mamba_head_dim": 8, "n_groups": 2,
+           "ssm_state_size": 16, "conv_kernel": 4}
+    raw.update(keys)
+    return {k: v for k, v in raw.items() if v != "DROP"}
+
+
+def test_nemotron_h_layers_are_one_part_each():
+    card = model_from_hf_config(_small(), "n/config.json")
+    assert card.layers == (("mamba", 1), ("dense", 1), ("global", 1), ("mamba", 1))
+    assert {name: (t.attention, t.mlp) for name, t in card.block_types} == \
+        {"mamba": ("mamba", "none"), "dense": ("none", "dense"), "global": ("global", "none")}
+    assert (card.positions, card.mlp, card.qkv_bias, card.o_bias, card.tie_embeddings) == \
+        ("none", "plain", False, False, False)
+    # per Mamba layer: in_proj 32 x (2·32 + 2·2·16 + 4) = 4224, conv (32 + 64 channels) x 4 taps + 96 biases,
+    # dt_bias, A_log and D 4 each, out_proj 32 x 32; attention q, o 32 x 32, k, v 32 x 16; MLP up and down 32 x 48
+    groups = count(card, 1, 8).params_by_group
+    assert groups["attention"] == 2 * (4224 + 384 + 96 + 12 + 1024) + 2 * 1024 + 2 * 512
+    assert groups["mlp"] == 2 * 32 * 48
+    assert groups["norms"] == 4 * 32 + 2 * 32 + 32          # a norm a layer, each Mamba layer's gated norm, norm_f
+
+
+def test_the_original_codes_names_and_a_list_read_the_same():
+    listed = _small(hybrid_override_pattern="DROP", layers_block_type=[
+        "linear_attention", "mlp", "full_attention", "linear_attention"], mamba_conv_bias=True, mamba_d_conv=4,
+        conv_kernel="DROP", mamba_n_groups=2, n_groups="DROP", num_hidden_layers=4)
+    assert model_from_hf_config(listed, "n/config.json") == model_from_hf_config(_small(), "n/config.json")
+    card = model_from_hf_config(_small(use_conv_bias=False, use_bias=True), "n/config.json")
+    assert (card.ssm_conv_bias, card.ssm_in_bias, card.ssm_out_bias) == (False, True, True)
+
+
+def test_published_files_read_with_their_unbounded_time_step():
+    nano, h8b = (model_from_hf_config(dict(raw), "n/config.json") for raw in (NANO, H8B))
+    assert (nano.n_layers, nano.ssm_heads, nano.ssm_head_dim, nano.head_dim) == (56, 128, 80, 128)
+    assert h8b.head_dim == 128           # attention_head_dim, the original code's name, is transformers' default
+    assert any("time_step_limit" in note for note in nano.left_out)
+    blocks = [nano.blocks[name].attention for name, n in nano.layers for _ in range(n)]
+    assert (blocks.count("mamba"), blocks.count("global"), blocks.count("none")) == (27, 4, 25)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"hybrid_override_pattern": "M-X"}, "string of M, \\*, - and E"),
+    ({"hybrid_override_pattern": "M-E*"}, "moe layers \\(E\\)"),
+    ({"num_hidden_layers": 5}, "'num_hidden_layers' \\(5\\) disagrees with the 4 layers"),
+    ({"hybrid_override_pattern": "DROP"}, "missing key 'layers_block_type'"),
+    ({"mamba_num_heads": "DROP"}, "missing key 'mamba_num_heads'"),
+    ({"n_groups": 3, "mamba_num_heads": 4}, "'n_groups' \\(3\\) must divide 'mamba_num_heads' \\(4\\)"),
+    ({"conv_kernel": 0}, "'conv_kernel' must be an integer >= 1"),
+    ({"head_dim": "DROP"}, "missing key 'head_dim'"),
+    ({"head_dim": "DROP", "attention_head_dim": 64}, "missing key 'head_dim'"),
+    ({"attention_head_dim": 16}, "'head_dim' \\(8\\) and 'attention_head_dim' disagree"),
+    ({"num_key_value_heads": "DROP"}, "'num_key_value_heads' is missing"),
+    ({"mlp_hidden_act": "swiglu"}, "'mlp_hidden_act' is 'swiglu'"),
+    ({"sliding_window": 16}, "no sliding window"),
+    ({"use_conv_bias": 1}, "'use_conv_bias' must be true or false"),
+    ({"mamba_d_conv": 3}, "'mamba_d_conv' and 'conv_kernel' disagree"),
+    ({"some_new_key": 1}, "unknown key 'some_new_key'"),
+])
+def test_bad_nemotron_h_configs_are_refused(change, words):
+    with pytest.raises(CardError, match=words) as err:
+        model_from_hf_config(_small(**change), "n/config.json")
+    assert "\n" not in str(err.value)
+
+
+CARD = {"name": "ssm", "architecture": "nemotron_h", "source": "test", "n_layers": 2, "d_model": 32, "d_ff": 48,
+        "n_heads": 4, "n_kv_heads": 2, "head_dim": 8, "vocab": 64, "tie_embeddings": False,
+        "block_types": {"m": {"attention": "mamba", "mlp": "none"}, "a": {}}, "layers": [["m", 1], ["a", 1]],
+        "ssm_heads": 4, "ssm_head_dim": 8, "ssm_state": 16, "ssm_groups": 2, "ssm_conv_kernel": 4}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"ssm_state": 0}, "key 'ssm_state' is needed"),
+    ({"ssm_groups": 3}, "'ssm_groups' \\(3\\) must divide 'ssm_heads' \\(4\\)"),
+    ({"block_types": {"m": {}, "a": {}}}, "key 'ssm_heads' is only read with a block type of attention: mamba"),
+    ({"block_types": {"m": {"attention": "none", "mlp": "none"}, "a": {}}}, "attention: none and mlp: none"),
+    ({"block_types": {"m": {"attention": "ssm"}, "a": {}}}, "allowed: global, sliding"),
+    ({"ssm_norm": "yes"}, "'ssm_norm' must be true or false"),
+])
+def test_bad_mamba_cards_are_refused(change, words):
+    with pytest.raises(CardError, match=words):
+        model_from_dict({**CARD, **change}, "card.yaml")
+
+
+def test_a_card_without_mamba_layers_refuses_the_mixers_switches():
+    plain = {k: v for k, v in CARD.items() if not k.startswith("ssm_")} | {
+        "block_types": {"m": {}, "a": {}}, "ssm_norm": False}
+    with pytest.raises(CardError, match="'ssm_norm' are only read"):
+        model_from_dict(plain, "card.yaml")

@@ -1,0 +1,246 @@
+"""Mamba-2 mixers (core/ssm.py) against transformers 5.24: Nemotron-H (``NemotronHForCausalLM``).
+
+Independent numbers: the parameters transformers builds (on the meta device, per group and in total, for small
+configs and for the published NVIDIA-Nemotron-Nano-9B-v2 and Nemotron-H-8B shapes), FlopCounterMode over its
+modules, the tensors its cache holds, and a hand count of the SSD scan from the paper's recurrent form (Dao and Gu
+2024, arXiv 2405.21060): per token and head, the state h of P x N written by a rank-1 update (dt·x)Bᵀ and read by C,
+P·N multiply-adds each, so 4·P·N matmul FLOPs.
+
+FlopCounterMode counts three things differently, each stated and asserted exactly (tolerance 0):
+
+- the depthwise conv: transformers pads both ends (padding W - 1) and keeps the first T outputs, so torch counts
+  T + W - 1 outputs per channel (of d_inner + 2·G·N) where symroof counts the T a causal kernel computes (a prefill
+  of T < W tokens into a cache is first padded to W: max(T, W) + W - 1); in decode ``causal_conv1d_update``
+  convolves the W cached inputs and the new one, 2 outputs for 1;
+- the scan in prefill and training: transformers' fallback ``mamba2_chunk_scan`` pads T to c = ceil(T / Q) chunks
+  of Q = chunk_size and runs five einsums per head: C·Bᵀ scores 2·c·Q²·N, scores·x 2·c·Q²·P, chunk states
+  2·c·Q·P·N, the inter-chunk recurrence 2·(c + 1)²·P·N, the states' readout 2·c·Q·P·N; symroof counts 4·T·P·N;
+- the scan in decode: ``mamba2_selective_state_update`` writes the state elementwise (dt·B·x, uncounted) and reads
+  it with one bmm, 2·P·N a head, against symroof's 4·P·N.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from hfcases import counted, flop_counter_torch, hf_config
+
+torch = flop_counter_torch()
+
+from symroof.core import derive  # noqa: E402
+from symroof.core.graph import Structure, build  # noqa: E402
+from symroof.core.symbols import B, S, T, b_kv  # noqa: E402
+from symroof.io.bind import count, evaluate, model_values  # noqa: E402
+from symroof.io.hf import model_from_hf_config  # noqa: E402
+
+pytestmark = pytest.mark.validate
+DATA = Path(__file__).resolve().parents[1] / "data/hf"
+GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
+
+
+def _nemotron(rng: random.Random) -> dict:
+    layers = rng.randint(3, 7)
+    pattern = "".join(rng.choice("M*-") for _ in range(layers - 3)) + "M*-"
+    pattern = "".join(rng.sample(pattern, len(pattern)))
+    heads = rng.choice((2, 4, 6))
+    groups = rng.choice((1, 2))
+    raw = {"architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "vocab_size": rng.randrange(16, 97),
+           "hidden_size": rng.randrange(16, 65, 8), "intermediate_size": rng.randrange(8, 65, 4),
+           "num_attention_heads": heads, "num_key_value_heads": rng.choice([k for k in (1, 2, 3) if heads % k == 0]),
+           "head_dim": rng.choice((8, 16)), "mamba_num_heads": groups * rng.choice((2, 3, 4)),
+           "mamba_head_dim": rng.choice((4, 8)), "n_groups": groups, "ssm_state_size": rng.choice((8, 16)),
+           "conv_kernel": rng.choice((2, 3, 4)), "use_conv_bias": rng.random() < 0.7, "use_bias": rng.random() < 0.3,
+           "mlp_bias": rng.random() < 0.3, "tie_word_embeddings": rng.random() < 0.3, "chunk_size": 8,
+           "pad_token_id": None, "bos_token_id": None, "eos_token_id": None}
+    if rng.random() < 0.5:
+        raw["hybrid_override_pattern"] = pattern
+    else:
+        raw["layers_block_type"] = [{"M": "linear_attention", "*": "full_attention", "-": "mlp"}[c] for c in pattern]
+    return raw
+
+
+CASES = [_nemotron(random.Random(seed)) for seed in range(8)]
+
+
+def _id(raw) -> str:
+    return f"{raw['model_type']}-{''.join(raw.get('hybrid_override_pattern', 'list'))}-D{raw['hidden_size']}"
+
+
+def _card(raw):
+    return model_from_hf_config(dict(raw), "nemotron_h/config.json")
+
+
+def _types(raw) -> list[str]:
+    return hf_config(raw).layers_block_type
+
+
+def _group(types):
+    """symroof's group of a NemotronH parameter name: its mixer's by the layer's type, its mixer's norm a norm."""
+    def group(name: str) -> str:
+        parts = name.split(".")
+        if name.startswith("lm_head."):
+            return "unembedding"
+        if parts[1] == "embeddings":
+            return "embedding"
+        if parts[1] == "norm_f" or parts[-2] == "norm":
+            return "norms"
+        return "mlp" if types[int(parts[2])] == "mlp" else "attention"
+    return group
+
+
+def _meta(raw):
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(hf_config(raw))
+
+
+def _params_by_group(model, group) -> dict:
+    out = dict.fromkeys(GROUPS, 0)
+    for name, p in model.named_parameters():
+        out[group(name)] += p.numel()
+    return {k: v for k, v in out.items() if v}
+
+
+@pytest.mark.parametrize("raw", CASES, ids=_id)
+def test_params_per_group_and_layer_kinds_match_transformers(raw):
+    card, model = _card(raw), _meta(raw)
+    ours = count(card, batch=1, seq=1)
+    assert ours.params_by_group == _params_by_group(model, _group(_types(raw)))
+    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    assert [(k.attention, k.mlp) for k in kinds] == [
+        {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense")}[t]
+        for t in _types(raw)]
+
+
+@pytest.mark.parametrize("name, billions", [("NVIDIA-Nemotron-Nano-9B-v2", 9), ("Nemotron-H-8B-Base-8K", 8)])
+def test_published_nemotron_h_counts_as_transformers_builds_it(name, billions):
+    """The published shapes (tests/data/hf/<name>/config.json, the Hub's nvidia/<name>): transformers' parameters on
+    the meta device equal symroof's; the total is the one the model card's name rounds."""
+    raw = json.loads((DATA / name / "config.json").read_text())
+    card = _card(raw)
+    ours = count(card, batch=1, seq=4096).params_total
+    assert ours == sum(p.numel() for p in _meta(raw).parameters())
+    assert round(ours / 1e9) == billions
+
+
+def _mamba_layers(raw) -> int:
+    return _types(raw).count("linear_attention")
+
+
+def _hand_scan(raw, batch, tokens) -> int:
+    """The recurrent form's matmul FLOPs over all Mamba layers: 4·P·N per token and head."""
+    return _mamba_layers(raw) * 4 * batch * tokens * raw["mamba_num_heads"] * raw["mamba_head_dim"] * \
+        raw["ssm_state_size"]
+
+
+def _chunked_scan(raw, batch, tokens) -> int:
+    """FlopCounterMode's count of transformers' mamba2_chunk_scan (module docstring)."""
+    q, p, n = raw["chunk_size"], raw["mamba_head_dim"], raw["ssm_state_size"]
+    c = math.ceil(tokens / q)
+    per_head = 2 * c * q * q * n + 2 * c * q * q * p + 2 * c * q * p * n + 2 * (c + 1) ** 2 * p * n + \
+        2 * c * q * p * n
+    return _mamba_layers(raw) * batch * raw["mamba_num_heads"] * per_head
+
+
+def _conv(raw, batch, outputs) -> int:
+    """Depthwise conv FLOPs over all Mamba layers: 2·W per channel (x, B and C) and output."""
+    channels = raw["mamba_num_heads"] * raw["mamba_head_dim"] + 2 * raw["n_groups"] * raw["ssm_state_size"]
+    return _mamba_layers(raw) * 2 * batch * outputs * channels * raw["conv_kernel"]
+
+
+def _model(raw):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager")
+
+
+FLOPS = [(raw, b, t) for raw, b, t in zip(CASES, (1, 2, 3, 2, 1, 2), (7, 8, 17, 3, 12, 5))]
+
+
+@pytest.mark.parametrize("raw,batch,seq", FLOPS, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
+def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw, batch, seq):
+    model, card = _model(raw), _card(raw)
+    forward, _, _ = counted(model, raw["vocab_size"], batch, seq)
+    g = build(Structure.of(card, seq), "full", phase="train")
+    values = {**model_values(card), B: batch, T: seq}
+    scan = evaluate(derive.total(g, "flops", "forward", where=lambda n, d: d.get("ssm", False)), values)
+    conv = evaluate(derive.total(g, "flops", "forward", where=lambda n, d: "/ssm/conv_" in n), values)
+    assert scan == _hand_scan(raw, batch, seq)
+    assert conv == _conv(raw, batch, seq)
+    ours = count(card, batch=batch, seq=seq, attention="full").flops_forward
+    assert forward.get_total_flops() == ours - scan + _chunked_scan(raw, batch, seq) + \
+        _conv(raw, batch, raw["conv_kernel"] - 1)
+    # per module: each Mamba layer's in_proj and out_proj, each attention and MLP layer whole
+    counts = forward.get_flop_counts()
+    nodes = {n: evaluate(d["flops"], values) for n, d in g.nodes(data=True) if d["phase"] == "forward"}
+    order = [name for name, n in card.layers for _ in range(n)]
+    for i, (t, block) in enumerate(zip(_types(raw), order)):
+        theirs = lambda mod: sum(counts.get(f"NemotronHForCausalLM.model.layers.{i}.mixer{mod}", {}).values())  # noqa: E731
+        mine = lambda *parts: sum(nodes[f"{block}/{p}"] for p in parts)  # noqa: E731
+        if t == "linear_attention":
+            assert theirs(".in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
+            assert theirs(".out_proj") == mine("ssm/out")
+        else:
+            part = "attn/" if t == "full_attention" else "mlp/"
+            assert theirs("") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, i
+
+
+@pytest.mark.parametrize("raw", CASES[:3], ids=_id)
+def test_training_backward_of_the_scan_follows_the_usual_rule(raw):
+    """The scan's backward is twice its forward, as a matmul's dx and dW are (its four operands' gradients each
+    cost half its forward): 8·P·N per token and head."""
+    card = _card(raw)
+    g = build(Structure.of(card), "full", phase="train")
+    values = {**model_values(card), B: 2, T: 12}
+    back = derive.total(g, "flops", "backward", where=lambda n, d: g.nodes[d["forward"]].get("ssm", False))
+    assert evaluate(back, values) == 2 * _hand_scan(raw, 2, 12)
+
+
+def _held(cache) -> int:
+    total = 0
+    for layer in cache.layers:
+        for states in ("conv_states", "recurrent_states"):
+            held = getattr(layer, states, None) or {}
+            total += sum(t.numel() for t in (held.values() if isinstance(held, dict) else held) if torch.is_tensor(t))
+        total += sum(t.numel() for t in (getattr(layer, "keys", None), getattr(layer, "values", None))
+                     if torch.is_tensor(t))
+    return total
+
+
+PHASES = [(raw, b, t) for raw, b, t in zip(CASES[2:], (2, 1, 3, 1, 2), (3, 9, 5, 2, 11))]
+
+
+@pytest.mark.parametrize("raw,batch,seq", PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
+def test_prefill_decode_flops_and_the_states_transformers_keeps(raw, batch, seq):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, card = _model(raw).eval(), _card(raw)
+    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as prefill:
+            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
+        held_prefill = _held(cache)
+        with FlopCounterMode(display=False) as decode:
+            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
+        held_decode = _held(cache)
+    values = {**model_values(card), B: batch, b_kv: 1}
+    pre = build(Structure.of(card, seq), "full", phase="prefill")
+    dec = build(Structure.of(card, seq + 1), "full", phase="decode")
+    ours_pre = evaluate(derive.flops(pre, "forward"), {**values, T: seq})
+    ours_dec = evaluate(derive.flops(dec, "forward"), {**values, S: seq + 1})
+    width = raw["conv_kernel"]        # a prefill shorter than W is padded to W first (update_conv_state)
+    assert prefill.get_total_flops() == ours_pre - _hand_scan(raw, batch, seq) + _chunked_scan(raw, batch, seq) + \
+        _conv(raw, batch, max(seq, width) + width - 1 - seq)
+    # decode: the state read by one bmm (2·P·N a head, the write uncounted), the conv's two outputs for one
+    assert decode.get_total_flops() == ours_dec - _hand_scan(raw, batch, 1) // 2 + _conv(raw, batch, 1)
+    # the cache: Mamba layers a constant state (conv: the last W inputs of x, B, C; the B x heads x P x N SSM
+    # state), attention layers their keys and values (elements: b_kv = 1)
+    assert evaluate(derive.kv_cache_bytes(pre), {**values, T: seq}) == held_prefill
+    assert evaluate(derive.kv_cache_bytes(dec), {**values, S: seq + 1}) == held_decode
