@@ -111,3 +111,46 @@ def test_a_card_without_mamba_layers_refuses_the_mixers_switches():
         "block_types": {"m": {}, "a": {}}, "ssm_norm": False}
     with pytest.raises(CardError, match="'ssm_norm' are only read"):
         model_from_dict(plain, "card.yaml")
+
+
+def _falcon(**keys):
+    raw = {"architectures": ["FalconH1ForCausalLM"], "model_type": "falcon_h1", "vocab_size": 64, "hidden_size": 32,
+           "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "mamba_n_heads": 4, "mamba_d_ssm": 32, "mamba_n_groups": 2, "mamba_d_state": 16, "mamba_d_conv": 4}
+    raw.update(keys)
+    return {k: v for k, v in raw.items() if v != "DROP"}
+
+
+def test_falcon_h1_layers_run_attention_and_mamba_side_by_side():
+    card = model_from_hf_config(_falcon(), "f/config.json")
+    assert [(t.attention, t.mlp) for _, t in card.block_types] == [("hybrid", "dense")]
+    assert (card.ssm_head_dim, card.ssm_conv_bias, card.ssm_in_bias, card.ssm_out_bias, card.ssm_norm) == \
+        (8, True, False, False, False)          # mamba_d_head "auto": 32 / 4; FalconH1Config's switch defaults
+    # per layer: Mamba in_proj 32 x (2·32 + 2·2·16 + 4) = 4224, conv 96 x 4 + 96, dt_bias, A_log, D 4 each,
+    # out_proj 32 x 32; attention (head_dim D // N = 8) q, o 32 x 32, k, v 32 x 16; no gated norm (mamba_rms_norm)
+    groups = count(card, 1, 8).params_by_group
+    assert groups["attention"] == 2 * (4224 + 480 + 12 + 1024 + 2 * 1024 + 2 * 512)
+    assert groups["norms"] == 2 * 2 * 32 + 32
+    normed = model_from_hf_config(_falcon(mamba_rms_norm=True, head_dim=4), "f/config.json")
+    assert count(normed, 1, 8).params_by_group["norms"] == groups["norms"] + 2 * 32
+    expanded = model_from_hf_config(_falcon(mamba_d_ssm=None, mamba_expand=2, mamba_d_head=16), "f/config.json")
+    assert (expanded.ssm_heads, expanded.ssm_head_dim) == (4, 16)
+    named = model_from_hf_config(_falcon(ssm_in_multiplier=0.5), "f/config.json")
+    assert any("ssm_in_multiplier" in note for note in named.left_out)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"mamba_d_head": 6}, "'mamba_d_head' \\(6\\) x 'mamba_n_heads' \\(4\\) must be the Mamba width d_inner \\(32"),
+    ({"mamba_n_heads": 5, "mamba_n_groups": 1}, "'mamba_n_heads' \\(5\\) must divide the Mamba width"),
+    ({"mamba_d_ssm": None}, "missing key 'mamba_expand'"),
+    ({"mamba_d_ssm": "DROP"}, "missing key 'mamba_d_ssm'"),
+    ({"mamba_n_groups": "DROP"}, "missing key 'mamba_n_groups'"),
+    ({"mamba_n_groups": 3, "mamba_n_heads": 4}, "'mamba_n_groups' \\(3\\) must divide"),
+    ({"mamba_rms_norm": "no"}, "'mamba_rms_norm' must be true or false"),
+    ({"num_key_value_heads": "DROP"}, "'num_key_value_heads' is missing"),
+    ({"layer_types": ["hybrid", "hybrid"]}, "per-layer attention types"),
+])
+def test_bad_falcon_h1_configs_are_refused(change, words):
+    with pytest.raises(CardError, match=words) as err:
+        model_from_hf_config(_falcon(**change), "f/config.json")
+    assert "\n" not in str(err.value)

@@ -5,7 +5,7 @@ From transformers 5.24's ``configuration_*.py`` and ``modeling_*.py`` of each cl
 
 from __future__ import annotations
 
-NEMOTRON_H = "NemotronHForCausalLM"
+NEMOTRON_H, FALCON_H1 = "NemotronHForCausalLM", "FalconH1ForCausalLM"
 _MAMBA_NEUTRAL = {
     # numerics, init and kernels: no count (the ones a run's numbers could depend on are named in left_out by
     # the layout: time_step_limit, time_step_min/max/floor, mamba_ssm_cache_dtype, residual_in_fp32)
@@ -28,6 +28,7 @@ NEUTRAL_FOR = {
         # multi-token prediction: not built by transformers (named in left_out where set: hf_layouts_ssm)
         "num_nextn_predict_layers", "mtp_layers_block_type", "mtp_hybrid_override_pattern"},
 }
+NEUTRAL_FOR[FALCON_H1] = _MAMBA_NEUTRAL | {"mamba_chunk_size"}     # the chunked scan's block length
 ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",)}
 PLAIN_MLP = (NEMOTRON_H,)
 

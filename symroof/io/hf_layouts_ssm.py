@@ -1,4 +1,4 @@
-"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H.
+"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H, Falcon-H1.
 
 What each key means and its default is from transformers 5.24's ``configuration_*.py`` and
 ``modeling_*.py`` of each class (read, never imported).
@@ -16,6 +16,16 @@ original code's aliases (mamba_n_groups, mamba_d_conv, mamba_conv_bias, ...) are
 __post_init__ and read the same way. Its head is never tied to the embedding (``_tied_weights_keys`` is
 empty), whatever ``tie_word_embeddings`` says. MoE layers (E, Nemotron 3) are refused: their ungated experts,
 latent projections and sigmoid router are not modelled.
+
+Falcon-H1 (``FalconH1ForCausalLM``, falcon_h1): every layer runs attention and a Mamba-2 mixer side by
+side on one normed input and adds their outputs (a ``hybrid`` block), then a gated MLP. The mixer's
+d_inner is ``mamba_d_ssm`` (null: ``mamba_expand`` x hidden_size), ``mamba_n_heads`` heads of
+``mamba_d_head`` ("auto" or absent: d_inner / heads; their product must be d_inner), ``mamba_n_groups``
+groups of ``mamba_d_state``, ``mamba_d_conv`` taps with ``mamba_conv_bias``; ``mamba_proj_bias`` on
+in_proj, ``projectors_bias`` on out_proj; ``mamba_rms_norm`` builds its gated RMSNorm (default false: the
+output times SiLU(z) only). Attention is LLaMA's with ``attention_bias`` on q, k, v and o, RoPE, and a
+``head_dim`` key where given (else D // N). Its µP multipliers scale activations by constants (no
+weights; elementwise, not counted): named in the card's left_out.
 """
 
 from __future__ import annotations
@@ -139,3 +149,41 @@ def _head_dim(raw, where) -> int:
         raise CardError(f"{where}: missing key 'head_dim': transformers builds its default, {NEMOTRON_H_HEAD_DIM} "
                         f"(a reference model's), whatever the original code's attention_head_dim ({given!r}) says")
     return given
+
+
+# Falcon-H1's µP multipliers: constant scalings of activations (and the mup_vector buffer over in_proj's output)
+FALCON_H1_MULTIPLIERS = ("embedding_multiplier", "lm_head_multiplier", "mlp_multipliers", "key_multiplier",
+                         "attention_in_multiplier", "attention_out_multiplier", "ssm_multipliers",
+                         "ssm_in_multiplier", "ssm_out_multiplier")
+
+
+def falcon_h1(raw, n, where):
+    heads = _int(raw, "mamba_n_heads", where)
+    if raw.get("mamba_d_ssm", 0) is None:       # transformers: mamba_expand x hidden_size
+        inner = _int(raw, "mamba_expand", where) * _int(raw, "hidden_size", where)
+    else:
+        inner = _int(raw, "mamba_d_ssm", where)
+    head = raw.get("mamba_d_head", "auto")
+    if head == "auto":
+        if inner % heads:
+            raise CardError(f"{where}: key 'mamba_n_heads' ({heads}) must divide the Mamba width d_inner ({inner})")
+        head = inner // heads
+    head = _int({"mamba_d_head": head}, "mamba_d_head", where)
+    if head * heads != inner:
+        raise CardError(f"{where}: keys 'mamba_d_head' ({head}) x 'mamba_n_heads' ({heads}) must be the Mamba width "
+                        f"d_inner ({inner}: mamba_d_ssm, or mamba_expand x hidden_size)")
+    fields = ssm_sizes({**raw, "mamba_n_heads": heads}, where, {
+        "ssm_heads": "mamba_n_heads", "ssm_state": "mamba_d_state", "ssm_groups": "mamba_n_groups",
+        "ssm_conv_kernel": "mamba_d_conv"})
+    fields.update(ssm_head_dim=head, ssm_conv_bias=_flag(raw, "mamba_conv_bias", where, True),
+                  ssm_in_bias=_flag(raw, "mamba_proj_bias", where, False),
+                  ssm_out_bias=_flag(raw, "projectors_bias", where, False),
+                  ssm_norm=_flag(raw, "mamba_rms_norm", where, False))
+    _flag(raw, "mamba_norm_before_gate", where, True)      # the same FLOPs either way
+    given = [k for k in FALCON_H1_MULTIPLIERS if raw.get(k) is not None]
+    fields["note"] = [SSM_NOTE] + ([f"µP multipliers ({', '.join(given)}): constant scalings of activations, "
+                                    "elementwise, not counted"] if given else [])
+    return fields, ["hybrid"] * n, None, {"mamba_n_heads", "mamba_d_ssm", "mamba_expand", "mamba_d_head",
+                                          "mamba_d_state", "mamba_n_groups", "mamba_d_conv", "mamba_conv_bias",
+                                          "mamba_proj_bias", "projectors_bias", "mamba_rms_norm",
+                                          "mamba_norm_before_gate", *FALCON_H1_MULTIPLIERS}

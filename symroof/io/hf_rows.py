@@ -337,4 +337,9 @@ SS = hf_layouts_ssm
 ROWS.update({
     "NemotronHForCausalLM": Row("nemotron_h",  (NULL,),    None,          False, False, False, MLP,   False,  2,
                                 layout=SS.nemotron_h, prepare=SS.nemotron_h_prepare),
+    "FalconH1ForCausalLM":  Row("falcon_h1",   (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  MLP,   False,  2,
+                                layout=SS.falcon_h1),
 })
+# Falcon-H1: K falls back to 8 (null: N, its __post_init__): required; its attention reads a head_dim key when there
+# is one (getattr; its config class has none), else D // N; attention_bias on q, k, v and o, mlp_bias on gate, up
+# and down; ties lm_head to the embedding where tie_word_embeddings (default false).

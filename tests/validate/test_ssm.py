@@ -1,4 +1,5 @@
-"""Mamba-2 mixers (core/ssm.py) against transformers 5.24: Nemotron-H (``NemotronHForCausalLM``).
+"""Mamba-2 mixers (core/ssm.py) against transformers 5.24: Nemotron-H (``NemotronHForCausalLM``), Falcon-H1
+(``FalconH1ForCausalLM``).
 
 Independent numbers: the parameters transformers builds (on the meta device, per group and in total, for small
 configs and for the published NVIDIA-Nemotron-Nano-9B-v2 and Nemotron-H-8B shapes), FlopCounterMode over its
@@ -9,8 +10,9 @@ P·N multiply-adds each, so 4·P·N matmul FLOPs.
 FlopCounterMode counts three things differently, each stated and asserted exactly (tolerance 0):
 
 - the depthwise conv: transformers pads both ends (padding W - 1) and keeps the first T outputs, so torch counts
-  T + W - 1 outputs per channel (of d_inner + 2·G·N) where symroof counts the T a causal kernel computes (a prefill
-  of T < W tokens into a cache is first padded to W: max(T, W) + W - 1); in decode ``causal_conv1d_update``
+  T + W - 1 outputs per channel (of d_inner + 2·G·N) where symroof counts the T a causal kernel computes, and where
+  the forward keeps a cache (``use_cache``, the configs' default, in a training forward too) T < W tokens are first
+  padded to W: max(T, W) + W - 1; in decode ``causal_conv1d_update``
   convolves the W cached inputs and the new one, 2 outputs for 1;
 - the scan in prefill and training: transformers' fallback ``mamba2_chunk_scan`` pads T to c = ceil(T / Q) chunks
   of Q = chunk_size and runs five einsums per head: C·Bᵀ scores 2·c·Q²·N, scores·x 2·c·Q²·P, chunk states
@@ -64,7 +66,29 @@ def _nemotron(rng: random.Random) -> dict:
     return raw
 
 
-CASES = [_nemotron(random.Random(seed)) for seed in range(8)]
+def _falcon(rng: random.Random) -> dict:
+    heads, groups = rng.choice((2, 4)), rng.choice((1, 2))
+    mheads, mhead = groups * rng.choice((1, 2, 3)), rng.choice((4, 8))
+    raw = {"architectures": ["FalconH1ForCausalLM"], "model_type": "falcon_h1", "vocab_size": rng.randrange(16, 97),
+           "num_hidden_layers": rng.randint(1, 3), "hidden_size": rng.randrange(16, 49, 8),
+           "intermediate_size": rng.randrange(8, 65, 4), "num_attention_heads": heads,
+           "num_key_value_heads": rng.choice([k for k in (1, 2) if heads % k == 0]),
+           "mamba_n_heads": mheads, "mamba_d_ssm": mheads * mhead, "mamba_n_groups": groups,
+           "mamba_d_state": rng.choice((8, 16)), "mamba_d_conv": rng.choice((2, 4)), "mamba_chunk_size": 8,
+           "mamba_conv_bias": rng.random() < 0.7, "mamba_proj_bias": rng.random() < 0.3,
+           "projectors_bias": rng.random() < 0.3, "mamba_rms_norm": rng.random() < 0.5,
+           "mamba_norm_before_gate": rng.random() < 0.5, "attention_bias": rng.random() < 0.3,
+           "mlp_bias": rng.random() < 0.3, "tie_word_embeddings": rng.random() < 0.3,
+           "pad_token_id": None, "bos_token_id": None, "eos_token_id": None}
+    if rng.random() < 0.5:
+        raw["head_dim"] = rng.choice((4, 8))
+    if rng.random() < 0.5:
+        raw["mamba_d_head"] = mhead
+    return raw
+
+
+CASES = [_nemotron(random.Random(seed)) for seed in range(8)] + [_falcon(random.Random(seed)) for seed in range(8)]
+CLASSES = {"nemotron_h": "NemotronHForCausalLM", "falcon_h1": "FalconH1ForCausalLM"}
 
 
 def _id(raw) -> str:
@@ -72,24 +96,39 @@ def _id(raw) -> str:
 
 
 def _card(raw):
-    return model_from_hf_config(dict(raw), "nemotron_h/config.json")
+    return model_from_hf_config(dict(raw), "ssm/config.json")
+
+
+def _spec(raw) -> dict:
+    """The mixer's sizes as transformers' config object holds them (P, N, W, heads, groups, chunk, d_inner)."""
+    c = hf_config(raw)
+    if raw["model_type"] == "nemotron_h":
+        return {"heads": c.mamba_num_heads, "P": c.mamba_head_dim, "N": c.ssm_state_size, "W": c.conv_kernel,
+                "groups": c.n_groups, "chunk": c.chunk_size}
+    return {"heads": c.mamba_n_heads, "P": c.mamba_d_head, "N": c.mamba_d_state, "W": c.mamba_d_conv,
+            "groups": c.mamba_n_groups, "chunk": c.mamba_chunk_size}
 
 
 def _types(raw) -> list[str]:
+    """Each layer's type, in transformers' names (Falcon-H1's: 'hybrid', attention and Mamba side by side)."""
     return hf_config(raw).layers_block_type
 
 
-def _group(types):
-    """symroof's group of a NemotronH parameter name: its mixer's by the layer's type, its mixer's norm a norm."""
+def _group(raw):
+    """symroof's group of a transformers parameter name: a mixer's by the layer's type, a mixer's norm a norm."""
+    types = _types(raw)
+
     def group(name: str) -> str:
         parts = name.split(".")
         if name.startswith("lm_head."):
             return "unembedding"
-        if parts[1] == "embeddings":
+        if parts[1] in ("embeddings", "embed_tokens"):
             return "embedding"
-        if parts[1] == "norm_f" or parts[-2] == "norm":
+        if "norm" in parts[-2] or parts[1] in ("norm_f", "final_layernorm"):
             return "norms"
-        return "mlp" if types[int(parts[2])] == "mlp" else "attention"
+        if parts[3] == "feed_forward" or types[int(parts[2])] == "mlp":
+            return "mlp"
+        return "attention"
     return group
 
 
@@ -111,47 +150,52 @@ def _params_by_group(model, group) -> dict:
 def test_params_per_group_and_layer_kinds_match_transformers(raw):
     card, model = _card(raw), _meta(raw)
     ours = count(card, batch=1, seq=1)
-    assert ours.params_by_group == _params_by_group(model, _group(_types(raw)))
-    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
+    assert {k: v for k, v in ours.params_by_group.items() if v} == _params_by_group(model, _group(raw))
+    kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)] if card.layers else []
     assert [(k.attention, k.mlp) for k in kinds] == [
-        {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense")}[t]
-        for t in _types(raw)]
+        {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense"),
+         "hybrid": ("hybrid", "dense")}[t] for t in _types(raw)]
 
 
-@pytest.mark.parametrize("name, billions", [("NVIDIA-Nemotron-Nano-9B-v2", 9), ("Nemotron-H-8B-Base-8K", 8)])
-def test_published_nemotron_h_counts_as_transformers_builds_it(name, billions):
-    """The published shapes (tests/data/hf/<name>/config.json, the Hub's nvidia/<name>): transformers' parameters on
-    the meta device equal symroof's; the total is the one the model card's name rounds."""
+@pytest.mark.parametrize("name, billions", [("NVIDIA-Nemotron-Nano-9B-v2", 9), ("Nemotron-H-8B-Base-8K", 8),
+                                           ("Falcon-H1-7B-Instruct", 7)])
+def test_published_shapes_count_as_transformers_builds_them(name, billions):
+    """The published shapes (tests/data/hf/<name>/config.json, each folder's SOURCE.md): transformers' parameters on
+    the meta device equal symroof's, in total and per group; the total is in the billions the model's name gives
+    (Nano-9B-v2: 8.89e9, which the name rounds up)."""
     raw = json.loads((DATA / name / "config.json").read_text())
-    card = _card(raw)
-    ours = count(card, batch=1, seq=4096).params_total
-    assert ours == sum(p.numel() for p in _meta(raw).parameters())
-    assert round(ours / 1e9) == billions
+    card, model = _card(raw), _meta(raw)
+    ours = count(card, batch=1, seq=4096)
+    assert ours.params_total == sum(p.numel() for p in model.parameters())
+    assert {k: v for k, v in ours.params_by_group.items() if v} == _params_by_group(model, _group(raw))
+    assert billions - 0.5 <= ours.params_total / 1e9 < billions + 1
 
 
 def _mamba_layers(raw) -> int:
-    return _types(raw).count("linear_attention")
+    return sum(t in ("linear_attention", "hybrid") for t in _types(raw))
 
 
 def _hand_scan(raw, batch, tokens) -> int:
     """The recurrent form's matmul FLOPs over all Mamba layers: 4·P·N per token and head."""
-    return _mamba_layers(raw) * 4 * batch * tokens * raw["mamba_num_heads"] * raw["mamba_head_dim"] * \
-        raw["ssm_state_size"]
+    m = _spec(raw)
+    return _mamba_layers(raw) * 4 * batch * tokens * m["heads"] * m["P"] * m["N"]
 
 
 def _chunked_scan(raw, batch, tokens) -> int:
     """FlopCounterMode's count of transformers' mamba2_chunk_scan (module docstring)."""
-    q, p, n = raw["chunk_size"], raw["mamba_head_dim"], raw["ssm_state_size"]
+    m = _spec(raw)
+    q, p, n = m["chunk"], m["P"], m["N"]
     c = math.ceil(tokens / q)
     per_head = 2 * c * q * q * n + 2 * c * q * q * p + 2 * c * q * p * n + 2 * (c + 1) ** 2 * p * n + \
         2 * c * q * p * n
-    return _mamba_layers(raw) * batch * raw["mamba_num_heads"] * per_head
+    return _mamba_layers(raw) * batch * m["heads"] * per_head
 
 
 def _conv(raw, batch, outputs) -> int:
     """Depthwise conv FLOPs over all Mamba layers: 2·W per channel (x, B and C) and output."""
-    channels = raw["mamba_num_heads"] * raw["mamba_head_dim"] + 2 * raw["n_groups"] * raw["ssm_state_size"]
-    return _mamba_layers(raw) * 2 * batch * outputs * channels * raw["conv_kernel"]
+    m = _spec(raw)
+    channels = m["heads"] * m["P"] + 2 * m["groups"] * m["N"]
+    return _mamba_layers(raw) * 2 * batch * outputs * channels * m["W"]
 
 
 def _model(raw):
@@ -161,7 +205,7 @@ def _model(raw):
     return AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager")
 
 
-FLOPS = [(raw, b, t) for raw, b, t in zip(CASES, (1, 2, 3, 2, 1, 2), (7, 8, 17, 3, 12, 5))]
+FLOPS = [(raw, b, t) for raw, b, t in zip(CASES[:6] + CASES[8:14], (1, 2, 3, 2, 1, 2) * 2, (7, 8, 17, 3, 12, 5) * 2)]
 
 
 @pytest.mark.parametrize("raw,batch,seq", FLOPS, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
@@ -175,24 +219,31 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
     assert scan == _hand_scan(raw, batch, seq)
     assert conv == _conv(raw, batch, seq)
     ours = count(card, batch=batch, seq=seq, attention="full").flops_forward
+    width = _spec(raw)["W"]       # use_cache (the configs' default) keeps a cache in training too: T < W padded to W
     assert forward.get_total_flops() == ours - scan + _chunked_scan(raw, batch, seq) + \
-        _conv(raw, batch, raw["conv_kernel"] - 1)
+        _conv(raw, batch, max(seq, width) + width - 1 - seq)
     # per module: each Mamba layer's in_proj and out_proj, each attention and MLP layer whole
     counts = forward.get_flop_counts()
     nodes = {n: evaluate(d["flops"], values) for n, d in g.nodes(data=True) if d["phase"] == "forward"}
     order = [name for name, n in card.layers for _ in range(n)]
-    for i, (t, block) in enumerate(zip(_types(raw), order)):
-        theirs = lambda mod: sum(counts.get(f"NemotronHForCausalLM.model.layers.{i}.mixer{mod}", {}).values())  # noqa: E731
+    prefix = f"{CLASSES[raw['model_type']]}.model.layers"
+    for i, (t, block) in enumerate(zip(_types(raw), order or ["layer"] * len(_types(raw)))):
+        theirs = lambda mod: sum(counts.get(f"{prefix}.{i}.{mod}", {}).values())  # noqa: E731
         mine = lambda *parts: sum(nodes[f"{block}/{p}"] for p in parts)  # noqa: E731
-        if t == "linear_attention":
-            assert theirs(".in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
-            assert theirs(".out_proj") == mine("ssm/out")
+        if t == "hybrid":         # Falcon-H1: the mixer's projections, the attention and the MLP whole
+            assert theirs("mamba.in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
+            assert theirs("mamba.out_proj") == mine("ssm/out")
+            for mod, part in (("self_attn", "attn/"), ("feed_forward", "mlp/")):
+                assert theirs(mod) == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, i
+        elif t == "linear_attention":
+            assert theirs("mixer.in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
+            assert theirs("mixer.out_proj") == mine("ssm/out")
         else:
             part = "attn/" if t == "full_attention" else "mlp/"
-            assert theirs("") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, i
+            assert theirs("mixer") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, i
 
 
-@pytest.mark.parametrize("raw", CASES[:3], ids=_id)
+@pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10], ids=_id)
 def test_training_backward_of_the_scan_follows_the_usual_rule(raw):
     """The scan's backward is twice its forward, as a matmul's dx and dW are (its four operands' gradients each
     cost half its forward): 8·P·N per token and head."""
@@ -214,7 +265,7 @@ def _held(cache) -> int:
     return total
 
 
-PHASES = [(raw, b, t) for raw, b, t in zip(CASES[2:], (2, 1, 3, 1, 2), (3, 9, 5, 2, 11))]
+PHASES = [(raw, b, t) for raw, b, t in zip(CASES[2:7] + CASES[10:15], (2, 1, 3, 1, 2) * 2, (3, 9, 5, 2, 11) * 2)]
 
 
 @pytest.mark.parametrize("raw,batch,seq", PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
@@ -235,7 +286,7 @@ def test_prefill_decode_flops_and_the_states_transformers_keeps(raw, batch, seq)
     dec = build(Structure.of(card, seq + 1), "full", phase="decode")
     ours_pre = evaluate(derive.flops(pre, "forward"), {**values, T: seq})
     ours_dec = evaluate(derive.flops(dec, "forward"), {**values, S: seq + 1})
-    width = raw["conv_kernel"]        # a prefill shorter than W is padded to W first (update_conv_state)
+    width = _spec(raw)["W"]           # a prefill shorter than W is padded to W first (update_conv_state)
     assert prefill.get_total_flops() == ours_pre - _hand_scan(raw, batch, seq) + _chunked_scan(raw, batch, seq) + \
         _conv(raw, batch, max(seq, width) + width - 1 - seq)
     # decode: the state read by one bmm (2·P·N a head, the write uncounted), the conv's two outputs for one
