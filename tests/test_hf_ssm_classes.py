@@ -7,6 +7,7 @@ below are those of the modules transformers' code builds (modeling_nemotron_h.py
 """
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -153,4 +154,61 @@ def test_falcon_h1_layers_run_attention_and_mamba_side_by_side():
 def test_bad_falcon_h1_configs_are_refused(change, words):
     with pytest.raises(CardError, match=words) as err:
         model_from_hf_config(_falcon(**change), "f/config.json")
+    assert "\n" not in str(err.value)
+
+
+def _expanded(granite=False, **keys):
+    raw = {"architectures": ["GraniteMoeHybridForCausalLM" if granite else "BambaForCausalLM"],
+           "model_type": "granitemoehybrid" if granite else "bamba", "vocab_size": 64, "hidden_size": 32,
+           "intermediate_size": 48, "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "mamba_n_heads": 4, "mamba_expand": 2, "mamba_n_groups": 2, "mamba_d_state": 16, "mamba_d_conv": 4}
+    raw.update({"layer_types": ["mamba", "attention", "mamba"], "shared_intermediate_size": 24,
+                "num_local_experts": 0} if granite else {"attn_layer_indices": [1]})
+    raw.update(keys)
+    return {k: v for k, v in raw.items() if v != "DROP"}
+
+
+def test_bamba_reads_its_attention_indices_and_half_rope():
+    card = model_from_hf_config(_expanded(), "b/config.json")
+    assert card.layers == (("mamba", 1), ("global", 1), ("mamba", 1))
+    assert (card.rotary_pct, card.ssm_head_dim, card.ssm_norm, card.mlp) == (Fraction(1, 2), 16, True, "gated")
+    # per Mamba layer: in_proj 32 x (2·64 + 2·2·16 + 4) = 6272, conv (64 + 64) x 4 + 128, 12, out_proj 64 x 32
+    groups = count(card, 1, 8).params_by_group
+    assert groups["attention"] == 2 * (6272 + 640 + 12 + 2048) + 2 * 1024 + 2 * 512
+    assert groups["mlp"] == 3 * 3 * 32 * 48
+
+
+def test_granite_4_reads_a_shared_mlp_and_optional_experts():
+    dense = model_from_hf_config(_expanded(True), "g/config.json")
+    assert (dense.n_experts, dense.d_ff, dense.positions, dense.fused_gate_up) == (1, 24, "none", True)
+    assert count(dense, 1, 8).params_by_group["mlp"] == 3 * 3 * 32 * 24     # input_linear 32 x 48, output_linear
+    moe = model_from_hf_config(_expanded(True, num_local_experts=4, num_experts_per_tok=2,
+                                         position_embedding_type="rope"), "g/config.json")
+    assert (moe.n_experts, moe.experts_per_token, moe.d_ff, moe.d_ff_shared, moe.positions) == (4, 2, 48, 24, "rope")
+    # per layer: router 32 x 4, experts 4 x 3 x 32 x 48, the shared MLP 3 x 32 x 24
+    assert count(moe, 1, 8).params_by_group["mlp"] == 3 * (128 + 4 * 3 * 32 * 48 + 3 * 32 * 24)
+    legacy = model_from_hf_config(_expanded(True, layer_types=["linear_attention", "full_attention", "mamba"]),
+                                  "g/config.json")
+    assert legacy == dense
+    granite = model_from_hf_config(json.loads((DATA / "granite-4.0-h-350m/config.json").read_text()), "g/config.json")
+    assert (granite.ssm_heads, granite.ssm_head_dim, granite.tie_embeddings) == (48, 32, True)
+
+
+@pytest.mark.parametrize("granite, change, words", [
+    (False, {"attn_layer_indices": [3]}, "'attn_layer_indices' must list layer indices from 0 to 2"),
+    (False, {"mamba_d_head": 8}, "'mamba_d_head' \\(8\\) x 'mamba_n_heads' \\(4\\) must be the Mamba width"),
+    (False, {"mamba_expand": "DROP"}, "missing key 'mamba_expand'"),
+    (False, {"partial_rotary_factor": 1.0}, "rotates half of each head"),
+    (False, {"mamba_n_groups": 3}, "'mamba_n_groups' \\(3\\) must divide"),
+    (True, {"layer_types": ["mamba", "moe", "mamba"]}, "'layer_types' must list 3 entries"),
+    (True, {"num_local_experts": 1}, "must be 0 \\(no experts\\) or at least 2"),
+    (True, {"num_local_experts": 4, "num_experts_per_tok": 5}, "must be at most 'num_local_experts'"),
+    (True, {"shared_intermediate_size": "DROP"}, "missing key 'shared_intermediate_size'"),
+    (True, {"position_embedding_type": "alibi"}, "'position_embedding_type' is 'alibi'"),
+    (True, {"normalization_function": "layernorm"}, "builds RMSNorms"),
+    (True, {"mlp_bias": True}, "unknown key 'mlp_bias'"),
+])
+def test_bad_bamba_and_granite_4_configs_are_refused(granite, change, words):
+    with pytest.raises(CardError, match=words) as err:
+        model_from_hf_config(_expanded(granite, **change), "x/config.json")
     assert "\n" not in str(err.value)

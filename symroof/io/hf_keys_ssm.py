@@ -6,6 +6,7 @@ From transformers 5.24's ``configuration_*.py`` and ``modeling_*.py`` of each cl
 from __future__ import annotations
 
 NEMOTRON_H, FALCON_H1 = "NemotronHForCausalLM", "FalconH1ForCausalLM"
+BAMBA, GRANITE_4 = "BambaForCausalLM", "GraniteMoeHybridForCausalLM"
 _MAMBA_NEUTRAL = {
     # numerics, init and kernels: no count (the ones a run's numbers could depend on are named in left_out by
     # the layout: time_step_limit, time_step_min/max/floor, mamba_ssm_cache_dtype, residual_in_fp32)
@@ -29,6 +30,8 @@ NEUTRAL_FOR = {
         "num_nextn_predict_layers", "mtp_layers_block_type", "mtp_hybrid_override_pattern"},
 }
 NEUTRAL_FOR[FALCON_H1] = _MAMBA_NEUTRAL | {"mamba_chunk_size"}     # the chunked scan's block length
+NEUTRAL_FOR[BAMBA] = _MAMBA_NEUTRAL | {"mamba_chunk_size", "z_loss_coefficient"}     # z-loss: the training loss
+NEUTRAL_FOR[GRANITE_4] = _MAMBA_NEUTRAL | {"mamba_chunk_size", "output_router_logits", "router_aux_loss_coef"}
 ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",)}
 PLAIN_MLP = (NEMOTRON_H,)
 
@@ -39,4 +42,10 @@ def _null(value, raw) -> bool:
 
 NEUTRAL_ONLY_FOR = {
     NEMOTRON_H: {"sliding_window": (_null, "null", "NemotronHAttention has no sliding window")},
+    # BambaConfig's __post_init__ sets 0.5 whatever the file says
+    BAMBA: {"partial_rotary_factor": (lambda value, raw: value in (None, 0.5) and not isinstance(value, bool),
+                                      "0.5 or null", "Bamba rotates half of each head whatever the key says")},
+    # in published Granite 4.0 files, from IBM's own code; transformers builds RMSNorms
+    GRANITE_4: {"normalization_function": (lambda value, raw: value in (None, "rmsnorm"), "'rmsnorm' or null",
+                                           "transformers' GraniteMoeHybrid builds RMSNorms")},
 }

@@ -1,4 +1,4 @@
-"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H, Falcon-H1.
+"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H, Falcon-H1, Bamba, Granite 4.0.
 
 What each key means and its default is from transformers 5.24's ``configuration_*.py`` and
 ``modeling_*.py`` of each class (read, never imported).
@@ -26,14 +26,32 @@ in_proj, ``projectors_bias`` on out_proj; ``mamba_rms_norm`` builds its gated RM
 output times SiLU(z) only). Attention is LLaMA's with ``attention_bias`` on q, k, v and o, RoPE, and a
 ``head_dim`` key where given (else D // N). Its µP multipliers scale activations by constants (no
 weights; elementwise, not counted): named in the card's left_out.
+
+Bamba (``BambaForCausalLM``, bamba) and Granite 4.0 (``GraniteMoeHybridForCausalLM``, granitemoehybrid):
+each layer is a norm, a Mamba-2 mixer or attention, a residual add, a norm and an MLP. The mixer's d_inner
+is ``mamba_expand`` x hidden_size, in ``mamba_n_heads`` heads of ``mamba_d_head`` ("auto": d_inner / heads),
+``mamba_n_groups`` groups of ``mamba_d_state``, ``mamba_d_conv`` taps with ``mamba_conv_bias``, and
+``mamba_proj_bias`` on in_proj and out_proj; its gated RMSNorm always. Bamba's attention layers are those
+``attn_layer_indices`` lists, with RoPE on half of each head (its __post_init__ hard-codes
+partial_rotary_factor 0.5) and ``attention_bias``; its MLP is gated with ``mlp_bias``. Granite 4.0's
+``layer_types`` lists ``mamba`` / ``attention`` (transformers' legacy names for linear_attention /
+full_attention, remapped); its attention has ``attention_bias`` and RoPE only where
+``position_embedding_type`` is "rope" (default None: no positions); its MLP is a shared gated MLP of
+``shared_intermediate_size`` (``input_linear``: gate and up in one matrix) and, where
+``num_local_experts`` > 0, routed experts of ``intermediate_size`` beside it (Granite MoE Shared's
+block), and Granite's scalar multipliers (hf_layouts.granite).
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from ..errors import CardError
-from .hf_layouts import _int
+from .hf_layouts import _int, _short, granite
 
 _PATTERN = {"M": "linear_attention", "*": "full_attention", "-": "mlp", "E": "moe"}
+# transformers' legacy layer-type names, remapped on load (configuration_utils._LEGACY_LAYER_TYPE_REMAP)
+LEGACY = {"mamba": "linear_attention", "attention": "full_attention"}
 # ours (attention kind, mlp kind) per Nemotron-H layer type
 _KINDS = {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense"),
           "moe": ("none", "moe")}
@@ -89,10 +107,11 @@ def _nemotron_types(raw, where) -> list:
     if types is None:
         raise CardError(f"{where}: missing key 'layers_block_type' (or 'hybrid_override_pattern'): transformers' "
                         "default is a 4-layer example")
-    if not (isinstance(types, list) and types and all(t in _KINDS for t in types)):
+    if not (isinstance(types, list) and types and all(LEGACY.get(t, t) in _KINDS for t in types if isinstance(t, str))
+            and all(isinstance(t, str) for t in types)):
         raise CardError(f"{where}: key 'layers_block_type' must list each layer's type, each one of "
                         f"{', '.join(_KINDS)}")
-    return types
+    return [LEGACY.get(t, t) for t in types]
 
 
 def ssm_sizes(raw, where, keys: dict) -> dict:
@@ -187,3 +206,78 @@ def falcon_h1(raw, n, where):
                                           "mamba_d_state", "mamba_n_groups", "mamba_d_conv", "mamba_conv_bias",
                                           "mamba_proj_bias", "projectors_bias", "mamba_rms_norm",
                                           "mamba_norm_before_gate", *FALCON_H1_MULTIPLIERS}
+
+
+def _expanded_mixer(raw, where) -> dict:
+    """Bamba's and Granite 4.0's mixer: d_inner = mamba_expand x hidden_size, heads of mamba_d_head ("auto")."""
+    heads = _int(raw, "mamba_n_heads", where)
+    head = raw.get("mamba_d_head", "auto")
+    # mamba_expand absent: transformers' 2 (the Mamba-2 paper's), read only where mamba_d_head is given, so that
+    # heads x head checks it (transformers' validate_architecture refuses a mismatch)
+    inner = _int(raw, "mamba_expand", where, None if head == "auto" else 2) * _int(raw, "hidden_size", where)
+    if head == "auto":
+        head = inner // heads
+    head = _int({"mamba_d_head": head}, "mamba_d_head", where)
+    if head * heads != inner:
+        raise CardError(f"{where}: keys 'mamba_d_head' ({head}) x 'mamba_n_heads' ({heads}) must be the Mamba width "
+                        f"mamba_expand x hidden_size ({inner})")
+    fields = ssm_sizes(raw, where, {"ssm_heads": "mamba_n_heads", "ssm_state": "mamba_d_state",
+                                    "ssm_groups": "mamba_n_groups", "ssm_conv_kernel": "mamba_d_conv"})
+    bias = _flag(raw, "mamba_proj_bias", where, False)
+    fields.update(ssm_head_dim=head, ssm_conv_bias=_flag(raw, "mamba_conv_bias", where, True), ssm_in_bias=bias,
+                  ssm_out_bias=bias, note=[SSM_NOTE])
+    return fields
+
+
+_EXPANDED_KEYS = {"mamba_n_heads", "mamba_expand", "mamba_d_head", "mamba_d_state", "mamba_n_groups", "mamba_d_conv",
+                  "mamba_conv_bias", "mamba_proj_bias"}
+
+
+def bamba(raw, n, where):
+    indices = raw.get("attn_layer_indices")
+    if indices is None:
+        indices = []
+    if not (isinstance(indices, list) and all(type(i) is int and 0 <= i < n for i in indices)):
+        raise CardError(f"{where}: key 'attn_layer_indices' must list layer indices from 0 to {n - 1}, got "
+                        f"{_short(indices)}")
+    kinds = ["global" if i in indices else "mamba" for i in range(n)]
+    fields = _expanded_mixer(raw, where) if "mamba" in kinds else {"note": []}
+    fields["rotary_pct"] = Fraction(1, 2)
+    return fields, kinds if len(set(kinds)) > 1 or "mamba" in kinds else None, None, \
+        _EXPANDED_KEYS | {"attn_layer_indices", "head_dim"}
+
+
+def granitemoehybrid(raw, n, where):
+    types = raw.get("layer_types")
+    types = ["linear_attention"] * n if types is None else types
+    if not (isinstance(types, list) and len(types) == n and all(isinstance(t, str) and LEGACY.get(t, t) in
+                                                                 ("linear_attention", "full_attention") for t in types)):
+        raise CardError(f"{where}: key 'layer_types' must list {n} entries, each 'mamba' or 'attention' (or "
+                        "'linear_attention' / 'full_attention')")
+    kinds = ["mamba" if LEGACY.get(t, t) == "linear_attention" else "global" for t in types]
+    note, _, _, keys = granite(raw, n, where)
+    fields = _expanded_mixer(raw, where) if "mamba" in kinds else {"note": []}
+    fields["note"] += [note["note"]] if note else []
+    position = raw.get("position_embedding_type")
+    if position not in (None, "rope", "nope"):
+        raise CardError(f"{where}: key 'position_embedding_type' is {_short(position)}; allowed: 'rope', 'nope' or "
+                        "null (no RoPE)")
+    shared = _int(raw, "shared_intermediate_size", where)
+    experts = _int(raw, "num_local_experts", where, minimum=0)
+    fields.update(positions="rope" if position == "rope" else "none", fused_gate_up=True)
+    if experts == 0:           # no block_sparse_moe: the shared MLP is the layer's MLP
+        fields["d_ff"] = shared
+        _int(raw, "num_experts_per_tok", where, 0, minimum=0)      # unread without experts (0 in published files)
+        mlps = None
+    else:
+        if experts < 2:
+            raise CardError(f"{where}: key 'num_local_experts' must be 0 (no experts) or at least 2, got {experts}")
+        chosen = _int(raw, "num_experts_per_tok", where)
+        if chosen > experts:
+            raise CardError(f"{where}: key 'num_experts_per_tok' ({chosen}) must be at most 'num_local_experts' "
+                            f"({experts})")
+        fields.update(n_experts=experts, experts_per_token=chosen, d_ff_shared=shared)
+        mlps = ["moe"] * n
+    return fields, kinds if len(set(kinds)) > 1 or "mamba" in kinds else None, mlps, \
+        keys | _EXPANDED_KEYS | {"layer_types", "position_embedding_type", "shared_intermediate_size",
+                                 "num_local_experts", "num_experts_per_tok", "head_dim"}
