@@ -212,3 +212,10 @@ def test_bad_bamba_and_granite_4_configs_are_refused(granite, change, words):
     with pytest.raises(CardError, match=words) as err:
         model_from_hf_config(_expanded(granite, **change), "x/config.json")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("key, value", [("ssm_in_multiplier", "x"), ("mlp_multipliers", [1.0, None]),
+                                        ("embedding_multiplier", True)])
+def test_falcon_h1_multipliers_must_be_numbers(key, value):
+    with pytest.raises(CardError, match=f"'{key}' must be a number"):
+        model_from_hf_config(_falcon(**{key: value}), "f/config.json")

@@ -47,7 +47,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..errors import CardError
-from .hf_layouts import _int, _short, granite
+from .hf_layouts import _finite, _int, _short, granite
 
 _PATTERN = {"M": "linear_attention", "*": "full_attention", "-": "mlp", "E": "moe"}
 # transformers' legacy layer-type names, remapped on load (configuration_utils._LEGACY_LAYER_TYPE_REMAP)
@@ -199,7 +199,13 @@ def falcon_h1(raw, n, where):
                   ssm_out_bias=_flag(raw, "projectors_bias", where, False),
                   ssm_norm=_flag(raw, "mamba_rms_norm", where, False))
     _flag(raw, "mamba_norm_before_gate", where, True)      # the same FLOPs either way
-    given = [k for k in FALCON_H1_MULTIPLIERS if raw.get(k) is not None]
+    for key in FALCON_H1_MULTIPLIERS:
+        values = raw.get(key)
+        values = [] if values is None else values if isinstance(values, list) else [values]
+        if not all(_finite(v) for v in values):
+            raise CardError(f"{where}: key '{key}' must be a number (or a list of numbers), got {_short(raw[key])}")
+    given = [k for k in FALCON_H1_MULTIPLIERS if raw.get(k) is not None and  # 1 (a list of 1s) scales nothing
+             any(v != 1 for v in (raw[k] if isinstance(raw[k], list) else [raw[k]]))]
     fields["note"] = [SSM_NOTE] + ([f"µP multipliers ({', '.join(given)}): constant scalings of activations, "
                                     "elementwise, not counted"] if given else [])
     return fields, ["hybrid"] * n, None, {"mamba_n_heads", "mamba_d_ssm", "mamba_expand", "mamba_d_head",
