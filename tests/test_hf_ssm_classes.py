@@ -219,3 +219,35 @@ def test_bad_bamba_and_granite_4_configs_are_refused(granite, change, words):
 def test_falcon_h1_multipliers_must_be_numbers(key, value):
     with pytest.raises(CardError, match=f"'{key}' must be a number"):
         model_from_hf_config(_falcon(**{key: value}), "f/config.json")
+
+
+def _mamba2(**keys):
+    raw = {"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "vocab_size": 64, "hidden_size": 32,
+           "num_hidden_layers": 2, "expand": 2, "num_heads": 4, "head_dim": 16, "n_groups": 2, "state_size": 16,
+           "conv_kernel": 4}
+    raw.update(keys)
+    return {k: v for k, v in raw.items() if v != "DROP"}
+
+
+def test_mamba2_layers_are_the_mixer_alone():
+    card = model_from_hf_config(_mamba2(), "m/config.json")
+    assert [(t.attention, t.mlp) for _, t in card.block_types] == [("mamba", "none")]
+    assert (card.n_heads, card.head_dim, card.d_ff) == (4, 16, 64)       # the mixer's, read by no layer
+    groups = count(card, 1, 8).params_by_group
+    assert (groups["attention"], groups["mlp"]) == (2 * (6272 + 640 + 12 + 2048), 0)
+    codestral = model_from_hf_config(json.loads((DATA / "Mamba-Codestral-7B-v0.1/config.json").read_text()), "c.json")
+    assert count(codestral, 1, 8).params_total == 7_285_403_648      # transformers' count: tests/validate/test_ssm.py
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"head_dim": 8}, "'num_heads' \\(4\\) x 'head_dim' \\(8\\) must be expand x hidden_size \\(64\\)"),
+    ({"state_size": "DROP"}, "missing key 'state_size'"),
+    ({"rms_norm": False}, "always builds its gated RMSNorm"),
+    ({"norm_before_gate": True}, "gates before it norms"),
+    ({"num_attention_heads": 4}, "unknown key 'num_attention_heads'"),
+    ({"intermediate_size": 64}, "unknown key 'intermediate_size'"),
+])
+def test_bad_mamba2_configs_are_refused(change, words):
+    with pytest.raises(CardError, match=words) as err:
+        model_from_hf_config(_mamba2(**change), "m/config.json")
+    assert "\n" not in str(err.value)

@@ -26,7 +26,7 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "qwen3_5_text", "qwen3_5_moe_text",
                  "glm", "glm4_moe_lite", "glm_moe_dsa",
                  "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
-                 "exaone_moe", "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid")
+                 "exaone_moe", "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi", "none"), "attention": ("mha", "mla")}

@@ -288,3 +288,4 @@ ACTIVATION_KEYS.update(hf_keys_ssm.ACTIVATION_KEYS)
 NEUTRAL_FOR.update(hf_keys_ssm.NEUTRAL_FOR)
 NEUTRAL_ONLY_FOR.update(hf_keys_ssm.NEUTRAL_ONLY_FOR)
 PLAIN_MLP += hf_keys_ssm.PLAIN_MLP
+SPELLING.update(hf_keys_ssm.SPELLING)

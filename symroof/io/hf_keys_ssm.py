@@ -7,6 +7,7 @@ from __future__ import annotations
 
 NEMOTRON_H, FALCON_H1 = "NemotronHForCausalLM", "FalconH1ForCausalLM"
 BAMBA, GRANITE_4 = "BambaForCausalLM", "GraniteMoeHybridForCausalLM"
+MAMBA2 = "Mamba2ForCausalLM"
 _MAMBA_NEUTRAL = {
     # numerics, init and kernels: no count (the ones a run's numbers could depend on are named in left_out by
     # the layout: time_step_limit, time_step_min/max/floor, mamba_ssm_cache_dtype, residual_in_fp32)
@@ -32,7 +33,11 @@ NEUTRAL_FOR = {
 NEUTRAL_FOR[FALCON_H1] = _MAMBA_NEUTRAL | {"mamba_chunk_size"}     # the chunked scan's block length
 NEUTRAL_FOR[BAMBA] = _MAMBA_NEUTRAL | {"mamba_chunk_size", "z_loss_coefficient"}     # z-loss: the training loss
 NEUTRAL_FOR[GRANITE_4] = _MAMBA_NEUTRAL | {"mamba_chunk_size", "output_router_logits", "router_aux_loss_coef"}
-ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",)}
+# Mamba-2: hidden_act is its conv's and gate's activation (no MLP); layer_norm_epsilon its norms' eps
+NEUTRAL_FOR[MAMBA2] = _MAMBA_NEUTRAL | {"layer_norm_epsilon", "hidden_act"}
+# Mamba-2 names its heads num_heads and has no MLP (hf_layouts_ssm.mamba2 gives the card's d_ff)
+SPELLING = {MAMBA2: {"num_attention_heads": "num_heads", "intermediate_size": None}}
+ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",), MAMBA2: ()}
 PLAIN_MLP = (NEMOTRON_H,)
 
 
@@ -40,7 +45,12 @@ def _null(value, raw) -> bool:
     return value is None
 
 
+_TRUE = (lambda value, raw: value in (None, True), "true or null")
 NEUTRAL_ONLY_FOR = {
+    # the original mamba_ssm code's switches, in published Mamba-2 files; transformers' mixer always norms, gate first
+    MAMBA2: {"rms_norm": (*_TRUE, "transformers' Mamba2Mixer always builds its gated RMSNorm"),
+             "norm_before_gate": (lambda value, raw: value in (None, False), "false or null",
+                                  "transformers' gated RMSNorm gates before it norms")},
     NEMOTRON_H: {"sliding_window": (_null, "null", "NemotronHAttention has no sliding window")},
     # BambaConfig's __post_init__ sets 0.5 whatever the file says
     BAMBA: {"partial_rotary_factor": (lambda value, raw: value in (None, 0.5) and not isinstance(value, bool),

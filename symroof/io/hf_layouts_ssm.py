@@ -1,4 +1,4 @@
-"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H, Falcon-H1, Bamba, Granite 4.0.
+"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H, Falcon-H1, Bamba, Granite 4.0, Mamba-2.
 
 What each key means and its default is from transformers 5.24's ``configuration_*.py`` and
 ``modeling_*.py`` of each class (read, never imported).
@@ -287,3 +287,17 @@ def granitemoehybrid(raw, n, where):
     return fields, kinds if len(set(kinds)) > 1 or "mamba" in kinds else None, mlps, \
         keys | _EXPANDED_KEYS | {"layer_types", "position_embedding_type", "shared_intermediate_size",
                                  "num_local_experts", "num_experts_per_tok", "head_dim"}
+
+
+def mamba2(raw, n, where):
+    fields = ssm_sizes(raw, where, {"ssm_heads": "num_heads", "ssm_head_dim": "head_dim", "ssm_state": "state_size",
+                                    "ssm_groups": "n_groups", "ssm_conv_kernel": "conv_kernel"})
+    inner = _int(raw, "expand", where) * _int(raw, "hidden_size", where)
+    if fields["ssm_heads"] * fields["ssm_head_dim"] != inner:
+        raise CardError(f"{where}: keys 'num_heads' ({fields['ssm_heads']}) x 'head_dim' ({fields['ssm_head_dim']}) "
+                        f"must be expand x hidden_size ({inner}), as transformers' Mamba2Config requires")
+    bias = _flag(raw, "use_bias", where, False)
+    fields.update(ssm_conv_bias=_flag(raw, "use_conv_bias", where, True), ssm_in_bias=bias, ssm_out_bias=bias,
+                  positions="none", d_ff=inner, head_dim=fields["ssm_head_dim"], note=[SSM_NOTE])
+    return fields, ["mamba"] * n, ["none"] * n, {"num_heads", "head_dim", "state_size", "n_groups", "conv_kernel",
+                                                 "expand", "use_bias", "use_conv_bias"}

@@ -1,8 +1,9 @@
 """Mamba-2 mixers (core/ssm.py) against transformers 5.24: Nemotron-H (``NemotronHForCausalLM``), Falcon-H1
-(``FalconH1ForCausalLM``).
+(``FalconH1ForCausalLM``), Bamba (``BambaForCausalLM``), Granite 4.0 (``GraniteMoeHybridForCausalLM``) and Mamba-2
+(``Mamba2ForCausalLM``).
 
 Independent numbers: the parameters transformers builds (on the meta device, per group and in total, for small
-configs and for the published NVIDIA-Nemotron-Nano-9B-v2 and Nemotron-H-8B shapes), FlopCounterMode over its
+configs and for published shapes of each class but Bamba: tests/data/hf), FlopCounterMode over its
 modules, the tensors its cache holds, and a hand count of the SSD scan from the paper's recurrent form (Dao and Gu
 2024, arXiv 2405.21060): per token and head, the state h of P x N written by a rank-1 update (dt·x)Bᵀ and read by C,
 P·N multiply-adds each, so 4·P·N matmul FLOPs.
@@ -115,10 +116,22 @@ def _expanded(rng: random.Random, granite: bool) -> dict:
     return raw
 
 
+def _mamba2(rng: random.Random) -> dict:
+    groups, width, expand = rng.choice((1, 2)), rng.randrange(16, 49, 8), rng.choice((1, 2))
+    heads = groups * rng.choice((1, 2, 4))
+    return {"architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "vocab_size": rng.randrange(16, 97),
+            "num_hidden_layers": rng.randint(1, 3), "hidden_size": width, "expand": expand, "num_heads": heads,
+            "head_dim": expand * width // heads, "n_groups": groups, "state_size": rng.choice((8, 16)),
+            "conv_kernel": rng.choice((2, 4)), "chunk_size": 8, "use_bias": rng.random() < 0.3,
+            "use_conv_bias": rng.random() < 0.7, "tie_word_embeddings": rng.random() < 0.3,
+            "pad_token_id": None, "bos_token_id": None, "eos_token_id": None}
+
+
 CASES = [_nemotron(random.Random(seed)) for seed in range(8)] + [_falcon(random.Random(seed)) for seed in range(8)] + \
-    [_expanded(random.Random(seed), False) for seed in range(6)] + [_expanded(random.Random(seed), True) for seed in range(8)]
+    [_expanded(random.Random(seed), False) for seed in range(6)] + [_expanded(random.Random(seed), True) for seed in range(8)] \
+    + [_mamba2(random.Random(seed)) for seed in range(6)]
 CLASSES = {"nemotron_h": "NemotronHForCausalLM", "falcon_h1": "FalconH1ForCausalLM", "bamba": "BambaForCausalLM",
-           "granitemoehybrid": "GraniteMoeHybridForCausalLM"}
+           "granitemoehybrid": "GraniteMoeHybridForCausalLM", "mamba2": "Mamba2ForCausalLM"}
 
 
 def _id(raw) -> str:
@@ -132,6 +145,9 @@ def _card(raw):
 def _spec(raw) -> dict:
     """The mixer's sizes as transformers' config object holds them (P, N, W, heads, groups, chunk, d_inner)."""
     c = hf_config(raw)
+    if raw["model_type"] == "mamba2":
+        return {"heads": c.num_heads, "P": c.head_dim, "N": c.state_size, "W": c.conv_kernel, "groups": c.n_groups,
+                "chunk": c.chunk_size}
     if raw["model_type"] == "nemotron_h":
         return {"heads": c.mamba_num_heads, "P": c.mamba_head_dim, "N": c.ssm_state_size, "W": c.conv_kernel,
                 "groups": c.n_groups, "chunk": c.chunk_size}
@@ -141,7 +157,8 @@ def _spec(raw) -> dict:
 
 def _types(raw) -> list[str]:
     """Each layer's type, in transformers' names (Falcon-H1's: 'hybrid', attention and Mamba side by side)."""
-    return hf_config(raw).layers_block_type
+    c = hf_config(raw)
+    return c.layer_types if raw["model_type"] == "mamba2" else c.layers_block_type
 
 
 def _group(raw):
@@ -185,12 +202,14 @@ def test_params_per_group_and_layer_kinds_match_transformers(raw):
     assert [(k.attention, k.mlp) for k in kinds] == [
         {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense"),
          "hybrid": ("hybrid", "dense")}[t] if raw["model_type"] in ("nemotron_h", "falcon_h1") else
+        ("mamba", "none") if raw["model_type"] == "mamba2" else
         ("mamba" if t == "linear_attention" else "global", "moe" if card.n_experts > 1 else "dense")
         for t in _types(raw)]
 
 
 @pytest.mark.parametrize("name, billions", [("NVIDIA-Nemotron-Nano-9B-v2", 9), ("Nemotron-H-8B-Base-8K", 8),
-                                           ("Falcon-H1-7B-Instruct", 7), ("granite-4.0-h-350m", 0.35)])
+                                           ("Falcon-H1-7B-Instruct", 7), ("granite-4.0-h-350m", 0.35),
+                                           ("Mamba-Codestral-7B-v0.1", 7)])
 def test_published_shapes_count_as_transformers_builds_them(name, billions):
     """The published shapes (tests/data/hf/<name>/config.json, each folder's SOURCE.md): transformers' parameters on
     the meta device equal symroof's, in total and per group; the total is near the size the model's name gives (from
@@ -239,7 +258,8 @@ def _model(raw):
 
 
 FLOPS = [(raw, b, t) for raw, b, t in zip(CASES[:6] + CASES[8:14] + CASES[16:20] + CASES[22:28],
-                                          (1, 2, 3, 2, 1, 2) * 4, (7, 8, 17, 3, 12, 5) * 4)]
+                                          (1, 2, 3, 2, 1, 2) * 4, (7, 8, 17, 3, 12, 5) * 4)] + \
+    [(raw, b, t) for raw, b, t in zip(CASES[30:34], (1, 2, 3, 2), (7, 8, 17, 3))]
 
 
 @pytest.mark.parametrize("raw,batch,seq", FLOPS, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
@@ -260,7 +280,7 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
     counts = forward.get_flop_counts()
     nodes = {n: evaluate(d["flops"], values) for n, d in g.nodes(data=True) if d["phase"] == "forward"}
     order = [name for name, n in card.layers for _ in range(n)]
-    prefix = f"{CLASSES[raw['model_type']]}.model.layers"
+    prefix = f"{CLASSES[raw['model_type']]}.{'backbone' if raw['model_type'] == 'mamba2' else 'model'}.layers"
     for i, (t, block) in enumerate(zip(_types(raw), order or ["layer"] * len(_types(raw)))):
         theirs = lambda mod: sum(counts.get(f"{prefix}.{i}.{mod}", {}).values())  # noqa: E731
         mine = lambda *parts: sum(nodes[f"{block}/{p}"] for p in parts)  # noqa: E731
@@ -269,10 +289,10 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
             assert theirs("mamba.out_proj") == mine("ssm/out")
             for mod, part in (("self_attn", "attn/"), ("feed_forward", "mlp/")):
                 assert theirs(mod) == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, i
-        elif t == "linear_attention" and raw["model_type"] != "nemotron_h":      # Bamba, Granite 4.0: mamba
+        elif t == "linear_attention" and raw["model_type"] in ("bamba", "granitemoehybrid"):   # their module: mamba
             assert theirs("mamba.in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
             assert theirs("mamba.out_proj") == mine("ssm/out")
-        elif t == "full_attention" and raw["model_type"] != "nemotron_h":
+        elif t == "full_attention" and raw["model_type"] in ("bamba", "granitemoehybrid"):
             assert theirs("self_attn") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/attn/")) > 0, i
         elif t == "linear_attention":
             assert theirs("mixer.in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
@@ -282,7 +302,7 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
             assert theirs("mixer") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, i
 
 
-@pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10] + CASES[16:17] + CASES[22:23], ids=_id)
+@pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10] + CASES[16:17] + CASES[22:23] + CASES[30:31], ids=_id)
 def test_training_backward_of_the_scan_follows_the_usual_rule(raw):
     """The scan's backward is twice its forward, as a matmul's dx and dW are (its four operands' gradients each
     cost half its forward): 8·P·N per token and head."""
@@ -305,7 +325,8 @@ def _held(cache) -> int:
 
 
 PHASES = [(raw, b, t) for raw, b, t in zip(CASES[2:7] + CASES[10:15] + CASES[18:22] + CASES[24:30],
-                                           (2, 1, 3, 1, 2) * 4, (3, 9, 5, 2, 11) * 4)]
+                                           (2, 1, 3, 1, 2) * 4, (3, 9, 5, 2, 11) * 4)] + \
+    [(raw, b, t) for raw, b, t in zip(CASES[32:36], (2, 1, 3, 1), (3, 9, 5, 2))]
 
 
 @pytest.mark.parametrize("raw,batch,seq", PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
