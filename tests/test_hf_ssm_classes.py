@@ -46,6 +46,17 @@ def test_nemotron_h_layers_are_one_part_each():
     assert groups["norms"] == 4 * 32 + 2 * 32 + 32          # a norm a layer, each Mamba layer's gated norm, norm_f
 
 
+def test_nemotron_h_moe_layers_route_to_ungated_experts():
+    card = model_from_hf_config(_small(hybrid_override_pattern="M-E*", n_routed_experts=4, num_experts_per_tok=2,
+                                       moe_intermediate_size=16, moe_shared_expert_intermediate_size=24,
+                                       n_shared_experts=1, moe_latent_size=None), "n/config.json")
+    assert card.layers == (("mamba", 1), ("dense", 1), ("moe", 1), ("global", 1))
+    assert (card.n_experts, card.experts_per_token, card.d_ff_expert, card.d_ff_shared) == (4, 2, 16, 24)
+    # the MLP layer: up, down 32 x 48; the MoE layer: router 32 x 4, 4 experts of up and down 32 x 16, the shared
+    # expert's up and down 32 x 24 (NemotronHExperts and NemotronHMLP: no gate)
+    assert count(card, 1, 8).params_by_group["mlp"] == 2 * 32 * 48 + 32 * 4 + 4 * 2 * 32 * 16 + 2 * 32 * 24
+
+
 def test_the_original_codes_names_and_a_list_read_the_same():
     listed = _small(hybrid_override_pattern="DROP", layers_block_type=[
         "linear_attention", "mlp", "full_attention", "linear_attention"], mamba_conv_bias=True, mamba_d_conv=4,
@@ -66,7 +77,13 @@ def test_published_files_read_with_their_unbounded_time_step():
 
 @pytest.mark.parametrize("change, words", [
     ({"hybrid_override_pattern": "M-X"}, "string of M, \\*, - and E"),
-    ({"hybrid_override_pattern": "M-E*"}, "moe layers \\(E\\)"),
+    ({"hybrid_override_pattern": "M-E*"}, "missing key 'n_routed_experts'"),
+    ({"hybrid_override_pattern": "M-E*", **{k: 4 for k in ("n_routed_experts", "num_experts_per_tok",
+                                                         "moe_intermediate_size", "moe_shared_expert_intermediate_size")},
+      "moe_latent_size": 16}, "'moe_latent_size' is 16; allowed: null"),
+    ({"hybrid_override_pattern": "M-E*", "n_routed_experts": 4, "num_experts_per_tok": 5, "moe_intermediate_size": 8,
+      "moe_shared_expert_intermediate_size": 8}, "at most that many per token"),
+    ({"n_routed_experts": -1}, "'n_routed_experts' must be an integer >= 0"),
     ({"num_hidden_layers": 5}, "'num_hidden_layers' \\(5\\) disagrees with the 4 layers"),
     ({"hybrid_override_pattern": "DROP"}, "missing key 'layers_block_type'"),
     ({"mamba_num_heads": "DROP"}, "missing key 'mamba_num_heads'"),

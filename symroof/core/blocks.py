@@ -334,7 +334,8 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
 
 
 def _moe(b, block: Block, proj, x: str) -> str:
-    """Router, then E experts that together see B·T·k token copies (R = BTk/E each, on average);
+    """Router, then E experts (gated, or plain where the card's MLP is) that together see B·T·k token copies
+    (R = BTk/E each, on average);
     with shared experts, an always-on MLP of width F_s beside them (DeepSeek), added in, in
     Qwen2-MoE scaled by a sigmoid gate of its own; gpt-oss has biases on the router and experts."""
     p, repeat = block.name, block.count
@@ -349,13 +350,16 @@ def _moe(b, block: Block, proj, x: str) -> str:
                   repeat)
     b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router")], "B T k", repeat=repeat)
     b.elementwise(f"{p}/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=repeat)
-    for name in ("gate", "up"):
+    for name in ("gate", "up") if block.gated_mlp else ("up",):     # plain experts: up, act, down (Nemotron-H)
         b.contraction(f"{p}/moe/{name}", f"E R D, E D {f} -> E R {f}",
                       [("x", f"{p}/moe/dispatch"), ("w", f"{p}/moe/{name}.w")],
                       biased(f"{p}/moe/{name}", ("E", "D", f), ("E", f)), "mlp", repeat)
         b.g.nodes[f"{p}/moe/{name}"]["experts"] = True
-    b.elementwise(f"{p}/moe/act", "gated_act", [("gate", f"{p}/moe/gate"), ("up", f"{p}/moe/up")],
-                  f"E R {f}", repeat=repeat)
+    if block.gated_mlp:
+        b.elementwise(f"{p}/moe/act", "gated_act", [("gate", f"{p}/moe/gate"), ("up", f"{p}/moe/up")],
+                      f"E R {f}", repeat=repeat)
+    else:
+        b.elementwise(f"{p}/moe/act", "act", [("x", f"{p}/moe/up")], f"E R {f}", repeat=repeat)
     b.contraction(f"{p}/moe/down", f"E R {f}, E {f} D -> E R D",
                   [("x", f"{p}/moe/act"), ("w", f"{p}/moe/down.w")],
                   biased(f"{p}/moe/down", ("E", f, "D"), ("E", "D")), "mlp", repeat)

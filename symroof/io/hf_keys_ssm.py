@@ -22,9 +22,9 @@ NEUTRAL_FOR = {
         "layer_norm_epsilon", "hidden_dropout",      # hidden_dropout: not read by NemotronHModel
         "attention_bias",       # NemotronHAttention hard-codes bias=False on q, k, v and o
         "expand", "mamba_proj_bias",      # not read by the 5.24 mixer (d_inner = heads x head_dim; use_bias)
-        # the MoE layers' (E) keys: such layers are refused, so nothing here is built
-        "n_routed_experts", "num_local_experts", "num_experts_per_tok", "n_shared_experts", "moe_intermediate_size",
-        "moe_shared_expert_intermediate_size", "moe_latent_size", "moe_shared_expert_overlap",
+        # the MoE layers' routing (which experts, how weighted) and training loss: no count; n_shared_experts is not
+        # read (the shared expert's width is moe_shared_expert_intermediate_size); moe_latent_size is read (null)
+        "n_shared_experts", "moe_shared_expert_overlap", "moe_latent_size",
         "routed_scaling_factor", "n_group", "topk_group", "norm_topk_prob", "output_router_logits",
         "router_aux_loss_coef",
         # multi-token prediction: not built by transformers (named in left_out where set: hf_layouts_ssm)

@@ -14,8 +14,8 @@ gates before it norms, per group. Attention layers are LLaMA's without RoPE or b
 hard-code bias=False); MLP layers are plain (up, ``mlp_hidden_act``, down) with ``mlp_bias``. The
 original code's aliases (mamba_n_groups, mamba_d_conv, mamba_conv_bias, ...) are popped by its
 __post_init__ and read the same way. Its head is never tied to the embedding (``_tied_weights_keys`` is
-empty), whatever ``tie_word_embeddings`` says. MoE layers (E, Nemotron 3) are refused: their ungated experts,
-latent projections and sigmoid router are not modelled.
+empty), whatever ``tie_word_embeddings`` says. MoE layers (E, Nemotron 3) route to ungated experts beside
+an ungated shared expert (``_nemotron_moe``); their latent projections (``moe_latent_size``) are refused.
 
 Falcon-H1 (``FalconH1ForCausalLM``, falcon_h1): every layer runs attention and a Mamba-2 mixer side by
 side on one normed input and adds their outputs (a ``hybrid`` block), then a gated MLP. The mixer's
@@ -55,8 +55,9 @@ LEGACY = {"mamba": "linear_attention", "attention": "full_attention"}
 # ours (attention kind, mlp kind) per Nemotron-H layer type
 _KINDS = {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense"),
           "moe": ("none", "moe")}
-# the original code's names, popped by NemotronHConfig.__post_init__ into transformers' names
-NEMOTRON_H_ALIASES = {"mamba_n_groups": "n_groups", "mamba_d_conv": "conv_kernel", "mamba_expand": "expand",
+# the original code's names, popped by NemotronHConfig.__post_init__ into transformers' names (and its
+# attribute_map's num_local_experts)
+NEMOTRON_H_ALIASES = {"num_local_experts": "n_routed_experts", "mamba_n_groups": "n_groups", "mamba_d_conv": "conv_kernel", "mamba_expand": "expand",
                       "mamba_dt_min": "time_step_min", "mamba_dt_max": "time_step_max",
                       "mamba_dt_limit": "time_step_limit", "mamba_dt_init_floor": "time_step_floor",
                       "mamba_conv_bias": "use_conv_bias", "mamba_chunk_size": "chunk_size"}
@@ -126,13 +127,15 @@ def ssm_sizes(raw, where, keys: dict) -> dict:
 
 def nemotron_h(raw, n, where):
     types = raw["layers_block_type"]
-    if "moe" in types:
-        raise CardError(f"{where}: key 'layers_block_type' lists moe layers (E); Nemotron-H's MoE layers (ungated "
-                        "experts, latent projections, a sigmoid router) are not modelled")
     fields = {"mlp": "plain", "positions": "none", "head_dim": _head_dim(raw, where)}
     keys = {"layers_block_type", "layer_types", "mlp_hidden_act", "use_bias", "use_conv_bias", "head_dim",
-            "attention_head_dim"}
+            "attention_head_dim", *_MOE_KEYS}
     notes = []
+    if "moe" in types:
+        fields.update(_nemotron_moe(raw, where))
+    else:          # no E layer: the MoE keys build nothing, but a damaged value is refused
+        for key in _MOE_KEYS:
+            _int(raw, key, where, 1, minimum=0)
     if "linear_attention" in types:
         fields.update(ssm_sizes(raw, where, {"ssm_heads": "mamba_num_heads", "ssm_head_dim": "mamba_head_dim",
                                              "ssm_state": "ssm_state_size", "ssm_groups": "n_groups",
@@ -153,6 +156,25 @@ def nemotron_h(raw, n, where):
         _int(raw, key, where, 1)      # unused without Mamba layers, but a damaged value is refused
     kinds = [_KINDS[t] for t in types]
     return fields, [a for a, _ in kinds], [m for _, m in kinds], keys
+
+
+_MOE_KEYS = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", "moe_shared_expert_intermediate_size")
+
+
+def _nemotron_moe(raw, where) -> dict:
+    """Nemotron-H's MoE layers (NemotronHMoE): a router of n_routed_experts x D (its e_score_correction_bias is a
+    buffer, no parameter), ungated experts (up, mlp_hidden_act, down) of moe_intermediate_size, and one ungated
+    shared expert of moe_shared_expert_intermediate_size (n_shared_experts is not read) with mlp_bias."""
+    if raw.get("moe_latent_size") is not None:
+        raise CardError(f"{where}: key 'moe_latent_size' is {_short(raw['moe_latent_size'])}; allowed: null (the "
+                        "experts' latent projections, fc1/fc2_latent_proj, are not modelled)")
+    experts, chosen = _int(raw, "n_routed_experts", where), _int(raw, "num_experts_per_tok", where)
+    if experts < 2 or chosen > experts:
+        raise CardError(f"{where}: keys 'n_routed_experts' ({experts}) and 'num_experts_per_tok' ({chosen}): at least "
+                        "2 experts, and at most that many per token")
+    return {"n_experts": experts, "experts_per_token": chosen,
+            "d_ff_expert": _int(raw, "moe_intermediate_size", where),
+            "d_ff_shared": _int(raw, "moe_shared_expert_intermediate_size", where)}
 
 
 def _head_dim(raw, where) -> int:

@@ -309,8 +309,8 @@ def hf_group(name: str) -> str:
         return "embedding"
     if "mamba" in parts:                                  # Falcon-H1's, Bamba's, Granite 4.0's Mamba-2 mixer
         return "attention"
-    if "mixer" in parts:     # Nemotron-H's one mixer a layer (Mamba-2, attention or MLP) and Mamba-2's
-        return "mlp" if owner in ("up_proj", "down_proj") else "attention"
+    if "mixer" in parts:     # Nemotron-H's one mixer a layer (Mamba-2, attention, MLP or MoE) and Mamba-2's
+        return "mlp" if owner in ("up_proj", "down_proj", "gate") else "attention"     # gate: the MoE's router
     raise AssertionError(f"no symroof group for transformers parameter {name!r}")
 
 

@@ -48,7 +48,7 @@ GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 
 def _nemotron(rng: random.Random) -> dict:
     layers = rng.randint(3, 7)
-    pattern = "".join(rng.choice("M*-") for _ in range(layers - 3)) + "M*-"
+    pattern = "".join(rng.choice("M*-E") for _ in range(layers - 3)) + "M*-"
     pattern = "".join(rng.sample(pattern, len(pattern)))
     heads = rng.choice((2, 4, 6))
     groups = rng.choice((1, 2))
@@ -60,10 +60,14 @@ def _nemotron(rng: random.Random) -> dict:
            "conv_kernel": rng.choice((2, 3, 4)), "use_conv_bias": rng.random() < 0.7, "use_bias": rng.random() < 0.3,
            "mlp_bias": rng.random() < 0.3, "tie_word_embeddings": rng.random() < 0.3, "chunk_size": 8,
            "pad_token_id": None, "bos_token_id": None, "eos_token_id": None}
+    if "E" in pattern:        # ungated routed experts and an ungated shared expert
+        raw.update(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=rng.randrange(8, 33, 4),
+                   moe_shared_expert_intermediate_size=rng.randrange(8, 33, 4))
     if rng.random() < 0.5:
         raw["hybrid_override_pattern"] = pattern
     else:
-        raw["layers_block_type"] = [{"M": "linear_attention", "*": "full_attention", "-": "mlp"}[c] for c in pattern]
+        raw["layers_block_type"] = [{"M": "linear_attention", "*": "full_attention", "-": "mlp", "E": "moe"}[c]
+                                    for c in pattern]
     return raw
 
 
@@ -173,7 +177,7 @@ def _group(raw):
             return "embedding"
         if "norm" in parts[-2] or parts[1] in ("norm_f", "final_layernorm"):
             return "norms"
-        if parts[3] in ("feed_forward", "shared_mlp", "block_sparse_moe") or types[int(parts[2])] == "mlp":
+        if parts[3] in ("feed_forward", "shared_mlp", "block_sparse_moe") or types[int(parts[2])] in ("mlp", "moe"):
             return "mlp"
         return "attention"
     return group
@@ -201,6 +205,7 @@ def test_params_per_group_and_layer_kinds_match_transformers(raw):
     kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)] if card.layers else []
     assert [(k.attention, k.mlp) for k in kinds] == [
         {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense"),
+         "moe": ("none", "moe"),
          "hybrid": ("hybrid", "dense")}[t] if raw["model_type"] in ("nemotron_h", "falcon_h1") else
         ("mamba", "none") if raw["model_type"] == "mamba2" else
         ("mamba" if t == "linear_attention" else "global", "moe" if card.n_experts > 1 else "dense")
@@ -298,8 +303,9 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
             assert theirs("mixer.in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
             assert theirs("mixer.out_proj") == mine("ssm/out")
         else:
-            part = "attn/" if t == "full_attention" else "mlp/"
-            assert theirs("mixer") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, i
+            parts = {"full_attention": ("attn/",), "mlp": ("mlp/",), "moe": ("moe/", "shared/")}[t]
+            assert theirs("mixer") == sum(v for n, v in nodes.items()
+                                          if n.startswith(tuple(f"{block}/{p}" for p in parts))) > 0, i
 
 
 @pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10] + CASES[16:17] + CASES[22:23] + CASES[30:31], ids=_id)
