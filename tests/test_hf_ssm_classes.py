@@ -268,3 +268,44 @@ def test_bad_mamba2_configs_are_refused(change, words):
     with pytest.raises(CardError, match=words) as err:
         model_from_hf_config(_mamba2(**change), "m/config.json")
     assert "\n" not in str(err.value)
+
+
+def _mamba(**keys):
+    raw = {"architectures": ["MambaForCausalLM"], "model_type": "mamba", "vocab_size": 64, "hidden_size": 32,
+           "num_hidden_layers": 2, "expand": 2, "state_size": 16, "conv_kernel": 4}
+    raw.update(keys)
+    return {k: v for k, v in raw.items() if v != "DROP"}
+
+
+def test_mamba_layers_are_the_mamba1_mixer():
+    card = model_from_hf_config(_mamba(), "m/config.json")
+    assert (card.ssm_heads, card.ssm_head_dim, card.ssm_groups, card.ssm_dt_rank, card.ssm_norm, card.tie_embeddings) \
+        == (64, 1, 1, 2, False, True)                      # time_step_rank "auto": ceil(32 / 16); tied by default
+    # per layer (modeling_mamba.py MambaMixer): in_proj 32 x 128, conv 64 x 4 + 64, x_proj 64 x (2 + 2·16),
+    # dt_proj 2 x 64 + 64, A_log 64 x 16, D 64, out_proj 64 x 32
+    assert count(card, 1, 8).params_by_group["attention"] == 2 * (4096 + 320 + 2176 + 192 + 1024 + 64 + 2048)
+    assert model_from_hf_config(_mamba(time_step_rank=5, intermediate_size=64), "m/config.json").ssm_dt_rank == 5
+    small = model_from_hf_config(json.loads((DATA / "mamba-130m-hf/config.json").read_text()), "m/config.json")
+    assert count(small, 1, 8).params_total == 129_135_360      # transformers' count: tests/validate/test_ssm.py
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"intermediate_size": 48}, "'intermediate_size' \\(48\\) must be expand x hidden_size \\(64\\)"),
+    ({"time_step_rank": 0}, "'time_step_rank' must be an integer >= 1"),
+    ({"num_attention_heads": 4}, "unknown key 'num_attention_heads'"),
+    ({"state_size": "DROP"}, "missing key 'state_size'"),
+])
+def test_bad_mamba_configs_are_refused(change, words):
+    with pytest.raises(CardError, match=words) as err:
+        model_from_hf_config(_mamba(**change), "m/config.json")
+    assert "\n" not in str(err.value)
+
+
+def test_a_mamba1_card_needs_channels_as_heads():
+    one = {**CARD, "ssm_dt_rank": 2, "ssm_norm": False}
+    with pytest.raises(CardError, match="needs ssm_head_dim 1 and ssm_groups 1"):
+        model_from_dict(one, "card.yaml")
+    with pytest.raises(CardError, match="'ssm_dt_rank' is only read"):
+        model_from_dict({**CARD, "block_types": {"m": {}, "a": {}}, "ssm_dt_rank": 2,
+                         **{k: 0 for k in ("ssm_heads", "ssm_head_dim", "ssm_state", "ssm_groups", "ssm_conv_kernel")}},
+                        "card.yaml")

@@ -56,21 +56,25 @@ def add_ssm(b, block, proj, xa: str) -> str:
     """The Mamba-2 mixer on the normed input ``xa``; returns its output projection's node."""
     p, repeat = block.name, block.count
     ssm = f"{p}/ssm"
-    parts = {"z": X, "x": X, "B": BC, "C": BC, "dt": HEADS}
-    for part, dims in parts.items():
-        proj(f"{ssm}/{part}", f"B T D, D {dims} -> B T {dims}", xa, ("D", *dims.split()), tuple(dims.split()),
-             block.ssm_in_bias, "attention", "ssm/in_proj")
-    mixed = {part: _conv(b, block, ssm, part, parts[part]) for part in ("x", "B", "C")}
-    b.elementwise(f"{ssm}/gates", "ssd_gates", [("dt", f"{ssm}/dt")], f"B T {HEADS}",
-                  {f"{ssm}/{w}": tuple(HEADS.split()) for w in ("dt_bias", "A_log", "D")}, "attention", repeat)
+    if block.mamba1:
+        mixed, bc, gates = _mamba1_inputs(b, block, proj, ssm, xa)
+    else:
+        parts = {"z": X, "x": X, "B": BC, "C": BC, "dt": HEADS}
+        for part, dims in parts.items():
+            proj(f"{ssm}/{part}", f"B T D, D {dims} -> B T {dims}", xa, ("D", *dims.split()), tuple(dims.split()),
+                 block.ssm_in_bias, "attention", "ssm/in_proj")
+        mixed = {part: _conv(b, block, ssm, part, parts[part]) for part in ("x", "B", "C")}
+        bc, gates = BC, {f"{ssm}/{w}": tuple(HEADS.split()) for w in ("dt_bias", "A_log", "D")}
+    b.elementwise(f"{ssm}/gates", "ssd_gates", [("dt", f"{ssm}/dt")], f"B T {HEADS}", gates, "attention", repeat)
     scan = f"{ssm}/scan"
-    b.contraction(scan, f"B T {X}, B T {BC}, B T {BC}, B T {HEADS} -> B T {X}",
+    b.contraction(scan, f"B T {X}, B T {bc}, B T {bc}, B T {HEADS} -> B T {X}",
                   [("x", mixed["x"]), ("B", mixed["B"]), ("C", mixed["C"]), ("dt", f"{ssm}/gates")],
                   repeat=repeat, core=True)
     sizes = b.sizes
     per_head = sizes["B"] * sizes["T"] * sizes["Gs"] * sizes["Qs"]
-    b.g.nodes[scan].update(flop_scale=2, grad_share=sp.Rational(1, 2), ssm=True,
-                           vector_extra=per_head * (sizes["Hs"] * sizes["Ns"] + 3 * sizes["Hs"]))
+    # Mamba-1's A is per channel and state: its discretization exp(dt·A) is N exponentials a channel and token
+    extra = sizes["Hs"] * sizes["Ns"] + 3 * sizes["Hs"] + (sizes["Ns"] if block.mamba1 else 0)
+    b.g.nodes[scan].update(flop_scale=2, grad_share=sp.Rational(1, 2), ssm=True, vector_extra=per_head * extra)
     if b.phase in ("prefill", "decode"):
         _state(b, block, f"{ssm}/state", scan, ("B", "Gs", "Qs", "Hs", "Ns"))
     if block.ssm_norm:
@@ -81,6 +85,24 @@ def add_ssm(b, block, proj, xa: str) -> str:
     proj(f"{ssm}/out", f"B T {X}, {X} D -> B T D", f"{ssm}/norm", (*X.split(), "D"), ("D",), block.ssm_out_bias,
          "attention")
     return f"{ssm}/out"
+
+
+def _mamba1_inputs(b, block, proj, ssm: str, xa: str):
+    """The Mamba-1 mixer's inputs to the scan (Gu and Dao 2023, arXiv 2312.00752; transformers' MambaMixer): in_proj
+    to x and z (d_inner each), the conv on x alone, ``x_proj`` from the conv's output to the time step's rank-R input
+    and B and C (N each, shared by every channel), ``dt_proj`` R -> d_inner with a bias (the dt bias), and A_log
+    (d_inner x N) and D (d_inner). Its d_inner channels are the heads (ssm_head_dim 1, one group)."""
+    for part in ("z", "x"):
+        proj(f"{ssm}/{part}", f"B T D, D {X} -> B T {X}", xa, ("D", *X.split()), tuple(X.split()), block.ssm_in_bias,
+             "attention", "ssm/in_proj")
+    x = _conv(b, block, ssm, "x", X)
+    for part, out in (("dt_low", "Rs"), ("B", "Ns"), ("C", "Ns")):
+        proj(f"{ssm}/{part}", f"B T {X}, {X} {out} -> B T {out}", x, (*X.split(), out), (), False, "attention",
+             "ssm/x_proj")
+    proj(f"{ssm}/dt", f"B T Rs, Rs {HEADS} -> B T {HEADS}", f"{ssm}/dt_low", ("Rs", *HEADS.split()),
+         tuple(HEADS.split()), True, "attention")
+    gates = {f"{ssm}/A_log": (*HEADS.split(), "Ns"), f"{ssm}/D": tuple(HEADS.split())}
+    return {"x": x, "B": f"{ssm}/B", "C": f"{ssm}/C"}, "Ns", gates
 
 
 def _conv(b, block, ssm: str, part: str, dims: str) -> str:

@@ -26,7 +26,7 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "qwen3_5_text", "qwen3_5_moe_text",
                  "glm", "glm4_moe_lite", "glm_moe_dsa",
                  "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
-                 "exaone_moe", "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2")
+                 "exaone_moe", "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi", "none"), "attention": ("mha", "mla")}
@@ -99,6 +99,8 @@ class ModelCard:
     ssm_in_bias: bool = False     # a bias on in_proj
     ssm_out_bias: bool = False    # a bias on out_proj
     ssm_norm: bool = True    # the gated RMSNorm over d_inner (false: the output times SiLU(z) only, Falcon-H1)
+    ssm_dt_rank: int = 0     # > 0: the Mamba-1 mixer (x_proj, a dt_proj of this rank, A per channel and state), its
+                             # d_inner channels as ssm_heads of ssm_head_dim 1 in 1 group; 0: Mamba-2
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # DeepSeek Sparse Attention (DeepSeek-V3.2, block types with attention: indexed; core/attention_sparse.py)
     index_topk: int = 0      # keys the lightning indexer selects for each query
@@ -159,7 +161,7 @@ LINEAR_KEYS = ("linear_key_heads", "linear_value_heads", "linear_key_head_dim", 
 SSM_KEYS = ("ssm_heads", "ssm_head_dim", "ssm_state", "ssm_groups", "ssm_conv_kernel")
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared",      # 0 means "none"
-                    "index_topk", "index_heads", "index_head_dim", *LINEAR_KEYS, *SSM_KEYS)
+                    "index_topk", "index_heads", "index_head_dim", *LINEAR_KEYS, *SSM_KEYS, "ssm_dt_rank")
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
                     "head_bias", "router_bias", "attention_output_gate", "embedding_norm",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 NEMOTRON_H, FALCON_H1 = "NemotronHForCausalLM", "FalconH1ForCausalLM"
 BAMBA, GRANITE_4 = "BambaForCausalLM", "GraniteMoeHybridForCausalLM"
-MAMBA2 = "Mamba2ForCausalLM"
+MAMBA2, MAMBA = "Mamba2ForCausalLM", "MambaForCausalLM"
 _MAMBA_NEUTRAL = {
     # numerics, init and kernels: no count (the ones a run's numbers could depend on are named in left_out by
     # the layout: time_step_limit, time_step_min/max/floor, mamba_ssm_cache_dtype, residual_in_fp32)
@@ -36,8 +36,12 @@ NEUTRAL_FOR[GRANITE_4] = _MAMBA_NEUTRAL | {"mamba_chunk_size", "output_router_lo
 # Mamba-2: hidden_act is its conv's and gate's activation (no MLP); layer_norm_epsilon its norms' eps
 NEUTRAL_FOR[MAMBA2] = _MAMBA_NEUTRAL | {"layer_norm_epsilon", "hidden_act"}
 # Mamba-2 names its heads num_heads and has no MLP (hf_layouts_ssm.mamba2 gives the card's d_ff)
-SPELLING = {MAMBA2: {"num_attention_heads": "num_heads", "intermediate_size": None}}
-ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",), MAMBA2: ()}
+# Mamba (Mamba-1): the same, and its init settings and scan switches (the same outputs)
+NEUTRAL_FOR[MAMBA] = NEUTRAL_FOR[MAMBA2] | {"time_step_scale", "time_step_init_scheme", "use_mambapy",
+                                            "use_associative_scan"}
+SPELLING = {MAMBA2: {"num_attention_heads": "num_heads", "intermediate_size": None},
+            MAMBA: {"num_attention_heads": None, "intermediate_size": None}}    # hf_layouts_ssm.mamba gives both
+ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",), MAMBA2: (), MAMBA: ()}
 PLAIN_MLP = (NEMOTRON_H,)
 
 

@@ -1,4 +1,4 @@
-"""Readers for models with Mamba-2 mixers (core/ssm.py): Nemotron-H, Falcon-H1, Bamba, Granite 4.0, Mamba-2.
+"""Readers for models with Mamba mixers (core/ssm.py): Nemotron-H, Falcon-H1, Bamba, Granite 4.0, Mamba-2, Mamba.
 
 What each key means and its default is from transformers 5.24's ``configuration_*.py`` and
 ``modeling_*.py`` of each class (read, never imported).
@@ -323,3 +323,20 @@ def mamba2(raw, n, where):
                   positions="none", d_ff=inner, head_dim=fields["ssm_head_dim"], note=[SSM_NOTE])
     return fields, ["mamba"] * n, ["none"] * n, {"num_heads", "head_dim", "state_size", "n_groups", "conv_kernel",
                                                  "expand", "use_bias", "use_conv_bias"}
+
+
+def mamba(raw, n, where):
+    width = _int(raw, "hidden_size", where)
+    inner = _int(raw, "expand", where) * width
+    rank = raw.get("time_step_rank", "auto")
+    rank = -(-width // 16) if rank == "auto" else _int(raw, "time_step_rank", where)      # MambaConfig: ceil(D / 16)
+    if raw.get("intermediate_size", inner) != inner:
+        raise CardError(f"{where}: key 'intermediate_size' ({_short(raw['intermediate_size'])}) must be expand x "
+                        f"hidden_size ({inner}): MambaConfig sets it so whatever the file says")
+    bias = _flag(raw, "use_bias", where, False)
+    fields = {"ssm_heads": inner, "ssm_head_dim": 1, "ssm_groups": 1, "ssm_state": _int(raw, "state_size", where),
+              "ssm_conv_kernel": _int(raw, "conv_kernel", where), "ssm_dt_rank": rank, "ssm_norm": False,
+              "ssm_conv_bias": _flag(raw, "use_conv_bias", where, True), "ssm_in_bias": bias, "ssm_out_bias": bias,
+              "positions": "none", "d_ff": inner, "n_heads": inner, "head_dim": 1, "note": [SSM_NOTE]}
+    return fields, ["mamba"] * n, ["none"] * n, {"expand", "time_step_rank", "state_size", "conv_kernel",
+                                                 "use_bias", "use_conv_bias", "intermediate_size"}

@@ -345,12 +345,14 @@ ROWS.update({
                                        layout=SS.granitemoehybrid),
     "Mamba2ForCausalLM":    Row("mamba2",      None,       None,          False, False, False, False, False,  2,
                                 layout=SS.mamba2),
+    "MambaForCausalLM":     Row("mamba",       None,       None,          True,  False, False, False, False,  2,
+                                layout=SS.mamba),
 })
 # Bamba: K falls back to 8 (null: N): required; head_dim read by getattr (a key where given, else D // N);
 # attention_bias on q, k, v and o, mlp_bias on its gated MLP. Granite 4.0: K absent or null is N (its
 # __post_init__); head_dim by getattr as Bamba's; attention_bias on q, k, v and o; no MLP bias (hard-coded).
 # Mamba-2: no attention and no MLP (its card's attention sizes are the mixer's: hf_layouts_ssm.mamba2); untied by
-# default.
+# default. Mamba (Mamba-1): the same, tied by default.
 # Falcon-H1: K falls back to 8 (null: N, its __post_init__): required; its attention reads a head_dim key when there
 # is one (getattr; its config class has none), else D // N; attention_bias on q, k, v and o, mlp_bias on gate, up
 # and down; ties lm_head to the embedding where tie_word_embeddings (default false).

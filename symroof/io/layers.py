@@ -205,6 +205,11 @@ def _check_ssm(card, kinds, where: str) -> None:
     if not ssm and (card.ssm_conv_bias or card.ssm_in_bias or card.ssm_out_bias or not card.ssm_norm):
         raise CardError(f"{where}: keys 'ssm_conv_bias', 'ssm_in_bias', 'ssm_out_bias' and 'ssm_norm' are only read "
                         "with a block type of attention: mamba or hybrid")
+    if card.ssm_dt_rank and not ssm:
+        raise CardError(f"{where}: key 'ssm_dt_rank' is only read with a block type of attention: mamba or hybrid")
+    if card.ssm_dt_rank and (card.ssm_head_dim != 1 or card.ssm_groups != 1 or card.ssm_norm):
+        raise CardError(f"{where}: key 'ssm_dt_rank' (the Mamba-1 mixer) needs ssm_head_dim 1 and ssm_groups 1 (its "
+                        "d_inner channels are the heads) and ssm_norm: false (it has no gated norm)")
     if ssm and card.ssm_heads % card.ssm_groups:
         raise CardError(f"{where}: key 'ssm_groups' ({card.ssm_groups}) must divide 'ssm_heads' ({card.ssm_heads})")
 

@@ -1,6 +1,6 @@
 """Mamba-2 mixers (core/ssm.py) against transformers 5.24: Nemotron-H (``NemotronHForCausalLM``), Falcon-H1
 (``FalconH1ForCausalLM``), Bamba (``BambaForCausalLM``), Granite 4.0 (``GraniteMoeHybridForCausalLM``) and Mamba-2
-(``Mamba2ForCausalLM``).
+(``Mamba2ForCausalLM``), and Mamba-1's mixer: Mamba (``MambaForCausalLM``).
 
 Independent numbers: the parameters transformers builds (on the meta device, per group and in total, for small
 configs and for published shapes of each class but Bamba: tests/data/hf), FlopCounterMode over its
@@ -11,15 +11,20 @@ P·N multiply-adds each, so 4·P·N matmul FLOPs.
 FlopCounterMode counts three things differently, each stated and asserted exactly (tolerance 0):
 
 - the depthwise conv: transformers pads both ends (padding W - 1) and keeps the first T outputs, so torch counts
-  T + W - 1 outputs per channel (of d_inner + 2·G·N) where symroof counts the T a causal kernel computes, and where
-  the forward keeps a cache (``use_cache``, the configs' default, in a training forward too) T < W tokens are first
-  padded to W: max(T, W) + W - 1; in decode ``causal_conv1d_update``
+  T + W - 1 outputs per channel (of d_inner + 2·G·N; Mamba-1's d_inner) where symroof counts the T a causal kernel
+  computes, and where the forward keeps a cache T < W tokens are first padded to W: max(T, W) + W - 1 (in prefill,
+  and in a training forward of Nemotron-H, Falcon-H1, Bamba and Granite 4.0, whose use_cache defaults to true there;
+  Mamba's and Mamba-2's turn it off while training); in decode ``causal_conv1d_update``
   convolves the W cached inputs and the new one, 2 outputs for 1;
 - the scan in prefill and training: transformers' fallback ``mamba2_chunk_scan`` pads T to c = ceil(T / Q) chunks
   of Q = chunk_size and runs five einsums per head: C·Bᵀ scores 2·c·Q²·N, scores·x 2·c·Q²·P, chunk states
   2·c·Q·P·N, the inter-chunk recurrence 2·(c + 1)²·P·N, the states' readout 2·c·Q·P·N; symroof counts 4·T·P·N;
 - the scan in decode: ``mamba2_selective_state_update`` writes the state elementwise (dt·B·x, uncounted) and reads
-  it with one bmm, 2·P·N a head, against symroof's 4·P·N.
+  it with one bmm, 2·P·N a head, against symroof's 4·P·N;
+- Mamba-1's scan (Mamba, Gu and Dao 2023, arXiv 2312.00752: the same recurrence with d_inner heads of P = 1 and A
+  per channel and state): transformers' ``mamba_selective_scan`` (sequential, without mambapy) and
+  ``mamba_selective_state_update`` write the state elementwise and read it with one matmul a token, 2·N a channel:
+  half symroof's count, in every phase.
 """
 
 from __future__ import annotations
@@ -131,11 +136,24 @@ def _mamba2(rng: random.Random) -> dict:
             "pad_token_id": None, "bos_token_id": None, "eos_token_id": None}
 
 
+def _mamba(rng: random.Random) -> dict:
+    width = rng.randrange(16, 49, 8)
+    raw = {"architectures": ["MambaForCausalLM"], "model_type": "mamba", "vocab_size": rng.randrange(16, 97),
+           "num_hidden_layers": rng.randint(1, 3), "hidden_size": width, "expand": rng.choice((1, 2)),
+           "state_size": rng.choice((4, 8)), "conv_kernel": rng.choice((2, 4)), "use_bias": rng.random() < 0.3,
+           "use_conv_bias": rng.random() < 0.7, "tie_word_embeddings": rng.random() < 0.7,
+           "pad_token_id": None, "bos_token_id": None, "eos_token_id": None}
+    if rng.random() < 0.5:
+        raw["time_step_rank"] = rng.choice((2, 5))
+    return raw
+
+
 CASES = [_nemotron(random.Random(seed)) for seed in range(8)] + [_falcon(random.Random(seed)) for seed in range(8)] + \
     [_expanded(random.Random(seed), False) for seed in range(6)] + [_expanded(random.Random(seed), True) for seed in range(8)] \
-    + [_mamba2(random.Random(seed)) for seed in range(6)]
+    + [_mamba2(random.Random(seed)) for seed in range(6)] + [_mamba(random.Random(seed)) for seed in range(6)]
 CLASSES = {"nemotron_h": "NemotronHForCausalLM", "falcon_h1": "FalconH1ForCausalLM", "bamba": "BambaForCausalLM",
-           "granitemoehybrid": "GraniteMoeHybridForCausalLM", "mamba2": "Mamba2ForCausalLM"}
+           "granitemoehybrid": "GraniteMoeHybridForCausalLM", "mamba2": "Mamba2ForCausalLM",
+           "mamba": "MambaForCausalLM"}
 
 
 def _id(raw) -> str:
@@ -149,6 +167,9 @@ def _card(raw):
 def _spec(raw) -> dict:
     """The mixer's sizes as transformers' config object holds them (P, N, W, heads, groups, chunk, d_inner)."""
     c = hf_config(raw)
+    if raw["model_type"] == "mamba":          # Mamba-1: d_inner channels, each a head of width 1
+        return {"heads": c.intermediate_size, "P": 1, "N": c.state_size, "W": c.conv_kernel, "groups": 1,
+                "chunk": None}
     if raw["model_type"] == "mamba2":
         return {"heads": c.num_heads, "P": c.head_dim, "N": c.state_size, "W": c.conv_kernel, "groups": c.n_groups,
                 "chunk": c.chunk_size}
@@ -162,7 +183,7 @@ def _spec(raw) -> dict:
 def _types(raw) -> list[str]:
     """Each layer's type, in transformers' names (Falcon-H1's: 'hybrid', attention and Mamba side by side)."""
     c = hf_config(raw)
-    return c.layer_types if raw["model_type"] == "mamba2" else c.layers_block_type
+    return c.layer_types if raw["model_type"] in ("mamba2", "mamba") else c.layers_block_type
 
 
 def _group(raw):
@@ -207,14 +228,14 @@ def test_params_per_group_and_layer_kinds_match_transformers(raw):
         {"linear_attention": ("mamba", "none"), "full_attention": ("global", "none"), "mlp": ("none", "dense"),
          "moe": ("none", "moe"),
          "hybrid": ("hybrid", "dense")}[t] if raw["model_type"] in ("nemotron_h", "falcon_h1") else
-        ("mamba", "none") if raw["model_type"] == "mamba2" else
+        ("mamba", "none") if raw["model_type"] in ("mamba2", "mamba") else
         ("mamba" if t == "linear_attention" else "global", "moe" if card.n_experts > 1 else "dense")
         for t in _types(raw)]
 
 
 @pytest.mark.parametrize("name, billions", [("NVIDIA-Nemotron-Nano-9B-v2", 9), ("Nemotron-H-8B-Base-8K", 8),
                                            ("Falcon-H1-7B-Instruct", 7), ("granite-4.0-h-350m", 0.35),
-                                           ("Mamba-Codestral-7B-v0.1", 7)])
+                                           ("Mamba-Codestral-7B-v0.1", 7), ("mamba-130m-hf", 0.13)])
 def test_published_shapes_count_as_transformers_builds_them(name, billions):
     """The published shapes (tests/data/hf/<name>/config.json, each folder's SOURCE.md): transformers' parameters on
     the meta device equal symroof's, in total and per group; the total is near the size the model's name gives (from
@@ -238,7 +259,10 @@ def _hand_scan(raw, batch, tokens) -> int:
 
 
 def _chunked_scan(raw, batch, tokens) -> int:
-    """FlopCounterMode's count of transformers' mamba2_chunk_scan (module docstring)."""
+    """FlopCounterMode's count of transformers' mamba2_chunk_scan (module docstring); Mamba-1's sequential
+    mamba_selective_scan reads the state with one matmul a token and writes it elementwise: half the hand count."""
+    if raw["model_type"] == "mamba":
+        return _hand_scan(raw, batch, tokens) // 2
     m = _spec(raw)
     q, p, n = m["chunk"], m["P"], m["N"]
     c = math.ceil(tokens / q)
@@ -248,9 +272,9 @@ def _chunked_scan(raw, batch, tokens) -> int:
 
 
 def _conv(raw, batch, outputs) -> int:
-    """Depthwise conv FLOPs over all Mamba layers: 2·W per channel (x, B and C) and output."""
+    """Depthwise conv FLOPs over all Mamba layers: 2·W per channel (x, B and C; Mamba-1's x alone) and output."""
     m = _spec(raw)
-    channels = m["heads"] * m["P"] + 2 * m["groups"] * m["N"]
+    channels = m["heads"] * m["P"] + (0 if raw["model_type"] == "mamba" else 2 * m["groups"] * m["N"])   # Mamba-1: x
     return _mamba_layers(raw) * 2 * batch * outputs * channels * m["W"]
 
 
@@ -264,7 +288,7 @@ def _model(raw):
 
 FLOPS = [(raw, b, t) for raw, b, t in zip(CASES[:6] + CASES[8:14] + CASES[16:20] + CASES[22:28],
                                           (1, 2, 3, 2, 1, 2) * 4, (7, 8, 17, 3, 12, 5) * 4)] + \
-    [(raw, b, t) for raw, b, t in zip(CASES[30:34], (1, 2, 3, 2), (7, 8, 17, 3))]
+    [(raw, b, t) for raw, b, t in zip(CASES[30:34] + CASES[36:40], (1, 2, 3, 2) * 2, (7, 8, 17, 3) * 2)]
 
 
 @pytest.mark.parametrize("raw,batch,seq", FLOPS, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
@@ -278,14 +302,15 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
     assert scan == _hand_scan(raw, batch, seq)
     assert conv == _conv(raw, batch, seq)
     ours = count(card, batch=batch, seq=seq, attention="full").flops_forward
-    width = _spec(raw)["W"]       # use_cache (the configs' default) keeps a cache in training too: T < W padded to W
+    width = _spec(raw)["W"]       # where a cache is kept in training too (use_cache), T < W is first padded to W
+    padded = seq if raw["model_type"] in ("mamba", "mamba2") else max(seq, width)
     assert forward.get_total_flops() == ours - scan + _chunked_scan(raw, batch, seq) + \
-        _conv(raw, batch, max(seq, width) + width - 1 - seq)
+        _conv(raw, batch, padded + width - 1 - seq)
     # per module: each Mamba layer's in_proj and out_proj, each attention and MLP layer whole
     counts = forward.get_flop_counts()
     nodes = {n: evaluate(d["flops"], values) for n, d in g.nodes(data=True) if d["phase"] == "forward"}
     order = [name for name, n in card.layers for _ in range(n)]
-    prefix = f"{CLASSES[raw['model_type']]}.{'backbone' if raw['model_type'] == 'mamba2' else 'model'}.layers"
+    prefix = f"{CLASSES[raw['model_type']]}.{'backbone' if raw['model_type'] in ('mamba2', 'mamba') else 'model'}.layers"
     for i, (t, block) in enumerate(zip(_types(raw), order or ["layer"] * len(_types(raw)))):
         theirs = lambda mod: sum(counts.get(f"{prefix}.{i}.{mod}", {}).values())  # noqa: E731
         mine = lambda *parts: sum(nodes[f"{block}/{p}"] for p in parts)  # noqa: E731
@@ -299,6 +324,10 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
             assert theirs("mamba.out_proj") == mine("ssm/out")
         elif t == "full_attention" and raw["model_type"] in ("bamba", "granitemoehybrid"):
             assert theirs("self_attn") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/attn/")) > 0, i
+        elif t == "linear_attention" and raw["model_type"] == "mamba":     # Mamba-1: in_proj, x_proj, dt_proj
+            assert theirs("mixer.in_proj") == mine("ssm/z", "ssm/x")
+            assert theirs("mixer.x_proj") == mine("ssm/dt_low", "ssm/B", "ssm/C")
+            assert theirs("mixer.out_proj") == mine("ssm/out")
         elif t == "linear_attention":
             assert theirs("mixer.in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
             assert theirs("mixer.out_proj") == mine("ssm/out")
@@ -308,7 +337,8 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
                                           if n.startswith(tuple(f"{block}/{p}" for p in parts))) > 0, i
 
 
-@pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10] + CASES[16:17] + CASES[22:23] + CASES[30:31], ids=_id)
+@pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10] + CASES[16:17] + CASES[22:23] + CASES[30:31] + CASES[36:37],
+                         ids=_id)
 def test_training_backward_of_the_scan_follows_the_usual_rule(raw):
     """The scan's backward is twice its forward, as a matmul's dx and dW are (its four operands' gradients each
     cost half its forward): 8·P·N per token and head."""
@@ -332,7 +362,7 @@ def _held(cache) -> int:
 
 PHASES = [(raw, b, t) for raw, b, t in zip(CASES[2:7] + CASES[10:15] + CASES[18:22] + CASES[24:30],
                                            (2, 1, 3, 1, 2) * 4, (3, 9, 5, 2, 11) * 4)] + \
-    [(raw, b, t) for raw, b, t in zip(CASES[32:36], (2, 1, 3, 1), (3, 9, 5, 2))]
+    [(raw, b, t) for raw, b, t in zip(CASES[32:36] + CASES[38:42], (2, 1, 3, 1) * 2, (3, 9, 5, 2) * 2)]
 
 
 @pytest.mark.parametrize("raw,batch,seq", PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
