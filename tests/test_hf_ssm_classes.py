@@ -309,3 +309,43 @@ def test_a_mamba1_card_needs_channels_as_heads():
         model_from_dict({**CARD, "block_types": {"m": {}, "a": {}}, "ssm_dt_rank": 2,
                          **{k: 0 for k in ("ssm_heads", "ssm_head_dim", "ssm_state", "ssm_groups", "ssm_conv_kernel")}},
                         "card.yaml")
+
+
+def _jamba(**keys):
+    raw = {"architectures": ["JambaForCausalLM"], "model_type": "jamba", "vocab_size": 64, "hidden_size": 32,
+           "intermediate_size": 48, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "attn_layer_period": 4, "attn_layer_offset": 2, "expert_layer_period": 2, "expert_layer_offset": 1,
+           "num_experts": 4, "num_experts_per_tok": 2, "mamba_expand": 2, "mamba_d_state": 16, "mamba_d_conv": 4}
+    raw.update(keys)
+    return {k: v for k, v in raw.items() if v != "DROP"}
+
+
+def test_jamba_reads_its_periods_and_the_mamba1_mixer_with_inner_norms():
+    card = model_from_hf_config(_jamba(), "j/config.json")
+    assert [(card.blocks[name].attention, card.blocks[name].mlp) for name, n in card.layers for _ in range(n)] == \
+        [("mamba", "dense"), ("mamba", "moe"), ("global", "dense"), ("mamba", "moe")]
+    assert (card.ssm_dt_rank, card.ssm_inner_norms, card.positions, card.n_experts) == (2, True, "none", 4)
+    # per Mamba layer: Mamba's mixer (see test_mamba_layers_are_the_mamba1_mixer); the attention layer q, o 32 x 32,
+    # k, v 32 x 16; norms: two a layer, the final one, and per Mamba layer dt (2), B and C (16 each)
+    groups = count(card, 1, 8).params_by_group
+    assert groups["attention"] == 3 * (4096 + 320 + 2176 + 192 + 1024 + 64 + 2048) + 2 * 1024 + 2 * 512
+    assert groups["norms"] == 4 * 2 * 32 + 32 + 3 * (2 + 16 + 16)
+    assert groups["mlp"] == 2 * 3 * 32 * 48 + 2 * (32 * 4 + 4 * 3 * 32 * 48)
+    dense = model_from_hf_config(_jamba(num_experts=1, num_experts_per_tok=1), "j/config.json")
+    assert dense.n_experts == 1
+    jamba = model_from_hf_config(json.loads((DATA / "Jamba-v0.1/config.json").read_text()), "j/config.json")
+    assert count(jamba, 1, 8).params_total == 51_570_323_328        # transformers' count: tests/validate/test_ssm.py
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"attn_layer_offset": 4}, "must be below their periods"),
+    ({"expert_layer_period": 0}, "'expert_layer_period' must be an integer >= 1"),
+    ({"num_experts_per_tok": 5}, "must be at most 'num_experts' \\(4\\)"),
+    ({"attn_layer_period": "DROP"}, "missing key 'attn_layer_period'"),
+    ({"mamba_dt_rank": 0}, "'mamba_dt_rank' must be an integer >= 1"),
+    ({"attention_bias": True}, "unknown key 'attention_bias'"),
+])
+def test_bad_jamba_configs_are_refused(change, words):
+    with pytest.raises(CardError, match=words) as err:
+        model_from_hf_config(_jamba(**change), "j/config.json")
+    assert "\n" not in str(err.value)

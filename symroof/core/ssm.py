@@ -91,18 +91,26 @@ def _mamba1_inputs(b, block, proj, ssm: str, xa: str):
     """The Mamba-1 mixer's inputs to the scan (Gu and Dao 2023, arXiv 2312.00752; transformers' MambaMixer): in_proj
     to x and z (d_inner each), the conv on x alone, ``x_proj`` from the conv's output to the time step's rank-R input
     and B and C (N each, shared by every channel), ``dt_proj`` R -> d_inner with a bias (the dt bias), and A_log
-    (d_inner x N) and D (d_inner). Its d_inner channels are the heads (ssm_head_dim 1, one group)."""
+    (d_inner x N) and D (d_inner). Its d_inner channels are the heads (ssm_head_dim 1, one group). Jamba norms the
+    time step's input, B and C (RMSNorms of R, N and N weights: transformers' JambaMambaMixer)."""
     for part in ("z", "x"):
         proj(f"{ssm}/{part}", f"B T D, D {X} -> B T {X}", xa, ("D", *X.split()), tuple(X.split()), block.ssm_in_bias,
              "attention", "ssm/in_proj")
     x = _conv(b, block, ssm, "x", X)
-    for part, out in (("dt_low", "Rs"), ("B", "Ns"), ("C", "Ns")):
-        proj(f"{ssm}/{part}", f"B T {X}, {X} {out} -> B T {out}", x, (*X.split(), out), (), False, "attention",
+    out = {}
+    for part, dim in (("dt_low", "Rs"), ("B", "Ns"), ("C", "Ns")):
+        proj(f"{ssm}/{part}", f"B T {X}, {X} {dim} -> B T {dim}", x, (*X.split(), dim), (), False, "attention",
              "ssm/x_proj")
-    proj(f"{ssm}/dt", f"B T Rs, Rs {HEADS} -> B T {HEADS}", f"{ssm}/dt_low", ("Rs", *HEADS.split()),
+        out[part] = f"{ssm}/{part}"
+        if block.ssm_inner_norms:       # Jamba: dt_layernorm, b_layernorm, c_layernorm
+            name = f"{ssm}/{part}_norm"
+            b.elementwise(name, "rmsnorm", [("x", out[part]), ("w", f"{name}.w")], f"B T {dim}",
+                          {f"{name}.w": (dim,)}, "norms", block.count)
+            out[part] = name
+    proj(f"{ssm}/dt", f"B T Rs, Rs {HEADS} -> B T {HEADS}", out["dt_low"], ("Rs", *HEADS.split()),
          tuple(HEADS.split()), True, "attention")
     gates = {f"{ssm}/A_log": (*HEADS.split(), "Ns"), f"{ssm}/D": tuple(HEADS.split())}
-    return {"x": x, "B": f"{ssm}/B", "C": f"{ssm}/C"}, "Ns", gates
+    return {"x": x, "B": out["B"], "C": out["C"]}, "Ns", gates
 
 
 def _conv(b, block, ssm: str, part: str, dims: str) -> str:

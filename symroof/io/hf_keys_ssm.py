@@ -7,7 +7,7 @@ from __future__ import annotations
 
 NEMOTRON_H, FALCON_H1 = "NemotronHForCausalLM", "FalconH1ForCausalLM"
 BAMBA, GRANITE_4 = "BambaForCausalLM", "GraniteMoeHybridForCausalLM"
-MAMBA2, MAMBA = "Mamba2ForCausalLM", "MambaForCausalLM"
+MAMBA2, MAMBA, JAMBA = "Mamba2ForCausalLM", "MambaForCausalLM", "JambaForCausalLM"
 _MAMBA_NEUTRAL = {
     # numerics, init and kernels: no count (the ones a run's numbers could depend on are named in left_out by
     # the layout: time_step_limit, time_step_min/max/floor, mamba_ssm_cache_dtype, residual_in_fp32)
@@ -39,6 +39,9 @@ NEUTRAL_FOR[MAMBA2] = _MAMBA_NEUTRAL | {"layer_norm_epsilon", "hidden_act"}
 # Mamba (Mamba-1): the same, and its init settings and scan switches (the same outputs)
 NEUTRAL_FOR[MAMBA] = NEUTRAL_FOR[MAMBA2] | {"time_step_scale", "time_step_init_scheme", "use_mambapy",
                                             "use_associative_scan"}
+# Jamba: its router's loss and the scan's switches; num_local_experts is its attribute_map's name for num_experts
+NEUTRAL_FOR[JAMBA] = _MAMBA_NEUTRAL | {"output_router_logits", "router_aux_loss_coef", "use_mambapy",
+                                       "use_associative_scan"}
 SPELLING = {MAMBA2: {"num_attention_heads": "num_heads", "intermediate_size": None},
             MAMBA: {"num_attention_heads": None, "intermediate_size": None}}    # hf_layouts_ssm.mamba gives both
 ACTIVATION_KEYS = {NEMOTRON_H: ("mlp_hidden_act",), MAMBA2: (), MAMBA: ()}

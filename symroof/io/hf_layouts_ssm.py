@@ -1,4 +1,5 @@
-"""Readers for models with Mamba mixers (core/ssm.py): Nemotron-H, Falcon-H1, Bamba, Granite 4.0, Mamba-2, Mamba.
+"""Readers for models with Mamba mixers (core/ssm.py): Nemotron-H, Falcon-H1, Bamba, Granite 4.0, Mamba-2, Mamba,
+Jamba.
 
 What each key means and its default is from transformers 5.24's ``configuration_*.py`` and
 ``modeling_*.py`` of each class (read, never imported).
@@ -340,3 +341,35 @@ def mamba(raw, n, where):
               "positions": "none", "d_ff": inner, "n_heads": inner, "head_dim": 1, "note": [SSM_NOTE]}
     return fields, ["mamba"] * n, ["none"] * n, {"expand", "time_step_rank", "state_size", "conv_kernel",
                                                  "use_bias", "use_conv_bias", "intermediate_size"}
+
+
+_JAMBA_PATTERN = ("attn_layer_period", "attn_layer_offset", "expert_layer_period", "expert_layer_offset")
+
+
+def jamba(raw, n, where):
+    attn_period, attn_offset, exp_period, exp_offset = (_int(raw, k, where, minimum=0 if "offset" in k else 1)
+                                                        for k in _JAMBA_PATTERN)
+    if not (attn_offset < attn_period and exp_offset < exp_period):
+        raise CardError(f"{where}: keys 'attn_layer_offset' and 'expert_layer_offset' must be below their periods "
+                        f"({attn_offset} of {attn_period}, {exp_offset} of {exp_period})")
+    experts, chosen = _int(raw, "num_experts", where), _int(raw, "num_experts_per_tok", where)
+    if chosen > experts:
+        raise CardError(f"{where}: key 'num_experts_per_tok' ({chosen}) must be at most 'num_experts' ({experts})")
+    kinds = ["global" if i % attn_period == attn_offset else "mamba" for i in range(n)]
+    mlps = ["moe" if experts > 1 and i % exp_period == exp_offset else "dense" for i in range(n)]
+    fields = {"positions": "none", "note": []}
+    if "mamba" in kinds:
+        width = _int(raw, "hidden_size", where)
+        inner = _int(raw, "mamba_expand", where) * width
+        rank = raw.get("mamba_dt_rank", "auto")
+        bias = _flag(raw, "mamba_proj_bias", where, False)
+        fields.update(ssm_heads=inner, ssm_head_dim=1, ssm_groups=1, ssm_state=_int(raw, "mamba_d_state", where),
+                      ssm_conv_kernel=_int(raw, "mamba_d_conv", where), ssm_norm=False, ssm_inner_norms=True,
+                      ssm_dt_rank=-(-width // 16) if rank == "auto" else _int(raw, "mamba_dt_rank", where),
+                      ssm_conv_bias=_flag(raw, "mamba_conv_bias", where, True), ssm_in_bias=bias, ssm_out_bias=bias,
+                      note=[SSM_NOTE])
+    if "moe" in mlps:
+        fields.update(n_experts=experts, experts_per_token=chosen)
+    return fields, kinds if "mamba" in kinds else None, mlps if "moe" in mlps else None, \
+        {*_JAMBA_PATTERN, "num_experts", "num_experts_per_tok", "mamba_expand", "mamba_d_state", "mamba_d_conv",
+         "mamba_dt_rank", "mamba_conv_bias", "mamba_proj_bias", "head_dim"}

@@ -347,7 +347,11 @@ ROWS.update({
                                 layout=SS.mamba2),
     "MambaForCausalLM":     Row("mamba",       None,       None,          True,  False, False, False, False,  2,
                                 layout=SS.mamba),
+    "JambaForCausalLM":     Row("jamba",       (NULL,),    (ABSENT,),     False, False, False, False, False,  2,
+                                layout=SS.jamba),
 })
+# Jamba: K falls back to 8 (null: N, its __post_init__): required; head_dim by getattr (a key where given, else
+# D // N); no biases on attention or MLP (hard-coded); untied by default.
 # Bamba: K falls back to 8 (null: N): required; head_dim read by getattr (a key where given, else D // N);
 # attention_bias on q, k, v and o, mlp_bias on its gated MLP. Granite 4.0: K absent or null is N (its
 # __post_init__); head_dim by getattr as Bamba's; attention_bias on q, k, v and o; no MLP bias (hard-coded).

@@ -205,6 +205,8 @@ def _check_ssm(card, kinds, where: str) -> None:
     if not ssm and (card.ssm_conv_bias or card.ssm_in_bias or card.ssm_out_bias or not card.ssm_norm):
         raise CardError(f"{where}: keys 'ssm_conv_bias', 'ssm_in_bias', 'ssm_out_bias' and 'ssm_norm' are only read "
                         "with a block type of attention: mamba or hybrid")
+    if card.ssm_inner_norms and not card.ssm_dt_rank:
+        raise CardError(f"{where}: key 'ssm_inner_norms' is only read with 'ssm_dt_rank' (the Mamba-1 mixer)")
     if card.ssm_dt_rank and not ssm:
         raise CardError(f"{where}: key 'ssm_dt_rank' is only read with a block type of attention: mamba or hybrid")
     if card.ssm_dt_rank and (card.ssm_head_dim != 1 or card.ssm_groups != 1 or card.ssm_norm):

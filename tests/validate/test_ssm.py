@@ -1,6 +1,6 @@
 """Mamba-2 mixers (core/ssm.py) against transformers 5.24: Nemotron-H (``NemotronHForCausalLM``), Falcon-H1
 (``FalconH1ForCausalLM``), Bamba (``BambaForCausalLM``), Granite 4.0 (``GraniteMoeHybridForCausalLM``) and Mamba-2
-(``Mamba2ForCausalLM``), and Mamba-1's mixer: Mamba (``MambaForCausalLM``).
+(``Mamba2ForCausalLM``), and Mamba-1's mixer: Mamba (``MambaForCausalLM``) and Jamba (``JambaForCausalLM``).
 
 Independent numbers: the parameters transformers builds (on the meta device, per group and in total, for small
 configs and for published shapes of each class but Bamba: tests/data/hf), FlopCounterMode over its
@@ -148,12 +148,29 @@ def _mamba(rng: random.Random) -> dict:
     return raw
 
 
+def _jamba(rng: random.Random) -> dict:
+    layers, heads, width = rng.randint(2, 5), rng.choice((2, 4)), rng.randrange(16, 41, 8)
+    period = rng.randint(2, layers)
+    raw = {"architectures": ["JambaForCausalLM"], "model_type": "jamba", "vocab_size": rng.randrange(16, 97),
+           "num_hidden_layers": layers, "hidden_size": width, "intermediate_size": rng.randrange(8, 49, 4),
+           "num_attention_heads": heads, "num_key_value_heads": rng.choice([k for k in (1, 2) if heads % k == 0]),
+           "attn_layer_period": period, "attn_layer_offset": rng.randrange(period), "expert_layer_period": 2,
+           "expert_layer_offset": rng.randrange(2), "num_experts": rng.choice((1, 4)), "num_experts_per_tok": 1,
+           "mamba_expand": rng.choice((1, 2)), "mamba_d_state": rng.choice((4, 8)), "mamba_d_conv": rng.choice((2, 4)),
+           "mamba_dt_rank": rng.choice(("auto", 3)), "mamba_conv_bias": rng.random() < 0.7,
+           "mamba_proj_bias": rng.random() < 0.3, "tie_word_embeddings": rng.random() < 0.3,
+           "pad_token_id": None, "bos_token_id": None, "eos_token_id": None}
+    return raw
+
+
+MAMBA1 = ("mamba", "jamba")       # the Mamba-1 mixer
 CASES = [_nemotron(random.Random(seed)) for seed in range(8)] + [_falcon(random.Random(seed)) for seed in range(8)] + \
     [_expanded(random.Random(seed), False) for seed in range(6)] + [_expanded(random.Random(seed), True) for seed in range(8)] \
-    + [_mamba2(random.Random(seed)) for seed in range(6)] + [_mamba(random.Random(seed)) for seed in range(6)]
+    + [_mamba2(random.Random(seed)) for seed in range(6)] + [_mamba(random.Random(seed)) for seed in range(6)] \
+    + [_jamba(random.Random(seed)) for seed in range(8)]
 CLASSES = {"nemotron_h": "NemotronHForCausalLM", "falcon_h1": "FalconH1ForCausalLM", "bamba": "BambaForCausalLM",
            "granitemoehybrid": "GraniteMoeHybridForCausalLM", "mamba2": "Mamba2ForCausalLM",
-           "mamba": "MambaForCausalLM"}
+           "mamba": "MambaForCausalLM", "jamba": "JambaForCausalLM"}
 
 
 def _id(raw) -> str:
@@ -167,6 +184,9 @@ def _card(raw):
 def _spec(raw) -> dict:
     """The mixer's sizes as transformers' config object holds them (P, N, W, heads, groups, chunk, d_inner)."""
     c = hf_config(raw)
+    if raw["model_type"] == "jamba":
+        return {"heads": c.mamba_expand * c.hidden_size, "P": 1, "N": c.mamba_d_state, "W": c.mamba_d_conv,
+                "groups": 1, "chunk": None}
     if raw["model_type"] == "mamba":          # Mamba-1: d_inner channels, each a head of width 1
         return {"heads": c.intermediate_size, "P": 1, "N": c.state_size, "W": c.conv_kernel, "groups": 1,
                 "chunk": None}
@@ -183,7 +203,7 @@ def _spec(raw) -> dict:
 def _types(raw) -> list[str]:
     """Each layer's type, in transformers' names (Falcon-H1's: 'hybrid', attention and Mamba side by side)."""
     c = hf_config(raw)
-    return c.layer_types if raw["model_type"] in ("mamba2", "mamba") else c.layers_block_type
+    return c.layer_types if raw["model_type"] in ("mamba2", "mamba", "jamba") else c.layers_block_type
 
 
 def _group(raw):
@@ -229,13 +249,17 @@ def test_params_per_group_and_layer_kinds_match_transformers(raw):
          "moe": ("none", "moe"),
          "hybrid": ("hybrid", "dense")}[t] if raw["model_type"] in ("nemotron_h", "falcon_h1") else
         ("mamba", "none") if raw["model_type"] in ("mamba2", "mamba") else
+        ("mamba" if t == "linear_attention" else "global",
+         "moe" if card.n_experts > 1 and hf_config(raw).layers_num_experts[i] > 1 else "dense")
+        if raw["model_type"] == "jamba" else
         ("mamba" if t == "linear_attention" else "global", "moe" if card.n_experts > 1 else "dense")
-        for t in _types(raw)]
+        for i, t in enumerate(_types(raw))]
 
 
 @pytest.mark.parametrize("name, billions", [("NVIDIA-Nemotron-Nano-9B-v2", 9), ("Nemotron-H-8B-Base-8K", 8),
                                            ("Falcon-H1-7B-Instruct", 7), ("granite-4.0-h-350m", 0.35),
-                                           ("Mamba-Codestral-7B-v0.1", 7), ("mamba-130m-hf", 0.13)])
+                                           ("Mamba-Codestral-7B-v0.1", 7), ("mamba-130m-hf", 0.13),
+                                           ("Jamba-v0.1", 52)])
 def test_published_shapes_count_as_transformers_builds_them(name, billions):
     """The published shapes (tests/data/hf/<name>/config.json, each folder's SOURCE.md): transformers' parameters on
     the meta device equal symroof's, in total and per group; the total is near the size the model's name gives (from
@@ -261,7 +285,7 @@ def _hand_scan(raw, batch, tokens) -> int:
 def _chunked_scan(raw, batch, tokens) -> int:
     """FlopCounterMode's count of transformers' mamba2_chunk_scan (module docstring); Mamba-1's sequential
     mamba_selective_scan reads the state with one matmul a token and writes it elementwise: half the hand count."""
-    if raw["model_type"] == "mamba":
+    if raw["model_type"] in MAMBA1:
         return _hand_scan(raw, batch, tokens) // 2
     m = _spec(raw)
     q, p, n = m["chunk"], m["P"], m["N"]
@@ -274,7 +298,7 @@ def _chunked_scan(raw, batch, tokens) -> int:
 def _conv(raw, batch, outputs) -> int:
     """Depthwise conv FLOPs over all Mamba layers: 2·W per channel (x, B and C; Mamba-1's x alone) and output."""
     m = _spec(raw)
-    channels = m["heads"] * m["P"] + (0 if raw["model_type"] == "mamba" else 2 * m["groups"] * m["N"])   # Mamba-1: x
+    channels = m["heads"] * m["P"] + (0 if raw["model_type"] in MAMBA1 else 2 * m["groups"] * m["N"])   # Mamba-1: x
     return _mamba_layers(raw) * 2 * batch * outputs * channels * m["W"]
 
 
@@ -288,7 +312,7 @@ def _model(raw):
 
 FLOPS = [(raw, b, t) for raw, b, t in zip(CASES[:6] + CASES[8:14] + CASES[16:20] + CASES[22:28],
                                           (1, 2, 3, 2, 1, 2) * 4, (7, 8, 17, 3, 12, 5) * 4)] + \
-    [(raw, b, t) for raw, b, t in zip(CASES[30:34] + CASES[36:40], (1, 2, 3, 2) * 2, (7, 8, 17, 3) * 2)]
+    [(raw, b, t) for raw, b, t in zip(CASES[30:34] + CASES[36:40] + CASES[42:46], (1, 2, 3, 2) * 3, (7, 8, 17, 3) * 3)]
 
 
 @pytest.mark.parametrize("raw,batch,seq", FLOPS, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
@@ -324,10 +348,18 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
             assert theirs("mamba.out_proj") == mine("ssm/out")
         elif t == "full_attention" and raw["model_type"] in ("bamba", "granitemoehybrid"):
             assert theirs("self_attn") == sum(v for n, v in nodes.items() if n.startswith(f"{block}/attn/")) > 0, i
-        elif t == "linear_attention" and raw["model_type"] == "mamba":     # Mamba-1: in_proj, x_proj, dt_proj
-            assert theirs("mixer.in_proj") == mine("ssm/z", "ssm/x")
-            assert theirs("mixer.x_proj") == mine("ssm/dt_low", "ssm/B", "ssm/C")
-            assert theirs("mixer.out_proj") == mine("ssm/out")
+        elif t == "linear_attention" and raw["model_type"] in MAMBA1:     # Mamba-1: in_proj, x_proj, dt_proj
+            mod = "mixer" if raw["model_type"] == "mamba" else "mamba"
+            assert theirs(f"{mod}.in_proj") == mine("ssm/z", "ssm/x")
+            assert theirs(f"{mod}.x_proj") == mine("ssm/dt_low", "ssm/B", "ssm/C")
+            assert theirs(f"{mod}.out_proj") == mine("ssm/out")
+            if raw["model_type"] == "jamba":
+                assert theirs("feed_forward") == sum(v for n, v in nodes.items() if n.startswith(
+                    (f"{block}/mlp/", f"{block}/moe/"))) > 0, i
+        elif t == "full_attention" and raw["model_type"] == "jamba":
+            for mod, parts in (("self_attn", ("attn/",)), ("feed_forward", ("mlp/", "moe/"))):
+                assert theirs(mod) == sum(v for n, v in nodes.items()
+                                          if n.startswith(tuple(f"{block}/{p}" for p in parts))) > 0, i
         elif t == "linear_attention":
             assert theirs("mixer.in_proj") == mine(*(f"ssm/{p}" for p in ("z", "x", "B", "C", "dt")))
             assert theirs("mixer.out_proj") == mine("ssm/out")
@@ -337,8 +369,8 @@ def test_forward_flops_outside_the_scan_exact_and_the_scan_by_its_convention(raw
                                           if n.startswith(tuple(f"{block}/{p}" for p in parts))) > 0, i
 
 
-@pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10] + CASES[16:17] + CASES[22:23] + CASES[30:31] + CASES[36:37],
-                         ids=_id)
+@pytest.mark.parametrize("raw", CASES[:3] + CASES[8:10] + CASES[16:17] + CASES[22:23] + CASES[30:31] + CASES[36:37]
+                         + CASES[42:43], ids=_id)
 def test_training_backward_of_the_scan_follows_the_usual_rule(raw):
     """The scan's backward is twice its forward, as a matmul's dx and dW are (its four operands' gradients each
     cost half its forward): 8·P·N per token and head."""
@@ -362,7 +394,7 @@ def _held(cache) -> int:
 
 PHASES = [(raw, b, t) for raw, b, t in zip(CASES[2:7] + CASES[10:15] + CASES[18:22] + CASES[24:30],
                                            (2, 1, 3, 1, 2) * 4, (3, 9, 5, 2, 11) * 4)] + \
-    [(raw, b, t) for raw, b, t in zip(CASES[32:36] + CASES[38:42], (2, 1, 3, 1) * 2, (3, 9, 5, 2) * 2)]
+    [(raw, b, t) for raw, b, t in zip(CASES[32:36] + CASES[38:42] + CASES[44:50], (2, 1, 3, 1) * 3, (3, 9, 5, 2) * 3)]
 
 
 @pytest.mark.parametrize("raw,batch,seq", PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
