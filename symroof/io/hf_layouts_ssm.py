@@ -64,7 +64,7 @@ NEMOTRON_H_ALIASES = {"num_local_experts": "n_routed_experts", "mamba_n_groups":
                       "mamba_conv_bias": "use_conv_bias", "mamba_chunk_size": "chunk_size"}
 # NemotronHConfig's head_dim default: what transformers builds where a file gives only attention_head_dim
 NEMOTRON_H_HEAD_DIM = 128
-SSM_NOTE = ("Mamba-2 settings that change no count, not modelled: time_step_limit, time_step_min, time_step_max, "
+SSM_NOTE = ("Mamba settings that change no count: time_step_limit, time_step_min, time_step_max, "
             "time_step_floor (the time step's clamp and init), mamba_ssm_cache_dtype (the SSM and conv states are "
             "counted at the KV cache's width b_kv), residual_in_fp32, rescale_prenorm_residual")
 
