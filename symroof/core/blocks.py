@@ -50,6 +50,14 @@ class Block:
                                    # its KV cache the last w_c - 1 keys (transformers caches it as a sliding layer)
     linear: bool = False           # Gated DeltaNet instead of softmax attention (Qwen3-Next; linear_attention.py)
     output_gate: bool = False      # attention output times sigmoid(gate), the gate from q's projection doubled
+    ssm: bool = False              # a Mamba-2 mixer instead of attention (ssm.py); with attention: both, summed
+    ssm_conv_bias: bool = False    # Mamba-2: a bias per conv channel
+    ssm_in_bias: bool = False      # Mamba-2: a bias on in_proj
+    ssm_out_bias: bool = False     # Mamba-2: a bias on out_proj
+    ssm_norm: bool = True          # Mamba-2: the gated RMSNorm (else the output times SiLU(z) only)
+    mamba1: bool = False           # the Mamba-1 mixer (x_proj and a low-rank dt_proj; ssm.py)
+    ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's input, B and C (Jamba)
+    mlp: bool = True               # False: the layer is its token mixer alone (Mamba-2, Nemotron-H)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
     indexed: bool = False          # DeepSeek-V3.2's sparse attention: an indexer picks each query's k_idx keys
@@ -91,6 +99,10 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
             chunked=kind.attention == "chunked" and not chunk, chunk_cache=kind.attention == "chunked" and bool(chunk),
             linear=kind.attention == "linear", output_gate=card.attention_output_gate,
+            attention=kind.attention not in ("mamba", "none"), ssm=kind.attention in ("mamba", "hybrid"),
+            ssm_conv_bias=card.ssm_conv_bias, ssm_in_bias=card.ssm_in_bias, ssm_out_bias=card.ssm_out_bias,
+            ssm_norm=card.ssm_norm, mamba1=bool(card.ssm_dt_rank),
+            ssm_inner_norms=card.ssm_inner_norms, mlp=kind.mlp != "none",
             mla=card.attention == "mla", indexed=kind.attention == "indexed",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
@@ -167,13 +179,21 @@ def add_block(b, block: Block, x: str) -> str:
     def norm(name, src, dims, width=("D",)):
         add_norm(b, name, src, dims, width, "nonparametric" if block.plain_norm else block.layer_norm, repeat)
 
-    if not block.attention:
+    if not block.attention and not block.ssm:
         return _mlp_block(b, block, proj, norm, x, x)
     pre = block.norms and not block.post_norms
     if pre:
         norm(f"{p}/attn_norm", x, "B T D")
     xa = f"{p}/attn_norm" if pre else x
-    if block.linear:
+    if block.ssm:
+        from .ssm import add_ssm
+
+        attn_out = add_ssm(b, block, proj, xa)
+        if block.attention:      # Falcon-H1: attention beside the mixer on the same normed input, summed
+            both = (attn_out, _attention(b, block, proj, norm, xa))
+            b.elementwise(f"{p}/mixers", "add", [("x", both[0]), ("y", both[1])], "B T D", repeat=repeat)
+            attn_out = f"{p}/mixers"
+    elif block.linear:
         from .linear_attention import add_linear
 
         attn_out = add_linear(b, block, proj, xa)
@@ -189,6 +209,8 @@ def add_block(b, block: Block, x: str) -> str:
     if not block.norms:
         return _mlp_block(b, block, proj, norm, attn_out, attn_out)
     b.elementwise(f"{p}/attn_residual", "add", [("x", x), ("y", attn_out)], "B T D", repeat=repeat)
+    if not block.mlp:
+        return f"{p}/attn_residual"
     mlp_in = x if block.parallel_residual else f"{p}/attn_residual"    # parallel: both read the layer input
     return _mlp_block(b, block, proj, norm, mlp_in, f"{p}/attn_residual")
 
@@ -317,7 +339,8 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
 
 
 def _moe(b, block: Block, proj, x: str) -> str:
-    """Router, then E experts that together see B·T·k token copies (R = BTk/E each, on average);
+    """Router, then E experts (gated, or plain where the card's MLP is) that together see B·T·k token copies
+    (R = BTk/E each, on average);
     with shared experts, an always-on MLP of width F_s beside them (DeepSeek), added in, in
     Qwen2-MoE scaled by a sigmoid gate of its own; gpt-oss has biases on the router and experts."""
     p, repeat = block.name, block.count
@@ -332,13 +355,16 @@ def _moe(b, block: Block, proj, x: str) -> str:
                   repeat)
     b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router")], "B T k", repeat=repeat)
     b.elementwise(f"{p}/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=repeat)
-    for name in ("gate", "up"):
+    for name in ("gate", "up") if block.gated_mlp else ("up",):     # plain experts: up, act, down (Nemotron-H)
         b.contraction(f"{p}/moe/{name}", f"E R D, E D {f} -> E R {f}",
                       [("x", f"{p}/moe/dispatch"), ("w", f"{p}/moe/{name}.w")],
                       biased(f"{p}/moe/{name}", ("E", "D", f), ("E", f)), "mlp", repeat)
         b.g.nodes[f"{p}/moe/{name}"]["experts"] = True
-    b.elementwise(f"{p}/moe/act", "gated_act", [("gate", f"{p}/moe/gate"), ("up", f"{p}/moe/up")],
-                  f"E R {f}", repeat=repeat)
+    if block.gated_mlp:
+        b.elementwise(f"{p}/moe/act", "gated_act", [("gate", f"{p}/moe/gate"), ("up", f"{p}/moe/up")],
+                      f"E R {f}", repeat=repeat)
+    else:
+        b.elementwise(f"{p}/moe/act", "act", [("x", f"{p}/moe/up")], f"E R {f}", repeat=repeat)
     b.contraction(f"{p}/moe/down", f"E R {f}, E {f} D -> E R D",
                   [("x", f"{p}/moe/act"), ("w", f"{p}/moe/down.w")],
                   biased(f"{p}/moe/down", ("E", f, "D"), ("E", "D")), "mlp", repeat)

@@ -108,7 +108,8 @@ def _state(b, block, name: str, src: str, dims: tuple) -> str:
     b.g.graph["widths"][name] = b_kv
     held = ops.numel(dims, b.sizes) * b_kv
     decode = b.phase == "decode"
-    b.g.nodes[name]["fixed_bytes"] = 2 * held if decode and "Wcv" not in dims else held
+    conv = "Wcv" in dims or "Ws" in dims       # a conv state (Gated DeltaNet's or Mamba-2's: ssm.py)
+    b.g.nodes[name]["fixed_bytes"] = 2 * held if decode and not conv else held
     if decode:
         b.g.nodes[name]["read_share"] = 2
     return name

@@ -56,6 +56,12 @@ _TABLE = [
     ("H_lk",     r"H_{\text{lk}}",             True,  "",              "linear attention: query/key head dimension"),
     ("H_lv",     r"H_{\text{lv}}",             True,  "",              "linear attention: value head dimension"),
     ("W_cv",     r"W_{\text{cv}}",             True,  "tokens",        "linear attention: the depthwise causal convolution's kernel width"),
+    ("N_ssm",    r"N_{\text{ssm}}",            True,  "heads",         "Mamba-2 (SSD) mixer: heads, each holding a H_ssm x d_st state"),
+    ("G_ssm",    r"G_{\text{ssm}}",            True,  "",              "Mamba-2 mixer: groups sharing one B and one C (n_groups)"),
+    ("H_ssm",    r"H_{\text{ssm}}",            True,  "",              "Mamba-2 mixer: head dimension (d_inner = N_ssm·H_ssm)"),
+    ("d_st",     r"d_{\text{st}}",             True,  "",              "Mamba-2 mixer: state size per head channel (d_state)"),
+    ("W_ssm",    r"W_{\text{ssm}}",            True,  "tokens",        "Mamba-2 mixer: the depthwise causal convolution's kernel width"),
+    ("R_ssm",    r"R_{\text{ssm}}",            True,  "",              "Mamba-1 mixer: rank of the time step's low-rank projection (dt_rank)"),
     ("V_pos",    r"V_{\text{pos}}",            True,  "tokens",        "positions in a learned position-embedding table"),
     ("rho",      r"\rho",                      False, "",              "share of each head's dims that RoPE rotates"),
     # chips and meshes
@@ -121,6 +127,7 @@ F_e, F_s, w, w_c, R_q, R_kv, H_r, H_v, V_pos, rho = (SYMBOLS[n] for n in
 N_idx, H_idx, k_idx = (SYMBOLS[n] for n in ("N_idx", "H_idx", "k_idx"))
 
 N_lk, N_lv, H_lk, H_lv, W_cv = (SYMBOLS[n] for n in ("N_lk", "N_lv", "H_lk", "H_lv", "W_cv"))
+N_ssm, G_ssm, H_ssm, d_st, W_ssm, R_ssm = (SYMBOLS[n] for n in ("N_ssm", "G_ssm", "H_ssm", "d_st", "W_ssm", "R_ssm"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
 

@@ -27,10 +27,11 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "glm", "glm4_moe_lite", "glm_moe_dsa",
                  "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
                  "exaone_moe",
-                 "granite_swa", "granitemoe_swa", "persimmon", "apertus")
+                 "granite_swa", "granitemoe_swa", "persimmon", "apertus",
+                 "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba", "jamba")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
-           "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi"), "attention": ("mha", "mla")}
+           "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi", "none"), "attention": ("mha", "mla")}
 
 
 # ----------------------------------------------------------------------------- models
@@ -64,7 +65,8 @@ class ModelCard:
     norm_placement: str = "pre"   # pre: before attention and MLP; post: after them (OLMo 2)
     qk_norm_width: str = "head"   # head: one norm per head (Qwen3, Gemma); all: over all heads (OLMo 2)
     positions: str = "rope"  # rope; learned: a max_positions x d_model table added to the embeddings (GPT-2);
-                             # alibi: a fixed bias on the scores (Falcon's alibi; elementwise, no weights)
+                             # alibi: a fixed bias on the scores (Falcon's alibi; elementwise, no weights);
+                             # none: no position signal in any layer (Nemotron-H: order comes from its Mamba layers)
     max_positions: int = 0   # learned positions only
     rotary_pct: Fraction = Fraction(1)   # share of the head dim RoPE rotates (GPT-NeoX: 1/4)
     fused_qkv: bool = False  # q, k and v are one matrix (GPT-2, GPT-NeoX, Phi-3): same FLOPs, one input read
@@ -90,6 +92,19 @@ class ModelCard:
     linear_key_head_dim: int = 0
     linear_value_head_dim: int = 0
     linear_conv_kernel: int = 0      # taps of the depthwise causal conv on q, k and v
+    # Mamba-2 mixer (block types with attention: mamba or hybrid; core/ssm.py); 0: none
+    ssm_heads: int = 0       # heads, each with a ssm_head_dim x ssm_state state
+    ssm_head_dim: int = 0    # d_inner = ssm_heads x ssm_head_dim
+    ssm_state: int = 0       # d_state
+    ssm_groups: int = 0      # groups of heads sharing one B and one C (n_groups); divides ssm_heads
+    ssm_conv_kernel: int = 0  # taps of the depthwise causal conv on x, B and C
+    ssm_conv_bias: bool = False   # a bias per conv channel
+    ssm_in_bias: bool = False     # a bias on in_proj
+    ssm_out_bias: bool = False    # a bias on out_proj
+    ssm_norm: bool = True    # the gated RMSNorm over d_inner (false: the output times SiLU(z) only, Falcon-H1)
+    ssm_dt_rank: int = 0     # > 0: the Mamba-1 mixer (x_proj, a dt_proj of this rank, A per channel and state), its
+                             # d_inner channels as ssm_heads of ssm_head_dim 1 in 1 group; 0: Mamba-2
+    ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's rank-R input, B and C (Jamba)
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # DeepSeek Sparse Attention (DeepSeek-V3.2, block types with attention: indexed; core/attention_sparse.py)
     index_topk: int = 0      # keys the lightning indexer selects for each query
@@ -147,12 +162,15 @@ _MODEL_INT_KEYS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "head
                    "norms_per_layer", "n_experts", "experts_per_token")
 LINEAR_KEYS = ("linear_key_heads", "linear_value_heads", "linear_key_head_dim", "linear_value_head_dim",
                "linear_conv_kernel")
+SSM_KEYS = ("ssm_heads", "ssm_head_dim", "ssm_state", "ssm_groups", "ssm_conv_kernel")
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared",      # 0 means "none"
-                    "index_topk", "index_heads", "index_head_dim", "activation_params", *LINEAR_KEYS)
+                    "index_topk", "index_heads", "index_head_dim", "activation_params", *LINEAR_KEYS, *SSM_KEYS,
+                    "ssm_dt_rank")
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
-                    "head_bias", "router_bias", "attention_output_gate", "embedding_norm")
+                    "head_bias", "router_bias", "attention_output_gate", "embedding_norm",
+                    "ssm_conv_bias", "ssm_in_bias", "ssm_out_bias", "ssm_norm", "ssm_inner_norms")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

@@ -74,7 +74,7 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
              if not (key == "intermediate_size" and hf_class in FF_FROM_WIDTH) and spelling.get(key, key)}
     if spelling.get("intermediate_size", "") is None:      # no key: the class hard-codes it (MPT, BLOOM: 4 x D)
         sizes["intermediate_size"] = layout.pop("d_ff")
-    heads, width = sizes["num_attention_heads"], sizes["hidden_size"]
+    heads, width = sizes.get("num_attention_heads") or layout.pop("n_heads"), sizes["hidden_size"]   # Mamba: no heads key
     if hf_class in FF_FROM_WIDTH:      # GPT-2's n_inner, Falcon's ffn_hidden_size: absent or null is 4 x D,
         ff_key = spelling["intermediate_size"]     # as transformers derives it
         sizes["intermediate_size"] = 4 * width if raw.get(ff_key) is None else _size(raw, ff_key, where)
@@ -139,8 +139,8 @@ def _segments(attention: list, mlp: list) -> dict:
     """Per-layer kinds → the card's block types and ordered (type, count) segments."""
     mixed_attention, mixed_mlp = len(set(attention)) > 1, len(set(mlp)) > 1     # once, not per layer
     def name(a, m):
-        if mixed_attention and mixed_mlp:
-            return f"{a}_{m}"
+        if mixed_attention and mixed_mlp:     # a layer of one part (Nemotron-H's) is named by it
+            return a if m == "none" else m if a == "none" else f"{a}_{m}"
         return a if mixed_attention else m if mixed_mlp else "layer"
     types, segments = {}, []
     for a, m in zip(attention, mlp):

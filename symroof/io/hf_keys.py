@@ -288,3 +288,11 @@ NEUTRAL_FOR.update(hf_keys_recent2.NEUTRAL_FOR)
 MOE_KEYS.update(hf_keys_recent2.MOE_KEYS)
 PLAIN_MLP += hf_keys_recent2.PLAIN_MLP
 ACTIVATION_KEYS.update(hf_keys_recent2.ACTIVATION_KEYS)
+
+# Classes with Mamba-2 mixers (hf_keys_ssm; layouts in hf_layouts_ssm)
+from . import hf_keys_ssm  # noqa: E402
+ACTIVATION_KEYS.update(hf_keys_ssm.ACTIVATION_KEYS)
+NEUTRAL_FOR.update(hf_keys_ssm.NEUTRAL_FOR)
+NEUTRAL_ONLY_FOR.update(hf_keys_ssm.NEUTRAL_ONLY_FOR)
+PLAIN_MLP += hf_keys_ssm.PLAIN_MLP
+SPELLING.update(hf_keys_ssm.SPELLING)

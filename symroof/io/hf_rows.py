@@ -352,3 +352,35 @@ ROWS.update({
     "ApertusForCausalLM":   Row("apertus",     EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
                                 layout=R2.apertus),
 })
+# Classes with Mamba-2 mixers (hf_layouts_ssm). Nemotron-H: K falls back to 8 (its reference model's; null: N, its
+# __post_init__): required; head_dim from hf_layouts_ssm (its default 128 is a reference model's); q, k, v and o
+# hard-code bias=False; mlp_bias on up and down; untied by default; one norm a layer (the card's two norm slots, of
+# which a layer of one mixer builds one).
+from ..io import hf_layouts_ssm  # noqa: E402
+SS = hf_layouts_ssm
+ROWS.update({
+    "NemotronHForCausalLM": Row("nemotron_h",  (NULL,),    None,          False, False, False, MLP,   False,  2,
+                                layout=SS.nemotron_h, prepare=SS.nemotron_h_prepare),
+    "FalconH1ForCausalLM":  Row("falcon_h1",   (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  MLP,   False,  2,
+                                layout=SS.falcon_h1),
+    "BambaForCausalLM":     Row("bamba",       (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  MLP,   False,  2,
+                                layout=SS.bamba),
+    "GraniteMoeHybridForCausalLM": Row("granitemoehybrid", EITHER, (ABSENT,), False, ATTN, ATTN, False, False, 2,
+                                       layout=SS.granitemoehybrid),
+    "Mamba2ForCausalLM":    Row("mamba2",      None,       None,          False, False, False, False, False,  2,
+                                layout=SS.mamba2),
+    "MambaForCausalLM":     Row("mamba",       None,       None,          True,  False, False, False, False,  2,
+                                layout=SS.mamba),
+    "JambaForCausalLM":     Row("jamba",       (NULL,),    (ABSENT,),     False, False, False, False, False,  2,
+                                layout=SS.jamba),
+})
+# Jamba: K falls back to 8 (null: N, its __post_init__): required; head_dim by getattr (a key where given, else
+# D // N); no biases on attention or MLP (hard-coded); untied by default.
+# Bamba: K falls back to 8 (null: N): required; head_dim read by getattr (a key where given, else D // N);
+# attention_bias on q, k, v and o, mlp_bias on its gated MLP. Granite 4.0: K absent or null is N (its
+# __post_init__); head_dim by getattr as Bamba's; attention_bias on q, k, v and o; no MLP bias (hard-coded).
+# Mamba-2: no attention and no MLP (its card's attention sizes are the mixer's: hf_layouts_ssm.mamba2); untied by
+# default. Mamba (Mamba-1): the same, tied by default.
+# Falcon-H1: K falls back to 8 (null: N, its __post_init__): required; its attention reads a head_dim key when there
+# is one (getattr; its config class has none), else D // N; attention_bias on q, k, v and o, mlp_bias on gate, up
+# and down; ties lm_head to the embedding where tie_word_embeddings (default false).

@@ -16,7 +16,8 @@ whose layers differ names its block types and lists them in order::
       global:  {attention: global}
     layers: [{repeat: [[sliding, 5], [global, 1]], times: 10}, [sliding, 2]]   # Gemma 3 27B
 
-A block type's options are ``attention`` (global | sliding | chunked | indexed) and ``mlp`` (dense | moe); every
+A block type's options are ``attention`` (global | sliding | chunked | indexed | linear | mamba | hybrid |
+none) and ``mlp`` (dense | moe | none); every
 other option (norms, biases, widths) is the card's own and the same in every block.
 """
 
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 
 from ..errors import CardError
 
-ATTENTION_KINDS = ("global", "sliding", "chunked", "indexed", "linear")
-MLP_KINDS = ("dense", "moe")
+ATTENTION_KINDS = ("global", "sliding", "chunked", "indexed", "linear", "mamba", "hybrid", "none")
+MLP_KINDS = ("dense", "moe", "none")
+SSM_KINDS = ("mamba", "hybrid")      # block types with a Mamba-2 mixer (core/ssm.py)
 MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alias and repeat bombs)
 
 
@@ -39,7 +41,11 @@ class BlockType:
                                 # chunked: the earlier keys of its own chunk of `attention_chunk` tokens;
                                 # indexed: the `index_topk` earlier keys an indexer picks (DeepSeek-V3.2, MLA)
                                 # linear: Gated DeltaNet, a recurrent state per head (the card's linear_* keys)
-    mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts
+                                # mamba: a Mamba-2 mixer instead of attention (the card's ssm_* keys);
+                                # hybrid: global attention and a Mamba-2 mixer side by side, summed (Falcon-H1);
+                                # none: no token mixer, the layer is its MLP alone (Nemotron-H's '-' layers)
+    mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts;
+                                # none: no MLP, the layer is its token mixer alone (Mamba-2, Nemotron-H)
 
 
 def default_layers(n_layers: int, sliding: bool, moe: bool, chunked: bool = False,
@@ -137,6 +143,7 @@ def check_layers(card, where: str) -> None:
         raise CardError(f"{where}: key 'attention_chunk' is set but no block type has attention: chunked")
     _check_indexed(card, any(t.attention == "indexed" for t in kinds), where)
     _check_linear(card, kinds, where)
+    _check_ssm(card, kinds, where)
     if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
         raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
                         "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")
@@ -180,6 +187,33 @@ def _check_linear(card, kinds, where: str) -> None:
     if linear and (card.attention == "mla" or card.sliding_window or card.attention_chunk):
         raise CardError(f"{where}: a block type of attention: linear is read only beside global attention "
                         "(no mla, sliding_window or attention_chunk)")
+
+
+def _check_ssm(card, kinds, where: str) -> None:
+    """A Mamba-2 block type needs every ssm_* size; they are read only with one. A layer needs a mixer or an MLP."""
+    from .cards import SSM_KEYS
+
+    if any(t.attention == "none" and t.mlp == "none" for t in kinds):
+        raise CardError(f"{where}: a block type has attention: none and mlp: none; a layer needs one of them")
+    ssm = any(t.attention in SSM_KINDS for t in kinds)
+    for key in SSM_KEYS:
+        if ssm and not getattr(card, key):
+            raise CardError(f"{where}: key '{key}' is needed (a positive integer) with a block type of attention: "
+                            "mamba or hybrid")
+        if not ssm and getattr(card, key):
+            raise CardError(f"{where}: key '{key}' is only read with a block type of attention: mamba or hybrid")
+    if not ssm and (card.ssm_conv_bias or card.ssm_in_bias or card.ssm_out_bias or not card.ssm_norm):
+        raise CardError(f"{where}: keys 'ssm_conv_bias', 'ssm_in_bias', 'ssm_out_bias' and 'ssm_norm' are only read "
+                        "with a block type of attention: mamba or hybrid")
+    if card.ssm_inner_norms and not card.ssm_dt_rank:
+        raise CardError(f"{where}: key 'ssm_inner_norms' is only read with 'ssm_dt_rank' (the Mamba-1 mixer)")
+    if card.ssm_dt_rank and not ssm:
+        raise CardError(f"{where}: key 'ssm_dt_rank' is only read with a block type of attention: mamba or hybrid")
+    if card.ssm_dt_rank and (card.ssm_head_dim != 1 or card.ssm_groups != 1 or card.ssm_norm):
+        raise CardError(f"{where}: key 'ssm_dt_rank' (the Mamba-1 mixer) needs ssm_head_dim 1 and ssm_groups 1 (its "
+                        "d_inner channels are the heads) and ssm_norm: false (it has no gated norm)")
+    if ssm and card.ssm_heads % card.ssm_groups:
+        raise CardError(f"{where}: key 'ssm_groups' ({card.ssm_groups}) must divide 'ssm_heads' ({card.ssm_heads})")
 
 
 def layers_to_dict(card) -> dict:

@@ -312,12 +312,20 @@ def _finite_float(text: str):
     return value if value - value == 0 else _NotFinite(text)
 
 
+# The one place a published config.json holds a number that is not finite: the Mamba-2 classes' upper clamp of
+# the time step, unbounded by default (transformers 5.24 configuration_mamba2.py and the hybrids': time_step_limit
+# (0.0, inf), which json.dumps writes as Infinity; mamba_dt_limit is Nemotron-H's original name). It changes no
+# count; the card's left_out names it.
+UNBOUNDED_OK = frozenset({"time_step_limit[1]", "mamba_dt_limit[1]", "text_config.time_step_limit[1]"})
+
+
 def _not_finite_at(data) -> tuple[str, str] | None:
-    """Where the first ``_NotFinite`` value is (``key 'rope_scaling.factor'``, ``key 'x[2]'``), and its text."""
+    """Where the first ``_NotFinite`` value is (``key 'rope_scaling.factor'``, ``key 'x[2]'``), and its text;
+    ``Infinity`` at an UNBOUNDED_OK key is allowed."""
     stack = [(data, "")]
     while stack:
         value, where = stack.pop()
-        if isinstance(value, _NotFinite):
+        if isinstance(value, _NotFinite) and not (where in UNBOUNDED_OK and value == "Infinity"):
             return (f"key '{where}'" if where else "the document"), str(value)
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         stack.extend((v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else k)

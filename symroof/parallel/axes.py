@@ -19,16 +19,20 @@ AXES = (
     ("fsdp",   ("B", "R"),          ("D", "Rq", "Rkv"), ("sequences",)),  # ZeRO-3: weights sharded on D (MLA's latent-only ones on it)
     ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
     ("seq",    ("T", "R"),          ("D",),           ("tokens",)),       # weights on D only beside fsdp
-    ("tensor", ("K", "Nlk", "F", "Fe", "Fs", "V", "D"), ("K", "Nlk", "F", "Fe", "Fs", "V"),
-     ("heads", "d_ff", "kv_heads", "linear_key_heads", "linear_value_heads")),
+    ("tensor", ("K", "Nlk", "Qs", "F", "Fe", "Fs", "V", "D"), ("K", "Nlk", "Qs", "F", "Fe", "Fs", "V"),
+     ("heads", "d_ff", "kv_heads", "linear_key_heads", "linear_value_heads", "ssm_heads_per_group")),
 )
+# Qs: a Mamba-2 layer's heads within each group (core/ssm.py): each chip its share of every group's heads
+# (their z, x, dt, conv channels, states, norm and out_proj rows); B and C, one per group, stay whole on
+# every chip, as vLLM's MambaMixer2 keeps them when n_groups is below the degree (it replicates the groups).
+# A model without Mamba layers has 0, which every degree divides.
 # Nlk: a linear-attention layer's key heads (core/linear_attention.py), split as attention heads are (each
 # chip its heads' q, k, v, z, conv channels and recurrent states; the value heads N_lv = N_lk·G_lv go with
 # them). The degree must divide both, as vLLM's Qwen3-Next GatedDeltaNet requires (num_k_heads // tp_size,
 # num_v_heads // tp_size); a model without linear layers has 0 of each, which every degree divides.
 # Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
 # Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
-DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "F", "Fe", "Fs", "V", "D", "Rq", "Rkv")
+DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "Qs", "F", "Fe", "Fs", "V", "D", "Rq", "Rkv")
 
 # R counts an MoE layer's routed token copies per expert (B·T·k/E): each chip routes its own
 # tokens, so an axis that splits the tokens (B or T) splits their copies the same way, and moving
@@ -64,7 +68,8 @@ def split_sizes(card, sequences: int, tokens: int) -> dict:
     """The integers DIVIDES names, for a model card, a batch of sequences and a sequence length."""
     return {"sequences": sequences, "tokens": tokens, "layers": card.n_layers, "experts": card.n_experts,
             "heads": card.n_heads, "d_ff": card.d_ff, "kv_heads": card.n_kv_heads,
-            "linear_key_heads": card.linear_key_heads, "linear_value_heads": card.linear_value_heads}
+            "linear_key_heads": card.linear_key_heads, "linear_value_heads": card.linear_value_heads,
+            "ssm_heads_per_group": card.ssm_heads // card.ssm_groups if card.ssm_groups else 0}
 
 
 def tensor_problem(card, tensor: int) -> str | None:

@@ -59,9 +59,9 @@ def published_table(results) -> str:
 
 
 def _state(result: dict) -> str:
-    """A linear layer's state, the same at any context, beside the per-token cache (none: nothing)."""
+    """A linear-attention or Mamba layer's state, the same at any context, beside the per-token cache (none: nothing)."""
     state = result["kv_state_bytes_per_sequence"]
-    return f" (full-attention layers) + {si(state, 'B')} of state per sequence (linear layers)" if state else ""
+    return f" (full-attention layers) + {si(state, 'B')} of state per sequence (linear-attention or Mamba layers)" if state else ""
 
 
 def _chips(n: int) -> str:

@@ -336,7 +336,8 @@ def enumerate_candidates(family: str, inner: tuple, card, chip, chips: int, pods
               "exact": sorted(exact.items()) if exact else None, "min_fraction": min_fraction,
               "m_free": sorted(a for a, m in (m_symbols or {}).items() if m is None),
               "model": [card.n_layers, card.n_heads, card.n_kv_heads, card.d_ff, card.n_experts]
-              + ([card.linear_key_heads, card.linear_value_heads] if card.linear_key_heads else []),
+              + ([card.linear_key_heads, card.linear_value_heads] if card.linear_key_heads else [])
+              + ([card.ssm_heads, card.ssm_groups] if card.ssm_heads else []),
               "topology": [chip.family, list(chip.pod_shape), chip.wraparound, chip.wraparound_unit,
                            chip.max_slice_chips, pooled(chip)]}
     data = cache.load_data("candidates", fields)

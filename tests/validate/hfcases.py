@@ -306,6 +306,12 @@ def hf_group(name: str) -> str:
         return "norms"
     if owner in ("embed_out",):
         return "unembedding"
+    if owner == "embeddings":                             # Nemotron-H's and Mamba-2's token embedding
+        return "embedding"
+    if "mamba" in parts:                                  # Falcon-H1's, Bamba's, Granite 4.0's Mamba-2 mixer
+        return "attention"
+    if "mixer" in parts:     # Nemotron-H's one mixer a layer (Mamba-2, attention, MLP or MoE) and Mamba-2's
+        return "mlp" if owner in ("up_proj", "down_proj", "gate") else "attention"     # gate: the MoE's router
     raise AssertionError(f"no symroof group for transformers parameter {name!r}")
 
 
