@@ -179,3 +179,21 @@ def test_an_moe_card_says_why_there_is_no_closed_form():
     out = subprocess.run([sys.executable, "-m", "symroof", "formula", "x_opt", "--model", "mixtral-8x7b"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "dense models" in out.stderr and "--book-layer" in out.stderr
+
+
+@pytest.mark.parametrize("model, seq, expected", [
+    # DeepSeek-V3 (arXiv 2412.19437, 2.1.1): 61 layers, each caching its 512-wide latent and 64-wide RoPE key
+    ("deepseek-v3", 8192, 61 * (512 + 64) * 2 * 8192),
+    # Qwen3-Next-80B-A3B's config.json: 12 full-attention layers cache K and V (2 heads of 256) for every
+    # token; 36 Gated DeltaNet layers hold a 128 x 128 state per value head (32) and their conv's last 4
+    # inputs of q, k (16 heads of 128 each) and v (32 of 128), whatever the length
+    ("tests/data/hf/Qwen3-Next-80B-A3B/config.json", 8192,
+     (12 * 2 * 2 * 256 * 8192 + 36 * (32 * 128 * 128 + 4 * (2 * 16 * 128 + 32 * 128))) * 2),
+    # Gemma 2 9B's config.json: 42 layers, every second one sliding (window 4096: transformers keeps its last
+    # 4095 entries), 8 KV heads of 256
+    ("tests/data/hf/gemma-2-9b/config.json", 8192, 2 * 8 * 256 * (21 * 8192 + 21 * 4095) * 2),
+])
+def test_kv_cache_bytes_of_models_whose_layers_differ(capsys, model, seq, expected):
+    """Every block's cache, not one uniform layer's (the formula used to fail on these with a KeyError)."""
+    out = _json(capsys, "formula", "kv_cache_bytes", "--model", model, "--seq", str(seq), "--json")
+    assert out["value"] == expected

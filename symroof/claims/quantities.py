@@ -225,19 +225,20 @@ def bytes_per_param(ctx):
 
 @register("kv_cache_bytes_per_token", "B", "graph", r"M_{\text{KV}}/\text{token}")
 def kv_cache_bytes_per_token(ctx):
-    """K and V outputs of every layer for one token, from the graph's tensor shapes (b_act each)."""
-    g = _model_graph(ctx)
-    dims = g.graph["tensor_dims"]
-    from ..core import ops
-
-    per_layer = sum(ops.numel(dims[f"layer/attn/{x}"], g.graph["sizes"]) for x in ("k", "v")) / (B * T)
-    return sp.factor(L * per_layer * b_act)
+    """The cache one sequence of T tokens holds, over T (b_act each entry): every block's cache
+    tensors from the prefill graph (an MLA latent, a sliding layer's window, a linear or Mamba layer's
+    state as they are kept), so per token only where every layer's cache grows with T."""
+    return sp.factor(kv_cache_bytes(ctx) / T)
 
 
 @register("kv_cache_bytes", "B", "graph", r"M_{\text{KV}}")
 def kv_cache_bytes(ctx):
-    """KV cache of one sequence of T tokens."""
-    return kv_cache_bytes_per_token(ctx) * T
+    """KV cache of one sequence of T tokens (derive.kv_cache_bytes on the prefill graph, b_act each)."""
+    from ..core.symbols import b_kv
+    from ..solve import inference
+
+    g = inference.graph(ctx.model_structure(), "prefill")
+    return sp.factor((derive.kv_cache_bytes(g) / B).xreplace({b_kv: b_act}))
 
 
 # ----------------------------------------------------------------------------- batches and meshes
