@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io import hf_layouts, hf_wrappers
+from ..io import hf_layouts, hf_left_out, hf_wrappers
 from ..io.hf_rows import ABSENT, NULL, ROWS, TEXT_CLASSES, TEXT_ROWS, Row
 from ..io.hf_layouts import _short
 from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT_OUT, MAX_LAYERS, MOE_ALIAS,
@@ -98,7 +98,7 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
         layout = {key: value for key, value in layout.items()
                   if key not in ("d_ff_expert", "d_ff_shared", "shared_expert_gate", "moe_bias", "router_bias")}
     notes = [*notes, *([LEFT_OUT[hf_class]] if hf_class in LEFT_OUT else []),
-             *hf_layouts.left_out_notes(raw, hf_class, where)]
+             *hf_left_out.left_out_notes(raw, hf_class, where)]
     note = layout.pop("note", [])      # what a layout key sets that the card does not model, in words
     notes += note if isinstance(note, list) else [note]
     card = {          # what it leaves out is the card's left_out (count and cards print it), not its source

@@ -56,7 +56,7 @@ PLAIN_ACTIVATIONS = ("gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "relu
 
 # Keys that change no parameter, FLOP or byte we count, in every class hf.ROWS reads: metadata, generation
 # settings, initialisation, RoPE, norm eps, token ids; and keys named in the card's left_out where
-# set (hf_layouts.left_out_notes): dropout, the checkpoint's own modelling code, its storage format.
+# set (hf_left_out.left_out_notes): dropout, the checkpoint's own modelling code, its storage format.
 NEUTRAL = frozenset("""
     architectures model_type transformers_version torch_dtype dtype use_cache initializer_range
     max_position_embeddings rms_norm_eps rope_theta rope_scaling rope_parameters attention_dropout
@@ -131,7 +131,7 @@ NEUTRAL_FOR.update({
     "Glm4ForCausalLM":    set(),
     "CohereForCausalLM":  {"layer_norm_eps"},
     "Cohere2ForCausalLM": {"layer_norm_eps"},
-    # hf_layouts_dense2; Seed-OSS's residual_dropout is named in left_out (hf_layouts.DROPOUT_KEYS), and its
+    # hf_layouts_dense2; Seed-OSS's residual_dropout is named in left_out (hf_left_out.DROPOUT_KEYS), and its
     # pretraining_tp (LLaMA's) is never read by its code
     "HeliumForCausalLM":  set(),
     "SeedOssForCausalLM": {"residual_dropout", "pretraining_tp"},

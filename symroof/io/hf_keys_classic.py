@@ -17,7 +17,7 @@ FF_FROM_WIDTH = ("GPTBigCodeForCausalLM",)      # n_inner absent or null: 4 x n_
 PLAIN_MLP = tuple(SPELLING)
 ACTIVATION_KEYS = {"MptForCausalLM": (), "BloomForCausalLM": (),    # exact GELU and BLOOM's tanh GELU, hard-coded
                    "OPTForCausalLM": ("activation_function",), "GPTBigCodeForCausalLM": ("activation_function",)}
-# The dropouts each applies in training (named in left_out where nonzero: hf_layouts.left_out_notes). MPT's
+# The dropouts each applies in training (named in left_out where nonzero: hf_left_out.left_out_notes). MPT's
 # attn_pdrop is on the probabilities and both residual branches; its resid_pdrop and emb_pdrop are stored,
 # unused. OPT's dropout defaults to 0.1 (hf_layouts_classic.opt_prepare fills it in), GPTBigCode's three to 0.1.
 DROPOUT_KEYS = {"MptForCausalLM": ("attn_config.attn_pdrop", "resid_pdrop", "emb_pdrop"),

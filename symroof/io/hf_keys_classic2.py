@@ -1,5 +1,5 @@
 """Key tables of the classes of ``hf_layouts_classic2`` (GPT-J, CodeGen, StableLM, Nemotron, OLMo 1, GPT-Neo),
-merged into ``hf_keys``' tables (and the dropout keys into ``hf_layouts.DROPOUT_KEYS``).
+merged into ``hf_keys``' tables (and the dropout keys into ``hf_left_out.DROPOUT_KEYS``).
 
 Each entry means what the same table of ``hf_keys`` means. What each key means is from transformers 5.24's
 ``configuration_*.py`` / ``modeling_*.py`` of the class (read, never imported).

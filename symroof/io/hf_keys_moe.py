@@ -48,7 +48,7 @@ NEUTRAL_FOR = {
     # DBRX: max_seq_len is max_position_embeddings (its attribute_map); moe_loss_weight and router_aux_loss_coef
     # weigh the auxiliary loss (hf_layouts_moe4.dbrx checks moe_loss_weight and moe_normalize_expert_weights are
     # numbers: the latter's p-norm of the chosen weights is elementwise)
-    # (its dropouts are named in left_out: hf_layouts.DROPOUT_KEYS)
+    # (its dropouts are named in left_out: hf_left_out.DROPOUT_KEYS)
     "DbrxForCausalLM": {"max_seq_len", "output_router_logits", "router_aux_loss_coef", "resid_pdrop", "emb_pdrop",
                         "attn_config.attn_pdrop"},
 }

@@ -13,7 +13,7 @@ its default is from transformers 5.x's ``configuration_*.py`` / ``modeling_*.py`
   and v, ``attention_out_bias`` (default false) on o and ``mlp_bias`` (default false) on the MLP.
   Its K and head_dim fall back to Seed-OSS-36B's 8 and 128 (null: N and D // N, its
   ``__post_init__``). Its dropouts (``attention_dropout`` and ``residual_dropout``, both 0.1 by
-  default) are named in left_out (``hf_layouts.DROPOUT_KEYS``).
+  default) are named in left_out (``hf_left_out.DROPOUT_KEYS``).
 - EXAONE 4.0 (``Exaone4ForCausalLM``): norms after attention and after the MLP (none before), q and
   k RMSNorms per head (H weights each), no biases. Layers slide as ``layer_types`` says (absent or
   null: all but every ``sliding_window_pattern``-th, default 4); a sliding layer needs

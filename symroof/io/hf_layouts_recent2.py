@@ -31,12 +31,10 @@ from fractions import Fraction
 
 from ..errors import CardError
 from .hf_keys import PLAIN_ACTIVATIONS
-from .hf_layouts import DROPOUT_KEYS, GLOBAL, SLIDING, _bool, _int, _layer_types, _short, rotary_pct
+from .hf_layouts import GLOBAL, SLIDING, _bool, _int, _layer_types, _short, rotary_pct
 from .hf_layouts_dense import _mask_needs_window, _nope_note, _windowed
 from .hf_layouts_moe3 import granite, granite_moe_shared
-from .hf_keys_recent2 import DROPOUT_KEYS as _DROPOUTS
 
-DROPOUT_KEYS.update(_DROPOUTS)      # Persimmon's, named in left_out where nonzero
 
 _SWA_KEYS = {"layer_types", "sliding_window", "layer_rope_theta"}
 

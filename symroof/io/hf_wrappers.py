@@ -43,7 +43,8 @@ from dataclasses import dataclass
 
 from ..errors import CardError
 from .hf_keys import NEUTRAL, SIZE_KEYS, SPELLING
-from .hf_layouts import _short, left_out_notes
+from .hf_layouts import _short
+from .hf_left_out import left_out_notes
 
 
 @dataclass(frozen=True)
