@@ -197,3 +197,16 @@ def test_kv_cache_bytes_of_models_whose_layers_differ(capsys, model, seq, expect
     """Every block's cache, not one uniform layer's (the formula used to fail on these with a KeyError)."""
     out = _json(capsys, "formula", "kv_cache_bytes", "--model", model, "--seq", str(seq), "--json")
     assert out["value"] == expected
+
+
+@pytest.mark.parametrize("model, chips", [("llama3-70b", 8), ("deepseek-v3", 64)])
+def test_the_step_at_the_batch_that_fills_hbm_reads_about_all_of_it(capsys, model, chips):
+    """At B_max the weights and the caches fill HBM, and a decode step reads all of it but the token table's
+    unused rows: at least (M_hbm - V·D·b_param / chips) / W_hbm (h100-sxm: 80 GB at 3.35 TB/s). An MoE model's
+    step (its expert share a power of B) used to hang in sp.simplify."""
+    out = _json(capsys, "formula", "full_hbm_step_time", "--model", model, "--chip", "h100-sxm", "--chips",
+                str(chips), "--at", "S=8192", "--at", "b_kv=2B", "--json")
+    vocab_bytes = {"llama3-70b": 128256 * 8192 * 2, "deepseek-v3": 129280 * 7168 * 2}[model]
+    assert out["value"] >= (80e9 - vocab_bytes / chips) / 3.35e12
+    if model == "llama3-70b":      # memory-bound: nothing but the reads
+        assert out["value"] <= 80e9 / 3.35e12

@@ -143,7 +143,9 @@ def instantiate(name: str, card=None, chip=None, run=None, chips: int | None = N
         notes.append(f"chip: {chip.label}" + (f"; C is its {dtype} peak" if C in used else ""))
     with sp.evaluate(False):
         substituted = expr.xreplace(used)
-    value = sp.simplify(expr.xreplace(used)) if used else expr
+    # not sp.simplify'd: numbers in, SymPy folds them; on a large model's left-free terms (an MoE's expert
+    # share, a power of B) simplify ran for minutes
+    value = expr.xreplace(used) if used else expr
     return Instantiated(result.name, result, q.expr, substituted, value, q.unit or result.unit,
                         q.lhs or result.lhs, used, structure_note(card, book_layer, result.how), notes,
                         q.derivation)
