@@ -40,7 +40,12 @@ def add_backward(b) -> None:
                 dims, w = operand(b, ref)
                 traffic = sp.Add(dy, *(hbm(d) * wo for d, wo in others), hbm(dims) * w)
                 grad = f"{name}:d{role}"
-                g.add_node(grad, op="contraction", sig=sig, flops=scale * ops.contraction_flops(sig, size),
+                flops = scale * ops.contraction_flops(sig, size)
+                if not sig.contracted and set(sig.output) - set(dims):
+                    # a sliding-window view of its tensor (a conv's taps: dimensions the tensor lacks) sums
+                    # nothing here, but its gradient folds the windows back: one add per element of the view
+                    flops *= 2
+                g.add_node(grad, op="contraction", sig=sig, flops=flops,
                            vector_flops=2 * node.get("vector_extra", 0) / len(operands), bytes=traffic, wrt=role)
                 grad_of[(name, role)] = grad
                 new.append(grad)

@@ -149,6 +149,32 @@ def test_training_backward_follows_the_usual_rule(raw):
     assert evaluate(back, values) == 2 * _hand_core(raw, 2, 12)
 
 
+@pytest.mark.parametrize("raw", CASES[:2])
+def test_training_conv_backward_as_torch_counts_it(raw):
+    """The depthwise conv's gradients in a training step. FlopCounterMode on the model's step counts
+    aten.convolution_backward: its dx (a transposed conv) as the forward, 2·W a channel and output over
+    the T + W - 1 outputs transformers' padding makes, and its dW C_in / groups = C times that (the
+    counter's rule ignores a grouped conv's groups for the weight gradient), so the total is
+    (1 + C)·forward; symroof's dx and dW are 2·W a channel and output each over the T a causal kernel
+    computes. dx folds its windows back (one add per tap): counted once, it was half."""
+    batch, seq, model = 2, 12, _model(raw)
+    _, _, both = counted(model, raw["vocab_size"], batch, seq)
+    ops = {str(op): n for op, n in both.get_flop_counts()["Global"].items()}
+    w = raw["linear_conv_kernel_dim"]
+    channels = 2 * raw["linear_num_key_heads"] * raw["linear_key_head_dim"] + \
+        raw["linear_num_value_heads"] * raw["linear_value_head_dim"]
+    padded = _conv(raw, batch, seq + w - 1)
+    assert ops["aten.convolution"] == padded and ops["aten.convolution_backward"] == (1 + channels) * padded
+    card = _card(raw)
+    g = build(Structure.of(card, seq), "full", phase="train")
+    values = {**model_values(card), B: batch, T: seq}
+
+    def ours(role):
+        return evaluate(derive.total(g, "flops", "backward", where=lambda n, d: "/lin/conv_" in n and
+                                     n.endswith(f":d{role}")), values)
+    assert ours("x") == ours("w") == _conv(raw, batch, seq)
+
+
 @pytest.mark.parametrize("raw", CASES)
 @pytest.mark.parametrize("seq", [3, 9])
 def test_prefill_decode_flops_and_the_states_transformers_keeps(raw, seq):
