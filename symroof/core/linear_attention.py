@@ -81,20 +81,28 @@ def add_linear(b, block, proj, xa: str) -> str:
 
 
 def _conv(b, block, lin: str, part: str, dims: str) -> str:
-    """Depthwise causal conv of W_cv taps on one part of the q, k, v channels, then SiLU. Each output
-    is a W_cv-term dot product per channel: 2·W_cv FLOPs (the taps a window names in the signature).
-    In decode it reads the conv state (the new input shifted in), else the projection itself."""
-    src = f"{lin}/{part}"
+    """Gated DeltaNet's conv on one part of the q, k, v channels (``causal_conv``, W_cv taps, no bias)."""
+    return causal_conv(b, block, lin, part, dims, "Wcv", "lin/conv1d")
+
+
+def causal_conv(b, block, prefix: str, part: str, dims: str, taps: str, module: str, bias: bool = False) -> str:
+    """Depthwise causal conv of ``taps`` (a size letter) on one part of a mixer's channels, then SiLU.
+    Each output is a W-term dot product per channel: 2·W FLOPs (the taps a window names in the
+    signature; its dx folds the windows back: core/backward.py), a bias per channel where the class
+    has one. In decode it reads the conv state (the new input shifted in), else the projection itself.
+    Gated DeltaNet's (here) and Mamba's (ssm.py)."""
+    src = f"{prefix}/{part}"
     if b.phase in ("prefill", "decode"):
-        state = _state(b, block, f"{lin}/conv_state_{part}", src, ("B", "Wcv", *dims.split()))
+        state = _state(b, block, f"{prefix}/conv_state_{part}", src, ("B", taps, *dims.split()))
         if b.phase == "decode":
             src = state
-    name = f"{lin}/conv_{part}"
-    b.contraction(name, f"B T Wcv {dims}, {dims} Wcv -> B T {dims}", [("x", src), ("w", f"{name}.w")],
-                  {f"{name}.w": (*dims.split(), "Wcv")}, "attention", block.count)
-    b.g.nodes[name]["fused"] = f"{block.name}/lin/conv1d"
-    b.elementwise(f"{lin}/act_{part}", "act", [("x", name)], f"B T {dims}", repeat=block.count)
-    return f"{lin}/act_{part}"
+    name = f"{prefix}/conv_{part}"
+    params = {f"{name}.w": (*dims.split(), taps), **({f"{name}.b": tuple(dims.split())} if bias else {})}
+    b.contraction(name, f"B T {taps} {dims}, {dims} {taps} -> B T {dims}", [("x", src), ("w", f"{name}.w")], params,
+                  "attention", block.count)
+    b.g.nodes[name]["fused"] = f"{block.name}/{module}"
+    b.elementwise(f"{prefix}/act_{part}", "act", [("x", name)], f"B T {dims}", repeat=block.count)
+    return f"{prefix}/act_{part}"
 
 
 def _state(b, block, name: str, src: str, dims: tuple) -> str:

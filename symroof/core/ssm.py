@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .linear_attention import _state
+from .linear_attention import _state, causal_conv
 
 X, BC, HEADS = "Gs Qs Hs", "Gs Ns", "Gs Qs"      # x, z and y; B and C; dt and the per-head parameters
 
@@ -114,18 +114,6 @@ def _mamba1_inputs(b, block, proj, ssm: str, xa: str):
 
 
 def _conv(b, block, ssm: str, part: str, dims: str) -> str:
-    """Depthwise causal conv of W_ssm taps on one part of the x, B, C channels, then SiLU: 2·W_ssm FLOPs
-    per channel and output (linear_attention._conv's rule), a bias per channel where the class has one.
-    In decode it reads the conv state (the new input shifted in), else the projection itself."""
-    src = f"{ssm}/{part}"
-    if b.phase in ("prefill", "decode"):
-        state = _state(b, block, f"{ssm}/conv_state_{part}", src, ("B", "Ws", *dims.split()))
-        if b.phase == "decode":
-            src = state
-    name = f"{ssm}/conv_{part}"
-    params = {f"{name}.w": (*dims.split(), "Ws"), **({f"{name}.b": tuple(dims.split())} if block.ssm_conv_bias else {})}
-    b.contraction(name, f"B T Ws {dims}, {dims} Ws -> B T {dims}", [("x", src), ("w", f"{name}.w")], params,
-                  "attention", block.count)
-    b.g.nodes[name]["fused"] = f"{block.name}/ssm/conv1d"
-    b.elementwise(f"{ssm}/act_{part}", "act", [("x", name)], f"B T {dims}", repeat=block.count)
-    return f"{ssm}/act_{part}"
+    """Mamba's conv on one part of the x, B, C channels (``linear_attention.causal_conv``, W_ssm taps,
+    a bias per channel where the class has one)."""
+    return causal_conv(b, block, ssm, part, dims, "Ws", "ssm/conv1d", block.ssm_conv_bias)
