@@ -43,11 +43,12 @@ CHOICES = {"dtype": ("bf16", "fp8", "int8", "int4"), "link": ("hbm", "ici", "ici
 def _q(ctx, expr, unit: str, lhs: str, extra: dict | None = None) -> Quantity:
     values = ctx.values()
     dtype = ctx.settings.get("dtype", "bf16")
-    values.update(chip_values(ctx.chip, dtype))
     values.update({sym: ctx.settings[key] for key, sym in (("Z", Z), ("flops", n_flops), ("params", n_params))
                    if key in ctx.settings})
-    values[chips_per_host] = sp.Integer(ctx.chip.chips_per_host)
-    values[links_per_axis] = sp.Integer(ctx.chip.ici_links_per_axis)
+    if ctx.chip is not None:        # without one the hardware symbols stay free
+        values.update(chip_values(ctx.chip, dtype))
+        values[chips_per_host] = sp.Integer(ctx.chip.chips_per_host)
+        values[links_per_axis] = sp.Integer(ctx.chip.ici_links_per_axis)
     values.update(extra or {})
     return Quantity(sp.Integer(expr) if isinstance(expr, int) else expr, values, unit, None, lhs)
 
@@ -196,7 +197,7 @@ def _axes(ctx, names: str) -> list[Axis]:
     if bad or not names:
         raise CardError(f"setting 'over' names mesh axes {names!r}; the claim's mesh has {', '.join(mesh) or 'none'}")
     box = tuple(int(ctx.settings[n]) for n in mesh)
-    wraps = dict(zip(mesh, wrap_rule(ctx.chip, box)))
+    wraps = dict(zip(mesh, wrap_rule(ctx.need_chip(), box)))
     return [Axis(n, mesh[n], "ici", sp.Integer(1), wraps[n]) for n in names]
 
 

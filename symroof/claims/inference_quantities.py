@@ -59,6 +59,8 @@ def _values(ctx) -> dict:
     out[b_kv] = inf.DTYPE_BYTES[s.get("kv_dtype", weights)]
     out[b_act] = inf.DTYPE_BYTES[s.get("act_dtype", "bf16")]
     math_dtype = s.get("math_dtype", "bf16")
+    if ctx.chip is None:            # no chip given: C stays a symbol
+        return out
     if math_dtype not in ctx.chip.peak_flops_per_s:
         raise CardError(f"{ctx.chip.name} has no {math_dtype} peak (peak_flops_per_s has "
                         f"{', '.join(ctx.chip.peak_flops_per_s)})")
@@ -152,7 +154,7 @@ def smallest_slice(ctx, weights_only: bool = False):
     need = float(_number(ctx, held / M_hbm))
     from ..search.serve import slice_chips
 
-    return _q(ctx, sp.Integer(slice_chips(ctx.chip, need)), "chips", r"n_{\text{slice}}")
+    return _q(ctx, sp.Integer(slice_chips(ctx.need_chip(), need)), "chips", r"n_{\text{slice}}")
 
 
 def smallest_slice_weights(ctx):

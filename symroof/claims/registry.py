@@ -52,6 +52,12 @@ class Context:
             raise CardError(f"setting {key!r} is required by this quantity")
         return self.settings[key]
 
+    def need_chip(self):
+        """The chip card, for a result that reads more than its numbers (a topology, a slice rule)."""
+        if self.chip is None:
+            raise CardError("this result needs a chip card: give --chip (a card name or a .yaml path)")
+        return self.chip
+
     def model_structure(self) -> Structure:
         if self.structure is not None:
             return self.structure

@@ -73,7 +73,10 @@ def _roots(equation: sp.Expr, unknown: sp.Symbol, what: str) -> sp.Expr:
     # solve's own simplification and checking of every candidate root are most of its time
     # (checking imports sympy.physics.units); factoring the roots it returns gives the same
     # closed forms, and the sign test below drops the roots that are not positive
-    roots = [sp.factor(r) for r in sp.solve(equation, unknown, simplify=False, check=False)]
+    try:
+        roots = [sp.factor(r) for r in sp.solve(equation, unknown, simplify=False, check=False)]
+    except NotImplementedError:         # e.g. a Min(S, w - 1) of sliding layers: SymPy has no method for it
+        raise NoClosedFormError(f"{what}: SymPy finds no closed form for {unknown} in this model's expression") from None
     roots = [r for r in roots if r.is_positive is not False]
     if len(roots) > 1 and _one_positive_root(equation, unknown):
         roots = [r for r in roots if _positive_at_a_point(r)]
