@@ -37,17 +37,19 @@ def quantized(extent: float, tile: int) -> float:
     return extent / (math.ceil(extent / tile) * tile)
 
 
-def waves(m: float, n: float, tile_m: int, tile_n: int, cores: int) -> float:
-    """Useful fraction of the last wave: output tiles over the slots of the waves they need."""
+def waves(m: float, n: float, tile_m: int, tile_n: int, cores: int, batch: float = 1) -> float:
+    """Useful fraction of the last wave: output tiles (of each of ``batch`` matmuls) over the slots
+    of the waves they need."""
     if cores <= 1:
         return 1.0
-    tiles = math.ceil(m / tile_m) * math.ceil(n / tile_n)
+    tiles = math.ceil(m / tile_m) * math.ceil(n / tile_n) * math.ceil(batch)
     return tiles / (math.ceil(tiles / cores) * cores)
 
 
 @lru_cache(maxsize=65536)        # a run's few matmul shapes recur across the runs of one model
-def matmul_efficiency(m: float, n: float, k: float, tile: tuple | None, cores: int | None) -> float:
-    """Fraction of peak for an ``m × k`` by ``k × n`` matmul: tile times wave quantization.
+def matmul_efficiency(m: float, n: float, k: float, tile: tuple | None, cores: int | None, batch: float = 1) -> float:
+    """Fraction of peak for ``batch`` matmuls of ``m × k`` by ``k × n`` at once (a batched GEMM: an
+    MoE layer's local experts, one launch): tile times wave quantization, the waves over all their tiles.
 
     ``k`` streams through the unit and is padded to the tile's depth (taken as ``tile_n``).
     """
@@ -55,7 +57,7 @@ def matmul_efficiency(m: float, n: float, k: float, tile: tuple | None, cores: i
         return 1.0
     tile_m, tile_n = tile
     eff = quantized(m, tile_m) * quantized(n, tile_n) * quantized(k, tile_n)
-    return eff * waves(m, n, tile_m, tile_n, cores or 1)
+    return eff * waves(m, n, tile_m, tile_n, cores or 1, batch)
 
 
 def extents(sizes: dict, mesh: dict, per_microbatch: float = 1.0) -> dict[str, float]:
@@ -80,6 +82,13 @@ def local_shape(sig, extent: dict) -> tuple[float, float, float]:
     contracted ones."""
     m, n, k = sig.matmul_dims      # worked out once per signature
     return math.prod([extent[d] for d in m]), math.prod([extent[d] for d in n]), math.prod([extent[d] for d in k])
+
+
+def local_batch(sig, extent: dict) -> float:
+    """How many matmuls of ``local_shape`` one chip runs at once: the extents of the dimensions both
+    operands and the output keep (an MoE layer's local experts E, a per-head product's heads)."""
+    first, second = sig.operands[0], sig.operands[1]
+    return math.prod([extent[d] for d in first if d in second and d in sig.output])
 
 
 @lru_cache(maxsize=None)        # signatures are frozen values, few and asked about often

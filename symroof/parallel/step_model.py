@@ -305,7 +305,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         per_stage = repeat / stages if layered else 1.0
         flops, hbm = number(d["local_flops"]), number(d["local_bytes"]) / hbm_rate
         times = per_stage
-        mm = 0.0
+        mm, eff = 0.0, None
         if d["op"] == "contraction" and flops:
             got = efficiency.get(d["sig"])
             if got is None:
@@ -316,9 +316,13 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                     if extent is None:
                         extent = kernels.extents(sizes, mesh, opts.microbatches)
                     m, n, k = kernels.local_shape(d["sig"], extent)
-                    eff = kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores)
+                    # a matrix-vector product or a dot (a depthwise conv's taps, a scan's per-head step)
+                    # reuses neither operand: no matrix unit runs it, its bytes bound it (eff None)
+                    eff = None if opts.tile and min(m, n) <= 1 else \
+                        kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores, kernels.local_batch(d["sig"], extent))
                 got = efficiency[d["sig"]] = (eff, core)
             eff, core = got
+        if eff is not None:
             weights = low and layered and not core and low_precision.weight_matmul(sg, d)
             mm = times * flops / (peak * eff * (opts.matmul_rates[0 if weights else 1] if low else 1.0))
             if weights and opts.cast_bytes:
