@@ -605,3 +605,13 @@ def test_gpt2_dropout_absent_from_a_config_is_transformers_default_and_named():
     note = "dropout (attn_pdrop 0.1, resid_pdrop 0.1, embd_pdrop 0.1): counted as training without dropout masks"
     assert note in _convert(raw).left_out and note in load_model("gpt2-124m").left_out
     assert not any("dropout" in n for n in _convert({**raw, "attn_pdrop": 0, "resid_pdrop": 0, "embd_pdrop": 0}).left_out)
+
+
+def test_a_size_past_the_range_is_refused_by_the_files_own_key():
+    """A 10^13-wide MLP is refused naming intermediate_size (it used to name the card's d_ff) and its range; a
+    Mamba config's 10^13-wide state names the range beside the minimum (hf_layouts._int)."""
+    _refused({**_config("Meta-Llama-3-8B"), "intermediate_size": 10 ** 13},
+             "key 'intermediate_size' is out of range (at most 10^12)")
+    _refused({**_config("Meta-Llama-3-8B"), "intermediate_size": 0}, "'intermediate_size' must be a positive integer")
+    _refused({**_config("mamba-130m-hf"), "state_size": 10 ** 13},
+             "key 'state_size' must be an integer >= 1 and at most 10^12")

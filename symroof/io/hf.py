@@ -202,7 +202,9 @@ def _size(raw: dict, key: str, where: str, required: tuple = SIZE_KEYS) -> int:
         raise CardError(f"{where}: missing key '{key}' (required: {', '.join(required)})")
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise CardError(f"{where}: key '{key}' must be a positive integer, got {value!r}")
+        raise CardError(f"{where}: key '{key}' must be a positive integer, got {_short(value)}")
+    if value > 10**12:          # the card's own bound, named here by the file's key
+        raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got {_short(value)}")
     return value
 
 

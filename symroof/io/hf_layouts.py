@@ -64,7 +64,8 @@ def _int(raw, key, where, default=None, minimum=1):
         return default
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or value > 10**12:
-        raise CardError(f"{where}: key '{key}' must be an integer >= {minimum}, got {value!r}")
+        too_big = "" if isinstance(value, bool) or not isinstance(value, int) or value < minimum else " and at most 10^12"
+        raise CardError(f"{where}: key '{key}' must be an integer >= {minimum}{too_big}, got {_short(value)}")
     return value
 
 
