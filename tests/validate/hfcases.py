@@ -361,24 +361,28 @@ def counted(model, vocab: int, batch: int, seq: int):
     return forward, backward, both
 
 
-def prefill_then_decode(model, vocab: int, batch: int, seq: int):
+def prefill_then_decode(model, vocab: int, batch: int, seq: int, held=None):
     """Prefill ``seq`` random tokens, then decode one, under FlopCounterMode: ``(prefill counter,
-    decode counter, bytes transformers' cache holds after each, bytes per cached element)``."""
+    decode counter, what transformers' cache holds after each, bytes per cached element)``; ``held``
+    measures a cache (default: the bytes of every layer's keys and values; a module whose layers keep
+    recurrent or conv states gives its own, and then the width is None)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     ids = torch.randint(0, vocab, (batch, seq + 1), generator=torch.Generator().manual_seed(1))
 
-    def held(cache) -> int:
+    def kv_bytes(cache) -> int:
         return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
 
+    measure = held or kv_bytes
     with torch.no_grad():
         with FlopCounterMode(display=False) as prefill:
             cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
-        after_prefill, width = held(cache), cache.layers[0].keys.element_size()
+        after_prefill = measure(cache)
+        width = None if held else cache.layers[0].keys.element_size()
         with FlopCounterMode(display=False) as decode:
             cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
-    return prefill, decode, after_prefill, held(cache), width
+    return prefill, decode, after_prefill, measure(cache), width
 
 
 def class_configs(random_config, classes, seed: int, count_each: int, small: bool) -> list[dict]:

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from hfcases import counted, flop_counter_torch, hf_config
+from hfcases import counted, flop_counter_torch, hf_config, prefill_then_decode
 from hfcompare import assert_params_match, card_of
 from test_linear_attention import _chunked_core, _conv, _hand_core, _held
 
@@ -192,17 +192,8 @@ def raw_has_linear(card) -> bool:
 
 @pytest.mark.parametrize("raw,batch,seq", PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
 def test_prefill_decode_flops_and_the_states_transformers_keeps(raw, batch, seq):
-    from torch.utils.flop_counter import FlopCounterMode
-
     model, card = _model(raw).eval(), card_of(raw)
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as prefill:
-            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
-        held_prefill = _held(cache)
-        with FlopCounterMode(display=False) as decode:
-            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
-        held_decode = _held(cache)
+    prefill, decode, held_prefill, held_decode, _ = prefill_then_decode(model, raw["vocab_size"], batch, seq, _held)
     values = {**model_values(card), B: batch, b_kv: 1}
     pre = build(Structure.of(card, seq), "full", phase="prefill")
     dec = build(Structure.of(card, seq + 1), "full", phase="decode")

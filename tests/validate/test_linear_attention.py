@@ -26,7 +26,7 @@ import math
 
 import pytest
 
-from hfcases import flop_counter_torch, hf_config, counted
+from hfcases import counted, flop_counter_torch, hf_config, prefill_then_decode
 
 torch = flop_counter_torch()
 
@@ -178,17 +178,8 @@ def test_training_conv_backward_as_torch_counts_it(raw):
 @pytest.mark.parametrize("raw", CASES)
 @pytest.mark.parametrize("seq", [3, 9])
 def test_prefill_decode_flops_and_the_states_transformers_keeps(raw, seq):
-    from torch.utils.flop_counter import FlopCounterMode
-
     batch, model = 2, _model(raw).eval()
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as prefill:
-            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
-        held_prefill = _held(cache)
-        with FlopCounterMode(display=False) as decode:
-            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
-        held_decode = _held(cache)
+    prefill, decode, held_prefill, held_decode, _ = prefill_then_decode(model, raw["vocab_size"], batch, seq, _held)
     card = _card(raw)
     values = {**model_values(card), B: batch, b_kv: 1}
     pre = build(Structure.of(card, seq), "full", phase="prefill")

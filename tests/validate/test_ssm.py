@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from hfcases import counted, flop_counter_torch, hf_config
+from hfcases import counted, flop_counter_torch, hf_config, prefill_then_decode
 
 torch = flop_counter_torch()
 
@@ -399,17 +399,8 @@ PHASES = [(raw, b, t) for raw, b, t in zip(CASES[2:7] + CASES[10:15] + CASES[18:
 
 @pytest.mark.parametrize("raw,batch,seq", PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
 def test_prefill_decode_flops_and_the_states_transformers_keeps(raw, batch, seq):
-    from torch.utils.flop_counter import FlopCounterMode
-
     model, card = _model(raw).eval(), _card(raw)
-    ids = torch.randint(0, raw["vocab_size"], (batch, seq + 1), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        with FlopCounterMode(display=False) as prefill:
-            cache = model(input_ids=ids[:, :seq], use_cache=True).past_key_values
-        held_prefill = _held(cache)
-        with FlopCounterMode(display=False) as decode:
-            cache = model(input_ids=ids[:, seq:], cache=cache, use_cache=True).past_key_values
-        held_decode = _held(cache)
+    prefill, decode, held_prefill, held_decode, _ = prefill_then_decode(model, raw["vocab_size"], batch, seq, _held)
     values = {**model_values(card), B: batch, b_kv: 1}
     pre = build(Structure.of(card, seq), "full", phase="prefill")
     dec = build(Structure.of(card, seq + 1), "full", phase="decode")
