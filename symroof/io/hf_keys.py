@@ -237,29 +237,6 @@ NEUTRAL_SHAPES = {
 NEUTRAL_FOR.update(hf_keys_moe.NEUTRAL_FOR)      # the MoE classes of hf_keys_moe
 NEUTRAL_ONLY_FOR.update(hf_keys_moe.NEUTRAL_ONLY_FOR)
 
-# MPT, BLOOM, OPT and GPTBigCode (hf_keys_classic)
-from . import hf_keys_classic  # noqa: E402
-SPELLING.update(hf_keys_classic.SPELLING)
-FF_FROM_WIDTH += hf_keys_classic.FF_FROM_WIDTH
-PLAIN_MLP += hf_keys_classic.PLAIN_MLP
-ACTIVATION_KEYS.update(hf_keys_classic.ACTIVATION_KEYS)
-NEUTRAL_FOR.update(hf_keys_classic.NEUTRAL_FOR)
-
-# GPT-J, CodeGen, StableLM, Nemotron, OLMo 1 and GPT-Neo (hf_layouts_classic2)
-SPELLING.update(hf_keys_classic2.SPELLING)
-FF_FROM_WIDTH += hf_keys_classic2.FF_FROM_WIDTH
-ACTIVATION_KEYS.update(hf_keys_classic2.ACTIVATION_KEYS)
-PLAIN_MLP += hf_keys_classic2.PLAIN_MLP
-NEUTRAL_FOR.update(hf_keys_classic2.NEUTRAL_FOR)
-
-# Qwen3.5 and Qwen3.5-MoE (hf_keys_qwen35; layouts in hf_layouts_hybrid)
-from . import hf_keys_qwen35  # noqa: E402
-MOE_KEYS.update(hf_keys_qwen35.MOE_KEYS)
-SPELLING.update(hf_keys_qwen35.SPELLING)
-NEUTRAL_FOR.update(hf_keys_qwen35.NEUTRAL_FOR)
-NEUTRAL_ONLY_FOR.update(hf_keys_qwen35.NEUTRAL_ONLY_FOR)
-LEFT_OUT.update(hf_keys_qwen35.LEFT_OUT)
-
 # GLM classes (hf_layouts_glm)
 NEUTRAL_FOR.update({"GlmForCausalLM": set(),
                     "Glm4MoeLiteForCausalLM": _DEEPSEEK | {"mlp_bias"},    # its MLPs hard-code bias=False
@@ -272,27 +249,18 @@ MOE_ALIAS["Glm4MoeLiteForCausalLM"] = "num_local_experts"      # its attribute_m
 LEFT_OUT["Glm4MoeLiteForCausalLM"] = ("multi-token-prediction layers (num_nextn_predict_layers) not counted: "
                                       "transformers does not build them")
 
-# VaultGemma, HunYuan Dense, ... (hf_keys_recent)
-from . import hf_keys_recent  # noqa: E402
-ACTIVATION_KEYS.update(hf_keys_recent.ACTIVATION_KEYS)
-NEUTRAL_FOR.update(hf_keys_recent.NEUTRAL_FOR)
-NEUTRAL_ONLY_FOR.update(hf_keys_recent.NEUTRAL_ONLY_FOR)
-SPELLING.update(hf_keys_recent.SPELLING)
-MOE_KEYS.update(hf_keys_recent.MOE_KEYS)
-MOE_ALIAS.update(hf_keys_recent.MOE_ALIAS)
-PLAIN_MLP += hf_keys_recent.PLAIN_MLP
-
-# Granite SWA, Granite MoE SWA, ... (hf_keys_recent2)
-from . import hf_keys_recent2  # noqa: E402
-NEUTRAL_FOR.update(hf_keys_recent2.NEUTRAL_FOR)
-MOE_KEYS.update(hf_keys_recent2.MOE_KEYS)
-PLAIN_MLP += hf_keys_recent2.PLAIN_MLP
-ACTIVATION_KEYS.update(hf_keys_recent2.ACTIVATION_KEYS)
-
-# Classes with Mamba-2 mixers (hf_keys_ssm; layouts in hf_layouts_ssm)
-from . import hf_keys_ssm  # noqa: E402
-ACTIVATION_KEYS.update(hf_keys_ssm.ACTIVATION_KEYS)
-NEUTRAL_FOR.update(hf_keys_ssm.NEUTRAL_FOR)
-NEUTRAL_ONLY_FOR.update(hf_keys_ssm.NEUTRAL_ONLY_FOR)
-PLAIN_MLP += hf_keys_ssm.PLAIN_MLP
-SPELLING.update(hf_keys_ssm.SPELLING)
+# The tables of the later classes' modules, merged into these: every table a module defines (dicts by
+# update, tuples appended), in this order. MPT, BLOOM, OPT, GPTBigCode (classic); GPT-J, CodeGen, StableLM,
+# Nemotron, OLMo 1, GPT-Neo (classic2); Qwen3.5 and Qwen3.5-MoE (qwen35); VaultGemma, HunYuan Dense, ...
+# (recent); Granite SWA, Granite MoE SWA, Persimmon, Apertus (recent2); the Mamba classes (ssm).
+from . import hf_keys_classic, hf_keys_qwen35, hf_keys_recent, hf_keys_recent2, hf_keys_ssm  # noqa: E402
+_MERGED = ("SPELLING", "FF_FROM_WIDTH", "PLAIN_MLP", "ACTIVATION_KEYS", "NEUTRAL_FOR", "NEUTRAL_ONLY_FOR", "MOE_KEYS",
+           "MOE_ALIAS", "LEFT_OUT")
+for _module in (hf_keys_classic, hf_keys_classic2, hf_keys_qwen35, hf_keys_recent, hf_keys_recent2, hf_keys_ssm):
+    for _name in _MERGED:
+        if hasattr(_module, _name):
+            if isinstance(globals()[_name], dict):
+                globals()[_name].update(getattr(_module, _name))
+            else:
+                globals()[_name] += getattr(_module, _name)
+del _module, _name
