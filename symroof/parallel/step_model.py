@@ -6,7 +6,9 @@ and stated as an option whose limit is the ideal:
 
     part                      from the graph                                   option (ideal limit)
     matmul kernels            each contraction's local shape against the       tile=None (efficiency 1)
-                              card's matrix unit and core count (kernels.py)
+                              card's matrix unit and core count (kernels.py),
+                              a batch's tiles in shared waves; a matrix-vector
+                              product (m or n of 1) at its HBM bytes
     attention kernels         the T×S contractions at the card's attention     attention_efficiency=1
                               kernel efficiency; a fused kernel's backward
                               computes the scores again (FUSED_BACKWARD_WORK)
