@@ -98,20 +98,24 @@ def test_leaving_a_source_out_is_no_better_than_the_check_rows_of_the_fit_source
 
 
 def test_a_source_no_fit_has_seen_is_predicted_by_the_cards_calibration():
-    """torchtitan's FSDP2 rows on 64 A100s (pytorch/torchtitan@0413364 docs/performance.md: 51.7, 61.1
-    and 50.5 % MFU) were added as check rows after the A100 card was calibrated: the card's numbers
-    predict each within 1.5 MFU points, and the 13B row that runs without recompute ten points
-    above the two that replay their blocks, as measured, where the constant MFU puts all three at
-    the same 51.1 %."""
+    """torchtitan's FSDP2 rows on 64 A100s (pytorch/torchtitan@0413364 docs/performance.md) were added
+    as check rows after the A100 card was calibrated. The card's numbers predict each within 3 MFU
+    points (the issue's target for a median, held here by every row), and the recompute settings
+    apart as measured: LLaMA 2 13B without recompute 7.0 points above the same run replaying every
+    other block (61.1 and 54.1 %), predicted within a point of that; the constant MFU puts every
+    row at the same 51.1 %."""
     from symroof.claims.published import as_json, validate
 
     runs = {r["name"]: r for r in as_json(*validate())["runs"] if r["source"].startswith("pytorch/torchtitan")}
-    assert len(runs) == 3
+    assert len(runs) == 5
     for r in runs.values():
         assert r["split"] == "check"
-        assert abs(r["predicted_mfu"] - r["measured_mfu"]) < 0.015
-    gap = runs["torchtitan-llama2-13b-a100-64gpu"]["predicted_mfu"] - runs["torchtitan-llama2-70b-a100-64gpu"]["predicted_mfu"]
-    assert 0.08 < gap < 0.12          # measured 61.1 - 50.5 = 10.6 points
+        assert abs(r["predicted_mfu"] - r["measured_mfu"]) < 0.03
+    gap = lambda a, b, key: runs[a][key] - runs[b][key]       # noqa: E731
+    plain, layer = "torchtitan-llama2-13b-a100-64gpu", "torchtitan-llama2-13b-a100-64gpu-layer-ac"
+    assert gap(plain, layer, "measured_mfu") == pytest.approx(0.070)
+    assert abs(gap(plain, layer, "predicted_mfu") - 0.070) < 0.01
+    assert runs[layer]["recompute_layers"] == 20
 
 
 def _card_with(tmp_path, record: str) -> Path:

@@ -176,6 +176,43 @@ def test_a_published_run_with_full_recompute_does_megatrons_hardware_flops(tmp_p
         load_runs(path)
 
 
+def test_a_run_replaying_a_share_of_its_layers_does_that_share_of_megatrons_extra_flops(tmp_path):
+    """``recompute_layers``: 6 of the 24 layers replay (Megatron-LM's recompute_method block, 6 layers):
+    the hardware does 72 (1 + s/12h + V/12lh) + (6/24) x 24 (1 + s/12h), full recompute's extra
+    forward (Narayanan et al.: 96 (1 + s/12h + V/16lh) in all) on a quarter of the layers."""
+    from symroof.claims.published import load_runs, predict
+
+    path = tmp_path / "runs.yaml"
+    path.write_text(RUN)
+    (plain,) = load_runs(path)
+    path.write_text(RUN.replace("    batch: 8\n", "    batch: 8\n    recompute: full\n    recompute_layers: 6\n"))
+    (part,) = load_runs(path)
+    assert part.recompute_layers == 6
+    s, h, l, v = 2048, 2048, 24, 51200
+    model = 72 * (1 + s / (12 * h) + v / (12 * l * h))
+    want = (model + 6 / 24 * 24 * (1 + s / (12 * h))) / model
+    assert predict(part).terms["t_math"] / predict(plain).terms["t_math"] == pytest.approx(want, rel=1e-12)
+    path.write_text(RUN.replace("    batch: 8\n", "    batch: 8\n    recompute: full\n    recompute_layers: 24\n"))
+    assert load_runs(path)[0].recompute_layers is None          # every layer: the policy as it is
+
+
+@pytest.mark.parametrize("lines, message", [
+    ("    recompute_layers: 6\n", "key 'recompute_layers' needs a recompute policy"),
+    ("    recompute: full\n    recompute_layers: 25\n", "key 'recompute_layers' is 25, above the model's 24 layers"),
+    ("    recompute: full\n    recompute_layers: 0\n", "key 'recompute_layers' must be a positive integer"),
+    ("    recompute: full\n    recompute_layers: half\n", "key 'recompute_layers' must be a positive integer"),
+])
+def test_a_bad_recompute_layers_is_one_line(tmp_path, lines, message):
+    from symroof.claims.published import load_runs
+    from symroof.errors import CardError
+
+    path = tmp_path / "runs.yaml"
+    path.write_text(RUN.replace("    batch: 8\n", "    batch: 8\n" + lines))
+    with pytest.raises(CardError, match=message) as err:
+        load_runs(path)
+    assert "\n" not in str(err.value) and "runs[0] (r)" in str(err.value)
+
+
 def test_cli_count_reports_model_and_hardware_flops_apart():
     import contextlib
     import io

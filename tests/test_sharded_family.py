@@ -11,6 +11,7 @@ from symroof.claims import calibrate
 from symroof.claims.published import _built, load_runs, values
 from symroof.claims.sharded_family import sharded
 from symroof.core import recompute
+from symroof.core.symbols import f_rc
 from symroof.io.fractions_eval import Polynomial, Polynomials
 from symroof.parallel.sharding import shard
 
@@ -48,7 +49,7 @@ def test_polynomials_together_are_each_polynomial_s_value():
 def _direct(run, kernel):
     sg = shard(_built(run.model, "causal", kernel), run.mesh)
     if run.recompute != "none":
-        sg = recompute.apply(sg, run.recompute)
+        sg = recompute.apply(sg, run.recompute, 1 if run.recompute_layers is None else f_rc)
     return calibrate.numeric(sg, values(run))
 
 

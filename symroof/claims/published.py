@@ -50,7 +50,7 @@ CONVENTIONS = {
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
-             "matmul_dtype"}
+             "matmul_dtype", "recompute_layers"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED + ("split", "convention")          # and measured_mfu or measured_step_s
 # The mesh axes a run may name: the one vocabulary (parallel/axes.py).
@@ -87,6 +87,7 @@ class PublishedRun:
     attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
     #                                             | another fused kernel the chip card names (attention_kernels)
     matmul_dtype: str = "bf16"                  # the blocks' weight matmuls' dtype (fp8: TransformerEngine's recipe)
+    recompute_layers: int | None = None         # layers that replay under ``recompute`` (None: all of them)
 
     @cached_property
     def structure(self):
@@ -176,7 +177,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
     from .run_checks import (_attention_kernel, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
-                             _recompute, _resolve, _schedule)
+                             _recompute, _recompute_layers, _resolve, _schedule)
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -247,6 +248,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
     recompute = _recompute(raw.get("recompute", "none"), model, where)
+    layers = _recompute_layers(raw, recompute, model, where)
     kernel = _attention_kernel(raw.get("attention_kernel", "fused"), chip, where)
     dtype = _matmul_dtype(raw.get("matmul_dtype", "bf16"), chip, where)
     measured = _measured(raw, chip, where, prediction, dtype)
@@ -256,7 +258,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute, **measured,
         spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel,
-        matmul_dtype=dtype)
+        matmul_dtype=dtype, recompute_layers=layers)
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from .sharded_family import exact, plain
@@ -319,11 +321,12 @@ def values(run: PublishedRun) -> dict:
     run at, ``rate_dtype``'s), run settings, batch, schedule."""
     from ..io.bind import chip_values, model_values
     from ..io.run import RunSettings
-    from ..core.symbols import B, T, n_micro, n_virtual
+    from ..core.symbols import B, T, f_rc, n_micro, n_virtual
 
+    share = {} if run.recompute_layers is None else {f_rc: sp.Rational(run.recompute_layers, run.model.n_layers)}
     return {**model_values(run.model), **chip_values(run.chip, run.rate_dtype), **RunSettings().values(),
             B: sp.Integer(run.batch), T: sp.Integer(run.seq),
-            n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
+            n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave), **share}
 
 
 def mfu_peak(run: PublishedRun) -> sp.Rational:

@@ -193,6 +193,24 @@ def _recompute(value, model, where: str):
     return value
 
 
+def _recompute_layers(raw: dict, recompute, model, where: str):
+    """How many of the model's layers replay under ``recompute`` (the rest keep every tensor), or
+    None: all of them. Megatron-LM's recompute_method block with recompute_num_layers n per stage of
+    p stages (and v virtual ones) is n x p x v; torchtitan's selective_ac_option k (every k-th
+    block) is L // k. A model of several block types replays the same share of each."""
+    if "recompute_layers" not in raw:
+        return None
+    from ..io.cards import _count
+
+    n = _count(raw["recompute_layers"], where, "recompute_layers")
+    if recompute == "none":
+        raise CardError(f"{where}: key 'recompute_layers' needs a recompute policy (key 'recompute': "
+                        f"full, selective or a list of tensors), not none")
+    if n > model.n_layers:
+        raise CardError(f"{where}: key 'recompute_layers' is {n}, above the model's {model.n_layers} layers")
+    return None if n == model.n_layers else n
+
+
 def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:
     """The run's pipeline schedule: as named, else interleaved when ``interleave`` > 1, else 1F1B
     (Megatron-LM's default); refused where the pipeline cannot run (pipeline.check)."""

@@ -178,14 +178,16 @@ def _plain(v):
 
 
 @lru_cache(maxsize=None)
-def family(structure, attention: str, kernel: str, axes: tuple, policy) -> Family:
+def family(structure, attention: str, kernel: str, axes: tuple, policy, partial: bool = False) -> Family:
     """The family of ``structure``'s graph sharded over mesh axes ``axes`` ((name, link) pairs,
-    in the run's order), with ``policy``'s replayed ops."""
+    in the run's order), with ``policy``'s replayed ops (``partial``: on the share ``f_rc`` of the
+    layers, a number each run puts in)."""
     sg, sizes = _shard(structure, attention, kernel, axes)
     if policy != "none":
         from ..core.recompute import apply
+        from ..core.symbols import f_rc
 
-        sg = apply(sg, policy)
+        sg = apply(sg, policy, f_rc if partial else 1)
     return Family(sg, sizes)
 
 
@@ -238,5 +240,5 @@ def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers
     axes = tuple((name, a.link) for name, a in run.mesh.items())
     if run.graph_kernel != "fused":     # its ceiling (fused) and its step model (this kernel) share one shard
         _EAGER.add((run.structure, "causal", axes))
-    return family(run.structure, "causal", kernel, axes, run.recompute).numeric(nums, run.mesh, exact, numbers,
-                                                                               run.spans)
+    return family(run.structure, "causal", kernel, axes, run.recompute, run.recompute_layers is not None).numeric(
+        nums, run.mesh, exact, numbers, run.spans)

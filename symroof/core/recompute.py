@@ -185,12 +185,15 @@ def activation_memory(g: nx.DiGraph, policy="none", elements=None) -> sp.Expr:
     return sp.Add(*(g.graph["blocks"][b] * per[b] for b in per))
 
 
-def apply(g: nx.DiGraph, policy="none") -> nx.DiGraph:
+def apply(g: nx.DiGraph, policy="none", share=1) -> nx.DiGraph:
     """A copy of ``g`` (sharded or not) with the replayed forward ops as ``<op>:recompute`` nodes.
 
     Each copies its forward op's costs (``flops``, ``vector_flops``, ``bytes``; on a sharded
     graph also ``local_*`` and the collectives of activations: a replayed tensor-parallel op
     communicates again, but the weights the backward pass gathers serve the replay too).
+    ``share``: the fraction of each block type's instances that replay (``f_rc``; Megatron-LM's
+    recompute_num_layers, torchtitan's every k-th block), the rest keeping every tensor: the
+    replayed nodes' ``repeat`` times it, so every cost summed over instances takes that share.
     """
     out = g.copy()
     for p in plan(g, policy).values():
@@ -198,6 +201,8 @@ def apply(g: nx.DiGraph, policy="none") -> nx.DiGraph:
             d = g.nodes[name]
             node = f"{name}:recompute"
             attrs = {k: v for k, v in d.items() if k != "collectives"}
+            if share != 1:
+                attrs["repeat"] = d["repeat"] * share
             if "collectives" in d:
                 attrs["collectives"] = [c for c in d["collectives"] if c.on_critical_path]
             out.add_node(node, **{**attrs, "phase": "recompute", "forward": name})

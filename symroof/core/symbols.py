@@ -98,6 +98,7 @@ _TABLE = [
     ("b_grad",   r"b_{\text{grad}}",           False, "B",             "bytes per gradient element kept between steps"),
     ("b_opt",    r"b_{\text{opt}}",            False, "B",             "optimizer-state bytes per parameter (Adam: two moments)"),
     ("n_ckpt",   r"n_{\text{ckpt}}",           False, "",              "activation checkpoints saved per layer, each [B, T, D]"),
+    ("f_rc",     r"f_{\text{rc}}",             False, "",              "share of the layers that replay forward ops (a recompute policy's); the rest keep every tensor"),
     ("n_tokens", r"N_{\text{tokens}}",         False, "tokens",        "training tokens in the whole run"),
     ("mfu",      r"\text{MFU}",                False, "",              "model FLOPs utilisation"),
     # counts a worked problem gives directly (the book's sections 1-3)
@@ -122,6 +123,7 @@ t_hop = SYMBOLS["t_hop"]
 b_mask = SYMBOLS["b_mask"]
 b_param, b_act, b_grad, b_opt, b_kv = (SYMBOLS[n] for n in ("b_param", "b_act", "b_grad", "b_opt", "b_kv"))
 n_ckpt, n_tokens, mfu = (SYMBOLS[n] for n in ("n_ckpt", "n_tokens", "mfu"))
+f_rc = SYMBOLS["f_rc"]
 F_e, F_s, w, w_c, R_q, R_kv, H_r, H_v, V_pos, rho = (SYMBOLS[n] for n in
                                                       ("F_e", "F_s", "w", "w_c", "R_q", "R_kv", "H_r", "H_v", "V_pos", "rho"))
 N_idx, H_idx, k_idx = (SYMBOLS[n] for n in ("N_idx", "H_idx", "k_idx"))

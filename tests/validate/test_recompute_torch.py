@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import sympy as sp
 
 from hfcases import case_id, flop_counter_torch, hf_config, new_config, random_configs
 from symroof.io.bind import count
@@ -45,16 +46,21 @@ _SHAPES = random.Random(11)
 CASES = [(raw, _SHAPES.randint(1, 3), _SHAPES.randint(2, 10)) for raw in CONFIGS]
 
 
-def total_flops(raw: dict, batch: int, seq: int, reentrant: bool | None) -> int:
-    """FLOPs of one forward and backward (``reentrant``: checkpoint each layer that way; None: no checkpoint)."""
+def total_flops(raw: dict, batch: int, seq: int, reentrant: bool | None, every: int = 1) -> int:
+    """FLOPs of one forward and backward (``reentrant``: checkpoint each layer that way; None: no checkpoint;
+    ``every``: only every that many-th layer, the first included, as torchtitan's selective_ac_option does)."""
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForCausalLM
+    from transformers.modeling_layers import GradientCheckpointingLayer
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager")
     model.train()                      # transformers checkpoints in training mode only
     if reentrant is not None:
         model.activation_checkpointing_enable({"use_reentrant": reentrant})
+        layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+        for i, layer in enumerate(layers):
+            layer.gradient_checkpointing = i % every == 0
     ids = torch.randint(0, raw["vocab_size"], (batch, seq), generator=torch.Generator().manual_seed(1))
     with FlopCounterMode(display=False) as counter:
         model(input_ids=ids, labels=ids).loss.backward()
@@ -83,6 +89,33 @@ def test_replayed_flops_match_torch_checkpoint(raw, batch, seq):
         assert ours.flops_recompute == replays[reentrant], (reentrant, policy)
     # the two kinds differ by the MLP's second matrix's forward, in every layer
     assert replays[True] - replays[False] == _forward(_ours(raw, batch, seq), "mlp/down")
+
+
+# LLaMA-style layers, three of them (two checkpointed, one keeping everything), and GPT-2's as they are
+SHARED = [({**raw, "num_hidden_layers": 3}, b, t) for raw, b, t in CASES[:2]] + \
+    [(raw, b, t) for raw, b, t in CASES if raw["model_type"] == "gpt2"][:2]
+
+
+@pytest.mark.parametrize("raw, batch, seq", SHARED, ids=[f"{case_id(r)}-B{b}T{t}" for r, b, t in SHARED])
+def test_a_share_of_the_layers_replays_that_share(raw, batch, seq):
+    """Every other layer checkpointed (torchtitan's selective_ac_option 2; Megatron-LM's
+    recompute_num_layers is the same count another way): PyTorch replays exactly what the graph's
+    replayed ops cost with their repeats times f_rc = ceil(L / 2) / L (``recompute.apply``'s share,
+    a run's ``recompute_layers``), for both kinds of checkpoint."""
+    from symroof.core import derive, recompute
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, T, f_rc
+    from symroof.io.bind import evaluate, model_values
+
+    card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
+    share = sp.Rational(-(-card.n_layers // 2), card.n_layers)
+    assert share != 1                      # the case has layers that keep everything
+    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **RunSettings().values(), f_rc: share}
+    g = build(Structure.of(card, seq), "full")
+    plain = total_flops(raw, batch, seq, None)
+    for reentrant, policy in ((True, "full"), (False, ())):
+        ours = evaluate(derive.total(recompute.apply(g, policy, f_rc), "flops", "recompute"), values)
+        assert ours == total_flops(raw, batch, seq, reentrant, every=2) - plain, (reentrant, policy)
 
 
 PARALLEL = [{**raw, "use_parallel_residual": True, "hidden_dropout": 0.0, "attention_dropout": 0.0}
