@@ -118,6 +118,21 @@ def test_a_named_list_replays_only_what_it_dropped():
     assert "layer/mlp/up" in p["recomputed"]         # the activation's input, remade from its norm
 
 
+def test_keeping_a_fused_kernels_output_replays_no_scores():
+    """A policy that keeps the attention output (MaxText's offloaded 'context', torchtitan's saved
+    SDPA output) under a fused kernel: the kernel's backward reads q, k, v and that output and makes
+    its T x S scores again itself (FlashAttention), so the replay is the projections, the norms and
+    the MLP's up side, by hand 2BTD(NH + 2KH) + 2BT(NH)D + 2 x 2BTDF per layer, no QK^T; with the
+    eager kernel, whose backward reads the stored probabilities, the replay adds the scores,
+    2BT^2NH over the full square."""
+    keep = ("layer/attn/av", "layer/mlp/down")
+    by_hand = 2 * B * T * D * (N * H + 2 * K * H) + 2 * B * T * N * H * D + 2 * 2 * B * T * D * F
+    replay = {kernel: derive.total(recompute.apply(build(Structure(), "full", kernel), keep), "flops", "recompute") / L
+              for kernel in ("fused", "eager")}
+    assert sp.simplify(replay["fused"] - by_hand) == 0
+    assert sp.simplify(replay["eager"] - by_hand - 2 * B * T * T * N * H) == 0
+
+
 @pytest.mark.parametrize("policy, message", [
     (("layer/attn/nope",), "'layer/attn/nope', which is not a tensor of the model's blocks"),
     ("some", "unknown recompute policy 'some'; allowed: none, full, selective"),

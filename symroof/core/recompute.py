@@ -124,6 +124,11 @@ def plan(g: nx.DiGraph, policy="none") -> dict[str, dict]:
         else:
             keep = set(inputs) | set(policy)
             needed = set().union(*(_reads(g, n) for n in ops_))
+            if g.graph.get("fused_attention", True):
+                # a fused kernel's backward makes its T×S scores (and dropout mask) again itself
+                # (FlashAttention's backward reads q, k, v and the output): no policy replays them for it
+                dims = g.graph["tensor_dims"]
+                needed = {t for t in needed if not ops.stays_on_chip(dims[t if isinstance(t, str) else t[0]], True)}
             replay, todo = set(), [t if isinstance(t, str) else t[0] for t in needed]
             while todo:                        # replay what made a dropped tensor, back to kept ones
                 t = todo.pop()
