@@ -98,19 +98,23 @@ def test_leaving_a_source_out_is_no_better_than_the_check_rows_of_the_fit_source
 
 
 def test_a_source_no_fit_has_seen_is_predicted_by_the_cards_calibration():
-    """torchtitan's FSDP2 rows on 64 A100s (pytorch/torchtitan@0413364 docs/performance.md) were added
-    as check rows after the A100 card was calibrated. The card's numbers predict each within 3 MFU
-    points (the issue's target for a median, held here by every row), and the recompute settings
-    apart as measured: LLaMA 2 13B without recompute 7.0 points above the same run replaying every
-    other block (61.1 and 54.1 %), predicted within a point of that; the constant MFU puts every
-    row at the same 51.1 %."""
+    """torchtitan's FSDP2 rows on 64 A100s (pytorch/torchtitan@0413364 docs/performance.md: no
+    recompute, every block checkpointed, every other block, and its per-operator policy) were added
+    as check rows after the A100 card was calibrated. On them the card's numbers meet the issue's
+    targets (median within 3 MFU points, maximum within 8) and beat the constant MFU's median, and
+    they tell the recompute settings apart as measured: LLaMA 2 13B without recompute 7.0 points
+    above the same run replaying every other block (61.1 and 54.1 %), predicted within a point."""
+    import statistics
+
     from symroof.claims.published import as_json, validate
 
-    runs = {r["name"]: r for r in as_json(*validate())["runs"] if r["source"].startswith("pytorch/torchtitan")}
-    assert len(runs) == 5
-    for r in runs.values():
-        assert r["split"] == "check"
-        assert abs(r["predicted_mfu"] - r["measured_mfu"]) < 0.03
+    out = as_json(*validate())
+    runs = {r["name"]: r for r in out["runs"] if r["source"].startswith("pytorch/torchtitan")}
+    assert len(runs) == 8 and all(r["split"] == "check" for r in runs.values())
+    model = [abs(r["predicted_mfu"] - r["measured_mfu"]) for r in runs.values()]
+    constant = [abs(r["baseline_mfu"] - r["measured_mfu"]) for r in runs.values()]
+    assert statistics.median(model) <= 0.03 and max(model) <= 0.08
+    assert statistics.median(model) < statistics.median(constant)
     gap = lambda a, b, key: runs[a][key] - runs[b][key]       # noqa: E731
     plain, layer = "torchtitan-llama2-13b-a100-64gpu", "torchtitan-llama2-13b-a100-64gpu-layer-ac"
     assert gap(plain, layer, "measured_mfu") == pytest.approx(0.070)
