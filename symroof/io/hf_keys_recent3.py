@@ -1,0 +1,19 @@
+"""Key tables of the classes of ``hf_layouts_recent3`` (CWM, FlexOlmo, ...), merged into ``hf_keys``' tables.
+
+Each entry means what the same table of ``hf_keys`` means. What each key means is from transformers 5.24's
+``configuration_*.py`` / ``modeling_*.py`` of the class (read, never imported).
+"""
+
+from __future__ import annotations
+
+# FlexOlmo: every layer MoE; num_experts (aliased as num_local_experts by its attribute_map) and num_experts_per_tok
+# fall back to 7 and 5, FlexOlmo-7x7B-1T's: required
+MOE_KEYS = {"FlexOlmoForCausalLM": ("num_experts", "num_experts_per_tok")}
+MOE_ALIAS = {"FlexOlmoForCausalLM": "num_local_experts"}
+
+# Keys that change no count, per class. CWM: its attention hard-codes bias=False (an attention_bias key is never
+# read), pretraining_tp is LLaMA's, never read. FlexOlmo: its router's normalisation and training loss.
+NEUTRAL_FOR = {
+    "CwmForCausalLM": {"attention_bias", "pretraining_tp"},
+    "FlexOlmoForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
+}

@@ -1,0 +1,41 @@
+"""Readers for more classes of transformers 5.24: CWM, FlexOlmo, ...
+
+Each reader takes the parsed ``config.json`` and returns what ``hf_layouts``' readers return (card fields,
+per-layer attention kinds, per-layer MLP kinds, keys read). What a key means, and its default when absent, is
+from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class (read, never imported):
+
+- CWM (``CwmForCausalLM``, Code World Model): the LLaMA layer without attention biases (q, k, v and o hard-code
+  none; ``mlp_bias`` on gate, up and down), sliding layers from ``layer_types`` (absent: every layer but each
+  fourth from the first, ``i % 4 == 0`` full). Its config class refuses a null or 0 ``sliding_window`` (a
+  strict int field), and its default, 8192, is its reference model's: required where a layer slides. The
+  config class refuses a ``hidden_size`` not a multiple of the heads, even with ``head_dim`` given.
+- FlexOlmo (``FlexOlmoForCausalLM``): OLMo 2's layer (norms after attention and after the MLP, none before; q and
+  k RMSNorms over all heads' width, N x head_dim and K x head_dim) with experts on every layer: a router of
+  ``num_experts`` x D without bias, experts of width ``intermediate_size`` (gated, no biases), no shared expert.
+"""
+
+from __future__ import annotations
+
+from ..errors import CardError
+from .hf_layouts import _int
+from .hf_layouts_dense import _kinds, _windowed
+
+
+def _multiple_of_heads(raw, where, name) -> None:
+    width, heads = _int(raw, "hidden_size", where), _int(raw, "num_attention_heads", where)
+    if width % heads:
+        raise CardError(f"{where}: key 'hidden_size' ({width}) must be a multiple of 'num_attention_heads' ({heads}): "
+                        f"transformers' {name} config refuses it (head_dim given or not)")
+
+
+def cwm(raw, n, where):
+    _multiple_of_heads(raw, where, "Cwm")
+    if "sliding_window" in raw and raw["sliding_window"] is None:
+        raise CardError(f"{where}: key 'sliding_window' is null; transformers' CwmConfig refuses it (a whole number "
+                        "is required; layer_types decides which layers slide); allowed: a positive integer")
+    fields, kinds = _windowed(raw, _kinds(raw, n, where, lambda i: i % 4 != 0), where)
+    return fields, kinds, None, {"layer_types", "sliding_window"}
+
+
+def flex_olmo(raw, n, where):
+    return {"norm_placement": "post", "qk_norm_width": "all"}, None, None, set()

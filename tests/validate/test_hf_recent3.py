@@ -1,0 +1,195 @@
+"""More config.json classes (hf_layouts_recent3, hf_keys_recent3) against transformers 5.24: CWM, FlexOlmo, ...
+
+Random configurations of each class, with the keys that decide its layout drawn at random (and left out,
+so that transformers' defaults are used, where symroof reads the same default), go through
+``model_from_hf_config`` exactly as a ``config.json`` does, and the same dict through transformers' config
+class (``from_dict``):
+
+- parameters on the meta device, in total and per group (exact); per layer, the window transformers gives
+  the attention (None: global), the norms it builds and, where a class has them, its experts;
+- FLOPs under FlopCounterMode (eager attention, ``attention="full"``, eager experts): forward and backward
+  totals, forward per module, backward per decoder layer and for the head (exact);
+- prefill T tokens and decode one: FLOPs, and the bytes of the keys and values transformers' cache holds
+  after each (exact);
+- each class's reference model (its config class's defaults, the file ``save_pretrained`` writes): parameters
+  per group (exact, meta device);
+- refusals: a key transformers reads that symroof does not model is a one-line CardError naming it.
+
+Each class draws from seeds of its own (``case_sets`` per class), so that adding a class changes no other
+class's cases.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch",
+                            reason="torch not installed: install the 'validate' extra (pip install .[validate])")
+transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
+
+from hfcases import case_id, case_sets, maybe  # noqa: E402
+from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
+                       causal_lm, hf_counts, layer_types, meta_layers, phase_ids)
+import test_blocks_vs_transformers as blocks  # noqa: E402
+from symroof.errors import CardError  # noqa: E402
+
+pytestmark = pytest.mark.validate
+
+CLASSES = {"cwm": "CwmForCausalLM", "flex_olmo": "FlexOlmoForCausalLM"}
+blocks.MODULES.update(cwm=blocks._LLAMA_LIKE,
+                      flex_olmo={**blocks.LLAMA_ATTENTION, "mlp.gate": ("moe/router",),
+                                 "mlp.experts": ("moe/gate", "moe/up", "moe/down")})
+
+
+def _cwm(rng, raw, layers, head_dim):
+    """K and head_dim always given (absent: 8 and 128, its reference model's; null refused by its config);
+    layer_types or every fourth layer full; a window where a layer slides (absent: 8192, its reference model's)."""
+    raw["hidden_size"] = raw["num_attention_heads"] * rng.choice((4, 8, 12))    # its config refuses other widths
+    del raw["bos_token_id"]          # a strict int (default 128000): a token id, no count
+    if rng.random() < 0.5:
+        raw["layer_types"] = layer_types(rng, layers)
+    kinds = raw.get("layer_types") or ["full_attention" if i % 4 == 0 else "sliding_attention" for i in range(layers)]
+    if "sliding_attention" in kinds:
+        raw["sliding_window"] = rng.randint(2, 12)
+    else:
+        maybe(rng, raw, "sliding_window", rng.randint(2, 12))
+    maybe(rng, raw, "mlp_bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "attention_bias", True, 0.2)         # never read: q, k, v and o have no bias
+
+
+def _flex_olmo(rng, raw, layers, head_dim):
+    """K given, absent or null (N); head_dim read when given, else D // N; experts on every layer."""
+    raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
+    if rng.random() < 0.3:
+        del raw["head_dim"]
+    experts = rng.randint(2, 6)
+    raw.update(num_experts=experts, num_experts_per_tok=rng.randint(1, experts))
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "norm_topk_prob", rng.random() < 0.5, 0.3)
+
+
+DRAW = {"cwm": _cwm, "flex_olmo": _flex_olmo}
+
+
+def random_config(rng: random.Random, arch: str, small: bool) -> dict:
+    """A random config of ``arch``; required keys always given, the others given or left out at random."""
+    layers = rng.choice((1, 2, 3, 4, 5)) if small else rng.randint(1, 9)
+    heads = rng.choice((1, 2, 4)) if small else rng.randint(1, 12)
+    head_dim = rng.choice((8, 16, 20)) if small else rng.choice((8, 12, 16, 20, 40, 64))
+    width = heads * head_dim if rng.random() < 0.6 else heads * rng.choice((4, 6, 10))
+    raw = base_config(rng, CLASSES, arch, small, layers, heads, width, head_dim=head_dim)
+    maybe(rng, raw, "tie_word_embeddings", rng.random() < 0.5, 0.6)
+    DRAW[arch](rng, raw, layers, head_dim)
+    return {k: v for k, v in raw.items() if v != "absent"}
+
+
+def _cases(arch: str, seed: int):
+    return case_sets(random_config, {arch: CLASSES[arch]}, (seed, seed + 1, seed + 2), seed + 3, (8, 4, 4), (16, 14))
+
+
+SETS = {"cwm": _cases("cwm", 20271401), "flex_olmo": _cases("flex_olmo", 20271411)}
+PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
+FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
+PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_params_match_transformers(raw):
+    assert_params_match(raw)
+
+
+@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
+def test_layers_match_the_layers_transformers_builds(raw):
+    """Per layer: the window transformers gives the attention, the norms it builds, its q/k norms and experts."""
+    model, card, kinds = meta_layers(raw)
+    layers, arch = model.model.layers, raw["model_type"]
+    assert [getattr(layer.self_attn, "sliding_window", None) for layer in layers] == \
+        [card.sliding_window if k.attention == "sliding" else None for k in kinds]
+    norms = [m for m in layers[0]._modules if "norm" in m]
+    assert len(norms) == card.norms_per_layer
+    if arch == "cwm":
+        assert layers[0].self_attn.q_proj.bias is None and not card.qkv_bias and not card.o_bias
+    if arch == "flex_olmo":
+        attn = layers[0].self_attn
+        assert attn.q_norm.weight.numel() == card.n_heads * card.head_dim and card.qk_norm_width == "all"
+        assert attn.k_norm.weight.numel() == card.n_kv_heads * card.head_dim and card.norm_placement == "post"
+        assert norms == ["post_attention_layernorm", "post_feedforward_layernorm"]
+        assert all(layer.mlp.experts.num_experts == card.n_experts for layer in layers)
+        assert all(k.mlp == "moe" for k in kinds) and not card.d_ff_shared
+
+
+@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
+def test_flops_match_flop_counter_mode(raw, batch, seq):
+    blocks.test_flops_match_flop_counter_mode(raw, batch, seq)
+
+
+@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
+def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
+    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
+
+
+def test_cases_cover_the_variants():
+    cards = cards_by_class(CLASSES, PARAM_CASES, [c[0] for c in FLOP_CASES], [c[0] for c in PHASE_CASES])
+    for arch, group in cards.items():
+        assert {c.tie_embeddings for _, c in group} == {True, False}
+        assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
+        assert any(c.head_dim * c.n_heads != c.d_model for _, c in group)
+    cwm = cards["cwm"]
+    assert any(len(c.blocks) > 1 for _, c in cwm) and any("layer_types" not in raw for raw, _ in cwm)
+    assert {c.mlp_bias for _, c in cwm} == {True, False} and any(raw.get("attention_bias") for raw, _ in cwm)
+    flex = cards["flex_olmo"]
+    assert {c.qkv_bias for _, c in flex} == {True, False} and any("head_dim" not in raw for raw, _ in flex)
+    assert any(c.experts_per_token < c.n_experts for _, c in flex) and any(c.experts_per_token == c.n_experts
+                                                                         for _, c in flex)
+
+
+# Reference models: each class's config defaults, as save_pretrained writes them (CWM's are the 32B CWM's shape,
+# FlexOlmo's FlexOlmo-7x7B-1T's).
+REFERENCE = {"cwm": {}, "flex_olmo": {}}
+
+
+@pytest.mark.parametrize("arch", sorted(REFERENCE))
+def test_reference_model_params_match_transformers(arch):
+    from symroof.io.bind import count
+
+    raw = {**transformers.AutoConfig.for_model(arch).to_dict(), **REFERENCE[arch], "architectures": [CLASSES[arch]]}
+    for key in ("transformers_version", "_name_or_path", "id2label", "label2id", "torch_dtype", "dtype"):
+        raw.pop(key, None)
+    ours, theirs = count(card_of(raw), batch=1, seq=1), hf_counts(raw)
+    assert ours.params_by_group == theirs and ours.params_total == sum(theirs.values())
+
+
+def _base(arch: str) -> dict:
+    return dict(SETS[arch][0][0])
+
+
+REFUSALS = [
+    ("cwm", {"sliding_window": None}, "key 'sliding_window' is null"),
+    ("cwm", {"sliding_window": 0, "layer_types": ["sliding_attention"] * _base("cwm")["num_hidden_layers"]},
+     "sliding_window"),
+    ("cwm", {"sliding_window": "absent", "layer_types": ["sliding_attention"] * _base("cwm")["num_hidden_layers"]},
+     "missing key 'sliding_window'"),
+    ("cwm", {"layer_types": ["sliding_attention"] * 99}, "layer_types"),
+    ("cwm", {"num_key_value_heads": "absent"}, "num_key_value_heads"),
+    ("cwm", {"num_key_value_heads": None}, "num_key_value_heads"),
+    ("cwm", {"head_dim": "absent"}, "head_dim"),
+    ("cwm", {"hidden_size": 30, "num_attention_heads": 4, "num_key_value_heads": 2}, "multiple of"),
+    ("cwm", {"num_experts": 4}, "num_experts"),
+    ("cwm", {"hidden_act": "relu2"}, "hidden_act"),
+    ("flex_olmo", {"num_experts": None}, "num_experts"),
+    ("flex_olmo", {"num_experts": 4, "num_local_experts": 5}, "disagree"),
+    ("flex_olmo", {"head_dim": None}, "head_dim"),
+    ("flex_olmo", {"mlp_bias": True}, "unknown key 'mlp_bias'"),
+    ("flex_olmo", {"layer_types": ["sliding_attention"] * _base("flex_olmo")["num_hidden_layers"]}, "layer_types"),
+]
+
+
+@pytest.mark.parametrize("arch, change, message", REFUSALS, ids=[f"{a}-{next(iter(c))}" for a, c, _ in REFUSALS])
+def test_refusals_name_the_key(arch, change, message):
+    raw = {**_base(arch), **change}
+    raw = {k: v for k, v in raw.items() if v != "absent"}
+    with pytest.raises(CardError, match=message) as err:
+        card_of(raw)
+    assert "\n" not in str(err.value)
