@@ -57,6 +57,7 @@ class Block:
     ssm_norm: bool = True          # Mamba-2: the gated RMSNorm (else the output times SiLU(z) only)
     mamba1: bool = False           # the Mamba-1 mixer (x_proj and a low-rank dt_proj; ssm.py)
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's input, B and C (Jamba)
+    ssm_inner_weightless: bool = False  # those norms without weights (FalconMamba)
     mlp: bool = True               # False: the layer is its token mixer alone (Mamba-2, Nemotron-H)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
@@ -102,7 +103,8 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             attention=kind.attention not in ("mamba", "none"), ssm=kind.attention in ("mamba", "hybrid"),
             ssm_conv_bias=card.ssm_conv_bias, ssm_in_bias=card.ssm_in_bias, ssm_out_bias=card.ssm_out_bias,
             ssm_norm=card.ssm_norm, mamba1=bool(card.ssm_dt_rank),
-            ssm_inner_norms=card.ssm_inner_norms, mlp=kind.mlp != "none",
+            ssm_inner_norms=card.ssm_inner_norms, ssm_inner_weightless=card.ssm_inner_norms_weightless,
+            mlp=kind.mlp != "none",
             mla=card.attention == "mla", indexed=kind.attention == "indexed",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,

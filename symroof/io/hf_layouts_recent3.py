@@ -12,6 +12,10 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
 - FlexOlmo (``FlexOlmoForCausalLM``): OLMo 2's layer (norms after attention and after the MLP, none before; q and
   k RMSNorms over all heads' width, N x head_dim and K x head_dim) with experts on every layer: a router of
   ``num_experts`` x D without bias, experts of width ``intermediate_size`` (gated, no biases), no shared expert.
+- FalconMamba (``FalconMambaForCausalLM``): Mamba's layer and keys (``hf_layouts_ssm.mamba``: the Mamba-1 mixer, a
+  norm a layer, tied by default) with RMSNorms on the time step's rank-R input, B and C that hold no weights
+  (``MambaWeightlessRMSNorm``: a buffer of ones, never read): the card's ``ssm_inner_norms_weightless``;
+  ``mixer_rms_eps`` their epsilon.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 from ..errors import CardError
 from .hf_layouts import _int
 from .hf_layouts_dense import _kinds, _windowed
+from .hf_layouts_ssm import mamba
 
 
 def _multiple_of_heads(raw, where, name) -> None:
@@ -39,3 +44,8 @@ def cwm(raw, n, where):
 
 def flex_olmo(raw, n, where):
     return {"norm_placement": "post", "qk_norm_width": "all"}, None, None, set()
+
+
+def falcon_mamba(raw, n, where):
+    fields, kinds, mlps, keys = mamba(raw, n, where)
+    return {**fields, "ssm_inner_norms": True, "ssm_inner_norms_weightless": True}, kinds, mlps, keys

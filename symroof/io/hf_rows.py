@@ -388,6 +388,7 @@ ROWS.update({
 # v and o hard-code bias=False; mlp_bias on gate, up and down; untied by default. FlexOlmo: K absent or null N (its
 # __post_init__); its attention reads a head_dim key when there is one (the config class has none), else D // N;
 # attention_bias on q, k, v and o; q/k norms over all heads' width (hf_layouts_recent3); untied by default.
+# FalconMamba: Mamba's row (no attention or MLP; tied by default).
 from ..io import hf_layouts_recent3  # noqa: E402
 R3 = hf_layouts_recent3
 ROWS.update({
@@ -395,4 +396,6 @@ ROWS.update({
                                 layout=R3.cwm),
     "FlexOlmoForCausalLM":  Row("flex_olmo",   EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
                                 layout=R3.flex_olmo),
+    "FalconMambaForCausalLM": Row("falcon_mamba", None,     None,          True,  False, False, False, False,  2,
+                                  layout=R3.falcon_mamba),
 })
