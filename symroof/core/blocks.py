@@ -70,6 +70,7 @@ class Block:
     router_bias: bool = False      # MoE: a bias of E beside the router only (ERNIE 4.5's e_score_correction_bias)
     sinks: bool = False            # a learned logit per query head joins each softmax row (gpt-oss)
     act_params: int = 0            # learned scalars in the MLP's activation (Apertus's xIELU: 2), no FLOPs counted
+    sub_norms: bool = False        # norms on the attention output (N·H) before o and the MLP hidden before down (BitNet)
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
                                    # attention and MLP outputs (saves a mask: core/recompute.py)
 
@@ -109,7 +110,7 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
             shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks,
-            router_bias=moe and card.router_bias, act_params=card.activation_params))
+            router_bias=moe and card.router_bias, act_params=card.activation_params, sub_norms=card.sub_norms))
     return tuple(out)
 
 
@@ -292,6 +293,9 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
         b.elementwise(f"{p}/attn/gated", "gated_act", [("gate", f"{p}/attn/gate"), ("up", av)], "B T K G H",
                       repeat=repeat)
         av = f"{p}/attn/gated"
+    if block.sub_norms:
+        norm(f"{p}/attn/sub_norm", av, "B T K G H", ("K", "G", "H"))
+        av = f"{p}/attn/sub_norm"
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")
     return _dropout(b, block, f"{p}/attn/o_dropout", f"{p}/attn/o", "B T D")
@@ -336,7 +340,11 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
     else:
         scalars = {f"{p}/act.a{i}": ("one",) for i in range(block.act_params if prefix == "mlp" else 0)}
         b.elementwise(f"{p}/act", "act", [("x", f"{p}/up")], f"B T {width}", scalars, "mlp", block.count)
-    proj(f"{p}/down", f"B T {width}, {width} D -> B T D", f"{p}/act", (width, "D"), ("D",), bias, "mlp")
+    hidden = f"{p}/act"
+    if block.sub_norms and prefix == "mlp":
+        add_norm(b, f"{p}/sub_norm", hidden, f"B T {width}", (width,), block.layer_norm, block.count)
+        hidden = f"{p}/sub_norm"
+    proj(f"{p}/down", f"B T {width}, {width} D -> B T D", hidden, (width, "D"), ("D",), bias, "mlp")
     return f"{p}/down"
 
 

@@ -19,11 +19,20 @@ FALCON_MAMBA = "FalconMambaForCausalLM"
 SPELLING = {FALCON_MAMBA: {"num_attention_heads": None, "intermediate_size": None}}
 ACTIVATION_KEYS = {FALCON_MAMBA: ()}
 
+# BitNet: its activation (default relu2, applied to the gate of its gated MLP) is read by hf_layouts_recent3.bitnet
+BITNET = "BitNetForCausalLM"
+ACTIVATION_KEYS[BITNET] = ()
+# Its weights: what transformers builds (Linear weights, one parameter each) is counted; the ternary storage is named
+LEFT_OUT = {BITNET: "ternary weights (BitNet b1.58: each -1, 0 or 1, times a scale) not modelled: counted as one "
+                    "parameter each, their bytes at the command's weight dtype, not 1.58 bits (transformers' "
+                    "BitNetForCausalLM builds Linear weights; its BitNet quantizer stores four to a byte)"}
+
 # Keys that change no count, per class. CWM: its attention hard-codes bias=False (an attention_bias key is never
 # read), pretraining_tp is LLaMA's, never read. FlexOlmo: its router's normalisation and training loss.
 NEUTRAL_FOR = {
     "CwmForCausalLM": {"attention_bias", "pretraining_tp"},
     "FlexOlmoForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
+    BITNET: set(),
 }
 # FalconMamba: Mamba's (hf_keys_ssm), its mixer norms' epsilon, and the 4.x name of use_mambapy (the same scan)
 NEUTRAL_FOR[FALCON_MAMBA] = hf_keys_ssm.NEUTRAL_FOR[hf_keys_ssm.MAMBA] | {"mixer_rms_eps", "use_falcon_mambapy"}

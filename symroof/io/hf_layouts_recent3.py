@@ -16,12 +16,19 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
   norm a layer, tied by default) with RMSNorms on the time step's rank-R input, B and C that hold no weights
   (``MambaWeightlessRMSNorm``: a buffer of ones, never read): the card's ``ssm_inner_norms_weightless``;
   ``mixer_rms_eps`` their epsilon.
+- BitNet (``BitNetForCausalLM``, BitNet b1.58): the LLaMA layer with two more RMSNorms (the card's ``sub_norms``):
+  ``attn_sub_norm`` on the attention's output before ``o_proj`` (``hidden_size`` weights, so N x head_dim must be
+  D: a head_dim key is refused otherwise, as its forward fails) and ``ffn_sub_norm`` on act(gate) * up before
+  ``down_proj`` (``intermediate_size`` weights); a gated MLP whose default activation is relu2 (``hidden_act``: relu2
+  or a gated activation). Its published weights are ternary; transformers builds them as Linear weights, and they
+  are counted as parameters one each (``hf_keys_recent3.LEFT_OUT`` says how their bytes are counted).
 """
 
 from __future__ import annotations
 
 from ..errors import CardError
-from .hf_layouts import _int
+from .hf_keys import GATED_ACTIVATIONS
+from .hf_layouts import _int, _short
 from .hf_layouts_dense import _kinds, _windowed
 from .hf_layouts_ssm import mamba
 
@@ -49,3 +56,16 @@ def flex_olmo(raw, n, where):
 def falcon_mamba(raw, n, where):
     fields, kinds, mlps, keys = mamba(raw, n, where)
     return {**fields, "ssm_inner_norms": True, "ssm_inner_norms_weightless": True}, kinds, mlps, keys
+
+
+def bitnet(raw, n, where):
+    act = raw.get("hidden_act", "relu2")
+    if act != "relu2" and act not in GATED_ACTIVATIONS:
+        raise CardError(f"{where}: key 'hidden_act' is {_short(act)}; allowed (gated MLP activations): relu2, "
+                        f"{', '.join(GATED_ACTIVATIONS)}")
+    width, heads = _int(raw, "hidden_size", where), _int(raw, "num_attention_heads", where)
+    if raw.get("head_dim") is not None and _int(raw, "head_dim", where) * heads != width:
+        raise CardError(f"{where}: key 'head_dim' ({_short(raw['head_dim'])}) x 'num_attention_heads' ({heads}) must "
+                        f"be 'hidden_size' ({width}): BitNet's attn_sub_norm is hidden_size wide and norms the heads' "
+                        "output, so its forward fails otherwise; allowed: that, or absent")
+    return {"sub_norms": True}, None, None, {"hidden_act"}

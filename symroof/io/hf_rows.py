@@ -388,7 +388,9 @@ ROWS.update({
 # v and o hard-code bias=False; mlp_bias on gate, up and down; untied by default. FlexOlmo: K absent or null N (its
 # __post_init__); its attention reads a head_dim key when there is one (the config class has none), else D // N;
 # attention_bias on q, k, v and o; q/k norms over all heads' width (hf_layouts_recent3); untied by default.
-# FalconMamba: Mamba's row (no attention or MLP; tied by default).
+# FalconMamba: Mamba's row (no attention or MLP; tied by default). BitNet: K falls back to 5 (bitnet-b1.58-2B-4T's): required; null N (its __post_init__); its
+# attention reads a head_dim key when there is one (hf_layouts_recent3.bitnet: N x head_dim must be D), else D // N;
+# attention_bias on q, k, v and o; its MLP hard-codes bias=False; untied by default.
 from ..io import hf_layouts_recent3  # noqa: E402
 R3 = hf_layouts_recent3
 ROWS.update({
@@ -398,4 +400,6 @@ ROWS.update({
                                 layout=R3.flex_olmo),
     "FalconMambaForCausalLM": Row("falcon_mamba", None,     None,          True,  False, False, False, False,  2,
                                   layout=R3.falcon_mamba),
+    "BitNetForCausalLM":    Row("bitnet",      (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  False, False,  2,
+                                layout=R3.bitnet),
 })

@@ -1,5 +1,5 @@
 """More config.json classes (hf_layouts_recent3, hf_keys_recent3) against transformers 5.24: CWM, FlexOlmo,
-FalconMamba, ...
+FalconMamba, BitNet, ...
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and left out,
 so that transformers' defaults are used, where symroof reads the same default), go through
@@ -44,10 +44,11 @@ from symroof.errors import CardError  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"cwm": "CwmForCausalLM", "flex_olmo": "FlexOlmoForCausalLM"}
+CLASSES = {"cwm": "CwmForCausalLM", "flex_olmo": "FlexOlmoForCausalLM", "bitnet": "BitNetForCausalLM"}
 blocks.MODULES.update(cwm=blocks._LLAMA_LIKE,
                       flex_olmo={**blocks.LLAMA_ATTENTION, "mlp.gate": ("moe/router",),
-                                 "mlp.experts": ("moe/gate", "moe/up", "moe/down")})
+                                 "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
+                      bitnet=blocks._LLAMA_LIKE)
 
 
 def _cwm(rng, raw, layers, head_dim):
@@ -77,7 +78,19 @@ def _flex_olmo(rng, raw, layers, head_dim):
     maybe(rng, raw, "norm_topk_prob", rng.random() < 0.5, 0.3)
 
 
-DRAW = {"cwm": _cwm, "flex_olmo": _flex_olmo}
+def _bitnet(rng, raw, layers, head_dim):
+    """K given or null (N; absent: 5, its reference model's); head_dim absent (D // N) or given with N x head_dim = D
+    (its attn_sub_norm is D wide); relu2 (its default) or a gated activation."""
+    raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None,))
+    if rng.random() < 0.4:
+        del raw["head_dim"]
+    else:
+        raw["hidden_size"] = raw["num_attention_heads"] * head_dim
+    maybe(rng, raw, "hidden_act", rng.choice(("relu2", "silu", "gelu_pytorch_tanh")), 0.5)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+
+
+DRAW = {"cwm": _cwm, "flex_olmo": _flex_olmo, "bitnet": _bitnet}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -96,7 +109,8 @@ def _cases(arch: str, seed: int):
     return case_sets(random_config, {arch: CLASSES[arch]}, (seed, seed + 1, seed + 2), seed + 3, (8, 4, 4), (16, 14))
 
 
-SETS = {"cwm": _cases("cwm", 20271401), "flex_olmo": _cases("flex_olmo", 20271411)}
+SETS = {"cwm": _cases("cwm", 20271401), "flex_olmo": _cases("flex_olmo", 20271411),
+        "bitnet": _cases("bitnet", 20271431)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -125,6 +139,10 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert norms == ["post_attention_layernorm", "post_feedforward_layernorm"]
         assert all(layer.mlp.experts.num_experts == card.n_experts for layer in layers)
         assert all(k.mlp == "moe" for k in kinds) and not card.d_ff_shared
+    if arch == "bitnet":
+        assert layers[0].self_attn.attn_sub_norm.weight.numel() == card.n_heads * card.head_dim == card.d_model
+        assert layers[0].mlp.ffn_sub_norm.weight.numel() == card.d_ff and card.sub_norms and card.mlp == "gated"
+        assert any(note.startswith("ternary weights") for note in card.left_out)
 
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
@@ -142,10 +160,13 @@ def test_cases_cover_the_variants():
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
-        assert any(c.head_dim * c.n_heads != c.d_model for _, c in group)
+        assert arch == "bitnet" or any(c.head_dim * c.n_heads != c.d_model for _, c in group)
     cwm = cards["cwm"]
     assert any(len(c.blocks) > 1 for _, c in cwm) and any("layer_types" not in raw for raw, _ in cwm)
     assert {c.mlp_bias for _, c in cwm} == {True, False} and any(raw.get("attention_bias") for raw, _ in cwm)
+    bitnet = cards["bitnet"]
+    assert {raw.get("hidden_act", "relu2") == "relu2" for raw, _ in bitnet} == {True, False}
+    assert {"head_dim" in raw for raw, _ in bitnet} == {True, False} and {c.qkv_bias for _, c in bitnet} == {True, False}
     flex = cards["flex_olmo"]
     assert {c.qkv_bias for _, c in flex} == {True, False} and any("head_dim" not in raw for raw, _ in flex)
     assert any(c.experts_per_token < c.n_experts for _, c in flex) and any(c.experts_per_token == c.n_experts
@@ -153,8 +174,8 @@ def test_cases_cover_the_variants():
 
 
 # Reference models: each class's config defaults, as save_pretrained writes them (CWM's are the 32B CWM's shape,
-# FlexOlmo's FlexOlmo-7x7B-1T's).
-REFERENCE = {"cwm": {}, "flex_olmo": {}}
+# FlexOlmo's FlexOlmo-7x7B-1T's, BitNet's bitnet-b1.58-2B-4T style defaults).
+REFERENCE = {"cwm": {}, "flex_olmo": {}, "bitnet": {}}
 
 
 @pytest.mark.parametrize("arch", sorted(REFERENCE))
@@ -185,6 +206,11 @@ REFUSALS = [
     ("cwm", {"hidden_size": 30, "num_attention_heads": 4, "num_key_value_heads": 2}, "multiple of"),
     ("cwm", {"num_experts": 4}, "num_experts"),
     ("cwm", {"hidden_act": "relu2"}, "hidden_act"),
+    ("bitnet", {"head_dim": 4, "hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2}, "head_dim"),
+    ("bitnet", {"hidden_act": "xielu"}, "hidden_act"),
+    ("bitnet", {"num_key_value_heads": "absent"}, "num_key_value_heads"),
+    ("bitnet", {"mlp_bias": True}, "unknown key 'mlp_bias'"),
+    ("bitnet", {"num_experts": 4}, "num_experts"),
     ("flex_olmo", {"num_experts": None}, "num_experts"),
     ("flex_olmo", {"num_experts": 4, "num_local_experts": 5}, "disagree"),
     ("flex_olmo", {"head_dim": None}, "head_dim"),
