@@ -10,7 +10,8 @@ from . import hf_keys_ssm
 
 # FlexOlmo: every layer MoE; num_experts (aliased as num_local_experts by its attribute_map) and num_experts_per_tok
 # fall back to 7 and 5, FlexOlmo-7x7B-1T's: required
-MOE_KEYS = {"FlexOlmoForCausalLM": ("num_experts", "num_experts_per_tok")}
+MOE_KEYS = {"FlexOlmoForCausalLM": ("num_experts", "num_experts_per_tok"),
+            "AfmoeForCausalLM": ("num_experts", "num_experts_per_tok")}      # AFMoE: 64 and 6, required
 MOE_ALIAS = {"FlexOlmoForCausalLM": "num_local_experts"}
 
 # FalconMamba: Mamba's spelling (no heads or MLP width: hf_layouts_ssm.mamba gives both) and activation (its conv's and
@@ -33,6 +34,7 @@ NEUTRAL_FOR = {
     "CwmForCausalLM": {"attention_bias", "pretraining_tp"},
     "FlexOlmoForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
     BITNET: set(),
+    "AfmoeForCausalLM": {"output_router_logits"},
 }
 # FalconMamba: Mamba's (hf_keys_ssm), its mixer norms' epsilon, and the 4.x name of use_mambapy (the same scan)
 NEUTRAL_FOR[FALCON_MAMBA] = hf_keys_ssm.NEUTRAL_FOR[hf_keys_ssm.MAMBA] | {"mixer_rms_eps", "use_falcon_mambapy"}

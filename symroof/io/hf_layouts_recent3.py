@@ -22,14 +22,23 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
   ``down_proj`` (``intermediate_size`` weights); a gated MLP whose default activation is relu2 (``hidden_act``: relu2
   or a gated activation). Its published weights are ternary; transformers builds them as Linear weights, and they
   are counted as parameters one each (``hf_keys_recent3.LEFT_OUT`` says how their bytes are counted).
+- AFMoE (``AfmoeForCausalLM``, Arcee's Trinity): four RMSNorms a layer (before and after attention and MLP), per-head
+  q/k RMSNorms, an output gate (``gate_proj``, D x N·head_dim without bias: output · sigmoid(gate), the card's
+  ``attention_output_gate``); RoPE on the sliding layers only (the full ones named as NoPE); ``layer_types`` or every
+  ``global_attn_every_n_layers``-th layer full (default 4); the first ``num_dense_layers`` layers dense (width
+  ``intermediate_size``), the rest MoE: a router of D x ``num_experts`` without bias, sigmoid scores, E frozen
+  ``expert_bias`` weights that shift the top-k choice (a parameter: ``router_bias``), experts of
+  ``moe_intermediate_size`` and ``num_shared_experts`` x that of shared MLP. ``mup_enabled`` scales the embeddings
+  by sqrt(D) and ``route_scale`` the routed output (elementwise: named). The gate has no bias whatever
+  ``attention_bias`` says, and a card's gate takes q's: attention_bias true is refused.
 """
 
 from __future__ import annotations
 
 from ..errors import CardError
 from .hf_keys import GATED_ACTIVATIONS
-from .hf_layouts import _int, _short
-from .hf_layouts_dense import _kinds, _windowed
+from .hf_layouts import _bool, _finite, _int, _short, _unused_int
+from .hf_layouts_dense import _kinds, _mask_needs_window, _nope_note, _windowed
 from .hf_layouts_ssm import mamba
 
 
@@ -69,3 +78,37 @@ def bitnet(raw, n, where):
                         f"be 'hidden_size' ({width}): BitNet's attn_sub_norm is hidden_size wide and norms the heads' "
                         "output, so its forward fails otherwise; allowed: that, or absent")
     return {"sub_norms": True}, None, None, {"hidden_act"}
+
+
+def afmoe(raw, n, where):
+    if _bool(raw, "attention_bias", where, False):
+        raise CardError(f"{where}: key 'attention_bias' is true; AFMoE's output gate has no bias while q, k, v and o "
+                        "have, which a card does not model; allowed: false")
+    _mask_needs_window(raw, where, "Afmoe")
+    if raw.get("layer_types") is None:
+        every = _int(raw, "global_attn_every_n_layers", where, 4)
+        kinds = _kinds(raw, n, where, lambda i: (i + 1) % every)
+    else:
+        _unused_int(raw, "global_attn_every_n_layers", where, 1)
+        kinds = _kinds(raw, n, where, None)
+    fields, kinds = _windowed(raw, kinds, where)
+    kinds = kinds or ["global"] * n
+    if "num_dense_layers" in raw and raw["num_dense_layers"] is None:
+        raise CardError(f"{where}: key 'num_dense_layers' is null; transformers' AFMoE compares each layer's index "
+                        "with it and fails; allowed: an integer >= 0")
+    dense = _int(raw, "num_dense_layers", where, 1, minimum=0)
+    width = _int(raw, "moe_intermediate_size", where)
+    notes = [_nope_note([int(k == "sliding") for k in kinds], "its full-attention layers").get("note")]
+    notes += ["mup_enabled: its embeddings times sqrt(hidden_size), elementwise, not counted"] \
+        if _bool(raw, "mup_enabled", where, False) else []
+    scale = raw.get("route_scale", 1.0)
+    if not _finite(scale) or scale <= 0:       # null: its router multiplies by None and fails
+        raise CardError(f"{where}: key 'route_scale' must be a positive number, got {_short(scale)}")
+    notes += [f"route_scale ({scale}): its elementwise scaling of the routed output is not counted"] \
+        if scale != 1 else []
+    fields.update(attention_output_gate=True, d_ff_expert=width, router_bias=True,
+                  d_ff_shared=_int(raw, "num_shared_experts", where, minimum=0) * width,
+                  note=[note for note in notes if note])
+    return fields, kinds if "sliding" in kinds else None, ["dense" if i < dense else "moe" for i in range(n)], \
+        {"layer_types", "sliding_window", "global_attn_every_n_layers", "num_dense_layers", "moe_intermediate_size",
+         "num_shared_experts", "mup_enabled", "route_scale", "attention_bias"}

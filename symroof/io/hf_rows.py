@@ -384,22 +384,6 @@ ROWS.update({
 # Falcon-H1: K falls back to 8 (null: N, its __post_init__): required; its attention reads a head_dim key when there
 # is one (getattr; its config class has none), else D // N; attention_bias on q, k, v and o, mlp_bias on gate, up
 # and down; ties lm_head to the embedding where tie_word_embeddings (default false).
-# CWM: K and head_dim fall back to 8 and 128 (its reference model's; null refused by its type check): required; q, k,
-# v and o hard-code bias=False; mlp_bias on gate, up and down; untied by default. FlexOlmo: K absent or null N (its
-# __post_init__); its attention reads a head_dim key when there is one (the config class has none), else D // N;
-# attention_bias on q, k, v and o; q/k norms over all heads' width (hf_layouts_recent3); untied by default.
-# FalconMamba: Mamba's row (no attention or MLP; tied by default). BitNet: K falls back to 5 (bitnet-b1.58-2B-4T's): required; null N (its __post_init__); its
-# attention reads a head_dim key when there is one (hf_layouts_recent3.bitnet: N x head_dim must be D), else D // N;
-# attention_bias on q, k, v and o; its MLP hard-codes bias=False; untied by default.
-from ..io import hf_layouts_recent3  # noqa: E402
-R3 = hf_layouts_recent3
-ROWS.update({
-    "CwmForCausalLM":       Row("cwm",         (),         (),            False, False, False, MLP,   False,  2,
-                                layout=R3.cwm),
-    "FlexOlmoForCausalLM":  Row("flex_olmo",   EITHER,     (ABSENT,),     False, ATTN,  ATTN,  False, True,   2,
-                                layout=R3.flex_olmo),
-    "FalconMambaForCausalLM": Row("falcon_mamba", None,     None,          True,  False, False, False, False,  2,
-                                  layout=R3.falcon_mamba),
-    "BitNetForCausalLM":    Row("bitnet",      (NULL,),    (ABSENT,),     False, ATTN,  ATTN,  False, False,  2,
-                                layout=R3.bitnet),
-})
+# CWM, FlexOlmo, FalconMamba, BitNet, AFMoE, ...: hf_rows_recent3 (a table of its own, merged here).
+from ..io import hf_rows_recent3  # noqa: E402
+ROWS.update(hf_rows_recent3.ROWS)

@@ -1,5 +1,5 @@
 """More config.json classes (hf_layouts_recent3, hf_keys_recent3) against transformers 5.24: CWM, FlexOlmo,
-FalconMamba, BitNet, ...
+FalconMamba, BitNet, AFMoE, ...
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and left out,
 so that transformers' defaults are used, where symroof reads the same default), go through
@@ -44,11 +44,15 @@ from symroof.errors import CardError  # noqa: E402
 
 pytestmark = pytest.mark.validate
 
-CLASSES = {"cwm": "CwmForCausalLM", "flex_olmo": "FlexOlmoForCausalLM", "bitnet": "BitNetForCausalLM"}
+CLASSES = {"cwm": "CwmForCausalLM", "flex_olmo": "FlexOlmoForCausalLM", "bitnet": "BitNetForCausalLM",
+           "afmoe": "AfmoeForCausalLM"}
 blocks.MODULES.update(cwm=blocks._LLAMA_LIKE,
                       flex_olmo={**blocks.LLAMA_ATTENTION, "mlp.gate": ("moe/router",),
                                  "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
-                      bitnet=blocks._LLAMA_LIKE)
+                      bitnet=blocks._LLAMA_LIKE,
+                      afmoe={**blocks._LLAMA_LIKE, "self_attn.gate_proj": ("attn/gate",),
+                             "mlp.router.gate": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down"),
+                             **{f"mlp.shared_experts.{m}_proj": (f"shared/{m}",) for m in ("gate", "up", "down")}})
 
 
 def _cwm(rng, raw, layers, head_dim):
@@ -90,7 +94,31 @@ def _bitnet(rng, raw, layers, head_dim):
     maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
 
 
-DRAW = {"cwm": _cwm, "flex_olmo": _flex_olmo, "bitnet": _bitnet}
+def _afmoe(rng, raw, layers, head_dim):
+    """K given, absent or null (N); head_dim given (absent: 128, its reference model's); layer_types or every n-th
+    layer full; a window where a layer slides; the first num_dense_layers dense (absent: 1), experts and shared
+    experts on the rest (0 shared: none); route_scale and mup_enabled (named)."""
+    raw["num_key_value_heads"] = rng.choice((raw["num_key_value_heads"],) * 2 + (None, "absent"))
+    if rng.random() < 0.5:
+        raw["layer_types"] = layer_types(rng, layers)
+    else:
+        maybe(rng, raw, "global_attn_every_n_layers", rng.randint(1, 3))
+    every = raw.get("global_attn_every_n_layers", 4)
+    kinds = raw.get("layer_types") or ["sliding_attention" if (i + 1) % every else "full_attention"
+                                       for i in range(layers)]
+    if "sliding_attention" in kinds:
+        raw["sliding_window"] = rng.randint(2, 12)
+    else:
+        maybe(rng, raw, "sliding_window", rng.randint(2, 12))
+    maybe(rng, raw, "num_dense_layers", rng.randint(0, layers))
+    experts = rng.randint(2, 6)
+    raw.update(num_experts=experts, num_experts_per_tok=rng.randint(1, experts),
+               moe_intermediate_size=rng.randrange(4, 33, 4), num_shared_experts=rng.choice((0, 1, 2)))
+    maybe(rng, raw, "route_scale", rng.choice((1.0, 2.5)), 0.4)
+    maybe(rng, raw, "mup_enabled", rng.random() < 0.5, 0.4)
+
+
+DRAW = {"cwm": _cwm, "flex_olmo": _flex_olmo, "bitnet": _bitnet, "afmoe": _afmoe}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -110,7 +138,7 @@ def _cases(arch: str, seed: int):
 
 
 SETS = {"cwm": _cases("cwm", 20271401), "flex_olmo": _cases("flex_olmo", 20271411),
-        "bitnet": _cases("bitnet", 20271431)}
+        "bitnet": _cases("bitnet", 20271431), "afmoe": _cases("afmoe", 20271441)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -143,6 +171,17 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert layers[0].self_attn.attn_sub_norm.weight.numel() == card.n_heads * card.head_dim == card.d_model
         assert layers[0].mlp.ffn_sub_norm.weight.numel() == card.d_ff and card.sub_norms and card.mlp == "gated"
         assert any(note.startswith("ternary weights") for note in card.left_out)
+    if arch == "afmoe":
+        assert [layer.self_attn.is_local_attention for layer in layers] == [k.attention == "sliding" for k in kinds]
+        full = sum(k.attention != "sliding" for k in kinds)        # RoPE on the sliding layers only
+        assert [n for n in card.left_out if n.startswith("no RoPE")] == \
+            ([f"no RoPE on {full} of {card.n_layers} layers (its full-attention layers): RoPE's elementwise ops are "
+              "counted on every layer"] if full else [])
+        assert layers[0].self_attn.gate_proj.weight.shape[0] == card.n_heads * card.head_dim
+        assert card.attention_output_gate and card.norms_per_layer == 4
+        assert [hasattr(layer.mlp, "experts") for layer in layers] == [k.mlp == "moe" for k in kinds]
+        moe = [layer.mlp for layer in layers if hasattr(layer.mlp, "experts")]
+        assert all(m.expert_bias.numel() == card.n_experts and card.router_bias for m in moe)
 
 
 @pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
@@ -164,9 +203,15 @@ def test_cases_cover_the_variants():
     cwm = cards["cwm"]
     assert any(len(c.blocks) > 1 for _, c in cwm) and any("layer_types" not in raw for raw, _ in cwm)
     assert {c.mlp_bias for _, c in cwm} == {True, False} and any(raw.get("attention_bias") for raw, _ in cwm)
+    afmoe = cards["afmoe"]
+    assert any(len(c.blocks) > 2 for _, c in afmoe) and any("layer_types" not in raw for raw, _ in afmoe)
+    assert {c.d_ff_shared > 0 for _, c in afmoe if c.n_experts > 1} == {True, False}
+    assert any(c.n_experts == 1 for _, c in afmoe) and any(n.startswith("route_scale") for _, c in afmoe
+                                                            for n in c.left_out)
     bitnet = cards["bitnet"]
     assert {raw.get("hidden_act", "relu2") == "relu2" for raw, _ in bitnet} == {True, False}
-    assert {"head_dim" in raw for raw, _ in bitnet} == {True, False} and {c.qkv_bias for _, c in bitnet} == {True, False}
+    assert {"head_dim" in raw for raw, _ in bitnet} == {True, False}
+    assert {c.qkv_bias for _, c in bitnet} == {True, False}
     flex = cards["flex_olmo"]
     assert {c.qkv_bias for _, c in flex} == {True, False} and any("head_dim" not in raw for raw, _ in flex)
     assert any(c.experts_per_token < c.n_experts for _, c in flex) and any(c.experts_per_token == c.n_experts
@@ -175,7 +220,7 @@ def test_cases_cover_the_variants():
 
 # Reference models: each class's config defaults, as save_pretrained writes them (CWM's are the 32B CWM's shape,
 # FlexOlmo's FlexOlmo-7x7B-1T's, BitNet's bitnet-b1.58-2B-4T style defaults).
-REFERENCE = {"cwm": {}, "flex_olmo": {}, "bitnet": {}}
+REFERENCE = {"cwm": {}, "flex_olmo": {}, "bitnet": {}, "afmoe": {}}
 
 
 @pytest.mark.parametrize("arch", sorted(REFERENCE))
@@ -211,6 +256,14 @@ REFUSALS = [
     ("bitnet", {"num_key_value_heads": "absent"}, "num_key_value_heads"),
     ("bitnet", {"mlp_bias": True}, "unknown key 'mlp_bias'"),
     ("bitnet", {"num_experts": 4}, "num_experts"),
+    ("afmoe", {"attention_bias": True}, "attention_bias"),
+    ("afmoe", {"sliding_window": None}, "key 'sliding_window' is null"),
+    ("afmoe", {"num_dense_layers": None}, "num_dense_layers"),
+    ("afmoe", {"route_scale": None}, "route_scale"),
+    ("afmoe", {"head_dim": "absent"}, "head_dim"),
+    ("afmoe", {"num_shared_experts": "absent"}, "num_shared_experts"),
+    ("afmoe", {"moe_intermediate_size": None}, "moe_intermediate_size"),
+    ("afmoe", {"num_experts": None}, "num_experts"),
     ("flex_olmo", {"num_experts": None}, "num_experts"),
     ("flex_olmo", {"num_experts": 4, "num_local_experts": 5}, "disagree"),
     ("flex_olmo", {"head_dim": None}, "head_dim"),
@@ -334,4 +387,5 @@ def test_falcon_mamba_prefill_decode_flops_and_states(raw, batch, seq):
 def test_falcon_mamba_cases_cover_the_variants():
     cards = [_card(raw) for raw in FALCON_MAMBA]
     assert {c.tie_embeddings for c in cards} == {True, False} and {c.ssm_in_bias for c in cards} == {True, False}
-    assert {c.ssm_conv_bias for c in cards} == {True, False} and any("time_step_rank" not in raw for raw in FALCON_MAMBA)
+    assert {c.ssm_conv_bias for c in cards} == {True, False}
+    assert any("time_step_rank" not in raw for raw in FALCON_MAMBA)
