@@ -29,7 +29,7 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "exaone_moe",
                  "granite_swa", "granitemoe_swa", "persimmon", "apertus",
                  "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba", "jamba",
-                 "cwm", "flex_olmo", "falcon_mamba", "bitnet", "afmoe")
+                 "cwm", "flex_olmo", "falcon_mamba", "bitnet", "afmoe", "youtu")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi", "none"), "attention": ("mha", "mla")}

@@ -35,6 +35,8 @@ NEUTRAL_FOR = {
     "FlexOlmoForCausalLM": {"norm_topk_prob", "router_aux_loss_coef", "output_router_logits"},
     BITNET: set(),
     "AfmoeForCausalLM": {"output_router_logits"},
+    # Youtu: RoPE's pair order (no count) and its embeddings' initialisation
+    "YoutuForCausalLM": {"rope_interleave", "embedding_initializer_range"},
 }
 # FalconMamba: Mamba's (hf_keys_ssm), its mixer norms' epsilon, and the 4.x name of use_mambapy (the same scan)
 NEUTRAL_FOR[FALCON_MAMBA] = hf_keys_ssm.NEUTRAL_FOR[hf_keys_ssm.MAMBA] | {"mixer_rms_eps", "use_falcon_mambapy"}

@@ -31,6 +31,10 @@ from transformers 5.24's ``configuration_*.py`` / ``modeling_*.py`` of the class
   ``moe_intermediate_size`` and ``num_shared_experts`` x that of shared MLP. ``mup_enabled`` scales the embeddings
   by sqrt(D) and ``route_scale`` the routed output (elementwise: named). The gate has no bias whatever
   ``attention_bias`` says, and a card's gate takes q's: attention_bias true is refused.
+- Youtu (``YoutuForCausalLM``, Youtu-LLM): DeepSeek-V3's MLA (its attention class is DeepSeek-V3's, line for line:
+  ``q_lora_rank`` null a plain q, ``attention_bias`` on q_a, kv_a and o) with a dense gated MLP on every layer; the
+  MLA sizes fall back to a reference model's constants (required); ``head_dim`` and ``qk_head_dim``, set by its
+  ``__post_init__`` whatever the file says, are accepted only as it derives them.
 """
 
 from __future__ import annotations
@@ -112,3 +116,17 @@ def afmoe(raw, n, where):
     return fields, kinds if "sliding" in kinds else None, ["dense" if i < dense else "moe" for i in range(n)], \
         {"layer_types", "sliding_window", "global_attn_every_n_layers", "num_dense_layers", "moe_intermediate_size",
          "num_shared_experts", "mup_enabled", "route_scale", "attention_bias"}
+
+
+def youtu(raw, n, where):
+    q_lora = raw.get("q_lora_rank", 1536)       # null: a plain q projection
+    fields = {"attention": "mla", "q_lora_rank": 0 if q_lora is None else _int(raw, "q_lora_rank", where),
+              "kv_lora_rank": _int(raw, "kv_lora_rank", where), "head_dim": _int(raw, "qk_nope_head_dim", where),
+              "rope_head_dim": _int(raw, "qk_rope_head_dim", where), "v_head_dim": _int(raw, "v_head_dim", where)}
+    for key, derived in (("head_dim", fields["rope_head_dim"]),
+                         ("qk_head_dim", fields["head_dim"] + fields["rope_head_dim"])):
+        if raw.get(key) is not None and (type(raw[key]) is not int or raw[key] != derived):
+            raise CardError(f"{where}: key '{key}' is {_short(raw[key])}; Youtu's config sets it to {derived} "
+                            "whatever the file says; allowed: that, or null")
+    return fields, None, None, {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+                                "head_dim", "qk_head_dim"}

@@ -17,7 +17,9 @@ from .hf_rows import ABSENT, ATTN, EITHER, MLP, NULL, Row
 # N x head_dim must be D), else D // N; attention_bias on q, k, v and o; its MLP hard-codes bias=False; untied by
 # default. AFMoE: K absent or null N (its __post_init__); head_dim falls back to 128 (null fails): required;
 # attention_bias read (only false) by its reader; no MLP bias; per-head q/k norms; four norms a layer; untied by
-# default.
+# default. Youtu: K falls back to 16 (its reference model's; null refused by its type check): required, and equal to
+# N (MLA); head_dim is MLA's (hf_layouts_recent3.youtu); attention_bias on q_a (a plain q: none), kv_a and o, as
+# DeepSeek-V3's; its MLP hard-codes bias=False; tied by default.
 #                           ours            K = N when  H = D//N when  tie    q,k,v  o      mlp    qk_norm norms
 ROWS = {
     "CwmForCausalLM":       Row("cwm",         (),         (),            False, False, False, MLP,   False,  2,
@@ -30,4 +32,6 @@ ROWS = {
                                 layout=R3.bitnet),
     "AfmoeForCausalLM":     Row("afmoe",       EITHER,     (),            False, False, False, False, True,   4,
                                 layout=R3.afmoe),
+    "YoutuForCausalLM":     Row("youtu",       (),         None,          True,  ATTN,  ATTN,  False, False,  2,
+                                layout=R3.youtu),
 }

@@ -1,5 +1,5 @@
 """More config.json classes (hf_layouts_recent3, hf_keys_recent3) against transformers 5.24: CWM, FlexOlmo,
-FalconMamba, BitNet, AFMoE, ...
+BitNet, AFMoE, Youtu, ...
 
 Random configurations of each class, with the keys that decide its layout drawn at random (and left out,
 so that transformers' defaults are used, where symroof reads the same default), go through
@@ -16,10 +16,7 @@ class (``from_dict``):
   per group (exact, meta device);
 - refusals: a key transformers reads that symroof does not model is a one-line CardError naming it.
 
-FalconMamba (Mamba-1's mixer with weightless RMSNorms on dt, B and C) is checked as test_ssm.py checks Mamba: its
-parameters per group, FlopCounterMode's forward outside the scan exact and the scan and conv by transformers'
-conventions (test_ssm's docstring: its sequential scan counts half the recurrent form's 4·N a channel and token, its
-conv T + W - 1 outputs), prefill/decode FLOPs and the states its cache holds.
+FalconMamba's checks are in test_hf_recent3_mamba.py.
 
 Each class draws from seeds of its own (``case_sets`` per class), so that adding a class changes no other
 class's cases.
@@ -36,7 +33,6 @@ torch = pytest.importorskip("torch",
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
 from hfcases import case_id, case_sets, maybe  # noqa: E402
-from hfcases import counted as hfcases_counted  # noqa: E402
 from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
                        causal_lm, hf_counts, layer_types, meta_layers, phase_ids)
 import test_blocks_vs_transformers as blocks  # noqa: E402
@@ -45,14 +41,15 @@ from symroof.errors import CardError  # noqa: E402
 pytestmark = pytest.mark.validate
 
 CLASSES = {"cwm": "CwmForCausalLM", "flex_olmo": "FlexOlmoForCausalLM", "bitnet": "BitNetForCausalLM",
-           "afmoe": "AfmoeForCausalLM"}
+           "afmoe": "AfmoeForCausalLM", "youtu": "YoutuForCausalLM"}
 blocks.MODULES.update(cwm=blocks._LLAMA_LIKE,
                       flex_olmo={**blocks.LLAMA_ATTENTION, "mlp.gate": ("moe/router",),
                                  "mlp.experts": ("moe/gate", "moe/up", "moe/down")},
                       bitnet=blocks._LLAMA_LIKE,
                       afmoe={**blocks._LLAMA_LIKE, "self_attn.gate_proj": ("attn/gate",),
                              "mlp.router.gate": ("moe/router",), "mlp.experts": ("moe/gate", "moe/up", "moe/down"),
-                             **{f"mlp.shared_experts.{m}_proj": (f"shared/{m}",) for m in ("gate", "up", "down")}})
+                             **{f"mlp.shared_experts.{m}_proj": (f"shared/{m}",) for m in ("gate", "up", "down")}},
+                      youtu=blocks.MODULES["deepseek"])
 
 
 def _cwm(rng, raw, layers, head_dim):
@@ -118,7 +115,21 @@ def _afmoe(rng, raw, layers, head_dim):
     maybe(rng, raw, "mup_enabled", rng.random() < 0.5, 0.4)
 
 
-DRAW = {"cwm": _cwm, "flex_olmo": _flex_olmo, "bitnet": _bitnet, "afmoe": _afmoe}
+def _youtu(rng, raw, layers, head_dim):
+    """DeepSeek-V3's MLA (K = N; q_lora_rank null: a plain q; the sizes always given: their defaults are a reference
+    model's) with a dense MLP; head_dim and qk_head_dim as its config derives them, or left out."""
+    raw["num_key_value_heads"] = raw["num_attention_heads"]
+    nope, rope = rng.choice((4, 8, 16)), rng.choice((2, 4, 8))
+    raw.update(q_lora_rank=rng.choice((None, rng.randrange(4, 33, 4))), kv_lora_rank=rng.randrange(4, 33, 4),
+               qk_nope_head_dim=nope, qk_rope_head_dim=rope, v_head_dim=rng.choice((4, 8, 12)))
+    raw["head_dim"] = rope
+    maybe(rng, raw, "head_dim", "absent", 0.5)
+    maybe(rng, raw, "qk_head_dim", nope + rope, 0.3)
+    maybe(rng, raw, "attention_bias", rng.random() < 0.5, 0.7)
+    maybe(rng, raw, "rope_interleave", rng.random() < 0.5, 0.5)
+
+
+DRAW = {"cwm": _cwm, "flex_olmo": _flex_olmo, "bitnet": _bitnet, "afmoe": _afmoe, "youtu": _youtu}
 
 
 def random_config(rng: random.Random, arch: str, small: bool) -> dict:
@@ -138,7 +149,7 @@ def _cases(arch: str, seed: int):
 
 
 SETS = {"cwm": _cases("cwm", 20271401), "flex_olmo": _cases("flex_olmo", 20271411),
-        "bitnet": _cases("bitnet", 20271431), "afmoe": _cases("afmoe", 20271441)}
+        "bitnet": _cases("bitnet", 20271431), "afmoe": _cases("afmoe", 20271441), "youtu": _cases("youtu", 20271451)}
 PARAM_CASES = [raw for sets in SETS.values() for raw in sets[0]]
 FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
@@ -171,6 +182,11 @@ def test_layers_match_the_layers_transformers_builds(raw):
         assert layers[0].self_attn.attn_sub_norm.weight.numel() == card.n_heads * card.head_dim == card.d_model
         assert layers[0].mlp.ffn_sub_norm.weight.numel() == card.d_ff and card.sub_norms and card.mlp == "gated"
         assert any(note.startswith("ternary weights") for note in card.left_out)
+    if arch == "youtu":
+        attn = layers[0].self_attn
+        assert (attn.q_a_proj is not None) == bool(card.q_lora_rank) and attn.kv_a_layernorm.weight.numel() == \
+            card.kv_lora_rank
+        assert (attn.o_proj.bias is not None) == card.o_bias and not hasattr(layers[0].mlp, "experts")
     if arch == "afmoe":
         assert [layer.self_attn.is_local_attention for layer in layers] == [k.attention == "sliding" for k in kinds]
         full = sum(k.attention != "sliding" for k in kinds)        # RoPE on the sliding layers only
@@ -198,11 +214,16 @@ def test_cases_cover_the_variants():
     cards = cards_by_class(CLASSES, PARAM_CASES, [c[0] for c in FLOP_CASES], [c[0] for c in PHASE_CASES])
     for arch, group in cards.items():
         assert {c.tie_embeddings for _, c in group} == {True, False}
+        if arch == "youtu":       # MLA: K = N
+            continue
         assert {c.n_kv_heads == c.n_heads for _, c in group} == {True, False}
         assert arch == "bitnet" or any(c.head_dim * c.n_heads != c.d_model for _, c in group)
     cwm = cards["cwm"]
     assert any(len(c.blocks) > 1 for _, c in cwm) and any("layer_types" not in raw for raw, _ in cwm)
     assert {c.mlp_bias for _, c in cwm} == {True, False} and any(raw.get("attention_bias") for raw, _ in cwm)
+    youtu = cards["youtu"]
+    assert {c.q_lora_rank > 0 for _, c in youtu} == {True, False} and {c.qkv_bias for _, c in youtu} == {True, False}
+    assert all(c.attention == "mla" and c.n_experts == 1 for _, c in youtu)
     afmoe = cards["afmoe"]
     assert any(len(c.blocks) > 2 for _, c in afmoe) and any("layer_types" not in raw for raw, _ in afmoe)
     assert {c.d_ff_shared > 0 for _, c in afmoe if c.n_experts > 1} == {True, False}
@@ -220,7 +241,7 @@ def test_cases_cover_the_variants():
 
 # Reference models: each class's config defaults, as save_pretrained writes them (CWM's are the 32B CWM's shape,
 # FlexOlmo's FlexOlmo-7x7B-1T's, BitNet's bitnet-b1.58-2B-4T style defaults).
-REFERENCE = {"cwm": {}, "flex_olmo": {}, "bitnet": {}, "afmoe": {}}
+REFERENCE = {"cwm": {}, "flex_olmo": {}, "bitnet": {}, "afmoe": {}, "youtu": {}}
 
 
 @pytest.mark.parametrize("arch", sorted(REFERENCE))
@@ -264,6 +285,13 @@ REFUSALS = [
     ("afmoe", {"num_shared_experts": "absent"}, "num_shared_experts"),
     ("afmoe", {"moe_intermediate_size": None}, "moe_intermediate_size"),
     ("afmoe", {"num_experts": None}, "num_experts"),
+    ("youtu", {"head_dim": 99}, "head_dim"),
+    ("youtu", {"qk_head_dim": 1}, "qk_head_dim"),
+    ("youtu", {"kv_lora_rank": "absent"}, "kv_lora_rank"),
+    ("youtu", {"v_head_dim": None}, "v_head_dim"),
+    ("youtu", {"num_key_value_heads": "absent"}, "num_key_value_heads"),
+    ("youtu", {"num_key_value_heads": 1, "num_attention_heads": 2}, "num_key_value_heads"),
+    ("youtu", {"mlp_bias": True}, "unknown key 'mlp_bias'"),
     ("flex_olmo", {"num_experts": None}, "num_experts"),
     ("flex_olmo", {"num_experts": 4, "num_local_experts": 5}, "disagree"),
     ("flex_olmo", {"head_dim": None}, "head_dim"),
@@ -279,113 +307,3 @@ def test_refusals_name_the_key(arch, change, message):
     with pytest.raises(CardError, match=message) as err:
         card_of(raw)
     assert "\n" not in str(err.value)
-
-
-# FalconMamba: configs of their own (Mamba's keys), checked as test_ssm checks Mamba.
-import test_ssm as ssm  # noqa: E402
-
-
-def _falcon_mamba(rng: random.Random) -> dict:
-    raw = {"architectures": ["FalconMambaForCausalLM"], "model_type": "falcon_mamba",
-           "vocab_size": rng.randrange(16, 97), "num_hidden_layers": rng.randint(1, 3),
-           "hidden_size": rng.randrange(16, 49, 8), "expand": rng.choice((1, 2)), "state_size": rng.choice((4, 8)),
-           "conv_kernel": rng.choice((2, 4)), "use_bias": rng.random() < 0.3, "use_conv_bias": rng.random() < 0.7,
-           "tie_word_embeddings": rng.random() < 0.7, "pad_token_id": None, "bos_token_id": None,
-           "eos_token_id": None}
-    maybe(rng, raw, "time_step_rank", rng.choice((2, 5)))
-    maybe(rng, raw, "mixer_rms_eps", 1e-5, 0.3)
-    return raw
-
-
-FALCON_MAMBA = [_falcon_mamba(random.Random(20271421 + i)) for i in range(8)]
-
-
-def _fm_id(raw) -> str:
-    return f"falcon_mamba-L{raw['num_hidden_layers']}-D{raw['hidden_size']}-e{raw['expand']}-N{raw['state_size']}"
-
-
-def _card(raw):
-    from symroof.io.hf import model_from_hf_config
-
-    return model_from_hf_config(dict(raw), "random/falcon_mamba/config.json")
-
-
-def _scan(raw, batch, tokens) -> int:
-    """The recurrent form's matmul FLOPs over all layers: 4·N per token and channel (d_inner = expand x D)."""
-    return raw["num_hidden_layers"] * 4 * batch * tokens * raw["expand"] * raw["hidden_size"] * raw["state_size"]
-
-
-def _conv(raw, batch, outputs) -> int:
-    """Depthwise conv FLOPs over all layers: 2·W per channel of x and output."""
-    return raw["num_hidden_layers"] * 2 * batch * outputs * raw["expand"] * raw["hidden_size"] * raw["conv_kernel"]
-
-
-@pytest.mark.parametrize("raw", FALCON_MAMBA, ids=_fm_id)
-def test_falcon_mamba_params_and_mixer_norms_match_transformers(raw):
-    from symroof.io.bind import count
-
-    card, model = _card(raw), causal_lm(raw, meta=True)
-    assert count(card, batch=1, seq=1).params_by_group == hf_counts(raw)
-    mixer = model.backbone.layers[0].mixer
-    for norm in (mixer.dt_layernorm, mixer.b_layernorm, mixer.c_layernorm):     # weightless: buffers only
-        assert not list(norm.parameters())
-    assert card.ssm_inner_norms and card.ssm_inner_norms_weightless and card.ssm_dt_rank == mixer.time_step_rank
-
-
-@pytest.mark.parametrize("raw, batch, seq", [(raw, b, t) for raw, b, t in zip(FALCON_MAMBA[:4], (1, 2, 3, 2),
-                                                                               (7, 8, 17, 3))],
-                         ids=lambda v: _fm_id(v) if isinstance(v, dict) else str(v))
-def test_falcon_mamba_forward_flops_outside_the_scan_exact(raw, batch, seq):
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, T
-    from symroof.io.bind import count, evaluate, model_values
-
-    card = _card(raw)
-    forward, _, _ = hfcases_counted(ssm._model(raw), raw["vocab_size"], batch, seq)
-    g = build(Structure.of(card, seq), "full", phase="train")
-    values = {**model_values(card), B: batch, T: seq}
-    scan = evaluate(derive.total(g, "flops", "forward", where=lambda n, d: d.get("ssm", False)), values)
-    assert scan == _scan(raw, batch, seq)
-    ours = count(card, batch=batch, seq=seq, attention="full").flops_forward
-    assert forward.get_total_flops() == ours - scan // 2 + _conv(raw, batch, raw["conv_kernel"] - 1)
-    counts = forward.get_flop_counts()
-    nodes = {n: evaluate(d["flops"], values) for n, d in g.nodes(data=True) if d["phase"] == "forward"}
-    for i in range(raw["num_hidden_layers"]):
-        theirs = lambda mod: sum(counts.get(f"FalconMambaForCausalLM.backbone.layers.{i}.mixer.{mod}",  # noqa: E731
-                                            {}).values())
-        assert theirs("in_proj") == nodes["layer/ssm/z"] + nodes["layer/ssm/x"]
-        assert theirs("x_proj") == nodes["layer/ssm/dt_low"] + nodes["layer/ssm/B"] + nodes["layer/ssm/C"]
-        assert theirs("out_proj") == nodes["layer/ssm/out"]
-
-
-@pytest.mark.parametrize("raw, batch, seq", [(raw, b, t) for raw, b, t in zip(FALCON_MAMBA[3:], (2, 1, 3, 1, 2),
-                                                                               (3, 9, 5, 2, 11))],
-                         ids=lambda v: _fm_id(v) if isinstance(v, dict) else str(v))
-def test_falcon_mamba_prefill_decode_flops_and_states(raw, batch, seq):
-    from symroof.core import derive
-    from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, S, T, b_kv
-    from symroof.io.bind import evaluate, model_values
-    from hfcases import prefill_then_decode
-
-    card = _card(raw)
-    prefill, decode, held_prefill, held_decode, _ = prefill_then_decode(ssm._model(raw).eval(), raw["vocab_size"],
-                                                                        batch, seq, ssm._held)
-    values = {**model_values(card), B: batch, b_kv: 1}
-    pre = build(Structure.of(card, seq), "full", phase="prefill")
-    dec = build(Structure.of(card, seq + 1), "full", phase="decode")
-    width = raw["conv_kernel"]       # a prefill shorter than W is padded to W first
-    assert prefill.get_total_flops() == evaluate(derive.flops(pre, "forward"), {**values, T: seq}) - \
-        _scan(raw, batch, seq) // 2 + _conv(raw, batch, max(seq, width) + width - 1 - seq)
-    assert decode.get_total_flops() == evaluate(derive.flops(dec, "forward"), {**values, S: seq + 1}) - \
-        _scan(raw, batch, 1) // 2 + _conv(raw, batch, 1)
-    assert evaluate(derive.kv_cache_bytes(pre), {**values, T: seq}) == held_prefill
-    assert evaluate(derive.kv_cache_bytes(dec), {**values, S: seq + 1}) == held_decode
-
-
-def test_falcon_mamba_cases_cover_the_variants():
-    cards = [_card(raw) for raw in FALCON_MAMBA]
-    assert {c.tie_embeddings for c in cards} == {True, False} and {c.ssm_in_bias for c in cards} == {True, False}
-    assert {c.ssm_conv_bias for c in cards} == {True, False}
-    assert any("time_step_rank" not in raw for raw in FALCON_MAMBA)
