@@ -57,6 +57,7 @@ class Block:
     ssm_norm: bool = True          # Mamba-2: the gated RMSNorm (else the output times SiLU(z) only)
     mamba1: bool = False           # the Mamba-1 mixer (x_proj and a low-rank dt_proj; ssm.py)
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's input, B and C (Jamba)
+    ssm_inner_weightless: bool = False  # those norms without weights (FalconMamba)
     mlp: bool = True               # False: the layer is its token mixer alone (Mamba-2, Nemotron-H)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
@@ -69,6 +70,7 @@ class Block:
     router_bias: bool = False      # MoE: a bias of E beside the router only (ERNIE 4.5's e_score_correction_bias)
     sinks: bool = False            # a learned logit per query head joins each softmax row (gpt-oss)
     act_params: int = 0            # learned scalars in the MLP's activation (Apertus's xIELU: 2), no FLOPs counted
+    sub_norms: bool = False        # norms on the attention output (N·H) before o and the MLP hidden before down (BitNet)
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
                                    # attention and MLP outputs (saves a mask: core/recompute.py)
 
@@ -102,12 +104,13 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             attention=kind.attention not in ("mamba", "none"), ssm=kind.attention in ("mamba", "hybrid"),
             ssm_conv_bias=card.ssm_conv_bias, ssm_in_bias=card.ssm_in_bias, ssm_out_bias=card.ssm_out_bias,
             ssm_norm=card.ssm_norm, mamba1=bool(card.ssm_dt_rank),
-            ssm_inner_norms=card.ssm_inner_norms, mlp=kind.mlp != "none",
+            ssm_inner_norms=card.ssm_inner_norms, ssm_inner_weightless=card.ssm_inner_norms_weightless,
+            mlp=kind.mlp != "none",
             mla=card.attention == "mla", indexed=kind.attention == "indexed",
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
             shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks,
-            router_bias=moe and card.router_bias, act_params=card.activation_params))
+            router_bias=moe and card.router_bias, act_params=card.activation_params, sub_norms=card.sub_norms))
     return tuple(out)
 
 
@@ -290,6 +293,9 @@ def _attention(b, block: Block, proj, norm, xa: str) -> str:
         b.elementwise(f"{p}/attn/gated", "gated_act", [("gate", f"{p}/attn/gate"), ("up", av)], "B T K G H",
                       repeat=repeat)
         av = f"{p}/attn/gated"
+    if block.sub_norms:
+        norm(f"{p}/attn/sub_norm", av, "B T K G H", ("K", "G", "H"))
+        av = f"{p}/attn/sub_norm"
     proj(f"{p}/attn/o", "B T K G H, K G H D -> B T D", av, ("K", "G", "H", "D"),
          ("D",), block.o_bias, "attention")
     return _dropout(b, block, f"{p}/attn/o_dropout", f"{p}/attn/o", "B T D")
@@ -334,7 +340,11 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
     else:
         scalars = {f"{p}/act.a{i}": ("one",) for i in range(block.act_params if prefix == "mlp" else 0)}
         b.elementwise(f"{p}/act", "act", [("x", f"{p}/up")], f"B T {width}", scalars, "mlp", block.count)
-    proj(f"{p}/down", f"B T {width}, {width} D -> B T D", f"{p}/act", (width, "D"), ("D",), bias, "mlp")
+    hidden = f"{p}/act"
+    if block.sub_norms and prefix == "mlp":
+        add_norm(b, f"{p}/sub_norm", hidden, f"B T {width}", (width,), block.layer_norm, block.count)
+        hidden = f"{p}/sub_norm"
+    proj(f"{p}/down", f"B T {width}, {width} D -> B T D", hidden, (width, "D"), ("D",), bias, "mlp")
     return f"{p}/down"
 
 

@@ -106,6 +106,8 @@ ELEMENTWISE = {
     "layernorm":     (7, 10),      # mean, subtract, square, mean, rsqrt·x, ·weight, +bias
     "plain_layernorm": (5, 7),     # LayerNorm without a weight or a bias (OLMo 1): mean, subtract, square,
                                    # mean, rsqrt·x; bwd: a LayerNorm's less dy·weight and the weight and bias sums
+    "plain_rmsnorm": (3, 6),       # RMSNorm without a weight (FalconMamba's B, C, dt): square, mean, rsqrt·x;
+                                   # bwd: an RMSNorm's less dy·weight and the weight's sum
     "concat":        (0, 0),       # MLA: no-RoPE and RoPE key parts side by side (data movement)
     "rope":          (3, 3),       # x·cos + rotate(x)·sin
     "softmax":       (5, 5),       # max, subtract, exp, sum, divide

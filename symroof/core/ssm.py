@@ -92,7 +92,8 @@ def _mamba1_inputs(b, block, proj, ssm: str, xa: str):
     to x and z (d_inner each), the conv on x alone, ``x_proj`` from the conv's output to the time step's rank-R input
     and B and C (N each, shared by every channel), ``dt_proj`` R -> d_inner with a bias (the dt bias), and A_log
     (d_inner x N) and D (d_inner). Its d_inner channels are the heads (ssm_head_dim 1, one group). Jamba norms the
-    time step's input, B and C (RMSNorms of R, N and N weights: transformers' JambaMambaMixer)."""
+    time step's input, B and C (RMSNorms of R, N and N weights: transformers' JambaMambaMixer); FalconMamba the same
+    three without weights (FalconMambaMixer's MambaWeightlessRMSNorm: its weight a buffer, never read)."""
     for part in ("z", "x"):
         proj(f"{ssm}/{part}", f"B T D, D {X} -> B T {X}", xa, ("D", *X.split()), tuple(X.split()), block.ssm_in_bias,
              "attention", "ssm/in_proj")
@@ -102,8 +103,11 @@ def _mamba1_inputs(b, block, proj, ssm: str, xa: str):
         proj(f"{ssm}/{part}", f"B T {X}, {X} {dim} -> B T {dim}", x, (*X.split(), dim), (), False, "attention",
              "ssm/x_proj")
         out[part] = f"{ssm}/{part}"
-        if block.ssm_inner_norms:       # Jamba: dt_layernorm, b_layernorm, c_layernorm
-            name = f"{ssm}/{part}_norm"
+        name = f"{ssm}/{part}_norm"
+        if block.ssm_inner_weightless:      # FalconMamba: the same norms, their weights unused buffers
+            b.elementwise(name, "plain_rmsnorm", [("x", out[part])], f"B T {dim}", repeat=block.count)
+            out[part] = name
+        elif block.ssm_inner_norms:       # Jamba: dt_layernorm, b_layernorm, c_layernorm
             b.elementwise(name, "rmsnorm", [("x", out[part]), ("w", f"{name}.w")], f"B T {dim}",
                           {f"{name}.w": (dim,)}, "norms", block.count)
             out[part] = name

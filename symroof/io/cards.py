@@ -28,7 +28,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
                  "exaone_moe",
                  "granite_swa", "granitemoe_swa", "persimmon", "apertus",
-                 "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba", "jamba")
+                 "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba", "jamba",
+                 "cwm", "flex_olmo", "falcon_mamba", "bitnet", "afmoe", "youtu")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi", "none"), "attention": ("mha", "mla")}
@@ -74,6 +75,7 @@ class ModelCard:
     parallel_residual: bool = False  # x + attn(norm1 x) + mlp(norm2 x) (GPT-NeoX, PaLM)
     head_bias: bool = False  # a bias of vocab on the unembedding (Phi)
     embedding_norm: bool = False  # a norm (of the card's kind) on the token embeddings (BLOOM)
+    sub_norms: bool = False  # norms on the attention's output before o and the MLP's hidden before down (BitNet)
     activation_params: int = 0  # learned scalars in each MLP's activation (Apertus's xIELU: alpha_p, alpha_n)
     dropout: bool = False    # trained with dropout on the attention probabilities and on the attention
                              # and MLP outputs (GPT, Megatron-LM's defaults); training only, saves masks
@@ -105,6 +107,7 @@ class ModelCard:
     ssm_dt_rank: int = 0     # > 0: the Mamba-1 mixer (x_proj, a dt_proj of this rank, A per channel and state), its
                              # d_inner channels as ssm_heads of ssm_head_dim 1 in 1 group; 0: Mamba-2
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's rank-R input, B and C (Jamba)
+    ssm_inner_norms_weightless: bool = False  # those norms without weights (FalconMamba's)
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # DeepSeek Sparse Attention (DeepSeek-V3.2, block types with attention: indexed; core/attention_sparse.py)
     index_topk: int = 0      # keys the lightning indexer selects for each query
@@ -169,8 +172,9 @@ _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_d
                     "ssm_dt_rank")
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
-                    "head_bias", "router_bias", "attention_output_gate", "embedding_norm",
-                    "ssm_conv_bias", "ssm_in_bias", "ssm_out_bias", "ssm_norm", "ssm_inner_norms")
+                    "head_bias", "router_bias", "attention_output_gate", "embedding_norm", "sub_norms",
+                    "ssm_conv_bias", "ssm_in_bias", "ssm_out_bias", "ssm_norm", "ssm_inner_norms",
+                    "ssm_inner_norms_weightless")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

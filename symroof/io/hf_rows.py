@@ -384,3 +384,6 @@ ROWS.update({
 # Falcon-H1: K falls back to 8 (null: N, its __post_init__): required; its attention reads a head_dim key when there
 # is one (getattr; its config class has none), else D // N; attention_bias on q, k, v and o, mlp_bias on gate, up
 # and down; ties lm_head to the embedding where tie_word_embeddings (default false).
+# CWM, FlexOlmo, FalconMamba, BitNet, AFMoE, ...: hf_rows_recent3 (a table of its own, merged here).
+from ..io import hf_rows_recent3  # noqa: E402
+ROWS.update(hf_rows_recent3.ROWS)

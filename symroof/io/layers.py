@@ -207,6 +207,10 @@ def _check_ssm(card, kinds, where: str) -> None:
                         "with a block type of attention: mamba or hybrid")
     if card.ssm_inner_norms and not card.ssm_dt_rank:
         raise CardError(f"{where}: key 'ssm_inner_norms' is only read with 'ssm_dt_rank' (the Mamba-1 mixer)")
+    if card.sub_norms and (card.is_moe or card.attention == "mla" or card.d_ff_shared):
+        raise CardError(f"{where}: key 'sub_norms' is read only with a dense MLP and grouped-query attention (BitNet's)")
+    if card.ssm_inner_norms_weightless and not card.ssm_inner_norms:
+        raise CardError(f"{where}: key 'ssm_inner_norms_weightless' is only read with 'ssm_inner_norms: true'")
     if card.ssm_dt_rank and not ssm:
         raise CardError(f"{where}: key 'ssm_dt_rank' is only read with a block type of attention: mamba or hybrid")
     if card.ssm_dt_rank and (card.ssm_head_dim != 1 or card.ssm_groups != 1 or card.ssm_norm):

@@ -49,6 +49,7 @@ EAGER_EXPERTS += ("glm4_moe",)                                 # tests/validate/
 EAGER_EXPERTS += ("glm4_moe_lite",)                            # tests/validate/test_hf_glm.py
 EAGER_EXPERTS += ("solar_open", "cohere2_moe", "exaone_moe")  # tests/validate/test_hf_recent.py
 EAGER_EXPERTS += ("granitemoe_swa",)                           # tests/validate/test_hf_recent2.py
+EAGER_EXPERTS += ("flex_olmo", "afmoe")                       # tests/validate/test_hf_recent3.py
 # The keys that add parameters in each class (attention_bias, mlp_bias); elsewhere they are ignored.
 BIAS_KEYS = {"llama": ("attention_bias", "mlp_bias"), "qwen3": ("attention_bias",), "gemma2": ("attention_bias",)}
 

@@ -100,7 +100,7 @@ def test_real_config_json_params_match_transformers(folder):
 _QMOE = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 16}
 _OSS = {"num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": 8}
 REFUSED = [
-    ("BitNetForCausalLM", "bitnet", {}, "architectures"),
+    ("RwkvForCausalLM", "rwkv", {}, "architectures"),
     ("GemmaForCausalLM", "gemma", {"head_dim": None}, "head_dim"),                          # transformers: 256
     ("GemmaForCausalLM", "gemma", {"num_key_value_heads": None}, "num_key_value_heads"),    # transformers: 16
     ("Qwen2MoeForCausalLM", "qwen2_moe", {**_QMOE, "num_key_value_heads": None}, "num_key_value_heads"),   # 16
@@ -125,7 +125,7 @@ REFUSED = [
     ("Qwen2ForCausalLM", "qwen2", {"use_sliding_window": True, "sliding_window": 4}, "max_window_layers"),
     ("LlamaForCausalLM", "llama", {"pruned_heads": {"0": [1]}}, "pruned_heads"),
     ("LlamaForCausalLM", "llama", {"model_type": "mistral"}, "model_type"),
-    ("BitNetForCausalLM", "bitnet", {}, "architectures"),
+    ("DiffLlamaForCausalLM", "diffllama", {}, "architectures"),
 ]
 
 
