@@ -57,6 +57,8 @@ class Block:
     ssm_norm: bool = True          # Mamba-2: the gated RMSNorm (else the output times SiLU(z) only)
     mamba1: bool = False           # the Mamba-1 mixer (x_proj and a low-rank dt_proj; ssm.py)
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's input, B and C (Jamba)
+    short_conv: bool = False       # LFM2's gated short conv instead of attention (short_conv.py)
+    short_conv_bias: bool = False  # LFM2: biases on its in_proj, conv and out_proj (conv_bias)
     mlp: bool = True               # False: the layer is its token mixer alone (Mamba-2, Nemotron-H)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
@@ -99,7 +101,8 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
             chunked=kind.attention == "chunked" and not chunk, chunk_cache=kind.attention == "chunked" and bool(chunk),
             linear=kind.attention == "linear", output_gate=card.attention_output_gate,
-            attention=kind.attention not in ("mamba", "none"), ssm=kind.attention in ("mamba", "hybrid"),
+            attention=kind.attention not in ("mamba", "none", "shortconv"), ssm=kind.attention in ("mamba", "hybrid"),
+            short_conv=kind.attention == "shortconv", short_conv_bias=card.short_conv_bias,
             ssm_conv_bias=card.ssm_conv_bias, ssm_in_bias=card.ssm_in_bias, ssm_out_bias=card.ssm_out_bias,
             ssm_norm=card.ssm_norm, mamba1=bool(card.ssm_dt_rank),
             ssm_inner_norms=card.ssm_inner_norms, mlp=kind.mlp != "none",
@@ -179,7 +182,7 @@ def add_block(b, block: Block, x: str) -> str:
     def norm(name, src, dims, width=("D",)):
         add_norm(b, name, src, dims, width, "nonparametric" if block.plain_norm else block.layer_norm, repeat)
 
-    if not block.attention and not block.ssm:
+    if not block.attention and not block.ssm and not block.short_conv:
         return _mlp_block(b, block, proj, norm, x, x)
     pre = block.norms and not block.post_norms
     if pre:
@@ -193,6 +196,10 @@ def add_block(b, block: Block, x: str) -> str:
             both = (attn_out, _attention(b, block, proj, norm, xa))
             b.elementwise(f"{p}/mixers", "add", [("x", both[0]), ("y", both[1])], "B T D", repeat=repeat)
             attn_out = f"{p}/mixers"
+    elif block.short_conv:
+        from .short_conv import add_short_conv
+
+        attn_out = add_short_conv(b, block, proj, xa)
     elif block.linear:
         from .linear_attention import add_linear
 

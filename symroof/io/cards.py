@@ -28,7 +28,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "vaultgemma", "hunyuan_v1_dense", "solar_open", "jais2", "cohere2_moe",
                  "exaone_moe",
                  "granite_swa", "granitemoe_swa", "persimmon", "apertus",
-                 "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba", "jamba")
+                 "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba", "jamba",
+                 "lfm2", "lfm2_moe")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi", "none"), "attention": ("mha", "mla")}
@@ -105,6 +106,9 @@ class ModelCard:
     ssm_dt_rank: int = 0     # > 0: the Mamba-1 mixer (x_proj, a dt_proj of this rank, A per channel and state), its
                              # d_inner channels as ssm_heads of ssm_head_dim 1 in 1 group; 0: Mamba-2
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's rank-R input, B and C (Jamba)
+    # LFM2's short conv (block types with attention: shortconv; core/short_conv.py); 0: none
+    short_conv_kernel: int = 0  # taps of its depthwise causal conv (conv_L_cache)
+    short_conv_bias: bool = False  # biases on its in_proj, conv and out_proj
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # DeepSeek Sparse Attention (DeepSeek-V3.2, block types with attention: indexed; core/attention_sparse.py)
     index_topk: int = 0      # keys the lightning indexer selects for each query
@@ -166,11 +170,12 @@ SSM_KEYS = ("ssm_heads", "ssm_head_dim", "ssm_state", "ssm_groups", "ssm_conv_ke
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared",      # 0 means "none"
                     "index_topk", "index_heads", "index_head_dim", "activation_params", *LINEAR_KEYS, *SSM_KEYS,
-                    "ssm_dt_rank")
+                    "ssm_dt_rank", "short_conv_kernel")
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
                     "head_bias", "router_bias", "attention_output_gate", "embedding_norm",
-                    "ssm_conv_bias", "ssm_in_bias", "ssm_out_bias", "ssm_norm", "ssm_inner_norms")
+                    "ssm_conv_bias", "ssm_in_bias", "ssm_out_bias", "ssm_norm", "ssm_inner_norms",
+                    "short_conv_bias")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")
