@@ -59,6 +59,9 @@ class Block:
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's input, B and C (Jamba)
     short_conv: bool = False       # LFM2's gated short conv instead of attention (short_conv.py)
     short_conv_bias: bool = False  # LFM2: biases on its in_proj, conv and out_proj (conv_bias)
+    value_norm: bool = False       # Gemma 4's attention (attention_gemma4.py): an unweighted RMSNorm on each value head
+    wide: bool = False             # Gemma 4's full layers: heads of H_g, K_g KV heads; k_eq_v: values from k's matrix
+    k_eq_v: bool = False
     mlp: bool = True               # False: the layer is its token mixer alone (Mamba-2, Nemotron-H)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
@@ -103,6 +106,8 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             linear=kind.attention == "linear", output_gate=card.attention_output_gate,
             attention=kind.attention not in ("mamba", "none", "shortconv"), ssm=kind.attention in ("mamba", "hybrid"),
             short_conv=kind.attention == "shortconv", short_conv_bias=card.short_conv_bias,
+            value_norm=card.value_norm, wide=kind.attention == "global" and bool(card.global_head_dim),
+            k_eq_v=kind.attention == "global" and card.attention_k_eq_v,
             ssm_conv_bias=card.ssm_conv_bias, ssm_in_bias=card.ssm_in_bias, ssm_out_bias=card.ssm_out_bias,
             ssm_norm=card.ssm_norm, mamba1=bool(card.ssm_dt_rank),
             ssm_inner_norms=card.ssm_inner_norms, mlp=kind.mlp != "none",
@@ -204,6 +209,10 @@ def add_block(b, block: Block, x: str) -> str:
         from .linear_attention import add_linear
 
         attn_out = add_linear(b, block, proj, xa)
+    elif block.value_norm:
+        from .attention_gemma4 import add_gemma4_attention
+
+        attn_out = add_gemma4_attention(b, block, proj, norm, xa)
     elif block.mla:
         from .attention_mla import add_mla
 
@@ -233,19 +242,19 @@ def rope(b, block: Block, name: str, src: str, dims: str, share=1) -> str:
     return name
 
 
-def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim: str = "H") -> str:
+def core(b, block: Block, q: str, keys: str, values: str, qdim="H", vdim="H", k="K", g="G") -> str:
     """Scores, softmax and attention-weighted values; a sliding block marks them ``window``, a chunked
-    one ``chunk``."""
+    one ``chunk``. ``k``, ``g``: the KV-head and group letters (Gemma 4's full layers have their own)."""
     p, repeat = block.name, block.count
-    b.contraction(f"{p}/attn/scores", f"B T K G {qdim}, B S K {qdim} -> B K G T S",
+    b.contraction(f"{p}/attn/scores", f"B T {k} {g} {qdim}, B S {k} {qdim} -> B {k} {g} T S",
                   [("q", q), ("k", keys)], repeat=repeat, core=True)
-    sinks = {f"{p}/attn/sinks.w": ("K", "G")} if block.sinks else {}
+    sinks = {f"{p}/attn/sinks.w": (k, g)} if block.sinks else {}
     b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores"), *(("sinks", s) for s in sinks)],
-                  "B K G T S", sinks, "attention" if sinks else None, repeat=repeat, core=True)
+                  f"B {k} {g} T S", sinks, "attention" if sinks else None, repeat=repeat, core=True)
     if sinks:        # the sink is one more column of each row: the softmax works on S + 1 columns
         b.g.nodes[f"{p}/attn/softmax"]["share"] = (b.sizes["S"] + 1) / b.sizes["S"]
-    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
-    b.contraction(f"{p}/attn/av", f"B K G T S, B S K {vdim} -> B T K G {vdim}",
+    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", f"B {k} {g} T S", core=True)
+    b.contraction(f"{p}/attn/av", f"B {k} {g} T S, B S {k} {vdim} -> B T {k} {g} {vdim}",
                   [("p", probs), ("v", values)], repeat=repeat, core=True)
     if block.sliding or block.chunked:
         for op in ("scores", "softmax", "dropout", "av"):

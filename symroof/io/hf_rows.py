@@ -384,13 +384,16 @@ ROWS.update({
 # Falcon-H1: K falls back to 8 (null: N, its __post_init__): required; its attention reads a head_dim key when there
 # is one (getattr; its config class has none), else D // N; attention_bias on q, k, v and o, mlp_bias on gate, up
 # and down; ties lm_head to the embedding where tie_word_embeddings (default false).
-# LFM2 (hf_layouts_lfm2): K falls back to 8 (a reference model's, no null rule): required; head_dim by getattr (a key
-# where given, else D // N); q, k, v, out_proj and the MLPs hard-code bias=False (conv_bias: the short conv's own,
-# read by the layout); per-head q/k RMSNorms; ties by default (tie_embedding, popped into tie_word_embeddings).
-from ..io import hf_layouts_lfm2  # noqa: E402
+# LFM2 (hf_layouts_lfm2): K (8: a reference model's) required; head_dim a key, else D // N; bias=False on q, k, v, o and
+# the MLPs (conv_bias is the layout's); per-head q/k norms; tied by default. Gemma 4 (hf_layouts_gemma4): K and
+# head_dim (4, 256: reference models') required; attention_bias on q, k, v, o; per-head q/k norms; 4 norms; tied.
+from ..io import hf_layouts_gemma4, hf_layouts_lfm2  # noqa: E402
 ROWS.update({
     "Lfm2ForCausalLM":      Row("lfm2",        (),         (ABSENT,),     True,  False, False, False, True,   2,
                                 layout=hf_layouts_lfm2.lfm2, prepare=hf_layouts_lfm2.prepare),
     "Lfm2MoeForCausalLM":   Row("lfm2_moe",    (),         (ABSENT,),     True,  False, False, False, True,   2,
                                 layout=hf_layouts_lfm2.lfm2_moe, prepare=hf_layouts_lfm2.prepare_moe),
+    "Gemma4ForCausalLM":    Row("gemma4_text", (),         (),            True,  ATTN,  ATTN,  False, True,   4,
+                                layout=hf_layouts_gemma4.gemma4_text),
 })
+TEXT_CLASSES["gemma4_text"] = ("Gemma4ForCausalLM", True)

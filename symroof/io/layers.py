@@ -146,6 +146,7 @@ def check_layers(card, where: str) -> None:
     _check_linear(card, kinds, where)
     _check_ssm(card, kinds, where)
     _check_short_conv(card, kinds, where)
+    _check_gemma4(card, kinds, where)
     if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
         raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
                         "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")
@@ -227,6 +228,20 @@ def _check_short_conv(card, kinds, where: str) -> None:
     if not conv and (card.short_conv_kernel or card.short_conv_bias):
         raise CardError(f"{where}: keys 'short_conv_kernel' and 'short_conv_bias' are only read with a block type of "
                         "attention: shortconv")
+
+
+def _check_gemma4(card, kinds, where: str) -> None:
+    """Gemma 4's full-layer widths go together, beside global layers and its value norm (attention_gemma4.py)."""
+    wide = bool(card.global_head_dim or card.global_kv_heads or card.attention_k_eq_v)
+    if wide and not (card.value_norm and card.global_head_dim and card.global_kv_heads):
+        raise CardError(f"{where}: keys 'global_head_dim', 'global_kv_heads' and 'attention_k_eq_v' are read only "
+                        "together with value_norm: true, global_head_dim and global_kv_heads (Gemma 4's attention)")
+    if wide and card.n_heads % card.global_kv_heads:
+        raise CardError(f"{where}: key 'global_kv_heads' ({card.global_kv_heads}) must divide 'n_heads' "
+                        f"({card.n_heads})")
+    if card.value_norm and (card.attention == "mla" or any(t.attention not in ("global", "sliding") for t in kinds)):
+        raise CardError(f"{where}: key 'value_norm' (Gemma 4's attention) is read only with global and sliding "
+                        "block types")
 
 
 def layers_to_dict(card) -> dict:

@@ -18,6 +18,7 @@ and layer. Every other backward FLOP is equal.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -127,8 +128,9 @@ def test_params_per_group_and_layer_kinds_match_transformers(raw):
     kinds = [card.blocks[name] for name, n in card.layers for _ in range(n)]
     c = hf_config(raw)
     dense = c.num_dense_layers if raw["model_type"] == "lfm2_moe" else len(c.layer_types)
-    assert [(k.attention, k.mlp) for k in kinds] == [
-        ("shortconv" if t == "conv" else "global", "dense" if i < dense else "moe") for i, t in enumerate(c.layer_types)]
+    assert [(k.attention, k.mlp) for k in kinds] == [("shortconv" if t == "conv" else "global",
+                                                      "dense" if i < dense else "moe")
+                                                     for i, t in enumerate(c.layer_types)]
     # the MLP width transformers builds (w1: intermediate x hidden) is the card's d_ff
     widths = {m.feed_forward.w1.out_features for m in model.model.layers if hasattr(m.feed_forward, "w1")}
     assert widths <= {card.d_ff}
@@ -264,3 +266,158 @@ def test_what_changes_no_count_is_named():
     card = _card({**dense, "layer_types": ["conv"] * dense["num_hidden_layers"]})
     assert any("full_attn_idxs" in note for note in card.left_out)
     assert not _card(dense).left_out
+
+
+# ------------------------------------------------------------------------------------------------ Gemma 4
+
+def _gemma4(rng: random.Random) -> dict:
+    """A Gemma 4 text config: sliding and full layers of their own head widths and KV heads, keys equal to values
+    on the full layers or not, the full layers' shape as global_head_dim (and num_global_key_value_heads) or as the
+    per_layer_config save_pretrained writes."""
+    layers, heads = rng.randint(2, 6), rng.choice((2, 4))
+    kv = rng.choice([k for k in (1, 2) if heads % k == 0])
+    raw = {"architectures": ["Gemma4ForCausalLM"], "model_type": "gemma4_text", "vocab_size": rng.randrange(16, 97),
+           "num_hidden_layers": layers, "hidden_size": rng.randrange(16, 49, 8),
+           "intermediate_size": rng.randrange(8, 65, 4), "num_attention_heads": heads, "num_key_value_heads": kv,
+           "head_dim": rng.choice((4, 8)), "hidden_size_per_layer_input": 0, "sliding_window": rng.choice((2, 3, 5)),
+           "attention_k_eq_v": rng.random() < 0.5, "attention_bias": rng.random() < 0.3,
+           "tie_word_embeddings": rng.random() < 0.7, "pad_token_id": None, "bos_token_id": None,
+           "eos_token_id": None}
+    if rng.random() < 0.7:
+        raw["layer_types"] = [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers - 1)] + \
+            ["full_attention"]
+    wide, wide_kv = rng.choice((8, 16)), rng.choice([k for k in (1, 2) if heads % k == 0])
+    if rng.random() < 0.5:
+        raw["global_head_dim"] = wide
+        if raw["attention_k_eq_v"]:
+            raw["num_global_key_value_heads"] = wide_kv
+    else:
+        types = hf_config({**raw, "global_head_dim": wide}).layer_types
+        shape = {"head_dim": wide, **({"num_key_value_heads": wide_kv} if rng.random() < 0.5 else {})}
+        raw["per_layer_config"] = {str(i): dict(shape) for i, t in enumerate(types) if t == "full_attention"}
+    return raw
+
+
+GEMMA4 = [_gemma4(random.Random(seed)) for seed in range(10)]
+
+
+def _g4_group(name: str) -> str:
+    parts = name.split(".")
+    if name.startswith("lm_head."):
+        return "unembedding"
+    if parts[-2] == "embed_tokens":
+        return "embedding"
+    if "norm" in parts[-2]:
+        return "norms"
+    return "mlp" if "mlp" in parts else "attention"
+
+
+@pytest.mark.parametrize("raw", GEMMA4, ids=_id)
+def test_gemma4_params_per_group_match_transformers(raw):
+    card, model = _card(raw), _meta(raw)
+    ours = count(card, batch=1, seq=1)
+    theirs = dict.fromkeys(GROUPS, 0)
+    for name, p in model.named_parameters():
+        theirs[_g4_group(name)] += p.numel()
+    assert ours.params_total == sum(theirs.values())
+    assert {k: v for k, v in ours.params_by_group.items() if v} == {k: v for k, v in theirs.items() if v}
+    kinds = [card.blocks[name].attention for name, n in card.layers for _ in range(n)]
+    assert kinds == ["global" if t == "full_attention" else "sliding" for t in hf_config(raw).layer_types]
+
+
+def test_gemma4_wrapper_reads_its_language_model_as_transformers_builds_it():
+    """Gemma4ForConditionalGeneration without towers: its parameters are the language model's and lm_head."""
+    from transformers import Gemma4Config, Gemma4ForConditionalGeneration
+
+    for raw in GEMMA4[:4]:
+        text = {k: v for k, v in raw.items() if k not in ("architectures", "tie_word_embeddings")}
+        wrapped = {"architectures": ["Gemma4ForConditionalGeneration"], "model_type": "gemma4", "text_config": text,
+                   "vision_config": None, "audio_config": None, "tie_word_embeddings": raw["tie_word_embeddings"]}
+        config = Gemma4Config.from_dict(json.loads(json.dumps(wrapped)))
+        with torch.device("meta"):
+            model = Gemma4ForConditionalGeneration(config)
+        card = _card(wrapped)
+        assert count(card, batch=1, seq=1).params_total == sum(p.numel() for p in model.parameters())
+        assert any("not counted" in note for note in card.left_out)
+
+
+G4_FLOPS = list(zip(GEMMA4[:8], (1, 2, 3, 2, 1, 2, 1, 3), (7, 8, 2, 3, 12, 5, 1, 6)))
+
+
+@pytest.mark.parametrize("raw,batch,seq", G4_FLOPS, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
+def test_gemma4_training_flops_per_module_exact(raw, batch, seq):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager")
+    card = _card(raw)
+    forward, backward, _ = counted(model, raw["vocab_size"], batch, seq)
+    ours = count(card, batch=batch, seq=seq, attention="full")
+    assert forward.get_total_flops() == ours.flops_forward
+    assert backward.get_total_flops() == ours.flops_backward
+    g = build(Structure.of(card, seq), "full", phase="train")
+    values = {**model_values(card), B: batch, T: seq}
+    nodes = {n: evaluate(d["flops"], values) for n, d in g.nodes(data=True) if d["phase"] == "forward"}
+    counts = forward.get_flop_counts()
+    order = [name for name, n in card.layers for _ in range(n)]
+    for i, block in enumerate(order):
+        for mod, part in (("self_attn", "attn/"), ("mlp", "mlp/")):
+            theirs = sum(counts.get(f"Gemma4ForCausalLM.model.layers.{i}.{mod}", {}).values())
+            assert theirs == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, (i, mod)
+
+
+G4_PHASES = list(zip(GEMMA4[2:10], (2, 1, 3, 1, 2, 1, 2, 1), (3, 9, 5, 2, 11, 1, 4, 7)))
+
+
+@pytest.mark.parametrize("raw,batch,seq", G4_PHASES, ids=lambda v: _id(v) if isinstance(v, dict) else str(v))
+def test_gemma4_prefill_decode_flops_and_kv_cache(raw, batch, seq):
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager").eval()
+    card = _card(raw)
+    prefill, decode, held_prefill, held_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
+    values = {**model_values(card), B: batch, b_kv: width}
+    pre = build(Structure.of(card, seq), "full", phase="prefill")
+    dec = build(Structure.of(card, seq + 1), "full", phase="decode")
+    assert prefill.get_total_flops() == evaluate(derive.flops(pre, "forward"), {**values, T: seq})
+    assert decode.get_total_flops() == evaluate(derive.flops(dec, "forward"), {**values, S: seq + 1})
+    assert evaluate(derive.kv_cache_bytes(pre), {**values, T: seq}) == held_prefill
+    assert evaluate(derive.kv_cache_bytes(dec), {**values, S: seq + 1}) == held_decode
+
+
+def _g4_refused(raw, *words):
+    from symroof.errors import CardError
+
+    with pytest.raises(CardError) as err:
+        model_from_hf_config(dict(raw), "g4/config.json")
+    assert "\n" not in str(err.value) and all(word in str(err.value) for word in words), str(err.value)
+
+
+def test_gemma4_what_is_not_modelled_is_refused_in_one_line():
+    base = GEMMA4[0]
+    _g4_refused({k: v for k, v in base.items() if k != "hidden_size_per_layer_input"}, "'hidden_size_per_layer_input'")
+    _g4_refused({**base, "hidden_size_per_layer_input": 8}, "'hidden_size_per_layer_input'", "PLE")
+    _g4_refused({**base, "num_kv_shared_layers": 1}, "'num_kv_shared_layers'")
+    _g4_refused({**base, "enable_moe_block": True}, "'enable_moe_block'")
+    _g4_refused({**base, "use_bidirectional_attention": "all"}, "'use_bidirectional_attention'")
+    _g4_refused({**base, "per_layer_config": {"0": {"head_dim": 8, "intermediate_size": 4}}}, "'per_layer_config'")
+    _g4_refused({k: v for k, v in base.items() if k not in ("global_head_dim", "per_layer_config")},
+                "'global_head_dim'")
+    _g4_refused({**base, "hidden_act": "gelu"}, "unknown key 'hidden_act'")
+
+
+def test_cards_hold_the_new_keys_only_where_a_block_type_reads_them():
+    from symroof.errors import CardError
+    from symroof.io.cards import model_from_dict
+
+    base = {"name": "x", "architecture": "lfm2", "source": "s", "n_layers": 2, "d_model": 16, "d_ff": 32,
+            "n_heads": 2, "n_kv_heads": 1, "head_dim": 8, "vocab": 10, "tie_embeddings": True}
+    conv = {"block_types": {"conv": {"attention": "shortconv"}, "attn": {"attention": "global"}},
+            "layers": [["conv", 1], ["attn", 1]]}
+    assert model_from_dict({**base, **conv, "short_conv_kernel": 3}, "c.yaml").short_conv_kernel == 3
+    for bad, key in (({**base, **conv}, "short_conv_kernel"), ({**base, "short_conv_kernel": 3}, "short_conv_kernel"),
+                     ({**base, "global_head_dim": 16, "global_kv_heads": 1}, "global_head_dim"),
+                     ({**base, "value_norm": True, "global_head_dim": 16, "global_kv_heads": 3}, "global_kv_heads")):
+        with pytest.raises(CardError, match=key):
+            model_from_dict(bad, "c.yaml")
