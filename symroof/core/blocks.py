@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .attention_shares import chunk_share
 from .symbols import layers, rho, w, w_c
 
 
@@ -72,6 +73,7 @@ class Block:
     shared_gate: bool = False      # MoE: the shared expert's output scaled by sigmoid(x·w_g), w_g of D (Qwen2-MoE)
     moe_bias: bool = False         # MoE: biases on the router and on every expert's gate, up and down (gpt-oss)
     router_bias: bool = False      # MoE: a bias of E beside the router only (ERNIE 4.5's e_score_correction_bias)
+    moe_beside: bool = False       # MoE beside the dense MLP, each normed, summed (Gemma 4: moe_gemma4.py)
     sinks: bool = False            # a learned logit per query head joins each softmax row (gpt-oss)
     act_params: int = 0            # learned scalars in the MLP's activation (Apertus's xIELU: 2), no FLOPs counted
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
@@ -115,47 +117,9 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
             shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks,
-            router_bias=moe and card.router_bias, act_params=card.activation_params))
+            router_bias=moe and card.router_bias, act_params=card.activation_params,
+            moe_beside=moe and card.moe_beside_mlp))
     return tuple(out)
-
-
-def window_share(sizes: dict, phase: str) -> sp.Expr:
-    """The share of the T×S score matrix a causal sliding window of w keys computes usefully.
-
-    Query t (1-based, T ≥ w) sees min(t, w) keys: Σ_t min(t, w) = T·w − w(w−1)/2 pairs of T·S
-    (S = T when the whole sequence is new). In decode the one new query sees the last w of S.
-    With ``min(w, T)`` the count stays exact for a window longer than the sequence; ``count``
-    clamps such a window earlier (``blocks_of``), so the layer's FLOPs count as a global one's
-    (its cache still keeps w - 1 keys: ``window_cache``).
-    """
-    t, s = sizes["T"], sizes["S"]
-    if phase == "decode":
-        return sp.Min(w, s) / s
-    m = sp.Min(w, t)          # a window longer than the sequence: every earlier key, T(T+1)/2 pairs
-    return (t * m - m * (m - 1) / 2) / (t * s)
-
-
-def chunk_share(sizes: dict, phase: str, attention: str) -> sp.Expr:
-    """The share of the T×S score matrix a chunked layer (chunks of w_c tokens) computes usefully.
-
-    A query at 0-based position p sees the keys of its own chunk, positions ⌊p/w_c⌋·w_c to p
-    (transformers 5.24 masking_utils.py: ``chunked_overlay`` and'ed with the causal mask). Over T
-    new tokens: n = ⌊T/w_c⌋ whole chunks of w_c(w_c+1)/2 pairs and a tail of r = T − n·w_c tokens
-    with r(r+1)/2, exact for T < w_c (n = 0), T a multiple of w_c (r = 0) and a tail.
-
-    In decode the new token is at p = S − 1 and sees its chunk's (p mod w_c) + 1 = S − w_c·⌊(S−1)/w_c⌋
-    keys (``causal``). Eager attention (``full``) computes its scores against every key transformers
-    hands it: a chunked layer's cache is a sliding window's (cache_utils.py, ``DYNAMIC_LAYER_TYPE_MAPPING``:
-    "chunked_attention" is ``DynamicSlidingWindowLayer`` of window w_c), w_c − 1 cached keys and the
-    new one, min(w_c, S), the mask zeroing those of earlier chunks. ``count`` clamps a chunk as long
-    as the context earlier (``blocks_of``), so the layer counts as a global one.
-    """
-    t, s = sizes["T"], sizes["S"]
-    if phase == "decode":
-        return (s - w_c * sp.floor((s - 1) / w_c) if attention == "causal" else sp.Min(w_c, s)) / s
-    n = sp.floor(t / w_c)
-    r = t - n * w_c
-    return (n * w_c * (w_c + 1) / 2 + r * (r + 1) / 2) / (t * s)
 
 
 def add_norm(b, name: str, src: str, dims: str, width: tuple, layer_norm: bool | str, repeat) -> None:
@@ -326,7 +290,12 @@ def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
     elif block.norms and not block.post_norms:
         norm(f"{p}/mlp_norm", x, "B T D")
         x = f"{p}/mlp_norm"
-    mlp_out = _moe(b, block, proj, x) if block.moe else _mlp(b, block, proj, x)
+    if block.moe_beside:        # Gemma 4: its MLP and the routed experts side by side (moe_gemma4.py)
+        from .moe_gemma4 import add_moe_beside
+
+        mlp_out = add_moe_beside(b, block, proj, norm, x, residual)
+    else:
+        mlp_out = _moe(b, block, proj, x) if block.moe else _mlp(b, block, proj, x)
     mlp_out = _dropout(b, block, f"{p}/mlp/dropout", mlp_out, "B T D")
     if block.sandwich_norms or block.post_norms:
         norm(f"{p}/post_mlp_norm", mlp_out, "B T D")
@@ -354,7 +323,7 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
     return f"{p}/down"
 
 
-def _moe(b, block: Block, proj, x: str) -> str:
+def _moe(b, block: Block, proj, x: str, router_in: str | None = None) -> str:
     """Router, then E experts (gated, or plain where the card's MLP is) that together see B·T·k token copies
     (R = BTk/E each, on average);
     with shared experts, an always-on MLP of width F_s beside them (DeepSeek), added in, in
@@ -367,9 +336,11 @@ def _moe(b, block: Block, proj, x: str) -> str:
     router = biased(f"{p}/moe/router", ("D", "Er"), ("Er",))
     if block.router_bias:       # ERNIE 4.5: E weights that only shift the top-k choice (elementwise, no matmul)
         router[f"{p}/moe/router.b"] = ("Er",)
-    b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er", [("x", x), ("w", f"{p}/moe/router.w")], router, "mlp",
-                  repeat)
-    b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router")], "B T k", repeat=repeat)
+    b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er", [("x", router_in or x), ("w", f"{p}/moe/router.w")],
+                  router, "mlp", repeat)
+    scale = {f"{p}/moe/expert_scale": ("Er",)} if block.moe_beside else {}    # Gemma 4's per_expert_scale
+    b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router"), *(("scale", s) for s in scale)], "B T k",
+                  scale, "mlp" if scale else None, repeat)
     b.elementwise(f"{p}/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=repeat)
     for name in ("gate", "up") if block.gated_mlp else ("up",):     # plain experts: up, act, down (Nemotron-H)
         b.contraction(f"{p}/moe/{name}", f"E R D, E D {f} -> E R {f}",

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from . import attention_sparse, ops
-from .blocks import Block, add_block, add_norm, blocks_of, chunk_share, window_share
+from .attention_shares import chunk_share, window_share
+from .blocks import Block, add_block, add_norm, blocks_of
 from .symbols import (B, D, E, F, F_e, F_s, H, H_idx, H_lk, H_lv, H_r, H_v, K, N, N_idx, N_lk, N_lv, R_kv, R_q, S,
                       T, V, V_pos, W_cv, b_act, b_kv, b_mask, b_param, k, N_ssm, G_ssm, H_ssm, d_st, W_ssm, R_ssm,
                       W_sc, K_g, H_g)
@@ -203,8 +204,8 @@ def operand(b: _Builder, ref: str) -> tuple[ops.Dims, sp.Expr]:
 
 def core_scale(b: _Builder, node) -> sp.Expr:
     """The causal convention counts half of the T×S attention core (the useful half); a
-    sliding window's core counts the (query, key) pairs its window allows (blocks.window_share), a
-    chunked layer's those of each query's own chunk (blocks.chunk_share), a DSA layer's the keys its
+    sliding window's core counts the (query, key) pairs its window allows (attention_shares.window_share), a
+    chunked layer's those of each query's own chunk (attention_shares.chunk_share), a DSA layer's the keys its
     indexer selects and the indexer's the keys each query sees (attention_sparse.scale); a
     linear-attention recurrence its products per token (``flop_scale``: linear_attention.py)."""
     sparse = attention_sparse.scale(b, node)

@@ -126,6 +126,7 @@ class ModelCard:
     shared_expert_gate: bool = False  # the shared expert's output scaled by sigmoid(x·w), w of d_model (Qwen2-MoE)
     moe_bias: bool = False   # biases on the router and on every expert's gate, up and down (gpt-oss)
     router_bias: bool = False  # a bias of E beside the router only, shifting the top-k choice (ERNIE 4.5)
+    moe_beside_mlp: bool = False  # the routed experts beside a dense MLP of d_ff, each normed, summed (Gemma 4)
     # Block types and their order (io/layers.py); empty: one type, "layer", x n_layers
     block_types: tuple = ()  # ((name, BlockType), ...)
     layers: tuple = ()       # ((name, count), ...) in order, counts summing to n_layers
@@ -181,7 +182,8 @@ _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
                     "head_bias", "router_bias", "attention_output_gate", "embedding_norm",
                     "ssm_conv_bias", "ssm_in_bias", "ssm_out_bias", "ssm_norm", "ssm_inner_norms",
-                    "short_conv_bias", "value_norm", "attention_k_eq_v")
+                    "short_conv_bias", "value_norm", "attention_k_eq_v",
+                    "moe_beside_mlp")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

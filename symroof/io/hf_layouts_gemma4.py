@@ -12,8 +12,9 @@ where ``attention_k_eq_v``, ``num_global_key_value_heads`` (popped by its __post
 
 What the card does not model is refused unless it is off: per-layer input embeddings (``hidden_size_per_layer_input``
 > 0: embed_tokens_per_layer, its projections and the per-layer gates), KV shared across layers
-(``num_kv_shared_layers`` > 0, whose layers also skip tokens in training), the MoE block beside the MLP
-(``enable_moe_block``) and bidirectional attention over all tokens (``use_bidirectional_attention`` "all").
+(``num_kv_shared_layers`` > 0, whose layers also skip tokens in training) and bidirectional attention over all
+tokens (``use_bidirectional_attention`` "all"). The MoE block (``enable_moe_block``: routed experts beside the dense
+MLP on every layer) is core/moe_gemma4.py's.
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ def _full_layers(raw, types, where) -> tuple[int, int]:
         if not k_eq_v:
             _int(raw, "num_global_key_value_heads", where, 1)     # not read without attention_k_eq_v; checked
         return _int(raw, "global_head_dim", where), global_kv
-    full = {str(i) for i, t in enumerate(types) if t == GLOBAL}
-    allowed = f"a mapping of each full-attention layer's index ({', '.join(sorted(full, key=int))}) to the same " \
+    full = {i for i, t in enumerate(types) if t == GLOBAL}
+    allowed = f"a mapping of each full-attention layer's index ({', '.join(map(str, sorted(full)))}) to the same " \
               "{head_dim, num_key_value_heads}"
-    if not (isinstance(given, dict) and {str(k) for k in given} == full and len(given) == len(full)
+    # save_pretrained writes the indices as strings, zero-padded to sort ("05", "11")
+    indices = {int(k) for k in given if type(k) is int or (isinstance(k, str) and k.isascii() and k.isdigit()
+                                                          and len(k) < 9)} if isinstance(given, dict) else set()
+    if not (isinstance(given, dict) and indices == full and len(given) == len(full)
             and all(isinstance(v, dict) and set(v) <= {"head_dim", "num_key_value_heads"} for v in given.values())):
         raise CardError(f"{where}: key 'per_layer_config' must be {allowed}, got {_short(given)}")
     values = {(v.get("head_dim", heads), v.get("num_key_value_heads", kv)) for v in given.values()}
@@ -71,15 +75,24 @@ def _full_layers(raw, types, where) -> tuple[int, int]:
     return head, global_kv
 
 
+def _moe(raw, where) -> dict:
+    """The MoE block (enable_moe_block; core/moe_gemma4.py): on every layer, num_experts gated experts of
+    moe_intermediate_size, top_k_experts a token, beside the dense MLP; each key required (its class has none)."""
+    experts, chosen = _int(raw, "num_experts", where), _int(raw, "top_k_experts", where)
+    if experts < 2 or chosen > experts:
+        raise CardError(f"{where}: keys 'num_experts' ({experts}) and 'top_k_experts' ({chosen}): at least 2 experts, "
+                        "and at most that many per token")
+    return {"n_experts": experts, "experts_per_token": chosen, "d_ff_expert": _int(raw, "moe_intermediate_size", where),
+            "moe_beside_mlp": True}
+
+
 def gemma4_text(raw, n, where):
     for key, what in _OFF.items():         # Gemma4TextConfig's defaults: PLE of 256 on, no sharing
         value = raw.get(key, 256 if key == "hidden_size_per_layer_input" else 0)
         if type(value) is not int or value != 0:
             raise CardError(f"{where}: key '{key}' is {'absent (256)' if key not in raw else _short(value)}; "
                             f"allowed: 0 ({what} are not modelled)")
-    if _bool(raw, "enable_moe_block", where, False):
-        raise CardError(f"{where}: key 'enable_moe_block' is true; allowed: false (Gemma 4's MoE block beside the "
-                        "MLP is not modelled)")
+    moe = _moe(raw, where) if _bool(raw, "enable_moe_block", where, False) else {}
     for key in (*_MOE, "vocab_size_per_layer_input"):
         _int(raw, key, where, 1)               # unread here (no MoE block, no PLE), but a damaged value is refused
     _bool(raw, "use_double_wide_mlp", where, False)     # widens only KV-shared layers' MLPs: none here
@@ -96,7 +109,7 @@ def gemma4_text(raw, n, where):
         raise CardError(f"{where}: the full-attention layers' KV heads ({global_kv}) must divide "
                         "'num_attention_heads'")
     kinds = ["global" if t == GLOBAL else "sliding" for t in types]
-    fields = {"value_norm": True, "global_head_dim": head, "global_kv_heads": global_kv,
+    fields = {**moe, "value_norm": True, "global_head_dim": head, "global_kv_heads": global_kv,
               "attention_k_eq_v": _bool(raw, "attention_k_eq_v", where, False),
               "note": notes + ["tensor parallelism: the full-attention layers' heads (their own width and KV heads) "
                                "are not split, counted whole on every chip"]}
@@ -107,7 +120,7 @@ def gemma4_text(raw, n, where):
         fields["sliding_window"] = _window(raw, where)
     else:
         _int(raw, "sliding_window", where, 1)
-    return fields, kinds, None, {"layer_types", "sliding_window", "per_layer_config", "global_head_dim",
-                                 "num_global_key_value_heads", "attention_k_eq_v", "enable_moe_block",
-                                 "use_double_wide_mlp", "use_bidirectional_attention", "final_logit_softcapping",
-                                 "vocab_size_per_layer_input", *_OFF, *_MOE}
+    keys = {"layer_types", "sliding_window", "per_layer_config", "global_head_dim", "num_global_key_value_heads",
+            "attention_k_eq_v", "enable_moe_block", "use_double_wide_mlp", "use_bidirectional_attention",
+            "final_logit_softcapping", "vocab_size_per_layer_input", *_OFF, *_MOE}
+    return fields, kinds, ["moe"] * n if moe else None, keys

@@ -100,7 +100,8 @@ def _conv(raw, where, kinds) -> dict:
         _flag(raw, "conv_bias", where, False)
         return {}
     return {"short_conv_kernel": _int(raw, "conv_L_cache", where),
-            "short_conv_bias": _flag(raw, "conv_bias", where, False)}
+            "short_conv_bias": _flag(raw, "conv_bias", where, False),
+            "note": ["tensor parallelism: the short-conv layers' channels are not split, counted whole on every chip"]}
 
 
 def _ignored_idxs(raw, types) -> list:
@@ -119,7 +120,8 @@ _KEYS = {"conv_L_cache", "conv_bias", "layer_types", "full_attn_idxs", "head_dim
 def lfm2(raw, n, where):
     types = _types(raw, n, where, required=False)
     kinds = [_KIND[t] for t in types]
-    fields = {"d_ff": mlp_width(raw, where), **_conv(raw, where, kinds), "note": _ignored_idxs(raw, types)}
+    conv = _conv(raw, where, kinds)
+    fields = {"d_ff": mlp_width(raw, where), **conv, "note": conv.get("note", []) + _ignored_idxs(raw, types)}
     return fields, kinds if "shortconv" in kinds else None, None, \
         _KEYS | {"block_auto_adjust_ff_dim", "block_ffn_dim_multiplier", "block_multiple_of"}
 
@@ -129,7 +131,8 @@ def lfm2_moe(raw, n, where):
     kinds = [_KIND[t] for t in types]
     dense = _int(raw, "num_dense_layers", where, minimum=0)
     mlps = ["dense" if i < dense else "moe" for i in range(n)]
-    fields = {**_conv(raw, where, kinds), "note": []}
+    fields = _conv(raw, where, kinds)
+    fields["note"] = fields.get("note", [])
     expert = _int(raw, "moe_intermediate_size", where)
     if "moe" in mlps:
         fields["d_ff_expert"] = expert

@@ -239,6 +239,9 @@ def _check_gemma4(card, kinds, where: str) -> None:
     if wide and card.n_heads % card.global_kv_heads:
         raise CardError(f"{where}: key 'global_kv_heads' ({card.global_kv_heads}) must divide 'n_heads' "
                         f"({card.n_heads})")
+    if card.moe_beside_mlp and not (card.n_experts > 1 and card.d_ff_expert and not card.d_ff_shared):
+        raise CardError(f"{where}: key 'moe_beside_mlp' needs experts with their own width (n_experts, d_ff_expert) "
+                        "and no d_ff_shared (the dense MLP of d_ff runs beside them)")
     if card.value_norm and (card.attention == "mla" or any(t.attention not in ("global", "sliding") for t in kinds)):
         raise CardError(f"{where}: key 'value_norm' (Gemma 4's attention) is read only with global and sliding "
                         "block types")

@@ -265,7 +265,8 @@ def test_what_changes_no_count_is_named():
     dense = {**_lfm2(random.Random(4)), "layer_types": None, "full_attn_idxs": [0]}
     card = _card({**dense, "layer_types": ["conv"] * dense["num_hidden_layers"]})
     assert any("full_attn_idxs" in note for note in card.left_out)
-    assert not _card(dense).left_out
+    assert not any("full_attn_idxs" in note for note in _card(dense).left_out)
+    assert any("short-conv layers' channels are not split" in note for note in card.left_out)
 
 
 # ------------------------------------------------------------------------------------------------ Gemma 4
@@ -273,7 +274,7 @@ def test_what_changes_no_count_is_named():
 def _gemma4(rng: random.Random) -> dict:
     """A Gemma 4 text config: sliding and full layers of their own head widths and KV heads, keys equal to values
     on the full layers or not, the full layers' shape as global_head_dim (and num_global_key_value_heads) or as the
-    per_layer_config save_pretrained writes."""
+    per_layer_config save_pretrained writes, the MoE block beside the MLP or not."""
     layers, heads = rng.randint(2, 6), rng.choice((2, 4))
     kv = rng.choice([k for k in (1, 2) if heads % k == 0])
     raw = {"architectures": ["Gemma4ForCausalLM"], "model_type": "gemma4_text", "vocab_size": rng.randrange(16, 97),
@@ -283,6 +284,9 @@ def _gemma4(rng: random.Random) -> dict:
            "attention_k_eq_v": rng.random() < 0.5, "attention_bias": rng.random() < 0.3,
            "tie_word_embeddings": rng.random() < 0.7, "pad_token_id": None, "bos_token_id": None,
            "eos_token_id": None}
+    if rng.random() < 0.4:        # the MoE block beside the MLP on every layer
+        raw.update(enable_moe_block=True, num_experts=rng.choice((4, 6)), top_k_experts=rng.choice((1, 2)),
+                   moe_intermediate_size=rng.randrange(8, 33, 4))
     if rng.random() < 0.7:
         raw["layer_types"] = [rng.choice(("sliding_attention", "full_attention")) for _ in range(layers - 1)] + \
             ["full_attention"]
@@ -309,7 +313,7 @@ def _g4_group(name: str) -> str:
         return "embedding"
     if "norm" in parts[-2]:
         return "norms"
-    return "mlp" if "mlp" in parts else "attention"
+    return "mlp" if parts[3] in ("mlp", "router", "experts") else "attention"
 
 
 @pytest.mark.parametrize("raw", GEMMA4, ids=_id)
@@ -341,6 +345,19 @@ def test_gemma4_wrapper_reads_its_language_model_as_transformers_builds_it():
         assert any("not counted" in note for note in card.left_out)
 
 
+def test_gemma4_the_config_transformers_saves_reads_to_the_same_counts():
+    """save_pretrained writes the full layers' shape as per_layer_config, its indices zero-padded past 9 layers."""
+    twelve = {**GEMMA4[1], "num_hidden_layers": 12, "layer_types": None, "global_head_dim": 16}
+    twelve.pop("layer_types")
+    twelve.pop("per_layer_config", None)
+    for raw in GEMMA4[::2] + [twelve]:
+        saved = json.loads(hf_config(raw).to_json_string())
+        a, b = count(_card(raw), batch=2, seq=9), count(_card(saved), batch=2, seq=9)
+        assert (a.params_total, a.flops_forward, a.params_by_group) == \
+            (b.params_total, b.flops_forward, b.params_by_group)
+    assert "05" in json.loads(hf_config(twelve).to_json_string())["per_layer_config"]
+
+
 G4_FLOPS = list(zip(GEMMA4[:8], (1, 2, 3, 2, 1, 2, 1, 3), (7, 8, 2, 3, 12, 5, 1, 6)))
 
 
@@ -349,7 +366,8 @@ def test_gemma4_training_flops_per_module_exact(raw, batch, seq):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager")
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager",
+                                             experts_implementation="eager")     # the routed tokens only
     card = _card(raw)
     forward, backward, _ = counted(model, raw["vocab_size"], batch, seq)
     ours = count(card, batch=batch, seq=seq, attention="full")
@@ -361,9 +379,12 @@ def test_gemma4_training_flops_per_module_exact(raw, batch, seq):
     counts = forward.get_flop_counts()
     order = [name for name, n in card.layers for _ in range(n)]
     for i, block in enumerate(order):
-        for mod, part in (("self_attn", "attn/"), ("mlp", "mlp/")):
+        moe = raw.get("enable_moe_block", False)
+        for mod, part in (("self_attn", "attn/"), ("mlp", "mlp/"), ("router", "moe/router"), ("experts", "moe/")):
             theirs = sum(counts.get(f"Gemma4ForCausalLM.model.layers.{i}.{mod}", {}).values())
-            assert theirs == sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")) > 0, (i, mod)
+            mine = sum(v for n, v in nodes.items() if n.startswith(f"{block}/{part}")
+                       and not (mod == "experts" and n.startswith(f"{block}/moe/router")))
+            assert theirs == mine and (mine > 0) == (moe or mod in ("self_attn", "mlp")), (i, mod)
 
 
 G4_PHASES = list(zip(GEMMA4[2:10], (2, 1, 3, 1, 2, 1, 2, 1), (3, 9, 5, 2, 11, 1, 4, 7)))
@@ -374,7 +395,8 @@ def test_gemma4_prefill_decode_flops_and_kv_cache(raw, batch, seq):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager").eval()
+    model = AutoModelForCausalLM.from_config(hf_config(raw), attn_implementation="eager",
+                                             experts_implementation="eager").eval()
     card = _card(raw)
     prefill, decode, held_prefill, held_decode, width = prefill_then_decode(model, raw["vocab_size"], batch, seq)
     values = {**model_values(card), B: batch, b_kv: width}
@@ -399,7 +421,10 @@ def test_gemma4_what_is_not_modelled_is_refused_in_one_line():
     _g4_refused({k: v for k, v in base.items() if k != "hidden_size_per_layer_input"}, "'hidden_size_per_layer_input'")
     _g4_refused({**base, "hidden_size_per_layer_input": 8}, "'hidden_size_per_layer_input'", "PLE")
     _g4_refused({**base, "num_kv_shared_layers": 1}, "'num_kv_shared_layers'")
-    _g4_refused({**base, "enable_moe_block": True}, "'enable_moe_block'")
+    _g4_refused({**{k: v for k, v in base.items() if k != "moe_intermediate_size"}, "enable_moe_block": True,
+                 "num_experts": 4, "top_k_experts": 2}, "'moe_intermediate_size'")
+    _g4_refused({**base, "enable_moe_block": True, "num_experts": 1, "top_k_experts": 1, "moe_intermediate_size": 8},
+                "'num_experts'")
     _g4_refused({**base, "use_bidirectional_attention": "all"}, "'use_bidirectional_attention'")
     _g4_refused({**base, "per_layer_config": {"0": {"head_dim": 8, "intermediate_size": 4}}}, "'per_layer_config'")
     _g4_refused({k: v for k, v in base.items() if k not in ("global_head_dim", "per_layer_config")},
