@@ -178,7 +178,7 @@ def test_serve_prints_a_linear_layers_state_apart_from_the_per_token_cache():
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         main(["serve", str(QNEXT), "--chip", "h100-sxm", "--chips", "4", "--batch", "8", "--mesh", "tensor=4"])
-    assert "KV 24.58 kB per token (full-attention layers) + 40.11 MB of state per sequence (linear-attention or Mamba layers)" in out.getvalue()
+    assert "KV 24.58 kB per token (full-attention layers) + 40.11 MB of state per sequence (linear-attention, Mamba or short-conv layers)" in out.getvalue()
 
 
 def test_serve_without_linear_layers_keeps_its_keys_and_lines():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .attention_shares import chunk_share
 from .symbols import layers, rho, w, w_c
 
 
@@ -58,6 +59,11 @@ class Block:
     mamba1: bool = False           # the Mamba-1 mixer (x_proj and a low-rank dt_proj; ssm.py)
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's input, B and C (Jamba)
     ssm_inner_weightless: bool = False  # those norms without weights (FalconMamba)
+    short_conv: bool = False       # LFM2's gated short conv instead of attention (short_conv.py)
+    short_conv_bias: bool = False  # LFM2: biases on its in_proj, conv and out_proj (conv_bias)
+    value_norm: bool = False       # Gemma 4's attention (attention_gemma4.py): an unweighted RMSNorm on each value head
+    wide: bool = False             # Gemma 4's full layers: heads of H_g, K_g KV heads; k_eq_v: values from k's matrix
+    k_eq_v: bool = False
     mlp: bool = True               # False: the layer is its token mixer alone (Mamba-2, Nemotron-H)
     mla: bool = False              # DeepSeek's multi-head latent attention (attention_mla.py)
     mla_absorbed: bool = False     # MLA decode with kv_b absorbed into the query and output (serving)
@@ -68,6 +74,7 @@ class Block:
     shared_gate: bool = False      # MoE: the shared expert's output scaled by sigmoid(x·w_g), w_g of D (Qwen2-MoE)
     moe_bias: bool = False         # MoE: biases on the router and on every expert's gate, up and down (gpt-oss)
     router_bias: bool = False      # MoE: a bias of E beside the router only (ERNIE 4.5's e_score_correction_bias)
+    moe_beside: bool = False       # MoE beside the dense MLP, each normed, summed (Gemma 4: moe_gemma4.py)
     sinks: bool = False            # a learned logit per query head joins each softmax row (gpt-oss)
     act_params: int = 0            # learned scalars in the MLP's activation (Apertus's xIELU: 2), no FLOPs counted
     sub_norms: bool = False        # norms on the attention output (N·H) before o and the MLP hidden before down (BitNet)
@@ -101,7 +108,10 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             sliding=kind.attention == "sliding" and not clamp, window_cache=kind.attention == "sliding" and bool(clamp),
             chunked=kind.attention == "chunked" and not chunk, chunk_cache=kind.attention == "chunked" and bool(chunk),
             linear=kind.attention == "linear", output_gate=card.attention_output_gate,
-            attention=kind.attention not in ("mamba", "none"), ssm=kind.attention in ("mamba", "hybrid"),
+            attention=kind.attention not in ("mamba", "none", "shortconv"), ssm=kind.attention in ("mamba", "hybrid"),
+            short_conv=kind.attention == "shortconv", short_conv_bias=card.short_conv_bias,
+            value_norm=card.value_norm, wide=kind.attention == "global" and bool(card.global_head_dim),
+            k_eq_v=kind.attention == "global" and card.attention_k_eq_v,
             ssm_conv_bias=card.ssm_conv_bias, ssm_in_bias=card.ssm_in_bias, ssm_out_bias=card.ssm_out_bias,
             ssm_norm=card.ssm_norm, mamba1=bool(card.ssm_dt_rank),
             ssm_inner_norms=card.ssm_inner_norms, ssm_inner_weightless=card.ssm_inner_norms_weightless,
@@ -110,47 +120,9 @@ def blocks_of(card, context=None) -> tuple[Block, ...]:
             q_lora=bool(card.q_lora_rank), shared_experts=moe and bool(card.d_ff_shared),
             expert_width=moe and bool(card.d_ff_expert), dropout=card.dropout,
             shared_gate=moe and card.shared_expert_gate, moe_bias=moe and card.moe_bias, sinks=card.attention_sinks,
-            router_bias=moe and card.router_bias, act_params=card.activation_params, sub_norms=card.sub_norms))
+            router_bias=moe and card.router_bias, act_params=card.activation_params, sub_norms=card.sub_norms,
+            moe_beside=moe and card.moe_beside_mlp))
     return tuple(out)
-
-
-def window_share(sizes: dict, phase: str) -> sp.Expr:
-    """The share of the T×S score matrix a causal sliding window of w keys computes usefully.
-
-    Query t (1-based, T ≥ w) sees min(t, w) keys: Σ_t min(t, w) = T·w − w(w−1)/2 pairs of T·S
-    (S = T when the whole sequence is new). In decode the one new query sees the last w of S.
-    With ``min(w, T)`` the count stays exact for a window longer than the sequence; ``count``
-    clamps such a window earlier (``blocks_of``), so the layer's FLOPs count as a global one's
-    (its cache still keeps w - 1 keys: ``window_cache``).
-    """
-    t, s = sizes["T"], sizes["S"]
-    if phase == "decode":
-        return sp.Min(w, s) / s
-    m = sp.Min(w, t)          # a window longer than the sequence: every earlier key, T(T+1)/2 pairs
-    return (t * m - m * (m - 1) / 2) / (t * s)
-
-
-def chunk_share(sizes: dict, phase: str, attention: str) -> sp.Expr:
-    """The share of the T×S score matrix a chunked layer (chunks of w_c tokens) computes usefully.
-
-    A query at 0-based position p sees the keys of its own chunk, positions ⌊p/w_c⌋·w_c to p
-    (transformers 5.24 masking_utils.py: ``chunked_overlay`` and'ed with the causal mask). Over T
-    new tokens: n = ⌊T/w_c⌋ whole chunks of w_c(w_c+1)/2 pairs and a tail of r = T − n·w_c tokens
-    with r(r+1)/2, exact for T < w_c (n = 0), T a multiple of w_c (r = 0) and a tail.
-
-    In decode the new token is at p = S − 1 and sees its chunk's (p mod w_c) + 1 = S − w_c·⌊(S−1)/w_c⌋
-    keys (``causal``). Eager attention (``full``) computes its scores against every key transformers
-    hands it: a chunked layer's cache is a sliding window's (cache_utils.py, ``DYNAMIC_LAYER_TYPE_MAPPING``:
-    "chunked_attention" is ``DynamicSlidingWindowLayer`` of window w_c), w_c − 1 cached keys and the
-    new one, min(w_c, S), the mask zeroing those of earlier chunks. ``count`` clamps a chunk as long
-    as the context earlier (``blocks_of``), so the layer counts as a global one.
-    """
-    t, s = sizes["T"], sizes["S"]
-    if phase == "decode":
-        return (s - w_c * sp.floor((s - 1) / w_c) if attention == "causal" else sp.Min(w_c, s)) / s
-    n = sp.floor(t / w_c)
-    r = t - n * w_c
-    return (n * w_c * (w_c + 1) / 2 + r * (r + 1) / 2) / (t * s)
 
 
 def add_norm(b, name: str, src: str, dims: str, width: tuple, layer_norm: bool | str, repeat) -> None:
@@ -182,7 +154,7 @@ def add_block(b, block: Block, x: str) -> str:
     def norm(name, src, dims, width=("D",)):
         add_norm(b, name, src, dims, width, "nonparametric" if block.plain_norm else block.layer_norm, repeat)
 
-    if not block.attention and not block.ssm:
+    if not block.attention and not block.ssm and not block.short_conv:
         return _mlp_block(b, block, proj, norm, x, x)
     pre = block.norms and not block.post_norms
     if pre:
@@ -196,10 +168,18 @@ def add_block(b, block: Block, x: str) -> str:
             both = (attn_out, _attention(b, block, proj, norm, xa))
             b.elementwise(f"{p}/mixers", "add", [("x", both[0]), ("y", both[1])], "B T D", repeat=repeat)
             attn_out = f"{p}/mixers"
+    elif block.short_conv:
+        from .short_conv import add_short_conv
+
+        attn_out = add_short_conv(b, block, proj, xa)
     elif block.linear:
         from .linear_attention import add_linear
 
         attn_out = add_linear(b, block, proj, xa)
+    elif block.value_norm:
+        from .attention_gemma4 import add_gemma4_attention
+
+        attn_out = add_gemma4_attention(b, block, proj, norm, xa)
     elif block.mla:
         from .attention_mla import add_mla
 
@@ -229,19 +209,19 @@ def rope(b, block: Block, name: str, src: str, dims: str, share=1) -> str:
     return name
 
 
-def core(b, block: Block, q: str, keys: str, values: str, qdim: str = "H", vdim: str = "H") -> str:
+def core(b, block: Block, q: str, keys: str, values: str, qdim="H", vdim="H", k="K", g="G") -> str:
     """Scores, softmax and attention-weighted values; a sliding block marks them ``window``, a chunked
-    one ``chunk``."""
+    one ``chunk``. ``k``, ``g``: the KV-head and group letters (Gemma 4's full layers have their own)."""
     p, repeat = block.name, block.count
-    b.contraction(f"{p}/attn/scores", f"B T K G {qdim}, B S K {qdim} -> B K G T S",
+    b.contraction(f"{p}/attn/scores", f"B T {k} {g} {qdim}, B S {k} {qdim} -> B {k} {g} T S",
                   [("q", q), ("k", keys)], repeat=repeat, core=True)
-    sinks = {f"{p}/attn/sinks.w": ("K", "G")} if block.sinks else {}
+    sinks = {f"{p}/attn/sinks.w": (k, g)} if block.sinks else {}
     b.elementwise(f"{p}/attn/softmax", "softmax", [("x", f"{p}/attn/scores"), *(("sinks", s) for s in sinks)],
-                  "B K G T S", sinks, "attention" if sinks else None, repeat=repeat, core=True)
+                  f"B {k} {g} T S", sinks, "attention" if sinks else None, repeat=repeat, core=True)
     if sinks:        # the sink is one more column of each row: the softmax works on S + 1 columns
         b.g.nodes[f"{p}/attn/softmax"]["share"] = (b.sizes["S"] + 1) / b.sizes["S"]
-    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", "B K G T S", core=True)
-    b.contraction(f"{p}/attn/av", f"B K G T S, B S K {vdim} -> B T K G {vdim}",
+    probs = _dropout(b, block, f"{p}/attn/dropout", f"{p}/attn/softmax", f"B {k} {g} T S", core=True)
+    b.contraction(f"{p}/attn/av", f"B {k} {g} T S, B S {k} {vdim} -> B T {k} {g} {vdim}",
                   [("p", probs), ("v", values)], repeat=repeat, core=True)
     if block.sliding or block.chunked:
         for op in ("scores", "softmax", "dropout", "av"):
@@ -316,7 +296,12 @@ def _mlp_block(b, block: Block, proj, norm, x: str, residual: str) -> str:
     elif block.norms and not block.post_norms:
         norm(f"{p}/mlp_norm", x, "B T D")
         x = f"{p}/mlp_norm"
-    mlp_out = _moe(b, block, proj, x) if block.moe else _mlp(b, block, proj, x)
+    if block.moe_beside:        # Gemma 4: its MLP and the routed experts side by side (moe_gemma4.py)
+        from .moe_gemma4 import add_moe_beside
+
+        mlp_out = add_moe_beside(b, block, proj, norm, x, residual)
+    else:
+        mlp_out = _moe(b, block, proj, x) if block.moe else _mlp(b, block, proj, x)
     mlp_out = _dropout(b, block, f"{p}/mlp/dropout", mlp_out, "B T D")
     if block.sandwich_norms or block.post_norms:
         norm(f"{p}/post_mlp_norm", mlp_out, "B T D")
@@ -348,7 +333,7 @@ def _mlp(b, block: Block, proj, x: str, prefix: str = "mlp", width: str = "F", b
     return f"{p}/down"
 
 
-def _moe(b, block: Block, proj, x: str) -> str:
+def _moe(b, block: Block, proj, x: str, router_in: str | None = None) -> str:
     """Router, then E experts (gated, or plain where the card's MLP is) that together see B·T·k token copies
     (R = BTk/E each, on average);
     with shared experts, an always-on MLP of width F_s beside them (DeepSeek), added in, in
@@ -361,9 +346,11 @@ def _moe(b, block: Block, proj, x: str) -> str:
     router = biased(f"{p}/moe/router", ("D", "Er"), ("Er",))
     if block.router_bias:       # ERNIE 4.5: E weights that only shift the top-k choice (elementwise, no matmul)
         router[f"{p}/moe/router.b"] = ("Er",)
-    b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er", [("x", x), ("w", f"{p}/moe/router.w")], router, "mlp",
-                  repeat)
-    b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router")], "B T k", repeat=repeat)
+    b.contraction(f"{p}/moe/router", "B T D, D Er -> B T Er", [("x", router_in or x), ("w", f"{p}/moe/router.w")],
+                  router, "mlp", repeat)
+    scale = {f"{p}/moe/expert_scale": ("Er",)} if block.moe_beside else {}    # Gemma 4's per_expert_scale
+    b.elementwise(f"{p}/moe/route", "route", [("x", f"{p}/moe/router"), *(("scale", s) for s in scale)], "B T k",
+                  scale, "mlp" if scale else None, repeat)
     b.elementwise(f"{p}/moe/dispatch", "dispatch", [("x", x)], "E R D", repeat=repeat)
     for name in ("gate", "up") if block.gated_mlp else ("up",):     # plain experts: up, act, down (Nemotron-H)
         b.contraction(f"{p}/moe/{name}", f"E R D, E D {f} -> E R {f}",

@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from . import attention_sparse, ops
-from .blocks import Block, add_block, add_norm, blocks_of, chunk_share, window_share
+from .attention_shares import chunk_share, window_share
+from .blocks import Block, add_block, add_norm, blocks_of
 from .symbols import (B, D, E, F, F_e, F_s, H, H_idx, H_lk, H_lv, H_r, H_v, K, N, N_idx, N_lk, N_lv, R_kv, R_q, S,
-                      T, V, V_pos, W_cv, b_act, b_kv, b_mask, b_param, k, N_ssm, G_ssm, H_ssm, d_st, W_ssm, R_ssm)
+                      T, V, V_pos, W_cv, b_act, b_kv, b_mask, b_param, k, N_ssm, G_ssm, H_ssm, d_st, W_ssm, R_ssm,
+                      W_sc, K_g, H_g)
 
 if TYPE_CHECKING:          # networkx is imported when a graph is built, not by `import symroof`
     import networkx as nx
@@ -96,6 +98,8 @@ def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
             "Nlk": N_lk, "Glv": N_lv / N_lk, "Hlk": H_lk, "Hlv": H_lv, "Wcv": W_cv,   # linear attention
             # the Mamba-2 mixer (ssm.py): groups, heads per group, head width, state size, conv taps
             "Gs": G_ssm, "Qs": N_ssm / G_ssm, "Hs": H_ssm, "Ns": d_st, "Ws": W_ssm, "Rs": R_ssm,
+            "Kg": K_g, "Gg": N / K_g, "Hg": H_g,      # Gemma 4's full-attention layers (attention_gemma4.py)
+            "Dc": D, "Wsc": W_sc,      # LFM2's short conv (short_conv.py): its D channels (a name of their own), taps
             "one": sp.Integer(1)}     # a projection to one value per token (Qwen2-MoE's shared-expert gate)
 
 
@@ -200,8 +204,8 @@ def operand(b: _Builder, ref: str) -> tuple[ops.Dims, sp.Expr]:
 
 def core_scale(b: _Builder, node) -> sp.Expr:
     """The causal convention counts half of the T×S attention core (the useful half); a
-    sliding window's core counts the (query, key) pairs its window allows (blocks.window_share), a
-    chunked layer's those of each query's own chunk (blocks.chunk_share), a DSA layer's the keys its
+    sliding window's core counts the (query, key) pairs its window allows (attention_shares.window_share), a
+    chunked layer's those of each query's own chunk (attention_shares.chunk_share), a DSA layer's the keys its
     indexer selects and the indexer's the keys each query sees (attention_sparse.scale); a
     linear-attention recurrence its products per token (``flop_scale``: linear_attention.py)."""
     sparse = attention_sparse.scale(b, node)

@@ -85,8 +85,10 @@ def _conv(b, block, lin: str, part: str, dims: str) -> str:
     return causal_conv(b, block, lin, part, dims, "Wcv", "lin/conv1d")
 
 
-def causal_conv(b, block, prefix: str, part: str, dims: str, taps: str, module: str, bias: bool = False) -> str:
-    """Depthwise causal conv of ``taps`` (a size letter) on one part of a mixer's channels, then SiLU.
+def causal_conv(b, block, prefix: str, part: str, dims: str, taps: str, module: str, bias: bool = False,
+                act: bool = True) -> str:
+    """Depthwise causal conv of ``taps`` (a size letter) on one part of a mixer's channels, then SiLU
+    (none where ``act`` is false: LFM2's short conv, short_conv.py).
     Each output is a W-term dot product per channel: 2·W FLOPs (the taps a window names in the
     signature; its dx folds the windows back: core/backward.py), a bias per channel where the class
     has one. In decode it reads the conv state (the new input shifted in), else the projection itself.
@@ -101,6 +103,8 @@ def causal_conv(b, block, prefix: str, part: str, dims: str, taps: str, module: 
     b.contraction(name, f"B T {taps} {dims}, {dims} {taps} -> B T {dims}", [("x", src), ("w", f"{name}.w")], params,
                   "attention", block.count)
     b.g.nodes[name]["fused"] = f"{block.name}/{module}"
+    if not act:
+        return name
     b.elementwise(f"{prefix}/act_{part}", "act", [("x", name)], f"B T {dims}", repeat=block.count)
     return f"{prefix}/act_{part}"
 
@@ -116,7 +120,7 @@ def _state(b, block, name: str, src: str, dims: tuple) -> str:
     b.g.graph["widths"][name] = b_kv
     held = ops.numel(dims, b.sizes) * b_kv
     decode = b.phase == "decode"
-    conv = "Wcv" in dims or "Ws" in dims       # a conv state (Gated DeltaNet's or Mamba-2's: ssm.py)
+    conv = "Wcv" in dims or "Ws" in dims or "Wsc" in dims    # a conv state (Gated DeltaNet's, Mamba's, LFM2's)
     b.g.nodes[name]["fixed_bytes"] = 2 * held if decode and not conv else held
     if decode:
         b.g.nodes[name]["read_share"] = 2

@@ -127,6 +127,8 @@ ELEMENTWISE = {
     "l2norm":        (3, 6),       # Gated DeltaNet's q and k: square, sum, rsqrt·x
     "gdn_gates":     (8, 8),       # beta = sigmoid(b); g = -exp(A_log)·softplus(a + dt_bias)
     "gated_rmsnorm": (9, 16),      # RMSNorm of each value head, times SiLU(z) (Qwen3-Next's RMSNormGated)
+    "plain_rmsnorm": (3, 6),       # RMSNorm without a weight (Gemma 4's v_norm): square, mean, rsqrt·x
+    "mul":           (1, 2),       # x·y (LFM2's short-conv gates B·x and C·y); bwd: dy·y and dy·x
     "ssd_gates":     (6, 6),       # Mamba-2, per head: dt = softplus(dt + dt_bias); a = exp(dt·(-exp(A_log)))
 }
 

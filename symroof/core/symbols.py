@@ -62,6 +62,9 @@ _TABLE = [
     ("d_st",     r"d_{\text{st}}",             True,  "",              "Mamba-2 mixer: state size per head channel (d_state)"),
     ("W_ssm",    r"W_{\text{ssm}}",            True,  "tokens",        "Mamba-2 mixer: the depthwise causal convolution's kernel width"),
     ("R_ssm",    r"R_{\text{ssm}}",            True,  "",              "Mamba-1 mixer: rank of the time step's low-rank projection (dt_rank)"),
+    ("K_g",      r"K_{\text{g}}",              True,  "heads",         "Gemma 4: key/value heads of its full-attention layers"),
+    ("H_g",      r"H_{\text{g}}",              True,  "",              "Gemma 4: head dimension of its full-attention layers (global_head_dim)"),
+    ("W_sc",     r"W_{\text{sc}}",             True,  "tokens",        "LFM2 short conv: the depthwise causal convolution's kernel width (conv_L_cache)"),
     ("V_pos",    r"V_{\text{pos}}",            True,  "tokens",        "positions in a learned position-embedding table"),
     ("rho",      r"\rho",                      False, "",              "share of each head's dims that RoPE rotates"),
     # chips and meshes
@@ -130,6 +133,7 @@ N_idx, H_idx, k_idx = (SYMBOLS[n] for n in ("N_idx", "H_idx", "k_idx"))
 
 N_lk, N_lv, H_lk, H_lv, W_cv = (SYMBOLS[n] for n in ("N_lk", "N_lv", "H_lk", "H_lv", "W_cv"))
 N_ssm, G_ssm, H_ssm, d_st, W_ssm, R_ssm = (SYMBOLS[n] for n in ("N_ssm", "G_ssm", "H_ssm", "d_st", "W_ssm", "R_ssm"))
+W_sc, K_g, H_g = (SYMBOLS[n] for n in ("W_sc", "K_g", "H_g"))
 
 LATEX_NAMES: dict[sp.Symbol, str] = {SYMBOLS[n]: INFO[n].latex for n in SYMBOLS}
 

@@ -56,7 +56,8 @@ def model_values(card: ModelCard) -> dict[sp.Symbol, sp.Expr]:
                 sy.H_idx: card.index_head_dim, sy.N_lk: card.linear_key_heads, sy.N_lv: card.linear_value_heads,
                 sy.H_lk: card.linear_key_head_dim, sy.H_lv: card.linear_value_head_dim, sy.W_cv: card.linear_conv_kernel,
                 sy.N_ssm: card.ssm_heads, sy.G_ssm: card.ssm_groups, sy.H_ssm: card.ssm_head_dim, sy.d_st: card.ssm_state,
-                sy.W_ssm: card.ssm_conv_kernel, sy.R_ssm: card.ssm_dt_rank,
+                sy.W_ssm: card.ssm_conv_kernel, sy.R_ssm: card.ssm_dt_rank, sy.W_sc: card.short_conv_kernel,
+                sy.K_g: card.global_kv_heads, sy.H_g: card.global_head_dim,
                 sy.R_q: card.q_lora_rank, sy.R_kv: card.kv_lora_rank, sy.H_r: card.rope_head_dim,
                 sy.H_v: card.v_head_dim, sy.V_pos: card.max_positions}
     values.update({sym: v for sym, v in optional.items() if v})

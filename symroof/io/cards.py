@@ -29,7 +29,8 @@ ARCHITECTURES = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma2", "dee
                  "exaone_moe",
                  "granite_swa", "granitemoe_swa", "persimmon", "apertus",
                  "nemotron_h", "falcon_h1", "bamba", "granitemoehybrid", "mamba2", "mamba", "jamba",
-                 "cwm", "flex_olmo", "falcon_mamba", "bitnet", "afmoe", "youtu")
+                 "cwm", "flex_olmo", "falcon_mamba", "bitnet", "afmoe", "youtu",
+                 "lfm2", "lfm2_moe", "gemma4_text")
 # Options of the layer layout: key -> allowed values (the first is the default).
 CHOICES = {"mlp": ("gated", "plain"), "norm": ("rms", "layer", "nonparametric"), "norm_placement": ("pre", "post"),
            "qk_norm_width": ("head", "all"), "positions": ("rope", "learned", "alibi", "none"), "attention": ("mha", "mla")}
@@ -108,6 +109,15 @@ class ModelCard:
                              # d_inner channels as ssm_heads of ssm_head_dim 1 in 1 group; 0: Mamba-2
     ssm_inner_norms: bool = False  # Mamba-1: RMSNorms on the time step's rank-R input, B and C (Jamba)
     ssm_inner_norms_weightless: bool = False  # those norms without weights (FalconMamba's)
+    # LFM2's short conv (block types with attention: shortconv; core/short_conv.py); 0: none
+    short_conv_kernel: int = 0  # taps of its depthwise causal conv (conv_L_cache)
+    short_conv_bias: bool = False  # biases on its in_proj, conv and out_proj
+    # Gemma 4's attention (core/attention_gemma4.py): an unweighted RMSNorm on each value head; its full-attention
+    # (global) layers' own head width and KV heads, and values taken from the key projection there
+    value_norm: bool = False
+    global_head_dim: int = 0  # 0: none (the global layers as the others)
+    global_kv_heads: int = 0
+    attention_k_eq_v: bool = False
     attention_sinks: bool = False  # a learned logit per query head joins each softmax row (gpt-oss)
     # DeepSeek Sparse Attention (DeepSeek-V3.2, block types with attention: indexed; core/attention_sparse.py)
     index_topk: int = 0      # keys the lightning indexer selects for each query
@@ -119,6 +129,7 @@ class ModelCard:
     shared_expert_gate: bool = False  # the shared expert's output scaled by sigmoid(x·w), w of d_model (Qwen2-MoE)
     moe_bias: bool = False   # biases on the router and on every expert's gate, up and down (gpt-oss)
     router_bias: bool = False  # a bias of E beside the router only, shifting the top-k choice (ERNIE 4.5)
+    moe_beside_mlp: bool = False  # the routed experts beside a dense MLP of d_ff, each normed, summed (Gemma 4)
     # Block types and their order (io/layers.py); empty: one type, "layer", x n_layers
     block_types: tuple = ()  # ((name, BlockType), ...)
     layers: tuple = ()       # ((name, count), ...) in order, counts summing to n_layers
@@ -169,12 +180,13 @@ SSM_KEYS = ("ssm_heads", "ssm_head_dim", "ssm_state", "ssm_groups", "ssm_conv_ke
 _MODEL_SIZE_KEYS = ("max_positions", "q_lora_rank", "kv_lora_rank", "rope_head_dim", "v_head_dim",
                     "sliding_window", "attention_chunk", "d_ff_expert", "d_ff_shared",      # 0 means "none"
                     "index_topk", "index_heads", "index_head_dim", "activation_params", *LINEAR_KEYS, *SSM_KEYS,
-                    "ssm_dt_rank")
+                    "ssm_dt_rank", "short_conv_kernel", "global_head_dim", "global_kv_heads")
 _MODEL_BOOL_KEYS = ("tie_embeddings", "qkv_bias", "o_bias", "mlp_bias", "qk_norm", "fused_qkv", "fused_gate_up",
                     "parallel_residual", "dropout", "attention_sinks", "shared_expert_gate", "moe_bias",
                     "head_bias", "router_bias", "attention_output_gate", "embedding_norm", "sub_norms",
                     "ssm_conv_bias", "ssm_in_bias", "ssm_out_bias", "ssm_norm", "ssm_inner_norms",
-                    "ssm_inner_norms_weightless")
+                    "ssm_inner_norms_weightless", "short_conv_bias", "value_norm", "attention_k_eq_v",
+                    "moe_beside_mlp")
 _MAX_SIZE = 10**12           # no real width comes near; a larger one is a typo or hostile
 _MODEL_REQUIRED = ("name", "architecture", "n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
                    "head_dim", "vocab", "tie_embeddings", "source")

@@ -16,7 +16,7 @@ the class (read, never imported):
   that is set, unless ``layer_types`` lists the kinds. Such a layer is a card's ``chunked`` block
   type with ``attention_chunk`` C: a query sees only its own chunk's earlier keys (masking_utils.py,
   ``chunked_overlay``), and transformers caches it as a sliding window of C (its last C - 1 keys;
-  core/blocks.py ``chunk_share`` counts both). The weightless parts are named in the card's
+  core/attention_shares.py ``chunk_share`` counts both). The weightless parts are named in the card's
   left_out: the L2 norm of q and k on RoPE layers (``use_qk_norm``), the NoPE layers'
   attention-temperature scaling (``attn_temperature_tuning``), and RoPE's elementwise ops, counted
   on every layer although NoPE layers have none. transformers' Llama 4 runs every expert on every

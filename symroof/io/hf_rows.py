@@ -387,3 +387,7 @@ ROWS.update({
 # CWM, FlexOlmo, FalconMamba, BitNet, AFMoE, ...: hf_rows_recent3 (a table of its own, merged here).
 from ..io import hf_rows_recent3  # noqa: E402
 ROWS.update(hf_rows_recent3.ROWS)
+# LFM2, LFM2-MoE and Gemma 4: hf_rows_lfm2 (a table of its own, merged here).
+from ..io import hf_rows_lfm2  # noqa: E402
+ROWS.update(hf_rows_lfm2.ROWS)
+TEXT_CLASSES["gemma4_text"] = ("Gemma4ForCausalLM", True)

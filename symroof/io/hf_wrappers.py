@@ -9,7 +9,8 @@ What each wrapper builds is from its transformers 5.x ``configuration_*.py`` / `
 is a ``text_config.hidden_size`` x ``text_config.vocab_size`` matrix without a bias, tied to the
 language model's ``embed_tokens`` when ``tie_word_embeddings`` says so.
 
-- Gemma 3: ``text_config`` is always built as ``gemma3_text`` (its model_type may only say so).
+- Gemma 3: ``text_config`` is always built as ``gemma3_text`` (its model_type may only say so). Gemma 4: the
+  same as ``gemma4_text`` (hf_layouts_gemma4); its audio tower (``audio_config``) is left out beside the vision one.
 - Mistral 3 (Mistral Small 3.1), LLaVA: ``text_config`` of any class (default ``mistral``,
   ``llama``). With no ``text_config`` at all transformers fills in a reference model's sizes, so
   it is required.
@@ -68,6 +69,10 @@ WRAPPERS = {
     "Gemma3ForConditionalGeneration": Wrapper(
         "gemma3", "gemma3_text", True, True, False, ("vision_config", "mm_tokens_per_image"),
         ("boi_token_index", "eoi_token_index", "image_token_index", "boi_token_id", "eoi_token_id", "image_token_id")),
+    "Gemma4ForConditionalGeneration": Wrapper(       # its audio tower and both towers' embedders left out too
+        "gemma4", "gemma4_text", True, True, False, ("vision_config", "audio_config"),
+        ("boi_token_id", "eoi_token_id", "image_token_id", "video_token_id", "boa_token_id", "eoa_token_index",
+         "audio_token_id")),
     "Mistral3ForConditionalGeneration": Wrapper(
         "mistral3", "mistral", False, True, False,
         ("vision_config", "projector_hidden_act", "multimodal_projector_bias", "vision_feature_layer",

@@ -17,7 +17,7 @@ whose layers differ names its block types and lists them in order::
     layers: [{repeat: [[sliding, 5], [global, 1]], times: 10}, [sliding, 2]]   # Gemma 3 27B
 
 A block type's options are ``attention`` (global | sliding | chunked | indexed | linear | mamba | hybrid |
-none) and ``mlp`` (dense | moe | none); every
+none | shortconv) and ``mlp`` (dense | moe | none); every
 other option (norms, biases, widths) is the card's own and the same in every block.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..errors import CardError
 
-ATTENTION_KINDS = ("global", "sliding", "chunked", "indexed", "linear", "mamba", "hybrid", "none")
+ATTENTION_KINDS = ("global", "sliding", "chunked", "indexed", "linear", "mamba", "hybrid", "none", "shortconv")
 MLP_KINDS = ("dense", "moe", "none")
 SSM_KINDS = ("mamba", "hybrid")      # block types with a Mamba-2 mixer (core/ssm.py)
 MAX_SEGMENTS = 4096          # a pattern that expands past this is refused (alias and repeat bombs)
@@ -43,7 +43,8 @@ class BlockType:
                                 # linear: Gated DeltaNet, a recurrent state per head (the card's linear_* keys)
                                 # mamba: a Mamba-2 mixer instead of attention (the card's ssm_* keys);
                                 # hybrid: global attention and a Mamba-2 mixer side by side, summed (Falcon-H1);
-                                # none: no token mixer, the layer is its MLP alone (Nemotron-H's '-' layers)
+                                # none: no token mixer, the layer is its MLP alone (Nemotron-H's '-' layers);
+                                # shortconv: LFM2's gated short conv instead of attention (short_conv_kernel)
     mlp: str = "dense"          # dense: the card's MLP of width d_ff; moe: routed (and shared) experts;
                                 # none: no MLP, the layer is its token mixer alone (Mamba-2, Nemotron-H)
 
@@ -144,6 +145,8 @@ def check_layers(card, where: str) -> None:
     _check_indexed(card, any(t.attention == "indexed" for t in kinds), where)
     _check_linear(card, kinds, where)
     _check_ssm(card, kinds, where)
+    _check_short_conv(card, kinds, where)
+    _check_gemma4(card, kinds, where)
     if any(t.mlp == "moe" for t in kinds) != (card.n_experts > 1):
         raise CardError(f"{where}: key 'n_experts' ({card.n_experts}) and the block types disagree: "
                         "a block type with mlp: moe needs n_experts >= 2, and experts need such a block")
@@ -218,6 +221,34 @@ def _check_ssm(card, kinds, where: str) -> None:
                         "d_inner channels are the heads) and ssm_norm: false (it has no gated norm)")
     if ssm and card.ssm_heads % card.ssm_groups:
         raise CardError(f"{where}: key 'ssm_groups' ({card.ssm_groups}) must divide 'ssm_heads' ({card.ssm_heads})")
+
+
+def _check_short_conv(card, kinds, where: str) -> None:
+    """LFM2's short conv needs its kernel; its keys are read only with such a block type."""
+    conv = any(t.attention == "shortconv" for t in kinds)
+    if conv and not card.short_conv_kernel:
+        raise CardError(f"{where}: key 'short_conv_kernel' is needed (a positive integer) with a block type of "
+                        "attention: shortconv")
+    if not conv and (card.short_conv_kernel or card.short_conv_bias):
+        raise CardError(f"{where}: keys 'short_conv_kernel' and 'short_conv_bias' are only read with a block type of "
+                        "attention: shortconv")
+
+
+def _check_gemma4(card, kinds, where: str) -> None:
+    """Gemma 4's full-layer widths go together, beside global layers and its value norm (attention_gemma4.py)."""
+    wide = bool(card.global_head_dim or card.global_kv_heads or card.attention_k_eq_v)
+    if wide and not (card.value_norm and card.global_head_dim and card.global_kv_heads):
+        raise CardError(f"{where}: keys 'global_head_dim', 'global_kv_heads' and 'attention_k_eq_v' are read only "
+                        "together with value_norm: true, global_head_dim and global_kv_heads (Gemma 4's attention)")
+    if wide and card.n_heads % card.global_kv_heads:
+        raise CardError(f"{where}: key 'global_kv_heads' ({card.global_kv_heads}) must divide 'n_heads' "
+                        f"({card.n_heads})")
+    if card.moe_beside_mlp and not (card.n_experts > 1 and card.d_ff_expert and not card.d_ff_shared):
+        raise CardError(f"{where}: key 'moe_beside_mlp' needs experts with their own width (n_experts, d_ff_expert) "
+                        "and no d_ff_shared (the dense MLP of d_ff runs beside them)")
+    if card.value_norm and (card.attention == "mla" or any(t.attention not in ("global", "sliding") for t in kinds)):
+        raise CardError(f"{where}: key 'value_norm' (Gemma 4's attention) is read only with global and sliding "
+                        "block types")
 
 
 def layers_to_dict(card) -> dict:

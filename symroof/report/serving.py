@@ -59,9 +59,12 @@ def published_table(results) -> str:
 
 
 def _state(result: dict) -> str:
-    """A linear-attention or Mamba layer's state, the same at any context, beside the per-token cache (none: nothing)."""
+    """A linear-attention, Mamba or short-conv layer's state, the same at any context, beside the per-token cache
+    (none: nothing)."""
     state = result["kv_state_bytes_per_sequence"]
-    return f" (full-attention layers) + {si(state, 'B')} of state per sequence (linear-attention or Mamba layers)" if state else ""
+    if not state:
+        return ""
+    return f" (full-attention layers) + {si(state, 'B')} of state per sequence (linear-attention, Mamba or short-conv layers)"
 
 
 def _chips(n: int) -> str:

@@ -36,6 +36,8 @@ REPAIRS = {
     "Qwen2MoeForCausalLM": {"sliding_window": None},
     "NemotronForCausalLM": {"num_key_value_heads": 8},     # None does not build (N // None)
     "HunYuanDenseV1ForCausalLM": {"head_dim": 128},       # None does not build
+    "Lfm2MoeForCausalLM": {"layer_types": ["conv", "full_attention"] * 16},     # None does not build
+    "Gemma4ForCausalLM": {"hidden_size_per_layer_input": 0},      # per-layer input embeddings: not modelled
 }
 
 
