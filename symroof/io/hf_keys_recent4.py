@@ -1,5 +1,5 @@
-"""Key tables of the classes of ``hf_layouts_recent4`` (DeepSeek-V4, ...), and Qwen3-VL's ``sliding_window``,
-merged into ``hf_keys``' tables.
+"""Key tables of later readings (Qwen3-VL's ``sliding_window``, ...), merged into ``hf_keys``' tables; the
+classes added after hf_keys_recent3's go here too.
 
 Each entry means what the same table of ``hf_keys`` means. What each key means is from transformers 5.24's
 ``configuration_*.py`` / ``modeling_*.py`` of the class (read, never imported).

@@ -1,5 +1,4 @@
-"""More config.json classes (hf_layouts_recent4, hf_keys_recent4) against transformers 5.24: Qwen3-VL's
-``sliding_window``, ...
+"""Later config.json readings (hf_keys_recent4) against transformers 5.24: Qwen3-VL's ``sliding_window``, ...
 
 The same comparisons as test_hf_recent3.py (hfcompare: parameters on the meta device per group, FLOPs under
 FlopCounterMode, prefill and decode FLOPs and cache bytes; all exact, tolerance 0), and one-line refusals.
