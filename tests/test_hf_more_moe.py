@@ -146,7 +146,8 @@ def test_qwen3_vl_30b_a3b_counts_as_its_card_says():
 @pytest.mark.parametrize("moe, change, words", [
     (False, {"head_dim": None}, ["'text_config.head_dim' is missing"]),           # transformers: 128
     (False, {"num_key_value_heads": None}, ["'text_config.num_key_value_heads' is missing"]),   # 32
-    (False, {"sliding_window": 8}, ["unknown key 'text_config.sliding_window'"]),  # no sliding layers
+    (False, {"sliding_window": 8}, ["'text_config.sliding_window' is 8", "null"]),  # its cache would slide
+    (True, {"sliding_window": 8}, ["'text_config.sliding_window' is 8", "null"]),   # (its attention does not)
     (False, {"use_sliding_window": True}, ["'text_config.use_sliding_window'", "false"]),
     (False, {"model_type": "qwen3"}, ["'text_config.model_type'", "'qwen3_vl_text'"]),
     (True, {"num_experts": None}, ["missing key 'text_config.num_experts'"]),

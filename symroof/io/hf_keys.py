@@ -253,13 +253,13 @@ LEFT_OUT["Glm4MoeLiteForCausalLM"] = ("multi-token-prediction layers (num_nextn_
 # update, tuples appended), in this order. MPT, BLOOM, OPT, GPTBigCode (classic); GPT-J, CodeGen, StableLM,
 # Nemotron, OLMo 1, GPT-Neo (classic2); Qwen3.5 and Qwen3.5-MoE (qwen35); VaultGemma, HunYuan Dense, ...
 # (recent); Granite SWA, Granite MoE SWA, Persimmon, Apertus (recent2); the Mamba classes (ssm); CWM, FlexOlmo, ...
-# (recent3); LFM2 (lfm2); Gemma 4 (gemma4).
+# (recent3); LFM2 (lfm2); Gemma 4 (gemma4); Qwen3-VL's sliding_window, ... (recent4).
 from . import hf_keys_classic, hf_keys_qwen35, hf_keys_recent, hf_keys_recent2, hf_keys_recent3, hf_keys_ssm  # noqa: E402
-from . import hf_keys_gemma4, hf_keys_lfm2  # noqa: E402
+from . import hf_keys_gemma4, hf_keys_lfm2, hf_keys_recent4  # noqa: E402
 _MERGED = ("SPELLING", "FF_FROM_WIDTH", "PLAIN_MLP", "ACTIVATION_KEYS", "NEUTRAL_FOR", "NEUTRAL_ONLY_FOR", "MOE_KEYS",
            "MOE_ALIAS", "LEFT_OUT")
 for _module in (hf_keys_classic, hf_keys_classic2, hf_keys_qwen35, hf_keys_recent, hf_keys_recent2, hf_keys_ssm,
-                hf_keys_recent3, hf_keys_lfm2, hf_keys_gemma4):
+                hf_keys_recent3, hf_keys_lfm2, hf_keys_gemma4, hf_keys_recent4):
     for _name in _MERGED:
         if hasattr(_module, _name):
             if isinstance(globals()[_name], dict):
