@@ -125,7 +125,7 @@ class Result:
     t_measured: float | None  # the step time the measured MFU implies, same convention
     parts: object = None     # step_model.Parts: the step below the ideal, before calibration
 
-    @property
+    @cached_property         # SymPy's float of a Rational, asked a few thousand times by the fits
     def measured(self) -> float:
         return float(self.run.measured_mfu)
 
@@ -317,12 +317,10 @@ def _count_conventions(structure) -> dict:
 def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card (``C`` the peak its fastest matmuls
     run at, ``rate_dtype``'s), run settings, batch, schedule."""
-    from ..io.bind import chip_values, model_values
-    from ..io.run import RunSettings
+    from ..io.bind import card_values
     from ..core.symbols import B, T, n_micro, n_virtual
 
-    return {**model_values(run.model), **chip_values(run.chip, run.rate_dtype), **RunSettings().values(),
-            B: sp.Integer(run.batch), T: sp.Integer(run.seq),
+    return {**card_values(run.model, run.chip, run.rate_dtype), B: sp.Integer(run.batch), T: sp.Integer(run.seq),
             n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
 
 
