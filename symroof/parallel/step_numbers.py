@@ -78,9 +78,20 @@ class Rates:
         key = (kind, axes, ring_factor, ranks)
         got = self._per_byte.get(key)
         if got is None:
-            f = Fraction(collective_seconds(kind, 1, [self.mesh[a] for a in axes], self, ring_factor, ranks))
-            got = self._per_byte[key] = (f.numerator, f.denominator)
+            # the rule reads the links' bandwidths and the axes alone: runs of one chip and mesh share it
+            shared = (kind, tuple(self.mesh[a] for a in axes), ring_factor, ranks, *self.link.values(),
+                      *self.one_way.values())
+            got = _PER_BYTE.get(shared)
+            if got is None:
+                f = Fraction(collective_seconds(kind, 1, list(shared[1]), self, ring_factor, ranks))
+                if len(_PER_BYTE) > 4096:
+                    _PER_BYTE.clear()
+                got = _PER_BYTE[shared] = (f.numerator, f.denominator)
+            self._per_byte[key] = got
         return got
+
+
+_PER_BYTE: dict = {}      # (kind, Axis objects, ring_factor, ranks, bandwidths) -> Rates.per_byte's answer
 
 
 _COST = {kind: exact(factor) for kind, factor in COST.items()}
