@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from ..core.graph import per_layer
 from ..io.fractions_eval import Polynomials
 
 _KEYS = ("local_flops", "local_bytes", "local_vector_flops", "repeat")
@@ -35,11 +36,16 @@ class Family:
         def slot(expr) -> int:
             expr = expr if isinstance(expr, sp.Basic) else sp.Integer(expr)
             return exprs.setdefault(expr, len(exprs))
+        self.rows = []                           # step_numbers.node_rows's, by slot
         for name, d in sg.nodes(data=True):
-            self.slots.append((name, [(key, slot(d[key])) for key in _KEYS if key in d]))
-            if "collectives" in d:
-                self.collectives.append((name, [(c, slot(c.volume), None if c.ranks is None else slot(c.ranks))
-                                                for c in d["collectives"]]))
+            keys = [(key, slot(d[key])) for key in _KEYS if key in d]
+            self.slots.append((name, keys))
+            colls = [(c, slot(c.volume), None if c.ranks is None else slot(c.ranks)) for c in d.get("collectives", ())]
+            if colls:
+                self.collectives.append((name, colls))
+            at = dict(keys)
+            self.rows.append((at["repeat"] if per_layer(d) else None, at["local_flops"], at["local_bytes"],
+                              [(c.kind, c.axes, v, r, c.on_critical_path) for c, v, r in colls]))
         self.exprs = list(exprs)
         self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
@@ -77,6 +83,11 @@ class Family:
             nodes[name]["collectives"] = [type(c)(c.kind, c.axes, c.tensor, got[i], c.bucketed,
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
+            if all(type(v) is int or type(v) is Fraction for v in got):     # roofline_terms's sums' input
+                out.graph["node_rows"] = nodes, [
+                    (None if r is None else got[r], got[f], got[b],
+                     [(kind, axes, got[v], None if k is None else got[k], path) for kind, axes, v, k, path in colls])
+                    for r, f, b, colls in self.rows]
             given = self.sg.graph["sizes"]
             out.graph["sizes"] = {k: v if v is not None else _exact(_size(given[k], nums))
                                   for k, v in zip(self.size_polys, sizes)}

@@ -154,24 +154,10 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     mesh = sg.graph["mesh"]
     rates = Rates(nums, mesh)
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
-    # every sum in units of 1/stages: a node repeated per layer counts its repeats, one that
-    # is not repeated (the embedding, the head) counts ``stages``; divided by ``stages`` at the end
-    flops = hbm = 0
-    moved: dict = {}          # axes -> kind -> bytes (x stages)
-    critical: dict = {}
-    for _, d in sg.nodes(data=True):
-        repeat = exact(d["repeat"])
-        weight = repeat if per_layer(d) else stages
-        flops += weight * exact(d["local_flops"])
-        hbm += weight * exact(d["local_bytes"])
-        for c in d.get("collectives", ()):
-            volume = weight * exact(c.volume)
-            group = (c.axes, None if c.ranks is None else exact(c.ranks))     # a sub-group times apart
-            kinds = moved.setdefault(group, {})
-            kinds[c.kind] = kinds.get(c.kind, 0) + volume
-            if c.on_critical_path:
-                kinds = critical.setdefault(group, {})
-                kinds[c.kind] = kinds.get(c.kind, 0) + volume
+    # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
+    # for its own nodes only (a copy's could have changed)
+    nodes, rows = sg.graph.get("node_rows") or (None, None)
+    flops, hbm, moved, critical = node_sums(rows if nodes is sg._node else node_rows(sg), stages)
 
     spans = sg.graph.get("spans") or {}
 
@@ -201,6 +187,38 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_critical = _over(sum(seconds(group, kinds) for group, kinds in critical.items() if group[0] != stage), stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
+
+
+def node_rows(sg):
+    """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated
+    per layer, local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the
+    critical path?)), each exact."""
+    for _, d in sg.nodes(data=True):
+        yield (exact(d["repeat"]) if per_layer(d) else None, exact(d["local_flops"]), exact(d["local_bytes"]),
+               [(c.kind, c.axes, exact(c.volume), None if c.ranks is None else exact(c.ranks), c.on_critical_path)
+                for c in d.get("collectives", ())])
+
+
+def node_sums(rows, stages: int) -> tuple:
+    """The FLOPs, bytes and collective bytes (``(axes, ranks) -> kind -> bytes``, all of them and the
+    critical path's) of ``node_rows``, each sum in units of 1/stages: a node repeated per layer counts
+    its repeats, one that is not (the embedding, the head) counts ``stages``."""
+    flops = hbm = 0
+    moved: dict = {}
+    critical: dict = {}
+    for repeat, node_flops, node_bytes, colls in rows:
+        weight = stages if repeat is None else repeat
+        flops += weight * node_flops
+        hbm += weight * node_bytes
+        for kind, axes, volume, ranks, on_path in colls:
+            volume = weight * volume
+            group = (axes, ranks)     # a sub-group timed apart
+            kinds = moved.setdefault(group, {})
+            kinds[kind] = kinds.get(kind, 0) + volume
+            if on_path:
+                kinds = critical.setdefault(group, {})
+                kinds[kind] = kinds.get(kind, 0) + volume
+    return flops, hbm, moved, critical
 
 
 def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
