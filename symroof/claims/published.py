@@ -31,7 +31,9 @@ from pathlib import Path
 
 import sympy as sp
 
+from ..core.symbols import B, T, n_micro, n_virtual
 from ..errors import CardError
+from ..io.bind import card_values, exact       # a run's numbers (values, mfu_peak: several times a run)
 from ..parallel.axes import BATCH_AXES, ORDER
 from .efficiency_factor import Fit, fit_efficiency  # noqa: F401 (validate's; tests import them from here)
 
@@ -317,17 +319,12 @@ def _count_conventions(structure) -> dict:
 def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card (``C`` the peak its fastest matmuls
     run at, ``rate_dtype``'s), run settings, batch, schedule."""
-    from ..io.bind import card_values
-    from ..core.symbols import B, T, n_micro, n_virtual
-
     return {**card_values(run.model, run.chip, run.rate_dtype), B: sp.Integer(run.batch), T: sp.Integer(run.seq),
             n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave)}
 
 
 def mfu_peak(run: PublishedRun) -> sp.Rational:
     """The MFU's denominator per chip: the peak of the convention's dtype."""
-    from ..io.bind import exact
-
     return exact(run.chip.peak_flops_per_s[run.peak])
 
 

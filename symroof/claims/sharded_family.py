@@ -18,7 +18,11 @@ from functools import lru_cache
 import sympy as sp
 
 from ..core.graph import per_layer
+from ..core.graph import with_own_nodes
+from ..core.symbols import K, r_kv
 from ..io.fractions_eval import Polynomials
+from ..parallel.axes import replicate_kv
+from .calibrate import _sub       # a run's numbers into an expression (hoisted: _size puts them in 20 times a run)
 
 _KEYS = ("local_flops", "local_bytes", "local_vector_flops", "repeat")
 
@@ -60,9 +64,6 @@ class Family:
         ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
         ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
         that span two tiers (``collectives.two_tier``), kept on the graph for the roofline."""
-        from ..core.graph import with_own_nodes
-        from .calibrate import _sub
-
         sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
         values = {**nums, **sizes}
         numbers = {**(plain(nums) if numbers is None else numbers), **plain(sizes)}
@@ -103,8 +104,6 @@ def _size(expr, nums: dict):
     """``calibrate._sub(expr, nums)``; for a lone symbol (most sizes left without a value: another layer
     kind's) its xreplace, ``nums.get``, without SymPy's call; for the few others (``H + H_r`` where the
     model has no H_r: 650 a validate, 7 distinct) remembered by the numbers of the symbols in them."""
-    from .calibrate import _sub
-
     if getattr(expr, "is_Symbol", False):
         return nums.get(expr, expr)
     if not isinstance(expr, sp.Basic):
@@ -234,9 +233,6 @@ def replicated(run, nums: dict) -> dict:
     """``nums`` with the KV heads replicated up to a tensor degree above them, as the planner lays
     them (parallel/axes.KV_REPLICATION: each chip computes and holds its group's K/V projection);
     ``nums`` itself where the tensor degree is within the heads."""
-    from ..core.symbols import K, r_kv
-    from ..parallel.axes import replicate_kv
-
     if "tensor" not in run.mesh or K not in nums or run.mesh["tensor"].size <= nums[K]:
         return nums
     got = replicate_kv(nums, run.mesh["tensor"].size)
