@@ -63,8 +63,15 @@ class Rates:
     def __init__(self, nums: dict, mesh: dict):
         self.nums = nums
         self.mesh = mesh
-        self.link = {link: exact(w.xreplace(nums)) for link, w in LINKS.items()}
-        self.one_way = {link: exact(w.xreplace(nums)) for link, w in ONE_WAY.items()}
+        # the tables' expressions with the numbers in, once per set of their symbols' numbers (a chip's)
+        key = tuple(nums.get(s) for s in _LINK_SYMBOLS)
+        got = _LINKS.get(key)
+        if got is None:
+            if len(_LINKS) > 256:
+                _LINKS.clear()
+            got = _LINKS[key] = ({link: exact(w.xreplace(nums)) for link, w in LINKS.items()},
+                                 {link: exact(w.xreplace(nums)) for link, w in ONE_WAY.items()})
+        self.link, self.one_way = got
         self._per_byte: dict = {}
 
     def __getitem__(self, symbol):
@@ -91,6 +98,8 @@ class Rates:
         return got
 
 
+_LINK_SYMBOLS = tuple(sorted({s for w in (*LINKS.values(), *ONE_WAY.values()) for s in w.free_symbols}, key=str))
+_LINKS: dict = {}         # those symbols' numbers -> Rates's link and one_way (read, never changed)
 _PER_BYTE: dict = {}      # (kind, Axis objects, ring_factor, ranks, bandwidths) -> Rates.per_byte's answer
 
 
