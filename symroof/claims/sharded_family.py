@@ -17,8 +17,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from ..core.graph import per_layer
-from ..core.graph import with_own_nodes
+from ..core.graph import per_layer, with_own_nodes
 from ..core.symbols import K, r_kv
 from ..io.fractions_eval import Polynomials
 from ..parallel.axes import replicate_kv
@@ -41,6 +40,7 @@ class Family:
             expr = expr if isinstance(expr, sp.Basic) else sp.Integer(expr)
             return exprs.setdefault(expr, len(exprs))
         self.rows = []                           # step_numbers.node_rows's, by slot
+        from ..parallel.roofline import held_weights, pipeline_ends
         for name, d in sg.nodes(data=True):
             keys = [(key, slot(d[key])) for key in _KEYS if key in d]
             self.slots.append((name, keys))
@@ -50,6 +50,9 @@ class Family:
             at = dict(keys)
             self.rows.append((at["repeat"] if per_layer(d) else None, at["local_flops"], at["local_bytes"],
                               [(c.kind, c.axes, v, r, c.on_critical_path) for c, v, r in colls]))
+        # step_numbers._weights's: each weight a chip holds (its node's repeat by slot) and the pipeline's ends
+        self.weights = [(slot(d["repeat"]) if per_layer(d) else None, dims, d.get("no_grad")) for d, dims in held_weights(sg)]
+        self.ends = pipeline_ends(sg) if "stage" in sg.graph["mesh"] else None
         self.exprs = list(exprs)
         self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
@@ -84,11 +87,13 @@ class Family:
             nodes[name]["collectives"] = [type(c)(c.kind, c.axes, c.tensor, got[i], c.bucketed,
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
-            if all(type(v) is int or type(v) is Fraction for v in got):     # roofline_terms's sums' input
-                out.graph["node_rows"] = nodes, [
+            if all(type(v) is int or type(v) is Fraction for v in got):     # step_numbers.family_rows
+                out.graph["family_rows"] = nodes, {"nodes": [
                     (None if r is None else got[r], got[f], got[b],
                      [(kind, axes, got[v], None if k is None else got[k], path) for kind, axes, v, k, path in colls])
-                    for r, f, b, colls in self.rows]
+                    for r, f, b, colls in self.rows],
+                    "weights": [(None if r is None else got[r], dims, no_grad) for r, dims, no_grad in self.weights],
+                    "ends": self.ends}
             given = self.sg.graph["sizes"]
             out.graph["sizes"] = {k: v if v is not None else _exact(_size(given[k], nums))
                                   for k, v in zip(self.size_polys, sizes)}

@@ -165,8 +165,8 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
     # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
     # for its own nodes only (a copy's could have changed)
-    nodes, rows = sg.graph.get("node_rows") or (None, None)
-    flops, hbm, moved, critical = node_sums(rows if nodes is sg._node else node_rows(sg), stages)
+    rows = family_rows(sg)
+    flops, hbm, moved, critical = node_sums(rows["nodes"] if rows else node_rows(sg), stages)
 
     spans = sg.graph.get("spans") or {}
 
@@ -196,6 +196,14 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_critical = _over(sum(seconds(group, kinds) for group, kinds in critical.items() if group[0] != stage), stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
+
+
+def family_rows(sg) -> dict | None:
+    """The rows a sharded family's graph carries (``sharded_family.Family.numeric``: ``nodes``, as
+    ``node_rows`` reads them, and ``weights`` and ``ends``, as ``_weights`` does), with the same
+    numbers as its nodes; None for any other graph, or a copy (whose nodes could have changed)."""
+    nodes, rows = sg.graph.get("family_rows") or (None, None)
+    return rows if nodes is sg._node else None
 
 
 def node_rows(sg):
@@ -352,15 +360,18 @@ def _weights(sg, stages: int, trained: bool = False):
             got = shard[dims] = (math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True)),
                                  _numel(dims, sizes))
         return got
-    for d, dims in held_weights(sg):
-        if trained and d.get("no_grad"):
+    rows = family_rows(sg)
+    held = rows["weights"] if rows else \
+        ((d["repeat"] if per_layer(d) else None, dims, d.get("no_grad")) for d, dims in held_weights(sg))
+    for repeat, dims, no_grad in held:
+        if trained and no_grad:
             continue
-        weight = exact(d["repeat"]) if per_layer(d) else stages
+        weight = stages if repeat is None else exact(repeat)
         divisor, elements = sized(dims)
         per_divisor[divisor] = per_divisor.get(divisor, 0) + elements * weight
     held = _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
     if "stage" in mesh:        # the pipeline's two ends: the larger, both on one stage
         ends = [sum((Fraction(sized(dims)[1], sized(dims)[0]) for dims in end.values()), Fraction(0))
-                for end in pipeline_ends(sg).values()]
+                for end in (rows["ends"] if rows else pipeline_ends(sg)).values()]
         held += sum(ends) if stages == 1 else max(ends)
     return held
