@@ -15,6 +15,8 @@ import base64
 import struct
 from dataclasses import fields
 
+from ..parallel.collectives import Axis
+
 _CARDS: dict = {}      # id -> (card, its repr): a hundred runs share one chip card, 7 kB of SymPy's printing
 
 
@@ -22,14 +24,37 @@ def run_repr(run) -> str:
     """``repr(run)`` (a ``PublishedRun``), the same text, each card's repr made once per card (frozen:
     it cannot change), not once per run."""
     def text(name: str, v) -> str:
+        if name == "mesh" and type(v) is dict:
+            return "{" + ", ".join(f"{k!r}: {_shared_repr(a)}" for k, a in v.items()) + "}"
         if name not in ("model", "chip"):
-            return repr(v)
+            return _shared_repr(v)
         got = _CARDS.get(id(v))
         if got is None or got[0] is not v:
             got = _CARDS[id(v)] = (v, repr(v))
         return got[1]
     shown = ", ".join(f"{f.name}={text(f.name, getattr(run, f.name))}" for f in fields(run) if f.repr)
     return f"{type(run).__qualname__}({shown})"
+
+
+def _shared_repr(v) -> str:
+    """``repr(v)``, remembered for the values many runs share whose text SymPy's printer makes: a
+    rational (a measured number) by its type and value, a mesh axis of rational sizes by its value and
+    their types (equal values of the same types print alike)."""
+    if getattr(v, "is_Rational", False):
+        key = (type(v), v)
+    elif type(v) is Axis and all(type(x) is int or getattr(x, "is_Rational", False) for x in (v.size, v.n_physical)):
+        key = (v, type(v.size), type(v.n_physical))
+    else:
+        return repr(v)
+    got = _REPRS.get(key)
+    if got is None:
+        if len(_REPRS) > 4096:
+            _REPRS.clear()
+        got = _REPRS[key] = repr(v)
+    return got
+
+
+_REPRS: dict = {}
 
 
 def predict(runs: list) -> list:
