@@ -282,3 +282,15 @@ def test_one_pods_numbers_are_the_several_pod_familys_at_one_pod(where, model, c
         assert set(taken) == set(direct)
         for name, expr in direct.items():
             assert sp.simplify(taken[name] - expr.xreplace(values)) == 0, (family, name)
+
+
+def test_the_predictions_matmul_pairs_are_stored_bit_for_bit():
+    from symroof.claims.prediction_cache import _packed, _unpacked
+
+    pairs = [(0.1, 2.5e-300), (-0.0, float("inf")), (5e-324, 1 / 3)]
+    got = _unpacked(json.loads(json.dumps(_packed(pairs))))
+    assert [tuple(map(float.hex, p)) for p in got] == [tuple(map(float.hex, p)) for p in pairs]
+    assert _packed([(1, 0.5)]) == [(1, 0.5)]           # an int is kept as it is, not made a float
+    for bad in ("not a list", _packed(pairs)[:-4]):
+        with pytest.raises(ValueError):
+            _unpacked(bad)

@@ -57,6 +57,22 @@ def test_roofline_terms_equal_the_symbolic_terms_evaluated(pick):
     assert got["t_math"] > 0 and got["t_step"] >= got["t_comms"]
 
 
+def test_family_rows_sum_as_the_graph_walk_does():
+    # roofline_terms sums a family graph's rows (sharded_family.Family.numeric), a copy's nodes by walking them
+    for run in RUNS[::7]:
+        sg = sharded(run, values(run), exact=True)
+        rows = step_numbers.family_rows(sg)
+        stages = int(run.mesh["stage"].size) if "stage" in run.mesh else 1
+        assert step_numbers.node_sums(rows["nodes"], stages) == \
+            step_numbers.node_sums(step_numbers.node_rows(sg), stages)
+        copy = sg.copy()
+        assert step_numbers.family_rows(copy) is None
+        assert step_numbers._weights(copy, stages, True) == step_numbers._weights(sg, stages, True), run.name
+        next(d for _, d in copy.nodes(data=True) if d["local_flops"])["local_flops"] += 1
+        assert step_numbers.roofline_terms(copy, values(run), run.schedule)["t_math"] > \
+            step_numbers.roofline_terms(sg, values(run), run.schedule)["t_math"], run.name
+
+
 def _same_parts(run, kernel, opts):
     nums = values(run)
     want = step_model.parts(sharded(run, nums, kernel), nums, opts)

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import sympy as sp
 
+from ..core.symbols import B, T, f_rc, n_micro, n_virtual
 from ..errors import CardError
+from ..io.bind import card_values, exact       # a run's numbers (values, mfu_peak: several times a run)
 from ..parallel.axes import BATCH_AXES, ORDER
 from .efficiency_factor import Fit, fit_efficiency  # noqa: F401 (validate's; tests import them from here)
 
@@ -126,7 +128,7 @@ class Result:
     t_measured: float | None  # the step time the measured MFU implies, same convention
     parts: object = None     # step_model.Parts: the step below the ideal, before calibration
 
-    @property
+    @cached_property         # SymPy's float of a Rational, asked a few thousand times by the fits
     def measured(self) -> float:
         return float(self.run.measured_mfu)
 
@@ -319,20 +321,13 @@ def _count_conventions(structure) -> dict:
 def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card (``C`` the peak its fastest matmuls
     run at, ``rate_dtype``'s), run settings, batch, schedule."""
-    from ..io.bind import chip_values, model_values
-    from ..io.run import RunSettings
-    from ..core.symbols import B, T, f_rc, n_micro, n_virtual
-
     share = {} if run.recompute_layers is None else {f_rc: sp.Rational(run.recompute_layers, run.model.n_layers)}
-    return {**model_values(run.model), **chip_values(run.chip, run.rate_dtype), **RunSettings().values(),
-            B: sp.Integer(run.batch), T: sp.Integer(run.seq),
+    return {**card_values(run.model, run.chip, run.rate_dtype), B: sp.Integer(run.batch), T: sp.Integer(run.seq),
             n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave), **share}
 
 
 def mfu_peak(run: PublishedRun) -> sp.Rational:
     """The MFU's denominator per chip: the peak of the convention's dtype."""
-    from ..io.bind import exact
-
     return exact(run.chip.peak_flops_per_s[run.peak])
 
 

@@ -17,7 +17,11 @@ from functools import lru_cache
 
 import sympy as sp
 
+from ..core.graph import per_layer, with_own_nodes
+from ..core.symbols import K, r_kv
 from ..io.fractions_eval import Polynomials
+from ..parallel.axes import replicate_kv
+from .calibrate import _sub       # a run's numbers into an expression (hoisted: _size puts them in 20 times a run)
 
 _KEYS = ("local_flops", "local_bytes", "local_vector_flops", "repeat")
 
@@ -35,11 +39,20 @@ class Family:
         def slot(expr) -> int:
             expr = expr if isinstance(expr, sp.Basic) else sp.Integer(expr)
             return exprs.setdefault(expr, len(exprs))
+        self.rows = []                           # step_numbers.node_rows's, by slot
+        from ..parallel.roofline import held_weights, pipeline_ends
         for name, d in sg.nodes(data=True):
-            self.slots.append((name, [(key, slot(d[key])) for key in _KEYS if key in d]))
-            if "collectives" in d:
-                self.collectives.append((name, [(c, slot(c.volume), None if c.ranks is None else slot(c.ranks))
-                                                for c in d["collectives"]]))
+            keys = [(key, slot(d[key])) for key in _KEYS if key in d]
+            self.slots.append((name, keys))
+            colls = [(c, slot(c.volume), None if c.ranks is None else slot(c.ranks)) for c in d.get("collectives", ())]
+            if colls:
+                self.collectives.append((name, colls))
+            at = dict(keys)
+            self.rows.append((at["repeat"] if per_layer(d) else None, at["local_flops"], at["local_bytes"],
+                              [(c.kind, c.axes, v, r, c.on_critical_path) for c, v, r in colls]))
+        # step_numbers._weights's: each weight a chip holds (its node's repeat by slot) and the pipeline's ends
+        self.weights = [(slot(d["repeat"]) if per_layer(d) else None, dims, d.get("no_grad")) for d, dims in held_weights(sg)]
+        self.ends = pipeline_ends(sg) if "stage" in sg.graph["mesh"] else None
         self.exprs = list(exprs)
         self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
@@ -54,9 +67,6 @@ class Family:
         ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
         ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
         that span two tiers (``collectives.two_tier``), kept on the graph for the roofline."""
-        from ..core.graph import with_own_nodes
-        from .calibrate import _sub
-
         sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
         values = {**nums, **sizes}
         numbers = {**(plain(nums) if numbers is None else numbers), **plain(sizes)}
@@ -77,6 +87,13 @@ class Family:
             nodes[name]["collectives"] = [type(c)(c.kind, c.axes, c.tensor, got[i], c.bucketed,
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
+            if all(type(v) is int or type(v) is Fraction for v in got):     # step_numbers.family_rows
+                out.graph["family_rows"] = nodes, {"nodes": [
+                    (None if r is None else got[r], got[f], got[b],
+                     [(kind, axes, got[v], None if k is None else got[k], path) for kind, axes, v, k, path in colls])
+                    for r, f, b, colls in self.rows],
+                    "weights": [(None if r is None else got[r], dims, no_grad) for r, dims, no_grad in self.weights],
+                    "ends": self.ends}
             given = self.sg.graph["sizes"]
             out.graph["sizes"] = {k: v if v is not None else _exact(_size(given[k], nums))
                                   for k, v in zip(self.size_polys, sizes)}
@@ -92,8 +109,6 @@ def _size(expr, nums: dict):
     """``calibrate._sub(expr, nums)``; for a lone symbol (most sizes left without a value: another layer
     kind's) its xreplace, ``nums.get``, without SymPy's call; for the few others (``H + H_r`` where the
     model has no H_r: 650 a validate, 7 distinct) remembered by the numbers of the symbols in them."""
-    from .calibrate import _sub
-
     if getattr(expr, "is_Symbol", False):
         return nums.get(expr, expr)
     if not isinstance(expr, sp.Basic):
@@ -225,9 +240,6 @@ def replicated(run, nums: dict) -> dict:
     """``nums`` with the KV heads replicated up to a tensor degree above them, as the planner lays
     them (parallel/axes.KV_REPLICATION: each chip computes and holds its group's K/V projection);
     ``nums`` itself where the tensor degree is within the heads."""
-    from ..core.symbols import K, r_kv
-    from ..parallel.axes import replicate_kv
-
     if "tensor" not in run.mesh or K not in nums or run.mesh["tensor"].size <= nums[K]:
         return nums
     got = replicate_kv(nums, run.mesh["tensor"].size)

@@ -81,6 +81,22 @@ def chip_values(chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]
     return values
 
 
+def card_values(model: ModelCard, chip: ChipCard, dtype: str = "bf16") -> dict[sp.Symbol, sp.Expr]:
+    """``model_values``, ``chip_values`` and the default run settings' values in one dict, made once
+    per card pair and dtype (the cards are frozen; a hundred published runs share a few pairs).
+    Shared: read it, or copy it before adding to it."""
+    got = _CARD_VALUES.get((id(model), id(chip), dtype))
+    if got is None or got[0] is not model or got[1] is not chip:       # the cards kept: their ids stay theirs
+        from .run import RunSettings
+
+        got = _CARD_VALUES[(id(model), id(chip), dtype)] = (
+            model, chip, {**model_values(model), **chip_values(chip, dtype), **RunSettings().values()})
+    return got[2]
+
+
+_CARD_VALUES: dict = {}
+
+
 def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
     """Substitute numbers and insist that nothing symbolic is left. Sums, products, whole powers
     and Max/Min of numbers are taken in Python fractions (exact, no SymPy arithmetic)."""

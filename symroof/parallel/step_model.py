@@ -347,7 +347,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 # microbatch gathers the weights again and reduce-scatters its gradients
                 t *= opts.microbatches
                 count *= opts.microbatches
-            hidden = bool(set(c.axes) & overlapped)     # the source overlaps it, latency too
+            hidden = not overlapped.isdisjoint(c.axes)   # the source overlaps it, latency too
             if not hidden and not c.bucketed:           # a bucketed one adds bytes to a launch, not a launch
                 latency += count * (num.hops(c.axes) * opts.t_hop + opts.t_launch)
                 if link == "dcn":

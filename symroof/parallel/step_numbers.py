@@ -63,8 +63,15 @@ class Rates:
     def __init__(self, nums: dict, mesh: dict):
         self.nums = nums
         self.mesh = mesh
-        self.link = {link: exact(w.xreplace(nums)) for link, w in LINKS.items()}
-        self.one_way = {link: exact(w.xreplace(nums)) for link, w in ONE_WAY.items()}
+        # the tables' expressions with the numbers in, once per set of their symbols' numbers (a chip's)
+        key = tuple(nums.get(s) for s in _LINK_SYMBOLS)
+        got = _LINKS.get(key)
+        if got is None:
+            if len(_LINKS) > 256:
+                _LINKS.clear()
+            got = _LINKS[key] = ({link: exact(w.xreplace(nums)) for link, w in LINKS.items()},
+                                 {link: exact(w.xreplace(nums)) for link, w in ONE_WAY.items()})
+        self.link, self.one_way = got
         self._per_byte: dict = {}
 
     def __getitem__(self, symbol):
@@ -78,9 +85,22 @@ class Rates:
         key = (kind, axes, ring_factor, ranks)
         got = self._per_byte.get(key)
         if got is None:
-            f = Fraction(collective_seconds(kind, 1, [self.mesh[a] for a in axes], self, ring_factor, ranks))
-            got = self._per_byte[key] = (f.numerator, f.denominator)
+            # the rule reads the links' bandwidths and the axes alone: runs of one chip and mesh share it
+            shared = (kind, tuple(self.mesh[a] for a in axes), ring_factor, ranks, *self.link.values(),
+                      *self.one_way.values())
+            got = _PER_BYTE.get(shared)
+            if got is None:
+                f = Fraction(collective_seconds(kind, 1, list(shared[1]), self, ring_factor, ranks))
+                if len(_PER_BYTE) > 4096:
+                    _PER_BYTE.clear()
+                got = _PER_BYTE[shared] = (f.numerator, f.denominator)
+            self._per_byte[key] = got
         return got
+
+
+_LINK_SYMBOLS = tuple(sorted({s for w in (*LINKS.values(), *ONE_WAY.values()) for s in w.free_symbols}, key=str))
+_LINKS: dict = {}         # those symbols' numbers -> Rates's link and one_way (read, never changed)
+_PER_BYTE: dict = {}      # (kind, Axis objects, ring_factor, ranks, bandwidths) -> Rates.per_byte's answer
 
 
 _COST = {kind: exact(factor) for kind, factor in COST.items()}
@@ -143,24 +163,10 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     mesh = sg.graph["mesh"]
     rates = Rates(nums, mesh)
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
-    # every sum in units of 1/stages: a node repeated per layer counts its repeats, one that
-    # is not repeated (the embedding, the head) counts ``stages``; divided by ``stages`` at the end
-    flops = hbm = 0
-    moved: dict = {}          # axes -> kind -> bytes (x stages)
-    critical: dict = {}
-    for _, d in sg.nodes(data=True):
-        repeat = exact(d["repeat"])
-        weight = repeat if per_layer(d) else stages
-        flops += weight * exact(d["local_flops"])
-        hbm += weight * exact(d["local_bytes"])
-        for c in d.get("collectives", ()):
-            volume = weight * exact(c.volume)
-            group = (c.axes, None if c.ranks is None else exact(c.ranks))     # a sub-group times apart
-            kinds = moved.setdefault(group, {})
-            kinds[c.kind] = kinds.get(c.kind, 0) + volume
-            if c.on_critical_path:
-                kinds = critical.setdefault(group, {})
-                kinds[c.kind] = kinds.get(c.kind, 0) + volume
+    # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
+    # for its own nodes only (a copy's could have changed)
+    rows = family_rows(sg)
+    flops, hbm, moved, critical = node_sums(rows["nodes"] if rows else node_rows(sg), stages)
 
     spans = sg.graph.get("spans") or {}
 
@@ -190,6 +196,46 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_critical = _over(sum(seconds(group, kinds) for group, kinds in critical.items() if group[0] != stage), stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
+
+
+def family_rows(sg) -> dict | None:
+    """The rows a sharded family's graph carries (``sharded_family.Family.numeric``: ``nodes``, as
+    ``node_rows`` reads them, and ``weights`` and ``ends``, as ``_weights`` does), with the same
+    numbers as its nodes; None for any other graph, or a copy (whose nodes could have changed)."""
+    nodes, rows = sg.graph.get("family_rows") or (None, None)
+    return rows if nodes is sg._node else None
+
+
+def node_rows(sg):
+    """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated
+    per layer, local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the
+    critical path?)), each exact."""
+    for _, d in sg.nodes(data=True):
+        yield (exact(d["repeat"]) if per_layer(d) else None, exact(d["local_flops"]), exact(d["local_bytes"]),
+               [(c.kind, c.axes, exact(c.volume), None if c.ranks is None else exact(c.ranks), c.on_critical_path)
+                for c in d.get("collectives", ())])
+
+
+def node_sums(rows, stages: int) -> tuple:
+    """The FLOPs, bytes and collective bytes (``(axes, ranks) -> kind -> bytes``, all of them and the
+    critical path's) of ``node_rows``, each sum in units of 1/stages: a node repeated per layer counts
+    its repeats, one that is not (the embedding, the head) counts ``stages``."""
+    flops = hbm = 0
+    moved: dict = {}
+    critical: dict = {}
+    for repeat, node_flops, node_bytes, colls in rows:
+        weight = stages if repeat is None else repeat
+        flops += weight * node_flops
+        hbm += weight * node_bytes
+        for kind, axes, volume, ranks, on_path in colls:
+            volume = weight * volume
+            group = (axes, ranks)     # a sub-group timed apart
+            kinds = moved.setdefault(group, {})
+            kinds[kind] = kinds.get(kind, 0) + volume
+            if on_path:
+                kinds = critical.setdefault(group, {})
+                kinds[kind] = kinds.get(kind, 0) + volume
+    return flops, hbm, moved, critical
 
 
 def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
@@ -314,15 +360,18 @@ def _weights(sg, stages: int, trained: bool = False):
             got = shard[dims] = (math.prod(exact(mesh[axis].size) for axis in layout(dims, mesh, weight=True)),
                                  _numel(dims, sizes))
         return got
-    for d, dims in held_weights(sg):
-        if trained and d.get("no_grad"):
+    rows = family_rows(sg)
+    held = rows["weights"] if rows else \
+        ((d["repeat"] if per_layer(d) else None, dims, d.get("no_grad")) for d, dims in held_weights(sg))
+    for repeat, dims, no_grad in held:
+        if trained and no_grad:
             continue
-        weight = exact(d["repeat"]) if per_layer(d) else stages
+        weight = stages if repeat is None else exact(repeat)
         divisor, elements = sized(dims)
         per_divisor[divisor] = per_divisor.get(divisor, 0) + elements * weight
     held = _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
     if "stage" in mesh:        # the pipeline's two ends: the larger, both on one stage
         ends = [sum((Fraction(sized(dims)[1], sized(dims)[0]) for dims in end.values()), Fraction(0))
-                for end in pipeline_ends(sg).values()]
+                for end in (rows["ends"] if rows else pipeline_ends(sg)).values()]
         held += sum(ends) if stages == 1 else max(ends)
     return held
