@@ -103,6 +103,29 @@ def assert_params_match(raw: dict) -> None:
     assert ours.params_total == sum(theirs.values())
 
 
+def class_checks(param_cases, flop_cases, phase_cases):
+    """The three checks every class module runs on its cases, as test functions the module binds by these
+    names (pytest collects them there): parameters per group against transformers on the meta device,
+    training FLOPs against FlopCounterMode (test_blocks_vs_transformers' per-module check), and prefill
+    then decode FLOPs and cache bytes (``assert_phases_match``)."""
+    import pytest
+    from test_blocks_vs_transformers import test_flops_match_flop_counter_mode as training_flops_match
+
+    @pytest.mark.parametrize("raw", param_cases, ids=case_id)
+    def test_params_match_transformers(raw):
+        assert_params_match(raw)
+
+    @pytest.mark.parametrize("raw, batch, seq", flop_cases, ids=phase_ids(flop_cases))
+    def test_flops_match_flop_counter_mode(raw, batch, seq):
+        training_flops_match(raw, batch, seq)
+
+    @pytest.mark.parametrize("raw, batch, seq", phase_cases, ids=phase_ids(phase_cases))
+    def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
+        assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
+
+    return test_params_match_transformers, test_flops_match_flop_counter_mode, test_prefill_decode_flops_and_cache_bytes
+
+
 def meta_layers(raw: dict):
     """(transformers' model on the meta device, the card, the card's block per layer)."""
     card = card_of(raw)

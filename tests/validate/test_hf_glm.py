@@ -25,8 +25,7 @@ torch = pytest.importorskip("torch",
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
 from hfcases import case_id, case_sets, maybe  # noqa: E402
-from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
-                       causal_lm, meta_layers, phase_ids)
+from hfcompare import base_config, card_of, cards_by_class, class_checks, meta_layers  # noqa: E402
 import test_blocks_vs_transformers as blocks  # noqa: E402
 
 from symroof.errors import CardError  # noqa: E402
@@ -102,9 +101,9 @@ PARAM_CASES, FLOP_CASES, PHASE_CASES = (ours + theirs for ours, theirs in
                                         zip((PARAM_CASES, FLOP_CASES, PHASE_CASES), _LITE_CASES))
 
 
-@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
-def test_params_match_transformers(raw):
-    assert_params_match(raw)
+# parameters, training FLOPs and prefill/decode against transformers: the checks every class module runs
+test_params_match_transformers, test_flops_match_flop_counter_mode, test_prefill_decode_flops_and_cache_bytes = \
+    class_checks(PARAM_CASES, FLOP_CASES, PHASE_CASES)
 
 
 @pytest.mark.parametrize("raw", [r for r in PARAM_CASES if r["model_type"] == "glm"], ids=case_id)
@@ -132,16 +131,6 @@ def test_glm4_moe_lite_layers_match_the_layers_transformers_builds(raw):
         if hasattr(layer.mlp, "experts"):
             assert (layer.mlp.gate.num_experts, layer.mlp.gate.top_k) == (card.n_experts, card.experts_per_token)
             assert layer.mlp.shared_experts.up_proj.out_features == card.d_ff_shared
-
-
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
-def test_flops_match_flop_counter_mode(raw, batch, seq):
-    blocks.test_flops_match_flop_counter_mode(raw, batch, seq)
-
-
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
-def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
 
 
 def test_cases_cover_the_variants():

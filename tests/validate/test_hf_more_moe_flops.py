@@ -32,10 +32,8 @@ torch = pytest.importorskip("torch",
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
 from hfcases import case_id, case_sets, divisors, maybe  # noqa: E402
-from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
-                       causal_lm, layer_types, meta_layers, phase_ids)
+from hfcompare import assert_phases_match, base_config, cards_by_class, class_checks, layer_types, meta_layers  # noqa: E402
 from test_blocks_vs_transformers import LLAMA_ATTENTION as _ATTN, MODULES  # noqa: E402
-from test_blocks_vs_transformers import test_flops_match_flop_counter_mode as training_flops_match  # noqa: E402
 from symroof.io.bind import count  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
@@ -116,9 +114,9 @@ PARAM_CASES, FLOP_CASES, PHASE_CASES = case_sets(random_config, CLASSES, (202705
                                                  (10, 6, 5), (16, 12))
 
 
-@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
-def test_params_match_transformers(raw):
-    assert_params_match(raw)
+# parameters, training FLOPs and prefill/decode against transformers: the checks every class module runs
+test_params_match_transformers, test_flops_match_flop_counter_mode, test_prefill_decode_flops_and_cache_bytes = \
+    class_checks(PARAM_CASES, FLOP_CASES, PHASE_CASES)
 
 
 @pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
@@ -134,16 +132,6 @@ def test_layers_match_the_layers_transformers_builds(raw):
     assert int(card.head_dim * factor) == card.head_dim * card.rotary_pct
     assert [getattr(layer.self_attn, "sliding_window", None) for layer in model.model.layers] == \
         [card.sliding_window if k.attention == "sliding" else None for k in kinds]
-
-
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
-def test_flops_match_flop_counter_mode(raw, batch, seq):
-    training_flops_match(raw, batch, seq)
-
-
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
-def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
 
 
 def test_cases_cover_the_variants():

@@ -31,8 +31,7 @@ torch = pytest.importorskip("torch",
 transformers = pytest.importorskip("transformers", reason="transformers not installed: install the 'validate' extra")
 
 from hfcases import case_id, case_sets, maybe  # noqa: E402
-from hfcompare import (assert_params_match, assert_phases_match, base_config, card_of, cards_by_class,  # noqa: E402
-                       causal_lm, hf_counts, layer_types, meta_layers, phase_ids)
+from hfcompare import base_config, card_of, cards_by_class, class_checks, hf_counts, layer_types, meta_layers  # noqa: E402
 import test_blocks_vs_transformers as blocks  # noqa: E402
 from symroof.errors import CardError  # noqa: E402
 
@@ -142,9 +141,9 @@ FLOP_CASES = [case for sets in SETS.values() for case in sets[1]]
 PHASE_CASES = [case for sets in SETS.values() for case in sets[2]]
 
 
-@pytest.mark.parametrize("raw", PARAM_CASES, ids=case_id)
-def test_params_match_transformers(raw):
-    assert_params_match(raw)
+# parameters, training FLOPs and prefill/decode against transformers: the checks every class module runs
+test_params_match_transformers, test_flops_match_flop_counter_mode, test_prefill_decode_flops_and_cache_bytes = \
+    class_checks(PARAM_CASES, FLOP_CASES, PHASE_CASES)
 
 
 def _nope_layers(model, arch) -> int:
@@ -182,16 +181,6 @@ def test_layers_match_the_layers_transformers_builds(raw):
     if arch == "granitemoe_swa":
         assert all(hasattr(layer, "block_sparse_moe") for layer in layers) and all(k.mlp == "moe" for k in kinds)
         assert (getattr(layers[0], "shared_mlp", None) is not None) == bool(card.d_ff_shared)
-
-
-@pytest.mark.parametrize("raw, batch, seq", FLOP_CASES, ids=phase_ids(FLOP_CASES))
-def test_flops_match_flop_counter_mode(raw, batch, seq):
-    blocks.test_flops_match_flop_counter_mode(raw, batch, seq)
-
-
-@pytest.mark.parametrize("raw, batch, seq", PHASE_CASES, ids=phase_ids(PHASE_CASES))
-def test_prefill_decode_flops_and_cache_bytes(raw, batch, seq):
-    assert_phases_match(card_of(raw), causal_lm(raw).eval(), raw["vocab_size"], batch, seq)
 
 
 def test_cases_cover_the_variants():
