@@ -26,7 +26,7 @@ def _count(args) -> None:
     args.seq = card.sequence(args.seq)
     run = RunSettings().with_options(**{k: v for k, v in vars(args).items()
                                         if k in RunSettings.__dataclass_fields__ and v is not None})
-    result = count(card, args.batch, args.seq, args.attention, "6N" if args.six_n else None, run)
+    result = count(card, args.batch, args.seq, args.attention, "6N" if args.six_n else None, run, args.recompute_layers)
     if args.json:
         print(json.dumps({
             "model": card.name, "batch": result.batch, "seq": result.seq, "attention": result.attention,
@@ -37,7 +37,7 @@ def _count(args) -> None:
                       "per_token": float(result.flops_per_token), "by_module": result.flops_by_module,
                       "model": result.flops_model, "recompute": result.flops_recompute,
                       "hardware": result.flops_hardware},
-            "memory_bytes": result.memory, "run": vars(run),
+            "memory_bytes": result.memory, "run": {**vars(run), "recompute_layers": result.recompute_layers},
             **({"notes": list(result.notes)} if result.notes else {}),
         }, indent=2))
         return
@@ -52,6 +52,8 @@ def _count(args) -> None:
               si(result.flops_per_token)]]
     policy = "none" if result.recompute is None else result.recompute
     policy = policy if isinstance(policy, str) else "keep " + ", ".join(policy)
+    if result.recompute_layers is not None:
+        policy += f" on {result.recompute_layers} of {card.n_layers} layers"
     rows += [["model FLOPs (MFU numerator)", grouped(result.flops_model), si(result.flops_model)],
              [f"hardware FLOPs (HFU, recompute: {policy})", grouped(result.flops_hardware),
               si(result.flops_hardware)]]
@@ -318,6 +320,9 @@ def _run_options(p) -> None:
     p.add_argument("--recompute", help="activation recompute: none, full, selective, or the tensors "
                    "to keep, comma-separated (e.g. layer/attn_residual); sets memory and hardware "
                    "FLOPs instead of --ckpt")
+    p.add_argument("--recompute-layers", dest="recompute_layers", type=_count_int,
+                   help="how many layers run --recompute's policy, the rest keeping everything (default all: "
+                   "Megatron-LM's recompute_num_layers x stages, torchtitan's every k-th block L / k)")
 
 
 def _mfu(text: str) -> float:

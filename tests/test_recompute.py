@@ -79,6 +79,39 @@ def test_full_recompute_keeps_the_layer_input():
     assert sp.simplify(_per_layer_per_chip("full") - 2 * T * B * D / t) == 0
 
 
+def test_full_recompute_on_a_share_of_the_layers_keeps_korthikantis_bytes_on_the_rest():
+    """A quarter of the layers under full recompute keep their input (2sbh), the rest everything
+    (sbh(34 + 5as/h)), Korthikanti's two counts (one chip) mixed layer by layer."""
+    got = recompute.activation_memory(build(GPT, "causal", "eager"), "full", share=sp.Rational(1, 4)) / L
+    s, b, h, a = T, B, D, N
+    want = (2 * s * b * h) / 4 + 3 * (s * b * h * (34 + 5 * a * s / h)) / 4
+    assert sp.simplify(got.xreplace(GPT_SIZES).xreplace(WIDTHS) - want) == 0
+
+
+def test_cli_count_recompute_layers_replays_that_share():
+    """``count --recompute full --recompute-layers 16`` on LLaMA 3 8B's 32 layers: half the layers' forward
+    replayed; a count of layers without a policy, or above the model's, is one line and exit 2."""
+    import json
+    import subprocess
+    import sys
+
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+    def cli(*argv):
+        return subprocess.run([sys.executable, "-m", "symroof", "count", "llama3-8b", *argv], capture_output=True,
+                              text=True, cwd=root)
+
+    none, half = (json.loads(cli("--json", *extra).stdout) for extra in ((), ("--recompute", "full",
+                                                                             "--recompute-layers", "16")))
+    layers_forward = sum(m["forward"] for name, m in none["flops"]["by_module"].items() if name.startswith("layer/"))
+    assert 2 * (half["flops"]["hardware"] - half["flops"]["model"]) == layers_forward
+    assert half["run"]["recompute_layers"] == 16
+    for bad in (("--recompute-layers", "16"), ("--recompute", "full", "--recompute-layers", "33")):
+        done = cli(*bad)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "recompute layers" in done.stderr
+
+
 def test_a_fused_attention_kernel_saves_no_score_matrix():
     """FlashAttention keeps the s×s probabilities on chip: no recompute already saves 34·sbh."""
     assert sp.simplify(_per_layer_per_chip("none", kernel="fused") - 34 * T * B * D / t) == 0

@@ -153,12 +153,12 @@ def kv_share(d: dict, read: bool = False) -> sp.Expr:
     return d.get("read_share", d.get("share", 1)) if read else d.get("share", 1)
 
 
-def training_memory(g: nx.DiGraph, recompute=None) -> dict[str, sp.Expr]:
+def training_memory(g: nx.DiGraph, recompute=None, share=1) -> dict[str, sp.Expr]:
     """Bytes of training state: weights, gradients, optimizer state and activation checkpoints.
 
     Checkpoints: ``n_ckpt`` arrays of the layer input's shape saved per layer (remat recomputes
     the rest), or, given a ``recompute`` policy, what each block saves under it
-    (``recompute.activation_memory``). Set ``b_grad = 0`` for the book's convention, which
+    (``recompute.activation_memory``; ``share``: on that fraction of the layers). Set ``b_grad = 0`` for the book's convention, which
     keeps no gradient buffer. Weights no gradient reaches (``frozen_params``) have no gradient or
     optimizer bytes.
     """
@@ -171,7 +171,7 @@ def training_memory(g: nx.DiGraph, recompute=None) -> dict[str, sp.Expr]:
         "gradients": b_grad * trained,
         "optimizer": b_opt * trained,
         "checkpoints": (n_ckpt * checkpointed_layers(g) * b_act if recompute is None
-                        else activation_memory(g, recompute)),
+                        else activation_memory(g, recompute, share=share)),
     }
     parts["total"] = sp.Add(*parts.values())
     return parts

@@ -184,9 +184,13 @@ def outside_saved(g: nx.DiGraph) -> dict:
     return out
 
 
-def activation_memory(g: nx.DiGraph, policy="none", elements=None) -> sp.Expr:
-    """Bytes of saved activations of all repeated blocks: Σ repeat × one instance's bytes."""
+def activation_memory(g: nx.DiGraph, policy="none", elements=None, share=1) -> sp.Expr:
+    """Bytes of saved activations of all repeated blocks: Σ repeat × one instance's bytes (``share``:
+    the fraction of instances under ``policy``, the rest keeping everything, as ``apply`` takes it)."""
     per = saved_bytes(g, policy, elements)
+    if share != 1:
+        kept = saved_bytes(g, "none", elements)
+        per = {b: share * per[b] + (1 - share) * kept[b] for b in per}
     return sp.Add(*(g.graph["blocks"][b] * per[b] for b in per))
 
 

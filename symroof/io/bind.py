@@ -21,7 +21,7 @@ from .fractions_eval import real
 if TYPE_CHECKING:                  # annotations only: counting a model needs no chip card
     from ..io.chips import ChipCard
 from ..core.graph import Structure, build
-from ..core.symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, k, t_hop)
+from ..core.symbols import (B, C, D, E, F, H, K, L, M_hbm, N, T, V, W_dcn, W_hbm, W_ici, f_rc, k, t_hop)
 
 
 def exact(value) -> sp.Expr:
@@ -138,6 +138,7 @@ class Count:
     notes: tuple = ()          # conventions this count depends on beyond --attention (sliding windows)
     recompute: object = None   # the activation-recompute policy (None: the --ckpt convention)
     flops_recompute: int = 0   # forward FLOPs the backward pass replays under that policy
+    recompute_layers: int | None = None   # the layers under that policy (None: all)
 
     @property
     def flops_model(self) -> int:
@@ -178,9 +179,10 @@ def graph_for(card: ModelCard, attention: str = "causal", kernel: str = "fused",
 
 
 def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: str = "causal",
-          approximation: str | None = None, run=None) -> Count:
+          approximation: str | None = None, run=None, recompute_layers: int | None = None) -> Count:
     """Parameters, FLOPs and training memory of ``card`` for ``batch`` sequences of ``seq`` tokens
-    (``ModelCard.sequence``: 4096, or a learned position table's length where shorter)."""
+    (``ModelCard.sequence``: 4096, or a learned position table's length where shorter);
+    ``recompute_layers``: the run's recompute policy on that many of the layers only."""
     from ..io.run import RunSettings
 
     seq = card.sequence(seq)
@@ -188,7 +190,12 @@ def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: st
     run = run or RunSettings()
     policy = run.recompute
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **run.values()}
-    e = _count_exprs(Structure.of(card, seq), attention, approximation, policy)
+    if recompute_layers is not None:
+        if policy in (None, "none") or not 0 < recompute_layers <= card.n_layers:
+            raise CardError(f"recompute layers ({recompute_layers}) need a recompute policy and must be 1 to the "
+                            f"model's {card.n_layers} layers")
+        values[f_rc] = sp.Rational(recompute_layers, card.n_layers)
+    e = _count_exprs(Structure.of(card, seq), attention, approximation, policy, recompute_layers is not None)
     num = lambda name: as_int(evaluate(e[name], values))      # noqa: E731
     groups = {name[len("params:"):]: num(name) for name in e if name.startswith("params:")}
     modules: dict[str, dict[str, int]] = {}
@@ -204,11 +211,11 @@ def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: st
         notes=window_notes(card, seq, attention) + chunk_notes(card, seq, attention)
         + indexed_notes(card, seq, attention)
         + tuple(f"not modelled: {x}" for x in card.left_out),
-        recompute=policy, flops_recompute=num("replay"),
+        recompute=policy, flops_recompute=num("replay"), recompute_layers=recompute_layers,
     )
 
 
-def _count_exprs(structure: Structure, attention: str, approximation: str | None, policy) -> dict:
+def _count_exprs(structure: Structure, attention: str, approximation: str | None, policy, partial: bool = False) -> dict:
     """Every expression ``count`` instantiates, keyed by name; read from the on-disk cache of
     derived expressions when the structure is known, so that no graph is rebuilt."""
     from . import expression_cache
@@ -223,12 +230,13 @@ def _count_exprs(structure: Structure, attention: str, approximation: str | None
         out["params_active"] = derive.params(g, active=True)
         out["flops_forward"] = derive.flops(g, "forward", approximation)
         out["flops_backward"] = derive.flops(g, "backward", approximation)
-        out.update({f"memory:{part}": expr for part, expr in derive.training_memory(g, policy).items()})
-        out["replay"] = (derive.total(recompute.apply(g, policy), "flops", "recompute") if policy is not None
+        share = f_rc if partial else 1          # the run's share of the layers under the policy, a number later
+        out.update({f"memory:{part}": expr for part, expr in derive.training_memory(g, policy, share).items()})
+        out["replay"] = (derive.total(recompute.apply(g, policy, share), "flops", "recompute") if policy is not None
                          else sp.Integer(0))
         return out
     fields = {"structure": repr(structure), "attention": attention, "approximation": approximation,
-              "recompute": repr(policy)}
+              "recompute": repr(policy), **({"partial": True} if partial else {})}
     return expression_cache.cached("count", fields, derived)
 
 
