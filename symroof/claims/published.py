@@ -31,9 +31,10 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..core.symbols import B, T, f_rc, n_micro, n_virtual
+from ..core.symbols import B, T, n_micro, n_virtual
 from ..errors import CardError
 from ..io.bind import card_values, exact       # a run's numbers (values, mfu_peak: several times a run)
+from ..io.run import recompute_share
 from ..parallel.axes import BATCH_AXES, ORDER
 from .efficiency_factor import Fit, fit_efficiency  # noqa: F401 (validate's; tests import them from here)
 
@@ -321,9 +322,9 @@ def _count_conventions(structure) -> dict:
 def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card (``C`` the peak its fastest matmuls
     run at, ``rate_dtype``'s), run settings, batch, schedule."""
-    share = {} if run.recompute_layers is None else {f_rc: sp.Rational(run.recompute_layers, run.model.n_layers)}
     return {**card_values(run.model, run.chip, run.rate_dtype), B: sp.Integer(run.batch), T: sp.Integer(run.seq),
-            n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave), **share}
+            n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave),
+            **recompute_share(run.model, run.recompute, run.recompute_layers, run.name)}
 
 
 def mfu_peak(run: PublishedRun) -> sp.Rational:

@@ -200,15 +200,11 @@ def _recompute_layers(raw: dict, recompute, model, where: str):
     block) is L // k. A model of several block types replays the same share of each."""
     if "recompute_layers" not in raw:
         return None
+    from ..io.run import recompute_share
     from ..io.cards import _count
 
     n = _count(raw["recompute_layers"], where, "recompute_layers")
-    if recompute == "none":
-        raise CardError(f"{where}: key 'recompute_layers' needs a recompute policy (key 'recompute': "
-                        f"full, selective or a list of tensors), not none")
-    if n > model.n_layers:
-        raise CardError(f"{where}: key 'recompute_layers' is {n}, above the model's {model.n_layers} layers")
-    return None if n == model.n_layers else n
+    return n if recompute_share(model, recompute, n, f"{where}: key 'recompute_layers'") else None
 
 
 def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: str) -> str:

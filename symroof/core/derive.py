@@ -158,9 +158,9 @@ def training_memory(g: nx.DiGraph, recompute=None, share=1) -> dict[str, sp.Expr
 
     Checkpoints: ``n_ckpt`` arrays of the layer input's shape saved per layer (remat recomputes
     the rest), or, given a ``recompute`` policy, what each block saves under it
-    (``recompute.activation_memory``; ``share``: on that fraction of the layers). Set ``b_grad = 0`` for the book's convention, which
-    keeps no gradient buffer. Weights no gradient reaches (``frozen_params``) have no gradient or
-    optimizer bytes.
+    (``recompute.activation_memory``; ``share``: on that fraction of the layers). Set ``b_grad = 0``
+    for the book's convention, which keeps no gradient buffer. Weights no gradient reaches
+    (``frozen_params``) have no gradient or optimizer bytes.
     """
     from .recompute import activation_memory
 

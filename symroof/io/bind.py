@@ -97,6 +97,7 @@ def card_values(model: ModelCard, chip: ChipCard, dtype: str = "bf16") -> dict[s
 _CARD_VALUES: dict = {}
 
 
+
 def evaluate(expr: sp.Expr, values: dict) -> sp.Expr:
     """Substitute numbers and insist that nothing symbolic is left. Sums, products, whole powers
     and Max/Min of numbers are taken in Python fractions (exact, no SymPy arithmetic)."""
@@ -190,12 +191,11 @@ def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: st
     run = run or RunSettings()
     policy = run.recompute
     values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), **run.values()}
-    if recompute_layers is not None:
-        if policy in (None, "none") or not 0 < recompute_layers <= card.n_layers:
-            raise CardError(f"recompute layers ({recompute_layers}) need a recompute policy and must be 1 to the "
-                            f"model's {card.n_layers} layers")
-        values[f_rc] = sp.Rational(recompute_layers, card.n_layers)
-    e = _count_exprs(Structure.of(card, seq), attention, approximation, policy, recompute_layers is not None)
+    from ..io.run import recompute_share
+
+    share = recompute_share(card, policy, recompute_layers, "recompute layers (--recompute-layers)")
+    values.update(share)
+    e = _count_exprs(Structure.of(card, seq), attention, approximation, policy, bool(share))
     num = lambda name: as_int(evaluate(e[name], values))      # noqa: E731
     groups = {name[len("params:"):]: num(name) for name in e if name.startswith("params:")}
     modules: dict[str, dict[str, int]] = {}
@@ -211,7 +211,7 @@ def count(card: ModelCard, batch: int = 1, seq: int | None = None, attention: st
         notes=window_notes(card, seq, attention) + chunk_notes(card, seq, attention)
         + indexed_notes(card, seq, attention)
         + tuple(f"not modelled: {x}" for x in card.left_out),
-        recompute=policy, flops_recompute=num("replay"), recompute_layers=recompute_layers,
+        recompute=policy, flops_recompute=num("replay"), recompute_layers=recompute_layers if share else None,
     )
 
 

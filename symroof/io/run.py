@@ -61,3 +61,19 @@ class RunSettings:
                 raise CardError(f"run setting {key!r} must be an integer from 0 to 10^12 (bytes or checkpoints "
                                 f"per element or layer), got {value!r}")
         return replace(self, **changes)
+
+
+def recompute_share(card, policy, layers: int | None, what: str) -> dict:
+    """``{f_rc: layers / L}``: a recompute policy on ``layers`` of the card's L layers (the rest keep every
+    tensor); ``{}`` for all of them (None or L). ``what`` names the setting in the one-line refusal."""
+    if layers is None:
+        return {}
+    import sympy as sp
+
+    from ..core.symbols import f_rc
+
+    if policy in (None, "none"):
+        raise CardError(f"{what} needs a recompute policy (full, selective or a list of tensors), not none")
+    if layers > card.n_layers:
+        raise CardError(f"{what} is {layers}, above the model's {card.n_layers} layers")
+    return {} if layers == card.n_layers else {f_rc: sp.Rational(layers, card.n_layers)}
