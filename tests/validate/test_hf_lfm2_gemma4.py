@@ -24,6 +24,7 @@ import random
 import pytest
 
 from hfcases import counted, flop_counter_torch, hf_config, prefill_then_decode
+from hfcompare import group_counts
 
 torch = flop_counter_torch()
 
@@ -34,7 +35,6 @@ from symroof.io.bind import count, evaluate, model_values  # noqa: E402
 from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
-GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 
 
 def _lfm2(rng: random.Random) -> dict:
@@ -113,10 +113,7 @@ def _meta(raw):
 
 
 def _params_by_group(model) -> dict:
-    out = dict.fromkeys(GROUPS, 0)
-    for name, p in model.named_parameters():
-        out[_group(name)] += p.numel()
-    return {k: v for k, v in out.items() if v}
+    return {k: v for k, v in group_counts(model, _group).items() if v}
 
 
 @pytest.mark.parametrize("raw", CASES, ids=_id)
@@ -320,9 +317,7 @@ def _g4_group(name: str) -> str:
 def test_gemma4_params_per_group_match_transformers(raw):
     card, model = _card(raw), _meta(raw)
     ours = count(card, batch=1, seq=1)
-    theirs = dict.fromkeys(GROUPS, 0)
-    for name, p in model.named_parameters():
-        theirs[_g4_group(name)] += p.numel()
+    theirs = group_counts(model, _g4_group)
     assert ours.params_total == sum(theirs.values())
     assert {k: v for k, v in ours.params_by_group.items() if v} == {k: v for k, v in theirs.items() if v}
     kinds = [card.blocks[name].attention for name, n in card.layers for _ in range(n)]

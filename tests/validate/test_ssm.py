@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from hfcases import counted, flop_counter_torch, hf_config, prefill_then_decode
+from hfcompare import group_counts
 
 torch = flop_counter_torch()
 
@@ -48,7 +49,6 @@ from symroof.io.hf import model_from_hf_config  # noqa: E402
 
 pytestmark = pytest.mark.validate
 DATA = Path(__file__).resolve().parents[1] / "data/hf"
-GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
 
 
 def _nemotron(rng: random.Random) -> dict:
@@ -232,10 +232,7 @@ def _meta(raw):
 
 
 def _params_by_group(model, group) -> dict:
-    out = dict.fromkeys(GROUPS, 0)
-    for name, p in model.named_parameters():
-        out[group(name)] += p.numel()
-    return {k: v for k, v in out.items() if v}
+    return {k: v for k, v in group_counts(model, group).items() if v}
 
 
 @pytest.mark.parametrize("raw", CASES, ids=_id)
