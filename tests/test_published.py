@@ -336,3 +336,26 @@ def test_validate_reads_back_from_its_cache_exactly_what_it_derives(tmp_path):
     cold = run(**cache)
     warm = run(block_networkx=True, **cache)        # importing networkx would raise ImportError
     assert cold == warm == run(SYMROOF_CACHE="off")
+
+
+def test_a_run_without_split_or_convention_is_a_check_row_read_at_the_default_count(tmp_path):
+    """A runs file written without ``split`` and ``convention`` validates: the run is held out
+    (check: never fitted), its MFU read as every matmul with the causal core at the bf16 peak, stated
+    false, so every convention's ceiling is reported and the table marks the count '?'. Against the
+    same run that writes that convention out, the derived step times agree."""
+    bare = ONE_RUN.replace("    split: fit\n", "").replace("    convention: {flops: 6N, stated: true, peak: bf16, note: test}\n", "")
+    written = bare + "    split: check\n    convention: {flops: ops+causal, stated: false, peak: bf16}\n"
+
+    def validate(text, *flags):
+        path = tmp_path / "runs.yaml"
+        path.write_text(text)
+        done = subprocess.run([sys.executable, "-m", "symroof", "validate", "--data", str(path), *flags],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    got, want = (json.loads(validate(t, "--json"))["runs"][0] for t in (bare, written))
+    assert got["split"] == "check" and got["convention"] == {"flops": "ops+causal", "stated": False, "peak": "bf16"}
+    assert set(got["ceilings_by_convention"]) == set(CONVENTIONS)
+    assert got["t_step_measured_s"] == want["t_step_measured_s"]
+    assert " ops+causal? " in validate(bare)

@@ -55,7 +55,7 @@ _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
              "matmul_dtype", "recompute_layers"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
-_RUN_REQUIRED = _CONFIG_REQUIRED + ("split", "convention")          # and measured_mfu or measured_step_s
+_RUN_REQUIRED = _CONFIG_REQUIRED          # and measured_mfu or measured_step_s; split and convention have defaults
 # The mesh axes a run may name: the one vocabulary (parallel/axes.py).
 _AXES = ORDER
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")

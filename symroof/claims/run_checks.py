@@ -97,12 +97,15 @@ def _check_throughput(run, where: str, step_given: bool = False) -> None:
 # would count the embedding gather as matmul work: ceilings above 100 %). The output names it.
 DEFAULT_CONVENTION = {"flops": "ops+causal", "stated": False, "peak": "bf16",
                       "note": "no convention given: symroof predict counts every matmul, causal attention core"}
+NO_CONVENTION_NOTE = ("no convention given: the measured MFU read as every matmul with the causal attention core "
+                      "at the peak of the run's matmul dtype; every convention checked")
 
 
 def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtype: str = "bf16") -> dict:
     """A run's measurements, split and FLOP convention, checked (PublishedRun's fields). A run to
-    validate needs a measured MFU or step time, a split and a convention; a configuration to predict
-    (``prediction``) may have none of them (its MFU then at its weight matmuls' peak)."""
+    validate needs a measured MFU or step time (split: check and the default convention where it
+    names none); a configuration to predict (``prediction``) may have none of them (its MFU then at
+    its weight matmuls' peak)."""
     import sympy as sp
 
     from .published import _CONVENTION_KEYS, CONVENTIONS
@@ -125,11 +128,15 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
         if number is not None and number <= 0:
             raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
         out[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
-    split = raw.get("split", "predict" if prediction else None)
+    # A run without a split is never fitted; without a convention its MFU is read as the default
+    # count, and every convention is checked as for a source that states none (the outputs say so).
+    split = raw.get("split", "predict" if prediction else "check")
     if split not in ("fit", "check") and not (prediction and split == "predict"):
         raise CardError(f"{where}: key 'split' is {split!r}; allowed: fit, check" + (", predict" if prediction else ""))
     default = DEFAULT_CONVENTION if matmul_dtype == "bf16" else {**DEFAULT_CONVENTION, "peak": matmul_dtype}
-    conv = raw.get("convention", default if prediction else None)
+    if not prediction:
+        default = {**default, "note": NO_CONVENTION_NOTE}
+    conv = raw.get("convention", default)
     if not isinstance(conv, dict):
         raise CardError(f"{where}: key 'convention' must be a mapping with {', '.join(_CONVENTION_KEYS)}")
     _check_keys(conv, set(_CONVENTION_KEYS), _CONVENTION_KEYS[:-1], f"{where}: convention")    # note optional

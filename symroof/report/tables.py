@@ -60,7 +60,7 @@ def published_runs(results, fits) -> str:
     out = [table(rows, ["run", "hardware", "FLOP count", "measured MFU", "ceiling", "gap",
                         "of ceiling", "t_step >=", "t_step meas.", "bound"])]
     out.append("ceiling = model FLOPs per step / (chips x peak x t_step); t_step: roofline.step, overlap "
-               "'sum'; '?' = convention inferred, not stated by the source")
+               "'sum'; '?' = convention inferred, not stated by the source (a run naming none: ops+causal, every convention checked)")
     for f in fits:
         if f.factor is None:
             out.append(f"efficiency ({f.family}): not fitted (needs runs on both sides of the split)")
