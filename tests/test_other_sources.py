@@ -262,3 +262,25 @@ def test_one_publication_spelled_two_ways_is_one_source():
              "arXiv 2104.04473", "https://arxiv.org/abs/2104.04473", "NVIDIA/Megatron-LM README", "nvidia/megatron-lm"]
     got = sources([Run(run=Run(name=str(i), source=t)) for i, t in enumerate(texts)])
     assert list(got.values()) == ["llm-foundry"] * 3 + ["arXiv:2104.04473"] * 2 + ["NVIDIA/Megatron-LM"] * 2
+
+
+def test_the_constants_step_error_by_hand(tmp_path):
+    """The constant-MFU baseline predicts a step as the run's FLOPs at its one MFU, so on a row that
+    prints its step time it is off by measured MFU / constant - 1. One fit row at 30 % and a check
+    row whose printed step is LLaMA 3 8B's 6N FLOPs (6 x 8,030,261,248 x 4 x 4096) at 36 % of
+    16 x 989 TFLOP/s: the constant's step is 20 % long, beside the model's own error."""
+    from runsfile import ONE_RUN
+    from symroof.claims import calibrate, published
+
+    base = yaml.safe_load(ONE_RUN)["runs"][0]
+    step = 6 * 8_030_261_248 * 4 * 4096 / (16 * 989e12 * 0.36)
+    check = {k: v for k, v in base.items() if k != "measured_mfu"}
+    rows = [{**base, "name": "fit", "measured_mfu": 0.30},
+            {**check, "name": "check", "split": "check", "measured_step_s": round(step, 6)}]
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump({"runs": rows}))
+    results = [published.predict(run) for run in published.load_runs(path)]
+    got = calibrate.summary(calibrate.predictions(results, calibrate.calibrations(results)))["h100-sxm"]
+    assert got["baseline_step_error"]["n"] == 1
+    assert got["baseline_step_error"]["median"] == pytest.approx(0.20, abs=0.002)    # the card's peak to 0.1 %
+    assert got["model_step_error"]["n"] == 1

@@ -299,7 +299,7 @@ def _stats(errors: list[float]) -> dict | None:
 
 def summary(preds: list[Prediction], split: str = "check") -> dict:
     """Per chip, on the ``split`` rows: MFU errors (points) of the model and of the baseline, and
-    step-time errors (fractions) on the rows whose source printed a step time."""
+    step-time errors (fractions) of both on the rows whose source printed a step time."""
     out = {}
     for chip in sorted({p.chip for p in preds}):
         rows = [p for p in preds if p.chip == chip and p.split == split]
@@ -311,6 +311,9 @@ def summary(preds: list[Prediction], split: str = "check") -> dict:
                                           if p.baseline_mfu is not None]),
             "model_step_error": _stats([p.predicted_step_s / p.measured_step_s - 1 for p in rows
                                         if p.step_published]),
+            # the constant's step: the same FLOPs at its MFU, measured step x measured MFU / constant
+            "baseline_step_error": _stats([p.measured_mfu / p.baseline_mfu - 1 for p in rows
+                                           if p.step_published and p.baseline_mfu is not None]),
         }
     return out
 

@@ -92,12 +92,14 @@ def _step_model(results) -> str:
 
     for chip, s in calibrate.summary(preds).items():
         cal = cals[chip]
-        step = s["model_step_error"]
+        step, constant = s["model_step_error"], s["baseline_step_error"]
         out.append(f"{chip} ({_numbers(cal.eta_mm, cal.t_dcn, cal.eta_mem)}, {cal.source}), "
                    f"{s['model_mfu_error']['n']} check run{'' if s['model_mfu_error']['n'] == 1 else 's'}: step model {pts(s['model_mfu_error'])}; "
                    f"constant MFU {pts(s['baseline_mfu_error'])}"
                    + ("" if step is None else f"; step time median {100 * step['median']:.1f} %, "
-                      f"max {100 * step['max']:.1f} %"))
+                      f"max {100 * step['max']:.1f} %")
+                   + ("" if step is None or constant is None else
+                      f" (constant {100 * constant['median']:.1f} / {100 * constant['max']:.1f} %)"))
     from ..claims.across_sources import bias_by_source
 
     for chip, sources in bias_by_source(results, preds).items():
