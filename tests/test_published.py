@@ -359,3 +359,22 @@ def test_a_run_without_split_or_convention_is_a_check_row_read_at_the_default_co
     assert set(got["ceilings_by_convention"]) == set(CONVENTIONS)
     assert got["t_step_measured_s"] == want["t_step_measured_s"]
     assert " ops+causal? " in validate(bare)
+
+
+def test_validate_names_what_a_runs_config_has_and_its_card_leaves_out(tmp_path):
+    """A run whose model is a Hugging Face config.json with fields symroof does not model (Gemma 2's
+    tanh soft-capping of the scores and logits) names them in validate's table and in --json."""
+    config = ROOT / "tests/data/hf/gemma-2-9b/config.json"
+    path = tmp_path / "runs.yaml"
+    path.write_text(ONE_RUN.replace("model: llama3-8b", f"model: {config}"))
+    done = subprocess.run([sys.executable, "-m", "symroof", "validate", "--data", str(path)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("not modelled ("))
+    assert "; r): tanh soft-capping (attn_logit_softcapping 50.0, final_logit_softcapping 30.0)" in line
+    done = subprocess.run([sys.executable, "-m", "symroof", "validate", "--data", str(path), "--json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert "soft-capping" in json.loads(done.stdout)["runs"][0]["not_modelled"][0]
+    done = subprocess.run([sys.executable, "-m", "symroof", "predict", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert any(x.startswith("not modelled (gemma-2-9b; r): tanh soft-capping") for x in done.stdout.splitlines())

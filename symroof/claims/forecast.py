@@ -39,6 +39,8 @@ class Forecast:
     other_sources: dict | None   # its errors on each source left out of the fit (across_sources.py), where recorded
     measured_mfu: float | None
     measured_step_s: float | None
+    model: str = ""              # the model card's name
+    not_modelled: tuple = ()     # what the model's config has that its card leaves out, in words
 
 
 def configurations_path(ref: str | Path) -> Path:
@@ -80,7 +82,8 @@ def forecast_runs(runs: list) -> list[Forecast]:
             r.parts.terms(eta_mm, 1.0, t_dcn, eta_mem), eta_mm, t_dcn, eta_mem, cal is not None,
             len(cal["fit_runs"]) if cal else 0, cal.get("held_out") if cal else None,
             cal.get("other_sources") if cal else None,
-            None if run.measured_mfu is None else float(run.measured_mfu), measured_step))
+            None if run.measured_mfu is None else float(run.measured_mfu), measured_step, run.model.name,
+            run.model.left_out))
     return out
 
 

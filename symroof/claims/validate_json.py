@@ -53,7 +53,7 @@ def ceiling_json(results, fits) -> dict:
             "recompute": r.run.recompute, "recompute_layers": r.run.recompute_layers,
             "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
                          "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
-            "consistent": r.measured <= r.ceiling,
+            "consistent": r.measured <= r.ceiling, "not_modelled": list(r.run.model.left_out),
         } for r in results],
         "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),
                         "checks": [{"name": n, "predicted_mfu": p, "measured_mfu": m} for n, p, m in f.checks]}

@@ -61,6 +61,7 @@ def published_runs(results, fits) -> str:
                         "of ceiling", "t_step >=", "t_step meas.", "bound"])]
     out.append("ceiling = model FLOPs per step / (chips x peak x t_step); t_step: roofline.step, overlap "
                "'sum'; '?' = convention inferred, not stated by the source (a run naming none: ops+causal, every convention checked)")
+    out += not_modelled([(r.run.name, r.run.model.name, r.run.model.left_out) for r in results])
     for f in fits:
         if f.factor is None:
             out.append(f"efficiency ({f.family}): not fitted (needs runs on both sides of the split)")
@@ -72,6 +73,16 @@ def published_runs(results, fits) -> str:
                    f"{100 * median:.1f} MFU points, the largest {100 * errors[-1][0]:.1f} ({errors[-1][1]})")
     out.append(_step_model(results))
     return "\n".join(out)
+
+
+def not_modelled(rows) -> list[str]:
+    """``(run, model, left_out)`` rows as lines naming what each model's config has that its card
+    leaves out, once per model and thing."""
+    left: dict = {}
+    for run, model, things in rows:
+        for what in things:
+            left.setdefault((model, what), []).append(run)
+    return [f"not modelled ({model}; {', '.join(runs)}): {what}" for (model, what), runs in left.items()]
 
 
 def _step_model(results) -> str:
@@ -134,6 +145,7 @@ def forecasts(rows) -> str:
                "communication; the compute includes the pipeline bubble")
     if any(f.predicted_step_s < f.t_ideal_s for f in rows):
         out.append(BELOW_IDEAL)
+    out += not_modelled([(f.name, f.model, f.not_modelled) for f in rows])
     seen = {}
     for f in rows:        # per card and calibration used: two cards may share a name
         seen.setdefault((f.chip, f.calibrated, f.eta_mm, f.t_dcn, f.eta_mem), f)
