@@ -344,11 +344,11 @@ def predict(run: PublishedRun) -> Result:
     # numbers (parallel/step_numbers.py: exact ints and Fractions, the same values as the symbolic
     # terms evaluated).
     from .calibrate import step_parts
-    from .sharded_family import exact_all, plain, replicated, sharded
+    from .sharded_family import exact_all, numbered, plain, replicated, sharded
 
     work_nums = replicated(run, nums)       # the work's numbers; the model FLOPs keep the card's KV heads
     numbers = plain(work_nums)
-    sg = sharded(run, work_nums, exact=True, numbers=numbers)
+    sg = numbered(run, work_nums, numbers=numbers)
     try:
         seconds = step_numbers.roofline_terms(sg, work_nums, run.schedule)
     except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
