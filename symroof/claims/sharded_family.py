@@ -7,7 +7,9 @@ mesh sizes are symbols too. Each family is sharded once (SymPy; both attention k
 one sharding, ``sharding.with_kernel``); a run then puts its numbers
 into the family's per-chip costs with ``io/fractions_eval.Polynomial`` (exact, Python integers),
 which gives the same exact numbers as sharding with the run's sizes and substituting
-(``calibrate.numeric``), in a fraction of the time.
+(``calibrate.numeric``), in a fraction of the time. ``validate`` reads them as ``numbered`` gives
+them: the family's node table (parallel/step_table.py, made once) beside the run's numbers by
+slot, with no graph copied per run.
 """
 
 from __future__ import annotations
