@@ -30,6 +30,7 @@ PICKS = {
     "eager attention": lambda r: r.attention_kernel == "eager",
     "sequence parallel": lambda r: "seq" in r.mesh,
     "overlapped axes": lambda r: bool(r.overlap),
+    "sliding window (a cost that is no polynomial)": lambda r: bool(r.model.sliding_window),
 }
 
 

@@ -113,10 +113,13 @@ class Family:
         (``step_table.Numbered``: the graph's attributes, the family's node table and this run's
         numbers), without a graph of its own; None where a cost is not an exact number (``numeric``'s
         graph then goes to SymPy's path)."""
-        numbers = {**(plain(nums) if numbers is None else numbers), **plain({self.sizes[axis]: a.size
-                                                                            for axis, a in mesh.items()})}
+        mesh_sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
+        numbers = {**(plain(nums) if numbers is None else numbers), **plain(mesh_sizes)}
         got = self.batch.exact(numbers)
         got, sizes = got[:len(self.exprs)], got[len(self.exprs):]
+        if None in got:     # a cost that is no polynomial (a sliding window's Min): SymPy's value, as numeric's
+            values = {**nums, **mesh_sizes}
+            got = [v if v is not None else _exact(_sub(e, values)) for v, e in zip(got, self.exprs)]
         if not all(type(v) is int or type(v) is Fraction for v in got):
             return None
         graph = dict(self.sg.graph)
