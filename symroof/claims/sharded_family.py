@@ -107,7 +107,6 @@ class Family:
             out.graph["spans"] = dict(spans)
         return out
 
-
     def numbered(self, nums: dict, mesh: dict, numbers: dict | None = None, spans: dict | None = None):
         """``numeric(nums, mesh, exact=True, numbers, spans)`` as the numeric path reads it
         (``step_table.Numbered``: the graph's attributes, the family's node table and this run's
