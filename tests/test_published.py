@@ -261,6 +261,23 @@ def test_a_run_name_used_twice_is_refused(tmp_path):
         load_runs(path)
 
 
+def test_runs_sharing_an_inline_model_by_an_alias_share_one_card_and_a_bad_one_names_the_first(tmp_path):
+    model = "{name: m, architecture: llama, n_layers: 2, d_model: 128, d_ff: 512, n_heads: 8, n_kv_heads: 8, " \
+            "head_dim: 16, vocab: 1000, tie_embeddings: false, source: test}"
+    one = GOOD.split("runs:\n", 1)[1]
+    path = tmp_path / "runs.yaml"
+    path.write_text("runs:\n" + one.replace("model: llama3-8b", f"model: &m {model}")
+                    + one.replace("name: r", "name: r2").replace("model: llama3-8b", "model: *m")
+                    + one.replace("name: r", "name: r3").replace("model: llama3-8b", f"model: {model}"))
+    first, second, third = load_runs(path)
+    # the alias is one mapping: one card, named where it is written (runs[0]); a copy of its text is its own
+    assert first.model is second.model and first.model.n_layers == 2 and first.model.path.endswith("runs[0] (r): model")
+    assert third.model is not first.model and third.model.path.endswith("runs[2] (r3): model")
+    path.write_text(path.read_text().replace("n_layers: 2,", "n_layers: -2,", 1))     # the aliased one
+    with pytest.raises(CardError, match=r"runs\[0\] \(r\): model"):
+        load_runs(path)
+
+
 def test_good_minimal_data_loads(tmp_path):
     path = tmp_path / "runs.yaml"
     path.write_text(GOOD)

@@ -11,10 +11,10 @@ import sympy as sp
 
 from symroof.claims import calibrate
 from symroof.claims.published import load_runs, values
-from symroof.claims.sharded_family import sharded
+from symroof.claims.sharded_family import numbered, sharded
 from symroof.core.symbols import W_dcn, W_ici
 from symroof.io.bind import evaluate
-from symroof.parallel import roofline, step_model, step_numbers
+from symroof.parallel import roofline, step_model, step_numbers, step_table
 from symroof.parallel.collectives import Axis, collective_time, hops
 
 RUNS = load_runs()
@@ -30,6 +30,7 @@ PICKS = {
     "eager attention": lambda r: r.attention_kernel == "eager",
     "sequence parallel": lambda r: "seq" in r.mesh,
     "overlapped axes": lambda r: bool(r.overlap),
+    "sliding window (a cost that is no polynomial)": lambda r: bool(r.model.sliding_window),
 }
 
 
@@ -52,6 +53,8 @@ def test_roofline_terms_equal_the_symbolic_terms_evaluated(pick):
     want = {key: evaluate(expr, nums) for key, expr in symbolic.items()}
     got = step_numbers.roofline_terms(sharded(run, nums, exact=True), nums, run.schedule)
     assert list(got) == list(want), run.name                    # same terms, same order (the output's)
+    # what validate reads: the family's node table with the run's numbers, no graph of its own
+    assert step_numbers.roofline_terms(numbered(run, nums), nums, run.schedule) == got, run.name
     for key in want:
         assert got[key] == want[key] and float(got[key]) == float(want[key]), (run.name, key)
     assert got["t_math"] > 0 and got["t_step"] >= got["t_comms"]
@@ -77,9 +80,13 @@ def _same_parts(run, kernel, opts):
     nums = values(run)
     want = step_model.parts(sharded(run, nums, kernel), nums, opts)
     got = step_numbers.parts(sharded(run, nums, kernel, exact=True), nums, opts)
+    table = numbered(run, nums, kernel)      # validate's: the family's node table, made once, and the run's numbers
+    assert type(table) is step_table.Numbered, run.name
+    from_table = step_numbers.parts(table, nums, opts)
     for f in fields(want):
         if not f.name.startswith("_"):     # floats equal bit for bit: repr round-trips a float
             assert repr(getattr(got, f.name)) == repr(getattr(want, f.name)), (run.name, kernel, f.name)
+            assert repr(getattr(from_table, f.name)) == repr(getattr(want, f.name)), (run.name, kernel, f.name)
     assert got.step(0.7, 1.0, 1e-4) == want.step(0.7, 1.0, 1e-4)
     return got
 

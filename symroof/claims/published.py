@@ -192,7 +192,13 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise CardError(f"{where}: key '{key}' must be a non-empty string")
     cards = {} if cards is None else cards
-    found = {"model": model_from_dict(raw["model"], f"{where}: model")} if isinstance(raw["model"], dict) else {}
+    found = {}
+    if isinstance(raw["model"], dict):     # a model written out in the run; runs that share it by a YAML
+        key = ("inline", id(raw["model"]))    # alias share one mapping (alive while the file is read): one card
+        got = cards.get(key)
+        if got is None or got[0] is not raw["model"]:
+            got = cards[key] = (raw["model"], model_from_dict(raw["model"], f"{where}: model"))
+        found["model"] = got[1]
     try:          # a card read by name or path: its error is prefixed with the run and key that name it
         for key in ("model", "chip"):
             if key not in found:        # a model written out in the run is read above
@@ -344,11 +350,11 @@ def predict(run: PublishedRun) -> Result:
     # numbers (parallel/step_numbers.py: exact ints and Fractions, the same values as the symbolic
     # terms evaluated).
     from .calibrate import step_parts
-    from .sharded_family import exact_all, plain, replicated, sharded
+    from .sharded_family import exact_all, numbered, plain, replicated, sharded
 
     work_nums = replicated(run, nums)       # the work's numbers; the model FLOPs keep the card's KV heads
     numbers = plain(work_nums)
-    sg = sharded(run, work_nums, exact=True, numbers=numbers)
+    sg = numbered(run, work_nums, numbers=numbers)
     try:
         seconds = step_numbers.roofline_terms(sg, work_nums, run.schedule)
     except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly

@@ -7,7 +7,9 @@ mesh sizes are symbols too. Each family is sharded once (SymPy; both attention k
 one sharding, ``sharding.with_kernel``); a run then puts its numbers
 into the family's per-chip costs with ``io/fractions_eval.Polynomial`` (exact, Python integers),
 which gives the same exact numbers as sharding with the run's sizes and substituting
-(``calibrate.numeric``), in a fraction of the time.
+(``calibrate.numeric``), in a fraction of the time. ``validate`` reads them as ``numbered`` gives
+them: the family's node table (parallel/step_table.py, made once) beside the run's numbers by
+slot, with no graph copied per run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..core.graph import per_layer, with_own_nodes
 from ..core.symbols import K, r_kv
 from ..io.fractions_eval import Polynomials
 from ..parallel.axes import replicate_kv
+from ..parallel.step_table import Numbered, node_table
 from .calibrate import _sub       # a run's numbers into an expression (hoisted: _size puts them in 20 times a run)
 
 _KEYS = ("local_flops", "local_bytes", "local_vector_flops", "repeat")
@@ -36,9 +39,15 @@ class Family:
         self.slots = []                          # (node, [(key, slot)])
         self.collectives = []                    # (node, [(collective, slot)])
 
-        def slot(expr) -> int:
-            expr = expr if isinstance(expr, sp.Basic) else sp.Integer(expr)
-            return exprs.setdefault(expr, len(exprs))
+        ids: dict = {}      # id(value) -> slot: nodes share value objects, and node_table asks for them again
+        # (a SymPy hash is a Python call; the graph holds each value, so no id is reused meanwhile)
+
+        def slot(value) -> int:
+            got = ids.get(id(value))
+            if got is None:
+                expr = value if isinstance(value, sp.Basic) else sp.Integer(value)
+                got = ids[id(value)] = exprs.setdefault(expr, len(exprs))
+            return got
         self.rows = []                           # step_numbers.node_rows's, by slot
         from ..parallel.roofline import held_weights, pipeline_ends
         for name, d in sg.nodes(data=True):
@@ -53,6 +62,7 @@ class Family:
         # step_numbers._weights's: each weight a chip holds (its node's repeat by slot) and the pipeline's ends
         self.weights = [(slot(d["repeat"]) if per_layer(d) else None, dims, d.get("no_grad")) for d, dims in held_weights(sg)]
         self.ends = pipeline_ends(sg) if "stage" in sg.graph["mesh"] else None
+        self.table, _ = node_table(sg, slot)     # step_model.parts's reads of the nodes, by slot
         self.exprs = list(exprs)
         self.polys = [_polynomial(e) for e in self.exprs]   # families of one shard share them
         self.size_polys = {k: _polynomial(v) if isinstance(v, sp.Basic) else None
@@ -88,21 +98,49 @@ class Family:
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
             if all(type(v) is int or type(v) is Fraction for v in got):     # step_numbers.family_rows
-                out.graph["family_rows"] = nodes, {"nodes": [
-                    (None if r is None else got[r], got[f], got[b],
-                     [(kind, axes, got[v], None if k is None else got[k], path) for kind, axes, v, k, path in colls])
-                    for r, f, b, colls in self.rows],
-                    "weights": [(None if r is None else got[r], dims, no_grad) for r, dims, no_grad in self.weights],
-                    "ends": self.ends}
-            given = self.sg.graph["sizes"]
-            out.graph["sizes"] = {k: v if v is not None else _exact(_size(given[k], nums))
-                                  for k, v in zip(self.size_polys, sizes)}
+                out.graph["family_rows"] = nodes, self._rows(got)
+            out.graph["sizes"] = self._sizes(sizes, nums)
         else:
             out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
         out.graph["mesh"] = mesh
         if spans:
             out.graph["spans"] = dict(spans)
         return out
+
+    def numbered(self, nums: dict, mesh: dict, numbers: dict | None = None, spans: dict | None = None):
+        """``numeric(nums, mesh, exact=True, numbers, spans)`` as the numeric path reads it
+        (``step_table.Numbered``: the graph's attributes, the family's node table and this run's
+        numbers), without a graph of its own; None where a cost is not an exact number (``numeric``'s
+        graph then goes to SymPy's path)."""
+        mesh_sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
+        numbers = {**(plain(nums) if numbers is None else numbers), **plain(mesh_sizes)}
+        got = self.batch.exact(numbers)
+        got, sizes = got[:len(self.exprs)], got[len(self.exprs):]
+        if None in got:     # a cost that is no polynomial (a sliding window's Min): SymPy's value, as numeric's
+            values = {**nums, **mesh_sizes}
+            got = [v if v is not None else _exact(_sub(e, values)) for v, e in zip(got, self.exprs)]
+        if not all(type(v) is int or type(v) is Fraction for v in got):
+            return None
+        graph = dict(self.sg.graph)
+        graph["sizes"], graph["mesh"] = self._sizes(sizes, nums), mesh
+        if spans:
+            graph["spans"] = dict(spans)
+        out = Numbered(graph, self.table, got)
+        graph["family_rows"] = out._node, self._rows(got)
+        return out
+
+    def _rows(self, got: list) -> dict:
+        """step_numbers.family_rows's rows with a run's numbers (``got``, by slot) in."""
+        return {"nodes": [(None if r is None else got[r], got[f], got[b],
+                           [(kind, axes, got[v], None if k is None else got[k], path) for kind, axes, v, k, path in colls])
+                          for r, f, b, colls in self.rows],
+                "weights": [(None if r is None else got[r], dims, no_grad) for r, dims, no_grad in self.weights],
+                "ends": self.ends}
+
+    def _sizes(self, sizes: list, nums: dict) -> dict:
+        """The graph's dimension sizes, exact, from their polynomials' values (``sizes``)."""
+        given = self.sg.graph["sizes"]
+        return {k: v if v is not None else _exact(_size(given[k], nums)) for k, v in zip(self.size_polys, sizes)}
 
 
 def _size(expr, nums: dict):
@@ -246,11 +284,21 @@ def replicated(run, nums: dict) -> dict:
     return {**got, K: got[K].doit(), r_kv: got[r_kv].doit()}
 
 
-def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):
-    """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
-    replayed ops added, with its numbers in (see ``Family.numeric``)."""
+def numbered(run, nums: dict, kernel: str = "fused", numbers: dict | None = None):
+    """``sharded(run, nums, kernel, exact=True, numbers)`` as the numeric path reads it: a
+    ``step_table.Numbered`` where every cost is an exact number, else that graph."""
+    got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans)
+    return got if got is not None else sharded(run, nums, kernel, True, numbers)
+
+
+def _family(run, kernel: str) -> Family:
     axes = tuple((name, a.link) for name, a in run.mesh.items())
     if run.graph_kernel != "fused":     # its ceiling (fused) and its step model (this kernel) share one shard
         _EAGER.add((run.structure, "causal", axes))
-    return family(run.structure, "causal", kernel, axes, run.recompute, run.recompute_layers is not None).numeric(
-        nums, run.mesh, exact, numbers, run.spans)
+    return family(run.structure, "causal", kernel, axes, run.recompute, run.recompute_layers is not None)
+
+
+def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):
+    """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
+    replayed ops added, with its numbers in (see ``Family.numeric``)."""
+    return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans)

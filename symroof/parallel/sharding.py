@@ -200,7 +200,7 @@ def _strip(ref: str) -> str:
 
 
 def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -> None:
-    sig = node["sig"]
+    sig, weights = node["sig"], _params_of(fwd)     # the weights it reads
     shardings = []
     for ref, dims in zip(refs, sig.operands):
         base = _strip(ref)
@@ -210,13 +210,13 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
         # read transposed, V D as D V), else by position (k's T is the scores' S)
         sh = {axis: d if d in dims else dims[own.index(d)] for axis, d in tgt.items()}
         # an activation already gathered on an axis (kept from the forward pass) is used as is
-        if base not in _params_of(fwd):
+        if base not in weights:
             sh = {a: d for a, d in sh.items() if (ref, a) not in st.gathered}
         shardings.append(sh)
     out_base = _strip(out_ref)
     out_target = {a: d if d in sig.output else sig.output[dims_of(out_base).index(d)]
                   for a, d in target(out_base).items()}
-    is_param = [_strip(r) in _params_of(fwd) for r in refs]
+    is_param = [_strip(r) in weights for r in refs]
     collectives: list[Collective] = []
 
     def gather(i: int, axis: str) -> None:
@@ -267,7 +267,7 @@ def _contraction(node, refs, out_ref, phase, st: _State, target, dims_of, fwd) -
     node["local_bytes"] = moved(st.fused)
     if st.other_kernel and _on_chip(*sig.operands, sig.output):
         node["other_kernel_bytes"] = moved(not st.fused)
-    width = b_param if _strip(out_ref) in _params_of(fwd) else b_act
+    width = b_param if _strip(out_ref) in weights else b_act
     collectives += _resolve(sig.output, current, partial, out_target, out_ref, st, width)
     added = sorted(set(fwd["params"]) - {ref for _, ref in fwd["operands"]})     # biases: added, not contracted
     if added and (phase == "forward" or node["wrt"] == "w"):                   # dW's node sums dy for them
@@ -308,11 +308,11 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     """Elementwise ops keep their inputs' layout; moving an axis between dims is an AllToAll."""
     out_dims = dims_of(node["forward"]) if phase == "backward" else dims_of(name)
     out_layout = target(node["forward"] if phase == "backward" else name)
-    colls = []
+    colls, params = [], _params_of(fwd)
     for _, ref in operands:
-        width = st.width(ref, ref in _params_of(fwd))
+        width = st.width(ref, ref in params)
         in_layout = target(ref)
-        if ref in _params_of(fwd) or not out_dims:
+        if ref in params or not out_dims:
             continue          # weights: _weights; scalar reductions: no collective
         src, dst = (out_layout, in_layout) if phase == "backward" else (in_layout, out_layout)
         src_dims, dst_dims = (out_dims, dims_of(ref)) if phase == "backward" else (dims_of(ref), out_dims)
@@ -341,7 +341,7 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     node["local_vector_flops"] = ops.over(node["vector_flops"], factor)
 
     def moved(fused: bool) -> sp.Expr:      # one sum of what is read and written
-        traffic = [ops.times(_local(dims_of(ref), target(ref), st, True, fused), st.width(ref, ref in _params_of(fwd)))
+        traffic = [ops.times(_local(dims_of(ref), target(ref), st, True, fused), st.width(ref, ref in params))
                    for _, ref in operands]
         if node["op"] == "cache_append":       # only this step's entries are written into the cache
             (_, new), = operands
@@ -356,7 +356,7 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
     if st.other_kernel and _on_chip(out_dims, *(dims_of(ref) for _, ref in operands)):
         node["other_kernel_bytes"] = moved(not st.fused)
     out_ref = node["forward"] if phase == "backward" else name
-    weights = _weights(sorted(_params_of(fwd)), out_ref, out_dims, out_layout, phase, st, target, dims_of)
+    weights = _weights(sorted(params), out_ref, out_dims, out_layout, phase, st, target, dims_of)
     node["collectives"] = colls + _merge(weights, st.mesh)
 
 

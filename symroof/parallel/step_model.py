@@ -54,10 +54,10 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ..core import ops
-from ..core.graph import per_layer
 from ..parallel import kernels, low_precision, pipeline
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, hops, ring_steps
+from ..parallel.step_table import Numbered, node_table
 from ..core.symbols import C, W_hbm, b_act
 
 if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
@@ -69,7 +69,6 @@ RECOMPUTE = ("none", "selective", "full")
 # forward-sized matmuls for four. Its published rates count that work (FlashAttention-2 and -3
 # count the backward as 2.5 forward passes), so on the graph's count its backward takes 5/4 as long.
 FUSED_BACKWARD_WORK = 5 / 4
-BATCH_AXES = ("pod", "data", "fsdp", "expert")
 
 
 @dataclass(frozen=True)
@@ -234,8 +233,12 @@ def _bandwidth(c, mesh, nums, opts: Options) -> float:
     """Seconds of one collective: the book's rule, with a two-tier axis at the slower tier's
     per-rank bandwidth (``collectives.two_tier``: the fast domain's W_ici, or its chips' NICs
     together), exact until the float."""
-    axes = [mesh[a] for a in c.axes]
-    return _num(collective_time(c.kind, c.volume, axes, ring_factor=True, spans=opts.spans, ranks=c.ranks), nums)
+    return _seconds(c.kind, c.axes, c.volume, c.ranks, mesh, nums, opts)
+
+
+def _seconds(kind: str, axes: tuple, volume, ranks, mesh, nums, opts: Options) -> float:
+    return _num(collective_time(kind, volume, [mesh[a] for a in axes], ring_factor=True, spans=opts.spans,
+                                ranks=ranks), nums)
 
 
 class Numbers:
@@ -255,9 +258,9 @@ class Numbers:
     def number(self, expr) -> float:
         return _num(expr, self.nums)
 
-    def seconds(self, c, opts: Options) -> float:
+    def seconds(self, kind: str, axes: tuple, volume, ranks, opts: Options) -> float:
         """One collective's seconds (``_bandwidth``)."""
-        return _bandwidth(c, self.mesh, self.nums, opts)
+        return _seconds(kind, axes, volume, ranks, self.mesh, self.nums, opts)
 
     def hops(self, axes: tuple) -> float:
         return _num(hops([self.mesh[a] for a in axes]), self.nums)
@@ -278,12 +281,14 @@ class Numbers:
 
 def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Numbers | None = None) -> Parts:
     """Take one sharded training graph apart into the model's numbers (``nums``: every symbol;
-    ``numbers``: how they are read, ``Numbers`` by default)."""
+    ``numbers``: how they are read, ``Numbers`` by default). The graph's nodes are read as
+    ``step_table.node_table``'s rows; a ``step_table.Numbered`` brings its family's rows, made once."""
     num = numbers or Numbers(sg, nums)
     mesh, number, seconds = num.mesh, num.number, num.seconds
+    rows, values = (sg.rows, sg.values) if type(sg) is Numbered else node_table(sg)
     stages = int(mesh["stage"].size) if "stage" in mesh else 1
     sizes, peak, hbm_rate = num.sizes, num.peak, num.hbm_rate
-    efficiency: dict = {}       # a signature's (kernel efficiency, attention core?): nodes of one signature share it
+    efficiency: dict = {}       # a signature's kernel efficiency: nodes of one signature share it
     extent = None               # each dimension's extent on one chip, once a matmul asks
     matmul, memory = [], 0.0
     critical: dict = {}
@@ -295,76 +300,63 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     fused = sg.graph.get("fused_attention", False)
     cast: set = set()           # activations a low-precision matmul has cast already (phase, tensor)
     low = opts.matmul_rates != (1.0, 1.0) or bool(opts.cast_bytes)    # matmuls at two rates
-    # outside the layers only the token tables' gradients are reduced after the last backward op (the
-    # lookup is the first op); the head's and the final norm's are the backward's first, and hide
-    last_reduced = {f"d({p})" for _, d in sg.nodes(data=True)
-                    if d["phase"] == "forward" and d.get("param_group") == "embedding" for p in d["params"]}
-    for _, d in sg.nodes(data=True):
-        if d["op"] == "input":
-            continue
-        repeat = number(d["repeat"])
-        layered = per_layer(d)
+    for repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls in rows:
+        repeat = number(values[repeat])
         per_stage = repeat / stages if layered else 1.0
-        flops, hbm = number(d["local_flops"]), number(d["local_bytes"]) / hbm_rate
+        flops, hbm = number(values[flops]), number(values[hbm]) / hbm_rate
         times = per_stage
         mm, eff = 0.0, None
-        if d["op"] == "contraction" and flops:
-            got = efficiency.get(d["sig"])
-            if got is None:
-                core = kernels.is_attention_core(d["sig"])
+        if contraction and flops:
+            eff = efficiency.get(sig, efficiency)
+            if eff is efficiency:
                 if core:
                     eff = opts.attention_efficiency
                 else:
                     if extent is None:
                         extent = kernels.extents(sizes, mesh, opts.microbatches)
-                    m, n, k = kernels.local_shape(d["sig"], extent)
+                    m, n, k = kernels.local_shape(sig, extent)
                     # a matrix-vector product or a dot (a depthwise conv's taps, a scan's per-head step)
                     # reuses neither operand: no matrix unit runs it, its bytes bound it (eff None)
                     eff = None if opts.tile and min(m, n) <= 1 else \
-                        kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores, kernels.local_batch(d["sig"], extent))
-                got = efficiency[d["sig"]] = (eff, core)
-            eff, core = got
+                        kernels.matmul_efficiency(m, n, k, opts.tile, opts.cores, kernels.local_batch(sig, extent))
+                efficiency[sig] = eff
         if eff is not None:
-            weights = low and layered and not core and low_precision.weight_matmul(sg, d)
+            weights = low and weights
             mm = times * flops / (peak * eff * (opts.matmul_rates[0 if weights else 1] if low else 1.0))
             if weights and opts.cast_bytes:
                 if extent is None:
                     extent = kernels.extents(sizes, mesh, opts.microbatches)
                 memory += times * low_precision.cast_elements(d, flops, extent, cast) * opts.cast_bytes / hbm_rate
-            if core and fused and d["phase"] == "backward":
+            if core and fused and backward:
                 mm *= FUSED_BACKWARD_WORK
             matmul.append((mm, times * hbm))
         else:
             memory += times * hbm
-        for c in d.get("collectives", ()):
-            if c.ranks is not None and number(c.ranks) < 2:
+        for kind, axes, link, on_path, bucketed, fsdp, last, volume, ranks in colls:
+            ranks = None if ranks is None else values[ranks]
+            if ranks is not None and number(ranks) < 2:
                 continue            # a weight with one copy (KV heads within the tensor degree): no launch
-            link, on_path = mesh[c.axes[0]].link, c.on_critical_path
-            one = t = per_stage * seconds(c, opts)
+            one = t = per_stage * seconds(kind, axes, values[volume], ranks, opts)
             count = per_stage * (opts.microbatches if on_path else 1)
-            if stages == 1 and not on_path and "fsdp" in c.axes:
+            if stages == 1 and not on_path and fsdp:
                 # gradient accumulation over a sharded-weight axis (ZeRO-3: PyTorch FSDP, JAX): each
                 # microbatch gathers the weights again and reduce-scatters its gradients
                 t *= opts.microbatches
                 count *= opts.microbatches
-            hidden = not overlapped.isdisjoint(c.axes)   # the source overlaps it, latency too
-            if not hidden and not c.bucketed:           # a bucketed one adds bytes to a launch, not a launch
-                latency += count * (num.hops(c.axes) * opts.t_hop + opts.t_launch)
+            hidden = not overlapped.isdisjoint(axes)    # the source overlaps it, latency too
+            if not hidden and not bucketed:            # a bucketed one adds bytes to a launch, not a launch
+                latency += count * (num.hops(axes) * opts.t_hop + opts.t_launch)
                 if link == "dcn":
-                    dcn_steps += count * ring_steps(c.kind, c.axes, mesh, opts.spans, number(c.ranks)
-                                                    if c.ranks is not None else None)
+                    dcn_steps += count * ring_steps(kind, axes, mesh, opts.spans, number(ranks)
+                                                    if ranks is not None else None)
             if on_path and not hidden:
-                if opts.collective_matmul and mm and link == "ici" and c.kind in ("AllGather", "ReduceScatter"):
+                if opts.collective_matmul and mm and link == "ici" and kind in ("AllGather", "ReduceScatter"):
                     paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter
                 else:
                     critical[link] = critical.get(link, 0.0) + t
                 continue
             background[link] = background.get(link, 0.0) + t
-            # gradient reductions over the batch axes, and among a weight's copies (a replicated KV
-            # head's chips, the tied table's two stages: parallel/replicas.py)
-            if d["phase"] == "backward" and c.kind in ("AllReduce", "ReduceScatter") \
-                    and (any(a in BATCH_AXES for a in c.axes) or c.ranks is not None) \
-                    and (layered or c.tensor in last_reduced):
+            if last:        # the last layer's gradient reduction (step_table.node_table: which are)
                 last = one / per_stage if layered else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last

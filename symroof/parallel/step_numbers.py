@@ -274,19 +274,24 @@ def _axes_hops(axes: tuple) -> float:
 
 
 def _bandwidth(c, rates: Rates, opts: Options, known: dict | None = None) -> float:
-    """``step_model._bandwidth`` with numbers: the collective's exact seconds, the two-tier factor
+    """``step_model._bandwidth`` with numbers (``_seconds`` of the collective's fields)."""
+    return _seconds(c.kind, c.axes, c.volume, c.ranks, rates, opts, known)
+
+
+def _seconds(kind: str, axes: tuple, volume, ranks, rates: Rates, opts: Options, known: dict | None = None) -> float:
+    """``step_model._seconds`` with numbers: the collective's exact seconds, the two-tier factor
     included, as a float (one correctly rounded division of integers, as ``float`` of the
     Fraction is). ``known``: seconds per byte by kind, axes and ranks, for one ``opts``."""
-    ranks, known = None if c.ranks is None else exact(c.ranks), {} if known is None else known
-    got = known.get((c.kind, c.axes, ranks))
+    ranks, known = None if ranks is None else exact(ranks), {} if known is None else known
+    got = known.get((kind, axes, ranks))
     if got is None:
-        n, d = rates.per_byte(c.kind, c.axes, True, ranks)
+        n, d = rates.per_byte(kind, axes, True, ranks)
         if opts.spans:
-            tier = _two_tier(c.axes, opts.spans, rates, c.kind)
+            tier = _two_tier(axes, opts.spans, rates, kind)
             n, d = n * tier.numerator, d * tier.denominator
-        got = known[(c.kind, c.axes, ranks)] = (n, d)
+        got = known[(kind, axes, ranks)] = (n, d)
     n, d = got
-    volume = exact(c.volume)
+    volume = exact(volume)
     return volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
 
 
@@ -308,8 +313,8 @@ class Exact:
 
     number = staticmethod(float)      # each cost is a number already: ``float``, without a method call
 
-    def seconds(self, c, opts: Options) -> float:
-        return _bandwidth(c, self.rates, opts, self._per_byte)
+    def seconds(self, kind: str, axes: tuple, volume, ranks, opts: Options) -> float:
+        return _seconds(kind, axes, volume, ranks, self.rates, opts, self._per_byte)
 
     def hops(self, axes: tuple) -> float:
         got = self._hops.get(axes)
