@@ -3,10 +3,13 @@
 4096, iteration 0.57, 0.58 and 0.64 s, MFU 34.3, 33.3 and 30.5 %. Check rows, added after the H100 card
 was calibrated (NeMo's Nemotron-4 15B benchmark rows are fitted, but not this paper's).
 
-The card misses both of the issue's targets here: 6.6 points at the median and 9.4 at most (targets 3 and
-8); it predicts 39.9 % for all three, where the paper's MFU falls 3.8 points as data parallelism triples
-(the model lowers it by 0.03 points). It is nearer than the constant MFU (10.1 and 12.9). Asserted: what
-holds (the ceiling, the comparison with the constant, the direction of the fall) and the miss itself."""
+The card meets the issue's maximum here and misses its median: 5.3 points at most, 4.2 at the median
+(targets 8 and 3); the constant MFU is 10.1 and 12.9 off. The paper's MFU falls 3.8 points as data
+parallelism triples; the model's falls 2.7, from the last layer's gradient all-reduces over the data
+axis: the source overlaps the others with the backward, but nothing is left to hide the last one's
+ring behind, and a ring of N ranks takes 2(N - 1) steps (NCCL's ring AllReduce) at the card's 14 us.
+Asserted: what holds (the ceiling, the comparison with the constant, the direction and the by-hand
+size of the fall) and the median's miss itself."""
 
 import statistics
 
@@ -52,12 +55,18 @@ def test_the_model_is_nearer_than_the_constant_mfu_and_misses_the_targets(rows):
     model = [abs(r["predicted_mfu"] - r["measured_mfu"]) for r in rows.values()]
     constant = [abs(r["baseline_mfu"] - r["measured_mfu"]) for r in rows.values()]
     assert statistics.median(model) < statistics.median(constant) and max(model) < max(constant)
-    # the issue's targets (median 3 points, maximum 8) are missed: asserted as measured, not moved
-    assert statistics.median(model) > 0.03 and max(model) > 0.08
+    # the issue's maximum (8 points) is met, its median (3) missed: asserted as measured, not moved
+    assert max(model) <= 0.08 and statistics.median(model) > 0.03
 
 
-def test_more_data_parallelism_lowers_the_predicted_mfu_far_less_than_measured(rows):
+def test_more_data_parallelism_waits_the_last_all_reduces_longer_rings(rows):
+    """From 96 to 288 data-parallel ranks, by hand: the last layer's six weight matrices (q, k, v, o,
+    up, down) and the token table each all-reduce over data once the backward is done, a ring of
+    2(N - 1) steps at the H100 card's 14 us a step: 7 x 2 x (287 - 95) x 14 us = 37.6 ms more a step
+    (to 2 %: the bytes' ring factor (N - 1)/N moves too). The paper's iteration grows 70 ms; the
+    predicted MFU falls, by less than measured."""
     first, last = rows[768], rows[2304]
+    assert last["predicted_step_s"] - first["predicted_step_s"] == pytest.approx(7 * 2 * 192 * 14e-6, rel=2e-2)
     measured = first["measured_mfu"] - last["measured_mfu"]
     predicted = first["predicted_mfu"] - last["predicted_mfu"]
-    assert measured == pytest.approx(0.038) and 0 < predicted < measured / 10
+    assert measured == pytest.approx(0.038) and measured / 2 < predicted < measured

@@ -1023,3 +1023,20 @@ def test_the_compute_time_is_each_matmuls_longer_of_hbm_and_flops_over_eta(resul
         for eta in [0.05, 0.3, 0.5661, 0.9, 1.0] + ratios[:3]:
             want = (sum(max(hbm, flop / eta) for flop, hbm in parts.matmul) + parts.memory) * (1 + parts.bubble)
             assert parts.compute(eta) == pytest.approx(want, rel=1e-12), r.run.name
+
+
+def test_an_overlapped_batch_axis_still_waits_its_last_reductions_ring_steps(tmp_path):
+    """A source that overlaps the data axis's gradient reductions hides them behind the backward, all
+    but the last: after the last backward op nothing is left to hide its ring behind, its latency as
+    well as its bytes. LLaMA 3 8B on tensor 8 x data 2 (dcn): the last layer's seven weight matrices
+    and the token table each all-reduce over data in a ring of 2(N - 1) = 2 steps (NCCL's ring
+    AllReduce), so the step waits 8 x 2 = 16 scale-out ring steps; without the overlap every layer's
+    reductions wait theirs and the two tables', the token table and the (untied) head, 32 x 7 + 2 = 226
+    all-reduces, 452 steps."""
+    path = tmp_path / "runs.yaml"
+    path.write_text(ONE_RUN)
+    (plain,) = load_runs(path)
+    path.write_text(ONE_RUN + "    overlap: [data]\n")
+    (overlapped,) = load_runs(path)
+    assert predict(plain).parts.dcn_steps == 452
+    assert predict(overlapped).parts.dcn_steps == 16

@@ -309,8 +309,7 @@ def summary(preds: list[Prediction], split: str = "check") -> dict:
             "model_mfu_error": _stats([p.predicted_mfu - p.measured_mfu for p in rows]),
             "baseline_mfu_error": _stats([p.baseline_mfu - p.measured_mfu for p in rows
                                           if p.baseline_mfu is not None]),
-            "model_step_error": _stats([p.predicted_step_s / p.measured_step_s - 1 for p in rows
-                                        if p.step_published]),
+            "model_step_error": _stats([p.predicted_step_s / p.measured_step_s - 1 for p in rows if p.step_published]),
             # the constant's step: the same FLOPs at its MFU, measured step x measured MFU / constant
             "baseline_step_error": _stats([p.measured_mfu / p.baseline_mfu - 1 for p in rows
                                            if p.step_published and p.baseline_mfu is not None]),

@@ -29,7 +29,8 @@ and stated as an option whose limit is the ideal:
                               an fsdp axis without a pipeline repeats its weight
                               gathers and gradient scatters per microbatch
     collective latency        count × (hops × per-hop latency + launch cost),   t_hop = t_launch = 0
-                              a bucketed weight (norm scale, bias) none
+                              a bucketed weight (norm scale, bias) none; an
+                              overlapped axis's none but its last reduction's
     the optimizer step        HBM-bound over the local shard of weights,       optimizer=False
                               gradients and optimizer state
     two-tier networks         an axis spanning an NVLink domain and the        (one tier)
@@ -360,6 +361,10 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 last = one / per_stage if layered else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
+                if hidden and not bucketed:    # nothing is left to hide the last one's latency behind either
+                    latency += num.hops(axes) * opts.t_hop + opts.t_launch
+                    if link == "dcn":
+                        dcn_steps += ring_steps(kind, axes, mesh, opts.spans, number(ranks) if ranks is not None else None)
     if stages > 1:
         link, sends = num.sends(sg, opts)
         waits = background if "stage" in overlapped else critical
