@@ -610,7 +610,7 @@ WITHOUT_MOSAICML = {
     # step times 3.1 / 10.3 %
     "a100-sxm": (("narayanan-", "megatron-"), 25, 13),
     # NVIDIA's NeMo recipes (BF16 and FP8) and Automodel, the Megatron-LM README's table and Meta's
-    # Llama 3 on H100s: 1.8 / 4.3 pt (the constant 3.5 / 11.9), step times 4.5 / 9.3 % (BF16 alone:
+    # Llama 3 on H100s: 1.8 / 4.3 pt (the constant 3.5 / 11.9), step times 4.6 / 9.4 % (BF16 alone:
     # 1.3 / 5.1 pt, the constant 4.0 / 11.9, step times 1.7 / 5.5 %)
     "h100-sxm": (("dgxc-", "automodel-", "megatron-", "llama3-"), 73, 33),
 }
