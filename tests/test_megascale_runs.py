@@ -2,18 +2,19 @@
 (commit 285068c8) and with MegaScale, added as check rows after the A100 card was calibrated (no fit row
 comes from this paper). What the card gets, and what it misses:
 
-- Megatron-LM's eight rows: MFU within 6.6 points at most (the issue's maximum, 8, is met) but 4.2 points
-  at the median (the issue's 3 is missed; the constant MFU's median is 3.8). The measured MFU falls 8.3
-  points from 256 to 1024 GPUs at batch 768 and 7.5 from 3072 to 12288 at batch 6144; the model's falls
-  1.7 and 4.7 points: right in direction, too small.
+- Megatron-LM's eight rows: MFU within 2.0 points at the median and 3.3 at most (the issue's 3 and 8
+  are met; the constant MFU's are 3.8 and 9.9). At 285068c8 Megatron-LM all-reduces the gradients in
+  fp32 once the backward is done (the rows' gradient_overlap: false, gradient_dtype: fp32); until that
+  was stated they came out 4.2 / 6.6. The measured MFU falls 8.3 points from 256 to 1024 GPUs at batch
+  768 and 7.5 from 3072 to 12288 at batch 6144; the model's falls 4.2 and 7.7.
 - MegaScale's eight rows: 3.7 points at the median, 8.9 at most (both targets missed, the constant MFU
   8.0 and 14.2). MegaScale measures 1.20 to 1.34 times Megatron-LM's MFU; with its overlap of every
-  collective the model gives 1.07 to 1.13 times: the ordering right, the size of the gain not (its
+  collective the model gives 1.09 to 1.24 times: the ordering right, the size of the gain short (its
   kernels, fused ops and data pipeline are no terms of the step model).
 
 So the assertions here are what holds: the ceiling bounds every row, the model orders the two systems
 as measured and lowers each system's MFU as GPUs are added at a fixed batch, and the Megatron-LM rows
-meet the 8-point maximum. Independent numbers: the paper's Table 1 and 2 and Megatron's FLOP formula."""
+meet both targets. Independent numbers: the paper's Table 1 and 2 and Megatron's FLOP formula."""
 
 import statistics
 
@@ -93,11 +94,8 @@ def test_at_a_fixed_batch_more_gpus_lower_the_predicted_mfu_as_measured(rows):
             assert runs[sizes[0]]["measured_mfu"] > runs[sizes[-1]]["measured_mfu"]
 
 
-def test_the_megatron_lm_rows_meet_the_maximum_target_and_miss_the_median(rows):
-    """The issue's targets on a held-out source: median within 3 MFU points, maximum within 8. The
-    Megatron-LM rows meet the maximum (6.6) and miss the median (4.2); the miss is asserted as measured
-    so that a change to it is seen, the targets themselves are not moved."""
+def test_the_megatron_lm_rows_meet_both_targets(rows):
+    """The issue's targets on a held-out source: median within 3 MFU points, maximum within 8."""
     megatron, _ = rows
     errors = [abs(r["predicted_mfu"] - r["measured_mfu"]) for r in megatron.values()]
-    assert max(errors) <= 0.08
-    assert statistics.median(errors) > 0.03
+    assert max(errors) <= 0.08 and statistics.median(errors) <= 0.03

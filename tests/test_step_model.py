@@ -692,6 +692,8 @@ GOOD = ONE_RUN
     # 6N: 6 x 8.03e9 parameters x 4 x 4096 tokens over 16 x 9.89e14 FLOP/s x 0.25 s = 0.1996 (was unchecked)
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    measured_step_s: 0.25", "key 'measured_step_s' implies an MFU of 0.200"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    attention_kernel: flash", "key 'attention_kernel' is 'flash'; allowed: fused, eager, flash2"),
+    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    gradient_overlap: maybe", "key 'gradient_overlap' must be true or false, got 'maybe'"),
+    ("measured_mfu: 0.4", "measured_mfu: 0.4\n    gradient_dtype: fp8", "key 'gradient_dtype' is 'fp8'; allowed: fp32, bf16, fp16"),
     ("    measured_mfu: 0.4\n", "", "missing key 'measured_mfu' (or 'measured_step_s'"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: [layer/attn/nope]", "keeps 'layer/attn/nope', not a tensor"),
     ("measured_mfu: 0.4", "measured_mfu: 0.4\n    recompute: partial", "allowed: none, full, selective, or a list"),
@@ -1040,3 +1042,26 @@ def test_an_overlapped_batch_axis_still_waits_its_last_reductions_ring_steps(tmp
     (overlapped,) = load_runs(path)
     assert predict(plain).parts.dcn_steps == 452
     assert predict(overlapped).parts.dcn_steps == 16
+
+
+def test_gradients_reduced_after_the_backward_wait_their_whole_all_reduce(tmp_path):
+    """A framework that all-reduces the gradients once the backward is done (Megatron-LM's local DDP
+    until 2023: train_step calls reduce_model_grads after forward_backward_func) hides none of it.
+    LLaMA 3 8B on tensor 8 x data 2, by hand: each chip holds an eighth of every weight (32 layers of
+    q, k, v, o, gate, up, down, 218,103,808 parameters; the token table and the head, 525,336,576 each;
+    the 65 norm scales of 4096 as the sharding lays them out), 1,003,782,656 gradients; a ring of two
+    moves each once, at the card's 4e11 B/s per 8-GPU host: 2 B each is 40.2 ms of waiting on the
+    scale-out network, and fp32 gradients (gradient_dtype, as Megatron-LM reduces bf16 training's)
+    twice that. Overlapped (the default), none of it waits but the last layer's share."""
+    grads = (32 * 218_103_808 + 2 * 525_336_576 + 65 * 4096) // 8
+    parts = {}
+    for name, extra in (("overlapped", ""), ("after", "    gradient_overlap: false\n"),
+                        ("fp32", "    gradient_overlap: false\n    gradient_dtype: fp32\n")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(ONE_RUN + extra)
+        (run,) = load_runs(path)
+        parts[name] = predict(run).parts
+    assert "dcn" not in parts["overlapped"].critical and parts["overlapped"].tail["dcn"] > 0
+    assert parts["after"].critical["dcn"] == pytest.approx(grads * 2 / 50e9, rel=1e-9)
+    assert parts["fp32"].critical["dcn"] == pytest.approx(grads * 4 / 50e9, rel=1e-9)
+    assert not parts["after"].tail and not parts["after"].background.get("dcn")

@@ -15,9 +15,9 @@ symroof (or the recorded convention) is wrong. The gap below the ceiling is what
 leaves out: kernels below peak, exposed communication and latency, imperfect pipelines,
 stragglers, the optimizer step, data loading.
 
-An optional efficiency factor per hardware family and matmul dtype (``fit_efficiency``) scales the
-ceiling to a prediction: a geometric mean of measured / ceiling over the runs marked ``split: fit``,
-checked on those marked ``split: check``; a fitted, documented parameter, never a per-run number.
+An optional efficiency factor per family and matmul dtype (``fit_efficiency``) scales the ceiling
+to a prediction: a geometric mean of measured / ceiling over the ``split: fit`` runs, checked on the
+``split: check`` ones; a fitted, documented parameter, never a per-run number.
 """
 
 from __future__ import annotations
@@ -53,11 +53,10 @@ CONVENTIONS = {
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
-             "matmul_dtype", "recompute_layers"}
+             "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED          # and measured_mfu or measured_step_s; split and convention have defaults
-# The mesh axes a run may name: the one vocabulary (parallel/axes.py).
-_AXES = ORDER
+_AXES = ORDER          # the mesh axes a run may name: the one vocabulary (parallel/axes.py)
 _CONVENTION_KEYS = ("flops", "stated", "peak", "note")
 
 
@@ -87,10 +86,11 @@ class PublishedRun:
     spans: dict = None                          # dcn axis -> its chips inside one NVLink/ICI domain
     overlap: tuple = ()                         # axes whose activation collectives the source overlaps
     convention_given: bool = True               # False: a configuration that named none (the default counted)
-    attention_kernel: str = "fused"             # fused (scores on chip) | eager (T x S scores through HBM)
-    #                                             | another fused kernel the chip card names (attention_kernels)
+    attention_kernel: str = "fused"             # fused | eager | another kernel the chip card names
     matmul_dtype: str = "bf16"                  # the blocks' weight matmuls' dtype (fp8: TransformerEngine's recipe)
     recompute_layers: int | None = None         # layers that replay under ``recompute`` (None: all of them)
+    gradient_overlap: bool = True               # False: gradients reduced once the backward is done, in
+    gradient_dtype: str | None = None           # this dtype (None: the parameters')
 
     @cached_property
     def structure(self):
@@ -179,7 +179,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
                    prediction: bool = False) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
-    from .run_checks import (_attention_kernel, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
+    from .run_checks import (_attention_kernel, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
                              _recompute, _recompute_layers, _resolve, _schedule)
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
@@ -267,7 +267,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute, **measured,
         spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel,
-        matmul_dtype=dtype, recompute_layers=layers)
+        matmul_dtype=dtype, recompute_layers=layers, **_gradients(raw, where))
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from .sharded_family import exact, plain

@@ -174,6 +174,17 @@ def _matmul_dtype(dtype, chip, where: str) -> str:
     return dtype
 
 
+def _gradients(raw: dict, where: str) -> dict:
+    """How the source reduces gradients over the batch axes: overlapped with the backward (the
+    default) or once it is done, and in which dtype (default: the parameters')."""
+    overlap, dtype = raw.get("gradient_overlap", True), raw.get("gradient_dtype")
+    if not isinstance(overlap, bool):
+        raise CardError(f"{where}: key 'gradient_overlap' must be true or false, got {overlap!r}")
+    if dtype is not None and dtype not in ("fp32", "bf16", "fp16"):
+        raise CardError(f"{where}: key 'gradient_dtype' is {dtype!r}; allowed: fp32, bf16, fp16")
+    return {"gradient_overlap": overlap, "gradient_dtype": dtype}
+
+
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
     dropped (one anchor can serve rows with different meshes)."""

@@ -18,10 +18,22 @@ def step_options(run):
         attention_efficiency=float(chip.attention_kernels.get(run.attention_kernel) or chip.attention_efficiency or 1),
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}), overlapped=run.overlap,
+        spans=dict(run.spans or {}), overlapped=run.overlap, gradients_wait=not run.gradient_overlap,
         collective_matmul=chip.collective_matmul,
         overlap={link: float(chip.overlap_fraction.get(link, 1)) for link in ("ici", "dcn")},
-        **low_precision(run))
+        gradient_width=gradient_width(run), **low_precision(run))
+
+
+def gradient_width(run) -> float:
+    """Bytes per element of the run's gradient reductions over the parameters' width (the
+    collectives carry b_param): 1 unless the run names a ``gradient_dtype``."""
+    if run.gradient_dtype is None:
+        return 1.0
+    from ..core.symbols import b_param
+    from ..solve.inference import DTYPE_BYTES
+    from .published import values
+
+    return float(DTYPE_BYTES[run.gradient_dtype] / values(run)[b_param])
 
 
 def low_precision(run) -> dict:

@@ -51,6 +51,7 @@ def ceiling_json(results, fits) -> dict:
             "t_step_lower_bound_s": r.t_step, "t_step_measured_s": r.t_measured, "bound": r.bound,
             "terms_s": r.terms, "ceilings_by_convention": r.ceilings, "split": r.run.split,
             "recompute": r.run.recompute, "recompute_layers": r.run.recompute_layers,
+            "gradient_overlap": r.run.gradient_overlap, "gradient_dtype": r.run.gradient_dtype,
             "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
                          "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
             "consistent": r.measured <= r.ceiling, "not_modelled": list(r.run.model.left_out),

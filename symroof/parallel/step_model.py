@@ -47,7 +47,6 @@ can call it many times.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -58,7 +57,7 @@ from ..core import ops
 from ..parallel import kernels, low_precision, pipeline
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, hops, ring_steps
-from ..parallel.step_table import Numbered, node_table
+from ..parallel.step_table import BATCH_AXES, Numbered, node_table, roof as _roof
 from ..core.symbols import C, W_hbm, b_act
 
 if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
@@ -92,6 +91,8 @@ class Options:
     collective_matmul: bool = False      # ICI activation gathers/scatters hide behind their own matmul, up to it
     matmul_rates: tuple = (1.0, 1.0)     # (the blocks' weight matmuls, every other matmul): FLOP rate over the peak C
     cast_bytes: float = 0.0              # HBM bytes per element of a low-precision matmul's cast operand
+    gradients_wait: bool = False         # the batch axes' gradient reductions run after the backward (none hide)
+    gradient_width: float = 1.0          # their bytes per element over the parameters' (fp32 of bf16: 2)
 
 
 @dataclass
@@ -201,18 +202,6 @@ class Parts:
         return {"t_compute": compute, "t_exposed_comms": exposed - latency,
                 "t_latency": latency, "t_optimizer": self.optimizer / eta_mem,
                 "bubble": self.bubble, "t_step": compute + exposed + self.optimizer / eta_mem}
-
-
-def _roof(matmul: list) -> tuple:
-    """``(ratios, hbm_below, flop_from)``: the matmuls' flop/hbm ratios sorted (no HBM time: never
-    HBM-bound), the HBM seconds of the first k and the compute seconds of the rest, for each k."""
-    rows = sorted((flop / hbm if hbm > 0 else math.inf, flop, hbm) for flop, hbm in matmul)
-    hbm_below, flop_from = [0.0], [0.0]
-    for _, _, hbm in rows:
-        hbm_below.append(hbm_below[-1] + hbm)
-    for _, flop, _ in reversed(rows):
-        flop_from.append(flop_from[-1] + flop)
-    return [r for r, _, _ in rows], hbm_below, flop_from[::-1]
 
 
 def _num(expr, nums) -> float:
@@ -350,6 +339,12 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 if link == "dcn":
                     dcn_steps += count * ring_steps(kind, axes, mesh, opts.spans, number(ranks)
                                                     if ranks is not None else None)
+            grads = backward and kind in ("AllReduce", "ReduceScatter") and any(a in BATCH_AXES for a in axes)
+            if grads:
+                one, t = one * opts.gradient_width, t * opts.gradient_width
+            if grads and opts.gradients_wait and not hidden:
+                critical[link] = critical.get(link, 0.0) + t      # reduced once the backward is done
+                continue
             if on_path and not hidden:
                 if opts.collective_matmul and mm and link == "ici" and kind in ("AllGather", "ReduceScatter"):
                     paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter

@@ -11,6 +11,8 @@ brings its own list: runs of one family then share every graph read.
 
 from __future__ import annotations
 
+import math
+
 from ..core.graph import per_layer
 from . import kernels, low_precision
 
@@ -57,6 +59,18 @@ def node_table(sg, slot=None) -> tuple[list, list]:
                           tail, slot(c.volume), None if c.ranks is None else slot(c.ranks)))
         rows.append((repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls))
     return rows, values
+
+
+def roof(matmul: list) -> tuple:
+    """``step_model.Parts``' matmuls as ``(ratios, hbm_below, flop_from)``: the matmuls' flop/hbm ratios sorted (no HBM time: never
+    HBM-bound), the HBM seconds of the first k and the compute seconds of the rest, for each k."""
+    rows = sorted((flop / hbm if hbm > 0 else math.inf, flop, hbm) for flop, hbm in matmul)
+    hbm_below, flop_from = [0.0], [0.0]
+    for _, _, hbm in rows:
+        hbm_below.append(hbm_below[-1] + hbm)
+    for _, flop, _ in reversed(rows):
+        flop_from.append(flop_from[-1] + flop)
+    return [r for r, _, _ in rows], hbm_below, flop_from[::-1]
 
 
 class Numbered:
