@@ -606,8 +606,9 @@ def test_h100_calibration_carries_across_frameworks(preds):
 
 
 WITHOUT_MOSAICML = {
-    # Narayanan et al. 2021 and Korthikanti et al. 2022 on A100s: 1.9 / 5.3 pt (the constant 4.4 / 9.1),
-    # step times 3.1 / 10.3 %
+    # Narayanan et al. 2021 and Korthikanti et al. 2022 on A100s: 2.1 / 4.7 pt (the constant 4.4 / 9.1),
+    # step times 2.9 / 9.8 % (1.9 / 5.3 pt and 3.1 / 10.3 % until their gradients were reduced after the
+    # backward, as Megatron-LM then did)
     "a100-sxm": (("narayanan-", "megatron-"), 25, 13),
     # NVIDIA's NeMo recipes (BF16 and FP8) and Automodel, the Megatron-LM README's table and Meta's
     # Llama 3 on H100s: 1.8 / 4.3 pt (the constant 3.5 / 11.9), step times 4.6 / 9.4 % (BF16 alone:
@@ -637,11 +638,7 @@ def test_fitted_without_mosaicmls_rows_each_gpu_meets_the_mfu_targets(chip, resu
 
 
 @pytest.mark.parametrize("chip", sorted(WITHOUT_MOSAICML))
-def test_fitted_without_mosaicmls_rows_each_gpu_meets_the_step_targets(chip, results, request):
-    if chip == "a100-sxm":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "max 10.3 %: Korthikanti's 1T with full recompute, predicted slow (9.996 % while a tied "
-            "table read transposed was charged the logits' ReduceScatter over the tensor axis)")))
+def test_fitted_without_mosaicmls_rows_each_gpu_meets_the_step_targets(chip, results):
     step = _without_mosaicml(chip, results)["model_step_error"]
     assert step["n"] >= 5 and step["median"] <= 0.05 and step["max"] <= 0.10
 
