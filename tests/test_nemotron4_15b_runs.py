@@ -61,7 +61,7 @@ def test_the_model_is_nearer_than_the_constant_mfu_and_misses_the_targets(rows):
 
 def test_more_data_parallelism_waits_the_last_all_reduces_longer_rings(rows):
     """From 96 to 288 data-parallel ranks, by hand: the last layer's six weight matrices (q, k, v, o,
-    up, down) and the token table each all-reduce over data once the backward is done, a ring of
+    up, down) and the token table each all-reduce over data after the last backward op, a ring of
     2(N - 1) steps at the H100 card's 14 us a step: 7 x 2 x (287 - 95) x 14 us = 37.6 ms more a step
     (to 2 %: the bytes' ring factor (N - 1)/N moves too). The paper's iteration grows 70 ms; the
     predicted MFU falls, by less than measured."""

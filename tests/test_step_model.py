@@ -1045,8 +1045,9 @@ def test_gradients_reduced_after_the_backward_wait_their_whole_all_reduce(tmp_pa
     """A framework that all-reduces the gradients once the backward is done (Megatron-LM's local DDP
     until 2023: train_step calls reduce_model_grads after forward_backward_func) hides none of it.
     LLaMA 3 8B on tensor 8 x data 2, by hand: each chip holds an eighth of every weight (32 layers of
-    q, k, v, o, gate, up, down, 218,103,808 parameters; the token table and the head, 525,336,576 each;
-    the 65 norm scales of 4096 as the sharding lays them out), 1,003,782,656 gradients; a ring of two
+    q, k, v, o, gate, up, down, 218,103,808 parameters; the token table and the head, 525,336,576 each)
+    and reduces an eighth of the 65 norm scales' gradients (4096 each: the sharding scatters their
+    partial sums over the tensor axis first, 0.02 % of the total), 1,003,782,656 gradients; a ring of two
     moves each once, at the card's 4e11 B/s per 8-GPU host: 2 B each is 40.2 ms of waiting on the
     scale-out network, and fp32 gradients (gradient_dtype, as Megatron-LM reduces bf16 training's)
     twice that. Overlapped (the default), none of it waits but the last layer's share."""
@@ -1062,3 +1063,23 @@ def test_gradients_reduced_after_the_backward_wait_their_whole_all_reduce(tmp_pa
     assert parts["after"].critical["dcn"] == pytest.approx(grads * 2 / 50e9, rel=1e-9)
     assert parts["fp32"].critical["dcn"] == pytest.approx(grads * 4 / 50e9, rel=1e-9)
     assert not parts["after"].tail and not parts["after"].background.get("dcn")
+    # fp32 gradients still overlapped: the hidden share and the last layer's both double
+    path = tmp_path / "fp32-overlapped.yaml"
+    path.write_text(ONE_RUN + "    gradient_dtype: fp32\n")
+    (run,) = load_runs(path)
+    doubled = predict(run).parts
+    assert doubled.background["dcn"] == pytest.approx(2 * parts["overlapped"].background["dcn"], rel=1e-12)
+    assert doubled.tail["dcn"] == pytest.approx(2 * parts["overlapped"].tail["dcn"], rel=1e-12)
+
+
+@pytest.mark.parametrize("extra, axes", [("    overlap: [data]\n", "data"), ("", "fsdp")])
+def test_gradients_after_the_backward_are_refused_beside_an_overlapped_or_fsdp_axis(tmp_path, extra, axes):
+    """overlap: [data] says the data axis's reductions hide, gradient_overlap: false that they wait; an
+    fsdp axis (ZeRO-3) reduces each layer's gradients during the backward. Either pair is one line."""
+    text = ONE_RUN + extra + "    gradient_overlap: false\n"
+    if axes == "fsdp":
+        text = text.replace("data: {size: 2, link: dcn}", "fsdp: {size: 2, link: dcn}")
+    path = tmp_path / "runs.yaml"
+    path.write_text(text)
+    with pytest.raises(CardError, match=f"key 'gradient_overlap' is false, but the run overlaps or shards weights over {axes}; drop one"):
+        load_runs(path)

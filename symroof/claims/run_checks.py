@@ -182,6 +182,15 @@ def _gradients(raw: dict, where: str) -> dict:
         raise CardError(f"{where}: key 'gradient_overlap' must be true or false, got {overlap!r}")
     if dtype is not None and dtype not in ("fp32", "bf16", "fp16"):
         raise CardError(f"{where}: key 'gradient_dtype' is {dtype!r}; allowed: fp32, bf16, fp16")
+    if not overlap:
+        from ..parallel.step_table import BATCH_AXES
+
+        # the two keys would disagree on whether those reductions hide; ZeRO-3 reduces each
+        # layer's gradients during the backward, as no after-the-backward framework does
+        both = [a for a in raw.get("overlap") or () if a in BATCH_AXES] + (["fsdp"] if "fsdp" in raw["mesh"] else [])
+        if both:
+            raise CardError(f"{where}: key 'gradient_overlap' is false, but the run overlaps or shards weights "
+                            f"over {', '.join(dict.fromkeys(both))}; drop one")
     return {"gradient_overlap": overlap, "gradient_dtype": dtype}
 
 

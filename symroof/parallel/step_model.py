@@ -339,7 +339,9 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 if link == "dcn":
                     dcn_steps += count * ring_steps(kind, axes, mesh, opts.spans, number(ranks)
                                                     if ranks is not None else None)
-            grads = backward and kind in ("AllReduce", "ReduceScatter") and any(a in BATCH_AXES for a in axes)
+            # gradient reductions: over the batch axes, and among a weight's copies (step_table's tail)
+            grads = backward and kind in ("AllReduce", "ReduceScatter") \
+                and (any(a in BATCH_AXES for a in axes) or ranks is not None)
             if grads:
                 one, t = one * opts.gradient_width, t * opts.gradient_width
             if grads and opts.gradients_wait and not hidden:
