@@ -6,7 +6,7 @@ comes from this paper). What the card gets, and what it misses:
   are met; the constant MFU's are 3.8 and 9.9). At 285068c8 Megatron-LM all-reduces the gradients in
   fp32 once the backward is done (the rows' gradient_overlap: false, gradient_dtype: fp32); until that
   was stated they came out 4.2 / 6.6. The measured MFU falls 8.3 points from 256 to 1024 GPUs at batch
-  768 and 7.5 from 3072 to 12288 at batch 6144; the model's falls 4.2 and 7.7.
+  768 and 7.5 from 3072 to 12288 at batch 6144; the model's falls 4.3 and 7.7.
 - MegaScale's eight rows: 3.7 points at the median, 8.9 at most (both targets missed, the constant MFU
   8.0 and 14.2). MegaScale measures 1.20 to 1.34 times Megatron-LM's MFU; with its overlap of every
   collective the model gives 1.09 to 1.24 times: the ordering right, the size of the gain short (its
