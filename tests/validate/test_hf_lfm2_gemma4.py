@@ -23,7 +23,7 @@ import random
 
 import pytest
 
-from hfcases import counted, flop_counter_torch, hf_config, prefill_then_decode
+from hfcases import counted, flop_counter_torch, hf_config, hf_group, prefill_then_decode
 from hfcompare import group_counts
 
 torch = flop_counter_torch()
@@ -94,15 +94,8 @@ def _types(raw) -> list:
 
 
 def _group(name: str) -> str:
-    parts = name.split(".")
-    owner = parts[-2] if parts[-1] in ("weight", "bias") else parts[-1]
-    if name.startswith("lm_head."):
-        return "unembedding"
-    if owner == "embed_tokens":
-        return "embedding"
-    if "norm" in owner:               # operator_norm, ffn_norm, q/k_layernorm, the final embedding_norm
-        return "norms"
-    return "mlp" if parts[3] == "feed_forward" else "attention"      # self_attn or conv: the token mixer
+    """hf_group's rules, with LFM2's short-conv token mixer (``layers.N.conv``) in attention's place."""
+    return "attention" if name.split(".")[3:4] == ["conv"] else hf_group(name)
 
 
 def _meta(raw):
