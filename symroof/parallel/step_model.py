@@ -57,7 +57,7 @@ from ..core import ops
 from ..parallel import kernels, low_precision, pipeline
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, hops, ring_steps
-from ..parallel.step_table import BATCH_AXES, Numbered, node_table, roof as _roof
+from ..parallel.step_table import Numbered, node_table, roof as _roof
 from ..core.symbols import C, W_hbm, b_act
 
 if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
@@ -322,7 +322,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             matmul.append((mm, times * hbm))
         else:
             memory += times * hbm
-        for kind, axes, link, on_path, bucketed, fsdp, last, volume, ranks in colls:
+        for kind, axes, link, on_path, bucketed, fsdp, grads, last, volume, ranks in colls:
             ranks = None if ranks is None else values[ranks]
             if ranks is not None and number(ranks) < 2:
                 continue            # a weight with one copy (KV heads within the tensor degree): no launch
@@ -339,10 +339,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 if link == "dcn":
                     dcn_steps += count * ring_steps(kind, axes, mesh, opts.spans, number(ranks)
                                                     if ranks is not None else None)
-            # gradient reductions: over the batch axes, and among a weight's copies (step_table's tail)
-            grads = backward and kind in ("AllReduce", "ReduceScatter") \
-                and (any(a in BATCH_AXES for a in axes) or ranks is not None)
-            if grads:
+            if grads:       # a gradient reduction (step_table.node_table: which are)
                 one, t = one * opts.gradient_width, t * opts.gradient_width
             if grads and opts.gradients_wait and not hidden:
                 critical[link] = critical.get(link, 0.0) + t      # reduced once the backward is done

@@ -26,8 +26,8 @@ def node_table(sg, slot=None) -> tuple[list, list]:
         (repeat, FLOPs, bytes, per layer?, contraction?, signature, attention core?, weight matmul?,
          backward?, the node, collectives)
 
-    and per collective (kind, axes, link, on the critical path?, bucketed?, over fsdp?, in the
-    tail?, volume, ranks), each number a position in ``values``; ``slot(expr)`` gives that
+    and per collective (kind, axes, link, on the critical path?, bucketed?, over fsdp?, a gradient
+    reduction?, in the tail?, volume, ranks), each number a position in ``values``; ``slot(expr)`` gives that
     position (a family's), by default the next one of ``values``, the node's own number appended."""
     values: list = []
     if slot is None:
@@ -53,10 +53,10 @@ def node_table(sg, slot=None) -> tuple[list, list]:
         for c in d.get("collectives", ()):
             # gradient reductions over the batch axes, and among a weight's copies (a replicated KV
             # head's chips, the tied table's two stages: parallel/replicas.py)
-            tail = backward and c.kind in _REDUCTIONS and (any(a in BATCH_AXES for a in c.axes) or c.ranks is not None) \
-                and (layered or c.tensor in last_reduced)
+            grads = backward and c.kind in _REDUCTIONS and (any(a in BATCH_AXES for a in c.axes) or c.ranks is not None)
+            tail = grads and (layered or c.tensor in last_reduced)
             colls.append((c.kind, c.axes, mesh[c.axes[0]].link, c.on_critical_path, c.bucketed, "fsdp" in c.axes,
-                          tail, slot(c.volume), None if c.ranks is None else slot(c.ranks)))
+                          grads, tail, slot(c.volume), None if c.ranks is None else slot(c.ranks)))
         rows.append((repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls))
     return rows, values
 
