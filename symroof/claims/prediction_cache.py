@@ -103,7 +103,7 @@ def _unpacked(text: str) -> list:
 
 
 def _result(run, data: dict):
-    from ..parallel.step_model import Parts
+    from ..parallel.step_parts import Parts
     from .published import Result
 
     parts = data["parts"]

@@ -260,7 +260,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     layers = _recompute_layers(raw, recompute, model, where)
     kernel = _attention_kernel(raw.get("attention_kernel", "fused"), chip, where)
     dtype = _matmul_dtype(raw.get("matmul_dtype", "bf16"), chip, where)
-    measured = _measured(raw, chip, where, prediction, dtype)
+    measured = _measured(raw, chip, where, prediction, dtype, ints["batch"] * ints["seq"])
     run = PublishedRun(
         name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
         chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],

@@ -101,19 +101,23 @@ NO_CONVENTION_NOTE = ("no convention given: the measured MFU read as every matmu
                       "at the peak of the run's matmul dtype; every convention checked")
 
 
-def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtype: str = "bf16") -> dict:
+def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtype: str = "bf16",
+              tokens_per_step: int | None = None) -> dict:
     """A run's measurements, split and FLOP convention, checked (PublishedRun's fields). A run to
-    validate needs a measured MFU or step time (split: check and the default convention where it
-    names none); a configuration to predict (``prediction``) may have none of them (its MFU then at
-    its weight matmuls' peak)."""
+    validate needs a measured MFU, step time or system throughput (a step of ``tokens_per_step``
+    tokens at that rate; split: check and the default convention where it names none); a
+    configuration to predict (``prediction``) may have none of them (its MFU then at its weight
+    matmuls' peak)."""
     import sympy as sp
 
     from .published import _CONVENTION_KEYS, CONVENTIONS
     from ..io.cards import _check_keys, parse_number
 
-    if "measured_mfu" not in raw and "measured_step_s" not in raw:
+    alone = "measured_tokens_per_s" in raw and not prediction    # a source that prints throughput only
+    if "measured_mfu" not in raw and "measured_step_s" not in raw and not alone:
         if not prediction:
-            raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' to derive it from)")
+            raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' or "
+                            f"'measured_tokens_per_s' to derive it from)")
         given = [k for k in ("measured_tflops", "measured_tokens_per_s") if k in raw]
         if given:
             raise CardError(f"{where}: key '{given[0]}' needs 'measured_mfu' or 'measured_step_s' beside it")
@@ -128,6 +132,8 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
         if number is not None and number <= 0:
             raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
         out[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
+    if alone and out["measured_mfu"] is None and out["measured_step_s"] is None:
+        out["measured_step_s"] = sp.Integer(tokens_per_step) / out["measured_tokens_per_s"]
     # A run without a split is never fitted; without a convention its MFU is read as the default
     # count, and every convention is checked as for a source that states none (the outputs say so).
     split = raw.get("split", "predict" if prediction else "check")
@@ -244,7 +250,11 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
     name = raw.get("schedule", "interleaved" if v > 1 else "1f1b")
     if name not in pipeline.NAMES:
         raise CardError(f"{where}: key 'schedule' is {name!r}; allowed: {', '.join(pipeline.NAMES)}")
-    if v > 1 and name != "interleaved":
+    if name == "dualpipev":     # two chunks per chip, in a V
+        if "interleave" in raw and v != 2:
+            raise CardError(f"{where}: key 'interleave' is {v}, but DualPipeV runs 2 chunks per chip (say 2 or leave it out)")
+        v = ints["interleave"] = 2
+    elif v > 1 and name != "interleaved":
         raise CardError(f"{where}: key 'interleave' is {v}, but only the interleaved schedule has "
                         f"virtual stages (key 'schedule' is {name!r})")
     if "stage" not in mesh:
@@ -257,7 +267,7 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
         try:
             n_blocks = sum(count for _, count in pipeline.blocks(model.n_layers))
             pipeline.check(n_blocks, int(mesh["stage"].size), v, ints["microbatches"],
-                           ints["batch"] // replicas, where)
+                           ints["batch"] // replicas, where, name)
         except InfeasibleError as err:
             raise CardError(str(err)) from None
     return name

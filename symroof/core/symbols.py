@@ -85,6 +85,9 @@ _TABLE = [
     ("I_E",      "I_E",                        True,  "chips",         "chips of the expert mesh axis in one fast (NVLink) domain, where it spans domains"),
     ("n_micro",  r"n_{\text{micro}}",          True,  "microbatches",  "pipeline microbatches per step"),
     ("n_virtual", r"v",                         True,  "",              "virtual pipeline stages (model chunks) per chip, interleaved schedule"),
+    ("w_F",      r"F_{\text{chunk}}",          False, "FLOP",          "a pipeline chunk's forward work (DeepSeek-V3's F)"),
+    ("w_B",      r"B_{\text{chunk}}",          False, "FLOP",          "a pipeline chunk's whole backward work, a replayed forward included (DeepSeek-V3's B)"),
+    ("w_W",      r"W_{\text{chunk}}",          False, "FLOP",          "the weight-gradient share of w_B (DeepSeek-V3's W: backward for weights)"),
     ("r_kv",     r"r_{\text{kv}}",             True,  "chips",         "tensor chips holding one replicated KV head: tensor degree / K above K, else 1"),
     # hardware
     ("C",        "C",                          False, "FLOP/s",        "peak FLOPs/s per chip"),
@@ -121,6 +124,7 @@ B, T, S, D, F, N, K, H, L, V, E, k = (SYMBOLS[n] for n in "B T S D F N K H L V E
 n_chips, n_pods, X, Y, Z = (SYMBOLS[n] for n in ("n_chips", "n_pods", "X", "Y", "Z"))
 M_X, M_Y, M_Z, n_micro, n_virtual = (SYMBOLS[n] for n in ("M_X", "M_Y", "M_Z", "n_micro", "n_virtual"))
 n_stages, n_ep, M_E, r_kv = (SYMBOLS[n] for n in ("n_stages", "n_ep", "M_E", "r_kv"))
+w_F, w_B, w_W = (SYMBOLS[n] for n in ("w_F", "w_B", "w_W"))
 C, W_hbm, W_ici, W_dcn, M_hbm = (SYMBOLS[n] for n in ("C", "W_hbm", "W_ici", "W_dcn", "M_hbm"))
 t_hop = SYMBOLS["t_hop"]
 b_mask = SYMBOLS["b_mask"]

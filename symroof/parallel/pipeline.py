@@ -21,11 +21,35 @@ Activation Recomputation in Large Transformer Models" (arXiv 2205.05198), sectio
 - ``sends``: activation sends per microbatch across a stage boundary, each way (activations
   forward, their gradients backward): 1, and v interleaved, where each microbatch crosses
   every chip v times ("the amount of communication also increases by v", 2.2.2).
+
+The zero-bubble and bidirectional rows are read against the DeepSeek-V3 technical report
+(arXiv 2412.19437), Table 2, and the DualPipe repository's README (github.com/deepseek-ai/DualPipe),
+whose bubbles are idle time in F, B and W: a chunk's forward, its whole backward, and that
+backward's weight-gradient part (ZB1P is ZB-H1 of Qi et al. 2024, "Zero Bubble Pipeline
+Parallelism", arXiv 2401.10241). Every bubble below is that idle time over the ideal m·(F + B),
+so the first three rows are the Narayanan fractions they always were. symroof weighs F, B and W
+by the chunk's FLOPs in the graph (``w_F``, ``w_B``, ``w_W``; a replayed forward is part of B), and
+takes DualPipe's F&B, a forward and a backward chunk run together, as F + B: their compute does
+not shrink; what the pair hides is its communication, which ``hides`` marks:
+
+- ``copies``: copies of the model's layers a stage axis holds (DualPipe runs two, one per
+  direction: "Parameter per device 2×"), whose gradients are summed across each pair of chips;
+- ``hides``: a forward chunk of one microbatch runs beside the backward chunk of another, so each
+  one's activation collectives and stage sends hide behind the other's compute ("achieves full
+  overlap of forward and backward computation-communication phases", the README);
+- DualPipe (p ranks, p even) puts stages i and p-1-i of the two directions on rank i and needs
+  an even count of at least 2p microbatches (``dualpipe.py``'s asserts); its activations are
+  "PP+1" per device on every rank. DualPipeV cuts it in half: 2p stages on p ranks in a V, two
+  chunks per chip (v = 2), one copy, at least 2p microbatches; its table row, "(PP/2-1)(F&B+B-3W)"
+  with PP = 2p stages and each chunk half a chip's layers, is (p-1)(F + 2B - 3W) / (2m(F + B)) of
+  the chip's step, its "PP+1" activations are (2p+1)/2 of the chip's layers, and each microbatch
+  crosses each boundary twice (down the V and back).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -41,24 +65,34 @@ class Schedule:
     in_flight_last: sp.Expr  # ... the last stage (the head's)
     sends: sp.Expr           # sends per microbatch per stage boundary, each way
     source: str
+    copies: int = 1          # copies of the layers the stage axis holds
+    hides: bool = False      # paired chunks hide each other's activation collectives and sends
 
 
 def _table() -> dict:
     import sympy as sp
 
-    from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v
+    from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v, w_B as B, w_F as F, w_W as W
 
+    ideal = m * (F + B)                      # every row's bubble is its idle time over this
     held = p * (1 + (p - 1) / (p * v))      # interleaved, first stage (and, unpublished, the last)
-    #   schedule        bubble              in flight: first, last   sends   source
+    #   schedule        bubble (idle / ideal)               in flight: first, last     sends   source
     return {s.name: s for s in (
-        Schedule("gpipe",       (p - 1) / m,        m, m,                1, "Narayanan et al. 2021, 2.2.1"),
-        Schedule("1f1b",        (p - 1) / m,        sp.Min(p, m), 1,     1, "Narayanan et al. 2021, 2.2.1"),
-        Schedule("interleaved", (p - 1) / (v * m),  held, held,          v,
+        Schedule("gpipe",       (p - 1) * (F + B) / ideal,       m, m,                     1, "Narayanan et al. 2021, 2.2.1"),
+        Schedule("1f1b",        (p - 1) * (F + B) / ideal,       sp.Min(p, m), 1,          1, "Narayanan et al. 2021, 2.2.1"),
+        Schedule("interleaved", (p - 1) * (F + B) / (v * ideal), held, held,               v,
                  "Narayanan et al. 2021, 2.2.2; Korthikanti et al. 2022, 4.2.3"),
+        # ZB-H1's last stage is not published apart: the first's (the conservative choice, as interleaved)
+        Schedule("zb1p",        (p - 1) * (F + B - 2 * W) / ideal, sp.Min(p, m), sp.Min(p, m), 1,
+                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2; Qi et al. 2024 (arXiv 2401.10241)"),
+        Schedule("dualpipe",    (p / 2 - 1) * ((F + B) + B - 3 * W) / ideal, p + 1, p + 1, 1,
+                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True),
+        Schedule("dualpipev",   (p - 1) * ((F + B) + B - 3 * W) / (2 * ideal), p + sp.Rational(1, 2),
+                 p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True),
     )}
 
 
-NAMES = ("gpipe", "1f1b", "interleaved")     # the rows of the table, in order
+NAMES = ("gpipe", "1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev")     # the rows, in order
 _BUILT: dict = {}
 
 
@@ -90,28 +124,43 @@ def schedule(name: str | Schedule | None = None) -> Schedule:
     return __getattr__("SCHEDULES")[name]
 
 
-def row(name: str | Schedule | None, stages, microbatches=None, virtual=None) -> dict:
+def weighs_work(name: str | Schedule | None) -> bool:
+    """Whether the row's bubble weighs a chunk's F, B and W (``row``'s ``work``)."""
+    from ..core.symbols import w_B, w_F, w_W
+
+    return bool(schedule(name).bubble.free_symbols & {w_F, w_B, w_W})
+
+
+def row(name: str | Schedule | None, stages, microbatches=None, virtual=None, work=None) -> dict:
     """The row's quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols; the
-    microbatches and virtual stages stay symbols when not given), and ``sends_per_step``:
-    ``m × sends`` per stage boundary, each way."""
-    return dict(_row(name, stages, microbatches, virtual))
+    microbatches and virtual stages stay symbols when not given), ``sends_per_step``: ``m × sends``
+    per stage boundary, each way, and ``copies`` and ``hides``. ``work``: a chunk's (F, B, W)
+    (``roofline.chunk_work``), for the rows whose bubble weighs them; else they stay symbols."""
+    return dict(_row(name, stages, microbatches, virtual, work))
 
 
 @lru_cache(maxsize=4096, typed=True)      # a step model asks for one run's row several times
-def _row(name, stages, microbatches, virtual) -> dict:
+def _row(name, stages, microbatches, virtual, work=None) -> dict:
     import sympy as sp
 
-    from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v
+    from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v, w_B, w_F, w_W
 
     microbatches = m if microbatches is None else microbatches
     virtual = v if virtual is None else virtual
     s = schedule(name)
     def exact(x):
-        return sp.Integer(x) if isinstance(x, int) else x
+        if isinstance(x, int):
+            return sp.Integer(x)
+        if isinstance(x, Fraction):
+            return sp.Rational(x.numerator, x.denominator)
+        return sp.Float(x) if isinstance(x, float) else x
     subs = {p: exact(stages), m: exact(microbatches), v: exact(virtual)}
+    if work is not None:
+        subs.update(zip((w_F, w_B, w_W), (exact(x) for x in work)))
     out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs)
            for key in ("bubble", "in_flight", "in_flight_last", "sends")}
     out["sends_per_step"] = subs[m] * out["sends"]
+    out.update(copies=s.copies, hides=s.hides)
     return out
 
 
@@ -156,10 +205,21 @@ def partition(segments, stages: int, virtual: int = 1) -> list[list[list[tuple[s
 
 
 def check(blocks: int, stages: int, virtual: int = 1, microbatches: int | None = None,
-          sequences: int | None = None, where: str = "pipeline") -> None:
+          sequences: int | None = None, where: str = "pipeline", schedule: str | None = None) -> None:
     """Refuse a pipeline that cannot run, in one line: more stages than blocks, more virtual
-    stages than blocks per stage, more microbatches than sequences per pipeline."""
+    stages than blocks per stage, more microbatches than sequences per pipeline, and what DualPipe's
+    own asserts refuse (``dualpipe.py``: an even count of ranks, an even count of at least twice as
+    many microbatches; ``dualpipev.py``: at least twice as many microbatches as ranks)."""
     from ..errors import InfeasibleError
+
+    if schedule in ("dualpipe", "dualpipev") and microbatches is not None:
+        if schedule == "dualpipe" and stages % 2:
+            raise InfeasibleError(f"{where}: DualPipe pairs stage i with stage p-1-i, so it needs an even "
+                                  f"number of stages, not {stages}")
+        if microbatches < 2 * stages or (schedule == "dualpipe" and microbatches % 2):
+            even = "an even number of " if schedule == "dualpipe" else ""
+            raise InfeasibleError(f"{where}: {schedule} needs {even}at least 2 x {stages} = {2 * stages} "
+                                  f"microbatches per step, not {microbatches}")
 
     if stages > blocks:
         raise InfeasibleError(f"{where}: {stages} stages but the model has only {blocks} blocks to "

@@ -108,9 +108,25 @@ def work(sg: nx.DiGraph, phase: str | None = None, schedule=None) -> tuple[sp.Ex
     t_math = sp.Add(*(_repeat(d, mesh) * d["local_flops"] for d in nodes)) / C
     t_hbm = sp.Add(*(_repeat(d, mesh) * d["local_bytes"] for d in nodes)) / W_hbm
     if "stage" in mesh:       # the schedule's idle fraction (pipeline.SCHEDULES)
-        bubble = pipeline.row(schedule, mesh["stage"].size)["bubble"]
+        work = chunk_work(sg) if pipeline.weighs_work(schedule) else None
+        bubble = pipeline.row(schedule, mesh["stage"].size, work=work)["bubble"]
         t_math, t_hbm = t_math * (1 + bubble), t_hbm * (1 + bubble)
     return t_math, t_hbm
+
+
+def chunk_work(sg: nx.DiGraph) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """A chip's (F, B, W) of one step, in FLOPs (pipeline.py's ``w_F``, ``w_B``, ``w_W``): the forward
+    ops, the backward ops with the replayed forward (a ``recompute`` phase runs inside the backward
+    chunk), and of those the weight gradients (a contraction's ``dW``). Only their ratios enter a
+    bubble, so the step's sums serve for one chunk's."""
+    mesh = sg.graph["mesh"]
+    sums = {"forward": [], "backward": [], "weights": []}
+    for _, d in sg.nodes(data=True):
+        flops = _repeat(d, mesh) * d["local_flops"]
+        sums["forward" if d["phase"] == "forward" else "backward"].append(flops)
+        if d["phase"] == "backward" and d["op"] == "contraction" and d.get("wrt") == "w":
+            sums["weights"].append(flops)
+    return tuple(sp.Add(*sums[k]) for k in ("forward", "backward", "weights"))
 
 
 def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
@@ -249,6 +265,12 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
         return parts
     row = pipeline.row(schedule, mesh["stage"].size)
     held_first, held_last = row["in_flight"] / n_micro, row["in_flight_last"] / n_micro
+    # DualPipe's two copies: twice the layers, and each end chip holds the first stage of one
+    # direction and the last of the other, so both ends (``apart`` 0 below)
+    if row["copies"] > 1:
+        layers, frozen, apart = row["copies"] * layers, row["copies"] * frozen, 0
+        trained = layers + first + last - frozen
+        parts.update(params=b_param * (layers + first + last), gradients=b_grad * trained, optimizer=b_opt * trained)
     state = b_param * layers + (b_grad + b_opt) * (layers - frozen)
     per_weight = b_param + b_grad + b_opt
     first_stage = (state + per_weight * (first + (1 - apart) * last)

@@ -47,7 +47,6 @@ can call it many times.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -57,7 +56,8 @@ from ..core import ops
 from ..parallel import kernels, low_precision, pipeline
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, hops, ring_steps
-from ..parallel.step_table import Numbered, node_table, roof as _roof
+from ..parallel.step_parts import Parts
+from ..parallel.step_table import Numbered, node_table
 from ..core.symbols import C, W_hbm, b_act
 
 if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
@@ -95,128 +95,22 @@ class Options:
     gradient_width: float = 1.0          # their bytes per element over the parameters' (fp32 of bf16: 2)
 
 
-@dataclass
-class Parts:
-    """A run's step, taken apart into numbers (seconds at eta = 1)."""
-
-    matmul: list          # (compute seconds, HBM seconds) per matmul op, repeats folded in
-    memory: float         # memory-bound ops, seconds
-    bubble: float         # idle fraction added to the compute
-    critical: dict        # link -> activation collectives + pipeline sends, seconds
-    background: dict      # link -> weight gathers and gradient reductions that may hide, seconds
-    tail: dict            # link -> the last layer's gradient reduction, seconds
-    latency: float        # seconds, not scaled by bandwidth
-    dcn_steps: float      # ring steps of the collectives on dcn links (each costs the calibrated alpha)
-    optimizer: float      # seconds
-    overlap: dict
-    critical_overlap: float
-    paired: dict = field(default_factory=dict)   # link -> [(collective s, its matmul's s)]: collective matmul
-
-    _waits: dict = field(default_factory=dict, repr=False)  # eta_comm -> the sums no eta_mm changes
-    _roof: tuple | None = field(default=None, repr=False)       # the matmuls sorted for _at()
-    _fit_step: object = field(default=None, repr=False, compare=False)     # stepper()'s function
-
-    def compute(self, eta_mm: float = 1.0, eta_mem: float = 1.0) -> float:
-        return self._at(eta_mm, 1.0, eta_mem)[0]
-
-    def exposed(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
-        return self._at(eta_mm, eta_comm, eta_mem)[1] + self.dcn_steps * t_dcn
-
-    def step(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> float:
-        compute, waits = self._at(eta_mm, eta_comm, eta_mem)
-        return compute + (waits + self.dcn_steps * t_dcn) + self.optimizer / eta_mem
-
-    def stepper(self):
-        """``step`` at eta_comm = 1 as a function of (eta_mm, t_dcn, eta_mem): the same operations on
-        the same floats, every field read once (a fit calls it tens of thousands of times)."""
-        if self._fit_step is None:
-            self._fit_step = self._step_at(1.0)
-        return self._fit_step
-
-    def numbers_at(self, eta_comm: float) -> tuple:
-        """What ``step`` reads at this eta_comm, each field once: (ratios, hbm_below, flop_from, memory,
-        1 + bubble, critical, tail, background, hideable, latency, dcn_steps, optimizer, paired, hidden)."""
-        if self._roof is None:
-            self._roof = _roof(self.matmul)
-        return (*self._roof, self.memory, 1 + self.bubble, *(self._waits.get(eta_comm) or self._fixed(eta_comm)),
-                self.latency, self.dcn_steps, self.optimizer,
-                [p for pairs in self.paired.values() for p in pairs], 1 - self.critical_overlap)
-
-    def _step_at(self, eta_comm: float):
-        (ratios, hbm_below, flop_from, memory, bubble, critical, tail, background, hideable, latency, dcn_steps,
-         optimizer, paired, hidden) = self.numbers_at(eta_comm)
-
-        def step(eta_mm: float, t_dcn: float, eta_mem: float) -> float:
-            k = bisect_left(ratios, eta_mm)
-            compute = (hbm_below[k] + flop_from[k] / eta_mm + memory / eta_mem) * bubble
-            out = critical
-            if paired:
-                out += sum(hidden * max(0.0, c / eta_comm - m / eta_mm) for c, m in paired)
-            out += tail
-            out += background
-            out += max(0.0, hideable - compute)
-            return compute + ((out + latency) + dcn_steps * t_dcn) + optimizer / eta_mem
-        return step
-
-    def _at(self, eta_mm: float, eta_comm: float, eta_mem: float) -> tuple[float, float]:
-        """``(compute, exposed but for its t_dcn term)``. A fit calls this tens of thousands of
-        times, each at a new eta_mm: the matmuls are sorted by their flop/hbm ratio once, and the
-        sums that only eta_comm changes are kept per eta_comm, so each call is a bisection and a few
-        additions."""
-        # each matmul takes the longer of its HBM time and flop / eta_mm: the ones whose flop/hbm
-        # ratio is below eta_mm are HBM-bound (the first k, by bisection)
-        if self._roof is None:
-            self._roof = _roof(self.matmul)
-        ratios, hbm_below, flop_from = self._roof
-        k = bisect_left(ratios, eta_mm)
-        compute = (hbm_below[k] + flop_from[k] / eta_mm + self.memory / eta_mem) * (1 + self.bubble)
-        fixed = self._waits.get(eta_comm)
-        if fixed is None:
-            fixed = self._waits[eta_comm] = self._fixed(eta_comm)
-        critical, tail, background, hideable = fixed
-        out = critical
-        # collective matmul: the transfer is cut into steps that run under the matmul's own steps, so
-        # only what the matmul cannot cover waits (ideal limit: critical_overlap = 1, nothing waits)
-        if self.paired:
-            out += sum((1 - self.critical_overlap) * max(0.0, c / eta_comm - m / eta_mm)
-                       for pairs in self.paired.values() for c, m in pairs)
-        out += tail
-        out += background
-        out += max(0.0, hideable - compute)
-        return compute, out + self.latency
-
-    def _fixed(self, eta_comm: float) -> tuple:
-        """The sums of ``exposed`` that depend on ``eta_comm`` alone."""
-        critical = sum((1 - self.critical_overlap) * t / eta_comm for t in self.critical.values())
-        tail = sum(t / eta_comm for t in self.tail.values())
-        # The book's "sum" model: collectives on different links do not overlap each other, so
-        # what hides behind the compute is their sum; the part a link cannot overlap waits.
-        hideable = sum(self.overlap.get(link, 1.0) * t / eta_comm for link, t in self.background.items())
-        background = sum((1 - self.overlap.get(link, 1.0)) * t / eta_comm for link, t in self.background.items())
-        return critical, tail, background, hideable
-
-    def terms(self, eta_mm: float = 1.0, eta_comm: float = 1.0, t_dcn: float = 0.0, eta_mem: float = 1.0) -> dict:
-        compute, waits = self._at(eta_mm, eta_comm, eta_mem)
-        exposed = waits + self.dcn_steps * t_dcn
-        latency = self.latency + self.dcn_steps * t_dcn
-        return {"t_compute": compute, "t_exposed_comms": exposed - latency,
-                "t_latency": latency, "t_optimizer": self.optimizer / eta_mem,
-                "bubble": self.bubble, "t_step": compute + exposed + self.optimizer / eta_mem}
-
-
 def _num(expr, nums) -> float:
     return float(expr.xreplace(nums) if isinstance(expr, sp.Basic) else expr)
 
 
-def _row(stages: int, opts: Options) -> dict:
-    """The schedule table's row (parallel/pipeline.py) for this pipeline."""
-    name = opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
-    return pipeline.row(name, stages, opts.microbatches, opts.virtual)
+def _name(opts: Options) -> str:
+    return opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
 
 
-def bubble(stages: int, opts: Options) -> float:
+def _row(stages: int, opts: Options, work=None) -> dict:
+    """The schedule table's row (parallel/pipeline.py) for this pipeline; ``work``: a chunk's (F, B, W)."""
+    return pipeline.row(_name(opts), stages, opts.microbatches, opts.virtual, work)
+
+
+def bubble(stages: int, opts: Options, work=None) -> float:
     """Idle fraction of the pipeline, from the schedule table."""
-    return float(_row(stages, opts)["bubble"]) if stages > 1 else 0.0
+    return float(_row(stages, opts, work)["bubble"]) if stages > 1 else 0.0
 
 
 def _bandwidth(c, mesh, nums, opts: Options) -> float:
@@ -258,6 +152,12 @@ class Numbers:
     def sends(self, sg: nx.DiGraph, opts: Options) -> tuple[str, float]:
         return _sends(sg, self.nums, opts)
 
+    def gradient_bytes(self, sg: nx.DiGraph) -> float:
+        """Bytes of the gradients a chip keeps of one copy of its weights (``memory_per_chip``)."""
+        from ..parallel.roofline import memory_per_chip
+
+        return _num(memory_per_chip(sg)["gradients"], self.nums)
+
     def optimizer_bytes(self, sg: nx.DiGraph) -> float:
         """Bytes the optimizer step moves: weights and state read and written, gradients read (the
         trained weights only: ``roofline.frozen_weights`` get no update)."""
@@ -290,11 +190,19 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     fused = sg.graph.get("fused_attention", False)
     cast: set = set()           # activations a low-precision matmul has cast already (phase, tensor)
     low = opts.matmul_rates != (1.0, 1.0) or bool(opts.cast_bytes)    # matmuls at two rates
+    pipelined = stages > 1 and pipeline.weighs_work(_name(opts))
+    work = [0.0, 0.0, 0.0]      # the chip's F, B, W FLOPs, where the schedule's bubble weighs them
+    # paired chunks (DualPipe): each one's activation collectives hide behind the other's compute
+    pairs = stages > 1 and _row(stages, opts)["hides"]
     for repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls in rows:
         repeat = number(values[repeat])
         per_stage = repeat / stages if layered else 1.0
         flops, hbm = number(values[flops]), number(values[hbm]) / hbm_rate
         times = per_stage
+        if pipelined:
+            work[d["phase"] != "forward"] += times * flops
+            if backward and contraction and d.get("wrt") == "w":
+                work[2] += times * flops
         mm, eff = 0.0, None
         if contraction and flops:
             eff = efficiency.get(sig, efficiency)
@@ -333,7 +241,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 # microbatch gathers the weights again and reduce-scatters its gradients
                 t *= opts.microbatches
                 count *= opts.microbatches
-            hidden = not overlapped.isdisjoint(axes)    # the source overlaps it, latency too
+            hidden = not overlapped.isdisjoint(axes) or (pairs and on_path)   # the source overlaps it, latency too
             if not hidden and not bucketed:            # a bucketed one adds bytes to a launch, not a launch
                 latency += count * (num.hops(axes) * opts.t_hop + opts.t_launch)
                 if link == "dcn":
@@ -361,16 +269,26 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                         dcn_steps += ring_steps(kind, axes, mesh, opts.spans, number(ranks) if ranks is not None else None)
     if stages > 1:
         link, sends = num.sends(sg, opts)
-        waits = background if "stage" in overlapped else critical
+        waits = background if "stage" in overlapped or pairs else critical
         waits[link] = waits.get(link, 0.0) + sends
-        if "stage" not in overlapped:      # each send waits its latency, both ways
+        if "stage" not in overlapped and not pairs:      # each send waits its latency, both ways
             sends_per_step = float(_row(stages, opts)["sends_per_step"])
             latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
             if link == "dcn":
                 dcn_steps += 2 * sends_per_step
     optimizer = num.optimizer_bytes(sg) / hbm_rate if opts.optimizer else 0.0
-    return Parts(matmul, memory, bubble(stages, opts), critical, background, tail, latency, dcn_steps,
-                 optimizer, dict(opts.overlap), opts.critical_overlap, paired)
+    copies = _row(stages, opts)["copies"] if stages > 1 else 1
+    if copies > 1:
+        # DualPipe: each chip updates both its stages, and sums each one's gradients with the chip
+        # holding the other copy once the backward is done (an AllReduce of two over the stage axis)
+        optimizer *= copies
+        link = mesh["stage"].link
+        tail[link] = tail.get(link, 0.0) + seconds("AllReduce", ("stage",), num.gradient_bytes(sg) * copies, 2, opts)
+        latency += num.hops(("stage",)) * opts.t_hop + opts.t_launch
+        if link == "dcn":
+            dcn_steps += ring_steps("AllReduce", ("stage",), mesh, opts.spans, 2)
+    return Parts(matmul, memory, bubble(stages, opts, tuple(work) if pipelined else None), critical, background,
+                 tail, latency, dcn_steps, optimizer, dict(opts.overlap), opts.critical_overlap, paired)
 
 
 def _sends(sg: nx.DiGraph, nums: dict, opts: Options) -> tuple[str, float]:

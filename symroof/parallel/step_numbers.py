@@ -31,7 +31,8 @@ from ..parallel.collectives import (COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCH
                                     through_switch)
 from ..parallel.sharding import layout
 from ..parallel import step_model
-from ..parallel.step_model import Options, Parts
+from ..parallel.step_model import Options, Parts, _name
+from ..parallel.step_table import Numbered
 
 
 class NotExact(Exception):
@@ -131,9 +132,31 @@ def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor:
 
 
 @lru_cache(maxsize=None)
-def _row(name, stages: int, microbatches: int, virtual: int) -> dict:
+def _row(name, stages: int, microbatches: int, virtual: int, work=None) -> dict:
     """The schedule table's row with numbers, exact (``pipeline.row``)."""
-    return {key: exact(v) for key, v in pipeline.row(name, stages, microbatches, virtual).items()}
+    row = pipeline.row(name, stages, microbatches, virtual, work)
+    return {key: v if key in ("copies", "hides") else exact(v) for key, v in row.items()}
+
+
+def _chunk_work(sg) -> tuple:
+    """``roofline.chunk_work`` exactly, from a graph whose costs are numbers."""
+    mesh = sg.graph["mesh"]
+    stages = exact(mesh["stage"].size) if "stage" in mesh else 1
+    forward = backward = weights = 0
+    if type(sg) is Numbered:      # a family's rows, this run's numbers by slot
+        nodes = ((d, sg.values[repeat], sg.values[flops]) for repeat, flops, *_, d, _ in sg.rows)
+    else:
+        nodes = ((d, d["repeat"], d["local_flops"]) for _, d in sg.nodes(data=True))
+    for d, repeat, flops in nodes:
+        flops = exact(repeat) * exact(flops)
+        flops = _over(flops, stages) if per_layer(d) else flops
+        if d["phase"] == "forward":
+            forward += flops
+        else:
+            backward += flops
+            if d["op"] == "contraction" and d.get("wrt") == "w":
+                weights += flops
+    return forward, backward, weights
 
 
 def _numel(dims, sizes: dict):
@@ -183,7 +206,8 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
     if "stage" in mesh:
-        row = _row(schedule, stages, exact(nums[sy.n_micro]), exact(nums[sy.n_virtual]))
+        work = _chunk_work(sg) if pipeline.weighs_work(schedule) else None
+        row = _row(schedule, stages, exact(nums[sy.n_micro]), exact(nums[sy.n_virtual]), work)
         t_math, t_hbm = t_math * (1 + row["bubble"]), t_hbm * (1 + row["bubble"])
         act = _over(_activation(sg, rates), exact(nums[sy.n_micro]))
         sends = 2 * row["sends_per_step"] * collective_seconds("SendRecv", act, [mesh["stage"]], rates)
@@ -330,6 +354,11 @@ class Exact:
         one_way = float(self.rates.link["ici"] if through_switch(self.mesh["stage"]) else self.rates.one_way[link])
         return link, 2 * float(row["sends"]) * float(_activation(sg, self.rates)) / one_way
 
+    def gradient_bytes(self, sg):
+        """``step_model.Numbers.gradient_bytes``, exact."""
+        stages = self.mesh["stage"].size if "stage" in self.mesh else 1
+        return self.rates[sy.b_grad] * _weights(sg, stages, trained=True)
+
     def optimizer_bytes(self, sg) -> float:
         r = self.rates
         stages = self.mesh["stage"].size if "stage" in self.mesh else 1
@@ -340,11 +369,6 @@ class Exact:
 def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
     """``step_model.parts(sg, nums, opts)``, the same floats, from a graph whose costs are numbers."""
     return step_model.parts(sg, nums, opts, Exact(sg, nums))
-
-
-def _name(opts: Options) -> str:
-    """The pipeline schedule's name, as ``step_model._row`` takes it."""
-    return opts.schedule or ("interleaved" if opts.virtual > 1 else "1f1b")
 
 
 def _weights(sg, stages: int, trained: bool = False):
