@@ -425,8 +425,12 @@ def test_calibration_uses_fit_rows_only_and_stays_out_of_the_ceiling(results):
     cals = calibrate.calibrations(results)
     for chip, cal in cals.items():
         fit_rows = {r.run.name for r in results if r.run.chip.name == chip and r.run.split == "fit"}
-        assert set(cal.fit_runs) == fit_rows
         assert 0 < cal.eta_mm <= 1 and 0 <= cal.t_dcn <= 1e-2 and 0 < cal.eta_mem <= 1     # 10 ms: calibrate.BOUNDS
+        if cal.source == "card":      # a chip with no fit rows (the H800) reads a card: its twin's fit rows
+            twin = next(r.run.chip.calibrated_as for r in results if r.run.chip.name == chip)
+            assert not fit_rows and set(cal.fit_runs) == set(cals[twin].fit_runs)
+            continue
+        assert set(cal.fit_runs) == fit_rows
         assert len(cal.fitted) <= 2 and cal.fitted[0] == "eta_mm"      # the issue: at most two per chip
     for r in results:             # the ceiling is the ideal's, whatever the calibration
         assert r.measured <= r.ceiling

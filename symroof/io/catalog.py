@@ -72,4 +72,24 @@ def load_chip(ref: str) -> ChipCard:
         raise CardError(f"{path}: key 'kind' is {raw.get('kind')!r}; a chip card needs 'chip'")
     from .chips import chip_from_dict
 
-    return chip_from_dict(raw, str(path))
+    card = chip_from_dict(raw, str(path))
+    return _calibrated_as(card, path) if card.calibrated_as else card
+
+
+def _calibrated_as(card: ChipCard, path: Path) -> ChipCard:
+    """A card that says ``calibrated_as: OTHER`` (the same silicon, another interconnect: H800 and
+    H100) takes OTHER's calibration block as OTHER's card records it, so a refit of OTHER carries over."""
+    from dataclasses import replace
+
+    other = card.calibrated_as
+    where = f"{path}: key 'calibrated_as'"
+    if card.calibration is not None or other == card.name:
+        raise CardError(f"{where} names the card whose calibration this one uses, in place of its own "
+                        f"'calibration' block (and not itself)")
+    try:
+        twin = load_chip(str(path.parent / other) if other.endswith((".yaml", ".yml")) else other)
+    except UnknownNameError as err:
+        raise CardError(f"{where}: {err}") from None
+    if twin.calibrated_as or twin.calibration is None:
+        raise CardError(f"{where}: {other} has no calibration block of its own to use")
+    return replace(card, calibration=twin.calibration)

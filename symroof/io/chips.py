@@ -47,6 +47,7 @@ class ChipCard:
     collective_matmul: bool = False               # the compiler overlaps ICI activation collectives with their matmul
     overlap_fraction: dict = field(default_factory=dict)    # link -> share of weight/gradient traffic hidden
     calibration: dict | None = None               # eta_mm, t_dcn, eta_mem and the data they were fitted on
+    calibrated_as: str | None = None              # another card whose calibration this one takes (catalog.py)
     path: str = ""
     modified: tuple = ()                 # ("key=value", ...) changed by --set: the card is not the file's
 
@@ -245,9 +246,10 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
             if raw[key] not in choices:
                 raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
             values[key] = raw[key]
-    if not isinstance(raw["name"], str) or not raw["name"]:
-        raise CardError(f"{where}: key 'name' must be a non-empty string")
-    values["name"] = raw["name"]
+    for key in ("name", "calibrated_as"):      # calibrated_as: resolved by catalog.load_chip
+        if key in raw and (not isinstance(raw[key], str) or not raw[key]):
+            raise CardError(f"{where}: key '{key}' must be a non-empty string")
+    values.update((key, raw[key]) for key in ("name", "calibrated_as") if key in raw)
     flops = raw["peak_flops_per_s"]
     if not isinstance(flops, dict) or "bf16" not in flops:
         raise CardError(f"{where}: key 'peak_flops_per_s' must map dtypes to FLOPs/s and include 'bf16'")

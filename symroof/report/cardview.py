@@ -104,7 +104,8 @@ def _step_model(chip) -> list:
              or "not stated", "all (the book's overlap)"]]
     if cal:
         rows.append(["calibration", f"eta_mm {float(cal['eta_mm']):.4f}, t_dcn {given(cal['t_dcn'], True)}, "
-                     f"eta_mem {float(cal.get('eta_mem', 1)):.4f}", f"fitted on {len(cal['fit_runs'])} runs of {cal['data']}"])
+                     f"eta_mem {float(cal.get('eta_mem', 1)):.4f}", (f"{chip.calibrated_as}'s, " if chip.calibrated_as else "")
+                     + f"fitted on {len(cal['fit_runs'])} runs of {cal['data']}"])
         from .tables import held_out_errors
 
         if cal.get("held_out"):

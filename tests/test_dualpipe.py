@@ -1,0 +1,196 @@
+"""Zero-bubble and bidirectional pipelines (parallel/pipeline.py: zb1p, dualpipe, dualpipev): their
+bubbles against the DeepSeek-V3 report's Table 2 (arXiv 2412.19437) as the DualPipe README
+(github.com/deepseek-ai/DualPipe) prints it, DualPipe's two copies and its hidden communication in
+the step model, the runs-file checks its own asserts make, and DeepSeek-V3's pre-training
+throughput: a run on chips no fitted number has seen."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from symroof.claims import calibrate
+from symroof.claims.published import _built, load_runs, predict, values
+from symroof.core.symbols import b_grad, b_param
+from symroof.errors import CardError
+from symroof.io.catalog import load_chip
+from symroof.parallel import pipeline, roofline
+from symroof.parallel.sharding import shard
+from runsfile import ONE_RUN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- the table against Table 2
+
+# The README's bubbles with F = 1, B = 2, W = 1 (a matmul's backward is a dX and a dW, each the
+# forward's FLOPs) and F&B = F + B, over the ideal m (F + B), worked by hand:
+#   1F1B      (PP-1)(F+B)          8 stages, 20 microbatches: 7 x 3 / 60
+#   ZB1P      (PP-1)(F+B-2W)       7 x 1 / 60
+#   DualPipe  (PP/2-1)(F&B+B-3W)   3 x 2 / 60
+#   DualPipeV (PP/2-1)(F&B+B-3W)   the README's 4 ranks (8 stages), 10 microbatches: each rank runs
+#                                  2 chunks of every microbatch, ideal 10 x 2 x 3 = 60; 3 x 2 / 60
+@pytest.mark.parametrize("name, stages, micro, idle, ideal", [
+    ("1f1b", 8, 20, 21, 60), ("zb1p", 8, 20, 7, 60), ("dualpipe", 8, 20, 6, 60), ("dualpipev", 4, 10, 6, 60)])
+def test_bubbles_are_deepseek_v3_table_2s(name, stages, micro, idle, ideal):
+    row = pipeline.row(name, stages, micro, 2 if name == "dualpipev" else 1, work=(1, 2, 1))
+    assert row["bubble"] == sp.Rational(idle, ideal)
+
+
+def test_the_rows_that_weigh_no_work_keep_narayanans_fractions():
+    """GPipe, 1F1B and interleaved, written as idle over m (F + B), are still (p-1)/m and (p-1)/(vm)
+    (Narayanan et al. 2021, 2.2.1 and 2.2.2), whatever F, B and W are."""
+    assert not pipeline.weighs_work("1f1b") and pipeline.weighs_work("dualpipe")
+    assert pipeline.row("interleaved", 8, 16, 3)["bubble"] == sp.Rational(7, 48)
+    assert pipeline.row("gpipe", 8, 16, 1, work=(5, 7, 1))["bubble"] == sp.Rational(7, 16)
+
+
+def test_dualpipe_holds_two_copies_of_the_layers_and_both_ends(tmp_path):
+    """Table 2's "Parameter per device 2x": rank i holds stage i of one direction and stage p-1-i of
+    the other, so the end ranks hold the embedding and the head. Llama 3 8B on 4 stages: 2 x 8 layers
+    of 218,112,000 parameters (attention 2 x 4096² + 2 x 4096 x 1024, MLP 3 x 4096 x 14336, two norms
+    of 4096), two tables of 128,256 x 4096 and the final norm; 1F1B holds 8 layers and the larger end."""
+    run = load_runs(_runs_file(tmp_path, "llama3-8b", "stage: {size: 4, link: dcn}", 8, 8))[0]
+    sg = shard(_built(run.model, "causal"), run.mesh)
+    layer, table = 218_112_000, 128_256 * 4096
+    dual = roofline.memory_per_chip(sg, schedule="dualpipe")["params"]
+    single = roofline.memory_per_chip(sg, schedule="1f1b")["params"]
+    nums = values(run)
+    assert dual.xreplace(nums) == (2 * 8 * layer + 2 * table + 4096) * nums[b_param]
+    assert single.xreplace(nums) == (8 * layer + table + 4096) * nums[b_param]
+
+
+# ----------------------------------------------------------------------------- the step model
+
+
+def _runs_file(folder: Path, model: str, mesh: str, micro: int, batch: int, schedule: str = "dualpipe",
+               extra: str = "") -> Path:
+    path = folder / f"runs-{schedule}-{micro}.yaml"
+    path.write_text(ONE_RUN.replace("llama3-8b", model).replace(
+        "      tensor: {size: 8, link: ici}\n      data: {size: 2, link: dcn}\n", f"      {mesh}\n")
+        .replace("chips: 16", f"chips: {_chips(mesh)}").replace("batch: 4", f"batch: {batch}\n    microbatches: {micro}\n"
+                                                                 f"    schedule: {schedule}{extra}"))
+    return path
+
+
+def _chips(mesh: str) -> int:
+    out = 1
+    for part in mesh.split("size: ")[1:]:
+        out *= int(part.split(",")[0])
+    return out
+
+
+def test_dualpipe_hides_the_activation_collectives_and_the_stage_sends(tmp_path):
+    """"Full overlap of forward and backward computation-communication phases" (the README): under
+    DualPipe nothing waits on the critical path that 1F1B leaves there (tensor-parallel activation
+    collectives and stage sends); it joins the traffic that hides behind compute instead."""
+    mesh = "tensor: {size: 8, link: ici}\n      stage: {size: 8, link: dcn}"
+    got = {s: predict(load_runs(_runs_file(tmp_path, "llama3-70b", mesh, 16, 16, s))[0]).parts
+           for s in ("1f1b", "dualpipe")}
+    assert got["1f1b"].critical["ici"] > 0 and got["1f1b"].critical["dcn"] > 0
+    assert got["dualpipe"].critical == {}
+    for link in ("ici", "dcn"):
+        assert got["dualpipe"].background[link] == pytest.approx(
+            got["1f1b"].background.get(link, 0.0) + got["1f1b"].critical[link], rel=1e-9)
+    assert got["dualpipe"].bubble < got["1f1b"].bubble / 2
+
+
+def test_the_two_copies_sum_their_gradients_across_the_stage_axis(tmp_path):
+    """Each rank's two stages have their twins on one other rank: an AllReduce of two over the stage
+    link once the backward is done, 2 (N-1)/N x V / W = V / W (NCCL's ring) of every gradient the rank
+    holds. Llama 3 8B on 2 stages over 50 GB/s per GPU: each copy's 16 layers and the head with the
+    final norm, twice."""
+    run = load_runs(_runs_file(tmp_path, "llama3-8b", "stage: {size: 2, link: dcn}", 4, 8))[0]
+    parts = predict(run).parts
+    grads = 2 * (16 * 218_112_000 + 128_256 * 4096 + 4096) * float(values(run)[b_grad])
+    assert parts.tail["dcn"] == pytest.approx(grads / 5e10, rel=1e-9)
+    assert predict(replace(run, schedule="1f1b")).parts.tail.get("dcn", 0.0) == 0.0
+
+
+@pytest.mark.parametrize("mesh, micro, schedule, extra, words", [
+    ("stage: {size: 3, link: dcn}", 6, "dualpipe", "", "even number of stages"),
+    ("stage: {size: 4, link: dcn}", 6, "dualpipe", "", "at least 2 x 4 = 8"),
+    ("stage: {size: 4, link: dcn}", 9, "dualpipe", "", "an even number of at least"),
+    ("stage: {size: 4, link: dcn}", 6, "dualpipev", "", "at least 2 x 4 = 8"),
+    ("stage: {size: 4, link: dcn}", 8, "dualpipev", "\n    interleave: 3", "runs 2 chunks per chip"),
+    ("stage: {size: 4, link: dcn}", 8, "1f1b", "\n    interleave: 2", "only the interleaved schedule"),
+])
+def test_dualpipes_own_asserts_refuse_a_run(tmp_path, mesh, micro, schedule, extra, words):
+    """dualpipe.py asserts num_ranks % 2 == 0 and an even num_chunks >= 2 num_ranks; dualpipev.py
+    num_chunks >= 2 num_ranks; each as a one-line error naming the run."""
+    with pytest.raises(CardError, match=words) as err:
+        load_runs(_runs_file(tmp_path, "llama3-8b", mesh, micro, 32, schedule, extra))
+    assert "runs[0]" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_published_throughput_alone_is_a_step_time(tmp_path):
+    """A source that prints only tokens per second: the step is batch x seq over it (4 x 4096 / 16384 = 1 s)."""
+    path = tmp_path / "runs.yaml"
+    path.write_text(ONE_RUN.replace("measured_mfu: 0.4", "measured_tokens_per_s: 16384"))
+    assert load_runs(path)[0].measured_step_s == 1
+
+
+# ----------------------------------------------------------------------------- DeepSeek-V3 on 2,048 H800s
+
+
+@pytest.fixture(scope="module")
+def deepseek():
+    run = next(r for r in load_runs() if r.name == "deepseek-v3-h800-2048gpu")
+    result = predict(run)
+    cal = calibrate.calibrations([result])["h800-sxm"]
+    return run, result, cal
+
+
+def test_deepseek_v3s_step_is_what_its_gpu_hours_say(deepseek):
+    """180K H800 GPU hours per trillion tokens on 2,048 GPUs (arXiv 2412.19437, section 1): a step of
+    15360 x 4096 tokens takes 15360 x 4096 x 180e3 x 3600 / (1e12 x 2048) = 19.906 s."""
+    run, _, _ = deepseek
+    assert float(run.measured_step_s) == pytest.approx(15360 * 4096 * 180e3 * 3600 / (1e12 * 2048), rel=1e-6)
+
+
+def test_deepseek_v3_is_predicted_within_5_percent_by_a_calibration_that_never_saw_it(deepseek):
+    """No H800 run is fitted: the card takes the H100's calibration (the same GH100 silicon, its fit
+    rows all H100 runs). Measured 19.9 s per step; the model's 20.8 s is 4.6 % slow (tolerance 5 %),
+    where the constant-MFU guess (the H100 FP8 rows' mean MFU) is far off, and the ceiling holds."""
+    run, result, cal = deepseek
+    assert cal.source == "card" and cal.eta_mm == float(load_chip("h100-sxm").calibration["eta_mm"])
+    predicted = result.parts.step(**cal.numbers)
+    assert predicted / float(run.measured_step_s) - 1 == pytest.approx(0, abs=0.05)
+    assert abs(cal.baseline(run) - float(run.measured_mfu)) > 0.10
+    assert result.ceiling >= float(run.measured_mfu)
+
+
+def test_deepseek_v3_needs_dualpipes_overlap(deepseek):
+    """Section 3.2.1: cross-node expert parallelism leaves "a computation-to-communication ratio of
+    approximately 1:1", which DualPipe hides. Under 1F1B the model has the all-to-all wait: its
+    critical-path traffic is within a factor of two of the compute, and the step at least 1.5 x the
+    measured one."""
+    run, result, cal = deepseek
+    one = predict(replace(run, schedule="1f1b")).parts
+    ratio = one.critical["dcn"] / one.compute(cal.eta_mm, cal.eta_mem)
+    assert 0.5 < ratio < 2
+    assert one.step(**cal.numbers) > 1.5 * float(run.measured_step_s)
+
+
+# ----------------------------------------------------------------------------- calibrated_as
+
+
+def test_the_h800_card_reads_the_h100s_calibration():
+    assert load_chip("h800-sxm").calibration == load_chip("h100-sxm").calibration
+    assert load_chip("h800-sxm").ici_link_bytes_per_s * 9 == load_chip("h100-sxm").ici_link_bytes_per_s * 4
+
+
+@pytest.mark.parametrize("change, words", [
+    ("calibrated_as: h100-sxm\ncalibration: {eta_mm: 0.5, t_dcn: 0, data: x, fit_runs: [a], note: y}", "in place of"),
+    ("calibrated_as: no-such-chip", "unknown chip 'no-such-chip'"),
+    ("calibrated_as: h800-sxm", "in place of"),
+    ("calibrated_as: 7", "must be a non-empty string"),
+])
+def test_a_bad_calibrated_as_is_refused_in_one_line(tmp_path, change, words):
+    card = (ROOT / "models/chips/h800-sxm.yaml").read_text().replace("calibrated_as: h100-sxm", change)
+    path = tmp_path / "chip.yaml"
+    path.write_text(card)
+    with pytest.raises(CardError, match=words) as err:
+        load_chip(str(path))
+    assert "\n" not in str(err.value)
