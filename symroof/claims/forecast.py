@@ -41,6 +41,7 @@ class Forecast:
     measured_step_s: float | None
     model: str = ""              # the model card's name
     not_modelled: tuple = ()     # what the model's config has that its card leaves out, in words
+    calibrated_as: str | None = None   # the card whose calibration block this card reads (io/catalog.py)
 
 
 def configurations_path(ref: str | Path) -> Path:
@@ -83,7 +84,7 @@ def forecast_runs(runs: list) -> list[Forecast]:
             len(cal["fit_runs"]) if cal else 0, cal.get("held_out") if cal else None,
             cal.get("other_sources") if cal else None,
             None if run.measured_mfu is None else float(run.measured_mfu), measured_step, run.model.name,
-            run.model.left_out))
+            run.model.left_out, run.chip.calibrated_as))
     return out
 
 
@@ -96,6 +97,7 @@ def as_json(rows: list[Forecast]) -> dict:
         d = asdict(f)
         d["calibration"] = {"eta_mm": d.pop("eta_mm"), "t_dcn_s": d.pop("t_dcn"), "eta_mem": d.pop("eta_mem"),
                             "source": "card" if d.pop("calibrated") else "none", "fit_runs": d.pop("fit_runs"),
-                            "held_out": d.pop("held_out"), "other_sources": d.pop("other_sources")}
+                            "held_out": d.pop("held_out"), "other_sources": d.pop("other_sources"),
+                            "calibrated_as": d.pop("calibrated_as")}
         records.append(d)
     return {"configurations": records}

@@ -131,6 +131,19 @@ def weighs_work(name: str | Schedule | None) -> bool:
     return bool(schedule(name).bubble.free_symbols & {w_F, w_B, w_W})
 
 
+def chunk_work(items, total=sum) -> tuple:
+    """(F, B, W) of a step from ``(node, work)`` pairs of a sharded graph's nodes: the forward ops, the
+    backward ops with the replayed forward (a ``recompute`` phase runs inside the backward chunk), and
+    of those the weight gradients (a contraction's ``dW``); each summed by ``total``. Only their
+    ratios enter a bubble, so a step's sums serve for one chunk's."""
+    sums: tuple = ([], [], [])
+    for d, work in items:
+        sums[d["phase"] != "forward"].append(work)
+        if d["op"] == "contraction" and d.get("wrt") == "w":
+            sums[2].append(work)
+    return tuple(total(s) for s in sums)
+
+
 def row(name: str | Schedule | None, stages, microbatches=None, virtual=None, work=None) -> dict:
     """The row's quantities with ``p``, ``m``, ``v`` replaced (numbers or symbols; the
     microbatches and virtual stages stay symbols when not given), ``sends_per_step``: ``m × sends``

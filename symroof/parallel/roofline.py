@@ -115,18 +115,10 @@ def work(sg: nx.DiGraph, phase: str | None = None, schedule=None) -> tuple[sp.Ex
 
 
 def chunk_work(sg: nx.DiGraph) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
-    """A chip's (F, B, W) of one step, in FLOPs (pipeline.py's ``w_F``, ``w_B``, ``w_W``): the forward
-    ops, the backward ops with the replayed forward (a ``recompute`` phase runs inside the backward
-    chunk), and of those the weight gradients (a contraction's ``dW``). Only their ratios enter a
-    bubble, so the step's sums serve for one chunk's."""
+    """A chip's (F, B, W) of one step in FLOPs (``pipeline.chunk_work``; the bubble's ``w_F``, ``w_B``, ``w_W``)."""
     mesh = sg.graph["mesh"]
-    sums = {"forward": [], "backward": [], "weights": []}
-    for _, d in sg.nodes(data=True):
-        flops = _repeat(d, mesh) * d["local_flops"]
-        sums["forward" if d["phase"] == "forward" else "backward"].append(flops)
-        if d["phase"] == "backward" and d["op"] == "contraction" and d.get("wrt") == "w":
-            sums["weights"].append(flops)
-    return tuple(sp.Add(*sums[k]) for k in ("forward", "backward", "weights"))
+    return pipeline.chunk_work(((d, _repeat(d, mesh) * d["local_flops"]) for _, d in sg.nodes(data=True)),
+                               lambda terms: sp.Add(*terms))
 
 
 def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,

@@ -191,7 +191,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     cast: set = set()           # activations a low-precision matmul has cast already (phase, tensor)
     low = opts.matmul_rates != (1.0, 1.0) or bool(opts.cast_bytes)    # matmuls at two rates
     pipelined = stages > 1 and pipeline.weighs_work(_name(opts))
-    work = [0.0, 0.0, 0.0]      # the chip's F, B, W FLOPs, where the schedule's bubble weighs them
+    work = []                   # (node, FLOPs on the chip), where the schedule's bubble weighs F, B and W
     # paired chunks (DualPipe): each one's activation collectives hide behind the other's compute
     pairs = stages > 1 and _row(stages, opts)["hides"]
     for repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls in rows:
@@ -200,9 +200,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         flops, hbm = number(values[flops]), number(values[hbm]) / hbm_rate
         times = per_stage
         if pipelined:
-            work[d["phase"] != "forward"] += times * flops
-            if backward and contraction and d.get("wrt") == "w":
-                work[2] += times * flops
+            work.append((d, times * flops))
         mm, eff = 0.0, None
         if contraction and flops:
             eff = efficiency.get(sig, efficiency)
@@ -287,7 +285,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         latency += num.hops(("stage",)) * opts.t_hop + opts.t_launch
         if link == "dcn":
             dcn_steps += ring_steps("AllReduce", ("stage",), mesh, opts.spans, 2)
-    return Parts(matmul, memory, bubble(stages, opts, tuple(work) if pipelined else None), critical, background,
+    return Parts(matmul, memory, bubble(stages, opts, pipeline.chunk_work(work) if pipelined else None), critical, background,
                  tail, latency, dcn_steps, optimizer, dict(opts.overlap), opts.critical_overlap, paired)
 
 

@@ -139,24 +139,13 @@ def _row(name, stages: int, microbatches: int, virtual: int, work=None) -> dict:
 
 
 def _chunk_work(sg) -> tuple:
-    """``roofline.chunk_work`` exactly, from a graph whose costs are numbers."""
+    """``roofline.chunk_work`` exactly, from a graph whose costs are numbers (a family's rows, or its nodes)."""
     mesh = sg.graph["mesh"]
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
-    forward = backward = weights = 0
-    if type(sg) is Numbered:      # a family's rows, this run's numbers by slot
-        nodes = ((d, sg.values[repeat], sg.values[flops]) for repeat, flops, *_, d, _ in sg.rows)
-    else:
-        nodes = ((d, d["repeat"], d["local_flops"]) for _, d in sg.nodes(data=True))
-    for d, repeat, flops in nodes:
-        flops = exact(repeat) * exact(flops)
-        flops = _over(flops, stages) if per_layer(d) else flops
-        if d["phase"] == "forward":
-            forward += flops
-        else:
-            backward += flops
-            if d["op"] == "contraction" and d.get("wrt") == "w":
-                weights += flops
-    return forward, backward, weights
+    nodes = (((d, sg.values[repeat], sg.values[flops]) for repeat, flops, *_, d, _ in sg.rows) if type(sg) is Numbered
+             else ((d, d["repeat"], d["local_flops"]) for _, d in sg.nodes(data=True)))
+    return pipeline.chunk_work((d, _over(exact(r) * exact(f), stages) if per_layer(d) else exact(r) * exact(f))
+                               for d, r, f in nodes)
 
 
 def _numel(dims, sizes: dict):

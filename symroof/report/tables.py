@@ -151,7 +151,8 @@ def forecasts(rows) -> str:
         seen.setdefault((f.chip, f.calibrated, f.eta_mm, f.t_dcn, f.eta_mem), f)
     for (chip, *_), f in seen.items():
         if f.calibrated:
-            out.append(f"{chip}: the card's calibration, {_numbers(f.eta_mm, f.t_dcn, f.eta_mem)}, "
+            twin = f" ({f.calibrated_as}'s, read through calibrated_as)" if f.calibrated_as else ""
+            out.append(f"{chip}: the card's calibration{twin}, {_numbers(f.eta_mm, f.t_dcn, f.eta_mem)}, "
                        f"fitted on {f.fit_runs} published runs (symroof calibrate){_held_out(f.held_out, f.other_sources)}")
         else:
             out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0, eta_mem 1), "
