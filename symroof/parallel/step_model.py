@@ -18,9 +18,12 @@ and stated as an option whose limit is the ideal:
     memory-bound ops          norms, softmax, activations at HBM bandwidth     (each op: max(FLOPs, bytes))
     recompute                 the replayed forward ops (":recompute" nodes     a graph without them
                               of core/recompute.apply): hardware FLOPs
-    pipeline bubble           the schedule's idle fraction                     (the bubble the source allows)
+    pipeline bubble           the schedule's idle fraction (ZB1P and DualPipe  (the bubble the source allows)
+                              weigh the graph's F, B and W: pipeline.py)
     exposed communication     critical-path (activation) collectives and       overlap[link]=1, critical=1
-                              pipeline sends wait; weight gathers and gradient
+                              pipeline sends wait (DualPipe's paired chunks
+                              hide them; its two copies sum their gradients
+                              over the stage axis after the backward); weight gathers and gradient
                               reductions hide behind compute, except the last
                               layer's and the token table's gradient reductions
                               (over the batch axes, among a replicated KV head's
