@@ -194,3 +194,12 @@ def test_a_bad_calibrated_as_is_refused_in_one_line(tmp_path, change, words):
     with pytest.raises(CardError, match=words) as err:
         load_chip(str(path))
     assert "\n" not in str(err.value)
+
+
+def test_two_cards_that_name_each_other_are_refused_not_followed(tmp_path):
+    card = (ROOT / "models/chips/h800-sxm.yaml").read_text()
+    for me, other in (("a", "b"), ("b", "a")):
+        (tmp_path / f"{me}.yaml").write_text(card.replace("calibrated_as: h100-sxm", f"calibrated_as: {other}.yaml")
+                                             .replace("name: h800-sxm", f"name: {me}"))
+    with pytest.raises(CardError, match="b.yaml has no calibration block of its own"):
+        load_chip(str(tmp_path / "a.yaml"))

@@ -59,8 +59,8 @@ def _model_from_file(path: Path) -> ModelCard:
     return card
 
 
-def load_chip(ref: str) -> ChipCard:
-    """A chip card by name (``tpu-v5p``) or by YAML path."""
+def load_chip(ref: str, resolve: bool = True) -> ChipCard:
+    """A chip card by name (``tpu-v5p``) or by YAML path (``resolve``: its ``calibrated_as`` read)."""
     path = Path(ref)
     if path.suffix not in (".yaml", ".yml"):
         files = _card_files("chip")
@@ -73,7 +73,7 @@ def load_chip(ref: str) -> ChipCard:
     from .chips import chip_from_dict
 
     card = chip_from_dict(raw, str(path))
-    return _calibrated_as(card, path) if card.calibrated_as else card
+    return _calibrated_as(card, path) if card.calibrated_as and resolve else card
 
 
 def _calibrated_as(card: ChipCard, path: Path) -> ChipCard:
@@ -87,7 +87,7 @@ def _calibrated_as(card: ChipCard, path: Path) -> ChipCard:
         raise CardError(f"{where} names the card whose calibration this one uses, in place of its own "
                         f"'calibration' block (and not itself)")
     try:
-        twin = load_chip(str(path.parent / other) if other.endswith((".yaml", ".yml")) else other)
+        twin = load_chip(str(path.parent / other) if other.endswith((".yaml", ".yml")) else other, resolve=False)
     except UnknownNameError as err:
         raise CardError(f"{where}: {err}") from None
     if twin.calibrated_as or twin.calibration is None:
