@@ -170,16 +170,24 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
 
     spans = sg.graph.get("spans") or {}
 
-    def seconds(group, kinds: dict):
+    def seconds(group, kinds: dict, num: int = 0, den: int = 1) -> tuple:
+        """``num / den`` plus the group's seconds, as a numerator and denominator (no Fraction's gcd per term)."""
         axes, ranks = group
-        per_kind = ((kind, Fraction(v * n, d)) for kind, v, (n, d)
-                    in ((kind, v, rates.per_byte(kind, axes, False, ranks)) for kind, v in kinds.items()))
-        if spans:
-            return sum(t * _two_tier(axes, spans, rates, kind) for kind, t in per_kind)
-        return sum(t for _, t in per_kind)
-    per_axis: dict = {}
+        for kind, v in kinds.items():
+            n, d = rates.per_byte(kind, axes, False, ranks)
+            if type(v) is int:
+                n *= v
+            else:
+                n, d = n * v.numerator, d * v.denominator
+            if spans:
+                tier = _two_tier(axes, spans, rates, kind)
+                n, d = n * tier.numerator, d * tier.denominator
+            num, den = (num + n, den) if d == den else (num * d + n * den, den * d)
+        return num, den
+    per_axis: dict = {}          # axes -> (num, den) of their seconds, in units of 1/stages
     for group, kinds in moved.items():
-        per_axis[group[0]] = per_axis.get(group[0], 0) + _over(seconds(group, kinds), stages)
+        per_axis[group[0]] = seconds(group, kinds, *per_axis.get(group[0], (0, 1)))
+    per_axis = {axes: Fraction(num, den * stages) for axes, (num, den) in per_axis.items()}
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
     if "stage" in mesh:
@@ -193,7 +201,11 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
         link = mesh[axes[0]].link
         links[link] = links.get(link, 0) + time
     t_comms = sum(links.values()) if links else 0
-    t_critical = _over(sum(seconds(group, kinds) for group, kinds in critical.items() if group[0] != stage), stages)
+    num, den = 0, 1
+    for group, kinds in critical.items():
+        if group[0] != stage:
+            num, den = seconds(group, kinds, num, den)
+    t_critical = Fraction(num, den * stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
 
@@ -295,6 +307,12 @@ def _seconds(kind: str, axes: tuple, volume, ranks, rates: Rates, opts: Options,
     return volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
 
 
+@lru_cache(maxsize=4096)      # SymPy works out free_symbols afresh each time; a family's runs ask of the same few
+def _symbolic(v) -> bool:
+    """Whether ``v`` has free symbols (a size another layer kind's symbols leave symbolic)."""
+    return bool(getattr(v, "free_symbols", None))
+
+
 class Exact:
     """``step_model.Numbers`` for a graph whose costs are numbers already (``sharded_family``):
     each read exact, then the very float conversion the symbolic path makes."""
@@ -305,8 +323,8 @@ class Exact:
         # the mesh's sizes as Python ints for the float rules (kernels, ring steps): the same floats
         self.mesh = {name: replace(a, size=exact(a.size), n_physical=exact(a.n_physical))
                      for name, a in given.items()}
-        self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items()       # ints first: no attribute look-up
-                      if type(v) is int or not getattr(v, "free_symbols", None)}
+        self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items()       # numbers first: no attribute look-up
+                      if type(v) is int or type(v) is Fraction or not _symbolic(v)}
         self.peak, self.hbm_rate = float(self.rates[sy.C]), float(self.rates[sy.W_hbm])
         self._hops: dict = {}         # axes -> hops: a graph's collectives use a few sets of axes
         self._per_byte: dict = {}     # _bandwidth's: one Exact serves one parts() call, one Options
