@@ -102,14 +102,13 @@ _LINK_SYMBOLS = tuple(sorted({s for w in (*LINKS.values(), *ONE_WAY.values()) fo
 _LINKS: dict = {}         # those symbols' numbers -> Rates's link and one_way (read, never changed)
 _PER_BYTE: dict = {}      # (kind, Axis objects, ring_factor, ranks, bandwidths) -> Rates.per_byte's answer
 
-
 _COST = {kind: exact(factor) for kind, factor in COST.items()}
 
 
 def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor: bool = False, ranks=None):
-    """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes'
-    links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring
-    factor (a sub-group's ``ranks``: always its own)."""
+    """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes' links joined
+    (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring factor (a sub-group's
+    ``ranks``: always its own)."""
     axes = live_axes(axes)
     if not axes:
         return 0
@@ -166,7 +165,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
     # for its own nodes only (a copy's could have changed)
     rows = family_rows(sg)
-    flops, hbm, moved, critical = node_sums(rows["nodes"] if rows else node_rows(sg), stages)
+    flops, hbm, moved, critical = rows["sums"] if rows else node_sums(node_rows(sg), stages)
 
     spans = sg.graph.get("spans") or {}
 
@@ -211,17 +210,16 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
 
 
 def family_rows(sg) -> dict | None:
-    """The rows a sharded family's graph carries (``sharded_family.Family.numeric``: ``nodes``, as
-    ``node_rows`` reads them, and ``weights`` and ``ends``, as ``_weights`` does), with the same
-    numbers as its nodes; None for any other graph, or a copy (whose nodes could have changed)."""
+    """The rows a sharded family's graph carries (``sharded_family.Family.numeric``: ``sums``, ``node_sums``
+    of its nodes, and ``weights`` and ``ends``, as ``_weights`` reads them), with the same numbers as its
+    nodes; None for any other graph, or a copy (whose nodes could have changed)."""
     nodes, rows = sg.graph.get("family_rows") or (None, None)
     return rows if nodes is sg._node else None
 
 
 def node_rows(sg):
-    """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated
-    per layer, local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the
-    critical path?)), each exact."""
+    """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated per layer,
+    local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the critical path?)), each exact."""
     for _, d in sg.nodes(data=True):
         yield (exact(d["repeat"]) if per_layer(d) else None, exact(d["local_flops"]), exact(d["local_bytes"]),
                [(c.kind, c.axes, exact(c.volume), None if c.ranks is None else exact(c.ranks), c.on_critical_path)
@@ -251,10 +249,9 @@ def node_sums(rows, stages: int) -> tuple:
 
 
 def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
-    """``collectives.two_tier`` exactly: for dcn axes of ``axes`` that span two tiers (inner: the
-    product of their shares of a domain), W_dcn /
-    min(W_ici, inner · W_dcn) for a ring collective, max((n - d), (d - 1) · W_dcn / W_ici) / (n - 1)
-    for an AllToAll; else 1."""
+    """``collectives.two_tier`` exactly: for dcn axes of ``axes`` that span two tiers (inner: the product of
+    their shares of a domain), W_dcn / min(W_ici, inner · W_dcn) for a ring collective,
+    max((n - d), (d - 1) · W_dcn / W_ici) / (n - 1) for an AllToAll; else 1."""
     mesh = rates.mesh
     spanning = [spans[a] for a in axes if mesh[a].link == "dcn" and a in spans]
     if not spanning:
@@ -291,9 +288,9 @@ def _bandwidth(c, rates: Rates, opts: Options, known: dict | None = None) -> flo
 
 
 def _seconds(kind: str, axes: tuple, volume, ranks, rates: Rates, opts: Options, known: dict | None = None) -> float:
-    """``step_model._seconds`` with numbers: the collective's exact seconds, the two-tier factor
-    included, as a float (one correctly rounded division of integers, as ``float`` of the
-    Fraction is). ``known``: seconds per byte by kind, axes and ranks, for one ``opts``."""
+    """``step_model._seconds`` with numbers: the collective's exact seconds, the two-tier factor included, as a
+    float (one correctly rounded division of integers, as ``float`` of the Fraction is). ``known``: seconds
+    per byte by kind, axes and ranks, for one ``opts``."""
     ranks, known = None if ranks is None else exact(ranks), {} if known is None else known
     got = known.get((kind, axes, ranks))
     if got is None:
@@ -332,7 +329,11 @@ class Exact:
     number = staticmethod(float)      # each cost is a number already: ``float``, without a method call
 
     def seconds(self, kind: str, axes: tuple, volume, ranks, opts: Options) -> float:
-        return _seconds(kind, axes, volume, ranks, self.rates, opts, self._per_byte)
+        """``_seconds``: its last line here where the rate is known and the volume an int (most calls)."""
+        got = self._per_byte.get((kind, axes, ranks if ranks is None or type(ranks) is int else exact(ranks)))
+        if got is None or type(volume) is not int:
+            return _seconds(kind, axes, volume, ranks, self.rates, opts, self._per_byte)
+        return volume * got[0] / got[1]
 
     def hops(self, axes: tuple) -> float:
         got = self._hops.get(axes)
@@ -372,8 +373,7 @@ def _weights(sg, stages: int, trained: bool = False):
     ``trained``: without the layers' weights no gradient reaches (``roofline.frozen_weights``)."""
     from ..parallel.roofline import held_weights, pipeline_ends
 
-    mesh = sg.graph["mesh"]
-    sizes = sg.graph["sizes"]
+    mesh, sizes = sg.graph["mesh"], sg.graph["sizes"]
     per_divisor: dict = {}
     shard: dict = {}          # dims -> (divisor, elements): a model's layers hold weights of a few shapes
 
