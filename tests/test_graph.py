@@ -173,3 +173,20 @@ def test_with_own_nodes_copies_node_attributes_and_shares_edges():
     own.nodes["layer/mlp/down"]["flops"] = -1
     own.graph["mesh"] = "changed"
     assert g.nodes["layer/mlp/down"] == before and "mesh" not in g.graph
+
+
+def test_with_own_adjacency_takes_new_edges_and_leaves_the_graph_alone():
+    """``recompute.apply``'s copy: as ``copy()`` (nodes, edges, predecessors, in order), and a node and
+    an edge added to it are its own: the built graph keeps its nodes and edges."""
+    from symroof.core.graph import with_own_nodes
+
+    g = build()
+    full, own = g.copy(), with_own_nodes(g, adjacency=True)
+    assert list(own.nodes(data=True)) == list(full.nodes(data=True))
+    assert list(own.edges(data=True)) == list(full.edges(data=True))
+    assert list(own.predecessors("layer/mlp/down")) == list(full.predecessors("layer/mlp/down"))
+    nodes, edges = list(g.nodes), list(g.edges)
+    own.add_node("new", op="input")
+    own.add_edge("layer/mlp/down", "new", tensor="layer/mlp/down")
+    assert list(g.nodes) == nodes and list(g.edges) == edges and "new" not in g.succ["layer/mlp/down"]
+    assert ("layer/mlp/down", "new") in own.edges and list(own.predecessors("new")) == ["layer/mlp/down"]

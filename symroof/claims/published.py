@@ -94,16 +94,20 @@ class PublishedRun:
 
     @cached_property
     def structure(self):
-        """The model's graph structure (``core.graph.Structure.of``), worked out once per run."""
-        from ..core.graph import Structure
-
-        return Structure.of(self.model)
+        """The model's graph structure (``core.graph.Structure.of``), worked out once per card."""
+        from .run_checks import structure_of
+        return structure_of(self.model)
 
     @cached_property
     def digest(self) -> str:       # the on-disk caches' key for the run: its whole repr, digested once
         from .prediction_cache import run_repr
-
         return hashlib.sha256(run_repr(self).encode()).hexdigest()
+
+    @cached_property         # ``values``: read several times a run (the run is frozen)
+    def numbers(self) -> dict:
+        return {**card_values(self.model, self.chip, self.rate_dtype), B: sp.Integer(self.batch), T: sp.Integer(self.seq),
+                n_micro: sp.Integer(self.microbatches), n_virtual: sp.Integer(self.interleave),
+                **recompute_share(self.model, self.recompute, self.recompute_layers, self.name)}
 
     @property
     def rate_dtype(self) -> str:
@@ -287,7 +291,6 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
 @lru_cache(maxsize=64)       # many runs share a model; the graph is read, never changed
 def _built(model, attention: str, kernel: str = "fused"):
     from ..core.graph import Structure, build
-
     return build(Structure.of(model), attention, kernel)
 
 
@@ -327,10 +330,8 @@ def _count_conventions(structure) -> dict:
 
 def values(run: PublishedRun) -> dict:
     """Every symbol's number for this run: model card, chip card (``C`` the peak its fastest matmuls
-    run at, ``rate_dtype``'s), run settings, batch, schedule."""
-    return {**card_values(run.model, run.chip, run.rate_dtype), B: sp.Integer(run.batch), T: sp.Integer(run.seq),
-            n_micro: sp.Integer(run.microbatches), n_virtual: sp.Integer(run.interleave),
-            **recompute_share(run.model, run.recompute, run.recompute_layers, run.name)}
+    run at, ``rate_dtype``'s), run settings, batch, schedule. One dict per run: read it, or copy it."""
+    return run.numbers
 
 
 def mfu_peak(run: PublishedRun) -> sp.Rational:
@@ -385,7 +386,6 @@ def _float_over(a, b: Fraction) -> float:
 
 def validate(path: str | Path | None = None) -> tuple[list[Result], list[Fit]]:
     from .prediction_cache import predict as cached
-
     results = cached(load_runs(path))
     return results, fit_efficiency(results)
 

@@ -273,14 +273,30 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
     return name
 
 
+def structure_of(model):
+    """``Structure.of(model)``, made once per card (frozen: it cannot change): the runs of one model
+    (a card read once per runs file, or written out once and shared by a YAML alias) share it, where
+    each run made its blocks again (a Block of forty fields per block type)."""
+    got = _STRUCTURES.get(id(model))
+    if got is None or got[0] is not model:
+        from ..core.graph import Structure
+
+        if len(_STRUCTURES) > 4096:
+            _STRUCTURES.clear()
+        got = _STRUCTURES[id(model)] = (model, Structure.of(model))     # the card kept: its id is not reused
+    return got[1]
+
+
+_STRUCTURES: dict = {}      # id(card) -> (card, its structure)
+
+
 def _tensor_names(model) -> list:
     """The tensors a list policy may keep, from the graph of the model's structure (kept in the
     on-disk cache by the structure's repr: a known structure's runs need no graph, and the many
     models of one structure share one entry)."""
-    from ..core.graph import Structure
     from ..io import expression_cache as cache
 
-    structure = Structure.of(model)
+    structure = structure_of(model)
     key = {"structure": repr(structure)}
     if key["structure"] in _NAMES:
         return _NAMES[key["structure"]]

@@ -21,7 +21,7 @@ import sympy as sp
 
 from ..core.graph import per_layer, with_own_nodes
 from ..core.symbols import K, r_kv
-from ..io.fractions_eval import Polynomials
+from ..io.fractions_eval import Polynomials, real
 from ..parallel.axes import replicate_kv
 from ..parallel.step_table import Numbered, node_table
 from .calibrate import _sub       # a run's numbers into an expression (hoisted: _size puts them in 20 times a run)
@@ -48,7 +48,7 @@ class Family:
                 expr = value if isinstance(value, sp.Basic) else sp.Integer(value)
                 got = ids[id(value)] = exprs.setdefault(expr, len(exprs))
             return got
-        self.rows = []                           # step_numbers.node_rows's, by slot
+        rows = []                                # step_numbers.node_rows's, by slot
         from ..parallel.roofline import held_weights, pipeline_ends
         for name, d in sg.nodes(data=True):
             keys = [(key, slot(d[key])) for key in _KEYS if key in d]
@@ -57,8 +57,9 @@ class Family:
             if colls:
                 self.collectives.append((name, colls))
             at = dict(keys)
-            self.rows.append((at["repeat"] if per_layer(d) else None, at["local_flops"], at["local_bytes"],
-                              [(c.kind, c.axes, v, r, c.on_critical_path) for c, v, r in colls]))
+            rows.append((at["repeat"] if per_layer(d) else None, at["local_flops"], at["local_bytes"],
+                         [(c.kind, c.axes, v, r, c.on_critical_path) for c, v, r in colls]))
+        self.sums = _grouped(rows)               # what step_numbers.node_sums adds up, each term once
         # step_numbers._weights's: each weight a chip holds (its node's repeat by slot) and the pipeline's ends
         self.weights = [(slot(d["repeat"]) if per_layer(d) else None, dims, d.get("no_grad")) for d, dims in held_weights(sg)]
         self.ends = pipeline_ends(sg) if "stage" in sg.graph["mesh"] else None
@@ -98,7 +99,7 @@ class Family:
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
             if all(type(v) is int or type(v) is Fraction for v in got):     # step_numbers.family_rows
-                out.graph["family_rows"] = nodes, self._rows(got)
+                out.graph["family_rows"] = nodes, self._rows(got, mesh)
             out.graph["sizes"] = self._sizes(sizes, nums)
         else:
             out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
@@ -116,9 +117,9 @@ class Family:
         numbers = {**(plain(nums) if numbers is None else numbers), **plain(mesh_sizes)}
         got = self.batch.exact(numbers)
         got, sizes = got[:len(self.exprs)], got[len(self.exprs):]
-        if None in got:     # a cost that is no polynomial (a sliding window's Min): SymPy's value, as numeric's
+        if None in got:     # a cost that is no polynomial (a sliding window's Min): numeric's value
             values = {**nums, **mesh_sizes}
-            got = [v if v is not None else _exact(_sub(e, values)) for v, e in zip(got, self.exprs)]
+            got = [v if v is not None else _value(e, values, numbers) for v, e in zip(got, self.exprs)]
         if not all(type(v) is int or type(v) is Fraction for v in got):
             return None
         graph = dict(self.sg.graph)
@@ -126,14 +127,13 @@ class Family:
         if spans:
             graph["spans"] = dict(spans)
         out = Numbered(graph, self.table, got)
-        graph["family_rows"] = out._node, self._rows(got)
+        graph["family_rows"] = out._node, self._rows(got, mesh)
         return out
 
-    def _rows(self, got: list) -> dict:
+    def _rows(self, got: list, mesh: dict) -> dict:
         """step_numbers.family_rows's rows with a run's numbers (``got``, by slot) in."""
-        return {"nodes": [(None if r is None else got[r], got[f], got[b],
-                           [(kind, axes, got[v], None if k is None else got[k], path) for kind, axes, v, k, path in colls])
-                          for r, f, b, colls in self.rows],
+        stages = _plain(mesh["stage"].size) if "stage" in mesh else 1
+        return {"sums": _sums(self.sums, got, stages),
                 "weights": [(None if r is None else got[r], dims, no_grad) for r, dims, no_grad in self.weights],
                 "ends": self.ends}
 
@@ -141,6 +141,47 @@ class Family:
         """The graph's dimension sizes, exact, from their polynomials' values (``sizes``)."""
         given = self.sg.graph["sizes"]
         return {k: v if v is not None else _exact(_size(given[k], nums)) for k, v in zip(self.size_polys, sizes)}
+
+
+def _grouped(rows: list) -> tuple:
+    """``rows`` (``step_numbers.node_rows``'s, by slot) as ``node_sums`` adds them up: each distinct term
+    once, with how often it occurs, in order of first occurrence (so the sums' groups come in node_sums's
+    order): (repeat, FLOPs) and (repeat, bytes) pairs, and (repeat, kind, axes, volume, ranks, critical?)."""
+    flops, hbm, colls = {}, {}, {}
+    for r, f, b, cs in rows:
+        flops[r, f] = flops.get((r, f), 0) + 1
+        hbm[r, b] = hbm.get((r, b), 0) + 1
+        for kind, axes, v, k, path in cs:
+            colls[r, kind, axes, v, k, path] = colls.get((r, kind, axes, v, k, path), 0) + 1
+    return tuple(flops.items()), tuple(hbm.items()), tuple(colls.items())
+
+
+def _sums(grouped: tuple, got: list, stages: int) -> tuple:
+    """``step_numbers.node_sums`` of a family's rows with a run's numbers (``got``) in: the same exact sums
+    over a third as many terms (a family's nodes share their costs)."""
+    flops_terms, hbm_terms, colls = grouped
+    flops = sum(n * (stages if r is None else got[r]) * got[f] for (r, f), n in flops_terms)
+    hbm = sum(n * (stages if r is None else got[r]) * got[b] for (r, b), n in hbm_terms)
+    moved: dict = {}
+    critical: dict = {}
+    for (r, kind, axes, v, k, path), n in colls:
+        volume = n * (stages if r is None else got[r]) * got[v]
+        group = (axes, None if k is None else got[k])     # a sub-group timed apart
+        kinds = moved.setdefault(group, {})
+        kinds[kind] = kinds.get(kind, 0) + volume
+        if path:
+            kinds = critical.setdefault(group, {})
+            kinds[kind] = kinds.get(kind, 0) + volume
+    return flops, hbm, moved, critical
+
+
+def _value(expr, values: dict, numbers: dict):
+    """``_exact(_sub(expr, values))`` (``numbers``: ``plain(values)``): in Python fractions where the
+    expression is sums, products and a Max or Min of numbers (``fractions_eval.real``), else SymPy's."""
+    got = real(expr, numbers) if isinstance(expr, sp.Basic) else None
+    if type(got) is Fraction:
+        return got.numerator if got.denominator == 1 else got
+    return _exact(_sub(expr, values))
 
 
 def _size(expr, nums: dict):

@@ -303,14 +303,20 @@ def per_layer(d) -> bool:
     return d.get("block") is not None
 
 
-def with_own_nodes(g: nx.DiGraph) -> nx.DiGraph:
+def with_own_nodes(g: nx.DiGraph, adjacency: bool = False) -> nx.DiGraph:
     """A copy of ``g`` whose graph and node attribute dicts are its own and whose edges are
     ``g``'s: for passes that rewrite node attributes only (sharding, a run's numbers put in),
     where ``g.copy()`` rebuilding every edge was a tenth of ``validate``'s work. Never add or
-    remove an edge of the result: ``g`` would change too."""
+    remove an edge of the result: ``g`` would change too. With ``adjacency``, each node's lists
+    of neighbours are the copy's own too (edges may then be added and removed), and only the edges'
+    attribute dicts are ``g``'s: never change an edge's attributes (``recompute.apply`` adds nodes)."""
     out = g.__class__()
     out.graph.update(g.graph)
     out._node = {name: dict(d) for name, d in g._node.items()}
-    out._succ = out._adj = g._succ
-    out._pred = g._pred
+    if adjacency:
+        out._succ = out._adj = {name: dict(nbrs) for name, nbrs in g._succ.items()}
+        out._pred = {name: dict(nbrs) for name, nbrs in g._pred.items()}
+    else:
+        out._succ = out._adj = g._succ
+        out._pred = g._pred
     return out

@@ -26,6 +26,7 @@ import networkx as nx
 import sympy as sp
 
 from ..core import ops
+from ..core.graph import with_own_nodes
 from ..core.symbols import b_act, b_mask
 
 # What a backward op reads of its forward op. Any kind not listed reads its inputs, which is
@@ -204,7 +205,7 @@ def apply(g: nx.DiGraph, policy="none", share=1) -> nx.DiGraph:
     recompute_num_layers, torchtitan's every k-th block), the rest keeping every tensor: the
     replayed nodes' ``repeat`` times it, so every cost summed over instances takes that share.
     """
-    out = g.copy()
+    out = with_own_nodes(g, adjacency=True)     # g.copy() rebuilt every edge; edges are only added here
     for p in plan(g, policy).values():
         for name in p["recomputed"]:
             d = g.nodes[name]

@@ -72,6 +72,7 @@ def _construct(parser, node):
     scalar, mapping, sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
     rules = {tag: parser.yaml_constructors[_PLAIN + tag] for tag in ("int", "float", "bool", "null")}
     built: dict = {}
+    text = _PLAIN + "str"        # a string is its text: read where its parent is (most leaves), no call
 
     def build(n):
         kind = type(n)
@@ -95,12 +96,12 @@ def _construct(parser, node):
             for key, value in n.value:
                 if type(key) is not scalar or key.tag == _PLAIN + "merge":
                     raise _Unusual
-                key = build(key)            # the key first, as PyYAML builds them
-                out[key] = build(value)
+                key = key.value if key.tag == text else build(key)      # the key first, as PyYAML builds them
+                out[key] = value.value if type(value) is scalar and value.tag == text else build(value)
             return out
         if kind is sequence and n.tag == _PLAIN + "seq":
             out = built[id(n)] = []
-            out.extend([build(item) for item in n.value])
+            out.extend([item.value if type(item) is scalar and item.tag == text else build(item) for item in n.value])
             return out
         raise _Unusual
     try:

@@ -71,8 +71,8 @@ def _merge(colls: list[Collective], mesh: dict[str, Axis]) -> list[Collective]:
                 if c.kind == "AllGather":      # each gather grows the array: the last is the largest
                     m.volume = c.volume
                 break
-        else:
-            merged.append(replace(c, axes=tuple(c.axes)))
+        else:      # a Collective of its own (axes grow above), made directly: dataclasses.replace is slower
+            merged.append(Collective(c.kind, tuple(c.axes), c.tensor, c.volume, c.bucketed, c.ranks))
     return merged
 
 

@@ -103,14 +103,13 @@ _LINK_SYMBOLS = tuple(sorted({s for w in (*LINKS.values(), *ONE_WAY.values()) fo
 _LINKS: dict = {}         # those symbols' numbers -> Rates's link and one_way (read, never changed)
 _PER_BYTE: dict = {}      # (kind, Axis objects, ring_factor, ranks, bandwidths) -> Rates.per_byte's answer
 
-
 _COST = {kind: exact(factor) for kind, factor in COST.items()}
 
 
 def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor: bool = False, ranks=None):
-    """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes'
-    links joined (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring
-    factor (a sub-group's ``ranks``: always its own)."""
+    """``collectives.collective_time`` (no latency floor) with numbers: bandwidths of the axes' links joined
+    (``joint_bandwidth``), the rule's factor, the switched fabric's AllToAll and the ring factor (a sub-group's
+    ``ranks``: always its own)."""
     axes = live_axes(axes)
     if not axes:
         return 0
@@ -178,20 +177,28 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
     # for its own nodes only (a copy's could have changed)
     rows = family_rows(sg)
-    flops, hbm, moved, critical = node_sums(rows["nodes"] if rows else node_rows(sg), stages)
+    flops, hbm, moved, critical = rows["sums"] if rows else node_sums(node_rows(sg), stages)
 
     spans = sg.graph.get("spans") or {}
 
-    def seconds(group, kinds: dict):
+    def seconds(group, kinds: dict, num: int = 0, den: int = 1) -> tuple:
+        """``num / den`` plus the group's seconds, as a numerator and denominator (no Fraction's gcd per term)."""
         axes, ranks = group
-        per_kind = ((kind, Fraction(v * n, d)) for kind, v, (n, d)
-                    in ((kind, v, rates.per_byte(kind, axes, False, ranks)) for kind, v in kinds.items()))
-        if spans:
-            return sum(t * _two_tier(axes, spans, rates, kind) for kind, t in per_kind)
-        return sum(t for _, t in per_kind)
-    per_axis: dict = {}
+        for kind, v in kinds.items():
+            n, d = rates.per_byte(kind, axes, False, ranks)
+            if type(v) is int:
+                n *= v
+            else:
+                n, d = n * v.numerator, d * v.denominator
+            if spans:
+                tier = _two_tier(axes, spans, rates, kind)
+                n, d = n * tier.numerator, d * tier.denominator
+            num, den = (num + n, den) if d == den else (num * d + n * den, den * d)
+        return num, den
+    per_axis: dict = {}          # axes -> (num, den) of their seconds, in units of 1/stages
     for group, kinds in moved.items():
-        per_axis[group[0]] = per_axis.get(group[0], 0) + _over(seconds(group, kinds), stages)
+        per_axis[group[0]] = seconds(group, kinds, *per_axis.get(group[0], (0, 1)))
+    per_axis = {axes: Fraction(num, den * stages) for axes, (num, den) in per_axis.items()}
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
     if "stage" in mesh:
@@ -206,23 +213,26 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
         link = mesh[axes[0]].link
         links[link] = links.get(link, 0) + time
     t_comms = sum(links.values()) if links else 0
-    t_critical = _over(sum(seconds(group, kinds) for group, kinds in critical.items() if group[0] != stage), stages)
+    num, den = 0, 1
+    for group, kinds in critical.items():
+        if group[0] != stage:
+            num, den = seconds(group, kinds, num, den)
+    t_critical = Fraction(num, den * stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
 
 
 def family_rows(sg) -> dict | None:
-    """The rows a sharded family's graph carries (``sharded_family.Family.numeric``: ``nodes``, as
-    ``node_rows`` reads them, and ``weights`` and ``ends``, as ``_weights`` does), with the same
-    numbers as its nodes; None for any other graph, or a copy (whose nodes could have changed)."""
+    """The rows a sharded family's graph carries (``sharded_family.Family.numeric``: ``sums``, ``node_sums``
+    of its nodes, and ``weights`` and ``ends``, as ``_weights`` reads them), with the same numbers as its
+    nodes; None for any other graph, or a copy (whose nodes could have changed)."""
     nodes, rows = sg.graph.get("family_rows") or (None, None)
     return rows if nodes is sg._node else None
 
 
 def node_rows(sg):
-    """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated
-    per layer, local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the
-    critical path?)), each exact."""
+    """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated per layer,
+    local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the critical path?)), each exact."""
     for _, d in sg.nodes(data=True):
         yield (exact(d["repeat"]) if per_layer(d) else None, exact(d["local_flops"]), exact(d["local_bytes"]),
                [(c.kind, c.axes, exact(c.volume), None if c.ranks is None else exact(c.ranks), c.on_critical_path)
@@ -252,10 +262,9 @@ def node_sums(rows, stages: int) -> tuple:
 
 
 def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
-    """``collectives.two_tier`` exactly: for dcn axes of ``axes`` that span two tiers (inner: the
-    product of their shares of a domain), W_dcn /
-    min(W_ici, inner · W_dcn) for a ring collective, max((n - d), (d - 1) · W_dcn / W_ici) / (n - 1)
-    for an AllToAll; else 1."""
+    """``collectives.two_tier`` exactly: for dcn axes of ``axes`` that span two tiers (inner: the product of
+    their shares of a domain), W_dcn / min(W_ici, inner · W_dcn) for a ring collective,
+    max((n - d), (d - 1) · W_dcn / W_ici) / (n - 1) for an AllToAll; else 1."""
     mesh = rates.mesh
     spanning = [spans[a] for a in axes if mesh[a].link == "dcn" and a in spans]
     if not spanning:
@@ -292,9 +301,9 @@ def _bandwidth(c, rates: Rates, opts: Options, known: dict | None = None) -> flo
 
 
 def _seconds(kind: str, axes: tuple, volume, ranks, rates: Rates, opts: Options, known: dict | None = None) -> float:
-    """``step_model._seconds`` with numbers: the collective's exact seconds, the two-tier factor
-    included, as a float (one correctly rounded division of integers, as ``float`` of the
-    Fraction is). ``known``: seconds per byte by kind, axes and ranks, for one ``opts``."""
+    """``step_model._seconds`` with numbers: the collective's exact seconds, the two-tier factor included, as a
+    float (one correctly rounded division of integers, as ``float`` of the Fraction is). ``known``: seconds
+    per byte by kind, axes and ranks, for one ``opts``."""
     ranks, known = None if ranks is None else exact(ranks), {} if known is None else known
     got = known.get((kind, axes, ranks))
     if got is None:
@@ -308,6 +317,12 @@ def _seconds(kind: str, axes: tuple, volume, ranks, rates: Rates, opts: Options,
     return volume * n / d if type(volume) is int else float(volume * Fraction(n, d))
 
 
+@lru_cache(maxsize=4096)      # SymPy works out free_symbols afresh each time; a family's runs ask of the same few
+def _symbolic(v) -> bool:
+    """Whether ``v`` has free symbols (a size another layer kind's symbols leave symbolic)."""
+    return bool(getattr(v, "free_symbols", None))
+
+
 class Exact:
     """``step_model.Numbers`` for a graph whose costs are numbers already (``sharded_family``):
     each read exact, then the very float conversion the symbolic path makes."""
@@ -318,8 +333,8 @@ class Exact:
         # the mesh's sizes as Python ints for the float rules (kernels, ring steps): the same floats
         self.mesh = {name: replace(a, size=exact(a.size), n_physical=exact(a.n_physical))
                      for name, a in given.items()}
-        self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items()       # ints first: no attribute look-up
-                      if type(v) is int or not getattr(v, "free_symbols", None)}
+        self.sizes = {k: float(v) for k, v in sg.graph["sizes"].items()       # numbers first: no attribute look-up
+                      if type(v) is int or type(v) is Fraction or not _symbolic(v)}
         self.peak, self.hbm_rate = float(self.rates[sy.C]), float(self.rates[sy.W_hbm])
         self._hops: dict = {}         # axes -> hops: a graph's collectives use a few sets of axes
         self._per_byte: dict = {}     # _bandwidth's: one Exact serves one parts() call, one Options
@@ -327,7 +342,11 @@ class Exact:
     number = staticmethod(float)      # each cost is a number already: ``float``, without a method call
 
     def seconds(self, kind: str, axes: tuple, volume, ranks, opts: Options) -> float:
-        return _seconds(kind, axes, volume, ranks, self.rates, opts, self._per_byte)
+        """``_seconds``: its last line here where the rate is known and the volume an int (most calls)."""
+        got = self._per_byte.get((kind, axes, ranks if ranks is None or type(ranks) is int else exact(ranks)))
+        if got is None or type(volume) is not int:
+            return _seconds(kind, axes, volume, ranks, self.rates, opts, self._per_byte)
+        return volume * got[0] / got[1]
 
     def hops(self, axes: tuple) -> float:
         got = self._hops.get(axes)
@@ -367,8 +386,7 @@ def _weights(sg, stages: int, trained: bool = False):
     ``trained``: without the layers' weights no gradient reaches (``roofline.frozen_weights``)."""
     from ..parallel.roofline import held_weights, pipeline_ends
 
-    mesh = sg.graph["mesh"]
-    sizes = sg.graph["sizes"]
+    mesh, sizes = sg.graph["mesh"], sg.graph["sizes"]
     per_divisor: dict = {}
     shard: dict = {}          # dims -> (divisor, elements): a model's layers hold weights of a few shapes
 
