@@ -14,7 +14,7 @@ from symroof.claims.published import load_runs, values
 from symroof.claims.sharded_family import numbered, sharded
 from symroof.core.symbols import W_dcn, W_ici
 from symroof.io.bind import evaluate
-from symroof.parallel import roofline, step_model, step_numbers, step_table
+from symroof.parallel import roofline, roofline_numbers, step_model, step_numbers, step_table
 from symroof.parallel.collectives import Axis, collective_time, hops
 
 RUNS = load_runs()
@@ -51,10 +51,10 @@ def test_roofline_terms_equal_the_symbolic_terms_evaluated(pick):
     nums = values(run)
     symbolic = roofline.step(sharded(run, nums), overlap="sum", schedule=run.schedule, simplify=False)
     want = {key: evaluate(expr, nums) for key, expr in symbolic.items()}
-    got = step_numbers.roofline_terms(sharded(run, nums, exact=True), nums, run.schedule)
+    got = roofline_numbers.roofline_terms(sharded(run, nums, exact=True), nums, run.schedule)
     assert list(got) == list(want), run.name                    # same terms, same order (the output's)
     # what validate reads: the family's node table with the run's numbers, no graph of its own
-    assert step_numbers.roofline_terms(numbered(run, nums), nums, run.schedule) == got, run.name
+    assert roofline_numbers.roofline_terms(numbered(run, nums), nums, run.schedule) == got, run.name
     for key in want:
         assert got[key] == want[key] and float(got[key]) == float(want[key]), (run.name, key)
     assert got["t_math"] > 0 and got["t_step"] >= got["t_comms"]
@@ -66,14 +66,14 @@ def test_family_rows_sum_as_the_graph_walk_does():
         sg = sharded(run, values(run), exact=True)
         rows = step_numbers.family_rows(sg)
         stages = int(run.mesh["stage"].size) if "stage" in run.mesh else 1
-        walked = step_numbers.node_sums(step_numbers.node_rows(sg), stages)     # the same sums, groups in order
+        walked = roofline_numbers.node_sums(roofline_numbers.node_rows(sg), stages)     # the same sums, groups in order
         assert rows["sums"] == walked and [list(d) for d in rows["sums"][2:]] == [list(d) for d in walked[2:]]
         copy = sg.copy()
         assert step_numbers.family_rows(copy) is None
         assert step_numbers._weights(copy, stages, True) == step_numbers._weights(sg, stages, True), run.name
         next(d for _, d in copy.nodes(data=True) if d["local_flops"])["local_flops"] += 1
-        assert step_numbers.roofline_terms(copy, values(run), run.schedule)["t_math"] > \
-            step_numbers.roofline_terms(sg, values(run), run.schedule)["t_math"], run.name
+        assert roofline_numbers.roofline_terms(copy, values(run), run.schedule)["t_math"] > \
+            roofline_numbers.roofline_terms(sg, values(run), run.schedule)["t_math"], run.name
 
 
 def _same_parts(run, kernel, opts):
@@ -157,7 +157,7 @@ def test_where_the_numeric_path_refuses_validate_takes_the_symbolic_one_to_the_s
 
     def refuse(*args, **kwargs):
         raise step_numbers.NotExact("refused for the test")
-    monkeypatch.setattr(step_numbers, "roofline_terms", refuse)
+    monkeypatch.setattr(roofline_numbers, "roofline_terms", refuse)
     monkeypatch.setattr(step_numbers, "parts", refuse)
     got = published.predict(run)
     assert (got.t_step, got.terms, got.bound, got.ceilings, got.t_measured) == \

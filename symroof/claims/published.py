@@ -341,14 +341,14 @@ def mfu_peak(run: PublishedRun) -> sp.Rational:
 
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
-    from ..parallel import roofline, step_numbers
+    from ..parallel import roofline, roofline_numbers, step_numbers
     from ..io.bind import evaluate
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core. The replayed
     # forward ops of recompute are work the hardware must do (sharded_family.py: sharded once per
     # shape of run, this run's numbers put in exactly). roofline.step's terms are computed with the
-    # numbers (parallel/step_numbers.py: exact ints and Fractions, the same values as the symbolic
+    # numbers (parallel/roofline_numbers.py: exact ints and Fractions, the same values as the symbolic
     # terms evaluated).
     from .calibrate import step_parts
     from .sharded_family import exact_all, numbered, plain, replicated, sharded
@@ -357,7 +357,7 @@ def predict(run: PublishedRun) -> Result:
     numbers = plain(work_nums)
     sg = numbered(run, work_nums, numbers=numbers)
     try:
-        seconds = step_numbers.roofline_terms(sg, work_nums, run.schedule)
+        seconds = roofline_numbers.roofline_terms(sg, work_nums, run.schedule)
     except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
         terms = roofline.step(sharded(run, work_nums), overlap="sum", schedule=run.schedule, simplify=False)
         seconds = {key: step_numbers.exact(evaluate(expr, work_nums)) for key, expr in terms.items()}

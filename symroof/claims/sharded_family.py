@@ -48,7 +48,7 @@ class Family:
                 expr = value if isinstance(value, sp.Basic) else sp.Integer(value)
                 got = ids[id(value)] = exprs.setdefault(expr, len(exprs))
             return got
-        rows = []                                # step_numbers.node_rows's, by slot
+        rows = []                                # roofline_numbers.node_rows's, by slot
         from ..parallel.roofline import held_weights, pipeline_ends
         for name, d in sg.nodes(data=True):
             keys = [(key, slot(d[key])) for key in _KEYS if key in d]
@@ -59,7 +59,7 @@ class Family:
             at = dict(keys)
             rows.append((at["repeat"] if per_layer(d) else None, at["local_flops"], at["local_bytes"],
                          [(c.kind, c.axes, v, r, c.on_critical_path) for c, v, r in colls]))
-        self.sums = _grouped(rows)               # what step_numbers.node_sums adds up, each term once
+        self.sums = _grouped(rows)               # what roofline_numbers.node_sums adds up, each term once
         # step_numbers._weights's: each weight a chip holds (its node's repeat by slot) and the pipeline's ends
         self.weights = [(slot(d["repeat"]) if per_layer(d) else None, dims, d.get("no_grad")) for d, dims in held_weights(sg)]
         self.ends = pipeline_ends(sg) if "stage" in sg.graph["mesh"] else None
@@ -144,7 +144,7 @@ class Family:
 
 
 def _grouped(rows: list) -> tuple:
-    """``rows`` (``step_numbers.node_rows``'s, by slot) as ``node_sums`` adds them up: each distinct term
+    """``rows`` (``roofline_numbers.node_rows``'s, by slot) as ``node_sums`` adds them up: each distinct term
     once, with how often it occurs, in order of first occurrence (so the sums' groups come in node_sums's
     order): (repeat, FLOPs) and (repeat, bytes) pairs, and (repeat, kind, axes, volume, ranks, critical?)."""
     flops, hbm, colls = {}, {}, {}
@@ -157,7 +157,7 @@ def _grouped(rows: list) -> tuple:
 
 
 def _sums(grouped: tuple, got: list, stages: int) -> tuple:
-    """``step_numbers.node_sums`` of a family's rows with a run's numbers (``got``) in: the same exact sums
+    """``roofline_numbers.node_sums`` of a family's rows with a run's numbers (``got``) in: the same exact sums
     over a third as many terms (a family's nodes share their costs)."""
     flops_terms, hbm_terms, colls = grouped
     flops = sum(n * (stages if r is None else got[r]) * got[f] for (r, f), n in flops_terms)

@@ -1,12 +1,13 @@
-"""The ideal roofline's terms and the step model's parts of one run, from its numbers directly.
+"""The step model's parts of one run from its numbers directly, and the exact rates and rules the
+ideal roofline's terms share (``roofline_numbers.roofline_terms``).
 
 ``roofline.step`` and ``step_model.parts`` build each collective's time as a SymPy expression in
 the bandwidth symbols and put the run's numbers in afterwards; over many runs (``symroof
 validate``) that arithmetic is most of the time. Here the same quantities are computed with the
 numbers from the start, on a graph whose costs are numbers already (``sharded_family.sharded``):
 
-- ``roofline_terms``: ``roofline.step`` (overlap "sum", whole step, no latency floor), each term
-  evaluated: exact Python ints and Fractions, so equal value for value;
+- ``roofline_numbers.roofline_terms``: ``roofline.step`` (overlap "sum", whole step, no latency
+  floor), each term evaluated: exact Python ints and Fractions, so equal value for value;
 - ``parts``: ``step_model.parts`` itself, reading the numbers through ``Exact`` instead of
   ``step_model.Numbers``: each read exact up to the very float conversion the symbolic path
   makes, and the one loop of float operations after it, so equal bit for bit.
@@ -32,7 +33,6 @@ from ..parallel.collectives import (COST, LINKS, ONE_WAY, POINT_TO_POINT, SWITCH
 from ..parallel.sharding import layout
 from ..parallel import step_model
 from ..parallel.step_model import Options, Parts, _name
-from ..parallel.step_table import Numbered
 
 
 class NotExact(Exception):
@@ -137,16 +137,6 @@ def _row(name, stages: int, microbatches: int, virtual: int, work=None) -> dict:
     return {key: v if key in ("copies", "hides") else exact(v) for key, v in row.items()}
 
 
-def _chunk_work(sg) -> tuple:
-    """``roofline.chunk_work`` exactly, from a graph whose costs are numbers (a family's rows, or its nodes)."""
-    mesh = sg.graph["mesh"]
-    stages = exact(mesh["stage"].size) if "stage" in mesh else 1
-    nodes = (((d, sg.values[repeat], sg.values[flops]) for repeat, flops, *_, d, _ in sg.rows) if type(sg) is Numbered
-             else ((d, d["repeat"], d["local_flops"]) for _, d in sg.nodes(data=True)))
-    return pipeline.chunk_work((d, _over(exact(r) * exact(f), stages) if per_layer(d) else exact(r) * exact(f))
-                               for d, r, f in nodes)
-
-
 def _numel(dims, sizes: dict):
     try:
         return math.prod(exact(sizes[d]) for d in dims)
@@ -164,101 +154,12 @@ def _activation(sg, rates: Rates):
     return act
 
 
-# ----------------------------------------------------------------------------- the ideal roofline
-
-
-def roofline_terms(sg, nums: dict, schedule=None) -> dict:
-    """``roofline.step(sg, "sum", schedule=schedule)`` evaluated at ``nums``: the same keys in the
-    same order, each an exact int or Fraction. Exact, so summed in any grouping: the bytes of each
-    kind of collective over each set of axes first, then times its seconds per byte."""
-    mesh = sg.graph["mesh"]
-    rates = Rates(nums, mesh)
-    stages = exact(mesh["stage"].size) if "stage" in mesh else 1
-    # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
-    # for its own nodes only (a copy's could have changed)
-    rows = family_rows(sg)
-    flops, hbm, moved, critical = rows["sums"] if rows else node_sums(node_rows(sg), stages)
-
-    spans = sg.graph.get("spans") or {}
-
-    def seconds(group, kinds: dict, num: int = 0, den: int = 1) -> tuple:
-        """``num / den`` plus the group's seconds, as a numerator and denominator (no Fraction's gcd per term)."""
-        axes, ranks = group
-        for kind, v in kinds.items():
-            n, d = rates.per_byte(kind, axes, False, ranks)
-            if type(v) is int:
-                n *= v
-            else:
-                n, d = n * v.numerator, d * v.denominator
-            if spans:
-                tier = _two_tier(axes, spans, rates, kind)
-                n, d = n * tier.numerator, d * tier.denominator
-            num, den = (num + n, den) if d == den else (num * d + n * den, den * d)
-        return num, den
-    per_axis: dict = {}          # axes -> (num, den) of their seconds, in units of 1/stages
-    for group, kinds in moved.items():
-        per_axis[group[0]] = seconds(group, kinds, *per_axis.get(group[0], (0, 1)))
-    per_axis = {axes: Fraction(num, den * stages) for axes, (num, den) in per_axis.items()}
-    t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
-    stage = ("stage",)
-    if "stage" in mesh:
-        work = _chunk_work(sg) if pipeline.weighs_work(schedule) else None
-        row = _row(schedule, stages, exact(nums[sy.n_micro]), exact(nums[sy.n_virtual]), work)
-        t_math, t_hbm = t_math * (1 + row["bubble"]), t_hbm * (1 + row["bubble"])
-        act = _over(_activation(sg, rates), exact(nums[sy.n_micro]))
-        sends = 2 * row["sends_per_step"] * collective_seconds("SendRecv", act, [mesh["stage"]], rates)
-        per_axis[stage] = per_axis.get(stage, 0) + sends
-    links: dict = {}
-    for axes, time in per_axis.items():
-        link = mesh[axes[0]].link
-        links[link] = links.get(link, 0) + time
-    t_comms = sum(links.values()) if links else 0
-    num, den = 0, 1
-    for group, kinds in critical.items():
-        if group[0] != stage:
-            num, den = seconds(group, kinds, num, den)
-    t_critical = Fraction(num, den * stages)
-    return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
-            **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
-
-
 def family_rows(sg) -> dict | None:
     """The rows a sharded family's graph carries (``sharded_family.Family.numeric``: ``sums``, ``node_sums``
     of its nodes, and ``weights`` and ``ends``, as ``_weights`` reads them), with the same numbers as its
     nodes; None for any other graph, or a copy (whose nodes could have changed)."""
     nodes, rows = sg.graph.get("family_rows") or (None, None)
     return rows if nodes is sg._node else None
-
-
-def node_rows(sg):
-    """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated per layer,
-    local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the critical path?)), each exact."""
-    for _, d in sg.nodes(data=True):
-        yield (exact(d["repeat"]) if per_layer(d) else None, exact(d["local_flops"]), exact(d["local_bytes"]),
-               [(c.kind, c.axes, exact(c.volume), None if c.ranks is None else exact(c.ranks), c.on_critical_path)
-                for c in d.get("collectives", ())])
-
-
-def node_sums(rows, stages: int) -> tuple:
-    """The FLOPs, bytes and collective bytes (``(axes, ranks) -> kind -> bytes``, all of them and the
-    critical path's) of ``node_rows``, each sum in units of 1/stages: a node repeated per layer counts
-    its repeats, one that is not (the embedding, the head) counts ``stages``."""
-    flops = hbm = 0
-    moved: dict = {}
-    critical: dict = {}
-    for repeat, node_flops, node_bytes, colls in rows:
-        weight = stages if repeat is None else repeat
-        flops += weight * node_flops
-        hbm += weight * node_bytes
-        for kind, axes, volume, ranks, on_path in colls:
-            volume = weight * volume
-            group = (axes, ranks)     # a sub-group timed apart
-            kinds = moved.setdefault(group, {})
-            kinds[kind] = kinds.get(kind, 0) + volume
-            if on_path:
-                kinds = critical.setdefault(group, {})
-                kinds[kind] = kinds.get(kind, 0) + volume
-    return flops, hbm, moved, critical
 
 
 def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
