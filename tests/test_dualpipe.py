@@ -124,11 +124,16 @@ def test_dualpipes_own_asserts_refuse_a_run(tmp_path, mesh, micro, schedule, ext
     assert "runs[0]" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_a_published_throughput_alone_is_a_step_time(tmp_path):
-    """A source that prints only tokens per second: the step is batch x seq over it (4 x 4096 / 16384 = 1 s)."""
+def test_a_published_throughput_alone_is_a_measurement(tmp_path):
+    """A source that prints only tokens per second: the step is batch x seq over it (4 x 4096 / 16384 =
+    1 s). One that prints only TFLOP/s per chip: its MFU is that over the convention's peak (494.5 of
+    the H100's 989 bf16 TFLOP/s: 0.5)."""
     path = tmp_path / "runs.yaml"
     path.write_text(ONE_RUN.replace("measured_mfu: 0.4", "measured_tokens_per_s: 16384"))
     assert load_runs(path)[0].measured_step_s == 1
+    path.write_text(ONE_RUN.replace("measured_mfu: 0.4", "measured_tflops: 494.5"))
+    run = load_runs(path)[0]
+    assert run.measured_mfu == sp.Rational(1, 2) and run.measured_step_s is None
 
 
 # ----------------------------------------------------------------------------- DeepSeek-V3 on 2,048 H800s

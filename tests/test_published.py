@@ -237,6 +237,7 @@ GOOD = ONE_RUN
     ("      data:", "      experts:", "allowed: pod, stage, data, fsdp, expert, seq, tensor"),
     ("measured_mfu: 0.4", "measured_mfu: 1.4", "fraction in (0, 1]"),
     ("measured_mfu: 0.4", "measured_mfu: '0.4; import os'", "must be a number"),
+    ("measured_mfu: 0.4", "measured_tflops: 1200", "is 1.213 of the bf16 peak, not in (0, 1]"),
     ("model: llama3-8b", "model: gpt-9", "unknown model 'gpt-9'"),
     ("batch: 4", "batch: 3", "must divide by the batch axes"),
     ("peak: bf16", "peak: fp4", "allowed: bf16"),

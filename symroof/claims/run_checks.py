@@ -104,8 +104,9 @@ NO_CONVENTION_NOTE = ("no convention given: the measured MFU read as every matmu
 def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtype: str = "bf16",
               tokens_per_step: int | None = None) -> dict:
     """A run's measurements, split and FLOP convention, checked (PublishedRun's fields). A run to
-    validate needs a measured MFU, step time or system throughput (a step of ``tokens_per_step``
-    tokens at that rate; split: check and the default convention where it names none); a
+    validate needs a measured MFU, step time or throughput (a step of ``tokens_per_step`` tokens at
+    that rate; TFLOP/s per chip over the convention's peak; split: check and the default convention
+    where it names none); a
     configuration to predict (``prediction``) may have none of them (its MFU then at its weight
     matmuls' peak)."""
     import sympy as sp
@@ -113,11 +114,11 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
     from .published import _CONVENTION_KEYS, CONVENTIONS
     from ..io.cards import _check_keys, parse_number
 
-    alone = "measured_tokens_per_s" in raw and not prediction    # a source that prints throughput only
+    alone = not prediction and ("measured_tokens_per_s" in raw or "measured_tflops" in raw)   # throughput only
     if "measured_mfu" not in raw and "measured_step_s" not in raw and not alone:
         if not prediction:
-            raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s' or "
-                            f"'measured_tokens_per_s' to derive it from)")
+            raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s', 'measured_tokens_per_s' "
+                            f"or 'measured_tflops' to derive it from)")
         given = [k for k in ("measured_tflops", "measured_tokens_per_s") if k in raw]
         if given:
             raise CardError(f"{where}: key '{given[0]}' needs 'measured_mfu' or 'measured_step_s' beside it")
@@ -132,7 +133,7 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
         if number is not None and number <= 0:
             raise CardError(f"{where}: key '{key}' must be positive, got {raw[key]!r}")
         out[key] = None if number is None else sp.Rational(number.numerator, number.denominator)
-    if alone and out["measured_mfu"] is None and out["measured_step_s"] is None:
+    if alone and out["measured_mfu"] is None and out["measured_step_s"] is None and out["measured_tokens_per_s"]:
         out["measured_step_s"] = sp.Integer(tokens_per_step) / out["measured_tokens_per_s"]
     # A run without a split is never fitted; without a convention its MFU is read as the default
     # count, and every convention is checked as for a source that states none (the outputs say so).
@@ -154,6 +155,11 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
     if not isinstance(conv["peak"], str) or conv["peak"] not in chip.peak_flops_per_s:
         raise CardError(f"{where}: key 'convention.peak' is {conv['peak']!r}; "
                         f"allowed: {', '.join(chip.peak_flops_per_s)}")
+    if alone and out["measured_mfu"] is None and out["measured_step_s"] is None:     # TFLOP/s per chip alone
+        mfu = out["measured_tflops"] * 10**12 / sp.Rational(chip.peak_flops_per_s[conv["peak"]])
+        if not 0 < mfu <= 1:
+            raise CardError(f"{where}: key 'measured_tflops' is {float(mfu):.3f} of the {conv['peak']} peak, not in (0, 1]")
+        out["measured_mfu"] = mfu
     return {**out, "split": split, "flops": conv["flops"], "stated": conv["stated"], "peak": conv["peak"],
             "note": str(conv.get("note") or "").strip(), "convention_given": conv is not default}
 
