@@ -208,3 +208,23 @@ def test_two_cards_that_name_each_other_are_refused_not_followed(tmp_path):
                                              .replace("name: h800-sxm", f"name: {me}"))
     with pytest.raises(CardError, match="b.yaml has no calibration block of its own"):
         load_chip(str(tmp_path / "a.yaml"))
+
+
+def test_plan_charges_zb1ps_bubble_on_the_graphs_work():
+    """``plan --schedule zb1p`` on one mesh: t_math is the work times 1 + bubble, 1F1B's (p-1)/m against
+    ZB1P's (p-1)(F+B-2W)/(m(F+B)). With B = 2F and W between F/2 and F (every weight's dW is a forward
+    matmul's FLOPs; the attention core has none), ZB1P's bubble times m/(p-1) lies in [1/3, 2/3]."""
+    import json
+    import subprocess
+    import sys
+
+    def plan(schedule):
+        out = subprocess.run([sys.executable, "-m", "symroof", "plan", "llama3.1-405b", "--chip", "h100-sxm", "--chips",
+                              "16384", "--batch-tokens", "16777216", "--seq", "8192", "--mesh", "stage=2", "--mesh",
+                              "fsdp=512", "--mesh", "tensor=16", "--schedule", schedule, "--json"],
+                             capture_output=True, text=True, check=True, cwd=ROOT)
+        got = json.loads(out.stdout)
+        return got["t_math_s"], got["n_micro"]
+    (t_1f1b, m_1f1b), (t_zb, m_zb) = plan("1f1b"), plan("zb1p")
+    work = t_1f1b / (1 + 1 / m_1f1b)
+    assert 1 / 3 <= (t_zb / work - 1) * m_zb <= 2 / 3
