@@ -159,19 +159,16 @@ def _grouped(rows: list) -> tuple:
 def _sums(grouped: tuple, got: list, stages: int) -> tuple:
     """``roofline_numbers.node_sums`` of a family's rows with a run's numbers (``got``) in: the same exact sums
     over a third as many terms (a family's nodes share their costs)."""
+    from ..parallel.roofline_numbers import add_moved
+
     flops_terms, hbm_terms, colls = grouped
     flops = sum(n * (stages if r is None else got[r]) * got[f] for (r, f), n in flops_terms)
     hbm = sum(n * (stages if r is None else got[r]) * got[b] for (r, b), n in hbm_terms)
     moved: dict = {}
     critical: dict = {}
     for (r, kind, axes, v, k, path), n in colls:
-        volume = n * (stages if r is None else got[r]) * got[v]
-        group = (axes, None if k is None else got[k])     # a sub-group timed apart
-        kinds = moved.setdefault(group, {})
-        kinds[kind] = kinds.get(kind, 0) + volume
-        if path:
-            kinds = critical.setdefault(group, {})
-            kinds[kind] = kinds.get(kind, 0) + volume
+        add_moved(moved, critical, (axes, None if k is None else got[k]), kind,
+                  n * (stages if r is None else got[r]) * got[v], path)
     return flops, hbm, moved, critical
 
 

@@ -90,14 +90,16 @@ def node_sums(rows, stages: int) -> tuple:
         flops += weight * node_flops
         hbm += weight * node_bytes
         for kind, axes, volume, ranks, on_path in colls:
-            volume = weight * volume
-            group = (axes, ranks)     # a sub-group timed apart
-            kinds = moved.setdefault(group, {})
-            kinds[kind] = kinds.get(kind, 0) + volume
-            if on_path:
-                kinds = critical.setdefault(group, {})
-                kinds[kind] = kinds.get(kind, 0) + volume
+            add_moved(moved, critical, (axes, ranks), kind, weight * volume, on_path)
     return flops, hbm, moved, critical
+
+
+def add_moved(moved: dict, critical: dict, group: tuple, kind: str, volume, on_path: bool) -> None:
+    """Add a collective's bytes to ``node_sums``'s ``(axes, ranks) -> kind -> bytes`` (a sub-group is
+    timed apart), and to the critical path's where it waits on it."""
+    for sums in (moved, critical) if on_path else (moved,):
+        kinds = sums.setdefault(group, {})
+        kinds[kind] = kinds.get(kind, 0) + volume
 
 
 def _chunk_work(sg) -> tuple:
