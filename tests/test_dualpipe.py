@@ -46,7 +46,7 @@ def test_the_rows_that_weigh_no_work_keep_narayanans_fractions():
     assert pipeline.row("gpipe", 8, 16, 1, work=(5, 7, 1))["bubble"] == sp.Rational(7, 16)
 
 
-def test_dualpipe_holds_two_copies_of_the_layers_and_both_ends(tmp_path):
+def test_dualpipe_holds_two_copies_of_the_layers_and_both_ends_and_dualpipev_one_with_both_ends(tmp_path):
     """Table 2's "Parameter per device 2x": rank i holds stage i of one direction and stage p-1-i of
     the other, so the end ranks hold the embedding and the head. Llama 3 8B on 4 stages: 2 x 8 layers
     of 218,112,000 parameters (attention 2 x 4096² + 2 x 4096 x 1024, MLP 3 x 4096 x 14336, two norms
@@ -59,6 +59,11 @@ def test_dualpipe_holds_two_copies_of_the_layers_and_both_ends(tmp_path):
     nums = values(run)
     assert dual.xreplace(nums) == (2 * 8 * layer + 2 * table + 4096) * nums[b_param]
     assert single.xreplace(nums) == (8 * layer + table + 4096) * nums[b_param]
+    grads = roofline.memory_per_chip(sg, schedule="dualpipe")["gradients"]      # every weight is trained
+    assert grads.xreplace(nums) == (2 * 8 * layer + 2 * table + 4096) * nums[b_grad]
+    # DualPipeV: rank 0 holds stages 0 and 2p - 1 (example_dualpipev.py), one copy of its 8 layers and both ends
+    v = roofline.memory_per_chip(sg, schedule="dualpipev")["params"]
+    assert v.xreplace(nums) == (8 * layer + 2 * table + 4096) * nums[b_param]
 
 
 # ----------------------------------------------------------------------------- the step model
@@ -99,11 +104,11 @@ def test_dualpipe_hides_the_activation_collectives_and_the_stage_sends(tmp_path)
 def test_the_two_copies_sum_their_gradients_across_the_stage_axis(tmp_path):
     """Each rank's two stages have their twins on one other rank: an AllReduce of two over the stage
     link once the backward is done, 2 (N-1)/N x V / W = V / W (NCCL's ring) of every gradient the rank
-    holds. Llama 3 8B on 2 stages over 50 GB/s per GPU: each copy's 16 layers and the head with the
-    final norm, twice."""
+    holds. Llama 3 8B on 2 stages over 50 GB/s per GPU: two copies of 16 layers, and both ends (the
+    embedding of one direction, the head and final norm of the other)."""
     run = load_runs(_runs_file(tmp_path, "llama3-8b", "stage: {size: 2, link: dcn}", 4, 8))[0]
     parts = predict(run).parts
-    grads = 2 * (16 * 218_112_000 + 128_256 * 4096 + 4096) * float(values(run)[b_grad])
+    grads = (2 * 16 * 218_112_000 + 2 * 128_256 * 4096 + 4096) * float(values(run)[b_grad])
     assert parts.tail["dcn"] == pytest.approx(grads / 5e10, rel=1e-9)
     assert predict(replace(run, schedule="1f1b")).parts.tail.get("dcn", 0.0) == 0.0
 
@@ -191,9 +196,12 @@ def test_the_h800_card_reads_the_h100s_calibration():
     ("calibrated_as: no-such-chip", "unknown chip 'no-such-chip'"),
     ("calibrated_as: h800-sxm", "in place of"),
     ("calibrated_as: 7", "must be a non-empty string"),
+    ("calibrated_as: tpu-v5p", "not the same silicon"),
+    ("calibrated_as: sub.yaml", "key 'calibrated_as': .*sub.yaml"),
 ])
 def test_a_bad_calibrated_as_is_refused_in_one_line(tmp_path, change, words):
     card = (ROOT / "models/chips/h800-sxm.yaml").read_text().replace("calibrated_as: h100-sxm", change)
+    (tmp_path / "sub.yaml").mkdir()          # a folder where a card was meant
     path = tmp_path / "chip.yaml"
     path.write_text(card)
     with pytest.raises(CardError, match=words) as err:
@@ -228,3 +236,31 @@ def test_plan_charges_zb1ps_bubble_on_the_graphs_work():
     (t_1f1b, m_1f1b), (t_zb, m_zb) = plan("1f1b"), plan("zb1p")
     work = t_1f1b / (1 + 1 / m_1f1b)
     assert 1 / 3 <= (t_zb / work - 1) * m_zb <= 2 / 3
+
+
+def test_calibrate_write_refuses_a_card_that_reads_another_ones_calibration(tmp_path):
+    """Writing a block beside calibrated_as would leave a card that the loader refuses: refused first, untouched."""
+    from symroof.io.card_edit import put_block
+
+    path = tmp_path / "h800.yaml"
+    path.write_text((ROOT / "models/chips/h800-sxm.yaml").read_text())
+    before = path.read_text()
+    with pytest.raises(CardError, match="beside 'calibrated_as: h100-sxm'"):
+        put_block(path, "calibration", "calibration:\n  eta_mm: 0.5\n", before="sources", what="calibrate --write")
+    assert path.read_text() == before
+
+
+@pytest.mark.parametrize("change, words", [
+    ("      tensor: {size: 8, link: ici}\n      data: {size: 2, link: dcn}\n    batch: 4\n",
+     "key 'schedule' is 'dualpipe', a pipeline schedule, but the mesh has no 'stage' axis"),
+    ("measured_mfu: 0.4", "key 'measured_tokens_per_s' implies an MFU of"),
+])
+def test_what_the_new_keys_refuse_names_the_key_given(tmp_path, change, words):
+    path = tmp_path / "runs.yaml"
+    if change.startswith("measured_mfu"):
+        path.write_text(ONE_RUN.replace(change, "measured_tokens_per_s: 1e12"))
+    else:
+        path.write_text(ONE_RUN.replace(change, "      tensor: {size: 8, link: ici}\n      data: {size: 2, link: dcn}\n"
+                                                "    batch: 4\n    schedule: dualpipe\n"))
+    with pytest.raises(CardError, match=words):
+        load_runs(path)

@@ -31,6 +31,7 @@ PICKS = {
     "sequence parallel": lambda r: "seq" in r.mesh,
     "overlapped axes": lambda r: bool(r.overlap),
     "sliding window (a cost that is no polynomial)": lambda r: bool(r.model.sliding_window),
+    "dualpipe (a bubble weighing F, B and W; two copies)": lambda r: r.schedule == "dualpipe",
 }
 
 
@@ -97,6 +98,18 @@ def test_step_model_parts_equal_the_symbolic_parts_float_for_float(pick):
     for kernel in sorted({"fused", run.graph_kernel}):
         got = _same_parts(run, kernel, _options(run))
         assert got.matmul and got.optimizer > 0
+
+
+@pytest.mark.parametrize("schedule", ["zb1p", "dualpipev", "dualpipe"])
+def test_parts_agree_under_the_schedules_that_weigh_f_b_and_w(schedule):
+    """The exact path takes these schedules too (it once fell back to SymPy's, unseen), and asking the
+    symbolic path first leaves the exact one's rows exact (the row cache tells floats from Fractions)."""
+    run = next(r for r in RUNS if "stage" in r.mesh and r.schedule == "1f1b" and r.microbatches % (2 * int(r.mesh["stage"].size)) == 0)
+    run = replace(run, schedule=schedule, interleave=2 if schedule == "dualpipev" else 1)
+    nums = values(run)
+    step_model.parts(sharded(run, nums), nums, _options(run))        # the symbolic path's floats, cached first
+    _same_parts(run, "fused", _options(run))
+    roofline_numbers.roofline_terms(numbered(run, nums), nums, run.schedule)     # exact: NotExact would raise
 
 
 def test_parts_agree_under_options_the_runs_do_not_set():

@@ -276,10 +276,10 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from .sharded_family import exact, plain
 
-        nums = values(run)
-        derived = exact(model_flops(run), nums, plain(nums)) / (run.chips * mfu_peak(run) * run.measured_step_s)
+        derived = exact(model_flops(run), values(run), plain(values(run))) / (run.chips * mfu_peak(run) * run.measured_step_s)
         if not 0 < derived <= 1:
-            raise CardError(f"{where}: key 'measured_step_s' implies an MFU of {float(derived):.3f}, not in (0, 1]")
+            key = "measured_step_s" if "measured_step_s" in raw else "measured_tokens_per_s"      # the key given
+            raise CardError(f"{where}: key '{key}' implies an MFU of {float(derived):.3f}, not in (0, 1]")
         run = replace(run, measured_mfu=sp.Rational(derived))
     _check_throughput(run, where, step_given)
     return run

@@ -264,6 +264,8 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
         raise CardError(f"{where}: key 'interleave' is {v}, but only the interleaved schedule has "
                         f"virtual stages (key 'schedule' is {name!r})")
     if "stage" not in mesh:
+        if name in ("zb1p", "dualpipe", "dualpipev"):
+            raise CardError(f"{where}: key 'schedule' is {name!r}, a pipeline schedule, but the mesh has no 'stage' axis")
         if v > 1:
             raise CardError(f"{where}: key 'interleave' is {v}, but virtual stages need a 'stage' axis")
         if ints["microbatches"] > ints["batch"] // replicas:

@@ -53,6 +53,9 @@ def put_block(path: Path, key: str, block: str, before: str, what: str) -> None:
     import yaml
 
     old = read_yaml(path)
+    if key == "calibration" and "calibrated_as" in old:      # catalog.load_chip would refuse the result
+        raise CardError(f"{path}: {what} would write a calibration block beside 'calibrated_as: "
+                        f"{old['calibrated_as']}'; calibrate that card, or drop the key to fit this one")
     lines = path.read_text().split("\n")
     starts = [i for i, line in enumerate(lines) if _key(line) is not None]
     at = next((i for i in starts if _key(lines[i]) == key), None)

@@ -88,8 +88,11 @@ def _calibrated_as(card: ChipCard, path: Path) -> ChipCard:
                         f"'calibration' block (and not itself)")
     try:
         twin = load_chip(str(path.parent / other) if other.endswith((".yaml", ".yml")) else other, resolve=False)
-    except UnknownNameError as err:
+    except (UnknownNameError, CardError) as err:
         raise CardError(f"{where}: {err}") from None
     if twin.calibrated_as or twin.calibration is None:
         raise CardError(f"{where}: {other} has no calibration block of its own to use")
+    if (twin.family, twin.peak_flops_per_s) != (card.family, card.peak_flops_per_s):
+        # its fitted numbers are fractions of its own peaks, on its own kind of chip
+        raise CardError(f"{where}: {other} is not the same silicon (its family and peaks must be this card's)")
     return replace(card, calibration=twin.calibration)

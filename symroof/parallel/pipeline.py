@@ -34,6 +34,9 @@ not shrink; what the pair hides is its communication, which ``hides`` marks:
 
 - ``copies``: copies of the model's layers a stage axis holds (DualPipe runs two, one per
   direction: "Parameter per device 2×"), whose gradients are summed across each pair of chips;
+- ``together``: one chip holds both ends of the model, the embedding and the head (DualPipe's end
+  ranks each hold stage 0 of one direction and the last stage of the other; DualPipeV's rank 0
+  holds stages 0 and 2p-1, ``example_dualpipev.py``);
 - ``hides``: a forward chunk of one microbatch runs beside the backward chunk of another, so each
   one's activation collectives and stage sends hide behind the other's compute ("achieves full
   overlap of forward and backward computation-communication phases", the README);
@@ -67,6 +70,7 @@ class Schedule:
     source: str
     copies: int = 1          # copies of the layers the stage axis holds
     hides: bool = False      # paired chunks hide each other's activation collectives and sends
+    together: bool = False   # one chip holds both ends of the model (the embedding and the head)
 
 
 def _table() -> dict:
@@ -86,9 +90,9 @@ def _table() -> dict:
         Schedule("zb1p",        (p - 1) * (F + B - 2 * W) / ideal, sp.Min(p, m), sp.Min(p, m), 1,
                  "DeepSeek-V3 report (arXiv 2412.19437), Table 2; Qi et al. 2024 (arXiv 2401.10241)"),
         Schedule("dualpipe",    (p / 2 - 1) * ((F + B) + B - 3 * W) / ideal, p + 1, p + 1, 1,
-                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True),
+                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True, together=True),
         Schedule("dualpipev",   (p - 1) * ((F + B) + B - 3 * W) / (2 * ideal), p + sp.Rational(1, 2),
-                 p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True),
+                 p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True, together=True),
     )}
 
 
@@ -149,11 +153,12 @@ def row(name: str | Schedule | None, stages, microbatches=None, virtual=None, wo
     microbatches and virtual stages stay symbols when not given), ``sends_per_step``: ``m × sends``
     per stage boundary, each way, and ``copies`` and ``hides``. ``work``: a chunk's (F, B, W)
     (``roofline.chunk_work``), for the rows whose bubble weighs them; else they stay symbols."""
-    return dict(_row(name, stages, microbatches, virtual, work))
+    # the cache tells a row of floats from one of exact numbers: equal work, different arithmetic
+    return dict(_row(name, stages, microbatches, virtual, work, None if work is None else tuple(map(type, work))))
 
 
 @lru_cache(maxsize=4096, typed=True)      # a step model asks for one run's row several times
-def _row(name, stages, microbatches, virtual, work=None) -> dict:
+def _row(name, stages, microbatches, virtual, work=None, _kinds=None) -> dict:
     import sympy as sp
 
     from ..core.symbols import n_micro as m, n_stages as p, n_virtual as v, w_B, w_F, w_W
@@ -173,7 +178,7 @@ def _row(name, stages, microbatches, virtual, work=None) -> dict:
     out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs)
            for key in ("bubble", "in_flight", "in_flight_last", "sends")}
     out["sends_per_step"] = subs[m] * out["sends"]
-    out.update(copies=s.copies, hides=s.hides)
+    out.update(copies=s.copies, hides=s.hides, together=s.together)
     return out
 
 

@@ -257,9 +257,9 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
         return parts
     row = pipeline.row(schedule, mesh["stage"].size)
     held_first, held_last = row["in_flight"] / n_micro, row["in_flight_last"] / n_micro
-    # DualPipe's two copies: twice the layers, and each end chip holds the first stage of one
-    # direction and the last of the other, so both ends (``apart`` 0 below)
-    if row["copies"] > 1:
+    # DualPipe's two copies: twice the layers; its end chips, and DualPipeV's first, hold both ends
+    # of the model (``apart`` 0 below)
+    if row["copies"] > 1 or row["together"]:
         layers, frozen, apart = row["copies"] * layers, row["copies"] * frozen, 0
         trained = layers + first + last - frozen
         parts.update(params=b_param * (layers + first + last), gradients=b_grad * trained, optimizer=b_opt * trained)

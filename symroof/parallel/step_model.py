@@ -155,21 +155,23 @@ class Numbers:
     def sends(self, sg: nx.DiGraph, opts: Options) -> tuple[str, float]:
         return _sends(sg, self.nums, opts)
 
-    def gradient_bytes(self, sg: nx.DiGraph) -> float:
-        """Bytes of the gradients a chip keeps of one copy of its weights (``memory_per_chip``)."""
+    def gradient_bytes(self, sg: nx.DiGraph, schedule=None):
+        """Bytes of the gradients a chip keeps under the pipeline ``schedule`` (``memory_per_chip``), exact:
+        a collective's volume, floated with its seconds as every other volume is."""
         from ..parallel.roofline import memory_per_chip
 
-        return _num(memory_per_chip(sg)["gradients"], self.nums)
+        return memory_per_chip(sg, schedule)["gradients"].xreplace(self.nums)
 
-    def optimizer_bytes(self, sg: nx.DiGraph) -> float:
+    def optimizer_bytes(self, sg: nx.DiGraph, schedule=None) -> float:
         """Bytes the optimizer step moves: weights and state read and written, gradients read (the
-        trained weights only: ``roofline.frozen_weights`` get no update)."""
+        trained weights only: ``roofline.frozen_weights`` get no update), of every copy of the layers."""
         from ..core.symbols import b_param
         from ..parallel.roofline import frozen_weights, memory_per_chip
 
-        mem = memory_per_chip(sg)
-        return _num(2 * (mem["params"] - b_param * frozen_weights(sg)) + mem["gradients"] + 2 * mem["optimizer"],
-                    self.nums)
+        mem = memory_per_chip(sg, schedule)
+        copies = pipeline.row(schedule, self.mesh["stage"].size)["copies"] if "stage" in self.mesh else 1
+        return _num(2 * (mem["params"] - b_param * copies * frozen_weights(sg)) + mem["gradients"]
+                    + 2 * mem["optimizer"], self.nums)
 
 
 def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Numbers | None = None) -> Parts:
@@ -277,14 +279,13 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
             if link == "dcn":
                 dcn_steps += 2 * sends_per_step
-    optimizer = num.optimizer_bytes(sg) / hbm_rate if opts.optimizer else 0.0
-    copies = _row(stages, opts)["copies"] if stages > 1 else 1
-    if copies > 1:
-        # DualPipe: each chip updates both its stages, and sums each one's gradients with the chip
-        # holding the other copy once the backward is done (an AllReduce of two over the stage axis)
-        optimizer *= copies
+    schedule = _name(opts) if stages > 1 else None      # the optimizer updates every copy the schedule holds
+    optimizer = num.optimizer_bytes(sg, schedule) / hbm_rate if opts.optimizer else 0.0
+    if stages > 1 and _row(stages, opts)["copies"] > 1:
+        # DualPipe: each chip sums its stages' gradients with the chip holding the other copy of each
+        # once the backward is done (an AllReduce of two over the stage axis)
         link = mesh["stage"].link
-        tail[link] = tail.get(link, 0.0) + seconds("AllReduce", ("stage",), num.gradient_bytes(sg) * copies, 2, opts)
+        tail[link] = tail.get(link, 0.0) + seconds("AllReduce", ("stage",), num.gradient_bytes(sg, schedule), sp.Integer(2), opts)
         latency += num.hops(("stage",)) * opts.t_hop + opts.t_launch
         if link == "dcn":
             dcn_steps += ring_steps("AllReduce", ("stage",), mesh, opts.spans, 2)

@@ -133,8 +133,13 @@ def collective_seconds(kind: str, volume, axes: list, rates: Rates, ring_factor:
 @lru_cache(maxsize=None)
 def _row(name, stages: int, microbatches: int, virtual: int, work=None) -> dict:
     """The schedule table's row with numbers, exact (``pipeline.row``)."""
-    row = pipeline.row(name, stages, microbatches, virtual, work)
-    return {key: v if key in ("copies", "hides") else exact(v) for key, v in row.items()}
+    out = {}
+    for key, v in pipeline.row(name, stages, microbatches, virtual, work).items():
+        try:
+            out[key] = v if key in ("copies", "hides", "together") else exact(v)
+        except NotExact:        # a bubble that weighs F, B and W, asked for without them (the sends)
+            out[key] = None
+    return out
 
 
 def _numel(dims, sizes: dict):
@@ -263,16 +268,19 @@ class Exact:
         one_way = float(self.rates.link["ici"] if through_switch(self.mesh["stage"]) else self.rates.one_way[link])
         return link, 2 * float(row["sends"]) * float(_activation(sg, self.rates)) / one_way
 
-    def gradient_bytes(self, sg):
+    def gradient_bytes(self, sg, schedule=None):
         """``step_model.Numbers.gradient_bytes``, exact."""
-        stages = self.mesh["stage"].size if "stage" in self.mesh else 1
-        return self.rates[sy.b_grad] * _weights(sg, stages, trained=True)
+        return self.rates[sy.b_grad] * self._trained(sg, schedule)
 
-    def optimizer_bytes(self, sg) -> float:
+    def optimizer_bytes(self, sg, schedule=None) -> float:
         r = self.rates
-        stages = self.mesh["stage"].size if "stage" in self.mesh else 1
         # the trained weights only: those no gradient reaches (roofline.frozen_weights) get no update
-        return float((2 * r[sy.b_param] + r[sy.b_grad] + 2 * r[sy.b_opt]) * _weights(sg, stages, trained=True))
+        return float((2 * r[sy.b_param] + r[sy.b_grad] + 2 * r[sy.b_opt]) * self._trained(sg, schedule))
+
+    def _trained(self, sg, schedule):
+        stages = self.mesh["stage"].size if "stage" in self.mesh else 1
+        row = pipeline.row(schedule, stages) if stages > 1 else {"copies": 1, "together": False}
+        return _weights(sg, stages, True, row["copies"], row["together"])
 
 
 def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
@@ -280,10 +288,11 @@ def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
     return step_model.parts(sg, nums, opts, Exact(sg, nums))
 
 
-def _weights(sg, stages: int, trained: bool = False):
+def _weights(sg, stages: int, trained: bool = False, copies: int = 1, together: bool = False):
     """Parameters one chip holds, as ``roofline.memory_per_chip`` counts them (forward nodes' weights
     times their repeats over the stages, over the axes that shard them, and the larger of a
-    pipeline's two ends); summed exactly per divisor, in units of 1/stages as ``roofline_terms`` does.
+    pipeline's two ends, or both where the schedule puts them ``together``, with ``copies`` of the
+    layers); summed exactly per divisor, in units of 1/stages as ``roofline_terms`` does.
     ``trained``: without the layers' weights no gradient reaches (``roofline.frozen_weights``)."""
     from ..parallel.roofline import held_weights, pipeline_ends
 
@@ -306,9 +315,9 @@ def _weights(sg, stages: int, trained: bool = False):
         weight = stages if repeat is None else exact(repeat)
         divisor, elements = sized(dims)
         per_divisor[divisor] = per_divisor.get(divisor, 0) + elements * weight
-    held = _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
+    held = copies * _over(sum(Fraction(n, divisor) for divisor, n in per_divisor.items()), stages)
     if "stage" in mesh:        # the pipeline's two ends: the larger, both on one stage
         ends = [sum((Fraction(sized(dims)[1], sized(dims)[0]) for dims in end.values()), Fraction(0))
                 for end in (rows["ends"] if rows else pipeline_ends(sg)).values()]
-        held += sum(ends) if stages == 1 else max(ends)
+        held += sum(ends) if stages == 1 or together else max(ends)
     return held
