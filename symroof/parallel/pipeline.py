@@ -71,6 +71,8 @@ class Schedule:
     copies: int = 1          # copies of the layers the stage axis holds
     hides: bool = False      # paired chunks hide each other's activation collectives and sends
     together: bool = False   # one chip holds both ends of the model (the embedding and the head)
+    micro_per_stage: int = 0  # at least this many microbatches per stage (the schedule's own asserts)
+    even: bool = False       # an even number of stages and of microbatches
 
 
 def _table() -> dict:
@@ -90,9 +92,11 @@ def _table() -> dict:
         Schedule("zb1p",        (p - 1) * (F + B - 2 * W) / ideal, sp.Min(p, m), sp.Min(p, m), 1,
                  "DeepSeek-V3 report (arXiv 2412.19437), Table 2; Qi et al. 2024 (arXiv 2401.10241)"),
         Schedule("dualpipe",    (p / 2 - 1) * ((F + B) + B - 3 * W) / ideal, p + 1, p + 1, 1,
-                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True, together=True),
+                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True, together=True,
+                 micro_per_stage=2, even=True),
         Schedule("dualpipev",   (p - 1) * ((F + B) + B - 3 * W) / (2 * ideal), p + sp.Rational(1, 2),
-                 p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True, together=True),
+                 p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True, together=True,
+                 micro_per_stage=2),
     )}
 
 
@@ -223,21 +227,22 @@ def partition(segments, stages: int, virtual: int = 1) -> list[list[list[tuple[s
 
 
 def check(blocks: int, stages: int, virtual: int = 1, microbatches: int | None = None,
-          sequences: int | None = None, where: str = "pipeline", schedule: str | None = None) -> None:
+          sequences: int | None = None, where: str = "pipeline", name: str | None = None) -> None:
     """Refuse a pipeline that cannot run, in one line: more stages than blocks, more virtual
     stages than blocks per stage, more microbatches than sequences per pipeline, and what DualPipe's
     own asserts refuse (``dualpipe.py``: an even count of ranks, an even count of at least twice as
     many microbatches; ``dualpipev.py``: at least twice as many microbatches as ranks)."""
     from ..errors import InfeasibleError
 
-    if schedule in ("dualpipe", "dualpipev") and microbatches is not None:
-        if schedule == "dualpipe" and stages % 2:
-            raise InfeasibleError(f"{where}: DualPipe pairs stage i with stage p-1-i, so it needs an even "
-                                  f"number of stages, not {stages}")
-        if microbatches < 2 * stages or (schedule == "dualpipe" and microbatches % 2):
-            even = "an even number of " if schedule == "dualpipe" else ""
-            raise InfeasibleError(f"{where}: {schedule} needs {even}at least 2 x {stages} = {2 * stages} "
-                                  f"microbatches per step, not {microbatches}")
+    row = schedule(name)          # its own asserts, as table columns
+    if row.even and stages % 2:
+        raise InfeasibleError(f"{where}: {row.name} pairs stage i with stage p-1-i, so it needs an even "
+                              f"number of stages, not {stages}")
+    least = row.micro_per_stage * stages
+    if microbatches is not None and (microbatches < least or (row.even and microbatches % 2)):
+        even = "an even number of " if row.even else ""
+        raise InfeasibleError(f"{where}: {row.name} needs {even}at least {row.micro_per_stage} x {stages} = "
+                              f"{least} microbatches per step, not {microbatches}")
 
     if stages > blocks:
         raise InfeasibleError(f"{where}: {stages} stages but the model has only {blocks} blocks to "

@@ -230,13 +230,16 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     sizes = sg.graph["sizes"]
     fused = sg.graph.get("fused_attention", True)
     weights = sp.Add(*(_shard(dims, mesh, sizes) * _repeat(d, mesh) for d, dims in held_weights(sg)))
-    layers = weights
+    layers, frozen = weights, frozen_weights(sg)
     if "stage" in mesh:
-        # both ends on one stage, the larger on two or more (Min(1, p - 1): the size may be a symbol)
+        row = pipeline.row(schedule, mesh["stage"].size)
+        # both ends on one stage, the larger on two or more (Min(1, p - 1): the size may be a symbol);
+        # DualPipe's end chips and DualPipeV's first hold both ends, and DualPipe two copies of the layers
         first, last = (sp.Add(*(_shard(dims, mesh, sizes) for dims in end.values()))
                        for end in pipeline_ends(sg).values())
-        apart = sp.Min(1, mesh["stage"].size - 1)
-        weights += first + last - sp.Min(first, last) * apart
+        apart = 0 if row["copies"] > 1 or row["together"] else sp.Min(1, mesh["stage"].size - 1)
+        layers, frozen = row["copies"] * layers, row["copies"] * frozen
+        weights = layers + first + last - sp.Min(first, last) * apart
     stages = mesh["stage"].size if "stage" in mesh else 1
     if recompute is None:
         ckpt = sp.Integer(0)      # n_ckpt block inputs per layer, each sharded like an activation
@@ -248,21 +251,13 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
         per = saved_bytes(sg, recompute, local)
         ckpt = sp.Add(*(per[block] * sg.graph["blocks"][block] / stages for block in per))
     ends = end_activations(sg, lambda dims: _local(dims, mesh, sizes, fused))
-    frozen = frozen_weights(sg)
     trained = weights - frozen
     parts = {"params": b_param * weights, "gradients": b_grad * trained, "optimizer": b_opt * trained}
     if "stage" not in mesh:
         parts.update(checkpoints=ckpt, head=ends["first"] + ends["last"])
         parts["total"] = sp.Add(*parts.values())
         return parts
-    row = pipeline.row(schedule, mesh["stage"].size)
     held_first, held_last = row["in_flight"] / n_micro, row["in_flight_last"] / n_micro
-    # DualPipe's two copies: twice the layers; its end chips, and DualPipeV's first, hold both ends
-    # of the model (``apart`` 0 below)
-    if row["copies"] > 1 or row["together"]:
-        layers, frozen, apart = row["copies"] * layers, row["copies"] * frozen, 0
-        trained = layers + first + last - frozen
-        parts.update(params=b_param * (layers + first + last), gradients=b_grad * trained, optimizer=b_opt * trained)
     state = b_param * layers + (b_grad + b_opt) * (layers - frozen)
     per_weight = b_param + b_grad + b_opt
     first_stage = (state + per_weight * (first + (1 - apart) * last)
