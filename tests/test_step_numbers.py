@@ -32,6 +32,7 @@ PICKS = {
     "overlapped axes": lambda r: bool(r.overlap),
     "sliding window (a cost that is no polynomial)": lambda r: bool(r.model.sliding_window),
     "dualpipe (a bubble weighing F, B and W; two copies)": lambda r: r.schedule == "dualpipe",
+    "per-node MoE dispatch": lambda r: bool(r.dispatch_nodes),
 }
 
 

@@ -11,9 +11,8 @@ is a lower bound, and
     MFU ceiling = (model FLOPs per step, counted as the source counts them) / (chips · C · t_step)
 
 is an upper bound on any MFU the source could have measured. A measured MFU above it means
-symroof (or the recorded convention) is wrong. The gap below the ceiling is what the model
-leaves out: kernels below peak, exposed communication and latency, imperfect pipelines,
-stragglers, the optimizer step, data loading.
+symroof (or the recorded convention) is wrong. The gap below the ceiling is what the model leaves
+out: kernels below peak, exposed communication and latency, imperfect pipelines, the optimizer step.
 
 An optional efficiency factor per family and matmul dtype (``fit_efficiency``) scales the ceiling
 to a prediction: a geometric mean of measured / ceiling over the ``split: fit`` runs, checked on the
@@ -53,7 +52,7 @@ CONVENTIONS = {
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
-             "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype"}
+             "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype", "dispatch_nodes"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED          # and measured_mfu or measured_step_s; split and convention have defaults
 _AXES = ORDER          # the mesh axes a run may name: the one vocabulary (parallel/axes.py)
@@ -91,6 +90,7 @@ class PublishedRun:
     recompute_layers: int | None = None         # layers that replay under ``recompute`` (None: all of them)
     gradient_overlap: bool = True               # False: gradients reduced once the backward is done, in
     gradient_dtype: str | None = None           # this dtype (None: the parameters')
+    dispatch_nodes: int | None = None           # MoE dispatch sent once per node, to at most this many
 
     @cached_property
     def structure(self):
@@ -184,7 +184,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
     from .run_checks import (_attention_kernel, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
-                             _recompute, _recompute_layers, _resolve, _schedule)
+                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch)
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -271,7 +271,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
         recompute=recompute, **measured,
         spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel,
-        matmul_dtype=dtype, recompute_layers=layers, **_gradients(raw, where))
+        matmul_dtype=dtype, recompute_layers=layers, **_gradients(raw, where), **_dispatch(raw, mesh, where))
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from .sharded_family import exact, plain

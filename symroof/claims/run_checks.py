@@ -206,6 +206,21 @@ def _gradients(raw: dict, where: str) -> dict:
     return {"gradient_overlap": overlap, "gradient_dtype": dtype}
 
 
+def _dispatch(raw: dict, mesh: dict, where: str) -> dict:
+    """``dispatch_nodes``: the run's MoE dispatcher sends each token over the scale-out network once
+    per node that holds its experts, to at most this many nodes (node-limited routing with the
+    DeepSeek-V3 report's all-to-all, arXiv 2412.19437, 2.1.2 and 3.2.2); absent, once per expert."""
+    if "dispatch_nodes" not in raw:
+        return {}
+    from ..io.cards import _count
+
+    nodes = _count(raw["dispatch_nodes"], where, "dispatch_nodes")
+    if "expert" not in mesh or mesh["expert"].link != "dcn":
+        raise CardError(f"{where}: key 'dispatch_nodes' needs an expert axis on the dcn link (mesh.expert.link: dcn); "
+                        f"inside one fast domain every copy crosses it anyway")
+    return {"dispatch_nodes": nodes}
+
+
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
     dropped (one anchor can serve rows with different meshes)."""

@@ -74,7 +74,7 @@ class Axis:
     switched: bool = False     # an ICI axis through a switch (GPUs' NVLink domain); DCN always is
 
 
-def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
+def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce", per_node=None) -> sp.Expr:
     """The factor on a collective's time by the rule above (one chip's W_dcn) when its dcn axes have
     ``spans[name]`` of their chips inside each fast (NVLink or ICI) domain; 1 where no axis spans
     two tiers. Over several spanning axes at once the collective's group has the product of their
@@ -87,8 +87,19 @@ def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce") -> sp.Expr:
       NICs cannot pool), the d - 1 inside over the fast tier at once. Against all n - 1 shares at
       W_dcn: max((n - d) / (n - 1), (d - 1) / (n - 1) · W_dcn / W_ici); the domain holds the
       collective's fast (ici) axes too.
+    - ``per_node``: an MoE dispatch that crosses the scale-out network once per node holding a
+      token's experts, not once per expert (the DeepSeek-V3 report, arXiv 2412.19437, 3.2.2: each
+      token goes "via IB to the GPUs with the same in-node index on its target nodes", then is
+      forwarded over NVLink; node-limited routing sends it to at most M nodes). ``per_node`` is the
+      share of a token's k copies that still cross, min(1, M/k). Every copy then also crosses the
+      fast tier, forwarded from the chip that received it, (d - 1)/d of them to another chip:
+      max(per_node · (n - d) / (n - 1), (d - 1)/d · n / (n - 1) · W_dcn / W_ici).
     """
     spanning = [spans[a.name] for a in axes if a.link == "dcn" and a.name in spans]
+    if per_node is not None and kind == "AllToAll":
+        n = sp.Mul(*(a.size for a in axes))
+        d = sp.Mul(*spanning) * sp.Mul(*(a.size for a in axes if a.link != "dcn"))
+        return sp.Max(per_node * (n - d) / (n - 1), (d - 1) * n / (d * (n - 1)) * W_dcn / W_ici)
     if not spanning:
         return sp.Integer(1)
     inner = sp.Mul(*spanning)       # the collective's chips in one domain: each spanning axis's share
@@ -189,13 +200,13 @@ def live_axes(axes: list) -> list:
 
 
 def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: bool = False,
-                    latency: bool = False, spans: dict | None = None, ranks=None) -> sp.Expr:
+                    latency: bool = False, spans: dict | None = None, ranks=None, per_node=None) -> sp.Expr:
     """Time of one collective of ``volume`` bytes over one or more axes of one link.
 
     Over several torus axes at once the bandwidths add (the book's ``V / (W·n_axes)``); over axes
     that share a chip's ports they do not (``joint_bandwidth``). An axis without wraparound counts
     half (a line, not a ring). ``spans``: dcn axes that also run inside fast domains
-    (``two_tier``). With ``latency`` the time is at least ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
+    (``two_tier``; ``per_node``: an MoE dispatch sent once per node, ``two_tier``'s). With ``latency`` the time is at least ``T_min`` per hop along the longest path (the book's ``max(T_min·Σ|X_i|/2, V/(W·n_axes))``).
     ``ranks``: a collective among a sub-group of the axes' chips (the chips sharing a replicated
     weight, the two stages sharing a tied table; ``sharding.Collective.ranks``). Its ring factor
     (r-1)/r is always kept: the book drops (n-1)/n as near 1 on a whole axis, but for a pair it is
@@ -216,8 +227,8 @@ def collective_time(kind: str, volume: sp.Expr, axes: list[Axis], ring_factor: b
     elif ring_factor:
         size = sp.Mul(*(a.size for a in axes))
         time *= (size - 1) / size
-    if spans:
-        time *= two_tier(axes, spans, kind)
+    if spans or per_node is not None:
+        time *= two_tier(axes, spans or {}, kind, per_node)
     if latency and ranks != 1:      # one rank sends nothing: no hop to wait for
         time = sp.Max(time, t_hop * (1 if kind in POINT_TO_POINT else hops(axes)))
     return time

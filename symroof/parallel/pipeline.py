@@ -40,6 +40,11 @@ not shrink; what the pair hides is its communication, which ``hides`` marks:
 - ``hides``: a forward chunk of one microbatch runs beside the backward chunk of another, so each
   one's activation collectives and stage sends hide behind the other's compute ("achieves full
   overlap of forward and backward computation-communication phases", the README);
+- ``alone``: the share of a chip's chunks that run unpaired, whose communication waits as 1F1B's
+  does. Only the main loop's ``_forward_backward_chunk`` calls pair a forward with a backward
+  (``dualpipe.py`` and ``dualpipev.py``, steps 4 and 5); the warm-up and cool-down run their chunks
+  one at a time. Counted on rank 0, the rank with the fewest pairs and the one that holds both ends:
+  DualPipe pairs m - 3p/2 + 1 of its m forward chunks, DualPipeV 2m - 3p + 1 of its 2m;
 - DualPipe (p ranks, p even) puts stages i and p-1-i of the two directions on rank i and needs
   an even count of at least 2p microbatches (``dualpipe.py``'s asserts); its activations are
   "PP+1" per device on every rank. DualPipeV cuts it in half: 2p stages on p ranks in a V, two
@@ -73,6 +78,7 @@ class Schedule:
     together: bool = False   # one chip holds both ends of the model (the embedding and the head)
     micro_per_stage: int = 0  # at least this many microbatches per stage (the schedule's own asserts)
     even: bool = False       # an even number of stages and of microbatches
+    alone: sp.Expr | int = 0  # share of a chip's chunks that run unpaired (their communication waits)
 
 
 def _table() -> dict:
@@ -93,10 +99,10 @@ def _table() -> dict:
                  "DeepSeek-V3 report (arXiv 2412.19437), Table 2; Qi et al. 2024 (arXiv 2401.10241)"),
         Schedule("dualpipe",    (p / 2 - 1) * ((F + B) + B - 3 * W) / ideal, p + 1, p + 1, 1,
                  "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True, together=True,
-                 micro_per_stage=2, even=True),
+                 micro_per_stage=2, even=True, alone=(3 * p / 2 - 1) / m),
         Schedule("dualpipev",   (p - 1) * ((F + B) + B - 3 * W) / (2 * ideal), p + sp.Rational(1, 2),
                  p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True, together=True,
-                 micro_per_stage=2),
+                 micro_per_stage=2, alone=(3 * p - 1) / (2 * m)),
     )}
 
 
@@ -180,7 +186,7 @@ def _row(name, stages, microbatches, virtual, work=None, _kinds=None) -> dict:
     if work is not None:
         subs.update(zip((w_F, w_B, w_W), (exact(x) for x in work)))
     out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs)
-           for key in ("bubble", "in_flight", "in_flight_last", "sends")}
+           for key in ("bubble", "in_flight", "in_flight_last", "sends", "alone")}
     out["sends_per_step"] = subs[m] * out["sends"]
     out.update(copies=s.copies, hides=s.hides, together=s.together)
     return out

@@ -22,7 +22,8 @@ and stated as an option whose limit is the ideal:
                               weigh the graph's F, B and W: pipeline.py)
     exposed communication     critical-path (activation) collectives and       overlap[link]=1, critical=1
                               pipeline sends wait (DualPipe's paired chunks
-                              hide them; its two copies sum their gradients
+                              hide them, its unpaired ones' share, ``alone``,
+                              waits; its two copies sum their gradients
                               over the stage axis after the backward); weight gathers and gradient
                               reductions hide behind compute, except the last
                               layer's and the token table's gradient reductions
@@ -38,7 +39,9 @@ and stated as an option whose limit is the ideal:
                               gradients and optimizer state
     two-tier networks         an axis spanning an NVLink domain and the        (one tier)
                               scale-out network runs at the slower tier's
-                              per-rank bandwidth (NCCL ring: bus bandwidth)
+                              per-rank bandwidth (NCCL ring: bus bandwidth);
+                              an MoE dispatch sent once per node crosses the
+                              scale-out tier min(1, M/k) as often (dispatch_nodes=0)
 
 Numbers left to calibrate (claims/calibrate.py, at most two per chip): ``eta_mm`` scales every
 kernel's compute rate, ``eta_mem`` the HBM rate of the memory-bound kernels (the norms,
@@ -90,6 +93,7 @@ class Options:
     t_launch: float = 0.0                # fixed cost of one collective
     optimizer: bool = True               # charge the optimizer update
     spans: dict = field(default_factory=dict)   # axis -> chips of it inside the fast domain
+    dispatch_nodes: int = 0      # MoE dispatch sent once per node, to at most this many (0: once per expert)
     overlapped: tuple = ()               # axes whose activation collectives the source overlaps with compute
     collective_matmul: bool = False      # ICI activation gathers/scatters hide behind their own matmul, up to it
     matmul_rates: tuple = (1.0, 1.0)     # (the blocks' weight matmuls, every other matmul): FLOP rate over the peak C
@@ -125,7 +129,17 @@ def _bandwidth(c, mesh, nums, opts: Options) -> float:
 
 def _seconds(kind: str, axes: tuple, volume, ranks, mesh, nums, opts: Options) -> float:
     return _num(collective_time(kind, volume, [mesh[a] for a in axes], ring_factor=True, spans=opts.spans,
-                                ranks=ranks), nums)
+                                ranks=ranks, per_node=per_node(kind, axes, opts)), nums)
+
+
+def per_node(kind: str, axes: tuple, opts: Options):
+    """The share of a token's expert copies an MoE dispatch (an AllToAll over the expert axis) sends
+    over the scale-out network, min(1, M/k), where the run's dispatcher sends once per node
+    (``collectives.two_tier``); None where it sends every copy."""
+    if not opts.dispatch_nodes or kind != "AllToAll" or "expert" not in axes:
+        return None
+    from ..core.symbols import k
+    return sp.Min(1, sp.Integer(opts.dispatch_nodes) / k)
 
 
 class Numbers:
@@ -199,6 +213,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     work = []                   # (node, FLOPs on the chip), where the schedule's bubble weighs F, B and W
     # paired chunks (DualPipe): each one's activation collectives hide behind the other's compute
     pairs = stages > 1 and _row(stages, opts)["hides"]
+    alone = float(_row(stages, opts)["alone"]) if pairs else 0.0     # the unpaired chunks' share: it waits
     for repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls in rows:
         repeat = number(values[repeat])
         per_stage = repeat / stages if layered else 1.0
@@ -244,18 +259,23 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 # microbatch gathers the weights again and reduce-scatters its gradients
                 t *= opts.microbatches
                 count *= opts.microbatches
-            hidden = not overlapped.isdisjoint(axes) or (pairs and on_path)   # the source overlaps it, latency too
-            if not hidden and not bucketed:            # a bucketed one adds bytes to a launch, not a launch
-                latency += count * (num.hops(axes) * opts.t_hop + opts.t_launch)
+            hidden = not overlapped.isdisjoint(axes)   # the source overlaps it, latency too
+            waits = 0.0 if hidden else alone if pairs and on_path else 1.0     # the share that waits
+            hidden = hidden or waits < 1
+            if waits and not bucketed:            # a bucketed one adds bytes to a launch, not a launch
+                latency += waits * count * (num.hops(axes) * opts.t_hop + opts.t_launch)
                 if link == "dcn":
-                    dcn_steps += count * ring_steps(kind, axes, mesh, opts.spans, number(ranks)
-                                                    if ranks is not None else None)
+                    dcn_steps += waits * count * ring_steps(kind, axes, mesh, opts.spans, number(ranks)
+                                                            if ranks is not None else None)
             if grads:       # a gradient reduction (step_table.node_table: which are)
                 one, t = one * opts.gradient_width, t * opts.gradient_width
             if grads and opts.gradients_wait and not hidden:
                 critical[link] = critical.get(link, 0.0) + t      # reduced once the backward is done
                 continue
-            if on_path and not hidden:
+            if on_path and waits and hidden:      # DualPipe: the pairs hide it, the unpaired chunks wait
+                critical[link] = critical.get(link, 0.0) + waits * t
+                t *= 1 - waits
+            elif on_path and not hidden:
                 if opts.collective_matmul and mm and link == "ici" and kind in ("AllGather", "ReduceScatter"):
                     paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter
                 else:
@@ -272,13 +292,15 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                         dcn_steps += ring_steps(kind, axes, mesh, opts.spans, number(ranks) if ranks is not None else None)
     if stages > 1:
         link, sends = num.sends(sg, opts)
-        waits = background if "stage" in overlapped or pairs else critical
-        waits[link] = waits.get(link, 0.0) + sends
-        if "stage" not in overlapped and not pairs:      # each send waits its latency, both ways
+        waits = 0.0 if "stage" in overlapped else alone if pairs else 1.0     # the share that waits
+        for share, into in ((waits, critical), (1 - waits, background)):
+            if share:
+                into[link] = into.get(link, 0.0) + (sends if share == 1 else share * sends)
+        if waits:      # each send waits its latency, both ways
             sends_per_step = float(_row(stages, opts)["sends_per_step"])
-            latency += 2 * sends_per_step * (opts.t_hop + opts.t_launch)
+            latency += waits * 2 * sends_per_step * (opts.t_hop + opts.t_launch)
             if link == "dcn":
-                dcn_steps += 2 * sends_per_step
+                dcn_steps += waits * 2 * sends_per_step
     schedule = _name(opts) if stages > 1 else None      # the optimizer updates every copy the schedule holds
     optimizer = num.optimizer_bytes(sg, schedule) / hbm_rate if opts.optimizer else 0.0
     if stages > 1 and _row(stages, opts)["copies"] > 1:

@@ -167,16 +167,20 @@ def family_rows(sg) -> dict | None:
     return rows if nodes is sg._node else None
 
 
-def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce"):
+def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce", per_node: Fraction | None = None):
     """``collectives.two_tier`` exactly: for dcn axes of ``axes`` that span two tiers (inner: the product of
     their shares of a domain), W_dcn / min(W_ici, inner · W_dcn) for a ring collective,
     max((n - d), (d - 1) · W_dcn / W_ici) / (n - 1) for an AllToAll; else 1."""
     mesh = rates.mesh
     spanning = [spans[a] for a in axes if mesh[a].link == "dcn" and a in spans]
+    w_dcn, w_ici = rates.link["dcn"], rates.link["ici"]
+    if per_node is not None and kind == "AllToAll":      # an MoE dispatch sent once per node
+        n = math.prod(exact(mesh[a].size) for a in axes)
+        d = math.prod(exact(x) for x in spanning) * math.prod(exact(mesh[a].size) for a in axes if mesh[a].link != "dcn")
+        return max(per_node * Fraction(n - d, n - 1), Fraction((d - 1) * n, d * (n - 1)) * _over(w_dcn, w_ici))
     if not spanning:
         return Fraction(1)
     inner = math.prod(exact(x) for x in spanning)
-    w_dcn, w_ici = rates.link["dcn"], rates.link["ici"]
     if kind not in SWITCHED:
         return _over(w_dcn, min(w_ici, inner * w_dcn))
     n = math.prod(exact(mesh[a].size) for a in axes)
@@ -214,8 +218,11 @@ def _seconds(kind: str, axes: tuple, volume, ranks, rates: Rates, opts: Options,
     got = known.get((kind, axes, ranks))
     if got is None:
         n, d = rates.per_byte(kind, axes, True, ranks)
-        if opts.spans:
-            tier = _two_tier(axes, opts.spans, rates, kind)
+        share = None        # step_model.per_node, exact: min(1, M/k) of an MoE dispatch sent once per node
+        if opts.dispatch_nodes and kind == "AllToAll" and "expert" in axes:
+            share = min(Fraction(1), Fraction(opts.dispatch_nodes, rates[sy.k]))
+        if opts.spans or share is not None:
+            tier = _two_tier(axes, opts.spans, rates, kind, share)
             n, d = n * tier.numerator, d * tier.denominator
         got = known[(kind, axes, ranks)] = (n, d)
     n, d = got
