@@ -139,6 +139,9 @@ def test_the_two_copies_sum_their_gradients_across_the_stage_axis(tmp_path):
     grads = (2 * 16 * 218_112_000 + 2 * 128_256 * 4096 + 4096) * float(values(run)[b_grad])
     assert parts.tail["dcn"] == pytest.approx(grads / 5e10, rel=1e-9)
     assert predict(replace(run, schedule="1f1b")).parts.tail.get("dcn", 0.0) == 0.0
+    # reduced in FP32 (gradient_dtype), as Megatron-LM reduces BF16 training's gradients: twice the bytes
+    wide = predict(replace(run, gradient_dtype="fp32")).parts
+    assert float(values(run)[b_grad]) == 2 and wide.tail["dcn"] == pytest.approx(2 * grads / 5e10, rel=1e-9)
 
 
 @pytest.mark.parametrize("mesh, micro, schedule, extra, words", [

@@ -307,7 +307,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
         # DualPipe: each chip sums its stages' gradients with the chip holding the other copy of each
         # once the backward is done (an AllReduce of two over the stage axis)
         link = mesh["stage"].link
-        tail[link] = tail.get(link, 0.0) + seconds("AllReduce", ("stage",), num.gradient_bytes(sg, schedule), sp.Integer(2), opts)
+        tail[link] = tail.get(link, 0.0) + opts.gradient_width * seconds(     # in the run's gradient dtype
+            "AllReduce", ("stage",), num.gradient_bytes(sg, schedule), sp.Integer(2), opts)
         latency += num.hops(("stage",)) * opts.t_hop + opts.t_launch
         if link == "dcn":
             dcn_steps += ring_steps("AllReduce", ("stage",), mesh, opts.spans, 2)
