@@ -183,7 +183,7 @@ class Numbers:
         from ..parallel.roofline import frozen_weights, memory_per_chip
 
         mem = memory_per_chip(sg, schedule)
-        copies = pipeline.row(schedule, self.mesh["stage"].size)["copies"] if "stage" in self.mesh else 1
+        copies = pipeline.schedule(schedule).copies if "stage" in self.mesh else 1
         return _num(2 * (mem["params"] - b_param * copies * frozen_weights(sg)) + mem["gradients"]
                     + 2 * mem["optimizer"], self.nums)
 

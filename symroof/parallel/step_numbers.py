@@ -286,8 +286,10 @@ class Exact:
 
     def _trained(self, sg, schedule):
         stages = self.mesh["stage"].size if "stage" in self.mesh else 1
-        row = pipeline.row(schedule, stages) if stages > 1 else {"copies": 1, "together": False}
-        return _weights(sg, stages, True, row["copies"], row["together"])
+        if stages == 1:
+            return _weights(sg, stages, True)
+        row = pipeline.schedule(schedule)       # its copies and ends alone: no row with symbols in (a Min of them)
+        return _weights(sg, stages, True, row.copies, row.together)
 
 
 def parts(sg, nums: dict, opts: Options = Options()) -> Parts:
