@@ -329,3 +329,13 @@ def test_dispatch_nodes_needs_an_expert_axis_across_nodes(tmp_path):
     with pytest.raises(CardError, match="key 'dispatch_nodes' needs an expert axis on the dcn link") as err:
         load_runs(_runs_file(tmp_path, "llama3-8b", mesh, 4, 8, "1f1b", "\n    dispatch_nodes: 4"))
     assert "\n" not in str(err.value)
+
+
+def test_an_expert_axis_of_one_chip_moves_nothing_either_way(tmp_path):
+    """One rank: no all-to-all crosses anything, so the per-node dispatch changes nothing (it once
+    divided by n - 1 = 0 there)."""
+    mesh = "stage: {size: 2, link: dcn}\n      expert: {size: 1, link: dcn}"
+    runs = {extra: load_runs(_runs_file(tmp_path, "mixtral-8x7b", mesh, 4, 8, "1f1b", extra))[0]
+            for extra in ("", "\n    dispatch_nodes: 2")}
+    steps = [predict(run).parts.step(0.6, 0.5, 1e-5) for run in runs.values()]
+    assert steps[0] == steps[1] > 0

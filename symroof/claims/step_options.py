@@ -18,7 +18,8 @@ def step_options(run):
         attention_efficiency=float(chip.attention_kernels.get(run.attention_kernel) or chip.attention_efficiency or 1),
         microbatches=run.microbatches, virtual=run.interleave, schedule=run.schedule,
         t_hop=float(chip.ici_hop_latency_s or 0), t_launch=float(chip.collective_launch_s or 0),
-        spans=dict(run.spans or {}), dispatch_nodes=run.dispatch_nodes or 0, overlapped=run.overlap, gradients_wait=not run.gradient_overlap,
+        spans=dict(run.spans or {}), dispatch_nodes=run.dispatch_nodes or 0,
+        overlapped=run.overlap, gradients_wait=not run.gradient_overlap,
         collective_matmul=chip.collective_matmul,
         overlap={link: float(chip.overlap_fraction.get(link, 1)) for link in ("ici", "dcn")},
         gradient_width=gradient_width(run), **low_precision(run))

@@ -99,6 +99,8 @@ def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce", per_node=No
     if per_node is not None and kind == "AllToAll":
         n = sp.Mul(*(a.size for a in axes))
         d = sp.Mul(*spanning) * sp.Mul(*(a.size for a in axes if a.link != "dcn"))
+        if n == 1:          # one rank: nothing moves
+            return sp.Integer(1)
         return sp.Max(per_node * (n - d) / (n - 1), (d - 1) * n / (d * (n - 1)) * W_dcn / W_ici)
     if not spanning:
         return sp.Integer(1)

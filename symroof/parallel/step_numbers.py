@@ -177,6 +177,8 @@ def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce", p
     if per_node is not None and kind == "AllToAll":      # an MoE dispatch sent once per node
         n = math.prod(exact(mesh[a].size) for a in axes)
         d = math.prod(exact(x) for x in spanning) * math.prod(exact(mesh[a].size) for a in axes if mesh[a].link != "dcn")
+        if n == 1:
+            return Fraction(1)
         return max(per_node * Fraction(n - d, n - 1), Fraction((d - 1) * n, d * (n - 1)) * _over(w_dcn, w_ici))
     if not spanning:
         return Fraction(1)
