@@ -99,8 +99,21 @@ def test_a_card_without_calibration_is_predicted_at_the_ideal_limits_and_says_so
     assert "gb200-nvl72: no calibration on the card" in _cli("predict", str(path)).stdout
 
 
+def test_a_configuration_may_give_one_throughput_as_validate_reads_it(tmp_path):
+    """predict reads the runs file's format: a throughput alone is a measurement, as validate reads it
+    (TFLOP/s per chip over the convention's peak: 400 of H100's dense BF16 989.4 is 40.4 %; tokens/s:
+    a step of batch x seq tokens at that rate), and the shipped runs file itself is read whole."""
+    (entry,) = _published("dgxc-nemotron4-15b-bf16-2048gpu")
+    bare = {k: v for k, v in entry.items() if k not in MEASURED}
+    (f,) = forecast(_configs(tmp_path, [{**bare, "measured_tflops": 400}], strip=()))
+    assert f.measured_mfu == pytest.approx(400e12 / 989.4e12, rel=1e-3)
+    (g,) = forecast(_configs(tmp_path, [{**bare, "measured_tokens_per_s": bare["batch"] * bare["seq"] // 4}], strip=()))
+    assert g.measured_step_s == 4.0
+    assert _cli("predict", "derivations/published_runs.yaml").returncode == 0
+
+
 @pytest.mark.parametrize("extra, message", [
-    ({"measured_tflops": 400}, "key 'measured_tflops' needs 'measured_mfu' or 'measured_step_s' beside it"),
+    ({"measured_tflops": 1e6}, "key 'measured_tflops' is 1011.122 of the bf16 peak, not in"),
     ({"split": "maybe"}, "key 'split' is 'maybe'; allowed: fit, check"),
     ({"convention": {"flops": "7N"}}, "convention: missing key"),
     ({"meshes": {}}, "meshes"),

@@ -114,14 +114,10 @@ def _measured(raw: dict, chip, where: str, prediction: bool = False, matmul_dtyp
     from .published import _CONVENTION_KEYS, CONVENTIONS
     from ..io.cards import _check_keys, parse_number
 
-    alone = not prediction and ("measured_tokens_per_s" in raw or "measured_tflops" in raw)   # throughput only
-    if "measured_mfu" not in raw and "measured_step_s" not in raw and not alone:
-        if not prediction:
-            raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s', 'measured_tokens_per_s' "
-                            f"or 'measured_tflops' to derive it from)")
-        given = [k for k in ("measured_tflops", "measured_tokens_per_s") if k in raw]
-        if given:
-            raise CardError(f"{where}: key '{given[0]}' needs 'measured_mfu' or 'measured_step_s' beside it")
+    alone = "measured_tokens_per_s" in raw or "measured_tflops" in raw       # a throughput, perhaps alone
+    if "measured_mfu" not in raw and "measured_step_s" not in raw and not alone and not prediction:
+        raise CardError(f"{where}: missing key 'measured_mfu' (or 'measured_step_s', 'measured_tokens_per_s' "
+                        f"or 'measured_tflops' to derive it from)")
     out = {"measured_mfu": None}
     if "measured_mfu" in raw:
         mfu = parse_number(raw["measured_mfu"], where, "measured_mfu")
