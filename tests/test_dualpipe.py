@@ -136,12 +136,12 @@ def test_the_two_copies_sum_their_gradients_across_the_stage_axis(tmp_path):
     embedding of one direction, the head and final norm of the other)."""
     run = load_runs(_runs_file(tmp_path, "llama3-8b", "stage: {size: 2, link: dcn}", 4, 8))[0]
     parts = predict(run).parts
-    grads = (2 * 16 * 218_112_000 + 2 * 128_256 * 4096 + 4096) * float(values(run)[b_grad])
+    grads = (2 * 16 * 218_112_000 + 2 * 128_256 * 4096 + 4096) * float(values(run)[b_param])
     assert parts.tail["dcn"] == pytest.approx(grads / 5e10, rel=1e-9)
     assert predict(replace(run, schedule="1f1b")).parts.tail.get("dcn", 0.0) == 0.0
     # reduced in FP32 (gradient_dtype), as Megatron-LM reduces BF16 training's gradients: twice the bytes
     wide = predict(replace(run, gradient_dtype="fp32")).parts
-    assert float(values(run)[b_grad]) == 2 and wide.tail["dcn"] == pytest.approx(2 * grads / 5e10, rel=1e-9)
+    assert float(values(run)[b_param]) == 2 and wide.tail["dcn"] == pytest.approx(2 * grads / 5e10, rel=1e-9)
 
 
 @pytest.mark.parametrize("mesh, micro, schedule, extra, words", [
@@ -308,8 +308,9 @@ def test_per_node_dispatch_balances_the_two_tiers_at_3_2_experts_per_node():
     """The DeepSeek-V3 report (3.2.2): tokens cross IB once per target node and NVLink on to their
     experts; with IB at 50 GB/s and NVLink at 160 GB/s, "each token can efficiently select an average
     of 3.2 experts per node without incurring additional overhead from NVLink". The two terms of
-    ``two_tier`` meet where k / M = 160 / 50 = 3.2 (EP 64 over 8 nodes of 8), and the scale-out term
-    is M / k of the every-copy dispatch's."""
+    ``two_tier`` meet where k / M = 160 / 50 = 3.2 on EP 64 over 8 nodes of 8 (exactly there: n - d =
+    n (d - 1) / d when n = d², and near it for many nodes), and the scale-out term is M / k of the
+    every-copy dispatch's. The crossing is the independent number; the NVLink term's value is the rule's."""
     from symroof.core.symbols import W_dcn, W_ici
     from symroof.parallel.collectives import Axis, two_tier
 
@@ -339,3 +340,34 @@ def test_an_expert_axis_of_one_chip_moves_nothing_either_way(tmp_path):
             for extra in ("", "\n    dispatch_nodes: 2")}
     steps = [predict(run).parts.step(0.6, 0.5, 1e-5) for run in runs.values()]
     assert steps[0] == steps[1] > 0
+
+
+def test_dualpipes_unpaired_share_keeps_the_collective_matmul_of_a_tpu(tmp_path):
+    """On a card whose ICI gathers hide behind their own matmul (collective matmul, TPU), the share of
+    them the unpaired chunks leave waiting is paired with its matmul as under 1F1B, not charged whole:
+    8 ranks, 16 chunks, 11/16 of 1F1B's pairs."""
+    mesh = "tensor: {size: 16, link: ici}\n      stage: {size: 8, link: dcn}"
+    got = {}
+    for s in ("1f1b", "dualpipe"):
+        path = _runs_file(tmp_path, "llama3-70b", mesh, 16, 16, s)
+        path.write_text(path.read_text().replace("chip: h100-sxm", "chip: tpu-v5p"))
+        got[s] = predict(load_runs(path)[0]).parts
+    alone = 11 / 16
+    assert got["1f1b"].paired["ici"]
+    assert got["dualpipe"].critical["ici"] == pytest.approx(alone * got["1f1b"].critical["ici"], rel=1e-12)
+    for (t1, m1), (t2, m2) in zip(got["1f1b"].paired["ici"], got["dualpipe"].paired["ici"], strict=True):
+        assert (t2, m2) == (pytest.approx(alone * t1, rel=1e-12), pytest.approx(alone * m1, rel=1e-12))
+
+
+def test_the_ideal_step_takes_the_per_node_dispatch_too(deepseek):
+    """The ceiling is a lower bound on the step: where the run sends each token once per node, so does the
+    ideal. On DeepSeek-V3's mesh (EP 64 over 8 nodes of 8, H800: W_dcn / W_ici = 50 / 200 GB/s) the expert
+    all-to-alls' factor goes from max(56/63, 7/63 x 1/4) = 56/63 to max(4/8 x 56/63, 7/8 x 64/63 x 1/4) = 28/63:
+    half, by hand."""
+    from symroof.claims.sharded_family import sharded
+
+    run, _, _ = deepseek
+    nums = values(run)
+    by = {n: roofline.comms_by_axis(sharded(replace(run, dispatch_nodes=n), nums)) for n in (None, 4)}
+    assert sp.nsimplify(by[4]["expert"].xreplace(nums) / by[None]["expert"].xreplace(nums)) == sp.Rational(1, 2)
+    assert predict(run).ceiling > predict(replace(run, dispatch_nodes=None)).ceiling

@@ -71,13 +71,14 @@ class Family:
         self.batch = Polynomials(self.polys + list(self.size_polys.values()))     # a run's values in one pass
 
     def numeric(self, nums: dict, mesh: dict, exact: bool = False, numbers: dict | None = None,
-                spans: dict | None = None):
+                spans: dict | None = None, dispatch: int = 0):
         """The family's graph for one run: ``nums`` (every symbol's number) and the run's ``mesh``
         in; equal, value for value, to ``calibrate.numeric(apply(shard(g, mesh), policy), nums)``.
         ``exact=True`` leaves the numbers as Python ints and Fractions, not SymPy's (the input of
         ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
         ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
-        that span two tiers (``collectives.two_tier``), kept on the graph for the roofline."""
+        that span two tiers (``collectives.two_tier``), kept on the graph for the roofline, as is
+        ``dispatch``, the run's ``dispatch_nodes`` (its MoE dispatch sent once per node)."""
         sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
         values = {**nums, **sizes}
         numbers = {**(plain(nums) if numbers is None else numbers), **plain(sizes)}
@@ -106,9 +107,12 @@ class Family:
         out.graph["mesh"] = mesh
         if spans:
             out.graph["spans"] = dict(spans)
+        if dispatch:
+            out.graph["dispatch_nodes"] = dispatch
         return out
 
-    def numbered(self, nums: dict, mesh: dict, numbers: dict | None = None, spans: dict | None = None):
+    def numbered(self, nums: dict, mesh: dict, numbers: dict | None = None, spans: dict | None = None,
+                 dispatch: int = 0):
         """``numeric(nums, mesh, exact=True, numbers, spans)`` as the numeric path reads it
         (``step_table.Numbered``: the graph's attributes, the family's node table and this run's
         numbers), without a graph of its own; None where a cost is not an exact number (``numeric``'s
@@ -126,6 +130,8 @@ class Family:
         graph["sizes"], graph["mesh"] = self._sizes(sizes, nums), mesh
         if spans:
             graph["spans"] = dict(spans)
+        if dispatch:
+            graph["dispatch_nodes"] = dispatch
         out = Numbered(graph, self.table, got)
         graph["family_rows"] = out._node, self._rows(got, mesh)
         return out
@@ -325,7 +331,7 @@ def replicated(run, nums: dict) -> dict:
 def numbered(run, nums: dict, kernel: str = "fused", numbers: dict | None = None):
     """``sharded(run, nums, kernel, exact=True, numbers)`` as the numeric path reads it: a
     ``step_table.Numbered`` where every cost is an exact number, else that graph."""
-    got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans)
+    got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans, run.dispatch_nodes or 0)
     return got if got is not None else sharded(run, nums, kernel, True, numbers)
 
 
@@ -339,4 +345,4 @@ def _family(run, kernel: str) -> Family:
 def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
-    return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans)
+    return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans, run.dispatch_nodes or 0)

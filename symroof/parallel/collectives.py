@@ -74,6 +74,16 @@ class Axis:
     switched: bool = False     # an ICI axis through a switch (GPUs' NVLink domain); DCN always is
 
 
+def dispatch_share(kind: str, axes, dispatch_nodes: int):
+    """``two_tier``'s ``per_node`` for a collective over ``axes`` (names): min(1, M/k) for an AllToAll over
+    the expert axis (an MoE dispatch or combine) where the run's dispatcher sends each token once per
+    node, to at most ``dispatch_nodes`` = M of them; None where it sends every expert's copy (0)."""
+    if not dispatch_nodes or kind != "AllToAll" or "expert" not in axes:
+        return None
+    from ..core.symbols import k
+    return sp.Min(1, sp.Integer(dispatch_nodes) / k)
+
+
 def two_tier(axes: list[Axis], spans: dict, kind: str = "AllReduce", per_node=None) -> sp.Expr:
     """The factor on a collective's time by the rule above (one chip's W_dcn) when its dcn axes have
     ``spans[name]`` of their chips inside each fast (NVLink or ICI) domain; 1 where no axis spans

@@ -25,7 +25,7 @@ from ..core import ops
 from ..core.graph import per_layer
 from ..core.recompute import outside_saved, saved_bytes
 from ..parallel import pipeline
-from ..parallel.collectives import collective_time
+from ..parallel.collectives import collective_time, dispatch_share
 from ..parallel.sharding import layout
 from ..parallel.topology import shares_ports
 from ..core.symbols import C, W_hbm, b_act, b_grad, b_mask, b_opt, b_param, n_ckpt, n_micro
@@ -48,6 +48,7 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
     """
     mesh = sg.graph["mesh"]
     spans = sg.graph.get("spans") or {}       # dcn axes that span two tiers (collectives.two_tier)
+    dispatch = sg.graph.get("dispatch_nodes", 0)      # an MoE dispatch sent once per node (its per_node)
     out: dict[str, sp.Expr] = {}
     for _, d in sg.nodes(data=True):
         if phase is not None and d["phase"] != phase:
@@ -56,8 +57,8 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
             if critical_only and not c.on_critical_path:
                 continue
             key = "+".join(c.axes)
-            time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes],
-                                                      ring_factor, latency, spans, c.ranks)
+            time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor,
+                                                      latency, spans, c.ranks, dispatch_share(c.kind, c.axes, dispatch))
             out[key] = out.get(key, sp.Integer(0)) + time
     if "stage" in mesh:
         out["stage"] = out.get("stage", sp.Integer(0)) + _pipeline_sends(sg, phase, schedule, latency)

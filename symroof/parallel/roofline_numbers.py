@@ -10,7 +10,8 @@ from fractions import Fraction
 from ..core import symbols as sy
 from ..core.graph import per_layer
 from . import pipeline
-from .step_numbers import Rates, _activation, _over, _row, _two_tier, collective_seconds, exact, family_rows
+from .step_numbers import (Rates, _activation, _over, _row, _two_tier, collective_seconds, dispatch_share, exact,
+                           family_rows)
 from .step_table import Numbered
 
 
@@ -27,6 +28,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     flops, hbm, moved, critical = rows["sums"] if rows else node_sums(node_rows(sg), stages)
 
     spans = sg.graph.get("spans") or {}
+    dispatch = sg.graph.get("dispatch_nodes", 0)     # an MoE dispatch sent once per node (two_tier's per_node)
 
     def seconds(group, kinds: dict, num: int = 0, den: int = 1) -> tuple:
         """``num / den`` plus the group's seconds, as a numerator and denominator (no Fraction's gcd per term)."""
@@ -37,8 +39,9 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
                 n *= v
             else:
                 n, d = n * v.numerator, d * v.denominator
-            if spans:
-                tier = _two_tier(axes, spans, rates, kind)
+            share = dispatch_share(kind, axes, dispatch, rates)
+            if spans or share is not None:
+                tier = _two_tier(axes, spans, rates, kind, share)
                 n, d = n * tier.numerator, d * tier.denominator
             num, den = (num + n, den) if d == den else (num * d + n * den, den * d)
         return num, den

@@ -61,10 +61,10 @@ import sympy as sp
 from ..core import ops
 from ..parallel import kernels, low_precision, pipeline
 from ..parallel import collectives
-from ..parallel.collectives import collective_time, hops, ring_steps
+from ..parallel.collectives import collective_time, dispatch_share, hops, ring_steps
 from ..parallel.step_parts import Parts
 from ..parallel.step_table import Numbered, node_table
-from ..core.symbols import C, W_hbm, b_act
+from ..core.symbols import C, W_hbm, b_act, b_grad, b_param
 
 if TYPE_CHECKING:     # Parts read back from the prediction cache need neither networkx nor the sharding
     import networkx as nx
@@ -129,17 +129,7 @@ def _bandwidth(c, mesh, nums, opts: Options) -> float:
 
 def _seconds(kind: str, axes: tuple, volume, ranks, mesh, nums, opts: Options) -> float:
     return _num(collective_time(kind, volume, [mesh[a] for a in axes], ring_factor=True, spans=opts.spans,
-                                ranks=ranks, per_node=per_node(kind, axes, opts)), nums)
-
-
-def per_node(kind: str, axes: tuple, opts: Options):
-    """The share of a token's expert copies an MoE dispatch (an AllToAll over the expert axis) sends
-    over the scale-out network, min(1, M/k), where the run's dispatcher sends once per node
-    (``collectives.two_tier``); None where it sends every copy."""
-    if not opts.dispatch_nodes or kind != "AllToAll" or "expert" not in axes:
-        return None
-    from ..core.symbols import k
-    return sp.Min(1, sp.Integer(opts.dispatch_nodes) / k)
+                                ranks=ranks, per_node=dispatch_share(kind, axes, opts.dispatch_nodes)), nums)
 
 
 class Numbers:
@@ -170,11 +160,12 @@ class Numbers:
         return _sends(sg, self.nums, opts)
 
     def gradient_bytes(self, sg: nx.DiGraph, schedule=None):
-        """Bytes of the gradients a chip keeps under the pipeline ``schedule`` (``memory_per_chip``), exact:
-        a collective's volume, floated with its seconds as every other volume is."""
+        """Bytes a reduction of the gradients a chip keeps under the pipeline ``schedule`` moves, exact: their
+        elements at b_param, as the graph's gradient collectives carry them (``Options.gradient_width`` turns
+        those into the run's gradient dtype's); a collective's volume, floated with its seconds."""
         from ..parallel.roofline import memory_per_chip
 
-        return memory_per_chip(sg, schedule)["gradients"].xreplace(self.nums)
+        return (memory_per_chip(sg, schedule)["gradients"] * b_param / b_grad).xreplace(self.nums)
 
     def optimizer_bytes(self, sg: nx.DiGraph, schedule=None) -> float:
         """Bytes the optimizer step moves: weights and state read and written, gradients read (the
@@ -272,15 +263,15 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             if grads and opts.gradients_wait and not hidden:
                 critical[link] = critical.get(link, 0.0) + t      # reduced once the backward is done
                 continue
-            if on_path and waits and hidden:      # DualPipe: the pairs hide it, the unpaired chunks wait
-                critical[link] = critical.get(link, 0.0) + waits * t
-                t *= 1 - waits
-            elif on_path and not hidden:
+            if on_path and waits:       # what waits: all of it, or (DualPipe) the unpaired chunks' share
                 if opts.collective_matmul and mm and link == "ici" and kind in ("AllGather", "ReduceScatter"):
-                    paired.setdefault(link, []).append((t, mm))     # an operand's gather, the output's scatter
+                    # an operand's gather, the output's scatter
+                    paired.setdefault(link, []).append((t, mm) if waits == 1 else (waits * t, waits * mm))
                 else:
-                    critical[link] = critical.get(link, 0.0) + t
-                continue
+                    critical[link] = critical.get(link, 0.0) + (t if waits == 1 else waits * t)
+                if waits == 1:
+                    continue
+                t *= 1 - waits          # the paired chunks' share hides
             background[link] = background.get(link, 0.0) + t
             if last:        # the last layer's gradient reduction (step_table.node_table: which are)
                 last = one / per_stage if layered else one  # one layer's share (of the last microbatch)

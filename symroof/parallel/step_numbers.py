@@ -167,6 +167,14 @@ def family_rows(sg) -> dict | None:
     return rows if nodes is sg._node else None
 
 
+def dispatch_share(kind: str, axes: tuple, dispatch_nodes: int, rates: Rates) -> Fraction | None:
+    """``collectives.dispatch_share`` exactly: min(1, M/k) for an AllToAll over the expert axis that the
+    run's dispatcher sends once per node (to at most M = ``dispatch_nodes``); else None."""
+    if not dispatch_nodes or kind != "AllToAll" or "expert" not in axes:
+        return None
+    return min(Fraction(1), Fraction(dispatch_nodes, rates[sy.k]))
+
+
 def _two_tier(axes: tuple, spans: dict, rates: Rates, kind: str = "AllReduce", per_node: Fraction | None = None):
     """``collectives.two_tier`` exactly: for dcn axes of ``axes`` that span two tiers (inner: the product of
     their shares of a domain), W_dcn / min(W_ici, inner · W_dcn) for a ring collective,
@@ -220,9 +228,7 @@ def _seconds(kind: str, axes: tuple, volume, ranks, rates: Rates, opts: Options,
     got = known.get((kind, axes, ranks))
     if got is None:
         n, d = rates.per_byte(kind, axes, True, ranks)
-        share = None        # step_model.per_node, exact: min(1, M/k) of an MoE dispatch sent once per node
-        if opts.dispatch_nodes and kind == "AllToAll" and "expert" in axes:
-            share = min(Fraction(1), Fraction(opts.dispatch_nodes, rates[sy.k]))
+        share = dispatch_share(kind, axes, opts.dispatch_nodes, rates)
         if opts.spans or share is not None:
             tier = _two_tier(axes, opts.spans, rates, kind, share)
             n, d = n * tier.numerator, d * tier.denominator
@@ -278,8 +284,8 @@ class Exact:
         return link, 2 * float(row["sends"]) * float(_activation(sg, self.rates)) / one_way
 
     def gradient_bytes(self, sg, schedule=None):
-        """``step_model.Numbers.gradient_bytes``, exact."""
-        return self.rates[sy.b_grad] * self._trained(sg, schedule)
+        """``step_model.Numbers.gradient_bytes``, exact: the trained elements at b_param."""
+        return self.rates[sy.b_param] * self._trained(sg, schedule)
 
     def optimizer_bytes(self, sg, schedule=None) -> float:
         r = self.rates
