@@ -71,14 +71,16 @@ class Family:
         self.batch = Polynomials(self.polys + list(self.size_polys.values()))     # a run's values in one pass
 
     def numeric(self, nums: dict, mesh: dict, exact: bool = False, numbers: dict | None = None,
-                spans: dict | None = None, dispatch: int = 0):
+                spans: dict | None = None, dispatch: int = 0, ends=1):
         """The family's graph for one run: ``nums`` (every symbol's number) and the run's ``mesh``
         in; equal, value for value, to ``calibrate.numeric(apply(shard(g, mesh), policy), nums)``.
         ``exact=True`` leaves the numbers as Python ints and Fractions, not SymPy's (the input of
         ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
         ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
         that span two tiers (``collectives.two_tier``), kept on the graph for the roofline, as is
-        ``dispatch``, the run's ``dispatch_nodes`` (its MoE dispatch sent once per node)."""
+        ``dispatch``, the run's ``dispatch_nodes`` (its MoE dispatch sent once per node); ``ends``: the
+        share of the microbatches the ops outside the layers run for (``pipeline.end_share``), which the
+        rows' sums are taken at."""
         sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
         values = {**nums, **sizes}
         numbers = {**(plain(nums) if numbers is None else numbers), **plain(sizes)}
@@ -100,7 +102,7 @@ class Family:
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
             if all(type(v) is int or type(v) is Fraction for v in got):     # step_numbers.family_rows
-                out.graph["family_rows"] = nodes, self._rows(got, mesh)
+                out.graph["family_rows"] = nodes, self._rows(got, mesh, ends)
             out.graph["sizes"] = self._sizes(sizes, nums)
         else:
             out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
@@ -112,7 +114,7 @@ class Family:
         return out
 
     def numbered(self, nums: dict, mesh: dict, numbers: dict | None = None, spans: dict | None = None,
-                 dispatch: int = 0):
+                 dispatch: int = 0, ends=1):
         """``numeric(nums, mesh, exact=True, numbers, spans)`` as the numeric path reads it
         (``step_table.Numbered``: the graph's attributes, the family's node table and this run's
         numbers), without a graph of its own; None where a cost is not an exact number (``numeric``'s
@@ -133,13 +135,15 @@ class Family:
         if dispatch:
             graph["dispatch_nodes"] = dispatch
         out = Numbered(graph, self.table, got)
-        graph["family_rows"] = out._node, self._rows(got, mesh)
+        graph["family_rows"] = out._node, self._rows(got, mesh, ends)
         return out
 
-    def _rows(self, got: list, mesh: dict) -> dict:
+    def _rows(self, got: list, mesh: dict, ends=1) -> dict:
         """step_numbers.family_rows's rows with a run's numbers (``got``, by slot) in."""
         stages = _plain(mesh["stage"].size) if "stage" in mesh else 1
-        return {"sums": _sums(self.sums, got, stages),
+        end = stages * ends
+        end = end.numerator if type(end) is Fraction and end.denominator == 1 else end
+        return {"sums": _sums(self.sums, got, stages, end), "end_share": ends,
                 "weights": [(None if r is None else got[r], dims, no_grad) for r, dims, no_grad in self.weights],
                 "ends": self.ends}
 
@@ -162,19 +166,20 @@ def _grouped(rows: list) -> tuple:
     return tuple(flops.items()), tuple(hbm.items()), tuple(colls.items())
 
 
-def _sums(grouped: tuple, got: list, stages: int) -> tuple:
+def _sums(grouped: tuple, got: list, stages: int, end) -> tuple:
     """``roofline_numbers.node_sums`` of a family's rows with a run's numbers (``got``) in: the same exact sums
-    over a third as many terms (a family's nodes share their costs)."""
+    over a third as many terms (a family's nodes share their costs). ``end``: the weight of an op outside
+    the layers, node_sums's ``stages × ends`` (its weights' collectives weigh ``stages``)."""
     from ..parallel.roofline_numbers import add_moved
 
     flops_terms, hbm_terms, colls = grouped
-    flops = sum(n * (stages if r is None else got[r]) * got[f] for (r, f), n in flops_terms)
-    hbm = sum(n * (stages if r is None else got[r]) * got[b] for (r, b), n in hbm_terms)
+    flops = sum(n * (end if r is None else got[r]) * got[f] for (r, f), n in flops_terms)
+    hbm = sum(n * (end if r is None else got[r]) * got[b] for (r, b), n in hbm_terms)
     moved: dict = {}
     critical: dict = {}
     for (r, kind, axes, v, k, path), n in colls:
         add_moved(moved, critical, (axes, None if k is None else got[k]), kind,
-                  n * (stages if r is None else got[r]) * got[v], path)
+                  n * ((end if path else stages) if r is None else got[r]) * got[v], path)
     return flops, hbm, moved, critical
 
 
@@ -331,7 +336,7 @@ def replicated(run, nums: dict) -> dict:
 def numbered(run, nums: dict, kernel: str = "fused", numbers: dict | None = None):
     """``sharded(run, nums, kernel, exact=True, numbers)`` as the numeric path reads it: a
     ``step_table.Numbered`` where every cost is an exact number, else that graph."""
-    got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans, run.dispatch_nodes or 0)
+    got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans, run.dispatch_nodes or 0, _ends(run))
     return got if got is not None else sharded(run, nums, kernel, True, numbers)
 
 
@@ -345,4 +350,14 @@ def _family(run, kernel: str) -> Family:
 def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``)."""
-    return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans, run.dispatch_nodes or 0)
+    return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans, run.dispatch_nodes or 0, _ends(run))
+
+
+def _ends(run):
+    """``pipeline.end_share`` of the run's schedule, as roofline_numbers reads it (1 without a stage axis)."""
+    if "stage" not in run.mesh:
+        return 1
+    from ..parallel.pipeline import end_share
+
+    share = end_share(run.schedule)
+    return 1 if share == 1 else share

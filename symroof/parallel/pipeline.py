@@ -138,6 +138,15 @@ def schedule(name: str | Schedule | None = None) -> Schedule:
     return __getattr__("SCHEDULES")[name]
 
 
+def end_share(name: str | Schedule | None) -> Fraction:
+    """The share of a step's microbatches for which a chip runs the model's ends (the embedding, the
+    final norm, the head and the loss: the ops outside the layers). All of them, but under a schedule of
+    ``copies`` directions: DualPipe feeds half of the microbatches in at each end rank (``dualpipe.py``
+    scatters its inputs into ``num_chunks // 2``), so rank 0 runs its first stage's embedding for one
+    half and its last stage's head and loss for the other."""
+    return Fraction(1, schedule(name).copies)
+
+
 def weighs_work(name: str | Schedule | None) -> bool:
     """Whether the row's bubble weighs a chunk's F, B and W (``row``'s ``work``)."""
     from ..core.symbols import w_B, w_F, w_W

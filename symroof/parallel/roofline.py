@@ -33,9 +33,19 @@ from ..core.symbols import C, W_hbm, b_act, b_grad, b_mask, b_opt, b_param, n_ck
 PHASES = ("forward", "backward")
 
 
-def _repeat(d, mesh) -> sp.Expr:
+def _repeat(d, mesh, ends=1) -> sp.Expr:
+    """A node's instances on one chip: its layers' share of the stages, or for the ops outside the
+    layers ``ends`` of them (``_ends``: the share of the step's microbatches they run for)."""
     stages = mesh["stage"].size if "stage" in mesh else 1
-    return d["repeat"] / stages if per_layer(d) else d["repeat"]
+    return d["repeat"] / stages if per_layer(d) else d["repeat"] * ends
+
+
+def _ends(mesh, schedule) -> sp.Expr:
+    """``pipeline.end_share`` of the schedule, where a stage axis reads one (else all microbatches)."""
+    if "stage" not in mesh:
+        return sp.Integer(1)
+    share = pipeline.end_share(schedule)
+    return sp.Rational(share.numerator, share.denominator)
 
 
 def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False,
@@ -50,6 +60,7 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
     spans = sg.graph.get("spans") or {}       # dcn axes that span two tiers (collectives.two_tier)
     dispatch = sg.graph.get("dispatch_nodes", 0)      # an MoE dispatch sent once per node (its per_node)
     out: dict[str, sp.Expr] = {}
+    ends = _ends(mesh, schedule)
     for _, d in sg.nodes(data=True):
         if phase is not None and d["phase"] != phase:
             continue
@@ -57,7 +68,8 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
             if critical_only and not c.on_critical_path:
                 continue
             key = "+".join(c.axes)
-            time = _repeat(d, mesh) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor,
+            # the ends' activations move for their share of the microbatches, their weights once a step
+            time = _repeat(d, mesh, ends if c.on_critical_path else 1) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor,
                                                       latency, spans, c.ranks, dispatch_share(c.kind, c.axes, dispatch))
             out[key] = out.get(key, sp.Integer(0)) + time
     if "stage" in mesh:
@@ -106,19 +118,21 @@ def work(sg: nx.DiGraph, phase: str | None = None, schedule=None) -> tuple[sp.Ex
     ``step`` that needs no collective (the planner takes its comms per axis instead)."""
     mesh = sg.graph["mesh"]
     nodes = [d for _, d in sg.nodes(data=True) if phase is None or d["phase"] == phase]
-    t_math = sp.Add(*(_repeat(d, mesh) * d["local_flops"] for d in nodes)) / C
-    t_hbm = sp.Add(*(_repeat(d, mesh) * d["local_bytes"] for d in nodes)) / W_hbm
+    ends = _ends(mesh, schedule)
+    t_math = sp.Add(*(_repeat(d, mesh, ends) * d["local_flops"] for d in nodes)) / C
+    t_hbm = sp.Add(*(_repeat(d, mesh, ends) * d["local_bytes"] for d in nodes)) / W_hbm
     if "stage" in mesh:       # the schedule's idle fraction (pipeline.SCHEDULES)
-        work = chunk_work(sg) if pipeline.weighs_work(schedule) else None
+        work = chunk_work(sg, schedule) if pipeline.weighs_work(schedule) else None
         bubble = pipeline.row(schedule, mesh["stage"].size, work=work)["bubble"]
         t_math, t_hbm = t_math * (1 + bubble), t_hbm * (1 + bubble)
     return t_math, t_hbm
 
 
-def chunk_work(sg: nx.DiGraph) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+def chunk_work(sg: nx.DiGraph, schedule=None) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """A chip's (F, B, W) of one step in FLOPs (``pipeline.chunk_work``; the bubble's ``w_F``, ``w_B``, ``w_W``)."""
     mesh = sg.graph["mesh"]
-    return pipeline.chunk_work(((d, _repeat(d, mesh) * d["local_flops"]) for _, d in sg.nodes(data=True)),
+    ends = _ends(mesh, schedule)
+    return pipeline.chunk_work(((d, _repeat(d, mesh, ends) * d["local_flops"]) for _, d in sg.nodes(data=True)),
                                lambda terms: sp.Add(*terms))
 
 

@@ -22,10 +22,13 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     mesh = sg.graph["mesh"]
     rates = Rates(nums, mesh)
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
+    ends = pipeline.end_share(schedule) if "stage" in mesh else 1
+    ends = 1 if ends == 1 else ends      # an int where whole: the sums stay ints
     # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
-    # for its own nodes only (a copy's could have changed)
+    # for its own nodes only (a copy's could have changed), summed at one share of the ends
     rows = family_rows(sg)
-    flops, hbm, moved, critical = rows["sums"] if rows else node_sums(node_rows(sg), stages)
+    flops, hbm, moved, critical = (rows["sums"] if rows and rows["end_share"] == ends
+                                   else node_sums(node_rows(sg), stages, ends))
 
     spans = sg.graph.get("spans") or {}
     dispatch = sg.graph.get("dispatch_nodes", 0)     # an MoE dispatch sent once per node (two_tier's per_node)
@@ -52,7 +55,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
     if "stage" in mesh:
-        work = _chunk_work(sg) if pipeline.weighs_work(schedule) else None
+        work = _chunk_work(sg, ends) if pipeline.weighs_work(schedule) else None
         row = _row(schedule, stages, exact(nums[sy.n_micro]), exact(nums[sy.n_virtual]), work)
         t_math, t_hbm = t_math * (1 + row["bubble"]), t_hbm * (1 + row["bubble"])
         act = _over(_activation(sg, rates), exact(nums[sy.n_micro]))
@@ -81,19 +84,23 @@ def node_rows(sg):
                 for c in d.get("collectives", ())])
 
 
-def node_sums(rows, stages: int) -> tuple:
+def node_sums(rows, stages: int, ends=1) -> tuple:
     """The FLOPs, bytes and collective bytes (``(axes, ranks) -> kind -> bytes``, all of them and the
     critical path's) of ``node_rows``, each sum in units of 1/stages: a node repeated per layer counts
-    its repeats, one that is not (the embedding, the head) counts ``stages``."""
+    its repeats, one that is not (the embedding, the head) counts ``stages`` times ``ends``, the share
+    of the microbatches it runs for (``pipeline.end_share``); its weights' collectives, once a step, ``stages``."""
     flops = hbm = 0
     moved: dict = {}
     critical: dict = {}
+    end = stages * ends
+    end = end.numerator if type(end) is Fraction and end.denominator == 1 else end     # DualPipe: p is even
     for repeat, node_flops, node_bytes, colls in rows:
-        weight = stages if repeat is None else repeat
+        weight = end if repeat is None else repeat
         flops += weight * node_flops
         hbm += weight * node_bytes
         for kind, axes, volume, ranks, on_path in colls:
-            add_moved(moved, critical, (axes, ranks), kind, weight * volume, on_path)
+            add_moved(moved, critical, (axes, ranks), kind, (weight if on_path or repeat is not None else stages) * volume,
+                      on_path)
     return flops, hbm, moved, critical
 
 
@@ -105,11 +112,11 @@ def add_moved(moved: dict, critical: dict, group: tuple, kind: str, volume, on_p
         kinds[kind] = kinds.get(kind, 0) + volume
 
 
-def _chunk_work(sg) -> tuple:
+def _chunk_work(sg, ends=1) -> tuple:
     """``roofline.chunk_work`` exactly, from a graph whose costs are numbers (a family's rows, or its nodes)."""
     mesh = sg.graph["mesh"]
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
     nodes = (((d, sg.values[repeat], sg.values[flops]) for repeat, flops, *_, d, _ in sg.rows) if type(sg) is Numbered
              else ((d, d["repeat"], d["local_flops"]) for _, d in sg.nodes(data=True)))
-    return pipeline.chunk_work((d, _over(exact(r) * exact(f), stages) if per_layer(d) else exact(r) * exact(f))
+    return pipeline.chunk_work((d, _over(exact(r) * exact(f), stages) if per_layer(d) else ends * exact(r) * exact(f))
                                for d, r, f in nodes)

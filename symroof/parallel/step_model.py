@@ -205,9 +205,10 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     # paired chunks (DualPipe): each one's activation collectives hide behind the other's compute
     pairs = stages > 1 and _row(stages, opts)["hides"]
     alone = float(_row(stages, opts)["alone"]) if pairs else 0.0     # the unpaired chunks' share: it waits
+    ends = float(pipeline.end_share(_name(opts))) if stages > 1 else 1.0     # the ops outside the layers' share
     for repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls in rows:
         repeat = number(values[repeat])
-        per_stage = repeat / stages if layered else 1.0
+        per_stage = repeat / stages if layered else ends
         flops, hbm = number(values[flops]), number(values[hbm]) / hbm_rate
         times = per_stage
         if pipelined:
@@ -243,8 +244,9 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             ranks = None if ranks is None else values[ranks]
             if ranks is not None and number(ranks) < 2:
                 continue            # a weight with one copy (KV heads within the tensor degree): no launch
-            one = t = per_stage * seconds(kind, axes, values[volume], ranks, opts)
-            count = per_stage * (opts.microbatches if on_path else 1)
+            share = per_stage if layered or on_path else 1.0     # the ends' weights move once a step
+            one = t = share * seconds(kind, axes, values[volume], ranks, opts)
+            count = share * (opts.microbatches if on_path else 1)
             if stages == 1 and not on_path and fsdp:
                 # gradient accumulation over a sharded-weight axis (ZeRO-3: PyTorch FSDP, JAX): each
                 # microbatch gathers the weights again and reduce-scatters its gradients
@@ -274,7 +276,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 t *= 1 - waits          # the paired chunks' share hides
             background[link] = background.get(link, 0.0) + t
             if last:        # the last layer's gradient reduction (step_table.node_table: which are)
-                last = one / per_stage if layered else one  # one layer's share (of the last microbatch)
+                last = one / share if layered else one  # one layer's share (of the last microbatch)
                 tail[link] = tail.get(link, 0.0) + last
                 background[link] -= last
                 if hidden and not bucketed:    # nothing is left to hide the last one's latency behind either
