@@ -300,7 +300,7 @@ def test_glm4_moe_reads_dense_first_layers_shared_experts_and_partial_rope():
     assert card.layers == (("dense", 1), ("moe", 3)) and (card.d_ff, card.d_ff_expert, card.d_ff_shared) == (48, 8, 8)
     assert (card.qkv_bias, card.o_bias, card.qk_norm, card.rotary_pct, card.head_dim) == (True, False, True, 0.5, 8)
     assert card.left_out == ("multi-token-prediction layers (num_nextn_predict_layers 1) not counted: transformers "
-                             "does not build them",)
+                             "does not build them; a runs file's mtp_layers trains them",)
     # per layer: q 32x32 + 32, k and v 32x16 + 16 each, o 32x32 (no bias)
     assert count(card, 1, 8).params_by_group["attention"] == 4 * (1056 + 528 + 528 + 1024)
     other = _convert(_small("Glm4MoeForCausalLM", "glm4_moe", head_dim=12, num_nextn_predict_layers=0,

@@ -8,9 +8,10 @@ import pytest
 import sympy as sp
 
 from symroof.claims import calibrate
-from symroof.claims.published import _built, load_runs, values
+from symroof.claims.published import load_runs, values
 from symroof.claims.sharded_family import sharded
 from symroof.core import recompute
+from symroof.core.graph import build
 from symroof.core.symbols import f_rc
 from symroof.io.fractions_eval import Polynomial, Polynomials
 from symroof.parallel.sharding import shard
@@ -47,7 +48,7 @@ def test_polynomials_together_are_each_polynomial_s_value():
 
 
 def _direct(run, kernel):
-    sg = shard(_built(run.model, "causal", kernel), run.mesh)
+    sg = shard(build(run.structure, "causal", kernel), run.mesh)     # the run's structure: its MTP modules too
     if run.recompute != "none":
         sg = recompute.apply(sg, run.recompute, 1 if run.recompute_layers is None else f_rc)
     return calibrate.numeric(sg, values(run))

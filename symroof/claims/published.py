@@ -1,22 +1,19 @@
 """Compare symroof's step-time lower bound with published training runs (``symroof validate``).
 
 Each run in ``derivations/published_runs.yaml`` gives a model, a chip, the published mesh, batch and
-sequence length, the measured MFU and the FLOP-counting convention behind it. For each, symroof
-shards the model's graph over that mesh and takes ``roofline.step`` with the pinned book's overlap
-model ("sum"). That step time counts only what no implementation can avoid: the matmuls at peak
-FLOPs (the causal half of attention, the least real work), HBM traffic, the collectives at full
-link bandwidth, and the pipeline bubble of the most favourable schedule the source allows. So it
+sequence length, the measured MFU and the FLOP-counting convention behind it. symroof shards the model's
+graph over that mesh and takes ``roofline.step`` with the pinned book's overlap model ("sum"): only what
+no implementation can avoid (the matmuls at peak FLOPs with the causal half of attention, HBM traffic, the
+collectives at full link bandwidth, the bubble of the most favourable schedule the source allows). So it
 is a lower bound, and
 
     MFU ceiling = (model FLOPs per step, counted as the source counts them) / (chips · C · t_step)
 
-is an upper bound on any MFU the source could have measured. A measured MFU above it means
-symroof (or the recorded convention) is wrong. The gap below the ceiling is what the model leaves
-out: kernels below peak, exposed communication and latency, imperfect pipelines, the optimizer step.
-
-An optional efficiency factor per family and matmul dtype (``fit_efficiency``) scales the ceiling
-to a prediction: a geometric mean of measured / ceiling over the ``split: fit`` runs, checked on the
-``split: check`` ones; a fitted, documented parameter, never a per-run number.
+is an upper bound on any MFU the source could have measured: one above it means symroof (or the recorded
+convention) is wrong. The gap below it is what the model leaves out: kernels below peak, exposed
+communication and latency, imperfect pipelines, the optimizer step. An optional efficiency factor per
+family and matmul dtype (``fit_efficiency``) scales the ceiling to a prediction: a geometric mean of
+measured / ceiling over the ``split: fit`` runs, checked on the ``split: check`` ones.
 """
 
 from __future__ import annotations
@@ -52,7 +49,7 @@ CONVENTIONS = {
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
-             "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype", "dispatch_nodes"}
+             "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype", "dispatch_nodes", "mtp_layers"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED          # and measured_mfu or measured_step_s; split and convention have defaults
 _AXES = ORDER          # the mesh axes a run may name: the one vocabulary (parallel/axes.py)
@@ -91,12 +88,13 @@ class PublishedRun:
     gradient_overlap: bool = True               # False: gradients reduced once the backward is done, in
     gradient_dtype: str | None = None           # this dtype (None: the parameters')
     dispatch_nodes: int | None = None           # MoE dispatch sent once per node, to at most this many
+    mtp_layers: int = 0                         # multi-token-prediction modules trained (core/mtp.py)
 
     @cached_property
     def structure(self):
         """The model's graph structure (``core.graph.Structure.of``), worked out once per card."""
         from .run_checks import structure_of
-        return structure_of(self.model)
+        return structure_of(self.model, self.mtp_layers)
 
     @cached_property
     def digest(self) -> str:       # the on-disk caches' key for the run: its whole repr, digested once
@@ -184,7 +182,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
     from .run_checks import (_attention_kernel, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
-                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch)
+                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp)
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -266,12 +264,11 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     dtype = _matmul_dtype(raw.get("matmul_dtype", "bf16"), chip, where)
     measured = _measured(raw, chip, where, prediction, dtype, ints["batch"] * ints["seq"])
     run = PublishedRun(
-        name=raw["name"], source=raw["source"].strip(), model=model, chip=chip,
-        chips=ints["chips"], mesh=mesh, batch=ints["batch"], seq=ints["seq"],
-        microbatches=ints["microbatches"], interleave=ints["interleave"], schedule=schedule,
-        recompute=recompute, **measured,
-        spans=spans, overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), attention_kernel=kernel,
-        matmul_dtype=dtype, recompute_layers=layers, **_gradients(raw, where), **_dispatch(raw, mesh, where))
+        name=raw["name"], source=raw["source"].strip(), model=model, chip=chip, chips=ints["chips"], mesh=mesh,
+        batch=ints["batch"], seq=ints["seq"], microbatches=ints["microbatches"], interleave=ints["interleave"],
+        schedule=schedule, recompute=recompute, **measured, spans=spans, attention_kernel=kernel,
+        overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), matmul_dtype=dtype, recompute_layers=layers,
+        **_gradients(raw, where), **_dispatch(raw, mesh, where), **_mtp(raw, where))
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from .sharded_family import exact, plain

@@ -217,6 +217,17 @@ def _dispatch(raw: dict, mesh: dict, where: str) -> dict:
     return {"dispatch_nodes": nodes}
 
 
+def _mtp(raw: dict, where: str) -> dict:
+    """``mtp_layers``: the run trains this many multi-token-prediction modules after the head (DeepSeek-V3's
+    D; a config's num_nextn_predict_layers says how many the checkpoint holds, not whether a run trains
+    them); absent, none."""
+    if "mtp_layers" not in raw:
+        return {}
+    from ..io.cards import _count
+
+    return {"mtp_layers": _count(raw["mtp_layers"], where, "mtp_layers")}
+
+
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
     dropped (one anchor can serve rows with different meshes)."""
@@ -292,21 +303,25 @@ def _schedule(raw: dict, ints: dict, mesh: dict, model, replicas: int, where: st
     return name
 
 
-def structure_of(model):
-    """``Structure.of(model)``, made once per card (frozen: it cannot change): the runs of one model
-    (a card read once per runs file, or written out once and shared by a YAML alias) share it, where
-    each run made its blocks again (a Block of forty fields per block type)."""
-    got = _STRUCTURES.get(id(model))
+def structure_of(model, mtp: int = 0):
+    """``Structure.of(model)``, made once per card (frozen: it cannot change), with ``mtp`` multi-token-
+    prediction modules: the runs of one model (a card read once per runs file, or written out once and
+    shared by a YAML alias) share it, where each run made its blocks again (a Block of forty fields per
+    block type)."""
+    got = _STRUCTURES.get((id(model), mtp))
     if got is None or got[0] is not model:
+        from dataclasses import replace
+
         from ..core.graph import Structure
 
         if len(_STRUCTURES) > 4096:
             _STRUCTURES.clear()
-        got = _STRUCTURES[id(model)] = (model, Structure.of(model))     # the card kept: its id is not reused
+        structure = Structure.of(model)
+        got = _STRUCTURES[id(model), mtp] = (model, replace(structure, mtp=mtp) if mtp else structure)
     return got[1]
 
 
-_STRUCTURES: dict = {}      # id(card) -> (card, its structure)
+_STRUCTURES: dict = {}      # (id(card), MTP modules) -> (card, its structure); the card kept: its id is not reused
 
 
 def _tensor_names(model) -> list:

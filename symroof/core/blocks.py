@@ -80,11 +80,12 @@ class Block:
     sub_norms: bool = False        # norms on the attention output (N·H) before o and the MLP hidden before down (BitNet)
     dropout: bool = False          # GPT-style dropout on the attention probabilities and on the
                                    # attention and MLP outputs (saves a mask: core/recompute.py)
+    once: bool = False             # one instance outside the stack (a multi-token-prediction module's: mtp.py)
 
     @property
     def count(self):
-        """The symbol that counts this block type's layers."""
-        return layers(self.name)
+        """The symbol that counts this block type's layers (1 for a block built ``once``)."""
+        return sp.Integer(1) if self.once else layers(self.name)
 
 
 def blocks_of(card, context=None) -> tuple[Block, ...]:

@@ -43,7 +43,7 @@ def params_by_group(g: nx.DiGraph, active: bool = False) -> dict[str, sp.Expr]:
     ``active=True`` counts what one token uses: each MoE layer's k routed experts, not all E.
     """
     sizes = g.graph["sizes"]
-    out = {group: ZERO for group in PARAM_GROUPS}
+    out = {group: ZERO for group in PARAM_GROUPS if group != "mtp" or g.graph.get("mtp")}
     for _, d in g.nodes(data=True):
         if d["phase"] != "forward":
             continue

@@ -40,7 +40,7 @@ from .symbols import (B, D, E, F, F_e, F_s, H, H_idx, H_lk, H_lv, H_r, H_v, K, N
 if TYPE_CHECKING:          # networkx is imported when a graph is built, not by `import symroof`
     import networkx as nx
 
-PARAM_GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding")
+PARAM_GROUPS = ("embedding", "attention", "mlp", "norms", "unembedding", "mtp")     # mtp: multi-token prediction's
 PHASES = ("train", "prefill", "decode")
 
 
@@ -55,11 +55,14 @@ class Structure:
     learned_positions: bool = False   # GPT-2: a V_pos x D table added to the token embeddings
     head_bias: bool = False        # a bias of V on the unembedding (Phi)
     embedding_norm: bool = False   # a norm of the final norm's kind on the token embeddings (BLOOM)
+    mtp: int = 0                   # multi-token-prediction modules after the head, in training (mtp.py)
 
     def __post_init__(self):
         names = [blk.name for blk in self.blocks]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"a structure needs block types with distinct names, got {names}")
+        if type(self.mtp) is not int or self.mtp < 0 or (self.mtp and not self.embeddings):
+            raise ValueError(f"multi-token prediction needs a whole model and a count of modules, got {self.mtp!r}")
 
     @classmethod
     def uniform(cls, tied: bool = False, embeddings: bool = True, **block) -> "Structure":
@@ -100,6 +103,7 @@ def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:
             "Gs": G_ssm, "Qs": N_ssm / G_ssm, "Hs": H_ssm, "Ns": d_st, "Ws": W_ssm, "Rs": R_ssm,
             "Kg": K_g, "Gg": N / K_g, "Hg": H_g,      # Gemma 4's full-attention layers (attention_gemma4.py)
             "Dc": D, "Wsc": W_sc,      # LFM2's short conv (short_conv.py): its D channels (a name of their own), taps
+            "Dm": 2 * D,               # a multi-token-prediction module's two normed inputs side by side (mtp.py)
             "one": sp.Integer(1)}     # a projection to one value per token (Qwen2-MoE's shared-expert gate)
 
 
@@ -185,6 +189,10 @@ def _forward(b: _Builder, s: Structure) -> None:
                   unembed, "unembedding")
     if b.phase == "train":
         b.elementwise("loss", "cross_entropy", [("logits", "unembed")], "")
+        for depth in range(1, s.mtp + 1):
+            from .mtp import add_mtp
+
+            x = add_mtp(b, s, x, depth)
 
 
 # ----------------------------------------------------------------------------- costs
@@ -291,6 +299,8 @@ def _build(structure: Structure, attention: str, kernel: str, phase: str) -> nx.
     if phase == "train":
         add_backward(b)
     g.graph["blocks"] = {blk.name: blk.count for blk in structure.blocks}
+    if structure.mtp and phase == "train":
+        g.graph["mtp"] = structure.mtp
     g.graph["param_dims"] = dict(b.param_dims)
     g.graph["tensor_dims"] = dict(b.dims)
     return g

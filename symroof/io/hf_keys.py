@@ -140,9 +140,9 @@ NEUTRAL_FOR.update({
 })
 # Models whose code transformers builds without part of the published checkpoint; said in the card's source.
 LEFT_OUT = {"DeepseekV3ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
-                                     "transformers does not build them",
+                                     "transformers does not build them; a runs file's mtp_layers trains them",
             "DeepseekV32ForCausalLM": "multi-token-prediction layers (num_nextn_predict_layers) not counted: "
-                                      "transformers does not build them; the indexer's own training (the paper's "
+                                      "transformers does not build them; a runs file's mtp_layers trains them; the indexer's own training (the paper's "
                                       "KL loss) not counted: transformers runs it without gradients",
             "Qwen3NextForCausalLM": "multi-token-prediction weights of the checkpoint (mtp.*) not counted: "
                                     "transformers does not build them"}
@@ -247,7 +247,7 @@ LEFT_OUT["GlmMoeDsaForCausalLM"] = LEFT_OUT["DeepseekV32ForCausalLM"]    # its M
 MOE_KEYS["Glm4MoeLiteForCausalLM"] = ("n_routed_experts", "num_experts_per_tok")
 MOE_ALIAS["Glm4MoeLiteForCausalLM"] = "num_local_experts"      # its attribute_map
 LEFT_OUT["Glm4MoeLiteForCausalLM"] = ("multi-token-prediction layers (num_nextn_predict_layers) not counted: "
-                                      "transformers does not build them")
+                                      "transformers does not build them; a runs file's mtp_layers trains them")
 
 # The tables of the later classes' modules, merged into these: every table a module defines (dicts by
 # update, tuples appended), in this order. MPT, BLOOM, OPT, GPTBigCode (classic); GPT-J, CodeGen, StableLM,

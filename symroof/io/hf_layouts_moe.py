@@ -140,7 +140,7 @@ def glm4_moe(raw, n, where):
     mtp = _mtp_layers(raw, where)
     if mtp:
         fields["note"] = (f"multi-token-prediction layers (num_nextn_predict_layers {mtp}) not counted: "
-                          "transformers does not build them")
+                          "transformers does not build them; a runs file's mtp_layers trains them")
     return fields, None, mlps, keys | {"use_qk_norm", "moe_intermediate_size", "n_shared_experts",
                                         "first_k_dense_replace", "num_nextn_predict_layers", "num_mtp_layers"}
 

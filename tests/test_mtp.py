@@ -1,0 +1,111 @@
+"""Multi-token prediction in training (core/mtp.py): DeepSeek-V3's MTP modules (arXiv 2412.19437,
+section 2.2) against the checkpoint's shapes and Megatron-LM's FLOP count, where a pipeline puts
+them, and the runs-file key that trains them."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from symroof.claims.published import load_runs
+from symroof.core import derive
+from symroof.core.graph import Structure, build
+from symroof.core.symbols import B, T, layers
+from symroof.errors import CardError
+from symroof.io.bind import model_values
+from symroof.io.catalog import load_model
+from symroof.parallel import roofline
+from symroof.parallel.collectives import Axis
+from symroof.parallel.sharding import shard
+from runsfile import ONE_RUN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _graphs(name: str, depth: int):
+    card = load_model(name)
+    structure = Structure.of(card)
+    return card, build(structure, "causal"), build(replace(structure, mtp=depth), "causal")
+
+
+def test_deepseek_v3s_mtp_module_has_the_checkpoints_shapes():
+    """Layer 61 of the DeepSeek-V3 checkpoint (deepseek-ai/DeepSeek-V3 README_WEIGHTS.md: enorm, hnorm,
+    eh_proj, a decoder layer, shared_head's norm; its embedding and head are the main model's) with the
+    config.json's sizes (hidden 7168, MoE 256 x 2048 and one shared, MLA q_lora 1536, kv_lora 512, 128
+    heads of 128 + 64 RoPE, values 128), worked by hand. README_WEIGHTS rounds it to "11.5B" unique
+    parameters; the exact count is 11.61B."""
+    d = 7168
+    attention = (d * 1536 + 1536 + 1536 * 128 * 192 + d * (512 + 64) + 512 + 512 * 128 * (128 + 128)
+                 + 128 * 128 * d)
+    moe = 256 * 3 * d * 2048 + 3 * d * 2048 + 256 * d          # routed, shared, router
+    by_hand = 2 * d * d + 3 * d + attention + 2 * d + moe     # eh_proj, enorm/hnorm/final norm, layer norms
+    card, base, with_mtp = _graphs("deepseek-v3", 1)
+    nums = model_values(card)
+    groups = derive.params_by_group(with_mtp)
+    assert groups["mtp"].xreplace(nums) == by_hand == 11_610_067_968
+    assert "mtp" not in derive.params_by_group(base)        # no module, no group
+    assert sp.expand(derive.params(with_mtp) - derive.params(base) - groups["mtp"]) == 0   # nothing else moves
+
+
+@pytest.mark.parametrize("name, depth", [("deepseek-v3", 1), ("llama3-8b", 2)])
+def test_each_module_costs_megatrons_one_more_layer_its_projection_and_one_more_logit(name, depth):
+    """Megatron-LM's count (NVIDIA/Megatron-LM@d98e8a6 megatron/training/training.py,
+    num_floating_point_operations): per token, each MTP depth adds one layer of the last layer's kind
+    (num_moe_layers or num_dense_layers += mtp_num_layers), 3 x 2 x 2h x h for its projection and
+    3 x 2 x h x V for its logits. (Megatron also counts 3h a depth for its norms, which symroof counts
+    as vector work, not matmul FLOPs.)"""
+    card, base, with_mtp = _graphs(name, depth)
+    nums = model_values(card)
+    h, vocab = card.d_model, card.vocab
+    last = layers(list(base.graph["blocks"])[-1])        # the last block type's count (DeepSeek-V3's MoE layers)
+    one_more = derive.flops(base).xreplace({last: last + depth}) - derive.flops(base)
+    per_token = (derive.flops(with_mtp) - derive.flops(base) - one_more) / (B * T)
+    assert sp.expand(per_token.xreplace(nums)) == depth * (3 * 2 * 2 * h * h + 3 * 2 * h * vocab)
+
+
+def test_the_modules_are_trained_only():
+    """Inference drops the modules (or drafts tokens with them): a prefill graph has none."""
+    card = load_model("deepseek-v3")
+    structure = replace(Structure.of(card), mtp=1)
+    assert not any(n.startswith("mtp1/") for n in build(structure, "causal", phase="prefill"))
+    assert any(n.startswith("mtp1/") for n in build(structure, "causal"))
+
+
+def test_a_pipeline_puts_the_modules_on_its_last_stage():
+    """The MTP module sits after the head (DeepSeek-V3 3.2: the deepest layers and the output head on one
+    rank; Megatron-LM's layouts end in "mL"): its weights are the last stage's, beside the head, and
+    the first stage's end keeps the embedding alone."""
+    card = load_model("llama3-8b")
+    g = build(replace(Structure.of(card), mtp=1), "causal")
+    mesh = {"stage": Axis("stage", sp.Integer(4), "dcn")}
+    ends = roofline.pipeline_ends(shard(g, mesh))
+    assert set(ends["first"]) == {"embed.w"}
+    assert {"mtp1/eh_proj.w", "mtp1/attn/q.w", "mtp1/mlp/down.w", "unembed.w", "embed.w"} <= set(ends["last"])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", '"1"', "true", "1e400"])
+def test_the_runs_key_is_refused_in_one_line(tmp_path, value):
+    path = tmp_path / "runs.yaml"
+    path.write_text(ONE_RUN.replace("    batch: 4\n", f"    batch: 4\n    mtp_layers: {value}\n"))
+    with pytest.raises(CardError, match="mtp_layers") as err:
+        load_runs(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_run_that_trains_a_module_counts_and_runs_it(tmp_path):
+    """The key reaches the run's model FLOPs and its step. Under the row's 6N convention the module adds
+    6 x its parameters a token: on Llama 3 8B one layer of 218,112,000 (attention 2 x 4096² + 2 x 4096 x
+    1024, MLP 3 x 4096 x 14336, two norms), the 2 x 4096 x 4096 projection and three norms of 4096."""
+    from symroof.claims.published import model_flops, predict, values
+
+    runs = {}
+    for depth in (0, 1):
+        path = tmp_path / f"runs{depth}.yaml"
+        path.write_text(ONE_RUN.replace("    batch: 4\n", "    batch: 4\n" + (f"    mtp_layers: {depth}\n" if depth else "")))
+        runs[depth] = load_runs(path)[0]
+    assert runs[1].structure.mtp == 1 and runs[0].structure.mtp == 0
+    added = (model_flops(runs[1]) - model_flops(runs[0])).xreplace(values(runs[1]))
+    assert added == 6 * (218_112_000 + 2 * 4096 * 4096 + 3 * 4096) * 4 * 4096
+    steps = [predict(runs[d]).parts.step(0.6, 0.5, 1e-5) for d in (0, 1)]
+    assert steps[1] > steps[0]
