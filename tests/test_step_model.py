@@ -536,8 +536,10 @@ def test_a_card_whose_stated_latency_changed_is_predicted_at_the_stated_one(tmp_
 def test_nemo_step_times_come_closer_when_the_memory_bound_kernels_are_fitted_apart(results):
     """NVIDIA's NeMo rows (Megatron-Core with Transformer Engine's fused norms and activations) are
     in the same H100 fit as MosaicML's unfused PyTorch rows. With one efficiency for everything
-    (eta_mem held at 1) their held-out step times come out 6.4 % off at the median and 13.2 % at
-    most; with the memory-bound kernels' rate fitted apart, 5.7 and 10.8 %: closer on both."""
+    (eta_mem held at 1) their held-out step times come out 7.4 % off at the median; with the
+    memory-bound kernels' rate fitted apart, 5.8 %. The dense rows' worst comes closer too (15.2 ->
+    11.1 %). The worst of all is NeMo's DeepSeek-V3 row either way (15.6 and 15.9 % fast), an MoE
+    row whose miss the memory-bound rate does not explain (its step is a third exposed all-to-all)."""
     h100 = [r for r in results if r.run.chip.name == "h100-sxm"]
     fit = [r for r in h100 if r.run.split == "fit"]
     nemo = [r for r in h100 if r.run.name.startswith("dgxc-") and r.run.split == "check"
@@ -545,9 +547,9 @@ def test_nemo_step_times_come_closer_when_the_memory_bound_kernels_are_fitted_ap
     assert len(nemo) >= 10
     t_dcn = float(fit[0].run.chip.dcn_step_latency_s)
 
-    def errors(eta_mm: float, eta_mem: float) -> list:
-        return sorted(abs(r.parts.step(eta_mm, 1.0, t_dcn, eta_mem) / calibrate.target_step(r)[0] - 1)
-                      for r in nemo)
+    def errors(eta_mm: float, eta_mem: float, rows=nemo) -> list:
+        return sorted((abs(r.parts.step(eta_mm, 1.0, t_dcn, eta_mem) / calibrate.target_step(r)[0] - 1), r.run.name)
+                      for r in rows)
 
     apart = calibrate.fit(fit)
     assert apart["fitted"] == ("eta_mm", "eta_mem")
@@ -555,7 +557,10 @@ def test_nemo_step_times_come_closer_when_the_memory_bound_kernels_are_fitted_ap
     alone = calibrate._minimise(lambda x: calibrate._loss(rows, x, t_dcn, 1.0), *calibrate.BOUNDS["eta_mm"])
     with_mem, without = errors(apart["eta_mm"], apart["eta_mem"]), errors(alone, 1.0)
     half = len(nemo) // 2
-    assert with_mem[half] < without[half] and with_mem[-1] < without[-1]
+    assert with_mem[half][0] < without[half][0]
+    assert with_mem[-1][1] == without[-1][1] == "dgxc-deepseek-v3-bf16-1024gpu"
+    dense = [r for r in nemo if r.run.model.n_experts < 2]
+    assert errors(apart["eta_mm"], apart["eta_mem"], dense)[-1][0] < errors(alone, 1.0, dense)[-1][0]
 
 
 CHIPS = ["h100-sxm", "a100-sxm", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e"]
@@ -615,14 +620,14 @@ WITHOUT_MOSAICML = {
     # backward, as Megatron-LM then did)
     "a100-sxm": (("narayanan-", "megatron-"), 25, 13),
     # NVIDIA's NeMo recipes (BF16 and FP8) and Automodel, the Megatron-LM README's table and Meta's
-    # Llama 3 on H100s: 1.8 / 4.3 pt (the constant 3.7 / 34.0), step times 4.7 / 15.8 %: NeMo's DeepSeek-V3
-    # row runs 15.8 % slower than predicted (4.6 / 9.4 % without it; BF16 dense rows alone: 1.3 / 5.1 pt,
+    # Llama 3 on H100s: 1.9 / 4.3 pt (the constant 3.7 / 33.3), step times 4.7 / 17.2 %: NeMo's DeepSeek-V3
+    # row runs 17.2 % slower than predicted (4.6 / 9.4 % without it; BF16 dense rows alone: 1.3 / 5.1 pt,
     # the constant 4.0 / 11.9, step times 1.7 / 5.5 %)
     "h100-sxm": (("dgxc-", "automodel-", "megatron-", "llama3-"), 74, 34),
 }
 # Where those stacks miss the step-time targets, with the numbers.
-WITHOUT_MOSAICML_STEP_MISSES = {"h100-sxm": "step times 4.7 / 15.8 %: NeMo's DeepSeek-V3 on 1024 H100s (MoE, expert parallel "
-                           "over 8 nodes) runs 52.0 s where the model says 43.8 s; the dense rows are within 9.4 %"}
+WITHOUT_MOSAICML_STEP_MISSES = {"h100-sxm": "step times 4.7 / 17.2 %: NeMo's DeepSeek-V3 on 1024 H100s (MoE, expert parallel "
+                           "over 8 nodes) runs 52.0 s where the model says 43.1 s; the dense rows are within 9.4 %"}
 
 
 def _without_mosaicml(chip, results) -> dict:

@@ -63,20 +63,20 @@ def _sub(expr, nums: dict):
     return expr.xreplace(nums) if isinstance(expr, sp.Basic) else sp.Integer(expr)
 
 
-def step_parts(run, nums: dict, sg=None, numbers: dict | None = None):
-    """The step model's parts for this run (parallel/step_model.py), options from the chip card,
-    computed with its numbers (parallel/step_numbers.py; ``sg``: the run's graph for its attention
-    kernel with exact numbers in, ``sharded_family.numbered``'s; ``numbers``: ``plain(nums)``)."""
+def step_parts(run, nums: dict, sg=None, numbers: dict | None = None, place=None):
+    """The step model's parts for this run (parallel/step_model.py), options from the chip card, computed
+    with its numbers (parallel/step_numbers.py; ``sg``: the run's graph for its attention kernel with exact
+    numbers in, ``sharded_family.numbered``'s; ``numbers``: ``plain(nums)``; ``place``: the chip charged)."""
     from ..parallel import step_model, step_numbers
     from .sharded_family import numbered, sharded
 
     opts = step_options(run)
     if sg is None:             # the ceiling keeps fused; sharded once per shape of run (sharded_family.py)
-        sg = numbered(run, nums, run.graph_kernel, numbers=numbers)
+        sg = numbered(run, nums, run.graph_kernel, numbers=numbers, place=place)
     try:
         return step_numbers.parts(sg, nums, opts)
     except step_numbers.NotExact:        # a number the exact path does not take: SymPy's
-        return step_model.parts(sharded(run, nums, run.graph_kernel), nums, opts)
+        return step_model.parts(sharded(run, nums, run.graph_kernel, place=place), nums, opts)
 
 
 # ----------------------------------------------------------------------------- fitting

@@ -49,7 +49,8 @@ CONVENTIONS = {
 _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
-             "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype", "dispatch_nodes", "mtp_layers"}
+             "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype", "dispatch_nodes", "mtp_layers",
+             "stage_layers"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED          # and measured_mfu or measured_step_s; split and convention have defaults
 _AXES = ORDER          # the mesh axes a run may name: the one vocabulary (parallel/axes.py)
@@ -89,6 +90,7 @@ class PublishedRun:
     gradient_dtype: str | None = None           # this dtype (None: the parameters')
     dispatch_nodes: int | None = None           # MoE dispatch sent once per node, to at most this many
     mtp_layers: int = 0                         # multi-token-prediction modules trained (core/mtp.py)
+    stage_layers: tuple | None = None           # (first, last): the end stages' layers (parallel/placement.py)
 
     @cached_property
     def structure(self):
@@ -182,7 +184,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
     from .run_checks import (_attention_kernel, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
-                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp)
+                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp, _stage_layers)
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -268,7 +270,8 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         batch=ints["batch"], seq=ints["seq"], microbatches=ints["microbatches"], interleave=ints["interleave"],
         schedule=schedule, recompute=recompute, **measured, spans=spans, attention_kernel=kernel,
         overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), matmul_dtype=dtype, recompute_layers=layers,
-        **_gradients(raw, where), **_dispatch(raw, mesh, where), **_mtp(raw, where))
+        **_gradients(raw, where), **_dispatch(raw, mesh, where), **_mtp(raw, where),
+        **_stage_layers(raw, model, mesh, ints["interleave"], schedule, where))
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from .sharded_family import exact, plain
@@ -338,26 +341,20 @@ def mfu_peak(run: PublishedRun) -> sp.Rational:
 
 def predict(run: PublishedRun) -> Result:
     """Step-time lower bound, MFU ceilings under every convention, and the measured step time."""
-    from ..parallel import roofline, roofline_numbers, step_numbers
-    from ..io.bind import evaluate
+    from ..parallel import step_numbers
 
     nums = values(run)
     # The least work the hardware must do: the causal half of the attention core. The replayed
     # forward ops of recompute are work the hardware must do (sharded_family.py: sharded once per
     # shape of run, this run's numbers put in exactly). roofline.step's terms are computed with the
     # numbers (parallel/roofline_numbers.py: exact ints and Fractions, the same values as the symbolic
-    # terms evaluated).
-    from .calibrate import step_parts
-    from .sharded_family import exact_all, numbered, plain, replicated, sharded
+    # terms evaluated), on the chip the step is charged for (claims/busiest_chip.py).
+    from .busiest_chip import charged
+    from .sharded_family import exact_all, plain, replicated
 
     work_nums = replicated(run, nums)       # the work's numbers; the model FLOPs keep the card's KV heads
     numbers = plain(work_nums)
-    sg = numbered(run, work_nums, numbers=numbers)
-    try:
-        seconds = roofline_numbers.roofline_terms(sg, work_nums, run.schedule)
-    except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
-        terms = roofline.step(sharded(run, work_nums), overlap="sum", schedule=run.schedule, simplify=False)
-        seconds = {key: step_numbers.exact(evaluate(expr, work_nums)) for key, expr in terms.items()}
+    _, seconds, parts = charged(run, work_nums, numbers)
     t_step = seconds["t_step"]
     bound = max(("t_math", "t_hbm", "t_comms"), key=lambda key: seconds[key])
     capacity = run.chips * step_numbers.exact(mfu_peak(run))     # exact: Python ints and Fractions from here on
@@ -369,8 +366,7 @@ def predict(run: PublishedRun) -> Result:
     measured_step = None if run.measured_mfu is None else \
         _float_over(flops, Fraction(capacity * step_numbers.exact(run.measured_mfu)))
     return Result(run, float(t_step), {k: float(v) for k, v in seconds.items()}, bound[2:],
-                  ceilings[run.flops], ceilings, measured_step,
-                  step_parts(run, work_nums, sg if run.graph_kernel == "fused" else None, numbers))
+                  ceilings[run.flops], ceilings, measured_step, parts)
 
 
 def _float_over(a, b: Fraction) -> float:

@@ -57,7 +57,8 @@ class Family:
             if colls:
                 self.collectives.append((name, colls))
             at = dict(keys)
-            rows.append((at["repeat"] if per_layer(d) else None, at["local_flops"], at["local_bytes"],
+            rows.append((at["repeat"] if per_layer(d) else None, d["block"] if per_layer(d) else d.get("end"),
+                         at["local_flops"], at["local_bytes"],
                          [(c.kind, c.axes, v, r, c.on_critical_path) for c, v, r in colls]))
         self.sums = _grouped(rows)               # what roofline_numbers.node_sums adds up, each term once
         # step_numbers._weights's: each weight a chip holds (its node's repeat by slot) and the pipeline's ends
@@ -71,16 +72,16 @@ class Family:
         self.batch = Polynomials(self.polys + list(self.size_polys.values()))     # a run's values in one pass
 
     def numeric(self, nums: dict, mesh: dict, exact: bool = False, numbers: dict | None = None,
-                spans: dict | None = None, dispatch: int = 0, ends=1):
+                spans: dict | None = None, dispatch: int = 0, place=None):
         """The family's graph for one run: ``nums`` (every symbol's number) and the run's ``mesh``
         in; equal, value for value, to ``calibrate.numeric(apply(shard(g, mesh), policy), nums)``.
         ``exact=True`` leaves the numbers as Python ints and Fractions, not SymPy's (the input of
         ``parallel/step_numbers.py``); a size the numbers leave symbolic stays a SymPy expression.
         ``numbers``: ``plain(nums)``, where the caller has it already; ``spans``: the run's dcn axes
         that span two tiers (``collectives.two_tier``), kept on the graph for the roofline, as is
-        ``dispatch``, the run's ``dispatch_nodes`` (its MoE dispatch sent once per node); ``ends``: the
-        share of the microbatches the ops outside the layers run for (``pipeline.end_share``), which the
-        rows' sums are taken at."""
+        ``dispatch``, the run's ``dispatch_nodes`` (its MoE dispatch sent once per node); ``place``: the
+        charged chip's ``placement.Placement`` (None without a stage axis), kept on the graph and the one
+        the rows' sums are taken for."""
         sizes = {self.sizes[axis]: a.size for axis, a in mesh.items()}
         values = {**nums, **sizes}
         numbers = {**(plain(nums) if numbers is None else numbers), **plain(sizes)}
@@ -102,7 +103,7 @@ class Family:
                                                   None if r is None else got[r]) for c, i, r in colls]
         if exact:
             if all(type(v) is int or type(v) is Fraction for v in got):     # step_numbers.family_rows
-                out.graph["family_rows"] = nodes, self._rows(got, mesh, ends)
+                out.graph["family_rows"] = nodes, self._rows(got, mesh, place)
             out.graph["sizes"] = self._sizes(sizes, nums)
         else:
             out.graph["sizes"] = {k: _sub(v, nums) for k, v in self.sg.graph["sizes"].items()}
@@ -111,10 +112,12 @@ class Family:
             out.graph["spans"] = dict(spans)
         if dispatch:
             out.graph["dispatch_nodes"] = dispatch
+        if place is not None:
+            out.graph["placement"] = place
         return out
 
     def numbered(self, nums: dict, mesh: dict, numbers: dict | None = None, spans: dict | None = None,
-                 dispatch: int = 0, ends=1):
+                 dispatch: int = 0, place=None):
         """``numeric(nums, mesh, exact=True, numbers, spans)`` as the numeric path reads it
         (``step_table.Numbered``: the graph's attributes, the family's node table and this run's
         numbers), without a graph of its own; None where a cost is not an exact number (``numeric``'s
@@ -134,16 +137,16 @@ class Family:
             graph["spans"] = dict(spans)
         if dispatch:
             graph["dispatch_nodes"] = dispatch
+        if place is not None:
+            graph["placement"] = place
         out = Numbered(graph, self.table, got)
-        graph["family_rows"] = out._node, self._rows(got, mesh, ends)
+        graph["family_rows"] = out._node, self._rows(got, mesh, place)
         return out
 
-    def _rows(self, got: list, mesh: dict, ends=1) -> dict:
+    def _rows(self, got: list, mesh: dict, place=None) -> dict:
         """step_numbers.family_rows's rows with a run's numbers (``got``, by slot) in."""
         stages = _plain(mesh["stage"].size) if "stage" in mesh else 1
-        end = stages * ends
-        end = end.numerator if type(end) is Fraction and end.denominator == 1 else end
-        return {"sums": _sums(self.sums, got, stages, end), "end_share": ends,
+        return {"sums": _sums(self.sums, got, stages, place), "placement": place,
                 "weights": [(None if r is None else got[r], dims, no_grad) for r, dims, no_grad in self.weights],
                 "ends": self.ends}
 
@@ -156,30 +159,38 @@ class Family:
 def _grouped(rows: list) -> tuple:
     """``rows`` (``roofline_numbers.node_rows``'s, by slot) as ``node_sums`` adds them up: each distinct term
     once, with how often it occurs, in order of first occurrence (so the sums' groups come in node_sums's
-    order): (repeat, FLOPs) and (repeat, bytes) pairs, and (repeat, kind, axes, volume, ranks, critical?)."""
+    order): (repeat, where, FLOPs) and (repeat, where, bytes), and (repeat, where, kind, axes, volume, ranks,
+    critical?); ``where`` a node's block type, or the end it is on."""
     flops, hbm, colls = {}, {}, {}
-    for r, f, b, cs in rows:
-        flops[r, f] = flops.get((r, f), 0) + 1
-        hbm[r, b] = hbm.get((r, b), 0) + 1
+    for r, where, f, b, cs in rows:
+        flops[r, where, f] = flops.get((r, where, f), 0) + 1
+        hbm[r, where, b] = hbm.get((r, where, b), 0) + 1
         for kind, axes, v, k, path in cs:
-            colls[r, kind, axes, v, k, path] = colls.get((r, kind, axes, v, k, path), 0) + 1
+            key = (r, where, kind, axes, v, k, path)
+            colls[key] = colls.get(key, 0) + 1
     return tuple(flops.items()), tuple(hbm.items()), tuple(colls.items())
 
 
-def _sums(grouped: tuple, got: list, stages: int, end) -> tuple:
+def _sums(grouped: tuple, got: list, stages: int, place) -> tuple:
     """``roofline_numbers.node_sums`` of a family's rows with a run's numbers (``got``) in: the same exact sums
-    over a third as many terms (a family's nodes share their costs). ``end``: the weight of an op outside
-    the layers, node_sums's ``stages × ends`` (its weights' collectives weigh ``stages``)."""
-    from ..parallel.roofline_numbers import add_moved
+    over a third as many terms (a family's nodes share their costs), each at node_sums's ``weight``."""
+    from ..parallel.roofline_numbers import add_moved, weight
 
+    weights: dict = {}        # (repeat slot, where) -> node_sums's weights: a handful of distinct ones
+
+    def at(r, where):
+        got_w = weights.get((r, where))
+        if got_w is None:
+            got_w = weights[r, where] = weight(None if r is None else got[r], where, stages, place)
+        return got_w
     flops_terms, hbm_terms, colls = grouped
-    flops = sum(n * (end if r is None else got[r]) * got[f] for (r, f), n in flops_terms)
-    hbm = sum(n * (end if r is None else got[r]) * got[b] for (r, b), n in hbm_terms)
+    flops = sum(n * at(r, where)[0] * got[f] for (r, where, f), n in flops_terms)
+    hbm = sum(n * at(r, where)[0] * got[b] for (r, where, b), n in hbm_terms)
     moved: dict = {}
     critical: dict = {}
-    for (r, kind, axes, v, k, path), n in colls:
-        add_moved(moved, critical, (axes, None if k is None else got[k]), kind,
-                  n * ((end if path else stages) if r is None else got[r]) * got[v], path)
+    for (r, where, kind, axes, v, k, path), n in colls:
+        times = at(r, where)[0 if path else 1]         # an end's weights move once a step
+        add_moved(moved, critical, (axes, None if k is None else got[k]), kind, n * times * got[v], path)
     return flops, hbm, moved, critical
 
 
@@ -333,11 +344,12 @@ def replicated(run, nums: dict) -> dict:
     return {**got, K: got[K].doit(), r_kv: got[r_kv].doit()}
 
 
-def numbered(run, nums: dict, kernel: str = "fused", numbers: dict | None = None):
-    """``sharded(run, nums, kernel, exact=True, numbers)`` as the numeric path reads it: a
+def numbered(run, nums: dict, kernel: str = "fused", numbers: dict | None = None, place=None):
+    """``sharded(run, nums, kernel, exact=True, numbers, place)`` as the numeric path reads it: a
     ``step_table.Numbered`` where every cost is an exact number, else that graph."""
-    got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans, run.dispatch_nodes or 0, _ends(run))
-    return got if got is not None else sharded(run, nums, kernel, True, numbers)
+    got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans, run.dispatch_nodes or 0,
+                                        run_placement(run, place))
+    return got if got is not None else sharded(run, nums, kernel, True, numbers, place)
 
 
 def _family(run, kernel: str) -> Family:
@@ -347,17 +359,24 @@ def _family(run, kernel: str) -> Family:
     return family(run.structure, "causal", kernel, axes, run.recompute, run.recompute_layers is not None)
 
 
-def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None):
+def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers: dict | None = None,
+            place=None):
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
-    replayed ops added, with its numbers in (see ``Family.numeric``)."""
-    return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans, run.dispatch_nodes or 0, _ends(run))
+    replayed ops added, with its numbers in (see ``Family.numeric``), for the chip ``place`` says
+    (``run_placement``)."""
+    return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans, run.dispatch_nodes or 0,
+                                        run_placement(run, place))
 
 
-def _ends(run):
-    """``pipeline.end_share`` of the run's schedule, as roofline_numbers reads it (1 without a stage axis)."""
+def run_placement(run, place=None):
+    """The placement of the chip a run's step is charged for: ``place`` (one chip of a run's split,
+    ``chips``), else an even split's, its ends run for the schedule's share of the microbatches
+    (``pipeline.end_share``); None without a stage axis."""
     if "stage" not in run.mesh:
-        return 1
+        return None
+    if place is not None:
+        return place
     from ..parallel.pipeline import end_share
+    from ..parallel.placement import even
 
-    share = end_share(run.schedule)
-    return 1 if share == 1 else share
+    return even(end_share(run.schedule))

@@ -298,6 +298,13 @@ def _build(structure: Structure, attention: str, kernel: str, phase: str) -> nx.
             _cost_forward(b, name)
     if phase == "train":
         add_backward(b)
+    if structure.embeddings:        # which end of a pipeline each op outside the layers is on
+        import networkx as nx
+
+        first = nx.ancestors(g, g.graph["layer_input"]) | {g.graph["layer_input"]}
+        for name, d in g.nodes(data=True):
+            if d["block"] is None and d["op"] != "input":
+                d["end"] = "first" if d.get("forward", name) in first else "last"
     g.graph["blocks"] = {blk.name: blk.count for blk in structure.blocks}
     if structure.mtp and phase == "train":
         g.graph["mtp"] = structure.mtp

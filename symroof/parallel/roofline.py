@@ -18,13 +18,15 @@ sends and how many microbatches' activations a stage holds.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import networkx as nx
 import sympy as sp
 
 from ..core import ops
 from ..core.graph import per_layer
 from ..core.recompute import outside_saved, saved_bytes
-from ..parallel import pipeline
+from ..parallel import pipeline, placement
 from ..parallel.collectives import collective_time, dispatch_share
 from ..parallel.sharding import layout
 from ..parallel.topology import shares_ports
@@ -33,19 +35,35 @@ from ..core.symbols import C, W_hbm, b_act, b_grad, b_mask, b_opt, b_param, n_ck
 PHASES = ("forward", "backward")
 
 
-def _repeat(d, mesh, ends=1) -> sp.Expr:
-    """A node's instances on one chip: its layers' share of the stages, or for the ops outside the
-    layers ``ends`` of them (``_ends``: the share of the step's microbatches they run for)."""
+def _repeat(d, mesh, place=None) -> sp.Expr:
+    """A node's instances on one chip (``place``: its ``placement.Placement``; None: without a stage
+    axis, or the weights a chip holds): its share of its block type's layers, or for an op outside the
+    layers the share of the step's microbatches the chip runs its end for."""
     stages = mesh["stage"].size if "stage" in mesh else 1
-    return d["repeat"] / stages if per_layer(d) else d["repeat"] * ends
+    if per_layer(d):
+        if place is None or not place.shares:
+            return d["repeat"] / stages
+        return d["repeat"] * _rational(place.layers(d["block"], stages))
+    return d["repeat"] if place is None else d["repeat"] * _rational(place.end(d.get("end")))
 
 
-def _ends(mesh, schedule) -> sp.Expr:
-    """``pipeline.end_share`` of the schedule, where a stage axis reads one (else all microbatches)."""
-    if "stage" not in mesh:
-        return sp.Integer(1)
-    share = pipeline.end_share(schedule)
-    return sp.Rational(share.numerator, share.denominator)
+def _once(d, mesh, place) -> sp.Expr:
+    """``_repeat``, but a weight's collectives of the ends once a step, on the chip that holds that end."""
+    if per_layer(d) or place is None:
+        return _repeat(d, mesh, place)
+    return d["repeat"] if place.end(d.get("end")) else sp.Integer(0)
+
+
+def _place(sg: nx.DiGraph, schedule):
+    """The chip's placement: the run's (the graph's ``placement``), else an even split's, whose ends run
+    for the schedule's share of the microbatches (``pipeline.end_share``); None without a stage axis."""
+    if "stage" not in sg.graph["mesh"]:
+        return None
+    return sg.graph.get("placement") or placement.even(pipeline.end_share(schedule))
+
+
+def _rational(x) -> sp.Expr:
+    return sp.Rational(x.numerator, x.denominator) if isinstance(x, Fraction) else x
 
 
 def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False,
@@ -60,7 +78,7 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
     spans = sg.graph.get("spans") or {}       # dcn axes that span two tiers (collectives.two_tier)
     dispatch = sg.graph.get("dispatch_nodes", 0)      # an MoE dispatch sent once per node (its per_node)
     out: dict[str, sp.Expr] = {}
-    ends = _ends(mesh, schedule)
+    place = _place(sg, schedule)
     for _, d in sg.nodes(data=True):
         if phase is not None and d["phase"] != phase:
             continue
@@ -69,8 +87,9 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
                 continue
             key = "+".join(c.axes)
             # the ends' activations move for their share of the microbatches, their weights once a step
-            time = _repeat(d, mesh, ends if c.on_critical_path else 1) * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor,
-                                                      latency, spans, c.ranks, dispatch_share(c.kind, c.axes, dispatch))
+            times = (_repeat if c.on_critical_path else _once)(d, mesh, place)
+            time = times * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor, latency, spans,
+                                           c.ranks, dispatch_share(c.kind, c.axes, dispatch))
             out[key] = out.get(key, sp.Integer(0)) + time
     if "stage" in mesh:
         out["stage"] = out.get("stage", sp.Integer(0)) + _pipeline_sends(sg, phase, schedule, latency)
@@ -118,9 +137,9 @@ def work(sg: nx.DiGraph, phase: str | None = None, schedule=None) -> tuple[sp.Ex
     ``step`` that needs no collective (the planner takes its comms per axis instead)."""
     mesh = sg.graph["mesh"]
     nodes = [d for _, d in sg.nodes(data=True) if phase is None or d["phase"] == phase]
-    ends = _ends(mesh, schedule)
-    t_math = sp.Add(*(_repeat(d, mesh, ends) * d["local_flops"] for d in nodes)) / C
-    t_hbm = sp.Add(*(_repeat(d, mesh, ends) * d["local_bytes"] for d in nodes)) / W_hbm
+    place = _place(sg, schedule)
+    t_math = sp.Add(*(_repeat(d, mesh, place) * d["local_flops"] for d in nodes)) / C
+    t_hbm = sp.Add(*(_repeat(d, mesh, place) * d["local_bytes"] for d in nodes)) / W_hbm
     if "stage" in mesh:       # the schedule's idle fraction (pipeline.SCHEDULES)
         work = chunk_work(sg, schedule) if pipeline.weighs_work(schedule) else None
         bubble = pipeline.row(schedule, mesh["stage"].size, work=work)["bubble"]
@@ -130,9 +149,8 @@ def work(sg: nx.DiGraph, phase: str | None = None, schedule=None) -> tuple[sp.Ex
 
 def chunk_work(sg: nx.DiGraph, schedule=None) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """A chip's (F, B, W) of one step in FLOPs (``pipeline.chunk_work``; the bubble's ``w_F``, ``w_B``, ``w_W``)."""
-    mesh = sg.graph["mesh"]
-    ends = _ends(mesh, schedule)
-    return pipeline.chunk_work(((d, _repeat(d, mesh, ends) * d["local_flops"]) for _, d in sg.nodes(data=True)),
+    mesh, place = sg.graph["mesh"], _place(sg, schedule)
+    return pipeline.chunk_work(((d, _repeat(d, mesh, place) * d["local_flops"]) for _, d in sg.nodes(data=True)),
                                lambda terms: sp.Add(*terms))
 
 

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from ..core import symbols as sy
 from ..core.graph import per_layer
-from . import pipeline
+from . import pipeline, placement
 from .step_numbers import (Rates, _activation, _over, _row, _two_tier, collective_seconds, dispatch_share, exact,
                            family_rows)
 from .step_table import Numbered
@@ -22,13 +22,12 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     mesh = sg.graph["mesh"]
     rates = Rates(nums, mesh)
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
-    ends = pipeline.end_share(schedule) if "stage" in mesh else 1
-    ends = 1 if ends == 1 else ends      # an int where whole: the sums stay ints
+    place = chip_placement(sg, schedule)
     # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
-    # for its own nodes only (a copy's could have changed), summed at one share of the ends
+    # for its own nodes only (a copy's could have changed), summed for one placement
     rows = family_rows(sg)
-    flops, hbm, moved, critical = (rows["sums"] if rows and rows["end_share"] == ends
-                                   else node_sums(node_rows(sg), stages, ends))
+    flops, hbm, moved, critical = (rows["sums"] if rows and rows["placement"] == place
+                                   else node_sums(node_rows(sg), stages, place))
 
     spans = sg.graph.get("spans") or {}
     dispatch = sg.graph.get("dispatch_nodes", 0)     # an MoE dispatch sent once per node (two_tier's per_node)
@@ -55,7 +54,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_math, t_hbm = _over(flops, stages * rates[sy.C]), _over(hbm, stages * rates[sy.W_hbm])
     stage = ("stage",)
     if "stage" in mesh:
-        work = _chunk_work(sg, ends) if pipeline.weighs_work(schedule) else None
+        work = _chunk_work(sg, place) if pipeline.weighs_work(schedule) else None
         row = _row(schedule, stages, exact(nums[sy.n_micro]), exact(nums[sy.n_virtual]), work)
         t_math, t_hbm = t_math * (1 + row["bubble"]), t_hbm * (1 + row["bubble"])
         act = _over(_activation(sg, rates), exact(nums[sy.n_micro]))
@@ -75,32 +74,56 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
 
 
+def chip_placement(sg, schedule):
+    """``roofline._place``: the graph's placement, else an even split's with the schedule's share of the
+    ends; None without a stage axis."""
+    if "stage" not in sg.graph["mesh"]:
+        return None
+    return sg.graph.get("placement") or placement.even(pipeline.end_share(schedule))
+
+
+def weight(repeat, where, stages: int, place) -> tuple:
+    """A node's instances on the chip in units of 1/stages, for its work and for its weights'
+    collectives (once a step): ``repeat`` its layers (None for an op outside them), ``where`` its block
+    type or end, ``place`` the chip's ``placement.Placement`` (None: one stage, or both ends whole)."""
+    if repeat is not None:
+        w = repeat if place is None or not place.shares else _whole(repeat * place.layers(where, stages) * stages)
+        return w, w
+    if place is None:
+        return stages, stages
+    share = place.end(where)
+    return _whole(stages * share), stages if share else 0
+
+
+def _whole(x):
+    return x.numerator if type(x) is Fraction and x.denominator == 1 else x
+
+
 def node_rows(sg):
     """Each node's numbers as ``node_sums`` reads them: (its repeat, or None where it is not repeated per layer,
-    local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the critical path?)), each exact."""
+    its block type or end, local FLOPs, local bytes, and per collective (kind, axes, volume, ranks, on the
+    critical path?)), each exact."""
     for _, d in sg.nodes(data=True):
-        yield (exact(d["repeat"]) if per_layer(d) else None, exact(d["local_flops"]), exact(d["local_bytes"]),
+        yield (exact(d["repeat"]) if per_layer(d) else None, d["block"] if per_layer(d) else d.get("end"),
+               exact(d["local_flops"]), exact(d["local_bytes"]),
                [(c.kind, c.axes, exact(c.volume), None if c.ranks is None else exact(c.ranks), c.on_critical_path)
                 for c in d.get("collectives", ())])
 
 
-def node_sums(rows, stages: int, ends=1) -> tuple:
+def node_sums(rows, stages: int, place=None) -> tuple:
     """The FLOPs, bytes and collective bytes (``(axes, ranks) -> kind -> bytes``, all of them and the
-    critical path's) of ``node_rows``, each sum in units of 1/stages: a node repeated per layer counts
-    its repeats, one that is not (the embedding, the head) counts ``stages`` times ``ends``, the share
-    of the microbatches it runs for (``pipeline.end_share``); its weights' collectives, once a step, ``stages``."""
+    critical path's) of ``node_rows``, each sum in units of 1/stages, each node at its ``weight`` on the
+    chip ``place`` says (the default: a node repeated per layer counts its repeats, one that is not, the
+    embedding or the head, ``stages``)."""
     flops = hbm = 0
     moved: dict = {}
     critical: dict = {}
-    end = stages * ends
-    end = end.numerator if type(end) is Fraction and end.denominator == 1 else end     # DualPipe: p is even
-    for repeat, node_flops, node_bytes, colls in rows:
-        weight = end if repeat is None else repeat
-        flops += weight * node_flops
-        hbm += weight * node_bytes
+    for repeat, where, node_flops, node_bytes, colls in rows:
+        w, once = weight(repeat, where, stages, place)
+        flops += w * node_flops
+        hbm += w * node_bytes
         for kind, axes, volume, ranks, on_path in colls:
-            add_moved(moved, critical, (axes, ranks), kind, (weight if on_path or repeat is not None else stages) * volume,
-                      on_path)
+            add_moved(moved, critical, (axes, ranks), kind, (w if on_path else once) * volume, on_path)
     return flops, hbm, moved, critical
 
 
@@ -112,11 +135,17 @@ def add_moved(moved: dict, critical: dict, group: tuple, kind: str, volume, on_p
         kinds[kind] = kinds.get(kind, 0) + volume
 
 
-def _chunk_work(sg, ends=1) -> tuple:
+def _chunk_work(sg, place=None) -> tuple:
     """``roofline.chunk_work`` exactly, from a graph whose costs are numbers (a family's rows, or its nodes)."""
     mesh = sg.graph["mesh"]
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
     nodes = (((d, sg.values[repeat], sg.values[flops]) for repeat, flops, *_, d, _ in sg.rows) if type(sg) is Numbered
              else ((d, d["repeat"], d["local_flops"]) for _, d in sg.nodes(data=True)))
-    return pipeline.chunk_work((d, _over(exact(r) * exact(f), stages) if per_layer(d) else ends * exact(r) * exact(f))
-                               for d, r, f in nodes)
+
+    def on_chip(d, r, f):
+        if per_layer(d):
+            if place is None or not place.shares:
+                return _over(exact(r) * exact(f), stages)
+            return place.layers(d["block"], stages) * exact(r) * exact(f)
+        return (1 if place is None else _whole(place.end(d.get("end")))) * exact(r) * exact(f)
+    return pipeline.chunk_work((d, on_chip(d, r, f)) for d, r, f in nodes)

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from ..core import ops
-from ..parallel import kernels, low_precision, pipeline
+from ..parallel import kernels, low_precision, pipeline, placement
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, dispatch_share, hops, ring_steps
 from ..parallel.step_parts import Parts
@@ -205,10 +205,17 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     # paired chunks (DualPipe): each one's activation collectives hide behind the other's compute
     pairs = stages > 1 and _row(stages, opts)["hides"]
     alone = float(_row(stages, opts)["alone"]) if pairs else 0.0     # the unpaired chunks' share: it waits
-    ends = float(pipeline.end_share(_name(opts))) if stages > 1 else 1.0     # the ops outside the layers' share
+    # the chip charged (placement.py): the graph's, else an even split's whose ends run for the schedule's share
+    place = (sg.graph.get("placement") or placement.even(pipeline.end_share(_name(opts)))) if stages > 1 else None
+    split = place is not None and bool(place.shares)
     for repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls in rows:
         repeat = number(values[repeat])
-        per_stage = repeat / stages if layered else ends
+        if layered:
+            per_stage = repeat * float(place.layers(d["block"], stages)) if split else repeat / stages
+        else:
+            per_stage = 1.0 if place is None else float(place.end(d.get("end")))
+        if not per_stage:
+            continue            # a split's chip without this block type's layers, or without this end
         flops, hbm = number(values[flops]), number(values[hbm]) / hbm_rate
         times = per_stage
         if pipelined:
@@ -244,7 +251,8 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             ranks = None if ranks is None else values[ranks]
             if ranks is not None and number(ranks) < 2:
                 continue            # a weight with one copy (KV heads within the tensor degree): no launch
-            share = per_stage if layered or on_path else 1.0     # the ends' weights move once a step
+            # the ends' weights move once a step, on the chip that holds them
+            share = per_stage if layered or on_path else 1.0 if place is None or place.end(d.get("end")) else 0.0
             one = t = share * seconds(kind, axes, values[volume], ranks, opts)
             count = share * (opts.microbatches if on_path else 1)
             if stages == 1 and not on_path and fsdp:

@@ -1,0 +1,106 @@
+"""What one chip of a pipeline runs in a step: a share of each block type's layers and of the ends.
+
+The ends are the ops outside the layers: the *first* (the token embedding, before them) and the
+*last* (the final norm, the head, the loss and any multi-token-prediction module, after them).
+
+- **Even (the default).** Every stage takes the same share, 1/p, of every block type's layers. The
+  chip the step model charges runs both ends as well, for the schedule's share of the microbatches
+  (``pipeline.end_share``). That is the busiest chip of an even split.
+- **A run's split** (``split``). Megatron-LM's ``num_layers_in_first_pipeline_stage`` and
+  ``num_layers_in_last_pipeline_stage``, which NeMo's recipes set, put ``first`` layers on stage 0
+  and ``last`` on stage p - 1, and the rest evenly on the stages between, in the model's layer order
+  (NVIDIA/Megatron-LM@d98e8a6 megatron/core/transformer/transformer_block.py,
+  ``get_num_layers_to_build``). Each stage is then a chip of its own. Under DualPipe, rank i runs
+  stage i of one direction and stage p - 1 - i of the other, each for half the microbatches.
+
+A share is of the layers of one block type, so a chip's instances of a node are its repeat (the
+block's layers, or a replayed share of them) times that share. A placement moves work, collectives
+and the bubble's F, B and W; the memory a chip holds (``roofline.memory_per_chip``) and its optimizer
+step stay an even split's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One chip's share of the model. ``shares``: (block type, share of its layers) pairs, empty for
+    an even split (1/p of each); ``first`` and ``last``: the share of the step's microbatches it runs
+    that end for (0 where it holds none)."""
+
+    shares: tuple = ()
+    first: Fraction = Fraction(1)
+    last: Fraction = Fraction(1)
+
+    def layers(self, block: str, stages):
+        """The share of ``block``'s layers the chip runs (``stages``: the stage axis's size)."""
+        if not self.shares:
+            return Fraction(1, stages) if isinstance(stages, int) else 1 / stages
+        return dict(self.shares).get(block, Fraction(0))
+
+    def end(self, which: str) -> Fraction:
+        """The share of the microbatches the chip runs end ``which`` (``first`` or ``last``) for."""
+        return self.first if which == "first" else self.last
+
+
+def even(end_share: Fraction) -> Placement:
+    return Placement((), end_share, end_share)
+
+
+def split(segments, stages: int, first: int, last: int, copies: int = 1) -> list[Placement]:
+    """Each chip's placement under a split of ``first`` and ``last`` layers (``segments``: the model's
+    layers in order, ``[(block type, count), ...]``); ``copies`` 2 pairs stage i with p - 1 - i."""
+    order = [kind for kind, count in segments for _ in range(count)]
+    middle = (len(order) - first - last) // (stages - 2) if stages > 2 else 0
+    sizes = [first] + [middle] * (stages - 2) + [last]
+    totals = {kind: count for kind, count in _merged(segments)}
+    stage_shares, at = [], 0
+    for size in sizes:
+        counts: dict = {}
+        for kind in order[at:at + size]:
+            counts[kind] = counts.get(kind, 0) + 1
+        stage_shares.append({kind: Fraction(n, totals[kind]) for kind, n in counts.items()})
+        at += size
+    out = []
+    for i in range(stages):
+        pair = (i, stages - 1 - i) if copies == 2 else (i,)
+        shares: dict = {}
+        for s in pair:
+            for kind, share in stage_shares[s].items():
+                shares[kind] = shares.get(kind, 0) + share / len(pair)
+        ends = {"first": Fraction(0), "last": Fraction(0)}
+        for s in pair:
+            if s == 0:
+                ends["first"] += Fraction(1, len(pair))
+            if s == stages - 1:
+                ends["last"] += Fraction(1, len(pair))
+        out.append(Placement(tuple(sorted(shares.items())), ends["first"], ends["last"]))
+    return out
+
+
+def check(segments, stages: int, first: int, last: int) -> str | None:
+    """Why a split cannot be laid out (None if it can), as Megatron-LM refuses it: the first and last
+    stages need layers of their own within the model's, and the rest must divide evenly among the
+    stages between (two stages: the first and last take them all)."""
+    layers = sum(count for _, count in segments)
+    if stages < 2:
+        return f"a split needs at least 2 stages, not {stages}"
+    if first + last > layers or (stages == 2 and first + last != layers):
+        return (f"first {first} and last {last} layers {'must add up to' if stages == 2 else 'exceed'} "
+                f"the model's {layers}")
+    if stages > 2 and (layers - first - last) % (stages - 2):
+        return (f"the {layers - first - last} layers between the first and last stages do not divide "
+                f"evenly among the {stages - 2} stages between them")
+    if stages > 2 and layers - first - last == 0:
+        return f"the {stages - 2} stages between the first and last would hold no layers"
+    return None
+
+
+def _merged(segments):
+    totals: dict = {}
+    for kind, count in segments:
+        totals[kind] = totals.get(kind, 0) + count
+    return totals.items()
