@@ -298,8 +298,9 @@ def _plan_options(p, required: bool) -> None:
                    help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
     p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
                    help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
-    p.add_argument("--schedule", choices=("gpipe", "1f1b", "zb1p", "auto"),
-                   help="pipeline schedule of a stage axis (default gpipe); auto: search gpipe and 1f1b")
+    from .parallel.schedule_names import PLANNED
+    p.add_argument("--schedule", choices=(*PLANNED, "auto"),
+                   help=f"pipeline schedule of a stage axis (default gpipe); auto: search {', '.join(PLANNED)}")
     p.add_argument("--pad", action="store_true",
                    help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
     p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")

@@ -61,6 +61,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .schedule_names import NAMES
+
 if TYPE_CHECKING:      # annotations only; the table below imports sympy when first built
     import sympy as sp
 
@@ -106,7 +108,6 @@ def _table() -> dict:
     )}
 
 
-NAMES = ("gpipe", "1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev")     # the rows, in order
 _BUILT: dict = {}
 
 

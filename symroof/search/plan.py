@@ -212,10 +212,11 @@ def _variants(family: str, run: RunSettings, options: Options):
     from dataclasses import replace
 
     from ..parallel.pipeline import DEFAULT
+    from ..parallel.schedule_names import PLANNED
 
     policies = ("none", "selective", "full") if options.search_recompute else (run.recompute,)
     staged = "stage" in FAMILIES[family]
-    schedules = ("gpipe", "1f1b") if options.search_schedule and staged else (options.schedule,)
+    schedules = PLANNED if options.search_schedule and staged else (options.schedule,)
     for policy in policies:
         for schedule in schedules:
             # named when searched or set; unset, memory follows --ckpt (checkpoints per layer)
