@@ -283,7 +283,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _plan_options(p, required: bool) -> None:
     """The plan's run and search options (shared by ``plan`` and ``html plan``)."""
-    p.add_argument("--chips", type=_positive_int, required=required, help="chips in the job (e.g. 8960 or 8.96e3)")
+    p.add_argument("--chips", type=_positive_int, required=required, help="chips in the job (e.g. 4096 or 4.096e3)")
     p.add_argument("--batch-tokens", dest="batch_tokens", type=_positive_int, required=required,
                    help="global batch in tokens (e.g. 4194304 or 4e6)")
     p.add_argument("--seq", type=_size_int, help="tokens per sequence (T; default 4096, or a learned position table's length)")
@@ -291,15 +291,16 @@ def _plan_options(p, required: bool) -> None:
                    help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="evaluate one family (dp, fsdp, tp, fsdp_tp, fsdp_seq, ...)")
     p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE",
-                   help="evaluate one mesh, e.g. --mesh fsdp=1792 --mesh tensor=5")
+                   help="evaluate one mesh, e.g. --mesh fsdp=1024 --mesh tensor=4")
     p.add_argument("--overlap", choices=("sum", "max"), default="sum",
                    help="comms on different axes add (pinned book) or overlap (later revision)")
     p.add_argument("--book-layer", dest="book_layer", action="store_true",
                    help="the book's In·W_in·W_out layer, forward pass, degrees treated as continuous")
     p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M",
                    help="force an axis's M (physical axes spanned), e.g. the book's --m fsdp=2 --m tensor=1")
-    p.add_argument("--schedule", choices=("gpipe", "1f1b", "zb1p", "auto"),
-                   help="pipeline schedule of a stage axis (default gpipe); auto: search gpipe and 1f1b")
+    from .parallel.schedule_names import PLANNED
+    p.add_argument("--schedule", choices=(*PLANNED, "auto"),
+                   help=f"pipeline schedule of a stage axis (default gpipe); auto: search {', '.join(PLANNED)}")
     p.add_argument("--pad", action="store_true",
                    help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
     p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")

@@ -143,4 +143,6 @@ def test_a_schedule_without_a_stage_axis_is_refused(extra, what):
                          "--schedule", "1f1b", *extra])
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert f"--schedule 1f1b: {what} has no stage axis" in err
+    # what is allowed, by name: the pipelined strategies and the schedules `plan --help` offers
+    assert "--strategy pp_fsdp or pp_fsdp_tp" in err and "gpipe, 1f1b, zb1p, dualpipev or auto" in err
 

@@ -61,6 +61,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .schedule_names import ASSERTS, NAMES
+
 if TYPE_CHECKING:      # annotations only; the table below imports sympy when first built
     import sympy as sp
 
@@ -81,6 +83,11 @@ class Schedule:
     alone: sp.Expr | int = 0  # share of a chip's chunks that run unpaired (their communication waits)
 
 
+def _asserts(name: str) -> dict:
+    least, even = ASSERTS[name]
+    return {"micro_per_stage": least, "even": even}
+
+
 def _table() -> dict:
     import sympy as sp
 
@@ -99,14 +106,13 @@ def _table() -> dict:
                  "DeepSeek-V3 report (arXiv 2412.19437), Table 2; Qi et al. 2024 (arXiv 2401.10241)"),
         Schedule("dualpipe",    (p / 2 - 1) * ((F + B) + B - 3 * W) / ideal, p + 1, p + 1, 1,
                  "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True, together=True,
-                 micro_per_stage=2, even=True, alone=(3 * p / 2 - 1) / m),
+                 **_asserts("dualpipe"), alone=(3 * p / 2 - 1) / m),
         Schedule("dualpipev",   (p - 1) * ((F + B) + B - 3 * W) / (2 * ideal), p + sp.Rational(1, 2),
                  p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True, together=True,
-                 micro_per_stage=2, alone=(3 * p - 1) / (2 * m)),
+                 **_asserts("dualpipev"), alone=(3 * p - 1) / (2 * m)),
     )}
 
 
-NAMES = ("gpipe", "1f1b", "interleaved", "zb1p", "dualpipe", "dualpipev")     # the rows, in order
 _BUILT: dict = {}
 
 
@@ -249,14 +255,17 @@ def check(blocks: int, stages: int, virtual: int = 1, microbatches: int | None =
     many microbatches; ``dualpipev.py``: at least twice as many microbatches as ranks)."""
     from ..errors import InfeasibleError
 
-    row = schedule(name)          # its own asserts, as table columns
-    if row.even and stages % 2:
-        raise InfeasibleError(f"{where}: {row.name} pairs stage i with stage p-1-i, so it needs an even "
+    name = DEFAULT if name is None else name
+    if name not in NAMES:
+        schedule(name)            # refused, naming the known ones
+    per_stage, even = ASSERTS.get(name, (0, False))     # its own asserts (the table's columns), no SymPy
+    if even and stages % 2:
+        raise InfeasibleError(f"{where}: {name} pairs stage i with stage p-1-i, so it needs an even "
                               f"number of stages, not {stages}")
-    least = row.micro_per_stage * stages
-    if microbatches is not None and (microbatches < least or (row.even and microbatches % 2)):
-        even = "an even number of " if row.even else ""
-        raise InfeasibleError(f"{where}: {row.name} needs {even}at least {row.micro_per_stage} x {stages} = "
+    least = per_stage * stages
+    if microbatches is not None and (microbatches < least or (even and microbatches % 2)):
+        evenly = "an even number of " if even else ""
+        raise InfeasibleError(f"{where}: {name} needs {evenly}at least {per_stage} x {stages} = "
                               f"{least} microbatches per step, not {microbatches}")
 
     if stages > blocks:

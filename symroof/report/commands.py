@@ -175,7 +175,7 @@ def formula(args) -> None:
     for pair in args.at or []:
         name, eq, value = pair.partition("=")
         if not eq:
-            raise CardError(f"--at {pair!r}: expected SYMBOL=VALUE, e.g. --at n_chips=8960")
+            raise CardError(f"--at {pair!r}: expected SYMBOL=VALUE, e.g. --at n_chips=4096")
         sym = symbol(name.strip())
         given[once(given, name.strip(), value.strip(), "--at")] = value.strip()
         at[sym] = parse_value(name.strip(), value, f"--at {pair}")
@@ -330,7 +330,7 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p.add_argument("--batch-tokens", dest="batch_tokens", type=positive_int, help="global batch in tokens (B·T)")
     p.add_argument("--seq", type=size_int, help="tokens per sequence (T)")
     p.add_argument("--at", action="append", metavar="SYMBOL=VALUE",
-                   help="put in a number, with its unit where it has one: --at W_ici=1.8e11B/s --at n_chips=8960")
+                   help="put in a number, with its unit where it has one: --at W_ici=1.8e11B/s --at n_chips=4096")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a chip number")
     p.add_argument("--dtype", help="math dtype: which of the chip's peaks is C (default bf16)")
     p.add_argument("--overlap", choices=("sum", "max"), default="sum")
@@ -349,7 +349,7 @@ def add_result_commands(sub, run_options, positive_int) -> None:
     p.add_argument("--pods", type=positive_int, default=None,
                    help="slices joined over DCN (a 'pod' axis); default: chosen by the search")
     p.add_argument("--strategy", help="one family (dp, fsdp, tp, fsdp_tp, ...); default: the plan's best")
-    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE", help="one mesh, e.g. --mesh fsdp=8960")
+    p.add_argument("--mesh", action="append", metavar="AXIS=DEGREE", help="one mesh, e.g. --mesh fsdp=4096")
     p.add_argument("--m", dest="m_axes", action="append", metavar="AXIS=M", help="force an axis's M")
     p.add_argument("--overlap", choices=("sum", "max"), default="sum")
     p.add_argument("--book-layer", dest="book_layer", action="store_true",

@@ -41,8 +41,13 @@ def plan_result(args, card=None, chip=None):
         mesh = parse_mesh(args.mesh) or {}
         staged = "stage" in mesh if mesh else (args.strategy is None or "stage" in FAMILIES.get(args.strategy, ("stage",)))
         if not staged:
+            from ..parallel.schedule_names import PLANNED
+
+            piped = " or ".join(f for f, axes in FAMILIES.items() if "stage" in axes)
             raise CardError(f"--schedule {args.schedule}: the {'mesh' if mesh else f'strategy {args.strategy}'} has "
-                            "no stage axis, so no pipeline schedule is read; leave it out or plan a pipeline")
+                            f"no stage axis, so no pipeline schedule is read; leave it out, or plan a pipeline "
+                            f"(--strategy {piped}, or a --mesh with a stage axis) under "
+                            f"{', '.join(PLANNED)} or auto (which searches them all)")
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
                else Options(args.overlap, m_override=forced, pad=args.pad,
                             schedule=None if args.schedule in (None, "auto") else args.schedule,

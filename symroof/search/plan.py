@@ -20,6 +20,7 @@ from ..search.sweep import (AXIS_NAMES, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, O
                             compile_family, enumerate_candidates, evaluate, split_by_links)
 from ..search.compare import alternatives, idle_reason, laid as _laid
 from ..search.candidates import pooled
+from .variants import runnable as _runnable, variants as _variants
 
 
 def _family_of(mesh: dict[str, int]) -> str:
@@ -191,7 +192,11 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
             out.append(Evaluated(fam, cand.axes, cand, reasons=dict(cand.reasons)))
             continue
         for run_v, options_v, variant in _variants(fam, run, options):
-            for (several, dcn_axes, spanning), part in split_by_links(cand, pooled(chip)).items():
+            runs = _runnable(cand, card, options_v.schedule)
+            if not len(runs):
+                out.append(Evaluated(fam, runs.axes, runs, reasons=dict(runs.reasons)))
+                continue
+            for (several, dcn_axes, spanning), part in split_by_links(runs, pooled(chip)).items():
                 comp = compile_family(fam, card, chip, run_v, options_v, 2 if several else 1, dcn_axes, spanning)
                 ev = evaluate(comp, part, card, chip, sequences, seq, options.overlap, options.pad)
                 ev.variant = variant
@@ -205,24 +210,6 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
         raise InfeasibleError(f"no {strategy or 'strategy'} mesh fits {chips} {chip.name} chips "
                               f"({meshlib.describe(chip) if chip.family == 'tpu' else 'NVLink domains'})")
     return out
-
-
-def _variants(family: str, run: RunSettings, options: Options):
-    """(run, options, what was chosen) for each searched recompute policy and pipeline schedule."""
-    from dataclasses import replace
-
-    from ..parallel.pipeline import DEFAULT
-
-    policies = ("none", "selective", "full") if options.search_recompute else (run.recompute,)
-    staged = "stage" in FAMILIES[family]
-    schedules = ("gpipe", "1f1b") if options.search_schedule and staged else (options.schedule,)
-    for policy in policies:
-        for schedule in schedules:
-            # named when searched or set; unset, memory follows --ckpt (checkpoints per layer)
-            variant = {"recompute": policy} if policy is not None else {}
-            if staged:
-                variant["schedule"] = schedule or DEFAULT
-            yield (replace(run, recompute=policy), replace(options, schedule=schedule), variant)
 
 
 def _flops_per_token(card, seq):

@@ -113,7 +113,7 @@ class Options:
     continuous: bool = False      # True: skip divisibility (the book treats tokens and F as continuous)
     pad: bool = False             # True: pad the batch and sequence to a multiple of their axes' degrees
     schedule: str | None = None   # pipeline schedule of a stage axis (pipeline.SCHEDULES; None: the default)
-    search_schedule: bool = False     # True: try every schedule without virtual stages (gpipe, 1f1b)
+    search_schedule: bool = False     # True: try every schedule the plan costs (schedule_names.PLANNED)
     search_recompute: bool = False    # True: try the recompute policies none, selective, full
 
 
