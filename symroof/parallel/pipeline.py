@@ -61,7 +61,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .schedule_names import ASSERTS, NAMES
+from .schedule_names import ASSERTS, COPIES, NAMES
 
 if TYPE_CHECKING:      # annotations only; the table below imports sympy when first built
     import sympy as sp
@@ -105,7 +105,8 @@ def _table() -> dict:
         Schedule("zb1p",        (p - 1) * (F + B - 2 * W) / ideal, sp.Min(p, m), sp.Min(p, m), 1,
                  "DeepSeek-V3 report (arXiv 2412.19437), Table 2; Qi et al. 2024 (arXiv 2401.10241)"),
         Schedule("dualpipe",    (p / 2 - 1) * ((F + B) + B - 3 * W) / ideal, p + 1, p + 1, 1,
-                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=2, hides=True, together=True,
+                 "DeepSeek-V3 report (arXiv 2412.19437), Table 2", copies=COPIES["dualpipe"], hides=True,
+                 together=True,
                  **_asserts("dualpipe"), alone=(3 * p / 2 - 1) / m),
         Schedule("dualpipev",   (p - 1) * ((F + B) + B - 3 * W) / (2 * ideal), p + sp.Rational(1, 2),
                  p + sp.Rational(1, 2), 2, "deepseek-ai/DualPipe README, DualPipeV row", hides=True, together=True,
@@ -149,8 +150,13 @@ def end_share(name: str | Schedule | None) -> Fraction:
     final norm, the head and the loss: the ops outside the layers). All of them, but under a schedule of
     ``copies`` directions: DualPipe feeds half of the microbatches in at each end rank (``dualpipe.py``
     scatters its inputs into ``num_chunks // 2``), so rank 0 runs its first stage's embedding for one
-    half and its last stage's head and loss for the other."""
-    return Fraction(1, schedule(name).copies)
+    half and its last stage's head and loss for the other. Read without building the table."""
+    if isinstance(name, Schedule):
+        return Fraction(1, name.copies)
+    name = DEFAULT if name is None else name
+    if name not in NAMES:
+        schedule(name)            # refused, naming the known ones
+    return Fraction(1, COPIES.get(name, 1))
 
 
 def weighs_work(name: str | Schedule | None) -> bool:

@@ -14,3 +14,6 @@ ASSERTS = {"dualpipe": (2, True), "dualpipev": (2, False)}
 # Chunks per chip of the rows that run more than one of their own accord (DualPipeV's V): each needs
 # that many blocks on each chip (pipeline.check's virtual stages).
 CHUNKS = {"dualpipev": 2}
+# Copies of the layers a stage axis holds where more than one (DualPipe's two directions): the table's
+# ``copies``, and the share 1/copies of the microbatches a chip runs its ends for (pipeline.end_share).
+COPIES = {"dualpipe": 2}
