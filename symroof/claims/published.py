@@ -260,7 +260,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)
-    recompute = _recompute(raw.get("recompute", "none"), model, where)
+    recompute = _recompute(raw.get("recompute", "none"), model, where, _mtp(raw, where).get("mtp_layers", 0))
     layers = _recompute_layers(raw, recompute, model, where)
     kernel = _attention_kernel(raw.get("attention_kernel", "fused"), chip, where)
     dtype = _matmul_dtype(raw.get("matmul_dtype", "bf16"), chip, where)

@@ -259,13 +259,14 @@ def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     return tuple(a for a in axes if a in mesh)
 
 
-def _recompute(value, model, where: str):
+def _recompute(value, model, where: str, mtp: int = 0):
     """A policy name, or a list of the block's tensors kept for the backward pass (the rest of
-    what it reads is replayed, as a JAX checkpoint policy does; [] keeps only the block input)."""
+    what it reads is replayed, as a JAX checkpoint policy does; [] keeps only the block input);
+    ``mtp``: the run's multi-token-prediction modules (``_tensor_names``)."""
     if isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
             raise CardError(f"{where}: key 'recompute' must list tensor names, got {value!r}")
-        known = _tensor_names(model)
+        known = _tensor_names(model, mtp)
         unknown = [v for v in value if v not in known]
         if unknown:
             raise CardError(f"{where}: key 'recompute' keeps {unknown[0]!r}, not a tensor of the model's "
@@ -347,13 +348,14 @@ def structure_of(model, mtp: int = 0):
 _STRUCTURES: dict = {}      # (id(card), MTP modules) -> (card, its structure); the card kept: its id is not reused
 
 
-def _tensor_names(model) -> list:
+def _tensor_names(model, mtp: int = 0) -> list:
     """The tensors a list policy may keep, from the graph of the model's structure (kept in the
     on-disk cache by the structure's repr: a known structure's runs need no graph, and the many
-    models of one structure share one entry)."""
+    models of one structure share one entry); ``mtp``: the run's modules, which add no such tensor
+    but make the graph the run's other uses build."""
     from ..io import expression_cache as cache
 
-    structure = structure_of(model)
+    structure = structure_of(model, mtp)
     key = {"structure": repr(structure)}
     if key["structure"] in _NAMES:
         return _NAMES[key["structure"]]
