@@ -301,8 +301,8 @@ def _plan_options(p, required: bool) -> None:
     from .parallel.schedule_names import PLANNED
     p.add_argument("--schedule", choices=(*PLANNED, "auto"),
                    help=f"pipeline schedule of a stage axis (default gpipe); auto: search {', '.join(PLANNED)}")
-    p.add_argument("--pad", action="store_true",
-                   help="allow uneven batch and sequence splits, padded to the next multiple (costed)")
+    p.add_argument("--pad", action="store_true", help="allow uneven batch and sequence splits, padded (costed)")
+    p.add_argument("--mtp-layers", dest="mtp_layers", type=_count_int, help="MTP modules trained after the head (D)")
     p.add_argument("--tokens", type=_positive_int, help="training tokens (for train_days), e.g. 15e12")
     p.add_argument("--mfu", type=_mfu, help="assumed MFU for train_days_at_mfu")
     _run_options(p)

@@ -84,7 +84,7 @@ def test_a_pipeline_puts_the_modules_on_its_last_stage():
     assert {"mtp1/eh_proj.w", "mtp1/attn/q.w", "mtp1/mlp/down.w", "unembed.w", "embed.w"} <= set(ends["last"])
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "1.5", '"1"', "true", "1e400"])
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", '"1"', "true", "1e400", "33", "99999999999999999999"])
 def test_the_runs_key_is_refused_in_one_line(tmp_path, value):
     path = tmp_path / "runs.yaml"
     path.write_text(ONE_RUN.replace("    batch: 4\n", f"    batch: 4\n    mtp_layers: {value}\n"))
@@ -109,3 +109,30 @@ def test_a_run_that_trains_a_module_counts_and_runs_it(tmp_path):
     assert added == 6 * (218_112_000 + 2 * 4096 * 4096 + 3 * 4096) * 4 * 4096
     steps = [predict(runs[d]).parts.step(0.6, 0.5, 1e-5) for d in (0, 1)]
     assert steps[1] > steps[0]
+
+
+def test_plan_trains_the_modules_it_is_told_to_and_caches_them_apart(tmp_path):
+    """``plan --mtp-layers``: the same mesh with one module is slower, at a lower MFU, its model FLOPs counting the
+    module; planned after the same plan without it, in the same on-disk cache, it is not read back from that plan's
+    entries (each cached derivation is keyed by the module count). Refused beside --book-layer and above the layers."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SYMROOF_CACHE_DIR": str(tmp_path)}
+    base = [sys.executable, "-m", "symroof", "plan", "llama3-70b", "--chip", "h100-sxm", "--chips", "512",
+            "--batch-tokens", "4194304", "--seq", "4096", "--mesh", "stage=2", "--mesh", "fsdp=64", "--mesh", "tensor=4"]
+
+    def plan(*extra):
+        done = subprocess.run(base + list(extra) + ["--json"], capture_output=True, text=True, cwd=ROOT, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+    without, with_one = plan(), plan("--mtp-layers", "1")
+    assert with_one["mtp_layers"] == 1 and without["mtp_layers"] == 0
+    assert with_one["t_math_s"] > without["t_math_s"] and with_one["mfu"] < without["mfu"]
+    assert with_one["memory_per_chip_bytes"] > without["memory_per_chip_bytes"]
+    for extra, words in ((["--book-layer"], "--mtp-layers plans whole-model meshes"), ([], "more modules than")):
+        done = subprocess.run(base + ["--mtp-layers", "81" if not extra else "1"] + extra, capture_output=True,
+                              text=True, cwd=ROOT, env=env)
+        assert done.returncode == 2 and words in done.stderr and done.stderr.count("\n") == 1

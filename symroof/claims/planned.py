@@ -42,7 +42,8 @@ def _run(plan: dict, card, chip, cand: dict, rank: int, matmul_dtype: str = "bf1
         measured_mfu=None, measured_tflops=None, measured_tokens_per_s=None, split="predict",
         **{key: DEFAULT_CONVENTION[key] for key in ("stated", "note")}, peak=matmul_dtype,
         flops=DEFAULT_CONVENTION["flops"], convention_given=False, matmul_dtype=matmul_dtype,
-        spans={ax: int(a["inner"]) for ax, a in cand["axes"].items() if a.get("inner", 1) > 1})
+        spans={ax: int(a["inner"]) for ax, a in cand["axes"].items() if a.get("inner", 1) > 1},
+        mtp_layers=int(plan.get("mtp_layers") or 0))
 
 
 def _label(cand: dict) -> str:

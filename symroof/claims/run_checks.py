@@ -217,15 +217,18 @@ def _dispatch(raw: dict, mesh: dict, where: str) -> dict:
     return {"dispatch_nodes": nodes}
 
 
-def _mtp(raw: dict, where: str) -> dict:
+def _mtp(raw: dict, model, where: str) -> dict:
     """``mtp_layers``: the run trains this many multi-token-prediction modules after the head (DeepSeek-V3's
     D; a config's num_nextn_predict_layers says how many the checkpoint holds, not whether a run trains
-    them); absent, none."""
+    them); absent, none. At most the model's layers (each module is one more)."""
     if "mtp_layers" not in raw:
         return {}
     from ..io.cards import _count
 
-    return {"mtp_layers": _count(raw["mtp_layers"], where, "mtp_layers")}
+    got = _count(raw["mtp_layers"], where, "mtp_layers")
+    if got > model.n_layers:
+        raise CardError(f"{where}: key 'mtp_layers' is {got}, more modules than the model's {model.n_layers} layers")
+    return {"mtp_layers": got}
 
 
 def _stage_layers(raw: dict, model, mesh: dict, interleave: int, schedule: str, where: str) -> dict:

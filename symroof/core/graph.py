@@ -75,14 +75,15 @@ class Structure:
         return cls.uniform(embeddings=False, attention=False, gated_mlp=False, norms=False)
 
     @classmethod
-    def of(cls, card, context=None) -> "Structure":
+    def of(cls, card, context=None, mtp: int = 0) -> "Structure":
         """A card's structure. ``context`` (keys per query: T, or S in decode) clamps a sliding
         window that covers it: such layers see every earlier key and are drawn as global, while
         their KV cache keeps the last w - 1 keys (``Block.window_cache``), as transformers' does; a
-        chunk that covers it likewise (``Block.chunk_cache``)."""
+        chunk that covers it likewise (``Block.chunk_cache``). ``mtp``: multi-token-prediction modules
+        trained after the head (mtp.py)."""
         return cls(blocks_of(card, context), card.tie_embeddings, norm=card.norm,
                    learned_positions=card.positions == "learned", head_bias=card.head_bias,
-                   embedding_norm=card.embedding_norm)
+                   embedding_norm=card.embedding_norm, mtp=mtp)
 
 
 def dim_sizes(phase: str = "train") -> dict[str, sp.Expr]:

@@ -88,7 +88,7 @@ def plan_page(result, card, chip, chips: int, seq: int, overlap: str, plots: boo
 _PLAN_ONLY = {**{k: "--" + k.replace("_", "-") for k in ("chips", "batch_tokens", "seq", "pods", "strategy", "mesh",
                                                          "book_layer", "schedule", "pad", "tokens", "mfu", "param_bytes",
                                                          "grad_bytes", "optimizer_bytes", "act_bytes", "mask_bytes",
-                                                         "recompute")},
+                                                         "recompute", "mtp_layers")},
               "m_axes": "--m", "ckpt_per_layer": "--ckpt"}
 
 

@@ -19,6 +19,8 @@ def plan_result(args, card=None, chip=None):
     if card is None or chip is None:
         card, chip = load_model(args.model), override_chip(load_chip(args.chip), _settings(args.set))
     args.seq = card.sequence(args.seq)
+    if (args.mtp_layers or 0) > card.n_layers:        # each module is one more layer
+        raise CardError(f"--mtp-layers {args.mtp_layers}: more modules than {card.name}'s {card.n_layers} layers")
     search_recompute = args.recompute == "auto"       # a searched dimension, not a policy
     if search_recompute and args.ckpt_per_layer is not None:     # each policy searched sets its own checkpoints
         raise CardError("--recompute auto searches the policies none, selective and full, each of which sets "
@@ -31,7 +33,8 @@ def plan_result(args, card=None, chip=None):
             raise CardError(f"--m {axis}={m}: M must be between 1 and {len(chip.pod_shape)} "
                             f"(the physical axes of a {chip.name} pod)")
     ignored = [flag for flag, given in (("--pad", args.pad), (f"--schedule {args.schedule}", args.schedule),
-                                        ("--recompute auto", search_recompute)) if given]
+                                        ("--recompute auto", search_recompute), ("--mtp-layers", args.mtp_layers))
+               if given]
     if args.book_layer and ignored:       # the book's layer: continuous degrees, no pipeline, no policy search
         raise CardError(f"{ignored[0]} plans whole-model meshes; --book-layer plans the book's layer with continuous "
                         f"degrees (nothing padded, no pipeline, no recompute search): give one")
@@ -51,7 +54,8 @@ def plan_result(args, card=None, chip=None):
     options = (Options(args.overlap, "forward", True, forced, continuous=True) if args.book_layer
                else Options(args.overlap, m_override=forced, pad=args.pad,
                             schedule=None if args.schedule in (None, "auto") else args.schedule,
-                            search_schedule=args.schedule == "auto", search_recompute=search_recompute))
+                            search_schedule=args.schedule == "auto", search_recompute=search_recompute,
+                            mtp=args.mtp_layers or 0))
     if args.tokens is not None and args.tokens <= 0:
         raise CardError(f"--tokens must be positive, got {args.tokens}")
     if args.mfu is not None and args.tokens is None:        # its one use: train_days_at_mfu

@@ -212,10 +212,10 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
     return out
 
 
-def _flops_per_token(card, seq):
+def _flops_per_token(card, seq, mtp: int = 0):
     from ..io import expression_cache as cache
 
-    fields = {"card": repr(card), "seq": seq}
+    fields = {"card": repr(card), "seq": seq, **({"mtp": mtp} if mtp else {})}
     found = cache.load_data("flops_per_token_value", fields)
     if isinstance(found, float):
         return found
@@ -224,7 +224,7 @@ def _flops_per_token(card, seq):
     from ..core.symbols import T
     from ..io.bind import model_values
 
-    structure = Structure.of(card)
+    structure = Structure.of(card, mtp=mtp)
     expr = cache.cached("flops_per_token", {"structure": repr(structure)},
                         lambda: {"e": training_flops_per_token(build(structure, "causal"))})["e"]
     value = _value(expr, {**model_values(card), T: seq})
@@ -280,7 +280,7 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     # the book's forms are for one pod's chips (idle chips may leave the job's share above a pod)
     per_pod = chips // slices if chips // slices <= chip.pod_chips or chip.family == "gpu" else used // slices
     cf = closed_forms(card, chip, per_pod, sequences // slices, seq, run, options.overlap)
-    flops_token = _flops_per_token(card, seq)
+    flops_token = _flops_per_token(card, seq, options.mtp)
     peak = float(chip.peak_flops_per_s["bf16"])
     out = {
         "model": card.name, "chip": chip.name, "chip_modified": list(chip.modified),
@@ -295,7 +295,7 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
         "hbm_bytes": float(chip.hbm_bytes),
         "mfu": None, "mfu_all_chips": None,      # whole-model step only (not the book layer)
         "overlap": options.overlap, "phase": options.phase or "step",
-        "structure": "book layer" if options.book_layer else "model", "run": vars(run),
+        "structure": "book layer" if options.book_layer else "model", "run": vars(run), "mtp_layers": options.mtp,
         "closed_forms": cf,          # the book's closed forms for this run (what the text's "book bounds" say)
         "mesh_x_opt": None,          # the same X_opt evaluated with the chosen mesh's own M and chips
         "candidates_evaluated": sum(len(e.arrays["t_step"]) for e in evaluated if e.arrays),

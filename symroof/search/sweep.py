@@ -115,6 +115,7 @@ class Options:
     schedule: str | None = None   # pipeline schedule of a stage axis (pipeline.SCHEDULES; None: the default)
     search_schedule: bool = False     # True: try every schedule the plan costs (schedule_names.PLANNED)
     search_recompute: bool = False    # True: try the recompute policies none, selective, full
+    mtp: int = 0                  # multi-token-prediction modules trained after the head (core/mtp.py)
 
 
 @dataclass
@@ -133,7 +134,7 @@ _CACHE: dict = {}
 def _structure(card: ModelCard, options: Options):
     from ..core.graph import Structure
 
-    return Structure.book_layer() if options.book_layer else Structure.of(card)
+    return Structure.book_layer() if options.book_layer else Structure.of(card, mtp=options.mtp)
 
 
 def derive_family(family: str, structure, options: Options, several_pods: bool,
@@ -302,7 +303,7 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
     fields = {"model": repr(card), "book_layer": options.book_layer, "chip": repr(chip), "run": repr(run),
               "family": family, "phase": options.phase, "pods": pods > 1,
               "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate, "schedule": options.schedule,
-              "switched": switched, "spanning": sorted(spanning)}
+              "switched": switched, "spanning": sorted(spanning), **({"mtp": options.mtp} if options.mtp else {})}
 
     def numeric():
         return _numeric(family, card, chip, run, options, pods > 1, dcn_axes, replicate, switched, spanning)
