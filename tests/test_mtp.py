@@ -93,6 +93,24 @@ def test_the_runs_key_is_refused_in_one_line(tmp_path, value):
     assert "\n" not in str(err.value)
 
 
+def test_more_modules_than_layers_are_refused_at_once(tmp_path):
+    """Each module is one more layer built node by node: a million of them stalled the check (minutes)
+    where it must refuse in one line. Llama 3 8B has 32 layers: 32 modules run, 33 and 10^6 are refused,
+    well within a second (measured: the refusal takes milliseconds)."""
+    import time
+
+    for value, refused in (("32", False), ("33", True), ("1000000", True)):
+        path = tmp_path / "runs.yaml"
+        path.write_text(ONE_RUN.replace("    batch: 4\n", f"    batch: 4\n    mtp_layers: {value}\n"))
+        start = time.perf_counter()
+        if not refused:
+            assert load_runs(path)[0].mtp_layers == 32
+            continue
+        with pytest.raises(CardError, match="mtp_layers.*32 layers") as err:
+            load_runs(path)
+        assert "\n" not in str(err.value) and time.perf_counter() - start < 1.0
+
+
 def test_a_run_that_trains_a_module_counts_and_runs_it(tmp_path):
     """The key reaches the run's model FLOPs and its step. Under the row's 6N convention the module adds
     6 x its parameters a token: on Llama 3 8B one layer of 218,112,000 (attention 2 x 4096² + 2 x 4096 x

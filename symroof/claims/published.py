@@ -270,7 +270,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         batch=ints["batch"], seq=ints["seq"], microbatches=ints["microbatches"], interleave=ints["interleave"],
         schedule=schedule, recompute=recompute, **measured, spans=spans, attention_kernel=kernel,
         overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), matmul_dtype=dtype, recompute_layers=layers,
-        **_gradients(raw, where), **_dispatch(raw, mesh, where), **_mtp(raw, where),
+        **_gradients(raw, where), **_dispatch(raw, mesh, where), **_mtp(raw, model, where),
         **_stage_layers(raw, model, mesh, ints["interleave"], schedule, where))
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention

@@ -217,15 +217,19 @@ def _dispatch(raw: dict, mesh: dict, where: str) -> dict:
     return {"dispatch_nodes": nodes}
 
 
-def _mtp(raw: dict, where: str) -> dict:
+def _mtp(raw: dict, model, where: str) -> dict:
     """``mtp_layers``: the run trains this many multi-token-prediction modules after the head (DeepSeek-V3's
     D; a config's num_nextn_predict_layers says how many the checkpoint holds, not whether a run trains
-    them); absent, none."""
+    them); absent, none. At most the model's own layers: each module is one more layer, built into the
+    graph node by node, so a count beyond that would only stall the run's check."""
     if "mtp_layers" not in raw:
         return {}
     from ..io.cards import _count
 
-    return {"mtp_layers": _count(raw["mtp_layers"], where, "mtp_layers")}
+    n = _count(raw["mtp_layers"], where, "mtp_layers")
+    if n > model.n_layers:
+        raise CardError(f"{where}: key 'mtp_layers' is {n}, more modules than the model's {model.n_layers} layers")
+    return {"mtp_layers": n}
 
 
 def _stage_layers(raw: dict, model, mesh: dict, interleave: int, schedule: str, where: str) -> dict:
@@ -241,9 +245,11 @@ def _stage_layers(raw: dict, model, mesh: dict, interleave: int, schedule: str, 
     if not isinstance(spec, dict) or set(spec) != {"first", "last"}:
         raise CardError(f"{where}: key 'stage_layers' must be {{first: N, last: M}}: the layers of the first and last "
                         f"pipeline stages")
-    if "stage" not in mesh or interleave > 1 or schedule in ("dualpipev", "interleaved"):
-        raise CardError(f"{where}: key 'stage_layers' needs a 'stage' axis and one chunk a stage (not modelled with "
-                        f"virtual stages or {schedule})")
+    if "stage" not in mesh:
+        raise CardError(f"{where}: key 'stage_layers' needs a 'stage' axis in the mesh")
+    if interleave > 1 or schedule in ("dualpipev", "interleaved"):
+        raise CardError(f"{where}: key 'stage_layers' needs one chunk a stage (not modelled with virtual stages "
+                        f"or {schedule})")
     first, last = (_count(spec[k], where, f"stage_layers.{k}") for k in ("first", "last"))
     problem = check(model.layers, int(mesh["stage"].size), first, last)
     if problem:
