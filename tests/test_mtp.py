@@ -84,6 +84,27 @@ def test_a_pipeline_puts_the_modules_on_its_last_stage():
     assert {"mtp1/eh_proj.w", "mtp1/attn/q.w", "mtp1/mlp/down.w", "unembed.w", "embed.w"} <= set(ends["last"])
 
 
+def test_the_projection_is_split_over_the_tensor_axis():
+    """Megatron-LM builds eh_proj as a tensor-parallel linear (megatron/core/transformer/
+    multi_token_prediction.py: a ColumnParallelLinear of 2h -> h), so each of 8 tensor ranks does 1/8 of
+    its matmul and holds 1/8 of its weight. By hand on Llama 3 8B (D = 4096), one sequence of 4096
+    tokens: 2 x 4096 x 8192 x 4096 / 8 = 34,359,738,368 FLOPs a chip in the forward, and as many in
+    each backward matmul; 8192 x 4096 / 8 = 4,194,304 weight elements a chip. The two normed halves,
+    each split on D, are each chip's own rows of the side-by-side input: the concat sends nothing.
+    (It ran the whole matmul on every rank, 8x these FLOPs, and held the whole weight.)"""
+    card = load_model("llama3-8b")
+    g = build(replace(Structure.of(card), mtp=1), "causal")
+    sg = shard(g, {"tensor": Axis("tensor", sp.Integer(8), "ici")})
+    nums = {**model_values(card), B: 1, T: 4096}
+    for name in ("mtp1/eh_proj", "mtp1/eh_proj:dx", "mtp1/eh_proj:dw"):
+        assert sg.nodes[name]["local_flops"].xreplace(nums) == 34_359_738_368
+    assert roofline._shard(sg.nodes["mtp1/eh_proj"]["params"]["mtp1/eh_proj.w"], sg.graph["mesh"],
+                           sg.graph["sizes"]).xreplace(nums) == 4_194_304
+    assert sg.nodes["mtp1/concat"]["collectives"] == [] and sg.nodes["mtp1/concat:grad"]["collectives"] == []
+    # the partial sums go out as the main layers' row-parallel projections' do: one ReduceScatter over tensor
+    assert [(c.kind, c.axes) for c in sg.nodes["mtp1/eh_proj"]["collectives"]] == [("ReduceScatter", ("tensor",))]
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "1.5", '"1"', "true", "1e400"])
 def test_the_runs_key_is_refused_in_one_line(tmp_path, value):
     path = tmp_path / "runs.yaml"

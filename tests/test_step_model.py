@@ -538,7 +538,7 @@ def test_nemo_step_times_come_closer_when_the_memory_bound_kernels_are_fitted_ap
     in the same H100 fit as MosaicML's unfused PyTorch rows. With one efficiency for everything
     (eta_mem held at 1) their held-out step times come out 7.4 % off at the median; with the
     memory-bound kernels' rate fitted apart, 5.8 %. The dense rows' worst comes closer too (15.2 ->
-    11.1 %). The worst of all is NeMo's DeepSeek-V3 row either way (15.6 and 15.9 % fast), an MoE
+    11.1 %). The worst of all is NeMo's DeepSeek-V3 row either way (16.8 and 17.0 % fast), an MoE
     row whose miss the memory-bound rate does not explain (its step is a third exposed all-to-all)."""
     h100 = [r for r in results if r.run.chip.name == "h100-sxm"]
     fit = [r for r in h100 if r.run.split == "fit"]
