@@ -85,9 +85,11 @@ def test_a_pipeline_puts_the_modules_on_its_last_stage():
 
 
 def test_the_projection_is_split_over_the_tensor_axis():
-    """Megatron-LM builds eh_proj as a tensor-parallel linear (megatron/core/transformer/
-    multi_token_prediction.py: a ColumnParallelLinear of 2h -> h), so each of 8 tensor ranks does 1/8 of
-    its matmul and holds 1/8 of its weight. By hand on Llama 3 8B (D = 4096), one sequence of 4096
+    """Megatron-LM builds eh_proj as a tensor-parallel linear (NVIDIA/Megatron-LM@d98e8a6
+    megatron/core/models/gpt/gpt_layer_specs.py, the MTP spec: eh_proj=TEColumnParallelLinear, 2h -> h),
+    so each of 8 tensor ranks does 1/8 of its matmul and holds 1/8 of its weight (symroof splits its
+    2h input rows, row-parallel, where Megatron-LM splits its h outputs: the same FLOPs and weight a
+    chip; a ReduceScatter of the output in place of gathering the 2h-wide input). By hand on Llama 3 8B (D = 4096), one sequence of 4096
     tokens: 2 x 4096 x 8192 x 4096 / 8 = 34,359,738,368 FLOPs a chip in the forward, and as many in
     each backward matmul; 8192 x 4096 / 8 = 4,194,304 weight elements a chip. The two normed halves,
     each split on D, are each chip's own rows of the side-by-side input: the concat sends nothing.
