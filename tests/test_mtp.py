@@ -107,6 +107,20 @@ def test_the_projection_is_split_over_the_tensor_axis():
     assert [(c.kind, c.axes) for c in sg.nodes["mtp1/eh_proj"]["collectives"]] == [("ReduceScatter", ("tensor",))]
 
 
+def test_on_a_pipeline_only_the_token_table_is_reduced_between_the_ends():
+    """Megatron-LM's embedding group (megatron/core/distributed/finalize_model_grads.py,
+    _allreduce_word_embedding_grads) all-reduces the word embedding's gradient between the first and last
+    stages, where an MTP module keeps a copy of the table beside the head; an untied head has one copy,
+    on the last stage with the module that shares it, so nothing reduces it over the stage axis (it got
+    an AllReduce of its V x D gradient between two stages). Llama 3 8B (untied) on 4 stages x tensor 4:
+    the one stage collective is the table's, D x V / 4 of it a chip."""
+    card = load_model("llama3-8b")
+    g = build(replace(Structure.of(card), mtp=1), "causal")
+    sg = shard(g, {"stage": Axis("stage", sp.Integer(4), "dcn"), "tensor": Axis("tensor", sp.Integer(4), "ici")})
+    got = [(n, c.kind, c.tensor) for n, d in sg.nodes(data=True) for c in d["collectives"] if "stage" in c.axes]
+    assert got == [("embed:grad", "AllReduce", "d(embed.w)")]
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "1.5", '"1"', "true", "1e400"])
 def test_the_runs_key_is_refused_in_one_line(tmp_path, value):
     path = tmp_path / "runs.yaml"
