@@ -84,6 +84,43 @@ def test_a_pipeline_puts_the_modules_on_its_last_stage():
     assert {"mtp1/eh_proj.w", "mtp1/attn/q.w", "mtp1/mlp/down.w", "unembed.w", "embed.w"} <= set(ends["last"])
 
 
+def test_the_projection_is_split_over_the_tensor_axis():
+    """Megatron-LM builds eh_proj as a tensor-parallel linear (NVIDIA/Megatron-LM@d98e8a6
+    megatron/core/models/gpt/gpt_layer_specs.py, the MTP spec: eh_proj=TEColumnParallelLinear, 2h -> h),
+    so each of 8 tensor ranks does 1/8 of its matmul and holds 1/8 of its weight (symroof splits its
+    2h input rows, row-parallel, where Megatron-LM splits its h outputs: the same FLOPs and weight a
+    chip; a ReduceScatter of the output in place of gathering the 2h-wide input). By hand on Llama 3 8B (D = 4096), one sequence of 4096
+    tokens: 2 x 4096 x 8192 x 4096 / 8 = 34,359,738,368 FLOPs a chip in the forward, and as many in
+    each backward matmul; 8192 x 4096 / 8 = 4,194,304 weight elements a chip. The two normed halves,
+    each split on D, are each chip's own rows of the side-by-side input: the concat sends nothing.
+    (It ran the whole matmul on every rank, 8x these FLOPs, and held the whole weight.)"""
+    card = load_model("llama3-8b")
+    g = build(replace(Structure.of(card), mtp=1), "causal")
+    sg = shard(g, {"tensor": Axis("tensor", sp.Integer(8), "ici")})
+    nums = {**model_values(card), B: 1, T: 4096}
+    for name in ("mtp1/eh_proj", "mtp1/eh_proj:dx", "mtp1/eh_proj:dw"):
+        assert sg.nodes[name]["local_flops"].xreplace(nums) == 34_359_738_368
+    assert roofline._shard(sg.nodes["mtp1/eh_proj"]["params"]["mtp1/eh_proj.w"], sg.graph["mesh"],
+                           sg.graph["sizes"]).xreplace(nums) == 4_194_304
+    assert sg.nodes["mtp1/concat"]["collectives"] == [] and sg.nodes["mtp1/concat:grad"]["collectives"] == []
+    # the partial sums go out as the main layers' row-parallel projections' do: one ReduceScatter over tensor
+    assert [(c.kind, c.axes) for c in sg.nodes["mtp1/eh_proj"]["collectives"]] == [("ReduceScatter", ("tensor",))]
+
+
+def test_on_a_pipeline_only_the_token_table_is_reduced_between_the_ends():
+    """Megatron-LM's embedding group (megatron/core/distributed/finalize_model_grads.py,
+    _allreduce_word_embedding_grads) all-reduces the word embedding's gradient between the first and last
+    stages, where an MTP module keeps a copy of the table beside the head; an untied head has one copy,
+    on the last stage with the module that shares it, so nothing reduces it over the stage axis (it got
+    an AllReduce of its V x D gradient between two stages). Llama 3 8B (untied) on 4 stages x tensor 4:
+    the one stage collective is the table's, D x V / 4 of it a chip."""
+    card = load_model("llama3-8b")
+    g = build(replace(Structure.of(card), mtp=1), "causal")
+    sg = shard(g, {"stage": Axis("stage", sp.Integer(4), "dcn"), "tensor": Axis("tensor", sp.Integer(4), "ici")})
+    got = [(n, c.kind, c.tensor) for n, d in sg.nodes(data=True) for c in d["collectives"] if "stage" in c.axes]
+    assert got == [("embed:grad", "AllReduce", "d(embed.w)")]
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "1.5", '"1"', "true", "1e400", "33", "99999999999999999999"])
 def test_the_runs_key_is_refused_in_one_line(tmp_path, value):
     path = tmp_path / "runs.yaml"
@@ -91,6 +128,24 @@ def test_the_runs_key_is_refused_in_one_line(tmp_path, value):
     with pytest.raises(CardError, match="mtp_layers") as err:
         load_runs(path)
     assert "\n" not in str(err.value)
+
+
+def test_more_modules_than_layers_are_refused_at_once(tmp_path):
+    """Each module is one more layer built node by node: a million of them stalled the check (minutes)
+    where it must refuse in one line. Llama 3 8B has 32 layers: 32 modules run, 33 and 10^6 are refused,
+    well within a second (measured: the refusal takes milliseconds)."""
+    import time
+
+    for value, refused in (("32", False), ("33", True), ("1000000", True)):
+        path = tmp_path / "runs.yaml"
+        path.write_text(ONE_RUN.replace("    batch: 4\n", f"    batch: 4\n    mtp_layers: {value}\n"))
+        start = time.perf_counter()
+        if not refused:
+            assert load_runs(path)[0].mtp_layers == 32
+            continue
+        with pytest.raises(CardError, match="mtp_layers.*32 layers") as err:
+            load_runs(path)
+        assert "\n" not in str(err.value) and time.perf_counter() - start < 1.0
 
 
 def test_a_run_that_trains_a_module_counts_and_runs_it(tmp_path):

@@ -66,6 +66,16 @@ def test_the_runs_key_is_refused_in_one_line(tmp_path, extra, words):
     assert "\n" not in str(err.value) and "stage_layers" in str(err.value)
 
 
+def test_a_split_without_a_stage_axis_says_so_and_blames_no_schedule(tmp_path):
+    """Without a stage axis the refusal names the missing axis, not the default schedule (it said
+    'not modelled with virtual stages or 1f1b', which 1F1B is)."""
+    path = tmp_path / "runs.yaml"
+    path.write_text(ONE_RUN.replace("    batch: 4\n", "    batch: 4\n    stage_layers: {first: 8, last: 8}\n"))
+    with pytest.raises(CardError, match="stage_layers' needs a 'stage' axis") as err:
+        load_runs(path)
+    assert "1f1b" not in str(err.value) and "\n" not in str(err.value)
+
+
 def test_an_even_split_charges_the_head_s_stage_and_the_embedding_s_matmuls_are_none(tmp_path):
     """Llama 3 8B on 4 stages of 8 layers, 1F1B. Given as a split, each stage is a chip: the last (8 layers
     and the head) is the busiest. The default charges one chip both ends; the embedding is a gather, no

@@ -244,9 +244,11 @@ def _stage_layers(raw: dict, model, mesh: dict, interleave: int, schedule: str, 
     if not isinstance(spec, dict) or set(spec) != {"first", "last"}:
         raise CardError(f"{where}: key 'stage_layers' must be {{first: N, last: M}}: the layers of the first and last "
                         f"pipeline stages")
-    if "stage" not in mesh or interleave > 1 or schedule in ("dualpipev", "interleaved"):
-        raise CardError(f"{where}: key 'stage_layers' needs a 'stage' axis and one chunk a stage (not modelled with "
-                        f"virtual stages or {schedule})")
+    if "stage" not in mesh:
+        raise CardError(f"{where}: key 'stage_layers' needs a 'stage' axis in the mesh")
+    if interleave > 1 or schedule in ("dualpipev", "interleaved"):
+        raise CardError(f"{where}: key 'stage_layers' needs one chunk a stage (not modelled with virtual stages "
+                        f"or {schedule})")
     first, last = (_count(spec[k], where, f"stage_layers.{k}") for k in ("first", "last"))
     problem = check(model.layers, int(mesh["stage"].size), first, last)
     if problem:

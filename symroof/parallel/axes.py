@@ -19,7 +19,7 @@ AXES = (
     ("fsdp",   ("B", "R"),          ("D", "Rq", "Rkv"), ("sequences",)),  # ZeRO-3: weights sharded on D (MLA's latent-only ones on it)
     ("expert", ("B", "E"),          ("E",),           ("sequences", "experts")),
     ("seq",    ("T", "R"),          ("D",),           ("tokens",)),       # weights on D only beside fsdp
-    ("tensor", ("K", "Nlk", "Qs", "F", "Fe", "Fs", "V", "D"), ("K", "Nlk", "Qs", "F", "Fe", "Fs", "V"),
+    ("tensor", ("K", "Nlk", "Qs", "F", "Fe", "Fs", "V", "Dm", "D"), ("K", "Nlk", "Qs", "F", "Fe", "Fs", "V", "Dm"),
      ("heads", "d_ff", "kv_heads", "linear_key_heads", "linear_value_heads", "ssm_heads_per_group")),
 )
 # Qs: a Mamba-2 layer's heads within each group (core/ssm.py): each chip its share of every group's heads
@@ -32,7 +32,10 @@ AXES = (
 # num_v_heads // tp_size); a model without linear layers has 0 of each, which every degree divides.
 # Which dimension claims an axis first when a tensor has several (a tensor uses an axis once).
 # Fe and Fs are the routed and shared experts' hidden widths where they differ from F (DeepSeek).
-DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "Qs", "F", "Fe", "Fs", "V", "D", "Rq", "Rkv")
+DIM_PRIORITY = ("B", "T", "R", "E", "K", "Nlk", "Qs", "F", "Fe", "Fs", "V", "Dm", "D", "Rq", "Rkv")
+# Dm: a multi-token-prediction module's two normed D-wide inputs side by side (core/mtp.py), split as an
+# MLP's hidden width is: its 2D x D projection is row-parallel (each chip its rows, the partial sums
+# reduce-scattered), and each chip's D-split halves side by side are its own rows of Dm (``side_by_side``).
 
 # R counts an MoE layer's routed token copies per expert (B·T·k/E): each chip routes its own
 # tokens, so an axis that splits the tokens (B or T) splits their copies the same way, and moving
@@ -57,6 +60,17 @@ def whole_per_copy(dim: str, dims, axis: str, mesh) -> bool:
     TP, ReduceScatter after the unpermute). With an expert axis the copies are sent D-split as its
     AllToAll dispatcher does (A2A over EP, then AllGather of the copies over TP)."""
     return axis == "tensor" and dim == "D" and ROUTED in dims and "expert" not in mesh
+
+
+# A concat's output dimension -> the dimension its operands are set side by side along: an axis splitting
+# that dimension of each operand leaves each chip its own rows of the output (a fixed permutation of them,
+# which the weight reading it is sharded by), so moving it from one to the other sends nothing.
+SIDE_BY_SIDE = {"Dm": "D"}
+
+
+def side_by_side(src_dim: str, dst_dim: str) -> bool:
+    """An axis moving between an operand's dimension and the concat's output dimension it lies along."""
+    return SIDE_BY_SIDE.get(dst_dim) == src_dim or SIDE_BY_SIDE.get(src_dim) == dst_dim
 
 
 ORDER = tuple(row[0] for row in AXES)

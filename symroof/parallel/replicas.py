@@ -10,7 +10,8 @@ sharding rules (``sharding.py``) cannot see, since each of their layouts spans w
   lookup, the last for the head, each with its own gradient; the two are all-reduced between
   those two stages once a step (Megatron-LM's embedding group, NVIDIA/Megatron-LM@d98e8a6
   megatron/core/distributed/finalize_model_grads.py ``_allreduce_word_embedding_grads``), on
-  the table's shard as the weight layout splits it.
+  the table's shard as the weight layout splits it. A multi-token-prediction module's lookup on the
+  last stage makes such a copy too; its reads of the head, beside the head, make none.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ def add(sg, mesh: dict) -> None:
         return ops.numel(dims, sizes) / split * b_param
 
     owners = {p: n for n, d in sg.nodes(data=True) if d["phase"] == "forward" for p in d["params"]}
+    # a table read at the other end of the pipeline than its own (a multi-token-prediction module's
+    # reads of the head sit beside it on the last stage: no second copy, nothing to reduce)
+    def same_end(d, ref) -> bool:
+        return ref in owners and d.get("end") is not None and d.get("end") == sg.nodes[owners[ref]].get("end")
+
     tied = {ref for _, d in sg.nodes(data=True) if d["phase"] == "forward"
-            for role, ref in d["operands"] if role == "w" and ref not in d["params"]}
+            for role, ref in d["operands"] if role == "w" and ref not in d["params"] and not same_end(d, ref)}
     for _, d in sg.nodes(data=True):
         if d["phase"] != "backward" or d.get("wrt") not in ("w", "all"):
             continue

@@ -320,7 +320,8 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
         # the routed side's, whichever side the move starts from
         moved_dims, moved = (dst_dims, dst) if axis_table.ROUTED in dst_dims else (src_dims, src)
         for axis, d in src.items():
-            if axis in dst and dst[axis] != d and not axis_table.routes_locally(d, dst[axis]):
+            if (axis in dst and dst[axis] != d and not axis_table.routes_locally(d, dst[axis])
+                    and not (fwd["op"] == "concat" and axis_table.side_by_side(d, dst[axis]))):
                 colls.append(Collective("AllToAll", (axis,), ref,
                                         _local(moved_dims, moved, st) * st.mesh[axis].size * width))
         colls += routed.collectives(node["forward"] if phase == "backward" else name, ref, src, dst,
