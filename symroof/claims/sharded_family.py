@@ -372,11 +372,6 @@ def run_placement(run, place=None):
     """The placement of the chip a run's step is charged for: ``place`` (one chip of a run's split,
     ``chips``), else an even split's, its ends run for the schedule's share of the microbatches
     (``pipeline.end_share``); None without a stage axis."""
-    if "stage" not in run.mesh:
-        return None
-    if place is not None:
-        return place
-    from ..parallel.pipeline import end_share
-    from ..parallel.placement import even
+    from ..parallel.placement import charged
 
-    return even(end_share(run.schedule))
+    return charged(run.mesh, run.schedule, place)

@@ -50,6 +50,17 @@ def even(end_share: Fraction) -> Placement:
     return Placement((), end_share, end_share)
 
 
+def charged(mesh: dict, schedule, given: Placement | None = None) -> Placement | None:
+    """The placement of the chip a step is charged for: ``given`` (one chip of a run's split, kept on its
+    graph as ``placement``), else an even split's, whose ends run for the schedule's share of the
+    microbatches (``pipeline.end_share``); None without a stage axis. The one rule every path reads."""
+    if "stage" not in mesh:
+        return None
+    from .pipeline import end_share
+
+    return given or even(end_share(schedule))
+
+
 def split(segments, stages: int, first: int, last: int, copies: int = 1) -> list[Placement]:
     """Each chip's placement under a split of ``first`` and ``last`` layers (``segments``: the model's
     layers in order, ``[(block type, count), ...]``); ``copies`` 2 pairs stage i with p - 1 - i."""

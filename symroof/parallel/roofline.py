@@ -55,11 +55,7 @@ def _once(d, mesh, place) -> sp.Expr:
 
 
 def _place(sg: nx.DiGraph, schedule):
-    """The chip's placement: the run's (the graph's ``placement``), else an even split's, whose ends run
-    for the schedule's share of the microbatches (``pipeline.end_share``); None without a stage axis."""
-    if "stage" not in sg.graph["mesh"]:
-        return None
-    return sg.graph.get("placement") or placement.even(pipeline.end_share(schedule))
+    return placement.charged(sg.graph["mesh"], schedule, sg.graph.get("placement"))
 
 
 def _rational(x) -> sp.Expr:

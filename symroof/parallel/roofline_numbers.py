@@ -22,7 +22,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     mesh = sg.graph["mesh"]
     rates = Rates(nums, mesh)
     stages = exact(mesh["stage"].size) if "stage" in mesh else 1
-    place = chip_placement(sg, schedule)
+    place = placement.charged(mesh, schedule, sg.graph.get("placement"))
     # a sharded family's graph brings its nodes' rows (sharded_family.Family.numeric: the same numbers),
     # for its own nodes only (a copy's could have changed), summed for one placement
     rows = family_rows(sg)
@@ -72,14 +72,6 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
     t_critical = Fraction(num, den * stages)
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": max(t_math, t_hbm, t_comms)}
-
-
-def chip_placement(sg, schedule):
-    """``roofline._place``: the graph's placement, else an even split's with the schedule's share of the
-    ends; None without a stage axis."""
-    if "stage" not in sg.graph["mesh"]:
-        return None
-    return sg.graph.get("placement") or placement.even(pipeline.end_share(schedule))
 
 
 def weight(repeat, where, stages: int, place) -> tuple:

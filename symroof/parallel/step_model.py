@@ -206,7 +206,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     pairs = stages > 1 and _row(stages, opts)["hides"]
     alone = float(_row(stages, opts)["alone"]) if pairs else 0.0     # the unpaired chunks' share: it waits
     # the chip charged (placement.py): the graph's, else an even split's whose ends run for the schedule's share
-    place = (sg.graph.get("placement") or placement.even(pipeline.end_share(_name(opts)))) if stages > 1 else None
+    place = placement.charged(mesh, _name(opts), sg.graph.get("placement")) if stages > 1 else None
     split = place is not None and bool(place.shares)
     for repeat, flops, hbm, layered, contraction, sig, core, weights, backward, d, colls in rows:
         repeat = number(values[repeat])
