@@ -191,3 +191,15 @@ def test_plan_trains_the_modules_it_is_told_to_and_caches_them_apart(tmp_path):
         done = subprocess.run(base + ["--mtp-layers", "81" if not extra else "1"] + extra, capture_output=True,
                               text=True, cwd=ROOT, env=env)
         assert done.returncode == 2 and words in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_run_that_trains_the_module_no_longer_names_it_as_left_out(tmp_path):
+    """DeepSeek-V3's card names its MTP layers as not counted (transformers does not build them); a run
+    that sets mtp_layers models them, so its output does not repeat that note; a run without keeps it."""
+    got = {}
+    for depth in (0, 1):
+        path = tmp_path / f"runs{depth}.yaml"
+        path.write_text(ONE_RUN.replace("model: llama3-8b", "model: deepseek-v3").replace(
+            "    batch: 4\n", "    batch: 4\n" + (f"    mtp_layers: {depth}\n" if depth else "")))
+        got[depth] = load_runs(path)[0].left_out
+    assert any(n.startswith("multi-token-prediction") for n in got[0]) and got[1] == ()

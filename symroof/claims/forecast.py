@@ -84,7 +84,7 @@ def forecast_runs(runs: list) -> list[Forecast]:
             len(cal["fit_runs"]) if cal else 0, cal.get("held_out") if cal else None,
             cal.get("other_sources") if cal else None,
             None if run.measured_mfu is None else float(run.measured_mfu), measured_step, run.model.name,
-            run.model.left_out, run.chip.calibrated_as))
+            run.left_out, run.chip.calibrated_as))
     return out
 
 

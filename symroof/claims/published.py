@@ -121,6 +121,11 @@ class PublishedRun:
         """The graph's attention: ``eager``, or ``fused`` for any fused kernel (their rates differ)."""
         return "eager" if self.attention_kernel == "eager" else "fused"
 
+    @property
+    def left_out(self) -> tuple:
+        """The card's ``left_out`` less what this run models: the MTP modules it trains (``mtp_layers``)."""
+        return tuple(n for n in self.model.left_out if not (self.mtp_layers and n.startswith("multi-token-prediction")))
+
 
 @dataclass(frozen=True)
 class Result:

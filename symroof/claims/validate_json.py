@@ -54,7 +54,7 @@ def ceiling_json(results, fits) -> dict:
             "gradient_overlap": r.run.gradient_overlap, "gradient_dtype": r.run.gradient_dtype,
             "schedule": {"name": r.run.schedule, "microbatches": r.run.microbatches,
                          "virtual_stages": r.run.interleave} if "stage" in r.run.mesh else None,
-            "consistent": r.measured <= r.ceiling, "not_modelled": list(r.run.model.left_out),
+            "consistent": r.measured <= r.ceiling, "not_modelled": list(r.run.left_out),
         } for r in results],
         "efficiency": [{"family": f.family, "factor": f.factor, "fit_runs": list(f.fit_runs),
                         "checks": [{"name": n, "predicted_mfu": p, "measured_mfu": m} for n, p, m in f.checks]}

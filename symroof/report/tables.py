@@ -61,7 +61,7 @@ def published_runs(results, fits) -> str:
                         "of ceiling", "t_step >=", "t_step meas.", "bound"])]
     out.append("ceiling = model FLOPs per step / (chips x peak x t_step); t_step: roofline.step, overlap "
                "'sum'; '?' = convention inferred, not stated by the source (a run naming none: ops+causal, every convention checked)")
-    out += not_modelled([(r.run.name, r.run.model.name, r.run.model.left_out) for r in results])
+    out += not_modelled([(r.run.name, r.run.model.name, r.run.left_out) for r in results])
     for f in fits:
         if f.factor is None:
             out.append(f"efficiency ({f.family}): not fitted (needs runs on both sides of the split)")
