@@ -1,6 +1,6 @@
 """The chip a run's step is charged for: its ideal step terms and its step model's parts.
 
-With an even pipeline split (the default) that is ``sharded_family.run_placement``'s chip. With a
+With an even pipeline split (the default) that is ``placement.charged``'s chip. With a
 run's own split (``stage_layers``: parallel/placement.py) every chip of the pipeline is a candidate,
 each distinct one worked out. A step waits on its slowest stage, so:
 

@@ -23,6 +23,7 @@ from ..core.graph import per_layer, with_own_nodes
 from ..core.symbols import K, r_kv
 from ..io.fractions_eval import Polynomials, real
 from ..parallel.axes import replicate_kv
+from ..parallel.placement import charged
 from ..parallel.step_table import Numbered, node_table
 from .calibrate import _sub       # a run's numbers into an expression (hoisted: _size puts them in 20 times a run)
 
@@ -348,7 +349,7 @@ def numbered(run, nums: dict, kernel: str = "fused", numbers: dict | None = None
     """``sharded(run, nums, kernel, exact=True, numbers, place)`` as the numeric path reads it: a
     ``step_table.Numbered`` where every cost is an exact number, else that graph."""
     got = _family(run, kernel).numbered(nums, run.mesh, numbers, run.spans, run.dispatch_nodes or 0,
-                                        run_placement(run, place))
+                                        charged(run.mesh, run.schedule, place))
     return got if got is not None else sharded(run, nums, kernel, True, numbers, place)
 
 
@@ -363,15 +364,6 @@ def sharded(run, nums: dict, kernel: str = "fused", exact: bool = False, numbers
             place=None):
     """``run``'s causal graph for ``kernel``, sharded over its mesh, its recompute policy's
     replayed ops added, with its numbers in (see ``Family.numeric``), for the chip ``place`` says
-    (``run_placement``)."""
+    (``placement.charged``)."""
     return _family(run, kernel).numeric(nums, run.mesh, exact, numbers, run.spans, run.dispatch_nodes or 0,
-                                        run_placement(run, place))
-
-
-def run_placement(run, place=None):
-    """The placement of the chip a run's step is charged for: ``place`` (one chip of a run's split,
-    ``chips``), else an even split's, its ends run for the schedule's share of the microbatches
-    (``pipeline.end_share``); None without a stage axis."""
-    from ..parallel.placement import charged
-
-    return charged(run.mesh, run.schedule, place)
+                                        charged(run.mesh, run.schedule, place))
