@@ -1,7 +1,7 @@
 """The chip a run's step is charged for: its ideal step terms and its step model's parts.
 
 With an even pipeline split (the default) that is ``placement.charged``'s chip. With a
-run's own split (``stage_layers``: parallel/placement.py) every chip of the pipeline is a candidate,
+run's own split (``stage_layers`` or ``pipeline_layout``: claims/pipeline_split.py) every chip of the pipeline is a candidate,
 each distinct one worked out. A step waits on its slowest stage, so:
 
 - the ideal step is the longest of the chips' ideal steps, the tightest of the lower bounds they give;
@@ -44,11 +44,10 @@ def _ideal(run, nums: dict, numbers: dict, place) -> tuple:
 
 def chips(run) -> list:
     """The distinct placements of the run's chips: one (None, the even split's) without a split."""
-    if not run.stage_layers:
+    if not run.layout:
         return [None]
     from ..parallel.pipeline import schedule
-    from ..parallel.placement import split
+    from ..parallel.placement import from_layout
 
-    first, last = run.stage_layers
-    got = split(run.model.layers, int(run.mesh["stage"].size), first, last, schedule(run.schedule).copies)
+    got = from_layout(run.layout, run.model.layers, int(run.mesh["stage"].size), schedule(run.schedule).copies)
     return list(dict.fromkeys(got))

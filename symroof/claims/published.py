@@ -50,7 +50,7 @@ _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
              "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype", "dispatch_nodes", "mtp_layers",
-             "stage_layers"}
+             "stage_layers", "pipeline_layout"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED          # and measured_mfu or measured_step_s; split and convention have defaults
 _AXES = ORDER          # the mesh axes a run may name: the one vocabulary (parallel/axes.py)
@@ -90,7 +90,7 @@ class PublishedRun:
     gradient_dtype: str | None = None           # this dtype (None: the parameters')
     dispatch_nodes: int | None = None           # MoE dispatch sent once per node, to at most this many
     mtp_layers: int = 0                         # multi-token-prediction modules trained (core/mtp.py)
-    stage_layers: tuple | None = None           # (first, last): the end stages' layers (parallel/placement.py)
+    layout: tuple | None = None                 # its pipeline split's chunks (claims/pipeline_split.py)
 
     @cached_property
     def structure(self):
@@ -189,7 +189,8 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
     from .run_checks import (_attention_kernel, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
-                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp, _stage_layers)
+                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp)
+    from .pipeline_split import layout
     from ..io.cards import _check_keys, _count, model_from_dict
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
@@ -276,7 +277,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         schedule=schedule, recompute=recompute, **measured, spans=spans, attention_kernel=kernel,
         overlap=_overlap(raw.get("overlap", []), mesh, where, _AXES), matmul_dtype=dtype, recompute_layers=layers,
         **_gradients(raw, where), **_dispatch(raw, mesh, where), **_mtp(raw, model, where),
-        **_stage_layers(raw, model, mesh, ints["interleave"], schedule, where))
+        **layout(raw, model, mesh, ints["interleave"], schedule, _mtp(raw, model, where).get("mtp_layers", 0), where))
     step_given = run.measured_mfu is not None and run.measured_step_s is not None
     if run.measured_mfu is None and run.measured_step_s is not None:   # derived under the convention
         from .sharded_family import exact, plain

@@ -231,31 +231,6 @@ def _mtp(raw: dict, model, where: str) -> dict:
     return {"mtp_layers": got}
 
 
-def _stage_layers(raw: dict, model, mesh: dict, interleave: int, schedule: str, where: str) -> dict:
-    """``stage_layers: {first: N, last: M}``: the layers of the first and last pipeline stages, the rest
-    even between (Megatron-LM's num_layers_in_first_pipeline_stage and ..._last_...: parallel/placement.py);
-    absent, every stage an even share."""
-    if "stage_layers" not in raw:
-        return {}
-    from ..io.cards import _count
-    from ..parallel.placement import check
-
-    spec = raw["stage_layers"]
-    if not isinstance(spec, dict) or set(spec) != {"first", "last"}:
-        raise CardError(f"{where}: key 'stage_layers' must be {{first: N, last: M}}: the layers of the first and last "
-                        f"pipeline stages")
-    if "stage" not in mesh:
-        raise CardError(f"{where}: key 'stage_layers' needs a 'stage' axis in the mesh")
-    if interleave > 1 or schedule in ("dualpipev", "interleaved"):
-        raise CardError(f"{where}: key 'stage_layers' needs one chunk a stage (not modelled with virtual stages "
-                        f"or {schedule})")
-    first, last = (_count(spec[k], where, f"stage_layers.{k}") for k in ("first", "last"))
-    problem = check(model.layers, int(mesh["stage"].size), first, last)
-    if problem:
-        raise CardError(f"{where}: key 'stage_layers': {problem}")
-    return {"stage_layers": (first, last)}
-
-
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
     dropped (one anchor can serve rows with different meshes)."""

@@ -64,31 +64,44 @@ def charged(mesh: dict, schedule, given: Placement | None = None) -> Placement |
 def split(segments, stages: int, first: int, last: int, copies: int = 1) -> list[Placement]:
     """Each chip's placement under a split of ``first`` and ``last`` layers (``segments``: the model's
     layers in order, ``[(block type, count), ...]``); ``copies`` 2 pairs stage i with p - 1 - i."""
-    order = [kind for kind, count in segments for _ in range(count)]
-    middle = (len(order) - first - last) // (stages - 2) if stages > 2 else 0
-    sizes = [first] + [middle] * (stages - 2) + [last]
-    totals = {kind: count for kind, count in _merged(segments)}
-    stage_shares, at = [], 0
-    for size in sizes:
+    return from_layout(split_chunks(sum(count for _, count in segments), stages, first, last), segments, stages, copies)
+
+
+def split_chunks(layers: int, stages: int, first: int, last: int) -> tuple[str, ...]:
+    """The layout of a split of ``first`` and ``last`` layers: one chunk a stage, the rest even between."""
+    middle = (layers - first - last) // (stages - 2) if stages > 2 else 0
+    return ("E" + "t" * first, *("t" * middle,) * (stages - 2), "t" * last + "L")
+
+
+def from_layout(chunks, segments, stages: int, copies: int = 1) -> list[Placement]:
+    """Each chip's placement under a layout (``chunks``: Megatron-LM's, io/pipeline_layout.py, each a
+    string over E, t, m and L; chunk j on chip j mod p, as its virtual stage j // p): the share of each
+    block type's layers its chunks' ``t`` run, in the model's layer order, and whether they hold the
+    embedding (E) and the loss (L; the MTP modules go with it). ``copies`` 2 (DualPipe, one chunk a
+    stage) runs chunk i and chunk p - 1 - i on chip i, each for half the microbatches."""
+    order = iter([kind for kind, count in segments for _ in range(count)])
+    totals = dict(_merged(segments))
+    held = []                            # per chunk: its layers by block type, and its ends
+    for chunk in chunks:
         counts: dict = {}
-        for kind in order[at:at + size]:
+        for kind in (next(order) for _ in range(chunk.count("t"))):
             counts[kind] = counts.get(kind, 0) + 1
-        stage_shares.append({kind: Fraction(n, totals[kind]) for kind, n in counts.items()})
-        at += size
+        held.append(({kind: Fraction(n, totals[kind]) for kind, n in counts.items()}, "E" in chunk, "L" in chunk))
     out = []
     for i in range(stages):
-        pair = (i, stages - 1 - i) if copies == 2 else (i,)
+        pair = [(i, Fraction(1, 2)), (stages - 1 - i, Fraction(1, 2))] if copies == 2 else \
+            [(j, Fraction(1)) for j in range(i, len(chunks), stages)]
         shares: dict = {}
-        for s in pair:
-            for kind, share in stage_shares[s].items():
-                shares[kind] = shares.get(kind, 0) + share / len(pair)
-        ends = {"first": Fraction(0), "last": Fraction(0)}
-        for s in pair:
-            if s == 0:
-                ends["first"] += Fraction(1, len(pair))
-            if s == stages - 1:
-                ends["last"] += Fraction(1, len(pair))
-        out.append(Placement(tuple(sorted(shares.items())), ends["first"], ends["last"]))
+        ends = [Fraction(0), Fraction(0)]
+        for j, weight in pair:
+            layers, first, last = held[j]
+            for kind, share in layers.items():
+                shares[kind] = shares.get(kind, 0) + share * weight
+            ends[0] += weight * first
+            ends[1] += weight * last
+        # a chip with no layers still says so: an empty tuple is the even split's
+        got = tuple(sorted(shares.items())) or tuple((kind, Fraction(0)) for kind in sorted(totals))
+        out.append(Placement(got, *ends))
     return out
 
 
@@ -107,6 +120,35 @@ def check(segments, stages: int, first: int, last: int) -> str | None:
                 f"evenly among the {stages - 2} stages between them")
     if stages > 2 and layers - first - last == 0:
         return f"the {stages - 2} stages between the first and last would hold no layers"
+    return None
+
+
+def check_layout(chunks, layers: int, stages: int, virtual: int, mtp: int, copies: int = 1) -> str | None:
+    """Why a layout cannot run (None if it can): what Megatron-LM's ``validate_layer_layout`` refuses
+    (the embedding first, the loss last, each once; the model's layers and MTP modules, the modules
+    after every layer and in one chunk, a rank's last), chunks that are not ``virtual`` per stage, and
+    what symroof does not model: MTP modules on a chip apart from the loss, virtual stages under DualPipe."""
+    flat = "".join(chunks)
+    if len(chunks) != stages * virtual:
+        return (f"{len(chunks)} chunks on {stages} stages, not the {virtual} a stage the run's "
+                f"interleave gives ({stages * virtual} chunks)")
+    if copies == 2 and virtual > 1:
+        return "virtual stages under DualPipe are not modelled"
+    if flat.count("E") != 1 or flat.count("L") != 1 or not flat.startswith("E") or not flat.endswith("L"):
+        return "the embedding (E) must come first and the loss (L) last, each once"
+    if flat.count("t") != layers:
+        return f"{flat.count('t')} layers (t), but the model has {layers}"
+    if flat.count("m") != mtp:
+        return f"{flat.count('m')} MTP modules (m), but the run trains {mtp} (mtp_layers)"
+    if mtp:
+        at = [j for j, chunk in enumerate(chunks) if "m" in chunk]
+        loss = next(j for j, chunk in enumerate(chunks) if "L" in chunk)
+        if "t" in flat[flat.index("m"):] or len(at) > 1:
+            return "the MTP modules (m) must come after every layer, all in one chunk"
+        if at[0] // stages != virtual - 1:
+            return "the MTP modules (m) must be in their rank's last virtual stage"
+        if at[0] % stages != loss % stages:
+            return "MTP modules on a chip apart from the loss (L) are not modelled"
     return None
 
 
