@@ -8,10 +8,11 @@ from fractions import Fraction as F
 import pytest
 
 from symroof.claims.busiest_chip import chips
-from symroof.claims.published import load_runs, predict, values
+from symroof.claims.published import load_runs, predict
 from symroof.errors import CardError
 from symroof.io.pipeline_layout import parse
 from symroof.parallel.placement import Placement, check_layout, from_layout
+from placement_paths import each_chip_agrees_on_both_paths
 from runsfile import ONE_RUN
 
 V3 = (("dense", 3), ("moe", 58))       # DeepSeek-V3's layers in order (config.json: first_k_dense_replace 3)
@@ -98,26 +99,12 @@ def test_virtual_stages_take_their_chunks_on_both_paths(tmp_path):
     ("E|(t*6|)*4t*4|t*2|t*2L"): chip j holds chunks j and j + 4, so chip 0 runs the embedding and 6 layers,
     chip 1 6 + 4, chip 2 6 + 2, chip 3 6 + 2 and the loss. The busiest
     chip's ideal terms agree exactly on the symbolic and the exact path, its step model to 1e-12."""
-    from symroof.claims.calibrate import step_options
-    from symroof.claims.sharded_family import numbered, plain, replicated, sharded
-    from symroof.io.bind import evaluate
-    from symroof.parallel import roofline, roofline_numbers, step_model, step_numbers
-
     run = load_runs(_runs(tmp_path, "    pipeline_layout: \"E|(t*6|)*4t*4|t*2|t*2L\"\n", interleave=2,
                           schedule="interleaved"))[0]
     got = from_layout(run.layout, run.model.layers, 4)
     assert [p.layers("layer", 4) for p in got] == [F(6, 32), F(10, 32), F(8, 32), F(8, 32)]
     assert [(p.end("first"), p.end("last")) for p in got] == [(1, 0), (0, 0), (0, 0), (0, 1)]
-    nums = replicated(run, values(run))
-    for place in chips(run):
-        exact = roofline_numbers.roofline_terms(numbered(run, nums, numbers=plain(nums), place=place), nums, run.schedule)
-        sg = sharded(run, nums, place=place)
-        symbolic = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
-        assert {k: step_numbers.exact(evaluate(e, nums)) for k, e in symbolic.items()} == exact
-        opts = step_options(run)
-        fast = step_numbers.parts(numbered(run, nums, numbers=plain(nums), place=place), nums, opts)
-        slow = step_model.parts(sg, nums, opts)
-        assert fast.step(0.6, 0.5, 1e-5) == pytest.approx(slow.step(0.6, 0.5, 1e-5), rel=1e-12)
+    each_chip_agrees_on_both_paths(run)
 
 
 @pytest.mark.parametrize("extra, words", [

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from symroof.claims.busiest_chip import chips
-from symroof.claims.published import load_runs, predict, values
+from symroof.claims.published import load_runs, predict
 from symroof.errors import CardError
 from symroof.parallel.placement import Placement, check, split
+from placement_paths import each_chip_agrees_on_both_paths
 from runsfile import ONE_RUN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,19 +94,4 @@ def test_an_even_split_charges_the_head_s_stage_and_the_embedding_s_matmuls_are_
 def test_a_split_chip_is_the_same_on_the_symbolic_and_the_exact_path():
     """NeMo's DeepSeek-V3 row (16 stages: 3 / 4 x 14 / 2, with its MTP module): each chip's ideal terms and
     step model, from SymPy's expressions evaluated and from the exact numbers, agree (the ideal exactly)."""
-    from symroof.claims.calibrate import step_options
-    from symroof.claims.sharded_family import numbered, plain, replicated, sharded
-    from symroof.io.bind import evaluate
-    from symroof.parallel import roofline, roofline_numbers, step_model, step_numbers
-
-    run = next(r for r in load_runs() if r.name == "dgxc-deepseek-v3-bf16-1024gpu")
-    nums = replicated(run, values(run))
-    for place in chips(run):
-        exact = roofline_numbers.roofline_terms(numbered(run, nums, numbers=plain(nums), place=place), nums, run.schedule)
-        sg = sharded(run, nums, place=place)
-        symbolic = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
-        assert {k: step_numbers.exact(evaluate(e, nums)) for k, e in symbolic.items()} == exact
-        opts = step_options(run)
-        fast = step_numbers.parts(numbered(run, nums, numbers=plain(nums), place=place), nums, opts)
-        slow = step_model.parts(sg, nums, opts)
-        assert fast.step(0.6, 0.5, 1e-5) == pytest.approx(slow.step(0.6, 0.5, 1e-5), rel=1e-12)
+    each_chip_agrees_on_both_paths(next(r for r in load_runs() if r.name == "dgxc-deepseek-v3-bf16-1024gpu"))
