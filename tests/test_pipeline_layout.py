@@ -28,6 +28,15 @@ def test_the_string_reads_as_megatrons_docstring_says():
     assert parse("E||t|L", "f", 20) == ("E", "", "t", "L")
 
 
+def test_a_repeat_count_is_read_as_megatrons_regex_reads_it():
+    """Megatron's parse_str_to_list reads a count with the regex ``\\d+``, which in a Python str pattern is any
+    Unicode decimal digit (category Nd: Python's re docs), so "t*\u0663" (ARABIC-INDIC DIGIT THREE) is three
+    layers; "\u00b2" (superscript two) is no decimal digit, so there is no count and the '*' is refused."""
+    assert parse("Et*\u0663|L", "f", 20) == ("Ettt", "L")
+    with pytest.raises(CardError, match="repeat count"):
+        parse("Et*\u00b2|L", "f", 20)
+
+
 def test_each_rank_holds_what_megatrons_rank_map_shows():
     """The user guide's table for "Et*3|(tt|)*29,m|L" on 16 stages (2 virtual): rank 0 holds the embedding
     and 3 + 2 layers, ranks 1-13 2 + 2, rank 14 2 layers and the MTP module, rank 15 2 layers and the loss.
@@ -112,6 +121,9 @@ def test_virtual_stages_take_their_chunks_on_both_paths(tmp_path):
     ("    pipeline_layout: 7\n", "must be a Megatron-LM layout string"),
     ("    pipeline_layout: \"(t|)*99999999999999\"\n", "repeat count"),
     ("    pipeline_layout: \"(t|)*999999\"\n", "expands to more than"),
+    # '²' and '①' are digits to str.isdigit but not decimals: int() cannot read them, nor does Megatron's \d
+    ("    pipeline_layout: \"Et*7|(t*8|)*2t*\u00b2L\"\n", "repeat count"),
+    ("    pipeline_layout: \"Et*7|(t*8|)*2t*\u2460L\"\n", "repeat count"),
     ("    pipeline_layout: \"((t|)*2)*3\"\n", "nested"),
     ("    pipeline_layout: \"Ex|L\"\n", "unknown character 'x'"),
     ("    pipeline_layout: \"Et*8|(t*8|)*2t*9L\"\n", "33 layers (t), but the model has 32"),

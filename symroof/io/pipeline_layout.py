@@ -71,7 +71,7 @@ def _count(text: str, i: int, key: str) -> tuple[int, int]:
     if not text.startswith("*", i):
         return 1, i
     j = i + 1
-    while j < len(text) and text[j].isdigit():
+    while j < len(text) and text[j].isdecimal():     # Megatron's \d; isdigit takes '²', which int() refuses
         j += 1
     if j == i + 1 or j - i - 1 > _MAX_DIGITS:
         raise CardError(f"{key}: '*' must be followed by a repeat count of 1 to {_MAX_DIGITS} digits")
