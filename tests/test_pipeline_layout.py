@@ -125,6 +125,8 @@ def test_virtual_stages_take_their_chunks_on_both_paths(tmp_path):
     ("    pipeline_layout: \"Et*7|(t*8|)*2t*\u00b2L\"\n", "repeat count"),
     ("    pipeline_layout: \"Et*7|(t*8|)*2t*\u2460L\"\n", "repeat count"),
     ("    pipeline_layout: \"((t|)*2)*3\"\n", "nested"),
+    # Megatron's parse_str_to_list drops commas only: a space is an "Invalid layer character"
+    ("    pipeline_layout: \"Et*7 | (t*8|)*2t*9L\"\n", "unknown character ' '"),
     ("    pipeline_layout: \"Ex|L\"\n", "unknown character 'x'"),
     ("    pipeline_layout: \"Et*8|(t*8|)*2t*9L\"\n", "33 layers (t), but the model has 32"),
     ("    pipeline_layout: \"t*8|E(t*8|)*2t*8L\"\n", "embedding (E) must come first"),

@@ -29,7 +29,7 @@ def parse(text, where: str, limit: int) -> tuple[str, ...]:
         raise CardError(f"{key} must be a Megatron-LM layout string such as \"Et|(tt|)*30mL\"")
     if len(text) > limit:
         raise CardError(f"{key} is {len(text)} characters; a layout of this model holds at most {limit}")
-    text = text.replace(",", "").replace(" ", "")
+    text = text.replace(",", "")          # as Megatron: commas only (a space is refused there)
     pieces, size, i = [], 0, 0
     while i < len(text):
         if text[i] == "(":           # a group: its body read as the top level is, then repeated
