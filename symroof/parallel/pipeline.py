@@ -208,6 +208,10 @@ def _row(name, stages, microbatches, virtual, work=None, _kinds=None) -> dict:
         subs.update(zip((w_F, w_B, w_W), (exact(x) for x in work)))
     out = {key: (sp.Integer(1) * getattr(s, key)).xreplace(subs)
            for key in ("bubble", "in_flight", "in_flight_last", "sends", "alone")}
+    if work is not None and work[0] + work[1] == 0:
+        # a chip with no F or B (a layout's empty or embedding-only chip): every row's idle time is a
+        # sum of F, B and W, so none; its bubble over an ideal of 0 would be 0/0
+        out["bubble"] = sp.Integer(0)
     out["sends_per_step"] = subs[m] * out["sends"]
     out.update(copies=s.copies, hides=s.hides, together=s.together)
     return out
