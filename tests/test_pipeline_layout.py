@@ -8,7 +8,7 @@ from fractions import Fraction as F
 import pytest
 
 from symroof.claims.busiest_chip import chips
-from symroof.claims.published import load_runs, predict
+from symroof.claims.published import load_runs, predict, values
 from symroof.errors import CardError
 from symroof.io.pipeline_layout import parse
 from symroof.parallel.placement import Placement, check_layout, from_layout
