@@ -44,7 +44,8 @@ def test_the_required_sources_are_present():
     assert "2407.21783" in sources and "Table 4" in sources          # Llama 3
     assert "2204.02311" in sources                                    # PaLM
     assert "Megatron-LM" in sources                                   # Megatron-Core H100 table
-    assert sum("Table 4" in run.source for run in RUNS.values()) == 3
+    assert sum("2407.21783" in run.source and "Table 4" in run.source for run in RUNS.values()) == 3
+    assert sum("torchtitan" in run.source and run.chip.name == "h100-hbm2e-500w" for run in RUNS.values()) == 33
     assert sum(run.name.startswith("megatron-") and run.chip.name == "h100-sxm" for run in RUNS.values()) == 9
     maxtext = {chip: sum(run.name.startswith("maxtext-") and run.chip.name == chip for run in RUNS.values())
                for chip in ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e")}
