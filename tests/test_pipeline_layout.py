@@ -8,7 +8,7 @@ from fractions import Fraction as F
 import pytest
 
 from symroof.claims.busiest_chip import chips
-from symroof.claims.published import load_runs, predict, values
+from symroof.claims.published import load_runs, predict
 from symroof.errors import CardError
 from symroof.io.pipeline_layout import parse
 from symroof.parallel.placement import Placement, check_layout, from_layout
@@ -116,28 +116,6 @@ def test_virtual_stages_take_their_chunks_on_both_paths(tmp_path):
     each_chip_agrees_on_both_paths(run)
 
 
-def _both_paths_agree(run):
-    """Each chip's ideal terms exactly equal on the symbolic and the exact path, its step model to 1e-12;
-    the exact terms by chip."""
-    from symroof.claims.calibrate import step_options
-    from symroof.claims.sharded_family import numbered, plain, replicated, sharded
-    from symroof.io.bind import evaluate
-    from symroof.parallel import roofline, roofline_numbers, step_model, step_numbers
-
-    nums, out = replicated(run, values(run)), {}
-    for place in chips(run):
-        exact = roofline_numbers.roofline_terms(numbered(run, nums, numbers=plain(nums), place=place), nums, run.schedule)
-        sg = sharded(run, nums, place=place)
-        symbolic = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
-        assert {k: step_numbers.exact(evaluate(e, nums)) for k, e in symbolic.items()} == exact
-        opts = step_options(run)
-        fast = step_numbers.parts(numbered(run, nums, numbers=plain(nums), place=place), nums, opts)
-        slow = step_model.parts(sg, nums, opts)
-        assert fast.step(0.6, 0.5, 1e-5) == pytest.approx(slow.step(0.6, 0.5, 1e-5), rel=1e-12)
-        out[place] = exact
-    return out
-
-
 @pytest.mark.parametrize("layout, schedule", [("E|t*16|t*16|L", "zb1p"), ("Et*16|||t*16L", "dualpipe")])
 def test_a_chip_with_no_layers_under_a_schedule_that_weighs_its_work(tmp_path, layout, schedule):
     """ZB-H1's and DualPipe's bubbles are idle time in a chip's F, B and W ((PP - 1)(F + B - 2W) and
@@ -149,7 +127,7 @@ def test_a_chip_with_no_layers_under_a_schedule_that_weighs_its_work(tmp_path, l
 
     assert pipeline.row(schedule, 4, 8, 1, work=(0, 0, 0))["bubble"] == 0
     run = load_runs(_runs(tmp_path, f"    pipeline_layout: \"{layout}\"\n", schedule=schedule))[0]
-    terms = _both_paths_agree(run)
+    terms = each_chip_agrees_on_both_paths(run)
     empty = [place for place in terms if place.layers("layer", 4) == 0 and place.end("last") == 0]
     assert len(empty) == 1 and terms[empty[0]]["t_math"] == 0
     assert predict(run).terms["t_step"] > 0
