@@ -50,7 +50,7 @@ _RUN_KEYS = {"name", "source", "model", "chip", "chips", "mesh", "batch", "seq",
              "microbatches", "interleave", "schedule", "recompute", "measured_mfu", "measured_tflops",
              "measured_tokens_per_s", "split", "convention", "measured_step_s", "overlap", "attention_kernel",
              "matmul_dtype", "recompute_layers", "gradient_overlap", "gradient_dtype", "dispatch_nodes", "mtp_layers",
-             "stage_layers", "pipeline_layout"}
+             "stage_layers", "pipeline_layout", "expert_tensor"}
 _CONFIG_REQUIRED = ("name", "source", "model", "chip", "chips", "mesh", "batch", "seq")   # symroof predict
 _RUN_REQUIRED = _CONFIG_REQUIRED          # and measured_mfu or measured_step_s; split and convention have defaults
 _AXES = ORDER          # the mesh axes a run may name: the one vocabulary (parallel/axes.py)
@@ -188,7 +188,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
                    prediction: bool = False) -> PublishedRun:
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
-    from .run_checks import (_attention_kernel, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
+    from .run_checks import (_attention_kernel, _experts, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
                              _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp)
     from .pipeline_split import layout
     from ..io.cards import _check_keys, _count, model_from_dict
@@ -258,11 +258,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     if "seq" in mesh and ints["seq"] % int(mesh["seq"].size):
         raise CardError(f"{where}: key 'seq' ({ints['seq']}) must divide by mesh.seq.size")
     _check_tensor(model, mesh, where)
-    if "expert" in mesh and model.n_experts < 2:
-        raise CardError(f"{where}: key 'mesh.expert': a dense model has no expert axis")
-    if "expert" in mesh and model.n_experts % int(mesh["expert"].size):
-        raise CardError(f"{where}: key 'mesh.expert.size' ({int(mesh['expert'].size)}) must divide the model's "
-                        f"{model.n_experts} experts")
+    mesh = _experts(raw, model, mesh, where)
     if "stage" in mesh and "microbatches" not in raw:
         raise CardError(f"{where}: missing key 'microbatches' (required with a 'stage' axis)")
     schedule = _schedule(raw, ints, mesh, model, replicas, where)

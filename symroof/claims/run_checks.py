@@ -65,6 +65,32 @@ def _check_tensor(model, mesh: dict, where: str) -> None:
                             f"{what.replace('_', ' ')}")
 
 
+def _experts(raw: dict, model, mesh: dict, where: str) -> dict:
+    """The mesh's expert axis checked against the model, and ``expert_tensor`` (Megatron-Core's
+    --expert-tensor-parallel-size): the tensor axis's size (the default: the experts' width split
+    over it) or 1 (MoE parallel folding: the experts whole, over the expert and tensor axes together,
+    axes.folds_experts). The mesh, its tensor axis marked where it folds."""
+    from dataclasses import replace
+    from ..io.cards import _count
+
+    ep = int(mesh["expert"].size) if "expert" in mesh else 1
+    tp = int(mesh["tensor"].size) if "tensor" in mesh else 1
+    etp = tp if raw.get("expert_tensor") is None else _count(raw["expert_tensor"], where, "expert_tensor")
+    if "expert" in mesh and model.n_experts < 2:
+        raise CardError(f"{where}: key 'mesh.expert': a dense model has no expert axis")
+    if etp != tp and model.n_experts < 2:
+        raise CardError(f"{where}: key 'expert_tensor': a dense model has no routed experts to lay out")
+    if etp not in (1, tp):
+        raise CardError(f"{where}: key 'expert_tensor' is {etp}; allowed: {tp} (mesh.tensor.size: each expert's "
+                        f"width split over the tensor axis) or 1 (each expert whole, the tensor axis folded "
+                        f"into the expert-parallel group)")
+    group = ep * (tp if etp != tp else 1)
+    if model.n_experts and model.n_experts % group:
+        what = "mesh.expert.size" if etp == tp else "mesh.expert.size x mesh.tensor.size"
+        raise CardError(f"{where}: key '{what}' ({group}) must divide the model's {model.n_experts} experts")
+    return {**mesh, "tensor": replace(mesh["tensor"], experts=True)} if etp != tp else mesh
+
+
 def _check_throughput(run, where: str, step_given: bool = False) -> None:
     """The published throughputs, where given, against the measured MFU (under the run's peak and
     FLOP convention); the step time too where the MFU was published beside it (``step_given``)."""

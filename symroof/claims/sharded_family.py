@@ -293,8 +293,8 @@ def _plain(v):
 
 @lru_cache(maxsize=None)
 def family(structure, attention: str, kernel: str, axes: tuple, policy, partial: bool = False) -> Family:
-    """The family of ``structure``'s graph sharded over mesh axes ``axes`` ((name, link) pairs,
-    in the run's order), with ``policy``'s replayed ops (``partial``: on the share ``f_rc`` of the
+    """The family of ``structure``'s graph sharded over mesh axes ``axes`` ((name, link) pairs, in the
+    run's order; a tensor axis that folds the experts, axes.folds_experts, is (name, link, "experts")), with ``policy``'s replayed ops (``partial``: on the share ``f_rc`` of the
     layers, a number each run puts in)."""
     sg, sizes = _shard(structure, attention, kernel, axes)
     if policy != "none":
@@ -328,8 +328,8 @@ def _shard_kernels(structure, attention: str, axes: tuple, eager: bool = False):
     key = (structure, attention, axes)
     got = _SHARDS.get(key)
     if got is None or (not got[2] and (eager or key in _EAGER)):
-        sizes = {name: sp.Symbol(f"mesh.{name}", positive=True, integer=True) for name, _ in axes}
-        mesh = {name: Axis(name, sizes[name], link) for name, link in axes}
+        sizes = {name: sp.Symbol(f"mesh.{name}", positive=True, integer=True) for name, *_ in axes}
+        mesh = {name: Axis(name, sizes[name], link, experts=bool(folded)) for name, link, *folded in axes}
         both = eager or key in _EAGER
         got = _SHARDS[key] = (shard(build(structure, attention, "fused"), mesh, other_kernel=both), sizes, both)
     return got[:2]
@@ -354,7 +354,7 @@ def numbered(run, nums: dict, kernel: str = "fused", numbers: dict | None = None
 
 
 def _family(run, kernel: str) -> Family:
-    axes = tuple((name, a.link) for name, a in run.mesh.items())
+    axes = tuple((name, a.link, "experts") if a.experts else (name, a.link) for name, a in run.mesh.items())
     if run.graph_kernel != "fused":     # its ceiling (fused) and its step model (this kernel) share one shard
         _EAGER.add((run.structure, "causal", axes))
     return family(run.structure, "causal", kernel, axes, run.recompute, run.recompute_layers is not None)

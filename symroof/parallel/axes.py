@@ -73,6 +73,19 @@ def side_by_side(src_dim: str, dst_dim: str) -> bool:
     return SIDE_BY_SIDE.get(dst_dim) == src_dim or SIDE_BY_SIDE.get(src_dim) == dst_dim
 
 
+# MoE parallel folding (Megatron-Core's --expert-tensor-parallel-size 1): the experts get a parallel
+# layout of their own, in which the tensor ranks join the expert-parallel group. The tensor axis then
+# splits the routed experts whole (E), as the expert axis does, and not their width (Fe): each chip
+# holds E/(expert·tensor) experts at full width, its tokens reach them by one AllToAll over both axes,
+# and the experts' matmuls need no tensor collectives (arXiv 2504.14960, "MoE Parallel Folding";
+# NVIDIA/Megatron-LM megatron/core/parallel_state.py, the expert groups built apart from the dense ones).
+# Attention, the shared experts and the router keep the tensor axis's usual rows.
+def folds_experts(mesh) -> bool:
+    """Whether the mesh's tensor axis splits the routed experts whole (``Axis.experts``)."""
+    tensor = mesh.get("tensor")
+    return tensor is not None and tensor.experts
+
+
 ORDER = tuple(row[0] for row in AXES)
 BATCH_AXES = tuple(row[0] for row in AXES if "sequences" in row[3])
 DIVIDES = {row[0]: row[3] for row in AXES}
@@ -140,3 +153,35 @@ def _rules(column: int) -> tuple:
 
 ACTIVATION_RULES = _rules(1)
 WEIGHT_RULES = _rules(2)
+
+
+def _folded(rules: tuple, also: str | None = None) -> tuple:
+    return tuple((dim, axes + ("tensor",) if dim in ("E", also) else axes) for dim, axes in rules)
+
+
+# Under folds_experts the tokens reach the MoE layer split over the tensor axis (Megatron's sequence
+# parallelism; symroof lays them D-split, the same bytes a chip), and each chip routes its own: the
+# router's weight is D-split too, so it scores its share with no gather (each chip's partial scores
+# summed over the axis, E numbers a token, where a gather would move D).
+FOLDED_ACTIVATION_RULES = _folded(ACTIVATION_RULES)     # tensors with E (the routed experts and copies)
+FOLDED_WEIGHT_RULES = _folded(WEIGHT_RULES, "D")        # ... and the router's weight (Er)
+
+
+def layout(dims, mesh: dict, weight: bool) -> dict[str, str]:
+    """The target sharding of a tensor of dimensions ``dims`` on ``mesh``: ``{axis: dim}``, each axis
+    on the first of its dimensions in DIM_PRIORITY the tensor has."""
+    if ("E" in dims or "Er" in dims) and folds_experts(mesh):   # a routed expert's, or the router's
+        rules = FOLDED_WEIGHT_RULES if weight else FOLDED_ACTIVATION_RULES
+    else:
+        rules = WEIGHT_RULES if weight else ACTIVATION_RULES
+    out: dict[str, str] = {}
+    for dim, axes in rules:
+        if dim not in dims:
+            continue
+        for axis in axes:
+            if axis in mesh and axis not in out:
+                if (weight and axis == "seq" and "fsdp" not in mesh) or \
+                        (not weight and whole_per_copy(dim, dims, axis, mesh)):
+                    continue       # seq splits weights only beside fsdp; routed copies keep D whole
+                out[axis] = dim
+    return out

@@ -72,6 +72,7 @@ class Axis:
     n_physical: sp.Expr = sp.Integer(1)
     wrap: bool = True
     switched: bool = False     # an ICI axis through a switch (GPUs' NVLink domain); DCN always is
+    experts: bool = False      # the tensor axis splits the routed experts whole (axes.folds_experts)
 
 
 def dispatch_share(kind: str, axes, dispatch_nodes: int):

@@ -35,11 +35,9 @@ from ..parallel import axes as axis_table, replicas, routed
 from ..parallel.collectives import Axis
 from ..core.symbols import b_act, b_kv, b_mask, b_param
 
-# Which tensor dimensions each logical axis shards, in priority order, derived from the one
-# table of mesh axes (axes.py). A tensor uses an axis at most once. The pipeline axis
-# ("stage") splits layers instead; see roofline.py.
-ACTIVATION_RULES = axis_table.ACTIVATION_RULES     # (dim, axes that shard it) for activations
-WEIGHT_RULES = axis_table.WEIGHT_RULES            # ... for weights, their gradients and optimizer state
+# Which tensor dimensions each logical axis shards, in priority order: the one table of mesh axes
+# (axes.py), for activations and for weights (their gradients and optimizer state). A tensor uses an
+# axis at most once. The pipeline axis ("stage") splits layers instead; see roofline.py.
 
 
 @dataclass
@@ -92,20 +90,7 @@ class _State:
         return b_param if is_param else self.widths.get(_strip(ref), b_act)
 
 
-def layout(dims: ops.Dims, mesh: dict[str, Axis], weight: bool) -> dict[str, str]:
-    """The target sharding of a tensor: ``{axis: dim}``."""
-    rules = WEIGHT_RULES if weight else ACTIVATION_RULES
-    out: dict[str, str] = {}
-    for dim, axes in rules:
-        if dim not in dims:
-            continue
-        for axis in axes:
-            if axis in mesh and axis not in out:
-                if (weight and axis == "seq" and "fsdp" not in mesh) or \
-                        (not weight and axis_table.whole_per_copy(dim, dims, axis, mesh)):
-                    continue
-                out[axis] = dim
-    return out
+layout = axis_table.layout      # the target sharding of a tensor: {axis: dim}
 
 
 def _local(dims: ops.Dims, sharding: dict[str, str], st: _State, hbm: bool = False,
@@ -319,11 +304,18 @@ def _elementwise(node, name, operands, phase, st: _State, target, dims_of, fwd) 
         # an MoE dispatch or combine moves the routed copies (k per token) both ways: its volume is
         # the routed side's, whichever side the move starts from
         moved_dims, moved = (dst_dims, dst) if axis_table.ROUTED in dst_dims else (src_dims, src)
-        for axis, d in src.items():
+        groups: list = []      # axes of one link moving from or to one dim: one AllToAll among all their
+        for axis, d in src.items():     # chips (the expert axis and a folded tensor axis, to E and back)
             if (axis in dst and dst[axis] != d and not axis_table.routes_locally(d, dst[axis])
                     and not (fwd["op"] == "concat" and axis_table.side_by_side(d, dst[axis]))):
-                colls.append(Collective("AllToAll", (axis,), ref,
-                                        _local(moved_dims, moved, st) * st.mesh[axis].size * width))
+                link = st.mesh[axis].link
+                group = next((g for g in groups if g[0] == link and {d, dst[axis]} & g[1]), None)
+                if group is None:
+                    groups.append((link, {d, dst[axis]}, [axis]))
+                else:
+                    group[2].append(axis)
+        colls += [Collective("AllToAll", tuple(axes), ref, _local(moved_dims, moved, st) * width
+                             * sp.Mul(*(st.mesh[a].size for a in axes))) for *_, axes in groups]
         colls += routed.collectives(node["forward"] if phase == "backward" else name, ref, src, dst,
                                     src_dims, dst_dims, phase, st, width)
         if phase == "backward":

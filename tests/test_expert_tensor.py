@@ -1,0 +1,123 @@
+"""``expert_tensor: 1``: Megatron-Core's --expert-tensor-parallel-size 1 (MoE parallel folding).
+
+The experts get a parallel layout of their own: the tensor ranks join the expert-parallel group, so
+each chip holds E/(expert x tensor) experts whole, a token's copies reach them by one AllToAll over
+both axes, and the experts' matmuls need no tensor collectives (arXiv 2504.14960, section 3;
+NVIDIA/Megatron-LM megatron/core/parallel_state.py builds the expert groups apart from the dense
+ones). The numbers below are worked out by hand from Mixtral 8x7B's config (D 4096, F 14336, 8
+experts, 2 a token: mistralai/Mixtral-8x7B-v0.1 config.json), not read from symroof.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from symroof.claims.published import load_runs, values
+from symroof.claims.sharded_family import sharded
+from symroof.errors import CardError
+
+ROOT = Path(__file__).resolve().parent.parent
+D, F, E, TOP_K = 4096, 14336, 8, 2
+B, T, DATA, EXPERT, TENSOR = 64, 4096, 2, 4, 2
+BF16 = 2
+
+
+def _runs(tmp_path, **extra) -> Path:
+    run = {"name": "mixtral", "source": "test", "model": "mixtral-8x7b", "chip": "h100-sxm", "chips": 16,
+           "mesh": {"tensor": {"size": TENSOR, "link": "ici"}, "expert": {"size": EXPERT, "link": "ici"},
+                    "data": {"size": DATA, "link": "dcn"}},
+           "batch": B, "seq": T, **extra}
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump({"runs": [run]}))
+    return path
+
+
+def _moe(tmp_path, **extra) -> dict:
+    """The sharded graph's MoE nodes of one layer: name -> its node."""
+    (run,) = load_runs(_runs(tmp_path, **extra), prediction=True)
+    sg = sharded(run, values(run), exact=True)
+    return {n: d for n, d in sg.nodes(data=True) if "/moe/" in n}
+
+
+def test_folded_experts_are_whole_and_their_matmuls_send_nothing_over_the_tensor_axis(tmp_path):
+    nodes = _moe(tmp_path, expert_tensor=1)
+    for name in ("up", "gate", "down"):
+        fwd = nodes[f"layer/moe/{name}"]
+        assert all("tensor" not in c.axes for n, d in nodes.items() if n.startswith(f"layer/moe/{name}")
+                   for c in d["collectives"]), name
+        # each chip's share of the layer's expert FLOPs: 2·B·T·k·D·F over all 16 chips
+        assert int(fwd["local_flops"]) == 2 * B * T * TOP_K * D * F // 16
+
+
+def test_the_dispatch_is_one_alltoall_over_the_expert_and_tensor_axes(tmp_path):
+    """Each data replica's B/data sequences send their k copies of D to the 8 chips holding the experts:
+    the book's AllToAll volume, the whole routed array among the group, (B/data)·T·k·D bytes in bf16."""
+    nodes = _moe(tmp_path, expert_tensor=1)
+    for name in ("layer/moe/dispatch", "layer/moe/combine", "layer/moe/combine:grad", "layer/moe/dispatch:grad"):
+        (a2a,) = [c for c in nodes[name]["collectives"] if c.kind == "AllToAll"]
+        assert set(a2a.axes) == {"expert", "tensor"}, name
+        assert int(a2a.volume) == B // DATA * T * TOP_K * D * BF16 == 2**31, name
+
+
+def test_the_router_scores_each_chips_own_tokens_without_a_gather(tmp_path):
+    """Folded, no AllGather of the tokens over the tensor axis before the router (width-split, the
+    AllGather dispatcher's gather of B/(data·expert)·T·D). Each chip's partial scores are summed over
+    the axis: B/(data·expert)·T·E numbers, in bf16."""
+    folded, split = _moe(tmp_path, expert_tensor=1), _moe(tmp_path)
+    (gather,) = [c for c in split["layer/moe/router"]["collectives"] if "tensor" in c.axes]
+    assert gather.kind == "AllGather" and int(gather.volume) == B // (DATA * EXPERT) * T * D * BF16
+    (scores,) = folded["layer/moe/router"]["collectives"]
+    assert scores.kind == "AllReduce" and scores.axes == ("tensor",)
+    assert int(scores.volume) == B // (DATA * EXPERT) * T * E * BF16
+
+
+def test_the_default_is_the_tensor_axis_size_and_splits_each_experts_width(tmp_path):
+    """Without the key, or with it at the tensor axis's size, the experts' width is split: the
+    gate and up projections' input is gathered over the tensor axis and the down projection's partial sums
+    reduce-scattered (Megatron-Core before folding: ETP = TP)."""
+    for nodes in (_moe(tmp_path), _moe(tmp_path, expert_tensor=TENSOR)):
+        kinds = {c.kind for n in ("layer/moe/gate", "layer/moe/up", "layer/moe/down") for c in nodes[n]["collectives"]
+                 if "tensor" in c.axes}
+        assert kinds == {"AllGather", "ReduceScatter"}
+
+
+def test_folding_holds_the_same_expert_weights_a_chip(tmp_path):
+    """E/(expert·tensor) experts whole, or E/expert experts split in width over the tensor axis: one
+    expert's 3·D·F weights a chip either way (the layout the memory estimate reads)."""
+    from symroof.parallel.axes import layout
+
+    for extra in ({}, {"expert_tensor": 1}):
+        (run,) = load_runs(_runs(tmp_path, **extra), prediction=True)
+        held = 0
+        for name in ("up", "gate", "down"):
+            dims = ("E", "F", "D") if name == "down" else ("E", "D", "F")
+            split = [int(run.mesh[axis].size) for axis in layout(dims, run.mesh, weight=True)]
+            held += E * D * F // (split[0] * (split[1] if len(split) > 1 else 1))
+        assert held == 3 * D * F, extra
+
+
+@pytest.mark.parametrize("extra, mesh, model, message", [
+    ({"expert_tensor": 3}, None, None, "key 'expert_tensor' is 3; allowed: 2 .*or 1"),
+    ({"expert_tensor": True}, None, None, "expert_tensor"),
+    ({"expert_tensor": "1"}, None, None, "expert_tensor"),
+    ({"expert_tensor": 1}, {"tensor": {"size": 2, "link": "ici"}, "expert": {"size": 8, "link": "dcn"}}, None,
+     "key 'mesh.expert.size x mesh.tensor.size' \\(16\\) must divide the model's 8 experts"),
+    ({"expert_tensor": 1}, {"tensor": {"size": 2, "link": "ici"}}, "llama3-8b",
+     "key 'expert_tensor': a dense model has no routed experts"),
+])
+def test_a_bad_expert_tensor_is_a_one_line_error(tmp_path, extra, mesh, model, message):
+    path = _runs(tmp_path, **extra)
+    raw = yaml.safe_load(path.read_text())
+    if mesh:
+        raw["runs"][0].update(mesh=mesh, chips=16 if "expert" in mesh else 2, batch=16)
+    if model:
+        raw["runs"][0]["model"] = model
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(CardError, match=message):
+        load_runs(path, prediction=True)
+    done = subprocess.run([sys.executable, "-m", "symroof", "predict", str(path)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
