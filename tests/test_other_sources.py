@@ -91,11 +91,12 @@ def test_the_cards_other_sources_record_is_each_source_left_out_in_turn(chip, tm
 
 def test_leaving_a_source_out_is_no_better_than_the_check_rows_of_the_fit_sources():
     """The point of the record: on H100 and A100, where both exist, the worst run of a source the fit
-    never saw is further off than the worst check row of the sources it did see, and on H100 (five
-    sources) the median run too. (A100's medians are equal to a tenth of a point: 2.1 and 2.1.)"""
+    never saw is off by no less than the worst check row, and on H100 (five sources) the median run
+    is further off. (A100's medians are equal to a tenth of a point: 2.1 and 2.1. H100's maxima are
+    one row, Megatron-Core's Qwen3 on tensor 4: a check row of a source with no fit rows, so in both.)"""
     for chip in ("h100-sxm", "a100-sxm"):
         cal = yaml.safe_load((ROOT / f"models/chips/{chip}.yaml").read_text())["calibration"]
-        assert cal["other_sources"]["mfu_error_max"] > cal["held_out"]["mfu_error_max"]
+        assert cal["other_sources"]["mfu_error_max"] >= cal["held_out"]["mfu_error_max"]
         if chip == "h100-sxm":
             assert cal["other_sources"]["mfu_error_median"] > cal["held_out"]["mfu_error_median"]
 
@@ -213,7 +214,7 @@ def _per_source_fit_errors(chip: str, tmp_path: Path) -> tuple[list, list]:
 def test_fitted_per_source_the_h100_check_rows_meet_the_targets_the_one_calibration_misses(tmp_path):
     """What the README reports: the model, calibrated on each source's own fit rows, is off on H100's
     check rows (those of sources with fit rows) by 1.9 / 8.4 MFU points and on NeMo's step times by
-    3.4 / 19.1 %, NeMo's DeepSeek-V3 row predicted fast (18.0 % before the module's 2D x D projection was
+    3.4 / 20.7 %, NeMo's DeepSeek-V3 row predicted fast (19.1 % before its recipe's expert_tensor: 1, 18.0 % before the module's 2D x D projection was
     split over the tensor axis; 16.4 % before that row trained the multi-token-prediction module and uneven stages its recipe sets; 9.9 % at most before NeMo's
     DeepSeek-V3 row; 3.3 before the
     last layer's all-reduce latency over an overlapped data axis was charged); the shipped one
@@ -224,7 +225,7 @@ def test_fitted_per_source_the_h100_check_rows_meet_the_targets_the_one_calibrat
     mfu, step = _per_source_fit_errors("h100-sxm", tmp_path)
     assert (len(mfu), len(step)) == (63, 27)
     assert (round(100 * statistics.median(mfu), 1), round(100 * max(mfu), 1)) == (1.9, 8.4)
-    assert (round(100 * statistics.median(step), 1), round(100 * max(step), 1)) == (3.4, 19.1)
+    assert (round(100 * statistics.median(step), 1), round(100 * max(step), 1)) == (3.4, 20.7)
 
 
 def test_leaving_one_source_out_by_hand(tmp_path):
