@@ -112,7 +112,7 @@ def best_of(fn, repeat: int) -> float:
 def main() -> None:
     import numpy as np
 
-    from symroof.search import sweep
+    from symroof.search import evaluation, sweep
     from symroof.io.catalog import load_chip, load_model
     from symroof.io.run import RunSettings
     from symroof.search.candidates import Candidates
@@ -136,7 +136,7 @@ def main() -> None:
     cand = Candidates("fsdp_tp", ("fsdp", "tensor"), {"fsdp": g["X"], "tensor": g["Y"]}, g["n_micro"],
                       {"fsdp": ["ici"] * args.n, "tensor": ["ici"] * args.n},
                       {"fsdp": g["M_X"], "tensor": g["M_Y"]}, {}, {})
-    t_full = best_of(lambda: sweep.evaluate(comp, cand, card, chip, 1024, 4096), args.repeat)
+    t_full = best_of(lambda: evaluation.evaluate(comp, cand, card, chip, 1024, 4096), args.repeat)
     enum = enumeration(args.repeat)
     n = args.n
     print(f"LLaMA 3 70B, FSDP+TP on {chip.name}; {n:,} configurations; compile once: {compile_s:.2f} s")

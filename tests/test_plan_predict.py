@@ -82,6 +82,8 @@ def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp
                  "batch": plan["sequences"], "seq": plan["seq"], "recompute": cand.get("recompute") or "none"}
         if "stage" in mesh:
             entry.update(microbatches=cand["n_micro"], schedule=cand["schedule"])
+        elif "n_micro" in cand:        # gradient accumulation
+            entry.update(microbatches=cand["n_micro"])
         entries.append(entry)
         by_mesh[name] = json.dumps([cand["mesh"], cand.get("recompute"), cand.get("schedule")])
     path = tmp_path / "configs.yaml"

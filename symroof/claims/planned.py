@@ -36,7 +36,7 @@ def _run(plan: dict, card, chip, cand: dict, rank: int, matmul_dtype: str = "bf1
     return PublishedRun(
         name=_label(cand), source=f"symroof plan, mesh {rank} by the ideal roofline", model=card, chip=chip,
         chips=int(cand["chips"]), mesh=mesh, batch=int(plan["sequences"]), seq=int(plan["seq"]),
-        microbatches=int(cand["n_micro"]) if staged else 1, interleave=1,
+        microbatches=int(cand.get("n_micro", 1)), interleave=1,
         schedule=cand.get("schedule", "gpipe") if staged else "1f1b",
         recompute=tuple(recompute) if isinstance(recompute, list) else recompute,
         measured_mfu=None, measured_tflops=None, measured_tokens_per_s=None, split="predict",

@@ -246,7 +246,8 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
 
     ``recompute=None`` counts ``n_ckpt`` block inputs per layer (the ``--ckpt`` convention);
     a policy (core/recompute.py) counts what each block saves under it, as sharded. Without a
-    ``stage`` axis ``total`` is the parts' sum. With one, a chip holds its share of the layers'
+    ``stage`` axis ``total`` is the parts' sum, the activations one microbatch's (``1/n_micro`` of
+    the batch: gradient accumulation frees each microbatch's after its backward). With one, a chip holds its share of the layers'
     weights and activations, each microbatch ``1/n_micro`` of its batch; the first stage holds the
     embedding and the schedule's ``in_flight`` microbatches, the last the final norm, the head and
     its ``in_flight_last`` (pipeline.py: GPipe m on both, 1F1B p and 1), so ``total`` is the larger
@@ -282,8 +283,8 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     ends = end_activations(sg, lambda dims: _local(dims, mesh, sizes, fused))
     trained = weights - frozen
     parts = {"params": b_param * weights, "gradients": b_grad * trained, "optimizer": b_opt * trained}
-    if "stage" not in mesh:
-        parts.update(checkpoints=ckpt, head=ends["first"] + ends["last"])
+    if "stage" not in mesh:     # gradient accumulation: one microbatch's activations at a time
+        parts.update(checkpoints=ckpt / n_micro, head=(ends["first"] + ends["last"]) / n_micro)
         parts["total"] = sp.Add(*parts.values())
         return parts
     held_first, held_last = row["in_flight"] / n_micro, row["in_flight_last"] / n_micro

@@ -15,7 +15,7 @@ def row(ev, i: int) -> dict:
         out[key + "_s"] = float(a[key][i])
     # how each axis is laid out, as the winner's "axes" says it (symroof plan --predict rebuilds the mesh)
     out["axes"] = {ax: laid(ev, ax, i) for ax in mesh}
-    if "stage" in ev.axes:
+    if "stage" in ev.axes or ev.cand.micro[i] > 1:
         out["n_micro"] = int(ev.cand.micro[i])
     out.update(ev.variant)
     return out

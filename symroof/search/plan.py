@@ -16,8 +16,9 @@ from ..errors import InfeasibleError, UnknownNameError
 from ..units import DAY
 from .result import Plan
 from ..io.run import RunSettings
-from ..search.sweep import (AXIS_NAMES, BOUNDS, FAMILIES, MOE_ONLY, Evaluated, Options,  # noqa: F401
-                            compile_family, enumerate_candidates, evaluate, split_by_links)
+from ..search.sweep import (AXIS_NAMES, FAMILIES, MOE_ONLY, Options,  # noqa: F401
+                            compile_family, enumerate_candidates, split_by_links)
+from ..search.evaluation import BOUNDS, Evaluated, evaluate
 from ..search.compare import alternatives, idle_reason, laid as _laid
 from ..search.candidates import pooled
 from .variants import runnable as _runnable, variants as _variants
@@ -314,7 +315,7 @@ def plan(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: in
     if not options.book_layer and options.phase is None:
         out["mfu"] = flops_token * batch_tokens / (used * peak * t_step)
         out["mfu_all_chips"] = flops_token * batch_tokens / (chips * peak * t_step)
-    if "stage" in chosen:
+    if "stage" in chosen or ev.cand.micro[i] > 1:      # a pipeline's, or gradient accumulation's
         out["n_micro"] = int(ev.cand.micro[i])
     if "fsdp" in chosen and "tensor" in chosen:
         m_x, m_y = out["axes"]["fsdp"]["M"], out["axes"]["tensor"]["M"]
@@ -350,6 +351,8 @@ def explain(r: dict) -> list[str]:
     mfu = (f"roofline MFU {100 * r['mfu']:.0f}% ({100 * r['mfu_all_chips']:.0f}% over all chips), "
            if r["mfu"] is not None else f"({r['structure']}, {r['phase']}) ")
     how = "".join(f", {k} {r[k]}" for k in ("recompute", "schedule") if k in r)
+    if "n_micro" in r and "stage" not in r["mesh"]:
+        how += f", {r['n_micro']} microbatches a step (gradient accumulation)"
     lines = [f"{r['strategy']} on {_fmt(r['mesh'])}{how}: step {r['step_time_s']:.3g} s, {mfu}"
              f"{r['memory_per_chip_bytes'] / 1e9:.1f} of {r['hbm_bytes'] / 1e9:g} GB HBM per chip"]
     name = {"compute": "t_math", "hbm": "t_hbm", "comms": "t_comms"}[top]

@@ -1,0 +1,34 @@
+"""Gradient accumulation for a mesh without a pipeline: the fewest microbatches that fit in HBM.
+
+Without a ``stage`` axis a step may still run its batch as microbatches, one after another, adding
+their gradients before one optimizer step (Megatron-LM's and NeMo's global batch over micro batch
+size, PyTorch's ``no_sync`` steps): only one microbatch's activations are held at a time
+(``roofline.memory_per_chip``), the weights, gradients and optimizer state as before. The ideal step
+reads the same FLOPs, bytes and collectives whatever the count, so the search takes the fewest that
+fit: a divisor of each replica's sequences, as a microbatch holds whole sequences.
+"""
+
+from __future__ import annotations
+
+from .candidates import _divisors
+
+
+def fewest(fixed, activations, per_replica, hbm: float):
+    """Per row: (microbatches, memory) for the fewest microbatches m dividing the replica's
+    sequences with ``fixed + activations / m <= hbm``; where none does, the most (one sequence
+    each), whose memory then exceeds ``hbm`` and the row stays infeasible. Arrays in, arrays out."""
+    import numpy as np
+
+    fixed, activations = np.asarray(fixed, dtype=float), np.asarray(activations, dtype=float)
+    per_replica = np.asarray(per_replica, dtype=float)
+    room = hbm - fixed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.where(room > 0, activations / room, np.inf)
+    micro = np.ones(len(fixed))
+    for sequences in np.unique(per_replica):
+        rows = per_replica == sequences
+        counts = np.asarray(_divisors(max(int(sequences), 1)), dtype=float)
+        # the first divisor at or above the need, within floating point (need exactly 2 takes 2)
+        at = np.searchsorted(counts, need[rows] * (1 - 1e-12), side="left")
+        micro[rows] = counts[np.minimum(at, len(counts) - 1)]
+    return micro, fixed + activations / micro
