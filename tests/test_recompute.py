@@ -19,7 +19,7 @@ import sympy as sp
 
 from symroof.core import derive, recompute
 from symroof.core.graph import Structure, build
-from symroof.core.symbols import B, D, F, H, K, L, N, T, V, b_act, b_mask, n_ckpt
+from symroof.core.symbols import B, D, F, H, K, L, N, T, V, b_act, b_mask, n_ckpt, n_micro
 from symroof.errors import UnknownNameError
 from symroof.parallel.collectives import Axis
 from symroof.parallel.roofline import memory_per_chip
@@ -29,7 +29,7 @@ GPT = Structure.uniform(gated_mlp=False, dropout=True)
 t = sp.Symbol("t", positive=True, integer=True)
 # A GPT layer: d_ff = 4h, multi-head attention (K = N), head dim h / a.
 GPT_SIZES = {F: 4 * D, K: N, H: D / N}
-WIDTHS = {b_act: 2, b_mask: 1}                       # 16-bit activations, 1-byte masks
+WIDTHS = {b_act: 2, b_mask: 1, n_micro: 1}           # 16-bit activations, 1-byte masks; the batch b at once
 
 
 def _per_layer_per_chip(policy, kernel="eager"):

@@ -71,14 +71,15 @@ def symroof_head_bytes(raw: dict, batch: int, seq: int):
     import sympy as sp
 
     from symroof.core.graph import Structure, build
-    from symroof.core.symbols import B, T, b_act
+    from symroof.core.symbols import B, T, b_act, n_micro
     from symroof.io.bind import model_values
     from symroof.parallel.roofline import memory_per_chip
     from symroof.parallel.sharding import shard
 
     card = model_from_hf_config(dict(raw), f"random/{case_id(raw)}/config.json")
     sg = shard(build(Structure.of(card), "causal"), {})
-    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), b_act: sp.Integer(4)}
+    values = {**model_values(card), B: sp.Integer(batch), T: sp.Integer(seq), b_act: sp.Integer(4),
+              n_micro: sp.Integer(1)}        # the batch at once, as the autograd graph holds it
     return memory_per_chip(sg)["head"].xreplace(values)
 
 
