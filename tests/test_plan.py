@@ -162,7 +162,10 @@ def test_lambdified_search_agrees_with_exact_substitution(model, chip, chips, po
     card, chip = load_model(model), load_chip(chip)
     r = planlib.plan(card, chip, chips, BATCH, 4096, pods=pods, strategy=strategy)
     layout(chip, r["mesh"], r["chips_used"])                 # the chosen mesh fits the topology
-    mesh = {a: Axis(a, sp.Integer(d["degree"]), d["link"], sp.Integer(d["M"]), d["wrap"])
+    # a GPU's NVLink axes go through a switch (an AllToAll over n ranks: 1/n of the volume each), as the
+    # plan lays them; and the experts' layout it chose
+    mesh = {a: Axis(a, sp.Integer(d["degree"]), d["link"], sp.Integer(d["M"]), d["wrap"],
+                    chip.family == "gpu" and d["link"] == "ici", a == "tensor" and r.get("expert_tensor") == 1)
             for a, d in r["axes"].items()}
     sg = shard(build(Structure.of(card), "causal"), mesh)
     # an axis across nodes with more than one chip in each: its share, as a runs file's ``inner``

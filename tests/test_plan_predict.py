@@ -58,6 +58,9 @@ def test_a_planned_mesh_is_predicted_within_the_issues_bound_of_its_published_st
       "--strategy", "pp_fsdp_tp", "--schedule", "auto", "--recompute", "auto"), 0, 6),
     # 100 GPUs given, 64 used: the prediction is on the chips the mesh uses
     (("llama3-8b", "--chip", "h100-sxm", "--chips", "100", "--batch-tokens", "1048576", "--seq", "4096"), 0, 6),
+    # experts over expert x tensor (expert_tensor 1) or split in width, both searched
+    (("mixtral-8x7b", "--chip", "h100-sxm", "--chips", "256", "--batch-tokens", "4194304", "--seq", "4096",
+      "--strategy", "fsdp_ep_tp"), 0, 6),
 ])
 def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp_path, args, torus, least):
     """Each planned mesh, rebuilt from the plan (link, physical axes, wraparound, microbatches,
@@ -84,8 +87,10 @@ def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp
             entry.update(microbatches=cand["n_micro"], schedule=cand["schedule"])
         elif "n_micro" in cand:        # gradient accumulation
             entry.update(microbatches=cand["n_micro"])
+        if "expert_tensor" in cand:
+            entry.update(expert_tensor=cand["expert_tensor"])
         entries.append(entry)
-        by_mesh[name] = json.dumps([cand["mesh"], cand.get("recompute"), cand.get("schedule")])
+        by_mesh[name] = json.dumps([cand["mesh"], cand.get("recompute"), cand.get("schedule"), cand.get("expert_tensor")])
     path = tmp_path / "configs.yaml"
     path.write_text(yaml.safe_dump({"runs": entries}))
     done = _cli("predict", str(path), "--json")
@@ -94,7 +99,8 @@ def test_the_rebuilt_mesh_predicts_what_a_configurations_file_of_it_predicts(tmp
     got = {}
     for rank, r in enumerate(plan["predicted"]["meshes"]):
         cand = ([plan] + plan["alternatives"])[r["plan_rank"] - 1]
-        got[json.dumps([cand["mesh"], cand.get("recompute"), cand.get("schedule")])] = r["predicted_step_s"]
+        got[json.dumps([cand["mesh"], cand.get("recompute"), cand.get("schedule"), cand.get("expert_tensor")])] = \
+            r["predicted_step_s"]
     assert len(got) == min(6, 1 + len(plan["alternatives"])) and len(written) >= least
     if torus:
         assert any(not all(a["wrap"] for a in c["axes"].values()) or "pod" in c["mesh"]

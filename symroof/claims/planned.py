@@ -29,7 +29,8 @@ def _run(plan: dict, card, chip, cand: dict, rank: int, matmul_dtype: str = "bf1
     from .run_checks import DEFAULT_CONVENTION
 
     mesh = {ax: Axis(ax, sp.Integer(degree), cand["axes"][ax]["link"], sp.Integer(cand["axes"][ax]["M"]),
-                     bool(cand["axes"][ax]["wrap"]), chip.family == "gpu" and cand["axes"][ax]["link"] == "ici")
+                     bool(cand["axes"][ax]["wrap"]), chip.family == "gpu" and cand["axes"][ax]["link"] == "ici",
+                     ax == "tensor" and cand.get("expert_tensor") == 1)
             for ax, degree in cand["mesh"].items()}
     recompute = cand.get("recompute", plan["run"].get("recompute")) or "none"
     staged = "stage" in mesh
@@ -49,7 +50,7 @@ def _run(plan: dict, card, chip, cand: dict, rank: int, matmul_dtype: str = "bf1
 def _label(cand: dict) -> str:
     mesh = " × ".join(f"{k}={v}" for k, v in cand["mesh"].items())
     shown = lambda v: ",".join(v) if isinstance(v, (list, tuple)) else v     # noqa: E731  (kept tensors)
-    extra = "".join(f", {k} {shown(cand[k])}" for k in ("recompute", "schedule") if k in cand)
+    extra = "".join(f", {k} {shown(cand[k])}" for k in ("recompute", "schedule", "expert_tensor") if k in cand)
     # which axes the plan put on the scale-out network (a slice axis, pod, always is)
     dcn = [ax + (f" ({a['inner']} per domain)" if a.get("inner", 1) > 1 else "")
            for ax, a in cand["axes"].items() if a["link"] == "dcn" and ax != "pod"]
@@ -61,7 +62,7 @@ def candidates(plan: dict) -> list[dict]:
     win = {key: plan[key] for key in ("strategy", "mesh", "step_time_s") if key in plan}
     win.update(chips=plan["chips_used"], axes={ax: {k: a[k] for k in ("link", "M", "wrap", "inner") if k in a}
                                                 for ax, a in plan["axes"].items()})
-    for key in ("n_micro", "recompute", "schedule"):
+    for key in ("n_micro", "recompute", "schedule", "expert_tensor"):
         if key in plan and (key != "recompute" or plan[key] is not None):
             win[key] = plan[key]
     return [win] + list(plan.get("alternatives", []))

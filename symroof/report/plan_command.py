@@ -150,7 +150,10 @@ def plan_command(args) -> None:
         print(f"  training: {result['train_days']:.1f} days at this step time{extra}")
     for alt in result["alternatives"]:
         mesh = " × ".join(f"{k}={v}" for k, v in alt["mesh"].items())
-        how = "".join(f", {k} {alt[k]}" for k in ("recompute", "schedule") if k in alt and alt[k] != result.get(k))
+        how = "".join(f", {k} {alt[k]}" for k in ("recompute", "schedule", "expert_tensor")
+                      if k in alt and alt[k] != result.get(k))
+        if "expert_tensor" in result and "expert_tensor" not in alt and {"expert", "tensor"} <= set(alt["mesh"]):
+            how += ", each expert's width split over tensor"
         print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}{how}: {alt['step_time_s']:.3g} s, "
               f"{alt['lost_because']}")
     if "predicted" in result:

@@ -21,7 +21,7 @@ from ..search.sweep import (AXIS_NAMES, FAMILIES, MOE_ONLY, Options,  # noqa: F4
 from ..search.evaluation import BOUNDS, Evaluated, evaluate
 from ..search.compare import alternatives, idle_reason, laid as _laid
 from ..search.candidates import pooled
-from .variants import runnable as _runnable, variants as _variants
+from .variants import foldable as _foldable, runnable as _runnable, variants as _variants
 
 
 def _family_of(mesh: dict[str, int]) -> str:
@@ -194,6 +194,7 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
             continue
         for run_v, options_v, variant in _variants(fam, run, options):
             runs = _runnable(cand, card, options_v.schedule)
+            runs = _foldable(runs, card) if options_v.fold_experts else runs
             if not len(runs):
                 out.append(Evaluated(fam, runs.axes, runs, reasons=dict(runs.reasons)))
                 continue
@@ -350,7 +351,7 @@ def explain(r: dict) -> list[str]:
     split = f"ICI {r['t_ici_s']:.3g} s" + (f" + DCN {r['t_dcn_s']:.3g} s" if r["t_dcn_s"] else "")
     mfu = (f"roofline MFU {100 * r['mfu']:.0f}% ({100 * r['mfu_all_chips']:.0f}% over all chips), "
            if r["mfu"] is not None else f"({r['structure']}, {r['phase']}) ")
-    how = "".join(f", {k} {r[k]}" for k in ("recompute", "schedule") if k in r)
+    how = "".join(f", {k} {r[k]}" for k in ("recompute", "schedule", "expert_tensor") if k in r)
     if "n_micro" in r and "stage" not in r["mesh"]:
         how += f", {r['n_micro']} microbatches a step (gradient accumulation)"
     lines = [f"{r['strategy']} on {_fmt(r['mesh'])}{how}: step {r['step_time_s']:.3g} s, {mfu}"

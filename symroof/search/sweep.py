@@ -115,6 +115,7 @@ class Options:
     search_schedule: bool = False     # True: try every schedule the plan costs (schedule_names.PLANNED)
     search_recompute: bool = False    # True: try the recompute policies none, selective, full
     mtp: int = 0                  # multi-token-prediction modules trained after the head (core/mtp.py)
+    fold_experts: bool = False    # the tensor axis splits the routed experts whole (axes.folds_experts)
 
 
 @dataclass
@@ -169,7 +170,8 @@ def derive_family(family: str, structure, options: Options, several_pods: bool,
     fields = {"structure": repr(structure), "family": family, "axes": FAMILIES[family],
               "phase": options.phase, "pods": several_pods,
               "dcn_axes": sorted(dcn_axes), "recompute": repr(recompute), "schedule": options.schedule,
-              "switched": switched, "spanning": sorted(spanning)}
+              "switched": switched, "spanning": sorted(spanning),
+              **({"experts": "folded"} if options.fold_experts else {})}
     key = repr(sorted(fields.items()))
     if key not in _DERIVED:        # this process's own (the one-pod family asks for it again)
         _DERIVED[key] = cache.cached("family", fields, lambda: _derive(
@@ -180,7 +182,8 @@ def derive_family(family: str, structure, options: Options, several_pods: bool,
 _DERIVED: dict = {}
 
 
-def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset, switched: bool = False) -> dict:
+def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset, switched: bool = False,
+                  fold: bool = False) -> dict:
     import sympy as sp
 
     from ..parallel.collectives import Axis
@@ -193,7 +196,7 @@ def _mesh_symbols(family: str, several_pods: bool, dcn_axes: frozenset, switched
         if name == "pod" or name in dcn_axes or m is None:
             m = sp.Integer(1)
         link = "dcn" if name == "pod" or name in dcn_axes else "ici"
-        sym_mesh[name] = Axis(name, size, link, m, True, switched and link == "ici")
+        sym_mesh[name] = Axis(name, size, link, m, True, switched and link == "ici", fold and name == "tensor")
     return sym_mesh
 
 
@@ -206,7 +209,7 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
 
     _freeze_imported()
 
-    sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes, switched))
+    sg = shard(build(structure, "causal"), _mesh_symbols(family, several_pods, dcn_axes, switched, options.fold_experts))
     if spanning:           # read by roofline.comms_by_axis, as a runs file's ``inner`` is
         sg.graph["spans"] = {a: SYMBOLS[SPAN_NAMES[a]] for a in sorted(spanning)}
     if recompute is not None:          # replayed forward ops: hardware FLOPs and their comms
@@ -304,7 +307,8 @@ def compile_family(family: str, card: ModelCard, chip: ChipCard, run: RunSetting
     fields = {"model": repr(card), "book_layer": options.book_layer, "chip": repr(chip), "run": repr(run),
               "family": family, "phase": options.phase, "pods": pods > 1,
               "dcn_axes": sorted(dcn_axes), "replicate_kv": replicate, "schedule": options.schedule,
-              "switched": switched, "spanning": sorted(spanning), **({"mtp": options.mtp} if options.mtp else {})}
+              "switched": switched, "spanning": sorted(spanning), **({"mtp": options.mtp} if options.mtp else {}),
+              **({"experts": "folded"} if options.fold_experts else {})}
 
     def numeric():
         return _numeric(family, card, chip, run, options, pods > 1, dcn_axes, replicate, switched, spanning)

@@ -9,7 +9,10 @@ from .sweep import FAMILIES, Options
 
 
 def variants(family: str, run: RunSettings, options: Options):
-    """(run, options, what was chosen) for each searched recompute policy and pipeline schedule."""
+    """(run, options, what was chosen) for each searched recompute policy and pipeline schedule, and
+    where a family has both an expert and a tensor axis, each expert layout: the experts' width split
+    over the tensor axis, or the tensor axis folded into the expert-parallel group (a runs file's
+    ``expert_tensor: 1``, Megatron-Core's --expert-tensor-parallel-size 1)."""
     from dataclasses import replace
 
     from ..parallel.pipeline import DEFAULT
@@ -18,13 +21,28 @@ def variants(family: str, run: RunSettings, options: Options):
     policies = ("none", "selective", "full") if options.search_recompute else (run.recompute,)
     staged = "stage" in FAMILIES[family]
     schedules = PLANNED if options.search_schedule and staged else (options.schedule,)
+    folds = (False, True) if {"expert", "tensor"} <= set(FAMILIES[family]) else (False,)
     for policy in policies:
         for schedule in schedules:
-            # named when searched or set; unset, memory follows --ckpt (checkpoints per layer)
-            variant = {"recompute": policy} if policy is not None else {}
-            if staged:
-                variant["schedule"] = schedule or DEFAULT
-            yield (replace(run, recompute=policy), replace(options, schedule=schedule), variant)
+            for fold in folds:
+                # named when searched or set; unset, memory follows --ckpt (checkpoints per layer)
+                variant = {"recompute": policy} if policy is not None else {}
+                if staged:
+                    variant["schedule"] = schedule or DEFAULT
+                if fold:
+                    variant["expert_tensor"] = 1
+                yield (replace(run, recompute=policy), replace(options, schedule=schedule, fold_experts=fold), variant)
+
+
+def foldable(cand, card):
+    """The rows whose expert x tensor chips divide the experts (each holds E / (expert x tensor) of them
+    whole); the others counted under that reason."""
+    keep = [i for i, (e, t) in enumerate(zip(cand.degrees["expert"], cand.degrees["tensor"]))
+            if card.n_experts % (e * t) == 0]
+    runs = cand.take(keep)
+    why = "expert x tensor does not divide the experts (expert_tensor 1)"
+    runs.reasons = {**cand.reasons, **({why: len(cand) - len(keep)} if len(keep) < len(cand) else {})}
+    return runs
 
 
 def runnable(cand, card, name):
