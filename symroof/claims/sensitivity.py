@@ -93,7 +93,8 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
         if info["link"] == "dcn" or name in ("pod", "stage"):
             mesh[name] = Axis(name, size, info["link"], sp.Integer(1), True)
         else:
-            mesh[name] = Axis(name, size, "ici", _exact(info["bandwidth_multiple"]), True, chip.family == "gpu")
+            mesh[name] = Axis(name, size, "ici", _exact(info["bandwidth_multiple"]), True, chip.family == "gpu",
+                              name == "tensor" and plan.get("expert_tensor") == 1)   # the experts' layout it took
     sg = shard(build(Structure.book_layer() if book else Structure.of(card), "causal"), mesh)
     # an axis across domains with more than one chip in each: NCCL's hierarchical ring, as the plan
     sg.graph["spans"] = {n: info["inner"] for n, info in plan["axes"].items() if "inner" in info}
