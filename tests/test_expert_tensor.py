@@ -121,3 +121,29 @@ def test_a_bad_expert_tensor_is_a_one_line_error(tmp_path, extra, mesh, model, m
     done = subprocess.run([sys.executable, "-m", "symroof", "predict", str(path)], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_the_tensor_axis_overlap_does_not_hide_the_folded_alltoall(tmp_path):
+    """A run's ``overlap: [tensor]`` is Megatron-Core's --tp-comm-overlap: the tensor-parallel layers'
+    gathers and scatters beside their GEMMs. Folded, the dispatch and combine AllToAll over expert x tensor
+    is expert-parallel traffic, which only the expert axis's overlap (--overlap-moe-expert-parallel-comm)
+    hides. With every tensor-axis collective hidden, what still waits on NVLink is the four AllToAlls of
+    each layer (dispatch, combine and their gradients), each 2**31 bytes (above) among 8 chips of a switch:
+    each chip holds an eighth and sends 7/8 of it to the other seven, at the card's NVLink bandwidth one
+    way (900 GB/s "both directions added": 450 GB/s; nccl-tests' AllToAll bus bandwidth)."""
+    from symroof.claims.calibrate import step_options
+    from symroof.claims.sharded_family import replicated
+    from symroof.parallel import step_model
+
+    card = yaml.safe_load((ROOT / "models" / "chips" / "h100-sxm.yaml").read_text())
+    assert card["ici_link_direction"] == "bidirectional"
+    one_way = float(card["ici_link_bytes_per_s"]) / 2
+    layers = 32       # mistralai/Mixtral-8x7B-v0.1 config.json num_hidden_layers
+    chips = EXPERT * TENSOR
+    one = B // DATA * T * TOP_K * D * BF16 / chips * (chips - 1) / chips / one_way
+    for overlap, exposed in ((["tensor"], 4 * layers * one), (["tensor", "expert"], 0.0)):
+        (run,) = load_runs(_runs(tmp_path, expert_tensor=1, overlap=overlap), prediction=True)
+        nums = replicated(run, values(run))
+        parts = step_model.parts(sharded(run, nums), nums, step_options(run))
+        # exact to float rounding (rel 1e-12); with the expert axis's overlap too, nothing waits on NVLink
+        assert parts.critical.get("ici", 0.0) == pytest.approx(exposed, rel=1e-12, abs=0), overlap

@@ -60,6 +60,7 @@ import sympy as sp
 
 from ..core import ops
 from ..parallel import kernels, low_precision, pipeline, placement
+from ..parallel.axes import folds_experts
 from ..parallel import collectives
 from ..parallel.collectives import collective_time, dispatch_share, hops, ring_steps
 from ..parallel.step_parts import Parts
@@ -118,6 +119,16 @@ def _row(stages: int, opts: Options, work=None) -> dict:
 def bubble(stages: int, opts: Options, work=None) -> float:
     """Idle fraction of the pipeline, from the schedule table."""
     return float(_row(stages, opts, work)["bubble"]) if stages > 1 else 0.0
+
+
+def _hiding_axes(kind: str, axes: tuple, mesh) -> tuple:
+    """The axes whose overlap (``Options.overlapped``) hides a collective. A folded tensor axis's share of
+    an MoE AllToAll (axes.folds_experts) is expert-parallel traffic: the expert axis's overlap hides it
+    (Megatron-Core's --overlap-moe-expert-parallel-comm), not the tensor axis's (--tp-comm-overlap: the
+    tensor-parallel layers' gathers and scatters beside their GEMMs)."""
+    if kind == "AllToAll" and folds_experts(mesh):
+        return tuple("expert" if a == "tensor" else a for a in axes)
+    return axes
 
 
 def _bandwidth(c, mesh, nums, opts: Options) -> float:
@@ -260,7 +271,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 # microbatch gathers the weights again and reduce-scatters its gradients
                 t *= opts.microbatches
                 count *= opts.microbatches
-            hidden = not overlapped.isdisjoint(axes)   # the source overlaps it, latency too
+            hidden = not overlapped.isdisjoint(_hiding_axes(kind, axes, mesh))   # the source overlaps it, latency too
             waits = 0.0 if hidden else alone if pairs and on_path else 1.0     # the share that waits
             hidden = hidden or waits < 1
             if waits and not bucketed:            # a bucketed one adds bytes to a launch, not a launch
