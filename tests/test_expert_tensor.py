@@ -147,3 +147,41 @@ def test_the_tensor_axis_overlap_does_not_hide_the_folded_alltoall(tmp_path):
         parts = step_model.parts(sharded(run, nums), nums, step_options(run))
         # exact to float rounding (rel 1e-12); with the expert axis's overlap too, nothing waits on NVLink
         assert parts.critical.get("ici", 0.0) == pytest.approx(exposed, rel=1e-12, abs=0), overlap
+
+
+def _quantized(extent: int, tile: int) -> float:
+    return extent / (-(-extent // tile) * tile)
+
+
+def test_folded_expert_matmuls_run_at_their_whole_width_kernel_shape(tmp_path):
+    """The step model's kernel efficiency (NVIDIA's Matrix Multiplication Background guide: tile and wave
+    quantization) of the experts' matmuls reads each chip's shape: folded, E/(expert·tensor) experts at
+    their whole width. Qwen3-30B-A3B (Qwen/Qwen3-30B-A3B config.json: hidden 2048, 128 experts of 768, 8 a
+    token, 48 layers) on tensor 2 x expert 4: 16 experts a chip at 768, three whole 256-wide tiles of the
+    H100 card's 128 x 256 unit; split in width (ETP = TP) they would be 384, a tile and a half (0.75)."""
+    from symroof.claims.calibrate import step_options
+    from symroof.claims.sharded_family import replicated
+    from symroof.parallel import step_model
+
+    card = yaml.safe_load((ROOT / "models" / "chips" / "h100-sxm.yaml").read_text())
+    (tile_m, tile_n), units, peak = card["matrix_unit"], card["matrix_units"], float(card["peak_flops_per_s"]["bf16"])
+    hidden, width, experts, top_k, layers, batch, seq = 2048, 768, 128, 8, 48, 16, 4096
+    path = _runs(tmp_path, expert_tensor=1, batch=batch, seq=seq, model=str(ROOT / "tests/data/hf/Qwen3-30B-A3B/config.json"),
+                 chips=8, mesh={"tensor": {"size": 2, "link": "ici"}, "expert": {"size": 4, "link": "ici"}})
+    (run,) = load_runs(path, prediction=True)
+    nums = replicated(run, values(run))
+    sg = sharded(run, nums)
+    local = experts // 8                                   # experts a chip
+    copies = batch * seq * top_k // experts                # R: each expert's token copies, the batch whole on each
+    # (m, n, k) of each chip's forward gate, up and down matmuls, batched over its experts
+    want = 0.0
+    for m, n, k in ((copies, width, hidden), (copies, width, hidden), (copies, hidden, width)):
+        tiles = -(-m // tile_m) * -(-n // tile_n) * local
+        eff = _quantized(m, tile_m) * _quantized(n, tile_n) * _quantized(k, tile_n) * tiles / (-(-tiles // units) * units)
+        want += layers * 2 * m * n * k * local / (peak * eff)
+    only = sg.copy()         # the three forward matmuls' FLOPs alone
+    for name, d in only.nodes(data=True):
+        if name not in ("layer/moe/gate", "layer/moe/up", "layer/moe/down") and "local_flops" in d:
+            d["local_flops"] = 0
+    parts = step_model.parts(only, nums, step_options(run))
+    assert sum(mm for mm, _ in parts.matmul) == pytest.approx(want, rel=1e-12)

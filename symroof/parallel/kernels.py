@@ -27,6 +27,10 @@ from .axes import ACTIVATION_RULES
 # rules of the one axis table (axes.py), less D, which the weights gather before use. B and the
 # MoE's routed copies R (B·T·k/E) are also cut by the microbatches.
 SPLITS = {dim: axes for dim, axes in ACTIVATION_RULES if dim != "D"}
+# Under MoE parallel folding (axes.folds_experts) a routed expert's matmul has the tensor axis on its
+# experts E (FOLDED_ACTIVATION_RULES; a tensor uses an axis once): its widths stay whole on each chip.
+FOLDED_SPLITS = {dim: axes + ("tensor",) if dim == "E" else tuple(a for a in axes if a != "tensor")
+                 for dim, axes in SPLITS.items()}
 PER_MICROBATCH = ("B", "R")
 
 
@@ -60,16 +64,17 @@ def matmul_efficiency(m: float, n: float, k: float, tile: tuple | None, cores: i
     return eff * waves(m, n, tile_m, tile_n, cores or 1, batch)
 
 
-def extents(sizes: dict, mesh: dict, per_microbatch: float = 1.0) -> dict[str, float]:
+def extents(sizes: dict, mesh: dict, per_microbatch: float = 1.0, experts: bool = False) -> dict[str, float]:
     """Each dimension letter's extent on one chip: its size over the mesh axes that split it
-    (``SPLITS``), the batch also over the microbatches the step is cut into; at least 1.
-    ``sizes`` maps a letter to a number."""
+    (``SPLITS``; ``experts``: a routed expert's matmul on a folded mesh, ``FOLDED_SPLITS``), the batch
+    also over the microbatches the step is cut into; at least 1. ``sizes`` maps a letter to a number."""
     out = {}
+    splits = FOLDED_SPLITS if experts else SPLITS
     for letter, size in sizes.items():
         n = float(size)
         if letter in PER_MICROBATCH:
             n /= per_microbatch
-        for axis in SPLITS.get(letter, ()):
+        for axis in splits.get(letter, ()):
             if axis in mesh:
                 n /= float(mesh[axis].size)
         out[letter] = max(n, 1.0)
@@ -82,6 +87,11 @@ def local_shape(sig, extent: dict) -> tuple[float, float, float]:
     contracted ones."""
     m, n, k = sig.matmul_dims      # worked out once per signature
     return math.prod([extent[d] for d in m]), math.prod([extent[d] for d in n]), math.prod([extent[d] for d in k])
+
+
+def routed_experts(sig) -> bool:
+    """A routed expert's matmul: its operands carry the experts E (the router's are Er)."""
+    return any("E" in dims for dims in sig.operands)
 
 
 def local_batch(sig, extent: dict) -> float:

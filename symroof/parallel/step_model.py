@@ -200,7 +200,15 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     stages = int(mesh["stage"].size) if "stage" in mesh else 1
     sizes, peak, hbm_rate = num.sizes, num.peak, num.hbm_rate
     efficiency: dict = {}       # a signature's kernel efficiency: nodes of one signature share it
-    extent = None               # each dimension's extent on one chip, once a matmul asks
+    extents: dict = {}          # each dimension's extent on one chip, once a matmul asks (folded experts' apart)
+    folded = folds_experts(mesh)
+
+    def extent_of(sig) -> dict:
+        experts = folded and kernels.routed_experts(sig)
+        got = extents.get(experts)
+        if got is None:
+            got = extents[experts] = kernels.extents(sizes, mesh, opts.microbatches, experts)
+        return got
     matmul, memory = [], 0.0
     critical: dict = {}
     paired: dict = {}
@@ -238,8 +246,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
                 if core:
                     eff = opts.attention_efficiency
                 else:
-                    if extent is None:
-                        extent = kernels.extents(sizes, mesh, opts.microbatches)
+                    extent = extent_of(sig)
                     m, n, k = kernels.local_shape(sig, extent)
                     # a matrix-vector product or a dot (a depthwise conv's taps, a scan's per-head step)
                     # reuses neither operand: no matrix unit runs it, its bytes bound it (eff None)
@@ -250,9 +257,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             weights = low and weights
             mm = times * flops / (peak * eff * (opts.matmul_rates[0 if weights else 1] if low else 1.0))
             if weights and opts.cast_bytes:
-                if extent is None:
-                    extent = kernels.extents(sizes, mesh, opts.microbatches)
-                memory += times * low_precision.cast_elements(d, flops, extent, cast) * opts.cast_bytes / hbm_rate
+                memory += times * low_precision.cast_elements(d, flops, extent_of(sig), cast) * opts.cast_bytes / hbm_rate
             if core and fused and backward:
                 mm *= FUSED_BACKWARD_WORK
             matmul.append((mm, times * hbm))
