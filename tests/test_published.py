@@ -39,6 +39,17 @@ def results():
     return {name: predict(run) for name, run in RUNS.items()}
 
 
+
+def test_every_run_key_is_documented_in_the_runs_file_header():
+    """The runs file's header is the format's documentation (`symroof predict FILE` reads the same keys):
+    each key a run may carry has its '#   key' line there."""
+    import re
+
+    from symroof.claims.published import _RUN_KEYS
+
+    header = data_path().read_text().split("\nruns:")[0]
+    assert _RUN_KEYS <= set(re.findall(r"^#   (\w+)\s", header, re.M)), sorted(_RUN_KEYS - set(re.findall(r"^#   (\w+)\s", header, re.M)))
+
 def test_the_required_sources_are_present():
     sources = " ".join(run.source for run in RUNS.values())
     assert "2407.21783" in sources and "Table 4" in sources          # Llama 3
