@@ -76,10 +76,12 @@ def side_by_side(src_dim: str, dst_dim: str) -> bool:
 # MoE parallel folding (Megatron-Core's --expert-tensor-parallel-size 1): the experts get a parallel
 # layout of their own, in which the tensor ranks join the expert-parallel group. The tensor axis then
 # splits the routed experts whole (E), as the expert axis does, and not their width (Fe): each chip
-# holds E/(expert·tensor) experts at full width, its tokens reach them by one AllToAll over both axes,
-# and the experts' matmuls need no tensor collectives (arXiv 2504.14960, "MoE Parallel Folding";
+# holds E/(expert·tensor) experts at full width, its tokens reach them by one AllToAll over both axes
+# (one per link where they lie on two: sharding._elementwise), and the experts' matmuls need no tensor
+# collectives (arXiv 2504.14960, "MoE Parallel Folding";
 # NVIDIA/Megatron-LM megatron/core/parallel_state.py, the expert groups built apart from the dense ones).
-# Attention, the shared experts and the router keep the tensor axis's usual rows.
+# Attention and the shared experts keep the tensor axis's usual rows; the router's weight is D-split
+# (FOLDED_WEIGHT_RULES below).
 def folds_experts(mesh) -> bool:
     """Whether the mesh's tensor axis splits the routed experts whole (``Axis.experts``)."""
     tensor = mesh.get("tensor")
