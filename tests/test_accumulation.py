@@ -49,3 +49,11 @@ def test_nemos_8gpu_batch_of_llama3_8b_is_planned_with_two_microbatches():
     assert plan["memory_per_chip_bytes"] == pytest.approx(by_hand, rel=1e-9)
     assert by_hand <= 80e9 < by_hand + 2 * LAYERS * tokens * D * 2 + tokens * (VOCAB + 2 * D) * 2   # 1 does not fit
     assert "2 microbatches a step (gradient accumulation)" in plan["explanation"][0]
+
+
+def test_a_count_is_taken_only_where_its_memory_fits():
+    """Activations a hair over twice the room (40 (1 + 1e-13) bytes over 20): 2 microbatches hold
+    80.000000000002 of 80, so the fewest that fit is 4 (60 + 10.000000000001); a count chosen by the
+    need rounded down took 2 and the row was then refused as over HBM."""
+    micro, memory = fewest([60.0], [40.0 * (1 + 1e-13)], [16], 80.0)
+    assert micro[0] == 4 and memory[0] <= 80.0

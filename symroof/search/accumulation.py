@@ -21,14 +21,13 @@ def fewest(fixed, activations, per_replica, hbm: float):
 
     fixed, activations = np.asarray(fixed, dtype=float), np.asarray(activations, dtype=float)
     per_replica = np.asarray(per_replica, dtype=float)
-    room = hbm - fixed
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need = np.where(room > 0, activations / room, np.inf)
     micro = np.ones(len(fixed))
     for sequences in np.unique(per_replica):
         rows = per_replica == sequences
         counts = np.asarray(_divisors(max(int(sequences), 1)), dtype=float)
-        # the first divisor at or above the need, within floating point (need exactly 2 takes 2)
-        at = np.searchsorted(counts, need[rows] * (1 - 1e-12), side="left")
-        micro[rows] = counts[np.minimum(at, len(counts) - 1)]
+        # each row's memory at each count, in the sum the caller's ``<= hbm`` reads back: a count
+        # taken by a need (activations / room) rounded the other way could hold a byte too many
+        with np.errstate(invalid="ignore"):
+            fits = fixed[rows, None] + activations[rows, None] / counts <= hbm
+        micro[rows] = counts[np.where(fits.any(axis=1), fits.argmax(axis=1), len(counts) - 1)]
     return micro, fixed + activations / micro
