@@ -57,3 +57,20 @@ def test_a_count_is_taken_only_where_its_memory_fits():
     need rounded down took 2 and the row was then refused as over HBM."""
     micro, memory = fewest([60.0], [40.0 * (1 + 1e-13)], [16], 80.0)
     assert micro[0] == 4 and memory[0] <= 80.0
+
+
+def test_a_fractional_share_of_sequences_is_not_split():
+    """2.5 sequences a replica (continuous degrees) make no whole microbatches: 1, over HBM, not 2
+    microbatches of 1.25 sequences (the divisors of 2)."""
+    micro, memory = fewest([60.0], [40.0], [2.5], 80.0)
+    assert (micro[0], memory[0]) == (1, 100.0)
+
+
+def test_the_books_forward_layer_accumulates_no_gradients():
+    """The book's layer (``--book-layer``: the forward pass, continuous degrees) has no gradients to
+    accumulate: on v5p chips of 1 GB it is refused as needing more HBM, as it was before gradient
+    accumulation, not planned as 3 microbatches of 17.07 sequences (1024 over fsdp 20, 51.2 a replica)."""
+    done = subprocess.run([sys.executable, "-m", "symroof", "plan", "llama3-70b", "--book-layer", "--chip", "tpu-v5p",
+                           "--chips", "8960", "--batch-tokens", "4194304", "--seq", "4096", "--set", "hbm_bytes=1e9"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "more HBM than the chip has" in done.stderr, done.stdout

@@ -24,7 +24,9 @@ def fewest(fixed, activations, per_replica, hbm: float):
     micro = np.ones(len(fixed))
     for sequences in np.unique(per_replica):
         rows = per_replica == sequences
-        counts = np.asarray(_divisors(max(int(sequences), 1)), dtype=float)
+        # a microbatch holds whole sequences: a fractional share (continuous degrees) runs at once
+        whole = sequences >= 1 and sequences == int(sequences)
+        counts = np.asarray(_divisors(int(sequences)) if whole else [1], dtype=float)
         # each row's memory at each count, in the sum the caller's ``<= hbm`` reads back: a count
         # taken by a need (activations / room) rounded the other way could hold a byte too many
         with np.errstate(invalid="ignore"):

@@ -219,7 +219,9 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
     t_math, t_hbm = work(sg, options.phase, options.schedule)
     memory = memory_per_chip(sg, schedule=options.schedule, recompute=recompute)
     out = {"t_math": t_math, "t_hbm": t_hbm, "memory": memory["total"]}
-    if "stage" not in FAMILIES[family]:    # what gradient accumulation divides (accumulation.py)
+    # what gradient accumulation divides (accumulation.py): a step with a backward, not the book's
+    # forward layer (phase "forward", continuous degrees: no gradients, fractional sequences)
+    if "stage" not in FAMILIES[family] and options.phase is None:
         out["memory_activations"] = memory["checkpoints"] + memory["head"]
     out.update({f"comms:{k}": e for k, e in comms_by_axis(sg, options.phase, schedule=options.schedule).items()})
     return out
