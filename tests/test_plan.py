@@ -207,3 +207,16 @@ def test_forced_m_cannot_exceed_the_torus(capsys):
     assert main(["plan", "llama3-70b", "--chip", "tpu-v5p", "--chips", "8960", "--batch-tokens", "4194304",
                  "--m", "fsdp=9"]) == 2
     assert "between 1 and 3" in capsys.readouterr().err
+
+
+def test_both_expert_layouts_of_a_mesh_are_listed(capsys):
+    """Mixtral's fsdp=64 x expert=2 x tensor=2 on 256 H100s: expert x tensor = 4 divides its 8 experts
+    (mistralai/Mixtral-8x7B-v0.1 config.json: num_local_experts 8), so the plan evaluates the mesh
+    folded (expert_tensor 1) and with each expert's width split over tensor; the layout it does not
+    take is the next plan, as another recompute policy or schedule of one mesh is."""
+    args = ["plan", "mixtral-8x7b", "--chip", "h100-sxm", "--chips", "256", "--batch-tokens", "4194304",
+            "--seq", "4096", "--mesh", "fsdp=64,expert=2,tensor=2"]
+    assert main(args + ["--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    layouts = {c.get("expert_tensor") for c in [r] + r["alternatives"] if c["mesh"] == r["mesh"]}
+    assert layouts == {None, 1}

@@ -56,9 +56,10 @@ def why_lost(win: dict, alt: dict) -> str:
 
 
 def alternatives(rows, win: dict, top: int) -> list[dict]:
-    """The next fastest distinct (strategy, mesh) pairs after the winner, each with why it lost."""
+    """The next fastest distinct (strategy, mesh) pairs after the winner, each with why it lost; a
+    searched setting (recompute policy, schedule, expert layout) makes a pair distinct."""
     def key_of(r):
-        return (r["strategy"], tuple(r["mesh"].items()), r.get("recompute"), r.get("schedule"))
+        return (r["strategy"], tuple(r["mesh"].items()), r.get("recompute"), r.get("schedule"), r.get("expert_tensor"))
 
     seen, out = {key_of(win)}, []
     for _, ev, i in rows:
