@@ -58,6 +58,8 @@ def test_a_planned_mesh_is_predicted_within_the_issues_bound_of_its_published_st
       "--strategy", "pp_fsdp_tp", "--schedule", "auto", "--recompute", "auto"), 0, 6),
     # 100 GPUs given, 64 used: the prediction is on the chips the mesh uses
     (("llama3-8b", "--chip", "h100-sxm", "--chips", "100", "--batch-tokens", "1048576", "--seq", "4096"), 0, 6),
+    # gradient accumulation: NeMo's 8-GPU batch of LLaMA 3 8B, every mesh at 2 or 4 microbatches
+    (("llama3-8b", "--chip", "h100-sxm", "--chips", "8", "--batch-tokens", "1048576", "--seq", "8192"), 0, 6),
     # experts over expert x tensor (expert_tensor 1) or split in width, both searched
     (("mixtral-8x7b", "--chip", "h100-sxm", "--chips", "256", "--batch-tokens", "4194304", "--seq", "4096",
       "--strategy", "fsdp_ep_tp"), 0, 6),
