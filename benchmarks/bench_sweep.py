@@ -66,7 +66,7 @@ def ours(comp, chip, g):
     got = dict(zip(comp.names, comp.fn(*argv)))
     t_math = got["t_math"]
     t_ici = sum(v for k, v in got.items() if k.startswith("comms:"))
-    memory = got["memory"]
+    memory = got["memory_fixed"] + got["memory_activations"] if "memory_activations" in got else got["memory"]
     t_step = np.where(memory <= float(chip.hbm_bytes), np.maximum(t_math, t_ici), np.inf)
     return t_step, int(np.argmin(t_step))
 

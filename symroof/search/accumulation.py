@@ -21,12 +21,16 @@ def fewest(fixed, activations, per_replica, hbm: float):
 
     fixed, activations = np.asarray(fixed, dtype=float), np.asarray(activations, dtype=float)
     per_replica = np.asarray(per_replica, dtype=float)
-    micro = np.ones(len(fixed))
-    for sequences in np.unique(per_replica):
-        rows = per_replica == sequences
+    whole = (per_replica >= 1) & (per_replica == np.floor(per_replica))
+    with np.errstate(invalid="ignore"):
+        short = ~(fixed + activations <= hbm)       # the rows one microbatch does not fit (most fit)
+        hopeless = short & ~(fixed < hbm)           # ... nor any count: the most, one sequence each
+    micro = np.where(hopeless & whole, per_replica, 1.0)
+    for sequences in sorted(set(per_replica[short & ~hopeless].tolist())):   # (np.unique's first call: 13 ms)
+        rows = short & ~hopeless & (per_replica == sequences)
         # a microbatch holds whole sequences: a fractional share (continuous degrees) runs at once
-        whole = sequences >= 1 and sequences == int(sequences)
-        counts = np.asarray(_divisors(int(sequences)) if whole else [1], dtype=float)
+        integral = sequences >= 1 and sequences == int(sequences)
+        counts = np.asarray(_divisors(int(sequences)) if integral else [1], dtype=float)
         # each row's memory at each count, in the sum the caller's ``<= hbm`` reads back: a count
         # taken by a need (activations / room) rounded the other way could hold a byte too many
         with np.errstate(invalid="ignore"):

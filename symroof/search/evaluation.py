@@ -51,9 +51,9 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
     bc = lambda v: np.broadcast_to(np.asarray(v, dtype=float), (n,))    # noqa: E731
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         got = dict(zip(comp.names, (bc(v) for v in comp.fn(*argv))))
-    t_math, t_hbm, memory = got["t_math"], got["t_hbm"], got["memory"]
+    t_math, t_hbm, memory = got["t_math"], got["t_hbm"], got.get("memory")
     if "memory_activations" in got:        # no pipeline: the fewest microbatches that fit
-        micro, memory = fewest(memory - got["memory_activations"], got["memory_activations"], cols["B"] / data,
+        micro, memory = fewest(got["memory_fixed"], got["memory_activations"], cols["B"] / data,
                                float(chip.hbm_bytes))
         cand = cand.take(range(n))
         cand.micro = [int(m) for m in micro]

@@ -218,11 +218,15 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
         sg = apply(sg, recompute)
     t_math, t_hbm = work(sg, options.phase, options.schedule)
     memory = memory_per_chip(sg, schedule=options.schedule, recompute=recompute)
-    out = {"t_math": t_math, "t_hbm": t_hbm, "memory": memory["total"]}
-    # what gradient accumulation divides (accumulation.py): a step with a backward, not the book's
-    # forward layer (phase "forward", continuous degrees: no gradients, fractional sequences)
+    out = {"t_math": t_math, "t_hbm": t_hbm}
+    # apart, what gradient accumulation divides (accumulation.py) and what it does not: a step with a
+    # backward, not the book's forward layer (phase "forward", continuous degrees: no gradients,
+    # fractional sequences). One expression each, which add up to the total: no term twice.
     if "stage" not in FAMILIES[family] and options.phase is None:
+        out["memory_fixed"] = memory["params"] + memory["gradients"] + memory["optimizer"]
         out["memory_activations"] = memory["checkpoints"] + memory["head"]
+    else:
+        out["memory"] = memory["total"]
     out.update({f"comms:{k}": e for k, e in comms_by_axis(sg, options.phase, schedule=options.schedule).items()})
     return out
 
