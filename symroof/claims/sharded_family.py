@@ -294,8 +294,9 @@ def _plain(v):
 @lru_cache(maxsize=None)
 def family(structure, attention: str, kernel: str, axes: tuple, policy, partial: bool = False) -> Family:
     """The family of ``structure``'s graph sharded over mesh axes ``axes`` ((name, link) pairs, in the
-    run's order; a tensor axis that folds the experts, axes.folds_experts, is (name, link, "experts")), with ``policy``'s replayed ops (``partial``: on the share ``f_rc`` of the
-    layers, a number each run puts in)."""
+    run's order; a tensor axis that folds the experts, axes.folds_experts, is (name, link, "experts")),
+    with ``policy``'s replayed ops (``partial``: on the share ``f_rc`` of the layers, a number each run
+    puts in)."""
     sg, sizes = _shard(structure, attention, kernel, axes)
     if policy != "none":
         from ..core.recompute import apply

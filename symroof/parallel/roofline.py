@@ -247,8 +247,9 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     ``recompute=None`` counts ``n_ckpt`` block inputs per layer (the ``--ckpt`` convention);
     a policy (core/recompute.py) counts what each block saves under it, as sharded. Without a
     ``stage`` axis ``total`` is the parts' sum, the activations one microbatch's (``1/n_micro`` of
-    the batch: gradient accumulation frees each microbatch's after its backward). With one, a chip holds its share of the layers'
-    weights and activations, each microbatch ``1/n_micro`` of its batch; the first stage holds the
+    the batch: gradient accumulation frees each microbatch's after its backward). With one, a chip
+    holds its share of the layers' weights and activations, each microbatch ``1/n_micro`` of its
+    batch; the first stage holds the
     embedding and the schedule's ``in_flight`` microbatches, the last the final norm, the head and
     its ``in_flight_last`` (pipeline.py: GPipe m on both, 1F1B p and 1), so ``total`` is the larger
     of those two stages' sums (a middle stage holds no end and no more microbatches than the
