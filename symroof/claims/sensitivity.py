@@ -10,8 +10,8 @@ and the mesh put in. For each number ``x``:
 - the break-even value: the nearest ``x`` at which another term equals the bounding one,
   solved exactly, so the bound changes there ("ICI 1.82× faster: compute-bound").
 
-HBM capacity does not enter the step time; its break-even is the memory the mesh needs per
-chip. The per-hop latency is listed but does not enter: the plan's collectives are
+HBM capacity does not enter the step time; its break-even is the least memory the mesh runs in
+per chip (without a pipeline, one sequence a microbatch: gradient accumulation). The per-hop latency is listed but does not enter: the plan's collectives are
 bandwidth-only (the book's rule), and its latency floor is not applied to the step.
 Everything is local: the mesh stays the one the plan chose; a ``Max`` (overlap "max") is
 taken on the branch that is largest at the point.
@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+import math
 
 import sympy as sp
 
 from ..core.symbols import B, C, M_hbm, T, W_dcn, W_hbm, W_ici, t_hop
+from ..parallel.axes import BATCH_AXES
 
 #  symbol   what it is (for the report)                    card or run key
 NUMBERS = (
@@ -61,7 +63,7 @@ class Point:
     bound: str                     # the term that bounds the step
     t_step: float
     rows: list = field(default_factory=list)
-    memory: sp.Expr | None = None  # bytes per chip (exact)
+    memory: sp.Expr | None = None  # the least bytes per chip this mesh runs in (exact; the most microbatches)
 
 
 def _exact(x: float) -> sp.Rational:
@@ -107,8 +109,14 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
     terms = {k: _active(t[k].xreplace(fixed), values) for k in TERMS}
     at = {k: float(e.xreplace(values)) for k, e in terms.items()}
     bound = max(at, key=at.get)
-    memory = memory_per_chip(sg)["total"].xreplace({**fixed, **values})
-    return Point(plan, terms, values, bound, at[bound], memory=memory)
+    memory = memory_per_chip(sg)["total"]
+    # without a pipeline the mesh still fits a smaller HBM by accumulating more, smaller microbatches
+    # (search/accumulation.py): at the most, one sequence each, its least memory
+    replicas = math.prod(info["degree"] for name, info in plan["axes"].items() if name in BATCH_AXES)
+    whole = plan["sequences"] % replicas == 0 and "stage" not in mesh and phase is None
+    most = plan["sequences"] // replicas if whole else plan.get("n_micro", 1)
+    least = memory.xreplace({**fixed, n_micro: sp.Integer(most), **values})
+    return Point(plan, terms, values, bound, at[bound], memory=least)
 
 
 def _break_even(point: Point, x: sp.Symbol):
