@@ -154,6 +154,8 @@ def plan_command(args) -> None:
                       if k in alt and alt[k] != result.get(k))
         if "expert_tensor" in result and "expert_tensor" not in alt and {"expert", "tensor"} <= set(alt["mesh"]):
             how += ", each expert's width split over tensor"
+        if "stage" not in alt["mesh"] and alt.get("n_micro", 1) > 1:     # gradient accumulation
+            how += f", {alt['n_micro']} microbatches"
         print(f"    next: {alt['strategy']} {mesh} on {alt['chips']}{how}: {alt['step_time_s']:.3g} s, "
               f"{alt['lost_because']}")
     if "predicted" in result:
