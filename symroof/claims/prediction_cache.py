@@ -20,9 +20,9 @@ from ..parallel.collectives import Axis
 _CARDS: dict = {}      # id -> (card, its repr): a hundred runs share one chip card, 7 kB of SymPy's printing
 
 
-def run_repr(run) -> str:
+def run_repr(run, skip: tuple = ()) -> str:
     """``repr(run)`` (a ``PublishedRun``), the same text, each card's repr made once per card (frozen:
-    it cannot change), not once per run."""
+    it cannot change), not once per run; ``skip``: fields left out."""
     def text(name: str, v) -> str:
         if name == "mesh" and type(v) is dict:
             return "{" + ", ".join(f"{k!r}: {_shared_repr(a)}" for k, a in v.items()) + "}"
@@ -32,7 +32,8 @@ def run_repr(run) -> str:
         if got is None or got[0] is not v:
             got = _CARDS[id(v)] = (v, repr(v))
         return got[1]
-    shown = ", ".join(f"{f.name}={text(f.name, getattr(run, f.name))}" for f in fields(run) if f.repr)
+    shown = ", ".join(f"{f.name}={text(f.name, getattr(run, f.name))}" for f in fields(run)
+                      if f.repr and f.name not in skip)
     return f"{type(run).__qualname__}({shown})"
 
 

@@ -36,6 +36,9 @@ def as_json(results, fits, ceiling_json: dict) -> dict:
     from .across_sources import bias_by_source
 
     out["by_source"] = bias_by_source(results, list(preds.values()))
+    from .same_configuration import groups
+
+    out["same_configuration"] = groups([r.run for r in results])
     return out
 
 

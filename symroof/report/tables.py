@@ -116,6 +116,13 @@ def _step_model(results) -> str:
     for chip, sources in bias_by_source(results, preds).items():
         out.append(f"{chip} by source (median step error of all its runs, + = predicted slower): " + ", ".join(
             f"{s} {100 * b['step_error_median']:+.1f} % ({b['runs']})" for s, b in sources.items()))
+    from ..claims.same_configuration import groups
+
+    for g in groups([r.run for r in results]):
+        if g["spread"] > 0:
+            out.append(f"{g['chip']}: one configuration, measured {100 * g['spread']:.1f} points apart (any "
+                       f"prediction of it is off by {50 * g['spread']:.1f} or more on one): " + ", ".join(
+                           f"{n} {100 * m:.1f} %" for n, m in zip(g["runs"], g["measured_mfu"])))
     return "\n".join(out)
 
 
