@@ -11,8 +11,9 @@ and the mesh put in. For each number ``x``:
   solved exactly, so the bound changes there ("ICI 1.82× faster: compute-bound").
 
 HBM capacity does not enter the step time; its break-even is the least memory the mesh runs in
-per chip (without a pipeline, one sequence a microbatch: gradient accumulation). The per-hop latency is listed but does not enter: the plan's collectives are
-bandwidth-only (the book's rule), and its latency floor is not applied to the step.
+per chip (without a pipeline, one sequence a microbatch: gradient accumulation). The per-hop
+latency is listed but does not enter: the plan's collectives are bandwidth-only (the book's
+rule), and its latency floor is not applied to the step.
 Everything is local: the mesh stays the one the plan chose; a ``Max`` (overlap "max") is
 taken on the branch that is largest at the point.
 """

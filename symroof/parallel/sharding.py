@@ -35,11 +35,6 @@ from ..parallel import axes as axis_table, replicas, routed
 from ..parallel.collectives import Axis
 from ..core.symbols import b_act, b_kv, b_mask, b_param
 
-# Which tensor dimensions each logical axis shards, in priority order: the one table of mesh axes
-# (axes.py), for activations and for weights (their gradients and optimizer state). A tensor uses an
-# axis at most once. The pipeline axis ("stage") splits layers instead; see roofline.py.
-
-
 @dataclass
 class Collective:
     kind: str            # AllGather, ReduceScatter, AllReduce, AllToAll
@@ -90,6 +85,9 @@ class _State:
         return b_param if is_param else self.widths.get(_strip(ref), b_act)
 
 
+# Which tensor dimensions each logical axis shards, in priority order: the one table of mesh axes
+# (axes.py), for activations and for weights (their gradients and optimizer state). A tensor uses an
+# axis at most once. The pipeline axis ("stage") splits layers instead; see roofline.py.
 layout = axis_table.layout      # the target sharding of a tensor: {axis: dim}
 
 

@@ -25,12 +25,12 @@ def fewest(fixed, activations, per_replica, hbm: float):
     with np.errstate(invalid="ignore"):
         short = ~(fixed + activations <= hbm)       # the rows one microbatch does not fit (most fit)
         hopeless = short & ~(fixed < hbm)           # ... nor any count: the most, one sequence each
+    # a microbatch holds whole sequences: a fractional share (continuous degrees) runs at once
     micro = np.where(hopeless & whole, per_replica, 1.0)
-    for sequences in sorted(set(per_replica[short & ~hopeless].tolist())):   # (np.unique's first call: 13 ms)
-        rows = short & ~hopeless & (per_replica == sequences)
-        # a microbatch holds whole sequences: a fractional share (continuous degrees) runs at once
-        integral = sequences >= 1 and sequences == int(sequences)
-        counts = np.asarray(_divisors(int(sequences)) if integral else [1], dtype=float)
+    searched = short & ~hopeless & whole
+    for sequences in sorted(set(per_replica[searched].tolist())):   # (np.unique's first call: 13 ms)
+        rows = searched & (per_replica == sequences)
+        counts = np.asarray(_divisors(int(sequences)), dtype=float)
         # each row's memory at each count, in the sum the caller's ``<= hbm`` reads back: a count
         # taken by a need (activations / room) rounded the other way could hold a byte too many
         with np.errstate(invalid="ignore"):
