@@ -64,13 +64,17 @@ def _rational(x) -> sp.Expr:
 
 def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = False,
                   critical_only: bool = False, latency: bool = False,
-                  schedule=None) -> dict[str, sp.Expr]:
+                  schedule=None, accumulate: bool = False) -> dict[str, sp.Expr]:
     """Collective time per (group of) mesh axes, e.g. ``{"fsdp": ..., "tensor": ..., "pod": ...}``.
 
     ``critical_only`` keeps the collectives of activations, which the next op waits for.
     ``schedule`` names the pipeline schedule (``pipeline.SCHEDULES``) behind the stage sends.
+    ``accumulate``: the step runs its batch as ``n_micro`` microbatches without a pipeline, each
+    holding the weights sharded as ``memory_per_chip`` counts them, so an fsdp axis gathers the
+    weights and reduce-scatters the gradients once per microbatch (ZeRO-3; the step model's rule).
     """
     mesh = sg.graph["mesh"]
+    regather = accumulate and "stage" not in mesh
     spans = sg.graph.get("spans") or {}       # dcn axes that span two tiers (collectives.two_tier)
     dispatch = sg.graph.get("dispatch_nodes", 0)      # an MoE dispatch sent once per node (its per_node)
     out: dict[str, sp.Expr] = {}
@@ -84,6 +88,8 @@ def comms_by_axis(sg: nx.DiGraph, phase: str | None = None, ring_factor: bool = 
             key = "+".join(c.axes)
             # the ends' activations move for their share of the microbatches, their weights once a step
             times = (_repeat if c.on_critical_path else _once)(d, mesh, place)
+            if regather and not c.on_critical_path and "fsdp" in c.axes:
+                times = times * n_micro
             time = times * collective_time(c.kind, c.volume, [mesh[a] for a in c.axes], ring_factor, latency, spans,
                                            c.ranks, dispatch_share(c.kind, c.axes, dispatch))
             out[key] = out.get(key, sp.Integer(0)) + time

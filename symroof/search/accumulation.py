@@ -4,8 +4,9 @@ Without a ``stage`` axis a step may still run its batch as microbatches, one aft
 their gradients before one optimizer step (Megatron-LM's and NeMo's global batch over micro batch
 size, PyTorch's ``no_sync`` steps): only one microbatch's activations are held at a time
 (``roofline.memory_per_chip``), the weights, gradients and optimizer state as before. The ideal step
-reads the same FLOPs, bytes and collectives whatever the count, so the search takes the fewest that
-fit: a divisor of each replica's sequences, as a microbatch holds whole sequences.
+reads the same FLOPs and bytes whatever the count, and an fsdp axis's gathers and scatters once per
+microbatch (``roofline.comms_by_axis``), so the fewest that fit are the fastest: the search takes
+them, a divisor of each replica's sequences, as a microbatch holds whole sequences.
 """
 
 from __future__ import annotations

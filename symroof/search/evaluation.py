@@ -57,6 +57,12 @@ def evaluate(comp: Compiled, cand: Candidates, card: ModelCard, chip: ChipCard, 
                                float(chip.hbm_bytes))
         cand = cand.take(range(n))
         cand.micro = [int(m) for m in micro]
+        if "n_micro" in comp.args and np.any(micro != cols["n_micro"]):
+            # an fsdp axis gathers the weights again for each microbatch (roofline.comms_by_axis)
+            cols["n_micro"] = micro
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                again = dict(zip(comp.names, (bc(v) for v in comp.fn(*[cols[s] for s in comp.args]))))
+            got.update({k: v for k, v in again.items() if k.startswith("comms:")})
     t_link = {"ici": np.zeros(n), "dcn": np.zeros(n)}
     for key, t in got.items():
         if not key.startswith("comms:"):

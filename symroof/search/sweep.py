@@ -222,12 +222,14 @@ def _derive(family, structure, options, several_pods, dcn_axes, recompute=None, 
     # apart, what gradient accumulation divides (accumulation.py) and what it does not: a step with a
     # backward, not the book's forward layer (phase "forward", continuous degrees: no gradients,
     # fractional sequences). One expression each, which add up to the total: no term twice.
-    if "stage" not in FAMILIES[family] and options.phase is None:
+    accumulates = "stage" not in FAMILIES[family] and options.phase is None
+    if accumulates:
         out["memory_fixed"] = memory["params"] + memory["gradients"] + memory["optimizer"]
         out["memory_activations"] = memory["checkpoints"] + memory["head"]
     else:
         out["memory"] = memory["total"]
-    out.update({f"comms:{k}": e for k, e in comms_by_axis(sg, options.phase, schedule=options.schedule).items()})
+    out.update({f"comms:{k}": e for k, e in comms_by_axis(
+        sg, options.phase, schedule=options.schedule, accumulate=accumulates).items()})
     return out
 
 
