@@ -58,3 +58,10 @@ def test_the_readme_row_quotes_the_cards_calibration(chip, cal):
         assert _close(step.group(1), 100 * held["step_error_median"]), cells[4]
         if step.group(2):
             assert _close(step.group(2), 100 * held["step_error_max"]), cells[4]
+
+
+def test_the_readme_counts_the_shipped_runs():
+    """Each sentence that counts the published runs counts the runs file's."""
+    runs = yaml.safe_load((ROOT / "derivations" / "published_runs.yaml").read_text())["runs"]
+    counts = re.findall(r"of the (\d+) runs|all (\d+) published runs", README)
+    assert counts and all(int(a or b) == len(runs) for a, b in counts), (counts, len(runs))
