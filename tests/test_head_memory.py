@@ -77,6 +77,40 @@ def test_a_pipeline_puts_the_head_on_the_last_stage_with_its_own_microbatches():
     assert larger == {"gpipe": "last", "1f1b": "first"}
 
 
+def test_a_pipelines_fsdp_axis_holds_the_stages_weights_and_gradients_whole():
+    """The same four stages with an fsdp axis of 2 over them (16 sequences: 8 microbatches of one a
+    replica). Each step gathers a stage's weights once and keeps them through its microbatches, its
+    gradients summed whole until one reduce-scatter (torchtitan's FSDP2 under a pipeline turns
+    reshard_after_forward off; Megatron-LM's distributed optimizer holds the same: 2 + 2 + 12/d bytes
+    a bf16 weight with bf16 gradients), so only the optimizer state is split over fsdp. By hand: the
+    weights and gradients whole, 4 bytes a weight, the Adam state 8 over 2, and the activations of the
+    sequences a replica runs (its share of the batch: half the fsdp-less run's 16 over 2)."""
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, T, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
+    from symroof.io.bind import model_values
+    from symroof.io.catalog import load_model
+    from symroof.parallel.collectives import Axis
+    from symroof.parallel.roofline import memory_per_chip
+    from symroof.parallel.sharding import shard
+
+    card = load_model("llama3-8b")
+    p, f, m, tokens = 4, 2, 8, 8 * 8192        # a replica's 8 microbatches of one sequence
+    mesh = {"stage": Axis("stage", sp.Integer(p), "ici", sp.Integer(1), True),
+            "fsdp": Axis("fsdp", sp.Integer(f), "ici", sp.Integer(1), True)}
+    sg = shard(build(Structure.of(card), "causal"), mesh)
+    values = {**model_values(card), B: sp.Integer(f * 8), T: sp.Integer(8192), n_micro: sp.Integer(m),
+              b_act: 2, b_param: 2, b_grad: 2, b_opt: 8, n_ckpt: 2}
+    layers = PARAMS - 2 * V * D - D
+    acts = 2 * tokens * D * 2 * L // p
+    head = tokens * (2 * D + V) * 2
+    got = memory_per_chip(sg, schedule="1f1b")
+    per_weight = 2 + 2 + sp.Rational(8, f)
+    first = per_weight * (layers // p + V * D) + sp.Rational(p, m) * acts
+    last = per_weight * (layers // p + V * D + D) + sp.Rational(1, m) * (acts + head)
+    assert got["total"].xreplace(values) == max(first, last)
+    assert got["gathered"].xreplace(values) == (2 + 2) * (1 - sp.Rational(1, f)) * (layers // p + V * D + D)
+
+
 @pytest.mark.parametrize("model", ["llama3-8b", "gpt2-124m", "deepseek-v3"])
 def test_the_head_is_the_norms_input_and_output_and_the_logits_under_every_policy(model):
     """B·T·(2D + V) activation bytes on one chip for each of the n_micro microbatches in turn (gradient

@@ -189,10 +189,12 @@ def _local(dims, mesh, sizes, fused: bool = False) -> sp.Expr:
     return n
 
 
-def _shard(dims, mesh, sizes) -> sp.Expr:
+def _shard(dims, mesh, sizes, whole: tuple = ()) -> sp.Expr:
+    """Elements of one chip's shard of a weight; ``whole``: axes over which it is held whole."""
     n = ops.numel(dims, sizes)
     for axis in layout(dims, mesh, weight=True):
-        n = n / mesh[axis].size
+        if axis not in whole:
+            n = n / mesh[axis].size
     return n
 
 
@@ -262,6 +264,14 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     first). The parts are then each the most any stage holds: params, gradients and optimizer
     the larger end (``pipeline_ends``), checkpoints the first stage's, head each end's with its
     stage's count; ``total`` is no more than their sum.
+
+    A pipeline's fsdp axis gathers its stage's weights once a step and keeps them through the
+    microbatches, their gradients summed whole until one reduce-scatter (torchtitan's default under
+    a pipeline, distributed/fsdp.py: no reshard after forward "to avoid per-microbatch all-gathers";
+    MaxText's pipeline_fsdp_ag_once; Megatron-LM's distributed optimizer holds the same bytes): only
+    the optimizer state stays sharded over it, as the step's one gather and one scatter
+    (``comms_by_axis``) assume. ``gathered`` is what that whole copy adds to the sharded params and
+    gradients (0 without an fsdp axis or a pipeline).
     """
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
@@ -297,10 +307,27 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     held_first, held_last = row["in_flight"] / n_micro, row["in_flight_last"] / n_micro
     state = b_param * layers + (b_grad + b_opt) * (layers - frozen)
     per_weight = b_param + b_grad + b_opt
-    first_stage = (state + per_weight * (first + (1 - apart) * last)
+    extra, extra_first, extra_last = _gathered(sg, row["copies"], layers, frozen, first, last)
+    first_stage = (state + extra + extra_first + (1 - apart) * extra_last + per_weight * (first + (1 - apart) * last)
                    + (ckpt + ends["first"] + (1 - apart) * ends["last"]) * held_first)
-    last_stage = (state + per_weight * (last + (1 - apart) * first)
+    last_stage = (state + extra + extra_last + (1 - apart) * extra_first + per_weight * (last + (1 - apart) * first)
                   + (ckpt + ends["last"] + (1 - apart) * ends["first"]) * held_last)
     parts.update(checkpoints=ckpt * held_first, head=ends["first"] * held_first + ends["last"] * held_last,
+                 gathered=extra + extra_first + extra_last - sp.Min(extra_first, extra_last) * apart,
                  total=sp.Max(first_stage, last_stage))
     return parts
+
+
+def _gathered(sg: nx.DiGraph, copies, layers, frozen, first, last) -> tuple:
+    """Bytes a pipeline's fsdp axis adds by holding the stage's weights and gradients whole
+    (``memory_per_chip``): for the layers a chip holds, its first end and its last."""
+    mesh, sizes = sg.graph["mesh"], sg.graph["sizes"]
+    if "fsdp" not in mesh:
+        return sp.Integer(0), sp.Integer(0), sp.Integer(0)
+    whole = lambda dims: _shard(dims, mesh, sizes, whole=("fsdp",))    # noqa: E731
+    held = [(d, whole(dims) * _repeat(d, mesh)) for d, dims in held_weights(sg)]
+    layers_w = copies * sp.Add(*(n for _, n in held))
+    frozen_w = copies * sp.Add(*(n for d, n in held if d.get("no_grad")))
+    first_w, last_w = (sp.Add(*(whole(dims) for dims in end.values())) for end in pipeline_ends(sg).values())
+    return (b_param * (layers_w - layers) + b_grad * ((layers_w - frozen_w) - (layers - frozen)),
+            (b_param + b_grad) * (first_w - first), (b_param + b_grad) * (last_w - last))
