@@ -270,8 +270,8 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     a pipeline, distributed/fsdp.py: no reshard after forward "to avoid per-microbatch all-gathers";
     MaxText's pipeline_fsdp_ag_once; Megatron-LM's distributed optimizer holds the same bytes): only
     the optimizer state stays sharded over it, as the step's one gather and one scatter
-    (``comms_by_axis``) assume. ``gathered`` is what that whole copy adds to the sharded params and
-    gradients (0 without an fsdp axis or a pipeline).
+    (``comms_by_axis``) assume: ``total`` holds that whole copy (``_gathered``), the parts stay as
+    sharded (what the optimizer step reads and writes).
     """
     mesh = sg.graph["mesh"]
     sizes = sg.graph["sizes"]
@@ -305,29 +305,33 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
         parts["total"] = sp.Add(*parts.values())
         return parts
     held_first, held_last = row["in_flight"] / n_micro, row["in_flight_last"] / n_micro
-    state = b_param * layers + (b_grad + b_opt) * (layers - frozen)
     per_weight = b_param + b_grad + b_opt
-    extra, extra_first, extra_last = _gathered(sg, row["copies"], layers, frozen, first, last)
-    first_stage = (state + extra + extra_first + (1 - apart) * extra_last + per_weight * (first + (1 - apart) * last)
-                   + (ckpt + ends["first"] + (1 - apart) * ends["last"]) * held_first)
-    last_stage = (state + extra + extra_last + (1 - apart) * extra_first + per_weight * (last + (1 - apart) * first)
-                  + (ckpt + ends["last"] + (1 - apart) * ends["first"]) * held_last)
+    whole = _whole(sg, row["copies"])
+    if whole is None:
+        state = b_param * layers + (b_grad + b_opt) * (layers - frozen)
+        first_b, last_b = per_weight * first, per_weight * last
+    else:       # a pipeline's fsdp axis: weights and gradients whole, the optimizer state sharded
+        layers_w, frozen_w, first_w, last_w = whole
+        state = b_param * layers_w + b_grad * (layers_w - frozen_w) + b_opt * (layers - frozen)
+        first_b = (b_param + b_grad) * first_w + b_opt * first
+        last_b = (b_param + b_grad) * last_w + b_opt * last
+    # what the two end stages hold beyond what every stage holds (the Max compares only these: SymPy's
+    # ordering of two sums costs in their size)
+    first_stage = first_b + (1 - apart) * last_b + (ckpt + ends["first"] + (1 - apart) * ends["last"]) * held_first
+    last_stage = last_b + (1 - apart) * first_b + (ckpt + ends["last"] + (1 - apart) * ends["first"]) * held_last
     parts.update(checkpoints=ckpt * held_first, head=ends["first"] * held_first + ends["last"] * held_last,
-                 gathered=extra + extra_first + extra_last - sp.Min(extra_first, extra_last) * apart,
-                 total=sp.Max(first_stage, last_stage))
+                 total=state + sp.Max(first_stage, last_stage))
     return parts
 
 
-def _gathered(sg: nx.DiGraph, copies, layers, frozen, first, last) -> tuple:
-    """Bytes a pipeline's fsdp axis adds by holding the stage's weights and gradients whole
-    (``memory_per_chip``): for the layers a chip holds, its first end and its last."""
+def _whole(sg: nx.DiGraph, copies) -> tuple | None:
+    """With a pipeline's fsdp axis, the weights a chip holds whole over it (``memory_per_chip``):
+    (its layers', their frozen share, its first end's, its last end's); None without one."""
     mesh, sizes = sg.graph["mesh"], sg.graph["sizes"]
     if "fsdp" not in mesh:
-        return sp.Integer(0), sp.Integer(0), sp.Integer(0)
+        return None
     whole = lambda dims: _shard(dims, mesh, sizes, whole=("fsdp",))    # noqa: E731
     held = [(d, whole(dims) * _repeat(d, mesh)) for d, dims in held_weights(sg)]
-    layers_w = copies * sp.Add(*(n for _, n in held))
-    frozen_w = copies * sp.Add(*(n for d, n in held if d.get("no_grad")))
     first_w, last_w = (sp.Add(*(whole(dims) for dims in end.values())) for end in pipeline_ends(sg).values())
-    return (b_param * (layers_w - layers) + b_grad * ((layers_w - frozen_w) - (layers - frozen)),
-            (b_param + b_grad) * (first_w - first), (b_param + b_grad) * (last_w - last))
+    return (copies * sp.Add(*(n for _, n in held)), copies * sp.Add(*(n for d, n in held if d.get("no_grad"))),
+            first_w, last_w)
