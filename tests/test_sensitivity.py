@@ -172,3 +172,19 @@ def test_a_tiny_peak_gives_finite_break_evens():
     # does not change at any value", false: at small enough W_dcn the ring's network tier sets the step)
     dcn = next(line for line in out.stdout.splitlines() if line.startswith("W_dcn"))
     assert "compute-bound → comms-bound" in dcn and "does not change" not in out.stdout
+
+
+def test_an_accumulating_plans_gathers_are_charged_once_per_microbatch():
+    """LLaMA 3 8B on 8 H100s at 1M tokens of 8192 (tests/test_accumulation.py): fsdp=8 accumulates 2
+    microbatches, each gathering the sharded weights for its forward and its backward and
+    reduce-scattering its gradients (ZeRO-3), as the plan charges them. The point's comms are the
+    plan's: by hand, per microbatch 2·P − V·D bf16 elements gathered (the embedding's backward reads
+    no weight) and P scattered, at NVLink 4's 450 GB/s a direction (the book's V / W_ici); rel 1e-9.
+    Until the point passed the accumulation on, it charged them once a step: half of this."""
+    card, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    params, table = 8_030_261_248, 128_256 * 4096      # meta-llama/Meta-Llama-3-8B config.json
+    p = plan(card, chip, 8, 1048576, 8192, mesh={"fsdp": 8}, run=RUN)
+    assert p["n_micro"] == 2
+    point = analyse(p, card, chip, RUN)
+    per_microbatch = (2 * params - table + params) * 2 / 450e9
+    assert float(point.terms["t_comms"].xreplace(point.values)) == pytest.approx(2 * per_microbatch, rel=1e-9)
