@@ -112,6 +112,42 @@ def test_a_pipelines_fsdp_axis_holds_the_stages_weights_and_gradients_whole():
     assert got["params"].xreplace(values) == sp.Rational(2, f) * (layers // p + V * D + D)
 
 
+def test_a_pipelines_seq_axis_beside_fsdp_holds_the_weights_whole_too():
+    """A seq axis beside fsdp splits the weights with it (ZeRO over both: torchtitan's dp_shard_cp mesh,
+    as its context-parallel 405B runs in the runs file), and each weight is gathered over both at once
+    (one AllGather over fsdp+seq, once a step under a pipeline). So the stage's weights and gradients
+    are held whole over both, the Adam state split over 2 x 2; the activations are split over seq (each
+    chip holds half of each sequence's tokens): by hand, as the fsdp-only case above."""
+    from symroof.core.graph import Structure, build
+    from symroof.core.symbols import B, T, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
+    from symroof.io.bind import model_values
+    from symroof.io.catalog import load_model
+    from symroof.parallel.collectives import Axis
+    from symroof.parallel.roofline import memory_per_chip
+    from symroof.parallel.sharding import shard
+
+    card = load_model("llama3-8b")
+    p, f, z, m = 4, 2, 2, 8
+    mesh = {"stage": Axis("stage", sp.Integer(p), "ici", sp.Integer(1), True),
+            "fsdp": Axis("fsdp", sp.Integer(f), "ici", sp.Integer(1), True),
+            "seq": Axis("seq", sp.Integer(z), "ici", sp.Integer(1), True)}
+    sg = shard(build(Structure.of(card), "causal"), mesh)
+    gathers = {c.axes for _, d in sg.nodes(data=True) for c in d.get("collectives", ())
+               if c.kind == "AllGather" and not c.on_critical_path}
+    assert gathers == {("fsdp", "seq")}
+    values = {**model_values(card), B: sp.Integer(f * 8), T: sp.Integer(8192), n_micro: sp.Integer(m),
+              b_act: 2, b_param: 2, b_grad: 2, b_opt: 8, n_ckpt: 2}
+    layers = PARAMS - 2 * V * D - D
+    tokens = 8 * 8192 // z                  # a replica's 8 sequences, half of each one's tokens a chip
+    acts = 2 * tokens * D * 2 * L // p
+    head = tokens * (2 * D + V) * 2
+    got = memory_per_chip(sg, schedule="1f1b")
+    per_weight = 2 + 2 + sp.Rational(8, f * z)
+    first = per_weight * (layers // p + V * D) + sp.Rational(p, m) * acts
+    last = per_weight * (layers // p + V * D + D) + sp.Rational(1, m) * (acts + head)
+    assert got["total"].xreplace(values) == max(first, last)
+
+
 @pytest.mark.parametrize("model", ["llama3-8b", "gpt2-124m", "deepseek-v3"])
 def test_the_head_is_the_norms_input_and_output_and_the_logits_under_every_policy(model):
     """B·T·(2D + V) activation bytes on one chip for each of the n_micro microbatches in turn (gradient

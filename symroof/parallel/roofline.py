@@ -271,7 +271,8 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     microbatches, their gradients summed whole until one reduce-scatter (torchtitan's default under
     a pipeline, distributed/fsdp.py: no reshard after forward "to avoid per-microbatch all-gathers";
     MaxText's pipeline_fsdp_ag_once; Megatron-LM's distributed optimizer holds the same bytes): only
-    the optimizer state stays sharded over it, as the step's one gather and one scatter
+    the optimizer state stays sharded over it (and over a seq axis beside it, which shards the
+    weights with it: one gather over both), as the step's one gather and one scatter
     (``comms_by_axis``) assume: ``total`` holds that whole copy (``_gathered``), the parts stay as
     sharded (what the optimizer step reads and writes).
     """
@@ -332,7 +333,8 @@ def _whole(sg: nx.DiGraph, copies) -> tuple | None:
     mesh, sizes = sg.graph["mesh"], sg.graph["sizes"]
     if "fsdp" not in mesh:
         return None
-    whole = lambda dims: _shard(dims, mesh, sizes, whole=("fsdp",))    # noqa: E731
+    # a seq axis beside fsdp splits the weights with it, and they are gathered over both at once
+    whole = lambda dims: _shard(dims, mesh, sizes, whole=("fsdp", "seq"))    # noqa: E731
     held = [(d, whole(dims) * _repeat(d, mesh)) for d, dims in held_weights(sg)]
     first_w, last_w = (sp.Add(*(whole(dims) for dims in end.values())) for end in pipeline_ends(sg).values())
     return (copies * sp.Add(*(n for _, n in held)), copies * sp.Add(*(n for d, n in held if d.get("no_grad"))),
