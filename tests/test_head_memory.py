@@ -81,10 +81,11 @@ def test_a_pipelines_fsdp_axis_holds_the_stages_weights_and_gradients_whole():
     """The same four stages with an fsdp axis of 2 over them (16 sequences: 8 microbatches of one a
     replica). Each step gathers a stage's weights once and keeps them through its microbatches, its
     gradients summed whole until one reduce-scatter (torchtitan's FSDP2 under a pipeline turns
-    reshard_after_forward off; Megatron-LM's distributed optimizer holds the same: 2 + 2 + 12/d bytes
-    a bf16 weight with bf16 gradients), so only the optimizer state is split over fsdp. By hand: the
-    weights and gradients whole, 4 bytes a weight, the Adam state 8 over 2, and the activations of the
-    sequences a replica runs (its share of the batch: half the fsdp-less run's 16 over 2)."""
+    reshard_after_forward off; Megatron-LM's distributed optimizer likewise splits only the optimizer
+    state: 6 + 12/d bytes a bf16 weight with fp32 gradients), so only the optimizer state is split over
+    fsdp. By hand: the weights and gradients whole, 4 bytes a weight, the Adam state 8 over 2, and the
+    activations of the sequences a replica runs (its share of the batch: half the fsdp-less run's 16
+    over 2)."""
     from symroof.core.graph import Structure, build
     from symroof.core.symbols import B, T, b_act, b_grad, b_opt, b_param, n_ckpt, n_micro
     from symroof.io.bind import model_values
