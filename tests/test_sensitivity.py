@@ -188,3 +188,24 @@ def test_an_accumulating_plans_gathers_are_charged_once_per_microbatch():
     point = analyse(p, card, chip, RUN)
     per_microbatch = (2 * params - table + params) * 2 / 450e9
     assert float(point.terms["t_comms"].xreplace(point.values)) == pytest.approx(2 * per_microbatch, rel=1e-9)
+
+
+@pytest.mark.parametrize("strategy, schedule, recompute", [
+    ("pp_fsdp", "1f1b", None),          # at most p microbatches in flight, not GPipe's m
+    ("pp_fsdp", "zb1p", None),          # ZB1P's bubble weighs the graph's F, B and W
+    ("pp_fsdp", "dualpipev", None),     # both ends on the first chip, p + 1/2 in flight
+    ("fsdp", None, "full"),             # every block's forward replayed in its backward
+])
+def test_the_point_keeps_the_plans_schedule_and_recompute(strategy, schedule, recompute):
+    """A plan's pipeline schedule and recompute policy set its step and its memory; the point is
+    that plan's (rel 1e-12), not the default schedule's or the --ckpt convention's. Before the
+    point read them, a 1F1B plan of LLaMA 3 8B on 64 H100s held 19.3 GB where the point said 34.6
+    (GPipe's), and full recompute's 1.048 s step was the point's 0.799 (no forward replayed)."""
+    card, chip = load_model("llama3-8b"), load_chip("h100-sxm")
+    run = RunSettings(recompute=recompute)
+    p = plan(card, chip, 64, 1048576, 4096, strategy=strategy, run=run, options=Options(schedule=schedule))
+    assert p.get("schedule") == schedule and p["run"]["recompute"] == recompute
+    point = analyse(p, card, chip, run)
+    assert point.t_step == pytest.approx(p["step_time_s"], rel=1e-12)
+    if schedule is not None:        # a pipeline's memory is the plan's count; without, the least (more microbatches)
+        assert float(point.memory) == pytest.approx(p["memory_per_chip_bytes"], rel=1e-12)

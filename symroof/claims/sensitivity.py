@@ -99,12 +99,20 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
             mesh[name] = Axis(name, size, "ici", _exact(info["bandwidth_multiple"]), True, chip.family == "gpu",
                               name == "tensor" and plan.get("expert_tensor") == 1)   # the experts' layout it took
     sg = shard(build(Structure.book_layer() if book else Structure.of(card), "causal"), mesh)
+    # the schedule and recompute policy the plan took (searched, or the run's), as search/sweep._derive
+    schedule = plan.get("schedule") if "stage" in mesh else None
+    policy = plan.get("recompute", run.recompute)
+    policy = tuple(policy) if isinstance(policy, list) else policy
+    if policy is not None:
+        from ..core.recompute import apply
+
+        sg = apply(sg, policy)
     # an axis across domains with more than one chip in each: NCCL's hierarchical ring, as the plan
     sg.graph["spans"] = {n: info["inner"] for n, info in plan["axes"].items() if "inner" in info}
     phase = None if plan["phase"] == "step" else plan["phase"]
     # bandwidth-only collectives, as the plan's; without a pipeline an fsdp axis gathers once per
     # accumulated microbatch (roofline.comms_by_axis), as the plan charges it (search/sweep._derive)
-    t = step(sg, plan["overlap"], phase, accumulate="stage" not in mesh and phase is None)
+    t = step(sg, plan["overlap"], phase, schedule=schedule, accumulate="stage" not in mesh and phase is None)
     values = {**chip_values(chip, dtype), B: sp.Integer(plan["sequences"]), T: sp.Integer(plan["seq"])}
     fixed = {**model_values(card), **run.values(), n_micro: sp.Integer(plan.get("n_micro", 1))}
     if "tensor" in mesh and not book:      # the planner's rule for a tensor degree above the KV heads
@@ -112,7 +120,7 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
     terms = {k: _active(t[k].xreplace(fixed), values) for k in TERMS}
     at = {k: float(e.xreplace(values)) for k, e in terms.items()}
     bound = max(at, key=at.get)
-    memory = memory_per_chip(sg)["total"]
+    memory = memory_per_chip(sg, schedule=schedule, recompute=policy)["total"]
     # without a pipeline the mesh still fits a smaller HBM by accumulating more, smaller microbatches
     # (search/accumulation.py): at the most, one sequence each, its least memory
     replicas = math.prod(info["degree"] for name, info in plan["axes"].items() if name in BATCH_AXES)
