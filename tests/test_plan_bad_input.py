@@ -146,3 +146,16 @@ def test_a_schedule_without_a_stage_axis_is_refused(extra, what):
     # what is allowed, by name: the pipelined strategies and the schedules `plan --help` offers
     assert "--strategy pp_fsdp or pp_fsdp_tp" in err and "gpipe, 1f1b, zb1p, dualpipev or auto" in err
 
+
+
+def test_a_library_caller_asking_for_an_unplanned_schedule_gets_one_line():
+    """The command line offers only the schedules the plan costs (--schedule); the library refused
+    'interleaved' with a NameError from inside the generated code (its virtual-stage count is no
+    argument of the plan's families)."""
+    from symroof.errors import InfeasibleError
+    from symroof.io.catalog import load_chip, load_model
+    from symroof.search.plan import Options, plan
+
+    with pytest.raises(InfeasibleError, match="schedule 'interleaved' is not planned; allowed: gpipe, 1f1b"):
+        plan(load_model("llama3-70b"), load_chip("h100-sxm"), 64, 1048576, 8192, strategy="pp_fsdp_tp",
+             options=Options(schedule="interleaved"))

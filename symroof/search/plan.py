@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ..parallel import topology as meshlib
+from ..parallel.schedule_names import PLANNED
 from ..io.cards import ModelCard
 from ..io.chips import ChipCard
 from ..errors import InfeasibleError, UnknownNameError
@@ -167,6 +168,9 @@ def search(card: ModelCard, chip: ChipCard, chips: int, batch_tokens: int, seq: 
     """
     run = run or RunSettings()
     _checks(card, chip, chips, batch_tokens, seq, pods, strategy)
+    if options.schedule is not None and options.schedule not in PLANNED:
+        # the command line offers only these (--schedule); a library caller gets the same one line
+        raise InfeasibleError(f"schedule {options.schedule!r} is not planned; allowed: {', '.join(PLANNED)}")
     if mesh is not None:
         meshlib.layout(chip, mesh, chips)          # one-line error if it does not multiply or fit
         if pods is not None and mesh.get("pod", 1) != pods:
