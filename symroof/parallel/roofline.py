@@ -273,7 +273,7 @@ def memory_per_chip(sg: nx.DiGraph, schedule=None, recompute=None) -> dict[str, 
     MaxText's pipeline_fsdp_ag_once; Megatron-LM's distributed optimizer holds the same bytes): only
     the optimizer state stays sharded over it (and over a seq axis beside it, which shards the
     weights with it: one gather over both), as the step's one gather and one scatter
-    (``comms_by_axis``) assume: ``total`` holds that whole copy (``_gathered``), the parts stay as
+    (``comms_by_axis``) assume: ``total`` holds that whole copy (``_whole``), the parts stay as
     sharded (what the optimizer step reads and writes).
     """
     mesh = sg.graph["mesh"]
