@@ -209,3 +209,14 @@ def test_the_point_keeps_the_plans_schedule_and_recompute(strategy, schedule, re
     assert point.t_step == pytest.approx(p["step_time_s"], rel=1e-12)
     if schedule is not None:        # a pipeline's memory is the plan's count; without, the least (more microbatches)
         assert float(point.memory) == pytest.approx(p["memory_per_chip_bytes"], rel=1e-12)
+
+
+def test_the_point_keeps_the_plans_mtp_modules():
+    """A plan that trains DeepSeek-V3's MTP module (Options(mtp=1), the command line's --mtp-layers)
+    costs its extra layer and head pass; the point is that plan's step (rel 1e-12), not the model's
+    without it."""
+    card, chip = load_model("deepseek-v3"), load_chip("h100-sxm")
+    p = plan(card, chip, 2048, 16777216, 4096, run=RUN, options=Options(mtp=1))
+    bare = plan(card, chip, 2048, 16777216, 4096, mesh=p["mesh"], strategy=p["strategy"], run=RUN)
+    assert p["mtp_layers"] == 1 and p["step_time_s"] > bare["step_time_s"]
+    assert analyse(p, card, chip, RUN).t_step == pytest.approx(p["step_time_s"], rel=1e-12)

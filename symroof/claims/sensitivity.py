@@ -98,7 +98,9 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
         else:
             mesh[name] = Axis(name, size, "ici", _exact(info["bandwidth_multiple"]), True, chip.family == "gpu",
                               name == "tensor" and plan.get("expert_tensor") == 1)   # the experts' layout it took
-    sg = shard(build(Structure.book_layer() if book else Structure.of(card), "causal"), mesh)
+    # the MTP modules the plan trained (--mtp-layers), as search/sweep._structure builds them
+    structure = Structure.book_layer() if book else Structure.of(card, mtp=plan.get("mtp_layers") or 0)
+    sg = shard(build(structure, "causal"), mesh)
     # the schedule and recompute policy the plan took (searched, or the run's), as search/sweep._derive
     schedule = plan.get("schedule") if "stage" in mesh else None
     policy = plan.get("recompute", run.recompute)
