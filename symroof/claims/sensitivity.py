@@ -112,9 +112,9 @@ def point_terms(plan: dict, card, chip, run, dtype: str = "bf16") -> Point:
     # an axis across domains with more than one chip in each: NCCL's hierarchical ring, as the plan
     sg.graph["spans"] = {n: info["inner"] for n, info in plan["axes"].items() if "inner" in info}
     phase = None if plan["phase"] == "step" else plan["phase"]
-    # bandwidth-only collectives, as the plan's; without a pipeline an fsdp axis gathers once per
-    # accumulated microbatch (roofline.comms_by_axis), as the plan charges it (search/sweep._derive)
-    t = step(sg, plan["overlap"], phase, schedule=schedule, accumulate="stage" not in mesh and phase is None)
+    # bandwidth-only collectives, as the plan's; a step's fsdp gathers once per accumulated microbatch
+    # (roofline.comms_by_axis, which leaves a pipeline's alone), as the plan charges them
+    t = step(sg, plan["overlap"], phase, schedule=schedule, accumulate=phase is None)
     values = {**chip_values(chip, dtype), B: sp.Integer(plan["sequences"]), T: sp.Integer(plan["seq"])}
     fixed = {**model_values(card), **run.values(), n_micro: sp.Integer(plan.get("n_micro", 1))}
     if "tensor" in mesh and not book:      # the planner's rule for a tensor degree above the KV heads
