@@ -26,6 +26,8 @@ CHIPS = {
     "tpu-v5e":  (Fraction("1.97e14"), Fraction("9e10"),   Fraction("3.125e9"), (16, 16),     "full_axis", 16),
     "tpu-v6e":  (Fraction("9.2e14"),  Fraction("1.8e11"), Fraction("3.125e9"), (16, 16),     "full_axis", 16),
     "h100-sxm": (Fraction("9.89e14"), Fraction("4.5e11"), Fraction("5e10"),    (8,),         "always",    1),
+    "b200":     (Fraction("2.25e15"), Fraction("9e11"),   Fraction("5e10"),    (8,),         "always",    1),
+    "h200-sxm": (Fraction("9.89e14"), Fraction("4.5e11"), Fraction("5e10"),    (8,),         "always",    1),
 }
 
 
@@ -84,6 +86,37 @@ def test_gb200_nvl72_is_the_books_72_gpu_nvlink_domain():
     assert chip.peak_flops_per_s["bf16"] * 72 * 2 == 360 * 10**15
     assert chip.hbm_bytes_per_s * 72 == 576 * 10**12
     assert all(name.startswith("dgxc-gb200-") for name in chip.calibration["fit_runs"])   # NeMo's GB200 rows
+
+
+def test_b200_matches_nvidias_dgx_and_hgx_b200_totals():
+    """NVIDIA's 8-GPU totals, typed from the spec pages, each over 8 GPUs (dense = sparse / 2):
+    https://www.nvidia.com/en-us/data-center/hgx/ (HGX B200: FP16/BF16 36 PFLOPS with sparsity),
+    https://www.nvidia.com/en-us/data-center/dgx-b200/ (DGX B200: FP8 72 PFLOPS with sparsity, 1,440 GB
+    HBM3e at 64 TB/s), https://docs.nvidia.com/dgx/dgxb200-user-guide/introduction-to-dgxb200.html
+    (14.4 TB/s of NVLink over 2 NVSwitches, 8 ConnectX-7 single-port 400 Gb/s cards). NVIDIA's benchmark
+    recipes (NVIDIA/dgxc-benchmarking@c84bc9b README.md) divide by 2250 (BF16) and 4500 (FP8) TFLOP/s."""
+    chip = load_chip("b200")
+    assert chip.family == "gpu" and chip.pod_shape == (8,) and chip.chips_per_host == 8
+    assert chip.peak_flops_per_s["bf16"] * 8 * 2 == 36 * 10**15
+    assert chip.peak_flops_per_s["fp8"] * 8 * 2 == 72 * 10**15
+    assert chip.peak_flops_per_s["bf16"] == 2250 * 10**12 and chip.peak_flops_per_s["fp8"] == 4500 * 10**12
+    assert chip.hbm_bytes * 8 == 1440 * 10**9 and chip.hbm_bytes_per_s * 8 == 64 * 10**12
+    # 14.4 TB/s over 8 GPUs with both directions added: 1.8 TB/s a GPU, 900 GB/s into it.
+    assert chip.ici_link_bytes_per_s * 8 == Fraction("14.4e12") and chip.ici_bidi_bytes_per_s == 900 * 10**9
+    assert chip.dcn_bytes_per_s_per_host == 8 * 400 * 10**9 // 8 and chip.dcn_bytes_per_s_per_chip == 50 * 10**9
+    assert chip.matrix_units == 148                        # scaling-book gpus.md: "a B200 has 148" SMs
+
+
+def test_h200_is_the_h100_with_hbm3e():
+    """NVIDIA H200 specifications (https://www.nvidia.com/en-us/data-center/h200/, H200 SXM): 141 GB at
+    4.8 TB/s, BF16 1,979 and FP8 3,958 TFLOP/s with sparsity, NVLink 900 GB/s: the H100 SXM's peaks and
+    NVLink, so it takes the H100's calibration."""
+    chip, h100 = load_chip("h200-sxm"), load_chip("h100-sxm")
+    assert chip.hbm_bytes == 141 * 10**9 and chip.hbm_bytes_per_s == Fraction("4.8e12")
+    assert chip.peak_flops_per_s["bf16"] == 989 * 10**12     # 1,979 / 2 = 989.5, kept at the H100 card's (the book's) 989
+    assert chip.peak_flops_per_s["fp8"] * 2 == 3958 * 10**12
+    assert chip.peak_flops_per_s == h100.peak_flops_per_s and chip.ici_bidi_bytes_per_s == 450 * 10**9
+    assert chip.calibration == h100.calibration
 
 
 def test_h100_nvlink_counts_one_direction_per_gpu():
