@@ -1015,6 +1015,25 @@ def test_the_constant_baseline_is_the_fit_rows_mean_and_the_card_keeps_it(tmp_pa
     assert errors["n"] == 1 and errors["max"] == pytest.approx(0.0321, abs=1e-12)
 
 
+def test_the_card_names_the_matmul_dtype_its_constant_baseline_is_the_mean_of(tmp_path):
+    """calibrate --write labels constant_mfu by the rows it is the mean of: fit rows all in FP8 give
+    "the FP8 fit runs' mean" (0.3, 0.4, 0.5: 0.4), not the BF16 label; with two BF16 rows beside them
+    (0.2, 0.4: 0.3) it is the BF16 rows' mean, the FP8 rows' 0.4 listed by dtype."""
+    def rows(dtype, mfus, start):
+        return "".join(GOOD.replace("runs:\n", "").replace("name: r", f"name: r{start + i}")
+                       .replace("measured_mfu: 0.4", f"measured_mfu: {m}\n    matmul_dtype: {dtype}")
+                       .replace("peak: bf16", f"peak: {dtype}") for i, m in enumerate(mfus))
+
+    fp8 = rows("fp8", ("0.3", "0.4", "0.5"), 0)
+    for text, constant, label in ((fp8, "0.4000", "FP8"), (fp8 + rows("bf16", ("0.2", "0.4"), 3), "0.3000", "BF16")):
+        path = tmp_path / "fit.yaml"
+        path.write_text("runs:\n" + text)
+        (cal,) = calibrate.calibrations([predict(run) for run in load_runs(path)]).values()
+        block = calibrate.card_block(cal, "fit.yaml")
+        assert f"  constant_mfu: {constant}          # the baseline: the {label} fit runs' mean measured MFU" in block
+        assert "constant_mfu_by_matmul_dtype: {fp8: 0.4000}" in block
+
+
 def test_card_block_lists_every_fit_run_readably():
     """The block calibrate writes: a long fit_runs list goes on over indented lines, and reads back
     as the same names, a name longer than a line kept whole."""

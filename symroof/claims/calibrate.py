@@ -98,10 +98,10 @@ class Calibration:
     eta_mem: float = 1.0
     fitted: tuple = ()           # the numbers fitted (the rest are the card's or the ideal limits)
     baselines: tuple = ()        # (matmul dtype, mean measured MFU of its fit rows) for the other dtypes
+    baseline_dtypes: tuple = ()  # the matmul dtypes of the fit rows baseline_mfu is the mean of (a fit's)
 
     def baseline(self, run) -> float | None:
-        """The constant-MFU guess for a run: its matmul dtype's (an FP8 run's MFU is against the FP8
-        peak), else the BF16 rows'."""
+        """The constant-MFU guess for a run: its matmul dtype's (against that dtype's peak), else baseline_mfu."""
         return dict(self.baselines).get(run.matmul_dtype, self.baseline_mfu)
 
     @property
@@ -252,8 +252,7 @@ def calibrations(results) -> dict[str, Calibration]:
 
 
 def fitted(chip: str, fit_rows: list) -> Calibration:
-    """The calibration ``fit`` gives ``chip`` on its fit rows, with the constant-MFU baseline fitted
-    on the same rows (their mean measured MFU)."""
+    """``fit``'s calibration of ``chip`` on its fit rows, and the constant-MFU baseline: their mean measured MFU."""
     got = fit(fit_rows)
     by_dtype: dict = {}
     for r in fit_rows:
@@ -261,7 +260,8 @@ def fitted(chip: str, fit_rows: list) -> Calibration:
     means = {dtype: sum(m) / len(m) for dtype, m in sorted(by_dtype.items())}
     baseline = means.pop("bf16", sum(r.measured for r in fit_rows) / len(fit_rows))
     return Calibration(chip, got["eta_mm"], got["t_dcn"], tuple(r.run.name for r in fit_rows), "fit", baseline,
-                       got["eta_mem"], got["fitted"], tuple(means.items()))
+                       got["eta_mem"], got["fitted"], tuple(means.items()),
+                       ("bf16",) if "bf16" in by_dtype else tuple(sorted(by_dtype)))   # no BF16 row: all rows'
 
 
 def from_card(chip) -> Calibration:
@@ -348,7 +348,7 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
     if across:
         extra += "  other_sources: {" + ", ".join(f"{k}: {v}" for k, v in across.items()) + "}\n"
-    rows = "BF16 fit runs'" if cal.baselines else "fit runs'"
+    rows = ("/".join(d.upper() for d in cal.baseline_dtypes) * bool(cal.baselines) + " fit runs'").lstrip()
     constant = "" if cal.baseline_mfu is None else \
         f"  constant_mfu: {cal.baseline_mfu:.4f}          # the baseline: the {rows} mean measured MFU\n"
     if cal.baselines:

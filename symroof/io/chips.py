@@ -116,7 +116,7 @@ _CALIBRATION_OPTIONAL = ("eta_mem", "held_out", "other_sources", "constant_mfu",
 # held_out: how far the calibrated model was from the data's check rows (calibrate.held_out);
 # other_sources: the same, each source's rows predicted by a fit on the other sources (across_sources.py);
 # constant_mfu: the constant-MFU baseline fitted on the same rows, for data with no fit rows of its own
-# (rows with BF16 matmuls; constant_mfu_by_matmul_dtype: {fp8: ...} that of the others)
+# (rows with BF16 matmuls, all rows where none; constant_mfu_by_matmul_dtype: {fp8: ...} that of the others)
 _HELD_OUT_COUNTS, _HELD_OUT_ERRORS = ("runs", "step_runs"), ("mfu_error_median", "mfu_error_max",
                                                             "step_error_median", "step_error_max")
 
