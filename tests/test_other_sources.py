@@ -45,7 +45,7 @@ def test_the_shipped_runs_come_from_nineteen_publications():
         "yanring/Megatron-MoE-ModelZoo",            # Megatron-Core MoE recipes: check rows only
         "arXiv:2205.01068", "bigscience-workshop/bigscience",   # OPT-175B and BLOOM-176B: check rows only
         "arXiv:2201.11990",                         # MT-NLG 530B: check rows only
-        "NVIDIA-NeMo/Megatron-Bridge"}              # NVIDIA's B200 tables (NeMo 25.09 and 25.11)
+        "NVIDIA-NeMo/Megatron-Bridge"}              # NVIDIA's B200, H100 and GB200 tables (NeMo 25.09 and 25.11)
 
 
 def _left_out_errors(chip: str, tmp_path: Path) -> tuple[int, list, list]:
@@ -191,7 +191,7 @@ def test_validate_reports_each_sources_median_step_error_beside_the_one_calibrat
     assert got["NVIDIA/dgxc-benchmarking"]["step_error_median"] > 0 > got["llm-foundry"]["step_error_median"]
     assert "tpu-v5e" not in out["by_source"]                              # one source
     assert set(out["by_source"]["gb200-nvl72"]) == {"NVIDIA/dgxc-benchmarking", "NVIDIA/Megatron-LM",
-                                                   "yanring/Megatron-MoE-ModelZoo"}
+                                                   "yanring/Megatron-MoE-ModelZoo", "NVIDIA-NeMo/Megatron-Bridge"}
 
 
 def _per_source_fit_errors(chip: str, tmp_path: Path) -> tuple[list, list]:
