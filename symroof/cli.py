@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import math
+import os
 import sys
 from contextlib import contextmanager
 
@@ -378,12 +379,11 @@ def command() -> int:
 
 
 def _main(argv: list[str] | None, restore: bool) -> int:
-    import os
-
-    # The command line's numpy work is elementwise: no BLAS. One BLAS thread, unless the user
-    # says otherwise, saves the CPU that OpenBLAS's idle threads burn at import (about 0.1 s
-    # on two cores, more on many).
+    # Unless the user says otherwise: one BLAS thread (the numpy work here is elementwise; OpenBLAS's idle
+    # threads burnt ~0.1 s at import on two cores), and SymPy's cache (read at its import) at 10000 results,
+    # not 1000: a cold ``validate`` worked 2 % of its instructions out again, a warm one 12 %.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("SYMPY_CACHE_SIZE", "10000")
     args = _parser().parse_args(argv)
     try:
         with _collect_less(restore):
