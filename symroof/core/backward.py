@@ -40,20 +40,14 @@ def add_backward(b) -> None:
                 dims, w = operand(b, ref)
                 traffic = sp.Add(dy, *(hbm(d) * wo for d, wo in others), hbm(dims) * w)
                 grad = f"{name}:d{role}"
-                flops = scale * ops.contraction_flops(sig, size)
-                if not sig.contracted and set(sig.output) - set(dims):
-                    # a sliding-window view of its tensor (a conv's taps: dimensions the tensor lacks) sums
-                    # nothing here, but its gradient folds the windows back: one add per element of the view
-                    flops *= 2
-                g.add_node(grad, op="contraction", sig=sig, flops=flops,
+                g.add_node(grad, op="contraction", sig=sig, flops=gradient_flops(b, sig, dims, scale),
                            vector_flops=2 * node.get("vector_extra", 0) / len(operands), bytes=traffic, wrt=role)
                 grad_of[(name, role)] = grad
                 new.append(grad)
         else:
             saved = sp.Add(*(hbm(dims) * w for dims, w in (operand(b, r) for _, r in operands)))
             grad = f"{name}:grad"
-            g.add_node(grad, op=node["op"], flops=sp.Integer(0),
-                       vector_flops=scale * ops.elementwise_flops(node["op"], elements(b, name), "backward"),
+            g.add_node(grad, op=node["op"], flops=sp.Integer(0), vector_flops=gradient_vector_flops(b, name, scale),
                        bytes=dy + 2 * saved, wrt="all")
             if node["op"] == "dropout":        # reads dy and its mask (not its input), writes dx
                 g.nodes[grad]["bytes"] = dy + hbm(b.dims[name]) * (b_mask + width(b, name))
@@ -73,3 +67,17 @@ def add_backward(b) -> None:
                     g.add_edge(ref, grad, tensor=ref, saved=True, dims=b.dims[ref],
                                shape=tuple(size[d] for d in b.dims[ref]))
 
+
+def gradient_flops(b, sig, dims, scale):
+    """FLOPs of a contraction's gradient ``sig`` with respect to an operand of ``dims``, at ``scale``."""
+    flops = scale * ops.contraction_flops(sig, b.sizes)
+    if not sig.contracted and set(sig.output) - set(dims):
+        # a sliding-window view of its tensor (a conv's taps: dimensions the tensor lacks) sums
+        # nothing here, but its gradient folds the windows back: one add per element of the view
+        flops *= 2
+    return flops
+
+
+def gradient_vector_flops(b, name: str, scale):
+    """Vector FLOPs of elementwise op ``name``'s gradient at ``scale``."""
+    return scale * ops.elementwise_flops(b.g.nodes[name]["op"], elements(b, name), "backward")

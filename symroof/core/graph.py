@@ -255,15 +255,20 @@ def _cost_forward(b: _Builder, name: str) -> None:
         moved.append(hbm(b.dims[name]) * b_act)
     if node["op"] == "dropout":            # the mask, kept for the backward pass
         moved.append(hbm(b.dims[name]) * b_mask)
-    scale = core_scale(b, node)
+    flops, vector = forward_flops(b, name, core_scale(b, node))
+    # fixed_bytes: a linear-attention state kept for decode (linear_attention.py), which no operand or output shape says
+    node.update(flops=flops, vector_flops=vector, bytes=node.get("fixed_bytes", sp.Add(*moved)))
+
+
+def forward_flops(b: _Builder, name: str, scale) -> tuple:
+    """(contraction FLOPs, vector FLOPs) of forward op ``name`` at ``scale`` (``core_scale``)."""
+    node = b.g.nodes[name]
     if node["op"] == "contraction":
-        flops, vector = scale * ops.contraction_flops(node["sig"], size), sp.Integer(0)
+        flops, vector = scale * ops.contraction_flops(node["sig"], b.sizes), sp.Integer(0)
     else:
         flops, vector = sp.Integer(0), scale * ops.elementwise_flops(node["op"], elements(b, name), "forward")
-    # linear attention (linear_attention.py): the recurrence's vector work on its state, and the bytes
-    # of a state kept for decode, which no operand or output shape says
-    vector += node.get("vector_extra", 0)
-    node.update(flops=flops, vector_flops=vector, bytes=node.get("fixed_bytes", sp.Add(*moved)))
+    # vector_extra: a linear-attention recurrence's vector work on its state (linear_attention.py)
+    return flops, vector + node.get("vector_extra", 0)
 
 
 def build(structure: Structure = Structure(), attention: str = "causal", kernel: str = "fused",
@@ -289,6 +294,16 @@ def _build(structure: Structure, attention: str, kernel: str, phase: str) -> nx.
         raise ValueError(f"kernel must be 'fused' or 'eager', not {kernel!r}")
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {', '.join(PHASES)}, not {phase!r}")
+    if attention == "full" and phase != "decode":       # the causal graph's, its FLOPs rescored
+        from .full_attention import rescored
+
+        return rescored(_build(structure, "causal", kernel, phase), kernel)
+    return _made(structure, attention, kernel, phase)
+
+
+def _made(structure: Structure, attention: str, kernel: str, phase: str) -> nx.DiGraph:
+    """The graph built op by op (``_build``'s, which derives a full-attention graph of training or
+    prefill from the causal one's)."""
     from .backward import add_backward
 
     b = _Builder(attention, kernel, phase)
