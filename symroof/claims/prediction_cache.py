@@ -32,9 +32,17 @@ def run_repr(run, skip: tuple = ()) -> str:
         if got is None or got[0] is not v:
             got = _CARDS[id(v)] = (v, repr(v))
         return got[1]
-    shown = ", ".join(f"{f.name}={text(f.name, getattr(run, f.name))}" for f in fields(run)
-                      if f.repr and f.name not in skip)
+    got = _FIELDS.get(id(run))
+    if got is None or got[0] is not run:       # each field's text once per run: its digest and its configuration
+        if len(_FIELDS) > 4096:                # (same_configuration.py) both read them
+            _FIELDS.clear()
+        got = _FIELDS[id(run)] = (run, tuple((f.name, f"{f.name}={text(f.name, getattr(run, f.name))}")
+                                             for f in fields(run) if f.repr))
+    shown = ", ".join(shown for name, shown in got[1] if name not in skip)
     return f"{type(run).__qualname__}({shown})"
+
+
+_FIELDS: dict = {}     # id(run) -> (run, (field name, its text) of each field shown); a run is frozen
 
 
 def _shared_repr(v) -> str:
