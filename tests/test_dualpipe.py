@@ -66,6 +66,23 @@ def test_dualpipe_holds_two_copies_of_the_layers_and_both_ends_and_dualpipev_one
     assert v.xreplace(nums) == (8 * layer + 2 * table + 4096) * nums[b_param]
 
 
+def test_only_dualpipe_holds_two_copies_read_without_the_table():
+    """DualPipe's two directions hold each stage twice (Table 2, "Parameter per device 2x"); every other
+    row one copy (DualPipeV's V is two chunks of one copy). ``pipeline.copies`` reads it without the
+    SymPy table (a runs file with a pipeline split asks it of every run) and agrees with the table's rows;
+    an unknown name is refused, naming the known ones."""
+    import sys
+    import subprocess
+
+    code = ("from symroof.parallel import pipeline; "
+            "print([pipeline.copies(n) for n in pipeline.NAMES], pipeline.copies(None), pipeline._BUILT == {})")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("]")
+    assert out[0] + "]" == "[1, 1, 1, 1, 2, 1]" and out[1].split() == ["1", "True"]
+    assert [pipeline.copies(n) for n in pipeline.NAMES] == [pipeline.schedule(n).copies for n in pipeline.NAMES]
+    with pytest.raises(Exception, match="known: gpipe"):
+        pipeline.copies("zb2p")
+
+
 # ----------------------------------------------------------------------------- the step model
 
 

@@ -46,8 +46,8 @@ def chips(run) -> list:
     """The distinct placements of the run's chips: one (None, the even split's) without a split."""
     if not run.layout:
         return [None]
-    from ..parallel.pipeline import schedule
+    from ..parallel.pipeline import copies
     from ..parallel.placement import from_layout
 
-    got = from_layout(run.layout, run.model.layers, int(run.mesh["stage"].size), schedule(run.schedule).copies)
+    got = from_layout(run.layout, run.model.layers, int(run.mesh["stage"].size), copies(run.schedule))
     return list(dict.fromkeys(got))

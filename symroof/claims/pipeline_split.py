@@ -23,9 +23,9 @@ def layout(raw: dict, model, mesh: dict, interleave: int, schedule: str, mtp: in
     key = given[0]
     if "stage" not in mesh:
         raise CardError(f"{where}: key '{key}' needs a 'stage' axis in the mesh")
-    from ..parallel.pipeline import schedule as row
+    from ..parallel.pipeline import copies as held
 
-    stages, copies = int(mesh["stage"].size), row(schedule).copies
+    stages, copies = int(mesh["stage"].size), held(schedule)      # without the schedules' SymPy table
     if key == "stage_layers":
         return {"layout": _first_last(raw[key], model, stages, interleave, schedule, copies, where)}
     if schedule == "dualpipev":

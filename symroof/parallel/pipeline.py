@@ -145,6 +145,16 @@ def schedule(name: str | Schedule | None = None) -> Schedule:
     return __getattr__("SCHEDULES")[name]
 
 
+def copies(name: str | Schedule | None) -> int:
+    """The row's ``copies`` (of the layers a stage axis holds), read without building the table."""
+    if isinstance(name, Schedule):
+        return name.copies
+    name = DEFAULT if name is None else name
+    if name not in NAMES:
+        schedule(name)            # refused, naming the known ones
+    return COPIES.get(name, 1)
+
+
 def end_share(name: str | Schedule | None) -> Fraction:
     """The share of a step's microbatches for which a chip runs the model's ends (the embedding, the
     final norm, the head and the loss: the ops outside the layers). All of them, but under a schedule of
