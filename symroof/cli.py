@@ -70,7 +70,7 @@ def _ops(args) -> None:
     from .io.chips import override_chip
     from .io.catalog import load_chip, load_model
     from .io.bind import op_table
-    from .io.readers import dumps_finite as _dumps
+    from .io.json_reader import dumps_finite as _dumps
     from .report.render import si, table
 
     unread = [f for k, f in (("ckpt_per_layer", "--ckpt"), ("grad_bytes", "--grad-bytes"),

@@ -8,7 +8,8 @@ from ..errors import CardError, UnknownNameError
 from typing import TYPE_CHECKING
 
 from .cards import ModelCard, model_from_dict
-from .readers import read_json, read_yaml
+from .json_reader import read_json
+from .readers import read_yaml
 
 if TYPE_CHECKING:        # chips and the config.json reader are imported where used: a model
     from .chips import ChipCard       # named by its card needs neither

@@ -1,13 +1,12 @@
-"""Safe readers for the text symroof is given: YAML (cards, derivations, runs) and JSON (config.json).
+"""Safe readers for the YAML symroof is given (cards, derivations, runs); JSON (config.json) is
+``json_reader``'s.
 
-Nothing read here is ever evaluated: YAML goes through PyYAML's safe loader, JSON through
-``json``. A repeated key is refused (both formats would silently keep the last value).
-Errors are ``CardError`` lines that name the file.
+Nothing read here is ever evaluated: YAML goes through PyYAML's safe loader. A repeated key is
+refused (PyYAML would silently keep the last value). Errors are ``CardError`` lines that name the file.
 """
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -292,101 +291,3 @@ def _max_digits() -> int:
     import sys
 
     return sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
-
-
-def _unique_json_object(pairs: list, where: str) -> dict:
-    """``json`` keeps the last of two equal keys; a config that says two things is refused."""
-    result: dict = {}
-    for key, value in pairs:
-        if key in result:
-            raise CardError(f"{where}: key '{key}' is given twice")
-        result[key] = value
-    return result
-
-
-class _NotFinite(str):
-    """A JSON number that is not finite (``NaN``, ``Infinity``, ``1e400``), kept as its text until its key is found."""
-
-
-def _finite_float(text: str):
-    value = float(text)
-    return value if value - value == 0 else _NotFinite(text)
-
-
-# The one place a published config.json holds a number that is not finite: the Mamba-2 classes' upper clamp of
-# the time step, unbounded by default (transformers 5.24 configuration_mamba2.py and the hybrids': time_step_limit
-# (0.0, inf), which json.dumps writes as Infinity; mamba_dt_limit is Nemotron-H's original name). It changes no
-# count; the card's left_out names it.
-UNBOUNDED_OK = frozenset({"time_step_limit[1]", "mamba_dt_limit[1]", "text_config.time_step_limit[1]"})
-
-
-def _not_finite_at(data) -> tuple[str, str] | None:
-    """Where the first ``_NotFinite`` value is (``key 'rope_scaling.factor'``, ``key 'x[2]'``), and its text;
-    ``Infinity`` at an UNBOUNDED_OK key is allowed."""
-    stack = [(data, "")]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, _NotFinite) and not (where in UNBOUNDED_OK and value == "Infinity"):
-            return (f"key '{where}'" if where else "the document"), str(value)
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        stack.extend((v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else k)
-                     for k, v in reversed(list(items)))
-    return None
-
-
-def read_json(path: Path) -> object:
-    """A JSON file parsed with repeated keys refused, and numbers that are not finite refused (JSON has
-    none; Python's reader takes NaN, Infinity and 1e400); errors are one ``CardError`` line."""
-    try:
-        data = json.loads(_text(path), object_pairs_hook=lambda pairs: _unique_json_object(pairs, str(path)),
-                          parse_constant=_NotFinite, parse_float=_finite_float)
-        found = _not_finite_at(data)
-        if found:
-            raise CardError(f"{path}: {found[0]} is {found[1]}; allowed: a finite number")
-        return data
-    except UnicodeDecodeError:
-        raise CardError(f"{path}: not UTF-8 text") from None
-    except OSError as err:
-        raise CardError(f"{path}: cannot read: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise CardError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
-    except RecursionError:
-        raise CardError(f"{path}: nested too deeply") from None
-    except CardError:                  # already one line (a CardError is a ValueError: not re-read below)
-        raise
-    except ValueError as err:          # e.g. an integer of more than 4300 digits
-        raise CardError(f"{path}: {_long_number(path) or 'a value cannot be read'} ({_first(err)})") from None
-
-
-def _long_number(path: Path) -> str | None:
-    """Where a JSON file's overlong integer is: its line and the key before it, if one is found."""
-    import re
-
-    most = _max_digits()
-    text = path.read_text() if most else ""
-    found = re.search(r'(?:"([^"\n]{0,200})"\s*:\s*)?-?(\d{%d,})' % (most + 1), text) if most else None
-    if found is None:
-        return None
-    line = text.count("\n", 0, found.start(2)) + 1
-    return f"line {line}: " + (f"key '{found.group(1)}' is" if found.group(1) is not None else "a value is") + \
-        f" an integer of {len(found.group(2))} digits"
-
-
-def dumps_finite(obj) -> str:
-    """JSON with every number finite: an overflow (e.g. a chip card with a tiny peak) is a
-    one-line error naming the key, never ``Infinity`` or ``NaN`` in the output."""
-    import math
-
-    from ..errors import InfeasibleError
-
-    def check(x, where):
-        if isinstance(x, float) and not math.isfinite(x):
-            raise InfeasibleError(f"the result {where or 'value'} is not finite ({x}); an input is out of range")
-        if isinstance(x, dict):
-            for k, v in x.items():
-                check(v, f"{where}.{k}" if where else str(k))
-        elif isinstance(x, (list, tuple)):
-            for i, v in enumerate(x):
-                check(v, f"{where}[{i}]")
-    check(obj, "")
-    return json.dumps(obj, indent=2, allow_nan=False)

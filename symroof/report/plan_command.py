@@ -12,7 +12,7 @@ def plan_result(args, card=None, chip=None):
     ``card`` and ``chip``: the command's cards when already read."""
     from ..io.chips import override_chip
     from ..io.catalog import load_chip, load_model
-    from ..io.readers import dumps_finite as _dumps
+    from ..io.json_reader import dumps_finite as _dumps
     from ..search.plan import Options, plan
     from ..io.run import RunSettings
 
@@ -134,7 +134,7 @@ def cached_plan(args):
 
 
 def plan_command(args) -> None:
-    from ..io.readers import dumps_finite as _dumps
+    from ..io.json_reader import dumps_finite as _dumps
 
     result, card, chip = cached_plan(args)
     if args.json:
