@@ -50,6 +50,31 @@ def test_a_yaml_word_boolean_in_a_list_or_a_key_is_refused(tmp_path, capsys):
     refused(capsys, ["count", str(card)], "a key is off")
 
 
+@pytest.mark.parametrize("line, value", [
+    ("n_layers: 32", "1:20"),           # base 60: PyYAML read 80 layers (227.4 GB of training memory for 98.5)
+    ("n_layers: 32", "3_2"),            # digits split by '_': 32 in YAML 1.1, text in 1.2
+    ("n_layers: 32", "040"),            # octal 32 in YAML 1.1, 40 in 1.2
+    ("n_layers: 32", "0b100000"),       # binary 32 in YAML 1.1, text in 1.2
+    ("d_model: 4096", "1_0:16.0"),      # a base-60 float
+])
+def test_a_number_only_yaml_1_1_reads_is_refused_not_guessed(tmp_path, capsys, line, value):
+    # each was read as YAML 1.1 reads it and counted without a word
+    card = tmp_path / "card.yaml"
+    key = line.split(":")[0]
+    card.write_text(LLAMA.replace(line + " ", f"{key}: {value} ", 1))
+    refused(capsys, ["count", str(card)], str(card), f"key '{key}' is '{value}'", "allowed: decimal digits")
+
+
+def test_a_decimal_or_hex_integer_is_still_read(tmp_path, capsys):
+    # 0x20 is 32 in YAML 1.1 and 1.2 alike; 00 is 0 in both (refused as a layer count, not as a form)
+    card = tmp_path / "card.yaml"
+    card.write_text(LLAMA.replace("n_layers: 32 ", "n_layers: 0x20 ", 1))
+    assert main(["count", str(card), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["total"] == 8_030_261_248   # the 8B's count, 32 layers
+    card.write_text(LLAMA.replace("n_layers: 32 ", "n_layers: 00 ", 1))
+    refused(capsys, ["count", str(card)], "key 'n_layers' must be a positive integer, got 0")
+
+
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
 def test_a_config_number_that_is_not_finite_is_refused_naming_its_key(tmp_path, capsys, value):
     # Python's json reads NaN, Infinity and 1e400 (none of them JSON); a key symroof does not count

@@ -10,7 +10,7 @@ from symroof.errors import CardError
 from symroof.io.readers import read_yaml
 
 SAME = [
-    "a: 1\nb: [x, 2.5, true, null, ~, '3', -0x1f, 1_000, .inf, 0o17]\nc: {d: e}\n",
+    "a: 1\nb: [x, 2.5, true, null, ~, '3', -0x1f, '1_000', .inf, 0o17]\nc: {d: e}\n",
     "base: &b {size: 8, link: ici}\nmesh: {data: *b, tensor: *b}\nempty: &e {}\nagain: [*e, *e]\n",
     "runs:\n  - name: r\n    mesh: {fsdp: {size: 64, link: ici}}\n    measured_mfu: 0.41\n  - []\n",
     "1: one\n2.5: two\ntrue: three\nnull: four\n",
@@ -20,9 +20,20 @@ SAME = [
     "when: 2024-01-02\nat: 2001-12-14t21:59:43.10-05:00\n",              # timestamps: PyYAML's
     "pairs: {=: value-key}\nset: !!set {a, b}\n",                         # '=' and !!set: PyYAML's
     "s: !!str 12\nf: !!float 3\nlist: !!seq [1]\n",
-    # integers: plain decimal digits (read directly) beside every other form PyYAML's int rule reads
-    "i: [0, 7, 10, 300, 4096, 00, 007, 0b101, 0x1F, 1_024, +12, -12, '-0', 190:20:30, 1e3, !!int 12]\n",
+    # integers: plain decimal digits (read directly) beside the other forms PyYAML's int rule reads and
+    # YAML 1.2 reads alike (the rest are refused: test_a_number_only_yaml_1_1_reads_is_refused)
+    "i: [0, 7, 10, 300, 4096, 00, 0x1F, +12, -12, '-0', 1e3, !!int 12]\n",
 ]
+
+
+@pytest.mark.parametrize("value", ["007", "0b101", "1_024", "190:20:30", "-1_000", "1_000.5", "1:30.5"])
+def test_a_number_only_yaml_1_1_reads_is_refused(tmp_path, value):
+    # PyYAML reads 007 as octal 7, 190:20:30 as 685230 (base 60), 1_024 as 1024; YAML 1.2 reads each
+    # as text, or as another number
+    path = tmp_path / "doc.yaml"
+    path.write_text(f"i: [1, {value}]\n")
+    with pytest.raises(CardError, match=f"line 1: a list item is '{value}', a number only YAML 1.1 reads so"):
+        read_yaml(path)
 
 
 @pytest.mark.parametrize("text", SAME)

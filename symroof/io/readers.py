@@ -257,13 +257,26 @@ def _plainly_fine(node, most: int) -> None:
 
 
 _WORD_BOOLEANS = ("yes", "no", "on", "off")
-_CHECKED_TAGS = (":int", ":bool")
+_CHECKED_TAGS = (":int", ":bool", ":float")
+
+
+def _yaml11_only(node) -> bool:
+    """A number PyYAML (YAML 1.1) reads and YAML 1.2 reads otherwise or as text: base 60 (``1:20`` is
+    80), digits split by ``_`` (``3_2`` is 32), a leading zero (``040`` is octal 32, 40 in YAML 1.2),
+    binary (``0b11``)."""
+    text = node.value.lstrip("+-")
+    if node.tag.endswith(":float"):
+        return ":" in text or "_" in text
+    if text.isdigit() and text.isascii():
+        return text[0] == "0" and text.strip("0") != ""         # 00 is 0 in both
+    return not text.lower().startswith("0x")         # hex is the same number in both
 
 
 def _check_scalar(node, path, what: str) -> None:
     """An integer longer than Python converts (``sys.get_int_max_str_digits``), refused with its line
-    and key before construction fails on it without naming either; and yes, no, on or off, which
-    PyYAML (YAML 1.1) reads as a boolean and YAML 1.2 as text, refused rather than guessed."""
+    and key before construction fails on it without naming either; yes, no, on or off, which
+    PyYAML (YAML 1.1) reads as a boolean and YAML 1.2 as text, and a number only YAML 1.1 reads as
+    written (``_yaml11_only``), refused rather than guessed."""
     import yaml
 
     if type(node) is not yaml.ScalarNode:
@@ -272,6 +285,12 @@ def _check_scalar(node, path, what: str) -> None:
     if most and node.tag.endswith(":int") and len(node.value) > most:
         raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is an integer of {len(node.value)} "
                         f"digits; at most {most}")
+    if not node.tag.endswith(":bool") and _yaml11_only(node):
+        from .cards import shown_text
+
+        raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is {shown_text(node.value)}, a number "
+                        f"only YAML 1.1 reads so (base 60, '_' between digits, a leading 0, or 0b); allowed: "
+                        f"decimal digits (e.g. 80, 1.5e14), or in quotes for the text")
     if node.tag.endswith(":bool") and node.value.lower() in _WORD_BOOLEANS:
         raise CardError(f"{path}: line {node.start_mark.line + 1}: {what} is {node.value}, which YAML 1.1 reads "
                         f"as {'true' if node.value.lower() in ('yes', 'on') else 'false'} and YAML 1.2 as text; "
@@ -282,7 +301,12 @@ def _refused(node, most: int) -> bool:
     """Whether ``_check_scalar`` refuses this int- or bool-tagged scalar (``most``: ``_max_digits()``),
     asked first: a runs file has thousands of integers, each a call of it otherwise."""
     if node.tag.endswith(":int"):
-        return bool(most) and len(node.value) > most
+        text = node.value
+        if text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1):    # the common case
+            return bool(most) and len(text) > most
+        return (bool(most) and len(text) > most) or _yaml11_only(node)
+    if node.tag.endswith(":float"):
+        return _yaml11_only(node)
     return node.tag.endswith(":bool") and node.value.lower() in _WORD_BOOLEANS
 
 
