@@ -185,3 +185,18 @@ def test_a_neutral_config_key_of_the_wrong_kind_is_refused(key, value, tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"key '{key}'" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
+
+
+@pytest.mark.parametrize("file, text, filler", [
+    # a 4000-digit layer count (under Python's 4300-digit limit) was quoted whole: a 4096-character line
+    ("card.yaml", LLAMA.replace("n_layers: 32 ", "n_layers: " + "9" * 4000 + " ", 1), "9" * 100),
+    ("card.yaml", LLAMA.replace("name: llama3-8b", "name: [" + ", ".join(["x"] * 20000) + "]", 1), "'x', " * 20),
+    # a megabyte class name was quoted whole: a 1,002,234-character line
+    ("config.json", json.dumps({**json.loads(CONFIG), "architectures": ["X" * 1_000_000]}), "X" * 100),
+    ("config.json", json.dumps({**json.loads(CONFIG), "architectures": ["A"] * 50_000}), "'A', " * 20),
+])
+def test_a_huge_value_is_quoted_cut_short(tmp_path, capsys, file, text, filler):
+    path = tmp_path / file
+    path.write_text(text)
+    err = refused(capsys, ["count", str(path)], str(path), "key '")
+    assert filler not in err and len(err) < 3000, err[:400]      # the allowed classes' list is 2,200 characters

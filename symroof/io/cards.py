@@ -203,38 +203,41 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
         if key in raw:
             values[key] = _positive_int(raw[key], where, key)
             if values[key] > _MAX_SIZE:
-                raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got {raw[key]!r}")
+                raise CardError(f"{where}: key '{key}' is out of range (at most 10^12), got {shown_value(raw[key])}")
     for key in _MODEL_SIZE_KEYS:
         if key in raw:
             value = raw[key]
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_SIZE:
-                raise CardError(f"{where}: key '{key}' must be an integer from 0 (none) to 10^12, got {value!r}")
+                raise CardError(f"{where}: key '{key}' must be an integer from 0 (none) to 10^12, "
+                                f"got {shown_value(value)}")
             values[key] = value
     for key, allowed_values in CHOICES.items():
         if key in raw:
             if raw[key] not in allowed_values:
-                raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(allowed_values)}")
+                raise CardError(f"{where}: key '{key}' is {shown_value(raw[key])}; "
+                                f"allowed: {', '.join(allowed_values)}")
             values[key] = raw[key]
     if "rotary_pct" in raw:
         values["rotary_pct"] = parse_number(raw["rotary_pct"], where, "rotary_pct")
         if not 0 < values["rotary_pct"] <= 1:
-            raise CardError(f"{where}: key 'rotary_pct' must be in (0, 1], got {raw['rotary_pct']!r}")
+            raise CardError(f"{where}: key 'rotary_pct' must be in (0, 1], got {shown_value(raw['rotary_pct'])}")
     for key in _MODEL_BOOL_KEYS:
         if key in raw:
             if not isinstance(raw[key], bool):
-                raise CardError(f"{where}: key '{key}' must be true or false, got {raw[key]!r}")
+                raise CardError(f"{where}: key '{key}' must be true or false, got {shown_value(raw[key])}")
             values[key] = raw[key]
     for key in ("name", "architecture", "source"):
         if not isinstance(raw[key], str) or not raw[key]:
-            raise CardError(f"{where}: key '{key}' must be a non-empty string, got {raw[key]!r}")
+            raise CardError(f"{where}: key '{key}' must be a non-empty string, got {shown_value(raw[key])}")
         values[key] = raw[key]
     if "left_out" in raw:
         given = raw["left_out"]
         if not isinstance(given, (list, tuple)) or not all(isinstance(x, str) and x.strip() for x in given):
-            raise CardError(f"{where}: key 'left_out' must list what the card leaves out, in words, got {given!r}")
+            raise CardError(f"{where}: key 'left_out' must list what the card leaves out, in words, "
+                            f"got {shown_value(given)}")
         values["left_out"] = tuple(given)
     if values["architecture"] not in ARCHITECTURES:
-        raise CardError(f"{where}: key 'architecture' is {values['architecture']!r}; "
+        raise CardError(f"{where}: key 'architecture' is {shown_value(values['architecture'])}; "
                         f"allowed: {', '.join(ARCHITECTURES)}")
     if "layers" in raw or "block_types" in raw:
         if "layers" not in raw or "block_types" not in raw:
@@ -305,6 +308,15 @@ def _check_keys(raw: dict, allowed: set, required: tuple, where: str, extra_allo
         raise CardError(f"{where}: missing key '{missing[0]}' (required: {', '.join(required)})")
 
 
+def shown_value(value) -> str:
+    """A value read from a file as an error quotes it: its repr, cut short (a file may hold megabytes)."""
+    import reprlib
+
+    shown = reprlib.Repr()
+    shown.maxstring = shown.maxlong = shown.maxother = 60
+    return shown.repr(value)
+
+
 def shown_text(text: str) -> str:
     """A text as an error quotes it: whole when short, else its start and its length."""
     return repr(text) if len(text) <= 60 else f"{text[:30]!r}... ({len(text)} characters)"
@@ -313,13 +325,13 @@ def shown_text(text: str) -> str:
 def parse_number(value, where: str, key: str) -> Fraction:
     """An exact number from an int, a float or a decimal string; never evaluates text."""
     if isinstance(value, bool):
-        raise CardError(f"{where}: key '{key}' must be a number, got {value!r}")
+        raise CardError(f"{where}: key '{key}' must be a number, got {shown_value(value)}")
     if isinstance(value, (int, Fraction)):
         return _in_range(Fraction(value), value, where, key)
     if isinstance(value, float):
         # YAML turns '4.59e+14' into a float; its shortest repr is the decimal the author wrote.
         if value != value or value in (float("inf"), float("-inf")):
-            raise CardError(f"{where}: key '{key}' must be a finite number, got {value!r}")
+            raise CardError(f"{where}: key '{key}' must be a finite number, got {shown_value(value)}")
         return _in_range(Fraction(repr(value)), value, where, key)
     if isinstance(value, str) and _NUMBER.match(value.strip()):
         mantissa, _, exponent = value.strip().lower().partition("e")
@@ -329,8 +341,8 @@ def parse_number(value, where: str, key: str) -> Fraction:
             raise CardError(f"{where}: key '{key}' is out of range, got {shown_text(value)}")
         return _in_range(Fraction(value.strip()), value, where, key)
     if isinstance(value, str) and _NUMBER.match(value.strip().removeprefix("-")):   # a number, below zero
-        raise CardError(f"{where}: key '{key}' must not be negative, got {value!r}")
-    raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {value!r}")
+        raise CardError(f"{where}: key '{key}' must not be negative, got {shown_value(value)}")
+    raise CardError(f"{where}: key '{key}' must be a number (e.g. 1.25e14), got {shown_value(value)}")
 
 
 # Numbers symroof reads are hardware and model sizes: far inside 1e-30 .. 1e30. Outside it, a
@@ -340,14 +352,15 @@ _SMALLEST, _LARGEST = Fraction(1, 10 ** 30), Fraction(10 ** 30)
 
 def _in_range(number: Fraction, value, where: str, key: str) -> Fraction:
     if number and not _SMALLEST <= abs(number) <= _LARGEST:
-        raise CardError(f"{where}: key '{key}' is out of range (allowed: 1e-30 to 1e30 in size), got {value!r}")
+        raise CardError(f"{where}: key '{key}' is out of range (allowed: 1e-30 to 1e30 in size), "
+                        f"got {shown_value(value)}")
     return number
 
 
 def _positive_number(value, where: str, key: str) -> Fraction:
     number = parse_number(value, where, key)
     if number <= 0:
-        raise CardError(f"{where}: key '{key}' must be positive, got {value!r}")
+        raise CardError(f"{where}: key '{key}' must be positive, got {shown_value(value)}")
     return number
 
 
@@ -368,8 +381,8 @@ def _positive_int(value, where: str, key: str) -> int:
     number = value if isinstance(value, Fraction) else None
     if number is None:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise CardError(f"{where}: key '{key}' must be a positive integer, got {value!r}")
+            raise CardError(f"{where}: key '{key}' must be a positive integer, got {shown_value(value)}")
         number = Fraction(value)
     if number.denominator != 1 or number <= 0:
-        raise CardError(f"{where}: key '{key}' must be a positive integer, got {value!r}")
+        raise CardError(f"{where}: key '{key}' must be a positive integer, got {shown_value(value)}")
     return int(number)

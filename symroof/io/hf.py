@@ -31,7 +31,7 @@ from ..io.hf_keys import (ACTIVATION_KEYS, FLAG_DEFAULT, GATED_ACTIVATIONS, LEFT
                            MOE_CHOSEN_ALIAS, MOE_CHOSEN_FIXED,
                            FF_FROM_WIDTH, MOE_KEYS, NEUTRAL, NEUTRAL_FOR, NEUTRAL_ONLY, NEUTRAL_ONLY_FOR, NEUTRAL_SHAPES,
                            PLAIN_ACTIVATIONS, PLAIN_MLP, SIZE_KEYS, SPELLING)
-from ..io.cards import ModelCard, model_from_dict
+from ..io.cards import ModelCard, model_from_dict, shown_value
 from ..io.layers import MAX_SEGMENTS
 from ..errors import CardError
 
@@ -61,7 +61,7 @@ def _language_model(raw: dict, hf_class: str, where: str, name: str, source: str
     row = _row(hf_class)
     raw = row.prepare(raw, where) if row.prepare else raw      # DBRX's sub-configs, HunYuan's per-layer lists
     if raw.get("model_type", row.architecture) != row.architecture:
-        raise CardError(f"{where}: key 'model_type' is {raw['model_type']!r} but architectures names {hf_class}; "
+        raise CardError(f"{where}: key 'model_type' is {shown_value(raw['model_type'])} but architectures names {hf_class}; "
                         f"allowed: {row.architecture!r}")
     spelling = SPELLING.get(hf_class, {})
     layers_key = spelling.get("num_hidden_layers", "num_hidden_layers")
@@ -159,9 +159,9 @@ def _hf_class(raw: dict, where: str) -> str:
     if names is None:
         raise CardError(f"{where}: missing key 'architectures'; allowed: [one of {allowed}]")
     if not (isinstance(names, list) and len(names) == 1 and isinstance(names[0], str)):
-        raise CardError(f"{where}: key 'architectures' must list exactly one class name, got {names!r}")
+        raise CardError(f"{where}: key 'architectures' must list exactly one class name, got {shown_value(names)}")
     if names[0] not in ROWS:
-        raise CardError(f"{where}: key 'architectures' is {names[0]!r}, which symroof does not read; "
+        raise CardError(f"{where}: key 'architectures' is {shown_value(names[0])}, which symroof does not read; "
                         f"allowed: {allowed}")
     return names[0]
 
