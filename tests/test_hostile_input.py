@@ -200,3 +200,10 @@ def test_a_huge_value_is_quoted_cut_short(tmp_path, capsys, file, text, filler):
     path.write_text(text)
     err = refused(capsys, ["count", str(path)], str(path), "key '")
     assert filler not in err and len(err) < 3000, err[:400]      # the allowed classes' list is 2,200 characters
+
+
+def test_a_parameter_group_symroof_has_not_is_refused_naming_the_flag(capsys):
+    # was "setting 'groups' must name ...", after the cards were read, naming no flag
+    refused(capsys, ["reproduce", "--set", "groups=bogus"],
+            "--set: groups must name parameter groups from: embedding, attention, mlp, norms, unembedding, mtp, "
+            "got 'bogus'")

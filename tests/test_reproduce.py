@@ -191,6 +191,12 @@ def test_bad_claim_fields(tmp_path, claim, words):
      r"claim 1 \(a\): tolerance is relative: from 0 to 1, got 2"),
     ("", "id: a, quantity: params_total, document: 1, settings: {n_layers: 1.5}",
      r"claim 1 \(a\): settings: key 'n_layers' must be an integer"),
+    # a group symroof has not was refused only when the claim ran, naming neither the file nor the claim
+    ("", "id: a, quantity: params_group, document: 1, settings: {groups: [mlp, bogus]}",
+     r"claim 1 \(a\): settings: groups must name parameter groups from: embedding, attention, mlp, norms, "
+     r"unembedding, mtp, got \['mlp', 'bogus'\]"),
+    ("", "id: a, quantity: params_fraction, document: 1, settings: {groups: mlp, of: 5}",
+     r"claim 1 \(a\): settings: of must name parameter groups"),
 ])
 def test_bad_file_keys_are_refused_on_reading(tmp_path, head, claim, words):
     # before: a ZeroDivisionError, TypeErrors and a ValueError when run or printed, or silently ignored

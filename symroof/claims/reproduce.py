@@ -22,7 +22,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from ..io.cards import changed_model, parse_number
+from ..io.cards import changed_model, parse_number, shown_value
 
 from ..io.chips import override_chip
 
@@ -130,6 +130,14 @@ def setting(key: str, value, where: str):
         return x
     if key in CHOICES:
         allowed = CHOICES[key]
+        if key in ("groups", "of"):     # parameter groups, one or a list (checked here, with where)
+            from ..core.graph import PARAM_GROUPS
+
+            names = [value] if isinstance(value, str) else value
+            if not (isinstance(names, list) and names and all(isinstance(g, str) and g in PARAM_GROUPS for g in names)):
+                raise CardError(f"{where}: {key} must name parameter groups from: {', '.join(PARAM_GROUPS)}, "
+                                f"got {shown_value(value)}")
+            return value
         if allowed and True in allowed and isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"          # --set gives text where YAML gives true/false
         if allowed and not any(value == a and type(value) is type(a) for a in allowed):
