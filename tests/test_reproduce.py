@@ -197,6 +197,9 @@ def test_bad_claim_fields(tmp_path, claim, words):
      r"unembedding, mtp, got \['mlp', 'bogus'\]"),
     ("", "id: a, quantity: params_fraction, document: 1, settings: {groups: mlp, of: 5}",
      r"claim 1 \(a\): settings: of must name parameter groups"),
+    # a 4000-digit number was quoted whole (a 4101-character line)
+    ("", "id: a, quantity: params_total, document: 1" + "0" * 4000,
+     r"claim 1 \(a\): document: expected a number, got 1000000000\S*\.\.\.\S*$"),
 ])
 def test_bad_file_keys_are_refused_on_reading(tmp_path, head, claim, words):
     # before: a ZeroDivisionError, TypeErrors and a ValueError when run or printed, or silently ignored

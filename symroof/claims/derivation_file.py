@@ -12,7 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..errors import CardError, UnknownNameError
-from ..io.cards import _check_keys, parse_number
+from ..io.cards import _check_keys, parse_number, shown_value
 
 CLAIM_REQUIRED = ("id", "claim", "quantity", "document")
 CLAIM_KEYS = set(CLAIM_REQUIRED) | {"settings", "tolerance", "rounded_tolerance", "note", "erratum", "unit"}
@@ -29,7 +29,7 @@ def number(value, where: str) -> sp.Rational:
     try:
         exact = parse_number(value, where, "")
     except CardError:
-        raise CardError(f"{where}: expected a number, got {value!r}") from None
+        raise CardError(f"{where}: expected a number, got {shown_value(value)}") from None
     return sp.Rational(exact.numerator, exact.denominator)
 
 
@@ -66,7 +66,7 @@ def check(raw: dict, where: str, quantities, check_settings) -> None:
         seen.add(claim["id"])
         if number(claim["document"], f"{cwhere}: document") == 0:
             # the tolerances are relative to the document's number
-            raise CardError(f"{cwhere}: key 'document' must be a non-zero number, got {claim['document']!r}")
+            raise CardError(f"{cwhere}: key 'document' must be a non-zero number, got {shown_value(claim['document'])}")
         _tolerances(claim, cwhere)
         _settings(claim, "settings", f"{cwhere}: settings", check_settings)
         if "erratum" in claim:
