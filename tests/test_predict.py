@@ -117,6 +117,10 @@ def test_a_configuration_may_give_one_throughput_as_validate_reads_it(tmp_path):
     ({"split": "maybe"}, "key 'split' is 'maybe'; allowed: fit, check"),
     ({"convention": {"flops": "7N"}}, "convention: missing key"),
     ({"meshes": {}}, "meshes"),
+    # a card written where a name goes was read as its text: "unknown chip '{'kind': 'chip', ...'" (4,106 characters)
+    ({"chip": {"kind": "chip", "name": "h100-sxm"}}, "key 'chip' must be a chip card name or path, got {'kind'"),
+    ({"chip": 5}, "key 'chip' must be a chip card name or path, got 5$"),
+    ({"model": ["llama3-8b"]}, "key 'model' must be a model card name or path, or the card's keys written out, got"),
 ])
 def test_a_bad_configuration_is_a_one_line_error(tmp_path, extra, message):
     (entry,) = _published("dgxc-nemotron4-15b-bf16-2048gpu")

@@ -191,7 +191,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     from .run_checks import (_attention_kernel, _experts, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
                              _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp)
     from .pipeline_split import layout
-    from ..io.cards import _check_keys, _count, model_from_dict
+    from ..io.cards import _check_keys, _count, model_from_dict, shown_value
     from ..io.catalog import load_chip, load_model
     from ..parallel.collectives import Axis
     from ..errors import UnknownNameError
@@ -209,6 +209,11 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
         if got is None or got[0] is not raw["model"]:
             got = cards[key] = (raw["model"], model_from_dict(raw["model"], f"{where}: model"))
         found["model"] = got[1]
+    for key in ("model", "chip"):
+        if key not in found and not isinstance(raw[key], str):     # was read as str(): "unknown chip '{...}'"
+            raise CardError(f"{where}: key '{key}' must be a {key} card name or path"
+                            + (", or the card's keys written out" if key == "model" else "")
+                            + f", got {shown_value(raw[key])}")
     try:          # a card read by name or path: its error is prefixed with the run and key that name it
         for key in ("model", "chip"):
             if key not in found:        # a model written out in the run is read above
