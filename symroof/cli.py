@@ -20,7 +20,6 @@ def _count(args) -> None:
     from .io.catalog import load_model
     from .io.bind import count
     from .report.render import grouped, si, table
-
     from .io.run import RunSettings
 
     card = load_model(args.model)
@@ -193,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=("causal", "full"), default="causal",
                    help="count the causal half of the attention core, or all of it (PyTorch's count)")
     p.add_argument("--6n", dest="six_n", action="store_true", help="use the 6·N approximation")
-    _run_options(p)
+    _run_options(p, layers=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_count)
 
@@ -309,8 +308,8 @@ def _plan_options(p, required: bool) -> None:
     _run_options(p)
 
 
-def _run_options(p) -> None:
-    """Training-memory settings (symroof.run.RunSettings); unset ones keep their defaults."""
+def _run_options(p, layers: bool = False) -> None:
+    """Training-memory settings (RunSettings), unset ones at defaults; ``layers``: --recompute-layers (count's)."""
     p.add_argument("--ckpt", dest="ckpt_per_layer", type=_count_int, help="checkpoints per layer (default 2)")
     p.add_argument("--param-bytes", dest="param_bytes", type=_count_int, help="bytes per weight (2)")
     p.add_argument("--grad-bytes", dest="grad_bytes", type=_count_int, help="bytes per gradient kept (2)")
@@ -322,9 +321,10 @@ def _run_options(p) -> None:
     p.add_argument("--recompute", help="activation recompute: none, full, selective, or the tensors "
                    "to keep, comma-separated (e.g. layer/attn_residual); sets memory and hardware "
                    "FLOPs instead of --ckpt")
-    p.add_argument("--recompute-layers", dest="recompute_layers", type=_count_int,
-                   help="how many layers run --recompute's policy, the rest keeping everything (default all: "
-                   "Megatron-LM's recompute_num_layers x stages, torchtitan's every k-th block L / k)")
+    if layers:
+        p.add_argument("--recompute-layers", dest="recompute_layers", type=_count_int,
+                       help="how many layers run --recompute's policy, the rest keeping everything (default all: "
+                       "Megatron-LM's recompute_num_layers x stages, torchtitan's every k-th block L / k)")
 
 
 def _mfu(text: str) -> float:

@@ -161,6 +161,17 @@ PLAN8 = ["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-to
     (PLAN8 + ["--book-layer", "--recompute", "auto"], "--recompute auto plans whole-model meshes"),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--ckpt", "3"], "--ckpt sets training memory, which ops does not show"),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--optimizer-bytes", "4"], "--optimizer-bytes sets training memory"),
+    # count alone reads --recompute-layers; the others took it (1, 32 or 10^13 of 32 layers) and ran the
+    # policy on every layer
+    (PLAN8 + ["--recompute", "full", "--recompute-layers", "1"], "unrecognized arguments: --recompute-layers 1"),
+    (PLAN8 + ["--recompute", "full", "--recompute-layers", "1e13"], "unrecognized arguments: --recompute-layers"),
+    (["sensitivity", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576", "--recompute",
+      "full", "--recompute-layers", "1"], "unrecognized arguments: --recompute-layers 1"),
+    (["ops", "llama3-8b", "--chip", "tpu-v5p", "--recompute", "full", "--recompute-layers", "1"],
+     "unrecognized arguments: --recompute-layers 1"),
+    (["formula", "x_opt", "--recompute", "full", "--recompute-layers", "1"], "unrecognized arguments: --recompute-layers"),
+    (["html", "plan", "llama3-8b", "-o", "h.html", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576",
+      "--recompute", "full", "--recompute-layers", "1"], "unrecognized arguments: --recompute-layers 1"),
 ])
 def test_a_flag_the_command_would_not_read_is_refused(tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)
