@@ -332,14 +332,14 @@ def _mfu(text: str) -> float:
     scripts' digits)."""
     from fractions import Fraction
 
-    from .io.cards import parse_number
+    from .io.cards import parse_number, shown_text
 
     try:
         value = parse_number(text, "argument", "value")
     except CardError:
         value = None
     if value is None or not Fraction(1, 10 ** 30) <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [1e-30, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number in [1e-30, 1], got {shown_text(text)}")
     return float(value)
 
 

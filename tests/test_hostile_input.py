@@ -136,6 +136,14 @@ def test_a_count_past_any_real_one_is_refused_as_on_a_card(capsys, argv, words):
     (["count", "llama3-8b", "--ckpt", "1e13"], "run setting 'ckpt_per_layer' must be an integer from 0 to 10^12"),
     # a 5000-digit value was quoted whole in the error line
     (["count", "llama3-8b", "--batch", "1" * 5000], "(5000 characters)"),
+    # and still was by serve's and plot pareto's own readers, and by --mfu
+    (["serve", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--context", "1" * 5000], "--context must be a"),
+    (["serve", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--batch", "8", "--prompt", "128", "--mfu", "1" * 5000],
+     "--mfu must be a number in [1e-30, 1], got '1111"),
+    (["serve", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--mesh", "tensor=" + "1" * 5000], "--mesh tensor must"),
+    (["serve", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--kv-dtype", "x" * 5000], "allowed fp32, bf16"),
+    (["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576", "--tokens", "1e12",
+      "--mfu", "1" * 5000], "argument --mfu: must be a number"),
 ])
 def test_a_sequence_count_or_width_past_any_real_one_is_refused(capsys, argv, words):
     err = refused(capsys, argv, words)

@@ -26,7 +26,7 @@ from ..core.graph import Structure
 from ..core.symbols import B, C, M_Y, M_hbm, S, T, W_hbm, W_ici, Y, b_act, b_kv, b_param, n_chips, t_hop, mfu
 from ..errors import CardError, InfeasibleError
 from ..io.bind import chip_values, model_values
-from ..io.cards import parse_number
+from ..io.cards import parse_number, shown_text
 from ..parallel.axes import tensor_problem
 from ..parallel.collectives import Axis
 from ..solve import inference as inf
@@ -67,7 +67,7 @@ def check(card, chip, req: Request) -> None:
     for name in ("weights_dtype", "kv_dtype", "act_dtype", "math_dtype"):
         value = getattr(req, name)
         if value is not None and value not in DTYPES:
-            raise CardError(f"--{name.replace('_', '-')} {value!r}: allowed {', '.join(DTYPES)}")
+            raise CardError(f"--{name.replace('_', '-')} {shown_text(str(value))}: allowed {', '.join(DTYPES)}")
     if req.math_dtype not in chip.peak_flops_per_s:
         raise CardError(f"{chip.name} has no {req.math_dtype} peak (peak_flops_per_s has "
                         f"{', '.join(chip.peak_flops_per_s)}); pick --math-dtype or --set "
@@ -317,10 +317,10 @@ def _whole(text, name: str, allow_none: bool = True):
     except CardError:
         number = None
     if number is None or number.denominator != 1:
-        raise CardError(f"--{name} must be a positive whole number (e.g. 64 or 6.4e1), got {text!r}")
+        raise CardError(f"--{name} must be a positive whole number (e.g. 64 or 6.4e1), got {shown_text(str(text))}")
     value = int(number)
     if value < 1 or value > 10 ** 12:
-        raise CardError(f"--{name} must be a whole number from 1 to 1e12, got {text!r}")
+        raise CardError(f"--{name} must be a whole number from 1 to 1e12, got {shown_text(str(text))}")
     return value
 
 
@@ -331,7 +331,7 @@ def request(chips, batch=None, context=None, prompt=None, generate=None, weights
     for pair in mesh or []:
         axis, eq, degree = (part.strip() for part in str(pair).partition("="))
         if not eq:
-            raise CardError(f"--mesh {pair!r}: expected AXIS=DEGREE, e.g. tensor=8")
+            raise CardError(f"--mesh {shown_text(str(pair))}: expected AXIS=DEGREE, e.g. tensor=8")
         if axis in degrees:         # refused, as a card refuses a repeated key: the last never wins
             raise CardError(f"--mesh {axis} given twice ({axis}={degrees[axis]}, then {axis}={degree}); give it once")
         degrees[axis] = _whole(degree, f"mesh {axis}", False)
@@ -340,7 +340,7 @@ def request(chips, batch=None, context=None, prompt=None, generate=None, weights
     try:          # the card reader's number rules: ASCII digits (float() reads other scripts' digits)
         fraction = 1.0 if mfu is None else float(parse_number(mfu, "--mfu", "value"))
     except CardError:
-        raise CardError(f"--mfu must be a number in [1e-30, 1], got {mfu!r}") from None
+        raise CardError(f"--mfu must be a number in [1e-30, 1], got {shown_text(str(mfu))}") from None
     return Request(_whole(chips, "chips", False), _whole(batch, "batch"),
                    _whole(CONTEXT if context is None else context, "context", False), _whole(prompt, "prompt"),
                    _whole(generate, "generate"), weights_dtype, kv_dtype, act_dtype, math_dtype, degrees, fraction)
