@@ -121,6 +121,10 @@ def test_a_model_cards_key_that_nothing_reads_is_refused(tmp_path, capsys, extra
     (["reproduce", "--set", "X=1e13"], "--set: X must be a whole number from 1 to 10^12"),
     (["formula", "x_opt", "--at", "n_chips=1e30"], "--at n_chips=1e30: n_chips counts chips, from 1 to 10^12"),
     (["formula", "x_opt", "--at", "B=1e13"], "--at B=1e13: B counts sequences, from 1 to 10^12"),
+    # a batch of 1.5 tokens re-ran the seed: 0.00016741 tokens a chip, an x_opt of 0.968 chips
+    (["reproduce", "--set", "batch_tokens=1.5"], "--set: batch_tokens must be a whole number, got '1.5'"),
+    (["reproduce", "--set", "batch_tokens=1e13"], "--set: batch_tokens must be a whole number from 1 to 10^12"),
+    (["reproduce", "--set", "tokens=1.5"], "--set: tokens must be a whole number, got '1.5'"),
 ])
 def test_a_count_past_any_real_one_is_refused_as_on_a_card(capsys, argv, words):
     refused(capsys, argv, words)

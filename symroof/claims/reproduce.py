@@ -55,8 +55,9 @@ AT_MOST = {"mfu": 1}        # a utilisation is a share of the peak
 MOST = 10**12               # a count or a width, as on a card (io/cards.py): past any real one
 
 
-# Settings that count things (chips, mesh degrees, tokens per sequence) must be whole numbers.
-WHOLE = ("seq", "sequences", "chips", "pods", "X", "Y", "M_X", "M_Y")
+# Settings that count things (chips, mesh degrees, tokens per sequence or batch) must be whole numbers;
+# training tokens too, past 10^12 (the seed's 15e12).
+WHOLE = ("seq", "sequences", "batch_tokens", "chips", "pods", "X", "Y", "M_X", "M_Y")
 
 # Inference claims (book sections 7-8) keep their quantities and settings in their own module.
 from . import inference_quantities as _inference  # noqa: E402
@@ -121,7 +122,7 @@ def setting(key: str, value, where: str):
         x = number(value, f"{where}: {key}")
         if x <= 0:
             raise CardError(f"{where}: {key} must be positive, got {value!r}")
-        if key in WHOLE and not x.is_integer:
+        if (key in WHOLE or key == "tokens") and not x.is_integer:
             raise CardError(f"{where}: {key} must be a whole number, got {value!r}")
         if key in WHOLE and x > MOST:
             raise CardError(f"{where}: {key} must be a whole number from 1 to 10^12, got {value!r}")
