@@ -62,13 +62,16 @@ def plan_result(args, card=None, chip=None):
         raise CardError(f"--mfu {args.mfu:g} gives the training days at that MFU, which need the training "
                         "tokens: add --tokens (e.g. 15e12)")
     top = _predicted_count(args, run)
-    dtype = getattr(args, "matmul_dtype", None) or "bf16"
+    dtype = getattr(args, "matmul_dtype", None)
+    dtype = "bf16" if dtype is None else dtype       # an empty --matmul-dtype '' is refused below, not bf16
     if top:
         from ..claims.run_checks import MATMUL_DTYPES
+        from ..io.cards import shown_text
 
         allowed = [d for d in MATMUL_DTYPES if d in chip.peak_flops_per_s]
         if dtype not in allowed:
-            raise CardError(f"--matmul-dtype {dtype}: allowed for {chip.name}: {', '.join(allowed)} "
+            shown = dtype if dtype.isidentifier() and len(dtype) <= 60 else shown_text(dtype)
+            raise CardError(f"--matmul-dtype {shown}: allowed for {chip.name}: {', '.join(allowed)} "
                             "(a dtype the card has a peak for)")
     result = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
                   parse_mesh(args.mesh), run, options, args.tokens, args.mfu,
