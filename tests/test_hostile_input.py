@@ -121,6 +121,12 @@ def test_a_model_cards_key_that_nothing_reads_is_refused(tmp_path, capsys, extra
     (["reproduce", "--set", "X=1e13"], "--set: X must be a whole number from 1 to 10^12"),
     (["formula", "x_opt", "--at", "n_chips=1e30"], "--at n_chips=1e30: n_chips counts chips, from 1 to 10^12"),
     (["formula", "x_opt", "--at", "B=1e13"], "--at B=1e13: B counts sequences, from 1 to 10^12"),
+    # formula's flags took what --at refuses: 10^15 chips, 10^30 tokens, and 1000 tokens as 1000/4096 of a sequence
+    # (x_opt = sqrt(125/512)*...)
+    (["formula", "x_opt", "--chip", "h100-sxm", "--chips", "1e15"], "--chips 1e+15: n_chips counts chips, from 1 to 10^12"),
+    (["formula", "x_opt", "--batch-tokens", "1e30"], "--batch-tokens 1e+30: B counts sequences, from 1 to 10^12"),
+    (["formula", "x_opt", "--batch-tokens", "1000", "--seq", "4096"],
+     "--batch-tokens 1000 is not a whole number of 4096-token sequences"),
     # a batch of 1.5 tokens re-ran the seed: 0.00016741 tokens a chip, an x_opt of 0.968 chips
     (["reproduce", "--set", "batch_tokens=1.5"], "--set: batch_tokens must be a whole number, got '1.5'"),
     (["reproduce", "--set", "batch_tokens=1e13"], "--set: batch_tokens must be a whole number from 1 to 10^12"),

@@ -171,6 +171,7 @@ def formula(args) -> None:
         return
     card, chip, run = cards_and_run(args)
     dtype = math_dtype(chip, args.dtype, "formula")
+    _whole_batch(args.chips, args.batch_tokens, args.seq)
     at, given = {}, {}
     for pair in args.at or []:
         name, eq, value = pair.partition("=")
@@ -192,6 +193,18 @@ def formula(args) -> None:
                           "notes": inst.notes + notes}, indent=2))
     else:
         print(formula_text(inst, args.latex) + "".join("\n" + n for n in notes))
+
+
+def _whole_batch(chips, batch_tokens, seq) -> None:
+    """formula's --chips, and --batch-tokens over --seq, as --at n_chips and B are: counts of at most
+    10^12 (B·T at most 10^24 without --seq), the batch whole sequences."""
+    if chips is not None and chips > 10**12:
+        raise CardError(f"--chips {chips:.3g}: n_chips counts chips, from 1 to 10^12")
+    if batch_tokens is not None and batch_tokens > 10**12 * (seq or 10**12):
+        raise CardError(f"--batch-tokens {batch_tokens:.3g}: B counts sequences, from 1 to 10^12 "
+                        f"({'of ' + str(seq) + ' tokens' if seq else 'of T tokens, T at most 10^12'})")
+    if batch_tokens is not None and seq is not None and batch_tokens % seq:
+        raise CardError(f"--batch-tokens {batch_tokens} is not a whole number of {seq}-token sequences")
 
 
 # The symbols a formula flag puts in: --at the same symbol would replace the flag's number
