@@ -236,3 +236,12 @@ def test_a_parameter_group_symroof_has_not_is_refused_naming_the_flag(capsys):
     refused(capsys, ["reproduce", "--set", "groups=bogus"],
             "--set: groups must name parameter groups from: embedding, attention, mlp, norms, unembedding, mtp, "
             "got 'bogus'")
+
+
+def test_a_config_json_of_millions_of_values_is_refused_before_it_is_walked(tmp_path, capsys):
+    # a 14 MB config.json (under the 16 MB file limit) holding one list of 7 million numbers took 18 s and
+    # 1.7 GB to refuse, walking every number for one that is not finite; as a YAML file's, its values are
+    # counted first (at most 100,000: the 24 config.json files in tests/data hold at most 137)
+    path = tmp_path / "config.json"
+    path.write_text(CONFIG.rstrip().rstrip("}") + ', "x": [' + ",".join(["1"] * 2_000_000) + "]}")
+    refused(capsys, ["count", str(path)], str(path), "it holds more than 100000 values")
