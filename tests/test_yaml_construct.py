@@ -66,6 +66,38 @@ def test_a_bad_merge_is_one_line(tmp_path):
         read_yaml(path)
 
 
+@pytest.mark.parametrize("text", [
+    "x: [" + ",".join(["1"] * 5_000_000) + "]\n",                         # 10 MB, one list
+    "".join(f"k{i}: 1\n" for i in range(200_000)),                         # one mapping
+    "x: [" + ",".join(["1"] * 200_000) + ", [\n",                          # and invalid after the limit
+])
+def test_a_document_of_millions_of_nodes_is_refused_before_pyyaml_builds_them(tmp_path, monkeypatch, text):
+    # a 10 MB list of 5 million numbers took 22 s and 2.1 GB to build into nodes, which _check then refused
+    from symroof.io import readers
+
+    def built(node, path):
+        raise AssertionError("the nodes were built")
+    monkeypatch.setattr(readers, "_check", built)
+    path = tmp_path / "doc.yaml"
+    path.write_text(text)
+    with pytest.raises(CardError, match="it expands to more than 100000 values"):
+        read_yaml(path)
+
+
+def test_the_shipped_files_are_read_without_counting_their_events(monkeypatch):
+    # the count from libyaml's events is asked only of a document that may hold more than the limit
+    from pathlib import Path
+
+    from symroof.io import readers
+
+    def counted(text, path):
+        raise AssertionError(f"{path} was scanned")
+    monkeypatch.setattr(readers, "_few_nodes", counted)
+    root = Path(readers.__file__).resolve().parents[2]
+    for path in sorted(root.glob("derivations/*.yaml")) + sorted(root.glob("models/**/*.yaml")):
+        read_yaml(path)
+
+
 def _bomb(levels: int) -> str:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]

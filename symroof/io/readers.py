@@ -24,12 +24,15 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     import yaml
 
     try:
-        parser = _loader()(_text(path))
+        text = _text(path)
+        parser = _loader()(text)
     except UnicodeDecodeError:
         raise CardError(f"{path}: not UTF-8 text") from None
     except OSError as err:
         raise CardError(f"{path}: cannot read: {err.strerror}") from None
     try:
+        if len(text) > 2**16 and 1 + sum(map(text.count, ",:[{-\n?")) > MAX_EXPANDED_NODES:
+            _few_nodes(text, path)         # each node but the first follows one of those characters
         node = parser.get_single_node()
         _check(node, path)
         raw = _construct(parser, node) if node is not None else None
@@ -48,6 +51,26 @@ def read_yaml(path: Path, what: str = "a card") -> dict:
     if not isinstance(raw, dict):
         raise CardError(f"{path}: {what} must be a YAML mapping of keys to values")
     return raw
+
+
+def _few_nodes(text: str, path) -> None:
+    """Refuse a document of more than ``MAX_EXPANDED_NODES`` nodes (an alias counted once: ``_check``
+    counts what aliases expand to) from libyaml's events, stopping at the first node past it, before
+    PyYAML builds them all: a 10 MB list of 5 million numbers took 22 s and 2.1 GB to build and refuse.
+    Asked only of a document that may hold that many (the shipped runs file, 0.33 MB, may hold 28,459)."""
+    import yaml
+
+    events = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    nodes = (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent, yaml.AliasEvent)
+    try:
+        seen = 0
+        while events.check_event():
+            seen += isinstance(events.get_event(), nodes)
+            if seen > MAX_EXPANDED_NODES:
+                raise CardError(f"{path}: it expands to more than {MAX_EXPANDED_NODES} values; refused (an alias "
+                                f"bomb, or a document far larger than any card or runs file)")
+    finally:
+        events.dispose()
 
 
 class _Unusual(Exception):
