@@ -154,6 +154,9 @@ def test_a_count_past_any_real_one_is_refused_as_on_a_card(capsys, argv, words):
     (["serve", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--kv-dtype", "x" * 5000], "allowed fp32, bf16"),
     (["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576", "--tokens", "1e12",
       "--mfu", "1" * 5000], "argument --mfu: must be a number"),
+    # argparse's own: an unrecognized argument and an invalid choice, quoted whole
+    (["count", "llama3-8b", "--bogus", "1" * 5000], "unrecognized arguments: --bogus 1111"),
+    (["count", "llama3-8b", "--attention", "1" * 5000], "argument --attention: invalid choice: '1111"),
 ])
 def test_a_sequence_count_or_width_past_any_real_one_is_refused(capsys, argv, words):
     err = refused(capsys, argv, words)

@@ -29,6 +29,9 @@ class Parser(argparse.ArgumentParser):
         return namespace, rest
 
     def error(self, message: str):
+        # argparse quotes an unrecognized argument or an invalid choice whole, however long
+        message = " ".join(f"{word[:30]}... ({len(word)} characters)" if len(word) > 60 else word
+                           for word in message.split(" "))
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
