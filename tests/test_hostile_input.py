@@ -248,3 +248,38 @@ def test_a_config_json_of_millions_of_values_is_refused_before_it_is_walked(tmp_
     path = tmp_path / "config.json"
     path.write_text(CONFIG.rstrip().rstrip("}") + ', "x": [' + ",".join(["1"] * 2_000_000) + "]}")
     refused(capsys, ["count", str(path)], str(path), "it holds more than 100000 values")
+
+
+@pytest.mark.parametrize("name", ["llama\nfake", "a\x00b", "\u202ellama", "tab\there"])
+def test_a_name_that_cannot_be_printed_as_it_is_is_refused(tmp_path, capsys, name):
+    # a card's or run's name is printed as it is at the head of the output and of each row: a line break split
+    # the line, a NUL went to the terminal, a bidi override reversed what followed it
+    card = tmp_path / "card.yaml"
+    card.write_text(LLAMA.replace("name: llama3-8b", "name: " + json.dumps(name), 1))
+    refused(capsys, ["count", str(card)], str(card), "key 'name' must be a non-empty string of printable characters")
+    chip = yaml.safe_load(CHIP)
+    chip["name"] = name
+    card.write_text(yaml.safe_dump(chip))
+    refused(capsys, ["cards", str(card)], str(card), "key 'name' must be a non-empty string of printable characters")
+    runs = yaml.safe_load((ROOT / "derivations" / "example_configs.yaml").read_text())["runs"][:1]
+    runs[0]["name"] = name
+    card.write_text(yaml.safe_dump({"runs": runs}))
+    refused(capsys, ["predict", str(card)], "runs[0]: key 'name' must be a non-empty line of printable text")
+
+
+def test_a_config_json_in_a_folder_named_oddly_is_still_read(tmp_path, capsys):
+    # its name is the folder's; what cannot be printed is shown as '?'
+    folder = tmp_path / "odd\nname"
+    folder.mkdir()
+    (folder / "config.json").write_text(CONFIG)
+    assert main(["count", str(folder / "config.json")]) == 0
+    assert capsys.readouterr().out.startswith("odd?name: 1 sequence(s)")
+
+
+def test_a_long_run_name_heads_its_errors_cut_short(tmp_path, capsys):
+    runs = yaml.safe_load((ROOT / "derivations" / "example_configs.yaml").read_text())["runs"][:1]
+    runs[0].update(name="x" * 100_000, chips=0)
+    path = tmp_path / "runs.yaml"
+    path.write_text(yaml.safe_dump({"runs": runs}))
+    err = refused(capsys, ["predict", str(path)], "(100000 characters)): key 'chips' must be a positive integer, got 0")
+    assert len(err) < 300 + len(str(path))       # the name was quoted whole: a 100,000-character line

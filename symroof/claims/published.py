@@ -189,7 +189,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     """One run, checked; ``cards`` keeps the cards already read from this file (many runs
     name the same chip and model); ``prediction``: a configuration, measurements optional."""
     from .run_checks import (_attention_kernel, _experts, _gradients, _matmul_dtype, _check_pod, _check_tensor, _check_throughput, _measured, _overlap,
-                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp)
+                             _recompute, _recompute_layers, _resolve, _schedule, _dispatch, _mtp, _named)
     from .pipeline_split import layout
     from ..io.cards import _check_keys, _count, model_from_dict, shown_value
     from ..io.catalog import load_chip, load_model
@@ -197,7 +197,7 @@ def _run_from_dict(raw: dict, where: str, base: Path = Path("."), cards: dict | 
     from ..errors import UnknownNameError
 
     _check_keys(raw, _RUN_KEYS, _CONFIG_REQUIRED if prediction else _RUN_REQUIRED, where)
-    where = f"{where} ({raw['name']})"
+    where = _named(raw, where)
     for key in ("name", "source"):
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise CardError(f"{where}: key '{key}' must be a non-empty string")

@@ -19,6 +19,17 @@ def _resolve(ref, base: Path) -> str:
     return ref
 
 
+def _named(raw: dict, where: str) -> str:
+    """``where`` with the run's name, which heads every error and row: one line of printable text (a line
+    break, a NUL or a bidi override printed as it is), quoted cut short."""
+    from ..io.cards import shown_text, shown_value
+
+    name = raw["name"]
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+        raise CardError(f"{where}: key 'name' must be a non-empty line of printable text, got {shown_value(name)}")
+    return f"{where} ({name if len(name) <= 60 else shown_text(name)})"
+
+
 def _check_pod(mesh: dict, spans: dict, chip, where: str) -> None:
     """Fast-link axes must fit in one pod, on no more physical axes than its torus has."""
     for a in mesh.values():

@@ -226,9 +226,10 @@ def model_from_dict(raw: dict, where: str) -> ModelCard:
             if not isinstance(raw[key], bool):
                 raise CardError(f"{where}: key '{key}' must be true or false, got {shown_value(raw[key])}")
             values[key] = raw[key]
-    for key in ("name", "architecture", "source"):
-        if not isinstance(raw[key], str) or not raw[key]:
-            raise CardError(f"{where}: key '{key}' must be a non-empty string, got {shown_value(raw[key])}")
+    for key in ("name", "architecture", "source"):      # a name is printed as it is: printable, one line
+        if not isinstance(raw[key], str) or not raw[key] or (key == "name" and not raw[key].isprintable()):
+            raise CardError(f"{where}: key '{key}' must be a non-empty string{_PRINTABLE.get(key, '')}, "
+                            f"got {shown_value(raw[key])}")
         values[key] = raw[key]
     if "left_out" in raw:
         given = raw["left_out"]
@@ -306,6 +307,9 @@ def _check_keys(raw: dict, allowed: set, required: tuple, where: str, extra_allo
     missing = [key for key in required if key not in raw]
     if missing:
         raise CardError(f"{where}: missing key '{missing[0]}' (required: {', '.join(required)})")
+
+
+_PRINTABLE = {"name": " of printable characters (no line break, NUL or bidi control)"}
 
 
 def shown_value(value) -> str:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 
 from ..errors import CardError
-from .cards import (_NUMBER, MAX_COUNT, _check_keys, _count, _positive_int, _positive_number, parse_number,
-                    shown_text)
+from .cards import (_NUMBER, _PRINTABLE, MAX_COUNT, _check_keys, _count, _positive_int, _positive_number,
+                    parse_number, shown_text)
 
 @dataclass(frozen=True)
 class ChipCard:
@@ -247,8 +247,8 @@ def chip_from_dict(raw: dict, where: str) -> ChipCard:
                 raise CardError(f"{where}: key '{key}' is {raw[key]!r}; allowed: {', '.join(choices)}")
             values[key] = raw[key]
     for key in ("name", "calibrated_as"):      # calibrated_as: resolved by catalog.load_chip
-        if key in raw and (not isinstance(raw[key], str) or not raw[key]):
-            raise CardError(f"{where}: key '{key}' must be a non-empty string")
+        if key in raw and (not isinstance(raw[key], str) or not raw[key] or not raw[key].isprintable()):
+            raise CardError(f"{where}: key '{key}' must be a non-empty string{_PRINTABLE['name']}")
     values.update((key, raw[key]) for key in ("name", "calibrated_as") if key in raw)
     flops = raw["peak_flops_per_s"]
     if not isinstance(flops, dict) or "bf16" not in flops:

@@ -273,7 +273,6 @@ def _name(raw: dict, where: str) -> str:
     given = raw.get("_name_or_path")      # a Hub id names it; a directory of the machine that saved it does not
     if isinstance(given, str) and hf_layouts.HUB_ID.fullmatch(given):
         return given
-    path = Path(where)
-    if path.stem == "config" and path.resolve().parent.name:
-        return path.resolve().parent.name
-    return path.stem
+    path = Path(where)       # a folder's name is the file system's: what cannot be printed is shown as '?'
+    name = path.resolve().parent.name if path.stem == "config" and path.resolve().parent.name else path.stem
+    return "".join(c if c.isprintable() else "?" for c in name)
