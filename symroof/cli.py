@@ -388,11 +388,11 @@ def _main(argv: list[str] | None, restore: bool) -> int:
     try:
         with _collect_less(restore):
             args.run(args)
-    except SymroofError as err:
-        print(f"symroof: error: {one_line(str(err))}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         return 0
+    except (SymroofError, OSError) as err:       # OSError: a path the system refuses (a name too long)
+        print(f"symroof: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -283,3 +283,23 @@ def test_a_long_run_name_heads_its_errors_cut_short(tmp_path, capsys):
     path.write_text(yaml.safe_dump({"runs": runs}))
     err = refused(capsys, ["predict", str(path)], "(100000 characters)): key 'chips' must be a positive integer, got 0")
     assert len(err) < 300 + len(str(path))       # the name was quoted whole: a 100,000-character line
+
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize("argv", [
+    # a name or path past the system's 255-character file name: Python's Path.is_file() raised OSError,
+    # a traceback, in each of these
+    ["reproduce", LONG], ["latex", LONG, "-o", "x.tex"], ["predict", LONG], ["cards", LONG + ".yaml"],
+    ["latex", "seed", "-o", LONG + ".tex"], ["html", "seed", "-o", LONG + ".html"],
+    ["plot", "ratio", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "-o", LONG + ".svg"],
+    # and each of these quoted the 5000 characters whole
+    ["count", LONG], ["formula", "x_opt", "--at", LONG + "=1"], ["reproduce", "--claim", LONG],
+    ["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-tokens", "1048576", "--strategy", LONG],
+    ["validate", "--data", LONG],
+])
+def test_a_name_or_path_of_thousands_of_characters_is_one_short_line(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    err = refused(capsys, argv, "(50")
+    assert "x" * 400 not in err

@@ -52,8 +52,11 @@ class _Once(argparse.Action):
 
 
 def one_line(message: str) -> str:
-    """A message with any line break escaped: a name or path read from a file may carry one."""
-    return message.replace("\r", "\\r").replace("\n", "\\n")
+    """A message with any line break escaped (a name or path read from a file may carry one), and a word
+    past 300 characters cut short (a name given on the command line was quoted whole, however long)."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    return " ".join(f"{word[:60]}... ({len(word)} characters)" if len(word) > 300 else word
+                    for word in message.split(" "))
 
 
 def settings(pairs: list[str] | None) -> dict[str, str]:
