@@ -182,6 +182,9 @@ PLAN8 = ["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-to
     (PLAN8 + ["--book-layer", "--recompute", "auto"], "--recompute auto plans whole-model meshes"),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--ckpt", "3"], "--ckpt sets training memory, which ops does not show"),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--optimizer-bytes", "4"], "--optimizer-bytes sets training memory"),
+    # a tensor kept twice: the policy was printed with each repeat (5000 of them, one line of 100 kB)
+    (["count", "llama3-8b", "--recompute", "layer/attn_residual,layer/attn_residual"],
+     "run setting 'recompute' (--recompute) names 'layer/attn_residual' twice"),
     # count alone reads --recompute-layers; the others took it (1, 32 or 10^13 of 32 layers) and ran the
     # policy on every layer
     (PLAN8 + ["--recompute", "full", "--recompute-layers", "1"], "unrecognized arguments: --recompute-layers 1"),

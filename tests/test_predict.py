@@ -121,6 +121,9 @@ def test_a_configuration_may_give_one_throughput_as_validate_reads_it(tmp_path):
     ({"chip": {"kind": "chip", "name": "h100-sxm"}}, "key 'chip' must be a chip card name or path, got {'kind'"),
     ({"chip": 5}, "key 'chip' must be a chip card name or path, got 5$"),
     ({"model": ["llama3-8b"]}, "key 'model' must be a model card name or path, or the card's keys written out, got"),
+    # a list that names one thing twice, as a mapping that gives a key twice, is refused (both were taken)
+    ({"overlap": ["tensor", "tensor"]}, "key 'overlap' must list axis names .*, each once"),
+    ({"recompute": ["layer/attn_residual", "layer/attn_residual"]}, "key 'recompute' must list each tensor once"),
 ])
 def test_a_bad_configuration_is_a_one_line_error(tmp_path, extra, message):
     (entry,) = _published("dgxc-nemotron4-15b-bf16-2048gpu")

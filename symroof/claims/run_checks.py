@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import CardError
+from ..io.cards import shown_value
 
 
 def _resolve(ref, base: Path) -> str:
@@ -22,7 +23,7 @@ def _resolve(ref, base: Path) -> str:
 def _named(raw: dict, where: str) -> str:
     """``where`` with the run's name, which heads every error and row: one line of printable text (a line
     break, a NUL or a bidi override printed as it is), quoted cut short."""
-    from ..io.cards import shown_text, shown_value
+    from ..io.cards import shown_text
 
     name = raw["name"]
     if not isinstance(name, str) or not name.strip() or not name.isprintable():
@@ -271,8 +272,8 @@ def _mtp(raw: dict, model, where: str) -> dict:
 def _overlap(axes, mesh: dict, where: str, known: tuple) -> tuple:
     """Axes whose activation collectives the source overlaps with compute; axes the mesh lacks are
     dropped (one anchor can serve rows with different meshes)."""
-    if not isinstance(axes, list) or any(a not in known for a in axes):
-        raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(known)})")
+    if not isinstance(axes, list) or any(a not in known for a in axes) or len(set(axes)) < len(axes):
+        raise CardError(f"{where}: key 'overlap' must list axis names ({', '.join(known)}), each once")
     return tuple(a for a in axes if a in mesh)
 
 
@@ -284,6 +285,8 @@ def _recompute(value, model, where: str, mtp: int = 0):
         if not all(isinstance(v, str) for v in value):
             raise CardError(f"{where}: key 'recompute' must list tensor names, got {value!r}")
         known = _tensor_names(model, mtp)
+        if len(set(value)) < len(value):
+            raise CardError(f"{where}: key 'recompute' must list each tensor once, got {shown_value(value)}")
         unknown = [v for v in value if v not in known]
         if unknown:
             raise CardError(f"{where}: key 'recompute' keeps {unknown[0]!r}, not a tensor of the model's "

@@ -55,6 +55,10 @@ class RunSettings:
                         (isinstance(value, tuple) and value and all(isinstance(v, str) for v in value))):
                     raise CardError(f"run setting 'recompute' must be none, full, selective or a list "
                                     f"of tensor names, got {value!r}")
+                twice = [v for i, v in enumerate(value) if isinstance(value, tuple) and v in value[:i]]
+                if twice:           # as a key given twice is refused: the policy was printed with each repeat
+                    raise CardError(f"run setting 'recompute' (--recompute) names {twice[0]!r} twice; give each "
+                                    f"tensor once")
                 changes = {**changes, "recompute": value}
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
