@@ -182,6 +182,9 @@ PLAN8 = ["plan", "llama3-8b", "--chip", "tpu-v5p", "--chips", "256", "--batch-to
     (PLAN8 + ["--book-layer", "--recompute", "auto"], "--recompute auto plans whole-model meshes"),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--ckpt", "3"], "--ckpt sets training memory, which ops does not show"),
     (["ops", "llama3-8b", "--chip", "tpu-v5p", "--optimizer-bytes", "4"], "--optimizer-bytes sets training memory"),
+    # a context length given twice drew one curve over another (200 times over for 200 repeats)
+    (["plot", "pareto", "llama3-8b", "--chip", "tpu-v5e", "--chips", "8", "--context", "1024", "--context", "1.024e3",
+      "-o", "p.svg"], "--context 1024 given twice; give each context length once"),
     # a tensor kept twice: the policy was printed with each repeat (5000 of them, one line of 100 kB)
     (["count", "llama3-8b", "--recompute", "layer/attn_residual,layer/attn_residual"],
      "run setting 'recompute' (--recompute) names 'layer/attn_residual' twice"),

@@ -338,8 +338,11 @@ def pareto_from(card, chip, chips, contexts, weights_dtype="bf16", kv_dtype=None
     from ..search.serve import CONTEXT, request
 
     req = request(chips, weights_dtype=weights_dtype, kv_dtype=kv_dtype)
-    contexts = contexts or [card.sequence(None, CONTEXT)]
-    return pareto(card, chip, req, tuple(request(1, context=c).context for c in contexts))
+    lengths = tuple(request(1, context=c).context for c in contexts or [card.sequence(None, CONTEXT)])
+    twice = [n for i, n in enumerate(lengths) if n in lengths[:i]]
+    if twice:      # one curve drawn over another (200 times, for --context 1024 given 200 times)
+        raise CardError(f"--context {twice[0]} given twice; give each context length once")
+    return pareto(card, chip, req, lengths)
 
 
 def pareto(card, chip, req, contexts: tuple[int, ...] = ()) -> Plot:
