@@ -294,3 +294,23 @@ def test_the_predictions_matmul_pairs_are_stored_bit_for_bit():
     for bad in ("not a list", _packed(pairs)[:-4]):
         with pytest.raises(ValueError):
             _unpacked(bad)
+
+
+def test_an_edit_under_report_makes_another_fingerprint(monkeypatch):
+    """The plan command's checks and result are made in report/plan_command.py, so a cached plan is
+    keyed by report's sources too: a check added there is never skipped by an entry made before it."""
+    import os
+    from pathlib import Path
+
+    import symroof.report.plan_command as plan_command
+
+    monkeypatch.setattr(cache, "_FINGERPRINT", [])
+    before = cache.fingerprint()
+    path = Path(plan_command.__file__)
+    st = path.stat()
+    try:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        monkeypatch.setattr(cache, "_FINGERPRINT", [])
+        assert cache.fingerprint() != before
+    finally:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))

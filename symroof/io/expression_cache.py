@@ -10,7 +10,8 @@ operations), without rebuilding them.
 An entry is keyed by everything that changes its expressions: what the caller names (the
 structure's repr, the strategy family, phase, overlap, ...), the symroof version and the size and
 modification time of the source files of the stages that derive expressions or fit numbers to them
-(core, parallel, solve, io, search, claims). The full key
+(core, parallel, solve, io, search, claims) and of report (the plan command's checks and result live
+there: an entry made before they changed would pass input they now refuse). The full key
 is stored inside the entry and compared on reading, so a stale or foreign entry is never used:
 it is recomputed and overwritten.
 
@@ -27,7 +28,7 @@ import os
 from pathlib import Path
 
 FORMAT = 1
-_STAGES = ("core", "parallel", "solve", "io", "search", "claims")
+_STAGES = ("core", "parallel", "solve", "io", "search", "claims", "report")
 _FINGERPRINT: list = []
 
 
@@ -42,7 +43,7 @@ def cache_dir() -> Path | None:
 
 def fingerprint() -> str:
     """The symroof version and the size and modification time of every source file of the
-    stages that derive expressions and of the package's top level (the command line, whose
+    stages that derive expressions, of report and of the package's top level (the command line, whose
     options a cached plan depends on) (a stat per file: cheaper than reading them, and any edit
     or reinstall changes it)."""
     if not _FINGERPRINT:
