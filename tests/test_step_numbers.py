@@ -16,6 +16,7 @@ from symroof.core.symbols import W_dcn, W_ici
 from symroof.io.bind import evaluate
 from symroof.parallel import roofline, roofline_numbers, step_model, step_numbers, step_table
 from symroof.parallel.collectives import Axis, collective_time, hops
+from symroof.parallel.placement import charged
 
 RUNS = load_runs()
 
@@ -68,7 +69,9 @@ def test_family_rows_sum_as_the_graph_walk_does():
         sg = sharded(run, values(run), exact=True)
         rows = step_numbers.family_rows(sg)
         stages = int(run.mesh["stage"].size) if "stage" in run.mesh else 1
-        walked = roofline_numbers.node_sums(roofline_numbers.node_rows(sg), stages)     # the same sums, groups in order
+        # the same sums, groups in order, for the chip the family's rows are charged for (a DualPipe run's
+        # ends hold two chunks each: placement.charged; the default placement is a 1F1B chip's)
+        walked = roofline_numbers.node_sums(roofline_numbers.node_rows(sg), stages, charged(run.mesh, run.schedule))
         assert rows["sums"] == walked and [list(d) for d in rows["sums"][2:]] == [list(d) for d in walked[2:]]
         copy = sg.copy()
         assert step_numbers.family_rows(copy) is None
