@@ -348,7 +348,7 @@ def card_block(cal: Calibration, data: str, checked: dict | None = None, spread:
         "  held_out: {" + ", ".join(f"{k}: {v}" for k, v in checked.items()) + "}\n"
     if across:
         extra += "  other_sources: {" + ", ".join(f"{k}: {v}" for k, v in across.items()) + "}\n"
-    rows = ("/".join(d.upper() for d in cal.baseline_dtypes) * bool(cal.baselines) + " fit runs'").lstrip()
+    rows = f"{'/'.join(d.upper() for d in cal.baseline_dtypes)} fit runs'" if cal.baselines else "fit runs'"
     constant = "" if cal.baseline_mfu is None else \
         f"  constant_mfu: {cal.baseline_mfu:.4f}          # the baseline: the {rows} mean measured MFU\n"
     if cal.baselines:

@@ -57,7 +57,7 @@ def _few_nodes(text: str, path) -> None:
     """Refuse a document of more than ``MAX_EXPANDED_NODES`` nodes (an alias counted once: ``_check``
     counts what aliases expand to) from libyaml's events, stopping at the first node past it, before
     PyYAML builds them all: a 10 MB list of 5 million numbers took 22 s and 2.1 GB to build and refuse.
-    Asked only of a document that may hold that many (the shipped runs file, 0.33 MB, may hold 28,459)."""
+    Asked only of a document that may hold that many by its characters (the shipped files hold far fewer)."""
     import yaml
 
     events = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
