@@ -220,3 +220,14 @@ def test_the_point_keeps_the_plans_mtp_modules():
     bare = plan(card, chip, 2048, 16777216, 4096, mesh=p["mesh"], strategy=p["strategy"], run=RUN)
     assert p["mtp_layers"] == 1 and p["step_time_s"] > bare["step_time_s"]
     assert analyse(p, card, chip, RUN).t_step == pytest.approx(p["step_time_s"], rel=1e-12)
+
+
+def test_a_symbol_the_step_does_not_depend_on_prints_only_the_error(tmp_path):
+    # before: the whole table was printed, then the error; now the error line alone, exit 2
+    out = subprocess.run([sys.executable, "-m", "symroof", "sensitivity", "llama3-70b", "--chip", "tpu-v5p",
+                          "--chips", "8960", "--batch-tokens", "16777216", "--plot", "W_dcn",
+                          "-o", str(tmp_path / "s.png")], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        "symroof: error: --plot 'W_dcn': the step time here depends on C, W_hbm, W_ici, B, T"]
+    assert not (tmp_path / "s.png").exists()

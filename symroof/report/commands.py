@@ -254,14 +254,14 @@ def sensitivity(args) -> None:
     p = plan(card, chip, args.chips, args.batch_tokens, args.seq, args.pods, args.strategy,
              parse_mesh(args.mesh), run, options)
     point = analyse(p, card, chip, run)
+    if args.plot:
+        plotlib.sensitivity_symbol(point, args.plot)
     notes = _note_unused(chip, "bf16")
     if args.json:
         print(json.dumps({**sensitivity_json(point), "chip": chip.label, "notes": notes}, indent=2))
     else:
         print(sensitivity_text(point, card, chip) + "".join("\n" + n for n in notes))
     if args.plot:
-        from . import plot as plotlib
-
         figure = plotlib.sensitivity(point, args.plot)
         print(f"wrote {figure.save(args.output)}")
 

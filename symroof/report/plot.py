@@ -277,17 +277,26 @@ def roofline(card, chip, batch: int = 1, seq: int | None = None, attention: str 
 # ----------------------------------------------------------------------------- sensitivity
 
 
-def sensitivity(point, name: str, span: float = 10.0, points: int = 400) -> Plot:
-    """Step time against one number of the chip or run (÷ ``span`` to × ``span``), other numbers
-    held at the plan point; the regime changes (where the bounding term changes) are marked at
-    the values SymPy solves for exactly."""
-    from ..claims.sensitivity import NAMES, TERMS
-    from ..core.symbols import INFO, SYMBOLS
+def sensitivity_symbol(point, name: str):
+    """The symbol ``--plot`` names, if the step time at this plan point depends on it (checked
+    before anything is printed, so a bad name gives the error line alone)."""
+    from ..core.symbols import SYMBOLS
 
     x = SYMBOLS.get(name)
     if x is None or x not in point.values or not any(e.has(x) for e in point.terms.values()):
         usable = [str(s) for s in point.values if any(e.has(s) for e in point.terms.values())]
         raise CardError(f"--plot {name!r}: the step time here depends on {', '.join(usable)}")
+    return x
+
+
+def sensitivity(point, name: str, span: float = 10.0, points: int = 400) -> Plot:
+    """Step time against one number of the chip or run (÷ ``span`` to × ``span``), other numbers
+    held at the plan point; the regime changes (where the bounding term changes) are marked at
+    the values SymPy solves for exactly."""
+    from ..claims.sensitivity import NAMES, TERMS
+    from ..core.symbols import INFO
+
+    x = sensitivity_symbol(point, name)
     fig = _figure()
     import numpy as np
 
