@@ -1117,3 +1117,21 @@ def test_gradients_after_the_backward_are_refused_beside_an_overlapped_or_fsdp_a
     path.write_text(text)
     with pytest.raises(CardError, match=f"key 'gradient_overlap' is false, but the run overlaps or shards weights over {axes}; drop one"):
         load_runs(path)
+
+
+@pytest.mark.parametrize("microbatches", [1, 2])
+def test_a_sharded_weight_axis_launches_one_gather_and_one_scatter_a_layer(tmp_path, microbatches):
+    """PyTorch FSDP gathers a wrapped block's weights as one flat buffer (its FlatParameter; FSDP2 one
+    all-gather a module) and reduce-scatters the block's gradients as one; Megatron-FSDP and DeepSpeed
+    ZeRO-3 bucket them likewise. So a layer waits three launches a microbatch over the fsdp axis (the
+    forward's gather, the backward's gather and its scatter), not three for each weight matrix. LLaMA 3
+    8B on tensor 8 x fsdp 2 (dcn), by hand: a ring of two takes one scale-out step per AllGather or
+    ReduceScatter (NCCL: N - 1), so 32 layers x 3 = 96 steps, plus the token table's forward gather and
+    gradient scatter (2) and the head's forward gather, backward gather and scatter (3; the final norm's
+    scale rides with it): 101 a microbatch. Charged a launch per matrix, as before, it was 32 x 3 x 7 + 5
+    = 677."""
+    path = tmp_path / "runs.yaml"
+    path.write_text(ONE_RUN.replace("data: {size: 2, link: dcn}", "fsdp: {size: 2, link: dcn}")
+                    + f"    microbatches: {microbatches}\n")
+    (run,) = load_runs(path)
+    assert predict(run).parts.dcn_steps == 101 * microbatches

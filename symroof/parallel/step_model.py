@@ -215,6 +215,7 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
     background: dict = {}
     tail: dict = {}
     latency, dcn_steps = 0.0, 0.0
+    launched: set = set()       # weight collectives launched once a layer: (block or end, phase, kind, axes)
     overlapped = set(opts.overlapped)
     fused = sg.graph.get("fused_attention", False)
     cast: set = set()           # activations a low-precision matmul has cast already (phase, tensor)
@@ -279,7 +280,15 @@ def parts(sg: nx.DiGraph, nums: dict, opts: Options = Options(), numbers: Number
             hidden = not overlapped.isdisjoint(_hiding_axes(kind, axes, mesh))   # the source overlaps it, latency too
             waits = 0.0 if hidden else alone if pairs and on_path else 1.0     # the share that waits
             hidden = hidden or waits < 1
-            if waits and not bucketed:            # a bucketed one adds bytes to a launch, not a launch
+            # a bucketed one adds bytes to a launch, not a launch; so does every sharded-weight (ZeRO-3)
+            # collective of a layer after its first of that kind and axes: a layer's weights are gathered,
+            # and its gradients scattered, as one flat buffer (PyTorch FSDP's FlatParameter, FSDP2's
+            # per-module all-gather, Megatron-FSDP's and DeepSpeed ZeRO-3's buckets)
+            if fsdp and not bucketed and not on_path:
+                group = (d.get("block") if layered else d.get("end"), d["phase"], kind, axes)
+                bucketed = group in launched
+                launched.add(group)
+            if waits and not bucketed:
                 latency += waits * count * (num.hops(axes) * opts.t_hop + opts.t_launch)
                 if link == "dcn":
                     dcn_steps += waits * count * ring_steps(kind, axes, mesh, opts.spans, number(ranks)
