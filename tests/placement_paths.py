@@ -18,7 +18,8 @@ def each_chip_agrees_on_both_paths(run):
     for place in chips(run):
         exact = roofline_numbers.roofline_terms(numbered(run, nums, numbers=plain(nums), place=place), nums, run.schedule)
         sg = sharded(run, nums, place=place)
-        symbolic = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False)
+        symbolic = roofline.step(sg, overlap="sum", schedule=run.schedule, simplify=False,
+                             ring_factor=True)
         assert {k: step_numbers.exact(evaluate(e, nums)) for k, e in symbolic.items()} == exact
         opts = step_options(run)
         fast = step_numbers.parts(numbered(run, nums, numbers=plain(nums), place=place), nums, opts)

@@ -38,7 +38,8 @@ def _ideal(run, nums: dict, numbers: dict, place) -> tuple:
     try:
         return sg, roofline_numbers.roofline_terms(sg, nums, run.schedule)
     except step_numbers.NotExact:      # SymPy's terms with the numbers in, evaluated exactly
-        terms = roofline.step(sharded(run, nums, place=place), overlap="sum", schedule=run.schedule, simplify=False)
+        terms = roofline.step(sharded(run, nums, place=place), overlap="sum", schedule=run.schedule, simplify=False,
+                              ring_factor=True)
         return sg, {key: step_numbers.exact(evaluate(expr, nums)) for key, expr in terms.items()}
 
 

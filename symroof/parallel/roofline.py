@@ -113,10 +113,10 @@ def _pipeline_sends(sg: nx.DiGraph, phase, schedule, latency: bool = False) -> s
 
 def link_times(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
                latency: bool = False, schedule=None, simplify: bool = True,
-               accumulate: bool = False) -> dict[str, sp.Expr]:
+               accumulate: bool = False, ring_factor: bool = False) -> dict[str, sp.Expr]:
     """t_comms per link class (``ici``, ``dcn``) under the overlap model."""
     mesh = sg.graph["mesh"]
-    per_axis = comms_by_axis(sg, phase, latency=latency, schedule=schedule, accumulate=accumulate)
+    per_axis = comms_by_axis(sg, phase, ring_factor, latency=latency, schedule=schedule, accumulate=accumulate)
     out: dict[str, list] = {}
     switched: dict[str, bool] = {}
     for key, time in per_axis.items():
@@ -159,25 +159,27 @@ def chunk_work(sg: nx.DiGraph, schedule=None) -> tuple[sp.Expr, sp.Expr, sp.Expr
 
 def step(sg: nx.DiGraph, overlap: str = "sum", phase: str | None = None,
          latency: bool = False, schedule=None, simplify: bool = True,
-         accumulate: bool = False) -> dict[str, sp.Expr]:
+         accumulate: bool = False, ring_factor: bool = False) -> dict[str, sp.Expr]:
     """``t_math``, ``t_hbm``, ``t_comms`` (and per link), ``t_step`` for one step, per chip.
 
     ``latency=True`` adds the book's per-hop floor to every collective (needs ``t_hop``).
     ``schedule``: the pipeline schedule of a ``stage`` axis (default ``pipeline.DEFAULT``).
     ``simplify=False`` keeps every ``Max`` unevaluated: equal in value, much faster to build
     (the planner, which evaluates numerically, uses it). ``accumulate``: ``comms_by_axis``'s.
+    ``ring_factor``: each ring collective moves its (n-1)/n share, as a ring does (the book drops
+    it, which overstates a small ring's time: twice over two ranks); ``validate``'s bound keeps it.
     """
     if overlap not in ("sum", "max", "none"):
         raise ValueError(f"overlap must be 'sum', 'max' or 'none', not {overlap!r}")
     t_math, t_hbm = work(sg, phase, schedule)
-    links = link_times(sg, overlap, phase, latency, schedule, simplify, accumulate)
+    links = link_times(sg, overlap, phase, latency, schedule, simplify, accumulate, ring_factor)
     t_comms = _combine(overlap, links.values(), simplify) if links else sp.Integer(0)
     top = (lambda *xs: sp.Max(*xs)) if simplify else (lambda *xs: sp.Max(*xs, evaluate=False))  # noqa: E731
     if overlap == "none":
         t_step = top(t_math, t_hbm) + t_comms
     else:
         t_step = top(t_math, t_hbm, t_comms)
-    critical = comms_by_axis(sg, phase, critical_only=True, schedule=schedule)
+    critical = comms_by_axis(sg, phase, ring_factor, critical_only=True, schedule=schedule)
     t_critical = sp.Add(*(t for key, t in critical.items() if key != "stage"))
     return {"t_math": t_math, "t_hbm": t_hbm, "t_comms": t_comms, "t_comms_critical": t_critical,
             **{f"t_{link}": time for link, time in links.items()}, "t_step": t_step}

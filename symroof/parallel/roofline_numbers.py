@@ -1,5 +1,5 @@
 """The ideal roofline's terms of one run from its numbers directly: ``roofline.step`` (overlap "sum",
-whole step, no latency floor) with each term an exact Python int or Fraction, so equal value for
+whole step, no latency floor, each ring collective at its (n-1)/n share: ``ring_factor``) with each term an exact Python int or Fraction, so equal value for
 value to the symbolic terms evaluated (tests/test_step_numbers.py). The rates and rules are
 ``step_numbers``'s, shared with the step model's exact path."""
 
@@ -16,7 +16,7 @@ from .step_table import Numbered
 
 
 def roofline_terms(sg, nums: dict, schedule=None) -> dict:
-    """``roofline.step(sg, "sum", schedule=schedule)`` evaluated at ``nums``: the same keys in the
+    """``roofline.step(sg, "sum", schedule=schedule, ring_factor=True)`` evaluated at ``nums``: the same keys in the
     same order, each an exact int or Fraction. Exact, so summed in any grouping: the bytes of each
     kind of collective over each set of axes first, then times its seconds per byte."""
     mesh = sg.graph["mesh"]
@@ -36,7 +36,7 @@ def roofline_terms(sg, nums: dict, schedule=None) -> dict:
         """``num / den`` plus the group's seconds, as a numerator and denominator (no Fraction's gcd per term)."""
         axes, ranks = group
         for kind, v in kinds.items():
-            n, d = rates.per_byte(kind, axes, False, ranks)
+            n, d = rates.per_byte(kind, axes, True, ranks)
             if type(v) is int:
                 n *= v
             else:
