@@ -216,8 +216,8 @@ def _per_source_fit_errors(chip: str, tmp_path: Path) -> tuple[list, list]:
 
 def test_fitted_per_source_the_h100_check_rows_meet_the_targets_the_one_calibration_misses(tmp_path):
     """What the README reports: the model, calibrated on each source's own fit rows, is off on H100's
-    check rows (those of sources with fit rows) by 1.9 / 8.4 MFU points and on NeMo's step times by
-    3.4 / 20.6 %, NeMo's DeepSeek-V3 row predicted fast (20.7 % before its folded experts' kernels were shaped whole, 19.1 % before its recipe's expert_tensor: 1, 18.0 % before the module's 2D x D projection was
+    check rows (those of sources with fit rows) by 1.8 / 7.5 MFU points (1.9 / 8.4 before a layer's
+    weight collectives over an fsdp axis were one launch) and on NeMo's step times by 3.4 / 20.6 %, NeMo's DeepSeek-V3 row predicted fast (20.7 % before its folded experts' kernels were shaped whole, 19.1 % before its recipe's expert_tensor: 1, 18.0 % before the module's 2D x D projection was
     split over the tensor axis; 16.4 % before that row trained the multi-token-prediction module and uneven stages its recipe sets; 9.9 % at most before NeMo's
     DeepSeek-V3 row; 3.3 before the
     last layer's all-reduce latency over an overlapped data axis was charged); the shipped one
@@ -227,7 +227,7 @@ def test_fitted_per_source_the_h100_check_rows_meet_the_targets_the_one_calibrat
     1.2 / 3.5 % until a pipeline stage held one end of the model, not both tables.)"""
     mfu, step = _per_source_fit_errors("h100-sxm", tmp_path)
     assert (len(mfu), len(step)) == (63, 27)
-    assert (round(100 * statistics.median(mfu), 1), round(100 * max(mfu), 1)) == (1.9, 8.4)
+    assert (round(100 * statistics.median(mfu), 1), round(100 * max(mfu), 1)) == (1.8, 7.5)
     assert (round(100 * statistics.median(step), 1), round(100 * max(step), 1)) == (3.4, 20.6)
 
 
