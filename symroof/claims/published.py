@@ -4,8 +4,8 @@ Each run in ``derivations/published_runs.yaml`` gives a model, a chip, the publi
 sequence length, the measured MFU and the FLOP-counting convention behind it. symroof shards the model's
 graph over that mesh and takes ``roofline.step`` with the pinned book's overlap model ("sum"): only what
 no implementation can avoid (the matmuls at peak FLOPs with the causal half of attention, HBM traffic, the
-collectives at full link bandwidth, each ring its (n-1)/n share, the bubble of the most favourable schedule the source allows). So it
-is a lower bound, and
+collectives at full link bandwidth, each ring its (n-1)/n share, the bubble of the most favourable
+schedule the source allows). So it is a lower bound, and
 
     MFU ceiling = (model FLOPs per step, counted as the source counts them) / (chips · C · t_step)
 

@@ -1,7 +1,8 @@
 """The ideal roofline's terms of one run from its numbers directly: ``roofline.step`` (overlap "sum",
-whole step, no latency floor, each ring collective at its (n-1)/n share: ``ring_factor``) with each term an exact Python int or Fraction, so equal value for
-value to the symbolic terms evaluated (tests/test_step_numbers.py). The rates and rules are
-``step_numbers``'s, shared with the step model's exact path."""
+whole step, no latency floor, each ring collective at its (n-1)/n share: ``ring_factor``) with each
+term an exact Python int or Fraction, so equal value for value to the symbolic terms evaluated
+(tests/test_step_numbers.py). The rates and rules are ``step_numbers``'s, shared with the step
+model's exact path."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from .step_table import Numbered
 
 
 def roofline_terms(sg, nums: dict, schedule=None) -> dict:
-    """``roofline.step(sg, "sum", schedule=schedule, ring_factor=True)`` evaluated at ``nums``: the same keys in the
-    same order, each an exact int or Fraction. Exact, so summed in any grouping: the bytes of each
+    """``roofline.step(sg, "sum", schedule=schedule, ring_factor=True)`` evaluated at ``nums``: the
+    same keys in the same order, each an exact int or Fraction. Exact, so summed in any grouping: the bytes of each
     kind of collective over each set of axes first, then times its seconds per byte."""
     mesh = sg.graph["mesh"]
     rates = Rates(nums, mesh)

@@ -33,7 +33,9 @@ and stated as an option whose limit is the ideal:
                               an fsdp axis without a pipeline repeats its weight
                               gathers and gradient scatters per microbatch
     collective latency        count × (hops × per-hop latency + launch cost),   t_hop = t_launch = 0
-                              a bucketed weight (norm scale, bias) none; an
+                              a bucketed weight (norm scale, bias) none, nor a
+                              layer's fsdp gathers and scatters after its first
+                              of a kind (one flat buffer); an
                               overlapped axis's none but its last reduction's
     the optimizer step        HBM-bound over the local shard of weights,       optimizer=False
                               gradients and optimizer state
