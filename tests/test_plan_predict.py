@@ -236,13 +236,18 @@ def test_plan_predict_and_a_runs_file_price_an_axis_across_nodes_alike(tmp_path,
     a runs file written with that ``inner`` (what ``validate``/``predict`` read) charge an axis across
     NVLink domains by one rule, collectives.two_tier: the same ideal step, comms-bound here, and the
     same prediction. Written without ``inner`` (one NIC a GPU, the rule the plan used before) the
-    ideal step is slower: the plan no longer prices the axis that way."""
+    ideal step is slower: the plan no longer prices the axis that way. The plan's search takes the
+    book's V / W; the runs file's ideal (validate's bound) charges each ring its (n - 1) / n share, so
+    with one axis on each link it is the plan's link times, each at its axis's share."""
     plan = _plan(model, "--chip", "h100-sxm", "--chips", str(chips), "--batch-tokens", str(tokens), "--seq", "1024",
                  "--mesh", mesh, "--predict", "1")
     assert plan["axes"][axis]["link"] == "dcn" and plan["axes"][axis]["inner"] == inner
     assert plan["bound"] in ("ici", "dcn") and plan["t_dcn_s"] > 0
+    share = {a["link"]: (a["degree"] - 1) / a["degree"] for a in plan["axes"].values()}
+    assert len(share) == len(plan["axes"])          # one axis a link
+    ideal = max(plan["t_math_s"], plan["t_hbm_s"], sum(plan[f"t_{link}_s"] * f for link, f in share.items()))
     (row,) = plan["predicted"]["meshes"]
-    assert row["ideal_step_s"] == pytest.approx(plan["step_time_s"], rel=1e-9)
+    assert row["ideal_step_s"] == pytest.approx(ideal, rel=1e-9)
     entries = []
     for name, share in (("with", {"inner": inner}), ("without", {})):
         entries.append({"name": name, "source": "test", "model": model, "chip": "h100-sxm", "chips": chips,
@@ -254,9 +259,11 @@ def test_plan_predict_and_a_runs_file_price_an_axis_across_nodes_alike(tmp_path,
     done = _cli("predict", str(path), "--json")
     assert done.returncode == 0, done.stderr
     got = {r["name"]: r for r in json.loads(done.stdout)["configurations"]}
-    assert got["with"]["t_ideal_s"] == pytest.approx(plan["step_time_s"], rel=1e-9)
+    assert got["with"]["t_ideal_s"] == pytest.approx(ideal, rel=1e-9)
     assert got["with"]["predicted_step_s"] == pytest.approx(row["predicted_step_s"], rel=1e-9)
-    assert got["without"]["t_ideal_s"] > 1.1 * plan["step_time_s"]
+    # slower without: on the Mixtral mesh the ring shares bring the ideal with ``inner`` down to its
+    # math floor, so "without" is 9 % slower there, where the plan's V / W made it 10 % or more
+    assert got["without"]["t_ideal_s"] > 1.05 * got["with"]["t_ideal_s"]
 
 
 def test_plan_predict_in_fp8_ranks_the_same_meshes_as_predict_would_in_fp8(tmp_path):

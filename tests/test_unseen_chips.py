@@ -219,10 +219,11 @@ def test_cards_of_a_one_chip_domain_says_every_job_crosses_the_network(capsys):
     assert "every pair of chips has a direct path" not in out
 
 
-def test_a_prediction_below_the_ideal_step_is_marked_and_explained():
-    """On 8 PCIe GPUs a comms-bound mesh (data=2 x tensor=4, 8192 tokens) predicts 0.43 s against an ideal
-    of 0.524 s: the ideal drops the
-    ring's (N-1)/N as the book does (README, Conventions), the step model keeps it. Such a row is marked."""
+def test_no_prediction_falls_below_its_ideal_step():
+    """On 8 PCIe GPUs a comms-bound mesh (data=2 x tensor=4, 8192 tokens) was predicted at 0.43 s against
+    an ideal of 0.524 s while the ideal dropped the ring's (N-1)/N as the book does and the step model
+    kept it. The ideal beside each prediction now keeps it too (README, Conventions): every planned
+    mesh's prediction is at least its ideal step, and nothing is marked below it."""
     import subprocess
     import sys
 
@@ -231,8 +232,7 @@ def test_a_prediction_below_the_ideal_step_is_marked_and_explained():
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line[:2] in ("1 ", "2 ", "3 ")]
-    marked = [line for line in rows if " ‡ " in line]
-    assert marked and any(line.startswith("‡ below the ideal step") for line in done.stdout.splitlines())
-    for line in marked:                  # the ideal step column, then the predicted one below it
+    assert len(rows) == 3 and "‡" not in done.stdout
+    for line in rows:                  # the ideal step column, then the predicted one
         ideal, predicted = (float(x) for x in re.findall(r"(\d+(?:\.\d+)?) s", line)[:2])
-        assert predicted < ideal
+        assert predicted >= ideal

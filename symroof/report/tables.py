@@ -126,11 +126,6 @@ def _step_model(results) -> str:
     return "\n".join(out)
 
 
-BELOW_IDEAL = ("‡ below the ideal step: the ideal charges each collective its whole volume, dropping the ring's "
-               "(N-1)/N as the book does, and the step model keeps it (NCCL's ring); on a comms-bound mesh of few "
-               "chips per axis that is the larger difference")
-
-
 def forecasts(rows) -> str:
     """``symroof predict``: each configuration's predicted step under its chip card's calibration."""
     def measured(f) -> str:
@@ -139,7 +134,7 @@ def forecasts(rows) -> str:
         return f"{f.measured_mfu:.1%}" + ("" if f.convention_given else "*") + f", {f.measured_step_s:.3g} s"
 
     body = [[f.name, f"{f.chips} x {f.chip}", f"{f.tokens:,}", f"{f.t_ideal_s:.3g} s ({f.bound})",
-             f"{f.predicted_step_s:.3g} s" + (" ‡" if f.predicted_step_s < f.t_ideal_s else ""),
+             f"{f.predicted_step_s:.3g} s",
              f"{f.predicted_mfu:.1%}" + ("" if f.convention_given else "*"),
              f"{f.ceiling_mfu:.1%}", f"{f.tokens_per_s:,.0f}",
              " / ".join(f"{f.terms[k]:.3g}" for k in ("t_compute", "t_exposed_comms", "t_latency", "t_optimizer")),
@@ -150,8 +145,6 @@ def forecasts(rows) -> str:
     out.append("MFU under each entry's convention; * = none given: every matmul, causal attention core, the peak of "
                "the entry's matmul_dtype, bf16 unless it says fp8 (the measured MFU too). comms: exposed "
                "communication; the compute includes the pipeline bubble")
-    if any(f.predicted_step_s < f.t_ideal_s for f in rows):
-        out.append(BELOW_IDEAL)
     out += not_modelled([(f.name, f.model, f.not_modelled) for f in rows])
     seen = {}
     for f in rows:        # per card and calibration used: two cards may share a name
@@ -208,9 +201,8 @@ def planned(pred: dict, chip: str, modified: tuple = ()) -> str:
     """``symroof plan --predict``: the plan's meshes ranked by the calibrated step model (``modified``:
     what ``--set`` changed on the card, which its calibration was not fitted on)."""
     slow = lambda r: r["terms_s"]["t_latency"] > LATENCY_SHARE * r["predicted_step_s"]     # noqa: E731
-    below = lambda r: r["predicted_step_s"] < r["ideal_step_s"]                             # noqa: E731
     body = [[str(i), r["mesh"], str(r["plan_rank"]), f"{r['ideal_step_s']:.3g} s",
-             f"{r['predicted_step_s']:.3g} s" + (" †" if slow(r) else "") + (" ‡" if below(r) else ""),
+             f"{r['predicted_step_s']:.3g} s" + (" †" if slow(r) else ""),
              f"{r['predicted_mfu']:.1%}",
              " / ".join(f"{r['terms_s'][k]:.3g}" for k in ("t_compute", "t_exposed_comms", "t_latency", "t_optimizer"))]
             for i, r in enumerate(pred["meshes"], start=1)]
@@ -229,11 +221,10 @@ def planned(pred: dict, chip: str, modified: tuple = ()) -> str:
         out.append(f"{chip}: no calibration on the card: the step model's ideal limits (eta_mm 1, t_dcn 0, "
                    f"eta_mem 1), faster than any real run; MFU counts {pred['mfu']}")
     if any(slow(r) for r in pred["meshes"]):
-        out.append(f"† latency is over {LATENCY_SHARE:.0%} of the step: the model charges every weight tensor's "
-                   "collective one ring step per rank (NCCL's ring); frameworks that bucket a layer's weights, and "
-                   "NCCL's trees at scale, pay less, so read these as pessimistic")
-    if any(below(r) for r in pred["meshes"]):
-        out.append(BELOW_IDEAL)
+        out.append(f"† latency is over {LATENCY_SHARE:.0%} of the step: the model charges a layer's fsdp gathers and "
+                   "scatters one launch, but each weight tensor's reduction over a data axis one, each a ring step "
+                   "per rank (NCCL's ring); frameworks that bucket those, and NCCL's trees at scale, pay less, so "
+                   "read these as pessimistic")
     for r in pred["not_predicted"]:
         out.append(f"not predicted: {r['mesh']} (plan rank {r['plan_rank']}): {r['why']}")
     out.append("Each mesh as the plan laid it: an axis across nodes with k of its chips in each domain at NCCL's "
